@@ -1,0 +1,162 @@
+"""Card text from ``cards/``: loaded and checked at start-up, rendered per finding.
+
+Each rule id has a file ``cards/<rule-id>.toml`` with its title, evidence keys, override
+reasons and one entry per card variant (indicator, summary, detail, suggestion label), with
+``{placeholders}`` for the facts the rule computed. A missing file, an unknown evidence key, a
+summary that cannot stay under 140 characters or a variant the rule needs but the file lacks
+stops start-up with the file and field named.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cds_service.rules import Finding
+
+RULE_TOPIC_SYSTEM = "urn:back-spasm-cds:rule"
+OVERRIDE_REASON_SYSTEM = "urn:back-spasm-cds:override-reason"
+SOURCE_LABEL = "Back spasm CDS"
+INDICATORS = ("critical", "warning", "info")
+SUMMARY_LIMIT = 140
+# Facts are short numbers, dates and codes; a summary must stay under the limit even so.
+_WIDEST_FACT = "9999.9"
+
+
+class CardContentError(ValueError):
+    """Card content is missing or inconsistent; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    indicator: str
+    summary: str
+    detail: str
+    suggestion: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    key: str
+    label: str
+    citation: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class RuleText:
+    rule_id: str
+    title: str
+    evidence: tuple[Evidence, ...]
+    override_reasons: tuple[dict[str, str], ...]
+    variants: dict[str, Variant]
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _load_rule(path: Path, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
+    where = path.name
+    try:
+        data = tomllib.loads(path.read_text())
+        variants = {}
+        for name, raw in data["variants"].items():
+            variant = Variant(raw["indicator"], raw["summary"].strip(), raw["detail"].strip(), raw.get("suggestion"))
+            if variant.indicator not in INDICATORS:
+                raise CardContentError(f"{where}: variants.{name}.indicator must be one of {INDICATORS}")
+            widest = {f: _WIDEST_FACT for f in _fields(variant.summary)}
+            if len(variant.summary.format(**widest)) >= SUMMARY_LIMIT:
+                raise CardContentError(f"{where}: variants.{name}.summary can reach {SUMMARY_LIMIT} characters")
+            variants[name] = variant
+        unknown = [key for key in data["evidence"] if key not in evidence]
+        if unknown:
+            raise CardContentError(f"{where}: evidence names unknown keys {unknown}")
+        missing = [code for code in data.get("override_reasons", []) if code not in reasons]
+        if missing:
+            raise CardContentError(f"{where}: override_reasons names unknown reasons {missing}")
+        return RuleText(
+            rule_id=path.stem,
+            title=data["title"],
+            evidence=tuple(evidence[key] for key in data["evidence"]),
+            override_reasons=tuple(
+                {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": reasons[code]["display"]}
+                for code in data.get("override_reasons", [])
+            ),
+            variants=variants,
+        )
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CardContentError(f"{where}: {error}") from error
+    except KeyError as error:
+        raise CardContentError(f"{where}: missing field {error}") from error
+
+
+class CardCatalog:
+    def __init__(self, texts: dict[str, RuleText]) -> None:
+        self.texts = texts
+
+    def require(self, rule_id: str, variants: Iterable[str] = ()) -> None:
+        if rule_id not in self.texts:
+            raise CardContentError(f"no card text for rule {rule_id} (expected cards/{rule_id}.toml)")
+        absent = set(variants) - set(self.texts[rule_id].variants)
+        if absent:
+            raise CardContentError(f"cards/{rule_id}.toml: missing variants {sorted(absent)}")
+
+    def indicator(self, finding: Finding) -> str:
+        return self.texts[finding.rule_id].variants[finding.variant].indicator
+
+    def render(self, finding: Finding, new_uuid: Callable[[], str]) -> dict[str, Any]:
+        """The CDS Hooks card: no nulls, no empty strings or arrays (spec §Use of JSON)."""
+        text = self.texts[finding.rule_id]
+        variant = text.variants[finding.variant]
+        facts = finding.facts
+        cited = " · ".join(f"[{e.label}]({e.url})" if e.url else e.citation for e in text.evidence)
+        card: dict[str, Any] = {
+            "uuid": new_uuid(),
+            "summary": variant.summary.format(**facts)[: SUMMARY_LIMIT - 1],
+            "detail": f"{variant.detail.format(**facts)}\n\nEvidence: {cited}",
+            "indicator": variant.indicator,
+            "source": {
+                "label": SOURCE_LABEL,
+                "topic": {"system": RULE_TOPIC_SYSTEM, "code": finding.rule_id, "display": text.title},
+            },
+        }
+        if finding.proposals and variant.suggestion:
+            label = variant.suggestion.format(**facts)
+            card["suggestions"] = [
+                {
+                    "label": label,
+                    "uuid": new_uuid(),
+                    **({"isRecommended": True} if proposal.recommended else {}),
+                    "actions": [{**action, "description": label} for action in proposal.actions],
+                }
+                for proposal in finding.proposals
+            ]
+            card["selectionBehavior"] = "at-most-one"
+        if variant.indicator != "info" and text.override_reasons:
+            card["overrideReasons"] = list(text.override_reasons)
+        links = [{"label": e.label, "url": e.url, "type": "absolute"} for e in text.evidence if e.url]
+        if links:
+            card["links"] = links
+        return card
+
+
+def load_catalog(directory: Path) -> CardCatalog:
+    try:
+        evidence_data = tomllib.loads((directory / "evidence.toml").read_text())
+        reasons = tomllib.loads((directory / "override-reasons.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CardContentError(f"{directory}: {error}") from error
+    evidence = {
+        key: Evidence(key, value["label"], value["citation"], value.get("url")) for key, value in evidence_data.items()
+    }
+    texts = {}
+    for path in sorted(directory.glob("*.toml")):
+        if path.name in ("evidence.toml", "override-reasons.toml"):
+            continue
+        texts[path.stem] = _load_rule(path, evidence, reasons)
+    return CardCatalog(texts)

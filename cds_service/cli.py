@@ -1,0 +1,99 @@
+"""``cds-service``: run the server, or evaluate a hook request offline.
+
+``evaluate`` runs the very pipeline the HTTP route runs, on the request's own prefetch, and
+prints the CDS Hooks response; it does not fetch from ``fhirServer`` and keeps no state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+from cds_service.errors import CdsError, InvalidRequest, operation_outcome
+from cds_service.services import SERVICES
+from cds_service.settings import get_settings
+
+EXIT_INVALID = 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cds_service.api import create_app
+
+    settings = get_settings().model_copy(update={"host": args.host, "port": args.port})
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _read(source: str) -> object:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidRequest(f"{source} is not valid JSON: {error}", fields=["body"]) from None
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cds_service.api import load_knowledge
+    from cds_service.evaluate import evaluate
+
+    try:
+        body = _read(args.request)
+        hook = body.get("hook") if isinstance(body, dict) else None
+        service_id = args.service or next((s.id for s in SERVICES.values() if s.hook == hook), None)
+        if service_id not in SERVICES:
+            raise InvalidRequest(f"hook: no service answers {hook!r}; pass --service", fields=["hook"])
+        result = asyncio.run(
+            evaluate(
+                SERVICES[service_id],
+                body,
+                knowledge=load_knowledge(get_settings().cards_dir),
+                today=args.today,
+                new_uuid=lambda: str(uuid.uuid4()),
+            )
+        )
+    except OSError as error:
+        print(f"cds-service evaluate: cannot read {args.request}: {error.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    except CdsError as error:
+        print(f"cds-service evaluate: {error.message}", file=sys.stderr)
+        print(json.dumps(operation_outcome(error.message, issue_code=error.issue_code, fields=error.fields), indent=2))
+        return EXIT_INVALID
+    print(json.dumps(result.response(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for back muscle spasm.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default=settings.host)
+    serve.add_argument("--port", type=int, default=settings.port)
+    serve.set_defaults(run=_serve)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a hook request offline and print the response")
+    evaluate.add_argument("request", help="a CDS Hooks request as JSON; - reads standard input")
+    evaluate.add_argument(
+        "--service", choices=sorted(SERVICES), help="service id (default: the one for the request's hook)"
+    )
+    evaluate.add_argument(
+        "--today", type=date.fromisoformat, default=date.today(), help="evaluate as of this date (YYYY-MM-DD)"
+    )
+    evaluate.set_defaults(run=_evaluate)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

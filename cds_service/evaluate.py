@@ -1,0 +1,155 @@
+"""The pipeline both adapters call: hook request in, CDS Hooks response out.
+
+    body → HookRequest → draft orders → (nothing relevant? no cards, no fetch)
+         → completed prefetch → PatientContext → rules → findings → volume policy → cards
+
+The HTTP route and ``cds-service evaluate`` differ only in what they pass in: a FHIR client
+(the CLI is offline), a clock, a uuid source and the quiet check backed by stored feedback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from cds_service.cards import INDICATORS, CardCatalog
+from cds_service.context import (
+    PatientData,
+    build_context,
+    build_orders,
+    bundle_resources,
+    draft_orders,
+    medication_index,
+    under_review,
+)
+from cds_service.errors import DataUnavailable, InvalidRequest
+from cds_service.hook_request import HookRequest, OrderContext, parse_hook_request
+from cds_service.prefetch import FhirClient, complete_prefetch
+from cds_service.rules import Finding, Rule, Thresholds
+from cds_service.services import ServiceDefinition
+from cds_service.terminology import Terminology
+
+log = logging.getLogger(__name__)
+
+# The (rule id, order key) pairs whose cards the clinician already accepted for this patient.
+QuietKeys = Callable[[str], Awaitable[set[tuple[str, str]]]]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything loaded once at start-up that evaluation reads."""
+
+    terminology: Terminology
+    catalog: CardCatalog
+    rules: tuple[Rule, ...]
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """What the service remembers of a card it sent, to attribute feedback to its rule."""
+
+    uuid: str
+    rule_id: str
+    order_key: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    request: HookRequest
+    context: OrderContext
+    cards: list[dict[str, Any]]
+    issued: list[IssuedCard]
+
+    def response(self) -> dict[str, Any]:
+        return {"cards": self.cards}
+
+
+def apply_volume_policy(findings: list[Finding], indicator: Callable[[Finding], str]) -> list[Finding]:
+    """One card per rule per order; a critical card deleting an order silences the rest for it;
+    critical before warning before info (clinical-rules.md §2, card volume)."""
+    deleted = {f.order.reference for f in findings if f.deletes_order and indicator(f) == "critical"}
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for finding in findings:
+        key = (finding.rule_id, finding.order.reference)
+        if key in seen or (finding.order.reference in deleted and indicator(finding) != "critical"):
+            continue
+        seen.add(key)
+        kept.append(finding)
+    return sorted(kept, key=lambda f: INDICATORS.index(indicator(f)))
+
+
+async def evaluate(
+    service: ServiceDefinition,
+    body: object,
+    *,
+    knowledge: Knowledge,
+    today: date,
+    new_uuid: Callable[[], str],
+    fhir: Callable[[HookRequest], FhirClient | None] = lambda request: None,
+    deadline: float = 2.0,
+    quiet: QuietKeys | None = None,
+) -> Evaluation:
+    request, context = parse_hook_request(body)
+    if request.hook != service.hook:
+        raise InvalidRequest(
+            f"hook: service {service.id} answers {service.hook!r}, not {request.hook!r}", fields=["hook"]
+        )
+    terminology = knowledge.terminology
+    raw_drafts = draft_orders(context.draftOrders)
+    prefetch = request.prefetch or {}
+    medications = medication_index(
+        [*bundle_resources(context.draftOrders), *(r for v in prefetch.values() for r in bundle_resources(v))]
+    )
+    drafts = build_orders(raw_drafts, terminology, medications)
+    reviewed = {
+        f"{r['resourceType']}/{r.get('id')}" for r in under_review(request.hook, raw_drafts, context.selections)
+    }
+    orders = [o for o in drafts if o.reference in reviewed]
+    if not any(rule.applies_to(order, terminology) for rule in knowledge.rules for order in orders):
+        return Evaluation(request, context, [], [])
+
+    data: PatientData = await complete_prefetch(
+        service.prefetch, prefetch, request.context, fhir(request), deadline=deadline
+    )
+    missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
+    if missing:
+        where = "could not be fetched from fhirServer" if request.fhirServer else "and the request has no fhirServer"
+        raise DataUnavailable(
+            f"prefetch {', '.join(missing)}: not in the request's prefetch {where}",
+            fields=[f"prefetch.{name}" for name in missing],
+        )
+
+    patient = build_context(
+        hook=request.hook,
+        patient_id=context.patientId,
+        orders=orders,
+        drafts=drafts,
+        data=data,
+        terminology=terminology,
+        today=today,
+    )
+    accepted = await quiet(patient.patient_id) if quiet is not None else set()
+    findings: list[Finding] = []
+    for rule in knowledge.rules:
+        for order in patient.orders:
+            finding = rule.evaluate(patient, order, terminology, knowledge.thresholds)
+            if finding is None:
+                continue
+            if (rule.id, order.key) in accepted:
+                log.info("rule %s quiet for %s: its card was accepted", rule.id, order.reference)
+                continue
+            findings.append(finding)
+            if rule.once_per_call:
+                break
+
+    cards, issued = [], []
+    for finding in apply_volume_policy(findings, knowledge.catalog.indicator):
+        card = knowledge.catalog.render(finding, new_uuid)
+        cards.append(card)
+        issued.append(IssuedCard(card["uuid"], finding.rule_id, finding.order.key))
+    return Evaluation(request, context, cards, issued)

@@ -1,0 +1,79 @@
+"""The CDS Hooks feedback request (spec §Feedback), validated.
+
+Accepts what real clients send: the sandbox's override reasons carry a code and system but
+no display, and its timestamps end in ``Z``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cds_service.errors import InvalidFeedback
+from cds_service.hook_request import describe
+
+
+class ReasonCoding(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    system: str | None = Field(default=None, max_length=500)
+    code: str = Field(min_length=1, max_length=200)
+    display: str | None = Field(default=None, max_length=500)
+
+
+class OverrideReason(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: ReasonCoding | None = None
+    userComment: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _something(self) -> OverrideReason:
+        if self.reason is None and not self.userComment:
+            raise ValueError("overrideReason needs a reason or a userComment")
+        return self
+
+
+class AcceptedSuggestion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=100)
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    card: str = Field(min_length=1, max_length=100)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: datetime
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _accepted_names_suggestions(self) -> FeedbackItem:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("an accepted card needs acceptedSuggestions")
+        return self
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=1000)
+
+
+def parse_feedback(body: object) -> FeedbackRequest:
+    if not isinstance(body, dict):
+        raise InvalidFeedback("the request body must be a JSON object", fields=["body"])
+    try:
+        return FeedbackRequest.model_validate(body)
+    except ValidationError as error:
+        message, fields = describe(error)
+        raise InvalidFeedback(message, fields=fields) from None

@@ -1,0 +1,88 @@
+"""Per-resource FHIR parsing with the R4B models (R4-compatible), tolerant of real clients.
+
+Real clients send R4 that the models reject as a whole: the CDS Hooks sandbox puts a single
+object where R4 has an array (``category``, ``reasonCode``). ``normalise`` wraps such objects
+by reading the model's own field types, so every list field of every element is covered
+without a hand-kept list. What still fails validation is skipped with a log line naming the
+resource and the field, never the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+_Fields = dict[str, tuple[bool, type | None]]
+
+
+@cache
+def _fields(model: type) -> _Fields:
+    """Each JSON key of ``model`` → (is it a list, the element model for nested objects)."""
+    fields: _Fields = {}
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        is_list = False
+        inner: Any = annotation
+        for arg in typing.get_args(annotation) or (annotation,):
+            if typing.get_origin(arg) is list:
+                is_list, inner = True, typing.get_args(arg)[0]
+                break
+            if arg is not type(None):
+                inner = arg
+        get_model = getattr(inner, "get_model_klass", None)
+        fields[field.alias or name] = (is_list, get_model() if get_model else None)
+    return fields
+
+
+def normalise(raw: dict[str, Any], model: type) -> dict[str, Any]:
+    """A copy of ``raw`` with single objects wrapped where ``model`` expects arrays."""
+    fields = _fields(model)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        is_list, element = fields.get(key, (False, None))
+        if is_list and isinstance(value, dict):
+            value = [value]
+        if element is not None and element is not Resource:
+            if isinstance(value, list):
+                value = [normalise(v, element) if isinstance(v, dict) else v for v in value]
+            elif isinstance(value, dict):
+                value = normalise(value, element)
+        out[key] = value
+    return out
+
+
+def model_for(resource_type: str) -> type:
+    return get_fhir_model_class(resource_type)
+
+
+def parse(raw: dict[str, Any], *, where: str) -> tuple[Any, dict[str, Any]] | None:
+    """The validated R4B model and the normalised JSON it came from, or None (logged).
+
+    The JSON is kept because suggestions send back the client's own draft, changed only
+    where the card says, rather than a re-serialisation of the model.
+    """
+    resource_type = raw.get("resourceType")
+    label = f"{resource_type}/{raw.get('id', '?')} in {where}"
+    try:
+        model = model_for(str(resource_type))
+    except (KeyError, ValueError, TypeError):
+        log.warning("skipping %s: unknown resourceType", label)
+        return None
+    normalised = normalise(raw, model)
+    try:
+        return model.model_validate(normalised), normalised
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in error.errors(include_url=False, include_input=False)
+        )
+        log.warning("skipping %s: %s", label, problems)
+        return None

@@ -1,0 +1,114 @@
+"""The CDS Hooks request, validated: the first stage of the pipeline.
+
+Only the envelope is strict here (what makes a body a CDS Hooks call at all). The FHIR
+content inside ``draftOrders`` and ``prefetch`` is checked per resource later, because real
+clients send slightly broken drafts that must not sink the whole call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from cds_service.errors import InvalidRequest
+
+_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+class FhirAuthorization(BaseModel):
+    """The access token the EHR grants for its FHIR server; transient, never logged or stored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    access_token: SecretStr = Field(min_length=1)
+    token_type: str = Field(pattern="^[Bb]earer$")
+    expires_in: int
+    scope: str
+    subject: str
+    patient: str | None = None
+
+
+class OrderContext(BaseModel):
+    """Context of ``order-select`` and ``order-sign`` (both hooks carry the same fields)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    patientId: str = Field(min_length=1, max_length=200)
+    userId: str | None = None
+    encounterId: str | None = None
+    # The sandbox omits both when it re-fires without an order: nothing to evaluate, not an error.
+    selections: list[str] | None = None
+    draftOrders: dict[str, Any] | None = None
+
+    @field_validator("selections")
+    @classmethod
+    def _references(cls, value: list[str] | None) -> list[str] | None:
+        for index, reference in enumerate(value or ()):
+            if not _REFERENCE.match(reference):
+                raise ValueError(f"item {index} ({reference!r}) is not a reference of the form Type/id")
+        return value
+
+    @field_validator("draftOrders")
+    @classmethod
+    def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("resourceType", "Bundle") != "Bundle":
+            raise ValueError("must be a FHIR Bundle of draft orders")
+        return value
+
+
+class HookRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1, max_length=200)
+    fhirServer: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, dict[str, Any] | None] | None = None
+    extension: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _authorization_needs_server(self) -> HookRequest:
+        if self.fhirAuthorization is not None and self.fhirServer is None:
+            raise ValueError("fhirAuthorization requires fhirServer")
+        return self
+
+    @property
+    def fhir_server(self) -> str | None:
+        return self.fhirServer.rstrip("/") if self.fhirServer else None
+
+    @property
+    def access_token(self) -> str | None:
+        auth = self.fhirAuthorization
+        return auth.access_token.get_secret_value() if auth else None
+
+
+def describe(error: ValidationError, *, prefix: str = "") -> tuple[str, list[str]]:
+    """One readable message naming each bad field, and the field paths themselves."""
+    fields: list[str] = []
+    parts: list[str] = []
+    for item in error.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        message = item["msg"].removeprefix("Value error, ")
+        fields.append(path or "body")
+        parts.append(f"{path}: {message}" if path else message)
+    return "; ".join(parts), fields
+
+
+def parse_hook_request(body: object) -> tuple[HookRequest, OrderContext]:
+    """Validate the envelope and the order context, or raise ``InvalidRequest`` naming the field."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object", fields=["body"])
+    try:
+        request = HookRequest.model_validate(body)
+    except ValidationError as error:
+        message, fields = describe(error)
+        raise InvalidRequest(message, fields=fields) from None
+    try:
+        context = OrderContext.model_validate(request.context)
+    except ValidationError as error:
+        message, fields = describe(error, prefix="context")
+        raise InvalidRequest(message, fields=fields) from None
+    return request, context

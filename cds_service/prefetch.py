@@ -1,0 +1,121 @@
+"""Completing the prefetch: use what the client sent, fetch what it did not.
+
+Per key (CDS Hooks 2.0 §Prefetch): present → use it (following its ``next`` links); ``null``
+→ no data; missing, or an OperationOutcome (the client's own fetch failed) → fetch it from
+``fhirServer``. All fetches of a call run concurrently under one deadline, so a slow FHIR
+server costs at most that deadline. Keys that still have no data are reported as
+unavailable; whether that means 412 or a degraded card is the service definition's call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from cds_service.context import PatientData, bundle_resources
+from cds_service.services import PrefetchKey
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FetchFailed(Exception):
+    pass
+
+
+Fetch = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+class FhirClient:
+    """Reads from one EHR FHIR server for one call, with that call's access token."""
+
+    def __init__(self, http: httpx.AsyncClient, base: str, token: str | None, *, max_pages: int) -> None:
+        self._http = http
+        self._base = base.rstrip("/")
+        self._headers = {"Accept": FHIR_JSON}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._max_pages = max_pages
+
+    async def _get(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self._http.get(url, headers=self._headers)
+        except httpx.HTTPError as error:
+            raise FetchFailed(type(error).__name__) from None
+        if response.status_code != 200:
+            raise FetchFailed(f"HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise FetchFailed("response is not JSON") from None
+        if not isinstance(body, dict) or body.get("resourceType") == "OperationOutcome":
+            raise FetchFailed("response is not a FHIR resource")
+        return body
+
+    async def pages(self, first: dict[str, Any] | None, url: str | None = None) -> list[dict[str, Any]]:
+        """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``.
+
+        ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
+        """
+        page = first if first is not None else await self._get(f"{self._base}/{url}")
+        resources = list(bundle_resources(page))
+        for _ in range(self._max_pages - 1):
+            link = _next_link(page) if page.get("resourceType") == "Bundle" else None
+            if link is None or not link.startswith(self._base + "/"):
+                break
+            page = await self._get(link)
+            resources.extend(bundle_resources(page))
+        return resources
+
+
+async def complete_prefetch(
+    keys: tuple[PrefetchKey, ...],
+    prefetch: dict[str, dict[str, Any] | None],
+    context: dict[str, Any],
+    client: FhirClient | None,
+    *,
+    deadline: float,
+) -> PatientData:
+    resources: dict[str, list[dict[str, Any]]] = {}
+    jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
+    for key in keys:
+        if key.name in prefetch and prefetch[key.name] is None:
+            resources[key.name] = []
+            continue
+        value = prefetch.get(key.name)
+        if value is not None and value.get("resourceType") != "OperationOutcome":
+            if client is not None and value.get("resourceType") == "Bundle" and _next_link(value):
+                jobs[key.name] = client.pages(value)
+            else:
+                resources[key.name] = list(bundle_resources(value))
+            continue
+        if value is not None:
+            log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
+        if client is not None:
+            jobs[key.name] = client.pages(None, key.query(context))
+
+    if jobs:
+        tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
+        done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+        for task in pending:
+            task.cancel()
+        for name, task in tasks.items():
+            if task in done and task.exception() is None:
+                resources[name] = task.result()
+            else:
+                reason = "deadline passed" if task in pending else str(task.exception())
+                log.warning("prefetch %s unavailable: %s", name, reason)
+    unavailable = frozenset(key.name for key in keys if key.name not in resources)
+    return PatientData(resources=resources, unavailable=unavailable)
