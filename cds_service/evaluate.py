@@ -68,14 +68,18 @@ class Evaluation:
         return {"cards": self.cards}
 
 
-def apply_volume_policy(findings: list[Finding], indicator: Callable[[Finding], str]) -> list[Finding]:
+def apply_volume_policy(
+    findings: list[Finding], indicator: Callable[[Finding], str], patient_level: set[str]
+) -> list[Finding]:
     """One card per rule per order; a critical card deleting an order silences the rest for it;
-    critical before warning before info (clinical-rules.md §2, card volume)."""
+    critical before warning before info (clinical-rules.md §2, card volume). Rules in
+    ``patient_level`` speak about the patient, so they keep one card per call, taken from an
+    order that stays."""
     deleted = {f.order.reference for f in findings if f.deletes_order and indicator(f) == "critical"}
     seen: set[tuple[str, str]] = set()
     kept = []
     for finding in findings:
-        key = (finding.rule_id, finding.order.reference)
+        key = (finding.rule_id, "" if finding.rule_id in patient_level else finding.order.reference)
         if key in seen or (finding.order.reference in deleted and indicator(finding) != "critical"):
             continue
         seen.add(key)
@@ -144,11 +148,10 @@ async def evaluate(
                 log.info("rule %s quiet for %s: its card was accepted", rule.id, order.reference)
                 continue
             findings.append(finding)
-            if rule.once_per_call:
-                break
 
     cards, issued = [], []
-    for finding in apply_volume_policy(findings, knowledge.catalog.indicator):
+    patient_level = {rule.id for rule in knowledge.rules if rule.once_per_call}
+    for finding in apply_volume_policy(findings, knowledge.catalog.indicator, patient_level):
         card = knowledge.catalog.render(finding, new_uuid)
         cards.append(card)
         issued.append(IssuedCard(card["uuid"], finding.rule_id, finding.order.key))

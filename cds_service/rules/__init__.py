@@ -63,7 +63,7 @@ class Rule:
     # Cheap check on an order alone: if no order passes any rule's, the call has nothing to evaluate.
     applies_to: Callable[[Order, Terminology], bool]
     evaluate: Callable[[PatientContext, Order, Terminology, Thresholds], Finding | None]
-    # Rules about the patient rather than the order fire once per call, not once per order.
+    # Rules about the patient rather than the order give one card per call, not one per order.
     once_per_call: bool = False
 
 

@@ -1,0 +1,171 @@
+"""The issue's headline scenarios, asserted card by card, suggestion by suggestion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from tests.conftest import SELECT, SIGN, cards_for, fixture, rule_ids
+from tests.fhir_server import FhirTestServer
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def only_action(card: dict[str, Any]) -> dict[str, Any]:
+    assert card["selectionBehavior"] == "at-most-one"
+    [suggestion] = card["suggestions"]
+    assert suggestion["uuid"] and suggestion["label"]
+    [action] = suggestion["actions"]
+    assert action["description"]
+    return action
+
+
+def assert_common(card: dict[str, Any], rule_id: str, indicator: str) -> None:
+    assert card["indicator"] == indicator
+    assert card["source"]["topic"] == {"system": "urn:back-spasm-cds:rule", "code": rule_id, "display": card["source"]["topic"]["display"]}
+    assert len(card["summary"]) < 140
+    assert card["uuid"]
+    assert "Evidence:" in card["detail"]
+    if indicator != "info":
+        assert all(reason["display"] for reason in card["overrideReasons"])
+
+
+def test_sandbox_capture_gets_duration_warning_with_21_day_update(client: TestClient, fhir_server: FhirTestServer) -> None:
+    """The request exactly as captured; its missing prefetch keys come from a real FHIR server."""
+    request = fixture("sandbox/order-select-r4.json")
+    request["fhirServer"] = fhir_server.base
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert_common(card, "cyclobenzaprine-duration", "warning")
+    assert "30 days" in card["summary"] and "30-day supply" in card["detail"]
+    action = only_action(card)
+    assert card["suggestions"][0]["isRecommended"] is True
+    assert action["type"] == "update"
+    resource = action["resource"]
+    MedicationRequest.model_validate(resource)
+    assert resource["id"] == "request-123"
+    assert resource["dosageInstruction"][0]["timing"]["repeat"]["boundsDuration"]["value"] == 21
+    assert resource["dispenseRequest"]["expectedSupplyDuration"] == {"value": 21, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+    assert resource["dispenseRequest"]["numberOfRepeatsAllowed"] == 0
+    assert resource["dispenseRequest"]["quantity"]["value"] == 21  # one pill a day
+    # Everything else is the clinician's draft, unchanged.
+    assert resource["medicationCodeableConcept"] == request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
+    assert {s.path.split("?")[0] for s in fhir_server.seen} == {"/fhir/Condition", "/fhir/MedicationRequest", "/fhir/ServiceRequest"}
+
+
+def test_hepatic_failure_gets_one_critical_card_that_deletes_the_order(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")).json()
+    # The duration warning for the same order is dropped: the critical card deletes that order.
+    [card] = body["cards"]
+    assert_common(card, "cyclobenzaprine-hepatic-impairment", "critical")
+    assert "Chronic hepatic failure without coma (K72.10)" in card["detail"]
+    assert "since 2024-03-02" in card["detail"]
+    action = only_action(card)
+    assert action == {"type": "delete", "resourceId": "MedicationRequest/request-123", "description": action["description"]}
+
+
+def test_fatty_liver_gets_warning_with_5_mg_tablet(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-fatty-liver-10mg.json")).json()
+    assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment", "cyclobenzaprine-duration"]
+    [card] = cards_for(body, "cyclobenzaprine-hepatic-impairment")
+    assert_common(card, "cyclobenzaprine-hepatic-impairment", "warning")
+    assert "10 mg per dose" in card["detail"] and "K76.0" in card["detail"]
+    resource = only_action(card)["resource"]
+    MedicationRequest.model_validate(resource)
+    assert resource["medicationCodeableConcept"]["coding"] == [
+        {"system": RXNORM, "code": "828320", "display": "Cyclobenzaprine hydrochloride 5 MG Oral Tablet"}
+    ]
+    assert resource["medicationCodeableConcept"]["text"]  # the sandbox needs text and coding[0].code
+    dosage = resource["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1
+    assert dosage["timing"]["repeat"]["frequency"] == 1  # same frequency, under the cap
+
+
+def test_five_mg_suggestion_caps_frequency_at_three_a_day(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-undotted-icd-qid.json")).json()
+    [card] = cards_for(body, "cyclobenzaprine-hepatic-impairment")
+    assert card["suggestions"][0]["label"].endswith("three times a day")
+    repeat = only_action(card)["resource"]["dosageInstruction"][0]["timing"]["repeat"]
+    assert (repeat["frequency"], repeat["period"], repeat["periodUnit"]) == (3, 1, "d")
+
+
+def test_prior_course_three_weeks_ago_gets_mri_card(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")).json()
+    [card] = cards_for(body, "refractory-spasm-imaging")
+    assert_common(card, "refractory-spasm-imaging", "warning")
+    assert "2026-10-31, 21 days ago" in card["detail"]
+    for differential in ("nerve impingement", "disc pathology", "fibromyalgia", "myofascial pain"):
+        assert differential in card["detail"]
+    action = only_action(card)
+    assert action["type"] == "create"
+    ServiceRequest.model_validate(action["resource"])
+    assert action["resource"]["code"]["coding"][0] == {
+        "system": "http://www.ama-assn.org/go/cpt", "code": "72148", "display": "MRI lumbar spine without contrast"
+    }
+    assert action["resource"]["subject"] == {"reference": "Patient/harness-pt-1"}
+    assert "reasonReference" not in action["resource"]
+
+
+def test_mri_suggestion_cites_the_sciatica(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("refractory-spasm-imaging/fires-sciatica.json")).json()
+    [card] = cards_for(body, "refractory-spasm-imaging")
+    resource = only_action(card)["resource"]
+    assert resource["reasonReference"] == [{"reference": "Condition/back-2", "display": "Sciatica, right side"}]
+
+
+def test_cumulative_days_are_stated_and_the_update_leaves_what_remains(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")).json()
+    [card] = cards_for(body, "cyclobenzaprine-duration")
+    assert "25 days within 30 days" in card["summary"]
+    assert "**11 days**" in card["detail"] and "**14 days**" in card["detail"]
+    resource = only_action(card)["resource"]
+    assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 10  # 21 - 11 already taken
+
+
+def test_unknown_duration_gets_info_card(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-unknown-duration.json")).json()
+    [card] = cards_for(body, "cyclobenzaprine-duration")
+    assert_common(card, "cyclobenzaprine-duration", "info")
+    assert "overrideReasons" not in card
+    assert only_action(card)["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
+
+
+def test_order_sign_reviews_every_draft(client: TestClient) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    body = client.post(SIGN, json=request).json()
+    assert rule_ids(body) == ["cyclobenzaprine-duration"]
+
+
+def test_order_select_reviews_only_selected_drafts(client: TestClient) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["context"]["selections"] = ["MedicationRequest/some-other-draft"]
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+
+
+def _two_drafts() -> dict[str, Any]:
+    """Signing cyclobenzaprine (hepatic failure on file) and baclofen, after a course 3 weeks ago."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    request["hook"] = "order-sign"
+    request["prefetch"]["medications"] = fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")["prefetch"]["medications"]
+    baclofen = fixture("refractory-spasm-imaging/fires-baclofen-prior-tizanidine.json")["context"]["draftOrders"]["entry"][0]
+    baclofen["resource"]["id"] = "request-456"
+    request["context"]["draftOrders"]["entry"].append(baclofen)
+    return request
+
+
+def test_critical_cards_come_first_and_patient_level_cards_survive_a_deleted_order(client: TestClient) -> None:
+    body = client.post(SIGN, json=_two_drafts()).json()
+    assert [c["indicator"] for c in body["cards"]] == ["critical", "warning"]
+    assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment", "refractory-spasm-imaging"]
+
+
+def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: TestClient) -> None:
+    request = _two_drafts()
+    del request["context"]["draftOrders"]["entry"][1]
+    assert rule_ids(client.post(SIGN, json=request).json()) == ["cyclobenzaprine-hepatic-impairment"]
