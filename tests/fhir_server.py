@@ -31,6 +31,8 @@ class FhirTestServer:
     page_size: int = 50
     delay: float = 0.0
     fail_status: int | None = None
+    # Resource types whose reads and searches fail with 500.
+    fail_for: set[str] = field(default_factory=set)
     seen: list[Seen] = field(default_factory=list)
     base: str = ""
 
@@ -45,17 +47,24 @@ class FhirTestServer:
         if self.delay:
             time.sleep(self.delay)
         if self.fail_status:
-            return self.fail_status, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
+            return self.fail_status, {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "exception"}],
+            }
         url = urlsplit(path)
         parts = url.path.removeprefix("/fhir/").split("/")
+        if parts[0] in self.fail_for:
+            return 500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
         if len(parts) == 2:
             found = [r for r in self.resources if r["resourceType"] == parts[0] and r["id"] == parts[1]]
             return (200, found[0]) if found else (404, {"resourceType": "OperationOutcome", "issue": []})
         query = parse_qs(url.query)
         patient = query.get("patient", [""])[0].removeprefix("Patient/")
         matches = [
-            r for r in self.resources
-            if r["resourceType"] == parts[0] and (r.get("subject") or r.get("patient") or {}).get("reference") == f"Patient/{patient}"
+            r
+            for r in self.resources
+            if r["resourceType"] == parts[0]
+            and (r.get("subject") or r.get("patient") or {}).get("reference") == f"Patient/{patient}"
         ]
         page = int(query.get("_page", ["0"])[0])
         chunk = matches[page * self.page_size : (page + 1) * self.page_size]
@@ -67,7 +76,9 @@ class FhirTestServer:
             "entry": [{"fullUrl": f"{self.base}/{r['resourceType']}/{r['id']}", "resource": r} for r in chunk],
         }
         if (page + 1) * self.page_size < len(matches):
-            bundle["link"].append({"relation": "next", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page + 1}"})
+            bundle["link"].append(
+                {"relation": "next", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page + 1}"}
+            )
         return 200, bundle
 
 
@@ -78,7 +89,7 @@ def demo_resources() -> list[dict[str, Any]]:
 
 def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             status, body = server_state.handle(self.path, {k.lower(): v for k, v in self.headers.items()})
             payload = json.dumps(body).encode()
             self.send_response(status)

@@ -25,7 +25,11 @@ def only_action(card: dict[str, Any]) -> dict[str, Any]:
 
 def assert_common(card: dict[str, Any], rule_id: str, indicator: str) -> None:
     assert card["indicator"] == indicator
-    assert card["source"]["topic"] == {"system": "urn:back-spasm-cds:rule", "code": rule_id, "display": card["source"]["topic"]["display"]}
+    assert card["source"]["topic"] == {
+        "system": "urn:back-spasm-cds:rule",
+        "code": rule_id,
+        "display": card["source"]["topic"]["display"],
+    }
     assert len(card["summary"]) < 140
     assert card["uuid"]
     assert "Evidence:" in card["detail"]
@@ -33,7 +37,9 @@ def assert_common(card: dict[str, Any], rule_id: str, indicator: str) -> None:
         assert all(reason["display"] for reason in card["overrideReasons"])
 
 
-def test_sandbox_capture_gets_duration_warning_with_21_day_update(client: TestClient, fhir_server: FhirTestServer) -> None:
+def test_sandbox_capture_gets_duration_warning_with_21_day_update(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
     """The request exactly as captured; its missing prefetch keys come from a real FHIR server."""
     request = fixture("sandbox/order-select-r4.json")
     request["fhirServer"] = fhir_server.base
@@ -49,27 +55,47 @@ def test_sandbox_capture_gets_duration_warning_with_21_day_update(client: TestCl
     MedicationRequest.model_validate(resource)
     assert resource["id"] == "request-123"
     assert resource["dosageInstruction"][0]["timing"]["repeat"]["boundsDuration"]["value"] == 21
-    assert resource["dispenseRequest"]["expectedSupplyDuration"] == {"value": 21, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+    assert resource["dispenseRequest"]["expectedSupplyDuration"] == {
+        "value": 21,
+        "unit": "days",
+        "system": "http://unitsofmeasure.org",
+        "code": "d",
+    }
     assert resource["dispenseRequest"]["numberOfRepeatsAllowed"] == 0
     assert resource["dispenseRequest"]["quantity"]["value"] == 21  # one pill a day
     # Everything else is the clinician's draft, unchanged.
-    assert resource["medicationCodeableConcept"] == request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
-    assert {s.path.split("?")[0] for s in fhir_server.seen} == {"/fhir/Condition", "/fhir/MedicationRequest", "/fhir/ServiceRequest"}
+    assert (
+        resource["medicationCodeableConcept"]
+        == request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
+    )
+    assert {s.path.split("?")[0] for s in fhir_server.seen} == {
+        "/fhir/Condition",
+        "/fhir/MedicationRequest",
+        "/fhir/ServiceRequest",
+    }
 
 
 def test_hepatic_failure_gets_one_critical_card_that_deletes_the_order(client: TestClient) -> None:
-    body = client.post(SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")).json()
+    body = client.post(
+        SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    ).json()
     # The duration warning for the same order is dropped: the critical card deletes that order.
     [card] = body["cards"]
     assert_common(card, "cyclobenzaprine-hepatic-impairment", "critical")
     assert "Chronic hepatic failure without coma (K72.10)" in card["detail"]
     assert "since 2024-03-02" in card["detail"]
     action = only_action(card)
-    assert action == {"type": "delete", "resourceId": "MedicationRequest/request-123", "description": action["description"]}
+    assert action == {
+        "type": "delete",
+        "resourceId": "MedicationRequest/request-123",
+        "description": action["description"],
+    }
 
 
 def test_fatty_liver_gets_warning_with_5_mg_tablet(client: TestClient) -> None:
-    body = client.post(SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-fatty-liver-10mg.json")).json()
+    body = client.post(
+        SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-fatty-liver-10mg.json")
+    ).json()
     assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment", "cyclobenzaprine-duration"]
     [card] = cards_for(body, "cyclobenzaprine-hepatic-impairment")
     assert_common(card, "cyclobenzaprine-hepatic-impairment", "warning")
@@ -86,7 +112,9 @@ def test_fatty_liver_gets_warning_with_5_mg_tablet(client: TestClient) -> None:
 
 
 def test_five_mg_suggestion_caps_frequency_at_three_a_day(client: TestClient) -> None:
-    body = client.post(SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-undotted-icd-qid.json")).json()
+    body = client.post(
+        SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-undotted-icd-qid.json")
+    ).json()
     [card] = cards_for(body, "cyclobenzaprine-hepatic-impairment")
     assert card["suggestions"][0]["label"].endswith("three times a day")
     repeat = only_action(card)["resource"]["dosageInstruction"][0]["timing"]["repeat"]
@@ -104,7 +132,9 @@ def test_prior_course_three_weeks_ago_gets_mri_card(client: TestClient) -> None:
     assert action["type"] == "create"
     ServiceRequest.model_validate(action["resource"])
     assert action["resource"]["code"]["coding"][0] == {
-        "system": "http://www.ama-assn.org/go/cpt", "code": "72148", "display": "MRI lumbar spine without contrast"
+        "system": "http://www.ama-assn.org/go/cpt",
+        "code": "72148",
+        "display": "MRI lumbar spine without contrast",
     }
     assert action["resource"]["subject"] == {"reference": "Patient/harness-pt-1"}
     assert "reasonReference" not in action["resource"]
@@ -152,8 +182,12 @@ def _two_drafts() -> dict[str, Any]:
     """Signing cyclobenzaprine (hepatic failure on file) and baclofen, after a course 3 weeks ago."""
     request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
     request["hook"] = "order-sign"
-    request["prefetch"]["medications"] = fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")["prefetch"]["medications"]
-    baclofen = fixture("refractory-spasm-imaging/fires-baclofen-prior-tizanidine.json")["context"]["draftOrders"]["entry"][0]
+    request["prefetch"]["medications"] = fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")[
+        "prefetch"
+    ]["medications"]
+    baclofen = fixture("refractory-spasm-imaging/fires-baclofen-prior-tizanidine.json")["context"]["draftOrders"][
+        "entry"
+    ][0]
     baclofen["resource"]["id"] = "request-456"
     request["context"]["draftOrders"]["entry"].append(baclofen)
     return request

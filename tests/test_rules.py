@@ -12,9 +12,7 @@ from cds_service.cli import main
 from tests.conftest import FIXTURES, SELECT, TODAY, cards_for, fixture
 
 RULES = ["cyclobenzaprine-duration", "cyclobenzaprine-hepatic-impairment", "refractory-spasm-imaging"]
-CASES = sorted(
-    (rule, path.name) for rule in RULES for path in (FIXTURES / rule).glob("*.json")
-)
+CASES = sorted((rule, path.name) for rule in RULES for path in (FIXTURES / rule).glob("*.json"))
 
 
 def test_every_rule_has_fires_and_silent_fixtures() -> None:

@@ -1,0 +1,165 @@
+"""Feedback: validated, stored durably with the rule of the card, and acted on."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.settings import Settings
+from tests.conftest import SELECT, fixture, rule_ids
+
+FEEDBACK = f"{SELECT}/feedback"
+
+
+def _issue_duration_card(client: TestClient, patient_id: str = "harness-pt-1") -> dict[str, Any]:
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["context"]["patientId"] = patient_id
+    [card] = client.post(SELECT, json=request).json()["cards"]
+    return card
+
+
+def _rows(settings: Settings) -> list[sqlite3.Row]:
+    connection = sqlite3.connect(settings.data_dir / "cds-service.db")
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute("SELECT * FROM feedback ORDER BY id").fetchall()
+    finally:
+        connection.close()
+
+
+def accepted(card: dict[str, Any]) -> dict[str, Any]:
+    """Exactly what the sandbox sends when a suggestion is taken."""
+    return {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-11-21T10:15:00.000Z",
+    }
+
+
+def overridden(card: dict[str, Any], code: str = "already-addressed") -> dict[str, Any]:
+    """Exactly what the sandbox sends on Dismiss with a reason: no display, no comment."""
+    return {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-21T10:16:00.000Z",
+        "overrideReason": {"reason": {"code": code, "system": "urn:back-spasm-cds:override-reason"}},
+    }
+
+
+def test_feedback_is_stored_with_the_rule_of_its_card(client: TestClient, settings: Settings) -> None:
+    card = _issue_duration_card(client)
+    response = client.post(FEEDBACK, json={"feedback": [accepted(card)]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "stored": 1}
+    [row] = _rows(settings)
+    assert (row["card_uuid"], row["rule_id"], row["outcome"]) == (card["uuid"], "cyclobenzaprine-duration", "accepted")
+    assert row["accepted_suggestions"] == f'["{card["suggestions"][0]["uuid"]}"]'
+
+
+def test_override_reason_is_stored(client: TestClient, settings: Settings) -> None:
+    card = _issue_duration_card(client)
+    assert client.post(FEEDBACK, json={"feedback": [overridden(card)]}).status_code == 200
+    [row] = _rows(settings)
+    assert (row["outcome"], row["override_code"], row["override_system"]) == (
+        "overridden",
+        "already-addressed",
+        "urn:back-spasm-cds:override-reason",
+    )
+
+
+def test_patient_ids_are_not_stored(client: TestClient, settings: Settings) -> None:
+    _issue_duration_card(client, patient_id="patient-with-a-recognisable-id")
+    data = (settings.data_dir / "cds-service.db").read_bytes()
+    wal = settings.data_dir / "cds-service.db-wal"
+    data += wal.read_bytes() if wal.exists() else b""
+    assert b"issued_cards" in data
+    assert b"patient-with-a-recognisable-id" not in data
+
+
+def test_resent_feedback_is_stored_once(client: TestClient, settings: Settings) -> None:
+    card = _issue_duration_card(client)
+    item = overridden(card)
+    client.post(FEEDBACK, json={"feedback": [item]})
+    assert client.post(FEEDBACK, json={"feedback": [item, item]}).json() == {"received": 2, "stored": 0}
+    assert len(_rows(settings)) == 1
+
+
+def test_feedback_survives_a_restart(make_client: Callable[..., TestClient], settings: Settings) -> None:
+    first = make_client()
+    card = _issue_duration_card(first)
+    first.post(FEEDBACK, json={"feedback": [overridden(card)]})
+    first.__exit__(None, None, None)
+    second = make_client()
+    assert second.post(FEEDBACK, json={"feedback": [accepted(card)]}).json()["stored"] == 1
+    assert [r["outcome"] for r in _rows(settings)] == ["overridden", "accepted"]
+    assert {r["rule_id"] for r in _rows(settings)} == {"cyclobenzaprine-duration"}
+
+
+def test_feedback_for_an_unknown_card_is_kept_without_a_rule(client: TestClient, settings: Settings) -> None:
+    item = {
+        **overridden({"uuid": "f0e1d2c3-0000-4000-8000-000000000000"}),
+        "overrideReason": {"userComment": "not relevant"},
+    }
+    assert client.post(FEEDBACK, json={"feedback": [item]}).status_code == 200
+    [row] = _rows(settings)
+    assert row["rule_id"] is None and row["user_comment"] == "not relevant"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda i: i.pop("outcome"), "feedback.0.outcome"),
+        (lambda i: i.update(outcome="ignored"), "feedback.0.outcome"),
+        (lambda i: i.pop("acceptedSuggestions"), "feedback.0"),
+        (lambda i: i.update(outcomeTimestamp="yesterday"), "feedback.0.outcomeTimestamp"),
+        (lambda i: i.pop("card"), "feedback.0.card"),
+        (lambda i: i.update(overrideReason={}), "feedback.0.overrideReason"),
+    ],
+)
+def test_invalid_feedback_is_400_naming_the_field(
+    client: TestClient, settings: Settings, change: Any, field: str
+) -> None:
+    item = accepted(_issue_duration_card(client))
+    change(item)
+    response = client.post(FEEDBACK, json={"feedback": [item]})
+    assert response.status_code == 400, response.text
+    assert field in response.json()["issue"][0]["expression"]
+    assert _rows(settings) == []
+
+
+@pytest.mark.parametrize("body", [{}, {"feedback": []}, {"feedback": "accepted"}, [], None])
+def test_feedback_body_must_be_a_feedback_list(client: TestClient, body: Any) -> None:
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 400, response.text
+
+
+def test_accepted_card_does_not_come_back_for_that_order(client: TestClient) -> None:
+    """The sandbox applies only the medication coding, then re-fires: the card must not repeat."""
+    card = _issue_duration_card(client)
+    client.post(FEEDBACK, json={"feedback": [accepted(card)]})
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+    # Another drug on the same draft id, or another patient, still gets the card.
+    other_drug = fixture("cyclobenzaprine-duration/fires-brand-flexeril-28-days.json")
+    assert rule_ids(client.post(SELECT, json=other_drug).json()) == ["cyclobenzaprine-duration"]
+    assert _issue_duration_card(client, patient_id="another-patient")["uuid"]
+
+
+def test_overridden_card_is_not_silenced_by_acceptance_logic(client: TestClient) -> None:
+    card = _issue_duration_card(client)
+    client.post(FEEDBACK, json={"feedback": [overridden(card)]})
+    assert rule_ids(
+        client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
+    ) == ["cyclobenzaprine-duration"]
+
+
+def test_acceptance_quiets_the_card_only_for_the_configured_window(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(accepted_quiet_minutes=0)
+    card = _issue_duration_card(client)
+    client.post(FEEDBACK, json={"feedback": [accepted(card)]})
+    assert _issue_duration_card(client)["uuid"] != card["uuid"]

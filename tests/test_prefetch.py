@@ -1,0 +1,173 @@
+"""Prefetch completion against a real FHIR server over HTTP: fetch, page, fail, degrade."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture, rule_ids
+from tests.fhir_server import FhirTestServer
+
+TOKEN = "access-token-for-the-ehr-fhir-server"
+
+
+def _request(server: str | None, patient_id: str = "harness-pt-1", **prefetch: Any) -> dict[str, Any]:
+    """The sandbox's order (10 mg, 30 days) for ``patient_id``, with only the given prefetch keys."""
+    request = fixture("sandbox/order-select-r4.json")
+    request["context"]["patientId"] = patient_id
+    request["prefetch"] = prefetch
+    if server is None:
+        del request["fhirServer"]
+    else:
+        request["fhirServer"] = server
+    return request
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_412(response: Any, *keys: str) -> None:
+    assert response.status_code == 412, response.text
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "incomplete"
+    assert issue["expression"] == [f"prefetch.{key}" for key in keys]
+    for key in keys:
+        assert key in issue["diagnostics"]
+
+
+def test_missing_keys_are_fetched_from_fhir_server(client: TestClient, fhir_server: FhirTestServer) -> None:
+    body = client.post(SELECT, json=_request(fhir_server.base, patient_id="demo-hepatic")).json()
+    assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment", "cyclobenzaprine-duration"]
+    paths = sorted(s.path for s in fhir_server.seen)
+    assert paths == [
+        "/fhir/Condition?patient=demo-hepatic",
+        "/fhir/MedicationRequest?patient=demo-hepatic",
+        "/fhir/Patient/demo-hepatic",
+        "/fhir/ServiceRequest?patient=demo-hepatic",
+    ]
+    assert all("authorization" not in s.headers for s in fhir_server.seen)  # open server: no token
+
+
+def test_fhir_authorization_token_goes_to_the_fhir_server(client: TestClient, fhir_server: FhirTestServer) -> None:
+    request = _request(fhir_server.base)
+    request["fhirAuthorization"] = {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "back-spasm-cds",
+        "patient": "harness-pt-1",
+    }
+    assert client.post(SELECT, json=request).status_code == 200
+    assert fhir_server.seen
+    assert {s.headers["authorization"] for s in fhir_server.seen} == {f"Bearer {TOKEN}"}
+
+
+def test_prefetched_keys_are_not_fetched(client: TestClient, fhir_server: FhirTestServer) -> None:
+    full = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    full["fhirServer"] = fhir_server.base
+    assert rule_ids(client.post(SELECT, json=full).json()) == ["cyclobenzaprine-duration"]
+    assert fhir_server.seen == []
+
+
+def test_null_key_means_no_data(client: TestClient, fhir_server: FhirTestServer) -> None:
+    request = _request(
+        fhir_server.base, patient_id="demo-hepatic", conditions=None, medications=None, imaging=None, patient=None
+    )
+    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration"]
+    assert fhir_server.seen == []
+
+
+def test_operation_outcome_in_a_key_is_fetched_again(client: TestClient, fhir_server: FhirTestServer) -> None:
+    failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    request = _request(
+        fhir_server.base, patient_id="demo-hepatic", conditions=failed, medications=None, imaging=None, patient=None
+    )
+    assert "cyclobenzaprine-hepatic-impairment" in rule_ids(client.post(SELECT, json=request).json())
+    assert [s.path for s in fhir_server.seen] == ["/fhir/Condition?patient=demo-hepatic"]
+
+
+def test_operation_outcome_without_fhir_server_is_412(client: TestClient) -> None:
+    failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    assert_412(client.post(SELECT, json=_request(None, conditions=failed, medications=None)), "conditions")
+
+
+def test_no_fhir_server_and_missing_keys_is_412(client: TestClient) -> None:
+    response = client.post(SELECT, json=_request(None))
+    assert_412(response, "conditions", "medications")
+    assert "no fhirServer" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_fhir_server_down_is_412(client: TestClient) -> None:
+    assert_412(
+        client.post(SELECT, json=_request(f"http://127.0.0.1:{_closed_port()}/fhir")), "conditions", "medications"
+    )
+
+
+def test_fhir_server_errors_are_412(client: TestClient, fhir_server: FhirTestServer) -> None:
+    fhir_server.fail_status = 500
+    assert_412(client.post(SELECT, json=_request(fhir_server.base)), "conditions", "medications")
+
+
+def test_slow_fhir_server_is_cut_off_by_the_deadline(client: TestClient, fhir_server: FhirTestServer) -> None:
+    fhir_server.delay = 1.5  # the test settings' deadline is 1 s
+    assert_412(client.post(SELECT, json=_request(fhir_server.base)), "conditions", "medications")
+
+
+def test_search_pages_are_followed(client: TestClient, fhir_server: FhirTestServer) -> None:
+    fhir_server.page_size = 1
+    fhir_server.add(
+        *(
+            {
+                **fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")["prefetch"][
+                    "conditions"
+                ]["entry"][0]["resource"],
+                "id": f"c{i}",
+                "code": {
+                    "coding": [{"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertension"}]
+                },
+            }
+            for i in range(3)
+        ),
+        fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")["prefetch"][
+            "conditions"
+        ]["entry"][0]["resource"],
+    )
+    body = client.post(SELECT, json=_request(fhir_server.base)).json()
+    assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment"]  # the liver condition is on page 4
+    assert len(fhir_server.searched("Condition")) == 4
+
+
+def test_paginated_prefetch_is_completed_from_the_same_server_only(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    liver = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")["prefetch"][
+        "conditions"
+    ]["entry"][0]["resource"]
+    fhir_server.add(liver)
+    first_page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": f"{fhir_server.base}/Condition?patient=harness-pt-1&_page=0"}],
+    }
+    request = _request(fhir_server.base, conditions=first_page, medications=None, imaging=None, patient=None)
+    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-hepatic-impairment"]
+
+    fhir_server.seen.clear()
+    first_page["link"][0]["url"] = "http://127.0.0.2:9/fhir/Condition?patient=harness-pt-1&_page=0"
+    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration"]
+    assert fhir_server.seen == []
+
+
+def test_optional_data_unavailable_degrades_the_card(client: TestClient, fhir_server: FhirTestServer) -> None:
+    fhir_server.fail_for = {"ServiceRequest", "Patient"}
+    body = client.post(SELECT, json=_request(fhir_server.base, patient_id="demo-refractory")).json()
+    assert rule_ids(body) == ["cyclobenzaprine-duration", "refractory-spasm-imaging"]
+    [mri] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "refractory-spasm-imaging"]
+    assert "imaging history could not be checked" in mri["detail"]

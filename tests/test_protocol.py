@@ -1,0 +1,233 @@
+"""CDS Hooks 2.0 protocol: discovery, request validation, errors, CORS, JSON hygiene."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture
+from tests.fhir_server import FhirTestServer
+
+
+def test_discovery_lists_one_service_per_hook_with_prefetch(client: TestClient) -> None:
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    services = {s["hook"]: s for s in response.json()["services"]}
+    assert set(services) == {"order-select", "order-sign"}
+    assert services["order-select"]["id"] != services["order-sign"]["id"]
+    for service in services.values():
+        assert service["title"] and service["description"]
+        assert service["prefetch"] == {
+            "patient": "Patient/{{context.patientId}}",
+            "conditions": "Condition?patient={{context.patientId}}",
+            "medications": "MedicationRequest?patient={{context.patientId}}",
+            "imaging": "ServiceRequest?patient={{context.patientId}}",
+        }
+
+
+def _walk(value: Any, path: str = "$") -> list[str]:
+    """Paths holding null or an empty string, array or object (spec §Use of JSON)."""
+    if value is None or value in ("", [], {}):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _walk(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _walk(v, f"{path}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json",
+        "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json",
+        "refractory-spasm-imaging/fires-sciatica.json",
+    ],
+)
+def test_responses_carry_no_null_or_empty_values(client: TestClient, name: str) -> None:
+    body = client.post(SELECT, json=fixture(name)).json()
+    assert body["cards"]
+    assert _walk(body["cards"]) == []
+    assert _walk(client.get("/cds-services").json()) == []
+
+
+def _request(**changes: Any) -> dict[str, Any]:
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    for key, value in changes.items():
+        if value is None:
+            del request[key]
+        else:
+            request[key] = value
+    return request
+
+
+def assert_400(response: Any, *fields: str) -> str:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    issue = body["issue"][0]
+    assert issue["severity"] == "error" and issue["code"] == "invalid"
+    for field in fields:
+        assert field in issue["diagnostics"], issue
+        assert field in issue["expression"], issue
+    return issue["diagnostics"]
+
+
+def test_wrong_hook_is_400_naming_hook(client: TestClient) -> None:
+    message = assert_400(client.post(SELECT, json=_request(hook="patient-view")), "hook")
+    assert "order-select" in message
+
+
+@pytest.mark.parametrize("field", ["hook", "hookInstance", "context"])
+def test_missing_required_field_is_400_naming_it(client: TestClient, field: str) -> None:
+    assert_400(client.post(SELECT, json=_request(**{field: None})), field)
+
+
+def test_missing_patient_id_is_400(client: TestClient) -> None:
+    request = _request()
+    del request["context"]["patientId"]
+    assert_400(client.post(SELECT, json=request), "context.patientId")
+
+
+def test_fhir_authorization_requires_fhir_server(client: TestClient) -> None:
+    authorization = {
+        "access_token": "secret-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds",
+    }
+    message = assert_400(client.post(SELECT, json=_request(fhirAuthorization=authorization, fhirServer=None)))
+    assert "fhirAuthorization requires fhirServer" in message
+    assert "secret-token" not in message
+
+
+def test_incomplete_fhir_authorization_names_the_field(client: TestClient) -> None:
+    response = client.post(SELECT, json=_request(fhirAuthorization={"access_token": "t", "token_type": "Bearer"}))
+    assert_400(response, "fhirAuthorization.expires_in", "fhirAuthorization.scope")
+
+
+def test_malformed_selection_is_400(client: TestClient) -> None:
+    request = _request()
+    request["context"]["selections"] = ["request-123"]
+    assert_400(client.post(SELECT, json=request), "context.selections")
+
+
+def test_draft_orders_must_be_a_bundle(client: TestClient) -> None:
+    request = _request()
+    request["context"]["draftOrders"] = {"resourceType": "MedicationRequest"}
+    assert_400(client.post(SELECT, json=request), "context.draftOrders")
+
+
+def test_prefetch_values_must_be_resources_or_null(client: TestClient) -> None:
+    request = _request()
+    request["prefetch"]["conditions"] = "none"
+    assert_400(client.post(SELECT, json=request), "prefetch.conditions")
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b'"order-select"', b"\xff\xfe"])
+def test_not_a_cds_hooks_request_is_400(client: TestClient, body: bytes) -> None:
+    response = client.post(SELECT, content=body, headers={"Content-Type": "application/json"})
+    assert_400(response, "body")
+
+
+def test_unknown_service_is_404(client: TestClient) -> None:
+    response = client.post("/cds-services/no-such-service", json=_request())
+    assert response.status_code == 404
+    assert "no-such-service" in response.json()["issue"][0]["diagnostics"]
+    assert client.post("/cds-services/no-such-service/feedback", json={"feedback": []}).status_code == 404
+
+
+def test_unknown_path_and_method_answer_operation_outcomes(client: TestClient) -> None:
+    assert client.get("/nowhere").json()["resourceType"] == "OperationOutcome"
+    response = client.get(SELECT)
+    assert response.status_code == 405
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("path", ["/cds-services", SELECT, f"{SELECT}/feedback"])
+def test_cors_preflight_allows_the_sandbox(client: TestClient, path: str) -> None:
+    response = client.options(
+        path,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed
+    assert "POST" in response.headers["access-control-allow-methods"]
+
+
+def test_cors_headers_on_responses(client: TestClient) -> None:
+    response = client.post(SELECT, json=_request(), headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+# --- real-client tolerance: the sandbox's shapes ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "cards"), [(1, []), (2, ["cyclobenzaprine-duration"]), (3, ["cyclobenzaprine-duration"])]
+)
+def test_sandbox_session_as_captured(
+    client: TestClient, fhir_server: FhirTestServer, call: int, cards: list[str]
+) -> None:
+    """Call 1 has no drug yet; calls 2 and 3 lack our prefetch keys, which come from fhirServer."""
+    request = fixture(f"sandbox/order-select-call-{call}.json")
+    request["fhirServer"] = fhir_server.base
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == cards
+
+
+def test_no_selections_or_draft_orders_is_nothing_to_evaluate(client: TestClient) -> None:
+    request = _request(prefetch=None, fhirServer=None)
+    del request["context"]["selections"]
+    del request["context"]["draftOrders"]
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+
+
+def test_draft_with_no_medication_needs_no_data(client: TestClient) -> None:
+    """Nothing to evaluate: 200 without cards even though no data could be had."""
+    request = fixture("sandbox/order-select-call-1.json")
+    request.pop("fhirServer")
+    request.pop("prefetch")
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+
+
+def test_invalid_draft_is_skipped_not_fatal(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    request = _request()
+    broken = {
+        "resource": {
+            "resourceType": "MedicationRequest",
+            "id": "broken",
+            "status": "draft",
+            "authoredOn": "yesterday",
+            "intent": "order",
+            "subject": {"reference": "Patient/harness-pt-1"},
+            "medicationCodeableConcept": {"text": "cyclobenzaprine"},
+        }
+    }
+    request["context"]["draftOrders"]["entry"].append(broken)
+    request["context"]["selections"].append("MedicationRequest/broken")
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200
+    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["cyclobenzaprine-duration"]
+    assert "skipping MedicationRequest/broken in draftOrders: authoredOn" in caplog.text
+
+
+def test_draft_orders_without_bundle_type_and_single_object_arrays(client: TestClient) -> None:
+    """The sandbox capture's shapes: no Bundle.type, `category` and `reasonCode` as objects."""
+    request = _request()
+    assert "type" not in request["context"]["draftOrders"]
+    resource = request["context"]["draftOrders"]["entry"][0]["resource"]
+    assert isinstance(resource["category"], dict) and isinstance(resource["reasonCode"], dict)
+    [card] = client.post(SELECT, json=request).json()["cards"]
+    updated = card["suggestions"][0]["actions"][0]["resource"]
+    assert updated["reasonCode"] == [resource["reasonCode"]]
