@@ -1,0 +1,17 @@
+# The CDS service image: the package and its clinical content, run as an unprivileged user.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY cds_service ./cds_service
+COPY cards ./cards
+RUN pip install --no-cache-dir . \
+    && useradd --system --uid 10001 --home-dir /app cds \
+    && mkdir -p /data && chown cds /data
+
+USER cds
+ENV CDS_DATA_DIR=/data CDS_CARDS_DIR=/app/cards CDS_HOST=0.0.0.0
+EXPOSE 8000
+CMD ["cds-service", "serve", "--host", "0.0.0.0", "--port", "8000"]
