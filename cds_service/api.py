@@ -104,6 +104,8 @@ def create_app(
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
+        # Chrome's Private Network Access: the hosted sandbox (public) calling a service on localhost.
+        allow_private_network=True,
     )
 
     @app.exception_handler(CdsError)

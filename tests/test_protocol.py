@@ -164,6 +164,18 @@ def test_cors_preflight_allows_the_sandbox(client: TestClient, path: str) -> Non
     assert "POST" in response.headers["access-control-allow-methods"]
 
 
+def test_private_network_preflight_is_allowed(client: TestClient) -> None:
+    response = client.options(
+        SELECT,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    assert response.headers["access-control-allow-private-network"] == "true"
+
+
 def test_cors_headers_on_responses(client: TestClient) -> None:
     response = client.post(SELECT, json=_request(), headers={"Origin": "https://sandbox.cds-hooks.org"})
     assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
