@@ -10,6 +10,7 @@ entries out of a 500-entry prefetch first.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -127,7 +128,8 @@ def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
     if not isinstance(value, dict):
         return
     if value.get("resourceType") == "Bundle":
-        for entry in value.get("entry") or ():
+        entries = value.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 yield resource
@@ -184,6 +186,14 @@ def _days(quantity: Any) -> float | None:
         return None
     factor = _DAYS_PER_UNIT.get(quantity.code or "") or _DAYS_PER_UNIT.get((quantity.unit or "").lower())
     return float(quantity.value) * factor if factor else None
+
+
+_PLAUSIBLE = 1e6
+
+
+def _finite(number: float | None) -> float | None:
+    """Absurd input (1e308 tablets a day) counts as unknown, not as an infinite duration."""
+    return number if number is not None and math.isfinite(number) and abs(number) < _PLAUSIBLE else None
 
 
 def fmt_number(number: float) -> str:
@@ -296,10 +306,12 @@ def _planned_days(request: Any, units_per_day: float | None) -> tuple[float | No
 
 def medication_order(model: Any, resource: dict[str, Any], drug: Drug | None, terminology: Terminology) -> Order:
     dosage = (model.dosageInstruction or [None])[0]
-    dose_mg, units_per_dose = _dose(dosage, drug)
-    per_day = _per_day(dosage, terminology)
+    dose_mg, units_per_dose = (_finite(x) for x in _dose(dosage, drug))
+    per_day = _finite(_per_day(dosage, terminology))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
-    planned, basis = _planned_days(model, units_per_day)
+    planned, basis = _planned_days(model, _finite(units_per_day))
+    if _finite(planned) is None:
+        planned, basis = None, None
     return Order(
         reference=f"MedicationRequest/{model.id}",
         resource=resource,
@@ -402,7 +414,10 @@ def _courses(
     relevant = terminology.relevant_ingredients
     courses = []
     for raw in raws:
-        if raw.get("resourceType") != "MedicationRequest" or raw.get("status") not in _HISTORY_STATUSES:
+        status = raw.get("status")
+        if raw.get("resourceType") != "MedicationRequest" or not isinstance(status, str):
+            continue
+        if status not in _HISTORY_STATUSES:
             continue
         if f"MedicationRequest/{raw.get('id')}" in exclude:
             continue
@@ -448,7 +463,7 @@ def _imaging(raws: Iterable[dict[str, Any]], terminology: Terminology) -> list[I
     found = []
     for raw in raws:
         field_name = _IMAGING_CODE_FIELDS.get(str(raw.get("resourceType")))
-        if field_name is None or raw.get("status") in _IMAGING_EXCLUDED:
+        if field_name is None or str(raw.get("status")) in _IMAGING_EXCLUDED:
             continue
         codes = _raw_codes(raw.get(field_name))
         if not terminology.in_concept("lumbar-imaging", codes):

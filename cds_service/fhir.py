@@ -43,10 +43,13 @@ def _fields(model: type) -> _Fields:
 
 
 def normalise(raw: dict[str, Any], model: type) -> dict[str, Any]:
-    """A copy of ``raw`` with single objects wrapped where ``model`` expects arrays."""
+    """A copy of ``raw`` with single objects wrapped where ``model`` expects arrays, and without
+    ``null`` members (FHIR JSON has none; echoing them in a suggestion would break CDS Hooks)."""
     fields = _fields(model)
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if value is None:
+            continue
         is_list, element = fields.get(key, (False, None))
         if is_list and isinstance(value, dict):
             value = [value]

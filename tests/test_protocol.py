@@ -243,3 +243,43 @@ def test_draft_orders_without_bundle_type_and_single_object_arrays(client: TestC
     [card] = client.post(SELECT, json=request).json()["cards"]
     updated = card["suggestions"][0]["actions"][0]["resource"]
     assert updated["reasonCode"] == [resource["reasonCode"]]
+
+
+def _set(request: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    target: Any = request
+    keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+    return request
+
+
+DRAFT = "context.draftOrders.entry.0.resource"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("prefetch.medications.entry", True),
+        ("prefetch.conditions.entry", 7),
+        (
+            "prefetch.medications",
+            {
+                "resourceType": "Bundle",
+                "entry": [{"resource": {"resourceType": "MedicationRequest", "status": {"x": 1}}}],
+            },
+        ),
+        (f"{DRAFT}.dosageInstruction.0.timing.repeat.frequency", 1e308),
+        (f"{DRAFT}.dosageInstruction.0.doseAndRate.0.doseQuantity.value", 1e308),
+        (f"{DRAFT}.dispenseRequest.expectedSupplyDuration.value", 1e308),
+        (f"{DRAFT}.dosageInstruction", None),
+        (f"{DRAFT}.dispenseRequest", None),
+        (f"{DRAFT}.medicationCodeableConcept.coding", "828348"),
+        ("context.draftOrders.entry", {"resource": {}}),
+    ],
+)
+def test_hostile_shapes_never_cause_a_5xx(client: TestClient, path: str, value: Any) -> None:
+    response = client.post(SELECT, json=_set(_request(), path, value))
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 200:
+        assert [p for card in response.json()["cards"] for p in _walk(card)] == []  # no null or empty echoed

@@ -35,8 +35,7 @@ def create(resource: dict[str, Any]) -> dict[str, Any]:
 def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills and a matching quantity."""
     resource = copy.deepcopy(order.resource)
-    dosages = resource.setdefault("dosageInstruction", [{}])
-    for dosage in dosages:
+    for dosage in resource.setdefault("dosageInstruction", [{}]):
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
         repeat.pop("boundsPeriod", None)
         repeat.pop("boundsRange", None)
