@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,28 +23,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__
-from cds_service.cards import load_catalog
 from cds_service.errors import CdsError, InvalidRequest, UnknownService, operation_outcome
-from cds_service.evaluate import Knowledge, evaluate
+from cds_service.evaluate import Knowledge, evaluate, load_knowledge
 from cds_service.feedback import FeedbackRequest, parse_feedback
 from cds_service.hook_request import HookRequest
 from cds_service.prefetch import FhirClient
-from cds_service.rules import all_rules
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.settings import Settings, get_settings
 from cds_service.store import Store, load_patient_key
-from cds_service.terminology import load_terminology
 
 log = logging.getLogger(__name__)
-
-
-def load_knowledge(cards_dir: Path) -> Knowledge:
-    """Terminology, card text and rules, cross-checked: any gap stops start-up."""
-    catalog = load_catalog(cards_dir)
-    rules = all_rules()
-    for rule in rules:
-        catalog.require(rule.id, rule.variants)
-    return Knowledge(terminology=load_terminology(cards_dir / "terminology"), catalog=catalog, rules=rules)
 
 
 def _service(service_id: str) -> ServiceDefinition:

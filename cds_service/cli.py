@@ -41,8 +41,7 @@ def _read(source: str) -> object:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cds_service.api import load_knowledge
-    from cds_service.evaluate import evaluate
+    from cds_service.evaluate import evaluate, load_knowledge
 
     try:
         body = _read(args.request)

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from cds_service.cards import INDICATORS, CardCatalog
+from cds_service.cards import INDICATORS, CardCatalog, load_catalog
 from cds_service.context import (
     PatientData,
     build_context,
@@ -28,9 +29,9 @@ from cds_service.context import (
 from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.hook_request import HookRequest, OrderContext, parse_hook_request
 from cds_service.prefetch import FhirClient, complete_prefetch
-from cds_service.rules import Finding, Rule, Thresholds
+from cds_service.rules import Finding, Rule, Thresholds, all_rules
 from cds_service.services import ServiceDefinition
-from cds_service.terminology import Terminology
+from cds_service.terminology import Terminology, load_terminology
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,15 @@ class Knowledge:
     catalog: CardCatalog
     rules: tuple[Rule, ...]
     thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def load_knowledge(cards_dir: Path) -> Knowledge:
+    """Terminology, card text and rules, cross-checked: any gap stops start-up."""
+    catalog = load_catalog(cards_dir)
+    rules = all_rules()
+    for rule in rules:
+        catalog.require(rule.id, rule.variants)
+    return Knowledge(terminology=load_terminology(cards_dir / "terminology"), catalog=catalog, rules=rules)
 
 
 @dataclass(frozen=True)
