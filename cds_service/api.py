@@ -64,7 +64,7 @@ def create_app(
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> FastAPI:
     settings = settings or get_settings()
-    knowledge = knowledge or load_knowledge(settings.cards_dir)
+    knowledge = knowledge or load_knowledge(settings)
     patient_key = load_patient_key(
         settings.patient_id_key.get_secret_value() if settings.patient_id_key else None,
         settings.data_dir / "patient-id.key",
@@ -126,7 +126,12 @@ def create_app(
 
     @app.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery() -> dict[str, Any]:
-        return {"services": [SERVICES[key].discovery() for key in sorted(SERVICES)]}
+        services = []
+        for key in sorted(SERVICES):
+            rules = knowledge.rules_for(SERVICES[key].hook)
+            if rules:
+                services.append(SERVICES[key].discovery([knowledge.catalog.texts[r.id].title for r in rules]))
+        return {"services": services}
 
     @app.post(
         "/cds-services/{service_id}",

@@ -53,7 +53,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             evaluate(
                 SERVICES[service_id],
                 body,
-                knowledge=load_knowledge(get_settings().cards_dir),
+                knowledge=load_knowledge(get_settings()),
                 today=args.today,
                 new_uuid=lambda: str(uuid.uuid4()),
             )

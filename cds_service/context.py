@@ -55,7 +55,10 @@ class Order:
     reference: str
     resource: dict[str, Any]
     drug: Drug | None = None
+    # What a ServiceRequest or DeviceRequest orders, and the text naming it.
     codes: tuple[Code, ...] = ()
+    text: str = ""
+    reason_codes: tuple[Code, ...] = ()
     dose_mg: float | None = None
     units_per_dose: float | None = None
     per_day: float | None = None
@@ -93,16 +96,26 @@ class Course:
     reference: str
     drug: Drug
     start: date
-    end: date
+    end: date  # the first day after the course
+    status: str = "completed"
+
+    def active_on(self, day: date) -> bool:
+        return self.start <= day < self.end
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
 
 
 @dataclass(frozen=True)
-class Imaging:
-    """A lumbar imaging order, study or report (its date, when known)."""
+class Procedure:
+    """A procedure ordered or done (ServiceRequest, ImagingStudy, DiagnosticReport) that a rule reads."""
 
     reference: str
     codes: tuple[Code, ...]
+    text: str
     on: date | None
+    status: str
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,8 @@ class PatientContext:
     age: int | None = None
     conditions: tuple[Condition, ...] = ()
     courses: tuple[Course, ...] = ()
-    imaging: tuple[Imaging, ...] = ()
+    # Relevant procedures: from the `imaging` prefetch key (every ServiceRequest) and the drafts.
+    procedures: tuple[Procedure, ...] = ()
     # Keys of optional data that could not be had (e.g. "imaging"): rules say so on their cards.
     unavailable: frozenset[str] = field(default_factory=frozenset)
 
@@ -321,11 +335,26 @@ def medication_order(model: Any, resource: dict[str, Any], drug: Drug | None, te
         per_day=per_day,
         planned_days=planned,
         duration_basis=basis,
+        reason_codes=_codes(model.reasonCode),
     )
 
 
 def _service_order(model: Any, resource: dict[str, Any]) -> Order:
-    return Order(reference=f"{model.get_resource_type()}/{model.id}", resource=resource, codes=_codes(model.code))
+    concept = getattr(model, "code", None) or getattr(model, "codeCodeableConcept", None)
+    return Order(
+        reference=f"{model.get_resource_type()}/{model.id}",
+        resource=resource,
+        codes=_codes(concept),
+        text=_text(concept),
+        reason_codes=_codes(model.reasonCode),
+    )
+
+
+def _text(concept: Any) -> str:
+    """A CodeableConcept's words: its text and its codings' displays."""
+    if concept is None:
+        return ""
+    return " ".join(filter(None, [concept.text, *(c.display for c in concept.coding or ())]))
 
 
 # --- building the context -----------------------------------------------------------
@@ -384,10 +413,9 @@ def _active(model: Any, today: date) -> bool:
 
 
 def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> list[Condition]:
-    relevant = terminology.relevant_codes
     conditions = []
     for raw in raws:
-        if raw.get("resourceType") != "Condition" or not any(c.key in relevant for c in _raw_codes(raw.get("code"))):
+        if raw.get("resourceType") != "Condition" or not any(map(terminology.is_relevant, _raw_codes(raw.get("code")))):
             continue
         parsed = parse(raw, where="conditions")
         if parsed is None or not _active(parsed[0], today):
@@ -448,39 +476,47 @@ def _courses(
         if order.planned_days is not None:
             end = start + timedelta(days=order.planned_days)
         elif model.status == "active":
-            end = max(start, today)
+            end = max(start, today) + timedelta(days=1)
         else:
             end = start + timedelta(days=_UNKNOWN_COURSE_DAYS)
-        courses.append(Course(order.reference, drug, start, end))
+        courses.append(Course(order.reference, drug, start, end, model.status))
     return courses
 
 
-_IMAGING_CODE_FIELDS = {"ServiceRequest": "code", "ImagingStudy": "procedureCode", "DiagnosticReport": "code"}
-_IMAGING_EXCLUDED = {"entered-in-error", "revoked", "cancelled"}
+_PROCEDURE_CODE_FIELDS = {
+    "ServiceRequest": "code",
+    "DeviceRequest": "codeCodeableConcept",
+    "ImagingStudy": "procedureCode",
+    "DiagnosticReport": "code",
+}
+_PROCEDURE_EXCLUDED = {"entered-in-error", "revoked", "cancelled"}
+_PROCEDURE_DATES = ("occurrenceDateTime", "started", "effectiveDateTime", "authoredOn", "issued")
 
 
-def _imaging(raws: Iterable[dict[str, Any]], terminology: Terminology) -> list[Imaging]:
+def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> list[Procedure]:
     found = []
     for raw in raws:
-        field_name = _IMAGING_CODE_FIELDS.get(str(raw.get("resourceType")))
-        if field_name is None or str(raw.get("status")) in _IMAGING_EXCLUDED:
+        field_name = _PROCEDURE_CODE_FIELDS.get(str(raw.get("resourceType")))
+        if field_name is None or str(raw.get("status")) in _PROCEDURE_EXCLUDED:
             continue
-        codes = _raw_codes(raw.get(field_name))
-        if not terminology.in_concept("lumbar-imaging", codes):
+        concept = raw.get(field_name)
+        codes = _raw_codes(concept)
+        words = " ".join(
+            str(item.get("text") or "") + " " + " ".join(str(c.display or "") for c in _raw_codes(item))
+            for item in (concept if isinstance(concept, list) else [concept])
+            if isinstance(item, dict)
+        )
+        if not any(map(terminology.is_relevant, codes)) and not terminology.is_relevant_text(words):
             continue
         parsed = parse(raw, where="imaging")
         if parsed is None:
             continue
         model = parsed[0]
         on = next(
-            (
-                to_date(getattr(model, name, None))
-                for name in ("occurrenceDateTime", "started", "effectiveDateTime", "authoredOn", "issued")
-                if getattr(model, name, None) is not None
-            ),
-            None,
+            (to_date(getattr(model, n, None)) for n in _PROCEDURE_DATES if getattr(model, n, None) is not None), None
         )
-        found.append(Imaging(f"{model.get_resource_type()}/{model.id}", tuple(codes), on))
+        reference = f"{model.get_resource_type()}/{model.id}"
+        found.append(Procedure(reference, tuple(codes), words.strip(), on, str(model.status or "")))
     return found
 
 
@@ -515,7 +551,7 @@ def build_context(
         age=_age(resources.get("patient", []), today),
         conditions=tuple(_conditions(resources.get("conditions", []), terminology, today)),
         courses=tuple(_courses(resources.get("medications", []), exclude, terminology, medications, today)),
-        imaging=tuple(_imaging([*resources.get("imaging", []), *(o.resource for o in drafts)], terminology)),
+        procedures=tuple(_procedures([*resources.get("imaging", []), *(o.resource for o in drafts)], terminology)),
         unavailable=data.unavailable,
     )
 

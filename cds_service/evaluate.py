@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from cds_service.cards import INDICATORS, CardCatalog, load_catalog
@@ -29,8 +28,9 @@ from cds_service.context import (
 from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.hook_request import HookRequest, OrderContext, parse_hook_request
 from cds_service.prefetch import FhirClient, complete_prefetch
-from cds_service.rules import Finding, Rule, Thresholds, all_rules
+from cds_service.rules import Finding, Rule, RuleConfig, all_rules
 from cds_service.services import ServiceDefinition
+from cds_service.settings import Settings
 from cds_service.terminology import Terminology, load_terminology
 
 log = logging.getLogger(__name__)
@@ -45,17 +45,30 @@ class Knowledge:
 
     terminology: Terminology
     catalog: CardCatalog
-    rules: tuple[Rule, ...]
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    # Every rule with its configuration; only the enabled ones are evaluated.
+    all_rules: tuple[Rule, ...]
+    configs: dict[str, RuleConfig]
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.all_rules if self.configs[rule.id].enabled)
+
+    def rules_for(self, hook: str) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if hook in rule.hooks)
 
 
-def load_knowledge(cards_dir: Path) -> Knowledge:
-    """Terminology, card text and rules, cross-checked: any gap stops start-up."""
-    catalog = load_catalog(cards_dir)
+def load_knowledge(settings: Settings) -> Knowledge:
+    """Terminology, card text, rules and their configuration, cross-checked: any gap stops start-up."""
+    catalog = load_catalog(settings.cards_dir)
     rules = all_rules()
     for rule in rules:
         catalog.require(rule.id, rule.variants)
-    return Knowledge(terminology=load_terminology(cards_dir / "terminology"), catalog=catalog, rules=rules)
+    return Knowledge(
+        terminology=load_terminology(settings.cards_dir / "terminology", settings.local_codes_file),
+        catalog=catalog,
+        all_rules=rules,
+        configs={rule.id: settings.rule_config(rule.id) for rule in rules},
+    )
 
 
 @dataclass(frozen=True)
@@ -124,14 +137,18 @@ async def evaluate(
         f"{r['resourceType']}/{r.get('id')}" for r in under_review(request.hook, raw_drafts, context.selections)
     }
     orders = [o for o in drafts if o.reference in reviewed]
-    if not any(rule.applies_to(order, terminology) for rule in knowledge.rules for order in orders):
+    rules = knowledge.rules_for(request.hook)
+    applicable = [rule for rule in rules if any(rule.applies_to(order, terminology) for order in orders)]
+    if not applicable:
         return Evaluation(request, context, [], [])
 
+    # Rules that read only the order (low-value therapies) are answered from what came, unfetched.
+    needs_data = any(rule.needs_patient_data for rule in applicable)
     data: PatientData = await complete_prefetch(
-        service.prefetch, prefetch, request.context, fhir(request), deadline=deadline
+        service.prefetch, prefetch, request.context, fhir(request) if needs_data else None, deadline=deadline
     )
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
-    if missing:
+    if missing and needs_data:
         where = "could not be fetched from fhirServer" if request.fhirServer else "and the request has no fhirServer"
         raise DataUnavailable(
             f"prefetch {', '.join(missing)}: not in the request's prefetch {where}",
@@ -149,9 +166,10 @@ async def evaluate(
     )
     accepted = await quiet(patient.patient_id) if quiet is not None else set()
     findings: list[Finding] = []
-    for rule in knowledge.rules:
+    for rule in applicable:
+        config = knowledge.configs[rule.id]
         for order in patient.orders:
-            finding = rule.evaluate(patient, order, terminology, knowledge.thresholds)
+            finding = rule.evaluate(patient, order, terminology, config)
             if finding is None:
                 continue
             if (rule.id, order.key) in accepted:
@@ -160,7 +178,7 @@ async def evaluate(
             findings.append(finding)
 
     cards, issued = [], []
-    patient_level = {rule.id for rule in knowledge.rules if rule.once_per_call}
+    patient_level = {rule.id for rule in applicable if rule.once_per_call}
     for finding in apply_volume_policy(findings, knowledge.catalog.indicator, patient_level):
         card = knowledge.catalog.render(finding, new_uuid)
         cards.append(card)

@@ -44,12 +44,13 @@ class ServiceDefinition:
     description: str
     prefetch: tuple[PrefetchKey, ...] = PREFETCH
 
-    def discovery(self) -> dict[str, object]:
+    def discovery(self, checks: list[str]) -> dict[str, object]:
+        """The discovery entry, its description naming the checks (enabled rules) it runs."""
         return {
             "hook": self.hook,
             "id": self.id,
             "title": self.title,
-            "description": self.description,
+            "description": f"{self.description} Checks: {'; '.join(checks)}.",
             "prefetch": {key.name: key.template for key in self.prefetch},
         }
 
@@ -62,9 +63,8 @@ SERVICES: dict[str, ServiceDefinition] = {
             hook="order-select",
             title="Back muscle spasm: order guidance",
             description=(
-                "Checks selected muscle relaxant orders for back spasm against the label, "
-                "the patient's liver disease and prior courses: duration, starting dose "
-                "and when to image instead."
+                "Guidance on the muscle relaxant and back pain orders a clinician selects, from the "
+                "drug labels, the Beers Criteria and the ACP low back pain guideline."
             ),
         ),
         ServiceDefinition(
@@ -72,9 +72,8 @@ SERVICES: dict[str, ServiceDefinition] = {
             hook="order-sign",
             title="Back muscle spasm: signing check",
             description=(
-                "Checks muscle relaxant orders about to be signed against the label, the "
-                "patient's liver disease and prior courses: duration, starting dose and "
-                "when to image instead."
+                "Checks the muscle relaxant and back pain orders about to be signed against the "
+                "drug labels, the Beers Criteria and the ACP low back pain guideline."
             ),
         ),
     )

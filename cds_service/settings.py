@@ -1,22 +1,52 @@
-"""Service settings, read once from ``CDS_``-prefixed environment variables.
+"""Service settings: ``CDS_``-prefixed environment variables over an optional TOML file.
 
 Every setting is documented in the README's configuration table; the field names here are
-the variable names without the prefix.
+the variable names without the prefix. Rules are switched and tuned under ``rules``, keyed by
+rule id: ``[rules.cyclobenzaprine-duration] max_days = 14`` in the file named by
+``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``. An unknown key
+or a bad value stops start-up with the key named.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ConfigDict, Field, SecretStr, create_model
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from cds_service.rules import RuleConfig, all_rules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def field_name(rule_id: str) -> str:
+    return rule_id.replace("-", "_")
+
+
+# One field per rule, named by its id, holding that rule's switch and thresholds.
+RulesConfig = create_model(  # type: ignore[call-overload]
+    "RulesConfig",
+    __config__=ConfigDict(extra="forbid", frozen=True),
+    **{field_name(rule.id): (rule.config, Field(default_factory=rule.config)) for rule in all_rules()},
+)
+
+
+class _ConfigFile(TomlConfigSettingsSource):
+    """The TOML file of ``CDS_CONFIG_FILE``, with rule ids written as they are (hyphens)."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        rules = data.get("rules")
+        if isinstance(rules, dict):
+            data["rules"] = {field_name(str(key)): value for key, value in rules.items()}
+        return data
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_nested_delimiter="__", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -27,6 +57,8 @@ class Settings(BaseSettings):
     # Key of the hash that stands for patient ids in storage; generated into data_dir when unset.
     patient_id_key: SecretStr | None = None
     cards_dir: Path = PROJECT_ROOT / "cards"
+    # A site's own codes added to the shipped concepts (see README, Terminology).
+    local_codes_file: Path | None = None
     # One deadline for all FHIR fetches of a call, in seconds.
     fhir_deadline_seconds: float = Field(default=2.0, gt=0, le=30)
     # Search pages followed per prefetch key (Bundle `next` links).
@@ -35,10 +67,30 @@ class Settings(BaseSettings):
     accepted_quiet_minutes: int = Field(default=60, ge=0)
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
+    rules: RulesConfig = Field(default_factory=RulesConfig)  # type: ignore[valid-type]
 
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'cds-service.db'}"
+
+    def rule_config(self, rule_id: str) -> RuleConfig:
+        return getattr(self.rules, field_name(rule_id))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("CDS_CONFIG_FILE")
+        if not config_file:
+            return init_settings, env_settings
+        if not Path(config_file).is_file():
+            raise FileNotFoundError(f"CDS_CONFIG_FILE: no file at {config_file}")
+        return init_settings, env_settings, _ConfigFile(settings_cls, toml_file=config_file)
 
 
 @lru_cache

@@ -2,8 +2,8 @@
 
 Rules ask clinical questions ("is this condition moderate-to-severe liver disease?", "which
 ingredient is this product?"); this module answers them with a set or dict lookup. The codes
-themselves live in data files that name their sources, so a clinician can audit them
-without reading Python.
+themselves live in data files that name their sources, so a clinician can audit them without
+reading Python; a site adds its own codes in a local codes file (``CDS_LOCAL_CODES_FILE``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ import json
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+# Other spellings of the same code systems seen in real data.
+_SYSTEM_ALIASES = {"http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS}
+_CODE_SECTIONS = ("condition", "procedure")
 
 
 class TerminologyError(ValueError):
@@ -40,6 +45,7 @@ class Code:
 def code_key(system: str, code: str) -> tuple[str, str]:
     """The form codes are compared in: ICD-10-CM matches with or without its dot."""
     system = system.strip().rstrip("/")
+    system = _SYSTEM_ALIASES.get(system, system)
     code = code.strip()
     if system == ICD10CM:
         code = code.replace(".", "").upper()
@@ -58,31 +64,64 @@ class Drug:
     dose_form: str | None = None
 
 
+@dataclass
+class CodeConcept:
+    """A set of codes, plus code ranges (HCPCS L0625–L0651) and names matched in free text."""
+
+    title: str
+    codes: set[tuple[str, str]] = field(default_factory=set)
+    ranges: list[tuple[str, str, str]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        if key in self.codes:
+            return True
+        system, code = key
+        return any(s == system and len(lo) == len(code) and lo <= code <= hi for s, lo, hi in self.ranges)
+
+    def named_in(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(name in lowered for name in self.names)
+
+
 class Terminology:
     def __init__(
         self,
         *,
         products: dict[str, Drug],
+        local_products: dict[tuple[str, str], Drug],
         ingredient_codes: dict[str, str],
         medication_concepts: dict[str, frozenset[str]],
-        code_concepts: dict[str, frozenset[tuple[str, str]]],
+        code_concepts: dict[str, CodeConcept],
         timing_codes: dict[str, float],
     ) -> None:
         self.products = products
+        self.local_products = local_products
         self.ingredient_codes = ingredient_codes
         self.medication_concepts = medication_concepts
         self.code_concepts = code_concepts
         self.timing_codes = timing_codes
+        self.relevant_ingredients = frozenset().union(*medication_concepts.values())
+        self._relevant = CodeConcept(
+            title="every code a rule reads",
+            codes=set().union(*(c.codes for c in code_concepts.values())),
+            ranges=[r for c in code_concepts.values() for r in c.ranges],
+        )
         ingredients = {d.ingredient for d in products.values()} | set(ingredient_codes.values())
+        ingredients |= self.relevant_ingredients
         self._ingredient_words = re.compile(
-            r"\b(" + "|".join(sorted(map(re.escape, ingredients))) + r")\b", re.IGNORECASE
+            r"\b(" + "|".join(sorted(map(re.escape, ingredients), key=len, reverse=True)) + r")\b", re.IGNORECASE
         )
 
     def drug(self, codings: Iterable[Code], text: str | None = None) -> Drug | None:
-        """Identify a medication by RxNorm product or ingredient code, else by name in its text."""
+        """Identify a medication by RxNorm product or ingredient code, a site's local code, else
+        by an ingredient's name in its text or displays."""
         codings = list(codings)
         for coding in codings:
-            if code_key(coding.system, "")[0] != RXNORM:
+            key = code_key(coding.system, coding.code)
+            if key in self.local_products:
+                return self.local_products[key]
+            if key[0] != RXNORM:
                 continue
             if coding.code in self.products:
                 return self.products[coding.code]
@@ -102,26 +141,25 @@ class Terminology:
     def is_medication(self, concept: str, drug: Drug | None) -> bool:
         return drug is not None and drug.ingredient in self.medication_concepts[concept]
 
-    def in_concept(self, concept: str, codes: Iterable[Code]) -> bool:
-        members = self.code_concepts[concept]
-        return any(code.key in members for code in codes)
+    def in_concept(self, concept: str, codes: Iterable[Code], text: str | None = None) -> bool:
+        return self.matching(concept, codes) is not None or bool(text and self.code_concepts[concept].named_in(text))
 
     def matching(self, concept: str, codes: Iterable[Code]) -> Code | None:
         members = self.code_concepts[concept]
         return next((code for code in codes if code.key in members), None)
 
-    @property
-    def relevant_ingredients(self) -> frozenset[str]:
-        return frozenset().union(*self.medication_concepts.values())
+    def is_relevant(self, code: Code) -> bool:
+        """Does any rule read this code? Lets context skip validating everything else."""
+        return code.key in self._relevant
 
-    @property
-    def relevant_codes(self) -> frozenset[tuple[str, str]]:
-        return frozenset().union(*self.code_concepts.values())
+    def is_relevant_text(self, text: str) -> bool:
+        """Is a concept that is recognised by name (physical therapy) named in ``text``?"""
+        return bool(text) and any(concept.named_in(text) for concept in self.code_concepts.values())
 
 
-def _valueset_codes(path: Path) -> set[tuple[str, str]]:
+def _valueset(path: Path) -> list[dict[str, Any]]:
     expansion = json.loads(path.read_text()).get("expansion", {})
-    return {code_key(c["system"], c["code"]) for c in expansion.get("contains", [])}
+    return list(expansion.get("contains", []))
 
 
 def _products(path: Path) -> dict[str, Drug]:
@@ -139,42 +177,98 @@ def _products(path: Path) -> dict[str, Drug]:
     return products
 
 
-def load_terminology(directory: Path) -> Terminology:
+def _codes(where: str, entries: list[dict[str, Any]], concept: CodeConcept) -> None:
+    for entry in entries:
+        if not entry.get("source"):
+            raise TerminologyError(f"{where} code {entry.get('code')} has no source")
+        try:
+            concept.codes.add(code_key(entry["system"], entry["code"]))
+        except KeyError as error:
+            raise TerminologyError(f"{where} code entry lacks {error}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise TerminologyError(f"{path}: {error}") from error
+
+
+def load_terminology(directory: Path, local_codes: Path | None = None) -> Terminology:
     """Read and cross-check the tables; any inconsistency stops start-up with the file named."""
     concepts_file = directory / "concepts.toml"
+    concepts = _read_toml(concepts_file)
     try:
-        concepts = tomllib.loads(concepts_file.read_text())
         products = _products(directory / "rxnorm-products.tsv")
-    except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError) as error:
-        raise TerminologyError(f"{directory}: {error}") from error
+    except (OSError, KeyError, ValueError) as error:
+        raise TerminologyError(f"{directory / 'rxnorm-products.tsv'}: {error}") from error
 
-    known_ingredients = {d.ingredient for d in products.values()}
-    medication_concepts = {}
+    def valueset(where: str, oid: str) -> list[dict[str, Any]]:
+        path = directory / "valuesets" / f"{oid}.json"
+        if not path.exists():
+            raise TerminologyError(f"{where} names value set {oid}, not in {path.parent}")
+        return _valueset(path)
+
+    known = {d.ingredient for d in products.values()}
+    medication_concepts: dict[str, frozenset[str]] = {}
     for name, concept in concepts.get("medication", {}).items():
-        unknown = set(concept["ingredients"]) - known_ingredients
+        where = f"{concepts_file}: medication.{name}"
+        name_only = set(concept.get("name_only", []))
+        unknown = set(concept["ingredients"]) - known - name_only
         if unknown:
-            raise TerminologyError(f"{concepts_file}: medication.{name} names unknown ingredients {sorted(unknown)}")
-        medication_concepts[name] = frozenset(concept["ingredients"])
-
-    code_concepts: dict[str, frozenset[tuple[str, str]]] = {}
-    for section in ("condition", "procedure"):
-        for name, concept in concepts.get(section, {}).items():
-            members: set[tuple[str, str]] = set()
-            for oid in concept.get("valuesets", []):
-                path = directory / "valuesets" / f"{oid}.json"
-                if not path.exists():
-                    raise TerminologyError(
-                        f"{concepts_file}: {section}.{name} names value set {oid}, not in {path.parent}"
+            raise TerminologyError(f"{where} names unknown ingredients {sorted(unknown)}")
+        ingredients = frozenset(concept["ingredients"]) | name_only
+        medication_concepts[name] = ingredients
+        # Products of these ingredients that only a VSAC expansion lists, by the ingredient in their name.
+        words = re.compile(r"\b(" + "|".join(map(re.escape, sorted(ingredients))) + r")\b", re.IGNORECASE)
+        for oid in concept.get("product_valuesets", []):
+            for entry in valueset(where, oid):
+                match = words.search(entry.get("display", ""))
+                if entry["code"] not in products and match:
+                    products[entry["code"]] = Drug(
+                        ingredient=match.group(1).lower(),
+                        name=entry["display"],
+                        rxcui=entry["code"],
+                        extended_release="extended release" in entry["display"].lower(),
                     )
-                members |= _valueset_codes(path)
-            for code in concept.get("codes", []):
-                if not code.get("source"):
-                    raise TerminologyError(f"{concepts_file}: {section}.{name} code {code.get('code')} has no source")
-                members.add(code_key(code["system"], code["code"]))
-            code_concepts[name] = frozenset(members)
+
+    code_concepts: dict[str, CodeConcept] = {}
+    for section in _CODE_SECTIONS:
+        for name, raw in concepts.get(section, {}).items():
+            where = f"{concepts_file}: {section}.{name}"
+            concept = CodeConcept(title=raw["title"], names=[n.lower() for n in raw.get("names", [])])
+            for oid in raw.get("valuesets", []):
+                concept.codes |= {code_key(c["system"], c["code"]) for c in valueset(where, oid)}
+            _codes(where, raw.get("codes", []), concept)
+            for entry in raw.get("ranges", []):
+                if not entry.get("source"):
+                    raise TerminologyError(f"{where} range {entry.get('from')} has no source")
+                system, low = code_key(entry["system"], entry["from"])
+                concept.ranges.append((system, low, code_key(entry["system"], entry["to"])[1]))
+            code_concepts[name] = concept
+
+    local_products: dict[tuple[str, str], Drug] = {}
+    if local_codes is not None:
+        local = _read_toml(local_codes)
+        for section in _CODE_SECTIONS:
+            for name, raw in local.get(section, {}).items():
+                if name not in code_concepts:
+                    raise TerminologyError(f"{local_codes}: {section}.{name} is not a concept in {concepts_file.name}")
+                _codes(f"{local_codes}: {section}.{name}", raw.get("codes", []), code_concepts[name])
+        for index, entry in enumerate(local.get("products", [])):
+            where = f"{local_codes}: products[{index}]"
+            if not entry.get("source"):
+                raise TerminologyError(f"{where} has no source")
+            if entry.get("rxnorm") not in products:
+                raise TerminologyError(f"{where}: rxnorm {entry.get('rxnorm')!r} is not a known product")
+            local_products[code_key(entry["system"], entry["code"])] = products[entry["rxnorm"]]
+        unknown = set(local) - {*_CODE_SECTIONS, "products"}
+        if unknown:
+            raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)}")
 
     return Terminology(
         products=products,
+        local_products=local_products,
         ingredient_codes={code: name for name, code in concepts.get("ingredients", {}).items()},
         medication_concepts=medication_concepts,
         code_concepts=code_concepts,

@@ -45,7 +45,10 @@ def test_sandbox_capture_gets_duration_warning_with_21_day_update(
     request["fhirServer"] = fhir_server.base
     response = client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
-    [card] = response.json()["cards"]
+    # The captured patient is 78 and the order's reason is low back pain: three cards in all.
+    body = response.json()
+    assert rule_ids(body) == ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration", "nonpharmacologic-first-line"]
+    [card] = cards_for(body, "cyclobenzaprine-duration")
     assert_common(card, "cyclobenzaprine-duration", "warning")
     assert "30 days" in card["summary"] and "30-day supply" in card["detail"]
     action = only_action(card)
@@ -195,8 +198,14 @@ def _two_drafts() -> dict[str, Any]:
 
 def test_critical_cards_come_first_and_patient_level_cards_survive_a_deleted_order(client: TestClient) -> None:
     body = client.post(SIGN, json=_two_drafts()).json()
-    assert [c["indicator"] for c in body["cards"]] == ["critical", "warning"]
-    assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment", "refractory-spasm-imaging"]
+    assert [c["indicator"] for c in body["cards"]] == ["critical", "warning", "warning"]
+    # Baclofen's own cards stay: a second relaxant alongside cyclobenzaprine, and the MRI card.
+    assert rule_ids(body) == [
+        "cyclobenzaprine-hepatic-impairment",
+        "muscle-relaxant-duplicate",
+        "refractory-spasm-imaging",
+    ]
+    assert body["cards"][1]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/request-456"
 
 
 def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: TestClient) -> None:

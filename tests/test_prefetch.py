@@ -18,6 +18,7 @@ def _request(server: str | None, patient_id: str = "harness-pt-1", **prefetch: A
     request = fixture("sandbox/order-select-r4.json")
     request["context"]["patientId"] = patient_id
     request["prefetch"] = prefetch
+    del request["context"]["draftOrders"]["entry"][0]["resource"]["reasonCode"]
     if server is None:
         del request["fhirServer"]
     else:
@@ -168,6 +169,6 @@ def test_paginated_prefetch_is_completed_from_the_same_server_only(
 def test_optional_data_unavailable_degrades_the_card(client: TestClient, fhir_server: FhirTestServer) -> None:
     fhir_server.fail_for = {"ServiceRequest", "Patient"}
     body = client.post(SELECT, json=_request(fhir_server.base, patient_id="demo-refractory")).json()
-    assert rule_ids(body) == ["cyclobenzaprine-duration", "refractory-spasm-imaging"]
+    assert rule_ids(body) == ["cyclobenzaprine-duration", "refractory-spasm-imaging", "muscle-relaxant-class-switch"]
     [mri] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "refractory-spasm-imaging"]
     assert "imaging history could not be checked" in mri["detail"]

@@ -185,7 +185,12 @@ def test_cors_headers_on_responses(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("call", "cards"), [(1, []), (2, ["cyclobenzaprine-duration"]), (3, ["cyclobenzaprine-duration"])]
+    ("call", "cards"),
+    [
+        (1, []),
+        (2, ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration"]),
+        (3, ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration", "nonpharmacologic-first-line"]),
+    ],
 )
 def test_sandbox_session_as_captured(
     client: TestClient, fhir_server: FhirTestServer, call: int, cards: list[str]
@@ -236,11 +241,16 @@ def test_invalid_draft_is_skipped_not_fatal(client: TestClient, caplog: pytest.L
 
 def test_draft_orders_without_bundle_type_and_single_object_arrays(client: TestClient) -> None:
     """The sandbox capture's shapes: no Bundle.type, `category` and `reasonCode` as objects."""
-    request = _request()
+    request = fixture("sandbox/order-select-r4.json")
+    request["prefetch"].update(conditions=None, medications=None, imaging=None)
     assert "type" not in request["context"]["draftOrders"]
     resource = request["context"]["draftOrders"]["entry"][0]["resource"]
     assert isinstance(resource["category"], dict) and isinstance(resource["reasonCode"], dict)
-    [card] = client.post(SELECT, json=request).json()["cards"]
+    [card] = [
+        c
+        for c in client.post(SELECT, json=request).json()["cards"]
+        if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    ]
     updated = card["suggestions"][0]["actions"][0]["resource"]
     assert updated["reasonCode"] == [resource["reasonCode"]]
 

@@ -9,9 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.cli import main
-from tests.conftest import FIXTURES, SELECT, TODAY, cards_for, fixture
+from cds_service.rules import all_rules
+from tests.conftest import FIXTURES, SELECT, SIGN, TODAY, cards_for, fixture
 
-RULES = ["cyclobenzaprine-duration", "cyclobenzaprine-hepatic-impairment", "refractory-spasm-imaging"]
+RULES = [rule.id for rule in all_rules()]
 CASES = sorted((rule, path.name) for rule in RULES for path in (FIXTURES / rule).glob("*.json"))
 
 
@@ -24,7 +25,8 @@ def test_every_rule_has_fires_and_silent_fixtures() -> None:
 
 @pytest.mark.parametrize(("rule", "name"), CASES)
 def test_fixture_over_http(client: TestClient, rule: str, name: str) -> None:
-    response = client.post(SELECT, json=fixture(f"{rule}/{name}"))
+    request = fixture(f"{rule}/{name}")
+    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
     assert response.status_code == 200, response.text
     expected = 1 if name.startswith("fires-") else 0
     assert len(cards_for(response.json(), rule)) == expected, response.text

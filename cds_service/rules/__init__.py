@@ -2,7 +2,8 @@
 
 A rule answers "does this order deserve this card, and with which facts?" and proposes the
 suggestion's FHIR actions. The words of the card live in ``cards/<rule-id>.toml``; the two are
-joined by the rule id, which is also the card's ``source.topic.code``.
+joined by the rule id, which is also the card's ``source.topic.code`` and the rule's key in
+configuration (``[rules.<rule-id>]``).
 """
 
 from __future__ import annotations
@@ -11,21 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from cds_service.context import Order, PatientContext
 from cds_service.terminology import Terminology
 
+HOOKS = frozenset({"order-select", "order-sign"})
 
-@dataclass(frozen=True)
-class Thresholds:
-    """The numbers of clinical-rules.md §2, in one place so sites can tune them."""
 
-    duration_limit_days: int = 21
-    cumulative_window_days: int = 30
-    hepatic_start_dose_mg: float = 5.0
-    prior_course_min_days: int = 14
-    prior_course_max_days: int = 90
-    chronic_onset_days: int = 28
-    imaging_lookback_days: int = 90
+class RuleConfig(BaseModel):
+    """A rule's switch and thresholds; each rule extends it with the numbers of clinical-rules.md §2."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,20 +62,46 @@ class Rule:
     variants: tuple[str, ...]
     # Cheap check on an order alone: if no order passes any rule's, the call has nothing to evaluate.
     applies_to: Callable[[Order, Terminology], bool]
-    evaluate: Callable[[PatientContext, Order, Terminology, Thresholds], Finding | None]
+    evaluate: Callable[[PatientContext, Order, Terminology, Any], Finding | None]
+    config: type[RuleConfig] = RuleConfig
     # Rules about the patient rather than the order give one card per call, not one per order.
     once_per_call: bool = False
+    hooks: frozenset[str] = HOOKS
+    # A rule that reads only the order itself needs no prefetch: the call can be answered without it.
+    needs_patient_data: bool = True
 
 
 def all_rules() -> tuple[Rule, ...]:
+    """Every rule, in the order their cards are listed within one indicator."""
     from cds_service.rules import (
+        cyclobenzaprine_contraindicated_condition,
         cyclobenzaprine_duration,
         cyclobenzaprine_hepatic_impairment,
+        cyclobenzaprine_maoi,
+        cyclobenzaprine_older_adult,
+        cyclobenzaprine_serotonergic,
+        low_value_back_therapy,
+        muscle_relaxant_chronic_pain,
+        muscle_relaxant_class_switch,
+        muscle_relaxant_duplicate,
+        nonpharmacologic_first_line,
         refractory_spasm_imaging,
     )
 
-    return (
-        cyclobenzaprine_hepatic_impairment.RULE,
-        cyclobenzaprine_duration.RULE,
-        refractory_spasm_imaging.RULE,
+    return tuple(
+        module.RULE
+        for module in (
+            cyclobenzaprine_maoi,
+            cyclobenzaprine_contraindicated_condition,
+            cyclobenzaprine_hepatic_impairment,
+            cyclobenzaprine_older_adult,
+            cyclobenzaprine_serotonergic,
+            cyclobenzaprine_duration,
+            muscle_relaxant_duplicate,
+            muscle_relaxant_chronic_pain,
+            refractory_spasm_imaging,
+            muscle_relaxant_class_switch,
+            nonpharmacologic_first_line,
+            low_value_back_therapy,
+        )
     )

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from pydantic import Field
+
 from cds_service.context import Course, Order, PatientContext, fmt_number
-from cds_service.rules import Finding, Proposal, Rule, Thresholds
+from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import update, with_duration
+from cds_service.rules.common import is_cyclobenzaprine
 from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-duration"
 
 
-def is_cyclobenzaprine(order: Order, terminology: Terminology) -> bool:
-    return terminology.is_medication("cyclobenzaprine", order.drug)
+class Config(RuleConfig):
+    max_days: int = Field(default=21, ge=1, le=365)
+    cumulative_window_days: int = Field(default=30, ge=1, le=365)
 
 
 def _days_taken(courses: list[Course], since: date, today: date) -> int:
@@ -33,10 +37,10 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
     return len(taken)
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Thresholds) -> Finding | None:
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    limit = limits.duration_limit_days
+    limit = limits.max_days
     since = context.today - timedelta(days=limits.cumulative_window_days)
     prior = [
         c
@@ -79,4 +83,5 @@ RULE = Rule(
     variants=("planned-too-long", "cumulative-too-long", "duration-unknown"),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
+    config=Config,
 )

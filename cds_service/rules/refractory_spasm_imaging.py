@@ -12,20 +12,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import Field
+
 from cds_service.context import Condition, Order, PatientContext
-from cds_service.rules import Finding, Proposal, Rule, Thresholds
+from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
+from cds_service.rules.common import is_muscle_relaxant
 from cds_service.terminology import CPT, Code, Terminology
 
 RULE_ID = "refractory-spasm-imaging"
 MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
 
 
-def is_muscle_relaxant(order: Order, terminology: Terminology) -> bool:
-    return terminology.is_medication("muscle-relaxant", order.drug)
+class Config(RuleConfig):
+    prior_course_min_days: int = Field(default=14, ge=0)
+    prior_course_max_days: int = Field(default=90, ge=1)
+    chronic_onset_days: int = Field(default=28, ge=1)
+    imaging_lookback_days: int = Field(default=90, ge=1)
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Thresholds) -> Finding | None:
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
     today = context.today
@@ -63,7 +69,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         return None
 
     recent = today - timedelta(days=limits.imaging_lookback_days)
-    if any(study.on is None or study.on >= recent for study in context.imaging):
+    imaging = [p for p in context.procedures if terminology.in_concept("lumbar-imaging", p.codes)]
+    if any(study.on is None or study.on >= recent for study in imaging):
         return None
     if "imaging" in context.unavailable:
         status = "The imaging history could not be checked: confirm there has been no recent lumbar MRI or CT."
@@ -84,5 +91,6 @@ RULE = Rule(
     variants=("refractory",),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
+    config=Config,
     once_per_call=True,
 )

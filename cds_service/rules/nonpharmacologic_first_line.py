@@ -1,0 +1,42 @@
+"""nonpharmacologic-first-line: pair a relaxant with heat and exercise.
+
+At order-select, when a muscle relaxant is chosen for back pain or spasm (on the problem list
+or as the order's reason) and no physical therapy is ordered, then remind that heat with
+exercise beats exercise alone and that massage helps in the short term. Evidence: [ACP].
+"""
+
+from __future__ import annotations
+
+from cds_service.context import Order, PatientContext
+from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules.common import is_muscle_relaxant
+from cds_service.terminology import Terminology
+
+RULE_ID = "nonpharmacologic-first-line"
+_PENDING = {"active", "draft", "on-hold"}
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
+    if not is_muscle_relaxant(order, terminology):
+        return None
+    back_pain = terminology.in_concept("back-pain-spasm", order.reason_codes) or any(
+        terminology.in_concept("back-pain-spasm", c.codes) for c in context.conditions
+    )
+    if not back_pain or "imaging" in context.unavailable:
+        return None  # without the patient's ServiceRequests we cannot tell whether therapy is ordered
+    therapy = any(
+        p.status in _PENDING and terminology.in_concept("physical-therapy", p.codes, p.text) for p in context.procedures
+    )
+    if therapy:
+        return None
+    return Finding(RULE_ID, "heat-and-exercise", order)
+
+
+RULE = Rule(
+    id=RULE_ID,
+    variants=("heat-and-exercise",),
+    applies_to=is_muscle_relaxant,
+    evaluate=evaluate,
+    once_per_call=True,
+    hooks=frozenset({"order-select"}),
+)
