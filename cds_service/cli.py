@@ -11,13 +11,20 @@ import asyncio
 import json
 import logging
 import sys
+import tomllib
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from cds_service.cards import INDICATORS, CardContentError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
+from cds_service.evaluate import Knowledge
 from cds_service.services import SERVICES
 from cds_service.settings import get_settings
+from cds_service.terminology import TerminologyError
 
 EXIT_INVALID = 2
 
@@ -69,8 +76,66 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def catalog(knowledge: Knowledge) -> list[dict[str, Any]]:
+    """The rule catalog as data: one row per rule, what `rules` prints and the README shows."""
+    rows = []
+    for rule in knowledge.all_rules:
+        text = knowledge.catalog.texts[rule.id]
+        config = knowledge.configs[rule.id].model_dump()
+        rows.append(
+            {
+                "id": rule.id,
+                "indicators": sorted({v.indicator for v in text.variants.values()}, key=INDICATORS.index),
+                "summary": text.title,
+                "evidence": [e.key for e in text.evidence],
+                "hooks": sorted(rule.hooks),
+                "enabled": config.pop("enabled"),
+                "thresholds": config,
+            }
+        )
+    return rows
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [
+        row["id"],
+        "/".join(row["indicators"]),
+        row["summary"],
+        ", ".join(row["evidence"]),
+        ", ".join(row["hooks"]),
+        "yes" if row["enabled"] else "no",
+        ", ".join(f"{k}={v}" for k, v in row["thresholds"].items()) or "-",
+    ]
+
+
+_COLUMNS = ["id", "indicator", "summary", "evidence", "hooks", "enabled", "thresholds"]
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from cds_service.evaluate import load_knowledge
+
+    rows = catalog(load_knowledge(get_settings()))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "markdown":
+        print("| " + " | ".join(_COLUMNS) + " |")
+        print("|" + "---|" * len(_COLUMNS))
+        for row in rows:
+            print("| " + " | ".join(_cells(row)) + " |")
+    else:
+        table = [_COLUMNS, *map(_cells, rows)]
+        widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
+        for line in table:
+            print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except (ValidationError, FileNotFoundError, tomllib.TOMLDecodeError) as error:
+        print(f"cds-service: invalid configuration: {_config_error(error)}", file=sys.stderr)
+        return EXIT_INVALID
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for back muscle spasm.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -89,9 +154,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.set_defaults(run=_evaluate)
 
+    rules = commands.add_parser("rules", help="print the rule catalog with its configuration")
+    formats = rules.add_mutually_exclusive_group()
+    formats.add_argument("--json", dest="format", action="store_const", const="json", help="as JSON, for machines")
+    formats.add_argument(
+        "--markdown", dest="format", action="store_const", const="markdown", help="as a Markdown table"
+    )
+    rules.set_defaults(run=_rules, format="table")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (CardContentError, TerminologyError) as error:
+        print(f"cds-service: invalid clinical content: {error}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _config_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in error.errors(include_url=False, include_input=False)
+        )
+    return str(error)
 
 
 if __name__ == "__main__":

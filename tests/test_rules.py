@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.cli import main
 from cds_service.rules import all_rules
@@ -40,3 +41,57 @@ def test_fixture_through_cli(capsys: pytest.CaptureFixture[str], rule: str, name
     assert status == 0, out
     expected = 1 if name.startswith("fires-") else 0
     assert len(cards_for(json.loads(out), rule)) == expected, out
+
+
+FIRES = [(rule, name) for rule, name in CASES if name.startswith("fires-")]
+
+
+@pytest.mark.parametrize(("rule", "name"), FIRES)
+def test_suggested_resources_validate_as_r4(client: TestClient, rule: str, name: str) -> None:
+    request = fixture(f"{rule}/{name}")
+    body = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()
+    for card in body["cards"]:
+        assert card["source"]["topic"]["code"] in RULES
+        for suggestion in card.get("suggestions", []):
+            for action in suggestion["actions"]:
+                assert action["description"]
+                if action["type"] == "delete":
+                    assert "resource" not in action and action["resourceId"].split("/")[0] in (
+                        "MedicationRequest",
+                        "ServiceRequest",
+                        "DeviceRequest",
+                    )
+                else:
+                    resource = action["resource"]
+                    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_one_critical_card_silences_the_rest_for_its_order(client: TestClient) -> None:
+    """70 years old, on sertraline, AV block, 24-hour cyclobenzaprine 15 mg for 30 days."""
+    body = client.post(SELECT, json=fixture("multiple-rules/av-block-sertraline-70.json")).json()
+    [card] = body["cards"]
+    assert (card["indicator"], card["source"]["topic"]["code"]) == (
+        "critical",
+        "cyclobenzaprine-contraindicated-condition",
+    )
+    assert "Atrioventricular block, second degree (I44.1)" in card["detail"]
+    assert card["suggestions"][0]["actions"][0] == {
+        "type": "delete",
+        "resourceId": "MedicationRequest/request-123",
+        "description": "Remove the cyclobenzaprine order",
+    }
+
+
+def test_without_the_contraindication_the_warnings_show(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("multiple-rules/av-block-resolved-sertraline-70.json")).json()
+    assert [(c["indicator"], c["source"]["topic"]["code"]) for c in body["cards"]] == [
+        ("warning", "cyclobenzaprine-older-adult"),
+        ("warning", "cyclobenzaprine-serotonergic"),
+        ("warning", "cyclobenzaprine-duration"),
+    ]
+    older, serotonergic, _ = body["cards"]
+    assert "Sertraline 50 MG Oral Tablet" in serotonergic["detail"]
+    assert "70 years old" in older["detail"]
+    assert (
+        older["suggestions"][0]["actions"][0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "828320"
+    )

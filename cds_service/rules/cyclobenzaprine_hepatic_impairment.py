@@ -37,7 +37,12 @@ def _describe(condition: Condition, terminology: Terminology) -> dict[str, str]:
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    liver = [c for c in context.conditions if terminology.in_concept("liver-disease", c.codes)]
+    liver = [
+        c
+        for c in context.conditions
+        if terminology.in_concept("liver-disease", c.codes)
+        or terminology.in_concept("liver-disease-moderate-severe", c.codes)
+    ]
     if not liver:
         return None
     severe = [

@@ -1,0 +1,208 @@
+"""Rules are switched and tuned by configuration; bad configuration stops start-up, naming the key."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.api import create_app
+from cds_service.cli import main
+from cds_service.rules import all_rules
+from cds_service.settings import PROJECT_ROOT, Settings
+from tests.conftest import SELECT, SIGN, TODAY, fixture, rule_ids
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.fixture
+def client_with(tmp_path: Path) -> Iterator:
+    clients: list[TestClient] = []
+
+    def make() -> TestClient:
+        client = TestClient(create_app(Settings(data_dir=tmp_path / "var"), today=lambda: TODAY))
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def test_a_disabled_rule_is_silent_and_not_advertised(monkeypatch: pytest.MonkeyPatch, client_with) -> None:
+    monkeypatch.setenv("CDS_RULES__NONPHARMACOLOGIC_FIRST_LINE__ENABLED", "false")
+    client = client_with()
+    request = fixture("nonpharmacologic-first-line/fires-reason-low-back-pain.json")
+    assert "nonpharmacologic-first-line" not in rule_ids(client.post(SELECT, json=request).json())
+    [select] = [s for s in client.get("/cds-services").json()["services"] if s["hook"] == "order-select"]
+    assert "Heat and exercise first" not in select["description"]
+    assert "Cyclobenzaprine: limit to 2–3 weeks" in select["description"]
+
+
+def test_discovery_lists_the_enabled_checks(client_with) -> None:
+    services = {s["hook"]: s for s in client_with().get("/cds-services").json()["services"]}
+    assert "Heat and exercise first" in services["order-select"]["description"]
+    assert "Heat and exercise first" not in services["order-sign"]["description"]  # order-select only
+
+
+def test_a_service_with_no_enabled_rule_is_not_advertised(monkeypatch: pytest.MonkeyPatch, client_with) -> None:
+    for rule in all_rules():
+        if "order-sign" in rule.hooks:
+            monkeypatch.setenv(f"CDS_RULES__{rule.id.upper().replace('-', '_')}__ENABLED", "false")
+    client = client_with()
+    assert [s["hook"] for s in client.get("/cds-services").json()["services"]] == ["order-select"]
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["hook"] = "order-sign"
+    assert client.post(SIGN, json=request).json() == {"cards": []}
+
+
+def test_thresholds_come_from_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_with) -> None:
+    config = tmp_path / "cds.toml"
+    config.write_text(
+        "[rules.cyclobenzaprine-duration]\nmax_days = 14\n\n[rules.cyclobenzaprine-older-adult]\nmin_age = 40\n"
+    )
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    client = client_with()
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/silent-21-days.json")).json()
+    assert rule_ids(body) == ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration"]  # 47 >= 40; 21 > 14
+    [duration] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"]
+    assert duration["suggestions"][0]["label"] == "Limit to 14 days"
+
+
+def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "cds.toml"
+    config.write_text("[rules.cyclobenzaprine-duration]\nmax_days = 14\n")
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS", "10")
+    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    assert main(["rules", "--json"]) == 0
+    [row] = [r for r in json.loads(capsys.readouterr().out) if r["id"] == "cyclobenzaprine-duration"]
+    assert row["thresholds"] == {"max_days": 10, "cumulative_window_days": 30}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[rules.cyclobenzaprine-duration]\nmax_dayz = 14\n", "rules.cyclobenzaprine_duration.max_dayz: Extra inputs"),
+        (
+            "[rules.cyclobenzaprine-duration]\nmax_days = 0\n",
+            "rules.cyclobenzaprine_duration.max_days: Input should be",
+        ),
+        ("[rules.cyclobenzaprine-duration]\nenabled = 'perhaps'\n", "rules.cyclobenzaprine_duration.enabled"),
+        ("[rules.no-such-rule]\nenabled = false\n", "rules.no_such_rule: Extra inputs"),
+        ("[rules\n", "Expected ']'"),
+    ],
+)
+def test_invalid_configuration_stops_start_up_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, content: str, message: str
+) -> None:
+    config = tmp_path / "cds.toml"
+    config.write_text(content)
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    assert main(["rules"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid configuration" in err and message in err, err
+
+
+def test_missing_config_file_stops_start_up(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("CDS_CONFIG_FILE", "/no/such/cds.toml")
+    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    assert main(["serve"]) == 2
+    assert "CDS_CONFIG_FILE: no file at /no/such/cds.toml" in capsys.readouterr().err
+
+
+def test_the_example_config_holds_the_defaults() -> None:
+    example = tomllib.loads((PROJECT_ROOT / "config.example.toml").read_text())["rules"]
+    assert set(example) == {rule.id for rule in all_rules()}
+    for rule in all_rules():
+        assert example[rule.id] == rule.config().model_dump(), rule.id
+
+
+def test_rules_command_lists_all_twelve(capsys) -> None:
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    for rule in all_rules():
+        assert rule.id in out
+    assert main(["rules", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 12
+    [duration] = [r for r in rows if r["id"] == "cyclobenzaprine-duration"]
+    assert duration == {
+        "id": "cyclobenzaprine-duration",
+        "indicators": ["warning", "info"],
+        "summary": "Cyclobenzaprine: limit to 2–3 weeks",
+        "evidence": ["FDA-IR", "FDA-ER", "FAIL"],
+        "hooks": ["order-select", "order-sign"],
+        "enabled": True,
+        "thresholds": {"max_days": 21, "cumulative_window_days": 30},
+    }
+
+
+def test_readme_rule_table_is_the_catalog(capsys) -> None:
+    assert main(["rules", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme.split("<!-- rules:start", 1)[1].split("-->", 1)[1].split("<!-- rules:end -->", 1)[0]
+    assert section.strip() == table
+
+
+# --- a site's local codes ----------------------------------------------------------------
+
+
+def test_local_codes_extend_concepts_and_products(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_with) -> None:
+    local = tmp_path / "local-codes.toml"
+    local.write_text(
+        """
+[condition.liver-disease-moderate-severe]
+codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-77", display = "Cirrhosis, decompensated", source = "Site problem list build 2026-10" }]
+
+[[products]]
+system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.698288"
+code = "EPIC-10013"
+rxnorm = "828348"
+source = "Site formulary 2026-10"
+"""
+    )
+    monkeypatch.setenv("CDS_LOCAL_CODES_FILE", str(local))
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    condition = request["prefetch"]["conditions"]["entry"][0]["resource"]
+    condition["code"] = {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", "code": "LIV-77"}]}
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"] = {
+        "coding": [{"system": "urn:oid:1.2.840.114350.1.13.99.2.7.2.698288", "code": "EPIC-10013"}],
+        "text": "CYCLO 10 TAB",
+    }
+    body = client_with().post(SELECT, json=request).json()
+    # The local product is cyclobenzaprine 10 mg; the local condition is moderate-to-severe liver disease.
+    assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment"]
+    assert body["cards"][0]["indicator"] == "critical"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "[condition.liver-disease]\ncodes = [{ system = 'x', code = 'y' }]\n",
+            "condition.liver-disease code y has no source",
+        ),
+        ("[condition.no-such-concept]\ncodes = []\n", "condition.no-such-concept is not a concept"),
+        (
+            "[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '000'\nsource = 's'\n",
+            "rxnorm '000' is not a known product",
+        ),
+    ],
+)
+def test_invalid_local_codes_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, content: str, message: str
+) -> None:
+    local = tmp_path / "local-codes.toml"
+    local.write_text(content)
+    monkeypatch.setenv("CDS_LOCAL_CODES_FILE", str(local))
+    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    assert main(["rules"]) == 2
+    assert message in capsys.readouterr().err
