@@ -24,6 +24,15 @@ def remove(order: Order) -> tuple[Proposal, ...]:
     return (Proposal(actions=(delete(order),)),)
 
 
+def above_start_dose(order: Order, start_dose_mg: float) -> str | None:
+    """Why an order exceeds a 5 mg start: "extended-release", "high-dose", or None when it does not."""
+    if order.drug is not None and order.drug.extended_release:
+        return "extended-release"
+    if order.dose_mg is not None and order.dose_mg > start_dose_mg:
+        return "high-dose"
+    return None
+
+
 def start_dose_switch(order: Order, terminology: Terminology) -> tuple[tuple[Proposal, ...], dict[str, str]]:
     """The draft switched to one 5 mg tablet, no more than three times a day, and the facts to say so."""
     product = terminology.products[START_PRODUCT]

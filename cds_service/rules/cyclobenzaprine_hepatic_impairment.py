@@ -15,7 +15,14 @@ from pydantic import Field
 
 from cds_service.context import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import condition_label, is_cyclobenzaprine, remove, since, start_dose_switch
+from cds_service.rules.common import (
+    above_start_dose,
+    condition_label,
+    is_cyclobenzaprine,
+    remove,
+    since,
+    start_dose_switch,
+)
 from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
@@ -54,14 +61,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if severe:
         return Finding(RULE_ID, "moderate-severe", order, _describe(severe[0], terminology), remove(order))
 
-    assert order.drug is not None  # is_cyclobenzaprine checked it
-    if order.drug.extended_release:
-        variant = "extended-release"
-    elif order.dose_mg is not None and order.dose_mg > limits.start_dose_mg:
-        variant = "mild-high-dose"
-    else:
+    reason = above_start_dose(order, limits.start_dose_mg)
+    if reason is None:
         return None
     proposals, facts = start_dose_switch(order, terminology)
+    variant = "mild-high-dose" if reason == "high-dose" else reason
     return Finding(RULE_ID, variant, order, {**_describe(liver[0], terminology), **facts}, proposals)
 
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from cds_service.context import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import is_cyclobenzaprine, start_dose_switch
+from cds_service.rules.common import above_start_dose, is_cyclobenzaprine, start_dose_switch
 from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-older-adult"
@@ -27,12 +27,8 @@ class Config(RuleConfig):
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology) or context.age is None or context.age < config.min_age:
         return None
-    assert order.drug is not None
-    if order.drug.extended_release:
-        variant = "extended-release"
-    elif order.dose_mg is not None and order.dose_mg > config.start_dose_mg:
-        variant = "high-dose"
-    else:
+    variant = above_start_dose(order, config.start_dose_mg)
+    if variant is None:
         return None
     proposals, facts = start_dose_switch(order, terminology)
     return Finding(RULE_ID, variant, order, {**facts, "age": str(context.age)}, proposals)
