@@ -72,7 +72,7 @@ SERVICES: dict[str, ServiceDefinition] = {
             hook="order-sign",
             title="Back muscle spasm: signing check",
             description=(
-                "Checks the muscle relaxant and back pain orders about to be signed against the "
+                "Guidance on the muscle relaxant and back pain orders about to be signed, from the "
                 "drug labels, the Beers Criteria and the ACP low back pain guideline."
             ),
         ),
