@@ -55,9 +55,8 @@ class Order:
     reference: str
     resource: dict[str, Any]
     drug: Drug | None = None
-    # What a ServiceRequest or DeviceRequest orders, and the text naming it.
+    # What a ServiceRequest or DeviceRequest orders.
     codes: tuple[Code, ...] = ()
-    text: str = ""
     reason_codes: tuple[Code, ...] = ()
     dose_mg: float | None = None
     units_per_dose: float | None = None
@@ -217,7 +216,7 @@ def fmt_number(number: float) -> str:
 # --- medication orders ------------------------------------------------------------
 
 
-class _MedicationIndex:
+class MedicationIndex:
     """Medication resources a ``medicationReference`` may point at: contained or prefetched."""
 
     def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
@@ -345,16 +344,8 @@ def _service_order(model: Any, resource: dict[str, Any]) -> Order:
         reference=f"{model.get_resource_type()}/{model.id}",
         resource=resource,
         codes=_codes(concept),
-        text=_text(concept),
         reason_codes=_codes(model.reasonCode),
     )
-
-
-def _text(concept: Any) -> str:
-    """A CodeableConcept's words: its text and its codings' displays."""
-    if concept is None:
-        return ""
-    return " ".join(filter(None, [concept.text, *(c.display for c in concept.coding or ())]))
 
 
 # --- building the context -----------------------------------------------------------
@@ -380,7 +371,7 @@ def under_review(hook: str, drafts: list[dict[str, Any]], selections: list[str] 
     return drafts
 
 
-def build_orders(drafts: list[dict[str, Any]], terminology: Terminology, medications: _MedicationIndex) -> list[Order]:
+def build_orders(drafts: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex) -> list[Order]:
     orders = []
     for raw in drafts:
         parsed = parse(raw, where="draftOrders")
@@ -436,7 +427,7 @@ def _courses(
     raws: list[dict[str, Any]],
     exclude: set[str],
     terminology: Terminology,
-    medications: _MedicationIndex,
+    medications: MedicationIndex,
     today: date,
 ) -> list[Course]:
     relevant = terminology.relevant_ingredients
@@ -540,7 +531,7 @@ def build_context(
     today: date,
 ) -> PatientContext:
     resources = data.resources
-    medications = _MedicationIndex(r for raws in resources.values() for r in raws)
+    medications = MedicationIndex(r for raws in resources.values() for r in raws)
     exclude = {o.reference for o in drafts}
     return PatientContext(
         hook=hook,
@@ -554,7 +545,3 @@ def build_context(
         procedures=tuple(_procedures([*resources.get("imaging", []), *(o.resource for o in drafts)], terminology)),
         unavailable=data.unavailable,
     )
-
-
-def medication_index(resources: Iterable[dict[str, Any]]) -> _MedicationIndex:
-    return _MedicationIndex(resources)

@@ -17,12 +17,12 @@ from typing import Any
 
 from cds_service.cards import INDICATORS, CardCatalog, load_catalog
 from cds_service.context import (
+    MedicationIndex,
     PatientData,
     build_context,
     build_orders,
     bundle_resources,
     draft_orders,
-    medication_index,
     under_review,
 )
 from cds_service.errors import DataUnavailable, InvalidRequest
@@ -129,7 +129,7 @@ async def evaluate(
     terminology = knowledge.terminology
     raw_drafts = draft_orders(context.draftOrders)
     prefetch = request.prefetch or {}
-    medications = medication_index(
+    medications = MedicationIndex(
         [*bundle_resources(context.draftOrders), *(r for v in prefetch.values() for r in bundle_resources(v))]
     )
     drafts = build_orders(raw_drafts, terminology, medications)
