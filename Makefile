@@ -18,8 +18,9 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $@ $(VENV)/.run-installed
 
+# A developer's machine: no client authentication (the service says so loudly at start-up).
 run: $(VENV)/.run-installed
-	$(BIN)/cds-service serve --host $(HOST) --port $(PORT)
+	CDS_AUTH_MODE=off $(BIN)/cds-service serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check .

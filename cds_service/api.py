@@ -1,21 +1,21 @@
-"""The HTTP adapter: routes, CORS and the one place errors become HTTP responses.
+"""The HTTP adapter: routes, CORS, client authentication and the one place errors become responses.
 
-Routes stay thin: they read the body, call ``evaluate`` or the store, and answer. Every
-error body is a FHIR OperationOutcome naming the offending field.
+Routes stay thin: they authenticate the caller, read the body, call ``evaluate`` or the
+store, and answer. Every error body is a FHIR OperationOutcome naming the offending field.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 
 import httpx
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -23,11 +23,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__
-from cds_service.errors import CdsError, InvalidRequest, UnknownService, operation_outcome
+from cds_service.allowlist import ServerAllowList
+from cds_service.auth import Authenticator, TrustedClient, TrustedClientsError, load_trusted_clients
+from cds_service.body import BodyLimits, read_json
+from cds_service.errors import CdsError, Unauthorized, UnknownService, operation_outcome
 from cds_service.evaluate import Knowledge, evaluate, load_knowledge
 from cds_service.feedback import FeedbackRequest, parse_feedback
 from cds_service.hook_request import HookRequest
-from cds_service.prefetch import FhirClient
+from cds_service.prefetch import FhirClient, Unfetchable
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.settings import Settings, get_settings
 from cds_service.store import Store, load_patient_key
@@ -42,14 +45,26 @@ def _service(service_id: str) -> ServiceDefinition:
         raise UnknownService(f"no CDS service with id {service_id!r}; see GET /cds-services") from None
 
 
-async def _json_body(request: Request) -> Any:
-    body = await request.body()
-    if not body:
-        raise InvalidRequest("the request body is empty; a JSON object is required", fields=["body"])
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidRequest(f"the request body is not valid JSON: {error}", fields=["body"]) from None
+def called_url(request: Request, *, trust_proxy_headers: bool) -> str:
+    """The URL the client called, which its token's ``aud`` must name.
+
+    Behind a reverse proxy the scheme and host the client used arrive in X-Forwarded-Proto
+    and X-Forwarded-Host; they are honoured only when configured, or any client could set them.
+    """
+    scheme, netloc = request.url.scheme, request.url.netloc
+    if trust_proxy_headers:
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+        scheme, netloc = proto or scheme, host or netloc
+    return f"{scheme}://{netloc}{request.url.path}"
+
+
+async def _caller(request: Request) -> TrustedClient | None:
+    """The authenticated client (None with authentication off); every route depends on it."""
+    return await request.app.state.authenticate(request)
+
+
+Caller = Annotated[TrustedClient | None, Depends(_caller)]
 
 
 def _error(status: int, message: str, issue_code: str, fields: tuple[str, ...] | list[str] = ()) -> JSONResponse:
@@ -62,7 +77,9 @@ def create_app(
     knowledge: Knowledge | None = None,
     today: Callable[[], date] = date.today,
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
+    """The service app; raises ``TrustedClientsError`` when authentication is required but unusable."""
     settings = settings or get_settings()
     knowledge = knowledge or load_knowledge(settings)
     patient_key = load_patient_key(
@@ -71,9 +88,38 @@ def create_app(
     )
     store = Store(settings.database, patient_key=patient_key)
     quiet_for = timedelta(minutes=settings.accepted_quiet_minutes)
+    limits = BodyLimits(max_bytes=settings.max_body_bytes, max_entries=settings.max_entries)
+    authenticator: Authenticator | None = None
+    clients = load_trusted_clients(settings.trusted_clients_file, trust_sandbox=settings.trust_sandbox)
+    if settings.auth_mode == "required":
+        if not clients:
+            raise TrustedClientsError(
+                "CDS_AUTH_MODE is required but no client is trusted: set CDS_TRUSTED_CLIENTS_FILE "
+                "(or, on a test deployment, CDS_TRUST_SANDBOX=true), or CDS_AUTH_MODE=off on a developer's machine"
+            )
+
+        async def first_use(issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+            return await run_in_threadpool(store.first_use, issuer, jti, expires_at=expires_at, now=now)
+
+        authenticator = Authenticator(
+            clients,
+            first_use=first_use,
+            http=lambda: app.state.http,
+            clock=clock,
+            leeway=settings.token_leeway_seconds,
+        )
+    # With authentication off no caller is known, so no caller's list applies.
+    open_servers = ServerAllowList(settings.fhir_servers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if authenticator is None:
+            log.warning(
+                "AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller is answered. "
+                "Use this on a developer's machine only; see README, Security."
+            )
+        else:
+            log.info("client authentication required; trusted issuers: %s", sorted(clients))
         timeout = httpx.Timeout(settings.fhir_deadline_seconds)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             app.state.http = http
@@ -96,8 +142,12 @@ def create_app(
     )
 
     @app.exception_handler(CdsError)
-    async def _cds_error(_: Request, error: CdsError) -> JSONResponse:
-        return _error(error.status_code, error.message, error.issue_code, error.fields)
+    async def _cds_error(request: Request, error: CdsError) -> JSONResponse:
+        response = _error(error.status_code, error.message, error.issue_code, error.fields)
+        if isinstance(error, Unauthorized):
+            log.warning("401 for %s %s: %s", request.method, request.url.path, error.reason)
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -116,16 +166,37 @@ def create_app(
         log.exception("unexpected error")
         return _error(500, "internal error; the service log has the details", "exception")
 
-    def fhir_client(request: HookRequest) -> FhirClient | None:
-        if request.fhir_server is None:
+    async def authenticate(request: Request) -> TrustedClient | None:
+        if authenticator is None:
             return None
-        return FhirClient(app.state.http, request.fhir_server, request.access_token, max_pages=settings.fhir_max_pages)
+        url = called_url(request, trust_proxy_headers=settings.trust_proxy_headers)
+        return await authenticator.authenticate(request.headers.get("authorization"), url)
+
+    app.state.authenticate = authenticate
+
+    def fhir_access(caller: TrustedClient | None) -> Callable[[HookRequest], FhirClient | Unfetchable]:
+        servers = caller.servers if caller else open_servers
+
+        def client(request: HookRequest) -> FhirClient | Unfetchable:
+            refusal = servers.refusal(request.fhir_server or "")
+            if refusal:
+                log.warning("hook %s: not calling its fhirServer: %s", request.hookInstance, refusal)
+                return Unfetchable(refusal)
+            return FhirClient(
+                app.state.http,
+                request.fhir_server or "",
+                request.access_token,
+                max_pages=settings.fhir_max_pages,
+                max_bytes=settings.max_body_bytes,
+            )
+
+        return client
 
     async def accepted(patient_id: str) -> set[tuple[str, str]]:
         return await run_in_threadpool(store.accepted_keys, patient_id, within=quiet_for)
 
     @app.get("/cds-services", summary="CDS Hooks discovery")
-    async def discovery() -> dict[str, Any]:
+    async def discovery(_: Caller) -> dict[str, Any]:
         services = []
         for key in sorted(SERVICES):
             rules = knowledge.rules_for(SERVICES[key].hook)
@@ -143,15 +214,17 @@ def create_app(
             }
         },
     )
-    async def call_service(service_id: str, request: Request, background: BackgroundTasks) -> dict[str, Any]:
+    async def call_service(
+        service_id: str, request: Request, background: BackgroundTasks, caller: Caller
+    ) -> dict[str, Any]:
         service = _service(service_id)
         result = await evaluate(
             service,
-            await _json_body(request),
+            await read_json(request, limits),
             knowledge=knowledge,
             today=today(),
             new_uuid=new_uuid,
-            fhir=fhir_client,
+            fhir=fhir_access(caller),
             deadline=settings.fhir_deadline_seconds,
             quiet=accepted,
         )
@@ -182,9 +255,9 @@ def create_app(
             }
         },
     )
-    async def receive_feedback(service_id: str, request: Request) -> dict[str, Any]:
+    async def receive_feedback(service_id: str, request: Request, _: Caller) -> dict[str, Any]:
         service = _service(service_id)
-        items = parse_feedback(await _json_body(request)).feedback
+        items = parse_feedback(await read_json(request, limits)).feedback
         stored = await run_in_threadpool(store.record_feedback, service_id=service.id, items=items)
         log.info("feedback %s: %d item(s), %d new", service.id, len(items), stored)
         return {"received": len(items), "stored": stored}

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cds_service.auth import TrustedClientsError
 from cds_service.cards import INDICATORS, CardContentError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.evaluate import Knowledge
@@ -35,7 +36,12 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.api import create_app
 
     settings = get_settings().model_copy(update={"host": args.host, "port": args.port})
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    try:
+        app = create_app(settings)
+    except TrustedClientsError as error:
+        print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     return 0
 
 

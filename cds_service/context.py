@@ -356,7 +356,8 @@ class PatientData:
     """What the prefetch (completed by fetching) holds, per prefetch key."""
 
     resources: dict[str, list[dict[str, Any]]]
-    unavailable: frozenset[str] = frozenset()
+    # Keys with no data, each with why (said in the 412 answer when the key is required).
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def draft_orders(draft_bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -543,5 +544,5 @@ def build_context(
         conditions=tuple(_conditions(resources.get("conditions", []), terminology, today)),
         courses=tuple(_courses(resources.get("medications", []), exclude, terminology, medications, today)),
         procedures=tuple(_procedures([*resources.get("imaging", []), *(o.resource for o in drafts)], terminology)),
-        unavailable=data.unavailable,
+        unavailable=frozenset(data.unavailable),
     )

@@ -1,13 +1,17 @@
 """The service's errors, each mapped to one HTTP status in one place (``api.py``).
 
     CdsError
-    ├── InvalidRequest       400  the body is not a usable CDS Hooks request
-    │   └── InvalidFeedback  400  the body is not a usable feedback request
-    ├── UnknownService       404  no service has that id
-    └── DataUnavailable      412  patient data the rules need is neither prefetched nor fetchable
+    ├── InvalidRequest        400  the body is not a usable CDS Hooks request
+    │   └── InvalidFeedback   400  the body is not a usable feedback request
+    ├── Unauthorized          401  the caller did not prove it is a trusted client
+    ├── UnknownService        404  no service has that id
+    ├── DataUnavailable       412  patient data the rules need is neither prefetched nor fetchable
+    ├── TooLarge              413  the body, or the number of entries in it, is over the limit
+    └── UnsupportedMediaType  415  the body is not declared as JSON
 
 Messages name the offending field, so an integrator can fix the request without reading
-our code; they never contain tokens or patient data.
+our code; they never contain tokens or patient data. ``Unauthorized`` is the exception: its
+reason goes to the log only, and the caller learns nothing an attacker could use.
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ class InvalidFeedback(InvalidRequest):
     pass
 
 
+class Unauthorized(CdsError):
+    status_code = 401
+    issue_code = "login"
+    # The one message every authentication failure answers with.
+    public_message = "authentication failed: a valid CDS Hooks client JWT is required"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.public_message)
+        self.reason = reason
+
+
 class UnknownService(CdsError):
     status_code = 404
     issue_code = "not-found"
@@ -42,6 +57,16 @@ class UnknownService(CdsError):
 class DataUnavailable(CdsError):
     status_code = 412
     issue_code = "incomplete"
+
+
+class TooLarge(CdsError):
+    status_code = 413
+    issue_code = "too-costly"
+
+
+class UnsupportedMediaType(CdsError):
+    status_code = 415
+    issue_code = "not-supported"
 
 
 def operation_outcome(message: str, *, issue_code: str, fields: Sequence[str] = ()) -> dict:

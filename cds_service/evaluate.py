@@ -4,7 +4,7 @@
          → completed prefetch → PatientContext → rules → findings → volume policy → cards
 
 The HTTP route and ``cds-service evaluate`` differ only in what they pass in: a FHIR client
-(the CLI is offline), a clock, a uuid source and the quiet check backed by stored feedback.
+(``OFFLINE`` for the CLI), a clock, a uuid source and the quiet check backed by stored feedback.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from cds_service.context import (
 )
 from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.hook_request import HookRequest, OrderContext, parse_hook_request
-from cds_service.prefetch import FhirClient, complete_prefetch
+from cds_service.prefetch import FhirClient, Unfetchable, complete_prefetch
 from cds_service.rules import Finding, Rule, RuleConfig, all_rules
 from cds_service.services import ServiceDefinition
 from cds_service.settings import Settings
 from cds_service.terminology import Terminology, load_terminology
 
 log = logging.getLogger(__name__)
+
+OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
 
 # The (rule id, order key) pairs whose cards the clinician already accepted for this patient.
 QuietKeys = Callable[[str], Awaitable[set[tuple[str, str]]]]
@@ -117,7 +119,7 @@ async def evaluate(
     knowledge: Knowledge,
     today: date,
     new_uuid: Callable[[], str],
-    fhir: Callable[[HookRequest], FhirClient | None] = lambda request: None,
+    fhir: Callable[[HookRequest], FhirClient | Unfetchable] = lambda request: OFFLINE,
     deadline: float = 2.0,
     quiet: QuietKeys | None = None,
 ) -> Evaluation:
@@ -144,16 +146,13 @@ async def evaluate(
 
     # Rules that read only the order (low-value therapies) are answered from what came, unfetched.
     needs_data = any(rule.needs_patient_data for rule in applicable)
-    data: PatientData = await complete_prefetch(
-        service.prefetch, prefetch, request.context, fhir(request) if needs_data else None, deadline=deadline
-    )
+    client = fhir(request) if needs_data and request.fhir_server else None
+    data: PatientData = await complete_prefetch(service.prefetch, prefetch, request.context, client, deadline=deadline)
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
     if missing and needs_data:
-        where = "could not be fetched from fhirServer" if request.fhirServer else "and the request has no fhirServer"
-        raise DataUnavailable(
-            f"prefetch {', '.join(missing)}: not in the request's prefetch {where}",
-            fields=[f"prefetch.{name}" for name in missing],
-        )
+        fields = [f"prefetch.{name}" for name in missing]
+        reasons = dict.fromkeys(data.unavailable[name] for name in missing)
+        raise DataUnavailable(f"{', '.join(fields)}: not in the request, and {'; '.join(reasons)}", fields=fields)
 
     patient = build_context(
         hook=request.hook,

@@ -4,19 +4,21 @@ Per key (CDS Hooks 2.0 §Prefetch): present → use it (following its ``next`` l
 → no data; missing, or an OperationOutcome (the client's own fetch failed) → fetch it from
 ``fhirServer``. All fetches of a call run concurrently under one deadline, so a slow FHIR
 server costs at most that deadline. Keys that still have no data are reported as
-unavailable; whether that means 412 or a degraded card is the service definition's call.
+unavailable, each with the reason; whether that means 412 or a degraded card is the service definition's call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from cds_service.context import PatientData, bundle_resources
+from cds_service.outbound import OutboundError, get_json
 from cds_service.services import PrefetchKey
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,6 @@ class FetchFailed(Exception):
     pass
 
 
-Fetch = Callable[[str], Awaitable[list[dict[str, Any]]]]
-
-
 def _next_link(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or ():
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
@@ -38,30 +37,40 @@ def _next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Unfetchable:
+    """A ``fhirServer`` the service will not call (not allow-listed, or offline evaluation)."""
+
+    reason: str
+
+
 class FhirClient:
     """Reads from one EHR FHIR server for one call, with that call's access token."""
 
-    def __init__(self, http: httpx.AsyncClient, base: str, token: str | None, *, max_pages: int) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        token: str | None,
+        *,
+        max_pages: int,
+        max_bytes: int,
+    ) -> None:
         self._http = http
         self._base = base.rstrip("/")
         self._headers = {"Accept": FHIR_JSON}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._max_pages = max_pages
+        self._max_bytes = max_bytes
 
     async def _get(self, url: str) -> dict[str, Any]:
         try:
-            response = await self._http.get(url, headers=self._headers)
-        except httpx.HTTPError as error:
-            raise FetchFailed(type(error).__name__) from None
-        if response.status_code != 200:
-            raise FetchFailed(f"HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise FetchFailed("response is not JSON") from None
-        if not isinstance(body, dict) or body.get("resourceType") == "OperationOutcome":
-            raise FetchFailed("response is not a FHIR resource")
+            body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
+        except OutboundError as error:
+            raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
+        if body.get("resourceType") == "OperationOutcome":
+            raise FetchFailed("fetching it from fhirServer failed: the server answered an OperationOutcome")
         return body
 
     async def pages(self, first: dict[str, Any] | None, url: str | None = None) -> list[dict[str, Any]]:
@@ -84,11 +93,12 @@ async def complete_prefetch(
     keys: tuple[PrefetchKey, ...],
     prefetch: dict[str, dict[str, Any] | None],
     context: dict[str, Any],
-    client: FhirClient | None,
+    client: FhirClient | Unfetchable | None,
     *,
     deadline: float,
 ) -> PatientData:
     resources: dict[str, list[dict[str, Any]]] = {}
+    unavailable: dict[str, str] = {}
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
     for key in keys:
         if key.name in prefetch and prefetch[key.name] is None:
@@ -96,15 +106,17 @@ async def complete_prefetch(
             continue
         value = prefetch.get(key.name)
         if value is not None and value.get("resourceType") != "OperationOutcome":
-            if client is not None and value.get("resourceType") == "Bundle" and _next_link(value):
+            if isinstance(client, FhirClient) and value.get("resourceType") == "Bundle" and _next_link(value):
                 jobs[key.name] = client.pages(value)
             else:
                 resources[key.name] = list(bundle_resources(value))
             continue
         if value is not None:
             log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
-        if client is not None:
+        if isinstance(client, FhirClient):
             jobs[key.name] = client.pages(None, key.query(context))
+        else:
+            unavailable[key.name] = client.reason if client else "the request has no fhirServer"
 
     if jobs:
         tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
@@ -115,7 +127,11 @@ async def complete_prefetch(
             if task in done and task.exception() is None:
                 resources[name] = task.result()
             else:
-                reason = "deadline passed" if task in pending else str(task.exception())
-                log.warning("prefetch %s unavailable: %s", name, reason)
-    unavailable = frozenset(key.name for key in keys if key.name not in resources)
+                unavailable[name] = (
+                    f"fetching it from fhirServer did not finish within {deadline:g} s"
+                    if task in pending
+                    else str(task.exception())
+                )
+    for name, reason in unavailable.items():
+        log.warning("prefetch %s unavailable: %s", name, reason)
     return PatientData(resources=resources, unavailable=unavailable)

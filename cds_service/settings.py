@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, create_model
+from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from cds_service.allowlist import ServerAllowList
 from cds_service.rules import RuleConfig, all_rules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,30 @@ class Settings(BaseSettings):
     accepted_quiet_minutes: int = Field(default=60, ge=0)
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
+
+    # Client authentication (README, Security): `off` only on a developer's machine.
+    auth_mode: Literal["required", "off"] = "required"
+    # JSON list of trusted clients: iss, jwks_url and/or jwks, fhir_servers, tenant.
+    trusted_clients_file: Path | None = None
+    # Trust the CDS Hooks sandbox's published key. Anyone can sign with it: testing only.
+    trust_sandbox: bool = False
+    # Seconds of clock difference allowed on exp, iat and nbf.
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Take scheme and host from X-Forwarded-Proto/-Host (only behind a proxy that sets them).
+    trust_proxy_headers: bool = False
+    # FHIR servers the service may call when auth_mode is off ("loopback" = any on this machine).
+    fhir_servers: list[str] = ["loopback"]
+    # Largest request body accepted, in bytes; also the largest FHIR response read.
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Most Bundle entries (draft orders and prefetch together) in one request.
+    max_entries: int = Field(default=5000, ge=1)
     rules: RulesConfig = Field(default_factory=RulesConfig)  # type: ignore[valid-type]
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _fhir_servers(cls, value: list[str]) -> list[str]:
+        ServerAllowList(value)
+        return value
 
     @property
     def database(self) -> str:

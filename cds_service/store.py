@@ -73,6 +73,19 @@ feedback = Table(
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
 )
 
+# Client JWT ids seen, kept until the token expires: a replayed token is refused by every
+# process that shares this database.
+seen_tokens = Table(
+    "seen_tokens",
+    metadata,
+    Column("issuer", String(500), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# How often expired token ids are swept out.
+_SWEEP_EVERY = timedelta(minutes=1)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -105,6 +118,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._patient_key = patient_key
+        self._swept_at = datetime.min.replace(tzinfo=UTC)
         metadata.create_all(self.engine)
 
     def patient_key(self, patient_id: str) -> str:
@@ -185,6 +199,18 @@ class Store:
         )
         with self.engine.connect() as connection:
             return {(row.rule_id, row.order_key) for row in connection.execute(query)}
+
+    def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
+        """Record a token id; False when it was already recorded (a replay) and has not expired."""
+        with self.engine.begin() as connection:
+            if now - self._swept_at > _SWEEP_EVERY:
+                connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
+                self._swept_at = now
+            result = connection.execute(
+                self._insert(seen_tokens).on_conflict_do_nothing(),
+                {"issuer": issuer, "jti": jti, "expires_at": expires_at},
+            )
+            return result.rowcount == 1
 
     def feedback_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:

@@ -33,7 +33,7 @@ def rule_ids(body: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", fhir_deadline_seconds=1.0)
+    return Settings(data_dir=tmp_path / "var", fhir_deadline_seconds=1.0, auth_mode="off")
 
 
 @pytest.fixture

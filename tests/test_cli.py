@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from tests.conftest import FIXTURES, SELECT, TODAY, fixture
+from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 CLI = [sys.executable, "-m", "cds_service"]
 
@@ -61,7 +62,10 @@ def test_evaluate_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
             "no service answers 'patient-view'",
         ),
         (json.dumps({"hook": "order-select", "context": {}}), "hookInstance"),
-        (json.dumps(fixture("sandbox/order-select-r4.json")), "prefetch conditions, medications"),
+        (
+            json.dumps(fixture("sandbox/order-select-r4.json")),
+            "prefetch.conditions, prefetch.medications: not in the request",
+        ),
     ],
 )
 def test_evaluate_rejects_invalid_input_with_exit_2(
@@ -102,27 +106,78 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_answers_discovery_on_the_given_port(tmp_path: Path) -> None:
+def _serve(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``cds-service serve`` on a free port with only the given CDS_ settings; waits until it listens."""
     port = _free_port()
-    env = {**os.environ, "CDS_DATA_DIR": str(tmp_path)}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     server = subprocess.Popen(
         [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
+        env={**clean, "CDS_DATA_DIR": str(tmp_path), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
+            return server, port
+        except requests.ConnectionError:
+            if server.poll() is not None:
+                return server, port
+            assert time.monotonic() < deadline, "the service did not start within 30 s"
+            time.sleep(0.2)
+
+
+def test_serve_requires_client_tokens_by_default(tmp_path: Path) -> None:
+    key = SigningKey.generate("ES384")
+    trusted = tmp_path / "trusted-clients.json"
+    trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
+    server, port = _serve(tmp_path, CDS_TRUSTED_CLIENTS_FILE=str(trusted))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                assert time.monotonic() < deadline, "the service did not start within 30 s"
-                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/cds-services"
+        assert requests.get(url, timeout=5).status_code == 401
+        token = key.sign(claims(url, time.time()))
+        response = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert response.status_code == 200
         assert {s["id"] for s in response.json()["services"]} == {"back-spasm-order-select", "back-spasm-order-sign"}
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_serve_with_auth_off_says_so_loudly(tmp_path: Path) -> None:
+    server, port = _serve(tmp_path, CDS_AUTH_MODE="off")
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=5).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "AUTHENTICATION IS OFF" in server.stdout.read().decode()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("clients", "message"),
+    [
+        (None, "no client is trusted"),
+        ("not json", "is not JSON"),
+        ([{"iss": ISSUER}], "give the issuer's keys"),
+        ([{"iss": ISSUER, "jwks_url": "http://keys.example.org/jwks.json"}], "[0].jwks_url: must use https"),
+        ([{"iss": ISSUER, "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}], "not an EC or RSA"),
+        (
+            [{"iss": ISSUER, "jwks_url": "https://a.example.org/k", "fhir_servers": ["http://fhir.example.org"]}],
+            "must use https",
+        ),
+        ([{"iss": ISSUER, "jwks_url": "https://a.example.org/k"}] * 2, "listed twice"),
+    ],
+)
+def test_serve_refuses_unusable_trusted_clients(tmp_path: Path, clients: Any, message: str) -> None:
+    env = {}
+    if clients is not None:
+        trusted = tmp_path / "trusted-clients.json"
+        trusted.write_text(clients if isinstance(clients, str) else json.dumps(clients))
+        env["CDS_TRUSTED_CLIENTS_FILE"] = str(trusted)
+    server, _ = _serve(tmp_path, **env)
+    assert server.wait(timeout=10) == 2
+    output = server.stdout.read().decode()  # type: ignore[union-attr]
+    assert "invalid configuration" in output
+    assert message in output

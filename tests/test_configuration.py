@@ -24,7 +24,7 @@ def client_with(tmp_path: Path) -> Iterator:
     clients: list[TestClient] = []
 
     def make() -> TestClient:
-        client = TestClient(create_app(Settings(data_dir=tmp_path / "var"), today=lambda: TODAY))
+        client = TestClient(create_app(Settings(data_dir=tmp_path / "var", auth_mode="off"), today=lambda: TODAY))
         clients.append(client.__enter__())
         return client
 

@@ -93,14 +93,14 @@ def test_broken_content_stops_start_up(
 ) -> None:
     _edit(cards / file, old, new)
     with pytest.raises(error, match=re.escape(message)):
-        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var"))
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
 
 
 def test_missing_card_file_stops_start_up(cards: Path, tmp_path: Path) -> None:
     (cards / "refractory-spasm-imaging.toml").unlink()
     with pytest.raises(CardContentError, match="no card text for rule refractory-spasm-imaging"):
-        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var"))
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
 
 
 def test_shipped_content_loads(cards: Path, tmp_path: Path) -> None:
-    assert create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var")).title
+    assert create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off")).title

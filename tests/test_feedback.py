@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -134,7 +135,7 @@ def test_invalid_feedback_is_400_naming_the_field(
 
 @pytest.mark.parametrize("body", [{}, {"feedback": []}, {"feedback": "accepted"}, [], None])
 def test_feedback_body_must_be_a_feedback_list(client: TestClient, body: Any) -> None:
-    response = client.post(FEEDBACK, json=body)
+    response = client.post(FEEDBACK, content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
 
 

@@ -1,0 +1,84 @@
+"""Which FHIR servers the service may call: its boundary against server-side request forgery.
+
+A hook request names its own ``fhirServer``, so anyone who can call the service could point
+it at a host inside the hospital network, with a bearer token to match. The service fetches
+only from servers its operator listed for the calling client (``fhir_servers`` in the
+trusted-clients file; with authentication off, ``CDS_FHIR_SERVERS``, loopback only by
+default), and only over https unless the server is on this machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+# The entry that stands for any server on this machine (http allowed), whatever its port.
+LOOPBACK = "loopback"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_loopback(host: str) -> bool:
+    """By name or literal address only: a name is never resolved, so DNS cannot widen the list."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(url: str) -> tuple[str, str]:
+    """(host, canonical base URL): lower-case scheme and host, no default port or trailing slash.
+
+    Raises ``ValueError`` saying what is wrong, for URLs that are not a plain http(s) base.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise ValueError("must be an http or https URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    host = parts.hostname
+    if not host:
+        raise ValueError("has no host")
+    port = parts.port  # raises ValueError for a port that is not a number in range
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        netloc += f":{port}"
+    return host, f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+class ServerAllowList:
+    """FHIR server bases one client may send us to; built once from configuration."""
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.loopback = False
+        bases: set[str] = set()
+        for entry in entries:
+            if entry == LOOPBACK:
+                self.loopback = True
+                continue
+            try:
+                host, base = base_url(entry)
+            except ValueError as error:
+                raise ValueError(f"FHIR server {entry!r} {error}") from None
+            if base.startswith("http:") and not is_loopback(host):
+                raise ValueError(f"FHIR server {entry!r} must use https (http is allowed only on loopback)")
+            bases.add(base)
+        self.bases = frozenset(bases)
+
+    def refusal(self, url: str) -> str | None:
+        """Why the service must not call ``url``, or None when it may."""
+        try:
+            host, base = base_url(url)
+        except ValueError as error:
+            return f"fhirServer {error}"
+        loopback = is_loopback(host)
+        if base.startswith("http:") and not loopback:
+            return "fhirServer must use https"
+        if base in self.bases or (loopback and self.loopback):
+            return None
+        return "fhirServer is not on this service's list of FHIR servers for the calling client"

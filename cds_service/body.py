@@ -1,0 +1,92 @@
+"""Reading a request body as JSON without letting a hostile body cost us more than its limit.
+
+The checks run cheapest first: the declared type and length before a byte is read, the
+running size while reading, then the parse, then the shape of what was parsed (nesting and
+the number of FHIR entries), so no later stage sees a body it was not built for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from cds_service.errors import InvalidRequest, TooLarge, UnsupportedMediaType
+
+# FHIR resources nest about ten deep; a CDS Hooks envelope adds five. Far below what the JSON
+# parser or the FHIR models could recurse through.
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    max_bytes: int
+    max_entries: int
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def read_json(request: Request, limits: BodyLimits) -> Any:
+    content_type = request.headers.get("content-type")
+    if content_type is None or not _is_json(content_type):
+        raise UnsupportedMediaType(
+            f"Content-Type is {content_type or 'missing'}; send the body as application/json",
+            fields=["Content-Type"],
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise TooLarge(f"the body is {declared} bytes; at most {limits.max_bytes} are accepted", fields=["body"])
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limits.max_bytes:
+            raise TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
+    if not body:
+        raise InvalidRequest("the request body is empty; a JSON object is required", fields=["body"])
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidRequest(f"the request body is not valid JSON: {error}", fields=["body"]) from None
+    except RecursionError:
+        raise InvalidRequest(f"the request body nests deeper than {MAX_DEPTH} levels", fields=["body"]) from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise InvalidRequest(f"the request body holds a value that cannot be read: {error}", fields=["body"]) from None
+    _check_shape(value, limits.max_entries)
+    return value
+
+
+def _check_shape(value: Any, max_entries: int) -> None:
+    if not isinstance(value, dict | list):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidRequest(f"the request body nests deeper than {MAX_DEPTH} levels", fields=["body"])
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if isinstance(value, dict):
+        counts = {path: len(entries) for path, entries in _bundles(value) if isinstance(entries, list)}
+        if sum(counts.values()) > max_entries:
+            raise TooLarge(
+                f"the request holds {sum(counts.values())} Bundle entries "
+                f"({', '.join(f'{path}: {n}' for path, n in counts.items())}); at most {max_entries} are accepted",
+                fields=list(counts),
+            )
+
+
+def _bundles(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The Bundles a hook request carries, by field path: the draft orders and each prefetch key."""
+    found = []
+    context = body.get("context")
+    if isinstance(context, dict) and isinstance(context.get("draftOrders"), dict):
+        found.append(("context.draftOrders", context["draftOrders"].get("entry")))
+    prefetch = body.get("prefetch")
+    if isinstance(prefetch, dict):
+        found.extend((f"prefetch.{key}", v.get("entry")) for key, v in prefetch.items() if isinstance(v, dict))
+    return found

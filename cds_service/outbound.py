@@ -1,0 +1,41 @@
+"""Every outbound HTTP call the service makes: EHR FHIR servers and trusted clients' key sets.
+
+Both are addressed by URLs that arrive from outside, so each call is a GET with no redirects
+(a redirect could leave the allow-listed host) and a bounded response: a misbehaving server
+can cost us at most ``max_bytes`` of memory and the caller's deadline in time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+
+class OutboundError(Exception):
+    """The call failed; the message says how, without the URL's query or any header."""
+
+
+async def get_json(http: httpx.AsyncClient, url: str, *, headers: dict[str, str], max_bytes: int) -> dict[str, Any]:
+    try:
+        async with http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise OutboundError(f"HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise OutboundError(f"response of {declared} bytes is over the {max_bytes}-byte limit")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise OutboundError(f"response is over the {max_bytes}-byte limit")
+    except httpx.HTTPError as error:
+        raise OutboundError(type(error).__name__) from None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise OutboundError("response is not JSON") from None
+    if not isinstance(value, dict):
+        raise OutboundError("response is not a JSON object")
+    return value

@@ -1,0 +1,467 @@
+"""Client authentication (CDS_AUTH_MODE=required) over HTTP, with real ES384 and RS384 tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from fastapi.testclient import TestClient
+
+from cds_service.api import create_app
+from cds_service.settings import Settings
+from tests.conftest import SELECT, TODAY, fixture, rule_ids
+from tests.fhir_server import FhirTestServer
+from tests.tokens import ISSUER, SigningKey, b64, claims, jwks, unsigned
+
+NOW = 1_795_000_000.0
+BASE = "http://testserver"
+REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+
+
+@pytest.fixture(scope="module")
+def es384() -> SigningKey:
+    return SigningKey.generate("ES384")
+
+
+@pytest.fixture(scope="module")
+def rs384() -> SigningKey:
+    return SigningKey.generate("RS384")
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def trust(tmp_path: Path, es384: SigningKey, rs384: SigningKey) -> Callable[..., Path]:
+    """Writes a trusted-clients file; by default one EHR holding both test keys inline."""
+
+    def write(*clients: dict[str, Any]) -> Path:
+        path = tmp_path / "trusted-clients.json"
+        default = {"iss": ISSUER, "jwks": jwks(es384, rs384), "fhir_servers": ["https://fhir.example.org/r4"]}
+        path.write_text(json.dumps(list(clients) or [default]))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def secure(settings: Settings, trust: Callable[..., Path], clock: Clock) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(trusted_file: Path | None = None, base_url: str = BASE, **overrides: Any) -> TestClient:
+        update = {"auth_mode": "required", "trusted_clients_file": trusted_file or trust(), **overrides}
+        app = create_app(settings.model_copy(update=update), today=lambda: TODAY, clock=clock)
+        client = TestClient(app, base_url=base_url)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def call(client: TestClient, token: str | None, path: str = SELECT) -> Any:
+    return client.post(path, json=fixture(REQUEST), headers=bearer(token) if token else {})
+
+
+@pytest.fixture
+def rejected(caplog: pytest.LogCaptureFixture) -> Callable[[Any, str], None]:
+    """401 for the expected reason: the caller sees the generic answer, the log says why."""
+
+    def check(response: Any, reason: str) -> None:
+        assert_401(response)
+        assert reason in caplog.text
+
+    return check
+
+
+def assert_401(response: Any) -> None:
+    """Every rejection looks the same: nothing in it tells an attacker which check failed."""
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "login",
+                "diagnostics": "authentication failed: a valid CDS Hooks client JWT is required",
+            }
+        ],
+    }
+
+
+# --- tokens that pass -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["ES384", "RS384"])
+def test_valid_token_is_answered(
+    secure: Callable[..., TestClient], es384: SigningKey, rs384: SigningKey, alg: str
+) -> None:
+    key = es384 if alg == "ES384" else rs384
+    response = call(secure(), key.sign(claims(BASE + SELECT, NOW)))
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json()) == ["cyclobenzaprine-duration"]
+
+
+def test_epic_style_rs384_token_with_sub_nbf_and_audience_list(
+    secure: Callable[..., TestClient], rs384: SigningKey
+) -> None:
+    token = rs384.sign(claims([BASE + SELECT, "https://other.example.org"], NOW, sub="epic-client-id", nbf=int(NOW)))
+    assert call(secure(), token).status_code == 200
+
+
+def test_discovery_and_feedback_need_a_token_for_their_own_url(
+    secure: Callable[..., TestClient], es384: SigningKey
+) -> None:
+    client = secure()
+    assert_401(client.get("/cds-services"))
+    discovery = client.get("/cds-services", headers=bearer(es384.sign(claims(BASE + "/cds-services", NOW))))
+    assert discovery.status_code == 200
+    feedback = {"feedback": [{"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]}
+    path = SELECT + "/feedback"
+    assert_401(client.post(path, json=feedback, headers=bearer(es384.sign(claims(BASE + SELECT, NOW)))))
+    response = client.post(path, json=feedback, headers=bearer(es384.sign(claims(BASE + path, NOW))))
+    assert response.status_code == 200
+    assert response.json() == {"received": 1, "stored": 1}
+
+
+def test_clock_skew_within_the_leeway_is_tolerated(secure: Callable[..., TestClient], es384: SigningKey) -> None:
+    token = es384.sign(claims(BASE + SELECT, NOW + 20))  # issued 20 s "in the future": default leeway 30 s
+    assert call(secure(), token).status_code == 200
+
+
+def test_tenant_is_checked_when_configured(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey
+) -> None:
+    client = secure(trust({"iss": ISSUER, "jwks": jwks(es384), "tenant": "north-campus"}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW, tenant="north-campus"))).status_code == 200
+    assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW, tenant="south-campus"))))
+
+
+# --- one test per rejection reason ----------------------------------------------------------
+
+
+def test_no_token_is_401(secure: Callable[..., TestClient], rejected: Callable[[Any, str], None]) -> None:
+    rejected(call(secure(), None), "no Bearer token")
+
+
+def test_wrong_aud_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    rejected(
+        call(secure(), es384.sign(claims(BASE + "/cds-services/back-spasm-order-sign", NOW))), "is not the URL called"
+    )
+
+
+def test_expired_token_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    rejected(call(secure(), es384.sign(claims(BASE + SELECT, NOW - 400))), "token expired")  # expired 100 s ago
+
+
+def test_future_iat_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    rejected(call(secure(), es384.sign(claims(BASE + SELECT, NOW + 120))), "token not valid yet")
+
+
+def test_future_nbf_is_401(
+    secure: Callable[..., TestClient], rs384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    rejected(call(secure(), rs384.sign(claims(BASE + SELECT, NOW, nbf=int(NOW) + 120))), "token not valid yet")
+
+
+def test_lifetime_over_an_hour_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    rejected(call(secure(), es384.sign(claims(BASE + SELECT, NOW, lifetime=7200))), "token lifetime over")
+
+
+def test_replayed_jti_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    client = secure()
+    token = es384.sign(claims(BASE + SELECT, NOW))
+    assert call(client, token).status_code == 200
+    rejected(call(client, token), "was already used")
+
+
+def test_replay_is_refused_by_another_process_on_the_same_database(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    token = es384.sign(claims(BASE + SELECT, NOW))
+    assert call(secure(), token).status_code == 200
+    rejected(call(secure(), token), "was already used")  # a second app instance: only the database is shared
+
+
+def test_unknown_issuer_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    rejected(
+        call(secure(), es384.sign(claims(BASE + SELECT, NOW, iss="https://stranger.example.org"))), "is not trusted"
+    )
+
+
+def test_unknown_kid_is_401(secure: Callable[..., TestClient], rejected: Callable[[Any, str], None]) -> None:
+    stranger = SigningKey.generate("ES384")
+    rejected(call(secure(), stranger.sign(claims(BASE + SELECT, NOW))), "is not a key of issuer")
+
+
+def test_key_of_the_issuer_under_another_kid_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    """A valid-looking kid must still name the key that made the signature."""
+    impostor = SigningKey("ES384", es384.kid, SigningKey.generate("ES384").private)
+    rejected(call(secure(), impostor.sign(claims(BASE + SELECT, NOW))), "Signature verification failed")
+
+
+def test_alg_none_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    token = unsigned({"alg": "none", "typ": "JWT", "kid": es384.kid}, claims(BASE + SELECT, NOW)) + "."
+    rejected(call(secure(), token), "alg 'none' is not allowed")
+
+
+def test_hs256_signed_with_the_public_key_is_401(
+    secure: Callable[..., TestClient], rs384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    """The classic key-confusion attack: the public key, which anyone has, used as an HMAC secret."""
+    public_pem = rs384.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signing_input = unsigned({"alg": "HS256", "typ": "JWT", "kid": rs384.kid}, claims(BASE + SELECT, NOW))
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    rejected(call(secure(), f"{signing_input}.{b64(signature)}"), "alg 'HS256' is not allowed")
+
+
+def test_jku_not_configured_for_the_issuer_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    token = es384.sign(claims(BASE + SELECT, NOW), jku="https://attacker.example.org/jwks.json")
+    rejected(call(secure(), token), "is not the key set configured")
+
+
+def test_rs384_header_on_an_ec_key_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    token = unsigned({"alg": "RS384", "typ": "JWT", "kid": es384.kid}, claims(BASE + SELECT, NOW)) + ".c2ln"
+    rejected(call(secure(), token), "does not fit key")
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not.a.jwt", "Bearer " + "a" * 20_000, "Bearer ...."]
+)
+def test_malformed_authorization_is_401(secure: Callable[..., TestClient], authorization: str) -> None:
+    assert_401(secure().post(SELECT, json=fixture(REQUEST), headers={"Authorization": authorization}))
+
+
+def test_rejections_are_logged_with_the_reason_never_the_token(
+    secure: Callable[..., TestClient], es384: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = es384.sign(claims(BASE + SELECT, NOW - 400))
+    assert_401(call(secure(), token))
+    assert "token expired" in caplog.text
+    assert token not in caplog.text
+    assert token.split(".")[2] not in caplog.text
+
+
+# --- behind a proxy -------------------------------------------------------------------------
+
+
+def test_forwarded_headers_count_only_when_trusted(secure: Callable[..., TestClient], es384: SigningKey) -> None:
+    public = "https://cds.hospital.example.org"
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "cds.hospital.example.org"}
+
+    def send(client: TestClient) -> Any:
+        token = es384.sign(claims(public + SELECT, NOW))
+        return client.post(SELECT, json=fixture(REQUEST), headers={**bearer(token), **headers})
+
+    assert_401(send(secure()))
+    assert send(secure(trust_proxy_headers=True)).status_code == 200
+
+
+# --- the sandbox ----------------------------------------------------------------------------
+
+
+def test_sandbox_jwt_vector_verifies_at_its_own_time(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], clock: Clock
+) -> None:
+    """The token the sandbox really sent (fixtures/sandbox/jwt-vector.json).
+
+    Its aud names a service this project does not have, so passing authentication shows as 404.
+    """
+    vector = fixture("sandbox/jwt-vector.json")
+    iat = vector["decoded"]["claims"]["iat"]
+    clock.now = iat + 60
+    headers = {"Authorization": vector["authorization_header"]}
+    path = "/cds-services/harness-order-select"
+    body = fixture("sandbox/order-select-r4.json")
+
+    not_trusted = secure(base_url="http://127.0.0.1:8092")
+    assert_401(not_trusted.post(path, json=body, headers=headers))
+
+    sandbox = secure(trust(), base_url="http://127.0.0.1:8092", trust_sandbox=True)
+    response = sandbox.post(path, json=body, headers=headers)
+    assert response.status_code == 404, response.text
+    assert "harness-order-select" in response.json()["issue"][0]["diagnostics"]
+
+    clock.now = iat + 400  # after its exp (iat + 300) and the leeway
+    later = secure(trust(), base_url="http://127.0.0.1:8092", trust_sandbox=True)
+    assert_401(later.post(path, json=body, headers=headers))
+
+
+# --- keys fetched from the issuer's jwks_url ------------------------------------------------
+
+
+class JwksServer:
+    """Serves one JWK Set at /jwks.json over real HTTP and counts the fetches."""
+
+    def __init__(self, keys: dict[str, Any]) -> None:
+        self.keys = keys
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = json.dumps(server.keys).encode()
+                self.send_response(200 if self.path == "/jwks.json" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def jwks_server(es384: SigningKey) -> Iterator[JwksServer]:
+    server = JwksServer(jwks(es384))
+    yield server
+    server.close()
+
+
+def test_keys_are_fetched_once_and_refetched_for_an_unknown_kid_at_most_once_a_minute(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    clock: Clock,
+) -> None:
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    assert jwks_server.hits == 1
+
+    rotated = SigningKey.generate("ES384")
+    jwks_server.keys = jwks(es384, rotated)
+    clock.now = NOW + 30
+    assert_401(call(client, rotated.sign(claims(BASE + SELECT, clock.now))))  # unknown kid, fetched < 1 min ago
+    assert_401(call(client, SigningKey.generate("ES384").sign(claims(BASE + SELECT, clock.now))))
+    assert jwks_server.hits == 1
+
+    clock.now = NOW + 61
+    assert call(client, rotated.sign(claims(BASE + SELECT, clock.now))).status_code == 200
+    assert jwks_server.hits == 2
+
+
+def test_jku_equal_to_the_configured_jwks_url_is_accepted(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey, jwks_server: JwksServer
+) -> None:
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW), jku=jwks_server.url)).status_code == 200
+
+
+def test_unreachable_jwks_url_is_401_not_500(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey, jwks_server: JwksServer
+) -> None:
+    url = jwks_server.url
+    jwks_server.close()
+    client = secure(trust({"iss": ISSUER, "jwks_url": url}))
+    assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW))))
+
+
+# --- FHIR servers: only the caller's own ----------------------------------------------------
+
+
+def _fetching_request(server: str) -> dict[str, Any]:
+    """The sandbox's 10 mg / 30-day order with no prefetch: everything must come from ``server``."""
+    request = fixture("sandbox/order-select-r4.json")
+    request["fhirServer"] = server
+    request["context"]["patientId"] = "harness-pt-1"
+    request.pop("prefetch", None)
+    return request
+
+
+def test_fhir_server_not_listed_for_the_caller_is_never_contacted(
+    secure: Callable[..., TestClient], es384: SigningKey, fhir_server: FhirTestServer
+) -> None:
+    client = secure()  # the caller's list: https://fhir.example.org/r4 only
+    token = es384.sign(claims(BASE + SELECT, NOW))
+    response = client.post(SELECT, json=_fetching_request(fhir_server.base), headers=bearer(token))
+    assert response.status_code == 412, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["prefetch.conditions", "prefetch.medications"]
+    assert "not on this service's list of FHIR servers" in issue["diagnostics"]
+    assert fhir_server.seen == []
+
+
+def test_fhir_server_listed_for_the_caller_is_fetched_from(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey, fhir_server: FhirTestServer
+) -> None:
+    client = secure(trust({"iss": ISSUER, "jwks": jwks(es384), "fhir_servers": [fhir_server.base + "/"]}))
+    token = es384.sign(claims(BASE + SELECT, NOW))
+    response = client.post(SELECT, json=_fetching_request(fhir_server.base), headers=bearer(token))
+    assert response.status_code == 200, response.text
+    assert "cyclobenzaprine-duration" in rule_ids(response.json())
+    assert len(fhir_server.seen) == 4
+
+
+def test_with_auth_off_only_loopback_is_fetched_by_default(
+    make_client: Callable[..., TestClient], fhir_server: FhirTestServer
+) -> None:
+    outside = make_client().post(SELECT, json=_fetching_request("https://fhir.elsewhere.example.org/r4"))
+    assert outside.status_code == 412
+    assert "not on this service's list" in outside.json()["issue"][0]["diagnostics"]
+    plain_http = make_client().post(SELECT, json=_fetching_request("http://fhir.elsewhere.example.org/r4"))
+    assert "must use https" in plain_http.json()["issue"][0]["diagnostics"]
+
+    listed_elsewhere = make_client(fhir_servers=["https://fhir.example.org/r4"])
+    assert listed_elsewhere.post(SELECT, json=_fetching_request(fhir_server.base)).status_code == 412
+    assert fhir_server.seen == []
+    assert make_client().post(SELECT, json=_fetching_request(fhir_server.base)).status_code == 200
+    assert fhir_server.seen
