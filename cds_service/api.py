@@ -22,13 +22,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cds_service import __version__
+from cds_service import __version__, openapi
 from cds_service.allowlist import ServerAllowList
 from cds_service.auth import Authenticator, TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.body import BodyLimits, read_json
 from cds_service.errors import CdsError, Unauthorized, UnknownService, operation_outcome
 from cds_service.evaluate import Knowledge, evaluate, load_knowledge
-from cds_service.feedback import FeedbackRequest, parse_feedback
+from cds_service.feedback import parse_feedback
 from cds_service.hook_request import HookRequest
 from cds_service.prefetch import FhirClient, Unfetchable
 from cds_service.services import SERVICES, ServiceDefinition
@@ -204,16 +204,7 @@ def create_app(
                 services.append(SERVICES[key].discovery([knowledge.catalog.texts[r.id].title for r in rules]))
         return {"services": services}
 
-    @app.post(
-        "/cds-services/{service_id}",
-        summary="Call a CDS service",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": HookRequest.model_json_schema()}},
-            }
-        },
-    )
+    @app.post("/cds-services/{service_id}", summary="Call a CDS service")
     async def call_service(
         service_id: str, request: Request, background: BackgroundTasks, caller: Caller
     ) -> dict[str, Any]:
@@ -245,16 +236,7 @@ def create_app(
             )
         return result.response()
 
-    @app.post(
-        "/cds-services/{service_id}/feedback",
-        summary="Feedback on cards",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": FeedbackRequest.model_json_schema()}},
-            }
-        },
-    )
+    @app.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
     async def receive_feedback(service_id: str, request: Request, _: Caller) -> dict[str, Any]:
         service = _service(service_id)
         items = parse_feedback(await read_json(request, limits)).feedback
@@ -262,4 +244,5 @@ def create_app(
         log.info("feedback %s: %d item(s), %d new", service.id, len(items), stored)
         return {"received": len(items), "stored": stored}
 
+    openapi.install(app, auth_required=authenticator is not None)
     return app

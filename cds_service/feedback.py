@@ -24,7 +24,16 @@ class ReasonCoding(BaseModel):
 
 
 class OverrideReason(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        # What ``_something`` checks, stated for the OpenAPI document.
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["reason"], "properties": {"reason": {"type": "object"}}},
+                {"required": ["userComment"], "properties": {"userComment": {"type": "string", "minLength": 1}}},
+            ]
+        },
+    )
 
     reason: ReasonCoding | None = None
     userComment: str | None = Field(default=None, max_length=4000)
@@ -43,17 +52,29 @@ class AcceptedSuggestion(BaseModel):
 
 
 class FeedbackItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        # What ``_accepted_names_suggestions`` checks, stated for the OpenAPI document.
+        json_schema_extra={
+            "if": {"required": ["outcome"], "properties": {"outcome": {"const": "accepted"}}},
+            "then": {
+                "required": ["acceptedSuggestions"],
+                "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
+            },
+        },
+    )
 
     card: str = Field(min_length=1, max_length=100)
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: datetime
+    outcomeTimestamp: datetime = Field(json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-"})
 
     @field_validator("outcomeTimestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
+        if not 1970 <= value.year <= 2999:
+            raise ValueError("is not a plausible time (years 1970 to 2999)")
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from cds_service.errors import InvalidRequest
 
-_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
 class FhirAuthorization(BaseModel):
@@ -46,7 +46,7 @@ class OrderContext(BaseModel):
     @classmethod
     def _references(cls, value: list[str] | None) -> list[str] | None:
         for index, reference in enumerate(value or ()):
-            if not _REFERENCE.match(reference):
+            if not REFERENCE.match(reference):
                 raise ValueError(f"item {index} ({reference!r}) is not a reference of the form Type/id")
         return value
 
@@ -59,11 +59,19 @@ class OrderContext(BaseModel):
 
 
 class HookRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        # What ``_authorization_needs_server`` checks, stated for the OpenAPI document.
+        json_schema_extra={
+            "if": {"required": ["fhirAuthorization"], "properties": {"fhirAuthorization": {"type": "object"}}},
+            "then": {"required": ["fhirServer"], "properties": {"fhirServer": {"type": "string"}}},
+        },
+    )
 
     hook: str = Field(min_length=1)
     hookInstance: str = Field(min_length=1, max_length=200)
-    fhirServer: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # Printable ASCII only: a URL (IRIs come punycoded), and a class every regex dialect agrees on.
+    fhirServer: str | None = Field(default=None, pattern=r"^https?://[!-~]+$")
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, dict[str, Any] | None] | None = None

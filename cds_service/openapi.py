@@ -1,0 +1,236 @@
+"""The service's OpenAPI document: the contract integrators read and the fuzzer tests against.
+
+FastAPI would describe the routes as taking and returning any object and failing with 422;
+this states, per service, what they really take (the CDS Hooks request for that service's
+hook, the feedback models), what they answer (cards, discovery, the feedback receipt) and
+every error status with its OperationOutcome body, so a schema-driven fuzzer can hold the
+service to it. Unknown service ids (404) are left out: there is nothing to document there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from cds_service.feedback import FeedbackRequest
+from cds_service.hook_request import REFERENCE, HookRequest, OrderContext
+from cds_service.services import SERVICES
+
+_REF = "#/components/schemas/{model}"
+
+OPERATION_OUTCOME: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["severity", "code", "diagnostics"],
+                "properties": {
+                    "severity": {"const": "error"},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string"},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+_CODING = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {"system": {"type": "string"}, "code": {"type": "string"}, "display": {"type": "string"}},
+}
+
+CARD: dict[str, Any] = {
+    "type": "object",
+    "required": ["uuid", "summary", "indicator", "source"],
+    "properties": {
+        "uuid": {"type": "string"},
+        "summary": {"type": "string", "maxLength": 140},
+        "detail": {"type": "string"},
+        "indicator": {"enum": ["info", "warning", "critical"]},
+        "source": {
+            "type": "object",
+            "required": ["label", "topic"],
+            "properties": {"label": {"type": "string"}, "url": {"type": "string"}, "topic": _CODING},
+        },
+        "suggestions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "uuid"],
+                "properties": {
+                    "label": {"type": "string"},
+                    "uuid": {"type": "string"},
+                    "isRecommended": {"type": "boolean"},
+                    "actions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["type", "description"],
+                            "properties": {
+                                "type": {"enum": ["create", "update", "delete"]},
+                                "description": {"type": "string"},
+                                "resource": {"type": "object"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "selectionBehavior": {"enum": ["at-most-one", "any"]},
+        "overrideReasons": {"type": "array", "items": _CODING},
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "url", "type"],
+                "properties": {"label": {"type": "string"}, "url": {"type": "string"}, "type": {"type": "string"}},
+            },
+        },
+    },
+}
+
+CDS_RESPONSE = {
+    "type": "object",
+    "required": ["cards"],
+    "properties": {"cards": {"type": "array", "items": {"$ref": "#/components/schemas/Card"}}},
+}
+
+DISCOVERY = {
+    "type": "object",
+    "required": ["services"],
+    "properties": {
+        "services": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["hook", "id", "description"],
+                "properties": {
+                    "hook": {"type": "string"},
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "prefetch": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+
+FEEDBACK_RECEIPT = {
+    "type": "object",
+    "required": ["received", "stored"],
+    "properties": {"received": {"type": "integer"}, "stored": {"type": "integer"}},
+}
+
+_ERRORS = {
+    400: "The body is not a usable request; the OperationOutcome names the field.",
+    401: "No valid client JWT (only when client authentication is required).",
+    412: "Patient data the rules need is neither in the prefetch nor fetchable from fhirServer.",
+    413: "The body, or its number of Bundle entries, is over the limit.",
+    415: "The body is not declared as application/json.",
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _model_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=_REF)
+    schemas.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _order_context(schemas: dict[str, Any]) -> dict[str, Any]:
+    """OrderContext, with what its validators check written into the schema."""
+    schema = _model_schema(OrderContext, schemas)
+    properties = schema["properties"]
+    properties["selections"] = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
+    properties["draftOrders"] = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
+    return schema
+
+
+def _operation(summary: str, operation_id: str, statuses: list[int], response: tuple[str, dict[str, Any]]) -> dict:
+    description, schema = response
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "responses": {
+            "200": {"description": description, **_json(schema)},
+            **{str(s): {"description": _ERRORS[s], **_json(_ref("OperationOutcome"))} for s in sorted(statuses)},
+        },
+    }
+
+
+def install(app: FastAPI, *, auth_required: bool) -> None:
+    """Replace the app's generated OpenAPI document with the contract above."""
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schemas: dict[str, Any] = {
+            "OperationOutcome": OPERATION_OUTCOME,
+            "Card": CARD,
+            "OrderContext": _order_context({}),
+            "FeedbackRequest": _model_schema(FeedbackRequest, {}),
+        }
+        _model_schema(FeedbackRequest, schemas)  # its nested models, under their own names
+        auth = [401] if auth_required else []
+        paths: dict[str, Any] = {
+            "/cds-services": {
+                "get": _operation(
+                    "CDS Hooks discovery", "discovery", auth, ("The services this CDS service offers", DISCOVERY)
+                )
+            }
+        }
+        for service in SERVICES.values():
+            request = _model_schema(HookRequest, schemas)
+            request["properties"]["hook"] = {"const": service.hook}
+            request["properties"]["context"] = _ref("OrderContext")
+            schemas[f"{service.id}-request"] = request
+            call = _operation(service.title, service.id, [*auth, 400, 412, 413, 415], ("Cards", CDS_RESPONSE))
+            call["requestBody"] = {"required": True, **_json(_ref(f"{service.id}-request"))}
+            feedback = _operation(
+                f"Feedback on the cards of {service.id}",
+                f"{service.id}-feedback",
+                [*auth, 400, 413, 415],
+                ("How many feedback items arrived and how many were new", FEEDBACK_RECEIPT),
+            )
+            feedback["requestBody"] = {"required": True, **_json(_ref("FeedbackRequest"))}
+            paths[f"/cds-services/{service.id}"] = {"post": call}
+            paths[f"/cds-services/{service.id}/feedback"] = {"post": feedback}
+        components: dict[str, Any] = {"schemas": schemas}
+        if auth_required:
+            components["securitySchemes"] = {
+                "cdsClientJwt": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "CDS Hooks 2.0 client JWT; aud is the URL called (README, Security).",
+                }
+            }
+            for operations in paths.values():
+                for operation in operations.values():
+                    operation["security"] = [{"cdsClientJwt": []}]
+        app.openapi_schema = {
+            "openapi": "3.1.0",
+            "info": {"title": app.title, "version": app.version, "description": app.description},
+            "paths": paths,
+            "components": components,
+        }
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]

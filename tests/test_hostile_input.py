@@ -1,0 +1,108 @@
+"""Bodies built to hurt: too big, too many entries, too deep, not JSON. Each is a named 4xx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture
+from tests.fhir_server import FhirTestServer
+
+FEEDBACK = SELECT + "/feedback"
+JSON = {"Content-Type": "application/json"}
+
+
+def outcome(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body["issue"][0]
+
+
+@pytest.mark.parametrize("path", [SELECT, FEEDBACK])
+def test_body_over_the_limit_is_413(make_client: Callable[..., TestClient], path: str) -> None:
+    client = make_client(max_body_bytes=10_000)
+    body = json.dumps({"hook": "order-select", "padding": "x" * 20_000})
+    issue = outcome(client.post(path, content=body, headers=JSON), 413)
+    assert issue["expression"] == ["body"]
+    assert "20" in issue["diagnostics"] and "10000" in issue["diagnostics"]
+
+
+def test_chunked_body_over_the_limit_is_413(make_client: Callable[..., TestClient]) -> None:
+    """No Content-Length: the running count while reading stops it."""
+    client = make_client(max_body_bytes=10_000)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"hook": "order-select", "padding": "'
+        for _ in range(1000):
+            yield b"x" * 1000
+        yield b'"}'
+
+    issue = outcome(client.post(SELECT, content=chunks(), headers=JSON), 413)
+    assert "over 10000 bytes" in issue["diagnostics"]
+
+
+def test_too_many_entries_is_413_naming_the_bundles(make_client: Callable[..., TestClient]) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
+    request["prefetch"]["conditions"]["entry"] = [
+        {"resource": {"resourceType": "Condition", "id": f"c{i}"}} for i in range(30)
+    ]
+    issue = outcome(make_client(max_entries=20).post(SELECT, json=request), 413)
+    assert "prefetch.conditions" in issue["expression"]
+    assert "prefetch.conditions: 30" in issue["diagnostics"]
+    assert "at most 20" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
+def test_body_not_declared_as_json_is_415(client: TestClient, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = json.dumps(fixture("sandbox/order-select-r4.json"))
+    issue = outcome(client.post(SELECT, content=body, headers=headers), 415)
+    assert issue["expression"] == ["Content-Type"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/fhir+json"])
+def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
+    body = json.dumps(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    assert client.post(SELECT, content=body, headers={"Content-Type": content_type}).status_code == 200
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_json_is_400(client: TestClient, depth: int) -> None:
+    request = fixture("sandbox/order-select-r4.json")
+    request["extension"] = json.loads("[" * depth + "]" * depth) if depth < 500 else None
+    body = json.dumps(request)
+    if depth >= 500:  # deeper than the JSON encoder itself will go: build the text directly
+        body = body.replace('"extension": null', '"extension": ' + "[" * depth + "]" * depth)
+    issue = outcome(client.post(SELECT, content=body, headers=JSON), 400)
+    assert "nests deeper than" in issue["diagnostics"]
+
+
+def test_number_too_long_to_read_is_400(client: TestClient) -> None:
+    body = '{"hook": "order-select", "hookInstance": ' + "9" * 5000 + "}"
+    issue = outcome(client.post(SELECT, content=body, headers=JSON), 400)
+    assert "cannot be read" in issue["diagnostics"]
+
+
+def test_fhir_response_over_the_limit_is_not_read(
+    make_client: Callable[..., TestClient], fhir_server: FhirTestServer
+) -> None:
+    fhir_server.add(
+        *(
+            {"resourceType": "Condition", "id": f"big{i}", "subject": {"reference": "Patient/harness-pt-1"}}
+            for i in range(40)
+        )
+    )
+    request = fixture("sandbox/order-select-r4.json")
+    request["fhirServer"] = fhir_server.base
+    request["context"]["patientId"] = "harness-pt-1"
+    request.pop("prefetch", None)
+    issue = outcome(make_client(max_body_bytes=2048).post(SELECT, json=request), 412)
+    assert "prefetch.conditions" in issue["expression"]
+    assert "over the 2048-byte limit" in issue["diagnostics"]
