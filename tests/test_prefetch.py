@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from cds_service.settings import Settings
 from tests.conftest import SELECT, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 
@@ -67,6 +70,28 @@ def test_fhir_authorization_token_goes_to_the_fhir_server(client: TestClient, fh
     assert client.post(SELECT, json=request).status_code == 200
     assert fhir_server.seen
     assert {s.headers["authorization"] for s in fhir_server.seen} == {f"Bearer {TOKEN}"}
+
+
+def test_fhir_authorization_token_is_never_logged_or_stored(
+    client: TestClient, fhir_server: FhirTestServer, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    request = _request(fhir_server.base, patient_id="demo-hepatic")
+    request["fhirAuthorization"] = {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "back-spasm-cds",
+    }
+    fhir_server.fail_for = {"ServiceRequest"}  # a failed fetch is logged too
+    card = client.post(SELECT, json=request).json()["cards"][0]
+    feedback = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}
+    assert client.post(SELECT + "/feedback", json={"feedback": [feedback]}).status_code == 200
+    assert "imaging" in caplog.text  # the log did record the call and its failed fetch
+    assert TOKEN not in caplog.text
+    stored = b"".join(path.read_bytes() for path in settings.data_dir.iterdir())
+    assert stored and TOKEN.encode() not in stored
 
 
 def test_prefetched_keys_are_not_fetched(client: TestClient, fhir_server: FhirTestServer) -> None:
