@@ -179,8 +179,7 @@ def create_app(
 
         def client(request: HookRequest) -> FhirClient | Unfetchable:
             refusal = servers.refusal(request.fhir_server or "")
-            if refusal:
-                log.warning("hook %s: not calling its fhirServer: %s", request.hookInstance, refusal)
+            if refusal:  # logged by prefetch for each key it leaves unfetched, if any
                 return Unfetchable(refusal)
             return FhirClient(
                 app.state.http,
