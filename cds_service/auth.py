@@ -300,18 +300,13 @@ class Authenticator:
 
     def _check_claims(self, claims: dict[str, Any], client: TrustedClient, url: str, now: float) -> float:
         """Lifetime, audience, tenant and jti; returns until when the jti must be remembered."""
-        times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
-        for name, value in times.items():
-            if (value is not None or name != "nbf") and (
-                not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
-            ):
-                raise Unauthorized(f"claim {name} is missing or not a number")
-        exp, iat, nbf = times["exp"], times["iat"], times["nbf"]
-        if exp + self._leeway < now:  # type: ignore[operator]
+        exp, iat = _time(claims, "exp"), _time(claims, "iat")
+        nbf = _time(claims, "nbf") if claims.get("nbf") is not None else None
+        if exp + self._leeway < now:
             raise Unauthorized("token expired")
-        if iat > now + self._leeway or (nbf is not None and nbf > now + self._leeway):  # type: ignore[operator]
+        if iat > now + self._leeway or (nbf is not None and nbf > now + self._leeway):
             raise Unauthorized("token not valid yet (iat or nbf in the future)")
-        if exp - iat > MAX_LIFETIME_SECONDS:  # type: ignore[operator]
+        if exp - iat > MAX_LIFETIME_SECONDS:
             raise Unauthorized(f"token lifetime over {MAX_LIFETIME_SECONDS} s")
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences
@@ -322,7 +317,14 @@ class Authenticator:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= 256:
             raise Unauthorized("claim jti is missing or not a string of at most 256 characters")
-        return exp + self._leeway  # type: ignore[operator]
+        return exp + self._leeway
+
+
+def _time(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Unauthorized(f"claim {name} is missing or not a number")
+    return float(value)
 
 
 def _same_url(audience: object, url: str) -> bool:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -41,8 +42,11 @@ def make_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
     """Clients on the same settings (and so the same database), as after a restart."""
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings.model_copy(update=overrides), today=lambda: TODAY))
+    def make(
+        base_url: str = "http://testserver", clock: Callable[[], float] = time.time, **overrides: Any
+    ) -> TestClient:
+        app = create_app(settings.model_copy(update=overrides), today=lambda: TODAY, clock=clock)
+        client = TestClient(app, base_url=base_url)
         client.__enter__()
         clients.append(client)
         return client

@@ -15,9 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from cds_service.api import create_app
-from cds_service.settings import Settings
-from tests.conftest import SELECT, TODAY, fixture, rule_ids
+from tests.conftest import SELECT, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 from tests.tokens import ISSUER, SigningKey, b64, claims, jwks, unsigned
 
@@ -63,20 +61,15 @@ def trust(tmp_path: Path, es384: SigningKey, rs384: SigningKey) -> Callable[...,
 
 
 @pytest.fixture
-def secure(settings: Settings, trust: Callable[..., Path], clock: Clock) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
+def secure(
+    make_client: Callable[..., TestClient], trust: Callable[..., Path], clock: Clock
+) -> Callable[..., TestClient]:
+    """Clients with authentication required, on the test clock; by default trusting the one test EHR."""
 
-    def make(trusted_file: Path | None = None, base_url: str = BASE, **overrides: Any) -> TestClient:
-        update = {"auth_mode": "required", "trusted_clients_file": trusted_file or trust(), **overrides}
-        app = create_app(settings.model_copy(update=update), today=lambda: TODAY, clock=clock)
-        client = TestClient(app, base_url=base_url)
-        client.__enter__()
-        clients.append(client)
-        return client
+    def make(trusted_file: Path | None = None, **overrides: Any) -> TestClient:
+        return make_client(auth_mode="required", trusted_clients_file=trusted_file or trust(), clock=clock, **overrides)
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return make
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -270,6 +263,16 @@ def test_rs384_header_on_an_ec_key_is_401(
 ) -> None:
     token = unsigned({"alg": "RS384", "typ": "JWT", "kid": es384.kid}, claims(BASE + SELECT, NOW)) + ".c2ln"
     rejected(call(secure(), token), "does not fit key")
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud", "exp", "iat", "jti"])
+def test_missing_required_claim_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None], claim: str
+) -> None:
+    token_claims = claims(BASE + SELECT, NOW)
+    del token_claims[claim]
+    reasons = {"iss": "is not trusted", "aud": "is not the URL called", "jti": "claim jti is missing"}
+    rejected(call(secure(), es384.sign(token_claims)), reasons.get(claim, f"claim {claim} is missing"))
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,14 @@ from tests.conftest import SELECT, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 
 TOKEN = "access-token-for-the-ehr-fhir-server"
+FHIR_AUTHORIZATION = {
+    "access_token": TOKEN,
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "back-spasm-cds",
+    "patient": "harness-pt-1",
+}
 
 
 def _request(server: str | None, patient_id: str = "harness-pt-1", **prefetch: Any) -> dict[str, Any]:
@@ -59,14 +67,7 @@ def test_missing_keys_are_fetched_from_fhir_server(client: TestClient, fhir_serv
 
 def test_fhir_authorization_token_goes_to_the_fhir_server(client: TestClient, fhir_server: FhirTestServer) -> None:
     request = _request(fhir_server.base)
-    request["fhirAuthorization"] = {
-        "access_token": TOKEN,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "back-spasm-cds",
-        "patient": "harness-pt-1",
-    }
+    request["fhirAuthorization"] = FHIR_AUTHORIZATION
     assert client.post(SELECT, json=request).status_code == 200
     assert fhir_server.seen
     assert {s.headers["authorization"] for s in fhir_server.seen} == {f"Bearer {TOKEN}"}
@@ -77,13 +78,7 @@ def test_fhir_authorization_token_is_never_logged_or_stored(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     request = _request(fhir_server.base, patient_id="demo-hepatic")
-    request["fhirAuthorization"] = {
-        "access_token": TOKEN,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "back-spasm-cds",
-    }
+    request["fhirAuthorization"] = FHIR_AUTHORIZATION
     fhir_server.fail_for = {"ServiceRequest"}  # a failed fetch is logged too
     card = client.post(SELECT, json=request).json()["cards"][0]
     feedback = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}
