@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cds_service.fhir import parse
+from cds_service.fhir import parse, without_nulls
+from cds_service.fhir_versions import to_r4
 from cds_service.terminology import Code, Drug, Terminology
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,15 @@ _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _UNKNOWN_COURSE_DAYS = 14
-ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "DeviceRequest")
+# Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
+ORDER_TYPES = (
+    "MedicationRequest",
+    "ServiceRequest",
+    "DeviceRequest",
+    "MedicationOrder",
+    "ProcedureRequest",
+    "DiagnosticOrder",
+)
 
 
 @dataclass(frozen=True)
@@ -317,7 +326,9 @@ def _planned_days(request: Any, units_per_day: float | None) -> tuple[float | No
     return None, None
 
 
-def medication_order(model: Any, resource: dict[str, Any], drug: Drug | None, terminology: Terminology) -> Order:
+def medication_order(
+    model: Any, reference: str, resource: dict[str, Any], drug: Drug | None, terminology: Terminology
+) -> Order:
     dosage = (model.dosageInstruction or [None])[0]
     dose_mg, units_per_dose = (_finite(x) for x in _dose(dosage, drug))
     per_day = _finite(_per_day(dosage, terminology))
@@ -326,7 +337,7 @@ def medication_order(model: Any, resource: dict[str, Any], drug: Drug | None, te
     if _finite(planned) is None:
         planned, basis = None, None
     return Order(
-        reference=f"MedicationRequest/{model.id}",
+        reference=reference,
         resource=resource,
         drug=drug,
         dose_mg=dose_mg,
@@ -338,10 +349,10 @@ def medication_order(model: Any, resource: dict[str, Any], drug: Drug | None, te
     )
 
 
-def _service_order(model: Any, resource: dict[str, Any]) -> Order:
+def _service_order(model: Any, reference: str, resource: dict[str, Any]) -> Order:
     concept = getattr(model, "code", None) or getattr(model, "codeCodeableConcept", None)
     return Order(
-        reference=f"{model.get_resource_type()}/{model.id}",
+        reference=reference,
         resource=resource,
         codes=_codes(concept),
         reason_codes=_codes(model.reasonCode),
@@ -373,19 +384,26 @@ def under_review(hook: str, drafts: list[dict[str, Any]], selections: list[str] 
 
 
 def build_orders(drafts: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex) -> list[Order]:
+    """Orders from the drafts as the client sent them: facts from their R4 form, while the
+    reference and the JSON that suggestions send back stay in the client's own FHIR version."""
     orders = []
     for raw in drafts:
-        parsed = parse(raw, where="draftOrders")
+        r4 = to_r4(raw)
+        parsed = parse(r4 or raw, where="draftOrders")
         if parsed is None:
             continue
         model, resource = parsed
         if not model.id:
-            log.warning("skipping %s in draftOrders: a draft order needs an id", model.get_resource_type())
+            log.warning("skipping %s in draftOrders: a draft order needs an id", raw["resourceType"])
             continue
+        reference = f"{raw['resourceType']}/{model.id}"
+        if r4 is not None:
+            resource = without_nulls(raw)
         if model.get_resource_type() == "MedicationRequest":
-            orders.append(medication_order(model, resource, medications.identify(resource, terminology), terminology))
+            drug = medications.identify(r4 or resource, terminology)
+            orders.append(medication_order(model, reference, resource, drug, terminology))
         else:
-            orders.append(_service_order(model, resource))
+            orders.append(_service_order(model, reference, resource))
     return orders
 
 
@@ -448,7 +466,7 @@ def _courses(
         if parsed is None:
             continue
         model, resource = parsed
-        order = medication_order(model, resource, drug, terminology)
+        order = medication_order(model, f"MedicationRequest/{model.id}", resource, drug, terminology)
         bounds = next(
             (
                 d.timing.repeat.boundsPeriod
@@ -531,9 +549,11 @@ def build_context(
     terminology: Terminology,
     today: date,
 ) -> PatientContext:
-    resources = data.resources
+    # History in any FHIR version, read as R4 from here on.
+    resources = {key: [to_r4(r) or r for r in raws] for key, raws in data.resources.items()}
     medications = MedicationIndex(r for raws in resources.values() for r in raws)
-    exclude = {o.reference for o in drafts}
+    exclude = {f"MedicationRequest/{o.reference.partition('/')[2]}" for o in drafts}
+    draft_resources = [to_r4(o.resource) or o.resource for o in drafts]
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -543,6 +563,6 @@ def build_context(
         age=_age(resources.get("patient", []), today),
         conditions=tuple(_conditions(resources.get("conditions", []), terminology, today)),
         courses=tuple(_courses(resources.get("medications", []), exclude, terminology, medications, today)),
-        procedures=tuple(_procedures([*resources.get("imaging", []), *(o.resource for o in drafts)], terminology)),
+        procedures=tuple(_procedures([*resources.get("imaging", []), *draft_resources], terminology)),
         unavailable=frozenset(data.unavailable),
     )

@@ -62,6 +62,35 @@ def normalise(raw: dict[str, Any], model: type) -> dict[str, Any]:
     return out
 
 
+def known_fields(raw: dict[str, Any], model: type) -> dict[str, Any]:
+    """Only the members ``model`` defines, at every level: what an older FHIR version has and R4 lacks goes."""
+    fields = _fields(model)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "resourceType":
+            out[key] = value
+            continue
+        if key not in fields:
+            continue
+        element = fields[key][1]
+        if element is not None and element is not Resource:
+            if isinstance(value, list):
+                value = [known_fields(v, element) if isinstance(v, dict) else v for v in value]
+            elif isinstance(value, dict):
+                value = known_fields(value, element)
+        out[key] = value
+    return out
+
+
+def without_nulls(value: Any) -> Any:
+    """A copy without ``null`` members: FHIR JSON has none, and CDS Hooks forbids them in a response."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value if v is not None]
+    return value
+
+
 def model_for(resource_type: str) -> type:
     return get_fhir_model_class(resource_type)
 

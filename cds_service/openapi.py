@@ -158,8 +158,10 @@ def _order_context(schemas: dict[str, Any]) -> dict[str, Any]:
     """OrderContext, with what its validators check written into the schema."""
     schema = _model_schema(OrderContext, schemas)
     properties = schema["properties"]
-    properties["selections"] = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
-    properties["draftOrders"] = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
+    selections = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
+    bundle = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
+    properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
+    properties["draftOrders"] = {"anyOf": [bundle, {"type": "null"}]}
     return schema
 
 

@@ -1,6 +1,7 @@
 """Property-based and schema-driven fuzzing: whatever arrives, the answer is never a 5xx.
 
-Three generators, each bounded by ``FUZZ_EXAMPLES`` (examples per test; ``make fuzz`` raises it):
+Three generators, each bounded by ``FUZZ_EXAMPLES`` (examples per test; ``make fuzz`` raises it
+and draws new examples on every run, where ``make test`` replays the same ones):
 
 - arbitrary JSON, posted to every route;
 - valid-but-arbitrary FHIR: hook requests built from the shipped terminology (drugs, doses,
@@ -39,6 +40,8 @@ from tests.tokens import ISSUER, SigningKey, claims, jwks
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ = settings(
     max_examples=EXAMPLES,
+    # `make test` replays the same examples every run; `make fuzz` (FUZZ_EXAMPLES set) explores.
+    derandomize="FUZZ_EXAMPLES" not in os.environ,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     database=None,

@@ -1,7 +1,8 @@
 """FHIR actions for suggestions: whole resources, built from the client's own draft.
 
 An ``update`` carries the complete draft with the same id, changed only where the card says
-(CDS Hooks 2.0 §Action); the renderer adds each action's ``description`` from the card text.
+(CDS Hooks 2.0 §Action), in the FHIR version the client sent it (``fhir_versions.dialect``);
+the renderer adds each action's ``description`` from the card text.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from typing import Any
 
 from cds_service.context import COUNT_UNITS, Order
+from cds_service.fhir_versions import dialect
 from cds_service.terminology import CPT, RXNORM, Code, Drug
 
 UCUM = "http://unitsofmeasure.org"
@@ -35,14 +37,15 @@ def create(resource: dict[str, Any]) -> dict[str, Any]:
 def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills and a matching quantity."""
     resource = copy.deepcopy(order.resource)
+    fields = dialect(resource)
     for dosage in resource.setdefault("dosageInstruction", [{}]):
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
-        repeat.pop("boundsPeriod", None)
-        repeat.pop("boundsRange", None)
-        repeat["boundsDuration"] = days(limit_days)
+        for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
+            repeat.pop(key, None)
+        repeat[fields.bounds_duration] = days(limit_days)
     dispense = resource.setdefault("dispenseRequest", {})
     dispense["expectedSupplyDuration"] = days(limit_days)
-    dispense["numberOfRepeatsAllowed"] = 0
+    fields.no_repeats(dispense)
     if order.units_per_day:
         dispense["quantity"] = {"value": math.ceil(order.units_per_day * limit_days), **_unit_of(order)}
     return resource
@@ -51,8 +54,8 @@ def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
 def _unit_of(order: Order) -> dict[str, str]:
     """Count units for a dispense quantity: the draft's own dose unit when it counts units."""
     for dosage in order.resource.get("dosageInstruction") or ():
-        for dose in dosage.get("doseAndRate") or ():
-            quantity = dose.get("doseQuantity") or {}
+        for quantity in dialect(order.resource).doses(dosage):
+            quantity = quantity or {}
             unit = str(quantity.get("code") or quantity.get("unit") or "")
             if unit.strip("{}").lower() in COUNT_UNITS:
                 return {k: quantity[k] for k in ("unit", "system", "code") if k in quantity}
@@ -69,15 +72,18 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
         "text": product.name,
     }
     form = product.dose_form or "tablet"
+    fields = dialect(resource)
     for dosage in resource.get("dosageInstruction") or ():
-        dosage["doseAndRate"] = [{"doseQuantity": {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"}}]
+        fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
         if order.per_day is not None and order.per_day > max_per_day:
             timing = dosage.setdefault("timing", {})
             timing.pop("code", None)
             repeat = timing.setdefault("repeat", {})
             for key in ("frequencyMax", "periodMax", "timeOfDay", "when"):
                 repeat.pop(key, None)
-            repeat.update({"frequency": math.floor(max_per_day), "period": 1, "periodUnit": "d"})
+            repeat.pop("periodUnit", None)
+            repeat.pop("periodUnits", None)
+            repeat.update({"frequency": math.floor(max_per_day), "period": 1, fields.period_unit: "d"})
     return resource
 
 

@@ -1,0 +1,190 @@
+"""DSTU2 and STU3 resources rewritten as R4, so every rule sees the same facts whatever the client speaks.
+
+Many sandbox users keep its default DSTU2 server (a ``MedicationOrder`` draft); STU3 EHRs
+send ``MedicationRequest`` with the dose directly on the dosage. The version is read off the
+resource's own shape (a request does not say which FHIR version it carries), and only the
+fields the rules read are mapped; fields R4 does not have are then dropped. Conversion is
+one way: suggestions send back the client's own draft, in its own version.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.fhir import known_fields, model_for
+
+_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+# ProcedureRequest (DSTU2/STU3) and DiagnosticOrder (DSTU2) statuses as ServiceRequest statuses.
+_REQUEST_STATUS = {
+    "proposed": "draft",
+    "draft": "draft",
+    "planned": "draft",
+    "requested": "active",
+    "received": "active",
+    "accepted": "active",
+    "in-progress": "active",
+    "active": "active",
+    "suspended": "on-hold",
+    "on-hold": "on-hold",
+    "completed": "completed",
+    "rejected": "revoked",
+    "aborted": "revoked",
+    "cancelled": "revoked",
+    "entered-in-error": "entered-in-error",
+}
+
+
+def _rename(resource: dict[str, Any], old: str, new: str) -> None:
+    if old in resource and new not in resource:
+        resource[new] = resource.pop(old)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _coded(value: Any, system: str) -> Any:
+    """A DSTU2/STU3 status code as the R4 CodeableConcept."""
+    return {"coding": [{"system": system, "code": value}]} if isinstance(value, str) else value
+
+
+def _timing(timing: Any) -> None:
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    if isinstance(repeat, dict):
+        _rename(repeat, "periodUnits", "periodUnit")
+        _rename(repeat, "durationUnits", "durationUnit")
+        _rename(repeat, "boundsQuantity", "boundsDuration")
+
+
+def _dosage(dosage: Any) -> None:
+    """Dose and rate moved under ``doseAndRate`` in R4; DSTU2 also renamed the timing units."""
+    if not isinstance(dosage, dict):
+        return
+    _timing(dosage.get("timing"))
+    moved = {k: dosage.pop(k) for k in list(dosage) if k.startswith(("dose", "rate")) and k != "doseAndRate"}
+    if moved and "doseAndRate" not in dosage:
+        dosage["doseAndRate"] = [moved]
+
+
+def _medication_request(resource: dict[str, Any]) -> dict[str, Any]:
+    resource["resourceType"] = "MedicationRequest"
+    _rename(resource, "dateWritten", "authoredOn")
+    _rename(resource, "patient", "subject")
+    _rename(resource, "prescriber", "requester")
+    _rename(resource, "context", "encounter")
+    if isinstance(resource.get("requester"), dict) and "agent" in resource["requester"]:
+        resource["requester"] = resource["requester"]["agent"]  # STU3 requester.agent
+    if "reasonCodeableConcept" in resource:
+        resource.setdefault("reasonCode", _as_list(resource.pop("reasonCodeableConcept")))
+    if "reasonReference" in resource:
+        resource["reasonReference"] = _as_list(resource["reasonReference"])
+    resource.setdefault("intent", "order")
+    for dosage in _as_list(resource.get("dosageInstruction") or []):
+        _dosage(dosage)
+    return resource
+
+
+def _condition(resource: dict[str, Any]) -> dict[str, Any]:
+    _rename(resource, "patient", "subject")
+    _rename(resource, "dateRecorded", "recordedDate")
+    _rename(resource, "assertedDate", "recordedDate")
+    _rename(resource, "context", "encounter")
+    resource["clinicalStatus"] = _coded(resource.get("clinicalStatus"), _CLINICAL)
+    resource["verificationStatus"] = _coded(resource.get("verificationStatus"), _VERIFICATION)
+    if resource.pop("abatementBoolean", None) is True and resource.get("clinicalStatus") is None:
+        resource["clinicalStatus"] = _coded("resolved", _CLINICAL)
+    return resource
+
+
+def _service_request(resource: dict[str, Any]) -> dict[str, Any]:
+    """ProcedureRequest (DSTU2/STU3) or DiagnosticOrder (DSTU2) as a ServiceRequest."""
+    if resource["resourceType"] == "DiagnosticOrder":
+        items = [i for i in _as_list(resource.pop("item", None) or []) if isinstance(i, dict)]
+        if items and "code" in items[0]:
+            resource["code"] = items[0]["code"]
+        resource.pop("reason", None)
+    resource["resourceType"] = "ServiceRequest"
+    _rename(resource, "patient", "subject")
+    _rename(resource, "orderedOn", "authoredOn")
+    _rename(resource, "orderer", "requester")
+    _rename(resource, "context", "encounter")
+    if "reasonCodeableConcept" in resource:
+        resource.setdefault("reasonCode", _as_list(resource.pop("reasonCodeableConcept")))
+    resource.setdefault("intent", "order")
+    status = resource.get("status")
+    if isinstance(status, str):
+        resource["status"] = _REQUEST_STATUS.get(status, "unknown")
+    return resource
+
+
+def _is_older_medication_request(resource: dict[str, Any]) -> bool:
+    """STU3: the dose sits directly on the dosage, or the requester wraps an ``agent``."""
+    dosages = resource.get("dosageInstruction")
+    for dosage in _as_list(dosages) if dosages else ():
+        if isinstance(dosage, dict) and any(k.startswith(("dose", "rate")) and k != "doseAndRate" for k in dosage):
+            return True
+    return isinstance(resource.get("requester"), dict) and "agent" in resource["requester"]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where a medication order keeps what suggestions change, in the client's own FHIR version."""
+
+    dose_on_dosage: bool  # STU3 and DSTU2: ``dosage.doseQuantity``; R4: ``dosage.doseAndRate[].doseQuantity``
+    period_unit: str
+    bounds_duration: str
+    # ``numberOfRepeatsAllowed`` is an unsignedInt in R4 but a positiveInt before: there, none means none.
+    zero_repeats: bool
+
+    def no_repeats(self, dispense: dict[str, Any]) -> None:
+        if self.zero_repeats:
+            dispense["numberOfRepeatsAllowed"] = 0
+        else:
+            dispense.pop("numberOfRepeatsAllowed", None)
+
+    def set_dose(self, dosage: dict[str, Any], quantity: dict[str, Any]) -> None:
+        if self.dose_on_dosage:
+            for key in [k for k in dosage if k.startswith("dose")]:
+                del dosage[key]
+            dosage["doseQuantity"] = quantity
+        else:
+            dosage["doseAndRate"] = [{"doseQuantity": quantity}]
+
+    def doses(self, dosage: dict[str, Any]) -> list[Any]:
+        if self.dose_on_dosage:
+            return [dosage.get("doseQuantity")]
+        return [d.get("doseQuantity") for d in dosage.get("doseAndRate") or () if isinstance(d, dict)]
+
+
+R4 = Dialect(dose_on_dosage=False, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=True)
+STU3 = Dialect(dose_on_dosage=True, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=False)
+DSTU2 = Dialect(dose_on_dosage=True, period_unit="periodUnits", bounds_duration="boundsQuantity", zero_repeats=False)
+
+
+def dialect(resource: dict[str, Any]) -> Dialect:
+    if resource.get("resourceType") == "MedicationOrder":
+        return DSTU2
+    return STU3 if _is_older_medication_request(resource) else R4
+
+
+def _convert(raw: dict[str, Any]) -> dict[str, Any] | None:
+    kind = raw.get("resourceType")
+    if kind == "MedicationOrder" or (kind == "MedicationRequest" and _is_older_medication_request(raw)):
+        return _medication_request(copy.deepcopy(raw))
+    if kind == "Condition" and (
+        isinstance(raw.get("clinicalStatus"), str) or isinstance(raw.get("verificationStatus"), str) or "patient" in raw
+    ):
+        return _condition(copy.deepcopy(raw))
+    if kind in ("ProcedureRequest", "DiagnosticOrder"):
+        return _service_request(copy.deepcopy(raw))
+    return None
+
+
+def to_r4(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The R4 form of a DSTU2 or STU3 resource (a new dict), or None when ``raw`` is already R4."""
+    converted = _convert(raw)
+    return known_fields(converted, model_for(converted["resourceType"])) if converted is not None else None

@@ -1,0 +1,142 @@
+"""DSTU2 and STU3 clients: the same facts, the same cards, suggestions in the client's own version."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from fhir.resources.R4B import get_fhir_model_class as r4b_model
+from fhir.resources.STU3 import get_fhir_model_class as stu3_model
+
+from tests.conftest import SELECT, SIGN, fixture, rule_ids
+
+VERSIONS = ("r4", "stu3", "dstu2")
+ORDER = "fhir-versions/{}-cyclobenzaprine-10mg-tid-30-days.json"
+
+
+def cards(client: TestClient, version: str, path: str = SELECT, request: dict[str, Any] | None = None) -> list[dict]:
+    response = client.post(path, json=request or fixture(ORDER.format(version)))
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
+
+
+def comparable(card: dict[str, Any]) -> dict[str, Any]:
+    """A card without what differs by design: fresh uuids, and resources in the client's version."""
+    card = copy.deepcopy(card)
+    card.pop("uuid")
+    for suggestion in card.get("suggestions", []):
+        suggestion.pop("uuid")
+        for action in suggestion["actions"]:
+            action.pop("resource", None)
+            action.pop("resourceId", None)
+    return card
+
+
+def test_the_same_order_in_dstu2_stu3_and_r4_gets_the_same_cards(client: TestClient) -> None:
+    by_version = {version: cards(client, version) for version in VERSIONS}
+    assert rule_ids({"cards": by_version["r4"]}) == [
+        "cyclobenzaprine-hepatic-impairment",
+        "cyclobenzaprine-older-adult",
+        "cyclobenzaprine-serotonergic",
+        "cyclobenzaprine-duration",
+        "muscle-relaxant-duplicate",
+        "nonpharmacologic-first-line",
+    ]
+    r4 = [comparable(card) for card in by_version["r4"]]
+    assert [comparable(card) for card in by_version["stu3"]] == r4
+    assert [comparable(card) for card in by_version["dstu2"]] == r4
+
+
+def _actions(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [a for card in found for s in card.get("suggestions", []) for a in s["actions"]]
+
+
+def test_dstu2_suggestions_are_medication_orders(client: TestClient) -> None:
+    actions = _actions(cards(client, "dstu2"))
+    updates = [a["resource"] for a in actions if a["type"] == "update"]
+    assert updates and all(r["resourceType"] == "MedicationOrder" and r["id"] == "order-123" for r in updates)
+    for resource in updates:
+        dosage = resource["dosageInstruction"][0]
+        assert "doseAndRate" not in dosage and "doseQuantity" in dosage
+        assert "periodUnit" not in dosage["timing"]["repeat"]
+        assert resource["dateWritten"] == "2026-11-21"  # the client's own fields, kept
+    limited = next(r for r in updates if "boundsQuantity" in r["dosageInstruction"][0]["timing"]["repeat"])
+    assert limited["dosageInstruction"][0]["timing"]["repeat"]["boundsQuantity"]["value"] == 10
+    assert limited["dispenseRequest"]["expectedSupplyDuration"]["value"] == 10
+    deletes = [a["resourceId"] for a in actions if a["type"] == "delete"]
+    assert deletes == ["MedicationOrder/order-123"]
+
+
+def test_stu3_suggestions_are_valid_stu3(client: TestClient) -> None:
+    updates = [a["resource"] for a in _actions(cards(client, "stu3")) if a["type"] == "update"]
+    assert updates
+    for resource in updates:
+        stu3_model("MedicationRequest").model_validate(resource)
+        assert "doseQuantity" in resource["dosageInstruction"][0]
+
+
+def test_r4_suggestions_are_valid_r4(client: TestClient) -> None:
+    updates = [a["resource"] for a in _actions(cards(client, "r4")) if a["type"] == "update"]
+    assert updates
+    for resource in updates:
+        r4b_model("MedicationRequest").model_validate(resource)
+
+
+def test_order_sign_reads_dstu2_drafts(client: TestClient) -> None:
+    request = fixture(ORDER.format("dstu2"))
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    assert "cyclobenzaprine-duration" in rule_ids({"cards": cards(client, "dstu2", SIGN, request)})
+
+
+@pytest.mark.parametrize("version", ["stu3", "dstu2"])
+@pytest.mark.parametrize(
+    ("status", "fires"), [("active", True), ("relapse", True), ("resolved", False), ("remission", False)]
+)
+def test_older_condition_status_codes(client: TestClient, version: str, status: str, fires: bool) -> None:
+    request = fixture(ORDER.format(version))
+    request["prefetch"]["conditions"]["entry"][0]["resource"]["clinicalStatus"] = status
+    found = rule_ids({"cards": cards(client, version, request=request)})
+    assert ("cyclobenzaprine-hepatic-impairment" in found) is fires
+
+
+@pytest.mark.parametrize("version", ["stu3", "dstu2"])
+def test_refuted_older_condition_is_ignored(client: TestClient, version: str) -> None:
+    request = fixture(ORDER.format(version))
+    request["prefetch"]["conditions"]["entry"][0]["resource"]["verificationStatus"] = "refuted"
+    assert "cyclobenzaprine-hepatic-impairment" not in rule_ids({"cards": cards(client, version, request=request)})
+
+
+def test_dstu2_hepatic_failure_is_critical_with_delete(client: TestClient) -> None:
+    request = fixture(ORDER.format("dstu2"))
+    condition = request["prefetch"]["conditions"]["entry"][0]["resource"]
+    condition["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "K72.10"}]}
+    [card] = [c for c in cards(client, "dstu2", request=request) if c["indicator"] == "critical"]
+    assert card["source"]["topic"]["code"] == "cyclobenzaprine-hepatic-impairment"
+    assert _actions([card])[0] == {
+        "type": "delete",
+        "resourceId": "MedicationOrder/order-123",
+        "description": _actions([card])[0]["description"],
+    }
+
+
+def test_the_sandbox_dstu2_draft_as_it_sends_it(client: TestClient) -> None:
+    """The sandbox's DSTU2 Rx View: MedicationOrder order-123, `{pill}` doses, `periodUnits`, one object for category."""
+    request = fixture(ORDER.format("dstu2"))
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["category"] = {"coding": [{"code": "community"}]}
+    draft["dosageInstruction"][0]["doseQuantity"] = {
+        "value": 1,
+        "system": "http://unitsofmeasure.org",
+        "code": "{pill}",
+    }
+    draft["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = 1
+    del draft["reasonCodeableConcept"]
+    request["prefetch"] = {"patient": request["prefetch"]["patient"], "conditions": None, "medications": None}
+    found = cards(client, "dstu2", request=request)
+    assert "cyclobenzaprine-duration" in rule_ids({"cards": found})
+    assert "30 days planned" in next(
+        c["summary"] for c in found if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    )
