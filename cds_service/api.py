@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
@@ -18,7 +18,9 @@ import httpx
 from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,6 +32,7 @@ from cds_service.errors import CdsError, Unauthorized, UnknownService, operation
 from cds_service.evaluate import Knowledge, evaluate, load_knowledge
 from cds_service.feedback import parse_feedback
 from cds_service.hook_request import HookRequest
+from cds_service.observability import Metrics, hook_instance
 from cds_service.prefetch import FhirClient, Unfetchable
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.settings import Settings, get_settings
@@ -132,6 +135,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
+    metrics = Metrics()
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        hook_instance.set(None)
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -187,6 +200,7 @@ def create_app(
                 request.access_token,
                 max_pages=settings.fhir_max_pages,
                 max_bytes=settings.max_body_bytes,
+                on_failure=lambda key: metrics.fhir_errors.labels(key).inc(),
             )
 
         return client
@@ -208,9 +222,13 @@ def create_app(
         service_id: str, request: Request, background: BackgroundTasks, caller: Caller
     ) -> dict[str, Any]:
         service = _service(service_id)
+        started = time.perf_counter()
+        body = await read_json(request, limits)
+        if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+            hook_instance.set(body["hookInstance"][:200])
         result = await evaluate(
             service,
-            await read_json(request, limits),
+            body,
             knowledge=knowledge,
             today=today(),
             new_uuid=new_uuid,
@@ -218,13 +236,9 @@ def create_app(
             deadline=settings.fhir_deadline_seconds,
             quiet=accepted,
         )
-        log.info(
-            "hook %s %s: %d card(s) %s",
-            service.id,
-            result.request.hookInstance,
-            len(result.cards),
-            [c.rule_id for c in result.issued],
-        )
+        log.info("hook %s: %d card(s) %s", service.id, len(result.cards), [c.rule_id for c in result.issued])
+        for card in result.cards:
+            metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
         if result.issued:
             background.add_task(
                 store.record_issued,
@@ -233,6 +247,7 @@ def create_app(
                 patient_id=result.context.patientId,
                 cards=result.issued,
             )
+        metrics.latency.labels(service.id).observe(time.perf_counter() - started)
         return result.response()
 
     @app.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
@@ -241,7 +256,31 @@ def create_app(
         items = parse_feedback(await read_json(request, limits)).feedback
         stored = await run_in_threadpool(store.record_feedback, service_id=service.id, items=items)
         log.info("feedback %s: %d item(s), %d new", service.id, len(items), stored)
+        for item in items:
+            metrics.feedback.labels(item.outcome).inc()
         return {"received": len(items), "stored": stored}
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Nothing else is checked, so a slow database never restarts it."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers and the clinical content is loaded (it is, or start-up failed)."""
+        checks = {"terminology": f"{len(knowledge.terminology.products)} products, {len(knowledge.rules)} rules"}
+        try:
+            await run_in_threadpool(store.ping)
+            checks["database"] = "ok"
+        except SQLAlchemyError as error:
+            log.error("readiness: database unavailable: %s", type(error).__name__)
+            checks["database"] = f"unavailable ({type(error).__name__})"
+            return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     openapi.install(app, auth_required=authenticator is not None)
     return app

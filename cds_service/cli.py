@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import tomllib
 import uuid
@@ -23,6 +22,7 @@ from cds_service.auth import TrustedClientsError
 from cds_service.cards import INDICATORS, CardContentError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.evaluate import Knowledge
+from cds_service.observability import configure_logging
 from cds_service.services import SERVICES
 from cds_service.settings import get_settings
 from cds_service.terminology import TerminologyError
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     rules.set_defaults(run=_rules, format="table")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         return args.run(args)
     except (CardContentError, TerminologyError) as error:

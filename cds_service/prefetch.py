@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ class FhirClient:
         *,
         max_pages: int,
         max_bytes: int,
+        on_failure: Callable[[str], None] = lambda key: None,
     ) -> None:
         self._http = http
         self._base = base.rstrip("/")
@@ -63,6 +64,8 @@ class FhirClient:
             self._headers["Authorization"] = f"Bearer {token}"
         self._max_pages = max_pages
         self._max_bytes = max_bytes
+        # Told the prefetch key of each fetch that failed or ran out of time (metrics).
+        self.on_failure = on_failure
 
     async def _get(self, url: str) -> dict[str, Any]:
         try:
@@ -127,6 +130,7 @@ async def complete_prefetch(
             if task in done and task.exception() is None:
                 resources[name] = task.result()
             else:
+                client.on_failure(name)  # type: ignore[union-attr]
                 unavailable[name] = (
                     f"fetching it from fhirServer did not finish within {deadline:g} s"
                     if task in pending

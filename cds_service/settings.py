@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     accepted_quiet_minutes: int = Field(default=60, ge=0)
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
+    # `json`: one object per line with the hookInstance (for log pipelines); `text`: for people.
+    log_format: Literal["json", "text"] = "json"
 
     # Client authentication (README, Security): `off` only on a developer's machine.
     auth_mode: Literal["required", "off"] = "required"

@@ -200,6 +200,12 @@ class Store:
         with self.engine.connect() as connection:
             return {(row.rule_id, row.order_key) for row in connection.execute(query)}
 
+    def ping(self) -> None:
+        """Raises unless the database answers and holds this service's tables."""
+        with self.engine.connect() as connection:
+            for table in metadata.sorted_tables:
+                connection.execute(select(table).limit(1)).all()
+
     def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a token id; False when it was already recorded (a replay) and has not expired."""
         with self.engine.begin() as connection:

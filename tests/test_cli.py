@@ -145,6 +145,25 @@ def test_serve_requires_client_tokens_by_default(tmp_path: Path) -> None:
         server.wait(timeout=10)
 
 
+def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(tmp_path: Path) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
+    server, port = _serve(tmp_path, CDS_AUTH_MODE="off")
+    try:
+        response = requests.post(f"http://127.0.0.1:{port}{SELECT}", json=request, timeout=10)
+        assert response.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    lines = [json.loads(line) for line in server.stdout.read().decode().splitlines()]  # type: ignore[union-attr]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    hook = [line for line in lines if line.get("hookInstance") == request["hookInstance"]]
+    assert any("card(s)" in line["message"] for line in hook)
+    text = json.dumps(lines)
+    patient = request["prefetch"]["patient"]
+    for private in (patient["birthDate"], patient["name"][0]["family"], "Cyclobenzaprine hydrochloride"):
+        assert private not in text
+
+
 def test_serve_with_auth_off_says_so_loudly(tmp_path: Path) -> None:
     server, port = _serve(tmp_path, CDS_AUTH_MODE="off")
     try:
