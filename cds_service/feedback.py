@@ -70,6 +70,14 @@ class FeedbackItem(BaseModel):
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: datetime = Field(json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-"})
 
+    @field_validator("outcomeTimestamp", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        # Pydantic would read a number as seconds since 1970; CDS Hooks sends an ISO 8601 string.
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date-time string")
+        return value
+
     @field_validator("outcomeTimestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
