@@ -182,8 +182,11 @@ class Store:
                         "received_at": now,
                     }
                 )
-            result = connection.execute(self._insert(feedback).on_conflict_do_nothing(), rows)
-            return max(result.rowcount, 0)
+            # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
+            inserted = connection.execute(
+                self._insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows
+            ).all()
+            return len(inserted)
 
     def accepted_keys(self, patient_id: str, *, within: timedelta) -> set[tuple[str, str]]:
         """(rule id, order key) of this patient's cards accepted within ``within``."""
@@ -212,11 +215,11 @@ class Store:
             if now - self._swept_at > _SWEEP_EVERY:
                 connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
                 self._swept_at = now
-            result = connection.execute(
-                self._insert(seen_tokens).on_conflict_do_nothing(),
+            inserted = connection.execute(
+                self._insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti),
                 {"issuer": issuer, "jti": jti, "expires_at": expires_at},
-            )
-            return result.rowcount == 1
+            ).all()
+            return len(inserted) == 1
 
     def feedback_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
