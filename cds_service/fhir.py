@@ -42,42 +42,25 @@ def _fields(model: type) -> _Fields:
     return fields
 
 
-def normalise(raw: dict[str, Any], model: type) -> dict[str, Any]:
+def normalise(raw: dict[str, Any], model: type, *, known_only: bool = False) -> dict[str, Any]:
     """A copy of ``raw`` with single objects wrapped where ``model`` expects arrays, and without
-    ``null`` members (FHIR JSON has none; echoing them in a suggestion would break CDS Hooks)."""
+    ``null`` members (FHIR JSON has none; echoing them in a suggestion would break CDS Hooks).
+
+    ``known_only`` also drops members ``model`` does not define, at every level: what an older
+    FHIR version has and R4 lacks (R4 input keeps them, so the models reject what is wrong)."""
     fields = _fields(model)
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if value is None:
+        if value is None or (known_only and key not in fields and key != "resourceType"):
             continue
         is_list, element = fields.get(key, (False, None))
         if is_list and isinstance(value, dict):
             value = [value]
         if element is not None and element is not Resource:
             if isinstance(value, list):
-                value = [normalise(v, element) if isinstance(v, dict) else v for v in value]
+                value = [normalise(v, element, known_only=known_only) if isinstance(v, dict) else v for v in value]
             elif isinstance(value, dict):
-                value = normalise(value, element)
-        out[key] = value
-    return out
-
-
-def known_fields(raw: dict[str, Any], model: type) -> dict[str, Any]:
-    """Only the members ``model`` defines, at every level: what an older FHIR version has and R4 lacks goes."""
-    fields = _fields(model)
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key == "resourceType":
-            out[key] = value
-            continue
-        if key not in fields:
-            continue
-        element = fields[key][1]
-        if element is not None and element is not Resource:
-            if isinstance(value, list):
-                value = [known_fields(v, element) if isinstance(v, dict) else v for v in value]
-            elif isinstance(value, dict):
-                value = known_fields(value, element)
+                value = normalise(value, element, known_only=known_only)
         out[key] = value
     return out
 

@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.fhir import known_fields, model_for
+from cds_service.fhir import model_for, normalise
 
 _CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -187,4 +187,6 @@ def _convert(raw: dict[str, Any]) -> dict[str, Any] | None:
 def to_r4(raw: dict[str, Any]) -> dict[str, Any] | None:
     """The R4 form of a DSTU2 or STU3 resource (a new dict), or None when ``raw`` is already R4."""
     converted = _convert(raw)
-    return known_fields(converted, model_for(converted["resourceType"])) if converted is not None else None
+    if converted is None:
+        return None
+    return normalise(converted, model_for(converted["resourceType"]), known_only=True)
