@@ -1,0 +1,80 @@
+"""Requests captured from a real sandbox session (a local build driven in headless Chromium).
+
+Each capture is replayed as sent, then the session's feedback in the sandbox's own shape:
+what the integrator saw must stay what the tests see.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, SIGN, cards_for, fixture, rule_ids
+
+RX_VIEW_DSTU2 = "sandbox/rx-view-dstu2-order-select.json"
+
+
+@pytest.mark.parametrize(
+    ("capture", "path", "expected"),
+    [
+        (RX_VIEW_DSTU2, SELECT, ["cyclobenzaprine-hepatic-impairment", "cyclobenzaprine-duration"]),
+        (
+            "sandbox/rx-sign-order-sign.json",
+            SIGN,
+            ["cyclobenzaprine-duration", "refractory-spasm-imaging", "muscle-relaxant-class-switch"],
+        ),
+        ("sandbox/pama-lumbar-mri-order-select.json", SELECT, []),
+    ],
+)
+def test_each_sandbox_screen_gets_the_cards_it_showed(
+    client: TestClient, capture: str, path: str, expected: list[str]
+) -> None:
+    response = client.post(path, json=fixture(capture))
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json()) == expected
+
+
+def _refire(client: TestClient) -> dict[str, Any]:
+    """The sandbox re-fires with a fresh hookInstance and the same draft."""
+    response = client.post(SELECT, json={**fixture(RX_VIEW_DSTU2), "hookInstance": str(uuid.uuid4())})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _feedback(client: TestClient, item: dict[str, Any]) -> None:
+    response = client.post(f"{SELECT}/feedback", json={"feedback": [item]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "stored": 1}
+
+
+def test_an_accepted_card_does_not_come_back_when_the_sandbox_refires(client: TestClient) -> None:
+    (duration,) = cards_for(_refire(client), "cyclobenzaprine-duration")
+    _feedback(
+        client,
+        {
+            "card": duration["uuid"],
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": duration["suggestions"][0]["uuid"]}],
+            "outcomeTimestamp": "2026-11-21T09:56:09.279Z",
+        },
+    )
+    assert rule_ids(_refire(client)) == ["cyclobenzaprine-hepatic-impairment"]
+
+
+def test_a_dismissal_with_a_reason_from_the_menu_is_stored(client: TestClient) -> None:
+    (duration,) = cards_for(_refire(client), "cyclobenzaprine-duration")
+    reason = duration["overrideReasons"][0]
+    _feedback(
+        client,
+        {
+            "card": duration["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-11-21T09:56:37.091Z",
+            "overrideReason": {"reason": {"code": reason["code"], "system": reason["system"]}},
+        },
+    )
+    metrics = client.get("/metrics").text
+    assert 'cds_feedback_total{outcome="overridden"} 1.0' in metrics
