@@ -6,19 +6,20 @@ store, and answer. Every error body is a FHIR OperationOutcome naming the offend
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
-from fastapi import BackgroundTasks, Depends, FastAPI, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -26,14 +27,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__, openapi
 from cds_service.allowlist import ServerAllowList
+from cds_service.analytics import analytics, parse_query
 from cds_service.auth import Authenticator, TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.body import BodyLimits, read_json
 from cds_service.errors import CdsError, Unauthorized, UnknownService, operation_outcome
-from cds_service.evaluate import Knowledge, evaluate, load_knowledge
+from cds_service.evaluate import Knowledge, Quiet, evaluate, load_knowledge
 from cds_service.feedback import parse_feedback
 from cds_service.hook_request import HookRequest
 from cds_service.observability import Metrics, hook_instance
 from cds_service.prefetch import FhirClient, Unfetchable
+from cds_service.report import html_report
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.settings import Settings, get_settings
 from cds_service.store import Store, load_patient_key
@@ -89,8 +92,9 @@ def create_app(
         settings.patient_id_key.get_secret_value() if settings.patient_id_key else None,
         settings.data_dir / "patient-id.key",
     )
-    store = Store(settings.database, patient_key=patient_key)
+    store = Store(settings.database, patient_key=patient_key, now=lambda: datetime.fromtimestamp(clock(), UTC))
     quiet_for = timedelta(minutes=settings.accepted_quiet_minutes)
+    retention = timedelta(days=settings.retention_days)
     limits = BodyLimits(max_bytes=settings.max_body_bytes, max_entries=settings.max_entries)
     authenticator: Authenticator | None = None
     clients = load_trusted_clients(settings.trusted_clients_file, trust_sandbox=settings.trust_sandbox)
@@ -123,10 +127,23 @@ def create_app(
             )
         else:
             log.info("client authentication required; trusted issuers: %s", sorted(clients))
+        sweeper = asyncio.create_task(_sweep_every_hour())
         timeout = httpx.Timeout(settings.fhir_deadline_seconds)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-            app.state.http = http
-            yield
+        try:
+            async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+                app.state.http = http
+                yield
+        finally:
+            sweeper.cancel()
+
+    async def _sweep_every_hour() -> None:
+        """Retention: cards and feedback older than CDS_RETENTION_DAYS go, at start-up and hourly."""
+        while True:
+            try:
+                await run_in_threadpool(store.sweep, retention=retention)
+            except SQLAlchemyError as error:
+                log.error("retention sweep failed: %s", type(error).__name__)
+            await asyncio.sleep(3600)
 
     app = FastAPI(
         title="Back spasm CDS service",
@@ -205,8 +222,10 @@ def create_app(
 
         return client
 
-    async def accepted(patient_id: str) -> set[tuple[str, str]]:
-        return await run_in_threadpool(store.accepted_keys, patient_id, within=quiet_for)
+    async def quiet(patient_id: str) -> Quiet:
+        return await run_in_threadpool(
+            store.quiet, patient_id, accepted_within=quiet_for, snooze_days=knowledge.snooze_days
+        )
 
     @app.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery(_: Caller) -> dict[str, Any]:
@@ -234,7 +253,7 @@ def create_app(
             new_uuid=new_uuid,
             fhir=fhir_access(caller),
             deadline=settings.fhir_deadline_seconds,
-            quiet=accepted,
+            quiet=quiet,
         )
         log.info("hook %s: %d card(s) %s", service.id, len(result.cards), [c.rule_id for c in result.issued])
         for card in result.cards:
@@ -259,6 +278,26 @@ def create_app(
         for item in items:
             metrics.feedback.labels(item.outcome).inc()
         return {"received": len(items), "stored": stored}
+
+    @app.get("/analytics", summary="Card outcomes per rule and period")
+    async def get_analytics(
+        _: Caller,
+        from_: Annotated[str | None, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
+        to: Annotated[str | None, Query(description="last day, YYYY-MM-DD (default today)")] = None,
+        period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
+    ) -> dict[str, Any]:
+        query = parse_query(from_, to, period, today())
+        return await run_in_threadpool(analytics, store, knowledge, query)
+
+    @app.get("/analytics/report", summary="Card outcomes per rule, as a page for people", response_class=HTMLResponse)
+    async def get_analytics_report(
+        _: Caller,
+        from_: Annotated[str | None, Query(alias="from")] = None,
+        to: Annotated[str | None, Query()] = None,
+        period: Annotated[str | None, Query()] = None,
+    ) -> HTMLResponse:
+        query = parse_query(from_, to, period, today())
+        return HTMLResponse(html_report(await run_in_threadpool(analytics, store, knowledge, query)))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

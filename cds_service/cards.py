@@ -95,9 +95,15 @@ def _load_rule(path: Path, evidence: dict[str, Evidence], reasons: dict[str, Any
         raise CardContentError(f"{where}: missing field {error}") from error
 
 
+# The override reason that asks for the rule to stay quiet for this patient (README, Snooze).
+SNOOZE_REASON = "dont-show-again"
+
+
 class CardCatalog:
-    def __init__(self, texts: dict[str, RuleText]) -> None:
+    def __init__(self, texts: dict[str, RuleText], snooze_display: str) -> None:
         self.texts = texts
+        # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
+        self.snooze_display = snooze_display
 
     def require(self, rule_id: str, variants: Iterable[str] = ()) -> None:
         if rule_id not in self.texts:
@@ -109,8 +115,11 @@ class CardCatalog:
     def indicator(self, finding: Finding) -> str:
         return self.texts[finding.rule_id].variants[finding.variant].indicator
 
-    def render(self, finding: Finding, new_uuid: Callable[[], str]) -> dict[str, Any]:
-        """The CDS Hooks card: no nulls, no empty strings or arrays (spec §Use of JSON)."""
+    def render(self, finding: Finding, new_uuid: Callable[[], str], *, snooze_days: int = 0) -> dict[str, Any]:
+        """The CDS Hooks card: no nulls, no empty strings or arrays (spec §Use of JSON).
+
+        Warning and info cards of a rule that snoozes also offer "don't show again for this
+        patient"; critical cards never do, because they are never snoozed."""
         text = self.texts[finding.rule_id]
         variant = text.variants[finding.variant]
         facts = finding.facts
@@ -137,8 +146,12 @@ class CardCatalog:
                 for proposal in finding.proposals
             ]
             card["selectionBehavior"] = "at-most-one"
-        if variant.indicator != "info" and text.override_reasons:
-            card["overrideReasons"] = list(text.override_reasons)
+        reasons = list(text.override_reasons) if variant.indicator != "info" else []
+        if snooze_days and variant.indicator != "critical":
+            display = self.snooze_display.format(days=snooze_days)
+            reasons.append({"system": OVERRIDE_REASON_SYSTEM, "code": SNOOZE_REASON, "display": display})
+        if reasons:
+            card["overrideReasons"] = reasons
         links = [{"label": e.label, "url": e.url, "type": "absolute"} for e in text.evidence if e.url]
         if links:
             card["links"] = links
@@ -159,4 +172,6 @@ def load_catalog(directory: Path) -> CardCatalog:
         if path.name in ("evidence.toml", "override-reasons.toml"):
             continue
         texts[path.stem] = _load_rule(path, evidence, reasons)
-    return CardCatalog(texts)
+    if SNOOZE_REASON not in reasons or _fields(reasons[SNOOZE_REASON].get("display", "")) != {"days"}:
+        raise CardContentError(f"override-reasons.toml: [{SNOOZE_REASON}] needs a display with {{days}}")
+    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"])

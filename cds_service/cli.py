@@ -88,14 +88,18 @@ def catalog(knowledge: Knowledge) -> list[dict[str, Any]]:
     for rule in knowledge.all_rules:
         text = knowledge.catalog.texts[rule.id]
         config = knowledge.configs[rule.id].model_dump()
+        config.pop("snooze_days")
+        indicators = sorted({v.indicator for v in text.variants.values()}, key=INDICATORS.index)
         rows.append(
             {
                 "id": rule.id,
-                "indicators": sorted({v.indicator for v in text.variants.values()}, key=INDICATORS.index),
+                "indicators": indicators,
                 "summary": text.title,
                 "evidence": [e.key for e in text.evidence],
                 "hooks": sorted(rule.hooks),
                 "enabled": config.pop("enabled"),
+                # Critical cards are never snoozed: a rule with only critical cards has no snooze.
+                "snooze_days": knowledge.snooze_days[rule.id] if indicators != ["critical"] else None,
                 "thresholds": config,
             }
         )
@@ -110,11 +114,12 @@ def _cells(row: dict[str, Any]) -> list[str]:
         ", ".join(row["evidence"]),
         ", ".join(row["hooks"]),
         "yes" if row["enabled"] else "no",
+        "-" if not row["snooze_days"] else f"{row['snooze_days']} days",
         ", ".join(f"{k}={v}" for k, v in row["thresholds"].items()) or "-",
     ]
 
 
-_COLUMNS = ["id", "indicator", "summary", "evidence", "hooks", "enabled", "thresholds"]
+_COLUMNS = ["id", "indicator", "summary", "evidence", "hooks", "enabled", "snooze", "thresholds"]
 
 
 def _rules(args: argparse.Namespace) -> int:

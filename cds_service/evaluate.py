@@ -37,8 +37,18 @@ log = logging.getLogger(__name__)
 
 OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
 
-# The (rule id, order key) pairs whose cards the clinician already accepted for this patient.
-QuietKeys = Callable[[str], Awaitable[set[tuple[str, str]]]]
+
+@dataclass(frozen=True)
+class Quiet:
+    """What stored feedback silences for one patient."""
+
+    # (rule id, order key): cards accepted for this draft order and drug, a short while ago.
+    accepted: frozenset[tuple[str, str]] = frozenset()
+    # Rules whose warning or info card was overridden for this patient within its snooze period.
+    snoozed: frozenset[str] = frozenset()
+
+
+QuietFor = Callable[[str], Awaitable[Quiet]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Knowledge:
     # Every rule with its configuration; only the enabled ones are evaluated.
     all_rules: tuple[Rule, ...]
     configs: dict[str, RuleConfig]
+    # Days a rule stays quiet for a patient after its warning or info card is overridden (0: never).
+    snooze_days: dict[str, int]
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -70,6 +82,7 @@ def load_knowledge(settings: Settings) -> Knowledge:
         catalog=catalog,
         all_rules=rules,
         configs={rule.id: settings.rule_config(rule.id) for rule in rules},
+        snooze_days={rule.id: settings.snooze_days_for(rule.id) for rule in rules},
     )
 
 
@@ -80,6 +93,7 @@ class IssuedCard:
     uuid: str
     rule_id: str
     order_key: str
+    indicator: str
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ async def evaluate(
     new_uuid: Callable[[], str],
     fhir: Callable[[HookRequest], FhirClient | Unfetchable] = lambda request: OFFLINE,
     deadline: float = 2.0,
-    quiet: QuietKeys | None = None,
+    quiet: QuietFor | None = None,
 ) -> Evaluation:
     request, context = parse_hook_request(body)
     if request.hook != service.hook:
@@ -163,7 +177,8 @@ async def evaluate(
         terminology=terminology,
         today=today,
     )
-    accepted = await quiet(patient.patient_id) if quiet is not None else set()
+    silenced = await quiet(patient.patient_id) if quiet is not None else Quiet()
+    indicator = knowledge.catalog.indicator
     findings: list[Finding] = []
     for rule in applicable:
         config = knowledge.configs[rule.id]
@@ -171,15 +186,18 @@ async def evaluate(
             finding = rule.evaluate(patient, order, terminology, config)
             if finding is None:
                 continue
-            if (rule.id, order.key) in accepted:
+            if (rule.id, order.key) in silenced.accepted:
                 log.info("rule %s quiet for %s: its card was accepted", rule.id, order.reference)
+                continue
+            if rule.id in silenced.snoozed and indicator(finding) != "critical":
+                log.info("rule %s snoozed for this patient: its card was overridden", rule.id)
                 continue
             findings.append(finding)
 
     cards, issued = [], []
     patient_level = {rule.id for rule in applicable if rule.once_per_call}
-    for finding in apply_volume_policy(findings, knowledge.catalog.indicator, patient_level):
-        card = knowledge.catalog.render(finding, new_uuid)
+    for finding in apply_volume_policy(findings, indicator, patient_level):
+        card = knowledge.catalog.render(finding, new_uuid, snooze_days=knowledge.snooze_days[finding.rule_id])
         cards.append(card)
-        issued.append(IssuedCard(card["uuid"], finding.rule_id, finding.order.key))
+        issued.append(IssuedCard(card["uuid"], finding.rule_id, finding.order.key, card["indicator"]))
     return Evaluation(request, context, cards, issued)

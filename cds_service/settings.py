@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=5, ge=1, le=100)
     # How long an accepted card stays quiet for the same draft order, in minutes.
     accepted_quiet_minutes: int = Field(default=60, ge=0)
+    # Days a rule stays quiet for a patient after its warning or info card is overridden
+    # (0: off); a rule's own `snooze_days` overrides it. Critical cards are never snoozed.
+    snooze_days: int = Field(default=30, ge=0, le=3650)
+    # Days issued cards and feedback are kept before they are deleted.
+    retention_days: int = Field(default=400, ge=1)
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
     # `json`: one object per line with the hookInstance (for log pipelines); `text`: for people.
@@ -101,6 +106,10 @@ class Settings(BaseSettings):
 
     def rule_config(self, rule_id: str) -> RuleConfig:
         return getattr(self.rules, field_name(rule_id))
+
+    def snooze_days_for(self, rule_id: str) -> int:
+        own = self.rule_config(rule_id).snooze_days
+        return self.snooze_days if own is None else own
 
     @classmethod
     def settings_customise_sources(

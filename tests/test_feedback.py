@@ -153,7 +153,8 @@ def test_accepted_card_does_not_come_back_for_that_order(client: TestClient) -> 
     assert _issue_duration_card(client, patient_id="another-patient")["uuid"]
 
 
-def test_overridden_card_is_not_silenced_by_acceptance_logic(client: TestClient) -> None:
+def test_with_snooze_off_an_overridden_card_comes_back(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(snooze_days=0)
     card = _issue_duration_card(client)
     client.post(FEEDBACK, json={"feedback": [overridden(card)]})
     assert rule_ids(

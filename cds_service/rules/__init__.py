@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.context import Order, PatientContext
 from cds_service.terminology import Terminology
@@ -26,6 +26,9 @@ class RuleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    # Days this rule stays quiet for a patient after its warning or info card is overridden;
+    # unset: CDS_SNOOZE_DAYS. 0: never snoozed.
+    snooze_days: int | None = Field(default=None, ge=0, le=3650)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+"""What clinicians did with the cards: per rule and per period, from the stored cards and feedback.
+
+A card is *accepted* when any feedback accepted it, *overridden* when feedback overrode it
+and none accepted it, and *no response* otherwise (CDS Hooks clients never report ignored
+cards). Cards are counted on the day they were issued, so a period's figures settle as late
+feedback arrives. The acceptance rate is accepted / issued.
+
+The HTTP routes (``/analytics``, ``/analytics/report``) and ``cds-service report`` all call
+``analytics``; ``cds_service.report`` renders the result for people.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from cds_service.cards import SNOOZE_REASON
+from cds_service.errors import InvalidRequest
+from cds_service.evaluate import Knowledge
+from cds_service.store import Store
+
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month")
+DEFAULT_DAYS = 30
+# A year and a bit: the retention default, so every stored card can be reported on.
+MAX_DAYS = 400
+NO_REASON = "No reason given"
+
+
+@dataclass(frozen=True)
+class Query:
+    start: date
+    end: date  # inclusive
+    period: Period
+
+
+def parse_query(from_: str | None, to: str | None, period: str | None, today: date) -> Query:
+    """The date range and period of a request; a 400 naming the parameter when one is unusable."""
+
+    def day(name: str, value: str | None, default: date) -> date:
+        if value is None or value == "":
+            return default
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise InvalidRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)", fields=[name]) from None
+
+    end = day("to", to, today)
+    start = day("from", from_, end - timedelta(days=DEFAULT_DAYS - 1))
+    if start > end:
+        raise InvalidRequest(f"from: {start} is after to ({end})", fields=["from"])
+    if (end - start).days >= MAX_DAYS:
+        raise InvalidRequest(f"from: the range is {(end - start).days + 1} days; at most {MAX_DAYS}", fields=["from"])
+    chosen = period or "week"
+    if chosen not in PERIODS:
+        raise InvalidRequest(f"period: {chosen!r} is not one of {', '.join(PERIODS)}", fields=["period"])
+    return Query(start, end, chosen)  # type: ignore[arg-type]
+
+
+def period_start(day: date, period: Period) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _counts(issued: int, accepted: int, overridden: int) -> dict[str, Any]:
+    return {
+        "issued": issued,
+        "accepted": accepted,
+        "overridden": overridden,
+        "no_response": issued - accepted - overridden,
+        "acceptance_rate": round(accepted / issued, 4) if issued else None,
+    }
+
+
+def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any]:
+    catalog = knowledge.catalog
+    start = datetime.combine(query.start, time.min, UTC)
+    end = datetime.combine(query.end + timedelta(days=1), time.min, UTC)
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    for row in store.outcomes(start, end):
+        for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
+            bucket[0] += row.issued
+            bucket[1] += row.accepted
+            bucket[2] += row.overridden
+    reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for reason in store.override_reasons(start, end):
+        display = reason.display or _offered_display(knowledge, reason.rule_id, reason.code) or reason.code or NO_REASON
+        reasons[reason.rule_id].append(
+            {"system": reason.system, "code": reason.code, "display": display, "count": reason.cards}
+        )
+    rules = [
+        {
+            "rule_id": rule_id,
+            "title": catalog.texts[rule_id].title if rule_id in catalog.texts else rule_id,
+            **_counts(*counts),
+            "override_reasons": sorted(reasons[rule_id], key=lambda r: (-r["count"], r["display"])),
+            "periods": [
+                {"start": begins.isoformat(), **_counts(*figures)}
+                for begins, figures in sorted(periods[rule_id].items())
+            ],
+        }
+        for rule_id, counts in totals.items()
+    ]
+    rules.sort(key=lambda r: (-r["issued"], r["rule_id"]))
+    return {
+        "from": query.start.isoformat(),
+        "to": query.end.isoformat(),
+        "period": query.period,
+        "totals": _counts(*(sum(c[i] for c in totals.values()) for i in range(3))),
+        "unmatched_feedback": store.unmatched_feedback(start, end),
+        "rules": rules,
+    }
+
+
+def _offered_display(knowledge: Knowledge, rule_id: str, code: str | None) -> str | None:
+    """Clients send a reason's code without its display (the sandbox does): name it as the card did."""
+    if code == SNOOZE_REASON and rule_id in knowledge.snooze_days:
+        return knowledge.catalog.snooze_display.format(days=knowledge.snooze_days[rule_id])
+    text = knowledge.catalog.texts.get(rule_id)
+    return next((r["display"] for r in text.override_reasons if r["code"] == code), None) if text else None

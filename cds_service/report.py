@@ -1,0 +1,230 @@
+"""Card-feedback reports for informaticists: an HTML page for the browser and a table for the terminal.
+
+Both take the analytics dict as is (JSON-ready, see the feedback analytics) so the page, the CLI
+and any JSON endpoint all show the same numbers. Rule titles, reason displays and codes partly
+come from calling clients, so every string from the dict is escaped in HTML and stripped of
+control characters in the terminal: a hostile override reason must not run script in an
+informaticist's browser, nor send escape sequences to their terminal.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+# Okabe–Ito blue and orange plus a light grey: told apart with any common colour-vision deficiency
+# and in greyscale (dark, medium, light). The legend and the printed counts carry the meaning anyway.
+_SEGMENTS = (
+    ("accepted", "Accepted", "#0072b2", "#ffffff"),
+    ("overridden", "Overridden", "#e69f00", "#000000"),
+    ("no_response", "No response", "#d4d4d4", "#000000"),
+)
+_BAR_WIDTH = 480
+_BAR_HEIGHT = 22
+_PERIOD_LABELS = {"day": "Day", "week": "Week of", "month": "Month of"}
+
+_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 60rem; padding: 0 1rem; color: #111; }
+form { display: flex; flex-wrap: wrap; gap: .75rem 1.25rem; align-items: end; margin-bottom: 1rem; }
+label { display: flex; flex-direction: column; font-size: .85rem; }
+section { border-top: 1px solid #ccc; margin-top: 1.5rem; }
+h2 { font-size: 1.1rem; margin-bottom: .4rem; }
+h2 code { font-weight: normal; font-size: .85rem; color: #444; margin-left: .4rem; }
+svg { max-width: 100%; height: auto; display: block; }
+.legend { list-style: none; padding: 0; margin: .3rem 0 .8rem; display: flex; flex-wrap: wrap; gap: 1rem; }
+.swatch { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: -.1rem;
+  border: 1px solid #555; }
+table { border-collapse: collapse; margin: .3rem 0 .8rem; }
+caption { text-align: left; font-weight: 600; padding-bottom: .2rem; }
+th, td { padding: .2rem .6rem; border-bottom: 1px solid #e3e3e3; text-align: left; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
+
+def format_rate(rate: float | None) -> str:
+    """One rendering for HTML and terminal, so "no cards, no rate" never reads as 0%."""
+    return "—" if rate is None else f"{rate:.0%}"
+
+
+def _e(value: Any) -> str:
+    """Everything from the dict goes through here: titles and reasons are client-supplied."""
+    # _plain first: stray control characters are harmless in HTML but render as junk glyphs.
+    return escape(_plain(value), quote=True)
+
+
+def _plain(value: Any) -> str:
+    """Control characters in client text could move the cursor or recolour an informaticist's terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in ("" if value is None else str(value)))
+
+
+def _bar(rule: dict[str, Any]) -> str:
+    """A 100 % stacked bar per rule rather than one scale shared by all rules.
+
+    The question the bar answers is "how do clinicians respond to this rule's cards", i.e.
+    shares; with a shared scale, a low-volume rule shrinks to a sliver whose split cannot be
+    read. Volume is still visible: rules are ordered by issued and the counts are printed.
+    """
+    counts = [int(rule.get(key) or 0) for key, *_ in _SEGMENTS]
+    # Scale to the segment sum as well, so inconsistent data can never overflow the bar.
+    total = max(int(rule.get("issued") or 0), sum(counts))
+    label = ", ".join(f"{name} {n}" for (_, name, *_), n in zip(_SEGMENTS, counts, strict=True))
+    parts = [
+        f'<svg role="img" aria-label="{_e(f"{label} of {total} cards issued")}" width="{_BAR_WIDTH}" '
+        f'height="{_BAR_HEIGHT}" viewBox="0 0 {_BAR_WIDTH} {_BAR_HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect width="{_BAR_WIDTH}" height="{_BAR_HEIGHT}" fill="#fff" stroke="#888"/>',
+    ]
+    x = 0.0
+    for (_, name, fill, ink), n in zip(_SEGMENTS, counts, strict=True):
+        if not n or not total:
+            continue
+        width = _BAR_WIDTH * n / total
+        parts.append(
+            f'<g><title>{name}: {n}</title><rect x="{x:.2f}" width="{width:.2f}" height="{_BAR_HEIGHT}" '
+            f'fill="{fill}" stroke="#fff"/>'
+        )
+        if width >= 28:  # the count inside the segment, where it fits: a cue that needs no colour
+            parts.append(
+                f'<text x="{x + width / 2:.2f}" y="{_BAR_HEIGHT / 2}" fill="{ink}" font-size="12" '
+                f'text-anchor="middle" dominant-baseline="central">{n}</text>'
+            )
+        parts.append("</g>")
+        x += width
+    parts.append("</svg>")
+    legend = "".join(
+        f'<li><span class="swatch" style="background:{fill}"></span>{name}: {n}</li>'
+        for (_, name, fill, _), n in zip(_SEGMENTS, counts, strict=True)
+    )
+    return "".join(parts) + f'<ul class="legend">{legend}</ul>'
+
+
+def _counts_cells(row: dict[str, Any]) -> str:
+    cells = [_e(row.get(key)) for key in ("issued", "accepted", "overridden", "no_response")]
+    cells.append(_e(format_rate(row.get("acceptance_rate"))))
+    return "".join(f'<td class="num">{cell}</td>' for cell in cells)
+
+
+def _head_row(heads: list[str]) -> str:
+    """The first column names the row; the others hold numbers, so their headings align right too."""
+    num = ' class="num"'
+    cells = "".join(f'<th scope="col"{num if i else ""}>{_e(h)}</th>' for i, h in enumerate(heads))
+    return f"<tr>{cells}</tr>"
+
+
+def _rule_section(rule: dict[str, Any], period: str) -> str:
+    title = rule.get("title") or rule.get("rule_id")
+    html = [f"<section><h2>{_e(title)} <code>{_e(rule.get('rule_id'))}</code></h2>", _bar(rule)]
+    reasons = rule.get("override_reasons") or []
+    if reasons:
+        html.append(f"<table><caption>Override reasons</caption>{_head_row(['Reason', 'Count'])}")
+        for reason in reasons:
+            code = reason.get("code")
+            system = reason.get("system")
+            code_title = f' title="{_e(system)}"' if system else ""  # the code system, on hover
+            code_html = f" <code{code_title}>{_e(code)}</code>" if code else ""
+            count = _e(reason.get("count"))
+            html.append(f'<tr><td>{_e(reason.get("display"))}{code_html}</td><td class="num">{count}</td></tr>')
+        html.append("</table>")
+    else:
+        html.append("<p>No overrides.</p>")
+    heads = [_PERIOD_LABELS.get(period, "Period"), "Issued", "Accepted", "Overridden", "No response", "Acceptance"]
+    html.append(f"<table><caption>By period</caption>{_head_row(heads)}")
+    for row in rule.get("periods") or []:
+        html.append(f'<tr><th scope="row">{_e(row.get("start"))}</th>{_counts_cells(row)}</tr>')
+    html.append("</table></section>")
+    return "\n".join(html)
+
+
+def html_report(analytics: dict[str, Any]) -> str:
+    """A self-contained page (no scripts, no external resources) so it works behind strict proxies and CSPs."""
+    period = analytics.get("period")
+    totals = analytics.get("totals") or {}
+    options = "".join(
+        f'<option value="{p}"{" selected" if p == period else ""}>{p.capitalize()}</option>' for p in _PERIOD_LABELS
+    )
+    summary = (
+        f"{_e(totals.get('issued', 0))} cards issued: {_e(totals.get('accepted', 0))} accepted, "
+        f"{_e(totals.get('overridden', 0))} overridden, {_e(totals.get('no_response', 0))} with no response. "
+        f"Acceptance rate: {_e(format_rate(totals.get('acceptance_rate')))}."
+    )
+    unmatched = analytics.get("unmatched_feedback") or 0
+    if unmatched:
+        summary += f" {_e(unmatched)} feedback item(s) referred to cards the service has no record of."
+    rules = analytics.get("rules") or []
+    body = "\n".join(_rule_section(r, str(period)) for r in rules) or "<p>No cards were issued in this period.</p>"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Card feedback</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>Card feedback</h1>
+<form method="get" action="">
+<label for="from">From <input type="date" id="from" name="from" value="{_e(analytics.get("from"))}"></label>
+<label for="to">To <input type="date" id="to" name="to" value="{_e(analytics.get("to"))}"></label>
+<label for="period">Period <select id="period" name="period">{options}</select></label>
+<button type="submit">Show</button>
+</form>
+<p>{summary}</p>
+{body}
+</body>
+</html>
+"""
+
+
+def _table(rows: list[list[str]], indent: str = "") -> list[str]:
+    """Columns sized to content; first column left-aligned, the numbers right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append(indent + "  ".join(cells).rstrip())
+        if n == 0:
+            lines.append(indent + "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _count_row(label: str, row: dict[str, Any]) -> list[str]:
+    counts = [_plain(row.get(key, 0)) for key in ("issued", "accepted", "overridden", "no_response")]
+    return [label, *counts, format_rate(row.get("acceptance_rate"))]
+
+
+def text_report(analytics: dict[str, Any]) -> str:
+    """For ``cds-service report``: readable over SSH and pasteable into a ticket, hence plain text."""
+    period = _plain(analytics.get("period"))
+    lines = [f"Card feedback {_plain(analytics.get('from'))} to {_plain(analytics.get('to'))}, by {period}", ""]
+    rules = analytics.get("rules") or []
+    if not rules:
+        lines.append("No cards were issued in this period.")
+    else:
+        heads = ["Rule", "Issued", "Accepted", "Overridden", "No response", "Accepted %"]
+        rows = [heads] + [_count_row(_plain(r.get("rule_id")), r) for r in rules]
+        table = _table([*rows, _count_row("Total", analytics.get("totals") or {})])
+        lines += [*table[:-1], "-" * len(table[1]), table[-1]]
+    unmatched = analytics.get("unmatched_feedback") or 0
+    if unmatched:
+        lines += ["", f"{_plain(unmatched)} feedback item(s) referred to cards the service has no record of."]
+    with_reasons = [r for r in rules if r.get("override_reasons")]
+    if with_reasons:
+        lines += ["", "Override reasons"]
+    for rule in with_reasons:
+        reasons = rule["override_reasons"]
+        width = max(len(_plain(reason.get("count"))) for reason in reasons)
+        lines.append(_plain(rule.get("rule_id")))
+        for reason in reasons:
+            code = f" ({_plain(reason['code'])})" if reason.get("code") else ""
+            lines.append(f"    {_plain(reason.get('count')).rjust(width)}  {_plain(reason.get('display'))}{code}")
+    # Per-period blocks only when the range spans several periods; with one they repeat the table above.
+    starts = {p.get("start") for r in rules for p in r.get("periods") or []}
+    if len(starts) > 1:
+        first = _PERIOD_LABELS.get(period, "Period")
+        lines += ["", f"By {period}"]
+        for rule in rules:
+            rows = [[first, "Issued", "Accepted", "Overridden", "No response", "Accepted %"]]
+            rows += [_count_row(_plain(p.get("start")), p) for p in rule.get("periods") or []]
+            lines += ["", _plain(rule.get("rule_id")), *_table(rows, indent="  ")]
+    return "\n".join(lines) + "\n"
