@@ -34,7 +34,7 @@ from cds_service.errors import CdsError, Unauthorized, UnknownService, operation
 from cds_service.evaluate import Knowledge, Quiet, evaluate, load_knowledge
 from cds_service.feedback import parse_feedback
 from cds_service.hook_request import HookRequest
-from cds_service.observability import Metrics, hook_instance
+from cds_service.observability import Metrics, configure_logging, hook_instance
 from cds_service.prefetch import FhirClient, Unfetchable
 from cds_service.report import html_report
 from cds_service.services import SERVICES, ServiceDefinition
@@ -309,8 +309,8 @@ def create_app(
         """Readiness: the database answers and the clinical content is loaded (it is, or start-up failed)."""
         checks = {"terminology": f"{len(knowledge.terminology.products)} products, {len(knowledge.rules)} rules"}
         try:
-            await run_in_threadpool(store.ping)
-            checks["database"] = "ok"
+            version = await run_in_threadpool(store.ping)
+            checks["database"] = f"ok, schema version {version}"
         except SQLAlchemyError as error:
             log.error("readiness: database unavailable: %s", type(error).__name__)
             checks["database"] = f"unavailable ({type(error).__name__})"
@@ -323,3 +323,10 @@ def create_app(
 
     openapi.install(app, auth_required=authenticator is not None)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (``cds-service serve --workers N``): settings from the environment."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -37,11 +37,44 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings().model_copy(update={"host": args.host, "port": args.port})
     try:
+        # Built here even with workers: a bad configuration stops start-up once, with one
+        # message, and the schema is migrated before any worker opens the database.
         app = create_app(settings)
     except TrustedClientsError as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    if args.workers == 1:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    else:
+        app.state.store.engine.dispose()
+        uvicorn.run(
+            "cds_service.api:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+            log_config=None,
+        )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cds_service.analytics import analytics, parse_query
+    from cds_service.evaluate import load_knowledge
+    from cds_service.report import text_report
+    from cds_service.store import Store, load_patient_key
+
+    settings = get_settings()
+    query = parse_query(args.from_, args.to, args.period, date.today())
+    key = load_patient_key(
+        settings.patient_id_key.get_secret_value() if settings.patient_id_key else None,
+        settings.data_dir / "patient-id.key",
+    )
+    figures = analytics(Store(settings.database, patient_key=key), load_knowledge(settings), query)
+    if args.json:
+        print(json.dumps(figures, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(text_report(figures))
     return 0
 
 
@@ -153,7 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default=settings.host)
     serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (share one PostgreSQL database; see README)"
+    )
     serve.set_defaults(run=_serve)
+
+    report = commands.add_parser("report", help="print what clinicians did with the cards, per rule")
+    report.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (default: 30 days ago)")
+    report.add_argument("--to", metavar="YYYY-MM-DD", help="last day (default: today)")
+    report.add_argument("--period", choices=["day", "week", "month"], default="week")
+    report.add_argument("--json", action="store_true", help="the figures as JSON, as GET /analytics returns them")
+    report.set_defaults(run=_report)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a hook request offline and print the response")
     evaluate.add_argument("request", help="a CDS Hooks request as JSON; - reads standard input")
@@ -179,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (CardContentError, TerminologyError) as error:
         print(f"cds-service: invalid clinical content: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except InvalidRequest as error:
+        print(f"cds-service: {error.message}", file=sys.stderr)
         return EXIT_INVALID
 
 

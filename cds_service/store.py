@@ -239,10 +239,6 @@ class Store:
             {"version": step.version, "description": step.description, "applied_at": self._now()},
         )
 
-    def schema_version(self) -> int:
-        with self.engine.connect() as connection:
-            return connection.execute(select(func.max(schema_version.c.version))).scalar() or 0
-
     # -- writes ---------------------------------------------------------------------------
 
     def patient_key(self, patient_id: str) -> str:
@@ -433,11 +429,12 @@ class Store:
         with self.engine.connect() as connection:
             return connection.execute(query).scalar() or 0
 
-    def ping(self) -> None:
-        """Raises unless the database answers and holds this service's tables."""
+    def ping(self) -> int:
+        """The schema version; raises unless the database answers and holds this service's tables."""
         with self.engine.connect() as connection:
             for table in metadata.sorted_tables:
                 connection.execute(select(table).limit(1)).all()
+            return connection.execute(select(func.max(schema_version.c.version))).scalar_one()
 
     def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a token id; False when it was already recorded (a replay) and has not expired."""
