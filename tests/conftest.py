@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -9,6 +11,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from cds_service.api import create_app
 from cds_service.settings import Settings
@@ -18,6 +22,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TODAY = date(2026, 11, 21)
 SELECT = "/cds-services/back-spasm-order-select"
 SIGN = "/cds-services/back-spasm-order-sign"
+# The PostgreSQL the storage tests also run against (each test in a schema of its own).
+TEST_DATABASE_URL = os.environ.get("CDS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -69,3 +75,40 @@ def fhir_server() -> Iterator[FhirTestServer]:
     httpd.shutdown()
     httpd.server_close()
     thread.join()
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> str:
+    """The server of CDS_TEST_DATABASE_URL; the tests that need it skip, saying so, when none answers."""
+    engine = create_engine(TEST_DATABASE_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        where = make_url(TEST_DATABASE_URL).render_as_string(hide_password=True)
+        pytest.skip(f"no PostgreSQL answers at {where} (CDS_TEST_DATABASE_URL): {error.orig}")
+    finally:
+        engine.dispose()
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server: str) -> Iterator[str]:
+    """A URL whose connections work in a fresh schema, dropped afterwards: reruns start clean."""
+    schema = f"cds_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgresql_server)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgresql_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on the embedded SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cds-service.db'}"
+    return request.getfixturevalue("postgresql_url")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +14,8 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from tests.conftest import FIXTURES, SELECT, TODAY, fixture
+from tests.serving import CLI, serve
 from tests.tokens import ISSUER, SigningKey, claims, jwks
-
-CLI = [sys.executable, "-m", "cds_service"]
 
 
 def _without_uuids(value: Any) -> Any:
@@ -100,39 +96,11 @@ def test_console_script_evaluates(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["cards"][0]["source"]["topic"]["code"] == "cyclobenzaprine-duration"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``cds-service serve`` on a free port with only the given CDS_ settings; waits until it listens."""
-    port = _free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    server = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**clean, "CDS_DATA_DIR": str(tmp_path), **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
-            return server, port
-        except requests.ConnectionError:
-            if server.poll() is not None:
-                return server, port
-            assert time.monotonic() < deadline, "the service did not start within 30 s"
-            time.sleep(0.2)
-
-
 def test_serve_requires_client_tokens_by_default(tmp_path: Path) -> None:
     key = SigningKey.generate("ES384")
     trusted = tmp_path / "trusted-clients.json"
     trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
-    server, port = _serve(tmp_path, CDS_TRUSTED_CLIENTS_FILE=str(trusted))
+    server, port = serve(tmp_path, CDS_TRUSTED_CLIENTS_FILE=str(trusted))
     try:
         url = f"http://127.0.0.1:{port}/cds-services"
         assert requests.get(url, timeout=5).status_code == 401
@@ -147,7 +115,7 @@ def test_serve_requires_client_tokens_by_default(tmp_path: Path) -> None:
 
 def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(tmp_path: Path) -> None:
     request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
-    server, port = _serve(tmp_path, CDS_AUTH_MODE="off")
+    server, port = serve(tmp_path, CDS_AUTH_MODE="off")
     try:
         response = requests.post(f"http://127.0.0.1:{port}{SELECT}", json=request, timeout=10)
         assert response.status_code == 200
@@ -165,7 +133,7 @@ def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(tmp_pa
 
 
 def test_serve_with_auth_off_says_so_loudly(tmp_path: Path) -> None:
-    server, port = _serve(tmp_path, CDS_AUTH_MODE="off")
+    server, port = serve(tmp_path, CDS_AUTH_MODE="off")
     try:
         assert requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=5).status_code == 200
     finally:
@@ -195,7 +163,7 @@ def test_serve_refuses_unusable_trusted_clients(tmp_path: Path, clients: Any, me
         trusted = tmp_path / "trusted-clients.json"
         trusted.write_text(clients if isinstance(clients, str) else json.dumps(clients))
         env["CDS_TRUSTED_CLIENTS_FILE"] = str(trusted)
-    server, _ = _serve(tmp_path, **env)
+    server, _ = serve(tmp_path, **env)
     assert server.wait(timeout=10) == 2
     output = server.stdout.read().decode()  # type: ignore[union-attr]
     assert "invalid configuration" in output

@@ -1,0 +1,294 @@
+"""Storage and analytics on both databases: the embedded SQLite file and a real PostgreSQL.
+
+What an informaticist reads in ``/analytics`` must be exactly what clinicians did, whichever
+database holds it, however many processes wrote it, and across schema upgrades.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tests.conftest import SELECT, fixture
+from tests.serving import CLI, serve
+
+FEEDBACK = f"{SELECT}/feedback"
+DAY_1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+DAY_2 = DAY_1 + timedelta(days=1)
+SESSION = Path(__file__).resolve().parent.parent / "scripts" / "feedback_session.py"
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at.timestamp()
+
+
+def _cards(client: TestClient, name: str) -> dict[str, dict[str, Any]]:
+    response = client.post(SELECT, json=fixture(name))
+    assert response.status_code == 200, response.text
+    return {card["source"]["topic"]["code"]: card for card in response.json()["cards"]}
+
+
+def _send(client: TestClient, *items: dict[str, Any]) -> None:
+    response = client.post(FEEDBACK, json={"feedback": list(items)})
+    assert response.status_code == 200, response.text
+
+
+def _overridden(card: dict[str, Any], code: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T11:00:00Z"}
+    if code:
+        item["overrideReason"] = {"reason": {"system": "urn:back-spasm-cds:override-reason", "code": code}}
+    return item
+
+
+def _by_rule(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {rule["rule_id"]: rule for rule in body["rules"]}
+
+
+def test_a_new_database_is_created_at_the_latest_schema_version(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    ready = make_client(database_url=database_url).get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok, schema version 2"
+
+
+def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    engine = create_engine(database_url)
+    serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
+    with engine.begin() as connection:
+        # The schema as the first release created it, with one card and its feedback.
+        connection.execute(
+            text(
+                "CREATE TABLE issued_cards (uuid VARCHAR(64) PRIMARY KEY, rule_id VARCHAR(100) NOT NULL, "
+                "service_id VARCHAR(100) NOT NULL, hook_instance VARCHAR(200) NOT NULL, "
+                "patient_key VARCHAR(64) NOT NULL, order_key VARCHAR(300) NOT NULL, "
+                "issued_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        connection.execute(
+            text(
+                f"CREATE TABLE feedback (id {serial} PRIMARY KEY, card_uuid VARCHAR(100) NOT NULL, "
+                "service_id VARCHAR(100) NOT NULL, rule_id VARCHAR(100), outcome VARCHAR(20) NOT NULL, "
+                "accepted_suggestions TEXT, override_system VARCHAR(500), override_code VARCHAR(200), "
+                "override_display VARCHAR(500), user_comment TEXT, "
+                "outcome_timestamp TIMESTAMP WITH TIME ZONE NOT NULL, received_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+                "CONSTRAINT feedback_once UNIQUE (card_uuid, outcome, outcome_timestamp))"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE seen_tokens (issuer VARCHAR(500), jti VARCHAR(256), "
+                "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
+                "'old-hook', 'k', 'MedicationRequest/old|828348', :at)"
+            ),
+            {"at": DAY_1},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO feedback (card_uuid, service_id, rule_id, outcome, outcome_timestamp, received_at) "
+                "VALUES ('old-card', 'back-spasm-order-select', 'cyclobenzaprine-duration', 'overridden', :at, :at)"
+            ),
+            {"at": DAY_1},
+        )
+    engine.dispose()
+
+    client = make_client(database_url=database_url, clock=Clock(DAY_2))
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 2"
+    duration = _by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
+    assert (duration["issued"], duration["overridden"]) == (1, 1)
+    # New cards are stored with the new column beside the old ones.
+    assert "cyclobenzaprine-duration" in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+
+
+def test_analytics_count_each_card_by_what_became_of_it(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    clock = Clock(DAY_1)
+    client = make_client(database_url=database_url, clock=clock)
+    first = _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    several = _cards(client, "multiple-rules/av-block-resolved-sertraline-70.json")
+    clock.at = DAY_2
+    _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    older, serotonergic = several["cyclobenzaprine-older-adult"], several["cyclobenzaprine-serotonergic"]
+    accepted = {
+        "card": first["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": first["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-11-21T11:00:00Z",
+    }
+    _send(client, accepted, _overridden(older, "benefit-outweighs-risk"), _overridden(serotonergic))
+    _send(client, _overridden(older, "benefit-outweighs-risk"))  # resent: the same item
+
+    body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21", "period": "day"}).json()
+    assert body["totals"] == {
+        "issued": 5,
+        "accepted": 1,
+        "overridden": 2,
+        "no_response": 2,
+        "acceptance_rate": 0.2,
+    }
+    rules = _by_rule(body)
+    assert set(rules) == {"cyclobenzaprine-duration", "cyclobenzaprine-older-adult", "cyclobenzaprine-serotonergic"}
+    duration = rules["cyclobenzaprine-duration"]
+    assert (duration["issued"], duration["accepted"], duration["no_response"]) == (3, 1, 2)
+    assert [(p["start"], p["issued"], p["accepted"]) for p in duration["periods"]] == [
+        ("2026-11-20", 2, 1),
+        ("2026-11-21", 1, 0),
+    ]
+    assert rules["cyclobenzaprine-older-adult"]["override_reasons"] == [
+        {
+            "system": "urn:back-spasm-cds:override-reason",
+            "code": "benefit-outweighs-risk",
+            "display": "Benefit outweighs risk for this patient",
+            "count": 1,
+        }
+    ]
+    assert rules["cyclobenzaprine-serotonergic"]["override_reasons"] == [
+        {"system": None, "code": None, "display": "No reason given", "count": 1}
+    ]
+
+    weekly = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21"}).json()
+    assert [p["start"] for p in _by_rule(weekly)["cyclobenzaprine-duration"]["periods"]] == ["2026-11-16"]
+    second_day = client.get("/analytics", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+    assert {r["rule_id"]: r["issued"] for r in second_day["rules"]} == {"cyclobenzaprine-duration": 1}
+
+
+def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    make_client(database_url=database_url, clock=Clock(DAY_1)).post(
+        SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    )
+    query = {"from": "2026-11-20", "to": "2026-11-20"}
+    kept = make_client(database_url=database_url, clock=Clock(DAY_1 + timedelta(days=9)), retention_days=10)
+    assert kept.get("/analytics", params=query).json()["totals"]["issued"] == 1
+    swept = make_client(database_url=database_url, clock=Clock(DAY_1 + timedelta(days=11)), retention_days=10)
+    assert swept.get("/analytics", params=query).json()["totals"]["issued"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"from": "2026-02-30"}, "from", "is not a date"),
+        ({"to": "yesterday"}, "to", "is not a date"),
+        ({"from": "2026-11-21", "to": "2026-11-01"}, "from", "is after to"),
+        ({"from": "2024-01-01", "to": "2026-11-21"}, "from", "at most 400"),
+        ({"period": "year"}, "period", "is not one of day, week, month"),
+    ],
+)
+def test_an_unusable_analytics_query_is_a_400_naming_the_parameter(
+    client: TestClient, query: dict[str, str], field: str, message: str
+) -> None:
+    for path in ("/analytics", "/analytics/report"):
+        response = client.get(path, params=query)
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"] == [field] and message in issue["diagnostics"]
+
+
+def test_analytics_need_a_client_token_when_authentication_is_on(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(auth_mode="required", trust_sandbox=True)
+    for path in ("/analytics", "/analytics/report"):
+        assert client.get(path).status_code == 401
+
+
+def test_the_report_page_draws_a_bar_per_rule_and_escapes_what_clients_sent(client: TestClient) -> None:
+    card = _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    hostile = _overridden(card)
+    hostile["overrideReason"] = {"reason": {"code": "x", "display": "<script>alert(1)</script>"}}
+    _send(client, hostile)
+    page = client.get("/analytics/report", params={"period": "day"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.text.count("<svg") == 1 and 'aria-label="Accepted 0, Overridden 1, No response 0' in page.text
+    assert "<script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert 'name="from"' in page.text and 'name="period"' in page.text
+
+
+def test_the_report_command_prints_the_table_from_the_database(tmp_path: Path) -> None:
+    server, port = serve(tmp_path, CDS_AUTH_MODE="off")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        card = requests.post(
+            f"{url}{SELECT}", json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), timeout=10
+        ).json()["cards"][0]
+        requests.post(f"{url}{FEEDBACK}", json={"feedback": [_overridden(card, "already-addressed")]}, timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    env = {"CDS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    report = subprocess.run([*CLI, "report", "--period", "day"], env=env, capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0, report.stderr
+    row = next(line.split() for line in report.stdout.splitlines() if line.startswith("cyclobenzaprine-duration"))
+    assert row == ["cyclobenzaprine-duration", "1", "0", "1", "0", "0%"]
+    assert "Already addressed or will reassess at follow-up" in report.stdout
+    as_json = subprocess.run([*CLI, "report", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(as_json.stdout)["totals"]["overridden"] == 1
+
+
+@pytest.mark.parametrize(("backend", "workers"), [("postgresql", 4), ("sqlite", 1)])
+def test_a_session_from_several_processes_is_counted_exactly(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, workers: int
+) -> None:
+    """Hook calls and feedback (some resent) from 4 client processes, answered by ``workers``
+    service processes sharing one database: nothing lost, nothing counted twice."""
+    url = request.getfixturevalue("postgresql_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/cds.db"
+    server, port = serve(
+        tmp_path, "--workers", str(workers), CDS_AUTH_MODE="off", CDS_DATABASE_URL=url, CDS_LOG_LEVEL="WARNING"
+    )
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+        run = subprocess.run(
+            [sys.executable, str(SESSION), "--url", f"http://127.0.0.1:{port}", "--calls", "150", "--feedback", "60"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["match"] and result["feedback_sent"] == 66
+    reported = result["reported"]
+    assert len(reported) >= 10
+    assert sum(r["accepted"] for r in reported.values()) > 0
+    assert sum(r["overridden"] for r in reported.values()) > 0
+    assert sum(r["issued"] for r in reported.values()) == result["cards"]
+
+
+def test_two_instances_starting_together_migrate_one_database_once(tmp_path: Path, postgresql_url: str) -> None:
+    """Containers behind a load balancer start at the same time against one fresh database."""
+    started = [serve(tmp_path / str(i), CDS_AUTH_MODE="off", CDS_DATABASE_URL=postgresql_url) for i in range(2)]
+    try:
+        for _, port in started:
+            ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+            assert ready.json()["checks"]["database"] == "ok, schema version 2"
+    finally:
+        for server, _ in started:
+            server.terminate()
+            server.wait(timeout=30)
+    engine = create_engine(postgresql_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
+    engine.dispose()
