@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 def _config_error(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            ": ".join(filter(None, [".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, ")]))
             for e in error.errors(include_url=False, include_input=False)
         )
     return str(error)

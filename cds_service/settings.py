@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator
+from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from cds_service.allowlist import ServerAllowList
@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     def _fhir_servers(cls, value: list[str]) -> list[str]:
         ServerAllowList(value)
         return value
+
+    @model_validator(mode="after")
+    def _snooze_within_retention(self) -> Settings:
+        """A snooze rests on stored feedback: the feedback must outlive the snooze."""
+        for rule in all_rules():
+            days = self.snooze_days_for(rule.id)
+            if days > self.retention_days:
+                where = "snooze_days" if days == self.snooze_days else f"rules.{rule.id}.snooze_days"
+                raise ValueError(f"{where} is {days}, longer than retention_days ({self.retention_days})")
+        return self
 
     @property
     def database(self) -> str:

@@ -344,7 +344,7 @@ class Store:
         with self.engine.connect() as connection:
             for row in connection.execute(query):
                 at = _utc(row.received_at)
-                if row.outcome == "accepted" and at >= now - accepted_within:
+                if row.outcome == "accepted" and accepted_within and at >= now - accepted_within:
                     accepted.add((row.rule_id, row.order_key))
                 days = snooze_days.get(row.rule_id, 0)
                 snoozable = row.outcome == "overridden" and row.indicator in ("warning", "info")

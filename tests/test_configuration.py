@@ -95,6 +95,12 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
         ("[rules.cyclobenzaprine-duration]\nenabled = 'perhaps'\n", "rules.cyclobenzaprine_duration.enabled"),
         ("[rules.no-such-rule]\nenabled = false\n", "rules.no_such_rule: Extra inputs"),
         ("[rules\n", "Expected ']'"),
+        # A snooze rests on stored feedback, which retention would delete first.
+        ("retention_days = 20\n", "snooze_days is 30, longer than retention_days (20)"),
+        (
+            "[rules.cyclobenzaprine-duration]\nsnooze_days = 500\n",
+            "rules.cyclobenzaprine-duration.snooze_days is 500, longer than retention_days (400)",
+        ),
     ],
 )
 def test_invalid_configuration_stops_start_up_naming_the_key(

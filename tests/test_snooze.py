@@ -357,8 +357,10 @@ def test_an_accepted_card_does_not_snooze_its_rule(service: TestClient, clock: C
 def test_with_accepted_quiet_off_an_accepted_card_comes_back_at_once(
     make_client: Callable[..., TestClient], clock: Clock
 ) -> None:
+    """A second later: at the very instant the feedback is received, even a 0-minute window still holds it."""
     service = make_client(clock=clock, accepted_quiet_minutes=0)
     accept(service, only_card(call(service, DURATION_WARNING), DURATION))
+    clock.now += 1
     assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
 
 

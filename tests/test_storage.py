@@ -181,9 +181,13 @@ def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
         SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     )
     query = {"from": "2026-11-20", "to": "2026-11-20"}
-    kept = make_client(database_url=database_url, clock=Clock(DAY_1 + timedelta(days=9)), retention_days=10)
+    kept = make_client(
+        database_url=database_url, clock=Clock(DAY_1 + timedelta(days=9)), retention_days=10, snooze_days=10
+    )
     assert kept.get("/analytics", params=query).json()["totals"]["issued"] == 1
-    swept = make_client(database_url=database_url, clock=Clock(DAY_1 + timedelta(days=11)), retention_days=10)
+    swept = make_client(
+        database_url=database_url, clock=Clock(DAY_1 + timedelta(days=11)), retention_days=10, snooze_days=10
+    )
     assert swept.get("/analytics", params=query).json()["totals"]["issued"] == 0
 
 
