@@ -39,7 +39,7 @@ from cds_service.prefetch import FhirClient, Unfetchable
 from cds_service.report import html_report
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.settings import Settings, get_settings
-from cds_service.store import Store, load_patient_key
+from cds_service.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,7 @@ def create_app(
     """The service app; raises ``TrustedClientsError`` when authentication is required but unusable."""
     settings = settings or get_settings()
     knowledge = knowledge or load_knowledge(settings)
-    patient_key = load_patient_key(
-        settings.patient_id_key.get_secret_value() if settings.patient_id_key else None,
-        settings.data_dir / "patient-id.key",
-    )
-    store = Store(settings.database, patient_key=patient_key, now=lambda: datetime.fromtimestamp(clock(), UTC))
+    store = open_store(settings, now=lambda: datetime.fromtimestamp(clock(), UTC))
     quiet_for = timedelta(minutes=settings.accepted_quiet_minutes)
     retention = timedelta(days=settings.retention_days)
     limits = BodyLimits(max_bytes=settings.max_body_bytes, max_entries=settings.max_entries)

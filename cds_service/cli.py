@@ -62,15 +62,11 @@ def _report(args: argparse.Namespace) -> int:
     from cds_service.analytics import analytics, parse_query
     from cds_service.evaluate import load_knowledge
     from cds_service.report import text_report
-    from cds_service.store import Store, load_patient_key
+    from cds_service.store import open_store
 
     settings = get_settings()
     query = parse_query(args.from_, args.to, args.period, date.today())
-    key = load_patient_key(
-        settings.patient_id_key.get_secret_value() if settings.patient_id_key else None,
-        settings.data_dir / "patient-id.key",
-    )
-    figures = analytics(Store(settings.database, patient_key=key), load_knowledge(settings), query)
+    figures = analytics(open_store(settings), load_knowledge(settings), query)
     if args.json:
         print(json.dumps(figures, indent=2, ensure_ascii=False))
     else:

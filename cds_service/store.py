@@ -50,6 +50,7 @@ from sqlalchemy.engine import Engine
 
 from cds_service.evaluate import IssuedCard, Quiet
 from cds_service.feedback import FeedbackItem
+from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,13 @@ class ReasonCount:
     code: str | None
     display: str | None
     cards: int
+
+
+def open_store(settings: Settings, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Store:
+    """The store the settings name, with its patient-id key: what the service and the CLI share."""
+    configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
+    key = load_patient_key(configured, settings.data_dir / "patient-id.key")
+    return Store(settings.database, patient_key=key, now=now)
 
 
 class Store:
