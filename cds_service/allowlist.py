@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Annotated
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
 
 # The entry that stands for any server on this machine (http allowed), whatever its port.
 LOOPBACK = "loopback"
@@ -82,3 +85,12 @@ class ServerAllowList:
         if base in self.bases or (loopback and self.loopback):
             return None
         return "fhirServer is not on this service's list of FHIR servers for the calling client"
+
+
+def _checked(servers: list[str]) -> list[str]:
+    ServerAllowList(servers)
+    return servers
+
+
+# A list of FHIR servers in settings or a trusted-client entry: each entry is checked on load.
+FhirServers = Annotated[list[str], AfterValidator(_checked)]

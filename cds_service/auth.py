@@ -25,7 +25,7 @@ import httpx
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from cds_service.allowlist import LOOPBACK, ServerAllowList, base_url, is_loopback
+from cds_service.allowlist import LOOPBACK, FhirServers, ServerAllowList, base_url, is_loopback
 from cds_service.errors import Unauthorized
 from cds_service.outbound import OutboundError, get_json
 
@@ -97,7 +97,7 @@ class TrustedClient(BaseModel):
     jwks_url: str | None = None
     # Keys held inline: nothing is fetched for them.
     jwks: dict[str, Any] | None = None
-    fhir_servers: list[str] = []
+    fhir_servers: FhirServers = []
     # When set, the token's ``tenant`` claim must equal it.
     tenant: str | None = None
 
@@ -115,12 +115,6 @@ class TrustedClient(BaseModel):
     def _jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
             _verifying_keys(value)
-        return value
-
-    @field_validator("fhir_servers")
-    @classmethod
-    def _fhir_servers(cls, value: list[str]) -> list[str]:
-        ServerAllowList(value)
         return value
 
     @model_validator(mode="after")

@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from cds_service.allowlist import ServerAllowList
+from cds_service.allowlist import FhirServers
 from cds_service.rules import RuleConfig, all_rules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -87,18 +87,12 @@ class Settings(BaseSettings):
     # Take scheme and host from X-Forwarded-Proto/-Host (only behind a proxy that sets them).
     trust_proxy_headers: bool = False
     # FHIR servers the service may call when auth_mode is off ("loopback" = any on this machine).
-    fhir_servers: list[str] = ["loopback"]
+    fhir_servers: FhirServers = ["loopback"]
     # Largest request body accepted, in bytes; also the largest FHIR response read.
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Most Bundle entries (draft orders and prefetch together) in one request.
     max_entries: int = Field(default=5000, ge=1)
     rules: RulesConfig = Field(default_factory=RulesConfig)  # type: ignore[valid-type]
-
-    @field_validator("fhir_servers")
-    @classmethod
-    def _fhir_servers(cls, value: list[str]) -> list[str]:
-        ServerAllowList(value)
-        return value
 
     @model_validator(mode="after")
     def _snooze_within_retention(self) -> Settings:
