@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test fuzz clean
+.PHONY: run test fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ test: $(VENV)/.test-installed
 # The fuzz tests of `make test`, with many more examples each (FUZZ_EXAMPLES; about 10 minutes).
 fuzz: $(VENV)/.test-installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/pytest tests/test_fuzz.py
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,bench]"
+	touch $@ $(VENV)/.test-installed $(VENV)/.run-installed
+
+# The service against a bare JSON echo (bench/run.py): prints the table, writes
+# bench/results.md and bench/latency.png. About four minutes; not part of `make test`.
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,167 @@
+"""The requests the benchmark sends: the sandbox's order, prefetch of 50 and 500 entries, a
+request the service must complete from a FHIR server, and a patient who triggers six rules."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SELECT = "back-spasm-order-select"
+TODAY = date(2026, 11, 21)
+
+# A realistic mix for one patient's history, drawn from codes the service knows and does not.
+CONDITIONS = [
+    ("http://hl7.org/fhir/sid/icd-10-cm", "M62.830", "Muscle spasm of back"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "M54.50", "Low back pain, unspecified"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "I10", "Essential (primary) hypertension"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "E11.9", "Type 2 diabetes mellitus without complications"),
+    ("http://snomed.info/sct", "279039007", "Low back pain"),
+    ("http://snomed.info/sct", "38341003", "Hypertensive disorder"),
+    ("http://snomed.info/sct", "195967001", "Asthma"),
+]
+MEDICATIONS = [
+    ("197361", "amlodipine 5 MG Oral Tablet"),
+    ("860975", "metformin hydrochloride 500 MG Oral Tablet"),
+    ("310965", "ibuprofen 200 MG Oral Tablet"),
+    ("198211", "simvastatin 40 MG Oral Tablet"),
+    ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet"),
+]
+SERVICES = [
+    ("http://www.ama-assn.org/go/cpt", "97110", "Therapeutic exercises"),
+    ("http://www.ama-assn.org/go/cpt", "80053", "Comprehensive metabolic panel"),
+    ("http://www.ama-assn.org/go/cpt", "71046", "Radiologic examination, chest; 2 views"),
+]
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def sandbox_order() -> dict[str, Any]:
+    """The sandbox's 10 mg, 30-day order with its (empty) history: what an integrator sends first."""
+    return _fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+
+
+def history(patient_id: str, entries: int, seed: int = 7) -> dict[str, Any]:
+    """Prefetch of ``entries`` resources: the Patient, Conditions, two years of MedicationRequests, ServiceRequests."""
+    rng = random.Random(seed)
+    subject = {"reference": f"Patient/{patient_id}"}
+    conditions, medications, services = [], [], []
+    for i in range(entries - 1):
+        on = (TODAY - timedelta(days=rng.randrange(730))).isoformat()
+        kind = i % 10
+        if kind < 3:
+            system, code, text = rng.choice(CONDITIONS)
+            conditions.append(
+                {
+                    "resourceType": "Condition",
+                    "id": f"c{i}",
+                    "subject": subject,
+                    "onsetDateTime": on,
+                    "clinicalStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                "code": rng.choice(["active", "resolved"]),
+                            }
+                        ]
+                    },
+                    "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
+                }
+            )
+        elif kind < 9:
+            code, text = rng.choice(MEDICATIONS)
+            medications.append(
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": f"m{i}",
+                    "status": rng.choice(["completed", "stopped"]),
+                    "intent": "order",
+                    "subject": subject,
+                    "authoredOn": on,
+                    "medicationCodeableConcept": {
+                        "coding": [
+                            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": text}
+                        ],
+                        "text": text,
+                    },
+                    "dispenseRequest": {
+                        "expectedSupplyDuration": {
+                            "value": 7,
+                            "unit": "days",
+                            "system": "http://unitsofmeasure.org",
+                            "code": "d",
+                        }
+                    },
+                }
+            )
+        else:
+            system, code, text = rng.choice(SERVICES)
+            services.append(
+                {
+                    "resourceType": "ServiceRequest",
+                    "id": f"s{i}",
+                    "status": "completed",
+                    "intent": "order",
+                    "subject": subject,
+                    "authoredOn": on,
+                    "code": {"coding": [{"system": system, "code": code}], "text": text},
+                }
+            )
+
+    def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+    patient = {"resourceType": "Patient", "id": patient_id, "birthDate": "1971-07-02", "gender": "female"}
+    return {
+        "patient": patient,
+        "conditions": bundle(conditions),
+        "medications": bundle(medications),
+        "imaging": bundle(services),
+    }
+
+
+def with_history(entries: int) -> dict[str, Any]:
+    request = sandbox_order()
+    request["prefetch"] = history(request["context"]["patientId"], entries)
+    return request
+
+
+def fetching(fhir_base: str) -> dict[str, Any]:
+    """No prefetch at all: the service fetches the patient's 50-entry history from ``fhir_base``."""
+    request = sandbox_order()
+    request.pop("prefetch", None)
+    request["fhirServer"] = fhir_base
+    return request
+
+
+def six_rules() -> dict[str, Any]:
+    return _fixture("fhir-versions/r4-cyclobenzaprine-10mg-tid-30-days.json")
+
+
+def fhir_resources(entries: int) -> list[dict[str, Any]]:
+    """The same 50-entry history as resources, for the FHIR test server."""
+    data = history(sandbox_order()["context"]["patientId"], entries)
+    return [
+        data["patient"],
+        *(e["resource"] for key in ("conditions", "medications", "imaging") for e in data[key]["entry"]),
+    ]
+
+
+def scenarios(fhir_base: str) -> dict[str, dict[str, Any]]:
+    return {
+        "sandbox order, no prefetch history": sandbox_order(),
+        "50 prefetch entries": with_history(50),
+        "500 prefetch entries": with_history(500),
+        "prefetch missing, fetched from FHIR": fetching(fhir_base),
+        "six rules fire": six_rules(),
+    }
+
+
+def copy_of(request: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(request)
