@@ -187,7 +187,7 @@ def _chart(runs: list[Run], path: Path) -> None:
             p99 = [next(r.p99 for r in runs if (r.scenario, r.target, r.concurrency) == (n, target, c)) for n in names]
             xs = [i + offset for i in range(len(names))]
             ax.bar(xs, values, width=0.4, label=f"{target} p50")
-            ax.scatter(xs, p99, marker="_", s=200, color="black", label=f"{target} p99" if offset < 0 else None)
+            ax.scatter(xs, p99, marker="_", s=200, color="black", label=f"{target} p99")
         ax.set_title(f"concurrency {c}")
         ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=7, rotation=30, ha="right")
         ax.set_ylabel("latency (ms)")
