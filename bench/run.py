@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.scenarios import SELECT, fhir_resources, scenarios  # noqa: E402
 from tests.fhir_server import FhirTestServer, start  # noqa: E402
+from tests.serving import free_port  # noqa: E402
 from tests.tokens import SigningKey, claims, jwks  # noqa: E402
 
 ISSUER = "https://bench.example.org"
@@ -49,14 +50,6 @@ class Run:
     p99: float
     rps: float
     errors: int
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -93,7 +86,7 @@ class Bench:
         self.fhir_httpd, _ = start(self.fhir)
         clients = [{"iss": ISSUER, "jwks": jwks(self.key), "fhir_servers": [self.fhir.base]}]
         (workdir / "clients.json").write_text(json.dumps(clients))
-        self.service_port, self.echo_port = _free_port(), _free_port()
+        self.service_port, self.echo_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
         env |= {"CDS_TRUSTED_CLIENTS_FILE": str(workdir / "clients.json"), "CDS_DATA_DIR": str(workdir / "data")}
         self.service_log = open(workdir / "service.log", "wb")  # noqa: SIM115 (closed in stop)
