@@ -177,21 +177,22 @@ async def evaluate(
         terminology=terminology,
         today=today,
     )
-    silenced = await quiet(patient.patient_id) if quiet is not None else Quiet()
     indicator = knowledge.catalog.indicator
+    found = [
+        finding
+        for rule in applicable
+        for order in patient.orders
+        if (finding := rule.evaluate(patient, order, terminology, knowledge.configs[rule.id])) is not None
+    ]
+    # Stored feedback is read only when there is a card it could silence.
+    silenced = await quiet(patient.patient_id) if found and quiet is not None else Quiet()
     findings: list[Finding] = []
-    for rule in applicable:
-        config = knowledge.configs[rule.id]
-        for order in patient.orders:
-            finding = rule.evaluate(patient, order, terminology, config)
-            if finding is None:
-                continue
-            if (rule.id, order.key) in silenced.accepted:
-                log.info("rule %s quiet for %s: its card was accepted", rule.id, order.reference)
-                continue
-            if rule.id in silenced.snoozed and indicator(finding) != "critical":
-                log.info("rule %s snoozed for this patient: its card was overridden", rule.id)
-                continue
+    for finding in found:
+        if (finding.rule_id, finding.order.key) in silenced.accepted:
+            log.info("rule %s quiet for %s: its card was accepted", finding.rule_id, finding.order.reference)
+        elif finding.rule_id in silenced.snoozed and indicator(finding) != "critical":
+            log.info("rule %s snoozed for this patient: its card was overridden", finding.rule_id)
+        else:
             findings.append(finding)
 
     cards, issued = [], []

@@ -26,6 +26,20 @@ SIGN = "/cds-services/back-spasm-order-sign"
 TEST_DATABASE_URL = os.environ.get("CDS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+class Clock:
+    """The app's clock, set by the test: epoch seconds, as ``create_app(clock=...)`` takes."""
+
+    def __init__(self, start: float) -> None:
+        self.start = self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, *, days: float = 0, minutes: float = 0) -> None:
+        """Move to ``days`` and ``minutes`` after the start."""
+        self.now = self.start + days * 86400 + minutes * 60
+
+
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 

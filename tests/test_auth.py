@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, fixture, rule_ids
+from tests.conftest import SELECT, Clock, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 from tests.tokens import ISSUER, SigningKey, b64, claims, jwks, unsigned
 
@@ -34,17 +34,9 @@ def rs384() -> SigningKey:
     return SigningKey.generate("RS384")
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.api import create_app
 from cds_service.settings import Settings
-from tests.conftest import SELECT, SIGN, TODAY, cards_for, fixture, rule_ids
+from tests.conftest import SELECT, SIGN, TODAY, Clock, cards_for, fixture, rule_ids
 
 FEEDBACK = f"{SELECT}/feedback"
 REASON_SYSTEM = "urn:back-spasm-cds:override-reason"
@@ -44,29 +44,13 @@ MAOI_CRITICAL = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
 PATIENT = "harness-pt-1"
 OTHER_PATIENT = "another-patient"
 
-MINUTE = 60.0
-DAY = 24 * 60 * MINUTE
 # The morning of the fixtures' "today": cards are issued and overridden at this instant.
 START = datetime(TODAY.year, TODAY.month, TODAY.day, 10, 0, tzinfo=UTC).timestamp()
 
 
-class Clock:
-    """The app's clock, set by the test: epoch seconds, as ``create_app(clock=...)`` takes."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, *, days: float = 0, minutes: float = 0) -> None:
-        """Move to ``days`` and ``minutes`` after START."""
-        self.now = START + days * DAY + minutes * MINUTE
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -19,21 +19,13 @@ import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.conftest import SELECT, fixture
+from tests.conftest import SELECT, Clock, fixture
 from tests.serving import CLI, serve
 
 FEEDBACK = f"{SELECT}/feedback"
 DAY_1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 DAY_2 = DAY_1 + timedelta(days=1)
 SESSION = Path(__file__).resolve().parent.parent / "scripts" / "feedback_session.py"
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at.timestamp()
 
 
 def _cards(client: TestClient, name: str) -> dict[str, dict[str, Any]]:
@@ -113,7 +105,7 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
         )
     engine.dispose()
 
-    client = make_client(database_url=database_url, clock=Clock(DAY_2))
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
     assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 2"
     duration = _by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
     assert (duration["issued"], duration["overridden"]) == (1, 1)
@@ -124,11 +116,11 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
 def test_analytics_count_each_card_by_what_became_of_it(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
-    clock = Clock(DAY_1)
+    clock = Clock(DAY_1.timestamp())
     client = make_client(database_url=database_url, clock=clock)
     first = _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
     several = _cards(client, "multiple-rules/av-block-resolved-sertraline-70.json")
-    clock.at = DAY_2
+    clock.set(days=1)
     _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     older, serotonergic = several["cyclobenzaprine-older-adult"], several["cyclobenzaprine-serotonergic"]
     accepted = {
@@ -177,16 +169,22 @@ def test_analytics_count_each_card_by_what_became_of_it(
 def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
-    make_client(database_url=database_url, clock=Clock(DAY_1)).post(
+    make_client(database_url=database_url, clock=Clock(DAY_1.timestamp())).post(
         SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     )
     query = {"from": "2026-11-20", "to": "2026-11-20"}
     kept = make_client(
-        database_url=database_url, clock=Clock(DAY_1 + timedelta(days=9)), retention_days=10, snooze_days=10
+        database_url=database_url,
+        clock=Clock((DAY_1 + timedelta(days=9)).timestamp()),
+        retention_days=10,
+        snooze_days=10,
     )
     assert kept.get("/analytics", params=query).json()["totals"]["issued"] == 1
     swept = make_client(
-        database_url=database_url, clock=Clock(DAY_1 + timedelta(days=11)), retention_days=10, snooze_days=10
+        database_url=database_url,
+        clock=Clock((DAY_1 + timedelta(days=11)).timestamp()),
+        retention_days=10,
+        snooze_days=10,
     )
     assert swept.get("/analytics", params=query).json()["totals"]["issued"] == 0
 
