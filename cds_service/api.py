@@ -123,6 +123,7 @@ def create_app(
             )
         else:
             log.info("client authentication required; trusted issuers: %s", sorted(clients))
+        await _sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(_sweep_every_hour())
         timeout = httpx.Timeout(settings.fhir_deadline_seconds)
         try:
@@ -132,14 +133,17 @@ def create_app(
         finally:
             sweeper.cancel()
 
-    async def _sweep_every_hour() -> None:
+    async def _sweep() -> None:
         """Retention: cards and feedback older than CDS_RETENTION_DAYS go, at start-up and hourly."""
+        try:
+            await run_in_threadpool(store.sweep, retention=retention)
+        except SQLAlchemyError as error:
+            log.error("retention sweep failed: %s", type(error).__name__)
+
+    async def _sweep_every_hour() -> None:
         while True:
-            try:
-                await run_in_threadpool(store.sweep, retention=retention)
-            except SQLAlchemyError as error:
-                log.error("retention sweep failed: %s", type(error).__name__)
             await asyncio.sleep(3600)
+            await _sweep()
 
     app = FastAPI(
         title="Back spasm CDS service",
