@@ -3,8 +3,12 @@
 This is the only module that knows FHIR shapes. Rules see orders with a dose in mg, a
 number of administrations per day and a planned duration in days; conditions that are
 active, with an onset; medication courses with a start and an end (clinical-rules.md §1).
-Resources no rule can use are never validated: a raw-code check picks the dozen relevant
-entries out of a 500-entry prefetch first.
+
+Facts are read from the JSON itself, each field type-checked where it is read: validating a
+resource into a fhir.resources model costs over 100 µs, and a 500-entry history would spend
+most of a call on it. Only the draft orders are validated as a whole, since suggestions send
+them back to the EHR; the history is read as it comes, and a field of the wrong type counts
+as absent. A raw-code check also skips every resource no rule can use.
 """
 
 from __future__ import annotations
@@ -173,19 +177,33 @@ def _raw_codes(concept: Any) -> list[Code]:
                 and isinstance(coding.get("system"), str)
                 and isinstance(coding.get("code"), str)
             ):
-                codes.append(Code(coding["system"], coding["code"], coding.get("display")))
+                display = coding.get("display")
+                codes.append(Code(coding["system"], coding["code"], display if isinstance(display, str) else None))
     return codes
 
 
-def _codes(concepts: Iterable[Any] | Any | None) -> tuple[Code, ...]:
-    """Codes of model CodeableConcepts."""
-    if concepts is None:
-        return ()
-    if not isinstance(concepts, list):
-        concepts = [concepts]
-    return tuple(
-        Code(c.system, c.code, c.display) for concept in concepts for c in concept.coding or () if c.system and c.code
-    )
+def _list(value: Any) -> list[Any]:
+    """A JSON array, with a single object where an array belongs read as one element (the sandbox does that)."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _num(value: Any) -> float | None:
+    """A JSON number as a float; anything else (strings, booleans) is no number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _first(items: Iterable[Any]) -> dict[str, Any]:
+    return next((item for item in items if isinstance(item, dict)), {})
 
 
 def to_date(value: Any) -> date | None:
@@ -204,10 +222,17 @@ def to_date(value: Any) -> date | None:
 
 
 def _days(quantity: Any) -> float | None:
-    if quantity is None or quantity.value is None:
+    quantity = _obj(quantity)
+    value = _num(quantity.get("value"))
+    if value is None:
         return None
-    factor = _DAYS_PER_UNIT.get(quantity.code or "") or _DAYS_PER_UNIT.get((quantity.unit or "").lower())
-    return float(quantity.value) * factor if factor else None
+    unit = _str(quantity.get("unit")) or ""
+    factor = _DAYS_PER_UNIT.get(_str(quantity.get("code")) or "") or _DAYS_PER_UNIT.get(unit.lower())
+    return value * factor if factor else None
+
+
+def _unit(quantity: dict[str, Any]) -> str:
+    return (_str(quantity.get("code")) or _str(quantity.get("unit")) or "").strip("{}").lower()
 
 
 _PLAUSIBLE = 1e6
@@ -253,21 +278,22 @@ class MedicationIndex:
         return terminology.drug(_raw_codes(concept), text)
 
 
-def _dose(dosage: Any, drug: Drug | None) -> tuple[float | None, float | None]:
+def _dose(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:
     """(mg per dose, units per dose) from the first dosage instruction."""
     strength = drug.strength_mg if drug else None
-    quantity = None
-    for dose_and_rate in (dosage.doseAndRate or ()) if dosage else ():
-        if dose_and_rate.doseQuantity is not None:
-            quantity = dose_and_rate.doseQuantity
+    quantity: dict[str, Any] = {}
+    for dose_and_rate in map(_obj, _list(dosage.get("doseAndRate"))):
+        if isinstance(dose_and_rate.get("doseQuantity"), dict):
+            quantity = dose_and_rate["doseQuantity"]
             break
-        if dose_and_rate.doseRange is not None and dose_and_rate.doseRange.high is not None:
-            quantity = dose_and_rate.doseRange.high
+        high = _obj(dose_and_rate.get("doseRange")).get("high")
+        if isinstance(high, dict):
+            quantity = high
             break
-    if quantity is None or quantity.value is None:
+    value = _num(quantity.get("value"))
+    if value is None:
         return strength, 1.0
-    value = float(quantity.value)
-    unit = (quantity.code or quantity.unit or "").strip("{}").lower()
+    unit = _unit(quantity)
     if unit in _MG_FACTOR:
         mg = value * _MG_FACTOR[unit]
         return mg, (mg / strength if strength else None)
@@ -276,64 +302,59 @@ def _dose(dosage: Any, drug: Drug | None) -> tuple[float | None, float | None]:
     return None, None
 
 
-def _per_day(dosage: Any, terminology: Terminology) -> float | None:
-    timing = dosage.timing if dosage else None
-    if timing is None:
-        return None
-    repeat = timing.repeat
-    if repeat is not None and repeat.period is not None and repeat.periodUnit:
-        frequency = repeat.frequencyMax or repeat.frequency or 1
-        period_days = float(repeat.period) * _DAYS_PER_UNIT.get(repeat.periodUnit, 0)
+def _per_day(dosage: dict[str, Any], terminology: Terminology) -> float | None:
+    timing = _obj(dosage.get("timing"))
+    repeat = _obj(timing.get("repeat"))
+    period, period_unit = _num(repeat.get("period")), _str(repeat.get("periodUnit"))
+    if period is not None and period_unit:
+        frequency = _num(repeat.get("frequencyMax")) or _num(repeat.get("frequency")) or 1
+        period_days = period * _DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0:
             return frequency / period_days
-    for code in _codes(timing.code) or ():
-        if code.code.upper() in terminology.timing_codes:
-            return terminology.timing_codes[code.code.upper()]
-    if timing.code is not None and (timing.code.text or "").upper() in terminology.timing_codes:
-        return terminology.timing_codes[timing.code.text.upper()]
+    code = _obj(timing.get("code"))
+    for word in [c.code for c in _raw_codes(code)] + [_str(code.get("text")) or ""]:
+        if word.upper() in terminology.timing_codes:
+            return terminology.timing_codes[word.upper()]
     return None
 
 
-def _planned_days(request: Any, units_per_day: float | None) -> tuple[float | None, str | None]:
+def _planned_days(request: dict[str, Any], units_per_day: float | None) -> tuple[float | None, str | None]:
     """Planned duration in days and the words saying where it came from (clinical-rules.md §1)."""
-    for dosage in request.dosageInstruction or ():
-        repeat = dosage.timing.repeat if dosage.timing else None
-        if repeat is None:
-            continue
-        days = _days(repeat.boundsDuration)
+    for dosage in map(_obj, _list(request.get("dosageInstruction"))):
+        repeat = _obj(_obj(dosage.get("timing")).get("repeat"))
+        days = _days(repeat.get("boundsDuration"))
         if days is not None:
             return days, f"a duration of {fmt_number(days)} days"
-        period = repeat.boundsPeriod
-        if period is not None and period.start and period.end:
-            start, end = to_date(period.start), to_date(period.end)
-            if start and end:
-                return float((end - start).days), f"from {start.isoformat()} to {end.isoformat()}"
-    dispense = request.dispenseRequest
-    if dispense is None:
+        period = _obj(repeat.get("boundsPeriod"))
+        start, end = to_date(period.get("start")), to_date(period.get("end"))
+        if start and end:
+            return float((end - start).days), f"from {start.isoformat()} to {end.isoformat()}"
+    dispense = request.get("dispenseRequest")
+    if not isinstance(dispense, dict):
         return None, None
-    repeats = int(dispense.numberOfRepeatsAllowed or 0)
+    repeats = dispense.get("numberOfRepeatsAllowed")
+    repeats = repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 0
     refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
-    supply = _days(dispense.expectedSupplyDuration)
+    supply = _days(dispense.get("expectedSupplyDuration"))
     if supply is not None:
         return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
-    quantity = dispense.quantity
-    if quantity is not None and quantity.value is not None and units_per_day:
-        unit = (quantity.code or quantity.unit or "").strip("{}").lower()
-        if unit in COUNT_UNITS or unit == "":
-            days = float(quantity.value) / units_per_day
-            basis = f"{fmt_number(float(quantity.value))} units at {fmt_number(units_per_day)} a day{refills}"
-            return days * (1 + repeats), basis
+    quantity = _obj(dispense.get("quantity"))
+    value = _num(quantity.get("value"))
+    if value is not None and units_per_day and _unit(quantity) in (*COUNT_UNITS, ""):
+        basis = f"{fmt_number(value)} units at {fmt_number(units_per_day)} a day{refills}"
+        return value / units_per_day * (1 + repeats), basis
     return None, None
 
 
 def medication_order(
-    model: Any, reference: str, resource: dict[str, Any], drug: Drug | None, terminology: Terminology
+    facts: dict[str, Any], reference: str, resource: dict[str, Any], drug: Drug | None, terminology: Terminology
 ) -> Order:
-    dosage = (model.dosageInstruction or [None])[0]
+    """An order read from R4 MedicationRequest JSON (``facts``); ``resource`` is the client's own JSON."""
+    dosage = _first(_list(facts.get("dosageInstruction")))
     dose_mg, units_per_dose = (_finite(x) for x in _dose(dosage, drug))
     per_day = _finite(_per_day(dosage, terminology))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
-    planned, basis = _planned_days(model, _finite(units_per_day))
+    planned, basis = _planned_days(facts, _finite(units_per_day))
     if _finite(planned) is None:
         planned, basis = None, None
     return Order(
@@ -345,17 +366,17 @@ def medication_order(
         per_day=per_day,
         planned_days=planned,
         duration_basis=basis,
-        reason_codes=_codes(model.reasonCode),
+        reason_codes=tuple(_raw_codes(facts.get("reasonCode"))),
     )
 
 
-def _service_order(model: Any, reference: str, resource: dict[str, Any]) -> Order:
-    concept = getattr(model, "code", None) or getattr(model, "codeCodeableConcept", None)
+def _service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:
+    concept = facts.get("code") or facts.get("codeCodeableConcept")
     return Order(
         reference=reference,
         resource=resource,
-        codes=_codes(concept),
-        reason_codes=_codes(model.reasonCode),
+        codes=tuple(_raw_codes(concept)),
+        reason_codes=tuple(_raw_codes(facts.get("reasonCode"))),
     )
 
 
@@ -384,61 +405,64 @@ def under_review(hook: str, drafts: list[dict[str, Any]], selections: list[str] 
 
 
 def build_orders(drafts: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex) -> list[Order]:
-    """Orders from the drafts as the client sent them: facts from their R4 form, while the
-    reference and the JSON that suggestions send back stay in the client's own FHIR version."""
+    """Orders from the drafts, each validated whole (suggestions send it back): facts from its R4
+    form, while the reference and the JSON that suggestions send back stay in the client's own
+    FHIR version."""
     orders = []
     for raw in drafts:
         r4 = to_r4(raw)
         parsed = parse(r4 or raw, where="draftOrders")
         if parsed is None:
             continue
-        model, resource = parsed
+        model, facts = parsed
         if not model.id:
             log.warning("skipping %s in draftOrders: a draft order needs an id", raw["resourceType"])
             continue
         reference = f"{raw['resourceType']}/{model.id}"
-        if r4 is not None:
-            resource = without_nulls(raw)
-        if model.get_resource_type() == "MedicationRequest":
-            drug = medications.identify(r4 or resource, terminology)
-            orders.append(medication_order(model, reference, resource, drug, terminology))
+        resource = without_nulls(raw) if r4 is not None else facts
+        if facts["resourceType"] == "MedicationRequest":
+            drug = medications.identify(facts, terminology)
+            orders.append(medication_order(facts, reference, resource, drug, terminology))
         else:
-            orders.append(_service_order(model, reference, resource))
+            orders.append(_service_order(facts, reference, resource))
     return orders
 
 
-def _active(model: Any, today: date) -> bool:
-    verification = {c.code for c in _codes(model.verificationStatus)}
+def _active(raw: dict[str, Any], today: date) -> bool:
+    verification = {c.code for c in _raw_codes(raw.get("verificationStatus"))}
     if verification & _EXCLUDED_VERIFICATION:
         return False
-    clinical = {c.code for c in _codes(model.clinicalStatus)}
+    clinical = {c.code for c in _raw_codes(raw.get("clinicalStatus"))}
     if clinical:
         return bool(clinical & _ACTIVE_CLINICAL)
-    abatement = to_date(model.abatementDateTime)
+    abatement = to_date(raw.get("abatementDateTime"))
     abated = (abatement is not None and abatement <= today) or any(
-        getattr(model, name, None) is not None
-        for name in ("abatementAge", "abatementPeriod", "abatementRange", "abatementString")
+        raw.get(name) is not None for name in ("abatementAge", "abatementPeriod", "abatementRange", "abatementString")
     )
     return not abated
+
+
+def _reference(raw: dict[str, Any]) -> str:
+    return f"{raw['resourceType']}/{raw.get('id')}"
 
 
 def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> list[Condition]:
     conditions = []
     for raw in raws:
-        if raw.get("resourceType") != "Condition" or not any(map(terminology.is_relevant, _raw_codes(raw.get("code")))):
+        if raw.get("resourceType") != "Condition":
             continue
-        parsed = parse(raw, where="conditions")
-        if parsed is None or not _active(parsed[0], today):
+        codes = tuple(_raw_codes(raw.get("code")))
+        if not any(map(terminology.is_relevant, codes)) or not _active(raw, today):
             continue
-        model = parsed[0]
-        codes = _codes(model.code)
         onset = (
-            to_date(model.onsetDateTime)
-            or (to_date(model.onsetPeriod.start) if model.onsetPeriod else None)
-            or to_date(model.recordedDate)
+            to_date(raw.get("onsetDateTime"))
+            or to_date(_obj(raw.get("onsetPeriod")).get("start"))
+            or to_date(raw.get("recordedDate"))
         )
-        display = model.code.text or next((c.display for c in codes if c.display), codes[0].code)
-        conditions.append(Condition(f"Condition/{model.id}", codes, display, onset, _codes(model.severity)))
+        text = _str(_obj(raw.get("code")).get("text"))
+        display = text or next((c.display for c in codes if c.display), codes[0].code)
+        severity = tuple(_raw_codes(raw.get("severity")))
+        conditions.append(Condition(_reference(raw), codes, display, onset, severity))
     return conditions
 
 
@@ -457,39 +481,29 @@ def _courses(
             continue
         if status not in _HISTORY_STATUSES:
             continue
-        if f"MedicationRequest/{raw.get('id')}" in exclude:
+        reference = _reference(raw)
+        if reference in exclude:
             continue
         drug = medications.identify(raw, terminology)
         if drug is None or drug.ingredient not in relevant:
             continue
-        parsed = parse(raw, where="medications")
-        if parsed is None:
-            continue
-        model, resource = parsed
-        order = medication_order(model, f"MedicationRequest/{model.id}", resource, drug, terminology)
-        bounds = next(
-            (
-                d.timing.repeat.boundsPeriod
-                for d in model.dosageInstruction or ()
-                if d.timing and d.timing.repeat and d.timing.repeat.boundsPeriod
-            ),
-            None,
-        )
-        validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
-        start = (
-            to_date(model.authoredOn)
-            or to_date(bounds.start if bounds else None)
-            or to_date(validity.start if validity else None)
-        )
+        order = medication_order(raw, reference, raw, drug, terminology)
+        repeats = (_obj(_obj(d).get("timing")).get("repeat") for d in _list(raw.get("dosageInstruction")))
+        bounds = _first(_obj(repeat).get("boundsPeriod") for repeat in repeats)
+        validity = _obj(_obj(raw.get("dispenseRequest")).get("validityPeriod"))
+        start = to_date(raw.get("authoredOn")) or to_date(bounds.get("start")) or to_date(validity.get("start"))
         if start is None:
             continue
-        if order.planned_days is not None:
-            end = start + timedelta(days=order.planned_days)
-        elif model.status == "active":
-            end = max(start, today) + timedelta(days=1)
-        else:
-            end = start + timedelta(days=_UNKNOWN_COURSE_DAYS)
-        courses.append(Course(order.reference, drug, start, end, model.status))
+        try:
+            if order.planned_days is not None:
+                end = start + timedelta(days=order.planned_days)
+            elif status == "active":
+                end = max(start, today) + timedelta(days=1)
+            else:
+                end = start + timedelta(days=_UNKNOWN_COURSE_DAYS)
+        except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
+            continue
+        courses.append(Course(reference, drug, start, end, status))
     return courses
 
 
@@ -507,33 +521,25 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
     found = []
     for raw in raws:
         field_name = _PROCEDURE_CODE_FIELDS.get(str(raw.get("resourceType")))
-        if field_name is None or str(raw.get("status")) in _PROCEDURE_EXCLUDED:
+        status = _str(raw.get("status")) or ""
+        if field_name is None or status in _PROCEDURE_EXCLUDED:
             continue
-        concept = raw.get(field_name)
-        codes = _raw_codes(concept)
+        concepts = [c for c in _list(raw.get(field_name)) if isinstance(c, dict)]
+        codes = _raw_codes(concepts)
         words = " ".join(
-            str(item.get("text") or "") + " " + " ".join(str(c.display or "") for c in _raw_codes(item))
-            for item in (concept if isinstance(concept, list) else [concept])
-            if isinstance(item, dict)
+            (_str(concept.get("text")) or "") + " " + " ".join(c.display or "" for c in _raw_codes(concept))
+            for concept in concepts
         )
         if not any(map(terminology.is_relevant, codes)) and not terminology.is_relevant_text(words):
             continue
-        parsed = parse(raw, where="imaging")
-        if parsed is None:
-            continue
-        model = parsed[0]
-        on = next(
-            (to_date(getattr(model, n, None)) for n in _PROCEDURE_DATES if getattr(model, n, None) is not None), None
-        )
-        reference = f"{model.get_resource_type()}/{model.id}"
-        found.append(Procedure(reference, tuple(codes), words.strip(), on, str(model.status or "")))
+        on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
+        found.append(Procedure(_reference(raw), tuple(codes), words.strip(), on, status))
     return found
 
 
 def _age(raws: list[dict[str, Any]], today: date) -> int | None:
-    patient = next((r for r in raws if r.get("resourceType") == "Patient"), None)
-    parsed = parse(patient, where="patient") if patient else None
-    born = to_date(parsed[0].birthDate) if parsed else None
+    patient = next((r for r in raws if r.get("resourceType") == "Patient"), {})
+    born = to_date(patient.get("birthDate"))
     if born is None:
         return None
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -14,8 +14,9 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -31,8 +32,9 @@ class TerminologyError(ValueError):
     """A terminology file is missing, malformed or refers to something that does not exist."""
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(NamedTuple):
+    """A coding. A tuple, not a dataclass: a 500-entry history makes thousands of them per call."""
+
     system: str
     code: str
     display: str | None = None
@@ -42,6 +44,8 @@ class Code:
         return code_key(self.system, self.code)
 
 
+# Real histories repeat the same few hundred codes; the cache bounds the work and the memory.
+@lru_cache(maxsize=16384)
 def code_key(system: str, code: str) -> tuple[str, str]:
     """The form codes are compared in: ICD-10-CM matches with or without its dot."""
     system = system.strip().rstrip("/")
@@ -116,7 +120,12 @@ class Terminology:
     def drug(self, codings: Iterable[Code], text: str | None = None) -> Drug | None:
         """Identify a medication by RxNorm product or ingredient code, a site's local code, else
         by an ingredient's name in its text or displays."""
-        codings = list(codings)
+        return self._drug(tuple(codings), text)
+
+    # Per process, bounded: a history names the same products over and over. Terminology lives
+    # as long as the process, so the cache holding ``self`` costs nothing.
+    @lru_cache(maxsize=16384)  # noqa: B019
+    def _drug(self, codings: tuple[Code, ...], text: str | None) -> Drug | None:
         for coding in codings:
             key = code_key(coding.system, coding.code)
             if key in self.local_products:

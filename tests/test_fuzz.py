@@ -264,6 +264,40 @@ def test_valid_fhir_gets_well_formed_cards(client: TestClient, request: dict[str
                     get_fhir_model_class(resource["resourceType"]).model_validate(resource)
 
 
+def _members(value: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key) below ``value``, at any depth, but the resource's type."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found = []
+    for key, child in items:
+        if key != "resourceType":
+            found += [(value, key), *_members(child)]
+    return found
+
+
+@st.composite
+def corrupted_history(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid request whose history has a few members, at any depth, replaced by arbitrary JSON:
+    the history is read field by field without validation, so every field must be type-checked."""
+    request = draw(hook_requests())
+    prefetch = request["prefetch"]
+    resources = [prefetch["patient"]] + [
+        entry["resource"] for key in ("conditions", "medications", "imaging") for entry in prefetch[key]["entry"]
+    ]
+    for _ in range(draw(st.integers(1, 6))):
+        container, key = draw(st.sampled_from(_members(draw(st.sampled_from(resources)))))
+        container[key] = draw(json_values)
+    return request
+
+
+@FUZZ
+@given(request=corrupted_history())
+def test_wrongly_typed_history_is_read_around_not_a_5xx(client: TestClient, request: dict[str, Any]) -> None:
+    route = SELECT if request["hook"] == "order-select" else SIGN
+    response = client.post(route, json=request)
+    assert response.status_code == 200, response.text
+    assert all(card["source"]["topic"]["code"] in RULE_IDS for card in response.json()["cards"])
+
+
 # --- schemathesis, from the OpenAPI document --------------------------------------------------
 
 
