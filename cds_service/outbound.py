@@ -7,10 +7,12 @@ can cost us at most ``max_bytes`` of memory and the caller's deadline in time.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
+import orjson
+
+from cds_service.body import too_deep
 
 
 class OutboundError(Exception):
@@ -33,9 +35,11 @@ async def get_json(http: httpx.AsyncClient, url: str, *, headers: dict[str, str]
     except httpx.HTTPError as error:
         raise OutboundError(type(error).__name__) from None
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise OutboundError("response is not JSON") from None
     if not isinstance(value, dict):
         raise OutboundError("response is not a JSON object")
+    if too_deep(value):
+        raise OutboundError("response nests too deep to be FHIR")
     return value
