@@ -7,15 +7,17 @@ store, and answer. Every error body is a FHIR OperationOutcome naming the offend
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
+import orjson
 from fastapi import BackgroundTasks, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,7 +36,7 @@ from cds_service.errors import CdsError, Unauthorized, UnknownService, operation
 from cds_service.evaluate import Knowledge, Quiet, evaluate, load_knowledge
 from cds_service.feedback import parse_feedback
 from cds_service.hook_request import HookRequest
-from cds_service.observability import Metrics, configure_logging, hook_instance
+from cds_service.observability import CountRequests, Metrics, configure_logging, hook_instance
 from cds_service.prefetch import FhirClient, Unfetchable
 from cds_service.report import html_report
 from cds_service.services import SERVICES, ServiceDefinition
@@ -125,6 +127,9 @@ def create_app(
             log.info("client authentication required; trusted issuers: %s", sorted(clients))
         await _sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(_sweep_every_hour())
+        # What start-up loaded (FastAPI, the FHIR models, the terminology) lives as long as the
+        # process: out of the collector's sight, a full collection takes 3 ms instead of 40.
+        gc.freeze()
         timeout = httpx.Timeout(settings.fhir_deadline_seconds)
         try:
             async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
@@ -153,15 +158,7 @@ def create_app(
     )
     app.state.store = store
     metrics = Metrics()
-
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        hook_instance.set(None)
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -237,9 +234,7 @@ def create_app(
         return {"services": services}
 
     @app.post("/cds-services/{service_id}", summary="Call a CDS service")
-    async def call_service(
-        service_id: str, request: Request, background: BackgroundTasks, caller: Caller
-    ) -> dict[str, Any]:
+    async def call_service(service_id: str, request: Request, background: BackgroundTasks, caller: Caller) -> Response:
         service = _service(service_id)
         started = time.perf_counter()
         body = await read_json(request, limits)
@@ -267,7 +262,8 @@ def create_app(
                 cards=result.issued,
             )
         metrics.latency.labels(service.id).observe(time.perf_counter() - started)
-        return result.response()
+        # Serialised here, not by FastAPI: its encoder walks every card again in Python.
+        return Response(orjson.dumps(result.response()), media_type="application/json")
 
     @app.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
     async def receive_feedback(service_id: str, request: Request, _: Caller) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The hookInstance of the call being handled, on every log line it produces.
 hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None)
@@ -84,3 +85,31 @@ class Metrics:
         self.feedback = Counter(
             "cds_feedback", "Feedback items received, by outcome.", ["outcome"], registry=self.registry
         )
+
+
+class CountRequests:
+    """Counts every answer by route and status. Plain ASGI: Starlette's ``BaseHTTPMiddleware``
+    runs the app in a task of its own and costs a hook call about 0.3 ms."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        hook_instance.set(None)
+        status = 500  # what the client gets when the app raises
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, str(status)).inc()
