@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,6 +201,7 @@ class Store:
         self._patient_key = patient_key
         self._now = now
         self._swept_at = datetime.min.replace(tzinfo=UTC)
+        self._sqlite_writer = threading.Lock()
         self.migrate()
 
     # -- schema ---------------------------------------------------------------------------
@@ -275,13 +277,38 @@ class Store:
             for c in cards
         ]
         if rows:
-            with self.engine.begin() as connection:
+            with self._writing() as connection:
                 connection.execute(self._insert(issued_cards).on_conflict_do_nothing(), rows)
+
+    @contextmanager
+    def _writing(self, *, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction. With SQLite, one at a time per process: SQLite lets one writer in
+        and makes the others poll, so concurrent hook calls would wait on its busy handler.
+
+        SQLite runs with ``synchronous=NORMAL`` (a commit reaches the disk at the next WAL
+        checkpoint: safe against a crash of the process, not of the machine), so the card and
+        token-id writes of a hook call cost no fsync. ``durable`` commits with ``FULL``: for
+        feedback, which the client is told is stored."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._sqlite_writer, self.engine.connect() as connection:
+            if durable:
+                connection.exec_driver_sql("PRAGMA synchronous=FULL")
+                connection.commit()
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                if durable:
+                    connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    connection.commit()
 
     def record_feedback(self, *, service_id: str, items: list[FeedbackItem]) -> int:
         """Store each item once; returns how many were new. Raises if the write fails."""
         now = self._now()
-        with self.engine.begin() as connection:
+        with self._writing(durable=True) as connection:
             rules = dict(
                 connection.execute(
                     select(issued_cards.c.uuid, issued_cards.c.rule_id).where(
@@ -320,7 +347,7 @@ class Store:
     def sweep(self, *, retention: timedelta) -> int:
         """Forget cards and feedback older than ``retention``; returns the rows deleted."""
         cutoff = self._now() - retention
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
         if deleted:
@@ -446,7 +473,7 @@ class Store:
 
     def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a token id; False when it was already recorded (a replay) and has not expired."""
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             if now - self._swept_at > _SWEEP_EVERY:
                 connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
                 self._swept_at = now
@@ -468,6 +495,6 @@ def _postgresql_utc(connection: Any, _record: Any) -> None:
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # see Store._durable
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
