@@ -88,8 +88,12 @@ feedback = Table(
     Column("user_comment", Text),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The card's patient (null when the card is unknown), so that a hook call reads this
+    # patient's recent feedback alone, however many cards the patient was ever shown. Version 3.
+    Column("patient_key", String(64)),
     # Clients resend feedback: the same card, outcome and time is one item.
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
+    Index("ix_feedback_patient_received", "patient_key", "received_at"),
 )
 
 # Client JWT ids seen, kept until the token expires: a replayed token is refused by every
@@ -147,10 +151,22 @@ def _add_indicator(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_issued_cards_patient_rule ON issued_cards (patient_key, rule_id)"))
 
 
+def _add_feedback_patient(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE feedback ADD COLUMN patient_key VARCHAR(64)"))
+    connection.execute(
+        text(
+            "UPDATE feedback SET patient_key = "
+            "(SELECT patient_key FROM issued_cards WHERE issued_cards.uuid = feedback.card_uuid)"
+        )
+    )
+    connection.execute(text("CREATE INDEX ix_feedback_patient_received ON feedback (patient_key, received_at)"))
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
     Migration(2, "card indicator, to snooze warning and info cards but never critical ones", _add_indicator),
+    Migration(3, "feedback keyed by patient, so a hook call reads only that patient's", _add_feedback_patient),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -309,23 +325,26 @@ class Store:
         """Store each item once; returns how many were new. Raises if the write fails."""
         now = self._now()
         with self._writing(durable=True) as connection:
-            rules = dict(
-                connection.execute(
-                    select(issued_cards.c.uuid, issued_cards.c.rule_id).where(
+            cards = {
+                row.uuid: row
+                for row in connection.execute(
+                    select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key).where(
                         issued_cards.c.uuid.in_({item.card for item in items})
                     )
-                ).all()
-            )
+                )
+            }
             rows = []
             for item in items:
                 reason = item.overrideReason.reason if item.overrideReason else None
-                if item.card not in rules:
+                card = cards.get(item.card)
+                if card is None:
                     log.warning("feedback for card %s, which this service has no record of (yet)", item.card)
                 rows.append(
                     {
                         "card_uuid": item.card,
                         "service_id": service_id,
-                        "rule_id": rules.get(item.card),
+                        "rule_id": card.rule_id if card else None,
+                        "patient_key": card.patient_key if card else None,
                         "outcome": item.outcome,
                         "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions])
                         if item.acceptedSuggestions
@@ -372,7 +391,7 @@ class Store:
                 feedback.c.received_at,
             )
             .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-            .where(issued_cards.c.patient_key == patient, feedback.c.received_at >= since)
+            .where(feedback.c.patient_key == patient, feedback.c.received_at >= since)
         )
         accepted: set[tuple[str, str]] = set()
         snoozed: set[str] = set()

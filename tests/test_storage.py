@@ -6,6 +6,8 @@ database holds it, however many processes wrote it, and across schema upgrades.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, Clock, fixture
@@ -55,16 +58,14 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 2"
+    assert ready.json()["checks"]["database"] == "ok, schema version 3"
 
 
-def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
-    make_client: Callable[..., TestClient], database_url: str
-) -> None:
+def _create_first_release_schema(database_url: str) -> Any:
+    """The schema as the first release created it, before versioning; returns the engine."""
     engine = create_engine(database_url)
     serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
     with engine.begin() as connection:
-        # The schema as the first release created it, with one card and its feedback.
         connection.execute(
             text(
                 "CREATE TABLE issued_cards (uuid VARCHAR(64) PRIMARY KEY, rule_id VARCHAR(100) NOT NULL, "
@@ -89,6 +90,14 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
                 "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
             )
         )
+    return engine
+
+
+def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    engine = _create_first_release_schema(database_url)
+    with engine.begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
@@ -106,11 +115,41 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     engine.dispose()
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 2"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 3"
     duration = _by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
     assert (duration["issued"], duration["overridden"]) == (1, 1)
     # New cards are stored with the new column beside the old ones.
     assert "cyclobenzaprine-duration" in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+
+
+def test_feedback_stored_before_version_3_still_quiets_its_patients_cards(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """Version 3 keys feedback by patient; the migration fills the key in for what was stored."""
+    engine = _create_first_release_schema(database_url)
+    patient = hmac.new(b"test-patient-key", b"harness-pt-1", hashlib.sha256).hexdigest()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
+                "'old-hook', :patient, 'MedicationRequest/request-123|828348', :at)"
+            ),
+            {"patient": patient, "at": DAY_1},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO feedback (card_uuid, service_id, rule_id, outcome, outcome_timestamp, received_at) "
+                "VALUES ('old-card', 'back-spasm-order-select', 'cyclobenzaprine-duration', 'accepted', :at, :at)"
+            ),
+            {"at": DAY_1},
+        )
+    engine.dispose()
+
+    later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
+    client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 3"
+    # Accepted ten minutes ago for this very order: its card stays quiet, as it did before the upgrade.
+    assert "cyclobenzaprine-duration" not in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
 
 
 def test_analytics_count_each_card_by_what_became_of_it(
@@ -285,7 +324,7 @@ def test_two_instances_starting_together_migrate_one_database_once(tmp_path: Pat
     try:
         for _, port in started:
             ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
-            assert ready.json()["checks"]["database"] == "ok, schema version 2"
+            assert ready.json()["checks"]["database"] == "ok, schema version 3"
     finally:
         for server, _ in started:
             server.terminate()
