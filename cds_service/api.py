@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import orjson
@@ -44,6 +44,7 @@ from cds_service.settings import Settings, get_settings
 from cds_service.store import open_store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _service(service_id: str) -> ServiceDefinition:
@@ -91,6 +92,15 @@ def create_app(
     settings = settings or get_settings()
     knowledge = knowledge or load_knowledge(settings)
     store = open_store(settings, now=lambda: datetime.fromtimestamp(clock(), UTC))
+
+    async def on_hook_path(call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """A store call made by every hook call. SQLite answers from a local file in tens of
+        microseconds, less than a hop to the thread pool and back costs (about 0.8 ms on two
+        cores), so it runs inline; PostgreSQL is across a network and goes to the pool."""
+        if store.embedded:
+            return call(*args, **kwargs)
+        return await run_in_threadpool(call, *args, **kwargs)
+
     quiet_for = timedelta(minutes=settings.accepted_quiet_minutes)
     retention = timedelta(days=settings.retention_days)
     limits = BodyLimits(max_bytes=settings.max_body_bytes, max_entries=settings.max_entries)
@@ -104,7 +114,7 @@ def create_app(
             )
 
         async def first_use(issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
-            return await run_in_threadpool(store.first_use, issuer, jti, expires_at=expires_at, now=now)
+            return await on_hook_path(store.first_use, issuer, jti, expires_at=expires_at, now=now)
 
         authenticator = Authenticator(
             clients,
@@ -220,9 +230,7 @@ def create_app(
         return client
 
     async def quiet(patient_id: str) -> Quiet:
-        return await run_in_threadpool(
-            store.quiet, patient_id, accepted_within=quiet_for, snooze_days=knowledge.snooze_days
-        )
+        return await on_hook_path(store.quiet, patient_id, accepted_within=quiet_for, snooze_days=knowledge.snooze_days)
 
     @app.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery(_: Caller) -> dict[str, Any]:
@@ -255,6 +263,7 @@ def create_app(
             metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
         if result.issued:
             background.add_task(
+                on_hook_path,
                 store.record_issued,
                 service_id=service.id,
                 hook_instance=result.request.hookInstance,

@@ -43,6 +43,13 @@ def _serve(args: argparse.Namespace) -> int:
     except TrustedClientsError as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
+    if args.workers > 1 and app.state.store.embedded:
+        print(
+            "cds-service: --workers needs a database the processes share: set CDS_DATABASE_URL to "
+            "PostgreSQL (the embedded SQLite file is for one process)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     if args.workers == 1:
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     else:

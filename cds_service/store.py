@@ -220,6 +220,11 @@ class Store:
         self._sqlite_writer = threading.Lock()
         self.migrate()
 
+    @property
+    def embedded(self) -> bool:
+        """SQLite: a file of this process's own, not a server across a network."""
+        return self.engine.dialect.name == "sqlite"
+
     # -- schema ---------------------------------------------------------------------------
 
     @contextmanager

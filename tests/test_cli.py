@@ -168,3 +168,11 @@ def test_serve_refuses_unusable_trusted_clients(tmp_path: Path, clients: Any, me
     output = server.stdout.read().decode()  # type: ignore[union-attr]
     assert "invalid configuration" in output
     assert message in output
+
+
+def test_serve_refuses_workers_on_the_embedded_database(tmp_path: Path) -> None:
+    """Several processes on one SQLite file would queue on its lock; they need PostgreSQL."""
+    server, _ = serve(tmp_path, "--workers", "2", CDS_AUTH_MODE="off")
+    assert server.wait(timeout=10) == 2
+    output = server.stdout.read().decode()  # type: ignore[union-attr]
+    assert "--workers needs a database the processes share" in output and "CDS_DATABASE_URL" in output
