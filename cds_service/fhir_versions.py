@@ -10,10 +10,14 @@ one way: suggestions send back the client's own draft, in its own version.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from cds_service.body import MAX_DEPTH, too_deep
 from cds_service.fhir import model_for, normalise
+
+log = logging.getLogger(__name__)
 
 _CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -171,21 +175,41 @@ def dialect(resource: dict[str, Any]) -> Dialect:
     return STU3 if _is_older_medication_request(resource) else R4
 
 
-def _convert(raw: dict[str, Any]) -> dict[str, Any] | None:
+def _convert_needed(raw: dict[str, Any]) -> bool:
     kind = raw.get("resourceType")
-    if kind == "MedicationOrder" or (kind == "MedicationRequest" and _is_older_medication_request(raw)):
+    return (
+        kind in ("MedicationOrder", "ProcedureRequest", "DiagnosticOrder")
+        or (kind == "MedicationRequest" and _is_older_medication_request(raw))
+        or (
+            kind == "Condition"
+            and (
+                isinstance(raw.get("clinicalStatus"), str)
+                or isinstance(raw.get("verificationStatus"), str)
+                or "patient" in raw
+            )
+        )
+    )
+
+
+def _convert(raw: dict[str, Any]) -> dict[str, Any] | None:
+    if not _convert_needed(raw):
+        return None
+    kind = raw["resourceType"]
+    if kind in ("MedicationOrder", "MedicationRequest"):
         return _medication_request(copy.deepcopy(raw))
-    if kind == "Condition" and (
-        isinstance(raw.get("clinicalStatus"), str) or isinstance(raw.get("verificationStatus"), str) or "patient" in raw
-    ):
+    if kind == "Condition":
         return _condition(copy.deepcopy(raw))
-    if kind in ("ProcedureRequest", "DiagnosticOrder"):
-        return _service_request(copy.deepcopy(raw))
-    return None
+    return _service_request(copy.deepcopy(raw))
 
 
 def to_r4(raw: dict[str, Any]) -> dict[str, Any] | None:
-    """The R4 form of a DSTU2 or STU3 resource (a new dict), or None when ``raw`` is already R4."""
+    """The R4 form of a DSTU2 or STU3 resource (a new dict), or None when ``raw`` is already R4.
+
+    Converting copies the resource recursively, and history resources are not bounded in depth
+    when the body is read: one nested absurdly deep is read as a resource with no facts."""
+    if _convert_needed(raw) and too_deep(raw):
+        log.warning("skipping %s/%s: nested deeper than %d levels", raw["resourceType"], raw.get("id"), MAX_DEPTH)
+        return {"resourceType": raw["resourceType"], "id": raw.get("id")}
     converted = _convert(raw)
     if converted is None:
         return None

@@ -111,6 +111,7 @@ class Terminology:
             codes=set().union(*(c.codes for c in code_concepts.values())),
             ranges=[r for c in code_concepts.values() for r in c.ranges],
         )
+        self._names = tuple({name for c in code_concepts.values() for name in c.names})
         ingredients = {d.ingredient for d in products.values()} | set(ingredient_codes.values())
         ingredients |= self.relevant_ingredients
         self._ingredient_words = re.compile(
@@ -163,7 +164,8 @@ class Terminology:
 
     def is_relevant_text(self, text: str) -> bool:
         """Is a concept that is recognised by name (physical therapy) named in ``text``?"""
-        return bool(text) and any(concept.named_in(text) for concept in self.code_concepts.values())
+        lowered = text.lower()
+        return bool(text) and any(name in lowered for name in self._names)
 
 
 def _valueset(path: Path) -> list[dict[str, Any]]:

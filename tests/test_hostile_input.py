@@ -106,3 +106,22 @@ def test_fhir_response_over_the_limit_is_not_read(
     issue = outcome(make_client(max_body_bytes=2048).post(SELECT, json=request), 412)
     assert "prefetch.conditions" in issue["expression"]
     assert "over the 2048-byte limit" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize("version", ["R4", "STU3"])
+def test_history_nested_deep_is_read_around(client: TestClient, version: str) -> None:
+    """The body stage bounds the depth of what is recursed over, not of the history, which is
+    read at fixed paths; an older-version resource, converted by copying, checks its own."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    condition: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": "deep",
+        "clinicalStatus": "active" if version == "STU3" else {"coding": [{"code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M62.830"}]},
+        "extension": None,
+    }
+    request["prefetch"]["conditions"] = {"resourceType": "Bundle", "entry": [{"resource": condition}]}
+    body = json.dumps(request).replace('"extension": null', '"extension": ' + "[" * 900 + "]" * 900)
+    response = client.post(SELECT, content=body, headers=JSON)
+    assert response.status_code == 200, response.text
+    assert "cyclobenzaprine-duration" in [c["source"]["topic"]["code"] for c in response.json()["cards"]]
