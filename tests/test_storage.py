@@ -11,7 +11,9 @@ import hmac
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -333,3 +335,46 @@ def test_two_instances_starting_together_migrate_one_database_once(tmp_path: Pat
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
     engine.dispose()
+
+
+def _workers(supervisor: int) -> list[int]:
+    """The worker processes uvicorn spawned (its multiprocessing helpers excluded)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_two_workers_both_answer_hook_calls(tmp_path: Path, postgresql_url: str) -> None:
+    """``serve --workers 2``: both processes take hook calls, each answers them right, and the
+    cards both issued land in the one database."""
+    server, port = serve(
+        tmp_path, "--workers", "2", CDS_AUTH_MODE="off", CDS_DATABASE_URL=postgresql_url, CDS_LOG_LEVEL="WARNING"
+    )
+    base = f"http://127.0.0.1:{port}"
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    try:
+        workers = _workers(server.pid)
+        assert len(workers) == 2
+        before = {pid: _cpu_ticks(pid) for pid in workers}
+        with ThreadPoolExecutor(8) as pool:  # a connection per call, so the kernel spreads them
+            answers = list(pool.map(lambda _: requests.post(f"{base}{SELECT}", json=request, timeout=30), range(200)))
+        busy = {pid: _cpu_ticks(pid) - before[pid] for pid in workers}
+        assert all(ticks > 0 for ticks in busy.values()), busy
+        assert {a.status_code for a in answers} == {200}
+        assert {tuple(c["source"]["topic"]["code"] for c in a.json()["cards"]) for a in answers} == {
+            ("cyclobenzaprine-duration",)
+        }
+        issued = 0
+        for _ in range(50):  # each card is written just after its response
+            issued = requests.get(f"{base}/analytics", timeout=10).json()["totals"]["issued"]
+            if issued == len(answers):
+                break
+            time.sleep(0.1)
+        assert issued == len(answers)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
