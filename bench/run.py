@@ -79,7 +79,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class Bench:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, workers: int = 1, database_url: str | None = None) -> None:
         self.workdir = workdir
         self.key = SigningKey.generate("ES384")
         self.fhir = FhirTestServer(resources=fhir_resources(50))
@@ -89,9 +89,11 @@ class Bench:
         self.service_port, self.echo_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
         env |= {"CDS_TRUSTED_CLIENTS_FILE": str(workdir / "clients.json"), "CDS_DATA_DIR": str(workdir / "data")}
+        if database_url:
+            env["CDS_DATABASE_URL"] = database_url
         self.service_log = open(workdir / "service.log", "wb")  # noqa: SIM115 (closed in stop)
         self.service = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve", "--port", str(self.service_port)],
+            [sys.executable, "-m", "cds_service", "serve", "--port", str(self.service_port), "--workers", str(workers)],
             env=env,
             stdout=self.service_log,
             stderr=subprocess.STDOUT,
