@@ -63,8 +63,9 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
     assert ready.json()["checks"]["database"] == "ok, schema version 3"
 
 
-def _create_first_release_schema(database_url: str) -> Any:
-    """The schema as the first release created it, before versioning; returns the engine."""
+def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
+    """A database as the first release left it (before versioning), holding one
+    cyclobenzaprine-duration card issued on DAY_1 and its feedback."""
     engine = create_engine(database_url)
     serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
     with engine.begin() as connection:
@@ -92,29 +93,29 @@ def _create_first_release_schema(database_url: str) -> Any:
                 "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
             )
         )
-    return engine
+        connection.execute(
+            text(
+                "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
+                "'old-hook', :patient, :order, :at)"
+            ),
+            {"patient": patient_key, "order": order_key, "at": DAY_1},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO feedback (card_uuid, service_id, rule_id, outcome, outcome_timestamp, received_at) "
+                "VALUES ('old-card', 'back-spasm-order-select', 'cyclobenzaprine-duration', :outcome, :at, :at)"
+            ),
+            {"outcome": outcome, "at": DAY_1},
+        )
+    engine.dispose()
 
 
 def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
-    engine = _create_first_release_schema(database_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
-                "'old-hook', 'k', 'MedicationRequest/old|828348', :at)"
-            ),
-            {"at": DAY_1},
-        )
-        connection.execute(
-            text(
-                "INSERT INTO feedback (card_uuid, service_id, rule_id, outcome, outcome_timestamp, received_at) "
-                "VALUES ('old-card', 'back-spasm-order-select', 'cyclobenzaprine-duration', 'overridden', :at, :at)"
-            ),
-            {"at": DAY_1},
-        )
-    engine.dispose()
+    _first_release_database(
+        database_url, patient_key="k", order_key="MedicationRequest/old|828348", outcome="overridden"
+    )
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
     assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 3"
@@ -128,24 +129,9 @@ def test_feedback_stored_before_version_3_still_quiets_its_patients_cards(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
     """Version 3 keys feedback by patient; the migration fills the key in for what was stored."""
-    engine = _create_first_release_schema(database_url)
     patient = hmac.new(b"test-patient-key", b"harness-pt-1", hashlib.sha256).hexdigest()
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
-                "'old-hook', :patient, 'MedicationRequest/request-123|828348', :at)"
-            ),
-            {"patient": patient, "at": DAY_1},
-        )
-        connection.execute(
-            text(
-                "INSERT INTO feedback (card_uuid, service_id, rule_id, outcome, outcome_timestamp, received_at) "
-                "VALUES ('old-card', 'back-spasm-order-select', 'cyclobenzaprine-duration', 'accepted', :at, :at)"
-            ),
-            {"at": DAY_1},
-        )
-    engine.dispose()
+    order = "MedicationRequest/request-123|828348"  # the fixture's draft and drug
+    _first_release_database(database_url, patient_key=patient, order_key=order, outcome="accepted")
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
