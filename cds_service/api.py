@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import httpx
@@ -32,6 +32,7 @@ from cds_service.allowlist import ServerAllowList
 from cds_service.analytics import analytics, parse_query
 from cds_service.auth import Authenticator, TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.body import BodyLimits, read_json
+from cds_service.clock import Clock, system_clock, today
 from cds_service.errors import CdsError, Unauthorized, UnknownService, operation_outcome
 from cds_service.evaluate import Knowledge, Quiet, evaluate, load_knowledge
 from cds_service.feedback import parse_feedback
@@ -84,14 +85,16 @@ def create_app(
     settings: Settings | None = None,
     *,
     knowledge: Knowledge | None = None,
-    today: Callable[[], date] = date.today,
+    clock: Clock = system_clock,
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
-    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """The service app; raises ``TrustedClientsError`` when authentication is required but unusable."""
+    """The service app; raises ``TrustedClientsError`` when authentication is required but unusable.
+
+    ``clock`` is the service's one clock (``cds_service.clock``): rules, storage, analytics and
+    token lifetimes all read it."""
     settings = settings or get_settings()
     knowledge = knowledge or load_knowledge(settings)
-    store = open_store(settings, now=lambda: datetime.fromtimestamp(clock(), UTC))
+    store = open_store(settings, clock=clock)
 
     async def on_hook_path(call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """A store call made by every hook call. SQLite answers from a local file in tens of
@@ -120,7 +123,7 @@ def create_app(
             clients,
             first_use=first_use,
             http=lambda: app.state.http,
-            clock=clock,
+            clock=lambda: clock().timestamp(),
             leeway=settings.token_leeway_seconds,
         )
     # With authentication off no caller is known, so no caller's list applies.
@@ -252,7 +255,7 @@ def create_app(
             service,
             body,
             knowledge=knowledge,
-            today=today(),
+            today=today(clock),
             new_uuid=new_uuid,
             fhir=fhir_access(caller),
             deadline=settings.fhir_deadline_seconds,
@@ -291,7 +294,7 @@ def create_app(
         to: Annotated[str | None, Query(description="last day, YYYY-MM-DD (default today)")] = None,
         period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
     ) -> dict[str, Any]:
-        query = parse_query(from_, to, period, today())
+        query = parse_query(from_, to, period, today(clock))
         return await run_in_threadpool(analytics, store, knowledge, query)
 
     @app.get("/analytics/report", summary="Card outcomes per rule, as a page for people", response_class=HTMLResponse)
@@ -301,7 +304,7 @@ def create_app(
         to: Annotated[str | None, Query()] = None,
         period: Annotated[str | None, Query()] = None,
     ) -> HTMLResponse:
-        query = parse_query(from_, to, period, today())
+        query = parse_query(from_, to, period, today(clock))
         return HTMLResponse(html_report(await run_in_threadpool(analytics, store, knowledge, query)))
 
     @app.get("/healthz", include_in_schema=False)

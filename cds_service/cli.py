@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from cds_service.auth import TrustedClientsError
 from cds_service.cards import INDICATORS, CardContentError
+from cds_service.clock import at_noon, system_clock, today
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.evaluate import Knowledge
 from cds_service.observability import configure_logging
@@ -72,8 +73,8 @@ def _report(args: argparse.Namespace) -> int:
     from cds_service.store import open_store
 
     settings = get_settings()
-    query = parse_query(args.from_, args.to, args.period, date.today())
-    figures = analytics(open_store(settings), load_knowledge(settings), query)
+    query = parse_query(args.from_, args.to, args.period, today(system_clock))
+    figures = analytics(open_store(settings, clock=system_clock), load_knowledge(settings), query)
     if args.json:
         print(json.dumps(figures, indent=2, ensure_ascii=False))
     else:
@@ -103,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 SERVICES[service_id],
                 body,
                 knowledge=load_knowledge(get_settings()),
-                today=args.today,
+                today=today(at_noon(args.today) if args.today else system_clock),
                 new_uuid=lambda: str(uuid.uuid4()),
             )
         )
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "--service", choices=sorted(SERVICES), help="service id (default: the one for the request's hook)"
     )
     evaluate.add_argument(
-        "--today", type=date.fromisoformat, default=date.today(), help="evaluate as of this date (YYYY-MM-DD)"
+        "--today", type=date.fromisoformat, help="evaluate as of this UTC date (YYYY-MM-DD; default: today)"
     )
     evaluate.set_defaults(run=_evaluate)
 

@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from cds_service.clock import Clock, system_clock
 from cds_service.evaluate import IssuedCard, Quiet
 from cds_service.feedback import FeedbackItem
 from cds_service.settings import Settings
@@ -193,17 +194,15 @@ class ReasonCount:
     cards: int
 
 
-def open_store(settings: Settings, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Store:
+def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
     """The store the settings name, with its patient-id key: what the service and the CLI share."""
     configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
     key = load_patient_key(configured, settings.data_dir / "patient-id.key")
-    return Store(settings.database, patient_key=key, now=now)
+    return Store(settings.database, patient_key=key, clock=clock)
 
 
 class Store:
-    def __init__(
-        self, url: str, *, patient_key: bytes, now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, url: str, *, patient_key: bytes, clock: Clock = system_clock) -> None:
         self._lock_file: Path | None = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
@@ -215,7 +214,7 @@ class Store:
         elif self.engine.dialect.name == "postgresql":
             event.listen(self.engine, "connect", _postgresql_utc)
         self._patient_key = patient_key
-        self._now = now
+        self._now = clock
         self._swept_at = datetime.min.replace(tzinfo=UTC)
         self._sqlite_writer = threading.Lock()
         self.migrate()

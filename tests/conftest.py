@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from tests.fhir_server import FhirTestServer, demo_resources, start
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TODAY = date(2026, 11, 21)
+# The instant every test app starts at unless the test sets its own clock: noon UTC of TODAY.
+NOON = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC).timestamp()
 SELECT = "/cds-services/back-spasm-order-select"
 SIGN = "/cds-services/back-spasm-order-sign"
 # The PostgreSQL the storage tests also run against (each test in a schema of its own).
@@ -27,13 +28,14 @@ TEST_DATABASE_URL = os.environ.get("CDS_TEST_DATABASE_URL", "postgresql+psycopg:
 
 
 class Clock:
-    """The app's clock, set by the test: epoch seconds, as ``create_app(clock=...)`` takes."""
+    """The app's one clock, set by the test. ``now`` is in epoch seconds (what JWT claims are
+    minted with); calling it gives the UTC instant, as ``create_app(clock=...)`` takes."""
 
     def __init__(self, start: float) -> None:
         self.start = self.now = start
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
     def set(self, *, days: float = 0, minutes: float = 0) -> None:
         """Move to ``days`` and ``minutes`` after the start."""
@@ -62,10 +64,8 @@ def make_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
     """Clients on the same settings (and so the same database), as after a restart."""
     clients: list[TestClient] = []
 
-    def make(
-        base_url: str = "http://testserver", clock: Callable[[], float] = time.time, **overrides: Any
-    ) -> TestClient:
-        app = create_app(settings.model_copy(update=overrides), today=lambda: TODAY, clock=clock)
+    def make(base_url: str = "http://testserver", clock: Clock | None = None, **overrides: Any) -> TestClient:
+        app = create_app(settings.model_copy(update=overrides), clock=clock or Clock(NOON))
         client = TestClient(app, base_url=base_url)
         client.__enter__()
         clients.append(client)

@@ -14,7 +14,7 @@ from cds_service.api import create_app
 from cds_service.cli import main
 from cds_service.rules import all_rules
 from cds_service.settings import PROJECT_ROOT, Settings
-from tests.conftest import SELECT, SIGN, TODAY, fixture, rule_ids
+from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -24,7 +24,7 @@ def client_with(tmp_path: Path) -> Iterator:
     clients: list[TestClient] = []
 
     def make() -> TestClient:
-        client = TestClient(create_app(Settings(data_dir=tmp_path / "var", auth_mode="off"), today=lambda: TODAY))
+        client = TestClient(create_app(Settings(data_dir=tmp_path / "var", auth_mode="off"), clock=Clock(NOON)))
         clients.append(client.__enter__())
         return client
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, SIGN, fixture, rule_ids
+from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 from tests.tokens import SigningKey, claims, jwks
 
@@ -103,10 +102,11 @@ def ehr(
     key = SigningKey.generate("RS384")
     trusted = tmp_path / "trusted.json"
     trusted.write_text(json.dumps([{"iss": "epic-client-id", "jwks": jwks(key), "fhir_servers": [fhir_server.base]}]))
-    client = make_client(auth_mode="required", trusted_clients_file=trusted)
+    clock = Clock(NOON)
+    client = make_client(auth_mode="required", trusted_clients_file=trusted, clock=clock)
 
     def send(request: dict[str, Any]) -> Any:
-        now = time.time()
+        now = clock.now
         path = SIGN if request["hook"] == "order-sign" else SELECT
         token = key.sign(
             claims("http://testserver" + path, now, iss="epic-client-id", sub="epic-client-id", nbf=int(now))

@@ -16,7 +16,6 @@ import csv
 import json
 import os
 import tempfile
-import time
 import tomllib
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -34,7 +33,7 @@ from schemathesis import GenerationMode
 from cds_service.api import create_app
 from cds_service.rules import all_rules
 from cds_service.settings import PROJECT_ROOT, Settings
-from tests.conftest import SELECT, SIGN, TODAY
+from tests.conftest import NOON, SELECT, SIGN, TODAY, Clock
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -53,7 +52,7 @@ ROUTES = [SELECT, SIGN, SELECT + "/feedback", SIGN + "/feedback"]
 
 def _app(**overrides: Any) -> Any:
     data_dir = Path(tempfile.mkdtemp(prefix="cds-fuzz-"))
-    return create_app(Settings(**{"data_dir": data_dir, "auth_mode": "off", **overrides}), today=lambda: TODAY)
+    return create_app(Settings(**{"data_dir": data_dir, "auth_mode": "off", **overrides}), clock=Clock(NOON))
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +345,7 @@ def test_schemathesis_with_auth_required(operation: Any) -> None:
     """Each case carries a fresh token for the URL it calls; schemathesis also tries it without."""
 
     def sign(case: Any) -> None:
-        token = KEY.sign(claims(f"http://testserver{case.formatted_path}", time.time()))
+        token = KEY.sign(claims(f"http://testserver{case.formatted_path}", NOON))
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
 
     statuses = _run(operation, GenerationMode.POSITIVE, sign)

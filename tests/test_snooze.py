@@ -65,7 +65,7 @@ def service_from_environment(tmp_path: Path, clock: Clock) -> Iterator[Callable[
 
     def make() -> TestClient:
         settings = Settings(data_dir=tmp_path / "env-var", fhir_deadline_seconds=1.0, auth_mode="off")
-        client = TestClient(create_app(settings, today=lambda: TODAY, clock=clock))
+        client = TestClient(create_app(settings, clock=clock))
         clients.append(client.__enter__())
         return client
 
