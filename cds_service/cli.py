@@ -18,15 +18,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds_service.auth import TrustedClientsError
-from cds_service.cards import INDICATORS, CardContentError
 from cds_service.clock import at_noon, system_clock, today
+from cds_service.content.cards import INDICATORS, CardContentError
+from cds_service.content.terminology import TerminologyError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
-from cds_service.evaluate import Knowledge
 from cds_service.observability import configure_logging
-from cds_service.services import SERVICES
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.protocol.body import BodyLimits, parse_body
+from cds_service.protocol.services import SERVICES
+from cds_service.security.auth import TrustedClientsError
 from cds_service.settings import get_settings
-from cds_service.terminology import TerminologyError
 
 EXIT_INVALID = 2
 
@@ -34,7 +35,7 @@ EXIT_INVALID = 2
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from cds_service.api import create_app
+    from cds_service.app import create_app
 
     settings = get_settings().model_copy(update={"host": args.host, "port": args.port})
     try:
@@ -44,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
     except TrustedClientsError as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
-    if args.workers > 1 and app.state.store.embedded:
+    if args.workers > 1 and app.state.runtime.store.embedded:
         print(
             "cds-service: --workers needs a database the processes share: set CDS_DATABASE_URL to "
             "PostgreSQL (the embedded SQLite file is for one process)",
@@ -54,9 +55,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers == 1:
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     else:
-        app.state.store.engine.dispose()
+        app.state.runtime.store.engine.dispose()
         uvicorn.run(
-            "cds_service.api:app_from_environment",
+            "cds_service.app:app_from_environment",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -67,10 +68,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from cds_service.analytics import analytics, parse_query
-    from cds_service.evaluate import load_knowledge
-    from cds_service.report import text_report
-    from cds_service.store import open_store
+    from cds_service.pipeline.knowledge import load_knowledge
+    from cds_service.reporting.analytics import analytics, parse_query
+    from cds_service.reporting.text import text_report
+    from cds_service.storage.store import open_store
 
     settings = get_settings()
     query = parse_query(args.from_, args.to, args.period, today(system_clock))
@@ -82,19 +83,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(source: str) -> object:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidRequest(f"{source} is not valid JSON: {error}", fields=["body"]) from None
+def _read(source: str, limits: BodyLimits) -> object:
+    """The request, through the same body reader (and its limits) the HTTP route uses."""
+    data = sys.stdin.read().encode() if source == "-" else Path(source).read_bytes()
+    return parse_body(data, limits)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cds_service.evaluate import evaluate, load_knowledge
+    from cds_service.pipeline.evaluate import evaluate
+    from cds_service.pipeline.knowledge import load_knowledge
 
+    settings = get_settings()
     try:
-        body = _read(args.request)
+        body = _read(args.request, BodyLimits(max_bytes=settings.max_body_bytes, max_entries=settings.max_entries))
         hook = body.get("hook") if isinstance(body, dict) else None
         service_id = args.service or next((s.id for s in SERVICES.values() if s.hook == hook), None)
         if service_id not in SERVICES:
@@ -103,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             evaluate(
                 SERVICES[service_id],
                 body,
-                knowledge=load_knowledge(get_settings()),
+                knowledge=load_knowledge(settings),
                 today=today(at_noon(args.today) if args.today else system_clock),
                 new_uuid=lambda: str(uuid.uuid4()),
             )
@@ -160,7 +161,7 @@ _COLUMNS = ["id", "indicator", "summary", "evidence", "hooks", "enabled", "snooz
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from cds_service.evaluate import load_knowledge
+    from cds_service.pipeline.knowledge import load_knowledge
 
     rows = catalog(load_knowledge(get_settings()))
     if args.format == "json":

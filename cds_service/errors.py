@@ -1,4 +1,4 @@
-"""The service's errors, each mapped to one HTTP status in one place (``api.py``).
+"""The service's errors, each mapped to one HTTP status in one place (``app.py``).
 
     CdsError
     ├── InvalidRequest        400  the body is not a usable CDS Hooks request
@@ -17,6 +17,9 @@ reason goes to the log only, and the caller learns nothing an attacker could use
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class CdsError(Exception):
@@ -75,3 +78,17 @@ def operation_outcome(message: str, *, issue_code: str, fields: Sequence[str] = 
     if fields:
         issue["expression"] = list(fields)
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def describe(error: ValidationError | list[dict[str, Any]], *, prefix: str = "") -> tuple[str, list[str]]:
+    """One readable message naming each bad field, and the field paths themselves: the one
+    place validation errors (pydantic's, FastAPI's) become what an OperationOutcome says."""
+    items = error.errors(include_url=False, include_input=False) if isinstance(error, ValidationError) else error
+    fields: list[str] = []
+    parts: list[str] = []
+    for item in items:
+        path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        message = item["msg"].removeprefix("Value error, ")
+        fields.append(path or "body")
+        parts.append(f"{path}: {message}" if path else message)
+    return "; ".join(parts), fields

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from cds_service.allowlist import FhirServers
 from cds_service.rules import RuleConfig, all_rules
+from cds_service.security.allowlist import FhirServers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-from cds_service.api import create_app
+from cds_service.app import create_app
 from cds_service.settings import Settings
 from tests.fhir_server import FhirTestServer, demo_resources, start
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.api import create_app
+from cds_service.app import create_app
 from cds_service.cli import main
 from cds_service.rules import all_rules
 from cds_service.settings import PROJECT_ROOT, Settings

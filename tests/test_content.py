@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.api import create_app
-from cds_service.cards import CardContentError
+from cds_service.app import create_app
+from cds_service.content.cards import CardContentError
+from cds_service.content.terminology import TerminologyError
 from cds_service.settings import PROJECT_ROOT, Settings
-from cds_service.terminology import TerminologyError
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from cds_service.api import create_app
+from cds_service.app import create_app
 from cds_service.rules import all_rules
 from cds_service.settings import PROJECT_ROOT, Settings
 from tests.conftest import NOON, SELECT, SIGN, TODAY, Clock

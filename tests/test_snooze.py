@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.api import create_app
+from cds_service.app import create_app
 from cds_service.settings import Settings
 from tests.conftest import SELECT, SIGN, TODAY, Clock, cards_for, fixture, rule_ids
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cds_service.context import Order, PatientContext
-from cds_service.terminology import Terminology
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 
 HOOKS = frozenset({"order-select", "order-sign"})
 

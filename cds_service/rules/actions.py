@@ -11,9 +11,11 @@ import copy
 import math
 from typing import Any
 
-from cds_service.context import COUNT_UNITS, Order
-from cds_service.fhir_versions import dialect
-from cds_service.terminology import CPT, RXNORM, Code, Drug
+from cds_service.content.terminology import Drug
+from cds_service.facts.model import Order
+from cds_service.facts.sig import COUNT_UNITS
+from cds_service.fhir.coding import CPT, RXNORM, Code
+from cds_service.fhir.dialect import dialect
 
 UCUM = "http://unitsofmeasure.org"
 

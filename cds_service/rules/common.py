@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from cds_service.context import Condition, Order, PatientContext, fmt_number
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.sig import fmt_number
 from cds_service.rules import Proposal
 from cds_service.rules.actions import delete, update, with_product
-from cds_service.terminology import Terminology
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
 MAX_PER_DAY = 3.0

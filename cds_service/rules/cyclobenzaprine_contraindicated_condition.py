@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, remove, since
-from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-contraindicated-condition"
 CONTRAINDICATIONS = ("hyperthyroidism", "heart-block", "arrhythmia", "heart-failure")

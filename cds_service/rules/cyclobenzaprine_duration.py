@@ -12,11 +12,12 @@ from datetime import date, timedelta
 
 from pydantic import Field
 
-from cds_service.context import Course, Order, PatientContext, fmt_number
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Course, Order, PatientContext
+from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import update, with_duration
 from cds_service.rules.common import is_cyclobenzaprine
-from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-duration"
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cds_service.context import Condition, Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import (
     above_start_dose,
@@ -23,7 +24,6 @@ from cds_service.rules.common import (
     since,
     start_dose_switch,
 )
-from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import above_start_dose, is_cyclobenzaprine, start_dose_switch
-from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-older-adult"
 

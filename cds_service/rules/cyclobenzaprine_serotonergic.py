@@ -7,10 +7,10 @@ the drug. Evidence: [FDA-IR] serotonin syndrome warning.
 
 from __future__ import annotations
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import active_medications, is_cyclobenzaprine
-from cds_service.terminology import Terminology
 
 RULE_ID = "cyclobenzaprine-serotonergic"
 

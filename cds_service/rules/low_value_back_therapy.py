@@ -7,10 +7,10 @@ no clear benefit; TENS no different from sham; traction no clear difference".
 
 from __future__ import annotations
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import remove
-from cds_service.terminology import Terminology
 
 RULE_ID = "low-value-back-therapy"
 THERAPIES = ("lumbar-orthosis", "tens", "traction")

@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from cds_service.context import Condition, Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_muscle_relaxant, since
-from cds_service.terminology import Terminology
 
 RULE_ID = "muscle-relaxant-chronic-pain"
 # Card variant per chronic condition, most specific first.

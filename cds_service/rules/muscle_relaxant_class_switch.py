@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_muscle_relaxant
-from cds_service.terminology import Terminology
 
 RULE_ID = "muscle-relaxant-class-switch"
 

@@ -7,10 +7,10 @@ benefit, when combined; a failing drug calls for review rather than a second one
 
 from __future__ import annotations
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import active_medications, is_muscle_relaxant, remove
-from cds_service.terminology import Terminology
 
 RULE_ID = "muscle-relaxant-duplicate"
 

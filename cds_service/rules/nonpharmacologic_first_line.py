@@ -7,10 +7,10 @@ exercise beats exercise alone and that massage helps in the short term. Evidence
 
 from __future__ import annotations
 
-from cds_service.context import Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_muscle_relaxant
-from cds_service.terminology import Terminology
 
 RULE_ID = "nonpharmacologic-first-line"
 _PENDING = {"active", "draft", "on-hold"}

@@ -14,11 +14,12 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from cds_service.context import Condition, Order, PatientContext
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
 from cds_service.rules.common import is_muscle_relaxant
-from cds_service.terminology import CPT, Code, Terminology
 
 RULE_ID = "refractory-spasm-imaging"
 MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")

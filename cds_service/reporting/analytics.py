@@ -6,7 +6,7 @@ cards). Cards are counted on the day they were issued, so a period's figures set
 feedback arrives. The acceptance rate is accepted / issued.
 
 The HTTP routes (``/analytics``, ``/analytics/report``) and ``cds-service report`` all call
-``analytics``; ``cds_service.report`` renders the result for people.
+``analytics``; ``cds_service.reporting.html`` renders the result for people.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from cds_service.cards import SNOOZE_REASON
+from cds_service.content.cards import SNOOZE_REASON
 from cds_service.errors import InvalidRequest
-from cds_service.evaluate import Knowledge
-from cds_service.store import Store
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.reporting import queries
+from cds_service.storage.store import Store
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
@@ -83,13 +84,13 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
     end = datetime.combine(query.end + timedelta(days=1), time.min, UTC)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
-    for row in store.outcomes(start, end):
+    for row in queries.outcomes(store.engine, start, end):
         for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
             bucket[0] += row.issued
             bucket[1] += row.accepted
             bucket[2] += row.overridden
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reason in store.override_reasons(start, end):
+    for reason in queries.override_reasons(store.engine, start, end):
         display = reason.display or _offered_display(knowledge, reason.rule_id, reason.code) or reason.code or NO_REASON
         reasons[reason.rule_id].append(
             {"system": reason.system, "code": reason.code, "display": display, "count": reason.cards}
@@ -113,7 +114,7 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
         "to": query.end.isoformat(),
         "period": query.period,
         "totals": _counts(*(sum(c[i] for c in totals.values()) for i in range(3))),
-        "unmatched_feedback": store.unmatched_feedback(start, end),
+        "unmatched_feedback": queries.unmatched_feedback(store.engine, start, end),
         "rules": rules,
     }
 

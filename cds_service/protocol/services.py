@@ -1,13 +1,17 @@
-"""The CDS services this server offers, declared once.
+"""The CDS services this server offers, declared once, as data.
 
-Discovery, the 404 for unknown ids, the ``hook`` check and the prefetch completion all read
-these definitions, so a service id lives in exactly one place.
+A service is a hook, its context model (which says what drafts the call reviews) and the
+prefetch it asks for. Discovery, the 404 for unknown ids, the ``hook`` check, the OpenAPI
+document and the prefetch completion all read these definitions, so adding a service for
+another hook is one definition here (plus its rules): see docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import quote
+
+from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,9 @@ class PrefetchKey:
     template: str
     required: bool
 
-    def query(self, context: dict[str, object]) -> str:
-        """The relative FHIR URL for this call's context (only ``context.patientId`` is used)."""
-        return self.template.replace("{{context.patientId}}", quote(str(context["patientId"]), safe=""))
+    def query(self, patient_id: str) -> str:
+        """The relative FHIR URL for this call's patient (only ``context.patientId`` is a token)."""
+        return self.template.replace("{{context.patientId}}", quote(patient_id, safe=""))
 
 
 PREFETCH: tuple[PrefetchKey, ...] = (
@@ -40,6 +44,8 @@ PREFETCH: tuple[PrefetchKey, ...] = (
 class ServiceDefinition:
     id: str
     hook: str
+    # The hook's context model: validates ``context`` and says which drafts are under review.
+    context: type[HookContext]
     title: str
     description: str
     prefetch: tuple[PrefetchKey, ...] = PREFETCH
@@ -55,26 +61,24 @@ class ServiceDefinition:
         }
 
 
+_SOURCES = "from the drug labels, the Beers Criteria and the ACP low back pain guideline."
+
 SERVICES: dict[str, ServiceDefinition] = {
     service.id: service
     for service in (
         ServiceDefinition(
             id="back-spasm-order-select",
             hook="order-select",
+            context=OrderSelectContext,
             title="Back muscle spasm: order guidance",
-            description=(
-                "Guidance on the muscle relaxant and back pain orders a clinician selects, from the "
-                "drug labels, the Beers Criteria and the ACP low back pain guideline."
-            ),
+            description=f"Guidance on the muscle relaxant and back pain orders a clinician selects, {_SOURCES}",
         ),
         ServiceDefinition(
             id="back-spasm-order-sign",
             hook="order-sign",
+            context=OrderSignContext,
             title="Back muscle spasm: signing check",
-            description=(
-                "Guidance on the muscle relaxant and back pain orders about to be signed, from the "
-                "drug labels, the Beers Criteria and the ACP low back pain guideline."
-            ),
+            description=f"Guidance on the muscle relaxant and back pain orders about to be signed, {_SOURCES}",
         ),
     )
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from cds_service.errors import InvalidRequest
+from cds_service.errors import InvalidRequest, describe
 
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
@@ -30,14 +30,27 @@ class FhirAuthorization(BaseModel):
     patient: str | None = None
 
 
-class OrderContext(BaseModel):
-    """Context of ``order-select`` and ``order-sign`` (both hooks carry the same fields)."""
+class HookContext(BaseModel):
+    """What every hook's context carries; a hook's own model adds its fields and says which
+    draft orders its call reviews (none, for a hook without orders)."""
 
     model_config = ConfigDict(extra="ignore")
 
     patientId: str = Field(min_length=1, max_length=200)
     userId: str | None = None
     encounterId: str | None = None
+
+    @property
+    def draft_bundle(self) -> dict[str, Any] | None:
+        return None
+
+    def under_review(self, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return []
+
+
+class OrderContext(HookContext):
+    """Context of the order hooks (``order-select``, ``order-sign``): the draft orders."""
+
     # The sandbox omits both when it re-fires without an order: nothing to evaluate, not an error.
     selections: list[str] | None = None
     draftOrders: dict[str, Any] | None = None
@@ -56,6 +69,25 @@ class OrderContext(BaseModel):
         if value is not None and value.get("resourceType", "Bundle") != "Bundle":
             raise ValueError("must be a FHIR Bundle of draft orders")
         return value
+
+    @property
+    def draft_bundle(self) -> dict[str, Any] | None:
+        return self.draftOrders
+
+
+class OrderSelectContext(OrderContext):
+    """order-select reviews the drafts named in ``selections``; the others are context."""
+
+    def under_review(self, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        wanted = set(self.selections or ())
+        return [d for d in drafts if f"{d.get('resourceType')}/{d.get('id')}" in wanted]
+
+
+class OrderSignContext(OrderContext):
+    """order-sign reviews every draft about to be signed."""
+
+    def under_review(self, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return drafts
 
 
 class HookRequest(BaseModel):
@@ -93,20 +125,8 @@ class HookRequest(BaseModel):
         return auth.access_token.get_secret_value() if auth else None
 
 
-def describe(error: ValidationError, *, prefix: str = "") -> tuple[str, list[str]]:
-    """One readable message naming each bad field, and the field paths themselves."""
-    fields: list[str] = []
-    parts: list[str] = []
-    for item in error.errors(include_url=False, include_input=False):
-        path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
-        message = item["msg"].removeprefix("Value error, ")
-        fields.append(path or "body")
-        parts.append(f"{path}: {message}" if path else message)
-    return "; ".join(parts), fields
-
-
-def parse_hook_request(body: object) -> tuple[HookRequest, OrderContext]:
-    """Validate the envelope and the order context, or raise ``InvalidRequest`` naming the field."""
+def parse_hook_request(body: object, context_model: type[HookContext]) -> tuple[HookRequest, HookContext]:
+    """Validate the envelope and the hook's context, or raise ``InvalidRequest`` naming the field."""
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", fields=["body"])
     try:
@@ -115,7 +135,7 @@ def parse_hook_request(body: object) -> tuple[HookRequest, OrderContext]:
         message, fields = describe(error)
         raise InvalidRequest(message, fields=fields) from None
     try:
-        context = OrderContext.model_validate(request.context)
+        context = context_model.model_validate(request.context)
     except ValidationError as error:
         message, fields = describe(error, prefix="context")
         raise InvalidRequest(message, fields=fields) from None

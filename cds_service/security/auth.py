@@ -25,9 +25,9 @@ import httpx
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from cds_service.allowlist import LOOPBACK, FhirServers, ServerAllowList, base_url, is_loopback
 from cds_service.errors import Unauthorized
-from cds_service.outbound import OutboundError, get_json
+from cds_service.security.allowlist import LOOPBACK, FhirServers, ServerAllowList, base_url, is_loopback
+from cds_service.security.outbound import OutboundError, get_json
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,7 @@ class Authenticator:
         leeway: float,
     ) -> None:
         self._clients = clients
+        self.issuers = sorted(clients)
         self._keys = {iss: KeySet(client) for iss, client in clients.items()}
         self._first_use = first_use
         self._http = http

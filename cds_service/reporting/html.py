@@ -21,7 +21,7 @@ _SEGMENTS = (
 )
 _BAR_WIDTH = 480
 _BAR_HEIGHT = 22
-_PERIOD_LABELS = {"day": "Day", "week": "Week of", "month": "Month of"}
+PERIOD_LABELS = {"day": "Day", "week": "Week of", "month": "Month of"}
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 60rem; padding: 0 1rem; color: #111; }
@@ -49,10 +49,10 @@ def format_rate(rate: float | None) -> str:
 def _e(value: Any) -> str:
     """Everything from the dict goes through here: titles and reasons are client-supplied."""
     # _plain first: stray control characters are harmless in HTML but render as junk glyphs.
-    return escape(_plain(value), quote=True)
+    return escape(plain(value), quote=True)
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
     """Control characters in client text could move the cursor or recolour an informaticist's terminal."""
     return "".join(ch if ch.isprintable() else "?" for ch in ("" if value is None else str(value)))
 
@@ -126,7 +126,7 @@ def _rule_section(rule: dict[str, Any], period: str) -> str:
         html.append("</table>")
     else:
         html.append("<p>No overrides.</p>")
-    heads = [_PERIOD_LABELS.get(period, "Period"), "Issued", "Accepted", "Overridden", "No response", "Acceptance"]
+    heads = [PERIOD_LABELS.get(period, "Period"), "Issued", "Accepted", "Overridden", "No response", "Acceptance"]
     html.append(f"<table><caption>By period</caption>{_head_row(heads)}")
     for row in rule.get("periods") or []:
         html.append(f'<tr><th scope="row">{_e(row.get("start"))}</th>{_counts_cells(row)}</tr>')
@@ -139,7 +139,7 @@ def html_report(analytics: dict[str, Any]) -> str:
     period = analytics.get("period")
     totals = analytics.get("totals") or {}
     options = "".join(
-        f'<option value="{p}"{" selected" if p == period else ""}>{p.capitalize()}</option>' for p in _PERIOD_LABELS
+        f'<option value="{p}"{" selected" if p == period else ""}>{p.capitalize()}</option>' for p in PERIOD_LABELS
     )
     summary = (
         f"{_e(totals.get('issued', 0))} cards issued: {_e(totals.get('accepted', 0))} accepted, "
@@ -172,59 +172,3 @@ def html_report(analytics: dict[str, Any]) -> str:
 </body>
 </html>
 """
-
-
-def _table(rows: list[list[str]], indent: str = "") -> list[str]:
-    """Columns sized to content; first column left-aligned, the numbers right-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append(indent + "  ".join(cells).rstrip())
-        if n == 0:
-            lines.append(indent + "  ".join("-" * w for w in widths))
-    return lines
-
-
-def _count_row(label: str, row: dict[str, Any]) -> list[str]:
-    counts = [_plain(row.get(key, 0)) for key in ("issued", "accepted", "overridden", "no_response")]
-    return [label, *counts, format_rate(row.get("acceptance_rate"))]
-
-
-def text_report(analytics: dict[str, Any]) -> str:
-    """For ``cds-service report``: readable over SSH and pasteable into a ticket, hence plain text."""
-    period = _plain(analytics.get("period"))
-    lines = [f"Card feedback {_plain(analytics.get('from'))} to {_plain(analytics.get('to'))}, by {period}", ""]
-    rules = analytics.get("rules") or []
-    if not rules:
-        lines.append("No cards were issued in this period.")
-    else:
-        heads = ["Rule", "Issued", "Accepted", "Overridden", "No response", "Accepted %"]
-        rows = [heads] + [_count_row(_plain(r.get("rule_id")), r) for r in rules]
-        table = _table([*rows, _count_row("Total", analytics.get("totals") or {})])
-        lines += [*table[:-1], "-" * len(table[1]), table[-1]]
-    unmatched = analytics.get("unmatched_feedback") or 0
-    if unmatched:
-        lines += ["", f"{_plain(unmatched)} feedback item(s) referred to cards the service has no record of."]
-    with_reasons = [r for r in rules if r.get("override_reasons")]
-    if with_reasons:
-        lines += ["", "Override reasons"]
-    for rule in with_reasons:
-        reasons = rule["override_reasons"]
-        width = max(len(_plain(reason.get("count"))) for reason in reasons)
-        lines.append(_plain(rule.get("rule_id")))
-        for reason in reasons:
-            code = f" ({_plain(reason['code'])})" if reason.get("code") else ""
-            lines.append(f"    {_plain(reason.get('count')).rjust(width)}  {_plain(reason.get('display'))}{code}")
-    # Per-period blocks only when the range spans several periods; with one they repeat the table above.
-    starts = {p.get("start") for r in rules for p in r.get("periods") or []}
-    if len(starts) > 1:
-        first = _PERIOD_LABELS.get(period, "Period")
-        lines += ["", f"By {period}"]
-        for rule in rules:
-            rows = [[first, "Issued", "Accepted", "Overridden", "No response", "Accepted %"]]
-            rows += [_count_row(_plain(p.get("start")), p) for p in rule.get("periods") or []]
-            lines += ["", _plain(rule.get("rule_id")), *_table(rows, indent="  ")]
-    return "\n".join(lines) + "\n"

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from cds_service.feedback import FeedbackRequest
-from cds_service.hook_request import REFERENCE, HookRequest, OrderContext
-from cds_service.services import SERVICES
+from cds_service.protocol.feedback import FeedbackRequest
+from cds_service.protocol.request import REFERENCE, HookContext, HookRequest
+from cds_service.protocol.services import SERVICES
 
 _REF = "#/components/schemas/{model}"
 
@@ -154,14 +154,16 @@ def _model_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, 
     return schema
 
 
-def _order_context(schemas: dict[str, Any]) -> dict[str, Any]:
-    """OrderContext, with what its validators check written into the schema."""
-    schema = _model_schema(OrderContext, schemas)
+def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A hook's context model, with what its validators check written into the schema."""
+    schema = _model_schema(model, schemas)
     properties = schema["properties"]
-    selections = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
-    bundle = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
-    properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
-    properties["draftOrders"] = {"anyOf": [bundle, {"type": "null"}]}
+    if "selections" in properties:
+        selections = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
+        properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
+    if "draftOrders" in properties:
+        bundle = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
+        properties["draftOrders"] = {"anyOf": [bundle, {"type": "null"}]}
     return schema
 
 
@@ -186,7 +188,6 @@ def install(app: FastAPI, *, auth_required: bool) -> None:
         schemas: dict[str, Any] = {
             "OperationOutcome": OPERATION_OUTCOME,
             "Card": CARD,
-            "OrderContext": _order_context({}),
             "FeedbackRequest": _model_schema(FeedbackRequest, {}),
         }
         _model_schema(FeedbackRequest, schemas)  # its nested models, under their own names
@@ -201,7 +202,8 @@ def install(app: FastAPI, *, auth_required: bool) -> None:
         for service in SERVICES.values():
             request = _model_schema(HookRequest, schemas)
             request["properties"]["hook"] = {"const": service.hook}
-            request["properties"]["context"] = _ref("OrderContext")
+            schemas[service.context.__name__] = _context(service.context, {})
+            request["properties"]["context"] = _ref(service.context.__name__)
             schemas[f"{service.id}-request"] = request
             call = _operation(service.title, service.id, [*auth, 400, 412, 413, 415], ("Cards", CDS_RESPONSE))
             call["requestBody"] = {"required": True, **_json(_ref(f"{service.id}-request"))}

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from cds_service.body import MAX_DEPTH, too_deep
-from cds_service.fhir import model_for, normalise
+from cds_service.fhir.json import MAX_DEPTH, too_deep
+from cds_service.fhir.models import model_for, normalise
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def _service_request(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def _is_older_medication_request(resource: dict[str, Any]) -> bool:
+def is_older_medication_request(resource: dict[str, Any]) -> bool:
     """STU3: the dose sits directly on the dosage, or the requester wraps an ``agent``."""
     dosages = resource.get("dosageInstruction")
     for dosage in _as_list(dosages) if dosages else ():
@@ -134,52 +133,11 @@ def _is_older_medication_request(resource: dict[str, Any]) -> bool:
     return isinstance(resource.get("requester"), dict) and "agent" in resource["requester"]
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """Where a medication order keeps what suggestions change, in the client's own FHIR version."""
-
-    dose_on_dosage: bool  # STU3 and DSTU2: ``dosage.doseQuantity``; R4: ``dosage.doseAndRate[].doseQuantity``
-    period_unit: str
-    bounds_duration: str
-    # ``numberOfRepeatsAllowed`` is an unsignedInt in R4 but a positiveInt before: there, none means none.
-    zero_repeats: bool
-
-    def no_repeats(self, dispense: dict[str, Any]) -> None:
-        if self.zero_repeats:
-            dispense["numberOfRepeatsAllowed"] = 0
-        else:
-            dispense.pop("numberOfRepeatsAllowed", None)
-
-    def set_dose(self, dosage: dict[str, Any], quantity: dict[str, Any]) -> None:
-        if self.dose_on_dosage:
-            for key in [k for k in dosage if k.startswith("dose")]:
-                del dosage[key]
-            dosage["doseQuantity"] = quantity
-        else:
-            dosage["doseAndRate"] = [{"doseQuantity": quantity}]
-
-    def doses(self, dosage: dict[str, Any]) -> list[Any]:
-        if self.dose_on_dosage:
-            return [dosage.get("doseQuantity")]
-        return [d.get("doseQuantity") for d in dosage.get("doseAndRate") or () if isinstance(d, dict)]
-
-
-R4 = Dialect(dose_on_dosage=False, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=True)
-STU3 = Dialect(dose_on_dosage=True, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=False)
-DSTU2 = Dialect(dose_on_dosage=True, period_unit="periodUnits", bounds_duration="boundsQuantity", zero_repeats=False)
-
-
-def dialect(resource: dict[str, Any]) -> Dialect:
-    if resource.get("resourceType") == "MedicationOrder":
-        return DSTU2
-    return STU3 if _is_older_medication_request(resource) else R4
-
-
 def _convert_needed(raw: dict[str, Any]) -> bool:
     kind = raw.get("resourceType")
     return (
         kind in ("MedicationOrder", "ProcedureRequest", "DiagnosticOrder")
-        or (kind == "MedicationRequest" and _is_older_medication_request(raw))
+        or (kind == "MedicationRequest" and is_older_medication_request(raw))
         or (
             kind == "Condition"
             and (

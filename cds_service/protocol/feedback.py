@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cds_service.errors import InvalidFeedback
-from cds_service.hook_request import describe
+from cds_service.protocol.request import describe
 
 
 class ReasonCoding(BaseModel):

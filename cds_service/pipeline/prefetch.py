@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from cds_service.context import PatientData, bundle_resources
-from cds_service.outbound import OutboundError, get_json
-from cds_service.services import PrefetchKey
+from cds_service.fhir.json import bundle_resources
+from cds_service.protocol.services import PrefetchKey
+from cds_service.security.outbound import OutboundError, get_json
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,15 @@ FHIR_JSON = "application/fhir+json"
 
 class FetchFailed(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class PatientData:
+    """What the prefetch (completed by fetching) holds, per prefetch key."""
+
+    resources: dict[str, list[dict[str, Any]]]
+    # Keys with no data, each with why (said in the 412 answer when the key is required).
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
@@ -95,7 +104,7 @@ class FhirClient:
 async def complete_prefetch(
     keys: tuple[PrefetchKey, ...],
     prefetch: dict[str, dict[str, Any] | None],
-    context: dict[str, Any],
+    patient_id: str,
     client: FhirClient | Unfetchable | None,
     *,
     deadline: float,
@@ -117,7 +126,7 @@ async def complete_prefetch(
         if value is not None:
             log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
         if isinstance(client, FhirClient):
-            jobs[key.name] = client.pages(None, key.query(context))
+            jobs[key.name] = client.pages(None, key.query(patient_id))
         else:
             unavailable[key.name] = client.reason if client else "the request has no fhirServer"
 

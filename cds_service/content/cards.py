@@ -1,4 +1,4 @@
-"""Card text from ``cards/``: loaded and checked at start-up, rendered per finding.
+"""Card text from ``cards/``: loaded and checked at start-up (``pipeline.cards`` renders it).
 
 Each rule id has a file ``cards/<rule-id>.toml`` with its title, evidence keys, override
 reasons and one entry per card variant (indicator, summary, detail, suggestion label), with
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from cds_service.rules import Finding
 
 RULE_TOPIC_SYSTEM = "urn:back-spasm-cds:rule"
 OVERRIDE_REASON_SYSTEM = "urn:back-spasm-cds:override-reason"
@@ -112,50 +110,8 @@ class CardCatalog:
         if absent:
             raise CardContentError(f"cards/{rule_id}.toml: missing variants {sorted(absent)}")
 
-    def indicator(self, finding: Finding) -> str:
-        return self.texts[finding.rule_id].variants[finding.variant].indicator
-
-    def render(self, finding: Finding, new_uuid: Callable[[], str], *, snooze_days: int = 0) -> dict[str, Any]:
-        """The CDS Hooks card: no nulls, no empty strings or arrays (spec §Use of JSON).
-
-        Warning and info cards of a rule that snoozes also offer "don't show again for this
-        patient"; critical cards never do, because they are never snoozed."""
-        text = self.texts[finding.rule_id]
-        variant = text.variants[finding.variant]
-        facts = finding.facts
-        cited = " · ".join(f"[{e.label}]({e.url})" if e.url else e.citation for e in text.evidence)
-        card: dict[str, Any] = {
-            "uuid": new_uuid(),
-            "summary": variant.summary.format(**facts)[: SUMMARY_LIMIT - 1],
-            "detail": f"{variant.detail.format(**facts)}\n\nEvidence: {cited}",
-            "indicator": variant.indicator,
-            "source": {
-                "label": SOURCE_LABEL,
-                "topic": {"system": RULE_TOPIC_SYSTEM, "code": finding.rule_id, "display": text.title},
-            },
-        }
-        if finding.proposals and variant.suggestion:
-            label = variant.suggestion.format(**facts)
-            card["suggestions"] = [
-                {
-                    "label": label,
-                    "uuid": new_uuid(),
-                    **({"isRecommended": True} if proposal.recommended else {}),
-                    "actions": [{**action, "description": label} for action in proposal.actions],
-                }
-                for proposal in finding.proposals
-            ]
-            card["selectionBehavior"] = "at-most-one"
-        reasons = list(text.override_reasons) if variant.indicator != "info" else []
-        if snooze_days and variant.indicator != "critical":
-            display = self.snooze_display.format(days=snooze_days)
-            reasons.append({"system": OVERRIDE_REASON_SYSTEM, "code": SNOOZE_REASON, "display": display})
-        if reasons:
-            card["overrideReasons"] = reasons
-        links = [{"label": e.label, "url": e.url, "type": "absolute"} for e in text.evidence if e.url]
-        if links:
-            card["links"] = links
-        return card
+    def indicator(self, rule_id: str, variant: str) -> str:
+        return self.texts[rule_id].variants[variant].indicator
 
 
 def load_catalog(directory: Path) -> CardCatalog:

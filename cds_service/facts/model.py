@@ -1,0 +1,113 @@
+"""The plain facts rules read: orders, conditions, medication courses, procedures, the patient.
+
+No FHIR here: an order has a dose in mg, administrations per day and a planned duration in
+days; a condition is active with an onset; a course has a first and a last day
+(clinical-rules.md §1). ``cds_service.facts`` builds them from the hook request's JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from cds_service.content.terminology import Drug
+from cds_service.fhir.coding import Code
+
+# Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
+ORDER_TYPES = (
+    "MedicationRequest",
+    "ServiceRequest",
+    "DeviceRequest",
+    "MedicationOrder",
+    "ProcedureRequest",
+    "DiagnosticOrder",
+)
+
+
+@dataclass(frozen=True)
+class Order:
+    """A draft order. Medication fields are None when the draft does not say."""
+
+    reference: str
+    # The client's own JSON, in its FHIR version: what an update suggestion sends back.
+    resource: dict[str, Any]
+    # The same resource as R4, read once: what the facts and the procedure check read.
+    r4: dict[str, Any] = field(default_factory=dict)
+    drug: Drug | None = None
+    # What a ServiceRequest or DeviceRequest orders.
+    codes: tuple[Code, ...] = ()
+    reason_codes: tuple[Code, ...] = ()
+    dose_mg: float | None = None
+    units_per_dose: float | None = None
+    per_day: float | None = None
+    planned_days: float | None = None
+    duration_basis: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The order and what it orders: the sandbox reuses one draft id for every drug picked."""
+        what = (self.drug.rxcui or self.drug.ingredient) if self.drug else ",".join(c.code for c in self.codes)
+        return f"{self.reference}|{what}"
+
+    @property
+    def units_per_day(self) -> float | None:
+        if self.units_per_dose is None or self.per_day is None:
+            return None
+        return self.units_per_dose * self.per_day
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An active condition from the problem list."""
+
+    reference: str
+    codes: tuple[Code, ...]
+    display: str
+    onset: date | None
+    severity: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class Course:
+    """A past or current medication course from the patient's history."""
+
+    reference: str
+    drug: Drug
+    start: date
+    end: date  # the first day after the course
+    status: str = "completed"
+
+    def active_on(self, day: date) -> bool:
+        return self.start <= day < self.end
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A procedure ordered or done (ServiceRequest, ImagingStudy, DiagnosticReport) that a rule reads."""
+
+    reference: str
+    codes: tuple[Code, ...]
+    text: str
+    on: date | None
+    status: str
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    hook: str
+    patient_id: str
+    today: date
+    orders: tuple[Order, ...]
+    drafts: tuple[Order, ...] = ()
+    age: int | None = None
+    conditions: tuple[Condition, ...] = ()
+    courses: tuple[Course, ...] = ()
+    # Relevant procedures: from the `imaging` prefetch key (every ServiceRequest) and the drafts.
+    procedures: tuple[Procedure, ...] = ()
+    # Keys of optional data that could not be had (e.g. "imaging"): rules say so on their cards.
+    unavailable: frozenset[str] = field(default_factory=frozenset)

@@ -1,0 +1,42 @@
+"""Codings as the rules compare them: a code system and a code, in one normal form.
+
+Real data spells the same code differently (ICD-10-CM with or without its dot, HCPCS under
+two system URIs); ``code_key`` is the one place that decides what counts as the same code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+# Other spellings of the same code systems seen in real data.
+_SYSTEM_ALIASES = {"http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS}
+
+
+class Code(NamedTuple):
+    """A coding. A tuple, not a dataclass: a 500-entry history makes thousands of them per call."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return code_key(self.system, self.code)
+
+
+# Real histories repeat the same few hundred codes; the cache bounds the work and the memory.
+@lru_cache(maxsize=16384)
+def code_key(system: str, code: str) -> tuple[str, str]:
+    """The form codes are compared in: ICD-10-CM matches with or without its dot."""
+    system = system.strip().rstrip("/")
+    system = _SYSTEM_ALIASES.get(system, system)
+    code = code.strip()
+    if system == ICD10CM:
+        code = code.replace(".", "").upper()
+    return system, code

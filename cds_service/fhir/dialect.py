@@ -1,0 +1,55 @@
+"""The write side of FHIR versions: where a client's own draft keeps what a suggestion changes.
+
+Suggestions send back the client's draft in its own version (``fhir.versions`` reads any
+version as R4; this module writes each version as itself): STU3 and DSTU2 keep the dose on
+the dosage, DSTU2 names its timing units and bounds differently, and only R4 allows zero
+repeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.fhir.versions import is_older_medication_request
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where a medication order keeps what suggestions change, in the client's own FHIR version."""
+
+    dose_on_dosage: bool  # STU3 and DSTU2: ``dosage.doseQuantity``; R4: ``dosage.doseAndRate[].doseQuantity``
+    period_unit: str
+    bounds_duration: str
+    # ``numberOfRepeatsAllowed`` is an unsignedInt in R4 but a positiveInt before: there, none means none.
+    zero_repeats: bool
+
+    def no_repeats(self, dispense: dict[str, Any]) -> None:
+        if self.zero_repeats:
+            dispense["numberOfRepeatsAllowed"] = 0
+        else:
+            dispense.pop("numberOfRepeatsAllowed", None)
+
+    def set_dose(self, dosage: dict[str, Any], quantity: dict[str, Any]) -> None:
+        if self.dose_on_dosage:
+            for key in [k for k in dosage if k.startswith("dose")]:
+                del dosage[key]
+            dosage["doseQuantity"] = quantity
+        else:
+            dosage["doseAndRate"] = [{"doseQuantity": quantity}]
+
+    def doses(self, dosage: dict[str, Any]) -> list[Any]:
+        if self.dose_on_dosage:
+            return [dosage.get("doseQuantity")]
+        return [d.get("doseQuantity") for d in dosage.get("doseAndRate") or () if isinstance(d, dict)]
+
+
+R4 = Dialect(dose_on_dosage=False, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=True)
+STU3 = Dialect(dose_on_dosage=True, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=False)
+DSTU2 = Dialect(dose_on_dosage=True, period_unit="periodUnits", bounds_duration="boundsQuantity", zero_repeats=False)
+
+
+def dialect(resource: dict[str, Any]) -> Dialect:
+    if resource.get("resourceType") == "MedicationOrder":
+        return DSTU2
+    return STU3 if is_older_medication_request(resource) else R4

@@ -1,0 +1,107 @@
+"""Reading FHIR JSON as it comes, each field type-checked where it is read.
+
+Validating a resource into a fhir.resources model costs over 100 µs, and a 500-entry history
+would spend most of a call on it; the facts are read from the JSON itself instead, and a field
+of the wrong type counts as absent. A single object where FHIR has an array is read as one
+element (the CDS Hooks sandbox sends them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from cds_service.fhir.coding import Code
+
+# FHIR resources nest about ten deep; a CDS Hooks envelope adds five. Far below what the JSON
+# parser or the FHIR models could recurse through.
+MAX_DEPTH = 64
+
+
+def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
+    """Resources in a prefetch value: a Bundle's entries, or a single resource."""
+    if not isinstance(value, dict):
+        return
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                yield resource
+    elif isinstance(value.get("resourceType"), str):
+        yield value
+
+
+def codes_of(concept: Any) -> list[Code]:
+    """Codes of a raw CodeableConcept, or of a list of them (single objects tolerated).
+
+    The hottest function of a large prefetch (every history entry passes here), hence ``type``
+    checks rather than ``isinstance``: JSON parsing yields exact dicts, lists and strs."""
+    concepts = concept if type(concept) is list else (concept,)
+    found = []
+    for item in concepts:
+        if type(item) is not dict:
+            continue
+        codings = item.get("coding")
+        for coding in codings if type(codings) is list else (codings,):
+            if type(coding) is dict:
+                system, code = coding.get("system"), coding.get("code")
+                if type(system) is str and type(code) is str:
+                    display = coding.get("display")
+                    found.append(Code(system, code, display if type(display) is str else None))
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON array, with a single object where an array belongs read as one element (the sandbox does that)."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def as_obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_num(value: Any) -> float | None:
+    """A JSON number as a float; anything else (strings, booleans) is no number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def first_obj(items: Iterable[Any]) -> dict[str, Any]:
+    return next((item for item in items if isinstance(item, dict)), {})
+
+
+def to_date(value: Any) -> date | None:
+    """A FHIR date, dateTime or partial date ("2024", "2024-03") as a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        parts = value[:10].split("-")
+        try:
+            return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
+        except (ValueError, IndexError):
+            return None
+    return None
+
+
+def too_deep(value: Any) -> bool:
+    """Does ``value`` nest deeper than MAX_DEPTH? Level by level, containers only: the cheapest
+    walk in Python (about 0.15 ms per 100 entries)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    for _ in range(MAX_DEPTH):
+        if not level:
+            return False
+        deeper: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            deeper += [c for c in children if type(c) is dict or type(c) is list]
+        level = deeper
+    return bool(level)

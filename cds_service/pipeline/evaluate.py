@@ -1,0 +1,177 @@
+"""The pipeline both adapters call: hook request in, CDS Hooks response out.
+
+    body → validate → draft orders → (nothing any rule reads? no cards, no fetch)
+         → complete prefetch → facts → rules → quiet (stored feedback) → card policy → cards
+
+Each step is a call into its stage. The HTTP route and ``cds-service evaluate`` differ only in
+what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source and the
+quiet check backed by stored feedback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cds_service.content.terminology import Terminology
+from cds_service.errors import DataUnavailable, InvalidRequest
+from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
+from cds_service.facts.patient import build_context
+from cds_service.fhir.json import bundle_resources
+from cds_service.pipeline.cards import apply_volume_policy, render
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
+from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
+from cds_service.protocol.services import ServiceDefinition
+from cds_service.rules import Finding, Rule
+from cds_service.storage.records import IssuedCard, Quiet
+
+log = logging.getLogger(__name__)
+
+OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
+
+QuietFor = Callable[[str], Awaitable[Quiet]]
+FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    request: HookRequest
+    context: HookContext
+    cards: list[dict[str, Any]]
+    issued: list[IssuedCard]
+
+    def response(self) -> dict[str, Any]:
+        return {"cards": self.cards}
+
+
+async def evaluate(
+    service: ServiceDefinition,
+    body: object,
+    *,
+    knowledge: Knowledge,
+    today: date,
+    new_uuid: Callable[[], str],
+    fhir: FhirAccess = lambda request: OFFLINE,
+    deadline: float = 2.0,
+    quiet: QuietFor | None = None,
+) -> Evaluation:
+    request, context = validate(service, body)
+    terminology = knowledge.terminology
+    medications = MedicationIndex(_given_resources(request, context))
+    drafts, orders = _orders(context, terminology, medications)
+    rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
+    if not rules:
+        return Evaluation(request, context, [], [])
+
+    data = await _patient_data(service, request, context, rules, fhir, deadline)
+    medications.add(r for resources in data.resources.values() for r in resources)
+    patient = build_context(
+        hook=service.hook,
+        patient_id=context.patientId,
+        orders=orders,
+        drafts=drafts,
+        history=data.resources,
+        unavailable=frozenset(data.unavailable),
+        medications=medications,
+        terminology=terminology,
+        today=today,
+    )
+    findings = _findings(rules, patient, knowledge)
+    # Stored feedback is read only when there is a card it could silence.
+    silenced = await quiet(patient.patient_id) if findings and quiet is not None else Quiet()
+    findings = _unsilenced(findings, silenced, knowledge)
+    cards, issued = _cards(findings, rules, knowledge, new_uuid)
+    return Evaluation(request, context, cards, issued)
+
+
+def validate(service: ServiceDefinition, body: object) -> tuple[HookRequest, HookContext]:
+    """The envelope and the context, validated for this service's hook."""
+    request, context = parse_hook_request(body, service.context)
+    if request.hook != service.hook:
+        raise InvalidRequest(
+            f"hook: service {service.id} answers {service.hook!r}, not {request.hook!r}", fields=["hook"]
+        )
+    return request, context
+
+
+def _given_resources(request: HookRequest, context: HookContext) -> list[dict[str, Any]]:
+    """What came with the request: the draft Bundle and the prefetch, as sent."""
+    given = list(bundle_resources(context.draft_bundle))
+    for value in (request.prefetch or {}).values():
+        given.extend(bundle_resources(value))
+    return given
+
+
+def _orders(
+    context: HookContext, terminology: Terminology, medications: MedicationIndex
+) -> tuple[list[Order], list[Order]]:
+    """Every draft order, and those under review (the hook's context says which)."""
+    raw = draft_orders(context.draft_bundle)
+    drafts = read_orders(raw, terminology, medications)
+    reviewed = {f"{r['resourceType']}/{r.get('id')}" for r in context.under_review(raw)}
+    return drafts, [order for order in drafts if order.reference in reviewed]
+
+
+async def _patient_data(
+    service: ServiceDefinition,
+    request: HookRequest,
+    context: HookContext,
+    rules: list[Rule],
+    fhir: FhirAccess,
+    deadline: float,
+) -> PatientData:
+    """The prefetch, completed from ``fhirServer``; 412 when a required key cannot be had.
+    Rules that read only the order (low-value therapies) are answered from what came, unfetched."""
+    needs_data = any(rule.needs_patient_data for rule in rules)
+    client = fhir(request) if needs_data and request.fhir_server else None
+    data = await complete_prefetch(
+        service.prefetch, request.prefetch or {}, context.patientId, client, deadline=deadline
+    )
+    missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
+    if missing and needs_data:
+        fields = [f"prefetch.{name}" for name in missing]
+        reasons = dict.fromkeys(data.unavailable[name] for name in missing)
+        raise DataUnavailable(f"{', '.join(fields)}: not in the request, and {'; '.join(reasons)}", fields=fields)
+    return data
+
+
+def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) -> list[Finding]:
+    terminology = knowledge.terminology
+    return [
+        finding
+        for rule in rules
+        for order in patient.orders
+        if (finding := rule.evaluate(patient, order, terminology, knowledge.configs[rule.id])) is not None
+    ]
+
+
+def _unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -> list[Finding]:
+    kept = []
+    for finding in findings:
+        if (finding.rule_id, finding.order.key) in silenced.accepted:
+            log.info("rule %s quiet for %s: its card was accepted", finding.rule_id, finding.order.reference)
+        elif (
+            finding.rule_id in silenced.snoozed
+            and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
+        ):
+            log.info("rule %s snoozed for this patient: its card was overridden", finding.rule_id)
+        else:
+            kept.append(finding)
+    return kept
+
+
+def _cards(
+    findings: list[Finding], rules: list[Rule], knowledge: Knowledge, new_uuid: Callable[[], str]
+) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    cards, issued = [], []
+    patient_level = {rule.id for rule in rules if rule.once_per_call}
+    for finding in apply_volume_policy(findings, knowledge.catalog, patient_level):
+        card = render(knowledge.catalog, finding, new_uuid, snooze_days=knowledge.snooze_days[finding.rule_id])
+        cards.append(card)
+        issued.append(IssuedCard(card["uuid"], finding.rule_id, finding.order.key, card["indicator"]))
+    return cards, issued

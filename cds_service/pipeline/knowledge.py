@@ -1,0 +1,46 @@
+"""Everything evaluation reads that is loaded once at start-up: terminology, card text, rules
+and their configuration, cross-checked so that any gap stops start-up, not a hook call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds_service.content.cards import CardCatalog, load_catalog
+from cds_service.content.terminology import Terminology, load_terminology
+from cds_service.rules import Rule, RuleConfig, all_rules
+from cds_service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything loaded once at start-up that evaluation reads."""
+
+    terminology: Terminology
+    catalog: CardCatalog
+    # Every rule with its configuration; only the enabled ones are evaluated.
+    all_rules: tuple[Rule, ...]
+    configs: dict[str, RuleConfig]
+    # Days a rule stays quiet for a patient after its warning or info card is overridden (0: never).
+    snooze_days: dict[str, int]
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.all_rules if self.configs[rule.id].enabled)
+
+    def rules_for(self, hook: str) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if hook in rule.hooks)
+
+
+def load_knowledge(settings: Settings) -> Knowledge:
+    """Terminology, card text, rules and their configuration, cross-checked: any gap stops start-up."""
+    catalog = load_catalog(settings.cards_dir)
+    rules = all_rules()
+    for rule in rules:
+        catalog.require(rule.id, rule.variants)
+    return Knowledge(
+        terminology=load_terminology(settings.cards_dir / "terminology", settings.local_codes_file),
+        catalog=catalog,
+        all_rules=rules,
+        configs={rule.id: settings.rule_config(rule.id) for rule in rules},
+        snooze_days={rule.id: settings.snooze_days_for(rule.id) for rule in rules},
+    )

@@ -1,0 +1,63 @@
+"""POST /cds-services/{id}: a hook call, answered by the pipeline (``pipeline.evaluate``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import Response
+
+from cds_service.deps import RuntimeDep, VerifiedCaller
+from cds_service.errors import UnknownService
+from cds_service.observability import hook_instance
+from cds_service.pipeline.evaluate import evaluate
+from cds_service.protocol.body import read_json
+from cds_service.protocol.services import SERVICES, ServiceDefinition
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def service_for(service_id: str) -> ServiceDefinition:
+    try:
+        return SERVICES[service_id]
+    except KeyError:
+        raise UnknownService(f"no CDS service with id {service_id!r}; see GET /cds-services") from None
+
+
+@router.post("/cds-services/{service_id}", summary="Call a CDS service")
+async def call_service(
+    service_id: str, request: Request, background: BackgroundTasks, runtime: RuntimeDep, caller: VerifiedCaller
+) -> Response:
+    service = service_for(service_id)
+    started = time.perf_counter()
+    body = await read_json(request, runtime.limits)
+    if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+        hook_instance.set(body["hookInstance"][:200])
+    result = await evaluate(
+        service,
+        body,
+        knowledge=runtime.knowledge,
+        today=runtime.today(),
+        new_uuid=runtime.new_uuid,
+        fhir=runtime.fhir_access(caller),
+        deadline=runtime.settings.fhir_deadline_seconds,
+        quiet=runtime.quiet,
+    )
+    log.info("hook %s: %d card(s) %s", service.id, len(result.cards), [c.rule_id for c in result.issued])
+    for card in result.cards:
+        runtime.metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
+    if result.issued:
+        background.add_task(
+            runtime.on_hook_path,
+            runtime.store.record_issued,
+            service_id=service.id,
+            hook_instance=result.request.hookInstance,
+            patient_id=result.context.patientId,
+            cards=result.issued,
+        )
+    runtime.metrics.latency.labels(service.id).observe(time.perf_counter() - started)
+    # Serialised here, not by FastAPI: its encoder walks every card again in Python.
+    return Response(orjson.dumps(result.response()), media_type="application/json")

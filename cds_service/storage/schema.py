@@ -1,0 +1,174 @@
+"""The database schema and its history: tables, and the migrations that bring any older
+database up to date on start-up, one process at a time.
+
+Steps are append-only: a released step never changes. A new database is created at the latest
+version; one from before versioning is taken as version 1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+issued_cards = Table(
+    "issued_cards",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("rule_id", String(100), nullable=False, index=True),
+    Column("service_id", String(100), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("patient_key", String(64), nullable=False, index=True),
+    Column("order_key", String(300), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    # critical, warning or info: only warning and info cards are snoozed. Null before version 2.
+    Column("indicator", String(20)),
+    Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(100), nullable=False, index=True),
+    Column("service_id", String(100), nullable=False),
+    # Null when the card is unknown to this service (e.g. issued before a data loss): kept anyway.
+    Column("rule_id", String(100)),
+    Column("outcome", String(20), nullable=False),
+    Column("accepted_suggestions", Text),
+    Column("override_system", String(500)),
+    Column("override_code", String(200)),
+    Column("override_display", String(500)),
+    Column("user_comment", Text),
+    Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    # The card's patient (null when the card is unknown), so that a hook call reads this
+    # patient's recent feedback alone, however many cards the patient was ever shown. Version 3.
+    Column("patient_key", String(64)),
+    # Clients resend feedback: the same card, outcome and time is one item.
+    UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
+    Index("ix_feedback_patient_received", "patient_key", "received_at"),
+)
+
+# Client JWT ids seen, kept until the token expires: a replayed token is refused by every
+# process that shares this database.
+seen_tokens = Table(
+    "seen_tokens",
+    metadata,
+    Column("issuer", String(500), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema's history. Steps are append-only: a released step never changes."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _add_indicator(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN indicator VARCHAR(20)"))
+    connection.execute(text("CREATE INDEX ix_issued_cards_patient_rule ON issued_cards (patient_key, rule_id)"))
+
+
+def _add_feedback_patient(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE feedback ADD COLUMN patient_key VARCHAR(64)"))
+    connection.execute(
+        text(
+            "UPDATE feedback SET patient_key = "
+            "(SELECT patient_key FROM issued_cards WHERE issued_cards.uuid = feedback.card_uuid)"
+        )
+    )
+    connection.execute(text("CREATE INDEX ix_feedback_patient_received ON feedback (patient_key, received_at)"))
+
+
+MIGRATIONS = (
+    # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
+    Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
+    Migration(2, "card indicator, to snooze warning and info cards but never critical ones", _add_indicator),
+    Migration(3, "feedback keyed by patient, so a hook call reads only that patient's", _add_feedback_patient),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+@contextmanager
+def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | None) -> Iterator[None]:
+    """Several workers start at once: one migrates, the others wait and find it done."""
+    if engine.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(7302112026)"))
+        yield
+    elif lock_file is not None:
+        with open(lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
+    """Create a new database at the latest version, or apply the steps an older one lacks."""
+
+    def stamp(connection: Connection, step: Migration) -> None:
+        connection.execute(
+            schema_version.insert(), {"version": step.version, "description": step.description, "applied_at": now()}
+        )
+
+    with engine.begin() as connection, _migration_lock(engine, connection, lock_file):
+        tables = set(inspect(connection).get_table_names())
+        if "issued_cards" not in tables:
+            metadata.create_all(connection)
+            stamp(connection, MIGRATIONS[-1])
+            log.info("database created at schema version %d", SCHEMA_VERSION)
+            return
+        if "schema_version" not in tables:  # created before versioning: version 1
+            schema_version.create(connection)
+            stamp(connection, MIGRATIONS[0])
+        current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"the database is at schema version {current}, newer than this service's")
+        for step in MIGRATIONS:
+            if step.version > current:
+                step.apply(connection)
+                stamp(connection, step)
+                log.info("database migrated to schema version %d: %s", step.version, step.description)

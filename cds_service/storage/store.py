@@ -1,0 +1,244 @@
+"""Durable storage of the cards the service issued and the feedback clinicians gave.
+
+SQLAlchemy Core: an embedded SQLite file by default, PostgreSQL when ``CDS_DATABASE_URL`` is a
+``postgresql+psycopg://`` URL, so that several processes (workers, containers) share one
+database. Patient ids are never stored: a keyed hash (HMAC-SHA256) lets the service recognise
+the same patient again without anyone with the database being able to reverse or
+dictionary-attack it. The schema (``storage.schema``) is brought up to date on opening.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from cds_service.clock import Clock, system_clock
+from cds_service.protocol.feedback import FeedbackItem
+from cds_service.settings import Settings
+from cds_service.storage.records import IssuedCard, Quiet
+from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
+
+log = logging.getLogger(__name__)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def load_patient_key(configured: str | None, key_file: Path) -> bytes:
+    """The HMAC key: configured, or generated once into ``key_file`` (mode 0600) and reused."""
+    if configured:
+        return configured.encode()
+    if key_file.exists():
+        return key_file.read_bytes().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
+    """The store the settings name, with its patient-id key: what the service and the CLI share."""
+    configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
+    key = load_patient_key(configured, settings.data_dir / "patient-id.key")
+    return Store(settings.database, patient_key=key, clock=clock)
+
+
+class Store:
+    def __init__(self, url: str, *, patient_key: bytes, clock: Clock = system_clock) -> None:
+        self._lock_file: Path | None = None
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = path.with_name(path.name + ".migrate.lock")
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "connect", _postgresql_utc)
+        self._patient_key = patient_key
+        self._now = clock
+        self._sqlite_writer = threading.Lock()
+        migrate(self.engine, lock_file=self._lock_file, now=clock)
+
+    @property
+    def embedded(self) -> bool:
+        """SQLite: a file of this process's own, not a server across a network."""
+        return self.engine.dialect.name == "sqlite"
+
+    def patient_key(self, patient_id: str) -> str:
+        return hmac.new(self._patient_key, patient_id.encode(), hashlib.sha256).hexdigest()
+
+    def insert(self, table: Table) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def record_issued(
+        self, *, service_id: str, hook_instance: str, patient_id: str, cards: Iterable[IssuedCard]
+    ) -> None:
+        now = self._now()
+        patient = self.patient_key(patient_id)
+        rows = [
+            {
+                "uuid": c.uuid,
+                "rule_id": c.rule_id,
+                "indicator": c.indicator,
+                "service_id": service_id,
+                "hook_instance": hook_instance,
+                "patient_key": patient,
+                "order_key": c.order_key,
+                "issued_at": now,
+            }
+            for c in cards
+        ]
+        if rows:
+            with self.writing() as connection:
+                connection.execute(self.insert(issued_cards).on_conflict_do_nothing(), rows)
+
+    @contextmanager
+    def writing(self, *, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction. With SQLite, one at a time per process: SQLite lets one writer in
+        and makes the others poll, so concurrent hook calls would wait on its busy handler.
+
+        SQLite runs with ``synchronous=NORMAL`` (a commit reaches the disk at the next WAL
+        checkpoint: safe against a crash of the process, not of the machine), so the card and
+        token-id writes of a hook call cost no fsync. ``durable`` commits with ``FULL``: for
+        feedback, which the client is told is stored."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._sqlite_writer, self.engine.connect() as connection:
+            if durable:
+                connection.exec_driver_sql("PRAGMA synchronous=FULL")
+                connection.commit()
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                if durable:
+                    connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    connection.commit()
+
+    def record_feedback(self, *, service_id: str, items: list[FeedbackItem]) -> int:
+        """Store each item once; returns how many were new. Raises if the write fails."""
+        now = self._now()
+        with self.writing(durable=True) as connection:
+            cards = {
+                row.uuid: row
+                for row in connection.execute(
+                    select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key).where(
+                        issued_cards.c.uuid.in_({item.card for item in items})
+                    )
+                )
+            }
+            rows = []
+            for item in items:
+                reason = item.overrideReason.reason if item.overrideReason else None
+                card = cards.get(item.card)
+                if card is None:
+                    log.warning("feedback for card %s, which this service has no record of (yet)", item.card)
+                rows.append(
+                    {
+                        "card_uuid": item.card,
+                        "service_id": service_id,
+                        "rule_id": card.rule_id if card else None,
+                        "patient_key": card.patient_key if card else None,
+                        "outcome": item.outcome,
+                        "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions])
+                        if item.acceptedSuggestions
+                        else None,
+                        "override_system": reason.system if reason else None,
+                        "override_code": reason.code if reason else None,
+                        "override_display": reason.display if reason else None,
+                        "user_comment": item.overrideReason.userComment if item.overrideReason else None,
+                        "outcome_timestamp": item.outcomeTimestamp,
+                        "received_at": now,
+                    }
+                )
+            # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
+            inserted = connection.execute(
+                self.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows
+            ).all()
+            return len(inserted)
+
+    def sweep(self, *, retention: timedelta) -> int:
+        """Forget cards and feedback older than ``retention``; returns the rows deleted."""
+        cutoff = self._now() - retention
+        with self.writing() as connection:
+            deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
+            deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
+        if deleted:
+            log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
+        return deleted
+
+    def quiet(self, patient_id: str, *, accepted_within: timedelta, snooze_days: dict[str, int]) -> Quiet:
+        """What this patient's stored feedback silences: accepted cards for their order, for a
+        while; and rules whose warning or info card was overridden, for their snooze period."""
+        now = self._now()
+        patient = self.patient_key(patient_id)
+        longest = max([0, *snooze_days.values()])
+        since = now - max(accepted_within, timedelta(days=longest))
+        query = (
+            select(
+                issued_cards.c.rule_id,
+                issued_cards.c.order_key,
+                issued_cards.c.indicator,
+                feedback.c.outcome,
+                feedback.c.received_at,
+            )
+            .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+            .where(feedback.c.patient_key == patient, feedback.c.received_at >= since)
+        )
+        accepted: set[tuple[str, str]] = set()
+        snoozed: set[str] = set()
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                at = _utc(row.received_at)
+                if row.outcome == "accepted" and accepted_within and at >= now - accepted_within:
+                    accepted.add((row.rule_id, row.order_key))
+                days = snooze_days.get(row.rule_id, 0)
+                snoozable = row.outcome == "overridden" and row.indicator in ("warning", "info")
+                if snoozable and days and at >= now - timedelta(days=days):
+                    snoozed.add(row.rule_id)
+        return Quiet(accepted=frozenset(accepted), snoozed=frozenset(snoozed))
+
+    def ping(self) -> int:
+        """The schema version; raises unless the database answers and holds this service's tables."""
+        with self.engine.connect() as connection:
+            for table in metadata.sorted_tables:
+                connection.execute(select(table).limit(1)).all()
+            return connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+
+
+def _postgresql_utc(connection: Any, _record: Any) -> None:
+    """Days in analytics are UTC days, whatever the server's time zone."""
+    cursor = connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    connection.commit()
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # see Store._durable
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
