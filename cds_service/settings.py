@@ -1,14 +1,16 @@
 """Service settings: ``CDS_``-prefixed environment variables over an optional TOML file.
 
-Every setting is documented in the README's configuration table; the field names here are
-the variable names without the prefix. Rules are switched and tuned under ``rules``, keyed by
-rule id: ``[rules.cyclobenzaprine-duration] max_days = 14`` in the file named by
-``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``. An unknown key
-or a bad value stops start-up with the key named.
+The field names are the variable names without the prefix, and each field's description is
+its documentation: ``settings_table()`` renders them as the table of docs/configuration.md
+(``python -m cds_service.settings`` prints it; a test keeps the two in step). Rules are switched
+and tuned under ``rules``, keyed by rule id: ``[rules.cyclobenzaprine-duration] max_days = 14``
+in the file named by ``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``.
+An unknown key or a bad value stops start-up with the key named.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,12 @@ from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "CDS_"
+# Read before the settings themselves (it names their file), so it is not a field.
+CONFIG_FILE_DESCRIPTION = (
+    "A TOML file with any of these settings (names without the prefix, lower case) and the rules' "
+    "switches and thresholds; the environment wins over it. See `config.example.toml`."
+)
 
 
 def field_name(rule_id: str) -> str:
@@ -47,52 +55,108 @@ class _ConfigFile(TomlConfigSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CDS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    # Where the embedded database and the generated patient-id key live.
-    data_dir: Path = PROJECT_ROOT / "var"
-    # Defaults to a SQLite file in data_dir.
-    database_url: str | None = None
-    # Key of the hash that stands for patient ids in storage; generated into data_dir when unset.
-    patient_id_key: SecretStr | None = None
-    cards_dir: Path = PROJECT_ROOT / "cards"
-    # A site's own codes added to the shipped concepts (see README, Terminology).
-    local_codes_file: Path | None = None
-    # One deadline for all FHIR fetches of a call, in seconds.
-    fhir_deadline_seconds: float = Field(default=2.0, gt=0, le=30)
-    # Search pages followed per prefetch key (Bundle `next` links).
-    fhir_max_pages: int = Field(default=5, ge=1, le=100)
-    # How long an accepted card stays quiet for the same draft order, in minutes.
-    accepted_quiet_minutes: int = Field(default=60, ge=0)
-    # Days a rule stays quiet for a patient after its warning or info card is overridden
-    # (0: off); a rule's own `snooze_days` overrides it. Critical cards are never snoozed.
-    snooze_days: int = Field(default=30, ge=0, le=3650)
-    # Days issued cards and feedback are kept before they are deleted.
-    retention_days: int = Field(default=400, ge=1)
-    cors_origins: list[str] = ["*"]
-    log_level: str = "INFO"
-    # `json`: one object per line with the hookInstance (for log pipelines); `text`: for people.
-    log_format: Literal["json", "text"] = "json"
+    host: str = Field(default="127.0.0.1", description="Address `cds-service serve` listens on (`--host` overrides).")
+    port: int = Field(
+        default=8000, ge=1, le=65535, description="Port `cds-service serve` listens on (`--port` overrides)."
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "var",
+        description="Where the embedded SQLite database and the generated patient-id key live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="The database: `sqlite:///path` or `postgresql+psycopg://user:password@host:5432/db` "
+        "(several processes must share PostgreSQL). Unset: a SQLite file in the data directory.",
+    )
+    patient_id_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC that stands for patient ids in storage (raw ids are never stored). "
+        "Unset: generated into `patient-id.key` in the data directory.",
+    )
+    cards_dir: Path = Field(
+        default=PROJECT_ROOT / "cards",
+        description="The clinical content: card text, evidence and terminology.",
+    )
+    local_codes_file: Path | None = Field(
+        default=None,
+        description="A TOML file of the site's own codes, added to the shipped concepts (see Local codes).",
+    )
+    fhir_deadline_seconds: float = Field(
+        default=2.0, gt=0, le=30, description="One deadline for all FHIR fetches of a call, in seconds."
+    )
+    fhir_max_pages: int = Field(
+        default=5, ge=1, le=100, description="Search result pages followed per prefetch key (Bundle `next` links)."
+    )
+    accepted_quiet_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="How long an accepted card stays quiet for the same draft order and drug, in minutes.",
+    )
+    snooze_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Days a rule stays quiet for a patient after its warning or info card is overridden "
+        "(`0`: off); a rule's own `snooze_days` overrides it. Critical cards are never snoozed.",
+    )
+    retention_days: int = Field(
+        default=400,
+        ge=1,
+        description="Days issued cards and feedback are kept before they are deleted (at start-up and hourly).",
+    )
+    cors_origins: list[str] = Field(default=["*"], description="JSON list of the browser origins allowed (CORS).")
+    log_level: str = Field(
+        default="INFO", description="Log level; logs carry hookInstance and rule ids, never tokens or patient data."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`json`: one object per line (`time`, `level`, `logger`, `message`, `hookInstance`), "
+        "for log pipelines; `text`: for people.",
+    )
 
-    # Client authentication (README, Security): `off` only on a developer's machine.
-    auth_mode: Literal["required", "off"] = "required"
-    # JSON list of trusted clients: iss, jwks_url and/or jwks, fhir_servers, tenant.
-    trusted_clients_file: Path | None = None
-    # Trust the CDS Hooks sandbox's published key. Anyone can sign with it: testing only.
-    trust_sandbox: bool = False
-    # Seconds of clock difference allowed on exp, iat and nbf.
-    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
-    # Take scheme and host from X-Forwarded-Proto/-Host (only behind a proxy that sets them).
-    trust_proxy_headers: bool = False
-    # FHIR servers the service may call when auth_mode is off ("loopback" = any on this machine).
-    fhir_servers: FhirServers = ["loopback"]
-    # Largest request body accepted, in bytes; also the largest FHIR response read.
-    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    # Most Bundle entries (draft orders and prefetch together) in one request.
-    max_entries: int = Field(default=5000, ge=1)
-    rules: RulesConfig = Field(default_factory=RulesConfig)  # type: ignore[valid-type]
+    auth_mode: Literal["required", "off"] = Field(
+        default="required",
+        description="Client authentication. `required`: every call needs a trusted client's JWT; "
+        "`off`: anyone is answered (a developer's machine only; `make run` uses it).",
+    )
+    trusted_clients_file: Path | None = Field(
+        default=None,
+        description="JSON list of trusted clients: `iss`, `jwks_url` and/or `jwks`, `fhir_servers`, `tenant`.",
+    )
+    trust_sandbox: bool = Field(
+        default=False,
+        description="Also trust the CDS Hooks sandbox's published key. Anyone can sign with it: testing only.",
+    )
+    token_leeway_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Seconds of clock difference allowed on a token's `exp`, `iat` and `nbf`.",
+    )
+    trust_proxy_headers: bool = Field(
+        default=False,
+        description="Take scheme and host from `X-Forwarded-Proto`/`X-Forwarded-Host` "
+        "(only behind a proxy that sets both).",
+    )
+    fhir_servers: FhirServers = Field(
+        default=["loopback"],
+        description="JSON list of the FHIR servers the service may call when `CDS_AUTH_MODE` is `off` "
+        '(`"loopback"`: any server on this machine).',
+    )
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, in bytes; also the largest FHIR response read.",
+    )
+    max_entries: int = Field(
+        default=5000, ge=1, description="Most Bundle entries (draft orders and prefetch together) in one request."
+    )
+    rules: RulesConfig = Field(  # type: ignore[valid-type]
+        default_factory=RulesConfig,
+        description="Each rule's switch (`enabled`), thresholds and `snooze_days`, keyed by rule id.",
+    )
 
     @model_validator(mode="after")
     def _snooze_within_retention(self) -> Settings:
@@ -135,3 +199,41 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _default(value: object) -> str:
+    """A default as it would be written in the environment, the same on every machine."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, Path):
+        root = Path(__file__).resolve().parent.parent
+        return f"`./{value.relative_to(root).as_posix()}`" if value.is_relative_to(root) else f"`{value.as_posix()}`"
+    if isinstance(value, list):
+        return f"`{json.dumps(value)}`"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (variable, default, description), from the fields' descriptions.
+
+    docs/configuration.md holds it between ``<!-- settings:start -->`` and ``<!-- settings:end -->``;
+    ``python -m cds_service.settings`` prints it."""
+    rows = ["| variable | default | description |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        description = (field.description or "").replace("|", "\\|")
+        if name == "rules":
+            variable = f"`{ENV_PREFIX}RULES__<RULE_ID>__<KEY>`"
+            default = "see `cds-service rules`"
+            description += " See [Rule switches and thresholds](#rule-switches-and-thresholds)."
+        else:
+            variable = f"`{ENV_PREFIX}{name.upper()}`"
+            default = _default(field.get_default(call_default_factory=True))
+        rows.append(f"| {variable} | {default} | {description} |")
+    rows.append(f"| `{ENV_PREFIX}CONFIG_FILE` | unset | {CONFIG_FILE_DESCRIPTION} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
