@@ -7,11 +7,13 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
 COPY cards ./cards
+# A regular (non-editable) install: the clinical content in cards/ ships as package data.
 RUN pip install --no-cache-dir . \
+    && rm -rf /app/cds_service /app/cards \
     && useradd --system --uid 10001 --home-dir /app cds \
     && mkdir -p /data && chown cds /data
 
 USER cds
-ENV CDS_DATA_DIR=/data CDS_CARDS_DIR=/app/cards CDS_HOST=0.0.0.0
+ENV CDS_DATA_DIR=/data CDS_HOST=0.0.0.0
 EXPOSE 8000
 CMD ["cds-service", "serve", "--host", "0.0.0.0", "--port", "8000"]

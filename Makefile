@@ -25,6 +25,7 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # The fuzz tests of `make test`, with many more examples each (FUZZ_EXAMPLES; about 10 minutes).

@@ -26,7 +26,7 @@ from cds_service.observability import configure_logging
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
-from cds_service.security.auth import TrustedClientsError
+from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import get_settings
 
 EXIT_INVALID = 2

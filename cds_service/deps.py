@@ -28,7 +28,8 @@ from cds_service.pipeline.prefetch import FhirClient, Unfetchable
 from cds_service.protocol.body import BodyLimits
 from cds_service.protocol.request import HookRequest
 from cds_service.security.allowlist import ServerAllowList
-from cds_service.security.auth import Authenticator, TrustedClient, TrustedClientsError, load_trusted_clients
+from cds_service.security.auth import Authenticator
+from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.settings import Settings
 from cds_service.storage.records import Quiet
 from cds_service.storage.replay import ReplayCache

@@ -22,7 +22,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "CDS_"
 # Read before the settings themselves (it names their file), so it is not a field.
 CONFIG_FILE_DESCRIPTION = (
@@ -62,7 +61,7 @@ class Settings(BaseSettings):
         default=8000, ge=1, le=65535, description="Port `cds-service serve` listens on (`--port` overrides)."
     )
     data_dir: Path = Field(
-        default=PROJECT_ROOT / "var",
+        default=Path("var"),
         description="Where the embedded SQLite database and the generated patient-id key live.",
     )
     database_url: str | None = Field(
@@ -75,9 +74,10 @@ class Settings(BaseSettings):
         description="Key of the HMAC that stands for patient ids in storage (raw ids are never stored). "
         "Unset: generated into `patient-id.key` in the data directory.",
     )
-    cards_dir: Path = Field(
-        default=PROJECT_ROOT / "cards",
-        description="The clinical content: card text, evidence and terminology.",
+    cards_dir: Path | None = Field(
+        default=None,
+        description="A site's own copy of the clinical content (card text, evidence, terminology); "
+        "unset: the content shipped in the package.",
     )
     local_codes_file: Path | None = Field(
         default=None,

@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.cli import main
 from cds_service.rules import all_rules
-from cds_service.settings import PROJECT_ROOT, Settings
+from cds_service.settings import Settings
 from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ import pytest
 from cds_service.app import create_app
 from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import TerminologyError
-from cds_service.settings import PROJECT_ROOT, Settings
+from cds_service.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from schemathesis import GenerationMode
 
 from cds_service.app import create_app
 from cds_service.rules import all_rules
-from cds_service.settings import PROJECT_ROOT, Settings
+from cds_service.settings import Settings
 from tests.conftest import NOON, SELECT, SIGN, TODAY, Clock
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
@@ -45,7 +45,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     database=None,
 )
-TERMINOLOGY = PROJECT_ROOT / "cards" / "terminology"
+TERMINOLOGY = Path(__file__).resolve().parent.parent / "cards" / "terminology"
 RULE_IDS = {rule.id for rule in all_rules()}
 ROUTES = [SELECT, SIGN, SELECT + "/feedback", SIGN + "/feedback"]
 

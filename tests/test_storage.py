@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import time
@@ -265,7 +266,8 @@ def test_the_report_command_prints_the_table_from_the_database(tmp_path: Path) -
     finally:
         server.terminate()
         server.wait(timeout=20)
-    env = {"CDS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    # The server's environment (its clock included, e.g. under faketime), without CDS_ settings.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
     report = subprocess.run([*CLI, "report", "--period", "day"], env=env, capture_output=True, text=True, timeout=60)
     assert report.returncode == 0, report.stderr
     row = next(line.split() for line in report.stdout.splitlines() if line.startswith("cyclobenzaprine-duration"))

@@ -1,1 +1,18 @@
-"""content"""
+"""The clinical content: card text, evidence, override reasons and terminology tables.
+
+The shipped content is the top-level ``cards/`` folder (one source, reviewed as data), which
+the package carries as package data (``cds_service/content/shipped`` links to it), so an
+installed service finds it without a source tree; a site points ``CDS_CARDS_DIR`` at a copy of
+its own to override it.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+
+def content_dir(override: Path | None = None) -> Traversable:
+    """The site's content directory when configured, else the content shipped in the package."""
+    return override if override is not None else files(__name__) / "shipped"

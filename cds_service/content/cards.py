@@ -13,7 +13,7 @@ import string
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 RULE_TOPIC_SYSTEM = "urn:back-spasm-cds:rule"
@@ -58,7 +58,7 @@ def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def _load_rule(path: Path, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
+def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
     where = path.name
     try:
         data = tomllib.loads(path.read_text())
@@ -78,7 +78,7 @@ def _load_rule(path: Path, evidence: dict[str, Evidence], reasons: dict[str, Any
         if missing:
             raise CardContentError(f"{where}: override_reasons names unknown reasons {missing}")
         return RuleText(
-            rule_id=path.stem,
+            rule_id=path.name.removesuffix(".toml"),
             title=data["title"],
             evidence=tuple(evidence[key] for key in data["evidence"]),
             override_reasons=tuple(
@@ -114,7 +114,7 @@ class CardCatalog:
         return self.texts[rule_id].variants[variant].indicator
 
 
-def load_catalog(directory: Path) -> CardCatalog:
+def load_catalog(directory: Traversable) -> CardCatalog:
     try:
         evidence_data = tomllib.loads((directory / "evidence.toml").read_text())
         reasons = tomllib.loads((directory / "override-reasons.toml").read_text())
@@ -124,10 +124,10 @@ def load_catalog(directory: Path) -> CardCatalog:
         key: Evidence(key, value["label"], value["citation"], value.get("url")) for key, value in evidence_data.items()
     }
     texts = {}
-    for path in sorted(directory.glob("*.toml")):
-        if path.name in ("evidence.toml", "override-reasons.toml"):
+    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".toml") or path.name in ("evidence.toml", "override-reasons.toml"):
             continue
-        texts[path.stem] = _load_rule(path, evidence, reasons)
+        texts[path.name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)
     if SNOOZE_REASON not in reasons or _fields(reasons[SNOOZE_REASON].get("display", "")) != {"days"}:
         raise CardContentError(f"override-reasons.toml: [{SNOOZE_REASON}] needs a display with {{days}}")
     return CardCatalog(texts, reasons[SNOOZE_REASON]["display"])

@@ -12,9 +12,10 @@ import csv
 import json
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +140,12 @@ class Terminology:
         return bool(text) and any(name in lowered for name in self._names)
 
 
-def _valueset(path: Path) -> list[dict[str, Any]]:
+def _valueset(path: Traversable) -> list[dict[str, Any]]:
     expansion = json.loads(path.read_text()).get("expansion", {})
     return list(expansion.get("contains", []))
 
 
-def _products(path: Path) -> dict[str, Drug]:
+def _products(path: Traversable) -> dict[str, Drug]:
     lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     products = {}
     for row in csv.DictReader(lines, delimiter="\t"):
@@ -169,14 +170,14 @@ def _codes(where: str, entries: list[dict[str, Any]], concept: CodeConcept) -> N
             raise TerminologyError(f"{where} code entry lacks {error}") from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Traversable) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise TerminologyError(f"{path}: {error}") from error
 
 
-def load_terminology(directory: Path, local_codes: Path | None = None) -> Terminology:
+def load_terminology(directory: Traversable, local_codes: Path | None = None) -> Terminology:
     """Read and cross-check the tables; any inconsistency stops start-up with the file named."""
     concepts_file = directory / "concepts.toml"
     concepts = _read_toml(concepts_file)
@@ -187,10 +188,31 @@ def load_terminology(directory: Path, local_codes: Path | None = None) -> Termin
 
     def valueset(where: str, oid: str) -> list[dict[str, Any]]:
         path = directory / "valuesets" / f"{oid}.json"
-        if not path.exists():
-            raise TerminologyError(f"{where} names value set {oid}, not in {path.parent}")
+        if not path.is_file():
+            raise TerminologyError(f"{where} names value set {oid}, not in {directory / 'valuesets'}")
         return _valueset(path)
 
+    medication_concepts = _medication_concepts(concepts, products, valueset, str(concepts_file))
+    code_concepts = _code_concepts(concepts, valueset, str(concepts_file))
+    local_products = _local_codes(local_codes, code_concepts, products) if local_codes is not None else {}
+    return Terminology(
+        products=products,
+        local_products=local_products,
+        ingredient_codes={code: name for name, code in concepts.get("ingredients", {}).items()},
+        medication_concepts=medication_concepts,
+        code_concepts=code_concepts,
+        timing_codes={k.upper(): float(v) for k, v in concepts.get("timing-codes", {}).items()},
+    )
+
+
+ValueSets = Callable[[str, str], list[dict[str, Any]]]
+
+
+def _medication_concepts(
+    concepts: dict[str, Any], products: dict[str, Drug], valueset: ValueSets, concepts_file: str
+) -> dict[str, frozenset[str]]:
+    """Ingredients per medication concept; adds to ``products`` the products of these ingredients
+    that only a VSAC expansion lists, by the ingredient in their name."""
     known = {d.ingredient for d in products.values()}
     medication_concepts: dict[str, frozenset[str]] = {}
     for name, concept in concepts.get("medication", {}).items():
@@ -201,7 +223,6 @@ def load_terminology(directory: Path, local_codes: Path | None = None) -> Termin
             raise TerminologyError(f"{where} names unknown ingredients {sorted(unknown)}")
         ingredients = frozenset(concept["ingredients"]) | name_only
         medication_concepts[name] = ingredients
-        # Products of these ingredients that only a VSAC expansion lists, by the ingredient in their name.
         words = re.compile(r"\b(" + "|".join(map(re.escape, sorted(ingredients))) + r")\b", re.IGNORECASE)
         for oid in concept.get("product_valuesets", []):
             for entry in valueset(where, oid):
@@ -213,7 +234,10 @@ def load_terminology(directory: Path, local_codes: Path | None = None) -> Termin
                         rxcui=entry["code"],
                         extended_release="extended release" in entry["display"].lower(),
                     )
+    return medication_concepts
 
+
+def _code_concepts(concepts: dict[str, Any], valueset: ValueSets, concepts_file: str) -> dict[str, CodeConcept]:
     code_concepts: dict[str, CodeConcept] = {}
     for section in _CODE_SECTIONS:
         for name, raw in concepts.get(section, {}).items():
@@ -228,31 +252,29 @@ def load_terminology(directory: Path, local_codes: Path | None = None) -> Termin
                 system, low = code_key(entry["system"], entry["from"])
                 concept.ranges.append((system, low, code_key(entry["system"], entry["to"])[1]))
             code_concepts[name] = concept
+    return code_concepts
 
+
+def _local_codes(
+    local_codes: Path, code_concepts: dict[str, CodeConcept], products: dict[str, Drug]
+) -> dict[tuple[str, str], Drug]:
+    """A site's own codes (CDS_LOCAL_CODES_FILE): added to the shipped concepts; local product
+    codes mapped to the RxNorm products they stand for."""
+    local = _read_toml(local_codes)
+    for section in _CODE_SECTIONS:
+        for name, raw in local.get(section, {}).items():
+            if name not in code_concepts:
+                raise TerminologyError(f"{local_codes}: {section}.{name} is not a concept in concepts.toml")
+            _codes(f"{local_codes}: {section}.{name}", raw.get("codes", []), code_concepts[name])
     local_products: dict[tuple[str, str], Drug] = {}
-    if local_codes is not None:
-        local = _read_toml(local_codes)
-        for section in _CODE_SECTIONS:
-            for name, raw in local.get(section, {}).items():
-                if name not in code_concepts:
-                    raise TerminologyError(f"{local_codes}: {section}.{name} is not a concept in {concepts_file.name}")
-                _codes(f"{local_codes}: {section}.{name}", raw.get("codes", []), code_concepts[name])
-        for index, entry in enumerate(local.get("products", [])):
-            where = f"{local_codes}: products[{index}]"
-            if not entry.get("source"):
-                raise TerminologyError(f"{where} has no source")
-            if entry.get("rxnorm") not in products:
-                raise TerminologyError(f"{where}: rxnorm {entry.get('rxnorm')!r} is not a known product")
-            local_products[code_key(entry["system"], entry["code"])] = products[entry["rxnorm"]]
-        unknown = set(local) - {*_CODE_SECTIONS, "products"}
-        if unknown:
-            raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)}")
-
-    return Terminology(
-        products=products,
-        local_products=local_products,
-        ingredient_codes={code: name for name, code in concepts.get("ingredients", {}).items()},
-        medication_concepts=medication_concepts,
-        code_concepts=code_concepts,
-        timing_codes={k.upper(): float(v) for k, v in concepts.get("timing-codes", {}).items()},
-    )
+    for index, entry in enumerate(local.get("products", [])):
+        where = f"{local_codes}: products[{index}]"
+        if not entry.get("source"):
+            raise TerminologyError(f"{where} has no source")
+        if entry.get("rxnorm") not in products:
+            raise TerminologyError(f"{where}: rxnorm {entry.get('rxnorm')!r} is not a known product")
+        local_products[code_key(entry["system"], entry["code"])] = products[entry["rxnorm"]]
+    unknown = set(local) - {*_CODE_SECTIONS, "products"}
+    if unknown:
+        raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)}")
+    return local_products

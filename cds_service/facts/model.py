@@ -2,7 +2,7 @@
 
 No FHIR here: an order has a dose in mg, administrations per day and a planned duration in
 days; a condition is active with an onset; a course has a first and a last day
-(clinical-rules.md §1). ``cds_service.facts`` builds them from the hook request's JSON.
+(clinical specification §1). ``cds_service.facts`` builds them from the hook request's JSON.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A medication order's sig as numbers: mg per dose, administrations per day, planned days.
 
-The arithmetic of clinical-rules.md §1, read from R4 MedicationRequest JSON. Absurd input
+The arithmetic of the clinical specification (§1), read from R4 MedicationRequest JSON. Absurd input
 (1e308 tablets a day) counts as unknown, never as an infinite duration.
 """
 
@@ -13,7 +13,7 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, first_obj, to_date
 
-# Units a dose can be counted in (clinical-rules.md §1), compared without braces, lower case.
+# Units a dose can be counted in (clinical specification §1), compared without braces, lower case.
 COUNT_UNITS = {"pill", "tablet", "tbl", "tab", "capsule"}
 _MG_FACTOR = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
 _DAYS_PER_UNIT = {
@@ -102,7 +102,7 @@ def _per_day(dosage: dict[str, Any], terminology: Terminology) -> float | None:
 
 
 def _planned_days(request: dict[str, Any], units_per_day: float | None) -> tuple[float | None, str | None]:
-    """Planned duration in days and the words saying where it came from (clinical-rules.md §1)."""
+    """Planned duration in days and the words saying where it came from (clinical specification §1)."""
     for dosage in map(as_obj, as_list(request.get("dosageInstruction"))):
         repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
         days = _days(repeat.get("boundsDuration"))

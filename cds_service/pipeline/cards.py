@@ -19,7 +19,7 @@ from cds_service.rules import Finding
 
 def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, patient_level: set[str]) -> list[Finding]:
     """One card per rule per order; a critical card deleting an order silences the rest for it;
-    critical before warning before info (clinical-rules.md §2, card volume). Rules in
+    critical before warning before info (clinical specification §2, card volume). Rules in
     ``patient_level`` speak about the patient, so they keep one card per call, taken from an
     order that stays."""
 

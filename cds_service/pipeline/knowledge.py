@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cds_service.content import content_dir
 from cds_service.content.cards import CardCatalog, load_catalog
 from cds_service.content.terminology import Terminology, load_terminology
 from cds_service.rules import Rule, RuleConfig, all_rules
@@ -33,12 +34,13 @@ class Knowledge:
 
 def load_knowledge(settings: Settings) -> Knowledge:
     """Terminology, card text, rules and their configuration, cross-checked: any gap stops start-up."""
-    catalog = load_catalog(settings.cards_dir)
+    content = content_dir(settings.cards_dir)
+    catalog = load_catalog(content)
     rules = all_rules()
     for rule in rules:
         catalog.require(rule.id, rule.variants)
     return Knowledge(
-        terminology=load_terminology(settings.cards_dir / "terminology", settings.local_codes_file),
+        terminology=load_terminology(content / "terminology", settings.local_codes_file),
         catalog=catalog,
         all_rules=rules,
         configs={rule.id: settings.rule_config(rule.id) for rule in rules},

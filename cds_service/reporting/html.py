@@ -1,10 +1,9 @@
-"""Card-feedback reports for informaticists: an HTML page for the browser and a table for the terminal.
+"""Card-feedback report for informaticists' browsers (``/analytics/report``).
 
-Both take the analytics dict as is (JSON-ready, see the feedback analytics) so the page, the CLI
-and any JSON endpoint all show the same numbers. Rule titles, reason displays and codes partly
-come from calling clients, so every string from the dict is escaped in HTML and stripped of
-control characters in the terminal: a hostile override reason must not run script in an
-informaticist's browser, nor send escape sequences to their terminal.
+It takes the analytics dict as is (JSON-ready), so the page, the terminal report and the JSON
+endpoint all show the same numbers. Rule titles, reason displays and codes partly come from
+calling clients, so every string from the dict is escaped: a hostile override reason must not
+run script in an informaticist's browser.
 """
 
 from __future__ import annotations

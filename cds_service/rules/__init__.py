@@ -21,7 +21,7 @@ HOOKS = frozenset({"order-select", "order-sign"})
 
 
 class RuleConfig(BaseModel):
-    """A rule's switch and thresholds; each rule extends it with the numbers of clinical-rules.md §2."""
+    """A rule's switch and thresholds; each rule extends it with the thresholds of the clinical specification (§2)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

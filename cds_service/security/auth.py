@@ -11,22 +11,18 @@ been seen before. Any failure is one bare 401; the reason goes to the log, never
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from cds_service.errors import Unauthorized
-from cds_service.security.allowlist import LOOPBACK, FhirServers, ServerAllowList, base_url, is_loopback
+from cds_service.security.allowlist import base_url
+from cds_service.security.clients import TrustedClient, VerifyingKey, verifying_keys
 from cds_service.security.outbound import OutboundError, get_json
 
 log = logging.getLogger(__name__)
@@ -48,148 +44,6 @@ REFETCH_INTERVAL_SECONDS = 60
 KEYS_MAX_AGE_SECONDS = 3600
 MAX_TOKEN_CHARS = 16_384
 MAX_JWKS_BYTES = 256 * 1024
-MIN_RSA_BITS = 2048
-
-
-class TrustedClientsError(ValueError):
-    """The trusted-clients configuration is unusable; start-up stops with this message."""
-
-
-@dataclass(frozen=True)
-class VerifyingKey:
-    kty: str
-    crv: str | None
-    alg: str | None
-    key: Any
-
-
-def _verifying_keys(jwks: dict[str, Any]) -> dict[str, VerifyingKey]:
-    """Signature keys by kid; raises ValueError naming a key that cannot be used."""
-    keys = jwks.get("keys")
-    if not isinstance(keys, list):
-        raise ValueError("a JWK Set needs a 'keys' list")
-    found: dict[str, VerifyingKey] = {}
-    for index, jwk in enumerate(keys):
-        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
-            raise ValueError(f"key {index} has no kid")
-        kty, use = jwk.get("kty"), jwk.get("use", "sig")
-        if kty not in ("EC", "RSA") or use != "sig":
-            raise ValueError(f"key {jwk['kid']!r} is not an EC or RSA signature key")
-        if "d" in jwk:
-            raise ValueError(f"key {jwk['kid']!r} is a private key; trust the public key only")
-        try:
-            key = jwt.PyJWK(jwk).key
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as error:
-            raise ValueError(f"key {jwk['kid']!r} cannot be read: {error}") from None
-        if kty == "RSA" and key.key_size < MIN_RSA_BITS:
-            raise ValueError(f"key {jwk['kid']!r} is an RSA key under {MIN_RSA_BITS} bits")
-        found[jwk["kid"]] = VerifyingKey(kty, jwk.get("crv"), jwk.get("alg"), key)
-    return found
-
-
-class TrustedClient(BaseModel):
-    """One EHR (token issuer) the operator trusts, and the FHIR servers it may send us to."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    iss: str = Field(min_length=1)
-    # Fetched when a kid is not in ``jwks``; also the only ``jku`` a token of this issuer may name.
-    jwks_url: str | None = None
-    # Keys held inline: nothing is fetched for them.
-    jwks: dict[str, Any] | None = None
-    fhir_servers: FhirServers = []
-    # When set, the token's ``tenant`` claim must equal it.
-    tenant: str | None = None
-
-    @field_validator("jwks_url")
-    @classmethod
-    def _jwks_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            host, base = base_url(value)
-            if base.startswith("http:") and not is_loopback(host):
-                raise ValueError("must use https (http is allowed only on loopback)")
-        return value
-
-    @field_validator("jwks")
-    @classmethod
-    def _jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            _verifying_keys(value)
-        return value
-
-    @model_validator(mode="after")
-    def _some_keys(self) -> TrustedClient:
-        if self.jwks is None and self.jwks_url is None:
-            raise ValueError("give the issuer's keys: jwks_url, jwks, or both")
-        return self
-
-    @cached_property
-    def servers(self) -> ServerAllowList:
-        return ServerAllowList(self.fhir_servers)
-
-
-# The CDS Hooks sandbox (sandbox.cds-hooks.org). Its private key is published in its repository
-# (cds-hooks/sandbox keys/ecprivkey.pem), so anyone can mint these tokens: trust it on a test
-# deployment only (CDS_TRUST_SANDBOX). Public key copied from the sandbox's
-# https://sandbox.cds-hooks.org/.well-known/jwks.json (see ../shared/fixtures/sandbox-jwks-public.json);
-# FHIR servers: the sandbox's SMART launcher servers (cds-hooks/sandbox
-# src/reducers/fhir-server-reducers.js and README) and any on this machine.
-SANDBOX = TrustedClient(
-    iss="https://sandbox.cds-hooks.org",
-    jwks_url="https://sandbox.cds-hooks.org/.well-known/jwks.json",
-    jwks={
-        "keys": [
-            {
-                "kty": "EC",
-                "use": "sig",
-                "crv": "P-384",
-                "kid": "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f",
-                "x": "dw_JGR8nB2I6XveNxUOl2qk699ZPLM2nYI5STSdiEl9avAkrm3CkfYMbrrjr8laB",
-                "y": "Sm3mLE-n1zYNla_aiE3cb3nZsL51RbC7ysw3q8aJLxGm-hx79RPMYpITDjp7kgzy",
-                "alg": "ES384",
-            }
-        ]
-    },
-    fhir_servers=[
-        "https://launch.smarthealthit.org/v/r2/fhir",
-        "https://launch.smarthealthit.org/v/r3/fhir",
-        "https://launch.smarthealthit.org/v/r4/fhir",
-        LOOPBACK,
-    ],
-)
-
-
-def load_trusted_clients(path: Path | None, *, trust_sandbox: bool) -> dict[str, TrustedClient]:
-    """Trusted clients by issuer, from the JSON list in ``path`` (and the sandbox when asked)."""
-    clients: list[TrustedClient] = []
-    if path is not None:
-        try:
-            raw = json.loads(path.read_text())
-        except OSError as error:
-            raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE: cannot read {path}: {error.strerror}") from None
-        except ValueError as error:
-            raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE: {path} is not JSON: {error}") from None
-        try:
-            clients = TypeAdapter(list[TrustedClient]).validate_python(raw)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{_location(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                for e in error.errors(include_url=False, include_input=False)
-            )
-            raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE {path}: {problems}") from None
-    if trust_sandbox:
-        clients.append(SANDBOX)
-    by_issuer: dict[str, TrustedClient] = {}
-    for client in clients:
-        if client.iss in by_issuer:
-            raise TrustedClientsError(f"trusted clients: issuer {client.iss!r} is listed twice")
-        by_issuer[client.iss] = client
-    return by_issuer
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    """``[0].jwks_url`` for the first client's jwks_url: which entry, then which field."""
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "file"
 
 
 class KeySet:
@@ -197,7 +51,7 @@ class KeySet:
 
     def __init__(self, client: TrustedClient) -> None:
         self._client = client
-        self._inline = _verifying_keys(client.jwks) if client.jwks else {}
+        self._inline = verifying_keys(client.jwks) if client.jwks else {}
         self._fetched: dict[str, VerifyingKey] = {}
         self._fetched_at = -math.inf
         self._tried_at = -math.inf
@@ -215,7 +69,7 @@ class KeySet:
                 self._tried_at = now
                 try:
                     jwks = await get_json(http, url, headers={"Accept": "application/json"}, max_bytes=MAX_JWKS_BYTES)
-                    self._fetched = _verifying_keys(jwks)
+                    self._fetched = verifying_keys(jwks)
                     self._fetched_at = now
                     log.info("fetched %d key(s) of issuer %r", len(self._fetched), self._client.iss)
                 except (OutboundError, ValueError) as error:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from cds_service.protocol.body import too_deep
+from cds_service.fhir.json import too_deep
 
 
 class OutboundError(Exception):

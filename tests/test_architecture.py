@@ -1,0 +1,91 @@
+"""The house keeps its shape: stages import only the stages below them, modules stay small,
+and the package installs as a package (its clinical content inside it)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import SELECT, fixture
+from tests.serving import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "cds_service"
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 60
+
+
+def test_stages_import_only_the_stages_below_them() -> None:
+    """The contract of .importlinter (the pipeline's layers) holds. In a process of its own:
+    import-linter reconfigures logging, which would blind the log assertions of later tests."""
+    lint = [str(Path(sys.executable).parent / "lint-imports"), "--config", str(ROOT / ".importlinter")]
+    result = subprocess.run(lint, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_module_or_function_outgrows_its_job() -> None:
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(ROOT)
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno} {node.name}: {length} lines")
+    assert too_long == []
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as a wheel installs it (not the source tree): built, then installed alone
+    into a directory of its own; its dependencies come from the test environment."""
+    wheels = tmp_path_factory.mktemp("wheel")
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(ROOT)]
+    subprocess.run(build, check=True, capture_output=True, timeout=300)
+    target = tmp_path_factory.mktemp("installed")
+    (wheel,) = wheels.glob("*.whl")
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    return target
+
+
+def test_an_installed_package_serves_the_sandbox_fixture_with_its_shipped_content(
+    installed: Path, tmp_path: Path
+) -> None:
+    """Run from another directory, so nothing of the source tree is importable or readable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env.update(PYTHONPATH=str(installed), CDS_AUTH_MODE="off", CDS_DATA_DIR=str(tmp_path / "var"))
+    where = "import cds_service, sys; print(cds_service.__file__)"
+    found = subprocess.run([sys.executable, "-c", where], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert found.stdout.strip().startswith(str(installed)), found.stdout + found.stderr
+    port = free_port()
+    command = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}{SELECT}"
+        request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = requests.post(url, json=request, timeout=10)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    server.stderr.read() if server.stderr else ""
+                )
+                time.sleep(0.2)
+        assert response.status_code == 200, response.text
+        assert [card["source"]["topic"]["code"] for card in response.json()["cards"]] == ["cyclobenzaprine-duration"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
