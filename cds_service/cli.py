@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from cds_service.clock import at_noon, system_clock, today
 from cds_service.content.cards import INDICATORS, CardContentError
 from cds_service.content.terminology import TerminologyError
-from cds_service.errors import CdsError, InvalidRequest, operation_outcome
+from cds_service.errors import CdsError, InvalidRequest, describe, operation_outcome
 from cds_service.observability import configure_logging
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.protocol.body import BodyLimits, parse_body
@@ -95,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     try:
-        body = _read(args.request, BodyLimits(max_bytes=settings.max_body_bytes, max_entries=settings.max_entries))
+        body = _read(args.request, settings.body_limits)
         hook = body.get("hook") if isinstance(body, dict) else None
         service_id = args.service or next((s.id for s in SERVICES.values() if s.hook == hook), None)
         if service_id not in SERVICES:
@@ -234,12 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config_error(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(
-            ": ".join(filter(None, [".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, ")]))
-            for e in error.errors(include_url=False, include_input=False)
-        )
-    return str(error)
+    return describe(error)[0] if isinstance(error, ValidationError) else str(error)
 
 
 if __name__ == "__main__":

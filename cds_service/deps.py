@@ -25,7 +25,6 @@ from cds_service.observability import Metrics
 from cds_service.pipeline.evaluate import FhirAccess
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.prefetch import FhirClient, Unfetchable
-from cds_service.protocol.body import BodyLimits
 from cds_service.protocol.request import HookRequest
 from cds_service.security.allowlist import ServerAllowList
 from cds_service.security.auth import Authenticator
@@ -50,10 +49,6 @@ class Runtime:
     authenticator: Authenticator | None = None
     # Set while the app runs (its lifespan): one connection pool for every outbound call.
     http: httpx.AsyncClient | None = None
-
-    @property
-    def limits(self) -> BodyLimits:
-        return BodyLimits(max_bytes=self.settings.max_body_bytes, max_entries=self.settings.max_entries)
 
     def today(self) -> date:
         return today(self.clock)

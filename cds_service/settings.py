@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from cds_service.protocol.body import BodyLimits
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 
@@ -167,6 +168,11 @@ class Settings(BaseSettings):
                 where = "snooze_days" if days == self.snooze_days else f"rules.{rule.id}.snooze_days"
                 raise ValueError(f"{where} is {days}, longer than retention_days ({self.retention_days})")
         return self
+
+    @property
+    def body_limits(self) -> BodyLimits:
+        """What a request body may hold, for the HTTP routes and ``cds-service evaluate`` alike."""
+        return BodyLimits(max_bytes=self.max_body_bytes, max_entries=self.max_entries)
 
     @property
     def database(self) -> str:

@@ -20,7 +20,7 @@ router = APIRouter()
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
 async def receive_feedback(service_id: str, request: Request, runtime: RuntimeDep, _: VerifiedCaller) -> dict[str, Any]:
     service = service_for(service_id)
-    items = parse_feedback(await read_json(request, runtime.limits)).feedback
+    items = parse_feedback(await read_json(request, runtime.settings.body_limits)).feedback
     stored = await run_in_threadpool(runtime.store.record_feedback, service_id=service.id, items=items)
     log.info("feedback %s: %d item(s), %d new", service.id, len(items), stored)
     for item in items:

@@ -33,7 +33,7 @@ async def call_service(
 ) -> Response:
     service = service_for(service_id)
     started = time.perf_counter()
-    body = await read_json(request, runtime.limits)
+    body = await read_json(request, runtime.settings.body_limits)
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         hook_instance.set(body["hookInstance"][:200])
     result = await evaluate(
