@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -14,8 +15,10 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from cds_service.app import create_app
+from cds_service.pipeline.knowledge import Knowledge, load_knowledge
 from cds_service.settings import Settings
 from tests.fhir_server import FhirTestServer, demo_resources, start
+from tests.serving import free_ports, launch, wait_until_listening
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TODAY = date(2026, 11, 21)
@@ -46,6 +49,14 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "serve(*args, **env): the test runs its own `cds-service serve` with these arguments and CDS_ "
+        "settings (a setting may be a function of the process's data directory); the `served` fixture gives it",
+    )
+
+
 def cards_for(body: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:
     return [card for card in body["cards"] if card["source"]["topic"]["code"] == rule_id]
 
@@ -54,18 +65,43 @@ def rule_ids(body: dict[str, Any]) -> list[str]:
     return [card["source"]["topic"]["code"] for card in body["cards"]]
 
 
+def settings_in(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, fhir_deadline_seconds=1.0, auth_mode="off")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", fhir_deadline_seconds=1.0, auth_mode="off")
+    return settings_in(tmp_path / "var")
+
+
+# What ``load_knowledge`` reads from the settings: apps whose settings agree on these share one load.
+KNOWLEDGE_SETTINGS = ("cards_dir", "local_codes_file", "rules", "snooze_days")
+
+
+@pytest.fixture(scope="session")
+def knowledge_for(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Settings], Knowledge | None]:
+    """The clinical content, loaded once per session (it is only read): for settings that load
+    the same content as the test settings, else ``None`` (``create_app`` then loads its own)."""
+    base = settings_in(tmp_path_factory.mktemp("knowledge"))
+    knowledge = load_knowledge(base)
+
+    def shared(settings: Settings) -> Knowledge | None:
+        same = all(getattr(settings, name) == getattr(base, name) for name in KNOWLEDGE_SETTINGS)
+        return knowledge if same else None
+
+    return shared
 
 
 @pytest.fixture
-def make_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
+def make_client(
+    settings: Settings, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> Iterator[Callable[..., TestClient]]:
     """Clients on the same settings (and so the same database), as after a restart."""
     clients: list[TestClient] = []
 
     def make(base_url: str = "http://testserver", clock: Clock | None = None, **overrides: Any) -> TestClient:
-        app = create_app(settings.model_copy(update=overrides), clock=clock or Clock(NOON))
+        changed = settings.model_copy(update=overrides)
+        app = create_app(changed, knowledge=knowledge_for(changed), clock=clock or Clock(NOON))
         client = TestClient(app, base_url=base_url)
         client.__enter__()
         clients.append(client)
@@ -78,7 +114,20 @@ def make_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
 
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """A client of its own app and database, for a test that reads back what it stored or moves the clock."""
     return make_client()
+
+
+@pytest.fixture(scope="module")
+def module_client(
+    tmp_path_factory: pytest.TempPathFactory, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> Iterator[TestClient]:
+    """One app for a whole module, on the test settings and clock, for tests that only send
+    requests and read the answers: a module uses it as its ``client`` where no test of it reads
+    stored state back (feedback, analytics, metrics, the database) or moves the clock."""
+    settings = settings_in(tmp_path_factory.mktemp("module") / "var")
+    with TestClient(create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))) as client:
+        yield client
 
 
 @pytest.fixture
@@ -126,3 +175,63 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cds-service.db'}"
     return request.getfixturevalue("postgresql_url")
+
+
+Served = tuple[subprocess.Popen[bytes], int]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def serves_started_early(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Served]]:
+    """The ``cds-service serve`` processes of the selected tests marked ``serve``, by test, all
+    started as the session starts. Each spends a second or so of CPU importing and loading before
+    it listens or refuses to start: started early, that runs on the second core while the tests
+    run in this process, and each marked test finds its process ready (``served``)."""
+    marked = [(item.nodeid, marker) for item in request.session.items if (marker := item.get_closest_marker("serve"))]
+    processes: dict[str, Served] = {}
+    for (nodeid, marker), port in zip(marked, free_ports(len(marked)), strict=True):
+        directory = tmp_path_factory.mktemp("serve")
+        env = {name: value(directory) if callable(value) else value for name, value in marker.kwargs.items()}
+        processes[nodeid] = launch(directory, *marker.args, port=port, **env)
+    yield processes
+    for server, _ in processes.values():
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+        server.stdout.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest, serves_started_early: dict[str, Served]) -> Served:
+    """The test's own ``cds-service serve`` (its ``serve`` mark) and its port, once it listens or has exited."""
+    server, port = serves_started_early[request.node.nodeid]
+    wait_until_listening(server, port)
+    return server, port
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_tls_context() -> Iterator[None]:
+    """Each app's lifespan opens an httpx client, whose default TLS context loads certifi's CA
+    bundle: some 25 ms, most of what starting an app for a test costs. The session's clients
+    share one (the context is only read); others (own ``verify`` or ``cert``) are made as ever.
+    Should httpx move the function, nothing is shared and the suite is only slower."""
+    import httpx._transports.default as transports
+
+    create = getattr(transports, "create_ssl_context", None)
+    if create is None:
+        yield
+        return
+    shared: dict[tuple[Any, ...], Any] = {}
+
+    def create_or_share(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is not True or cert is not None:
+            return create(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in shared:
+            shared[key] = create(verify=verify, cert=cert, trust_env=trust_env)
+        return shared[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transports, "create_ssl_context", create_or_share)
+        yield

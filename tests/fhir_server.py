@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# How often a test server's loop checks for shutdown (``serve_forever``'s default is 0.5 s).
+POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -104,6 +106,6 @@ def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     server_state.base = f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
     thread.start()
     return httpd, thread

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from tests.conftest import SELECT, Clock, fixture, rule_ids
-from tests.fhir_server import FhirTestServer
+from tests.fhir_server import POLL_SECONDS, FhirTestServer
 from tests.tokens import ISSUER, SigningKey, b64, claims, jwks, unsigned
 
 NOW = 1_795_000_000.0
@@ -355,7 +355,9 @@ class JwksServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:

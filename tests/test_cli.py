@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 
+from cds_service.app import create_app
 from cds_service.cli import main
-from tests.conftest import FIXTURES, SELECT, TODAY, fixture
-from tests.serving import CLI, serve
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.settings import Settings
+from tests.conftest import FIXTURES, NOON, SELECT, TODAY, Clock, Served, fixture
+from tests.serving import CLI
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 
@@ -96,26 +100,38 @@ def test_console_script_evaluates(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["cards"][0]["source"]["topic"]["code"] == "cyclobenzaprine-duration"
 
 
-def test_serve_requires_client_tokens_by_default(tmp_path: Path) -> None:
+def test_serve_requires_client_tokens_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> None:
+    """The app ``serve`` builds when the environment sets only the data directory and the trusted
+    clients, run in process (the tests below run the command itself)."""
     key = SigningKey.generate("ES384")
     trusted = tmp_path / "trusted-clients.json"
     trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
-    server, port = serve(tmp_path, CDS_TRUSTED_CLIENTS_FILE=str(trusted))
-    try:
-        url = f"http://127.0.0.1:{port}/cds-services"
-        assert requests.get(url, timeout=5).status_code == 401
-        token = key.sign(claims(url, time.time()))
-        response = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    for name in [name for name in os.environ if name.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CDS_TRUSTED_CLIENTS_FILE", str(trusted))
+    settings = Settings()
+    base = "http://127.0.0.1:8000"
+    app = create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+    with TestClient(app, base_url=base) as client:
+        url = f"{base}/cds-services"
+        assert client.get(url).status_code == 401
+        token = key.sign(claims(url, NOON))
+        response = client.get(url, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
         assert {s["id"] for s in response.json()["services"]} == {"back-spasm-order-select", "back-spasm-order-sign"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
-def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(tmp_path: Path) -> None:
+# The tests below run `cds-service serve` itself, as their `serve` mark says: the processes are
+# started as the session starts, and each test takes its own (conftest.py, `served`).
+
+
+@pytest.mark.serve(CDS_AUTH_MODE="off")
+def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(served: Served) -> None:
     request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
-    server, port = serve(tmp_path, CDS_AUTH_MODE="off")
+    server, port = served
     try:
         response = requests.post(f"http://127.0.0.1:{port}{SELECT}", json=request, timeout=10)
         assert response.status_code == 200
@@ -132,8 +148,9 @@ def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(tmp_pa
         assert private not in text
 
 
-def test_serve_with_auth_off_says_so_loudly(tmp_path: Path) -> None:
-    server, port = serve(tmp_path, CDS_AUTH_MODE="off")
+@pytest.mark.serve(CDS_AUTH_MODE="off")
+def test_serve_with_auth_off_says_so_loudly(served: Served) -> None:
+    server, port = served
     try:
         assert requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=5).status_code == 200
     finally:
@@ -142,37 +159,48 @@ def test_serve_with_auth_off_says_so_loudly(tmp_path: Path) -> None:
     assert "AUTHENTICATION IS OFF" in server.stdout.read().decode()  # type: ignore[union-attr]
 
 
+def _trusting(clients: Any) -> dict[str, Callable[[Path], str]]:
+    """The CDS_TRUSTED_CLIENTS_FILE setting of ``clients`` (none for None): a file in the data
+    directory holding them, as JSON unless they are text."""
+
+    def write(directory: Path) -> str:
+        trusted = directory / "trusted-clients.json"
+        trusted.write_text(clients if isinstance(clients, str) else json.dumps(clients))
+        return str(trusted)
+
+    return {} if clients is None else {"CDS_TRUSTED_CLIENTS_FILE": write}
+
+
 @pytest.mark.parametrize(
     ("clients", "message"),
     [
-        (None, "no client is trusted"),
-        ("not json", "is not JSON"),
-        ([{"iss": ISSUER}], "give the issuer's keys"),
-        ([{"iss": ISSUER, "jwks_url": "http://keys.example.org/jwks.json"}], "[0].jwks_url: must use https"),
-        ([{"iss": ISSUER, "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}], "not an EC or RSA"),
-        (
-            [{"iss": ISSUER, "jwks_url": "https://a.example.org/k", "fhir_servers": ["http://fhir.example.org"]}],
-            "must use https",
-        ),
-        ([{"iss": ISSUER, "jwks_url": "https://a.example.org/k"}] * 2, "listed twice"),
+        pytest.param(clients, message, marks=pytest.mark.serve(**_trusting(clients)))
+        for clients, message in [
+            (None, "no client is trusted"),
+            ("not json", "is not JSON"),
+            ([{"iss": ISSUER}], "give the issuer's keys"),
+            ([{"iss": ISSUER, "jwks_url": "http://keys.example.org/jwks.json"}], "[0].jwks_url: must use https"),
+            ([{"iss": ISSUER, "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}], "not an EC or RSA"),
+            (
+                [{"iss": ISSUER, "jwks_url": "https://a.example.org/k", "fhir_servers": ["http://fhir.example.org"]}],
+                "must use https",
+            ),
+            ([{"iss": ISSUER, "jwks_url": "https://a.example.org/k"}] * 2, "listed twice"),
+        ]
     ],
 )
-def test_serve_refuses_unusable_trusted_clients(tmp_path: Path, clients: Any, message: str) -> None:
-    env = {}
-    if clients is not None:
-        trusted = tmp_path / "trusted-clients.json"
-        trusted.write_text(clients if isinstance(clients, str) else json.dumps(clients))
-        env["CDS_TRUSTED_CLIENTS_FILE"] = str(trusted)
-    server, _ = serve(tmp_path, **env)
+def test_serve_refuses_unusable_trusted_clients(served: Served, clients: Any, message: str) -> None:
+    server, _ = served  # with ``clients`` in its trusted-clients file (the test's mark)
     assert server.wait(timeout=10) == 2
     output = server.stdout.read().decode()  # type: ignore[union-attr]
     assert "invalid configuration" in output
     assert message in output
 
 
-def test_serve_refuses_workers_on_the_embedded_database(tmp_path: Path) -> None:
+@pytest.mark.serve("--workers", "2", CDS_AUTH_MODE="off")
+def test_serve_refuses_workers_on_the_embedded_database(served: Served) -> None:
     """Several processes on one SQLite file would queue on its lock; they need PostgreSQL."""
-    server, _ = serve(tmp_path, "--workers", "2", CDS_AUTH_MODE="off")
+    server, _ = served
     assert server.wait(timeout=10) == 2
     output = server.stdout.read().decode()  # type: ignore[union-attr]
     assert "--workers needs a database the processes share" in output and "CDS_DATABASE_URL" in output

@@ -16,6 +16,12 @@ VERSIONS = ("r4", "stu3", "dstu2")
 ORDER = "fhir-versions/{}-cyclobenzaprine-10mg-tid-30-days.json"
 
 
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
 def cards(client: TestClient, version: str, path: str = SELECT, request: dict[str, Any] | None = None) -> list[dict]:
     response = client.post(path, json=request or fixture(ORDER.format(version)))
     assert response.status_code == 200, response.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
@@ -12,6 +13,12 @@ from tests.conftest import SELECT, SIGN, cards_for, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
 
 
 def only_action(card: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,12 @@ FEEDBACK = SELECT + "/feedback"
 JSON = {"Content-Type": "application/json"}
 
 
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
 def outcome(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +23,12 @@ FHIR_AUTHORIZATION = {
     "subject": "back-spasm-cds",
     "patient": "harness-pt-1",
 }
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
 
 
 def _request(server: str | None, patient_id: str = "harness-pt-1", **prefetch: Any) -> dict[str, Any]:
@@ -74,8 +81,12 @@ def test_fhir_authorization_token_goes_to_the_fhir_server(client: TestClient, fh
 
 
 def test_fhir_authorization_token_is_never_logged_or_stored(
-    client: TestClient, fhir_server: FhirTestServer, settings: Settings, caplog: pytest.LogCaptureFixture
+    make_client: Callable[..., TestClient],
+    fhir_server: FhirTestServer,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    client = make_client()  # an app of its own: what it stored is read back from its data directory
     caplog.set_level(logging.DEBUG)
     request = _request(fhir_server.base, patient_id="demo-hepatic")
     request["fhirAuthorization"] = FHIR_AUTHORIZATION

@@ -11,6 +11,12 @@ from tests.conftest import SELECT, fixture
 from tests.fhir_server import FhirTestServer
 
 
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
 def test_discovery_lists_one_service_per_hook_with_prefetch(client: TestClient) -> None:
     response = client.get("/cds-services")
     assert response.status_code == 200

@@ -17,6 +17,12 @@ RULES = [rule.id for rule in all_rules()]
 CASES = sorted((rule, path.name) for rule in RULES for path in (FIXTURES / rule).glob("*.json"))
 
 
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
 def test_every_rule_has_fires_and_silent_fixtures() -> None:
     for rule in RULES:
         names = [name for r, name in CASES if r == rule]

@@ -12,9 +12,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,11 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
-from tests.conftest import SELECT, Clock, fixture
-from tests.serving import CLI, serve
+from cds_service.app import create_app
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.settings import Settings
+from tests.conftest import NOON, SELECT, Clock, fixture, settings_in
+from tests.serving import CLI, serve, serve_in_thread
 
 FEEDBACK = f"{SELECT}/feedback"
 DAY_1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -255,18 +260,20 @@ def test_the_report_page_draws_a_bar_per_rule_and_escapes_what_clients_sent(clie
     assert 'name="from"' in page.text and 'name="period"' in page.text
 
 
-def test_the_report_command_prints_the_table_from_the_database(tmp_path: Path) -> None:
-    server, port = serve(tmp_path, CDS_AUTH_MODE="off")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        card = requests.post(
-            f"{url}{SELECT}", json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), timeout=10
-        ).json()["cards"][0]
-        requests.post(f"{url}{FEEDBACK}", json={"feedback": [_overridden(card, "already-addressed")]}, timeout=10)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-    # The server's environment (its clock included, e.g. under faketime), without CDS_ settings.
+def test_the_report_command_prints_the_table_from_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> None:
+    # The service in process, on this data directory with no other CDS_ settings, and on the
+    # wall clock that the report command reads "today" from.
+    for name in [name for name in os.environ if name.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    settings = Settings(data_dir=tmp_path, auth_mode="off")
+    app = create_app(settings, knowledge=knowledge_for(settings), clock=Clock(time.time()))
+    with TestClient(app) as client:
+        card = _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+        _send(client, _overridden(card, "already-addressed"))
+    app.state.runtime.store.engine.dispose()
+    # This process's environment (its clock included, e.g. under faketime), without CDS_ settings.
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
     report = subprocess.run([*CLI, "report", "--period", "day"], env=env, capture_output=True, text=True, timeout=60)
     assert report.returncode == 0, report.stderr
@@ -277,27 +284,55 @@ def test_the_report_command_prints_the_table_from_the_database(tmp_path: Path) -
     assert json.loads(as_json.stdout)["totals"]["overridden"] == 1
 
 
+@contextmanager
+def _service(
+    tmp_path: Path, workers: int, database_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> Iterator[str]:
+    """The service on ``database_url``, authentication off; yields its base URL. Several workers
+    are ``cds-service serve --workers`` processes; one is the app in a thread of this process."""
+    if workers > 1:
+        server, port = serve(
+            tmp_path,
+            "--workers",
+            str(workers),
+            CDS_AUTH_MODE="off",
+            CDS_DATABASE_URL=database_url,
+            CDS_LOG_LEVEL="WARNING",
+        )
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        return
+    settings = settings_in(tmp_path).model_copy(update={"database_url": database_url})
+    app = create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+    try:
+        with serve_in_thread(app) as base:
+            yield base
+    finally:
+        app.state.runtime.store.engine.dispose()
+
+
 @pytest.mark.parametrize(("backend", "workers"), [("postgresql", 4), ("sqlite", 1)])
 def test_a_session_from_several_processes_is_counted_exactly(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str, workers: int
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    knowledge_for: Callable[[Settings], Knowledge | None],
+    backend: str,
+    workers: int,
 ) -> None:
     """Hook calls and feedback (some resent) from 4 client processes, answered by ``workers``
     service processes sharing one database: nothing lost, nothing counted twice."""
     url = request.getfixturevalue("postgresql_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/cds.db"
-    server, port = serve(
-        tmp_path, "--workers", str(workers), CDS_AUTH_MODE="off", CDS_DATABASE_URL=url, CDS_LOG_LEVEL="WARNING"
-    )
-    try:
-        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+    with _service(tmp_path, workers, url, knowledge_for) as base:
+        assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         run = subprocess.run(
-            [sys.executable, str(SESSION), "--url", f"http://127.0.0.1:{port}", "--calls", "150", "--feedback", "60"],
+            [sys.executable, str(SESSION), "--url", base, "--calls", "150", "--feedback", "60"],
             capture_output=True,
             text=True,
             timeout=300,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = json.loads(run.stdout)
     assert result["match"] and result["feedback_sent"] == 66
@@ -308,17 +343,28 @@ def test_a_session_from_several_processes_is_counted_exactly(
     assert sum(r["issued"] for r in reported.values()) == result["cards"]
 
 
-def test_two_instances_starting_together_migrate_one_database_once(tmp_path: Path, postgresql_url: str) -> None:
-    """Containers behind a load balancer start at the same time against one fresh database."""
-    started = [serve(tmp_path / str(i), CDS_AUTH_MODE="off", CDS_DATABASE_URL=postgresql_url) for i in range(2)]
+def test_two_instances_starting_together_migrate_one_database_once(
+    tmp_path: Path, postgresql_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> None:
+    """Containers behind a load balancer start at the same time against one fresh database: two
+    instances (each its own engine and connections) started at the same instant from two threads."""
+    together = threading.Barrier(2)
+
+    def start(i: int) -> Any:
+        settings = settings_in(tmp_path / str(i)).model_copy(update={"database_url": postgresql_url})
+        together.wait(timeout=30)
+        return create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+
+    with ThreadPoolExecutor(2) as pool:
+        started = list(pool.map(start, range(2)))
     try:
-        for _, port in started:
-            ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
-            assert ready.json()["checks"]["database"] == "ok, schema version 3"
+        with TestClient(started[0]) as first, TestClient(started[1]) as second:
+            for client in (first, second):
+                ready = client.get("/readyz")
+                assert ready.json()["checks"]["database"] == "ok, schema version 3"
     finally:
-        for server, _ in started:
-            server.terminate()
-            server.wait(timeout=30)
+        for app in started:
+            app.state.runtime.store.engine.dispose()
     engine = create_engine(postgresql_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
