@@ -34,7 +34,9 @@ class Variant:
     indicator: str
     summary: str
     detail: str
-    suggestion: str | None
+    # Suggestion labels by ``Proposal.label``: "suggestion" (the variant's ``suggestion``) and
+    # the keys of its ``suggestions`` table, for a card that offers more than one choice.
+    suggestions: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,10 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
         data = tomllib.loads(path.read_text())
         variants = {}
         for name, raw in data["variants"].items():
-            variant = Variant(raw["indicator"], raw["summary"].strip(), raw["detail"].strip(), raw.get("suggestion"))
+            labels = dict(raw.get("suggestions", {}))
+            if raw.get("suggestion"):
+                labels["suggestion"] = raw["suggestion"]
+            variant = Variant(raw["indicator"], raw["summary"].strip(), raw["detail"].strip(), labels)
             if variant.indicator not in INDICATORS:
                 raise CardContentError(f"{where}: variants.{name}.indicator must be one of {INDICATORS}")
             widest = {f: _WIDEST_FACT for f in _fields(variant.summary)}

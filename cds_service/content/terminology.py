@@ -38,6 +38,8 @@ class Drug:
     strength_mg: float | None = None
     extended_release: bool = False
     dose_form: str | None = None
+    # The sublingual tablet (Tonmya): its own dose limits and indication (clinical specification §1).
+    sublingual: bool = False
 
 
 @dataclass

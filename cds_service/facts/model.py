@@ -111,3 +111,9 @@ class PatientContext:
     procedures: tuple[Procedure, ...] = ()
     # Keys of optional data that could not be had (e.g. "imaging"): rules say so on their cards.
     unavailable: frozenset[str] = field(default_factory=frozenset)
+    # The first day of the back symptoms (clinical specification §1, symptom duration).
+    symptom_onset: date | None = None
+
+    @property
+    def symptom_days(self) -> int | None:
+        return (self.today - self.symptom_onset).days if self.symptom_onset else None

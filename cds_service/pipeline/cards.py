@@ -59,17 +59,21 @@ def render(
             "topic": {"system": RULE_TOPIC_SYSTEM, "code": finding.rule_id, "display": text.title},
         },
     }
-    if finding.proposals and variant.suggestion:
-        label = variant.suggestion.format(**facts)
-        card["suggestions"] = [
+    suggestions = []
+    for proposal in finding.proposals:
+        if proposal.label not in variant.suggestions:
+            continue
+        label = variant.suggestions[proposal.label].format(**facts)
+        suggestions.append(
             {
                 "label": label,
                 "uuid": new_uuid(),
                 **({"isRecommended": True} if proposal.recommended else {}),
                 "actions": [{**action, "description": label} for action in proposal.actions],
             }
-            for proposal in finding.proposals
-        ]
+        )
+    if suggestions:
+        card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
     reasons = list(text.override_reasons) if variant.indicator != "info" else []
     if snooze_days and variant.indicator != "critical":

@@ -37,6 +37,12 @@ class Proposal:
 
     actions: tuple[dict[str, Any], ...]
     recommended: bool = False
+    # Which of the variant's suggestion labels names it ("suggestion", or a key of its
+    # ``suggestions`` table): a card with two choices words each its own way.
+    label: str = "suggestion"
+    # A dose change (the 5 mg or 2.8 mg swap). The pipeline applies the other findings' limits
+    # for the same order to it (``Finding.limit``), so accepting it alone leaves a safe order.
+    dose_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class Finding:
     order: Order
     facts: dict[str, str] = field(default_factory=dict)
     proposals: tuple[Proposal, ...] = ()
+    # This finding's limit as a change to any update of the same order (the duration limit):
+    # composed into the dose changes other rules propose (clinical specification §2).
+    limit: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def deletes_order(self) -> bool:
