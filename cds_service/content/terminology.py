@@ -182,7 +182,7 @@ def _read_toml(path: Traversable) -> dict[str, Any]:
 def load_terminology(directory: Traversable, local_codes: Path | None = None) -> Terminology:
     """Read and cross-check the tables; any inconsistency stops start-up with the file named."""
     concepts_file = directory / "concepts.toml"
-    concepts = _read_toml(concepts_file)
+    concepts = _concept_files(directory)
     try:
         products = _products(directory / "rxnorm-products.tsv")
     except (OSError, KeyError, ValueError) as error:
@@ -205,6 +205,24 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
         code_concepts=code_concepts,
         timing_codes={k.upper(): float(v) for k, v in concepts.get("timing-codes", {}).items()},
     )
+
+
+def _concept_files(directory: Traversable) -> dict[str, Any]:
+    """``concepts.toml`` and the clinical areas in ``concepts/*.toml``, merged: one file per area
+    keeps each set auditable on its own, and a concept defined twice stops start-up."""
+    files = [directory / "concepts.toml"]
+    area_dir = directory / "concepts"
+    if area_dir.is_dir():
+        files += sorted((p for p in area_dir.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    merged: dict[str, Any] = {}
+    for path in files:
+        for section, entries in _read_toml(path).items():
+            target = merged.setdefault(section, {})
+            twice = set(target) & set(entries)
+            if twice:
+                raise TerminologyError(f"{path}: {section}.{sorted(twice)[0]} is already defined in another file")
+            target.update(entries)
+    return merged
 
 
 ValueSets = Callable[[str, str], list[dict[str, Any]]]
