@@ -66,6 +66,9 @@ class Condition:
     display: str
     onset: date | None
     severity: tuple[Code, ...] = ()
+    # The onset is the recordedDate standing in for a missing onset (an acute MI may use it,
+    # an old MI never: clinical specification §2).
+    onset_from_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class Course:
     start: date
     end: date  # the first day after the course
     status: str = "completed"
+    # The end is the 14-day assumption for a course of unknown duration (clinical specification
+    # §1), not something the record says.
+    assumed_end: bool = False
 
     def active_on(self, day: date) -> bool:
         return self.start <= day < self.end

@@ -57,6 +57,11 @@ class Finding:
     # This finding's limit as a change to any update of the same order (the duration limit):
     # composed into the dose changes other rules propose (clinical specification §2).
     limit: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # What the composed limit adds to a dose change's label, e.g. "limited to 21 days".
+    limit_note: str = ""
+    # The evidence keys this card cites, when only some of its file's apply (e.g. the opioid
+    # boxed warning only when an opioid or benzodiazepine is named); None: all of them.
+    evidence: tuple[str, ...] | None = None
 
     @property
     def deletes_order(self) -> bool:
@@ -81,6 +86,9 @@ class Rule:
     hooks: frozenset[str] = HOOKS
     # A rule that reads only the order itself needs no prefetch: the call can be answered without it.
     needs_patient_data: bool = True
+    # Rules whose cards this rule's card makes redundant for the call (clinical specification §2,
+    # card volume): the red-flag card subsumes the MRI and heat-and-exercise cards.
+    subsumes: frozenset[str] = frozenset()
 
 
 def all_rules() -> tuple[Rule, ...]:
