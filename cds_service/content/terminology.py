@@ -44,15 +44,21 @@ class Drug:
 
 @dataclass
 class CodeConcept:
-    """A set of codes, plus code ranges (HCPCS L0625–L0651) and names matched in free text."""
+    """A set of codes: listed codes, code ranges (HCPCS L0625–L0651), ICD-10-CM prefixes ("H40.2"
+    covers every code under it), less excluded codes and prefixes, plus names matched in free text."""
 
     title: str
     codes: set[tuple[str, str]] = field(default_factory=set)
     ranges: list[tuple[str, str, str]] = field(default_factory=list)
+    prefixes: set[tuple[str, str]] = field(default_factory=set)
+    excluded: set[tuple[str, str]] = field(default_factory=set)
+    excluded_prefixes: set[tuple[str, str]] = field(default_factory=set)
     names: list[str] = field(default_factory=list)
 
     def __contains__(self, key: tuple[str, str]) -> bool:
-        if key in self.codes:
+        if key in self.excluded or _under(key, self.excluded_prefixes):
+            return False
+        if key in self.codes or _under(key, self.prefixes):
             return True
         system, code = key
         return any(s == system and len(lo) == len(code) and lo <= code <= hi for s, lo, hi in self.ranges)
@@ -60,6 +66,12 @@ class CodeConcept:
     def named_in(self, text: str) -> bool:
         lowered = text.lower()
         return any(name in lowered for name in self.names)
+
+
+def _under(key: tuple[str, str], prefixes: set[tuple[str, str]]) -> bool:
+    """Is the code one of ``prefixes`` or under one? Codes are short: try each leading part."""
+    system, code = key
+    return bool(prefixes) and any((system, code[:n]) in prefixes for n in range(1, len(code) + 1))
 
 
 class Terminology:
@@ -84,6 +96,7 @@ class Terminology:
             title="every code a rule reads",
             codes=set().union(*(c.codes for c in code_concepts.values())),
             ranges=[r for c in code_concepts.values() for r in c.ranges],
+            prefixes=set().union(*(c.prefixes for c in code_concepts.values())),
         )
         self._names = tuple({name for c in code_concepts.values() for name in c.names})
         ingredients = {d.ingredient for d in products.values()} | set(ingredient_codes.values())
@@ -162,14 +175,23 @@ def _products(path: Traversable) -> dict[str, Drug]:
     return products
 
 
-def _codes(where: str, entries: list[dict[str, Any]], concept: CodeConcept) -> None:
+def _codes(where: str, entries: list[dict[str, Any]], into: set[tuple[str, str]]) -> None:
     for entry in entries:
         if not entry.get("source"):
             raise TerminologyError(f"{where} code {entry.get('code')} has no source")
         try:
-            concept.codes.add(code_key(entry["system"], entry["code"]))
+            into.add(code_key(entry["system"], entry["code"]))
         except KeyError as error:
             raise TerminologyError(f"{where} code entry lacks {error}") from None
+
+
+def _fill(where: str, raw: dict[str, Any], concept: CodeConcept) -> None:
+    """A concept's listed codes: ``codes``, ``prefixes`` (the code and every code under it), and
+    ``exclude`` / ``exclude_prefixes`` (taken out again, e.g. a value set's premature beats)."""
+    _codes(where, raw.get("codes", []), concept.codes)
+    _codes(where, raw.get("prefixes", []), concept.prefixes)
+    _codes(where, raw.get("exclude", []), concept.excluded)
+    _codes(where, raw.get("exclude_prefixes", []), concept.excluded_prefixes)
 
 
 def _read_toml(path: Traversable) -> dict[str, Any]:
@@ -265,7 +287,7 @@ def _code_concepts(concepts: dict[str, Any], valueset: ValueSets, concepts_file:
             concept = CodeConcept(title=raw["title"], names=[n.lower() for n in raw.get("names", [])])
             for oid in raw.get("valuesets", []):
                 concept.codes |= {code_key(c["system"], c["code"]) for c in valueset(where, oid)}
-            _codes(where, raw.get("codes", []), concept)
+            _fill(where, raw, concept)
             for entry in raw.get("ranges", []):
                 if not entry.get("source"):
                     raise TerminologyError(f"{where} range {entry.get('from')} has no source")
@@ -285,7 +307,7 @@ def _local_codes(
         for name, raw in local.get(section, {}).items():
             if name not in code_concepts:
                 raise TerminologyError(f"{local_codes}: {section}.{name} is not a concept in concepts.toml")
-            _codes(f"{local_codes}: {section}.{name}", raw.get("codes", []), code_concepts[name])
+            _fill(f"{local_codes}: {section}.{name}", raw, code_concepts[name])
     local_products: dict[tuple[str, str], Drug] = {}
     for index, entry in enumerate(local.get("products", [])):
         where = f"{local_codes}: products[{index}]"
