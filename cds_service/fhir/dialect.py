@@ -2,8 +2,9 @@
 
 Suggestions send back the client's draft in its own version (``fhir.versions`` reads any
 version as R4; this module writes each version as itself): STU3 and DSTU2 keep the dose on
-the dosage, DSTU2 names its timing units and bounds differently, and only R4 allows zero
-repeats.
+the dosage, DSTU2 names its timing units and bounds differently, only R4 allows zero
+repeats, and an imaging order is a ServiceRequest in R4, a ProcedureRequest in STU3 and a
+DiagnosticOrder in DSTU2.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Dialect:
     bounds_duration: str
     # ``numberOfRepeatsAllowed`` is an unsignedInt in R4 but a positiveInt before: there, none means none.
     zero_repeats: bool
+    # The resource type of a (diagnostic imaging) service order in this version.
+    service_request: str
 
     def no_repeats(self, dispense: dict[str, Any]) -> None:
         if self.zero_repeats:
@@ -44,12 +47,36 @@ class Dialect:
         return [d.get("doseQuantity") for d in dosage.get("doseAndRate") or () if isinstance(d, dict)]
 
 
-R4 = Dialect(dose_on_dosage=False, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=True)
-STU3 = Dialect(dose_on_dosage=True, period_unit="periodUnit", bounds_duration="boundsDuration", zero_repeats=False)
-DSTU2 = Dialect(dose_on_dosage=True, period_unit="periodUnits", bounds_duration="boundsQuantity", zero_repeats=False)
+R4 = Dialect(
+    dose_on_dosage=False,
+    period_unit="periodUnit",
+    bounds_duration="boundsDuration",
+    zero_repeats=True,
+    service_request="ServiceRequest",
+)
+STU3 = Dialect(
+    dose_on_dosage=True,
+    period_unit="periodUnit",
+    bounds_duration="boundsDuration",
+    zero_repeats=False,
+    service_request="ProcedureRequest",
+)
+DSTU2 = Dialect(
+    dose_on_dosage=True,
+    period_unit="periodUnits",
+    bounds_duration="boundsQuantity",
+    zero_repeats=False,
+    service_request="DiagnosticOrder",
+)
 
 
 def dialect(resource: dict[str, Any]) -> Dialect:
-    if resource.get("resourceType") == "MedicationOrder":
+    """The FHIR version a client's draft order is in, read off its own shape (a request does
+    not say): DSTU2's MedicationOrder and DiagnosticOrder, STU3's ProcedureRequest (which has
+    an ``intent``, DSTU2's does not) and dose-on-dosage MedicationRequest; otherwise R4."""
+    kind = resource.get("resourceType")
+    if kind in ("MedicationOrder", "DiagnosticOrder"):
         return DSTU2
-    return STU3 if is_older_medication_request(resource) else R4
+    if kind == "ProcedureRequest":
+        return STU3 if "intent" in resource else DSTU2
+    return STU3 if kind == "MedicationRequest" and is_older_medication_request(resource) else R4

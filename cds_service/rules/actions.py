@@ -1,8 +1,10 @@
 """FHIR actions for suggestions: whole resources, built from the client's own draft.
 
 An ``update`` carries the complete draft with the same id, changed only where the card says
-(CDS Hooks 2.0 §Action), in the FHIR version the client sent it (``fhir_versions.dialect``);
-the renderer adds each action's ``description`` from the card text.
+(CDS Hooks 2.0 §Action), in the FHIR version the client sent it (``fhir.dialect``); the
+renderer adds each action's ``description`` from the card text. Every update is safe to
+accept (clinical specification §2): ``safe_update`` keeps its dispensed quantity at or under
+the draft's and drops the contained resources nothing references any more (FHIR dom-3).
 """
 
 from __future__ import annotations
@@ -50,7 +52,58 @@ def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
     fields.no_repeats(dispense)
     if order.units_per_day:
         dispense["quantity"] = {"value": math.ceil(order.units_per_day * limit_days), **_unit_of(order)}
+    return safe_update(order, resource)
+
+
+def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity never
+    above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into 252 tablets),
+    and no contained resource left that nothing references (a swapped medication)."""
+    ordered = (order.resource.get("dispenseRequest") or {}).get("quantity")
+    dispense = resource.get("dispenseRequest")
+    if isinstance(ordered, dict) and isinstance(ordered.get("value"), int | float) and isinstance(dispense, dict):
+        quantity = dispense.get("quantity")
+        value = quantity.get("value") if isinstance(quantity, dict) else None
+        if not isinstance(value, int | float) or value > ordered["value"]:
+            dispense["quantity"] = copy.deepcopy(ordered)
+    return without_orphans(resource)
+
+
+def without_orphans(resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` without the contained resources nothing references (FHIR dom-3): those
+    referenced from the resource or from a contained resource that stays, or that refer to
+    the container (``#``), are kept."""
+    contained = [c for c in resource.get("contained") or () if isinstance(c, dict)]
+    if not contained:
+        return resource
+    outside = _references({k: v for k, v in resource.items() if k != "contained"})
+    kept: list[dict[str, Any]] = []
+    pending = list(contained)
+    while True:
+        found = [c for c in pending if f"#{c.get('id')}" in outside or "#" in _references(c)]
+        if not found:
+            break
+        for item in found:
+            pending.remove(item)
+            kept.append(item)
+            outside |= _references(item)
+    if kept:
+        resource["contained"] = [c for c in contained if c in kept]
+    else:
+        resource.pop("contained", None)
     return resource
+
+
+def _references(value: Any) -> set[str]:
+    """Every ``reference`` string in ``value``, at any depth."""
+    if isinstance(value, dict):
+        found = {value["reference"]} if isinstance(value.get("reference"), str) else set()
+        for item in value.values():
+            found |= _references(item)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_references(item) for item in value)) if value else set()
+    return set()
 
 
 def _unit_of(order: Order) -> dict[str, str]:
@@ -86,18 +139,29 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
             repeat.pop("periodUnit", None)
             repeat.pop("periodUnits", None)
             repeat.update({"frequency": math.floor(max_per_day), "period": 1, fields.period_unit: "d"})
-    return resource
+    return safe_update(order, resource)
 
 
-def service_request(*, patient_id: str, code: Code, reason: tuple[str, str] | None) -> dict[str, Any]:
-    """A draft order for ``code`` (a CPT procedure), with the condition that prompted it."""
-    resource: dict[str, Any] = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "order",
-        "code": {"coding": [{"system": CPT, "code": code.code, "display": code.display}], "text": code.display},
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
+def service_request(
+    *, patient_id: str, code: Code, reason: tuple[str, str] | None, order: Order | None = None
+) -> dict[str, Any]:
+    """A draft imaging order for ``code`` (a CPT procedure) with the condition that prompted it
+    (``reason``: its reference and display), in the FHIR version of ``order``, the client's
+    draft under review (pass it: without it the order is R4): R4 a ServiceRequest, STU3 a
+    ProcedureRequest, DSTU2 a DiagnosticOrder (DSTU2's order for imaging, whose reason goes in
+    ``supportingInformation``).
+
+    ``patient_id`` is the hook context's ``patientId``, with or without "Patient/": a client
+    that sends "Patient/x" gets ``Patient/x`` back, not ``Patient/Patient/x``."""
+    kind = dialect(order.resource if order is not None else {}).service_request
+    coded = {"coding": [{"system": CPT, "code": code.code, "display": code.display}], "text": code.display}
+    resource: dict[str, Any] = {"resourceType": kind, "status": "draft"}
+    if kind == "DiagnosticOrder":
+        resource["item"] = [{"code": coded}]
+    else:
+        resource.update({"intent": "order", "code": coded})
+    resource["subject"] = {"reference": f"Patient/{patient_id.removeprefix('Patient/')}"}
     if reason is not None:
-        resource["reasonReference"] = [{"reference": reason[0], "display": reason[1]}]
+        cited = [{"reference": reason[0], "display": reason[1]}]
+        resource["supportingInformation" if kind == "DiagnosticOrder" else "reasonReference"] = cited
     return resource
