@@ -39,7 +39,9 @@ def assert_common(card: dict[str, Any], rule_id: str, indicator: str) -> None:
     }
     assert len(card["summary"]) < 140
     assert card["uuid"]
-    assert "Evidence:" in card["detail"]
+    # Evidence cited once: link buttons, and by citation at the end of the detail only when it has no link.
+    assert card.get("links") or "\n\nEvidence: " in card["detail"]
+    assert not any(link["url"] in card["detail"] for link in card.get("links", []))
     if indicator != "info":
         assert all(reason["display"] for reason in card["overrideReasons"])
 

@@ -66,7 +66,7 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 3"
+    assert ready.json()["checks"]["database"] == "ok, schema version 4"
 
 
 def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
@@ -124,7 +124,7 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     )
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 3"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 4"
     duration = _by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
     assert (duration["issued"], duration["overridden"]) == (1, 1)
     # New cards are stored with the new column beside the old ones.
@@ -141,7 +141,7 @@ def test_feedback_stored_before_version_3_still_quiets_its_patients_cards(
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 3"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 4"
     # Accepted ten minutes ago for this very order: its card stays quiet, as it did before the upgrade.
     assert "cyclobenzaprine-duration" not in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
 
@@ -361,7 +361,7 @@ def test_two_instances_starting_together_migrate_one_database_once(
         with TestClient(started[0]) as first, TestClient(started[1]) as second:
             for client in (first, second):
                 ready = client.get("/readyz")
-                assert ready.json()["checks"]["database"] == "ok, schema version 3"
+                assert ready.json()["checks"]["database"] == "ok, schema version 4"
     finally:
         for app in started:
             app.state.runtime.store.engine.dispose()

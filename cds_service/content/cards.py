@@ -1,8 +1,9 @@
 """Card text from ``cards/``: loaded and checked at start-up (``pipeline.cards`` renders it).
 
 Each rule id has a file ``cards/<rule-id>.toml`` with its title, evidence keys, override
-reasons and one entry per card variant (indicator, summary, detail, suggestion label), with
-``{placeholders}`` for the facts the rule computed. A missing file, an unknown evidence key, a
+reasons and one entry per card variant (indicator, summary, detail, suggestion labels, and
+optionally the subset of the file's evidence it cites), with ``{placeholders}`` for the facts
+the rule computed. A missing file, an unknown evidence key, a
 summary that cannot stay under 140 characters or a variant the rule needs but the file lacks
 stops start-up with the file and field named.
 """
@@ -37,6 +38,8 @@ class Variant:
     # Suggestion labels by ``Proposal.label``: "suggestion" (the variant's ``suggestion``) and
     # the keys of its ``suggestions`` table, for a card that offers more than one choice.
     suggestions: dict[str, str]
+    # The evidence keys this variant cites, when only some of its file's apply; None: all of them.
+    evidence: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,17 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
             labels = dict(raw.get("suggestions", {}))
             if raw.get("suggestion"):
                 labels["suggestion"] = raw["suggestion"]
-            variant = Variant(raw["indicator"], raw["summary"].strip(), raw["detail"].strip(), labels)
+            cited = raw.get("evidence")
+            variant = Variant(
+                raw["indicator"],
+                raw["summary"].strip(),
+                raw["detail"].strip(),
+                labels,
+                tuple(cited) if cited is not None else None,
+            )
+            stray = [key for key in variant.evidence or () if key not in data["evidence"]]
+            if stray:
+                raise CardContentError(f"{where}: variants.{name}.evidence names keys not in the file's {stray}")
             if variant.indicator not in INDICATORS:
                 raise CardContentError(f"{where}: variants.{name}.indicator must be one of {INDICATORS}")
             widest = {f: _WIDEST_FACT for f in _fields(variant.summary)}
@@ -117,6 +130,19 @@ class CardCatalog:
 
     def indicator(self, rule_id: str, variant: str) -> str:
         return self.texts[rule_id].variants[variant].indicator
+
+    def evidence(self, rule_id: str, variant: str, keys: tuple[str, ...] | None) -> tuple[Evidence, ...]:
+        """What a card cites, the most specific choice first: the finding's ``keys``, else the
+        variant's, else the file's. Keys outside the file's evidence are a content error."""
+        text = self.texts[rule_id]
+        chosen = keys if keys is not None else text.variants[variant].evidence
+        if chosen is None:
+            return text.evidence
+        by_key = {e.key: e for e in text.evidence}
+        stray = [key for key in chosen if key not in by_key]
+        if stray:
+            raise CardContentError(f"cards/{rule_id}.toml: a {variant} card cites {stray}, not in the file's evidence")
+        return tuple(by_key[key] for key in chosen)
 
 
 def load_catalog(directory: Traversable) -> CardCatalog:

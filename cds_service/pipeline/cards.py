@@ -1,8 +1,11 @@
-"""From findings to cards: the volume policy, then the card text filled in with the facts."""
+"""From findings to cards: suggestions composed and made safe, the volume policy, then the card
+text filled in with the facts (clinical specification §2: card volume, suggestions compose)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from cds_service.content.cards import (
@@ -14,28 +17,90 @@ from cds_service.content.cards import (
     SUMMARY_LIMIT,
     CardCatalog,
 )
-from cds_service.rules import Finding
+from cds_service.rules import Finding, Proposal, Rule
+from cds_service.rules.actions import safe_update
 
 
-def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, patient_level: set[str]) -> list[Finding]:
-    """One card per rule per order; a critical card deleting an order silences the rest for it;
-    critical before warning before info (clinical specification §2, card volume). Rules in
-    ``patient_level`` speak about the patient, so they keep one card per call, taken from an
-    order that stays."""
+def compose_suggestions(findings: list[Finding]) -> list[Finding]:
+    """Each dose change carries the limits the other findings for its order set (the 5 mg swap
+    also limited to 21 days), its label saying so; and every update is made safe to accept
+    (``actions.safe_update``): accepting any one suggestion leaves a safe order."""
+    composed = []
+    for finding in findings:
+        limits = [
+            other
+            for other in findings
+            if other is not finding and other.limit is not None and other.order.reference == finding.order.reference
+        ]
+        proposals = tuple(_composed(finding, proposal, limits) for proposal in finding.proposals)
+        composed.append(replace(finding, proposals=proposals))
+    return composed
+
+
+def _composed(finding: Finding, proposal: Proposal, limits: list[Finding]) -> Proposal:
+    applied = limits if proposal.dose_change else []
+    actions = []
+    for action in proposal.actions:
+        if action["type"] == "update":
+            resource = copy.deepcopy(action["resource"])
+            for other in applied:
+                assert other.limit is not None
+                resource = other.limit(resource)
+            action = {**action, "resource": safe_update(finding.order, resource)}
+        actions.append(action)
+    notes = proposal.notes + tuple(other.limit_note for other in applied if other.limit_note)
+    return replace(proposal, actions=tuple(actions), notes=notes)
+
+
+def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: list[Rule]) -> list[Finding]:
+    """At most one card per rule per order, and one per call for rules about the patient
+    (``once_per_call``); a critical card deleting an order silences the other cards for that
+    order and names them ("Also flagged: ..."); a shown card drops the cards of the rules it
+    subsumes; critical before warning before info."""
+    patient_level = {rule.id for rule in rules if rule.once_per_call}
 
     def indicator(finding: Finding) -> str:
         return catalog.indicator(finding.rule_id, finding.variant)
 
     deleted = {f.order.reference for f in findings if f.deletes_order and indicator(f) == "critical"}
     seen: set[tuple[str, str]] = set()
-    kept = []
+    kept, silenced = [], []
     for finding in findings:
         key = (finding.rule_id, "" if finding.rule_id in patient_level else finding.order.reference)
-        if key in seen or (finding.order.reference in deleted and indicator(finding) != "critical"):
+        if key in seen:
+            continue
+        if finding.order.reference in deleted and indicator(finding) != "critical":
+            silenced.append(finding)
             continue
         seen.add(key)
         kept.append(finding)
-    return sorted(kept, key=lambda f: INDICATORS.index(indicator(f)))
+    shown = {f.rule_id for f in kept}
+    subsumed = {rule_id for rule in rules if rule.id in shown for rule_id in rule.subsumes}
+    kept = sorted((f for f in kept if f.rule_id not in subsumed), key=lambda f: INDICATORS.index(indicator(f)))
+    return _also_flagged(kept, silenced, catalog, {f.rule_id for f in kept})
+
+
+def _also_flagged(kept: list[Finding], silenced: list[Finding], catalog: CardCatalog, shown: set[str]) -> list[Finding]:
+    """The first critical card deleting each order names the checks it silenced for that order
+    (a rule about the patient whose card still shows from another order is not silenced)."""
+    named: set[str] = set()
+    result = []
+    for finding in kept:
+        reference = finding.order.reference
+        critical = catalog.indicator(finding.rule_id, finding.variant) == "critical"
+        if reference not in named and finding.deletes_order and critical:
+            named.add(reference)
+            titles = list(
+                dict.fromkeys(
+                    catalog.texts[f.rule_id].title
+                    for f in silenced
+                    if f.order.reference == reference and f.rule_id not in shown
+                )
+            )
+            if titles:
+                finding = replace(finding, also_flagged=tuple(titles))
+        result.append(finding)
+    return result
 
 
 def render(
@@ -43,35 +108,30 @@ def render(
 ) -> dict[str, Any]:
     """The CDS Hooks card: no nulls, no empty strings or arrays (spec §Use of JSON).
 
-    Warning and info cards of a rule that snoozes also offer "don't show again for this
-    patient"; critical cards never do, because they are never snoozed."""
+    Evidence with a URL becomes a link button, cited nowhere else; evidence without one is cited
+    at the end of the detail. Warning and info cards of a rule that snoozes also offer "don't
+    show again for this patient"; critical cards never do, because they are never snoozed."""
     text = catalog.texts[finding.rule_id]
     variant = text.variants[finding.variant]
     facts = finding.facts
-    cited = " · ".join(f"[{e.label}]({e.url})" if e.url else e.citation for e in text.evidence)
+    evidence = catalog.evidence(finding.rule_id, finding.variant, finding.evidence)
+    detail = variant.detail.format(**facts)
+    if finding.also_flagged:
+        detail += f"\n\nAlso flagged: {', '.join(finding.also_flagged)}."
+    unlinked = [e.citation for e in evidence if not e.url]
+    if unlinked:
+        detail += f"\n\nEvidence: {' '.join(unlinked)}"
     card: dict[str, Any] = {
         "uuid": new_uuid(),
         "summary": variant.summary.format(**facts)[: SUMMARY_LIMIT - 1],
-        "detail": f"{variant.detail.format(**facts)}\n\nEvidence: {cited}",
+        "detail": detail,
         "indicator": variant.indicator,
         "source": {
             "label": SOURCE_LABEL,
             "topic": {"system": RULE_TOPIC_SYSTEM, "code": finding.rule_id, "display": text.title},
         },
     }
-    suggestions = []
-    for proposal in finding.proposals:
-        if proposal.label not in variant.suggestions:
-            continue
-        label = variant.suggestions[proposal.label].format(**facts)
-        suggestions.append(
-            {
-                "label": label,
-                "uuid": new_uuid(),
-                **({"isRecommended": True} if proposal.recommended else {}),
-                "actions": [{**action, "description": label} for action in proposal.actions],
-            }
-        )
+    suggestions = _suggestions(finding, variant.suggestions, new_uuid)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
@@ -81,7 +141,30 @@ def render(
         reasons.append({"system": OVERRIDE_REASON_SYSTEM, "code": SNOOZE_REASON, "display": display})
     if reasons:
         card["overrideReasons"] = reasons
-    links = [{"label": e.label, "url": e.url, "type": "absolute"} for e in text.evidence if e.url]
+    links = [{"label": e.label, "url": e.url, "type": "absolute"} for e in evidence if e.url]
     if links:
         card["links"] = links
     return card
+
+
+def labelled(finding: Finding, catalog: CardCatalog) -> list[Proposal]:
+    """The proposals that become suggestions: those the card variant has a label for, in order."""
+    labels = catalog.texts[finding.rule_id].variants[finding.variant].suggestions
+    return [proposal for proposal in finding.proposals if proposal.label in labels]
+
+
+def _suggestions(finding: Finding, labels: dict[str, str], new_uuid: Callable[[], str]) -> list[dict[str, Any]]:
+    suggestions = []
+    for proposal in finding.proposals:
+        if proposal.label not in labels:
+            continue
+        label = labels[proposal.label].format(**finding.facts) + "".join(f" ({note})" for note in proposal.notes)
+        suggestions.append(
+            {
+                "label": label,
+                "uuid": new_uuid(),
+                **({"isRecommended": True} if proposal.recommended else {}),
+                "actions": [{**action, "description": label} for action in proposal.actions],
+            }
+        )
+    return suggestions

@@ -1,7 +1,8 @@
 """The pipeline both adapters call: hook request in, CDS Hooks response out.
 
     body → validate → draft orders → (nothing any rule reads? no cards, no fetch)
-         → complete prefetch → facts → rules → quiet (stored feedback) → card policy → cards
+         → complete prefetch → facts → rules → quiet (stored feedback) → card policy
+         → suggestions composed and made safe → cards
 
 Each step is a call into its stage. The HTTP route and ``cds-service evaluate`` differ only in
 what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source and the
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -22,7 +23,7 @@ from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import bundle_resources
-from cds_service.pipeline.cards import apply_volume_policy, render
+from cds_service.pipeline.cards import apply_volume_policy, compose_suggestions, labelled, render
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
@@ -169,9 +170,32 @@ def _cards(
     findings: list[Finding], rules: list[Rule], knowledge: Knowledge, new_uuid: Callable[[], str]
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     cards, issued = [], []
-    patient_level = {rule.id for rule in rules if rule.once_per_call}
-    for finding in apply_volume_policy(findings, knowledge.catalog, patient_level):
+    for finding in compose_suggestions(apply_volume_policy(findings, knowledge.catalog, rules)):
         card = render(knowledge.catalog, finding, new_uuid, snooze_days=knowledge.snooze_days[finding.rule_id])
         cards.append(card)
-        issued.append(IssuedCard(card["uuid"], finding.rule_id, finding.order.key, card["indicator"]))
+        issued.append(
+            IssuedCard(
+                card["uuid"],
+                finding.rule_id,
+                finding.order.key,
+                card["indicator"],
+                _keys_after_dose_change(finding, card, knowledge),
+            )
+        )
     return cards, issued
+
+
+def _keys_after_dose_change(
+    finding: Finding, card: dict[str, Any], knowledge: Knowledge
+) -> tuple[tuple[str, str], ...]:
+    """For each dose-change suggestion, the order key the draft has once it is accepted: its rule
+    stays quiet for that draft although the drug changed (the 5 mg tablet that came from
+    accepting the older-adult swap does not bring the rule's info card back)."""
+    keys = []
+    proposals = labelled(finding, knowledge.catalog)
+    for proposal, suggestion in zip(proposals, card.get("suggestions", ()), strict=True):
+        updates = [a["resource"] for a in proposal.actions if a["type"] == "update"]
+        if proposal.dose_change and updates:
+            drug = MedicationIndex().identify(updates[0], knowledge.terminology)
+            keys.append((suggestion["uuid"], replace(finding.order, drug=drug).key))
+    return tuple(keys)

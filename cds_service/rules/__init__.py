@@ -43,6 +43,9 @@ class Proposal:
     # A dose change (the 5 mg or 2.8 mg swap). The pipeline applies the other findings' limits
     # for the same order to it (``Finding.limit``), so accepting it alone leaves a safe order.
     dose_change: bool = False
+    # What limits composed into it add to its label, each shown in parentheses ("limited to 21
+    # days"); set by the pipeline, not by rules.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Finding:
     # The evidence keys this card cites, when only some of its file's apply (e.g. the opioid
     # boxed warning only when an opioid or benzodiazepine is named); None: all of them.
     evidence: tuple[str, ...] | None = None
+    # Titles of the cards for this order that this critical card silenced (card volume): set by
+    # the pipeline, shown as one "Also flagged" line.
+    also_flagged: tuple[str, ...] = ()
 
     @property
     def deletes_order(self) -> bool:

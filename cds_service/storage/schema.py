@@ -49,6 +49,9 @@ issued_cards = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
     # critical, warning or info: only warning and info cards are snoozed. Null before version 2.
     Column("indicator", String(20)),
+    # JSON {suggestion uuid: order key once accepted} for dose-change suggestions (the 5 mg swap
+    # changes the drug, so the accepted card's own key no longer names the draft). Version 4.
+    Column("keys_after", Text),
     Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
 )
 
@@ -120,11 +123,16 @@ def _add_feedback_patient(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_feedback_patient_received ON feedback (patient_key, received_at)"))
 
 
+def _add_keys_after(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keys_after TEXT"))
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
     Migration(2, "card indicator, to snooze warning and info cards but never critical ones", _add_indicator),
     Migration(3, "feedback keyed by patient, so a hook call reads only that patient's", _add_feedback_patient),
+    Migration(4, "the order a dose-change suggestion leaves, so accepting it keeps its rule quiet", _add_keys_after),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

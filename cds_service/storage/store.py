@@ -104,6 +104,7 @@ class Store:
                 "hook_instance": hook_instance,
                 "patient_key": patient,
                 "order_key": c.order_key,
+                "keys_after": json.dumps(dict(c.keys_after)) if c.keys_after else None,
                 "issued_at": now,
             }
             for c in cards
@@ -201,7 +202,9 @@ class Store:
                 issued_cards.c.rule_id,
                 issued_cards.c.order_key,
                 issued_cards.c.indicator,
+                issued_cards.c.keys_after,
                 feedback.c.outcome,
+                feedback.c.accepted_suggestions,
                 feedback.c.received_at,
             )
             .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
@@ -214,6 +217,7 @@ class Store:
                 at = _utc(row.received_at)
                 if row.outcome == "accepted" and accepted_within and at >= now - accepted_within:
                     accepted.add((row.rule_id, row.order_key))
+                    accepted.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
                 days = snooze_days.get(row.rule_id, 0)
                 snoozable = row.outcome == "overridden" and row.indicator in ("warning", "info")
                 if snoozable and days and at >= now - timedelta(days=days):
@@ -226,6 +230,14 @@ class Store:
             for table in metadata.sorted_tables:
                 connection.execute(select(table).limit(1)).all()
             return connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+
+
+def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> list[str]:
+    """The order keys the accepted dose-change suggestions of a card left the draft with."""
+    if not keys_after or not accepted_suggestions:
+        return []
+    after = json.loads(keys_after)
+    return [after[uuid] for uuid in json.loads(accepted_suggestions) if uuid in after]
 
 
 def _postgresql_utc(connection: Any, _record: Any) -> None:
