@@ -7,6 +7,8 @@ use before anything else is read from it.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -14,28 +16,58 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import medication_order
-from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, first_obj, to_date
+from cds_service.facts.sig import dated_span, medication_order
+from cds_service.fhir.coding import ICD10CM, Code
+from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
+# Without a clinical status, only these (or no verification status) leave a condition standing.
+_STANDING_VERIFICATION = {"confirmed", "provisional"}
 _UNKNOWN_COURSE_DAYS = 14
 
 
 def _active(raw: dict[str, Any], today: date) -> bool:
+    """Active per clinical specification §1: a clinical status of active, recurrence or relapse;
+    without one, only an unrefuted (confirmed, provisional or unstated) condition that has not
+    abated. Refuted and entered-in-error never count."""
     verification = {c.code for c in codes_of(raw.get("verificationStatus"))}
     if verification & _EXCLUDED_VERIFICATION:
         return False
     clinical = {c.code for c in codes_of(raw.get("clinicalStatus"))}
     if clinical:
         return bool(clinical & _ACTIVE_CLINICAL)
-    abatement = to_date(raw.get("abatementDateTime"))
-    abated = (abatement is not None and abatement <= today) or any(
-        raw.get(name) is not None for name in ("abatementAge", "abatementPeriod", "abatementRange", "abatementString")
-    )
-    return not abated
+    if verification and not verification & _STANDING_VERIFICATION:
+        return False
+    return not _abated(raw, today)
+
+
+def _abated(raw: dict[str, Any], today: date) -> bool:
+    """Has the condition abated by ``today``? An abatement without a date (an age, a range,
+    words) is taken as past: it was recorded because it happened."""
+    on = to_date(raw.get("abatementDateTime"))
+    period = as_obj(raw.get("abatementPeriod"))
+    on = on or to_date(period.get("start")) or to_date(period.get("end"))
+    if on is not None:
+        return on <= today
+    return any(raw.get(name) is not None for name in ("abatementAge", "abatementRange", "abatementString"))
+
+
+# A past-disease concept is never an active disease (clinical specification §1): "History of
+# myocardial infarction", "Old myocardial infarction", "Healed ...", ICD-10-CM Z86/Z87. "Personal"
+# and "family" history are history too. Other situations keep their meaning ("Recent ...").
+_PAST_DISPLAY = re.compile(r"^\s*(?:(?:personal|family)\s+)?history\s+of\b|\b(?:old|past|healed)\b", re.IGNORECASE)
+_PAST_ICD10CM = ("Z86", "Z87")
+
+
+def is_past_disease(codes: Iterable[Code], text: str | None) -> bool:
+    """Does the concept name a disease of the past rather than a current one?"""
+    codes = tuple(codes)
+    if any(c.key[0] == ICD10CM and c.key[1].startswith(_PAST_ICD10CM) for c in codes):
+        return True
+    return any(_PAST_DISPLAY.search(words) for words in (text, *(c.display for c in codes)) if words)
 
 
 def _reference(raw: dict[str, Any]) -> str:
@@ -50,16 +82,39 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
         codes = tuple(codes_of(raw.get("code")))
         if not any(map(terminology.is_relevant, codes)) or not _active(raw, today):
             continue
-        onset = (
-            to_date(raw.get("onsetDateTime"))
-            or to_date(as_obj(raw.get("onsetPeriod")).get("start"))
-            or to_date(raw.get("recordedDate"))
-        )
         text = as_str(as_obj(raw.get("code")).get("text"))
+        if is_past_disease(codes, text):
+            continue
+        onset = to_date(raw.get("onsetDateTime")) or to_date(as_obj(raw.get("onsetPeriod")).get("start"))
+        recorded = to_date(raw.get("recordedDate")) if onset is None else None
         display = text or next((c.display for c in codes if c.display), codes[0].code)
         severity = tuple(codes_of(raw.get("severity")))
-        conditions.append(Condition(_reference(raw), codes, display, onset, severity))
+        conditions.append(
+            Condition(_reference(raw), codes, display, onset or recorded, severity, onset_from_record=bool(recorded))
+        )
     return conditions
+
+
+def _course_days(raw: dict[str, Any], order: Order, status: str, today: date) -> tuple[date, date, bool] | None:
+    """A history order's first day, last day (inclusive) and whether the end is assumed
+    (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
+    start) for the planned duration; a bounds period's end is the last day; an unknown duration is
+    14 days, assumed, except that an active order runs until today."""
+    span = dated_span(raw)
+    validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
+    start = to_date(raw.get("authoredOn")) or (span[0] if span else None) or to_date(validity.get("start"))
+    if start is None:
+        return None
+    if span is not None:
+        # The bounds period set the duration: its end is the last day. An order authored after
+        # the course began (a medication history entered later) runs from the recorded start.
+        return min(start, span[0]), span[1], False
+    if order.planned_days is not None:
+        # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
+        return start, start + timedelta(days=max(math.ceil(order.planned_days), 1) - 1), False
+    if status == "active":
+        return start, max(start, today), False
+    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS - 1), True
 
 
 def _courses(
@@ -84,22 +139,15 @@ def _courses(
         if drug is None or drug.ingredient not in relevant:
             continue
         order = medication_order(raw, reference, raw, drug, terminology)
-        repeats = (as_obj(as_obj(d).get("timing")).get("repeat") for d in as_list(raw.get("dosageInstruction")))
-        bounds = first_obj(as_obj(repeat).get("boundsPeriod") for repeat in repeats)
-        validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
-        start = to_date(raw.get("authoredOn")) or to_date(bounds.get("start")) or to_date(validity.get("start"))
-        if start is None:
-            continue
         try:
-            if order.planned_days is not None:
-                end = start + timedelta(days=order.planned_days)
-            elif status == "active":
-                end = max(start, today) + timedelta(days=1)
-            else:
-                end = start + timedelta(days=_UNKNOWN_COURSE_DAYS)
+            days = _course_days(raw, order, status, today)
+            if days is None:
+                continue
+            start, last_day, assumed = days
+            end = last_day + timedelta(days=1)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
-        courses.append(Course(reference, drug, start, end, status))
+        courses.append(Course(reference, drug, start, end, status, assumed_end=assumed))
     return courses
 
 
@@ -133,6 +181,32 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
     return found
 
 
+# Back symptom duration (clinical specification §1): back pain/spasm and radicular conditions,
+# and muscle relaxant courses begun in the last 90 days.
+_SYMPTOM_CONDITIONS = ("back-pain-spasm", "radicular")
+_SYMPTOM_COURSE_CONCEPT = "muscle-relaxant"
+_SYMPTOM_COURSE_DAYS = 90
+
+
+def _symptom_onset(
+    conditions: list[Condition], courses: list[Course], terminology: Terminology, today: date
+) -> date | None:
+    """The first day of the back symptoms: the earliest onset of an active back pain, spasm or
+    radicular condition, or start of a muscle relaxant course begun in the last 90 days (a
+    relaxant is prescribed for symptoms already there). Dates after today are not onsets."""
+    onsets = [
+        c.onset
+        for c in conditions
+        if c.onset is not None and any(terminology.in_concept(name, c.codes) for name in _SYMPTOM_CONDITIONS)
+    ]
+    since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
+    onsets += [
+        c.start for c in courses if since <= c.start and terminology.is_medication(_SYMPTOM_COURSE_CONCEPT, c.drug)
+    ]
+    onsets = [day for day in onsets if day <= today]
+    return min(onsets) if onsets else None
+
+
 def _age(raws: list[dict[str, Any]], today: date) -> int | None:
     patient = next((r for r in raws if r.get("resourceType") == "Patient"), {})
     born = to_date(patient.get("birthDate"))
@@ -157,6 +231,8 @@ def build_context(
     FHIR version; ``unavailable`` the optional keys that could not be had."""
     resources = {key: [to_r4(r) or r for r in raws] for key, raws in history.items()}
     exclude = {f"MedicationRequest/{o.reference.partition('/')[2]}" for o in drafts}
+    conditions = _conditions(resources.get("conditions", []), terminology, today)
+    courses = _courses(resources.get("medications", []), exclude, terminology, medications, today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -164,8 +240,9 @@ def build_context(
         orders=tuple(orders),
         drafts=tuple(drafts),
         age=_age(resources.get("patient", []), today),
-        conditions=tuple(_conditions(resources.get("conditions", []), terminology, today)),
-        courses=tuple(_courses(resources.get("medications", []), exclude, terminology, medications, today)),
+        conditions=tuple(conditions),
+        courses=tuple(courses),
         procedures=tuple(_procedures([*resources.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
+        symptom_onset=_symptom_onset(conditions, courses, terminology, today),
     )

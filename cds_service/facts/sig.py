@@ -1,17 +1,22 @@
 """A medication order's sig as numbers: mg per dose, administrations per day, planned days.
 
-The arithmetic of the clinical specification (§1), read from R4 MedicationRequest JSON. Absurd input
-(1e308 tablets a day) counts as unknown, never as an infinite duration.
+The arithmetic of the clinical specification (§1), read from R4 MedicationRequest JSON. A FHIR
+``Period.end`` is the last day it covers, so a bounds period counts both its ends. Several dosage
+instructions (a taper) are read as one order: its highest dose, its highest frequency, and the
+days from its first step to its last. Absurd input (1e308 tablets a day) counts as unknown, never
+as an infinite duration.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, first_obj, to_date
+from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, to_date
 
 # Units a dose can be counted in (clinical specification §1), compared without braces, lower case.
 COUNT_UNITS = {"pill", "tablet", "tbl", "tab", "capsule"}
@@ -61,8 +66,29 @@ def fmt_number(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:.1f}"
 
 
-def _dose(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:
-    """(mg per dose, units per dose) from the first dosage instruction."""
+def _dosages(request: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in as_list(request.get("dosageInstruction")) if isinstance(d, dict)]
+
+
+def _repeat(dosage: dict[str, Any]) -> dict[str, Any]:
+    return as_obj(as_obj(dosage.get("timing")).get("repeat"))
+
+
+def _highest(values: Iterable[float | None]) -> float | None:
+    """The highest value that is known: a taper is judged by its highest step (clinical
+    specification §1), and a step that does not say (a "then as needed" line) hides no other."""
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _dose(dosages: list[dict[str, Any]], drug: Drug | None) -> tuple[float | None, float | None]:
+    """(mg per dose, units per dose): the highest among the dosage instructions."""
+    doses = [_step_dose(dosage, drug) for dosage in dosages or [{}]]
+    return _highest(mg for mg, _ in doses), _highest(units for _, units in doses)
+
+
+def _step_dose(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:
+    """(mg per dose, units per dose) of one dosage instruction; no dose given is one unit."""
     strength = drug.strength_mg if drug else None
     quantity: dict[str, Any] = {}
     for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
@@ -85,33 +111,89 @@ def _dose(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, floa
     return None, None
 
 
-def _per_day(dosage: dict[str, Any], terminology: Terminology) -> float | None:
-    timing = as_obj(dosage.get("timing"))
-    repeat = as_obj(timing.get("repeat"))
+def _per_day(dosages: list[dict[str, Any]], terminology: Terminology) -> float | None:
+    """Administrations per day: the highest among the dosage instructions."""
+    return _highest(_step_per_day(dosage, terminology) for dosage in dosages)
+
+
+def _step_per_day(dosage: dict[str, Any], terminology: Terminology) -> float | None:
+    repeat = _repeat(dosage)
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
     if period is not None and period_unit:
         frequency = as_num(repeat.get("frequencyMax")) or as_num(repeat.get("frequency")) or 1
         period_days = period * _DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0:
             return frequency / period_days
-    code = as_obj(timing.get("code"))
+    code = as_obj(as_obj(dosage.get("timing")).get("code"))
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
     return None
 
 
+def bounds_span(request: dict[str, Any]) -> tuple[date, date] | None:
+    """The first and last day (inclusive) the dosage bounds periods cover: from the earliest
+    start to the latest end among the dosage instructions that have both (a taper's steps)."""
+    periods = []
+    for dosage in _dosages(request):
+        period = as_obj(_repeat(dosage).get("boundsPeriod"))
+        start, end = to_date(period.get("start")), to_date(period.get("end"))
+        if start and end and start <= end:
+            periods.append((start, end))
+    if not periods:
+        return None
+    return min(start for start, _ in periods), max(end for _, end in periods)
+
+
+def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
+    """Days of the ``boundsDuration`` steps, and how many steps: instructions with the same
+    ``sequence`` run together (the longest counts), the others one after another (they add up)."""
+    steps: dict[object, float] = {}
+    for index, dosage in enumerate(dosages):
+        days = _days(_repeat(dosage).get("boundsDuration"))
+        if days is None or days < 0:
+            continue
+        sequence = dosage.get("sequence")
+        key = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else ("step", index)
+        steps[key] = max(days, steps.get(key, 0.0))
+    return (sum(steps.values()), len(steps)) if steps else None
+
+
+def _span_days(span: tuple[date, date]) -> float:
+    return float((span[1] - span[0]).days + 1)
+
+
+def dated_span(request: dict[str, Any]) -> tuple[date, date] | None:
+    """The bounds period's first and last day when it is what sets the planned duration: a
+    history course then ends on that last day (clinical specification §1)."""
+    span = bounds_span(request)
+    if span is None:
+        return None
+    stepped = _stepped_days(_dosages(request))
+    return span if stepped is None or stepped[0] < _span_days(span) else None
+
+
+def _bounded_days(request: dict[str, Any]) -> tuple[float | None, str | None]:
+    """Planned days from the dosage bounds (``boundsDuration``, ``boundsPeriod`` inclusive); when a
+    taper states both kinds, the longer reading counts."""
+    dosages = _dosages(request)
+    span = dated_span(request)
+    if span is not None:
+        taper = "a taper " if len(dosages) > 1 else ""
+        return _span_days(span), f"{taper}from {span[0].isoformat()} to {span[1].isoformat()}"
+    stepped = _stepped_days(dosages)
+    if stepped is not None:
+        days, count = stepped
+        steps = f" in {count} steps" if count > 1 else ""
+        return days, f"a duration of {fmt_number(days)} days{steps}"
+    return None, None
+
+
 def _planned_days(request: dict[str, Any], units_per_day: float | None) -> tuple[float | None, str | None]:
     """Planned duration in days and the words saying where it came from (clinical specification §1)."""
-    for dosage in map(as_obj, as_list(request.get("dosageInstruction"))):
-        repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
-        days = _days(repeat.get("boundsDuration"))
-        if days is not None:
-            return days, f"a duration of {fmt_number(days)} days"
-        period = as_obj(repeat.get("boundsPeriod"))
-        start, end = to_date(period.get("start")), to_date(period.get("end"))
-        if start and end:
-            return float((end - start).days), f"from {start.isoformat()} to {end.isoformat()}"
+    days, basis = _bounded_days(request)
+    if days is not None:
+        return days, basis
     dispense = request.get("dispenseRequest")
     if not isinstance(dispense, dict):
         return None, None
@@ -133,12 +215,12 @@ def medication_order(
     facts: dict[str, Any], reference: str, resource: dict[str, Any], drug: Drug | None, terminology: Terminology
 ) -> Order:
     """An order read from R4 MedicationRequest JSON (``facts``); ``resource`` is the client's own JSON."""
-    dosage = first_obj(as_list(facts.get("dosageInstruction")))
-    dose_mg, units_per_dose = (_finite(x) for x in _dose(dosage, drug))
-    per_day = _finite(_per_day(dosage, terminology))
+    dosages = _dosages(facts)
+    dose_mg, units_per_dose = (_finite(x) for x in _dose(dosages, drug))
+    per_day = _finite(_per_day(dosages, terminology))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
     planned, basis = _planned_days(facts, _finite(units_per_day))
-    if _finite(planned) is None:
+    if _finite(planned) is None or planned < 0:
         planned, basis = None, None
     return Order(
         reference=reference,
