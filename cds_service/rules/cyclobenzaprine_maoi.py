@@ -1,47 +1,144 @@
-"""cyclobenzaprine-maoi: contraindicated with MAO inhibitors and for 14 days after one.
+"""cyclobenzaprine-maoi: contraindicated with MAO inhibitors, and for a washout after one.
 
-When cyclobenzaprine is ordered while an MAO inhibitor is taken, ordered alongside, or was
-last taken fewer than 14 days ago, then a critical card offers to remove the order. Evidence:
-[FDA-IR] "contraindicated with MAO inhibitors or within 14 days after their discontinuation".
+When cyclobenzaprine is ordered while an MAO inhibitor (safinamide included) is taken, ordered
+alongside, or was last taken fewer than 14 days ago (linezolid and methylene blue, reversible:
+fewer than 1 day ago, i.e. last given today), then a critical card offers to remove the order.
+When an irreversible MAO inhibitor ordered in the last 365 days was stopped or completed and
+its end cannot be told (no duration, no end date), the 14-day assumption would guess; a warning
+asks the clinician to confirm the last dose instead (clinical specification §2, v2 change 6).
+Evidence: [FDA-IR] contraindicated with MAO inhibitors or within 14 days after their
+discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hour window.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 from pydantic import Field
 
-from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Order, PatientContext
+from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine, remove
 
 RULE_ID = "cyclobenzaprine-maoi"
+IRREVERSIBLE = "maoi"
+REVERSIBLE = "maoi-reversible"
+# A stopped order whose last dose the record does not give (the course end is an assumption).
+_ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
 
 
 class Config(RuleConfig):
     washout_days: int = Field(default=14, ge=1, le=365)
+    # Linezolid and methylene blue: the window closes 24 hours after the last dose.
+    reversible_washout_days: int = Field(default=1, ge=1, le=365)
+    # How far back an MAO inhibitor with an unknown stop date still asks for confirmation.
+    lookback_days: int = Field(default=365, ge=1, le=3650)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    ingredient: str
+    label: str
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
     today = context.today
-    found = [
-        f"{d.drug.name} (ordered now)"
+    contraindicated = [
+        _Seen(d.drug.ingredient, f"{d.drug.name} (ordered now)")
         for d in context.drafts
-        if d.reference != order.reference and d.drug and terminology.is_medication("maoi", d.drug)
+        if d.reference != order.reference and d.drug is not None and _kind(d.drug, terminology) is not None
     ]
+    unknown_stop: list[Course] = []
     for course in context.courses:
-        if not terminology.is_medication("maoi", course.drug) or course.start > today:
+        kind = _kind(course.drug, terminology)
+        if kind is None or (course.start > today and course.status not in ("active", "on-hold")):
             continue
-        ago = (today - course.last_day).days
-        if ago <= 0:
-            found.append(f"{course.drug.name} (taken now, since {course.start.isoformat()})")
-        elif ago < config.washout_days:
-            found.append(f"{course.drug.name} (last taken {course.last_day.isoformat()}, {ago} days ago)")
-    if not found:
-        return None
-    facts = {"maoi": "; ".join(found), "washout_days": str(config.washout_days)}
-    return Finding(RULE_ID, "maoi", order, facts, remove(order))
+        if kind == IRREVERSIBLE and course.assumed_end and course.status in _ENDED_STATUSES:
+            if (today - course.start).days < config.washout_days:
+                # Ordered inside the washout: whenever it stopped, any dose taken was recent.
+                contraindicated.append(_Seen(course.drug.ingredient, _unknown_stop(course, config)))
+            elif course.start >= today - timedelta(days=config.lookback_days):
+                unknown_stop.append(course)
+            continue
+        washout = config.washout_days if kind == IRREVERSIBLE else config.reversible_washout_days
+        seen = _within_washout(course, today, washout)
+        if seen is not None:
+            contraindicated.append(seen)
+    if contraindicated:
+        return _finding(order, "maoi", contraindicated, config)
+    if unknown_stop:
+        latest = max(unknown_stop, key=lambda c: c.start)
+        seen = [
+            _Seen(c.drug.ingredient, f"{c.drug.name} (ordered on {c.start.isoformat()}, {c.status})")
+            for c in unknown_stop
+        ]
+        extra = {"ingredient": latest.drug.ingredient, "ordered_on": latest.start.isoformat()}
+        return _finding(order, "stop-date-unknown", seen, config, extra)
+    return None
 
 
-RULE = Rule(id=RULE_ID, variants=("maoi",), applies_to=is_cyclobenzaprine, evaluate=evaluate, config=Config)
+def _kind(drug: Drug, terminology: Terminology) -> str | None:
+    """Which washout applies: the irreversible one (14 days), the reversible one (24 hours)."""
+    if terminology.is_medication(IRREVERSIBLE, drug):
+        return IRREVERSIBLE
+    if terminology.is_medication(REVERSIBLE, drug):
+        return REVERSIBLE
+    return None
+
+
+def _unknown_stop(course: Course, config: Config) -> str:
+    return (
+        f"{course.drug.name} (ordered on {course.start.isoformat()}, {course.status}, stop date unknown: "
+        f"any dose fell within the last {config.washout_days} days)"
+    )
+
+
+def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | None:
+    """The course, described, when it runs today, starts later, or ended inside the washout."""
+    name, ingredient = course.drug.name, course.drug.ingredient
+    if course.start > today:
+        return _Seen(ingredient, f"{name} (ordered to start {course.start.isoformat()})")
+    ago = (today - course.last_day).days
+    if ago <= 0:
+        return _Seen(ingredient, f"{name} (taken now, since {course.start.isoformat()})")
+    if ago < washout_days:
+        unit = "day" if ago == 1 else "days"
+        return _Seen(ingredient, f"{name} (last taken {course.last_day.isoformat()}, {ago} {unit} ago)")
+    return None
+
+
+def _finding(
+    order: Order, variant: str, seen: list[_Seen], config: Config, extra: dict[str, str] | None = None
+) -> Finding:
+    ingredients = list(dict.fromkeys(s.ingredient for s in seen))
+    evidence = ["FDA-IR"]
+    if "safinamide" in ingredients:
+        evidence.append("FDA-SAF")
+    if variant == "maoi" and {"linezolid", "methylene blue"} & set(ingredients):
+        evidence.append("FDA-LZD")
+    facts = {
+        "maoi": "; ".join(s.label for s in seen),
+        "ingredients": ", ".join(ingredients),
+        "washout_days": str(config.washout_days),
+        "reversible_washout": _days(config.reversible_washout_days),
+        **(extra or {}),
+    }
+    proposals = remove(order) if variant == "maoi" else ()
+    return Finding(RULE_ID, variant, order, facts, proposals, evidence=tuple(evidence))
+
+
+def _days(days: int) -> str:
+    return "24 hours" if days == 1 else f"{days} days"
+
+
+RULE = Rule(
+    id=RULE_ID,
+    variants=("maoi", "stop-date-unknown"),
+    applies_to=is_cyclobenzaprine,
+    evaluate=evaluate,
+    config=Config,
+)

@@ -1,8 +1,10 @@
-"""cyclobenzaprine-serotonergic: serotonin syndrome risk with serotonergic drugs.
+"""cyclobenzaprine-serotonergic: serotonin syndrome risk with the label's serotonergic drugs.
 
-When cyclobenzaprine is ordered for a patient taking (or being ordered) an SSRI, SNRI,
-tricyclic antidepressant, tramadol, bupropion, meperidine or verapamil, then warn and name
-the drug. Evidence: [FDA-IR] serotonin syndrome warning.
+When cyclobenzaprine is ordered for a patient taking (or being ordered) a drug of the label's
+list (SSRI, SNRI, vilazodone, vortioxetine, tricyclic antidepressant, tramadol, bupropion,
+meperidine or verapamil), then warn and name the drug; with tramadol, also its seizure risk.
+Other antidepressants (trazodone, mirtazapine) are not on the label's list and do not count.
+Evidence: [FDA-IR] serotonin syndrome warning; "may enhance the seizure risk of tramadol".
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import active_medications, is_cyclobenzaprine
+from cds_service.rules.common import is_cyclobenzaprine
+from cds_service.rules.interactions import alongside, ingredients, labels
 
 RULE_ID = "cyclobenzaprine-serotonergic"
 
@@ -18,10 +21,14 @@ RULE_ID = "cyclobenzaprine-serotonergic"
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    drugs = active_medications(context, order, terminology, "serotonergic")
-    if not drugs:
+    found = alongside(context, order, terminology, ("serotonergic",))
+    if not found:
         return None
-    return Finding(RULE_ID, "serotonergic", order, {"drugs": "; ".join(drugs)})
+    with_tramadol = any(a.drug.ingredient == "tramadol" for a in found)
+    facts = {"drugs": labels(found), "ingredients": ingredients(found)}
+    return Finding(RULE_ID, "tramadol" if with_tramadol else "serotonergic", order, facts)
 
 
-RULE = Rule(id=RULE_ID, variants=("serotonergic",), applies_to=is_cyclobenzaprine, evaluate=evaluate)
+RULE = Rule(
+    id=RULE_ID, variants=("serotonergic", "tramadol"), applies_to=is_cyclobenzaprine, evaluate=evaluate
+)

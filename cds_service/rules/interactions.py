@@ -1,0 +1,63 @@
+"""What the interaction rules share: the drugs a patient takes, or is being ordered, alongside
+the order under review (clinical specification §2: "active, or in another draft order").
+
+An interaction card names the other drug and says how the service knows of it ("ordered now",
+"since 2026-06-01"), so the clinician can check the record the card relied on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.model import Order, PatientContext
+
+
+@dataclass(frozen=True)
+class Alongside:
+    """A drug taken or ordered alongside the order under review, and where it was found."""
+
+    drug: Drug
+    # The other draft order or the course's MedicationRequest.
+    reference: str
+    # "ordered now" for another draft order; "since <start>" for an active course.
+    how: str
+    # The other draft order is itself under review in this call.
+    under_review: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.drug.name} ({self.how})"
+
+
+def alongside(
+    context: PatientContext, order: Order, terminology: Terminology, concepts: Iterable[str]
+) -> list[Alongside]:
+    """Drugs of any of ``concepts`` in the other draft orders or in an active course today."""
+    concepts = tuple(concepts)
+
+    def wanted(drug: Drug | None) -> bool:
+        return any(terminology.is_medication(concept, drug) for concept in concepts)
+
+    reviewed = {o.reference for o in context.orders}
+    found = [
+        Alongside(d.drug, d.reference, "ordered now", d.reference in reviewed)
+        for d in context.drafts
+        if d.reference != order.reference and d.drug is not None and wanted(d.drug)
+    ]
+    found += [
+        Alongside(c.drug, c.reference, f"since {c.start.isoformat()}")
+        for c in context.courses
+        if c.active_on(context.today) and wanted(c.drug)
+    ]
+    return found
+
+
+def ingredients(found: Iterable[Alongside]) -> str:
+    """The ingredients, each once, in the order found: short enough for a card's summary."""
+    return ", ".join(dict.fromkeys(a.drug.ingredient for a in found))
+
+
+def labels(found: Iterable[Alongside]) -> str:
+    return "; ".join(a.label for a in found)
