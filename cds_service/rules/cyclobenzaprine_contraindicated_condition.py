@@ -1,26 +1,37 @@
-"""cyclobenzaprine-contraindicated-condition: hyperthyroidism, heart block, arrhythmia, heart
-failure, or a recent myocardial infarction.
+"""cyclobenzaprine-contraindicated-condition: hyperthyroidism, heart failure, arrhythmia, heart
+block or conduction disturbance, or a recent myocardial infarction; a caution for the milder
+conduction findings.
 
-When cyclobenzaprine is ordered for a patient with an active hyperthyroidism, heart block or
-conduction disturbance, arrhythmia or congestive heart failure, or a myocardial infarction
-with onset in the last 90 days, then a critical card names the condition and offers to remove
-the order. Evidence: [FDA-IR] contraindications (including "acute recovery phase of
-myocardial infarction").
+The label contraindicates cyclobenzaprine (a tricyclic-like drug that can cause arrhythmias,
+tachycardia and conduction slowing) in all of these [FDA-IR]. Clinical specification v2 splits
+the cardiac findings in two (§4): the contraindicated set (2nd/3rd-degree AV block, left
+bundle-branch, bi- and trifascicular block, long QT, pre-excitation, ventricular and
+supraventricular tachycardias, AF/flutter, ...) gives a critical card that offers to delete the
+order; the caution set (first-degree AV block, isolated right bundle-branch or fascicular block,
+nonspecific intraventricular block, inappropriate sinus tachycardia, premature beats) gives a
+warning with no suggestion, and only when nothing of the contraindicated set is active, so a
+patient never gets both. A myocardial infarction counts in its acute recovery phase only: onset
+in the last ``recent_mi_days``; the recordedDate stands in for a missing onset only because the
+MI set holds acute MI codes alone (old MI I25.2 and past-MI concepts are not in it).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, remove, since
 
 RULE_ID = "cyclobenzaprine-contraindicated-condition"
-CONTRAINDICATIONS = ("hyperthyroidism", "heart-block", "arrhythmia", "heart-failure")
+CONTRAINDICATIONS = ("hyperthyroidism", "heart-failure", "arrhythmia", "heart-block")
+RECENT_MI = "myocardial-infarction"
+CAUTION = "cardiac-caution"
+# A condition's own display names it in the summary when short enough; else its set's title.
+_SUMMARY_NAME_LIMIT = 60
 
 
 class Config(RuleConfig):
@@ -31,28 +42,63 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if not is_cyclobenzaprine(order, terminology):
         return None
     recent = context.today - timedelta(days=config.recent_mi_days)
-    found: list[str] = []
-    kinds: list[str] = []
-    for condition in context.conditions:
-        concept = next((c for c in CONTRAINDICATIONS if terminology.in_concept(c, condition.codes)), None)
-        recent_mi = condition.onset is not None and condition.onset >= recent
-        if concept is None and recent_mi and terminology.in_concept("myocardial-infarction", condition.codes):
-            concept = "myocardial-infarction"
-        if concept is None:
-            continue
-        found.append(f"**{condition_label(condition, terminology, concept)}**{since(condition)}")
-        kind = terminology.code_concepts[concept].title.lower()
-        if kind not in kinds:
-            kinds.append(kind)
-    if not found:
-        return None
-    facts = {"conditions": "; ".join(found), "kinds": " and ".join(kinds)}
-    return Finding(RULE_ID, "contraindicated", order, facts, remove(order))
+    contraindicated = [
+        (condition, concept)
+        for condition in context.conditions
+        if (concept := _contraindication(condition, recent, terminology)) is not None
+    ]
+    if contraindicated:
+        facts = condition_facts(contraindicated, context.today, terminology, config.recent_mi_days)
+        return Finding(RULE_ID, "contraindicated", order, facts, remove(order))
+    caution = [(c, CAUTION) for c in context.conditions if terminology.in_concept(CAUTION, c.codes)]
+    if caution:
+        return Finding(RULE_ID, "caution", order, condition_facts(caution, context.today, terminology))
+    return None
+
+
+def _contraindication(condition: Condition, recent: date, terminology: Terminology) -> str | None:
+    """The contraindicated set the condition is in, if any; an MI only in its recovery window."""
+    concept = next((c for c in CONTRAINDICATIONS if terminology.in_concept(c, condition.codes)), None)
+    if concept is not None:
+        return concept
+    if condition.onset is not None and condition.onset >= recent and terminology.in_concept(RECENT_MI, condition.codes):
+        return RECENT_MI
+    return None
+
+
+def condition_facts(
+    found: list[tuple[Condition, str]], today: date, terminology: Terminology, recent_mi_days: int = 0
+) -> dict[str, str]:
+    """Each condition with its code and date (the detail), the first one named (the summary)."""
+    lines = [
+        f"**{condition_label(c, terminology, concept)}**{_when(c, concept, today, recent_mi_days)}"
+        for c, concept in found
+    ]
+    first, concept = found[0]
+    title = terminology.code_concepts[concept].title
+    name = _in_sentence(first.display) if len(first.display) <= _SUMMARY_NAME_LIMIT else title.lower()
+    more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+    return {"conditions": "; ".join(lines), "condition": f"{name}{more}"}
+
+
+def _in_sentence(display: str) -> str:
+    """A display read mid-sentence: "Atrioventricular block" lower-cased, "AV block" kept."""
+    return display[:1].lower() + display[1:] if display[1:2].islower() else display
+
+
+def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) -> str:
+    """ "since 2025-02-10"; an MI also says how long ago, and when the date is only the record's."""
+    if concept != RECENT_MI or condition.onset is None:
+        return since(condition)
+    window = f"{(today - condition.onset).days} days ago, within the {recent_mi_days}-day recovery window"
+    if condition.onset_from_record:
+        return f" recorded {condition.onset.isoformat()} ({window}; no onset date given)"
+    return f" since {condition.onset.isoformat()} ({window})"
 
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("contraindicated",),
+    variants=("contraindicated", "caution"),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,
