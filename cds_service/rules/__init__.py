@@ -100,6 +100,7 @@ class Rule:
 def all_rules() -> tuple[Rule, ...]:
     """Every rule, in the order their cards are listed within one indicator."""
     from cds_service.rules import (
+        cyclobenzaprine_anticholinergic_caution,
         cyclobenzaprine_contraindicated_condition,
         cyclobenzaprine_duration,
         cyclobenzaprine_hepatic_impairment,
@@ -122,6 +123,7 @@ def all_rules() -> tuple[Rule, ...]:
             cyclobenzaprine_hepatic_impairment,
             cyclobenzaprine_older_adult,
             cyclobenzaprine_serotonergic,
+            cyclobenzaprine_anticholinergic_caution,
             cyclobenzaprine_duration,
             muscle_relaxant_duplicate,
             muscle_relaxant_chronic_pain,
