@@ -100,6 +100,7 @@ class Rule:
 def all_rules() -> tuple[Rule, ...]:
     """Every rule, in the order their cards are listed within one indicator."""
     from cds_service.rules import (
+        back_pain_red_flag,
         cyclobenzaprine_anticholinergic_caution,
         cyclobenzaprine_contraindicated_condition,
         cyclobenzaprine_duration,
@@ -126,6 +127,7 @@ def all_rules() -> tuple[Rule, ...]:
             cyclobenzaprine_anticholinergic_caution,
             cyclobenzaprine_duration,
             muscle_relaxant_duplicate,
+            back_pain_red_flag,
             muscle_relaxant_chronic_pain,
             refractory_spasm_imaging,
             muscle_relaxant_class_switch,

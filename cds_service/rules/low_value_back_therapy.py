@@ -1,19 +1,32 @@
 """low-value-back-therapy: lumbar supports, TENS and traction do not help back pain.
 
-When a ServiceRequest or DeviceRequest for a lumbar or lumbosacral orthosis, TENS or traction
-is under review, then say so and offer to remove that draft. Evidence: [ACP] "lumbar supports
-no clear benefit; TENS no different from sham; traction no clear difference".
+When a selected ServiceRequest or DeviceRequest orders a lumbar or lumbosacral orthosis, TENS
+or traction for back pain (the order's reason, or back pain or spasm on the problem list), then
+say so and offer to remove that draft. Evidence: [ACP] "lumbar supports no clear benefit; TENS
+no different from sham; traction no clear difference".
+
+Silent without a back pain indication (the order is for something else), and after a current
+vertebral fracture or a spinal fusion, where a brace may be the treatment.
 """
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import remove
+from cds_service.rules.back_pain_red_flag import current_fracture
+from cds_service.rules.common import condition_label, remove
 
 RULE_ID = "low-value-back-therapy"
 THERAPIES = ("lumbar-orthosis", "tens", "traction")
+
+
+class Config(RuleConfig):
+    # A vertebral fracture coded without an initial-encounter 7th character is current (and
+    # silences this card) only with an onset this recent.
+    current_fracture_days: int = Field(default=90, ge=1, le=3650)
 
 
 def _therapy(order: Order, terminology: Terminology) -> str | None:
@@ -26,13 +39,32 @@ def applies_to(order: Order, terminology: Terminology) -> bool:
     return _therapy(order, terminology) is not None
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
+def _indication(context: PatientContext, order: Order, terminology: Terminology) -> str | None:
+    """Why this is a back pain order: its reason, else back pain on the problem list."""
+    reason = terminology.matching("back-pain-spasm", order.reason_codes)
+    if reason is not None:
+        return f"ordered for {reason.display or 'back pain'} ({reason.code})"
+    condition = next((c for c in context.conditions if terminology.in_concept("back-pain-spasm", c.codes)), None)
+    if condition is None:
+        return None
+    return f"{condition_label(condition, terminology, 'back-pain-spasm')} on the problem list"
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     therapy = _therapy(order, terminology)
     if therapy is None:
         return None
+    indication = _indication(context, order, terminology)
+    if indication is None:
+        return None
+    for condition in context.conditions:
+        if terminology.in_concept("spinal-fusion", condition.codes) or current_fracture(
+            condition, terminology, context.today, config.current_fracture_days
+        ):
+            return None
     code = terminology.matching(therapy, order.codes)
     label = (code.display if code and code.display else None) or terminology.code_concepts[therapy].title
-    facts = {"order": f"{label} ({code.code})" if code else label}
+    facts = {"order": f"{label} ({code.code})" if code else label, "indication": indication}
     return Finding(RULE_ID, therapy, order, facts, remove(order))
 
 
@@ -41,5 +73,5 @@ RULE = Rule(
     variants=THERAPIES,
     applies_to=applies_to,
     evaluate=evaluate,
-    needs_patient_data=False,
+    config=Config,
 )

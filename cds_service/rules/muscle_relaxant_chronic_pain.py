@@ -1,11 +1,17 @@
 """muscle-relaxant-chronic-pain: relaxants are for acute spasm, not chronic pain.
 
 When a muscle relaxant is ordered for a patient with active chronic pain (chronic low back
-pain, fibromyalgia, myalgia or myofascial pain) and no acute spasm (muscle spasm or back pain
-with onset in the last 28 days), then warn and name the alternatives for that condition.
-Evidence: [FAIL] "relaxants are for acute flares, not chronic non-spasm pain; fibromyalgia and
-myofascial pain mimic spasm"; [ACP] for chronic low back pain, exercise and multidisciplinary
-rehabilitation.
+pain: its own code, G89.29 beside a back pain code, or back pain that began at least 84 days
+ago; myalgia or myofascial pain that began at least 84 days ago; fibromyalgia, except with
+cyclobenzaprine, which EULAR supports and the sublingual product is approved for) and no acute
+spasm (muscle spasm or back pain that began in the last 28 days), then warn and name the
+alternatives for that condition. Evidence: [ACP] recommendations 2 and 3 for chronic low back
+pain; [EULAR-FM] for fibromyalgia (exercise first); [FAIL] for myofascial pain (physical
+therapy, trigger point injection); [BEERS] no tricyclic at 65 or older.
+
+The card carries the nonpharmacologic alternatives itself, so the heat-and-exercise reminder
+is redundant beside it (it subsumes ``nonpharmacologic-first-line``). Gabapentinoids are named
+only for radicular (neuropathic) pain.
 """
 
 from __future__ import annotations
@@ -17,52 +23,97 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import condition_label, is_muscle_relaxant, since
+from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
 
 RULE_ID = "muscle-relaxant-chronic-pain"
-# Card variant per chronic condition, most specific first.
-_VARIANTS = (
-    ("fibromyalgia", "fibromyalgia"),
-    ("myofascial-pain", "myofascial-pain"),
-    ("chronic-low-back-pain", "chronic-low-back-pain"),
-    ("other-chronic-pain", "chronic-low-back-pain"),
-)
+OLDER_ADULT_AGE = 65  # Beers: no tricyclic antidepressant suggested from this age
 
 
 class Config(RuleConfig):
+    # Twelve weeks: back pain, myalgia or myofascial pain this old is chronic.
+    chronic_days: int = Field(default=84, ge=1, le=3650)
+    # Muscle spasm or back pain this recent is an acute flare: a relaxant's indication.
     acute_onset_days: int = Field(default=28, ge=1, le=365)
 
 
-def _chronic(context: PatientContext, terminology: Terminology) -> tuple[str, str, Condition] | None:
-    back_pain = any(terminology.in_concept("back-pain-spasm", c.codes) for c in context.conditions)
-    for concept, variant in _VARIANTS:
-        for condition in context.conditions:
-            if terminology.in_concept(concept, condition.codes):
-                # G89.29 "other chronic pain" is chronic back pain only beside a back pain code.
-                if concept == "other-chronic-pain" and not back_pain:
-                    continue
-                return concept, variant, condition
-    return None
+def _since_at_least(condition: Condition, context: PatientContext, days: int) -> bool:
+    return condition.onset is not None and condition.onset <= context.today - timedelta(days=days)
+
+
+def _chronic(
+    context: PatientContext, order: Order, terminology: Terminology, config: Config
+) -> tuple[str, str, Condition] | None:
+    """The chronic pain condition the card speaks about: (concept, card variant, condition),
+    fibromyalgia first, then myofascial pain, then chronic low back pain."""
+    conditions = context.conditions
+    back_pain = [c for c in conditions if terminology.in_concept("back-pain-spasm", c.codes)]
+
+    def first(concept: str, *, chronic_onset: bool = False) -> Condition | None:
+        return next(
+            (
+                c
+                for c in conditions
+                if terminology.in_concept(concept, c.codes)
+                and (not chronic_onset or _since_at_least(c, context, config.chronic_days))
+            ),
+            None,
+        )
+
+    candidates = [
+        ("fibromyalgia", "fibromyalgia", None if is_cyclobenzaprine(order, terminology) else first("fibromyalgia")),
+        ("myofascial-pain", "myofascial-pain", first("myofascial-pain", chronic_onset=True)),
+        ("chronic-low-back-pain", "chronic-low-back-pain", first("chronic-low-back-pain")),
+        ("other-chronic-pain", "chronic-low-back-pain", first("other-chronic-pain") if back_pain else None),
+        ("back-pain-spasm", "chronic-low-back-pain", first("back-pain-spasm", chronic_onset=True)),
+    ]
+    return next(((k, v, c) for k, v, c in candidates if c is not None), None)
+
+
+def _acute(context: PatientContext, terminology: Terminology, config: Config) -> bool:
+    since_day = context.today - timedelta(days=config.acute_onset_days)
+    return any(
+        (terminology.in_concept("muscle-spasm", c.codes) or terminology.in_concept("back-pain-spasm", c.codes))
+        and c.onset is not None
+        and c.onset >= since_day
+        for c in context.conditions
+    )
+
+
+def _drug_options(variant: str, context: PatientContext, terminology: Terminology) -> tuple[str, tuple[str, ...]]:
+    """The drug alternatives for the card's condition, and the evidence they rest on."""
+    older = context.age is not None and context.age >= OLDER_ADULT_AGE
+    if variant == "fibromyalgia":
+        if older:
+            text = "If a drug is needed: duloxetine or milnacipran (no tricyclic at 65 or older: anticholinergic)."
+            return text, ("EULAR-FM", "FAIL", "BEERS")
+        text = (
+            "If a drug is needed: duloxetine or milnacipran, or low-dose amitriptyline at bedtime. "
+            "Of the muscle relaxants, only cyclobenzaprine has evidence in fibromyalgia."
+        )
+        return text, ("EULAR-FM", "FAIL")
+    if variant == "myofascial-pain":
+        return "If these do not help, an NSAID for a short course.", ("FAIL",)
+    text = "If drugs are needed after an inadequate response: NSAIDs first; then duloxetine or tramadol."
+    if any(terminology.in_concept("radicular", c.codes) for c in context.conditions):
+        text += " For the radicular (neuropathic) pain, gabapentin or pregabalin."
+    return text, ("ACP", "FAIL")
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
-    chronic = _chronic(context, terminology)
-    if chronic is None:
-        return None
-    acute_since = context.today - timedelta(days=config.acute_onset_days)
-    acute = any(
-        (terminology.in_concept("muscle-spasm", c.codes) or terminology.in_concept("back-pain-spasm", c.codes))
-        and c.onset is not None
-        and c.onset >= acute_since
-        for c in context.conditions
-    )
-    if acute:
+    chronic = _chronic(context, order, terminology, config)
+    if chronic is None or _acute(context, terminology, config):
         return None
     concept, variant, condition = chronic
-    facts = {"condition": condition_label(condition, terminology, concept), "since": since(condition)}
-    return Finding(RULE_ID, variant, order, facts)
+    options, evidence = _drug_options(variant, context, terminology)
+    facts = {
+        "condition": condition_label(condition, terminology, concept),
+        "since": since(condition),
+        "acute_days": str(config.acute_onset_days),
+        "drug_options": options,
+    }
+    return Finding(RULE_ID, variant, order, facts, evidence=evidence)
 
 
 RULE = Rule(
@@ -71,4 +122,6 @@ RULE = Rule(
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,
+    once_per_call=True,
+    subsumes=frozenset({"nonpharmacologic-first-line"}),
 )

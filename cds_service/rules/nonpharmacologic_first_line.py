@@ -2,10 +2,17 @@
 
 At order-select, when a muscle relaxant is chosen for back pain or spasm (on the problem list
 or as the order's reason) and no physical therapy is ordered, then remind that heat with
-exercise beats exercise alone and that massage helps in the short term. Evidence: [ACP].
+exercise beats exercise alone and that massage helps in the short term; once the symptoms have
+lasted 28 days, also that multidisciplinary rehabilitation beats physical therapy alone.
+Evidence: [ACP].
+
+A reminder at the moment of choosing, not at signing, and about the patient: one per call. The
+red-flag and chronic-pain cards replace it (they carry their own advice).
 """
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
@@ -16,7 +23,12 @@ RULE_ID = "nonpharmacologic-first-line"
 _PENDING = {"active", "draft", "on-hold"}
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
+class Config(RuleConfig):
+    # Symptoms this long add the multidisciplinary rehabilitation advice.
+    rehabilitation_symptom_days: int = Field(default=28, ge=1, le=3650)
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
     back_pain = terminology.in_concept("back-pain-spasm", order.reason_codes) or any(
@@ -29,7 +41,14 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     )
     if therapy:
         return None
-    return Finding(RULE_ID, "heat-and-exercise", order)
+    days = context.symptom_days
+    rehabilitation = ""
+    if days is not None and days >= config.rehabilitation_symptom_days:
+        rehabilitation = (
+            f"\n\nSymptoms for **{days} days**: multidisciplinary rehabilitation "
+            "does better than physical therapy alone."
+        )
+    return Finding(RULE_ID, "heat-and-exercise", order, {"rehabilitation": rehabilitation})
 
 
 RULE = Rule(
@@ -37,6 +56,7 @@ RULE = Rule(
     variants=("heat-and-exercise",),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
+    config=Config,
     once_per_call=True,
     hooks=frozenset({"order-select"}),
 )

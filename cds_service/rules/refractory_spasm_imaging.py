@@ -1,16 +1,23 @@
-"""refractory-spasm-imaging: consider a lumbar MRI for spasm that keeps coming back.
+"""refractory-spasm-imaging: back spasm that has lasted six weeks needs a diagnosis, not another relaxant.
 
-When a muscle relaxant is ordered and (a) a prior muscle relaxant course started 14–90 days
-ago, or (b) back pain or spasm has been active for more than 28 days, or (c) sciatica,
-lumbar radiculopathy or a lumbar disc disorder is active, and there has been no lumbar MRI
-or CT in the last 90 days, then suggest ordering an MRI. Evidence: [FAIL] "refractory pain
-suggests nerve impingement and needs a diagnostic workup, often MRI; fibromyalgia and
-myofascial pain mimic spasm".
+When a muscle relaxant is ordered, the back symptoms have lasted at least 42 days, and (a) a
+prior muscle relaxant course started 14–90 days ago, or (b) back pain or spasm began at least
+42 days ago, or (c) sciatica, lumbar radiculopathy or a lumbar disc disorder began at least 42
+days ago, and no lumbar MRI or CT is on record in the last 365 days, then name the
+differential (nerve impingement, disc pathology, fibromyalgia, myofascial pain). Evidence:
+[FAIL] "refractory pain suggests nerve impingement and needs a diagnostic workup";
+[ACP-IMG] "MRI for persistent radiculopathy only in candidates for surgery or epidural
+steroid injection"; [CW] "no advanced imaging in the first six weeks without red flags".
+
+Only persistent radicular symptoms (c) make a warning with an MRI to order, and that MRI is
+not recommended by default: imaging helps only a patient who would have surgery or an
+injection. Otherwise the card is information. A red-flag card for the patient replaces this one
+(``back-pain-red-flag`` subsumes it).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from pydantic import Field
 
@@ -26,50 +33,63 @@ MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
 
 
 class Config(RuleConfig):
+    # Six weeks: the symptom duration, and the age of the back pain or radicular condition,
+    # before the card speaks (earlier imaging is low-value without red flags).
+    min_symptom_days: int = Field(default=42, ge=1, le=3650)
     prior_course_min_days: int = Field(default=14, ge=0)
     prior_course_max_days: int = Field(default=90, ge=1)
-    chronic_onset_days: int = Field(default=28, ge=1)
-    imaging_lookback_days: int = Field(default=90, ge=1)
+    imaging_lookback_days: int = Field(default=365, ge=1)
+
+
+def _persistent(context: PatientContext, terminology: Terminology, concept: str, days: int) -> Condition | None:
+    """The oldest active condition of ``concept`` that began at least ``days`` ago."""
+    before = context.today - timedelta(days=days)
+    found = [
+        c
+        for c in context.conditions
+        if c.onset is not None and c.onset <= before and terminology.in_concept(concept, c.codes)
+    ]
+    return min(found, key=lambda c: c.onset or context.today, default=None)
+
+
+def _condition_line(condition: Condition, terminology: Terminology, concept: str, today: date) -> str:
+    code = terminology.matching(concept, condition.codes) or condition.codes[0]
+    onset = condition.onset or today
+    return f"- **{condition.display}** ({code.code}) since {onset.isoformat()}, {(today - onset).days} days."
+
+
+def _triggers(context: PatientContext, terminology: Terminology, limits: Config) -> tuple[list[str], Condition | None]:
+    """What makes the spasm refractory, one line each, and the radicular condition if any."""
+    today = context.today
+    lines = []
+    earliest = today - timedelta(days=limits.prior_course_max_days)
+    latest = today - timedelta(days=limits.prior_course_min_days)
+    for course in sorted(context.courses, key=lambda c: c.start, reverse=True):
+        if terminology.is_medication("muscle-relaxant", course.drug) and earliest <= course.start <= latest:
+            lines.append(
+                f"- A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
+                f"{(today - course.start).days} days ago."
+            )
+            break
+    radicular = _persistent(context, terminology, "radicular", limits.min_symptom_days)
+    back_pain = _persistent(context, terminology, "back-pain-spasm", limits.min_symptom_days)
+    for concept, condition in (("radicular", radicular), ("back-pain-spasm", back_pain)):
+        if condition is not None:
+            lines.append(_condition_line(condition, terminology, concept, today))
+    return lines, radicular
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
-    today = context.today
-    triggers: list[str] = []
-    reason: Condition | None = None
-
-    earliest = today - timedelta(days=limits.prior_course_max_days)
-    latest = today - timedelta(days=limits.prior_course_min_days)
-    for course in sorted(context.courses, key=lambda c: c.start, reverse=True):
-        if terminology.is_medication("muscle-relaxant", course.drug) and earliest <= course.start <= latest:
-            triggers.append(
-                f"A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
-                f"{(today - course.start).days} days ago."
-            )
-            break
-    for condition in context.conditions:
-        if terminology.in_concept("radicular", condition.codes):
-            triggers.append(f"**{condition.display}** is on the problem list.")
-            reason = condition
-            break
-    chronic_before = today - timedelta(days=limits.chronic_onset_days)
-    for condition in context.conditions:
-        if (
-            terminology.in_concept("back-pain-spasm", condition.codes)
-            and condition.onset is not None
-            and condition.onset < chronic_before
-        ):
-            triggers.append(
-                f"**{condition.display}** since {condition.onset.isoformat()}, more than "
-                f"{limits.chronic_onset_days} days."
-            )
-            reason = reason or condition
-            break
+    days = context.symptom_days
+    if days is None or context.symptom_onset is None or days < limits.min_symptom_days:
+        return None
+    triggers, radicular = _triggers(context, terminology, limits)
     if not triggers:
         return None
 
-    recent = today - timedelta(days=limits.imaging_lookback_days)
+    recent = context.today - timedelta(days=limits.imaging_lookback_days)
     imaging = [p for p in context.procedures if terminology.in_concept("lumbar-imaging", p.codes)]
     if any(study.on is None or study.on >= recent for study in imaging):
         return None
@@ -78,18 +98,27 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     else:
         status = f"No lumbar MRI or CT is on record in the last {limits.imaging_lookback_days} days."
 
+    facts = {
+        "weeks": str(days // 7),
+        "days": str(days),
+        "onset": context.symptom_onset.isoformat(),
+        "triggers": "\n".join(triggers),
+        "imaging_status": status,
+    }
+    if radicular is None:
+        return Finding(RULE_ID, "refractory", order, facts)
     mri = service_request(
         patient_id=context.patient_id,
         code=MRI_LUMBAR,
-        reason=(reason.reference, reason.display) if reason else None,
+        reason=(radicular.reference, radicular.display),
+        order=order,
     )
-    facts = {"triggers": "\n".join(f"- {t}" for t in triggers), "imaging_status": status}
-    return Finding(RULE_ID, "refractory", order, facts, (Proposal(actions=(create(mri),), recommended=True),))
+    return Finding(RULE_ID, "radicular", order, facts, (Proposal(actions=(create(mri),)),))
 
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("refractory",),
+    variants=("radicular", "refractory"),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,

@@ -1,0 +1,111 @@
+"""back-pain-red-flag: a muscle relaxant for a patient with serious spinal pathology.
+
+When a muscle relaxant is ordered and the problem list holds a red flag (cauda equina
+syndrome, a spinal infection, a current vertebral fracture, bone metastasis or myeloma), the
+back pain is not simple spasm: imaging and specialist care are indicated if not done. A cauda
+equina syndrome that began in the last 30 days is an emergency: critical card, with a lumbar
+MRI to order. Evidence: [ACP-IMG] "imaging with severe or progressive neurologic deficits or
+suspected serious underlying conditions".
+
+The card speaks about the patient (one per call) and makes the MRI card and the heat-and-
+exercise reminder redundant (clinical specification §2, card volume). It deletes nothing: the
+relaxant may still ease the spasm; what matters is that the cause is worked up.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from pydantic import Field
+
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.fhir.coding import ICD10CM
+from cds_service.rules import Finding, Proposal, Rule, RuleConfig
+from cds_service.rules.actions import create, service_request
+from cds_service.rules.common import is_muscle_relaxant
+from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
+
+RULE_ID = "back-pain-red-flag"
+# The red-flag concepts (cards/terminology/concepts/back.toml), most urgent first.
+RED_FLAGS = ("cauda-equina", "spinal-infection", "vertebral-fracture", "spinal-malignancy")
+# ICD-10-CM 7th characters of an initial encounter: the fracture is being treated now.
+_INITIAL_ENCOUNTER = frozenset("AB")
+
+
+class Config(RuleConfig):
+    # A cauda equina syndrome with onset this recent is an emergency (critical card, MRI).
+    emergency_days: int = Field(default=30, ge=1, le=365)
+    # A vertebral fracture coded without an initial-encounter 7th character is current only
+    # with an onset this recent.
+    current_fracture_days: int = Field(default=90, ge=1, le=3650)
+
+
+def current_fracture(condition: Condition, terminology: Terminology, today: date, days: int) -> bool:
+    """Is this a current vertebral fracture? An ICD-10-CM 7th character A or B (initial
+    encounter) says so; another 7th character (subsequent encounter, sequela) or none, only an
+    onset in the last ``days`` (clinical specification §4)."""
+    code = terminology.matching("vertebral-fracture", condition.codes)
+    if code is None:
+        return False
+    system, key = code.key
+    if system == ICD10CM and len(key) == 7 and key[6] in _INITIAL_ENCOUNTER:
+        return True
+    return condition.onset is not None and condition.onset >= today - timedelta(days=days)
+
+
+def red_flags(context: PatientContext, terminology: Terminology, config: Config) -> list[tuple[str, Condition]]:
+    """The patient's active red-flag conditions with their concept, most urgent first."""
+    found = []
+    for concept in RED_FLAGS:
+        for condition in context.conditions:
+            if not terminology.in_concept(concept, condition.codes):
+                continue
+            if concept == "vertebral-fracture" and not current_fracture(
+                condition, terminology, context.today, config.current_fracture_days
+            ):
+                continue
+            found.append((concept, condition))
+    return found
+
+
+def _line(condition: Condition, code: str, today: date) -> str:
+    if condition.onset is None:
+        return f"- **{condition.display}** ({code}), onset not recorded"
+    days = (today - condition.onset).days
+    return f"- **{condition.display}** ({code}) since {condition.onset.isoformat()}, {days} days"
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
+    if not is_muscle_relaxant(order, terminology):
+        return None
+    flags = red_flags(context, terminology, config)
+    if not flags:
+        return None
+    today = context.today
+    lines = []
+    for concept, condition in flags:
+        code = terminology.matching(concept, condition.codes) or condition.codes[0]
+        lines.append(_line(condition, code.code, today))
+    facts = {"conditions": "\n".join(lines)}
+    since = today - timedelta(days=config.emergency_days)
+    emergency = next(
+        (c for concept, c in flags if concept == "cauda-equina" and c.onset is not None and c.onset >= since), None
+    )
+    if emergency is None:
+        return Finding(RULE_ID, "serious-pathology", order, facts)
+    mri = service_request(
+        patient_id=context.patient_id, code=MRI_LUMBAR, reason=(emergency.reference, emergency.display), order=order
+    )
+    return Finding(RULE_ID, "emergency", order, facts, (Proposal(actions=(create(mri),), recommended=True),))
+
+
+RULE = Rule(
+    id=RULE_ID,
+    variants=("emergency", "serious-pathology"),
+    applies_to=is_muscle_relaxant,
+    evaluate=evaluate,
+    config=Config,
+    once_per_call=True,
+    subsumes=frozenset({"refractory-spasm-imaging", "nonpharmacologic-first-line"}),
+)
