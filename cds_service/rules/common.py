@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.facts.sig import fmt_number
+from cds_service.fhir.dialect import dialect
 from cds_service.rules import Proposal
-from cds_service.rules.actions import delete, update, with_product
+from cds_service.rules.actions import UCUM, delete, safe_update, update, with_product
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
 MAX_PER_DAY = 3.0
@@ -21,30 +25,58 @@ def is_muscle_relaxant(order: Order, terminology: Terminology) -> bool:
     return terminology.is_medication("muscle-relaxant", order.drug)
 
 
-def remove(order: Order) -> tuple[Proposal, ...]:
-    return (Proposal(actions=(delete(order),)),)
+def remove(order: Order, *, label: str = "suggestion", recommended: bool = False) -> tuple[Proposal, ...]:
+    return (Proposal(actions=(delete(order),), label=label, recommended=recommended),)
 
 
-def above_start_dose(order: Order, start_dose_mg: float) -> str | None:
-    """Why an order exceeds a 5 mg start: "extended-release", "high-dose", or None when it does not."""
+def above_start_dose(order: Order, start_dose_mg: float, sublingual_dose_mg: float) -> str | None:
+    """Why an order exceeds the start dose of its product: "extended-release", "sublingual-high-dose"
+    (over 2.8 mg), "high-dose" (over 5 mg), or None when it does not or its dose is unknown."""
     if order.drug is not None and order.drug.extended_release:
         return "extended-release"
-    if order.dose_mg is not None and order.dose_mg > start_dose_mg:
-        return "high-dose"
-    return None
+    if order.dose_mg is None:
+        return None
+    if order.drug is not None and order.drug.sublingual:
+        return "sublingual-high-dose" if order.dose_mg > sublingual_dose_mg else None
+    return "high-dose" if order.dose_mg > start_dose_mg else None
 
 
-def start_dose_switch(order: Order, terminology: Terminology) -> tuple[tuple[Proposal, ...], dict[str, str]]:
-    """The draft switched to one 5 mg tablet, no more than three times a day, and the facts to say so."""
-    product = terminology.products[START_PRODUCT]
-    per_day = min(order.per_day, MAX_PER_DAY) if order.per_day is not None else None
+def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal, dict[str, str]]:
+    """The draft at its start dose, and the facts to say so: oral cyclobenzaprine becomes one 5 mg
+    tablet no more than three times a day; the sublingual product stays, one tablet once a day
+    (its label's dose in older adults and mild hepatic impairment). A dose change: the pipeline
+    adds the other cards' limits (the duration) to it."""
+    sublingual = order.drug is not None and order.drug.sublingual
     facts = {
         "drug": order.drug.name if order.drug else "",
         "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
-        "frequency": _TIMES_A_DAY.get(per_day, "") if per_day is not None else "",
     }
-    swap = update(with_product(order, product, max_per_day=MAX_PER_DAY))
-    return (Proposal(actions=(swap,), recommended=True),), facts
+    if sublingual:
+        swap = update(_sublingual_once_daily(order))
+        facts["low_dose"] = "1 sublingual 2.8 mg tablet once a day"
+    else:
+        product = terminology.products[START_PRODUCT]
+        per_day = min(order.per_day, MAX_PER_DAY) if order.per_day is not None else None
+        frequency = _TIMES_A_DAY.get(per_day, "") if per_day is not None else ""
+        swap = update(with_product(order, product, max_per_day=MAX_PER_DAY))
+        facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}"
+    return Proposal(actions=(swap,), recommended=True, dose_change=True), facts
+
+
+def _sublingual_once_daily(order: Order) -> dict[str, Any]:
+    """The sublingual draft as one tablet once a day: same product (it has no code to swap to)."""
+    resource = copy.deepcopy(order.resource)
+    fields = dialect(resource)
+    for dosage in resource.get("dosageInstruction") or ():
+        fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})
+        if order.per_day != 1:
+            timing = dosage.setdefault("timing", {})
+            timing.pop("code", None)
+            repeat = timing.setdefault("repeat", {})
+            for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
+                repeat.pop(key, None)
+            repeat.update({"frequency": 1, "period": 1, fields.period_unit: "d"})
+    return safe_update(order, resource)
 
 
 def condition_label(condition: Condition, terminology: Terminology, concept: str) -> str:

@@ -1,25 +1,35 @@
-"""cyclobenzaprine-duration: limit cyclobenzaprine to 2–3 weeks.
+"""cyclobenzaprine-duration: limit oral cyclobenzaprine to 2–3 weeks.
 
-When a cyclobenzaprine order plans more than 21 days, or prior courses in the last 30 days
-bring this order's total past 21 days, then warn and offer to shorten it; when it states no
-duration at all, then ask for one. Evidence: [FDA-IR] and [FDA-ER] "use only for short
+When an oral cyclobenzaprine order plans more than 21 days, or the days already taken in the
+last 30 days plus the days planned exceed 21, then warn and offer to shorten it to what remains
+of the 21 days (or, when nothing remains, to remove it); when it states no duration at all,
+then ask for one. The sublingual product (Tonmya, fibromyalgia) is exempt: it is labelled for
+long-term use with its own dose limits. Evidence: [FDA-IR] and [FDA-ER] "use only for short
 periods (up to 2–3 weeks)"; [FAIL] tolerance with prolonged use.
+
+The update is also this card's ``limit``: the pipeline composes it into the dose changes other
+cards offer for the same order (the 5 mg swap), so accepting a swap alone leaves a safe order.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
-from cds_service.facts.sig import fmt_number
+from cds_service.facts.sig import COUNT_UNITS, fmt_number
+from cds_service.fhir.dialect import dialect
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
-from cds_service.rules.actions import update, with_duration
+from cds_service.rules.actions import delete, update, with_duration
 from cds_service.rules.common import is_cyclobenzaprine
 
 RULE_ID = "cyclobenzaprine-duration"
+_PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 
 
 class Config(RuleConfig):
@@ -27,27 +37,67 @@ class Config(RuleConfig):
     cumulative_window_days: int = Field(default=30, ge=1, le=365)
 
 
+def is_oral_cyclobenzaprine(order: Order, terminology: Terminology) -> bool:
+    return is_cyclobenzaprine(order, terminology) and not (order.drug is not None and order.drug.sublingual)
+
+
 def _days_taken(courses: list[Course], since: date, today: date) -> int:
-    """Days on which any of ``courses`` ran between ``since`` and ``today`` (overlaps count once)."""
+    """Days from ``since`` to ``today`` (both included) on which any of ``courses`` ran; overlaps count once."""
     taken: set[date] = set()
     for course in courses:
         day = max(course.start, since)
-        while day < min(course.end, today + timedelta(days=1)):
+        while day <= min(course.last_day, today):
             taken.add(day)
             day += timedelta(days=1)
     return len(taken)
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
-    if not is_cyclobenzaprine(order, terminology):
-        return None
-    limit = limits.max_days
-    since = context.today - timedelta(days=limits.cumulative_window_days)
-    prior = [
+def _sig(resource: dict[str, Any], order: Order) -> tuple[float | None, float | None]:
+    """(units per dose, administrations a day) of ``resource``, the draft or another card's dose
+    change of it (one 5 mg tablet, three a day at most): each the draft's own when it does not say."""
+    dosage = next(iter(resource.get("dosageInstruction") or ()), {})
+    units = order.units_per_dose
+    for quantity in dialect(resource).doses(dosage):
+        unit = str((quantity or {}).get("code") or (quantity or {}).get("unit") or "").strip("{}").lower()
+        if unit in COUNT_UNITS and isinstance(quantity.get("value"), int | float):
+            units = float(quantity["value"])
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    per_day = order.per_day
+    period_days = _PERIOD_DAYS.get(repeat.get("periodUnit") or repeat.get("periodUnits") or "")
+    if isinstance(repeat.get("period"), int | float) and repeat["period"] > 0 and period_days:
+        per_day = (repeat.get("frequencyMax") or repeat.get("frequency") or 1) / (repeat["period"] * period_days)
+    return units, per_day
+
+
+def _limit(order: Order, days: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The duration limit as a change to any update of this order (composed into dose changes)."""
+
+    def apply(resource: dict[str, Any]) -> dict[str, Any]:
+        units, per_day = _sig(resource, order)
+        changed = dataclasses.replace(order, resource=resource, units_per_dose=units, per_day=per_day)
+        return with_duration(changed, days)
+
+    return apply
+
+
+def _prior_courses(context: PatientContext, terminology: Terminology, since: date) -> list[Course]:
+    """Oral cyclobenzaprine courses that ran in the window (the sublingual product is not counted)."""
+    return [
         c
         for c in context.courses
-        if terminology.is_medication("cyclobenzaprine", c.drug) and c.end > since and c.start <= context.today
+        if terminology.is_medication("cyclobenzaprine", c.drug)
+        and not c.drug.sublingual
+        and c.last_day >= since
+        and c.start <= context.today
     ]
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
+    if not is_oral_cyclobenzaprine(order, terminology):
+        return None
+    limit = limits.max_days
+    since = context.today - timedelta(days=limits.cumulative_window_days - 1)
+    prior = _prior_courses(context, terminology, since)
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days
 
@@ -60,29 +110,36 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     else:
         return None
 
-    # Shorten to what is left of the limit; when nothing is left the card stands without an update.
-    suggested = limit - prior_days
-    proposals = ()
-    if suggested > 0 and (planned is not None or order.units_per_day is not None):
-        proposals = (Proposal(actions=(update(with_duration(order, suggested)),), recommended=True),)
+    remaining = limit - prior_days
+    proposals: tuple[Proposal, ...] = ()
+    limit_change = None
+    if remaining <= 0:
+        proposals = (Proposal(actions=(delete(order),), label="remove", recommended=True),)
+    elif planned is not None or order.units_per_day is not None:
+        limit_change = _limit(order, remaining)
+        proposals = (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),)
     facts = {
         "limit_days": str(limit),
-        "suggested_days": str(suggested),
+        "window_days": str(limits.cumulative_window_days),
+        "suggested_days": str(max(remaining, 0)),
         "planned_days": fmt_number(planned) if planned is not None else "unknown",
         "duration_basis": order.duration_basis or "",
         "prior_days": str(prior_days),
-        "prior_courses": ", ".join(
-            f"course started {c.start.isoformat()}" for c in sorted(prior, key=lambda c: c.start)
-        ),
-        "cumulative_days": fmt_number(prior_days + (planned or 0)),
+        "prior_courses": ("course from " if len(prior) == 1 else "courses from ")
+        + ", ".join(c.start.isoformat() for c in sorted(prior, key=lambda c: c.start)),
+        "prior_note": f" It was already taken on {prior_days} of the last {limits.cumulative_window_days} days."
+        if prior_days
+        else "",
+        "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
-    return Finding(RULE_ID, variant, order, facts, proposals)
+    note = f"limited to {remaining} days" if limit_change else ""
+    return Finding(RULE_ID, variant, order, facts, proposals, limit=limit_change, limit_note=note)
 
 
 RULE = Rule(
     id=RULE_ID,
     variants=("planned-too-long", "cumulative-too-long", "duration-unknown"),
-    applies_to=is_cyclobenzaprine,
+    applies_to=is_oral_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,
 )

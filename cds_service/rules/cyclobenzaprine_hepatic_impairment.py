@@ -1,12 +1,16 @@
-"""cyclobenzaprine-hepatic-impairment: start at 5 mg, or not at all, with liver disease.
+"""cyclobenzaprine-hepatic-impairment: a low start dose, or none at all, with hepatic impairment.
 
 When cyclobenzaprine is ordered for a patient with active moderate or severe hepatic
-impairment (the moderate-to-severe value set, or a Condition.severity of moderate/severe),
-then it is not recommended: a critical card offers to remove the order. When the impairment
-is mild and the dose is above 5 mg or the product is extended release, then warn and offer
-the 5 mg tablet. Evidence: [FDA-IR] "mild hepatic impairment: start 5 mg, titrate slowly;
-moderate or severe: not recommended"; [FDA-ER] "should not be used with impaired hepatic
-function".
+impairment (a decompensation marker: hepatic failure, coma or encephalopathy, hepatorenal
+syndrome, ascites, portal hypertension, varices; or a Condition.severity of moderate/severe on
+a liver condition), then it is not recommended: a critical card offers to remove the order.
+When the impairment is mild and the dose is above 5 mg (sublingual: 2.8 mg) or the product is
+extended release, then warn and offer the start dose. Cirrhosis whose severity is not recorded
+counts as mild, and the card says so at any dose: Child-Pugh B or C would rule the drug out.
+Simple steatosis (fatty liver, NASH) is not hepatic impairment: liver function is normal as a
+rule. Evidence: [FDA-IR] "mild hepatic impairment: start 5 mg, titrate slowly; moderate or
+severe: not recommended"; [FDA-ER] "should not be used with impaired hepatic function";
+[FDA-SL] 2.8 mg once daily in mild hepatic impairment, not recommended in moderate or severe.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import (
     above_start_dose,
@@ -26,52 +31,83 @@ from cds_service.rules.common import (
 )
 
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
+_IMPAIRMENT = ("liver-disease", "liver-disease-moderate-severe")
+_UNRECORDED = " Its severity is not recorded: if Child-Pugh B or C, cyclobenzaprine is not recommended."
 
 
 class Config(RuleConfig):
     start_dose_mg: float = Field(default=5.0, gt=0)
+    sublingual_start_dose_mg: float = Field(default=2.8, gt=0)
 
 
-def _describe(condition: Condition, terminology: Terminology) -> dict[str, str]:
+def _describe(condition: Condition, terminology: Terminology, concept: str) -> dict[str, str]:
     severity = next((c.display or c.code for c in condition.severity), None)
     return {
-        "condition": condition_label(condition, terminology, "liver-disease"),
+        "condition": condition_label(condition, terminology, concept),
         "since": since(condition),
         "severity_note": f", recorded as {severity.lower()}" if severity else "",
     }
 
 
+def _moderate_severe(liver: list[Condition], context: PatientContext, terminology: Terminology) -> Condition | None:
+    """A decompensation marker, a moderate/severe Condition.severity on a liver condition, or
+    "other ascites" alongside a liver condition: the first that holds."""
+    for condition in liver:
+        if terminology.in_concept("liver-disease-moderate-severe", condition.codes) or terminology.in_concept(
+            "severity-moderate-severe", condition.severity
+        ):
+            return condition
+    ascites = [c for c in context.conditions if terminology.in_concept("ascites-other", c.codes)]
+    return ascites[0] if ascites and liver else None
+
+
+def _unrecorded_cirrhosis(liver: list[Condition], terminology: Terminology) -> Condition | None:
+    """Cirrhosis with no severity on record (a recorded mild severity counts as recorded)."""
+    return next(
+        (c for c in liver if terminology.in_concept("liver-cirrhosis", c.codes) and not c.severity),
+        None,
+    )
+
+
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    liver = [
-        c
-        for c in context.conditions
-        if terminology.in_concept("liver-disease", c.codes)
-        or terminology.in_concept("liver-disease-moderate-severe", c.codes)
-    ]
+    liver = [c for c in context.conditions if any(terminology.in_concept(n, c.codes) for n in _IMPAIRMENT)]
     if not liver:
         return None
-    severe = [
-        c
-        for c in liver
-        if terminology.in_concept("liver-disease-moderate-severe", c.codes)
-        or terminology.in_concept("severity-moderate-severe", c.severity)
-    ]
-    if severe:
-        return Finding(RULE_ID, "moderate-severe", order, _describe(severe[0], terminology), remove(order))
+    sublingual = order.drug is not None and order.drug.sublingual
+    evidence = ("FDA-IR", "FDA-SL") if sublingual else ("FDA-IR",)
+    severe = _moderate_severe(liver, context, terminology)
+    if severe is not None:
+        facts = _describe(severe, terminology, "ascites-other" if severe not in liver else "liver-disease")
+        if severe not in liver:
+            facts["severity_note"] = f", with {condition_label(liver[0], terminology, 'liver-disease')}"
+        return Finding(RULE_ID, "moderate-severe", order, facts, remove(order), evidence=evidence)
 
-    reason = above_start_dose(order, limits.start_dose_mg)
+    cirrhosis = _unrecorded_cirrhosis(liver, terminology)
+    shown = cirrhosis or liver[0]
+    facts = {**_describe(shown, terminology, "liver-disease"), "unrecorded_note": _UNRECORDED if cirrhosis else ""}
+    reason = above_start_dose(order, limits.start_dose_mg, limits.sublingual_start_dose_mg)
     if reason is None:
-        return None
-    proposals, facts = start_dose_switch(order, terminology)
-    variant = "mild-high-dose" if reason == "high-dose" else reason
-    return Finding(RULE_ID, variant, order, {**_describe(liver[0], terminology), **facts}, proposals)
+        if cirrhosis is None:
+            return None
+        dose = f"{fmt_number(order.dose_mg)} mg per dose" if order.dose_mg is not None else "a dose not computable"
+        return Finding(RULE_ID, "cirrhosis-severity-unknown", order, {**facts, "dose": dose}, evidence=evidence)
+    proposal, dose_facts = start_dose_switch(order, terminology)
+    variant = {"high-dose": "mild-high-dose", "sublingual-high-dose": "mild-sublingual-high-dose"}.get(reason, reason)
+    cited = ("FDA-IR", "FDA-ER") if reason == "extended-release" else evidence
+    return Finding(RULE_ID, variant, order, {**facts, **dose_facts}, (proposal,), evidence=cited)
 
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("moderate-severe", "mild-high-dose", "extended-release"),
+    variants=(
+        "moderate-severe",
+        "mild-high-dose",
+        "mild-sublingual-high-dose",
+        "extended-release",
+        "cirrhosis-severity-unknown",
+    ),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,

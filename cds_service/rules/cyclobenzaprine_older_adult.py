@@ -1,10 +1,12 @@
-"""cyclobenzaprine-older-adult: avoid in adults 65 and older; if used, start at 5 mg.
+"""cyclobenzaprine-older-adult: avoid in adults 65 and older; if used, the lowest dose.
 
-When cyclobenzaprine is ordered for a patient aged 65 or older, at more than 5 mg per dose or
-as the extended-release capsule, then warn and offer the 5 mg tablet. Evidence: [BEERS] "avoid
-skeletal muscle relaxants in adults 65 and older: poorly tolerated, questionable effectiveness
-at tolerated doses"; [FDA-IR] "elderly: start 5 mg, titrate slowly"; [FDA-ER] "should not be
-used in the elderly".
+When cyclobenzaprine is ordered for a patient aged 65 or older, at any dose: above 5 mg per dose
+(sublingual: 2.8 mg), as the extended-release capsule, or at a dose that cannot be computed,
+then warn and offer two choices, the low dose or removal; at 5 mg or less (sublingual 2.8 mg or
+less), then inform and offer removal, not recommended. Evidence: [BEERS] "avoid skeletal
+muscle relaxants in adults 65 and older: poorly tolerated, questionable effectiveness at
+tolerated doses"; [FDA-IR] "elderly: start 5 mg, titrate slowly"; [FDA-ER] "should not be used
+in the elderly"; [FDA-SL] 2.8 mg once daily in older adults.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import above_start_dose, is_cyclobenzaprine, start_dose_switch
+from cds_service.rules.common import above_start_dose, is_cyclobenzaprine, remove, start_dose_switch
 
 RULE_ID = "cyclobenzaprine-older-adult"
 
@@ -22,21 +25,40 @@ RULE_ID = "cyclobenzaprine-older-adult"
 class Config(RuleConfig):
     min_age: int = Field(default=65, ge=0, le=130)
     start_dose_mg: float = Field(default=5.0, gt=0)
+    sublingual_start_dose_mg: float = Field(default=2.8, gt=0)
+
+
+def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
+    """The label that speaks to this product: the capsules', the sublingual tablet's, or the tablets'."""
+    label = "FDA-ER" if variant == "extended-release" else "FDA-SL" if sublingual else "FDA-IR"
+    return ("BEERS", label)
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology) or context.age is None or context.age < config.min_age:
         return None
-    variant = above_start_dose(order, config.start_dose_mg)
+    sublingual = order.drug is not None and order.drug.sublingual
+    variant = above_start_dose(order, config.start_dose_mg, config.sublingual_start_dose_mg)
+    if variant is None and order.dose_mg is None:
+        variant = "dose-unknown"
+    facts = {
+        "age": str(context.age),
+        "drug": order.drug.name if order.drug else "cyclobenzaprine",
+        "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
+    }
     if variant is None:
-        return None
-    proposals, facts = start_dose_switch(order, terminology)
-    return Finding(RULE_ID, variant, order, {**facts, "age": str(context.age)}, proposals)
+        variant = "low-dose"
+        proposals = remove(order, label="remove")
+    else:
+        swap, swap_facts = start_dose_switch(order, terminology)
+        facts.update(swap_facts)
+        proposals = (swap, *remove(order, label="remove"))
+    return Finding(RULE_ID, variant, order, facts, proposals, evidence=_evidence(variant, sublingual))
 
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("high-dose", "extended-release"),
+    variants=("high-dose", "sublingual-high-dose", "extended-release", "dose-unknown", "low-dose"),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,

@@ -1,0 +1,46 @@
+"""muscle-relaxant-older-adult: avoid the Beers muscle relaxants in adults 65 and older.
+
+When carisoprodol, chlorzoxazone, metaxalone, methocarbamol or orphenadrine is ordered for a
+patient aged 65 or older, then warn, name the drug, and offer to remove the order
+(cyclobenzaprine has its own rule, with its dose advice). Evidence: [BEERS] "avoid skeletal
+muscle relaxants in adults 65 and older: poorly tolerated, questionable effectiveness at
+tolerated doses (strong recommendation)".
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
+from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules.common import remove
+
+RULE_ID = "muscle-relaxant-older-adult"
+
+
+class Config(RuleConfig):
+    min_age: int = Field(default=65, ge=0, le=130)
+
+
+def is_beers_relaxant(order: Order, terminology: Terminology) -> bool:
+    return terminology.is_medication("beers-muscle-relaxant", order.drug)
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
+    if not is_beers_relaxant(order, terminology) or context.age is None or context.age < config.min_age:
+        return None
+    assert order.drug is not None  # is_beers_relaxant holds
+    ingredients = sorted(terminology.medication_concepts["beers-muscle-relaxant"])
+    named = [i for i in ingredients if i in order.drug.name.lower()] or [order.drug.ingredient]
+    facts = {"age": str(context.age), "ingredient": " and ".join(named), "drug": order.drug.name}
+    return Finding(RULE_ID, "avoid", order, facts, remove(order))
+
+
+RULE = Rule(
+    id=RULE_ID,
+    variants=("avoid",),
+    applies_to=is_beers_relaxant,
+    evaluate=evaluate,
+    config=Config,
+)
