@@ -112,6 +112,7 @@ def all_rules() -> tuple[Rule, ...]:
         muscle_relaxant_chronic_pain,
         muscle_relaxant_class_switch,
         muscle_relaxant_duplicate,
+        muscle_relaxant_older_adult,
         nonpharmacologic_first_line,
         refractory_spasm_imaging,
     )
@@ -123,6 +124,7 @@ def all_rules() -> tuple[Rule, ...]:
             cyclobenzaprine_contraindicated_condition,
             cyclobenzaprine_hepatic_impairment,
             cyclobenzaprine_older_adult,
+            muscle_relaxant_older_adult,
             cyclobenzaprine_serotonergic,
             cyclobenzaprine_anticholinergic_caution,
             cyclobenzaprine_duration,
