@@ -10,7 +10,8 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.content.cards import CardContentError
-from cds_service.content.terminology import TerminologyError
+from cds_service.content.terminology import Terminology, TerminologyError, load_terminology
+from cds_service.fhir.coding import RXNORM, Code
 from cds_service.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,17 +70,17 @@ def _edit(path: Path, old: str, new: str) -> None:
         ),
         (
             "terminology/concepts.toml",
-            'display = "Nonalcoholic steatohepatitis (NASH)", source = "clinical-rules.md §4"',
-            'display = "Nonalcoholic steatohepatitis (NASH)"',
+            'strength_mg = 2.8, source = "clinical-rules.md §4 and the FDA label (FDA-SL)"',
+            "strength_mg = 2.8",
             TerminologyError,
-            "condition.liver-disease code K75.81 has no source",
+            "brands.Tonmya has no source",
         ),
         (
             "terminology/concepts.toml",
-            '"2.16.840.1.113762.1.4.1248.137"]',
-            '"2.16.840.1.113762.1.4.9999"]',
+            'product_valuesets = ["2.16.840.1.113883.3.464.1003.1062"]',
+            'product_valuesets = ["2.16.840.1.113762.1.4.9999"]',
             TerminologyError,
-            "names value set 2.16.840.1.113762.1.4.9999",
+            "medication.muscle-relaxant names value set 2.16.840.1.113762.1.4.9999",
         ),
         (
             "terminology/concepts.toml",
@@ -106,3 +107,85 @@ def test_missing_card_file_stops_start_up(cards: Path, tmp_path: Path) -> None:
 
 def test_shipped_content_loads(cards: Path, tmp_path: Path) -> None:
     assert create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off")).title
+
+
+# --- terminology: how codes and names are read ------------------------------------------
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.fixture(scope="module")
+def terminology() -> Terminology:
+    return load_terminology(PROJECT_ROOT / "cards" / "terminology")
+
+
+def _entry(code: str) -> str:
+    return f'{{ system = "{ICD10}", code = "{code}", display = "test", source = "test" }}'
+
+
+def test_prefixes_and_exclusions_in_shipped_files_and_local_codes(cards: Path) -> None:
+    (cards / "terminology" / "concepts" / "zz-test.toml").write_text(
+        "[condition.test-glaucoma]\n"
+        'title = "test"\n'
+        f"prefixes = [{_entry('H40.2')}]\n"
+        f"exclude = [{_entry('H40.20X0')}]\n"
+        f"exclude_prefixes = [{_entry('H40.22')}]\n"
+    )
+    local = cards / "local-codes.toml"
+    local.write_text(f"[condition.test-glaucoma]\nprefixes = [{_entry('H40.03')}]\nexclude = [{_entry('H40.211')}]\n")
+    concept = load_terminology(cards / "terminology", local).code_concepts["test-glaucoma"]
+    assert (ICD10, "H402") in concept and (ICD10, "H40231") in concept  # the prefix and a code under it
+    assert (ICD10, "H4020X0") not in concept  # an excluded code
+    assert (ICD10, "H40221") not in concept and (ICD10, "H4022") not in concept  # an excluded prefix
+    assert (ICD10, "H40031") in concept and (ICD10, "H40211") not in concept  # the site's own
+    assert (ICD10, "H401") not in concept and (ICD10, "H40") not in concept  # not a parent
+
+
+def test_a_combination_product_counts_for_each_relevant_ingredient(terminology: Terminology) -> None:
+    # Aspirin / Carisoprodol / Codeine Phosphate (the sandbox's RxNorm list).
+    drug = terminology.drug([Code(system=RXNORM, code="994227")])
+    assert drug is not None and drug.ingredient == "carisoprodol"
+    assert "codeine" in drug.ingredients
+    assert terminology.is_medication("muscle-relaxant", drug)
+    by_text = terminology.drug([], "hydrocodone bitartrate / acetaminophen 5/325 tablet")
+    assert by_text is not None and by_text.ingredients == ("hydrocodone",)
+
+
+@pytest.mark.parametrize(
+    ("text", "extended", "sublingual", "strength"),
+    [
+        ("Tonmya 2.8 mg, 1 tablet under the tongue at bedtime", False, True, 2.8),
+        ("cyclobenzaprine 2.8 mg sublingual tablet", False, True, None),
+        ("Amrix 15 mg capsule", True, False, None),
+        ("Flexeril 10 mg", False, False, None),
+        ("FEXMID 7.5MG", False, False, None),
+    ],
+)
+def test_cyclobenzaprine_by_brand_or_by_name(
+    terminology: Terminology, text: str, extended: bool, sublingual: bool, strength: float | None
+) -> None:
+    drug = terminology.drug([], text)
+    assert drug is not None and drug.ingredient == "cyclobenzaprine"
+    assert (drug.extended_release, drug.sublingual, drug.strength_mg) == (extended, sublingual, strength)
+    assert terminology.is_medication("cyclobenzaprine", drug)
+
+
+def test_product_rows_carry_release_and_route(terminology: Terminology) -> None:
+    amrix_pill = terminology.products["1174204"]  # "Amrix Pill": a brand dose form group
+    assert amrix_pill.ingredient == "cyclobenzaprine" and amrix_pill.extended_release
+    assert terminology.products["828348"].route == "oral" and not terminology.products["828348"].sublingual
+    assert all(d.systemic for d in terminology.products.values() if d.ingredient == "ciprofloxacin")
+    eye = terminology.drug([], "Ciprofloxacin 0.3% ophthalmic solution, 1 drop")
+    ear = terminology.drug([], "ciprofloxacin otic suspension")
+    assert eye is not None and ear is not None and not eye.systemic and not ear.systemic
+
+
+def test_a_site_maps_its_code_to_a_product_with_no_rxnorm_code_by_its_brand(cards: Path) -> None:
+    local = cards / "local-codes.toml"
+    entry = '[[products]]\nsystem = "urn:oid:1.2.3"\ncode = "TON-28"\nbrand = "{}"\nsource = "formulary"\n'
+    local.write_text(entry.format("Tonmya"))
+    drug = load_terminology(cards / "terminology", local).drug([Code(system="urn:oid:1.2.3", code="TON-28")])
+    assert drug is not None and drug.ingredient == "cyclobenzaprine" and drug.sublingual and drug.strength_mg == 2.8
+    local.write_text(entry.format("Nonesuch"))
+    with pytest.raises(TerminologyError, match="products\\[0\\]: brand 'Nonesuch' is not a known product"):
+        load_terminology(cards / "terminology", local)

@@ -1,0 +1,226 @@
+"""Reading and cross-checking the files of ``cards/terminology/`` (and a site's local codes):
+any inconsistency stops start-up with the file and entry named."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from cds_service.content.terminology.lookup import Terminology
+from cds_service.content.terminology.model import CodeConcept, Drug, TerminologyError
+from cds_service.content.terminology.names import Brand, NameReader, words
+from cds_service.fhir.coding import code_key
+
+_CODE_SECTIONS = ("condition", "procedure")
+ValueSets = Callable[[str, str], list[dict[str, Any]]]
+
+
+def load_terminology(directory: Traversable, local_codes: Path | None = None) -> Terminology:
+    """Read and cross-check the tables; any inconsistency stops start-up with the file named."""
+    concepts_file = str(directory / "concepts.toml")
+    concepts = _concept_files(directory)
+    try:
+        products = _products(directory / "rxnorm-products.tsv")
+    except (OSError, KeyError, ValueError) as error:
+        raise TerminologyError(f"{directory / 'rxnorm-products.tsv'}: {error}") from error
+
+    def valueset(where: str, oid: str) -> list[dict[str, Any]]:
+        path = directory / "valuesets" / f"{oid}.json"
+        if not path.is_file():
+            raise TerminologyError(f"{where} names value set {oid}, not in {directory / 'valuesets'}")
+        return list(json.loads(path.read_text()).get("expansion", {}).get("contains", []))
+
+    medication_concepts = _medication_concepts(concepts, products, concepts_file)
+    ingredient_codes = {code: name for name, code in concepts.get("ingredients", {}).items()}
+    relevant = frozenset().union(*medication_concepts.values())
+    reader = NameReader(
+        {i for d in products.values() for i in d.ingredients} | set(ingredient_codes.values()) | relevant,
+        _brands(products, concepts.get("brands", {}), concepts_file),
+        relevant,
+    )
+    _valueset_products(concepts, medication_concepts, products, valueset, reader, concepts_file)
+    code_concepts = _code_concepts(concepts, valueset, concepts_file)
+    local_products = _local_codes(local_codes, code_concepts, products, reader) if local_codes is not None else {}
+    return Terminology(
+        products=products,
+        local_products=local_products,
+        ingredient_codes=ingredient_codes,
+        medication_concepts=medication_concepts,
+        code_concepts=code_concepts,
+        timing_codes={k.upper(): float(v) for k, v in concepts.get("timing-codes", {}).items()},
+        names=reader,
+    )
+
+
+def _products(path: Traversable) -> dict[str, Drug]:
+    """rxnorm-products.tsv: one row per RxNorm concept, read as the importer wrote it."""
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    products = {}
+    for row in csv.DictReader(lines, delimiter="\t"):
+        release = row["release"]
+        products[row["rxcui"]] = Drug(
+            ingredient=row["ingredient"],
+            ingredients=tuple(filter(None, (row.get("ingredients") or "").split(","))),
+            name=row["name"],
+            rxcui=row["rxcui"],
+            strength_mg=float(row["strength_mg"]) if row["strength_mg"] else None,
+            extended_release=release == "extended",
+            sublingual=release == "sublingual",
+            dose_form=row["dose_form"] or None,
+            route=row.get("route") or None,
+        )
+    return products
+
+
+def _brands(products: dict[str, Drug], listed: dict[str, Any], concepts_file: str) -> dict[str, Brand]:
+    """The brand names the table knows: each bracketed brand of its product names ("... [Amrix]")
+    whose products agree on their ingredients (and on their release form, if they all share one),
+    plus the brands ``concepts.toml`` lists with their source (no product in our sources yet)."""
+    found: dict[str, list[Drug]] = {}
+    for drug in products.values():
+        brand = re.search(r"\[([^\]]+)\]$", drug.name)
+        if brand:
+            found.setdefault(brand.group(1), []).append(drug)
+    brands = {}
+    for name, drugs in found.items():
+        if len({d.ingredients for d in drugs}) == 1:
+            # Only products that name a dose form state a release form (components do not).
+            stated = [d for d in drugs if d.route is not None]
+            releases = {"extended" if d.extended_release else "sublingual" if d.sublingual else None for d in stated}
+            brands[name] = Brand(drugs[0].ingredients, releases.pop() if len(releases) == 1 else None)
+    for name, entry in listed.items():
+        if not entry.get("source"):
+            raise TerminologyError(f"{concepts_file}: brands.{name} has no source")
+        brands[name] = Brand(tuple(entry["ingredients"]), entry.get("release"), entry.get("strength_mg"))
+    return brands
+
+
+def _read_toml(path: Traversable) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise TerminologyError(f"{path}: {error}") from error
+
+
+def _concept_files(directory: Traversable) -> dict[str, Any]:
+    """``concepts.toml`` and the clinical areas in ``concepts/*.toml``, merged: one file per area
+    keeps each set auditable on its own, and a concept defined twice stops start-up."""
+    files = [directory / "concepts.toml"]
+    area_dir = directory / "concepts"
+    if area_dir.is_dir():
+        files += sorted((p for p in area_dir.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    merged: dict[str, Any] = {}
+    for path in files:
+        for section, entries in _read_toml(path).items():
+            target = merged.setdefault(section, {})
+            twice = set(target) & set(entries)
+            if twice:
+                raise TerminologyError(f"{path}: {section}.{sorted(twice)[0]} is already defined in another file")
+            target.update(entries)
+    return merged
+
+
+def _medication_concepts(
+    concepts: dict[str, Any], products: dict[str, Drug], concepts_file: str
+) -> dict[str, frozenset[str]]:
+    """Ingredients per medication concept: each one a product has, or one listed as ``name_only``."""
+    known = {i for d in products.values() for i in d.ingredients}
+    medication_concepts: dict[str, frozenset[str]] = {}
+    for name, concept in concepts.get("medication", {}).items():
+        name_only = set(concept.get("name_only", []))
+        unknown = set(concept["ingredients"]) - known - name_only
+        if unknown:
+            raise TerminologyError(f"{concepts_file}: medication.{name} names unknown ingredients {sorted(unknown)}")
+        medication_concepts[name] = frozenset(concept["ingredients"]) | name_only
+    return medication_concepts
+
+
+def _valueset_products(
+    concepts: dict[str, Any],
+    medication_concepts: dict[str, frozenset[str]],
+    products: dict[str, Drug],
+    valueset: ValueSets,
+    reader: NameReader,
+    concepts_file: str,
+) -> None:
+    """Adds to ``products`` the products that only a concept's VSAC expansions list, when their
+    name names an ingredient of that concept."""
+    for name, concept in concepts.get("medication", {}).items():
+        named = words(medication_concepts[name])
+        for oid in concept.get("product_valuesets", []):
+            for entry in valueset(f"{concepts_file}: medication.{name}", oid):
+                display = entry.get("display", "")
+                drug = reader.drug(display, rxcui=entry["code"]) if named.search(display) else None
+                if drug is not None and entry["code"] not in products:
+                    products[entry["code"]] = drug
+
+
+def _codes(where: str, entries: list[dict[str, Any]], into: set[tuple[str, str]]) -> None:
+    for entry in entries:
+        if not entry.get("source"):
+            raise TerminologyError(f"{where} code {entry.get('code')} has no source")
+        try:
+            into.add(code_key(entry["system"], entry["code"]))
+        except KeyError as error:
+            raise TerminologyError(f"{where} code entry lacks {error}") from None
+
+
+def _fill(where: str, raw: dict[str, Any], concept: CodeConcept) -> None:
+    """A concept's listed codes: ``codes``, ``prefixes`` (the code and every code under it), and
+    ``exclude`` / ``exclude_prefixes`` (taken out again, e.g. a value set's premature beats)."""
+    _codes(where, raw.get("codes", []), concept.codes)
+    _codes(where, raw.get("prefixes", []), concept.prefixes)
+    _codes(where, raw.get("exclude", []), concept.excluded)
+    _codes(where, raw.get("exclude_prefixes", []), concept.excluded_prefixes)
+
+
+def _code_concepts(concepts: dict[str, Any], valueset: ValueSets, concepts_file: str) -> dict[str, CodeConcept]:
+    code_concepts: dict[str, CodeConcept] = {}
+    for section in _CODE_SECTIONS:
+        for name, raw in concepts.get(section, {}).items():
+            where = f"{concepts_file}: {section}.{name}"
+            concept = CodeConcept(title=raw["title"], names=[n.lower() for n in raw.get("names", [])])
+            for oid in raw.get("valuesets", []):
+                concept.codes |= {code_key(c["system"], c["code"]) for c in valueset(where, oid)}
+            _fill(where, raw, concept)
+            for entry in raw.get("ranges", []):
+                if not entry.get("source"):
+                    raise TerminologyError(f"{where} range {entry.get('from')} has no source")
+                system, low = code_key(entry["system"], entry["from"])
+                concept.ranges.append((system, low, code_key(entry["system"], entry["to"])[1]))
+            code_concepts[name] = concept
+    return code_concepts
+
+
+def _local_codes(
+    local_codes: Path, code_concepts: dict[str, CodeConcept], products: dict[str, Drug], reader: NameReader
+) -> dict[tuple[str, str], Drug]:
+    """A site's own codes (CDS_LOCAL_CODES_FILE): added to the shipped concepts; local product
+    codes mapped to the RxNorm products (or the brands) they stand for."""
+    local = _read_toml(local_codes)
+    for section in _CODE_SECTIONS:
+        for name, raw in local.get(section, {}).items():
+            if name not in code_concepts:
+                raise TerminologyError(f"{local_codes}: {section}.{name} is not a concept in concepts.toml")
+            _fill(f"{local_codes}: {section}.{name}", raw, code_concepts[name])
+    local_products: dict[tuple[str, str], Drug] = {}
+    for index, entry in enumerate(local.get("products", [])):
+        where = f"{local_codes}: products[{index}]"
+        if not entry.get("source"):
+            raise TerminologyError(f"{where} has no source")
+        # A product with no RxNorm code in our sources (Tonmya) is named by its brand instead.
+        drug = reader.drug(entry["brand"]) if "brand" in entry else products.get(entry.get("rxnorm", ""))
+        if drug is None:
+            what = f"brand {entry['brand']!r}" if "brand" in entry else f"rxnorm {entry.get('rxnorm')!r}"
+            raise TerminologyError(f"{where}: {what} is not a known product")
+        local_products[code_key(entry["system"], entry["code"])] = drug
+    unknown = set(local) - {*_CODE_SECTIONS, "products"}
+    if unknown:
+        raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)}")
+    return local_products

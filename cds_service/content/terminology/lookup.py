@@ -1,0 +1,91 @@
+"""The questions rules ask of the terminology, each answered with a set or dict lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from cds_service.content.terminology.model import CodeConcept, Drug
+from cds_service.content.terminology.names import NameReader
+from cds_service.fhir.coding import RXNORM, Code, code_key
+
+
+class Terminology:
+    def __init__(
+        self,
+        *,
+        products: dict[str, Drug],
+        local_products: dict[tuple[str, str], Drug],
+        ingredient_codes: dict[str, str],
+        medication_concepts: dict[str, frozenset[str]],
+        code_concepts: dict[str, CodeConcept],
+        timing_codes: dict[str, float],
+        names: NameReader,
+    ) -> None:
+        self.products = products
+        self.local_products = local_products
+        self.ingredient_codes = ingredient_codes
+        self.medication_concepts = medication_concepts
+        self.code_concepts = code_concepts
+        self.timing_codes = timing_codes
+        self.relevant_ingredients = frozenset().union(*medication_concepts.values())
+        self._relevant = CodeConcept(
+            title="every code a rule reads",
+            codes=set().union(*(c.codes for c in code_concepts.values())),
+            ranges=[r for c in code_concepts.values() for r in c.ranges],
+            prefixes=set().union(*(c.prefixes for c in code_concepts.values())),
+        )
+        self._names = tuple({name for c in code_concepts.values() for name in c.names})
+        self._reader = names
+
+    def drug(self, codings: Iterable[Code], text: str | None = None) -> Drug | None:
+        """Identify a medication by RxNorm product or ingredient code, a site's local code, else
+        by the ingredients or brands named in its text or displays."""
+        return self._drug(tuple(codings), text)
+
+    # Per process, bounded: a history names the same products over and over. Terminology lives
+    # as long as the process, so the cache holding ``self`` costs nothing.
+    @lru_cache(maxsize=16384)  # noqa: B019
+    def _drug(self, codings: tuple[Code, ...], text: str | None) -> Drug | None:
+        for coding in codings:
+            key = code_key(coding.system, coding.code)
+            if key in self.local_products:
+                return self.local_products[key]
+            if key[0] != RXNORM:
+                continue
+            if coding.code in self.products:
+                return self.products[coding.code]
+            if coding.code in self.ingredient_codes:
+                name = self.ingredient_codes[coding.code]
+                return Drug(ingredient=name, name=coding.display or text or name, rxcui=coding.code)
+        for label in (text, *(c.display for c in codings)):
+            drug = self._reader.drug(label) if label else None
+            if drug is not None:
+                return drug
+        return None
+
+    def is_medication(self, concept: str, drug: Drug | None) -> bool:
+        """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
+        return drug is not None and not self.medication_concepts[concept].isdisjoint(drug.ingredients)
+
+    def ingredients_of(self, concept: str, drug: Drug | None) -> tuple[str, ...]:
+        """The drug's ingredients of the concept, to name on a card (codeine, not carisoprodol,
+        when a combination counts as an opioid)."""
+        members = self.medication_concepts[concept]
+        return tuple(i for i in drug.ingredients if i in members) if drug is not None else ()
+
+    def in_concept(self, concept: str, codes: Iterable[Code], text: str | None = None) -> bool:
+        return self.matching(concept, codes) is not None or bool(text and self.code_concepts[concept].named_in(text))
+
+    def matching(self, concept: str, codes: Iterable[Code]) -> Code | None:
+        members = self.code_concepts[concept]
+        return next((code for code in codes if code.key in members), None)
+
+    def is_relevant(self, code: Code) -> bool:
+        """Does any rule read this code? Lets context skip validating everything else."""
+        return code.key in self._relevant
+
+    def is_relevant_text(self, text: str) -> bool:
+        """Is a concept that is recognised by name (physical therapy) named in ``text``?"""
+        lowered = text.lower()
+        return bool(text) and any(name in lowered for name in self._names)

@@ -1,0 +1,75 @@
+"""What the terminology answers with: a drug as the rules see it, and a set of codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Eye and ear preparations act locally: the tizanidine rule leaves them out (clinical
+# specification §2, "not ear or eye preparations").
+LOCAL_ROUTES = frozenset({"ophthalmic", "otic"})
+
+
+class TerminologyError(ValueError):
+    """A terminology file is missing, malformed or refers to something that does not exist."""
+
+
+@dataclass(frozen=True)
+class Drug:
+    """What a medication is, as far as the rules care."""
+
+    # The relevant ingredient the strength belongs to (a combination product's first one).
+    ingredient: str
+    name: str
+    rxcui: str | None = None
+    strength_mg: float | None = None
+    extended_release: bool = False
+    dose_form: str | None = None
+    # The sublingual tablet (Tonmya): its own dose limits and indication (clinical specification §1).
+    sublingual: bool = False
+    # Every relevant ingredient the product names, ``ingredient`` first: a combination product
+    # (codeine with carisoprodol) counts for each of them.
+    ingredients: tuple[str, ...] = ()
+    # As the product name states it: oral, sublingual, ophthalmic, otic, injectable, ... (None: unknown).
+    route: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.ingredients or self.ingredients[0] != self.ingredient:
+            rest = tuple(i for i in self.ingredients if i != self.ingredient)
+            object.__setattr__(self, "ingredients", (self.ingredient, *rest))
+
+    @property
+    def systemic(self) -> bool:
+        """Not an eye or ear preparation (an unknown route counts as systemic: the safe side)."""
+        return self.route not in LOCAL_ROUTES
+
+
+@dataclass
+class CodeConcept:
+    """A set of codes: listed codes, code ranges (HCPCS L0625–L0651), ICD-10-CM prefixes ("H40.2"
+    covers every code under it), less excluded codes and prefixes, plus names matched in free text."""
+
+    title: str
+    codes: set[tuple[str, str]] = field(default_factory=set)
+    ranges: list[tuple[str, str, str]] = field(default_factory=list)
+    prefixes: set[tuple[str, str]] = field(default_factory=set)
+    excluded: set[tuple[str, str]] = field(default_factory=set)
+    excluded_prefixes: set[tuple[str, str]] = field(default_factory=set)
+    names: list[str] = field(default_factory=list)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        if key in self.excluded or under(key, self.excluded_prefixes):
+            return False
+        if key in self.codes or under(key, self.prefixes):
+            return True
+        system, code = key
+        return any(s == system and len(lo) == len(code) and lo <= code <= hi for s, lo, hi in self.ranges)
+
+    def named_in(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(name in lowered for name in self.names)
+
+
+def under(key: tuple[str, str], prefixes: set[tuple[str, str]]) -> bool:
+    """Is the code one of ``prefixes`` or under one? Codes are short: try each leading part."""
+    system, code = key
+    return bool(prefixes) and any((system, code[:n]) in prefixes for n in range(1, len(code) + 1))

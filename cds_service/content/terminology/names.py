@@ -1,0 +1,92 @@
+"""Reading a medication off its name: the ingredients and brands it names, its release form and
+route. The importer (tools/import_terminology.py) reads RxNorm product names with these same
+words, so a product found by its code and one found by its text are read alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cds_service.content.terminology.model import Drug
+
+# First match wins: a "Sublingual Tablet" is sublingual, an "Ophthalmic Solution" ophthalmic.
+ROUTES = (
+    ("ophthalmic", r"ophthalmic|eye drops?"),
+    ("otic", r"otic|ear drops?"),
+    ("sublingual", r"sublingual"),
+    ("buccal", r"buccal"),
+    ("transdermal", r"transdermal"),
+    ("nasal", r"nasal"),
+    ("rectal", r"rectal"),
+    ("vaginal", r"vaginal"),
+    ("inhalation", r"inhal\w*"),
+    ("injectable", r"injectable|injection|prefilled syringe|cartridge|auto-injector"),
+    ("topical", r"topical|cream|ointment|lotion"),
+    ("oral", r"oral|tablet|capsule|pill|elixir|syrup"),
+)
+_ROUTES = tuple((route, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for route, words in ROUTES)
+
+
+def route_named(name: str) -> str | None:
+    """The route a name states; None when it states none (an RxNorm component, most free text)."""
+    return next((route for route, words in _ROUTES if words.search(name)), None)
+
+
+def release_named(name: str) -> str | None:
+    """ "sublingual", "extended" or None (not stated) as the name says."""
+    lowered = name.lower()
+    if "sublingual" in lowered:
+        return "sublingual"
+    return "extended" if "extended release" in lowered else None
+
+
+@dataclass(frozen=True)
+class Brand:
+    """A brand name and what it stands for: Amrix is extended-release cyclobenzaprine."""
+
+    ingredients: tuple[str, ...]
+    release: str | None = None
+    # A brand made in one strength only (Tonmya 2.8 mg) gives it; else the order's text must.
+    strength_mg: float | None = None
+
+
+def words(names: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``names`` as whole words, case-insensitive, the longest first."""
+    ordered = sorted(map(re.escape, set(names)), key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(ordered) + r")\b", re.IGNORECASE) if ordered else re.compile(r"(?!)")
+
+
+class NameReader:
+    """Identifies a medication by the ingredients and brands its text names (clinical
+    specification §1: when no code is known, word match, case-insensitive)."""
+
+    def __init__(self, ingredients: Iterable[str], brands: dict[str, Brand], relevant: frozenset[str]) -> None:
+        self._ingredients = words(ingredients)
+        self._brands = {name.lower(): brand for name, brand in brands.items()}
+        self._brand_words = words(brands)
+        self._relevant = relevant
+
+    def drug(self, label: str, rxcui: str | None = None) -> Drug | None:
+        found = [(m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)]
+        brands = [(m.start(), self._brands[m.group(1).lower()]) for m in self._brand_words.finditer(label)]
+        found += [(at, brand.ingredients) for at, brand in brands]
+        if not found:
+            return None
+        # In the order the text names them, each once.
+        named = list(dict.fromkeys(i for _, ingredients in sorted(found) for i in ingredients))
+        # The ingredient the card names and the strength belongs to: a relevant one first.
+        primary = next((i for i in named if i in self._relevant), named[0])
+        releases = {release_named(label), *(brand.release for _, brand in brands)} - {None}
+        strengths = {brand.strength_mg for _, brand in brands if brand.ingredients[0] == primary}
+        return Drug(
+            ingredient=primary,
+            ingredients=tuple(named),
+            name=label,
+            rxcui=rxcui,
+            strength_mg=strengths.pop() if len(strengths) == 1 else None,
+            extended_release="extended" in releases,
+            sublingual="sublingual" in releases,
+            route="sublingual" if "sublingual" in releases else route_named(label),
+        )
