@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,8 +13,12 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from tests.conftest import SELECT, SIGN, cards_for, fixture, rule_ids
+from cds_service.app import create_app
+from cds_service.content.cards import CardContentError
+from cds_service.settings import Settings
+from tests.conftest import FIXTURES, SELECT, SIGN, cards_for, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
+from tools.golden import hook_requests
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -222,3 +230,67 @@ def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: Test
     request = _two_drafts()
     del request["context"]["draftOrders"]["entry"][1]
     assert rule_ids(client.post(SIGN, json=request).json()) == ["cyclobenzaprine-hepatic-impairment"]
+
+
+# -- evidence cited once -----------------------------------------------------------------------
+
+CARDS = Path(__file__).resolve().parent.parent / "cards"
+
+
+def _evidence() -> dict[str, dict[str, str]]:
+    return tomllib.loads((CARDS / "evidence.toml").read_text())
+
+
+@pytest.mark.parametrize("name", [p.relative_to(FIXTURES).as_posix() for p in hook_requests()])
+def test_evidence_is_cited_once_and_no_internal_wording_shows(client: TestClient, name: str) -> None:
+    """Evidence with a URL is a link button and nowhere else; evidence without one is cited by
+    its citation in the detail's closing "Evidence:" line; only the card file's evidence."""
+    request = fixture(name)
+    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    evidence = _evidence()
+    for card in response.json().get("cards", []) if response.status_code == 200 else []:
+        own = tomllib.loads((CARDS / f"{card['source']['topic']['code']}.toml").read_text())["evidence"]
+        links = {link["label"] for link in card.get("links", [])}
+        assert links <= {evidence[key]["label"] for key in own if "url" in evidence[key]}
+        detail = card["detail"]
+        assert not any(evidence[key].get("url", "\0") in detail for key in evidence)
+        assert not any(evidence[key]["label"] in detail for key in evidence if "url" in evidence[key])
+        cited = detail.split("\n\nEvidence: ")[1] if "\n\nEvidence: " in detail else ""
+        unlinked = [evidence[key]["citation"] for key in own if "url" not in evidence[key]]
+        assert all(citation in unlinked for citation in _citations(cited, unlinked))
+        for internal in ("clinical-rules.md", "second source document", "§"):
+            assert internal not in detail and internal not in card["summary"]
+
+
+def _citations(line: str, known: list[str]) -> list[str]:
+    """The citations a closing "Evidence:" line is made of (each one of ``known``), all of it."""
+    found = [citation for citation in known if citation in line]
+    assert len(" ".join(found)) == len(line), line
+    return found
+
+
+def _cards_dir(tmp_path: Path, variant: str, line: str) -> Path:
+    target = tmp_path / "cards"
+    shutil.copytree(CARDS, target)
+    path = target / "cyclobenzaprine-duration.toml"
+    text = path.read_text()
+    header = f"[variants.{variant}]\n"
+    assert header in text
+    path.write_text(text.replace(header, header + line + "\n", 1))
+    return target
+
+
+def test_a_variant_cites_the_subset_of_evidence_it_names(tmp_path: Path) -> None:
+    cards_dir = _cards_dir(tmp_path, "planned-too-long", 'evidence = ["FDA-IR"]')
+    app = create_app(Settings(cards_dir=cards_dir, data_dir=tmp_path / "var", auth_mode="off"))
+    with TestClient(app) as own:
+        body = own.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
+    [card] = cards_for(body, "cyclobenzaprine-duration")
+    assert [link["label"] for link in card["links"]] == [_evidence()["FDA-IR"]["label"]]
+    assert "\n\nEvidence: " not in card["detail"]  # FAIL, which has no URL, is not cited by this variant
+
+
+def test_a_variant_citing_evidence_outside_its_file_stops_start_up(tmp_path: Path) -> None:
+    cards_dir = _cards_dir(tmp_path, "planned-too-long", 'evidence = ["FDA-IR", "EULAR-FM"]')
+    with pytest.raises(CardContentError, match=re.escape("variants.planned-too-long.evidence names keys not in")):
+        create_app(Settings(cards_dir=cards_dir, data_dir=tmp_path / "var", auth_mode="off"))
