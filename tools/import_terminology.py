@@ -4,7 +4,7 @@ Run by a maintainer when the sources change, never by the service: the service a
 tests read only the generated files under ``cards/terminology/``, which carry their
 provenance in their headers.
 
-    python tools/import_terminology.py ../shared --sandbox /path/to/cds-hooks/sandbox [--commit SHA]
+    .venv/bin/python tools/import_terminology.py ../shared --sandbox /path/to/cds-hooks/sandbox [--commit SHA]
 
 ``--sandbox`` is a clone (or bare mirror) of github.com/cds-hooks/sandbox, read at ``--commit``
 (default HEAD), or its ``src/assets/medication-list.js`` file itself.
@@ -25,6 +25,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+
+# The service reads free text with the same words, so a product's route and release form mean
+# the same whether it was found by its code or by its name.
+from cds_service.content.terminology.names import release_named, route_named
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "cards" / "terminology"
@@ -74,40 +78,15 @@ COLUMNS = (
 # "Cyclobenzaprine hydrochloride 10 MG" → the number right after the ingredient's part.
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG(?!/)", re.IGNORECASE)
 _FORMS = ("tablet", "capsule", "film", "solution", "suspension", "injection", "patch", "cream", "gel", "spray")
-# First match wins: a "Sublingual Tablet" is sublingual, an "Ophthalmic Solution" ophthalmic.
-_ROUTES = (
-    ("ophthalmic", r"ophthalmic"),
-    ("otic", r"otic"),
-    ("sublingual", r"sublingual"),
-    ("buccal", r"buccal"),
-    ("transdermal", r"transdermal"),
-    ("nasal", r"nasal"),
-    ("rectal", r"rectal"),
-    ("vaginal", r"vaginal"),
-    ("inhalation", r"inhal\w*"),
-    ("injectable", r"injectable|injection|prefilled syringe|cartridge|auto-injector"),
-    ("topical", r"topical|cream|ointment|lotion"),
-    ("oral", r"oral|tablet|capsule|pill|elixir|syrup"),
-)
 
 
 def _words(names: list[str]) -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 
-def route(name: str) -> str:
-    """The route a product name states ("" for a component, which names no dose form)."""
-    return next((r for r, words in _ROUTES if re.search(rf"\b(?:{words})\b", name, re.IGNORECASE)), "")
-
-
 def release(kind: str, name: str) -> str:
-    lowered = name.lower()
-    if "sublingual" in lowered:
-        return "sublingual"
-    if "extended release" in lowered:
-        return "extended"
     # A component (SCDC) or a dose form group ("Cyclobenzaprine Pill") names no release form.
-    return "" if kind in ("component", "pill") else "immediate"
+    return release_named(name) or ("" if kind in ("component", "pill") else "immediate")
 
 
 def product_row(rxcui: str, kind: str, name: str, named: list[str], source: str) -> dict[str, str]:
@@ -126,7 +105,7 @@ def product_row(rxcui: str, kind: str, name: str, named: list[str], source: str)
         "ingredients": ",".join(named),
         "strength_mg": strength.group(1) if strength and solid else "",
         "release": release(kind, name),
-        "route": route(name),
+        "route": route_named(name) or "",
         "dose_form": next((f for f in _FORMS if f in lowered), ""),
         "source": source,
         "name": name,
