@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class as r4b_model
 from fhir.resources.STU3 import get_fhir_model_class as stu3_model
 
+from cds_service.rules.actions import without_orphans
 from tests.conftest import FIXTURES, SELECT, SIGN
 from tools.golden import hook_requests
 
@@ -140,3 +141,59 @@ def test_the_walk_covers_every_fhir_version_and_every_kind_of_action(client: Tes
             seen.add((client_version(request), action["type"]))
     for version in ("R4", "STU3", "DSTU2"):
         assert {(version, "update"), (version, "delete"), (version, "create")} <= seen, version
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "subject", "reason"),
+    [
+        (
+            "multiple-rules/stu3-cauda-equina-10-days-mri-as-procedure-request.json",
+            "ProcedureRequest",
+            "Patient/versions-pt",
+            "reasonReference",
+        ),
+        (
+            "multiple-rules/dstu2-cauda-equina-10-days-mri-as-diagnostic-order.json",
+            "DiagnosticOrder",
+            "Patient/versions-pt",
+            "supportingInformation",
+        ),
+        (
+            "multiple-rules/patient-id-sent-as-reference-cauda-equina-mri-subject-not-doubled.json",
+            "ServiceRequest",
+            "Patient/harness-pt-1",
+            "reasonReference",
+        ),
+    ],
+)
+def test_an_imaging_order_goes_back_in_the_clients_version(
+    client: TestClient, name: str, kind: str, subject: str, reason: str
+) -> None:
+    request = json.loads(Path(FIXTURES / name).read_text())
+    [create] = [a for a in suggested_actions(client, request) or [] if a["type"] == "create"]
+    resource = create["resource"]
+    assert (resource["resourceType"], resource["status"], resource["subject"]) == (
+        kind,
+        "draft",
+        {"reference": subject},
+    )
+    assert resource[reason] == [{"reference": "Condition/ces-1", "display": "Cauda equina syndrome"}]
+    code = resource["item"][0]["code"] if kind == "DiagnosticOrder" else resource["code"]
+    assert code["coding"][0]["code"] == "72148"
+
+
+def test_contained_resources_still_referenced_stay() -> None:
+    """Only what nothing references goes: a contained resource referenced by another that stays is kept."""
+    resource = {
+        "resourceType": "MedicationRequest",
+        "contained": [
+            {"resourceType": "Medication", "id": "old"},
+            {"resourceType": "Medication", "id": "new", "ingredient": [{"itemReference": {"reference": "#sub"}}]},
+            {"resourceType": "Substance", "id": "sub"},
+            {"resourceType": "Provenance", "id": "about-me", "target": [{"reference": "#"}]},
+        ],
+        "medicationReference": {"reference": "#new"},
+    }
+    kept = without_orphans(resource)["contained"]
+    assert [c["id"] for c in kept] == ["new", "sub", "about-me"]
+    assert "contained" not in without_orphans({"resourceType": "MedicationRequest", "contained": [{"id": "x"}]})
