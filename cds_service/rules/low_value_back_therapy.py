@@ -43,11 +43,11 @@ def _indication(context: PatientContext, order: Order, terminology: Terminology)
     """Why this is a back pain order: its reason, else back pain on the problem list."""
     reason = terminology.matching("back-pain-spasm", order.reason_codes)
     if reason is not None:
-        return f"ordered for {reason.display or 'back pain'} ({reason.code})"
+        return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
     condition = next((c for c in context.conditions if terminology.in_concept("back-pain-spasm", c.codes)), None)
     if condition is None:
         return None
-    return f"{condition_label(condition, terminology, 'back-pain-spasm')} on the problem list"
+    return f"{condition_label(condition, terminology, 'back-pain-spasm')}, on the problem list"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
