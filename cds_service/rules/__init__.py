@@ -111,21 +111,25 @@ def all_rules() -> tuple[Rule, ...]:
         low_value_back_therapy,
         muscle_relaxant_chronic_pain,
         muscle_relaxant_class_switch,
+        muscle_relaxant_cns_depressant,
         muscle_relaxant_duplicate,
         muscle_relaxant_older_adult,
         nonpharmacologic_first_line,
         refractory_spasm_imaging,
+        tizanidine_cyp1a2_inhibitor,
     )
 
     return tuple(
         module.RULE
         for module in (
             cyclobenzaprine_maoi,
+            tizanidine_cyp1a2_inhibitor,
             cyclobenzaprine_contraindicated_condition,
             cyclobenzaprine_hepatic_impairment,
             cyclobenzaprine_older_adult,
             muscle_relaxant_older_adult,
             cyclobenzaprine_serotonergic,
+            muscle_relaxant_cns_depressant,
             cyclobenzaprine_anticholinergic_caution,
             cyclobenzaprine_duration,
             muscle_relaxant_duplicate,

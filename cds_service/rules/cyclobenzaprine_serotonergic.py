@@ -29,6 +29,4 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, "tramadol" if with_tramadol else "serotonergic", order, facts)
 
 
-RULE = Rule(
-    id=RULE_ID, variants=("serotonergic", "tramadol"), applies_to=is_cyclobenzaprine, evaluate=evaluate
-)
+RULE = Rule(id=RULE_ID, variants=("serotonergic", "tramadol"), applies_to=is_cyclobenzaprine, evaluate=evaluate)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Order, PatientContext
@@ -21,14 +22,14 @@ class Alongside:
     drug: Drug
     # The other draft order or the course's MedicationRequest.
     reference: str
-    # "ordered now" for another draft order; "since <start>" for an active course.
-    how: str
+    # The start of an active course; None for another draft order ("ordered now").
+    since: date | None = None
     # The other draft order is itself under review in this call.
     under_review: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.drug.name} ({self.how})"
+        return f"{self.drug.name} ({'ordered now' if self.since is None else f'since {self.since.isoformat()}'})"
 
 
 def alongside(
@@ -42,12 +43,12 @@ def alongside(
 
     reviewed = {o.reference for o in context.orders}
     found = [
-        Alongside(d.drug, d.reference, "ordered now", d.reference in reviewed)
+        Alongside(d.drug, d.reference, None, d.reference in reviewed)
         for d in context.drafts
         if d.reference != order.reference and d.drug is not None and wanted(d.drug)
     ]
     found += [
-        Alongside(c.drug, c.reference, f"since {c.start.isoformat()}")
+        Alongside(c.drug, c.reference, c.start)
         for c in context.courses
         if c.active_on(context.today) and wanted(c.drug)
     ]

@@ -1,10 +1,12 @@
 """muscle-relaxant-class-switch: the same relaxant again after a recent course.
 
-When a muscle relaxant is ordered and the patient finished a course of the same ingredient in
-the last 90 days (a repeat after failure), then suggest checking dose and adherence first, and
-otherwise a relaxant of another class. Evidence: [FAIL] "failure from too low or inconsistent
-dosing; a patient may respond to another class (centrally acting such as cyclobenzaprine vs
-antispasmodic such as baclofen)".
+When a muscle relaxant is ordered and the patient took a course of the same ingredient that
+started in the last 90 days and has ended (a repeat after failure), then suggest checking dose
+and adherence first, and if it failed an agent with another mechanism: tizanidine, an α2
+agonist (or, when tizanidine is the one repeated, cyclobenzaprine). At 65 and older the card
+names no relaxant (Beers: avoid them) and points to nonpharmacologic care instead.
+Evidence: [FAIL] failure from too low or inconsistent dosing, tolerance with prolonged use, a
+patient may respond to another agent; [BEERS] at 65 and older.
 """
 
 from __future__ import annotations
@@ -23,18 +25,23 @@ RULE_ID = "muscle-relaxant-class-switch"
 
 class Config(RuleConfig):
     lookback_days: int = Field(default=90, ge=1, le=3650)
+    # From this age the card names no relaxant (Beers Criteria).
+    min_age: int = Field(default=65, ge=18, le=120)
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
     assert order.drug is not None
+    own = set(terminology.ingredients_of("muscle-relaxant", order.drug))
     earliest = context.today - timedelta(days=config.lookback_days)
     # A course still running is a duplicate, not a failure: muscle-relaxant-duplicate speaks to it.
     prior = [
         c
         for c in context.courses
-        if c.drug.ingredient == order.drug.ingredient and earliest <= c.start and c.end <= context.today
+        if own & set(terminology.ingredients_of("muscle-relaxant", c.drug))
+        and earliest <= c.start
+        and c.end <= context.today
     ]
     if not prior:
         return None
@@ -43,8 +50,18 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "ingredient": order.drug.ingredient,
         "prior_start": latest.start.isoformat(),
         "prior_end": latest.last_day.isoformat(),
+        "age": str(context.age),
     }
-    return Finding(RULE_ID, "repeat-course", order, facts)
+    if context.age is not None and context.age >= config.min_age:
+        return Finding(RULE_ID, "older-adult", order, facts, evidence=("FAIL", "BEERS"))
+    variant = "repeat-tizanidine" if order.drug.ingredient == "tizanidine" else "repeat-course"
+    return Finding(RULE_ID, variant, order, facts, evidence=("FAIL",))
 
 
-RULE = Rule(id=RULE_ID, variants=("repeat-course",), applies_to=is_muscle_relaxant, evaluate=evaluate, config=Config)
+RULE = Rule(
+    id=RULE_ID,
+    variants=("repeat-course", "repeat-tizanidine", "older-adult"),
+    applies_to=is_muscle_relaxant,
+    evaluate=evaluate,
+    config=Config,
+)

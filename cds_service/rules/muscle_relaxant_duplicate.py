@@ -1,8 +1,11 @@
 """muscle-relaxant-duplicate: two skeletal muscle relaxants at once.
 
 When a muscle relaxant is ordered while another one is taken or ordered alongside, then warn,
-name both, and offer to remove the new draft. Evidence: [FAIL] (relaxants add sedation, not
-benefit, when combined; a failing drug calls for review rather than a second one).
+name both, and offer to remove the new draft. The same ingredient again asks "a renewal or a
+duplicate?" (clinical specification §2, v2 change 9). Of two relaxant drafts under review in
+one call, the later one carries the card, so that removing it leaves the first.
+Evidence: [FAIL] (a relaxant that fails calls for review of dose and adherence, or another
+agent, not a second one on top).
 """
 
 from __future__ import annotations
@@ -10,19 +13,46 @@ from __future__ import annotations
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import active_medications, is_muscle_relaxant, remove
+from cds_service.rules.common import is_muscle_relaxant, remove
+from cds_service.rules.interactions import Alongside, alongside, labels
 
 RULE_ID = "muscle-relaxant-duplicate"
+RELAXANT = "muscle-relaxant"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
-    others = active_medications(context, order, terminology, "muscle-relaxant")
-    if not others:
+    found = [a for a in alongside(context, order, terminology, (RELAXANT,)) if _counts(a, order, context)]
+    if not found:
         return None
+    own = set(terminology.ingredients_of(RELAXANT, order.drug))
+    same = [a for a in found if own & set(terminology.ingredients_of(RELAXANT, a.drug))]
     assert order.drug is not None
-    return Finding(RULE_ID, "duplicate", order, {"drug": order.drug.name, "others": "; ".join(others)}, remove(order))
+    facts = {
+        "relaxant": order.drug.ingredient,
+        "drug": order.drug.name,
+        "others": labels(found),
+        "ingredients": ", ".join(dict.fromkeys(i for a in found for i in terminology.ingredients_of(RELAXANT, a.drug))),
+    }
+    history = [a.since for a in same if a.since is not None]
+    if history:
+        facts["ordered_on"] = max(history).isoformat()
+        return Finding(RULE_ID, "same-drug", order, facts, remove(order))
+    return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
 
 
-RULE = Rule(id=RULE_ID, variants=("duplicate",), applies_to=is_muscle_relaxant, evaluate=evaluate)
+def _counts(other: Alongside, order: Order, context: PatientContext) -> bool:
+    """Another draft under review counts only when it comes first: one card for the pair."""
+    if not other.under_review:
+        return True
+    reviewed = [o.reference for o in context.orders]
+    return order.reference in reviewed and reviewed.index(other.reference) < reviewed.index(order.reference)
+
+
+RULE = Rule(
+    id=RULE_ID,
+    variants=("duplicate", "same-drug", "same-drug-draft"),
+    applies_to=is_muscle_relaxant,
+    evaluate=evaluate,
+)

@@ -1,0 +1,67 @@
+"""muscle-relaxant-cns-depressant: a muscle relaxant with an opioid, benzodiazepine, barbiturate,
+Z-drug or gabapentinoid.
+
+When a muscle relaxant is ordered for a patient taking (or being ordered) one of these CNS
+depressants, then warn of additive sedation and respiratory depression and name the drugs; at
+65 and older add the Beers advice. The relaxant order's own ingredients never count (a
+carisoprodol-codeine product is not its own interaction); another order's combination product
+counts by its depressant part (codeine), its relaxant part being muscle-relaxant-duplicate's.
+Evidence: [FDA-IR] "may enhance the effects of alcohol, barbiturates and other CNS
+depressants"; [FDA-OPIOID] only when an opioid or benzodiazepine is named; [FDA-GABA] only for
+a gabapentinoid; [BEERS] at 65 and older.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Order, PatientContext
+from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules.common import is_muscle_relaxant
+from cds_service.rules.interactions import alongside, labels
+
+RULE_ID = "muscle-relaxant-cns-depressant"
+CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")
+
+
+class Config(RuleConfig):
+    # From this age the card adds the Beers advice on CNS-active drugs.
+    min_age: int = Field(default=65, ge=18, le=120)
+
+
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
+    if not is_muscle_relaxant(order, terminology):
+        return None
+    found = alongside(context, order, terminology, CLASSES)
+    if not found:
+        return None
+    classes = {c for a in found for c in CLASSES if terminology.is_medication(c, a.drug)}
+    named = [i for a in found for c in CLASSES for i in terminology.ingredients_of(c, a.drug)]
+    older = context.age is not None and context.age >= config.min_age
+    evidence = ["FDA-IR"]
+    if classes & {"opioid", "benzodiazepine"}:
+        evidence.append("FDA-OPIOID")
+    if "gabapentinoid" in classes:
+        evidence.append("FDA-GABA")
+    if older:
+        evidence.append("BEERS")
+    assert order.drug is not None
+    facts = {
+        "relaxant": order.drug.ingredient,
+        "drug": order.drug.name,
+        "ingredients": ", ".join(dict.fromkeys(named)),
+        "drugs": labels(found),
+        "age": str(context.age),
+    }
+    variant = "older-adult" if older else "cns-depressant"
+    return Finding(RULE_ID, variant, order, facts, evidence=tuple(evidence))
+
+
+RULE = Rule(
+    id=RULE_ID,
+    variants=("cns-depressant", "older-adult"),
+    applies_to=is_muscle_relaxant,
+    evaluate=evaluate,
+    config=Config,
+)
