@@ -1,6 +1,6 @@
 """low-value-back-therapy: lumbar supports, TENS and traction do not help back pain.
 
-When a selected ServiceRequest or DeviceRequest orders a lumbar or lumbosacral orthosis, TENS
+When a selected ServiceRequest (STU3: ProcedureRequest) or DeviceRequest orders a lumbar or lumbosacral orthosis, TENS
 or traction for back pain (the order's reason, or back pain or spasm on the problem list), then
 say so and offer to remove that draft. Evidence: [ACP] "lumbar supports no clear benefit; TENS
 no different from sham; traction no clear difference".
@@ -30,7 +30,8 @@ class Config(RuleConfig):
 
 
 def _therapy(order: Order, terminology: Terminology) -> str | None:
-    if not order.reference.startswith(("ServiceRequest/", "DeviceRequest/")):
+    # ProcedureRequest: the ServiceRequest of STU3 clients.
+    if not order.reference.startswith(("ServiceRequest/", "DeviceRequest/", "ProcedureRequest/")):
         return None
     return next((t for t in THERAPIES if terminology.in_concept(t, order.codes)), None)
 
