@@ -112,14 +112,16 @@ def test_hepatic_failure_gets_one_critical_card_that_deletes_the_order(client: T
     }
 
 
-def test_fatty_liver_gets_warning_with_5_mg_tablet(client: TestClient) -> None:
+def test_hepatitis_c_gets_warning_with_the_5_mg_tablet_limited_to_21_days(client: TestClient) -> None:
+    """Mild hepatic impairment, 10 mg a day for 30 days: the 5 mg swap also carries the duration limit."""
     body = client.post(
-        SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-fatty-liver-10mg.json")
+        SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-hepatitis-c-10mg.json")
     ).json()
     assert rule_ids(body) == ["cyclobenzaprine-hepatic-impairment", "cyclobenzaprine-duration"]
     [card] = cards_for(body, "cyclobenzaprine-hepatic-impairment")
     assert_common(card, "cyclobenzaprine-hepatic-impairment", "warning")
-    assert "10 mg per dose" in card["detail"] and "K76.0" in card["detail"]
+    assert "10 mg per dose" in card["detail"] and "B18.2" in card["detail"]
+    assert card["suggestions"][0]["label"].endswith("(limited to 21 days)")
     resource = only_action(card)["resource"]
     MedicationRequest.model_validate(resource)
     assert resource["medicationCodeableConcept"]["coding"] == [
@@ -129,6 +131,7 @@ def test_fatty_liver_gets_warning_with_5_mg_tablet(client: TestClient) -> None:
     dosage = resource["dosageInstruction"][0]
     assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1
     assert dosage["timing"]["repeat"]["frequency"] == 1  # same frequency, under the cap
+    assert dosage["timing"]["repeat"]["boundsDuration"]["value"] == 21
 
 
 def test_five_mg_suggestion_caps_frequency_at_three_a_day(client: TestClient) -> None:
@@ -136,19 +139,20 @@ def test_five_mg_suggestion_caps_frequency_at_three_a_day(client: TestClient) ->
         SELECT, json=fixture("cyclobenzaprine-hepatic-impairment/fires-warning-undotted-icd-qid.json")
     ).json()
     [card] = cards_for(body, "cyclobenzaprine-hepatic-impairment")
-    assert card["suggestions"][0]["label"].endswith("three times a day")
+    assert "1 tablet three times a day" in card["suggestions"][0]["label"]
     repeat = only_action(card)["resource"]["dosageInstruction"][0]["timing"]["repeat"]
     assert (repeat["frequency"], repeat["period"], repeat["periodUnit"]) == (3, 1, "d")
 
 
-def test_prior_course_three_weeks_ago_gets_mri_card(client: TestClient) -> None:
-    body = client.post(SELECT, json=fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")).json()
+def test_sciatica_for_six_weeks_gets_mri_card_that_does_not_push_the_mri(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("refractory-spasm-imaging/fires-sciatica-42-days-v2-six-weeks.json")).json()
     [card] = cards_for(body, "refractory-spasm-imaging")
     assert_common(card, "refractory-spasm-imaging", "warning")
-    assert "2026-10-31, 21 days ago" in card["detail"]
+    assert "**42 days**" in card["detail"]
     for differential in ("nerve impingement", "disc pathology", "fibromyalgia", "myofascial pain"):
         assert differential in card["detail"]
     action = only_action(card)
+    assert "isRecommended" not in card["suggestions"][0]  # ACP: only for surgery or injection candidates
     assert action["type"] == "create"
     ServiceRequest.model_validate(action["resource"])
     assert action["resource"]["code"]["coding"][0] == {
@@ -157,7 +161,14 @@ def test_prior_course_three_weeks_ago_gets_mri_card(client: TestClient) -> None:
         "display": "MRI lumbar spine without contrast",
     }
     assert action["resource"]["subject"] == {"reference": "Patient/harness-pt-1"}
-    assert "reasonReference" not in action["resource"]
+
+
+def test_a_prior_course_and_seven_weeks_of_back_pain_get_an_info_card_without_mri(client: TestClient) -> None:
+    body = client.post(SELECT, json=fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")).json()
+    [card] = cards_for(body, "refractory-spasm-imaging")
+    assert_common(card, "refractory-spasm-imaging", "info")
+    assert "2026-10-31, 21 days ago" in card["detail"]
+    assert "suggestions" not in card
 
 
 def test_mri_suggestion_cites_the_sciatica(client: TestClient) -> None:
@@ -170,8 +181,8 @@ def test_mri_suggestion_cites_the_sciatica(client: TestClient) -> None:
 def test_cumulative_days_are_stated_and_the_update_leaves_what_remains(client: TestClient) -> None:
     body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")).json()
     [card] = cards_for(body, "cyclobenzaprine-duration")
-    assert "25 days within 30 days" in card["summary"]
-    assert "**11 days**" in card["detail"] and "**14 days**" in card["detail"]
+    assert "11 taken + 14 planned" in card["summary"]
+    assert "**11 of the last 30 days**" in card["detail"] and "**14 more**" in card["detail"]
     resource = only_action(card)["resource"]
     assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 10  # 21 - 11 already taken
 
@@ -200,8 +211,11 @@ def test_order_select_reviews_only_selected_drafts(client: TestClient) -> None:
 
 
 def _two_drafts() -> dict[str, Any]:
-    """Signing cyclobenzaprine (hepatic failure on file) and baclofen, after a course 3 weeks ago."""
+    """Signing cyclobenzaprine (hepatic failure on file) and baclofen, after a course 3 weeks ago,
+    with low back pain for 50 days."""
     request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    back_pain = fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")["prefetch"]["conditions"]
+    request["prefetch"]["conditions"]["entry"] += back_pain["entry"]
     request["hook"] = "order-sign"
     request["prefetch"]["medications"] = fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")[
         "prefetch"
@@ -216,7 +230,7 @@ def _two_drafts() -> dict[str, Any]:
 
 def test_critical_cards_come_first_and_patient_level_cards_survive_a_deleted_order(client: TestClient) -> None:
     body = client.post(SIGN, json=_two_drafts()).json()
-    assert [c["indicator"] for c in body["cards"]] == ["critical", "warning", "warning"]
+    assert [c["indicator"] for c in body["cards"]] == ["critical", "warning", "info"]
     # Baclofen's own cards stay: a second relaxant alongside cyclobenzaprine, and the MRI card.
     assert rule_ids(body) == [
         "cyclobenzaprine-hepatic-impairment",
@@ -224,6 +238,9 @@ def test_critical_cards_come_first_and_patient_level_cards_survive_a_deleted_ord
         "refractory-spasm-imaging",
     ]
     assert body["cards"][1]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/request-456"
+    # The critical card names what it silenced for its order, not the MRI card, which still shows.
+    flagged = body["cards"][0]["detail"].split("\n\nAlso flagged: ")[1]
+    assert _title("cyclobenzaprine-duration") in flagged and _title("refractory-spasm-imaging") not in flagged
 
 
 def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: TestClient) -> None:
@@ -235,6 +252,10 @@ def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: Test
 # -- evidence cited once -----------------------------------------------------------------------
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
+
+
+def _title(rule_id: str) -> str:
+    return tomllib.loads((CARDS / f"{rule_id}.toml").read_text())["title"]
 
 
 def _evidence() -> dict[str, dict[str, str]]:
