@@ -38,9 +38,11 @@ class Order:
     # What a ServiceRequest or DeviceRequest orders.
     codes: tuple[Code, ...] = ()
     reason_codes: tuple[Code, ...] = ()
+    # The highest dose and frequency among the dosage instructions (a taper reads its highest step).
     dose_mg: float | None = None
     units_per_dose: float | None = None
     per_day: float | None = None
+    # Days of use, first and last both counted (a FHIR Period.end is the last day it covers).
     planned_days: float | None = None
     duration_basis: str | None = None
 
@@ -78,7 +80,7 @@ class Course:
     reference: str
     drug: Drug
     start: date
-    end: date  # the first day after the course
+    end: date  # the first day after the course; ``last_day`` is the last day of use
     status: str = "completed"
     # The end is the 14-day assumption for a course of unknown duration (clinical specification
     # §1), not something the record says.

@@ -105,7 +105,7 @@ def _course_days(raw: dict[str, Any], order: Order, status: str, today: date) ->
     start = to_date(raw.get("authoredOn")) or (span[0] if span else None) or to_date(validity.get("start"))
     if start is None:
         return None
-    if span is not None:
+    if span is not None and order.planned_days is not None:
         # The bounds period set the duration: its end is the last day. An order authored after
         # the course began (a medication history entered later) runs from the recorded start.
         return min(start, span[0]), span[1], False
