@@ -1,0 +1,98 @@
+"""The interaction rules say what v2 asks of them, beyond firing (tests/test_rules.py counts the
+cards): which variant, which evidence, which order carries the card, and what it removes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, SIGN, cards_for, fixture
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def _card(client: TestClient, name: str) -> dict[str, Any]:
+    rule = name.split("/")[0]
+    request = fixture(name)
+    body = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()
+    [card] = cards_for(body, rule)
+    return card
+
+
+def _links(card: dict[str, Any]) -> set[str]:
+    return {link["label"] for link in card.get("links", [])}
+
+
+def _removes(card: dict[str, Any]) -> list[str]:
+    return [a["resourceId"] for s in card.get("suggestions", []) for a in s["actions"] if a["type"] == "delete"]
+
+
+def test_maoi_stop_date_unknown_is_a_warning_without_suggestion(client: TestClient) -> None:
+    card = _card(client, "cyclobenzaprine-maoi/fires-maoi-stop-date-unknown-v2-warning.json")
+    assert card["indicator"] == "warning"
+    assert "ordered on 2026-06-01" in card["summary"] and "stop date unknown" in card["summary"]
+    assert not card.get("suggestions")
+
+
+def test_maoi_critical_cites_the_linezolid_communication_only_for_linezolid(client: TestClient) -> None:
+    linezolid = _card(client, "cyclobenzaprine-maoi/fires-linezolid-last-day-today-v2-24-hour-washout.json")
+    phenelzine = _card(client, "cyclobenzaprine-maoi/fires-maoi-last-day-13-days-ago-v2-inclusive-end.json")
+    safinamide = _card(client, "cyclobenzaprine-maoi/fires-safinamide-active-v2.json")
+    assert linezolid["indicator"] == phenelzine["indicator"] == "critical"
+    assert any("linezolid" in label for label in _links(linezolid))
+    assert not any("linezolid" in label for label in _links(phenelzine))
+    assert any("safinamide" in label for label in _links(safinamide))
+    assert "13 days ago" in phenelzine["detail"]
+    assert _removes(phenelzine) == ["MedicationRequest/request-123"]
+
+
+def test_serotonergic_tramadol_adds_the_seizure_risk(client: TestClient) -> None:
+    tramadol = _card(client, "cyclobenzaprine-serotonergic/fires-tramadol-in-draft-orders-v2-seizure-warning.json")
+    sertraline = _card(client, "cyclobenzaprine-serotonergic/fires-sertraline-active.json")
+    assert "seizure" in tramadol["detail"] and "seizure" not in sertraline["detail"]
+
+
+def test_cns_depressant_cites_only_the_evidence_that_applies(client: TestClient) -> None:
+    opioid = _card(client, "muscle-relaxant-cns-depressant/fires-oxycodone-active.json")
+    gabapentin = _card(client, "muscle-relaxant-cns-depressant/fires-gabapentin-active-baclofen.json")
+    older = _card(client, "muscle-relaxant-cns-depressant/fires-age-70-opioid-and-gabapentinoid-beers.json")
+    assert "FDA boxed warning (2016)" in opioid["detail"]  # no URL: cited by name
+    assert "FDA boxed warning (2016)" not in gabapentin["detail"]
+    assert any("gabapentinoid" in label for label in _links(gabapentin))
+    assert not any("gabapentinoid" in label for label in _links(opioid))
+    assert "Beers" not in opioid["detail"] and "Beers" in older["detail"]
+    assert any("Beers" in label for label in _links(older))
+    assert opioid["indicator"] == "warning" and not opioid.get("suggestions")
+
+
+def test_tizanidine_card_both_ways_round_removes_the_order_under_review(client: TestClient) -> None:
+    tizanidine = _card(client, "tizanidine-cyp1a2-inhibitor/fires-tizanidine-with-ciprofloxacin-active.json")
+    cipro = _card(client, "tizanidine-cyp1a2-inhibitor/fires-ciprofloxacin-ordered-tizanidine-active.json")
+    both = _card(client, "tizanidine-cyp1a2-inhibitor/fires-order-sign-both-drafted-card-on-tizanidine.json")
+    for card in (tizanidine, cipro, both):
+        assert card["indicator"] == "critical"
+        assert "tizanidine" in card["summary"] and "ciprofloxacin" in card["summary"]
+    assert _removes(tizanidine) == _removes(cipro) == ["MedicationRequest/request-123"]
+    assert _removes(both) == ["MedicationRequest/request-123"]  # the tizanidine draft
+
+
+def test_duplicate_same_drug_asks_renewal_or_duplicate(client: TestClient) -> None:
+    card = _card(client, "muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
+    assert "already active (ordered on 2026-11-14): a renewal or a duplicate?" in card["summary"]
+    two = _card(client, "muscle-relaxant-duplicate/fires-order-sign-two-relaxants-card-on-the-second.json")
+    assert _removes(two) == ["MedicationRequest/request-456"]
+
+
+def test_class_switch_names_no_relaxant_at_65_and_over(client: TestClient) -> None:
+    older = _card(client, "muscle-relaxant-class-switch/fires-age-70-names-no-relaxant-v2.json")
+    younger = _card(client, "muscle-relaxant-class-switch/fires-cyclobenzaprine-again.json")
+    tizanidine = _card(client, "muscle-relaxant-class-switch/fires-tizanidine-again-suggests-another-mechanism.json")
+    assert "tizanidine" in younger["detail"] and "α2" in younger["detail"]
+    assert "tizanidine" not in older["detail"] and "nonpharmacologic" in older["summary"]
+    assert "cyclobenzaprine" in tizanidine["detail"]
+    assert all(card["indicator"] == "info" for card in (older, younger, tizanidine))
