@@ -24,12 +24,14 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.facts.sig import COUNT_UNITS, fmt_number
 from cds_service.fhir.dialect import dialect
+from cds_service.fhir.json import as_list, as_num, as_obj, first_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update, with_duration
 from cds_service.rules.common import is_cyclobenzaprine
 
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
+_PLAUSIBLE = 1e6
 
 
 class Config(RuleConfig):
@@ -54,18 +56,21 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
 
 def _sig(resource: dict[str, Any], order: Order) -> tuple[float | None, float | None]:
     """(units per dose, administrations a day) of ``resource``, the draft or another card's dose
-    change of it (one 5 mg tablet, three a day at most): each the draft's own when it does not say."""
-    dosage = next(iter(resource.get("dosageInstruction") or ()), {})
+    change of it (one 5 mg tablet, three a day at most): each the draft's own when it does not say
+    or says something implausible (the client's JSON is read as it is)."""
+    dosage = as_obj(first_obj(as_list(resource.get("dosageInstruction"))))
     units = order.units_per_dose
-    for quantity in dialect(resource).doses(dosage):
-        unit = str((quantity or {}).get("code") or (quantity or {}).get("unit") or "").strip("{}").lower()
-        if unit in COUNT_UNITS and isinstance(quantity.get("value"), int | float):
-            units = float(quantity["value"])
-    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    for quantity in map(as_obj, dialect(resource).doses(dosage)):
+        unit = str(quantity.get("code") or quantity.get("unit") or "").strip("{}").lower()
+        value = as_num(quantity.get("value"))
+        if unit in COUNT_UNITS and value is not None and 0 < value < _PLAUSIBLE:
+            units = value
+    repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
     per_day = order.per_day
-    period_days = _PERIOD_DAYS.get(repeat.get("periodUnit") or repeat.get("periodUnits") or "")
-    if isinstance(repeat.get("period"), int | float) and repeat["period"] > 0 and period_days:
-        per_day = (repeat.get("frequencyMax") or repeat.get("frequency") or 1) / (repeat["period"] * period_days)
+    period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax") or repeat.get("frequency"))
+    period_days = _PERIOD_DAYS.get(str(repeat.get("periodUnit") or repeat.get("periodUnits") or ""))
+    if period and period_days and 0 < (frequency or 1) < _PLAUSIBLE and 0 < period < _PLAUSIBLE:
+        per_day = (frequency or 1) / (period * period_days)
     return units, per_day
 
 
