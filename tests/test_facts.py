@@ -46,14 +46,14 @@ def step(
     *,
     units: float | None = 1,
     unit: str = "{tbl}",
-    bounds: tuple[str, str] | None = None,
+    bounds: tuple[str, str | None] | None = None,
     duration: dict[str, Any] | None = None,
     sequence: int | None = None,
 ) -> dict[str, Any]:
     """One dosage instruction: ``units`` of ``unit`` ``per_day`` times a day (no dose when None)."""
     repeat: dict[str, Any] = {"frequency": per_day, "period": 1, "periodUnit": "d"}
     if bounds:
-        repeat["boundsPeriod"] = {"start": bounds[0], "end": bounds[1]}
+        repeat["boundsPeriod"] = {"start": bounds[0], **({"end": bounds[1]} if bounds[1] else {})}
     if duration:
         repeat["boundsDuration"] = duration
     dosage: dict[str, Any] = {"timing": {"repeat": repeat}}
@@ -289,6 +289,11 @@ def test_history_course_ends_on_its_bounds_period_end(
         course("by-supply", authored="2026-11-11", dispense={"expectedSupplyDuration": days(10)}),
         course("by-validity", dispense={"validityPeriod": {"start": "2026-11-11"}, "expectedSupplyDuration": days(10)}),
         course("by-bounds-start", dosage=[step(bounds=("2026-11-11", "2026-11-20"))]),
+        course(
+            "by-open-bounds-start",
+            dosage=[step(bounds=("2026-11-11", None))],
+            dispense={"expectedSupplyDuration": days(10)},
+        ),
         course("recorded-later", authored="2026-11-20", dosage=[step(bounds=("2026-11-06", "2026-11-15"))]),
         course("stopped", status="stopped", authored="2026-11-11", dosage=[step(duration=days(10))]),
         course("on-hold", status="on-hold", authored="2026-11-11", dosage=[step(duration=days(10))]),

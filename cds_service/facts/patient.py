@@ -16,7 +16,7 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import dated_span, medication_order
+from cds_service.facts.sig import bounds_start, dated_span, medication_order
 from cds_service.fhir.coding import ICD10CM, Code
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
@@ -102,7 +102,7 @@ def _course_days(raw: dict[str, Any], order: Order, status: str, today: date) ->
     14 days, assumed, except that an active order runs until today."""
     span = dated_span(raw)
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
-    start = to_date(raw.get("authoredOn")) or (span[0] if span else None) or to_date(validity.get("start"))
+    start = to_date(raw.get("authoredOn")) or bounds_start(raw) or to_date(validity.get("start"))
     if start is None:
         return None
     if span is not None and order.planned_days is not None:

@@ -131,15 +131,20 @@ def _step_per_day(dosage: dict[str, Any], terminology: Terminology) -> float | N
     return None
 
 
+def _bounds_periods(request: dict[str, Any]) -> list[tuple[date | None, date | None]]:
+    periods = (as_obj(_repeat(dosage).get("boundsPeriod")) for dosage in _dosages(request))
+    return [(to_date(period.get("start")), to_date(period.get("end"))) for period in periods]
+
+
+def bounds_start(request: dict[str, Any]) -> date | None:
+    """The earliest start of the dosage bounds periods, ended or not."""
+    return min((start for start, _ in _bounds_periods(request) if start), default=None)
+
+
 def bounds_span(request: dict[str, Any]) -> tuple[date, date] | None:
     """The first and last day (inclusive) the dosage bounds periods cover: from the earliest
     start to the latest end among the dosage instructions that have both (a taper's steps)."""
-    periods = []
-    for dosage in _dosages(request):
-        period = as_obj(_repeat(dosage).get("boundsPeriod"))
-        start, end = to_date(period.get("start")), to_date(period.get("end"))
-        if start and end and start <= end:
-            periods.append((start, end))
+    periods = [(start, end) for start, end in _bounds_periods(request) if start and end and start <= end]
     if not periods:
         return None
     return min(start for start, _ in periods), max(end for _, end in periods)
