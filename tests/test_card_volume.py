@@ -240,3 +240,16 @@ def test_the_stateless_evaluate_shows_the_low_dose_card(
     assert main(["evaluate", str(path), "--today", TODAY.isoformat()]) == 0
     [shown] = cards_for(json.loads(capsys.readouterr().out), OLDER_ADULT)
     assert shown["indicator"] == "info"
+
+
+def test_a_critical_delete_does_not_name_what_a_silenced_card_would_have_subsumed(module: TestClient) -> None:
+    """Hepatic failure deletes the order; the bone-metastasis red flag is named among the checks
+    it silenced, the MRI and heat-and-exercise cards it would have subsumed are not."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    metastasis = condition("c79", ICD10, "C79.51", "Secondary malignant neoplasm of bone", 100)
+    request["prefetch"]["conditions"]["entry"] += [SCIATICA, LOW_BACK_PAIN, metastasis]
+    [card] = post(module, request)["cards"]
+    flagged = card["detail"].split("\n\nAlso flagged: ")[1]
+    assert title("back-pain-red-flag") in flagged
+    assert title("refractory-spasm-imaging") not in flagged
+    assert title("nonpharmacologic-first-line") not in flagged

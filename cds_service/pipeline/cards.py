@@ -74,15 +74,19 @@ def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: li
             continue
         seen.add(key)
         kept.append(finding)
-    shown = {f.rule_id for f in kept}
-    subsumed = {rule_id for rule in rules if rule.id in shown for rule_id in rule.subsumes}
+    subsumed = {rule_id for rule in rules if rule.id in {f.rule_id for f in kept} for rule_id in rule.subsumes}
     kept = sorted((f for f in kept if f.rule_id not in subsumed), key=lambda f: INDICATORS.index(indicator(f)))
-    return _also_flagged(kept, silenced, catalog, {f.rule_id for f in kept})
+    # Not named as silenced: rules whose card shows anyway (about the patient, from another
+    # order), and rules a shown or silenced card subsumes (they would not have shown).
+    flagged = {f.rule_id for f in [*kept, *silenced]}
+    unnamed = {f.rule_id for f in kept} | {r for rule in rules if rule.id in flagged for r in rule.subsumes}
+    return _also_flagged(kept, silenced, catalog, unnamed)
 
 
-def _also_flagged(kept: list[Finding], silenced: list[Finding], catalog: CardCatalog, shown: set[str]) -> list[Finding]:
-    """The first critical card deleting each order names the checks it silenced for that order
-    (a rule about the patient whose card still shows from another order is not silenced)."""
+def _also_flagged(
+    kept: list[Finding], silenced: list[Finding], catalog: CardCatalog, unnamed: set[str]
+) -> list[Finding]:
+    """The first critical card deleting each order names the checks it silenced for that order."""
     named: set[str] = set()
     result = []
     for finding in kept:
@@ -94,7 +98,7 @@ def _also_flagged(kept: list[Finding], silenced: list[Finding], catalog: CardCat
                 dict.fromkeys(
                     catalog.texts[f.rule_id].title
                     for f in silenced
-                    if f.order.reference == reference and f.rule_id not in shown
+                    if f.order.reference == reference and f.rule_id not in unnamed
                 )
             )
             if titles:
