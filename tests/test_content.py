@@ -156,7 +156,10 @@ def test_a_combination_product_counts_for_each_relevant_ingredient(terminology: 
     [
         ("Tonmya 2.8 mg, 1 tablet under the tongue at bedtime", False, True, 2.8),
         ("cyclobenzaprine 2.8 mg sublingual tablet", False, True, None),
+        ("cyclobenzaprine 2.8 mg SL at bedtime", False, True, None),
         ("Amrix 15 mg capsule", True, False, None),
+        ("cyclobenzaprine extended-release 30 mg capsule", True, False, None),
+        ("Cyclobenzaprine ER 15 mg", True, False, None),
         ("Flexeril 10 mg", False, False, None),
         ("FEXMID 7.5MG", False, False, None),
     ],

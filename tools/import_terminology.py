@@ -85,8 +85,11 @@ def _words(names: list[str]) -> re.Pattern[str]:
 
 
 def release(kind: str, name: str) -> str:
-    # A component (SCDC) or a dose form group ("Cyclobenzaprine Pill") names no release form.
-    return release_named(name) or ("" if kind in ("component", "pill") else "immediate")
+    # A component (SCDC) names no dose form, so no release form; nor may a dose form group
+    # ("Cyclobenzaprine Pill" covers both).
+    if kind == "component":
+        return ""
+    return release_named(name) or ("" if kind == "pill" else "immediate")
 
 
 def product_row(rxcui: str, kind: str, name: str, named: list[str], source: str) -> dict[str, str]:

@@ -34,12 +34,17 @@ def route_named(name: str) -> str | None:
     return next((route for route, words in _ROUTES if words.search(name)), None)
 
 
+# RxNorm spells the release form out; order text often abbreviates it (upper case only, so that
+# ordinary words are not read as one).
+_SUBLINGUAL = re.compile(r"(?i:\bsublingual\b)|\bSL\b")
+_EXTENDED = re.compile(r"(?i:\bextended[- ]release\b)|\b(?:ER|XR|XL|SR|CR)\b")
+
+
 def release_named(name: str) -> str | None:
     """ "sublingual", "extended" or None (not stated) as the name says."""
-    lowered = name.lower()
-    if "sublingual" in lowered:
+    if _SUBLINGUAL.search(name):
         return "sublingual"
-    return "extended" if "extended release" in lowered else None
+    return "extended" if _EXTENDED.search(name) else None
 
 
 @dataclass(frozen=True)
