@@ -33,7 +33,7 @@ def _without_uuids(value: Any) -> Any:
 @pytest.mark.parametrize(
     "name",
     [
-        "cyclobenzaprine-hepatic-impairment/fires-warning-fatty-liver-10mg.json",
+        "cyclobenzaprine-hepatic-impairment/fires-warning-hepatitis-c-10mg.json",
         "refractory-spasm-imaging/fires-sciatica.json",
         "cyclobenzaprine-duration/silent-no-medication-yet.json",
     ],

@@ -72,7 +72,7 @@ def test_thresholds_come_from_the_config_file(monkeypatch: pytest.MonkeyPatch, t
     body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/silent-21-days.json")).json()
     assert rule_ids(body) == ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration"]  # 47 >= 40; 21 > 14
     [duration] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"]
-    assert duration["suggestions"][0]["label"] == "Limit to 14 days"
+    assert duration["suggestions"][0]["label"] == "Limit to 14 days (keeps 10 mg)"
 
 
 def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
@@ -132,14 +132,14 @@ def test_the_example_config_holds_the_defaults() -> None:
         assert example[rule.id] == rule.config().model_dump(exclude_none=True), rule.id
 
 
-def test_rules_command_lists_all_twelve(capsys) -> None:
+def test_rules_command_lists_all_seventeen(capsys) -> None:
     assert main(["rules"]) == 0
     out = capsys.readouterr().out
     for rule in all_rules():
         assert rule.id in out
     assert main(["rules", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 12
+    assert len(rows) == 17
     [duration] = [r for r in rows if r["id"] == "cyclobenzaprine-duration"]
     assert duration == {
         "id": "cyclobenzaprine-duration",

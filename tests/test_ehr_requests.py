@@ -68,7 +68,7 @@ def test_epic_order_sign(ehr: Callable[[dict[str, Any]], Any], fhir_server: Fhir
         "muscle-relaxant-duplicate",
     ]
     # 90 tablets at 3 a day is 30 days, twice with the refill, plus 8 days of the course in hand.
-    assert found[2]["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 68 days within 30 days"
+    assert found[2]["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 8 taken + 60 planned"
     assert "sertraline" in found[1]["summary"].lower() or "sertraline" in found[1]["detail"].lower()
     # The failed Condition search is redone and page 2 of the prefetched medications is fetched,
     # both with the EHR's access token.
@@ -77,7 +77,10 @@ def test_epic_order_sign(ehr: Callable[[dict[str, Any]], Any], fhir_server: Fhir
         f"/fhir/MedicationRequest?patient={PATIENT}&_page=1",
     ]
     assert {s.headers["authorization"] for s in fhir_server.seen} == {"Bearer epic-access-token-not-a-real-one"}
-    [update] = [a for s in found[0]["suggestions"] for a in s["actions"]]
+    # The older-adult card offers the 5 mg tablet or removal (v2), at most one.
+    actions = [a for s in found[0]["suggestions"] for a in s["actions"]]
+    assert [a["type"] for a in actions] == ["update", "delete"]
+    update = actions[0]
     assert update["resource"]["id"] == "eRx-20261121-1"
     assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "828320"  # the 5 mg tablet
 

@@ -71,8 +71,10 @@ def test_dstu2_suggestions_are_medication_orders(client: TestClient) -> None:
     limited = next(r for r in updates if "boundsQuantity" in r["dosageInstruction"][0]["timing"]["repeat"])
     assert limited["dosageInstruction"][0]["timing"]["repeat"]["boundsQuantity"]["value"] == 10
     assert limited["dispenseRequest"]["expectedSupplyDuration"]["value"] == 10
+    # The duplicate card's delete and the older-adult card's removal choice (v2), both by the
+    # DSTU2 reference.
     deletes = [a["resourceId"] for a in actions if a["type"] == "delete"]
-    assert deletes == ["MedicationOrder/order-123"]
+    assert deletes == ["MedicationOrder/order-123"] * 2
 
 
 def test_stu3_suggestions_are_valid_stu3(client: TestClient) -> None:

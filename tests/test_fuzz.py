@@ -113,8 +113,15 @@ def _products() -> list[tuple[str, str]]:
 
 
 def _condition_codes() -> list[tuple[str, str]]:
-    concepts = tomllib.loads((TERMINOLOGY / "concepts.toml").read_text())
-    codes = [(c["system"], c["code"]) for concept in concepts["condition"].values() for c in concept.get("codes", [])]
+    """Codes the condition concepts list (codes, prefixes, exclusions) in every concepts file."""
+    files = [TERMINOLOGY / "concepts.toml", *sorted((TERMINOLOGY / "concepts").glob("*.toml"))]
+    codes = [
+        (c["system"], c["code"])
+        for path in files
+        for concept in tomllib.loads(path.read_text()).get("condition", {}).values()
+        for key in ("codes", "prefixes", "exclude")
+        for c in concept.get(key, [])
+    ]
     for path in sorted((TERMINOLOGY / "valuesets").glob("*.json")):
         contains = json.loads(path.read_text())["expansion"]["contains"]
         codes += [(c["system"], c["code"]) for c in contains if "rxnorm" not in c["system"]][:15]

@@ -24,7 +24,7 @@ def test_readyz_checks_database_and_content(client: TestClient, settings: Settin
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
     assert ready.json()["checks"]["database"] == "ok, schema version 4"
-    assert "12 rules" in ready.json()["checks"]["terminology"]
+    assert "17 rules" in ready.json()["checks"]["terminology"]
 
     connection = sqlite3.connect(settings.data_dir / "cds-service.db")
     connection.execute("DROP TABLE feedback")

@@ -33,10 +33,10 @@ MAOI = "cyclobenzaprine-maoi"
 DURATION_WARNING = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 DURATION_INFO = "cyclobenzaprine-duration/fires-unknown-duration.json"
 # Fatty liver and 10 mg: the hepatic warning (the 30-day supply also brings the duration warning).
-HEPATIC_WARNING = "cyclobenzaprine-hepatic-impairment/fires-warning-fatty-liver-10mg.json"
+HEPATIC_WARNING = "cyclobenzaprine-hepatic-impairment/fires-warning-hepatitis-c-10mg.json"
 HEPATIC_CRITICAL = (
     "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json",
-    "cyclobenzaprine-hepatic-impairment/fires-critical-severity-severe.json",
+    "cyclobenzaprine-hepatic-impairment/fires-critical-severity-severe-on-hepatitis-c.json",
 )
 MAOI_CRITICAL = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
 
