@@ -470,3 +470,31 @@ def test_short_symptoms_make_no_refractory_card(
     client: TestClient, history: tuple[dict[str, Any], ...], conditions: tuple[dict[str, Any], ...]
 ) -> None:
     assert refractory(client, hook(history=history, conditions=conditions)) is None
+
+
+@pytest.mark.parametrize(
+    "taper",
+    [
+        [step(3, duration=days(10)), step(2, duration=days(10)), step(1, duration=days(10))],
+        [
+            step(1, bounds=("2026-12-21", "2026-12-30")),
+            step(3, bounds=("2026-12-01", "2026-12-10")),
+            step(2, bounds=("2026-12-11", "2026-12-20")),
+        ],
+    ],
+    ids=["durations", "dated-out-of-order"],
+)
+def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
+    client: TestClient, taper: list[dict[str, Any]]
+) -> None:
+    """The update trims the steps in the order they run to 21 days in all (10 + 10 + 1), not 21 each."""
+    request = hook(dosage=taper, dispense={})
+    assert planned(client, request) == "30 days planned"
+    card = duration_card(client, request)
+    assert card is not None
+    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
+    steps = update["resource"]["dosageInstruction"]
+    kept = [(s["timing"]["repeat"]["frequency"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in steps]
+    assert kept == [(3, 10), (2, 10), (1, 1)]
+    request["context"]["draftOrders"]["entry"][0]["resource"] = update["resource"]
+    assert duration_card(client, request) is None  # 21 days: at the limit

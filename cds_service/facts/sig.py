@@ -164,6 +164,18 @@ def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
     return (sum(steps.values()), len(steps)) if steps else None
 
 
+def step_days(dosage: dict[str, Any]) -> float | None:
+    """How long one dosage instruction (a taper's step) runs: its ``boundsDuration``, else its
+    ``boundsPeriod`` counted inclusively; None when it does not say."""
+    repeat = _repeat(dosage)
+    days = _finite(_days(repeat.get("boundsDuration")))
+    if days is not None and days >= 0:
+        return days
+    period = as_obj(repeat.get("boundsPeriod"))
+    start, end = to_date(period.get("start")), to_date(period.get("end"))
+    return _span_days((start, end)) if start and end and start <= end else None
+
+
 def _span_days(span: tuple[date, date]) -> float:
     return float((span[1] - span[0]).days + 1)
 

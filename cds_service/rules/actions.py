@@ -15,7 +15,7 @@ from typing import Any
 
 from cds_service.content.terminology import Drug
 from cds_service.facts.model import Order
-from cds_service.facts.sig import COUNT_UNITS
+from cds_service.facts.sig import COUNT_UNITS, step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
 
@@ -42,17 +42,55 @@ def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills and a matching quantity."""
     resource = copy.deepcopy(order.resource)
     fields = dialect(resource)
-    for dosage in resource.setdefault("dosageInstruction", [{}]):
+    steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
+    kept = []
+    for dosage, allotted in _trimmed_steps(steps, limit_days):
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
         for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
             repeat.pop(key, None)
-        repeat[fields.bounds_duration] = days(limit_days)
+        repeat[fields.bounds_duration] = days(allotted)
+        kept.append(dosage)
+    resource["dosageInstruction"] = kept
     dispense = resource.setdefault("dispenseRequest", {})
     dispense["expectedSupplyDuration"] = days(limit_days)
     fields.no_repeats(dispense)
     if order.units_per_day:
         dispense["quantity"] = {"value": math.ceil(order.units_per_day * limit_days), **_unit_of(order)}
     return safe_update(order, resource)
+
+
+def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:
+    """A taper's steps cut to ``limit_days`` in all, each with the days it keeps: steps run one
+    after another (those sharing a ``sequence`` together), each keeps its own length while the
+    limit lasts, a step of unknown length takes what is left, and steps past the limit go. One
+    step simply gets the limit. Bounding every step by the limit would make a taper longer."""
+    if len(steps) == 1:
+        return [(steps[0], limit_days)]
+    groups: dict[object, list[dict[str, Any]]] = {}
+    for index, dosage in sorted(enumerate(steps), key=_step_order):
+        sequence = dosage.get("sequence")
+        key = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else ("step", index)
+        groups.setdefault(key, []).append(dosage)
+    remaining, trimmed = limit_days, []
+    for group in groups.values():
+        if remaining <= 0:
+            break
+        lengths = [d for d in map(step_days, group) if d is not None]
+        allotted = min(remaining, math.ceil(max(lengths))) if lengths else remaining
+        allotted = max(allotted, 1)
+        trimmed += [(dosage, allotted) for dosage in group]
+        remaining -= allotted
+    return trimmed
+
+
+def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
+    """Steps run by ``sequence``, then by the start of their bounds period, then as listed."""
+    index, dosage = indexed
+    sequence = dosage.get("sequence")
+    ordinal = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 1 << 30
+    period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+    start = period.get("start") if isinstance(period, dict) and isinstance(period.get("start"), str) else "~"
+    return ordinal, start, index
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 When a selected ServiceRequest (STU3: ProcedureRequest) or DeviceRequest orders a lumbar or
 lumbosacral orthosis, TENS or traction for back pain (the order's reason, or back pain or spasm
-on the problem list), then say so and offer to remove that draft. Evidence: [ACP] "lumbar supports no clear benefit; TENS
-no different from sham; traction no clear difference".
+on the problem list), then say so and offer to remove that draft. Evidence: [ACP] "lumbar
+supports no clear benefit; TENS no different from sham; traction no clear difference".
 
 Silent without a back pain indication (the order is for something else), and after a current
 vertebral fracture or a spinal fusion, where a brace may be the treatment.
