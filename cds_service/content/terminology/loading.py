@@ -30,11 +30,15 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
     except (OSError, KeyError, ValueError) as error:
         raise TerminologyError(f"{directory / 'rxnorm-products.tsv'}: {error}") from error
 
+    read: dict[str, list[dict[str, Any]]] = {}  # several concepts draw on the same value set
+
     def valueset(where: str, oid: str) -> list[dict[str, Any]]:
-        path = directory / "valuesets" / f"{oid}.json"
-        if not path.is_file():
-            raise TerminologyError(f"{where} names value set {oid}, not in {directory / 'valuesets'}")
-        return list(json.loads(path.read_text()).get("expansion", {}).get("contains", []))
+        if oid not in read:
+            path = directory / "valuesets" / f"{oid}.json"
+            if not path.is_file():
+                raise TerminologyError(f"{where} names value set {oid}, not in {directory / 'valuesets'}")
+            read[oid] = list(json.loads(path.read_text()).get("expansion", {}).get("contains", []))
+        return read[oid]
 
     medication_concepts = _medication_concepts(concepts, products, concepts_file)
     ingredient_codes = {code: name for name, code in concepts.get("ingredients", {}).items()}
@@ -156,8 +160,10 @@ def _valueset_products(
         for oid in concept.get("product_valuesets", []):
             for entry in valueset(f"{concepts_file}: medication.{name}", oid):
                 display = entry.get("display", "")
-                drug = reader.drug(display, rxcui=entry["code"]) if named.search(display) else None
-                if drug is not None and entry["code"] not in products:
+                if entry["code"] in products or not named.search(display):
+                    continue
+                drug = reader.drug(display, rxcui=entry["code"])
+                if drug is not None:
                     products[entry["code"]] = drug
 
 
