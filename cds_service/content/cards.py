@@ -132,17 +132,20 @@ class CardCatalog:
         return self.texts[rule_id].variants[variant].indicator
 
     def evidence(self, rule_id: str, variant: str, keys: tuple[str, ...] | None) -> tuple[Evidence, ...]:
-        """What a card cites, the most specific choice first: the finding's ``keys``, else the
-        variant's, else the file's. Keys outside the file's evidence are a content error."""
+        """What a card cites: the file's evidence, narrowed by the variant's list and by the
+        finding's ``keys`` (e.g. the label of the product ordered), in the file's order; when the
+        two narrowings share nothing, the finding's, the most specific. Keys outside the file's
+        evidence are a content error."""
         text = self.texts[rule_id]
-        chosen = keys if keys is not None else text.variants[variant].evidence
-        if chosen is None:
-            return text.evidence
         by_key = {e.key: e for e in text.evidence}
-        stray = [key for key in chosen if key not in by_key]
+        stray = [key for key in keys or () if key not in by_key]
         if stray:
             raise CardContentError(f"cards/{rule_id}.toml: a {variant} card cites {stray}, not in the file's evidence")
-        return tuple(by_key[key] for key in chosen)
+        narrowed = text.variants[variant].evidence
+        chosen = [
+            e for e in text.evidence if (keys is None or e.key in keys) and (narrowed is None or e.key in narrowed)
+        ]
+        return tuple(chosen) if chosen else tuple(by_key[key] for key in keys or ())
 
 
 def load_catalog(directory: Traversable) -> CardCatalog:

@@ -90,7 +90,8 @@ def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) 
     """ "since 2025-02-10"; an MI also says how long ago, and when the date is only the record's."""
     if concept != RECENT_MI or condition.onset is None:
         return since(condition)
-    window = f"{(today - condition.onset).days} days ago, within the {recent_mi_days}-day recovery window"
+    ago = (today - condition.onset).days
+    window = f"{ago} days ago; the first {recent_mi_days} days count as the acute recovery phase"
     if condition.onset_from_record:
         return f" recorded {condition.onset.isoformat()} ({window}; no onset date given)"
     return f" since {condition.onset.isoformat()} ({window})"

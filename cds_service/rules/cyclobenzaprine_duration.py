@@ -138,7 +138,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
     note = f"limited to {remaining} days" if limit_change else ""
-    return Finding(RULE_ID, variant, order, facts, proposals, limit=limit_change, limit_note=note)
+    # The label of the product ordered: the extended-release capsules have their own.
+    label = "FDA-ER" if order.drug is not None and order.drug.extended_release else "FDA-IR"
+    return Finding(
+        RULE_ID, variant, order, facts, proposals, limit=limit_change, limit_note=note, evidence=(label, "FAIL")
+    )
 
 
 RULE = Rule(

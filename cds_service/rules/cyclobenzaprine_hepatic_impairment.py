@@ -76,7 +76,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if not liver:
         return None
     sublingual = order.drug is not None and order.drug.sublingual
-    evidence = ("FDA-IR", "FDA-SL") if sublingual else ("FDA-IR",)
+    evidence = ("FDA-SL",) if sublingual else ("FDA-IR",)  # the label of the product ordered
     severe = _moderate_severe(liver, context, terminology)
     if severe is not None:
         facts = _describe(severe, terminology, "ascites-other" if severe not in liver else "liver-disease")

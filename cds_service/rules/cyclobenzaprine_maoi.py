@@ -103,6 +103,8 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {course.start.isoformat()})")
     ago = (today - course.last_day).days
+    if ago <= 0 and course.start == today == course.last_day:
+        return _Seen(ingredient, f"{name} (given today)")
     if ago <= 0:
         return _Seen(ingredient, f"{name} (taken now, since {course.start.isoformat()})")
     if ago < washout_days:

@@ -39,14 +39,17 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     classes = {c for a in found for c in CLASSES if terminology.is_medication(c, a.drug)}
     named = [i for a in found for c in CLASSES for i in terminology.ingredients_of(c, a.drug)]
     older = context.age is not None and context.age >= config.min_age
-    evidence = ["FDA-IR"]
+    assert order.drug is not None
+    # The cyclobenzaprine label speaks for cyclobenzaprine only; another relaxant's card cites the
+    # warnings about what it is taken with (and the label's class warning when nothing else applies).
+    evidence = ["FDA-IR"] if order.drug.ingredient == "cyclobenzaprine" else []
     if classes & {"opioid", "benzodiazepine"}:
         evidence.append("FDA-OPIOID")
     if "gabapentinoid" in classes:
         evidence.append("FDA-GABA")
     if older:
         evidence.append("BEERS")
-    assert order.drug is not None
+    evidence = evidence or ["FDA-IR"]
     facts = {
         "relaxant": order.drug.ingredient,
         "drug": order.drug.name,
