@@ -79,24 +79,16 @@ def _acute(context: PatientContext, terminology: Terminology, config: Config) ->
     )
 
 
-def _drug_options(variant: str, context: PatientContext, terminology: Terminology) -> tuple[str, tuple[str, ...]]:
-    """The drug alternatives for the card's condition, and the evidence they rest on."""
-    older = context.age is not None and context.age >= OLDER_ADULT_AGE
-    if variant == "fibromyalgia":
-        if older:
-            text = "If a drug is needed: duloxetine or milnacipran (no tricyclic at 65 or older: anticholinergic)."
-            return text, ("EULAR-FM", "FAIL", "BEERS")
-        text = (
-            "If a drug is needed: duloxetine or milnacipran, or low-dose amitriptyline at bedtime. "
-            "Of the muscle relaxants, only cyclobenzaprine has evidence in fibromyalgia."
-        )
-        return text, ("EULAR-FM", "FAIL")
-    if variant == "myofascial-pain":
-        return "If these do not help, an NSAID for a short course.", ("FAIL",)
-    text = "If drugs are needed after an inadequate response: NSAIDs first; then duloxetine or tramadol."
-    if any(terminology.in_concept("radicular", c.codes) for c in context.conditions):
-        text += " For the radicular (neuropathic) pain, gabapentin or pregabalin."
-    return text, ("ACP", "FAIL")
+def _with_patient(variant: str, context: PatientContext, terminology: Terminology) -> str:
+    """The card variant for this patient: no tricyclic is offered at 65 or older [BEERS], and a
+    gabapentinoid only for radicular pain."""
+    if variant == "fibromyalgia" and context.age is not None and context.age >= OLDER_ADULT_AGE:
+        return "fibromyalgia-older-adult"
+    if variant == "chronic-low-back-pain" and any(
+        terminology.in_concept("radicular", c.codes) for c in context.conditions
+    ):
+        return "chronic-low-back-pain-radicular"
+    return variant
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
@@ -106,19 +98,23 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if chronic is None or _acute(context, terminology, config):
         return None
     concept, variant, condition = chronic
-    options, evidence = _drug_options(variant, context, terminology)
     facts = {
         "condition": condition_label(condition, terminology, concept),
         "since": since(condition),
         "acute_days": str(config.acute_onset_days),
-        "drug_options": options,
     }
-    return Finding(RULE_ID, variant, order, facts, evidence=evidence)
+    return Finding(RULE_ID, _with_patient(variant, context, terminology), order, facts)
 
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("fibromyalgia", "myofascial-pain", "chronic-low-back-pain"),
+    variants=(
+        "fibromyalgia",
+        "fibromyalgia-older-adult",
+        "myofascial-pain",
+        "chronic-low-back-pain",
+        "chronic-low-back-pain-radicular",
+    ),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,
