@@ -42,18 +42,14 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if therapy:
         return None
     days = context.symptom_days
-    rehabilitation = ""
     if days is not None and days >= config.rehabilitation_symptom_days:
-        rehabilitation = (
-            f"\n\nSymptoms for **{days} days**: multidisciplinary rehabilitation "
-            "does better than physical therapy alone."
-        )
-    return Finding(RULE_ID, "heat-and-exercise", order, {"rehabilitation": rehabilitation})
+        return Finding(RULE_ID, "heat-exercise-and-rehabilitation", order, {"days": str(days)})
+    return Finding(RULE_ID, "heat-and-exercise", order)
 
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("heat-and-exercise",),
+    variants=("heat-and-exercise", "heat-exercise-and-rehabilitation"),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,
