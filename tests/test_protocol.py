@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -224,25 +225,22 @@ def test_draft_with_no_medication_needs_no_data(client: TestClient) -> None:
     assert client.post(SELECT, json=request).json() == {"cards": []}
 
 
-def test_invalid_draft_is_skipped_not_fatal(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_draft_is_read_but_not_edited(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """A draft the R4 model rejects is still reviewed from its JSON (issue 15: no silent miss),
+    but no update echoes it back; the card says why, and the log names the field, at INFO."""
+    caplog.set_level(logging.INFO, logger="cds_service")
     request = _request()
-    broken = {
-        "resource": {
-            "resourceType": "MedicationRequest",
-            "id": "broken",
-            "status": "draft",
-            "authoredOn": "yesterday",
-            "intent": "order",
-            "subject": {"reference": "Patient/harness-pt-1"},
-            "medicationCodeableConcept": {"text": "cyclobenzaprine"},
-        }
-    }
-    request["context"]["draftOrders"]["entry"].append(broken)
-    request["context"]["selections"].append("MedicationRequest/broken")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft.update(id="broken", authoredOn="yesterday")
+    request["context"]["selections"] = ["MedicationRequest/broken"]
     response = client.post(SELECT, json=request)
     assert response.status_code == 200
-    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["cyclobenzaprine-duration"]
-    assert "skipping MedicationRequest/broken in draftOrders: authoredOn" in caplog.text
+    [card] = response.json()["cards"]
+    assert card["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    assert "suggestions" not in card and "selectionBehavior" not in card
+    assert "The order as sent is incomplete, so no edit to it can be offered." in card["detail"]
+    assert "MedicationRequest/broken in draftOrders read tolerantly, no edit offered: authoredOn" in caplog.text
+    assert "yesterday" not in caplog.text
 
 
 def test_draft_orders_without_bundle_type_and_single_object_arrays(client: TestClient) -> None:

@@ -1,6 +1,11 @@
-"""The draft orders: each validated whole (suggestions send it back), its facts read as R4.
+"""The draft orders: their facts read as R4, tolerantly; what suggestions may do with each.
 
 The reference and the JSON that suggestions send back stay in the client's own FHIR version.
+Real clients send drafts the strict R4 models reject (no ``subject``, no ``intent`` yet) and
+drafts with no ``id`` at all (HL7 PDDI-CDS's order-sign requests): both are still reviewed,
+their facts read field by field, but a suggestion that would send such a draft back (an
+update) or name it (a delete by id) is not offered, and the card says why
+(``no_change_reason``).
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from typing import Any
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.fhir.json import bundle_resources, codes_of
-from cds_service.fhir.models import parse, without_nulls
+from cds_service.fhir.json import as_str, bundle_resources, codes_of
+from cds_service.fhir.models import Parsed, parse, without_nulls
 from cds_service.fhir.versions import to_r4
 
 log = logging.getLogger(__name__)
@@ -52,30 +57,84 @@ class MedicationIndex:
         return terminology.drug(codes_of(concept), text)
 
 
+# Stands in for the id of a draft that has none: ":" is not allowed in a FHIR id, so it never
+# meets a real one; the order is reviewed under it, and it is never sent back to the client.
+NO_ID = "no-id:"
+NO_ID_REASON = "The order has no id, so no change can be offered."
+UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
+_ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
+
+
 def draft_orders(draft_bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The order resources of a ``draftOrders`` Bundle, in the client's FHIR version."""
-    return [r for r in bundle_resources(draft_bundle) if r.get("resourceType") in ORDER_TYPES]
+    """The order resources of a ``draftOrders`` Bundle, in the client's FHIR version; one without
+    an ``id`` is given a stand-in (``NO_ID`` and its place), so it is reviewed like the others."""
+    orders = []
+    for index, resource in enumerate(r for r in bundle_resources(draft_bundle) if r.get("resourceType") in ORDER_TYPES):
+        if not as_str(resource.get("id")):
+            resource = {**resource, "id": f"{NO_ID}{index + 1}"}
+        orders.append(resource)
+    return orders
+
+
+def has_id(order: Order) -> bool:
+    """Does the client's draft have an id of its own (so a suggestion can name it)?"""
+    return _has_own_id(order.reference)
+
+
+def _has_own_id(reference: str) -> bool:
+    return not reference.split("/", 1)[-1].startswith(NO_ID)
+
+
+def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
+    """Why suggestions with these action types cannot be offered for ``order``, or None: a draft
+    without an id can be neither updated nor deleted; an unsound one (rejected by the R4 model)
+    cannot be sent back as an update, though it can be removed by its id."""
+    kinds = set(actions)
+    if not has_id(order) and kinds & {"update", "delete"}:
+        return NO_ID_REASON
+    if "update" in kinds and not _parsed(order.resource).sound:
+        return UNSOUND_REASON
+    return None
+
+
+def _parsed(raw: dict[str, Any]) -> Parsed:
+    """The draft as R4, checked by the model (again: only for an order a card wants to update)."""
+    return parse(to_r4(raw) or raw, where="draftOrders") or Parsed(raw, "unknown resourceType")
 
 
 def read_orders(drafts: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex) -> list[Order]:
-    """Orders from the drafts, each validated whole (suggestions send it back): facts from its R4
-    form (kept on the order, converted once), while the reference and the JSON that suggestions
-    send back stay in the client's own FHIR version."""
+    """Orders from the drafts: facts from each one's R4 form (kept on the order, converted once),
+    read field by field whether or not the strict model accepts it, while the reference and the
+    JSON that suggestions send back stay in the client's own FHIR version."""
     orders = []
     for raw in drafts:
-        r4 = to_r4(raw)
-        parsed = parse(r4 or raw, where="draftOrders")
+        reference = f"{raw['resourceType']}/{raw['id']}"
+        own = raw if _has_own_id(reference) else {k: v for k, v in raw.items() if k != "id"}
+        r4 = to_r4(own)
+        parsed = parse(r4 or own, where="draftOrders")
         if parsed is None:
             continue
-        model, facts = parsed
-        if not model.id:
-            log.warning("skipping %s in draftOrders: a draft order needs an id", raw["resourceType"])
-            continue
-        reference = f"{raw['resourceType']}/{model.id}"
-        resource = without_nulls(raw) if r4 is not None else facts
+        facts = parsed.json
+        _log_reading(reference, own, parsed)
+        resource = without_nulls(own) if r4 is not None else facts
         if facts["resourceType"] == "MedicationRequest":
             drug = medications.identify(facts, terminology)
             orders.append(medication_order(facts, reference, resource, drug, terminology))
         else:
             orders.append(service_order(facts, reference, resource))
     return orders
+
+
+def _log_reading(reference: str, raw: dict[str, Any], parsed: Parsed) -> None:
+    """What was not read as sent, at the level it deserves: a draft with nothing ordered yet (the
+    sandbox opens Rx View with no drug chosen) or with no id is normal client behaviour (DEBUG);
+    one the R4 model rejects is read tolerantly and offered no edit (INFO). Fields, never data."""
+    kind = raw["resourceType"]
+    if not _has_own_id(reference):
+        log.debug("%s in draftOrders has no id: reviewed, no change can be offered", kind)
+    if parsed.sound:
+        return
+    if not any(raw.get(key) for key in _ORDERED):
+        log.debug("%s in draftOrders orders nothing yet: %s", reference, parsed.problems)
+    else:
+        log.info("%s in draftOrders read tolerantly, no edit offered: %s", reference, parsed.problems)

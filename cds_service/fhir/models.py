@@ -3,14 +3,16 @@
 Real clients send R4 that the models reject as a whole: the CDS Hooks sandbox puts a single
 object where R4 has an array (``category``, ``reasonCode``). ``normalise`` wraps such objects
 by reading the model's own field types, so every list field of every element is covered
-without a hand-kept list. What still fails validation is skipped with a log line naming the
-resource and the field, never the data.
+without a hand-kept list. What still fails validation is not thrown away: ``parse`` returns it
+with the problems named (field paths, never the data), so the facts can still be read from it
+tolerantly while nothing is built from it that would send the broken resource back.
 """
 
 from __future__ import annotations
 
 import logging
 import typing
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -78,26 +80,41 @@ def model_for(resource_type: str) -> type:
     return get_fhir_model_class(resource_type)
 
 
-def parse(raw: dict[str, Any], *, where: str) -> tuple[Any, dict[str, Any]] | None:
-    """The validated R4B model and the normalised JSON it came from, or None (logged).
+@dataclass(frozen=True)
+class Parsed:
+    """A resource as read: its normalised JSON, and why the R4B model rejects it (None: sound).
+
+    An unsound resource is still read for its facts (real clients send drafts without a
+    ``subject`` or an ``intent``); only what would echo it back, an update, needs it sound."""
+
+    json: dict[str, Any]
+    problems: str | None = None
+
+    @property
+    def sound(self) -> bool:
+        return self.problems is None
+
+
+def parse(raw: dict[str, Any], *, where: str) -> Parsed | None:
+    """The normalised JSON of ``raw`` and whether the R4B model accepts it; None (logged) for a
+    resource type the models do not know, which nothing can be read from.
 
     The JSON is kept because suggestions send back the client's own draft, changed only
     where the card says, rather than a re-serialisation of the model.
     """
     resource_type = raw.get("resourceType")
-    label = f"{resource_type}/{raw.get('id', '?')} in {where}"
     try:
         model = model_for(str(resource_type))
     except (KeyError, ValueError, TypeError):
-        log.warning("skipping %s: unknown resourceType", label)
+        log.warning("skipping %s/%s in %s: unknown resourceType", resource_type, raw.get("id", "?"), where)
         return None
     normalised = normalise(raw, model)
     try:
-        return model.model_validate(normalised), normalised
+        model.model_validate(normalised)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in error.errors(include_url=False, include_input=False)
         )
-        log.warning("skipping %s: %s", label, problems)
-        return None
+        return Parsed(normalised, problems)
+    return Parsed(normalised)

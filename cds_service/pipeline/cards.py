@@ -17,6 +17,7 @@ from cds_service.content.cards import (
     SUMMARY_LIMIT,
     CardCatalog,
 )
+from cds_service.facts.orders import no_change_reason
 from cds_service.rules import Finding, Proposal, Rule
 from cds_service.rules.actions import safe_update
 
@@ -26,6 +27,7 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
     also limited to 21 days), its label saying so; and every update is made safe to accept
     (``actions.safe_update``): accepting any one suggestion leaves a safe order."""
     composed = []
+    reasons: dict[tuple[str, frozenset[str]], str | None] = {}  # the draft is checked once per call
     for finding in findings:
         limits = [
             other
@@ -33,8 +35,30 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
             if other is not finding and other.limit is not None and other.order.reference == finding.order.reference
         ]
         proposals = tuple(_composed(finding, proposal, limits) for proposal in finding.proposals)
-        composed.append(replace(finding, proposals=proposals))
+        composed.append(_offerable(replace(finding, proposals=proposals), reasons))
     return composed
+
+
+# The card fact holding why a suggestion was left out (``facts.orders.no_change_reason``).
+NO_CHANGE = "no_change"
+
+
+def _offerable(finding: Finding, known: dict[tuple[str, frozenset[str]], str | None]) -> Finding:
+    """The finding without the suggestions its draft cannot take (no id: no update or delete;
+    rejected by the R4 model: no update), the reason kept for the card to say."""
+    kept, reasons = [], []
+    for proposal in finding.proposals:
+        key = (finding.order.reference, frozenset(action["type"] for action in proposal.actions))
+        if key not in known:
+            known[key] = no_change_reason(finding.order, key[1])
+        reason = known[key]
+        if reason is None:
+            kept.append(proposal)
+        elif reason not in reasons:
+            reasons.append(reason)
+    if not reasons:
+        return finding
+    return replace(finding, proposals=tuple(kept), facts={**finding.facts, NO_CHANGE: " ".join(reasons)})
 
 
 def _composed(finding: Finding, proposal: Proposal, limits: list[Finding]) -> Proposal:
@@ -120,6 +144,8 @@ def render(
     facts = finding.facts
     evidence = catalog.evidence(finding.rule_id, finding.variant, finding.evidence)
     detail = variant.detail.format(**facts)
+    if facts.get(NO_CHANGE):
+        detail += f"\n\n{facts[NO_CHANGE]}"
     if finding.also_flagged:
         detail += f"\n\nAlso flagged: {', '.join(finding.also_flagged)}."
     unlinked = [e.citation for e in evidence if not e.url]

@@ -93,8 +93,11 @@ def _bundles(body: dict[str, Any]) -> list[tuple[str, Any]]:
     """The Bundles a hook request carries, by field path: the draft orders and each prefetch key."""
     found = []
     context = body.get("context")
-    if isinstance(context, dict) and isinstance(context.get("draftOrders"), dict):
-        found.append(("context.draftOrders", context["draftOrders"].get("entry")))
+    drafts = context.get("draftOrders") if isinstance(context, dict) else None
+    if isinstance(drafts, dict):
+        found.append(("context.draftOrders", drafts.get("entry")))
+    elif isinstance(drafts, list):  # a bare array of resources (the CDC opioid CDS requests), read as a Bundle
+        found.append(("context.draftOrders", drafts))
     prefetch = body.get("prefetch")
     if isinstance(prefetch, dict):
         found.extend((f"prefetch.{key}", v.get("entry")) for key, v in prefetch.items() if isinstance(v, dict))

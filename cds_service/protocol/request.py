@@ -7,6 +7,7 @@ clients send slightly broken drafts that must not sink the whole call.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -14,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from cds_service.errors import InvalidRequest, describe
 
-REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+log = logging.getLogger(__name__)
+
+# The longest id accepted anywhere: FHIR R4 says 64 characters, but real EHRs send longer ones
+# (Epic's), and the R4B models the drafts are read with allow 255; ``selections`` and the
+# context's ids take the same, so an id accepted in ``draftOrders`` is accepted everywhere.
+MAX_ID = 255
+REFERENCE = re.compile(rf"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{{1,{MAX_ID}}}$")
 
 
 class FhirAuthorization(BaseModel):
@@ -36,7 +43,8 @@ class HookContext(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    patientId: str = Field(min_length=1, max_length=200)
+    # An id, or "Patient/<id>" as the CDC opioid CDS requests send it.
+    patientId: str = Field(min_length=1, max_length=len("Patient/") + MAX_ID)
     userId: str | None = None
     encounterId: str | None = None
 
@@ -63,6 +71,15 @@ class OrderContext(HookContext):
                 raise ValueError(f"item {index} ({reference!r}) is not a reference of the form Type/id")
         return value
 
+    @field_validator("draftOrders", mode="before")
+    @classmethod
+    def _array_as_bundle(cls, value: Any) -> Any:
+        """A JSON array of resources (the CDC opioid CDS R4 requests send one) read as the Bundle
+        it stands for; anything else is checked as sent."""
+        if isinstance(value, list) and all(isinstance(item, dict) and "resourceType" in item for item in value):
+            return {"resourceType": "Bundle", "entry": [{"resource": item} for item in value]}
+        return value
+
     @field_validator("draftOrders")
     @classmethod
     def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -80,7 +97,15 @@ class OrderSelectContext(OrderContext):
 
     def under_review(self, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         wanted = set(self.selections or ())
-        return [d for d in drafts if f"{d.get('resourceType')}/{d.get('id')}" in wanted]
+        reviewed = [d for d in drafts if f"{d.get('resourceType')}/{d.get('id')}" in wanted]
+        found = {f"{d.get('resourceType')}/{d.get('id')}" for d in reviewed}
+        kinds = {d.get("resourceType") for d in drafts}
+        for index, reference in enumerate(self.selections or ()):
+            if reference not in found and (not drafts or reference.split("/", 1)[0] in kinds):
+                # The client's error (CDS Hooks: selections name draftOrders entries), not a reason
+                # to refuse the call; an operator should see it: no card can come for that order.
+                log.warning("context.selections[%d] names no order in draftOrders: it is not reviewed", index)
+        return reviewed
 
 
 class OrderSignContext(OrderContext):
@@ -107,7 +132,8 @@ class HookRequest(BaseModel):
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, dict[str, Any] | None] | None = None
-    extension: dict[str, Any] | None = None
+    # Reserved for extensions the service does not read: any JSON is ignored (HealthChain sends an array).
+    extension: Any = None
 
     @model_validator(mode="after")
     def _authorization_needs_server(self) -> HookRequest:
