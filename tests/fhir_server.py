@@ -1,12 +1,19 @@
 """A small real FHIR server over HTTP on loopback, serving ``fixtures/fhir/demo-patients.json``.
 
 Enough of the FHIR REST API for the service's fetches: read (``GET /fhir/Patient/x``) and
-search by patient (``GET /fhir/Condition?patient=x``), paged with ``next`` links. Tests can
-make it slow or failing, and read back what it was asked and with which headers.
+search by patient (``GET /fhir/Condition?patient=x``), paged with ``next`` links, and
+``/metadata``. Tests can make it slow or failing, and read back what it was asked and with
+which headers.
+
+It speaks R4, STU3 or DSTU2 (``version``), the way real servers of each do: its resources
+(written in R4) are served in that version's shape (a DSTU2 server has ``MedicationOrder``),
+and a search for a type the version lacks gets what real servers answer: HAPI's 404 with an
+OperationOutcome naming the type, a 400 ``not-supported``, or (``lenient``) an empty Bundle.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -19,6 +26,62 @@ from urllib.parse import parse_qs, urlsplit
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # How often a test server's loop checks for shutdown (``serve_forever``'s default is 0.5 s).
 POLL_SECONDS = 0.02
+
+
+# The resource types each version's server has, of those the service reads.
+TYPES = {
+    "R4": {"Patient", "Condition", "MedicationRequest", "ServiceRequest"},
+    "STU3": {"Patient", "Condition", "MedicationRequest", "ProcedureRequest"},
+    "DSTU2": {"Patient", "Condition", "MedicationOrder", "ProcedureRequest", "DiagnosticOrder"},
+}
+RELEASES = {"R4": "4.0.1", "STU3": "3.0.2", "DSTU2": "1.0.2"}
+
+
+def _older_dosage(dosage: dict[str, Any], version: str) -> dict[str, Any]:
+    dosage = dict(dosage)
+    for dose_and_rate in dosage.pop("doseAndRate", [])[:1]:
+        dosage.update(dose_and_rate)
+    repeat = dosage.get("timing", {}).get("repeat")
+    if version == "DSTU2" and repeat and "periodUnit" in repeat:
+        repeat["periodUnits"] = repeat.pop("periodUnit")
+    return dosage
+
+
+def _rename(resource: dict[str, Any], old: str, new: str) -> None:
+    if old in resource:
+        resource[new] = resource.pop(old)
+
+
+def in_version(resource: dict[str, Any], version: str) -> dict[str, Any]:
+    """An R4 resource as a server of ``version`` holds it (what the service reads back as R4)."""
+    if version == "R4":
+        return resource
+    older = copy.deepcopy(resource)
+    kind = older["resourceType"]
+    if kind == "Condition":
+        for status in ("clinicalStatus", "verificationStatus"):
+            if isinstance(older.get(status), dict):
+                older[status] = older[status]["coding"][0]["code"]
+        if version == "DSTU2":
+            _rename(older, "subject", "patient")
+            _rename(older, "recordedDate", "dateRecorded")
+            older.pop("category", None)  # a single CodeableConcept in DSTU2, of other codes
+    elif kind == "MedicationRequest":
+        older["dosageInstruction"] = [_older_dosage(d, version) for d in older.get("dosageInstruction", [])]
+        if version == "DSTU2":
+            older["resourceType"] = "MedicationOrder"
+            _rename(older, "subject", "patient")
+            _rename(older, "authoredOn", "dateWritten")
+            older.pop("intent", None)
+    elif kind == "ServiceRequest" and version == "STU3":
+        older["resourceType"] = "ProcedureRequest"
+    elif kind == "ServiceRequest":  # DSTU2 imaging orders are DiagnosticOrders
+        older["resourceType"] = "DiagnosticOrder"
+        older["item"] = [{"code": older.pop("code")}]
+        older["event"] = [{"status": "requested", "dateTime": older.pop("authoredOn")}]
+        older["status"] = {"active": "requested"}.get(older["status"], older["status"])
+        older.pop("intent", None)
+    return older
 
 
 @dataclass
@@ -37,9 +100,43 @@ class FhirTestServer:
     fail_for: set[str] = field(default_factory=set)
     seen: list[Seen] = field(default_factory=list)
     base: str = ""
+    version: str = "R4"
+    # How a search for a type the version lacks is answered: 404 (HAPI), 400, or 200 (lenient).
+    unknown_type_status: int = 404
+    # Whether ``/metadata`` answers (else 404), and types it leaves out of its CapabilityStatement.
+    metadata: bool = True
+    unlisted: set[str] = field(default_factory=set)
 
     def add(self, *resources: dict[str, Any]) -> None:
         self.resources.extend(resources)
+
+    def served(self) -> list[dict[str, Any]]:
+        return [in_version(r, self.version) for r in self.resources]
+
+    def capability_statement(self) -> tuple[int, dict[str, Any]]:
+        if not self.metadata:
+            return 404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
+        types = sorted(TYPES[self.version] - self.unlisted)
+        return 200, {
+            "resourceType": "Conformance" if self.version == "DSTU2" else "CapabilityStatement",
+            "status": "active",
+            "fhirVersion": RELEASES[self.version],
+            "rest": [{"mode": "server", "resource": [{"type": t, "interaction": [{"code": "read"}]} for t in types]}],
+        }
+
+    def unknown_type(self, kind: str) -> tuple[int, dict[str, Any]]:
+        if self.unknown_type_status == 404:  # HAPI's answer
+            message = (
+                f"HAPI-0302: Unknown resource type '{kind}' - Server knows how to handle: {sorted(TYPES[self.version])}"
+            )
+            issue = {"severity": "error", "code": "processing", "diagnostics": message}
+        else:
+            issue = {
+                "severity": "error",
+                "code": "not-supported",
+                "details": {"text": f"Resource type {kind} is not supported"},
+            }
+        return self.unknown_type_status, {"resourceType": "OperationOutcome", "issue": [issue]}
 
     def searched(self, resource_type: str) -> list[Seen]:
         return [s for s in self.seen if s.path.startswith(f"/fhir/{resource_type}")]
@@ -57,14 +154,18 @@ class FhirTestServer:
         parts = url.path.removeprefix("/fhir/").split("/")
         if parts[0] in self.fail_for:
             return 500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
+        if parts == ["metadata"]:
+            return self.capability_statement()
+        if parts[0] not in TYPES[self.version] and self.unknown_type_status != 200:
+            return self.unknown_type(parts[0])
         if len(parts) == 2:
-            found = [r for r in self.resources if r["resourceType"] == parts[0] and r["id"] == parts[1]]
+            found = [r for r in self.served() if r["resourceType"] == parts[0] and r["id"] == parts[1]]
             return (200, found[0]) if found else (404, {"resourceType": "OperationOutcome", "issue": []})
         query = parse_qs(url.query)
         patient = query.get("patient", [""])[0].removeprefix("Patient/")
         matches = [
             r
-            for r in self.resources
+            for r in self.served()
             if r["resourceType"] == parts[0]
             and (r.get("subject") or r.get("patient") or {}).get("reference") == f"Patient/{patient}"
         ]

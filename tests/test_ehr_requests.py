@@ -75,6 +75,7 @@ def test_epic_order_sign(ehr: Callable[[dict[str, Any]], Any], fhir_server: Fhir
     assert sorted(s.path for s in fhir_server.seen) == [
         f"/fhir/Condition?patient={PATIENT}",
         f"/fhir/MedicationRequest?patient={PATIENT}&_page=1",
+        "/fhir/metadata",  # the server's FHIR version, read before the first search
     ]
     assert {s.headers["authorization"] for s in fhir_server.seen} == {"Bearer epic-access-token-not-a-real-one"}
     # The older-adult card offers the 5 mg tablet or removal (v2), at most one.

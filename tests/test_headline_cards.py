@@ -92,6 +92,7 @@ def test_sandbox_capture_gets_duration_warning_with_21_day_update(
         "/fhir/Condition",
         "/fhir/MedicationRequest",
         "/fhir/ServiceRequest",
+        "/fhir/metadata",
     }
 
 

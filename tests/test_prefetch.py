@@ -68,6 +68,7 @@ def test_missing_keys_are_fetched_from_fhir_server(client: TestClient, fhir_serv
         "/fhir/MedicationRequest?patient=demo-hepatic",
         "/fhir/Patient/demo-hepatic",
         "/fhir/ServiceRequest?patient=demo-hepatic",
+        "/fhir/metadata",  # its FHIR version, once per server
     ]
     assert all("authorization" not in s.headers for s in fhir_server.seen)  # open server: no token
 
@@ -121,7 +122,7 @@ def test_operation_outcome_in_a_key_is_fetched_again(client: TestClient, fhir_se
         fhir_server.base, patient_id="demo-hepatic", conditions=failed, medications=None, imaging=None, patient=None
     )
     assert "cyclobenzaprine-hepatic-impairment" in rule_ids(client.post(SELECT, json=request).json())
-    assert [s.path for s in fhir_server.seen] == ["/fhir/Condition?patient=demo-hepatic"]
+    assert [s.path for s in fhir_server.seen] == ["/fhir/metadata", "/fhir/Condition?patient=demo-hepatic"]
 
 
 def test_operation_outcome_without_fhir_server_is_412(client: TestClient) -> None:

@@ -18,6 +18,11 @@ from cds_service.fhir.models import model_for, normalise
 
 log = logging.getLogger(__name__)
 
+# The FHIR versions the service reads and fetches in. R4B and R5 are asked as R4: the resource
+# types the prefetch searches (MedicationRequest, ServiceRequest, Condition) keep their names.
+R4, STU3, DSTU2 = "R4", "STU3", "DSTU2"
+_RELEASES = {"1": DSTU2, "3": STU3, "4": R4, "5": R4, "6": R4}
+
 _CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
@@ -39,6 +44,13 @@ _REQUEST_STATUS = {
     "cancelled": "revoked",
     "entered-in-error": "entered-in-error",
 }
+
+
+def release(fhir_version: object) -> str | None:
+    """The version a server's ``fhirVersion`` (its /metadata) names: "1.0.2" is DSTU2, "3.0.1"
+    STU3, "4.0.1" R4; None for anything else (DSTU1, a draft build, not a string)."""
+    major = fhir_version.split(".", 1)[0] if isinstance(fhir_version, str) else ""
+    return _RELEASES.get(major)
 
 
 def _rename(resource: dict[str, Any], old: str, new: str) -> None:
@@ -110,6 +122,12 @@ def _service_request(resource: dict[str, Any]) -> dict[str, Any]:
         if items and "code" in items[0]:
             resource["code"] = items[0]["code"]
         resource.pop("reason", None)
+        # Its dates are events: when it was requested is when it was ordered (prior imaging's date).
+        events = [e for e in _as_list(resource.pop("event", None) or []) if isinstance(e, dict) and "dateTime" in e]
+        requested = [e for e in events if e.get("status") == "requested"] or events
+        if requested:
+            resource.setdefault("authoredOn", requested[0]["dateTime"])
+    _rename(resource, "scheduledDateTime", "occurrenceDateTime")  # DSTU2 ProcedureRequest
     resource["resourceType"] = "ServiceRequest"
     _rename(resource, "patient", "subject")
     _rename(resource, "orderedOn", "authoredOn")

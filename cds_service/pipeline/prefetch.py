@@ -5,20 +5,30 @@ Per key (CDS Hooks 2.0 §Prefetch): present → use it (following its ``next`` l
 ``fhirServer``. All fetches of a call run concurrently under one deadline, so a slow FHIR
 server costs at most that deadline. Keys that still have no data are reported as
 unavailable, each with the reason; whether that means 412 or a degraded card is the service definition's call.
+
+A key is fetched in the server's own FHIR version (a DSTU2 server has ``MedicationOrder``, not
+``MedicationRequest``): the version its ``/metadata`` states, remembered per server. A search
+for a resource type the server does not have (its CapabilityStatement leaves it out, or it
+answers 404/400 with an OperationOutcome saying so) is no data, not a failed fetch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import bundle_resources
-from cds_service.protocol.services import PrefetchKey
+from cds_service.fhir.versions import DSTU2, R4, STU3
+from cds_service.protocol.services import PrefetchKey, read_prefetch
 from cds_service.security.outbound import OutboundError, get_json
 
 log = logging.getLogger(__name__)
@@ -28,6 +38,47 @@ FHIR_JSON = "application/fhir+json"
 
 class FetchFailed(Exception):
     pass
+
+
+class NoSuchType(FetchFailed):
+    """The server has no such resource type: for a search, that is no data."""
+
+
+# Without a version from /metadata a key is asked in every version at once (a DSTU2 server
+# has ProcedureRequest too, so no one answer tells the version), each type it lacks being no data.
+VERSIONS = (R4, STU3, DSTU2)
+
+
+class ServerVersions:
+    """Each FHIR server's /metadata facts by server base, so a server is asked once an hour, not
+    on every call: at most ``size`` servers (the least recently used goes), each for ``ttl``
+    seconds (a server upgraded from DSTU2 to R4 is believed again within the hour)."""
+
+    def __init__(self, size: int = 256, ttl: float = 3600.0, now: Callable[[], float] = time.monotonic) -> None:
+        self._facts: OrderedDict[str, tuple[float, ServerFacts]] = OrderedDict()
+        self._size, self._ttl, self._now = size, ttl, now
+
+    def get(self, base: str) -> ServerFacts | None:
+        held = self._facts.get(base)
+        if held is None or self._now() - held[0] > self._ttl:
+            self._facts.pop(base, None)
+            return None
+        self._facts.move_to_end(base)
+        return held[1]
+
+    def put(self, base: str, facts: ServerFacts) -> None:
+        self._facts[base] = (self._now(), facts)
+        self._facts.move_to_end(base)
+        while len(self._facts) > self._size:
+            self._facts.popitem(last=False)
+
+    def forget(self, base: str) -> None:
+        self._facts.pop(base, None)
+
+
+# One cache per connection pool, that is per running app (deps.Runtime.http): it lives and
+# goes with the app, and two apps (tests) never share what a server said.
+_SERVER_VERSIONS: weakref.WeakKeyDictionary[httpx.AsyncClient, ServerVersions] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -65,6 +116,7 @@ class FhirClient:
         max_pages: int,
         max_bytes: int,
         on_failure: Callable[[str], None] = lambda key: None,
+        versions: ServerVersions | None = None,
     ) -> None:
         self._http = http
         self._base = base.rstrip("/")
@@ -75,26 +127,94 @@ class FhirClient:
         self._max_bytes = max_bytes
         # Told the prefetch key of each fetch that failed or ran out of time (metrics).
         self.on_failure = on_failure
+        self._versions = versions if versions is not None else _SERVER_VERSIONS.setdefault(http, ServerVersions())
+        # This call's one reading of the server's facts, shared by the keys fetched concurrently.
+        self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None
 
-    async def _get(self, url: str) -> dict[str, Any]:
+    async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
         try:
             body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
         except OutboundError as error:
+            if search_type and no_such_type(error.status, error.outcome, search_type):
+                raise NoSuchType(f"the server has no {search_type}") from None
             raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
         if body.get("resourceType") == "OperationOutcome":
             raise FetchFailed("fetching it from fhirServer failed: the server answered an OperationOutcome")
         return body
 
-    async def pages(self, first: dict[str, Any] | None, url: str | None = None) -> list[dict[str, Any]]:
+    async def _read_facts(self) -> tuple[ServerFacts, bool]:
+        """The server's facts and whether they came from the cache (then they may be stale)."""
+        cached = self._versions.get(self._base)
+        if cached is not None:
+            return cached, True
+        try:
+            metadata = await get_json(
+                self._http, f"{self._base}/metadata", headers=self._headers, max_bytes=self._max_bytes
+            )
+        except OutboundError as error:
+            log.info("fhirServer /metadata could not be read (%s): every FHIR version's types are asked", error)
+            if error.status is not None:  # it answered: no need to ask again on every call
+                self._versions.put(self._base, UNKNOWN)
+            return UNKNOWN, False
+        facts = server_facts(metadata)
+        if facts.version is None:
+            log.info("fhirServer /metadata states no known FHIR version: every FHIR version's types are asked")
+        self._versions.put(self._base, facts)
+        return facts, False
+
+    async def facts(self) -> tuple[ServerFacts, bool]:
+        if self._facts is None:
+            self._facts = asyncio.ensure_future(self._read_facts())
+        return await self._facts
+
+    async def fetch(self, key: PrefetchKey, patient_id: str) -> list[dict[str, Any]]:
+        """A key's data, asked in the server's FHIR version; types the server does not have are
+        no data. Of a server whose version is unknown, every version's types are asked: it
+        answers "no such type" to those it lacks, and any other failure fails the key."""
+        facts, cached = await self.facts()
+        if facts.version is not None:
+            found = await self._search_each(key.queries(patient_id, facts.version), facts)
+            if found is None and cached:  # the server said it was this version, and has none of its types
+                self._versions.forget(self._base)
+        else:
+            queries = dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version))
+            found = await self._search_each(tuple(queries), facts)
+        if found is None:
+            log.info("prefetch %s: the server has none of its resource types: no data", key.name)
+        return found or []
+
+    async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts) -> list[dict[str, Any]] | None:
+        """The resources of every query, or None when the server has none of their types."""
+        found = await asyncio.gather(*(self._search(query, facts) for query in queries))
+        if all(part is None for part in found):
+            return None
+        return [resource for part in found for resource in part or ()]
+
+    async def _search(self, query: str, facts: ServerFacts) -> list[dict[str, Any]] | None:
+        """A query's resources, or None when the server has no such resource type."""
+        resource_type, is_search, _ = query.partition("?")
+        if not is_search:
+            return await self.pages(None, query)
+        if facts.lacks(resource_type):
+            return None
+        try:
+            return await self.pages(None, query, search_type=resource_type)
+        except NoSuchType:
+            return None
+
+    async def pages(
+        self, first: dict[str, Any] | None, url: str | None = None, *, search_type: str | None = None
+    ) -> list[dict[str, Any]]:
         """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``.
 
         ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
+        (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
         """
-        page = first if first is not None else await self._get(f"{self._base}/{url}")
+        page = first if first is not None else await self._get(f"{self._base}/{url}", search_type)
         resources = list(bundle_resources(page))
         for _ in range(self._max_pages - 1):
             link = _next_link(page) if page.get("resourceType") == "Bundle" else None
-            if link is None or not link.startswith(self._base + "/"):
+            if link is None or not link.startswith((self._base + "/", self._base + "?")):
                 break
             page = await self._get(link)
             resources.extend(bundle_resources(page))
@@ -103,12 +223,15 @@ class FhirClient:
 
 async def complete_prefetch(
     keys: tuple[PrefetchKey, ...],
-    prefetch: dict[str, dict[str, Any] | None],
+    sent: dict[str, Any],
     patient_id: str,
     client: FhirClient | Unfetchable | None,
     *,
     deadline: float,
 ) -> PatientData:
+    """``keys`` completed from what the client ``sent`` (only those keys are read), fetching
+    the rest through ``client``; raises ``InvalidRequest`` for a key of ours that holds no resource."""
+    prefetch = read_prefetch(keys, sent)
     resources: dict[str, list[dict[str, Any]]] = {}
     unavailable: dict[str, str] = {}
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
@@ -126,7 +249,7 @@ async def complete_prefetch(
         if value is not None:
             log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
         if isinstance(client, FhirClient):
-            jobs[key.name] = client.pages(None, key.query(patient_id))
+            jobs[key.name] = client.fetch(key, patient_id)
         else:
             unavailable[key.name] = client.reason if client else "the request has no fhirServer"
 

@@ -131,7 +131,9 @@ class HookRequest(BaseModel):
     fhirServer: str | None = Field(default=None, pattern=r"^https?://[!-~]+$")
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
-    prefetch: dict[str, dict[str, Any] | None] | None = None
+    # Any value per key: a key the service never asked for is ignored whatever it holds (HealthChain
+    # sends strings); the service's own keys are checked where they are read (``services.read_prefetch``).
+    prefetch: dict[str, Any] | None = None
     # Reserved for extensions the service does not read: any JSON is ignored (HealthChain sends an array).
     extension: Any = None
 

@@ -9,8 +9,11 @@ another hook is one definition here (plus its rules): see docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
+from cds_service.errors import InvalidRequest
+from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
 
 
@@ -24,20 +27,74 @@ class PrefetchKey:
     """
 
     name: str
+    # The R4 template, the one discovery advertises.
     template: str
     required: bool
+    # What an older server is asked instead, by FHIR version: the same data under the resource
+    # types that version has (a DSTU2 server has no MedicationRequest); several are merged.
+    older: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def query(self, patient_id: str) -> str:
         """The relative FHIR URL for this call's patient (only ``context.patientId`` is a token)."""
-        return self.template.replace("{{context.patientId}}", quote(patient_id, safe=""))
+        return _fill(self.template, patient_id)
+
+    def queries(self, patient_id: str, version: str = R4) -> tuple[str, ...]:
+        """The relative FHIR URLs that fetch this key from a server of ``version``."""
+        templates = dict(self.older).get(version, (self.template,))
+        return tuple(_fill(template, patient_id) for template in templates)
 
 
+def _fill(template: str, patient_id: str) -> str:
+    return template.replace("{{context.patientId}}", quote(patient_id, safe=""))
+
+
+_BY_PATIENT = "?patient={{context.patientId}}"
 PREFETCH: tuple[PrefetchKey, ...] = (
     PrefetchKey("patient", "Patient/{{context.patientId}}", required=False),
-    PrefetchKey("conditions", "Condition?patient={{context.patientId}}", required=True),
-    PrefetchKey("medications", "MedicationRequest?patient={{context.patientId}}", required=True),
-    PrefetchKey("imaging", "ServiceRequest?patient={{context.patientId}}", required=False),
+    # Condition keeps its name; DSTU2 and STU3 status codes are read by fhir/versions.py.
+    PrefetchKey("conditions", f"Condition{_BY_PATIENT}", required=True),
+    PrefetchKey(
+        "medications",
+        f"MedicationRequest{_BY_PATIENT}",
+        required=True,
+        older=((DSTU2, (f"MedicationOrder{_BY_PATIENT}",)),),
+    ),
+    PrefetchKey(
+        "imaging",
+        f"ServiceRequest{_BY_PATIENT}",
+        required=False,
+        older=(
+            (STU3, (f"ProcedureRequest{_BY_PATIENT}",)),
+            (DSTU2, (f"DiagnosticOrder{_BY_PATIENT}", f"ProcedureRequest{_BY_PATIENT}")),
+        ),
+    ),
 )
+
+
+def read_prefetch(keys: tuple[PrefetchKey, ...], sent: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """The service's own keys of the prefetch sent, each checked: a FHIR resource (a Bundle, a
+    Patient, an OperationOutcome) or ``null``. Keys the service never asked for are ignored
+    whatever they hold: clients send more than was asked (the sandbox its own ``activeMeds``,
+    HealthChain's examples plain strings), and only what the service reads can make it wrong."""
+    own: dict[str, dict[str, Any] | None] = {}
+    for key in keys:
+        if key.name not in sent:
+            continue
+        value = sent[key.name]
+        if value is not None and not (isinstance(value, dict) and isinstance(value.get("resourceType"), str)):
+            field = f"prefetch.{key.name}"
+            raise InvalidRequest(
+                f"{field}: must be a FHIR resource (a Bundle for a search) or null, not {_kind(value)}",
+                fields=[field],
+            )
+        own[key.name] = value
+    return own
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object without a resourceType"
+    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
 @dataclass(frozen=True)

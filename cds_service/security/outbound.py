@@ -14,16 +14,45 @@ import orjson
 
 from cds_service.fhir.json import too_deep
 
+# How much of a 400 or 404 answer is read for its OperationOutcome (which says, for instance,
+# that the server has no such resource type).
+OUTCOME_BYTES = 64 * 1024
+
 
 class OutboundError(Exception):
-    """The call failed; the message says how, without the URL's query or any header."""
+    """The call failed; the message says how, without the URL's query or any header.
+
+    ``status`` is the HTTP status when the server answered; ``outcome`` the OperationOutcome
+    of a 400 or 404 answer, when it sent one (small enough to read)."""
+
+    def __init__(self, message: str, *, status: int | None = None, outcome: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.outcome = outcome
+
+
+async def _outcome(response: httpx.Response) -> dict[str, Any] | None:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > OUTCOME_BYTES:
+            return None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome" and not too_deep(value):
+        return value
+    return None
 
 
 async def get_json(http: httpx.AsyncClient, url: str, *, headers: dict[str, str], max_bytes: int) -> dict[str, Any]:
     try:
         async with http.stream("GET", url, headers=headers, follow_redirects=False) as response:
             if response.status_code != 200:
-                raise OutboundError(f"HTTP {response.status_code}")
+                status = response.status_code
+                outcome = await _outcome(response) if status in (400, 404) else None
+                raise OutboundError(f"HTTP {status}", status=status, outcome=outcome)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise OutboundError(f"response of {declared} bytes is over the {max_bytes}-byte limit")
