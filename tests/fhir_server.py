@@ -106,6 +106,8 @@ class FhirTestServer:
     # Whether ``/metadata`` answers (else 404), and types it leaves out of its CapabilityStatement.
     metadata: bool = True
     unlisted: set[str] = field(default_factory=set)
+    # A fixed answer (status, body) to every request for a resource type.
+    canned: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, *resources: dict[str, Any]) -> None:
         self.resources.extend(resources)
@@ -156,6 +158,8 @@ class FhirTestServer:
             return 500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
         if parts == ["metadata"]:
             return self.capability_statement()
+        if parts[0] in self.canned:
+            return self.canned[parts[0]]
         if parts[0] not in TYPES[self.version] and self.unknown_type_status != 200:
             return self.unknown_type(parts[0])
         if len(parts) == 2:

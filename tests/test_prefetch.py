@@ -204,3 +204,36 @@ def test_optional_data_unavailable_degrades_the_card(client: TestClient, fhir_se
     assert rule_ids(body) == ["cyclobenzaprine-duration", "refractory-spasm-imaging", "muscle-relaxant-class-switch"]
     [mri] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "refractory-spasm-imaging"]
     assert "imaging history could not be checked" in mri["detail"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Patient's active medications",  # HealthChain's examples send strings
+        42,
+        ["MedicationRequest/1"],
+        {"not": "a resource"},
+        {"resourceType": "Bundle", "entry": "broken"},
+    ],
+)
+def test_a_key_the_service_never_asked_for_is_ignored_whatever_it_holds(client: TestClient, value: Any) -> None:
+    full = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    expected = rule_ids(client.post(SELECT, json=full).json())
+    full["prefetch"]["activeMedications"] = value
+    response = client.post(SELECT, json=full)
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json()) == expected == ["cyclobenzaprine-duration"]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("none", "a string"), ([], "an array"), ({"entry": []}, "an object without a resourceType"), (7, "a number")],
+)
+def test_a_key_of_the_service_must_hold_a_resource_or_null(client: TestClient, value: Any, said: str) -> None:
+    full = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    full["prefetch"]["medications"] = value
+    response = client.post(SELECT, json=full)
+    assert response.status_code == 400, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["prefetch.medications"]
+    assert said in issue["diagnostics"]
