@@ -130,6 +130,7 @@ class FhirClient:
         self._versions = versions if versions is not None else _SERVER_VERSIONS.setdefault(http, ServerVersions())
         # This call's one reading of the server's facts, shared by the keys fetched concurrently.
         self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None
+        self._refreshed = False
 
     async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
         try:
@@ -162,26 +163,34 @@ class FhirClient:
         self._versions.put(self._base, facts)
         return facts, False
 
-    async def facts(self) -> tuple[ServerFacts, bool]:
-        if self._facts is None:
+    async def facts(self, *, fresh: bool = False) -> tuple[ServerFacts, bool]:
+        """The server's facts, read once per call (``fresh``: once more, past the cache)."""
+        if self._facts is None or (fresh and not self._refreshed):
+            self._refreshed = fresh
             self._facts = asyncio.ensure_future(self._read_facts())
         return await self._facts
 
     async def fetch(self, key: PrefetchKey, patient_id: str) -> list[dict[str, Any]]:
         """A key's data, asked in the server's FHIR version; types the server does not have are
-        no data. Of a server whose version is unknown, every version's types are asked: it
-        answers "no such type" to those it lacks, and any other failure fails the key."""
+        no data. A server remembered as one version that now has none of that version's types
+        for the key was upgraded: its /metadata is read again and the key asked anew."""
         facts, cached = await self.facts()
-        if facts.version is not None:
-            found = await self._search_each(key.queries(patient_id, facts.version), facts)
-            if found is None and cached:  # the server said it was this version, and has none of its types
-                self._versions.forget(self._base)
-        else:
-            queries = dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version))
-            found = await self._search_each(tuple(queries), facts)
+        found = await self._in_version(key, patient_id, facts)
+        if found is None and cached and facts.version is not None:
+            self._versions.forget(self._base)
+            facts, _ = await self.facts(fresh=True)
+            found = await self._in_version(key, patient_id, facts)
         if found is None:
             log.info("prefetch %s: the server has none of its resource types: no data", key.name)
         return found or []
+
+    async def _in_version(self, key: PrefetchKey, patient_id: str, facts: ServerFacts) -> list[dict[str, Any]] | None:
+        """Of a server whose version is unknown, every version's types are asked: it answers
+        "no such type" to those it lacks, and any other failure fails the key."""
+        if facts.version is not None:
+            return await self._search_each(key.queries(patient_id, facts.version), facts)
+        queries = dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version))
+        return await self._search_each(tuple(queries), facts)
 
     async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts) -> list[dict[str, Any]] | None:
         """The resources of every query, or None when the server has none of their types."""
