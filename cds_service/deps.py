@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
@@ -61,12 +61,10 @@ class Runtime:
             return call(*args, **kwargs)
         return await run_in_threadpool(call, *args, **kwargs)
 
-    async def quiet(self, patient_id: str) -> Quiet:
+    async def quiet(self, patient_id: str, shown_by: tuple[str, ...] = ()) -> Quiet:
+        """What stored feedback silences for this patient (``Store.quiet``): the pipeline's quiet step."""
         return await self.on_hook_path(
-            self.store.quiet,
-            patient_id,
-            accepted_within=timedelta(minutes=self.settings.accepted_quiet_minutes),
-            snooze_days=self.knowledge.snooze_days,
+            self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by
         )
 
     @cached_property

@@ -90,17 +90,13 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(
         default=5, ge=1, le=100, description="Search result pages followed per prefetch key (Bundle `next` links)."
     )
-    accepted_quiet_minutes: int = Field(
-        default=60,
-        ge=0,
-        description="How long an accepted card stays quiet for the same draft order and drug, in minutes.",
-    )
     snooze_days: int = Field(
         default=30,
         ge=0,
         le=3650,
-        description="Days a rule stays quiet for a patient after its warning or info card is overridden "
-        "(`0`: off); a rule's own `snooze_days` overrides it. Critical cards are never snoozed.",
+        description="Days a rule stays quiet for a patient after a clinician overrides its warning or info "
+        "card with the reason \"Don't show again for this patient\" (`0`: off, and not offered); a rule's own "
+        "`snooze_days` overrides it. Critical cards are never snoozed.",
     )
     retention_days: int = Field(
         default=400,

@@ -1,11 +1,13 @@
 """A scripted clinical session against a running service, checked against its own analytics.
 
-Sends N hook calls (the firing fixtures, round robin, each with a fresh hookInstance) from
-several client processes, then F feedback items on the cards it got back (accepted with
-their suggestion, or overridden with one of the card's reasons, or with none), resending a
-tenth of them from another process as clients do. It then reads ``GET /analytics`` for today
-and compares it, rule by rule, with what it counted itself from the responses: cards issued,
-accepted, overridden, no response, and override reasons.
+Sends N hook calls (the firing fixtures, round robin, each with a fresh hookInstance and a
+patient of its own, so that each card is an alert of its own: grouping cards into alerts is
+tested in tests/test_storage.py) from several client processes, then F feedback items on the
+cards it got back (accepted with their suggestion, or overridden with one of the card's
+reasons, or with none), resending a tenth of them from another process as clients do. It
+then reads ``GET /analytics`` for today and compares it, rule by rule, with what it counted
+itself from the responses: alerts issued, accepted, overridden, ignored, cards shown, and
+override reasons.
 
     python scripts/feedback_session.py --url http://127.0.0.1:8000 --calls 1000 --feedback 300
 
@@ -38,13 +40,21 @@ def requests() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*/fires-*.json"))]
 
 
-def _calls(args: tuple[str, list[dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+def _own_patient(body: dict[str, Any], n: int) -> dict[str, Any]:
+    """The request for a patient of its own (its id, the Patient resource, every reference)."""
+    patient = body["context"]["patientId"]
+    text = json.dumps(body).replace(f'"{patient}"', f'"{patient}-c{n}"')
+    return json.loads(text.replace(f'"Patient/{patient}"', f'"Patient/{patient}-c{n}"'))
+
+
+def _calls(args: tuple[str, list[tuple[int, dict[str, Any]]]]) -> list[tuple[str, dict[str, Any]]]:
     url, bodies = args
     answered = []
     with httpx.Client(base_url=url, timeout=30) as client:
-        for body in bodies:
+        for n, body in bodies:
             service = SERVICE[body["hook"]]
-            response = client.post(f"/cds-services/{service}", json={**body, "hookInstance": str(uuid.uuid4())})
+            sent = {**_own_patient(body, n), "hookInstance": str(uuid.uuid4())}
+            response = client.post(f"/cds-services/{service}", json=sent)
             response.raise_for_status()
             answered.extend((service, card) for card in response.json()["cards"])
     return answered
@@ -66,7 +76,7 @@ def _chunks(items: list[Any], n: int) -> list[list[Any]]:
 def session(url: str, calls: int, feedback: int, clients: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     pool = requests()
-    bodies = [pool[i % len(pool)] for i in range(calls)]
+    bodies = [(i, pool[i % len(pool)]) for i in range(calls)]
     with ProcessPoolExecutor(clients) as executor:
         cards = [c for chunk in executor.map(_calls, [(url, b) for b in _chunks(bodies, clients)]) for c in chunk]
         if len(cards) < feedback:
@@ -103,7 +113,8 @@ def session(url: str, calls: int, feedback: int, clients: int, seed: int) -> dic
             "issued": c["issued"],
             "accepted": c["accepted"],
             "overridden": c["overridden"],
-            "no_response": c["issued"] - c["accepted"] - c["overridden"],
+            "ignored": c["issued"] - c["accepted"] - c["overridden"],
+            "cards_shown": c["issued"],
             "override_reasons": dict(sorted(reasons[rule].items())),
         }
         for rule, c in sorted(expected.items())
@@ -129,7 +140,8 @@ def _reported(url: str, want: dict[str, Any], patience: float = 10.0) -> dict[st
                 "issued": rule["issued"],
                 "accepted": rule["accepted"],
                 "overridden": rule["overridden"],
-                "no_response": rule["no_response"],
+                "ignored": rule["ignored"],
+                "cards_shown": rule["cards_shown"],
                 "override_reasons": dict(sorted((r["code"] or "(none)", r["count"]) for r in rule["override_reasons"])),
             }
             for rule in sorted(body["rules"], key=lambda r: r["rule_id"])

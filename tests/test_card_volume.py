@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.cli import main
-from tests.conftest import FIXTURES, SELECT, SIGN, TODAY, cards_for, fixture, rule_ids
+from tests.conftest import FIXTURES, NOON, SELECT, SIGN, TODAY, Clock, cards_for, fixture, rule_ids
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -227,6 +228,24 @@ def test_an_accepted_dose_change_keeps_its_rule_quiet_for_that_draft(
     other = copy.deepcopy(low_dose)
     other["context"]["patientId"] = "someone-else"
     assert cards_for(post(client, other), OLDER_ADULT)
+
+
+def test_the_swap_keeps_its_rule_quiet_that_day_only(make_client: Callable[..., TestClient]) -> None:
+    """The same draft is the same draft id on the same (UTC) day: the 5 mg draft the swap left
+    gets no info card for the rest of that day; a 5 mg draft on that id the next day (the sandbox
+    names every draft request-123) is a new order and gets it."""
+    clock = Clock(NOON)
+    client = make_client(clock=clock)
+    request = fixture(CONTAINED_SWAP)
+    [card] = cards_for(post(client, request), OLDER_ADULT)
+    swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
+    _accept(client, card, swap)
+    low_dose = _as_the_sandbox_applies(request, swap)
+    clock.set(minutes=11 * 60 + 59)  # 23:59 UTC
+    assert not cards_for(post(client, low_dose), OLDER_ADULT)
+    clock.set(days=1)
+    [shown] = cards_for(post(client, low_dose), OLDER_ADULT)
+    assert shown["indicator"] == "info"
 
 
 def test_the_stateless_evaluate_shows_the_low_dose_card(

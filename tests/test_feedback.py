@@ -141,29 +141,21 @@ def test_feedback_body_must_be_a_feedback_list(client: TestClient, body: Any) ->
     assert response.status_code == 400, response.text
 
 
-def test_accepted_card_does_not_come_back_for_that_order(client: TestClient) -> None:
-    """The sandbox applies only the medication coding, then re-fires: the card must not repeat."""
+def test_an_accepted_card_comes_back_while_the_order_still_breaks_its_rule(client: TestClient) -> None:
+    """The sandbox applies only a suggestion's medication coding: after "Limit to 21 days" it
+    re-fires with the 30-day draft, and the card must be there (a correctly applied suggestion
+    makes the rule silent by itself)."""
     card = _issue_duration_card(client)
-    client.post(FEEDBACK, json={"feedback": [accepted(card)]})
-    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
-    assert client.post(SELECT, json=request).json() == {"cards": []}
-    # Another drug on the same draft id, or another patient, still gets the card.
-    other_drug = fixture("cyclobenzaprine-duration/fires-brand-flexeril-28-days.json")
-    assert rule_ids(client.post(SELECT, json=other_drug).json()) == ["cyclobenzaprine-duration"]
-    assert _issue_duration_card(client, patient_id="another-patient")["uuid"]
+    assert client.post(FEEDBACK, json={"feedback": [accepted(card)]}).json()["stored"] == 1
+    again = _issue_duration_card(client)
+    assert again["uuid"] != card["uuid"]
+    assert again["summary"] == card["summary"]
 
 
 def test_with_snooze_off_an_overridden_card_comes_back(make_client: Callable[..., TestClient]) -> None:
     client = make_client(snooze_days=0)
     card = _issue_duration_card(client)
-    client.post(FEEDBACK, json={"feedback": [overridden(card)]})
+    client.post(FEEDBACK, json={"feedback": [overridden(card, "dont-show-again")]})
     assert rule_ids(
         client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
     ) == ["cyclobenzaprine-duration"]
-
-
-def test_acceptance_quiets_the_card_only_for_the_configured_window(make_client: Callable[..., TestClient]) -> None:
-    client = make_client(accepted_quiet_minutes=0)
-    card = _issue_duration_card(client)
-    client.post(FEEDBACK, json={"feedback": [accepted(card)]})
-    assert _issue_duration_card(client)["uuid"] != card["uuid"]

@@ -51,18 +51,23 @@ def _feedback(client: TestClient, item: dict[str, Any]) -> None:
     assert response.json() == {"received": 1, "stored": 1}
 
 
-def test_an_accepted_card_does_not_come_back_when_the_sandbox_refires(client: TestClient) -> None:
+def test_an_accepted_limit_the_sandbox_did_not_apply_comes_back_when_it_refires(client: TestClient) -> None:
+    """The session's own steps: "Limit to 21 days" is accepted (the sandbox posts this feedback),
+    the sandbox applies only a suggestion's medication coding, so the draft still orders 30 days
+    and its next call (any edit re-fires Rx View) must bring the duration card back."""
     (duration,) = cards_for(_refire(client), "cyclobenzaprine-duration")
+    [limit] = [s for s in duration["suggestions"] if s["label"].startswith("Limit to 21 days")]
     _feedback(
         client,
         {
             "card": duration["uuid"],
             "outcome": "accepted",
-            "acceptedSuggestions": [{"id": duration["suggestions"][0]["uuid"]}],
+            "acceptedSuggestions": [{"id": limit["uuid"]}],
             "outcomeTimestamp": "2026-11-21T09:56:09.279Z",
         },
     )
-    assert rule_ids(_refire(client)) == []
+    (again,) = cards_for(_refire(client), "cyclobenzaprine-duration")
+    assert again["summary"] == duration["summary"] and again["uuid"] != duration["uuid"]
 
 
 def test_a_dismissal_with_a_reason_from_the_menu_is_stored(client: TestClient) -> None:

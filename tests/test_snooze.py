@@ -1,15 +1,22 @@
-"""Snooze: a clinician who overrides a warning or info card is not shown that rule again for the same
-patient for a while (``CDS_SNOOZE_DAYS``, or the rule's own ``snooze_days``), while a critical card
-always gets through.
+"""What keeps a card quiet, and what brings it back, through the HTTP surface.
+
+Snooze: a clinician who overrides a warning or info card with the explicit reason "Don't show
+again for this patient (N days)" is not shown that rule again for the same patient for a while
+(``CDS_SNOOZE_DAYS``, or the rule's own ``snooze_days``); any other override, or a bare Dismiss,
+snoozes nothing, and a critical card always gets through. An accepted card comes back while its
+rule still applies (the client may not have applied the suggestion). Order-sign does not repeat
+a non-critical card order-select showed the same day for the unchanged draft.
 
 Alert fatigue is the failure this guards against, and missing a critical card is the failure it must
-not cause, so both directions are tested through the HTTP surface: cards issued, feedback sent, and
-the app's clock moved on (never a sleep) to just inside and just past the snooze period.
+not cause, so both directions are tested: cards issued, feedback sent, and the app's clock moved on
+(never a sleep) to just inside and just past the snooze period.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,19 +162,33 @@ def test_a_snooze_for_one_patient_does_not_silence_the_rule_for_another(service:
     assert rule_ids(call(service, DURATION_WARNING, OTHER_PATIENT)) == [DURATION]
 
 
+def test_dont_show_again_snoozes_its_rule(service: TestClient, clock: Clock) -> None:
+    override(service, only_card(call(service, DURATION_WARNING), DURATION), SNOOZE_REASON)
+    clock.set(days=1)
+    assert call(service, DURATION_WARNING) == {"cards": []}
+
+
 @pytest.mark.parametrize(
     "reason",
     [
-        pytest.param({"reason": SNOOZE_REASON}, id="dont-show-again"),
         pytest.param({"reason": "already-addressed"}, id="another-reason"),
+        pytest.param({"reason": "benefit-outweighs-risk"}, id="benefit-outweighs-risk"),
         pytest.param({"reason": None, "overrideReason": {"userComment": "discussed"}}, id="comment-only"),
-        pytest.param({"reason": None}, id="no-reason"),
+        pytest.param({"reason": None}, id="bare-dismiss"),
+        pytest.param(
+            {"reason": None, "overrideReason": {"reason": {"system": "urn:another-ehr", "code": SNOOZE_REASON}}},
+            id="another-systems-code",
+        ),
     ],
 )
-def test_any_override_of_a_warning_snoozes_its_rule(service: TestClient, clock: Clock, reason: dict[str, Any]) -> None:
+def test_no_other_override_snoozes_its_rule(service: TestClient, clock: Clock, reason: dict[str, Any]) -> None:
+    """A bare Dismiss, a comment or another reason says nothing about the next order: the card
+    comes back on the next call while its rule applies."""
     override(service, only_card(call(service, DURATION_WARNING), DURATION), **reason)
+    clock.set(minutes=1)
+    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
     clock.set(days=1)
-    assert call(service, DURATION_WARNING) == {"cards": []}
+    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
 
 
 def test_overriding_an_info_card_snoozes_its_rule_including_its_warnings(service: TestClient, clock: Clock) -> None:
@@ -328,24 +349,19 @@ def test_a_rule_with_snooze_days_0_is_never_snoozed_while_others_are(
 # -- accepted cards, the clock, restarts -------------------------------------------------------
 
 
-def test_an_accepted_card_does_not_snooze_its_rule(service: TestClient, clock: Clock) -> None:
-    """Acceptance quiets only that draft order and drug, for CDS_ACCEPTED_QUIET_MINUTES (60)."""
+def test_an_accepted_card_comes_back_while_its_rule_applies(service: TestClient, clock: Clock) -> None:
+    """Accepting "Limit to 21 days" silences nothing: a client that applied it sends a 21-day
+    draft (no card by itself); one that did not sends the 30-day draft again, and the card returns."""
     accept(service, only_card(call(service, DURATION_WARNING), DURATION))
     clock.set(minutes=1)
-    assert call(service, DURATION_WARNING) == {"cards": []}
+    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
     assert rule_ids(call(service, DURATION_WARNING, draft_id="request-456")) == [DURATION]
-    clock.set(minutes=61)
-    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
-
-
-def test_with_accepted_quiet_off_an_accepted_card_comes_back_at_once(
-    make_client: Callable[..., TestClient], clock: Clock
-) -> None:
-    """A second later: at the very instant the feedback is received, even a 0-minute window still holds it."""
-    service = make_client(clock=clock, accepted_quiet_minutes=0)
-    accept(service, only_card(call(service, DURATION_WARNING), DURATION))
-    clock.now += 1
-    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
+    applied = request(DURATION_WARNING)
+    [draft] = [e["resource"] for e in applied["context"]["draftOrders"]["entry"]]
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 21
+    response = service.post(SELECT, json=applied)
+    assert response.status_code == 200, response.text
+    assert DURATION not in rule_ids(response.json())
 
 
 def test_the_snooze_runs_from_when_the_feedback_was_received_not_its_stated_time(
@@ -370,3 +386,81 @@ def test_a_snooze_survives_a_restart(make_client: Callable[..., TestClient], clo
     assert call(second, DURATION_WARNING) == {"cards": []}
     clock.set(days=31)
     assert rule_ids(call(second, DURATION_WARNING)) == [DURATION]
+
+
+# -- order-sign does not repeat what order-select showed for the unchanged draft ---------------
+
+
+def sign(client: TestClient, body: dict[str, Any] | str, patient_id: str = PATIENT) -> dict[str, Any]:
+    """Order-sign for the same draft, as a client fires it after order-select."""
+    signing = request(body, patient_id) if isinstance(body, str) else copy.deepcopy(body)
+    signing["hook"] = "order-sign"
+    signing["hookInstance"] = str(uuid.uuid4())
+    signing["context"].pop("selections", None)
+    response = client.post(SIGN, json=signing)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def edited(name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    body = request(name)
+    change(body["context"]["draftOrders"]["entry"][0]["resource"])
+    return body
+
+
+def test_order_sign_does_not_repeat_the_cards_order_select_showed_for_the_unchanged_draft(
+    service: TestClient, clock: Clock
+) -> None:
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    assert sign(service, HEPATIC_WARNING) == {"cards": []}
+    # A change no rule reads (a note to the pharmacy) leaves the draft unchanged for this purpose.
+    noted = edited(HEPATIC_WARNING, lambda draft: draft.update(note=[{"text": "Dispense in a blister pack"}]))
+    assert sign(service, noted) == {"cards": []}
+    # Order-select itself answers every re-fire in full: the client replaces the cards it shows.
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+
+
+@pytest.mark.parametrize("name", [MAOI_CRITICAL, *HEPATIC_CRITICAL])
+def test_order_sign_repeats_a_critical_card(service: TestClient, clock: Clock, name: str) -> None:
+    [card] = call(service, name)["cards"]
+    assert card["indicator"] == "critical"
+    clock.set(minutes=5)
+    [again] = sign(service, name)["cards"]
+    assert (again["source"], again["indicator"]) == (card["source"], "critical")
+
+
+def test_order_sign_shows_the_card_again_for_a_changed_draft_another_day_or_another_patient(
+    service: TestClient, clock: Clock
+) -> None:
+    call(service, DURATION_WARNING)
+    shorter = edited(
+        DURATION_WARNING, lambda draft: draft["dispenseRequest"]["expectedSupplyDuration"].update(value=28)
+    )
+    clock.set(minutes=5)
+    [card] = sign(service, shorter)["cards"]  # 28 days: the card says so
+    assert "28 days" in card["summary"]
+    assert rule_ids(sign(service, DURATION_WARNING, OTHER_PATIENT)) == [DURATION]
+    clock.set(days=1)  # the next day (UTC)
+    assert rule_ids(sign(service, DURATION_WARNING)) == [DURATION]
+
+
+def test_a_card_accepted_at_order_select_but_not_applied_is_repeated_at_order_sign(
+    service: TestClient, clock: Clock
+) -> None:
+    """The issue's case: "Limit to 21 days" accepted, the client applied nothing, the 30-day order
+    goes to signing: the card must be there."""
+    call(service, DURATION_WARNING)  # an earlier re-fire, not accepted
+    accept(service, only_card(call(service, DURATION_WARNING), DURATION))
+    clock.set(minutes=5)
+    assert rule_ids(sign(service, DURATION_WARNING)) == [DURATION]
+
+
+def test_a_card_dismissed_at_order_select_is_not_repeated_at_order_sign_nor_snoozed(
+    service: TestClient, clock: Clock
+) -> None:
+    override(service, only_card(call(service, DURATION_WARNING), DURATION), reason=None)
+    clock.set(minutes=5)
+    assert sign(service, DURATION_WARNING) == {"cards": []}
+    clock.set(days=1)
+    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]

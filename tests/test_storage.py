@@ -66,7 +66,7 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 4"
+    assert ready.json()["checks"]["database"] == "ok, schema version 5"
 
 
 def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
@@ -122,31 +122,99 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     _first_release_database(
         database_url, patient_key="k", order_key="MedicationRequest/old|828348", outcome="overridden"
     )
+    _old_card(database_url, "old-card-2", patient_key="k", order_key="MedicationRequest/old|828320")
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 4"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 5"
+    # Version 5 reads each old card's draft off its order key: the draft's two cards (the drug
+    # changed in between) are one alert, overridden.
     duration = _by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
-    assert (duration["issued"], duration["overridden"]) == (1, 1)
-    # New cards are stored with the new column beside the old ones.
+    assert (duration["issued"], duration["overridden"], duration["cards_shown"]) == (1, 1, 2)
+    # New cards are stored with the new columns beside the old ones.
     assert "cyclobenzaprine-duration" in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
 
 
-def test_feedback_stored_before_version_3_still_quiets_its_patients_cards(
+def _old_card(database_url: str, uuid: str, *, patient_key: str, order_key: str) -> None:
+    """One more card of DAY_1 in a first-release database."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO issued_cards VALUES (:uuid, 'cyclobenzaprine-duration', 'back-spasm-order-select', "
+                "'old-hook-2', :patient, :order, :at)"
+            ),
+            {"uuid": uuid, "patient": patient_key, "order": order_key, "at": DAY_1 + timedelta(minutes=1)},
+        )
+    engine.dispose()
+
+
+def test_feedback_stored_before_version_3_is_read_by_todays_rules(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
-    """Version 3 keys feedback by patient; the migration fills the key in for what was stored."""
+    """Version 3 keys feedback by patient; the migration fills the key in for what was stored.
+    An old acceptance no longer silences the card (cards return while they apply); the old
+    card's alert still counts as accepted."""
     patient = hmac.new(b"test-patient-key", b"harness-pt-1", hashlib.sha256).hexdigest()
     order = "MedicationRequest/request-123|828348"  # the fixture's draft and drug
     _first_release_database(database_url, patient_key=patient, order_key=order, outcome="accepted")
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 4"
-    # Accepted ten minutes ago for this very order: its card stays quiet, as it did before the upgrade.
-    assert "cyclobenzaprine-duration" not in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 5"
+    assert "cyclobenzaprine-duration" in _cards(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
+    # The old card and the new one: the same patient's draft on the same day, one accepted alert.
+    assert {k: body["totals"][k] for k in ("issued", "accepted", "cards_shown")} == {
+        "issued": 1,
+        "accepted": 1,
+        "cards_shown": 2,
+    }
 
 
-def test_analytics_count_each_card_by_what_became_of_it(
+def test_a_draft_refired_or_edited_five_times_is_one_alert(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """The issue's "done when": the sandbox re-fires order-select on every edit. Five calls for one
+    draft (two re-fires as sent, three edits of its duration), then order-sign after one more edit:
+    one duration alert, overridden, with six cards shown; the same draft the next day is a new alert."""
+    clock = Clock(DAY_1.timestamp())
+    client = make_client(database_url=database_url, clock=clock)
+    name = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+    shown = [_cards(client, name)["cyclobenzaprine-duration"] for _ in range(2)]
+    for days in (28, 35, 60):
+        edit = fixture(name)
+        edit["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = (
+            days
+        )
+        response = client.post(SELECT, json=edit)
+        assert response.status_code == 200, response.text
+        [card] = response.json()["cards"]
+        shown.append(card)
+    _send(client, _overridden(shown[1], "already-addressed"), _overridden(shown[4], "already-addressed"))
+    # Signed after one more edit (order-select had not shown this one, so order-sign does).
+    signing = {**fixture(name), "hook": "order-sign"}
+    signing["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 90
+    response = client.post("/cds-services/back-spasm-order-sign", json=signing)
+    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["cyclobenzaprine-duration"]
+
+    body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
+    [duration] = body["rules"]
+    assert {k: duration[k] for k in ("issued", "accepted", "overridden", "ignored", "cards_shown")} == {
+        "issued": 1,
+        "accepted": 0,
+        "overridden": 1,
+        "ignored": 0,
+        "cards_shown": 6,
+    }
+    assert duration["override_rate"] == 1.0
+    assert [(r["code"], r["count"]) for r in duration["override_reasons"]] == [("already-addressed", 1)]
+    clock.set(days=1)
+    _cards(client, name)
+    week = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21"}).json()
+    assert (week["totals"]["issued"], week["totals"]["ignored"], week["totals"]["cards_shown"]) == (2, 1, 7)
+
+
+def test_analytics_count_each_alert_by_what_became_of_it(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
     clock = Clock(DAY_1.timestamp())
@@ -166,20 +234,25 @@ def test_analytics_count_each_card_by_what_became_of_it(
     _send(client, _overridden(older, "benefit-outweighs-risk"))  # resent: the same item
 
     body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21", "period": "day"}).json()
+    assert body["counts"].startswith("alerts: one rule for one patient's draft order (same draft id) on one UTC day")
+    # Both requests of DAY_1 are the same patient's draft request-123: its two duration cards
+    # are one alert (accepted); DAY_2's card is another alert (ignored).
     assert body["totals"] == {
-        "issued": 5,
+        "issued": 4,
         "accepted": 1,
         "overridden": 2,
-        "no_response": 2,
-        "acceptance_rate": 0.2,
+        "ignored": 1,
+        "acceptance_rate": 0.25,
+        "override_rate": 0.5,
+        "cards_shown": 5,
     }
     rules = _by_rule(body)
     assert set(rules) == {"cyclobenzaprine-duration", "cyclobenzaprine-older-adult", "cyclobenzaprine-serotonergic"}
     duration = rules["cyclobenzaprine-duration"]
-    assert (duration["issued"], duration["accepted"], duration["no_response"]) == (3, 1, 2)
-    assert [(p["start"], p["issued"], p["accepted"]) for p in duration["periods"]] == [
-        ("2026-11-20", 2, 1),
-        ("2026-11-21", 1, 0),
+    assert (duration["issued"], duration["accepted"], duration["ignored"], duration["cards_shown"]) == (2, 1, 1, 3)
+    assert [(p["start"], p["issued"], p["accepted"], p["cards_shown"]) for p in duration["periods"]] == [
+        ("2026-11-20", 1, 1, 2),
+        ("2026-11-21", 1, 0, 1),
     ]
     assert rules["cyclobenzaprine-older-adult"]["override_reasons"] == [
         {
@@ -255,7 +328,8 @@ def test_the_report_page_draws_a_bar_per_rule_and_escapes_what_clients_sent(clie
     _send(client, hostile)
     page = client.get("/analytics/report", params={"period": "day"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert page.text.count("<svg") == 1 and 'aria-label="Accepted 0, Overridden 1, No response 0' in page.text
+    assert page.text.count("<svg") == 1 and 'aria-label="Accepted 0, Overridden 1, Ignored 0 of 1 alerts' in page.text
+    assert "Counted per alert, not per call" in page.text and "1 alerts: 0 accepted, 1 overridden" in page.text
     assert "<script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert 'name="from"' in page.text and 'name="period"' in page.text
 
@@ -278,7 +352,8 @@ def test_the_report_command_prints_the_table_from_the_database(
     report = subprocess.run([*CLI, "report", "--period", "day"], env=env, capture_output=True, text=True, timeout=60)
     assert report.returncode == 0, report.stderr
     row = next(line.split() for line in report.stdout.splitlines() if line.startswith("cyclobenzaprine-duration"))
-    assert row == ["cyclobenzaprine-duration", "1", "0", "1", "0", "0%"]
+    assert row == ["cyclobenzaprine-duration", "1", "0", "1", "0", "0%", "100%", "1"]
+    assert "Counted per alert, not per call" in report.stdout
     assert "Already addressed or will reassess at follow-up" in report.stdout
     as_json = subprocess.run([*CLI, "report", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert json.loads(as_json.stdout)["totals"]["overridden"] == 1
@@ -361,7 +436,7 @@ def test_two_instances_starting_together_migrate_one_database_once(
         with TestClient(started[0]) as first, TestClient(started[1]) as second:
             for client in (first, second):
                 ready = client.get("/readyz")
-                assert ready.json()["checks"]["database"] == "ok, schema version 4"
+                assert ready.json()["checks"]["database"] == "ok, schema version 5"
     finally:
         for app in started:
             app.state.runtime.store.engine.dispose()
@@ -404,7 +479,7 @@ def test_two_workers_both_answer_hook_calls(tmp_path: Path, postgresql_url: str)
         }
         issued = 0
         for _ in range(50):  # each card is written just after its response
-            issued = requests.get(f"{base}/analytics", timeout=10).json()["totals"]["issued"]
+            issued = requests.get(f"{base}/analytics", timeout=10).json()["totals"]["cards_shown"]
             if issued == len(answers):
                 break
             time.sleep(0.1)

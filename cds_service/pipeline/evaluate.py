@@ -2,7 +2,8 @@
 
     body → validate → draft orders → (nothing any rule reads? no cards, no fetch)
          → complete prefetch → facts → rules → quiet (stored feedback) → card policy
-         → suggestions composed and made safe → cards
+         → suggestions composed and made safe → cards → not repeated (order-sign: what
+           order-select showed today for the unchanged draft)
 
 Each step is a call into its stage. The HTTP route and ``cds-service evaluate`` differ only in
 what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source and the
@@ -11,9 +12,11 @@ quiet check backed by stored feedback.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -27,7 +30,7 @@ from cds_service.pipeline.cards import apply_volume_policy, compose_suggestions,
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
-from cds_service.protocol.services import ServiceDefinition
+from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.rules import Finding, Rule
 from cds_service.storage.records import IssuedCard, Quiet
 
@@ -35,7 +38,11 @@ log = logging.getLogger(__name__)
 
 OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
 
-QuietFor = Callable[[str], Awaitable[Quiet]]
+# (patient id, the services whose cards shown today are not repeated) → what stored feedback silences.
+QuietFor = Callable[[str, tuple[str, ...]], Awaitable[Quiet]]
+# A non-critical card a clinician saw at an earlier hook of the same ordering workflow is not
+# repeated at a later one for the unchanged draft (issue 15); a critical card always is.
+EARLIER_HOOKS = {"order-sign": ("order-select",)}
 FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
 
 
@@ -84,9 +91,10 @@ async def evaluate(
     )
     findings = _findings(rules, patient, knowledge)
     # Stored feedback is read only when there is a card it could silence.
-    silenced = await quiet(patient.patient_id) if findings and quiet is not None else Quiet()
+    shown_by = tuple(s.id for s in SERVICES.values() if s.hook in EARLIER_HOOKS.get(service.hook, ()))
+    silenced = await quiet(patient.patient_id, shown_by) if findings and quiet is not None else Quiet()
     findings = _unsilenced(findings, silenced, knowledge)
-    cards, issued = _cards(findings, rules, knowledge, new_uuid)
+    cards, issued = _not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced.shown)
     return Evaluation(request, context, cards, issued)
 
 
@@ -154,13 +162,13 @@ def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) 
 def _unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -> list[Finding]:
     kept = []
     for finding in findings:
-        if (finding.rule_id, finding.order.key) in silenced.accepted:
-            log.info("rule %s quiet for %s: its card was accepted", finding.rule_id, finding.order.reference)
+        if (finding.rule_id, finding.order.key) in silenced.swapped:
+            log.info("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
         elif (
             finding.rule_id in silenced.snoozed
             and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
         ):
-            log.info("rule %s snoozed for this patient: its card was overridden", finding.rule_id)
+            log.info("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
         else:
             kept.append(finding)
     return kept
@@ -180,9 +188,45 @@ def _cards(
                 finding.order.key,
                 card["indicator"],
                 _keys_after_dose_change(finding, card, knowledge),
+                finding.order.reference,
+                draft_hash(finding, card),
             )
         )
     return cards, issued
+
+
+def _not_repeated(
+    cards: list[dict[str, Any]], issued: list[IssuedCard], shown: frozenset[str]
+) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """Drop the non-critical cards an earlier hook showed today for the unchanged draft. After
+    the card policy, so that what they subsumed or composed stays as the clinician saw it."""
+    kept = [
+        (card, record)
+        for card, record in zip(cards, issued, strict=True)
+        if card["indicator"] == "critical" or record.draft_hash not in shown
+    ]
+    for record in issued:
+        if record.indicator != "critical" and record.draft_hash in shown:
+            log.info("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
+    return [card for card, _ in kept], [record for _, record in kept]
+
+
+def draft_hash(finding: Finding, card: dict[str, Any]) -> str:
+    """What makes a card "the same card for the unchanged draft": the rule, the draft's id and
+    every fact of it a rule reads (drug, dose, frequency, duration, codes, reasons), and what the
+    card says (indicator, summary, detail). An edit any rule could read, or new patient data
+    that changes the card's words, makes a new hash; a re-fire or a change no rule reads does not."""
+    order = finding.order
+    relevant = {
+        "rule": finding.rule_id,
+        "draft": order.reference,
+        "drug": asdict(order.drug) if order.drug else None,
+        "codes": sorted(code.key for code in order.codes),
+        "reasons": sorted(code.key for code in order.reason_codes),
+        "dose": [order.dose_mg, order.units_per_dose, order.per_day, order.planned_days, order.duration_basis],
+        "card": [card["indicator"], card["summary"], card.get("detail")],
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _keys_after_dose_change(

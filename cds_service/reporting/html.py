@@ -1,4 +1,7 @@
-"""Card-feedback report for informaticists' browsers (``/analytics/report``).
+"""Alert-feedback report for informaticists' browsers (``/analytics/report``).
+
+It counts alerts, not calls (``reporting.analytics``), and says so on the page: the first thing
+a reader sees is what an alert is and how many cards the alerts took.
 
 It takes the analytics dict as is (JSON-ready), so the page, the terminal report and the JSON
 endpoint all show the same numbers. Rule titles, reason displays and codes partly come from
@@ -16,11 +19,19 @@ from typing import Any
 _SEGMENTS = (
     ("accepted", "Accepted", "#0072b2", "#ffffff"),
     ("overridden", "Overridden", "#e69f00", "#000000"),
-    ("no_response", "No response", "#d4d4d4", "#000000"),
+    ("ignored", "Ignored", "#d4d4d4", "#000000"),
 )
 _BAR_WIDTH = 480
 _BAR_HEIGHT = 22
 PERIOD_LABELS = {"day": "Day", "week": "Week of", "month": "Month of"}
+# The count columns, after the row's own heading: the same in the page and the terminal.
+COLUMNS = ["Alerts", "Accepted", "Overridden", "Ignored", "Accepted %", "Overridden %", "Cards shown"]
+ALERT_DEFINITION = (
+    "Counted per alert, not per call: an alert is one rule for one patient's draft order (the same "
+    "draft id) on one day (UTC), however often the hook re-fired or the draft was edited. Accepted, "
+    "overridden, ignored (no feedback: clients never report ignored cards) and the rates are of alerts; "
+    "cards shown counts every card sent, re-fires included."
+)
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 60rem; padding: 0 1rem; color: #111; }
@@ -68,7 +79,7 @@ def _bar(rule: dict[str, Any]) -> str:
     total = max(int(rule.get("issued") or 0), sum(counts))
     label = ", ".join(f"{name} {n}" for (_, name, *_), n in zip(_SEGMENTS, counts, strict=True))
     parts = [
-        f'<svg role="img" aria-label="{_e(f"{label} of {total} cards issued")}" width="{_BAR_WIDTH}" '
+        f'<svg role="img" aria-label="{_e(f"{label} of {total} alerts")}" width="{_BAR_WIDTH}" '
         f'height="{_BAR_HEIGHT}" viewBox="0 0 {_BAR_WIDTH} {_BAR_HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
         f'<rect width="{_BAR_WIDTH}" height="{_BAR_HEIGHT}" fill="#fff" stroke="#888"/>',
     ]
@@ -97,8 +108,9 @@ def _bar(rule: dict[str, Any]) -> str:
 
 
 def _counts_cells(row: dict[str, Any]) -> str:
-    cells = [_e(row.get(key)) for key in ("issued", "accepted", "overridden", "no_response")]
-    cells.append(_e(format_rate(row.get("acceptance_rate"))))
+    cells = [_e(row.get(key)) for key in ("issued", "accepted", "overridden", "ignored")]
+    cells += [_e(format_rate(row.get("acceptance_rate"))), _e(format_rate(row.get("override_rate")))]
+    cells.append(_e(row.get("cards_shown")))
     return "".join(f'<td class="num">{cell}</td>' for cell in cells)
 
 
@@ -125,7 +137,7 @@ def _rule_section(rule: dict[str, Any], period: str) -> str:
         html.append("</table>")
     else:
         html.append("<p>No overrides.</p>")
-    heads = [PERIOD_LABELS.get(period, "Period"), "Issued", "Accepted", "Overridden", "No response", "Acceptance"]
+    heads = [PERIOD_LABELS.get(period, "Period"), *COLUMNS]
     html.append(f"<table><caption>By period</caption>{_head_row(heads)}")
     for row in rule.get("periods") or []:
         html.append(f'<tr><th scope="row">{_e(row.get("start"))}</th>{_counts_cells(row)}</tr>')
@@ -141,31 +153,34 @@ def html_report(analytics: dict[str, Any]) -> str:
         f'<option value="{p}"{" selected" if p == period else ""}>{p.capitalize()}</option>' for p in PERIOD_LABELS
     )
     summary = (
-        f"{_e(totals.get('issued', 0))} cards issued: {_e(totals.get('accepted', 0))} accepted, "
-        f"{_e(totals.get('overridden', 0))} overridden, {_e(totals.get('no_response', 0))} with no response. "
-        f"Acceptance rate: {_e(format_rate(totals.get('acceptance_rate')))}."
+        f"{_e(totals.get('issued', 0))} alerts: {_e(totals.get('accepted', 0))} accepted, "
+        f"{_e(totals.get('overridden', 0))} overridden, {_e(totals.get('ignored', 0))} ignored (no feedback). "
+        f"Acceptance rate: {_e(format_rate(totals.get('acceptance_rate')))}; "
+        f"override rate: {_e(format_rate(totals.get('override_rate')))}. "
+        f"They took {_e(totals.get('cards_shown', 0))} cards shown."
     )
     unmatched = analytics.get("unmatched_feedback") or 0
     if unmatched:
         summary += f" {_e(unmatched)} feedback item(s) referred to cards the service has no record of."
     rules = analytics.get("rules") or []
-    body = "\n".join(_rule_section(r, str(period)) for r in rules) or "<p>No cards were issued in this period.</p>"
+    body = "\n".join(_rule_section(r, str(period)) for r in rules) or "<p>No alerts were issued in this period.</p>"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Card feedback</title>
+<title>Alert feedback</title>
 <style>{_STYLE}</style>
 </head>
 <body>
-<h1>Card feedback</h1>
+<h1>Alert feedback</h1>
 <form method="get" action="">
 <label for="from">From <input type="date" id="from" name="from" value="{_e(analytics.get("from"))}"></label>
 <label for="to">To <input type="date" id="to" name="to" value="{_e(analytics.get("to"))}"></label>
 <label for="period">Period <select id="period" name="period">{options}</select></label>
 <button type="submit">Show</button>
 </form>
+<p>{ALERT_DEFINITION}</p>
 <p>{summary}</p>
 {body}
 </body>

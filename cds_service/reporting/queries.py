@@ -1,107 +1,138 @@
-"""The analytics queries: cards issued per day and rule, with what became of them."""
+"""The analytics queries: alerts per day and rule, with what became of them, and the cards shown.
+
+An *alert* is one rule for one patient's draft order on one UTC day: every card of that rule
+for the same draft id (``issued_cards.draft``) that day, however often the client re-fired the
+hook (the sandbox re-fires on every edit), whichever hook showed it, and however the clinician
+edited the draft. Cards from before schema version 5 have their draft filled in from their
+order key; a card with none is an alert of its own.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.engine import Engine
 
 from cds_service.storage.schema import feedback, issued_cards
 
 
 @dataclass(frozen=True)
-class CardOutcomes:
-    """Cards of one rule issued on one day, by what became of them."""
+class AlertOutcomes:
+    """Alerts of one rule on one day, by what became of them, and the cards they took."""
 
     day: date
     rule_id: str
-    issued: int
+    alerts: int
     accepted: int
     overridden: int
+    cards: int
 
 
 @dataclass(frozen=True)
 class ReasonCount:
-    """Cards of a rule overridden with one reason (or none: system and code are None)."""
+    """Alerts of a rule overridden with one reason (or none: system and code are None)."""
 
     rule_id: str
     system: str | None
     code: str | None
     display: str | None
-    cards: int
+    alerts: int
 
 
-def _card_outcomes(start: datetime, end: datetime) -> Any:
-    """Per card issued in [start, end): did it get an accepted, an overridden feedback?"""
-    accepted = func.max(case((feedback.c.outcome == "accepted", 1), else_=0))
-    overridden = func.max(case((feedback.c.outcome == "overridden", 1), else_=0))
+def _day(value: Any) -> date:
+    """SQLite gives the day as text, PostgreSQL as a date."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _per_alert(start: datetime, end: datetime) -> Any:
+    """Per alert with a card issued in [start, end): its cards, and whether any was accepted or
+    (none accepted) overridden. Accepted wins: two clinicians, or a change of mind."""
+    day = func.date(issued_cards.c.issued_at)
+    draft = func.coalesce(issued_cards.c.draft, issued_cards.c.uuid)
+    accepted = func.coalesce(func.max(case((feedback.c.outcome == "accepted", 1), else_=0)), 0)
+    overridden = func.coalesce(func.max(case((feedback.c.outcome == "overridden", 1), else_=0)), 0)
     return (
         select(
-            issued_cards.c.uuid,
+            day.label("day"),
             issued_cards.c.rule_id,
-            issued_cards.c.issued_at,
-            func.coalesce(accepted, 0).label("accepted"),
-            # A card both accepted and overridden (two clinicians, or a change of mind) counts as accepted.
-            case((func.coalesce(accepted, 0) == 1, 0), else_=func.coalesce(overridden, 0)).label("overridden"),
+            func.count(distinct(issued_cards.c.uuid)).label("cards"),
+            accepted.label("accepted"),
+            case((accepted == 1, 0), else_=overridden).label("overridden"),
         )
         .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
         .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end)
-        .group_by(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.issued_at)
+        .group_by(day, issued_cards.c.rule_id, issued_cards.c.patient_key, draft)
         .subquery()
     )
 
 
-def outcomes(engine: Engine, start: datetime, end: datetime) -> list[CardOutcomes]:
-    """Cards issued in [start, end) per UTC day and rule, with their outcomes."""
-    cards = _card_outcomes(start, end)
-    day = func.date(cards.c.issued_at)
+def outcomes(engine: Engine, start: datetime, end: datetime) -> list[AlertOutcomes]:
+    """Alerts with cards issued in [start, end) per UTC day and rule, with their outcomes."""
+    alerts = _per_alert(start, end)
     query = (
         select(
-            day.label("day"),
-            cards.c.rule_id,
-            func.count().label("issued"),
-            func.sum(cards.c.accepted).label("accepted"),
-            func.sum(cards.c.overridden).label("overridden"),
+            alerts.c.day,
+            alerts.c.rule_id,
+            func.count().label("alerts"),
+            func.sum(alerts.c.accepted).label("accepted"),
+            func.sum(alerts.c.overridden).label("overridden"),
+            func.sum(alerts.c.cards).label("cards"),
         )
-        .group_by(day, cards.c.rule_id)
-        .order_by(day, cards.c.rule_id)
+        .group_by(alerts.c.day, alerts.c.rule_id)
+        .order_by(alerts.c.day, alerts.c.rule_id)
     )
     with engine.connect() as connection:
         return [
-            CardOutcomes(
-                day=row.day if isinstance(row.day, date) else date.fromisoformat(row.day),
+            AlertOutcomes(
+                day=_day(row.day),
                 rule_id=row.rule_id,
-                issued=row.issued,
+                alerts=row.alerts,
                 accepted=int(row.accepted or 0),
                 overridden=int(row.overridden or 0),
+                cards=int(row.cards or 0),
             )
             for row in connection.execute(query)
         ]
 
 
 def override_reasons(engine: Engine, start: datetime, end: datetime) -> list[ReasonCount]:
-    """Overridden cards issued in [start, end) per rule and reason (cards, not resent items)."""
-    cards = _card_outcomes(start, end)
+    """Overridden alerts (none of their cards accepted) with cards issued in [start, end), per
+    rule and reason: an alert overridden twice with one reason counts once for it."""
     query = (
         select(
-            cards.c.rule_id,
+            func.date(issued_cards.c.issued_at).label("day"),
+            issued_cards.c.rule_id,
+            issued_cards.c.patient_key,
+            func.coalesce(issued_cards.c.draft, issued_cards.c.uuid).label("draft"),
+            feedback.c.outcome,
             feedback.c.override_system,
             feedback.c.override_code,
-            func.max(feedback.c.override_display).label("display"),
-            func.count(distinct(cards.c.uuid)).label("cards"),
+            feedback.c.override_display,
         )
-        .join(feedback, and_(feedback.c.card_uuid == cards.c.uuid, feedback.c.outcome == "overridden"))
-        .where(cards.c.overridden == 1)
-        .group_by(cards.c.rule_id, feedback.c.override_system, feedback.c.override_code)
+        .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end)
     )
+    accepted: set[tuple[Any, ...]] = set()
+    reasons: dict[tuple[str, str | None, str | None], set[tuple[Any, ...]]] = defaultdict(set)
+    displays: dict[tuple[str, str | None, str | None], str | None] = {}
     with engine.connect() as connection:
-        return [
-            ReasonCount(row.rule_id, row.override_system, row.override_code, row.display, row.cards)
-            for row in connection.execute(query)
-        ]
+        for row in connection.execute(query):
+            alert = (_day(row.day), row.rule_id, row.patient_key, row.draft)
+            if row.outcome == "accepted":
+                accepted.add(alert)
+                continue
+            key = (row.rule_id, row.override_system, row.override_code)
+            reasons[key].add(alert)
+            displays[key] = max(filter(None, [displays.get(key), row.override_display]), default=None)
+    return [
+        ReasonCount(rule, system, code, displays[(rule, system, code)], len(alerts - accepted))
+        for (rule, system, code), alerts in reasons.items()
+        if alerts - accepted
+    ]
 
 
 def unmatched_feedback(engine: Engine, start: datetime, end: datetime) -> int:

@@ -1,4 +1,5 @@
-"""Card-feedback report for the terminal (``cds-service report``): the analytics dict as a table.
+"""Alert-feedback report for the terminal (``cds-service report``): the analytics dict as a table,
+under the sentence saying what an alert is (alerts, not calls, are counted).
 
 Client-supplied strings (override reason displays and codes) are stripped of control
 characters, so a hostile reason cannot send escape sequences to an informaticist's terminal.
@@ -6,9 +7,10 @@ characters, so a hostile reason cannot send escape sequences to an informaticist
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
-from cds_service.reporting.html import PERIOD_LABELS, format_rate, plain
+from cds_service.reporting.html import ALERT_DEFINITION, COLUMNS, PERIOD_LABELS, format_rate, plain
 
 
 def _table(rows: list[list[str]], indent: str = "") -> list[str]:
@@ -26,19 +28,21 @@ def _table(rows: list[list[str]], indent: str = "") -> list[str]:
 
 
 def _count_row(label: str, row: dict[str, Any]) -> list[str]:
-    counts = [plain(row.get(key, 0)) for key in ("issued", "accepted", "overridden", "no_response")]
-    return [label, *counts, format_rate(row.get("acceptance_rate"))]
+    counts = [plain(row.get(key, 0)) for key in ("issued", "accepted", "overridden", "ignored")]
+    rates = [format_rate(row.get("acceptance_rate")), format_rate(row.get("override_rate"))]
+    return [label, *counts, *rates, plain(row.get("cards_shown", 0))]
 
 
 def text_report(analytics: dict[str, Any]) -> str:
     """For ``cds-service report``: readable over SSH and pasteable into a ticket, hence plain text."""
     period = plain(analytics.get("period"))
-    lines = [f"Card feedback {plain(analytics.get('from'))} to {plain(analytics.get('to'))}, by {period}", ""]
+    lines = [f"Alert feedback {plain(analytics.get('from'))} to {plain(analytics.get('to'))}, by {period}", ""]
+    lines += [*textwrap.wrap(ALERT_DEFINITION, 96), ""]
     rules = analytics.get("rules") or []
     if not rules:
-        lines.append("No cards were issued in this period.")
+        lines.append("No alerts were issued in this period.")
     else:
-        heads = ["Rule", "Issued", "Accepted", "Overridden", "No response", "Accepted %"]
+        heads = ["Rule", *COLUMNS]
         rows = [heads] + [_count_row(plain(r.get("rule_id")), r) for r in rules]
         table = _table([*rows, _count_row("Total", analytics.get("totals") or {})])
         lines += [*table[:-1], "-" * len(table[1]), table[-1]]
@@ -61,7 +65,7 @@ def text_report(analytics: dict[str, Any]) -> str:
         first = PERIOD_LABELS.get(period, "Period")
         lines += ["", f"By {period}"]
         for rule in rules:
-            rows = [[first, "Issued", "Accepted", "Overridden", "No response", "Accepted %"]]
+            rows = [[first, *COLUMNS]]
             rows += [_count_row(plain(p.get("start")), p) for p in rule.get("periods") or []]
             lines += ["", plain(rule.get("rule_id")), *_table(rows, indent="  ")]
     return "\n".join(lines) + "\n"

@@ -52,6 +52,13 @@ issued_cards = Table(
     # JSON {suggestion uuid: order key once accepted} for dose-change suggestions (the 5 mg swap
     # changes the drug, so the accepted card's own key no longer names the draft). Version 4.
     Column("keys_after", Text),
+    # The draft order the card is about ("MedicationRequest/request-123"): with the patient, the
+    # rule and the day, what makes cards one alert (reporting). Filled in from order_key by v5.
+    Column("draft", String(300)),
+    # A hash of what the card said about which draft (rule, the draft's rule-relevant facts, the
+    # card's text): order-sign does not repeat a non-critical card order-select showed for the
+    # unchanged draft the same day. Null before version 5 (never matched). Version 5.
+    Column("draft_hash", String(64)),
     Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
 )
 
@@ -127,12 +134,28 @@ def _add_keys_after(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keys_after TEXT"))
 
 
+def _add_draft(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN draft VARCHAR(300)"))
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN draft_hash VARCHAR(64)"))
+    # order_key is "<draft reference>|<what it orders>"; a FHIR reference holds no "|".
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("UPDATE issued_cards SET draft = split_part(order_key, '|', 1)"))
+    else:
+        connection.execute(
+            text(
+                "UPDATE issued_cards SET draft = CASE WHEN instr(order_key, '|') > 0 "
+                "THEN substr(order_key, 1, instr(order_key, '|') - 1) ELSE order_key END"
+            )
+        )
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
     Migration(2, "card indicator, to snooze warning and info cards but never critical ones", _add_indicator),
     Migration(3, "feedback keyed by patient, so a hook call reads only that patient's", _add_feedback_patient),
     Migration(4, "the order a dose-change suggestion leaves, so accepting it keeps its rule quiet", _add_keys_after),
+    Migration(5, "the draft of each card, and a hash of what it said: alerts, not calls, are counted", _add_draft),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

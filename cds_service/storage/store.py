@@ -16,17 +16,18 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, event, func, select
+from sqlalchemy import Connection, Table, case, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cds_service.clock import Clock, system_clock
+from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage.records import IssuedCard, Quiet
@@ -105,6 +106,8 @@ class Store:
                 "patient_key": patient,
                 "order_key": c.order_key,
                 "keys_after": json.dumps(dict(c.keys_after)) if c.keys_after else None,
+                "draft": c.draft,
+                "draft_hash": c.draft_hash,
                 "issued_at": now,
             }
             for c in cards
@@ -190,39 +193,67 @@ class Store:
             log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
         return deleted
 
-    def quiet(self, patient_id: str, *, accepted_within: timedelta, snooze_days: dict[str, int]) -> Quiet:
-        """What this patient's stored feedback silences: accepted cards for their order, for a
-        while; and rules whose warning or info card was overridden, for their snooze period."""
+    def quiet(self, patient_id: str, *, snooze_days: dict[str, int], shown_by: Collection[str] = ()) -> Quiet:
+        """What this patient's stored feedback and today's cards silence (``Quiet``).
+
+        No accepted card silences its rule: a suggestion applied makes the rule silent by
+        itself, and one the client did not apply must come back. Only a dose-change swap
+        accepted today keeps its rule quiet for the draft it left (clinical specification v2,
+        ``cyclobenzaprine-older-adult``). A snooze needs the explicit "dont-show-again" reason.
+        ``shown_by``: the services (order-select) whose cards shown today are not repeated."""
         now = self._now()
         patient = self.patient_key(patient_id)
-        longest = max([0, *snooze_days.values()])
-        since = now - max(accepted_within, timedelta(days=longest))
+        today = datetime.combine(now.date(), time.min, UTC)
+        since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
         query = (
             select(
                 issued_cards.c.rule_id,
-                issued_cards.c.order_key,
                 issued_cards.c.indicator,
                 issued_cards.c.keys_after,
                 feedback.c.outcome,
                 feedback.c.accepted_suggestions,
+                feedback.c.override_system,
+                feedback.c.override_code,
                 feedback.c.received_at,
             )
             .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
             .where(feedback.c.patient_key == patient, feedback.c.received_at >= since)
         )
-        accepted: set[tuple[str, str]] = set()
+        swapped: set[tuple[str, str]] = set()
         snoozed: set[str] = set()
         with self.engine.connect() as connection:
             for row in connection.execute(query):
                 at = _utc(row.received_at)
-                if row.outcome == "accepted" and accepted_within and at >= now - accepted_within:
-                    accepted.add((row.rule_id, row.order_key))
-                    accepted.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
+                if row.outcome == "accepted" and at >= today:
+                    swapped.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
                 days = snooze_days.get(row.rule_id, 0)
-                snoozable = row.outcome == "overridden" and row.indicator in ("warning", "info")
+                asked = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
+                snoozable = row.outcome == "overridden" and asked and row.indicator in ("warning", "info")
                 if snoozable and days and at >= now - timedelta(days=days):
                     snoozed.add(row.rule_id)
-        return Quiet(accepted=frozenset(accepted), snoozed=frozenset(snoozed))
+            shown = self._shown_today(connection, patient, today, shown_by) if shown_by else frozenset()
+        return Quiet(swapped=frozenset(swapped), snoozed=frozenset(snoozed), shown=shown)
+
+    def _shown_today(
+        self, connection: Connection, patient: str, today: datetime, services: Collection[str]
+    ) -> frozenset[str]:
+        """Draft hashes of the non-critical cards ``services`` showed this patient today, less
+        those of which any card was accepted (its suggestion, not applied, must come back)."""
+        accepted = func.max(case((feedback.c.outcome == "accepted", 1), else_=0))
+        query = (
+            select(issued_cards.c.draft_hash, func.min(issued_cards.c.indicator).label("indicator"), accepted)
+            .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+            .where(
+                issued_cards.c.patient_key == patient,
+                issued_cards.c.issued_at >= today,
+                issued_cards.c.service_id.in_(list(services)),
+                issued_cards.c.draft_hash.is_not(None),
+            )
+            .group_by(issued_cards.c.draft_hash)
+        )
+        return frozenset(
+            row.draft_hash for row in connection.execute(query) if not row[2] and row.indicator in ("warning", "info")
+        )
 
     def ping(self) -> int:
         """The schema version; raises unless the database answers and holds this service's tables."""
