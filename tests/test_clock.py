@@ -46,10 +46,19 @@ def test_analytics_and_the_report_follow_the_clock_far_from_the_fixtures_dates(
     assert (figures["from"], figures["to"]) == ("2031-05-17", "2031-06-15")
     assert figures["totals"]["issued"] == 1 and figures["totals"]["overridden"] == 1
     assert figures["rules"][0]["periods"] == [
-        {"start": "2031-06-15", "issued": 1, "accepted": 0, "overridden": 1, "no_response": 0, "acceptance_rate": 0.0}
+        {
+            "start": "2031-06-15",
+            "issued": 1,
+            "accepted": 0,
+            "overridden": 1,
+            "ignored": 0,
+            "acceptance_rate": 0.0,
+            "override_rate": 1.0,
+            "cards_shown": 1,
+        }
     ]
     page = client.get("/analytics/report", params={"period": "day"}).text
-    assert 'aria-label="Accepted 0, Overridden 1, No response 0' in page
+    assert 'aria-label="Accepted 0, Overridden 1, Ignored 0 of 1 alerts' in page
 
     clock.set(days=40)  # the card is now outside the default 30-day range
     assert client.get("/analytics").json()["totals"]["issued"] == 0
