@@ -237,3 +237,12 @@ def test_a_key_of_the_service_must_hold_a_resource_or_null(client: TestClient, v
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["prefetch.medications"]
     assert said in issue["diagnostics"]
+
+
+@pytest.mark.parametrize("links", [5, "next", [{"relation": "next", "url": 7}], {"relation": "next"}])
+def test_a_bundle_with_odd_links_is_read_not_a_500(client: TestClient, fhir_server: FhirTestServer, links: Any) -> None:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": []}
+    request = _request(fhir_server.base, conditions=bundle, medications=None, imaging=None, patient=None)
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert fhir_server.seen == []

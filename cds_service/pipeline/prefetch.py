@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
-from cds_service.fhir.json import bundle_resources
+from cds_service.fhir.json import as_list, bundle_resources
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 from cds_service.security.outbound import OutboundError, get_json
@@ -91,7 +91,7 @@ class PatientData:
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or ():
+    for link in as_list(bundle.get("link")):  # a single link object is one link; a number, no link
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None
