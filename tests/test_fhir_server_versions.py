@@ -248,3 +248,12 @@ def test_a_server_upgraded_to_r4_is_read_again(client: TestClient, serve: Serve)
     assert rule_ids({"cards": cards}) == CYCLOBENZAPRINE_COURSE
     assert "/fhir/metadata" in [seen.path for seen in server.seen]
     assert server.searched("MedicationRequest")
+
+
+def test_a_server_without_metadata_is_not_asked_for_it_on_every_call(client: TestClient, serve: Serve) -> None:
+    server = serve("DSTU2", metadata=False)
+    for _ in range(3):
+        assert rule_ids({"cards": answer(client, sandbox_request("DSTU2", server, "demo-refractory"))}) == (
+            CYCLOBENZAPRINE_COURSE
+        )
+    assert [seen.path for seen in server.seen].count("/fhir/metadata") == 1

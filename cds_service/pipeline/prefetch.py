@@ -154,7 +154,7 @@ class FhirClient:
             )
         except OutboundError as error:
             log.info("fhirServer /metadata could not be read (%s): every FHIR version's types are asked", error)
-            if error.status is not None:  # it answered: no need to ask again on every call
+            if error.status is not None:  # it answered (404, too large): no need to ask on every call
                 self._versions.put(self._base, UNKNOWN)
             return UNKNOWN, False
         facts = server_facts(metadata)

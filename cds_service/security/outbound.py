@@ -22,7 +22,8 @@ OUTCOME_BYTES = 64 * 1024
 class OutboundError(Exception):
     """The call failed; the message says how, without the URL's query or any header.
 
-    ``status`` is the HTTP status when the server answered; ``outcome`` the OperationOutcome
+    ``status`` is the HTTP status when the server answered (200 for an answer too large or not
+    JSON object), None when it did not (refused, timed out); ``outcome`` the OperationOutcome
     of a 400 or 404 answer, when it sent one (small enough to read)."""
 
     def __init__(self, message: str, *, status: int | None = None, outcome: dict[str, Any] | None = None) -> None:
@@ -55,20 +56,20 @@ async def get_json(http: httpx.AsyncClient, url: str, *, headers: dict[str, str]
                 raise OutboundError(f"HTTP {status}", status=status, outcome=outcome)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise OutboundError(f"response of {declared} bytes is over the {max_bytes}-byte limit")
+                raise OutboundError(f"response of {declared} bytes is over the {max_bytes}-byte limit", status=200)
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > max_bytes:
-                    raise OutboundError(f"response is over the {max_bytes}-byte limit")
+                    raise OutboundError(f"response is over the {max_bytes}-byte limit", status=200)
     except httpx.HTTPError as error:
         raise OutboundError(type(error).__name__) from None
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise OutboundError("response is not JSON") from None
+        raise OutboundError("response is not JSON", status=200) from None
     if not isinstance(value, dict):
-        raise OutboundError("response is not a JSON object")
+        raise OutboundError("response is not a JSON object", status=200)
     if too_deep(value):
-        raise OutboundError("response nests too deep to be FHIR")
+        raise OutboundError("response nests too deep to be FHIR", status=200)
     return value
