@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -92,7 +93,10 @@ def test_r4_suggestions_are_valid_r4(client: TestClient) -> None:
         r4b_model("MedicationRequest").model_validate(resource)
 
 
-def test_order_sign_reads_dstu2_drafts(client: TestClient) -> None:
+def test_order_sign_reads_dstu2_drafts(make_client: Callable[..., TestClient]) -> None:
+    """An app of its own: order-sign does not repeat what order-select (this module's other
+    tests) showed for this draft today."""
+    client = make_client()
     request = fixture(ORDER.format("dstu2"))
     request["hook"] = "order-sign"
     del request["context"]["selections"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,10 @@ def test_unknown_duration_gets_info_card(client: TestClient) -> None:
     assert only_action(card)["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
 
 
-def test_order_sign_reviews_every_draft(client: TestClient) -> None:
+def test_order_sign_reviews_every_draft(make_client: Callable[..., TestClient]) -> None:
+    """An app of its own: order-sign does not repeat what order-select (this module's other
+    tests) showed for this draft today."""
+    client = make_client()
     request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     request["hook"] = "order-sign"
     del request["context"]["selections"]
