@@ -111,7 +111,8 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
         raise CardContentError(f"{where}: missing field {error}") from error
 
 
-# The override reason that asks for the rule to stay quiet for this patient (README, Snooze).
+# The override reason that asks for the rule to stay quiet for this patient, and the only one
+# that does (docs/operations.md, Feedback): its display names the rule's snooze days.
 SNOOZE_REASON = "dont-show-again"
 
 
