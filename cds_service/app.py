@@ -55,13 +55,15 @@ def create_app(
     )
     app.state.runtime = runtime
     app.add_middleware(CountRequests, metrics=runtime.metrics)
+    # Only the configured browser origins (none by default): a web page elsewhere cannot read answers.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
-        # Chrome's Private Network Access: the hosted sandbox (public) calling a service on localhost.
-        allow_private_network=True,
+        # Chrome's Private Network Access (the hosted sandbox, a public page, calling a service on
+        # localhost): only when configured, or any web page could reach a service on this machine.
+        allow_private_network=settings.cors_private_network,
     )
     install_error_handlers(app)
     for module in (discovery, hooks, feedback, analytics, operations):

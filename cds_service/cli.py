@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tomllib
 import uuid
@@ -52,12 +53,18 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
+    # X-Forwarded-For/-Proto only from the proxies of CDS_TRUSTED_PROXIES (uvicorn's own default
+    # trusts them from 127.0.0.1, where anyone on the machine may send them); never the audience.
+    proxies = {"proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or None}
     if args.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, **proxies)
     else:
         app.state.runtime.store.engine.dispose()
+        # Workers read the environment: the same host and port, so the same token audience.
+        os.environ.update(CDS_HOST=settings.host, CDS_PORT=str(settings.port))
         uvicorn.run(
             "cds_service.app:app_from_environment",
+            **proxies,
             factory=True,
             host=settings.host,
             port=settings.port,

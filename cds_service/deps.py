@@ -27,6 +27,7 @@ from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.prefetch import FhirClient, Unfetchable
 from cds_service.protocol.request import HookRequest
 from cds_service.security.allowlist import ServerAllowList
+from cds_service.security.audience import Audience
 from cds_service.security.auth import Authenticator
 from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.settings import Settings
@@ -107,7 +108,9 @@ def build_runtime(
     )
     if settings.auth_mode == "off":
         return runtime
-    clients = load_trusted_clients(settings.trusted_clients_file, trust_sandbox=settings.trust_sandbox)
+    clients = load_trusted_clients(
+        settings.trusted_clients_file, trust_sandbox=settings.trust_sandbox, sandbox_fhir_servers=settings.fhir_servers
+    )
     if not clients:
         raise TrustedClientsError(
             "CDS_AUTH_MODE is required but no client is trusted: set CDS_TRUSTED_CLIENTS_FILE "
@@ -128,6 +131,7 @@ def build_runtime(
         http=http,
         clock=lambda: clock().timestamp(),
         leeway=settings.token_leeway_seconds,
+        audience=Audience.configured(settings.public_url, host=settings.host, port=settings.port),
     )
     return runtime
 
@@ -139,26 +143,14 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def called_url(request: Request, *, trust_proxy_headers: bool) -> str:
-    """The URL the client called, which its token's ``aud`` must name.
-
-    Behind a reverse proxy the scheme and host the client used arrive in X-Forwarded-Proto
-    and X-Forwarded-Host; they are honoured only when configured, or any client could set them.
-    """
-    scheme, netloc = request.url.scheme, request.url.netloc
-    if trust_proxy_headers:
-        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
-        host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
-        scheme, netloc = proto or scheme, host or netloc
-    return f"{scheme}://{netloc}{request.url.path}"
-
-
 async def verified_caller(request: Request, runtime: RuntimeDep) -> TrustedClient | None:
-    """The authenticated client (None with authentication off); every route depends on it."""
+    """The authenticated client (None with authentication off); every route depends on it.
+
+    Only the path comes from the request: the scheme and host a token's ``aud`` must name are
+    the configured public URLs (``security/audience.py``), never ``Host`` or ``X-Forwarded-*``."""
     if runtime.authenticator is None:
         return None
-    url = called_url(request, trust_proxy_headers=runtime.settings.trust_proxy_headers)
-    return await runtime.authenticator.authenticate(request.headers.get("authorization"), url)
+    return await runtime.authenticator.authenticate(request.headers.get("authorization"), request.url.path)
 
 
 VerifiedCaller = Annotated[TrustedClient | None, Depends(verified_caller)]

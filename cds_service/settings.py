@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from cds_service.protocol.body import BodyLimits
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
+from cds_service.security.audience import ProxyAddresses, PublicUrls
 
 ENV_PREFIX = "CDS_"
 # Read before the settings themselves (it names their file), so it is not a field.
@@ -103,7 +104,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Days issued cards and feedback are kept before they are deleted (at start-up and hourly).",
     )
-    cors_origins: list[str] = Field(default=["*"], description="JSON list of the browser origins allowed (CORS).")
+    cors_origins: list[str] = Field(
+        default=[],
+        description="JSON list of the browser origins allowed to call the service (CORS), e.g. "
+        '`["https://sandbox.cds-hooks.org"]` for the hosted CDS Hooks sandbox. Empty: no browser origin.',
+    )
+    cors_private_network: bool = Field(
+        default=False,
+        description="Answer Chrome's Private Network Access preflight (`Access-Control-Allow-Private-Network`), "
+        "so an allowed public origin may call a service on this machine or network.",
+    )
     log_level: str = Field(
         default="INFO", description="Log level; logs carry hookInstance and rule ids, never tokens or patient data."
     )
@@ -132,15 +142,23 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds of clock difference allowed on a token's `exp`, `iat` and `nbf`.",
     )
-    trust_proxy_headers: bool = Field(
-        default=False,
-        description="Take scheme and host from `X-Forwarded-Proto`/`X-Forwarded-Host` "
-        "(only behind a proxy that sets both).",
+    public_url: PublicUrls = Field(
+        default=[],
+        description="Base URL(s) clients call the service at (before `/cds-services`; commas or a JSON list): "
+        "a token's `aud` must name one of them, whatever the request's `Host` or `X-Forwarded-*` say. "
+        "Unset: the loopback URLs of `CDS_PORT` when listening on loopback; required otherwise.",
+    )
+    trusted_proxies: ProxyAddresses = Field(
+        default=[],
+        description="IP addresses or networks of the reverse proxies in front of the service (commas or a JSON "
+        "list): only from them are `X-Forwarded-For`/`-Proto` read (the rightmost hop not a listed proxy). "
+        "Empty: proxy headers are ignored.",
     )
     fhir_servers: FhirServers = Field(
-        default=["loopback"],
-        description="JSON list of the FHIR servers the service may call when `CDS_AUTH_MODE` is `off` "
-        '(`"loopback"`: any server on this machine).',
+        default=[],
+        description="JSON list of the FHIR servers the service may call when `CDS_AUTH_MODE` is `off`, and for "
+        'the CDS Hooks sandbox beside its SMART launcher servers (`"loopback"`: any server on this machine). '
+        "Empty: none.",
     )
     max_body_bytes: int = Field(
         default=5 * 1024 * 1024,

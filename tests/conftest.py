@@ -66,7 +66,18 @@ def rule_ids(body: dict[str, Any]) -> list[str]:
 
 
 def settings_in(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, fhir_deadline_seconds=1.0, auth_mode="off")
+    """The test settings: TestClient's base URL is the public URL tokens name, the test FHIR
+    servers on loopback may be fetched from, and the sandbox's page may call (as in the README's
+    walk-through). None of these is a default: tests/test_security_defaults.py."""
+    return Settings(
+        data_dir=data_dir,
+        fhir_deadline_seconds=1.0,
+        auth_mode="off",
+        public_url=["http://testserver"],
+        fhir_servers=["loopback"],
+        cors_origins=["https://sandbox.cds-hooks.org"],
+        cors_private_network=True,
+    )
 
 
 @pytest.fixture

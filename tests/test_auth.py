@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
@@ -284,19 +285,133 @@ def test_rejections_are_logged_with_the_reason_never_the_token(
     assert token.split(".")[2] not in caplog.text
 
 
+# --- whatever a caller puts in a token: 401, never 500 (issue 16 #6) ------------------------
+
+
+def signed(key: SigningKey, header: str, payload: str) -> str:
+    """A token signed by a trusted key over raw JSON text: header and claims no JWT library would write."""
+    signing_input = f"{b64(header.encode())}.{b64(payload.encode())}"
+    signature = jwt.algorithms.get_default_algorithms()[key.alg].sign(signing_input.encode(), key.private)
+    return f"{signing_input}.{b64(signature)}"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ({"alg": ["ES384"], "typ": "JWT"}, "alg ['ES384'] is not allowed"),
+        ({"alg": {"ES384": 1}, "typ": "JWT"}, "is not allowed"),
+        ({"alg": 384, "typ": "JWT"}, "alg 384 is not allowed"),
+        ({"alg": "ES384", "typ": 1}, "typ 1 is not JWT"),
+        ({"alg": "ES384", "typ": ["JWT"]}, "typ ['JWT'] is not JWT"),
+        ({"alg": "ES384", "typ": None}, "typ None is not JWT"),
+        ({"alg": "ES384", "typ": "JWT", "jku": {"url": 1}}, "is not the key set configured"),
+        ({"alg": "ES384", "typ": "JWT", "crit": 5}, "malformed token"),
+    ],
+)
+def test_hostile_header_types_are_401(
+    secure: Callable[..., TestClient],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    header: dict[str, Any],
+    reason: str,
+) -> None:
+    token = signed(es384, json.dumps({**header, "kid": es384.kid}), json.dumps(claims(BASE + SELECT, NOW)))
+    rejected(call(secure(), token), reason)
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("claim", "value", "reason"),
+    [
+        ("exp", HUGE, "claim exp is not a time"),
+        ("iat", HUGE, "claim iat is not a time"),
+        ("nbf", HUGE, "claim nbf is not a time"),
+        ("exp", "-" + HUGE, "claim exp is not a time"),
+        ("exp", "1e400", "claim exp is not a time"),
+        ("iat", "NaN", "claim iat is not a time"),
+        ("nbf", "-Infinity", "claim nbf is not a time"),
+        ("exp", "1" + "0" * 5000, "malformed token"),  # past Python's 4300-digit limit
+        ("exp", '"soon"', "claim exp is missing or not a number"),
+        ("jti", '"a\\u0000b"', "claim jti is missing or not a printable string"),
+        ("jti", '"\\ud800"', "claim jti is missing or not a printable string"),
+        ("jti", '"' + "j" * 300 + '"', "claim jti is missing or not a printable string"),
+        ("aud", '[[1], {"a": 2}, null]', "is not the URL called"),
+        ("aud", '"http://testserver/cds-services/x?y#z"', "is not the URL called"),
+    ],
+)
+def test_hostile_claim_values_are_401(
+    secure: Callable[..., TestClient],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    claim: str,
+    value: str,
+    reason: str,
+) -> None:
+    body = {**claims(BASE + SELECT, NOW), "nbf": int(NOW), claim: "@"}
+    payload = json.dumps(body).replace('"@"', value)
+    rejected(
+        call(secure(), signed(es384, json.dumps({"alg": "ES384", "typ": "JWT", "kid": es384.kid}), payload)), reason
+    )
+
+
+def test_a_nul_in_jti_is_401_on_postgresql_too(
+    secure: Callable[..., TestClient], es384: SigningKey, postgresql_url: str, rejected: Callable[[Any, str], None]
+) -> None:
+    """Issue 16 #5/#6: the replay cache stores the jti, and PostgreSQL refuses NUL (it was a 500)."""
+    client = secure(database_url=postgresql_url)
+    token = es384.sign({**claims(BASE + SELECT, NOW), "jti": "a\u0000b"})
+    rejected(call(client, token), "not a printable string")
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+
+
 # --- behind a proxy -------------------------------------------------------------------------
 
 
-def test_forwarded_headers_count_only_when_trusted(secure: Callable[..., TestClient], es384: SigningKey) -> None:
-    public = "https://cds.hospital.example.org"
-    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "cds.hospital.example.org"}
+PUBLIC = "https://cds.hospital.example.org"
+OTHER = "https://cds.other-hospital.example.org"
 
-    def send(client: TestClient) -> Any:
-        token = es384.sign(claims(public + SELECT, NOW))
-        return client.post(SELECT, json=fixture(REQUEST), headers={**bearer(token), **headers})
 
-    assert_401(send(secure()))
-    assert send(secure(trust_proxy_headers=True)).status_code == 200
+def test_aud_must_name_the_configured_public_url_whatever_the_headers_say(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    """Issue 16 #3: the audience is configuration. Behind the proxy the service sees its own
+    address; the token names the public URL, and no header is needed or heeded."""
+    client = secure(public_url=[PUBLIC, "http://testserver"])
+    assert call(client, es384.sign(claims(PUBLIC + SELECT, NOW))).status_code == 200
+    assert call(client, es384.sign(claims("HTTPS://CDS.hospital.example.org:443" + SELECT, NOW))).status_code == 200
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200  # the second public URL
+    rejected(call(client, es384.sign(claims(OTHER + SELECT, NOW))), f"is not the URL called ({SELECT} on {PUBLIC}")
+
+
+def test_a_token_for_another_deployment_sent_with_its_host_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    """The attack of issue 16 #3: a trusted issuer's token for another deployment, replayed here
+    with that deployment's Host (TestClient's base URL sets Host) and forwarded headers."""
+    client = secure(base_url=OTHER, public_url=[PUBLIC])
+    token = es384.sign(claims(OTHER + SELECT, NOW))
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "cds.other-hospital.example.org"}
+    rejected(
+        client.post(SELECT, json=fixture(REQUEST), headers={**bearer(token), **forwarded}), "is not the URL called"
+    )
+
+
+def test_leftmost_forwarded_host_never_wins(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    client = secure(public_url=[PUBLIC])
+    forwarded = {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "cds.other-hospital.example.org, cds.hospital.example.org",
+    }
+    token = es384.sign(claims(OTHER + SELECT, NOW))
+    rejected(
+        client.post(SELECT, json=fixture(REQUEST), headers={**bearer(token), **forwarded}), "is not the URL called"
+    )
+    token = es384.sign(claims(PUBLIC + SELECT, NOW))
+    assert client.post(SELECT, json=fixture(REQUEST), headers={**bearer(token), **forwarded}).status_code == 200
 
 
 # --- the sandbox ----------------------------------------------------------------------------
@@ -316,16 +431,16 @@ def test_sandbox_jwt_vector_verifies_at_its_own_time(
     path = "/cds-services/harness-order-select"
     body = fixture("sandbox/order-select-r4.json")
 
-    not_trusted = secure(base_url="http://127.0.0.1:8092")
+    not_trusted = secure(public_url=["http://127.0.0.1:8092"])
     assert_401(not_trusted.post(path, json=body, headers=headers))
 
-    sandbox = secure(trust(), base_url="http://127.0.0.1:8092", trust_sandbox=True)
+    sandbox = secure(trust(), public_url=["http://127.0.0.1:8092"], trust_sandbox=True)
     response = sandbox.post(path, json=body, headers=headers)
     assert response.status_code == 404, response.text
     assert "harness-order-select" in response.json()["issue"][0]["diagnostics"]
 
     clock.now = iat + 400  # after its exp (iat + 300) and the leeway
-    later = secure(trust(), base_url="http://127.0.0.1:8092", trust_sandbox=True)
+    later = secure(trust(), public_url=["http://127.0.0.1:8092"], trust_sandbox=True)
     assert_401(later.post(path, json=body, headers=headers))
 
 
@@ -445,12 +560,13 @@ def test_fhir_server_listed_for_the_caller_is_fetched_from(
     response = client.post(SELECT, json=_fetching_request(fhir_server.base), headers=bearer(token))
     assert response.status_code == 200, response.text
     assert "cyclobenzaprine-duration" in rule_ids(response.json())
-    assert len(fhir_server.seen) == 4
+    assert len([seen for seen in fhir_server.seen if not seen.path.endswith("/metadata")]) == 4
 
 
-def test_with_auth_off_only_loopback_is_fetched_by_default(
+def test_with_auth_off_only_the_configured_servers_are_fetched_from(
     make_client: Callable[..., TestClient], fhir_server: FhirTestServer
 ) -> None:
+    """The test settings list "loopback" (the default lists nothing: tests/test_security_defaults.py)."""
     outside = make_client().post(SELECT, json=_fetching_request("https://fhir.elsewhere.example.org/r4"))
     assert outside.status_code == 412
     assert "not on this service's list" in outside.json()["issue"][0]["diagnostics"]

@@ -317,7 +317,7 @@ OPEN_APP = _app()
 KEY = SigningKey.generate("ES384")
 _trusted = Path(tempfile.mkdtemp(prefix="cds-fuzz-")) / "trusted-clients.json"
 _trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(KEY)}]))
-SECURE_APP = _app(auth_mode="required", trusted_clients_file=_trusted)
+SECURE_APP = _app(auth_mode="required", trusted_clients_file=_trusted, public_url=["http://testserver"])
 
 
 def _run(operation: Any, mode: GenerationMode, sign: Callable[[Any], None] | None = None) -> list[int]:
@@ -358,3 +358,36 @@ def test_schemathesis_with_auth_required(operation: Any) -> None:
     statuses = _run(operation, GenerationMode.POSITIVE, sign)
     assert statuses
     assert 401 not in statuses  # every signed case got past authentication
+
+
+# --- client JWTs: header and claim types and sizes (issue 16 #6) ------------------------------
+
+_numbers = st.integers() | st.floats() | st.sampled_from([10**400, -(10**400), int(NOON), int(NOON) + 60])
+_token_values = json_values | _numbers | st.text(min_size=200, max_size=2000)
+
+
+@st.composite
+def client_tokens(draw: st.DrawFn) -> str:
+    """Tokens signed by the trusted key (so every check runs) with some header fields and claims
+    replaced by arbitrary JSON: lists, objects, null, huge and non-finite numbers, long strings."""
+    import jwt
+
+    from tests.tokens import b64
+
+    header: dict[str, Any] = {"alg": "ES384", "typ": "JWT", "kid": KEY.kid}
+    payload = claims(f"http://testserver{SELECT}", NOON)
+    for name in draw(st.sets(st.sampled_from(["alg", "typ", "kid", "jku", "crit", "x5u"]))):
+        header[name] = draw(_token_values)
+    for name in draw(st.sets(st.sampled_from(["iss", "aud", "exp", "iat", "nbf", "jti", "tenant"]), min_size=1)):
+        payload[name] = draw(_token_values)
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    signature = jwt.algorithms.get_default_algorithms()["ES384"].sign(signing_input.encode(), KEY.private)
+    return f"{signing_input}.{b64(signature)}"
+
+
+@FUZZ
+@given(token=client_tokens())
+def test_arbitrary_jwt_headers_and_claims_never_get_a_5xx(token: str) -> None:
+    with TestClient(SECURE_APP) as client:
+        response = client.post(SELECT, json={"hook": "order-select"}, headers={"Authorization": f"Bearer {token}"})
+    assert_no_server_error(response)

@@ -272,11 +272,12 @@ async def complete_prefetch(
                 resources[name] = task.result()
             else:
                 client.on_failure(name)  # type: ignore[union-attr]
-                unavailable[name] = (
-                    f"fetching it from fhirServer did not finish within {deadline:g} s"
-                    if task in pending
-                    else str(task.exception())
-                )
+                # What the network answered (refused, a redirect, not JSON, late) goes to the log only:
+                # in a 412 it would let any caller map the ports and hosts the service can reach.
+                error = task.exception() if task in done else TimeoutError(f"not done in {deadline:g} s")
+                detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
+                log.warning("prefetch %s: fetching it failed: %s", name, detail)
+                unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
     for name, reason in unavailable.items():
         log.warning("prefetch %s unavailable: %s", name, reason)
     return PatientData(resources=resources, unavailable=unavailable)

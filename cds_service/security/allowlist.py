@@ -3,8 +3,10 @@
 A hook request names its own ``fhirServer``, so anyone who can call the service could point
 it at a host inside the hospital network, with a bearer token to match. The service fetches
 only from servers its operator listed for the calling client (``fhir_servers`` in the
-trusted-clients file; with authentication off, ``CDS_FHIR_SERVERS``, loopback only by
-default), and only over https unless the server is on this machine.
+trusted-clients file; with authentication off, ``CDS_FHIR_SERVERS``, none by default), and
+only over https unless the server is on this machine. Servers on this machine are never on a
+list by default: with authentication off, or with the sandbox's public key, anyone could
+otherwise make the service probe its own ports.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ by ``kid`` is in that issuer's key set (held inline, or fetched from its configu
 is also the only ``jku`` accepted), the algorithm is asymmetric, the signature verifies, the
 token is addressed to the very URL called, is within its lifetime, and its ``jti`` has not
 been seen before. Any failure is one bare 401; the reason goes to the log, never the caller.
+
+The URL a token must be addressed to comes from configuration (``audience.py``), never from the
+request's own headers. Every header and claim is type-checked before use: whatever a caller
+puts in a token, the answer is a 401, never a 500.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import httpx
 import jwt
 
 from cds_service.errors import Unauthorized
-from cds_service.security.allowlist import base_url
+from cds_service.security.audience import Audience
 from cds_service.security.clients import TrustedClient, VerifyingKey, verifying_keys
 from cds_service.security.outbound import OutboundError, get_json
 
@@ -44,6 +48,10 @@ REFETCH_INTERVAL_SECONDS = 60
 KEYS_MAX_AGE_SECONDS = 3600
 MAX_TOKEN_CHARS = 16_384
 MAX_JWKS_BYTES = 256 * 1024
+# Times a claim may hold: from the epoch to the end of year 9999, what a datetime can stand for.
+LATEST_TIME = 253_402_300_799
+# How much of a caller-chosen value a log line repeats.
+SHOWN_CHARS = 80
 
 
 class KeySet:
@@ -90,8 +98,10 @@ class Authenticator:
         http: Callable[[], httpx.AsyncClient],
         clock: Callable[[], float],
         leeway: float,
+        audience: Audience,
     ) -> None:
         self._clients = clients
+        self.audience = audience
         self.issuers = sorted(clients)
         self._keys = {iss: KeySet(client) for iss, client in clients.items()}
         self._first_use = first_use
@@ -99,8 +109,9 @@ class Authenticator:
         self._clock = clock
         self._leeway = leeway
 
-    async def authenticate(self, authorization: str | None, url: str) -> TrustedClient:
-        """The trusted client that signed this call to ``url``, or ``Unauthorized`` with the reason."""
+    async def authenticate(self, authorization: str | None, path: str) -> TrustedClient:
+        """The trusted client that signed this call to ``path`` (on one of the configured public
+        URLs), or ``Unauthorized`` with the reason."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("no Bearer token")
@@ -112,26 +123,16 @@ class Authenticator:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as error:
             raise Unauthorized(f"malformed token: {error}") from None
-        alg, kid, iss = header.get("alg"), header.get("kid"), unverified.get("iss")
-        if header.get("typ", "JWT").upper() != "JWT":
-            raise Unauthorized(f"typ {header.get('typ')!r} is not JWT")
-        if alg not in ALGORITHMS:
-            raise Unauthorized(f"alg {alg!r} is not allowed")
-        if not isinstance(iss, str) or iss not in self._clients:
-            raise Unauthorized(f"issuer {iss!r} is not trusted")
-        client = self._clients[iss]
-        jku = header.get("jku")
-        if jku is not None and jku != client.jwks_url:
-            raise Unauthorized(f"jku {jku!r} is not the key set configured for issuer {iss!r}")
-        if not isinstance(kid, str):
-            raise Unauthorized("no kid")
+        except (ValueError, TypeError, OverflowError, RecursionError) as error:
+            raise Unauthorized(f"malformed token ({type(error).__name__})") from None
+        client, alg, kid = self._issuer(header, unverified)
         now = self._clock()
-        key = await self._keys[iss].key(kid, now=now, http=self._http())
+        key = await self._keys[client.iss].key(kid, now=now, http=self._http())
         if key is None:
-            raise Unauthorized(f"kid {kid!r} is not a key of issuer {iss!r}")
+            raise Unauthorized(f"kid {_shown(kid)} is not a key of issuer {client.iss!r}")
         kty, crv = ALGORITHMS[alg]
         if key.kty != kty or (crv and key.crv != crv) or (key.alg and key.alg != alg):
-            raise Unauthorized(f"alg {alg} does not fit key {kid!r}")
+            raise Unauthorized(f"alg {alg} does not fit key {_shown(kid)}")
         try:
             claims = jwt.decode(
                 token,
@@ -142,12 +143,32 @@ class Authenticator:
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(f"signature: {error}") from None
-        expires_at = self._check_claims(claims, client, url, now)
-        if not await self._first_use(iss, claims["jti"], _utc(expires_at), _utc(now)):
-            raise Unauthorized(f"jti {claims['jti']!r} of issuer {iss!r} was already used")
+        except (ValueError, TypeError, OverflowError, RecursionError) as error:
+            raise Unauthorized(f"signature: unreadable ({type(error).__name__})") from None
+        expires_at = self._check_claims(claims, client, path, now)
+        if not await self._first_use(client.iss, claims["jti"], _utc(expires_at), _utc(now)):
+            raise Unauthorized(f"jti {_shown(claims['jti'])} of issuer {client.iss!r} was already used")
         return client
 
-    def _check_claims(self, claims: dict[str, Any], client: TrustedClient, url: str, now: float) -> float:
+    def _issuer(self, header: dict[str, Any], unverified: dict[str, Any]) -> tuple[TrustedClient, str, str]:
+        """The trusted client the unverified token names, with its alg and kid, each type-checked:
+        a header is the caller's to write (a list for ``alg``, a number for ``typ``)."""
+        alg, kid, iss, typ = header.get("alg"), header.get("kid"), unverified.get("iss"), header.get("typ", "JWT")
+        if not isinstance(typ, str) or typ.upper() != "JWT":
+            raise Unauthorized(f"typ {_shown(typ)} is not JWT")
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
+            raise Unauthorized(f"alg {_shown(alg)} is not allowed")
+        if not isinstance(iss, str) or iss not in self._clients:
+            raise Unauthorized(f"issuer {_shown(iss)} is not trusted")
+        client = self._clients[iss]
+        jku = header.get("jku")
+        if jku is not None and jku != client.jwks_url:
+            raise Unauthorized(f"jku {_shown(jku)} is not the key set configured for issuer {iss!r}")
+        if not isinstance(kid, str):
+            raise Unauthorized("no kid")
+        return client, alg, kid
+
+    def _check_claims(self, claims: dict[str, Any], client: TrustedClient, path: str, now: float) -> float:
         """Lifetime, audience, tenant and jti; returns until when the jti must be remembered."""
         exp, iat = _time(claims, "exp"), _time(claims, "iat")
         nbf = _time(claims, "nbf") if claims.get("nbf") is not None else None
@@ -157,32 +178,33 @@ class Authenticator:
             raise Unauthorized("token not valid yet (iat or nbf in the future)")
         if exp - iat > MAX_LIFETIME_SECONDS:
             raise Unauthorized(f"token lifetime over {MAX_LIFETIME_SECONDS} s")
-        audiences = claims.get("aud")
-        audiences = [audiences] if isinstance(audiences, str) else audiences
-        if not isinstance(audiences, list) or not any(_same_url(a, url) for a in audiences):
-            raise Unauthorized(f"aud {claims.get('aud')!r} is not the URL called ({url})")
+        if not self.audience.accepts(claims.get("aud"), path):
+            raise Unauthorized(
+                f"aud {_shown(claims.get('aud'))} is not the URL called ({path} on {', '.join(self.audience.bases)})"
+            )
         if client.tenant is not None and claims.get("tenant") != client.tenant:
-            raise Unauthorized(f"tenant {claims.get('tenant')!r} is not the one configured")
+            raise Unauthorized(f"tenant {_shown(claims.get('tenant'))} is not the one configured")
         jti = claims.get("jti")
-        if not isinstance(jti, str) or not 0 < len(jti) <= 256:
-            raise Unauthorized("claim jti is missing or not a string of at most 256 characters")
+        # Printable only: the replay cache stores it, and PostgreSQL refuses NUL and lone surrogates.
+        if not isinstance(jti, str) or not 0 < len(jti) <= 256 or not jti.isprintable():
+            raise Unauthorized("claim jti is missing or not a printable string of at most 256 characters")
         return exp + self._leeway
 
 
 def _time(claims: dict[str, Any], name: str) -> float:
+    """A NumericDate claim as seconds; 10**400, NaN or a year past 9999 is refused, not a 500."""
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise Unauthorized(f"claim {name} is missing or not a number")
+    if not -LATEST_TIME <= value <= LATEST_TIME:  # False for NaN; no float conversion of a huge int
+        raise Unauthorized(f"claim {name} is not a time (out of range)")
     return float(value)
 
 
-def _same_url(audience: object, url: str) -> bool:
-    if not isinstance(audience, str):
-        return False
-    try:
-        return base_url(audience)[1] == base_url(url)[1]
-    except ValueError:
-        return False
+def _shown(value: object) -> str:
+    """A caller-chosen value as a log line may repeat it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
 
 
 def _utc(timestamp: float) -> datetime:

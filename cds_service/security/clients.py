@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from cds_service.security.allowlist import LOOPBACK, FhirServers, ServerAllowList, base_url, is_loopback
+from cds_service.security.allowlist import FhirServers, ServerAllowList, base_url, is_loopback
 
 MIN_RSA_BITS = 2048
 
@@ -99,8 +99,10 @@ class TrustedClient(BaseModel):
 # (cds-hooks/sandbox keys/ecprivkey.pem), so anyone can mint these tokens: trust it on a test
 # deployment only (CDS_TRUST_SANDBOX). Public key copied from the sandbox's
 # https://sandbox.cds-hooks.org/.well-known/jwks.json;
-# FHIR servers: the sandbox's SMART launcher servers (cds-hooks/sandbox
-# src/reducers/fhir-server-reducers.js and README) and any on this machine.
+# FHIR servers: the sandbox's SMART launcher servers only (cds-hooks/sandbox
+# src/reducers/fhir-server-reducers.js and README). Whoever holds the key could otherwise send the
+# service to any port of its own machine; a local FHIR server is added by configuration
+# (CDS_FHIR_SERVERS), never by default.
 SANDBOX = TrustedClient(
     iss="https://sandbox.cds-hooks.org",
     jwks_url="https://sandbox.cds-hooks.org/.well-known/jwks.json",
@@ -121,13 +123,15 @@ SANDBOX = TrustedClient(
         "https://launch.smarthealthit.org/v/r2/fhir",
         "https://launch.smarthealthit.org/v/r3/fhir",
         "https://launch.smarthealthit.org/v/r4/fhir",
-        LOOPBACK,
     ],
 )
 
 
-def load_trusted_clients(path: Path | None, *, trust_sandbox: bool) -> dict[str, TrustedClient]:
-    """Trusted clients by issuer, from the JSON list in ``path`` (and the sandbox when asked)."""
+def load_trusted_clients(
+    path: Path | None, *, trust_sandbox: bool, sandbox_fhir_servers: list[str] | None = None
+) -> dict[str, TrustedClient]:
+    """Trusted clients by issuer, from the JSON list in ``path`` (and the sandbox when asked, with
+    ``sandbox_fhir_servers`` beside its SMART launcher servers)."""
     clients: list[TrustedClient] = []
     if path is not None:
         try:
@@ -145,7 +149,9 @@ def load_trusted_clients(path: Path | None, *, trust_sandbox: bool) -> dict[str,
             )
             raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE {path}: {problems}") from None
     if trust_sandbox:
-        clients.append(SANDBOX)
+        extra = [server for server in sandbox_fhir_servers or () if server not in SANDBOX.fhir_servers]
+        sandbox = SANDBOX.model_dump(exclude={"fhir_servers"})  # a new model: no cached allow-list
+        clients.append(TrustedClient(**sandbox, fhir_servers=[*SANDBOX.fhir_servers, *extra]))
     by_issuer: dict[str, TrustedClient] = {}
     for client in clients:
         if client.iss in by_issuer:
