@@ -124,6 +124,8 @@ def handler(store: Store) -> type[BaseHTTPRequestHandler]:
             self.send_header("Access-Control-Allow-Origin", "*")
             self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept")
             self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            # The hosted sandbox (a public page) reaching this machine: Chrome's Private Network Access.
+            self.send_header("Access-Control-Allow-Private-Network", "true")
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

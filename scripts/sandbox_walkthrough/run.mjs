@@ -4,14 +4,16 @@
 //   node scripts/sandbox_walkthrough/run.mjs --sandbox-build /tmp/sandbox/build
 //
 // It starts, as its own children, everything the walk-through needs on this machine: the service
-// (CDS_TRUST_SANDBOX=true, a fresh CDS_DATA_DIR) on :8000, the demo patients on an R4 FHIR server
+// on :8000 (trusting the sandbox, allowing its origin and this machine's FHIR servers; a fresh one
+// with an empty CDS_DATA_DIR for each half), the demo patients on an R4 FHIR server
 // (:8080) and on a DSTU2 one emulating the sandbox's default server (:8081), both from
 // fhir_server.py beside this file, and a static server for the sandbox's build on :3000. Then it
 // plays the clinician: Rx View for demo-hepatic (pick the 10 mg tablet, take the 5 mg swap, take
 // "Limit to 21 days", change the frequency, dismiss with a reason), Rx Sign for demo-refractory,
 // PAMA Imaging (a lumbar MRI), and Rx View and Rx Sign again on the DSTU2 server. It prints every
 // exchange as the service saw it (hookInstance, draft type, prefetch keys, status, each card's
-// rule id and summary; feedback outcomes) and writes screenshots and transcript.json to --out.
+// rule id and summary; feedback outcomes) and writes screenshots, transcript.json and the
+// service's and FHIR servers' logs to --out (default $TMPDIR/sandbox-walkthrough).
 // Not part of `make test`: it needs the sandbox's build and Chromium (apt-get install chromium).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -71,23 +73,35 @@ function stopAll() {
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
-const dataDir = mkdtempSync(join(tmpdir(), 'cds-walkthrough-data-'));
 // The service from this checkout, or from --service-src (another checkout, e.g. a `git archive` of
-// a commit, run with this checkout's .venv).
+// a commit, run with this checkout's .venv). Each half (R4, DSTU2) gets a fresh one with an empty
+// CDS_DATA_DIR, so what was accepted or dismissed in one half does not quiet a card in the other.
 const serviceSrc = resolve(opts['service-src'] || REPO);
-start('service', opts.python, ['-m', 'cds_service', 'serve', '--port', '8000'], {
-  CDS_TRUST_SANDBOX: 'true',
-  CDS_DATA_DIR: dataDir,
-  PYTHONPATH: serviceSrc,
-}, serviceSrc);
+async function startService(name) {
+  const child = start(name, opts.python, ['-m', 'cds_service', 'serve', '--port', '8000'], {
+    CDS_TRUST_SANDBOX: 'true',
+    // The sandbox's page may call the service (CORS), and the service may fetch from the FHIR
+    // servers on this machine (the DSTU2 path fetches MedicationOrder itself).
+    CDS_CORS_ORIGINS: JSON.stringify([new URL(SANDBOX).origin]),
+    CDS_FHIR_SERVERS: '["loopback"]',
+    CDS_DATA_DIR: mkdtempSync(join(tmpdir(), 'cds-walkthrough-data-')),
+    PYTHONPATH: serviceSrc,
+  }, serviceSrc);
+  await waitFor(`${SERVICE.replace('/cds-services', '')}/healthz`, 'the service');
+  return child;
+}
+async function stopService(child) {
+  child.kill('SIGTERM');
+  await new Promise((r) => { if (child.exitCode !== null) r(); else child.on('exit', r); });
+}
 start('fhir-r4', opts.python, [join(HERE, 'fhir_server.py'), '--port', '8080']);
 start('fhir-dstu2', opts.python, [join(HERE, 'fhir_server.py'), '--port', '8081', '--dstu2']);
 if (!opts['sandbox-url']) {
   start('sandbox', opts.python, ['-m', 'http.server', opts['sandbox-port'], '-d', resolve(opts['sandbox-build'])]);
 }
 await Promise.all([
-  waitFor(`${SERVICE.replace('/cds-services', '')}/healthz`, 'the service'),
   waitFor(`${R4}/metadata`, 'the R4 FHIR server'),
   waitFor(`${DSTU2}/metadata`, 'the DSTU2 FHIR server'),
   waitFor(SANDBOX, 'the sandbox'),
@@ -129,47 +143,56 @@ function watch(page) {
   page.on('requestfailed', (req) => {
     if (!req.url().startsWith(SERVICE) || req.method() !== 'POST') return;
     pending -= 1;
-    transcript.push({ step, url: req.url(), request: describeRequest(req.postDataJSON() || {}), status: 'failed' });
+    transcript.push({ step, url: req.url().replace(SERVICE, ''), request: req.failure()?.errorText, status: 'failed' });
   });
   page.on('response', async (res) => {
     const req = res.request();
     if (!req.url().startsWith(SERVICE) || req.method() !== 'POST') return;
-    let body = null;
-    try { body = await res.json(); } catch { /* feedback answers may be empty */ }
-    const entry = {
-      step,
-      url: req.url().replace(SERVICE, ''),
-      request: describeRequest(req.postDataJSON() || {}),
-      status: res.status(),
-    };
-    if (body?.cards) {
-      entry.cards = body.cards.map((c) => ({
-        rule: c.source?.topic?.code,
-        indicator: c.indicator,
-        summary: c.summary,
-        suggestions: (c.suggestions || []).map((s) => s.label),
-      }));
-    } else if (body?.issue) {
-      entry.error = body.issue.map((i) => i.diagnostics).join('; ');
+    const entry = { step, url: req.url().replace(SERVICE, ''), status: res.status() };
+    try {
+      entry.request = describeRequest(JSON.parse(req.postData() || '{}'));
+      let body = null;
+      try { body = await res.json(); } catch { /* feedback answers may be empty */ }
+      if (body?.cards) {
+        entry.cards = body.cards.map((c) => ({
+          rule: c.source?.topic?.code,
+          indicator: c.indicator,
+          summary: c.summary,
+          // A suggestion's label, and the type of resource each action carries back.
+          suggestions: (c.suggestions || []).map((s) => {
+            const types = (s.actions || []).map((a) => `${a.type} ${a.resource?.resourceType || a.resourceId || ''}`.trim());
+            return `${s.label} [${types.join(', ')}]`;
+          }),
+        }));
+      } else if (body?.issue) {
+        entry.error = body.issue.map((i) => i.diagnostics).join('; ');
+      }
+    } catch (error) {
+      entry.error = `could not read the exchange: ${error.message}`;
+    } finally {
+      transcript.push(entry);
+      pending -= 1;
+      lastActivity = Date.now();
     }
-    transcript.push(entry);
-    pending -= 1;
-    lastActivity = Date.now();
   });
 }
 
-// Quiet: no service call in flight and none for `ms`.
+// Quiet: no service call in flight and none for `ms` (at most 30 s: a call that never ends
+// shows up in the transcript as missing, not as a hung walk-through).
 async function settle(ms = 1200) {
-  for (;;) {
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     if (pending <= 0 && Date.now() - lastActivity > ms) return;
   }
+  transcript.push({ step, note: `still ${pending} call(s) in flight after 30 s` });
+  pending = 0;
 }
 
 // ---- the clinician --------------------------------------------------------------------------
 const browser = await chromium.launch({ executablePath: opts.chromium, headless: true });
 
-async function openSandbox(fhir, patientId) {
+async function openSandbox(fhir, patientId, tag) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1800 } });
   // No internet here: fail the sandbox's calls to its public default services at once.
   await context.route(/^https?:\/\/(?!localhost[:/]|127\.0\.0\.1[:/])/, (route) => route.abort());
@@ -185,6 +208,7 @@ async function openSandbox(fhir, patientId) {
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('dialog').waitFor({ state: 'detached' });
   await settle();
+  await shot(page, `${tag}-${patientId}-service-added`);
   return page;
 }
 
@@ -238,7 +262,7 @@ async function take(page, label, name) {
 }
 
 async function rxView(fhir, tag) {
-  const page = await openSandbox(fhir, 'demo-hepatic');
+  const page = await openSandbox(fhir, 'demo-hepatic', tag);
   await act(page, `${tag} rx-view open`, () => page.getByRole('button', { name: 'Rx View' }).click());
   await act(page, `${tag} rx-view pick 10 mg`, () => pickDrug(page));
   await take(page, `${tag} rx-view take 5 mg swap`, /5 mg tablet/);
@@ -252,7 +276,7 @@ async function rxView(fhir, tag) {
 }
 
 async function rxSign(fhir, tag) {
-  const page = await openSandbox(fhir, 'demo-refractory');
+  const page = await openSandbox(fhir, 'demo-refractory', tag);
   await act(page, `${tag} rx-sign open`, () => page.getByRole('button', { name: 'Rx Sign' }).click());
   await act(page, `${tag} rx-sign pick 10 mg`, () => pickDrug(page));
   await act(page, `${tag} rx-sign sign order`, () => page.getByRole('button', { name: 'Sign Order' }).click());
@@ -261,7 +285,7 @@ async function rxSign(fhir, tag) {
 }
 
 async function pama(fhir, tag) {
-  const page = await openSandbox(fhir, 'demo-refractory');
+  const page = await openSandbox(fhir, 'demo-refractory', tag);
   await act(page, `${tag} pama open`, () => page.getByRole('button', { name: 'PAMA Imaging' }).click());
   await act(page, `${tag} pama lumbar mri`, async () => {
     const input = page.getByText('Search orders').locator('..').locator('input');
@@ -274,22 +298,24 @@ async function pama(fhir, tag) {
 let failure = null;
 try {
   if (opts.only !== 'dstu2') {
+    const service = await startService('service-r4');
     await rxView(R4, 'r4');
     await rxSign(R4, 'r4');
     await pama(R4, 'r4');
+    await stopService(service);
   }
   if (opts.only !== 'r4') {
+    const service = await startService('service-dstu2');
     await rxView(DSTU2, 'dstu2');
     await rxSign(DSTU2, 'dstu2');
+    await stopService(service);
   }
 } catch (error) {
   failure = error;
 } finally {
   await browser.close();
   writeFileSync(join(opts.out, 'transcript.json'), JSON.stringify(transcript, null, 1));
-  const service = children.find((c) => c.name === 'service');
-  writeFileSync(join(opts.out, 'service.log'), service.log.join(''));
-  for (const fhir of children.filter((c) => c.name.startsWith('fhir-'))) {
+  for (const fhir of children.filter((c) => /^(service|fhir)-/.test(c.name))) {
     writeFileSync(join(opts.out, `${fhir.name}.log`), fhir.log.join(''));
   }
   stopAll();
@@ -304,7 +330,7 @@ for (const e of transcript) {
   for (const c of e.cards || []) console.log(`   [${c.indicator}] ${c.rule}: ${c.summary}${c.suggestions.length ? `  {${c.suggestions.join(' / ')}}` : ''}`);
   if (e.error) console.log(`   error: ${e.error}`);
 }
-console.log(`\nscreenshots, transcript.json and the service log: ${opts.out}`);
+console.log(`\nscreenshots, transcript.json and the logs: ${opts.out}`);
 if (failure) {
   console.error(`\nthe walk-through stopped at "${step}": ${failure.message.split('\n')[0]}`);
   process.exit(1);
