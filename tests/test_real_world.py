@@ -44,7 +44,7 @@ REFUSED: dict[str, tuple[int, str, str]] = {
         412,
         "prefetch.medications",
         "the CDC opioid requests prefetch under their own item keys only; our keys are missing and their "
-        "fhirServer is not on the client's list",
+        "http fhirServer may not be called",
     ),
 }
 INDICATORS = {"info", "warning", "critical"}
