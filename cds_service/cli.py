@@ -34,9 +34,9 @@ EXIT_INVALID = 2
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from cds_service.app import create_app
+    from cds_service.serving import FrontLimits
+    from cds_service.serving import run as run_http
 
     settings = get_settings().model_copy(update={"host": args.host, "port": args.port})
     try:
@@ -56,14 +56,23 @@ def _serve(args: argparse.Namespace) -> int:
     # X-Forwarded-For/-Proto only from the proxies of CDS_TRUSTED_PROXIES (uvicorn's own default
     # trusts them from 127.0.0.1, where anyone on the machine may send them); never the audience.
     proxies = {"proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or None}
+    # Header size, read timeouts, keep-alive and a connection cap: bounded before authentication.
+    limits = FrontLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        keep_alive=settings.keep_alive_seconds,
+        max_connections=settings.max_connections,
+    )
     if args.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, **proxies)
+        run_http(app, limits=limits, host=settings.host, port=settings.port, log_config=None, **proxies)
     else:
         app.state.runtime.store.engine.dispose()
         # Workers read the environment: the same host and port, so the same token audience.
         os.environ.update(CDS_HOST=settings.host, CDS_PORT=str(settings.port))
-        uvicorn.run(
+        run_http(
             "cds_service.app:app_from_environment",
+            limits=limits,
             **proxies,
             factory=True,
             host=settings.host,

@@ -11,17 +11,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The hookInstance of the call being handled, on every log line it produces.
 hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None)
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+access = logging.getLogger("cds_service.access")
+# The status counted for a request its client abandoned before it was read (nginx's 499).
+CLIENT_CLOSED = 499
 
 
 class _Context(logging.Filter):
@@ -44,14 +49,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+# Libraries whose INFO and DEBUG lines carry what a request held: httpx and httpcore log every
+# FHIR fetch URL (``Condition?patient=<id>``), SQLAlchemy statements and their parameters (a
+# clinician's comment), uvicorn's access log paths with their query strings. Their warnings and
+# errors still come through.
+QUIET_LIBRARIES = ("httpx", "httpcore", "sqlalchemy", "uvicorn.access", "hpack")
+
+
 def configure_logging(level: str, log_format: str) -> None:
+    """The service's loggers at ``level``; every other library at INFO at most (never its DEBUG
+    chatter), and those of ``QUIET_LIBRARIES`` at WARNING whatever ``level`` says."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Context())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(hookInstance)s]: %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    service = logging.getLogger("cds_service")
+    service.setLevel(level.upper())  # an unknown level stops here, with its name
+    logging.basicConfig(level=max(service.level, logging.INFO), handlers=[handler], force=True)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # Seconds: CDS Hooks asks for answers in about 500 ms; the buckets resolve well below that.
@@ -101,6 +119,7 @@ class CountRequests:
             return
         hook_instance.set(None)
         status = 500  # what the client gets when the app raises
+        started = time.perf_counter()
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -110,6 +129,12 @@ class CountRequests:
 
         try:
             await self.app(scope, receive, send_and_note)
+        except ClientDisconnect:
+            # The client went away (or the server front cut it) before its request was read: no
+            # answer can reach it, and nothing went wrong here. Counted as nginx counts it.
+            status = CLIENT_CLOSED
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(route, str(status)).inc()
+            # The access line: the route's template, never the path or query string it was called with.
+            access.info("%s %s %d %.1f ms", scope["method"], route, status, (time.perf_counter() - started) * 1000)

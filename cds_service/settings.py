@@ -168,6 +168,38 @@ class Settings(BaseSettings):
     max_entries: int = Field(
         default=5000, ge=1, description="Most Bundle entries (draft orders and prefetch together) in one request."
     )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request head (request line and headers) `cds-service serve` reads, in bytes; "
+        "a larger one is answered 431 as soon as that much has come.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection has to send a whole request head, from when it opens (or, on a "
+        "kept-alive connection, from the head's first byte): then 408, or closed if it sent nothing.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request has to send its whole body once its head is in: then 408 and closed.",
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds an idle kept-alive connection stays open between two requests.",
+    )
+    max_connections: int = Field(
+        default=256,
+        ge=2,
+        description="Most connections (and requests in progress) one `serve` process holds; beyond, 503 "
+        "and closed. Keep it under the process's file-descriptor limit.",
+    )
     rules: RulesConfig = Field(  # type: ignore[valid-type]
         default_factory=RulesConfig,
         description="Each rule's switch (`enabled`), thresholds and `snooze_days`, keyed by rule id.",

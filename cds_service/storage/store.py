@@ -69,7 +69,8 @@ class Store:
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_file = path.with_name(path.name + ".migrate.lock")
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        # hide_parameters: a database error names no value (a comment, a patient key) in the log.
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.engine.dialect.name == "postgresql":

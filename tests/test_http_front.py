@@ -1,0 +1,302 @@
+"""The HTTP front of ``cds-service serve`` over raw sockets: what a connection may cost the server
+before anyone is authenticated (head size, read times, connections), and that what goes wrong on a
+connection is the client's doing, answered so that a pooled client is never left guessing.
+
+One ``serve`` process for the module, with second-long timeouts so the tests stay fast; its log
+lines are collected as it runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+import requests
+
+from tests.conftest import SELECT
+from tests.serving import launch, wait_until_listening
+
+HEADER_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
+MAX_HEADER_BYTES = 16 * 1024
+# How much later than its deadline a refusal may come on a loaded test machine.
+SLACK = 1.0
+
+
+@dataclass
+class Front:
+    server: Popen[bytes]
+    port: int
+    lines: list[dict] = field(default_factory=list)
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def logged(self, since: int = 0) -> list[dict]:
+        time.sleep(0.2)  # lines written just now reach the reader
+        return self.lines[since:]
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    directory: Path = tmp_path_factory.mktemp("front")
+    server, port = launch(
+        directory,
+        CDS_AUTH_MODE="off",
+        CDS_HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
+        CDS_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
+        CDS_KEEP_ALIVE_SECONDS="1",
+        CDS_MAX_HEADER_BYTES=str(MAX_HEADER_BYTES),
+        CDS_MAX_CONNECTIONS="40",
+    )
+    served = Front(server, port)
+
+    def read() -> None:
+        for raw in server.stdout:  # type: ignore[union-attr]
+            try:
+                served.lines.append(json.loads(raw))
+            except ValueError:
+                served.lines.append({"level": "?", "message": raw.decode(errors="replace")})
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_until_listening(server, port)
+    yield served
+    server.terminate()
+    server.wait(timeout=10)
+    reader.join(timeout=5)
+    server.stdout.close()  # type: ignore[union-attr]
+
+
+@dataclass
+class Answer:
+    status: int | None  # None: closed without an answer
+    headers: dict[str, str]
+    body: bytes
+    seconds: float  # from the start of the exchange until the server closed the connection
+
+
+def answer(sock: socket.socket, started: float) -> Answer:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    seconds = time.monotonic() - started
+    sock.close()
+    if not data:
+        return Answer(None, {}, b"", seconds)
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return Answer(int(status_line.split()[1]), headers, body, seconds)
+
+
+def one_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response read off a connection that stays open (Content-Length framed)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(65536)
+    return int(status_line.split()[1]), headers, body
+
+
+def trickle(sock: socket.socket, byte: bytes = b"x", every: float = 0.1) -> None:
+    """Sends ``byte`` every ``every`` seconds, in the background, until the connection fails."""
+
+    def run() -> None:
+        try:
+            for _ in range(int(30 / every)):
+                sock.send(byte)
+                time.sleep(every)
+        except OSError:
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+HOOK_HEAD = (
+    f"POST {SELECT} HTTP/1.1\r\nHost: cds\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n"
+).encode()
+
+
+def errors_and_500s(front: Front, since: int) -> tuple[list[dict], str]:
+    metrics = requests.get(front.url("/metrics"), timeout=5).text
+    five_hundreds = "\n".join(line for line in metrics.splitlines() if 'status="500"' in line)
+    return [line for line in front.logged(since) if line.get("level") == "ERROR"], five_hundreds
+
+
+def test_a_silent_connection_is_closed_after_the_header_timeout(front: Front) -> None:
+    started = time.monotonic()
+    sock = front.connect()
+    closed = answer(sock, started)
+    assert closed.status is None  # nothing asked, nothing answered
+    assert HEADER_TIMEOUT - 0.1 <= closed.seconds <= HEADER_TIMEOUT + SLACK
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"X-Big: " + b"a" * 1024 * 1024 + b"\r\n", id="one 1 MB header"),
+        pytest.param(b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 1000) for i in range(40)), id="forty 1 kB headers"),
+        pytest.param(b"", id="a 1 MB URL"),
+    ],
+)
+def test_a_request_head_over_the_limit_is_refused_with_431_at_once(front: Front, head: bytes) -> None:
+    path = b"/healthz" if head else b"/healthz?" + b"q" * 1024 * 1024
+    started = time.monotonic()
+    sock = front.connect()
+    # The server may close its side before all of it is sent; its answer is still read.
+    with contextlib.suppress(OSError):
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: cds\r\n" + head + b"\r\n")
+    refused = answer(sock, started)
+    assert refused.status == 431
+    assert refused.headers["connection"] == "close"
+    assert json.loads(refused.body)["issue"][0]["diagnostics"].startswith("the request head is over")
+    assert refused.seconds < 1.0  # the linger drains what is in flight, then the answer is read
+
+
+def test_a_head_a_little_under_the_limit_is_served(front: Front) -> None:
+    big = {"X-Padding": "p" * (MAX_HEADER_BYTES - 1024)}
+    assert requests.get(front.url("/healthz"), headers=big, timeout=5).status_code == 200
+
+
+def test_a_trickled_head_is_cut_with_408_after_the_header_timeout(front: Front) -> None:
+    started = time.monotonic()
+    sock = front.connect()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Slow: ")
+    trickle(sock)
+    cut = answer(sock, started)
+    assert cut.status == 408 and cut.headers["connection"] == "close"
+    assert cut.seconds <= HEADER_TIMEOUT + SLACK
+
+
+def test_a_slowly_sent_body_is_cut_with_408_and_is_not_an_error(front: Front) -> None:
+    since = len(front.logged())
+    started = time.monotonic()
+    sock = front.connect()
+    sock.sendall(HOOK_HEAD + b'{"hook": ')
+    trickle(sock, b" ")
+    cut = answer(sock, started)
+    assert cut.status == 408 and cut.headers["connection"] == "close"
+    assert "body was not received" in json.loads(cut.body)["issue"][0]["diagnostics"]
+    assert cut.seconds <= BODY_TIMEOUT + SLACK
+    errors, five_hundreds = errors_and_500s(front, since)
+    assert errors == [] and five_hundreds == ""
+
+
+def abandoned(front: Front) -> float:
+    """Hook calls counted as abandoned by their client (status 499) so far."""
+    metrics = requests.get(front.url("/metrics"), timeout=5).text
+    prefix = 'cds_requests_total{route="/cds-services/{service_id}",status="499"} '
+    return sum(float(line.removeprefix(prefix)) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+def test_a_client_that_disconnects_mid_body_is_neither_a_500_nor_an_error(front: Front) -> None:
+    since, before = len(front.logged()), abandoned(front)
+    for _ in range(3):
+        sock = front.connect()
+        sock.sendall(HOOK_HEAD + b'{"hook": "order-select", ')
+        time.sleep(0.05)
+        sock.close()
+    errors, five_hundreds = errors_and_500s(front, since)
+    assert errors == [] and five_hundreds == ""
+    assert abandoned(front) == before + 3
+
+
+def test_healthz_keeps_answering_while_slow_clients_hold_connections(front: Front) -> None:
+    """Four trickling heads, four silent connections and four 16 MB heads sent at once (read whole,
+    these stalled the event loop for most of a second)."""
+    held = [front.connect() for _ in range(8)]
+    for sock in held[:4]:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Slow: ")
+        trickle(sock, every=0.05)
+
+    def flood() -> None:
+        sock = front.connect()
+        with contextlib.suppress(OSError):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Big: " + b"a" * 16 * 1024 * 1024 + b"\r\n\r\n")
+        answer(sock, time.monotonic())
+
+    floods = [threading.Thread(target=flood) for _ in range(4)]
+    for thread in floods:
+        thread.start()
+    latencies = []
+    with requests.Session() as session:
+        for _ in range(20):
+            started = time.monotonic()
+            assert session.get(front.url("/healthz"), timeout=5).status_code == 200
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.02)
+    for thread in floods:
+        thread.join(timeout=5)
+    for sock in held:
+        sock.close()
+    print(
+        f"/healthz while 12 slow clients: max {max(latencies) * 1000:.1f} ms, median {sorted(latencies)[10] * 1000:.1f} ms"
+    )
+    assert max(latencies) < 0.25
+
+
+def test_connections_beyond_the_cap_are_refused_at_once_and_others_served_again_after(front: Front) -> None:
+    held = [front.connect() for _ in range(45)]  # the cap is 40
+    time.sleep(0.1)
+    refused = answer(front.connect(), time.monotonic())
+    assert refused.status == 503 and refused.seconds < 0.5
+    for sock in held:
+        sock.close()
+    time.sleep(0.1)
+    assert requests.get(front.url("/healthz"), timeout=5).status_code == 200
+
+
+def test_after_a_4xx_the_connection_carries_the_next_request(front: Front) -> None:
+    sock = front.connect()
+    sock.sendall(
+        f"POST {SELECT} HTTP/1.1\r\nHost: cds\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+    )
+    status, headers, _ = one_response(sock)
+    assert status == 415 and "connection" not in headers
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
+    status, _, body = one_response(sock)
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    sock.close()
+
+
+def test_an_answer_before_the_body_is_read_says_connection_close(front: Front) -> None:
+    """A 413 for a declared length the service will not read: the rest of that body would be
+    taken for the next request, so the connection ends, and says so."""
+    started = time.monotonic()
+    sock = front.connect()
+    sock.sendall(
+        f"POST {SELECT} HTTP/1.1\r\nHost: cds\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n".encode()
+    )
+    refused = answer(sock, started)
+    assert refused.status == 413 and refused.headers["connection"] == "close"
+    assert refused.seconds < 0.5
+
+
+def test_a_kept_alive_connection_is_closed_after_the_keep_alive_timeout(front: Front) -> None:
+    sock = front.connect()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
+    assert one_response(sock)[0] == 200
+    idle = answer(sock, time.monotonic())
+    assert idle.status is None and 0.9 <= idle.seconds <= 1 + SLACK

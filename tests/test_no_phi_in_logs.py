@@ -1,0 +1,135 @@
+"""No patient data in the logs, whatever the service and its libraries are doing: a whole session
+against a real ``cds-service serve`` at DEBUG (its libraries then log at INFO), every line scanned.
+
+The session is what a deployment sees: hook calls that fetch the patient, conditions and
+medications from the FHIR server with the client's access token, feedback with a clinician's
+free-text comment, a database error while storing feedback, and a URL with a query string."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.conftest import SELECT, SIGN, fixture
+from tests.fhir_server import FhirTestServer
+from tests.serving import launch, wait_until_listening
+from tests.tokens import ISSUER, SigningKey, claims, jwks
+
+# Everything below is what the logs must never hold: made distinctive, so a hit is a leak.
+PATIENT_ID = "pt-Q7ZK94XW"
+FAMILY, GIVEN, BIRTH_DATE = "Quixotewright", "Zephyrine", "1962-04-17"
+ACCESS_TOKEN = "fhir-access-token-5b1e0c77d2"
+COMMENTS = ["Pt reports dizziness with prior course, wife drives her", "Second note: allergy to tape, not stored?"]
+QUERY_SECRET = "query-secret-8f3a"
+
+
+def patient_resources(fhir: FhirTestServer) -> None:
+    """The patient of the session, with the problem list and a prior course the rules read."""
+    hepatic = [r for r in fhir.resources if (r.get("subject") or {}).get("reference") == "Patient/demo-hepatic"]
+    own = [json.loads(json.dumps(r).replace("demo-hepatic", PATIENT_ID)) for r in hepatic]
+    for resource in own:
+        resource["id"] = f"{resource['id']}-{PATIENT_ID}"
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female", "birthDate": BIRTH_DATE}
+    patient["name"] = [{"family": FAMILY, "given": [GIVEN]}]
+    fhir.add(patient, *own)
+
+
+def hook_request(fhir: FhirTestServer, hook: str) -> dict[str, Any]:
+    request = fixture("sandbox/order-select-r4.json")
+    request["hook"] = hook
+    request["hookInstance"] = str(uuid.uuid4())
+    request["context"]["patientId"] = PATIENT_ID
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["subject"] = {"reference": f"Patient/{PATIENT_ID}"}
+    if hook == "order-sign":
+        del request["context"]["selections"]
+    request["fhirServer"] = fhir.base
+    request["fhirAuthorization"] = {
+        "access_token": ACCESS_TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "back-spasm-cds",
+    }
+    del request["prefetch"]  # all fetched, with the token
+    return request
+
+
+class Session:
+    """The service under test and the client JWTs it is called with (all of them scanned for)."""
+
+    def __init__(self, port: int, key: SigningKey) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.key = key
+        self.tokens: list[str] = []
+
+    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        token = self.key.sign(claims(self.base + path, time.time()))
+        self.tokens.append(token)
+        return requests.post(self.base + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def feedback(self, path: str, card: dict[str, Any], comment: str) -> requests.Response:
+        reason = card["overrideReasons"][0]
+        item = {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "overrideReason": {"reason": {"system": reason["system"], "code": reason["code"]}, "userComment": comment},
+            "outcomeTimestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        return self.post(path + "/feedback", {"feedback": [item]})
+
+
+def test_a_whole_session_at_debug_logs_no_patient_data_token_or_comment(
+    tmp_path: Path, fhir_server: FhirTestServer
+) -> None:
+    patient_resources(fhir_server)
+    key = SigningKey.generate("ES384")
+    trusted = tmp_path / "trusted-clients.json"
+    trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key), "fhir_servers": [fhir_server.base]}]))
+    server, port = launch(tmp_path, CDS_LOG_LEVEL="DEBUG", CDS_TRUSTED_CLIENTS_FILE=str(trusted))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(raw.decode() for raw in server.stdout), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    session = Session(port, key)
+    try:
+        wait_until_listening(server, port)
+        select = session.post(SELECT, hook_request(fhir_server, "order-select"))
+        assert select.status_code == 200, select.text
+        sign = session.post(SIGN, hook_request(fhir_server, "order-sign"))
+        assert sign.status_code == 200, sign.text
+        assert fhir_server.searched("Condition") and fhir_server.searched("Patient")  # fetched, with the token
+        assert all(seen.headers.get("authorization") == f"Bearer {ACCESS_TOKEN}" for seen in fhir_server.seen)
+        card = select.json()["cards"][0]
+        assert session.feedback(SELECT, card, COMMENTS[0]).status_code == 200
+
+        # A database error while the second comment is stored: the feedback table is gone.
+        with sqlite3.connect(tmp_path / "cds-service.db") as database:
+            database.execute("ALTER TABLE feedback RENAME TO feedback_away")
+        failed = session.feedback(SELECT, card, COMMENTS[1])
+        assert failed.status_code >= 500 and failed.headers["connection"] == "close"
+        with sqlite3.connect(tmp_path / "cds-service.db") as database:
+            database.execute("ALTER TABLE feedback_away RENAME TO feedback")
+
+        requests.get(f"{session.base}/analytics?from=2026-01-01&note={QUERY_SECRET}", timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        reader.join(timeout=5)
+        server.stdout.close()  # type: ignore[union-attr]
+
+    log = "".join(lines)
+    assert log.count("card(s)") == 2  # the session ran, and its hook calls were logged
+    assert any(json.loads(line)["level"] == "ERROR" for line in lines)  # the database error is in the log
+    private = [PATIENT_ID, FAMILY, GIVEN, BIRTH_DATE, ACCESS_TOKEN, *COMMENTS, QUERY_SECRET]
+    # A JWT's signature part alone would give the token away too.
+    private += [part for token in session.tokens for part in (token, token.rsplit(".", 1)[1])]
+    leaks = {secret: [line for line in lines if secret in line][:2] for secret in private if secret in log}
+    assert leaks == {}
