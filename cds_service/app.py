@@ -96,7 +96,11 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AsyncIterator[None]]:
                 "Use this on a developer's machine only; see README, Security."
             )
         else:
-            log.info("client authentication required; trusted issuers: %s", runtime.authenticator.issuers)
+            log.info(
+                "client authentication required; trusted issuers: %s; tokens must be addressed to %s",
+                runtime.authenticator.issuers,
+                ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases),
+            )
         await sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(sweep_every_hour())
         # What start-up loaded (FastAPI, the FHIR models, the terminology) lives as long as the

@@ -265,6 +265,8 @@ def test_served_on_loopback_a_token_for_another_deployment_is_401_whatever_the_h
     finally:
         server.terminate()
         server.wait(timeout=10)
+    # The operator reads at start-up which URLs tokens must name.
+    assert f"tokens must be addressed to http://localhost:{port}/cds-services" in server.stdout.read().decode()  # type: ignore[union-attr]
 
 
 @pytest.mark.serve(CDS_TRUSTED_CLIENTS_FILE=_trusted_file, CDS_PUBLIC_URL=PUBLIC, CDS_TRUSTED_PROXIES="127.0.0.1")
