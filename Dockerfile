@@ -16,4 +16,8 @@ RUN pip install --no-cache-dir . \
 USER cds
 ENV CDS_DATA_DIR=/data CDS_HOST=0.0.0.0
 EXPOSE 8000
+# `serve` bounds every connection before authentication (request heads, read timeouts, keep-alive,
+# a connection cap: the CDS_MAX_HEADER_BYTES, CDS_*_TIMEOUT_SECONDS, CDS_KEEP_ALIVE_SECONDS and
+# CDS_MAX_CONNECTIONS settings); in production run it behind a reverse proxy that terminates TLS
+# (deploy/nginx.conf, as docker-compose.yml does) with CDS_PUBLIC_URL and CDS_TRUSTED_PROXIES set.
 CMD ["cds-service", "serve", "--host", "0.0.0.0", "--port", "8000"]
