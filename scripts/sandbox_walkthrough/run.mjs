@@ -9,7 +9,8 @@
 // (:8080) and on a DSTU2 one emulating the sandbox's default server (:8081), both from
 // fhir_server.py beside this file, and a static server for the sandbox's build on :3000. Then it
 // plays the clinician: Rx View for demo-hepatic (pick the 10 mg tablet, take the 5 mg swap, take
-// "Limit to 21 days", change the frequency, dismiss with a reason), Rx Sign for demo-refractory,
+// "Limit to 21 days", change the frequency, dismiss with a reason, change it again), Rx Sign for
+// demo-refractory (sign, dismiss a card with a reason),
 // PAMA Imaging (a lumbar MRI), and Rx View and Rx Sign again on the DSTU2 server. It prints every
 // exchange as the service saw it (hookInstance, draft type, prefetch keys, status, each card's
 // rule id and summary; feedback outcomes) and writes screenshots, transcript.json and the
@@ -251,6 +252,14 @@ async function dismissWithReason(page, label) {
   });
 }
 
+// Pick the n-th entry of the Frequency menu (0 daily, 1 twice, 2 three times, 3 four times a day).
+async function frequency(page, label, n) {
+  await act(page, label, async () => {
+    await page.locator('[aria-labelledby~="dosage-frequency-label"]').first().click();
+    await page.getByRole('option').nth(n).click();
+  });
+}
+
 // Click the suggestion button whose label matches, if a card offers one.
 async function take(page, label, name) {
   const button = page.getByRole('button', { name }).first();
@@ -267,11 +276,9 @@ async function rxView(fhir, tag) {
   await act(page, `${tag} rx-view pick 10 mg`, () => pickDrug(page));
   await take(page, `${tag} rx-view take 5 mg swap`, /5 mg tablet/);
   await take(page, `${tag} rx-view take limit to 21 days`, /Limit to 21 days/);
-  await act(page, `${tag} rx-view frequency twice daily`, async () => {
-    await page.locator('#dosage-frequency-label ~ div [role="combobox"], [aria-labelledby~="dosage-frequency-label"]').first().click();
-    await page.getByRole('option').nth(1).click();
-  });
+  await frequency(page, `${tag} rx-view frequency twice daily`, 1);
   await dismissWithReason(page, `${tag} rx-view dismiss with a reason`);
+  await frequency(page, `${tag} rx-view frequency three times daily`, 2);
   await page.context().close();
 }
 
