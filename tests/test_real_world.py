@@ -218,3 +218,19 @@ def test_selection_naming_no_draft_is_logged_not_refused(client: TestClient, cap
 )
 def test_unrelated_drugs_get_no_cards(client: TestClient, name: str) -> None:
     assert post(client, load(name)).json() == {"cards": []}
+
+
+@pytest.mark.parametrize(("length", "status"), [(255, 200), (256, 400)])
+def test_ids_up_to_255_characters_everywhere(client: TestClient, length: int, status: int) -> None:
+    """The bound the R4B models put on ids, in ``draftOrders`` and ``selections`` alike: longer is a
+    400 naming the field (an order's key is stored), never a 500 or a silently skipped order."""
+    request = load("cqframework-opioid-cds-r4/order-select-epic-id-longer-than-64-in-selections.json")
+    long_id = "e" * length
+    request["context"]["draftOrders"]["entry"][0]["resource"]["id"] = long_id
+    request["context"]["selections"] = [f"MedicationRequest/{long_id}"]
+    response = post(client, request)
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert {"context.draftOrders", "context.selections"} & set(response.json()["issue"][0]["expression"])
+    else:
+        assert "cyclobenzaprine-duration" in rule_ids(response.json())

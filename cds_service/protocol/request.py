@@ -31,7 +31,9 @@ class FhirAuthorization(BaseModel):
 
     access_token: SecretStr = Field(min_length=1)
     token_type: str = Field(pattern="^[Bb]earer$")
-    expires_in: int
+    # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
+    # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
+    expires_in: int | float
     scope: str
     subject: str
     patient: str | None = None
@@ -85,6 +87,13 @@ class OrderContext(HookContext):
     def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value.get("resourceType", "Bundle") != "Bundle":
             raise ValueError("must be a FHIR Bundle of draft orders")
+        entries = value.get("entry") if value is not None else None
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            draft_id = resource.get("id") if isinstance(resource, dict) else None
+            # The same bound as ``selections``: an order's key is stored (storage/schema.py).
+            if isinstance(draft_id, str) and len(draft_id) > MAX_ID:
+                raise ValueError(f"entry[{index}].resource.id is over {MAX_ID} characters")
         return value
 
     @property
