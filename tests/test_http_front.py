@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -145,12 +146,68 @@ def errors_and_500s(front: Front, since: int) -> tuple[list[dict], str]:
     return [line for line in front.logged(since) if line.get("level") == "ERROR"], five_hundreds
 
 
-def test_a_silent_connection_is_closed_after_the_header_timeout(front: Front) -> None:
+def silent(front: Front) -> Answer:
+    return answer(front.connect(), time.monotonic())
+
+
+def trickled_head(front: Front) -> Answer:
     started = time.monotonic()
     sock = front.connect()
-    closed = answer(sock, started)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Slow: ")
+    trickle(sock)
+    return answer(sock, started)
+
+
+def slow_body(front: Front) -> Answer:
+    started = time.monotonic()
+    sock = front.connect()
+    sock.sendall(HOOK_HEAD + b'{"hook": ')
+    trickle(sock, b" ")
+    return answer(sock, started)
+
+
+def idle_after_an_answer(front: Front) -> Answer:
+    sock = front.connect()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
+    assert one_response(sock)[0] == 200
+    return answer(sock, time.monotonic())
+
+
+@pytest.fixture(scope="module")
+def timed_out(front: Front) -> Iterator[dict[str, Future[Answer]]]:
+    """The exchanges that last until a timeout ends them, all started at once: the module waits
+    about one timeout for them, not one each."""
+    with ThreadPoolExecutor(4) as pool:
+        exchanges = (silent, trickled_head, slow_body, idle_after_an_answer)
+        yield {exchange.__name__: pool.submit(exchange, front) for exchange in exchanges}
+
+
+def test_a_silent_connection_is_closed_after_the_header_timeout(timed_out: dict[str, Future[Answer]]) -> None:
+    closed = timed_out["silent"].result(timeout=30)
     assert closed.status is None  # nothing asked, nothing answered
     assert HEADER_TIMEOUT - 0.1 <= closed.seconds <= HEADER_TIMEOUT + SLACK
+
+
+def test_a_trickled_head_is_cut_with_408_after_the_header_timeout(timed_out: dict[str, Future[Answer]]) -> None:
+    cut = timed_out["trickled_head"].result(timeout=30)
+    assert cut.status == 408 and cut.headers["connection"] == "close"
+    assert cut.seconds <= HEADER_TIMEOUT + SLACK
+
+
+def test_a_slowly_sent_body_is_cut_with_408_and_is_not_an_error(
+    front: Front, timed_out: dict[str, Future[Answer]]
+) -> None:
+    cut = timed_out["slow_body"].result(timeout=30)
+    assert cut.status == 408 and cut.headers["connection"] == "close"
+    assert "body was not received" in json.loads(cut.body)["issue"][0]["diagnostics"]
+    assert cut.seconds <= BODY_TIMEOUT + SLACK
+    errors, five_hundreds = errors_and_500s(front, 0)
+    assert errors == [] and five_hundreds == ""
+
+
+def test_a_kept_alive_connection_is_closed_after_the_keep_alive_timeout(timed_out: dict[str, Future[Answer]]) -> None:
+    idle = timed_out["idle_after_an_answer"].result(timeout=30)
+    assert idle.status is None and 0.9 <= idle.seconds <= 1 + SLACK
 
 
 @pytest.mark.parametrize(
@@ -180,30 +237,6 @@ def test_a_head_a_little_under_the_limit_is_served(front: Front) -> None:
     assert requests.get(front.url("/healthz"), headers=big, timeout=5).status_code == 200
 
 
-def test_a_trickled_head_is_cut_with_408_after_the_header_timeout(front: Front) -> None:
-    started = time.monotonic()
-    sock = front.connect()
-    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Slow: ")
-    trickle(sock)
-    cut = answer(sock, started)
-    assert cut.status == 408 and cut.headers["connection"] == "close"
-    assert cut.seconds <= HEADER_TIMEOUT + SLACK
-
-
-def test_a_slowly_sent_body_is_cut_with_408_and_is_not_an_error(front: Front) -> None:
-    since = len(front.logged())
-    started = time.monotonic()
-    sock = front.connect()
-    sock.sendall(HOOK_HEAD + b'{"hook": ')
-    trickle(sock, b" ")
-    cut = answer(sock, started)
-    assert cut.status == 408 and cut.headers["connection"] == "close"
-    assert "body was not received" in json.loads(cut.body)["issue"][0]["diagnostics"]
-    assert cut.seconds <= BODY_TIMEOUT + SLACK
-    errors, five_hundreds = errors_and_500s(front, since)
-    assert errors == [] and five_hundreds == ""
-
-
 def abandoned(front: Front) -> float:
     """Hook calls counted as abandoned by their client (status 499) so far."""
     metrics = requests.get(front.url("/metrics"), timeout=5).text
@@ -224,17 +257,19 @@ def test_a_client_that_disconnects_mid_body_is_neither_a_500_nor_an_error(front:
 
 
 def test_healthz_keeps_answering_while_slow_clients_hold_connections(front: Front) -> None:
-    """Four trickling heads, four silent connections and four 16 MB heads sent at once (read whole,
-    these stalled the event loop for most of a second)."""
+    """Four trickling heads, four silent connections and four 32 MB heads sent at once (read whole,
+    these stalled the event loop for about two seconds)."""
     held = [front.connect() for _ in range(8)]
     for sock in held[:4]:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Slow: ")
         trickle(sock, every=0.05)
 
+    big = b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Big: " + b"a" * 32 * 1024 * 1024 + b"\r\n\r\n"
+
     def flood() -> None:
         sock = front.connect()
         with contextlib.suppress(OSError):
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Big: " + b"a" * 16 * 1024 * 1024 + b"\r\n\r\n")
+            sock.sendall(big)
         answer(sock, time.monotonic())
 
     floods = [threading.Thread(target=flood) for _ in range(4)]
@@ -254,7 +289,7 @@ def test_healthz_keeps_answering_while_slow_clients_hold_connections(front: Fron
     print(
         f"/healthz while 12 slow clients: max {max(latencies) * 1000:.1f} ms, median {sorted(latencies)[10] * 1000:.1f} ms"
     )
-    assert max(latencies) < 0.25
+    assert max(latencies) < 0.5  # loaded test machines included; on an idle one, about 10 ms
 
 
 def test_connections_beyond_the_cap_are_refused_at_once_and_others_served_again_after(front: Front) -> None:
@@ -292,11 +327,3 @@ def test_an_answer_before_the_body_is_read_says_connection_close(front: Front) -
     refused = answer(sock, started)
     assert refused.status == 413 and refused.headers["connection"] == "close"
     assert refused.seconds < 0.5
-
-
-def test_a_kept_alive_connection_is_closed_after_the_keep_alive_timeout(front: Front) -> None:
-    sock = front.connect()
-    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
-    assert one_response(sock)[0] == 200
-    idle = answer(sock, time.monotonic())
-    assert idle.status is None and 0.9 <= idle.seconds <= 1 + SLACK
