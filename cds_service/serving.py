@@ -59,6 +59,7 @@ class FrontConfig(uvicorn.Config):
         super().__init__(
             app,
             http=FrontProtocol,
+            ws="none",  # no WebSocket route: an upgrade request is served as plain HTTP
             timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # a float works: call_later
             limit_concurrency=limits.max_connections,
             # Access lines carry the URL and its query string: the service logs its own (no query).
@@ -147,6 +148,8 @@ class FrontProtocol(HttpToolsProtocol):
         self._arm(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
         cycle = self.cycle
+        if cycle is None or cycle.scope is not self.scope:  # no cycle of its own: nothing to answer
+            return
         send = cycle.send
 
         async def send_saying_close(message: Any) -> None:
