@@ -306,14 +306,14 @@ def test_a_rules_own_snooze_days_set_in_the_environment_override_the_default(
     monkeypatch: pytest.MonkeyPatch, service_from_environment: Callable[[], TestClient]
 ) -> None:
     monkeypatch.setenv("CDS_SNOOZE_DAYS", "14")
-    monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__SNOOZE_DAYS", "7")
+    monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__SNOOZE_DAYS", "1")
     body = call(service_from_environment(), HEPATIC_WARNING)
     displays = {
         rule_id: [r["display"] for r in only_card(body, rule_id)["overrideReasons"] if r["code"] == SNOOZE_REASON]
         for rule_id in (DURATION, HEPATIC)
     }
     assert displays == {
-        DURATION: ["Don't show again for this patient (7 days)"],
+        DURATION: ["Don't show again for this patient (1 day)"],
         HEPATIC: ["Don't show again for this patient (14 days)"],
     }
 
