@@ -128,7 +128,7 @@ function describeRequest(body) {
     return `${r.resourceType}/${r.id}: ${what}${how}${supply ? `, ${supply} days` : ''}`;
   });
   return `${body.hook} hookInstance=${body.hookInstance} selections=${JSON.stringify(ctx.selections || [])} `
-    + `drafts=${JSON.stringify(drafts)} prefetch=${JSON.stringify(Object.keys(body.prefetch || {}))}`;
+    + `drafts=${JSON.stringify(drafts)} prefetch=${JSON.stringify(Object.keys(body.prefetch || {}).sort())}`;
 }
 
 function watch(page) {
