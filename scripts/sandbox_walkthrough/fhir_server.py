@@ -7,7 +7,8 @@ Why it exists: the walk-through needs a FHIR server the browser can reach with C
 no Docker here. The sandbox's default server (the public DSTU2 ``launch.smarthealthit.org/v/r2/fhir``)
 cannot be reached from this machine either, so ``--dstu2`` emulates it: ``/metadata`` says
 ``fhirVersion 1.0.2`` (which makes the sandbox build ``MedicationOrder`` drafts), medication history
-is served as ``MedicationOrder`` and conditions in DSTU2's shape, and the R4-only types
+is served as ``MedicationOrder`` and conditions in DSTU2's shape, imaging orders would be
+``DiagnosticOrder``/``ProcedureRequest`` (the demo patients have none), and the R4-only types
 (``MedicationRequest``, ``ServiceRequest``) are unknown: 404, as a DSTU2 HAPI server answers.
 
 It implements just what the sandbox and the service ask for: ``GET /metadata``, read, search by
@@ -30,6 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tools.demo_data import demo_bundle
 
 R4_ONLY = {"MedicationRequest", "ServiceRequest"}
+# The order and history types each version has (searchable, empty when the demo data has none).
+TYPES = {
+    "1.0.2": {"Patient", "Condition", "MedicationOrder", "DiagnosticOrder", "ProcedureRequest"},
+    "4.0.1": {"Patient", "Condition", "MedicationRequest", "ServiceRequest"},
+}
 
 
 def dstu2(resource: dict[str, Any]) -> dict[str, Any] | None:
@@ -78,9 +84,7 @@ class Store:
         self.base = base
 
     def types(self) -> set[str]:
-        return {r["resourceType"] for r in self.resources} | (
-            {"MedicationOrder"} if self.version == "1.0.2" else R4_ONLY
-        )
+        return {r["resourceType"] for r in self.resources} | TYPES[self.version]
 
     def metadata(self) -> dict[str, Any]:
         kind = "Conformance" if self.version == "1.0.2" else "CapabilityStatement"
