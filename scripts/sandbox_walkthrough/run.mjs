@@ -76,6 +76,17 @@ process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
 
+// Its own servers only: something already on one of the ports would be driven instead, silently.
+for (const [url, what] of [[`${SERVICE.replace('/cds-services', '')}/healthz`, 'the service (:8000)'],
+  [`${R4}/metadata`, 'a FHIR server (:8080)'], [`${DSTU2}/metadata`, 'a FHIR server (:8081)'],
+  ...(opts['sandbox-url'] ? [] : [[SANDBOX, 'a sandbox server']])]) {
+  const busy = await fetch(url).then(() => true, () => false);
+  if (busy) {
+    console.error(`${url} already answers: stop what runs there (${what} is started by this script)`);
+    process.exit(2);
+  }
+}
+
 // The service from this checkout, or from --service-src (another checkout, e.g. a `git archive` of
 // a commit, run with this checkout's .venv). Each half (R4, DSTU2) gets a fresh one with an empty
 // CDS_DATA_DIR, so what was accepted or dismissed in one half does not quiet a card in the other.
