@@ -391,3 +391,29 @@ def test_arbitrary_jwt_headers_and_claims_never_get_a_5xx(token: str) -> None:
     with TestClient(SECURE_APP) as client:
         response = client.post(SELECT, json={"hook": "order-select"}, headers={"Authorization": f"Bearer {token}"})
     assert_no_server_error(response)
+
+
+# --- analytics query parameters (issue 16 #6) -------------------------------------------------
+
+# Dates anywhere Python can hold them (years 1 to 9999, where the period arithmetic overflowed),
+# spelled every way ``date.fromisoformat`` reads, or any text at all.
+_days = st.dates().map(date.isoformat) | st.dates().map(lambda d: d.strftime("%Y%m%d"))
+_query_values = st.none() | _days | st.text(max_size=40) | st.sampled_from(["", "0001-01-01", "9999-12-31"])
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(["/analytics", "/analytics/report"]),
+    start=_query_values,
+    end=_query_values,
+    period=st.none() | st.sampled_from(["day", "week", "month"]) | st.text(max_size=12),
+)
+def test_arbitrary_analytics_parameters_never_get_a_5xx(
+    client: TestClient, path: str, start: str | None, end: str | None, period: str | None
+) -> None:
+    params = {name: value for name, value in (("from", start), ("to", end), ("period", period)) if value is not None}
+    response = client.get(path, params=params)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        [issue] = response.json()["issue"]
+        assert issue["expression"][0] in params

@@ -303,6 +303,12 @@ def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
         ({"from": "2026-11-21", "to": "2026-11-01"}, "from", "is after to"),
         ({"from": "2024-01-01", "to": "2026-11-21"}, "from", "at most 400"),
         ({"period": "year"}, "period", "is not one of day, week, month"),
+        # Issue 16 #6: near year 1 or 9999 the period arithmetic overflowed (500).
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "to", "is out of range (1970-01-01 to 2999-12-31)"),
+        ({"from": "0001-01-01"}, "from", "is out of range"),
+        ({"to": "0001-01-10", "period": "month"}, "to", "is out of range"),
+        ({"from": "9999-12-30", "to": "9999-12-31"}, "to", "is out of range"),
+        ({"from": "9999-12-31"}, "from", "is out of range"),
     ],
 )
 def test_an_unusable_analytics_query_is_a_400_naming_the_parameter(
@@ -313,6 +319,21 @@ def test_an_unusable_analytics_query_is_a_400_naming_the_parameter(
         assert response.status_code == 400, response.text
         issue = response.json()["issue"][0]
         assert issue["expression"] == [field] and message in issue["diagnostics"]
+
+
+def test_a_query_at_the_edges_of_the_range_is_answered(client: TestClient) -> None:
+    """The earliest day defaults ``from`` no earlier than itself; the latest is a day like any other."""
+    for query in ({"to": "1970-01-05", "period": "month"}, {"from": "2999-12-01", "to": "2999-12-31"}):
+        response = client.get("/analytics", params=query)
+        assert response.status_code == 200, response.text
+    assert client.get("/analytics", params={"to": "1970-01-05"}).json()["from"] == "1970-01-01"
+
+
+def test_the_report_command_refuses_a_date_out_of_range(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
+    report = subprocess.run([*CLI, "report", "--to", "0001-01-01"], env=env, capture_output=True, text=True, timeout=60)
+    assert report.returncode == 2, report.stderr
+    assert "to: 0001-01-01 is out of range" in report.stderr and "Traceback" not in report.stderr
 
 
 def test_analytics_need_a_client_token_when_authentication_is_on(make_client: Callable[..., TestClient]) -> None:

@@ -30,6 +30,10 @@ PERIODS: tuple[Period, ...] = ("day", "week", "month")
 DEFAULT_DAYS = 30
 # A year and a bit: the retention default, so every stored card can be reported on.
 MAX_DAYS = 400
+# The days a query may name: those the service's stamps can hold (feedback times are refused
+# outside 1970 to 2999 too). Near year 1 or 9999 the date arithmetic of a period overflows.
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2999, 12, 31)
 NO_REASON = "No reason given"
 
 
@@ -47,19 +51,22 @@ def parse_query(from_: str | None, to: str | None, period: str | None, today: da
         if value is None or value == "":
             return default
         try:
-            return date.fromisoformat(value)
+            found = date.fromisoformat(value)
         except ValueError:
-            raise InvalidRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)", fields=[name]) from None
+            raise InvalidRequest(f"{name}: {value[:40]!r} is not a date (YYYY-MM-DD)", fields=[name]) from None
+        if not EARLIEST <= found <= LATEST:
+            raise InvalidRequest(f"{name}: {found} is out of range ({EARLIEST} to {LATEST})", fields=[name])
+        return found
 
     end = day("to", to, today)
-    start = day("from", from_, end - timedelta(days=DEFAULT_DAYS - 1))
+    start = day("from", from_, max(EARLIEST, end - timedelta(days=DEFAULT_DAYS - 1)))
     if start > end:
         raise InvalidRequest(f"from: {start} is after to ({end})", fields=["from"])
     if (end - start).days >= MAX_DAYS:
         raise InvalidRequest(f"from: the range is {(end - start).days + 1} days; at most {MAX_DAYS}", fields=["from"])
     chosen = period or "week"
     if chosen not in PERIODS:
-        raise InvalidRequest(f"period: {chosen!r} is not one of {', '.join(PERIODS)}", fields=["period"])
+        raise InvalidRequest(f"period: {chosen[:40]!r} is not one of {', '.join(PERIODS)}", fields=["period"])
     return Query(start, end, chosen)  # type: ignore[arg-type]
 
 
