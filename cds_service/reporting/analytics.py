@@ -23,6 +23,8 @@ from cds_service.content.cards import SNOOZE_REASON
 from cds_service.errors import InvalidRequest
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.reporting import queries
+from cds_service.security.clients import TrustedClient
+from cds_service.storage.records import Owner
 from cds_service.storage.store import Store
 
 Period = Literal["day", "week", "month"]
@@ -42,9 +44,19 @@ class Query:
     start: date
     end: date  # inclusive
     period: Period
+    # Whose cards: a client's own (issue 16 #7), or every client's (None: an operator, the CLI,
+    # or a service without authentication, which knows no client).
+    scope: Owner | None = None
 
 
-def parse_query(from_: str | None, to: str | None, period: str | None, today: date) -> Query:
+def scope_of(caller: TrustedClient | None) -> Owner | None:
+    """What a caller may read: its own issuer's and tenant's cards, unless it is an operator."""
+    return None if caller is None or caller.operator else Owner.of(caller)
+
+
+def parse_query(
+    from_: str | None, to: str | None, period: str | None, today: date, scope: Owner | None = None
+) -> Query:
     """The date range and period of a request; a 400 naming the parameter when one is unusable."""
 
     def day(name: str, value: str | None, default: date) -> date:
@@ -67,7 +79,7 @@ def parse_query(from_: str | None, to: str | None, period: str | None, today: da
     chosen = period or "week"
     if chosen not in PERIODS:
         raise InvalidRequest(f"period: {chosen[:40]!r} is not one of {', '.join(PERIODS)}", fields=["period"])
-    return Query(start, end, chosen)  # type: ignore[arg-type]
+    return Query(start, end, chosen, scope)  # type: ignore[arg-type]
 
 
 def period_start(day: date, period: Period) -> date:
@@ -104,14 +116,14 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
     end = datetime.combine(query.end + timedelta(days=1), time.min, UTC)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    for row in queries.outcomes(store.engine, start, end):
+    for row in queries.outcomes(store.engine, start, end, query.scope):
         for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
             bucket[0] += row.alerts
             bucket[1] += row.accepted
             bucket[2] += row.overridden
             bucket[3] += row.cards
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reason in queries.override_reasons(store.engine, start, end):
+    for reason in queries.override_reasons(store.engine, start, end, query.scope):
         display = reason.display or _offered_display(knowledge, reason.rule_id, reason.code) or reason.code or NO_REASON
         reasons[reason.rule_id].append(
             {"system": reason.system, "code": reason.code, "display": display, "count": reason.alerts}
@@ -135,10 +147,18 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
         "to": query.end.isoformat(),
         "period": query.period,
         "counts": COUNTS,
+        "scope": _scope(query.scope),
         "totals": _counts(*(sum(c[i] for c in totals.values()) for i in range(4))),
-        "unmatched_feedback": queries.unmatched_feedback(store.engine, start, end),
+        "unmatched_feedback": queries.unmatched_feedback(store.engine, start, end, query.scope),
         "rules": rules,
     }
+
+
+def _scope(scope: Owner | None) -> dict[str, Any]:
+    """Whose cards the figures count, stated in the answer: all clients', or one client's."""
+    if scope is None:
+        return {"clients": "all"}
+    return {"clients": "one", "issuer": scope.issuer, **({"tenant": scope.tenant} if scope.tenant else {})}
 
 
 def _offered_display(knowledge: Knowledge, rule_id: str, code: str | None) -> str | None:

@@ -1,10 +1,11 @@
 """The analytics queries: alerts per day and rule, with what became of them, and the cards shown.
 
-An *alert* is one rule for one patient's draft order on one UTC day: every card of that rule
-for the same draft id (``issued_cards.draft``) that day, however often the client re-fired the
-hook (the sandbox re-fires on every edit), whichever hook showed it, and however the clinician
-edited the draft. Cards from before schema version 5 have their draft filled in from their
-order key; a card with none is an alert of its own.
+An *alert* is one rule for one patient's draft order on one UTC day, at one client (issuer and
+tenant: patient ids are an EHR's own): every card of that rule for the same draft id
+(``issued_cards.draft``) that day, however often the client re-fired the hook (the sandbox
+re-fires on every edit), whichever hook showed it, and however the clinician edited the draft.
+Cards from before schema version 5 have their draft filled in from their order key; a card
+with none is an alert of its own.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import ColumnElement, Table, and_, case, distinct, func, select, true
 from sqlalchemy.engine import Engine
 
+from cds_service.storage.records import Owner
 from cds_service.storage.schema import feedback, issued_cards
 
 
@@ -48,7 +50,16 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-def _per_alert(start: datetime, end: datetime) -> Any:
+def owned_by(table: Table, scope: Owner | None) -> ColumnElement[bool]:
+    """Rows of ``scope``'s client (its issuer and tenant); every row when ``scope`` is None (an
+    operator, or a service without authentication). Rows of no client (issuer null: before
+    schema version 6, or stored with authentication off) are never a client's own."""
+    if scope is None:
+        return true()
+    return and_(table.c.issuer == scope.issuer, table.c.tenant.is_not_distinct_from(scope.tenant))
+
+
+def _per_alert(start: datetime, end: datetime, scope: Owner | None) -> Any:
     """Per alert with a card issued in [start, end): its cards, and whether any was accepted or
     (none accepted) overridden. Accepted wins: two clinicians, or a change of mind."""
     day = func.date(issued_cards.c.issued_at)
@@ -64,15 +75,18 @@ def _per_alert(start: datetime, end: datetime) -> Any:
             case((accepted == 1, 0), else_=overridden).label("overridden"),
         )
         .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end)
-        .group_by(day, issued_cards.c.rule_id, issued_cards.c.patient_key, draft)
+        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
+        # The client too: two EHRs' patients with the same id are two patients.
+        .group_by(
+            day, issued_cards.c.rule_id, issued_cards.c.issuer, issued_cards.c.tenant, issued_cards.c.patient_key, draft
+        )
         .subquery()
     )
 
 
-def outcomes(engine: Engine, start: datetime, end: datetime) -> list[AlertOutcomes]:
-    """Alerts with cards issued in [start, end) per UTC day and rule, with their outcomes."""
-    alerts = _per_alert(start, end)
+def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> list[AlertOutcomes]:
+    """Alerts with cards issued in [start, end) to ``scope`` per UTC day and rule, with their outcomes."""
+    alerts = _per_alert(start, end, scope)
     query = (
         select(
             alerts.c.day,
@@ -99,13 +113,15 @@ def outcomes(engine: Engine, start: datetime, end: datetime) -> list[AlertOutcom
         ]
 
 
-def override_reasons(engine: Engine, start: datetime, end: datetime) -> list[ReasonCount]:
+def override_reasons(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> list[ReasonCount]:
     """Overridden alerts (none of their cards accepted) with cards issued in [start, end), per
     rule and reason: an alert overridden twice with one reason counts once for it."""
     query = (
         select(
             func.date(issued_cards.c.issued_at).label("day"),
             issued_cards.c.rule_id,
+            issued_cards.c.issuer,
+            issued_cards.c.tenant,
             issued_cards.c.patient_key,
             func.coalesce(issued_cards.c.draft, issued_cards.c.uuid).label("draft"),
             feedback.c.outcome,
@@ -114,14 +130,14 @@ def override_reasons(engine: Engine, start: datetime, end: datetime) -> list[Rea
             feedback.c.override_display,
         )
         .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end)
+        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
     )
     accepted: set[tuple[Any, ...]] = set()
     reasons: dict[tuple[str, str | None, str | None], set[tuple[Any, ...]]] = defaultdict(set)
     displays: dict[tuple[str, str | None, str | None], str | None] = {}
     with engine.connect() as connection:
         for row in connection.execute(query):
-            alert = (_day(row.day), row.rule_id, row.patient_key, row.draft)
+            alert = (_day(row.day), row.rule_id, row.issuer, row.tenant, row.patient_key, row.draft)
             if row.outcome == "accepted":
                 accepted.add(alert)
                 continue
@@ -135,12 +151,17 @@ def override_reasons(engine: Engine, start: datetime, end: datetime) -> list[Rea
     ]
 
 
-def unmatched_feedback(engine: Engine, start: datetime, end: datetime) -> int:
-    """Feedback received in [start, end) about cards this service has no record of."""
+def unmatched_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> int:
+    """Feedback ``scope`` sent in [start, end) about cards this service has no record of."""
     query = (
         select(func.count())
         .select_from(feedback.outerjoin(issued_cards, issued_cards.c.uuid == feedback.c.card_uuid))
-        .where(issued_cards.c.uuid.is_(None), feedback.c.received_at >= start, feedback.c.received_at < end)
+        .where(
+            issued_cards.c.uuid.is_(None),
+            feedback.c.received_at >= start,
+            feedback.c.received_at < end,
+            owned_by(feedback, scope),
+        )
     )
     with engine.connect() as connection:
         return connection.execute(query).scalar() or 0

@@ -12,17 +12,26 @@ from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.protocol.body import read_json
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.routes.hooks import service_for
+from cds_service.storage.records import Owner
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
-async def receive_feedback(service_id: str, request: Request, runtime: RuntimeDep, _: VerifiedCaller) -> dict[str, Any]:
+async def receive_feedback(
+    service_id: str, request: Request, runtime: RuntimeDep, caller: VerifiedCaller
+) -> dict[str, Any]:
     service = service_for(service_id)
     items = parse_feedback(await read_json(request, runtime.settings.body_limits)).feedback
-    stored = await run_in_threadpool(runtime.store.record_feedback, service_id=service.id, items=items)
-    log.info("feedback %s: %d item(s), %d new", service.id, len(items), stored)
+    receipt = await run_in_threadpool(
+        runtime.store.record_feedback, service_id=service.id, items=items, owner=Owner.of(caller)
+    )
+    refused = len(receipt.refused)
+    log.info("feedback %s: %d item(s), %d new, %d refused", service.id, len(items), receipt.stored, refused)
     for item in items:
         runtime.metrics.feedback.labels(item.outcome).inc()
-    return {"received": len(items), "stored": stored}
+    answer: dict[str, Any] = {"received": len(items), "stored": receipt.stored}
+    if receipt.refused:  # CDS Hooks defines no feedback answer: today's two counts, and the items not stored
+        answer["refused"] = [{"index": r.index, "reason": r.reason} for r in receipt.refused]
+    return answer

@@ -15,6 +15,7 @@ from cds_service.observability import hook_instance
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.protocol.body import read_json
 from cds_service.protocol.services import SERVICES, ServiceDefinition
+from cds_service.storage.records import issued_to
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -56,7 +57,7 @@ async def call_service(
             service_id=service.id,
             hook_instance=result.request.hookInstance,
             patient_id=result.context.patientId,
-            cards=result.issued,
+            cards=issued_to(result.issued, caller),  # analytics show a client its own cards
         )
     runtime.metrics.latency.labels(service.id).observe(time.perf_counter() - started)
     # Serialised here, not by FastAPI: its encoder walks every card again in Python.

@@ -67,6 +67,9 @@ class TrustedClient(BaseModel):
     fhir_servers: FhirServers = []
     # When set, the token's ``tenant`` claim must equal it.
     tenant: str | None = None
+    # An operator's client (a hospital's informatics team) reads analytics of every client's
+    # cards; any other client, its own issuer's and tenant's only. Never the sandbox.
+    operator: bool = False
 
     @field_validator("jwks_url")
     @classmethod

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from cds_service.security.clients import TrustedClient
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class IssuedCard:
     # What the card said about which draft (``pipeline.evaluate``): the same hash at order-sign
     # means the clinician already saw this card for this unchanged draft at order-select.
     draft_hash: str | None = None
+    # The trusted client it was issued to (None with authentication off): ``issued_to``.
+    owner: Owner | None = None
 
 
 @dataclass(frozen=True)
@@ -36,3 +41,39 @@ class Quiet:
     # Draft hashes of the non-critical cards shown today by an earlier hook (order-select) and
     # not accepted: order-sign does not repeat them for the unchanged draft.
     shown: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The trusted client a card was issued to (or feedback came from): its issuer, and the
+    tenant configured for it. Analytics show a client its own cards only (issue 16 #7)."""
+
+    issuer: str
+    tenant: str | None = None
+
+    @classmethod
+    def of(cls, client: TrustedClient | None) -> Owner | None:
+        """The verified caller's owner; None with authentication off (no client is known)."""
+        return None if client is None else cls(client.iss, client.tenant)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A feedback item the database would not take: its index in the batch, and why."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FeedbackReceipt:
+    """What became of a feedback batch: how many items were new, and which were refused."""
+
+    stored: int
+    refused: tuple[Refused, ...] = ()
+
+
+def issued_to(cards: Iterable[IssuedCard], client: TrustedClient | None) -> list[IssuedCard]:
+    """The cards, marked as issued to the verified caller (``client``) for analytics' scope."""
+    owner = Owner.of(client)
+    return [replace(card, owner=owner) for card in cards] if owner else list(cards)

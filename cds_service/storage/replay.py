@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from cds_service.storage.schema import seen_tokens
 from cds_service.storage.store import Store
+from cds_service.storage.text import storable
 
 # How often expired token ids are swept out.
 _SWEEP_EVERY = timedelta(minutes=1)
@@ -25,6 +26,6 @@ class ReplayCache:
                 self._swept_at = now
             inserted = connection.execute(
                 self._store.insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti),
-                {"issuer": issuer, "jti": jti, "expires_at": expires_at},
+                {"issuer": storable(issuer), "jti": storable(jti), "expires_at": expires_at},
             ).all()
             return len(inserted) == 1

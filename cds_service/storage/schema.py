@@ -59,7 +59,13 @@ issued_cards = Table(
     # card's text): order-sign does not repeat a non-critical card order-select showed for the
     # unchanged draft the same day. Null before version 5 (never matched). Version 5.
     Column("draft_hash", String(64)),
+    # The trusted client the card was issued to: its issuer and configured tenant (analytics show
+    # a client its own cards). Null with authentication off, and before version 6: such cards
+    # belong to no client, and only an operator (or a service without authentication) sees them.
+    Column("issuer", Text),
+    Column("tenant", Text),
     Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
+    Index("ix_issued_cards_issuer_issued", "issuer", "issued_at"),
 )
 
 feedback = Table(
@@ -81,6 +87,10 @@ feedback = Table(
     # The card's patient (null when the card is unknown), so that a hook call reads this
     # patient's recent feedback alone, however many cards the patient was ever shown. Version 3.
     Column("patient_key", String(64)),
+    # The client that sent it (version 6), as for issued cards: feedback about no known card is
+    # counted for its sender only.
+    Column("issuer", Text),
+    Column("tenant", Text),
     # Clients resend feedback: the same card, outcome and time is one item.
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
     Index("ix_feedback_patient_received", "patient_key", "received_at"),
@@ -149,6 +159,13 @@ def _add_draft(connection: Connection) -> None:
         )
 
 
+def _add_owner(connection: Connection) -> None:
+    for table in ("issued_cards", "feedback"):
+        connection.execute(text(f"ALTER TABLE {table} ADD COLUMN issuer TEXT"))
+        connection.execute(text(f"ALTER TABLE {table} ADD COLUMN tenant TEXT"))
+    connection.execute(text("CREATE INDEX ix_issued_cards_issuer_issued ON issued_cards (issuer, issued_at)"))
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
@@ -156,6 +173,7 @@ MIGRATIONS = (
     Migration(3, "feedback keyed by patient, so a hook call reads only that patient's", _add_feedback_patient),
     Migration(4, "the order a dose-change suggestion leaves, so accepting it keeps its rule quiet", _add_keys_after),
     Migration(5, "the draft of each card, and a hash of what it said: alerts, not calls, are counted", _add_draft),
+    Migration(6, "the client each card went to and each feedback came from: analytics scoped to it", _add_owner),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -30,8 +30,10 @@ from cds_service.clock import Clock, system_clock
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
-from cds_service.storage.records import IssuedCard, Quiet
+from cds_service.storage import feedback_writer
+from cds_service.storage.records import FeedbackReceipt, IssuedCard, Owner, Quiet
 from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
+from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +112,12 @@ class Store:
                 "draft": c.draft,
                 "draft_hash": c.draft_hash,
                 "issued_at": now,
+                "issuer": c.owner.issuer if c.owner else None,
+                "tenant": c.owner.tenant if c.owner else None,
             }
             for c in cards
         ]
+        rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
         if rows:
             with self.writing() as connection:
                 connection.execute(self.insert(issued_cards).on_conflict_do_nothing(), rows)
@@ -142,47 +147,13 @@ class Store:
                     connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
                     connection.commit()
 
-    def record_feedback(self, *, service_id: str, items: list[FeedbackItem]) -> int:
-        """Store each item once; returns how many were new. Raises if the write fails."""
-        now = self._now()
-        with self.writing(durable=True) as connection:
-            cards = {
-                row.uuid: row
-                for row in connection.execute(
-                    select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key).where(
-                        issued_cards.c.uuid.in_({item.card for item in items})
-                    )
-                )
-            }
-            rows = []
-            for item in items:
-                reason = item.overrideReason.reason if item.overrideReason else None
-                card = cards.get(item.card)
-                if card is None:
-                    log.warning("feedback for card %s, which this service has no record of (yet)", item.card)
-                rows.append(
-                    {
-                        "card_uuid": item.card,
-                        "service_id": service_id,
-                        "rule_id": card.rule_id if card else None,
-                        "patient_key": card.patient_key if card else None,
-                        "outcome": item.outcome,
-                        "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions])
-                        if item.acceptedSuggestions
-                        else None,
-                        "override_system": reason.system if reason else None,
-                        "override_code": reason.code if reason else None,
-                        "override_display": reason.display if reason else None,
-                        "user_comment": item.overrideReason.userComment if item.overrideReason else None,
-                        "outcome_timestamp": item.outcomeTimestamp,
-                        "received_at": now,
-                    }
-                )
-            # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
-            inserted = connection.execute(
-                self.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows
-            ).all()
-            return len(inserted)
+    def record_feedback(
+        self, *, service_id: str, items: list[FeedbackItem], owner: Owner | None = None
+    ) -> FeedbackReceipt:
+        """Store each item once: how many were new, and which items the database refused (the
+        others are stored all the same: ``storage.feedback_writer``). Raises if the database
+        cannot be reached. ``owner``: the client that sent it (None with authentication off)."""
+        return feedback_writer.record_feedback(self, service_id=service_id, items=items, now=self._now(), owner=owner)
 
     def sweep(self, *, retention: timedelta) -> int:
         """Forget cards and feedback older than ``retention``; returns the rows deleted."""

@@ -1,0 +1,112 @@
+"""Feedback items written to the database, one bad item never blocking the rest (issue 16 #5).
+
+A batch (up to 1,000 items) is written in one transaction, as before. Should the database
+refuse it for what one item holds (a value it cannot take), the batch is written again item by
+item, each in a transaction of its own: the items the database takes are stored, and the
+others are named in the receipt with their index, so a client's resend is not refused forever
+for one item. Every string is made storable first (``storage.text``: NUL becomes U+FFFD), so
+what a client's valid JSON can hold is no longer among those reasons. A database that cannot be
+reached is not an item's fault: that error is raised, for the route to answer it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import DataError, IntegrityError
+
+from cds_service.protocol.feedback import FeedbackItem
+from cds_service.storage.records import FeedbackReceipt, Owner, Refused
+from cds_service.storage.schema import feedback, issued_cards
+from cds_service.storage.text import storable, storable_row
+
+if TYPE_CHECKING:
+    from cds_service.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+# What the database says about a value, not about itself: the item's fault, not the batch's.
+ITEM_ERRORS = (DataError, IntegrityError)
+REFUSED_REASON = "the database could not store this item; the service log has the error"
+
+
+def record_feedback(
+    store: Store, *, service_id: str, items: Sequence[FeedbackItem], now: datetime, owner: Owner | None = None
+) -> FeedbackReceipt:
+    """Store each item once: how many were new, and which the database refused."""
+    try:
+        with store.writing(durable=True) as connection:
+            return FeedbackReceipt(stored=_write(store, connection, service_id, items, now, owner, first=0))
+    except ITEM_ERRORS as error:
+        log.warning(
+            "feedback batch of %d item(s) refused whole (%s); storing it item by item", len(items), _kind(error)
+        )
+    stored, refused = 0, []
+    for index, item in enumerate(items):
+        try:
+            with store.writing(durable=True) as connection:
+                stored += _write(store, connection, service_id, [item], now, owner, first=index)
+        except ITEM_ERRORS as error:
+            log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
+            refused.append(Refused(index=index, reason=REFUSED_REASON))
+    return FeedbackReceipt(stored=stored, refused=tuple(refused))
+
+
+def _kind(error: Exception) -> str:
+    """The error's class and SQLSTATE, never its message: that may quote a value (a comment)."""
+    original = getattr(error, "orig", None)
+    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    return f"{type(original or error).__name__}{f' {state}' if state else ''}"
+
+
+def _write(
+    store: Store,
+    connection: Connection,
+    service_id: str,
+    items: Sequence[FeedbackItem],
+    now: datetime,
+    owner: Owner | None,
+    *,
+    first: int,
+) -> int:
+    """Insert the items (``first`` is the first one's index in the batch); how many were new."""
+    ids = {storable(item.card) for item in items}
+    query = select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key)
+    cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(ids)))}
+    rows = []
+    for index, item in enumerate(items, start=first):
+        row, changed = storable_row(_row(item, service_id, now, owner))
+        if changed:
+            log.info("feedback item %d: NUL or lone surrogates replaced by U+FFFD in %s", index, ", ".join(changed))
+        card = cards.get(row["card_uuid"])
+        if card is None:
+            log.warning("feedback item %d: card %r is one this service has no record of (yet)", index, row["card_uuid"])
+        rows.append(
+            {**row, "rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
+        )
+    # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
+    return len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
+
+
+def _row(item: FeedbackItem, service_id: str, now: datetime, owner: Owner | None) -> dict[str, Any]:
+    reason = item.overrideReason.reason if item.overrideReason else None
+    accepted = json.dumps([s.id for s in item.acceptedSuggestions]) if item.acceptedSuggestions else None
+    return {
+        "card_uuid": item.card,
+        "service_id": service_id,
+        "outcome": item.outcome,
+        "accepted_suggestions": accepted,
+        "override_system": reason.system if reason else None,
+        "override_code": reason.code if reason else None,
+        "override_display": reason.display if reason else None,
+        "user_comment": item.overrideReason.userComment if item.overrideReason else None,
+        "outcome_timestamp": item.outcomeTimestamp,
+        "received_at": now,
+        "issuer": owner.issuer if owner else None,
+        "tenant": owner.tenant if owner else None,
+    }

@@ -1,0 +1,111 @@
+"""Analytics are scoped to the caller (issue 16 #7): a trusted client reads the figures of the
+cards issued to it (its issuer, and its tenant) and of the feedback it sent; an operator's client
+(``"operator": true`` in the trusted-clients file) reads every client's. Cards stored before
+schema version 6, or with authentication off, belong to no client: only an operator sees them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import NOON, SELECT, fixture
+from tests.tokens import ISSUER, SigningKey, claims, jwks
+
+BASE = "http://testserver"
+SOUTH = "https://south.example.org"
+OPERATOR = "https://informatics.example.org"
+DURATION = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+SEVERAL = "multiple-rules/av-block-resolved-sertraline-70.json"
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, SigningKey]:
+    return {name: SigningKey.generate("ES384") for name in ("north", "south", "operator")}
+
+
+@pytest.fixture
+def secure(
+    make_client: Callable[..., TestClient], tmp_path: Path, keys: dict[str, SigningKey]
+) -> Callable[[], TestClient]:
+    trusted = tmp_path / "trusted-clients.json"
+    trusted.write_text(
+        json.dumps(
+            [
+                {"iss": ISSUER, "jwks": jwks(keys["north"]), "tenant": "north"},
+                {"iss": SOUTH, "jwks": jwks(keys["south"])},
+                {"iss": OPERATOR, "jwks": jwks(keys["operator"]), "operator": True},
+            ]
+        )
+    )
+    return lambda: make_client(auth_mode="required", trusted_clients_file=trusted)
+
+
+def _as(keys: dict[str, SigningKey], who: str, path: str) -> dict[str, str]:
+    issuer = {"north": ISSUER, "south": SOUTH, "operator": OPERATOR}[who]
+    extra = {"tenant": "north"} if who == "north" else {}
+    token = keys[who].sign(claims(BASE + path, NOON, iss=issuer, **extra))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _post(client: TestClient, keys: dict[str, SigningKey], who: str, path: str, body: Any) -> dict[str, Any]:
+    response = client.post(path, json=body, headers=_as(keys, who, path))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _analytics(client: TestClient, keys: dict[str, SigningKey], who: str) -> dict[str, Any]:
+    response = client.get("/analytics", headers=_as(keys, who, "/analytics"))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _issued(body: dict[str, Any]) -> dict[str, int]:
+    return {rule["rule_id"]: rule["issued"] for rule in body["rules"]}
+
+
+def test_a_client_reads_its_own_cards_and_an_operator_every_clients(
+    secure: Callable[[], TestClient], keys: dict[str, SigningKey]
+) -> None:
+    client = secure()
+    north = _post(client, keys, "north", SELECT, fixture(DURATION))["cards"]
+    south = _post(client, keys, "south", SELECT, {**fixture(SEVERAL), "hookInstance": "south-1"})["cards"]
+    assert [c["source"]["topic"]["code"] for c in north] == ["cyclobenzaprine-duration"]
+    overridden = {"outcome": "overridden", "outcomeTimestamp": "2026-11-21T11:00:00Z"}
+    _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": [{"card": south[0]["uuid"], **overridden}]})
+    _post(client, keys, "north", f"{SELECT}/feedback", {"feedback": [{"card": "no-such-card", **overridden}]})
+
+    mine = _analytics(client, keys, "north")
+    assert _issued(mine) == {"cyclobenzaprine-duration": 1}
+    assert (mine["totals"]["overridden"], mine["unmatched_feedback"]) == (0, 1)
+    assert mine["scope"] == {"clients": "one", "issuer": ISSUER, "tenant": "north"}
+    theirs = _analytics(client, keys, "south")
+    assert _issued(theirs) == {c["source"]["topic"]["code"]: 1 for c in south}
+    assert (theirs["totals"]["overridden"], theirs["unmatched_feedback"]) == (1, 0)
+    everyone = _analytics(client, keys, "operator")
+    assert everyone["scope"] == {"clients": "all"}
+    assert everyone["totals"]["issued"] == len(north) + len(south) and everyone["unmatched_feedback"] == 1
+    page = client.get("/analytics/report", headers=_as(keys, "north", "/analytics/report"))
+    assert page.status_code == 200 and "1 alerts: 0 accepted" in page.text
+
+
+def test_cards_of_no_client_are_an_operators_only(
+    make_client: Callable[..., TestClient], secure: Callable[[], TestClient], keys: dict[str, SigningKey]
+) -> None:
+    """Cards stored with authentication off (as before schema version 6) name no client."""
+    make_client().post(SELECT, json=fixture(DURATION))
+    client = secure()
+    assert _analytics(client, keys, "north")["totals"]["issued"] == 0
+    assert _analytics(client, keys, "south")["totals"]["issued"] == 0
+    assert _issued(_analytics(client, keys, "operator")) == {"cyclobenzaprine-duration": 1}
+
+
+def test_without_authentication_every_card_is_counted(client: TestClient) -> None:
+    client.post(SELECT, json=fixture(DURATION))
+    body = client.get("/analytics").json()
+    assert (body["scope"], body["totals"]["issued"]) == ({"clients": "all"}, 1)

@@ -1,0 +1,126 @@
+"""Storage takes any string valid JSON can carry, and a feedback batch is stored item by item
+(issue 16 #5), on the embedded SQLite file and on PostgreSQL.
+
+PostgreSQL refuses U+0000 in text: a NUL in a feedback comment, code or card id was a 500 for
+the whole batch on every resend, and a NUL in ``hookInstance`` lost the cards' record in the
+background (their feedback then stored unmatched). Such characters are now stored as U+FFFD;
+an item the database refuses for any other reason is named in the answer, the rest stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tests.conftest import SELECT, fixture
+
+FEEDBACK = f"{SELECT}/feedback"
+
+
+def _card(client: TestClient, hook_instance: str | None = None) -> dict[str, Any]:
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    if hook_instance is not None:
+        request["hookInstance"] = hook_instance
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    return card
+
+
+def _overridden(card_id: str, minute: int, **reason: Any) -> dict[str, Any]:
+    return {
+        "card": card_id,
+        "outcome": "overridden",
+        "outcomeTimestamp": f"2026-11-21T10:{minute:02d}:00Z",
+        "overrideReason": reason or {"reason": {"code": "already-addressed"}},
+    }
+
+
+def _rows(database_url: str, query: str) -> list[Any]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(query)))
+    finally:
+        engine.dispose()
+
+
+def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    batch = [
+        _overridden(card["uuid"], 1),
+        _overridden(card["uuid"], 2, userComment="see\u0000note", reason={"code": "x\u0000", "display": "d\u0000"}),
+        _overridden("card\u0000id", 3),
+        _overridden(card["uuid"], 4, reason={"code": "benefit-outweighs-risk", "system": "urn:\u0000"}),
+    ]
+    response = client.post(FEEDBACK, json={"feedback": batch})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 4, "stored": 4}
+    # Resent, as clients do: each item once.
+    assert client.post(FEEDBACK, json={"feedback": batch}).json() == {"received": 4, "stored": 0}
+    rows = _rows(
+        database_url, "SELECT card_uuid, override_code, override_display, user_comment FROM feedback ORDER BY id"
+    )
+    assert [tuple(row) for row in rows][1:3] == [
+        (card["uuid"], "x\ufffd", "d\ufffd", "see\ufffdnote"),
+        ("card\ufffdid", "already-addressed", None, None),
+    ]
+    body = client.get("/analytics").json()
+    assert (body["totals"]["overridden"], body["unmatched_feedback"]) == (1, 1)
+
+
+def test_nul_in_hook_instance_keeps_the_card_record(make_client: Callable[..., TestClient], database_url: str) -> None:
+    """The cards were answered but their record failed after the answer: feedback on them then
+    found no card (unmatched, no rule, no snooze)."""
+    client = make_client(database_url=database_url)
+    card = _card(client, hook_instance="d3b07384-\u0000-4d1a")
+    assert client.post(FEEDBACK, json={"feedback": [_overridden(card["uuid"], 5)]}).json()["stored"] == 1
+    [(stored_instance, rule)] = _rows(
+        database_url, "SELECT hook_instance, feedback.rule_id FROM issued_cards JOIN feedback ON card_uuid = uuid"
+    )
+    assert (stored_instance, rule) == ("d3b07384-\ufffd-4d1a", "cyclobenzaprine-duration")
+    body = client.get("/analytics").json()
+    assert (body["totals"]["issued"], body["totals"]["overridden"], body["unmatched_feedback"]) == (1, 1, 0)
+
+
+def _refuse_code(database_url: str, code: str) -> None:
+    """The database refuses one value, as it would one it cannot take (the service cannot tell)."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"ALTER TABLE feedback ADD CONSTRAINT refused CHECK (override_code <> '{code}')"))
+        else:
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER refused BEFORE INSERT ON feedback WHEN NEW.override_code = '{code}' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+def test_an_item_the_database_refuses_is_named_and_the_others_are_stored(
+    make_client: Callable[..., TestClient], database_url: str, bad: int
+) -> None:
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    _refuse_code(database_url, "refused-by-the-database")
+    batch = [_overridden(card["uuid"], minute) for minute in (1, 2, 3)]
+    batch[bad]["overrideReason"] = {"reason": {"code": "refused-by-the-database"}}
+    response = client.post(FEEDBACK, json={"feedback": batch})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["received"], body["stored"]) == (3, 2)
+    assert [r["index"] for r in body["refused"]] == [bad] and "could not store" in body["refused"][0]["reason"]
+    # A resend stores nothing twice and names the same item again.
+    again = client.post(FEEDBACK, json={"feedback": batch}).json()
+    assert (again["stored"], [r["index"] for r in again["refused"]]) == (0, [bad])
+    assert len(_rows(database_url, "SELECT id FROM feedback")) == 2
