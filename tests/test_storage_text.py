@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, fixture
@@ -124,3 +126,29 @@ def test_an_item_the_database_refuses_is_named_and_the_others_are_stored(
     again = client.post(FEEDBACK, json={"feedback": batch}).json()
     assert (again["stored"], [r["index"] for r in again["refused"]]) == (0, [bad])
     assert len(_rows(database_url, "SELECT id FROM feedback")) == 2
+
+
+# All of Unicode but lone surrogates (no JSON parser here accepts them), NUL and its kin often.
+_CHARACTERS = st.characters() | st.sampled_from(["\x00", "\x1b", "\x7f", "\u2028", "\ufeff", "\U0010ffff"])
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    comment=st.text(_CHARACTERS, max_size=40),
+    code=st.text(_CHARACTERS, min_size=1, max_size=20),
+    card_id=st.text(_CHARACTERS, min_size=1, max_size=30),
+)
+@example(comment="see\x00note", code="\x00", card_id="card\x00\x1b[2J")
+def test_any_text_in_feedback_is_stored(
+    make_client: Callable[..., TestClient], database_url: str, comment: str, code: str, card_id: str
+) -> None:
+    """Whatever characters valid JSON carries (NUL and control characters included), each item is
+    stored, never a 5xx."""
+    client = _clients.setdefault(database_url, make_client(database_url=database_url))
+    item = _overridden(card_id, 7, reason={"code": code, "system": code}, userComment=comment or None)
+    response = client.post(FEEDBACK, json={"feedback": [item]})
+    assert response.status_code == 200, response.text
+    assert response.json()["received"] == 1 and "refused" not in response.json()
+
+
+_clients: dict[str, TestClient] = {}
