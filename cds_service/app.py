@@ -114,6 +114,7 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AsyncIterator[None]]:
                 yield
         finally:
             sweeper.cancel()
+            await runtime.close()  # card records held while the database was down: written, or counted lost
 
     return lifespan
 

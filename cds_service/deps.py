@@ -8,9 +8,11 @@ parts, through the ``Annotated`` aliases below, after the FastAPI template's ``S
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -18,7 +20,6 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from cds_service.clock import Clock, today
 from cds_service.observability import Metrics
@@ -31,7 +32,15 @@ from cds_service.security.audience import Audience
 from cds_service.security.auth import Authenticator
 from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.settings import Settings
-from cds_service.storage.records import Quiet
+from cds_service.storage.availability import (
+    HELD_CARDS,
+    CardBuffer,
+    CardRecord,
+    DatabaseGate,
+    DatabaseUnavailable,
+    RecentTokens,
+)
+from cds_service.storage.records import IssuedCard, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
 
@@ -50,23 +59,119 @@ class Runtime:
     authenticator: Authenticator | None = None
     # Set while the app runs (its lifespan): one connection pool for every outbound call.
     http: httpx.AsyncClient | None = None
+    # The database calls of the request paths, bounded in time, and what is held while it is down.
+    storage: DatabaseGate = field(init=False)
+    held_cards: CardBuffer = field(init=False)
+    recent_tokens: RecentTokens = field(default_factory=RecentTokens)
+    _writing_held: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.storage = DatabaseGate(
+            self.store.ping,
+            wait=self.settings.database_wait_seconds,
+            embedded=self.store.embedded,
+            metrics=self.metrics,
+        )
+        self.held_cards = CardBuffer(HELD_CARDS, self.metrics)
+        self.storage.on_recovery(self.write_held)
 
     def today(self) -> date:
         return today(self.clock)
 
     async def on_hook_path(self, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """A store call made by every hook call. SQLite answers from a local file in tens of
-        microseconds, less than a hop to the thread pool and back costs (about 0.8 ms on two
-        cores), so it runs inline; PostgreSQL is across a network and goes to the pool."""
-        if self.store.embedded:
-            return call(*args, **kwargs)
-        return await run_in_threadpool(call, *args, **kwargs)
+        """A store call made by every hook call, within ``CDS_DATABASE_WAIT_SECONDS`` (``DatabaseGate``);
+        raises ``DatabaseUnavailable`` rather than wait longer."""
+        return await self.storage.run(call, *args, **kwargs)
 
     async def quiet(self, patient_id: str, shown_by: tuple[str, ...] = ()) -> Quiet:
-        """What stored feedback silences for this patient (``Store.quiet``): the pipeline's quiet step."""
-        return await self.on_hook_path(
-            self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by
+        """What stored feedback silences for this patient (``Store.quiet``): the pipeline's quiet step.
+        Without the database, nothing: the cards are answered, snoozes and the order-sign
+        de-duplication not applied (said in the log and ``cds_storage_skipped_total``)."""
+        try:
+            return await self.on_hook_path(
+                self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by
+            )
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable (%s): snoozes and earlier cards not read for this call", error)
+            self.metrics.storage_skipped.labels("quiet").inc()
+            return Quiet()
+
+    async def record_issued(
+        self,
+        *,
+        service_id: str,
+        hook_instance: str,
+        patient_id: str,
+        cards: Sequence[IssuedCard],
+    ) -> None:
+        """Store the cards a hook call issued (after its answer went out); without the database,
+        hold them (``CardBuffer``) until it answers. Records held earlier go first, so feedback
+        on a card always finds it."""
+        record = CardRecord(service_id, hook_instance, patient_id, tuple(cards), issued_at=self.clock())
+        try:
+            await self.write_held()
+            await self._write(record)
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable (%s): %d card record(s) held in memory", error, len(cards))
+            self.held_cards.hold(record)
+
+    async def write_held(self) -> None:
+        """Write out what was held while the database was down (on its recovery, and before
+        anything that reads cards back); raises ``DatabaseUnavailable`` if it is down again."""
+        if not len(self.held_cards) and not self.recent_tokens.unwritten:
+            return
+        async with self._writing_held:  # the recovery and a feedback call may both get here
+            if len(self.held_cards):
+                await self.held_cards.drain(self._write)
+            await self._write_tokens()
+
+    async def _write_tokens(self) -> None:
+        while self.recent_tokens.unwritten:
+            issuer, jti, expires_at = self.recent_tokens.unwritten[0]
+            await self.storage.run(
+                self.replay.first_use, issuer, jti, expires_at=expires_at, now=self.clock(), threaded=True
+            )
+            self.recent_tokens.unwritten.pop(0)
+
+    async def _write(self, record: CardRecord) -> None:
+        # In a thread even on SQLite: a write can wait for the file's lock (another process's),
+        # and the event loop must not wait with it.
+        await self.storage.run(
+            self.store.record_issued,
+            threaded=True,
+            service_id=record.service_id,
+            hook_instance=record.hook_instance,
+            patient_id=record.patient_id,
+            cards=record.cards,
+            issued_at=record.issued_at,
         )
+
+    @cached_property
+    def replay(self) -> ReplayCache:
+        return ReplayCache(self.store)
+
+    async def first_use(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """The replay check of a client token: in the database, shared by every process; while it
+        is down, in this process's memory (``RecentTokens``), written to the database later."""
+        if self.recent_tokens.replayed(issuer, jti, now):
+            return False
+        try:
+            return await self.storage.run(
+                self.replay.first_use, issuer, jti, expires_at=expires_at, now=now, threaded=True
+            )
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable (%s): token replay checked by this process only", error)
+            self.metrics.storage_skipped.labels("token-replay").inc()
+            return self.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
+
+    async def close(self) -> None:
+        """At shutdown: write what is held if the database answers; count the rest lost."""
+        with suppress(DatabaseUnavailable):
+            await self.write_held()
+        if len(self.held_cards):
+            log.error("shutting down with %d card record(s) not written: lost", len(self.held_cards))
+            self.metrics.card_records_lost.inc(len(self.held_cards))
+        await self.storage.close()
 
     @cached_property
     def open_servers(self) -> ServerAllowList:
@@ -116,10 +221,6 @@ def build_runtime(
             "CDS_AUTH_MODE is required but no client is trusted: set CDS_TRUSTED_CLIENTS_FILE "
             "(or, on a test deployment, CDS_TRUST_SANDBOX=true), or CDS_AUTH_MODE=off on a developer's machine"
         )
-    replay = ReplayCache(runtime.store)
-
-    async def first_use(issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
-        return await runtime.on_hook_path(replay.first_use, issuer, jti, expires_at=expires_at, now=now)
 
     def http() -> httpx.AsyncClient:
         assert runtime.http is not None, "the app is not running"
@@ -127,7 +228,7 @@ def build_runtime(
 
     runtime.authenticator = Authenticator(
         clients,
-        first_use=first_use,
+        first_use=runtime.first_use,
         http=http,
         clock=lambda: clock().timestamp(),
         leeway=settings.token_leeway_seconds,

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,6 +102,30 @@ class Metrics:
         )
         self.feedback = Counter(
             "cds_feedback", "Feedback items received, by outcome.", ["outcome"], registry=self.registry
+        )
+        # Degraded, not failed: what the service did without its database (storage.availability).
+        self.database_up = Gauge(
+            "cds_database_up", "1 while the database answers, 0 while it is known to be down.", registry=self.registry
+        )
+        self.database_up.set(1)
+        self.storage_skipped = Counter(
+            "cds_storage_skipped",
+            "Database reads and checks a hook call went without (database down), by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.card_records_pending = Gauge(
+            "cds_card_records_pending",
+            "Issued-card records held in memory until the database answers.",
+            registry=self.registry,
+        )
+        self.card_records_late = Counter(
+            "cds_card_records_late", "Issued-card records written after the database came back.", registry=self.registry
+        )
+        self.card_records_lost = Counter(
+            "cds_card_records_lost",
+            "Issued-card records never written (buffer full, or refused).",
+            registry=self.registry,
         )
 
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="The database: `sqlite:///path` or `postgresql+psycopg://user:password@host:5432/db` "
         "(several processes must share PostgreSQL). Unset: a SQLite file in the data directory.",
     )
+    database_statement_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="Most seconds one SQL statement runs (SQLite: waits for its lock)."
+    )
+    database_wait_seconds: float = Field(
+        default=0.5, gt=0, le=30, description="Most seconds a hook call or `/readyz` waits for the database."
+    )
     patient_id_key: SecretStr | None = Field(
         default=None,
         description="Key of the HMAC that stands for patient ids in storage (raw ids are never stored). "

@@ -51,9 +51,8 @@ async def call_service(
     for card in result.cards:
         runtime.metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     if result.issued:
-        background.add_task(
-            runtime.on_hook_path,
-            runtime.store.record_issued,
+        background.add_task(  # held in memory while the database is down (deps.Runtime.record_issued)
+            runtime.record_issued,
             service_id=service.id,
             hook_instance=result.request.hookInstance,
             patient_id=result.context.patientId,

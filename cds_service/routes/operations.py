@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
 from cds_service.deps import RuntimeDep
+from cds_service.storage.availability import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -24,15 +24,25 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Readiness: the database answers and the clinical content is loaded (it is, or start-up failed)."""
+    """Readiness: the database answers, within ``CDS_DATABASE_WAIT_SECONDS`` (a probe's timeout is
+    about a second), and takes writes (no card record is held for want of it); the clinical
+    content is loaded (it is, or start-up failed). A database known to be down is not asked
+    again: the gate's own probe is (``storage.availability``)."""
     knowledge = runtime.knowledge
     checks = {"terminology": f"{len(knowledge.terminology.products)} products, {len(knowledge.rules)} rules"}
+    ready = True
     try:
-        version = await run_in_threadpool(runtime.store.ping)
+        version = await runtime.storage.run(runtime.store.ping, threaded=True)
         checks["database"] = f"ok, schema version {version}"
-    except SQLAlchemyError as error:
-        log.error("readiness: database unavailable: %s", type(error).__name__)
-        checks["database"] = f"unavailable ({type(error).__name__})"
+    except (DatabaseUnavailable, SQLAlchemyError) as error:
+        reason = str(error) if isinstance(error, DatabaseUnavailable) else type(error).__name__
+        log.warning("readiness: database unavailable: %s", reason)
+        checks["database"] = f"unavailable ({reason})"
+        ready = False
+    if len(runtime.held_cards):
+        checks["writes"] = f"failing: {len(runtime.held_cards)} card record(s) held in memory"
+        ready = False
+    if not ready:
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
     return JSONResponse({"status": "ready", "checks": checks})
 

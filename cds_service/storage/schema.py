@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from cds_service.storage.engine import unbounded
+
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
@@ -182,6 +184,7 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | None) -> Iterator[None]:
     """Several workers start at once: one migrates, the others wait and find it done."""
     if engine.dialect.name == "postgresql":
+        unbounded(connection)  # a long migration, or waiting for another instance's, is no stuck statement
         connection.execute(text("SELECT pg_advisory_xact_lock(7302112026)"))
         yield
     elif lock_file is not None:

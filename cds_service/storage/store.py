@@ -22,7 +22,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, create_engine, event, func, select
+from sqlalchemy import Connection, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -31,6 +31,7 @@ from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
+from cds_service.storage.engine import make_engine, unbounded
 from cds_service.storage.records import FeedbackReceipt, IssuedCard, Owner, Quiet
 from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
 from cds_service.storage.text import storable_rows
@@ -61,22 +62,30 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
     """The store the settings name, with its patient-id key: what the service and the CLI share."""
     configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
     key = load_patient_key(configured, settings.data_dir / "patient-id.key")
-    return Store(settings.database, patient_key=key, clock=clock)
+    return Store(
+        settings.database,
+        patient_key=key,
+        clock=clock,
+        statement_timeout=settings.database_statement_timeout_seconds,
+    )
 
 
 class Store:
-    def __init__(self, url: str, *, patient_key: bytes, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        patient_key: bytes,
+        clock: Clock = system_clock,
+        statement_timeout: float = 5.0,
+    ) -> None:
         self._lock_file: Path | None = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_file = path.with_name(path.name + ".migrate.lock")
-        # hide_parameters: a database error names no value (a comment, a patient key) in the log.
-        self.engine: Engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        elif self.engine.dialect.name == "postgresql":
-            event.listen(self.engine, "connect", _postgresql_utc)
+        # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
+        self.engine: Engine = make_engine(url, statement_timeout=statement_timeout)
         self._patient_key = patient_key
         self._now = clock
         self._sqlite_writer = threading.Lock()
@@ -95,9 +104,16 @@ class Store:
         return dialect.insert(table)
 
     def record_issued(
-        self, *, service_id: str, hook_instance: str, patient_id: str, cards: Iterable[IssuedCard]
+        self,
+        *,
+        service_id: str,
+        hook_instance: str,
+        patient_id: str,
+        cards: Iterable[IssuedCard],
+        issued_at: datetime | None = None,
     ) -> None:
-        now = self._now()
+        """``issued_at``: when the cards went out, for a record written late (the database was down)."""
+        now = issued_at or self._now()
         patient = self.patient_key(patient_id)
         rows = [
             {
@@ -159,6 +175,7 @@ class Store:
         """Forget cards and feedback older than ``retention``; returns the rows deleted."""
         cutoff = self._now() - retention
         with self.writing() as connection:
+            unbounded(connection)
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
         if deleted:
@@ -241,19 +258,3 @@ def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> lis
         return []
     after = json.loads(keys_after)
     return [after[uuid] for uuid in json.loads(accepted_suggestions) if uuid in after]
-
-
-def _postgresql_utc(connection: Any, _record: Any) -> None:
-    """Days in analytics are UTC days, whatever the server's time zone."""
-    cursor = connection.cursor()
-    cursor.execute("SET TIME ZONE 'UTC'")
-    cursor.close()
-    connection.commit()
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # see Store._durable
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()

@@ -1,0 +1,225 @@
+"""Degrade, don't fail: the database calls of the request paths, bounded in time, and what the
+service keeps in memory while the database is away.
+
+A clinician waiting on an order must not wait on a database. Every call of a request path goes
+through ``DatabaseGate.run``: on PostgreSQL in a small pool of threads of its own (a database
+that hangs holds those threads, never the ones evaluation and the other routes use), for at most
+``CDS_DATABASE_WAIT_SECONDS``. A timeout, or an error that means the database is unreachable
+(not a bad statement), marks it down: from then on calls skip it at once, and one probe asks it
+every second until it answers, when the ``on_recovery`` callbacks write out what was held.
+
+What is held: the records of the cards issued meanwhile (``CardBuffer``, bounded; the oldest
+dropped and counted lost beyond it) and the client token ids seen meanwhile (``RecentTokens``,
+so this process still refuses a replayed token, and every process does once they are written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from cds_service.observability import Metrics
+from cds_service.storage.records import IssuedCard
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Errors that say the database cannot be reached or cannot take the statement now (connection
+# refused or lost, statement or pool timeout, SQLite's file locked or unwritable), not that the
+# statement itself is wrong: only these mark the database down and are waited out.
+OUTAGES = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+RETRY_EVERY_SECONDS = 1.0
+# Issued-card records held while the database is down (a few MB): beyond, the oldest are lost.
+HELD_CARDS = 10_000
+# What a client told to come back (feedback answered 503) is asked to wait.
+RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer in time, failed as an unreachable one does, or is known down."""
+
+
+class DatabaseGate:
+    def __init__(self, ping: Callable[[], object], *, wait: float, embedded: bool, metrics: Metrics) -> None:
+        self._ping = ping
+        self.wait = wait
+        # SQLite answers from a local file in tens of microseconds, less than a hop to a thread
+        # and back costs (about 0.8 ms on two cores): it runs inline, and fails fast if it fails.
+        self.embedded = embedded
+        self._metrics = metrics
+        self._threads: ThreadPoolExecutor | None = None
+        self.down_since: float | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._probe: Future[object] | None = None
+        self._on_recovery: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def available(self) -> bool:
+        return self.down_since is None
+
+    def on_recovery(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._on_recovery.append(callback)
+
+    async def run(
+        self, call: Callable[..., T], /, *args: Any, wait: float | None = None, threaded: bool = False, **kwargs: Any
+    ) -> T:
+        """``call(*args, **kwargs)`` against the database, within ``wait`` seconds (the gate's by
+        default); raises ``DatabaseUnavailable`` instead of waiting longer or hitting a known outage.
+        ``threaded``: in a thread even on SQLite (a write that waits for the disk)."""
+        if self.down_since is not None:
+            raise DatabaseUnavailable("the database is down")
+        limit = wait or self.wait
+        try:
+            if self.embedded and not threaded:
+                return call(*args, **kwargs)
+            job = asyncio.get_running_loop().run_in_executor(self._pool(), partial(call, *args, **kwargs))
+            # On time out the job is cancelled if it has not started; one already running is left
+            # to the connection's own timeouts.
+            return await asyncio.wait_for(job, limit)
+        except TimeoutError:
+            self.mark_down(f"no answer within {limit:g} s")
+            raise DatabaseUnavailable(f"no answer within {limit:g} s") from None
+        except OUTAGES as error:
+            self.mark_down(type(error).__name__)
+            raise DatabaseUnavailable(type(error).__name__) from error
+
+    def mark_down(self, reason: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self._metrics.database_up.set(0)
+            log.error("database unavailable (%s): hook calls are answered without it until it answers", reason)
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """Ask the database every second, one question at a time, until it answers; then write
+        out what was held (should that fail, it is down again, and this goes on asking)."""
+        while self.down_since is not None:
+            await asyncio.sleep(RETRY_EVERY_SECONDS)
+            if self._probe is None or self._probe.done():
+                self._probe = self._pool().submit(self._ping)
+            try:
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._probe)), RETRY_EVERY_SECONDS)
+            except Exception:  # any failure of the probe means: not yet
+                continue
+            log.warning("database answers again, after %.1f s unavailable", time.monotonic() - self.down_since)
+            self.down_since = None
+            self._metrics.database_up.set(1)
+            for callback in self._on_recovery:
+                try:
+                    await callback()
+                except DatabaseUnavailable:
+                    break  # marked down again
+                except Exception:
+                    log.exception("writing out what was held while the database was unavailable failed")
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The database's own threads (made again if an app is started again after a shutdown)."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(8, thread_name_prefix="cds-database")
+        return self._threads
+
+    async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """The record of one hook call's issued cards, as ``Store.record_issued`` takes it."""
+
+    service_id: str
+    hook_instance: str
+    patient_id: str
+    cards: tuple[IssuedCard, ...]
+    issued_at: datetime
+
+
+class CardBuffer:
+    """Card records the database could not take yet, oldest first, at most ``limit`` cards."""
+
+    def __init__(self, limit: int, metrics: Metrics) -> None:
+        self._limit = limit
+        self._metrics = metrics
+        self._pending: deque[CardRecord] = deque()
+        self._cards = 0
+        self._draining = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return self._cards
+
+    def hold(self, record: CardRecord) -> None:
+        self._pending.append(record)
+        self._cards += len(record.cards)
+        while self._cards > self._limit:
+            dropped = self._pending.popleft()
+            self._cards -= len(dropped.cards)
+            self._metrics.card_records_lost.inc(len(dropped.cards))
+            log.error("card buffer full (%d): the records of hook call %s are lost", self._limit, dropped.hook_instance)
+        self._metrics.card_records_pending.set(self._cards)
+
+    async def drain(self, write: Callable[[CardRecord], Awaitable[None]]) -> int:
+        """Write the held records in order; stops (keeping the rest) when the database is down again."""
+        written = 0
+        async with self._draining:
+            while self._pending:
+                record = self._pending[0]
+                try:
+                    await write(record)
+                    self._metrics.card_records_late.inc(len(record.cards))
+                    written += len(record.cards)
+                except DatabaseUnavailable:
+                    raise
+                except SQLAlchemyError as error:  # this record can never be written: not held for ever
+                    self._metrics.card_records_lost.inc(len(record.cards))
+                    log.error(
+                        "card records of hook call %s refused (%s): lost", record.hook_instance, type(error).__name__
+                    )
+                self._pending.popleft()
+                self._cards -= len(record.cards)
+                self._metrics.card_records_pending.set(self._cards)
+        if written:
+            log.warning("%d card record(s) held while the database was unavailable are written", written)
+        return written
+
+
+class RecentTokens:
+    """Client token ids seen while the database was down: refused again by this process until
+    they expire, and written to the database when it answers (then every process refuses them)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self.unwritten: list[tuple[str, str, datetime]] = []
+
+    def replayed(self, issuer: str, jti: str, now: datetime) -> bool:
+        expires = self._seen.get((issuer, jti))
+        return expires is not None and expires >= now
+
+    def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
+        """Record a token id in memory; False for a replay, or when the memory is full (refused
+        rather than forgotten: a forgotten id could be replayed)."""
+        if self.replayed(issuer, jti, now):
+            return False
+        if len(self._seen) >= self._limit:
+            self._seen = {key: expires for key, expires in self._seen.items() if expires >= now}
+            if len(self._seen) >= self._limit:
+                log.error("%d unexpired token ids held while the database is down: token refused", self._limit)
+                return False
+        self._seen[(issuer, jti)] = expires_at
+        self.unwritten.append((issuer, jti, expires_at))
+        return True

@@ -1,0 +1,79 @@
+"""The database engine, with the timeouts that keep a database that stops answering from
+holding a call, a thread or a pooled connection for ever.
+
+PostgreSQL gets a connect timeout, a server-side ``statement_timeout`` and TCP keepalives (a
+server cut off by a partition cannot send its cancellation; keepalives notice the silent peer
+instead); SQLite waits at most the statement timeout for its file's write lock. What the URL
+already says wins: a ``connect_timeout`` of its own, and its ``options`` (the tests' per-schema
+``search_path``) are kept, the statement timeout appended to them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, make_url, text
+from sqlalchemy.engine import URL, Engine
+
+
+def make_engine(url: str, *, statement_timeout: float) -> Engine:
+    """The engine of ``url``; database errors name no parameter value (a comment, a patient key).
+    Opening a connection may take as long as a statement (libpq counts whole seconds, 2 at least)."""
+    parsed = make_url(url)
+    connect_timeout = max(2, math.ceil(statement_timeout))
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True, "pool_timeout": connect_timeout}
+    if parsed.get_backend_name() == "postgresql":
+        options["connect_args"] = postgresql_connect_args(parsed, connect_timeout, statement_timeout)
+    engine = create_engine(parsed, **options)
+    if engine.dialect.name == "sqlite":
+        busy_ms = max(1, round(statement_timeout * 1000))
+        event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgresql_utc)
+    return engine
+
+
+def postgresql_connect_args(url: URL, connect_timeout: int, statement_timeout: float) -> dict[str, Any]:
+    """libpq keywords for the timeouts, merged with what the URL's query already sets."""
+    query = url.query
+    given = query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    args: dict[str, Any] = {}
+    if "statement_timeout" not in given:
+        args["options"] = f"{given} -c statement_timeout={max(1, round(statement_timeout * 1000))}".strip()
+    idle = max(1, math.ceil(statement_timeout))
+    defaults = {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        # Data sent and never acknowledged (the server's host gone): the connection is dropped.
+        "tcp_user_timeout": (idle + connect_timeout) * 1000,
+    }
+    args.update({key: value for key, value in defaults.items() if key not in query})
+    return args
+
+
+def unbounded(connection: Connection) -> None:
+    """No statement timeout for the rest of this transaction: migrations and the retention sweep
+    may legitimately run long (and wait for another instance's migration lock)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
+
+
+def _postgresql_utc(connection: Any, _record: Any) -> None:
+    """Days in analytics are UTC days, whatever the server's time zone."""
+    cursor = connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    connection.commit()
+
+
+def _sqlite_pragmas(connection: Any, busy_ms: int) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # see Store.writing
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+    cursor.close()
