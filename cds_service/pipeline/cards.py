@@ -4,8 +4,10 @@ text filled in with the facts (clinical specification §2: card volume, suggesti
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from cds_service.content.cards import (
@@ -17,9 +19,11 @@ from cds_service.content.cards import (
     SUMMARY_LIMIT,
     CardCatalog,
 )
-from cds_service.facts.orders import no_change_reason
+from cds_service.content.terminology import Terminology
+from cds_service.facts.orders import MedicationIndex, no_change_reason
 from cds_service.rules import Finding, Proposal, Rule
 from cds_service.rules.actions import safe_update
+from cds_service.rules.interactions import named
 
 
 def compose_suggestions(findings: list[Finding]) -> list[Finding]:
@@ -177,6 +181,37 @@ def render(
     return card
 
 
+# The card that stands, last, for the cards a response has no room for (CDS_MAX_CARDS): not a
+# rule's, so its topic is of a system of its own, and it is never recorded as issued.
+LIMIT_TOPIC = {"system": "urn:back-spasm-cds:notice", "code": "card-limit", "display": "Cards not shown"}
+
+
+def within_limit(
+    cards: list[dict[str, Any]], max_cards: int, new_uuid: Callable[[], str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """At most ``max_cards`` cards: the first ``max_cards - 1`` (cards come critical, then warning,
+    then info), then one card saying how many more were found and of what, as severe as the most
+    severe of them, never a shorter answer that looks whole. Returns the cards and those left out."""
+    if len(cards) <= max_cards:
+        return cards, []
+    kept, left = cards[: max_cards - 1], cards[max_cards - 1 :]
+    counts = {i: sum(1 for c in left if c["indicator"] == i) for i in INDICATORS}
+    titles = named(dict.fromkeys(c["source"]["topic"]["display"] for c in left), "; ")
+    notice = {
+        "uuid": new_uuid(),
+        "summary": f"{len(left)} more cards for these orders not shown: review them in smaller groups",
+        "detail": (
+            f"The service answers at most {max_cards} cards to one call and found "
+            f"{len(kept) + len(left)} for the orders under review. Not shown: "
+            f"{', '.join(f'{n} {i}' for i, n in counts.items() if n)} ({titles}). Select or sign fewer "
+            "orders at once to see every card."
+        ),
+        "indicator": next(i for i in INDICATORS if counts[i]),
+        "source": {"label": SOURCE_LABEL, "topic": LIMIT_TOPIC},
+    }
+    return [*kept, notice], left
+
+
 def labelled(finding: Finding, catalog: CardCatalog) -> list[Proposal]:
     """The proposals that become suggestions: those the card variant has a label for, in order."""
     labels = catalog.texts[finding.rule_id].variants[finding.variant].suggestions
@@ -198,3 +233,37 @@ def _suggestions(finding: Finding, labels: dict[str, str], new_uuid: Callable[[]
             }
         )
     return suggestions
+
+
+def draft_hash(finding: Finding, card: dict[str, Any]) -> str:
+    """What makes a card "the same card for the unchanged draft": the rule, the draft's id and
+    every fact of it a rule reads (drug, dose, frequency, duration, codes, reasons), and what the
+    card says (indicator, summary, detail). An edit any rule could read, or new patient data
+    that changes the card's words, makes a new hash; a re-fire or a change no rule reads does not."""
+    order = finding.order
+    relevant = {
+        "rule": finding.rule_id,
+        "draft": order.reference,
+        "drug": asdict(order.drug) if order.drug else None,
+        "codes": sorted(code.key for code in order.codes),
+        "reasons": sorted(code.key for code in order.reason_codes),
+        "dose": [order.dose_mg, order.units_per_dose, order.per_day, order.planned_days, order.duration_basis],
+        "card": [card["indicator"], card["summary"], card.get("detail")],
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def keys_after_dose_change(
+    finding: Finding, card: dict[str, Any], catalog: CardCatalog, terminology: Terminology
+) -> tuple[tuple[str, str], ...]:
+    """For each dose-change suggestion, the order key the draft has once it is accepted: its rule
+    stays quiet for that draft although the drug changed (the 5 mg tablet that came from
+    accepting the older-adult swap does not bring the rule's info card back)."""
+    keys = []
+    proposals = labelled(finding, catalog)
+    for proposal, suggestion in zip(proposals, card.get("suggestions", ()), strict=True):
+        updates = [a["resource"] for a in proposal.actions if a["type"] == "update"]
+        if proposal.dose_change and updates:
+            drug = MedicationIndex().identify(updates[0], terminology)
+            keys.append((suggestion["uuid"], replace(finding.order, drug=drug).key))
+    return tuple(keys)

@@ -8,17 +8,23 @@
 Each step is a call into its stage. The HTTP route and ``cds-service evaluate`` differ only in
 what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source and the
 quiet check backed by stored feedback.
+
+The steps that only compute (reading the request and its drafts; facts and rules; cards) run in a
+worker thread, the fetches and the stored-feedback read on the event loop: a large call must not
+stop the process answering its probes and other calls (issue 16: /healthz stalled 32 s).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
+
+from anyio import CapacityLimiter, to_thread
+from anyio.lowlevel import RunVar
 
 from cds_service.content.terminology import Terminology
 from cds_service.errors import DataUnavailable, InvalidRequest
@@ -26,12 +32,20 @@ from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import bundle_resources
-from cds_service.pipeline.cards import apply_volume_policy, compose_suggestions, labelled, render
+from cds_service.pipeline.cards import (
+    apply_volume_policy,
+    compose_suggestions,
+    draft_hash,
+    keys_after_dose_change,
+    render,
+    within_limit,
+)
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.rules import Finding, Rule
+from cds_service.settings import Settings
 from cds_service.storage.records import IssuedCard, Quiet
 
 log = logging.getLogger(__name__)
@@ -44,6 +58,27 @@ QuietFor = Callable[[str, tuple[str, ...]], Awaitable[Quiet]]
 # repeated at a later one for the unchanged draft (issue 15); a critical card always is.
 EARLIER_HOOKS = {"order-sign": ("order-select",)}
 FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
+# What one call may ask of the service (CDS_MAX_DRAFT_ORDERS, CDS_MAX_CARDS; these defaults are the
+# settings' own, for ``cds-service evaluate``). The rules compare each draft under review with the
+# others, so work grows with the square of the drafts (issue 16: 5,000 drafts took 46 s and 6 GB
+# and answered 1.6 GB). 200 drafts is more than a large admission order set; its worst case (all
+# relaxants under review, five rules firing on each) computes in about 0.4 s on two cores.
+MAX_DRAFT_ORDERS: int = Settings.model_fields["max_draft_orders"].default
+MAX_CARDS: int = Settings.model_fields["max_cards"].default
+# Evaluations computing at once, per event loop: the work holds the GIL, so more threads add no
+# speed; a limiter of their own leaves the shared thread pool (database calls, /readyz) free.
+EVALUATION_THREADS = 4
+_limiter: RunVar[CapacityLimiter] = RunVar("evaluation_limiter")
+
+
+async def _off_loop(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``func`` run in a worker thread (context variables, the hookInstance, go with it)."""
+    try:
+        limiter = _limiter.get()
+    except LookupError:
+        limiter = CapacityLimiter(EVALUATION_THREADS)
+        _limiter.set(limiter)
+    return await to_thread.run_sync(partial(func, *args, **kwargs), limiter=limiter)
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,18 @@ class Evaluation:
         return {"cards": self.cards}
 
 
+@dataclass(frozen=True)
+class _Call:
+    """A hook request read: what the fetch and the rules start from."""
+
+    request: HookRequest
+    context: HookContext
+    medications: MedicationIndex
+    drafts: list[Order]
+    orders: list[Order]
+    rules: list[Rule]
+
+
 async def evaluate(
     service: ServiceDefinition,
     body: object,
@@ -67,40 +114,75 @@ async def evaluate(
     fhir: FhirAccess = lambda request: OFFLINE,
     deadline: float = 2.0,
     quiet: QuietFor | None = None,
+    max_draft_orders: int = MAX_DRAFT_ORDERS,
+    max_cards: int = MAX_CARDS,
 ) -> Evaluation:
-    request, context = validate(service, body)
+    call = await _off_loop(_read, service, body, knowledge, max_draft_orders)
+    if not call.rules:
+        return Evaluation(call.request, call.context, [], [])
+    data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
+    patient, findings = await _off_loop(_assess, service, call, data, knowledge, today)
+    if not findings:
+        return Evaluation(call.request, call.context, [], [])
+    # Stored feedback is read only when there is a card it could silence.
+    shown_by = tuple(s.id for s in SERVICES.values() if s.hook in EARLIER_HOOKS.get(service.hook, ()))
+    silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
+    cards, issued = await _off_loop(_answer, findings, silenced, call.rules, knowledge, new_uuid, max_cards)
+    return Evaluation(call.request, call.context, cards, issued)
+
+
+def _read(service: ServiceDefinition, body: object, knowledge: Knowledge, max_draft_orders: int) -> _Call:
+    """The request validated, its drafts read, and the rules that read any order under review."""
+    request, context = validate(service, body, max_draft_orders=max_draft_orders)
     terminology = knowledge.terminology
     medications = MedicationIndex(_given_resources(request, context))
     drafts, orders = _orders(context, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
-    if not rules:
-        return Evaluation(request, context, [], [])
+    return _Call(request, context, medications, drafts, orders, rules)
 
-    data = await _patient_data(service, request, context, rules, fhir, deadline)
-    medications.add(r for resources in data.resources.values() for r in resources)
+
+def _assess(
+    service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
+) -> tuple[PatientContext, list[Finding]]:
+    """The patient's facts, and what the rules find in them."""
+    call.medications.add(r for resources in data.resources.values() for r in resources)
     patient = build_context(
         hook=service.hook,
-        patient_id=context.patientId,
-        orders=orders,
-        drafts=drafts,
+        patient_id=call.context.patientId,
+        orders=call.orders,
+        drafts=call.drafts,
         history=data.resources,
         unavailable=frozenset(data.unavailable),
-        medications=medications,
-        terminology=terminology,
+        medications=call.medications,
+        terminology=knowledge.terminology,
         today=today,
     )
-    findings = _findings(rules, patient, knowledge)
-    # Stored feedback is read only when there is a card it could silence.
-    shown_by = tuple(s.id for s in SERVICES.values() if s.hook in EARLIER_HOOKS.get(service.hook, ()))
-    silenced = await quiet(patient.patient_id, shown_by) if findings and quiet is not None else Quiet()
+    return patient, _findings(call.rules, patient, knowledge)
+
+
+def _answer(
+    findings: list[Finding],
+    silenced: Quiet,
+    rules: list[Rule],
+    knowledge: Knowledge,
+    new_uuid: Callable[[], str],
+    max_cards: int,
+) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown)."""
     findings = _unsilenced(findings, silenced, knowledge)
     cards, issued = _not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced.shown)
-    return Evaluation(request, context, cards, issued)
+    shown, left = within_limit(cards, max_cards, new_uuid)
+    if left:
+        rule_ids = sorted({card["source"]["topic"]["code"] for card in left})
+        log.warning("%d card(s) over the limit of %d not shown, of rules %s", len(left), max_cards, rule_ids)
+    return shown, issued[: len(cards) - len(left)]
 
 
-def validate(service: ServiceDefinition, body: object) -> tuple[HookRequest, HookContext]:
+def validate(
+    service: ServiceDefinition, body: object, *, max_draft_orders: int = MAX_DRAFT_ORDERS
+) -> tuple[HookRequest, HookContext]:
     """The envelope and the context, validated for this service's hook."""
-    request, context = parse_hook_request(body, service.context)
+    request, context = parse_hook_request(body, service.context, max_draft_orders=max_draft_orders)
     if request.hook != service.hook:
         raise InvalidRequest(
             f"hook: service {service.id} answers {service.hook!r}, not {request.hook!r}", fields=["hook"]
@@ -187,7 +269,7 @@ def _cards(
                 finding.rule_id,
                 finding.order.key,
                 card["indicator"],
-                _keys_after_dose_change(finding, card, knowledge),
+                keys_after_dose_change(finding, card, knowledge.catalog, knowledge.terminology),
                 finding.order.reference,
                 draft_hash(finding, card),
             )
@@ -209,37 +291,3 @@ def _not_repeated(
         if record.indicator != "critical" and record.draft_hash in shown:
             log.info("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
     return [card for card, _ in kept], [record for _, record in kept]
-
-
-def draft_hash(finding: Finding, card: dict[str, Any]) -> str:
-    """What makes a card "the same card for the unchanged draft": the rule, the draft's id and
-    every fact of it a rule reads (drug, dose, frequency, duration, codes, reasons), and what the
-    card says (indicator, summary, detail). An edit any rule could read, or new patient data
-    that changes the card's words, makes a new hash; a re-fire or a change no rule reads does not."""
-    order = finding.order
-    relevant = {
-        "rule": finding.rule_id,
-        "draft": order.reference,
-        "drug": asdict(order.drug) if order.drug else None,
-        "codes": sorted(code.key for code in order.codes),
-        "reasons": sorted(code.key for code in order.reason_codes),
-        "dose": [order.dose_mg, order.units_per_dose, order.per_day, order.planned_days, order.duration_basis],
-        "card": [card["indicator"], card["summary"], card.get("detail")],
-    }
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _keys_after_dose_change(
-    finding: Finding, card: dict[str, Any], knowledge: Knowledge
-) -> tuple[tuple[str, str], ...]:
-    """For each dose-change suggestion, the order key the draft has once it is accepted: its rule
-    stays quiet for that draft although the drug changed (the 5 mg tablet that came from
-    accepting the older-adult swap does not bring the rule's info card back)."""
-    keys = []
-    proposals = labelled(finding, knowledge.catalog)
-    for proposal, suggestion in zip(proposals, card.get("suggestions", ()), strict=True):
-        updates = [a["resource"] for a in proposal.actions if a["type"] == "update"]
-        if proposal.dose_change and updates:
-            drug = MedicationIndex().identify(updates[0], knowledge.terminology)
-            keys.append((suggestion["uuid"], replace(finding.order, drug=drug).key))
-    return tuple(keys)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from cds_service.errors import InvalidRequest, describe
+from cds_service.errors import InvalidRequest, TooLarge, describe
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class HookContext(BaseModel):
     def under_review(self, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return []
 
+    def draft_counts(self) -> dict[str, int]:
+        """How many drafts the call sends and names, by field: what the drafts cap counts."""
+        return {}
+
 
 class OrderContext(HookContext):
     """Context of the order hooks (``order-select``, ``order-sign``): the draft orders."""
@@ -99,6 +103,13 @@ class OrderContext(HookContext):
     @property
     def draft_bundle(self) -> dict[str, Any] | None:
         return self.draftOrders
+
+    def draft_counts(self) -> dict[str, int]:
+        entries = self.draftOrders.get("entry") if self.draftOrders is not None else None
+        return {
+            "context.draftOrders": len(entries) if isinstance(entries, list) else 0,
+            "context.selections": len(self.selections or ()),
+        }
 
 
 class OrderSelectContext(OrderContext):
@@ -162,8 +173,11 @@ class HookRequest(BaseModel):
         return auth.access_token.get_secret_value() if auth else None
 
 
-def parse_hook_request(body: object, context_model: type[HookContext]) -> tuple[HookRequest, HookContext]:
-    """Validate the envelope and the hook's context, or raise ``InvalidRequest`` naming the field."""
+def parse_hook_request(
+    body: object, context_model: type[HookContext], *, max_draft_orders: int
+) -> tuple[HookRequest, HookContext]:
+    """Validate the envelope and the hook's context, or raise ``InvalidRequest`` naming the field;
+    more than ``max_draft_orders`` drafts (sent or selected) is ``TooLarge``, before any is read."""
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", fields=["body"])
     try:
@@ -176,4 +190,12 @@ def parse_hook_request(body: object, context_model: type[HookContext]) -> tuple[
     except ValidationError as error:
         message, fields = describe(error, prefix="context")
         raise InvalidRequest(message, fields=fields) from None
+    for field, count in context.draft_counts().items():
+        if count > max_draft_orders:
+            # The whole call refused, never a part of it answered: a clinician must not take
+            # the cards for some of the orders as the review of all of them.
+            raise TooLarge(
+                f"{field} has {count} draft orders; at most {max_draft_orders} are reviewed in one call",
+                fields=[field],
+            )
     return request, context

@@ -37,6 +37,7 @@ async def call_service(
     body = await read_json(request, runtime.settings.body_limits)
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         hook_instance.set(body["hookInstance"][:200])
+    # The computing steps run in a worker thread (``evaluate``): this loop keeps answering meanwhile.
     result = await evaluate(
         service,
         body,
@@ -46,6 +47,8 @@ async def call_service(
         fhir=runtime.fhir_access(caller),
         deadline=runtime.settings.fhir_deadline_seconds,
         quiet=runtime.quiet,
+        max_draft_orders=runtime.settings.max_draft_orders,
+        max_cards=runtime.settings.max_cards,
     )
     log.info("hook %s: %d card(s) %s", service.id, len(result.cards), [c.rule_id for c in result.issued])
     for card in result.cards:

@@ -21,6 +21,7 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine, remove
+from cds_service.rules.interactions import named
 
 RULE_ID = "cyclobenzaprine-maoi"
 IRREVERSIBLE = "maoi"
@@ -123,8 +124,8 @@ def _finding(
     if variant == "maoi" and {"linezolid", "methylene blue"} & set(ingredients):
         evidence.append("FDA-LZD")
     facts = {
-        "maoi": "; ".join(s.label for s in seen),
-        "ingredients": ", ".join(ingredients),
+        "maoi": named((s.label for s in seen), "; "),
+        "ingredients": named(ingredients, ", "),
         "washout_days": str(config.washout_days),
         "reversible_washout": _days(config.reversible_washout_days),
         **(extra or {}),

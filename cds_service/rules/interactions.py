@@ -2,7 +2,9 @@
 the order under review (clinical specification §2: "active, or in another draft order").
 
 An interaction card names the other drug and says how the service knows of it ("ordered now",
-"since 2026-06-01"), so the clinician can check the record the card relied on.
+"since 2026-06-01"), so the clinician can check the record the card relied on. It names a few
+(``MAX_NAMED``) and counts the rest ("and 3 more"): a card's words must not grow with the order
+session, or 5,000 drafts of one drug make each of 5,000 cards name 4,999 others (issue 16).
 """
 
 from __future__ import annotations
@@ -57,8 +59,20 @@ def alongside(
 
 def ingredients(found: Iterable[Alongside]) -> str:
     """The ingredients, each once, in the order found: short enough for a card's summary."""
-    return ", ".join(dict.fromkeys(a.drug.ingredient for a in found))
+    return named(dict.fromkeys(a.drug.ingredient for a in found), ", ")
 
 
 def labels(found: Iterable[Alongside]) -> str:
-    return "; ".join(a.label for a in found)
+    """Each drug found and where (``Alongside.label``), a few of them named and the rest counted."""
+    return named((a.label for a in found), "; ")
+
+
+# The most names a card gives in one list; the others are counted.
+MAX_NAMED = 3
+
+
+def named(names: Iterable[str], separator: str) -> str:
+    """``names`` joined, the first ``MAX_NAMED`` named and the rest counted: "a; b; c and 2 more"."""
+    names = list(names)
+    shown = separator.join(names[:MAX_NAMED])
+    return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"

@@ -19,7 +19,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_muscle_relaxant
-from cds_service.rules.interactions import alongside, labels
+from cds_service.rules.interactions import alongside, labels, named
 
 RULE_ID = "muscle-relaxant-cns-depressant"
 CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")
@@ -37,7 +37,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if not found:
         return None
     classes = {c for a in found for c in CLASSES if terminology.is_medication(c, a.drug)}
-    named = [i for a in found for c in CLASSES for i in terminology.ingredients_of(c, a.drug)]
+    depressants = [i for a in found for c in CLASSES for i in terminology.ingredients_of(c, a.drug)]
     older = context.age is not None and context.age >= config.min_age
     assert order.drug is not None
     # The cyclobenzaprine label speaks for cyclobenzaprine only; another relaxant's card cites the
@@ -53,7 +53,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     facts = {
         "relaxant": order.drug.ingredient,
         "drug": order.drug.name,
-        "ingredients": ", ".join(dict.fromkeys(named)),
+        "ingredients": named(dict.fromkeys(depressants), ", "),
         "drugs": labels(found),
         "age": str(context.age),
     }

@@ -14,7 +14,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_muscle_relaxant, remove
-from cds_service.rules.interactions import Alongside, alongside, labels
+from cds_service.rules.interactions import Alongside, alongside, labels, named
 
 RULE_ID = "muscle-relaxant-duplicate"
 RELAXANT = "muscle-relaxant"
@@ -23,17 +23,21 @@ RELAXANT = "muscle-relaxant"
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
-    found = [a for a in alongside(context, order, terminology, (RELAXANT,)) if _counts(a, order, context)]
+    # Positions of the drafts under review, found once per order (not once per other drug: that
+    # made the rule cubic in the drafts of one call).
+    reviewed = {o.reference: index for index, o in enumerate(context.orders)}
+    found = [a for a in alongside(context, order, terminology, (RELAXANT,)) if _counts(a, order, reviewed)]
     if not found:
         return None
     own = set(terminology.ingredients_of(RELAXANT, order.drug))
     same = [a for a in found if own & set(terminology.ingredients_of(RELAXANT, a.drug))]
     assert order.drug is not None
+    ingredients = dict.fromkeys(i for a in found for i in terminology.ingredients_of(RELAXANT, a.drug))
     facts = {
         "relaxant": order.drug.ingredient,
         "drug": order.drug.name,
         "others": labels(found),
-        "ingredients": ", ".join(dict.fromkeys(i for a in found for i in terminology.ingredients_of(RELAXANT, a.drug))),
+        "ingredients": named(ingredients, ", "),
     }
     history = [a.since for a in same if a.since is not None]
     if history:
@@ -42,12 +46,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
 
 
-def _counts(other: Alongside, order: Order, context: PatientContext) -> bool:
-    """Another draft under review counts only when it comes first: one card for the pair."""
+def _counts(other: Alongside, order: Order, reviewed: dict[str, int]) -> bool:
+    """Another draft under review counts only when it comes first: one card for the pair.
+    ``reviewed``: each draft under review's position among them."""
     if not other.under_review:
         return True
-    reviewed = [o.reference for o in context.orders]
-    return order.reference in reviewed and reviewed.index(other.reference) < reviewed.index(order.reference)
+    return order.reference in reviewed and reviewed[other.reference] < reviewed[order.reference]
 
 
 RULE = Rule(
