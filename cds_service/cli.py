@@ -123,6 +123,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                 knowledge=load_knowledge(settings),
                 today=today(at_noon(args.today) if args.today else system_clock),
                 new_uuid=lambda: str(uuid.uuid4()),
+                max_draft_orders=settings.max_draft_orders,
+                max_cards=settings.max_cards,
             )
         )
     except OSError as error:

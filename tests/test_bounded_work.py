@@ -236,3 +236,21 @@ def test_the_worker_thread_logs_with_the_hook_instance(served: tuple[Any, int]) 
     (limit,) = [line for line in lines if "over the limit" in line["message"]]
     assert limit["hookInstance"] == request["hookInstance"] and limit["level"] == "WARNING"
     assert "cyclobenzaprine" in limit["message"] and request["context"]["patientId"] not in limit["message"]
+
+
+def test_cds_service_evaluate_keeps_the_same_caps(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The offline evaluation answers as the service would: the configured cap refuses the same call."""
+    from cds_service.cli import main
+    from cds_service.settings import get_settings
+
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(drafts(SANDBOX, 4)))
+    monkeypatch.setenv("CDS_MAX_DRAFT_ORDERS", "3")
+    get_settings.cache_clear()  # the command reads its settings once per process
+    try:
+        assert main(["evaluate", str(request), "--today", "2026-11-21"]) == 2
+        assert "context.draftOrders" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
