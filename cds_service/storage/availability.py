@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -58,7 +60,7 @@ class DatabaseGate:
         # and back costs (about 0.8 ms on two cores): it runs inline, and fails fast if it fails.
         self.embedded = embedded
         self._metrics = metrics
-        self._threads: ThreadPoolExecutor | None = None
+        self._threads: _Threads | None = None
         self.down_since: float | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._probe: Future[object] | None = None
@@ -83,7 +85,7 @@ class DatabaseGate:
         try:
             if self.embedded and not threaded:
                 return call(*args, **kwargs)
-            job = asyncio.get_running_loop().run_in_executor(self._pool(), partial(call, *args, **kwargs))
+            job = asyncio.wrap_future(self._pool().submit(partial(call, *args, **kwargs)))
             # On time out the job is cancelled if it has not started; one already running is left
             # to the connection's own timeouts.
             return await asyncio.wait_for(job, limit)
@@ -124,18 +126,48 @@ class DatabaseGate:
                 except Exception:
                     log.exception("writing out what was held while the database was unavailable failed")
 
-    def _pool(self) -> ThreadPoolExecutor:
+    def _pool(self) -> _Threads:
         """The database's own threads (made again if an app is started again after a shutdown)."""
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(8, thread_name_prefix="cds-database")
+            self._threads = _Threads(8)
         return self._threads
 
     async def close(self) -> None:
         if self._recovery is not None:
             self._recovery.cancel()
         if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads.stop()
             self._threads = None
+
+
+class _Threads:
+    """A few daemon threads for database calls: unlike a ThreadPoolExecutor's, one stuck on a
+    database gone silent never keeps the process from exiting."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        for number in range(count):
+            threading.Thread(target=self._work, name=f"cds-database-{number}", daemon=True).start()
+
+    def submit(self, call: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((future, call))
+        return future
+
+    def stop(self) -> None:
+        for _ in range(self._count):
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, call = job
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up before it started
+            try:
+                future.set_result(call())
+            except BaseException as error:
+                future.set_exception(error)
 
 
 @dataclass(frozen=True)
