@@ -11,7 +11,17 @@ import logging
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cds_service.errors import InvalidRequest, TooLarge, describe
 
@@ -33,7 +43,7 @@ class FhirAuthorization(BaseModel):
     token_type: str = Field(pattern="^[Bb]earer$")
     # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
     # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
-    expires_in: int | float
+    expires_in: StrictInt | StrictFloat  # a number, never a boolean or a numeric string
     scope: str
     subject: str
     patient: str | None = None
