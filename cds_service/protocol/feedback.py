@@ -6,6 +6,7 @@ no display, and its timestamps end in ``Z``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -13,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cds_service.errors import InvalidFeedback
 from cds_service.protocol.request import describe
+
+# How an ISO 8601 date-time begins: what tells it from a count of seconds.
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class ReasonCoding(BaseModel):
@@ -73,8 +77,9 @@ class FeedbackItem(BaseModel):
     @field_validator("outcomeTimestamp", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
-        # Pydantic would read a number as seconds since 1970; CDS Hooks sends an ISO 8601 string.
-        if not isinstance(value, str):
+        # Pydantic would read a number, or a string of digits, as seconds since 1970; CDS Hooks
+        # sends an ISO 8601 string (make fuzz found "0" stored as 1970-01-01).
+        if not isinstance(value, str) or not ISO_DATE.match(value):
             raise ValueError("must be an ISO 8601 date-time string")
         return value
 

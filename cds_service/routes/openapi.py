@@ -163,7 +163,8 @@ def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any
         properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
     if "draftOrders" in properties:
         bundle = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
-        properties["draftOrders"] = {"anyOf": [bundle, {"type": "null"}]}
+        bare = {"type": "array", "items": {"type": "object", "required": ["resourceType"]}}  # CDC opioid CDS
+        properties["draftOrders"] = {"anyOf": [bundle, bare, {"type": "null"}]}
     return schema
 
 
