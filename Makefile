@@ -36,9 +36,10 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,bench]"
 	touch $@ $(VENV)/.test-installed $(VENV)/.run-installed
 
-# The service against a bare JSON echo (bench/run.py): prints the table, writes
-# bench/results.md and bench/latency.png. About four minutes; not part of `make test`.
+# The service against a bare orjson echo, driven by wrk (bench/run.py): prints the table and the
+# issue-17 targets, writes bench/results.md. About five minutes; not part of `make test`.
 bench: $(VENV)/.bench-installed
+	command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 	$(BIN)/python bench/run.py
 
 clean:

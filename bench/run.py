@@ -1,14 +1,15 @@
-"""``make bench``: the service against a bare JSON echo on the same server stack.
+"""``make bench``: the service against a bare orjson echo on the same server stack, driven by wrk.
 
-Starts the real service (``cds-service serve``: production settings, client authentication on
-with a trusted test issuer, SQLite store) and ``bench/echo.py`` on loopback, plus a FHIR test
-server for the scenario that fetches. For each scenario and concurrency (1, 8, 32) a separate
-load process sends the same requests to both, each with its own signed JWT (the service
-refuses a token twice). Prints per run p50/p95/p99, requests/s and the service/echo ratios,
-the service's peak RSS, its RSS growth over 20,000 requests and the cost per 100 prefetch
-entries; writes ``bench/results.md`` and ``bench/latency.png``.
+Starts on loopback, side by side: the echo (``bench/echo.py``), the real service twice
+(``cds-service serve``, production defaults, SQLite store: once with client authentication off,
+once on with a trusted test issuer) and a FHIR test server for the scenario that fetches. For
+each scenario and concurrency (1, 8, 32) wrk drives each target for a few seconds after a
+warm-up; with authentication on every request carries its own ES384 JWT, minted beforehand (the
+service refuses a token twice, so replay protection runs). Prints p50/p99, requests/s, CPU per
+call and the service/echo ratios, then the issue-17 targets met or not, RSS growth over 20,000
+calls and the cost per 100 prefetch entries; writes ``bench/results.md``.
 
-    python bench/run.py [--requests 400] [--leak-requests 20000]
+    python bench/run.py [--seconds 4] [--leak-requests 20000]
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.scenarios import SELECT, fhir_resources, scenarios  # noqa: E402
+from bench.wrk import Load, drive  # noqa: E402
 from tests.fhir_server import FhirTestServer, start  # noqa: E402
 from tests.serving import free_port  # noqa: E402
 from tests.tokens import SigningKey, claims, jwks  # noqa: E402
 
 ISSUER = "https://bench.example.org"
 CONCURRENCY = (1, 8, 32)
-WARMUP = 50
+WARMUP_SECONDS = 1.0
+# Tokens minted for one authenticated run: more than the service answers in the run's seconds.
+TOKENS_PER_SECOND = 3000
+ECHO, OFF, ON = "echo", "auth off", "auth on"
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,7 @@ class Run:
     scenario: str
     target: str
     concurrency: int
-    p50: float
-    p95: float
-    p99: float
-    rps: float
-    errors: int
+    load: Load
 
 
 def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -65,196 +66,176 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} did not start")
 
 
-def _rss(pid: int, field: str) -> int:
-    """VmRSS (now) or VmHWM (peak) of a process, in bytes (Linux)."""
+def rss(pid: int) -> int:
+    """VmRSS of a process, in bytes (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
+        if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} for {pid}")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 class Bench:
-    def __init__(self, workdir: Path, *, workers: int = 1, database_url: str | None = None) -> None:
+    """The echo and one service process per target (``auth off``, ``auth on``), on loopback."""
+
+    def __init__(
+        self, workdir: Path, *, targets: tuple[str, ...] = (OFF, ON), workers: int = 1, database_url: str | None = None
+    ) -> None:
         self.workdir = workdir
         self.key = SigningKey.generate("ES384")
         self.fhir = FhirTestServer(resources=fhir_resources(50))
         self.fhir_httpd, _ = start(self.fhir)
         clients = [{"iss": ISSUER, "jwks": jwks(self.key), "fhir_servers": [self.fhir.base]}]
         (workdir / "clients.json").write_text(json.dumps(clients))
-        self.service_port, self.echo_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-        env |= {"CDS_TRUSTED_CLIENTS_FILE": str(workdir / "clients.json"), "CDS_DATA_DIR": str(workdir / "data")}
-        if database_url:
-            env["CDS_DATABASE_URL"] = database_url
-        self.service_log = open(workdir / "service.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.service = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve", "--port", str(self.service_port), "--workers", str(workers)],
-            env=env,
-            stdout=self.service_log,
-            stderr=subprocess.STDOUT,
-        )
-        self.echo = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "echo.py"), str(self.echo_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait(f"http://127.0.0.1:{self.service_port}/healthz", self.service)
-        _wait(f"http://127.0.0.1:{self.echo_port}/docs", self.echo)
+        self.ports: dict[str, int] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.log = open(workdir / "services.log", "wb")  # noqa: SIM115 (closed in stop)
+        for target in targets:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+            env |= {"CDS_DATA_DIR": str(workdir / target.replace(" ", "-"))}
+            if target == OFF:
+                env |= {"CDS_AUTH_MODE": "off", "CDS_FHIR_SERVERS": json.dumps([self.fhir.base])}
+            else:
+                env |= {"CDS_TRUSTED_CLIENTS_FILE": str(workdir / "clients.json")}
+            if database_url:
+                env["CDS_DATABASE_URL"] = database_url
+            self._start(target, ["-m", "cds_service", "serve", "--workers", str(workers)], env)
+        self._start(ECHO, [str(ROOT / "bench" / "echo.py")], dict(os.environ))
+
+    def _start(self, target: str, command: list[str], env: dict[str, str]) -> None:
+        port = self.ports[target] = free_port()
+        command = [sys.executable, *command, "--port", str(port)]
+        process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.processes[target] = process
+        _wait(f"http://127.0.0.1:{port}/healthz", process)
 
     def stop(self) -> None:
-        for process in (self.service, self.echo):
+        for process in self.processes.values():
             process.terminate()
             process.wait(timeout=30)
-        self.service_log.close()
+        self.log.close()
         self.fhir_httpd.shutdown()
 
     def url(self, target: str) -> str:
-        port = self.service_port if target == "service" else self.echo_port
-        return f"http://127.0.0.1:{port}/cds-services/{SELECT}"
+        return f"http://127.0.0.1:{self.ports[target]}/cds-services/{SELECT}"
 
-    def drive(self, target: str, body: dict[str, Any], concurrency: int, count: int) -> dict[str, Any]:
-        url = self.url(target)
-        now = time.time()
-        headers = [f"Bearer {self.key.sign(claims(url, now, iss=ISSUER, lifetime=3600))}" for _ in range(count)]
-        job = self.workdir / "job.json"
-        job.write_text(
-            json.dumps({"url": url, "body": json.dumps(body), "headers": headers, "concurrency": concurrency})
-        )
-        out = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "load.py"), str(job)], capture_output=True, text=True, check=True
-        )
-        return json.loads(out.stdout)
+    def _tokens(self, target: str, count: int) -> Path | None:
+        if target != ON:
+            return None
+        url, now = self.url(target), time.time()
+        path = self.workdir / "tokens.txt"
+        path.write_text("\n".join(self.key.sign(claims(url, now, iss=ISSUER, lifetime=3600)) for _ in range(count)))
+        return path
 
-    def measure(self, scenario: str, body: dict[str, Any], target: str, concurrency: int, count: int) -> Run:
-        self.drive(target, body, concurrency, WARMUP)
-        result = self.drive(target, body, concurrency, count)
-        latencies = [x * 1000 for x in result["latencies"]]
-        errors = sum(n for status, n in result["statuses"].items() if status != "200")
-        return Run(
-            scenario,
-            target,
-            concurrency,
-            _percentile(latencies, 0.50),
-            _percentile(latencies, 0.95),
-            _percentile(latencies, 0.99),
-            len(latencies) / result["wall"],
-            errors,
-        )
+    def measure(self, body: dict[str, Any], target: str, concurrency: int, seconds: float) -> Load:
+        path = self.workdir / "body.json"
+        path.write_text(json.dumps(body))
+        pid = self.processes[target].pid
+        common = {"concurrency": concurrency, "pid": pid, "workdir": self.workdir}
+        warmup = self._tokens(target, int(TOKENS_PER_SECOND * WARMUP_SECONDS))
+        drive(self.url(target), path, seconds=WARMUP_SECONDS, tokens=warmup, **common)
+        tokens = self._tokens(target, int(TOKENS_PER_SECOND * seconds))
+        return drive(self.url(target), path, seconds=seconds, tokens=tokens, **common)
+
+    def leak(self, body: dict[str, Any], calls: int) -> tuple[int, int, int]:
+        """RSS of the auth-off service before and after at least ``calls`` calls at concurrency 8."""
+        path = self.workdir / "body.json"
+        path.write_text(json.dumps(body))
+        pid = self.processes[OFF].pid
+        before, answered = rss(pid), 0
+        while answered < calls:
+            answered += drive(self.url(OFF), path, concurrency=8, seconds=5, pid=pid, workdir=self.workdir).requests
+        return before, rss(pid), answered
 
 
-def _table(runs: list[Run]) -> list[str]:
-    by = {(r.scenario, r.target, r.concurrency): r for r in runs}
-    lines = [
-        "| scenario | c | service p50 / p95 / p99 ms | echo p50 / p95 / p99 ms | service req/s | echo req/s "
-        "| p50 ratio | throughput ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+def _row(scenario: str, c: int, by: dict[tuple[str, str, int], Load]) -> str:
+    echo, off, on = by[(scenario, ECHO, c)], by[(scenario, OFF, c)], by[(scenario, ON, c)]
+    errors = sum(x.errors for x in (echo, off, on))
+
+    def figures(load: Load) -> str:
+        return f"{load.p50_ms:.2f} / {load.p99_ms:.1f} | {load.rps:,.0f}"
+
+    return (
+        f"| {scenario}{f' ({errors} errors)' if errors else ''} | {c} | {figures(echo)} | {figures(off)} | "
+        f"{off.cpu_ms_per_call:.2f} | {off.p50_ms / echo.p50_ms:.1f}× / {off.rps / echo.rps:.0%} | "
+        f"{figures(on)} | {on.cpu_ms_per_call:.2f} | {on.p50_ms / echo.p50_ms:.1f}× |"
+    )
+
+
+def _targets(by: dict[tuple[str, str, int], Load]) -> list[str]:
+    """The issue-17 targets, each with the figure it is judged on."""
+    small, large = "sandbox order", "500 prefetch entries"
+
+    def ratio(scenario: str, target: str, c: int) -> float:
+        return by[(scenario, target, c)].p50_ms / by[(scenario, ECHO, c)].p50_ms
+
+    checks = [
+        (f"{small}, c=1, auth off: p50 ≤ 4× echo", ratio(small, OFF, 1), 4.0),
+        (f"{small}, c=1, auth on: p50 ≤ 6× echo", ratio(small, ON, 1), 6.0),
+        (f"{large}, c=1, auth off: p50 ≤ 2× echo", ratio(large, OFF, 1), 2.0),
+        (f"{large}, c=8, auth off: p50 ≤ 2× echo", ratio(large, OFF, 8), 2.0),
+        (f"{small}, c=1, auth off: CPU per call ≤ 1 ms", by[(small, OFF, 1)].cpu_ms_per_call, 1.0),
     ]
-    for scenario in dict.fromkeys(r.scenario for r in runs):
-        for c in CONCURRENCY:
-            s, e = by[(scenario, "service", c)], by[(scenario, "echo", c)]
-            errors = f" ({s.errors} errors)" if s.errors else ""
-            lines.append(
-                f"| {scenario}{errors} | {c} | {s.p50:.1f} / {s.p95:.1f} / {s.p99:.1f} | "
-                f"{e.p50:.1f} / {e.p95:.1f} / {e.p99:.1f} | {s.rps:.0f} | {e.rps:.0f} | "
-                f"{s.p50 / e.p50:.2f}× | {s.rps / e.rps:.0%} |"
-            )
+    lines = [f"- {what}: {value:.2f} — {'met' if value <= limit else 'NOT met'}" for what, value, limit in checks]
+    rps = by[(small, OFF, 8)].rps
+    lines.append(f"- {small}, c=8, auth off: ≥ 1,000 req/s: {rps:,.0f} — {'met' if rps >= 1000 else 'NOT met'}")
     return lines
-
-
-def _chart(runs: list[Run], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(r.scenario for r in runs))
-    fig, axes = plt.subplots(1, len(CONCURRENCY), figsize=(15, 5), sharey=False)
-    for ax, c in zip(axes, CONCURRENCY, strict=True):
-        for offset, target in ((-0.2, "service"), (0.2, "echo")):
-            values = [
-                next(r.p50 for r in runs if (r.scenario, r.target, r.concurrency) == (n, target, c)) for n in names
-            ]
-            p99 = [next(r.p99 for r in runs if (r.scenario, r.target, r.concurrency) == (n, target, c)) for n in names]
-            xs = [i + offset for i in range(len(names))]
-            ax.bar(xs, values, width=0.4, label=f"{target} p50")
-            ax.scatter(xs, p99, marker="_", s=200, color="black", label=f"{target} p99")
-        ax.set_title(f"concurrency {c}")
-        ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=7, rotation=30, ha="right")
-        ax.set_ylabel("latency (ms)")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=400, help="requests per scenario, target and concurrency")
+    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per scenario, target and concurrency")
     parser.add_argument("--leak-requests", type=int, default=20000)
     args = parser.parse_args()
     started = time.perf_counter()
+    by: dict[tuple[str, str, int], Load] = {}
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
         bench = Bench(Path(tmp))
         try:
-            runs = []
             bodies = scenarios(bench.fhir.base)
             for name, body in bodies.items():
                 for c in CONCURRENCY:
-                    for target in ("service", "echo"):
-                        run = bench.measure(name, body, target, c, args.requests)
-                        runs.append(run)
+                    for target in (ECHO, OFF, ON):
+                        load = by[(name, target, c)] = bench.measure(body, target, c, args.seconds)
                         print(
-                            f"{name:40} {target:7} c={c:<2} p50 {run.p50:6.1f} ms  p99 {run.p99:6.1f} ms  "
-                            f"{run.rps:6.0f} req/s{'  ERRORS ' + str(run.errors) if run.errors else ''}",
+                            f"{name:36} {target:8} c={c:<2} p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:6.1f} ms  "
+                            f"{load.rps:6.0f} req/s  CPU {load.cpu_ms_per_call:.2f} ms/call"
+                            f"{'  ERRORS ' + str(load.errors) if load.errors else ''}",
                             flush=True,
                         )
-            peak = _rss(bench.service.pid, "VmHWM")
-            per_100 = {
-                c: (
-                    next(
-                        r.p50
-                        for r in runs
-                        if (r.scenario, r.target, r.concurrency) == ("500 prefetch entries", "service", c)
-                    )
-                    - next(
-                        r.p50
-                        for r in runs
-                        if (r.scenario, r.target, r.concurrency) == ("50 prefetch entries", "service", c)
-                    )
-                )
-                / 4.5
-                for c in CONCURRENCY
-            }
-            before = _rss(bench.service.pid, "VmRSS")
-            leak = bench.drive("service", bodies["50 prefetch entries"], 8, args.leak_requests)
-            after = _rss(bench.service.pid, "VmRSS")
+            before, after, leak = bench.leak(bodies["50 prefetch entries"], args.leak_requests)
         finally:
             bench.stop()
+    per_100 = {
+        what: (getattr(by[("500 prefetch entries", OFF, 1)], what) - getattr(by[("50 prefetch entries", OFF, 1)], what))
+        / 4.5
+        for what in ("p50_ms", "cpu_ms_per_call")
+    }
     lines = [
         "# Benchmark results",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}. {args.requests} requests per run after {WARMUP} warm-up; "
-        "service with authentication on (ES384 JWT per request), SQLite store, default logging.",
+        f"{platform.system()} {platform.release()}. wrk, one thread, {args.seconds:g} s per run after "
+        f"{WARMUP_SECONDS:g} s of warm-up; SQLite store, default logging. Latency in ms (p50 / p99), "
+        "CPU in ms of the service per call; ratios are service / echo (p50, and req/s).",
         "",
-        *_table(runs),
+        "| scenario | c | echo p50 / p99 | echo req/s | auth off p50 / p99 | req/s | CPU | vs echo "
+        "| auth on p50 / p99 | req/s | CPU | vs echo |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(_row(name, c, by) for name in bodies for c in CONCURRENCY),
         "",
-        f"- Service peak RSS: {peak / 2**20:.0f} MiB.",
-        f"- RSS growth over {len(leak['latencies'])} requests (50 entries, c=8): "
+        "Targets (issue 17):",
+        "",
+        *_targets(by),
+        "",
+        f"- RSS growth over {leak:,} calls (50 entries, c=8, auth off): "
         f"{(after - before) / 2**20:+.1f} MiB ({before / 2**20:.0f} → {after / 2**20:.0f} MiB).",
-        "- Cost of prefetch size, p50 (500 − 50 entries) / 4.5: "
-        + ", ".join(f"c={c}: {v:.2f} ms per 100 entries" for c, v in per_100.items())
-        + ".",
+        f"- Cost of prefetch size, (500 − 50 entries) / 4.5, c=1, auth off: {per_100['p50_ms']:.2f} ms p50 and "
+        f"{per_100['cpu_ms_per_call']:.2f} ms CPU per 100 entries.",
         f"- Wall time of the whole benchmark: {time.perf_counter() - started:.0f} s.",
     ]
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     (ROOT / "bench" / "results.md").write_text(text)
-    _chart(runs, ROOT / "bench" / "latency.png")
     return 0
 
 

@@ -2,10 +2,10 @@
 
 Several workers need a shared database (``serve`` refuses ``--workers`` on SQLite), so this runs
 against PostgreSQL (``--database-url``, default the test server), in a schema of its own that
-is dropped afterwards. Each N gets the same requests at concurrency 32, after a warm-up; the
-bare echo (one process) is the reference. Prints a table; not part of ``make bench``.
+is dropped afterwards. Each N is driven by wrk at concurrency 32 with authentication off, after a
+warm-up; the bare echo (one process) is the reference. Prints a table; not part of ``make bench``.
 
-    python bench/scale.py [--database-url postgresql+psycopg://…] [--requests 600]
+    python bench/scale.py [--database-url postgresql+psycopg://…] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from sqlalchemy import create_engine, make_url, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import Bench  # noqa: E402
+from bench.run import ECHO, OFF, Bench  # noqa: E402
 from bench.scenarios import scenarios  # noqa: E402
 
 DEFAULT_URL = os.environ.get("CDS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WORKERS = (1, 2, 4)
-SCENARIOS = ("sandbox order, no prefetch history", "50 prefetch entries", "500 prefetch entries")
+SCENARIOS = ("sandbox order", "50 prefetch entries", "500 prefetch entries")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
-    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     schema = f"cds_bench_{uuid.uuid4().hex[:8]}"
@@ -45,16 +45,18 @@ def main() -> int:
     try:
         for workers in WORKERS:
             with tempfile.TemporaryDirectory(prefix="cds-scale-") as tmp:
-                bench = Bench(Path(tmp), workers=workers, database_url=url.render_as_string(hide_password=False))
+                database_url = url.render_as_string(hide_password=False)
+                bench = Bench(Path(tmp), targets=(OFF,), workers=workers, database_url=database_url)
                 try:
                     bodies = scenarios(bench.fhir.base)
                     for name in SCENARIOS:
-                        service = bench.measure(name, bodies[name], "service", args.concurrency, args.requests)
-                        echo = bench.measure(name, bodies[name], "echo", args.concurrency, args.requests)
+                        service = bench.measure(bodies[name], OFF, args.concurrency, args.seconds)
+                        echo = bench.measure(bodies[name], ECHO, args.concurrency, args.seconds)
                         rows.append((name, workers, service, echo))
                         print(
-                            f"{name:40} workers={workers}  {service.rps:5.0f} req/s  p50 {service.p50:6.1f} ms  "
-                            f"p99 {service.p99:6.1f} ms  (echo, 1 process: {echo.rps:.0f} req/s)",
+                            f"{name:40} workers={workers}  {service.rps:5.0f} req/s  p50 {service.p50_ms:6.1f} ms  "
+                            f"p99 {service.p99_ms:6.1f} ms  CPU {service.cpu_ms_per_call:.2f} ms/call  "
+                            f"(echo, 1 process: {echo.rps:.0f} req/s)",
                             flush=True,
                         )
                 finally:
@@ -63,10 +65,13 @@ def main() -> int:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
-    print(f"\n| scenario | workers | req/s at c={args.concurrency} | p50 / p99 ms | echo req/s (1 process) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, workers, service, echo in rows:
-        print(f"| {name} | {workers} | {service.rps:.0f} | {service.p50:.1f} / {service.p99:.1f} | {echo.rps:.0f} |")
+    print(f"\n| scenario | workers | req/s at c={args.concurrency} | p50 / p99 ms | CPU ms/call | echo req/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, workers, s, echo in rows:
+        print(
+            f"| {name} | {workers} | {s.rps:,.0f} | {s.p50_ms:.1f} / {s.p99_ms:.1f} | {s.cpu_ms_per_call:.2f} "
+            f"| {echo.rps:,.0f} |"
+        )
     return 0
 
 

@@ -155,7 +155,7 @@ def fhir_resources(entries: int) -> list[dict[str, Any]]:
 
 def scenarios(fhir_base: str) -> dict[str, dict[str, Any]]:
     return {
-        "sandbox order, no prefetch history": sandbox_order(),
+        "sandbox order": sandbox_order(),
         "50 prefetch entries": with_history(50),
         "500 prefetch entries": with_history(500),
         "prefetch missing, fetched from FHIR": fetching(fhir_base),

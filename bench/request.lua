@@ -1,0 +1,33 @@
+-- wrk's script for bench/wrk.py: POSTs the body in $BENCH_BODY; with $BENCH_TOKENS (one JWT per
+-- line) each request carries the next token (the service refuses a token twice). Writes its
+-- figures as JSON to $BENCH_OUT.
+local function slurp(path)
+  local file = assert(io.open(path, "rb"))
+  local data = file:read("*a")
+  file:close()
+  return data
+end
+
+local body = slurp(os.getenv("BENCH_BODY"))
+local tokens = {}
+if os.getenv("BENCH_TOKENS") then
+  for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = "Bearer " .. line end
+end
+local sent = 0
+local headers = { ["Content-Type"] = "application/json" }
+
+request = function()
+  sent = sent + 1
+  if #tokens > 0 then headers["Authorization"] = tokens[math.min(sent, #tokens)] end
+  return wrk.format("POST", nil, headers, body)
+end
+
+done = function(summary, latency, requests)
+  local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
+  out:write(string.format(
+    '{"p50_us": %d, "p99_us": %d, "requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d}',
+    latency:percentile(50), latency:percentile(99), summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
+  out:close()
+end

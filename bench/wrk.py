@@ -1,0 +1,91 @@
+"""One load run with ``wrk`` (Debian's C load generator: one thread, keep-alive connections on
+loopback), and the CPU the measured server spent on it.
+
+A Python client costs more per request than the server it measures (httpx: ~1.5 ms a call against
+the bare echo); wrk costs a few microseconds, so the figures are the server's. The CPU per call is
+the server's user + system time over the run (``/proc/<pid>/stat``, which is what ``getrusage``
+reports to the process itself; its worker processes included) divided by the calls answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+LUA = Path(__file__).resolve().parent / "request.lua"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Load:
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    rps: float
+    errors: int
+    cpu_ms_per_call: float
+
+
+def wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench does)")
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children (uvicorn's worker processes), in seconds."""
+    pids = [pid, *_children(pid)]
+    total = 0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in map(int, children):
+            found += [child, *_children(child)]
+    return found
+
+
+def drive(
+    url: str,
+    body: Path,
+    *,
+    concurrency: int,
+    seconds: float,
+    pid: int,
+    tokens: Path | None = None,
+    workdir: Path,
+) -> Load:
+    """``body`` POSTed to ``url`` at ``concurrency`` for ``seconds``, each request with the next
+    of ``tokens`` if given (have more than it will send: wrk idles out the run once they are spent)."""
+    out = workdir / "wrk.json"
+    env = os.environ | {"BENCH_BODY": str(body), "BENCH_OUT": str(out)}
+    if tokens is not None:
+        env["BENCH_TOKENS"] = str(tokens)
+    command = [wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA), url]
+    before = cpu_seconds(pid)
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    spent = cpu_seconds(pid) - before
+    figures = json.loads(out.read_text())
+    requests = figures["requests"]
+    return Load(
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        requests=requests,
+        rps=requests / (figures["duration_us"] / 1e6),
+        errors=figures["non_2xx"] + figures["socket_errors"],
+        cpu_ms_per_call=spent * 1000 / max(requests, 1),
+    )
