@@ -3,16 +3,15 @@
 Real clients send R4 that the models reject as a whole: the CDS Hooks sandbox puts a single
 object where R4 has an array (``category``, ``reasonCode``). ``normalise`` wraps such objects
 by reading the model's own field types, so every list field of every element is covered
-without a hand-kept list. What still fails validation is not thrown away: ``parse`` returns it
-with the problems named (field paths, never the data), so the facts can still be read from it
-tolerantly while nothing is built from it that would send the broken resource back.
+without a hand-kept list. Validation by the model is kept for the one place that needs it (a
+draft sent back in an update suggestion, ``problems``): what fails it is still read for its
+facts, tolerantly, but nothing is built from it that would send the broken resource back.
 """
 
 from __future__ import annotations
 
 import logging
 import typing
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -80,24 +79,10 @@ def model_for(resource_type: str) -> type:
     return get_fhir_model_class(resource_type)
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """A resource as read: its normalised JSON, and why the R4B model rejects it (None: sound).
-
-    An unsound resource is still read for its facts (real clients send drafts without a
-    ``subject`` or an ``intent``); only what would echo it back, an update, needs it sound."""
-
-    json: dict[str, Any]
-    problems: str | None = None
-
-    @property
-    def sound(self) -> bool:
-        return self.problems is None
-
-
-def parse(raw: dict[str, Any], *, where: str) -> Parsed | None:
-    """The normalised JSON of ``raw`` and whether the R4B model accepts it; None (logged) for a
-    resource type the models do not know, which nothing can be read from.
+def read(raw: dict[str, Any], *, where: str) -> dict[str, Any] | None:
+    """The normalised JSON of ``raw``; None (logged) for a resource type the models do not
+    know, which nothing can be read from. Not validated: the facts are read field by field
+    with type checks, and only a draft sent back in an update needs the model (``problems``).
 
     The JSON is kept because suggestions send back the client's own draft, changed only
     where the card says, rather than a re-serialisation of the model.
@@ -108,13 +93,22 @@ def parse(raw: dict[str, Any], *, where: str) -> Parsed | None:
     except (KeyError, ValueError, TypeError):
         log.warning("skipping %s/%s in %s: unknown resourceType", resource_type, raw.get("id", "?"), where)
         return None
-    normalised = normalise(raw, model)
+    return normalise(raw, model)
+
+
+def problems(normalised: dict[str, Any]) -> str | None:
+    """Why the R4B model rejects a resource read by ``read`` (field paths, never the data); None
+    when it is sound. Real clients send drafts without a ``subject`` or an ``intent``: they are
+    still read for their facts, but not echoed back."""
+    try:
+        model = model_for(str(normalised.get("resourceType")))
+    except (KeyError, ValueError, TypeError):
+        return "resourceType: unknown"
     try:
         model.model_validate(normalised)
     except ValidationError as error:
-        problems = "; ".join(
+        return "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in error.errors(include_url=False, include_input=False)
         )
-        return Parsed(normalised, problems)
-    return Parsed(normalised)
+    return None
