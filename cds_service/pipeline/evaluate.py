@@ -9,9 +9,11 @@ Each step is a call into its stage. The HTTP route and ``cds-service evaluate`` 
 what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source and the
 quiet check backed by stored feedback.
 
-The steps that only compute (reading the request and its drafts; facts and rules; cards) run in a
-worker thread, the fetches and the stored-feedback read on the event loop: a large call must not
-stop the process answering its probes and other calls (issue 16: /healthz stalled 32 s).
+The steps that only compute (reading the request and its drafts; facts and rules; cards) of a
+large call run in a worker thread, the fetches and the stored-feedback read on the event loop: a
+large call must not stop the process answering its probes and other calls (issue 16: /healthz
+stalled 32 s). A small call computes where it is (``inline``): three hops to a thread and back
+cost more than its whole computation (issue 17).
 """
 
 from __future__ import annotations
@@ -20,11 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from typing import Any
-
-from anyio import CapacityLimiter, to_thread
-from anyio.lowlevel import RunVar
 
 from cds_service.content.terminology import Terminology
 from cds_service.errors import DataUnavailable, InvalidRequest
@@ -42,6 +40,7 @@ from cds_service.pipeline.cards import (
 )
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
+from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.rules import Finding, Rule
@@ -65,20 +64,6 @@ FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
 # relaxants under review, five rules firing on each) computes in about 0.4 s on two cores.
 MAX_DRAFT_ORDERS: int = Settings.model_fields["max_draft_orders"].default
 MAX_CARDS: int = Settings.model_fields["max_cards"].default
-# Evaluations computing at once, per event loop: the work holds the GIL, so more threads add no
-# speed; a limiter of their own leaves the shared thread pool (database calls, /readyz) free.
-EVALUATION_THREADS = 4
-_limiter: RunVar[CapacityLimiter] = RunVar("evaluation_limiter")
-
-
-async def _off_loop(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """``func`` run in a worker thread (context variables, the hookInstance, go with it)."""
-    try:
-        limiter = _limiter.get()
-    except LookupError:
-        limiter = CapacityLimiter(EVALUATION_THREADS)
-        _limiter.set(limiter)
-    return await to_thread.run_sync(partial(func, *args, **kwargs), limiter=limiter)
 
 
 @dataclass(frozen=True)
@@ -116,18 +101,22 @@ async def evaluate(
     quiet: QuietFor | None = None,
     max_draft_orders: int = MAX_DRAFT_ORDERS,
     max_cards: int = MAX_CARDS,
+    inline: bool = False,
 ) -> Evaluation:
-    call = await _off_loop(_read, service, body, knowledge, max_draft_orders)
+    """``inline``: compute on the calling thread (a small call: ``threads.INLINE_BODY_BYTES``)."""
+    call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
     if not call.rules:
         return Evaluation(call.request, call.context, [], [])
     data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
-    patient, findings = await _off_loop(_assess, service, call, data, knowledge, today)
+    patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
     if not findings:
         return Evaluation(call.request, call.context, [], [])
     # Stored feedback is read only when there is a card it could silence.
     shown_by = tuple(s.id for s in SERVICES.values() if s.hook in EARLIER_HOOKS.get(service.hook, ()))
     silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
-    cards, issued = await _off_loop(_answer, findings, silenced, call.rules, knowledge, new_uuid, max_cards)
+    cards, issued = await off_loop(
+        _answer, findings, silenced, call.rules, knowledge, new_uuid, max_cards, inline=inline
+    )
     return Evaluation(call.request, call.context, cards, issued)
 
 

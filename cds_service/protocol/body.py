@@ -30,6 +30,11 @@ def _is_json(content_type: str) -> bool:
 
 
 async def read_json(request: Request, limits: BodyLimits) -> Any:
+    return parse_body(await read_body(request, limits), limits)
+
+
+async def read_body(request: Request, limits: BodyLimits) -> bytearray:
+    """The body of a JSON request, refused as soon as it is over ``limits.max_bytes``."""
     content_type = request.headers.get("content-type")
     if content_type is None or not _is_json(content_type):
         raise UnsupportedMediaType(
@@ -44,7 +49,7 @@ async def read_json(request: Request, limits: BodyLimits) -> Any:
         body += chunk
         if len(body) > limits.max_bytes:
             raise TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
-    return parse_body(body, limits)
+    return body
 
 
 def parse_body(body: bytes | bytearray, limits: BodyLimits) -> Any:

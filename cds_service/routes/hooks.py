@@ -13,7 +13,8 @@ from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.errors import UnknownService
 from cds_service.observability import hook_instance
 from cds_service.pipeline.evaluate import evaluate
-from cds_service.protocol.body import read_json
+from cds_service.pipeline.threads import INLINE_BODY_BYTES
+from cds_service.protocol.body import parse_body, read_body
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.storage.records import issued_to
 
@@ -34,7 +35,8 @@ async def call_service(
 ) -> Response:
     service = service_for(service_id)
     started = time.perf_counter()
-    body = await read_json(request, runtime.settings.body_limits)
+    raw = await read_body(request, runtime.settings.body_limits)
+    body = parse_body(raw, runtime.settings.body_limits)
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         hook_instance.set(body["hookInstance"][:200])
     # The computing steps run in a worker thread (``evaluate``): this loop keeps answering meanwhile.
@@ -49,6 +51,7 @@ async def call_service(
         quiet=runtime.quiet,
         max_draft_orders=runtime.settings.max_draft_orders,
         max_cards=runtime.settings.max_cards,
+        inline=len(raw) <= INLINE_BODY_BYTES,
     )
     log.info("hook %s: %d card(s) %s", service.id, len(result.cards), [c.rule_id for c in result.issued])
     for card in result.cards:
