@@ -35,12 +35,12 @@ from cds_service.settings import Settings
 from cds_service.storage.availability import (
     HELD_CARDS,
     CardBuffer,
-    CardRecord,
     DatabaseGate,
     DatabaseUnavailable,
     RecentTokens,
+    write_records,
 )
-from cds_service.storage.records import IssuedCard, Quiet
+from cds_service.storage.records import CardRecord, IssuedCard, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
 
@@ -63,6 +63,9 @@ class Runtime:
     storage: DatabaseGate = field(init=False)
     held_cards: CardBuffer = field(init=False)
     recent_tokens: RecentTokens = field(default_factory=RecentTokens)
+    # Card records of answered hook calls, not yet written (``record_issued``), and their writer.
+    queued_cards: list[CardRecord] = field(default_factory=list)
+    _card_writer: asyncio.Task[None] | None = None
     _writing_held: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -96,24 +99,36 @@ class Runtime:
             self.metrics.storage_skipped.labels("quiet").inc()
             return Quiet()
 
-    async def record_issued(
-        self,
-        *,
-        service_id: str,
-        hook_instance: str,
-        patient_id: str,
-        cards: Sequence[IssuedCard],
+    def record_issued(
+        self, *, service_id: str, hook_instance: str, patient_id: str, cards: Sequence[IssuedCard]
     ) -> None:
-        """Store the cards a hook call issued (after its answer went out); without the database,
-        hold them (``CardBuffer``) until it answers. Records held earlier go first, so feedback
-        on a card always finds it."""
-        record = CardRecord(service_id, hook_instance, patient_id, tuple(cards), issued_at=self.clock())
-        try:
-            await self.write_held()
-            await self._write(record)
-        except DatabaseUnavailable as error:
-            log.warning("database unavailable (%s): %d card record(s) held in memory", error, len(cards))
-            self.held_cards.hold(record)
+        """Queue the record of the cards a hook call issued. One writer task stores what is
+        queued once the answer is out, every record queued meanwhile in one transaction: a write
+        per call (its own task, thread hop and turn at SQLite's one writer) piled up at 32
+        concurrent calls until uvicorn refused connections (issue 17). Without the database the
+        records are held (``CardBuffer``) until it answers."""
+        self.queued_cards.append(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
+        if self._card_writer is None or self._card_writer.done():
+            self._card_writer = asyncio.get_running_loop().create_task(self._write_queued())
+
+    async def _write_queued(self) -> None:
+        while self.queued_cards:
+            batch, self.queued_cards = self.queued_cards, []
+            try:
+                await self.write_held()  # records held earlier go first
+                await write_records(self._write, batch, self.metrics)
+            except DatabaseUnavailable as error:
+                count = sum(len(record.cards) for record in batch)
+                log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
+                for record in batch:
+                    self.held_cards.hold(record)
+
+    async def cards_written(self) -> None:
+        """Every card record written, queued or held (before anything reads cards back: feedback
+        on a card must find it); raises ``DatabaseUnavailable`` if the database is down."""
+        if self._card_writer is not None and not self._card_writer.done():
+            await asyncio.shield(self._card_writer)
+        await self.write_held()
 
     async def write_held(self) -> None:
         """Write out what was held while the database was down (on its recovery, and before
@@ -133,18 +148,10 @@ class Runtime:
             )
             self.recent_tokens.unwritten.pop(0)
 
-    async def _write(self, record: CardRecord) -> None:
+    async def _write(self, records: list[CardRecord]) -> None:
         # In a thread even on SQLite: a write can wait for the file's lock (another process's),
         # and the event loop must not wait with it.
-        await self.storage.run(
-            self.store.record_issued,
-            threaded=True,
-            service_id=record.service_id,
-            hook_instance=record.hook_instance,
-            patient_id=record.patient_id,
-            cards=record.cards,
-            issued_at=record.issued_at,
-        )
+        await self.storage.run(self.store.record_issued, records, threaded=True)
 
     @cached_property
     def replay(self) -> ReplayCache:
@@ -167,7 +174,7 @@ class Runtime:
     async def close(self) -> None:
         """At shutdown: write what is held if the database answers; count the rest lost."""
         with suppress(DatabaseUnavailable):
-            await self.write_held()
+            await self.cards_written()
         if len(self.held_cards):
             log.error("shutting down with %d card record(s) not written: lost", len(self.held_cards))
             self.metrics.card_records_lost.inc(len(self.held_cards))

@@ -27,7 +27,7 @@ async def receive_feedback(
     service = service_for(service_id)
     items = parse_feedback(await read_json(request, runtime.settings.body_limits)).feedback
     try:
-        await runtime.write_held()  # cards issued while the database was down: feedback must find them
+        await runtime.cards_written()  # feedback must find the cards it is about
         receipt = await runtime.storage.run(
             runtime.store.record_feedback,
             service_id=service.id,

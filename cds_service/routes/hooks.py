@@ -6,7 +6,7 @@ import logging
 import time
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cds_service.deps import RuntimeDep, VerifiedCaller
@@ -30,16 +30,14 @@ def service_for(service_id: str) -> ServiceDefinition:
 
 
 @router.post("/cds-services/{service_id}", summary="Call a CDS service")
-async def call_service(
-    service_id: str, request: Request, background: BackgroundTasks, runtime: RuntimeDep, caller: VerifiedCaller
-) -> Response:
+async def call_service(service_id: str, request: Request, runtime: RuntimeDep, caller: VerifiedCaller) -> Response:
     service = service_for(service_id)
     started = time.perf_counter()
     raw = await read_body(request, runtime.settings.body_limits)
     body = parse_body(raw, runtime.settings.body_limits)
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         hook_instance.set(body["hookInstance"][:200])
-    # The computing steps run in a worker thread (``evaluate``): this loop keeps answering meanwhile.
+    # A large call computes in a worker thread (``evaluate``): this loop keeps answering meanwhile.
     result = await evaluate(
         service,
         body,
@@ -57,8 +55,7 @@ async def call_service(
     for card in result.cards:
         runtime.metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     if result.issued:
-        background.add_task(  # held in memory while the database is down (deps.Runtime.record_issued)
-            runtime.record_issued,
+        runtime.record_issued(  # queued, written once the answer is out (deps.Runtime.record_issued)
             service_id=service.id,
             hook_instance=result.request.hookInstance,
             patient_id=result.context.patientId,

@@ -23,7 +23,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -32,7 +31,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.observability import Metrics
-from cds_service.storage.records import IssuedCard
+from cds_service.storage.records import CardRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -170,17 +169,6 @@ class _Threads:
                 future.set_exception(error)
 
 
-@dataclass(frozen=True)
-class CardRecord:
-    """The record of one hook call's issued cards, as ``Store.record_issued`` takes it."""
-
-    service_id: str
-    hook_instance: str
-    patient_id: str
-    cards: tuple[IssuedCard, ...]
-    issued_at: datetime
-
-
 class CardBuffer:
     """Card records the database could not take yet, oldest first, at most ``limit`` cards."""
 
@@ -204,29 +192,41 @@ class CardBuffer:
             log.error("card buffer full (%d): the records of hook call %s are lost", self._limit, dropped.hook_instance)
         self._metrics.card_records_pending.set(self._cards)
 
-    async def drain(self, write: Callable[[CardRecord], Awaitable[None]]) -> int:
-        """Write the held records in order; stops (keeping the rest) when the database is down again."""
+    async def drain(self, write: Callable[[list[CardRecord]], Awaitable[None]]) -> int:
+        """Write the held records, in one batch; stops (keeping them) when the database is down again."""
         written = 0
         async with self._draining:
             while self._pending:
-                record = self._pending[0]
-                try:
-                    await write(record)
-                    self._metrics.card_records_late.inc(len(record.cards))
-                    written += len(record.cards)
-                except DatabaseUnavailable:
-                    raise
-                except SQLAlchemyError as error:  # this record can never be written: not held for ever
-                    self._metrics.card_records_lost.inc(len(record.cards))
-                    log.error(
-                        "card records of hook call %s refused (%s): lost", record.hook_instance, type(error).__name__
-                    )
-                self._pending.popleft()
-                self._cards -= len(record.cards)
+                batch = list(self._pending)
+                late = await write_records(write, batch, self._metrics)
+                self._metrics.card_records_late.inc(late)
+                written += late
+                for record in batch:
+                    self._pending.popleft()
+                    self._cards -= len(record.cards)
                 self._metrics.card_records_pending.set(self._cards)
         if written:
             log.warning("%d card record(s) held while the database was unavailable are written", written)
         return written
+
+
+async def write_records(
+    write: Callable[[list[CardRecord]], Awaitable[None]], records: list[CardRecord], metrics: Metrics
+) -> int:
+    """``records`` written in one transaction; the cards written. A batch the database refuses
+    (a statement error, not an outage: ``DatabaseUnavailable`` goes up) is written again one
+    record at a time, so that only the record it cannot take is lost (and counted), never held."""
+    try:
+        await write(records)
+        return sum(len(record.cards) for record in records)
+    except DatabaseUnavailable:
+        raise
+    except SQLAlchemyError as error:
+        if len(records) > 1:
+            return sum([await write_records(write, [record], metrics) for record in records])
+        metrics.card_records_lost.inc(len(records[0].cards))
+        log.error("card records of hook call %s refused (%s): lost", records[0].hook_instance, type(error).__name__)
+        return 0
 
 
 class RecentTokens:

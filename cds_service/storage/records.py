@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from cds_service.security.clients import TrustedClient
 
@@ -26,6 +27,17 @@ class IssuedCard:
     draft_hash: str | None = None
     # The trusted client it was issued to (None with authentication off): ``issued_to``.
     owner: Owner | None = None
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """The record of one hook call's issued cards, as ``Store.record_issued`` stores it."""
+
+    service_id: str
+    hook_instance: str
+    patient_id: str
+    cards: tuple[IssuedCard, ...]
+    issued_at: datetime
 
 
 @dataclass(frozen=True)

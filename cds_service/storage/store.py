@@ -32,7 +32,7 @@ from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.engine import make_engine, unbounded
-from cds_service.storage.records import FeedbackReceipt, IssuedCard, Owner, Quiet
+from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
 from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
 from cds_service.storage.text import storable_rows
 
@@ -103,35 +103,27 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def record_issued(
-        self,
-        *,
-        service_id: str,
-        hook_instance: str,
-        patient_id: str,
-        cards: Iterable[IssuedCard],
-        issued_at: datetime | None = None,
-    ) -> None:
-        """``issued_at``: when the cards went out, for a record written late (the database was down)."""
-        now = issued_at or self._now()
-        patient = self.patient_key(patient_id)
+    def record_issued(self, records: Iterable[CardRecord]) -> None:
+        """The records of several hook calls' cards, in one transaction (``Runtime.record_issued``
+        queues them); each stamped with when its cards went out."""
         rows = [
             {
                 "uuid": c.uuid,
                 "rule_id": c.rule_id,
                 "indicator": c.indicator,
-                "service_id": service_id,
-                "hook_instance": hook_instance,
-                "patient_key": patient,
+                "service_id": record.service_id,
+                "hook_instance": record.hook_instance,
+                "patient_key": self.patient_key(record.patient_id),
                 "order_key": c.order_key,
                 "keys_after": json.dumps(dict(c.keys_after)) if c.keys_after else None,
                 "draft": c.draft,
                 "draft_hash": c.draft_hash,
-                "issued_at": now,
+                "issued_at": record.issued_at,
                 "issuer": c.owner.issuer if c.owner else None,
                 "tenant": c.owner.tenant if c.owner else None,
             }
-            for c in cards
+            for record in records
+            for c in record.cards
         ]
         rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
         if rows:
