@@ -244,7 +244,8 @@ def build_runtime(
     return runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop on every call.
     return request.app.state.runtime
 
 
