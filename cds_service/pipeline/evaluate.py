@@ -234,12 +234,12 @@ def _unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) 
     kept = []
     for finding in findings:
         if (finding.rule_id, finding.order.key) in silenced.swapped:
-            log.info("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
+            log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
         elif (
             finding.rule_id in silenced.snoozed
             and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
         ):
-            log.info("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
+            log.debug("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
         else:
             kept.append(finding)
     return kept
@@ -278,5 +278,5 @@ def _not_repeated(
     ]
     for record in issued:
         if record.indicator != "critical" and record.draft_hash in shown:
-            log.info("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
+            log.debug("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
     return [card for card, _ in kept], [record for _, record in kept]

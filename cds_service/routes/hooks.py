@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 import orjson
@@ -11,14 +10,13 @@ from fastapi.responses import Response
 
 from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.errors import UnknownService
-from cds_service.observability import hook_instance
+from cds_service.observability import call_outcome, hook_instance
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.pipeline.threads import INLINE_BODY_BYTES
 from cds_service.protocol.body import parse_body, read_body
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.storage.records import issued_to
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -51,7 +49,7 @@ async def call_service(service_id: str, request: Request, runtime: RuntimeDep, c
         max_cards=runtime.settings.max_cards,
         inline=len(raw) <= INLINE_BODY_BYTES,
     )
-    log.info("hook %s: %d card(s) %s", service.id, len(result.cards), [c.rule_id for c in result.issued])
+    call_outcome.set(f"{len(result.cards)} card(s) {[c.rule_id for c in result.issued]}")
     for card in result.cards:
         runtime.metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     if result.issued:
