@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from cds_service.content.cards import (
     INDICATORS,
@@ -244,13 +245,13 @@ def draft_hash(finding: Finding, card: dict[str, Any]) -> str:
     relevant = {
         "rule": finding.rule_id,
         "draft": order.reference,
-        "drug": asdict(order.drug) if order.drug else None,
+        "drug": order.drug,
         "codes": sorted(code.key for code in order.codes),
         "reasons": sorted(code.key for code in order.reason_codes),
         "dose": [order.dose_mg, order.units_per_dose, order.per_day, order.planned_days, order.duration_basis],
         "card": [card["indicator"], card["summary"], card.get("detail")],
     }
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
 
 def keys_after_dose_change(
