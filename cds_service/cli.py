@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.app import create_app
     from cds_service.serving import FrontLimits
     from cds_service.serving import run as run_http
+    from cds_service.storage.store import StoreInUse
 
     settings = get_settings().model_copy(update={"host": args.host, "port": args.port})
     try:
@@ -52,6 +53,11 @@ def _serve(args: argparse.Namespace) -> int:
             "PostgreSQL (the embedded SQLite file is for one process)",
             file=sys.stderr,
         )
+        return EXIT_INVALID
+    try:
+        app.state.runtime.store.claim()
+    except StoreInUse as error:
+        print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_INVALID
     # X-Forwarded-For/-Proto only from the proxies of CDS_TRUSTED_PROXIES (uvicorn's own default
     # trusts them from 127.0.0.1, where anyone on the machine may send them); never the audience.

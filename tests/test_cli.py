@@ -18,7 +18,7 @@ from cds_service.cli import main
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.settings import Settings
 from tests.conftest import FIXTURES, NOON, SELECT, TODAY, Clock, Served, fixture
-from tests.serving import CLI
+from tests.serving import CLI, launch, serve
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 
@@ -204,3 +204,24 @@ def test_serve_refuses_workers_on_the_embedded_database(served: Served) -> None:
     assert server.wait(timeout=10) == 2
     output = server.stdout.read().decode()  # type: ignore[union-attr]
     assert "--workers needs a database the processes share" in output and "CDS_DATABASE_URL" in output
+
+
+def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
+    """What stored feedback silences is kept per process between writes (storage.quiet): on
+    SQLite that holds only while one process writes the file, so a second one does not start."""
+    first, _ = serve(tmp_path, CDS_AUTH_MODE="off")
+    try:
+        second, _ = launch(tmp_path, CDS_AUTH_MODE="off")
+        assert second.wait(timeout=60) == 2
+        output = second.stdout.read().decode()  # type: ignore[union-attr]
+        assert "another process serves" in output and "CDS_DATABASE_URL" in output
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        first.wait(timeout=10)
+    third, port = serve(tmp_path, CDS_AUTH_MODE="off")  # the file is free again once the first stops
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        third.terminate()
+        third.wait(timeout=10)

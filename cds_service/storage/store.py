@@ -9,6 +9,7 @@ dictionary-attack it. The schema (``storage.schema``) is brought up to date on o
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -18,30 +19,25 @@ import secrets
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import Connection, Table, bindparam, case, func, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cds_service.clock import Clock, system_clock
-from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.engine import make_engine, unbounded
+from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
 from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
 from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def load_patient_key(configured: str | None, key_file: Path) -> bytes:
@@ -70,6 +66,10 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
     )
 
 
+class StoreInUse(Exception):
+    """Another process serves the same SQLite file."""
+
+
 class Store:
     def __init__(
         self,
@@ -80,6 +80,7 @@ class Store:
         statement_timeout: float = 5.0,
     ) -> None:
         self._lock_file: Path | None = None
+        self._serving: IO[str] | None = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,23 @@ class Store:
         self._patient_key = patient_key
         self._now = clock
         self._sqlite_writer = threading.Lock()
+        # Answers of ``quiet`` kept between writes: on SQLite only (storage.quiet).
+        self._quiet = QuietCache() if self.embedded else None
         migrate(self.engine, lock_file=self._lock_file, now=clock)
+
+    def claim(self) -> None:
+        """Serve this SQLite file alone, until the process exits (``quiet``'s kept answers rest on
+        every write being this process's own); raises ``StoreInUse`` if another process does."""
+        if self._lock_file is None:
+            return
+        self._serving = open(self._lock_file.with_suffix(".serving"), "a")  # noqa: SIM115 (held while serving)
+        try:
+            fcntl.flock(self._serving, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreInUse(
+                f"another process serves {self.engine.url.database}: one `cds-service serve` per SQLite "
+                "file (for more processes, set CDS_DATABASE_URL to PostgreSQL)"
+            ) from None
 
     @property
     def embedded(self) -> bool:
@@ -129,6 +146,12 @@ class Store:
         if rows:
             with self.writing() as connection:
                 connection.execute(self.insert(issued_cards).on_conflict_do_nothing(), rows)
+            self._changed({row["patient_key"] for row in rows})
+
+    def _changed(self, patients: set[str] | None) -> None:
+        """After a write: ``quiet`` reads these patients (everyone, for None) again."""
+        if self._quiet is not None:
+            self._quiet.forget(patients)
 
     @contextmanager
     def writing(self, *, durable: bool = False) -> Iterator[Connection]:
@@ -161,7 +184,12 @@ class Store:
         """Store each item once: how many were new, and which items the database refused (the
         others are stored all the same: ``storage.feedback_writer``). Raises if the database
         cannot be reached. ``owner``: the client that sent it (None with authentication off)."""
-        return feedback_writer.record_feedback(self, service_id=service_id, items=items, now=self._now(), owner=owner)
+        try:
+            return feedback_writer.record_feedback(
+                self, service_id=service_id, items=items, now=self._now(), owner=owner
+            )
+        finally:
+            self._changed(None)  # what was stored before a failure counts too
 
     def sweep(self, *, retention: timedelta) -> int:
         """Forget cards and feedback older than ``retention``; returns the rows deleted."""
@@ -170,6 +198,7 @@ class Store:
             unbounded(connection)
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
+        self._changed(None)
         if deleted:
             log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
         return deleted
@@ -184,30 +213,15 @@ class Store:
         ``shown_by``: the services (order-select) whose cards shown today are not repeated."""
         now = self._now()
         patient = self.patient_key(patient_id)
-        today = datetime.combine(now.date(), time.min, UTC)
-        since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
-        swapped: set[tuple[str, str]] = set()
-        snoozed: set[str] = set()
+        services = tuple(sorted(shown_by))
+        if self._quiet is not None and (kept := self._quiet.get(patient, services, now)) is not None:
+            return kept
+        generation = self._quiet.generation if self._quiet is not None else 0
         with self.engine.connect() as connection:
-            for row in connection.execute(_FEEDBACK_OF_PATIENT, {"patient": patient, "since": since}):
-                at = _utc(row.received_at)
-                if row.outcome == "accepted" and at >= today:
-                    swapped.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
-                days = snooze_days.get(row.rule_id, 0)
-                asked = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
-                snoozable = row.outcome == "overridden" and asked and row.indicator in ("warning", "info")
-                if snoozable and days and at >= now - timedelta(days=days):
-                    snoozed.add(row.rule_id)
-            shown = self._shown_today(connection, patient, today, shown_by) if shown_by else frozenset()
-        return Quiet(swapped=frozenset(swapped), snoozed=frozenset(snoozed), shown=shown)
-
-    def _shown_today(
-        self, connection: Connection, patient: str, today: datetime, services: Collection[str]
-    ) -> frozenset[str]:
-        """Draft hashes of the non-critical cards ``services`` showed this patient today, less
-        those of which any card was accepted (its suggestion, not applied, must come back)."""
-        rows = connection.execute(_SHOWN_TO_PATIENT, {"patient": patient, "today": today, "services": list(services)})
-        return frozenset(row.draft_hash for row in rows if not row[2] and row.indicator in ("warning", "info"))
+            quiet, until = read_quiet(connection, patient, services, now, snooze_days)
+        if self._quiet is not None:
+            self._quiet.keep(patient, services, quiet, until=until, generation=generation)
+        return quiet
 
     def ping(self) -> int:
         """The schema version; raises unless the database answers and holds this service's tables."""
@@ -215,44 +229,3 @@ class Store:
             for table in metadata.sorted_tables:
                 connection.execute(select(table).limit(1)).all()
             return connection.execute(select(func.max(schema_version.c.version))).scalar_one()
-
-
-# The reads of every hook call with a card, built once: SQLAlchemy then skips building the
-# statement and its cache key on each call (a third of the quiet read's cost).
-_FEEDBACK_OF_PATIENT = (
-    select(
-        issued_cards.c.rule_id,
-        issued_cards.c.indicator,
-        issued_cards.c.keys_after,
-        feedback.c.outcome,
-        feedback.c.accepted_suggestions,
-        feedback.c.override_system,
-        feedback.c.override_code,
-        feedback.c.received_at,
-    )
-    .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-    .where(feedback.c.patient_key == bindparam("patient"), feedback.c.received_at >= bindparam("since"))
-)
-_SHOWN_TO_PATIENT = (
-    select(
-        issued_cards.c.draft_hash,
-        func.min(issued_cards.c.indicator).label("indicator"),
-        func.max(case((feedback.c.outcome == "accepted", 1), else_=0)),
-    )
-    .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-    .where(
-        issued_cards.c.patient_key == bindparam("patient"),
-        issued_cards.c.issued_at >= bindparam("today"),
-        issued_cards.c.service_id.in_(bindparam("services", expanding=True)),
-        issued_cards.c.draft_hash.is_not(None),
-    )
-    .group_by(issued_cards.c.draft_hash)
-)
-
-
-def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> list[str]:
-    """The order keys the accepted dose-change suggestions of a card left the draft with."""
-    if not keys_after or not accepted_suggestions:
-        return []
-    after = json.loads(keys_after)
-    return [after[uuid] for uuid in json.loads(accepted_suggestions) if uuid in after]

@@ -1,0 +1,147 @@
+"""What stored feedback silences for a patient (``Store.quiet``): the read, and its answers kept
+per patient for as long as nothing it read can have changed.
+
+Every hook call with a card reads what stored feedback silences for its patient: the read cost
+more than the rules that made the card (issue 17). The answer changes only when feedback is
+written, when a card is issued to that patient (order-sign does not repeat what order-select
+showed today), at midnight (the store's "today"), and when a snooze it found runs out.
+
+Only the embedded store keeps answers: SQLite is one serving process's own file (``serve``
+refuses more workers on it, and a second ``serve`` on the same file: ``Store.claim``), so every
+write that changes an answer is made by this process, which drops what it changes here. On
+PostgreSQL other processes write too, and each call reads.
+
+A read that overlaps a write must not keep what it read before the write: ``generation`` is
+taken before reading and an answer is kept only if no write has been noted since.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import Connection, bindparam, case, func, select
+
+from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
+from cds_service.storage.records import Quiet
+from cds_service.storage.schema import feedback, issued_cards
+
+# Patients whose answers are kept: each a few hundred bytes.
+PATIENTS = 10_000
+
+
+class QuietCache:
+    def __init__(self, size: int = PATIENTS) -> None:
+        self._size = size
+        # patient key → the services whose cards shown today count → (answer, kept until)
+        self._answers: dict[str, dict[tuple[str, ...], tuple[Quiet, datetime]]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()  # cards are written from the store's writer thread
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, patient: str, shown_by: tuple[str, ...], now: datetime) -> Quiet | None:
+        with self._lock:
+            kept = self._answers.get(patient, {}).get(shown_by)
+        if kept is None or now >= kept[1]:
+            return None
+        return kept[0]
+
+    def keep(self, patient: str, shown_by: tuple[str, ...], quiet: Quiet, *, until: datetime, generation: int) -> None:
+        """Keep an answer read at ``generation`` until ``until``, unless a write came since."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            if patient not in self._answers and len(self._answers) >= self._size:
+                del self._answers[next(iter(self._answers))]  # the oldest patient
+            self._answers.setdefault(patient, {})[shown_by] = (quiet, until)
+
+    def forget(self, patients: set[str] | None = None) -> None:
+        """After a write: the answers of these patients (every answer, for None) are read again."""
+        with self._lock:
+            self._generation += 1
+            if patients is None:
+                self._answers.clear()
+            else:
+                for patient in patients:
+                    self._answers.pop(patient, None)
+
+
+def read_quiet(
+    connection: Connection, patient: str, services: tuple[str, ...], now: datetime, snooze_days: dict[str, int]
+) -> tuple[Quiet, datetime]:
+    """The answer from the database, and until when it holds: midnight, or the end of the first
+    snooze it found (``Store.quiet`` says what silences what)."""
+    today = datetime.combine(now.date(), time.min, UTC)
+    since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
+    until = today + timedelta(days=1)
+    swapped: set[tuple[str, str]] = set()
+    snoozed: set[str] = set()
+    for row in connection.execute(_FEEDBACK_OF_PATIENT, {"patient": patient, "since": since}):
+        at = _utc(row.received_at)
+        if row.outcome == "accepted" and at >= today:
+            swapped.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
+        days = snooze_days.get(row.rule_id, 0)
+        asked = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
+        snoozable = row.outcome == "overridden" and asked and row.indicator in ("warning", "info")
+        if snoozable and days and at >= now - timedelta(days=days):
+            snoozed.add(row.rule_id)
+            until = min(until, at + timedelta(days=days))
+    shown = _shown_today(connection, patient, today, services) if services else frozenset()
+    return Quiet(swapped=frozenset(swapped), snoozed=frozenset(snoozed), shown=shown), until
+
+
+def _shown_today(connection: Connection, patient: str, today: datetime, services: tuple[str, ...]) -> frozenset[str]:
+    """Draft hashes of the non-critical cards ``services`` showed this patient today, less those
+    of which any card was accepted (its suggestion, not applied, must come back)."""
+    rows = connection.execute(_SHOWN_TO_PATIENT, {"patient": patient, "today": today, "services": list(services)})
+    return frozenset(row.draft_hash for row in rows if not row[2] and row.indicator in ("warning", "info"))
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> list[str]:
+    """The order keys the accepted dose-change suggestions of a card left the draft with."""
+    if not keys_after or not accepted_suggestions:
+        return []
+    after = json.loads(keys_after)
+    return [after[uuid] for uuid in json.loads(accepted_suggestions) if uuid in after]
+
+
+# Built once, with bound parameters: SQLAlchemy then skips building the statements and their
+# cache keys on each call (a third of the read's cost).
+_FEEDBACK_OF_PATIENT = (
+    select(
+        issued_cards.c.rule_id,
+        issued_cards.c.indicator,
+        issued_cards.c.keys_after,
+        feedback.c.outcome,
+        feedback.c.accepted_suggestions,
+        feedback.c.override_system,
+        feedback.c.override_code,
+        feedback.c.received_at,
+    )
+    .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+    .where(feedback.c.patient_key == bindparam("patient"), feedback.c.received_at >= bindparam("since"))
+)
+_SHOWN_TO_PATIENT = (
+    select(
+        issued_cards.c.draft_hash,
+        func.min(issued_cards.c.indicator).label("indicator"),
+        func.max(case((feedback.c.outcome == "accepted", 1), else_=0)),
+    )
+    .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+    .where(
+        issued_cards.c.patient_key == bindparam("patient"),
+        issued_cards.c.issued_at >= bindparam("today"),
+        issued_cards.c.service_id.in_(bindparam("services", expanding=True)),
+        issued_cards.c.draft_hash.is_not(None),
+    )
+    .group_by(issued_cards.c.draft_hash)
+)
