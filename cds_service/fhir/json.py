@@ -8,15 +8,27 @@ element (the CDS Hooks sandbox sends them).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 from cds_service.fhir.coding import Code
 
 # FHIR resources nest about ten deep; a CDS Hooks envelope adds five. Far below what the JSON
 # parser or the FHIR models could recurse through.
 MAX_DEPTH = 64
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON (a draft a suggestion changes): through orjson, several times faster
+    than ``copy.deepcopy``, which walks it in Python; ``deepcopy`` for what orjson cannot write."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)
 
 
 def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:

@@ -9,11 +9,10 @@ one way: suggestions send back the client's own draft, in its own version.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
-from cds_service.fhir.json import MAX_DEPTH, too_deep
+from cds_service.fhir.json import MAX_DEPTH, copy_json, too_deep
 from cds_service.fhir.models import model_for, normalise
 
 log = logging.getLogger(__name__)
@@ -172,10 +171,10 @@ def _convert(raw: dict[str, Any]) -> dict[str, Any] | None:
         return None
     kind = raw["resourceType"]
     if kind in ("MedicationOrder", "MedicationRequest"):
-        return _medication_request(copy.deepcopy(raw))
+        return _medication_request(copy_json(raw))
     if kind == "Condition":
-        return _condition(copy.deepcopy(raw))
-    return _service_request(copy.deepcopy(raw))
+        return _condition(copy_json(raw))
+    return _service_request(copy_json(raw))
 
 
 def to_r4(raw: dict[str, Any]) -> dict[str, Any] | None:

@@ -3,7 +3,6 @@ text filled in with the facts (clinical specification §2: card volume, suggesti
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,6 +21,7 @@ from cds_service.content.cards import (
 )
 from cds_service.content.terminology import Terminology
 from cds_service.facts.orders import MedicationIndex, no_change_reason
+from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal, Rule
 from cds_service.rules.actions import safe_update
 from cds_service.rules.interactions import named
@@ -71,7 +71,7 @@ def _composed(finding: Finding, proposal: Proposal, limits: list[Finding]) -> Pr
     actions = []
     for action in proposal.actions:
         if action["type"] == "update":
-            resource = copy.deepcopy(action["resource"])
+            resource = copy_json(action["resource"])
             for other in applied:
                 assert other.limit is not None
                 resource = other.limit(resource)

@@ -9,7 +9,6 @@ the draft's and drops the contained resources nothing references any more (FHIR 
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -18,6 +17,7 @@ from cds_service.facts.model import Order
 from cds_service.facts.sig import COUNT_UNITS, step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
+from cds_service.fhir.json import copy_json
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -40,7 +40,7 @@ def create(resource: dict[str, Any]) -> dict[str, Any]:
 
 def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills and a matching quantity."""
-    resource = copy.deepcopy(order.resource)
+    resource = copy_json(order.resource)
     fields = dialect(resource)
     steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
     kept = []
@@ -103,7 +103,7 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
         quantity = dispense.get("quantity")
         value = quantity.get("value") if isinstance(quantity, dict) else None
         if not isinstance(value, int | float) or value > ordered["value"]:
-            dispense["quantity"] = copy.deepcopy(ordered)
+            dispense["quantity"] = copy_json(ordered)
     return without_orphans(resource)
 
 
@@ -158,7 +158,7 @@ def _unit_of(order: Order) -> dict[str, str]:
 
 def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str, Any]:
     """The draft switched to one unit of ``product``, no more often than ``max_per_day``."""
-    resource = copy.deepcopy(order.resource)
+    resource = copy_json(order.resource)
     resource.pop("medicationReference", None)
     resource["medicationCodeableConcept"] = {
         "coding": [{"system": RXNORM, "code": product.rxcui, "display": product.name}],

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
+from cds_service.fhir.json import copy_json
 from cds_service.rules import Proposal
 from cds_service.rules.actions import UCUM, delete, safe_update, update, with_product
 
@@ -65,7 +65,7 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
 
 def _sublingual_once_daily(order: Order) -> dict[str, Any]:
     """The sublingual draft as one tablet once a day: same product (it has no code to swap to)."""
-    resource = copy.deepcopy(order.resource)
+    resource = copy_json(order.resource)
     fields = dialect(resource)
     for dosage in resource.get("dosageInstruction") or ():
         fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})

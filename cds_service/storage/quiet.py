@@ -4,7 +4,8 @@ per patient for as long as nothing it read can have changed.
 Every hook call with a card reads what stored feedback silences for its patient: the read cost
 more than the rules that made the card (issue 17). The answer changes only when feedback is
 written, when a card is issued to that patient (order-sign does not repeat what order-select
-showed today), at midnight (the store's "today"), and when a snooze it found runs out.
+showed today: only for the answers that count that service's cards), at midnight (the store's
+"today"), and when a snooze it found runs out.
 
 Only the embedded store keeps answers: SQLite is one serving process's own file (``serve``
 refuses more workers on it, and a second ``serve`` on the same file: ``Store.claim``), so every
@@ -59,15 +60,21 @@ class QuietCache:
                 del self._answers[next(iter(self._answers))]  # the oldest patient
             self._answers.setdefault(patient, {})[shown_by] = (quiet, until)
 
-    def forget(self, patients: set[str] | None = None) -> None:
-        """After a write: the answers of these patients (every answer, for None) are read again."""
+    def forget(self, patients: set[str] | None = None, *, shown_by: str | None = None) -> None:
+        """After a write: the answers of these patients (every answer, for None) are read again;
+        with ``shown_by`` (a service whose cards were issued), only the answers that count them."""
         with self._lock:
             self._generation += 1
             if patients is None:
                 self._answers.clear()
-            else:
-                for patient in patients:
+                return
+            for patient in patients:
+                if shown_by is None:
                     self._answers.pop(patient, None)
+                    continue
+                answers = self._answers.get(patient, {})
+                for services in [services for services in answers if shown_by in services]:
+                    del answers[services]
 
 
 def read_quiet(

@@ -146,12 +146,14 @@ class Store:
         if rows:
             with self.writing() as connection:
                 connection.execute(self.insert(issued_cards).on_conflict_do_nothing(), rows)
-            self._changed({row["patient_key"] for row in rows})
+            for service in {row["service_id"] for row in rows}:
+                self._changed({row["patient_key"] for row in rows if row["service_id"] == service}, shown_by=service)
 
-    def _changed(self, patients: set[str] | None) -> None:
-        """After a write: ``quiet`` reads these patients (everyone, for None) again."""
+    def _changed(self, patients: set[str] | None, *, shown_by: str | None = None) -> None:
+        """After a write: ``quiet`` reads these patients (everyone, for None) again; after cards
+        issued by ``shown_by``, only where those cards count (``QuietCache.forget``)."""
         if self._quiet is not None:
-            self._quiet.forget(patients)
+            self._quiet.forget(patients, shown_by=shown_by)
 
     @contextmanager
     def writing(self, *, durable: bool = False) -> Iterator[Connection]:
