@@ -186,6 +186,21 @@ def _until_ready(client: TestClient, within: float = 15.0) -> float:
     return time.monotonic() - started
 
 
+def _until_written(url: str, cards: list[str], within: float = 10.0) -> None:
+    """Card records are written just after the answers, a few at a time (deps.Runtime.record_issued)."""
+    engine = create_engine(url)
+    started = time.monotonic()
+    try:
+        while True:
+            with engine.connect() as connection:
+                stored = set(connection.execute(text("SELECT uuid FROM issued_cards")).scalars())
+            if set(cards) <= stored or time.monotonic() - started > within:
+                return
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
 def _metric(client: TestClient, name: str) -> float:
     total = 0.0
     for line in client.get("/metrics").text.splitlines():
@@ -252,6 +267,7 @@ def test_postgresql_cut_and_restored_cards_keep_coming_and_nothing_acknowledged_
         for item in list(session.to_resend):  # clients resend what was answered 503
             assert session.feedback(item).status_code == 200
         assert session.hook_call()[0] == 200
+        _until_written(postgresql_url, session.cards)
         lost = _metric(client, "cds_card_records_lost_total")
         late = _metric(client, "cds_card_records_late_total")
     finally:
