@@ -115,6 +115,7 @@ class Runtime:
         records are held (``CardBuffer``) until it answers."""
         self.queued_cards.append(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
         if self._card_writer is None or self._card_writer.done():
+            self._write_now = asyncio.Event()  # of this event loop (an app may be started again)
             self._card_writer = asyncio.get_running_loop().create_task(self._write_queued())
 
     async def _write_queued(self) -> None:
