@@ -103,7 +103,7 @@ async def evaluate(
     max_cards: int = MAX_CARDS,
     inline: bool = False,
 ) -> Evaluation:
-    """``inline``: compute on the calling thread (a small call: ``threads.INLINE_BODY_BYTES``)."""
+    """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
     if not call.rules:
         return Evaluation(call.request, call.context, [], [])

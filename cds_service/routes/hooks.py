@@ -12,7 +12,7 @@ from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.errors import UnknownService
 from cds_service.observability import call_outcome, hook_instance
 from cds_service.pipeline.evaluate import evaluate
-from cds_service.pipeline.threads import INLINE_BODY_BYTES
+from cds_service.pipeline.threads import computes_inline
 from cds_service.protocol.body import parse_body, read_body
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.storage.records import issued_to
@@ -47,7 +47,7 @@ async def call_service(service_id: str, request: Request, runtime: RuntimeDep, c
         quiet=runtime.quiet,
         max_draft_orders=runtime.settings.max_draft_orders,
         max_cards=runtime.settings.max_cards,
-        inline=len(raw) <= INLINE_BODY_BYTES,
+        inline=computes_inline(body, len(raw)),
     )
     call_outcome.set(f"{len(result.cards)} card(s) {[c.rule_id for c in result.issued]}")
     for card in result.cards:
