@@ -43,6 +43,10 @@ class Drug:
         return self.route not in LOCAL_ROUTES
 
 
+# Codes whose membership each concept remembers (a few hundred kB at most).
+KNOWN_CODES = 4096
+
+
 @dataclass
 class CodeConcept:
     """A set of codes: listed codes, code ranges (HCPCS L0625–L0651), ICD-10-CM prefixes ("H40.2"
@@ -55,8 +59,19 @@ class CodeConcept:
     excluded: set[tuple[str, str]] = field(default_factory=set)
     excluded_prefixes: set[tuple[str, str]] = field(default_factory=set)
     names: list[str] = field(default_factory=list)
+    # Answers already worked out: a patient's history asks about the same few codes again and
+    # again (each Condition against each concept a rule reads), ranges and prefixes each time.
+    _known: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False, compare=False)
 
     def __contains__(self, key: tuple[str, str]) -> bool:
+        known = self._known.get(key)
+        if known is None:
+            if len(self._known) >= KNOWN_CODES:
+                self._known.clear()
+            known = self._known[key] = self._member(key)
+        return known
+
+    def _member(self, key: tuple[str, str]) -> bool:
         if key in self.excluded or under(key, self.excluded_prefixes):
             return False
         if key in self.codes or under(key, self.prefixes):
