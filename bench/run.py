@@ -123,7 +123,7 @@ class Bench:
             return None
         url, now = self.url(target), time.time()
         path = self.workdir / "tokens.txt"
-        path.write_text("\n".join(self.key.sign(claims(url, now, iss=ISSUER, lifetime=3600)) for _ in range(count)))
+        path.write_text("\n".join(self.key.sign(claims(url, now, iss=ISSUER, lifetime=300)) for _ in range(count)))
         return path
 
     def measure(self, body: dict[str, Any], target: str, concurrency: int, seconds: float) -> Load:

@@ -34,6 +34,7 @@ from cds_service.security.clients import TrustedClient, TrustedClientsError, loa
 from cds_service.settings import Settings
 from cds_service.storage.availability import (
     HELD_CARDS,
+    OUTAGES,
     CardBuffer,
     DatabaseGate,
     DatabaseUnavailable,
@@ -46,8 +47,7 @@ from cds_service.storage.store import Store, open_store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# How long an issued-card record waits for others to share its transaction: at one call a
-# millisecond, one transaction (~80 µs, and a hop to the database thread) serves five calls.
+# How long an issued-card record waits for others to share its transaction (~80 µs and a hop).
 WRITE_DELAY_SECONDS = 0.005
 
 
@@ -108,31 +108,36 @@ class Runtime:
     def record_issued(
         self, *, service_id: str, hook_instance: str, patient_id: str, cards: Sequence[IssuedCard]
     ) -> None:
-        """Queue the record of the cards a hook call issued. One writer task stores what is
-        queued once the answer is out, every record queued meanwhile in one transaction: a write
-        per call (its own task, thread hop and turn at SQLite's one writer) piled up at 32
-        concurrent calls until uvicorn refused connections (issue 17). Without the database the
-        records are held (``CardBuffer``) until it answers."""
+        """Queue the record of the cards a hook call issued, for the writer (``_write_queued``): a
+        write per call (a task, a thread hop, a turn at SQLite's one writer) piled up at 32
+        concurrent calls until uvicorn refused connections (issue 17)."""
         self.queued_cards.append(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         if self._card_writer is None or self._card_writer.done():
             self._write_now = asyncio.Event()  # of this event loop (an app may be started again)
             self._card_writer = asyncio.get_running_loop().create_task(self._write_queued())
 
     async def _write_queued(self) -> None:
-        while self.queued_cards:
+        """Card records and token ids, written a few milliseconds after they were queued; while
+        the database is down, held (the recovery writes them: ``DatabaseGate.on_recovery``)."""
+        while self.queued_cards or self.recent_tokens.unwritten:
             if not self._write_now.is_set():  # calls close together share a transaction
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._write_now.wait(), WRITE_DELAY_SECONDS)
             self._write_now.clear()
             batch, self.queued_cards = self.queued_cards, []
             try:
-                await self.write_held()  # records held earlier go first
+                await self.write_held()  # records held earlier go first, and the token ids
                 await write_records(self._write, batch, self.metrics)
             except DatabaseUnavailable as error:
                 count = sum(len(record.cards) for record in batch)
-                log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
+                if count:
+                    log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
                 for record in batch:
                     self.held_cards.hold(record)
+                return
 
     async def cards_written(self) -> None:
         """Every card record written, queued or held, at once (before anything reads cards back:
@@ -155,11 +160,9 @@ class Runtime:
 
     async def _write_tokens(self) -> None:
         while self.recent_tokens.unwritten:
-            issuer, jti, expires_at = self.recent_tokens.unwritten[0]
-            await self.storage.run(
-                self.replay.first_use, issuer, jti, expires_at=expires_at, now=self.clock(), threaded=True
-            )
-            self.recent_tokens.unwritten.pop(0)
+            batch = list(self.recent_tokens.unwritten)
+            await self.storage.run(self.replay.record, batch, now=self.clock(), threaded=True)
+            del self.recent_tokens.unwritten[: len(batch)]
 
     async def _write(self, records: list[CardRecord]) -> None:
         # In a thread even on SQLite: a write can wait for the file's lock (another process's),
@@ -172,9 +175,18 @@ class Runtime:
 
     async def first_use(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         """The replay check of a client token: in the database, shared by every process; while it
-        is down, in this process's memory (``RecentTokens``), written to the database later."""
+        is down, in this process's memory (``RecentTokens``), written to the database later.
+
+        On SQLite, one process serves the file (``Store.claim``): its memory, which starts with
+        the unexpired ids stored before, is the whole truth, and ids are written a few ms later
+        with the card records (a transaction and a hop to the database thread per call cost a
+        third of an authenticated small call)."""
         if self.recent_tokens.replayed(issuer, jti, now):
             return False
+        if self.store.embedded and self._tokens_loaded(now):
+            fresh = self.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
+            self._start_writer()
+            return fresh
         try:
             return await self.storage.run(
                 self.replay.first_use, issuer, jti, expires_at=expires_at, now=now, threaded=True
@@ -183,6 +195,15 @@ class Runtime:
             log.warning("database unavailable (%s): token replay checked by this process only", error)
             self.metrics.storage_skipped.labels("token-replay").inc()
             return self.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
+
+    def _tokens_loaded(self, now: datetime) -> bool:
+        """The unexpired token ids stored before this process started, in its memory (once)."""
+        if not self.recent_tokens.loaded:
+            try:
+                self.recent_tokens.load(self.replay.unexpired(now))
+            except OUTAGES as error:  # checked in the database, as on PostgreSQL, until it answers
+                log.warning("stored token ids not read (%s)", type(error).__name__)
+        return self.recent_tokens.loaded
 
     async def close(self) -> None:
         """At shutdown: write what is held if the database answers; count the rest lost."""

@@ -237,6 +237,11 @@ class RecentTokens:
         self._limit = limit
         self._seen: dict[tuple[str, str], datetime] = {}
         self.unwritten: list[tuple[str, str, datetime]] = []
+        self.loaded = False  # holds every unexpired id stored before (SQLite: ``Runtime.first_use``)
+
+    def load(self, stored: list[tuple[str, str, datetime]]) -> None:
+        self._seen.update(((issuer, jti), expires) for issuer, jti, expires in stored)
+        self.loaded = True
 
     def replayed(self, issuer: str, jti: str, now: datetime) -> bool:
         expires = self._seen.get((issuer, jti))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Connection, select
+
 from cds_service.storage.schema import seen_tokens
 from cds_service.storage.store import Store
 from cds_service.storage.text import storable
@@ -18,14 +20,38 @@ class ReplayCache:
         self._store = store
         self._swept_at = datetime.min.replace(tzinfo=UTC)
 
+    def unexpired(self, now: datetime) -> list[tuple[str, str, datetime]]:
+        """Every token id not yet expired: (issuer, jti, expiry)."""
+        query = select(seen_tokens.c.issuer, seen_tokens.c.jti, seen_tokens.c.expires_at)
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(query.where(seen_tokens.c.expires_at >= now)).all()
+        return [(row.issuer, row.jti, _utc(row.expires_at)) for row in rows]
+
+    def record(self, tokens: list[tuple[str, str, datetime]], *, now: datetime) -> None:
+        """Token ids already checked (by this process's memory), stored in one transaction."""
+        with self._store.writing() as connection:
+            self._sweep(connection, now)
+            connection.execute(
+                self._store.insert(seen_tokens).on_conflict_do_nothing(),
+                [{"issuer": storable(i), "jti": storable(j), "expires_at": e} for i, j, e in tokens],
+            )
+
+    def _sweep(self, connection: Connection, now: datetime) -> None:
+        if now - self._swept_at > _SWEEP_EVERY:
+            connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
+            self._swept_at = now
+
     def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a token id; False when it was already recorded (a replay) and has not expired."""
         with self._store.writing() as connection:
-            if now - self._swept_at > _SWEEP_EVERY:
-                connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
-                self._swept_at = now
+            self._sweep(connection, now)
             inserted = connection.execute(
                 self._store.insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti),
                 {"issuer": storable(issuer), "jti": storable(jti), "expires_at": expires_at},
             ).all()
             return len(inserted) == 1
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
