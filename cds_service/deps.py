@@ -8,7 +8,6 @@ parts, through the ``Annotated`` aliases below, after the FastAPI template's ``S
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,23 +31,14 @@ from cds_service.security.audience import Audience
 from cds_service.security.auth import Authenticator
 from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.settings import Settings
-from cds_service.storage.availability import (
-    HELD_CARDS,
-    OUTAGES,
-    CardBuffer,
-    DatabaseGate,
-    DatabaseUnavailable,
-    RecentTokens,
-    write_records,
-)
+from cds_service.storage.availability import OUTAGES, DatabaseGate, DatabaseUnavailable
 from cds_service.storage.records import CardRecord, IssuedCard, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
+from cds_service.storage.writer import Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# How long an issued-card record waits for others to share its transaction (~80 µs and a hop).
-WRITE_DELAY_SECONDS = 0.005
 
 
 @dataclass
@@ -62,15 +52,9 @@ class Runtime:
     authenticator: Authenticator | None = None
     # Set while the app runs (its lifespan): one connection pool for every outbound call.
     http: httpx.AsyncClient | None = None
-    # The database calls of the request paths, bounded in time, and what is held while it is down.
+    # The database calls of the request paths, bounded in time; what is written behind the answers.
     storage: DatabaseGate = field(init=False)
-    held_cards: CardBuffer = field(init=False)
-    recent_tokens: RecentTokens = field(default_factory=RecentTokens)
-    # Card records of answered hook calls, not yet written (``record_issued``), and their writer.
-    queued_cards: list[CardRecord] = field(default_factory=list)
-    _card_writer: asyncio.Task[None] | None = None
-    _write_now: asyncio.Event = field(default_factory=asyncio.Event)
-    _writing_held: asyncio.Lock = field(default_factory=asyncio.Lock)
+    writer: Writer = field(init=False)
 
     def __post_init__(self) -> None:
         self.storage = DatabaseGate(
@@ -79,8 +63,15 @@ class Runtime:
             embedded=self.store.embedded,
             metrics=self.metrics,
         )
-        self.held_cards = CardBuffer(HELD_CARDS, self.metrics)
-        self.storage.on_recovery(self.write_held)
+        self.writer = Writer(
+            self.storage,
+            self.store,
+            self.replay,
+            self.metrics,
+            self.clock,
+            wait=self.settings.database_statement_timeout_seconds,
+        )
+        self.storage.on_recovery(self.writer.write_held)
 
     def today(self) -> date:
         return today(self.clock)
@@ -108,66 +99,13 @@ class Runtime:
     def record_issued(
         self, *, service_id: str, hook_instance: str, patient_id: str, cards: Sequence[IssuedCard]
     ) -> None:
-        """Queue the record of the cards a hook call issued, for the writer (``_write_queued``): a
-        write per call (a task, a thread hop, a turn at SQLite's one writer) piled up at 32
-        concurrent calls until uvicorn refused connections (issue 17)."""
-        self.queued_cards.append(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
-        self._start_writer()
-
-    def _start_writer(self) -> None:
-        if self._card_writer is None or self._card_writer.done():
-            self._write_now = asyncio.Event()  # of this event loop (an app may be started again)
-            self._card_writer = asyncio.get_running_loop().create_task(self._write_queued())
-
-    async def _write_queued(self) -> None:
-        """Card records and token ids, written a few milliseconds after they were queued; while
-        the database is down, held (the recovery writes them: ``DatabaseGate.on_recovery``)."""
-        while self.queued_cards or self.recent_tokens.unwritten:
-            if not self._write_now.is_set():  # calls close together share a transaction
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._write_now.wait(), WRITE_DELAY_SECONDS)
-            self._write_now.clear()
-            batch, self.queued_cards = self.queued_cards, []
-            try:
-                await self.write_held()  # records held earlier go first, and the token ids
-                await write_records(self._write, batch, self.metrics)
-            except DatabaseUnavailable as error:
-                count = sum(len(record.cards) for record in batch)
-                if count:
-                    log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
-                for record in batch:
-                    self.held_cards.hold(record)
-                return
+        """Queue the record of the cards a hook call issued (``storage.writer``)."""
+        self.writer.queue(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
 
     async def cards_written(self) -> None:
-        """Every card record written, queued or held, at once (before anything reads cards back:
-        feedback on a card, order-sign what order-select showed, analytics); raises
-        ``DatabaseUnavailable`` if the database is down."""
-        if self._card_writer is not None and not self._card_writer.done():
-            self._write_now.set()
-            await asyncio.shield(self._card_writer)
-        await self.write_held()
-
-    async def write_held(self) -> None:
-        """Write out what was held while the database was down (on its recovery, and before
-        anything that reads cards back); raises ``DatabaseUnavailable`` if it is down again."""
-        if not len(self.held_cards) and not self.recent_tokens.unwritten:
-            return
-        async with self._writing_held:  # the recovery and a feedback call may both get here
-            if len(self.held_cards):
-                await self.held_cards.drain(self._write)
-            await self._write_tokens()
-
-    async def _write_tokens(self) -> None:
-        while self.recent_tokens.unwritten:
-            batch = list(self.recent_tokens.unwritten)
-            await self.storage.run(self.replay.record, batch, now=self.clock(), threaded=True)
-            del self.recent_tokens.unwritten[: len(batch)]
-
-    async def _write(self, records: list[CardRecord]) -> None:
-        # In a thread even on SQLite: a write can wait for the file's lock (another process's),
-        # and the event loop must not wait with it.
-        await self.storage.run(self.store.record_issued, records, threaded=True)
+        """Before anything reads cards back (feedback on a card, order-sign what order-select
+        showed, analytics): every card record written; raises ``DatabaseUnavailable``."""
+        await self.writer.cards_written()
 
     @cached_property
     def replay(self) -> ReplayCache:
@@ -181,11 +119,11 @@ class Runtime:
         the unexpired ids stored before, is the whole truth, and ids are written a few ms later
         with the card records (a transaction and a hop to the database thread per call cost a
         third of an authenticated small call)."""
-        if self.recent_tokens.replayed(issuer, jti, now):
+        if self.writer.recent_tokens.replayed(issuer, jti, now):
             return False
         if self.store.embedded and self._tokens_loaded(now):
-            fresh = self.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
-            self._start_writer()
+            fresh = self.writer.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
+            self.writer.start()
             return fresh
         try:
             return await self.storage.run(
@@ -194,24 +132,24 @@ class Runtime:
         except DatabaseUnavailable as error:
             log.warning("database unavailable (%s): token replay checked by this process only", error)
             self.metrics.storage_skipped.labels("token-replay").inc()
-            return self.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
+            return self.writer.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
 
     def _tokens_loaded(self, now: datetime) -> bool:
         """The unexpired token ids stored before this process started, in its memory (once)."""
-        if not self.recent_tokens.loaded:
+        if not self.writer.recent_tokens.loaded:
             try:
-                self.recent_tokens.load(self.replay.unexpired(now))
+                self.writer.recent_tokens.load(self.replay.unexpired(now))
             except OUTAGES as error:  # checked in the database, as on PostgreSQL, until it answers
                 log.warning("stored token ids not read (%s)", type(error).__name__)
-        return self.recent_tokens.loaded
+        return self.writer.recent_tokens.loaded
 
     async def close(self) -> None:
         """At shutdown: write what is held if the database answers; count the rest lost."""
         with suppress(DatabaseUnavailable):
             await self.cards_written()
-        if len(self.held_cards):
-            log.error("shutting down with %d card record(s) not written: lost", len(self.held_cards))
-            self.metrics.card_records_lost.inc(len(self.held_cards))
+        if len(self.writer.held_cards):
+            log.error("shutting down with %d card record(s) not written: lost", len(self.writer.held_cards))
+            self.metrics.card_records_lost.inc(len(self.writer.held_cards))
         await self.storage.close()
 
     @cached_property

@@ -39,8 +39,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         log.warning("readiness: database unavailable: %s", reason)
         checks["database"] = f"unavailable ({reason})"
         ready = False
-    if len(runtime.held_cards):
-        checks["writes"] = f"failing: {len(runtime.held_cards)} card record(s) held in memory"
+    if len(runtime.writer.held_cards):
+        checks["writes"] = f"failing: {len(runtime.writer.held_cards)} card record(s) held in memory"
         ready = False
     if not ready:
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)

@@ -66,6 +66,10 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
     )
 
 
+# Rows of one INSERT: 13 columns each, within SQLite's 32,766 bound parameters.
+ROWS_PER_STATEMENT = 500
+
+
 class StoreInUse(Exception):
     """Another process serves the same SQLite file."""
 
@@ -145,7 +149,12 @@ class Store:
         rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
         if rows:
             with self.writing() as connection:
-                connection.execute(self.insert(issued_cards).on_conflict_do_nothing(), rows)
+                # Many rows to a statement, not one statement a row: SQLite lets go of the GIL for
+                # each statement, and a thread that must win it back from a busy event loop waits
+                # up to a switch interval each time (6,000 rows a statement each took over 5 s).
+                for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                    chunk = rows[start : start + ROWS_PER_STATEMENT]
+                    connection.execute(self.insert(issued_cards).values(chunk).on_conflict_do_nothing())
             for service in {row["service_id"] for row in rows}:
                 self._changed({row["patient_key"] for row in rows if row["service_id"] == service}, shown_by=service)
 

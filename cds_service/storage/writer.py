@@ -1,0 +1,103 @@
+"""Card records and token ids, written behind the answers: a few milliseconds after the call,
+every record queued meanwhile in one transaction, by one task per process.
+
+A write per call (its own task, a hop to the database thread, a turn at SQLite's one writer)
+piled up at 32 concurrent calls until uvicorn refused connections (issue 17). Anything that
+reads cards back (feedback, order-sign's quiet read, analytics) has them written first
+(``cards_written``). While the database is down, records and token ids are held
+(``CardBuffer``, ``RecentTokens``) and written when it answers (``write_held``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from cds_service.clock import Clock
+from cds_service.observability import Metrics
+from cds_service.storage.availability import (
+    HELD_CARDS,
+    CardBuffer,
+    DatabaseGate,
+    DatabaseUnavailable,
+    RecentTokens,
+    write_records,
+)
+from cds_service.storage.records import CardRecord
+from cds_service.storage.replay import ReplayCache
+from cds_service.storage.store import Store
+
+log = logging.getLogger(__name__)
+# How long a record waits for others to share its transaction (~80 µs and a hop a transaction).
+WRITE_DELAY_SECONDS = 0.005
+
+
+class Writer:
+    def __init__(
+        self, gate: DatabaseGate, store: Store, replay: ReplayCache, metrics: Metrics, clock: Clock, *, wait: float
+    ) -> None:
+        self._gate, self._store, self._replay, self._metrics, self._clock = gate, store, replay, metrics, clock
+        # No caller waits on these writes, so a statement's time: under load the database thread
+        # gets the CPU late, and the hook path's short wait marked the database down.
+        self._wait = wait
+        self.held_cards = CardBuffer(HELD_CARDS, metrics)
+        self.recent_tokens = RecentTokens()
+        self.queued: list[CardRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()
+        self._writing_held = asyncio.Lock()
+
+    def queue(self, record: CardRecord) -> None:
+        self.queued.append(record)
+        self.start()
+
+    def start(self) -> None:
+        """The writer task, if it is not running (it ends when nothing is left to write)."""
+        if self._task is None or self._task.done():
+            self._now = asyncio.Event()  # of this event loop (an app may be started again)
+            self._task = asyncio.get_running_loop().create_task(self._write_queued())
+
+    async def _write_queued(self) -> None:
+        while self.queued or self.recent_tokens.unwritten:
+            if not self._now.is_set():  # calls close together share a transaction
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._now.wait(), WRITE_DELAY_SECONDS)
+            self._now.clear()
+            batch, self.queued = self.queued, []
+            try:
+                await self.write_held()  # records held earlier go first, and the token ids
+                await write_records(self._write, batch, self._metrics)
+            except DatabaseUnavailable as error:
+                count = sum(len(record.cards) for record in batch)
+                if count:
+                    log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
+                for record in batch:
+                    self.held_cards.hold(record)
+                return  # the gate's recovery writes what is held (``write_held``)
+
+    async def cards_written(self) -> None:
+        """Every card record written, queued or held, at once; raises ``DatabaseUnavailable``
+        if the database is down."""
+        if self._task is not None and not self._task.done():
+            self._now.set()
+            await asyncio.shield(self._task)
+        await self.write_held()
+
+    async def write_held(self) -> None:
+        """Write out what was held while the database was down (on its recovery, and before
+        anything that reads cards back); raises ``DatabaseUnavailable`` if it is down again."""
+        if not len(self.held_cards) and not self.recent_tokens.unwritten:
+            return
+        async with self._writing_held:  # the recovery and a feedback call may both get here
+            if len(self.held_cards):
+                await self.held_cards.drain(self._write)
+            while self.recent_tokens.unwritten:
+                tokens = list(self.recent_tokens.unwritten)
+                now = self._clock()
+                await self._gate.run(self._replay.record, tokens, now=now, wait=self._wait, threaded=True)
+                del self.recent_tokens.unwritten[: len(tokens)]
+
+    async def _write(self, records: list[CardRecord]) -> None:
+        # In a thread even on SQLite: another process's lock on the file must not stall the loop.
+        await self._gate.run(self._store.record_issued, records, wait=self._wait, threaded=True)
