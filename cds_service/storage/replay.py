@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, select
 
 from cds_service.storage.schema import seen_tokens
-from cds_service.storage.store import ROWS_PER_STATEMENT, Store
+from cds_service.storage.store import Store, insert_rows
 from cds_service.storage.text import storable
 
 # How often expired token ids are swept out.
@@ -32,9 +32,7 @@ class ReplayCache:
         with self._store.writing() as connection:
             self._sweep(connection, now)
             rows = [{"issuer": storable(i), "jti": storable(j), "expires_at": e} for i, j, e in tokens]
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):  # many rows a statement (Store.record_issued)
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                connection.execute(self._store.insert(seen_tokens).values(chunk).on_conflict_do_nothing())
+            insert_rows(connection, seen_tokens, rows)
 
     def _sweep(self, connection: Connection, now: datetime) -> None:
         if now - self._swept_at > _SWEEP_EVERY:
