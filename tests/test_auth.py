@@ -217,6 +217,20 @@ def test_replay_is_refused_after_a_restart_on_sqlite(
     rejected(call(secure(), token), "was already used")
 
 
+def test_a_full_token_memory_checks_in_the_database_rather_than_refusing(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    """SQLite's memory of token ids is bounded: once full of unexpired ids, a call is checked in
+    the database (which holds them all), not refused, and a replay there is still refused."""
+    client = secure()
+    first, second = (es384.sign(claims(BASE + SELECT, NOW)) for _ in range(2))
+    assert call(client, first).status_code == 200
+    client.app.state.runtime.writer.recent_tokens._limit = 1  # type: ignore[attr-defined]
+    assert call(client, second).status_code == 200
+    rejected(call(client, second), "was already used")
+    rejected(call(client, first), "was already used")
+
+
 def test_unknown_issuer_is_401(
     secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
 ) -> None:

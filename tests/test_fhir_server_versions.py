@@ -8,7 +8,6 @@ the test FHIR server speaking each version, on the same patient data, and compar
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import SELECT, TODAY, fixture, rule_ids
 from tests.fhir_server import FhirTestServer, demo_resources, in_version, start
+from tests.test_fhir_versions import comparable as comparable_card
 
 Serve = Callable[..., FhirTestServer]
 RX_VIEW_DSTU2 = "sandbox/rx-view-dstu2-order-select.json"
@@ -106,16 +106,8 @@ def sandbox_request(version: str, server: FhirTestServer, patient: str) -> dict[
 
 
 def comparable(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cards without what differs by design: fresh uuids, and resources in the client's version."""
-    cards = copy.deepcopy(cards)
-    for card in cards:
-        card.pop("uuid")
-        for suggestion in card.get("suggestions", []):
-            suggestion.pop("uuid")
-            for action in suggestion["actions"]:
-                action.pop("resource", None)
-                action.pop("resourceId", None)
-    return cards
+    """Cards without what differs by design (``test_fhir_versions.comparable``)."""
+    return [comparable_card(card) for card in cards]
 
 
 def answer(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:

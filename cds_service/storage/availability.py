@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -238,6 +238,7 @@ class RecentTokens:
         self._seen: dict[tuple[str, str], datetime] = {}
         self.unwritten: list[tuple[str, str, datetime]] = []
         self.loaded = False  # holds every unexpired id stored before (SQLite: ``Runtime.first_use``)
+        self._swept = datetime.min.replace(tzinfo=UTC)
 
     def load(self, stored: list[tuple[str, str, datetime]]) -> None:
         self._seen.update(((issuer, jti), expires) for issuer, jti, expires in stored)
@@ -247,16 +248,22 @@ class RecentTokens:
         expires = self._seen.get((issuer, jti))
         return expires is not None and expires >= now
 
+    def has_room(self, now: datetime) -> bool:
+        """Room for another id, the expired ones dropped first (at most once a second: a sweep
+        walks every id, and a memory full of unexpired ones would sweep on every call)."""
+        if len(self._seen) >= self._limit and now - self._swept >= timedelta(seconds=1):
+            self._seen = {key: expires for key, expires in self._seen.items() if expires >= now}
+            self._swept = now
+        return len(self._seen) < self._limit
+
     def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a token id in memory; False for a replay, or when the memory is full (refused
         rather than forgotten: a forgotten id could be replayed)."""
         if self.replayed(issuer, jti, now):
             return False
-        if len(self._seen) >= self._limit:
-            self._seen = {key: expires for key, expires in self._seen.items() if expires >= now}
-            if len(self._seen) >= self._limit:
-                log.error("%d unexpired token ids held while the database is down: token refused", self._limit)
-                return False
+        if not self.has_room(now):
+            log.error("%d unexpired token ids held in memory: token refused", self._limit)
+            return False
         self._seen[(issuer, jti)] = expires_at
         self.unwritten.append((issuer, jti, expires_at))
         return True
