@@ -3,7 +3,8 @@
     request → CORS → request counting → router (routes/) → VerifiedCaller → pipeline or store
 
 Routes stay thin: they depend on the verified caller and the runtime (``deps``), read the
-body, call ``pipeline.evaluate`` or the store, and answer. Errors become OperationOutcome
+body, call ``pipeline.evaluate`` or the store, and answer. The hook route, the one hot path, is
+a plain Starlette route that asks ``deps`` for both itself (``routes.hooks``). Errors become OperationOutcome
 responses in one place (``routes.errors``).
 """
 
@@ -66,7 +67,8 @@ def create_app(
         allow_private_network=settings.cors_private_network,
     )
     install_error_handlers(app)
-    for module in (discovery, hooks, feedback, analytics, operations):
+    app.router.routes.append(hooks.HOOK_ROUTE)
+    for module in (discovery, feedback, analytics, operations):
         app.include_router(module.router)
     openapi.install(app, auth_required=runtime.authenticator is not None)
     return app

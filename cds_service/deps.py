@@ -3,7 +3,8 @@
 ``Runtime`` holds everything a request may need (settings, clinical content, the store, the
 clock, the authenticator, the outbound HTTP client); the routes ask for it, or for one of its
 parts, through the ``Annotated`` aliases below, after the FastAPI template's ``SessionDep`` and
-``CurrentUser``. ``VerifiedCaller`` is the checked client JWT: every route depends on it.
+``CurrentUser``. ``VerifiedCaller`` is the checked client JWT: every route depends on it (the hook route, a
+plain Starlette one, calls ``verified_caller`` itself).
 """
 
 from __future__ import annotations
@@ -218,9 +219,13 @@ def build_runtime(
     return runtime
 
 
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
 async def get_runtime(request: Request) -> Runtime:
     # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop on every call.
-    return request.app.state.runtime
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
