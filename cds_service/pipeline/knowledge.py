@@ -4,6 +4,7 @@ and their configuration, cross-checked so that any gap stops start-up, not a hoo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from cds_service.content import content_dir
 from cds_service.content.cards import CardCatalog, load_catalog
@@ -24,12 +25,18 @@ class Knowledge:
     # Days a rule stays quiet for a patient after its warning or info card is overridden (0: never).
     snooze_days: dict[str, int]
 
-    @property
+    @cached_property
     def rules(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.all_rules if self.configs[rule.id].enabled)
 
     def rules_for(self, hook: str) -> tuple[Rule, ...]:
-        return tuple(rule for rule in self.rules if hook in rule.hooks)
+        return self._rules_by_hook.get(hook, ())
+
+    @cached_property
+    def _rules_by_hook(self) -> dict[str, tuple[Rule, ...]]:
+        """Worked out once: every hook call asks (the configuration is fixed at start-up)."""
+        hooks = {hook for rule in self.rules for hook in rule.hooks}
+        return {hook: tuple(rule for rule in self.rules if hook in rule.hooks) for hook in hooks}
 
 
 def load_knowledge(settings: Settings) -> Knowledge:
