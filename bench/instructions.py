@@ -95,7 +95,9 @@ def instructions(scenario: str, calls: int) -> int:
         "--calls",
         str(calls),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    # One hash seed: set and dict layouts, and so the instructions, the same from run to run.
+    env = os.environ | {"PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
         raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
