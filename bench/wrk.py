@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,32 @@ class Load:
     rps: float
     errors: int
     cpu_ms_per_call: float
+    # The machine's CPU time that other tenants of the VM took during the run (``steal``).
+    steal: float = 0.0
+
+
+def median(loads: list[Load]) -> Load:
+    """Several runs of one measurement as one: each figure's median, the errors and calls summed."""
+    return Load(
+        p50_ms=statistics.median(x.p50_ms for x in loads),
+        p99_ms=statistics.median(x.p99_ms for x in loads),
+        requests=sum(x.requests for x in loads),
+        rps=statistics.median(x.rps for x in loads),
+        errors=sum(x.errors for x in loads),
+        cpu_ms_per_call=statistics.median(x.cpu_ms_per_call for x in loads),
+        steal=statistics.mean(x.steal for x in loads),
+    )
+
+
+def machine_times() -> tuple[int, int]:
+    """(all CPU time, stolen CPU time) of the machine so far, in ticks (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
+def steal_between(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[0] - before[0]
+    return (after[1] - before[1]) / total if total else 0.0
 
 
 def wrk() -> str:
@@ -76,9 +103,10 @@ def drive(
     if tokens is not None:
         env["BENCH_TOKENS"] = str(tokens)
     command = [wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA), url]
-    before = cpu_seconds(pid)
+    before, machine = cpu_seconds(pid), machine_times()
     subprocess.run(command, env=env, check=True, capture_output=True)
     spent = cpu_seconds(pid) - before
+    steal = steal_between(machine, machine_times())
     figures = json.loads(out.read_text())
     requests = figures["requests"]
     return Load(
@@ -88,4 +116,5 @@ def drive(
         rps=requests / (figures["duration_us"] / 1e6),
         errors=figures["non_2xx"] + figures["socket_errors"],
         cpu_ms_per_call=spent * 1000 / max(requests, 1),
+        steal=steal,
     )
