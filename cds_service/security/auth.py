@@ -119,13 +119,14 @@ class Authenticator:
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthorized("token too long")
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            # Decoded once: the signature is checked on these same parts (``_signed``).
+            unverified = _JWT.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError as error:
             raise Unauthorized(f"malformed token: {error}") from None
         except (ValueError, TypeError, OverflowError, RecursionError) as error:
             raise Unauthorized(f"malformed token ({type(error).__name__})") from None
-        client, alg, kid = self._issuer(header, unverified)
+        header, claims = unverified["header"], unverified["payload"]
+        client, alg, kid = self._issuer(header, claims)
         now = self._clock()
         key = await self._keys[client.iss].key(kid, now=now, http=self._http())
         if key is None:
@@ -134,17 +135,14 @@ class Authenticator:
         if key.kty != kty or (crv and key.crv != crv) or (key.alg and key.alg != alg):
             raise Unauthorized(f"alg {alg} does not fit key {_shown(kid)}")
         try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                # Time, audience and issuer are checked below, on this service's clock.
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
-            )
+            signed = _signed(token, alg, key.key, unverified["signature"])
         except jwt.PyJWTError as error:
             raise Unauthorized(f"signature: {error}") from None
         except (ValueError, TypeError, OverflowError, RecursionError) as error:
             raise Unauthorized(f"signature: unreadable ({type(error).__name__})") from None
+        if not signed:
+            raise Unauthorized("signature: Signature verification failed")  # as PyJWT says it
+        # Time, audience and issuer are checked here, on this service's clock.
         expires_at = self._check_claims(claims, client, path, now)
         if not await self._first_use(client.iss, claims["jti"], _utc(expires_at), _utc(now)):
             raise Unauthorized(f"jti {_shown(claims['jti'])} of issuer {client.iss!r} was already used")
@@ -189,6 +187,19 @@ class Authenticator:
         if not isinstance(jti, str) or not 0 < len(jti) <= 256 or not jti.isprintable():
             raise Unauthorized("claim jti is missing or not a printable string of at most 256 characters")
         return exp + self._leeway
+
+
+_JWT = jwt.PyJWT()
+_JWS = jwt.PyJWS()
+
+
+def _signed(token: str, alg: str, key: Any, signature: bytes) -> bool:
+    """Does ``signature`` (decoded from the token) sign the token's header and payload under
+    ``key``? What ``jwt.decode`` checks, on the parts already decoded: it would decode the token
+    a second time, and a third to find the issuer's key (~0.07 ms a call, issue 17). The key's
+    type and size were checked against ``alg`` before (``authenticate``, ``clients``)."""
+    algorithm = _JWS.get_algorithm_by_name(alg)
+    return algorithm.verify(token.rpartition(".")[0].encode(), algorithm.prepare_key(key), signature)
 
 
 def _time(claims: dict[str, Any], name: str) -> float:
