@@ -117,7 +117,7 @@ class Runtime:
         is down, in this process's memory (``RecentTokens``), written to the database later.
 
         On SQLite, one process serves the file (``Store.claim``): its memory, which starts with
-        the unexpired ids stored before, is the whole truth, and ids are written a few ms later
+        the unexpired ids stored before, is the whole truth, and ids are written up to 20 ms later
         with the card records (a transaction and a hop to the database thread per call cost a
         third of an authenticated small call)."""
         if self.writer.recent_tokens.replayed(issuer, jti, now):
