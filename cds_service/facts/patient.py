@@ -22,6 +22,7 @@ from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
+_MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 # Without a clinical status, only these (or no verification status) leave a condition standing.
@@ -79,7 +80,12 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
     for raw in raws:
         if raw.get("resourceType") != "Condition":
             continue
-        codes = tuple(codes_of(raw.get("code")))
+        codes = tuple(codes_of(raw.get("code")))  # ``code`` is the same in every FHIR version
+        if not any(map(terminology.is_relevant, codes)):
+            continue
+        r4 = to_r4(raw)  # an older version's Condition read as R4 (nested absurdly deep: a stub)
+        if r4 is not None:
+            raw, codes = r4, tuple(codes_of(r4.get("code")))
         if not any(map(terminology.is_relevant, codes)) or not _active(raw, today):
             continue
         text = as_str(as_obj(raw.get("code")).get("text"))
@@ -127,16 +133,18 @@ def _courses(
     relevant = terminology.relevant_ingredients
     courses = []
     for raw in raws:
-        status = raw.get("status")
-        if raw.get("resourceType") != "MedicationRequest" or not isinstance(status, str):
+        if raw.get("resourceType") not in _MEDICATION_REQUESTS:
             continue
-        if status not in _HISTORY_STATUSES:
+        # The drug is named the same way in every FHIR version: most of a history is dropped here.
+        drug = medications.identify(raw, terminology)
+        if drug is None or drug.ingredient not in relevant:
+            continue
+        raw = to_r4(raw) or raw
+        status = raw.get("status")
+        if not isinstance(status, str) or status not in _HISTORY_STATUSES:
             continue
         reference = _reference(raw)
         if reference in exclude:
-            continue
-        drug = medications.identify(raw, terminology)
-        if drug is None or drug.ingredient not in relevant:
             continue
         order = medication_order(raw, reference, raw, drug, terminology)
         try:
@@ -229,20 +237,22 @@ def build_context(
 ) -> PatientContext:
     """The context rules read. ``history`` holds each prefetch key's resources in the client's
     FHIR version; ``unavailable`` the optional keys that could not be had."""
-    resources = {key: [to_r4(r) or r for r in raws] for key, raws in history.items()}
+    # Read as R4 (``to_r4``) where it is read: Conditions and MedicationRequests only once a rule
+    # could use them (most of a history is not: ~1 µs an entry saved).
     exclude = {f"MedicationRequest/{o.reference.partition('/')[2]}" for o in drafts}
-    conditions = _conditions(resources.get("conditions", []), terminology, today)
-    courses = _courses(resources.get("medications", []), exclude, terminology, medications, today)
+    conditions = _conditions(history.get("conditions", []), terminology, today)
+    courses = _courses(history.get("medications", []), exclude, terminology, medications, today)
+    imaging = [to_r4(r) or r for r in history.get("imaging", [])]
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
         today=today,
         orders=tuple(orders),
         drafts=tuple(drafts),
-        age=_age(resources.get("patient", []), today),
+        age=_age(history.get("patient", []), today),
         conditions=tuple(conditions),
         courses=tuple(courses),
-        procedures=tuple(_procedures([*resources.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
+        procedures=tuple(_procedures([*imaging, *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
         symptom_onset=_symptom_onset(conditions, courses, terminology, today),
     )
