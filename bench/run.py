@@ -11,7 +11,7 @@ so replay protection runs). Prints p50/p99, requests/s, CPU per
 call and the service/echo ratios, then the issue-17 targets met or not, RSS growth over 20,000
 calls and the cost per 100 prefetch entries; writes ``bench/results.md``.
 
-    python bench/run.py [--seconds 1.5] [--repeat 3] [--leak-requests 20000]
+    python bench/run.py [--seconds 2] [--repeat 3] [--leak-requests 20000]
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def _targets(by: dict[tuple[str, str, int], Load]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=1.5, help="seconds of each run")
+    parser.add_argument("--seconds", type=int, default=2, help="seconds of each run (wrk counts whole seconds)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario, target and concurrency (medians)")
     parser.add_argument("--leak-requests", type=int, default=20000)
     args = parser.parse_args()
