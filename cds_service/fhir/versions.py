@@ -166,9 +166,7 @@ def _convert_needed(raw: dict[str, Any]) -> bool:
     )
 
 
-def _convert(raw: dict[str, Any]) -> dict[str, Any] | None:
-    if not _convert_needed(raw):
-        return None
+def _convert(raw: dict[str, Any]) -> dict[str, Any]:
     kind = raw["resourceType"]
     if kind in ("MedicationOrder", "MedicationRequest"):
         return _medication_request(copy_json(raw))
@@ -182,10 +180,10 @@ def to_r4(raw: dict[str, Any]) -> dict[str, Any] | None:
 
     Converting copies the resource recursively, and history resources are not bounded in depth
     when the body is read: one nested absurdly deep is read as a resource with no facts."""
-    if _convert_needed(raw) and too_deep(raw):
+    if not _convert_needed(raw):
+        return None
+    if too_deep(raw):
         log.warning("skipping %s/%s: nested deeper than %d levels", raw["resourceType"], raw.get("id"), MAX_DEPTH)
         return {"resourceType": raw["resourceType"], "id": raw.get("id")}
     converted = _convert(raw)
-    if converted is None:
-        return None
     return normalise(converted, model_for(converted["resourceType"]), known_only=True)
