@@ -4,8 +4,8 @@
 
 Routes stay thin: they depend on the verified caller and the runtime (``deps``), read the
 body, call ``pipeline.evaluate`` or the store, and answer. The hook route, the one hot path, is
-a plain Starlette route that asks ``deps`` for both itself (``routes.hooks``). Errors become OperationOutcome
-responses in one place (``routes.errors``).
+a plain Starlette route that asks ``deps`` for both itself (``routes.hooks``). Errors become
+OperationOutcome responses in one place (``routes.errors``).
 """
 
 from __future__ import annotations

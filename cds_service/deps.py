@@ -3,8 +3,8 @@
 ``Runtime`` holds everything a request may need (settings, clinical content, the store, the
 clock, the authenticator, the outbound HTTP client); the routes ask for it, or for one of its
 parts, through the ``Annotated`` aliases below, after the FastAPI template's ``SessionDep`` and
-``CurrentUser``. ``VerifiedCaller`` is the checked client JWT: every route depends on it (the hook route, a
-plain Starlette one, calls ``verified_caller`` itself).
+``CurrentUser``. ``VerifiedCaller`` is the checked client JWT: every route depends on it (the
+hook route, a plain Starlette one, calls ``verified_caller`` itself).
 """
 
 from __future__ import annotations

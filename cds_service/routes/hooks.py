@@ -1,9 +1,10 @@
 """POST /cds-services/{id}: a hook call, answered by the pipeline (``pipeline.evaluate``).
 
-A plain Starlette route, not a FastAPI one: FastAPI's dependency resolution (the runtime, the
-caller, the path parameter) cost 8% of a small hook call's instructions (issue 17), and the
-OpenAPI document is written by hand anyway (``routes.openapi``). It asks ``deps`` for the same
-runtime and verified caller as every other route."""
+A plain Starlette route at the app's top level, not a FastAPI one: FastAPI's dependency
+resolution (the runtime, the caller, the path parameter) and its included-router dispatch cost
+15% of a small hook call's instructions (issue 17), and the OpenAPI document is written by hand
+anyway (``routes.openapi``). It asks ``deps`` for the same runtime and verified caller as every
+other route."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, bindparam, case, func, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.storage.records import Quiet
-from cds_service.storage.schema import feedback, issued_cards
+from cds_service.storage.schema import as_utc, feedback, issued_cards
 
 # Patients whose answers are kept: each a few hundred bytes.
 PATIENTS = 10_000
@@ -88,7 +88,7 @@ def read_quiet(
     swapped: set[tuple[str, str]] = set()
     snoozed: set[str] = set()
     for row in connection.execute(_FEEDBACK_OF_PATIENT, {"patient": patient, "since": since}):
-        at = _utc(row.received_at)
+        at = as_utc(row.received_at)
         if row.outcome == "accepted" and at >= today:
             swapped.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
         days = snooze_days.get(row.rule_id, 0)
@@ -106,11 +106,6 @@ def _shown_today(connection: Connection, patient: str, today: datetime, services
     of which any card was accepted (its suggestion, not applied, must come back)."""
     rows = connection.execute(_SHOWN_TO_PATIENT, {"patient": patient, "today": today, "services": list(services)})
     return frozenset(row.draft_hash for row in rows if not row[2] and row.indicator in ("warning", "info"))
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> list[str]:

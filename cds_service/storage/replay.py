@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, select
 
-from cds_service.storage.schema import seen_tokens
+from cds_service.storage.schema import as_utc, seen_tokens
 from cds_service.storage.store import Store, insert_rows
 from cds_service.storage.text import storable
 
@@ -25,7 +25,7 @@ class ReplayCache:
         query = select(seen_tokens.c.issuer, seen_tokens.c.jti, seen_tokens.c.expires_at)
         with self._store.engine.connect() as connection:
             rows = connection.execute(query.where(seen_tokens.c.expires_at >= now)).all()
-        return [(row.issuer, row.jti, _utc(row.expires_at)) for row in rows]
+        return [(row.issuer, row.jti, as_utc(row.expires_at)) for row in rows]
 
     def record(self, tokens: list[tuple[str, str, datetime]], *, now: datetime) -> None:
         """Token ids already checked (by this process's memory), stored in one transaction."""
@@ -48,8 +48,3 @@ class ReplayCache:
                 {"issuer": storable(issuer), "jti": storable(jti), "expires_at": expires_at},
             ).all()
             return len(inserted) == 1
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

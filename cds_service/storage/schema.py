@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -38,6 +38,12 @@ from cds_service.storage.engine import unbounded
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
+
+
+def as_utc(value: datetime) -> datetime:
+    """A datetime read back: SQLite hands them back without their zone; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
 
 issued_cards = Table(
     "issued_cards",
