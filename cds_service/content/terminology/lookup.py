@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from cds_service.content.terminology.model import CodeConcept, Drug
+from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug
 from cds_service.content.terminology.names import NameReader
 from cds_service.fhir.coding import RXNORM, Code, code_key
 
@@ -37,6 +37,7 @@ class Terminology:
         )
         self._names = tuple({name for c in code_concepts.values() for name in c.names})
         self._reader = names
+        self._concepts: dict[tuple[Code, ...], frozenset[str]] = {}
 
     def drug(self, codings: Iterable[Code], text: str | None = None) -> Drug | None:
         """Identify a medication by RxNorm product or ingredient code, a site's local code, else
@@ -75,7 +76,21 @@ class Terminology:
         return tuple(i for i in drug.ingredients if i in members) if drug is not None else ()
 
     def in_concept(self, concept: str, codes: Iterable[Code], text: str | None = None) -> bool:
-        return self.matching(concept, codes) is not None or bool(text and self.code_concepts[concept].named_in(text))
+        return concept in self.concepts_of(codes) or bool(text and self.code_concepts[concept].named_in(text))
+
+    def concepts_of(self, codes: Iterable[Code]) -> frozenset[str]:
+        """Every concept any of the codes is in. Rules ask it of each condition for concept after
+        concept (some 750 questions for a 500-entry history); a history repeats a few code sets, so
+        each set is worked out once per process, and each question is one lookup."""
+        key = codes if type(codes) is tuple else tuple(codes)
+        found = self._concepts.get(key)
+        if found is None:
+            if len(self._concepts) >= KNOWN_CODES:
+                self._concepts.clear()
+            keys = [code.key for code in key]
+            found = frozenset(name for name, members in self.code_concepts.items() if any(k in members for k in keys))
+            self._concepts[key] = found
+        return found
 
     def matching(self, concept: str, codes: Iterable[Code]) -> Code | None:
         members = self.code_concepts[concept]
