@@ -16,7 +16,7 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import bounds_start, dated_span, medication_order
+from cds_service.facts.sig import bounds_start, dated_span, planned_days
 from cds_service.fhir.coding import ICD10CM, Code
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
@@ -101,7 +101,9 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
     return conditions
 
 
-def _course_days(raw: dict[str, Any], order: Order, status: str, today: date) -> tuple[date, date, bool] | None:
+def _course_days(
+    raw: dict[str, Any], planned: float | None, status: str, today: date
+) -> tuple[date, date, bool] | None:
     """A history order's first day, last day (inclusive) and whether the end is assumed
     (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
     start) for the planned duration; a bounds period's end is the last day; an unknown duration is
@@ -111,13 +113,13 @@ def _course_days(raw: dict[str, Any], order: Order, status: str, today: date) ->
     start = to_date(raw.get("authoredOn")) or bounds_start(raw) or to_date(validity.get("start"))
     if start is None:
         return None
-    if span is not None and order.planned_days is not None:
+    if span is not None and planned is not None:
         # The bounds period set the duration: its end is the last day. An order authored after
         # the course began (a medication history entered later) runs from the recorded start.
         return min(start, span[0]), span[1], False
-    if order.planned_days is not None:
+    if planned is not None:
         # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
-        return start, start + timedelta(days=max(math.ceil(order.planned_days), 1) - 1), False
+        return start, start + timedelta(days=max(math.ceil(planned), 1) - 1), False
     if status == "active":
         return start, max(start, today), False
     return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS - 1), True
@@ -146,9 +148,8 @@ def _courses(
         reference = _reference(raw)
         if reference in exclude:
             continue
-        order = medication_order(raw, reference, raw, drug, terminology)
         try:
-            days = _course_days(raw, order, status, today)
+            days = _course_days(raw, planned_days(raw, drug, terminology), status, today)
             if days is None:
                 continue
             start, last_day, assumed = days

@@ -10,7 +10,7 @@ as an infinite duration.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -206,8 +206,11 @@ def _bounded_days(request: dict[str, Any]) -> tuple[float | None, str | None]:
     return None, None
 
 
-def _planned_days(request: dict[str, Any], units_per_day: float | None) -> tuple[float | None, str | None]:
-    """Planned duration in days and the words saying where it came from (clinical specification §1)."""
+def _planned_days(
+    request: dict[str, Any], units_per_day: Callable[[], float | None]
+) -> tuple[float | None, str | None]:
+    """Planned duration in days and the words saying where it came from (clinical specification
+    §1). The units a day are asked for only when a quantity is all that says how long."""
     days, basis = _bounded_days(request)
     if days is not None:
         return days, basis
@@ -222,10 +225,16 @@ def _planned_days(request: dict[str, Any], units_per_day: float | None) -> tuple
         return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
     quantity = as_obj(dispense.get("quantity"))
     value = as_num(quantity.get("value"))
-    if value is not None and units_per_day and _unit(quantity) in (*COUNT_UNITS, ""):
-        basis = f"{fmt_number(value)} units at {fmt_number(units_per_day)} a day{refills}"
-        return value / units_per_day * (1 + repeats), basis
+    per_day = units_per_day() if value is not None else None
+    if value is not None and per_day and _unit(quantity) in (*COUNT_UNITS, ""):
+        basis = f"{fmt_number(value)} units at {fmt_number(per_day)} a day{refills}"
+        return value / per_day * (1 + repeats), basis
     return None, None
+
+
+def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
+    """A planned duration that is a number of days at all: absurd or negative ones count as unknown."""
+    return (planned, basis) if _finite(planned) is not None and planned >= 0 else (None, None)  # type: ignore[operator]
 
 
 def medication_order(
@@ -236,9 +245,7 @@ def medication_order(
     dose_mg, units_per_dose = (_finite(x) for x in _dose(dosages, drug))
     per_day = _finite(_per_day(dosages, terminology))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
-    planned, basis = _planned_days(facts, _finite(units_per_day))
-    if _finite(planned) is None or planned < 0:
-        planned, basis = None, None
+    planned, basis = _sensible(*_planned_days(facts, lambda: _finite(units_per_day)))
     return Order(
         reference=reference,
         resource=resource,
@@ -251,6 +258,18 @@ def medication_order(
         duration_basis=basis,
         reason_codes=tuple(codes_of(facts.get("reasonCode"))),
     )
+
+
+def planned_days(facts: dict[str, Any], drug: Drug | None, terminology: Terminology) -> float | None:
+    """A history order's planned days, as ``medication_order`` reads them: the dose and frequency
+    are read only when a quantity is all that says how long (most of a history says it outright)."""
+
+    def units_per_day() -> float | None:
+        dosages = _dosages(facts)
+        units, per_day = _finite(_dose(dosages, drug)[1]), _finite(_per_day(dosages, terminology))
+        return _finite(units * per_day) if units is not None and per_day is not None else None
+
+    return _sensible(*_planned_days(facts, units_per_day))[0]
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:
