@@ -26,16 +26,24 @@ log = logging.getLogger(__name__)
 
 class MedicationIndex:
     """Medication resources a ``medicationReference`` may point at: contained, in the draft
-    Bundle, prefetched or fetched. One per call, extended as resources arrive."""
+    Bundle, prefetched or fetched. One per call, extended as resources arrive, and indexed when
+    first asked: most orders name their drug by code, and a 500-entry history is not walked for
+    a reference nobody follows."""
 
     def __init__(self, resources: Iterable[dict[str, Any]] = ()) -> None:
         self._by_ref: dict[str, dict[str, Any]] = {}
-        self.add(resources)
+        self._unread: list[Iterable[dict[str, Any]]] = [resources]
 
     def add(self, resources: Iterable[dict[str, Any]]) -> None:
-        self._by_ref.update(
-            (f"Medication/{r['id']}", r) for r in resources if r.get("resourceType") == "Medication" and r.get("id")
-        )
+        self._unread.append(resources)
+
+    def _get(self, reference: str) -> dict[str, Any] | None:
+        for resources in self._unread:
+            self._by_ref.update(
+                (f"Medication/{r['id']}", r) for r in resources if r.get("resourceType") == "Medication" and r.get("id")
+            )
+        self._unread.clear()
+        return self._by_ref.get(reference)
 
     def identify(self, raw: dict[str, Any], terminology: Terminology) -> Drug | None:
         """The drug a raw MedicationRequest orders, from raw JSON (cheap: no validation)."""
@@ -49,7 +57,7 @@ class MedicationIndex:
                     (c for c in raw.get("contained") or () if isinstance(c, dict) and c.get("id") == ref[1:]), None
                 )
             else:
-                medication = self._by_ref.get(ref) or self._by_ref.get("/".join(ref.split("/")[-2:]))
+                medication = self._get(ref) or self._get("/".join(ref.split("/")[-2:]))
             concept = (medication or {}).get("code") or {"text": reference.get("display")}
         if not isinstance(concept, dict):
             return None

@@ -19,7 +19,7 @@ cost more than its whole computation (issue 17).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -179,12 +179,11 @@ def validate(
     return request, context
 
 
-def _given_resources(request: HookRequest, context: HookContext) -> list[dict[str, Any]]:
+def _given_resources(request: HookRequest, context: HookContext) -> Iterator[dict[str, Any]]:
     """What came with the request: the draft Bundle and the prefetch, as sent."""
-    given = list(bundle_resources(context.draft_bundle))
+    yield from bundle_resources(context.draft_bundle)
     for value in (request.prefetch or {}).values():
-        given.extend(bundle_resources(value))
-    return given
+        yield from bundle_resources(value)
 
 
 def _orders(

@@ -1,0 +1,62 @@
+"""A drug named by ``medicationReference`` to a Medication resource that came with the request:
+in the draft Bundle, or in the prefetched history beside the MedicationRequests (a search with
+``_include``). Each fires as its coded twin does, and a reference that leads nowhere stays silent."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture, rule_ids
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _medication(id_: str, code: str, display: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Medication",
+        "id": id_,
+        "code": {"coding": [{"system": RXNORM, "code": code, "display": display}]},
+    }
+
+
+def _by_reference(order: dict[str, Any], reference: str) -> None:
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": reference}
+
+
+def _post(client: TestClient, request: dict[str, Any]) -> list[str]:
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return rule_ids(response.json())
+
+
+@pytest.mark.parametrize("where", ["draftOrders", "prefetch"])
+@pytest.mark.parametrize("reference", ["Medication/flexeril-10", "https://ehr.example.org/fhir/Medication/flexeril-10"])
+def test_draft_naming_its_drug_by_reference_fires(client: TestClient, where: str, reference: str) -> None:
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    bundle = request["context"]["draftOrders"]
+    _by_reference(bundle["entry"][0]["resource"], reference)
+    medication = _medication("flexeril-10", "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+    target = bundle if where == "draftOrders" else request["prefetch"]["medications"]
+    target.setdefault("entry", []).append({"resource": medication})
+    assert "cyclobenzaprine-duration" in _post(client, request)
+
+
+def test_draft_whose_reference_leads_nowhere_is_silent(client: TestClient) -> None:
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
+    assert "cyclobenzaprine-duration" not in _post(client, request)
+
+
+@pytest.mark.parametrize("medication", [True, False], ids=["included", "absent"])
+def test_history_order_naming_its_drug_by_reference(client: TestClient, medication: bool) -> None:
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entries = request["prefetch"]["medications"]["entry"]
+    _by_reference(entries[0]["resource"], "Medication/tizanidine-2")
+    if medication:
+        entries.append({"resource": _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet")})
+    assert ("muscle-relaxant-duplicate" in _post(client, request)) is medication
