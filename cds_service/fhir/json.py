@@ -61,8 +61,12 @@ def codes_of(concept: Any) -> list[Code]:
                 system, code = coding.get("system"), coding.get("code")
                 if type(system) is str and type(code) is str:
                     display = coding.get("display")
-                    found.append(Code(system, code, display if type(display) is str else None))
+                    found.append(_new_code(Code, (system, code, display if type(display) is str else None)))
     return found
+
+
+# ``Code(...)`` through its generated ``__new__`` costs twice the tuple it makes (240 ns against 110).
+_new_code = tuple.__new__
 
 
 def as_list(value: Any) -> list[Any]:
