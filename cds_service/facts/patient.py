@@ -178,10 +178,11 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
         if field_name is None or status in _PROCEDURE_EXCLUDED:
             continue
         concepts = [c for c in as_list(raw.get(field_name)) if isinstance(c, dict)]
-        codes = codes_of(concepts)
+        by_concept = [(concept, codes_of(concept)) for concept in concepts]
+        codes = [code for _, found in by_concept for code in found]
         words = " ".join(
-            (as_str(concept.get("text")) or "") + " " + " ".join(c.display or "" for c in codes_of(concept))
-            for concept in concepts
+            (as_str(concept.get("text")) or "") + " " + " ".join(c.display or "" for c in found)
+            for concept, found in by_concept
         )
         if not any(map(terminology.is_relevant, codes)) and not terminology.is_relevant_text(words):
             continue
