@@ -16,7 +16,7 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import bounds_start, dated_span, planned_days
+from cds_service.facts.sig import bounds_start, course_plan
 from cds_service.fhir.coding import ICD10CM, Code
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
@@ -102,13 +102,13 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
 
 
 def _course_days(
-    raw: dict[str, Any], planned: float | None, status: str, today: date
+    raw: dict[str, Any], plan: tuple[float | None, tuple[date, date] | None], status: str, today: date
 ) -> tuple[date, date, bool] | None:
     """A history order's first day, last day (inclusive) and whether the end is assumed
     (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
     start) for the planned duration; a bounds period's end is the last day; an unknown duration is
     14 days, assumed, except that an active order runs until today."""
-    span = dated_span(raw)
+    planned, span = plan
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
     start = to_date(raw.get("authoredOn")) or bounds_start(raw) or to_date(validity.get("start"))
     if start is None:
@@ -149,7 +149,7 @@ def _courses(
         if reference in exclude:
             continue
         try:
-            days = _course_days(raw, planned_days(raw, drug, terminology), status, today)
+            days = _course_days(raw, course_plan(raw, drug, terminology), status, today)
             if days is None:
                 continue
             start, last_day, assumed = days

@@ -131,23 +131,34 @@ def _step_per_day(dosage: dict[str, Any], terminology: Terminology) -> float | N
     return None
 
 
-def _bounds_periods(request: dict[str, Any]) -> list[tuple[date | None, date | None]]:
-    periods = (as_obj(_repeat(dosage).get("boundsPeriod")) for dosage in _dosages(request))
-    return [(to_date(period.get("start")), to_date(period.get("end"))) for period in periods]
-
-
 def bounds_start(request: dict[str, Any]) -> date | None:
     """The earliest start of the dosage bounds periods, ended or not."""
-    return min((start for start, _ in _bounds_periods(request) if start), default=None)
+    starts = (to_date(period.get("start")) for period in _periods(_dosages(request)))
+    return min((start for start in starts if start), default=None)
 
 
-def bounds_span(request: dict[str, Any]) -> tuple[date, date] | None:
-    """The first and last day (inclusive) the dosage bounds periods cover: from the earliest
-    start to the latest end among the dosage instructions that have both (a taper's steps)."""
-    periods = [(start, end) for start, end in _bounds_periods(request) if start and end and start <= end]
-    if not periods:
-        return None
-    return min(start for start, _ in periods), max(end for _, end in periods)
+_Span = tuple[date, date]
+_Steps = tuple[float, int]
+
+
+def _bounds(dosages: list[dict[str, Any]]) -> tuple[_Span | None, _Steps | None]:
+    """What the dosage bounds say, read once: the dated span, and the ``boundsDuration`` steps.
+
+    The span is the first and last day (inclusive) the bounds periods cover, from the earliest
+    start to the latest end among the instructions that have both (a taper's steps), and only
+    when it is what sets the planned duration (a history course then ends on that last day,
+    clinical specification §1): when the steps say longer, they do."""
+    dated = [(to_date(period.get("start")), to_date(period.get("end"))) for period in _periods(dosages)]
+    periods = [(start, end) for start, end in dated if start and end and start <= end]
+    span = (min(start for start, _ in periods), max(end for _, end in periods)) if periods else None
+    stepped = _stepped_days(dosages)
+    if span is not None and stepped is not None and stepped[0] >= _span_days(span):
+        span = None
+    return span, stepped
+
+
+def _periods(dosages: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    return (as_obj(_repeat(dosage).get("boundsPeriod")) for dosage in dosages)
 
 
 def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
@@ -180,25 +191,15 @@ def _span_days(span: tuple[date, date]) -> float:
     return float((span[1] - span[0]).days + 1)
 
 
-def dated_span(request: dict[str, Any]) -> tuple[date, date] | None:
-    """The bounds period's first and last day when it is what sets the planned duration: a
-    history course then ends on that last day (clinical specification §1)."""
-    span = bounds_span(request)
-    if span is None:
-        return None
-    stepped = _stepped_days(_dosages(request))
-    return span if stepped is None or stepped[0] < _span_days(span) else None
-
-
-def _bounded_days(request: dict[str, Any]) -> tuple[float | None, str | None]:
+def _bounded_days(
+    dosages: list[dict[str, Any]], bounds: tuple[_Span | None, _Steps | None]
+) -> tuple[float | None, str | None]:
     """Planned days from the dosage bounds (``boundsDuration``, ``boundsPeriod`` inclusive); when a
     taper states both kinds, the longer reading counts."""
-    dosages = _dosages(request)
-    span = dated_span(request)
+    span, stepped = bounds
     if span is not None:
         taper = "a taper " if len(dosages) > 1 else ""
         return _span_days(span), f"{taper}from {span[0].isoformat()} to {span[1].isoformat()}"
-    stepped = _stepped_days(dosages)
     if stepped is not None:
         days, count = stepped
         steps = f" in {count} steps" if count > 1 else ""
@@ -207,11 +208,14 @@ def _bounded_days(request: dict[str, Any]) -> tuple[float | None, str | None]:
 
 
 def _planned_days(
-    request: dict[str, Any], units_per_day: Callable[[], float | None]
+    request: dict[str, Any],
+    dosages: list[dict[str, Any]],
+    bounds: tuple[_Span | None, _Steps | None],
+    units_per_day: Callable[[], float | None],
 ) -> tuple[float | None, str | None]:
     """Planned duration in days and the words saying where it came from (clinical specification
     §1). The units a day are asked for only when a quantity is all that says how long."""
-    days, basis = _bounded_days(request)
+    days, basis = _bounded_days(dosages, bounds)
     if days is not None:
         return days, basis
     dispense = request.get("dispenseRequest")
@@ -245,7 +249,7 @@ def medication_order(
     dose_mg, units_per_dose = (_finite(x) for x in _dose(dosages, drug))
     per_day = _finite(_per_day(dosages, terminology))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
-    planned, basis = _sensible(*_planned_days(facts, lambda: _finite(units_per_day)))
+    planned, basis = _sensible(*_planned_days(facts, dosages, _bounds(dosages), lambda: _finite(units_per_day)))
     return Order(
         reference=reference,
         resource=resource,
@@ -260,16 +264,20 @@ def medication_order(
     )
 
 
-def planned_days(facts: dict[str, Any], drug: Drug | None, terminology: Terminology) -> float | None:
-    """A history order's planned days, as ``medication_order`` reads them: the dose and frequency
-    are read only when a quantity is all that says how long (most of a history says it outright)."""
+def course_plan(
+    facts: dict[str, Any], drug: Drug | None, terminology: Terminology
+) -> tuple[float | None, _Span | None]:
+    """A history order's planned days, as ``medication_order`` reads them, and its dated span
+    (``_bounds``): the dose and frequency are read only when a quantity is all that says how
+    long (most of a history says it outright)."""
+    dosages = _dosages(facts)
+    bounds = _bounds(dosages)
 
     def units_per_day() -> float | None:
-        dosages = _dosages(facts)
         units, per_day = _finite(_dose(dosages, drug)[1]), _finite(_per_day(dosages, terminology))
         return _finite(units * per_day) if units is not None and per_day is not None else None
 
-    return _sensible(*_planned_days(facts, units_per_day))[0]
+    return _sensible(*_planned_days(facts, dosages, bounds, units_per_day))[0], bounds[0]
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:
