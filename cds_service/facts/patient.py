@@ -86,7 +86,9 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
         r4 = to_r4(raw)  # an older version's Condition read as R4 (nested absurdly deep: a stub)
         if r4 is not None:
             raw, codes = r4, tuple(codes_of(r4.get("code")))
-        if not any(map(terminology.is_relevant, codes)) or not _active(raw, today):
+            if not any(map(terminology.is_relevant, codes)):
+                continue
+        if not _active(raw, today):
             continue
         text = as_str(as_obj(raw.get("code")).get("text"))
         if is_past_disease(codes, text):
