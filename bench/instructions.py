@@ -8,7 +8,8 @@ ASGI app called directly, authentication off, SQLite store, JSON logs at INFO to
 once with no calls and once with N, under ``valgrind --tool=cachegrind --cache-sim=no``, and
 prints (I(N) − I(0)) ÷ N. The card writer's thread is counted too, each call's record written
 before the next call (one transaction a call: more than under load, where calls share one), so
-that runs agree to within 1%.
+that runs agree to within 1%. The fetched scenario runs the test FHIR server in this process, so
+its side of each request is counted too (the same in any A/B).
 
     python bench/instructions.py [--scenario "sandbox order"] [--calls 200]
 """
@@ -31,7 +32,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scenarios import SELECT, scenarios  # noqa: E402
+from bench.scenarios import FETCHED, SELECT, fhir_resources, scenarios  # noqa: E402
+from tests.fhir_server import FhirTestServer, start  # noqa: E402
 
 WARMUP_CALLS = 50
 
@@ -42,13 +44,19 @@ def drive(scenario: str, calls: int) -> None:
     from cds_service.observability import configure_logging
     from cds_service.settings import Settings
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="cds-instructions-")), auth_mode="off")
+    fhir_base, allowed = "http://127.0.0.1:1/fhir", {}
+    if scenario == FETCHED:  # the test FHIR server in this process: its instructions are counted too
+        fhir = FhirTestServer(resources=fhir_resources(50))
+        start(fhir)
+        fhir_base, allowed = fhir.base, {"fhir_servers": [fhir.base]}
+    data_dir = Path(tempfile.mkdtemp(prefix="cds-instructions-"))
+    settings = Settings(data_dir=data_dir, auth_mode="off", **allowed)
     configure_logging("INFO", "json")
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
     app = create_app(settings)
-    body = orjson.dumps(scenarios("http://127.0.0.1:1/fhir")[scenario])
+    body = orjson.dumps(scenarios(fhir_base)[scenario])
     path = f"/cds-services/{SELECT}"
     headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}

@@ -12,6 +12,7 @@ from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SELECT = "back-spasm-order-select"
+FETCHED = "prefetch missing, fetched from FHIR"
 TODAY = date(2026, 11, 21)
 
 # A realistic mix for one patient's history, drawn from codes the service knows and does not.
@@ -158,7 +159,7 @@ def scenarios(fhir_base: str) -> dict[str, dict[str, Any]]:
         "sandbox order": sandbox_order(),
         "50 prefetch entries": with_history(50),
         "500 prefetch entries": with_history(500),
-        "prefetch missing, fetched from FHIR": fetching(fhir_base),
+        FETCHED: fetching(fhir_base),
         "six rules fire": six_rules(),
     }
 
