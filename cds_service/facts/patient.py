@@ -81,12 +81,12 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
         if raw.get("resourceType") != "Condition":
             continue
         codes = tuple(codes_of(raw.get("code")))  # ``code`` is the same in every FHIR version
-        if not any(map(terminology.is_relevant, codes)):
+        if not terminology.relevant(codes):
             continue
         r4 = to_r4(raw)  # an older version's Condition read as R4 (nested absurdly deep: a stub)
         if r4 is not None:
             raw, codes = r4, tuple(codes_of(r4.get("code")))
-            if not any(map(terminology.is_relevant, codes)):
+            if not terminology.relevant(codes):
                 continue
         if not _active(raw, today):
             continue
@@ -181,15 +181,15 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
             continue
         concepts = [c for c in as_list(raw.get(field_name)) if isinstance(c, dict)]
         by_concept = [(concept, codes_of(concept)) for concept in concepts]
-        codes = [code for _, found in by_concept for code in found]
+        codes = tuple(code for _, found in by_concept for code in found)
         words = " ".join(
             (as_str(concept.get("text")) or "") + " " + " ".join(c.display or "" for c in found)
             for concept, found in by_concept
         )
-        if not any(map(terminology.is_relevant, codes)) and not terminology.is_relevant_text(words):
+        if not terminology.relevant(codes) and not terminology.is_relevant_text(words):
             continue
         on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
-        found.append(Procedure(_reference(raw), tuple(codes), words.strip(), on, status))
+        found.append(Procedure(_reference(raw), codes, words.strip(), on, status))
     return found
 
 

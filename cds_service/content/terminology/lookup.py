@@ -38,6 +38,7 @@ class Terminology:
         self._names = tuple({name for c in code_concepts.values() for name in c.names})
         self._reader = names
         self._concepts: dict[tuple[Code, ...], frozenset[str]] = {}
+        self._relevance: dict[tuple[Code, ...], bool] = {}
 
     def drug(self, codings: Iterable[Code], text: str | None = None) -> Drug | None:
         """Identify a medication by RxNorm product or ingredient code, a site's local code, else
@@ -76,7 +77,11 @@ class Terminology:
         return tuple(i for i in drug.ingredients if i in members) if drug is not None else ()
 
     def in_concept(self, concept: str, codes: Iterable[Code], text: str | None = None) -> bool:
-        return concept in self.concepts_of(codes) or bool(text and self.code_concepts[concept].named_in(text))
+        # The facts' code sets are tuples, already worked out: one look-up, no call.
+        found = self._concepts.get(codes) if type(codes) is tuple else None
+        if found is None:
+            found = self.concepts_of(codes)
+        return concept in found or bool(text and self.code_concepts[concept].named_in(text))
 
     def concepts_of(self, codes: Iterable[Code]) -> frozenset[str]:
         """Every concept any of the codes is in. Rules ask it of each condition for concept after
@@ -96,9 +101,15 @@ class Terminology:
         members = self.code_concepts[concept]
         return next((code for code in codes if code.key in members), None)
 
-    def is_relevant(self, code: Code) -> bool:
-        """Does any rule read this code? Lets context skip validating everything else."""
-        return code.key in self._relevant
+    def relevant(self, codes: tuple[Code, ...]) -> bool:
+        """Does any rule read one of these codes? What lets the facts skip the rest of a history;
+        asked of every entry, so answered once per code set (a history repeats a few)."""
+        found = self._relevance.get(codes)
+        if found is None:
+            if len(self._relevance) >= KNOWN_CODES:
+                self._relevance.clear()
+            found = self._relevance[codes] = any(code.key in self._relevant for code in codes)
+        return found
 
     def is_relevant_text(self, text: str) -> bool:
         """Is a concept that is recognised by name (physical therapy) named in ``text``?"""
