@@ -238,7 +238,8 @@ def _planned_days(
 
 def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
     """A planned duration that is a number of days at all: absurd or negative ones count as unknown."""
-    return (planned, basis) if _finite(planned) is not None and planned >= 0 else (None, None)  # type: ignore[operator]
+    finite = _finite(planned)
+    return (finite, basis) if finite is not None and finite >= 0 else (None, None)
 
 
 def medication_order(
