@@ -34,16 +34,26 @@ def _post(client: TestClient, request: dict[str, Any]) -> list[str]:
     return rule_ids(response.json())
 
 
+def _cards(client: TestClient, request: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Each card's rule, indicator and summary: what the clinician sees of it."""
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return [(c["source"]["topic"]["code"], c["indicator"], c["summary"]) for c in response.json()["cards"]]
+
+
 @pytest.mark.parametrize("where", ["draftOrders", "prefetch"])
 @pytest.mark.parametrize("reference", ["Medication/flexeril-10", "https://ehr.example.org/fhir/Medication/flexeril-10"])
 def test_draft_naming_its_drug_by_reference_fires(client: TestClient, where: str, reference: str) -> None:
-    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = copy.deepcopy(coded)
     bundle = request["context"]["draftOrders"]
     _by_reference(bundle["entry"][0]["resource"], reference)
     medication = _medication("flexeril-10", "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
     target = bundle if where == "draftOrders" else request["prefetch"]["medications"]
     target.setdefault("entry", []).append({"resource": medication})
-    assert "cyclobenzaprine-duration" in _post(client, request)
+    cards = _cards(client, request)
+    assert "cyclobenzaprine-duration" in [rule for rule, _, _ in cards]
+    assert cards == _cards(client, coded)
 
 
 def test_draft_whose_reference_leads_nowhere_is_silent(client: TestClient) -> None:
@@ -60,3 +70,6 @@ def test_history_order_naming_its_drug_by_reference(client: TestClient, medicati
     if medication:
         entries.append({"resource": _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet")})
     assert ("muscle-relaxant-duplicate" in _post(client, request)) is medication
+    if medication:
+        coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+        assert _cards(client, request) == _cards(client, coded)

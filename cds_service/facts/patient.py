@@ -104,13 +104,12 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
 
 
 def _course_days(
-    raw: dict[str, Any], plan: tuple[float | None, tuple[date, date] | None], status: str, today: date
+    raw: dict[str, Any], planned: float | None, span: tuple[date, date] | None, status: str, today: date
 ) -> tuple[date, date, bool] | None:
     """A history order's first day, last day (inclusive) and whether the end is assumed
     (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
     start) for the planned duration; a bounds period's end is the last day; an unknown duration is
     14 days, assumed, except that an active order runs until today."""
-    planned, span = plan
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
     start = to_date(raw.get("authoredOn")) or bounds_start(raw) or to_date(validity.get("start"))
     if start is None:
@@ -151,7 +150,7 @@ def _courses(
         if reference in exclude:
             continue
         try:
-            days = _course_days(raw, course_plan(raw, drug, terminology), status, today)
+            days = _course_days(raw, *course_plan(raw, drug, terminology), status, today)
             if days is None:
                 continue
             start, last_day, assumed = days
