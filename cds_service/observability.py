@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,7 +50,10 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _RESERVED and v is not None})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        try:  # orjson: the stdlib's encoder is a tenth of a small hook call's one log line
+            return orjson.dumps(line, default=str).decode()
+        except TypeError:  # what orjson refuses (a lone surrogate, an integer over 64 bits)
+            return json.dumps(line, ensure_ascii=False, default=str)
 
 
 # Libraries whose INFO and DEBUG lines carry what a request held: httpx and httpcore log every
