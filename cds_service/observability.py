@@ -14,6 +14,7 @@ import sys
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -138,6 +139,12 @@ class Metrics:
             "Issued-card records never written (buffer full, or refused).",
             registry=self.registry,
         )
+        # A metric's ``labels()`` checks and converts its values and takes a lock on every call;
+        # the hook path's children are looked up once per label values (routes × statuses,
+        # rules × indicators, services: a few dozen).
+        self.answered = cache(self.requests.labels)
+        self.card_shown = cache(self.cards.labels)
+        self.hook_latency = cache(self.latency.labels)
 
 
 class CountRequests:
@@ -171,7 +178,7 @@ class CountRequests:
             status = CLIENT_CLOSED
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.answered(route, str(status)).inc()
             # The access line: the route's template, never the path or query string it was called with.
             took = (time.perf_counter() - started) * 1000
             outcome = call_outcome.get()

@@ -58,7 +58,7 @@ async def call_service(request: Request) -> Response:
     )
     call_outcome.set(f"{len(result.cards)} card(s) {[c.rule_id for c in result.issued]}")
     for card in result.cards:
-        runtime.metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
+        runtime.metrics.card_shown(card["source"]["topic"]["code"], card["indicator"]).inc()
     if result.issued:
         runtime.record_issued(  # queued, written once the answer is out (deps.Runtime.record_issued)
             service_id=service.id,
@@ -66,7 +66,7 @@ async def call_service(request: Request) -> Response:
             patient_id=result.context.patientId,
             cards=issued_to(result.issued, caller),  # analytics show a client its own cards
         )
-    runtime.metrics.latency.labels(service.id).observe(time.perf_counter() - started)
+    runtime.metrics.hook_latency(service.id).observe(time.perf_counter() - started)
     # Serialised here, not by FastAPI: its encoder walks every card again in Python.
     return Response(orjson.dumps(result.response()), media_type="application/json")
 
