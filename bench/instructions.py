@@ -4,14 +4,15 @@ drift with the machine.
 On a shared 2-core VM the timings of ``make bench`` move by 10–30% from one hour to the next
 (other tenants' steal time, the echo included), more than most single changes are worth. The
 instructions a call executes do not: this runs the app in process (no uvicorn, no socket; the
-ASGI app called directly, authentication off, SQLite store, JSON logs at INFO to /dev/null),
+ASGI app called directly, SQLite store, JSON logs at INFO to /dev/null; authentication off, or
+on with ``--auth``: an ES384 token minted beforehand for each call, as ``make bench`` sends),
 once with no calls and once with N, under ``valgrind --tool=cachegrind --cache-sim=no``, and
 prints (I(N) − I(0)) ÷ N. The card writer's thread is counted too, each call's record written
 before the next call (one transaction a call: more than under load, where calls share one), so
 that runs agree to within 1%. The fetched scenario runs the test FHIR server in this process, so
 its side of each request is counted too (the same in any A/B).
 
-    python bench/instructions.py [--scenario "sandbox order"] [--calls 200]
+    python bench/instructions.py [--scenario "sandbox order"] [--calls 200] [--auth]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
@@ -34,11 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.scenarios import FETCHED, SELECT, fhir_resources, scenarios  # noqa: E402
 from tests.fhir_server import FhirTestServer, start  # noqa: E402
+from tests.tokens import ISSUER, SigningKey, claims, jwks  # noqa: E402
 
 WARMUP_CALLS = 50
+AUDIENCE = "http://127.0.0.1:8000"  # the server of the calls' ASGI scope
 
 
-def drive(scenario: str, calls: int) -> None:
+def drive(scenario: str, calls: int, auth: Path | None = None) -> None:
     """The app, called ``calls`` times in process after a warm-up: what valgrind counts."""
     from cds_service.app import create_app
     from cds_service.observability import configure_logging
@@ -50,14 +54,21 @@ def drive(scenario: str, calls: int) -> None:
         start(fhir)
         fhir_base, allowed = fhir.base, {"fhir_servers": [fhir.base]}
     data_dir = Path(tempfile.mkdtemp(prefix="cds-instructions-"))
-    settings = Settings(data_dir=data_dir, auth_mode="off", **allowed)
+    path = f"/cds-services/{SELECT}"
+    tokens: list[bytes] = []
+    if auth is not None:  # the key set and the tokens ``mint`` wrote
+        clients = orjson.loads((auth / "clients.json").read_bytes())
+        (data_dir / "clients.json").write_bytes(orjson.dumps([{**clients[0], **allowed}]))
+        settings = Settings(data_dir=data_dir, trusted_clients_file=data_dir / "clients.json", public_url=[AUDIENCE])
+        tokens = [b"Bearer " + line for line in (auth / "tokens.txt").read_bytes().split()]
+    else:
+        settings = Settings(data_dir=data_dir, auth_mode="off", **allowed)
     configure_logging("INFO", "json")
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
     app = create_app(settings)
     body = orjson.dumps(scenarios(fhir_base)[scenario])
-    path = f"/cds-services/{SELECT}"
     headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
     scope |= {"path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers}
@@ -73,7 +84,8 @@ def drive(scenario: str, calls: int) -> None:
         async def send(message: dict[str, object]) -> None:
             sent.append(message)
 
-        await app({**scope, "state": {}}, receive, send)
+        token = [(b"authorization", tokens.pop())] if tokens else []
+        await app({**scope, "headers": headers + token, "state": {}}, receive, send)
         if sent[0]["status"] != 200:
             raise SystemExit(f"the call answered {sent[0]['status']}: {sent[1:]}")
         # Each call's card record written before the next call: batches that depend on timing
@@ -89,7 +101,17 @@ def drive(scenario: str, calls: int) -> None:
     asyncio.run(run())
 
 
-def instructions(scenario: str, calls: int) -> int:
+def mint(directory: Path, count: int) -> Path:
+    """A trusted key set and ``count`` tokens for the hook call, written before valgrind starts:
+    signing is the client's work, not the service's."""
+    key = SigningKey.generate("ES384")
+    (directory / "clients.json").write_bytes(orjson.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
+    aud, now = f"{AUDIENCE}/cds-services/{SELECT}", time.time()
+    (directory / "tokens.txt").write_text("\n".join(key.sign(claims(aud, now)) for _ in range(count)))
+    return directory
+
+
+def instructions(scenario: str, calls: int, auth: bool) -> int:
     command = [
         "valgrind",
         "--tool=cachegrind",
@@ -103,6 +125,8 @@ def instructions(scenario: str, calls: int) -> int:
         "--calls",
         str(calls),
     ]
+    if auth:
+        command += ["--tokens", str(mint(Path(tempfile.mkdtemp(prefix="cds-tokens-")), WARMUP_CALLS + calls))]
     # One hash seed: set and dict layouts, and so the instructions, the same from run to run.
     env = os.environ | {"PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
@@ -116,17 +140,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", action="append", help="a scenario of bench/scenarios.py (repeatable)")
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--auth", action="store_true", help="authentication on: a token minted for each call")
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     chosen = args.scenario or ["sandbox order", "50 prefetch entries", "six rules fire"]
     if args.drive:
-        drive(chosen[0], args.calls)
+        drive(chosen[0], args.calls, args.tokens)
         return 0
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    print("| scenario | k instructions per call |\n|---|---:|")
+    print(f"| scenario ({'auth on' if args.auth else 'auth off'}) | k instructions per call |\n|---|---:|")
     for scenario in chosen:
-        per_call = (instructions(scenario, args.calls) - instructions(scenario, 0)) / args.calls
+        counted = instructions(scenario, args.calls, args.auth) - instructions(scenario, 0, args.auth)
+        per_call = counted / args.calls
         print(f"| {scenario} | {per_call / 1000:,.0f} |", flush=True)
     return 0
 
