@@ -346,6 +346,61 @@ def test_hostile_header_types_are_401(
     rejected(call(secure(), token), reason)
 
 
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ({"alg": "ES384", "typ": "JWT", "crit": ["exp"]}, "malformed token: header crit"),
+        ({"alg": "ES384", "typ": "JWT", "b64": False, "crit": ["b64"]}, "malformed token: header crit"),
+        ({"alg": "ES384", "typ": "JWT", "b64": False}, "malformed token: header b64"),
+    ],
+)
+def test_a_critical_extension_or_unencoded_payload_is_401(
+    secure: Callable[..., TestClient],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    header: dict[str, Any],
+    reason: str,
+) -> None:
+    """No JWS extension is understood: a signed token that names one is refused (RFC 7515 §4.1.11)."""
+    token = signed(es384, json.dumps({**header, "kid": es384.kid}), json.dumps(claims(BASE + SELECT, NOW)))
+    rejected(call(secure(), token), reason)
+
+
+def padded(segment: str) -> str:
+    return segment + "=" * (-len(segment) % 4)
+
+
+def header_of_length(key: SigningKey, *, remainder: int) -> str:
+    """A header JSON whose length is ``remainder`` past a multiple of 3 (how much padding it needs)."""
+    header = {"alg": "ES384", "typ": "JWT", "kid": key.kid, "pad": ""}
+    header["pad"] = "x" * ((remainder - len(json.dumps(header))) % 3)
+    return json.dumps(header)
+
+
+def respelled(segment: str) -> str:
+    """The same bytes in another spelling: the last character's unused low bit flipped."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return segment[:-1] + alphabet[alphabet.index(segment[-1]) ^ 1]
+
+
+def test_base64url_padding_is_read_as_pyjwt_reads_it(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None]
+) -> None:
+    """Some issuers pad their segments (and sign them so): accepted where PyJWT accepts them."""
+    header = b64(header_of_length(es384, remainder=1).encode())  # 2 chars past a quantum: "==" pads it
+    signing_input = f"{padded(header)}.{padded(b64(json.dumps(claims(BASE + SELECT, NOW)).encode()))}"
+    signature = jwt.algorithms.get_default_algorithms()["ES384"].sign(signing_input.encode(), es384.private)
+    assert call(secure(), f"{signing_input}.{b64(signature)}").status_code == 200
+    head, payload, sig = es384.sign(claims(BASE + SELECT, NOW)).split(".")
+    for token, reason in [
+        (f"{padded(head)}=.{payload}.{sig}", "header: not base64url"),  # padding past a whole quantum
+        (f"{head}.{payload}!.{sig}", "payload: not base64url"),
+        (f"{respelled(header)}.{payload}.{sig}", "header: not canonical base64url"),
+        (f"{head}.{payload}.{sig}.", "4 segment(s)"),
+    ]:
+        rejected(call(secure(), token), f"malformed token: {reason}")
+
+
 HUGE = "1" + "0" * 400
 
 
