@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -22,8 +23,13 @@ from pydantic import AfterValidator
 LOOPBACK = "loopback"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Both checks below are pure and asked on every hook call (the fhirServer, the token's aud, the
+# bases it is compared with: ~40 µs of urllib and ipaddress a call, issue 17); a deployment sees
+# a handful of URLs, and a caller sending new ones each time only churns this many.
+KNOWN_URLS = 1024
 
 
+@lru_cache(maxsize=KNOWN_URLS)
 def is_loopback(host: str) -> bool:
     """By name or literal address only: a name is never resolved, so DNS cannot widen the list."""
     if host == "localhost":
@@ -34,6 +40,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=KNOWN_URLS)
 def base_url(url: str) -> tuple[str, str]:
     """(host, canonical base URL): lower-case scheme and host, no default port or trailing slash.
 
