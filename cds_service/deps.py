@@ -238,7 +238,9 @@ async def verified_caller(request: Request, runtime: RuntimeDep) -> TrustedClien
     the configured public URLs (``security/audience.py``), never ``Host`` or ``X-Forwarded-*``."""
     if runtime.authenticator is None:
         return None
-    return await runtime.authenticator.authenticate(request.headers.get("authorization"), request.url.path)
+    # ``request.url.path``, escaped as Starlette escapes it, without building the whole URL (10 µs).
+    path = request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return await runtime.authenticator.authenticate(request.headers.get("authorization"), path)
 
 
 VerifiedCaller = Annotated[TrustedClient | None, Depends(verified_caller)]
