@@ -4,8 +4,9 @@ is checked: header and claims as JSON objects, the signed bytes, the signature.
 PyJWT 2.15 checks each segment's base64url alphabet one character at a time, in Python: 60–90 µs
 of a call whose whole Python work is a few hundred (issue 17). The same checks are made here
 with a compiled pattern, and the JSON read by orjson, or by ``json`` where orjson refuses it (a
-number past 64 bits, a NaN, a lone surrogate: PyJWT's parser, so such values reach the claim
-checks, which refuse them with a reason); the signature is still verified by PyJWT's
+NaN, 1e400, a lone surrogate: PyJWT's parser, so such values reach the claim checks, which
+refuse them with a reason; an integer past 64 bits orjson reads as a float, out of every time
+claim's range either way); the signature is still verified by PyJWT's
 algorithm (``auth._signed``). Stricter than PyJWT where the service needs nothing more: no
 ``crit`` extension is understood, so a token naming one is refused (RFC 7515 §4.1.11), and so is
 an unencoded payload (``b64``, RFC 7797).
