@@ -90,6 +90,17 @@ def test_deeply_nested_json_is_400(client: TestClient, depth: int) -> None:
     assert "nests deeper than" in issue["diagnostics"]
 
 
+@pytest.mark.parametrize(("lists", "status"), [(63, 200), (64, 400)])
+def test_the_nesting_bound_is_64_levels(client: TestClient, lists: int, status: int) -> None:
+    """The request object and 63 arrays inside it nest 64 levels deep: read; one more is not."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["extension"] = json.loads("[" * lists + "]" * lists)
+    response = client.post(SELECT, content=json.dumps(request), headers=JSON)
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert "nests deeper than 64 levels" in outcome(response, 400)["diagnostics"]
+
+
 def test_number_too_long_to_read_is_400(client: TestClient) -> None:
     body = '{"hook": "order-select", "hookInstance": ' + "9" * 5000 + "}"
     issue = outcome(client.post(SELECT, content=body, headers=JSON), 400)
