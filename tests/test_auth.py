@@ -401,6 +401,23 @@ def test_base64url_padding_is_read_as_pyjwt_reads_it(
         rejected(call(secure(), token), f"malformed token: {reason}")
 
 
+@pytest.mark.parametrize("depth", [65, 1000, 1020, 5000])
+@pytest.mark.parametrize("part", ["header", "payload"])
+def test_a_header_or_claim_nested_deep_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None], part: str, depth: int
+) -> None:
+    """Deeper than a token needs, and deeper than a log line could repeat: refused, never a 500."""
+    nested = "[" * depth + "]" * depth
+    header = json.dumps({"alg": "ES384", "typ": "@", "kid": es384.kid})
+    payload = json.dumps({**claims(BASE + SELECT, NOW), "iss": "@"})
+    if part == "header":
+        header = header.replace('"@"', nested)
+    else:
+        payload = payload.replace('"@"', nested)
+    reason = "nests deeper than 64 levels" if depth < 1024 else "not JSON"
+    rejected(call(secure(), signed(es384, header, payload)), f"malformed token: {part}: {reason}")
+
+
 HUGE = "1" + "0" * 400
 
 

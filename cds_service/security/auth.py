@@ -211,8 +211,12 @@ def _time(claims: dict[str, Any], name: str) -> float:
 
 
 def _shown(value: object) -> str:
-    """A caller-chosen value as a log line may repeat it: its repr, cut short."""
-    text = repr(value)
+    """A caller-chosen value as a log line may repeat it: its repr, cut short (the type alone
+    when even ``repr`` cannot take it)."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested past Python's limit; an int past 4,300 digits
+        return f"<{type(value).__name__}>"
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
 
 

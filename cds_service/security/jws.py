@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from cds_service.fhir.json import MAX_DEPTH, too_deep
+
 # base64url, with the padding some issuers add (PyJWT accepts it too); RFC 7515 omits it.
 _SEGMENT = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 
@@ -55,7 +57,8 @@ def parse(token: str) -> Token:
 
 
 def _decoded(segment: bytes, name: str) -> bytes:
-    """A segment's bytes; only canonical base64url, so that one token has one spelling."""
+    """A segment's bytes; only canonical base64url (no stray bits in the last character), so
+    that the bytes have one spelling, padding aside (accepted as PyJWT accepts it)."""
     stripped = segment.rstrip(b"=")
     padded = len(stripped) != len(segment)
     if _SEGMENT.fullmatch(segment) is None or (padded and len(segment) % 4) or len(stripped) % 4 == 1:
@@ -76,4 +79,8 @@ def _json_object(data: bytes, name: str) -> dict[str, Any]:
             raise MalformedToken(f"{name}: not JSON") from None
     if not isinstance(value, dict):
         raise MalformedToken(f"{name}: not a JSON object")
+    # orjson reads 1,024 levels, more than Python's own recursion (``repr`` of a refused value
+    # in the log line) survives; no header or claim nests more than a few.
+    if too_deep(value):
+        raise MalformedToken(f"{name}: nests deeper than {MAX_DEPTH} levels")
     return value
