@@ -33,6 +33,7 @@ from cds_service.routes.errors import install_error_handlers
 from cds_service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+_GC_YOUNG_THRESHOLD = 50_000  # Python's default is 700
 
 
 def create_app(
@@ -108,6 +109,10 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AsyncIterator[None]]:
         # What start-up loaded (FastAPI, the FHIR models, the terminology) lives as long as the
         # process: out of the collector's sight, a full collection takes 3 ms instead of 40.
         gc.freeze()
+        # A call's objects are acyclic and freed when it ends, but a 500-entry body alone holds
+        # ~4,000 containers at once: at the default 700 the collector ran five or six times in
+        # each such call and found nothing (8% of its time). Cyclic garbage still goes, later.
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.fhir_deadline_seconds), follow_redirects=False
