@@ -33,7 +33,7 @@ from cds_service.routes.errors import install_error_handlers
 from cds_service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-_GC_YOUNG_THRESHOLD = 50_000  # Python's default is 700
+_GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700; 50,000 held 13 MiB more for nothing faster
 
 
 def create_app(
