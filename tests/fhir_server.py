@@ -13,6 +13,7 @@ OperationOutcome naming the type, a 400 ``not-supported``, or (``lenient``) an e
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
@@ -202,8 +203,10 @@ def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            # The service may give up on a fetch (its deadline, or its caller hung up): not news.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.end_headers()
+                self.wfile.write(payload)
 
         def log_message(self, *args: object) -> None:
             pass
