@@ -113,6 +113,10 @@ class Store:
         self._sqlite_writer = threading.Lock()
         # Answers of ``quiet`` kept between writes: on SQLite only (storage.quiet).
         self._quiet = QuietCache() if self.embedded else None
+        # PostgreSQL reads each statement at its own snapshot (READ COMMITTED) in a transaction
+        # or not: around the quiet read one only added the round trips of BEGIN and ROLLBACK
+        # (issue 17: 760 → 370 µs of CPU a read, 1.6 → 0.5 ms).
+        self._reads = self.engine if self.embedded else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         migrate(self.engine, lock_file=self._lock_file, now=clock)
 
     def claim(self) -> None:
@@ -243,7 +247,7 @@ class Store:
         if self._quiet is not None and (kept := self._quiet.get(patient, services, now)) is not None:
             return kept
         generation = self._quiet.generation if self._quiet is not None else 0
-        with self.engine.connect() as connection:
+        with self._reads.connect() as connection:
             quiet, until = read_quiet(connection, patient, services, now, snooze_days)
         if self._quiet is not None:
             self._quiet.keep(patient, services, quiet, until=until, generation=generation)
