@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +29,7 @@ from cds_service.observability import CountRequests, configure_logging
 from cds_service.pipeline.knowledge import Knowledge, load_knowledge
 from cds_service.routes import analytics, discovery, feedback, hooks, openapi, operations
 from cds_service.routes.errors import install_error_handlers
+from cds_service.security.outbound import open_client
 from cds_service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,7 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AsyncIterator[None]]:
         # each such call and found nothing (8% of its time). Cyclic garbage still goes, later.
         gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
-            async with httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.fhir_deadline_seconds), follow_redirects=False
-            ) as http:
+            async with open_client(settings.fhir_deadline_seconds) as http:
                 runtime.http = http
                 yield
         finally:

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
-import httpx
+import aiohttp
 from fastapi import Depends, Request
 
 from cds_service.clock import Clock, today
@@ -52,7 +52,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     authenticator: Authenticator | None = None
     # Set while the app runs (its lifespan): one connection pool for every outbound call.
-    http: httpx.AsyncClient | None = None
+    http: aiohttp.ClientSession | None = None
     # The database calls of the request paths, bounded in time; what is written behind the answers.
     storage: DatabaseGate = field(init=False)
     writer: Writer = field(init=False)
@@ -204,7 +204,7 @@ def build_runtime(
             "(or, on a test deployment, CDS_TRUST_SANDBOX=true), or CDS_AUTH_MODE=off on a developer's machine"
         )
 
-    def http() -> httpx.AsyncClient:
+    def http() -> aiohttp.ClientSession:
         assert runtime.http is not None, "the app is not running"
         return runtime.http
 

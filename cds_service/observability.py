@@ -57,11 +57,11 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(line, ensure_ascii=False, default=str)
 
 
-# Libraries whose INFO and DEBUG lines carry what a request held: httpx and httpcore log every
-# FHIR fetch URL (``Condition?patient=<id>``), SQLAlchemy statements and their parameters (a
+# Libraries whose INFO and DEBUG lines could carry what a request held: the FHIR client's (a
+# fetch URL is ``Condition?patient=<id>``), SQLAlchemy's statements and their parameters (a
 # clinician's comment), uvicorn's access log paths with their query strings. Their warnings and
 # errors still come through.
-QUIET_LIBRARIES = ("httpx", "httpcore", "sqlalchemy", "uvicorn.access", "hpack")
+QUIET_LIBRARIES = ("aiohttp", "sqlalchemy", "uvicorn.access")
 
 
 def configure_logging(level: str, log_format: str) -> None:

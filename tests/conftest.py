@@ -219,30 +219,3 @@ def served(request: pytest.FixtureRequest, serves_started_early: dict[str, Serve
     server, port = serves_started_early[request.node.nodeid]
     wait_until_listening(server, port)
     return server, port
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_tls_context() -> Iterator[None]:
-    """Each app's lifespan opens an httpx client, whose default TLS context loads certifi's CA
-    bundle: some 25 ms, most of what starting an app for a test costs. The session's clients
-    share one (the context is only read); others (own ``verify`` or ``cert``) are made as ever.
-    Should httpx move the function, nothing is shared and the suite is only slower."""
-    import httpx._transports.default as transports
-
-    create = getattr(transports, "create_ssl_context", None)
-    if create is None:
-        yield
-        return
-    shared: dict[tuple[Any, ...], Any] = {}
-
-    def create_or_share(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
-        if verify is not True or cert is not None:
-            return create(verify=verify, cert=cert, trust_env=trust_env)
-        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        if key not in shared:
-            shared[key] = create(verify=verify, cert=cert, trust_env=trust_env)
-        return shared[key]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(transports, "create_ssl_context", create_or_share)
-        yield

@@ -159,9 +159,9 @@ def test_a_412_does_not_say_what_the_network_answered(
         "prefetch.conditions, prefetch.medications" in diagnostics
         and "fetching it from fhirServer failed" in diagnostics
     )
-    for detail in ("ConnectError", "HTTP 302", "not JSON", "within", "timeout", "1 s"):
+    for detail in ("ClientConnectorError", "HTTP 302", "not JSON", "within", "timeout", "1 s"):
         assert detail not in diagnostics
-    for detail in ("ConnectError", "HTTP 302", "not JSON"):
+    for detail in ("ClientConnectorError", "HTTP 302", "not JSON"):
         assert detail in caplog.text
 
 
@@ -174,6 +174,18 @@ def test_a_non_ascii_access_token_is_not_echoed(
     for echoed in ("ö", "é", "\\xf6", "position", "secret", "codec"):
         assert echoed not in response.text
         assert echoed not in caplog.text
+
+
+def test_an_access_token_with_a_line_break_is_never_sent(
+    defaults: Callable[..., TestClient], fhir_server: FhirTestServer
+) -> None:
+    """A line break in a header would start a header of the caller's choosing: the fetch is not
+    made at all (nothing reaches the FHIR server), and the call answers as for a failed fetch."""
+    client = defaults(auth_mode="off", fhir_servers=["loopback"])
+    response = client.post(SELECT, json=_fetching_request(fhir_server.base, access_token="abc\r\nX-Injected: 1"))
+    assert response.status_code == 412, response.text
+    assert "fetching it from fhirServer failed" in response.json()["issue"][0]["diagnostics"]
+    assert fhir_server.seen == []
 
 
 # --- CORS: configured origins only, no Private Network Access unless asked ------------------

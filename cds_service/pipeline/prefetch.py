@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import as_list, bundle_resources
@@ -78,7 +78,7 @@ class ServerVersions:
 
 # One cache per connection pool, that is per running app (deps.Runtime.http): it lives and
 # goes with the app, and two apps (tests) never share what a server said.
-_SERVER_VERSIONS: weakref.WeakKeyDictionary[httpx.AsyncClient, ServerVersions] = weakref.WeakKeyDictionary()
+_SERVER_VERSIONS: weakref.WeakKeyDictionary[aiohttp.ClientSession, ServerVersions] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class FhirClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         base: str,
         token: str | None,
         *,

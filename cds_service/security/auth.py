@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
 
 from cds_service.errors import Unauthorized
@@ -66,7 +66,7 @@ class KeySet:
         self._tried_at = -math.inf
         self._lock = asyncio.Lock()
 
-    async def key(self, kid: str, *, now: float, http: httpx.AsyncClient) -> VerifyingKey | None:
+    async def key(self, kid: str, *, now: float, http: aiohttp.ClientSession) -> VerifyingKey | None:
         if kid in self._inline:
             return self._inline[kid]
         url = self._client.jwks_url
@@ -96,7 +96,7 @@ class Authenticator:
         clients: dict[str, TrustedClient],
         *,
         first_use: FirstUse,
-        http: Callable[[], httpx.AsyncClient],
+        http: Callable[[], aiohttp.ClientSession],
         clock: Callable[[], float],
         leeway: float,
         audience: Audience,
