@@ -109,6 +109,8 @@ class FhirTestServer:
     unlisted: set[str] = field(default_factory=set)
     # A fixed answer (status, body) to every request for a resource type.
     canned: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # A ``Set-Cookie`` value sent with every answer (a server that keeps sessions).
+    cookie: str | None = None
 
     def add(self, *resources: dict[str, Any]) -> None:
         self.resources.extend(resources)
@@ -210,6 +212,8 @@ def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(payload)))
+            if server_state.cookie:
+                self.send_header("Set-Cookie", server_state.cookie)
             # The service may give up on a fetch (its deadline, or its caller hung up): not news.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.end_headers()

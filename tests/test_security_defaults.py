@@ -188,6 +188,21 @@ def test_an_access_token_with_a_line_break_is_never_sent(
     assert fhir_server.seen == []
 
 
+def test_a_cookie_a_fhir_server_sets_never_goes_out_with_a_later_call(
+    defaults: Callable[..., TestClient], fhir_server: FhirTestServer
+) -> None:
+    """A server's session cookie is set for one call's access token: were it kept, the next
+    call (another clinician's token, another patient) would carry it."""
+    fhir_server.cookie = "session=first-callers-session; Path=/"
+    client = defaults(auth_mode="off", fhir_servers=["loopback"])
+    for token in ("first-token", "second-token"):
+        server = fhir_server.base.replace("127.0.0.1", "localhost")  # a cookie jar refuses IP hosts
+        response = client.post(SELECT, json=_fetching_request(server, access_token=token))
+        assert response.status_code == 200, response.text
+    assert len(fhir_server.seen) >= 8
+    assert [seen.headers.get("cookie") for seen in fhir_server.seen if "cookie" in seen.headers] == []
+
+
 # --- CORS: configured origins only, no Private Network Access unless asked ------------------
 
 
