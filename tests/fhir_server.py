@@ -206,6 +206,12 @@ class _Server(ThreadingHTTPServer):
 
 def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
     class Handler(BaseHTTPRequestHandler):
+        # Connections kept open, as real FHIR servers keep them; each answer leaves at once
+        # (headers and body are two writes: with Nagle's algorithm the second waited 40 ms for
+        # the client's delayed ACK).
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
         def do_GET(self) -> None:
             status, body = server_state.handle(self.path, {k.lower(): v for k, v in self.headers.items()})
             payload = json.dumps(body).encode()
