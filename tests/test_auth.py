@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -536,6 +538,8 @@ class JwksServer:
     def __init__(self, keys: dict[str, Any]) -> None:
         self.keys = keys
         self.hits = 0
+        # Seconds to send the key set a byte every 0.1 s for (then hang up), instead of at once.
+        self.drip = 0.0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -546,6 +550,12 @@ class JwksServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if server.drip:
+                    with contextlib.suppress(OSError):
+                        for byte in body[: int(server.drip * 10)]:
+                            self.wfile.write(bytes([byte]))
+                            time.sleep(0.1)
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
@@ -608,6 +618,22 @@ def test_unreachable_jwks_url_is_401_not_500(
     jwks_server.close()
     client = secure(trust({"iss": ISSUER, "jwks_url": url}))
     assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW))))
+
+
+def test_a_key_set_sent_a_byte_at_a_time_is_given_up_at_the_deadline(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each byte in time for a read timeout, the whole never: the fetch (which holds the issuer's
+    key-set lock) ends at the deadline, not when the server stops (here after 5 s)."""
+    jwks_server.drip = 5.0
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}), fhir_deadline_seconds=1.0)
+    assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW))))
+    [line] = [r.getMessage() for r in caplog.records if "cannot fetch the keys" in r.getMessage()]
+    assert line.endswith(": TimeoutError"), line
 
 
 # --- FHIR servers: only the caller's own ----------------------------------------------------

@@ -40,7 +40,8 @@ class OutboundError(Exception):
 
 
 def open_client(deadline: float) -> aiohttp.ClientSession:
-    """The process's one outbound client (opened in the app's lifespan, in its event loop).
+    """The process's one outbound client (opened in the app's lifespan, in its event loop); no
+    request of it lasts longer than ``deadline`` seconds.
 
     No cookies are kept: a FHIR server's session cookie, set for one call's access token, would
     otherwise go out with the next call's. The environment is not read for each request
@@ -48,7 +49,9 @@ def open_client(deadline: float) -> aiohttp.ClientSession:
     go straight to the allow-listed servers."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=tls_context()),
-        timeout=aiohttp.ClientTimeout(total=None, connect=deadline, sock_read=deadline),
+        # ``total`` too: a server that sends a byte a second never trips a read timeout, and a
+        # key-set fetch (which holds its issuer's lock) has no other bound.
+        timeout=aiohttp.ClientTimeout(total=deadline, connect=deadline, sock_read=deadline),
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
     )
@@ -92,8 +95,8 @@ async def get_json(http: aiohttp.ClientSession, url: str, *, headers: dict[str, 
                 status = response.status
                 outcome = await _outcome(response) if status in (400, 404) else None
                 raise OutboundError(f"HTTP {status}", status=status, outcome=outcome)
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
+            declared = response.content_length
+            if declared is not None and declared > max_bytes:
                 raise OutboundError(f"response of {declared} bytes is over the {max_bytes}-byte limit", status=200)
             body = bytearray()
             async for chunk in response.content.iter_any():
