@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         description="A TOML file of the site's own codes, added to the shipped concepts (see Local codes).",
     )
     fhir_deadline_seconds: float = Field(
-        default=2.0, gt=0, le=30, description="One deadline for all FHIR fetches of a call, in seconds."
+        default=2.0, gt=0, le=30, description="One deadline for a call's FHIR fetches, and for a key set's, in seconds."
     )
     fhir_max_pages: int = Field(
         default=5, ge=1, le=100, description="Search result pages followed per prefetch key (Bundle `next` links)."

@@ -198,6 +198,32 @@ def test_paginated_prefetch_is_completed_from_the_same_server_only(
     assert fhir_server.seen == []
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "/../Condition?patient=harness-pt-1&_page=0",  # sent as /Condition: off the FHIR base
+        "/%2e%2e/Condition?patient=harness-pt-1&_page=0",
+        "/./../Condition?patient=harness-pt-1&_page=0",
+        "/Condition?patient=harness pt 1&_page=0",  # rewritten by the client before sending
+        "/Condition?patient=h\u00e4rness&_page=0",
+    ],
+)
+def test_a_next_link_that_would_leave_the_fhir_base_is_not_followed(
+    client: TestClient, fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture, tail: str
+) -> None:
+    first_page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": fhir_server.base + tail}],
+    }
+    request = _request(fhir_server.base, conditions=first_page, medications=None, imaging=None, patient=None)
+    assert client.post(SELECT, json=request).status_code == 200
+    assert fhir_server.seen == []
+    assert "a next-page link of fhirServer points off it" in caplog.text
+    assert "harness" not in caplog.text
+
+
 def test_optional_data_unavailable_degrades_the_card(client: TestClient, fhir_server: FhirTestServer) -> None:
     fhir_server.fail_for = {"ServiceRequest", "Patient"}
     body = client.post(SELECT, json=_request(fhir_server.base, patient_id="demo-refractory")).json()

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator
 
@@ -103,3 +103,16 @@ def _checked(servers: list[str]) -> list[str]:
 
 # A list of FHIR servers in settings or a trusted-client entry: each entry is checked on load.
 FhirServers = Annotated[list[str], AfterValidator(_checked)]
+
+
+def on_server(link: str, base: str) -> bool:
+    """Is ``link`` (a search's ``next`` page, written by the server) under the FHIR base ``base``,
+    as it will be sent? Printable ASCII without spaces only (the client rewrites anything else
+    before sending it), and no ``.`` or ``..`` path segment, encoded or not: the client removes
+    them, so ``{base}/../admin`` would be ``/admin``, with the access token."""
+    if not link.isascii() or not link.isprintable() or " " in link:
+        return False
+    if not link.startswith((base + "/", base + "?")):
+        return False
+    path = link[len(base) :].split("?", 1)[0].split("#", 1)[0]
+    return not any(unquote(segment) in (".", "..") for segment in path.split("/"))
