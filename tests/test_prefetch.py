@@ -176,6 +176,18 @@ def test_search_pages_are_followed(client: TestClient, fhir_server: FhirTestServ
     assert len(fhir_server.searched("Condition")) == 4
 
 
+def test_pages_past_the_limit_are_not_read_and_the_log_says_so(
+    make_client: Callable[..., TestClient], fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fhir_server.page_size = 1
+    liver = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")["prefetch"]
+    fhir_server.add(*({**liver["conditions"]["entry"][0]["resource"], "id": f"c{i}"} for i in range(3)))
+    client = make_client(fhir_max_pages=2)
+    assert client.post(SELECT, json=_request(fhir_server.base)).status_code == 200
+    assert len(fhir_server.searched("Condition")) == 2
+    assert "a fhirServer search has over 2 pages (CDS_FHIR_MAX_PAGES): the rest not read" in caplog.text
+
+
 def test_paginated_prefetch_is_completed_from_the_same_server_only(
     client: TestClient, fhir_server: FhirTestServer
 ) -> None:

@@ -231,6 +231,11 @@ class FhirClient:
                 break
             page = await self._get(link)
             resources.extend(bundle_resources(page))
+        else:
+            if page.get("resourceType") == "Bundle" and _next_link(page) is not None:
+                log.warning(
+                    "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
+                )
         return resources
 
 
