@@ -203,6 +203,16 @@ def test_a_cookie_a_fhir_server_sets_never_goes_out_with_a_later_call(
     assert [seen.headers.get("cookie") for seen in fhir_server.seen if "cookie" in seen.headers] == []
 
 
+def test_proxy_settings_of_the_environment_are_said_to_be_unused_at_start_up(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The FHIR client connects directly; a site that set HTTPS_PROXY for it (httpx, the client
+    before, read it) learns so when the service starts, not from fetches that time out."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.hospital.example:3128")
+    make_client(auth_mode="off")
+    assert "HTTPS_PROXY set but not used: FHIR servers and key sets are reached directly" in caplog.text
+
+
 # --- CORS: configured origins only, no Private Network Access unless asked ------------------
 
 

@@ -10,6 +10,7 @@ its connection pool, 0.1–0.55 ms through aiohttp (docs/performance.md, sixth p
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from functools import cache
@@ -20,6 +21,11 @@ import certifi
 import orjson
 
 from cds_service.fhir.json import too_deep
+
+log = logging.getLogger(__name__)
+
+# Proxy settings of the environment, which this client does not read (``open_client``).
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 # How much of a 400 or 404 answer is read for its OperationOutcome (which says, for instance,
 # that the server has no such resource type).
@@ -47,6 +53,9 @@ def open_client(deadline: float) -> aiohttp.ClientSession:
     otherwise go out with the next call's. The environment is not read for each request
     (``trust_env``: a proxy and a ``.netrc`` looked up in a thread, twice a GET); connections
     go straight to the allow-listed servers."""
+    ignored = sorted(name for name in PROXY_VARIABLES if os.environ.get(name))
+    if ignored:  # httpx, the client before, used them: say so at start-up, not in a timeout later
+        log.warning("%s set but not used: FHIR servers and key sets are reached directly", ", ".join(ignored))
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=tls_context()),
         # ``total`` too: a server that sends a byte a second never trips a read timeout, and a
