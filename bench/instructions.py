@@ -7,10 +7,13 @@ instructions a call executes do not: this runs the app in process (no uvicorn, n
 ASGI app called directly, SQLite store, JSON logs at INFO to /dev/null; authentication off, or
 on with ``--auth``: an ES384 token minted beforehand for each call, as ``make bench`` sends),
 once with no calls and once with N, under ``valgrind --tool=cachegrind --cache-sim=no``, and
-prints (I(N) − I(0)) ÷ N. The card writer's thread is counted too, each call's record written
-before the next call (one transaction a call: more than under load, where calls share one), so
-that runs agree to within 1%. The fetched scenario runs the test FHIR server in this process, so
-its side of each request is counted too (the same in any A/B).
+prints (I(N) − I(0)) ÷ N, beside the same count for the echo (``bench/echo.py``, called the
+same way) and their ratio: issue 17's ratios to the echo, in a figure that holds from hour to
+hour (the wall-clock ratio of the large call runs above it: its hops to a worker thread). The
+card writer's thread is counted too, each call's record written before the next call (one
+transaction a call: more than under load, where calls share one), so that runs agree to within
+1%. The fetched scenario runs the test FHIR server in this process, so its side of each request
+is counted too (the same in any A/B).
 
     python bench/instructions.py [--scenario "sandbox order"] [--calls 200] [--auth]
 """
@@ -27,7 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -54,7 +59,6 @@ def drive(scenario: str, calls: int, auth: Path | None = None) -> None:
         start(fhir)
         fhir_base, allowed = fhir.base, {"fhir_servers": [fhir.base]}
     data_dir = Path(tempfile.mkdtemp(prefix="cds-instructions-"))
-    path = f"/cds-services/{SELECT}"
     tokens: list[bytes] = []
     if auth is not None:  # the key set and the tokens ``mint`` wrote
         clients = orjson.loads((auth / "clients.json").read_bytes())
@@ -68,37 +72,52 @@ def drive(scenario: str, calls: int, auth: Path | None = None) -> None:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
     app = create_app(settings)
-    body = orjson.dumps(scenarios(fhir_base)[scenario])
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
-    scope |= {"path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers}
-    scope |= {"client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
 
-    async def call() -> None:
-        messages = iter([{"type": "http.request", "body": body, "more_body": False}])
-        sent: list[dict[str, object]] = []
-
-        async def receive() -> object:
-            return next(messages, {"type": "http.disconnect"})
-
-        async def send(message: dict[str, object]) -> None:
-            sent.append(message)
-
-        token = [(b"authorization", tokens.pop())] if tokens else []
-        await app({**scope, "headers": headers + token, "state": {}}, receive, send)
-        if sent[0]["status"] != 200:
-            raise SystemExit(f"the call answered {sent[0]['status']}: {sent[1:]}")
+    async def written() -> None:
         # Each call's card record written before the next call: batches that depend on timing
         # would make the count drift by a few per cent.
         await app.state.runtime.cards_written()
 
     async def run() -> None:
         async with app.router.lifespan_context(app):
-            for _ in range(WARMUP_CALLS + calls):
-                await call()
+            await _calls(app, orjson.dumps(scenarios(fhir_base)[scenario]), calls, tokens, written)
             await asyncio.sleep(0.05)  # the card writer's last batch
 
     asyncio.run(run())
+
+
+def drive_echo(scenario: str, calls: int) -> None:
+    """The same calls to the echo (``bench/echo.py``): the floor the targets are ratios to."""
+    from bench.echo import app
+
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(_calls(app, orjson.dumps(scenarios("http://127.0.0.1:1/fhir")[scenario]), calls, [], nothing))
+
+
+async def _calls(app: Any, body: bytes, calls: int, tokens: list[bytes], after: Callable[[], Awaitable[None]]) -> None:
+    """A warm-up, then ``calls`` POSTs of ``body`` through the ASGI app, each answered 200."""
+    path = f"/cds-services/{SELECT}"
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
+    scope |= {"path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers}
+    scope |= {"client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    for _ in range(WARMUP_CALLS + calls):
+        messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+        sent: list[dict[str, object]] = []
+
+        async def receive(messages: Iterator[dict[str, object]] = messages) -> object:
+            return next(messages, {"type": "http.disconnect"})
+
+        async def send(message: dict[str, object], sent: list[dict[str, object]] = sent) -> None:
+            sent.append(message)
+
+        token = [(b"authorization", tokens.pop())] if tokens else []
+        await app({**scope, "headers": headers + token, "state": {}}, receive, send)
+        if sent[0]["status"] != 200:
+            raise SystemExit(f"the call answered {sent[0]['status']}: {sent[1:]}")
+        await after()
 
 
 def mint(directory: Path, count: int) -> Path:
@@ -111,7 +130,7 @@ def mint(directory: Path, count: int) -> Path:
     return directory
 
 
-def instructions(scenario: str, calls: int, auth: bool) -> int:
+def instructions(scenario: str, calls: int, auth: bool, echo: bool = False) -> int:
     command = [
         "valgrind",
         "--tool=cachegrind",
@@ -124,8 +143,9 @@ def instructions(scenario: str, calls: int, auth: bool) -> int:
         scenario,
         "--calls",
         str(calls),
+        *(["--echo"] if echo else []),
     ]
-    if auth:
+    if auth and not echo:
         command += ["--tokens", str(mint(Path(tempfile.mkdtemp(prefix="cds-tokens-")), WARMUP_CALLS + calls))]
     # One hash seed: set and dict layouts, and so the instructions, the same from run to run.
     env = os.environ | {"PYTHONHASHSEED": "0"}
@@ -143,18 +163,22 @@ def main() -> int:
     parser.add_argument("--auth", action="store_true", help="authentication on: a token minted for each call")
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     chosen = args.scenario or ["sandbox order", "50 prefetch entries", "six rules fire"]
     if args.drive:
-        drive(chosen[0], args.calls, args.tokens)
+        drive_echo(chosen[0], args.calls) if args.echo else drive(chosen[0], args.calls, args.tokens)
         return 0
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    print(f"| scenario ({'auth on' if args.auth else 'auth off'}) | k instructions per call |\n|---|---:|")
+    print(f"| scenario ({'auth on' if args.auth else 'auth off'}) | k instructions per call | echo | vs echo |")
+    print("|---|---:|---:|---:|")
     for scenario in chosen:
-        counted = instructions(scenario, args.calls, args.auth) - instructions(scenario, 0, args.auth)
-        per_call = counted / args.calls
-        print(f"| {scenario} | {per_call / 1000:,.0f} |", flush=True)
+        service, echo = (
+            (instructions(scenario, args.calls, args.auth, e) - instructions(scenario, 0, args.auth, e)) / args.calls
+            for e in (False, True)
+        )
+        print(f"| {scenario} | {service / 1000:,.0f} | {echo / 1000:,.0f} | {service / echo:.2f}× |", flush=True)
     return 0
 
 
