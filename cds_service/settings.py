@@ -1,8 +1,8 @@
 """Service settings: ``CDS_``-prefixed environment variables over an optional TOML file.
 
 The field names are the variable names without the prefix, and each field's description is
-its documentation: ``settings_table()`` renders them as the table of docs/configuration.md
-(``python -m cds_service.settings`` prints it; a test keeps the two in step). Rules are switched
+its documentation: ``settings_table`` renders them as the table of docs/configuration.md
+(``python -m cds_service.settings_table`` prints it; a test keeps the two in step). Rules are switched
 and tuned under ``rules``, keyed by rule id: ``[rules.cyclobenzaprine-duration] max_days = 14``
 in the file named by ``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``.
 An unknown key or a bad value stops start-up with the key named.
@@ -10,7 +10,6 @@ An unknown key or a bad value stops start-up with the key named.
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -259,41 +258,3 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-
-
-def _default(value: object) -> str:
-    """A default as it would be written in the environment, the same on every machine."""
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if isinstance(value, Path):
-        root = Path(__file__).resolve().parent.parent
-        return f"`./{value.relative_to(root).as_posix()}`" if value.is_relative_to(root) else f"`{value.as_posix()}`"
-    if isinstance(value, list):
-        return f"`{json.dumps(value)}`"
-    return f"`{value}`"
-
-
-def settings_table() -> str:
-    """The settings as a Markdown table (variable, default, description), from the fields' descriptions.
-
-    docs/configuration.md holds it between ``<!-- settings:start -->`` and ``<!-- settings:end -->``;
-    ``python -m cds_service.settings`` prints it."""
-    rows = ["| variable | default | description |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        description = (field.description or "").replace("|", "\\|")
-        if name == "rules":
-            variable = f"`{ENV_PREFIX}RULES__<RULE_ID>__<KEY>`"
-            default = "see `cds-service rules`"
-            description += " See [Rule switches and thresholds](#rule-switches-and-thresholds)."
-        else:
-            variable = f"`{ENV_PREFIX}{name.upper()}`"
-            default = _default(field.get_default(call_default_factory=True))
-        rows.append(f"| {variable} | {default} | {description} |")
-    rows.append(f"| `{ENV_PREFIX}CONFIG_FILE` | unset | {CONFIG_FILE_DESCRIPTION} |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(settings_table())

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 
 from cds_service.rules import all_rules
-from cds_service.settings import settings_table
+from cds_service.settings_table import settings_table
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = PROJECT_ROOT / "README.md"
@@ -32,7 +32,7 @@ def test_configuration_doc_table_is_the_settings() -> None:
     section = between(CONFIGURATION.read_text(), "<!-- settings:start", "<!-- settings:end -->")
     assert section == settings_table(), (
         "docs/configuration.md's settings table is out of step with the Field descriptions in "
-        "cds_service/settings.py: regenerate it with `.venv/bin/python -m cds_service.settings` and paste "
+        "cds_service/settings.py: regenerate it with `.venv/bin/python -m cds_service.settings_table` and paste "
         "the output between <!-- settings:start … --> and <!-- settings:end -->"
     )
 
