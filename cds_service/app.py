@@ -114,7 +114,7 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AsyncIterator[None]]:
         # each such call and found nothing (8% of its time). Cyclic garbage still goes, later.
         gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
-            async with open_client(settings.fhir_deadline_seconds) as http:
+            async with open_client(settings.fhir_deadline_seconds, settings.outbound_proxy) as http:
                 runtime.http = http
                 yield
         finally:

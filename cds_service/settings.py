@@ -22,6 +22,7 @@ from cds_service.protocol.body import BodyLimits
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 from cds_service.security.audience import ProxyAddresses, PublicUrls
+from cds_service.security.outbound import ProxyUrl
 
 ENV_PREFIX = "CDS_"
 # Read before the settings themselves (it names their file), so it is not a field.
@@ -95,6 +96,11 @@ class Settings(BaseSettings):
     )
     fhir_max_pages: int = Field(
         default=5, ge=1, le=100, description="Search result pages followed per prefetch key (Bundle `next` links)."
+    )
+    outbound_proxy: ProxyUrl | None = Field(
+        default=None,
+        description="Forward proxy all outbound calls go through (FHIR servers, key sets): `http://host:port` or "
+        "`https://host:port`, `user:password@` allowed. Unset: direct; `HTTPS_PROXY` and the like are not read.",
     )
     snooze_days: int = Field(
         default=30,

@@ -14,11 +14,13 @@ import logging
 import os
 import ssl
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
 import orjson
+from pydantic import AfterValidator, SecretStr
 
 from cds_service.fhir.json import too_deep
 
@@ -26,6 +28,22 @@ log = logging.getLogger(__name__)
 
 # Proxy settings of the environment, which this client does not read (``open_client``).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def _proxy_url(value: SecretStr) -> SecretStr:
+    """A forward proxy's address, read once from configuration (``CDS_OUTBOUND_PROXY``). Secret,
+    and never repeated in a message: it may hold the proxy's password."""
+    try:
+        url = urlsplit(value.get_secret_value())
+        host, _ = url.hostname, url.port  # ``port`` refuses one that is not a number
+    except ValueError:
+        raise ValueError("is not a URL") from None
+    if url.scheme not in ("http", "https") or not host or url.path not in ("", "/") or url.query or url.fragment:
+        raise ValueError("must be http://host:port or https://host:port (user:password@ allowed), nothing after")
+    return value
+
+
+ProxyUrl = Annotated[SecretStr, AfterValidator(_proxy_url)]
 
 # How much of a 400 or 404 answer is read for its OperationOutcome (which says, for instance,
 # that the server has no such resource type).
@@ -45,17 +63,25 @@ class OutboundError(Exception):
         self.outcome = outcome
 
 
-def open_client(deadline: float) -> aiohttp.ClientSession:
+def open_client(deadline: float, proxy: SecretStr | None = None) -> aiohttp.ClientSession:
     """The process's one outbound client (opened in the app's lifespan, in its event loop); no
     request of it lasts longer than ``deadline`` seconds.
 
     No cookies are kept: a FHIR server's session cookie, set for one call's access token, would
     otherwise go out with the next call's. The environment is not read for each request
     (``trust_env``: a proxy and a ``.netrc`` looked up in a thread, twice a GET); connections
-    go straight to the allow-listed servers."""
+    go straight to the allow-listed servers, or all through ``proxy`` (https ones tunnelled,
+    the server's certificate checked end to end; ``user:password@`` sent to the proxy only)."""
     ignored = sorted(name for name in PROXY_VARIABLES if os.environ.get(name))
-    if ignored:  # httpx, the client before, used them: say so at start-up, not in a timeout later
-        log.warning("%s set but not used: FHIR servers and key sets are reached directly", ", ".join(ignored))
+    if proxy is not None:
+        address = urlsplit(proxy.get_secret_value())
+        port = f":{address.port}" if address.port else ""
+        log.info("FHIR servers and key sets are reached through the proxy at %s", f"{address.hostname}{port}")
+    elif ignored:  # httpx, the client before, used them: say so at start-up, not in a timeout later
+        log.warning(
+            "%s set but not used: FHIR servers and key sets are reached directly (CDS_OUTBOUND_PROXY names a proxy)",
+            ", ".join(ignored),
+        )
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=tls_context()),
         # ``total`` too: a server that sends a byte a second never trips a read timeout, and a
@@ -63,6 +89,7 @@ def open_client(deadline: float) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=deadline, connect=deadline, sock_read=deadline),
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
+        proxy=proxy.get_secret_value() if proxy is not None else None,
     )
 
 
