@@ -18,7 +18,6 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
-import aiohttp
 from fastapi import Depends, Request
 
 from cds_service.clock import Clock, today
@@ -31,6 +30,7 @@ from cds_service.security.allowlist import ServerAllowList
 from cds_service.security.audience import Audience
 from cds_service.security.auth import Authenticator
 from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
+from cds_service.security.outbound import Outbound
 from cds_service.settings import Settings
 from cds_service.storage.availability import OUTAGES, DatabaseGate, DatabaseUnavailable
 from cds_service.storage.records import CardRecord, IssuedCard, Quiet
@@ -52,7 +52,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     authenticator: Authenticator | None = None
     # Set while the app runs (its lifespan): one connection pool for every outbound call.
-    http: aiohttp.ClientSession | None = None
+    http: Outbound | None = None
     # The database calls of the request paths, bounded in time; what is written behind the answers.
     storage: DatabaseGate = field(init=False)
     writer: Writer = field(init=False)
@@ -204,7 +204,7 @@ def build_runtime(
             "(or, on a test deployment, CDS_TRUST_SANDBOX=true), or CDS_AUTH_MODE=off on a developer's machine"
         )
 
-    def http() -> aiohttp.ClientSession:
+    def http() -> Outbound:
         assert runtime.http is not None, "the app is not running"
         return runtime.http
 

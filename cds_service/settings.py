@@ -56,7 +56,10 @@ class _ConfigFile(TomlConfigSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
+    # A bad value is named by its key, never repeated: it may be a password (the proxy's, the database's).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = Field(default="127.0.0.1", description="Address `cds-service serve` listens on (`--host` overrides).")
     port: int = Field(
@@ -99,8 +102,9 @@ class Settings(BaseSettings):
     )
     outbound_proxy: ProxyUrl | None = Field(
         default=None,
-        description="Forward proxy all outbound calls go through (FHIR servers, key sets): `http://host:port` or "
-        "`https://host:port`, `user:password@` allowed. Unset: direct; `HTTPS_PROXY` and the like are not read.",
+        description="Forward proxy for outbound calls (FHIR servers, key sets) to hosts not on this machine: "
+        "`http://host:port` or `https://host:port`, with `user:password@` percent-encoded if needed. "
+        "Unset: direct; `HTTPS_PROXY` and the like are not read.",
     )
     snooze_days: int = Field(
         default=30,

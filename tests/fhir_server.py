@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -204,7 +205,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
+def start(
+    server_state: FhirTestServer, *, tls: ssl.SSLContext | None = None, name: str = "127.0.0.1"
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Serves on loopback; with ``tls``, over https as ``name`` (reached through a proxy that
+    knows the name, or a resolver that does)."""
+
     class Handler(BaseHTTPRequestHandler):
         # Connections kept open, as real FHIR servers keep them; each answer leaves at once
         # (headers and body are two writes: with Nagle's algorithm the second waited 40 ms for
@@ -230,7 +236,9 @@ def start(server_state: FhirTestServer) -> tuple[ThreadingHTTPServer, threading.
 
     httpd = _Server(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    server_state.base = f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    server_state.base = f"{'https' if tls else 'http'}://{name}:{httpd.server_address[1]}/fhir"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
     thread.start()
     return httpd, thread

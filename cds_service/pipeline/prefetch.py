@@ -23,14 +23,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import as_list, bundle_resources
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 from cds_service.security.allowlist import on_server
-from cds_service.security.outbound import OutboundError, get_json
+from cds_service.security.outbound import Outbound, OutboundError, get_json
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +75,9 @@ class ServerVersions:
         self._facts.pop(base, None)
 
 
-# One cache per connection pool, that is per running app (deps.Runtime.http): it lives and
+# One cache per outbound client, that is per running app (deps.Runtime.http): it lives and
 # goes with the app, and two apps (tests) never share what a server said.
-_SERVER_VERSIONS: weakref.WeakKeyDictionary[aiohttp.ClientSession, ServerVersions] = weakref.WeakKeyDictionary()
+_SERVER_VERSIONS: weakref.WeakKeyDictionary[Outbound, ServerVersions] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ class FhirClient:
 
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        http: Outbound,
         base: str,
         token: str | None,
         *,

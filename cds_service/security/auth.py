@@ -21,14 +21,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import jwt
 
 from cds_service.errors import Unauthorized
 from cds_service.security import jws
 from cds_service.security.audience import Audience
 from cds_service.security.clients import TrustedClient, VerifyingKey, verifying_keys
-from cds_service.security.outbound import OutboundError, get_json
+from cds_service.security.outbound import Outbound, OutboundError, get_json
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class KeySet:
         self._tried_at = -math.inf
         self._lock = asyncio.Lock()
 
-    async def key(self, kid: str, *, now: float, http: aiohttp.ClientSession) -> VerifyingKey | None:
+    async def key(self, kid: str, *, now: float, http: Outbound) -> VerifyingKey | None:
         if kid in self._inline:
             return self._inline[kid]
         url = self._client.jwks_url
@@ -96,7 +95,7 @@ class Authenticator:
         clients: dict[str, TrustedClient],
         *,
         first_use: FirstUse,
-        http: Callable[[], aiohttp.ClientSession],
+        http: Callable[[], Outbound],
         clock: Callable[[], float],
         leeway: float,
         audience: Audience,

@@ -13,9 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import certifi
@@ -23,6 +26,7 @@ import orjson
 from pydantic import AfterValidator, SecretStr
 
 from cds_service.fhir.json import too_deep
+from cds_service.security.allowlist import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +35,34 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "http
 
 
 def _proxy_url(value: SecretStr) -> SecretStr:
-    """A forward proxy's address, read once from configuration (``CDS_OUTBOUND_PROXY``). Secret,
-    and never repeated in a message: it may hold the proxy's password."""
+    """A forward proxy's address, read once from configuration (``CDS_OUTBOUND_PROXY``), checked
+    as the client will use it, so that a value accepted here works on every call. Secret, and
+    never repeated in a message: it may hold the proxy's password."""
     try:
         url = urlsplit(value.get_secret_value())
-        host, _ = url.hostname, url.port  # ``port`` refuses one that is not a number
+        host, port = url.hostname, url.port  # ``port`` refuses one that is not a number
     except ValueError:
-        raise ValueError("is not a URL") from None
-    if url.scheme not in ("http", "https") or not host or url.path not in ("", "/") or url.query or url.fragment:
-        raise ValueError("must be http://host:port or https://host:port (user:password@ allowed), nothing after")
+        raise ValueError("is not a URL (percent-encode any of @ : / ? # % in user:password@)") from None
+    if url.scheme.lower() not in ("http", "https") or not host or not port or url.path not in ("", "/"):
+        raise ValueError("must be http://host:port or https://host:port (port 1-65535), user:password@ allowed")
+    if url.query or url.fragment:
+        raise ValueError("must end at the port (percent-encode any of / ? # in user:password@)")
+    try:
+        _proxy(value)
+    except ValueError:  # a ":" in the user, which Basic authentication cannot carry
+        raise ValueError("the user of user:password@ cannot hold a ':'") from None
     return value
+
+
+def _proxy(value: SecretStr) -> tuple[str, dict[str, str] | None]:
+    """The proxy's URL without its credentials, and the header that carries them. The client
+    never holds the password in a URL, so no error or log line of aiohttp's can show it."""
+    url = urlsplit(value.get_secret_value())
+    address = f"{url.scheme.lower()}://{url.netloc.rpartition('@')[2]}"
+    if url.username is None:
+        return address, None
+    login, password = unquote(url.username), unquote(url.password or "")
+    return address, {"Proxy-Authorization": aiohttp.encode_basic_auth(login, password)}  # UTF-8 (RFC 7617)
 
 
 ProxyUrl = Annotated[SecretStr, AfterValidator(_proxy_url)]
@@ -63,34 +85,54 @@ class OutboundError(Exception):
         self.outcome = outcome
 
 
-def open_client(deadline: float, proxy: SecretStr | None = None) -> aiohttp.ClientSession:
+@dataclass(eq=False)
+class Outbound:
+    """The process's one outbound client: aiohttp's session, and the forward proxy (if any)."""
+
+    session: aiohttp.ClientSession
+    proxy: str | None = None
+    proxy_headers: dict[str, str] | None = None
+
+    def route(self, url: str) -> dict[str, Any]:
+        """aiohttp's proxy arguments for a GET of ``url``. A server on this machine is never
+        reached through the proxy: there, "localhost" would be the proxy's own host (its admin
+        pages), and the plain-http request allowed on loopback, token and all, would cross the
+        network. Every other server is https (the allow-lists): a tunnel, the credentials in
+        its ``CONNECT`` alone."""
+        if self.proxy is None or is_loopback(urlsplit(url).hostname or ""):
+            return {}
+        return {"proxy": self.proxy, "proxy_headers": self.proxy_headers}
+
+
+@asynccontextmanager
+async def open_client(deadline: float, proxy: SecretStr | None = None) -> AsyncIterator[Outbound]:
     """The process's one outbound client (opened in the app's lifespan, in its event loop); no
     request of it lasts longer than ``deadline`` seconds.
 
     No cookies are kept: a FHIR server's session cookie, set for one call's access token, would
     otherwise go out with the next call's. The environment is not read for each request
     (``trust_env``: a proxy and a ``.netrc`` looked up in a thread, twice a GET); connections
-    go straight to the allow-listed servers, or all through ``proxy`` (https ones tunnelled,
-    the server's certificate checked end to end; ``user:password@`` sent to the proxy only)."""
+    go straight to the allow-listed servers, or through ``proxy`` to those not on this machine
+    (https ones tunnelled, the server's certificate checked end to end; ``user:password@``
+    sent to the proxy only)."""
     ignored = sorted(name for name in PROXY_VARIABLES if os.environ.get(name))
-    if proxy is not None:
-        address = urlsplit(proxy.get_secret_value())
-        port = f":{address.port}" if address.port else ""
-        log.info("FHIR servers and key sets are reached through the proxy at %s", f"{address.hostname}{port}")
+    address, proxy_headers = _proxy(proxy) if proxy is not None else (None, None)
+    if address is not None:
+        log.info("FHIR servers and key sets are reached through the proxy at %s", address)
     elif ignored:  # httpx, the client before, used them: say so at start-up, not in a timeout later
         log.warning(
             "%s set but not used: FHIR servers and key sets are reached directly (CDS_OUTBOUND_PROXY names a proxy)",
             ", ".join(ignored),
         )
-    return aiohttp.ClientSession(
+    async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=tls_context()),
         # ``total`` too: a server that sends a byte a second never trips a read timeout, and a
         # key-set fetch (which holds its issuer's lock) has no other bound.
         timeout=aiohttp.ClientTimeout(total=deadline, connect=deadline, sock_read=deadline),
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
-        proxy=proxy.get_secret_value() if proxy is not None else None,
-    )
+    ) as session:
+        yield Outbound(session, address, proxy_headers)
 
 
 @cache
@@ -120,13 +162,13 @@ async def _outcome(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
     return None
 
 
-async def get_json(http: aiohttp.ClientSession, url: str, *, headers: dict[str, str], max_bytes: int) -> dict[str, Any]:
+async def get_json(http: Outbound, url: str, *, headers: dict[str, str], max_bytes: int) -> dict[str, Any]:
     # A header carries printable ASCII only (a line break would start a header of the caller's
     # choosing); aiohttp would send an access token of other characters as UTF-8.
     if not all(value.isascii() and value.isprintable() for value in headers.values()):
         raise OutboundError("a request header (the access token?) is not printable ASCII: not sent")
     try:
-        async with http.get(url, headers=headers, allow_redirects=False) as response:
+        async with http.session.get(url, headers=headers, allow_redirects=False, **http.route(url)) as response:
             if response.status != 200:
                 status = response.status
                 outcome = await _outcome(response) if status in (400, 404) else None
@@ -139,7 +181,9 @@ async def get_json(http: aiohttp.ClientSession, url: str, *, headers: dict[str, 
                 body += chunk
                 if len(body) > max_bytes:
                     raise OutboundError(f"response is over the {max_bytes}-byte limit", status=200)
-    except (aiohttp.ClientError, TimeoutError) as error:  # its timeouts are both
+    # Only the type's name: a URL in an error's message may hold a patient's id.
+    # ValueError: what aiohttp raises for a URL or header it cannot send.
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:  # its timeouts are both
         raise OutboundError(type(error).__name__) from None
     try:
         value = orjson.loads(body)
