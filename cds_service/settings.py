@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, create_model, model_validator
+from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from cds_service.protocol.body import BodyLimits
@@ -221,6 +221,12 @@ class Settings(BaseSettings):
         default_factory=RulesConfig,
         description="Each rule's switch (`enabled`), thresholds and `snooze_days`, keyed by rule id.",
     )
+
+    @field_validator("outbound_proxy", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``CDS_OUTBOUND_PROXY=`` (an env file's empty line) means no proxy, as unset does."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _snooze_within_retention(self) -> Settings:

@@ -332,3 +332,9 @@ def test_a_bad_proxy_url_stops_start_up_naming_the_setting_and_not_its_password(
     err = capsys.readouterr().err
     assert "invalid configuration: outbound_proxy:" in err, err
     assert "s3cret" not in err
+
+
+def test_an_empty_proxy_setting_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An env file's ``CDS_OUTBOUND_PROXY=`` line: no proxy, as when it is unset."""
+    monkeypatch.setenv("CDS_OUTBOUND_PROXY", "")
+    assert Settings().outbound_proxy is None
