@@ -26,6 +26,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -n auto
 
 # The fuzz tests of `make test`, with many more examples each (FUZZ_EXAMPLES; about 10 minutes).

@@ -14,7 +14,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -75,7 +75,7 @@ def create_app(
     return app
 
 
-def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AsyncIterator[None]]:
+def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     settings = runtime.settings
     retention = timedelta(days=settings.retention_days)
 

@@ -77,7 +77,7 @@ def configure_logging(level: str, log_format: str) -> None:
     service.setLevel(level.upper())  # an unknown level stops here, with its name
     # What no line prints is not gathered for each one (the logging HOWTO's "Optimization"): the
     # caller's file and line (a walk up the stack), thread, process and multiprocessing names.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.basicConfig(level=max(service.level, logging.INFO), handlers=[handler], force=True)
     for name in QUIET_LIBRARIES:

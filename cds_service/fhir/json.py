@@ -117,7 +117,7 @@ def too_deep(value: Any) -> bool:
 
 def _within(container: dict[str, Any] | list[Any], levels: int) -> bool:
     """Do the containers in ``container`` nest at most ``levels`` deeper?"""
-    for child in container.values() if type(container) is dict else container:
+    for child in container.values() if isinstance(container, dict) else container:
         kind = type(child)
         if (kind is dict or kind is list) and (levels == 0 or not _within(child, levels - 1)):
             return False

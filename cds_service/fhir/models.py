@@ -20,15 +20,15 @@ from typing import Any
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 log = logging.getLogger(__name__)
 
-_Fields = dict[str, tuple[bool, type | None]]
+_Fields = dict[str, tuple[bool, type[BaseModel] | None]]
 
 
 @cache
-def _fields(model: type) -> _Fields:
+def _fields(model: type[BaseModel]) -> _Fields:
     """Each JSON key of ``model`` → (is it a list, the element model for nested objects)."""
     fields: _Fields = {}
     for name, field in model.model_fields.items():
@@ -46,7 +46,7 @@ def _fields(model: type) -> _Fields:
     return fields
 
 
-def normalise(raw: dict[str, Any], model: type, *, known_only: bool = False) -> dict[str, Any]:
+def normalise(raw: dict[str, Any], model: type[BaseModel], *, known_only: bool = False) -> dict[str, Any]:
     """A copy of ``raw`` with single objects wrapped where ``model`` expects arrays, and without
     ``null`` members (FHIR JSON has none; echoing them in a suggestion would break CDS Hooks).
 
@@ -78,7 +78,7 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
-def model_for(resource_type: str) -> type:
+def model_for(resource_type: str) -> type[BaseModel]:
     return get_fhir_model_class(resource_type)
 
 

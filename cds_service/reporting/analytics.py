@@ -79,7 +79,7 @@ def parse_query(
     chosen = period or "week"
     if chosen not in PERIODS:
         raise InvalidRequest(f"period: {chosen[:40]!r} is not one of {', '.join(PERIODS)}", fields=["period"])
-    return Query(start, end, chosen, scope)  # type: ignore[arg-type]
+    return Query(start, end, chosen, scope)
 
 
 def period_start(day: date, period: Period) -> date:

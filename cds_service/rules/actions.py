@@ -89,8 +89,8 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
     sequence = dosage.get("sequence")
     ordinal = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 1 << 30
     period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-    start = period.get("start") if isinstance(period, dict) and isinstance(period.get("start"), str) else "~"
-    return ordinal, start, index
+    start = period.get("start") if isinstance(period, dict) else None
+    return ordinal, start if isinstance(start, str) else "~", index
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:

@@ -73,12 +73,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         return _finding(order, "maoi", contraindicated, config)
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: c.start)
-        seen = [
+        ordered = [
             _Seen(c.drug.ingredient, f"{c.drug.name} (ordered on {c.start.isoformat()}, {c.status})")
             for c in unknown_stop
         ]
         extra = {"ingredient": latest.drug.ingredient, "ordered_on": latest.start.isoformat()}
-        return _finding(order, "stop-date-unknown", seen, config, extra)
+        return _finding(order, "stop-date-unknown", ordered, config, extra)
     return None
 
 

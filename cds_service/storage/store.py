@@ -174,8 +174,9 @@ class Store:
                 # each statement, and a thread that must win it back from a busy event loop waits
                 # up to a switch interval each time (6,000 rows a statement each took over 5 s).
                 insert_rows(connection, issued_cards, rows)
-            for service in {row["service_id"] for row in rows}:
-                self._changed({row["patient_key"] for row in rows if row["service_id"] == service}, shown_by=service)
+            for service in {str(row["service_id"]) for row in rows}:
+                patients = {str(row["patient_key"]) for row in rows if row["service_id"] == service}
+                self._changed(patients, shown_by=service)
 
     def _changed(self, patients: set[str] | None, *, shown_by: str | None = None) -> None:
         """After a write: ``quiet`` reads these patients (everyone, for None) again; after cards

@@ -74,7 +74,9 @@ class NameReader:
         self._relevant = relevant
 
     def drug(self, label: str, rxcui: str | None = None) -> Drug | None:
-        found = [(m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)]
+        found: list[tuple[int, tuple[str, ...]]] = [
+            (m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)
+        ]
         brands = [(m.start(), self._brands[m.group(1).lower()]) for m in self._brand_words.finditer(label)]
         found += [(at, brand.ingredients) for at, brand in brands]
         if not found:
