@@ -49,6 +49,24 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
+def fetching_request(server: str, **authorization: str) -> dict[str, Any]:
+    """The sandbox's 10 mg / 30-day order with no prefetch: everything must come from ``server``
+    (with ``access_token=...``, under the EHR's ``fhirAuthorization``)."""
+    request = fixture("sandbox/order-select-r4.json")
+    request["fhirServer"] = server
+    request["context"]["patientId"] = "harness-pt-1"
+    request.pop("prefetch", None)
+    if authorization:
+        request["fhirAuthorization"] = {
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds-service",
+            **authorization,
+        }
+    return request
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -116,6 +134,25 @@ def make_client(
         client = TestClient(app, base_url=base_url)
         client.__enter__()
         clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def defaults(
+    tmp_path: Path, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> Iterator[Callable[..., TestClient]]:
+    """Clients of apps on the shipped defaults (not the suite's test settings), plus ``overrides``
+    (validated as they would be from the environment)."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = Settings(**{"data_dir": tmp_path / "var", "fhir_deadline_seconds": 1.0, **overrides})
+        client = TestClient(create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)))
+        clients.append(client.__enter__())
         return client
 
     yield make

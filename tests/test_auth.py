@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, Clock, fixture, rule_ids
+from tests.conftest import SELECT, Clock, fetching_request, fixture, rule_ids
 from tests.fhir_server import POLL_SECONDS, FhirTestServer
 from tests.tokens import ISSUER, SigningKey, b64, claims, jwks, unsigned
 
@@ -639,21 +639,12 @@ def test_a_key_set_sent_a_byte_at_a_time_is_given_up_at_the_deadline(
 # --- FHIR servers: only the caller's own ----------------------------------------------------
 
 
-def _fetching_request(server: str) -> dict[str, Any]:
-    """The sandbox's 10 mg / 30-day order with no prefetch: everything must come from ``server``."""
-    request = fixture("sandbox/order-select-r4.json")
-    request["fhirServer"] = server
-    request["context"]["patientId"] = "harness-pt-1"
-    request.pop("prefetch", None)
-    return request
-
-
 def test_fhir_server_not_listed_for_the_caller_is_never_contacted(
     secure: Callable[..., TestClient], es384: SigningKey, fhir_server: FhirTestServer
 ) -> None:
     client = secure()  # the caller's list: https://fhir.example.org/r4 only
     token = es384.sign(claims(BASE + SELECT, NOW))
-    response = client.post(SELECT, json=_fetching_request(fhir_server.base), headers=bearer(token))
+    response = client.post(SELECT, json=fetching_request(fhir_server.base), headers=bearer(token))
     assert response.status_code == 412, response.text
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["prefetch.conditions", "prefetch.medications"]
@@ -666,7 +657,7 @@ def test_fhir_server_listed_for_the_caller_is_fetched_from(
 ) -> None:
     client = secure(trust({"iss": ISSUER, "jwks": jwks(es384), "fhir_servers": [fhir_server.base + "/"]}))
     token = es384.sign(claims(BASE + SELECT, NOW))
-    response = client.post(SELECT, json=_fetching_request(fhir_server.base), headers=bearer(token))
+    response = client.post(SELECT, json=fetching_request(fhir_server.base), headers=bearer(token))
     assert response.status_code == 200, response.text
     assert "cyclobenzaprine-duration" in rule_ids(response.json())
     assert len([seen for seen in fhir_server.seen if not seen.path.endswith("/metadata")]) == 4
@@ -676,14 +667,14 @@ def test_with_auth_off_only_the_configured_servers_are_fetched_from(
     make_client: Callable[..., TestClient], fhir_server: FhirTestServer
 ) -> None:
     """The test settings list "loopback" (the default lists nothing: tests/test_security_defaults.py)."""
-    outside = make_client().post(SELECT, json=_fetching_request("https://fhir.elsewhere.example.org/r4"))
+    outside = make_client().post(SELECT, json=fetching_request("https://fhir.elsewhere.example.org/r4"))
     assert outside.status_code == 412
     assert "not on this service's list" in outside.json()["issue"][0]["diagnostics"]
-    plain_http = make_client().post(SELECT, json=_fetching_request("http://fhir.elsewhere.example.org/r4"))
+    plain_http = make_client().post(SELECT, json=fetching_request("http://fhir.elsewhere.example.org/r4"))
     assert "must use https" in plain_http.json()["issue"][0]["diagnostics"]
 
     listed_elsewhere = make_client(fhir_servers=["https://fhir.example.org/r4"])
-    assert listed_elsewhere.post(SELECT, json=_fetching_request(fhir_server.base)).status_code == 412
+    assert listed_elsewhere.post(SELECT, json=fetching_request(fhir_server.base)).status_code == 412
     assert fhir_server.seen == []
-    assert make_client().post(SELECT, json=_fetching_request(fhir_server.base)).status_code == 200
+    assert make_client().post(SELECT, json=fetching_request(fhir_server.base)).status_code == 200
     assert fhir_server.seen

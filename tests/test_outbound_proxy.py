@@ -29,12 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.cli import main
-from cds_service.pipeline.knowledge import Knowledge
 from cds_service.security.outbound import tls_context
 from cds_service.settings import Settings
-from tests.conftest import NOON, SELECT, Clock, fixture
+from tests.conftest import NOON, SELECT, fetching_request, fixture
 from tests.fhir_server import FhirTestServer, demo_resources, start
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
@@ -42,6 +40,7 @@ FHIR_HOST = "fhir.hospital.example"  # known to the proxy only, as internal name
 KEYS_HOST = "keys.ehr.example"
 REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 USER, PASSWORD = "cds-service", "s3cret@€:/#"
+EHR_TOKEN = "ehr-access-token"
 IN_URL = f"{USER}:{quote(PASSWORD, safe='')}"  # as written in CDS_OUTBOUND_PROXY: percent-encoded
 
 
@@ -173,47 +172,8 @@ def trusting(hospital_ca: tuple[Path, ssl.SSLContext], monkeypatch: pytest.Monke
     tls_context.cache_clear()
 
 
-@pytest.fixture
-def proxied(
-    tmp_path: Path, knowledge_for: Callable[[Settings], Knowledge | None]
-) -> Iterator[Callable[..., TestClient]]:
-    """Clients of apps with ``outbound_proxy`` set (validated as from the environment)."""
-    clients: list[TestClient] = []
-
-    def make(outbound_proxy: str, fhir_servers: list[str] | None = None, **overrides: Any) -> TestClient:
-        settings = Settings(
-            data_dir=tmp_path / "var",
-            **({"auth_mode": "off", "fhir_servers": fhir_servers} if fhir_servers is not None else {}),
-            outbound_proxy=outbound_proxy,
-            **overrides,
-        )
-        client = TestClient(create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)))
-        clients.append(client.__enter__())
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def _fetching_request(server: str) -> dict[str, Any]:
-    """The sandbox's order with no prefetch and the EHR's access token: the history is fetched."""
-    request = fixture("sandbox/order-select-r4.json")
-    request["fhirServer"] = server
-    request["context"]["patientId"] = "harness-pt-1"
-    request.pop("prefetch", None)
-    request["fhirAuthorization"] = {
-        "access_token": "ehr-access-token",
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds-service",
-    }
-    return request
-
-
 def test_an_https_fhir_server_is_reached_through_the_proxy_its_token_inside_the_tunnel(
-    proxied: Callable[..., TestClient],
+    defaults: Callable[..., TestClient],
     proxy: ConnectProxy,
     internal_fhir: FhirTestServer,
     trusting: None,
@@ -221,12 +181,13 @@ def test_an_https_fhir_server_is_reached_through_the_proxy_its_token_inside_the_
 ) -> None:
     caplog.set_level(logging.DEBUG)
     proxy.credentials = f"{USER}:{PASSWORD}"
-    client = proxied(proxy.url.replace("http://", f"http://{IN_URL}@"), [internal_fhir.base])
-    response = client.post(SELECT, json=_fetching_request(internal_fhir.base))
+    outbound_proxy = proxy.url.replace("http://", f"http://{IN_URL}@")
+    client = defaults(auth_mode="off", fhir_servers=[internal_fhir.base], outbound_proxy=outbound_proxy)
+    response = client.post(SELECT, json=fetching_request(internal_fhir.base, access_token=EHR_TOKEN))
     assert response.status_code == 200, response.text
     assert "cyclobenzaprine-duration" in [card["source"]["topic"]["code"] for card in response.json()["cards"]]
     assert len(internal_fhir.seen) >= 4  # the Patient, and the searches
-    assert all(seen.headers["authorization"] == "Bearer ehr-access-token" for seen in internal_fhir.seen)
+    assert all(seen.headers["authorization"] == f"Bearer {EHR_TOKEN}" for seen in internal_fhir.seen)
     port = internal_fhir.base.split(":")[2].split("/")[0]
     assert proxy.heads and all(line.startswith(f"CONNECT {FHIR_HOST}:{port} ") for line, _ in proxy.heads)
     # The proxy saw its own credentials and not the EHR's token; the FHIR server, the other way round.
@@ -237,39 +198,42 @@ def test_an_https_fhir_server_is_reached_through_the_proxy_its_token_inside_the_
 
 
 def test_the_servers_certificate_is_checked_through_the_tunnel(
-    proxied: Callable[..., TestClient], proxy: ConnectProxy, internal_fhir: FhirTestServer
+    defaults: Callable[..., TestClient], proxy: ConnectProxy, internal_fhir: FhirTestServer
 ) -> None:
     """The hospital's CA not trusted (certifi's public CAs only): the tunnel opens, TLS inside
     it fails, and the history is not had, as for any server out of reach."""
     tls_context.cache_clear()
-    response = proxied(proxy.url, [internal_fhir.base]).post(SELECT, json=_fetching_request(internal_fhir.base))
+    client = defaults(auth_mode="off", fhir_servers=[internal_fhir.base], outbound_proxy=proxy.url)
+    response = client.post(SELECT, json=fetching_request(internal_fhir.base, access_token=EHR_TOKEN))
     assert response.status_code == 412, response.text
     assert proxy.heads and not internal_fhir.seen
 
 
 def test_a_proxy_that_refuses_the_service_is_a_fhir_server_not_reached(
-    proxied: Callable[..., TestClient], proxy: ConnectProxy, internal_fhir: FhirTestServer, trusting: None
+    defaults: Callable[..., TestClient], proxy: ConnectProxy, internal_fhir: FhirTestServer, trusting: None
 ) -> None:
     """No credentials for a proxy that wants them (407): the answer is the 412 of any server out
     of reach; no card is made from half a history."""
     proxy.credentials = f"{USER}:{PASSWORD}"
-    response = proxied(proxy.url, [internal_fhir.base]).post(SELECT, json=_fetching_request(internal_fhir.base))
+    client = defaults(auth_mode="off", fhir_servers=[internal_fhir.base], outbound_proxy=proxy.url)
+    response = client.post(SELECT, json=fetching_request(internal_fhir.base, access_token=EHR_TOKEN))
     assert response.status_code == 412, response.text
     assert proxy.heads and not internal_fhir.seen
 
 
 def test_servers_on_this_machine_are_reached_directly_not_through_the_proxy(
-    proxied: Callable[..., TestClient], proxy: ConnectProxy, fhir_server: FhirTestServer
+    defaults: Callable[..., TestClient], proxy: ConnectProxy, fhir_server: FhirTestServer
 ) -> None:
     """Through the proxy, "localhost" would be the proxy's own host, and the plain-http request
     allowed on loopback, token and all, would cross the network."""
-    response = proxied(proxy.url, ["loopback"]).post(SELECT, json=_fetching_request(fhir_server.base))
+    client = defaults(auth_mode="off", fhir_servers=["loopback"], outbound_proxy=proxy.url)
+    response = client.post(SELECT, json=fetching_request(fhir_server.base, access_token=EHR_TOKEN))
     assert response.status_code == 200, response.text
     assert fhir_server.seen and not proxy.heads
 
 
 def test_an_issuers_key_set_is_fetched_through_the_proxy(
-    proxied: Callable[..., TestClient],
+    defaults: Callable[..., TestClient],
     proxy: ConnectProxy,
     hospital_ca: tuple[Path, ssl.SSLContext],
     trusting: None,
@@ -297,7 +261,9 @@ def test_an_issuers_key_set_is_fetched_through_the_proxy(
     try:
         keys = f"https://{KEYS_HOST}:{httpd.server_address[1]}/jwks.json"
         (tmp_path / "clients.json").write_text(json.dumps([{"iss": ISSUER, "jwks_url": keys}]))
-        client = proxied(proxy.url, trusted_clients_file=tmp_path / "clients.json", public_url=["http://testserver"])
+        client = defaults(
+            outbound_proxy=proxy.url, trusted_clients_file=tmp_path / "clients.json", public_url=["http://testserver"]
+        )
         token = key.sign(claims(f"http://testserver{SELECT}", NOON))
         response = client.post(SELECT, json=fixture(REQUEST), headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text

@@ -23,46 +23,13 @@ from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.security.clients import TrustedClientsError, load_trusted_clients
 from cds_service.settings import Settings
-from tests.conftest import NOON, SELECT, Clock, Served, fixture
+from tests.conftest import SELECT, Served, fetching_request
 from tests.fhir_server import FhirTestServer
 from tests.serving import free_port
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
-
-
-@pytest.fixture
-def defaults(tmp_path: Path, knowledge_for: Callable[[Settings], Knowledge | None]) -> Callable[..., TestClient]:
-    """Clients of apps on the shipped defaults (not the suite's test settings), plus ``overrides``."""
-    clients: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        settings = Settings(**{"data_dir": tmp_path / "var", "fhir_deadline_seconds": 1.0, **overrides})
-        client = TestClient(create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)))
-        clients.append(client.__enter__())
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def _fetching_request(server: str, **authorization: str) -> dict[str, Any]:
-    """The sandbox's 10 mg / 30-day order with no prefetch: everything must come from ``server``."""
-    request = fixture("sandbox/order-select-r4.json")
-    request["fhirServer"] = server
-    request["context"]["patientId"] = "harness-pt-1"
-    request.pop("prefetch", None)
-    if authorization:
-        request["fhirAuthorization"] = {
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "cds-service",
-            **authorization,
-        }
-    return request
 
 
 # --- FHIR servers: none by default ----------------------------------------------------------
@@ -73,13 +40,13 @@ def test_with_auth_off_no_fhir_server_is_fetched_from_by_default(
 ) -> None:
     """A page on the machine could otherwise make the service probe every local port (it was
     `["loopback"]` by default)."""
-    response = defaults(auth_mode="off").post(SELECT, json=_fetching_request(fhir_server.base))
+    response = defaults(auth_mode="off").post(SELECT, json=fetching_request(fhir_server.base))
     assert response.status_code == 412, response.text
     assert "not on this service's list" in response.json()["issue"][0]["diagnostics"]
     assert fhir_server.seen == []
 
     configured = defaults(auth_mode="off", fhir_servers=["loopback"])
-    assert configured.post(SELECT, json=_fetching_request(fhir_server.base)).status_code == 200
+    assert configured.post(SELECT, json=fetching_request(fhir_server.base)).status_code == 200
     assert fhir_server.seen
 
 
@@ -150,7 +117,7 @@ def test_a_412_does_not_say_what_the_network_answered(
         ("slow", hostile.base),
     ]:
         hostile.mode = mode
-        response = client.post(SELECT, json=_fetching_request(server))
+        response = client.post(SELECT, json=fetching_request(server))
         assert response.status_code == 412, response.text
         answers[mode] = response.json()["issue"][0]
     assert len({json.dumps(issue, sort_keys=True) for issue in answers.values()}) == 1, answers
@@ -169,7 +136,7 @@ def test_a_non_ascii_access_token_is_not_echoed(
     defaults: Callable[..., TestClient], fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = defaults(auth_mode="off", fhir_servers=["loopback"])
-    response = client.post(SELECT, json=_fetching_request(fhir_server.base, access_token="secret-tökén-42"))
+    response = client.post(SELECT, json=fetching_request(fhir_server.base, access_token="secret-tökén-42"))
     assert response.status_code == 412, response.text
     for echoed in ("ö", "é", "\\xf6", "position", "secret", "codec"):
         assert echoed not in response.text
@@ -182,7 +149,7 @@ def test_an_access_token_with_a_line_break_is_never_sent(
     """A line break in a header would start a header of the caller's choosing: the fetch is not
     made at all (nothing reaches the FHIR server), and the call answers as for a failed fetch."""
     client = defaults(auth_mode="off", fhir_servers=["loopback"])
-    response = client.post(SELECT, json=_fetching_request(fhir_server.base, access_token="abc\r\nX-Injected: 1"))
+    response = client.post(SELECT, json=fetching_request(fhir_server.base, access_token="abc\r\nX-Injected: 1"))
     assert response.status_code == 412, response.text
     assert "fetching it from fhirServer failed" in response.json()["issue"][0]["diagnostics"]
     assert fhir_server.seen == []
@@ -197,7 +164,7 @@ def test_a_cookie_a_fhir_server_sets_never_goes_out_with_a_later_call(
     client = defaults(auth_mode="off", fhir_servers=["loopback"])
     for token in ("first-token", "second-token"):
         server = fhir_server.base.replace("127.0.0.1", "localhost")  # a cookie jar refuses IP hosts
-        response = client.post(SELECT, json=_fetching_request(server, access_token=token))
+        response = client.post(SELECT, json=fetching_request(server, access_token=token))
         assert response.status_code == 200, response.text
     assert len(fhir_server.seen) >= 8
     assert [seen.headers.get("cookie") for seen in fhir_server.seen if "cookie" in seen.headers] == []
