@@ -53,20 +53,20 @@ def drive(scenario: str, calls: int, auth: Path | None = None) -> None:
     from cds_service.observability import configure_logging
     from cds_service.settings import Settings
 
-    fhir_base, allowed = "http://127.0.0.1:1/fhir", {}
+    fhir_base, allowed = "http://127.0.0.1:1/fhir", list[str]()
     if scenario == FETCHED:  # the test FHIR server in this process: its instructions are counted too
         fhir = FhirTestServer(resources=fhir_resources(50))
         start(fhir)
-        fhir_base, allowed = fhir.base, {"fhir_servers": [fhir.base]}
+        fhir_base, allowed = fhir.base, [fhir.base]
     data_dir = Path(tempfile.mkdtemp(prefix="cds-instructions-"))
     tokens: list[bytes] = []
     if auth is not None:  # the key set and the tokens ``mint`` wrote
         clients = orjson.loads((auth / "clients.json").read_bytes())
-        (data_dir / "clients.json").write_bytes(orjson.dumps([{**clients[0], **allowed}]))
+        (data_dir / "clients.json").write_bytes(orjson.dumps([{**clients[0], "fhir_servers": allowed}]))
         settings = Settings(data_dir=data_dir, trusted_clients_file=data_dir / "clients.json", public_url=[AUDIENCE])
         tokens = [b"Bearer " + line for line in (auth / "tokens.txt").read_bytes().split()]
     else:
-        settings = Settings(data_dir=data_dir, auth_mode="off", **allowed)
+        settings = Settings(data_dir=data_dir, auth_mode="off", fhir_servers=allowed)
     configure_logging("INFO", "json")
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
@@ -100,9 +100,9 @@ async def _calls(app: Any, body: bytes, calls: int, tokens: list[bytes], after: 
     """A warm-up, then ``calls`` POSTs of ``body`` through the ASGI app, each answered 200."""
     path = f"/cds-services/{SELECT}"
     headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
-    scope |= {"path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers}
-    scope |= {"client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    scope: dict[str, Any] = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST"}
+    scope |= {"scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b""}
+    scope |= {"headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
     for _ in range(WARMUP_CALLS + calls):
         messages = iter([{"type": "http.request", "body": body, "more_body": False}])
         sent: list[dict[str, object]] = []

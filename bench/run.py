@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +133,13 @@ class Bench:
         """After a warm-up, ``repeat`` runs of ``seconds``: each figure's median."""
         path = self.workdir / "body.json"
         path.write_text(json.dumps(body))
-        pid = self.processes[target].pid
-        common = {"concurrency": concurrency, "pid": pid, "workdir": self.workdir}
-        warmup = self._tokens(target, int(TOKENS_PER_SECOND * WARMUP_SECONDS))
-        drive(self.url(target), path, seconds=WARMUP_SECONDS, tokens=warmup, **common)
-        runs = []
-        for _ in range(repeat):
-            tokens = self._tokens(target, int(TOKENS_PER_SECOND * seconds))
-            runs.append(drive(self.url(target), path, seconds=seconds, tokens=tokens, **common))
+        run = partial(
+            drive, self.url(target), path, concurrency=concurrency, pid=self.processes[target].pid, workdir=self.workdir
+        )
+        run(seconds=WARMUP_SECONDS, tokens=self._tokens(target, int(TOKENS_PER_SECOND * WARMUP_SECONDS)))
+        runs = [
+            run(seconds=seconds, tokens=self._tokens(target, int(TOKENS_PER_SECOND * seconds))) for _ in range(repeat)
+        ]
         return median(runs)
 
     def leak(self, body: dict[str, Any], calls: int) -> tuple[int, int, int]:

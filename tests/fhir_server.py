@@ -135,7 +135,7 @@ class FhirTestServer:
             message = (
                 f"HAPI-0302: Unknown resource type '{kind}' - Server knows how to handle: {sorted(TYPES[self.version])}"
             )
-            issue = {"severity": "error", "code": "processing", "diagnostics": message}
+            issue: dict[str, object] = {"severity": "error", "code": "processing", "diagnostics": message}
         else:
             issue = {
                 "severity": "error",

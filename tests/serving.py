@@ -67,7 +67,7 @@ def wait_until_listening(server: subprocess.Popen[bytes], port: int) -> None:
 
 def serve(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen[bytes], int]:
     """``cds-service serve`` on a free port with only the given CDS_ settings; waits until it listens."""
-    server, port = launch(tmp_path, *args, **env)
+    server, port = launch(tmp_path, *args, port=None, **env)
     wait_until_listening(server, port)
     return server, port
 
