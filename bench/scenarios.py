@@ -32,6 +32,7 @@ MEDICATIONS = [
     ("198211", "simvastatin 40 MG Oral Tablet"),
     ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet"),
 ]
+STATUSES = ["active", "resolved"]
 SERVICES = [
     ("http://www.ama-assn.org/go/cpt", "97110", "Therapeutic exercises"),
     ("http://www.ama-assn.org/go/cpt", "80053", "Comprehensive metabolic panel"),
@@ -48,83 +49,71 @@ def sandbox_order() -> dict[str, Any]:
     return _fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
 
 
+def _condition(i: int, rng: random.Random, subject: dict[str, str], on: str) -> dict[str, Any]:
+    system, code, text = rng.choice(CONDITIONS)
+    status = {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": rng.choice(STATUSES)}
+    return {
+        "resourceType": "Condition",
+        "id": f"c{i}",
+        "subject": subject,
+        "onsetDateTime": on,
+        "clinicalStatus": {"coding": [status]},
+        "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
+    }
+
+
+def _medication(i: int, rng: random.Random, subject: dict[str, str], on: str) -> dict[str, Any]:
+    code, text = rng.choice(MEDICATIONS)
+    week = {"value": 7, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+    return {
+        "resourceType": "MedicationRequest",
+        "id": f"m{i}",
+        "status": rng.choice(["completed", "stopped"]),
+        "intent": "order",
+        "subject": subject,
+        "authoredOn": on,
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": text}],
+            "text": text,
+        },
+        "dispenseRequest": {"expectedSupplyDuration": week},
+    }
+
+
+def _service(i: int, rng: random.Random, subject: dict[str, str], on: str) -> dict[str, Any]:
+    system, code, text = rng.choice(SERVICES)
+    return {
+        "resourceType": "ServiceRequest",
+        "id": f"s{i}",
+        "status": "completed",
+        "intent": "order",
+        "subject": subject,
+        "authoredOn": on,
+        "code": {"coding": [{"system": system, "code": code}], "text": text},
+    }
+
+
 def history(patient_id: str, entries: int, seed: int = 7) -> dict[str, Any]:
-    """Prefetch of ``entries`` resources: the Patient, Conditions, two years of MedicationRequests, ServiceRequests."""
+    """Prefetch of ``entries`` resources: the Patient, Conditions, two years of MedicationRequests,
+    ServiceRequests, in the proportions 3 : 6 : 1, the same for a seed."""
     rng = random.Random(seed)
     subject = {"reference": f"Patient/{patient_id}"}
-    conditions, medications, services = [], [], []
+    drawn: dict[str, list[dict[str, Any]]] = {"conditions": [], "medications": [], "imaging": []}
     for i in range(entries - 1):
         on = (TODAY - timedelta(days=rng.randrange(730))).isoformat()
         kind = i % 10
         if kind < 3:
-            system, code, text = rng.choice(CONDITIONS)
-            conditions.append(
-                {
-                    "resourceType": "Condition",
-                    "id": f"c{i}",
-                    "subject": subject,
-                    "onsetDateTime": on,
-                    "clinicalStatus": {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                "code": rng.choice(["active", "resolved"]),
-                            }
-                        ]
-                    },
-                    "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
-                }
-            )
+            drawn["conditions"].append(_condition(i, rng, subject, on))
         elif kind < 9:
-            code, text = rng.choice(MEDICATIONS)
-            medications.append(
-                {
-                    "resourceType": "MedicationRequest",
-                    "id": f"m{i}",
-                    "status": rng.choice(["completed", "stopped"]),
-                    "intent": "order",
-                    "subject": subject,
-                    "authoredOn": on,
-                    "medicationCodeableConcept": {
-                        "coding": [
-                            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": text}
-                        ],
-                        "text": text,
-                    },
-                    "dispenseRequest": {
-                        "expectedSupplyDuration": {
-                            "value": 7,
-                            "unit": "days",
-                            "system": "http://unitsofmeasure.org",
-                            "code": "d",
-                        }
-                    },
-                }
-            )
+            drawn["medications"].append(_medication(i, rng, subject, on))
         else:
-            system, code, text = rng.choice(SERVICES)
-            services.append(
-                {
-                    "resourceType": "ServiceRequest",
-                    "id": f"s{i}",
-                    "status": "completed",
-                    "intent": "order",
-                    "subject": subject,
-                    "authoredOn": on,
-                    "code": {"coding": [{"system": system, "code": code}], "text": text},
-                }
-            )
-
-    def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
-
+            drawn["imaging"].append(_service(i, rng, subject, on))
     patient = {"resourceType": "Patient", "id": patient_id, "birthDate": "1971-07-02", "gender": "female"}
-    return {
-        "patient": patient,
-        "conditions": bundle(conditions),
-        "medications": bundle(medications),
-        "imaging": bundle(services),
+    bundles = {
+        key: {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+        for key, resources in drawn.items()
     }
+    return {"patient": patient, **bundles}
 
 
 def with_history(entries: int) -> dict[str, Any]:
