@@ -180,62 +180,70 @@ def _operation(summary: str, operation_id: str, statuses: list[int], response: t
     }
 
 
+def _paths(schemas: dict[str, Any], auth: list[int]) -> dict[str, Any]:
+    """Discovery, and each service's call and feedback, declared once in ``SERVICES``."""
+    paths: dict[str, Any] = {
+        "/cds-services": {
+            "get": _operation(
+                "CDS Hooks discovery", "discovery", auth, ("The services this CDS service offers", DISCOVERY)
+            )
+        }
+    }
+    for service in SERVICES.values():
+        request = _model_schema(HookRequest, schemas)
+        request["properties"]["hook"] = {"const": service.hook}
+        schemas[service.context.__name__] = _context(service.context, {})
+        request["properties"]["context"] = _ref(service.context.__name__)
+        schemas[f"{service.id}-request"] = request
+        call = _operation(service.title, service.id, [*auth, 400, 412, 413, 415], ("Cards", CDS_RESPONSE))
+        call["requestBody"] = {"required": True, **_json(_ref(f"{service.id}-request"))}
+        feedback = _operation(
+            f"Feedback on the cards of {service.id}",
+            f"{service.id}-feedback",
+            [*auth, 400, 413, 415],
+            ("How many feedback items arrived and how many were new", FEEDBACK_RECEIPT),
+        )
+        feedback["requestBody"] = {"required": True, **_json(_ref("FeedbackRequest"))}
+        paths[f"/cds-services/{service.id}"] = {"post": call}
+        paths[f"/cds-services/{service.id}/feedback"] = {"post": feedback}
+    return paths
+
+
+def _document(app: FastAPI, auth_required: bool) -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "OperationOutcome": OPERATION_OUTCOME,
+        "Card": CARD,
+        "FeedbackRequest": _model_schema(FeedbackRequest, {}),
+    }
+    _model_schema(FeedbackRequest, schemas)  # its nested models, under their own names
+    paths = _paths(schemas, [401] if auth_required else [])
+    components: dict[str, Any] = {"schemas": schemas}
+    if auth_required:
+        components["securitySchemes"] = {
+            "cdsClientJwt": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "CDS Hooks 2.0 client JWT; aud is the URL called (README, Security).",
+            }
+        }
+        for operations in paths.values():
+            for operation in operations.values():
+                operation["security"] = [{"cdsClientJwt": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": app.title, "version": app.version, "description": app.description},
+        "paths": paths,
+        "components": components,
+    }
+
+
 def install(app: FastAPI, *, auth_required: bool) -> None:
-    """Replace the app's generated OpenAPI document with the contract above."""
+    """Replace the app's generated OpenAPI document with the contract above, built on first request."""
 
     def document() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schemas: dict[str, Any] = {
-            "OperationOutcome": OPERATION_OUTCOME,
-            "Card": CARD,
-            "FeedbackRequest": _model_schema(FeedbackRequest, {}),
-        }
-        _model_schema(FeedbackRequest, schemas)  # its nested models, under their own names
-        auth = [401] if auth_required else []
-        paths: dict[str, Any] = {
-            "/cds-services": {
-                "get": _operation(
-                    "CDS Hooks discovery", "discovery", auth, ("The services this CDS service offers", DISCOVERY)
-                )
-            }
-        }
-        for service in SERVICES.values():
-            request = _model_schema(HookRequest, schemas)
-            request["properties"]["hook"] = {"const": service.hook}
-            schemas[service.context.__name__] = _context(service.context, {})
-            request["properties"]["context"] = _ref(service.context.__name__)
-            schemas[f"{service.id}-request"] = request
-            call = _operation(service.title, service.id, [*auth, 400, 412, 413, 415], ("Cards", CDS_RESPONSE))
-            call["requestBody"] = {"required": True, **_json(_ref(f"{service.id}-request"))}
-            feedback = _operation(
-                f"Feedback on the cards of {service.id}",
-                f"{service.id}-feedback",
-                [*auth, 400, 413, 415],
-                ("How many feedback items arrived and how many were new", FEEDBACK_RECEIPT),
-            )
-            feedback["requestBody"] = {"required": True, **_json(_ref("FeedbackRequest"))}
-            paths[f"/cds-services/{service.id}"] = {"post": call}
-            paths[f"/cds-services/{service.id}/feedback"] = {"post": feedback}
-        components: dict[str, Any] = {"schemas": schemas}
-        if auth_required:
-            components["securitySchemes"] = {
-                "cdsClientJwt": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "CDS Hooks 2.0 client JWT; aud is the URL called (README, Security).",
-                }
-            }
-            for operations in paths.values():
-                for operation in operations.values():
-                    operation["security"] = [{"cdsClientJwt": []}]
-        app.openapi_schema = {
-            "openapi": "3.1.0",
-            "info": {"title": app.title, "version": app.version, "description": app.description},
-            "paths": paths,
-            "components": components,
-        }
+        if not app.openapi_schema:
+            app.openapi_schema = _document(app, auth_required)
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
