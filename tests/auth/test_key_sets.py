@@ -1,0 +1,125 @@
+"""Keys fetched from the issuer's jwks_url: cached, refetched for an unknown kid at most once a
+minute, and a slow or unreachable key set a 401 at the deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.auth.conftest import BASE, NOW, assert_401, call
+from tests.conftest import SELECT, Clock
+from tests.fhir_server import POLL_SECONDS
+from tests.tokens import ISSUER, SigningKey, claims, jwks
+
+
+class JwksServer:
+    """Serves one JWK Set at /jwks.json over real HTTP and counts the fetches."""
+
+    def __init__(self, keys: dict[str, Any]) -> None:
+        self.keys = keys
+        self.hits = 0
+        # Seconds to send the key set a byte every 0.1 s for (then hang up), instead of at once.
+        self.drip = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = json.dumps(server.keys).encode()
+                self.send_response(200 if self.path == "/jwks.json" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.drip:
+                    with contextlib.suppress(OSError):
+                        for byte in body[: int(server.drip * 10)]:
+                            self.wfile.write(bytes([byte]))
+                            time.sleep(0.1)
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def jwks_server(es384: SigningKey) -> Iterator[JwksServer]:
+    server = JwksServer(jwks(es384))
+    yield server
+    server.close()
+
+
+def test_keys_are_fetched_once_and_refetched_for_an_unknown_kid_at_most_once_a_minute(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    clock: Clock,
+) -> None:
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    assert jwks_server.hits == 1
+
+    rotated = SigningKey.generate("ES384")
+    jwks_server.keys = jwks(es384, rotated)
+    clock.now = NOW + 30
+    assert_401(call(client, rotated.sign(claims(BASE + SELECT, clock.now))))  # unknown kid, fetched < 1 min ago
+    assert_401(call(client, SigningKey.generate("ES384").sign(claims(BASE + SELECT, clock.now))))
+    assert jwks_server.hits == 1
+
+    clock.now = NOW + 61
+    assert call(client, rotated.sign(claims(BASE + SELECT, clock.now))).status_code == 200
+    assert jwks_server.hits == 2
+
+
+def test_jku_equal_to_the_configured_jwks_url_is_accepted(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey, jwks_server: JwksServer
+) -> None:
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW), jku=jwks_server.url)).status_code == 200
+
+
+def test_unreachable_jwks_url_is_401_not_500(
+    secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey, jwks_server: JwksServer
+) -> None:
+    url = jwks_server.url
+    jwks_server.close()
+    client = secure(trust({"iss": ISSUER, "jwks_url": url}))
+    assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW))))
+
+
+def test_a_key_set_sent_a_byte_at_a_time_is_given_up_at_the_deadline(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each byte in time for a read timeout, the whole never: the fetch (which holds the issuer's
+    key-set lock) ends at the deadline, not when the server stops (here after 5 s)."""
+    jwks_server.drip = 5.0
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}), fhir_deadline_seconds=1.0)
+    assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW))))
+    [line] = [r.getMessage() for r in caplog.records if "cannot fetch the keys" in r.getMessage()]
+    assert line.endswith(": TimeoutError"), line
