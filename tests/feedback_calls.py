@@ -1,0 +1,40 @@
+"""Calls shared by the storage and analytics tests: cards issued on a test day, feedback sent on them,
+the analytics read back per rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture
+
+FEEDBACK = f"{SELECT}/feedback"
+DAY_1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+DAY_2 = DAY_1 + timedelta(days=1)
+
+
+def issued(client: TestClient, name: str) -> dict[str, dict[str, Any]]:
+    """The cards of the fixture ``name`` at order-select, by rule id."""
+    response = client.post(SELECT, json=fixture(name))
+    assert response.status_code == 200, response.text
+    return {card["source"]["topic"]["code"]: card for card in response.json()["cards"]}
+
+
+def send_feedback(client: TestClient, *items: dict[str, Any]) -> None:
+    response = client.post(FEEDBACK, json={"feedback": list(items)})
+    assert response.status_code == 200, response.text
+
+
+def overridden(card: dict[str, Any], code: str | None = None) -> dict[str, Any]:
+    """A feedback item overriding ``card`` on DAY_2, with the override reason ``code`` if given."""
+    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T11:00:00Z"}
+    if code:
+        item["overrideReason"] = {"reason": {"system": "urn:back-spasm-cds:override-reason", "code": code}}
+    return item
+
+
+def by_rule(analytics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An /analytics answer's rows, by rule id."""
+    return {rule["rule_id"]: rule for rule in analytics["rules"]}

@@ -1,0 +1,207 @@
+"""Analytics on both databases: what an informaticist reads in ``/analytics``, the report page and
+the report command must be exactly what clinicians did, one alert however often its draft fired."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.app import create_app
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.settings import Settings
+from tests.conftest import SELECT, Clock, fixture
+from tests.feedback_calls import DAY_1, by_rule, issued, overridden, send_feedback
+from tests.serving import CLI
+
+
+def test_a_draft_refired_or_edited_five_times_is_one_alert(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """The issue's "done when": the sandbox re-fires order-select on every edit. Five calls for one
+    draft (two re-fires as sent, three edits of its duration), then order-sign after one more edit:
+    one duration alert, overridden, with six cards shown; the same draft the next day is a new alert."""
+    clock = Clock(DAY_1.timestamp())
+    client = make_client(database_url=database_url, clock=clock)
+    name = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+    shown = [issued(client, name)["cyclobenzaprine-duration"] for _ in range(2)]
+    for days in (28, 35, 60):
+        edit = fixture(name)
+        edit["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = (
+            days
+        )
+        response = client.post(SELECT, json=edit)
+        assert response.status_code == 200, response.text
+        [card] = response.json()["cards"]
+        shown.append(card)
+    send_feedback(client, overridden(shown[1], "already-addressed"), overridden(shown[4], "already-addressed"))
+    # Signed after one more edit (order-select had not shown this one, so order-sign does).
+    signing = {**fixture(name), "hook": "order-sign"}
+    signing["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 90
+    response = client.post("/cds-services/back-spasm-order-sign", json=signing)
+    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["cyclobenzaprine-duration"]
+
+    body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
+    [duration] = body["rules"]
+    assert {k: duration[k] for k in ("issued", "accepted", "overridden", "ignored", "cards_shown")} == {
+        "issued": 1,
+        "accepted": 0,
+        "overridden": 1,
+        "ignored": 0,
+        "cards_shown": 6,
+    }
+    assert duration["override_rate"] == 1.0
+    assert [(r["code"], r["count"]) for r in duration["override_reasons"]] == [("already-addressed", 1)]
+    clock.set(days=1)
+    issued(client, name)
+    week = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21"}).json()
+    assert (week["totals"]["issued"], week["totals"]["ignored"], week["totals"]["cards_shown"]) == (2, 1, 7)
+
+
+def test_analytics_count_each_alert_by_what_became_of_it(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    clock = Clock(DAY_1.timestamp())
+    client = make_client(database_url=database_url, clock=clock)
+    first = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    several = issued(client, "multiple-rules/av-block-resolved-sertraline-70.json")
+    clock.set(days=1)
+    issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    older, serotonergic = several["cyclobenzaprine-older-adult"], several["cyclobenzaprine-serotonergic"]
+    accepted = {
+        "card": first["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": first["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-11-21T11:00:00Z",
+    }
+    send_feedback(client, accepted, overridden(older, "benefit-outweighs-risk"), overridden(serotonergic))
+    send_feedback(client, overridden(older, "benefit-outweighs-risk"))  # resent: the same item
+
+    body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21", "period": "day"}).json()
+    assert body["counts"].startswith("alerts: one rule for one patient's draft order (same draft id) on one UTC day")
+    # Both requests of DAY_1 are the same patient's draft request-123: its two duration cards
+    # are one alert (accepted); DAY_2's card is another alert (ignored).
+    assert body["totals"] == {
+        "issued": 4,
+        "accepted": 1,
+        "overridden": 2,
+        "ignored": 1,
+        "acceptance_rate": 0.25,
+        "override_rate": 0.5,
+        "cards_shown": 5,
+    }
+    rules = by_rule(body)
+    assert set(rules) == {"cyclobenzaprine-duration", "cyclobenzaprine-older-adult", "cyclobenzaprine-serotonergic"}
+    duration = rules["cyclobenzaprine-duration"]
+    assert (duration["issued"], duration["accepted"], duration["ignored"], duration["cards_shown"]) == (2, 1, 1, 3)
+    assert [(p["start"], p["issued"], p["accepted"], p["cards_shown"]) for p in duration["periods"]] == [
+        ("2026-11-20", 1, 1, 2),
+        ("2026-11-21", 1, 0, 1),
+    ]
+    assert rules["cyclobenzaprine-older-adult"]["override_reasons"] == [
+        {
+            "system": "urn:back-spasm-cds:override-reason",
+            "code": "benefit-outweighs-risk",
+            "display": "Benefit outweighs risk for this patient",
+            "count": 1,
+        }
+    ]
+    assert rules["cyclobenzaprine-serotonergic"]["override_reasons"] == [
+        {"system": None, "code": None, "display": "No reason given", "count": 1}
+    ]
+
+    weekly = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21"}).json()
+    assert [p["start"] for p in by_rule(weekly)["cyclobenzaprine-duration"]["periods"]] == ["2026-11-16"]
+    second_day = client.get("/analytics", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+    assert {r["rule_id"]: r["issued"] for r in second_day["rules"]} == {"cyclobenzaprine-duration": 1}
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"from": "2026-02-30"}, "from", "is not a date"),
+        ({"to": "yesterday"}, "to", "is not a date"),
+        ({"from": "2026-11-21", "to": "2026-11-01"}, "from", "is after to"),
+        ({"from": "2024-01-01", "to": "2026-11-21"}, "from", "at most 400"),
+        ({"period": "year"}, "period", "is not one of day, week, month"),
+        # Issue 16 #6: near year 1 or 9999 the period arithmetic overflowed (500).
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "to", "is out of range (1970-01-01 to 2999-12-31)"),
+        ({"from": "0001-01-01"}, "from", "is out of range"),
+        ({"to": "0001-01-10", "period": "month"}, "to", "is out of range"),
+        ({"from": "9999-12-30", "to": "9999-12-31"}, "to", "is out of range"),
+        ({"from": "9999-12-31"}, "from", "is out of range"),
+    ],
+)
+def test_an_unusable_analytics_query_is_a_400_naming_the_parameter(
+    client: TestClient, query: dict[str, str], field: str, message: str
+) -> None:
+    for path in ("/analytics", "/analytics/report"):
+        response = client.get(path, params=query)
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"] == [field] and message in issue["diagnostics"]
+
+
+def test_a_query_at_the_edges_of_the_range_is_answered(client: TestClient) -> None:
+    """The earliest day defaults ``from`` no earlier than itself; the latest is a day like any other."""
+    for query in ({"to": "1970-01-05", "period": "month"}, {"from": "2999-12-01", "to": "2999-12-31"}):
+        response = client.get("/analytics", params=query)
+        assert response.status_code == 200, response.text
+    assert client.get("/analytics", params={"to": "1970-01-05"}).json()["from"] == "1970-01-01"
+
+
+def test_the_report_command_refuses_a_date_out_of_range(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
+    report = subprocess.run([*CLI, "report", "--to", "0001-01-01"], env=env, capture_output=True, text=True, timeout=60)
+    assert report.returncode == 2, report.stderr
+    assert "to: 0001-01-01 is out of range" in report.stderr and "Traceback" not in report.stderr
+
+
+def test_analytics_need_a_client_token_when_authentication_is_on(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(auth_mode="required", trust_sandbox=True)
+    for path in ("/analytics", "/analytics/report"):
+        assert client.get(path).status_code == 401
+
+
+def test_the_report_page_draws_a_bar_per_rule_and_escapes_what_clients_sent(client: TestClient) -> None:
+    card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    hostile = overridden(card)
+    hostile["overrideReason"] = {"reason": {"code": "x", "display": "<script>alert(1)</script>"}}
+    send_feedback(client, hostile)
+    page = client.get("/analytics/report", params={"period": "day"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.text.count("<svg") == 1 and 'aria-label="Accepted 0, Overridden 1, Ignored 0 of 1 alerts' in page.text
+    assert "Counted per alert, not per call" in page.text and "1 alerts: 0 accepted, 1 overridden" in page.text
+    assert "<script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert 'name="from"' in page.text and 'name="period"' in page.text
+
+
+def test_the_report_command_prints_the_table_from_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> None:
+    # The service in process, on this data directory with no other CDS_ settings, and on the
+    # wall clock that the report command reads "today" from.
+    for name in [name for name in os.environ if name.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    settings = Settings(data_dir=tmp_path, auth_mode="off")
+    app = create_app(settings, knowledge=knowledge_for(settings), clock=Clock(time.time()))
+    with TestClient(app) as client:
+        card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+        send_feedback(client, overridden(card, "already-addressed"))
+    app.state.runtime.store.engine.dispose()
+    # This process's environment (its clock included, e.g. under faketime), without CDS_ settings.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
+    report = subprocess.run([*CLI, "report", "--period", "day"], env=env, capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0, report.stderr
+    row = next(line.split() for line in report.stdout.splitlines() if line.startswith("cyclobenzaprine-duration"))
+    assert row == ["cyclobenzaprine-duration", "1", "0", "1", "0", "0%", "100%", "1"]
+    assert "Counted per alert, not per call" in report.stdout
+    assert "Already addressed or will reassess at follow-up" in report.stdout
+    as_json = subprocess.run([*CLI, "report", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(as_json.stdout)["totals"]["overridden"] == 1
