@@ -1,0 +1,105 @@
+"""Order-sign does not repeat a non-critical card order-select showed the same day for the
+unchanged draft; a critical card, a changed draft, another day or another patient, and an accepted
+suggestion not applied, all bring it back."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SIGN, Clock, rule_ids
+from tests.quiet.conftest import (
+    DURATION,
+    DURATION_WARNING,
+    HEPATIC,
+    HEPATIC_CRITICAL,
+    HEPATIC_WARNING,
+    MAOI_CRITICAL,
+    OTHER_PATIENT,
+    PATIENT,
+    accept,
+    call,
+    only_card,
+    override,
+    request,
+)
+
+
+def sign(client: TestClient, body: dict[str, Any] | str, patient_id: str = PATIENT) -> dict[str, Any]:
+    """Order-sign for the same draft, as a client fires it after order-select."""
+    signing = request(body, patient_id) if isinstance(body, str) else copy.deepcopy(body)
+    signing["hook"] = "order-sign"
+    signing["hookInstance"] = str(uuid.uuid4())
+    signing["context"].pop("selections", None)
+    response = client.post(SIGN, json=signing)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def edited(name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    body = request(name)
+    change(body["context"]["draftOrders"]["entry"][0]["resource"])
+    return body
+
+
+def test_order_sign_does_not_repeat_the_cards_order_select_showed_for_the_unchanged_draft(
+    service: TestClient, clock: Clock
+) -> None:
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    assert sign(service, HEPATIC_WARNING) == {"cards": []}
+    # A change no rule reads (a note to the pharmacy) leaves the draft unchanged for this purpose.
+    noted = edited(HEPATIC_WARNING, lambda draft: draft.update(note=[{"text": "Dispense in a blister pack"}]))
+    assert sign(service, noted) == {"cards": []}
+    # Order-select itself answers every re-fire in full: the client replaces the cards it shows.
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+
+
+@pytest.mark.parametrize("name", [MAOI_CRITICAL, *HEPATIC_CRITICAL])
+def test_order_sign_repeats_a_critical_card(service: TestClient, clock: Clock, name: str) -> None:
+    [card] = call(service, name)["cards"]
+    assert card["indicator"] == "critical"
+    clock.set(minutes=5)
+    [again] = sign(service, name)["cards"]
+    assert (again["source"], again["indicator"]) == (card["source"], "critical")
+
+
+def test_order_sign_shows_the_card_again_for_a_changed_draft_another_day_or_another_patient(
+    service: TestClient, clock: Clock
+) -> None:
+    call(service, DURATION_WARNING)
+    shorter = edited(
+        DURATION_WARNING, lambda draft: draft["dispenseRequest"]["expectedSupplyDuration"].update(value=28)
+    )
+    clock.set(minutes=5)
+    [card] = sign(service, shorter)["cards"]  # 28 days: the card says so
+    assert "28 days" in card["summary"]
+    assert rule_ids(sign(service, DURATION_WARNING, OTHER_PATIENT)) == [DURATION]
+    clock.set(days=1)  # the next day (UTC)
+    assert rule_ids(sign(service, DURATION_WARNING)) == [DURATION]
+
+
+def test_a_card_accepted_at_order_select_but_not_applied_is_repeated_at_order_sign(
+    service: TestClient, clock: Clock
+) -> None:
+    """The issue's case: "Limit to 21 days" accepted, the client applied nothing, the 30-day order
+    goes to signing: the card must be there."""
+    call(service, DURATION_WARNING)  # an earlier re-fire, not accepted
+    accept(service, only_card(call(service, DURATION_WARNING), DURATION))
+    clock.set(minutes=5)
+    assert rule_ids(sign(service, DURATION_WARNING)) == [DURATION]
+
+
+def test_a_card_dismissed_at_order_select_is_not_repeated_at_order_sign_nor_snoozed(
+    service: TestClient, clock: Clock
+) -> None:
+    override(service, only_card(call(service, DURATION_WARNING), DURATION), reason=None)
+    clock.set(minutes=5)
+    assert sign(service, DURATION_WARNING) == {"cards": []}
+    clock.set(days=1)
+    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
