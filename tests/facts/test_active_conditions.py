@@ -1,0 +1,92 @@
+"""Active conditions, read off the contraindication card: clinical and verification status, past
+disease, the recorded date standing in for the onset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import cards_for
+from tests.facts.conftest import (
+    HYPERTHYROIDISM,
+    ICD10CM,
+    MI,
+    condition,
+    hook,
+    post,
+)
+
+
+def contraindication(client: TestClient, *conditions: dict[str, Any]) -> list[dict[str, Any]]:
+    return cards_for(post(client, hook(conditions=conditions)), "cyclobenzaprine-contraindicated-condition")
+
+
+@pytest.mark.parametrize(
+    ("clinical", "verification", "abated", "active"),
+    [
+        ("active", None, None, True),
+        ("recurrence", None, None, True),
+        ("relapse", "unconfirmed", None, True),
+        ("resolved", None, None, False),
+        ("inactive", "confirmed", None, False),
+        ("active", "refuted", None, False),
+        ("active", "entered-in-error", None, False),
+        (None, None, None, True),
+        (None, "confirmed", None, True),
+        (None, "provisional", None, True),
+        (None, "unconfirmed", None, False),
+        (None, "differential", None, False),
+        (None, "confirmed", "2026-10-01", False),
+        (None, None, "2026-12-31", True),
+    ],
+)
+def test_active_condition(
+    client: TestClient, clinical: str | None, verification: str | None, abated: str | None, active: bool
+) -> None:
+    """Hyperthyroidism is a contraindication only while active (clinical specification §1)."""
+    hyperthyroidism = condition(
+        "thyroid", HYPERTHYROIDISM, onset="2025-01-01", clinical=clinical, verification=verification, abated=abated
+    )
+    assert len(contraindication(client, hyperthyroidism)) == (1 if active else 0)
+
+
+@pytest.mark.parametrize(
+    ("codes", "text", "active"),
+    [
+        ((HYPERTHYROIDISM,), "History of hyperthyroidism", False),
+        ((HYPERTHYROIDISM,), "history of thyrotoxicosis", False),
+        ((HYPERTHYROIDISM, (ICD10CM, "Z86.39", "Personal history of other endocrine disease")), None, False),
+        ((HYPERTHYROIDISM, (ICD10CM, "Z8739", "Personal history of other diseases")), "Thyrotoxicosis", False),
+        ((MI,), "Old myocardial infarction", False),
+        ((MI,), "Healed myocardial infarction", False),
+        ((MI,), "Past MI, no symptoms", False),
+        ((MI,), "Recent myocardial infarction", True),
+        ((HYPERTHYROIDISM,), "Thyrotoxicosis (threshold labs)", True),
+    ],
+    ids=[
+        "history-of",
+        "history-of-lower-case",
+        "z86-personal-history",
+        "z87-undotted",
+        "old-mi",
+        "healed-mi",
+        "past-mi",
+        "recent-mi-stays",
+        "old-inside-a-word-stays",
+    ],
+)
+def test_past_disease_is_never_active(
+    client: TestClient, codes: tuple[tuple[str, str, str], ...], text: str | None, active: bool
+) -> None:
+    """ "History of", "old", "past", "healed" (as words) and Z86/Z87 name the past; "Recent" does not."""
+    found = condition("past", *codes, text=text, onset="2026-11-11")
+    assert len(contraindication(client, found)) == (1 if active else 0)
+
+
+def test_recorded_date_stands_in_for_a_missing_onset(client: TestClient) -> None:
+    """An acute MI with no onset, recorded 10 days ago: the record date is the onset (within 90 days)."""
+    mi = condition("mi", (ICD10CM, "I21.9", "Acute myocardial infarction, unspecified"), recorded="2026-11-11")
+    [card] = contraindication(client, mi)
+    assert card["indicator"] == "critical"

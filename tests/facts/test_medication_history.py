@@ -1,0 +1,92 @@
+"""Medication history: courses, their first and last days, read off the duration card's "N taken +
+M planned" and the MAOI card's washout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import cards_for
+from tests.facts.conftest import (
+    PHENELZINE_15,
+    course,
+    days,
+    hook,
+    planned,
+    post,
+    step,
+)
+
+
+@pytest.mark.parametrize(
+    ("order_days", "expected"),
+    [(11, None), (12, "10 taken + 12 planned")],
+)
+def test_history_course_ends_on_its_bounds_period_end(
+    client: TestClient, order_days: int, expected: str | None
+) -> None:
+    """A course 2026-11-11..2026-11-20 was taken on 10 days: 10 + 11 is the 21-day limit."""
+    prior = course("prior", authored="2026-11-11", dosage=[step(bounds=("2026-11-11", "2026-11-20"))])
+    request = hook(dosage=[step(duration=days(order_days))], dispense={}, history=(prior,))
+    assert planned(client, request) == expected
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [
+        course("by-duration", authored="2026-11-11", dosage=[step(duration=days(10))]),
+        course("by-supply", authored="2026-11-11", dispense={"expectedSupplyDuration": days(10)}),
+        course("by-validity", dispense={"validityPeriod": {"start": "2026-11-11"}, "expectedSupplyDuration": days(10)}),
+        course("by-bounds-start", dosage=[step(bounds=("2026-11-11", "2026-11-20"))]),
+        course(
+            "by-open-bounds-start",
+            dosage=[step(bounds=("2026-11-11", None))],
+            dispense={"expectedSupplyDuration": days(10)},
+        ),
+        course("recorded-later", authored="2026-11-20", dosage=[step(bounds=("2026-11-06", "2026-11-15"))]),
+        course("stopped", status="stopped", authored="2026-11-11", dosage=[step(duration=days(10))]),
+        course("on-hold", status="on-hold", authored="2026-11-11", dosage=[step(duration=days(10))]),
+    ],
+    ids=lambda prior: prior["id"],
+)
+def test_course_of_ten_days(client: TestClient, prior: dict[str, Any]) -> None:
+    """Start + 10 days covers the start and the 9 days after, however the course states it (a
+    course authored after it began runs on the dates it records)."""
+    request = hook(dosage=[step(duration=days(12))], dispense={}, history=(prior,))
+    assert planned(client, request) == "10 taken + 12 planned"
+
+
+@pytest.mark.parametrize("status", ["cancelled", "draft", "entered-in-error"])
+def test_courses_not_taken_do_not_count(client: TestClient, status: str) -> None:
+    prior = course("prior", status=status, authored="2026-11-11", dosage=[step(duration=days(10))])
+    request = hook(dosage=[step(duration=days(12))], dispense={}, history=(prior,))
+    assert planned(client, request) is None
+
+
+def test_unknown_duration_is_assumed_14_days(client: TestClient) -> None:
+    prior = course("prior", authored="2026-11-01")
+    request = hook(dosage=[step(duration=days(8))], dispense={}, history=(prior,))
+    assert planned(client, request) == "14 taken + 8 planned"
+
+
+def test_active_order_of_unknown_duration_runs_until_today(client: TestClient) -> None:
+    """Active since 2026-11-01: 21 days up to today, not the 14 assumed for a finished course."""
+    prior = course("prior", status="active", authored="2026-11-01")
+    request = hook(dosage=[step(duration=days(8))], dispense={}, history=(prior,))
+    assert planned(client, request) == "21 taken + 8 planned"
+
+
+@pytest.mark.parametrize(
+    ("last_day", "fires"),
+    [("2026-11-08", True), ("2026-11-07", False)],
+    ids=["ended-13-days-ago", "ended-14-days-ago"],
+)
+def test_mao_inhibitor_ended_days_ago_counts_from_its_last_day(client: TestClient, last_day: str, fires: bool) -> None:
+    """A boundsPeriod ending 2026-11-08 ended 13 days before 2026-11-21: inside the 14-day washout."""
+    maoi = course(
+        "maoi", PHENELZINE_15, status="stopped", authored="2026-09-01", dosage=[step(bounds=("2026-09-01", last_day))]
+    )
+    cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")
+    assert [card["indicator"] for card in cards] == (["critical"] if fires else [])

@@ -1,0 +1,137 @@
+"""Planned duration, read off the duration card's "N days planned": Period.end inclusive, tapers,
+units, doses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.facts.conftest import (
+    days,
+    duration_card,
+    hook,
+    planned,
+    quantity,
+    step,
+)
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [("2026-12-21", None), ("2026-12-22", "22 days planned")],
+    ids=["21-days-inclusive-silent", "22-days-inclusive-fires"],
+)
+def test_bounds_period_counts_its_end_day(client: TestClient, end: str, expected: str | None) -> None:
+    """2026-12-01..2026-12-21 is 21 days (at the limit), ..12-22 is 22."""
+    request = hook(dosage=[step(bounds=("2026-12-01", end))], dispense={})
+    assert planned(client, request) == expected
+    if expected:
+        card = duration_card(client, request)
+        assert card is not None and f"from 2026-12-01 to {end}" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [(3, "wk", None), (1, "mo", "30 days planned"), (504, "h", None), (528, "h", "22 days planned")],
+)
+def test_duration_units(client: TestClient, value: float, unit: str, expected: str | None) -> None:
+    """wk = 7 days, mo = 30 days, h = 1/24 day."""
+    request = hook(dosage=[step(duration=days(value, unit))], dispense={})
+    assert planned(client, request) == expected
+
+
+def test_taper_spans_earliest_start_to_latest_end(client: TestClient) -> None:
+    """Three steps given out of order: from the earliest start to the latest end, both included."""
+    taper = [
+        step(1, bounds=("2026-12-15", "2026-12-22")),
+        step(3, bounds=("2026-12-01", "2026-12-07")),
+        step(2, bounds=("2026-12-08", "2026-12-14")),
+    ]
+    request = hook(dosage=taper, dispense={})
+    assert planned(client, request) == "22 days planned"
+    card = duration_card(client, request)
+    assert card is not None and "from 2026-12-01 to 2026-12-22" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([(7, None), (7, None), (8, None)], "22 days planned"),
+        ([(7, None), (7, None), (7, None)], None),
+        ([(14, 1), (10, 1), (8, 2)], "22 days planned"),
+        ([(14, 1), (14, 1), (7, 2)], None),
+    ],
+    ids=["steps-add-up-22", "steps-add-up-21", "same-sequence-together-22", "same-sequence-together-21"],
+)
+def test_taper_of_durations_adds_its_steps(
+    client: TestClient, steps: list[tuple[int, int | None]], expected: str | None
+) -> None:
+    """boundsDuration steps run one after another; instructions sharing a ``sequence`` run together."""
+    taper = [step(duration=days(length), sequence=sequence) for length, sequence in steps]
+    assert planned(client, hook(dosage=taper, dispense={})) == expected
+
+
+def test_taper_reads_the_highest_frequency(client: TestClient) -> None:
+    """66 tablets at the highest frequency (three a day) last 22 days, not 66."""
+    request = hook(dosage=[step(1), step(3)], dispense=quantity(66))
+    assert planned(client, request) == "22 days planned"
+
+
+def test_taper_reads_the_highest_dose(client: TestClient) -> None:
+    """132 tablets at two tablets three times a day (the highest step) last 22 days."""
+    request = hook(dosage=[step(3, units=1), step(3, units=2)], dispense=quantity(132))
+    assert planned(client, request) == "22 days planned"
+
+
+def test_dose_range_reads_its_high_end(client: TestClient) -> None:
+    dosage = step(3, units=None)
+    dosage["doseAndRate"] = [
+        {"doseRange": {"low": {"value": 1, "code": "{tbl}"}, "high": {"value": 2, "code": "{tbl}"}}}
+    ]
+    assert planned(client, hook(dosage=[dosage], dispense=quantity(132))) == "22 days planned"
+
+
+def test_absent_dose_is_one_unit(client: TestClient) -> None:
+    assert planned(client, hook(dosage=[step(3, units=None)], dispense=quantity(66))) == "22 days planned"
+
+
+@pytest.mark.parametrize("unit", ["{pill}", "{tablet}", "{tbl}", "TAB", "tablet", "capsule", "{capsule}"])
+def test_dose_counted_in_units(client: TestClient, unit: str) -> None:
+    """Two units three times a day: 132 units last 22 days."""
+    request = hook(dosage=[step(3, units=2, unit=unit)], dispense=quantity(132))
+    assert planned(client, request) == "22 days planned"
+
+
+def test_dose_in_an_uncountable_unit_leaves_the_duration_unknown(client: TestClient) -> None:
+    card = duration_card(client, hook(dosage=[step(3, units=5, unit="mL")], dispense=quantity(132)))
+    assert card is not None and card["indicator"] == "info"
+
+
+@pytest.mark.parametrize(
+    "taper",
+    [
+        [step(3, duration=days(10)), step(2, duration=days(10)), step(1, duration=days(10))],
+        [
+            step(1, bounds=("2026-12-21", "2026-12-30")),
+            step(3, bounds=("2026-12-01", "2026-12-10")),
+            step(2, bounds=("2026-12-11", "2026-12-20")),
+        ],
+    ],
+    ids=["durations", "dated-out-of-order"],
+)
+def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
+    client: TestClient, taper: list[dict[str, Any]]
+) -> None:
+    """The update trims the steps in the order they run to 21 days in all (10 + 10 + 1), not 21 each."""
+    request = hook(dosage=taper, dispense={})
+    assert planned(client, request) == "30 days planned"
+    card = duration_card(client, request)
+    assert card is not None
+    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
+    steps = update["resource"]["dosageInstruction"]
+    kept = [(s["timing"]["repeat"]["frequency"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in steps]
+    assert kept == [(3, 10), (2, 10), (1, 1)]
+    request["context"]["draftOrders"]["entry"][0]["resource"] = update["resource"]
+    assert duration_card(client, request) is None  # 21 days: at the limit
