@@ -31,7 +31,7 @@ test: $(VENV)/.test-installed
 
 # The fuzz tests of `make test`, with many more examples each (FUZZ_EXAMPLES; about 10 minutes).
 fuzz: $(VENV)/.test-installed
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/pytest tests/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/pytest tests/fuzz
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,bench]"

@@ -1,81 +1,32 @@
-"""Property-based and schema-driven fuzzing: whatever arrives, the answer is never a 5xx.
-
-Three generators, each bounded by ``FUZZ_EXAMPLES`` (examples per test; ``make fuzz`` raises it
-and draws new examples on every run, where ``make test`` replays the same ones):
-
-- arbitrary JSON, posted to every route;
-- valid-but-arbitrary FHIR: hook requests built from the shipped terminology (drugs, doses,
-  timings, conditions, history, imaging) that must come back 200 with well-formed cards;
-- schemathesis, from the service's own OpenAPI document, with schema-valid and
-  schema-violating requests, with authentication off and required.
-"""
+"""Hook and feedback requests: arbitrary JSON and bytes to every route, and valid-but-arbitrary FHIR
+built from the shipped terminology, whose cards must be well formed."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 import tomllib
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-import schemathesis
 from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
 
-from cds_service.app import create_app
-from cds_service.rules import all_rules
-from cds_service.settings import Settings
-from tests.conftest import NOON, SELECT, SIGN, TODAY, Clock
-from tests.tokens import ISSUER, SigningKey, claims, jwks
-
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    # `make test` replays the same examples every run; `make fuzz` (FUZZ_EXAMPLES set) explores.
-    derandomize="FUZZ_EXAMPLES" not in os.environ,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    database=None,
+from tests.conftest import SELECT, SIGN, TODAY
+from tests.fuzz.conftest import (
+    FUZZ,
+    ROUTES,
+    RULE_IDS,
+    assert_no_server_error,
+    json_values,
 )
-TERMINOLOGY = Path(__file__).resolve().parent.parent / "cards" / "terminology"
-RULE_IDS = {rule.id for rule in all_rules()}
-ROUTES = [SELECT, SIGN, SELECT + "/feedback", SIGN + "/feedback"]
+
+TERMINOLOGY = Path(__file__).resolve().parents[2] / "cards" / "terminology"
 
 
-def _app(**overrides: Any) -> Any:
-    data_dir = Path(tempfile.mkdtemp(prefix="cds-fuzz-"))
-    return create_app(Settings(**{"data_dir": data_dir, "auth_mode": "off", **overrides}), clock=Clock(NOON))
-
-
-@pytest.fixture(scope="module")
-def client() -> Any:
-    with TestClient(_app()) as client:
-        yield client
-
-
-def assert_no_server_error(response: Any) -> None:
-    assert response.status_code < 500, response.text
-    body = response.json()
-    if response.status_code >= 400:
-        assert body["resourceType"] == "OperationOutcome"
-        assert body["issue"][0]["diagnostics"]
-
-
-# --- arbitrary JSON ---------------------------------------------------------------------------
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
-    max_leaves=40,
-)
 # Arbitrary values placed where the service looks, so the fuzz reaches past the envelope.
 envelopes = st.fixed_dictionaries(
     {"hook": st.sampled_from(["order-select", "order-sign"]) | json_values, "hookInstance": st.text(min_size=1)},
@@ -101,9 +52,6 @@ def test_arbitrary_json_never_gets_a_5xx(client: TestClient, body: Any, route: s
 @given(raw=st.binary(max_size=200), route=st.sampled_from(ROUTES))
 def test_arbitrary_bytes_never_get_a_5xx(client: TestClient, raw: bytes, route: str) -> None:
     assert_no_server_error(client.post(route, content=raw, headers={"Content-Type": "application/json"}))
-
-
-# --- valid FHIR, arbitrary clinical content ---------------------------------------------------
 
 
 def _products() -> list[tuple[str, str]]:
@@ -303,117 +251,3 @@ def corrupted_history(draw: st.DrawFn) -> dict[str, Any]:
 @given(request=corrupted_history())
 def test_wrongly_typed_history_is_read_around_not_a_5xx(client: TestClient, request: dict[str, Any]) -> None:
     assert all(card["source"]["topic"]["code"] in RULE_IDS for card in cards_for(client, request))
-
-
-# --- schemathesis, from the OpenAPI document --------------------------------------------------
-
-
-def _operations(app: Any) -> list[Any]:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    return [result.ok() for result in schema.get_all_operations()]
-
-
-OPEN_APP = _app()
-KEY = SigningKey.generate("ES384")
-_trusted = Path(tempfile.mkdtemp(prefix="cds-fuzz-")) / "trusted-clients.json"
-_trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(KEY)}]))
-SECURE_APP = _app(auth_mode="required", trusted_clients_file=_trusted, public_url=["http://testserver"])
-
-
-def _run(operation: Any, mode: GenerationMode, sign: Callable[[Any], None] | None = None) -> list[int]:
-    statuses: list[int] = []
-
-    @FUZZ
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: Any) -> None:
-        if sign is not None:
-            sign(case)
-        statuses.append(case.call_and_validate().status_code)
-
-    check()
-    return statuses
-
-
-@pytest.mark.parametrize(
-    ("operation", "mode"),
-    [
-        pytest.param(operation, mode, id=f"{operation.label} {mode.value}")
-        for operation in _operations(OPEN_APP)
-        # Discovery takes no input, so it has no schema-violating variant.
-        for mode in (list(GenerationMode) if operation.method.upper() == "POST" else [GenerationMode.POSITIVE])
-    ],
-)
-def test_schemathesis_with_auth_off(operation: Any, mode: GenerationMode) -> None:
-    _run(operation, mode)
-
-
-@pytest.mark.parametrize("operation", _operations(SECURE_APP), ids=lambda o: o.label)
-def test_schemathesis_with_auth_required(operation: Any) -> None:
-    """Each case carries a fresh token for the URL it calls; schemathesis also tries it without."""
-
-    def sign(case: Any) -> None:
-        token = KEY.sign(claims(f"http://testserver{case.formatted_path}", NOON))
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
-
-    statuses = _run(operation, GenerationMode.POSITIVE, sign)
-    assert statuses
-    assert 401 not in statuses  # every signed case got past authentication
-
-
-# --- client JWTs: header and claim types and sizes (issue 16 #6) ------------------------------
-
-_numbers = st.integers() | st.floats() | st.sampled_from([10**400, -(10**400), int(NOON), int(NOON) + 60])
-_token_values = json_values | _numbers | st.text(min_size=200, max_size=2000)
-
-
-@st.composite
-def client_tokens(draw: st.DrawFn) -> str:
-    """Tokens signed by the trusted key (so every check runs) with some header fields and claims
-    replaced by arbitrary JSON: lists, objects, null, huge and non-finite numbers, long strings."""
-    import jwt
-
-    from tests.tokens import b64
-
-    header: dict[str, Any] = {"alg": "ES384", "typ": "JWT", "kid": KEY.kid}
-    payload = claims(f"http://testserver{SELECT}", NOON)
-    for name in draw(st.sets(st.sampled_from(["alg", "typ", "kid", "jku", "crit", "x5u"]))):
-        header[name] = draw(_token_values)
-    for name in draw(st.sets(st.sampled_from(["iss", "aud", "exp", "iat", "nbf", "jti", "tenant"]), min_size=1)):
-        payload[name] = draw(_token_values)
-    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
-    signature = jwt.algorithms.get_default_algorithms()["ES384"].sign(signing_input.encode(), KEY.private)
-    return f"{signing_input}.{b64(signature)}"
-
-
-@FUZZ
-@given(token=client_tokens())
-def test_arbitrary_jwt_headers_and_claims_never_get_a_5xx(token: str) -> None:
-    with TestClient(SECURE_APP) as client:
-        response = client.post(SELECT, json={"hook": "order-select"}, headers={"Authorization": f"Bearer {token}"})
-    assert_no_server_error(response)
-
-
-# --- analytics query parameters (issue 16 #6) -------------------------------------------------
-
-# Dates anywhere Python can hold them (years 1 to 9999, where the period arithmetic overflowed),
-# spelled every way ``date.fromisoformat`` reads, or any text at all.
-_days = st.dates().map(date.isoformat) | st.dates().map(lambda d: d.strftime("%Y%m%d"))
-_query_values = st.none() | _days | st.text(max_size=40) | st.sampled_from(["", "0001-01-01", "9999-12-31"])
-
-
-@FUZZ
-@given(
-    path=st.sampled_from(["/analytics", "/analytics/report"]),
-    start=_query_values,
-    end=_query_values,
-    period=st.none() | st.sampled_from(["day", "week", "month"]) | st.text(max_size=12),
-)
-def test_arbitrary_analytics_parameters_never_get_a_5xx(
-    client: TestClient, path: str, start: str | None, end: str | None, period: str | None
-) -> None:
-    params = {name: value for name, value in (("from", start), ("to", end), ("period", period)) if value is not None}
-    response = client.get(path, params=params)
-    assert response.status_code in (200, 400), response.text
-    if response.status_code == 400:
-        [issue] = response.json()["issue"]
-        assert issue["expression"][0] in params
