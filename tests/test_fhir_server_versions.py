@@ -196,6 +196,18 @@ def test_a_type_left_out_of_the_capability_statement_is_not_asked(client: TestCl
     assert "No lumbar MRI or CT is on record" in mri["detail"]
 
 
+def test_a_type_left_out_of_the_capability_statement_does_not_send_the_service_back_to_metadata(
+    client: TestClient, serve: Serve
+) -> None:
+    """A type the remembered statement does not list is not asked, so nothing says the server
+    changed: its /metadata is not read again on every call (the version is kept for an hour)."""
+    server = serve("R4", unlisted={"ServiceRequest"})
+    for _ in range(3):
+        answer(client, sandbox_request("R4", server, "demo-refractory"))
+    assert [seen.path for seen in server.seen].count("/fhir/metadata") == 1
+    assert not server.searched("ServiceRequest")
+
+
 def test_a_server_with_no_medication_type_at_all_is_no_data_not_412(client: TestClient, serve: Serve) -> None:
     server = serve("R4", unlisted={"MedicationRequest"})
     cards = answer(client, sandbox_request("R4", server, "demo-refractory"))

@@ -172,10 +172,11 @@ class FhirClient:
     async def fetch(self, key: PrefetchKey, patient_id: str) -> list[dict[str, Any]]:
         """A key's data, asked in the server's FHIR version; types the server does not have are
         no data. A server remembered as one version that now has none of that version's types
-        for the key was upgraded: its /metadata is read again and the key asked anew."""
+        for the key was upgraded: its /metadata is read again and the key asked anew. Types its
+        remembered statement does not list were not asked, so they say nothing of an upgrade."""
         facts, cached = await self.facts()
         found = await self._in_version(key, patient_id, facts)
-        if found is None and cached and facts.version is not None:
+        if found is None and cached and _asked(key, patient_id, facts):
             self._versions.forget(self._base)
             facts, _ = await self.facts(fresh=True)
             found = await self._in_version(key, patient_id, facts)
@@ -288,3 +289,12 @@ async def complete_prefetch(
     for name, reason in unavailable.items():
         log.warning("prefetch %s unavailable: %s", name, reason)
     return PatientData(resources=resources, unavailable=unavailable)
+
+
+def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:
+    """Whether a server of known version was asked for the key: a read always goes, a search
+    unless its type is one the server's statement leaves out."""
+    if facts.version is None:
+        return False
+    split = (query.partition("?") for query in key.queries(patient_id, facts.version))
+    return any(not is_search or not facts.lacks(resource_type) for resource_type, is_search, _ in split)
