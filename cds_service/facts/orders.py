@@ -110,7 +110,8 @@ def _sound(order: Order) -> bool:
     model costs more than everything else a small call does. The log names the fields, at INFO."""
     found = problems(order.r4)
     if found is not None:
-        log.info("%s in draftOrders read tolerantly, no edit offered: %s", order.reference, found)
+        kind = order.reference.partition("/")[0]  # never the id: an EHR may build it from the patient's
+        log.info("a %s in draftOrders read tolerantly, no edit offered: %s", kind, found)
     return found is None
 
 
@@ -123,7 +124,7 @@ def read_orders(drafts: list[dict[str, Any]], terminology: Terminology, medicati
         reference = f"{raw['resourceType']}/{raw['id']}"
         own = raw if _has_own_id(reference) else {k: v for k, v in raw.items() if k != "id"}
         r4 = to_r4(own)
-        facts = read(r4 or own, where="draftOrders")
+        facts = read(r4 or own)
         if facts is None:
             continue
         _log_reading(reference, own)
@@ -143,4 +144,4 @@ def _log_reading(reference: str, raw: dict[str, Any]) -> None:
     if not _has_own_id(reference):
         log.debug("%s in draftOrders has no id: reviewed, no change can be offered", kind)
     if not any(raw.get(key) for key in _ORDERED):
-        log.debug("%s in draftOrders orders nothing yet", reference)
+        log.debug("a %s in draftOrders orders nothing yet", kind)

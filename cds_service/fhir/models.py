@@ -88,7 +88,7 @@ _checked: dict[bytes, str | None] = {}
 _checked_lock = threading.Lock()  # large calls compute in worker threads
 
 
-def read(raw: dict[str, Any], *, where: str) -> dict[str, Any] | None:
+def read(raw: dict[str, Any]) -> dict[str, Any] | None:
     """The normalised JSON of ``raw``; None (logged) for a resource type the models do not
     know, which nothing can be read from. Not validated: the facts are read field by field
     with type checks, and only a draft sent back in an update needs the model (``problems``).
@@ -100,7 +100,7 @@ def read(raw: dict[str, Any], *, where: str) -> dict[str, Any] | None:
     try:
         model = model_for(str(resource_type))
     except (KeyError, ValueError, TypeError):
-        log.warning("skipping %s/%s in %s: unknown resourceType", resource_type, raw.get("id", "?"), where)
+        log.warning("skipping a draft of unknown resourceType")  # not its type nor id: they may hold PHI
         return None
     return normalise(raw, model)
 

@@ -183,7 +183,7 @@ def to_r4(raw: dict[str, Any]) -> dict[str, Any] | None:
     if not _convert_needed(raw):
         return None
     if too_deep(raw):
-        log.warning("skipping %s/%s: nested deeper than %d levels", raw["resourceType"], raw.get("id"), MAX_DEPTH)
+        log.warning("skipping a %s: nested deeper than %d levels", raw["resourceType"], MAX_DEPTH)  # no id: PHI
         return {"resourceType": raw["resourceType"], "id": raw.get("id")}
     converted = _convert(raw)
     return normalise(converted, model_for(converted["resourceType"]), known_only=True)
