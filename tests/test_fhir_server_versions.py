@@ -234,6 +234,19 @@ def test_an_unknown_search_parameter_is_a_failed_fetch_not_no_data(client: TestC
     assert response.json()["issue"][0]["expression"] == ["prefetch.medications"]
 
 
+def test_a_patient_id_sent_as_a_reference_is_the_same_patient(client: TestClient, serve: Serve) -> None:
+    """"Patient/x" (as the CDC opioid CDS requests send it) is patient x: read as Patient/x, not
+    Patient/Patient%2Fx, so the age and every card are the same as for "x"."""
+    server = serve("R4")
+    plain = answer(client, sandbox_request("R4", server, "demo-refractory"))
+    server.seen.clear()
+    request = sandbox_request("R4", server, "demo-refractory")
+    request["context"]["patientId"] = "Patient/demo-refractory"
+    assert comparable(answer(client, request)) == comparable(plain)
+    assert "/fhir/Patient/demo-refractory" in [seen.path for seen in server.seen]
+    assert all("Patient%2F" not in seen.path and "Patient/Patient" not in seen.path for seen in server.seen)
+
+
 def test_the_version_is_read_once_per_server(client: TestClient, serve: Serve) -> None:
     server = serve("DSTU2")
     for _ in range(3):

@@ -98,6 +98,13 @@ def test_missing_patient_id_is_400(client: TestClient) -> None:
     assert_400(client.post(SELECT, json=request), "context.patientId")
 
 
+@pytest.mark.parametrize("patient_id", ["", "Patient/"])
+def test_a_patient_id_naming_no_patient_is_400(client: TestClient, patient_id: str) -> None:
+    request = _request()
+    request["context"]["patientId"] = patient_id
+    assert_400(client.post(SELECT, json=request), "context.patientId")
+
+
 def test_fhir_authorization_requires_fhir_server(client: TestClient) -> None:
     authorization = {
         "access_token": "secret-token",

@@ -55,10 +55,20 @@ class HookContext(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    # An id, or "Patient/<id>" as the CDC opioid CDS requests send it.
+    # An id, or "Patient/<id>" as the CDC opioid CDS requests send it: the id from here on.
     patientId: str = Field(min_length=1, max_length=len("Patient/") + MAX_ID)
     userId: str | None = None
     encounterId: str | None = None
+
+    @field_validator("patientId")
+    @classmethod
+    def _the_id(cls, value: str) -> str:
+        """One patient, one id: the FHIR reads, the stored feedback's key and the suggestions'
+        subject all use it, so "Patient/x" must not be a second patient beside "x"."""
+        patient_id = value.removeprefix("Patient/")
+        if not patient_id:
+            raise ValueError('"Patient/" names no patient')
+        return patient_id
 
     @property
     def draft_bundle(self) -> dict[str, Any] | None:

@@ -187,10 +187,7 @@ def service_request(
     (``reason``: its reference and display), in the FHIR version of ``order``, the client's
     draft under review (pass it: without it the order is R4): R4 a ServiceRequest, STU3 a
     ProcedureRequest, DSTU2 a DiagnosticOrder (DSTU2's order for imaging, whose reason goes in
-    ``supportingInformation``).
-
-    ``patient_id`` is the hook context's ``patientId``, with or without "Patient/": a client
-    that sends "Patient/x" gets ``Patient/x`` back, not ``Patient/Patient/x``."""
+    ``supportingInformation``). ``patient_id`` is the hook context's, without "Patient/"."""
     kind = dialect(order.resource if order is not None else {}).service_request
     coded = {"coding": [{"system": CPT, "code": code.code, "display": code.display}], "text": code.display}
     resource: dict[str, Any] = {"resourceType": kind, "status": "draft"}
@@ -198,7 +195,7 @@ def service_request(
         resource["item"] = [{"code": coded}]
     else:
         resource.update({"intent": "order", "code": coded})
-    resource["subject"] = {"reference": f"Patient/{patient_id.removeprefix('Patient/')}"}
+    resource["subject"] = {"reference": f"Patient/{patient_id}"}
     if reason is not None:
         cited = [{"reference": reason[0], "display": reason[1]}]
         resource["supportingInformation" if kind == "DiagnosticOrder" else "reasonReference"] = cited

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SIGN, Clock, rule_ids
+from tests.conftest import SELECT, SIGN, Clock, rule_ids
 from tests.quiet.conftest import (
     DURATION,
     DURATION_INFO,
@@ -54,6 +54,16 @@ def test_a_snooze_for_one_patient_does_not_silence_the_rule_for_another(service:
     assert rule_ids(call(service, DURATION_WARNING, OTHER_PATIENT)) == [DURATION]
     clock.set(days=29)
     assert rule_ids(call(service, DURATION_WARNING, OTHER_PATIENT)) == [DURATION]
+
+
+def test_a_snooze_holds_however_the_client_spells_the_patient_id(service: TestClient, clock: Clock) -> None:
+    override(service, only_card(call(service, DURATION_WARNING), DURATION))
+    clock.set(days=1)
+    again = request(DURATION_WARNING)
+    again["context"]["patientId"] = f"Patient/{PATIENT}"
+    response = service.post(SELECT, json=again)
+    assert response.status_code == 200, response.text
+    assert DURATION not in rule_ids(response.json())
 
 
 def test_dont_show_again_snoozes_its_rule(service: TestClient, clock: Clock) -> None:
