@@ -266,6 +266,18 @@ def test_draft_orders_without_bundle_type_and_single_object_arrays(client: TestC
     assert updated["reasonCode"] == [resource["reasonCode"]]
 
 
+@pytest.mark.parametrize("bundle", ["prefetch.conditions", "context.draftOrders"])
+def test_a_bundle_entry_sent_as_one_object_is_read_as_one_entry(client: TestClient, bundle: str) -> None:
+    """Like every other array sent as a single object: the critical card must not be lost to the shape."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    expected = client.post(SELECT, json=request).json()["cards"]
+    assert "critical" in [card["indicator"] for card in expected]
+    holder = request["prefetch"]["conditions"] if bundle == "prefetch.conditions" else request["context"]["draftOrders"]
+    [holder["entry"]] = holder["entry"]
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert [(c["summary"], c["indicator"]) for c in cards] == [(c["summary"], c["indicator"]) for c in expected]
+
+
 def _set(request: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     target: Any = request
     keys = [int(k) if k.isdigit() else k for k in path.split(".")]

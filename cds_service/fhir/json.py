@@ -31,13 +31,21 @@ def copy_json(value: Any) -> Any:
         return copy.deepcopy(value)
 
 
+def bundle_entries(bundle: Any) -> list[Any]:
+    """A Bundle's ``entry``, or the one entry a client sent as an object: read as one, as every
+    other array sent as a single object is (a critical card must not be lost to the shape)."""
+    entries = bundle.get("entry") if type(bundle) is dict else None
+    if type(entries) is list:
+        return entries
+    return [entries] if type(entries) is dict else []
+
+
 def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
     """Resources in a prefetch value: a Bundle's entries, or a single resource."""
     if not isinstance(value, dict):
         return
     if value.get("resourceType") == "Bundle":
-        entries = value.get("entry")
-        for entry in entries if isinstance(entries, list) else ():
+        for entry in bundle_entries(value):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 yield resource

@@ -14,6 +14,8 @@ from typing import Any
 from anyio import CapacityLimiter, to_thread
 from anyio.lowlevel import RunVar
 
+from cds_service.fhir.json import bundle_entries
+
 # Evaluations computing at once, per event loop: the work holds the GIL, so more threads add no
 # speed; a limiter of their own leaves the shared thread pool (database calls, /readyz) free.
 EVALUATION_THREADS = 4
@@ -33,7 +35,7 @@ def computes_inline(body: object, size: int) -> bool:
         return False
     context = body.get("context") if isinstance(body, dict) else None
     drafts = context.get("draftOrders") if isinstance(context, dict) else None
-    entries = drafts.get("entry") if isinstance(drafts, dict) else drafts
+    entries = bundle_entries(drafts) if isinstance(drafts, dict) else drafts
     return not isinstance(entries, list) or len(entries) <= INLINE_DRAFTS
 
 

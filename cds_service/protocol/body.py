@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 
 from cds_service.errors import InvalidRequest, TooLarge, UnsupportedMediaType
-from cds_service.fhir.json import MAX_DEPTH, too_deep
+from cds_service.fhir.json import MAX_DEPTH, bundle_entries, too_deep
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,10 @@ def _bundles(body: dict[str, Any]) -> list[tuple[str, Any]]:
     context = body.get("context")
     drafts = context.get("draftOrders") if isinstance(context, dict) else None
     if isinstance(drafts, dict):
-        found.append(("context.draftOrders", drafts.get("entry")))
+        found.append(("context.draftOrders", bundle_entries(drafts)))
     elif isinstance(drafts, list):  # a bare array of resources (the CDC opioid CDS requests), read as a Bundle
         found.append(("context.draftOrders", drafts))
     prefetch = body.get("prefetch")
     if isinstance(prefetch, dict):
-        found.extend((f"prefetch.{key}", v.get("entry")) for key, v in prefetch.items() if isinstance(v, dict))
+        found.extend((f"prefetch.{key}", bundle_entries(v)) for key, v in prefetch.items())
     return found

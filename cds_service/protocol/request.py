@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from cds_service.errors import InvalidRequest, TooLarge, describe
+from cds_service.fhir.json import bundle_entries
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,7 @@ class OrderContext(HookContext):
     def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value.get("resourceType", "Bundle") != "Bundle":
             raise ValueError("must be a FHIR Bundle of draft orders")
-        entries = value.get("entry") if value is not None else None
-        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+        for index, entry in enumerate(bundle_entries(value)):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             draft_id = resource.get("id") if isinstance(resource, dict) else None
             # The same bound as ``selections``: an order's key is stored (storage/schema.py).
@@ -125,9 +125,8 @@ class OrderContext(HookContext):
         return self.draftOrders
 
     def draft_counts(self) -> dict[str, int]:
-        entries = self.draftOrders.get("entry") if self.draftOrders is not None else None
         return {
-            "context.draftOrders": len(entries) if isinstance(entries, list) else 0,
+            "context.draftOrders": len(bundle_entries(self.draftOrders)),
             "context.selections": len(self.selections or ()),
         }
 
