@@ -49,6 +49,19 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
+def for_patient(request: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    """``request`` made another patient's: its context, its drafts' subject and its Patient record
+    (a resource of another patient than the context's is refused: tests/test_one_patient.py)."""
+    request["context"]["patientId"] = patient_id
+    for entry in request["context"]["draftOrders"]["entry"]:
+        draft = entry["resource"]
+        draft["patient" if "patient" in draft else "subject"] = {"reference": f"Patient/{patient_id}"}
+    patient = (request.get("prefetch") or {}).get("patient")
+    if isinstance(patient, dict) and patient.get("resourceType") == "Patient":
+        patient["id"] = patient_id
+    return request
+
+
 def fetching_request(server: str, **authorization: str) -> dict[str, Any]:
     """The sandbox's 10 mg / 30-day order with no prefetch: everything must come from ``server``
     (with ``access_token=...``, under the EHR's ``fhirAuthorization``)."""

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.cli import main
-from tests.conftest import FIXTURES, NOON, SELECT, SIGN, TODAY, Clock, cards_for, fixture, rule_ids
+from tests.conftest import FIXTURES, NOON, SELECT, SIGN, TODAY, Clock, cards_for, fixture, for_patient, rule_ids
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -225,8 +225,7 @@ def test_an_accepted_dose_change_keeps_its_rule_quiet_for_that_draft(
     low_dose = _as_the_sandbox_applies(request, swap)
     assert bool(cards_for(post(client, low_dose), OLDER_ADULT)) is not quiet
     # Another patient's identical draft is not quieted.
-    other = copy.deepcopy(low_dose)
-    other["context"]["patientId"] = "someone-else"
+    other = for_patient(copy.deepcopy(low_dose), "someone-else")
     assert cards_for(post(client, other), OLDER_ADULT)
 
 

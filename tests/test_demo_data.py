@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, TODAY, Clock, fixture, rule_ids
+from tests.conftest import SELECT, TODAY, Clock, fixture, for_patient, rule_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 LATER = date(2027, 9, 14)
@@ -27,8 +27,7 @@ def _bundle(today: date) -> dict[str, Any]:
 
 def _request(bundle: dict[str, Any], patient_id: str) -> dict[str, Any]:
     """The sandbox's 10 mg order for a demo patient, with the bundle's records as prefetch."""
-    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
-    request["context"]["patientId"] = patient_id
+    request = for_patient(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), patient_id)
     resources = [e["resource"] for e in bundle["entry"]]
     mine = [
         r

@@ -11,14 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.settings import Settings
-from tests.conftest import SELECT, fixture, rule_ids
+from tests.conftest import SELECT, fixture, for_patient, rule_ids
 
 FEEDBACK = f"{SELECT}/feedback"
 
 
 def _issue_duration_card(client: TestClient, patient_id: str = "harness-pt-1") -> dict[str, Any]:
-    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
-    request["context"]["patientId"] = patient_id
+    request = for_patient(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), patient_id)
     [card] = client.post(SELECT, json=request).json()["cards"]
     return card
 

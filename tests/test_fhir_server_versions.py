@@ -235,7 +235,7 @@ def test_an_unknown_search_parameter_is_a_failed_fetch_not_no_data(client: TestC
 
 
 def test_a_patient_id_sent_as_a_reference_is_the_same_patient(client: TestClient, serve: Serve) -> None:
-    """"Patient/x" (as the CDC opioid CDS requests send it) is patient x: read as Patient/x, not
+    """ "Patient/x" (as the CDC opioid CDS requests send it) is patient x: read as Patient/x, not
     Patient/Patient%2Fx, so the age and every card are the same as for "x"."""
     server = serve("R4")
     plain = answer(client, sandbox_request("R4", server, "demo-refractory"))

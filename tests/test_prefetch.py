@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.settings import Settings
-from tests.conftest import SELECT, fixture, rule_ids
+from tests.conftest import SELECT, fixture, for_patient, rule_ids
 from tests.fhir_server import FhirTestServer
 
 TOKEN = "access-token-for-the-ehr-fhir-server"
@@ -33,8 +33,7 @@ def client(module_client: TestClient) -> TestClient:
 
 def _request(server: str | None, patient_id: str = "harness-pt-1", **prefetch: Any) -> dict[str, Any]:
     """The sandbox's order (10 mg, 30 days) for ``patient_id``, with only the given prefetch keys."""
-    request = fixture("sandbox/order-select-r4.json")
-    request["context"]["patientId"] = patient_id
+    request = for_patient(fixture("sandbox/order-select-r4.json"), patient_id)
     request["prefetch"] = prefetch
     del request["context"]["draftOrders"]["entry"][0]["resource"]["reasonCode"]
     if server is None:

@@ -39,6 +39,7 @@ from cds_service.pipeline.cards import (
     within_limit,
 )
 from cds_service.pipeline.knowledge import Knowledge
+from cds_service.pipeline.one_patient import check_drafts, check_patient_data
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
 from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
@@ -191,6 +192,7 @@ def _orders(
 ) -> tuple[list[Order], list[Order]]:
     """Every draft order, and those under review (the hook's context says which)."""
     raw = draft_orders(context.draft_bundle)
+    check_drafts(raw, context.patientId)
     drafts = read_orders(raw, terminology, medications)
     reviewed = {f"{r['resourceType']}/{r.get('id')}" for r in context.under_review(raw)}
     return drafts, [order for order in drafts if order.reference in reviewed]
@@ -211,6 +213,7 @@ async def _patient_data(
     data = await complete_prefetch(
         service.prefetch, request.prefetch or {}, context.patientId, client, deadline=deadline
     )
+    check_patient_data(data, request.prefetch or {}, context.patientId)
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
     if missing and needs_data:
         fields = [f"prefetch.{name}" for name in missing]
