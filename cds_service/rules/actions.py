@@ -63,7 +63,8 @@ def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[d
     """A taper's steps cut to ``limit_days`` in all, each with the days it keeps: steps run one
     after another (those sharing a ``sequence`` together), each keeps its own length while the
     limit lasts, a step of unknown length takes what is left, and steps past the limit go. One
-    step simply gets the limit. Bounding every step by the limit would make a taper longer."""
+    step simply gets the limit. Bounding every step by the limit would make a taper longer, and
+    giving a group's instructions the group's length would lengthen its shorter ones."""
     if len(steps) == 1:
         return [(steps[0], limit_days)]
     groups: dict[object, list[dict[str, Any]]] = {}
@@ -75,10 +76,13 @@ def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[d
     for group in groups.values():
         if remaining <= 0:
             break
-        lengths = [d for d in map(step_days, group) if d is not None]
-        allotted = min(remaining, math.ceil(max(lengths))) if lengths else remaining
-        allotted = max(allotted, 1)
-        trimmed += [(dosage, allotted) for dosage in group]
+        lengths = [step_days(dosage) for dosage in group]
+        known = [length for length in lengths if length is not None]
+        allotted = max(min(remaining, math.ceil(max(known))) if known else remaining, 1)
+        trimmed += [
+            (dosage, allotted if length is None else max(min(allotted, math.ceil(length)), 1))
+            for dosage, length in zip(group, lengths, strict=True)
+        ]
         remaining -= allotted
     return trimmed
 

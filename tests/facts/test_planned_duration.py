@@ -135,3 +135,17 @@ def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
     assert kept == [(3, 10), (2, 10), (1, 1)]
     request["context"]["draftOrders"]["entry"][0]["resource"] = update["resource"]
     assert duration_card(client, request) is None  # 21 days: at the limit
+
+
+def test_the_duration_limit_never_lengthens_a_concurrent_instruction(client: TestClient) -> None:
+    """Two instructions taken together (one ``sequence``), for 14 and 28 days: the update cuts
+    the 28-day one to 21 and leaves the 14-day one at 14, never raising it to the limit."""
+    together = [step(duration=days(14), sequence=1), step(2, duration=days(28), sequence=1)]
+    request = hook(dosage=together, dispense={})
+    assert planned(client, request) == "28 days planned"
+    card = duration_card(client, request)
+    assert card is not None
+    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
+    steps = update["resource"]["dosageInstruction"]
+    kept = [(s["timing"]["repeat"]["frequency"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in steps]
+    assert kept == [(1, 14), (2, 21)]
