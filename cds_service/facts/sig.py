@@ -19,7 +19,8 @@ from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, to_date
 
 # Units a dose can be counted in (clinical specification §1), compared without braces, lower case.
-COUNT_UNITS = {"pill", "tablet", "tbl", "tab", "capsule"}
+# Units counted one by one, as EHRs spell them (UCUM's "1" and "each" are a count too).
+COUNT_UNITS = {"pill", "pills", "tablet", "tablets", "tbl", "tab", "tabs", "capsule", "capsules", "each", "ea", "1"}
 _MG_FACTOR = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
 _DAYS_PER_UNIT = {
     "s": 1 / 86400,
@@ -102,6 +103,8 @@ def _step_dose(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None,
     value = as_num(quantity.get("value"))
     if value is None:
         return strength, 1.0
+    if value <= 0:  # no dose at all is one unit; a dose of nothing or less is not a dose
+        return None, None
     unit = _unit(quantity)
     if unit in _MG_FACTOR:
         mg = value * _MG_FACTOR[unit]
@@ -122,7 +125,7 @@ def _step_per_day(dosage: dict[str, Any], terminology: Terminology) -> float | N
     if period is not None and period_unit:
         frequency = as_num(repeat.get("frequencyMax")) or as_num(repeat.get("frequency")) or 1
         period_days = period * _DAYS_PER_UNIT.get(period_unit, 0)
-        if period_days > 0:
+        if period_days > 0 and frequency > 0:
             return frequency / period_days
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:

@@ -97,11 +97,36 @@ def test_absent_dose_is_one_unit(client: TestClient) -> None:
     assert planned(client, hook(dosage=[step(3, units=None)], dispense=quantity(66))) == "22 days planned"
 
 
-@pytest.mark.parametrize("unit", ["{pill}", "{tablet}", "{tbl}", "TAB", "tablet", "capsule", "{capsule}"])
+COUNTS = ["{pill}", "{tablet}", "{tbl}", "TAB", "tablet", "capsule", "{capsule}", "tablets", "Capsules", "each", "1"]
+
+
+@pytest.mark.parametrize("unit", COUNTS)
 def test_dose_counted_in_units(client: TestClient, unit: str) -> None:
     """Two units three times a day: 132 units last 22 days."""
     request = hook(dosage=[step(3, units=2, unit=unit)], dispense=quantity(132))
     assert planned(client, request) == "22 days planned"
+
+
+@pytest.mark.parametrize("unit", COUNTS)
+def test_dispensed_quantity_counted_in_units(client: TestClient, unit: str) -> None:
+    """ "132 tablets" (as some EHRs spell the unit) at two three times a day: 22 days."""
+    dispense = {"quantity": {"value": 132, "unit": unit.strip("{}")}}
+    assert planned(client, hook(dosage=[step(3, units=2)], dispense=dispense)) == "22 days planned"
+
+
+@pytest.mark.parametrize(("per_day", "units"), [(1, -10), (1, 0), (-3, 1), (0, 1)])
+def test_a_dose_or_frequency_of_zero_or_less_is_unknown_never_a_negative_quantity(
+    client: TestClient, per_day: int, units: float
+) -> None:
+    """The 30 days still come from the bounds; the update limits them without inventing a quantity."""
+    request = hook(dosage=[step(per_day, units=units, duration=days(30))], dispense={})
+    assert planned(client, request) == "30 days planned"
+    card = duration_card(client, request)
+    assert card is not None
+    for suggestion in card.get("suggestions", []):  # none for a frequency the R4 model rejects
+        for action in suggestion["actions"]:
+            dispensed = (action.get("resource") or {}).get("dispenseRequest", {}).get("quantity")
+            assert dispensed is None or dispensed["value"] > 0, dispensed
 
 
 def test_dose_in_an_uncountable_unit_leaves_the_duration_unknown(client: TestClient) -> None:
