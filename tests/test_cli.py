@@ -186,6 +186,10 @@ def _trusting(clients: Any) -> dict[str, Callable[[Path], str]]:
                 "must use https",
             ),
             ([{"iss": ISSUER, "jwks_url": "https://a.example.org/k"}] * 2, "listed twice"),
+            (
+                [{"iss": "https://" + "e" * 500, "jwks_url": "https://a.example.org/k"}],
+                "[0].iss: String should have at most 500",
+            ),
         ]
     ],
 )

@@ -59,7 +59,9 @@ class TrustedClient(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    iss: str = Field(min_length=1)
+    # At most what the replay check stores (storage/schema.py, seen_tokens.issuer): a longer one
+    # would fail every token's write on PostgreSQL, so it is refused at start-up instead.
+    iss: str = Field(min_length=1, max_length=500)
     # Fetched when a kid is not in ``jwks``; also the only ``jku`` a token of this issuer may name.
     jwks_url: str | None = None
     # Keys held inline: nothing is fetched for them.

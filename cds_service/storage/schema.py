@@ -109,7 +109,7 @@ feedback = Table(
 seen_tokens = Table(
     "seen_tokens",
     metadata,
-    Column("issuer", String(500), primary_key=True),
+    Column("issuer", String(500), primary_key=True),  # TrustedClient.iss is bounded to match
     Column("jti", String(256), primary_key=True),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )
