@@ -73,10 +73,34 @@ def test_body_not_declared_as_json_is_415(client: TestClient, content_type: str 
     assert issue["expression"] == ["Content-Type"]
 
 
-@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/fhir+json"])
+@pytest.mark.parametrize(
+    ("headers", "field", "message"),
+    [
+        ({"Content-Type": "application/json; charset=utf-16"}, "Content-Type", "charset utf-16"),
+        ({"Content-Type": 'application/json; charset="ISO-8859-1"'}, "Content-Type", "charset iso-8859-1"),
+        ({**JSON, "Content-Encoding": "gzip"}, "Content-Encoding", "Content-Encoding is gzip"),
+        ({**JSON, "Content-Encoding": "br"}, "Content-Encoding", "Content-Encoding is br"),
+    ],
+)
+@pytest.mark.parametrize("path", [SELECT, FEEDBACK])
+def test_a_body_not_in_plain_utf_8_is_415_naming_the_header(
+    client: TestClient, headers: dict[str, str], field: str, message: str, path: str
+) -> None:
+    """JSON is UTF-8 (RFC 8259) and the service reads bodies as sent: a compressed body or another
+    charset is refused for what it is, not read as JSON that happens not to parse."""
+    issue = outcome(client.post(path, content=b"\x1f\x8b\x08\x00", headers=headers), 415)
+    assert issue["expression"] == [field]
+    assert message in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/json;charset=UTF8", "application/fhir+json"]
+)
 def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
     body = json.dumps(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
     assert client.post(SELECT, content=body, headers={"Content-Type": content_type}).status_code == 200
+    identity = {"Content-Type": content_type, "Content-Encoding": "identity"}
+    assert client.post(SELECT, content=body, headers=identity).status_code == 200
 
 
 @pytest.mark.parametrize("depth", [100, 100_000])

@@ -29,6 +29,29 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _charset(content_type: str) -> str | None:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def _check_encoding(request: Request, content_type: str) -> None:
+    """JSON is UTF-8 (RFC 8259), read as sent: a compressed body, or one in another charset, is
+    refused for what it is rather than parsed into a JSON error that names neither."""
+    charset = _charset(content_type)
+    if charset not in (None, "utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"Content-Type names charset {charset}; send the JSON as UTF-8", fields=["Content-Type"]
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding is {encoding}; send the body uncompressed", fields=["Content-Encoding"]
+        )
+
+
 async def read_json(request: Request, limits: BodyLimits) -> Any:
     return parse_body(await read_body(request, limits), limits)
 
@@ -41,6 +64,7 @@ async def read_body(request: Request, limits: BodyLimits) -> bytearray:
             f"Content-Type is {content_type or 'missing'}; send the body as application/json",
             fields=["Content-Type"],
         )
+    _check_encoding(request, content_type)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
         raise TooLarge(f"the body is {declared} bytes; at most {limits.max_bytes} are accepted", fields=["body"])
