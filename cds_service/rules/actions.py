@@ -46,7 +46,8 @@ def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
     kept = []
     for dosage, allotted in _trimmed_steps(steps, limit_days):
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
-        for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
+        # The limit is the bounds: a count of doses left beside them would say another length.
+        for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity", "count", "countMax"):
             repeat.pop(key, None)
         repeat[fields.bounds_duration] = days(allotted)
         kept.append(dosage)

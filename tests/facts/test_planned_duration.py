@@ -162,6 +162,20 @@ def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
     assert duration_card(client, request) is None  # 21 days: at the limit
 
 
+def test_the_duration_limit_replaces_a_count_of_doses(client: TestClient) -> None:
+    """90 doses three times a day (a count runs 30 days) with a 30-day supply: the update bounds
+    the order to 21 days and drops the count, which would otherwise say 30 beside it."""
+    dosage = step(3)
+    dosage["timing"]["repeat"].update(count=90, countMax=90)
+    request = hook(dosage=[dosage], dispense={"expectedSupplyDuration": days(30)})
+    card = duration_card(client, request)
+    assert card is not None
+    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
+    [repeat] = [s["timing"]["repeat"] for s in update["resource"]["dosageInstruction"]]
+    assert repeat["boundsDuration"]["value"] == 21
+    assert "count" not in repeat and "countMax" not in repeat
+
+
 def test_the_duration_limit_never_lengthens_a_concurrent_instruction(client: TestClient) -> None:
     """Two instructions taken together (one ``sequence``), for 14 and 28 days: the update cuts
     the 28-day one to 21 and leaves the 14-day one at 14, never raising it to the limit."""
