@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -39,7 +39,6 @@ from cds_service.storage.store import Store, open_store
 from cds_service.storage.writer import Writer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass
@@ -77,11 +76,6 @@ class Runtime:
     def today(self) -> date:
         return today(self.clock)
 
-    async def on_hook_path(self, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """A store call made by every hook call, within ``CDS_DATABASE_WAIT_SECONDS`` (``DatabaseGate``);
-        raises ``DatabaseUnavailable`` rather than wait longer."""
-        return await self.storage.run(call, *args, **kwargs)
-
     async def quiet(self, patient_id: str, shown_by: tuple[str, ...] = ()) -> Quiet:
         """What stored feedback silences for this patient (``Store.quiet``): the pipeline's quiet step.
         Without the database, nothing: the cards are answered, snoozes and the order-sign
@@ -89,7 +83,7 @@ class Runtime:
         try:
             if shown_by:  # the cards those services showed, written first
                 await self.cards_written()
-            return await self.on_hook_path(
+            return await self.storage.run(
                 self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by
             )
         except DatabaseUnavailable as error:

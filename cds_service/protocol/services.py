@@ -34,10 +34,6 @@ class PrefetchKey:
     # types that version has (a DSTU2 server has no MedicationRequest); several are merged.
     older: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
-    def query(self, patient_id: str) -> str:
-        """The relative FHIR URL for this call's patient (only ``context.patientId`` is a token)."""
-        return _fill(self.template, patient_id)
-
     def queries(self, patient_id: str, version: str = R4) -> tuple[str, ...]:
         """The relative FHIR URLs that fetch this key from a server of ``version``."""
         templates = dict(self.older).get(version, (self.template,))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.model import Condition, Order
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import copy_json
@@ -86,18 +86,3 @@ def condition_label(condition: Condition, terminology: Terminology, concept: str
 
 def since(condition: Condition) -> str:
     return f" since {condition.onset.isoformat()}" if condition.onset else ""
-
-
-def active_medications(context: PatientContext, order: Order, terminology: Terminology, concept: str) -> list[str]:
-    """Names of drugs of ``concept`` the patient takes today or that are ordered with ``order``."""
-    names = [
-        f"{d.drug.name} (ordered now)"
-        for d in context.drafts
-        if d.reference != order.reference and terminology.is_medication(concept, d.drug) and d.drug
-    ]
-    names += [
-        f"{c.drug.name} (since {c.start.isoformat()})"
-        for c in context.courses
-        if c.active_on(context.today) and terminology.is_medication(concept, c.drug)
-    ]
-    return names

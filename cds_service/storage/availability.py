@@ -65,10 +65,6 @@ class DatabaseGate:
         self._probe: Future[object] | None = None
         self._on_recovery: list[Callable[[], Awaitable[None]]] = []
 
-    @property
-    def available(self) -> bool:
-        return self.down_since is None
-
     def on_recovery(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._on_recovery.append(callback)
 
