@@ -93,29 +93,29 @@ def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: li
 
     deleted = {f.order.reference for f in findings if f.deletes_order and indicator(f) == "critical"}
     seen: set[tuple[str, str]] = set()
-    kept, silenced = [], []
+    kept, suppressed = [], []
     for finding in findings:
         key = (finding.rule_id, "" if finding.rule_id in patient_level else finding.order.reference)
         if key in seen:
             continue
         if finding.order.reference in deleted and indicator(finding) != "critical":
-            silenced.append(finding)
+            suppressed.append(finding)
             continue
         seen.add(key)
         kept.append(finding)
     subsumed = {rule_id for rule in rules if rule.id in {f.rule_id for f in kept} for rule_id in rule.subsumes}
     kept = sorted((f for f in kept if f.rule_id not in subsumed), key=lambda f: INDICATORS.index(indicator(f)))
-    # Not named as silenced: rules whose card shows anyway (about the patient, from another
-    # order), and rules a shown or silenced card subsumes (they would not have shown).
-    flagged = {f.rule_id for f in [*kept, *silenced]}
+    # Not named among the suppressed: rules whose card shows anyway (about the patient, from another
+    # order), and rules a shown or suppressed card subsumes (they would not have shown).
+    flagged = {f.rule_id for f in [*kept, *suppressed]}
     unnamed = {f.rule_id for f in kept} | {r for rule in rules if rule.id in flagged for r in rule.subsumes}
-    return _also_flagged(kept, silenced, catalog, unnamed)
+    return _also_flagged(kept, suppressed, catalog, unnamed)
 
 
 def _also_flagged(
-    kept: list[Finding], silenced: list[Finding], catalog: CardCatalog, unnamed: set[str]
+    kept: list[Finding], suppressed: list[Finding], catalog: CardCatalog, unnamed: set[str]
 ) -> list[Finding]:
-    """The first critical card deleting each order names the checks it silenced for that order."""
+    """The first critical card deleting each order names the checks it suppressed for that order."""
     named: set[str] = set()
     result = []
     for finding in kept:
@@ -126,7 +126,7 @@ def _also_flagged(
             titles = list(
                 dict.fromkeys(
                     catalog.texts[f.rule_id].title
-                    for f in silenced
+                    for f in suppressed
                     if f.order.reference == reference and f.rule_id not in unnamed
                 )
             )

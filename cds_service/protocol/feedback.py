@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cds_service.errors import InvalidFeedback
-from cds_service.protocol.request import describe
+from cds_service.errors import InvalidFeedback, describe
 
 # How an ISO 8601 date-time begins: what tells it from a count of seconds.
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
