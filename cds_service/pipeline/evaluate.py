@@ -54,9 +54,6 @@ OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
 
 # (patient id, the services whose cards shown today are not repeated) → what stored feedback silences.
 QuietFor = Callable[[str, tuple[str, ...]], Awaitable[Quiet]]
-# A non-critical card a clinician saw at an earlier hook of the same ordering workflow is not
-# repeated at a later one for the unchanged draft (issue 15); a critical card always is.
-EARLIER_HOOKS = {"order-sign": ("order-select",)}
 FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
 # What one call may ask of the service (CDS_MAX_DRAFT_ORDERS, CDS_MAX_CARDS; these defaults are the
 # settings' own, for ``cds-service evaluate``). The rules compare each draft under review with the
@@ -113,7 +110,7 @@ async def evaluate(
     if not findings:
         return Evaluation(call.request, call.context, [], [])
     # Stored feedback is read only when there is a card it could silence.
-    shown_by = tuple(s.id for s in SERVICES.values() if s.hook in EARLIER_HOOKS.get(service.hook, ()))
+    shown_by = tuple(s.id for s in SERVICES.values() if s.hook in service.follows)
     silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
     cards, issued = await off_loop(
         _answer, findings, silenced, call.rules, knowledge, new_uuid, max_cards, inline=inline

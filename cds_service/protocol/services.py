@@ -102,6 +102,9 @@ class ServiceDefinition:
     title: str
     description: str
     prefetch: tuple[PrefetchKey, ...] = PREFETCH
+    # The hooks of the same ordering workflow this one follows: a non-critical card one of them
+    # showed today for the unchanged draft is not repeated here (issue 15); a critical card is.
+    follows: tuple[str, ...] = ()
 
     def discovery(self, checks: list[str]) -> dict[str, object]:
         """The discovery entry, its description naming the checks (enabled rules) it runs."""
@@ -130,6 +133,7 @@ SERVICES: dict[str, ServiceDefinition] = {
             id="back-spasm-order-sign",
             hook="order-sign",
             context=OrderSignContext,
+            follows=("order-select",),
             title="Back muscle spasm: signing check",
             description=f"Guidance on the muscle relaxant and back pain orders about to be signed, {_SOURCES}",
         ),

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
+from cds_service.protocol.services import SERVICES
 
-HOOKS = frozenset({"order-select", "order-sign"})
+# Every hook a service is declared for (protocol/services.py): a rule runs on all unless it says.
+HOOKS = frozenset(service.hook for service in SERVICES.values())
 
 
 class RuleConfig(BaseModel):
