@@ -64,7 +64,9 @@ def _finite(number: float | None) -> float | None:
 
 
 def fmt_number(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else f"{number:.1f}"
+    """A whole number as one; else to two decimals at most, so that a duration just over a limit
+    (505 hours: 21.04 days) never reads as the limit itself ("21.0")."""
+    return str(int(number)) if float(number).is_integer() else f"{number:.2f}".rstrip("0").rstrip(".")
 
 
 def _dosages(request: dict[str, Any]) -> list[dict[str, Any]]:

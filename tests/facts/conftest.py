@@ -166,6 +166,6 @@ def planned(client: TestClient, request: dict[str, Any]) -> str | None:
     card = duration_card(client, request)
     if card is None:
         return None
-    found = re.search(r"(\d+(?:\.\d)? taken \+ \d+(?:\.\d)? planned|\d+(?:\.\d)? days planned)", card["summary"])
+    found = re.search(r"(\d+(?:\.\d+)? taken \+ \d+(?:\.\d+)? planned|\d+(?:\.\d+)? days planned)", card["summary"])
     assert found, card["summary"]
     return found.group(1)

@@ -34,7 +34,13 @@ def test_bounds_period_counts_its_end_day(client: TestClient, end: str, expected
 
 @pytest.mark.parametrize(
     ("value", "unit", "expected"),
-    [(3, "wk", None), (1, "mo", "30 days planned"), (504, "h", None), (528, "h", "22 days planned")],
+    [
+        (3, "wk", None),
+        (1, "mo", "30 days planned"),
+        (504, "h", None),
+        (505, "h", "21.04 days planned"),  # over the limit, and never shown as "21.0"
+        (528, "h", "22 days planned"),
+    ],
 )
 def test_duration_units(client: TestClient, value: float, unit: str, expected: str | None) -> None:
     """wk = 7 days, mo = 30 days, h = 1/24 day."""
