@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.dose import nonpositive_dose
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
 from cds_service.fhir.json import as_str, bundle_resources, codes_of
@@ -106,9 +107,10 @@ def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
 
 
 def _sound(order: Order) -> bool:
-    """Does the R4 model accept the draft? Asked only for an order a card wants to update: the
-    model costs more than everything else a small call does. The log names the fields, at INFO."""
-    found = problems(order.r4)
+    """Does the R4 model accept the draft, and does it give no dose of zero or less (the model
+    allows one)? Asked only for an order a card wants to update: the model costs more than
+    everything else a small call does. The log names the fields, at INFO."""
+    found = problems(order.r4) or ("a dose of zero or less" if nonpositive_dose(order.r4) else None)
     if found is not None:
         kind = order.reference.partition("/")[0]  # never the id: an EHR may build it from the patient's
         log.info("a %s in draftOrders read tolerantly, no edit offered: %s", kind, found)

@@ -15,30 +15,17 @@ from datetime import date
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.dose import (
+    COUNT_UNITS,
+    DAYS_PER_UNIT,
+    dosages_of,
+    highest_dose,
+    highest_per_day,
+    repeat_of,
+    unit_of,
+)
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, to_date
-
-# Units a dose can be counted in (clinical specification §1), compared without braces, lower case.
-# Units counted one by one, as EHRs spell them (UCUM's "1" and "each" are a count too).
-COUNT_UNITS = {"pill", "pills", "tablet", "tablets", "tbl", "tab", "tabs", "capsule", "capsules", "each", "ea", "1"}
-_MG_FACTOR = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
-_DAYS_PER_UNIT = {
-    "s": 1 / 86400,
-    "min": 1 / 1440,
-    "h": 1 / 24,
-    "d": 1.0,
-    "wk": 7.0,
-    "mo": 30.0,
-    "a": 365.0,
-    "hour": 1 / 24,
-    "hours": 1 / 24,
-    "day": 1.0,
-    "days": 1.0,
-    "week": 7.0,
-    "weeks": 7.0,
-    "month": 30.0,
-    "months": 30.0,
-}
+from cds_service.fhir.json import as_num, as_obj, as_str, codes_of, to_date
 
 
 def _days(quantity: Any) -> float | None:
@@ -47,12 +34,8 @@ def _days(quantity: Any) -> float | None:
     if value is None:
         return None
     unit = as_str(quantity.get("unit")) or ""
-    factor = _DAYS_PER_UNIT.get(as_str(quantity.get("code")) or "") or _DAYS_PER_UNIT.get(unit.lower())
+    factor = DAYS_PER_UNIT.get(as_str(quantity.get("code")) or "") or DAYS_PER_UNIT.get(unit.lower())
     return value * factor if factor else None
-
-
-def _unit(quantity: dict[str, Any]) -> str:
-    return (as_str(quantity.get("code")) or as_str(quantity.get("unit")) or "").strip("{}").lower()
 
 
 _PLAUSIBLE = 1e6
@@ -69,76 +52,9 @@ def fmt_number(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:.2f}".rstrip("0").rstrip(".")
 
 
-def _dosages(request: dict[str, Any]) -> list[dict[str, Any]]:
-    return [d for d in as_list(request.get("dosageInstruction")) if isinstance(d, dict)]
-
-
-def _repeat(dosage: dict[str, Any]) -> dict[str, Any]:
-    return as_obj(as_obj(dosage.get("timing")).get("repeat"))
-
-
-def _highest(values: Iterable[float | None]) -> float | None:
-    """The highest value that is known: a taper is judged by its highest step (clinical
-    specification §1), and a step that does not say (a "then as needed" line) hides no other."""
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
-
-
-def _dose(dosages: list[dict[str, Any]], drug: Drug | None) -> tuple[float | None, float | None]:
-    """(mg per dose, units per dose): the highest among the dosage instructions."""
-    doses = [_step_dose(dosage, drug) for dosage in dosages or [{}]]
-    return _highest(mg for mg, _ in doses), _highest(units for _, units in doses)
-
-
-def _step_dose(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:
-    """(mg per dose, units per dose) of one dosage instruction; no dose given is one unit."""
-    strength = drug.strength_mg if drug else None
-    quantity: dict[str, Any] = {}
-    for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
-        if isinstance(dose_and_rate.get("doseQuantity"), dict):
-            quantity = dose_and_rate["doseQuantity"]
-            break
-        high = as_obj(dose_and_rate.get("doseRange")).get("high")
-        if isinstance(high, dict):
-            quantity = high
-            break
-    value = as_num(quantity.get("value"))
-    if value is None:
-        return strength, 1.0
-    if value <= 0:  # no dose at all is one unit; a dose of nothing or less is not a dose
-        return None, None
-    unit = _unit(quantity)
-    if unit in _MG_FACTOR:
-        mg = value * _MG_FACTOR[unit]
-        return mg, (mg / strength if strength else None)
-    if unit in COUNT_UNITS or unit == "":
-        return (value * strength if strength else None), value
-    return None, None
-
-
-def _per_day(dosages: list[dict[str, Any]], terminology: Terminology) -> float | None:
-    """Administrations per day: the highest among the dosage instructions."""
-    return _highest(_step_per_day(dosage, terminology) for dosage in dosages)
-
-
-def _step_per_day(dosage: dict[str, Any], terminology: Terminology) -> float | None:
-    repeat = _repeat(dosage)
-    period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
-    if period is not None and period_unit:
-        frequency = as_num(repeat.get("frequencyMax")) or as_num(repeat.get("frequency")) or 1
-        period_days = period * _DAYS_PER_UNIT.get(period_unit, 0)
-        if period_days > 0 and frequency > 0:
-            return frequency / period_days
-    code = as_obj(as_obj(dosage.get("timing")).get("code"))
-    for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
-        if word.upper() in terminology.timing_codes:
-            return terminology.timing_codes[word.upper()]
-    return None
-
-
 def bounds_start(request: dict[str, Any]) -> date | None:
     """The earliest start of the dosage bounds periods, ended or not."""
-    starts = (to_date(period.get("start")) for period in _periods(_dosages(request)))
+    starts = (to_date(period.get("start")) for period in _periods(dosages_of(request)))
     return min((start for start in starts if start), default=None)
 
 
@@ -163,7 +79,7 @@ def _bounds(dosages: list[dict[str, Any]]) -> tuple[_Span | None, _Steps | None]
 
 
 def _periods(dosages: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    return (as_obj(_repeat(dosage).get("boundsPeriod")) for dosage in dosages)
+    return (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages)
 
 
 def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
@@ -171,7 +87,7 @@ def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
     ``sequence`` run together (the longest counts), the others one after another (they add up)."""
     steps: dict[object, float] = {}
     for index, dosage in enumerate(dosages):
-        days = _days(_repeat(dosage).get("boundsDuration"))
+        days = _days(repeat_of(dosage).get("boundsDuration"))
         if days is None or days < 0:
             continue
         sequence = dosage.get("sequence")
@@ -183,7 +99,7 @@ def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
 def step_days(dosage: dict[str, Any]) -> float | None:
     """How long one dosage instruction (a taper's step) runs: its ``boundsDuration``, else its
     ``boundsPeriod`` counted inclusively; None when it does not say."""
-    repeat = _repeat(dosage)
+    repeat = repeat_of(dosage)
     days = _finite(_days(repeat.get("boundsDuration")))
     if days is not None and days >= 0:
         return days
@@ -235,7 +151,7 @@ def _planned_days(
     quantity = as_obj(dispense.get("quantity"))
     value = as_num(quantity.get("value"))
     per_day = units_per_day() if value is not None else None
-    if value is not None and per_day and _unit(quantity) in (*COUNT_UNITS, ""):
+    if value is not None and per_day and unit_of(quantity) in (*COUNT_UNITS, ""):
         basis = f"{fmt_number(value)} units at {fmt_number(per_day)} a day{refills}"
         return value / per_day * (1 + repeats), basis
     return None, None
@@ -251,9 +167,9 @@ def medication_order(
     facts: dict[str, Any], reference: str, resource: dict[str, Any], drug: Drug | None, terminology: Terminology
 ) -> Order:
     """An order read from R4 MedicationRequest JSON (``facts``); ``resource`` is the client's own JSON."""
-    dosages = _dosages(facts)
-    dose_mg, units_per_dose = (_finite(x) for x in _dose(dosages, drug))
-    per_day = _finite(_per_day(dosages, terminology))
+    dosages = dosages_of(facts)
+    dose_mg, units_per_dose = (_finite(x) for x in highest_dose(dosages, drug))
+    per_day = _finite(highest_per_day(dosages, terminology))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
     planned, basis = _sensible(*_planned_days(facts, dosages, _bounds(dosages), lambda: _finite(units_per_day)))
     return Order(
@@ -276,11 +192,11 @@ def course_plan(
     """A history order's planned days, as ``medication_order`` reads them, and its dated span
     (``_bounds``): the dose and frequency are read only when a quantity is all that says how
     long (most of a history says it outright)."""
-    dosages = _dosages(facts)
+    dosages = dosages_of(facts)
     bounds = _bounds(dosages)
 
     def units_per_day() -> float | None:
-        units, per_day = _finite(_dose(dosages, drug)[1]), _finite(_per_day(dosages, terminology))
+        units, per_day = _finite(highest_dose(dosages, drug)[1]), _finite(highest_per_day(dosages, terminology))
         return _finite(units * per_day) if units is not None and per_day is not None else None
 
     return _sensible(*_planned_days(facts, dosages, bounds, units_per_day))[0], bounds[0]

@@ -13,8 +13,9 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
+from cds_service.facts.dose import COUNT_UNITS
 from cds_service.facts.model import Order
-from cds_service.facts.sig import COUNT_UNITS, step_days
+from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import copy_json

@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
+from cds_service.facts.dose import COUNT_UNITS
 from cds_service.facts.model import Course, Order, PatientContext
-from cds_service.facts.sig import COUNT_UNITS, fmt_number
+from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, as_num, as_obj, first_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
@@ -67,10 +68,12 @@ def _sig(resource: dict[str, Any], order: Order) -> tuple[float | None, float | 
             units = value
     repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
     per_day = order.per_day
-    period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax") or repeat.get("frequency"))
+    period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax"))
+    frequency = as_num(repeat.get("frequency")) if frequency is None else frequency
+    frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
     period_days = _PERIOD_DAYS.get(str(repeat.get("periodUnit") or repeat.get("periodUnits") or ""))
-    if period and period_days and 0 < (frequency or 1) < _PLAUSIBLE and 0 < period < _PLAUSIBLE:
-        per_day = (frequency or 1) / (period * period_days)
+    if period and period_days and 0 < frequency < _PLAUSIBLE and 0 < period < _PLAUSIBLE:
+        per_day = frequency / (period * period_days)
     return units, per_day
 
 

@@ -103,7 +103,7 @@ def test_absent_dose_is_one_unit(client: TestClient) -> None:
     assert planned(client, hook(dosage=[step(3, units=None)], dispense=quantity(66))) == "22 days planned"
 
 
-COUNTS = ["{pill}", "{tablet}", "{tbl}", "TAB", "tablet", "capsule", "{capsule}", "tablets", "Capsules", "each", "1"]
+COUNTS = ["{pill}", "{tablet}", "{tbl}", "TAB", "tablet", "capsule", "{capsule}", "tablets", "Capsules", "tabs"]
 
 
 @pytest.mark.parametrize("unit", COUNTS)
@@ -121,18 +121,26 @@ def test_dispensed_quantity_counted_in_units(client: TestClient, unit: str) -> N
 
 
 @pytest.mark.parametrize(("per_day", "units"), [(1, -10), (1, 0), (-3, 1), (0, 1)])
-def test_a_dose_or_frequency_of_zero_or_less_is_unknown_never_a_negative_quantity(
+def test_a_dose_or_frequency_of_zero_or_less_is_unknown_and_no_edit_is_offered(
     client: TestClient, per_day: int, units: float
 ) -> None:
-    """The 30 days still come from the bounds; the update limits them without inventing a quantity."""
+    """The 30 days still come from the bounds, but a draft that doses nothing or less is not sent
+    back as if it were sound (a -10 mg dose once made the update dispense -21 tablets)."""
     request = hook(dosage=[step(per_day, units=units, duration=days(30))], dispense={})
     assert planned(client, request) == "30 days planned"
     card = duration_card(client, request)
     assert card is not None
-    for suggestion in card.get("suggestions", []):  # none for a frequency the R4 model rejects
-        for action in suggestion["actions"]:
-            dispensed = (action.get("resource") or {}).get("dispenseRequest", {}).get("quantity")
-            assert dispensed is None or dispensed["value"] > 0, dispensed
+    assert "suggestions" not in card
+    assert "The order as sent is incomplete, so no edit to it can be offered." in card["detail"]
+
+
+@pytest.mark.parametrize("unit", ["each", "ea", "1"])
+def test_a_dispensed_quantity_in_packages_says_no_duration(client: TestClient, unit: str) -> None:
+    """"1 each" may be one bottle: read as a third of a day's tablets it would hide the card that
+    asks for a duration."""
+    dispense = {"quantity": {"value": 1, "unit": unit}}
+    card = duration_card(client, hook(dosage=[step(3)], dispense=dispense))
+    assert card is not None and card["indicator"] == "info"
 
 
 def test_dose_in_an_uncountable_unit_leaves_the_duration_unknown(client: TestClient) -> None:

@@ -1,0 +1,121 @@
+"""A dosage instruction's dose and rate: units per dose, administrations per day (clinical
+specification §1), read from R4 MedicationRequest JSON, each field type-checked where it is read.
+An order of several instructions (a taper) is judged by its highest dose and highest frequency;
+``facts.sig`` turns these into planned days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cds_service.content.terminology import Drug, Terminology
+from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of
+
+# Units a dose is counted in (clinical specification §1), compared without braces, lower case, as
+# EHRs spell them. Not "each" or UCUM's "1": in a dispensed quantity they are as often a package
+# (one bottle, one blister pack) as a tablet.
+COUNT_UNITS = {"pill", "pills", "tablet", "tablets", "tbl", "tab", "tabs", "capsule", "capsules"}
+MG_FACTOR = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
+DAYS_PER_UNIT = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 30.0,
+    "a": 365.0,
+    "hour": 1 / 24,
+    "hours": 1 / 24,
+    "day": 1.0,
+    "days": 1.0,
+    "week": 7.0,
+    "weeks": 7.0,
+    "month": 30.0,
+    "months": 30.0,
+}
+
+
+def unit_of(quantity: dict[str, Any]) -> str:
+    return (as_str(quantity.get("code")) or as_str(quantity.get("unit")) or "").strip("{}").lower()
+
+
+def dosages_of(request: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in as_list(request.get("dosageInstruction")) if isinstance(d, dict)]
+
+
+def repeat_of(dosage: dict[str, Any]) -> dict[str, Any]:
+    return as_obj(as_obj(dosage.get("timing")).get("repeat"))
+
+
+def highest(values: Iterable[float | None]) -> float | None:
+    """The highest value that is known: a taper is judged by its highest step (clinical
+    specification §1), and a step that does not say (a "then as needed" line) hides no other."""
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def highest_dose(dosages: list[dict[str, Any]], drug: Drug | None) -> tuple[float | None, float | None]:
+    """(mg per dose, units per dose): the highest among the dosage instructions."""
+    doses = [dose_of_step(dosage, drug) for dosage in dosages or [{}]]
+    return highest(mg for mg, _ in doses), highest(units for _, units in doses)
+
+
+def dose_of_step(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:
+    """(mg per dose, units per dose) of one dosage instruction; no dose given is one unit."""
+    strength = drug.strength_mg if drug else None
+    quantity: dict[str, Any] = {}
+    for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
+        if isinstance(dose_and_rate.get("doseQuantity"), dict):
+            quantity = dose_and_rate["doseQuantity"]
+            break
+        high = as_obj(dose_and_rate.get("doseRange")).get("high")
+        if isinstance(high, dict):
+            quantity = high
+            break
+    value = as_num(quantity.get("value"))
+    if value is None:
+        return strength, 1.0
+    if value <= 0:  # no dose at all is one unit; a dose of nothing or less is not a dose
+        return None, None
+    unit = unit_of(quantity)
+    if unit in MG_FACTOR:
+        mg = value * MG_FACTOR[unit]
+        return mg, (mg / strength if strength else None)
+    if unit in COUNT_UNITS or unit == "":
+        return (value * strength if strength else None), value
+    return None, None
+
+
+def nonpositive_dose(request: dict[str, Any]) -> bool:
+    """Does an instruction give a dose of zero or less? Read as no dose for the facts, but such a
+    draft must not be sent back in an update as if it were sound."""
+    for dosage in dosages_of(request):
+        for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
+            for quantity in (dose_and_rate.get("doseQuantity"), as_obj(dose_and_rate.get("doseRange")).get("high")):
+                value = as_num(as_obj(quantity).get("value"))
+                if value is not None and value <= 0:
+                    return True
+    return False
+
+
+def highest_per_day(dosages: list[dict[str, Any]], terminology: Terminology) -> float | None:
+    """Administrations per day: the highest among the dosage instructions."""
+    return highest(per_day_of_step(dosage, terminology) for dosage in dosages)
+
+
+def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:
+    repeat = repeat_of(dosage)
+    period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
+    if period is not None and period_unit:
+        frequency = as_num(repeat.get("frequencyMax"))
+        frequency = as_num(repeat.get("frequency")) if frequency is None else frequency
+        frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
+        period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
+        if period_days > 0 and frequency > 0:
+            return frequency / period_days
+    code = as_obj(as_obj(dosage.get("timing")).get("code"))
+    for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
+        if word.upper() in terminology.timing_codes:
+            return terminology.timing_codes[word.upper()]
+    return None
