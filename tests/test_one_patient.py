@@ -1,6 +1,6 @@
-"""Every resource of a call is the context's patient's: a Patient record, a draft or a history
-entry naming another patient is refused with the field named (400 when the client sent it, 412
-when the FHIR server answered with it), never read into a card about this patient."""
+"""Every resource a call reads is the context's patient's: a Patient record, a draft or a history
+entry naming another patient is left out, the rest is checked, and one warning card says what was
+left out (refusing the call would hide every card, critical ones too). No id in the card."""
 
 from __future__ import annotations
 
@@ -14,41 +14,57 @@ from tests.fhir_server import FhirTestServer
 
 OLDER_ADULT = "cyclobenzaprine-older-adult/fires-age-65-10mg.json"
 HEPATIC = "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json"
+NOTICE = "other-patient-data"
 
 
-def refused(response: Any, status: int, field: str) -> str:
-    assert response.status_code == status, response.text
-    [issue] = response.json()["issue"]
-    assert issue["expression"] == [field]
-    assert "another patient" in issue["diagnostics"]
-    return issue["diagnostics"]
+def answered(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
 
 
-def test_a_patient_record_of_another_patient_is_400(client: TestClient) -> None:
+def the_notice(cards: list[dict[str, Any]], what: str) -> dict[str, Any]:
+    """The last card, the notice: a warning naming what was left out, and no patient's id."""
+    card = cards[-1]
+    assert card["source"]["topic"] == {
+        "system": "urn:back-spasm-cds:notice",
+        "code": NOTICE,
+        "display": "Another patient's data left out",
+    }
+    assert card["indicator"] == "warning" and what in card["detail"]
+    assert "other-22" not in str(card) and "someone-else" not in str(card)
+    return card
+
+
+def test_a_patient_record_of_another_patient_is_left_out(client: TestClient) -> None:
+    """An 86-year-old's record sent for a patient whose own is not: no age, so no older-adult card."""
     request = fixture(OLDER_ADULT)
-    assert "cyclobenzaprine-older-adult" in rule_ids(client.post(SELECT, json=request).json())
-    patient_id = request["context"]["patientId"]
-    request["context"]["patientId"] = "someone-else-4471"
-    for draft in request["context"]["draftOrders"]["entry"]:
-        draft["resource"]["subject"] = {"reference": "Patient/someone-else-4471"}
-    message = refused(client.post(SELECT, json=request), 400, "prefetch.patient")
-    assert patient_id not in message and "someone-else-4471" not in message  # ids stay out of answers and logs
+    assert "cyclobenzaprine-older-adult" in rule_ids({"cards": answered(client, request)})
+    request["prefetch"]["patient"]["id"] = "someone-else-4471"
+    cards = answered(client, request)
+    assert "cyclobenzaprine-older-adult" not in rule_ids({"cards": cards})
+    assert "cyclobenzaprine-duration" in rule_ids({"cards": cards})  # the rest is still checked
+    the_notice(cards, "the patient record")
 
 
 @pytest.mark.parametrize(
     "reference",
     ["Patient/other-22", "https://ehr.example.org/fhir/Patient/other-22", "Patient/other-22/_history/3"],
 )
-def test_a_history_entry_of_another_patient_is_400(client: TestClient, reference: str) -> None:
+def test_a_history_entry_of_another_patient_is_left_out(client: TestClient, reference: str) -> None:
     request = fixture(HEPATIC)
     request["prefetch"]["conditions"]["entry"][0]["resource"]["subject"] = {"reference": reference}
-    refused(client.post(SELECT, json=request), 400, "prefetch.conditions")
+    cards = answered(client, request)
+    assert "cyclobenzaprine-hepatic-impairment" not in rule_ids({"cards": cards})
+    the_notice(cards, "conditions")
 
 
-def test_a_draft_for_another_patient_is_400(client: TestClient) -> None:
+def test_a_draft_under_review_for_another_patient_is_not_checked_and_the_card_says_so(client: TestClient) -> None:
     request = fixture(HEPATIC)
     request["context"]["draftOrders"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/other-22"}
-    refused(client.post(SELECT, json=request), 400, "context.draftOrders")
+    cards = answered(client, request)
+    assert len(cards) == 1
+    the_notice(cards, "a draft order")
 
 
 @pytest.mark.parametrize(
@@ -66,17 +82,31 @@ def test_a_subject_that_names_no_one_else_is_read(client: TestClient, subject: d
     condition.pop("subject", None)
     if subject is not None:
         condition["subject"] = subject
-    response = client.post(SELECT, json=request)
-    assert response.status_code == 200, response.text
-    assert "cyclobenzaprine-hepatic-impairment" in rule_ids(response.json())
+    cards = answered(client, request)
+    assert "cyclobenzaprine-hepatic-impairment" in rule_ids({"cards": cards})
+    assert NOTICE not in rule_ids({"cards": cards})
 
 
-def test_a_fhir_server_answering_with_another_patients_record_is_412(
+def test_a_fhir_server_answering_with_another_patients_record_is_left_out(
     client: TestClient, fhir_server: FhirTestServer
 ) -> None:
     request = fixture(OLDER_ADULT)
     patient = request["prefetch"].pop("patient")
     fhir_server.canned = {"Patient": (200, {**patient, "id": "someone-else"})}  # asked for the context's patient
     request["fhirServer"] = fhir_server.base
-    refused(client.post(SELECT, json=request), 412, "prefetch.patient")
+    cards = answered(client, request)
     assert fhir_server.seen  # it was asked
+    assert "cyclobenzaprine-older-adult" not in rule_ids({"cards": cards})
+    the_notice(cards, "the patient record")
+
+
+def test_the_notice_keeps_its_place_within_the_card_limit(make_client: Any) -> None:
+    """Two rule cards and the notice, at most two cards: the card counting the rest, and the notice."""
+    request = fixture(OLDER_ADULT)
+    assert len(answered(make_client(), request)) == 2
+    request["prefetch"]["conditions"]["entry"] = [
+        {"resource": {"resourceType": "Condition", "id": "c-1", "subject": {"reference": "Patient/other-22"}}}
+    ]
+    cards = answered(make_client(max_cards=2), request)
+    assert [card["source"]["topic"]["code"] for card in cards] == ["card-limit", NOTICE]
+    the_notice(cards, "conditions")

@@ -39,7 +39,7 @@ from cds_service.pipeline.cards import (
     within_limit,
 )
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.one_patient import check_drafts, check_patient_data
+from cds_service.pipeline.one_patient import notice, own_data, own_drafts
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
 from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
@@ -85,6 +85,8 @@ class _Call:
     drafts: list[Order]
     orders: list[Order]
     rules: list[Rule]
+    # Fields of the request something naming another patient was left out of (``one_patient``).
+    left_out: tuple[str, ...] = ()
 
 
 async def evaluate(
@@ -103,18 +105,25 @@ async def evaluate(
 ) -> Evaluation:
     """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
-    if not call.rules:
-        return Evaluation(call.request, call.context, [], [])
-    data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
-    patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-    if not findings:
-        return Evaluation(call.request, call.context, [], [])
-    # Stored feedback is read only when there is a card it could silence.
-    shown_by = tuple(s.id for s in SERVICES.values() if s.hook in service.follows)
-    silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
-    cards, issued = await off_loop(
-        _answer, findings, silenced, call.rules, knowledge, new_uuid, max_cards, inline=inline
-    )
+    left_out = call.left_out
+    findings: list[Finding] = []
+    if call.rules:
+        data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
+        data, left = own_data(data, call.context.patientId)
+        left_out += left
+        patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
+    cards: list[dict[str, Any]] = []
+    issued: list[IssuedCard] = []
+    if findings:
+        # Stored feedback is read only when there is a card it could silence.
+        shown_by = tuple(s.id for s in SERVICES.values() if s.hook in service.follows)
+        silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
+        room = max_cards - 1 if left_out else max_cards  # the notice always has its place
+        cards, issued = await off_loop(
+            _answer, findings, silenced, call.rules, knowledge, new_uuid, room, inline=inline
+        )
+    if left_out:
+        cards = [*cards, notice(left_out, new_uuid)]
     return Evaluation(call.request, call.context, cards, issued)
 
 
@@ -123,9 +132,10 @@ def _read(service: ServiceDefinition, body: object, knowledge: Knowledge, max_dr
     request, context = validate(service, body, max_draft_orders=max_draft_orders)
     terminology = knowledge.terminology
     medications = MedicationIndex(_given_resources(request, context))
-    drafts, orders = _orders(context, terminology, medications)
+    raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
+    drafts, orders = _orders(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
-    return _Call(request, context, medications, drafts, orders, rules)
+    return _Call(request, context, medications, drafts, orders, rules, left_out)
 
 
 def _assess(
@@ -185,11 +195,9 @@ def _given_resources(request: HookRequest, context: HookContext) -> Iterator[dic
 
 
 def _orders(
-    context: HookContext, terminology: Terminology, medications: MedicationIndex
+    context: HookContext, raw: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex
 ) -> tuple[list[Order], list[Order]]:
     """Every draft order, and those under review (the hook's context says which)."""
-    raw = draft_orders(context.draft_bundle)
-    check_drafts(raw, context.patientId)
     drafts = read_orders(raw, terminology, medications)
     reviewed = {f"{r['resourceType']}/{r.get('id')}" for r in context.under_review(raw)}
     return drafts, [order for order in drafts if order.reference in reviewed]
@@ -210,7 +218,6 @@ async def _patient_data(
     data = await complete_prefetch(
         service.prefetch, request.prefetch or {}, context.patientId, client, deadline=deadline
     )
-    check_patient_data(data, request.prefetch or {}, context.patientId)
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
     if missing and needs_data:
         fields = [f"prefetch.{name}" for name in missing]
