@@ -10,6 +10,7 @@ the draft's and drops the contained resources nothing references any more (FHIR 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.terminology import Drug
@@ -39,26 +40,46 @@ def create(resource: dict[str, Any]) -> dict[str, Any]:
     return {"type": "create", "resource": resource}
 
 
-def with_duration(order: Order, limit_days: int) -> dict[str, Any]:
-    """The draft limited to ``limit_days``: bounds, supply, no refills and a matching quantity."""
+# (units per dose, administrations a day) of one dosage instruction; None where it does not say.
+StepSig = Callable[[dict[str, Any]], tuple[float | None, float | None]]
+
+
+def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]:
+    """The draft limited to ``limit_days``: bounds, supply, no refills, and the quantity the kept
+    steps take, each for its own days (instructions taken together add up; a taper's steps count
+    one after another). Where a step's rate is unknown no quantity is offered: the draft's own
+    would say another length beside the new bounds."""
     resource = copy_json(order.resource)
     fields = dialect(resource)
     steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
-    kept = []
+    kept, units_needed = [], 0.0
     for dosage, allotted in _trimmed_steps(steps, limit_days):
+        units, per_day = sig(dosage)
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
-        # The limit is the bounds: a count of doses left beside them would say another length.
-        for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity", "count", "countMax"):
+        for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
             repeat.pop(key, None)
         repeat[fields.bounds_duration] = days(allotted)
+        _cut_count(repeat, per_day, allotted)
         kept.append(dosage)
+        units_needed = units_needed + units * per_day * allotted if units and per_day else math.nan
     resource["dosageInstruction"] = kept
     dispense = resource.setdefault("dispenseRequest", {})
     dispense["expectedSupplyDuration"] = days(limit_days)
     fields.no_repeats(dispense)
-    if order.units_per_day:
-        dispense["quantity"] = {"value": math.ceil(order.units_per_day * limit_days), **_unit_of(order)}
+    if math.isnan(units_needed):
+        dispense.pop("quantity", None)
+    else:
+        dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     return safe_update(order, resource)
+
+
+def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> None:
+    """A count of doses cut to what the step's days hold, never raised: a count that already ends
+    the course sooner stays (the bounds and the count both hold, whichever comes first)."""
+    for key in ("count", "countMax"):
+        count = repeat.get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and per_day:
+            repeat[key] = min(count, math.ceil(per_day * allotted - 1e-9))
 
 
 def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:
@@ -100,15 +121,15 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
-    """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity never
-    above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into 252 tablets),
-    and no contained resource left that nothing references (a swapped medication)."""
+    """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity, where it
+    gives one, never above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into
+    252 tablets), and no contained resource left that nothing references (a swapped medication)."""
     ordered = (order.resource.get("dispenseRequest") or {}).get("quantity")
     dispense = resource.get("dispenseRequest")
     if isinstance(ordered, dict) and isinstance(ordered.get("value"), int | float) and isinstance(dispense, dict):
         quantity = dispense.get("quantity")
         value = quantity.get("value") if isinstance(quantity, dict) else None
-        if not isinstance(value, int | float) or value > ordered["value"]:
+        if quantity is not None and (not isinstance(value, int | float) or value > ordered["value"]):
             dispense["quantity"] = copy_json(ordered)
     return without_orphans(resource)
 

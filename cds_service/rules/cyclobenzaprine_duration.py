@@ -25,7 +25,7 @@ from cds_service.facts.dose import COUNT_UNITS
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, as_num, as_obj, first_obj
+from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update, with_duration
 from cds_service.rules.common import is_cyclobenzaprine
@@ -55,19 +55,23 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
     return len(taken)
 
 
-def _sig(resource: dict[str, Any], order: Order) -> tuple[float | None, float | None]:
-    """(units per dose, administrations a day) of ``resource``, the draft or another card's dose
-    change of it (one 5 mg tablet, three a day at most): each the draft's own when it does not say
-    or says something implausible (the client's JSON is read as it is)."""
-    dosage = as_obj(first_obj(as_list(resource.get("dosageInstruction"))))
-    units = order.units_per_dose
-    for quantity in map(as_obj, dialect(resource).doses(dosage)):
+def _step_sig(
+    dosage: dict[str, Any], resource: dict[str, Any], order: Order, *, alone: bool
+) -> tuple[float | None, float | None]:
+    """(units per dose, administrations a day) of one instruction of ``resource``, the draft or
+    another card's dose change of it (one 5 mg tablet, three a day at most), as the client's JSON
+    says it. An instruction ``alone`` in its order takes the draft's own figures where it does not
+    say (or says something implausible); one of several does not: the draft's are its highest."""
+    units, per_day = (order.units_per_dose, order.per_day) if alone else (None, None)
+    doses = [as_obj(quantity) for quantity in dialect(resource).doses(dosage)]
+    if not alone and not any(dose.get("value") is not None for dose in doses):
+        units = 1.0  # no dose given: one unit (clinical specification §1)
+    for quantity in doses:
         unit = str(quantity.get("code") or quantity.get("unit") or "").strip("{}").lower()
         value = as_num(quantity.get("value"))
         if unit in COUNT_UNITS and value is not None and 0 < value < _PLAUSIBLE:
             units = value
     repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
-    per_day = order.per_day
     period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax"))
     frequency = as_num(repeat.get("frequency")) if frequency is None else frequency
     frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
@@ -81,9 +85,9 @@ def _limit(order: Order, days: int) -> Callable[[dict[str, Any]], dict[str, Any]
     """The duration limit as a change to any update of this order (composed into dose changes)."""
 
     def apply(resource: dict[str, Any]) -> dict[str, Any]:
-        units, per_day = _sig(resource, order)
-        changed = dataclasses.replace(order, resource=resource, units_per_dose=units, per_day=per_day)
-        return with_duration(changed, days)
+        alone = len([d for d in as_list(resource.get("dosageInstruction")) if isinstance(d, dict)]) <= 1
+        changed = dataclasses.replace(order, resource=resource)
+        return with_duration(changed, days, lambda dosage: _step_sig(dosage, resource, order, alone=alone))
 
     return apply
 

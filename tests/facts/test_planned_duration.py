@@ -136,7 +136,7 @@ def test_a_dose_or_frequency_of_zero_or_less_is_unknown_and_no_edit_is_offered(
 
 @pytest.mark.parametrize("unit", ["each", "ea", "1"])
 def test_a_dispensed_quantity_in_packages_says_no_duration(client: TestClient, unit: str) -> None:
-    """"1 each" may be one bottle: read as a third of a day's tablets it would hide the card that
+    """ "1 each" may be one bottle: read as a third of a day's tablets it would hide the card that
     asks for a duration."""
     dispense = {"quantity": {"value": 1, "unit": unit}}
     card = duration_card(client, hook(dosage=[step(3)], dispense=dispense))
@@ -176,20 +176,6 @@ def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
     assert duration_card(client, request) is None  # 21 days: at the limit
 
 
-def test_the_duration_limit_replaces_a_count_of_doses(client: TestClient) -> None:
-    """90 doses three times a day (a count runs 30 days) with a 30-day supply: the update bounds
-    the order to 21 days and drops the count, which would otherwise say 30 beside it."""
-    dosage = step(3)
-    dosage["timing"]["repeat"].update(count=90, countMax=90)
-    request = hook(dosage=[dosage], dispense={"expectedSupplyDuration": days(30)})
-    card = duration_card(client, request)
-    assert card is not None
-    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
-    [repeat] = [s["timing"]["repeat"] for s in update["resource"]["dosageInstruction"]]
-    assert repeat["boundsDuration"]["value"] == 21
-    assert "count" not in repeat and "countMax" not in repeat
-
-
 def test_the_duration_limit_never_lengthens_a_concurrent_instruction(client: TestClient) -> None:
     """Two instructions taken together (one ``sequence``), for 14 and 28 days: the update cuts
     the 28-day one to 21 and leaves the 14-day one at 14, never raising it to the limit."""
@@ -202,3 +188,40 @@ def test_the_duration_limit_never_lengthens_a_concurrent_instruction(client: Tes
     steps = update["resource"]["dosageInstruction"]
     kept = [(s["timing"]["repeat"]["frequency"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in steps]
     assert kept == [(1, 14), (2, 21)]
+
+
+def _update(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    card = duration_card(client, request)
+    assert card is not None
+    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
+    return update["resource"]
+
+
+def test_the_limited_quantity_adds_up_instructions_taken_together(client: TestClient) -> None:
+    """One at bedtime and one three times a day, together, for 28 days: limited to 21 days that is
+    4 a day, 84 tablets (reading only the first line's rate gave 21, a five-day supply)."""
+    bedtime, day = step(1, duration=days(28), sequence=1), step(3, duration=days(28), sequence=1)
+    resource = _update(client, hook(dosage=[bedtime, day], dispense=quantity(112)))
+    assert resource["dispenseRequest"]["quantity"]["value"] == 84
+
+
+def test_the_limited_quantity_of_a_taper_counts_each_step_for_its_own_days(client: TestClient) -> None:
+    """Two tablets three times a day for 7 days, then one three times a day for 21: limited to 21
+    days, 7 days of 6 and 14 of 3, 84 tablets (not 6 a day for 21 days, capped at the 105 ordered)."""
+    first = step(3, units=2, duration=days(7), sequence=1)
+    then = step(3, units=1, duration=days(21), sequence=2)
+    resource = _update(client, hook(dosage=[first, then], dispense=quantity(105)))
+    assert [s["timing"]["repeat"]["boundsDuration"]["value"] for s in resource["dosageInstruction"]] == [7, 14]
+    assert resource["dispenseRequest"]["quantity"]["value"] == 84
+
+
+def test_a_count_of_doses_is_cut_to_the_limit_never_raised(client: TestClient) -> None:
+    """Three a day with a count of 90 (30 days) becomes 63 doses in 21 days; a count of 10 stays 10:
+    a count that already ends the course sooner is not lifted."""
+    for count, expected in ((90, 63), (10, 10)):
+        dosage = step(3)
+        dosage["timing"]["repeat"].update(count=count)
+        repeat = _update(client, hook(dosage=[dosage], dispense={"expectedSupplyDuration": days(30)}))[
+            "dosageInstruction"
+        ][0]["timing"]["repeat"]
+        assert repeat["count"] == expected and repeat["boundsDuration"]["value"] == 21
