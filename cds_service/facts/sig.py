@@ -47,9 +47,16 @@ def _finite(number: float | None) -> float | None:
 
 
 def fmt_number(number: float) -> str:
-    """A whole number as one; else to two decimals at most, so that a duration just over a limit
-    (505 hours: 21.04 days) never reads as the limit itself ("21.0")."""
-    return str(int(number)) if float(number).is_integer() else f"{number:.2f}".rstrip("0").rstrip(".")
+    """A whole number as one; else to two decimals at most, and never as a whole number, so that a
+    duration just over a limit (505 hours: 21.04 days; 504.1 hours: 21.01) never reads as the
+    limit itself: rounded away from the whole number it is nearest."""
+    if float(number).is_integer():
+        return str(int(number))
+    text = f"{number:.2f}".rstrip("0").rstrip(".")
+    if "." not in text:
+        past = math.ceil(number * 100) if number > round(number) else math.floor(number * 100)
+        text = f"{past / 100:.2f}"
+    return text
 
 
 def bounds_start(request: dict[str, Any]) -> date | None:

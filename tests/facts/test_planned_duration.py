@@ -39,6 +39,7 @@ def test_bounds_period_counts_its_end_day(client: TestClient, end: str, expected
         (1, "mo", "30 days planned"),
         (504, "h", None),
         (505, "h", "21.04 days planned"),  # over the limit, and never shown as "21.0"
+        (504.1, "h", "21.01 days planned"),  # 21.004 days: not "21"
         (528, "h", "22 days planned"),
     ],
 )
