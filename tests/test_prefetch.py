@@ -175,16 +175,30 @@ def test_search_pages_are_followed(client: TestClient, fhir_server: FhirTestServ
     assert len(fhir_server.searched("Condition")) == 4
 
 
-def test_pages_past_the_limit_are_not_read_and_the_log_says_so(
+def test_pages_past_the_limit_are_not_read_and_the_cards_say_so(
     make_client: Callable[..., TestClient], fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fhir_server.page_size = 1
     liver = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")["prefetch"]
     fhir_server.add(*({**liver["conditions"]["entry"][0]["resource"], "id": f"c{i}"} for i in range(3)))
     client = make_client(fhir_max_pages=2)
-    assert client.post(SELECT, json=_request(fhir_server.base)).status_code == 200
+    response = client.post(SELECT, json=_request(fhir_server.base))
+    assert response.status_code == 200
     assert len(fhir_server.searched("Condition")) == 2
     assert "a fhirServer search has over 2 pages (CDS_FHIR_MAX_PAGES): the rest not read" in caplog.text
+    [notice] = [card for card in response.json()["cards"] if card["source"]["topic"]["code"] == "partial-history"]
+    assert notice["indicator"] == "warning" and notice == response.json()["cards"][-1]
+    assert notice["summary"] == "The patient's history was not read in full: checks may be incomplete"
+    assert "conditions" in notice["detail"]
+
+
+def test_a_prefetch_with_more_pages_and_no_fhir_server_says_the_history_is_partial(client: TestClient) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request.pop("fhirServer", None)
+    request["prefetch"]["medications"]["link"] = [{"relation": "next", "url": "https://ehr.example.org/fhir/p2"}]
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == ["cyclobenzaprine-duration", "partial-history"]
+    assert "medication history" in cards[-1]["detail"]
 
 
 def test_paginated_prefetch_is_completed_from_the_same_server_only(
@@ -205,7 +219,7 @@ def test_paginated_prefetch_is_completed_from_the_same_server_only(
 
     fhir_server.seen.clear()
     first_page["link"][0]["url"] = "http://127.0.0.2:9/fhir/Condition?patient=harness-pt-1&_page=0"
-    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration"]
+    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration", "partial-history"]
     assert fhir_server.seen == []
 
 

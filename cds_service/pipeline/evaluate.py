@@ -39,7 +39,8 @@ from cds_service.pipeline.cards import (
     within_limit,
 )
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.one_patient import notice, own_data, own_drafts
+from cds_service.pipeline.notices import notices
+from cds_service.pipeline.one_patient import own_data, own_drafts
 from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
 from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
@@ -105,26 +106,25 @@ async def evaluate(
 ) -> Evaluation:
     """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
-    left_out = call.left_out
+    left_out, partial = call.left_out, frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
         data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
         data, left = own_data(data, call.context.patientId)
-        left_out += left
+        left_out, partial = left_out + left, data.partial
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
+    ending = notices(left_out, partial, new_uuid)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     if findings:
         # Stored feedback is read only when there is a card it could silence.
         shown_by = tuple(s.id for s in SERVICES.values() if s.hook in service.follows)
         silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
-        room = max_cards - 1 if left_out else max_cards  # the notice always has its place
+        room = max(max_cards - len(ending), 1)  # the notices always have their place
         cards, issued = await off_loop(
             _answer, findings, silenced, call.rules, knowledge, new_uuid, room, inline=inline
         )
-    if left_out:
-        cards = [*cards, notice(left_out, new_uuid)]
-    return Evaluation(call.request, call.context, cards, issued)
+    return Evaluation(call.request, call.context, [*cards, *ending], issued)
 
 
 def _read(service: ServiceDefinition, body: object, knowledge: Knowledge, max_draft_orders: int) -> _Call:

@@ -5,32 +5,22 @@ mix-up (a wrong prefetch, a stale draft): read into this patient's facts it woul
 clinician a wrong card (an age, a problem, a course that is not theirs). Refusing the whole call
 would hide every card, critical ones too, behind an error the clinician never sees (a clinical
 pharmacist's review). So what names another patient is left out, the rest is checked, and one
-card says what was left out and that checks may be incomplete. Neither the card nor the log
-names either patient's id. A reference that names no one we can read (a display, a contained or
+card says what was left out and that checks may be incomplete (``notices``). Neither the card
+nor the log names either patient's id. A reference that names no one we can read (a display, a contained or
 ``urn:uuid:`` resource) is not a mismatch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from cds_service.content.cards import SOURCE_LABEL
 from cds_service.pipeline.prefetch import PatientData
 
 log = logging.getLogger(__name__)
 
-# Not a rule's card: a topic of the notices' own system, never recorded as issued.
-OTHER_PATIENT_TOPIC = {
-    "system": "urn:back-spasm-cds:notice",
-    "code": "other-patient-data",
-    "display": "Another patient's data left out",
-}
 DRAFTS = "context.draftOrders"
-# What each left-out field is, in the card's words.
-_WORDS = {DRAFTS: "a draft order", "prefetch.patient": "the patient record"}
 
 
 def own_drafts(drafts: list[dict[str, Any]], patient_id: str) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
@@ -54,23 +44,6 @@ def own_data(data: PatientData, patient_id: str) -> tuple[PatientData, tuple[str
             resources[key] = [resource for resource in found if not _another(resource, patient_id, own)]
             left.append(f"prefetch.{key}")
     return (data if not left else replace(data, resources=resources)), tuple(left)
-
-
-def notice(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:
-    """The card saying what was left out: a warning, since a check it needed may be missing."""
-    log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
-    words = [_WORDS.get(field, field.removeprefix("prefetch.")) for field in left_out]
-    return {
-        "uuid": new_uuid(),
-        "summary": "Another patient's data was left out: checks may be incomplete",
-        "detail": (
-            f"The EHR sent data naming another patient ({', '.join(words)}). It was not read: any "
-            "other card comes from this patient's data only, and a check that needed what was left "
-            "out may be missing. Report it to the EHR's support."
-        ),
-        "indicator": "warning",
-        "source": {"label": SOURCE_LABEL, "topic": OTHER_PATIENT_TOPIC},
-    }
 
 
 def _another(resource: dict[str, Any], patient_id: str, own: str) -> bool:

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +23,7 @@ from typing import Any
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import as_list, bundle_resources
 from cds_service.fhir.versions import DSTU2, R4, STU3
+from cds_service.pipeline.server_versions import ServerVersions, versions_for
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 from cds_service.security.allowlist import on_server
 from cds_service.security.outbound import Outbound, OutboundError, get_json
@@ -48,38 +46,6 @@ class NoSuchType(FetchFailed):
 VERSIONS = (R4, STU3, DSTU2)
 
 
-class ServerVersions:
-    """Each FHIR server's /metadata facts by server base, so a server is asked once an hour, not
-    on every call: at most ``size`` servers (the least recently used goes), each for ``ttl``
-    seconds (a server upgraded from DSTU2 to R4 is believed again within the hour)."""
-
-    def __init__(self, size: int = 256, ttl: float = 3600.0, now: Callable[[], float] = time.monotonic) -> None:
-        self._facts: OrderedDict[str, tuple[float, ServerFacts]] = OrderedDict()
-        self._size, self._ttl, self._now = size, ttl, now
-
-    def get(self, base: str) -> ServerFacts | None:
-        held = self._facts.get(base)
-        if held is None or self._now() - held[0] > self._ttl:
-            self._facts.pop(base, None)
-            return None
-        self._facts.move_to_end(base)
-        return held[1]
-
-    def put(self, base: str, facts: ServerFacts) -> None:
-        self._facts[base] = (self._now(), facts)
-        self._facts.move_to_end(base)
-        while len(self._facts) > self._size:
-            self._facts.popitem(last=False)
-
-    def forget(self, base: str) -> None:
-        self._facts.pop(base, None)
-
-
-# One cache per outbound client, that is per running app (deps.Runtime.http): it lives and
-# goes with the app, and two apps (tests) never share what a server said.
-_SERVER_VERSIONS: weakref.WeakKeyDictionary[Outbound, ServerVersions] = weakref.WeakKeyDictionary()
-
-
 @dataclass(frozen=True)
 class PatientData:
     """What the prefetch (completed by fetching) holds, per prefetch key."""
@@ -87,6 +53,9 @@ class PatientData:
     resources: dict[str, list[dict[str, Any]]]
     # Keys with no data, each with why (said in the 412 answer when the key is required).
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server, or
+    # none to read them from). The cards then say that checks may be incomplete.
+    partial: frozenset[str] = frozenset()
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
@@ -123,10 +92,12 @@ class FhirClient:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._max_pages = max_pages
+        # The keys of this call read in part (a page limit, a next link off the server).
+        self.partial: set[str] = set()
         self._max_bytes = max_bytes
         # Told the prefetch key of each fetch that failed or ran out of time (metrics).
         self.on_failure = on_failure
-        self._versions = versions if versions is not None else _SERVER_VERSIONS.setdefault(http, ServerVersions())
+        self._versions = versions if versions is not None else versions_for(http)
         # This call's one reading of the server's facts, shared by the keys fetched concurrently.
         self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None
         self._refreshed = False
@@ -188,33 +159,34 @@ class FhirClient:
         """Of a server whose version is unknown, every version's types are asked: it answers
         "no such type" to those it lacks, and any other failure fails the key."""
         if facts.version is not None:
-            return await self._search_each(key.queries(patient_id, facts.version), facts)
+            return await self._search_each(key.queries(patient_id, facts.version), facts, key.name)
         queries = dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version))
-        return await self._search_each(tuple(queries), facts)
+        return await self._search_each(tuple(queries), facts, key.name)
 
-    async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts) -> list[dict[str, Any]] | None:
+    async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
         """The resources of every query, or None when the server has none of their types."""
-        found = await asyncio.gather(*(self._search(query, facts) for query in queries))
+        found = await asyncio.gather(*(self._search(query, facts, key) for query in queries))
         if all(part is None for part in found):
             return None
         return [resource for part in found for resource in part or ()]
 
-    async def _search(self, query: str, facts: ServerFacts) -> list[dict[str, Any]] | None:
+    async def _search(self, query: str, facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
         """A query's resources, or None when the server has no such resource type."""
         resource_type, is_search, _ = query.partition("?")
         if not is_search:
-            return await self.pages(None, query)
+            return await self.pages(None, query, key=key)
         if facts.lacks(resource_type):
             return None
         try:
-            return await self.pages(None, query, search_type=resource_type)
+            return await self.pages(None, query, search_type=resource_type, key=key)
         except NoSuchType:
             return None
 
     async def pages(
-        self, first: dict[str, Any] | None, url: str | None = None, *, search_type: str | None = None
+        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
     ) -> list[dict[str, Any]]:
-        """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``.
+        """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``;
+        a search not read to its end puts ``key`` in ``partial``.
 
         ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
         (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
@@ -227,6 +199,7 @@ class FhirClient:
                 break
             if not on_server(link, self._base):  # the link itself is not logged: it names the patient
                 log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
+                self.partial.add(key)
                 break
             page = await self._get(link)
             resources.extend(bundle_resources(page))
@@ -235,6 +208,7 @@ class FhirClient:
                 log.warning(
                     "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
                 )
+                self.partial.add(key)
         return resources
 
 
@@ -251,6 +225,7 @@ async def complete_prefetch(
     prefetch = read_prefetch(keys, sent)
     resources: dict[str, list[dict[str, Any]]] = {}
     unavailable: dict[str, str] = {}
+    partial: set[str] = set()
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
     for key in keys:
         if key.name in prefetch and prefetch[key.name] is None:
@@ -258,10 +233,16 @@ async def complete_prefetch(
             continue
         value = prefetch.get(key.name)
         if value is not None and value.get("resourceType") != "OperationOutcome":
-            if isinstance(client, FhirClient) and value.get("resourceType") == "Bundle" and _next_link(value):
-                jobs[key.name] = client.pages(value)
+            more = value.get("resourceType") == "Bundle" and _next_link(value) is not None
+            if more and isinstance(client, FhirClient):
+                jobs[key.name] = client.pages(value, key=key.name)
             else:
                 resources[key.name] = list(bundle_resources(value))
+                if more:
+                    log.warning(
+                        "prefetch %s has more pages and no fhirServer to read them: the rest not read", key.name
+                    )
+                    partial.add(key.name)
             continue
         if value is not None:
             log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
@@ -288,7 +269,9 @@ async def complete_prefetch(
                 unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
     for name, reason in unavailable.items():
         log.warning("prefetch %s unavailable: %s", name, reason)
-    return PatientData(resources=resources, unavailable=unavailable)
+    if isinstance(client, FhirClient):
+        partial |= client.partial & resources.keys()
+    return PatientData(resources=resources, unavailable=unavailable, partial=frozenset(partial))
 
 
 def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:

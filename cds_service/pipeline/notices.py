@@ -1,0 +1,70 @@
+"""The cards that are not a rule's: what a clinician must know about the checks themselves (some
+data left out, some not read in full), each in the notices' own topic system, never recorded as
+issued, naming no patient's id. They come last, and keep their place within CDS_MAX_CARDS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from cds_service.content.cards import SOURCE_LABEL
+
+log = logging.getLogger(__name__)
+
+NOTICES = "urn:back-spasm-cds:notice"
+OTHER_PATIENT_TOPIC = {"system": NOTICES, "code": "other-patient-data", "display": "Another patient's data left out"}
+PARTIAL_HISTORY_TOPIC = {"system": NOTICES, "code": "partial-history", "display": "History not read in full"}
+# What each field or prefetch key is, in a card's words.
+_WORDS = {
+    "context.draftOrders": "a draft order",
+    "prefetch.patient": "the patient record",
+    "prefetch.conditions": "conditions",
+    "prefetch.medications": "medication history",
+    "prefetch.imaging": "imaging orders",
+}
+
+
+def notices(left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callable[[], str]) -> list[dict[str, Any]]:
+    """The notices a call's answer ends with: data of another patient left out (``left_out``, the
+    fields), and prefetch keys read in part (``partial``)."""
+    cards = []
+    if left_out:
+        log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
+        cards.append(
+            _card(
+                new_uuid,
+                OTHER_PATIENT_TOPIC,
+                "Another patient's data was left out: checks may be incomplete",
+                f"The EHR sent data naming another patient ({_words(left_out)}). It was not read: any other "
+                "card comes from this patient's data only, and a check that needed what was left out may be "
+                "missing. Report it to the EHR's support.",
+            )
+        )
+    if partial:
+        keys = tuple(f"prefetch.{key}" for key in sorted(partial))
+        cards.append(
+            _card(
+                new_uuid,
+                PARTIAL_HISTORY_TOPIC,
+                "The patient's history was not read in full: checks may be incomplete",
+                f"Not all of the patient's {_words(keys)} could be read (more pages than the service reads). "
+                "Any other card comes from what was read; a check that needed the rest may be missing.",
+            )
+        )
+    return cards
+
+
+def _words(fields: tuple[str, ...]) -> str:
+    return ", ".join(_WORDS.get(field, field.removeprefix("prefetch.")) for field in fields)
+
+
+def _card(new_uuid: Callable[[], str], topic: dict[str, str], summary: str, detail: str) -> dict[str, Any]:
+    """A warning: a check it speaks of may be missing."""
+    return {
+        "uuid": new_uuid(),
+        "summary": summary,
+        "detail": detail,
+        "indicator": "warning",
+        "source": {"label": SOURCE_LABEL, "topic": topic},
+    }

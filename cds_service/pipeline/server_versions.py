@@ -1,0 +1,48 @@
+"""What each FHIR server said of itself (its /metadata), remembered so a server is asked once an
+hour, not on every call."""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+
+from cds_service.fhir.capabilities import ServerFacts
+from cds_service.security.outbound import Outbound
+
+
+class ServerVersions:
+    """Each FHIR server's /metadata facts by server base, so a server is asked once an hour, not
+    on every call: at most ``size`` servers (the least recently used goes), each for ``ttl``
+    seconds (a server upgraded from DSTU2 to R4 is believed again within the hour)."""
+
+    def __init__(self, size: int = 256, ttl: float = 3600.0, now: Callable[[], float] = time.monotonic) -> None:
+        self._facts: OrderedDict[str, tuple[float, ServerFacts]] = OrderedDict()
+        self._size, self._ttl, self._now = size, ttl, now
+
+    def get(self, base: str) -> ServerFacts | None:
+        held = self._facts.get(base)
+        if held is None or self._now() - held[0] > self._ttl:
+            self._facts.pop(base, None)
+            return None
+        self._facts.move_to_end(base)
+        return held[1]
+
+    def put(self, base: str, facts: ServerFacts) -> None:
+        self._facts[base] = (self._now(), facts)
+        self._facts.move_to_end(base)
+        while len(self._facts) > self._size:
+            self._facts.popitem(last=False)
+
+    def forget(self, base: str) -> None:
+        self._facts.pop(base, None)
+
+
+# One cache per outbound client, that is per running app (deps.Runtime.http): it lives and
+# goes with the app, and two apps (tests) never share what a server said.
+_SERVER_VERSIONS: weakref.WeakKeyDictionary[Outbound, ServerVersions] = weakref.WeakKeyDictionary()
+
+
+def versions_for(http: Outbound) -> ServerVersions:
+    return _SERVER_VERSIONS.setdefault(http, ServerVersions())
