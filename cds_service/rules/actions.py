@@ -40,21 +40,23 @@ def create(resource: dict[str, Any]) -> dict[str, Any]:
     return {"type": "create", "resource": resource}
 
 
-# (units per dose, administrations a day) of one dosage instruction; None where it does not say.
-StepSig = Callable[[dict[str, Any]], tuple[float | None, float | None]]
+# (units per dose, administrations a day) of a dosage instruction, by its place in the draft's
+# list and its JSON; None where it does not say.
+StepSig = Callable[[int, dict[str, Any]], tuple[float | None, float | None]]
 
 
 def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills, and the quantity the kept
     steps take, each for its own days (instructions taken together add up; a taper's steps count
-    one after another). Where a step's rate is unknown no quantity is offered: the draft's own
-    would say another length beside the new bounds."""
+    one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
+    days kept (``_in_proportion``)."""
     resource = copy_json(order.resource)
     fields = dialect(resource)
     steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
+    place = {id(dosage): index for index, dosage in enumerate(steps)}
     kept, units_needed = [], 0.0
     for dosage, allotted in _trimmed_steps(steps, limit_days):
-        units, per_day = sig(dosage)
+        units, per_day = sig(place[id(dosage)], dosage)
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
         for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
             repeat.pop(key, None)
@@ -66,11 +68,24 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     dispense = resource.setdefault("dispenseRequest", {})
     dispense["expectedSupplyDuration"] = days(limit_days)
     fields.no_repeats(dispense)
-    if math.isnan(units_needed):
-        dispense.pop("quantity", None)
-    else:
+    if not math.isnan(units_needed):
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
+    elif (quantity := _in_proportion(order, limit_days)) is not None:
+        dispense["quantity"] = quantity
     return safe_update(order, resource)
+
+
+def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
+    """The draft's quantity cut in proportion to the days kept, rounded down (450 mL over 30 days:
+    315 mL for 21), when its rate cannot be read step by step; else its units a day for the days
+    (read as the order's highest); else nothing to set, the draft having no quantity either."""
+    ordered = (order.resource.get("dispenseRequest") or {}).get("quantity")
+    value = ordered.get("value") if isinstance(ordered, dict) else None
+    if isinstance(value, int | float) and value > 0 and order.planned_days:
+        return {**copy_json(ordered), "value": max(math.floor(value * limit_days / order.planned_days + 1e-9), 1)}
+    if order.units_per_day:
+        return {"value": math.ceil(order.units_per_day * limit_days - 1e-9), **_unit_of(order)}
+    return None
 
 
 def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> None:

@@ -226,3 +226,24 @@ def test_a_count_of_doses_is_cut_to_the_limit_never_raised(client: TestClient) -
             "dosageInstruction"
         ][0]["timing"]["repeat"]
         assert repeat["count"] == expected and repeat["boundsDuration"]["value"] == 21
+
+
+def test_the_limited_quantity_reads_each_step_as_the_facts_do(client: TestClient) -> None:
+    """Steps given by timing code (TID, then QD) and doses in mg (10 mg tablets): 7 days of 3 and 14
+    of 1 tablet, 35 tablets (such steps had no readable rate, and no quantity was offered)."""
+    tid = {"timing": {"code": {"text": "TID"}, "repeat": {"boundsDuration": days(7)}}, "sequence": 1}
+    qd = {"timing": {"code": {"text": "QD"}, "repeat": {"boundsDuration": days(21)}}, "sequence": 2}
+    for dosage in (tid, qd):
+        dose = {"value": 10, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+        dosage["doseAndRate"] = [{"doseQuantity": dose}]
+    resource = _update(client, hook(dosage=[tid, qd], dispense=quantity(60)))
+    assert resource["dispenseRequest"]["quantity"]["value"] == 35
+
+
+def test_a_quantity_whose_rate_cannot_be_read_is_cut_in_proportion(client: TestClient) -> None:
+    """5 mL three times a day for 30 days, 450 mL: limited to 21 days, 315 mL (a dose in mL is no
+    count of tablets, so the draft's own quantity is cut in proportion, never kept whole)."""
+    dispense = {"quantity": {"value": 450, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL"}}
+    dispense["expectedSupplyDuration"] = days(30)
+    resource = _update(client, hook(dosage=[step(3, units=5, unit="mL")], dispense=dispense))
+    assert resource["dispenseRequest"]["quantity"] == {**dispense["quantity"], "value": 315}
