@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from cds_service.content.terminology import Drug
@@ -19,7 +20,7 @@ from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import copy_json
+from cds_service.fhir.json import copy_json, to_date
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -54,13 +55,19 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     fields = dialect(resource)
     steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
     place = {id(dosage): index for index, dosage in enumerate(steps)}
+    plan: list[tuple[dict[str, Any], int, int | None]] = [
+        (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
+    ]
+    plan = list(_dated_steps(steps, limit_days) or plan)
     kept, units_needed = [], 0.0
-    for dosage, allotted in _trimmed_steps(steps, limit_days):
+    for dosage, allotted, sequence in plan:
         units, per_day = sig(place[id(dosage)], dosage)
         repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
         for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
             repeat.pop(key, None)
         repeat[fields.bounds_duration] = days(allotted)
+        if sequence is not None:  # the dates said which steps run together: the sequence says it now
+            dosage["sequence"] = sequence
         _cut_count(repeat, per_day, allotted)
         kept.append(dosage)
         units_needed = units_needed + units * per_day * allotted if units and per_day else math.nan
@@ -95,6 +102,30 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
         count = repeat.get(key)
         if isinstance(count, int) and not isinstance(count, bool) and per_day:
             repeat[key] = min(count, math.ceil(per_day * allotted - 1e-9))
+
+
+def _dated_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int, int]] | None:
+    """Several steps that all say their start date (``boundsPeriod``) and no ``sequence``, cut by
+    date: ``limit_days`` from the first start, every step starting by then kept and ended by then
+    at the latest, with the days it keeps and its place in time as a ``sequence`` (steps starting
+    on one date run together: they all stay, and the update's durations say they run together).
+    None otherwise: those steps are cut by their lengths and sequences (``_trimmed_steps``)."""
+    if len(steps) < 2 or any("sequence" in dosage for dosage in steps):
+        return None
+    starts = []
+    for dosage in steps:
+        period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+        if not isinstance(period, dict) or (start := to_date(period.get("start"))) is None:
+            return None
+        starts.append((dosage, period, start, to_date(period.get("end"))))
+    cutoff = min(start for _, _, start, _ in starts) + timedelta(days=limit_days - 1)
+    ranks = {start: rank for rank, start in enumerate(sorted({start for _, _, start, _ in starts}), start=1)}
+    kept = []
+    for dosage, _, start, end in sorted(starts, key=lambda step: step[2]):
+        if start <= cutoff:
+            last = min(end, cutoff) if end is not None and end >= start else cutoff
+            kept.append((dosage, (last - start).days + 1, ranks[start]))
+    return kept
 
 
 def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:

@@ -247,3 +247,32 @@ def test_a_quantity_whose_rate_cannot_be_read_is_cut_in_proportion(client: TestC
     dispense["expectedSupplyDuration"] = days(30)
     resource = _update(client, hook(dosage=[step(3, units=5, unit="mL")], dispense=dispense))
     assert resource["dispenseRequest"]["quantity"] == {**dispense["quantity"], "value": 315}
+
+
+def test_dated_instructions_taken_together_are_both_kept_and_cut_by_date(client: TestClient) -> None:
+    """Three a day and one at bedtime, both 2026-12-01 to 2026-12-30 and no sequence: the update
+    keeps both for 21 days, one sequence saying they run together (the bedtime line was dropped as
+    a later step), 84 tablets, and reads as 21 days."""
+    together = [step(3, bounds=("2026-12-01", "2026-12-30")), step(1, bounds=("2026-12-01", "2026-12-30"))]
+    request = hook(dosage=together, dispense=quantity(120))
+    assert planned(client, request) == "30 days planned"
+    resource = _update(client, request)
+    kept = [(s["sequence"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in resource["dosageInstruction"]]
+    assert kept == [(1, 21), (1, 21)]
+    assert resource["dispenseRequest"]["quantity"]["value"] == 84
+    request["context"]["draftOrders"]["entry"][0]["resource"] = resource
+    assert duration_card(client, request) is None  # 21 days: at the limit
+
+
+def test_a_dated_taper_is_cut_at_the_limit_by_date(client: TestClient) -> None:
+    """Three a day from 12-01 to 12-10, two a day from 12-11 to 12-30, one a day from 12-31: limited
+    to 21 days, the first step whole, the second to 12-21 (11 days), the third gone."""
+    taper = [
+        step(3, bounds=("2026-12-01", "2026-12-10")),
+        step(2, bounds=("2026-12-11", "2026-12-30")),
+        step(1, bounds=("2026-12-31", "2027-01-09")),
+    ]
+    resource = _update(client, hook(dosage=taper, dispense={}))
+    kept = [(s["sequence"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in resource["dosageInstruction"]]
+    assert kept == [(1, 10), (2, 11)]
+    assert resource["dispenseRequest"]["quantity"]["value"] == 3 * 10 + 2 * 11
