@@ -44,7 +44,7 @@ def test_a_patient_record_of_another_patient_is_left_out(client: TestClient) -> 
     cards = answered(client, request)
     assert "cyclobenzaprine-older-adult" not in rule_ids({"cards": cards})
     assert "cyclobenzaprine-duration" in rule_ids({"cards": cards})  # the rest is still checked
-    the_notice(cards, "the patient record")
+    the_notice(cards, "patient record sent is another patient's")
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_a_history_entry_of_another_patient_is_left_out(client: TestClient, refe
     request["prefetch"]["conditions"]["entry"][0]["resource"]["subject"] = {"reference": reference}
     cards = answered(client, request)
     assert "cyclobenzaprine-hepatic-impairment" not in rule_ids({"cards": cards})
-    the_notice(cards, "conditions")
+    the_notice(cards, "Another patient's conditions were left out")
 
 
 def test_a_draft_under_review_for_another_patient_is_not_checked_and_the_card_says_so(client: TestClient) -> None:
@@ -64,7 +64,8 @@ def test_a_draft_under_review_for_another_patient_is_not_checked_and_the_card_sa
     request["context"]["draftOrders"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/other-22"}
     cards = answered(client, request)
     assert len(cards) == 1
-    the_notice(cards, "a draft order")
+    card = the_notice(cards, "A draft order names a different patient")
+    assert card["summary"] == "A draft order names another patient and was not checked: confirm the patient"
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ def test_a_fhir_server_answering_with_another_patients_record_is_left_out(
     cards = answered(client, request)
     assert fhir_server.seen  # it was asked
     assert "cyclobenzaprine-older-adult" not in rule_ids({"cards": cards})
-    the_notice(cards, "the patient record")
+    the_notice(cards, "patient record sent is another patient's")
 
 
 def test_the_notice_keeps_its_place_within_the_card_limit(make_client: Any) -> None:
@@ -109,4 +110,4 @@ def test_the_notice_keeps_its_place_within_the_card_limit(make_client: Any) -> N
     ]
     cards = answered(make_client(max_cards=2), request)
     assert [card["source"]["topic"]["code"] for card in cards] == ["card-limit", NOTICE]
-    the_notice(cards, "conditions")
+    the_notice(cards, "Another patient's conditions were left out")

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 NOTICES = "urn:back-spasm-cds:notice"
 OTHER_PATIENT_TOPIC = {"system": NOTICES, "code": "other-patient-data", "display": "Another patient's data left out"}
 PARTIAL_HISTORY_TOPIC = {"system": NOTICES, "code": "partial-history", "display": "History not read in full"}
+DRAFTS, PATIENT = "context.draftOrders", "prefetch.patient"
 # What each field or prefetch key is, in a card's words.
 _WORDS = {
     "context.draftOrders": "a draft order",
@@ -31,16 +32,7 @@ def notices(left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callab
     cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
-        cards.append(
-            _card(
-                new_uuid,
-                OTHER_PATIENT_TOPIC,
-                "Another patient's data was left out: checks may be incomplete",
-                f"The EHR sent data naming another patient ({_words(left_out)}). It was not read: any other "
-                "card comes from this patient's data only, and a check that needed what was left out may be "
-                "missing. Report it to the EHR's support.",
-            )
-        )
+        cards.append(_other_patient(left_out, new_uuid))
     if partial:
         keys = tuple(f"prefetch.{key}" for key in sorted(partial))
         cards.append(
@@ -53,6 +45,28 @@ def notices(left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callab
             )
         )
     return cards
+
+
+def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:
+    """What a clinician must do first: a draft for another patient may be a wrong-patient order."""
+    lines = []
+    if DRAFTS in left_out:
+        lines.append("A draft order names a different patient than this one: it was not checked.")
+    if PATIENT in left_out:
+        lines.append(
+            "The patient record sent is another patient's: the age is unknown, so the checks for older "
+            "adults did not run."
+        )
+    history = tuple(field for field in left_out if field not in (DRAFTS, PATIENT))
+    if history:
+        lines.append(f"Another patient's {_words(history)} were left out: a check that needed them may be missing.")
+    lines.append("Confirm the patient before signing, and report the mix-up to the EHR's support.")
+    summary = (
+        "A draft order names another patient and was not checked: confirm the patient"
+        if DRAFTS in left_out
+        else "Another patient's data was left out: checks may be incomplete"
+    )
+    return _card(new_uuid, OTHER_PATIENT_TOPIC, summary, "\n\n".join(lines))
 
 
 def _words(fields: tuple[str, ...]) -> str:
