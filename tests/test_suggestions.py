@@ -203,3 +203,41 @@ def test_contained_resources_still_referenced_stay() -> None:
     kept = without_orphans(resource)["contained"]
     assert [c["id"] for c in kept] == ["new", "sub", "about-me"]
     assert "contained" not in without_orphans({"resourceType": "MedicationRequest", "contained": [{"id": "x"}]})
+
+
+def test_the_5_mg_swap_caps_only_the_steps_taken_more_than_three_times_a_day(client: TestClient) -> None:
+    """A taper of four a day for 7 days, then once a day for 14, for a 65-year-old: the swap to one
+    5 mg tablet caps the first step at three a day and leaves the second once a day (both were
+    made three a day: 15 mg a day where 10 were ordered)."""
+    request = json.loads(Path(FIXTURES / "cyclobenzaprine-older-adult/fires-age-65-10mg.json").read_text())
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    daily = {"value": 1, "system": "http://unitsofmeasure.org", "code": "{tbl}"}
+    draft["dosageInstruction"] = [
+        {
+            "sequence": step,
+            "timing": {
+                "repeat": {
+                    "frequency": frequency,
+                    "period": 1,
+                    "periodUnit": "d",
+                    "boundsDuration": {
+                        "value": length,
+                        "unit": "days",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "d",
+                    },
+                }
+            },
+            "doseAndRate": [{"doseQuantity": daily}],
+        }
+        for step, frequency, length in ((1, 4, 7), (2, 1, 14))
+    ]
+    draft.pop("dispenseRequest", None)
+    swaps = [
+        action["resource"]
+        for action in suggested_actions(client, request)
+        if action["type"] == "update" and "828320" in json.dumps(action["resource"])
+    ]
+    assert swaps, "no 5 mg swap offered"
+    frequencies = [s["timing"]["repeat"]["frequency"] for s in swaps[0]["dosageInstruction"]]
+    assert frequencies == [3, 1]

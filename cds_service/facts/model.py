@@ -42,6 +42,8 @@ class Order:
     dose_mg: float | None = None
     units_per_dose: float | None = None
     per_day: float | None = None
+    # Administrations a day of each dosage instruction, as listed (None where one does not say).
+    step_per_day: tuple[float | None, ...] = ()
     # Days of use, first and last both counted (a FHIR Period.end is the last day it covers).
     planned_days: float | None = None
     duration_basis: str | None = None

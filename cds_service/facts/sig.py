@@ -21,6 +21,7 @@ from cds_service.facts.dose import (
     dosages_of,
     highest_dose,
     highest_per_day,
+    per_day_of_step,
     repeat_of,
     unit_of,
 )
@@ -187,6 +188,7 @@ def medication_order(
         dose_mg=dose_mg,
         units_per_dose=units_per_dose,
         per_day=per_day,
+        step_per_day=tuple(_finite(per_day_of_step(dosage, terminology)) for dosage in dosages),
         planned_days=planned,
         duration_basis=basis,
         reason_codes=tuple(codes_of(facts.get("reasonCode"))),

@@ -239,9 +239,12 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     }
     form = product.dose_form or "tablet"
     fields = dialect(resource)
-    for dosage in resource.get("dosageInstruction") or ():
+    steps = [dosage for dosage in resource.get("dosageInstruction") or () if isinstance(dosage, dict)]
+    # Each step by its own frequency where the facts read one for it; else by the order's highest.
+    rates = order.step_per_day if len(order.step_per_day) == len(steps) else (order.per_day,) * len(steps)
+    for dosage, per_day in zip(steps, rates, strict=True):
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
-        if order.per_day is not None and order.per_day > max_per_day:
+        if (per_day if per_day is not None else order.per_day or 0) > max_per_day:
             timing = dosage.setdefault("timing", {})
             timing.pop("code", None)
             repeat = timing.setdefault("repeat", {})
