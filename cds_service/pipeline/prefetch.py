@@ -251,27 +251,38 @@ async def complete_prefetch(
         else:
             unavailable[key.name] = client.reason if client else "the request has no fhirServer"
 
-    if jobs:
-        tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
-        done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
-        for task in pending:
-            task.cancel()
-        for name, task in tasks.items():
-            if task in done and task.exception() is None:
-                resources[name] = task.result()
-            else:
-                client.on_failure(name)  # type: ignore[union-attr]
-                # What the network answered (refused, a redirect, not JSON, late) goes to the log only:
-                # in a 412 it would let any caller map the ports and hosts the service can reach.
-                error = task.exception() if task in done else TimeoutError(f"not done in {deadline:g} s")
-                detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
-                log.warning("prefetch %s: fetching it failed: %s", name, detail)
-                unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
+    if jobs and isinstance(client, FhirClient):  # jobs come only with a client to run them
+        await _run(jobs, client, deadline, resources, unavailable)
     for name, reason in unavailable.items():
         log.warning("prefetch %s unavailable: %s", name, reason)
     if isinstance(client, FhirClient):
         partial |= client.partial & resources.keys()
     return PatientData(resources=resources, unavailable=unavailable, partial=frozenset(partial))
+
+
+async def _run(
+    jobs: dict[str, Awaitable[list[dict[str, Any]]]],
+    client: FhirClient,
+    deadline: float,
+    resources: dict[str, list[dict[str, Any]]],
+    unavailable: dict[str, str],
+) -> None:
+    """The fetches, all at once under one deadline: each key's resources, or why it is unavailable."""
+    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
+    done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+    for task in pending:
+        task.cancel()
+    for name, task in tasks.items():
+        if task in done and task.exception() is None:
+            resources[name] = task.result()
+        else:
+            client.on_failure(name)
+            # What the network answered (refused, a redirect, not JSON, late) goes to the log only:
+            # in a 412 it would let any caller map the ports and hosts the service can reach.
+            error = task.exception() if task in done else TimeoutError(f"not done in {deadline:g} s")
+            detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
+            log.warning("prefetch %s: fetching it failed: %s", name, detail)
+            unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
 
 
 def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:
