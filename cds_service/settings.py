@@ -184,7 +184,11 @@ class Settings(BaseSettings):
         default=5000, ge=1, description="Most Bundle entries (draft orders and prefetch together) in one request."
     )
     max_draft_orders: int = Field(default=200, ge=1, description="Most drafts a hook call sends or selects; more: 413.")
-    max_cards: int = Field(default=100, ge=2, description="Most cards in a response; a last card counts the rest.")
+    max_cards: int = Field(
+        default=100,
+        ge=3,
+        description="Most cards in a response (3 or more): a card counts those left out, the notices keep their place.",
+    )
     max_header_bytes: int = Field(
         default=32 * 1024,
         ge=1024,

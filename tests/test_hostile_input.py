@@ -94,7 +94,13 @@ def test_a_body_not_in_plain_utf_8_is_415_naming_the_header(
 
 
 @pytest.mark.parametrize(
-    "content_type", ["application/json; charset=utf-8", "application/json;charset=UTF8", "application/fhir+json"]
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF8",
+        "application/json; charset=us-ascii",
+        "application/fhir+json",
+    ],
 )
 def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
     body = json.dumps(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))

@@ -75,6 +75,7 @@ def test_a_draft_under_review_for_another_patient_is_not_checked_and_the_card_sa
         {"display": "the patient"},
         {"reference": "#contained-patient"},
         {"reference": "urn:uuid:0c3f1a1e-7b0e-4a53-9d53-4e5b0b1f0d9a"},
+        {"reference": "Patient/"},
     ],
 )
 def test_a_subject_that_names_no_one_else_is_read(client: TestClient, subject: dict[str, str] | None) -> None:
@@ -101,13 +102,15 @@ def test_a_fhir_server_answering_with_another_patients_record_is_left_out(
     the_notice(cards, "patient record sent is another patient's")
 
 
-def test_the_notice_keeps_its_place_within_the_card_limit(make_client: Any) -> None:
-    """Two rule cards and the notice, at most two cards: the card counting the rest, and the notice."""
+def test_the_notices_keep_their_place_within_the_card_limit(make_client: Any) -> None:
+    """Two rule cards and both notices, at most three cards (the least the setting allows): the
+    card counting the rest, then the notices."""
     request = fixture(OLDER_ADULT)
     assert len(answered(make_client(), request)) == 2
+    request.pop("fhirServer", None)
     request["prefetch"]["conditions"]["entry"] = [
         {"resource": {"resourceType": "Condition", "id": "c-1", "subject": {"reference": "Patient/other-22"}}}
     ]
-    cards = answered(make_client(max_cards=2), request)
-    assert [card["source"]["topic"]["code"] for card in cards] == ["card-limit", NOTICE]
-    the_notice(cards, "Another patient's conditions were left out")
+    request["prefetch"]["conditions"]["link"] = [{"relation": "next", "url": "https://ehr.example.org/fhir/p2"}]
+    cards = answered(make_client(max_cards=3), request)
+    assert [card["source"]["topic"]["code"] for card in cards] == ["card-limit", NOTICE, "partial-history"]

@@ -109,7 +109,7 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
     if period is not None and period_unit:
         frequency = as_num(repeat.get("frequencyMax"))
-        frequency = as_num(repeat.get("frequency")) if frequency is None else frequency
+        frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
         frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:

@@ -51,6 +51,8 @@ def fmt_number(number: float) -> str:
     """A whole number as one; else to two decimals at most, and never as a whole number, so that a
     duration just over a limit (505 hours: 21.04 days; 504.1 hours: 21.01) never reads as the
     limit itself: rounded away from the whole number it is nearest."""
+    if not math.isfinite(number):  # read as unknown later (``_sensible``); never a 500 here
+        return str(number)
     if float(number).is_integer():
         return str(int(number))
     text = f"{number:.2f}".rstrip("0").rstrip(".")

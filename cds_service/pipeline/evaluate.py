@@ -111,7 +111,9 @@ async def evaluate(
     if call.rules:
         data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
         data, left = own_data(data, call.context.patientId)
-        left_out, partial = left_out + left, data.partial
+        # A history read in part matters only to rules that read the history.
+        needs_data = any(rule.needs_patient_data for rule in call.rules)
+        left_out, partial = left_out + left, data.partial if needs_data else frozenset()
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
     ending = notices(left_out, partial, new_uuid)
     cards: list[dict[str, Any]] = []

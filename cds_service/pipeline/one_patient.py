@@ -59,4 +59,4 @@ def _another(resource: dict[str, Any], patient_id: str, own: str) -> bool:
     parts = reference.split("/")
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
-    return len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] != patient_id
+    return len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] not in ("", patient_id)

@@ -41,7 +41,7 @@ def _check_encoding(request: Request, content_type: str) -> None:
     """JSON is UTF-8 (RFC 8259), read as sent: a compressed body, or one in another charset, is
     refused for what it is rather than parsed into a JSON error that names neither."""
     charset = _charset(content_type)
-    if charset not in (None, "utf-8", "utf8"):
+    if charset not in (None, "utf-8", "utf8", "us-ascii"):  # ASCII is UTF-8
         raise UnsupportedMediaType(
             f"Content-Type names charset {charset}; send the JSON as UTF-8", fields=["Content-Type"]
         )

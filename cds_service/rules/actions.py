@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from cds_service.content.terminology import Drug
@@ -20,7 +20,7 @@ from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import copy_json, to_date
+from cds_service.fhir.json import as_obj, copy_json, to_date
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -55,19 +55,20 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     fields = dialect(resource)
     steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
     place = {id(dosage): index for index, dosage in enumerate(steps)}
-    plan: list[tuple[dict[str, Any], int, int | None]] = [
+    plan: list[tuple[dict[str, Any], int, dict[str, str] | None]] = [
         (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
     ]
     plan = list(_dated_steps(steps, limit_days) or plan)
     kept, units_needed = [], 0.0
-    for dosage, allotted, sequence in plan:
+    for dosage, allotted, period in plan:
         units, per_day = sig(place[id(dosage)], dosage)
-        repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
+        repeat = _writable_repeat(dosage)
         for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
             repeat.pop(key, None)
-        repeat[fields.bounds_duration] = days(allotted)
-        if sequence is not None:  # the dates said which steps run together: the sequence says it now
-            dosage["sequence"] = sequence
+        if period is not None:  # dated steps keep their dates: which run together stays said
+            repeat["boundsPeriod"] = period
+        else:
+            repeat[fields.bounds_duration] = days(allotted)
         _cut_count(repeat, per_day, allotted)
         kept.append(dosage)
         units_needed = units_needed + units * per_day * allotted if units and per_day else math.nan
@@ -88,8 +89,8 @@ def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
     (read as the order's highest); else nothing to set, the draft having no quantity either."""
     ordered = (order.resource.get("dispenseRequest") or {}).get("quantity")
     value = ordered.get("value") if isinstance(ordered, dict) else None
-    if isinstance(value, int | float) and value > 0 and order.planned_days:
-        return {**copy_json(ordered), "value": max(math.floor(value * limit_days / order.planned_days + 1e-9), 1)}
+    if isinstance(value, int | float) and 0 < value < 1e9 and order.planned_days:  # else kept as sent
+        return {**copy_json(ordered), "value": max(math.floor(value / order.planned_days * limit_days + 1e-9), 1)}
     if order.units_per_day:
         return {"value": math.ceil(order.units_per_day * limit_days - 1e-9), **_unit_of(order)}
     return None
@@ -100,32 +101,48 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
     the course sooner stays (the bounds and the count both hold, whichever comes first)."""
     for key in ("count", "countMax"):
         count = repeat.get(key)
-        if isinstance(count, int) and not isinstance(count, bool) and per_day:
+        if isinstance(count, int | float) and not isinstance(count, bool) and math.isfinite(count) and per_day:
             repeat[key] = min(count, math.ceil(per_day * allotted - 1e-9))
 
 
-def _dated_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int, int]] | None:
+def _dated_steps(
+    steps: list[dict[str, Any]], limit_days: int
+) -> list[tuple[dict[str, Any], int, dict[str, str]]] | None:
     """Several steps that all say their start date (``boundsPeriod``) and no ``sequence``, cut by
     date: ``limit_days`` from the first start, every step starting by then kept and ended by then
-    at the latest, with the days it keeps and its place in time as a ``sequence`` (steps starting
-    on one date run together: they all stay, and the update's durations say they run together).
-    None otherwise: those steps are cut by their lengths and sequences (``_trimmed_steps``)."""
+    at the latest (steps on the same or overlapping dates run together: they all stay), with the
+    days it keeps and its new period. None otherwise: those steps are cut by their lengths and
+    sequences (``_trimmed_steps``)."""
     if len(steps) < 2 or any("sequence" in dosage for dosage in steps):
         return None
     starts = []
     for dosage in steps:
-        period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
-        if not isinstance(period, dict) or (start := to_date(period.get("start"))) is None:
+        period = as_obj(as_obj(as_obj(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
+        if (start := to_date(period.get("start"))) is None:
             return None
         starts.append((dosage, period, start, to_date(period.get("end"))))
-    cutoff = min(start for _, _, start, _ in starts) + timedelta(days=limit_days - 1)
-    ranks = {start: rank for rank, start in enumerate(sorted({start for _, _, start, _ in starts}), start=1)}
+    first = min(start for _, _, start, _ in starts)
+    try:
+        cutoff = first + timedelta(days=limit_days - 1)
+    except OverflowError:  # a start in the year 9999
+        cutoff = date.max
     kept = []
-    for dosage, _, start, end in sorted(starts, key=lambda step: step[2]):
+    for dosage, period, start, end in sorted(starts, key=lambda step: step[2]):
         if start <= cutoff:
             last = min(end, cutoff) if end is not None and end >= start else cutoff
-            kept.append((dosage, (last - start).days + 1, ranks[start]))
+            kept.append((dosage, (last - start).days + 1, {"start": period["start"], "end": last.isoformat()}))
     return kept
+
+
+def _writable_repeat(dosage: dict[str, Any]) -> dict[str, Any]:
+    """The dosage's ``timing.repeat`` to change, a new one where the client sent something else
+    there (a string, a list): such a draft is not sent back anyway (the R4 model rejects it)."""
+    if not isinstance(dosage.get("timing"), dict):
+        dosage["timing"] = {}
+    if not isinstance(dosage["timing"].get("repeat"), dict):
+        dosage["timing"]["repeat"] = {}
+    repeat: dict[str, Any] = dosage["timing"]["repeat"]
+    return repeat
 
 
 def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:
@@ -161,8 +178,8 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
     index, dosage = indexed
     sequence = dosage.get("sequence")
     ordinal = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 1 << 30
-    period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-    start = period.get("start") if isinstance(period, dict) else None
+    period = as_obj(as_obj(as_obj(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
+    start = period.get("start")
     return ordinal, start if isinstance(start, str) else "~", index
 
 
@@ -245,9 +262,8 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     for dosage, per_day in zip(steps, rates, strict=True):
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
         if (per_day if per_day is not None else order.per_day or 0) > max_per_day:
-            timing = dosage.setdefault("timing", {})
-            timing.pop("code", None)
-            repeat = timing.setdefault("repeat", {})
+            repeat = _writable_repeat(dosage)
+            dosage["timing"].pop("code", None)
             for key in ("frequencyMax", "periodMax", "timeOfDay", "when"):
                 repeat.pop(key, None)
             repeat.pop("periodUnit", None)

@@ -73,7 +73,7 @@ def _step_sig(
             units = value
     repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
     period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax"))
-    frequency = as_num(repeat.get("frequency")) if frequency is None else frequency
+    frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
     frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
     period_days = _PERIOD_DAYS.get(str(repeat.get("periodUnit") or repeat.get("periodUnits") or ""))
     if period and period_days and 0 < frequency < _PLAUSIBLE and 0 < period < _PLAUSIBLE:

@@ -3,11 +3,13 @@ units, doses."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import SELECT
 from tests.facts.conftest import (
     days,
     duration_card,
@@ -149,6 +151,15 @@ def test_dose_in_an_uncountable_unit_leaves_the_duration_unknown(client: TestCli
     assert card is not None and card["indicator"] == "info"
 
 
+def _kept_days(repeat: dict[str, Any]) -> int:
+    """A step's days in an update: its boundsDuration, or its boundsPeriod counted inclusively (a
+    dated step keeps its dates)."""
+    if "boundsDuration" in repeat:
+        return int(repeat["boundsDuration"]["value"])
+    period = repeat["boundsPeriod"]
+    return (date.fromisoformat(period["end"]) - date.fromisoformat(period["start"])).days + 1
+
+
 @pytest.mark.parametrize(
     "taper",
     [
@@ -171,7 +182,7 @@ def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
     assert card is not None
     [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
     steps = update["resource"]["dosageInstruction"]
-    kept = [(s["timing"]["repeat"]["frequency"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in steps]
+    kept = [(s["timing"]["repeat"]["frequency"], _kept_days(s["timing"]["repeat"])) for s in steps]
     assert kept == [(3, 10), (2, 10), (1, 1)]
     request["context"]["draftOrders"]["entry"][0]["resource"] = update["resource"]
     assert duration_card(client, request) is None  # 21 days: at the limit
@@ -251,17 +262,30 @@ def test_a_quantity_whose_rate_cannot_be_read_is_cut_in_proportion(client: TestC
 
 def test_dated_instructions_taken_together_are_both_kept_and_cut_by_date(client: TestClient) -> None:
     """Three a day and one at bedtime, both 2026-12-01 to 2026-12-30 and no sequence: the update
-    keeps both for 21 days, one sequence saying they run together (the bedtime line was dropped as
-    a later step), 84 tablets, and reads as 21 days."""
+    keeps both, each to 2026-12-21 (the bedtime line was dropped as a later step), 84 tablets,
+    and reads as 21 days."""
     together = [step(3, bounds=("2026-12-01", "2026-12-30")), step(1, bounds=("2026-12-01", "2026-12-30"))]
     request = hook(dosage=together, dispense=quantity(120))
     assert planned(client, request) == "30 days planned"
     resource = _update(client, request)
-    kept = [(s["sequence"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in resource["dosageInstruction"]]
-    assert kept == [(1, 21), (1, 21)]
+    periods = [s["timing"]["repeat"]["boundsPeriod"] for s in resource["dosageInstruction"]]
+    assert periods == [{"start": "2026-12-01", "end": "2026-12-21"}] * 2
     assert resource["dispenseRequest"]["quantity"]["value"] == 84
     request["context"]["draftOrders"]["entry"][0]["resource"] = resource
     assert duration_card(client, request) is None  # 21 days: at the limit
+
+
+def test_overlapping_dated_instructions_stay_within_the_limit(client: TestClient) -> None:
+    """Three a day from 11-21 to 12-30 and one a day from 11-25: cut at 12-11, both keep their
+    starts, and the update reads as 21 days (numbered as steps one after another it read 38)."""
+    overlapping = [step(3, bounds=("2026-11-21", "2026-12-30")), step(1, bounds=("2026-11-25", "2026-12-30"))]
+    request = hook(dosage=overlapping, dispense={})
+    resource = _update(client, request)
+    periods = [s["timing"]["repeat"]["boundsPeriod"] for s in resource["dosageInstruction"]]
+    assert periods == [{"start": "2026-11-21", "end": "2026-12-11"}, {"start": "2026-11-25", "end": "2026-12-11"}]
+    assert resource["dispenseRequest"]["quantity"]["value"] == 3 * 21 + 17
+    request["context"]["draftOrders"]["entry"][0]["resource"] = resource
+    assert duration_card(client, request) is None
 
 
 def test_a_dated_taper_is_cut_at_the_limit_by_date(client: TestClient) -> None:
@@ -273,6 +297,36 @@ def test_a_dated_taper_is_cut_at_the_limit_by_date(client: TestClient) -> None:
         step(1, bounds=("2026-12-31", "2027-01-09")),
     ]
     resource = _update(client, hook(dosage=taper, dispense={}))
-    kept = [(s["sequence"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in resource["dosageInstruction"]]
-    assert kept == [(1, 10), (2, 11)]
+    periods = [s["timing"]["repeat"]["boundsPeriod"] for s in resource["dosageInstruction"]]
+    assert periods == [{"start": "2026-12-01", "end": "2026-12-10"}, {"start": "2026-12-11", "end": "2026-12-21"}]
     assert resource["dispenseRequest"]["quantity"]["value"] == 3 * 10 + 2 * 11
+
+
+@pytest.mark.parametrize(
+    ("dosage", "dispense"),
+    [
+        ([step(1)], {"expectedSupplyDuration": {"value": 1e306, "code": "a"}}),
+        ([step(1, duration={"value": 1e306, "code": "a"})], {}),
+        ([step(1, bounds=("9999-12-20", "9999-12-31")), step(2, bounds=("9999-12-25", "9999-12-31"))], {}),
+        (
+            [step(3, units=5, unit="mL")],
+            {"quantity": {"value": 1e308, "unit": "mL"}, "expectedSupplyDuration": days(30)},
+        ),
+        (
+            [{"timing": "BID", "doseAndRate": [{"doseQuantity": {"value": 1, "code": "{tbl}"}}]}],
+            {"expectedSupplyDuration": days(30)},
+        ),
+        ([{"timing": {"repeat": "daily"}}, step(1, duration=days(30))], {}),
+    ],
+    ids=[
+        "supply-of-1e306-years",
+        "duration-of-1e306-years",
+        "dates-in-9999",
+        "1e308-mL",
+        "timing-a-string",
+        "repeat-a-string",
+    ],
+)
+def test_absurd_sigs_are_answered_never_a_5xx(client: TestClient, dosage: list[Any], dispense: dict[str, Any]) -> None:
+    response = client.post(SELECT, json=hook(dosage=dosage, dispense=dispense))
+    assert response.status_code == 200, response.text
