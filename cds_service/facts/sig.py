@@ -19,6 +19,7 @@ from cds_service.facts.dose import (
     COUNT_UNITS,
     DAYS_PER_UNIT,
     dosages_of,
+    highest,
     highest_dose,
     highest_per_day,
     per_day_of_step,
@@ -179,7 +180,8 @@ def medication_order(
     """An order read from R4 MedicationRequest JSON (``facts``); ``resource`` is the client's own JSON."""
     dosages = dosages_of(facts)
     dose_mg, units_per_dose = (_finite(x) for x in highest_dose(dosages, drug))
-    per_day = _finite(highest_per_day(dosages, terminology))
+    step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for both
+    per_day = _finite(highest(step_per_day))
     units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
     planned, basis = _sensible(*_planned_days(facts, dosages, _bounds(dosages), lambda: _finite(units_per_day)))
     return Order(
@@ -190,7 +192,7 @@ def medication_order(
         dose_mg=dose_mg,
         units_per_dose=units_per_dose,
         per_day=per_day,
-        step_per_day=tuple(_finite(per_day_of_step(dosage, terminology)) for dosage in dosages),
+        step_per_day=tuple(map(_finite, step_per_day)),
         planned_days=planned,
         duration_basis=basis,
         reason_codes=tuple(codes_of(facts.get("reasonCode"))),

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import COUNT_UNITS
+from cds_service.facts.dose import COUNT_UNITS, repeat_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
@@ -55,10 +55,9 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     fields = dialect(resource)
     steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
     place = {id(dosage): index for index, dosage in enumerate(steps)}
-    plan: list[tuple[dict[str, Any], int, dict[str, str] | None]] = [
+    plan = _dated_steps(steps, limit_days) or [
         (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
     ]
-    plan = list(_dated_steps(steps, limit_days) or plan)
     kept, units_needed = [], 0.0
     for dosage, allotted, period in plan:
         units, per_day = sig(place[id(dosage)], dosage)
@@ -107,7 +106,7 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 
 def _dated_steps(
     steps: list[dict[str, Any]], limit_days: int
-) -> list[tuple[dict[str, Any], int, dict[str, str]]] | None:
+) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
     """Several steps that all say their start date (``boundsPeriod``) and no ``sequence``, cut by
     date: ``limit_days`` from the first start, every step starting by then kept and ended by then
     at the latest (steps on the same or overlapping dates run together: they all stay), with the
@@ -117,7 +116,7 @@ def _dated_steps(
         return None
     starts = []
     for dosage in steps:
-        period = as_obj(as_obj(as_obj(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
+        period = as_obj(repeat_of(dosage).get("boundsPeriod"))
         if (start := to_date(period.get("start"))) is None:
             return None
         starts.append((dosage, period, start, to_date(period.get("end"))))
@@ -126,7 +125,7 @@ def _dated_steps(
         cutoff = first + timedelta(days=limit_days - 1)
     except OverflowError:  # a start in the year 9999
         cutoff = date.max
-    kept = []
+    kept: list[tuple[dict[str, Any], int, dict[str, str] | None]] = []
     for dosage, period, start, end in sorted(starts, key=lambda step: step[2]):
         if start <= cutoff:
             last = min(end, cutoff) if end is not None and end >= start else cutoff
@@ -178,8 +177,7 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
     index, dosage = indexed
     sequence = dosage.get("sequence")
     ordinal = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 1 << 30
-    period = as_obj(as_obj(as_obj(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
-    start = period.get("start")
+    start = as_obj(repeat_of(dosage).get("boundsPeriod")).get("start")
     return ordinal, start if isinstance(start, str) else "~", index
 
 

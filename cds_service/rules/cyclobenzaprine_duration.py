@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step, per_day_of_step
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
@@ -81,7 +81,7 @@ def _step_sig(
     return units, per_day
 
 
-def _limit(order: Order, days: int, terminology: Terminology) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _limit(order: Order, days: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The duration limit as a change to any update of this order (composed into dose changes).
     The draft's own instructions are read as the facts read them (clinical specification §1, from
     its R4 form: timing codes, doses in mg, dose ranges); another card's change of it, from its JSON."""
@@ -89,12 +89,12 @@ def _limit(order: Order, days: int, terminology: Terminology) -> Callable[[dict[
     def apply(resource: dict[str, Any]) -> dict[str, Any]:
         steps = [d for d in as_list(resource.get("dosageInstruction")) if isinstance(d, dict)]
         r4_steps = dosages_of(order.r4)
-        own = resource is order.resource and len(r4_steps) == len(steps)
+        own = resource is order.resource and len(r4_steps) == len(steps) == len(order.step_per_day)
 
         def sig(index: int, dosage: dict[str, Any]) -> tuple[float | None, float | None]:
             if own and index < len(r4_steps):  # a draft with no instruction has none to read
                 units = dose_of_step(r4_steps[index], order.drug)[1]
-                return _plausible(units), _plausible(per_day_of_step(r4_steps[index], terminology))
+                return _plausible(units), _plausible(order.step_per_day[index])
             return _step_sig(dosage, resource, order, alone=len(steps) <= 1)
 
         return with_duration(dataclasses.replace(order, resource=resource), days, sig)
@@ -142,7 +142,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if remaining <= 0:
         proposals = (Proposal(actions=(delete(order),), label="remove", recommended=True),)
     elif planned is not None or order.units_per_day is not None:
-        limit_change = _limit(order, remaining, terminology)
+        limit_change = _limit(order, remaining)
         proposals = (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),)
     facts = {
         "limit_days": str(limit),

@@ -151,6 +151,13 @@ def test_dose_in_an_uncountable_unit_leaves_the_duration_unknown(client: TestCli
     assert card is not None and card["indicator"] == "info"
 
 
+def _update(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    card = duration_card(client, request)
+    assert card is not None
+    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
+    return update["resource"]
+
+
 def _kept_days(repeat: dict[str, Any]) -> int:
     """A step's days in an update: its boundsDuration, or its boundsPeriod counted inclusively (a
     dated step keeps its dates)."""
@@ -178,13 +185,12 @@ def test_accepting_the_duration_limit_of_a_taper_leaves_21_days(
     """The update trims the steps in the order they run to 21 days in all (10 + 10 + 1), not 21 each."""
     request = hook(dosage=taper, dispense={})
     assert planned(client, request) == "30 days planned"
-    card = duration_card(client, request)
-    assert card is not None
-    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
-    steps = update["resource"]["dosageInstruction"]
-    kept = [(s["timing"]["repeat"]["frequency"], _kept_days(s["timing"]["repeat"])) for s in steps]
+    resource = _update(client, request)
+    kept = [
+        (s["timing"]["repeat"]["frequency"], _kept_days(s["timing"]["repeat"])) for s in resource["dosageInstruction"]
+    ]
     assert kept == [(3, 10), (2, 10), (1, 1)]
-    request["context"]["draftOrders"]["entry"][0]["resource"] = update["resource"]
+    request["context"]["draftOrders"]["entry"][0]["resource"] = resource
     assert duration_card(client, request) is None  # 21 days: at the limit
 
 
@@ -194,19 +200,11 @@ def test_the_duration_limit_never_lengthens_a_concurrent_instruction(client: Tes
     together = [step(duration=days(14), sequence=1), step(2, duration=days(28), sequence=1)]
     request = hook(dosage=together, dispense={})
     assert planned(client, request) == "28 days planned"
-    card = duration_card(client, request)
-    assert card is not None
-    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
-    steps = update["resource"]["dosageInstruction"]
-    kept = [(s["timing"]["repeat"]["frequency"], s["timing"]["repeat"]["boundsDuration"]["value"]) for s in steps]
+    resource = _update(client, request)
+    kept = [
+        (s["timing"]["repeat"]["frequency"], _kept_days(s["timing"]["repeat"])) for s in resource["dosageInstruction"]
+    ]
     assert kept == [(1, 14), (2, 21)]
-
-
-def _update(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
-    card = duration_card(client, request)
-    assert card is not None
-    [update] = [a for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
-    return update["resource"]
 
 
 def test_the_limited_quantity_adds_up_instructions_taken_together(client: TestClient) -> None:
