@@ -40,8 +40,8 @@ def notices(left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callab
                 new_uuid,
                 PARTIAL_HISTORY_TOPIC,
                 "The patient's history was not read in full: checks may be incomplete",
-                f"Not all of the patient's {_words(keys)} could be read (more pages than the service reads). "
-                "Any other card comes from what was read; a check that needed the rest may be missing.",
+                f"Not all of the patient's {_words(keys)} could be read. Any other card comes from what was "
+                "read, and a check that needed the rest may be missing: review the record before signing.",
             )
         )
     return cards
