@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock
 from cds_service.observability import Metrics
@@ -115,9 +118,28 @@ class Writer:
             # a transaction every ~10 ids and the card records waiting (issue 17).
             if self.recent_tokens.unwritten:
                 tokens = list(self.recent_tokens.unwritten)
-                now = self._clock()
-                await self._gate.run(self._replay.record, tokens, now=now, wait=self._wait, threaded=True)
+                await self._write_tokens(tokens)
                 del self.recent_tokens.unwritten[: len(tokens)]
+
+    async def _write_tokens(self, tokens: list[tuple[str, str, datetime]]) -> None:
+        """``tokens`` in one transaction; a batch the database refuses (a statement error, not an
+        outage) is written again one id at a time, and an id refused alone is dropped: kept, it
+        failed every later round, the card records' with it, and ended the writer."""
+        try:
+            await self._gate.run(self._replay.record, tokens, now=self._clock(), wait=self._wait, threaded=True)
+        except DatabaseUnavailable:
+            raise
+        except SQLAlchemyError as error:
+            if len(tokens) > 1:
+                for token in tokens:
+                    await self._write_tokens([token])
+                return
+            log.error(
+                "a token id of issuer %r refused by the database (%s): not stored; this process still "
+                "refuses it until it expires, another process or a restart would not",
+                tokens[0][0],
+                type(error).__name__,
+            )
 
     async def _write(self, records: list[CardRecord]) -> None:
         # In a thread even on SQLite: another process's lock on the file must not stall the loop.

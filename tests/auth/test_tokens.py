@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,43 @@ def test_replay_is_refused_after_a_restart_on_sqlite(
     assert call(first, token).status_code == 200
     first.__exit__(None, None, None)  # shut down: what was queued is written
     rejected(call(secure(), token), "was already used")
+
+
+def test_a_token_id_the_database_refuses_loses_no_card_record(
+    secure: Callable[..., TestClient],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLite: token ids are written behind the answers, in the card records' rounds. One the
+    database refuses (here a trigger a DBA added; not an outage) is dropped with an error logged,
+    and still refused by this process; the card records of that round and every later one are
+    written (they were all lost: the refusal ended the writer, and each new one met it again)."""
+    client = secure()
+    database = Path(client.app.state.runtime.store.engine.url.database)  # type: ignore[attr-defined]
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON seen_tokens WHEN NEW.jti LIKE 'refused-%' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by policy'); END"
+        )
+    refused = es384.sign(claims(BASE + SELECT, NOW, jti="refused-1"))
+    [card] = call(client, refused).json()["cards"]
+    path = SELECT + "/feedback"  # waits for the card's round, the refused id's with it
+    feedback = {
+        "feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]
+    }
+    answer = client.post(path, json=feedback, headers=bearer(es384.sign(claims(BASE + path, NOW))))
+    assert (answer.status_code, answer.json()) == (200, {"received": 1, "stored": 1})
+    for _ in range(3):
+        assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    rejected(call(client, refused), "was already used")
+    assert "a token id of issuer 'https://ehr.example.org' refused by the database (IntegrityError)" in caplog.text
+    client.__exit__(None, None, None)  # shut down: what was queued is written
+    with closing(sqlite3.connect(database)) as db:
+        [(cards,)] = db.execute("SELECT count(*) FROM issued_cards")
+        jtis = {jti for (jti,) in db.execute("SELECT jti FROM seen_tokens")}
+    assert cards == 4
+    assert len(jtis) == 4 and "refused-1" not in jtis  # the feedback's and the three calls' ids
 
 
 def test_a_full_token_memory_checks_in_the_database_rather_than_refusing(
