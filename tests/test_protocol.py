@@ -250,6 +250,46 @@ def test_invalid_draft_is_read_but_not_edited(client: TestClient, caplog: pytest
     assert "yesterday" not in caplog.text and "broken-pt-8812" not in caplog.text  # an id may hold PHI
 
 
+def _mistype(draft: dict[str, Any], field: str, value: Any) -> None:
+    if field == "dispenseRequest":
+        draft[field] = value
+    elif field == "doseQuantity":
+        draft["dosageInstruction"][0]["doseAndRate"][0][field] = value
+    else:
+        draft["dosageInstruction"][0][field] = value
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [
+        ("composed-swap-10mg-tid-30-days-age-70", "dispenseRequest", [{"numberOfRepeatsAllowed": 0}]),
+        ("composed-swap-10mg-tid-30-days-age-70", "dispenseRequest", "30 days"),
+        ("composed-swap-10mg-tid-30-days-age-70", "doseQuantity", "1 tablet"),
+        ("composed-swap-10mg-tid-30-days-age-70", "doseQuantity", [{"value": 1, "code": "{pill}"}]),
+        ("composed-swap-10mg-tid-30-days-age-70", "timing", "TID"),
+        ("sublingual-5.6mg-age-70", "timing", "QD"),
+        ("sublingual-5.6mg-age-70", "timing", [{"code": {"text": "QD"}}]),
+    ],
+)
+def test_a_draft_field_of_the_wrong_type_keeps_the_cards_without_an_edit(
+    client: TestClient, name: str, field: str, value: Any
+) -> None:
+    """The facts read a field of the wrong JSON type as absent; the edits the cards would offer
+    were built from the draft before its soundness was asked, and read it as the right type:
+    a 500, every card lost (the MAO inhibitor's critical one with them)."""
+    request = fixture(f"cyclobenzaprine-older-adult/fires-{name}.json")
+    _mistype(request["context"]["draftOrders"]["entry"][0]["resource"], field, value)
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    cards = {card["source"]["topic"]["code"]: card for card in response.json()["cards"]}
+    older = cards["cyclobenzaprine-older-adult"]
+    assert [a["type"] for s in older.get("suggestions", ()) for a in s["actions"]] == ["delete"]
+    assert "The order as sent is incomplete, so no edit to it can be offered." in older["detail"]
+    assert not [
+        a for c in cards.values() for s in c.get("suggestions", ()) for a in s["actions"] if a["type"] == "update"
+    ]
+
+
 def test_draft_orders_without_bundle_type_and_single_object_arrays(client: TestClient) -> None:
     """The sandbox capture's shapes: no Bundle.type, `category` and `reasonCode` as objects."""
     request = fixture("sandbox/order-select-r4.json")

@@ -20,7 +20,7 @@ from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_obj, copy_json, to_date
+from cds_service.fhir.json import as_list, as_obj, copy_json, to_date
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -61,7 +61,7 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     kept, units_needed = [], 0.0
     for dosage, allotted, period in plan:
         units, per_day = sig(place[id(dosage)], dosage)
-        repeat = _writable_repeat(dosage)
+        repeat = writable_repeat(dosage)
         for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
             repeat.pop(key, None)
         if period is not None:  # dated steps keep their dates: which run together stays said
@@ -72,7 +72,7 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
         kept.append(dosage)
         units_needed = units_needed + units * per_day * allotted if units and per_day else math.nan
     resource["dosageInstruction"] = kept
-    dispense = resource.setdefault("dispenseRequest", {})
+    dispense = _writable(resource, "dispenseRequest")
     dispense["expectedSupplyDuration"] = days(limit_days)
     fields.no_repeats(dispense)
     if not math.isnan(units_needed):
@@ -86,7 +86,7 @@ def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
     """The draft's quantity cut in proportion to the days kept, rounded down (450 mL over 30 days:
     315 mL for 21), when its rate cannot be read step by step; else its units a day for the days
     (read as the order's highest); else nothing to set, the draft having no quantity either."""
-    ordered = (order.resource.get("dispenseRequest") or {}).get("quantity")
+    ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     value = ordered.get("value") if isinstance(ordered, dict) else None
     if isinstance(value, int | float) and 0 < value < 1e9 and order.planned_days:  # else kept as sent
         return {**copy_json(ordered), "value": max(math.floor(value / order.planned_days * limit_days + 1e-9), 1)}
@@ -133,15 +133,19 @@ def _dated_steps(
     return kept
 
 
-def _writable_repeat(dosage: dict[str, Any]) -> dict[str, Any]:
-    """The dosage's ``timing.repeat`` to change, a new one where the client sent something else
-    there (a string, a list): such a draft is not sent back anyway (the R4 model rejects it)."""
-    if not isinstance(dosage.get("timing"), dict):
-        dosage["timing"] = {}
-    if not isinstance(dosage["timing"].get("repeat"), dict):
-        dosage["timing"]["repeat"] = {}
-    repeat: dict[str, Any] = dosage["timing"]["repeat"]
-    return repeat
+def writable_repeat(dosage: dict[str, Any]) -> dict[str, Any]:
+    """The dosage's ``timing.repeat`` to change (``timing`` made writable too)."""
+    return _writable(_writable(dosage, "timing"), "repeat")
+
+
+def _writable(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]`` to change, a new object where the client sent something else there (a
+    string, a list): the edit is built whatever the draft holds, as tolerantly as the facts read
+    it, and such a draft is then not offered (``pipeline.cards``: the R4 model rejects it)."""
+    if not isinstance(parent.get(key), dict):
+        parent[key] = {}
+    child: dict[str, Any] = parent[key]
+    return child
 
 
 def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:
@@ -185,7 +189,7 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
     """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity, where it
     gives one, never above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into
     252 tablets), and no contained resource left that nothing references (a swapped medication)."""
-    ordered = (order.resource.get("dispenseRequest") or {}).get("quantity")
+    ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     dispense = resource.get("dispenseRequest")
     if isinstance(ordered, dict) and isinstance(ordered.get("value"), int | float) and isinstance(dispense, dict):
         quantity = dispense.get("quantity")
@@ -234,9 +238,10 @@ def _references(value: Any) -> set[str]:
 
 def _unit_of(order: Order) -> dict[str, str]:
     """Count units for a dispense quantity: the draft's own dose unit when it counts units."""
-    for dosage in order.resource.get("dosageInstruction") or ():
-        for quantity in dialect(order.resource).doses(dosage):
-            quantity = quantity or {}
+    for dosage in as_list(order.resource.get("dosageInstruction")):
+        for quantity in dialect(order.resource).doses(dosage) if isinstance(dosage, dict) else ():
+            if not isinstance(quantity, dict):
+                continue
             unit = str(quantity.get("code") or quantity.get("unit") or "")
             if unit.strip("{}").lower() in COUNT_UNITS:
                 return {k: quantity[k] for k in ("unit", "system", "code") if k in quantity}
@@ -260,7 +265,7 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     for dosage, per_day in zip(steps, rates, strict=True):
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
         if (per_day if per_day is not None else order.per_day or 0) > max_per_day:
-            repeat = _writable_repeat(dosage)
+            repeat = writable_repeat(dosage)
             dosage["timing"].pop("code", None)
             for key in ("frequencyMax", "periodMax", "timeOfDay", "when"):
                 repeat.pop(key, None)

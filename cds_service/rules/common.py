@@ -8,9 +8,9 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import copy_json
+from cds_service.fhir.json import as_list, copy_json
 from cds_service.rules import Proposal
-from cds_service.rules.actions import UCUM, delete, safe_update, update, with_product
+from cds_service.rules.actions import UCUM, delete, safe_update, update, with_product, writable_repeat
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
 MAX_PER_DAY = 3.0
@@ -67,12 +67,13 @@ def _sublingual_once_daily(order: Order) -> dict[str, Any]:
     """The sublingual draft as one tablet once a day: same product (it has no code to swap to)."""
     resource = copy_json(order.resource)
     fields = dialect(resource)
-    for dosage in resource.get("dosageInstruction") or ():
+    for dosage in as_list(resource.get("dosageInstruction")):
+        if not isinstance(dosage, dict):
+            continue
         fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})
         if order.per_day != 1:
-            timing = dosage.setdefault("timing", {})
-            timing.pop("code", None)
-            repeat = timing.setdefault("repeat", {})
+            repeat = writable_repeat(dosage)
+            dosage["timing"].pop("code", None)
             for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
                 repeat.pop(key, None)
             repeat.update({"frequency": 1, "period": 1, fields.period_unit: "d"})
