@@ -242,7 +242,14 @@ def build_context(
     FHIR version; ``unavailable`` the optional keys that could not be had."""
     # Read as R4 (``to_r4``) where it is read: Conditions and MedicationRequests only once a rule
     # could use them (most of a history is not: ~1 µs an entry saved).
-    exclude = {f"MedicationRequest/{o.reference.partition('/')[2]}" for o in drafts}
+    # The drafts' medication orders as the history names them once read as R4 (a DSTU2
+    # MedicationOrder/7 is MedicationRequest/7): not a ServiceRequest's id, which another
+    # resource type may share.
+    exclude = {
+        f"MedicationRequest/{id}"
+        for kind, _, id in (o.reference.partition("/") for o in drafts)
+        if kind in _MEDICATION_REQUESTS
+    }
     conditions = _conditions(history.get("conditions", []), terminology, today)
     courses = _courses(history.get("medications", []), exclude, terminology, medications, today)
     imaging = [to_r4(r) or r for r in history.get("imaging", [])]

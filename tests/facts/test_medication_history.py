@@ -90,3 +90,22 @@ def test_mao_inhibitor_ended_days_ago_counts_from_its_last_day(client: TestClien
     )
     cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")
     assert [card["indicator"] for card in cards] == (["critical"] if fires else [])
+
+
+def test_a_draft_of_another_kind_sharing_the_id_of_a_history_order_leaves_it_in(client: TestClient) -> None:
+    """Only the orders under review are left out of the history (§1): a server that numbers each
+    resource type on its own gives a ServiceRequest draft the id of a MedicationRequest on record,
+    and the phenelzine course it named was dropped, the critical card with it."""
+    maoi = course("1", PHENELZINE_15, status="active", authored="2026-11-01")
+    request = hook(history=(maoi,))
+    therapy = {
+        "resourceType": "ServiceRequest",
+        "id": "1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/harness-pt-1"},
+        "code": {"text": "Physical therapy"},
+    }
+    request["context"]["draftOrders"]["entry"].append({"resource": therapy})
+    cards = cards_for(post(client, request), "cyclobenzaprine-maoi")
+    assert [card["indicator"] for card in cards] == ["critical"]
