@@ -27,7 +27,7 @@ from cds_service.facts.dose import (
     unit_of,
 )
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_num, as_obj, as_str, codes_of, to_date
+from cds_service.fhir.json import as_num, as_obj, as_str, codes_of, to_date, to_end_date
 
 
 def _days(quantity: Any) -> float | None:
@@ -80,7 +80,7 @@ def _bounds(dosages: list[dict[str, Any]]) -> tuple[_Span | None, _Steps | None]
     start to the latest end among the instructions that have both (a taper's steps), and only
     when it is what sets the planned duration (a history course then ends on that last day,
     clinical specification §1): when the steps say longer, they do."""
-    dated = [(to_date(period.get("start")), to_date(period.get("end"))) for period in _periods(dosages)]
+    dated = [(to_date(period.get("start")), to_end_date(period.get("end"))) for period in _periods(dosages)]
     periods = [(start, end) for start, end in dated if start and end and start <= end]
     span = (min(start for start, _ in periods), max(end for _, end in periods)) if periods else None
     stepped = _stepped_days(dosages)
@@ -115,7 +115,7 @@ def step_days(dosage: dict[str, Any]) -> float | None:
     if days is not None and days >= 0:
         return days
     period = as_obj(repeat.get("boundsPeriod"))
-    start, end = to_date(period.get("start")), to_date(period.get("end"))
+    start, end = to_date(period.get("start")), to_end_date(period.get("end"))
     return _span_days((start, end)) if start and end and start <= end else None
 
 

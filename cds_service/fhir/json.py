@@ -8,6 +8,7 @@ element (the CDS Hooks sandbox sends them).
 
 from __future__ import annotations
 
+import calendar
 import copy
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
@@ -114,6 +115,21 @@ def to_date(value: Any) -> date | None:
         except (ValueError, IndexError):
             return None
     return None
+
+
+def to_end_date(value: Any) -> date | None:
+    """The last day a FHIR ``Period.end`` covers ("the end value includes any matching
+    date/time"): a partial date ends on the last day of its month ("2026-11": the 30th) or
+    year ("2026": 31 December), not on its first."""
+    day = to_date(value)
+    if day is None or not isinstance(value, str):
+        return day
+    precision = value[:10].count("-")
+    if precision == 0:
+        return date(day.year, 12, 31)
+    if precision == 1:
+        return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+    return day
 
 
 def too_deep(value: Any) -> bool:

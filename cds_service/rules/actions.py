@@ -20,7 +20,7 @@ from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, as_obj, copy_json, to_date
+from cds_service.fhir.json import as_list, as_obj, copy_json, to_date, to_end_date
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -119,7 +119,7 @@ def _dated_steps(
         period = as_obj(repeat_of(dosage).get("boundsPeriod"))
         if (start := to_date(period.get("start"))) is None:
             return None
-        starts.append((dosage, period, start, to_date(period.get("end"))))
+        starts.append((dosage, period, start, to_end_date(period.get("end"))))
     first = min(start for _, _, start, _ in starts)
     try:
         cutoff = first + timedelta(days=limit_days - 1)

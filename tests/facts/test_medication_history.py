@@ -92,6 +92,15 @@ def test_mao_inhibitor_ended_days_ago_counts_from_its_last_day(client: TestClien
     assert [card["indicator"] for card in cards] == (["critical"] if fires else [])
 
 
+@pytest.mark.parametrize("last_day", ["2026-11", "2026"])
+def test_a_mao_inhibitor_course_ending_in_this_month_or_year_is_taken_now(client: TestClient, last_day: str) -> None:
+    """An end of "2026-11" covers 2026-11-30 (§1): the course runs today, critical; read as
+    2026-11-01 it had ended 20 days ago, past the washout, and no card came."""
+    maoi = course("maoi", PHENELZINE_15, status="active", dosage=[step(bounds=("2026-09-01", last_day))])
+    cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")
+    assert [card["indicator"] for card in cards] == ["critical"]
+
+
 def test_a_draft_of_another_kind_sharing_the_id_of_a_history_order_leaves_it_in(client: TestClient) -> None:
     """Only the orders under review are left out of the history (§1): a server that numbers each
     resource type on its own gives a ServiceRequest draft the id of a MedicationRequest on record,

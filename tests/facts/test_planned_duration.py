@@ -35,6 +35,23 @@ def test_bounds_period_counts_its_end_day(client: TestClient, end: str, expected
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("2026-12-01", "2026-12", "31 days planned"),
+        ("2026-12-01", "2027", "396 days planned"),
+        ("2026-12", "2026-12", "31 days planned"),
+    ],
+    ids=["month", "year", "month-to-month"],
+)
+def test_a_partial_end_date_ends_on_the_last_day_it_covers(
+    client: TestClient, start: str, end: str, expected: str
+) -> None:
+    """FHIR: "the end value includes any matching date/time" (§1): an end of "2026-12" is the
+    31st, not the 1st (read as the 1st, the course was one day long, and no card came)."""
+    assert planned(client, hook(dosage=[step(bounds=(start, end))], dispense={})) == expected
+
+
+@pytest.mark.parametrize(
     ("value", "unit", "expected"),
     [
         (3, "wk", None),
