@@ -1,7 +1,8 @@
 """A dosage instruction's dose and rate: units per dose, administrations per day (clinical
 specification §1), read from R4 MedicationRequest JSON, each field type-checked where it is read.
 An order of several instructions (a taper) is judged by its highest dose and highest frequency;
-``facts.sig`` turns these into planned days.
+what it takes a day adds up the instructions taken together; ``facts.sig`` turns these into
+planned days.
 """
 
 from __future__ import annotations
@@ -55,10 +56,25 @@ def highest(values: Iterable[float | None]) -> float | None:
     return max(known) if known else None
 
 
-def highest_dose(dosages: list[dict[str, Any]], drug: Drug | None) -> tuple[float | None, float | None]:
-    """(mg per dose, units per dose): the highest among the dosage instructions."""
-    doses = [dose_of_step(dosage, drug) for dosage in dosages or [{}]]
-    return highest(mg for mg, _ in doses), highest(units for _, units in doses)
+def step_group(dosage: dict[str, Any], index: int) -> object:
+    """Which instructions run together: those sharing a ``sequence``; one without runs alone
+    (several without are a taper's steps, one after another: clinical specification §1)."""
+    sequence = dosage.get("sequence")
+    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else ("step", index)
+
+
+def units_per_day(
+    dosages: list[dict[str, Any]], units: Iterable[float | None], rates: Iterable[float | None]
+) -> float | None:
+    """Units taken a day, what a dispensed quantity lasts by: instructions taken together add up
+    (one tablet in the morning and two at bedtime: three), a taper counts its step taking the
+    most. An instruction that does not say is left out, as ``highest`` leaves it."""
+    groups: dict[object, float] = {}
+    for index, (dosage, per_dose, per_day) in enumerate(zip(dosages, units, rates, strict=False)):
+        if per_dose is not None and per_day is not None:
+            key = step_group(dosage, index)
+            groups[key] = groups.get(key, 0.0) + per_dose * per_day
+    return max(groups.values()) if groups else None
 
 
 def dose_of_step(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:
@@ -97,11 +113,6 @@ def nonpositive_dose(request: dict[str, Any]) -> bool:
                 if value is not None and value <= 0:
                     return True
     return False
-
-
-def highest_per_day(dosages: list[dict[str, Any]], terminology: Terminology) -> float | None:
-    """Administrations per day: the highest among the dosage instructions."""
-    return highest(per_day_of_step(dosage, terminology) for dosage in dosages)
 
 
 def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:

@@ -44,6 +44,8 @@ class Order:
     per_day: float | None = None
     # Administrations a day of each dosage instruction, as listed (None where one does not say).
     step_per_day: tuple[float | None, ...] = ()
+    # Units taken a day: instructions taken together add up, a taper counts its highest step.
+    units_per_day: float | None = None
     # Days of use, first and last both counted (a FHIR Period.end is the last day it covers).
     planned_days: float | None = None
     duration_basis: str | None = None
@@ -53,12 +55,6 @@ class Order:
         """The order and what it orders: the sandbox reuses one draft id for every drug picked."""
         what = (self.drug.rxcui or self.drug.ingredient) if self.drug else ",".join(c.code for c in self.codes)
         return f"{self.reference}|{what}"
-
-    @property
-    def units_per_day(self) -> float | None:
-        if self.units_per_dose is None or self.per_day is None:
-            return None
-        return self.units_per_dose * self.per_day
 
 
 @dataclass(frozen=True)

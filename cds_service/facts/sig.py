@@ -19,12 +19,13 @@ from cds_service.facts.dose import (
     COUNT_UNITS,
     DAYS_PER_UNIT,
     dosages_of,
+    dose_of_step,
     highest,
-    highest_dose,
-    highest_per_day,
     per_day_of_step,
     repeat_of,
+    step_group,
     unit_of,
+    units_per_day,
 )
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_num, as_obj, as_str, codes_of, to_date, to_end_date
@@ -101,8 +102,7 @@ def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
         days = _days(repeat_of(dosage).get("boundsDuration"))
         if days is None or days < 0:
             continue
-        sequence = dosage.get("sequence")
-        key = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else ("step", index)
+        key = step_group(dosage, index)
         steps[key] = max(days, steps.get(key, 0.0))
     return (sum(steps.values()), len(steps)) if steps else None
 
@@ -179,11 +179,12 @@ def medication_order(
 ) -> Order:
     """An order read from R4 MedicationRequest JSON (``facts``); ``resource`` is the client's own JSON."""
     dosages = dosages_of(facts)
-    dose_mg, units_per_dose = (_finite(x) for x in highest_dose(dosages, drug))
-    step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for both
+    doses = [dose_of_step(dosage, drug) for dosage in dosages or [{}]]
+    dose_mg, units_per_dose = _finite(highest(mg for mg, _ in doses)), _finite(highest(u for _, u in doses))
+    step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for all
     per_day = _finite(highest(step_per_day))
-    units_per_day = units_per_dose * per_day if units_per_dose is not None and per_day is not None else None
-    planned, basis = _sensible(*_planned_days(facts, dosages, _bounds(dosages), lambda: _finite(units_per_day)))
+    daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
+    planned, basis = _sensible(*_planned_days(facts, dosages, _bounds(dosages), lambda: daily))
     return Order(
         reference=reference,
         resource=resource,
@@ -192,6 +193,7 @@ def medication_order(
         dose_mg=dose_mg,
         units_per_dose=units_per_dose,
         per_day=per_day,
+        units_per_day=daily,
         step_per_day=tuple(map(_finite, step_per_day)),
         planned_days=planned,
         duration_basis=basis,
@@ -208,11 +210,11 @@ def course_plan(
     dosages = dosages_of(facts)
     bounds = _bounds(dosages)
 
-    def units_per_day() -> float | None:
-        units, per_day = _finite(highest_dose(dosages, drug)[1]), _finite(highest_per_day(dosages, terminology))
-        return _finite(units * per_day) if units is not None and per_day is not None else None
+    def daily() -> float | None:
+        units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
+        return _finite(units_per_day(dosages, units, (per_day_of_step(d, terminology) for d in dosages)))
 
-    return _sensible(*_planned_days(facts, dosages, bounds, units_per_day))[0], bounds[0]
+    return _sensible(*_planned_days(facts, dosages, bounds, daily))[0], bounds[0]
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import COUNT_UNITS, repeat_of
+from cds_service.facts.dose import COUNT_UNITS, repeat_of, step_group
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
@@ -85,7 +85,7 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
 def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
     """The draft's quantity cut in proportion to the days kept, rounded down (450 mL over 30 days:
     315 mL for 21), when its rate cannot be read step by step; else its units a day for the days
-    (read as the order's highest); else nothing to set, the draft having no quantity either."""
+    (``Order.units_per_day``); else nothing to set, the draft having no quantity either."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     value = ordered.get("value") if isinstance(ordered, dict) else None
     if isinstance(value, int | float) and 0 < value < 1e9 and order.planned_days:  # else kept as sent
@@ -158,9 +158,7 @@ def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[d
         return [(steps[0], limit_days)]
     groups: dict[object, list[dict[str, Any]]] = {}
     for index, dosage in sorted(enumerate(steps), key=_step_order):
-        sequence = dosage.get("sequence")
-        key = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else ("step", index)
-        groups.setdefault(key, []).append(dosage)
+        groups.setdefault(step_group(dosage, index), []).append(dosage)
     remaining, trimmed = limit_days, []
     for group in groups.values():
         if remaining <= 0:

@@ -111,6 +111,17 @@ def test_taper_reads_the_highest_dose(client: TestClient) -> None:
     assert planned(client, request) == "22 days planned"
 
 
+@pytest.mark.parametrize(("dispensed", "expected"), [(63, None), (66, "22 days planned")])
+def test_instructions_taken_together_add_up_their_units(
+    client: TestClient, dispensed: int, expected: str | None
+) -> None:
+    """One tablet in the morning and two at bedtime, one ``sequence``: three a day, so 63 tablets
+    last 21 days (read as the highest dose at the highest frequency, two a day: 31.5 days, a card
+    whose own update then kept all 63 tablets for 21 days)."""
+    request = hook(dosage=[step(1, units=1, sequence=1), step(1, units=2, sequence=1)], dispense=quantity(dispensed))
+    assert planned(client, request) == expected
+
+
 def test_dose_range_reads_its_high_end(client: TestClient) -> None:
     dosage = step(3, units=None)
     dosage["doseAndRate"] = [
