@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import copy
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -103,12 +103,19 @@ def first_obj(items: Iterable[Any]) -> dict[str, Any]:
 
 
 def to_date(value: Any) -> date | None:
-    """A FHIR date, dateTime or partial date ("2024", "2024-03") as a date."""
+    """A FHIR date, dateTime or partial date ("2024", "2024-03") as a date; a dateTime with its
+    time zone as the UTC day it falls on: the service's days are UTC days (``clock``), and
+    "2026-11-07T23:30:00-05:00", 04:30 UTC on 8 November, ended 13 days before 21 November."""
     if isinstance(value, datetime):
-        return value.date()
+        return value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, str):
+        if len(value) > 10:
+            try:
+                return to_date(datetime.fromisoformat(value))
+            except (ValueError, OverflowError):  # not a whole dateTime: its date as written
+                pass
         parts = value[:10].split("-")
         try:
             return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
