@@ -152,3 +152,30 @@ def test_the_sandbox_dstu2_draft_as_it_sends_it(client: TestClient) -> None:
     assert "30 days planned" in next(
         c["summary"] for c in found if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"
     )
+
+
+@pytest.mark.parametrize(("ended", "indicator"), [("2026-11-16", "critical"), ("2026-11-01", None)])
+def test_a_dstu2_medication_order_ended_on_its_date_ended(
+    client: TestClient, ended: str, indicator: str | None
+) -> None:
+    """DSTU2 records when a MedicationOrder was stopped (``dateEnded``; R4 has no such field): a
+    phenelzine order stopped 5 days ago is inside the 14-day washout, critical, and one stopped 20
+    days ago is past it. Read as R4 without it, the stop date was "unknown": a warning either way."""
+    request = fixture(ORDER.format("dstu2"))
+    phenelzine = {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "312347"}
+    maoi = {
+        "resourceType": "MedicationOrder",
+        "id": "maoi-1",
+        "status": "stopped",
+        "patient": {"reference": "Patient/versions-pt"},
+        "dateWritten": "2026-08-01",
+        "dateEnded": ended,
+        "medicationCodeableConcept": {"coding": [phenelzine], "text": "Phenelzine 15 MG Oral Tablet"},
+    }
+    request["prefetch"]["medications"]["entry"].append({"resource": maoi})
+    found = [
+        c["indicator"]
+        for c in cards(client, "dstu2", request=request)
+        if c["source"]["topic"]["code"] == "cyclobenzaprine-maoi"
+    ]
+    assert found == ([indicator] if indicator else [])
