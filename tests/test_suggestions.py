@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class as r4b_model
 from fhir.resources.STU3 import get_fhir_model_class as stu3_model
 
-from cds_service.rules.actions import without_orphans
+from cds_service.rules.safe_update import without_orphans
 from tests.conftest import FIXTURES, SELECT, SIGN
 from tools.golden import hook_requests
 
@@ -241,3 +241,35 @@ def test_the_5_mg_swap_caps_only_the_steps_taken_more_than_three_times_a_day(cli
     assert swaps, "no 5 mg swap offered"
     frequencies = [s["timing"]["repeat"]["frequency"] for s in swaps[0]["dosageInstruction"]]
     assert frequencies == [3, 1]
+
+
+def _count(value: float, form: str) -> dict[str, Any]:
+    return {"value": value, "unit": form, "system": "http://unitsofmeasure.org", "code": f"{{{form}}}"}
+
+
+@pytest.mark.parametrize(
+    ("name", "dose", "dispensed", "expected"),
+    [
+        ("age-70-extended-release", _count(1, "capsule"), _count(14, "capsule"), _count(14, "tablet")),
+        ("sublingual-5.6mg-age-70", _count(2, "tablet"), _count(28, "tablet"), _count(14, "tablet")),
+    ],
+    ids=["capsules-become-tablets", "two-tablets-a-dose-become-one"],
+)
+def test_a_dose_swap_dispenses_what_the_new_dose_takes(
+    client: TestClient, name: str, dose: dict[str, Any], dispensed: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """A 70-year-old's 14-day order: the swap to one 5 mg tablet (from a capsule) or to one 2.8 mg
+    sublingual tablet (from two) counts its quantity in what it now dispenses, for the same days:
+    "14 capsules" of a tablet, or 28 tablets for 14 days of one a day, made a wrong order."""
+    request = json.loads(Path(FIXTURES / f"cyclobenzaprine-older-adult/fires-{name}.json").read_text())
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"][0]["doseAndRate"] = [{"doseQuantity": dose}]
+    draft["dispenseRequest"] = {"quantity": dispensed}
+    swaps = [
+        action["resource"]
+        for action in suggested_actions(client, request) or ()
+        if action["type"] == "update"
+        and action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 1
+    ]
+    assert swaps, "no dose swap offered"
+    assert [swap["dispenseRequest"]["quantity"] for swap in swaps] == [expected] * len(swaps)

@@ -23,14 +23,14 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.orders import MedicationIndex, no_change_reason
 from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal, Rule
-from cds_service.rules.actions import safe_update
 from cds_service.rules.interactions import named
+from cds_service.rules.safe_update import safe_update
 
 
 def compose_suggestions(findings: list[Finding]) -> list[Finding]:
     """Each dose change carries the limits the other findings for its order set (the 5 mg swap
     also limited to 21 days), its label saying so; and every update is made safe to accept
-    (``actions.safe_update``): accepting any one suggestion leaves a safe order."""
+    (``rules.safe_update``): accepting any one suggestion leaves a safe order."""
     composed = []
     reasons: dict[tuple[str, frozenset[str]], str | None] = {}  # the draft is checked once per call
     for finding in findings:

@@ -3,7 +3,7 @@
 An ``update`` carries the complete draft with the same id, changed only where the card says
 (CDS Hooks 2.0 §Action), in the FHIR version the client sent it (``fhir.dialect``); the
 renderer adds each action's ``description`` from the card text. Every update is safe to
-accept (clinical specification §2): ``safe_update`` keeps its dispensed quantity at or under
+accept (clinical specification §2): ``rules.safe_update`` keeps its dispensed quantity at or under
 the draft's and drops the contained resources nothing references any more (FHIR dom-3).
 """
 
@@ -15,12 +15,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import COUNT_UNITS, repeat_of, step_group
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, step_group, unit_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, as_obj, copy_json, to_date, to_end_date
+from cds_service.fhir.json import as_list, as_num, as_obj, copy_json, to_date, to_end_date
+from cds_service.rules.safe_update import safe_update
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -183,57 +184,6 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
     return ordinal, start if isinstance(start, str) else "~", index
 
 
-def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
-    """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity, where it
-    gives one, never above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into
-    252 tablets), and no contained resource left that nothing references (a swapped medication)."""
-    ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
-    dispense = resource.get("dispenseRequest")
-    if isinstance(ordered, dict) and isinstance(ordered.get("value"), int | float) and isinstance(dispense, dict):
-        quantity = dispense.get("quantity")
-        value = quantity.get("value") if isinstance(quantity, dict) else None
-        if quantity is not None and (not isinstance(value, int | float) or value > ordered["value"]):
-            dispense["quantity"] = copy_json(ordered)
-    return without_orphans(resource)
-
-
-def without_orphans(resource: dict[str, Any]) -> dict[str, Any]:
-    """``resource`` without the contained resources nothing references (FHIR dom-3): those
-    referenced from the resource or from a contained resource that stays, or that refer to
-    the container (``#``), are kept."""
-    contained = [c for c in resource.get("contained") or () if isinstance(c, dict)]
-    if not contained:
-        return resource
-    outside = _references({k: v for k, v in resource.items() if k != "contained"})
-    kept: list[dict[str, Any]] = []
-    pending = list(contained)
-    while True:
-        found = [c for c in pending if f"#{c.get('id')}" in outside or "#" in _references(c)]
-        if not found:
-            break
-        for item in found:
-            pending.remove(item)
-            kept.append(item)
-            outside |= _references(item)
-    if kept:
-        resource["contained"] = [c for c in contained if c in kept]
-    else:
-        resource.pop("contained", None)
-    return resource
-
-
-def _references(value: Any) -> set[str]:
-    """Every ``reference`` string in ``value``, at any depth."""
-    if isinstance(value, dict):
-        found = {value["reference"]} if isinstance(value.get("reference"), str) else set()
-        for item in value.values():
-            found |= _references(item)
-        return found
-    if isinstance(value, list):
-        return set().union(*(_references(item) for item in value)) if value else set()
-    return set()
-
-
 def _unit_of(order: Order) -> dict[str, str]:
     """Count units for a dispense quantity: the draft's own dose unit when it counts units."""
     for dosage in as_list(order.resource.get("dosageInstruction")):
@@ -260,9 +210,12 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     steps = [dosage for dosage in resource.get("dosageInstruction") or () if isinstance(dosage, dict)]
     # Each step by its own frequency where the facts read one for it; else by the order's highest.
     rates = order.step_per_day if len(order.step_per_day) == len(steps) else (order.per_day,) * len(steps)
+    new_rates: list[float | None] = []
     for dosage, per_day in zip(steps, rates, strict=True):
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
+        new_rates.append(per_day if per_day is not None else order.per_day)
         if (per_day if per_day is not None else order.per_day or 0) > max_per_day:
+            new_rates[-1] = math.floor(max_per_day)
             repeat = writable_repeat(dosage)
             dosage["timing"].pop("code", None)
             for key in ("frequencyMax", "periodMax", "timeOfDay", "when"):
@@ -270,7 +223,25 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
             repeat.pop("periodUnit", None)
             repeat.pop("periodUnits", None)
             repeat.update({"frequency": math.floor(max_per_day), "period": 1, fields.period_unit: "d"})
+    recount(order, resource, form, new_rates)
     return safe_update(order, resource)
+
+
+def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
+    """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, at
+    ``rates`` a day per instruction), for the days the draft's count lasted: two 2.8 mg tablets a
+    day, 28 for 14 days, become one a day, 14; "14 capsules" of a tablet become 14 tablets. A
+    quantity not counted in units (mL) stays, as does a count whose days cannot be read."""
+    dispense = as_obj(resource.get("dispenseRequest"))
+    quantity = dispense.get("quantity")
+    if not isinstance(quantity, dict) or unit_of(quantity) not in COUNT_UNITS:
+        return
+    steps = dosages_of(resource)
+    value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
+    counted = {**quantity, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
+    if value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
+        counted["value"] = math.ceil(value * daily / order.units_per_day - 1e-9)
+    dispense["quantity"] = counted
 
 
 def service_request(

@@ -10,7 +10,8 @@ from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, copy_json
 from cds_service.rules import Proposal
-from cds_service.rules.actions import UCUM, delete, safe_update, update, with_product, writable_repeat
+from cds_service.rules.actions import UCUM, delete, recount, update, with_product, writable_repeat
+from cds_service.rules.safe_update import safe_update
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
 MAX_PER_DAY = 3.0
@@ -67,9 +68,8 @@ def _sublingual_once_daily(order: Order) -> dict[str, Any]:
     """The sublingual draft as one tablet once a day: same product (it has no code to swap to)."""
     resource = copy_json(order.resource)
     fields = dialect(resource)
-    for dosage in as_list(resource.get("dosageInstruction")):
-        if not isinstance(dosage, dict):
-            continue
+    steps = [dosage for dosage in as_list(resource.get("dosageInstruction")) if isinstance(dosage, dict)]
+    for dosage in steps:
         fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})
         if order.per_day != 1:
             repeat = writable_repeat(dosage)
@@ -77,6 +77,8 @@ def _sublingual_once_daily(order: Order) -> dict[str, Any]:
             for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
                 repeat.pop(key, None)
             repeat.update({"frequency": 1, "period": 1, fields.period_unit: "d"})
+    own = list(order.step_per_day) if len(order.step_per_day) == len(steps) else [order.per_day] * len(steps)
+    recount(order, resource, "tablet", [1.0] * len(steps) if order.per_day != 1 else own)
     return safe_update(order, resource)
 
 

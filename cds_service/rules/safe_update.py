@@ -1,0 +1,63 @@
+"""Every update is safe to accept (clinical specification §2): whatever a rule changed in the
+draft, the update dispenses no more than the draft ordered and leaves no contained resource
+that nothing references (FHIR dom-3). Applied to each update as it is composed
+(``pipeline.cards``) and by the builders in ``rules.actions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.facts.model import Order
+from cds_service.fhir.json import as_obj, copy_json
+
+
+def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity, where it
+    gives one, never above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into
+    252 tablets), and no contained resource left that nothing references (a swapped medication)."""
+    ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
+    dispense = resource.get("dispenseRequest")
+    if isinstance(ordered, dict) and isinstance(ordered.get("value"), int | float) and isinstance(dispense, dict):
+        quantity = dispense.get("quantity")
+        value = quantity.get("value") if isinstance(quantity, dict) else None
+        if quantity is not None and (not isinstance(value, int | float) or value > ordered["value"]):
+            dispense["quantity"] = copy_json(ordered)
+    return without_orphans(resource)
+
+
+def without_orphans(resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` without the contained resources nothing references (FHIR dom-3): those
+    referenced from the resource or from a contained resource that stays, or that refer to
+    the container (``#``), are kept."""
+    contained = [c for c in resource.get("contained") or () if isinstance(c, dict)]
+    if not contained:
+        return resource
+    outside = _references({k: v for k, v in resource.items() if k != "contained"})
+    kept: list[dict[str, Any]] = []
+    pending = list(contained)
+    while True:
+        found = [c for c in pending if f"#{c.get('id')}" in outside or "#" in _references(c)]
+        if not found:
+            break
+        for item in found:
+            pending.remove(item)
+            kept.append(item)
+            outside |= _references(item)
+    if kept:
+        resource["contained"] = [c for c in contained if c in kept]
+    else:
+        resource.pop("contained", None)
+    return resource
+
+
+def _references(value: Any) -> set[str]:
+    """Every ``reference`` string in ``value``, at any depth."""
+    if isinstance(value, dict):
+        found = {value["reference"]} if isinstance(value.get("reference"), str) else set()
+        for item in value.values():
+            found |= _references(item)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_references(item) for item in value)) if value else set()
+    return set()
