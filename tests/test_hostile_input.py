@@ -173,3 +173,42 @@ def test_history_nested_deep_is_read_around(client: TestClient, version: str) ->
     response = client.post(SELECT, content=body, headers=JSON)
     assert response.status_code == 200, response.text
     assert "cyclobenzaprine-duration" in [c["source"]["topic"]["code"] for c in response.json()["cards"]]
+
+
+def _draft(request: dict[str, Any]) -> dict[str, Any]:
+    draft: dict[str, Any] = request["context"]["draftOrders"]["entry"][0]["resource"]
+    return draft
+
+
+def _by_contained(value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(request: dict[str, Any]) -> None:
+        draft = _draft(request)
+        draft.pop("medicationCodeableConcept")
+        draft.update(contained=value, medicationReference={"reference": "#m1", "display": "cyclobenzaprine 10 mg"})
+
+    return change
+
+
+ELEVEN_DIGITS = "99999999999"  # a year past any date type: the parser's OverflowError, not ValueError
+MISSHAPEN = {
+    "dosageInstruction-a-number": lambda r: _draft(r).update(dosageInstruction=5),
+    "doseAndRate-a-number": lambda r: _draft(r)["dosageInstruction"][0].update(doseAndRate=5),
+    "contained-a-number": _by_contained(1),
+    "contained-resourceType-misspelt": _by_contained([{"resourceType": "Medicaton", "id": "m1"}]),
+    "contained-resourceType-a-list": _by_contained([{"resourceType": ["Medication"], "id": "m1"}]),
+    "authoredOn-eleven-digits": lambda r: _draft(r).update(authoredOn=ELEVEN_DIGITS),
+    "birthDate-eleven-digits": lambda r: r["prefetch"]["patient"].update(birthDate=ELEVEN_DIGITS),
+    "boundsPeriod-eleven-digits": lambda r: _draft(r)["dosageInstruction"][0]["timing"]["repeat"].update(
+        boundsPeriod={"start": ELEVEN_DIGITS, "end": ELEVEN_DIGITS}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MISSHAPEN))
+def test_a_misshapen_draft_or_date_is_read_around_not_a_500(client: TestClient, name: str) -> None:
+    """Shapes a type-swapping review sent (32,660 requests): each was a 500, every card lost. A
+    field of the wrong type is read as absent, as everywhere else; the call is answered."""
+    request = fixture("cyclobenzaprine-older-adult/fires-composed-swap-10mg-tid-30-days-age-70.json")
+    MISSHAPEN[name](request)
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text

@@ -18,7 +18,7 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import nonpositive_dose
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.fhir.json import as_str, bundle_resources, codes_of
+from cds_service.fhir.json import as_list, as_str, bundle_resources, codes_of
 from cds_service.fhir.models import problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
@@ -55,7 +55,7 @@ class MedicationIndex:
             medication = None
             if ref.startswith("#"):
                 medication = next(
-                    (c for c in raw.get("contained") or () if isinstance(c, dict) and c.get("id") == ref[1:]), None
+                    (c for c in as_list(raw.get("contained")) if isinstance(c, dict) and c.get("id") == ref[1:]), None
                 )
             else:
                 medication = self._get(ref) or self._get("/".join(ref.split("/")[-2:]))

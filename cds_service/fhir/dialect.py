@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cds_service.fhir.json import as_list
 from cds_service.fhir.versions import is_older_medication_request
 
 
@@ -44,7 +45,7 @@ class Dialect:
     def doses(self, dosage: dict[str, Any]) -> list[Any]:
         if self.dose_on_dosage:
             return [dosage.get("doseQuantity")]
-        return [d.get("doseQuantity") for d in dosage.get("doseAndRate") or () if isinstance(d, dict)]
+        return [d.get("doseQuantity") for d in as_list(dosage.get("doseAndRate")) if isinstance(d, dict)]
 
 
 R4 = Dialect(

@@ -119,7 +119,7 @@ def to_date(value: Any) -> date | None:
         parts = value[:10].split("-")
         try:
             return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):  # OverflowError: a year of eleven digits
             return None
     return None
 

@@ -135,6 +135,8 @@ def _validate(normalised: dict[str, Any]) -> str | None:
         return "resourceType: unknown"
     try:
         model.model_validate(normalised)
+    except (KeyError, TypeError) as error:  # the models' own lookups: a contained resource's type
+        return f"a resource within it: its type unknown ({type(error).__name__})"
     except ValidationError as error:
         return "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"

@@ -54,7 +54,7 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     days kept (``_in_proportion``)."""
     resource = copy_json(order.resource)
     fields = dialect(resource)
-    steps = [d for d in resource.setdefault("dosageInstruction", [{}]) if isinstance(d, dict)] or [{}]
+    steps = dosages_of(resource) or [{}]
     place = {id(dosage): index for index, dosage in enumerate(steps)}
     plan = _dated_steps(steps, limit_days) or [
         (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
@@ -207,7 +207,7 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     }
     form = product.dose_form or "tablet"
     fields = dialect(resource)
-    steps = [dosage for dosage in resource.get("dosageInstruction") or () if isinstance(dosage, dict)]
+    steps = dosages_of(resource)
     # Each step by its own frequency where the facts read one for it; else by the order's highest.
     rates = order.step_per_day if len(order.step_per_day) == len(steps) else (order.per_day,) * len(steps)
     new_rates: list[float | None] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_obj, copy_json
+from cds_service.fhir.json import as_list, as_obj, copy_json
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def without_orphans(resource: dict[str, Any]) -> dict[str, Any]:
     """``resource`` without the contained resources nothing references (FHIR dom-3): those
     referenced from the resource or from a contained resource that stays, or that refer to
     the container (``#``), are kept."""
-    contained = [c for c in resource.get("contained") or () if isinstance(c, dict)]
+    contained = [c for c in as_list(resource.get("contained")) if isinstance(c, dict)]
     if not contained:
         return resource
     outside = _references({k: v for k, v in resource.items() if k != "contained"})
