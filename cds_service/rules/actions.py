@@ -186,8 +186,9 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
 
 def _unit_of(order: Order) -> dict[str, str]:
     """Count units for a dispense quantity: the draft's own dose unit when it counts units."""
+    fields = dialect(order.resource)  # once: it reads every instruction
     for dosage in as_list(order.resource.get("dosageInstruction")):
-        for quantity in dialect(order.resource).doses(dosage) if isinstance(dosage, dict) else ():
+        for quantity in fields.doses(dosage) if isinstance(dosage, dict) else ():
             if not isinstance(quantity, dict):
                 continue
             unit = str(quantity.get("code") or quantity.get("unit") or "")

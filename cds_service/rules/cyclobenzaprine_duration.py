@@ -24,7 +24,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.facts.sig import fmt_number
-from cds_service.fhir.dialect import dialect
+from cds_service.fhir.dialect import Dialect, dialect
 from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update, with_duration
@@ -56,14 +56,14 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
 
 
 def _step_sig(
-    dosage: dict[str, Any], resource: dict[str, Any], order: Order, *, alone: bool
+    dosage: dict[str, Any], fields: Dialect, order: Order, *, alone: bool
 ) -> tuple[float | None, float | None]:
     """(units per dose, administrations a day) of one instruction of ``resource``, the draft or
     another card's dose change of it (one 5 mg tablet, three a day at most), as the client's JSON
     says it. An instruction ``alone`` in its order takes the draft's own figures where it does not
     say (or says something implausible); one of several does not: the draft's are its highest."""
     units, per_day = (order.units_per_dose, order.per_day) if alone else (None, None)
-    doses = [as_obj(quantity) for quantity in dialect(resource).doses(dosage)]
+    doses = [as_obj(quantity) for quantity in fields.doses(dosage)]
     if not alone and not any(dose.get("value") is not None for dose in doses):
         units = 1.0  # no dose given: one unit (clinical specification §1)
     for quantity in doses:
@@ -90,12 +90,13 @@ def _limit(order: Order, days: int) -> Callable[[dict[str, Any]], dict[str, Any]
         steps = [d for d in as_list(resource.get("dosageInstruction")) if isinstance(d, dict)]
         r4_steps = dosages_of(order.r4)
         own = resource is order.resource and len(r4_steps) == len(steps) == len(order.step_per_day)
+        fields = dialect(resource)  # once: it reads every instruction
 
         def sig(index: int, dosage: dict[str, Any]) -> tuple[float | None, float | None]:
             if own and index < len(r4_steps):  # a draft with no instruction has none to read
                 units = dose_of_step(r4_steps[index], order.drug)[1]
                 return _plausible(units), _plausible(order.step_per_day[index])
-            return _step_sig(dosage, resource, order, alone=len(steps) <= 1)
+            return _step_sig(dosage, fields, order, alone=len(steps) <= 1)
 
         return with_duration(dataclasses.replace(order, resource=resource), days, sig)
 
