@@ -23,8 +23,8 @@ from fastapi import Depends, Request
 from cds_service.clock import Clock, today
 from cds_service.observability import Metrics
 from cds_service.pipeline.evaluate import FhirAccess
+from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.prefetch import FhirClient, Unfetchable
 from cds_service.protocol.request import HookRequest
 from cds_service.security.allowlist import ServerAllowList
 from cds_service.security.audience import Audience

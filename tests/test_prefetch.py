@@ -297,3 +297,47 @@ def test_a_bundle_with_odd_links_is_read_not_a_500(client: TestClient, fhir_serv
     response = client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
     assert fhir_server.seen == []
+
+
+HEPATIC = "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json"
+
+
+def _wrapped(searchset: dict[str, Any]) -> dict[str, Any]:
+    """A searchset as a batch's answer holds it: the search's Bundle inside another."""
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": [{"resource": searchset}]}
+
+
+@pytest.mark.parametrize(
+    ("shape", "field"),
+    [
+        (_wrapped, "prefetch.conditions.entry[0].resource"),
+        (lambda searchset: {**searchset, "resourceType": "bundle"}, "prefetch.conditions"),
+        (lambda searchset: {"resourceType": "Patient", "id": "harness-pt-1"}, "prefetch.conditions"),
+    ],
+    ids=["batch-response", "lower-case-bundle", "a-patient"],
+)
+def test_a_prefetch_key_holding_what_its_search_does_not_answer_is_400(
+    client: TestClient, shape: Callable[[dict[str, Any]], dict[str, Any]], field: str
+) -> None:
+    """Read as "no conditions", these shapes hid the hepatic failure and its critical card."""
+    request = fixture(HEPATIC)
+    request["prefetch"]["conditions"] = shape(request["prefetch"]["conditions"])
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["expression"] == [field]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _wrapped({"resourceType": "Bundle", "type": "searchset", "entry": []}),
+        {"resourceType": "Binary", "contentType": "application/fhir+json"},
+    ],
+    ids=["batch-response", "binary"],
+)
+def test_a_search_answered_with_something_else_is_a_failed_fetch(
+    client: TestClient, fhir_server: FhirTestServer, answer: dict[str, Any]
+) -> None:
+    fhir_server.canned["Condition"] = (200, answer)
+    request = _request(fhir_server.base, patient_id="demo-hepatic")
+    assert_412(client.post(SELECT, json=request), "conditions")

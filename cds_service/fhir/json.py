@@ -54,6 +54,16 @@ def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
         yield value
 
 
+def nested_bundle(bundle: dict[str, Any]) -> int | None:
+    """The index of the first entry that is itself a Bundle (a batch's answer holds a search's
+    Bundle in each entry), or None: what a search's own Bundle never holds."""
+    for index, entry in enumerate(bundle_entries(bundle)):
+        resource = entry.get("resource") if type(entry) is dict else None
+        if type(resource) is dict and resource.get("resourceType") == "Bundle":
+            return index
+    return None
+
+
 def codes_of(concept: Any) -> list[Code]:
     """Codes of a raw CodeableConcept, or of a list of them (single objects tolerated).
 

@@ -38,10 +38,11 @@ from cds_service.pipeline.cards import (
     render,
     within_limit,
 )
+from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.notices import notices
 from cds_service.pipeline.one_patient import own_data, own_drafts
-from cds_service.pipeline.prefetch import FhirClient, PatientData, Unfetchable, complete_prefetch
+from cds_service.pipeline.prefetch import PatientData, complete_prefetch
 from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
 from cds_service.protocol.services import SERVICES, ServiceDefinition

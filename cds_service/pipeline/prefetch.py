@@ -7,43 +7,22 @@ server costs at most that deadline. Keys that still have no data are reported as
 unavailable, each with the reason; whether that means 412 or a degraded card is the service definition's call.
 
 A key is fetched in the server's own FHIR version (a DSTU2 server has ``MedicationOrder``, not
-``MedicationRequest``): the version its ``/metadata`` states, remembered per server. A search
-for a resource type the server does not have (its CapabilityStatement leaves it out, or it
-answers 404/400 with an OperationOutcome saying so) is no data, not a failed fetch.
+``MedicationRequest``) by ``pipeline.fhir_client``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
-from cds_service.fhir.json import as_list, bundle_resources
-from cds_service.fhir.versions import DSTU2, R4, STU3
-from cds_service.pipeline.server_versions import ServerVersions, versions_for
+from cds_service.fhir.json import bundle_resources
+from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.protocol.services import PrefetchKey, read_prefetch
-from cds_service.security.allowlist import on_server
-from cds_service.security.outbound import Outbound, OutboundError, get_json
 
 log = logging.getLogger(__name__)
-
-FHIR_JSON = "application/fhir+json"
-
-
-class FetchFailed(Exception):
-    pass
-
-
-class NoSuchType(FetchFailed):
-    """The server has no such resource type: for a search, that is no data."""
-
-
-# Without a version from /metadata a key is asked in every version at once (a DSTU2 server
-# has ProcedureRequest too, so no one answer tells the version), each type it lacks being no data.
-VERSIONS = (R4, STU3, DSTU2)
 
 
 @dataclass(frozen=True)
@@ -56,160 +35,6 @@ class PatientData:
     # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server, or
     # none to read them from). The cards then say that checks may be incomplete.
     partial: frozenset[str] = frozenset()
-
-
-def _next_link(bundle: dict[str, Any]) -> str | None:
-    for link in as_list(bundle.get("link")):  # a single link object is one link; a number, no link
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
-    return None
-
-
-@dataclass(frozen=True)
-class Unfetchable:
-    """A ``fhirServer`` the service will not call (not allow-listed, or offline evaluation)."""
-
-    reason: str
-
-
-class FhirClient:
-    """Reads from one EHR FHIR server for one call, with that call's access token."""
-
-    def __init__(
-        self,
-        http: Outbound,
-        base: str,
-        token: str | None,
-        *,
-        max_pages: int,
-        max_bytes: int,
-        on_failure: Callable[[str], None] = lambda key: None,
-        versions: ServerVersions | None = None,
-    ) -> None:
-        self._http = http
-        self._base = base.rstrip("/")
-        self._headers = {"Accept": FHIR_JSON}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        self._max_pages = max_pages
-        # The keys of this call read in part (a page limit, a next link off the server).
-        self.partial: set[str] = set()
-        self._max_bytes = max_bytes
-        # Told the prefetch key of each fetch that failed or ran out of time (metrics).
-        self.on_failure = on_failure
-        self._versions = versions if versions is not None else versions_for(http)
-        # This call's one reading of the server's facts, shared by the keys fetched concurrently.
-        self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None
-        self._refreshed = False
-
-    async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
-        try:
-            body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
-        except OutboundError as error:
-            if search_type and no_such_type(error.status, error.outcome, search_type):
-                raise NoSuchType(f"the server has no {search_type}") from None
-            raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
-        if body.get("resourceType") == "OperationOutcome":
-            raise FetchFailed("fetching it from fhirServer failed: the server answered an OperationOutcome")
-        return body
-
-    async def _read_facts(self) -> tuple[ServerFacts, bool]:
-        """The server's facts and whether they came from the cache (then they may be stale)."""
-        cached = self._versions.get(self._base)
-        if cached is not None:
-            return cached, True
-        try:
-            metadata = await get_json(
-                self._http, f"{self._base}/metadata", headers=self._headers, max_bytes=self._max_bytes
-            )
-        except OutboundError as error:
-            log.info("fhirServer /metadata could not be read (%s): every FHIR version's types are asked", error)
-            if error.status is not None:  # it answered (404, too large): no need to ask on every call
-                self._versions.put(self._base, UNKNOWN)
-            return UNKNOWN, False
-        facts = server_facts(metadata)
-        if facts.version is None:
-            log.info("fhirServer /metadata states no known FHIR version: every FHIR version's types are asked")
-        self._versions.put(self._base, facts)
-        return facts, False
-
-    async def facts(self, *, fresh: bool = False) -> tuple[ServerFacts, bool]:
-        """The server's facts, read once per call (``fresh``: once more, past the cache)."""
-        if self._facts is None or (fresh and not self._refreshed):
-            self._refreshed = fresh
-            self._facts = asyncio.ensure_future(self._read_facts())
-        return await self._facts
-
-    async def fetch(self, key: PrefetchKey, patient_id: str) -> list[dict[str, Any]]:
-        """A key's data, asked in the server's FHIR version; types the server does not have are
-        no data. A server remembered as one version that now has none of that version's types
-        for the key was upgraded: its /metadata is read again and the key asked anew. Types its
-        remembered statement does not list were not asked, so they say nothing of an upgrade."""
-        facts, cached = await self.facts()
-        found = await self._in_version(key, patient_id, facts)
-        if found is None and cached and _asked(key, patient_id, facts):
-            self._versions.forget(self._base)
-            facts, _ = await self.facts(fresh=True)
-            found = await self._in_version(key, patient_id, facts)
-        if found is None:
-            log.info("prefetch %s: the server has none of its resource types: no data", key.name)
-        return found or []
-
-    async def _in_version(self, key: PrefetchKey, patient_id: str, facts: ServerFacts) -> list[dict[str, Any]] | None:
-        """Of a server whose version is unknown, every version's types are asked: it answers
-        "no such type" to those it lacks, and any other failure fails the key."""
-        if facts.version is not None:
-            return await self._search_each(key.queries(patient_id, facts.version), facts, key.name)
-        queries = dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version))
-        return await self._search_each(tuple(queries), facts, key.name)
-
-    async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
-        """The resources of every query, or None when the server has none of their types."""
-        found = await asyncio.gather(*(self._search(query, facts, key) for query in queries))
-        if all(part is None for part in found):
-            return None
-        return [resource for part in found for resource in part or ()]
-
-    async def _search(self, query: str, facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
-        """A query's resources, or None when the server has no such resource type."""
-        resource_type, is_search, _ = query.partition("?")
-        if not is_search:
-            return await self.pages(None, query, key=key)
-        if facts.lacks(resource_type):
-            return None
-        try:
-            return await self.pages(None, query, search_type=resource_type, key=key)
-        except NoSuchType:
-            return None
-
-    async def pages(
-        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``;
-        a search not read to its end puts ``key`` in ``partial``.
-
-        ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
-        (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
-        """
-        page = first if first is not None else await self._get(f"{self._base}/{url}", search_type)
-        resources = list(bundle_resources(page))
-        for _ in range(self._max_pages - 1):
-            link = _next_link(page) if page.get("resourceType") == "Bundle" else None
-            if link is None:
-                break
-            if not on_server(link, self._base):  # the link itself is not logged: it names the patient
-                log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
-                self.partial.add(key)
-                break
-            page = await self._get(link)
-            resources.extend(bundle_resources(page))
-        else:
-            if page.get("resourceType") == "Bundle" and _next_link(page) is not None:
-                log.warning(
-                    "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
-                )
-                self.partial.add(key)
-        return resources
 
 
 async def complete_prefetch(
@@ -233,7 +58,7 @@ async def complete_prefetch(
             continue
         value = prefetch.get(key.name)
         if value is not None and value.get("resourceType") != "OperationOutcome":
-            more = value.get("resourceType") == "Bundle" and _next_link(value) is not None
+            more = value.get("resourceType") == "Bundle" and next_link(value) is not None
             if more and isinstance(client, FhirClient):
                 jobs[key.name] = client.pages(value, key=key.name)
             else:
@@ -283,12 +108,3 @@ async def _run(
             detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
             unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
-
-
-def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:
-    """Whether a server of known version was asked for the key: a read always goes, a search
-    unless its type is one the server's statement leaves out."""
-    if facts.version is None:
-        return False
-    split = (query.partition("?") for query in key.queries(patient_id, facts.version))
-    return any(not is_search or not facts.lacks(resource_type) for resource_type, is_search, _ in split)

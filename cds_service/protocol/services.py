@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service.errors import InvalidRequest
+from cds_service.fhir.json import nested_bundle
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
 
@@ -33,6 +34,12 @@ class PrefetchKey:
     # What an older server is asked instead, by FHIR version: the same data under the resource
     # types that version has (a DSTU2 server has no MedicationRequest); several are merged.
     older: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The resource types its templates ask for, in every FHIR version."""
+        templates = (self.template, *(t for _, versions in self.older for t in versions))
+        return tuple(dict.fromkeys(t.partition("?")[0].partition("/")[0] for t in templates))
 
     def queries(self, patient_id: str, version: str = R4) -> tuple[str, ...]:
         """The relative FHIR URLs that fetch this key from a server of ``version``."""
@@ -83,8 +90,24 @@ def read_prefetch(keys: tuple[PrefetchKey, ...], sent: dict[str, Any]) -> dict[s
                 f"{field}: must be a FHIR resource (a Bundle for a search) or null, not {_kind(value)}",
                 fields=[field],
             )
+        if value is not None:
+            _check_shape(value, key, f"prefetch.{key.name}")
         own[key.name] = value
     return own
+
+
+def _check_shape(value: dict[str, Any], key: PrefetchKey, field: str) -> None:
+    """What the key's search can answer: a Bundle (not one of Bundles: a batch's answer), an
+    OperationOutcome, or a resource of the key's own type. Anything else was read as no data: a
+    batch-response holding the Condition search hid a critical card."""
+    kind = value["resourceType"]
+    if kind not in ("Bundle", "OperationOutcome", *key.types):
+        expected = f"a Bundle of {' or '.join(key.types)}, an OperationOutcome or null"
+        raise InvalidRequest(f"{field}: must be {expected}, not a {kind[:40]!r}", fields=[field])
+    if kind == "Bundle" and (index := nested_bundle(value)) is not None:
+        inner = f"{field}.entry[{index}].resource"
+        message = f"{inner}: a Bundle within the Bundle (a batch's answer?): send the search's own Bundle"
+        raise InvalidRequest(message, fields=[inner])
 
 
 def _kind(value: Any) -> str:
