@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
-from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of
+from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of
 
 # Units a dose is counted in (clinical specification §1), compared without braces, lower case, as
 # EHRs spell them. Not "each" or UCUM's "1": in a dispensed quantity they are as often a package
@@ -59,8 +59,8 @@ def highest(values: Iterable[float | None]) -> float | None:
 def step_group(dosage: dict[str, Any], index: int) -> object:
     """Which instructions run together: those sharing a ``sequence``; one without runs alone
     (several without are a taper's steps, one after another: clinical specification §1)."""
-    sequence = dosage.get("sequence")
-    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else ("step", index)
+    sequence = as_int(dosage.get("sequence"))
+    return sequence if sequence is not None else ("step", index)
 
 
 def units_per_day(

@@ -28,7 +28,7 @@ from cds_service.facts.dose import (
     units_per_day,
 )
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_num, as_obj, as_str, codes_of, to_date, to_end_date
+from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, to_date, to_end_date
 
 
 def _days(quantity: Any) -> float | None:
@@ -153,8 +153,7 @@ def _planned_days(
     dispense = request.get("dispenseRequest")
     if not isinstance(dispense, dict):
         return None, None
-    repeats = dispense.get("numberOfRepeatsAllowed")
-    repeats = repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 0
+    repeats = max(as_int(dispense.get("numberOfRepeatsAllowed")) or 0, 0)
     refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
     supply = _days(dispense.get("expectedSupplyDuration"))
     if supply is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import calendar
 import copy
+import math
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -103,9 +105,28 @@ def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# FHIR's decimal (and integer) syntax: what a number sent as a string may be.
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,30})(?:\.[0-9]{1,30})?(?:[eE][+-]?[0-9]{1,3})?")
+# FHIR's integer and unsignedInt: 32 bits.
+_INT_MAX = 2**31 - 1
+
+
 def as_num(value: Any) -> float | None:
-    """A JSON number as a float; anything else (strings, booleans) is no number."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A JSON number as a float, or a number sent as a string ("3"), read as the R4 model reads
+    it (read as absent, it became a default: once a day, one unit); anything else (booleans,
+    words, an infinite value) is no number."""
+    if type(value) is int or type(value) is float:
+        return float(value)
+    if type(value) is str and _DECIMAL.fullmatch(value):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    """A FHIR integer, also sent as a whole decimal (2.0) or a string ("2"); None beyond 32 bits."""
+    number = as_num(value)
+    return int(number) if number is not None and number.is_integer() and abs(number) <= _INT_MAX else None
 
 
 def first_obj(items: Iterable[Any]) -> dict[str, Any]:

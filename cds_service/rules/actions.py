@@ -20,7 +20,7 @@ from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.coding import CPT, RXNORM, Code
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, as_num, as_obj, copy_json, to_date, to_end_date
+from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, to_date, to_end_date
 from cds_service.rules.safe_update import safe_update
 
 UCUM = "http://unitsofmeasure.org"
@@ -88,8 +88,8 @@ def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
     315 mL for 21), when its rate cannot be read step by step; else its units a day for the days
     (``Order.units_per_day``); else nothing to set, the draft having no quantity either."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
-    value = ordered.get("value") if isinstance(ordered, dict) else None
-    if isinstance(value, int | float) and 0 < value < 1e9 and order.planned_days:  # else kept as sent
+    value = as_num(ordered.get("value")) if isinstance(ordered, dict) else None
+    if value is not None and 0 < value < 1e9 and order.planned_days:  # else kept as sent
         return {**copy_json(ordered), "value": max(math.floor(value / order.planned_days * limit_days + 1e-9), 1)}
     if order.units_per_day:
         return {"value": math.ceil(order.units_per_day * limit_days - 1e-9), **_unit_of(order)}
@@ -100,8 +100,8 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
     """A count of doses cut to what the step's days hold, never raised: a count that already ends
     the course sooner stays (the bounds and the count both hold, whichever comes first)."""
     for key in ("count", "countMax"):
-        count = repeat.get(key)
-        if isinstance(count, int | float) and not isinstance(count, bool) and math.isfinite(count) and per_day:
+        count = as_int(repeat.get(key))
+        if count is not None and per_day:
             repeat[key] = min(count, math.ceil(per_day * allotted - 1e-9))
 
 
@@ -178,8 +178,8 @@ def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[d
 def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
     """Steps run by ``sequence``, then by the start of their bounds period, then as listed."""
     index, dosage = indexed
-    sequence = dosage.get("sequence")
-    ordinal = sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 1 << 30
+    sequence = as_int(dosage.get("sequence"))
+    ordinal = sequence if sequence is not None else 1 << 30
     start = as_obj(repeat_of(dosage).get("boundsPeriod")).get("start")
     return ordinal, start if isinstance(start, str) else "~", index
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_list, as_obj, copy_json
+from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
@@ -18,10 +18,11 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
     252 tablets), and no contained resource left that nothing references (a swapped medication)."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     dispense = resource.get("dispenseRequest")
-    if isinstance(ordered, dict) and isinstance(ordered.get("value"), int | float) and isinstance(dispense, dict):
+    limit = as_num(ordered.get("value")) if isinstance(ordered, dict) else None
+    if limit is not None and isinstance(dispense, dict):
         quantity = dispense.get("quantity")
-        value = quantity.get("value") if isinstance(quantity, dict) else None
-        if quantity is not None and (not isinstance(value, int | float) or value > ordered["value"]):
+        value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
+        if quantity is not None and (value is None or value > limit):
             dispense["quantity"] = copy_json(ordered)
     return without_orphans(resource)
 

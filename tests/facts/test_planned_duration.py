@@ -122,6 +122,32 @@ def test_instructions_taken_together_add_up_their_units(
     assert planned(client, request) == expected
 
 
+def _as_strings(step: dict[str, Any]) -> dict[str, Any]:
+    repeat = step["timing"]["repeat"]
+    repeat.update(frequency=str(repeat["frequency"]), period=str(repeat["period"]))
+    dose = step["doseAndRate"][0]["doseQuantity"]
+    dose["value"] = str(dose["value"])
+    return step
+
+
+@pytest.mark.parametrize(
+    ("dosage", "dispense", "expected"),
+    [
+        ([_as_strings(step(3, units=2))], quantity(132), "22 days planned"),
+        ([step(3)], {"expectedSupplyDuration": days(14), "numberOfRepeatsAllowed": "2"}, "42 days planned"),
+        ([step(3)], {"expectedSupplyDuration": days(14), "numberOfRepeatsAllowed": 2.0}, "42 days planned"),
+    ],
+    ids=["dose-and-frequency", "refills-as-a-string", "refills-as-a-decimal"],
+)
+def test_numbers_sent_as_strings_are_read_as_the_numbers_they_say(
+    client: TestClient, dosage: list[dict[str, Any]], dispense: dict[str, Any], expected: str
+) -> None:
+    """FHIR's JSON numbers sent as strings ("3") or whole numbers as decimals (2.0), as the R4
+    model itself reads them: read as absent they became defaults (once a day, one unit, no
+    refills) and a card said a third of the days, or came not at all."""
+    assert planned(client, hook(dosage=dosage, dispense=dispense)) == expected
+
+
 def test_dose_range_reads_its_high_end(client: TestClient) -> None:
     dosage = step(3, units=None)
     dosage["doseAndRate"] = [
