@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, fixture
+from tests.conftest import SELECT, SIGN, fixture
 from tests.fhir_server import FhirTestServer
 
 
@@ -127,6 +127,17 @@ def test_malformed_selection_is_400(client: TestClient) -> None:
     request = _request()
     request["context"]["selections"] = ["request-123"]
     assert_400(client.post(SELECT, json=request), "context.selections")
+
+
+def test_two_drafts_of_one_id_are_400(client: TestClient) -> None:
+    """A suggestion names its order by id: with two drafts of one id, "remove the cyclobenzaprine
+    order" would delete whichever the EHR finds first (the ibuprofen)."""
+    request = _request()
+    entries = request["context"]["draftOrders"]["entry"]
+    other = {**entries[0]["resource"], "medicationCodeableConcept": {"text": "ibuprofen 400 mg tablet"}}
+    entries.insert(0, {"resource": other})
+    message = assert_400(client.post(SIGN, json={**request, "hook": "order-sign"}), "context.draftOrders")
+    assert "entry[1].resource.id" in message and "entry[0]" in message
 
 
 def test_draft_orders_must_be_a_bundle(client: TestClient) -> None:
