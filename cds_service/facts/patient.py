@@ -34,10 +34,10 @@ def _active(raw: dict[str, Any], today: date) -> bool:
     """Active per clinical specification §1: a clinical status of active, recurrence or relapse;
     without one, only an unrefuted (confirmed, provisional or unstated) condition that has not
     abated. Refuted and entered-in-error never count."""
-    verification = {c.code for c in codes_of(raw.get("verificationStatus"))}
+    verification = {c.code.lower() for c in codes_of(raw.get("verificationStatus"))}  # "Refuted" too
     if verification & _EXCLUDED_VERIFICATION:
         return False
-    clinical = {c.code for c in codes_of(raw.get("clinicalStatus"))}
+    clinical = {c.code.lower() for c in codes_of(raw.get("clinicalStatus"))}
     if clinical:
         return bool(clinical & _ACTIVE_CLINICAL)
     if verification and not verification & _STANDING_VERIFICATION:
@@ -143,8 +143,10 @@ def _courses(
         if drug is None or drug.ingredient not in relevant:
             continue
         raw = to_r4(raw) or raw
-        status = raw.get("status")
-        if not isinstance(status, str) or status not in _HISTORY_STATUSES:
+        status = (
+            as_str(raw.get("status")) or ""
+        ).lower()  # FHIR's codes are lower case; a client's capital is no reason to drop a course
+        if status not in _HISTORY_STATUSES:
             continue
         reference = _reference(raw)
         if reference in exclude:
@@ -175,7 +177,7 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
     found = []
     for raw in raws:
         field_name = _PROCEDURE_CODE_FIELDS.get(str(raw.get("resourceType")))
-        status = as_str(raw.get("status")) or ""
+        status = (as_str(raw.get("status")) or "").lower()
         if field_name is None or status in _PROCEDURE_EXCLUDED:
             continue
         concepts = [c for c in as_list(raw.get(field_name)) if isinstance(c, dict)]

@@ -40,6 +40,8 @@ def contraindication(client: TestClient, *conditions: dict[str, Any]) -> list[di
         (None, "differential", None, False),
         (None, "confirmed", "2026-10-01", False),
         (None, None, "2026-12-31", True),
+        ("Active", None, None, True),  # FHIR codes are lower case; a client's capital is no reason to hide a card
+        ("active", "Refuted", None, False),
     ],
 )
 def test_active_condition(

@@ -118,6 +118,15 @@ def test_a_last_day_with_a_time_zone_is_the_utc_day_it_falls_on(
     assert [card["indicator"] for card in cards] == (["critical"] if fires else [])
 
 
+@pytest.mark.parametrize("status", ["Active", "ACTIVE"])
+def test_a_status_code_in_capitals_is_read_as_the_code(client: TestClient, status: str) -> None:
+    """FHIR codes are lower case; read as written, "Active" was no status of a course, and an
+    active phenelzine and its critical card were dropped."""
+    maoi = course("maoi", PHENELZINE_15, status=status, authored="2026-11-01")
+    cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")
+    assert [card["indicator"] for card in cards] == ["critical"]
+
+
 def test_a_draft_of_another_kind_sharing_the_id_of_a_history_order_leaves_it_in(client: TestClient) -> None:
     """Only the orders under review are left out of the history (§1): a server that numbers each
     resource type on its own gives a ServiceRequest draft the id of a MedicationRequest on record,
