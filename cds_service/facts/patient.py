@@ -143,9 +143,7 @@ def _courses(
         if drug is None or drug.ingredient not in relevant:
             continue
         raw = to_r4(raw) or raw
-        status = (
-            as_str(raw.get("status")) or ""
-        ).lower()  # FHIR's codes are lower case; a client's capital is no reason to drop a course
+        status = (as_str(raw.get("status")) or "").lower()  # "Active": a capital drops no course
         if status not in _HISTORY_STATUSES:
             continue
         reference = _reference(raw)
