@@ -42,7 +42,14 @@ def _cards(client: TestClient, request: dict[str, Any]) -> list[tuple[str, str, 
 
 
 @pytest.mark.parametrize("where", ["draftOrders", "prefetch"])
-@pytest.mark.parametrize("reference", ["Medication/flexeril-10", "https://ehr.example.org/fhir/Medication/flexeril-10"])
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "Medication/flexeril-10",
+        "https://ehr.example.org/fhir/Medication/flexeril-10",
+        "https://ehr.example.org/fhir/Medication/flexeril-10/_history/2",  # a version of it
+    ],
+)
 def test_draft_naming_its_drug_by_reference_fires(client: TestClient, where: str, reference: str) -> None:
     coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     request = copy.deepcopy(coded)
@@ -54,6 +61,36 @@ def test_draft_naming_its_drug_by_reference_fires(client: TestClient, where: str
     cards = _cards(client, request)
     assert "cyclobenzaprine-duration" in [rule for rule, _, _ in cards]
     assert cards == _cards(client, coded)
+
+
+def test_a_draft_naming_its_drug_by_the_full_url_of_an_entry_fires(client: TestClient) -> None:
+    """A Bundle's entries refer to each other by ``fullUrl``, a ``urn:uuid:`` for a resource not
+    yet on a server (FHIR Bundle rules): read as no drug, the order got no card at all."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = copy.deepcopy(coded)
+    bundle = request["context"]["draftOrders"]
+    url = "urn:uuid:0f3c1e2a-6d55-4d1e-9a57-2b8f0c1d9e4b"
+    _by_reference(bundle["entry"][0]["resource"], url)
+    medication = _medication("m1", "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+    bundle["entry"].append({"fullUrl": url, "resource": medication})
+    assert _cards(client, request) == _cards(client, coded)
+
+
+@pytest.mark.parametrize("shape", ["concept-in-a-list", "code-a-number"])
+def test_a_drug_code_in_a_near_miss_shape_is_read(client: TestClient, shape: str) -> None:
+    """A CodeableConcept sent as a one-item array (as other arrays come as single objects), or an
+    RxNorm code as a JSON number: the drug was not recognised, and every card was lost."""
+    coded = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    request = copy.deepcopy(coded)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    concept = order["medicationCodeableConcept"]
+    if shape == "concept-in-a-list":
+        order["medicationCodeableConcept"] = [concept]
+    else:
+        concept.pop("text", None)
+        for coding in concept["coding"]:
+            coding["code"] = int(coding["code"])
+    assert _cards(client, request) == _cards(client, coded)
 
 
 def test_draft_whose_reference_leads_nowhere_is_silent(client: TestClient) -> None:

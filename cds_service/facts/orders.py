@@ -31,9 +31,12 @@ class MedicationIndex:
     first asked: most orders name their drug by code, and a 500-entry history is not walked for
     a reference nobody follows."""
 
-    def __init__(self, resources: Iterable[dict[str, Any]] = ()) -> None:
+    def __init__(self, resources: Iterable[dict[str, Any]] = (), by_url: dict[str, Any] | None = None) -> None:
         self._by_ref: dict[str, dict[str, Any]] = {}
         self._unread: list[Iterable[dict[str, Any]]] = [resources]
+        # The draft Bundle's resources by their entries' ``fullUrl`` (a ``urn:uuid:`` for one not
+        # yet on a server): how a Bundle's entries refer to each other.
+        self._by_url = by_url or {}
 
     def add(self, resources: Iterable[dict[str, Any]]) -> None:
         self._unread.append(resources)
@@ -44,7 +47,10 @@ class MedicationIndex:
                 (f"Medication/{r['id']}", r) for r in resources if r.get("resourceType") == "Medication" and r.get("id")
             )
         self._unread.clear()
-        return self._by_ref.get(reference)
+        entry = self._by_url.get(reference)
+        if isinstance(entry, dict) and entry.get("resourceType") == "Medication":
+            return entry
+        return self._by_ref.get(reference) or self._by_ref.get(_type_and_id(reference))
 
     def identify(self, raw: dict[str, Any], terminology: Terminology) -> Drug | None:
         """The drug a raw MedicationRequest orders, from raw JSON (cheap: no validation)."""
@@ -58,12 +64,22 @@ class MedicationIndex:
                     (c for c in as_list(raw.get("contained")) if isinstance(c, dict) and c.get("id") == ref[1:]), None
                 )
             else:
-                medication = self._get(ref) or self._get("/".join(ref.split("/")[-2:]))
+                medication = self._get(ref)
             concept = (medication or {}).get("code") or {"text": reference.get("display")}
+        if isinstance(concept, list):  # one concept sent as an array, as other arrays come as one
+            concept = next((item for item in concept if isinstance(item, dict)), None)
         if not isinstance(concept, dict):
             return None
         text = concept.get("text") if isinstance(concept.get("text"), str) else None
         return terminology.drug(codes_of(concept), text)
+
+
+def _type_and_id(reference: str) -> str:
+    """``Medication/x`` of a reference absolute or versioned (``.../Medication/x/_history/2``)."""
+    parts = reference.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:])
 
 
 # Stands in for the id of a draft that has none: ":" is not allowed in a FHIR id, so it never

@@ -56,6 +56,12 @@ def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
         yield value
 
 
+def full_urls(bundle: Any) -> dict[str, Any]:
+    """A Bundle's resources by their entry's ``fullUrl``."""
+    entries = (entry for entry in bundle_entries(bundle) if type(entry) is dict)
+    return {entry["fullUrl"]: entry.get("resource") for entry in entries if type(entry.get("fullUrl")) is str}
+
+
 def nested_bundle(bundle: dict[str, Any]) -> int | None:
     """The index of the first entry that is itself a Bundle (a batch's answer holds a search's
     Bundle in each entry), or None: what a search's own Bundle never holds."""
@@ -80,6 +86,8 @@ def codes_of(concept: Any) -> list[Code]:
         for coding in codings if type(codings) is list else (codings,):
             if type(coding) is dict:
                 system, code = coding.get("system"), coding.get("code")
+                if type(code) is int:  # an RxNorm or SNOMED code sent as a JSON number
+                    code = str(code)
                 if type(system) is str and type(code) is str:
                     display = coding.get("display")
                     found.append(_new_code(Code, (system, code, display if type(display) is str else None)))

@@ -29,7 +29,7 @@ from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
 from cds_service.facts.patient import build_context
-from cds_service.fhir.json import bundle_resources
+from cds_service.fhir.json import bundle_resources, full_urls
 from cds_service.pipeline.cards import (
     apply_volume_policy,
     compose_suggestions,
@@ -134,7 +134,7 @@ def _read(service: ServiceDefinition, body: object, knowledge: Knowledge, max_dr
     """The request validated, its drafts read, and the rules that read any order under review."""
     request, context = validate(service, body, max_draft_orders=max_draft_orders)
     terminology = knowledge.terminology
-    medications = MedicationIndex(_given_resources(request, context))
+    medications = MedicationIndex(_given_resources(request, context), by_url=full_urls(context.draft_bundle))
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
     drafts, orders = _orders(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
