@@ -118,10 +118,14 @@ def nonpositive_dose(request: dict[str, Any]) -> bool:
 def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:
     repeat = repeat_of(dosage)
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
+    # Each time of day is a dose (FHIR Timing) when no frequency says otherwise, a day the period.
+    times = len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))
+    if times and period is None and not period_unit:
+        period, period_unit = 1.0, "d"
     if period is not None and period_unit:
         frequency = as_num(repeat.get("frequencyMax"))
         frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-        frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
+        frequency = (times or 1) if frequency is None else frequency  # none stated: once a period; 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:
             return frequency / period_days

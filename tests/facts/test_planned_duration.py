@@ -148,6 +148,22 @@ def test_numbers_sent_as_strings_are_read_as_the_numbers_they_say(
     assert planned(client, hook(dosage=dosage, dispense=dispense)) == expected
 
 
+@pytest.mark.parametrize(
+    ("repeat", "dispensed"),
+    [
+        ({"timeOfDay": ["08:00:00", "14:00:00", "20:00:00"]}, 66),
+        ({"when": ["MORN", "NIGHT"], "period": 1, "periodUnit": "d"}, 44),
+    ],
+    ids=["three-times-of-day", "morning-and-night"],
+)
+def test_times_of_day_say_how_often(client: TestClient, repeat: dict[str, Any], dispensed: int) -> None:
+    """Each time of day (``timeOfDay``, ``when``) is a dose when no frequency says otherwise: 66
+    tablets at three times of day last 22 days (read as once a day: 66 days)."""
+    dosage = step()
+    dosage["timing"]["repeat"] = repeat
+    assert planned(client, hook(dosage=[dosage], dispense=quantity(dispensed))) == "22 days planned"
+
+
 def test_dose_range_reads_its_high_end(client: TestClient) -> None:
     dosage = step(3, units=None)
     dosage["doseAndRate"] = [
