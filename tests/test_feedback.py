@@ -110,6 +110,20 @@ def test_feedback_for_an_unknown_card_is_kept_without_a_rule(client: TestClient,
     assert row["rule_id"] is None and row["user_comment"] == "not relevant"
 
 
+def test_feedback_on_unknown_cards_is_one_log_line_without_their_ids(
+    client: TestClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch of feedback on cards the service never issued (a client's own ids, which it may
+    build from anything) was a WARNING per item quoting each id: 1,000 lines for one call."""
+    cards = [f"client-card-{n}-patient-4711" for n in range(30)]
+    batch = [overridden({"uuid": card}) for card in cards]
+    assert client.post(FEEDBACK, json={"feedback": batch}).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if "no record of" in r.getMessage()]
+    assert lines == ["feedback: 30 item(s) name cards this service has no record of (first: item 0)"]
+    assert "patient-4711" not in caplog.text
+    assert len(_rows(settings)) == 30
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -78,16 +78,20 @@ def _write(
     ids = {storable(item.card) for item in items}
     query = select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key)
     cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(ids)))}
-    rows = []
+    rows, unknown = [], []
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         if changed:
             log.info("feedback item %d: NUL or lone surrogates replaced by U+FFFD in %s", index, ", ".join(changed))
         card = cards.get(row["card_uuid"])
         if card is None:
-            log.warning("feedback item %d: card %r is one this service has no record of (yet)", index, row["card_uuid"])
+            unknown.append(index)
         rows.append(
             {**row, "rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
+        )
+    if unknown:  # one line a batch, without the ids: a client's own, built from anything
+        log.warning(
+            "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
         )
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
     return len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
