@@ -112,7 +112,7 @@ class OrderContext(HookContext):
     def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value.get("resourceType", "Bundle") != "Bundle":
             raise ValueError("must be a FHIR Bundle of draft orders")
-        seen: dict[tuple[object, str], int] = {}
+        seen: dict[tuple[str, str], int] = {}
         for index, entry in enumerate(bundle_entries(value)):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
@@ -122,7 +122,7 @@ class OrderContext(HookContext):
             if len(draft_id) > MAX_ID:
                 raise ValueError(f"entry[{index}].resource.id is over {MAX_ID} characters")
             # A suggestion names its order by id: of two, it could change or delete the other.
-            first = seen.setdefault((resource.get("resourceType"), draft_id), index)
+            first = seen.setdefault((str(resource.get("resourceType")), draft_id), index)
             if first != index:
                 raise ValueError(f"entry[{index}].resource.id is entry[{first}]'s too: each draft needs its own")
         return value
