@@ -310,7 +310,7 @@ def _wrapped(searchset: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("shape", "field"),
     [
-        (_wrapped, "prefetch.conditions.entry[0].resource"),
+        (_wrapped, "prefetch.conditions"),
         (lambda searchset: {**searchset, "resourceType": "bundle"}, "prefetch.conditions"),
         (lambda searchset: {"resourceType": "Patient", "id": "harness-pt-1"}, "prefetch.conditions"),
     ],

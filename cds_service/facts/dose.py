@@ -59,7 +59,9 @@ def highest(values: Iterable[float | None]) -> float | None:
 def step_group(dosage: dict[str, Any], index: int) -> object:
     """Which instructions run together: those sharing a ``sequence``; one without runs alone
     (several without are a taper's steps, one after another: clinical specification §1)."""
-    sequence = as_int(dosage.get("sequence"))
+    sequence = dosage.get("sequence")
+    if type(sequence) is not int:  # 1.0 or "1" (as the R4 model reads them) is 1 too
+        sequence = as_int(sequence)
     return sequence if sequence is not None else ("step", index)
 
 
@@ -119,7 +121,9 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     repeat = repeat_of(dosage)
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
     # Each time of day is a dose (FHIR Timing) when no frequency says otherwise, a day the period.
-    times = len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))
+    times = 0
+    if "timeOfDay" in repeat or "when" in repeat:
+        times = len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))
     if times and period is None and not period_unit:
         period, period_unit = 1.0, "d"
     if period is not None and period_unit:

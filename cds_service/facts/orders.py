@@ -66,10 +66,11 @@ class MedicationIndex:
             else:
                 medication = self._get(ref)
             concept = (medication or {}).get("code") or {"text": reference.get("display")}
-        if isinstance(concept, list):  # one concept sent as an array, as other arrays come as one
-            concept = next((item for item in concept if isinstance(item, dict)), None)
         if not isinstance(concept, dict):
-            return None
+            # One concept sent as an array (as other arrays come as one object) is that concept.
+            concept = next((c for c in concept if isinstance(c, dict)), None) if isinstance(concept, list) else None
+            if concept is None:
+                return None
         text = concept.get("text") if isinstance(concept.get("text"), str) else None
         return terminology.drug(codes_of(concept), text)
 

@@ -143,9 +143,11 @@ def _courses(
         if drug is None or drug.ingredient not in relevant:
             continue
         raw = to_r4(raw) or raw
-        status = (as_str(raw.get("status")) or "").lower()  # "Active": a capital drops no course
-        if status not in _HISTORY_STATUSES:
-            continue
+        status = raw.get("status")
+        if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
+            status = status.lower() if isinstance(status, str) else None
+            if status not in _HISTORY_STATUSES:
+                continue
         reference = _reference(raw)
         if reference in exclude:
             continue

@@ -62,14 +62,18 @@ def full_urls(bundle: Any) -> dict[str, Any]:
     return {entry["fullUrl"]: entry.get("resource") for entry in entries if type(entry.get("fullUrl")) is str}
 
 
-def nested_bundle(bundle: dict[str, Any]) -> int | None:
-    """The index of the first entry that is itself a Bundle (a batch's answer holds a search's
-    Bundle in each entry), or None: what a search's own Bundle never holds."""
-    for index, entry in enumerate(bundle_entries(bundle)):
-        resource = entry.get("resource") if type(entry) is dict else None
-        if type(resource) is dict and resource.get("resourceType") == "Bundle":
-            return index
-    return None
+# Bundles that answer (or ask) several requests, a search's Bundle in each entry.
+_BATCHES = {"batch", "batch-response", "transaction", "transaction-response"}
+
+
+def is_batch(bundle: dict[str, Any]) -> bool:
+    """Is ``bundle`` a batch's (its type says so, or its first entry is a Bundle, as every entry
+    of a batch's answer is), not a search's own? The first entry only: this runs on every
+    prefetch, and a history may be thousands of entries."""
+    entries = bundle_entries(bundle)
+    first = entries[0].get("resource") if entries and type(entries[0]) is dict else None
+    kind = bundle.get("type")
+    return (type(kind) is str and kind in _BATCHES) or (type(first) is dict and first.get("resourceType") == "Bundle")
 
 
 def codes_of(concept: Any) -> list[Code]:
@@ -86,10 +90,8 @@ def codes_of(concept: Any) -> list[Code]:
         for coding in codings if type(codings) is list else (codings,):
             if type(coding) is dict:
                 system, code = coding.get("system"), coding.get("code")
-                if type(code) is int:  # an RxNorm or SNOMED code sent as a JSON number
-                    code = str(code)
-                if type(system) is str and type(code) is str:
-                    display = coding.get("display")
+                if type(system) is str and (type(code) is str or (type(code) is int and (code := str(code)))):
+                    display = coding.get("display")  # (an int: an RxNorm code sent as a JSON number)
                     found.append(_new_code(Code, (system, code, display if type(display) is str else None)))
     return found
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
-from cds_service.fhir.json import as_list, bundle_resources, nested_bundle
+from cds_service.fhir.json import as_list, bundle_resources, is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.pipeline.server_versions import ServerVersions, versions_for
 from cds_service.protocol.services import PrefetchKey
@@ -101,7 +101,7 @@ class FhirClient:
         was read as no data."""
         body = await self._get(url, search_type or None)
         kind = body.get("resourceType")
-        if kind == "Bundle" and nested_bundle(body) is None:
+        if kind == "Bundle" and not is_batch(body):
             return body
         if search_type is None and isinstance(kind, str) and url.rpartition("/")[0].endswith("/" + kind):
             return body  # a read (Patient/{id}) answered with that resource

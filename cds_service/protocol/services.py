@@ -9,11 +9,12 @@ another hook is one definition here (plus its rules): see docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
 from cds_service.errors import InvalidRequest
-from cds_service.fhir.json import nested_bundle
+from cds_service.fhir.json import is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
 
@@ -35,9 +36,9 @@ class PrefetchKey:
     # types that version has (a DSTU2 server has no MedicationRequest); several are merged.
     older: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
-    @property
+    @cached_property
     def types(self) -> tuple[str, ...]:
-        """The resource types its templates ask for, in every FHIR version."""
+        """The resource types its templates ask for, in every FHIR version (read on every call)."""
         templates = (self.template, *(t for _, versions in self.older for t in versions))
         return tuple(dict.fromkeys(t.partition("?")[0].partition("/")[0] for t in templates))
 
@@ -104,10 +105,9 @@ def _check_shape(value: dict[str, Any], key: PrefetchKey, field: str) -> None:
     if kind not in ("Bundle", "OperationOutcome", *key.types):
         expected = f"a Bundle of {' or '.join(key.types)}, an OperationOutcome or null"
         raise InvalidRequest(f"{field}: must be {expected}, not a {kind[:40]!r}", fields=[field])
-    if kind == "Bundle" and (index := nested_bundle(value)) is not None:
-        inner = f"{field}.entry[{index}].resource"
-        message = f"{inner}: a Bundle within the Bundle (a batch's answer?): send the search's own Bundle"
-        raise InvalidRequest(message, fields=[inner])
+    if kind == "Bundle" and is_batch(value):
+        message = f"{field}: a batch's Bundle (of Bundles): send the search's own Bundle"
+        raise InvalidRequest(message, fields=[field])
 
 
 def _kind(value: Any) -> str:
