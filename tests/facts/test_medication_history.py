@@ -13,6 +13,7 @@ from tests.facts.conftest import (
     PHENELZINE_15,
     course,
     days,
+    duration_card,
     hook,
     planned,
     post,
@@ -66,9 +67,13 @@ def test_courses_not_taken_do_not_count(client: TestClient, status: str) -> None
 
 
 def test_unknown_duration_is_assumed_14_days(client: TestClient) -> None:
+    """And the card says the 14 days are an assumption (§1: "marked as an assumption")."""
     prior = course("prior", authored="2026-11-01")
     request = hook(dosage=[step(duration=days(8))], dispense={}, history=(prior,))
     assert planned(client, request) == "14 taken + 8 planned"
+    card = duration_card(client, request)
+    assert card is not None
+    assert "course from 2026-11-01 (its length not recorded: 14 days assumed)" in card["detail"]
 
 
 def test_active_order_of_unknown_duration_runs_until_today(client: TestClient) -> None:
