@@ -6,11 +6,19 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.settings import Settings
 from tests.conftest import SELECT, fixture
 from tests.fhir_server import FhirTestServer
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_head_as_get(client: TestClient, path: str) -> None:
+    """Load balancers probe with HEAD too (RFC 9110: wherever GET is answered); it was a 405."""
+    response = client.head(path)
+    assert response.status_code == 200 and response.content == b""
 
 
 def test_healthz_answers(client: TestClient) -> None:

@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers. Nothing else is checked, so a slow database never restarts it."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Readiness: the database answers, within ``CDS_DATABASE_WAIT_SECONDS`` (a probe's timeout is
     about a second), and takes writes (no card record is held for want of it); the clinical
