@@ -35,12 +35,15 @@ MAX_ID = 255
 REFERENCE = re.compile(rf"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{{1,{MAX_ID}}}$")
 
 
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")  # anchored: JSON Schema patterns search
+
+
 class FhirAuthorization(BaseModel):
     """The access token the EHR grants for its FHIR server; transient, never logged or stored."""
 
     model_config = ConfigDict(extra="ignore")
 
-    access_token: SecretStr = Field(min_length=1)
+    access_token: SecretStr = Field(min_length=1, json_schema_extra={"pattern": _B64TOKEN.pattern})
     token_type: str = Field(pattern="^[Bb]earer$")
     # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
     # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
@@ -48,6 +51,15 @@ class FhirAuthorization(BaseModel):
     scope: str
     subject: str
     patient: str | None = None
+
+    @field_validator("access_token")
+    @classmethod
+    def _fit_for_a_header(cls, value: SecretStr) -> SecretStr:
+        """RFC 6750's token characters: another (a line break, a space) cannot be sent in the
+        Authorization header, and failed the fetch as a 412 for the prefetch, not the token."""
+        if not _B64TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be a bearer token (RFC 6750: letters, digits and -._~+/ then any =)")
+        return value
 
 
 class HookContext(BaseModel):
