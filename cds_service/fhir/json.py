@@ -13,7 +13,7 @@ import copy
 import math
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -144,19 +144,15 @@ def first_obj(items: Iterable[Any]) -> dict[str, Any]:
 
 
 def to_date(value: Any) -> date | None:
-    """A FHIR date, dateTime or partial date ("2024", "2024-03") as a date; a dateTime with its
-    time zone as the UTC day it falls on: the service's days are UTC days (``clock``), and
-    "2026-11-07T23:30:00-05:00", 04:30 UTC on 8 November, ended 13 days before 21 November."""
+    """A FHIR date, dateTime or partial date ("2024", "2024-03") as a date: a dateTime's own
+    (local) date, as the prescriber wrote it. Read as the UTC day instead, a course written from
+    00:00 to 23:59 of 21 local days spanned 22 in New York and in Paris, and an end in the small
+    hours east of UTC fell a day earlier (a MAO inhibitor's washout read as over)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
+        return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        if len(value) > 10:
-            try:
-                return to_date(datetime.fromisoformat(value))
-            except (ValueError, OverflowError):  # not a whole dateTime: its date as written
-                pass
         parts = value[:10].split("-")
         try:
             return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)

@@ -108,15 +108,12 @@ def test_a_mao_inhibitor_course_ending_in_this_month_or_year_is_taken_now(client
 
 @pytest.mark.parametrize(
     ("last_moment", "fires"),
-    [("2026-11-07T23:30:00-05:00", True), ("2026-11-07T23:30:00Z", False), ("2026-11-08T01:00:00+02:00", False)],
-    ids=["new-york-evening-is-the-next-utc-day", "utc", "athens-small-hours-are-the-utc-day-before"],
+    [("2026-11-08T01:00:00+02:00", True), ("2026-11-08T09:00:00+10:00", True), ("2026-11-07T23:30:00Z", False)],
+    ids=["athens-small-hours", "sydney-morning", "utc-the-day-before"],
 )
-def test_a_last_day_with_a_time_zone_is_the_utc_day_it_falls_on(
-    client: TestClient, last_moment: str, fires: bool
-) -> None:
-    """Days are the server's UTC days (§1, "today"): 23:30 in New York on 7 November is 04:30 UTC
-    on the 8th, 13 days before 2026-11-21, inside the washout (read as its local date, the 7th,
-    it was 14 days and no card came)."""
+def test_a_last_day_with_a_time_zone_is_its_own_date(client: TestClient, last_moment: str, fires: bool) -> None:
+    """A dateTime's day is its own date, as written: the 8th, 13 days before 2026-11-21, inside
+    the washout (read as the UTC day, both were the 7th, 14 days, and no card came)."""
     dosage = [step(bounds=("2026-09-01", last_moment))]
     maoi = course("maoi", PHENELZINE_15, status="stopped", authored="2026-09-01", dosage=dosage)
     cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")

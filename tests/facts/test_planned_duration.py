@@ -34,6 +34,14 @@ def test_bounds_period_counts_its_end_day(client: TestClient, end: str, expected
         assert card is not None and f"from 2026-12-01 to {end}" in card["detail"]
 
 
+@pytest.mark.parametrize("offset", ["-05:00", "+01:00"])
+def test_whole_local_days_with_a_time_zone_count_as_written(client: TestClient, offset: str) -> None:
+    """From 00:00 on the 1st to 23:59 on the 21st, local time, is 21 days in any zone (read as
+    UTC days: 22 in New York and in Paris, and a warning for a course at the limit)."""
+    bounds = (f"2026-12-01T00:00:00{offset}", f"2026-12-21T23:59:59{offset}")
+    assert planned(client, hook(dosage=[step(bounds=bounds)], dispense={})) is None
+
+
 @pytest.mark.parametrize(
     ("start", "end", "expected"),
     [
