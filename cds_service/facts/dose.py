@@ -118,18 +118,14 @@ def nonpositive_dose(request: dict[str, Any]) -> bool:
 
 
 def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:
+    """Administrations a day: the repeat's frequency over its period, else the timing code
+    (TID), else its times of day (FHIR Timing: each ``timeOfDay`` or ``when`` is a dose)."""
     repeat = repeat_of(dosage)
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
-    # Each time of day is a dose (FHIR Timing) when no frequency says otherwise, a day the period.
-    times = 0
-    if "timeOfDay" in repeat or "when" in repeat:
-        times = len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))
-    if times and period is None and not period_unit:
-        period, period_unit = 1.0, "d"
     if period is not None and period_unit:
         frequency = as_num(repeat.get("frequencyMax"))
         frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-        frequency = (times or 1) if frequency is None else frequency  # none stated: once a period; 0 is no rate
+        frequency = (_times_of_day(repeat) or 1) if frequency is None else frequency  # 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:
             return frequency / period_days
@@ -137,4 +133,11 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
-    return None
+    times = _times_of_day(repeat) if period is None and not period_unit else 0
+    return float(times) if times else None  # a day the period when none is stated
+
+
+def _times_of_day(repeat: dict[str, Any]) -> int:
+    if "timeOfDay" not in repeat and "when" not in repeat:  # the common case, at no cost
+        return 0
+    return len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))

@@ -172,6 +172,14 @@ def test_times_of_day_say_how_often(client: TestClient, repeat: dict[str, Any], 
     assert planned(client, hook(dosage=[dosage], dispense=quantity(dispensed))) == "22 days planned"
 
 
+def test_a_timing_code_says_how_often_whatever_its_times_of_day(client: TestClient) -> None:
+    """"TID with meals" (code TID, when C): three a day, 66 tablets 22 days; the one meal code is
+    no frequency of one a day (it read 66 days, and the update dispensed a third of the days)."""
+    dosage = step()
+    dosage["timing"] = {"code": {"coding": [{"code": "TID"}], "text": "TID"}, "repeat": {"when": ["C"]}}
+    assert planned(client, hook(dosage=[dosage], dispense=quantity(66))) == "22 days planned"
+
+
 def test_dose_range_reads_its_high_end(client: TestClient) -> None:
     dosage = step(3, units=None)
     dosage["doseAndRate"] = [
