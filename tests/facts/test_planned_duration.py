@@ -173,7 +173,7 @@ def test_times_of_day_say_how_often(client: TestClient, repeat: dict[str, Any], 
 
 
 def test_a_timing_code_says_how_often_whatever_its_times_of_day(client: TestClient) -> None:
-    """"TID with meals" (code TID, when C): three a day, 66 tablets 22 days; the one meal code is
+    """TID with meals (code TID, when C): three a day, 66 tablets 22 days; the one meal code is
     no frequency of one a day (it read 66 days, and the update dispensed a third of the days)."""
     dosage = step()
     dosage["timing"] = {"code": {"coding": [{"code": "TID"}], "text": "TID"}, "repeat": {"when": ["C"]}}
