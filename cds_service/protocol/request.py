@@ -35,7 +35,9 @@ MAX_ID = 255
 REFERENCE = re.compile(rf"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{{1,{MAX_ID}}}$")
 
 
-_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")  # anchored: JSON Schema patterns search
+# What an HTTP header value may hold: visible ASCII (RFC 9110), no space, no line break. Not
+# RFC 6750's stricter b64token: tokens with "!" or ":" are sent as they are by real servers.
+_HEADER_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # anchored: JSON Schema patterns search
 
 
 class FhirAuthorization(BaseModel):
@@ -43,7 +45,7 @@ class FhirAuthorization(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    access_token: SecretStr = Field(min_length=1, json_schema_extra={"pattern": _B64TOKEN.pattern})
+    access_token: SecretStr = Field(min_length=1, json_schema_extra={"pattern": _HEADER_TOKEN.pattern})
     token_type: str = Field(pattern="^[Bb]earer$")
     # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
     # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
@@ -55,10 +57,10 @@ class FhirAuthorization(BaseModel):
     @field_validator("access_token")
     @classmethod
     def _fit_for_a_header(cls, value: SecretStr) -> SecretStr:
-        """RFC 6750's token characters: another (a line break, a space) cannot be sent in the
+        """Visible ASCII only: a line break, a space or another letter cannot be sent in the
         Authorization header, and failed the fetch as a 412 for the prefetch, not the token."""
-        if not _B64TOKEN.fullmatch(value.get_secret_value()):
-            raise ValueError("must be a bearer token (RFC 6750: letters, digits and -._~+/ then any =)")
+        if not _HEADER_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be a bearer token of visible ASCII characters (no space or line break)")
         return value
 
 
