@@ -154,9 +154,10 @@ def test_the_sandbox_dstu2_draft_as_it_sends_it(client: TestClient) -> None:
     )
 
 
+@pytest.mark.parametrize("status", ["stopped", "Stopped"])
 @pytest.mark.parametrize(("ended", "indicator"), [("2026-11-16", "critical"), ("2026-11-01", None)])
 def test_a_dstu2_medication_order_ended_on_its_date_ended(
-    client: TestClient, ended: str, indicator: str | None
+    client: TestClient, ended: str, indicator: str | None, status: str
 ) -> None:
     """DSTU2 records when a MedicationOrder was stopped (``dateEnded``; R4 has no such field): a
     phenelzine order stopped 5 days ago is inside the 14-day washout, critical, and one stopped 20
@@ -166,7 +167,7 @@ def test_a_dstu2_medication_order_ended_on_its_date_ended(
     maoi = {
         "resourceType": "MedicationOrder",
         "id": "maoi-1",
-        "status": "stopped",
+        "status": status,
         "patient": {"reference": "Patient/versions-pt"},
         "dateWritten": "2026-08-01",
         "dateEnded": ended,

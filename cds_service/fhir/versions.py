@@ -111,7 +111,9 @@ def _stopped_on(resource: dict[str, Any]) -> None:
     course's dated bounds: from the day it was written to that day, where no instruction bounds it
     otherwise. Dropped, it made a stop date on record "unknown" (the MAO inhibitor warning)."""
     ended, written = resource.pop("dateEnded", None), resource.get("authoredOn")
-    if not (isinstance(ended, str) and isinstance(written, str) and resource.get("status") in ("completed", "stopped")):
+    status = resource.get("status")
+    ended_on_record = isinstance(status, str) and status.lower() in ("completed", "stopped")
+    if not (isinstance(ended, str) and isinstance(written, str) and ended_on_record):
         return
     if not resource.get("dosageInstruction"):
         resource["dosageInstruction"] = [{}]
