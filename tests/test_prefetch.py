@@ -327,6 +327,19 @@ def test_a_prefetch_key_holding_what_its_search_does_not_answer_is_400(
     assert response.json()["issue"][0]["expression"] == [field]
 
 
+def test_an_optional_key_holding_what_its_search_does_not_answer_is_read_as_not_sent(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prior imaging only sharpens a card: a misshapen ``imaging`` is not the reason to lose the
+    MAO inhibitor's critical card (a 400 for the whole call); it is left out, as a key not sent."""
+    request = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
+    request["prefetch"]["imaging"] = _wrapped({"resourceType": "Bundle", "type": "searchset", "entry": []})
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert "cyclobenzaprine-maoi" in rule_ids(response.json())
+    assert "prefetch.imaging: a batch's Bundle (of Bundles)" in caplog.text
+
+
 @pytest.mark.parametrize(
     "answer",
     [

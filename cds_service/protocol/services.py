@@ -8,6 +8,7 @@ another hook is one definition here (plus its rules): see docs/architecture.md.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,6 +18,8 @@ from cds_service.errors import InvalidRequest
 from cds_service.fhir.json import is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,14 @@ def read_prefetch(keys: tuple[PrefetchKey, ...], sent: dict[str, Any]) -> dict[s
                 fields=[field],
             )
         if value is not None:
-            _check_shape(value, key, f"prefetch.{key.name}")
+            try:
+                _check_shape(value, key, f"prefetch.{key.name}")
+            except InvalidRequest as error:
+                if key.required:
+                    raise
+                # An optional key only sharpens cards: not the reason to lose them all.
+                log.warning("%s: read as not sent", error)
+                continue
         own[key.name] = value
     return own
 
