@@ -248,8 +248,8 @@ def build_context(
     # MedicationOrder/7 is MedicationRequest/7): not a ServiceRequest's id, which another
     # resource type may share.
     exclude = {
-        f"MedicationRequest/{id}"
-        for kind, _, id in (o.reference.partition("/") for o in drafts)
+        f"MedicationRequest/{draft_id}"
+        for kind, _, draft_id in (o.reference.partition("/") for o in drafts)
         if kind in _MEDICATION_REQUESTS
     }
     conditions = _conditions(history.get("conditions", []), terminology, today)
