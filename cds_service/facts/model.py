@@ -83,6 +83,9 @@ class Course:
     # The end is the 14-day assumption for a course of unknown duration (clinical specification
     # §1), not something the record says.
     assumed_end: bool = False
+    # The last day as the server's UTC day, where the end is a time west of UTC that falls on the
+    # next UTC day (23:30 in New York): what a washout counts from (``cyclobenzaprine-maoi``).
+    last_day_utc: date | None = None
 
     def active_on(self, day: date) -> bool:
         return self.start <= day < self.end

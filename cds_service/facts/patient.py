@@ -16,7 +16,7 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import bounds_start, course_plan
+from cds_service.facts.sig import bounds_end_utc, bounds_start, course_plan
 from cds_service.fhir.coding import ICD10CM, Code
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
@@ -152,14 +152,26 @@ def _courses(
         if reference in exclude:
             continue
         try:
-            days = _course_days(raw, *course_plan(raw, drug, terminology), status, today)
+            planned, span = course_plan(raw, drug, terminology)
+            days = _course_days(raw, planned, span, status, today)
             if days is None:
                 continue
             start, last_day, assumed = days
             end = last_day + timedelta(days=1)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
-        courses.append(Course(reference, drug, start, end, status, assumed_end=assumed))
+        utc = bounds_end_utc(raw) if span is not None else None  # an end the bounds period dates
+        courses.append(
+            Course(
+                reference,
+                drug,
+                start,
+                end,
+                status,
+                assumed_end=assumed,
+                last_day_utc=utc if utc and utc > last_day else None,
+            )
+        )
     return courses
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
@@ -68,6 +68,21 @@ def bounds_start(request: dict[str, Any]) -> date | None:
     """The earliest start of the dosage bounds periods, ended or not."""
     starts = (to_date(period.get("start")) for period in _periods(dosages_of(request)))
     return min((start for start in starts if start), default=None)
+
+
+def bounds_end_utc(request: dict[str, Any]) -> date | None:
+    """The latest bounds period end that is a time with a zone, as the UTC day it falls on."""
+    days = []
+    for period in _periods(dosages_of(request)):
+        end = period.get("end")
+        if isinstance(end, str) and len(end) > 10:
+            try:
+                moment = datetime.fromisoformat(end)
+                if moment.tzinfo is not None:
+                    days.append(moment.astimezone(UTC).date())
+            except (ValueError, OverflowError):  # not a whole dateTime, or past the calendar
+                continue
+    return max(days, default=None)
 
 
 _Span = tuple[date, date]

@@ -103,14 +103,17 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     name, ingredient = course.drug.name, course.drug.ingredient
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {course.start.isoformat()})")
-    ago = (today - course.last_day).days
-    if ago <= 0 and course.start == today == course.last_day:
+    # Counted from the later of the end's own date and its UTC day: a dose at 23:30 in New York
+    # on the 7th was taken on the 8th in the server's days, and either may be the nearer.
+    last_day = max(course.last_day, course.last_day_utc or course.last_day)
+    ago = (today - last_day).days
+    if ago <= 0 and course.start == today == last_day:
         return _Seen(ingredient, f"{name} (given today)")
     if ago <= 0:
         return _Seen(ingredient, f"{name} (taken now, since {course.start.isoformat()})")
     if ago < washout_days:
         unit = "day" if ago == 1 else "days"
-        return _Seen(ingredient, f"{name} (last taken {course.last_day.isoformat()}, {ago} {unit} ago)")
+        return _Seen(ingredient, f"{name} (last taken {last_day.isoformat()}, {ago} {unit} ago)")
     return None
 
 

@@ -108,12 +108,22 @@ def test_a_mao_inhibitor_course_ending_in_this_month_or_year_is_taken_now(client
 
 @pytest.mark.parametrize(
     ("last_moment", "fires"),
-    [("2026-11-08T01:00:00+02:00", True), ("2026-11-08T09:00:00+10:00", True), ("2026-11-07T23:30:00Z", False)],
-    ids=["athens-small-hours", "sydney-morning", "utc-the-day-before"],
+    [
+        ("2026-11-08T01:00:00+02:00", True),
+        ("2026-11-08T09:00:00+10:00", True),
+        ("2026-11-07T23:30:00-05:00", True),
+        ("2026-11-07T23:30:00Z", False),
+        ("2026-11-07T18:00:00-05:00", False),
+    ],
+    ids=["athens-small-hours", "sydney-morning", "new-york-evening", "utc-the-day-before", "new-york-afternoon"],
 )
-def test_a_last_day_with_a_time_zone_is_its_own_date(client: TestClient, last_moment: str, fires: bool) -> None:
-    """A dateTime's day is its own date, as written: the 8th, 13 days before 2026-11-21, inside
-    the washout (read as the UTC day, both were the 7th, 14 days, and no card came)."""
+def test_a_mao_inhibitor_last_taken_in_another_time_zone_counts_from_the_later_day(
+    client: TestClient, last_moment: str, fires: bool
+) -> None:
+    """The washout counts from the later of the end's own date and its UTC day (today is a UTC
+    day): 01:00 in Athens on the 8th is 23:00 UTC on the 7th, 23:30 in New York on the 7th is
+    04:30 UTC on the 8th; either way the last dose was under 14 days before some of 2026-11-21.
+    Read as the local date the New York end was 14 days back; read as the UTC day the Athens one."""
     dosage = [step(bounds=("2026-09-01", last_moment))]
     maoi = course("maoi", PHENELZINE_15, status="stopped", authored="2026-09-01", dosage=dosage)
     cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")
