@@ -273,3 +273,21 @@ def test_a_dose_swap_dispenses_what_the_new_dose_takes(
     ]
     assert swaps, "no dose swap offered"
     assert [swap["dispenseRequest"]["quantity"] for swap in swaps] == [expected] * len(swaps)
+
+
+def test_a_composed_swap_counts_the_times_of_day_as_the_facts_do(client: TestClient) -> None:
+    """Morning and night over a day is two a day (FHIR Timing): the 21-day update of the draft
+    dispensed 42, but composed into the 5 mg swap the same instructions, read from the swap's
+    JSON, were one a day, 21 tablets for a 21-day course of two a day."""
+    request = json.loads(
+        Path(FIXTURES / "cyclobenzaprine-older-adult/fires-composed-swap-10mg-tid-30-days-age-70.json").read_text()
+    )
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"][0]["timing"] = {"repeat": {"when": ["MORN", "NIGHT"], "period": 1, "periodUnit": "d"}}
+    draft["dispenseRequest"] = {"quantity": {"value": 60, "system": "http://unitsofmeasure.org", "code": "{pill}"}}
+    quantities = sorted(
+        action["resource"]["dispenseRequest"]["quantity"]["value"]
+        for action in suggested_actions(client, request) or ()
+        if action["type"] == "update"
+    )
+    assert quantities == [42, 42]  # the 21-day update, and the swap limited to 21 days

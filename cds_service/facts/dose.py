@@ -125,7 +125,7 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     if period is not None and period_unit:
         frequency = as_num(repeat.get("frequencyMax"))
         frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-        frequency = (_times_of_day(repeat) or 1) if frequency is None else frequency  # 0 is no rate
+        frequency = (times_of_day(repeat) or 1) if frequency is None else frequency  # 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:
             return frequency / period_days
@@ -133,11 +133,12 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
-    times = _times_of_day(repeat) if period is None and not period_unit else 0
+    times = times_of_day(repeat) if period is None and not period_unit else 0
     return float(times) if times else None  # a day the period when none is stated
 
 
-def _times_of_day(repeat: dict[str, Any]) -> int:
+def times_of_day(repeat: dict[str, Any]) -> int:
+    """Doses a day its ``timeOfDay`` or ``when`` entries say (FHIR Timing); 0 when they say none."""
     if "timeOfDay" not in repeat and "when" not in repeat:  # the common case, at no cost
         return 0
     return len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step, times_of_day
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import Dialect, dialect
@@ -74,7 +74,8 @@ def _step_sig(
     repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
     period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax"))
     frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-    frequency = 1 if frequency is None else frequency  # none stated: once a period; 0 is no rate
+    # None stated: a dose at each time of day, else once a period (as the facts read it); 0 is no rate.
+    frequency = (times_of_day(repeat) or 1) if frequency is None else frequency
     period_days = _PERIOD_DAYS.get(str(repeat.get("periodUnit") or repeat.get("periodUnits") or ""))
     if period and period_days and 0 < frequency < _PLAUSIBLE and 0 < period < _PLAUSIBLE:
         per_day = frequency / (period * period_days)
