@@ -105,14 +105,12 @@ def test_a_patient_id_naming_no_patient_is_400(client: TestClient, patient_id: s
     assert_400(client.post(SELECT, json=request), "context.patientId")
 
 
+def _authorization(access_token: str) -> dict[str, Any]:
+    return {"access_token": access_token, "token_type": "Bearer", "expires_in": 300, "scope": "s", "subject": "c"}
+
+
 def test_fhir_authorization_requires_fhir_server(client: TestClient) -> None:
-    authorization = {
-        "access_token": "secret-token",
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds",
-    }
+    authorization = _authorization("secret-token")
     message = assert_400(client.post(SELECT, json=_request(fhirAuthorization=authorization, fhirServer=None)))
     assert "fhirAuthorization requires fhirServer" in message
     assert "secret-token" not in message
@@ -127,22 +125,14 @@ def test_incomplete_fhir_authorization_names_the_field(client: TestClient) -> No
 def test_an_access_token_not_fit_for_a_header_is_400_naming_it(client: TestClient, token: str) -> None:
     """Visible ASCII only (what a header holds): another was refused by the HTTP client on the
     first fetch, and the call answered 412 for the prefetch, not for the token."""
-    authorization = {"access_token": token, "token_type": "Bearer", "expires_in": 300, "scope": "s", "subject": "c"}
-    request = _request(fhirAuthorization=authorization, fhirServer="https://fhir.example.org/r4")
+    request = _request(fhirAuthorization=_authorization(token), fhirServer="https://fhir.example.org/r4")
     message = assert_400(client.post(SELECT, json=request), "fhirAuthorization.access_token")
     assert token not in message
 
 
 def test_an_access_token_of_any_visible_ascii_is_accepted(client: TestClient) -> None:
     """Real servers' tokens hold more than RFC 6750's b64token ("!", ":", "%"): they go as sent."""
-    authorization = {
-        "access_token": "00D!AQ:x%2Fy",
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "s",
-        "subject": "c",
-    }
-    request = _request(fhirAuthorization=authorization, fhirServer="https://fhir.example.org/r4")
+    request = _request(fhirAuthorization=_authorization("00D!AQ:x%2Fy"), fhirServer="https://fhir.example.org/r4")
     assert client.post(SELECT, json=request).status_code == 200
 
 

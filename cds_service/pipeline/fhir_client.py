@@ -95,15 +95,14 @@ class FhirClient:
             raise FetchFailed("fetching it from fhirServer failed: the server answered an OperationOutcome")
         return body
 
-    async def _answer(self, url: str, search_type: str | None) -> dict[str, Any]:
-        """A search's page (``search_type`` set; "" for a next page), or a read's resource: what
-        else the server answers (a batch's Bundle of Bundles, a Binary) fails the fetch, where it
-        was read as no data."""
-        body = await self._get(url, search_type or None)
+    async def _answer(self, url: str, search_type: str | None, *, read: bool = False) -> dict[str, Any]:
+        """A search's page, or (``read``) a read's resource: what else the server answers (a
+        batch's Bundle of Bundles, a Binary) fails the fetch, where it was read as no data."""
+        body = await self._get(url, search_type)
         kind = body.get("resourceType")
         if kind == "Bundle" and not is_batch(body):
             return body
-        if search_type is None and isinstance(kind, str) and url.rpartition("/")[0].endswith("/" + kind):
+        if read and isinstance(kind, str) and url.rpartition("/")[0].endswith("/" + kind):
             return body  # a read (Patient/{id}) answered with that resource
         raise FetchFailed(f"fetching it from fhirServer failed: it answered a {str(kind)[:40]!r}, not a Bundle")
 
@@ -185,7 +184,12 @@ class FhirClient:
         ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
         (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
         """
-        page = first if first is not None else await self._answer(f"{self._base}/{url}", search_type)
+        # A query asked without a search type is a read (``_search``).
+        page = (
+            first
+            if first is not None
+            else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
+        )
         resources = list(bundle_resources(page))
         for _ in range(self._max_pages - 1):
             link = next_link(page) if page.get("resourceType") == "Bundle" else None
@@ -195,7 +199,7 @@ class FhirClient:
                 log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
                 self.partial.add(key)
                 break
-            page = await self._answer(link, search_type or "")
+            page = await self._answer(link, None)
             resources.extend(bundle_resources(page))
         else:
             if page.get("resourceType") == "Bundle" and next_link(page) is not None:
