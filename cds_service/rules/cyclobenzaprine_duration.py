@@ -110,9 +110,7 @@ def _plausible(number: float | None) -> float | None:
 
 def _course_start(course: Course) -> str:
     """When a course began, and that its length is assumed where the record does not say it (§1)."""
-    assumed = (
-        f" (its length not recorded: {(course.end - course.start).days} days assumed)" if course.assumed_end else ""
-    )
+    assumed = f", length not recorded: {(course.end - course.start).days} days assumed" if course.assumed_end else ""
     return course.start.isoformat() + assumed
 
 
@@ -162,7 +160,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "duration_basis": order.duration_basis or "",
         "prior_days": str(prior_days),
         "prior_courses": ("course from " if len(prior) == 1 else "courses from ")
-        + ", ".join(map(_course_start, sorted(prior, key=lambda c: c.start))),
+        + "; ".join(map(_course_start, sorted(prior, key=lambda c: c.start))),
         "prior_note": f" It was already taken on {prior_days} of the last {limits.cumulative_window_days} days."
         if prior_days
         else "",

@@ -73,7 +73,7 @@ def test_unknown_duration_is_assumed_14_days(client: TestClient) -> None:
     assert planned(client, request) == "14 taken + 8 planned"
     card = duration_card(client, request)
     assert card is not None
-    assert "course from 2026-11-01 (its length not recorded: 14 days assumed)" in card["detail"]
+    assert "(course from 2026-11-01, length not recorded: 14 days assumed)" in card["detail"]
 
 
 def test_active_order_of_unknown_duration_runs_until_today(client: TestClient) -> None:
