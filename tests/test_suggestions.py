@@ -291,3 +291,58 @@ def test_a_composed_swap_counts_the_times_of_day_as_the_facts_do(client: TestCli
         if action["type"] == "update"
     )
     assert quantities == [42, 42]  # the 21-day update, and the swap limited to 21 days
+
+
+def _together(*timings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Instructions taken together (one ``sequence``), one tablet each."""
+    dose = {"value": 1, "system": "http://unitsofmeasure.org", "code": "{tbl}"}
+    return [{"sequence": 1, "timing": {"repeat": t}, "doseAndRate": [{"doseQuantity": dose}]} for t in timings]
+
+
+@pytest.mark.parametrize(
+    ("instructions", "expected", "label"),
+    [
+        (
+            _together({"frequency": 3, "period": 1, "periodUnit": "d"}, {"when": ["HS"]}),
+            [3],
+            "1 tablet three times a day",
+        ),
+        (
+            _together(
+                {"frequency": 2, "period": 1, "periodUnit": "d"}, {"frequency": 2, "period": 1, "periodUnit": "d"}
+            ),
+            [2, 1],
+            "1 tablet three times a day",
+        ),
+        (_together({"when": ["MORN"]}, {"when": ["HS"]}), [1, 1], "1 tablet twice a day"),
+    ],
+    ids=["three-a-day-and-bedtime", "twice-and-twice", "morning-and-bedtime"],
+)
+def test_the_5_mg_swap_caps_instructions_taken_together_at_three_a_day_in_all(
+    client: TestClient, instructions: list[dict[str, Any]], expected: list[int], label: str
+) -> None:
+    """Instructions sharing a ``sequence`` are taken together: three times a day and one at
+    bedtime is four tablets a day. The swap capped each at three, so four 5 mg tablets a day
+    under a label reading "three times a day"; morning and bedtime (two a day) read "once a day"."""
+    request = json.loads(Path(FIXTURES / "cyclobenzaprine-older-adult/fires-age-65-10mg.json").read_text())
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"] = instructions
+    draft.pop("dispenseRequest", None)
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    offered = [
+        (suggestion["label"], action["resource"])
+        for card in response.json()["cards"]
+        for suggestion in card.get("suggestions", ())
+        for action in suggestion["actions"]
+        if action["type"] == "update" and "828320" in json.dumps(action["resource"])
+    ]
+    assert offered, "no 5 mg swap offered"
+    for shown, swap in offered:
+        assert label in shown
+        assert [per_day(dosage) for dosage in swap["dosageInstruction"]] == expected
+
+
+def per_day(dosage: dict[str, Any]) -> int:
+    repeat = dosage["timing"]["repeat"]
+    return len(repeat["when"]) if "when" in repeat else repeat["frequency"]

@@ -199,7 +199,8 @@ def _unit_of(order: Order) -> dict[str, str]:
 
 
 def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str, Any]:
-    """The draft switched to one unit of ``product``, no more often than ``max_per_day``."""
+    """The draft switched to one unit of ``product``, no more often than ``max_per_day`` in all:
+    an instruction over its share is rewritten to its share a day, one left with none goes."""
     resource = copy_json(order.resource)
     resource.pop("medicationReference", None)
     resource["medicationCodeableConcept"] = {
@@ -209,23 +210,50 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     form = product.dose_form or "tablet"
     fields = dialect(resource)
     steps = dosages_of(resource)
-    # Each step by its own frequency where the facts read one for it; else by the order's highest.
-    rates = order.step_per_day if len(order.step_per_day) == len(steps) else (order.per_day,) * len(steps)
+    kept: list[dict[str, Any]] = []
     new_rates: list[float | None] = []
-    for dosage, per_day in zip(steps, rates, strict=True):
+    for dosage, rate, capped in zip(steps, _rates(order, steps), capped_rates(order, steps, max_per_day), strict=True):
+        if capped == 0 and rate != 0:  # its group's share is used up
+            continue
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
-        new_rates.append(per_day if per_day is not None else order.per_day)
-        if (per_day if per_day is not None else order.per_day or 0) > max_per_day:
-            new_rates[-1] = math.floor(max_per_day)
+        if capped != rate:
             repeat = writable_repeat(dosage)
             dosage["timing"].pop("code", None)
-            for key in ("frequencyMax", "periodMax", "timeOfDay", "when"):
+            for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
                 repeat.pop(key, None)
-            repeat.pop("periodUnit", None)
-            repeat.pop("periodUnits", None)
-            repeat.update({"frequency": math.floor(max_per_day), "period": 1, fields.period_unit: "d"})
+            repeat.update({"frequency": capped, "period": 1, fields.period_unit: "d"})
+        kept.append(dosage)
+        new_rates.append(capped)
+    if len(kept) < len(steps):
+        resource["dosageInstruction"] = kept
     recount(order, resource, form, new_rates)
     return safe_update(order, resource)
+
+
+def capped_rates(order: Order, steps: list[dict[str, Any]], max_per_day: float) -> list[float | None]:
+    """Times a day of each instruction once those taken together (``step_group``) share
+    ``max_per_day``, in the order listed: three times a day and one at bedtime is four a day,
+    and becomes three times a day with the bedtime dose gone (0). A taper's steps each have the
+    whole limit; an instruction whose frequency is unknown stays unknown."""
+    left: dict[object, float] = {}
+    capped: list[float | None] = []
+    for index, (dosage, rate) in enumerate(zip(steps, _rates(order, steps), strict=True)):
+        if rate is None:
+            capped.append(None)
+            continue
+        group = step_group(dosage, index)
+        remaining = left.get(group, max_per_day)
+        allowed = rate if rate <= remaining else math.floor(remaining)
+        left[group] = remaining - allowed
+        capped.append(allowed)
+    return capped
+
+
+def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
+    """Each instruction's times a day, as the facts read it; else the order's highest."""
+    if len(order.step_per_day) == len(steps):
+        return [rate if rate is not None else order.per_day for rate in order.step_per_day]
+    return [order.per_day] * len(steps)
 
 
 def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:

@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.content.terminology import Terminology
+from cds_service.facts.dose import dosages_of, units_per_day
 from cds_service.facts.model import Condition, Order
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, copy_json
 from cds_service.rules import Proposal
-from cds_service.rules.actions import UCUM, delete, recount, update, with_product, writable_repeat
+from cds_service.rules.actions import (
+    UCUM,
+    capped_rates,
+    delete,
+    recount,
+    update,
+    with_product,
+    writable_repeat,
+)
 from cds_service.rules.safe_update import safe_update
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
@@ -57,7 +66,8 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
         facts["low_dose"] = "1 sublingual 2.8 mg tablet once a day"
     else:
         product = terminology.products[START_PRODUCT]
-        per_day = min(order.per_day, MAX_PER_DAY) if order.per_day is not None else None
+        steps = dosages_of(order.resource)
+        per_day = units_per_day(steps, [1.0] * len(steps), capped_rates(order, steps, MAX_PER_DAY))
         frequency = _TIMES_A_DAY.get(per_day, "") if per_day is not None else ""
         swap = update(with_product(order, product, max_per_day=MAX_PER_DAY))
         facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}"
