@@ -93,7 +93,7 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
         now, who = clock(), store.patient_key(patient.patient_id)
         stages.time(
             "stored feedback read (the quiet read, not kept)",
-            lambda i: read_quiet(connection, who, (), now, knowledge.snooze_days),
+            lambda i: read_quiet(connection, who, (None, ()), now, knowledge.snooze_days),
         )
     stages.time(
         "stored feedback read, kept (SQLite)",

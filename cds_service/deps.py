@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from cds_service.clock import Clock, today
 from cds_service.observability import Metrics
-from cds_service.pipeline.evaluate import FhirAccess
+from cds_service.pipeline.evaluate import FhirAccess, QuietFor
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.protocol.request import HookRequest
@@ -33,7 +33,7 @@ from cds_service.security.clients import TrustedClient, TrustedClientsError, loa
 from cds_service.security.outbound import Outbound
 from cds_service.settings import Settings
 from cds_service.storage.availability import OUTAGES, DatabaseGate, DatabaseUnavailable
-from cds_service.storage.records import CardRecord, IssuedCard, Quiet
+from cds_service.storage.records import CardRecord, IssuedCard, Owner, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
 from cds_service.storage.writer import Writer
@@ -76,7 +76,12 @@ class Runtime:
     def today(self) -> date:
         return today(self.clock)
 
-    async def quiet(self, patient_id: str, shown_by: tuple[str, ...] = ()) -> Quiet:
+    def quiet_for(self, caller: TrustedClient | None) -> QuietFor:
+        """The pipeline's quiet step for this caller: the cards issued to it count, no other
+        client's (a patient id is one EHR's)."""
+        return partial(self.quiet, owner=Owner.of(caller))
+
+    async def quiet(self, patient_id: str, shown_by: tuple[str, ...] = (), *, owner: Owner | None = None) -> Quiet:
         """What stored feedback silences for this patient (``Store.quiet``): the pipeline's quiet step.
         Without the database, nothing: the cards are answered, snoozes and the order-sign
         de-duplication not applied (said in the log and ``cds_storage_skipped_total``)."""
@@ -84,7 +89,7 @@ class Runtime:
             if shown_by:  # the cards those services showed, written first
                 await self.cards_written()
             return await self.storage.run(
-                self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by
+                self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by, owner=owner
             )
         except DatabaseUnavailable as error:
             log.warning("database unavailable (%s): snoozes and earlier cards not read for this call", error)

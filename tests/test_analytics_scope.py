@@ -2,6 +2,7 @@
 cards issued to it (its issuer, and its tenant) and of the feedback it sent; an operator's client
 (``"operator": true`` in the trusted-clients file) reads every client's. Cards stored before
 schema version 6, or with authentication off, belong to no client: only an operator sees them.
+What feedback and earlier cards quiet is a client's own too: a patient id is one EHR's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import NOON, SELECT, fixture
+from tests.conftest import NOON, SELECT, SIGN, fixture
+from tests.feedback_calls import overridden
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 BASE = "http://testserver"
@@ -32,7 +34,7 @@ def keys() -> dict[str, SigningKey]:
 @pytest.fixture
 def secure(
     make_client: Callable[..., TestClient], tmp_path: Path, keys: dict[str, SigningKey]
-) -> Callable[[], TestClient]:
+) -> Callable[..., TestClient]:
     trusted = tmp_path / "trusted-clients.json"
     trusted.write_text(
         json.dumps(
@@ -43,7 +45,7 @@ def secure(
             ]
         )
     )
-    return lambda: make_client(auth_mode="required", trusted_clients_file=trusted)
+    return lambda **settings: make_client(auth_mode="required", trusted_clients_file=trusted, **settings)
 
 
 def _as(keys: dict[str, SigningKey], who: str, path: str) -> dict[str, str]:
@@ -70,7 +72,7 @@ def _issued(body: dict[str, Any]) -> dict[str, int]:
 
 
 def test_a_client_reads_its_own_cards_and_an_operator_every_clients(
-    secure: Callable[[], TestClient], keys: dict[str, SigningKey]
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey]
 ) -> None:
     client = secure()
     north = _post(client, keys, "north", SELECT, fixture(DURATION))["cards"]
@@ -95,7 +97,7 @@ def test_a_client_reads_its_own_cards_and_an_operator_every_clients(
 
 
 def test_cards_of_no_client_are_an_operators_only(
-    make_client: Callable[..., TestClient], secure: Callable[[], TestClient], keys: dict[str, SigningKey]
+    make_client: Callable[..., TestClient], secure: Callable[..., TestClient], keys: dict[str, SigningKey]
 ) -> None:
     """Cards stored with authentication off (as before schema version 6) name no client."""
     first = make_client()
@@ -111,3 +113,33 @@ def test_without_authentication_every_card_is_counted(client: TestClient) -> Non
     client.post(SELECT, json=fixture(DURATION))
     body = client.get("/analytics").json()
     assert (body["scope"], body["totals"]["issued"]) == ({"clients": "all"}, 1)
+
+
+def _rules(body: dict[str, Any]) -> list[str]:
+    return [card["source"]["topic"]["code"] for card in body["cards"]]
+
+
+def test_a_clients_feedback_quiets_only_its_own_patients(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """A patient id is unique within one EHR only: north's "don't show again" and the cards north
+    showed at order-select are north's patient's. They silenced south's patient of the same id:
+    the snooze hid south's duration card, and south's order-sign did not repeat what only
+    north's order-select had shown."""
+    client = secure(database_url=database_url)
+    request = fixture(DURATION)
+    card = _post(client, keys, "north", SELECT, request)["cards"][0]
+    snooze = overridden(card, "dont-show-again")
+    _post(client, keys, "north", f"{SELECT}/feedback", {"feedback": [snooze]})
+    assert _rules(_post(client, keys, "north", SELECT, {**request, "hookInstance": "north-2"})) == []
+    assert _rules(_post(client, keys, "south", SELECT, {**request, "hookInstance": "south-1"})) == [
+        "cyclobenzaprine-duration"
+    ]
+
+    other = {**fixture(SEVERAL), "hookInstance": "north-3"}
+    shown = _rules(_post(client, keys, "north", SELECT, other))
+    assert shown
+    signed = {**other, "hook": "order-sign", "hookInstance": "south-2"}
+    signed["context"] = {k: v for k, v in other["context"].items() if k != "selections"}
+    assert set(shown) <= set(_rules(_post(client, keys, "south", SIGN, signed)))
+    assert _rules(_post(client, keys, "north", SIGN, {**signed, "hookInstance": "north-4"})) == []

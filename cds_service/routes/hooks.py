@@ -51,7 +51,7 @@ async def call_service(request: Request) -> Response:
         new_uuid=runtime.new_uuid,
         fhir=runtime.fhir_access(caller),
         deadline=runtime.settings.fhir_deadline_seconds,
-        quiet=runtime.quiet,
+        quiet=runtime.quiet_for(caller),
         max_draft_orders=runtime.settings.max_draft_orders,
         max_cards=runtime.settings.max_cards,
         inline=computes_inline(body, len(raw)),

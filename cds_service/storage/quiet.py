@@ -21,22 +21,26 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, Select, Text, bindparam, case, func, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
-from cds_service.storage.records import Quiet
+from cds_service.storage.records import Owner, Quiet
 from cds_service.storage.schema import as_utc, feedback, issued_cards
 
 # Patients whose answers are kept: each a few hundred bytes.
 PATIENTS = 10_000
 
+# Who asks: the client (None with authentication off), and the services whose cards shown today count.
+_Asked = tuple[Owner | None, tuple[str, ...]]
+
 
 class QuietCache:
     def __init__(self, size: int = PATIENTS) -> None:
         self._size = size
-        # patient key → the services whose cards shown today count → (answer, kept until)
-        self._answers: dict[str, dict[tuple[str, ...], tuple[Quiet, datetime]]] = {}
+        # patient key → (the client, the services whose cards shown today count) → (answer, kept until)
+        self._answers: dict[str, dict[_Asked, tuple[Quiet, datetime]]] = {}
         self._generation = 0
         self._lock = threading.Lock()  # cards are written from the store's writer thread
 
@@ -44,21 +48,21 @@ class QuietCache:
     def generation(self) -> int:
         return self._generation
 
-    def get(self, patient: str, shown_by: tuple[str, ...], now: datetime) -> Quiet | None:
+    def get(self, patient: str, asked: _Asked, now: datetime) -> Quiet | None:
         with self._lock:
-            kept = self._answers.get(patient, {}).get(shown_by)
+            kept = self._answers.get(patient, {}).get(asked)
         if kept is None or now >= kept[1]:
             return None
         return kept[0]
 
-    def keep(self, patient: str, shown_by: tuple[str, ...], quiet: Quiet, *, until: datetime, generation: int) -> None:
+    def keep(self, patient: str, asked: _Asked, quiet: Quiet, *, until: datetime, generation: int) -> None:
         """Keep an answer read at ``generation`` until ``until``, unless a write came since."""
         with self._lock:
             if generation != self._generation:
                 return
             if patient not in self._answers and len(self._answers) >= self._size:
                 del self._answers[next(iter(self._answers))]  # the oldest patient
-            self._answers.setdefault(patient, {})[shown_by] = (quiet, until)
+            self._answers.setdefault(patient, {})[asked] = (quiet, until)
 
     def forget(self, patients: set[str] | None = None, *, shown_by: str | None = None) -> None:
         """After a write: the answers of these patients (every answer, for None) are read again;
@@ -73,38 +77,49 @@ class QuietCache:
                     self._answers.pop(patient, None)
                     continue
                 answers = self._answers.get(patient, {})
-                for services in [services for services in answers if shown_by in services]:
-                    del answers[services]
+                for asked in [asked for asked in answers if shown_by in asked[1]]:
+                    del answers[asked]
 
 
 def read_quiet(
-    connection: Connection, patient: str, services: tuple[str, ...], now: datetime, snooze_days: dict[str, int]
+    connection: Connection,
+    patient: str,
+    asked: _Asked,
+    now: datetime,
+    snooze_days: dict[str, int],
 ) -> tuple[Quiet, datetime]:
     """The answer from the database, and until when it holds: midnight, or the end of the first
-    snooze it found (``Store.quiet`` says what silences what)."""
+    snooze it found (``Store.quiet`` says what silences what). Only the cards issued to the
+    asking client count: a patient id is one EHR's (with authentication off, every card counts)."""
+    owner, services = asked
+    scope = {"issuer": owner.issuer, "tenant": owner.tenant} if owner else {}
     today = datetime.combine(now.date(), time.min, UTC)
     since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
     until = today + timedelta(days=1)
     swapped: set[tuple[str, str]] = set()
     snoozed: set[str] = set()
-    for row in connection.execute(_FEEDBACK_OF_PATIENT, {"patient": patient, "since": since}):
+    for row in connection.execute(
+        _FEEDBACK_OF_PATIENT[owner is not None], {"patient": patient, "since": since, **scope}
+    ):
         at = as_utc(row.received_at)
         if row.outcome == "accepted" and at >= today:
             swapped.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
         days = snooze_days.get(row.rule_id, 0)
-        asked = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
-        snoozable = row.outcome == "overridden" and asked and row.indicator in ("warning", "info")
+        by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
+        snoozable = row.outcome == "overridden" and by_reason and row.indicator in ("warning", "info")
         if snoozable and days and at >= now - timedelta(days=days):
             snoozed.add(row.rule_id)
             until = min(until, at + timedelta(days=days))
-    shown = _shown_today(connection, patient, today, services) if services else frozenset()
+    shown = (
+        _shown_today(connection, {"patient": patient, "today": today, **scope}, services) if services else frozenset()
+    )
     return Quiet(swapped=frozenset(swapped), snoozed=frozenset(snoozed), shown=shown), until
 
 
-def _shown_today(connection: Connection, patient: str, today: datetime, services: tuple[str, ...]) -> frozenset[str]:
+def _shown_today(connection: Connection, where: dict[str, object], services: tuple[str, ...]) -> frozenset[str]:
     """Draft hashes of the non-critical cards ``services`` showed this patient today, less those
     of which any card was accepted (its suggestion, not applied, must come back)."""
-    rows = connection.execute(_SHOWN_TO_PATIENT, {"patient": patient, "today": today, "services": list(services)})
+    rows = connection.execute(_SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)})
     return frozenset(row.draft_hash for row in rows if not row[2] and row.indicator in ("warning", "info"))
 
 
@@ -118,7 +133,17 @@ def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> lis
 
 # Built once, with bound parameters: SQLAlchemy then skips building the statements and their
 # cache keys on each call (a third of the read's cost).
-_FEEDBACK_OF_PATIENT = (
+def _with_and_without_owner(statement: Select[Any]) -> dict[bool, Select[Any]]:
+    """``statement`` as is (False), and for one client's cards only (True: bound ``issuer`` and
+    ``tenant``), as ``reporting.queries.owned_by`` scopes analytics."""
+    owned = statement.where(
+        issued_cards.c.issuer == bindparam("issuer"),
+        issued_cards.c.tenant.is_not_distinct_from(bindparam("tenant", type_=Text)),
+    )
+    return {False: statement, True: owned}
+
+
+_FEEDBACK_OF_PATIENT = _with_and_without_owner(
     select(
         issued_cards.c.rule_id,
         issued_cards.c.indicator,
@@ -132,7 +157,7 @@ _FEEDBACK_OF_PATIENT = (
     .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
     .where(feedback.c.patient_key == bindparam("patient"), feedback.c.received_at >= bindparam("since"))
 )
-_SHOWN_TO_PATIENT = (
+_SHOWN_TO_PATIENT = _with_and_without_owner(
     select(
         issued_cards.c.draft_hash,
         func.min(issued_cards.c.indicator).label("indicator"),

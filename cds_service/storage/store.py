@@ -234,24 +234,32 @@ class Store:
             log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
         return deleted
 
-    def quiet(self, patient_id: str, *, snooze_days: dict[str, int], shown_by: Collection[str] = ()) -> Quiet:
+    def quiet(
+        self,
+        patient_id: str,
+        *,
+        snooze_days: dict[str, int],
+        shown_by: Collection[str] = (),
+        owner: Owner | None = None,
+    ) -> Quiet:
         """What this patient's stored feedback and today's cards silence (``Quiet``).
 
         No accepted card silences its rule: a suggestion applied makes the rule silent by
         itself, and one the client did not apply must come back. Only a dose-change swap
         accepted today keeps its rule quiet for the draft it left (clinical specification v2,
         ``cyclobenzaprine-older-adult``). A snooze needs the explicit "dont-show-again" reason.
-        ``shown_by``: the services (order-select) whose cards shown today are not repeated."""
+        ``shown_by``: the services (order-select) whose cards shown today are not repeated.
+        ``owner``: the client asking; only the cards issued to it count (None: every card)."""
         now = self._now()
         patient = self.patient_key(patient_id)
-        services = tuple(sorted(shown_by))
-        if self._quiet is not None and (kept := self._quiet.get(patient, services, now)) is not None:
+        asked = (owner, tuple(sorted(shown_by)))
+        if self._quiet is not None and (kept := self._quiet.get(patient, asked, now)) is not None:
             return kept
         generation = self._quiet.generation if self._quiet is not None else 0
         with self._reads.connect() as connection:
-            quiet, until = read_quiet(connection, patient, services, now, snooze_days)
+            quiet, until = read_quiet(connection, patient, asked, now, snooze_days)
         if self._quiet is not None:
-            self._quiet.keep(patient, services, quiet, until=until, generation=generation)
+            self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
         return quiet
 
     def ping(self) -> int:
