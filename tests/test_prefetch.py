@@ -252,9 +252,41 @@ def test_a_next_link_that_would_leave_the_fhir_base_is_not_followed(
 def test_optional_data_unavailable_degrades_the_card(client: TestClient, fhir_server: FhirTestServer) -> None:
     fhir_server.fail_for = {"ServiceRequest", "Patient"}
     body = client.post(SELECT, json=_request(fhir_server.base, patient_id="demo-refractory")).json()
-    assert rule_ids(body) == ["cyclobenzaprine-duration", "refractory-spasm-imaging", "muscle-relaxant-class-switch"]
+    assert rule_ids(body) == [
+        "cyclobenzaprine-duration",
+        "refractory-spasm-imaging",
+        "muscle-relaxant-class-switch",
+        "partial-history",
+    ]
     [mri] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "refractory-spasm-imaging"]
     assert "imaging history could not be checked" in mri["detail"]
+
+
+FAILED = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+
+
+@pytest.mark.parametrize("how", ["fetch-fails", "client-says-it-failed"])
+def test_a_patient_record_that_could_not_be_read_is_said(
+    client: TestClient, fhir_server: FhirTestServer, how: str
+) -> None:
+    """A 78-year-old's 10 mg order whose Patient record the server failed to give: the age is
+    unknown, and the older adults' checks stayed silent with nothing on the screen to say so."""
+    if how == "fetch-fails":
+        fhir_server.fail_for = {"Patient"}
+        request = _request(fhir_server.base, conditions=None, medications=None, imaging=None)
+    else:
+        request = _request(None, conditions=None, medications=None, imaging=None, patient=FAILED)
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
+    assert "checks for older adults did not run" in cards[-1]["summary"]
+    assert "Patient" not in cards[-1]["detail"] and "harness-pt-1" not in cards[-1]["detail"]
+
+
+def test_a_patient_record_the_client_did_not_send_is_not_a_notice(client: TestClient) -> None:
+    """No Patient prefetch and no fhirServer: the client's choice (the age is unknown, as the
+    clinical specification says), not a failure to tell the clinician of on every call."""
+    request = _request(None, conditions=None, medications=None, imaging=None)
+    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration"]
 
 
 @pytest.mark.parametrize(

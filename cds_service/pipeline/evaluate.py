@@ -107,7 +107,7 @@ async def evaluate(
 ) -> Evaluation:
     """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
-    left_out, partial = call.left_out, frozenset[str]()
+    left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
         data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
@@ -115,8 +115,9 @@ async def evaluate(
         # A history read in part matters only to rules that read the history.
         needs_data = any(rule.needs_patient_data for rule in call.rules)
         left_out, partial = left_out + left, data.partial if needs_data else frozenset()
+        unread = data.failed & {"patient"} if needs_data else frozenset()  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-    ending = notices(left_out, partial, new_uuid)
+    ending = notices(left_out, partial | unread, new_uuid)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     if findings:

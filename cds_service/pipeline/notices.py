@@ -28,23 +28,35 @@ _WORDS = {
 
 def notices(left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callable[[], str]) -> list[dict[str, Any]]:
     """The notices a call's answer ends with: data of another patient left out (``left_out``, the
-    fields), and prefetch keys read in part (``partial``)."""
+    fields), and prefetch keys read in part (``partial``; "patient": the record not read at all)."""
     cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
     if partial:
-        keys = tuple(f"prefetch.{key}" for key in sorted(partial))
-        cards.append(
-            _card(
-                new_uuid,
-                PARTIAL_HISTORY_TOPIC,
-                "The patient's history was not read in full: checks may be incomplete",
-                f"Not all of the patient's {_words(keys)} could be read. Any other card comes from what was "
-                "read, and a check that needed the rest may be missing: review the record before signing.",
-            )
-        )
+        cards.append(_partial(partial, new_uuid))
     return cards
+
+
+def _partial(partial: frozenset[str], new_uuid: Callable[[], str]) -> dict[str, Any]:
+    """Keys read in part, and the patient record when it could not be read (the age unknown)."""
+    lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key != "patient")
+    if "patient" in partial:
+        lines.append(
+            "The patient record could not be read: the age is unknown, so the checks for older adults did not run."
+        )
+    if history:
+        lines.append(f"Not all of the patient's {_words(history)} could be read.")
+    lines.append(
+        "Any other card comes from what was read, and a check that needed the rest may be missing: "
+        "review the record before signing."
+    )
+    summary = (
+        "The patient's history was not read in full: checks may be incomplete"
+        if history
+        else "The patient record could not be read: the checks for older adults did not run"
+    )
+    return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
 
 
 def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:

@@ -35,6 +35,9 @@ class PatientData:
     # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server, or
     # none to read them from). The cards then say that checks may be incomplete.
     partial: frozenset[str] = frozenset()
+    # Unavailable keys that failed (a fetch, or the client's own: an OperationOutcome sent), not
+    # merely left out of a request with no fhirServer: the clinician is told of a failure.
+    failed: frozenset[str] = frozenset()
 
 
 async def complete_prefetch(
@@ -51,6 +54,7 @@ async def complete_prefetch(
     resources: dict[str, list[dict[str, Any]]] = {}
     unavailable: dict[str, str] = {}
     partial: set[str] = set()
+    failed: set[str] = set()
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
     for key in keys:
         if key.name in prefetch and prefetch[key.name] is None:
@@ -75,14 +79,16 @@ async def complete_prefetch(
             jobs[key.name] = client.fetch(key, patient_id)
         else:
             unavailable[key.name] = client.reason if client else "the request has no fhirServer"
+            if value is not None:
+                failed.add(key.name)
 
     if jobs and isinstance(client, FhirClient):  # jobs come only with a client to run them
-        await _run(jobs, client, deadline, resources, unavailable)
+        failed |= await _run(jobs, client, deadline, resources, unavailable)
     for name, reason in unavailable.items():
         log.warning("prefetch %s unavailable: %s", name, reason)
     if isinstance(client, FhirClient):
         partial |= client.partial & resources.keys()
-    return PatientData(resources=resources, unavailable=unavailable, partial=frozenset(partial))
+    return PatientData(resources, unavailable, frozenset(partial), frozenset(failed))
 
 
 async def _run(
@@ -91,8 +97,9 @@ async def _run(
     deadline: float,
     resources: dict[str, list[dict[str, Any]]],
     unavailable: dict[str, str],
-) -> None:
-    """The fetches, all at once under one deadline: each key's resources, or why it is unavailable."""
+) -> set[str]:
+    """The fetches, all at once under one deadline: each key's resources, or why it is
+    unavailable; returns the keys whose fetch failed."""
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
     for task in pending:
@@ -108,3 +115,4 @@ async def _run(
             detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
             unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
+    return set(unavailable) & tasks.keys()
