@@ -63,6 +63,8 @@ def create_app(
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
+        # Else hidden from the page: when to resend feedback (503), and why a call was refused (401).
+        expose_headers=["Retry-After", "WWW-Authenticate"],
         # Chrome's Private Network Access (the hosted sandbox, a public page, calling a service on
         # localhost): only when configured, or any web page could reach a service on this machine.
         allow_private_network=settings.cors_private_network,

@@ -130,6 +130,20 @@ def test_an_access_token_not_fit_for_a_header_is_400_naming_it(client: TestClien
     assert token not in message
 
 
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer", "BEARER"])
+def test_a_bearer_token_type_is_read_in_any_case(client: TestClient, token_type: str) -> None:
+    """OAuth's token_type is case-insensitive (RFC 6749 §5.1): "BEARER" was a 400 for the call."""
+    authorization = {**_authorization("t"), "token_type": token_type}
+    request = _request(fhirAuthorization=authorization, fhirServer="https://fhir.example.org/r4")
+    assert client.post(SELECT, json=request).status_code == 200
+
+
+def test_a_token_type_other_than_bearer_is_400_naming_it(client: TestClient) -> None:
+    authorization = {**_authorization("t"), "token_type": "Basic"}
+    request = _request(fhirAuthorization=authorization, fhirServer="https://fhir.example.org/r4")
+    assert_400(client.post(SELECT, json=request), "fhirAuthorization.token_type")
+
+
 def test_an_access_token_of_any_visible_ascii_is_accepted(client: TestClient) -> None:
     """Real servers' tokens hold more than RFC 6750's b64token ("!", ":", "%"): they go as sent."""
     request = _request(fhirAuthorization=_authorization("00D!AQ:x%2Fy"), fhirServer="https://fhir.example.org/r4")
@@ -217,6 +231,14 @@ def test_private_network_preflight_is_allowed(client: TestClient) -> None:
 def test_cors_headers_on_responses(client: TestClient) -> None:
     response = client.post(SELECT, json=_request(), headers={"Origin": "https://sandbox.cds-hooks.org"})
     assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+def test_a_browser_client_may_read_the_retry_and_authentication_headers(client: TestClient) -> None:
+    """A browser hides every response header not exposed by CORS: the sandbox could not read when
+    to resend feedback (``Retry-After`` on a 503) nor why a call was refused (``WWW-Authenticate``)."""
+    response = client.post(SELECT, json=_request(), headers={"Origin": "https://sandbox.cds-hooks.org"})
+    exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+    assert {"retry-after", "www-authenticate"} <= exposed
 
 
 # --- real-client tolerance: the sandbox's shapes ------------------------------------------

@@ -46,7 +46,7 @@ class FhirAuthorization(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     access_token: SecretStr = Field(min_length=1, json_schema_extra={"pattern": _HEADER_TOKEN.pattern})
-    token_type: str = Field(pattern="^[Bb]earer$")
+    token_type: str = Field(pattern="^(?i:bearer)$")  # case-insensitive, as in OAuth (RFC 6749 §5.1)
     # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
     # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
     expires_in: StrictInt | StrictFloat  # a number, never a boolean or a numeric string
