@@ -201,6 +201,34 @@ def test_a_prefetch_with_more_pages_and_no_fhir_server_says_the_history_is_parti
     assert "medication history" in cards[-1]["detail"]
 
 
+def _outcome_entry(severity: str) -> dict[str, Any]:
+    """A search's own OperationOutcome (CDS Hooks: services SHOULD check prefetch for them)."""
+    issue = {"severity": severity, "code": "incomplete", "diagnostics": "some results were not returned"}
+    return {"resource": {"resourceType": "OperationOutcome", "issue": [issue]}, "search": {"mode": "outcome"}}
+
+
+@pytest.mark.parametrize(("severity", "partial"), [("error", True), ("fatal", True), ("warning", False)])
+@pytest.mark.parametrize("how", ["prefetched", "fetched"])
+def test_a_search_whose_outcome_says_it_failed_is_read_as_partial(
+    client: TestClient, fhir_server: FhirTestServer, how: str, severity: str, partial: bool
+) -> None:
+    """A searchset can carry an OperationOutcome entry of its own: at error severity the search
+    answered in part, and was read as the patient's whole medication history."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    medications = request["prefetch"]["medications"]
+    medications.setdefault("entry", []).append(_outcome_entry(severity))
+    if how == "fetched":
+        fhir_server.canned["MedicationRequest"] = (200, medications)
+        request["fhirServer"] = fhir_server.base
+        request.pop("fhirAuthorization", None)
+        del request["prefetch"]["medications"]
+    cards = client.post(SELECT, json=request).json()["cards"]
+    expected = ["cyclobenzaprine-duration", "partial-history"] if partial else ["cyclobenzaprine-duration"]
+    assert [card["source"]["topic"]["code"] for card in cards] == expected
+    if partial:
+        assert "medication history" in cards[-1]["detail"]
+
+
 def test_paginated_prefetch_is_completed_from_the_same_server_only(
     client: TestClient, fhir_server: FhirTestServer
 ) -> None:

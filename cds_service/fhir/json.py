@@ -76,6 +76,16 @@ def is_batch(bundle: dict[str, Any]) -> bool:
     return (type(kind) is str and kind in _BATCHES) or (type(first) is dict and first.get("resourceType") == "Bundle")
 
 
+def failed_outcome(resources: list[dict[str, Any]]) -> bool:
+    """Does a search's answer carry an OperationOutcome saying it failed (an issue of severity
+    error or fatal)? A searchset may (``search.mode`` "outcome"): it then answered in part."""
+    return any(
+        resource.get("resourceType") == "OperationOutcome"
+        and any(as_obj(issue).get("severity") in ("error", "fatal") for issue in as_list(resource.get("issue")))
+        for resource in resources
+    )
+
+
 def codes_of(concept: Any) -> list[Code]:
     """Codes of a raw CodeableConcept, or of a list of them (single objects tolerated).
 

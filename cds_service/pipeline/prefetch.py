@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.fhir.json import bundle_resources
+from cds_service.fhir.json import bundle_resources, failed_outcome
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 
@@ -88,6 +88,9 @@ async def complete_prefetch(
         log.warning("prefetch %s unavailable: %s", name, reason)
     if isinstance(client, FhirClient):
         partial |= client.partial & resources.keys()
+    for name in [name for name, found in resources.items() if failed_outcome(found)]:
+        log.warning("prefetch %s: the search's own OperationOutcome says it failed: read in part", name)
+        partial.add(name)
     return PatientData(resources, unavailable, frozenset(partial), frozenset(failed))
 
 
