@@ -34,6 +34,14 @@ def test_discovery_lists_one_service_per_hook_with_prefetch(client: TestClient) 
         }
 
 
+def test_discovery_says_what_a_client_must_send(client: TestClient) -> None:
+    """CDS Hooks 2.0 ``usageRequirements``: a call without the conditions and medications, nor a
+    server to fetch them from, is a 412; an integrator reads why in discovery, before the first call."""
+    for service in client.get("/cds-services").json()["services"]:
+        usage = service["usageRequirements"]
+        assert "conditions and medications" in usage and "412" in usage and "fhirServer" in usage
+
+
 def _walk(value: Any, path: str = "$") -> list[str]:
     """Paths holding null or an empty string, array or object (spec §Use of JSON)."""
     if value is None or value in ("", [], {}):

@@ -147,7 +147,18 @@ class ServiceDefinition:
             "title": self.title,
             "description": f"{self.description} Checks: {'; '.join(checks)}.",
             "prefetch": {key.name: key.template for key in self.prefetch},
+            "usageRequirements": self.usage_requirements(),
         }
+
+    def usage_requirements(self) -> str:
+        """What a client must send, read off the prefetch keys: without the required ones, 412."""
+        required = " and ".join(key.name for key in self.prefetch if key.required)
+        optional = " and ".join(key.name for key in self.prefetch if not key.required)
+        return (
+            f"Prefetch {required}, or send a fhirServer this service is allowed to read (with "
+            f"fhirAuthorization) to fetch them from: without them the answer is HTTP 412. The {optional} "
+            "keys are optional and sharpen the checks."
+        )
 
 
 _SOURCES = "from the drug labels, the Beers Criteria and the ACP low back pain guideline."
