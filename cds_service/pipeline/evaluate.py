@@ -110,12 +110,10 @@ async def evaluate(
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
-        data = await _patient_data(service, call.request, call.context, call.rules, fhir, deadline)
+        data = await _patient_data(service, call.request, call.context, fhir, deadline)
         data, left = own_data(data, call.context.patientId)
-        # A history read in part matters only to rules that read the history.
-        needs_data = any(rule.needs_patient_data for rule in call.rules)
-        left_out, partial = left_out + left, data.partial if needs_data else frozenset()
-        unread = data.failed & {"patient"} if needs_data else frozenset()  # the age unknown: said
+        left_out, partial = left_out + left, data.partial
+        unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
     ending = notices(left_out, partial | unread, new_uuid)
     cards: list[dict[str, Any]] = []
@@ -211,19 +209,17 @@ async def _patient_data(
     service: ServiceDefinition,
     request: HookRequest,
     context: HookContext,
-    rules: list[Rule],
     fhir: FhirAccess,
     deadline: float,
 ) -> PatientData:
-    """The prefetch, completed from ``fhirServer``; 412 when a required key cannot be had.
-    Rules that read only the order (low-value therapies) are answered from what came, unfetched."""
-    needs_data = any(rule.needs_patient_data for rule in rules)
-    client = fhir(request) if needs_data and request.fhir_server else None
+    """The prefetch, completed from ``fhirServer``; 412 when a required key cannot be had
+    (every rule reads the patient's data: the low-value therapy rule its conditions too)."""
+    client = fhir(request) if request.fhir_server else None
     data = await complete_prefetch(
         service.prefetch, request.prefetch or {}, context.patientId, client, deadline=deadline
     )
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
-    if missing and needs_data:
+    if missing:
         fields = [f"prefetch.{name}" for name in missing]
         reasons = dict.fromkeys(data.unavailable[name] for name in missing)
         raise DataUnavailable(f"{', '.join(fields)}: not in the request, and {'; '.join(reasons)}", fields=fields)

@@ -92,8 +92,6 @@ class Rule:
     # Rules about the patient rather than the order give one card per call, not one per order.
     once_per_call: bool = False
     hooks: frozenset[str] = HOOKS
-    # A rule that reads only the order itself needs no prefetch: the call can be answered without it.
-    needs_patient_data: bool = True
     # Rules whose cards this rule's card makes redundant for the call (clinical specification §2,
     # card volume): the red-flag card subsumes the MRI and heat-and-exercise cards.
     subsumes: frozenset[str] = frozenset()
