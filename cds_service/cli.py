@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from cds_service.clock import at_noon, system_clock, today
 from cds_service.content.cards import INDICATORS, CardContentError
@@ -206,7 +207,7 @@ def _rules(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
-    except (ValidationError, FileNotFoundError, tomllib.TOMLDecodeError) as error:
+    except (ValidationError, SettingsError, FileNotFoundError, tomllib.TOMLDecodeError) as error:
         print(f"cds-service: invalid configuration: {_config_error(error)}", file=sys.stderr)
         return EXIT_INVALID
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for back muscle spasm.")
@@ -258,7 +259,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config_error(error: Exception) -> str:
-    return describe(error)[0] if isinstance(error, ValidationError) else str(error)
+    if isinstance(error, ValidationError):
+        return describe(error)[0]
+    if isinstance(error, SettingsError) and "EnvSettingsSource" in str(error):
+        # pydantic-settings' words for a list or object variable that is not JSON; never the value.
+        return f"{error}: a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"
+    return str(error)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from cds_service.protocol.body import BodyLimits
 from cds_service.rules import RuleConfig, all_rules
@@ -49,6 +55,10 @@ class _ConfigFile(TomlConfigSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         data = super().__call__()
+        # Unknown environment variables are someone else's; a key in our own file is a typo.
+        unknown = sorted(set(data) - set(Settings.model_fields))
+        if unknown:
+            raise SettingsError(f"CDS_CONFIG_FILE: not settings: {', '.join(unknown)}")
         rules = data.get("rules")
         if isinstance(rules, dict):
             data["rules"] = {field_name(str(key)): value for key, value in rules.items()}

@@ -96,6 +96,8 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
         ),
         ("[rules.cyclobenzaprine-duration]\nenabled = 'perhaps'\n", "rules.cyclobenzaprine_duration.enabled"),
         ("[rules.no-such-rule]\nenabled = false\n", "rules.no_such_rule: Extra inputs"),
+        # A misspelled setting was ignored: the service ran on the default it meant to change.
+        ("retention_dayz = 200\nbogus = 1\n", "CDS_CONFIG_FILE: not settings: bogus, retention_dayz"),
         ("[rules\n", "Expected ']'"),
         # A snooze rests on stored feedback, which retention would delete first.
         ("retention_days = 20\n", "snooze_days is 30, longer than retention_days (20)"),
@@ -115,6 +117,19 @@ def test_invalid_configuration_stops_start_up_naming_the_key(
     assert main(["rules"]) == 2
     err = capsys.readouterr().err
     assert "invalid configuration" in err and message in err, err
+
+
+@pytest.mark.parametrize("variable", ["CDS_FHIR_SERVERS", "CDS_CORS_ORIGINS"])
+def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys, variable: str
+) -> None:
+    """``CDS_FHIR_SERVERS=loopback`` ended in a Python traceback, not the one-line message."""
+    monkeypatch.setenv(variable, "loopback")
+    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    assert main(["rules"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cds-service: invalid configuration:") and variable.lower()[4:] in err, err
+    assert "Traceback" not in err and "JSON" in err
 
 
 def test_missing_config_file_stops_start_up(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
