@@ -28,7 +28,8 @@ hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None
 # call logs at INFO (a line costs ~30 µs; the rest of a call's story is at DEBUG).
 call_outcome: ContextVar[str | None] = ContextVar("call_outcome", default=None)
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# The record's own attributes, and uvicorn's ``color_message`` (its message again, for a terminal).
+_RESERVED = {*vars(logging.makeLogRecord({})), "color_message"}
 access = logging.getLogger("cds_service.access")
 # The status counted for a request its client abandoned before it was read (nginx's 499).
 CLIENT_CLOSED = 499

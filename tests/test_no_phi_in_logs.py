@@ -154,3 +154,5 @@ def test_a_whole_session_at_debug_logs_no_patient_data_token_or_comment(
     leaks = {secret: [line for line in lines if secret in line][:2] for secret in private if secret in log}
     assert leaks == {}
     assert "a MedicationRequest in draftOrders read tolerantly" in log and "skipping a MedicationOrder" in log
+    # uvicorn's own copy of its message for terminals, escape codes and all, is not a log field.
+    assert "color_message" not in log and "\\u001b" not in log
