@@ -98,7 +98,7 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
         if runtime.authenticator is None:
             log.warning(
                 "AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller is answered. "
-                "Use this on a developer's machine only; see README, Security."
+                "Use this on a developer's machine only; see docs/security.md."
             )
         else:
             log.info(

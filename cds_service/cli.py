@@ -217,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=settings.host)
     serve.add_argument("--port", type=int, default=settings.port)
     serve.add_argument(
-        "--workers", type=int, default=1, help="worker processes (share one PostgreSQL database; see README)"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (share one PostgreSQL database; see docs/operations.md, More processes)",
     )
     serve.set_defaults(run=_serve)
 

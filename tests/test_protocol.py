@@ -119,8 +119,9 @@ def _authorization(access_token: str) -> dict[str, Any]:
 
 def test_fhir_authorization_requires_fhir_server(client: TestClient) -> None:
     authorization = _authorization("secret-token")
-    message = assert_400(client.post(SELECT, json=_request(fhirAuthorization=authorization, fhirServer=None)))
-    assert "fhirAuthorization requires fhirServer" in message
+    response = client.post(SELECT, json=_request(fhirAuthorization=authorization, fhirServer=None))
+    message = assert_400(response, "fhirAuthorization")
+    assert "fhirAuthorization: requires fhirServer" in message
     assert "secret-token" not in message
 
 

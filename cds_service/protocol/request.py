@@ -19,8 +19,8 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from cds_service.errors import InvalidRequest, TooLarge, describe
@@ -197,11 +197,16 @@ class HookRequest(BaseModel):
     # Reserved for extensions the service does not read: any JSON is ignored (HealthChain sends an array).
     extension: Any = None
 
-    @model_validator(mode="after")
-    def _authorization_needs_server(self) -> HookRequest:
-        if self.fhirAuthorization is not None and self.fhirServer is None:
-            raise ValueError("fhirAuthorization requires fhirServer")
-        return self
+    @field_validator("fhirAuthorization")
+    @classmethod
+    def _authorization_needs_server(
+        cls, value: FhirAuthorization | None, info: ValidationInfo
+    ) -> FhirAuthorization | None:
+        """Named as the field in error: a token with no server to send it to. (A ``fhirServer``
+        sent but invalid is not in ``info.data``: its own error says so.)"""
+        if value is not None and "fhirServer" in info.data and info.data["fhirServer"] is None:
+            raise ValueError("requires fhirServer (the server the token is for)")
+        return value
 
     @property
     def fhir_server(self) -> str | None:

@@ -224,7 +224,7 @@ def _document(app: FastAPI, auth_required: bool) -> dict[str, Any]:
                 "type": "http",
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
-                "description": "CDS Hooks 2.0 client JWT; aud is the URL called (README, Security).",
+                "description": "CDS Hooks 2.0 client JWT; aud is the URL called (docs/security.md).",
             }
         }
         for operations in paths.values():
