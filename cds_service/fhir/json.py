@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -79,6 +80,8 @@ def is_batch(bundle: dict[str, Any]) -> bool:
 def failed_outcome(resources: list[dict[str, Any]]) -> bool:
     """Does a search's answer carry an OperationOutcome saying it failed (an issue of severity
     error or fatal)? A searchset may (``search.mode`` "outcome"): it then answered in part."""
+    if "OperationOutcome" not in map(dict.get, resources, repeat("resourceType")):  # in C: on every entry
+        return False
     return any(
         resource.get("resourceType") == "OperationOutcome"
         and any(as_obj(issue).get("severity") in ("error", "fatal") for issue in as_list(resource.get("issue")))
