@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.settings import Settings
-from tests.conftest import SELECT, Clock, fixture
+from tests.conftest import NOON, SELECT, TODAY, Clock, fixture
 from tests.feedback_calls import DAY_1, by_rule, issued, overridden, send_feedback
 from tests.serving import CLI
 
@@ -185,23 +184,26 @@ def test_the_report_page_draws_a_bar_per_rule_and_escapes_what_clients_sent(clie
 def test_the_report_command_prints_the_table_from_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_for: Callable[[Settings], Knowledge | None]
 ) -> None:
-    # The service in process, on this data directory with no other CDS_ settings, and on the
-    # wall clock that the report command reads "today" from.
+    # The service in process, on this data directory with no other CDS_ settings and the tests'
+    # clock; the report asked for that day by date, whatever day the command's own clock says.
     for name in [name for name in os.environ if name.startswith("CDS_")]:
         monkeypatch.delenv(name)
     settings = Settings(data_dir=tmp_path, auth_mode="off")
-    app = create_app(settings, knowledge=knowledge_for(settings), clock=Clock(time.time()))
+    app = create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
     with TestClient(app) as client:
         card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
         send_feedback(client, overridden(card, "already-addressed"))
     app.state.runtime.store.engine.dispose()
     # This process's environment (its clock included, e.g. under faketime), without CDS_ settings.
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
-    report = subprocess.run([*CLI, "report", "--period", "day"], env=env, capture_output=True, text=True, timeout=60)
+    day = ["--from", TODAY.isoformat(), "--to", TODAY.isoformat()]
+    report = subprocess.run(
+        [*CLI, "report", *day, "--period", "day"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert report.returncode == 0, report.stderr
     row = next(line.split() for line in report.stdout.splitlines() if line.startswith("cyclobenzaprine-duration"))
     assert row == ["cyclobenzaprine-duration", "1", "0", "1", "0", "0%", "100%", "1"]
     assert "Counted per alert, not per call" in report.stdout
     assert "Already addressed or will reassess at follow-up" in report.stdout
-    as_json = subprocess.run([*CLI, "report", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    as_json = subprocess.run([*CLI, "report", *day, "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert json.loads(as_json.stdout)["totals"]["overridden"] == 1

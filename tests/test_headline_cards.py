@@ -17,7 +17,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cds_service.app import create_app
 from cds_service.content.cards import CardContentError
 from cds_service.settings import Settings
-from tests.conftest import FIXTURES, SELECT, SIGN, cards_for, fixture, rule_ids
+from tests.conftest import FIXTURES, NOON, SELECT, SIGN, Clock, cards_for, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 from tools.golden import hook_requests
 
@@ -308,7 +308,7 @@ def _cards_dir(tmp_path: Path, variant: str, line: str) -> Path:
 
 def test_a_variant_cites_the_subset_of_evidence_it_names(tmp_path: Path) -> None:
     cards_dir = _cards_dir(tmp_path, "planned-too-long", 'evidence = ["FDA-IR"]')
-    app = create_app(Settings(cards_dir=cards_dir, data_dir=tmp_path / "var", auth_mode="off"))
+    app = create_app(Settings(cards_dir=cards_dir, data_dir=tmp_path / "var", auth_mode="off"), clock=Clock(NOON))
     with TestClient(app) as own:
         body = own.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
     [card] = cards_for(body, "cyclobenzaprine-duration")
