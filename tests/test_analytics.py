@@ -121,6 +121,23 @@ def test_analytics_count_each_alert_by_what_became_of_it(
     assert {r["rule_id"]: r["issued"] for r in second_day["rules"]} == {"cyclobenzaprine-duration": 1}
 
 
+def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_client: Callable[..., TestClient]) -> None:
+    """The sandbox re-fires: the clinician dismissed the duration card, edited, then took its
+    21-day limit on the next card of the same draft. One alert, accepted, not also overridden."""
+    client = make_client(clock=Clock(DAY_1.timestamp()))
+    name = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+    dismissed, taken = (issued(client, name)["cyclobenzaprine-duration"] for _ in range(2))
+    accepted = {
+        "card": taken["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": taken["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-11-20T10:05:00Z",
+    }
+    send_feedback(client, overridden(dismissed, "already-addressed"), accepted)
+    [duration] = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()["rules"]
+    assert (duration["issued"], duration["accepted"], duration["overridden"], duration["cards_shown"]) == (1, 1, 0, 2)
+
+
 @pytest.mark.parametrize(
     ("query", "field", "message"),
     [
