@@ -320,3 +320,34 @@ def test_a_variant_citing_evidence_outside_its_file_stops_start_up(tmp_path: Pat
     cards_dir = _cards_dir(tmp_path, "planned-too-long", 'evidence = ["FDA-IR", "EULAR-FM"]')
     with pytest.raises(CardContentError, match=re.escape("variants.planned-too-long.evidence names keys not in")):
         create_app(Settings(cards_dir=cards_dir, data_dir=tmp_path / "var", auth_mode="off"))
+
+
+@pytest.mark.parametrize(
+    ("name", "rule_id", "labels"),
+    [
+        (
+            "cyclobenzaprine-older-adult/fires-age-70-extended-release.json",
+            "cyclobenzaprine-duration",
+            ["FDA label: cyclobenzaprine ER capsules (Amrix)"],
+        ),
+        (
+            "muscle-relaxant-cns-depressant/fires-age-70-opioid-and-gabapentinoid-beers.json",
+            "muscle-relaxant-cns-depressant",
+            [
+                "FDA label: cyclobenzaprine tablets",
+                "FDA boxed warning: opioids with benzodiazepines (2016)",
+                "FDA safety communication: gabapentinoids and breathing (2019)",
+                "AGS Beers Criteria (2023)",
+            ],
+        ),
+    ],
+    ids=["duration-of-an-er-capsule-cites-its-own-label", "cns-depressants-at-70-warn-citing-beers"],
+)
+def test_a_card_warns_and_cites_the_evidence_of_its_product_and_age(
+    client: TestClient, name: str, rule_id: str, labels: list[str]
+) -> None:
+    """Literal expectations (clinical specification §3), not the golden files alone: accepting a
+    regenerated golden would have made an info card, or the IR label on an ER capsule, the rule."""
+    [card] = cards_for(client.post(SELECT, json=fixture(name)).json(), rule_id)
+    assert card["indicator"] == "warning"
+    assert [link["label"] for link in card["links"]] == labels
