@@ -89,6 +89,17 @@ def test_resent_feedback_is_stored_once(client: TestClient, settings: Settings) 
     assert len(_rows(settings)) == 1
 
 
+def test_the_same_moment_in_another_time_zone_is_the_same_item(client: TestClient, settings: Settings) -> None:
+    """A client resending with its local offset (10:16 UTC as 11:16+01:00) resends, nothing new."""
+    card = _issue_duration_card(client)
+    item = overridden(card)
+    assert item["outcomeTimestamp"] == "2026-11-21T10:16:00.000Z"
+    client.post(FEEDBACK, json={"feedback": [item]})
+    local = {**item, "outcomeTimestamp": "2026-11-21T11:16:00+01:00"}
+    assert client.post(FEEDBACK, json={"feedback": [local]}).json() == {"received": 1, "stored": 0}
+    assert len(_rows(settings)) == 1
+
+
 def test_feedback_survives_a_restart(make_client: Callable[..., TestClient], settings: Settings) -> None:
     first = make_client()
     card = _issue_duration_card(first)
