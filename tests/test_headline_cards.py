@@ -351,3 +351,15 @@ def test_a_card_warns_and_cites_the_evidence_of_its_product_and_age(
     [card] = cards_for(client.post(SELECT, json=fixture(name)).json(), rule_id)
     assert card["indicator"] == "warning"
     assert [link["label"] for link in card["links"]] == labels
+
+
+@pytest.mark.parametrize(
+    ("authored", "fires"), [("2025-11-21", False), ("2025-11-20", True)], ids=["365-days", "366-days"]
+)
+def test_a_lumbar_mri_counts_for_365_days_and_no_more(client: TestClient, authored: str, fires: bool) -> None:
+    """ "No lumbar MRI/CT in the last 365 days" (§3): one ordered 365 days before today (TODAY,
+    2026-11-21) still counts, one of 366 days does not."""
+    request = fixture("refractory-spasm-imaging/fires-mri-400-days-ago-v2-365-day-lookback.json")
+    [mri] = [e["resource"] for e in request["prefetch"]["imaging"]["entry"] if e["resource"]["id"] == "mri-1"]
+    mri["authoredOn"] = authored
+    assert ("refractory-spasm-imaging" in rule_ids(client.post(SELECT, json=request).json())) is fires
