@@ -363,3 +363,19 @@ def test_a_lumbar_mri_counts_for_365_days_and_no_more(client: TestClient, author
     [mri] = [e["resource"] for e in request["prefetch"]["imaging"]["entry"] if e["resource"]["id"] == "mri-1"]
     mri["authoredOn"] = authored
     assert ("refractory-spasm-imaging" in rule_ids(client.post(SELECT, json=request).json())) is fires
+
+
+@pytest.mark.parametrize(("end", "summary"), [("2026-10-23", None), ("2026-10-24", "2 taken + 20 planned")])
+def test_days_taken_count_within_the_last_30_days_and_no_earlier(
+    client: TestClient, end: str, summary: str | None
+) -> None:
+    """The 30 days ending today (TODAY, 2026-11-21) start on 23 October: a course ending that day
+    adds one day taken to 20 planned (21: within the limit), one ending on the 24th two (22)."""
+    request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 20
+    [prior] = [e["resource"] for e in request["prefetch"]["medications"]["entry"] if e["resource"]["id"] == "prior-1"]
+    prior["status"] = "completed"
+    prior["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026-10-01", "end": end}
+    cards = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-duration")
+    assert [card["summary"].split(": ")[-1] for card in cards] == ([summary] if summary else [])
