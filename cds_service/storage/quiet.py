@@ -107,7 +107,7 @@ def read_quiet(
         days = snooze_days.get(row.rule_id, 0)
         by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
         snoozable = row.outcome == "overridden" and by_reason and row.indicator in ("warning", "info")
-        if snoozable and days and at >= now - timedelta(days=days):
+        if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
             snoozed.add(row.rule_id)
             until = min(until, at + timedelta(days=days))
     shown = (

@@ -43,7 +43,7 @@ def test_an_overridden_duration_warning_stays_away_for_that_patient_for_30_days_
         clock.set(days=days, minutes=minutes)
         assert call(service, DURATION_WARNING) == {"cards": []}, (days, minutes)
 
-    clock.set(days=31)
+    clock.set(days=30)  # 30 days to the second: the snooze is over (it ran [override, +30 days))
     assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
 
 
