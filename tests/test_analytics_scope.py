@@ -138,8 +138,9 @@ def test_a_clients_feedback_quiets_only_its_own_patients(
 
     other = {**fixture(SEVERAL), "hookInstance": "north-3"}
     shown = _rules(_post(client, keys, "north", SELECT, other))
-    assert shown
+    assert shown == ["cyclobenzaprine-older-adult", "cyclobenzaprine-serotonergic"]  # duration: snoozed
     signed = {**other, "hook": "order-sign", "hookInstance": "south-2"}
     signed["context"] = {k: v for k, v in other["context"].items() if k != "selections"}
-    assert set(shown) <= set(_rules(_post(client, keys, "south", SIGN, signed)))
+    # South's patient: nothing shown to it at order-select, nothing snoozed: every card.
+    assert _rules(_post(client, keys, "south", SIGN, signed)) == [*shown, "cyclobenzaprine-duration"]
     assert _rules(_post(client, keys, "north", SIGN, {**signed, "hookInstance": "north-4"})) == []
