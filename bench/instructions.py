@@ -9,7 +9,8 @@ on with ``--auth``: an ES384 token minted beforehand for each call, as ``make be
 once with no calls and once with N, under ``valgrind --tool=cachegrind --cache-sim=no``, and
 prints (I(N) − I(0)) ÷ N, beside the same count for the echo (``bench/echo.py``, called the
 same way) and their ratio: issue 17's ratios to the echo, in a figure that holds from hour to
-hour (the wall-clock ratio of the large call runs above it: its hops to a worker thread). The
+hour (the wall-clock ratio of the 500-entry call at c = 1 comes within a few per cent of it; at
+c = 8 it runs higher, and the small call's lower: uvicorn's work, left out here). The
 card writer's thread is counted too, each call's record written before the next call (one
 transaction a call: more than under load, where calls share one), so that runs agree to within
 1%. The fetched scenario runs the test FHIR server in this process, so its side of each request
