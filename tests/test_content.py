@@ -5,14 +5,21 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
 from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import Terminology, TerminologyError, load_terminology
 from cds_service.fhir.coding import RXNORM, Code
+from cds_service.pipeline import evaluate
+from cds_service.pipeline.cards import NO_CHANGE, render
+from cds_service.rules import Finding, all_rules
 from cds_service.settings import Settings
+from tests.conftest import NOON, SELECT, Clock, fixture
+from tools.golden import answer, hook_requests, service
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,13 +53,6 @@ def _edit(path: Path, old: str, new: str) -> None:
             '"FAIL", "NEJM-2031"]',
             CardContentError,
             "cyclobenzaprine-duration.toml: evidence names unknown keys ['NEJM-2031']",
-        ),
-        (
-            "cyclobenzaprine-duration.toml",
-            'summary = "Limit cyclobenzaprine to 2–3 weeks: {planned_days} days planned"',
-            'summary = "' + "x" * 134 + ' {planned_days}"',
-            CardContentError,
-            "variants.planned-too-long.summary can reach 140",
         ),
         (
             "cyclobenzaprine-duration.toml",
@@ -97,6 +97,58 @@ def test_broken_content_stops_start_up(
     _edit(cards / file, old, new)
     with pytest.raises(error, match=re.escape(message)):
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+
+
+def _set(path: Path, variant: str, field: str, value: str) -> None:
+    """``field`` of ``[variants.<variant>]`` set to ``value``, whatever the shipped text says."""
+    text = path.read_text()
+    start = text.index(f"[variants.{variant}]")
+    line = re.compile(rf'^{field} = (""".*?"""|".*?")$', re.M | re.S).search(text, start)
+    assert line is not None, f"no {field} in [variants.{variant}] of {path.name}"
+    path.write_text(text[: line.start()] + f"{field} = {value}" + text[line.end() :])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("summary", '"' + "x" * 134 + ' {planned_days}"', "variants.planned-too-long.summary can reach 140"),
+        (
+            "summary",
+            '"Limit cyclobenzaprine: {planed_days} days planned"',
+            "cards/cyclobenzaprine-duration.toml: variants.planned-too-long.summary names {planed_days}, "
+            "which this card does not have (it has: {duration_basis}, {kept}, {limit_days}, {planned_days}",
+        ),
+        ("detail", '"{planned_days days planned"', "variants.planned-too-long.detail: expected '}' before end"),
+        ("detail", '"{planned_days.real} days planned"', "{planned_days.real} is not a plain placeholder"),
+        ("suggestion", '"Limit to {suggested_days:>40} days"', "suggestion: {suggested_days:>40} is not a plain"),
+        ("suggestion", '"Limit to {suggested_days!r} days"', "suggestion: {suggested_days!r} is not a plain"),
+    ],
+)
+def test_card_text_naming_what_the_card_lacks_stops_start_up(
+    cards: Path, tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    """A misspelt placeholder would have failed every hook call the card fires on (a 500, and
+    every other card of the call lost): an informaticist editing text finds out at start-up."""
+    _set(cards / "cyclobenzaprine-duration.toml", "planned-too-long", field, value)
+    with pytest.raises(CardContentError, match=re.escape(message)):
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+
+
+def test_card_text_may_name_any_fact_its_card_has(cards: Path, tmp_path: Path) -> None:
+    """Not only the facts the shipped text names: the limit, in a planned-too-long summary."""
+    _set(
+        cards / "cyclobenzaprine-duration.toml",
+        "planned-too-long",
+        "summary",
+        '"Over {limit_days} days: {planned_days}"',
+    )
+    app = create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"), clock=Clock(NOON))
+    with TestClient(app) as client:
+        body = fixture("cyclobenzaprine-duration/fires-brand-flexeril-28-days.json")
+        shown = client.post(SELECT, json=body).json()["cards"]
+    assert [c["summary"] for c in shown if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"] == [
+        "Over 21 days: 28"
+    ]
 
 
 def test_missing_card_file_stops_start_up(cards: Path, tmp_path: Path) -> None:
@@ -192,3 +244,21 @@ def test_a_site_maps_its_code_to_a_product_with_no_rxnorm_code_by_its_brand(card
     local.write_text(entry.format("Nonesuch"))
     with pytest.raises(TerminologyError, match="products\\[0\\]: brand 'Nonesuch' is not a known product"):
         load_terminology(cards / "terminology", local)
+
+
+def test_every_card_has_the_facts_its_rule_declares(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Start-up checks card text against what each rule declares it fills (``Rule.variants``): over
+    every fixture, each card's facts are exactly its variant's declared ones, and every variant fires."""
+    seen: dict[tuple[str, str], set[frozenset[str]]] = {}
+
+    def spy(catalog: Any, finding: Finding, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        seen.setdefault((finding.rule_id, finding.variant), set()).add(frozenset(finding.facts) - {NO_CHANGE})
+        return render(catalog, finding, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "render", spy)
+    with service(tmp_path / "var") as client:
+        for request in hook_requests():
+            answer(client, request)
+    declared = {(rule.id, name): frozenset(facts) for rule in all_rules() for name, facts in rule.variants.items()}
+    assert sorted(seen) == sorted(declared)
+    assert {key: shapes for key, shapes in seen.items() if shapes != {declared[key]}} == {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -59,8 +59,20 @@ class RuleText:
     variants: dict[str, Variant]
 
 
-def _fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+def _placeholders(template: str, where: str) -> set[str]:
+    """The facts a template names: plain ``{name}`` only, so that whatever is written renders
+    (an attribute, an index, a conversion or a format spec could fail at a hook call)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:  # a brace left open or unmatched
+        raise CardContentError(f"{where}: {error} (write a literal brace as {{{{ or }}}})") from error
+    for _, name, spec, conversion in parsed:
+        if name is not None and (not name.isidentifier() or spec or conversion):
+            raise CardContentError(
+                f"{where}: {{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                "is not a plain placeholder such as {planned_days}"
+            )
+    return {name for _, name, _, _ in parsed if name}
 
 
 def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
@@ -85,7 +97,7 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
                 raise CardContentError(f"{where}: variants.{name}.evidence names keys not in the file's {stray}")
             if variant.indicator not in INDICATORS:
                 raise CardContentError(f"{where}: variants.{name}.indicator must be one of {INDICATORS}")
-            widest = {f: _WIDEST_FACT for f in _fields(variant.summary)}
+            widest = {f: _WIDEST_FACT for f in _placeholders(variant.summary, f"{where}: variants.{name}.summary")}
             if len(variant.summary.format(**widest)) >= SUMMARY_LIMIT:
                 raise CardContentError(f"{where}: variants.{name}.summary can reach {SUMMARY_LIMIT} characters")
             variants[name] = variant
@@ -122,12 +134,31 @@ class CardCatalog:
         # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
         self.snooze_display = snooze_display
 
-    def require(self, rule_id: str, variants: Iterable[str] = ()) -> None:
+    def require(self, rule_id: str, variants: Mapping[str, Iterable[str]]) -> None:
+        """The rule's text is here, with every variant the rule produces, naming only the facts
+        the rule fills for it: a gap stops start-up, never a hook call."""
         if rule_id not in self.texts:
             raise CardContentError(f"no card text for rule {rule_id} (expected cards/{rule_id}.toml)")
-        absent = set(variants) - set(self.texts[rule_id].variants)
+        texts = self.texts[rule_id].variants
+        absent = set(variants) - set(texts)
         if absent:
             raise CardContentError(f"cards/{rule_id}.toml: missing variants {sorted(absent)}")
+        for name, facts in variants.items():
+            variant = texts[name]
+            fields = {"summary": variant.summary, "detail": variant.detail}
+            fields |= {
+                ("suggestion" if key == "suggestion" else f"suggestions.{key}"): label
+                for key, label in variant.suggestions.items()
+            }
+            for field, template in fields.items():
+                where = f"cards/{rule_id}.toml: variants.{name}.{field}"
+                unknown = sorted(_placeholders(template, where) - set(facts))
+                if unknown:
+                    known = ", ".join(f"{{{fact}}}" for fact in facts) or "none"
+                    raise CardContentError(
+                        f"{where} names {', '.join(f'{{{u}}}' for u in unknown)}, "
+                        f"which this card does not have (it has: {known})"
+                    )
 
     def indicator(self, rule_id: str, variant: str) -> str:
         return self.texts[rule_id].variants[variant].indicator
@@ -163,6 +194,7 @@ def load_catalog(directory: Traversable) -> CardCatalog:
         if not path.name.endswith(".toml") or path.name in ("evidence.toml", "override-reasons.toml"):
             continue
         texts[path.name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)
-    if SNOOZE_REASON not in reasons or _fields(reasons[SNOOZE_REASON].get("display", "")) != {"days"}:
+    display = reasons.get(SNOOZE_REASON, {}).get("display", "")
+    if _placeholders(display, f"override-reasons.toml: [{SNOOZE_REASON}].display") != {"days"}:
         raise CardContentError(f"override-reasons.toml: [{SNOOZE_REASON}] needs a display with {{days}}")
     return CardCatalog(texts, reasons[SNOOZE_REASON]["display"])

@@ -8,7 +8,7 @@ configuration (``[rules.<rule-id>]``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +83,9 @@ class Finding:
 @dataclass(frozen=True)
 class Rule:
     id: str
-    # The card variants (keys in cards/<id>.toml) the rule can produce; checked at start-up.
-    variants: tuple[str, ...]
+    # The card variants (keys in cards/<id>.toml) the rule can produce, each with the facts it
+    # fills for that variant: all its text may name in {braces}. Both checked at start-up.
+    variants: Mapping[str, tuple[str, ...]]
     # Cheap check on an order alone: if no order passes any rule's, the call has nothing to evaluate.
     applies_to: Callable[[Order, Terminology], bool]
     evaluate: Callable[[PatientContext, Order, Terminology, Any], Finding | None]

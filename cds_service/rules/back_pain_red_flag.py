@@ -100,9 +100,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, "emergency", order, facts, (Proposal(actions=(create(mri),), recommended=True),))
 
 
+# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
+# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
+FACTS = ("conditions",)
+
 RULE = Rule(
     id=RULE_ID,
-    variants=("emergency", "serious-pathology"),
+    variants=dict.fromkeys(("emergency", "serious-pathology"), FACTS),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,

@@ -174,9 +174,23 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     )
 
 
+# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
+# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
+FACTS = (
+    "duration_basis",
+    "kept",
+    "limit_days",
+    "planned_days",
+    "prior_courses",
+    "prior_days",
+    "prior_note",
+    "suggested_days",
+    "window_days",
+)
+
 RULE = Rule(
     id=RULE_ID,
-    variants=("planned-too-long", "cumulative-too-long", "duration-unknown"),
+    variants=dict.fromkeys(("planned-too-long", "cumulative-too-long", "duration-unknown"), FACTS),
     applies_to=is_oral_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,

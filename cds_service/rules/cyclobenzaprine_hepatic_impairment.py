@@ -99,15 +99,17 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     return Finding(RULE_ID, variant, order, {**facts, **dose_facts}, (proposal,), evidence=cited)
 
 
+_DOSE_FACTS = ("condition", "dose_mg", "drug", "low_dose", "severity_note", "since", "unrecorded_note")
+
 RULE = Rule(
     id=RULE_ID,
-    variants=(
-        "moderate-severe",
-        "mild-high-dose",
-        "mild-sublingual-high-dose",
-        "extended-release",
-        "cirrhosis-severity-unknown",
-    ),
+    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+        "moderate-severe": ("condition", "severity_note", "since"),
+        "mild-high-dose": _DOSE_FACTS,
+        "mild-sublingual-high-dose": _DOSE_FACTS,
+        "extended-release": _DOSE_FACTS,
+        "cirrhosis-severity-unknown": ("condition", "dose", "severity_note", "since", "unrecorded_note"),
+    },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,

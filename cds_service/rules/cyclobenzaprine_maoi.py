@@ -143,7 +143,10 @@ def _days(days: int) -> str:
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("maoi", "stop-date-unknown"),
+    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+        "maoi": ("ingredients", "maoi", "reversible_washout", "washout_days"),
+        "stop-date-unknown": ("ingredient", "ingredients", "maoi", "ordered_on", "reversible_washout", "washout_days"),
+    },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,

@@ -58,7 +58,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("high-dose", "sublingual-high-dose", "extended-release", "dose-unknown", "low-dose"),
+    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+        "high-dose": ("age", "dose_mg", "drug", "low_dose"),
+        "sublingual-high-dose": ("age", "dose_mg", "drug", "low_dose"),
+        "extended-release": ("age", "dose_mg", "drug", "low_dose"),
+        "dose-unknown": ("age", "dose_mg", "drug", "low_dose"),
+        "low-dose": ("age", "dose_mg", "drug"),
+    },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,

@@ -58,9 +58,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, variant, order, facts, evidence=("FAIL",))
 
 
+# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
+# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
+FACTS = ("age", "ingredient", "prior_end", "prior_start")
+
 RULE = Rule(
     id=RULE_ID,
-    variants=("repeat-course", "repeat-tizanidine", "older-adult"),
+    variants=dict.fromkeys(("repeat-course", "repeat-tizanidine", "older-adult"), FACTS),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,

@@ -56,7 +56,11 @@ def _counts(other: Alongside, order: Order, reviewed: dict[str, int]) -> bool:
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("duplicate", "same-drug", "same-drug-draft"),
+    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+        "duplicate": ("drug", "ingredients", "others", "relaxant"),
+        "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant"),
+        "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),
+    },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
 )

@@ -49,7 +49,10 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 RULE = Rule(
     id=RULE_ID,
-    variants=("heat-and-exercise", "heat-exercise-and-rehabilitation"),
+    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+        "heat-and-exercise": (),
+        "heat-exercise-and-rehabilitation": ("days",),
+    },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
     config=Config,
