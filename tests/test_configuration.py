@@ -95,6 +95,26 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
             "rules.cyclobenzaprine_duration.max_days: Input should be",
         ),
         ("[rules.cyclobenzaprine-duration]\nenabled = 'perhaps'\n", "rules.cyclobenzaprine_duration.enabled"),
+        # TOML's true was read as 1: courses limited to one day, "Limit to 1 days".
+        (
+            "[rules.cyclobenzaprine-duration]\nmax_days = true\n",
+            "rules.cyclobenzaprine_duration.max_days: a number is needed here, not true or false",
+        ),
+        ("[rules.cyclobenzaprine-hepatic-impairment]\nstart_dose_mg = true\n", "start_dose_mg: a number is needed"),
+        # Below the tablet the swap offers, the swap would offer what is ordered; under the
+        # label's washout, the card would call a contraindicated order safe.
+        (
+            "[rules.cyclobenzaprine-hepatic-impairment]\nstart_dose_mg = 2\n",
+            "start_dose_mg: Input should be greater than or equal to 5",
+        ),
+        (
+            "[rules.cyclobenzaprine-older-adult]\nsublingual_start_dose_mg = 1.4\n",
+            "sublingual_start_dose_mg: Input should be greater than or equal to 2.8",
+        ),
+        (
+            "[rules.cyclobenzaprine-maoi]\nwashout_days = 7\n",
+            "washout_days: Input should be greater than or equal to 14",
+        ),
         ("[rules.no-such-rule]\nenabled = false\n", "rules.no_such_rule: Extra inputs"),
         # A misspelled setting was ignored: the service ran on the default it meant to change.
         ("retention_dayz = 200\nbogus = 1\n", "CDS_CONFIG_FILE: not settings: bogus, retention_dayz"),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
@@ -31,6 +31,14 @@ class RuleConfig(BaseModel):
     # Days this rule stays quiet for a patient after its warning or info card is overridden;
     # unset: CDS_SNOOZE_DAYS. 0: never snoozed.
     snooze_days: int | None = Field(default=None, ge=0, le=3650)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any, info: ValidationInfo) -> Any:
+        """A TOML ``true`` is not 1: ``max_days = true`` would have limited courses to one day."""
+        if isinstance(value, bool) and info.field_name and cls.model_fields[info.field_name].annotation is not bool:
+            raise ValueError("a number is needed here, not true or false")
+        return value
 
 
 @dataclass(frozen=True)

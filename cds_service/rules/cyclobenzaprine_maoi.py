@@ -31,7 +31,8 @@ _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
 
 
 class Config(RuleConfig):
-    washout_days: int = Field(default=14, ge=1, le=365)
+    # The label's contraindication: a site may be stricter, never laxer (the card says "within").
+    washout_days: int = Field(default=14, ge=14, le=365)
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.
     reversible_washout_days: int = Field(default=1, ge=1, le=365)
     # How far back an MAO inhibitor with an unknown stop date still asks for confirmation.

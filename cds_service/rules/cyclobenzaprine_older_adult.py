@@ -24,8 +24,9 @@ RULE_ID = "cyclobenzaprine-older-adult"
 
 class Config(RuleConfig):
     min_age: int = Field(default=65, ge=0, le=130)
-    start_dose_mg: float = Field(default=5.0, gt=0)
-    sublingual_start_dose_mg: float = Field(default=2.8, gt=0)
+    # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered.
+    start_dose_mg: float = Field(default=5.0, ge=5.0)
+    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8)
 
 
 def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
