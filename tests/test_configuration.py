@@ -240,6 +240,24 @@ source = "Site formulary 2026-10"
             "[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '000'\nsource = 's'\n",
             "rxnorm '000' is not a known product",
         ),
+        # Each silently accepted: the last mapping won, or the shipped 5 mg tablet became 10 mg.
+        (
+            "[[products]]\nsystem = 'x'\ncode = '10013'\nrxnorm = '828348'\nsource = 's'\n"
+            "[[products]]\nsystem = 'x'\ncode = '10013'\nrxnorm = '828320'\nsource = 's'\n",
+            "products[1]: x|10013 is mapped twice",
+        ),
+        (
+            "[[products]]\nsystem = 'http://www.nlm.nih.gov/research/umls/rxnorm'\ncode = '828320'\n"
+            "rxnorm = '828348'\nsource = 's'\n",
+            "products[0]: an RxNorm code is read as itself",
+        ),
+        # A misspelt key matched nothing; a number or a missing field was a traceback.
+        ("[condition.liver-disease]\ncode = [{ system = 'x', code = 'y', source = 's' }]\n", "unknown keys ['code']"),
+        ("[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '828348'\nsource = 's'\nsorce = 't'\n", "unknown keys"),
+        ("[[products]]\ncode = 'y'\nrxnorm = '828348'\nsource = 's'\n", "products[0]: system must be a non-empty"),
+        ("[[products]]\nsystem = 'x'\ncode = 10013\nrxnorm = '828348'\nsource = 's'\n", "code must be a non-empty"),
+        ("[[products]]\nsystem = 'x'\ncode = 'y'\nsource = 's'\n", "products[0]: rxnorm must be a non-empty"),
+        ("[medication.maoi]\ncodes = []\n", "unknown sections ['medication']"),
     ],
 )
 def test_invalid_local_codes_stop_start_up(

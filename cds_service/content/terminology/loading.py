@@ -15,9 +15,12 @@ from typing import Any
 from cds_service.content.terminology.lookup import Terminology
 from cds_service.content.terminology.model import CodeConcept, Drug, TerminologyError
 from cds_service.content.terminology.names import Brand, NameReader, words
-from cds_service.fhir.coding import code_key
+from cds_service.fhir.coding import RXNORM, code_key
 
 _CODE_SECTIONS = ("condition", "procedure")
+_LOCAL_SECTIONS = [*_CODE_SECTIONS, "products"]
+_LOCAL_CONCEPT_KEYS = frozenset({"codes", "prefixes", "exclude", "exclude_prefixes"})
+_PRODUCT_KEYS = frozenset({"system", "code", "display", "rxnorm", "brand", "source"})
 ValueSets = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -208,25 +211,52 @@ def _local_codes(
     local_codes: Path, code_concepts: dict[str, CodeConcept], products: dict[str, Drug], reader: NameReader
 ) -> dict[tuple[str, str], Drug]:
     """A site's own codes (CDS_LOCAL_CODES_FILE): added to the shipped concepts; local product
-    codes mapped to the RxNorm products (or the brands) they stand for."""
+    codes mapped to the RxNorm products (or the brands) they stand for. Checked entry by entry: a
+    misspelt key matched nothing, and a code mapped twice or onto RxNorm changed cards silently."""
     local = _read_toml(local_codes)
+    unknown = set(local) - {*_CODE_SECTIONS, "products"}
+    if unknown:
+        raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)} (expected {_LOCAL_SECTIONS})")
     for section in _CODE_SECTIONS:
         for name, raw in local.get(section, {}).items():
+            where = f"{local_codes}: {section}.{name}"
             if name not in code_concepts:
-                raise TerminologyError(f"{local_codes}: {section}.{name} is not a concept in concepts.toml")
-            _fill(f"{local_codes}: {section}.{name}", raw, code_concepts[name])
+                raise TerminologyError(f"{where} is not a concept of concepts.toml or concepts/*.toml")
+            _known_keys(where, raw, _LOCAL_CONCEPT_KEYS)
+            for field in _LOCAL_CONCEPT_KEYS:
+                for entry in raw.get(field, []):
+                    _strings(f"{where}.{field}", entry, ("system", "code"))
+            _fill(where, raw, code_concepts[name])
     local_products: dict[tuple[str, str], Drug] = {}
     for index, entry in enumerate(local.get("products", [])):
         where = f"{local_codes}: products[{index}]"
-        if not entry.get("source"):
-            raise TerminologyError(f"{where} has no source")
+        _known_keys(where, entry, _PRODUCT_KEYS)
+        _strings(where, entry, ("system", "code", "source", "rxnorm" if "brand" not in entry else "brand"))
+        system, code = key = code_key(entry["system"], entry["code"])
+        if system == RXNORM:
+            raise TerminologyError(f"{where}: an RxNorm code is read as itself; a local product is a site's own code")
+        if key in local_products:
+            raise TerminologyError(f"{where}: {system}|{code} is mapped twice")
         # A product with no RxNorm code in our sources (Tonmya) is named by its brand instead.
-        drug = reader.drug(entry["brand"]) if "brand" in entry else products.get(entry.get("rxnorm", ""))
+        drug = reader.drug(entry["brand"]) if "brand" in entry else products.get(entry["rxnorm"])
         if drug is None:
-            what = f"brand {entry['brand']!r}" if "brand" in entry else f"rxnorm {entry.get('rxnorm')!r}"
+            what = f"brand {entry['brand']!r}" if "brand" in entry else f"rxnorm {entry['rxnorm']!r}"
             raise TerminologyError(f"{where}: {what} is not a known product")
-        local_products[code_key(entry["system"], entry["code"])] = drug
-    unknown = set(local) - {*_CODE_SECTIONS, "products"}
-    if unknown:
-        raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)}")
+        local_products[key] = drug
     return local_products
+
+
+def _known_keys(where: str, entry: object, keys: frozenset[str]) -> None:
+    if not isinstance(entry, dict):
+        raise TerminologyError(f"{where} is not a table")
+    unknown = sorted(set(entry) - keys)
+    if unknown:
+        raise TerminologyError(f"{where}: unknown keys {unknown} (expected some of {sorted(keys)})")
+
+
+def _strings(where: str, entry: object, keys: tuple[str, ...]) -> None:
+    if not isinstance(entry, dict):
+        raise TerminologyError(f"{where}: an entry is not a table")
+    for key in keys:
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise TerminologyError(f"{where}: {key} must be a non-empty string (in quotes)")
