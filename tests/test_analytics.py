@@ -121,6 +121,17 @@ def test_analytics_count_each_alert_by_what_became_of_it(
     assert {r["rule_id"]: r["issued"] for r in second_day["rules"]} == {"cyclobenzaprine-duration": 1}
 
 
+def test_the_report_names_a_snooze_as_the_card_offered_it(make_client: Callable[..., TestClient]) -> None:
+    """The sandbox sends the reason's code alone: the report named it "(30)", the card "(30 days)"."""
+    client = make_client()
+    card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    [offered] = [r for r in card["overrideReasons"] if r["code"] == "dont-show-again"]
+    send_feedback(client, overridden(card, "dont-show-again"))
+    body = client.get("/analytics", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+    [reason] = by_rule(body)["cyclobenzaprine-duration"]["override_reasons"]
+    assert reason["display"] == offered["display"] == "Don't show again for this patient (30 days)"
+
+
 def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_client: Callable[..., TestClient]) -> None:
     """The sandbox re-fires: the clinician dismissed the duration card, edited, then took its
     21-day limit on the next card of the same draft. One alert, accepted, not also overridden."""

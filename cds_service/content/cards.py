@@ -132,7 +132,12 @@ class CardCatalog:
     def __init__(self, texts: dict[str, RuleText], snooze_display: str) -> None:
         self.texts = texts
         # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
-        self.snooze_display = snooze_display
+        self._snooze_display = snooze_display
+
+    def snooze_reason(self, days: int) -> str:
+        """The display of the "don't show again" reason for a rule quiet ``days`` once chosen:
+        one wording on the card and in the report."""
+        return self._snooze_display.format(days=f"{days} day{'' if days == 1 else 's'}")
 
     def require(self, rule_id: str, variants: Mapping[str, Iterable[str]]) -> None:
         """The rule's text is here, with every variant the rule produces, naming only the facts

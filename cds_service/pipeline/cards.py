@@ -172,7 +172,7 @@ def render(
         card["selectionBehavior"] = "at-most-one"
     reasons = list(text.override_reasons) if variant.indicator != "info" else []
     if snooze_days and variant.indicator != "critical":
-        display = catalog.snooze_display.format(days=f"{snooze_days} day{'' if snooze_days == 1 else 's'}")
+        display = catalog.snooze_reason(snooze_days)
         reasons.append({"system": OVERRIDE_REASON_SYSTEM, "code": SNOOZE_REASON, "display": display})
     if reasons:
         card["overrideReasons"] = reasons

@@ -164,6 +164,6 @@ def _scope(scope: Owner | None) -> dict[str, Any]:
 def _offered_display(knowledge: Knowledge, rule_id: str, code: str | None) -> str | None:
     """Clients send a reason's code without its display (the sandbox does): name it as the card did."""
     if code == SNOOZE_REASON and rule_id in knowledge.snooze_days:
-        return knowledge.catalog.snooze_display.format(days=knowledge.snooze_days[rule_id])
+        return knowledge.catalog.snooze_reason(knowledge.snooze_days[rule_id])
     text = knowledge.catalog.texts.get(rule_id)
     return next((r["display"] for r in text.override_reasons if r["code"] == code), None) if text else None
