@@ -122,7 +122,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         hook = body.get("hook") if isinstance(body, dict) else None
         service_id = args.service or next((s.id for s in SERVICES.values() if s.hook == hook), None)
         if service_id not in SERVICES:
-            raise InvalidRequest(f"hook: no service answers {hook!r}; pass --service", fields=["hook"])
+            what = f"no service answers {hook!r}" if isinstance(hook, str) else "missing, or not a string"
+            raise InvalidRequest(f"hook: {what}; pass --service", fields=["hook"])
         result = asyncio.run(
             evaluate(
                 SERVICES[service_id],

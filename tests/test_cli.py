@@ -62,6 +62,7 @@ def test_evaluate_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
             "no service answers 'patient-view'",
         ),
         (json.dumps({"hook": "order-select", "context": {}}), "hookInstance"),
+        ("{}", "hook: missing, or not a string; pass --service"),  # was "no service answers None"
         (
             json.dumps(fixture("sandbox/order-select-r4.json")),
             "prefetch.conditions, prefetch.medications: not in the request",
