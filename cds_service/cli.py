@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import tomllib
 import uuid
@@ -264,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _config_error(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        return describe(error)[0]
+        # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
+        return re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", describe(error)[0])
+    if isinstance(error, tomllib.TOMLDecodeError):
+        return f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"
     if isinstance(error, SettingsError) and "EnvSettingsSource" in str(error):
         # pydantic-settings' words for a list or object variable that is not JSON; never the value.
         return f"{error}: a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"

@@ -89,16 +89,16 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[rules.cyclobenzaprine-duration]\nmax_dayz = 14\n", "rules.cyclobenzaprine_duration.max_dayz: Extra inputs"),
+        ("[rules.cyclobenzaprine-duration]\nmax_dayz = 14\n", "rules.cyclobenzaprine-duration.max_dayz: Extra inputs"),
         (
             "[rules.cyclobenzaprine-duration]\nmax_days = 0\n",
-            "rules.cyclobenzaprine_duration.max_days: Input should be",
+            "rules.cyclobenzaprine-duration.max_days: Input should be",
         ),
-        ("[rules.cyclobenzaprine-duration]\nenabled = 'perhaps'\n", "rules.cyclobenzaprine_duration.enabled"),
+        ("[rules.cyclobenzaprine-duration]\nenabled = 'perhaps'\n", "rules.cyclobenzaprine-duration.enabled"),
         # TOML's true was read as 1: courses limited to one day, "Limit to 1 days".
         (
             "[rules.cyclobenzaprine-duration]\nmax_days = true\n",
-            "rules.cyclobenzaprine_duration.max_days: a number is needed here, not true or false",
+            "rules.cyclobenzaprine-duration.max_days: a number is needed here, not true or false",
         ),
         ("[rules.cyclobenzaprine-hepatic-impairment]\nstart_dose_mg = true\n", "start_dose_mg: a number is needed"),
         # Below the tablet the swap offers, the swap would offer what is ordered; under the
@@ -115,10 +115,18 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
             "[rules.cyclobenzaprine-maoi]\nwashout_days = 7\n",
             "washout_days: Input should be greater than or equal to 14",
         ),
-        ("[rules.no-such-rule]\nenabled = false\n", "rules.no_such_rule: Extra inputs"),
+        (
+            "[rules.cyclobenzaprine-maoi]\nreversible_washout_days = 20\n",
+            "rules.cyclobenzaprine-maoi: reversible_washout_days is more than washout_days",
+        ),
+        (
+            "[rules.refractory-spasm-imaging]\nprior_course_min_days = 100\n",
+            "rules.refractory-spasm-imaging: prior_course_min_days is more than prior_course_max_days",
+        ),
+        ("[rules.no-such-rule]\nenabled = false\n", "rules.no-such-rule: Extra inputs"),
         # A misspelled setting was ignored: the service ran on the default it meant to change.
         ("retention_dayz = 200\nbogus = 1\n", "CDS_CONFIG_FILE: not settings: bogus, retention_dayz"),
-        ("[rules\n", "Expected ']'"),
+        ("[rules\n", "cds.toml): Expected ']'"),  # the file named
         # A snooze rests on stored feedback, which retention would delete first.
         ("retention_days = 20\n", "snooze_days is 30, longer than retention_days (20)"),
         (

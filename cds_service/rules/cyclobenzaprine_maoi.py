@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course, Order, PatientContext
@@ -37,6 +37,13 @@ class Config(RuleConfig):
     reversible_washout_days: int = Field(default=1, ge=1, le=365)
     # How far back an MAO inhibitor with an unknown stop date still asks for confirmation.
     lookback_days: int = Field(default=365, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _reversible_no_longer(self) -> Config:
+        """The reversible inhibitors' window is the shorter: the card says so, and the override reason."""
+        if self.reversible_washout_days > self.washout_days:
+            raise ValueError("reversible_washout_days is more than washout_days")
+        return self
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
@@ -39,6 +39,13 @@ class Config(RuleConfig):
     prior_course_min_days: int = Field(default=14, ge=0)
     prior_course_max_days: int = Field(default=90, ge=1)
     imaging_lookback_days: int = Field(default=365, ge=1)
+
+    @model_validator(mode="after")
+    def _a_window(self) -> Config:
+        """A prior course's window that ends before it starts would keep the card silent for good."""
+        if self.prior_course_min_days > self.prior_course_max_days:
+            raise ValueError("prior_course_min_days is more than prior_course_max_days")
+        return self
 
 
 def _persistent(context: PatientContext, terminology: Terminology, concept: str, days: int) -> Condition | None:
