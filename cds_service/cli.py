@@ -179,7 +179,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
         ", ".join(row["evidence"]),
         ", ".join(row["hooks"]),
         "yes" if row["enabled"] else "no",
-        "-" if not row["snooze_days"] else f"{row['snooze_days']} days",
+        "-" if row["snooze_days"] is None else "never" if not row["snooze_days"] else f"{row['snooze_days']} days",
         ", ".join(f"{k}={v}" for k, v in row["thresholds"].items()) or "-",
     ]
 
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="print what clinicians did with the cards, per rule")
     report.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (default: 30 days ago)")
     report.add_argument("--to", metavar="YYYY-MM-DD", help="last day (default: today)")
-    report.add_argument("--period", choices=["day", "week", "month"], default="week")
+    report.add_argument("--period", choices=["day", "week", "month"], default="week", help="default: week")
     report.add_argument("--json", action="store_true", help="the figures as JSON, as GET /analytics returns them")
     report.set_defaults(run=_report)
 

@@ -196,6 +196,19 @@ def test_rules_command_lists_all_seventeen(capsys) -> None:
     }
 
 
+def test_the_catalog_tells_a_snooze_turned_off_from_a_rule_that_never_snoozes(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Both printed "-": "never" is a site's choice (snooze_days = 0), "-" a rule of critical cards only."""
+    monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__SNOOZE_DAYS", "0")
+    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    assert main(["rules", "--markdown"]) == 0
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in capsys.readouterr().out.splitlines()}
+    assert rows["cyclobenzaprine-duration"][6] == "never"
+    assert rows["tizanidine-cyp1a2-inhibitor"][6] == "-"
+    assert rows["cyclobenzaprine-maoi"][6] == "30 days"
+
+
 def test_readme_rule_table_is_the_catalog(capsys) -> None:
     assert main(["rules", "--markdown"]) == 0
     table = capsys.readouterr().out.strip()

@@ -157,7 +157,7 @@ def html_report(analytics: dict[str, Any]) -> str:
         f"{_e(totals.get('overridden', 0))} overridden, {_e(totals.get('ignored', 0))} ignored (no feedback). "
         f"Acceptance rate: {_e(format_rate(totals.get('acceptance_rate')))}; "
         f"override rate: {_e(format_rate(totals.get('override_rate')))}. "
-        f"They took {_e(totals.get('cards_shown', 0))} cards shown."
+        f"Cards shown for them, re-fires included: {_e(totals.get('cards_shown', 0))}."
     )
     unmatched = analytics.get("unmatched_feedback") or 0
     if unmatched:
