@@ -107,11 +107,13 @@ def _course_days(
     raw: dict[str, Any], planned: float | None, span: tuple[date, date] | None, status: str, today: date
 ) -> tuple[date, date, bool] | None:
     """A history order's first day, last day (inclusive) and whether the end is assumed
-    (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
-    start) for the planned duration; a bounds period's end is the last day; an unknown duration is
-    14 days, assumed, except that an active order runs until today."""
+    (clinical specification §1): from the dosing's own start (its bounds period), else
+    ``authoredOn``, else the validity period's start, for the planned duration; a bounds period's
+    end is the last day; an unknown duration is 14 days, assumed, except that an active order runs
+    until today. An order written on the 1st to start on the 5th ran from the 5th: its 14 days
+    end on the 18th, not the 14th (a washout counted from then)."""
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
-    start = to_date(raw.get("authoredOn")) or bounds_start(raw) or to_date(validity.get("start"))
+    start = bounds_start(raw) or to_date(raw.get("authoredOn")) or to_date(validity.get("start"))
     if start is None:
         return None
     if span is not None and planned is not None:

@@ -89,14 +89,15 @@ _Span = tuple[date, date]
 _Steps = tuple[float, int]
 
 
-def _bounds(dosages: list[dict[str, Any]]) -> tuple[_Span | None, _Steps | None]:
+def _bounds(dosages: list[dict[str, Any]], authored: date | None) -> tuple[_Span | None, _Steps | None]:
     """What the dosage bounds say, read once: the dated span, and the ``boundsDuration`` steps.
 
     The span is the first and last day (inclusive) the bounds periods cover, from the earliest
-    start to the latest end among the instructions that have both (a taper's steps), and only
+    start to the latest end among the instructions that have both (a taper's steps; a period with
+    an end alone starts when the order was written: the end is still its last day, §1), and only
     when it is what sets the planned duration (a history course then ends on that last day,
     clinical specification §1): when the steps say longer, they do."""
-    dated = [(to_date(period.get("start")), to_end_date(period.get("end"))) for period in _periods(dosages)]
+    dated = [(to_date(period.get("start")) or authored, to_end_date(period.get("end"))) for period in _periods(dosages)]
     periods = [(start, end) for start, end in dated if start and end and start <= end]
     span = (min(start for start, _ in periods), max(end for _, end in periods)) if periods else None
     stepped = _stepped_days(dosages)
@@ -198,7 +199,8 @@ def medication_order(
     step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for all
     per_day = _finite(highest(step_per_day))
     daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
-    planned, basis = _sensible(*_planned_days(facts, dosages, _bounds(dosages), lambda: daily))
+    bounds = _bounds(dosages, to_date(facts.get("authoredOn")))
+    planned, basis = _sensible(*_planned_days(facts, dosages, bounds, lambda: daily))
     return Order(
         reference=reference,
         resource=resource,
@@ -222,7 +224,7 @@ def course_plan(
     (``_bounds``): the dose and frequency are read only when a quantity is all that says how
     long (most of a history says it outright)."""
     dosages = dosages_of(facts)
-    bounds = _bounds(dosages)
+    bounds = _bounds(dosages, to_date(facts.get("authoredOn")))
 
     def daily() -> float | None:
         units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
