@@ -56,7 +56,7 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     fields = dialect(resource)
     steps = dosages_of(resource) or [{}]
     place = {id(dosage): index for index, dosage in enumerate(steps)}
-    plan = _dated_steps(steps, limit_days) or [
+    plan = _dated_steps(steps, limit_days, to_date(resource.get("authoredOn"))) or [
         (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
     ]
     kept, units_needed = [], 0.0
@@ -106,14 +106,17 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 
 
 def _dated_steps(
-    steps: list[dict[str, Any]], limit_days: int
+    steps: list[dict[str, Any]], limit_days: int, authored: date | None
 ) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
-    """Several steps that all say their start date (``boundsPeriod``) and no ``sequence``, cut by
-    date: ``limit_days`` from the first start, every step starting by then kept and ended by then
-    at the latest (steps on the same or overlapping dates run together: they all stay), with the
-    days it keeps and its new period. None otherwise: those steps are cut by their lengths and
-    sequences (``_trimmed_steps``)."""
-    if len(steps) < 2 or any("sequence" in dosage for dosage in steps):
+    """Steps that all say their start date (``boundsPeriod``) and no ``sequence``, cut by date:
+    ``limit_days`` from the first start, every step starting by then kept and ended by then at the
+    latest (steps on the same or overlapping dates run together: they all stay), with the days it
+    keeps and its new period. None otherwise: those steps are cut by their lengths and sequences
+    (``_trimmed_steps``), as is one step starting the day the order was written (a
+    ``boundsDuration`` says the same, §2's update); one starting later keeps its start."""
+    if not steps or any("sequence" in dosage for dosage in steps):
+        return None
+    if len(steps) == 1 and to_date(as_obj(repeat_of(steps[0]).get("boundsPeriod")).get("start")) in (None, authored):
         return None
     starts = []
     for dosage in steps:
