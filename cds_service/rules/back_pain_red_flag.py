@@ -23,7 +23,7 @@ from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.fhir.coding import ICD10CM
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import is_muscle_relaxant
+from cds_service.rules.common import days_before, is_muscle_relaxant
 from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
 
 RULE_ID = "back-pain-red-flag"
@@ -72,8 +72,9 @@ def red_flags(context: PatientContext, terminology: Terminology, config: Config)
 def _line(condition: Condition, code: str, today: date) -> str:
     if condition.onset is None:
         return f"- **{condition.display}** ({code}), onset not recorded"
-    days = (today - condition.onset).days
-    return f"- **{condition.display}** ({code}) since {condition.onset.isoformat()}, {days} days"
+    return (
+        f"- **{condition.display}** ({code}) since {condition.onset.isoformat()}, {days_before(condition.onset, today)}"
+    )
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from cds_service.content.terminology import Terminology
@@ -99,3 +100,10 @@ def condition_label(condition: Condition, terminology: Terminology, concept: str
 
 def since(condition: Condition) -> str:
     return f" since {condition.onset.isoformat()}" if condition.onset else ""
+
+
+def days_before(day: date, today: date) -> str:
+    """How long before today ``day`` was, for a card: "12 days", "1 day"; a date after today (a
+    slip of the record, or its clock) says so rather than "-4 days"."""
+    days = (today - day).days
+    return "a date after today" if days < 0 else f"{days} day{'' if days == 1 else 's'}"

@@ -24,7 +24,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import condition_label, is_cyclobenzaprine, remove, since
+from cds_service.rules.common import condition_label, days_before, is_cyclobenzaprine, remove, since
 
 RULE_ID = "cyclobenzaprine-contraindicated-condition"
 CONTRAINDICATIONS = ("hyperthyroidism", "heart-failure", "arrhythmia", "heart-block")
@@ -90,8 +90,9 @@ def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) 
     """ "since 2025-02-10"; an MI also says how long ago, and when the date is only the record's."""
     if concept != RECENT_MI or condition.onset is None:
         return since(condition)
-    ago = (today - condition.onset).days
-    window = f"{ago} days ago; the first {recent_mi_days} days count as the acute recovery phase"
+    ago = days_before(condition.onset, today)
+    ago = ago if condition.onset > today else f"{ago} ago"
+    window = f"{ago}; the first {recent_mi_days} days count as the acute recovery phase"
     if condition.onset_from_record:
         return f" recorded {condition.onset.isoformat()} ({window}; no onset date given)"
     return f" since {condition.onset.isoformat()} ({window})"
