@@ -130,7 +130,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 SERVICES[service_id],
                 body,
                 knowledge=load_knowledge(settings),
-                today=today(at_noon(args.today) if args.today else system_clock),
+                today=today(at_noon(args.today, settings.zone) if args.today else system_clock, settings.zone),
                 new_uuid=lambda: str(uuid.uuid4()),
                 max_draft_orders=settings.max_draft_orders,
                 max_cards=settings.max_cards,
@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         "--service", choices=sorted(SERVICES), help="service id (default: the one for the request's hook)"
     )
     evaluate.add_argument(
-        "--today", type=date.fromisoformat, help="evaluate as of this UTC date (YYYY-MM-DD; default: today)"
+        "--today",
+        type=date.fromisoformat,
+        help="evaluate as of this date where the site is (CDS_TIMEZONE; YYYY-MM-DD; default: today)",
     )
     evaluate.set_defaults(run=_evaluate)
 

@@ -4,12 +4,16 @@ Rules ask "how many days ago", storage stamps cards and feedback, analytics rang
 "today", tokens expire: all on the same UTC instant, so a test that pins the clock pins all
 of them, and the suite passes on any date. Nothing else in the service reads the system time
 (a test checks); durations measured with ``time.perf_counter`` are not dates and may.
+
+"Today" is that instant's date in the site's time zone (``CDS_TIMEZONE``): record dates are the
+site's own days, and a site west of UTC must not reach tomorrow in its evening (a phenelzine
+course that ended 13 days ago would read as 14, and its critical card be lost).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, tzinfo
 
 # Returns the current instant, timezone-aware, in UTC.
 Clock = Callable[[], datetime]
@@ -19,12 +23,19 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def today(clock: Clock) -> date:
-    """The UTC day of ``clock``: days in storage, analytics and rules are UTC days."""
-    return clock().date()
+def today(clock: Clock, zone: tzinfo = UTC) -> date:
+    """The site's day at ``clock``'s instant: the rules' "today", and storage's "the same day"
+    (analytics count UTC days)."""
+    return clock().astimezone(zone).date()
 
 
-def at_noon(day: date) -> Clock:
-    """A clock standing still at noon UTC of ``day``: what ``cds-service evaluate --today`` runs on."""
-    instant = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+def midnight(clock: Clock, zone: tzinfo = UTC) -> datetime:
+    """When the site's ``today`` began, as an instant (UTC)."""
+    return datetime.combine(today(clock, zone), time.min, zone).astimezone(UTC)
+
+
+def at_noon(day: date, zone: tzinfo = UTC) -> Clock:
+    """A clock standing still at noon of ``day`` where the site is: what ``cds-service evaluate
+    --today`` runs on."""
+    instant = datetime(day.year, day.month, day.day, 12, tzinfo=zone).astimezone(UTC)
     return lambda: instant

@@ -74,7 +74,7 @@ class Runtime:
         self.storage.on_recovery(self.writer.write_held)
 
     def today(self) -> date:
-        return today(self.clock)
+        return today(self.clock, self.settings.zone)
 
     def quiet_for(self, caller: TrustedClient | None) -> QuietFor:
         """The pipeline's quiet step for this caller: the cards issued to it count, no other

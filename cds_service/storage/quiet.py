@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, Select, Text, bindparam, case, func, select
@@ -87,15 +87,18 @@ def read_quiet(
     asked: _Asked,
     now: datetime,
     snooze_days: dict[str, int],
+    zone: tzinfo = UTC,
 ) -> tuple[Quiet, datetime]:
     """The answer from the database, and until when it holds: midnight, or the end of the first
     snooze it found (``Store.quiet`` says what silences what). Only the cards issued to the
     asking client count: a patient id is one EHR's (with authentication off, every card counts)."""
     owner, services = asked
     scope = {"issuer": owner.issuer, "tenant": owner.tenant} if owner else {}
-    today = datetime.combine(now.date(), time.min, UTC)
+    # The site's day (CDS_TIMEZONE): order-sign's "same day" and the swap's rest of the day.
+    day = now.astimezone(zone).date()
+    today = datetime.combine(day, time.min, zone).astimezone(UTC)
     since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
-    until = today + timedelta(days=1)
+    until = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
     swapped: set[tuple[str, str]] = set()
     snoozed: set[str] = set()
     for row in connection.execute(

@@ -19,7 +19,7 @@ import secrets
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,6 +63,7 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
         patient_key=key,
         clock=clock,
         statement_timeout=settings.database_statement_timeout_seconds,
+        zone=settings.zone,
     )
 
 
@@ -99,6 +100,7 @@ class Store:
         patient_key: bytes,
         clock: Clock = system_clock,
         statement_timeout: float = 5.0,
+        zone: tzinfo = UTC,
     ) -> None:
         self._lock_file: Path | None = None
         self._serving: IO[str] | None = None
@@ -110,6 +112,7 @@ class Store:
         self.engine: Engine = make_engine(url, statement_timeout=statement_timeout)
         self._patient_key = patient_key
         self._now = clock
+        self._zone = zone  # where the site's days begin: "the same day" of the quiet read
         self._sqlite_writer = threading.Lock()
         # Answers of ``quiet`` kept between writes: on SQLite only (storage.quiet).
         self._quiet = QuietCache() if self.embedded else None
@@ -257,7 +260,7 @@ class Store:
             return kept
         generation = self._quiet.generation if self._quiet is not None else 0
         with self._reads.connect() as connection:
-            quiet, until = read_quiet(connection, patient, asked, now, snooze_days)
+            quiet, until = read_quiet(connection, patient, asked, now, snooze_days, self._zone)
         if self._quiet is not None:
             self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
         return quiet
