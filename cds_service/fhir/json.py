@@ -161,6 +161,16 @@ def to_date(value: Any) -> date | None:
     (local) date, as the prescriber wrote it. Read as the UTC day instead, a course written from
     00:00 to 23:59 of 21 local days spanned 22 in New York and in Paris, and an end in the small
     hours east of UTC fell a day earlier (a MAO inhibitor's washout read as over)."""
+    if type(value) is str:
+        # The common case, a full date (or a dateTime's), read in C: ``date.fromisoformat`` takes
+        # a 10-character string with a dash at [7] only as YYYY-MM-DD of ASCII digits, which is
+        # what the reading below makes of it too; anything else is read below (a tenth of the cost).
+        day = value[:10]
+        if len(day) == 10 and day[7] == "-":
+            try:
+                return _from_iso(day)
+            except ValueError:
+                pass
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -172,6 +182,9 @@ def to_date(value: Any) -> date | None:
         except (ValueError, IndexError, OverflowError):  # OverflowError: a year of eleven digits
             return None
     return None
+
+
+_from_iso = date.fromisoformat
 
 
 def to_end_date(value: Any) -> date | None:
