@@ -114,3 +114,16 @@ def test_the_notices_keep_their_place_within_the_card_limit(make_client: Any) ->
     request["prefetch"]["conditions"]["link"] = [{"relation": "next", "url": "https://ehr.example.org/fhir/p2"}]
     cards = answered(make_client(max_cards=3), request)
     assert [card["source"]["topic"]["code"] for card in cards] == ["card-limit", NOTICE, "partial-history"]
+
+
+def test_another_patients_record_among_entries_all_about_the_patient_is_left_out(client: TestClient) -> None:
+    """The whole key is first asked at once whether every subject is the patient's: a Patient
+    record of another id among such entries must still be seen (its id is what counts)."""
+    request = fixture(HEPATIC)
+    conditions = request["prefetch"]["conditions"]["entry"]
+    own = conditions[0]["resource"]["subject"]
+    assert all(entry["resource"]["subject"] == own for entry in conditions)
+    conditions.append({"resource": {"resourceType": "Patient", "id": "other-22", "subject": dict(own)}})
+    cards = answered(client, request)
+    assert rule_ids({"cards": cards}) == ["cyclobenzaprine-hepatic-impairment", NOTICE]  # the rest is read
+    the_notice(cards, "conditions")
