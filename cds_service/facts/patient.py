@@ -16,7 +16,7 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import bounds_end_utc, bounds_start, course_plan
+from cds_service.facts.sig import bounds_end_utc, course_plan
 from cds_service.fhir.coding import ICD10CM, Code
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, to_date
 from cds_service.fhir.versions import to_r4
@@ -104,7 +104,10 @@ def _conditions(raws: list[dict[str, Any]], terminology: Terminology, today: dat
 
 
 def _course_days(
-    raw: dict[str, Any], planned: float | None, span: tuple[date, date] | None, status: str, today: date
+    raw: dict[str, Any],
+    plan: tuple[float | None, tuple[date, date] | None, date | None],
+    status: str,
+    today: date,
 ) -> tuple[date, date, bool] | None:
     """A history order's first day, last day (inclusive) and whether the end is assumed
     (clinical specification §1): from the dosing's own start (its bounds period), else
@@ -112,8 +115,9 @@ def _course_days(
     end is the last day; an unknown duration is 14 days, assumed, except that an active order runs
     until today. An order written on the 1st to start on the 5th ran from the 5th: its 14 days
     end on the 18th, not the 14th (a washout counted from then)."""
+    planned, span, dosing_start = plan
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
-    start = bounds_start(raw) or to_date(raw.get("authoredOn")) or to_date(validity.get("start"))
+    start = dosing_start or to_date(raw.get("authoredOn")) or to_date(validity.get("start"))
     if start is None:
         return None
     if span is not None and planned is not None:
@@ -154,15 +158,15 @@ def _courses(
         if reference in exclude:
             continue
         try:
-            planned, span = course_plan(raw, drug, terminology)
-            days = _course_days(raw, planned, span, status, today)
+            plan = course_plan(raw, drug, terminology)
+            days = _course_days(raw, plan, status, today)
             if days is None:
                 continue
             start, last_day, assumed = days
             end = last_day + timedelta(days=1)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
-        utc = bounds_end_utc(raw) if span is not None else None  # an end the bounds period dates
+        utc = bounds_end_utc(raw) if plan[1] is not None else None  # an end the bounds period dates
         courses.append(
             Course(
                 reference,

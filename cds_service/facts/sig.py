@@ -64,9 +64,9 @@ def fmt_number(number: float) -> str:
     return text
 
 
-def bounds_start(request: dict[str, Any]) -> date | None:
+def _bounds_start(dosages: list[dict[str, Any]]) -> date | None:
     """The earliest start of the dosage bounds periods, ended or not."""
-    starts = (to_date(period.get("start")) for period in _periods(dosages_of(request)))
+    starts = (to_date(period.get("start")) for period in _periods(dosages))
     return min((start for start in starts if start), default=None)
 
 
@@ -89,7 +89,7 @@ _Span = tuple[date, date]
 _Steps = tuple[float, int]
 
 
-def _bounds(dosages: list[dict[str, Any]], authored: date | None) -> tuple[_Span | None, _Steps | None]:
+def _bounds(dosages: list[dict[str, Any]], authored: object) -> tuple[_Span | None, _Steps | None]:
     """What the dosage bounds say, read once: the dated span, and the ``boundsDuration`` steps.
 
     The span is the first and last day (inclusive) the bounds periods cover, from the earliest
@@ -97,7 +97,9 @@ def _bounds(dosages: list[dict[str, Any]], authored: date | None) -> tuple[_Span
     an end alone starts when the order was written: the end is still its last day, §1), and only
     when it is what sets the planned duration (a history course then ends on that last day,
     clinical specification §1): when the steps say longer, they do."""
-    dated = [(to_date(period.get("start")) or authored, to_end_date(period.get("end"))) for period in _periods(dosages)]
+    dated = [(to_date(period.get("start")), to_end_date(period.get("end"))) for period in _periods(dosages)]
+    if any(start is None and end for start, end in dated):
+        dated = [(start or to_date(authored), end) for start, end in dated]
     periods = [(start, end) for start, end in dated if start and end and start <= end]
     span = (min(start for start, _ in periods), max(end for _, end in periods)) if periods else None
     stepped = _stepped_days(dosages)
@@ -199,7 +201,7 @@ def medication_order(
     step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for all
     per_day = _finite(highest(step_per_day))
     daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
-    bounds = _bounds(dosages, to_date(facts.get("authoredOn")))
+    bounds = _bounds(dosages, facts.get("authoredOn"))
     planned, basis = _sensible(*_planned_days(facts, dosages, bounds, lambda: daily))
     return Order(
         reference=reference,
@@ -219,18 +221,19 @@ def medication_order(
 
 def course_plan(
     facts: dict[str, Any], drug: Drug | None, terminology: Terminology
-) -> tuple[float | None, _Span | None]:
-    """A history order's planned days, as ``medication_order`` reads them, and its dated span
-    (``_bounds``): the dose and frequency are read only when a quantity is all that says how
-    long (most of a history says it outright)."""
+) -> tuple[float | None, _Span | None, date | None]:
+    """A history order's planned days, as ``medication_order`` reads them, its dated span
+    (``_bounds``) and the dosing's own start (the earliest bounds period's): the dose and
+    frequency are read only when a quantity is all that says how long (most of a history says
+    it outright)."""
     dosages = dosages_of(facts)
-    bounds = _bounds(dosages, to_date(facts.get("authoredOn")))
+    bounds = _bounds(dosages, facts.get("authoredOn"))
 
     def daily() -> float | None:
         units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
         return _finite(units_per_day(dosages, units, (per_day_of_step(d, terminology) for d in dosages)))
 
-    return _sensible(*_planned_days(facts, dosages, bounds, daily))[0], bounds[0]
+    return _sensible(*_planned_days(facts, dosages, bounds, daily))[0], bounds[0], _bounds_start(dosages)
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:
