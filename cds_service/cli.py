@@ -17,11 +17,12 @@ import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from cds_service.clock import at_noon, system_clock, today
+from cds_service.clock import system_clock, today
 from cds_service.content.cards import INDICATORS, CardContentError
 from cds_service.content.terminology import TerminologyError
 from cds_service.errors import CdsError, InvalidRequest, describe, operation_outcome
@@ -130,7 +131,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 SERVICES[service_id],
                 body,
                 knowledge=load_knowledge(settings),
-                today=today(at_noon(args.today, settings.zone) if args.today else system_clock, settings.zone),
+                today=args.today or today(system_clock, ZoneInfo(settings.timezone)),
                 new_uuid=lambda: str(uuid.uuid4()),
                 max_draft_orders=settings.max_draft_orders,
                 max_cards=settings.max_cards,

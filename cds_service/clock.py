@@ -14,9 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, tzinfo
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
 
 # Returns the current instant, timezone-aware, in UTC.
 Clock = Callable[[], datetime]
+
+
+def _a_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone name (IANA, e.g. America/New_York or UTC)") from None
+    return name
+
+
+# Where a site's days begin and end (CDS_TIMEZONE): a name zoneinfo knows.
+TimeZoneName = Annotated[str, AfterValidator(_a_time_zone)]
 
 
 def system_clock() -> datetime:
@@ -34,8 +50,7 @@ def midnight(clock: Clock, zone: tzinfo = UTC) -> datetime:
     return datetime.combine(today(clock, zone), time.min, zone).astimezone(UTC)
 
 
-def at_noon(day: date, zone: tzinfo = UTC) -> Clock:
-    """A clock standing still at noon of ``day`` where the site is: what ``cds-service evaluate
-    --today`` runs on."""
-    instant = datetime(day.year, day.month, day.day, 12, tzinfo=zone).astimezone(UTC)
+def at_noon(day: date) -> Clock:
+    """A clock standing still at noon UTC of ``day``: a pinned day for the benchmarks."""
+    instant = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     return lambda: instant

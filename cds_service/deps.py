@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, partial
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 
@@ -74,7 +75,7 @@ class Runtime:
         self.storage.on_recovery(self.writer.write_held)
 
     def today(self) -> date:
-        return today(self.clock, self.settings.zone)
+        return today(self.clock, ZoneInfo(self.settings.timezone))
 
     def quiet_for(self, caller: TrustedClient | None) -> QuietFor:
         """The pipeline's quiet step for this caller: the cards issued to it count, no other

@@ -14,7 +14,6 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import (
@@ -25,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cds_service.clock import TimeZoneName
 from cds_service.protocol.body import BodyLimits
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
@@ -117,11 +117,10 @@ class Settings(BaseSettings):
         "`http://host:port` or `https://host:port`, with `user:password@` percent-encoded if needed. "
         "Unset: direct; `HTTPS_PROXY` and the like are not read.",
     )
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="UTC",
-        description='The site\'s time zone (an IANA name, e.g. `America/New_York`): the day "today" is for '
-        "the rules (days since a dose, an onset, a birth), order-sign's \"same day\" and the 5 mg swap's "
-        "rest of the day. Left at UTC, a site west of it reaches tomorrow in its afternoon or evening.",
+        description="The site's time zone (IANA, e.g. `America/New_York`): its day is the rules' \"today\" "
+        'and order-sign\'s "same day". Left at UTC, a site west of it reaches tomorrow by the evening.',
     )
     snooze_days: int = Field(
         default=30,
@@ -249,15 +248,6 @@ class Settings(BaseSettings):
         """``CDS_OUTBOUND_PROXY=`` (an env file's empty line) means no proxy, as unset does."""
         return None if value == "" else value
 
-    @field_validator("timezone")
-    @classmethod
-    def _a_time_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not a time zone name (IANA, e.g. America/New_York or UTC)") from None
-        return value
-
     @model_validator(mode="after")
     def _snooze_within_retention(self) -> Settings:
         """A snooze rests on stored feedback: the feedback must outlive the snooze."""
@@ -267,11 +257,6 @@ class Settings(BaseSettings):
                 where = "snooze_days" if days == self.snooze_days else f"rules.{rule.id}.snooze_days"
                 raise ValueError(f"{where} is {days}, longer than retention_days ({self.retention_days})")
         return self
-
-    @property
-    def zone(self) -> ZoneInfo:
-        """Where the site's days begin and end (``clock.today``)."""
-        return ZoneInfo(self.timezone)
 
     @property
     def body_limits(self) -> BodyLimits:

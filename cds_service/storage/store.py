@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,7 +64,7 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
         patient_key=key,
         clock=clock,
         statement_timeout=settings.database_statement_timeout_seconds,
-        zone=settings.zone,
+        zone=ZoneInfo(settings.timezone),
     )
 
 
