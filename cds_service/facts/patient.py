@@ -110,14 +110,12 @@ def _course_days(
     today: date,
 ) -> tuple[date, date, bool] | None:
     """A history order's first day, last day (inclusive) and whether the end is assumed
-    (clinical specification §1): from the dosing's own start (its bounds period), else
-    ``authoredOn``, else the validity period's start, for the planned duration; a bounds period's
-    end is the last day; an unknown duration is 14 days, assumed, except that an active order runs
-    until today. An order written on the 1st to start on the 5th ran from the 5th: its 14 days
-    end on the 18th, not the 14th (a washout counted from then)."""
+    (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
+    start) for the planned duration; a bounds period's end is the last day; an unknown duration is
+    14 days, assumed, except that an active order runs until today."""
     planned, span, dosing_start = plan
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
-    start = dosing_start or to_date(raw.get("authoredOn")) or to_date(validity.get("start"))
+    start = to_date(raw.get("authoredOn")) or dosing_start or to_date(validity.get("start"))
     if start is None:
         return None
     if span is not None and planned is not None:
@@ -125,6 +123,10 @@ def _course_days(
         # the course began (a medication history entered later) runs from the recorded start.
         return min(start, span[0]), span[1], False
     if planned is not None:
+        # An order written on the 1st for dosing from the 5th ran from the 5th: its 14 days end on
+        # the 18th (a washout counts from then). A dosing start before the written date (a
+        # renewal, a history entered late) does not move the course back: the later reading wins.
+        start = max(start, dosing_start or start)
         # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
         return start, start + timedelta(days=max(math.ceil(planned), 1) - 1), False
     if status == "active":

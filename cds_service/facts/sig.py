@@ -65,9 +65,16 @@ def fmt_number(number: float) -> str:
 
 
 def _bounds_start(dosages: list[dict[str, Any]]) -> date | None:
-    """The earliest start of the dosage bounds periods, ended or not."""
-    starts = (to_date(period.get("start")) for period in _periods(dosages))
-    return min((start for start in starts if start), default=None)
+    """When dosing began by the bounds periods: the earliest start, only when every instruction
+    dates its start and none ends before it (an undated first step, or a period that ends before
+    it starts, says nothing of when dosing began)."""
+    starts = []
+    for period in _periods(dosages):
+        start, end = to_date(period.get("start")), to_end_date(period.get("end"))
+        if start is None or (end is not None and end < start):
+            return None
+        starts.append(start)
+    return min(starts, default=None)
 
 
 def bounds_end_utc(request: dict[str, Any]) -> date | None:

@@ -108,16 +108,18 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 def _dated_steps(
     steps: list[dict[str, Any]], limit_days: int, authored: date | None
 ) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
-    """Steps that all say their start date (``boundsPeriod``) and no ``sequence``, cut by date:
-    ``limit_days`` from the first start, every step starting by then kept and ended by then at the
-    latest (steps on the same or overlapping dates run together: they all stay), with the days it
-    keeps and its new period. None otherwise: those steps are cut by their lengths and sequences
-    (``_trimmed_steps``), as is one step starting the day the order was written (a
-    ``boundsDuration`` says the same, §2's update); one starting later keeps its start."""
+    """Steps that all date their start (``boundsPeriod``), no ``sequence``, cut by date: ``limit_days``
+    from the first start, each step starting by then kept and ended by then at the latest (steps on
+    the same or overlapping dates run together: all stay), with its days and its new period. None
+    otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one step not dated after the
+    order was written (§2's ``boundsDuration``: never an order already over)."""
     if not steps or any("sequence" in dosage for dosage in steps):
         return None
-    if len(steps) == 1 and to_date(as_obj(repeat_of(steps[0]).get("boundsPeriod")).get("start")) in (None, authored):
-        return None
+    if len(steps) == 1:
+        period = as_obj(repeat_of(steps[0]).get("boundsPeriod"))
+        start, end = to_date(period.get("start")), to_end_date(period.get("end"))
+        if authored is None or start is None or start <= authored or (end is not None and end < start):
+            return None
     starts = []
     for dosage in steps:
         period = as_obj(repeat_of(dosage).get("boundsPeriod"))
