@@ -134,6 +134,14 @@ def test_card_text_naming_what_the_card_lacks_stops_start_up(
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
 
 
+def test_a_misspelt_choice_of_suggestion_stops_start_up(cards: Path, tmp_path: Path) -> None:
+    """It dropped its one-click action (remove the order) without a word."""
+    path = cards / "cyclobenzaprine-duration.toml"
+    path.write_text(path.read_text().replace("suggestions = { remove =", "suggestions = { remvoe =", 1))
+    with pytest.raises(CardContentError, match=re.escape("suggestions has ['remvoe'], not one of ('remove',)")):
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+
+
 def test_card_text_may_name_any_fact_its_card_has(cards: Path, tmp_path: Path) -> None:
     """Not only the facts the shipped text names: the limit, in a planned-too-long summary."""
     _set(
@@ -250,9 +258,12 @@ def test_every_card_has_the_facts_its_rule_declares(monkeypatch: pytest.MonkeyPa
     """Start-up checks card text against what each rule declares it fills (``Rule.variants``): over
     every fixture, each card's facts are exactly its variant's declared ones, and every variant fires."""
     seen: dict[tuple[str, str], set[frozenset[str]]] = {}
+    unnamed: set[tuple[str, str, str]] = set()
 
     def spy(catalog: Any, finding: Finding, *args: Any, **kwargs: Any) -> dict[str, Any]:
         seen.setdefault((finding.rule_id, finding.variant), set()).add(frozenset(finding.facts) - {NO_CHANGE})
+        labels = catalog.texts[finding.rule_id].variants[finding.variant].suggestions
+        unnamed.update((finding.rule_id, finding.variant, p.label) for p in finding.proposals if p.label not in labels)
         return render(catalog, finding, *args, **kwargs)
 
     monkeypatch.setattr(evaluate, "render", spy)
@@ -262,3 +273,4 @@ def test_every_card_has_the_facts_its_rule_declares(monkeypatch: pytest.MonkeyPa
     declared = {(rule.id, name): frozenset(facts) for rule in all_rules() for name, facts in rule.variants.items()}
     assert sorted(seen) == sorted(declared)
     assert {key: shapes for key, shapes in seen.items() if shapes != {declared[key]}} == {}
+    assert unnamed == set(), "a suggestion its card has no words for is dropped"

@@ -22,6 +22,9 @@ OVERRIDE_REASON_SYSTEM = "urn:back-spasm-cds:override-reason"
 SOURCE_LABEL = "Back spasm CDS"
 INDICATORS = ("critical", "warning", "info")
 SUMMARY_LIMIT = 140
+# The keys a variant's ``suggestions`` table may use: the other choices rules offer besides the
+# variant's ``suggestion`` (``Proposal.label``). A misspelt key would drop its one-click action.
+OTHER_SUGGESTIONS = ("remove",)
 # Facts are short numbers, dates and codes; a summary must stay under the limit even so.
 _WIDEST_FACT = "9999.9"
 
@@ -82,6 +85,11 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
         variants = {}
         for name, raw in data["variants"].items():
             labels = dict(raw.get("suggestions", {}))
+            stray = sorted(set(labels) - set(OTHER_SUGGESTIONS))
+            if stray:
+                raise CardContentError(
+                    f"{where}: variants.{name}.suggestions has {stray}, not one of {OTHER_SUGGESTIONS}"
+                )
             if raw.get("suggestion"):
                 labels["suggestion"] = raw["suggestion"]
             cited = raw.get("evidence")
