@@ -13,7 +13,7 @@ course that ended 13 days ago would read as 14, and its critical card be lost).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,11 +43,6 @@ def today(clock: Clock, zone: tzinfo = UTC) -> date:
     """The site's day at ``clock``'s instant: the rules' "today", and storage's "the same day"
     (analytics count UTC days)."""
     return clock().astimezone(zone).date()
-
-
-def midnight(clock: Clock, zone: tzinfo = UTC) -> datetime:
-    """When the site's ``today`` began, as an instant (UTC)."""
-    return datetime.combine(today(clock, zone), time.min, zone).astimezone(UTC)
 
 
 def at_noon(day: date) -> Clock:

@@ -75,7 +75,11 @@ class Runtime:
         self.storage.on_recovery(self.writer.write_held)
 
     def today(self) -> date:
-        return today(self.clock, ZoneInfo(self.settings.timezone))
+        return today(self.clock, self._zone)
+
+    @cached_property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
 
     def quiet_for(self, caller: TrustedClient | None) -> QuietFor:
         """The pipeline's quiet step for this caller: the cards issued to it count, no other

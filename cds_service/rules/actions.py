@@ -115,17 +115,16 @@ def _dated_steps(
     order was written (§2's ``boundsDuration``: never an order already over)."""
     if not steps or any("sequence" in dosage for dosage in steps):
         return None
-    if len(steps) == 1:
-        period = as_obj(repeat_of(steps[0]).get("boundsPeriod"))
-        start, end = to_date(period.get("start")), to_end_date(period.get("end"))
-        if authored is None or start is None or start <= authored or (end is not None and end < start):
-            return None
     starts = []
     for dosage in steps:
         period = as_obj(repeat_of(dosage).get("boundsPeriod"))
         if (start := to_date(period.get("start"))) is None:
             return None
         starts.append((dosage, period, start, to_end_date(period.get("end"))))
+    if len(starts) == 1:
+        _, _, begins, ends = starts[0]
+        if authored is None or begins <= authored or (ends is not None and ends < begins):
+            return None
     first = min(start for _, _, start, _ in starts)
     try:
         cutoff = first + timedelta(days=limit_days - 1)

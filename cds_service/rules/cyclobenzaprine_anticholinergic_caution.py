@@ -37,8 +37,6 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, "caution", order, condition_facts(found, context.today, terminology))
 
 
-# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
-# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
 FACTS = ("condition", "conditions")
 
 RULE = Rule(

@@ -98,8 +98,6 @@ def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) 
     return f" since {condition.onset.isoformat()} ({window})"
 
 
-# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
-# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
 FACTS = ("condition", "conditions")
 
 RULE = Rule(

@@ -104,7 +104,7 @@ _DOSE_FACTS = ("condition", "dose_mg", "drug", "low_dose", "severity_note", "sin
 
 RULE = Rule(
     id=RULE_ID,
-    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+    variants={
         "moderate-severe": ("condition", "severity_note", "since"),
         "mild-high-dose": _DOSE_FACTS,
         "mild-sublingual-high-dose": _DOSE_FACTS,

@@ -151,7 +151,7 @@ def _days(days: int) -> str:
 
 RULE = Rule(
     id=RULE_ID,
-    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+    variants={
         "maoi": ("ingredients", "maoi", "reversible_washout", "washout_days"),
         "stop-date-unknown": ("ingredient", "ingredients", "maoi", "ordered_on", "reversible_washout", "washout_days"),
     },

@@ -59,7 +59,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 RULE = Rule(
     id=RULE_ID,
-    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+    variants={
         "high-dose": ("age", "dose_mg", "drug", "low_dose"),
         "sublingual-high-dose": ("age", "dose_mg", "drug", "low_dose"),
         "extended-release": ("age", "dose_mg", "drug", "low_dose"),

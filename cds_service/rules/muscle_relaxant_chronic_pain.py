@@ -106,8 +106,6 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, _with_patient(variant, context, terminology), order, facts)
 
 
-# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
-# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
 FACTS = ("acute_days", "condition", "since")
 
 RULE = Rule(

@@ -58,8 +58,6 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return Finding(RULE_ID, variant, order, facts, evidence=("FAIL",))
 
 
-# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
-# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
 FACTS = ("age", "ingredient", "prior_end", "prior_start")
 
 RULE = Rule(

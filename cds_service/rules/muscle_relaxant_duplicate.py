@@ -56,7 +56,7 @@ def _counts(other: Alongside, order: Order, reviewed: dict[str, int]) -> bool:
 
 RULE = Rule(
     id=RULE_ID,
-    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+    variants={
         "duplicate": ("drug", "ingredients", "others", "relaxant"),
         "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant"),
         "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),

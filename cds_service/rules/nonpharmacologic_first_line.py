@@ -49,7 +49,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 RULE = Rule(
     id=RULE_ID,
-    variants={  # the facts each variant's text may name in {braces} (checked at start-up)
+    variants={
         "heat-and-exercise": (),
         "heat-exercise-and-rehabilitation": ("days",),
     },

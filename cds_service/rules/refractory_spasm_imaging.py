@@ -123,8 +123,6 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     return Finding(RULE_ID, "radicular", order, facts, (Proposal(actions=(create(mri),)),))
 
 
-# What each card variant's text may name in {braces}: the facts the rule fills for it (checked
-# against its cards/ file at start-up, so a misspelt placeholder stops start-up, not a hook call).
 FACTS = ("days", "imaging_status", "onset", "triggers", "weeks")
 
 RULE = Rule(
