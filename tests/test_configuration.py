@@ -86,6 +86,30 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
     assert row["thresholds"] == {"max_days": 10, "cumulative_window_days": 30}
 
 
+def test_a_sites_codes_are_read_by_its_own_terminology_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_with
+) -> None:
+    """What a history's codes mean is kept per process (``fhir/memo.py``) and per terminology: a
+    service without the site's codes, asked the same before and after one with them, still does
+    not know them, and the one with them is not answered from the other's reading."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    condition = request["prefetch"]["conditions"]["entry"][0]["resource"]
+    condition["code"] = {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", "code": "LIV-77"}]}
+    plain = client_with()
+    assert "cyclobenzaprine-hepatic-impairment" not in rule_ids(plain.post(SELECT, json=request).json())
+    local = tmp_path / "local-codes.toml"
+    local.write_text(
+        """
+[condition.liver-disease-moderate-severe]
+codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-77", source = "Site build" }]
+"""
+    )
+    monkeypatch.setenv("CDS_LOCAL_CODES_FILE", str(local))
+    site = client_with()
+    assert "cyclobenzaprine-hepatic-impairment" in rule_ids(site.post(SELECT, json=request).json())
+    assert "cyclobenzaprine-hepatic-impairment" not in rule_ids(plain.post(SELECT, json=request).json())
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

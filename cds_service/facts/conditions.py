@@ -1,0 +1,118 @@
+"""A history's Conditions as facts: those active, not of the past, that a rule reads.
+
+A Condition's ``code`` is read once per process for every patient who has it (``JsonMemo``):
+whether any rule reads it, and whether it names a disease of the past; only a Condition some
+rule reads has its status and dates read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, NamedTuple
+
+from cds_service.content.terminology import Terminology
+from cds_service.facts.model import Condition
+from cds_service.fhir.coding import ICD10CM, Code
+from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
+from cds_service.fhir.memo import JsonMemo
+from cds_service.fhir.versions import to_r4
+
+_ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
+_EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
+# Without a clinical status, only these (or no verification status) leave a condition standing.
+_STANDING_VERIFICATION = {"confirmed", "provisional"}
+
+
+def _active(raw: dict[str, Any], today: date) -> bool:
+    """Active per clinical specification §1: a clinical status of active, recurrence or relapse;
+    without one, only an unrefuted (confirmed, provisional or unstated) condition that has not
+    abated. Refuted and entered-in-error never count."""
+    verification = {c.code.lower() for c in codes_of(raw.get("verificationStatus"))}  # "Refuted" too
+    if verification & _EXCLUDED_VERIFICATION:
+        return False
+    clinical = {c.code.lower() for c in codes_of(raw.get("clinicalStatus"))}
+    if clinical:
+        return bool(clinical & _ACTIVE_CLINICAL)
+    if verification and not verification & _STANDING_VERIFICATION:
+        return False
+    return not _abated(raw, today)
+
+
+def _abated(raw: dict[str, Any], today: date) -> bool:
+    """Has the condition abated by ``today``? An abatement without a date (an age, a range,
+    words) is taken as past: it was recorded because it happened."""
+    on = to_date(raw.get("abatementDateTime"))
+    period = as_obj(raw.get("abatementPeriod"))
+    on = on or to_date(period.get("start")) or to_date(period.get("end"))
+    if on is not None:
+        return on <= today
+    return any(raw.get(name) is not None for name in ("abatementAge", "abatementRange", "abatementString"))
+
+
+# A past-disease concept is never an active disease (clinical specification §1): "History of
+# myocardial infarction", "Old myocardial infarction", "Healed ...", ICD-10-CM Z86/Z87. "Personal"
+# and "family" history are history too. Other situations keep their meaning ("Recent ...").
+_PAST_DISPLAY = re.compile(r"^\s*(?:(?:personal|family)\s+)?history\s+of\b|\b(?:old|past|healed)\b", re.IGNORECASE)
+_PAST_ICD10CM = ("Z86", "Z87")
+
+
+def is_past_disease(codes: Iterable[Code], text: str | None) -> bool:
+    """Does the concept name a disease of the past rather than a current one?"""
+    codes = tuple(codes)
+    if any(c.key[0] == ICD10CM and c.key[1].startswith(_PAST_ICD10CM) for c in codes):
+        return True
+    return any(_PAST_DISPLAY.search(words) for words in (text, *(c.display for c in codes)) if words)
+
+
+class _Concept(NamedTuple):
+    """What a Condition's ``code`` says, whoever's it is: ``codes`` empty when no rule reads them
+    or they name a disease of the past (the Condition is then not a fact)."""
+
+    codes: tuple[Code, ...]
+    display: str
+
+
+def _read_concept(terminology: Terminology, concept: Any) -> _Concept:
+    codes = tuple(codes_of(concept))  # ``code`` is the same in every FHIR version
+    text = as_str(as_obj(concept).get("text"))
+    if not terminology.relevant(codes) or is_past_disease(codes, text):
+        return _Concept((), "")
+    return _Concept(codes, text or next((c.display for c in codes if c.display), codes[0].code))
+
+
+_CONCEPTS = JsonMemo(_read_concept)
+
+
+def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> list[Condition]:
+    concept_of = _CONCEPTS.reader(terminology)
+    conditions = []
+    for raw in raws:
+        if raw.get("resourceType") != "Condition":
+            continue
+        codes, display = concept_of(raw.get("code"))
+        if not codes:
+            continue
+        r4 = to_r4(raw)  # an older version's Condition read as R4 (nested absurdly deep: a stub)
+        if r4 is not None:
+            raw = r4
+            codes, display = concept_of(r4.get("code"))
+            if not codes:
+                continue
+        if not _active(raw, today):
+            continue
+        onset = to_date(raw.get("onsetDateTime")) or to_date(as_obj(raw.get("onsetPeriod")).get("start"))
+        recorded = to_date(raw.get("recordedDate")) if onset is None else None
+        severity = tuple(codes_of(raw.get("severity")))
+        conditions.append(
+            Condition(
+                f"Condition/{raw.get('id')}",
+                codes,
+                display,
+                onset or recorded,
+                severity,
+                onset_from_record=bool(recorded),
+            )
+        )
+    return conditions

@@ -1,0 +1,113 @@
+"""A history's medication orders as courses: a drug some rule reads, a first and a last day.
+
+Most of a history is dropped at its drug, which is read once per process for every patient
+whose orders name it the same way (``JsonMemo``: a formulary's products, over and over).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.model import Course
+from cds_service.facts.orders import MedicationIndex
+from cds_service.facts.sig import bounds_end_utc, course_plan
+from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
+from cds_service.fhir.memo import JsonMemo
+from cds_service.fhir.versions import to_r4
+
+_HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
+MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
+_UNKNOWN_COURSE_DAYS = 14
+
+
+def _course_days(
+    raw: dict[str, Any],
+    plan: tuple[float | None, tuple[date, date] | None, date | None],
+    status: str,
+    today: date,
+) -> tuple[date, date, bool] | None:
+    """A history order's first day, last day (inclusive) and whether the end is assumed
+    (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
+    start) for the planned duration; a bounds period's end is the last day; an unknown duration is
+    14 days, assumed, except that an active order runs until today."""
+    planned, span, dosing_start = plan
+    validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
+    start = to_date(raw.get("authoredOn")) or dosing_start or to_date(validity.get("start"))
+    if start is None:
+        return None
+    if span is not None and planned is not None:
+        # The bounds period set the duration: its end is the last day. An order authored after
+        # the course began (a medication history entered later) runs from the recorded start.
+        return min(start, span[0]), span[1], False
+    if planned is not None:
+        # An order written on the 1st for dosing from the 5th ran from the 5th: its 14 days end on
+        # the 18th (a washout counts from then). A dosing start before the written date (a
+        # renewal, a history entered late) does not move the course back: the later reading wins.
+        start = max(start, dosing_start or start)
+        # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
+        return start, start + timedelta(days=max(math.ceil(planned), 1) - 1), False
+    if status == "active":
+        return start, max(start, today), False
+    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS - 1), True
+
+
+def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> Drug | None:
+    """The drug a ``medicationCodeableConcept`` names, if a rule reads it (else None)."""
+    drug = terminology.drug(codes_of(concept), as_str(concept.get("text")))
+    return drug if drug is not None and drug.ingredient in terminology.relevant_ingredients else None
+
+
+_DRUGS = JsonMemo(_read_drug)
+
+
+def read_courses(
+    raws: list[dict[str, Any]],
+    exclude: set[str],
+    terminology: Terminology,
+    medications: MedicationIndex,
+    today: date,
+) -> list[Course]:
+    relevant, drug_of = terminology.relevant_ingredients, _DRUGS.reader(terminology)
+    courses = []
+    for raw in raws:
+        if raw.get("resourceType") not in MEDICATION_REQUESTS:
+            continue
+        # The drug is named the same way in every FHIR version: most of a history is dropped here.
+        concept = raw.get("medicationCodeableConcept")
+        drug = drug_of(concept) if type(concept) is dict else medications.identify(raw, terminology)
+        if drug is None or drug.ingredient not in relevant:
+            continue
+        raw = to_r4(raw) or raw
+        status = raw.get("status")
+        if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
+            status = status.lower() if isinstance(status, str) else None
+            if status not in _HISTORY_STATUSES:
+                continue
+        reference = f"{raw['resourceType']}/{raw.get('id')}"
+        if reference in exclude:
+            continue
+        try:
+            plan = course_plan(raw, drug, terminology)
+            days = _course_days(raw, plan, status, today)
+            if days is None:
+                continue
+            start, last_day, assumed = days
+            end = last_day + timedelta(days=1)
+        except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
+            continue
+        utc = bounds_end_utc(raw) if plan[1] is not None else None  # an end the bounds period dates
+        courses.append(
+            Course(
+                reference,
+                drug,
+                start,
+                end,
+                status,
+                assumed_end=assumed,
+                last_day_utc=utc if utc and utc > last_day else None,
+            )
+        )
+    return courses

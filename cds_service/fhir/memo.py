@@ -1,0 +1,57 @@
+"""Answers about a piece of parsed FHIR JSON, kept by the JSON's text.
+
+A hospital's histories name the same concepts over and over: every patient's amlodipine order
+carries the same ``medicationCodeableConcept``, every visit's low back pain the same ``code``.
+Reading one in Python (its codings, a tuple of codes, a terminology look-up) costs a few
+microseconds an entry; orjson writes it back as text in C in a tenth of that, and the text is the
+key to an answer already worked out, by whichever call first met it. An answer depends on the
+value and its owner alone (the terminology whose codes it looks up): never on the patient or the
+day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
+
+import orjson
+
+O = TypeVar("O")  # noqa: E741  # the owner: a terminology
+T = TypeVar("T")
+
+# Enough for a formulary's products and a problem list's codes as sites write them; a table is
+# cleared when full (a bounded memory), which costs one more reading of each value.
+KNOWN_VALUES = 16384
+_UNKNOWN: Any = object()
+
+
+class JsonMemo(Generic[O, T]):
+    """``answer(owner, value)``, kept per owner by the value's JSON text. The tables hold the
+    owner weakly: a terminology reloaded (a test's, a site's new codes) takes its answers with it."""
+
+    def __init__(self, answer: Callable[[O, Any], T], size: int = KNOWN_VALUES) -> None:
+        self._answer = answer
+        self._size = size
+        self._tables: WeakKeyDictionary[O, dict[bytes, T]] = WeakKeyDictionary()
+
+    def reader(self, owner: O) -> Callable[[Any], T]:
+        """The answer of a value, for one owner: asked once a call, then of every entry."""
+        known = self._tables.get(owner)
+        if known is None:
+            known = self._tables[owner] = {}
+        answer, size, dumps = self._answer, self._size, orjson.dumps
+
+        def read(value: Any) -> T:
+            try:
+                key = dumps(value)
+            except TypeError:  # what orjson cannot write (an integer past 64 bits): read each time
+                return answer(owner, value)
+            found = known.get(key, _UNKNOWN)
+            if found is _UNKNOWN:
+                if len(known) >= size:
+                    known.clear()
+                found = known[key] = answer(owner, value)
+            return found
+
+        return read
