@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import bounds_end_utc, course_plan
+from cds_service.facts.sig import CoursePlan, bounds_end_utc, course_plan, plan_inputs, starts_when_written
 from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
@@ -25,7 +25,7 @@ _UNKNOWN_COURSE_DAYS = 14
 
 def _course_days(
     raw: dict[str, Any],
-    plan: tuple[float | None, tuple[date, date] | None, date | None],
+    plan: CoursePlan,
     status: str,
     today: date,
 ) -> tuple[date, date, bool] | None:
@@ -63,6 +63,23 @@ def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> Drug | None
 _DRUGS = JsonMemo(_read_drug)
 
 
+class _Plan(NamedTuple):
+    """What an order's dosing and dispensing say of its course, whoever's order it is."""
+
+    plan: CoursePlan
+    last_day_utc: date | None  # an end the bounds period dates as a time with a zone
+    written_date_read: bool  # a bounds period that ends without a start: the plan is the order's own
+
+
+def _read_plan(terminology: Terminology, value: tuple[dict[str, Any], Drug]) -> _Plan:
+    inputs, drug = value
+    plan = course_plan(inputs, drug, terminology)
+    return _Plan(plan, bounds_end_utc(inputs) if plan[1] is not None else None, starts_when_written(inputs))
+
+
+_PLANS = JsonMemo(_read_plan)
+
+
 def read_courses(
     raws: list[dict[str, Any]],
     exclude: set[str],
@@ -71,6 +88,7 @@ def read_courses(
     today: date,
 ) -> list[Course]:
     relevant, drug_of = terminology.relevant_ingredients, _DRUGS.reader(terminology)
+    plan_of = _PLANS.reader(terminology)
     courses = []
     for raw in raws:
         if raw.get("resourceType") not in MEDICATION_REQUESTS:
@@ -90,7 +108,10 @@ def read_courses(
         if reference in exclude:
             continue
         try:
-            plan = course_plan(raw, drug, terminology)
+            plan, utc, written_date_read = plan_of((plan_inputs(raw), drug))
+            if written_date_read:
+                plan = course_plan(raw, drug, terminology)
+                utc = bounds_end_utc(raw) if plan[1] is not None else None
             days = _course_days(raw, plan, status, today)
             if days is None:
                 continue
@@ -98,7 +119,6 @@ def read_courses(
             end = last_day + timedelta(days=1)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
-        utc = bounds_end_utc(raw) if plan[1] is not None else None  # an end the bounds period dates
         courses.append(
             Course(
                 reference,

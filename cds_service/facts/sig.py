@@ -94,6 +94,27 @@ def bounds_end_utc(request: dict[str, Any]) -> date | None:
 
 _Span = tuple[date, date]
 _Steps = tuple[float, int]
+CoursePlan = tuple[float | None, _Span | None, date | None]
+
+
+def plan_inputs(request: dict[str, Any]) -> dict[str, Any]:
+    """The fields ``course_plan`` reads, and only those: orders that dose and dispense alike plan
+    alike, whenever they were written and whatever their validity period (``courses`` reads each
+    plan once per process). ``authoredOn`` is left out: only a bounds period that ends without a
+    start reads it (``starts_when_written``), and such an order's plan is read from the order."""
+    dispense = as_obj(request.get("dispenseRequest"))
+    return {
+        "dosageInstruction": request.get("dosageInstruction"),
+        "dispenseRequest": {name: dispense.get(name) for name in _DISPENSE_READ},
+    }
+
+
+_DISPENSE_READ = ("numberOfRepeatsAllowed", "expectedSupplyDuration", "quantity")
+
+
+def starts_when_written(request: dict[str, Any]) -> bool:
+    """Does a bounds period end without a start (and so start on ``authoredOn``, ``_bounds``)?"""
+    return any(to_date(p.get("start")) is None and to_end_date(p.get("end")) for p in _periods(dosages_of(request)))
 
 
 def _bounds(dosages: list[dict[str, Any]], authored: object) -> tuple[_Span | None, _Steps | None]:
@@ -226,13 +247,12 @@ def medication_order(
     )
 
 
-def course_plan(
-    facts: dict[str, Any], drug: Drug | None, terminology: Terminology
-) -> tuple[float | None, _Span | None, date | None]:
+def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminology) -> CoursePlan:
     """A history order's planned days, as ``medication_order`` reads them, its dated span
     (``_bounds``) and the dosing's own start (the earliest bounds period's): the dose and
     frequency are read only when a quantity is all that says how long (most of a history says
-    it outright)."""
+    it outright). Read from ``dosageInstruction``, ``dispenseRequest`` and, for a bounds period
+    that ends without a start alone (``starts_when_written``), ``authoredOn``."""
     dosages = dosages_of(facts)
     bounds = _bounds(dosages, facts.get("authoredOn"))
 

@@ -59,6 +59,25 @@ def test_course_of_ten_days(client: TestClient, prior: dict[str, Any]) -> None:
     assert planned(client, request) == "10 taken + 12 planned"
 
 
+def test_orders_that_dose_alike_run_from_their_own_dates(client: TestClient) -> None:
+    """A course's plan is read once for every order that doses and dispenses alike; its dates
+    stay each order's own: the day it was written, its validity period, a bounds period that
+    ends without a start (which starts on the written day). One client, so each call after the
+    first meets plans already read. Today is 2026-11-21: a 10-day supply from the 14th has run
+    8 days; a period ending on the 20th, 7."""
+    supply = {"expectedSupplyDuration": days(10)}
+    ends_on_20th = [{"timing": {"repeat": {"boundsPeriod": {"end": "2026-11-20"}}}}]
+    for first_day, taken, taken_to_20th in (("2026-11-11", 10, 10), ("2026-11-14", 8, 7)):
+        priors = (
+            (course("written", authored=first_day, dispense=supply), taken),
+            (course("valid-from", dispense={"validityPeriod": {"start": first_day}, **supply}), taken),
+            (course("ends-only", authored=first_day, dosage=ends_on_20th), taken_to_20th),
+        )
+        for prior, expected in priors:
+            request = hook(dosage=[step(duration=days(15))], dispense={}, history=(prior,))
+            assert planned(client, request) == f"{expected} taken + 15 planned", (prior["id"], first_day)
+
+
 @pytest.mark.parametrize("status", ["cancelled", "draft", "entered-in-error"])
 def test_courses_not_taken_do_not_count(client: TestClient, status: str) -> None:
     prior = course("prior", status=status, authored="2026-11-11", dosage=[step(duration=days(10))])
