@@ -72,14 +72,16 @@ class _Concept(NamedTuple):
 
     codes: tuple[Code, ...]
     display: str
+    concepts: frozenset[str]
 
 
 def _read_concept(terminology: Terminology, concept: Any) -> _Concept:
     codes = tuple(codes_of(concept))  # ``code`` is the same in every FHIR version
     text = as_str(as_obj(concept).get("text"))
     if not terminology.relevant(codes) or is_past_disease(codes, text):
-        return _Concept((), "")
-    return _Concept(codes, text or next((c.display for c in codes if c.display), codes[0].code))
+        return _Concept((), "", frozenset())
+    display = text or next((c.display for c in codes if c.display), codes[0].code)
+    return _Concept(codes, display, terminology.concepts_of(codes))
 
 
 _CONCEPTS = JsonMemo(_read_concept)
@@ -91,13 +93,13 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
     for raw in raws:
         if raw.get("resourceType") != "Condition":
             continue
-        codes, display = concept_of(raw.get("code"))
+        codes, display, concepts = concept_of(raw.get("code"))
         if not codes:
             continue
         r4 = to_r4(raw)  # an older version's Condition read as R4 (nested absurdly deep: a stub)
         if r4 is not None:
             raw = r4
-            codes, display = concept_of(r4.get("code"))
+            codes, display, concepts = concept_of(r4.get("code"))
             if not codes:
                 continue
         if not _active(raw, today):
@@ -109,6 +111,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
             Condition(
                 f"Condition/{raw.get('id')}",
                 codes,
+                concepts,
                 display,
                 onset or recorded,
                 severity,

@@ -63,6 +63,8 @@ class Condition:
 
     reference: str
     codes: tuple[Code, ...]
+    # Every concept of the terminology its codes are in ("liver-cirrhosis"): what rules ask of it.
+    concepts: frozenset[str]
     display: str
     onset: date | None
     severity: tuple[Code, ...] = ()

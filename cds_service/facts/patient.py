@@ -84,9 +84,7 @@ def _symptom_onset(
     radicular condition, or start of a muscle relaxant course begun in the last 90 days (a
     relaxant is prescribed for symptoms already there). Dates after today are not onsets."""
     onsets = [
-        c.onset
-        for c in conditions
-        if c.onset is not None and any(terminology.in_concept(name, c.codes) for name in _SYMPTOM_CONDITIONS)
+        c.onset for c in conditions if c.onset is not None and any(name in c.concepts for name in _SYMPTOM_CONDITIONS)
     ]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
     onsets += [

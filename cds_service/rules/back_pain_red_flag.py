@@ -59,7 +59,7 @@ def red_flags(context: PatientContext, terminology: Terminology, config: Config)
     found = []
     for concept in RED_FLAGS:
         for condition in context.conditions:
-            if not terminology.in_concept(concept, condition.codes):
+            if concept not in condition.concepts:
                 continue
             if concept == "vertebral-fracture" and not current_fracture(
                 condition, terminology, context.today, config.current_fracture_days

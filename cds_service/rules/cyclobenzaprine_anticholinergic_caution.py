@@ -30,7 +30,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     found = [
         (condition, concept)
         for condition in context.conditions
-        if (concept := next((c for c in CAUTIONS if terminology.in_concept(c, condition.codes)), None)) is not None
+        if (concept := next((c for c in CAUTIONS if c in condition.concepts), None)) is not None
     ]
     if not found:
         return None

@@ -50,7 +50,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if contraindicated:
         facts = condition_facts(contraindicated, context.today, terminology, config.recent_mi_days)
         return Finding(RULE_ID, "contraindicated", order, facts, remove(order))
-    caution = [(c, CAUTION) for c in context.conditions if terminology.in_concept(CAUTION, c.codes)]
+    caution = [(c, CAUTION) for c in context.conditions if CAUTION in c.concepts]
     if caution:
         return Finding(RULE_ID, "caution", order, condition_facts(caution, context.today, terminology))
     return None
@@ -58,10 +58,10 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 def _contraindication(condition: Condition, recent: date, terminology: Terminology) -> str | None:
     """The contraindicated set the condition is in, if any; an MI only in its recovery window."""
-    concept = next((c for c in CONTRAINDICATIONS if terminology.in_concept(c, condition.codes)), None)
+    concept = next((c for c in CONTRAINDICATIONS if c in condition.concepts), None)
     if concept is not None:
         return concept
-    if condition.onset is not None and condition.onset >= recent and terminology.in_concept(RECENT_MI, condition.codes):
+    if condition.onset is not None and condition.onset >= recent and RECENT_MI in condition.concepts:
         return RECENT_MI
     return None
 

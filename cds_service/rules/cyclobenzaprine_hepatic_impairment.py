@@ -54,18 +54,18 @@ def _moderate_severe(liver: list[Condition], context: PatientContext, terminolog
     """A decompensation marker, a moderate/severe Condition.severity on a liver condition, or
     "other ascites" alongside a liver condition: the first that holds."""
     for condition in liver:
-        if terminology.in_concept("liver-disease-moderate-severe", condition.codes) or terminology.in_concept(
+        if "liver-disease-moderate-severe" in condition.concepts or terminology.in_concept(
             "severity-moderate-severe", condition.severity
         ):
             return condition
-    ascites = [c for c in context.conditions if terminology.in_concept("ascites-other", c.codes)]
+    ascites = [c for c in context.conditions if "ascites-other" in c.concepts]
     return ascites[0] if ascites and liver else None
 
 
 def _unrecorded_cirrhosis(liver: list[Condition], terminology: Terminology) -> Condition | None:
     """Cirrhosis with no severity on record (a recorded mild severity counts as recorded)."""
     return next(
-        (c for c in liver if terminology.in_concept("liver-cirrhosis", c.codes) and not c.severity),
+        (c for c in liver if "liver-cirrhosis" in c.concepts and not c.severity),
         None,
     )
 
@@ -73,7 +73,7 @@ def _unrecorded_cirrhosis(liver: list[Condition], terminology: Terminology) -> C
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    liver = [c for c in context.conditions if any(terminology.in_concept(n, c.codes) for n in _IMPAIRMENT)]
+    liver = [c for c in context.conditions if any(n in c.concepts for n in _IMPAIRMENT)]
     if not liver:
         return None
     sublingual = order.drug is not None and order.drug.sublingual

@@ -45,7 +45,7 @@ def _indication(context: PatientContext, order: Order, terminology: Terminology)
     reason = terminology.matching("back-pain-spasm", order.reason_codes)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
-    condition = next((c for c in context.conditions if terminology.in_concept("back-pain-spasm", c.codes)), None)
+    condition = next((c for c in context.conditions if "back-pain-spasm" in c.concepts), None)
     if condition is None:
         return None
     return f"{condition_label(condition, terminology, 'back-pain-spasm')}, on the problem list"
@@ -59,7 +59,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if indication is None:
         return None
     for condition in context.conditions:
-        if terminology.in_concept("spinal-fusion", condition.codes) or current_fracture(
+        if "spinal-fusion" in condition.concepts or current_fracture(
             condition, terminology, context.today, config.current_fracture_days
         ):
             return None

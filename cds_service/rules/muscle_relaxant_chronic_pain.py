@@ -46,15 +46,14 @@ def _chronic(
     """The chronic pain condition the card speaks about: (concept, card variant, condition),
     fibromyalgia first, then myofascial pain, then chronic low back pain."""
     conditions = context.conditions
-    back_pain = [c for c in conditions if terminology.in_concept("back-pain-spasm", c.codes)]
+    back_pain = [c for c in conditions if "back-pain-spasm" in c.concepts]
 
     def first(concept: str, *, chronic_onset: bool = False) -> Condition | None:
         return next(
             (
                 c
                 for c in conditions
-                if terminology.in_concept(concept, c.codes)
-                and (not chronic_onset or _since_at_least(c, context, config.chronic_days))
+                if concept in c.concepts and (not chronic_onset or _since_at_least(c, context, config.chronic_days))
             ),
             None,
         )
@@ -72,7 +71,7 @@ def _chronic(
 def _acute(context: PatientContext, terminology: Terminology, config: Config) -> bool:
     since_day = context.today - timedelta(days=config.acute_onset_days)
     return any(
-        (terminology.in_concept("muscle-spasm", c.codes) or terminology.in_concept("back-pain-spasm", c.codes))
+        ("muscle-spasm" in c.concepts or "back-pain-spasm" in c.concepts)
         and c.onset is not None
         and c.onset >= since_day
         for c in context.conditions
@@ -84,9 +83,7 @@ def _with_patient(variant: str, context: PatientContext, terminology: Terminolog
     gabapentinoid only for radicular pain."""
     if variant == "fibromyalgia" and context.age is not None and context.age >= OLDER_ADULT_AGE:
         return "fibromyalgia-older-adult"
-    if variant == "chronic-low-back-pain" and any(
-        terminology.in_concept("radicular", c.codes) for c in context.conditions
-    ):
+    if variant == "chronic-low-back-pain" and any("radicular" in c.concepts for c in context.conditions):
         return "chronic-low-back-pain-radicular"
     return variant
 

@@ -32,7 +32,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if not is_muscle_relaxant(order, terminology):
         return None
     back_pain = terminology.in_concept("back-pain-spasm", order.reason_codes) or any(
-        terminology.in_concept("back-pain-spasm", c.codes) for c in context.conditions
+        "back-pain-spasm" in c.concepts for c in context.conditions
     )
     if not back_pain or "imaging" in context.unavailable:
         return None  # without the patient's ServiceRequests we cannot tell whether therapy is ordered

@@ -51,11 +51,7 @@ class Config(RuleConfig):
 def _persistent(context: PatientContext, terminology: Terminology, concept: str, days: int) -> Condition | None:
     """The oldest active condition of ``concept`` that began at least ``days`` ago."""
     before = context.today - timedelta(days=days)
-    found = [
-        c
-        for c in context.conditions
-        if c.onset is not None and c.onset <= before and terminology.in_concept(concept, c.codes)
-    ]
+    found = [c for c in context.conditions if c.onset is not None and c.onset <= before and concept in c.concepts]
     return min(found, key=lambda c: c.onset or context.today, default=None)
 
 
