@@ -25,19 +25,24 @@ _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _STANDING_VERIFICATION = {"confirmed", "provisional"}
 
 
-def _active(raw: dict[str, Any], today: date) -> bool:
-    """Active per clinical specification §1: a clinical status of active, recurrence or relapse;
-    without one, only an unrefuted (confirmed, provisional or unstated) condition that has not
-    abated. Refuted and entered-in-error never count."""
-    verification = {c.code.lower() for c in codes_of(raw.get("verificationStatus"))}  # "Refuted" too
+def _standing(_: Terminology, statuses: tuple[Any, Any]) -> bool | None:
+    """What a condition's statuses say of it (clinical specification §1): active with a clinical
+    status of active, recurrence or relapse, not with another; without one, None (it stands
+    unless it has abated) for an unrefuted (confirmed, provisional or unstated) condition.
+    Refuted and entered-in-error never count."""
+    verification = {c.code.lower() for c in codes_of(statuses[0])}  # "Refuted" too
     if verification & _EXCLUDED_VERIFICATION:
         return False
-    clinical = {c.code.lower() for c in codes_of(raw.get("clinicalStatus"))}
+    clinical = {c.code.lower() for c in codes_of(statuses[1])}
     if clinical:
         return bool(clinical & _ACTIVE_CLINICAL)
     if verification and not verification & _STANDING_VERIFICATION:
         return False
-    return not _abated(raw, today)
+    return None
+
+
+# A problem list says "active, confirmed" over and over: each pair of statuses read once per process.
+_STATUSES = JsonMemo(_standing)
 
 
 def _abated(raw: dict[str, Any], today: date) -> bool:
@@ -88,7 +93,7 @@ _CONCEPTS = JsonMemo(_read_concept)
 
 
 def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> list[Condition]:
-    concept_of = _CONCEPTS.reader(terminology)
+    concept_of, standing_of = _CONCEPTS.reader(terminology), _STATUSES.reader(terminology)
     conditions = []
     for raw in raws:
         if raw.get("resourceType") != "Condition":
@@ -102,7 +107,8 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
             codes, display, concepts = concept_of(r4.get("code"))
             if not codes:
                 continue
-        if not _active(raw, today):
+        standing = standing_of((raw.get("verificationStatus"), raw.get("clinicalStatus")))
+        if standing is False or (standing is None and _abated(raw, today)):
             continue
         onset = to_date(raw.get("onsetDateTime")) or to_date(as_obj(raw.get("onsetPeriod")).get("start"))
         recorded = to_date(raw.get("recordedDate")) if onset is None else None
