@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.fhir.json import bundle_resources, failed_outcome
+from cds_service.fhir.json import failed_outcome, resource_list
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 
@@ -66,7 +66,7 @@ async def complete_prefetch(
             if more and isinstance(client, FhirClient):
                 jobs[key.name] = client.pages(value, key=key.name)
             else:
-                resources[key.name] = list(bundle_resources(value))
+                resources[key.name] = resource_list(value)
                 if more:
                     log.warning(
                         "prefetch %s has more pages and no fhirServer to read them: the rest not read", key.name
