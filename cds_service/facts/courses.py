@@ -54,10 +54,15 @@ def _course_days(
     return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS - 1), True
 
 
-def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> Drug | None:
-    """The drug a ``medicationCodeableConcept`` names, if a rule reads it (else None)."""
-    drug = terminology.drug(codes_of(concept), as_str(concept.get("text")))
-    return drug if drug is not None and drug.ingredient in terminology.relevant_ingredients else None
+def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> tuple[Drug, frozenset[str]] | None:
+    """The drug a ``medicationCodeableConcept`` names and its concepts, if a rule reads it (else None)."""
+    return _relevant(terminology, terminology.drug(codes_of(concept), as_str(concept.get("text"))))
+
+
+def _relevant(terminology: Terminology, drug: Drug | None) -> tuple[Drug, frozenset[str]] | None:
+    if drug is None or drug.ingredient not in terminology.relevant_ingredients:
+        return None
+    return drug, terminology.concepts_of_drug(drug)
 
 
 _DRUGS = JsonMemo(_read_drug)
@@ -87,7 +92,7 @@ def read_courses(
     medications: MedicationIndex,
     today: date,
 ) -> list[Course]:
-    relevant, drug_of = terminology.relevant_ingredients, _DRUGS.reader(terminology)
+    drug_of = _DRUGS.reader(terminology)
     plan_of = _PLANS.reader(terminology)
     courses = []
     for raw in raws:
@@ -95,9 +100,14 @@ def read_courses(
             continue
         # The drug is named the same way in every FHIR version: most of a history is dropped here.
         concept = raw.get("medicationCodeableConcept")
-        drug = drug_of(concept) if type(concept) is dict else medications.identify(raw, terminology)
-        if drug is None or drug.ingredient not in relevant:
+        read = (
+            drug_of(concept)
+            if type(concept) is dict
+            else _relevant(terminology, medications.identify(raw, terminology))
+        )
+        if read is None:
             continue
+        drug, concepts = read
         raw = to_r4(raw) or raw
         status = raw.get("status")
         if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
@@ -123,6 +133,7 @@ def read_courses(
             Course(
                 reference,
                 drug,
+                concepts,
                 start,
                 end,
                 status,

@@ -79,6 +79,8 @@ class Course:
 
     reference: str
     drug: Drug
+    # Every medication concept of the terminology its drug is in ("maoi-irreversible"): what rules ask.
+    concepts: frozenset[str]
     start: date
     end: date  # the first day after the course; ``last_day`` is the last day of use
     status: str = "completed"

@@ -87,9 +87,7 @@ def _symptom_onset(
         c.onset for c in conditions if c.onset is not None and any(name in c.concepts for name in _SYMPTOM_CONDITIONS)
     ]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
-    onsets += [
-        c.start for c in courses if since <= c.start and terminology.is_medication(_SYMPTOM_COURSE_CONCEPT, c.drug)
-    ]
+    onsets += [c.start for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
     onsets = [day for day in onsets if day <= today]
     return min(onsets) if onsets else None
 

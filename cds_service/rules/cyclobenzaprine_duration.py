@@ -119,7 +119,7 @@ def _prior_courses(context: PatientContext, terminology: Terminology, since: dat
     return [
         c
         for c in context.courses
-        if terminology.is_medication("cyclobenzaprine", c.drug)
+        if "cyclobenzaprine" in c.concepts
         and not c.drug.sublingual
         and c.last_day >= since
         and c.start <= context.today

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from pydantic import Field, model_validator
 
-from cds_service.content.terminology import Drug, Terminology
+from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine, remove
@@ -59,11 +59,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     contraindicated = [
         _Seen(d.drug.ingredient, f"{d.drug.name} (ordered now)")
         for d in context.drafts
-        if d.reference != order.reference and d.drug is not None and _kind(d.drug, terminology) is not None
+        if d.reference != order.reference and d.drug is not None and _kind(terminology.concepts_of_drug(d.drug))
     ]
     unknown_stop: list[Course] = []
     for course in context.courses:
-        kind = _kind(course.drug, terminology)
+        kind = _kind(course.concepts)
         if kind is None or (course.start > today and course.status not in ("active", "on-hold")):
             continue
         if kind == IRREVERSIBLE and course.assumed_end and course.status in _ENDED_STATUSES:
@@ -90,11 +90,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return None
 
 
-def _kind(drug: Drug, terminology: Terminology) -> str | None:
+def _kind(concepts: frozenset[str]) -> str | None:
     """Which washout applies: the irreversible one (14 days), the reversible one (24 hours)."""
-    if terminology.is_medication(IRREVERSIBLE, drug):
+    if IRREVERSIBLE in concepts:
         return IRREVERSIBLE
-    if terminology.is_medication(REVERSIBLE, drug):
+    if REVERSIBLE in concepts:
         return REVERSIBLE
     return None
 

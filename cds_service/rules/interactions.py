@@ -52,7 +52,7 @@ def alongside(
     found += [
         Alongside(c.drug, c.reference, c.start)
         for c in context.courses
-        if c.active_on(context.today) and wanted(c.drug)
+        if not c.concepts.isdisjoint(concepts) and c.active_on(context.today)
     ]
     return found
 

@@ -39,9 +39,10 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     prior = [
         c
         for c in context.courses
-        if own & set(terminology.ingredients_of("muscle-relaxant", c.drug))
+        if "muscle-relaxant" in c.concepts
         and earliest <= c.start
         and c.end <= context.today
+        and own & set(terminology.ingredients_of("muscle-relaxant", c.drug))
     ]
     if not prior:
         return None

@@ -68,7 +68,7 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     earliest = today - timedelta(days=limits.prior_course_max_days)
     latest = today - timedelta(days=limits.prior_course_min_days)
     for course in sorted(context.courses, key=lambda c: c.start, reverse=True):
-        if terminology.is_medication("muscle-relaxant", course.drug) and earliest <= course.start <= latest:
+        if "muscle-relaxant" in course.concepts and earliest <= course.start <= latest:
             lines.append(
                 f"- A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
                 f"{(today - course.start).days} days ago."

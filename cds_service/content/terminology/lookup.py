@@ -70,6 +70,11 @@ class Terminology:
         """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
         return drug is not None and not self.medication_concepts[concept].isdisjoint(drug.ingredients)
 
+    def concepts_of_drug(self, drug: Drug) -> frozenset[str]:
+        """Every medication concept the drug, or any relevant ingredient of it, is in."""
+        concepts = self.medication_concepts.items()
+        return frozenset(name for name, members in concepts if not members.isdisjoint(drug.ingredients))
+
     def ingredients_of(self, concept: str, drug: Drug | None) -> tuple[str, ...]:
         """The drug's ingredients of the concept, to name on a card (codeine, not carisoprodol,
         when a combination counts as an opioid)."""
