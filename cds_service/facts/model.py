@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug
 from cds_service.fhir.coding import Code
@@ -57,8 +57,11 @@ class Order:
         return f"{self.reference}|{what}"
 
 
-@dataclass(frozen=True)
-class Condition:
+# The history's facts are NamedTuples: a large history makes dozens a call, and a frozen dataclass
+# costs twice as much to make (1.7 µs against 0.8); immutable all the same.
+
+
+class Condition(NamedTuple):
     """An active condition from the problem list."""
 
     reference: str
@@ -73,8 +76,7 @@ class Condition:
     onset_from_record: bool = False
 
 
-@dataclass(frozen=True)
-class Course:
+class Course(NamedTuple):
     """A past or current medication course from the patient's history."""
 
     reference: str
