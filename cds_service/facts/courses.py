@@ -13,9 +13,17 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course
 from cds_service.facts.orders import MedicationIndex
-from cds_service.facts.sig import CoursePlan, bounds_end_utc, course_plan, plan_inputs, starts_when_written
+from cds_service.facts.sig import (
+    CoursePlan,
+    PlanInputs,
+    bounds_end_utc,
+    course_plan,
+    plan_inputs,
+    planned_request,
+    starts_when_written,
+)
 from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
-from cds_service.fhir.memo import JsonMemo
+from cds_service.fhir.memo import JsonMemo, JsonTable
 from cds_service.fhir.versions import to_r4
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
@@ -54,20 +62,6 @@ def _course_days(
     return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS - 1), True
 
 
-def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> tuple[Drug, frozenset[str]] | None:
-    """The drug a ``medicationCodeableConcept`` names and its concepts, if a rule reads it (else None)."""
-    return _relevant(terminology, terminology.drug(codes_of(concept), as_str(concept.get("text"))))
-
-
-def _relevant(terminology: Terminology, drug: Drug | None) -> tuple[Drug, frozenset[str]] | None:
-    if drug is None or drug.ingredient not in terminology.relevant_ingredients:
-        return None
-    return drug, terminology.concepts_of_drug(drug)
-
-
-_DRUGS = JsonMemo(_read_drug)
-
-
 class _Plan(NamedTuple):
     """What an order's dosing and dispensing say of its course, whoever's order it is."""
 
@@ -76,13 +70,39 @@ class _Plan(NamedTuple):
     written_date_read: bool  # a bounds period that ends without a start: the plan is the order's own
 
 
-def _read_plan(terminology: Terminology, value: tuple[dict[str, Any], Drug]) -> _Plan:
-    inputs, drug = value
-    plan = course_plan(inputs, drug, terminology)
-    return _Plan(plan, bounds_end_utc(inputs) if plan[1] is not None else None, starts_when_written(inputs))
+class _DrugRead(NamedTuple):
+    """A drug a rule reads, its concepts, and the plans of orders for it already read (keyed by
+    their ``plan_inputs``: a drug is dosed and dispensed a few ways, over and over)."""
+
+    drug: Drug
+    concepts: frozenset[str]
+    plans: JsonTable[_Plan]
+
+    def plan(self, inputs: PlanInputs, terminology: Terminology) -> _Plan:
+        def read(inputs: PlanInputs) -> _Plan:
+            request = planned_request(inputs)
+            plan = course_plan(request, self.drug, terminology)
+            utc = bounds_end_utc(request) if plan[1] is not None else None
+            return _Plan(plan, utc, starts_when_written(request))
+
+        return self.plans.answer(inputs, read)
 
 
-_PLANS = JsonMemo(_read_plan)
+_PLANS_A_DRUG = 256
+
+
+def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
+    """The drug a ``medicationCodeableConcept`` names, if a rule reads it (else None)."""
+    return _relevant(terminology, terminology.drug(codes_of(concept), as_str(concept.get("text"))))
+
+
+def _relevant(terminology: Terminology, drug: Drug | None) -> _DrugRead | None:
+    if drug is None or drug.ingredient not in terminology.relevant_ingredients:
+        return None
+    return _DrugRead(drug, terminology.concepts_of_drug(drug), JsonTable(_PLANS_A_DRUG))
+
+
+_DRUGS = JsonMemo(_read_drug)
 
 
 def read_courses(
@@ -93,7 +113,6 @@ def read_courses(
     today: date,
 ) -> list[Course]:
     drug_of = _DRUGS.reader(terminology)
-    plan_of = _PLANS.reader(terminology)
     courses = []
     for raw in raws:
         if raw.get("resourceType") not in MEDICATION_REQUESTS:
@@ -107,7 +126,7 @@ def read_courses(
         )
         if read is None:
             continue
-        drug, concepts = read
+        drug, concepts, _ = read
         raw = to_r4(raw) or raw
         status = raw.get("status")
         if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
@@ -118,7 +137,7 @@ def read_courses(
         if reference in exclude:
             continue
         try:
-            plan, utc, written_date_read = plan_of((plan_inputs(raw), drug))
+            plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology)
             if written_date_read:
                 plan = course_plan(raw, drug, terminology)
                 utc = bounds_end_utc(raw) if plan[1] is not None else None

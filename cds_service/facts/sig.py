@@ -97,19 +97,24 @@ _Steps = tuple[float, int]
 CoursePlan = tuple[float | None, _Span | None, date | None]
 
 
-def plan_inputs(request: dict[str, Any]) -> dict[str, Any]:
+PlanInputs = tuple[Any, Any, Any, Any]
+
+
+def plan_inputs(request: dict[str, Any]) -> PlanInputs:
     """The fields ``course_plan`` reads, and only those: orders that dose and dispense alike plan
     alike, whenever they were written and whatever their validity period (``courses`` reads each
     plan once per process). ``authoredOn`` is left out: only a bounds period that ends without a
     start reads it (``starts_when_written``), and such an order's plan is read from the order."""
     dispense = as_obj(request.get("dispenseRequest"))
-    return {
-        "dosageInstruction": request.get("dosageInstruction"),
-        "dispenseRequest": {name: dispense.get(name) for name in _DISPENSE_READ},
-    }
+    repeats, supply = dispense.get("numberOfRepeatsAllowed"), dispense.get("expectedSupplyDuration")
+    return request.get("dosageInstruction"), repeats, supply, dispense.get("quantity")
 
 
-_DISPENSE_READ = ("numberOfRepeatsAllowed", "expectedSupplyDuration", "quantity")
+def planned_request(inputs: PlanInputs) -> dict[str, Any]:
+    """An order of nothing but the ``plan_inputs``, for ``course_plan`` to read."""
+    dosage, repeats, supply, quantity = inputs
+    dispense = {"numberOfRepeatsAllowed": repeats, "expectedSupplyDuration": supply, "quantity": quantity}
+    return {"dosageInstruction": dosage, "dispenseRequest": dispense}
 
 
 def starts_when_written(request: dict[str, Any]) -> bool:

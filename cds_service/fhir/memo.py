@@ -26,21 +26,44 @@ KNOWN_VALUES = 16384
 _UNKNOWN: Any = object()
 
 
+class JsonTable(Generic[T]):
+    """Answers kept by the JSON text of what they answer, bounded: cleared when full."""
+
+    def __init__(self, size: int = KNOWN_VALUES) -> None:
+        self.known: dict[bytes, T] = {}
+        self._size = size
+
+    def answer(self, value: Any, read: Callable[[Any], T]) -> T:
+        """``read(value)``, or the answer kept for a value with the same JSON text."""
+        try:
+            key = orjson.dumps(value)
+        except TypeError:  # what orjson cannot write (an integer past 64 bits): read each time
+            return read(value)
+        found = self.known.get(key, _UNKNOWN)
+        return self.keep(key, read(value)) if found is _UNKNOWN else found
+
+    def keep(self, key: bytes, answer: T) -> T:
+        if len(self.known) >= self._size:
+            self.known.clear()
+        self.known[key] = answer
+        return answer
+
+
 class JsonMemo(Generic[O, T]):
     """``answer(owner, value)``, kept per owner by the value's JSON text. The tables hold the
     owner weakly: a terminology reloaded (a test's, a site's new codes) takes its answers with it."""
 
-    def __init__(self, answer: Callable[[O, Any], T], size: int = KNOWN_VALUES) -> None:
+    def __init__(self, answer: Callable[[O, Any], T]) -> None:
         self._answer = answer
-        self._size = size
-        self._tables: WeakKeyDictionary[O, dict[bytes, T]] = WeakKeyDictionary()
+        self._tables: WeakKeyDictionary[O, JsonTable[T]] = WeakKeyDictionary()
 
     def reader(self, owner: O) -> Callable[[Any], T]:
-        """The answer of a value, for one owner: asked once a call, then of every entry."""
-        known = self._tables.get(owner)
-        if known is None:
-            known = self._tables[owner] = {}
-        answer, size, dumps = self._answer, self._size, orjson.dumps
+        """The answer of a value, for one owner: asked once a call, then of every entry (the
+        table's look-up written out here: a call less an entry)."""
+        table = self._tables.get(owner)
+        if table is None:
+            table = self._tables[owner] = JsonTable()
+        answer, known, dumps = self._answer, table.known, orjson.dumps
 
         def read(value: Any) -> T:
             try:
@@ -48,10 +71,6 @@ class JsonMemo(Generic[O, T]):
             except TypeError:  # what orjson cannot write (an integer past 64 bits): read each time
                 return answer(owner, value)
             found = known.get(key, _UNKNOWN)
-            if found is _UNKNOWN:
-                if len(known) >= size:
-                    known.clear()
-                found = known[key] = answer(owner, value)
-            return found
+            return table.keep(key, answer(owner, value)) if found is _UNKNOWN else found
 
         return read
