@@ -31,6 +31,10 @@ MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; D
 _UNKNOWN_COURSE_DAYS = 14
 
 
+def _validity_start(raw: dict[str, Any]) -> date | None:
+    return to_date(as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod")).get("start"))
+
+
 def _course_days(
     raw: dict[str, Any],
     plan: CoursePlan,
@@ -42,8 +46,7 @@ def _course_days(
     start) for the planned duration; a bounds period's end is the last day; an unknown duration is
     14 days, assumed, except that an active order runs until today."""
     planned, span, dosing_start = plan
-    validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod"))
-    start = to_date(raw.get("authoredOn")) or dosing_start or to_date(validity.get("start"))
+    start = to_date(raw.get("authoredOn")) or dosing_start or _validity_start(raw)
     if start is None:
         return None
     if span is not None and planned is not None:

@@ -67,13 +67,13 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     lines = []
     earliest = today - timedelta(days=limits.prior_course_max_days)
     latest = today - timedelta(days=limits.prior_course_min_days)
-    for course in sorted(context.courses, key=lambda c: c.start, reverse=True):
-        if "muscle-relaxant" in course.concepts and earliest <= course.start <= latest:
-            lines.append(
-                f"- A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
-                f"{(today - course.start).days} days ago."
-            )
-            break
+    prior = [c for c in context.courses if "muscle-relaxant" in c.concepts and earliest <= c.start <= latest]
+    if prior:
+        course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
+        lines.append(
+            f"- A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
+            f"{(today - course.start).days} days ago."
+        )
     radicular = _persistent(context, terminology, "radicular", limits.min_symptom_days)
     back_pain = _persistent(context, terminology, "back-pain-spasm", limits.min_symptom_days)
     for concept, condition in (("radicular", radicular), ("back-pain-spasm", back_pain)):
