@@ -10,6 +10,8 @@ import math
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
+import orjson
+
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course
 from cds_service.facts.orders import MedicationIndex
@@ -23,7 +25,7 @@ from cds_service.facts.sig import (
     starts_when_written,
 )
 from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
-from cds_service.fhir.memo import JsonMemo, JsonTable
+from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
@@ -74,24 +76,22 @@ class _Plan(NamedTuple):
 
 
 class _DrugRead(NamedTuple):
-    """A drug a rule reads, its concepts, and the plans of orders for it already read (keyed by
-    their ``plan_inputs``: a drug is dosed and dispensed a few ways, over and over)."""
+    """A drug a rule reads, its concepts, and its fields as JSON text: the plans of orders for it
+    are kept by that and their ``plan_inputs`` (a drug is dosed and dispensed a few ways, over and
+    over). Written once, with the concept that names it, not once an order."""
 
     drug: Drug
     concepts: frozenset[str]
-    plans: JsonTable[_Plan]
+    key: bytes
 
-    def plan(self, inputs: PlanInputs, terminology: Terminology) -> _Plan:
+    def plan(self, inputs: PlanInputs, terminology: Terminology, plans: JsonTable[_Plan]) -> _Plan:
         def read(inputs: PlanInputs) -> _Plan:
             request = planned_request(inputs)
             plan = course_plan(request, self.drug, terminology)
             utc = bounds_end_utc(request) if plan[1] is not None else None
             return _Plan(plan, utc, starts_when_written(request))
 
-        return self.plans.answer(inputs, read)
-
-
-_PLANS_A_DRUG = 256
+        return plans.answer(inputs, read, about=self.key)
 
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
@@ -102,10 +102,11 @@ def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead |
 def _relevant(terminology: Terminology, drug: Drug | None) -> _DrugRead | None:
     if drug is None or drug.ingredient not in terminology.relevant_ingredients:
         return None
-    return _DrugRead(drug, terminology.concepts_of_drug(drug), JsonTable(_PLANS_A_DRUG))
+    return _DrugRead(drug, terminology.concepts_of_drug(drug), orjson.dumps(drug))
 
 
 _DRUGS = JsonMemo(_read_drug)
+_PLANS = JsonTables[Terminology, _Plan]()
 
 
 def read_courses(
@@ -115,7 +116,7 @@ def read_courses(
     medications: MedicationIndex,
     today: date,
 ) -> list[Course]:
-    drug_of = _DRUGS.reader(terminology)
+    drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses = []
     for raw in raws:
         if raw.get("resourceType") not in MEDICATION_REQUESTS:
@@ -125,7 +126,7 @@ def read_courses(
         read = (
             drug_of(concept)
             if type(concept) is dict
-            else _relevant(terminology, medications.identify(raw, terminology))
+            else _relevant(terminology, medications.identify(raw, terminology))  # a Medication, or an array
         )
         if read is None:
             continue
@@ -140,7 +141,7 @@ def read_courses(
         if reference in exclude:
             continue
         try:
-            plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology)
+            plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
             if written_date_read:
                 plan = course_plan(raw, drug, terminology)
                 utc = bounds_end_utc(raw) if plan[1] is not None else None

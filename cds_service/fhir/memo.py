@@ -33,10 +33,11 @@ class JsonTable(Generic[T]):
         self.known: dict[bytes, T] = {}
         self._size = size
 
-    def answer(self, value: Any, read: Callable[[Any], T]) -> T:
-        """``read(value)``, or the answer kept for a value with the same JSON text."""
+    def answer(self, value: Any, read: Callable[[Any], T], about: bytes = b"") -> T:
+        """``read(value)``, or the answer kept for a value with the same JSON text (and the same
+        ``about``: the key of what else the answer depends on)."""
         try:
-            key = orjson.dumps(value)
+            key = about + orjson.dumps(value)
         except TypeError:  # what orjson cannot write (an integer past 64 bits): read each time
             return read(value)
         found = self.known.get(key, _UNKNOWN)
@@ -49,20 +50,31 @@ class JsonTable(Generic[T]):
         return answer
 
 
-class JsonMemo(Generic[O, T]):
-    """``answer(owner, value)``, kept per owner by the value's JSON text. The tables hold the
-    owner weakly: a terminology reloaded (a test's, a site's new codes) takes its answers with it."""
+class JsonTables(Generic[O, T]):
+    """A ``JsonTable`` per owner, held weakly: a terminology reloaded (a test's, a site's new
+    codes) takes its answers with it."""
+
+    def __init__(self) -> None:
+        self._tables: WeakKeyDictionary[O, JsonTable[T]] = WeakKeyDictionary()
+
+    def table(self, owner: O) -> JsonTable[T]:
+        table = self._tables.get(owner)
+        if table is None:
+            table = self._tables[owner] = JsonTable()
+        return table
+
+
+class JsonMemo(JsonTables[O, T]):
+    """``answer(owner, value)``, kept per owner by the value's JSON text."""
 
     def __init__(self, answer: Callable[[O, Any], T]) -> None:
+        super().__init__()
         self._answer = answer
-        self._tables: WeakKeyDictionary[O, JsonTable[T]] = WeakKeyDictionary()
 
     def reader(self, owner: O) -> Callable[[Any], T]:
         """The answer of a value, for one owner: asked once a call, then of every entry (the
         table's look-up written out here: a call less an entry)."""
-        table = self._tables.get(owner)
-        if table is None:
-            table = self._tables[owner] = JsonTable()
+        table = self.table(owner)
         answer, known, dumps = self._answer, table.known, orjson.dumps
 
         def read(value: Any) -> T:
