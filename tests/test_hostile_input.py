@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -212,3 +214,56 @@ def test_a_misshapen_draft_or_date_is_read_around_not_a_500(client: TestClient, 
     MISSHAPEN[name](request)
     response = client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
+
+
+def _held_after(client: TestClient, requests: list[dict[str, Any]]) -> int:
+    """Bytes the process holds after answering ``requests`` that it did not hold before."""
+    tracemalloc.start()
+    try:
+        gc.collect()  # the test client's requests and responses hold each other: freed by the collector
+        before = tracemalloc.take_snapshot()
+        for request in requests:
+            assert client.post(SELECT, json=request).status_code == 200
+        gc.collect()
+        return sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+
+
+def _with_conditions(request: dict[str, Any], codes: list[tuple[str, str]]) -> dict[str, Any]:
+    """``request`` with a history of one Condition per (code, text)."""
+    subject = {"reference": f"Patient/{request['context']['patientId']}"}
+    entries = [
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": f"c{index}",
+                "subject": subject,
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}], "text": text},
+            }
+        }
+        for index, (code, text) in enumerate(codes)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    return {**request, "prefetch": {**request["prefetch"], "conditions": bundle}}
+
+
+def test_large_values_in_a_history_are_not_kept_between_calls(client: TestClient) -> None:
+    """What a history's codes mean is kept between calls (``fhir/memo.py``), but not a code sent
+    with a quarter of a megabyte of text: sixteen calls, each with a different one, leave the
+    process holding no more than it did."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    calls = [_with_conditions(request, [("38341003", f"{index}" * 262144)]) for index in range(17)]
+    client.post(SELECT, json=calls[0])  # whatever a first call sets up
+    held = _held_after(client, calls[1:])
+    assert held < 1024 * 1024, f"{held:,} bytes more held after the calls"
+
+
+def test_what_a_history_means_is_kept_in_the_bytes_it_takes(client: TestClient) -> None:
+    """500 codes met for the first time are kept, each in about the bytes its JSON takes: not in
+    the 4 KiB buffer orjson wrote it into (2 MiB for these)."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    client.post(SELECT, json=request)  # whatever a first call sets up
+    history = _with_conditions(request, [(f"9{index:08d}", "Hypertensive disorder") for index in range(500)])
+    held = _held_after(client, [history])
+    assert held < 512 * 1024, f"{held:,} bytes more held after the call"

@@ -21,38 +21,48 @@ O = TypeVar("O")  # noqa: E741  # the owner: a terminology
 T = TypeVar("T")
 
 # Enough for a formulary's products and a problem list's codes as sites write them; a table is
-# cleared when full (a bounded memory), which costs one more reading of each value.
+# emptied when full, which costs one more reading of each value. Full is a count or a size: a
+# client sending megabytes of text in a code must not make a table hold it (no value over a few
+# KiB is kept at all: a real concept is a few hundred bytes, a taper's dosage a few KiB).
 KNOWN_VALUES = 16384
+KNOWN_BYTES = 8 * 1024 * 1024
+LARGEST_KEPT = 8 * 1024
 _UNKNOWN: Any = object()
 
 
 class JsonTable(Generic[T]):
     """Answers kept by the JSON text of what they answer, bounded: cleared when full."""
 
-    def __init__(self, size: int = KNOWN_VALUES) -> None:
+    def __init__(self) -> None:
         self.known: dict[bytes, T] = {}
-        self._size = size
+        self._bytes = 0
 
     def answer(self, value: Any, read: Callable[[Any], T], about: bytes = b"") -> T:
         """``read(value)``, or the answer kept for a value with the same JSON text (and the same
         ``about``: the key of what else the answer depends on)."""
         try:
             key = about + orjson.dumps(value)
-        except TypeError:  # what orjson cannot write (an integer past 64 bits): read each time
+        except TypeError:  # what orjson cannot write (nested past its limit): read each time
             return read(value)
         found = self.known.get(key, _UNKNOWN)
         return self.keep(key, read(value)) if found is _UNKNOWN else found
 
     def keep(self, key: bytes, answer: T) -> T:
-        if len(self.known) >= self._size:
+        if len(key) > LARGEST_KEPT:
+            return answer
+        if len(self.known) >= KNOWN_VALUES or self._bytes + len(key) > KNOWN_BYTES:
             self.known.clear()
-        self.known[key] = answer
+            self._bytes = 0
+        # A copy: orjson's bytes keep the 4 KiB buffer they were written into (a 160-byte concept
+        # held 4 KiB: 64 MiB a full table), the copy only what it holds.
+        self.known[bytes(memoryview(key))] = answer
+        self._bytes += len(key)
         return answer
 
 
 class JsonTables(Generic[O, T]):
-    """A ``JsonTable`` per owner, held weakly: a terminology reloaded (a test's, a site's new
-    codes) takes its answers with it."""
+    """A ``JsonTable`` per owner: a site's terminology answers for its own codes only. The owner
+    is held weakly, though a terminology lives as long as the process (its own caches hold it)."""
 
     def __init__(self) -> None:
         self._tables: WeakKeyDictionary[O, JsonTable[T]] = WeakKeyDictionary()
@@ -80,7 +90,7 @@ class JsonMemo(JsonTables[O, T]):
         def read(value: Any) -> T:
             try:
                 key = dumps(value)
-            except TypeError:  # what orjson cannot write (an integer past 64 bits): read each time
+            except TypeError:  # what orjson cannot write (nested past its limit): read each time
                 return answer(owner, value)
             found = known.get(key, _UNKNOWN)
             return table.keep(key, answer(owner, value)) if found is _UNKNOWN else found
