@@ -274,3 +274,14 @@ def test_every_card_has_the_facts_its_rule_declares(monkeypatch: pytest.MonkeyPa
     assert sorted(seen) == sorted(declared)
     assert {key: shapes for key, shapes in seen.items() if shapes != {declared[key]}} == {}
     assert unnamed == set(), "a suggestion its card has no words for is dropped"
+
+
+def test_a_site_terminology_lacking_a_concept_the_rules_read_stops_start_up(cards: Path, tmp_path: Path) -> None:
+    """The rules ask a course whether it is of ``maoi-reversible`` by name: a site's own
+    terminology without it would leave the linezolid check finding nothing, silently."""
+    path = cards / "terminology" / "concepts" / "interacting-drugs.toml"
+    text = path.read_text()
+    start = text.index("[medication.maoi-reversible]")
+    path.write_text(text[:start] + text[text.index("\n[", start) + 1 :])
+    with pytest.raises(TerminologyError, match=re.escape("no concept maoi-reversible; the rules read them")):
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))

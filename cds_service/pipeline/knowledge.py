@@ -8,7 +8,7 @@ from functools import cached_property
 
 from cds_service.content import content_dir
 from cds_service.content.cards import CardCatalog, load_catalog
-from cds_service.content.terminology import Terminology, load_terminology
+from cds_service.content.terminology import Terminology, load_terminology, require_concepts
 from cds_service.rules import Rule, RuleConfig, all_rules
 from cds_service.settings import Settings
 
@@ -46,8 +46,11 @@ def load_knowledge(settings: Settings) -> Knowledge:
     rules = all_rules()
     for rule in rules:
         catalog.require(rule.id, rule.variants)
+    terminology = load_terminology(content / "terminology", settings.local_codes_file)
+    if settings.cards_dir is not None:
+        require_concepts(terminology, content / "terminology", content_dir() / "terminology")
     return Knowledge(
-        terminology=load_terminology(content / "terminology", settings.local_codes_file),
+        terminology=terminology,
         catalog=catalog,
         all_rules=rules,
         configs={rule.id: settings.rule_config(rule.id) for rule in rules},

@@ -11,8 +11,8 @@ By job: ``model`` (what the answers are), ``names`` (reading a medication off it
 
 from __future__ import annotations
 
-from cds_service.content.terminology.loading import load_terminology
+from cds_service.content.terminology.loading import load_terminology, require_concepts
 from cds_service.content.terminology.lookup import Terminology
 from cds_service.content.terminology.model import CodeConcept, Drug, TerminologyError
 
-__all__ = ["CodeConcept", "Drug", "Terminology", "TerminologyError", "load_terminology"]
+__all__ = ["CodeConcept", "Drug", "Terminology", "TerminologyError", "load_terminology", "require_concepts"]

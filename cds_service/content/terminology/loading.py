@@ -65,6 +65,18 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
     )
 
 
+def require_concepts(terminology: Terminology, directory: Traversable, shipped: Traversable) -> None:
+    """A site's own terminology defines every concept the shipped one does: the rules and the
+    facts read them by name, and a concept missing would make their checks find nothing, silently."""
+    names = _concept_files(shipped)
+    missing = sorted(set(names.get("medication", {})) - terminology.medication_concepts.keys())
+    missing += sorted({n for s in _CODE_SECTIONS for n in names.get(s, {})} - terminology.code_concepts.keys())
+    if missing:
+        raise TerminologyError(
+            f"{directory}: no concept {', '.join(missing)}; the rules read them (copy them from the shipped ones)"
+        )
+
+
 def _products(path: Traversable) -> dict[str, Drug]:
     """rxnorm-products.tsv: one row per RxNorm concept, read as the importer wrote it."""
     lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
