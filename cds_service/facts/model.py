@@ -81,7 +81,7 @@ class Course(NamedTuple):
 
     reference: str
     drug: Drug
-    # Every medication concept of the terminology its drug is in ("maoi-irreversible"): what rules ask.
+    # Every medication concept of the terminology its drug is in ("maoi-reversible"): what rules ask.
     concepts: frozenset[str]
     start: date
     end: date  # the first day after the course; ``last_day`` is the last day of use

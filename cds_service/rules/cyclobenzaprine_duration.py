@@ -114,7 +114,7 @@ def _course_start(course: Course) -> str:
     return course.start.isoformat() + assumed
 
 
-def _prior_courses(context: PatientContext, terminology: Terminology, since: date) -> list[Course]:
+def _prior_courses(context: PatientContext, since: date) -> list[Course]:
     """Oral cyclobenzaprine courses that ran in the window (the sublingual product is not counted)."""
     return [
         c
@@ -131,7 +131,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         return None
     limit = limits.max_days
     since = context.today - timedelta(days=limits.cumulative_window_days - 1)
-    prior = _prior_courses(context, terminology, since)
+    prior = _prior_courses(context, since)
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days
 

@@ -59,7 +59,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     contraindicated = [
         _Seen(d.drug.ingredient, f"{d.drug.name} (ordered now)")
         for d in context.drafts
-        if d.reference != order.reference and d.drug is not None and _kind(terminology.concepts_of_drug(d.drug))
+        if d.reference != order.reference
+        and d.drug is not None
+        and (terminology.is_medication(IRREVERSIBLE, d.drug) or terminology.is_medication(REVERSIBLE, d.drug))
     ]
     unknown_stop: list[Course] = []
     for course in context.courses:

@@ -82,16 +82,15 @@ class Terminology:
         return tuple(i for i in drug.ingredients if i in members) if drug is not None else ()
 
     def in_concept(self, concept: str, codes: Iterable[Code], text: str | None = None) -> bool:
-        # The facts' code sets are tuples, already worked out: one look-up, no call.
+        # Orders' and procedures' codes (a condition carries its concepts): tuples, already worked out.
         found = self._concepts.get(codes) if type(codes) is tuple else None
         if found is None:
             found = self.concepts_of(codes)
         return concept in found or bool(text and self.code_concepts[concept].named_in(text))
 
     def concepts_of(self, codes: Iterable[Code]) -> frozenset[str]:
-        """Every concept any of the codes is in. Rules ask it of each condition for concept after
-        concept (some 750 questions for a 500-entry history); a history repeats a few code sets, so
-        each set is worked out once per process, and each question is one lookup."""
+        """Every concept any of the codes is in: what a condition carries (``Condition.concepts``),
+        worked out once per process for each set of codes."""
         key = codes if type(codes) is tuple else tuple(codes)
         found = self._concepts.get(key)
         if found is None:
