@@ -37,13 +37,16 @@ def _validity_start(raw: dict[str, Any]) -> date | None:
     return to_date(as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod")).get("start"))
 
 
+_ONE_DAY = timedelta(days=1)
+
+
 def _course_days(
     raw: dict[str, Any],
     plan: CoursePlan,
     status: str,
     today: date,
 ) -> tuple[date, date, bool] | None:
-    """A history order's first day, last day (inclusive) and whether the end is assumed
+    """A history order's first day, the day after its last, and whether the end is assumed
     (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
     start) for the planned duration; a bounds period's end is the last day; an unknown duration is
     14 days, assumed, except that an active order runs until today."""
@@ -54,17 +57,17 @@ def _course_days(
     if span is not None and planned is not None:
         # The bounds period set the duration: its end is the last day. An order authored after
         # the course began (a medication history entered later) runs from the recorded start.
-        return min(start, span[0]), span[1], False
+        return min(start, span[0]), span[1] + _ONE_DAY, False
     if planned is not None:
         # An order written on the 1st for dosing from the 5th ran from the 5th: its 14 days end on
         # the 18th (a washout counts from then). A dosing start before the written date (a
         # renewal, a history entered late) does not move the course back: the later reading wins.
         start = max(start, dosing_start or start)
         # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
-        return start, start + timedelta(days=max(math.ceil(planned), 1) - 1), False
+        return start, start + timedelta(days=max(math.ceil(planned), 1)), False
     if status == "active":
-        return start, max(start, today), False
-    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS - 1), True
+        return start, max(start, today) + _ONE_DAY, False
+    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS), True
 
 
 class _Plan(NamedTuple):
@@ -85,13 +88,19 @@ class _DrugRead(NamedTuple):
     key: bytes
 
     def plan(self, inputs: PlanInputs, terminology: Terminology, plans: JsonTable[_Plan]) -> _Plan:
-        def read(inputs: PlanInputs) -> _Plan:
-            request = planned_request(inputs)
-            plan = course_plan(request, self.drug, terminology)
-            utc = bounds_end_utc(request) if plan[1] is not None else None
-            return _Plan(plan, utc, starts_when_written(request))
+        try:
+            key = self.key + orjson.dumps(inputs)
+        except TypeError:  # what orjson cannot write (nested past its limit): read each time
+            return _read_plan(inputs, self.drug, terminology)
+        found = plans.known.get(key)
+        return found if found is not None else plans.keep(key, _read_plan(inputs, self.drug, terminology))
 
-        return plans.answer(inputs, read, about=self.key)
+
+def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Plan:
+    request = planned_request(inputs)
+    plan = course_plan(request, drug, terminology)
+    utc = bounds_end_utc(request) if plan[1] is not None else None
+    return _Plan(plan, utc, starts_when_written(request))
 
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
@@ -148,8 +157,7 @@ def read_courses(
             days = _course_days(raw, plan, status, today)
             if days is None:
                 continue
-            start, last_day, assumed = days
-            end = last_day + timedelta(days=1)
+            start, end, assumed = days
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
         courses.append(
@@ -161,7 +169,7 @@ def read_courses(
                 end,
                 status,
                 assumed_end=assumed,
-                last_day_utc=utc if utc and utc > last_day else None,
+                last_day_utc=utc if utc and utc >= end else None,  # after the last day
             )
         )
     return courses

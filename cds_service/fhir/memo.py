@@ -37,17 +37,8 @@ class JsonTable(Generic[T]):
         self.known: dict[bytes, T] = {}
         self._bytes = 0
 
-    def answer(self, value: Any, read: Callable[[Any], T], about: bytes = b"") -> T:
-        """``read(value)``, or the answer kept for a value with the same JSON text (and the same
-        ``about``: the key of what else the answer depends on)."""
-        try:
-            key = about + orjson.dumps(value)
-        except TypeError:  # what orjson cannot write (nested past its limit): read each time
-            return read(value)
-        found = self.known.get(key, _UNKNOWN)
-        return self.keep(key, read(value)) if found is _UNKNOWN else found
-
     def keep(self, key: bytes, answer: T) -> T:
+        """``answer``, kept under ``key`` (the JSON text of what it answers) if it is not too large."""
         if len(key) > LARGEST_KEPT:
             return answer
         if len(self.known) >= KNOWN_VALUES or self._bytes + len(key) > KNOWN_BYTES:
