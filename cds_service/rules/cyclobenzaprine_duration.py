@@ -119,10 +119,10 @@ def _prior_courses(context: PatientContext, since: date) -> list[Course]:
     return [
         c
         for c in context.courses
-        if "cyclobenzaprine" in c.concepts
-        and not c.drug.sublingual
-        and c.last_day >= since
+        if c.end > since  # its last day on or after it: most of a history ended before
         and c.start <= context.today
+        and "cyclobenzaprine" in c.concepts
+        and not c.drug.sublingual
     ]
 
 
