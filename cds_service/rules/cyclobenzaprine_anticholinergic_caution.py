@@ -18,6 +18,7 @@ from cds_service.rules.cyclobenzaprine_contraindicated_condition import conditio
 
 RULE_ID = "cyclobenzaprine-anticholinergic-caution"
 CAUTIONS = ("urinary-retention", "bph-urinary-symptoms", "angle-closure", "ocular-hypertension")
+_ANY_CAUTION = frozenset(CAUTIONS)
 
 
 class Config(RuleConfig):
@@ -30,7 +31,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     found = [
         (condition, concept)
         for condition in context.conditions
-        if (concept := next((c for c in CAUTIONS if c in condition.concepts), None)) is not None
+        if not condition.concepts.isdisjoint(_ANY_CAUTION)  # most conditions: no caution, asked in C
+        and (concept := next((c for c in CAUTIONS if c in condition.concepts), None)) is not None
     ]
     if not found:
         return None

@@ -30,6 +30,7 @@ RULE_ID = "cyclobenzaprine-contraindicated-condition"
 CONTRAINDICATIONS = ("hyperthyroidism", "heart-failure", "arrhythmia", "heart-block")
 RECENT_MI = "myocardial-infarction"
 CAUTION = "cardiac-caution"
+_ANY_CONTRAINDICATION = frozenset((*CONTRAINDICATIONS, RECENT_MI))
 # A condition's own display names it in the summary when short enough; else its set's title.
 _SUMMARY_NAME_LIMIT = 60
 
@@ -45,7 +46,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     contraindicated = [
         (condition, concept)
         for condition in context.conditions
-        if (concept := _contraindication(condition, recent, terminology)) is not None
+        if not condition.concepts.isdisjoint(_ANY_CONTRAINDICATION)  # most conditions: none, asked in C
+        and (concept := _contraindication(condition, recent, terminology)) is not None
     ]
     if contraindicated:
         facts = condition_facts(contraindicated, context.today, terminology, config.recent_mi_days)

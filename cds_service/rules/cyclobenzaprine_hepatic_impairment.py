@@ -31,7 +31,7 @@ from cds_service.rules.common import (
 )
 
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
-_IMPAIRMENT = ("liver-disease", "liver-disease-moderate-severe")
+_IMPAIRMENT = frozenset(("liver-disease", "liver-disease-moderate-severe"))
 _UNRECORDED = " Its severity is not recorded: if Child-Pugh B or C, cyclobenzaprine is not recommended."
 
 
@@ -73,7 +73,7 @@ def _unrecorded_cirrhosis(liver: list[Condition], terminology: Terminology) -> C
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    liver = [c for c in context.conditions if any(n in c.concepts for n in _IMPAIRMENT)]
+    liver = [c for c in context.conditions if not c.concepts.isdisjoint(_IMPAIRMENT)]
     if not liver:
         return None
     sublingual = order.drug is not None and order.drug.sublingual

@@ -52,7 +52,8 @@ def alongside(
     found += [
         Alongside(c.drug, c.reference, c.start)
         for c in context.courses
-        if not c.concepts.isdisjoint(concepts) and c.active_on(context.today)
+        if c.start <= context.today < c.end  # active today (most of a history is not)
+        and not c.concepts.isdisjoint(concepts)
     ]
     return found
 

@@ -39,9 +39,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     prior = [
         c
         for c in context.courses
-        if "muscle-relaxant" in c.concepts
-        and earliest <= c.start
+        if earliest <= c.start
         and c.end <= context.today
+        and "muscle-relaxant" in c.concepts
         and own & set(terminology.ingredients_of("muscle-relaxant", c.drug))
     ]
     if not prior:
