@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug
@@ -128,6 +129,12 @@ class PatientContext:
     unavailable: frozenset[str] = field(default_factory=frozenset)
     # The first day of the back symptoms (clinical specification §1, symptom duration).
     symptom_onset: date | None = None
+
+    @cached_property
+    def active_courses(self) -> tuple[Course, ...]:
+        """The courses running today: what every interaction check reads (most of a history has
+        ended), found once a call."""
+        return tuple(c for c in self.courses if c.active_on(self.today))
 
     @property
     def symptom_days(self) -> int | None:

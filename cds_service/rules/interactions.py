@@ -50,10 +50,7 @@ def alongside(
         if d.reference != order.reference and d.drug is not None and wanted(d.drug)
     ]
     found += [
-        Alongside(c.drug, c.reference, c.start)
-        for c in context.courses
-        if c.start <= context.today < c.end  # active today (most of a history is not)
-        and not c.concepts.isdisjoint(concepts)
+        Alongside(c.drug, c.reference, c.start) for c in context.active_courses if not c.concepts.isdisjoint(concepts)
     ]
     return found
 

@@ -67,7 +67,7 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     lines = []
     earliest = today - timedelta(days=limits.prior_course_max_days)
     latest = today - timedelta(days=limits.prior_course_min_days)
-    prior = [c for c in context.courses if "muscle-relaxant" in c.concepts and earliest <= c.start <= latest]
+    prior = [c for c in context.courses if earliest <= c.start <= latest and "muscle-relaxant" in c.concepts]
     if prior:
         course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
         lines.append(
