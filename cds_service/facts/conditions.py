@@ -112,7 +112,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
             continue
         onset = to_date(raw.get("onsetDateTime")) or to_date(as_obj(raw.get("onsetPeriod")).get("start"))
         recorded = to_date(raw.get("recordedDate")) if onset is None else None
-        severity = tuple(codes_of(raw.get("severity")))
+        severity = raw.get("severity")
         conditions.append(
             Condition(
                 f"Condition/{raw.get('id')}",
@@ -120,8 +120,8 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 concepts,
                 display,
                 onset or recorded,
-                severity,
-                onset_from_record=bool(recorded),
+                tuple(codes_of(severity)) if severity is not None else (),
+                bool(recorded),  # onset_from_record
             )
         )
     return conditions

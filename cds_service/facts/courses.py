@@ -161,15 +161,15 @@ def read_courses(
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
         courses.append(
-            Course(
+            Course(  # positional: half the cost of naming the last two (a history makes dozens)
                 reference,
                 drug,
                 concepts,
                 start,
                 end,
                 status,
-                assumed_end=assumed,
-                last_day_utc=utc if utc and utc >= end else None,  # after the last day
+                assumed,
+                utc if utc and utc >= end else None,  # last_day_utc: only after the last day
             )
         )
     return courses

@@ -59,11 +59,11 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
     found = []
     for raw in raws:
         field_name = _PROCEDURE_CODE_FIELDS.get(str(raw.get("resourceType")))
-        status = (as_str(raw.get("status")) or "").lower()
-        if field_name is None or status in _PROCEDURE_EXCLUDED:
+        if field_name is None:
             continue
         codes, words, relevant = procedure_of(raw.get(field_name))
-        if not relevant:
+        status = (as_str(raw.get("status")) or "").lower() if relevant else ""
+        if not relevant or status in _PROCEDURE_EXCLUDED:
             continue
         on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
         found.append(Procedure(f"{raw['resourceType']}/{raw.get('id')}", codes, words, on, status))
