@@ -58,6 +58,7 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
     procedure_of = _PROCEDURES.reader(terminology)
     found = []
     for raw in raws:
+        raw = to_r4(raw) or raw  # an older version's order read as R4 (ProcedureRequest: ServiceRequest)
         field_name = _PROCEDURE_CODE_FIELDS.get(str(raw.get("resourceType")))
         if field_name is None:
             continue
@@ -72,7 +73,7 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
 
 # Back symptom duration (clinical specification §1): back pain/spasm and radicular conditions,
 # and muscle relaxant courses begun in the last 90 days.
-_SYMPTOM_CONDITIONS = ("back-pain-spasm", "radicular")
+_SYMPTOM_CONDITIONS = frozenset(("back-pain-spasm", "radicular"))
 _SYMPTOM_COURSE_CONCEPT = "muscle-relaxant"
 _SYMPTOM_COURSE_DAYS = 90
 
@@ -83,9 +84,7 @@ def _symptom_onset(
     """The first day of the back symptoms: the earliest onset of an active back pain, spasm or
     radicular condition, or start of a muscle relaxant course begun in the last 90 days (a
     relaxant is prescribed for symptoms already there). Dates after today are not onsets."""
-    onsets = [
-        c.onset for c in conditions if c.onset is not None and any(name in c.concepts for name in _SYMPTOM_CONDITIONS)
-    ]
+    onsets = [c.onset for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
     onsets += [c.start for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
     onsets = [day for day in onsets if day <= today]
@@ -126,7 +125,6 @@ def build_context(
     }
     conditions = read_conditions(history.get("conditions", []), terminology, today)
     courses = read_courses(history.get("medications", []), exclude, terminology, medications, today)
-    imaging = [to_r4(r) or r for r in history.get("imaging", [])]
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -136,7 +134,7 @@ def build_context(
         age=_age(history.get("patient", []), today),
         conditions=tuple(conditions),
         courses=tuple(courses),
-        procedures=tuple(_procedures([*imaging, *(o.r4 for o in drafts)], terminology)),
+        procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
         symptom_onset=_symptom_onset(conditions, courses, terminology, today),
     )
