@@ -96,10 +96,8 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
     concept_of, standing_of = _CONCEPTS.reader(terminology), _STATUSES.reader(terminology)
     conditions = []
     for raw in raws:
-        if raw.get("resourceType") != "Condition":
-            continue
-        codes, display, concepts = concept_of(raw.get("code"))
-        if not codes:
+        codes, display, concepts = concept_of(raw.get("code"))  # most of a history stops here
+        if not codes or raw.get("resourceType") != "Condition":
             continue
         r4 = to_r4(raw)  # an older version's Condition read as R4 (nested absurdly deep: a stub)
         if r4 is not None:

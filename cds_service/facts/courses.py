@@ -128,16 +128,15 @@ def read_courses(
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses = []
     for raw in raws:
-        if raw.get("resourceType") not in MEDICATION_REQUESTS:
-            continue
-        # The drug is named the same way in every FHIR version: most of a history is dropped here.
+        # The drug is named the same way in every FHIR version: most of a history is dropped here,
+        # before its type is asked (a MedicationStatement naming the drug is no order).
         concept = raw.get("medicationCodeableConcept")
         read = (
             drug_of(concept)
             if type(concept) is dict
             else _relevant(terminology, medications.identify(raw, terminology))  # a Medication, or an array
         )
-        if read is None:
+        if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
             continue
         drug, concepts, _ = read
         raw = to_r4(raw) or raw

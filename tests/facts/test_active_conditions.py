@@ -54,6 +54,15 @@ def test_active_condition(
     assert len(contraindication(client, hyperthyroidism)) == (1 if active else 0)
 
 
+@pytest.mark.parametrize("kind", ["Observation", "AllergyIntolerance", "FamilyMemberHistory"])
+def test_only_conditions_are_conditions(client: TestClient, kind: str) -> None:
+    """Another resource with the code in the conditions key is no condition (its code is read
+    first, its type after: the type must still count)."""
+    assert contraindication(client, condition("thyroid", HYPERTHYROIDISM, onset="2025-01-01"))
+    other = {**condition("thyroid", HYPERTHYROIDISM, onset="2025-01-01"), "resourceType": kind}
+    assert contraindication(client, other) == []
+
+
 @pytest.mark.parametrize(
     ("codes", "text", "active"),
     [

@@ -78,6 +78,19 @@ def test_orders_that_dose_alike_run_from_their_own_dates(client: TestClient) -> 
             assert planned(client, request) == f"{expected} taken + 15 planned", (prior["id"], first_day)
 
 
+@pytest.mark.parametrize("kind", ["MedicationStatement", "MedicationDispense", "MedicationAdministration"])
+def test_only_orders_are_courses(client: TestClient, kind: str) -> None:
+    """A statement, dispense or administration naming the drug in the medications key is no order
+    (its drug is read first, its type after: the type must still count)."""
+    order = course("prior", authored="2026-11-11", dosage=[step(duration=days(10))])
+    assert (
+        planned(client, hook(dosage=[step(duration=days(12))], dispense={}, history=(order,)))
+        == "10 taken + 12 planned"
+    )
+    other = {**order, "resourceType": kind}
+    assert planned(client, hook(dosage=[step(duration=days(12))], dispense={}, history=(other,))) is None
+
+
 @pytest.mark.parametrize("status", ["cancelled", "draft", "entered-in-error"])
 def test_courses_not_taken_do_not_count(client: TestClient, status: str) -> None:
     prior = course("prior", status=status, authored="2026-11-11", dosage=[step(duration=days(10))])
