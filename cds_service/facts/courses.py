@@ -134,7 +134,8 @@ def read_courses(
         read = (
             drug_of(concept)
             if type(concept) is dict
-            else _relevant(terminology, medications.identify(raw, terminology))  # a Medication, or an array
+            # named by medicationReference (a Medication resource), or one concept sent as an array
+            else _relevant(terminology, medications.identify(raw, terminology))
         )
         if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
             continue
