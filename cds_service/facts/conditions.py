@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition
 from cds_service.fhir.coding import ICD10CM, Code
-from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
+from cds_service.fhir.json import as_obj, as_str, codes_of, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
@@ -113,7 +113,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         severity = raw.get("severity")
         conditions.append(
             Condition(
-                f"Condition/{raw.get('id')}",
+                reference_of(raw),
                 codes,
                 concepts,
                 display,

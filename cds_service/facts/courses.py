@@ -14,7 +14,7 @@ import orjson
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course
-from cds_service.facts.orders import MedicationIndex
+from cds_service.facts.orders import MedicationIndex, drug_named
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,
@@ -24,7 +24,7 @@ from cds_service.facts.sig import (
     planned_request,
     starts_when_written,
 )
-from cds_service.fhir.json import as_obj, as_str, codes_of, to_date
+from cds_service.fhir.json import as_obj, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
 
@@ -105,7 +105,7 @@ def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Pla
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
     """The drug a ``medicationCodeableConcept`` names, if a rule reads it (else None)."""
-    return _relevant(terminology, terminology.drug(codes_of(concept), as_str(concept.get("text"))))
+    return _relevant(terminology, drug_named(concept, terminology))
 
 
 def _relevant(terminology: Terminology, drug: Drug | None) -> _DrugRead | None:
@@ -146,7 +146,7 @@ def read_courses(
             status = status.lower() if isinstance(status, str) else None
             if status not in _HISTORY_STATUSES:
                 continue
-        reference = f"{raw['resourceType']}/{raw.get('id')}"
+        reference = reference_of(raw)
         if reference in exclude:
             continue
         try:

@@ -71,8 +71,12 @@ class MedicationIndex:
             concept = next((c for c in concept if isinstance(c, dict)), None) if isinstance(concept, list) else None
             if concept is None:
                 return None
-        text = concept.get("text") if isinstance(concept.get("text"), str) else None
-        return terminology.drug(codes_of(concept), text)
+        return drug_named(concept, terminology)
+
+
+def drug_named(concept: dict[str, Any], terminology: Terminology) -> Drug | None:
+    """The drug a medication concept names, by its codes, else its text or displays."""
+    return terminology.drug(codes_of(concept), as_str(concept.get("text")))
 
 
 def _type_and_id(reference: str) -> str:

@@ -17,7 +17,7 @@ from cds_service.facts.courses import MEDICATION_REQUESTS, read_courses
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
 from cds_service.facts.orders import MedicationIndex
 from cds_service.fhir.coding import Code
-from cds_service.fhir.json import as_list, as_str, codes_of, to_date
+from cds_service.fhir.json import as_list, as_str, codes_of, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
@@ -67,7 +67,7 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
         if not relevant or status in _PROCEDURE_EXCLUDED:
             continue
         on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
-        found.append(Procedure(f"{raw['resourceType']}/{raw.get('id')}", codes, words, on, status))
+        found.append(Procedure(reference_of(raw), codes, words, on, status))
     return found
 
 

@@ -57,6 +57,11 @@ def bundle_resources(value: Any) -> Iterator[dict[str, Any]]:
         yield value
 
 
+def reference_of(resource: dict[str, Any]) -> str:
+    """``Condition/c1``: how a history's resource is named on a card and in the card record."""
+    return f"{resource['resourceType']}/{resource.get('id')}"
+
+
 def resource_list(value: Any) -> list[dict[str, Any]]:
     """``bundle_resources`` as a list: a prefetch key's every resource. The common case (every
     entry a resource with a type) is checked in C, with no Python step an entry; anything else

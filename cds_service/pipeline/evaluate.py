@@ -29,7 +29,7 @@ from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
 from cds_service.facts.patient import build_context
-from cds_service.fhir.json import bundle_resources, full_urls
+from cds_service.fhir.json import bundle_resources, full_urls, reference_of
 from cds_service.pipeline.cards import (
     apply_volume_policy,
     compose_suggestions,
@@ -201,7 +201,7 @@ def _orders(
 ) -> tuple[list[Order], list[Order]]:
     """Every draft order, and those under review (the hook's context says which)."""
     drafts = read_orders(raw, terminology, medications)
-    reviewed = {f"{r['resourceType']}/{r.get('id')}" for r in context.under_review(raw)}
+    reviewed = {reference_of(r) for r in context.under_review(raw)}
     return drafts, [order for order in drafts if order.reference in reviewed]
 
 
