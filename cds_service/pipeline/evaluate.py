@@ -41,7 +41,7 @@ from cds_service.pipeline.cards import (
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.notices import notices
-from cds_service.pipeline.one_patient import own_data, own_drafts
+from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch
 from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
@@ -111,8 +111,7 @@ async def evaluate(
     findings: list[Finding] = []
     if call.rules:
         data = await _patient_data(service, call.request, call.context, fhir, deadline)
-        data, left = own_data(data, call.context.patientId)
-        left_out, partial = left_out + left, data.partial
+        left_out, partial = left_out + data.left_out, data.partial
         unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
     ending = notices(left_out, partial | unread, new_uuid)

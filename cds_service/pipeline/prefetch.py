@@ -18,8 +18,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.fhir.json import failed_outcome, resource_list
+from cds_service.fhir.json import failed_outcome, kinds_of, resource_list
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
+from cds_service.pipeline.one_patient import own_resources
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,40 @@ class PatientData:
     # Unavailable keys that failed (a fetch, or the client's own: an OperationOutcome sent), not
     # merely left out of a request with no fhirServer: the clinician is told of a failure.
     failed: frozenset[str] = frozenset()
+    # Fields something naming another patient was left out of (``one_patient``).
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass
+class _Completion:
+    """The keys read so far, and what was said of them."""
+
+    patient_id: str
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    partial: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    left_out: list[str] = field(default_factory=list)
+
+    def take(self, name: str, found: list[dict[str, Any]], kinds: frozenset[str]) -> None:
+        """A key's resources, checked as soon as they are listed, while a history just parsed is
+        still in the cache (a pass over it later costs a cache miss or two an entry): a search's
+        own OperationOutcome saying it failed makes the key partial; what names another patient
+        is left out."""
+        if failed_outcome(found, kinds):
+            log.warning("prefetch %s: the search's own OperationOutcome says it failed: read in part", name)
+            self.partial.add(name)
+        kept = own_resources(found, kinds, self.patient_id)
+        if kept is not None:
+            found = kept
+            self.left_out.append(f"prefetch.{name}")
+        self.resources[name] = found
+
+    def data(self) -> PatientData:
+        for name, reason in self.unavailable.items():
+            log.warning("prefetch %s unavailable: %s", name, reason)
+        unavailable, partial, failed = self.unavailable, frozenset(self.partial), frozenset(self.failed)
+        return PatientData(self.resources, unavailable, partial, failed, tuple(self.left_out))
 
 
 async def complete_prefetch(
@@ -51,14 +86,11 @@ async def complete_prefetch(
     """``keys`` completed from what the client ``sent`` (only those keys are read), fetching
     the rest through ``client``; raises ``InvalidRequest`` for a key of ours that holds no resource."""
     prefetch = read_prefetch(keys, sent)
-    resources: dict[str, list[dict[str, Any]]] = {}
-    unavailable: dict[str, str] = {}
-    partial: set[str] = set()
-    failed: set[str] = set()
+    done = _Completion(patient_id)
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
     for key in keys:
         if key.name in prefetch and prefetch[key.name] is None:
-            resources[key.name] = []
+            done.resources[key.name] = []
             continue
         value = prefetch.get(key.name)
         if value is not None and value.get("resourceType") != "OperationOutcome":
@@ -66,56 +98,47 @@ async def complete_prefetch(
             if more and isinstance(client, FhirClient):
                 jobs[key.name] = client.pages(value, key=key.name)
             else:
-                resources[key.name] = resource_list(value)
+                done.take(key.name, *resource_list(value))
                 if more:
                     log.warning(
                         "prefetch %s has more pages and no fhirServer to read them: the rest not read", key.name
                     )
-                    partial.add(key.name)
+                    done.partial.add(key.name)
             continue
         if value is not None:
             log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
         if isinstance(client, FhirClient):
             jobs[key.name] = client.fetch(key, patient_id)
         else:
-            unavailable[key.name] = client.reason if client else "the request has no fhirServer"
+            done.unavailable[key.name] = client.reason if client else "the request has no fhirServer"
             if value is not None:
-                failed.add(key.name)
+                done.failed.add(key.name)
 
     if jobs and isinstance(client, FhirClient):  # jobs come only with a client to run them
-        failed |= await _run(jobs, client, deadline, resources, unavailable)
-    for name, reason in unavailable.items():
-        log.warning("prefetch %s unavailable: %s", name, reason)
-    if isinstance(client, FhirClient):
-        partial |= client.partial & resources.keys()
-    for name in [name for name, found in resources.items() if failed_outcome(found)]:
-        log.warning("prefetch %s: the search's own OperationOutcome says it failed: read in part", name)
-        partial.add(name)
-    return PatientData(resources, unavailable, frozenset(partial), frozenset(failed))
+        await _run(jobs, client, deadline, done)
+        done.partial |= client.partial & done.resources.keys()
+    return done.data()
 
 
 async def _run(
-    jobs: dict[str, Awaitable[list[dict[str, Any]]]],
-    client: FhirClient,
-    deadline: float,
-    resources: dict[str, list[dict[str, Any]]],
-    unavailable: dict[str, str],
-) -> set[str]:
+    jobs: dict[str, Awaitable[list[dict[str, Any]]]], client: FhirClient, deadline: float, done: _Completion
+) -> None:
     """The fetches, all at once under one deadline: each key's resources, or why it is
-    unavailable; returns the keys whose fetch failed."""
+    unavailable (a failed fetch)."""
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
-    done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+    finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
     for task in pending:
         task.cancel()
     for name, task in tasks.items():
-        if task in done and task.exception() is None:
-            resources[name] = task.result()
+        if task in finished and task.exception() is None:
+            found = task.result()
+            done.take(name, found, kinds_of(found))
         else:
             client.on_failure(name)
             # What the network answered (refused, a redirect, not JSON, late) goes to the log only:
             # in a 412 it would let any caller map the ports and hosts the service can reach.
-            error = task.exception() if task in done else TimeoutError(f"not done in {deadline:g} s")
+            error = task.exception() if task in finished else TimeoutError(f"not done in {deadline:g} s")
             detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
-            unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
-    return set(unavailable) & tasks.keys()
+            done.unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
+            done.failed.add(name)
