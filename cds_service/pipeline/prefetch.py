@@ -5,6 +5,8 @@ Per key (CDS Hooks 2.0 §Prefetch): present → use it (following its ``next`` l
 ``fhirServer``. All fetches of a call run concurrently under one deadline, so a slow FHIR
 server costs at most that deadline. Keys that still have no data are reported as
 unavailable, each with the reason; whether that means 412 or a degraded card is the service definition's call.
+Each key's resources that name another patient are left out as soon as the key is read
+(``one_patient``), and the field named, so that the cards say so.
 
 A key is fetched in the server's own FHIR version (a DSTU2 server has ``MedicationOrder``, not
 ``MedicationRequest``) by ``pipeline.fhir_client``.
