@@ -78,9 +78,7 @@ _SYMPTOM_COURSE_CONCEPT = "muscle-relaxant"
 _SYMPTOM_COURSE_DAYS = 90
 
 
-def _symptom_onset(
-    conditions: list[Condition], courses: list[Course], terminology: Terminology, today: date
-) -> date | None:
+def _symptom_onset(conditions: list[Condition], courses: list[Course], today: date) -> date | None:
     """The first day of the back symptoms: the earliest onset of an active back pain, spasm or
     radicular condition, or start of a muscle relaxant course begun in the last 90 days (a
     relaxant is prescribed for symptoms already there). Dates after today are not onsets."""
@@ -136,5 +134,5 @@ def build_context(
         courses=tuple(courses),
         procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
-        symptom_onset=_symptom_onset(conditions, courses, terminology, today),
+        symptom_onset=_symptom_onset(conditions, courses, today),
     )

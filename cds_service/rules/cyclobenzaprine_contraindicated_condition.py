@@ -47,7 +47,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         (condition, concept)
         for condition in context.conditions
         if not condition.concepts.isdisjoint(_ANY_CONTRAINDICATION)  # most conditions: none, asked in C
-        and (concept := _contraindication(condition, recent, terminology)) is not None
+        and (concept := _contraindication(condition, recent)) is not None
     ]
     if contraindicated:
         facts = condition_facts(contraindicated, context.today, terminology, config.recent_mi_days)
@@ -58,7 +58,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     return None
 
 
-def _contraindication(condition: Condition, recent: date, terminology: Terminology) -> str | None:
+def _contraindication(condition: Condition, recent: date) -> str | None:
     """The contraindicated set the condition is in, if any; an MI only in its recovery window."""
     concept = next((c for c in CONTRAINDICATIONS if c in condition.concepts), None)
     if concept is not None:

@@ -62,7 +62,7 @@ def _moderate_severe(liver: list[Condition], context: PatientContext, terminolog
     return ascites[0] if ascites and liver else None
 
 
-def _unrecorded_cirrhosis(liver: list[Condition], terminology: Terminology) -> Condition | None:
+def _unrecorded_cirrhosis(liver: list[Condition]) -> Condition | None:
     """Cirrhosis with no severity on record (a recorded mild severity counts as recorded)."""
     return next(
         (c for c in liver if "liver-cirrhosis" in c.concepts and not c.severity),
@@ -85,7 +85,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
             facts["severity_note"] = f", with {condition_label(liver[0], terminology, 'liver-disease')}"
         return Finding(RULE_ID, "moderate-severe", order, facts, remove(order), evidence=evidence)
 
-    cirrhosis = _unrecorded_cirrhosis(liver, terminology)
+    cirrhosis = _unrecorded_cirrhosis(liver)
     shown = cirrhosis or liver[0]
     facts = {**_describe(shown, terminology, "liver-disease"), "unrecorded_note": _UNRECORDED if cirrhosis else ""}
     reason = above_start_dose(order, limits.start_dose_mg, limits.sublingual_start_dose_mg)

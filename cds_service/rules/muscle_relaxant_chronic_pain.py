@@ -68,7 +68,7 @@ def _chronic(
     return next(((k, v, c) for k, v, c in candidates if c is not None), None)
 
 
-def _acute(context: PatientContext, terminology: Terminology, config: Config) -> bool:
+def _acute(context: PatientContext, config: Config) -> bool:
     since_day = context.today - timedelta(days=config.acute_onset_days)
     return any(
         ("muscle-spasm" in c.concepts or "back-pain-spasm" in c.concepts)
@@ -78,7 +78,7 @@ def _acute(context: PatientContext, terminology: Terminology, config: Config) ->
     )
 
 
-def _with_patient(variant: str, context: PatientContext, terminology: Terminology) -> str:
+def _with_patient(variant: str, context: PatientContext) -> str:
     """The card variant for this patient: no tricyclic is offered at 65 or older [BEERS], and a
     gabapentinoid only for radicular pain."""
     if variant == "fibromyalgia" and context.age is not None and context.age >= OLDER_ADULT_AGE:
@@ -92,7 +92,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if not is_muscle_relaxant(order, terminology):
         return None
     chronic = _chronic(context, order, terminology, config)
-    if chronic is None or _acute(context, terminology, config):
+    if chronic is None or _acute(context, config):
         return None
     concept, variant, condition = chronic
     facts = {
@@ -100,7 +100,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "since": since(condition),
         "acute_days": str(config.acute_onset_days),
     }
-    return Finding(RULE_ID, _with_patient(variant, context, terminology), order, facts)
+    return Finding(RULE_ID, _with_patient(variant, context), order, facts)
 
 
 FACTS = ("acute_days", "condition", "since")

@@ -48,7 +48,7 @@ class Config(RuleConfig):
         return self
 
 
-def _persistent(context: PatientContext, terminology: Terminology, concept: str, days: int) -> Condition | None:
+def _persistent(context: PatientContext, concept: str, days: int) -> Condition | None:
     """The oldest active condition of ``concept`` that began at least ``days`` ago."""
     before = context.today - timedelta(days=days)
     found = [c for c in context.conditions if c.onset is not None and c.onset <= before and concept in c.concepts]
@@ -74,8 +74,8 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
             f"- A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
             f"{(today - course.start).days} days ago."
         )
-    radicular = _persistent(context, terminology, "radicular", limits.min_symptom_days)
-    back_pain = _persistent(context, terminology, "back-pain-spasm", limits.min_symptom_days)
+    radicular = _persistent(context, "radicular", limits.min_symptom_days)
+    back_pain = _persistent(context, "back-pain-spasm", limits.min_symptom_days)
     for concept, condition in (("radicular", radicular), ("back-pain-spasm", back_pain)):
         if condition is not None:
             lines.append(_condition_line(condition, terminology, concept, today))
