@@ -12,12 +12,9 @@ nor the log names either patient's id. A reference that names no one we can read
 
 from __future__ import annotations
 
-import logging
 from itertools import repeat
 from operator import eq
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 DRAFTS = "context.draftOrders"
 
