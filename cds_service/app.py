@@ -108,6 +108,7 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
             )
         await sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(sweep_every_hour())
+        runtime.store.listen(runtime.metrics.quiet_answers_kept.set)
         # What start-up loaded (FastAPI, the FHIR models, the terminology) lives as long as the
         # process: out of the collector's sight, a full collection takes 3 ms instead of 40.
         gc.freeze()

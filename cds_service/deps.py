@@ -9,6 +9,7 @@ hook route, a plain Starlette one, calls ``verified_caller`` itself).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -93,6 +94,8 @@ class Runtime:
         try:
             if shown_by:  # the cards those services showed, written first
                 await self.cards_written()
+            if (kept := self.store.kept_quiet(patient_id, shown_by=shown_by, owner=owner)) is not None:
+                return kept
             return await self.storage.run(
                 self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by, owner=owner
             )
@@ -158,6 +161,7 @@ class Runtime:
             log.error("shutting down with %d card record(s) not written: lost", len(self.writer.held_cards))
             self.metrics.card_records_lost.inc(len(self.writer.held_cards))
         await self.storage.close()
+        await asyncio.to_thread(self.store.stop_listening)
 
     @cached_property
     def open_servers(self) -> ServerAllowList:

@@ -127,6 +127,12 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.quiet_answers_kept = Gauge(
+            "cds_quiet_answers_kept",
+            "1 while this process keeps what feedback silences between writes (on PostgreSQL: while it "
+            "hears the other processes' writes), 0 while every hook call with a card reads it.",
+            registry=self.registry,
+        )
         self.card_records_pending = Gauge(
             "cds_card_records_pending",
             "Issued-card records held in memory until the database answers.",

@@ -7,10 +7,11 @@ written, when a card is issued to that patient (order-sign does not repeat what 
 showed today: only for the answers that count that service's cards), at midnight (the store's
 "today"), and when a snooze it found runs out.
 
-Only the embedded store keeps answers: SQLite is one serving process's own file (``serve``
-refuses more workers on it, and a second ``serve`` on the same file: ``Store.claim``), so every
-write that changes an answer is made by this process, which drops what it changes here. On
-PostgreSQL other processes write too, and each call reads.
+Every write that changes an answer drops what it changes here. On SQLite that is all of them:
+the file is one serving process's own (``serve`` refuses more workers on it, and a second
+``serve`` on the same file: ``Store.claim``). On PostgreSQL other processes write too: answers
+are kept only while this process hears their writes (``storage.changes``), and read on every
+call while it does not.
 
 A read that overlaps a write must not keep what it read before the write: ``generation`` is
 taken before reading and an answer is kept only if no write has been noted since.
@@ -37,8 +38,9 @@ _Asked = tuple[Owner | None, tuple[str, ...]]
 
 
 class QuietCache:
-    def __init__(self, size: int = PATIENTS) -> None:
+    def __init__(self, size: int = PATIENTS, *, keeping: bool = True) -> None:
         self._size = size
+        self._keeping = keeping  # False: every write is not heard here, so nothing is kept
         # patient key → (the client, the services whose cards shown today count) → (answer, kept until)
         self._answers: dict[str, dict[_Asked, tuple[Quiet, datetime]]] = {}
         self._generation = 0
@@ -58,11 +60,25 @@ class QuietCache:
     def keep(self, patient: str, asked: _Asked, quiet: Quiet, *, until: datetime, generation: int) -> None:
         """Keep an answer read at ``generation`` until ``until``, unless a write came since."""
         with self._lock:
-            if generation != self._generation:
+            if generation != self._generation or not self._keeping:
                 return
             if patient not in self._answers and len(self._answers) >= self._size:
                 del self._answers[next(iter(self._answers))]  # the oldest patient
             self._answers.setdefault(patient, {})[asked] = (quiet, until)
+
+    def suspend(self) -> None:
+        """Other processes' writes are not heard from now on: keep nothing, every call reads."""
+        self._keep_from_now(False)
+
+    def resume(self) -> None:
+        """Every write is heard from now on (not those before: what was kept goes)."""
+        self._keep_from_now(True)
+
+    def _keep_from_now(self, keeping: bool) -> None:
+        with self._lock:
+            self._keeping = keeping
+            self._generation += 1
+            self._answers.clear()
 
     def forget(self, patients: set[str] | None = None, *, shown_by: str | None = None) -> None:
         """After a write: the answers of these patients (every answer, for None) are read again;

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, select
 
+from cds_service.storage.rows import insert_rows
 from cds_service.storage.schema import as_utc, seen_tokens
-from cds_service.storage.store import Store, insert_rows
+from cds_service.storage.store import Store
 from cds_service.storage.text import storable
 
 # How often expired token ids are swept out.

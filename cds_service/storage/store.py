@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
@@ -27,14 +27,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock, system_clock
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
+from cds_service.storage.changes import ChangeListener, announce
 from cds_service.storage.engine import make_engine, unbounded
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
+from cds_service.storage.rows import insert_rows
 from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
 from cds_service.storage.text import storable_rows
 
@@ -68,27 +71,6 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
     )
 
 
-# Rows of one INSERT: 13 columns each, within SQLite's 32,766 bound parameters.
-ROWS_PER_STATEMENT = 500
-
-
-def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``rows`` inserted (those already there left as they are), many to a statement, written
-    in the driver's own SQL: SQLAlchemy's multi-row ``values()`` builds and keys each statement in
-    Python, ten times what the insert costs."""
-    columns = list(rows[0])
-    dialect = connection.dialect
-    # Each value as SQLAlchemy would bind it (SQLite's datetimes are text in its own format).
-    bind = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v) for c in columns]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        values = ", ".join(["(" + ", ".join([mark] * len(columns)) + ")"] * len(chunk))
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} ON CONFLICT DO NOTHING"
-        values_of = (process(row[column]) for row in chunk for column, process in zip(columns, bind, strict=True))
-        connection.exec_driver_sql(sql, tuple(values_of))
-
-
 class StoreInUse(Exception):
     """Another process serves the same SQLite file."""
 
@@ -115,8 +97,10 @@ class Store:
         self._now = clock
         self._zone = zone  # where the site's days begin: "the same day" of the quiet read
         self._sqlite_writer = threading.Lock()
-        # Answers of ``quiet`` kept between writes: on SQLite only (storage.quiet).
-        self._quiet = QuietCache() if self.embedded else None
+        # Answers of ``quiet`` kept between writes: on PostgreSQL only while ``listen`` hears
+        # the other processes' (storage.quiet, storage.changes).
+        self._quiet = QuietCache(keeping=self.embedded)
+        self._listener: ChangeListener | None = None
         # PostgreSQL reads each statement at its own snapshot (READ COMMITTED) in a transaction
         # or not: around the quiet read one only added the round trips of BEGIN and ROLLBACK
         # (issue 17: 760 → 370 µs of CPU a read, 1.6 → 0.5 ms).
@@ -184,9 +168,30 @@ class Store:
 
     def _changed(self, patients: set[str] | None, *, shown_by: str | None = None) -> None:
         """After a write: ``quiet`` reads these patients (everyone, for None) again; after cards
-        issued by ``shown_by``, only where those cards count (``QuietCache.forget``)."""
-        if self._quiet is not None:
-            self._quiet.forget(patients, shown_by=shown_by)
+        issued by ``shown_by``, only where those cards count (``QuietCache.forget``). On
+        PostgreSQL every process is told (``storage.changes``)."""
+        self._quiet.forget(patients, shown_by=shown_by)
+        if self.embedded:
+            return
+        try:
+            with self._reads.connect() as connection:
+                announce(connection, patients, shown_by)
+        except SQLAlchemyError as error:  # they keep answers without it until theirs end
+            log.warning("a write not announced to the other processes (%s)", type(error).__name__)
+
+    def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
+        """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes
+        are heard (``storage.changes``); ``on_listening`` is told when that starts and stops."""
+        if self.embedded:
+            on_listening(True)  # every write is this process's own
+        elif self._listener is None:
+            self._listener = ChangeListener(self.engine, self._quiet, on_listening)
+            self._listener.start()
+
+    def stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
     @contextmanager
     def writing(self, *, durable: bool = False) -> Iterator[Connection]:
@@ -233,8 +238,8 @@ class Store:
             unbounded(connection)
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
-        self._changed(None)
         if deleted:
+            self._changed(None)
             log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
         return deleted
 
@@ -254,17 +259,24 @@ class Store:
         ``cyclobenzaprine-older-adult``). A snooze needs the explicit "dont-show-again" reason.
         ``shown_by``: the services (order-select) whose cards shown today are not repeated.
         ``owner``: the client asking; only the cards issued to it count (None: every card)."""
+        if (kept := self.kept_quiet(patient_id, shown_by=shown_by, owner=owner)) is not None:
+            return kept
         now = self._now()
         patient = self.patient_key(patient_id)
         asked = (owner, tuple(sorted(shown_by)))
-        if self._quiet is not None and (kept := self._quiet.get(patient, asked, now)) is not None:
-            return kept
-        generation = self._quiet.generation if self._quiet is not None else 0
+        generation = self._quiet.generation
         with self._reads.connect() as connection:
             quiet, until = read_quiet(connection, patient, asked, now, snooze_days, self._zone)
-        if self._quiet is not None:
-            self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
+        self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
         return quiet
+
+    def kept_quiet(
+        self, patient_id: str, *, shown_by: Collection[str] = (), owner: Owner | None = None
+    ) -> Quiet | None:
+        """``quiet``'s answer if one is kept, from memory: asked on the event loop first, a kept
+        answer costs no hop to a database thread (on PostgreSQL that hop, not the read, cost most)."""
+        asked = (owner, tuple(sorted(shown_by)))
+        return self._quiet.get(self.patient_key(patient_id), asked, self._now())
 
     def ping(self) -> int:
         """The schema version; raises unless the database answers and holds this service's tables."""
