@@ -1,14 +1,13 @@
 """Other processes' writes, heard: on PostgreSQL each process keeps its quiet answers
 (``storage.quiet``) only while it hears, through ``LISTEN``, every write that could change them.
 
-A write that changes what stored feedback silences (feedback, a card issued, the retention sweep)
-is announced with ``pg_notify`` once it is committed; every process's listener drops the answers
-it names. An answer is therefore stale only between another process's commit and its
-announcement reaching this one (a round trip on the database's connection), or, should the
-writing process die between its commit and its announcement, until the kept answer's own end
-(midnight, or a snooze running out). Every write only adds silences (a snooze, an accepted swap,
-a card shown today; the sweep deletes rows long past any snooze), so a stale answer can only let
-a card through that the write would have silenced, never silence one it should not.
+A write that changes what stored feedback silences (feedback, card records, the retention
+sweep's deletions) names the patients it changed with ``pg_notify`` in its own transaction:
+PostgreSQL delivers the notes when, and only if, it commits, and every process's listener drops
+the answers they name. An answer kept elsewhere is stale only from that commit until the note
+reaches the process (a round trip on its connection). Every write only adds silences (a snooze,
+an accepted swap, a card shown today; the sweep deletes rows past any snooze), so a stale
+answer can only let through a card that the write would have silenced, never silence one.
 
 While the listener is not connected (at start, after its connection drops) nothing is kept and
 every call reads; it reconnects every second, listens, and only then starts keeping again.
@@ -35,19 +34,25 @@ log = logging.getLogger(__name__)
 CHANNEL = "cds_quiet"
 EVERY_PATIENT = "*"
 RECONNECT_SECONDS = 1.0
+# Patient keys (64 hex digits) a note: ~6.5 KB, within a notification's 8,000 bytes.
+KEYS_PER_NOTE = 100
 
 _ANNOUNCE = select(text(f"pg_notify('{CHANNEL}', note)")).select_from(
     text("unnest(:notes) AS note").bindparams(bindparam("notes", type_=ARRAY(Text)))
 )
 
 
-def announce(connection: Connection, patients: set[str] | None, shown_by: str | None) -> None:
-    """Tell every process (this one too) which answers a committed write changed, as
-    ``QuietCache.forget`` takes them: one ``<service> <patient key>`` note a patient (no service:
-    all its answers; ``*``: every patient's). Keys are HMACs: no patient id leaves the store."""
+def announce(connection: Connection, patients: set[str] | None, shown_by: str | None = None) -> None:
+    """Tell every process (this one too), when this transaction commits, which answers it
+    changes, as ``QuietCache.forget`` takes them: notes of ``<service> <key>,<key>,…`` (no
+    service: all the patients' answers; ``*``: every patient's). Keys are HMACs of patient ids."""
     keys = [EVERY_PATIENT] if patients is None else sorted(patients)
-    if keys:
-        connection.execute(_ANNOUNCE, {"notes": [f"{shown_by or ''} {key}" for key in keys]})
+    notes = [
+        f"{shown_by or ''} {','.join(keys[start : start + KEYS_PER_NOTE])}"
+        for start in range(0, len(keys), KEYS_PER_NOTE)
+    ]
+    if notes:
+        connection.execute(_ANNOUNCE, {"notes": notes})
 
 
 class ChangeListener:
@@ -98,8 +103,8 @@ class ChangeListener:
             self._on_listening(True)
             while not self._stopped.is_set():
                 for notification in connection.notifies(timeout=RECONNECT_SECONDS):
-                    shown_by, _, patient = notification.payload.partition(" ")
-                    patients = None if patient == EVERY_PATIENT else {patient}
+                    shown_by, _, keys = notification.payload.partition(" ")
+                    patients = None if keys == EVERY_PATIENT else set(keys.split(","))
                     self._cache.forget(patients, shown_by=shown_by or None)
         finally:
             connection.close()

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock, system_clock
 from cds_service.protocol.feedback import FeedbackItem
@@ -156,28 +155,25 @@ class Store:
             for c in record.cards
         ]
         rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
-        if rows:
-            with self.writing() as connection:
-                # Many rows to a statement, not one statement a row: SQLite lets go of the GIL for
-                # each statement, and a thread that must win it back from a busy event loop waits
-                # up to a switch interval each time (6,000 rows a statement each took over 5 s).
-                insert_rows(connection, issued_cards, rows)
-            for service in {str(row["service_id"]) for row in rows}:
-                patients = {str(row["patient_key"]) for row in rows if row["service_id"] == service}
-                self._changed(patients, shown_by=service)
-
-    def _changed(self, patients: set[str] | None, *, shown_by: str | None = None) -> None:
-        """After a write: ``quiet`` reads these patients (everyone, for None) again; after cards
-        issued by ``shown_by``, only where those cards count (``QuietCache.forget``). On
-        PostgreSQL every process is told (``storage.changes``)."""
-        self._quiet.forget(patients, shown_by=shown_by)
-        if self.embedded:
+        if not rows:
             return
-        try:
-            with self._reads.connect() as connection:
-                announce(connection, patients, shown_by)
-        except SQLAlchemyError as error:  # they keep answers without it until theirs end
-            log.warning("a write not announced to the other processes (%s)", type(error).__name__)
+        services = {str(row["service_id"]) for row in rows}
+        patients = {s: {str(row["patient_key"]) for row in rows if row["service_id"] == s} for s in services}
+        with self.writing() as connection:
+            # Many rows to a statement, not one statement a row: SQLite lets go of the GIL for
+            # each statement, and a thread that must win it back from a busy event loop waits
+            # up to a switch interval each time (6,000 rows a statement each took over 5 s).
+            insert_rows(connection, issued_cards, rows)
+            for service in services:
+                self.announce(connection, patients[service], service)
+        for service in services:  # the answers that count this service's cards (QuietCache.forget)
+            self._quiet.forget(patients[service], shown_by=service)
+
+    def announce(self, connection: Connection, patients: set[str] | None, shown_by: str | None = None) -> None:
+        """Within a write's transaction on PostgreSQL: the other processes drop the quiet answers
+        it changes when it commits (``storage.changes``). This process drops its own after."""
+        if not self.embedded:
+            announce(connection, patients, shown_by)
 
     def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
         """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes
@@ -229,7 +225,7 @@ class Store:
                 self, service_id=service_id, items=items, now=self._now(), owner=owner
             )
         finally:
-            self._changed(None)  # what was stored before a failure counts too
+            self._quiet.forget(None)  # what was stored before a failure counts too
 
     def sweep(self, *, retention: timedelta) -> int:
         """Forget cards and feedback older than ``retention``; returns the rows deleted."""
@@ -238,8 +234,10 @@ class Store:
             unbounded(connection)
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
+            if deleted:
+                self.announce(connection, None)
         if deleted:
-            self._changed(None)
+            self._quiet.forget(None)
             log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
         return deleted
 
