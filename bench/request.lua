@@ -1,6 +1,7 @@
 -- wrk's script for bench/wrk.py: POSTs the body in $BENCH_BODY; with $BENCH_TOKENS (one JWT per
--- line) each request carries the next token (the service refuses a token twice). Writes its
--- figures as JSON to $BENCH_OUT.
+-- line) each request carries the next token (the service refuses a token twice); with
+-- $BENCH_NEW_PATIENT (the body's patient id) each request is for a patient of its own (the id
+-- written out as "<id>-<n>" wherever it appears). Writes its figures as JSON to $BENCH_OUT.
 local function slurp(path)
   local file = assert(io.open(path, "rb"))
   local data = file:read("*a")
@@ -13,12 +14,17 @@ local tokens = {}
 if os.getenv("BENCH_TOKENS") then
   for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = "Bearer " .. line end
 end
+local patient = os.getenv("BENCH_NEW_PATIENT")
+local patient_pattern = patient and patient:gsub("%p", "%%%0")
 local sent = 0
 local headers = { ["Content-Type"] = "application/json" }
 
 request = function()
   sent = sent + 1
   if #tokens > 0 then headers["Authorization"] = tokens[math.min(sent, #tokens)] end
+  if patient then
+    return wrk.format("POST", nil, headers, (body:gsub(patient_pattern, patient .. "-" .. sent)))
+  end
   return wrk.format("POST", nil, headers, body)
 end
 

@@ -129,12 +129,28 @@ class Bench:
         path.write_text("\n".join(self.key.sign(claims(url, now, iss=ISSUER, lifetime=300)) for _ in range(count)))
         return path
 
-    def measure(self, body: dict[str, Any], target: str, concurrency: int, seconds: float, repeat: int = 1) -> Load:
-        """After a warm-up, ``repeat`` runs of ``seconds``: each figure's median."""
+    def measure(
+        self,
+        body: dict[str, Any],
+        target: str,
+        concurrency: int,
+        seconds: float,
+        repeat: int = 1,
+        *,
+        new_patients: bool = False,
+    ) -> Load:
+        """After a warm-up, ``repeat`` runs of ``seconds``: each figure's median. ``new_patients``:
+        each call for a patient of its own (no answer the service keeps per patient is met again)."""
         path = self.workdir / "body.json"
         path.write_text(json.dumps(body))
         run = partial(
-            drive, self.url(target), path, concurrency=concurrency, pid=self.processes[target].pid, workdir=self.workdir
+            drive,
+            self.url(target),
+            path,
+            concurrency=concurrency,
+            pid=self.processes[target].pid,
+            new_patient=body["context"]["patientId"] if new_patients else None,
+            workdir=self.workdir,
         )
         run(seconds=WARMUP_SECONDS, tokens=self._tokens(target, int(TOKENS_PER_SECOND * WARMUP_SECONDS)))
         runs = [

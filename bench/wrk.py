@@ -94,14 +94,18 @@ def drive(
     seconds: float,
     pid: int,
     tokens: Path | None = None,
+    new_patient: str | None = None,
     workdir: Path,
 ) -> Load:
     """``body`` POSTed to ``url`` at ``concurrency`` for ``seconds``, each request with the next
-    of ``tokens`` if given (have more than it will send: wrk idles out the run once they are spent)."""
+    of ``tokens`` if given (have more than it will send: wrk idles out the run once they are spent),
+    and with ``new_patient`` (the body's patient id) each for a patient of its own."""
     out = workdir / "wrk.json"
     env = os.environ | {"BENCH_BODY": str(body), "BENCH_OUT": str(out)}
     if tokens is not None:
         env["BENCH_TOKENS"] = str(tokens)
+    if new_patient is not None:
+        env["BENCH_NEW_PATIENT"] = new_patient
     command = [wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA), url]
     before, machine = cpu_seconds(pid), machine_times()
     subprocess.run(command, env=env, check=True, capture_output=True)
