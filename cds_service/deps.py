@@ -95,10 +95,13 @@ class Runtime:
             if shown_by:  # the cards those services showed, written first
                 await self.cards_written()
             if (kept := self.store.kept_quiet(patient_id, shown_by=shown_by, owner=owner)) is not None:
+                self.metrics.quiet_answer("kept").inc()
                 return kept
-            return await self.storage.run(
+            quiet = await self.storage.run(
                 self.store.quiet, patient_id, snooze_days=self.knowledge.snooze_days, shown_by=shown_by, owner=owner
             )
+            self.metrics.quiet_answer("read").inc()
+            return quiet
         except DatabaseUnavailable as error:
             log.warning("database unavailable (%s): snoozes and earlier cards not read for this call", error)
             self.metrics.storage_skipped.labels("quiet").inc()
@@ -154,14 +157,18 @@ class Runtime:
         return self.writer.recent_tokens.loaded
 
     async def close(self) -> None:
-        """At shutdown: write what is held if the database answers; count the rest lost."""
-        with suppress(DatabaseUnavailable):
-            await self.cards_written()
-        if len(self.writer.held_cards):
-            log.error("shutting down with %d card record(s) not written: lost", len(self.writer.held_cards))
-            self.metrics.card_records_lost.inc(len(self.writer.held_cards))
-        await self.storage.close()
-        await asyncio.to_thread(self.store.stop_listening)
+        """At shutdown: write what is held if the database answers; count the rest lost; let go
+        of the database's connections."""
+        try:
+            with suppress(DatabaseUnavailable):
+                await self.cards_written()
+            if len(self.writer.held_cards):
+                log.error("shutting down with %d card record(s) not written: lost", len(self.writer.held_cards))
+                self.metrics.card_records_lost.inc(len(self.writer.held_cards))
+            await self.storage.close()
+        finally:
+            await asyncio.to_thread(self.store.stop_listening)
+            await asyncio.to_thread(self.store.engine.dispose)
 
     @cached_property
     def open_servers(self) -> ServerAllowList:

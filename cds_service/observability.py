@@ -116,7 +116,18 @@ class Metrics:
         self.feedback = Counter(
             "cds_feedback", "Feedback items received, by outcome.", ["outcome"], registry=self.registry
         )
-        # Degraded, not failed: what the service did without its database (storage.availability).
+        self._storage_metrics()
+        # A metric's ``labels()`` checks and converts its values and takes a lock on every call;
+        # the hook path's children are looked up once per label values (routes × statuses,
+        # rules × indicators, services: a few dozen).
+        self.answered = cache(self.requests.labels)
+        self.card_shown = cache(self.cards.labels)
+        self.hook_latency = cache(self.latency.labels)
+        self.quiet_answer = cache(self.quiet_answers.labels)
+
+    def _storage_metrics(self) -> None:
+        """Degraded, not failed: what the service did without its database (storage.availability);
+        what feedback silences, kept or read (storage.quiet, storage.changes)."""
         self.database_up = Gauge(
             "cds_database_up", "1 while the database answers, 0 while it is known to be down.", registry=self.registry
         )
@@ -125,6 +136,12 @@ class Metrics:
             "cds_storage_skipped",
             "Database reads and checks a hook call went without (database down), by operation.",
             ["operation"],
+            registry=self.registry,
+        )
+        self.quiet_answers = Counter(
+            "cds_quiet_answers",
+            "What feedback silences for a hook call's patient: answers kept in memory, and read from the database.",
+            ["source"],
             registry=self.registry,
         )
         self.quiet_answers_kept = Gauge(
@@ -146,12 +163,6 @@ class Metrics:
             "Issued-card records never written (buffer full, or refused).",
             registry=self.registry,
         )
-        # A metric's ``labels()`` checks and converts its values and takes a lock on every call;
-        # the hook path's children are looked up once per label values (routes × statuses,
-        # rules × indicators, services: a few dozen).
-        self.answered = cache(self.requests.labels)
-        self.card_shown = cache(self.cards.labels)
-        self.hook_latency = cache(self.latency.labels)
 
 
 class CountRequests:

@@ -1,30 +1,35 @@
 """Other processes' writes, heard: on PostgreSQL each process keeps its quiet answers
 (``storage.quiet``) only while it hears, through ``LISTEN``, every write that could change them.
 
-A write that changes what stored feedback silences (feedback, card records, the retention
-sweep's deletions) names the patients it changed with ``pg_notify`` in its own transaction:
-PostgreSQL delivers the notes when, and only if, it commits, and every process's listener drops
-the answers they name. An answer kept elsewhere is stale only from that commit until the note
-reaches the process (a round trip on its connection). Every write only adds silences (a snooze,
-an accepted swap, a card shown today; the sweep deletes rows past any snooze), so a stale
-answer can only let through a card that the write would have silenced, never silence one.
+On PostgreSQL only answers that count no other service's cards are kept (order-select's: snoozes
+and the swaps accepted today), and the only writes that change those are feedback, which only
+adds silences, and the retention sweep's deletions. Each names its patients with ``pg_notify``
+in its own transaction: PostgreSQL delivers the notes when, and only if, it commits, and every
+process's listener drops the answers they name. An answer kept elsewhere is stale from that
+commit until the note arrives, and a stale answer can only let a card through that the new
+feedback would have silenced, never silence one. (Order-sign's answers, which also count the
+cards order-select showed, lose one when a card is accepted: they are read on every call.)
 
-While the listener is not connected (at start, after its connection drops) nothing is kept and
-every call reads; it reconnects every second, listens, and only then starts keeping again.
+The listener keeps nothing until it has heard a note of its own sent through the pool (a
+pooler in transaction mode accepts ``LISTEN`` and delivers nothing), and sends one every second
+while it listens: none heard for three seconds, or its connection dropped, and it stops keeping
+(everything kept goes), reconnects every second, and keeps again once it hears itself.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from contextlib import suppress
+from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import Text
 
 from cds_service.storage.quiet import QuietCache
@@ -34,6 +39,11 @@ log = logging.getLogger(__name__)
 CHANNEL = "cds_quiet"
 EVERY_PATIENT = "*"
 RECONNECT_SECONDS = 1.0
+# How often the listener sends itself a note, and how long it may go without hearing one before
+# it takes itself for deaf (a network path gone silent leaves a connection open that hears nothing).
+HEARTBEAT_SECONDS = 1.0
+DEAF_SECONDS = 3.0
+PROBE = "probe:"
 # Patient keys (64 hex digits) a note: ~6.5 KB, within a notification's 8,000 bytes.
 KEYS_PER_NOTE = 100
 
@@ -42,36 +52,56 @@ _ANNOUNCE = select(text(f"pg_notify('{CHANNEL}', note)")).select_from(
 )
 
 
-def announce(connection: Connection, patients: set[str] | None, shown_by: str | None = None) -> None:
-    """Tell every process (this one too), when this transaction commits, which answers it
-    changes, as ``QuietCache.forget`` takes them: notes of ``<service> <key>,<key>,…`` (no
-    service: all the patients' answers; ``*``: every patient's). Keys are HMACs of patient ids."""
+def announce(connection: Connection, patients: set[str] | None) -> None:
+    """Tell every process (this one too), when this transaction commits, that these patients'
+    answers (``None``: everyone's) may have changed: notes of ``<key>,<key>,…`` or ``*``. Keys are
+    HMACs of patient ids."""
     keys = [EVERY_PATIENT] if patients is None else sorted(patients)
-    notes = [
-        f"{shown_by or ''} {','.join(keys[start : start + KEYS_PER_NOTE])}"
-        for start in range(0, len(keys), KEYS_PER_NOTE)
-    ]
+    notes = [",".join(keys[start : start + KEYS_PER_NOTE]) for start in range(0, len(keys), KEYS_PER_NOTE)]
     if notes:
         connection.execute(_ANNOUNCE, {"notes": notes})
 
 
+class Deaf(Exception):
+    """``LISTEN`` accepted, and a note sent to it not heard in time."""
+
+
 class ChangeListener:
-    """A daemon thread on a connection of its own, ``LISTEN``-ing for the others' writes."""
+    """A daemon thread on a connection of its own, ``LISTEN``-ing for the others' writes, and one
+    that sends it its own note every second, through the pool, to hear that it still hears."""
 
     def __init__(self, engine: Engine, cache: QuietCache, on_listening: Callable[[bool], Any] = lambda _: None) -> None:
         self._engine = engine
         self._cache = cache
         self._on_listening = on_listening
+        self._note = f"{PROBE}{secrets.token_hex(8)}"  # this listener's own
         self._stopped = threading.Event()
         self._listened = False  # since the last (re)connection
-        self._thread = threading.Thread(target=self._run, name="cds-quiet-listener", daemon=True)
+        self._heard_at = 0.0  # when its own note last came back (monotonic)
+        self._threads = [
+            threading.Thread(target=self._run, name="cds-quiet-listener", daemon=True),
+            threading.Thread(target=self._beat, name="cds-quiet-heartbeat", daemon=True),
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join(timeout=2 * RECONNECT_SECONDS)
+        with suppress(Exception):  # the database gone: it wakes within a heartbeat
+            self._send()  # wakes it from waiting for notes
+        for thread in self._threads:
+            thread.join(timeout=2 * HEARTBEAT_SECONDS)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            with suppress(Exception):  # not heard back: the listener notices
+                self._send()
+
+    def _send(self) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(select(func.pg_notify(CHANNEL, self._note)))
 
     def _run(self) -> None:
         first = True
@@ -79,9 +109,9 @@ class ChangeListener:
             self._listened = False
             try:
                 self._listen()
-            except (SQLAlchemyError, psycopg.Error, OSError) as error:
+            except Exception as error:  # whatever it was, nothing is kept until it hears itself again
                 if first or self._listened:  # once an outage, not every second of it
-                    reason = type(error).__name__
+                    reason = str(error) if isinstance(error, Deaf) else type(error).__name__
                     log.warning("not hearing the other processes' writes (%s): quiet answers read each call", reason)
             finally:
                 self._cache.suspend()
@@ -92,19 +122,32 @@ class ChangeListener:
     def _listen(self) -> None:
         pooled = self._engine.raw_connection()
         pooled.detach()  # this thread's for as long as it listens, never back to the pool
-        connection = pooled.dbapi_connection
-        assert connection is not None
+        connection = cast(psycopg.Connection[Any], pooled.dbapi_connection)  # the psycopg dialect's
         try:
             connection.autocommit = True
+            connection.execute("SET application_name = 'cds-quiet-listener'")
             connection.execute(f"LISTEN {CHANNEL}")
-            # Listening from here on: what was kept before may have missed a write, so it goes.
-            self._cache.resume()
-            self._listened = True
-            self._on_listening(True)
+            self._heard_at = time.monotonic()
+            self._send()
             while not self._stopped.is_set():
-                for notification in connection.notifies(timeout=RECONNECT_SECONDS):
-                    shown_by, _, keys = notification.payload.partition(" ")
-                    patients = None if keys == EVERY_PATIENT else set(keys.split(","))
-                    self._cache.forget(patients, shown_by=shown_by or None)
+                for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
+                    self._take(notification.payload)
+                    if self._stopped.is_set() or self._deaf():
+                        break
+                if self._deaf():
+                    raise Deaf(f"LISTEN {CHANNEL} did not hear its own note for {DEAF_SECONDS:g} s")
         finally:
             connection.close()
+
+    def _take(self, note: str) -> None:
+        if note == self._note:
+            self._heard_at = time.monotonic()
+            if not self._listened:  # heard itself: from here on no write is missed
+                self._cache.resume()
+                self._listened = True
+                self._on_listening(True)
+        elif not note.startswith(PROBE):  # not another process's own note
+            self._cache.forget(None if note == EVERY_PATIENT else set(note.split(",")))
+
+    def _deaf(self) -> bool:
+        return time.monotonic() - self._heard_at > DEAF_SECONDS

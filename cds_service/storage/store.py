@@ -164,16 +164,16 @@ class Store:
             # each statement, and a thread that must win it back from a busy event loop waits
             # up to a switch interval each time (6,000 rows a statement each took over 5 s).
             insert_rows(connection, issued_cards, rows)
-            for service in services:
-                self.announce(connection, patients[service], service)
-        for service in services:  # the answers that count this service's cards (QuietCache.forget)
+        # The answers that count this service's cards (QuietCache.forget): kept on SQLite only,
+        # so the other processes need not hear of card records (storage.changes).
+        for service in services:
             self._quiet.forget(patients[service], shown_by=service)
 
-    def announce(self, connection: Connection, patients: set[str] | None, shown_by: str | None = None) -> None:
-        """Within a write's transaction on PostgreSQL: the other processes drop the quiet answers
-        it changes when it commits (``storage.changes``). This process drops its own after."""
+    def announce(self, connection: Connection, patients: set[str] | None) -> None:
+        """Within a write's transaction on PostgreSQL: the other processes drop these patients'
+        quiet answers when it commits (``storage.changes``). This process drops its own after."""
         if not self.embedded:
-            announce(connection, patients, shown_by)
+            announce(connection, patients)
 
     def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
         """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes
@@ -265,14 +265,23 @@ class Store:
         generation = self._quiet.generation
         with self._reads.connect() as connection:
             quiet, until = read_quiet(connection, patient, asked, now, snooze_days, self._zone)
-        self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
+        if self._keeps(shown_by):
+            self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
         return quiet
+
+    def _keeps(self, shown_by: Collection[str]) -> bool:
+        """On PostgreSQL, not an answer that counts the cards other services showed: a card
+        accepted in another process un-silences it, and nothing is announced to make that
+        known in time (``storage.changes``)."""
+        return self.embedded or not shown_by
 
     def kept_quiet(
         self, patient_id: str, *, shown_by: Collection[str] = (), owner: Owner | None = None
     ) -> Quiet | None:
         """``quiet``'s answer if one is kept, from memory: asked on the event loop first, a kept
         answer costs no hop to a database thread (on PostgreSQL that hop, not the read, cost most)."""
+        if not self._keeps(shown_by):
+            return None
         asked = (owner, tuple(sorted(shown_by)))
         return self._quiet.get(self.patient_key(patient_id), asked, self._now())
 

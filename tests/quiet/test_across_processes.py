@@ -1,7 +1,8 @@
 """Two processes on one PostgreSQL database (two apps, as two workers or containers): each keeps
-what feedback silences between writes, and a write made through one reaches the answers the
-other kept (``storage.changes``). Every assertion waits for the other process to hear the write
-(a notification on the database's connection), up to a deadline, and fails past it."""
+order-select's quiet answers (snoozes, swaps) between writes, and feedback given through one
+reaches the answers the other kept (``storage.changes``); order-sign's answers, which a card
+accepted elsewhere changes, are read on every call. Where a write must reach the other process,
+the assertion waits for its note, up to a deadline, and fails past it."""
 
 from __future__ import annotations
 
@@ -11,22 +12,35 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import Clock, rule_ids
-from tests.quiet.conftest import DURATION, DURATION_WARNING, HEPATIC, HEPATIC_WARNING, START, call, only_card, override
+from tests.quiet.conftest import (
+    DURATION,
+    DURATION_WARNING,
+    HEPATIC,
+    HEPATIC_WARNING,
+    START,
+    accept,
+    call,
+    only_card,
+    override,
+)
 from tests.quiet.test_order_sign_repeats import sign
+from tests.test_database_down import CuttableProxy
 
 DEADLINE_SECONDS = 10.0
 Processes = tuple[TestClient, TestClient]
 
 
+def _process(make_client: Callable[..., TestClient], database_url: str) -> TestClient:
+    """An app on ``database_url``, with the suite's patient-id key and a clock at the same instant."""
+    return make_client(clock=Clock(START), database_url=database_url)
+
+
 @pytest.fixture
 def processes(make_client: Callable[..., TestClient], postgresql_url: str) -> Processes:
-    """Two apps on the same database and patient-id key, their own clocks at the same instant."""
-    return make_client(clock=Clock(START), database_url=postgresql_url), make_client(
-        clock=Clock(START), database_url=postgresql_url
-    )
+    return _process(make_client, postgresql_url), _process(make_client, postgresql_url)
 
 
 def eventually(check: Callable[[], Any], what: str) -> None:
@@ -36,9 +50,20 @@ def eventually(check: Callable[[], Any], what: str) -> None:
         time.sleep(0.02)
 
 
+def metric(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def keeping(client: TestClient) -> bool:
-    """The process keeps answers: its listener hears the others' writes (``/metrics``)."""
-    return "cds_quiet_answers_kept 1.0" in client.get("/metrics").text
+    """The process keeps answers: it hears the others' writes."""
+    return metric(client, "cds_quiet_answers_kept") == 1
+
+
+def answered(client: TestClient, source: str) -> float:
+    return metric(client, f'cds_quiet_answers_total{{source="{source}"}}')
 
 
 def written(client: TestClient) -> None:
@@ -46,27 +71,30 @@ def written(client: TestClient) -> None:
     assert client.get("/analytics").status_code == 200
 
 
-def test_a_snooze_given_through_one_process_silences_the_card_in_the_other(processes: Processes) -> None:
+def test_a_snooze_given_through_one_process_silences_the_card_the_other_had_kept(processes: Processes) -> None:
     first, second = processes
     eventually(lambda: keeping(first), "the first process listening")
     card = only_card(call(first, DURATION_WARNING), DURATION)
-    assert rule_ids(call(first, DURATION_WARNING)) == [DURATION]  # its answer is kept now
+    kept = answered(first, "kept")
+    assert rule_ids(call(first, DURATION_WARNING)) == [DURATION]
+    assert answered(first, "kept") == kept + 1  # the answer of the first call, kept
     written(first)
     override(second, card)
     eventually(lambda: call(first, DURATION_WARNING) == {"cards": []}, "the snooze heard by the first process")
 
 
-def test_order_sign_in_one_process_does_not_repeat_what_order_select_showed_in_the_other(
-    processes: Processes,
-) -> None:
+def test_order_sign_reads_what_order_select_showed_and_accepted_in_the_other_process(processes: Processes) -> None:
     selecting, signing = processes
     eventually(lambda: keeping(signing), "the signing process listening")
-    # Signed before anything was shown: the cards come, and the answer that shows nothing is kept.
-    assert rule_ids(sign(signing, HEPATIC_WARNING)) == [HEPATIC, DURATION]
-    assert rule_ids(sign(signing, HEPATIC_WARNING)) == [HEPATIC, DURATION]
     assert rule_ids(call(selecting, HEPATIC_WARNING)) == [HEPATIC, DURATION]
     written(selecting)
-    eventually(lambda: sign(signing, HEPATIC_WARNING) == {"cards": []}, "order-select's cards heard at order-sign")
+    read = answered(signing, "read")
+    assert sign(signing, HEPATIC_WARNING) == {"cards": []}  # shown at order-select: not repeated
+    assert sign(signing, HEPATIC_WARNING) == {"cards": []}
+    assert answered(signing, "read") == read + 2  # order-sign's answers are not kept
+    # Accepted in the other process and not applied: the card must come back at signing, at once.
+    accept(selecting, only_card(call(selecting, HEPATIC_WARNING), HEPATIC))
+    assert HEPATIC in rule_ids(sign(signing, HEPATIC_WARNING))
 
 
 @pytest.fixture
@@ -76,7 +104,10 @@ def listeners_cut(postgresql_url: str) -> Iterator[Callable[[], None]]:
     def cut() -> None:
         with admin.connect() as connection:
             connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN cds_quiet'")
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'cds-quiet-listener' AND datname = current_database()"
+                )
             )
 
     yield cut
@@ -97,3 +128,21 @@ def test_a_process_that_stops_hearing_the_others_keeps_nothing_it_may_have_misse
     assert call(first, DURATION_WARNING) == {"cards": []}  # read, not what it had kept
     eventually(lambda: keeping(first), "the first process listening again")
     assert call(first, DURATION_WARNING) == {"cards": []}
+
+
+def test_a_listener_whose_connection_goes_silent_stops_keeping(
+    make_client: Callable[..., TestClient], postgresql_url: str
+) -> None:
+    """A network path that drops everything leaves the connection open and quiet: only the
+    listener's own notes, not heard back, tell it that it hears nothing."""
+    direct = make_url(postgresql_url)
+    proxy = CuttableProxy((direct.host or "127.0.0.1", direct.port or 5432))
+    try:
+        behind = _process(make_client, direct.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        eventually(lambda: keeping(behind), "listening through the proxy")
+        proxy.cut("partition")
+        eventually(lambda: not keeping(behind), "the silent listener noticed")
+        proxy.restore()
+        eventually(lambda: keeping(behind), "listening again once the path is back")
+    finally:
+        proxy.close()
