@@ -10,10 +10,12 @@ commit until the note arrives, and a stale answer can only let a card through th
 feedback would have silenced, never silence one. (Order-sign's answers, which also count the
 cards order-select showed, lose one when a card is accepted: they are read on every call.)
 
-The listener keeps nothing until it has heard a note of its own sent through the pool (a
-pooler in transaction mode accepts ``LISTEN`` and delivers nothing), and sends one every second
-while it listens: none heard for three seconds, or its connection dropped, and it stops keeping
-(everything kept goes), reconnects every second, and keeps again once it hears itself.
+The notes go on a channel of the database's schema (two deployments, or two test runs, in one
+database hear only their own). The listener keeps nothing until it hears a note of its own, sent
+from another connection on a channel made for its connection (a pooler in transaction mode
+accepts ``LISTEN`` and delivers nothing, or a leftover listener's note), and one comes every
+second while it listens: none heard for three seconds, or its connection dropped, and it stops
+keeping (everything kept goes), reconnects every second, and keeps again once it hears itself.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from contextlib import suppress
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import Text
@@ -36,18 +38,18 @@ from cds_service.storage.quiet import QuietCache
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "cds_quiet"
+# The channel of this database schema's writes (an identifier: at most 63 bytes).
+CHANNEL = "'cds_quiet_' || left(md5(current_schema()), 16)"
 EVERY_PATIENT = "*"
 RECONNECT_SECONDS = 1.0
 # How often the listener sends itself a note, and how long it may go without hearing one before
 # it takes itself for deaf (a network path gone silent leaves a connection open that hears nothing).
 HEARTBEAT_SECONDS = 1.0
 DEAF_SECONDS = 3.0
-PROBE = "probe:"
 # Patient keys (64 hex digits) a note: ~6.5 KB, within a notification's 8,000 bytes.
 KEYS_PER_NOTE = 100
 
-_ANNOUNCE = select(text(f"pg_notify('{CHANNEL}', note)")).select_from(
+_ANNOUNCE = select(text(f"pg_notify({CHANNEL}, note)")).select_from(
     text("unnest(:notes) AS note").bindparams(bindparam("notes", type_=ARRAY(Text)))
 )
 
@@ -68,16 +70,16 @@ class Deaf(Exception):
 
 class ChangeListener:
     """A daemon thread on a connection of its own, ``LISTEN``-ing for the others' writes, and one
-    that sends it its own note every second, through the pool, to hear that it still hears."""
+    that sends it a note of its own every second, from another connection, to hear that it hears."""
 
     def __init__(self, engine: Engine, cache: QuietCache, on_listening: Callable[[bool], Any] = lambda _: None) -> None:
         self._engine = engine
         self._cache = cache
         self._on_listening = on_listening
-        self._note = f"{PROBE}{secrets.token_hex(8)}"  # this listener's own
         self._stopped = threading.Event()
         self._listened = False  # since the last (re)connection
         self._heard_at = 0.0  # when its own note last came back (monotonic)
+        self._own: str | None = None  # the channel of its own notes, made for each connection
         self._threads = [
             threading.Thread(target=self._run, name="cds-quiet-listener", daemon=True),
             threading.Thread(target=self._beat, name="cds-quiet-heartbeat", daemon=True),
@@ -88,20 +90,11 @@ class ChangeListener:
             thread.start()
 
     def stop(self) -> None:
+        """At once (the heartbeat's last note wakes the listener), or within a heartbeat; a thread
+        stuck on a database gone silent is left behind."""
         self._stopped.set()
-        with suppress(Exception):  # the database gone: it wakes within a heartbeat
-            self._send()  # wakes it from waiting for notes
         for thread in self._threads:
             thread.join(timeout=2 * HEARTBEAT_SECONDS)
-
-    def _beat(self) -> None:
-        while not self._stopped.wait(HEARTBEAT_SECONDS):
-            with suppress(Exception):  # not heard back: the listener notices
-                self._send()
-
-    def _send(self) -> None:
-        with self._engine.begin() as connection:
-            connection.execute(select(func.pg_notify(CHANNEL, self._note)))
 
     def _run(self) -> None:
         first = True
@@ -114,40 +107,71 @@ class ChangeListener:
                     reason = str(error) if isinstance(error, Deaf) else type(error).__name__
                     log.warning("not hearing the other processes' writes (%s): quiet answers read each call", reason)
             finally:
+                self._own = None
                 self._cache.suspend()
                 self._on_listening(False)
             first = False
             self._stopped.wait(RECONNECT_SECONDS)
 
     def _listen(self) -> None:
-        pooled = self._engine.raw_connection()
-        pooled.detach()  # this thread's for as long as it listens, never back to the pool
-        connection = cast(psycopg.Connection[Any], pooled.dbapi_connection)  # the psycopg dialect's
+        connection = self._connect()
         try:
-            connection.autocommit = True
             connection.execute("SET application_name = 'cds-quiet-listener'")
-            connection.execute(f"LISTEN {CHANNEL}")
-            self._heard_at = time.monotonic()
-            self._send()
+            row = connection.execute(f"SELECT {CHANNEL}").fetchone()
+            assert row is not None
+            own = f"{row[0]}_{secrets.token_hex(4)}"
+            connection.execute(f'LISTEN "{row[0]}"')
+            connection.execute(f'LISTEN "{own}"')
+            self._heard_at, self._own = time.monotonic(), own  # the heartbeat starts sending
             while not self._stopped.is_set():
                 for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
-                    self._take(notification.payload)
+                    self._take(notification.channel == own, notification.payload)
                     if self._stopped.is_set() or self._deaf():
                         break
                 if self._deaf():
-                    raise Deaf(f"LISTEN {CHANNEL} did not hear its own note for {DEAF_SECONDS:g} s")
+                    raise Deaf(f"its own note not heard for {DEAF_SECONDS:g} s")
         finally:
             connection.close()
 
-    def _take(self, note: str) -> None:
-        if note == self._note:
+    def _take(self, own: bool, note: str) -> None:
+        if own:
             self._heard_at = time.monotonic()
             if not self._listened:  # heard itself: from here on no write is missed
                 self._cache.resume()
                 self._listened = True
                 self._on_listening(True)
-        elif not note.startswith(PROBE):  # not another process's own note
+                log.info("hearing the other processes' writes: quiet answers kept")
+        else:
             self._cache.forget(None if note == EVERY_PATIENT else set(note.split(",")))
 
     def _deaf(self) -> bool:
         return time.monotonic() - self._heard_at > DEAF_SECONDS
+
+    def _beat(self) -> None:
+        """Its own note to the listener every second, on a connection of this thread's (not the
+        pool's, which busy calls could hold longer than the listener waits)."""
+        connection: psycopg.Connection[Any] | None = None
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            if (own := self._own) is None:
+                continue
+            try:
+                connection = connection or self._connect()
+                connection.execute("SELECT pg_notify(%s, '')", (own,))
+            except Exception:  # not heard back: the listener notices
+                with suppress(Exception):
+                    if connection is not None:
+                        connection.close()
+                connection = None
+        if connection is not None:  # stopping: one more note wakes the listener to see it
+            with suppress(Exception):
+                if (own := self._own) is not None:
+                    connection.execute("SELECT pg_notify(%s, '')", (own,))
+                connection.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection as the engine makes them (its timeouts, UTC), this thread's alone."""
+        pooled = self._engine.raw_connection()
+        pooled.detach()  # never back to the pool
+        connection = cast(psycopg.Connection[Any], pooled.dbapi_connection)  # the psycopg dialect's
+        connection.autocommit = True
+        return connection

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
+from cds_service.storage.changes import CHANNEL
 from tests.conftest import Clock, rule_ids
 from tests.quiet.conftest import (
     DURATION,
@@ -106,7 +107,8 @@ def listeners_cut(postgresql_url: str) -> Iterator[Callable[[], None]]:
             connection.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = 'cds-quiet-listener' AND datname = current_database()"
+                    "WHERE application_name = 'cds-quiet-listener' "
+                    f"AND query LIKE 'LISTEN \"' || {CHANNEL} || '\\_%'"  # this schema's, not other tests'
                 )
             )
 
