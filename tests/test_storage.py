@@ -22,7 +22,7 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 6"
+    assert ready.json()["checks"]["database"] == "ok, schema version 7"
 
 
 def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
@@ -81,7 +81,7 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     _old_card(database_url, "old-card-2", patient_key="k", order_key="MedicationRequest/old|828320")
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 6"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 7"
     # Version 5 reads each old card's draft off its order key: the draft's two cards (the drug
     # changed in between) are one alert, overridden.
     duration = by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
@@ -116,7 +116,7 @@ def test_feedback_stored_before_version_3_is_read_by_todays_rules(
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 6"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 7"
     assert "cyclobenzaprine-duration" in issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
     # The old card and the new one: the same patient's draft on the same day, one accepted alert.

@@ -2,20 +2,22 @@
 (``storage.quiet``) only while it hears, through ``LISTEN``, every write that could change them.
 
 On PostgreSQL only answers that count no other service's cards are kept (order-select's: snoozes
-and the swaps accepted today), and the only writes that change those are feedback, which only
-adds silences, and the retention sweep's deletions. Each names its patients with ``pg_notify``
-in its own transaction: PostgreSQL delivers the notes when, and only if, it commits, and every
-process's listener drops the answers they name. An answer kept elsewhere is stale from that
-commit until the note arrives, and a stale answer can only let a card through that the new
-feedback would have silenced, never silence one. (Order-sign's answers, which also count the
-cards order-select showed, lose one when a card is accepted: they are read on every call.)
+and the swaps accepted today), and only changes to feedback change those. The database names
+the patients of every change to feedback with ``pg_notify`` (triggers of schema version 7, so
+whoever makes it: this service, an earlier release during a rolling upgrade, the retention sweep,
+an operator by hand): PostgreSQL delivers the notes when, and only if, the change commits, and
+every process's listener drops the answers they name. An answer kept elsewhere is stale from
+that commit until the note arrives (milliseconds); feedback only adds silences, so a stale answer
+can only let through a card the new feedback would have silenced. (Order-sign's answers, which
+also count the cards order-select showed, lose one when a card is accepted: they are read on
+every call.)
 
-The notes go on a channel of the database's schema (two deployments, or two test runs, in one
-database hear only their own). The listener keeps nothing until it hears a note of its own, sent
-from another connection on a channel made for its connection (a pooler in transaction mode
-accepts ``LISTEN`` and delivers nothing, or a leftover listener's note), and one comes every
-second while it listens: none heard for three seconds, or its connection dropped, and it stops
-keeping (everything kept goes), reconnects every second, and keeps again once it hears itself.
+The notes go on a channel of the schema (two deployments, or two test runs, in one database
+hear only their own). The listener keeps nothing until it hears a note of its own, sent from
+another connection on a channel made for its connection (a pooler in transaction mode accepts
+``LISTEN`` and delivers nothing, or a leftover listener's note), and one comes every second
+while it listens: none heard for three seconds, or its connection dropped, and it stops keeping
+(everything kept goes), reconnects every second, and keeps again once it hears itself.
 """
 
 from __future__ import annotations
@@ -29,16 +31,14 @@ from contextlib import suppress
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Connection, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
-from sqlalchemy.types import Text
 
 from cds_service.storage.quiet import QuietCache
 
 log = logging.getLogger(__name__)
 
-# The channel of this database schema's writes (an identifier: at most 63 bytes).
+# The channel of this schema's changes to feedback (storage.schema's triggers name it after the
+# table's schema, the same one; an identifier: at most 63 bytes).
 CHANNEL = "'cds_quiet_' || left(md5(current_schema()), 16)"
 EVERY_PATIENT = "*"
 RECONNECT_SECONDS = 1.0
@@ -46,22 +46,6 @@ RECONNECT_SECONDS = 1.0
 # it takes itself for deaf (a network path gone silent leaves a connection open that hears nothing).
 HEARTBEAT_SECONDS = 1.0
 DEAF_SECONDS = 3.0
-# Patient keys (64 hex digits) a note: ~6.5 KB, within a notification's 8,000 bytes.
-KEYS_PER_NOTE = 100
-
-_ANNOUNCE = select(text(f"pg_notify({CHANNEL}, note)")).select_from(
-    text("unnest(:notes) AS note").bindparams(bindparam("notes", type_=ARRAY(Text)))
-)
-
-
-def announce(connection: Connection, patients: set[str] | None) -> None:
-    """Tell every process (this one too), when this transaction commits, that these patients'
-    answers (``None``: everyone's) may have changed: notes of ``<key>,<key>,…`` or ``*``. Keys are
-    HMACs of patient ids."""
-    keys = [EVERY_PATIENT] if patients is None else sorted(patients)
-    notes = [",".join(keys[start : start + KEYS_PER_NOTE]) for start in range(0, len(keys), KEYS_PER_NOTE)]
-    if notes:
-        connection.execute(_ANNOUNCE, {"notes": notes})
 
 
 class Deaf(Exception):

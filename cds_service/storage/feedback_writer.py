@@ -94,9 +94,7 @@ def _write(
             "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
         )
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
-    new = connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all()
-    store.announce(connection, {row["patient_key"] for row in rows if row["patient_key"]})
-    return len(new)
+    return len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
 
 
 def _row(item: FeedbackItem, service_id: str, now: datetime, owner: Owner | None) -> dict[str, Any]:

@@ -174,6 +174,51 @@ def _add_owner(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_issued_cards_issuer_issued ON issued_cards (issuer, issued_at)"))
 
 
+# Every change to feedback names its patients to the processes that keep quiet answers
+# (storage.changes), whoever makes it: this service, a process of an earlier release during a
+# rolling upgrade, the retention sweep, an operator by hand. On the table's schema's channel, a
+# hundred patient keys a note (a note holds 8,000 bytes). PostgreSQL only: SQLite has one process.
+_FEEDBACK_CHANGED = """
+CREATE OR REPLACE FUNCTION cds_feedback_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  keys TEXT[];
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM pg_notify('cds_quiet_' || left(md5(TG_TABLE_SCHEMA), 16), '*');
+    RETURN NULL;
+  ELSIF TG_OP = 'INSERT' THEN
+    keys := ARRAY(SELECT patient_key FROM changed_after);
+  ELSIF TG_OP = 'DELETE' THEN
+    keys := ARRAY(SELECT patient_key FROM changed_before);
+  ELSE
+    keys := ARRAY(SELECT patient_key FROM changed_after UNION SELECT patient_key FROM changed_before);
+  END IF;
+  PERFORM pg_notify('cds_quiet_' || left(md5(TG_TABLE_SCHEMA), 16), string_agg(key, ','))
+  FROM (
+    SELECT key, (row_number() OVER (ORDER BY key) - 1) / 100 AS note
+    FROM (SELECT DISTINCT key FROM unnest(keys) AS key WHERE key IS NOT NULL) AS distinct_keys
+  ) AS numbered
+  GROUP BY note;
+  RETURN NULL;
+END $$
+"""
+_FEEDBACK_TRIGGERS = (
+    "CREATE TRIGGER cds_feedback_inserted AFTER INSERT ON feedback REFERENCING NEW TABLE AS changed_after",
+    "CREATE TRIGGER cds_feedback_deleted AFTER DELETE ON feedback REFERENCING OLD TABLE AS changed_before",
+    "CREATE TRIGGER cds_feedback_updated AFTER UPDATE ON feedback "
+    "REFERENCING OLD TABLE AS changed_before NEW TABLE AS changed_after",
+    "CREATE TRIGGER cds_feedback_truncated AFTER TRUNCATE ON feedback",
+)
+
+
+def _announce_feedback(connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    connection.exec_driver_sql(_FEEDBACK_CHANGED)
+    for trigger in _FEEDBACK_TRIGGERS:
+        connection.exec_driver_sql(f"{trigger} FOR EACH STATEMENT EXECUTE FUNCTION cds_feedback_changed()")
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
@@ -182,6 +227,7 @@ MIGRATIONS = (
     Migration(4, "the order a dose-change suggestion leaves, so accepting it keeps its rule quiet", _add_keys_after),
     Migration(5, "the draft of each card, and a hash of what it said: alerts, not calls, are counted", _add_draft),
     Migration(6, "the client each card went to and each feedback came from: analytics scoped to it", _add_owner),
+    Migration(7, "every change to feedback announced to the processes that keep quiet answers", _announce_feedback),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -216,6 +262,7 @@ def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetim
         tables = set(inspect(connection).get_table_names())
         if "issued_cards" not in tables:
             metadata.create_all(connection)
+            _announce_feedback(connection)  # what create_all cannot make
             stamp(connection, MIGRATIONS[-1])
             log.info("database created at schema version %d", SCHEMA_VERSION)
             return

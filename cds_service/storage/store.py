@@ -32,7 +32,7 @@ from cds_service.clock import Clock, system_clock
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
-from cds_service.storage.changes import ChangeListener, announce
+from cds_service.storage.changes import ChangeListener
 from cds_service.storage.engine import make_engine, unbounded
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
@@ -169,12 +169,6 @@ class Store:
         for service in services:
             self._quiet.forget(patients[service], shown_by=service)
 
-    def announce(self, connection: Connection, patients: set[str] | None) -> None:
-        """Within a write's transaction on PostgreSQL: the other processes drop these patients'
-        quiet answers when it commits (``storage.changes``). This process drops its own after."""
-        if not self.embedded:
-            announce(connection, patients)
-
     def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
         """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes
         are heard (``storage.changes``); ``on_listening`` is told when that starts and stops."""
@@ -234,8 +228,6 @@ class Store:
             unbounded(connection)
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
-            if deleted:
-                self.announce(connection, None)
         if deleted:
             self._quiet.forget(None)
             log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())

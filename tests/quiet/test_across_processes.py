@@ -98,6 +98,27 @@ def test_order_sign_reads_what_order_select_showed_and_accepted_in_the_other_pro
     assert HEPATIC in rule_ids(sign(signing, HEPATIC_WARNING))
 
 
+def test_a_snooze_deleted_by_hand_in_the_database_no_longer_silences_the_card_kept_silent(
+    make_client: Callable[..., TestClient], postgresql_url: str
+) -> None:
+    """Any change to feedback reaches the kept answers, whoever makes it (the database announces
+    it): here an operator removing a snooze, the one change that lets a card through again."""
+    process = _process(make_client, postgresql_url)
+    eventually(lambda: keeping(process), "the process listening")
+    override(process, only_card(call(process, DURATION_WARNING), DURATION))
+
+    def kept_silent() -> bool:  # once the snooze's own note has come and gone
+        kept = answered(process, "kept")
+        return call(process, DURATION_WARNING) == {"cards": []} and answered(process, "kept") == kept + 1
+
+    eventually(kept_silent, "the snoozed answer kept")
+    by_hand = create_engine(postgresql_url)
+    with by_hand.begin() as connection:
+        connection.execute(text("DELETE FROM feedback"))
+    by_hand.dispose()
+    eventually(lambda: rule_ids(call(process, DURATION_WARNING)) == [DURATION], "the deletion heard")
+
+
 @pytest.fixture
 def listeners_cut(postgresql_url: str) -> Iterator[Callable[[], None]]:
     admin = create_engine(postgresql_url)
