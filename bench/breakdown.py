@@ -95,10 +95,7 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
             "stored feedback read (the quiet read, not kept)",
             lambda i: read_quiet(connection, who, (None, ()), now, knowledge.snooze_days),
         )
-    stages.time(
-        "stored feedback read, kept (SQLite)",
-        lambda i: store.quiet(patient.patient_id, snooze_days=knowledge.snooze_days),
-    )
+    stages.time("stored feedback read, kept", lambda i: store.kept_quiet(patient.patient_id))
     draft = call.drafts[0].r4
     stages.time(
         "draft checked by the R4 model (not kept)", lambda i: _validate(draft), calls=max(stages.calls // 10, 50)

@@ -34,12 +34,12 @@ import psycopg
 from sqlalchemy.engine import Engine
 
 from cds_service.storage.quiet import QuietCache
+from cds_service.storage.schema import quiet_channel
 
 log = logging.getLogger(__name__)
 
-# The channel of this schema's changes to feedback (storage.schema's triggers name it after the
-# table's schema, the same one; an identifier: at most 63 bytes).
-CHANNEL = "'cds_quiet_' || left(md5(current_schema()), 16)"
+# The channel of the changes to feedback in this connection's schema, the tables' (storage.schema).
+CHANNEL = quiet_channel("current_schema()")
 EVERY_PATIENT = "*"
 RECONNECT_SECONDS = 1.0
 # How often the listener sends itself a note, and how long it may go without hearing one before

@@ -174,17 +174,26 @@ def _add_owner(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_issued_cards_issuer_issued ON issued_cards (issuer, issued_at)"))
 
 
+def quiet_channel(schema: str) -> str:
+    """The channel (an SQL expression) of the changes to feedback in ``schema`` (one too): one a
+    schema, so deployments and test runs sharing a database hear only their own; an identifier,
+    at most 63 bytes."""
+    return f"'cds_quiet_' || left(md5({schema}), 16)"
+
+
 # Every change to feedback names its patients to the processes that keep quiet answers
 # (storage.changes), whoever makes it: this service, a process of an earlier release during a
 # rolling upgrade, the retention sweep, an operator by hand. On the table's schema's channel, a
 # hundred patient keys a note (a note holds 8,000 bytes). PostgreSQL only: SQLite has one process.
-_FEEDBACK_CHANGED = """
+_FEEDBACK_CHANGED = f"""
 CREATE OR REPLACE FUNCTION cds_feedback_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+  channel TEXT;
   keys TEXT[];
 BEGIN
+  channel := {quiet_channel("TG_TABLE_SCHEMA")};
   IF TG_OP = 'TRUNCATE' THEN
-    PERFORM pg_notify('cds_quiet_' || left(md5(TG_TABLE_SCHEMA), 16), '*');
+    PERFORM pg_notify(channel, '*');
     RETURN NULL;
   ELSIF TG_OP = 'INSERT' THEN
     keys := ARRAY(SELECT patient_key FROM changed_after);
@@ -193,7 +202,7 @@ BEGIN
   ELSE
     keys := ARRAY(SELECT patient_key FROM changed_after UNION SELECT patient_key FROM changed_before);
   END IF;
-  PERFORM pg_notify('cds_quiet_' || left(md5(TG_TABLE_SCHEMA), 16), string_agg(key, ','))
+  PERFORM pg_notify(channel, string_agg(key, ','))
   FROM (
     SELECT key, (row_number() OVER (ORDER BY key) - 1) / 100 AS note
     FROM (SELECT DISTINCT key FROM unnest(keys) AS key WHERE key IS NOT NULL) AS distinct_keys

@@ -248,9 +248,8 @@ class Store:
         accepted today keeps its rule quiet for the draft it left (clinical specification v2,
         ``cyclobenzaprine-older-adult``). A snooze needs the explicit "dont-show-again" reason.
         ``shown_by``: the services (order-select) whose cards shown today are not repeated.
-        ``owner``: the client asking; only the cards issued to it count (None: every card)."""
-        if (kept := self.kept_quiet(patient_id, shown_by=shown_by, owner=owner)) is not None:
-            return kept
+        ``owner``: the client asking; only the cards issued to it count (None: every card).
+        Read from the database, and kept where it may be: ask ``kept_quiet`` first."""
         now = self._now()
         patient = self.patient_key(patient_id)
         asked = (owner, tuple(sorted(shown_by)))
@@ -263,8 +262,8 @@ class Store:
 
     def _keeps(self, shown_by: Collection[str]) -> bool:
         """On PostgreSQL, not an answer that counts the cards other services showed: a card
-        accepted in another process un-silences it, and nothing is announced to make that
-        known in time (``storage.changes``)."""
+        accepted in another process un-silences it, which a kept answer would hide until the
+        note came, and the cards shown are not announced at all (``storage.changes``)."""
         return self.embedded or not shown_by
 
     def kept_quiet(
