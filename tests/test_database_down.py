@@ -11,10 +11,7 @@ unwritable by another process holding its write lock.
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-import struct
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import NOON, SELECT, Clock, fixture
+from tests.postgres_proxy import CuttableProxy
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
@@ -36,76 +34,6 @@ WAIT = 0.4
 # A hook call waits for the database at most WAIT; the rest is evaluation, on a test machine
 # that may be running the whole suite on every core.
 DEADLINE = WAIT + 1.6
-
-
-class CuttableProxy:
-    """A TCP proxy to PostgreSQL that the test can cut (reset or partition) and restore."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.mode = "up"
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.mode == "reset":
-                _reset(client)
-                continue
-            with self._lock:
-                self._sockets.add(client)
-            if self.mode == "partition":
-                continue  # accepted, and never answered
-            server = socket.create_connection(self.upstream)
-            with self._lock:
-                self._sockets.add(server)
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                while self.mode == "partition":  # read, and held: the sender sees no error
-                    time.sleep(0.01)
-                target.sendall(data)
-        except OSError:
-            pass
-        for end in (source, target):
-            _reset(end)
-
-    def _reset_all(self) -> None:
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for held in sockets:
-            _reset(held)
-
-    def cut(self, how: str) -> None:
-        self.mode = how
-        if how == "reset":
-            self._reset_all()
-
-    def restore(self) -> None:
-        self._reset_all()  # a partition's connections come back dead, as after a firewall lost them
-        self.mode = "up"
-
-    def close(self) -> None:
-        self.listener.close()
-        self._reset_all()
-
-
-def _reset(end: socket.socket) -> None:
-    try:
-        end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        end.close()
-    except OSError:
-        pass
 
 
 @pytest.fixture

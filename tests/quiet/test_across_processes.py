@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from cds_service.storage.changes import CHANNEL
 from tests.conftest import Clock, rule_ids
+from tests.postgres_proxy import CuttableProxy, HoldingProxy
 from tests.quiet.conftest import (
     DURATION,
     DURATION_WARNING,
@@ -28,7 +30,6 @@ from tests.quiet.conftest import (
     override,
 )
 from tests.quiet.test_order_sign_repeats import sign
-from tests.test_database_down import CuttableProxy
 
 DEADLINE_SECONDS = 10.0
 Processes = tuple[TestClient, TestClient]
@@ -119,6 +120,43 @@ def test_a_snooze_deleted_by_hand_in_the_database_no_longer_silences_the_card_ke
     eventually(lambda: rule_ids(call(process, DURATION_WARNING)) == [DURATION], "the deletion heard")
 
 
+def _behind(proxy: CuttableProxy, database_url: str) -> str:
+    return make_url(database_url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+
+
+def _upstream(database_url: str) -> tuple[str, int]:
+    direct = make_url(database_url)
+    return direct.host or "127.0.0.1", direct.port or 5432
+
+
+def test_a_read_that_a_write_overtakes_keeps_nothing_the_write_changed(
+    make_client: Callable[..., TestClient], postgresql_url: str
+) -> None:
+    """A write can commit after a read's snapshot and its note arrive before the read's answer
+    (a slow network, a busy database): that answer, read before the write, is not kept, or the
+    write would count here only from midnight (``QuietCache.generation``)."""
+    proxy = HoldingProxy(_upstream(postgresql_url))
+    try:
+        reading = _process(make_client, _behind(proxy, postgresql_url))
+        writing = _process(make_client, postgresql_url)
+        eventually(lambda: keeping(reading), "the reading process listening")
+        card = only_card(call(writing, DURATION_WARNING), DURATION)
+        written(writing)
+        proxy.hold(b"FROM issued_cards JOIN feedback")  # the quiet read's answer (storage.quiet)
+        with ThreadPoolExecutor(1) as pool:
+            overtaken = pool.submit(call, reading, DURATION_WARNING)
+            assert proxy.held.wait(DEADLINE_SECONDS), "the reading process's quiet read not sent"
+            notes = proxy.notes
+            override(writing, card)  # the snooze: committed after the read's snapshot
+            eventually(lambda: proxy.notes > notes, "the snooze's note passed to the reading process")
+            time.sleep(0.3)  # for its listener to take the note before the read's answer comes
+            proxy.release()
+            assert rule_ids(overtaken.result(DEADLINE_SECONDS)) == [DURATION]  # what it read: no snooze
+        assert call(reading, DURATION_WARNING) == {"cards": []}
+    finally:
+        proxy.close()
+
+
 @pytest.fixture
 def listeners_cut(postgresql_url: str) -> Iterator[Callable[[], None]]:
     admin = create_engine(postgresql_url)
@@ -158,10 +196,9 @@ def test_a_listener_whose_connection_goes_silent_stops_keeping(
 ) -> None:
     """A network path that drops everything leaves the connection open and quiet: only the
     listener's own notes, not heard back, tell it that it hears nothing."""
-    direct = make_url(postgresql_url)
-    proxy = CuttableProxy((direct.host or "127.0.0.1", direct.port or 5432))
+    proxy = CuttableProxy(_upstream(postgresql_url))
     try:
-        behind = _process(make_client, direct.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        behind = _process(make_client, _behind(proxy, postgresql_url))
         eventually(lambda: keeping(behind), "listening through the proxy")
         proxy.cut("partition")
         eventually(lambda: not keeping(behind), "the silent listener noticed")
