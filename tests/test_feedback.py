@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from cds_service.settings import Settings
 from tests.conftest import SELECT, fixture, for_patient, rule_ids
@@ -98,6 +99,51 @@ def test_the_same_moment_in_another_time_zone_is_the_same_item(client: TestClien
     local = {**item, "outcomeTimestamp": "2026-11-21T11:16:00+01:00"}
     assert client.post(FEEDBACK, json={"feedback": [local]}).json() == {"received": 1, "stored": 0}
     assert len(_rows(settings)) == 1
+
+
+def _stored(database_url: str) -> list[tuple[str, str | None, str | None]]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT outcome, override_code, user_comment FROM feedback ORDER BY id")
+            return [tuple(row) for row in connection.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def test_a_resend_that_says_something_else_of_the_same_moment_is_refused_naming_the_field(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """Not a resend but a correction: it must not silently lose to the first, nor replace it."""
+    client = make_client(database_url=database_url)
+    card = _issue_duration_card(client)
+    assert client.post(FEEDBACK, json={"feedback": [overridden(card)]}).json() == {"received": 1, "stored": 1}
+    other = overridden(card, code="dont-show-again")
+    answer = client.post(FEEDBACK, json={"feedback": [overridden(card), other]})
+    assert answer.status_code == 200
+    assert answer.json()["stored"] == 0
+    [refused] = answer.json()["refused"]
+    assert refused["index"] == 1 and "overrideReason.reason.code" in refused["reason"]
+    assert "outcomeTimestamp" in refused["reason"]
+    assert _stored(database_url) == [("overridden", "already-addressed", None)]  # kept as first sent
+    assert _issue_duration_card(client)["summary"] == card["summary"]  # not snoozed: the second reason not stored
+
+
+def test_two_items_of_one_moment_differing_in_their_comment_store_the_first_and_refuse_the_second(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    client = make_client(database_url=database_url)
+    card = _issue_duration_card(client)
+    first, second = ({**overridden(card), "overrideReason": {"userComment": said}} for said in ("tapering", "stopping"))
+    answer = client.post(FEEDBACK, json={"feedback": [first, second, first]}).json()
+    assert answer == {
+        "received": 3,
+        "stored": 1,
+        "refused": [{"index": 1, "reason": answer["refused"][0]["reason"]}],
+    }
+    assert "overrideReason.userComment" in answer["refused"][0]["reason"]
+    assert "stopping" not in answer["refused"][0]["reason"]  # the fields' names, never what they hold
+    assert _stored(database_url) == [("overridden", None, "tapering")]
 
 
 def test_feedback_survives_a_restart(make_client: Callable[..., TestClient], settings: Settings) -> None:

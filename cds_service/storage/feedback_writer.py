@@ -7,6 +7,11 @@ others are named in the receipt with their index, so a client's resend is not re
 for one item. Every string is made storable first (``storage.text``: NUL becomes U+FFFD), so
 what a client's valid JSON can hold is no longer among those reasons. A database that cannot be
 reached is not an item's fault: that error is raised, for the route to answer it.
+
+Clients resend: an item whose card, outcome and ``outcomeTimestamp`` are stored already is the
+same item, stored once. One that says something else of that moment (another reason, another
+comment, other suggestions) is not a resend, and a correction must not silently lose to what
+came first: it is refused, naming the fields that differ, and what is stored stays.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
-from cds_service.storage.schema import feedback, issued_cards
+from cds_service.storage.schema import as_utc, feedback, issued_cards
 from cds_service.storage.text import storable, storable_row
 
 if TYPE_CHECKING:
@@ -33,6 +38,14 @@ log = logging.getLogger(__name__)
 # What the database says about a value, not about itself: the item's fault, not the batch's.
 ITEM_ERRORS = (DataError, IntegrityError)
 REFUSED_REASON = "the database could not store this item; the service log has the error"
+# What an item says, column by column, by the name of its field in the feedback request.
+_SAID = {
+    "accepted_suggestions": "acceptedSuggestions",
+    "override_system": "overrideReason.reason.system",
+    "override_code": "overrideReason.reason.code",
+    "override_display": "overrideReason.reason.display",
+    "user_comment": "overrideReason.userComment",
+}
 
 
 def record_feedback(
@@ -41,7 +54,8 @@ def record_feedback(
     """Store each item once: how many were new, and which the database refused."""
     try:
         with store.writing(durable=True) as connection:
-            return FeedbackReceipt(stored=_write(store, connection, service_id, items, now, owner, first=0))
+            stored, conflicts = _write(store, connection, service_id, items, now, owner, first=0)
+            return FeedbackReceipt(stored=stored, refused=tuple(conflicts))
     except ITEM_ERRORS as error:
         log.warning(
             "feedback batch of %d item(s) refused whole (%s); storing it item by item", len(items), _kind(error)
@@ -50,7 +64,9 @@ def record_feedback(
     for index, item in enumerate(items):
         try:
             with store.writing(durable=True) as connection:
-                stored += _write(store, connection, service_id, [item], now, owner, first=index)
+                new, conflicts = _write(store, connection, service_id, [item], now, owner, first=index)
+            stored += new
+            refused += conflicts
         except ITEM_ERRORS as error:
             log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
             refused.append(Refused(index=index, reason=REFUSED_REASON))
@@ -73,8 +89,9 @@ def _write(
     owner: Owner | None,
     *,
     first: int,
-) -> int:
-    """Insert the items (``first`` is the first one's index in the batch); how many were new."""
+) -> tuple[int, list[Refused]]:
+    """Insert the items (``first`` is the first one's index in the batch): how many were new, and
+    the items that contradict what is stored of their moment."""
     ids = {storable(item.card) for item in items}
     query = select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key)
     cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(ids)))}
@@ -94,7 +111,36 @@ def _write(
             "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
         )
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
-    return len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
+    new = len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
+    return new, _contradicting(connection, rows, first)
+
+
+def _moment(row: Any) -> tuple[str, str, datetime]:
+    return row["card_uuid"], row["outcome"], as_utc(row["outcome_timestamp"])
+
+
+def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: int) -> list[Refused]:
+    """The items (by index) whose moment is stored saying something else: read after the insert,
+    in its transaction, so a concurrent writer's item, committed first, is what they are held to."""
+    query = select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp, *(feedback.c[column] for column in _SAID))
+    where = feedback.c.card_uuid.in_({row["card_uuid"] for row in rows})
+    stored = {_moment(row._mapping): row._mapping for row in connection.execute(query.where(where))}
+    refused = []
+    for index, row in enumerate(rows, start=first):
+        kept = stored.get(_moment(row))
+        differ = [field for column, field in _SAID.items() if kept is not None and kept[column] != row[column]]
+        if differ:
+            refused.append(Refused(index=index, reason=_contradiction(differ)))
+    if refused:  # the fields' names, never their values (a comment may say anything)
+        log.warning("feedback: %d item(s) contradict feedback stored for the same moment", len(refused))
+    return refused
+
+
+def _contradiction(fields: list[str]) -> str:
+    return (
+        f"feedback for this card, outcome and outcomeTimestamp is stored with another {', '.join(fields)}; "
+        "it is kept as first sent: a correction needs its own outcomeTimestamp"
+    )
 
 
 def _row(item: FeedbackItem, service_id: str, now: datetime, owner: Owner | None) -> dict[str, Any]:
