@@ -122,7 +122,12 @@ def _moment(row: Any) -> tuple[str, str, datetime]:
 def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: int) -> list[Refused]:
     """The items (by index) whose moment is stored saying something else: read after the insert,
     in its transaction, so a concurrent writer's item, committed first, is what they are held to."""
-    query = select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp, *(feedback.c[column] for column in _SAID))
+    query = select(
+        feedback.c.card_uuid,
+        feedback.c.outcome,
+        feedback.c.outcome_timestamp,
+        *(feedback.c[column] for column in _SAID),
+    )
     where = feedback.c.card_uuid.in_({row["card_uuid"] for row in rows})
     stored = {_moment(row._mapping): row._mapping for row in connection.execute(query.where(where))}
     refused = []
