@@ -99,7 +99,7 @@ def _report(args: argparse.Namespace) -> int:
     from cds_service.storage.store import open_store
 
     settings = get_settings()
-    query = parse_query(args.from_, args.to, args.period, today(system_clock))
+    query = parse_query(args.from_, args.to, args.period, today(system_clock, ZoneInfo(settings.timezone)))
     figures = analytics(open_store(settings, clock=system_clock), load_knowledge(settings), query)
     if args.json:
         print(json.dumps(figures, indent=2, ensure_ascii=False))

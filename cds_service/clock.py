@@ -40,8 +40,8 @@ def system_clock() -> datetime:
 
 
 def today(clock: Clock, zone: tzinfo = UTC) -> date:
-    """The site's day at ``clock``'s instant: the rules' "today", and storage's "the same day"
-    (analytics count UTC days)."""
+    """The site's day at ``clock``'s instant: the rules' "today", storage's "the same day" and
+    analytics' days."""
     return clock().astimezone(zone).date()
 
 

@@ -119,8 +119,9 @@ class Settings(BaseSettings):
     )
     timezone: TimeZoneName = Field(
         default="UTC",
-        description="The site's time zone (IANA, e.g. `America/New_York`): its day is the rules' \"today\" "
-        'and order-sign\'s "same day". Left at UTC, a site west of it reaches tomorrow by the evening.',
+        description="The site's time zone (IANA, e.g. `America/New_York`): its day is the rules' \"today\", "
+        'order-sign\'s "same day" and the day analytics count an alert on. Left at UTC, a site west of it '
+        "reaches tomorrow by the evening.",
     )
     snooze_days: int = Field(
         default=30,

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,9 @@ def test_analytics_count_each_alert_by_what_became_of_it(
     send_feedback(client, overridden(older, "benefit-outweighs-risk"))  # resent: the same item
 
     body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-21", "period": "day"}).json()
-    assert body["counts"].startswith("alerts: one rule for one patient's draft order (same draft id) on one UTC day")
+    assert body["counts"].startswith(
+        "alerts: one rule for one patient's draft order (same draft id) on one day at the site"
+    )
     # Both requests of DAY_1 are the same patient's draft request-123: its two duration cards
     # are one alert (accepted); DAY_2's card is another alert (ignored).
     assert body["totals"] == {
@@ -235,3 +238,26 @@ def test_the_report_command_prints_the_table_from_the_database(
     assert "Already addressed or will reassess at follow-up" in report.stdout
     as_json = subprocess.run([*CLI, "report", *day, "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert json.loads(as_json.stdout)["totals"]["overridden"] == 1
+
+
+def test_alerts_are_counted_on_the_site_s_day(make_client: Callable[..., TestClient], database_url: str) -> None:
+    """At 21:00 on 20 November in Chicago it is 03:00 UTC on the 21st: the site's day, which the
+    rules count and a report's range names, is the 20th. A site at UTC counts the 21st."""
+    evening = Clock(datetime(2026, 11, 21, 3, 0, tzinfo=UTC).timestamp())
+    chicago = make_client(database_url=database_url, clock=evening, timezone="America/Chicago")
+    card = issued(chicago, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    send_feedback(chicago, overridden(card, "already-addressed"))
+
+    def counted(client: TestClient, day: str) -> list[tuple[str, int, list[str]]]:
+        body = client.get("/analytics", params={"from": day, "to": day, "period": "day"}).json()
+        return [
+            (r["periods"][0]["start"], r["issued"], [reason["code"] for reason in r["override_reasons"]])
+            for r in body["rules"]
+        ]
+
+    assert counted(chicago, "2026-11-20") == [("2026-11-20", 1, ["already-addressed"])]
+    assert counted(chicago, "2026-11-21") == []
+    chicago.__exit__(None, None, None)
+    utc = make_client(database_url=database_url, clock=evening, timezone="UTC")
+    assert counted(utc, "2026-11-21") == [("2026-11-21", 1, ["already-addressed"])]
+    assert counted(utc, "2026-11-20") == []

@@ -1,12 +1,13 @@
 """What clinicians did with the alerts: per rule and per period, from the stored cards and feedback.
 
 Counted per *alert*, not per call: an alert is one rule for one patient's draft order (the same
-draft id) on one UTC day, however often the client re-fired the hook or the clinician edited the
-draft (``reporting.queries``). An alert is *accepted* when any feedback accepted one of its cards,
-*overridden* when feedback overrode one and none accepted it, and *ignored* otherwise (CDS Hooks
-clients never report ignored cards). The acceptance and override rates are of alerts issued.
-*Cards shown* is the second figure: every card sent, re-fires included. Alerts are counted on
-the day they were issued, so a period's figures settle as late feedback arrives.
+draft id) on one day at the site (``CDS_TIMEZONE``: the rules' days, and the range's), however
+often the client re-fired the hook or the clinician edited the draft (``reporting.queries``). An
+alert is *accepted* when any feedback accepted one of its cards, *overridden* when feedback
+overrode one and none accepted it, and *ignored* otherwise (CDS Hooks clients never report
+ignored cards). The acceptance and override rates are of alerts issued. *Cards shown* is the
+second figure: every card sent, re-fires included. Alerts are counted on the day they were
+issued, so a period's figures settle as late feedback arrives.
 
 The HTTP routes (``/analytics``, ``/analytics/report``) and ``cds-service report`` all call
 ``analytics``; ``cds_service.reporting.html`` renders the result for people.
@@ -92,7 +93,7 @@ def period_start(day: date, period: Period) -> date:
 
 # What the figures count, stated in every answer so that no reader takes alerts for calls.
 COUNTS = (
-    "alerts: one rule for one patient's draft order (same draft id) on one UTC day, however often "
+    "alerts: one rule for one patient's draft order (same draft id) on one day at the site, however often "
     "the hook re-fired or the draft was edited; issued, accepted, overridden, ignored and the rates "
     "are per alert; cards_shown counts every card sent"
 )
@@ -112,18 +113,19 @@ def _counts(issued: int, accepted: int, overridden: int, cards: int) -> dict[str
 
 def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any]:
     catalog = knowledge.catalog
-    start = datetime.combine(query.start, time.min, UTC)
-    end = datetime.combine(query.end + timedelta(days=1), time.min, UTC)
+    zone = str(store.zone)  # an IANA name (settings), or UTC
+    start = datetime.combine(query.start, time.min, store.zone).astimezone(UTC)
+    end = datetime.combine(query.end + timedelta(days=1), time.min, store.zone).astimezone(UTC)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    for row in queries.outcomes(store.engine, start, end, query.scope):
+    for row in queries.outcomes(store.engine, start, end, query.scope, zone):
         for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
             bucket[0] += row.alerts
             bucket[1] += row.accepted
             bucket[2] += row.overridden
             bucket[3] += row.cards
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reason in queries.override_reasons(store.engine, start, end, query.scope):
+    for reason in queries.override_reasons(store.engine, start, end, query.scope, zone):
         display = reason.display or _offered_display(knowledge, reason.rule_id, reason.code) or reason.code or NO_REASON
         reasons[reason.rule_id].append(
             {"system": reason.system, "code": reason.code, "display": display, "count": reason.alerts}

@@ -28,9 +28,9 @@ PERIOD_LABELS = {"day": "Day", "week": "Week of", "month": "Month of"}
 COLUMNS = ["Alerts", "Accepted", "Overridden", "Ignored", "Accepted %", "Overridden %", "Cards shown"]
 ALERT_DEFINITION = (
     "Counted per alert, not per call: an alert is one rule for one patient's draft order (the same "
-    "draft id) on one day (UTC), however often the hook re-fired or the draft was edited. Accepted, "
-    "overridden, ignored (no feedback: clients never report ignored cards) and the rates are of alerts; "
-    "cards shown counts every card sent, re-fires included."
+    "draft id) on one day where the site is (CDS_TIMEZONE), however often the hook re-fired or the draft "
+    "was edited. Accepted, overridden, ignored (no feedback: clients never report ignored cards) and the "
+    "rates are of alerts; cards shown counts every card sent, re-fires included."
 )
 
 _STYLE = """

@@ -1,6 +1,7 @@
 """The analytics queries: alerts per day and rule, with what became of them, and the cards shown.
 
-An *alert* is one rule for one patient's draft order on one UTC day, at one client (issuer and
+An *alert* is one rule for one patient's draft order on one day at the site (``CDS_TIMEZONE``,
+as the rules count days), at one client (issuer and
 tenant: patient ids are an EHR's own): every card of that rule for the same draft id
 (``issued_cards.draft``) that day, however often the client re-fired the hook (the sandbox
 re-fires on every edit), whichever hook showed it, and however the clinician edited the draft.
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from cds_service.storage.records import Owner
 from cds_service.storage.schema import feedback, issued_cards
+from cds_service.storage.site_day import site_day
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,10 @@ def owned_by(table: Table, scope: Owner | None) -> ColumnElement[bool]:
     return and_(table.c.issuer == scope.issuer, table.c.tenant.is_not_distinct_from(scope.tenant))
 
 
-def _per_alert(start: datetime, end: datetime, scope: Owner | None) -> Any:
+def _per_alert(start: datetime, end: datetime, scope: Owner | None, zone: str) -> Any:
     """Per alert with a card issued in [start, end): its cards, and whether any was accepted or
     (none accepted) overridden. Accepted wins: two clinicians, or a change of mind."""
-    day = func.date(issued_cards.c.issued_at)
+    day = site_day(issued_cards.c.issued_at, zone)
     draft = func.coalesce(issued_cards.c.draft, issued_cards.c.uuid)
     accepted = func.coalesce(func.max(case((feedback.c.outcome == "accepted", 1), else_=0)), 0)
     overridden = func.coalesce(func.max(case((feedback.c.outcome == "overridden", 1), else_=0)), 0)
@@ -84,9 +86,9 @@ def _per_alert(start: datetime, end: datetime, scope: Owner | None) -> Any:
     )
 
 
-def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> list[AlertOutcomes]:
-    """Alerts with cards issued in [start, end) to ``scope`` per UTC day and rule, with their outcomes."""
-    alerts = _per_alert(start, end, scope)
+def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: str) -> list[AlertOutcomes]:
+    """Alerts with cards issued in [start, end) to ``scope`` per day in ``zone`` and rule, with their outcomes."""
+    alerts = _per_alert(start, end, scope, zone)
     query = (
         select(
             alerts.c.day,
@@ -113,12 +115,14 @@ def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None
         ]
 
 
-def override_reasons(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> list[ReasonCount]:
+def override_reasons(
+    engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: str
+) -> list[ReasonCount]:
     """Overridden alerts (none of their cards accepted) with cards issued in [start, end), per
     rule and reason: an alert overridden twice with one reason counts once for it."""
     query = (
         select(
-            func.date(issued_cards.c.issued_at).label("day"),
+            site_day(issued_cards.c.issued_at, zone).label("day"),
             issued_cards.c.rule_id,
             issued_cards.c.issuer,
             issued_cards.c.tenant,

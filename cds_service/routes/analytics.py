@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from cds_service.clock import today
 from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
@@ -27,7 +26,7 @@ async def get_analytics(
     to: Annotated[str | None, Query(description="last day, YYYY-MM-DD (default today)")] = None,
     period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
 ) -> dict[str, Any]:
-    query = parse_query(from_, to, period, today(runtime.clock), scope_of(caller))  # UTC days, as counted
+    query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
     with suppress(DatabaseUnavailable):  # the cards just issued count (without the database, nothing does)
         await runtime.cards_written()
     return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
@@ -41,7 +40,7 @@ async def get_analytics_report(
     to: Annotated[str | None, Query()] = None,
     period: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    query = parse_query(from_, to, period, today(runtime.clock), scope_of(caller))  # UTC days, as counted
+    query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
     with suppress(DatabaseUnavailable):
         await runtime.cards_written()
     return HTMLResponse(html_report(await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)))

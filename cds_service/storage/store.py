@@ -94,7 +94,7 @@ class Store:
         self.engine: Engine = make_engine(url, statement_timeout=statement_timeout)
         self._patient_key = patient_key
         self._now = clock
-        self._zone = zone  # where the site's days begin: "the same day" of the quiet read
+        self.zone = zone  # where the site's days begin: "the same day" of the quiet read, analytics' days
         self._sqlite_writer = threading.Lock()
         # Answers of ``quiet`` kept between writes: on PostgreSQL only while ``listen`` hears
         # the other processes' (storage.quiet, storage.changes).
@@ -255,7 +255,7 @@ class Store:
         asked = (owner, tuple(sorted(shown_by)))
         generation = self._quiet.generation
         with self._reads.connect() as connection:
-            quiet, until = read_quiet(connection, patient, asked, now, snooze_days, self._zone)
+            quiet, until = read_quiet(connection, patient, asked, now, snooze_days, self.zone)
         if self._keeps(shown_by):
             self._quiet.keep(patient, asked, quiet, until=until, generation=generation)
         return quiet
