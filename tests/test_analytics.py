@@ -261,3 +261,20 @@ def test_alerts_are_counted_on_the_site_s_day(make_client: Callable[..., TestCli
     utc = make_client(database_url=database_url, clock=evening, timezone="UTC")
     assert counted(utc, "2026-11-21") == [("2026-11-21", 1, ["already-addressed"])]
     assert counted(utc, "2026-11-20") == []
+
+
+def test_a_site_s_days_follow_its_daylight_saving_across_a_report(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """CET's clocks go forward at 01:00 UTC on 29 March 2026: 22:30 UTC is 23:30 the same day
+    before it (+1) and 00:30 the next day after it (+2). Read at a fixed +1 (PostgreSQL's
+    abbreviation "CET"), the second card would count on the 29th."""
+    clock = Clock(datetime(2026, 3, 28, 22, 30, tzinfo=UTC).timestamp())
+    client = make_client(database_url=database_url, clock=clock, timezone="CET")
+    name = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+    issued(client, name)
+    clock.set(days=1)  # 22:30 UTC on the 29th, after the change
+    issued(client, name)
+    body = client.get("/analytics", params={"from": "2026-03-28", "to": "2026-03-31", "period": "day"}).json()
+    [duration] = body["rules"]
+    assert [(p["start"], p["issued"]) for p in duration["periods"]] == [("2026-03-28", 1), ("2026-03-30", 1)]

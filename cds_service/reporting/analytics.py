@@ -113,19 +113,18 @@ def _counts(issued: int, accepted: int, overridden: int, cards: int) -> dict[str
 
 def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any]:
     catalog = knowledge.catalog
-    zone = str(store.zone)  # an IANA name (settings), or UTC
     start = datetime.combine(query.start, time.min, store.zone).astimezone(UTC)
     end = datetime.combine(query.end + timedelta(days=1), time.min, store.zone).astimezone(UTC)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    for row in queries.outcomes(store.engine, start, end, query.scope, zone):
+    for row in queries.outcomes(store.engine, start, end, query.scope, store.zone):
         for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
             bucket[0] += row.alerts
             bucket[1] += row.accepted
             bucket[2] += row.overridden
             bucket[3] += row.cards
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reason in queries.override_reasons(store.engine, start, end, query.scope, zone):
+    for reason in queries.override_reasons(store.engine, start, end, query.scope, store.zone):
         display = reason.display or _offered_display(knowledge, reason.rule_id, reason.code) or reason.code or NO_REASON
         reasons[reason.rule_id].append(
             {"system": reason.system, "code": reason.code, "display": display, "count": reason.alerts}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, case, distinct, func, select, true
@@ -61,10 +61,10 @@ def owned_by(table: Table, scope: Owner | None) -> ColumnElement[bool]:
     return and_(table.c.issuer == scope.issuer, table.c.tenant.is_not_distinct_from(scope.tenant))
 
 
-def _per_alert(start: datetime, end: datetime, scope: Owner | None, zone: str) -> Any:
+def _per_alert(start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> Any:
     """Per alert with a card issued in [start, end): its cards, and whether any was accepted or
     (none accepted) overridden. Accepted wins: two clinicians, or a change of mind."""
-    day = site_day(issued_cards.c.issued_at, zone)
+    day = site_day(issued_cards.c.issued_at, zone, start, end)
     draft = func.coalesce(issued_cards.c.draft, issued_cards.c.uuid)
     accepted = func.coalesce(func.max(case((feedback.c.outcome == "accepted", 1), else_=0)), 0)
     overridden = func.coalesce(func.max(case((feedback.c.outcome == "overridden", 1), else_=0)), 0)
@@ -86,7 +86,7 @@ def _per_alert(start: datetime, end: datetime, scope: Owner | None, zone: str) -
     )
 
 
-def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: str) -> list[AlertOutcomes]:
+def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> list[AlertOutcomes]:
     """Alerts with cards issued in [start, end) to ``scope`` per day in ``zone`` and rule, with their outcomes."""
     alerts = _per_alert(start, end, scope, zone)
     query = (
@@ -116,13 +116,13 @@ def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None
 
 
 def override_reasons(
-    engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: str
+    engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo
 ) -> list[ReasonCount]:
     """Overridden alerts (none of their cards accepted) with cards issued in [start, end), per
     rule and reason: an alert overridden twice with one reason counts once for it."""
     query = (
         select(
-            site_day(issued_cards.c.issued_at, zone).label("day"),
+            site_day(issued_cards.c.issued_at, zone, start, end).label("day"),
             issued_cards.c.rule_id,
             issued_cards.c.issuer,
             issued_cards.c.tenant,

@@ -16,8 +16,6 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
 
-from cds_service.storage import site_day
-
 
 def make_engine(url: str, *, statement_timeout: float) -> Engine:
     """The engine of ``url``; database errors name no parameter value (a comment, a patient key).
@@ -31,7 +29,6 @@ def make_engine(url: str, *, statement_timeout: float) -> Engine:
     if engine.dialect.name == "sqlite":
         busy_ms = max(1, round(statement_timeout * 1000))
         event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
-        event.listen(engine, "connect", lambda connection, _record: site_day.define_in_sqlite(connection))
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_utc)
     return engine
@@ -67,8 +64,8 @@ def unbounded(connection: Connection) -> None:
 
 
 def _postgresql_utc(connection: Any, _record: Any) -> None:
-    """Times read back are UTC, whatever the server's time zone (``storage.site_day`` names the
-    site's zone where it asks for a day)."""
+    """Times read back are UTC, whatever the server's time zone, and a date taken of one is its
+    UTC date (``storage.site_day`` shifts a time by the site's offset first)."""
     cursor = connection.cursor()
     cursor.execute("SET TIME ZONE 'UTC'")
     cursor.close()
