@@ -4,7 +4,6 @@ misbehave: cut (``CuttableProxy``: reset, or partitioned) or, for one statement,
 
 from __future__ import annotations
 
-import re
 import socket
 import struct
 import threading
@@ -17,7 +16,6 @@ class _Link:
     """One client's connection through the proxy, and what the proxy has seen of it."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    channel: bytes | None = None  # the first channel it LISTENs on: a listener's
     held: bytearray | None = None  # the server's answers, while they are held back
     client: socket.socket | None = None  # where they go once released
 
@@ -91,13 +89,11 @@ class CuttableProxy:
 class HoldingProxy(CuttableProxy):
     """A proxy that holds back the server's answer to one statement until ``release``: the
     statement has run (its snapshot taken) and the client has not had its rows, as on a slow
-    network. ``notes`` counts the notes of the channel listeners first LISTEN on that it has
-    passed to them (their own heartbeats, on channels of their own, are not counted)."""
+    network or a busy database."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         super().__init__(upstream)
         self.held = threading.Event()  # an answer is held
-        self.notes = 0
         self._marker: bytes | None = None
         self._holding: list[_Link] = []
 
@@ -116,20 +112,15 @@ class HoldingProxy(CuttableProxy):
 
     def _forward(self, data: bytes, target: socket.socket, link: _Link, to_server: bool) -> None:
         with link.lock:
-            if to_server:
-                if link.channel is None and (listen := re.search(rb'LISTEN "(\w+)"', data)):
-                    link.channel = listen[1]
-                elif self._marker is not None and link.channel is None and self._marker in data:
-                    self._marker, link.held = None, bytearray()
-                    with self._lock:
-                        self._holding.append(link)
-            elif link.held is not None:
+            if to_server and self._marker is not None and self._marker in data:
+                self._marker, link.held = None, bytearray()
+                with self._lock:
+                    self._holding.append(link)
+            elif not to_server and link.held is not None:
                 link.held += data
                 link.client = target
                 self.held.set()
                 return
-            elif link.channel is not None and re.search(re.escape(link.channel) + rb"\x00[^\x00]", data):
-                self.notes += 1  # a NotificationResponse: the channel, then a payload that is not empty
             target.sendall(data)
 
 

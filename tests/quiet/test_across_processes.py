@@ -137,22 +137,27 @@ def test_a_read_that_a_write_overtakes_keeps_nothing_the_write_changed(
     write would count here only from midnight (``QuietCache.generation``)."""
     proxy = HoldingProxy(_upstream(postgresql_url))
     try:
-        reading = _process(make_client, _behind(proxy, postgresql_url))
+        # The read is held longer than a call waits for the database by default (it would answer
+        # without it, and take the database for down): this process waits as long as the test does.
+        behind = _behind(proxy, postgresql_url)
+        reading = make_client(clock=Clock(START), database_url=behind, database_wait_seconds=DEADLINE_SECONDS)
         writing = _process(make_client, postgresql_url)
         eventually(lambda: keeping(reading), "the reading process listening")
         card = only_card(call(writing, DURATION_WARNING), DURATION)
         written(writing)
-        proxy.hold(b"FROM issued_cards JOIN feedback")  # the quiet read's answer (storage.quiet)
+        quiet = reading.app.state.runtime.store._quiet  # its generation: when the listener took the note
+        generation, reads = quiet.generation, answered(reading, "read")
+        proxy.hold(b"feedback.patient_key = ")  # the quiet read's statement (storage.quiet)
         with ThreadPoolExecutor(1) as pool:
             overtaken = pool.submit(call, reading, DURATION_WARNING)
             assert proxy.held.wait(DEADLINE_SECONDS), "the reading process's quiet read not sent"
-            notes = proxy.notes
             override(writing, card)  # the snooze: committed after the read's snapshot
-            eventually(lambda: proxy.notes > notes, "the snooze's note passed to the reading process")
-            time.sleep(0.3)  # for its listener to take the note before the read's answer comes
+            eventually(lambda: quiet.generation > generation, "the snooze's note taken by the reading process")
             proxy.release()
             assert rule_ids(overtaken.result(DEADLINE_SECONDS)) == [DURATION]  # what it read: no snooze
         assert call(reading, DURATION_WARNING) == {"cards": []}
+        assert answered(reading, "read") == reads + 2  # both read from the database: nothing kept between
+        assert metric(reading, "cds_database_up") == 1
     finally:
         proxy.close()
 
