@@ -230,3 +230,14 @@ def test_with_snooze_off_an_overridden_card_comes_back(make_client: Callable[...
     assert rule_ids(
         client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
     ) == ["cyclobenzaprine-duration"]
+
+
+def test_a_resend_listing_the_accepted_suggestions_in_another_order_is_the_same_item(
+    client: TestClient, settings: Settings
+) -> None:
+    card = _issue_duration_card(client)
+    item = {**accepted(card), "acceptedSuggestions": [{"id": "first"}, {"id": "second"}]}
+    assert client.post(FEEDBACK, json={"feedback": [item]}).json() == {"received": 1, "stored": 1}
+    again = {**item, "acceptedSuggestions": [{"id": "second"}, {"id": "first"}]}
+    assert client.post(FEEDBACK, json={"feedback": [again]}).json() == {"received": 1, "stored": 0}
+    assert len(_rows(settings)) == 1

@@ -133,12 +133,21 @@ def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: in
     refused = []
     for index, row in enumerate(rows, start=first):
         kept = stored.get(_moment(row))
-        differ = [field for column, field in _SAID.items() if kept is not None and kept[column] != row[column]]
+        differ = [
+            field for column, field in _SAID.items() if kept is not None and _says(kept, column) != _says(row, column)
+        ]
         if differ:
             refused.append(Refused(index=index, reason=_contradiction(differ)))
     if refused:  # the fields' names, never their values (a comment may say anything)
         log.warning("feedback: %d item(s) contradict feedback stored for the same moment", len(refused))
     return refused
+
+
+def _says(row: Any, column: str) -> object:
+    """What a row says in ``column``; the suggestions accepted as a set (a resend may list them
+    in another order)."""
+    value = row[column]
+    return frozenset(json.loads(value)) if column == "accepted_suggestions" and value else value
 
 
 def _contradiction(fields: list[str]) -> str:

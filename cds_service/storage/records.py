@@ -71,7 +71,8 @@ class Owner:
 
 @dataclass(frozen=True)
 class Refused:
-    """A feedback item the database would not take: its index in the batch, and why."""
+    """A feedback item not stored (the database would not take it, or it contradicts what is
+    stored of its moment): its index in the batch, and why."""
 
     index: int
     reason: str
