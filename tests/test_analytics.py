@@ -3,12 +3,15 @@ the report command must be exactly what clinicians did, one alert however often 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -278,3 +281,35 @@ def test_a_site_s_days_follow_its_daylight_saving_across_a_report(
     body = client.get("/analytics", params={"from": "2026-03-28", "to": "2026-03-31", "period": "day"}).json()
     [duration] = body["rules"]
     assert [(p["start"], p["issued"]) for p in duration["periods"]] == [("2026-03-28", 1), ("2026-03-30", 1)]
+
+
+def _changes(zone: ZoneInfo, year: int) -> list[datetime]:
+    """When ``zone``'s offset from UTC changes in ``year`` (to the hour), by zoneinfo."""
+    hours = [datetime(year, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(366 * 24)]
+    return [b for a, b in itertools.pairwise(hours) if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()]
+
+
+@pytest.mark.parametrize("zone", ["Africa/Casablanca", "Australia/Lord_Howe", "America/St_Johns", "Asia/Kathmandu"])
+def test_each_card_counts_on_the_day_it_was_where_the_site_is(
+    make_client: Callable[..., TestClient], database_url: str, zone: str
+) -> None:
+    """A second either side of the site's midnights next to each change of its offset in 2026
+    (Casablanca's two around Ramadan, Lord Howe's half hour, St John's and Kathmandu's odd
+    offsets): each card on the day zoneinfo puts it, over one report spanning them all."""
+    site = ZoneInfo(zone)
+    midnights = {
+        datetime.combine(change.astimezone(site).date() + timedelta(days=days), time.min, site)
+        for change in _changes(site, 2026)
+        for days in (0, 1)
+    } or {datetime(2026, 6, 1, tzinfo=site)}  # Kathmandu: no change, one midnight
+    instants = sorted(m.astimezone(UTC) + timedelta(seconds=s) for m in midnights for s in (-1, 1))
+    clock = Clock(instants[0].timestamp())
+    client = make_client(database_url=database_url, clock=clock, timezone=zone)
+    for instant in instants:
+        clock.now = instant.timestamp()
+        issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    expected = Counter(instant.astimezone(site).date().isoformat() for instant in instants)
+    first, last = min(expected), max(expected)
+    body = client.get("/analytics", params={"from": first, "to": last, "period": "day"}).json()
+    [duration] = body["rules"]
+    assert {p["start"]: p["cards_shown"] for p in duration["periods"]} == dict(expected)

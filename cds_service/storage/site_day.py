@@ -50,7 +50,8 @@ def offsets(zone: tzinfo, start: datetime, end: datetime) -> Offsets:
         later = min(at + _STEP, end)
         if _offset(zone, later) != found[-1][1]:
             begins = _change(zone, at, later)
-            found.append((begins, _offset(zone, begins)))
+            if begins < end:  # a change at the range's end is no row's
+                found.append((begins, _offset(zone, begins)))
         at = later
     return tuple(found)
 
@@ -77,7 +78,9 @@ def _change(zone: tzinfo, before: datetime, after: datetime) -> datetime:
 def _in_postgresql(element: _SiteDay, compiler: SQLCompiler, **kw: Any) -> str:
     stamp = compiler.process(element.clauses, **kw)
     shift = _chosen(element.offsets, stamp, "TIMESTAMPTZ '{}'", "INTERVAL '{} seconds'", "%Y-%m-%d %H:%M:%S+00")
-    return f"date({stamp} + {shift})" if shift else f"date({stamp})"  # the session is at UTC (engine)
+    # The UTC wall time, whatever zone the session is in (a pooler may reset the engine's UTC).
+    utc = f"({stamp} AT TIME ZONE 'UTC')"
+    return f"date({utc} + {shift})" if shift else f"date({utc})"
 
 
 @compiles(_SiteDay, "sqlite")
