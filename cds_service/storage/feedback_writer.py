@@ -145,7 +145,7 @@ def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: in
 
 def _says(row: Any, column: str) -> object:
     """What a row says in ``column``; the suggestions accepted as a set (a resend may list them
-    in another order)."""
+    in another order, or one twice)."""
     value = row[column]
     return frozenset(json.loads(value)) if column == "accepted_suggestions" and value else value
 

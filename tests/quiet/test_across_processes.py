@@ -153,11 +153,16 @@ def test_a_read_that_a_write_overtakes_keeps_nothing_the_write_changed(
             assert proxy.held.wait(DEADLINE_SECONDS), "the reading process's quiet read not sent"
             override(writing, card)  # the snooze: committed after the read's snapshot
             eventually(lambda: quiet.generation > generation, "the snooze's note taken by the reading process")
+            assert quiet.generation == generation + 1  # that note alone: no reconnection emptied the cache
             proxy.release()
             assert rule_ids(overtaken.result(DEADLINE_SECONDS)) == [DURATION]  # what it read: no snooze
         assert call(reading, DURATION_WARNING) == {"cards": []}
         assert answered(reading, "read") == reads + 2  # both read from the database: nothing kept between
         assert metric(reading, "cds_database_up") == 1
+        assert keeping(reading)
+        kept = answered(reading, "kept")
+        assert call(reading, DURATION_WARNING) == {"cards": []}
+        assert answered(reading, "kept") == kept + 1
     finally:
         proxy.close()
 
