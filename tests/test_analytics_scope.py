@@ -144,3 +144,20 @@ def test_a_clients_feedback_quiets_only_its_own_patients(
     # South's patient: nothing shown to it at order-select, nothing snoozed: every card.
     assert _rules(_post(client, keys, "south", SIGN, signed)) == [*shown, "cyclobenzaprine-duration"]
     assert _rules(_post(client, keys, "north", SIGN, {**signed, "hookInstance": "north-4"})) == []
+
+
+def test_feedback_contradicting_another_clients_tells_nothing_of_it(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """An item contradicting one stored of the same moment is refused, naming the fields that
+    differ: only when the stored item is the sender's own. South, sending of north's card, learns
+    nothing of what north wrote: its item is not stored, as a resend would not be."""
+    client = secure(database_url=database_url)
+    card = _post(client, keys, "north", SELECT, fixture(DURATION))["cards"][0]
+    feedback = f"{SELECT}/feedback"
+    commented = {**overridden(card, "already-addressed"), "overrideReason": {"userComment": "north's note"}}
+    assert _post(client, keys, "north", feedback, {"feedback": [commented]}) == {"received": 1, "stored": 1}
+    guess = {**commented, "overrideReason": {"userComment": "a guess"}}
+    assert _post(client, keys, "south", feedback, {"feedback": [guess]}) == {"received": 1, "stored": 0}
+    refused = _post(client, keys, "north", feedback, {"feedback": [guess]})["refused"]
+    assert [r["index"] for r in refused] == [0] and "overrideReason.userComment" in refused[0]["reason"]

@@ -121,11 +121,15 @@ def _moment(row: Any) -> tuple[str, str, datetime]:
 
 def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: int) -> list[Refused]:
     """The items (by index) whose moment is stored saying something else: read after the insert,
-    in its transaction, so a concurrent writer's item, committed first, is what they are held to."""
+    in its transaction, so a concurrent writer's item, committed first, is what they are held to.
+    Only the sender's own feedback is compared (a refusal must not tell one client what another
+    wrote of a card): another's item of the same moment leaves this one not stored, as a resend."""
     query = select(
         feedback.c.card_uuid,
         feedback.c.outcome,
         feedback.c.outcome_timestamp,
+        feedback.c.issuer,
+        feedback.c.tenant,
         *(feedback.c[column] for column in _SAID),
     )
     where = feedback.c.card_uuid.in_({row["card_uuid"] for row in rows})
@@ -133,10 +137,9 @@ def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: in
     refused = []
     for index, row in enumerate(rows, start=first):
         kept = stored.get(_moment(row))
-        differ = [
-            field for column, field in _SAID.items() if kept is not None and _says(kept, column) != _says(row, column)
-        ]
-        if differ:
+        if kept is None or (kept["issuer"], kept["tenant"]) != (row["issuer"], row["tenant"]):
+            continue
+        if differ := [field for column, field in _SAID.items() if _says(kept, column) != _says(row, column)]:
             refused.append(Refused(index=index, reason=_contradiction(differ)))
     if refused:  # the fields' names, never their values (a comment may say anything)
         log.warning("feedback: %d item(s) contradict feedback stored for the same moment", len(refused))
