@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, fixture
 
@@ -38,3 +39,13 @@ def overridden(card: dict[str, Any], code: str | None = None) -> dict[str, Any]:
 def by_rule(analytics: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """An /analytics answer's rows, by rule id."""
     return {rule["rule_id"]: rule for rule in analytics["rules"]}
+
+
+def database_rows(database_url: str, query: str) -> list[Any]:
+    """What the database holds, read as an operator would, on either backend."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(query)))
+    finally:
+        engine.dispose()

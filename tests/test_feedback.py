@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from cds_service.settings import Settings
 from tests.conftest import SELECT, fixture, for_patient, rule_ids
+from tests.feedback_calls import database_rows
 
 FEEDBACK = f"{SELECT}/feedback"
 
@@ -102,13 +102,8 @@ def test_the_same_moment_in_another_time_zone_is_the_same_item(client: TestClien
 
 
 def _stored(database_url: str) -> list[tuple[str, str | None, str | None]]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            query = text("SELECT outcome, override_code, user_comment FROM feedback ORDER BY id")
-            return [tuple(row) for row in connection.execute(query)]
-    finally:
-        engine.dispose()
+    query = "SELECT outcome, override_code, user_comment FROM feedback ORDER BY id"
+    return [tuple(row) for row in database_rows(database_url, query)]
 
 
 def test_a_resend_that_says_something_else_of_the_same_moment_is_refused_naming_the_field(

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, fixture
+from tests.feedback_calls import database_rows
 
 FEEDBACK = f"{SELECT}/feedback"
 
@@ -43,15 +44,6 @@ def _overridden(card_id: str, minute: int, **reason: Any) -> dict[str, Any]:
     }
 
 
-def _rows(database_url: str, query: str) -> list[Any]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(query)))
-    finally:
-        engine.dispose()
-
-
 def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
@@ -68,7 +60,7 @@ def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
     assert response.json() == {"received": 4, "stored": 4}
     # Resent, as clients do: each item once.
     assert client.post(FEEDBACK, json={"feedback": batch}).json() == {"received": 4, "stored": 0}
-    rows = _rows(
+    rows = database_rows(
         database_url, "SELECT card_uuid, override_code, override_display, user_comment FROM feedback ORDER BY id"
     )
     assert [tuple(row) for row in rows][1:3] == [
@@ -85,7 +77,7 @@ def test_nul_in_hook_instance_keeps_the_card_record(make_client: Callable[..., T
     client = make_client(database_url=database_url)
     card = _card(client, hook_instance="d3b07384-\u0000-4d1a")
     assert client.post(FEEDBACK, json={"feedback": [_overridden(card["uuid"], 5)]}).json()["stored"] == 1
-    [(stored_instance, rule)] = _rows(
+    [(stored_instance, rule)] = database_rows(
         database_url, "SELECT hook_instance, feedback.rule_id FROM issued_cards JOIN feedback ON card_uuid = uuid"
     )
     assert (stored_instance, rule) == ("d3b07384-\ufffd-4d1a", "cyclobenzaprine-duration")
@@ -126,7 +118,7 @@ def test_an_item_the_database_refuses_is_named_and_the_others_are_stored(
     # A resend stores nothing twice and names the same item again.
     again = client.post(FEEDBACK, json={"feedback": batch}).json()
     assert (again["stored"], [r["index"] for r in again["refused"]]) == (0, [bad])
-    assert len(_rows(database_url, "SELECT id FROM feedback")) == 2
+    assert len(database_rows(database_url, "SELECT id FROM feedback")) == 2
 
 
 # All of Unicode but lone surrogates (no JSON parser here accepts them), NUL and its kin often.
