@@ -3,9 +3,10 @@
 Starts on loopback, side by side: the echo (``bench/echo.py``), the real service twice
 (``cds-service serve``, production defaults, SQLite store: once with client authentication off,
 once on with a trusted test issuer) and a FHIR test server for the scenario that fetches. For
-each scenario and concurrency (1, 8, 32) wrk drives each target three times after a warm-up,
-and each figure is the median of the three (on a shared VM one run can catch another tenant's
-burst: the CPU time stolen from the machine is printed beside each). With authentication on,
+each scenario and concurrency (1, 8, 32) wrk drives each target after a warm-up, in three
+rounds of the three targets in turn, and each figure is the median of a target's three (on a
+shared VM one run can catch another tenant's burst: the rounds spread one over the targets,
+and the CPU time stolen from the machine is printed beside each). With authentication on,
 every request carries its own ES384 JWT, minted beforehand (the service refuses a token twice,
 so replay protection runs). Prints p50/p99, requests/s, CPU per
 call and the service/echo ratios, then the issue-17 targets met or not, RSS growth over 20,000
@@ -25,7 +26,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,31 +132,39 @@ class Bench:
     def measure(
         self,
         body: dict[str, Any],
-        target: str,
+        targets: tuple[str, ...],
         concurrency: int,
         seconds: float,
         repeat: int = 1,
         *,
         new_patients: bool = False,
-    ) -> Load:
-        """After a warm-up, ``repeat`` runs of ``seconds``: each figure's median. ``new_patients``:
-        each call for a patient of its own (no answer the service keeps per patient is met again)."""
+    ) -> dict[str, Load]:
+        """Each target, after a warm-up, in ``repeat`` rounds of ``seconds`` (the targets in turn,
+        each round starting with the next: a burst on the shared machine lands on every target, not
+        on one target's runs): each figure's median per target. ``new_patients``: each call for a
+        patient of its own (no answer the service keeps per patient is met again)."""
         path = self.workdir / "body.json"
         path.write_text(json.dumps(body))
-        run = partial(
-            drive,
-            self.url(target),
-            path,
-            concurrency=concurrency,
-            pid=self.processes[target].pid,
-            new_patient=body["context"]["patientId"] if new_patients else None,
-            workdir=self.workdir,
-        )
-        run(seconds=WARMUP_SECONDS, tokens=self._tokens(target, int(TOKENS_PER_SECOND * WARMUP_SECONDS)))
-        runs = [
-            run(seconds=seconds, tokens=self._tokens(target, int(TOKENS_PER_SECOND * seconds))) for _ in range(repeat)
-        ]
-        return median(runs)
+
+        def run(target: str, seconds: float) -> Load:
+            return drive(
+                self.url(target),
+                path,
+                concurrency=concurrency,
+                seconds=seconds,
+                pid=self.processes[target].pid,
+                tokens=self._tokens(target, int(TOKENS_PER_SECOND * seconds)),
+                new_patient=body["context"]["patientId"] if new_patients else None,
+                workdir=self.workdir,
+            )
+
+        for target in targets:
+            run(target, WARMUP_SECONDS)
+        runs: dict[str, list[Load]] = {target: [] for target in targets}
+        for round_ in range(repeat):
+            for target in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
+                runs[target].append(run(target, seconds))
+        return {target: median(loads) for target, loads in runs.items()}
 
     def leak(self, body: dict[str, Any], calls: int) -> tuple[int, int, int]:
         """RSS of the auth-off service before and after at least ``calls`` calls at concurrency 8."""
@@ -217,8 +225,9 @@ def main() -> int:
             bodies = scenarios(bench.fhir.base)
             for name, body in bodies.items():
                 for c in CONCURRENCY:
-                    for target in (ECHO, OFF, ON):
-                        load = by[(name, target, c)] = bench.measure(body, target, c, args.seconds, args.repeat)
+                    loads = bench.measure(body, (ECHO, OFF, ON), c, args.seconds, args.repeat)
+                    for target, load in loads.items():
+                        by[(name, target, c)] = load
                         print(
                             f"{name:36} {target:8} c={c:<2} p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:6.1f} ms  "
                             f"{load.rps:6.0f} req/s  CPU {load.cpu_ms_per_call:.2f} ms/call  steal {load.steal:.0%}"
@@ -239,8 +248,9 @@ def main() -> int:
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}. wrk, one thread; per cell {WARMUP_SECONDS:g} s of warm-up, "
-        f"then the median of {args.repeat} runs of {args.seconds:g} s. SQLite store, default logging. Latency in "
-        "ms (p50 / p99), CPU in ms of the service per call; ratios are service / echo (p50, and req/s).",
+        f"then the median of {args.repeat} runs of {args.seconds:g} s, the targets in turn. SQLite store, "
+        "default logging. Latency in ms (p50 / p99), CPU in ms of the service per call; ratios are "
+        "service / echo (p50, and req/s).",
         "",
         f"CPU steal over the benchmark: {steal:.0%} of the machine's time went to other tenants of the VM"
         f"{' (figures well above an unshared run: compare with the echo beside them)' if steal > 0.05 else ''}.",

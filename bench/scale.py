@@ -58,8 +58,10 @@ def main() -> int:
                     bodies = scenarios(bench.fhir.base)
                     for name, scenario, new_patients in SCENARIOS:
                         body = bodies[scenario]
-                        service = bench.measure(body, OFF, args.concurrency, args.seconds, new_patients=new_patients)
-                        echo = bench.measure(body, ECHO, args.concurrency, args.seconds, new_patients=new_patients)
+                        loads = bench.measure(
+                            body, (OFF, ECHO), args.concurrency, args.seconds, new_patients=new_patients
+                        )
+                        service, echo = loads[OFF], loads[ECHO]
                         rows.append((name, workers, service, echo))
                         print(
                             f"{name:40} workers={workers}  {service.rps:5.0f} req/s  p50 {service.p50_ms:6.1f} ms  "
