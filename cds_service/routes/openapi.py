@@ -128,7 +128,20 @@ DISCOVERY = {
 FEEDBACK_RECEIPT = {
     "type": "object",
     "required": ["received", "stored"],
-    "properties": {"received": {"type": "integer"}, "stored": {"type": "integer"}},
+    "properties": {
+        "received": {"type": "integer"},
+        "stored": {"type": "integer", "description": "items new to the service (a resent item is stored once)"},
+        "refused": {
+            "type": "array",
+            "description": "items not stored: the database would not take them, or they contradict "
+            "what is stored of their card, outcome and outcomeTimestamp (present only when any)",
+            "items": {
+                "type": "object",
+                "required": ["index", "reason"],
+                "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}},
+            },
+        },
+    },
 }
 
 _ERRORS = {
@@ -201,7 +214,7 @@ def _paths(schemas: dict[str, Any], auth: list[int]) -> dict[str, Any]:
             f"Feedback on the cards of {service.id}",
             f"{service.id}-feedback",
             [*auth, 400, 413, 415],
-            ("How many feedback items arrived and how many were new", FEEDBACK_RECEIPT),
+            ("How many feedback items arrived, how many were new, and which were refused", FEEDBACK_RECEIPT),
         )
         feedback["requestBody"] = {"required": True, **_json(_ref("FeedbackRequest"))}
         paths[f"/cds-services/{service.id}"] = {"post": call}
