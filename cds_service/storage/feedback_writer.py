@@ -112,7 +112,8 @@ def _write(
         )
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
     new = len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
-    return new, _contradicting(connection, rows, first)
+    # Every item stored (feedback is mostly new): none met another of its moment, nothing to compare.
+    return new, _contradicting(connection, rows, first) if new < len(rows) else []
 
 
 def _moment(row: Any) -> tuple[str, str, datetime]:
