@@ -227,12 +227,44 @@ def test_with_snooze_off_an_overridden_card_comes_back(make_client: Callable[...
     ) == ["cyclobenzaprine-duration"]
 
 
+def _issue_older_adult_card(client: TestClient) -> dict[str, Any]:
+    """A card with two suggestions: the 5 mg swap and removing the order."""
+    cards = client.post(SELECT, json=fixture("cyclobenzaprine-older-adult/fires-age-65-10mg.json")).json()["cards"]
+    [card] = [card for card in cards if card["source"]["topic"]["code"] == "cyclobenzaprine-older-adult"]
+    assert len(card["suggestions"]) == 2
+    return card
+
+
 def test_a_resend_listing_the_accepted_suggestions_in_another_order_is_the_same_item(
     client: TestClient, settings: Settings
 ) -> None:
-    card = _issue_duration_card(client)
-    item = {**accepted(card), "acceptedSuggestions": [{"id": "first"}, {"id": "second"}]}
+    card = _issue_older_adult_card(client)
+    swap, remove = ({"id": suggestion["uuid"]} for suggestion in card["suggestions"])
+    item = {**accepted(card), "acceptedSuggestions": [swap, remove]}
     assert client.post(FEEDBACK, json={"feedback": [item]}).json() == {"received": 1, "stored": 1}
-    again = {**item, "acceptedSuggestions": [{"id": "second"}, {"id": "first"}]}
+    again = {**item, "acceptedSuggestions": [remove, swap, remove]}
     assert client.post(FEEDBACK, json={"feedback": [again]}).json() == {"received": 1, "stored": 0}
     assert len(_rows(settings)) == 1
+
+
+def test_accepting_a_suggestion_the_card_did_not_offer_is_refused_naming_the_field(
+    client: TestClient, settings: Settings
+) -> None:
+    """The id is the suggestion's uuid (CDS Hooks §Feedback): another (a label, a suggestion of
+    another card) is a client's bug, refused rather than stored as a click on nothing."""
+    card, other = _issue_older_adult_card(client), _issue_duration_card(client)
+    swap = {"id": card["suggestions"][0]["uuid"]}
+    stray = {**accepted(card), "acceptedSuggestions": [swap, {"id": other["suggestions"][0]["uuid"]}]}
+    labelled = {**accepted(card), "acceptedSuggestions": [{"id": card["suggestions"][1]["label"]}]}
+    answer = client.post(FEEDBACK, json={"feedback": [stray, accepted(other), labelled]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["received"], body["stored"]) == (3, 1)
+    assert [(r["index"], r["reason"].split(" names ")[0]) for r in body["refused"]] == [
+        (0, "acceptedSuggestions[1].id"),
+        (2, "acceptedSuggestions[0].id"),
+    ]
+    assert [row["card_uuid"] for row in _rows(settings)] == [other["uuid"]]  # the refused items: not stored
+    # The same item naming only what the card offered is stored: nothing of the refusal is kept.
+    taken = {**stray, "acceptedSuggestions": [swap]}
+    assert client.post(FEEDBACK, json={"feedback": [taken]}).json() == {"received": 1, "stored": 1}

@@ -22,7 +22,7 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 7"
+    assert ready.json()["checks"]["database"] == "ok, schema version 8"
 
 
 def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
@@ -81,13 +81,35 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     _old_card(database_url, "old-card-2", patient_key="k", order_key="MedicationRequest/old|828320")
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 7"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
     # Version 5 reads each old card's draft off its order key: the draft's two cards (the drug
     # changed in between) are one alert, overridden.
     duration = by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
     assert (duration["issued"], duration["overridden"], duration["cards_shown"]) == (1, 1, 2)
     # New cards are stored with the new columns beside the old ones.
     assert "cyclobenzaprine-duration" in issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+
+
+def test_feedback_on_a_card_stored_before_version_8_is_taken_as_sent(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """Version 8 keeps the suggestions each card offered, to refuse feedback accepting another;
+    an older card has no list to check against, so what its feedback accepts is stored."""
+    _first_release_database(
+        database_url, patient_key="k", order_key="MedicationRequest/old|828348", outcome="overridden"
+    )
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
+    item = {
+        "card": "old-card",
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": "a suggestion of the first release"}],
+        "outcomeTimestamp": "2026-11-20T10:30:00Z",
+    }
+    answer = client.post(f"{SELECT}/feedback", json={"feedback": [item]})
+    assert answer.json() == {"received": 1, "stored": 1}
+    new = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    answer = client.post(f"{SELECT}/feedback", json={"feedback": [{**item, "card": new["uuid"]}]})
+    assert [r["index"] for r in answer.json()["refused"]] == [0]  # a card stored today is checked
 
 
 def _old_card(database_url: str, uuid: str, *, patient_key: str, order_key: str) -> None:
@@ -116,7 +138,7 @@ def test_feedback_stored_before_version_3_is_read_by_todays_rules(
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 7"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
     assert "cyclobenzaprine-duration" in issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
     # The old card and the new one: the same patient's draft on the same day, one accepted alert.

@@ -266,6 +266,7 @@ def _cards(
                 keys_after_dose_change(finding, card, knowledge.catalog, knowledge.terminology),
                 finding.order.reference,
                 draft_hash(finding, card),
+                suggestions=tuple(suggestion["uuid"] for suggestion in card.get("suggestions", ())),
             )
         )
     return cards, issued

@@ -11,7 +11,9 @@ reached is not an item's fault: that error is raised, for the route to answer it
 Clients resend: an item whose card, outcome and ``outcomeTimestamp`` are stored already is the
 same item, stored once. One that says something else of that moment (another reason, another
 comment, other suggestions) is not a resend, and a correction must not silently lose to what
-came first: it is refused, naming the fields that differ, and what is stored stays.
+came first: it is refused, naming the fields that differ, and what is stored stays. An item
+accepting a suggestion its card did not offer (a client's bug: the id is the suggestion's
+``uuid``) is refused too, naming the field, rather than stored as a click on nothing.
 """
 
 from __future__ import annotations
@@ -91,11 +93,19 @@ def _write(
     first: int,
 ) -> tuple[int, list[Refused]]:
     """Insert the items (``first`` is the first one's index in the batch): how many were new, and
-    the items that contradict what is stored of their moment."""
+    the items refused: those accepting a suggestion their card did not offer (not inserted), and
+    those that contradict what is stored of their moment."""
     ids = {storable(item.card) for item in items}
-    query = select(issued_cards.c.uuid, issued_cards.c.rule_id, issued_cards.c.patient_key)
+    query = select(
+        issued_cards.c.uuid,
+        issued_cards.c.rule_id,
+        issued_cards.c.patient_key,
+        issued_cards.c.suggestions,
+        issued_cards.c.issuer,
+        issued_cards.c.tenant,
+    )
     cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(ids)))}
-    rows, unknown = [], []
+    rows, unknown, refused = [], [], []
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         if changed:
@@ -103,28 +113,52 @@ def _write(
         card = cards.get(row["card_uuid"])
         if card is None:
             unknown.append(index)
-        rows.append(
-            {**row, "rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
-        )
+        elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]) and (stray := _stray(item, card.suggestions)):
+            refused.append(Refused(index=index, reason=stray))
+            continue
+        row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
+        rows.append((index, row))
     if unknown:  # one line a batch, without the ids: a client's own, built from anything
         log.warning(
             "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
         )
+    if refused:
+        log.warning("feedback: %d item(s) accept suggestions their card did not offer", len(refused))
+    if not rows:
+        return 0, refused
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
-    new = len(connection.execute(store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id), rows).all())
+    statement = store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id)
+    new = len(connection.execute(statement, [row for _, row in rows]).all())
     # Every item stored (feedback is mostly new): none met another of its moment, nothing to compare.
-    return new, _contradicting(connection, rows, first) if new < len(rows) else []
+    if new < len(rows):
+        refused = sorted([*refused, *_contradicting(connection, rows)], key=lambda r: r.index)
+    return new, refused
+
+
+def _stray(item: FeedbackItem, offered: str | None) -> str | None:
+    """Why an item accepting suggestions its card did not offer is refused (None: it does not).
+    A card stored before schema version 8 has no list to check against: taken as sent. Only the
+    sender's own cards are checked (``_write``): a refusal tells nothing of another's card."""
+    if offered is None or not item.acceptedSuggestions:
+        return None
+    ids = set(json.loads(offered))
+    stray = [i for i, suggestion in enumerate(item.acceptedSuggestions) if suggestion.id not in ids]
+    if not stray:
+        return None
+    fields = ", ".join(f"acceptedSuggestions[{i}].id" for i in stray)
+    return f"{fields} names no suggestion of this card: send the uuid of a suggestion the card offered"
 
 
 def _moment(row: Any) -> tuple[str, str, datetime]:
     return row["card_uuid"], row["outcome"], as_utc(row["outcome_timestamp"])
 
 
-def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: int) -> list[Refused]:
-    """The items (by index) whose moment is stored saying something else: read after the insert,
-    in its transaction, so a concurrent writer's item, committed first, is what they are held to.
-    Only the sender's own feedback is compared (a refusal must not tell one client what another
-    wrote of a card): another's item of the same moment leaves this one not stored, as a resend."""
+def _contradicting(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
+    """The items (by their index in the batch) whose moment is stored saying something else:
+    read after the insert, in its transaction, so a concurrent writer's item, committed first, is
+    what they are held to. Only the sender's own feedback is compared (a refusal must not tell
+    one client what another wrote of a card): another's item of the same moment leaves this one
+    not stored, as a resend."""
     query = select(
         feedback.c.card_uuid,
         feedback.c.outcome,
@@ -133,10 +167,10 @@ def _contradicting(connection: Connection, rows: list[dict[str, Any]], first: in
         feedback.c.tenant,
         *(feedback.c[column] for column in _SAID),
     )
-    where = feedback.c.card_uuid.in_({row["card_uuid"] for row in rows})
+    where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
     stored = {_moment(row._mapping): row._mapping for row in connection.execute(query.where(where))}
     refused = []
-    for index, row in enumerate(rows, start=first):
+    for index, row in rows:
         kept = stored.get(_moment(row))
         if kept is None or (kept["issuer"], kept["tenant"]) != (row["issuer"], row["tenant"]):
             continue

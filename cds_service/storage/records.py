@@ -27,6 +27,8 @@ class IssuedCard:
     draft_hash: str | None = None
     # The trusted client it was issued to (None with authentication off): ``issued_to``.
     owner: Owner | None = None
+    # The uuids of the suggestions it offered: feedback may accept these, and no others.
+    suggestions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ issued_cards = Table(
     # belong to no client, and only an operator (or a service without authentication) sees them.
     Column("issuer", Text),
     Column("tenant", Text),
+    # JSON [suggestion uuid, ...]: what the card offered, so that feedback accepting a suggestion
+    # it did not offer is refused, not stored as a click on nothing. Null before version 8 (then
+    # any id is taken as sent). Version 8.
+    Column("suggestions", Text),
     Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
     Index("ix_issued_cards_issuer_issued", "issuer", "issued_at"),
 )
@@ -150,6 +154,10 @@ def _add_feedback_patient(connection: Connection) -> None:
 
 def _add_keys_after(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keys_after TEXT"))
+
+
+def _add_suggestions(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
 
 
 def _add_draft(connection: Connection) -> None:
@@ -237,6 +245,7 @@ MIGRATIONS = (
     Migration(5, "the draft of each card, and a hash of what it said: alerts, not calls, are counted", _add_draft),
     Migration(6, "the client each card went to and each feedback came from: analytics scoped to it", _add_owner),
     Migration(7, "every change to feedback announced to the processes that keep quiet answers", _announce_feedback),
+    Migration(8, "the suggestions each card offered, to refuse feedback accepting one it did not", _add_suggestions),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

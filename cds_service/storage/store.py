@@ -145,6 +145,7 @@ class Store:
                 "patient_key": self.patient_key(record.patient_id),
                 "order_key": c.order_key,
                 "keys_after": json.dumps(dict(c.keys_after)) if c.keys_after else None,
+                "suggestions": json.dumps(c.suggestions),
                 "draft": c.draft,
                 "draft_hash": c.draft_hash,
                 "issued_at": record.issued_at,
