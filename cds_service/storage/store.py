@@ -34,10 +34,11 @@ from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
 from cds_service.storage.engine import make_engine, unbounded
+from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
 from cds_service.storage.rows import insert_rows
-from cds_service.storage.schema import feedback, issued_cards, metadata, migrate, schema_version
+from cds_service.storage.schema import feedback, issued_cards, metadata, schema_version
 from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)

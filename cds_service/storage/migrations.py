@@ -1,0 +1,187 @@
+"""The schema's history: the migrations that bring any older database up to date on start-up,
+one process at a time.
+
+Steps are append-only: a released step never changes. A new database is created at the latest
+version; one from before versioning is taken as version 1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy.engine import Engine
+
+from cds_service.storage.engine import unbounded
+from cds_service.storage.schema import metadata, quiet_channel, schema_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema's history. Steps are append-only: a released step never changes."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _add_indicator(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN indicator VARCHAR(20)"))
+    connection.execute(text("CREATE INDEX ix_issued_cards_patient_rule ON issued_cards (patient_key, rule_id)"))
+
+
+def _add_feedback_patient(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE feedback ADD COLUMN patient_key VARCHAR(64)"))
+    connection.execute(
+        text(
+            "UPDATE feedback SET patient_key = "
+            "(SELECT patient_key FROM issued_cards WHERE issued_cards.uuid = feedback.card_uuid)"
+        )
+    )
+    connection.execute(text("CREATE INDEX ix_feedback_patient_received ON feedback (patient_key, received_at)"))
+
+
+def _add_keys_after(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keys_after TEXT"))
+
+
+def _add_suggestions(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
+
+
+def _add_draft(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN draft VARCHAR(300)"))
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN draft_hash VARCHAR(64)"))
+    # order_key is "<draft reference>|<what it orders>"; a FHIR reference holds no "|".
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("UPDATE issued_cards SET draft = split_part(order_key, '|', 1)"))
+    else:
+        connection.execute(
+            text(
+                "UPDATE issued_cards SET draft = CASE WHEN instr(order_key, '|') > 0 "
+                "THEN substr(order_key, 1, instr(order_key, '|') - 1) ELSE order_key END"
+            )
+        )
+
+
+def _add_owner(connection: Connection) -> None:
+    for table in ("issued_cards", "feedback"):
+        connection.execute(text(f"ALTER TABLE {table} ADD COLUMN issuer TEXT"))
+        connection.execute(text(f"ALTER TABLE {table} ADD COLUMN tenant TEXT"))
+    connection.execute(text("CREATE INDEX ix_issued_cards_issuer_issued ON issued_cards (issuer, issued_at)"))
+
+
+# Every change to feedback names its patients to the processes that keep quiet answers
+# (storage.changes), whoever makes it: this service, a process of an earlier release during a
+# rolling upgrade, the retention sweep, an operator by hand. On the table's schema's channel, a
+# hundred patient keys a note (a note holds 8,000 bytes). PostgreSQL only: SQLite has one process.
+_FEEDBACK_CHANGED = f"""
+CREATE OR REPLACE FUNCTION cds_feedback_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  channel TEXT;
+  keys TEXT[];
+BEGIN
+  channel := {quiet_channel("TG_TABLE_SCHEMA")};
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM pg_notify(channel, '*');
+    RETURN NULL;
+  ELSIF TG_OP = 'INSERT' THEN
+    keys := ARRAY(SELECT patient_key FROM changed_after);
+  ELSIF TG_OP = 'DELETE' THEN
+    keys := ARRAY(SELECT patient_key FROM changed_before);
+  ELSE
+    keys := ARRAY(SELECT patient_key FROM changed_after UNION SELECT patient_key FROM changed_before);
+  END IF;
+  PERFORM pg_notify(channel, string_agg(key, ','))
+  FROM (
+    SELECT key, (row_number() OVER (ORDER BY key) - 1) / 100 AS note
+    FROM (SELECT DISTINCT key FROM unnest(keys) AS key WHERE key IS NOT NULL) AS distinct_keys
+  ) AS numbered
+  GROUP BY note;
+  RETURN NULL;
+END $$
+"""
+_FEEDBACK_TRIGGERS = (
+    "CREATE TRIGGER cds_feedback_inserted AFTER INSERT ON feedback REFERENCING NEW TABLE AS changed_after",
+    "CREATE TRIGGER cds_feedback_deleted AFTER DELETE ON feedback REFERENCING OLD TABLE AS changed_before",
+    "CREATE TRIGGER cds_feedback_updated AFTER UPDATE ON feedback "
+    "REFERENCING OLD TABLE AS changed_before NEW TABLE AS changed_after",
+    "CREATE TRIGGER cds_feedback_truncated AFTER TRUNCATE ON feedback",
+)
+
+
+def _announce_feedback(connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    connection.exec_driver_sql(_FEEDBACK_CHANGED)
+    for trigger in _FEEDBACK_TRIGGERS:
+        connection.exec_driver_sql(f"{trigger} FOR EACH STATEMENT EXECUTE FUNCTION cds_feedback_changed()")
+
+
+MIGRATIONS = (
+    # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
+    Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
+    Migration(2, "card indicator, to snooze warning and info cards but never critical ones", _add_indicator),
+    Migration(3, "feedback keyed by patient, so a hook call reads only that patient's", _add_feedback_patient),
+    Migration(4, "the order a dose-change suggestion leaves, so accepting it keeps its rule quiet", _add_keys_after),
+    Migration(5, "the draft of each card, and a hash of what it said: alerts, not calls, are counted", _add_draft),
+    Migration(6, "the client each card went to and each feedback came from: analytics scoped to it", _add_owner),
+    Migration(7, "every change to feedback announced to the processes that keep quiet answers", _announce_feedback),
+    Migration(8, "the suggestions each card offered, to refuse feedback accepting one it did not", _add_suggestions),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+@contextmanager
+def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | None) -> Iterator[None]:
+    """Several workers start at once: one migrates, the others wait and find it done."""
+    if engine.dialect.name == "postgresql":
+        unbounded(connection)  # a long migration, or waiting for another instance's, is no stuck statement
+        connection.execute(text("SELECT pg_advisory_xact_lock(7302112026)"))
+        yield
+    elif lock_file is not None:
+        with open(lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
+    """Create a new database at the latest version, or apply the steps an older one lacks."""
+
+    def stamp(connection: Connection, step: Migration) -> None:
+        connection.execute(
+            schema_version.insert(), {"version": step.version, "description": step.description, "applied_at": now()}
+        )
+
+    with engine.begin() as connection, _migration_lock(engine, connection, lock_file):
+        tables = set(inspect(connection).get_table_names())
+        if "issued_cards" not in tables:
+            metadata.create_all(connection)
+            _announce_feedback(connection)  # what create_all cannot make
+            stamp(connection, MIGRATIONS[-1])
+            log.info("database created at schema version %d", SCHEMA_VERSION)
+            return
+        if "schema_version" not in tables:  # created before versioning: version 1
+            schema_version.create(connection)
+            stamp(connection, MIGRATIONS[0])
+        current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"the database is at schema version {current}, newer than this service's")
+        for step in MIGRATIONS:
+            if step.version > current:
+                step.apply(connection)
+                stamp(connection, step)
+                log.info("database migrated to schema version %d: %s", step.version, step.description)
