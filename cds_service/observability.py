@@ -116,6 +116,12 @@ class Metrics:
         self.feedback = Counter(
             "cds_feedback", "Feedback items received, by outcome.", ["outcome"], registry=self.registry
         )
+        self.feedback_refused = Counter(
+            "cds_feedback_refused",
+            "Feedback items not stored, by reason: database, contradiction, unoffered-suggestion.",
+            ["reason"],
+            registry=self.registry,
+        )
         self._storage_metrics()
         # A metric's ``labels()`` checks and converts its values and takes a lock on every call;
         # the hook path's children are looked up once per label values (routes × statuses,

@@ -163,20 +163,20 @@ def test_feedback_contradicting_another_clients_tells_nothing_of_it(
     assert [r["index"] for r in refused] == [0] and "overrideReason.userComment" in refused[0]["reason"]
 
 
-def test_a_stray_suggestion_is_refused_only_on_the_senders_own_card(
+def test_an_unoffered_suggestion_is_refused_only_on_the_senders_own_card(
     secure: Callable[..., TestClient], keys: dict[str, SigningKey]
 ) -> None:
-    """Feedback accepting a suggestion its card did not offer is refused, naming the field; the
-    check tells nothing of another client's card: south's item on north's card is stored as sent."""
+    """Feedback accepting only suggestions its card did not offer is refused, naming the field;
+    the check tells nothing of another client's card: south's item on north's card is stored as sent."""
     client = secure()
     card = _post(client, keys, "north", SELECT, fixture(DURATION))["cards"][0]
-    stray = {
+    unoffered = {
         "card": card["uuid"],
         "outcome": "accepted",
         "acceptedSuggestions": [{"id": "not-a-suggestion-of-this-card"}],
         "outcomeTimestamp": "2026-11-21T11:00:00Z",
     }
     feedback = f"{SELECT}/feedback"
-    refused = _post(client, keys, "north", feedback, {"feedback": [stray]})["refused"]
-    assert [r["index"] for r in refused] == [0] and "acceptedSuggestions[0].id" in refused[0]["reason"]
-    assert _post(client, keys, "south", feedback, {"feedback": [stray]}) == {"received": 1, "stored": 1}
+    refused = _post(client, keys, "north", feedback, {"feedback": [unoffered]})["refused"]
+    assert [r["index"] for r in refused] == [0] and "acceptedSuggestions names no suggestion" in refused[0]["reason"]
+    assert _post(client, keys, "south", feedback, {"feedback": [unoffered]}) == {"received": 1, "stored": 1}

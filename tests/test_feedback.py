@@ -32,6 +32,9 @@ def _rows(settings: Settings) -> list[sqlite3.Row]:
         connection.close()
 
 
+NEXT = "2026-11-21T10:20:00.000Z"  # a moment after ``accepted``'s and ``overridden``'s
+
+
 def accepted(card: dict[str, Any]) -> dict[str, Any]:
     """Exactly what the sandbox sends when a suggestion is taken."""
     return {
@@ -247,24 +250,42 @@ def test_a_resend_listing_the_accepted_suggestions_in_another_order_is_the_same_
     assert len(_rows(settings)) == 1
 
 
-def test_accepting_a_suggestion_the_card_did_not_offer_is_refused_naming_the_field(
+def test_accepting_only_suggestions_the_card_did_not_offer_is_refused_naming_the_field(
     client: TestClient, settings: Settings
 ) -> None:
     """The id is the suggestion's uuid (CDS Hooks §Feedback): another (a label, a suggestion of
-    another card) is a client's bug, refused rather than stored as a click on nothing."""
+    another card) is a client's bug, refused rather than counted as a click on nothing. One id
+    the card offered is enough: that acceptance is real (the swap's keeps its rule quiet)."""
     card, other = _issue_older_adult_card(client), _issue_duration_card(client)
-    swap = {"id": card["suggestions"][0]["uuid"]}
-    stray = {**accepted(card), "acceptedSuggestions": [swap, {"id": other["suggestions"][0]["uuid"]}]}
+    swap, remove = ({"id": suggestion["uuid"]} for suggestion in card["suggestions"])
+    elsewhere = {**accepted(card), "acceptedSuggestions": [{"id": other["suggestions"][0]["uuid"]}]}
     labelled = {**accepted(card), "acceptedSuggestions": [{"id": card["suggestions"][1]["label"]}]}
-    answer = client.post(FEEDBACK, json={"feedback": [stray, accepted(other), labelled]})
+    beside = {**accepted(card), "acceptedSuggestions": [{"id": "not-a-suggestion"}, remove], "outcomeTimestamp": NEXT}
+    answer = client.post(FEEDBACK, json={"feedback": [elsewhere, accepted(other), labelled, beside]})
     assert answer.status_code == 200
     body = answer.json()
-    assert (body["received"], body["stored"]) == (3, 1)
-    assert [(r["index"], r["reason"].split(" names ")[0]) for r in body["refused"]] == [
-        (0, "acceptedSuggestions[1].id"),
-        (2, "acceptedSuggestions[0].id"),
-    ]
-    assert [row["card_uuid"] for row in _rows(settings)] == [other["uuid"]]  # the refused items: not stored
-    # The same item naming only what the card offered is stored: nothing of the refusal is kept.
-    taken = {**stray, "acceptedSuggestions": [swap]}
+    assert (body["received"], body["stored"]) == (4, 2)
+    assert [r["index"] for r in body["refused"]] == [0, 2]
+    assert {r["reason"] for r in body["refused"]} == {
+        "acceptedSuggestions names no suggestion this card offered: each id is the uuid of one of the card's suggestions"
+    }
+    assert [row["card_uuid"] for row in _rows(settings)] == [other["uuid"], card["uuid"]]  # the refused: not stored
+    assert 'cds_feedback_refused_total{reason="unoffered-suggestion"} 2.0' in client.get("/metrics").text
+    # The same moment accepting what the card offered is stored: nothing of the refusal is kept.
+    taken = {**elsewhere, "acceptedSuggestions": [swap]}
     assert client.post(FEEDBACK, json={"feedback": [taken]}).json() == {"received": 1, "stored": 1}
+
+
+def test_refusals_of_either_kind_are_named_in_the_batchs_order(client: TestClient) -> None:
+    card = _issue_older_adult_card(client)
+    first = overridden(card)
+    assert client.post(FEEDBACK, json={"feedback": [first]}).json()["stored"] == 1
+    contradicting = overridden(card, code="dont-show-again")
+    unoffered = {**accepted(card), "acceptedSuggestions": [{"id": "not-a-suggestion"}]}
+    for batch, kinds in (
+        ([contradicting, unoffered], ["with another", "no suggestion"]),
+        ([unoffered, contradicting], ["no suggestion", "with another"]),
+    ):
+        refused = client.post(FEEDBACK, json={"feedback": batch}).json()["refused"]
+        assert [r["index"] for r in refused] == [0, 1]
+        assert [kind in r["reason"] for kind, r in zip(kinds, refused, strict=True)] == [True, True]

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
+from cds_service.storage.schema import feedback
 from tests.conftest import SELECT, Clock, fixture
 from tests.feedback_calls import DAY_1, DAY_2, by_rule, issued
 
@@ -110,6 +111,43 @@ def test_feedback_on_a_card_stored_before_version_8_is_taken_as_sent(
     new = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
     answer = client.post(f"{SELECT}/feedback", json={"feedback": [{**item, "card": new["uuid"]}]})
     assert [r["index"] for r in answer.json()["refused"]] == [0]  # a card stored today is checked
+
+
+def test_a_resend_of_what_an_older_release_stored_unchecked_is_a_resend(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """During a rolling upgrade a process of the release before stores feedback unchecked; sent
+    again to this one, it is the same item (stored once), not refused as accepting nothing the
+    card offered. A card's suggestions changed by hand into something unreadable check nothing."""
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
+    card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    item = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": "a label, not a uuid"}],
+        "outcomeTimestamp": "2026-11-21T10:30:00Z",
+    }
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # as the release before stores it: through the same table
+        connection.execute(
+            feedback.insert(),
+            {
+                "card_uuid": card["uuid"],
+                "service_id": SELECT,
+                "rule_id": "cyclobenzaprine-duration",
+                "outcome": "accepted",
+                "accepted_suggestions": '["a label, not a uuid"]',
+                "outcome_timestamp": DAY_2 + timedelta(minutes=30),  # the item's outcomeTimestamp
+                "received_at": DAY_2,
+            },
+        )
+    assert client.post(f"{SELECT}/feedback", json={"feedback": [item]}).json() == {"received": 1, "stored": 0}
+    later = {**item, "outcomeTimestamp": "2026-11-21T10:40:00Z"}
+    assert [r["index"] for r in client.post(f"{SELECT}/feedback", json={"feedback": [later]}).json()["refused"]] == [0]
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE issued_cards SET suggestions = 'not JSON'"))
+    engine.dispose()
+    assert client.post(f"{SELECT}/feedback", json={"feedback": [later]}).json() == {"received": 1, "stored": 1}
 
 
 def _old_card(database_url: str, uuid: str, *, patient_key: str, order_key: str) -> None:

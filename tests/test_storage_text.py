@@ -121,6 +121,23 @@ def test_an_item_the_database_refuses_is_named_and_the_others_are_stored(
     assert len(database_rows(database_url, "SELECT id FROM feedback")) == 2
 
 
+def test_item_by_item_the_refusals_of_every_kind_are_named_in_the_batchs_order(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    _refuse_code(database_url, "refused-by-the-database")
+    unoffered = {**_overridden(card["uuid"], 3), "outcome": "accepted", "acceptedSuggestions": [{"id": "no-such"}]}
+    batch = [
+        _overridden(card["uuid"], 1, reason={"code": "refused-by-the-database"}),
+        _overridden(card["uuid"], 2),
+        unoffered,
+    ]
+    body = client.post(FEEDBACK, json={"feedback": batch}).json()
+    assert (body["stored"], [r["index"] for r in body["refused"]]) == (1, [0, 2])
+    assert "could not store" in body["refused"][0]["reason"] and "no suggestion" in body["refused"][1]["reason"]
+
+
 # All of Unicode but lone surrogates (no JSON parser here accepts them), NUL and its kin often.
 _CHARACTERS = st.characters() | st.sampled_from(["\x00", "\x1b", "\x7f", "\u2028", "\ufeff", "\U0010ffff"])
 

@@ -47,6 +47,8 @@ async def receive_feedback(
     log.info("feedback %s: %d item(s), %d new, %d refused", service.id, len(items), receipt.stored, refused)
     for item in items:
         runtime.metrics.feedback.labels(item.outcome).inc()
+    for refusal in receipt.refused:
+        runtime.metrics.feedback_refused.labels(refusal.kind).inc()
     answer: dict[str, Any] = {"received": len(items), "stored": receipt.stored}
     if receipt.refused:  # CDS Hooks defines no feedback answer: today's two counts, and the items not stored
         answer["refused"] = [{"index": r.index, "reason": r.reason} for r in receipt.refused]

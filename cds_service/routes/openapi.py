@@ -133,7 +133,7 @@ FEEDBACK_RECEIPT = {
         "stored": {"type": "integer", "description": "items new to the service (a resent item is stored once)"},
         "refused": {
             "type": "array",
-            "description": "items not stored: the database would not take them, they accept a suggestion "
+            "description": "items not stored: the database would not take them, they accept only suggestions "
             "their card did not offer, or they contradict what is stored of their card, outcome and "
             "outcomeTimestamp (present only when any)",
             "items": {

@@ -12,8 +12,8 @@ Clients resend: an item whose card, outcome and ``outcomeTimestamp`` are stored 
 same item, stored once. One that says something else of that moment (another reason, another
 comment, other suggestions) is not a resend, and a correction must not silently lose to what
 came first: it is refused, naming the fields that differ, and what is stored stays. An item
-accepting a suggestion its card did not offer (a client's bug: the id is the suggestion's
-``uuid``) is refused too, naming the field, rather than stored as a click on nothing.
+accepting only suggestions its card did not offer (a client's bug: the id is the suggestion's
+``uuid``) is refused too, naming the field, rather than counted as a click on nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # What the database says about a value, not about itself: the item's fault, not the batch's.
 ITEM_ERRORS = (DataError, IntegrityError)
 REFUSED_REASON = "the database could not store this item; the service log has the error"
+UNOFFERED_REASON = (
+    "acceptedSuggestions names no suggestion this card offered: each id is the uuid of one of the card's suggestions"
+)
 # What an item says, column by column, by the name of its field in the feedback request.
 _SAID = {
     "accepted_suggestions": "acceptedSuggestions",
@@ -71,7 +74,7 @@ def record_feedback(
             refused += conflicts
         except ITEM_ERRORS as error:
             log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
-            refused.append(Refused(index=index, reason=REFUSED_REASON))
+            refused.append(Refused(index, REFUSED_REASON, "database"))
     return FeedbackReceipt(stored=stored, refused=tuple(refused))
 
 
@@ -93,19 +96,10 @@ def _write(
     first: int,
 ) -> tuple[int, list[Refused]]:
     """Insert the items (``first`` is the first one's index in the batch): how many were new, and
-    the items refused: those accepting a suggestion their card did not offer (not inserted), and
-    those that contradict what is stored of their moment."""
-    ids = {storable(item.card) for item in items}
-    query = select(
-        issued_cards.c.uuid,
-        issued_cards.c.rule_id,
-        issued_cards.c.patient_key,
-        issued_cards.c.suggestions,
-        issued_cards.c.issuer,
-        issued_cards.c.tenant,
-    )
-    cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(ids)))}
-    rows, unknown, refused = [], [], []
+    the items refused: those accepting only suggestions their card did not offer (not inserted),
+    and those that contradict what is stored of their moment."""
+    cards = _cards(connection, {storable(item.card) for item in items})
+    rows, unknown, unoffered = [], [], []
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         if changed:
@@ -113,17 +107,17 @@ def _write(
         card = cards.get(row["card_uuid"])
         if card is None:
             unknown.append(index)
-        elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]) and (stray := _stray(item, card.suggestions)):
-            refused.append(Refused(index=index, reason=stray))
-            continue
+        elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]) and not _offered(item, card.suggestions):
+            unoffered.append(index)
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
     if unknown:  # one line a batch, without the ids: a client's own, built from anything
         log.warning(
             "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
         )
-    if refused:
-        log.warning("feedback: %d item(s) accept suggestions their card did not offer", len(refused))
+    refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered], service_id) if unoffered else []
+    dropped = {item.index for item in refused}
+    rows = [(index, row) for index, row in rows if index not in dropped]
     if not rows:
         return 0, refused
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
@@ -135,18 +129,60 @@ def _write(
     return new, refused
 
 
-def _stray(item: FeedbackItem, offered: str | None) -> str | None:
-    """Why an item accepting suggestions its card did not offer is refused (None: it does not).
-    A card stored before schema version 8 has no list to check against: taken as sent. Only the
-    sender's own cards are checked (``_write``): a refusal tells nothing of another's card."""
+def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
+    """The issued cards the items name, by uuid: their rule, patient, suggestions and client."""
+    query = select(
+        issued_cards.c.uuid,
+        issued_cards.c.rule_id,
+        issued_cards.c.patient_key,
+        issued_cards.c.suggestions,
+        issued_cards.c.issuer,
+        issued_cards.c.tenant,
+    )
+    return {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(uuids)))}
+
+
+def _offered(item: FeedbackItem, offered: str | None) -> bool:
+    """Does the item accept a suggestion its card offered (or accept none)? One id the card
+    offered is enough: the acceptance is real, and an id beside it harms nothing (only a
+    dose-change swap's id is read back, ``storage.quiet``). A card stored before schema version
+    8 (or by an older release during a rolling upgrade) has no list to check against."""
     if offered is None or not item.acceptedSuggestions:
-        return None
-    ids = set(json.loads(offered))
-    stray = [i for i, suggestion in enumerate(item.acceptedSuggestions) if suggestion.id not in ids]
-    if not stray:
-        return None
-    fields = ", ".join(f"acceptedSuggestions[{i}].id" for i in stray)
-    return f"{fields} names no suggestion of this card: send the uuid of a suggestion the card offered"
+        return True
+    try:
+        ids = set(json.loads(offered))
+    except (ValueError, TypeError):  # changed by hand: taken as sent
+        log.warning("feedback: a card's stored suggestions could not be read; its feedback is taken as sent")
+        return True
+    return any(suggestion.id in ids for suggestion in item.acceptedSuggestions)
+
+
+def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]], service_id: str) -> list[Refused]:
+    """The items accepting only suggestions their card did not offer, refused: a client's bug
+    (the id is the suggestion's ``uuid``), not a click on nothing to count. One whose moment the
+    sender has stored already (an older release took it during a rolling upgrade) is left to be
+    a resend, or a contradiction, as any other."""
+    where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
+    query = select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp)
+    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *_sent_by(rows[0][1])))}
+    refused = [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
+    if refused:  # the service and the client, never the ids: a client's own, built from anything
+        issuer = rows[0][1]["issuer"]
+        log.warning(
+            "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",
+            service_id,
+            len(refused),
+            repr(issuer) if issuer else "an unauthenticated client",
+        )
+    return refused
+
+
+def _sent_by(row: dict[str, Any]) -> list[Any]:
+    """Where-clauses for feedback from the sender of ``row``."""
+    return [
+        feedback.c.issuer.is_(None) if row["issuer"] is None else feedback.c.issuer == row["issuer"],
+        feedback.c.tenant.is_(None) if row["tenant"] is None else feedback.c.tenant == row["tenant"],
+    ]
 
 
 def _moment(row: Any) -> tuple[str, str, datetime]:
@@ -175,7 +211,7 @@ def _contradicting(connection: Connection, rows: list[tuple[int, dict[str, Any]]
         if kept is None or (kept["issuer"], kept["tenant"]) != (row["issuer"], row["tenant"]):
             continue
         if differ := [field for column, field in _SAID.items() if _says(kept, column) != _says(row, column)]:
-            refused.append(Refused(index=index, reason=_contradiction(differ)))
+            refused.append(Refused(index, _contradiction(differ), "contradiction"))
     if refused:  # the fields' names, never their values (a comment may say anything)
         log.warning("feedback: %d item(s) contradict feedback stored for the same moment", len(refused))
     return refused

@@ -73,11 +73,14 @@ class Owner:
 
 @dataclass(frozen=True)
 class Refused:
-    """A feedback item not stored (the database would not take it, or it contradicts what is
-    stored of its moment): its index in the batch, and why."""
+    """A feedback item not stored: its index in the batch, why (for the client), and which of the
+    reasons it is (for the metrics): ``database`` (it would not take the item), ``contradiction``
+    (the item says something else of a moment stored), ``unoffered-suggestion`` (it accepts only
+    suggestions its card did not offer)."""
 
     index: int
     reason: str
+    kind: str
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ class Interleaving:
         self.generation = generation
         self.armed = False
         self.inserting = threading.Event()  # the feedback write, at its insert
-        self.read = threading.Event()  # the call's quiet read has run
+        self.read = threading.Event()  # the call's quiet read has run (or the test is over)
+        self.read_seen = False  # a statement of the quiet read's, met while the insert was held
         self.stored = threading.Event()  # the feedback write told the process, while the read waited
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
@@ -44,7 +45,7 @@ class Interleaving:
 
     def _after(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
         if self.armed and "feedback.patient_key = " in statement and self.inserting.is_set():
-            self.armed = False
+            self.armed, self.read_seen = False, True
             before = self.generation()
             self.read.set()
             deadline = time.monotonic() + DEADLINE_SECONDS
@@ -83,6 +84,7 @@ def test_a_snooze_stored_while_a_read_is_in_flight_is_not_lost_to_what_it_read(
         assert interleaving.inserting.wait(DEADLINE_SECONDS), "the snooze's insert not reached"
         overtaken = call(service, DURATION_WARNING)
         snooze.result(DEADLINE_SECONDS)
+    assert interleaving.read_seen, "the call's quiet read not recognised (a statement with 'feedback.patient_key = ')"
     assert interleaving.stored.is_set(), "the snooze not stored while the call's read was in flight"
     assert rule_ids(overtaken) == [DURATION]  # what it read: no snooze
     assert call(service, DURATION_WARNING) == {"cards": []}
