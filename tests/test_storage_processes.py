@@ -115,6 +115,58 @@ def test_two_instances_starting_together_migrate_one_database_once(
     engine.dispose()
 
 
+def _altering(engine: Any) -> bool:
+    """Is a migration's ALTER TABLE of issued_cards waiting for a lock?"""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'ALTER TABLE issued_cards%' AND datname = current_database()"
+    )
+    with engine.connect() as connection:
+        return bool(connection.execute(text(query)).scalar())
+
+
+def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and_tries_again(
+    tmp_path: Path, postgresql_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> None:
+    """A rolling upgrade: a process of the release before (schema version 7) holds issued_cards in
+    a long transaction (an analytics read). The new release's migration waits at most a couple of
+    seconds for it at a time, so that the old process's other queries of the table are not stuck
+    behind it until that transaction ends, and goes through once it has."""
+    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
+    create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)).state.runtime.store.engine.dispose()
+    engine = create_engine(postgresql_url)
+    with engine.begin() as connection:  # the database as the release before left it
+        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN suggestions"))
+        connection.execute(text("UPDATE schema_version SET version = 7"))  # created at 8: its one row
+    old_release = engine.connect()
+    old_release.begin()
+    old_release.execute(text("SELECT count(*) FROM issued_cards")).scalar()  # its lock held till the end
+    pool = ThreadPoolExecutor(1)
+    try:
+        started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+        deadline = time.monotonic() + 30
+        while not _altering(engine):
+            assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
+            time.sleep(0.05)
+        # Another of the old release's readers queues behind the waiting migration, and is answered
+        # when it gives up (LOCK_WAIT), not when the long transaction ends.
+        with engine.connect() as other:
+            other.execute(text("SET statement_timeout = '8s'"))
+            assert other.execute(text("SELECT count(*) FROM issued_cards")).scalar() == 0
+        assert not started.done()  # it tries again
+    finally:
+        old_release.rollback()
+        old_release.close()
+        app = started.result(timeout=30)
+        pool.shutdown()
+    try:
+        with TestClient(app) as client:
+            assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
+    finally:
+        app.state.runtime.store.engine.dispose()
+        engine.dispose()
+
+
 def _workers(supervisor: int) -> list[int]:
     """The worker processes uvicorn spawned (its multiprocessing helpers excluded)."""
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +18,22 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from cds_service.storage.engine import unbounded
 from cds_service.storage.schema import metadata, quiet_channel, schema_version
 
 log = logging.getLogger(__name__)
+
+# On PostgreSQL a step that changes a table waits for every transaction that has read it, and
+# while it waits every later reader of the table queues behind it: a long analytics read or
+# retention sweep of a process of the release before would stall that process's hook calls for
+# as long. A migration waits at most LOCK_WAIT for a lock; then it is rolled back, the others'
+# queries go on, and it is tried again, LOCK_TRIES times in all (about a minute and a half).
+LOCK_WAIT = "2s"
+LOCK_TRIES = 30
+RETRY_PAUSE_SECONDS = 1.0
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,7 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
     if engine.dialect.name == "postgresql":
         unbounded(connection)  # a long migration, or waiting for another instance's, is no stuck statement
         connection.execute(text("SELECT pg_advisory_xact_lock(7302112026)"))
+        connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))  # the tables' locks, not the one above
         yield
     elif lock_file is not None:
         with open(lock_file, "a") as handle:
@@ -159,7 +172,28 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
 
 
 def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
-    """Create a new database at the latest version, or apply the steps an older one lacks."""
+    """Create a new database at the latest version, or apply the steps an older one lacks;
+    tried again while a table it changes is held by another's transaction (``LOCK_WAIT``)."""
+    for attempt in range(1, LOCK_TRIES + 1):
+        try:
+            return _migrate(engine, lock_file=lock_file, now=now)
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                raise
+            if attempt == LOCK_TRIES:
+                raise RuntimeError(
+                    f"the schema migration could not lock the tables it changes in {LOCK_TRIES} tries of "
+                    f"{LOCK_WAIT}: a long transaction holds them (pg_stat_activity names it); start again once it ends"
+                ) from None
+            log.warning(
+                "schema migration: a table is held by another transaction; rolled back, trying again (%d of %d)",
+                attempt + 1,
+                LOCK_TRIES,
+            )
+            time.sleep(RETRY_PAUSE_SECONDS)
+
+
+def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
 
     def stamp(connection: Connection, step: Migration) -> None:
         connection.execute(
