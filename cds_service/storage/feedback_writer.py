@@ -99,7 +99,7 @@ def _write(
     the items refused: those accepting only suggestions their card did not offer (not inserted),
     and those that contradict what is stored of their moment."""
     cards = _cards(connection, {storable(item.card) for item in items})
-    rows, unknown, unoffered = [], [], []
+    rows, unknown, unoffered = [], [], set()
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         if changed:
@@ -108,7 +108,7 @@ def _write(
         if card is None:
             unknown.append(index)
         elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]) and not _offered(item, card.suggestions):
-            unoffered.append(index)
+            unoffered.add(index)
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
     if unknown:  # one line a batch, without the ids: a client's own, built from anything
@@ -116,7 +116,7 @@ def _write(
             "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
         )
     refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered], service_id) if unoffered else []
-    dropped = {item.index for item in refused}
+    dropped = {refusal.index for refusal in refused}
     rows = [(index, row) for index, row in rows if index not in dropped]
     if not rows:
         return 0, refused
