@@ -180,3 +180,8 @@ def test_an_unoffered_suggestion_is_refused_only_on_the_senders_own_card(
     refused = _post(client, keys, "north", feedback, {"feedback": [unoffered]})["refused"]
     assert [r["index"] for r in refused] == [0] and "acceptedSuggestions names no suggestion" in refused[0]["reason"]
     assert _post(client, keys, "south", feedback, {"feedback": [unoffered]}) == {"received": 1, "stored": 1}
+    # South's item stored the moment: north's own item of it, accepting nothing offered, is still
+    # refused (a resend is the sender's own moment stored, not another's).
+    again = {**unoffered, "outcomeTimestamp": "2026-11-21T11:05:00Z"}
+    assert _post(client, keys, "south", feedback, {"feedback": [again]}) == {"received": 1, "stored": 1}
+    assert [r["index"] for r in _post(client, keys, "north", feedback, {"feedback": [again]})["refused"]] == [0]

@@ -289,3 +289,6 @@ def test_refusals_of_either_kind_are_named_in_the_batchs_order(client: TestClien
         refused = client.post(FEEDBACK, json={"feedback": batch}).json()["refused"]
         assert [r["index"] for r in refused] == [0, 1]
         assert [kind in r["reason"] for kind, r in zip(kinds, refused, strict=True)] == [True, True]
+    metrics = client.get("/metrics").text
+    for reason in ("contradiction", "unoffered-suggestion"):
+        assert f'cds_feedback_refused_total{{reason="{reason}"}} 2.0' in metrics

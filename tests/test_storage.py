@@ -144,10 +144,12 @@ def test_a_resend_of_what_an_older_release_stored_unchecked_is_a_resend(
     assert client.post(f"{SELECT}/feedback", json={"feedback": [item]}).json() == {"received": 1, "stored": 0}
     later = {**item, "outcomeTimestamp": "2026-11-21T10:40:00Z"}
     assert [r["index"] for r in client.post(f"{SELECT}/feedback", json={"feedback": [later]}).json()["refused"]] == [0]
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE issued_cards SET suggestions = 'not JSON'"))
+    for minute, unreadable in ((50, "not JSON"), (55, '"abc"')):  # the second JSON, but no list
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE issued_cards SET suggestions = :value"), {"value": unreadable})
+        again = {**item, "outcomeTimestamp": f"2026-11-21T10:{minute}:00Z"}
+        assert client.post(f"{SELECT}/feedback", json={"feedback": [again]}).json() == {"received": 1, "stored": 1}
     engine.dispose()
-    assert client.post(f"{SELECT}/feedback", json={"feedback": [later]}).json() == {"received": 1, "stored": 1}
 
 
 def _old_card(database_url: str, uuid: str, *, patient_key: str, order_key: str) -> None:

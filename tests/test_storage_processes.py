@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.settings import Settings
+from cds_service.storage import migrations
 from tests.conftest import NOON, SELECT, Clock, fixture, settings_in
 from tests.serving import serve, serve_in_thread
 
@@ -125,6 +126,24 @@ def _altering(engine: Any) -> bool:
         return bool(connection.execute(text(query)).scalar())
 
 
+def _release_before(settings: Settings, knowledge_for: Callable[[Settings], Knowledge | None]) -> Any:
+    """The database as the release before left it (schema version 7), and an engine on it."""
+    create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)).state.runtime.store.engine.dispose()
+    engine = create_engine(str(settings.database_url))
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN suggestions"))
+        connection.execute(text("UPDATE schema_version SET version = 7"))  # created at 8: its one row
+    return engine
+
+
+def _long_read(engine: Any) -> Any:
+    """A transaction of the release before, reading issued_cards: its lock held till it ends."""
+    connection = engine.connect()
+    connection.begin()
+    connection.execute(text("SELECT count(*) FROM issued_cards")).scalar()
+    return connection
+
+
 def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and_tries_again(
     tmp_path: Path, postgresql_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
 ) -> None:
@@ -133,17 +152,11 @@ def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and
     seconds for it at a time, so that the old process's other queries of the table are not stuck
     behind it until that transaction ends, and goes through once it has."""
     settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
-    create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)).state.runtime.store.engine.dispose()
-    engine = create_engine(postgresql_url)
-    with engine.begin() as connection:  # the database as the release before left it
-        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN suggestions"))
-        connection.execute(text("UPDATE schema_version SET version = 7"))  # created at 8: its one row
-    old_release = engine.connect()
-    old_release.begin()
-    old_release.execute(text("SELECT count(*) FROM issued_cards")).scalar()  # its lock held till the end
+    engine = _release_before(settings, knowledge_for)
+    old_release = _long_read(engine)
     pool = ThreadPoolExecutor(1)
+    started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
     try:
-        started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
         deadline = time.monotonic() + 30
         while not _altering(engine):
             assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
@@ -160,11 +173,45 @@ def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and
         app = started.result(timeout=30)
         pool.shutdown()
     try:
+        # The migration's lock timeout was its transactions' own: no pooled connection keeps it.
+        pooled = app.state.runtime.store.engine
+        connections = [pooled.connect() for _ in range(max(pooled.pool.checkedin(), 1))]
+        assert {c.execute(text("SHOW lock_timeout")).scalar() for c in connections} == {"0"}
+        for connection in connections:
+            connection.close()
         with TestClient(app) as client:
             assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
     finally:
         app.state.runtime.store.engine.dispose()
         engine.dispose()
+
+
+def test_a_migration_that_cannot_lock_its_tables_refuses_to_start_and_changes_nothing(
+    tmp_path: Path,
+    postgresql_url: str,
+    knowledge_for: Callable[[Settings], Knowledge | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its tries (here two, not thirty) the new release does not start, saying why, and the
+    database stays as the release before left it: every try rolled back whole."""
+    monkeypatch.setattr(migrations, "LOCK_TRIES", 2)
+    monkeypatch.setattr(migrations, "RETRY_PAUSE_SECONDS", 0.1)
+    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
+    engine = _release_before(settings, knowledge_for)
+    old_release = _long_read(engine)
+    try:
+        with pytest.raises(RuntimeError, match="could not lock the tables it changes in 2 tries"):
+            create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+    finally:
+        old_release.rollback()
+        old_release.close()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]
+        columns = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        assert "suggestions" not in set(
+            connection.execute(text(f"{columns} AND table_name = 'issued_cards'")).scalars()
+        )
+    engine.dispose()
 
 
 def _workers(supervisor: int) -> list[int]:

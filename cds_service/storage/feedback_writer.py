@@ -150,8 +150,10 @@ def _offered(item: FeedbackItem, offered: str | None) -> bool:
     if offered is None or not item.acceptedSuggestions:
         return True
     try:
-        ids = set(json.loads(offered))
-    except (ValueError, TypeError):  # changed by hand: taken as sent
+        ids = json.loads(offered)
+    except ValueError:
+        ids = None
+    if not isinstance(ids, list):  # changed by hand: taken as sent
         log.warning("feedback: a card's stored suggestions could not be read; its feedback is taken as sent")
         return True
     return any(suggestion.id in ids for suggestion in item.acceptedSuggestions)

@@ -30,10 +30,16 @@ log = logging.getLogger(__name__)
 # retention sweep of a process of the release before would stall that process's hook calls for
 # as long. A migration waits at most LOCK_WAIT for a lock; then it is rolled back, the others'
 # queries go on, and it is tried again, LOCK_TRIES times in all (about a minute and a half).
+# A deadlock with the release before (its locks taken in another order) is tried again too.
 LOCK_WAIT = "2s"
 LOCK_TRIES = 30
 RETRY_PAUSE_SECONDS = 1.0
-_LOCK_NOT_AVAILABLE = "55P03"
+_TRY_AGAIN = {"55P03": "lock not available", "40P01": "deadlock"}
+# PostgreSQL advisory locks: one migration's transaction at a time (every release takes it), and
+# one starting process trying at a time across its pauses (without it, the next process in line
+# took the migration lock the moment one gave up, and the table was never free).
+_MIGRATING = 7302112026
+_TRYING = 7302112027
 
 
 @dataclass(frozen=True)
@@ -156,8 +162,8 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | None) -> Iterator[None]:
     """Several workers start at once: one migrates, the others wait and find it done."""
     if engine.dialect.name == "postgresql":
-        unbounded(connection)  # a long migration, or waiting for another instance's, is no stuck statement
-        connection.execute(text("SELECT pg_advisory_xact_lock(7302112026)"))
+        _wait_for_another(connection)
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATING})"))
         connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))  # the tables' locks, not the one above
         yield
     elif lock_file is not None:
@@ -171,26 +177,60 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
         yield
 
 
+def _wait_for_another(connection: Connection) -> None:
+    """For the rest of this transaction, wait as long as another process's migration takes: no
+    statement timeout, nor a lock timeout a role may set by default."""
+    unbounded(connection)
+    connection.execute(text("SET LOCAL lock_timeout = 0"))
+
+
+@contextmanager
+def _one_starter(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, this process alone tries to migrate until it is done (``_TRYING``, held on
+    a connection of its own across the tries and their pauses)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        with connection.begin():
+            _wait_for_another(connection)
+            connection.execute(text(f"SELECT pg_advisory_lock({_TRYING})"))  # outlives the transaction
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(text(f"SELECT pg_advisory_unlock({_TRYING})"))
+                connection.commit()
+            except Exception:  # the connection is gone, or going: the lock goes with it
+                connection.invalidate()
+
+
 def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
     """Create a new database at the latest version, or apply the steps an older one lacks;
     tried again while a table it changes is held by another's transaction (``LOCK_WAIT``)."""
-    for attempt in range(1, LOCK_TRIES + 1):
-        try:
-            return _migrate(engine, lock_file=lock_file, now=now)
-        except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-                raise
-            if attempt == LOCK_TRIES:
-                raise RuntimeError(
-                    f"the schema migration could not lock the tables it changes in {LOCK_TRIES} tries of "
-                    f"{LOCK_WAIT}: a long transaction holds them (pg_stat_activity names it); start again once it ends"
-                ) from None
-            log.warning(
-                "schema migration: a table is held by another transaction; rolled back, trying again (%d of %d)",
-                attempt + 1,
-                LOCK_TRIES,
-            )
-            time.sleep(RETRY_PAUSE_SECONDS)
+    with _one_starter(engine):
+        for attempt in range(1, LOCK_TRIES + 1):
+            try:
+                return _migrate(engine, lock_file=lock_file, now=now)
+            except OperationalError as error:
+                reason = _TRY_AGAIN.get(getattr(error.orig, "sqlstate", None) or "")
+                if reason is None:
+                    raise
+                waiting = (error.statement or "").split("\n", 1)[0][:120]  # the migration's own SQL
+                if attempt == LOCK_TRIES:
+                    raise RuntimeError(
+                        f"the schema migration could not lock the tables it changes in {LOCK_TRIES} tries of "
+                        f"{LOCK_WAIT} ({reason}, at {waiting!r}): a long transaction holds them "
+                        "(pg_stat_activity names it); start again once it ends"
+                    ) from error
+                log.warning(
+                    "schema migration: %s at %r; rolled back, trying again (%d of %d)",
+                    reason,
+                    waiting,
+                    attempt + 1,
+                    LOCK_TRIES,
+                )
+                time.sleep(RETRY_PAUSE_SECONDS)
 
 
 def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from cds_service.security.clients import TrustedClient
 
@@ -80,7 +81,7 @@ class Refused:
 
     index: int
     reason: str
-    kind: str
+    kind: Literal["database", "contradiction", "unoffered-suggestion"]
 
 
 @dataclass(frozen=True)
