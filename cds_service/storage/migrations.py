@@ -71,10 +71,6 @@ def _add_keys_after(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keys_after TEXT"))
 
 
-def _add_suggestions(connection: Connection) -> None:
-    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
-
-
 def _add_draft(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN draft VARCHAR(300)"))
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN draft_hash VARCHAR(64)"))
@@ -142,6 +138,10 @@ def _announce_feedback(connection: Connection) -> None:
     connection.exec_driver_sql(_FEEDBACK_CHANGED)
     for trigger in _FEEDBACK_TRIGGERS:
         connection.exec_driver_sql(f"{trigger} FOR EACH STATEMENT EXECUTE FUNCTION cds_feedback_changed()")
+
+
+def _add_suggestions(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
 
 
 MIGRATIONS = (
