@@ -8,7 +8,10 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+_PROTOCOL_3 = 196608  # the start-up message's protocol version; SSL and GSS requests come before it
 
 
 @dataclass
@@ -18,6 +21,9 @@ class _Link:
     lock: threading.Lock = field(default_factory=threading.Lock)
     held: bytearray | None = None  # the server's answers, while they are held back
     client: socket.socket | None = None  # where they go once released
+    sent: bytearray = field(default_factory=bytearray)  # the client's bytes not yet read as messages
+    started: bool = False  # past the start-up message: every message has a type byte
+    prepared: dict[bytes, bytes] = field(default_factory=dict)  # a prepared statement's text, by name
 
 
 class CuttableProxy:
@@ -98,7 +104,9 @@ class HoldingProxy(CuttableProxy):
         self._holding: list[_Link] = []
 
     def hold(self, marker: bytes) -> None:
-        """Hold the answer to the next statement whose text holds ``marker``."""
+        """Hold the answer to the next statement whose text holds ``marker``: sent as text, or run
+        by the name it was prepared under (psycopg prepares a statement run five times on a
+        connection, and sends its text no more)."""
         self._marker = marker
 
     def release(self) -> None:
@@ -112,7 +120,9 @@ class HoldingProxy(CuttableProxy):
 
     def _forward(self, data: bytes, target: socket.socket, link: _Link, to_server: bool) -> None:
         with link.lock:
-            if to_server and self._marker is not None and self._marker in data:
+            texts = list(_statements(link, data)) if to_server else []
+            marker = self._marker
+            if to_server and marker is not None and (marker in data or any(marker in text for text in texts)):
                 self._marker, link.held = None, bytearray()
                 with self._lock:
                     self._holding.append(link)
@@ -130,3 +140,35 @@ def _reset(end: socket.socket) -> None:
         end.close()
     except OSError:
         pass
+
+
+def _statements(link: _Link, data: bytes) -> Iterator[bytes]:
+    """The text of each statement the client's ``data`` runs or prepares, as PostgreSQL's protocol
+    frames it: a simple query's, a Parse's (kept by its name) and a Bind's (its statement's)."""
+    link.sent += data
+    while True:
+        if not link.started:  # untyped: the SSL or GSS request, then the start-up message
+            if len(link.sent) < 8:
+                return
+            length, code = struct.unpack("!ii", link.sent[:8])
+            if length < 8 or len(link.sent) < length:
+                return
+            del link.sent[:length]
+            link.started = code == _PROTOCOL_3
+            continue
+        if len(link.sent) < 5:
+            return
+        length = struct.unpack("!i", link.sent[1:5])[0]
+        if length < 4 or len(link.sent) < 1 + length:
+            return
+        kind, body = link.sent[:1], bytes(link.sent[5 : 1 + length])
+        del link.sent[: 1 + length]
+        if kind == b"Q":
+            yield body
+        elif kind == b"P":
+            name, _, rest = body.partition(b"\0")
+            link.prepared[name] = rest.partition(b"\0")[0]
+            yield link.prepared[name]
+        elif kind == b"B":
+            statement = body.partition(b"\0")[2].partition(b"\0")[0]
+            yield link.prepared.get(statement, b"")
