@@ -118,8 +118,9 @@ class Metrics:
         )
         self.feedback_refused = Counter(
             "cds_feedback_refused",
-            "Feedback items not stored, by reason: database, contradiction, unoffered-suggestion.",
-            ["reason"],
+            "Feedback items refused (the answer's refused list), by kind: database, contradiction, "
+            "unoffered-suggestion.",
+            ["kind"],
             registry=self.registry,
         )
         self._storage_metrics()

@@ -270,7 +270,7 @@ def test_accepting_only_suggestions_the_card_did_not_offer_is_refused_naming_the
         "acceptedSuggestions names no suggestion this card offered: each id is the uuid of one of the card's suggestions"
     }
     assert [row["card_uuid"] for row in _rows(settings)] == [other["uuid"], card["uuid"]]  # the refused: not stored
-    assert 'cds_feedback_refused_total{reason="unoffered-suggestion"} 2.0' in client.get("/metrics").text
+    assert 'cds_feedback_refused_total{kind="unoffered-suggestion"} 2.0' in client.get("/metrics").text
     # The same moment accepting what the card offered is stored: nothing of the refusal is kept.
     taken = {**elsewhere, "acceptedSuggestions": [swap]}
     assert client.post(FEEDBACK, json={"feedback": [taken]}).json() == {"received": 1, "stored": 1}
@@ -290,5 +290,5 @@ def test_refusals_of_either_kind_are_named_in_the_batchs_order(client: TestClien
         assert [r["index"] for r in refused] == [0, 1]
         assert [kind in r["reason"] for kind, r in zip(kinds, refused, strict=True)] == [True, True]
     metrics = client.get("/metrics").text
-    for reason in ("contradiction", "unoffered-suggestion"):
-        assert f'cds_feedback_refused_total{{reason="{reason}"}} 2.0' in metrics
+    for kind in ("contradiction", "unoffered-suggestion"):
+        assert f'cds_feedback_refused_total{{kind="{kind}"}} 2.0' in metrics

@@ -137,8 +137,8 @@ def test_item_by_item_the_refusals_of_every_kind_are_named_in_the_batchs_order(
     assert (body["stored"], [r["index"] for r in body["refused"]]) == (1, [0, 2])
     assert "could not store" in body["refused"][0]["reason"] and "no suggestion" in body["refused"][1]["reason"]
     metrics = client.get("/metrics").text
-    for reason in ("database", "unoffered-suggestion"):
-        assert f'cds_feedback_refused_total{{reason="{reason}"}} 1.0' in metrics
+    for kind in ("database", "unoffered-suggestion"):
+        assert f'cds_feedback_refused_total{{kind="{kind}"}} 1.0' in metrics
 
 
 # All of Unicode but lone surrogates (no JSON parser here accepts them), NUL and its kin often.

@@ -56,7 +56,7 @@ _SAID = {
 def record_feedback(
     store: Store, *, service_id: str, items: Sequence[FeedbackItem], now: datetime, owner: Owner | None = None
 ) -> FeedbackReceipt:
-    """Store each item once: how many were new, and which the database refused."""
+    """Store each item once: how many were new, and which were refused, and why."""
     try:
         with store.writing(durable=True) as connection:
             stored, conflicts = _write(store, connection, service_id, items, now, owner, first=0)

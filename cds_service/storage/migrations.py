@@ -36,10 +36,11 @@ LOCK_TRIES = 30
 RETRY_PAUSE_SECONDS = 1.0
 _TRY_AGAIN = {"55P03": "lock not available", "40P01": "deadlock"}
 # PostgreSQL advisory locks: one migration's transaction at a time (every release takes it), and
-# one starting process trying at a time across its pauses (without it, the next process in line
-# took the migration lock the moment one gave up, and the table was never free).
+# one starting process of this schema's deployment trying at a time across its pauses (without
+# it, the next process in line took the migration lock the moment one gave up, and the table was
+# never free). The second is keyed by the schema too: another deployment's tries hold up no one.
 _MIGRATING = 7302112026
-_TRYING = 7302112027
+_TRYING = "73021120, hashtext(current_schema())"
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetim
                 reason = _TRY_AGAIN.get(getattr(error.orig, "sqlstate", None) or "")
                 if reason is None:
                     raise
-                waiting = (error.statement or "").split("\n", 1)[0][:120]  # the migration's own SQL
+                waiting = (error.statement or "").strip().split("\n", 1)[0][:120]  # the migration's own SQL
                 if attempt == LOCK_TRIES:
                     raise RuntimeError(
                         f"the schema migration could not lock the tables it changes in {LOCK_TRIES} tries of "

@@ -213,7 +213,7 @@ class Store:
     def record_feedback(
         self, *, service_id: str, items: list[FeedbackItem], owner: Owner | None = None
     ) -> FeedbackReceipt:
-        """Store each item once: how many were new, and which items the database refused (the
+        """Store each item once: how many were new, and which items were refused, and why (the
         others are stored all the same: ``storage.feedback_writer``). Raises if the database
         cannot be reached. ``owner``: the client that sent it (None with authentication off)."""
         try:
