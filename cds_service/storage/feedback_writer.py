@@ -166,10 +166,15 @@ def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]],
     a resend, or a contradiction, as any other."""
     where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
     query = select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp)
-    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *_sent_by(rows[0][1])))}
+    sender = rows[0][1]  # every item of a batch is one client's
+    sent_by = (
+        feedback.c.issuer.is_not_distinct_from(sender["issuer"]),
+        feedback.c.tenant.is_not_distinct_from(sender["tenant"]),
+    )
+    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *sent_by))}
     refused = [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
     if refused:  # the service and the client, never the ids: a client's own, built from anything
-        issuer = rows[0][1]["issuer"]
+        issuer = sender["issuer"]
         log.warning(
             "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",
             service_id,
@@ -177,14 +182,6 @@ def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]],
             repr(issuer) if issuer else "an unauthenticated client",
         )
     return refused
-
-
-def _sent_by(row: dict[str, Any]) -> list[Any]:
-    """Where-clauses for feedback from the sender of ``row``."""
-    return [
-        feedback.c.issuer.is_(None) if row["issuer"] is None else feedback.c.issuer == row["issuer"],
-        feedback.c.tenant.is_(None) if row["tenant"] is None else feedback.c.tenant == row["tenant"],
-    ]
 
 
 def _moment(row: Any) -> tuple[str, str, datetime]:
