@@ -81,8 +81,15 @@ class Bench:
     """The echo and one service process per target (``auth off``, ``auth on``), on loopback."""
 
     def __init__(
-        self, workdir: Path, *, targets: tuple[str, ...] = (OFF, ON), workers: int = 1, database_url: str | None = None
+        self,
+        workdir: Path,
+        *,
+        targets: tuple[str, ...] = (OFF, ON),
+        workers: int = 1,
+        database_url: str | None = None,
+        service: str = "cds_service",
     ) -> None:
+        """``service``: the module run as ``cds-service`` (``bench.timed``: with its stages timed)."""
         self.workdir = workdir
         self.key = SigningKey.generate("ES384")
         self.fhir = FhirTestServer(resources=fhir_resources(50))
@@ -101,13 +108,13 @@ class Bench:
                 env |= {"CDS_TRUSTED_CLIENTS_FILE": str(workdir / "clients.json")}
             if database_url:
                 env["CDS_DATABASE_URL"] = database_url
-            self._start(target, ["-m", "cds_service", "serve", "--workers", str(workers)], env)
+            self._start(target, ["-m", service, "serve", "--workers", str(workers)], env)
         self._start(ECHO, [str(ROOT / "bench" / "echo.py")], dict(os.environ))
 
     def _start(self, target: str, command: list[str], env: dict[str, str]) -> None:
         port = self.ports[target] = free_port()
         command = [sys.executable, *command, "--port", str(port)]
-        process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.processes[target] = process
         _wait(f"http://127.0.0.1:{port}/healthz", process)
 

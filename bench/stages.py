@@ -1,0 +1,126 @@
+"""Where a hook call's time goes in the running server, under wrk's load: each stage's wall time
+per call, timed where it runs (``bench/timed.py``), beside wrk's latency and the echo's.
+
+``bench/breakdown.py`` times each stage alone on a body it has met thousands of times; a call
+in the server meets a body just parsed, after the other stages and the other calls have had the
+CPU's caches. What the app does not account for (uvicorn, the socket, freeing what the call
+made) is wrk's mean latency less the app's time.
+
+    python bench/stages.py [--scenario "500 prefetch entries"] [--seconds 5] [--auth]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import ECHO, OFF, ON, WARMUP_SECONDS, Bench  # noqa: E402
+from bench.scenarios import scenarios  # noqa: E402
+from bench.timed import APP, RECORDS, ROUTE, STAGES  # noqa: E402
+from bench.wrk import Load, drive  # noqa: E402
+
+DEFAULT_SCENARIOS = ("sandbox order", "500 prefetch entries")
+
+
+def _stages(bench: Bench, target: str, body: Path, seconds: float, out: Path) -> tuple[Load, dict[str, Any]]:
+    """wrk's figures for one run at concurrency 1, and the server's totals over that run alone."""
+    pid = bench.processes[target].pid
+
+    def run(seconds: float) -> Load:
+        tokens = bench._tokens(target, int(3000 * seconds))
+        return drive(
+            bench.url(target), body, concurrency=1, seconds=seconds, pid=pid, tokens=tokens, workdir=bench.workdir
+        )
+
+    totals = out / f"{pid}.json"
+    run(WARMUP_SECONDS)
+    _totals(pid, totals)  # the warm-up's, set aside
+    load = run(seconds)
+    return load, _totals(pid, totals)
+
+
+def _totals(pid: int, path: Path) -> dict[str, Any]:
+    path.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(200):
+        if path.exists():
+            figures: dict[str, Any] = json.loads(path.read_text())
+            return figures
+        time.sleep(0.05)
+    raise RuntimeError(f"the timed service ({pid}) wrote no totals")
+
+
+def _table(scenario: str, target: str, load: Load, echo: Load, totals: dict[str, Any]) -> list[str]:
+    seconds, counts = totals["seconds"], totals["counts"]
+    calls = counts.get(ROUTE, 0)
+    if not calls:
+        return [f"{scenario}, {target}: no call answered"]
+
+    def us(stage: str) -> float:
+        return seconds.get(stage, 0.0) * 1e6 / calls
+
+    rows = [(stage, us(stage)) for stage, _, _ in STAGES if "below" not in stage]
+    route, app = us(ROUTE), us(APP)
+    rows += [("the rest of the route (metrics, the record queued, response JSON)", route - sum(us for _, us in rows))]
+    rows += [("middleware (CORS, errors, request metrics, access line), the response sent", app - route)]
+    rows += [(stage, us(stage)) for stage, _, _ in STAGES if "below" in stage]
+    mean = 1e6 / load.rps  # at concurrency 1, one call at a time
+    rows += [("outside the app: uvicorn, the socket, freeing the call's objects (wrk's mean less the app)", mean - app)]
+    collections = sorted(stage for stage in seconds if stage.startswith("collector"))
+    lines = [
+        f"### {scenario}, {target}: {calls:,} calls at c = 1",
+        "",
+        f"wrk: p50 {load.p50_ms * 1000:,.0f} µs, mean {mean:,.0f} µs, CPU {load.cpu_ms_per_call * 1000:,.0f} µs a call;"
+        f" the echo's p50 {echo.p50_ms * 1000:,.0f} µs ({load.p50_ms / echo.p50_ms:.2f}×)",
+        "",
+        "| stage | µs per call |",
+        "|---|---:|",
+        *(f"| {stage} | {micros:,.0f} |" for stage, micros in rows),
+        f"| **wrk's mean latency** | **{mean:,.0f}** |",
+        *(f"| of it: {stage} ({counts[stage]:,} in all) | {us(stage):,.0f} |" for stage in collections),
+        f"| beside it: {RECORDS} | {us(RECORDS):,.0f} |",
+        "",
+    ]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", action="append", help="repeatable; default: the sandbox order and 500 entries")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds of the measured run (after a warm-up)")
+    parser.add_argument("--auth", action="store_true", help="also with authentication on (an ES384 token a call)")
+    args = parser.parse_args()
+    targets = (OFF, ON) if args.auth else (OFF,)
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="cds-stages-") as tmp:
+        workdir, out = Path(tmp), Path(tmp) / "stages"
+        out.mkdir()
+        os.environ["BENCH_STAGES_OUT"] = str(out)
+        bench = Bench(workdir, targets=targets, service="bench.timed")
+        try:
+            bodies = scenarios(bench.fhir.base)
+            for scenario in args.scenario or DEFAULT_SCENARIOS:
+                body = workdir / "body.json"
+                body.write_text(json.dumps(bodies[scenario]))
+                echo = bench.measure(bodies[scenario], (ECHO,), 1, args.seconds)[ECHO]
+                for target in targets:
+                    load, totals = _stages(bench, target, body, args.seconds, out)
+                    lines += _table(scenario, target, load, echo, totals)
+        finally:
+            bench.stop()
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
