@@ -31,8 +31,8 @@ end
 done = function(summary, latency, requests)
   local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
   out:write(string.format(
-    '{"p50_us": %d, "p99_us": %d, "requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d}',
-    latency:percentile(50), latency:percentile(99), summary.requests, summary.duration,
+    '{"p50_us": %d, "p99_us": %d, "mean_us": %d, "requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d}',
+    latency:percentile(50), latency:percentile(99), latency.mean, summary.requests, summary.duration,
     summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
       + summary.errors.timeout))
   out:close()

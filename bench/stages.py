@@ -3,8 +3,8 @@ per call, timed where it runs (``bench/timed.py``), beside wrk's latency and the
 
 ``bench/breakdown.py`` times each stage alone on a body it has met thousands of times; a call
 in the server meets a body just parsed, after the other stages and the other calls have had the
-CPU's caches. What the app does not account for (uvicorn, the socket, freeing what the call
-made) is wrk's mean latency less the app's time.
+CPU's caches. What the app does not account for (uvicorn, the socket) is wrk's mean latency
+less the app's time.
 
     python bench/stages.py [--scenario "500 prefetch entries"] [--seconds 5] [--auth]
 """
@@ -74,8 +74,8 @@ def _table(scenario: str, target: str, load: Load, echo: Load, totals: dict[str,
     rows += [("the rest of the route (metrics, the record queued, response JSON)", route - sum(us for _, us in rows))]
     rows += [("middleware (CORS, errors, request metrics, access line), the response sent", app - route)]
     rows += [(stage, us(stage)) for stage, _, _ in STAGES if "below" in stage]
-    mean = 1e6 / load.rps  # at concurrency 1, one call at a time
-    rows += [("outside the app: uvicorn, the socket, freeing the call's objects (wrk's mean less the app)", mean - app)]
+    mean = load.mean_ms * 1000  # from sending a request to its answer read, as wrk measures
+    rows += [("outside the app: uvicorn, the socket (wrk's mean latency less the app)", mean - app)]
     collections = sorted(stage for stage in seconds if stage.startswith("collector"))
     lines = [
         f"### {scenario}, {target}: {calls:,} calls at c = 1",

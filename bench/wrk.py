@@ -31,6 +31,8 @@ class Load:
     cpu_ms_per_call: float
     # The machine's CPU time that other tenants of the VM took during the run (``steal``).
     steal: float = 0.0
+    # wrk's mean latency, a request sent to its answer read (not wrk's time writing the next).
+    mean_ms: float = 0.0
 
 
 def median(loads: list[Load]) -> Load:
@@ -43,6 +45,7 @@ def median(loads: list[Load]) -> Load:
         errors=sum(x.errors for x in loads),
         cpu_ms_per_call=statistics.median(x.cpu_ms_per_call for x in loads),
         steal=statistics.mean(x.steal for x in loads),
+        mean_ms=statistics.median(x.mean_ms for x in loads),
     )
 
 
@@ -121,4 +124,5 @@ def drive(
         errors=figures["non_2xx"] + figures["socket_errors"],
         cpu_ms_per_call=spent * 1000 / max(requests, 1),
         steal=steal,
+        mean_ms=figures["mean_us"] / 1000,
     )
