@@ -18,6 +18,7 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
@@ -211,6 +212,45 @@ def test_a_migration_that_cannot_lock_its_tables_refuses_to_start_and_changes_no
         assert "suggestions" not in set(
             connection.execute(text(f"{columns} AND table_name = 'issued_cards'")).scalars()
         )
+    engine.dispose()
+
+
+def test_a_migration_failing_for_another_reason_is_not_tried_again(
+    tmp_path: Path,
+    postgresql_url: str,
+    knowledge_for: Callable[[Settings], Knowledge | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a lock not had (or a deadlock) is worth another try. A migration's statement
+    cancelled by an operator while it waits (``pg_cancel_backend``: 57014) stops the start at
+    once with PostgreSQL's error: while the table is still held, a try more would wait again."""
+    monkeypatch.setattr(migrations, "RETRY_PAUSE_SECONDS", 0.1)
+    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
+    engine = _release_before(settings, knowledge_for)
+    old_release = _long_read(engine)
+    pool = ThreadPoolExecutor(1)
+    started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+    try:
+        deadline = time.monotonic() + 30
+        while not _altering(engine):
+            assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
+            time.sleep(0.05)
+        with engine.connect() as dba:
+            cancelled = dba.execute(
+                text(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'ALTER TABLE issued_cards%' AND datname = current_database()"
+                )
+            ).scalars()
+            assert list(cancelled) == [True]
+        with pytest.raises(OperationalError, match="canceling statement due to user request"):
+            started.result(timeout=20)  # the table still held: another try would still be waiting
+    finally:
+        old_release.rollback()
+        old_release.close()
+        pool.shutdown(wait=True)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]
     engine.dispose()
 
 
