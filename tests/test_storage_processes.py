@@ -18,12 +18,10 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.settings import Settings
-from cds_service.storage import migrations
 from tests.conftest import NOON, SELECT, Clock, fixture, settings_in
 from tests.serving import serve, serve_in_thread
 
@@ -114,143 +112,6 @@ def test_two_instances_starting_together_migrate_one_database_once(
     engine = create_engine(postgresql_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
-    engine.dispose()
-
-
-def _altering(engine: Any) -> bool:
-    """Is a migration's ALTER TABLE of issued_cards waiting for a lock?"""
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE 'ALTER TABLE issued_cards%' AND datname = current_database()"
-    )
-    with engine.connect() as connection:
-        return bool(connection.execute(text(query)).scalar())
-
-
-def _release_before(settings: Settings, knowledge_for: Callable[[Settings], Knowledge | None]) -> Any:
-    """The database as the release before left it (schema version 7), and an engine on it."""
-    create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON)).state.runtime.store.engine.dispose()
-    engine = create_engine(str(settings.database_url))
-    with engine.begin() as connection:
-        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN suggestions"))
-        connection.execute(text("UPDATE schema_version SET version = 7"))  # created at 8: its one row
-    return engine
-
-
-def _long_read(engine: Any) -> Any:
-    """A transaction of the release before, reading issued_cards: its lock held till it ends."""
-    connection = engine.connect()
-    connection.begin()
-    connection.execute(text("SELECT count(*) FROM issued_cards")).scalar()
-    return connection
-
-
-def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and_tries_again(
-    tmp_path: Path, postgresql_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
-) -> None:
-    """A rolling upgrade: a process of the release before (schema version 7) holds issued_cards in
-    a long transaction (an analytics read). The new release's migration waits at most a couple of
-    seconds for it at a time, so that the old process's other queries of the table are not stuck
-    behind it until that transaction ends, and goes through once it has."""
-    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
-    engine = _release_before(settings, knowledge_for)
-    old_release = _long_read(engine)
-    pool = ThreadPoolExecutor(1)
-    started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
-    try:
-        deadline = time.monotonic() + 30
-        while not _altering(engine):
-            assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
-            time.sleep(0.05)
-        # Another of the old release's readers queues behind the waiting migration, and is answered
-        # when it gives up (LOCK_WAIT), not when the long transaction ends.
-        with engine.connect() as other:
-            other.execute(text("SET statement_timeout = '8s'"))
-            assert other.execute(text("SELECT count(*) FROM issued_cards")).scalar() == 0
-        assert not started.done()  # it tries again
-    finally:
-        old_release.rollback()
-        old_release.close()
-        app = started.result(timeout=30)
-        pool.shutdown()
-    try:
-        # The migration's lock timeout was its transactions' own: no pooled connection keeps it.
-        pooled = app.state.runtime.store.engine
-        connections = [pooled.connect() for _ in range(max(pooled.pool.checkedin(), 1))]
-        assert {c.execute(text("SHOW lock_timeout")).scalar() for c in connections} == {"0"}
-        for connection in connections:
-            connection.close()
-        with TestClient(app) as client:
-            assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
-    finally:
-        app.state.runtime.store.engine.dispose()
-        engine.dispose()
-
-
-def test_a_migration_that_cannot_lock_its_tables_refuses_to_start_and_changes_nothing(
-    tmp_path: Path,
-    postgresql_url: str,
-    knowledge_for: Callable[[Settings], Knowledge | None],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Past its tries (here two, not thirty) the new release does not start, saying why, and the
-    database stays as the release before left it: every try rolled back whole."""
-    monkeypatch.setattr(migrations, "LOCK_TRIES", 2)
-    monkeypatch.setattr(migrations, "RETRY_PAUSE_SECONDS", 0.1)
-    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
-    engine = _release_before(settings, knowledge_for)
-    old_release = _long_read(engine)
-    try:
-        with pytest.raises(RuntimeError, match="could not lock the tables it changes in 2 tries"):
-            create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
-    finally:
-        old_release.rollback()
-        old_release.close()
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]
-        columns = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
-        assert "suggestions" not in set(
-            connection.execute(text(f"{columns} AND table_name = 'issued_cards'")).scalars()
-        )
-    engine.dispose()
-
-
-def test_a_migration_failing_for_another_reason_is_not_tried_again(
-    tmp_path: Path,
-    postgresql_url: str,
-    knowledge_for: Callable[[Settings], Knowledge | None],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Only a lock not had (or a deadlock) is worth another try. A migration's statement
-    cancelled by an operator while it waits (``pg_cancel_backend``: 57014) stops the start at
-    once with PostgreSQL's error: while the table is still held, a try more would wait again."""
-    monkeypatch.setattr(migrations, "RETRY_PAUSE_SECONDS", 0.1)
-    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
-    engine = _release_before(settings, knowledge_for)
-    old_release = _long_read(engine)
-    pool = ThreadPoolExecutor(1)
-    started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
-    try:
-        deadline = time.monotonic() + 30
-        while not _altering(engine):
-            assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
-            time.sleep(0.05)
-        with engine.connect() as dba:
-            cancelled = dba.execute(
-                text(
-                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'ALTER TABLE issued_cards%' AND datname = current_database()"
-                )
-            ).scalars()
-            assert list(cancelled) == [True]
-        with pytest.raises(OperationalError, match="canceling statement due to user request"):
-            started.result(timeout=20)  # the table still held: another try would still be waiting
-    finally:
-        old_release.rollback()
-        old_release.close()
-        pool.shutdown(wait=True)
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]
     engine.dispose()
 
 
