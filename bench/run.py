@@ -90,7 +90,7 @@ class Bench:
         service: str = "cds_service",
     ) -> None:
         """``service``: the module run as ``cds-service`` (``bench.timed``: with its stages timed)."""
-        self.workdir = workdir
+        self.workdir, self.targets = workdir, targets
         self.key = SigningKey.generate("ES384")
         self.fhir = FhirTestServer(resources=fhir_resources(50))
         self.fhir_httpd, _ = start(self.fhir)
@@ -128,7 +128,8 @@ class Bench:
     def url(self, target: str) -> str:
         return f"http://127.0.0.1:{self.ports[target]}/cds-services/{SELECT}"
 
-    def _tokens(self, target: str, count: int) -> Path | None:
+    def tokens(self, target: str, count: int) -> Path | None:
+        """``count`` tokens minted for ``target`` (none with authentication off), one a line."""
         if target != ON:
             return None
         url, now = self.url(target), time.time()
@@ -160,7 +161,7 @@ class Bench:
                 concurrency=concurrency,
                 seconds=seconds,
                 pid=self.processes[target].pid,
-                tokens=self._tokens(target, int(TOKENS_PER_SECOND * seconds)),
+                tokens=self.tokens(target, int(TOKENS_PER_SECOND * seconds)),
                 new_patient=body["context"]["patientId"] if new_patients else None,
                 workdir=self.workdir,
             )

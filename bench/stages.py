@@ -3,10 +3,13 @@ per call, timed where it runs (``bench/timed.py``), beside wrk's latency and the
 
 ``bench/breakdown.py`` times each stage alone on a body it has met thousands of times; a call
 in the server meets a body just parsed, after the other stages and the other calls have had the
-CPU's caches. What the app does not account for (uvicorn, the socket) is wrk's mean latency
-less the app's time.
+CPU's caches. What the app does not account for (uvicorn, the socket, wrk) is wrk's mean latency
+less the app's time to its answer written; the access line and the request metrics come after
+the answer, while wrk reads it. ``--stops`` measures instead what a call costs up to each
+stage: the service answering ``{"cards": []}`` as soon as that stage is done, p50 beside the
+echo's.
 
-    python bench/stages.py [--scenario "500 prefetch entries"] [--seconds 5] [--auth]
+    python bench/stages.py [--scenario "500 prefetch entries"] [--seconds 5] [--auth] [--stops]
 """
 
 from __future__ import annotations
@@ -24,20 +27,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import ECHO, OFF, ON, WARMUP_SECONDS, Bench  # noqa: E402
+from bench.run import ECHO, OFF, ON, TOKENS_PER_SECOND, WARMUP_SECONDS, Bench  # noqa: E402
 from bench.scenarios import scenarios  # noqa: E402
-from bench.timed import APP, RECORDS, ROUTE, STAGES  # noqa: E402
+from bench.timed import APP, APP_END, FRAMING, RECORDS, ROUTE, STAGES  # noqa: E402
 from bench.wrk import Load, drive  # noqa: E402
 
 DEFAULT_SCENARIOS = ("sandbox order", "500 prefetch entries")
 
 
-def _stages(bench: Bench, target: str, body: Path, seconds: float, out: Path) -> tuple[Load, dict[str, Any]]:
+def _measure(bench: Bench, target: str, body: Path, seconds: float, out: Path) -> tuple[Load, dict[str, Any]]:
     """wrk's figures for one run at concurrency 1, and the server's totals over that run alone."""
     pid = bench.processes[target].pid
 
     def run(seconds: float) -> Load:
-        tokens = bench._tokens(target, int(3000 * seconds))
+        tokens = bench.tokens(target, int(TOKENS_PER_SECOND * seconds))
         return drive(
             bench.url(target), body, concurrency=1, seconds=seconds, pid=pid, tokens=tokens, workdir=bench.workdir
         )
@@ -69,15 +72,19 @@ def _table(scenario: str, target: str, load: Load, echo: Load, totals: dict[str,
     def us(stage: str) -> float:
         return seconds.get(stage, 0.0) * 1e6 / calls
 
-    rows = [(stage, us(stage)) for stage, _, _ in STAGES if "below" not in stage]
-    route, app = us(ROUTE), us(APP)
-    rows += [("the rest of the route (metrics, the record queued, response JSON)", route - sum(us for _, us in rows))]
-    rows += [("middleware (CORS, errors, request metrics, access line), the response sent", app - route)]
-    rows += [(stage, us(stage)) for stage, _, _ in STAGES if "below" in stage]
-    mean = load.mean_ms * 1000  # from sending a request to its answer read, as wrk measures
-    rows += [("outside the app: uvicorn, the socket (wrk's mean latency less the app)", mean - app)]
+    rows = [(stage.label, us(stage.label)) for stage in STAGES]
+    route, app, app_end, mean = us(ROUTE), us(APP), us(APP_END), load.mean_ms * 1000
+    rows += [
+        (
+            "the rest of the route (metrics, the record queued, response JSON, freeing the call)",
+            route - sum(r for _, r in rows),
+        )
+    ]
+    rows += [("middleware to the answer written (CORS, errors, the answer sent)", app - route)]
+    rows += [(f"of it: {stage.label}", us(stage.label)) for stage in FRAMING if stage.key == "answer"]
+    rows += [("outside the app: uvicorn, the socket, wrk (wrk's mean less the app to its answer)", mean - app)]
     collections = sorted(stage for stage in seconds if stage.startswith("collector"))
-    lines = [
+    return [
         f"### {scenario}, {target}: {calls:,} calls at c = 1",
         "",
         f"wrk: p50 {load.p50_ms * 1000:,.0f} µs, mean {mean:,.0f} µs, CPU {load.cpu_ms_per_call * 1000:,.0f} µs a call;"
@@ -87,37 +94,66 @@ def _table(scenario: str, target: str, load: Load, echo: Load, totals: dict[str,
         "|---|---:|",
         *(f"| {stage} | {micros:,.0f} |" for stage, micros in rows),
         f"| **wrk's mean latency** | **{mean:,.0f}** |",
-        *(f"| of it: {stage} ({counts[stage]:,} in all) | {us(stage):,.0f} |" for stage in collections),
+        *(f"| within it: {stage} ({counts[stage]:,} in all) | {us(stage):,.0f} |" for stage in collections),
+        f"| after the answer, while wrk reads it: the access line and the request metrics | {app_end - app:,.0f} |",
+        *(f"| of it: {stage.label} | {us(stage.label):,.0f} |" for stage in FRAMING if stage.key == "access"),
         f"| beside it: {RECORDS} | {us(RECORDS):,.0f} |",
         "",
     ]
+
+
+def _breakdown(bench: Bench, bodies: dict[str, Any], args: argparse.Namespace, out: Path) -> list[str]:
+    lines = []
+    for scenario in args.scenario or DEFAULT_SCENARIOS:
+        body = bench.workdir / "body.json"
+        body.write_text(json.dumps(bodies[scenario]))
+        echo = bench.measure(bodies[scenario], (ECHO,), 1, args.seconds)[ECHO]
+        for target in bench.targets:
+            load, totals = _measure(bench, target, body, args.seconds, out)
+            lines += _table(scenario, target, load, echo, totals)
     return lines
+
+
+def _stops(workdir: Path, scenario: str, seconds: int) -> list[str]:
+    """p50 at c = 1 of the service answering right after each stage, and whole, beside the echo's
+    (measured in turn with each)."""
+    lines = [f"### {scenario}, auth off: answering after each stage", "", "| answered after | p50 | echo p50 | ratio |"]
+    lines.append("|---|---:|---:|---:|")
+    for stop in (*(s.key for s in STAGES if s.key not in ("auth", "body")), ""):
+        os.environ["BENCH_STOP_AFTER"] = stop
+        (workdir / (stop or "whole")).mkdir()
+        bench = Bench(workdir / (stop or "whole"), targets=(OFF,), service="bench.timed")
+        try:
+            body = scenarios(bench.fhir.base)[scenario]
+            loads = bench.measure(body, (ECHO, OFF), 1, seconds, repeat=3)
+        finally:
+            bench.stop()
+        service, echo = loads[OFF], loads[ECHO]
+        label = next((s.label for s in STAGES if s.key == stop), "the whole call")
+        ratio = service.p50_ms / echo.p50_ms
+        lines.append(f"| {label} | {service.p50_ms * 1000:,.0f} µs | {echo.p50_ms * 1000:,.0f} µs | {ratio:.2f}× |")
+    return [*lines, ""]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", action="append", help="repeatable; default: the sandbox order and 500 entries")
-    parser.add_argument("--seconds", type=int, default=5, help="seconds of the measured run (after a warm-up)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds of each measured run (after a warm-up)")
     parser.add_argument("--auth", action="store_true", help="also with authentication on (an ES384 token a call)")
+    parser.add_argument("--stops", action="store_true", help="p50 answering after each stage, instead")
     args = parser.parse_args()
-    targets = (OFF, ON) if args.auth else (OFF,)
-    lines = []
     with tempfile.TemporaryDirectory(prefix="cds-stages-") as tmp:
         workdir, out = Path(tmp), Path(tmp) / "stages"
         out.mkdir()
         os.environ["BENCH_STAGES_OUT"] = str(out)
-        bench = Bench(workdir, targets=targets, service="bench.timed")
-        try:
-            bodies = scenarios(bench.fhir.base)
-            for scenario in args.scenario or DEFAULT_SCENARIOS:
-                body = workdir / "body.json"
-                body.write_text(json.dumps(bodies[scenario]))
-                echo = bench.measure(bodies[scenario], (ECHO,), 1, args.seconds)[ECHO]
-                for target in targets:
-                    load, totals = _stages(bench, target, body, args.seconds, out)
-                    lines += _table(scenario, target, load, echo, totals)
-        finally:
-            bench.stop()
+        if args.stops:
+            lines = [line for s in args.scenario or DEFAULT_SCENARIOS for line in _stops(workdir, s, args.seconds)]
+        else:
+            bench = Bench(workdir, targets=(OFF, ON) if args.auth else (OFF,), service="bench.timed")
+            try:
+                lines = _breakdown(bench, scenarios(bench.fhir.base), args, out)
+            finally:
+                bench.stop()
     print("\n".join(lines))
     return 0
 

@@ -5,16 +5,20 @@ load (``bench/stages.py`` drives it with wrk).
 the CPU's have long met: a floor, not what a call pays. Here the same service answers wrk, and
 each stage's function (looked up by name at call time, so wrapped in place) adds its wall time
 to a running total: the stages in the order a call meets them, the route and the whole app
-around them, the collector's pauses (``gc.callbacks``), and the card records' writes (CPU time of
-the database thread). SIGUSR1 writes the totals to ``$BENCH_STAGES_OUT/<pid>.json`` and starts
-new ones, so the driver takes a warm-up's apart from the run it measures. Nothing here is
-imported by the service.
+around them (to its answer written, and to its end: the access line and the request metrics
+come after the answer), the collector's pauses (``gc.callbacks``), and the card records' writes
+(CPU time of the database thread). SIGUSR1 writes the totals to ``$BENCH_STAGES_OUT/<pid>.json``
+and starts new ones; it is handled on the event loop, between calls' steps, so a call is never
+counted in part. With ``BENCH_STOP_AFTER`` naming a stage (``STAGES``' keys) every hook call is
+answered ``{"cards": []}`` as soon as that stage is done: what the call costs up to there.
+Nothing here is imported by the service.
 
     BENCH_STAGES_OUT=/tmp/stages python -m bench.timed serve --port 8000
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import inspect
@@ -26,7 +30,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.responses import Response
 from starlette.routing import request_response
@@ -42,22 +46,60 @@ TOTALS: defaultdict[str, float] = defaultdict(float)  # seconds, by stage
 CALLS: Counter[str] = Counter()
 
 
+class Stage(NamedTuple):
+    key: str  # what BENCH_STOP_AFTER names
+    label: str
+    owner: Any  # the module, class or object whose attribute is the stage's function
+    name: str
+
+
+# The route's stages, in the order a call meets them.
+STAGES = (
+    Stage("auth", "authentication", hooks, "verified_caller"),
+    Stage("body", "body read", hooks, "read_body"),
+    Stage("parse", "JSON parse and shape check", hooks, "parse_body"),
+    Stage("drafts", "envelope, context and drafts read; rules that apply", pipeline, "_read"),
+    Stage("prefetch", "prefetch completed and checked", pipeline, "_patient_data"),
+    Stage("facts", "patient facts and rules", pipeline, "_assess"),
+    Stage("quiet", "stored feedback read (the quiet step)", Runtime, "quiet"),
+    Stage("cards", "cards: policy, suggestions, rendering", pipeline, "_answer"),
+)
+# Around the route, within the app.
+FRAMING = (
+    Stage("answer", "the answer sent (headers and body, through the send wrappers)", Response, "__call__"),
+    Stage("access", "the access line", access, "info"),
+)
+ROUTE = "the route"
+APP = "the app, to its answer written"
+APP_END = "the app, to its end"
+RECORDS = "card records written (CPU of the database thread)"
+
+
 def _add(stage: str, seconds: float) -> None:
+    """One more call of ``stage``, and its time."""
     TOTALS[stage] += seconds
     CALLS[stage] += 1
 
 
-def timed(stage: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func`` (a function or a coroutine function), adding its wall time to ``stage``."""
+class _Stopped(Exception):
+    """The stage ``BENCH_STOP_AFTER`` names is done: the call answers now."""
+
+
+def timed(stage: str, func: Callable[..., Any], *, stop: bool = False) -> Callable[..., Any]:
+    """``func`` (a function or a coroutine function), adding its wall time to ``stage``; with
+    ``stop``, the call answers as soon as it returns."""
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def timed_coroutine(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return await func(*args, **kwargs)
+                result = await func(*args, **kwargs)
             finally:
                 _add(stage, time.perf_counter() - started)
+            if stop:
+                raise _Stopped
+            return result
 
         return timed_coroutine
 
@@ -65,26 +107,25 @@ def timed(stage: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def timed_call(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
         finally:
             _add(stage, time.perf_counter() - started)
+        if stop:
+            raise _Stopped
+        return result
 
     return timed_call
 
 
-def _timed_app(app: Any) -> Any:
-    """The ASGI ``app``, its HTTP calls timed (not the lifespan, which lasts as long as the server)."""
-
-    async def timed_app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-        started = time.perf_counter()
+def _answering_early(route: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(route)
+    async def answering(request: Any) -> Any:
         try:
-            await app(scope, receive, send)
-        finally:
-            _add(APP, time.perf_counter() - started)
+            return await route(request)
+        except _Stopped:
+            return Response(b'{"cards": []}', media_type="application/json")
 
-    return timed_app
+    return answering
 
 
 def _thread_cpu(stage: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,45 +146,55 @@ _collecting: list[float] = []
 
 
 def _collector(phase: str, info: dict[str, Any]) -> None:
+    """``gc.callbacks``: each collection's pause, by generation."""
     if phase == "start":
         _collecting.append(time.perf_counter())
     elif _collecting:
         _add(f"collector, generation {info['generation']}", time.perf_counter() - _collecting.pop())
 
 
-# The stages in the order a call meets them: (stage, module or class, attribute).
-STAGES: list[tuple[str, Any, str]] = [
-    ("authentication", hooks, "verified_caller"),
-    ("body read", hooks, "read_body"),
-    ("JSON parse and shape check", hooks, "parse_body"),
-    ("envelope, context and drafts read; rules that apply", pipeline, "_read"),
-    ("prefetch completed and checked", pipeline, "_patient_data"),
-    ("patient facts and rules", pipeline, "_assess"),
-    ("stored feedback read (the quiet step)", Runtime, "quiet"),
-    ("cards: policy, suggestions, rendering", pipeline, "_answer"),
-    ("response sent (in the middleware below)", Response, "__call__"),
-    ("access line (in the middleware below)", access, "info"),
-]
-ROUTE = "the route (the stages above, metrics, the record queued, response JSON)"
-APP = "the app (the route, middleware: CORS, errors, request metrics, access line)"
-RECORDS = "card records written (CPU of the database thread, per call)"
+def _timed_app(app: Any, out: Path) -> Any:
+    """The ASGI ``app``, its HTTP calls timed to the answer's last byte written and to their end
+    (not the lifespan, which lasts as long as the server; its start installs the SIGUSR1 handler)."""
+
+    async def timed_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _write, out)
+            return await app(scope, receive, send)
+        started = time.perf_counter()
+
+        async def send_timed(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                _add(APP, time.perf_counter() - started)
+
+        try:
+            await app(scope, receive, send_timed)
+        finally:
+            _add(APP_END, time.perf_counter() - started)
+
+    return timed_app
 
 
-def install() -> None:
+def install(out: Path, stop_after: str | None = None) -> None:
     """Wrap every stage in place; the route and the app once ``serve`` builds them."""
-    for stage, owner, name in STAGES:
-        setattr(owner, name, timed(stage, getattr(owner, name)))
-    hooks.HOOK_ROUTE.app = request_response(timed(ROUTE, hooks.call_service))
+    if stop_after is not None and stop_after not in {stage.key for stage in STAGES}:
+        raise SystemExit(f"BENCH_STOP_AFTER={stop_after}: not one of {', '.join(s.key for s in STAGES)}")
+    for stage in (*STAGES, *FRAMING):
+        wrapped = timed(stage.label, getattr(stage.owner, stage.name), stop=stage.key == stop_after)
+        setattr(stage.owner, stage.name, wrapped)
+    hooks.HOOK_ROUTE.app = request_response(_answering_early(timed(ROUTE, hooks.call_service)))
     setattr(Store, "record_issued", _thread_cpu(RECORDS, Store.record_issued))  # noqa: B010
     run = serving.run
 
     def run_timed(app: Any, **options: Any) -> None:
-        run(_timed_app(app), **options)
+        if options.get("workers", 1) > 1:  # the workers would import the app afresh, untimed
+            raise SystemExit("bench.timed serves one process: drop --workers")
+        run(_timed_app(app, out), **options)
 
     serving.run = run_timed
     gc.callbacks.append(_collector)
-    out = Path(os.environ["BENCH_STAGES_OUT"]) / f"{os.getpid()}.json"
-    signal.signal(signal.SIGUSR1, lambda *_: _write(out))
 
 
 def _write(path: Path) -> None:
@@ -156,5 +207,5 @@ def _write(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    install()
+    install(Path(os.environ["BENCH_STAGES_OUT"]) / f"{os.getpid()}.json", os.environ.get("BENCH_STOP_AFTER") or None)
     sys.exit(cli.main(sys.argv[1:]))

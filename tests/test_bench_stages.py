@@ -10,56 +10,84 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.timed import APP, ROUTE, STAGES
+from bench.timed import APP, APP_END, FRAMING, ROUTE, STAGES
 from tests.serving import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ROOT / "fixtures" / "cyclobenzaprine-duration" / "fires-sandbox-30-day-supply.json"
+SELECT = "back-spasm-order-select"
 
 
-def _totals(server: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
-    path = out / f"{server.pid}.json"
-    path.unlink(missing_ok=True)
-    assert server.poll() is None, "the timed service exited (a stage it wraps no longer exists?)"
-    server.send_signal(signal.SIGUSR1)
-    deadline = time.monotonic() + 10
-    while not path.exists():
-        assert time.monotonic() < deadline, "no totals written"
-        time.sleep(0.02)
-    figures: dict[str, Any] = json.loads(path.read_text())
-    return figures
+class Timed:
+    def __init__(self, server: subprocess.Popen[bytes], port: int, out: Path, log: Path) -> None:
+        self.server, self.port, self.out, self.log = server, port, out, log
+
+    def call(self) -> requests.Response:
+        return requests.post(f"http://127.0.0.1:{self.port}/cds-services/{SELECT}", json=json.loads(ORDER.read_text()))
+
+    def totals(self) -> dict[str, Any]:
+        """What the service has counted since it was last asked."""
+        path = self.out / f"{self.server.pid}.json"
+        path.unlink(missing_ok=True)
+        assert self.server.poll() is None, f"the timed service exited:\n{self.log.read_text()[-2000:]}"
+        self.server.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            assert time.monotonic() < deadline, "no totals written"
+            time.sleep(0.02)
+        figures: dict[str, Any] = json.loads(path.read_text())
+        return figures
 
 
-def test_every_stage_of_a_hook_call_is_timed_once_and_the_totals_start_again(tmp_path: Path) -> None:
-    port, out = free_port(), tmp_path / "stages"
+@contextmanager
+def timed_service(tmp_path: Path, **env: str) -> Iterator[Timed]:
+    port, out, log = free_port(), tmp_path / "stages", tmp_path / "server.log"
     out.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env |= {"CDS_DATA_DIR": str(tmp_path / "data"), "CDS_AUTH_MODE": "off", "BENCH_STAGES_OUT": str(out)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bench.timed", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "BENCH_"))}
+    clean |= {"CDS_DATA_DIR": str(tmp_path / "data"), "CDS_AUTH_MODE": "off", "BENCH_STAGES_OUT": str(out), **env}
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.timed", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=clean,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_until_listening(server, port)
-        _totals(server, out)  # the start-up probe's request set aside
-        answer = requests.post(
-            f"http://127.0.0.1:{port}/cds-services/back-spasm-order-select", json=json.loads(ORDER.read_text())
-        )
-        assert answer.status_code == 200 and answer.json()["cards"]
-        figures = _totals(server, out)
-        expected = [stage for stage, _, _ in STAGES] + [ROUTE, APP]
-        assert {stage: figures["counts"].get(stage) for stage in expected} == dict.fromkeys(expected, 1)
-        assert all(figures["seconds"][stage] > 0 for stage in expected)
-        # The card record is written up to 20 ms later, into these totals or the next: not asked.
-        assert not set(_totals(server, out)["counts"]) & set(expected)
+        timed = Timed(server, port, out, log)
+        timed.totals()  # the start-up probe's request set aside
+        yield timed
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_every_stage_of_a_hook_call_is_timed_once_and_the_totals_start_again(tmp_path: Path) -> None:
+    with timed_service(tmp_path) as service:
+        answer = service.call()
+        assert answer.status_code == 200 and answer.json()["cards"]
+        figures = service.totals()
+        expected = [stage.label for stage in (*STAGES, *FRAMING)] + [ROUTE, APP, APP_END]
+        assert {stage: figures["counts"].get(stage) for stage in expected} == dict.fromkeys(expected, 1)
+        assert all(figures["seconds"][stage] > 0 for stage in expected)
+        assert figures["seconds"][APP] < figures["seconds"][APP_END]  # the access line comes after the answer
+        # The card record is written up to 20 ms later, into these totals or the next: not asked.
+        assert not set(service.totals()["counts"]) & set(expected)
+
+
+def test_a_call_answers_as_soon_as_the_stage_named_is_done(tmp_path: Path) -> None:
+    with timed_service(tmp_path, BENCH_STOP_AFTER="prefetch") as service:
+        answer = service.call()
+        assert answer.status_code == 200 and answer.json() == {"cards": []}
+        counts = service.totals()["counts"]
+    done = [stage.label for stage in STAGES[: [s.key for s in STAGES].index("prefetch") + 1]]
+    assert {stage: counts.get(stage) for stage in done} == dict.fromkeys(done, 1)
+    assert not {stage.label for stage in STAGES} - set(done) & set(counts)
