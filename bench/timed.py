@@ -8,9 +8,10 @@ to a running total: the stages in the order a call meets them, the route and the
 around them (to its answer written, and to its end: the access line and the request metrics
 come after the answer), the collector's pauses (``gc.callbacks``), and the card records' writes
 (CPU time of the database thread). SIGUSR1 writes the totals to ``$BENCH_STAGES_OUT/<pid>.json``
-and starts new ones; it is handled on the event loop, between calls' steps, so a call is never
-counted in part. With ``BENCH_STOP_AFTER`` naming a stage (``STAGES``' keys) every hook call is
-answered ``{"cards": []}`` as soon as that stage is done: what the call costs up to there.
+and starts new ones; it is handled on the event loop, between calls' steps, so a stage is never
+counted in part (a call waiting on a fetch or a thread when it comes is split across the two).
+With ``BENCH_STOP_AFTER`` naming a stage (``STAGES``' keys) every hook call is answered
+``{"cards": []}`` as soon as that stage is done: what the call costs up to there.
 Nothing here is imported by the service.
 
     BENCH_STAGES_OUT=/tmp/stages python -m bench.timed serve --port 8000
@@ -26,6 +27,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -75,10 +77,14 @@ APP_END = "the app, to its end"
 RECORDS = "card records written (CPU of the database thread)"
 
 
+_TOTALLING = threading.Lock()  # stages end on the loop, worker and database threads, the collector's
+
+
 def _add(stage: str, seconds: float) -> None:
     """One more call of ``stage``, and its time."""
-    TOTALS[stage] += seconds
-    CALLS[stage] += 1
+    with _TOTALLING:
+        TOTALS[stage] += seconds
+        CALLS[stage] += 1
 
 
 class _Stopped(Exception):
@@ -118,6 +124,8 @@ def timed(stage: str, func: Callable[..., Any], *, stop: bool = False) -> Callab
 
 
 def _answering_early(route: Callable[..., Any]) -> Callable[..., Any]:
+    """The route, answering ``{"cards": []}`` when a stage stops the call (``BENCH_STOP_AFTER``)."""
+
     @functools.wraps(route)
     async def answering(request: Any) -> Any:
         try:
@@ -199,11 +207,12 @@ def install(out: Path, stop_after: str | None = None) -> None:
 
 def _write(path: Path) -> None:
     """The totals so far as JSON (seconds and counts by stage), then new totals."""
-    figures = {"seconds": dict(TOTALS), "counts": dict(CALLS)}
+    with _TOTALLING:
+        figures = {"seconds": dict(TOTALS), "counts": dict(CALLS)}
+        TOTALS.clear()
+        CALLS.clear()
     path.with_suffix(".tmp").write_text(json.dumps(figures))
     path.with_suffix(".tmp").replace(path)
-    TOTALS.clear()
-    CALLS.clear()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ SELECT = "back-spasm-order-select"
 
 
 class Timed:
+    """A running ``bench.timed`` service: a hook call to it, and its totals."""
+
     def __init__(self, server: subprocess.Popen[bytes], port: int, out: Path, log: Path) -> None:
         self.server, self.port, self.out, self.log = server, port, out, log
 
