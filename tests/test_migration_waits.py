@@ -5,8 +5,9 @@ time, tries again, refuses to start past its tries, and stops at once on any oth
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,13 @@ def _long_read(engine: Any) -> Any:
     return connection
 
 
-def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and_tries_again(
-    tmp_path: Path, postgresql_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
-) -> None:
-    """A rolling upgrade: a process of the release before (schema version 7) holds issued_cards in
-    a long transaction (an analytics read). The new release's migration waits at most a couple of
-    seconds for it at a time, so that the old process's other queries of the table are not stuck
-    behind it until that transaction ends, and goes through once it has."""
-    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
+@contextmanager
+def _new_release_waiting(
+    settings: Settings, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> Iterator[tuple[Any, Future[Any]]]:
+    """The release before's database, one of its transactions holding issued_cards, and the new
+    release starting in a thread: yields (an engine, the start) once the migration waits for
+    the table; the transaction ends, and the start with it, on leaving."""
     engine = _release_before(settings, knowledge_for)
     old_release = _long_read(engine)
     pool = ThreadPoolExecutor(1)
@@ -68,17 +68,29 @@ def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and
         while not _altering(engine):
             assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
             time.sleep(0.05)
+        yield engine, started
+    finally:
+        old_release.rollback()
+        old_release.close()
+        pool.shutdown(wait=True)
+
+
+def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and_tries_again(
+    tmp_path: Path, postgresql_url: str, knowledge_for: Callable[[Settings], Knowledge | None]
+) -> None:
+    """A rolling upgrade: a process of the release before (schema version 7) holds issued_cards in
+    a long transaction (an analytics read). The new release's migration waits at most a couple of
+    seconds for it at a time, so that the old process's other queries of the table are not stuck
+    behind it until that transaction ends, and goes through once it has."""
+    settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
+    with _new_release_waiting(settings, knowledge_for) as (engine, started):
         # Another of the old release's readers queues behind the waiting migration, and is answered
         # when it gives up (LOCK_WAIT), not when the long transaction ends.
         with engine.connect() as other:
             other.execute(text("SET statement_timeout = '8s'"))
             assert other.execute(text("SELECT count(*) FROM issued_cards")).scalar() == 0
         assert not started.done()  # it tries again
-    finally:
-        old_release.rollback()
-        old_release.close()
-        app = started.result(timeout=30)
-        pool.shutdown()
+    app = started.result()
     try:
         # The migration's lock timeout was its transactions' own: no pooled connection keeps it.
         pooled = app.state.runtime.store.engine
@@ -132,22 +144,10 @@ def test_a_migration_failing_for_another_reason_is_not_tried_again(
     once with PostgreSQL's error: while the table is still held, a try more would wait again."""
     monkeypatch.setattr(migrations, "RETRY_PAUSE_SECONDS", 0.1)
     settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
-    engine = _release_before(settings, knowledge_for)
-    old_release = _long_read(engine)
-    pool = ThreadPoolExecutor(1)
-    started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
-    try:
-        deadline = time.monotonic() + 30
-        while not _altering(engine):
-            assert time.monotonic() < deadline and not started.done(), "the migration never waited for the table"
-            time.sleep(0.05)
+    with _new_release_waiting(settings, knowledge_for) as (engine, started):
         _cancel_waiting_migration(engine)
         with pytest.raises(OperationalError, match="canceling statement due to user request"):
             started.result(timeout=20)  # the table still held: another try would still be waiting
-    finally:
-        old_release.rollback()
-        old_release.close()
-        pool.shutdown(wait=True)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]
     engine.dispose()
