@@ -141,6 +141,33 @@ def test_item_by_item_the_refusals_of_every_kind_are_named_in_the_batchs_order(
         assert f'cds_feedback_refused_total{{kind="{kind}"}} 1.0' in metrics
 
 
+def test_item_by_item_each_warning_is_said_once(
+    make_client: Callable[..., TestClient], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batch the database refused whole is not heard of twice: what its items met (a card
+    unknown, a suggestion not offered, a contradiction) is said once, after they are stored."""
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    _refuse_code(database_url, "refused-by-the-database")
+    assert client.post(FEEDBACK, json={"feedback": [_overridden(card["uuid"], 4)]}).json()["stored"] == 1
+    batch = [
+        _overridden(card["uuid"], 1, reason={"code": "refused-by-the-database"}),
+        {**_overridden(card["uuid"], 3), "outcome": "accepted", "acceptedSuggestions": [{"id": "no-such"}]},
+        _overridden("no-such-card", 2),
+        _overridden(card["uuid"], 4, reason={"code": "another-reason"}),  # that moment said otherwise
+    ]
+    caplog.clear()
+    body = client.post(FEEDBACK, json={"feedback": batch}).json()
+    assert (body["stored"], [r["index"] for r in body["refused"]]) == (1, [0, 1, 3])
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [line for line in said if "refused" not in line] == [
+        "feedback: 1 item(s) name cards this service has no record of (first: item 2)",
+        "feedback back-spasm-order-select: 1 item(s) from an unauthenticated client accept only suggestions their card "
+        "did not offer",
+        "feedback: 1 item(s) contradict feedback stored for the same moment",
+    ]
+
+
 # All of Unicode but lone surrogates (no JSON parser here accepts them), NUL and its kin often.
 _CHARACTERS = st.characters() | st.sampled_from(["\x00", "\x1b", "\x7f", "\u2028", "\ufeff", "\U0010ffff"])
 

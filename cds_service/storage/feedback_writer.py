@@ -59,23 +59,47 @@ def record_feedback(
     """Store each item once: how many were new, and which were refused, and why."""
     try:
         with store.writing(durable=True) as connection:
-            stored, conflicts = _write(store, connection, service_id, items, now, owner, first=0)
-            return FeedbackReceipt(stored=stored, refused=tuple(conflicts))
+            stored, refused, unknown = _write(store, connection, service_id, items, now, owner, first=0)
+        _say(service_id, owner, refused, unknown)
+        return FeedbackReceipt(stored=stored, refused=tuple(refused))
     except ITEM_ERRORS as error:
         log.warning(
             "feedback batch of %d item(s) refused whole (%s); storing it item by item", len(items), _kind(error)
         )
-    stored, refused = 0, []
+    stored, refused, unknown = 0, [], []
     for index, item in enumerate(items):
         try:
             with store.writing(durable=True) as connection:
-                new, conflicts = _write(store, connection, service_id, [item], now, owner, first=index)
+                new, conflicts, not_known = _write(store, connection, service_id, [item], now, owner, first=index)
             stored += new
             refused += conflicts
+            unknown += not_known
         except ITEM_ERRORS as error:
             log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
             refused.append(Refused(index, REFUSED_REASON, "database"))
+    _say(service_id, owner, refused, unknown)
     return FeedbackReceipt(stored=stored, refused=tuple(refused))
+
+
+def _say(service_id: str, owner: Owner | None, refused: list[Refused], unknown: list[int]) -> None:
+    """What a batch met that an operator should hear of, said once, when it is stored: not in a
+    batch the database refused whole, whose items are written again one by one. Counts, the
+    service and the client, never ids or values (a client's own, built from anything)."""
+    if unknown:
+        log.warning(
+            "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
+        )
+    if unoffered := sum(refusal.kind == "unoffered-suggestion" for refusal in refused):
+        issuer = owner.issuer if owner else None
+        log.warning(
+            "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",
+            service_id,
+            unoffered,
+            repr(issuer) if issuer else "an unauthenticated client",
+        )
+    if contradicting := sum(refusal.kind == "contradiction" for refusal in refused):
+        # The fields' names are in the receipt, never their values (a comment may say anything).
+        log.warning("feedback: %d item(s) contradict feedback stored for the same moment", contradicting)
 
 
 def _kind(error: Exception) -> str:
@@ -94,10 +118,11 @@ def _write(
     owner: Owner | None,
     *,
     first: int,
-) -> tuple[int, list[Refused]]:
-    """Insert the items (``first`` is the first one's index in the batch): how many were new, and
+) -> tuple[int, list[Refused], list[int]]:
+    """Insert the items (``first`` is the first one's index in the batch): how many were new;
     the items refused: those accepting only suggestions their card did not offer (not inserted),
-    and those that contradict what is stored of their moment."""
+    and those that contradict what is stored of their moment; and those naming a card this
+    service has no record of (stored as sent)."""
     cards = _cards(connection, {storable(item.card) for item in items})
     rows, unknown, unoffered = [], [], set()
     for index, item in enumerate(items, start=first):
@@ -111,22 +136,18 @@ def _write(
             unoffered.add(index)
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
-    if unknown:  # one line a batch, without the ids: a client's own, built from anything
-        log.warning(
-            "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
-        )
-    refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered], service_id) if unoffered else []
+    refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered]) if unoffered else []
     dropped = {refusal.index for refusal in refused}
     rows = [(index, row) for index, row in rows if index not in dropped]
     if not rows:
-        return 0, refused
+        return 0, refused, unknown
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
     statement = store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id)
     new = len(connection.execute(statement, [row for _, row in rows]).all())
     # Every item stored (feedback is mostly new): none met another of its moment, nothing to compare.
     if new < len(rows):
         refused = sorted([*refused, *_contradicting(connection, rows)], key=lambda r: r.index)
-    return new, refused
+    return new, refused, unknown
 
 
 def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
@@ -159,7 +180,7 @@ def _offered(item: FeedbackItem, offered: str | None) -> bool:
     return any(suggestion.id in ids for suggestion in item.acceptedSuggestions)
 
 
-def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]], service_id: str) -> list[Refused]:
+def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
     """The items accepting only suggestions their card did not offer, refused: a client's bug
     (the id is the suggestion's ``uuid``), not a click on nothing to count. One whose moment the
     sender has stored already (an older release took it during a rolling upgrade) is left to be
@@ -172,16 +193,7 @@ def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]],
         feedback.c.tenant.is_not_distinct_from(sender["tenant"]),
     )
     stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *sent_by))}
-    refused = [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
-    if refused:  # the service and the client, never the ids: a client's own, built from anything
-        issuer = sender["issuer"]
-        log.warning(
-            "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",
-            service_id,
-            len(refused),
-            repr(issuer) if issuer else "an unauthenticated client",
-        )
-    return refused
+    return [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
 
 
 def _moment(row: Any) -> tuple[str, str, datetime]:
@@ -211,8 +223,6 @@ def _contradicting(connection: Connection, rows: list[tuple[int, dict[str, Any]]
             continue
         if differ := [field for column, field in _SAID.items() if _says(kept, column) != _says(row, column)]:
             refused.append(Refused(index, _contradiction(differ), "contradiction"))
-    if refused:  # the fields' names, never their values (a comment may say anything)
-        log.warning("feedback: %d item(s) contradict feedback stored for the same moment", len(refused))
     return refused
 
 
