@@ -141,10 +141,16 @@ def test_item_by_item_the_refusals_of_every_kind_are_named_in_the_batchs_order(
         assert f'cds_feedback_refused_total{{kind="{kind}"}} 1.0' in metrics
 
 
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The feedback writer's WARNING lines but those naming an item the database refused."""
+    lines = [r.getMessage() for r in caplog.records if r.name == "cds_service.storage.feedback_writer"]
+    return [line for line in lines if "refused" not in line]
+
+
 def test_item_by_item_each_warning_is_said_once(
     make_client: Callable[..., TestClient], database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The batch the database refused whole is not heard of twice: what its items met (a card
+    """The batch the database refused whole is not heard of twice: what its items met (cards
     unknown, a suggestion not offered, a contradiction) is said once, after they are stored."""
     client = make_client(database_url=database_url)
     card = _card(client)
@@ -155,16 +161,37 @@ def test_item_by_item_each_warning_is_said_once(
         {**_overridden(card["uuid"], 3), "outcome": "accepted", "acceptedSuggestions": [{"id": "no-such"}]},
         _overridden("no-such-card", 2),
         _overridden(card["uuid"], 4, reason={"code": "another-reason"}),  # that moment said otherwise
+        _overridden("no-such-card-either", 5),
     ]
     caplog.clear()
     body = client.post(FEEDBACK, json={"feedback": batch}).json()
-    assert (body["stored"], [r["index"] for r in body["refused"]]) == (1, [0, 1, 3])
-    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert [line for line in said if "refused" not in line] == [
-        "feedback: 1 item(s) name cards this service has no record of (first: item 2)",
+    assert (body["stored"], [r["index"] for r in body["refused"]]) == (2, [0, 1, 3])
+    assert _warnings(caplog) == [
+        "feedback: 2 item(s) name cards this service has no record of (first: item 2)",
         "feedback back-spasm-order-select: 1 item(s) from an unauthenticated client accept only suggestions their card "
         "did not offer",
         "feedback: 1 item(s) contradict feedback stored for the same moment",
+    ]
+
+
+def test_a_batch_about_a_card_whose_suggestions_cannot_be_read_says_so_once(
+    make_client: Callable[..., TestClient], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    assert client.post(FEEDBACK, json={"feedback": [_overridden(card["uuid"], 9)]}).json()["stored"] == 1  # written
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # changed by hand
+        connection.execute(text("UPDATE issued_cards SET suggestions = 'not JSON'"))
+    engine.dispose()
+    accepted = [
+        {**_overridden(card["uuid"], minute), "outcome": "accepted", "acceptedSuggestions": [{"id": "a label"}]}
+        for minute in (1, 2, 3)
+    ]
+    caplog.clear()
+    assert client.post(FEEDBACK, json={"feedback": accepted}).json() == {"received": 3, "stored": 3}  # as sent
+    assert _warnings(caplog) == [
+        "feedback: 3 item(s) name cards whose stored suggestions could not be read; taken as sent"
     ]
 
 

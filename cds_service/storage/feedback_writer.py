@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,43 +54,70 @@ _SAID = {
 }
 
 
+@dataclass
+class _Met:
+    """What writing feedback met: the items refused, and what an operator should hear of
+    (``_say``), gathered so that it is said once, when the items are stored."""
+
+    refused: list[Refused] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)  # items naming cards this service has no record of
+    unreadable: int = 0  # items whose card's stored suggestions could not be read (taken as sent)
+    replaced: set[str] = field(default_factory=set)  # columns where NUL or a lone surrogate was replaced
+
+    def add(self, other: _Met) -> None:
+        self.refused += other.refused
+        self.unknown += other.unknown
+        self.unreadable += other.unreadable
+        self.replaced |= other.replaced
+
+
 def record_feedback(
     store: Store, *, service_id: str, items: Sequence[FeedbackItem], now: datetime, owner: Owner | None = None
 ) -> FeedbackReceipt:
     """Store each item once: how many were new, and which were refused, and why."""
     try:
         with store.writing(durable=True) as connection:
-            stored, refused, unknown = _write(store, connection, service_id, items, now, owner, first=0)
-        _say(service_id, owner, refused, unknown)
-        return FeedbackReceipt(stored=stored, refused=tuple(refused))
+            stored, met = _write(store, connection, service_id, items, now, owner, first=0)
+        _say(service_id, owner, met)
+        return FeedbackReceipt(stored=stored, refused=tuple(met.refused))
     except ITEM_ERRORS as error:
         log.warning(
             "feedback batch of %d item(s) refused whole (%s); storing it item by item", len(items), _kind(error)
         )
-    stored, refused, unknown = 0, [], []
-    for index, item in enumerate(items):
-        try:
-            with store.writing(durable=True) as connection:
-                new, conflicts, not_known = _write(store, connection, service_id, [item], now, owner, first=index)
-            stored += new
-            refused += conflicts
-            unknown += not_known
-        except ITEM_ERRORS as error:
-            log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
-            refused.append(Refused(index, REFUSED_REASON, "database"))
-    _say(service_id, owner, refused, unknown)
-    return FeedbackReceipt(stored=stored, refused=tuple(refused))
+    stored, met = 0, _Met()
+    try:
+        for index, item in enumerate(items):
+            try:
+                with store.writing(durable=True) as connection:
+                    new, item_met = _write(store, connection, service_id, [item], now, owner, first=index)
+                stored += new
+                met.add(item_met)
+            except ITEM_ERRORS as error:
+                log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
+                met.refused.append(Refused(index, REFUSED_REASON, "database"))
+    finally:  # what the items stored so far met, even should the database go away meanwhile
+        _say(service_id, owner, met)
+    return FeedbackReceipt(stored=stored, refused=tuple(met.refused))
 
 
-def _say(service_id: str, owner: Owner | None, refused: list[Refused], unknown: list[int]) -> None:
+def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
     """What a batch met that an operator should hear of, said once, when it is stored: not in a
     batch the database refused whole, whose items are written again one by one. Counts, the
-    service and the client, never ids or values (a client's own, built from anything)."""
-    if unknown:
+    service, the client and columns' names, never ids or values (a client's own, built from
+    anything)."""
+    if met.replaced:
+        log.info("feedback: NUL or lone surrogates replaced by U+FFFD in %s", ", ".join(sorted(met.replaced)))
+    if met.unknown:
         log.warning(
-            "feedback: %d item(s) name cards this service has no record of (first: item %d)", len(unknown), unknown[0]
+            "feedback: %d item(s) name cards this service has no record of (first: item %d)",
+            len(met.unknown),
+            met.unknown[0],
         )
-    if unoffered := sum(refusal.kind == "unoffered-suggestion" for refusal in refused):
+    if met.unreadable:
+        log.warning(
+            "feedback: %d item(s) name cards whose stored suggestions could not be read; taken as sent", met.unreadable
+        )
+    if unoffered := sum(refusal.kind == "unoffered-suggestion" for refusal in met.refused):
         issuer = owner.issuer if owner else None
         log.warning(
             "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",
@@ -97,7 +125,7 @@ def _say(service_id: str, owner: Owner | None, refused: list[Refused], unknown: 
             unoffered,
             repr(issuer) if issuer else "an unauthenticated client",
         )
-    if contradicting := sum(refusal.kind == "contradiction" for refusal in refused):
+    if contradicting := sum(refusal.kind == "contradiction" for refusal in met.refused):
         # The fields' names are in the receipt, never their values (a comment may say anything).
         log.warning("feedback: %d item(s) contradict feedback stored for the same moment", contradicting)
 
@@ -118,36 +146,39 @@ def _write(
     owner: Owner | None,
     *,
     first: int,
-) -> tuple[int, list[Refused], list[int]]:
-    """Insert the items (``first`` is the first one's index in the batch): how many were new;
-    the items refused: those accepting only suggestions their card did not offer (not inserted),
-    and those that contradict what is stored of their moment; and those naming a card this
-    service has no record of (stored as sent)."""
+) -> tuple[int, _Met]:
+    """Insert the items (``first`` is the first one's index in the batch): how many were new,
+    and what they met: the items refused (those accepting only suggestions their card did not
+    offer, not inserted; those contradicting what is stored of their moment), those naming a
+    card this service has no record of (stored as sent), and the rest ``_say`` tells."""
     cards = _cards(connection, {storable(item.card) for item in items})
-    rows, unknown, unoffered = [], [], set()
+    rows, unoffered, met = [], set(), _Met()
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
-        if changed:
-            log.info("feedback item %d: NUL or lone surrogates replaced by U+FFFD in %s", index, ", ".join(changed))
+        met.replaced.update(changed)
         card = cards.get(row["card_uuid"])
         if card is None:
-            unknown.append(index)
-        elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]) and not _offered(item, card.suggestions):
-            unoffered.add(index)
+            met.unknown.append(index)
+        elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]):
+            offered = _offered(item, card.suggestions)
+            if offered is None:
+                met.unreadable += 1
+            elif not offered:
+                unoffered.add(index)
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
-    refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered]) if unoffered else []
-    dropped = {refusal.index for refusal in refused}
+    met.refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered]) if unoffered else []
+    dropped = {refusal.index for refusal in met.refused}
     rows = [(index, row) for index, row in rows if index not in dropped]
     if not rows:
-        return 0, refused, unknown
+        return 0, met
     # RETURNING counts what was new on every backend (executemany rowcounts are not portable).
     statement = store.insert(feedback).on_conflict_do_nothing().returning(feedback.c.id)
     new = len(connection.execute(statement, [row for _, row in rows]).all())
     # Every item stored (feedback is mostly new): none met another of its moment, nothing to compare.
     if new < len(rows):
-        refused = sorted([*refused, *_contradicting(connection, rows)], key=lambda r: r.index)
-    return new, refused, unknown
+        met.refused = sorted([*met.refused, *_contradicting(connection, rows)], key=lambda r: r.index)
+    return new, met
 
 
 def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
@@ -163,20 +194,20 @@ def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
     return {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(uuids)))}
 
 
-def _offered(item: FeedbackItem, offered: str | None) -> bool:
+def _offered(item: FeedbackItem, offered: str | None) -> bool | None:
     """Does the item accept a suggestion its card offered (or accept none)? One id the card
     offered is enough: the acceptance is real, and an id beside it harms nothing (only a
     dose-change swap's id is read back, ``storage.quiet``). A card stored before schema version
-    8 (or by an older release during a rolling upgrade) has no list to check against."""
+    8 (or by an older release during a rolling upgrade) has no list to check against. None: the
+    card's list could not be read (changed by hand), and the item is taken as sent."""
     if offered is None or not item.acceptedSuggestions:
         return True
     try:
         ids = json.loads(offered)
     except ValueError:
         ids = None
-    if not isinstance(ids, list):  # changed by hand: taken as sent
-        log.warning("feedback: a card's stored suggestions could not be read; its feedback is taken as sent")
-        return True
+    if not isinstance(ids, list):
+        return None
     return any(suggestion.id in ids for suggestion in item.acceptedSuggestions)
 
 
