@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from cds_service.app import create_app
 from cds_service.rules import all_rules
@@ -32,13 +33,18 @@ from tests.conftest import NOON, SELECT, SIGN, Clock
 from tests.tokens import ISSUER, SigningKey, jwks
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXPLORING = "FUZZ_EXAMPLES" in os.environ
 FUZZ = settings(
     max_examples=EXAMPLES,
-    # `make test` replays the same examples every run; `make fuzz` (FUZZ_EXAMPLES set) explores.
-    derandomize="FUZZ_EXAMPLES" not in os.environ,
+    # `make test` replays the same examples every run; `make fuzz` (FUZZ_EXAMPLES set) explores,
+    # and keeps what failed (in .hypothesis/, not committed) to replay it first on the next run:
+    # a long run cut short, or a failure on a busy machine, is not lost with its report.
+    derandomize=not EXPLORING,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    database=None,
+    database=DirectoryBasedExampleDatabase(Path(__file__).resolve().parents[2] / ".hypothesis" / "fuzz")
+    if EXPLORING
+    else None,
 )
 RULE_IDS = {rule.id for rule in all_rules()}
 ROUTES = [SELECT, SIGN, SELECT + "/feedback", SIGN + "/feedback"]
