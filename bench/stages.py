@@ -49,12 +49,13 @@ def _measure(bench: Bench, target: str, body: Path, seconds: float, out: Path) -
 
     totals = out / f"{pid}.json"
     run(WARMUP_SECONDS)
-    _totals(pid, totals)  # the warm-up's, set aside
+    take_totals(pid, totals)  # the warm-up's, set aside
     load = run(seconds)
-    return load, _totals(pid, totals)
+    return load, take_totals(pid, totals)
 
 
-def _totals(pid: int, path: Path) -> dict[str, Any]:
+def take_totals(pid: int, path: Path) -> dict[str, Any]:
+    """What the timed service ``pid`` has counted since it was last asked (SIGUSR1), from ``path``."""
     path.unlink(missing_ok=True)
     os.kill(pid, signal.SIGUSR1)
     for _ in range(200):
@@ -134,7 +135,7 @@ def _stops(workdir: Path, out: Path, scenario: str, seconds: int) -> list[str]:
         try:
             body = scenarios(bench.fhir.base)[scenario]
             loads = bench.measure(body, (ECHO, OFF), 1, seconds, repeat=3)
-            counts = _totals(bench.processes[OFF].pid, out / f"{bench.processes[OFF].pid}.json")["counts"]
+            counts = take_totals(bench.processes[OFF].pid, out / f"{bench.processes[OFF].pid}.json")["counts"]
         finally:
             bench.stop()
         service, echo = loads[OFF], loads[ECHO]

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import requests
 
+from bench.stages import take_totals
 from bench.timed import APP, APP_END, FRAMING, ROUTE, STAGES
 from tests.serving import free_port, wait_until_listening
 
@@ -36,16 +35,8 @@ class Timed:
 
     def totals(self) -> dict[str, Any]:
         """What the service has counted since it was last asked."""
-        path = self.out / f"{self.server.pid}.json"
-        path.unlink(missing_ok=True)
         assert self.server.poll() is None, f"the timed service exited:\n{self.log.read_text()[-2000:]}"
-        self.server.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 10
-        while not path.exists():
-            assert time.monotonic() < deadline, "no totals written"
-            time.sleep(0.02)
-        figures: dict[str, Any] = json.loads(path.read_text())
-        return figures
+        return take_totals(self.server.pid, self.out / f"{self.server.pid}.json")
 
 
 @contextmanager
