@@ -3,7 +3,7 @@
 Calls each stage's own function in this process, many times over, on the request of a scenario
 (default: the sandbox's order), and prints the µs each costs per call. What is left of the CPU
 ``make bench`` measures per call, less the echo's, is the HTTP stack: uvicorn, FastAPI's routing
-and dependencies, and the middleware. docs/performance.md has the table and what it led to.
+and dependencies, and the middleware. docs/performance-log.md has its tables and what they led to.
 
     python bench/breakdown.py [--scenario "sandbox order"] [--calls 2000]
 """

@@ -5,7 +5,7 @@ Both are addressed by URLs that arrive from outside, so each call is a GET with 
 can cost us at most ``max_bytes`` of memory and the caller's deadline in time.
 
 The client is aiohttp's (httpx until issue 17): a GET cost ~0.9–1.7 ms of CPU through httpx and
-its connection pool, 0.1–0.55 ms through aiohttp (docs/performance.md, sixth pass).
+its connection pool, 0.1–0.55 ms through aiohttp (docs/performance-log.md, sixth pass).
 """
 
 from __future__ import annotations
