@@ -254,6 +254,8 @@ def main() -> int:
     lines = [
         "# Benchmark results",
         "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {_commit()}.",
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}. wrk, one thread; per cell {WARMUP_SECONDS:g} s of warm-up, "
         f"then the median of {args.repeat} runs of {args.seconds:g} s, the targets in turn. SQLite store, "
@@ -282,6 +284,16 @@ def main() -> int:
     print("\n" + text)
     (ROOT / "bench" / "results.md").write_text(text)
     return 0
+
+
+def _commit() -> str:
+    """The code measured: its commit, and whether the checkout had changes beyond it."""
+    described = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty= with uncommitted changes"],
+        capture_output=True,
+        text=True,
+    )
+    return f"commit {described.stdout.strip()}" if described.returncode == 0 else "code outside git"
 
 
 if __name__ == "__main__":
