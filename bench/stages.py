@@ -7,7 +7,8 @@ CPU's caches. What the app does not account for (uvicorn, the socket, wrk) is wr
 less the app's time to its answer written; the access line and the request metrics come after
 the answer, while wrk reads it. ``--stops`` measures instead what a call costs up to each
 stage: the service answering ``{"cards": []}`` as soon as that stage is done, p50 beside the
-echo's (a service and three runs a stage: some five minutes a scenario with the defaults). A
+echo's (a service and three runs a stage: some five minutes a scenario with the defaults), with
+authentication off, or with ``--auth`` on (then from the first stop, authentication alone). A
 stop at the quiet step or the cards needs a call with cards; the table says when a stop was
 not reached.
 
@@ -123,22 +124,24 @@ def _breakdown(bench: Bench, bodies: dict[str, Any], args: argparse.Namespace, o
     return lines
 
 
-def _stops(workdir: Path, out: Path, scenario: str, seconds: int) -> list[str]:
+def _stops(workdir: Path, out: Path, scenario: str, seconds: int, target: str) -> list[str]:
     """p50 at c = 1 of the service answering right after each stage, and whole, beside the echo's
-    (measured in turn with each)."""
-    lines = [f"### {scenario}, auth off: answering after each stage", "", "| answered after | p50 | echo p50 | ratio |"]
+    (measured in turn with each); with authentication on, the first stop is authentication."""
+    lines = [f"### {scenario}, {target}: answering after each stage", "", "| answered after | p50 | echo p50 | ratio |"]
     lines.append("|---|---:|---:|---:|")
-    for stop in (*(s.key for s in STAGES if s.key not in ("auth", "body")), ""):
+    skipped = ("body",) if target == ON else ("auth", "body")
+    for stop in (*(s.key for s in STAGES if s.key not in skipped), ""):
         os.environ["BENCH_STOP_AFTER"] = stop
-        (workdir / (stop or "whole")).mkdir()
-        bench = Bench(workdir / (stop or "whole"), targets=(OFF,), service="bench.timed")
+        (workdir / f"{target}-{stop or 'whole'}").mkdir()
+        bench = Bench(workdir / f"{target}-{stop or 'whole'}", targets=(target,), service="bench.timed")
         try:
             body = scenarios(bench.fhir.base)[scenario]
-            loads = bench.measure(body, (ECHO, OFF), 1, seconds, repeat=3)
-            counts = take_totals(bench.processes[OFF].pid, out / f"{bench.processes[OFF].pid}.json")["counts"]
+            loads = bench.measure(body, (ECHO, target), 1, seconds, repeat=3)
+            pid = bench.processes[target].pid
+            counts = take_totals(pid, out / f"{pid}.json")["counts"]
         finally:
             bench.stop()
-        service, echo = loads[OFF], loads[ECHO]
+        service, echo = loads[target], loads[ECHO]
         label = next((s.label for s in STAGES if s.key == stop), "the whole call")
         if stop and counts.get(label) != counts.get(ROUTE):  # no cards: the call ended before it
             label += " (not reached by every call: no stop there)"
@@ -151,7 +154,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", action="append", help="repeatable; default: the sandbox order and 500 entries")
     parser.add_argument("--seconds", type=int, default=5, help="seconds of each measured run (after a warm-up)")
-    parser.add_argument("--auth", action="store_true", help="also with authentication on (an ES384 token a call)")
+    parser.add_argument(
+        "--auth", action="store_true", help="also with authentication on (an ES384 token a call); with --stops, on only"
+    )
     parser.add_argument("--stops", action="store_true", help="p50 answering after each stage, instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cds-stages-") as tmp:
@@ -159,10 +164,9 @@ def main() -> int:
         out.mkdir()
         os.environ["BENCH_STAGES_OUT"] = str(out)
         if args.stops:
-            if args.auth:
-                parser.error("--stops measures with authentication off")
+            target = ON if args.auth else OFF
             scenarios_ = args.scenario or DEFAULT_SCENARIOS
-            lines = [line for s in scenarios_ for line in _stops(workdir, out, s, args.seconds)]
+            lines = [line for s in scenarios_ for line in _stops(workdir, out, s, args.seconds, target)]
         else:
             os.environ.pop("BENCH_STOP_AFTER", None)  # every call whole
             bench = Bench(workdir, targets=(OFF, ON) if args.auth else (OFF,), service="bench.timed")

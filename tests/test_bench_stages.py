@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import requests
 from bench.stages import take_totals
 from bench.timed import APP, APP_END, FRAMING, ROUTE, STAGES
 from tests.serving import free_port, wait_until_listening
+from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ROOT / "fixtures" / "cyclobenzaprine-duration" / "fires-sandbox-30-day-supply.json"
@@ -30,8 +32,12 @@ class Timed:
     def __init__(self, server: subprocess.Popen[bytes], port: int, out: Path, log: Path) -> None:
         self.server, self.port, self.out, self.log = server, port, out, log
 
-    def call(self) -> requests.Response:
-        return requests.post(f"http://127.0.0.1:{self.port}/cds-services/{SELECT}", json=json.loads(ORDER.read_text()))
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/cds-services/{SELECT}"
+
+    def call(self, headers: dict[str, str] | None = None) -> requests.Response:
+        return requests.post(self.url, json=json.loads(ORDER.read_text()), headers=headers)
 
     def totals(self) -> dict[str, Any]:
         """What the service has counted since it was last asked."""
@@ -84,3 +90,19 @@ def test_a_call_answers_as_soon_as_the_stage_named_is_done(tmp_path: Path) -> No
     done = [stage.label for stage in STAGES[: [s.key for s in STAGES].index("prefetch") + 1]]
     assert {stage: counts.get(stage) for stage in done} == dict.fromkeys(done, 1)
     assert not {stage.label for stage in STAGES} - set(done) & set(counts)
+
+
+def test_with_authentication_on_a_call_answers_as_soon_as_the_caller_is_verified(tmp_path: Path) -> None:
+    """``bench/stages.py --stops --auth``: the first stop is authentication alone."""
+    key = SigningKey.generate("ES384")
+    clients = tmp_path / "clients.json"
+    clients.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
+    env = {"CDS_AUTH_MODE": "required", "CDS_TRUSTED_CLIENTS_FILE": str(clients), "BENCH_STOP_AFTER": "auth"}
+    with timed_service(tmp_path, **env) as service:
+        assert service.call().status_code == 401  # no token: refused, never answered early
+        token = key.sign(claims(service.url, time.time()))
+        answer = service.call({"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and answer.json() == {"cards": []}
+        counts = service.totals()["counts"]
+    assert counts.get(STAGES[0].label) == 2 and STAGES[0].key == "auth"
+    assert not {stage.label for stage in STAGES[1:]} & set(counts)
