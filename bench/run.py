@@ -34,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.revision import describe  # noqa: E402
 from bench.scenarios import SELECT, fhir_resources, scenarios  # noqa: E402
 from bench.wrk import Load, drive, machine_times, median, steal_between  # noqa: E402
 from tests.fhir_server import FhirTestServer, start  # noqa: E402
@@ -219,6 +220,25 @@ def _targets(by: dict[tuple[str, str, int], Load]) -> list[str]:
     return lines
 
 
+def _header(args: argparse.Namespace, steal: float) -> list[str]:
+    """What was measured, when, on what code and machine, and how much of the machine was others'."""
+    return [
+        "# Benchmark results",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {describe()}.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}. wrk, one thread; per cell {WARMUP_SECONDS:g} s of warm-up, "
+        f"then the median of {args.repeat} runs of {args.seconds:g} s, the targets in turn. SQLite store, "
+        "default logging. Latency in ms (p50 / p99), CPU in ms of the service per call; ratios are "
+        "service / echo (p50, and req/s).",
+        "",
+        f"CPU steal over the benchmark: {steal:.0%} of the machine's time went to other tenants of the VM"
+        f"{' (figures well above an unshared run: compare with the echo beside them)' if steal > 0.05 else ''}.",
+        "",
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=2, help="seconds of each run (wrk counts whole seconds)")
@@ -252,19 +272,7 @@ def main() -> int:
         for what in ("p50_ms", "cpu_ms_per_call")
     }
     lines = [
-        "# Benchmark results",
-        "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {_commit()}.",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}. wrk, one thread; per cell {WARMUP_SECONDS:g} s of warm-up, "
-        f"then the median of {args.repeat} runs of {args.seconds:g} s, the targets in turn. SQLite store, "
-        "default logging. Latency in ms (p50 / p99), CPU in ms of the service per call; ratios are "
-        "service / echo (p50, and req/s).",
-        "",
-        f"CPU steal over the benchmark: {steal:.0%} of the machine's time went to other tenants of the VM"
-        f"{' (figures well above an unshared run: compare with the echo beside them)' if steal > 0.05 else ''}.",
-        "",
+        *_header(args, steal),
         "| scenario | c | echo p50 / p99 | echo req/s | auth off p50 / p99 | req/s | CPU | vs echo "
         "| auth on p50 / p99 | req/s | CPU | vs echo |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -284,16 +292,6 @@ def main() -> int:
     print("\n" + text)
     (ROOT / "bench" / "results.md").write_text(text)
     return 0
-
-
-def _commit() -> str:
-    """The code measured: its commit, and whether the checkout had changes beyond it."""
-    described = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty= with uncommitted changes"],
-        capture_output=True,
-        text=True,
-    )
-    return f"commit {described.stdout.strip()}" if described.returncode == 0 else "code outside git"
 
 
 if __name__ == "__main__":

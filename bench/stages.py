@@ -124,13 +124,19 @@ def _breakdown(bench: Bench, bodies: dict[str, Any], args: argparse.Namespace, o
     return lines
 
 
+def stops(target: str) -> tuple[str, ...]:
+    """The stages ``--stops`` answers after, in order (the whole call comes last): authentication
+    only when it is on (off, it is a look-up), and never the body read (its parse follows at once)."""
+    skipped = ("body",) if target == ON else ("auth", "body")
+    return tuple(stage.key for stage in STAGES if stage.key not in skipped)
+
+
 def _stops(workdir: Path, out: Path, scenario: str, seconds: int, target: str) -> list[str]:
     """p50 at c = 1 of the service answering right after each stage, and whole, beside the echo's
     (measured in turn with each); with authentication on, the first stop is authentication."""
     lines = [f"### {scenario}, {target}: answering after each stage", "", "| answered after | p50 | echo p50 | ratio |"]
     lines.append("|---|---:|---:|---:|")
-    skipped = ("body",) if target == ON else ("auth", "body")
-    for stop in (*(s.key for s in STAGES if s.key not in skipped), ""):
+    for stop in (*stops(target), ""):
         os.environ["BENCH_STOP_AFTER"] = stop
         (workdir / f"{target}-{stop or 'whole'}").mkdir()
         bench = Bench(workdir / f"{target}-{stop or 'whole'}", targets=(target,), service="bench.timed")

@@ -8,7 +8,9 @@ hash seed, as ``bench/instructions.py``), less a process that only warms up: the
 (and its freeing), the envelope and drafts with the rules that apply, the prefetch's completion,
 the patient's facts and the rules, the cards, the response JSON. The stages are the pipeline's
 own functions, asked for by name: a commit whose pipeline names them otherwise stops the run
-with the name it lacks. Both trees are sent this checkout's requests (``bench/scenarios.py``).
+with the name it lacks. Both trees are sent this checkout's requests (``bench/scenarios.py``)
+and run on this virtual environment's packages: a commit that needs other versions of them fails,
+or measures them too.
 
     python bench/then_and_now.py [--rev 1de3968] [--scenario "500 prefetch entries"] [--calls 40]
 """
@@ -32,33 +34,59 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Only the standard library: a measured process puts its own tree first on sys.path after this,
+# and must import nothing of cds_service before.
+from bench.revision import describe, short  # noqa: E402
+
 START_OF_ISSUE_17 = "1de3968"  # the wrk harness over the code as it was before issue 17's changes
+# Keyed as ``bench/timed.py`` keys the stages it times in the server.
 STAGES = {
     "parse": "body: JSON parse and shape check (and freeing it)",
-    "read": "envelope, context and drafts read; rules that apply",
+    "drafts": "envelope, context and drafts read; rules that apply",
     "prefetch": "prefetch completed and checked",
-    "assess": "patient facts and rules",
-    "answer": "cards: policy, suggestions, rendering",
-    "dumps": "response JSON",
+    "facts": "patient facts and rules",
+    "cards": "cards: policy, suggestions, rendering",
+    "json": "response JSON",
 }
+WARM_UP_ONLY = "none"
 WARMUP_CALLS = 20
+CALLS = {"500 prefetch entries": 40}  # a stage's calls under valgrind, where not the default
+DEFAULT_CALLS = 300
 
 
-def _scenario(name: str) -> bytes:
-    """A request of this checkout's ``bench/scenarios.py``, whichever tree is measured."""
+def _requests() -> dict[str, Any]:
+    """This checkout's ``bench/scenarios.py`` requests, loaded from its file: the measured tree,
+    first on ``sys.path``, has a ``bench`` package of its own."""
     spec = importlib.util.spec_from_file_location("bench_scenarios", ROOT / "bench" / "scenarios.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    requests: dict[str, Any] = module.scenarios("http://127.0.0.1:1/fhir")
+    return requests
+
+
+def _scenario(name: str) -> bytes:
     import orjson
 
-    return orjson.dumps(module.scenarios("http://127.0.0.1:1/fhir")[name])
+    return orjson.dumps(_requests()[name])
 
 
 def drive(tree: Path, scenario: str, stage: str, calls: int) -> None:
     """In ``tree``'s code: every stage warmed up, then ``stage`` called ``calls`` times."""
-    sys.path.insert(0, str(tree))
+    if stage != WARM_UP_ONLY and stage not in STAGES:
+        raise SystemExit(f"no stage {stage!r}: one of {', '.join(STAGES)}")
+    sys.path.insert(0, str(tree))  # before any import of cds_service: the tree's, not the installed one
     raw = _scenario(scenario)
+    from cds_service.settings import Settings
+
+    logging.disable(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="cds-then-now-") as data_dir:
+        _measure(stage, calls, Settings(data_dir=Path(data_dir), auth_mode="off"), raw)
+
+
+def _measure(stage: str, calls: int, settings: Any, raw: bytes) -> None:
     import orjson
 
     from cds_service.clock import at_noon
@@ -68,10 +96,7 @@ def drive(tree: Path, scenario: str, stage: str, calls: int) -> None:
     from cds_service.pipeline.prefetch import complete_prefetch
     from cds_service.protocol.body import parse_body
     from cds_service.protocol.services import SERVICES
-    from cds_service.settings import Settings
 
-    logging.disable(logging.CRITICAL)
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="cds-then-now-")), auth_mode="off")
     clock = at_noon(date(2026, 11, 21))
     knowledge = load_knowledge(settings)
     store = build_runtime(settings, knowledge, clock=clock).store
@@ -86,32 +111,35 @@ def drive(tree: Path, scenario: str, stage: str, calls: int) -> None:
 
     steps: dict[str, Callable[[], Any]] = {
         "parse": lambda: parse_body(raw, settings.body_limits),
-        "read": lambda: pipeline._read(service, state["body"], knowledge, 200),
+        "drafts": lambda: pipeline._read(service, state["body"], knowledge, 200),
         "prefetch": completed,
-        "assess": lambda: pipeline._assess(service, state["call"], state["data"], knowledge, today),
-        "answer": lambda: pipeline._answer(
+        "facts": lambda: pipeline._assess(service, state["call"], state["data"], knowledge, today),
+        "cards": lambda: pipeline._answer(
             state["findings"], state["quiet"], state["call"].rules, knowledge, lambda: str(next(ids)), 100
         ),
-        "dumps": lambda: orjson.dumps({"cards": state["cards"]}),
+        "json": lambda: orjson.dumps({"cards": state["cards"]}),
     }
-    for _ in range(WARMUP_CALLS):
-        state["body"], state["call"] = steps["parse"](), None
-        state["call"] = steps["read"]()
+    for _ in range(WARMUP_CALLS):  # every stage, each on what the one before made
+        state["body"] = steps["parse"]()
+        state["call"] = steps["drafts"]()
         state["data"] = steps["prefetch"]()
-        patient, state["findings"] = steps["assess"]()
+        patient, state["findings"] = steps["facts"]()
         state["quiet"] = store.quiet(patient.patient_id, snooze_days=knowledge.snooze_days)
-        state["cards"], _ = steps["answer"]()
-        steps["dumps"]()
-    step = steps.get(stage)
-    for _ in range(calls if step else 0):
-        step()  # type: ignore[misc]
+        state["cards"], _ = steps["cards"]()
+        steps["json"]()
+    if stage != WARM_UP_ONLY:
+        step = steps[stage]
+        for _ in range(calls):
+            step()
 
 
 def instructions(tree: Path, scenario: str, stage: str, calls: int) -> int:
+    """The instructions of one process that warms up and calls ``stage``; one hash seed, so that
+    runs agree, and none of this shell's ``CDS_*`` settings (a database URL would be measured too)."""
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
     command += [sys.executable, __file__, "--drive", str(tree), "--scenario", scenario, "--stage", stage]
     command += ["--calls", str(calls)]
-    env = os.environ | {"PYTHONHASHSEED": "0"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | {"PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if done.returncode or found is None:
@@ -121,17 +149,38 @@ def instructions(tree: Path, scenario: str, stage: str, calls: int) -> int:
 
 def per_stage(tree: Path, scenario: str, calls: int) -> dict[str, float]:
     """k instructions a call of each stage, two valgrind runs at a time (the machine's two cores)."""
-    names = ["none", *STAGES]
+    names = [WARM_UP_ONLY, *STAGES]
     with ThreadPoolExecutor(2) as pool:
         counts = dict(zip(names, pool.map(lambda s: instructions(tree, scenario, s, calls), names), strict=True))
-    return {stage: (counts[stage] - counts["none"]) / calls / 1000 for stage in STAGES}
+    return {stage: (counts[stage] - counts[WARM_UP_ONLY]) / calls / 1000 for stage in STAGES}
+
+
+def _archive(rev: str, into: Path) -> str:
+    """``rev``'s tree written into ``into``; its short commit id."""
+    commit = short(rev)
+    if commit is None:
+        raise SystemExit(f"{rev}: not a commit of this repository (then_and_now.py needs its git history)")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True)
+    if archive.returncode:
+        raise SystemExit(f"git archive {rev}: {archive.stderr.decode(errors='replace')}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit
+
+
+def _table(scenario: str, before: dict[str, float], after: dict[str, float], then: str, now: str) -> None:
+    print(f"\n{scenario!r}, k instructions a call ({then} → {now}):\n")
+    print("| stage | before | after | change |\n|---|---:|---:|---:|")
+    for stage, name in STAGES.items():
+        print(f"| {name} | {before[stage]:,.0f} | {after[stage]:,.0f} | {after[stage] / before[stage] - 1:+.0%} |")
+    was, is_ = sum(before.values()), sum(after.values())
+    print(f"| **the stages together** | **{was:,.0f}** | **{is_:,.0f}** | {is_ / was - 1:+.0%} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rev", default=START_OF_ISSUE_17, help="the earlier commit (default: issue 17's start)")
-    parser.add_argument("--scenario", action="append", help="a scenario of bench/scenarios.py (repeatable)")
-    parser.add_argument("--calls", type=int, help="calls a stage (default: 300, 40 for 500 entries)")
+    parser.add_argument("--scenario", action="append", choices=tuple(_requests()), help="repeatable")
+    parser.add_argument("--calls", type=int, help=f"calls a stage (default: {DEFAULT_CALLS}; {CALLS})")
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,19 +190,12 @@ def main() -> int:
         return 0
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    then = Path(tempfile.mkdtemp(prefix="cds-then-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.rev], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(then)], input=archive.stdout, check=True)
-    for scenario in chosen:
-        calls = args.calls or (40 if "500" in scenario else 300)
-        before, after = per_stage(then, scenario, calls), per_stage(ROOT, scenario, calls)
-        print(f"\n{scenario!r}, k instructions a call ({args.rev} → this checkout):\n")
-        print("| stage | before | after | change |\n|---|---:|---:|---:|")
-        for stage, name in STAGES.items():
-            print(f"| {name} | {before[stage]:,.0f} | {after[stage]:,.0f} | {after[stage] / before[stage] - 1:+.0%} |")
-        was, now = sum(before.values()), sum(after.values())
-        print(f"| **the stages together** | **{was:,.0f}** | **{now:,.0f}** | {now / was - 1:+.0%} |")
-    shutil.rmtree(then)
+    with tempfile.TemporaryDirectory(prefix="cds-then-") as tmp:
+        then = _archive(args.rev, Path(tmp))
+        now = f"this checkout, {describe()}"
+        for scenario in chosen:
+            calls = args.calls or CALLS.get(scenario, DEFAULT_CALLS)
+            _table(scenario, per_stage(Path(tmp), scenario, calls), per_stage(ROOT, scenario, calls), then, now)
     return 0
 
 

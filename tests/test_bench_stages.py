@@ -16,7 +16,8 @@ from typing import Any
 
 import requests
 
-from bench.stages import take_totals
+from bench.run import OFF, ON
+from bench.stages import stops, take_totals
 from bench.timed import APP, APP_END, FRAMING, ROUTE, STAGES
 from tests.serving import free_port, wait_until_listening
 from tests.tokens import ISSUER, SigningKey, claims, jwks
@@ -104,5 +105,13 @@ def test_with_authentication_on_a_call_answers_as_soon_as_the_caller_is_verified
         answer = service.call({"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200 and answer.json() == {"cards": []}
         counts = service.totals()["counts"]
-    assert counts.get(STAGES[0].label) == 2 and STAGES[0].key == "auth"
+    assert STAGES[0].key == "auth"
+    assert counts.get(STAGES[0].label) == 2  # the refused call's check counts too
     assert not {stage.label for stage in STAGES[1:]} & set(counts)
+
+
+def test_the_stops_start_with_authentication_only_when_it_is_on() -> None:
+    assert stops(ON)[0] == "auth"
+    assert "auth" not in stops(OFF)
+    assert "body" not in stops(ON) + stops(OFF)
+    assert stops(ON)[1:] == stops(OFF) and stops(OFF)[-1] == "cards"
