@@ -187,7 +187,8 @@ def main() -> int:
     parser.add_argument("--scenario", default="sandbox order")
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="cds-breakdown-"))
+    kept = tempfile.TemporaryDirectory(prefix="cds-breakdown-")  # removed when the process ends
+    tmp = Path(kept.name)
     key = SigningKey.generate("ES384")
     (tmp / "clients.json").write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
     settings = Settings(data_dir=tmp, trusted_clients_file=tmp / "clients.json")

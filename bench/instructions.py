@@ -59,7 +59,8 @@ def drive(scenario: str, calls: int, auth: Path | None = None) -> None:
         fhir = FhirTestServer(resources=fhir_resources(50))
         start(fhir)
         fhir_base, allowed = fhir.base, [fhir.base]
-    data_dir = Path(tempfile.mkdtemp(prefix="cds-instructions-"))
+    kept = tempfile.TemporaryDirectory(prefix="cds-instructions-")  # removed once the calls are done
+    data_dir = Path(kept.name)
     tokens: list[bytes] = []
     if auth is not None:  # the key set and the tokens ``mint`` wrote
         clients = orjson.loads((auth / "clients.json").read_bytes())
@@ -146,8 +147,9 @@ def instructions(scenario: str, calls: int, auth: bool, echo: bool = False) -> i
         str(calls),
         *(["--echo"] if echo else []),
     ]
+    minted = tempfile.TemporaryDirectory(prefix="cds-tokens-")  # removed when this function returns
     if auth and not echo:
-        command += ["--tokens", str(mint(Path(tempfile.mkdtemp(prefix="cds-tokens-")), WARMUP_CALLS + calls))]
+        command += ["--tokens", str(mint(Path(minted.name), WARMUP_CALLS + calls))]
     # One hash seed: set and dict layouts, and so the instructions, the same from run to run.
     env = os.environ | {"PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)

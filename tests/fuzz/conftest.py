@@ -50,8 +50,12 @@ RULE_IDS = {rule.id for rule in all_rules()}
 ROUTES = [SELECT, SIGN, SELECT + "/feedback", SIGN + "/feedback"]
 
 
+# Every app's files in one directory, removed when the test process ends (an app is made at import).
+_SCRATCH = tempfile.TemporaryDirectory(prefix="cds-fuzz-")
+
+
 def fuzz_app(**overrides: Any) -> Any:
-    data_dir = Path(tempfile.mkdtemp(prefix="cds-fuzz-"))
+    data_dir = Path(tempfile.mkdtemp(dir=_SCRATCH.name))
     return create_app(Settings(**{"data_dir": data_dir, "auth_mode": "off", **overrides}), clock=Clock(NOON))
 
 
@@ -79,7 +83,7 @@ KEY = SigningKey.generate("ES384")
 
 def _secure_app() -> Any:
     """The app with authentication required, trusting one issuer whose key is ``KEY``."""
-    trusted = Path(tempfile.mkdtemp(prefix="cds-fuzz-")) / "trusted-clients.json"
+    trusted = Path(tempfile.mkdtemp(dir=_SCRATCH.name)) / "trusted-clients.json"
     trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(KEY)}]))
     return fuzz_app(auth_mode="required", trusted_clients_file=trusted, public_url=["http://testserver"])
 
