@@ -25,9 +25,7 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.scenarios import FETCHED, SELECT, fhir_resources, scenarios  # noqa: E402
+from bench.valgrind import instructions as count  # noqa: E402
 from tests.fhir_server import FhirTestServer, start  # noqa: E402
 from tests.tokens import ISSUER, SigningKey, claims, jwks  # noqa: E402
 
@@ -133,30 +132,11 @@ def mint(directory: Path, count: int) -> Path:
 
 
 def instructions(scenario: str, calls: int, auth: bool, echo: bool = False) -> int:
-    command = [
-        "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        "--cachegrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--drive",
-        "--scenario",
-        scenario,
-        "--calls",
-        str(calls),
-        *(["--echo"] if echo else []),
-    ]
+    argv = [__file__, "--drive", "--scenario", scenario, "--calls", str(calls), *(["--echo"] if echo else [])]
     minted = tempfile.TemporaryDirectory(prefix="cds-tokens-")  # removed when this function returns
     if auth and not echo:
-        command += ["--tokens", str(mint(Path(minted.name), WARMUP_CALLS + calls))]
-    # One hash seed: set and dict layouts, and so the instructions, the same from run to run.
-    env = os.environ | {"PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+        argv += ["--tokens", str(mint(Path(minted.name), WARMUP_CALLS + calls))]
+    return count(argv)
 
 
 def main() -> int:

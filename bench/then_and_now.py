@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import importlib.util
 import logging
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,12 +31,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # Only the standard library: a measured process puts its own tree first on sys.path after this,
 # and must import nothing of cds_service before.
 from bench.revision import describe, short  # noqa: E402
+from bench.valgrind import instructions as count  # noqa: E402
 
 START_OF_ISSUE_17 = "1de3968"  # the wrk harness over the code as it was before issue 17's changes
 # Keyed as ``bench/timed.py`` keys the stages it times in the server.
@@ -68,8 +69,6 @@ def _requests() -> dict[str, Any]:
 
 
 def _scenario(name: str) -> bytes:
-    import orjson
-
     return orjson.dumps(_requests()[name])
 
 
@@ -134,17 +133,9 @@ def _measure(stage: str, calls: int, settings: Any, raw: bytes) -> None:
 
 
 def instructions(tree: Path, scenario: str, stage: str, calls: int) -> int:
-    """The instructions of one process that warms up and calls ``stage``; one hash seed, so that
-    runs agree, and none of this shell's ``CDS_*`` settings (a database URL would be measured too)."""
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-    command += [sys.executable, __file__, "--drive", str(tree), "--scenario", scenario, "--stage", stage]
-    command += ["--calls", str(calls)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | {"PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode or found is None:
-        raise SystemExit(f"{tree} could not be measured ({stage}):\n{done.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+    """The instructions of one process that warms up and calls ``stage``."""
+    argv = [__file__, "--drive", str(tree), "--scenario", scenario, "--stage", stage, "--calls", str(calls)]
+    return count(argv)
 
 
 def per_stage(tree: Path, scenario: str, calls: int) -> dict[str, float]:
