@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 import time
+import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
@@ -19,6 +21,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy.exc import StatementError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,7 +44,47 @@ class _Context(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+def database_error(error: BaseException) -> str:
+    """A database error's class and SQLSTATE, never its message: PostgreSQL quotes in it the row
+    or key it refused (a clinician's comment), whatever the statement's hidden parameters."""
+    original = getattr(error, "orig", None) or error
+    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    return f"{type(original).__name__}{f' {state}' if state else ''}"
+
+
+def _is_database_error(error: BaseException) -> bool:
+    return isinstance(error, StatementError | sqlite3.Error) or type(error).__module__.startswith("psycopg")
+
+
+def exception_text(error: BaseException) -> str:
+    """The traceback of ``error`` and of the exceptions it was raised from or during, as Python
+    prints it, but for a database error's message (``database_error``)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_database_error(current):
+            said = database_error(current)
+        else:
+            said = "".join(traceback.format_exception_only(current)).rstrip()
+        parts.append(
+            "Traceback (most recent call last):\n" + "".join(traceback.format_tb(current.__traceback__)) + said
+        )
+        if current.__cause__ is not None:
+            parts.append("\nThe above exception was the direct cause of the following exception:\n")
+        elif current.__context__ is not None and not current.__suppress_context__:
+            parts.append("\nDuring handling of the above exception, another exception occurred:\n")
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n".join(reversed(parts))
+
+
+class _SafeExceptions(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return exception_text(ei[1]) if ei[1] is not None else super().formatException(ei)
+
+
+class JsonFormatter(_SafeExceptions):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -73,7 +116,7 @@ def configure_logging(level: str, log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(hookInstance)s]: %(message)s"))
+        handler.setFormatter(_SafeExceptions("%(asctime)s %(levelname)s %(name)s [%(hookInstance)s]: %(message)s"))
     service = logging.getLogger("cds_service")
     service.setLevel(level.upper())  # an unknown level stops here, with its name
     # What no line prints is not gathered for each one (the logging HOWTO's "Optimization"): the

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, SIGN, fixture
 from tests.fhir_server import FhirTestServer
@@ -156,3 +157,40 @@ def test_a_whole_session_at_debug_logs_no_patient_data_token_or_comment(
     assert "a MedicationRequest in draftOrders read tolerantly" in log and "skipping a MedicationOrder" in log
     # uvicorn's own copy of its message for terminals, escape codes and all, is not a log field.
     assert "color_message" not in log and "\\u001b" not in log
+
+
+def test_a_postgresql_error_quoting_a_comment_is_logged_by_class_and_sqlstate(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    # PostgreSQL quotes in an error what it refused ("Failing row contains (…)"), in the message
+    # psycopg raises, where SQLAlchemy's hidden parameters do not reach: a trigger stands in for it.
+    refuse = """
+        CREATE FUNCTION refuse_feedback() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'refused: %', NEW.user_comment USING DETAIL = 'Failing row contains (' || NEW.user_comment || ')';
+        END $$;
+        CREATE TRIGGER refuse BEFORE INSERT ON feedback FOR EACH ROW EXECUTE FUNCTION refuse_feedback();
+    """
+    server, port = launch(tmp_path, CDS_AUTH_MODE="off", CDS_DATABASE_URL=postgresql_url, CDS_LOG_LEVEL="DEBUG")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_listening(server, port)
+        answer = requests.post(
+            f"{base}{SELECT}", json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        card = answer.json()["cards"][0]
+        engine = create_engine(postgresql_url)
+        with engine.begin() as connection:
+            connection.execute(text(refuse))
+        engine.dispose()
+        item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T11:00:00Z"}
+        item["overrideReason"] = {"userComment": COMMENTS[0]}
+        failed = requests.post(f"{base}{SELECT}/feedback", json={"feedback": [item]}, timeout=10)
+        assert failed.status_code == 500
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0].decode()
+    errors = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"ERROR"' in line]
+    assert any("RaiseException P0001" in error.get("exception", "") for error in errors), output[-3000:]
+    assert COMMENTS[0] not in output

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DataError, IntegrityError
 
+from cds_service.observability import database_error
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
@@ -82,7 +83,9 @@ def record_feedback(
         return FeedbackReceipt(stored=stored, refused=tuple(met.refused))
     except ITEM_ERRORS as error:
         log.warning(
-            "feedback batch of %d item(s) refused whole (%s); storing it item by item", len(items), _kind(error)
+            "feedback batch of %d item(s) refused whole (%s); storing it item by item",
+            len(items),
+            database_error(error),
         )
     stored, met = 0, _Met()
     try:
@@ -93,7 +96,7 @@ def record_feedback(
                 stored += new
                 met.add(item_met)
             except ITEM_ERRORS as error:
-                log.warning("feedback item %d refused by the database (%s)", index, _kind(error))
+                log.warning("feedback item %d refused by the database (%s)", index, database_error(error))
                 met.refused.append(Refused(index, REFUSED_REASON, "database"))
     finally:  # what the items stored so far met, even should the database go away meanwhile
         _say(service_id, owner, met)
@@ -128,13 +131,6 @@ def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
     if contradicting := sum(refusal.kind == "contradiction" for refusal in met.refused):
         # The fields' names are in the receipt, never their values (a comment may say anything).
         log.warning("feedback: %d item(s) contradict feedback stored for the same moment", contradicting)
-
-
-def _kind(error: Exception) -> str:
-    """The error's class and SQLSTATE, never its message: that may quote a value (a comment)."""
-    original = getattr(error, "orig", None)
-    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
-    return f"{type(original or error).__name__}{f' {state}' if state else ''}"
 
 
 def _write(
