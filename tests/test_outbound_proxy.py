@@ -197,6 +197,27 @@ def test_an_https_fhir_server_is_reached_through_the_proxy_its_token_inside_the_
     assert "s3cret" not in caplog.text
 
 
+def test_no_tls_secrets_are_written_where_sslkeylogfile_says(
+    defaults: Callable[..., TestClient],
+    proxy: ConnectProxy,
+    internal_fhir: FhirTestServer,
+    trusting: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Python's default TLS context writes each session's secrets to the file ``SSLKEYLOGFILE``
+    names (a debugging aid some images set): the service's writes none."""
+    secrets = tmp_path / "tls-secrets.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(secrets))
+    tls_context.cache_clear()
+    client = defaults(auth_mode="off", fhir_servers=[internal_fhir.base], outbound_proxy=proxy.url)
+    response = client.post(SELECT, json=fetching_request(internal_fhir.base, access_token=EHR_TOKEN))
+    assert response.status_code == 200, response.text
+    assert internal_fhir.seen  # fetched over https
+    # Python writes the file's header line when its context is made; no session's secret follows.
+    assert "SECRET" not in secrets.read_text()
+
+
 def test_the_servers_certificate_is_checked_through_the_tunnel(
     defaults: Callable[..., TestClient], proxy: ConnectProxy, internal_fhir: FhirTestServer
 ) -> None:

@@ -139,12 +139,19 @@ async def open_client(deadline: float, proxy: SecretStr | None = None) -> AsyncI
 def tls_context() -> ssl.SSLContext:
     """The CA certificates a FHIR server's or key set's certificate must chain to: those of
     ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set (a hospital's own CA), else certifi's, as
-    httpx chose them. Loaded once a process (25 ms)."""
+    httpx chose them. Loaded once a process (25 ms).
+
+    ``SSLKEYLOGFILE``, which Python's default context obeys, is not: it would have every
+    connection's secrets written to that file (a debugging aid some images set), enough to read
+    the EHR's tokens and the patients' histories off the wire."""
     if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    return ssl.create_default_context(cafile=certifi.where())
+        context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    elif os.environ.get("SSL_CERT_DIR"):
+        context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    else:
+        context = ssl.create_default_context(cafile=certifi.where())
+    context.keylog_filename = None  # type: ignore[assignment]  # typeshed's str only; None turns it off
+    return context
 
 
 async def _outcome(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
