@@ -73,8 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
         keep_alive=settings.keep_alive_seconds,
         max_connections=settings.max_connections,
     )
-    if args.workers == 1:
-        run_http(app, limits=limits, host=settings.host, port=settings.port, log_config=None, **proxies)
+    if args.workers == 1:  # said, or uvicorn would read WEB_CONCURRENCY
+        run_http(app, limits=limits, host=settings.host, port=settings.port, workers=1, log_config=None, **proxies)
     else:
         app.state.runtime.store.engine.dispose()
         # Workers read the environment: the same host and port, so the same token audience.

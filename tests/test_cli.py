@@ -211,6 +211,18 @@ def test_serve_refuses_workers_on_the_embedded_database(served: Served) -> None:
     assert "--workers needs a database the processes share" in output and "CDS_DATABASE_URL" in output
 
 
+@pytest.mark.serve(CDS_AUTH_MODE="off", WEB_CONCURRENCY="2")
+def test_serve_runs_the_workers_it_is_told_whatever_web_concurrency_says(served: Served) -> None:
+    """uvicorn reads ``WEB_CONCURRENCY`` (which many platforms set) when not told how many
+    workers to run: here one process on the SQLite file, as ``--workers`` says by default."""
+    server, port = served
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
     """What stored feedback silences is kept per process between writes (storage.quiet): on
     SQLite that holds only while one process writes the file, so a second one does not start."""
