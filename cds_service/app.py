@@ -60,6 +60,7 @@ def create_app(
         # spans carry query strings as sent and its logs exceptions' messages, both kept out of
         # this service's logs. Metrics are at /metrics, a call's story in the log by hookInstance.
         telemetry=_NO_TELEMETRY,
+        redoc_url=None,  # /docs is the page of /openapi.json (integrating.md): one is enough
     )
     app.state.runtime = runtime
     app.add_middleware(CountRequests, metrics=runtime.metrics)

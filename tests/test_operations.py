@@ -44,13 +44,17 @@ def test_readyz_checks_database_and_content(client: TestClient, settings: Settin
     assert broken.json()["checks"]["database"].startswith("unavailable")
 
 
-def test_probes_and_metrics_need_no_token(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+def test_probes_metrics_and_the_services_description_need_no_token(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
     trusted = tmp_path / "trusted.json"
     trusted.write_text('[{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks.json"}]')
     client = make_client(auth_mode="required", trusted_clients_file=trusted)
     assert client.get("/cds-services").status_code == 401
     for path in ("/healthz", "/readyz", "/metrics"):
         assert client.get(path).status_code == 200, path
+    # The services' description and its page hold no data, and need none either; no second page.
+    for path in ("/openapi.json", "/docs"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/redoc").status_code == 404
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
