@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default=Path("var"),
-        description="Where the embedded SQLite database and the generated patient-id key live.",
+        description=(
+            "Where the embedded SQLite database and the generated patient-id key live; made with mode `0700` "
+            "when missing (an existing directory keeps its mode)."
+        ),
     )
     database_url: str | None = Field(
         default=None,

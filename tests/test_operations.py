@@ -44,7 +44,9 @@ def test_readyz_checks_database_and_content(client: TestClient, settings: Settin
     assert broken.json()["checks"]["database"].startswith("unavailable")
 
 
-def test_probes_metrics_and_the_services_description_need_no_token(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+def test_probes_metrics_and_the_services_description_need_no_token(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
     trusted = tmp_path / "trusted.json"
     trusted.write_text('[{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks.json"}]')
     client = make_client(auth_mode="required", trusted_clients_file=trusted)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import stat
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -212,3 +214,16 @@ def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
         snooze_days=10,
     )
     assert swept.get("/analytics", params=query).json()["totals"]["issued"] == 0
+
+
+def test_the_data_directory_the_service_makes_is_its_users_alone(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """It holds feedback's comments (the SQLite file and its write-ahead log) and the patient-id
+    key: whatever the umask lets files be, no other user may list or open them."""
+    data = tmp_path / "var" / "cds"
+    client = make_client(data_dir=data)
+    assert client.get("/readyz").status_code == 200
+    assert (data / "cds-service.db").exists()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "patient-id.key").stat().st_mode) == 0o600

@@ -42,6 +42,9 @@ from cds_service.storage.schema import feedback, issued_cards, metadata, schema_
 from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)
+# The data directory, made by the service: its files (feedback's comments in the database and its
+# write-ahead log, the patient-id key) are the service user's alone, whatever the umask.
+PRIVATE_DIRECTORY = 0o700
 
 
 def load_patient_key(configured: str | None, key_file: Path) -> bytes:
@@ -50,7 +53,7 @@ def load_patient_key(configured: str | None, key_file: Path) -> bytes:
         return configured.encode()
     if key_file.exists():
         return key_file.read_bytes().strip()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode()
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -89,7 +92,7 @@ class Store:
         self._serving: IO[str] | None = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
             self._lock_file = path.with_name(path.name + ".migrate.lock")
         # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
         self.engine: Engine = make_engine(url, statement_timeout=statement_timeout)
