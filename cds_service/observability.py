@@ -68,6 +68,8 @@ def exception_text(error: BaseException) -> str:
             said = database_error(current)
         else:
             said = "".join(traceback.format_exception_only(current)).rstrip()
+        if isinstance(current, BaseExceptionGroup):  # each of its exceptions told the same way
+            said += "".join(f"\n+-- {n} --\n{exception_text(one)}" for n, one in enumerate(current.exceptions, 1))
         parts.append(
             "Traceback (most recent call last):\n" + "".join(traceback.format_tb(current.__traceback__)) + said
         )
