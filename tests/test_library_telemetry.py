@@ -57,7 +57,7 @@ request = json.loads(sys.argv[1])
 settings = Settings(data_dir=Path(tempfile.mkdtemp()), auth_mode="off")
 with TestClient(create_app(settings)) as client:
     answered = [client.post("/cds-services/back-spasm-order-select", json=request).status_code]
-    answered.append(client.get("/analytics?from=2026-01-01&note=query-secret-8f3a").status_code)
+    answered.append(client.get("/analytics?period=week&note=query-secret-8f3a").status_code)
     answered.append(client.post("/cds-services/back-spasm-order-select/feedback", json={"feedback": 1}).status_code)
 print(json.dumps({"answered": answered, "recorded": recorded}))
 """

@@ -184,7 +184,8 @@ def test_a_postgresql_error_quoting_a_comment_is_logged_by_class_and_sqlstate(
         with engine.begin() as connection:
             connection.execute(text(refuse))
         engine.dispose()
-        item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T11:00:00Z"}
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": now}
         item["overrideReason"] = {"userComment": COMMENTS[0]}
         failed = requests.post(f"{base}{SELECT}/feedback", json={"feedback": [item]}, timeout=10)
         assert failed.status_code == 500
