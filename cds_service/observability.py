@@ -56,11 +56,12 @@ def _is_database_error(error: BaseException) -> bool:
     return isinstance(error, StatementError | sqlite3.Error) or type(error).__module__.startswith("psycopg")
 
 
-def exception_text(error: BaseException) -> str:
-    """The traceback of ``error`` and of the exceptions it was raised from or during, as Python
-    prints it, but for a database error's message (``database_error``)."""
+def exception_text(error: BaseException, seen: set[int] | None = None) -> str:
+    """The traceback of ``error`` and of the exceptions it was raised from or during (and, for a
+    group, in it), as Python prints it but for a database error's message (``database_error``).
+    ``seen``: the exceptions already told, shared with a group's members, so a loop ends."""
+    seen = set() if seen is None else seen
     parts: list[str] = []
-    seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
@@ -69,21 +70,41 @@ def exception_text(error: BaseException) -> str:
         else:
             said = "".join(traceback.format_exception_only(current)).rstrip()
         if isinstance(current, BaseExceptionGroup):  # each of its exceptions told the same way
-            said += "".join(f"\n+-- {n} --\n{exception_text(one)}" for n, one in enumerate(current.exceptions, 1))
-        parts.append(
-            "Traceback (most recent call last):\n" + "".join(traceback.format_tb(current.__traceback__)) + said
-        )
-        if current.__cause__ is not None:
-            parts.append("\nThe above exception was the direct cause of the following exception:\n")
-        elif current.__context__ is not None and not current.__suppress_context__:
-            parts.append("\nDuring handling of the above exception, another exception occurred:\n")
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+            said += "".join(
+                f"\n+-- {n} --\n{exception_text(one, seen) or '(told in this traceback already)'}"
+                for n, one in enumerate(current.exceptions, 1)
+            )
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{said}" if frames else said)
+        following = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+        if following is not None and id(following) not in seen:
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n"
+                if following is current.__cause__
+                else "\nDuring handling of the above exception, another exception occurred:\n"
+            )
+        current = following
     return "\n".join(reversed(parts))
 
 
 class _SafeExceptions(logging.Formatter):
     def formatException(self, ei: Any) -> str:
-        return exception_text(ei[1]) if ei[1] is not None else super().formatException(ei)
+        if ei[1] is None:
+            return super().formatException(ei)
+        try:
+            return exception_text(ei[1])
+        except Exception:  # a formatter that raises loses the line, and Python then prints it whole
+            return f"{type(ei[1]).__name__} (its traceback could not be written)"
+
+
+class _AsyncioSays(logging.Filter):
+    """asyncio's "Task exception was never retrieved" puts the task's repr, the exception's text
+    with it, in the message: the message's first line is kept, the traceback tells the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            record.msg, record.args = record.getMessage().split("\n", 1)[0], None
+        return True
 
 
 class JsonFormatter(_SafeExceptions):
@@ -128,6 +149,8 @@ def configure_logging(level: str, log_format: str) -> None:
     logging.basicConfig(level=max(service.level, logging.INFO), handlers=[handler], force=True)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
+    if not any(isinstance(f, _AsyncioSays) for f in logging.getLogger("asyncio").filters):
+        logging.getLogger("asyncio").addFilter(_AsyncioSays())
 
 
 # Seconds: CDS Hooks asks for answers in about 500 ms; the buckets resolve well below that.
