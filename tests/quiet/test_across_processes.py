@@ -2,7 +2,11 @@
 order-select's quiet answers (snoozes, swaps) between writes, and feedback given through one
 reaches the answers the other kept (``storage.changes``); order-sign's answers, which a card
 accepted elsewhere changes, are read on every call. Where a write must reach the other process,
-the assertion waits for its note, up to a deadline, and fails past it."""
+the assertion waits for its note, up to a deadline, and fails past it.
+
+Each test asks for ``postgresql_url`` before ``make_client``: fixtures end in the reverse order,
+so the apps close their connections before the schema is dropped (a drop that waited on an
+app's open transaction deadlocked once, ten minutes on, in a loaded run)."""
 
 from __future__ import annotations
 
@@ -100,7 +104,7 @@ def test_order_sign_reads_what_order_select_showed_and_accepted_in_the_other_pro
 
 
 def test_a_snooze_deleted_by_hand_in_the_database_no_longer_silences_the_card_kept_silent(
-    make_client: Callable[..., TestClient], postgresql_url: str
+    postgresql_url: str, make_client: Callable[..., TestClient]
 ) -> None:
     """Any change to feedback reaches the kept answers, whoever makes it (the database announces
     it): here an operator removing a snooze, the one change that lets a card through again."""
@@ -130,7 +134,7 @@ def _upstream(database_url: str) -> tuple[str, int]:
 
 
 def test_a_read_that_a_write_overtakes_keeps_nothing_the_write_changed(
-    make_client: Callable[..., TestClient], postgresql_url: str
+    postgresql_url: str, make_client: Callable[..., TestClient]
 ) -> None:
     """A write can commit after a read's snapshot and its note arrive before the read's answer
     (a slow network, a busy database): that answer, read before the write, is not kept, or the
@@ -202,7 +206,7 @@ def test_a_process_that_stops_hearing_the_others_keeps_nothing_it_may_have_misse
 
 
 def test_a_listener_whose_connection_goes_silent_stops_keeping(
-    make_client: Callable[..., TestClient], postgresql_url: str
+    postgresql_url: str, make_client: Callable[..., TestClient]
 ) -> None:
     """A network path that drops everything leaves the connection open and quiet: only the
     listener's own notes, not heard back, tell it that it hears nothing."""
