@@ -11,7 +11,7 @@ COPY cards ./cards
 RUN pip install --no-cache-dir . \
     && rm -rf /app/cds_service /app/cards \
     && useradd --system --uid 10001 --home-dir /app cds \
-    && mkdir -p /data && chown cds /data
+    && install -d -m 0700 -o cds /data  # feedback's comments and the patient-id key: the service user's alone
 
 USER cds
 ENV CDS_DATA_DIR=/data CDS_HOST=0.0.0.0

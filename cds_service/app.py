@@ -34,7 +34,13 @@ from cds_service.security.outbound import open_client
 from cds_service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}
+_NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 _GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700; 50,000 held 13 MiB more for nothing faster
 
 

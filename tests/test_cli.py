@@ -217,6 +217,7 @@ def test_serve_runs_the_workers_it_is_told_whatever_web_concurrency_says(served:
     workers to run: here one process on the SQLite file, as ``--workers`` says by default."""
     server, port = served
     try:
+        assert server.poll() is None, server.stdout.read().decode()[-2000:]  # type: ignore[union-attr]
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     finally:
         server.terminate()

@@ -7,6 +7,7 @@ Run in a process of its own: a global tracer provider, once set, is the process'
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -54,8 +55,7 @@ from cds_service.app import create_app
 from cds_service.settings import Settings
 
 request = json.loads(sys.argv[1])
-settings = Settings(data_dir=Path(tempfile.mkdtemp()), auth_mode="off")
-with TestClient(create_app(settings)) as client:
+with tempfile.TemporaryDirectory() as data, TestClient(create_app(Settings(data_dir=Path(data), auth_mode="off"))) as client:
     answered = [client.post("/cds-services/back-spasm-order-select", json=request).status_code]
     answered.append(client.get("/analytics?period=week&note=query-secret-8f3a").status_code)
     answered.append(client.post("/cds-services/back-spasm-order-select/feedback", json={"feedback": 1}).status_code)
@@ -70,6 +70,7 @@ def test_fastapi_records_no_span_or_log_of_a_call_with_a_tracer_configured() -> 
         capture_output=True,
         text=True,
         cwd=FIXTURES.parent,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CDS_")},  # the settings the session names only
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]

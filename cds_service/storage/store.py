@@ -42,8 +42,9 @@ from cds_service.storage.schema import feedback, issued_cards, metadata, schema_
 from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)
-# The data directory, made by the service: its files (feedback's comments in the database and its
-# write-ahead log, the patient-id key) are the service user's alone, whatever the umask.
+# The data directory, when the service makes it: no other user may enter it, so its files (feedback's
+# comments in the database and its write-ahead log, the patient-id key) are the service user's
+# alone whatever the umask lets them be. (Missing parents are made as the umask says.)
 PRIVATE_DIRECTORY = 0o700
 
 
