@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service import __version__
 from cds_service.settings import Settings
 from tests.conftest import SELECT, fixture, for_patient, rule_ids
 from tests.fhir_server import FhirTestServer
@@ -70,6 +71,8 @@ def test_missing_keys_are_fetched_from_fhir_server(client: TestClient, fhir_serv
         "/fhir/metadata",  # its FHIR version, once per server
     ]
     assert all("authorization" not in s.headers for s in fhir_server.seen)  # open server: no token
+    # Named for the server's operators, the library and its version left out.
+    assert {s.headers["user-agent"] for s in fhir_server.seen} == {f"cds-service/{__version__}"}
 
 
 def test_fhir_authorization_token_goes_to_the_fhir_server(client: TestClient, fhir_server: FhirTestServer) -> None:

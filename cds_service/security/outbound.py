@@ -25,6 +25,7 @@ import certifi
 import orjson
 from pydantic import AfterValidator, SecretStr
 
+from cds_service import __version__
 from cds_service.fhir.json import too_deep
 from cds_service.security.allowlist import is_loopback
 
@@ -131,6 +132,8 @@ async def open_client(deadline: float, proxy: SecretStr | None = None) -> AsyncI
         timeout=aiohttp.ClientTimeout(total=deadline, connect=deadline, sock_read=deadline),
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
+        # Who calls, for the FHIR server's and key-set host's operators (not Python's and aiohttp's versions).
+        headers={"User-Agent": f"cds-service/{__version__}"},
     ) as session:
         yield Outbound(session, address, proxy_headers)
 
