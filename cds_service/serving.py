@@ -64,6 +64,7 @@ class FrontConfig(uvicorn.Config):
             limit_concurrency=limits.max_connections,
             # Access lines carry the URL and its query string: the service logs its own (no query).
             access_log=False,
+            server_header=False,  # no banner of the software behind the service
             **options,
         )
         self.limits = limits
