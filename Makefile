@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test fuzz bench clean
+.PHONY: run test fuzz floors bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test: $(VENV)/.test-installed
 fuzz: $(VENV)/.test-installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/pytest tests/fuzz
 
+# `make test` on the oldest releases pyproject.toml allows (uv's lowest-direct resolution), in a
+# virtual environment of its own: a floor that no longer holds fails here, not on a user's
+# machine. About 12 minutes (schemathesis is slow at its floor); not part of `make test`.
+floors:
+	rm -rf .venv-floors
+	$(PYTHON) -m venv .venv-floors
+	.venv-floors/bin/pip install --quiet --disable-pip-version-check uv
+	.venv-floors/bin/uv pip install --quiet --python .venv-floors/bin/python --resolution lowest-direct -e ".[test]"
+	touch .venv-floors/.test-installed .venv-floors/.run-installed
+	$(MAKE) test VENV=.venv-floors
+
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,bench]"
 	touch $@ $(VENV)/.test-installed $(VENV)/.run-installed
@@ -46,4 +57,4 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-floors var .pytest_cache .ruff_cache
