@@ -20,6 +20,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, SIGN, fixture
+from tests.feedback_calls import overridden
 from tests.fhir_server import FhirTestServer
 from tests.serving import launch, wait_until_listening
 from tests.tokens import ISSUER, SigningKey, claims, jwks
@@ -184,9 +185,7 @@ def test_a_postgresql_error_quoting_a_comment_is_logged_by_class_and_sqlstate(
         with engine.begin() as connection:
             connection.execute(text(refuse))
         engine.dispose()
-        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": now}
-        item["overrideReason"] = {"userComment": COMMENTS[0]}
+        item = overridden(card) | {"overrideReason": {"userComment": COMMENTS[0]}}
         failed = requests.post(f"{base}{SELECT}/feedback", json={"feedback": [item]}, timeout=10)
         assert failed.status_code == 500
     finally:
