@@ -38,6 +38,7 @@ from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 FHIR_HOST = "fhir.hospital.example"  # known to the proxy only, as internal names would be
 KEYS_HOST = "keys.ehr.example"
+UNNAMED_HOST = "records.hospital.example"  # the proxy reaches the FHIR server by it; its certificate does not name it
 REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 USER, PASSWORD = "cds-service", "s3cret@€:/#"
 EHR_TOKEN = "ehr-access-token"
@@ -92,7 +93,7 @@ def proxy() -> Iterator[ConnectProxy]:
                 )
                 self.wfile.write(b"Content-Length: 0\r\nConnection: close\r\n\r\n")
                 return
-            if method != "CONNECT" or host not in (FHIR_HOST, KEYS_HOST):
+            if method != "CONNECT" or host not in (FHIR_HOST, KEYS_HOST, UNNAMED_HOST):
                 self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 return
             with socket.create_connection(("127.0.0.1", int(port))) as upstream:
@@ -206,7 +207,8 @@ def test_no_tls_secrets_are_written_where_sslkeylogfile_says(
     tmp_path: Path,
 ) -> None:
     """Python's default TLS context writes each session's secrets to the file ``SSLKEYLOGFILE``
-    names (a debugging aid some images set): the service's writes none."""
+    names (a debugging aid some images set): the service's writes nothing there, not even the
+    file's header line, and the certificate is still checked (the hospital's CA trusted)."""
     secrets = tmp_path / "tls-secrets.log"
     monkeypatch.setenv("SSLKEYLOGFILE", str(secrets))
     tls_context.cache_clear()
@@ -214,8 +216,7 @@ def test_no_tls_secrets_are_written_where_sslkeylogfile_says(
     response = client.post(SELECT, json=fetching_request(internal_fhir.base, access_token=EHR_TOKEN))
     assert response.status_code == 200, response.text
     assert internal_fhir.seen  # fetched over https
-    # Python writes the file's header line when its context is made; no session's secret follows.
-    assert not secrets.exists() or "SECRET" not in secrets.read_text()
+    assert not secrets.exists()
 
 
 def test_the_servers_certificate_is_checked_through_the_tunnel(
@@ -228,6 +229,19 @@ def test_the_servers_certificate_is_checked_through_the_tunnel(
     response = client.post(SELECT, json=fetching_request(internal_fhir.base, access_token=EHR_TOKEN))
     assert response.status_code == 412, response.text
     assert proxy.heads and not internal_fhir.seen
+
+
+def test_a_certificate_for_another_host_is_refused(
+    defaults: Callable[..., TestClient], proxy: ConnectProxy, internal_fhir: FhirTestServer, trusting: None
+) -> None:
+    """The server's certificate chains to the trusted CA but names other hosts: TLS fails, and
+    the history is not had, as for any server out of reach."""
+    base = internal_fhir.base.replace(FHIR_HOST, UNNAMED_HOST)
+    client = defaults(auth_mode="off", fhir_servers=[base], outbound_proxy=proxy.url)
+    response = client.post(SELECT, json=fetching_request(base, access_token=EHR_TOKEN))
+    assert response.status_code == 412, response.text
+    assert proxy.heads and proxy.heads[0][0].startswith(f"CONNECT {UNNAMED_HOST}:")
+    assert not internal_fhir.seen
 
 
 def test_a_proxy_that_refuses_the_service_is_a_fhir_server_not_reached(
