@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import sys
 import time
-import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
@@ -21,9 +19,10 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy.exc import StatementError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cds_service.tracebacks import AsyncioSays, SafeExceptions, tell_uncaught
 
 # The hookInstance of the call being handled, on every log line it produces.
 hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None)
@@ -44,70 +43,7 @@ class _Context(logging.Filter):
         return True
 
 
-def database_error(error: BaseException) -> str:
-    """A database error's class and SQLSTATE, never its message: PostgreSQL quotes in it the row
-    or key it refused (a clinician's comment), whatever the statement's hidden parameters."""
-    original = getattr(error, "orig", None) or error
-    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
-    return f"{type(original).__name__}{f' {state}' if state else ''}"
-
-
-def _is_database_error(error: BaseException) -> bool:
-    return isinstance(error, StatementError | sqlite3.Error) or type(error).__module__.startswith("psycopg")
-
-
-def exception_text(error: BaseException, seen: set[int] | None = None) -> str:
-    """The traceback of ``error`` and of the exceptions it was raised from or during (and, for a
-    group, in it), as Python prints it but for a database error's message (``database_error``).
-    ``seen``: the exceptions already told, shared with a group's members, so a loop ends."""
-    seen = set() if seen is None else seen
-    parts: list[str] = []
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if _is_database_error(current):
-            said = database_error(current)
-        else:
-            said = "".join(traceback.format_exception_only(current)).rstrip()
-        if isinstance(current, BaseExceptionGroup):  # each of its exceptions told the same way
-            said += "".join(
-                f"\n+-- {n} --\n{exception_text(one, seen) or '(told in this traceback already)'}"
-                for n, one in enumerate(current.exceptions, 1)
-            )
-        frames = "".join(traceback.format_tb(current.__traceback__))
-        parts.append(f"Traceback (most recent call last):\n{frames}{said}" if frames else said)
-        following = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-        if following is not None and id(following) not in seen:
-            parts.append(
-                "\nThe above exception was the direct cause of the following exception:\n"
-                if following is current.__cause__
-                else "\nDuring handling of the above exception, another exception occurred:\n"
-            )
-        current = following
-    return "\n".join(reversed(parts))
-
-
-class _SafeExceptions(logging.Formatter):
-    def formatException(self, ei: Any) -> str:
-        if ei[1] is None:
-            return super().formatException(ei)
-        try:
-            return exception_text(ei[1])
-        except Exception:  # a formatter that raises loses the line, and Python then prints it whole
-            return f"{type(ei[1]).__name__} (its traceback could not be written)"
-
-
-class _AsyncioSays(logging.Filter):
-    """asyncio's "Task exception was never retrieved" puts the task's repr, the exception's text
-    with it, in the message: the message's first line is kept, the traceback tells the rest."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info:
-            record.msg, record.args = record.getMessage().split("\n", 1)[0], None
-        return True
-
-
-class JsonFormatter(_SafeExceptions):
+class JsonFormatter(SafeExceptions):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -139,7 +75,7 @@ def configure_logging(level: str, log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(_SafeExceptions("%(asctime)s %(levelname)s %(name)s [%(hookInstance)s]: %(message)s"))
+        handler.setFormatter(SafeExceptions("%(asctime)s %(levelname)s %(name)s [%(hookInstance)s]: %(message)s"))
     service = logging.getLogger("cds_service")
     service.setLevel(level.upper())  # an unknown level stops here, with its name
     # What no line prints is not gathered for each one (the logging HOWTO's "Optimization"): the
@@ -149,8 +85,9 @@ def configure_logging(level: str, log_format: str) -> None:
     logging.basicConfig(level=max(service.level, logging.INFO), handlers=[handler], force=True)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
-    if not any(isinstance(f, _AsyncioSays) for f in logging.getLogger("asyncio").filters):
-        logging.getLogger("asyncio").addFilter(_AsyncioSays())
+    if not any(isinstance(f, AsyncioSays) for f in logging.getLogger("asyncio").filters):
+        logging.getLogger("asyncio").addFilter(AsyncioSays())
+    tell_uncaught()
 
 
 # Seconds: CDS Hooks asks for answers in about 500 ms; the buckets resolve well below that.

@@ -1,11 +1,13 @@
 """An exception in the log keeps its traceback but never a database error's text: PostgreSQL
 quotes there the row or key it refused (a clinician's comment). Each log format, in a process of
 its own (logging's configuration is the process's), meets the shapes an error takes on its way
-up: wrapped by SQLAlchemy, raised by psycopg, in an exception group, in a loop of groups, and
-in a task nobody awaited (asyncio's own line)."""
+up: wrapped by SQLAlchemy, raised by psycopg, in an exception group, in a loop of groups, in
+a task nobody awaited (asyncio's own line), uncaught in a thread, and in a finaliser (Python's
+"Exception ignored")."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -16,7 +18,7 @@ from tests.conftest import FIXTURES
 SECRET = "Pt reports dizziness, wife drives her"
 
 _ERRORS = """
-import asyncio, gc, logging, sqlite3, sys
+import asyncio, gc, json, logging, sqlite3, sys, threading
 import psycopg.errors
 from sqlalchemy.exc import IntegrityError
 from cds_service.observability import configure_logging
@@ -55,6 +57,16 @@ async def unawaited():
 
 asyncio.run(unawaited())
 gc.collect()  # the task is freed, and asyncio says its exception was never retrieved
+
+thread = threading.Thread(target=raised, name="writer")
+thread.start()
+thread.join()
+
+class Finalised:
+    def __del__(self):
+        raised()
+
+Finalised()  # freed at once: its finaliser's exception has no caller to reach
 print("done", file=sys.stderr)
 """
 
@@ -76,3 +88,8 @@ def test_a_database_errors_text_never_reaches_the_log_its_class_and_traceback_do
     assert "IntegrityError" in log and "UniqueViolation 23505" in log and "ValueError: another" in log
     assert "in raised" in log  # the frames are kept
     assert "Task exception was never retrieved" in log
+    assert "Uncaught exception in thread writer" in log
+    assert "Exception ignored in Finalised.__del__" in log
+    if log_format == "json":  # one object a line, which a log shipper reads
+        *lines, last = log.rstrip().splitlines()
+        assert last == "done" and all(json.loads(line)["level"] == "ERROR" for line in lines), log[-3000:]

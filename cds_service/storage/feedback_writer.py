@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from cds_service.observability import database_error
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
 from cds_service.storage.text import storable, storable_row
+from cds_service.tracebacks import database_error
 
 if TYPE_CHECKING:
     from cds_service.storage.store import Store

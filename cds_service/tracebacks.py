@@ -1,0 +1,112 @@
+"""Tracebacks as Python prints them, but for a database error's message: PostgreSQL quotes in
+it the row or key it refused (a clinician's comment), whatever the statement's hidden
+parameters. Every way an exception reaches the log comes through here: a logged exception,
+asyncio's "never retrieved", a thread's uncaught exception and an unraisable one."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+import threading
+import traceback
+from typing import Any
+
+from sqlalchemy.exc import StatementError
+
+uncaught = logging.getLogger("cds_service.uncaught")
+
+
+def database_error(error: BaseException) -> str:
+    """A database error's class and SQLSTATE, never its message."""
+    original = getattr(error, "orig", None) or error
+    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    return f"{type(original).__name__}{f' {state}' if state else ''}"
+
+
+def _is_database_error(error: BaseException) -> bool:
+    return isinstance(error, StatementError | sqlite3.Error) or type(error).__module__.startswith("psycopg")
+
+
+def exception_text(error: BaseException, seen: set[int] | None = None) -> str:
+    """The traceback of ``error`` and of the exceptions it was raised from or during (and, for a
+    group, in it), as Python prints it but for a database error's message (``database_error``).
+    ``seen``: the exceptions already told, shared with a group's members, so a loop ends."""
+    seen = set() if seen is None else seen
+    parts: list[str] = []
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_database_error(current):
+            said = database_error(current)
+        else:
+            said = "".join(traceback.format_exception_only(current)).rstrip()
+        if isinstance(current, BaseExceptionGroup):  # each of its exceptions told the same way
+            said += "".join(
+                f"\n+-- {n} --\n{exception_text(one, seen) or '(told in this traceback already)'}"
+                for n, one in enumerate(current.exceptions, 1)
+            )
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{said}" if frames else said)
+        following = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+        if following is not None and id(following) not in seen:
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n"
+                if following is current.__cause__
+                else "\nDuring handling of the above exception, another exception occurred:\n"
+            )
+        current = following
+    return "\n".join(reversed(parts))
+
+
+class SafeExceptions(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        if ei[1] is None:
+            return super().formatException(ei)
+        try:
+            return exception_text(ei[1])
+        except Exception:  # a formatter that raises loses the line, and Python then prints it whole
+            return f"{type(ei[1]).__name__} (its traceback could not be written)"
+
+
+class AsyncioSays(logging.Filter):
+    """asyncio's "Task exception was never retrieved" puts the task's repr, the exception's text
+    with it, in the message: the message's first line is kept, the traceback tells the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            record.msg, record.args = record.getMessage().split("\n", 1)[0], None
+        return True
+
+
+def _tell(said: str, error: BaseException | None, error_type: type[BaseException]) -> None:
+    if error is None:
+        uncaught.error("%s: %s", said, error_type.__name__)
+    else:
+        uncaught.error("%s", said, exc_info=error)
+
+
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # as Python's own hook: a thread's exit is not a failure
+        return
+    name = args.thread.name if args.thread is not None else "unknown"
+    _tell(f"Uncaught exception in thread {name}", args.exc_value, args.exc_type)
+
+
+def _unraisable(args: sys.UnraisableHookArgs) -> None:
+    """Python's own line names the object by its repr (what it holds); this one by its code's
+    name (a finaliser's, a generator's) or else its class."""
+    named = getattr(args.object, "__qualname__", None) or type(args.object).__name__
+    where = f" {named}" if args.object is not None else ""
+    _tell(f"{args.err_msg or 'Exception ignored in'}{where}", args.exc_value, args.exc_type)
+
+
+def tell_uncaught() -> None:
+    """A thread's uncaught exception and an unraisable one (in a finaliser, a closed generator)
+    go to the log, where Python's hooks would print them to stderr whole: a database error's
+    text in them, and a line a JSON log reader cannot read. A hook someone else set (a debugger,
+    an APM agent, pytest) is theirs: it is kept."""
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _thread_failed
+    if sys.unraisablehook is sys.__unraisablehook__:
+        sys.unraisablehook = _unraisable
