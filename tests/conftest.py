@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import uuid
@@ -269,3 +270,17 @@ def served(request: pytest.FixtureRequest, serves_started_early: dict[str, Serve
     server, port = serves_started_early[request.node.nodeid]
     wait_until_listening(server, port)
     return server, port
+
+
+@pytest.fixture(autouse=True)
+def logging_as_pytest_had_it() -> Iterator[None]:
+    """A test that runs ``cds-service`` in this process has it configure logging: its handler
+    writes to the standard error pytest captured for that test, closed when the test ends, and a
+    later test's lines (asyncio's among them) would meet a closed file. Each test ends with the
+    root logger's handlers, and the service's level, as they were."""
+    root, service = logging.getLogger(), logging.getLogger("cds_service")
+    handlers, levels = root.handlers[:], (root.level, service.level)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(levels[0])
+    service.setLevel(levels[1])
