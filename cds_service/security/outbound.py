@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -148,8 +149,11 @@ def tls_context() -> ssl.SSLContext:
     file (a debugging aid some images set), enough to read the EHR's tokens and the patients'
     histories off the wire. Python's ``create_default_context`` obeys it on creation, writing
     the file's first line even when the setting is turned off after, so the context is made as
-    that function makes it for a server's certificate, less that one step."""
+    that function makes it for a server's certificate (its flags and options compared on Python
+    3.11 and 3.13), less that one step."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # the certificate and its host name required
+    if sys.version_info >= (3, 13):  # the stricter checks create_default_context makes from 3.13
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
     if os.environ.get("SSL_CERT_FILE"):
         context.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
     elif os.environ.get("SSL_CERT_DIR"):
