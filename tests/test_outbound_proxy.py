@@ -339,3 +339,14 @@ def test_an_empty_proxy_setting_means_none(monkeypatch: pytest.MonkeyPatch) -> N
     """An env file's ``CDS_OUTBOUND_PROXY=`` line: no proxy, as when it is unset."""
     monkeypatch.setenv("CDS_OUTBOUND_PROXY", "")
     assert Settings().outbound_proxy is None
+
+
+def test_the_tls_context_checks_what_pythons_default_context_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Made by hand (so ``SSLKEYLOGFILE`` is never opened), it keeps every check Python's
+    default context makes: on a Python whose default grows stricter, this fails until it follows."""
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    tls_context.cache_clear()
+    ours, pythons = tls_context(), ssl.create_default_context()
+    tls_context.cache_clear()
+    for setting in ("verify_flags", "options", "verify_mode", "check_hostname", "minimum_version", "maximum_version"):
+        assert getattr(ours, setting) == getattr(pythons, setting), setting
