@@ -32,6 +32,7 @@ from cds_service.routes import analytics, discovery, feedback, hooks, openapi, o
 from cds_service.routes.errors import install_error_handlers
 from cds_service.security.outbound import open_client
 from cds_service.settings import Settings, get_settings
+from cds_service.tracebacks import uncaught
 
 log = logging.getLogger(__name__)
 _NO_TELEMETRY: TelemetryConfig = {
@@ -144,4 +145,8 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process (``cds-service serve --workers N``): settings from the environment."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except Exception:  # else multiprocessing prints it whole, past the log and its formatter
+        uncaught.exception("The worker could not start")
+        raise SystemExit(1) from None

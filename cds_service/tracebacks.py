@@ -1,7 +1,8 @@
 """Tracebacks as Python prints them, but for a database error's message: PostgreSQL quotes in
 it the row or key it refused (a clinician's comment), whatever the statement's hidden
-parameters. Every way an exception reaches the log comes through here: a logged exception,
-asyncio's "never retrieved", a thread's uncaught exception and an unraisable one."""
+parameters. A logged exception, asyncio's "never retrieved", and an exception nothing caught
+(in any thread, or unraisable) come through here; an exception in a worker process's start is
+logged by ``app.app_from_environment``, which multiprocessing would print whole."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ import sqlite3
 import sys
 import threading
 import traceback
+from types import (
+    AsyncGeneratorType,
+    BuiltinFunctionType,
+    CoroutineType,
+    FunctionType,
+    GeneratorType,
+    MethodType,
+    TracebackType,
+)
 from typing import Any
 
 from sqlalchemy.exc import StatementError
@@ -18,10 +28,20 @@ uncaught = logging.getLogger("cds_service.uncaught")
 
 
 def database_error(error: BaseException) -> str:
-    """A database error's class and SQLSTATE, never its message."""
+    """A database error's class and SQLSTATE, never its message; but for a connection that failed
+    (psycopg's OperationalError with no SQLSTATE: no statement ran), whose message holds only the
+    host, port, database or user an operator needs to mend it."""
     original = getattr(error, "orig", None) or error
     state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
-    return f"{type(original).__name__}{f' {state}' if state else ''}"
+    said = f"{type(original).__name__}{f' {state}' if state else ''}"
+    if _connection_failed(original):
+        said += f": {str(original).strip()}"
+    return said
+
+
+def _connection_failed(error: BaseException) -> bool:
+    kind = type(error)
+    return kind.__name__ == "OperationalError" and kind.__module__.startswith("psycopg") and error.sqlstate is None  # type: ignore[attr-defined]
 
 
 def _is_database_error(error: BaseException) -> bool:
@@ -86,6 +106,13 @@ def _tell(said: str, error: BaseException | None, error_type: type[BaseException
         uncaught.error("%s", said, exc_info=error)
 
 
+def _main_failed(error_type: type[BaseException], error: BaseException, _: TracebackType | None) -> None:
+    if issubclass(error_type, KeyboardInterrupt):  # Ctrl-C: Python's own short story, no data in it
+        sys.__excepthook__(error_type, error, error.__traceback__)
+    else:
+        _tell("Uncaught exception", error, error_type)
+
+
 def _thread_failed(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit:  # as Python's own hook: a thread's exit is not a failure
         return
@@ -93,19 +120,28 @@ def _thread_failed(args: threading.ExceptHookArgs) -> None:
     _tell(f"Uncaught exception in thread {name}", args.exc_value, args.exc_type)
 
 
+# What an unraisable exception's object is named by: its code's name for these, else its class's.
+_CODE = (FunctionType, MethodType, BuiltinFunctionType, GeneratorType, CoroutineType, AsyncGeneratorType)
+
+
 def _unraisable(args: sys.UnraisableHookArgs) -> None:
-    """Python's own line names the object by its repr (what it holds); this one by its code's
-    name (a finaliser's, a generator's) or else its class."""
-    named = getattr(args.object, "__qualname__", None) or type(args.object).__name__
-    where = f" {named}" if args.object is not None else ""
-    _tell(f"{args.err_msg or 'Exception ignored in'}{where}", args.exc_value, args.exc_type)
+    """Python's own line names the object by its repr, which shows what it holds."""
+    try:
+        thing = args.object
+        named = thing.__qualname__ if isinstance(thing, _CODE) else type(thing).__qualname__
+        said = args.err_msg or "Exception ignored in"
+        _tell(f"{said} {named}" if thing is not None else said, args.exc_value, args.exc_type)
+    except Exception:  # a hook that raises has Python print both exceptions whole
+        uncaught.error("Exception ignored (it could not be described)")
 
 
 def tell_uncaught() -> None:
-    """A thread's uncaught exception and an unraisable one (in a finaliser, a closed generator)
-    go to the log, where Python's hooks would print them to stderr whole: a database error's
-    text in them, and a line a JSON log reader cannot read. A hook someone else set (a debugger,
-    an APM agent, pytest) is theirs: it is kept."""
+    """An exception nothing caught (in the main thread, another thread, a finaliser or a closed
+    generator) goes to the log, where Python's hooks would print it to stderr whole: a database
+    error's text in it, and lines a JSON log reader cannot read. Ctrl-C keeps Python's own line.
+    A hook someone else set (a debugger, an APM agent, pytest) is theirs: it is kept."""
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _main_failed
     if threading.excepthook is threading.__excepthook__:
         threading.excepthook = _thread_failed
     if sys.unraisablehook is sys.__unraisablehook__:

@@ -4,6 +4,8 @@ import json
 import logging
 import os
 import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -276,11 +278,14 @@ def served(request: pytest.FixtureRequest, serves_started_early: dict[str, Serve
 def logging_as_pytest_had_it() -> Iterator[None]:
     """A test that runs ``cds-service`` in this process has it configure logging: its handler
     writes to the standard error pytest captured for that test, closed when the test ends, and a
-    later test's lines (asyncio's among them) would meet a closed file. Each test ends with the
-    root logger's handlers, and the service's level, as they were."""
+    later test's lines (asyncio's among them) would meet a closed file; and it takes Python's
+    hooks for uncaught exceptions. Each test ends with the root logger's handlers, the service's
+    level and those hooks as they were."""
     root, service = logging.getLogger(), logging.getLogger("cds_service")
     handlers, levels = root.handlers[:], (root.level, service.level)
+    hooks = sys.excepthook, threading.excepthook, sys.unraisablehook
     yield
     root.handlers[:] = handlers
     root.setLevel(levels[0])
     service.setLevel(levels[1])
+    sys.excepthook, threading.excepthook, sys.unraisablehook = hooks

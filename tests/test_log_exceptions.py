@@ -2,16 +2,21 @@
 quotes there the row or key it refused (a clinician's comment). Each log format, in a process of
 its own (logging's configuration is the process's), meets the shapes an error takes on its way
 up: wrapped by SQLAlchemy, raised by psycopg, in an exception group, in a loop of groups, in
-a task nobody awaited (asyncio's own line), uncaught in a thread, and in a finaliser (Python's
-"Exception ignored")."""
+a task nobody awaited (asyncio's own line), uncaught in a thread, in a finaliser (Python's
+"Exception ignored", also for an object that will not be named, where the interpreter has the
+means to send one) and uncaught in the main thread. A connection that failed keeps its message:
+no statement ran, and it says what to mend."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from tests.conftest import FIXTURES
 
@@ -39,13 +44,16 @@ def grouped():
     except Exception as error:
         raise ExceptionGroup("writes", [error, ValueError("another")])
 
+def refused():  # psycopg's connection failure: no SQLSTATE
+    raise psycopg.OperationalError('connection failed: connection to server at "db.example", port 5432 failed: FATAL:  database "cds" does not exist')
+
 def looped():  # the member re-raised: its context is the group that holds it
     try:
         grouped()
     except ExceptionGroup as group:
         raise group.exceptions[0]
 
-for name, fail in [("wrapped", wrapped), ("raised", raised), ("grouped", grouped), ("looped", looped)]:
+for name, fail in [("wrapped", wrapped), ("raised", raised), ("grouped", grouped), ("looped", looped), ("refused", refused)]:
     try:
         fail()
     except Exception:
@@ -67,7 +75,24 @@ class Finalised:
         raised()
 
 Finalised()  # freed at once: its finaliser's exception has no caller to reach
+
+class Unnamed:  # what a C extension could pass as the object: it will not say its name
+    def __getattr__(self, name):
+        raise RuntimeError(secret)
+
+try:
+    import _testcapi  # the interpreter's test module: not in every Python build
+except ImportError:
+    pass
+else:
+    try:
+        raised()
+    except Exception as error:
+        _testcapi.write_unraisable_exc(error, None, Unnamed())
+    print("unnamed tried", file=sys.stderr)
+
 print("done", file=sys.stderr)
+raised()  # uncaught in the main thread: the process ends with it
 """
 
 
@@ -81,15 +106,58 @@ def test_a_database_errors_text_never_reaches_the_log_its_class_and_traceback_do
         timeout=60,
     )
     log = done.stderr
-    assert done.returncode == 0 and log.rstrip().endswith("done"), log[-3000:]
+    assert done.returncode == 1 and "\ndone\n" in log, log[-3000:]
     assert SECRET not in log
-    for name in ("wrapped", "raised", "grouped", "looped"):
+    for name in ("wrapped", "raised", "grouped", "looped", "refused"):
         assert f"failed: {name}" in log
     assert "IntegrityError" in log and "UniqueViolation 23505" in log and "ValueError: another" in log
+    assert (
+        'database \\"cds\\" does not exist' in log if log_format == "json" else 'database "cds" does not exist' in log
+    )
     assert "in raised" in log  # the frames are kept
     assert "Task exception was never retrieved" in log
     assert "Uncaught exception in thread writer" in log
     assert "Exception ignored in Finalised.__del__" in log
+    assert "Uncaught exception" in log.split("\ndone\n")[1]
+    if "unnamed tried" in log:
+        assert "Exception ignored in Unnamed" in log
     if log_format == "json":  # one object a line, which a log shipper reads
-        *lines, last = log.rstrip().splitlines()
-        assert last == "done" and all(json.loads(line)["level"] == "ERROR" for line in lines), log[-3000:]
+        lines = [line for line in log.splitlines() if line not in ("done", "unnamed tried")]
+        assert all(json.loads(line)["level"] == "ERROR" for line in lines), log[-3000:]
+
+
+# What uvicorn's workers do: the app's factory, in a process multiprocessing spawned.
+_WORKER = """
+import multiprocessing
+from cds_service.app import app_from_environment
+worker = multiprocessing.get_context("spawn").Process(target=app_from_environment)
+worker.start()
+worker.join()
+raise SystemExit(worker.exitcode)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "cds_service", "serve", "--port", "1"],  # the main process, before it serves
+        ["-c", _WORKER],  # a worker's start, in a process multiprocessing started, as uvicorn's are
+    ],
+    ids=["serve", "worker"],
+)
+def test_a_service_that_cannot_start_says_why_in_its_log(
+    command: list[str], postgresql_server: str, tmp_path: Path
+) -> None:
+    """A database that is not there stops the start, logged as JSON (not printed whole by Python,
+    or by multiprocessing in a worker) with the connection's own message, which names it."""
+    missing = make_url(postgresql_server).set(database="no_such_database").render_as_string(False)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    environment |= {"CDS_DATABASE_URL": missing, "CDS_DATA_DIR": str(tmp_path), "CDS_AUTH_MODE": "off"}
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, cwd=FIXTURES.parent, env=environment, timeout=60
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    failed = [line for line in lines if line["level"] == "ERROR"]
+    assert len(failed) == 1 and failed[0]["logger"] == "cds_service.uncaught", lines
+    assert 'database "no_such_database" does not exist' in failed[0]["exception"]
