@@ -1,6 +1,7 @@
 """TCP proxies between a service and PostgreSQL, for tests that need the path between them to
 misbehave: cut (``CuttableProxy``: reset, or partitioned) or, for one statement, slow
-(``HoldingProxy``: the answer held while the test changes the database behind it)."""
+(``HoldingProxy``: the answer held while the test changes the database behind it); and one that
+notes the names statements are prepared under (``WatchingProxy``)."""
 
 from __future__ import annotations
 
@@ -132,6 +133,22 @@ class HoldingProxy(CuttableProxy):
                 self.held.set()
                 return
             target.sendall(data)
+
+
+class WatchingProxy(CuttableProxy):
+    """A proxy that notes the names statements are prepared under (the unnamed one is b"")."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        super().__init__(upstream)
+        self.names: set[bytes] = set()
+
+    def _forward(self, data: bytes, target: socket.socket, link: _Link, to_server: bool) -> None:
+        if to_server:
+            with link.lock:
+                for _ in _statements(link, data):
+                    pass
+                self.names.update(link.prepared)
+        target.sendall(data)
 
 
 def _reset(end: socket.socket) -> None:
