@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -145,21 +144,18 @@ def tls_context() -> ssl.SSLContext:
     ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set (a hospital's own CA), else certifi's, as
     httpx chose them. Loaded once a process (25 ms).
 
-    ``SSLKEYLOGFILE`` is not obeyed: it would have every connection's secrets written to that
-    file (a debugging aid some images set), enough to read the EHR's tokens and the patients'
-    histories off the wire. Python's ``create_default_context`` obeys it on creation, writing
-    the file's first line even when the setting is turned off after, so the context is made as
-    that function makes it for a server's certificate (its flags and options compared on Python
-    3.11 and 3.13), less that one step."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # the certificate and its host name required
-    if sys.version_info >= (3, 13):  # the stricter checks create_default_context makes from 3.13
-        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
+    ``SSLKEYLOGFILE``, which Python's default context obeys, is not: it would have every
+    connection's secrets written to that file (a debugging aid some images set), enough to read
+    the EHR's tokens and the patients' histories off the wire. (Python writes the file's first
+    line, no secret, as a default context is made: this one, and the one aiohttp makes when it is
+    imported and the service never uses.)"""
     if os.environ.get("SSL_CERT_FILE"):
-        context.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+        context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
     elif os.environ.get("SSL_CERT_DIR"):
-        context.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+        context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
     else:
-        context.load_verify_locations(cafile=certifi.where())
+        context = ssl.create_default_context(cafile=certifi.where())
+    context.keylog_filename = None  # type: ignore[assignment]  # typeshed's str only; None turns it off
     return context
 
 
