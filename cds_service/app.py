@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from uvicorn.main import STARTUP_FAILURE
 
 from cds_service import __version__
 from cds_service.clock import Clock, system_clock
@@ -149,4 +150,6 @@ def app_from_environment() -> FastAPI:
         return create_app(settings)
     except Exception:  # else multiprocessing prints it whole, past the log and its formatter
         uncaught.exception("The worker could not start")
-        raise SystemExit(1) from None
+        # uvicorn's code for a start that fails: the parent stops (serving.run says so by its own
+        # exit code) rather than start another worker at once, which would fail the same way.
+        raise SystemExit(STARTUP_FAILURE) from None

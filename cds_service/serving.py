@@ -74,14 +74,17 @@ def run(app: Any, *, limits: FrontLimits, **options: Any) -> None:
     """``uvicorn.run`` with the front: ``app`` is the app, or with ``workers`` > 1 its import string."""
     config = FrontConfig(app, limits=limits, **options)
     server = uvicorn.Server(config)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()]) if config.workers > 1 else None
     try:
-        if config.workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        if supervisor is not None:
+            supervisor.run()
         else:
             server.run()
     except KeyboardInterrupt:
         pass
-    if config.workers == 1 and not server.started:
+    if supervisor is not None and any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        sys.exit(STARTUP_FAILURE)  # a worker could not start, and the parent stopped: not a clean stop
+    if supervisor is None and not server.started:
         sys.exit(STARTUP_FAILURE)  # e.g. the port is taken: as uvicorn.run does
 
 

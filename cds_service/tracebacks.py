@@ -28,20 +28,30 @@ uncaught = logging.getLogger("cds_service.uncaught")
 
 
 def database_error(error: BaseException) -> str:
-    """A database error's class and SQLSTATE, never its message; but for a connection that failed
-    (psycopg's OperationalError with no SQLSTATE: no statement ran), whose message holds only the
-    host, port, database or user an operator needs to mend it."""
+    """A database error's class and SQLSTATE, never its message; but for a connection psycopg
+    could not open ("connection failed: …", "connection is bad: …"), whose message is libpq's
+    about the host, port, database or user an operator needs to mend, before any statement."""
     original = getattr(error, "orig", None) or error
     state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
     said = f"{type(original).__name__}{f' {state}' if state else ''}"
-    if _connection_failed(original):
+    if _not_connected(original):
         said += f": {str(original).strip()}"
     return said
 
 
-def _connection_failed(error: BaseException) -> bool:
+# How psycopg's errors in opening a connection begin. Its other errors without a SQLSTATE
+# ("consuming input failed: …") can come in the middle of a statement, after the server's answer.
+_NOT_CONNECTED = ("connection failed:", "connection is bad:")
+
+
+def _not_connected(error: BaseException) -> bool:
     kind = type(error)
-    return kind.__name__ == "OperationalError" and kind.__module__.startswith("psycopg") and error.sqlstate is None  # type: ignore[attr-defined]
+    return (
+        kind.__name__ == "OperationalError"
+        and kind.__module__.startswith("psycopg")
+        and getattr(error, "sqlstate", None) is None
+        and str(error).startswith(_NOT_CONNECTED)
+    )
 
 
 def _is_database_error(error: BaseException) -> bool:
@@ -107,10 +117,8 @@ def _tell(said: str, error: BaseException | None, error_type: type[BaseException
 
 
 def _main_failed(error_type: type[BaseException], error: BaseException, _: TracebackType | None) -> None:
-    if issubclass(error_type, KeyboardInterrupt):  # Ctrl-C: Python's own short story, no data in it
-        sys.__excepthook__(error_type, error, error.__traceback__)
-    else:
-        _tell("Uncaught exception", error, error_type)
+    # Ctrl-C too: Python would print the exception it interrupted the handling of, whole.
+    _tell("Interrupted" if issubclass(error_type, KeyboardInterrupt) else "Uncaught exception", error, error_type)
 
 
 def _thread_failed(args: threading.ExceptHookArgs) -> None:
@@ -120,8 +128,8 @@ def _thread_failed(args: threading.ExceptHookArgs) -> None:
     _tell(f"Uncaught exception in thread {name}", args.exc_value, args.exc_type)
 
 
-# What an unraisable exception's object is named by: its code's name for these, else its class's.
-_CODE = (FunctionType, MethodType, BuiltinFunctionType, GeneratorType, CoroutineType, AsyncGeneratorType)
+# What an unraisable exception's object is named by: its own name for these (code), else its class's.
+_CODE = (type, FunctionType, MethodType, BuiltinFunctionType, GeneratorType, CoroutineType, AsyncGeneratorType)
 
 
 def _unraisable(args: sys.UnraisableHookArgs) -> None:
@@ -138,7 +146,7 @@ def _unraisable(args: sys.UnraisableHookArgs) -> None:
 def tell_uncaught() -> None:
     """An exception nothing caught (in the main thread, another thread, a finaliser or a closed
     generator) goes to the log, where Python's hooks would print it to stderr whole: a database
-    error's text in it, and lines a JSON log reader cannot read. Ctrl-C keeps Python's own line.
+    error's text in it, and lines a JSON log reader cannot read.
     A hook someone else set (a debugger, an APM agent, pytest) is theirs: it is kept."""
     if sys.excepthook is sys.__excepthook__:
         sys.excepthook = _main_failed

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +23,8 @@ from subprocess import Popen
 import pytest
 import requests
 
-from tests.conftest import SELECT
-from tests.serving import launch, wait_until_listening
+from tests.conftest import FIXTURES, SELECT
+from tests.serving import free_port, launch, wait_until_listening
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0
@@ -330,3 +332,21 @@ def test_an_answer_before_the_body_is_read_says_connection_close(front: Front) -
     refused = answer(sock, started)
     assert refused.status == 413 and refused.headers["connection"] == "close"
     assert refused.seconds < 0.5
+
+
+def no_app() -> None:
+    """A worker's app that cannot start, as ``app_from_environment`` ends one (uvicorn's code)."""
+    raise SystemExit(3)
+
+
+def test_serve_with_workers_that_cannot_start_stops_with_a_failed_start(tmp_path: Path) -> None:
+    """uvicorn's parent stops when a worker's start fails; the process says it did not start (3),
+    as one process does, so a supervisor restarts it (with its back-off), not a clean stop (0)."""
+    start = (
+        "from cds_service.serving import FrontLimits, run; "
+        f"run('tests.test_http_front:no_app', limits=FrontLimits(), factory=True, workers=2, port={free_port()})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", start], capture_output=True, text=True, cwd=FIXTURES.parent, timeout=60
+    )
+    assert done.returncode == 3, done.stderr[-3000:]

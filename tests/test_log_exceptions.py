@@ -47,13 +47,16 @@ def grouped():
 def refused():  # psycopg's connection failure: no SQLSTATE
     raise psycopg.OperationalError('connection failed: connection to server at "db.example", port 5432 failed: FATAL:  database "cds" does not exist')
 
+def cut():  # no SQLSTATE either, but in the middle of a statement: libpq's buffer could hold the server's words
+    raise psycopg.OperationalError(f"consuming input failed: ERROR:  Key (comment)=({secret})")
+
 def looped():  # the member re-raised: its context is the group that holds it
     try:
         grouped()
     except ExceptionGroup as group:
         raise group.exceptions[0]
 
-for name, fail in [("wrapped", wrapped), ("raised", raised), ("grouped", grouped), ("looped", looped), ("refused", refused)]:
+for name, fail in [("wrapped", wrapped), ("raised", raised), ("grouped", grouped), ("looped", looped), ("refused", refused), ("cut", cut)]:
     try:
         fail()
     except Exception:
@@ -108,7 +111,7 @@ def test_a_database_errors_text_never_reaches_the_log_its_class_and_traceback_do
     log = done.stderr
     assert done.returncode == 1 and "\ndone\n" in log, log[-3000:]
     assert SECRET not in log
-    for name in ("wrapped", "raised", "grouped", "looped", "refused"):
+    for name in ("wrapped", "raised", "grouped", "looped", "refused", "cut"):
         assert f"failed: {name}" in log
     assert "IntegrityError" in log and "UniqueViolation 23505" in log and "ValueError: another" in log
     assert (
@@ -138,15 +141,17 @@ raise SystemExit(worker.exitcode)
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "exit_code"),
     [
-        ["-m", "cds_service", "serve", "--port", "1"],  # the main process, before it serves
-        ["-c", _WORKER],  # a worker's start, in a process multiprocessing started, as uvicorn's are
+        (["-m", "cds_service", "serve", "--port", "1"], 1),  # the main process, before it serves
+        # A worker's start, in a process multiprocessing started, as uvicorn's are: uvicorn's code
+        # for a failed start, on which its parent stops.
+        (["-c", _WORKER], 3),
     ],
     ids=["serve", "worker"],
 )
 def test_a_service_that_cannot_start_says_why_in_its_log(
-    command: list[str], postgresql_server: str, tmp_path: Path
+    command: list[str], exit_code: int, postgresql_server: str, tmp_path: Path
 ) -> None:
     """A database that is not there stops the start, logged as JSON (not printed whole by Python,
     or by multiprocessing in a worker) with the connection's own message, which names it."""
@@ -156,8 +161,31 @@ def test_a_service_that_cannot_start_says_why_in_its_log(
     done = subprocess.run(
         [sys.executable, *command], capture_output=True, text=True, cwd=FIXTURES.parent, env=environment, timeout=60
     )
-    assert done.returncode == 1, done.stderr[-3000:]
+    assert done.returncode == exit_code, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stderr.splitlines()]
     failed = [line for line in lines if line["level"] == "ERROR"]
     assert len(failed) == 1 and failed[0]["logger"] == "cds_service.uncaught", lines
     assert 'database "no_such_database" does not exist' in failed[0]["exception"]
+
+
+_INTERRUPTED = """
+import sys
+import psycopg.errors
+from cds_service.observability import configure_logging
+
+configure_logging("INFO", "json")
+try:
+    raise psycopg.errors.UniqueViolation(f"DETAIL:  Key (comment)=({sys.argv[1]}) already exists.")
+except Exception:
+    raise KeyboardInterrupt  # Ctrl-C while an error was being handled
+"""
+
+
+def test_ctrl_c_while_a_database_error_is_handled_tells_neither_text() -> None:
+    """Python's own line for Ctrl-C prints the exception it interrupted, whole."""
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED, SECRET], capture_output=True, text=True, cwd=FIXTURES.parent, timeout=60
+    )
+    assert done.returncode != 0 and SECRET not in done.stderr, done.stderr[-3000:]
+    (line,) = [json.loads(line) for line in done.stderr.splitlines()]
+    assert line["message"] == "Interrupted" and "UniqueViolation 23505" in line["exception"]

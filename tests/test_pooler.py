@@ -22,7 +22,9 @@ def test_no_statement_is_prepared_on_the_server(postgresql_url: str, make_client
     direct = make_url(postgresql_url)
     proxy = WatchingProxy((direct.host or "127.0.0.1", direct.port or 5432))
     try:
-        behind = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        # In plain text, so that the proxy reads the statements (a server may offer TLS).
+        behind = direct.set(host="127.0.0.1", port=proxy.port).update_query_dict({"sslmode": "disable"})
+        behind = behind.render_as_string(False)
         client = make_client(clock=Clock(NOON), database_url=behind)
         cards = []
         for _ in range(CALLS):
