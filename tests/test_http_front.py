@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -346,7 +347,16 @@ def test_serve_with_workers_that_cannot_start_stops_with_a_failed_start(tmp_path
         "from cds_service.serving import FrontLimits, run; "
         f"run('tests.test_http_front:no_app', limits=FrontLimits(), factory=True, workers=2, port={free_port()})"
     )
+    # uvicorn's supervisor waits on the monotonic clock with a deadline the kernel keeps: under
+    # libfaketime (the suite run on another date: `faketime '+400 days'`) a faked monotonic clock
+    # put each half-second wait days away. The date is not what this test is about.
+    real_monotonic = os.environ | {"DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", start], capture_output=True, text=True, cwd=FIXTURES.parent, timeout=60
+        [sys.executable, "-c", start],
+        capture_output=True,
+        text=True,
+        cwd=FIXTURES.parent,
+        env=real_monotonic,
+        timeout=60,
     )
     assert done.returncode == 3, done.stderr[-3000:]
