@@ -82,10 +82,12 @@ def run(app: Any, *, limits: FrontLimits, **options: Any) -> None:
             server.run()
     except KeyboardInterrupt:
         pass
-    if supervisor is not None and any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
-        sys.exit(STARTUP_FAILURE)  # a worker could not start, and the parent stopped: not a clean stop
-    if supervisor is None and not server.started:
-        sys.exit(STARTUP_FAILURE)  # e.g. the port is taken: as uvicorn.run does
+    if supervisor is None:
+        failed = not server.started  # e.g. the port is taken: as uvicorn.run says
+    else:  # a worker could not start, and uvicorn's parent stopped: not a clean stop
+        failed = any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes)
+    if failed:
+        sys.exit(STARTUP_FAILURE)
 
 
 def _answer(status: int, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:

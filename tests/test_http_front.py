@@ -340,7 +340,7 @@ def no_app() -> None:
     raise SystemExit(3)
 
 
-def test_serve_with_workers_that_cannot_start_stops_with_a_failed_start(tmp_path: Path) -> None:
+def test_serve_with_workers_that_cannot_start_stops_with_a_failed_start() -> None:
     """uvicorn's parent stops when a worker's start fails; the process says it did not start (3),
     as one process does, so a supervisor restarts it (with its back-off), not a clean stop (0)."""
     start = (

@@ -4,8 +4,8 @@ its own (logging's configuration is the process's), meets the shapes an error ta
 up: wrapped by SQLAlchemy, raised by psycopg, in an exception group, in a loop of groups, in
 a task nobody awaited (asyncio's own line), uncaught in a thread, in a finaliser (Python's
 "Exception ignored", also for an object that will not be named, where the interpreter has the
-means to send one) and uncaught in the main thread. A connection that failed keeps its message:
-no statement ran, and it says what to mend."""
+means to send one) and uncaught in the main thread. A connection psycopg could not open keeps
+its message, which says what to mend; an error without a SQLSTATE from mid-statement does not."""
 
 from __future__ import annotations
 
