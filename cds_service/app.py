@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
@@ -32,7 +33,7 @@ from cds_service.pipeline.knowledge import Knowledge, load_knowledge
 from cds_service.routes import analytics, discovery, feedback, hooks, openapi, operations
 from cds_service.routes.errors import install_error_handlers
 from cds_service.security.outbound import open_client
-from cds_service.settings import Settings, get_settings
+from cds_service.settings import InvalidSettings, Settings, get_settings
 from cds_service.tracebacks import uncaught
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,15 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
 
 
 def app_from_environment() -> FastAPI:
-    """The app of one worker process (``cds-service serve --workers N``): settings from the environment."""
-    settings = get_settings()
+    """The app of one worker process (``cds-service serve --workers N``): settings from the environment.
+
+    A worker reads them again: one started after the config file was edited into error is told as
+    ``cds-service`` tells it, in one line, not by multiprocessing's traceback."""
+    try:
+        settings = get_settings()
+    except InvalidSettings as error:
+        print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
+        raise SystemExit(STARTUP_FAILURE) from None
     configure_logging(settings.log_level, settings.log_format)
     try:
         return create_app(settings)

@@ -10,28 +10,23 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
-import tomllib
 import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
 from cds_service.clock import system_clock, today
 from cds_service.content.cards import INDICATORS, CardContentError
 from cds_service.content.terminology import TerminologyError
-from cds_service.errors import CdsError, InvalidRequest, describe, operation_outcome
+from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.observability import configure_logging
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
-from cds_service.settings import get_settings
+from cds_service.settings import InvalidSettings, get_settings
 
 EXIT_INVALID = 2
 
@@ -210,8 +205,8 @@ def _rules(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
-    except (ValidationError, SettingsError, FileNotFoundError, tomllib.TOMLDecodeError) as error:
-        print(f"cds-service: invalid configuration: {_config_error(error)}", file=sys.stderr)
+    except InvalidSettings as error:
+        print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for back muscle spasm.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -264,18 +259,6 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidRequest as error:
         print(f"cds-service: {error.message}", file=sys.stderr)
         return EXIT_INVALID
-
-
-def _config_error(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
-        return re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", describe(error)[0])
-    if isinstance(error, tomllib.TOMLDecodeError):
-        return f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"
-    if isinstance(error, SettingsError) and "EnvSettingsSource" in str(error):
-        # pydantic-settings' words for a list or object variable that is not JSON; never the value.
-        return f"{error}: a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"
-    return str(error)
 
 
 if __name__ == "__main__":

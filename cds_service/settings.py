@@ -11,59 +11,31 @@ An unknown key or a bad value stops start-up with the key named.
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-    TomlConfigSettingsSource,
-)
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from cds_service.clock import TimeZoneName
+from cds_service.errors import describe
 from cds_service.protocol.body import BodyLimits
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 from cds_service.security.audience import ProxyAddresses, PublicUrls
 from cds_service.security.outbound import ProxyUrl
+from cds_service.settings_file import config_file, field_name
 
 ENV_PREFIX = "CDS_"
-# Read before the settings themselves (it names their file), so it is not a field.
-CONFIG_FILE_DESCRIPTION = (
-    "A TOML file with any of these settings (names without the prefix, lower case) and the rules' "
-    "switches and thresholds; the environment wins over it. See `config.example.toml`."
-)
-
-
-def field_name(rule_id: str) -> str:
-    return rule_id.replace("-", "_")
-
-
 # One field per rule, named by its id, holding that rule's switch and thresholds.
 RulesConfig = create_model(  # type: ignore[call-overload]
     "RulesConfig",
     __config__=ConfigDict(extra="forbid", frozen=True),
     **{field_name(rule.id): (rule.config, Field(default_factory=rule.config)) for rule in all_rules()},
 )
-
-
-class _ConfigFile(TomlConfigSettingsSource):
-    """The TOML file of ``CDS_CONFIG_FILE``, with rule ids written as they are (hyphens)."""
-
-    def __call__(self) -> dict[str, Any]:
-        data = super().__call__()
-        # Unknown environment variables are someone else's; a key in our own file is a typo.
-        unknown = sorted(set(data) - set(Settings.model_fields))
-        if unknown:
-            raise SettingsError(f"CDS_CONFIG_FILE: not settings: {', '.join(unknown)}")
-        rules = data.get("rules")
-        if isinstance(rules, dict):
-            data["rules"] = {field_name(str(key)): value for key, value in rules.items()}
-        return data
 
 
 class Settings(BaseSettings):
@@ -287,14 +259,31 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = os.environ.get("CDS_CONFIG_FILE")
-        if not config_file:
-            return init_settings, env_settings
-        if not Path(config_file).is_file():
-            raise FileNotFoundError(f"CDS_CONFIG_FILE: no file at {config_file}")
-        return init_settings, env_settings, _ConfigFile(settings_cls, toml_file=config_file)
+        file = config_file(settings_cls)
+        return (init_settings, env_settings) if file is None else (init_settings, env_settings, file)
 
 
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()
+class InvalidSettings(Exception):
+    """Settings the service cannot start with, told by key and never by value (it may be a password)."""
+
+
+def read_settings() -> Settings:
+    """The settings of the environment and the file, or ``InvalidSettings`` saying why not in one line:
+    what both ``cds-service`` and a worker process print, where pydantic would print a traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
+        said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", describe(error)[0])
+    except tomllib.TOMLDecodeError as error:
+        said = f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"
+    except SettingsError as error:
+        said = str(error)
+        if "EnvSettingsSource" in said:  # pydantic-settings' words for a list that is not JSON; never the value
+            said += ": a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"
+    except FileNotFoundError as error:
+        said = str(error)
+    raise InvalidSettings(said)
+
+
+get_settings = lru_cache(read_settings)

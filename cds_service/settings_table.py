@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cds_service.settings import CONFIG_FILE_DESCRIPTION, ENV_PREFIX, Settings
+from cds_service.settings import ENV_PREFIX, Settings
+from cds_service.settings_file import CONFIG_FILE_DESCRIPTION
 
 
 def _default(value: object) -> str:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.cli import main
 from cds_service.rules import all_rules
-from cds_service.settings import Settings
+from cds_service.settings import Settings, read_settings
 from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -80,7 +80,7 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
     config.write_text("[rules.cyclobenzaprine-duration]\nmax_days = 14\n")
     monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
     monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS", "10")
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules", "--json"]) == 0
     [row] = [r for r in json.loads(capsys.readouterr().out) if r["id"] == "cyclobenzaprine-duration"]
     assert row["thresholds"] == {"max_days": 10, "cumulative_window_days": 30}
@@ -165,7 +165,7 @@ def test_invalid_configuration_stops_start_up_naming_the_key(
     config = tmp_path / "cds.toml"
     config.write_text(content)
     monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules"]) == 2
     err = capsys.readouterr().err
     assert "invalid configuration" in err and message in err, err
@@ -177,7 +177,7 @@ def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
 ) -> None:
     """``CDS_FHIR_SERVERS=loopback`` ended in a Python traceback, not the one-line message."""
     monkeypatch.setenv(variable, "loopback")
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cds-service: invalid configuration:") and variable.lower()[4:] in err, err
@@ -186,7 +186,7 @@ def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
 
 def test_missing_config_file_stops_start_up(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("CDS_CONFIG_FILE", "/no/such/cds.toml")
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["serve"]) == 2
     assert "CDS_CONFIG_FILE: no file at /no/such/cds.toml" in capsys.readouterr().err
 
@@ -225,7 +225,7 @@ def test_the_catalog_tells_a_snooze_turned_off_from_a_rule_that_never_snoozes(
 ) -> None:
     """Both printed "-": "never" is a site's choice (snooze_days = 0), "-" a rule of critical cards only."""
     monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__SNOOZE_DAYS", "0")
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules", "--markdown"]) == 0
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in capsys.readouterr().out.splitlines()}
     assert rows["cyclobenzaprine-duration"][6] == "never"
@@ -311,6 +311,6 @@ def test_invalid_local_codes_stop_start_up(
     local = tmp_path / "local-codes.toml"
     local.write_text(content)
     monkeypatch.setenv("CDS_LOCAL_CODES_FILE", str(local))
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules"]) == 2
     assert message in capsys.readouterr().err

@@ -168,6 +168,29 @@ def test_a_service_that_cannot_start_says_why_in_its_log(
     assert 'database "no_such_database" does not exist' in failed[0]["exception"]
 
 
+def test_a_worker_started_on_a_config_file_edited_into_error_says_so_in_one_line(tmp_path: Path) -> None:
+    """uvicorn starts a worker again when one dies, and that worker reads the settings again: a file
+    edited since the start was told by multiprocessing's traceback, and the worker exited 1, on which
+    uvicorn's parent started another at once, for ever."""
+    config = tmp_path / "cds.toml"
+    config.write_text('port = "eighty"\n[rules.cyclobenzaprine-duration]\nmax_days = 14\n')
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    environment |= {"CDS_CONFIG_FILE": str(config), "CDS_DATA_DIR": str(tmp_path), "CDS_AUTH_MODE": "off"}
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER],
+        capture_output=True,
+        text=True,
+        cwd=FIXTURES.parent,
+        env=environment,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert (
+        done.stderr
+        == "cds-service: invalid configuration: port: Input should be a valid integer, unable to parse string as an integer\n"
+    )
+
+
 _INTERRUPTED = """
 import sys
 import psycopg.errors

@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from cds_service.security.outbound import tls_context
-from cds_service.settings import Settings
+from cds_service.settings import Settings, read_settings
 from tests.conftest import NOON, SELECT, fetching_request, fixture
 from tests.fhir_server import FhirTestServer, demo_resources, start
 from tests.tokens import ISSUER, SigningKey, claims, jwks
@@ -329,7 +329,7 @@ def test_a_bad_proxy_url_stops_start_up_naming_the_setting_and_not_its_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
     monkeypatch.setenv("CDS_OUTBOUND_PROXY", value)
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules"]) == 2
     err = capsys.readouterr().err
     assert "invalid configuration: outbound_proxy:" in err, err

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.cli import main
-from cds_service.settings import Settings
+from cds_service.settings import read_settings
 from tests.conftest import FIXTURES, SELECT, SIGN, Clock, fixture, rule_ids
 
 MAOI = "cyclobenzaprine-maoi"
@@ -60,7 +60,7 @@ def test_evaluate_today_is_that_date_where_the_site_is(
 ) -> None:
     """--today 2026-11-21 at UTC+14 was 22 November there (noon UTC), and the card was lost."""
     monkeypatch.setenv("CDS_TIMEZONE", "Pacific/Kiritimati")
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["evaluate", str(FIXTURES / LAST_DAY_13_DAYS_AGO), "--today", "2026-11-21"]) == 0
     assert '"code": "cyclobenzaprine-maoi"' in capsys.readouterr().out
 
@@ -69,6 +69,6 @@ def test_an_unknown_time_zone_stops_start_up_naming_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CDS_TIMEZONE", "Mars/Olympus_Mons")
-    monkeypatch.setattr("cds_service.cli.get_settings", Settings)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["rules"]) == 2
     assert "timezone: not a time zone name" in capsys.readouterr().err

@@ -1,0 +1,43 @@
+"""The TOML file ``CDS_CONFIG_FILE`` names: settings under the environment, with rule ids
+written as a site writes them (``[rules.cyclobenzaprine-duration]``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsError, TomlConfigSettingsSource
+
+# Read before the settings themselves (it names their file), so it is not a field.
+CONFIG_FILE_DESCRIPTION = (
+    "A TOML file with any of these settings (names without the prefix, lower case) and the rules' "
+    "switches and thresholds; the environment wins over it. See `config.example.toml`."
+)
+
+
+def field_name(rule_id: str) -> str:
+    return rule_id.replace("-", "_")
+
+
+class ConfigFile(TomlConfigSettingsSource):
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        # Unknown environment variables are someone else's; a key in our own file is a typo.
+        unknown = sorted(set(data) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise SettingsError(f"CDS_CONFIG_FILE: not settings: {', '.join(unknown)}")
+        rules = data.get("rules")
+        if isinstance(rules, dict):
+            data["rules"] = {field_name(str(key)): value for key, value in rules.items()}
+        return data
+
+
+def config_file(settings_cls: type[BaseSettings]) -> ConfigFile | None:
+    """None when no file is named; a file named but missing stops the start (a typo, not a choice)."""
+    path = os.environ.get("CDS_CONFIG_FILE")
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"CDS_CONFIG_FILE: no file at {path}")
+    return ConfigFile(settings_cls, toml_file=path)
