@@ -26,7 +26,7 @@ from cds_service.pipeline.knowledge import Knowledge
 from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
-from cds_service.settings import InvalidSettings, get_settings
+from cds_service.settings import InvalidSettings, Settings, get_settings
 
 EXIT_INVALID = 2
 
@@ -208,6 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidSettings as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
+    args = _parser(settings).parse_args(argv)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return args.run(args)
+    except (CardContentError, TerminologyError) as error:
+        print(f"cds-service: invalid clinical content: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except InvalidRequest as error:
+        print(f"cds-service: {error.message}", file=sys.stderr)
+        return EXIT_INVALID
+    except InvalidSettings as error:  # what the settings name cannot work here (an old SQLite)
+        print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    """The commands, their defaults from the settings (``serve``'s host and port)."""
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for back muscle spasm.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -248,17 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", dest="format", action="store_const", const="markdown", help="as a Markdown table"
     )
     rules.set_defaults(run=_rules, format="table")
-
-    args = parser.parse_args(argv)
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        return args.run(args)
-    except (CardContentError, TerminologyError) as error:
-        print(f"cds-service: invalid clinical content: {error}", file=sys.stderr)
-        return EXIT_INVALID
-    except InvalidRequest as error:
-        print(f"cds-service: {error.message}", file=sys.stderr)
-        return EXIT_INVALID
+    return parser
 
 
 if __name__ == "__main__":

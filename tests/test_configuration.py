@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from cds_service.cli import main
 from cds_service.rules import all_rules
 from cds_service.settings import Settings, read_settings
 from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
+from tests.serving import free_port
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -189,6 +193,32 @@ def test_missing_config_file_stops_start_up(monkeypatch: pytest.MonkeyPatch, cap
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["serve"]) == 2
     assert "CDS_CONFIG_FILE: no file at /no/such/cds.toml" in capsys.readouterr().err
+
+
+# This Python's sqlite3 as one linked against RHEL 8's SQLite 3.26, then the command line.
+_OLD_SQLITE = """
+import sqlite3, sys
+sqlite3.sqlite_version_info, sqlite3.sqlite_version = (3, 26, 0), "3.26.0"
+from cds_service.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", [["serve", "--port"], ["report"]], ids=["serve", "report"])
+def test_a_sqlite_without_returning_stops_start_up_naming_the_setting(tmp_path: Path, command: list[str]) -> None:
+    """SQLite before 3.35 has no RETURNING: the service started, and its first feedback failed
+    with a 500."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    environment |= {"CDS_DATA_DIR": str(tmp_path), "CDS_AUTH_MODE": "off"}
+    argv = [*command, str(free_port())] if command[0] == "serve" else command
+    done = subprocess.run(
+        [sys.executable, "-c", _OLD_SQLITE, *argv], capture_output=True, text=True, env=environment, timeout=60
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.endswith(
+        "cds-service: invalid configuration: CDS_DATABASE_URL: a SQLite database needs SQLite 3.35 or later, and "
+        "this Python's is 3.26.0: set CDS_DATABASE_URL to PostgreSQL, or run a Python built with a newer SQLite\n"
+    ), done.stderr[-3000:]
 
 
 def test_the_example_config_holds_the_defaults() -> None:

@@ -11,16 +11,29 @@ already says wins: a ``connect_timeout`` of its own, and its ``options`` (the te
 from __future__ import annotations
 
 import math
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
+
+from cds_service.settings import InvalidSettings
+
+# RETURNING (how a feedback write tells what it stored) came in SQLite 3.35 (2021); older ones
+# fail the first feedback with a 500, so they stop the start. RHEL 8's Python
+# 3.11 links SQLite 3.26.
+SQLITE_NEEDED = (3, 35, 0)
 
 
 def make_engine(url: str, *, statement_timeout: float) -> Engine:
     """The engine of ``url``; database errors name no parameter value (a comment, a patient key).
     Opening a connection may take as long as a statement (libpq counts whole seconds, 2 at least)."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and sqlite3.sqlite_version_info < SQLITE_NEEDED:
+        raise InvalidSettings(
+            f"CDS_DATABASE_URL: a SQLite database needs SQLite 3.35 or later, and this Python's is "
+            f"{sqlite3.sqlite_version}: set CDS_DATABASE_URL to PostgreSQL, or run a Python built with a newer SQLite"
+        )
     connect_timeout = max(2, math.ceil(statement_timeout))
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True, "pool_timeout": connect_timeout}
     if parsed.get_backend_name() == "postgresql":
