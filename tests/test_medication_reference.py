@@ -110,3 +110,26 @@ def test_history_order_naming_its_drug_by_reference(client: TestClient, medicati
     if medication:
         coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
         assert _cards(client, request) == _cards(client, coded)
+
+
+@pytest.mark.parametrize("shape", ["contained", "concept-in-a-list", "display-only"])
+def test_history_order_naming_its_drug_another_way_is_read(client: TestClient, shape: str) -> None:
+    """A history order's drug named by a contained Medication, by a concept sent as a one-item
+    array, or only by the reference's display (its Medication absent): each is read as the concept
+    written inline is (the drug worked out once per process by the concept's text). Asked twice,
+    so the second reading is the one kept."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    concept = order.pop("medicationCodeableConcept")
+    if shape == "contained":
+        order["contained"] = [{"resourceType": "Medication", "id": "m1", "code": concept}]
+        order["medicationReference"] = {"reference": "#m1"}
+    elif shape == "concept-in-a-list":
+        order["medicationCodeableConcept"] = [concept]
+    else:
+        order["medicationReference"] = {"reference": "Medication/gone", "display": "tizanidine 2 MG Oral Tablet"}
+    expected = _cards(client, coded)
+    assert "muscle-relaxant-duplicate" in [rule for rule, _, _ in expected]
+    assert _cards(client, request) == expected
+    assert _cards(client, request) == expected

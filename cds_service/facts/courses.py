@@ -105,10 +105,7 @@ def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Pla
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
     """The drug a ``medicationCodeableConcept`` names, if a rule reads it (else None)."""
-    return _relevant(terminology, drug_named(concept, terminology))
-
-
-def _relevant(terminology: Terminology, drug: Drug | None) -> _DrugRead | None:
+    drug = drug_named(concept, terminology)
     if drug is None or drug.ingredient not in terminology.relevant_ingredients:
         return None
     return _DrugRead(drug, terminology.concepts_of_drug(drug), orjson.dumps(drug))
@@ -131,12 +128,13 @@ def read_courses(
         # The drug is named the same way in every FHIR version: most of a history is dropped here,
         # before its type is asked (a MedicationStatement naming the drug is no order).
         concept = raw.get("medicationCodeableConcept")
-        read = (
-            drug_of(concept)
-            if type(concept) is dict
-            # named by medicationReference (a Medication resource), or one concept sent as an array
-            else _relevant(terminology, medications.identify(raw, terminology))
-        )
+        if type(concept) is not dict:
+            # named by medicationReference (a Medication resource: Epic's way), or one concept sent
+            # as an array: the concept found is read, and kept, as one written inline is
+            concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
+            if concept is None:
+                continue
+        read = drug_of(concept)
         if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
             continue
         drug, concepts, _ = read

@@ -43,9 +43,9 @@ class MedicationIndex:
 
     def _get(self, reference: str) -> dict[str, Any] | None:
         for resources in self._unread:
-            self._by_ref.update(
-                (f"Medication/{r['id']}", r) for r in resources if r.get("resourceType") == "Medication" and r.get("id")
-            )
+            self._by_ref |= {
+                f"Medication/{r['id']}": r for r in resources if r.get("resourceType") == "Medication" and r.get("id")
+            }
         self._unread.clear()
         entry = self._by_url.get(reference)
         if isinstance(entry, dict) and entry.get("resourceType") == "Medication":
@@ -54,6 +54,11 @@ class MedicationIndex:
 
     def identify(self, raw: dict[str, Any], terminology: Terminology) -> Drug | None:
         """The drug a raw MedicationRequest orders, from raw JSON (cheap: no validation)."""
+        concept = self.concept(raw)
+        return None if concept is None else drug_named(concept, terminology)
+
+    def concept(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The concept naming a raw MedicationRequest's drug: its own, or its Medication's code."""
         concept = raw.get("medicationCodeableConcept")
         reference = raw.get("medicationReference")
         if concept is None and isinstance(reference, dict):
@@ -69,9 +74,7 @@ class MedicationIndex:
         if not isinstance(concept, dict):
             # One concept sent as an array (as other arrays come as one object) is that concept.
             concept = next((c for c in concept if isinstance(c, dict)), None) if isinstance(concept, list) else None
-            if concept is None:
-                return None
-        return drug_named(concept, terminology)
+        return concept
 
 
 def drug_named(concept: dict[str, Any], terminology: Terminology) -> Drug | None:

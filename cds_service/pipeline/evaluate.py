@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from typing import Any
 
 from cds_service.content.terminology import Terminology
@@ -143,7 +144,7 @@ def _assess(
     service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
 ) -> tuple[PatientContext, list[Finding]]:
     """The patient's facts, and what the rules find in them."""
-    call.medications.add(r for resources in data.resources.values() for r in resources)
+    call.medications.add(chain.from_iterable(data.resources.values()))
     patient = build_context(
         hook=service.hook,
         patient_id=call.context.patientId,
