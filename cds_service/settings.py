@@ -275,14 +275,14 @@ def read_settings() -> Settings:
     except ValidationError as error:
         # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
         said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", describe(error)[0])
-    except tomllib.TOMLDecodeError as error:
+    except FileNotFoundError as error:  # ours, naming the variable
+        said = str(error)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:  # the file: not TOML, not UTF-8, unreadable
         said = f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"
     except SettingsError as error:
         said = str(error)
         if "EnvSettingsSource" in said:  # pydantic-settings' words for a list that is not JSON; never the value
             said += ": a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"
-    except FileNotFoundError as error:
-        said = str(error)
     raise InvalidSettings(said)
 
 

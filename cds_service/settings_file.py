@@ -21,6 +21,8 @@ def field_name(rule_id: str) -> str:
 
 
 class ConfigFile(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, stricter: a key in our own file that is no setting is a typo."""
+
     def __call__(self) -> dict[str, Any]:
         data = super().__call__()
         # Unknown environment variables are someone else's; a key in our own file is a typo.

@@ -175,6 +175,19 @@ def test_invalid_configuration_stops_start_up_naming_the_key(
     assert "invalid configuration" in err and message in err, err
 
 
+def test_a_config_file_not_in_utf8_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    """TOML is UTF-8; a file saved as Windows-1252 (a comment's "é") ended in a traceback."""
+    config = tmp_path / "cds.toml"
+    config.write_bytes("# Site: Hôpital\nretention_days = 200\n".encode("cp1252"))
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cds-service: invalid configuration: CDS_CONFIG_FILE ({config}): 'utf-8' codec"), err
+
+
 @pytest.mark.parametrize("variable", ["CDS_FHIR_SERVERS", "CDS_CORS_ORIGINS"])
 def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
     monkeypatch: pytest.MonkeyPatch, capsys, variable: str
