@@ -81,7 +81,7 @@ def _placeholders(template: str, where: str) -> set[str]:
 def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
     where = path.name
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
         variants = {}
         for name, raw in data["variants"].items():
             labels = dict(raw.get("suggestions", {}))
@@ -125,7 +125,7 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
             ),
             variants=variants,
         )
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise CardContentError(f"{where}: {error}") from error
     except KeyError as error:
         raise CardContentError(f"{where}: missing field {error}") from error
@@ -193,12 +193,15 @@ class CardCatalog:
         return tuple(chosen) if chosen else tuple(by_key[key] for key in keys or ())
 
 
-def load_catalog(directory: Traversable) -> CardCatalog:
+def _read(path: Traversable) -> dict[str, Any]:
     try:
-        evidence_data = tomllib.loads((directory / "evidence.toml").read_text())
-        reasons = tomllib.loads((directory / "override-reasons.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CardContentError(f"{directory}: {error}") from error
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise CardContentError(f"{path}: {error}") from error
+
+
+def load_catalog(directory: Traversable) -> CardCatalog:
+    evidence_data, reasons = _read(directory / "evidence.toml"), _read(directory / "override-reasons.toml")
     evidence = {
         key: Evidence(key, value["label"], value["citation"], value.get("url")) for key, value in evidence_data.items()
     }

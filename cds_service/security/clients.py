@@ -140,7 +140,7 @@ def load_trusted_clients(
     clients: list[TrustedClient] = []
     if path is not None:
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_bytes())  # JSON's own encodings; a wrong one is a ValueError
         except OSError as error:
             raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE: cannot read {path}: {error.strerror}") from None
         except ValueError as error:

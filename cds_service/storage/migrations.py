@@ -168,7 +168,7 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
         connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))  # the tables' locks, not the one above
         yield
     elif lock_file is not None:
-        with open(lock_file, "a") as handle:
+        with open(lock_file, "ab") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

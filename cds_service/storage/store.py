@@ -90,7 +90,7 @@ class Store:
         zone: tzinfo = UTC,
     ) -> None:
         self._lock_file: Path | None = None
-        self._serving: IO[str] | None = None
+        self._serving: IO[bytes] | None = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ class Store:
         every write being this process's own); raises ``StoreInUse`` if another process does."""
         if self._lock_file is None:
             return
-        self._serving = open(self._lock_file.with_suffix(".serving"), "a")  # noqa: SIM115 (held while serving)
+        self._serving = open(self._lock_file.with_suffix(".serving"), "ab")  # noqa: SIM115 (held while serving)
         try:
             fcntl.flock(self._serving, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

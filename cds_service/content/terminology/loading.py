@@ -40,7 +40,10 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
             path = directory / "valuesets" / f"{oid}.json"
             if not path.is_file():
                 raise TerminologyError(f"{where} names value set {oid}, not in {directory / 'valuesets'}")
-            read[oid] = list(json.loads(path.read_text()).get("expansion", {}).get("contains", []))
+            try:
+                read[oid] = list(json.loads(path.read_bytes()).get("expansion", {}).get("contains", []))
+            except (OSError, ValueError, AttributeError) as error:  # not JSON, not UTF-8, not an object
+                raise TerminologyError(f"{path}: {error}") from error
         return read[oid]
 
     medication_concepts = _medication_concepts(concepts, products, concepts_file)
@@ -79,7 +82,7 @@ def require_concepts(terminology: Terminology, directory: Traversable, shipped: 
 
 def _products(path: Traversable) -> dict[str, Drug]:
     """rxnorm-products.tsv: one row per RxNorm concept, read as the importer wrote it."""
-    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
     products = {}
     for row in csv.DictReader(lines, delimiter="\t"):
         release = row["release"]
@@ -122,8 +125,8 @@ def _brands(products: dict[str, Drug], listed: dict[str, Any], concepts_file: st
 
 def _read_toml(path: Traversable) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise TerminologyError(f"{path}: {error}") from error
 
 
