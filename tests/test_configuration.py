@@ -234,6 +234,44 @@ def test_a_sqlite_without_returning_stops_start_up_naming_the_setting(tmp_path: 
     ), done.stderr[-3000:]
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url, s3cret", "CDS_DATABASE_URL: not a database URL the service knows; write sqlite:///path or"),
+        ("postgres://u:s3cret@db/cds", "CDS_DATABASE_URL: not a database URL the service knows"),
+        ("mysql://u:s3cret@db/cds", "CDS_DATABASE_URL: the service runs on sqlite:///path or"),
+        (
+            "postgresql+asyncpg://u:s3cret@db/cds",
+            "postgresql+psycopg://user:password@host:5432/db, not postgresql+asyncpg://",
+        ),
+    ],
+)
+def test_a_database_url_the_service_cannot_run_on_stops_start_up_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, url: str, message: str
+) -> None:
+    """Each ended in a traceback (SQLAlchemy's parser, or a driver not installed); never the URL: it may hold a password."""
+    monkeypatch.setenv("CDS_DATABASE_URL", url)
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cds-service: invalid configuration: ") and message in err, err
+    assert "s3cret" not in err
+
+
+def test_a_postgresql_url_without_a_driver_runs_on_psycopg(
+    monkeypatch: pytest.MonkeyPatch, postgresql_url: str, tmp_path: Path, capsys
+) -> None:
+    """``postgresql://``, as PostgreSQL's own tools write it: SQLAlchemy 2.0 (the floor, which
+    ``make floors`` installs) reads it as psycopg2, which is not installed (the service's driver is
+    psycopg 3); SQLAlchemy 2.1 reads it as psycopg itself, so this fails only on the floor."""
+    monkeypatch.setenv("CDS_DATABASE_URL", postgresql_url.replace("postgresql+psycopg://", "postgresql://", 1))
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["report"]) == 0, capsys.readouterr().err
+    assert "No alerts were issued" in capsys.readouterr().out
+
+
 def test_the_example_config_holds_the_defaults() -> None:
     example = tomllib.loads((PROJECT_ROOT / "config.example.toml").read_text())["rules"]
     assert set(example) == {rule.id for rule in all_rules()}

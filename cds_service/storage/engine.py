@@ -16,24 +16,41 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from cds_service.settings import InvalidSettings
 
-# RETURNING (how a feedback write tells what it stored) came in SQLite 3.35 (2021); older ones
-# fail the first feedback with a 500, so they stop the start. RHEL 8's Python
-# 3.11 links SQLite 3.26.
+# RETURNING (how a feedback write, and on a full token list the replay check, tell what they
+# stored) came in SQLite 3.35 (2021); older ones fail those calls with a 500, so they stop the
+# start. RHEL 8's Python 3.11 links SQLite 3.26, RHEL 9's 3.34.
 SQLITE_NEEDED = (3, 35, 0)
+EXAMPLE = "sqlite:///path or postgresql+psycopg://user:password@host:5432/db"
+
+
+def database_url(url: str) -> URL:
+    """``url`` parsed, if the service can run on it; else why not, naming the setting and never
+    the URL (it may hold a password). ``postgresql://`` is run with psycopg, the driver installed."""
+    try:
+        parsed = make_url(url)
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    except (ArgumentError, NoSuchModuleError):
+        raise InvalidSettings(f"CDS_DATABASE_URL: not a database URL the service knows; write {EXAMPLE}") from None
+    if backend == "postgresql" and driver in ("psycopg", "psycopg2") and "+" not in parsed.drivername:
+        return parsed.set(drivername="postgresql+psycopg")  # SQLAlchemy 2.0's own default is psycopg2
+    if (backend, driver) not in (("postgresql", "psycopg"), ("sqlite", "pysqlite")):
+        raise InvalidSettings(f"CDS_DATABASE_URL: the service runs on {EXAMPLE}, not {parsed.drivername}://")
+    if backend == "sqlite" and sqlite3.sqlite_version_info < SQLITE_NEEDED:
+        raise InvalidSettings(
+            f"CDS_DATABASE_URL: a SQLite database needs SQLite 3.35 or later, and this Python's is "
+            f"{sqlite3.sqlite_version}: set CDS_DATABASE_URL to PostgreSQL, or run a Python built with a newer SQLite"
+        )
+    return parsed
 
 
 def make_engine(url: str, *, statement_timeout: float) -> Engine:
     """The engine of ``url``; database errors name no parameter value (a comment, a patient key).
     Opening a connection may take as long as a statement (libpq counts whole seconds, 2 at least)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and sqlite3.sqlite_version_info < SQLITE_NEEDED:
-        raise InvalidSettings(
-            f"CDS_DATABASE_URL: a SQLite database needs SQLite 3.35 or later, and this Python's is "
-            f"{sqlite3.sqlite_version}: set CDS_DATABASE_URL to PostgreSQL, or run a Python built with a newer SQLite"
-        )
+    parsed = database_url(url)
     connect_timeout = max(2, math.ceil(statement_timeout))
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True, "pool_timeout": connect_timeout}
     if parsed.get_backend_name() == "postgresql":
