@@ -115,9 +115,9 @@ def test_history_order_naming_its_drug_by_reference(client: TestClient, medicati
 @pytest.mark.parametrize("shape", ["contained", "concept-in-a-list", "display-only"])
 def test_history_order_naming_its_drug_another_way_is_read(client: TestClient, shape: str) -> None:
     """A history order's drug named by a contained Medication, by a concept sent as a one-item
-    array, or only by the reference's display (its Medication absent): each is read as the concept
-    written inline is (the drug worked out once per process by the concept's text). Asked twice,
-    so the second reading is the one kept."""
+    array, or only by the reference's display (its Medication absent): each fires as the concept
+    written inline does. Asked twice: the second call is answered from what the first left in the
+    per-process table of concepts (``bench/variety.py`` measures what that saves)."""
     coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
     request = copy.deepcopy(coded)
     order = request["prefetch"]["medications"]["entry"][0]["resource"]

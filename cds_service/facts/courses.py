@@ -104,7 +104,7 @@ def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Pla
 
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
-    """The drug a ``medicationCodeableConcept`` names, if a rule reads it (else None)."""
+    """The drug a medication concept names (an order's own, or its Medication's), if a rule reads it."""
     drug = drug_named(concept, terminology)
     if drug is None or drug.ingredient not in terminology.relevant_ingredients:
         return None
@@ -130,7 +130,8 @@ def read_courses(
         concept = raw.get("medicationCodeableConcept")
         if type(concept) is not dict:
             # named by medicationReference (a Medication resource: Epic's way), or one concept sent
-            # as an array: the concept found is read, and kept, as one written inline is
+            # as an array: the concept found is read, and kept, as one written inline is (followed
+            # for an order only: a MedicationStatement's or a Medication's is no course)
             concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
             if concept is None:
                 continue

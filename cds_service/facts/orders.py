@@ -58,7 +58,9 @@ class MedicationIndex:
         return None if concept is None else drug_named(concept, terminology)
 
     def concept(self, raw: dict[str, Any]) -> dict[str, Any] | None:
-        """The concept naming a raw MedicationRequest's drug: its own, or its Medication's code."""
+        """The concept naming a raw MedicationRequest's drug: its own, or its Medication's code. Apart
+        from the drug, so that a history's courses keep what a concept means by its JSON text
+        (``fhir.memo``) however the order names it."""
         concept = raw.get("medicationCodeableConcept")
         reference = raw.get("medicationReference")
         if concept is None and isinstance(reference, dict):
