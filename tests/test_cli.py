@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -46,8 +47,8 @@ def test_evaluate_answers_exactly_as_http(client: TestClient, capsys: pytest.Cap
 
 
 def test_evaluate_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    text = (FIXTURES / "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json").read_text()
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(text))
+    raw = (FIXTURES / "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json").read_bytes()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw)))  # as a real one: text over bytes
     assert main(["evaluate", "-", "--today", TODAY.isoformat()]) == 0
     [card] = json.loads(capsys.readouterr().out)["cards"]
     assert card["source"]["topic"]["code"] == "cyclobenzaprine-duration"
@@ -224,12 +225,16 @@ def test_serve_runs_the_workers_it_is_told_whatever_web_concurrency_says(served:
         server.wait(timeout=10)
 
 
-def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("url", ["", "sqlite+pysqlite:///{}/cds.db?timeout=5"], ids=["default", "driver-and-query"])
+def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path, url: str) -> None:
     """What stored feedback silences is kept per process between writes (storage.quiet): on
-    SQLite that holds only while one process writes the file, so a second one does not start."""
-    first, _ = serve(tmp_path, CDS_AUTH_MODE="off")
+    SQLite that holds only while one process writes the file, so a second one does not start.
+    A URL naming the driver, or with a query, was served twice (the file was found only in
+    ``sqlite:///`` URLs)."""
+    database = {"CDS_DATABASE_URL": url.format(tmp_path)} if url else {}
+    first, _ = serve(tmp_path, CDS_AUTH_MODE="off", **database)
     try:
-        second, _ = launch(tmp_path, CDS_AUTH_MODE="off")
+        second, _ = launch(tmp_path, CDS_AUTH_MODE="off", **database)
         assert second.wait(timeout=60) == 2
         output = second.stdout.read().decode()  # type: ignore[union-attr]
         assert "another process serves" in output and "CDS_DATABASE_URL" in output
@@ -237,7 +242,7 @@ def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> No
     finally:
         first.terminate()
         first.wait(timeout=10)
-    third, port = serve(tmp_path, CDS_AUTH_MODE="off")  # the file is free again once the first stops
+    third, port = serve(tmp_path, CDS_AUTH_MODE="off", **database)  # the file is free again once the first stops
     try:
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     finally:

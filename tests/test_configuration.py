@@ -239,6 +239,10 @@ def test_a_sqlite_without_returning_stops_start_up_naming_the_setting(tmp_path: 
     [
         ("not a url, s3cret", "CDS_DATABASE_URL: not a database URL the service knows; write sqlite:///path or"),
         ("postgres://u:s3cret@db/cds", "CDS_DATABASE_URL: not a database URL the service knows"),
+        ("postgresql://u:s3cret@h1:5432,h2:5433/db", "CDS_DATABASE_URL: not a database URL the service knows"),
+        ("postgresql://u@db:s3cret/cds", "CDS_DATABASE_URL: not a database URL the service knows"),  # a port
+        ("sqlite://", "CDS_DATABASE_URL: an in-memory SQLite database keeps nothing; name a file"),
+        ("sqlite:///:memory:", "CDS_DATABASE_URL: an in-memory SQLite database keeps nothing; name a file"),
         ("mysql://u:s3cret@db/cds", "CDS_DATABASE_URL: the service runs on sqlite:///path or"),
         (
             "postgresql+asyncpg://u:s3cret@db/cds",

@@ -33,12 +33,16 @@ def database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
         backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    except (ArgumentError, NoSuchModuleError):
+    except (ArgumentError, NoSuchModuleError, ValueError):  # ValueError: a port that is no number
         raise InvalidSettings(f"CDS_DATABASE_URL: not a database URL the service knows; write {EXAMPLE}") from None
     if backend == "postgresql" and driver in ("psycopg", "psycopg2") and "+" not in parsed.drivername:
         return parsed.set(drivername="postgresql+psycopg")  # SQLAlchemy 2.0's own default is psycopg2
     if (backend, driver) not in (("postgresql", "psycopg"), ("sqlite", "pysqlite")):
         raise InvalidSettings(f"CDS_DATABASE_URL: the service runs on {EXAMPLE}, not {parsed.drivername}://")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise InvalidSettings(
+            "CDS_DATABASE_URL: an in-memory SQLite database keeps nothing; name a file, sqlite:///path"
+        )
     if backend == "sqlite" and sqlite3.sqlite_version_info < SQLITE_NEEDED:
         raise InvalidSettings(
             f"CDS_DATABASE_URL: a SQLite database needs SQLite 3.35 or later, and this Python's is "

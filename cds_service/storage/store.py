@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -33,7 +31,8 @@ from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
-from cds_service.storage.engine import make_engine, unbounded
+from cds_service.storage.data_dir import load_patient_key, private_directory
+from cds_service.storage.engine import database_url, make_engine, unbounded
 from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
@@ -42,24 +41,6 @@ from cds_service.storage.schema import feedback, issued_cards, metadata, schema_
 from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)
-# The data directory, when the service makes it: no other user may enter it, so its files (feedback's
-# comments in the database and its write-ahead log, the patient-id key) are the service user's
-# alone whatever the umask lets them be. (Missing parents are made as the umask says.)
-PRIVATE_DIRECTORY = 0o700
-
-
-def load_patient_key(configured: str | None, key_file: Path) -> bytes:
-    """The HMAC key: configured, or generated once into ``key_file`` (mode 0600) and reused."""
-    if configured:
-        return configured.encode()
-    if key_file.exists():
-        return key_file.read_bytes().strip()
-    key_file.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
 
 
 def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
@@ -91,9 +72,10 @@ class Store:
     ) -> None:
         self._lock_file: Path | None = None
         self._serving: IO[bytes] | None = None
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+        parsed = database_url(url)
+        if parsed.get_backend_name() == "sqlite":  # sqlite:///, sqlite+pysqlite:///, with a query or not
+            path = Path(str(parsed.database))
+            private_directory(path.parent, "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)")
             self._lock_file = path.with_name(path.name + ".migrate.lock")
         # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
         self.engine: Engine = make_engine(url, statement_timeout=statement_timeout)
