@@ -105,7 +105,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _read(source: str, limits: BodyLimits) -> object:
     """The request, through the same body reader (and its limits) the HTTP route uses."""
-    data = sys.stdin.read().encode() if source == "-" else Path(source).read_bytes()
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     return parse_body(data, limits)
 
 

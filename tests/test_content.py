@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
-from cds_service.cli import main
 from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import Terminology, TerminologyError, load_terminology
 from cds_service.fhir.coding import RXNORM, Code
 from cds_service.pipeline import evaluate
 from cds_service.pipeline.cards import NO_CHANGE, render
 from cds_service.rules import Finding, all_rules
-from cds_service.settings import Settings, read_settings
+from cds_service.settings import Settings
 from tests.conftest import NOON, SELECT, Clock, fixture
 from tools.golden import answer, hook_requests, service
 
@@ -100,69 +97,6 @@ def test_broken_content_stops_start_up(
     _edit(cards / file, old, new)
     with pytest.raises(error, match=re.escape(message)):
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
-
-
-def _cp1252(path: Path) -> None:
-    """The file as a Windows editor may save it: a note with an accent, in Windows-1252, not UTF-8."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":  # no comments in JSON: the accent goes into a string
-        text = text.replace('"display": "', '"display": "Hôpital ', 1)
-    else:
-        text = "# Reviewed for the Hôpital site\n" + text
-    path.write_bytes(text.encode("cp1252"))
-
-
-@pytest.mark.parametrize(
-    "file",
-    [
-        "cyclobenzaprine-duration.toml",
-        "evidence.toml",
-        "override-reasons.toml",
-        "terminology/concepts.toml",
-        "terminology/rxnorm-products.tsv",
-        "terminology/valuesets/2.16.840.1.113762.1.4.1047.42.json",
-    ],
-)
-def test_content_not_in_utf8_stops_start_up_naming_the_file(
-    monkeypatch: pytest.MonkeyPatch, cards: Path, tmp_path: Path, capsys, file: str
-) -> None:
-    """Read in the machine's own encoding, a site's edited copy could be read as something else
-    (Windows' default is not UTF-8), and a file that was not UTF-8 ended in a traceback."""
-    _cp1252(cards / file)
-    monkeypatch.setenv("CDS_CARDS_DIR", str(cards))
-    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["rules"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("cds-service: invalid clinical content:") and "codec can't decode" in err, err
-    assert Path(file).name in err
-
-
-# Every file the service reads at start-up, with Python told to warn of a text file opened in the
-# machine's default encoding rather than one named.
-_EVERY_FILE = """
-import sys
-from pathlib import Path
-from fastapi.testclient import TestClient
-from cds_service.app import create_app
-from cds_service.settings import Settings
-
-data, clients, codes = map(Path, sys.argv[1:])
-with TestClient(create_app(Settings(data_dir=data, trusted_clients_file=clients, local_codes_file=codes))) as client:
-    assert client.get("/healthz").status_code == 200
-"""
-
-
-def test_every_file_is_read_as_utf8_whatever_the_machines_encoding(tmp_path: Path) -> None:
-    clients = tmp_path / "clients.json"
-    clients.write_text('[{"iss": "https://ehr.example.org", "jwks": {"keys": []}}]', encoding="utf-8")
-    codes = tmp_path / "local-codes.toml"
-    codes.write_text("# Hôpital\n", encoding="utf-8")
-    command = [sys.executable, "-X", "warn_default_encoding", "-c", _EVERY_FILE, str(tmp_path / "var"), str(clients)]
-    done = subprocess.run([*command, str(codes)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    ours = [line for line in done.stderr.splitlines() if "EncodingWarning" in line and "cds_service" in line]
-    assert ours == []
 
 
 def _set(path: Path, variant: str, field: str, value: str) -> None:

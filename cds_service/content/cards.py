@@ -194,6 +194,7 @@ class CardCatalog:
 
 
 def _read(path: Traversable) -> dict[str, Any]:
+    """A TOML file of the content, read as UTF-8 whatever the machine's encoding; else why not, naming it."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -202,9 +203,13 @@ def _read(path: Traversable) -> dict[str, Any]:
 
 def load_catalog(directory: Traversable) -> CardCatalog:
     evidence_data, reasons = _read(directory / "evidence.toml"), _read(directory / "override-reasons.toml")
-    evidence = {
-        key: Evidence(key, value["label"], value["citation"], value.get("url")) for key, value in evidence_data.items()
-    }
+    try:
+        evidence = {
+            key: Evidence(key, value["label"], value["citation"], value.get("url"))
+            for key, value in evidence_data.items()
+        }
+    except (KeyError, TypeError, AttributeError) as error:
+        raise CardContentError(f"evidence.toml: every entry needs a label and a citation ({error})") from None
     texts = {}
     for path in sorted(directory.iterdir(), key=lambda p: p.name):
         if not path.name.endswith(".toml") or path.name in ("evidence.toml", "override-reasons.toml"):

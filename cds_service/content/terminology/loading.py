@@ -41,9 +41,14 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
             if not path.is_file():
                 raise TerminologyError(f"{where} names value set {oid}, not in {directory / 'valuesets'}")
             try:
-                read[oid] = list(json.loads(path.read_bytes()).get("expansion", {}).get("contains", []))
-            except (OSError, ValueError, AttributeError) as error:  # not JSON, not UTF-8, not an object
+                data = json.loads(path.read_bytes())
+            except (OSError, ValueError) as error:  # not there, not UTF-8, not JSON
                 raise TerminologyError(f"{path}: {error}") from error
+            expansion = data.get("expansion", {}) if isinstance(data, dict) else None
+            contains = expansion.get("contains", []) if isinstance(expansion, dict) else None
+            if not isinstance(contains, list) or not all(isinstance(c, dict) for c in contains):
+                raise TerminologyError(f"{path}: not a value set expansion (expansion.contains, a list of codes)")
+            read[oid] = contains
         return read[oid]
 
     medication_concepts = _medication_concepts(concepts, products, concepts_file)

@@ -1,0 +1,149 @@
+"""A file or setting the service cannot use stops the start in one line that names it (and never
+a value that may be secret), not a traceback: site content in the wrong encoding or shape, the
+data directory, the patient-id key, the database URL, a request piped to ``evaluate``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cds_service.cli import main
+from cds_service.settings import read_settings
+from tests.conftest import fixture
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cards(tmp_path: Path) -> Path:
+    target = tmp_path / "cards"
+    shutil.copytree(PROJECT_ROOT / "cards", target)
+    return target
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):
+    """``cds-service`` with only the given settings: its exit code and standard error."""
+
+    def run(*argv: str, **settings: str) -> tuple[int, str]:
+        monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+        code = main(list(argv))
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def _cp1252(path: Path) -> None:
+    """The file as a Windows editor may save it before it is copied to the server: a note with an
+    accent, in Windows-1252, not UTF-8."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":  # no comments in JSON: the accent goes into a string
+        text = text.replace('"display": "', '"display": "Hôpital ', 1)
+    else:
+        text = "# Reviewed for the Hôpital site\n" + text
+    path.write_bytes(text.encode("cp1252"))
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "cyclobenzaprine-duration.toml",
+        "evidence.toml",
+        "override-reasons.toml",
+        "terminology/concepts.toml",
+        "terminology/rxnorm-products.tsv",
+        "terminology/valuesets/2.16.840.1.113762.1.4.1047.42.json",
+    ],
+)
+def test_content_not_in_utf8_stops_start_up_naming_the_file(cli, cards: Path, file: str) -> None:
+    """A file that was not UTF-8 ended in a traceback."""
+    _cp1252(cards / file)
+    code, err = cli("rules", CDS_CARDS_DIR=str(cards))
+    assert code == 2 and err.startswith("cds-service: invalid clinical content:") and "codec can't decode" in err, err
+    assert Path(file).name in err
+
+
+# Every file the service reads at start-up, with Python told to warn of a text file opened in the
+# machine's default encoding rather than one named.
+_EVERY_FILE = """
+import sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from cds_service.app import create_app
+from cds_service.settings import Settings
+
+data, clients, codes = map(Path, sys.argv[1:])
+with TestClient(create_app(Settings(data_dir=data, trusted_clients_file=clients, local_codes_file=codes))) as client:
+    assert client.get("/healthz").status_code == 200
+"""
+
+
+def test_every_file_is_read_as_utf8_whatever_the_machines_encoding(tmp_path: Path) -> None:
+    """Read in the locale's encoding, card text ("2–3 weeks") would be garbled on a machine whose
+    locale is not UTF-8: Python warns of every text file opened without one named."""
+    clients = tmp_path / "clients.json"
+    clients.write_text('[{"iss": "https://ehr.example.org", "jwks": {"keys": []}}]', encoding="utf-8")
+    codes = tmp_path / "local-codes.toml"
+    codes.write_text("# Hôpital\n", encoding="utf-8")
+    command = [sys.executable, "-X", "warn_default_encoding", "-c", _EVERY_FILE, str(tmp_path / "var"), str(clients)]
+    done = subprocess.run([*command, str(codes)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours = [line for line in done.stderr.splitlines() if "EncodingWarning" in line and "cds_service" in line]
+    assert ours == []
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        (
+            "terminology/valuesets/2.16.840.1.113762.1.4.1047.42.json",
+            '"contains": [',
+            '"contains": 5, "was": [',
+            "1047.42.json: not a value set expansion (expansion.contains, a list of codes)",
+        ),
+        ("evidence.toml", "label = ", "title = ", "evidence.toml: every entry needs a label and a citation"),
+    ],
+)
+def test_content_of_the_wrong_shape_stops_start_up_naming_the_file(
+    cli, cards: Path, file: str, old: str, new: str, message: str
+) -> None:
+    """Each ended in a TypeError or KeyError traceback."""
+    path = cards / file
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    code, err = cli("rules", CDS_CARDS_DIR=str(cards))
+    assert code == 2 and err.startswith("cds-service: invalid clinical content:") and message in err, err
+
+
+def test_a_data_directory_that_is_a_file_stops_start_up_naming_it(cli, tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("", encoding="utf-8")
+    code, err = cli("report", CDS_DATA_DIR=str(tmp_path / "data"))
+    assert code == 2 and err.startswith("cds-service: invalid configuration: CDS_DATA_DIR: cannot make"), err
+
+
+def test_an_empty_patient_id_key_stops_start_up(cli, tmp_path: Path) -> None:
+    """An empty key was used as it was: a patient's stored hash could then be reversed by hashing
+    every likely id, which the key exists to prevent."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "patient-id.key").write_bytes(b"\n")
+    code, err = cli("report")
+    assert code == 2 and "patient-id.key is empty: restore it from a backup" in err, err
+
+
+def test_a_request_piped_to_evaluate_is_read_as_bytes() -> None:
+    """Standard input was read in the locale's encoding: a request saved as Windows-1252 and piped
+    in ended in a traceback; passed by path it was refused in one line. Now both the same."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["context"]["userId"] = "Practitioner/Hôpital"
+    body = json.dumps(request, ensure_ascii=False).encode("cp1252")
+    command = [sys.executable, "-m", "cds_service", "evaluate", "-"]
+    done = subprocess.run(command, input=body, capture_output=True, cwd=PROJECT_ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr.decode()[-3000:]
+    assert done.stderr.startswith(b"cds-service evaluate: the request body is not valid JSON: "), done.stderr
