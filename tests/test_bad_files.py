@@ -15,6 +15,7 @@ import pytest
 from cds_service.cli import main
 from cds_service.settings import read_settings
 from tests.conftest import fixture
+from tests.serving import serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,15 +29,16 @@ def cards(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):
-    """``cds-service`` with only the given settings: its exit code and standard error."""
+    """``cds-service`` with only the given settings: its exit code, standard error and output."""
 
-    def run(*argv: str, **settings: str) -> tuple[int, str]:
+    def run(*argv: str, **settings: str) -> tuple[int, str, str]:
         monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
         code = main(list(argv))
-        return code, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        return code, err, out
 
     return run
 
@@ -66,7 +68,7 @@ def _cp1252(path: Path) -> None:
 def test_content_not_in_utf8_stops_start_up_naming_the_file(cli, cards: Path, file: str) -> None:
     """A file that was not UTF-8 ended in a traceback."""
     _cp1252(cards / file)
-    code, err = cli("rules", CDS_CARDS_DIR=str(cards))
+    code, err, _ = cli("rules", CDS_CARDS_DIR=str(cards))
     assert code == 2 and err.startswith("cds-service: invalid clinical content:") and "codec can't decode" in err, err
     assert Path(file).name in err
 
@@ -101,6 +103,29 @@ def test_every_file_is_read_as_utf8_whatever_the_machines_encoding(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    "file",
+    ["cyclobenzaprine-duration.toml", "evidence.toml", "terminology/concepts.toml", "terminology/rxnorm-products.tsv"],
+)
+def test_content_saved_with_a_byte_order_mark_is_read(cli, cards: Path, file: str) -> None:
+    """Some Windows editors begin a UTF-8 file with a byte-order mark, which TOML refused as
+    "Invalid statement (at line 1, column 1)" and the product table read into its first column."""
+    path = cards / file
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    code, err, out = cli("rules", "--json", CDS_CARDS_DIR=str(cards))
+    assert code == 0, err
+    assert len(json.loads(out)) == 17
+
+
+def test_serve_opens_no_file_in_the_machines_encoding(tmp_path: Path) -> None:
+    """The serving lock and the rest of ``serve``'s start (``claim`` runs in ``serve`` only)."""
+    server, _ = serve(tmp_path, CDS_AUTH_MODE="off", PYTHONWARNDEFAULTENCODING="1")
+    server.terminate()
+    output = server.communicate(timeout=30)[0].decode()
+    assert "Application startup complete" in output, output[-3000:]
+    assert [line for line in output.splitlines() if "EncodingWarning" in line and "cds_service" in line] == []
+
+
+@pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [
         (
@@ -118,13 +143,13 @@ def test_content_of_the_wrong_shape_stops_start_up_naming_the_file(
     """Each ended in a TypeError or KeyError traceback."""
     path = cards / file
     path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
-    code, err = cli("rules", CDS_CARDS_DIR=str(cards))
+    code, err, _ = cli("rules", CDS_CARDS_DIR=str(cards))
     assert code == 2 and err.startswith("cds-service: invalid clinical content:") and message in err, err
 
 
 def test_a_data_directory_that_is_a_file_stops_start_up_naming_it(cli, tmp_path: Path) -> None:
     (tmp_path / "data").write_text("", encoding="utf-8")
-    code, err = cli("report", CDS_DATA_DIR=str(tmp_path / "data"))
+    code, err, _ = cli("report", CDS_DATA_DIR=str(tmp_path / "data"))
     assert code == 2 and err.startswith("cds-service: invalid configuration: CDS_DATA_DIR: cannot make"), err
 
 
@@ -133,7 +158,7 @@ def test_an_empty_patient_id_key_stops_start_up(cli, tmp_path: Path) -> None:
     every likely id, which the key exists to prevent."""
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "patient-id.key").write_bytes(b"\n")
-    code, err = cli("report")
+    code, err, _ = cli("report")
     assert code == 2 and "patient-id.key is empty: restore it from a backup" in err, err
 
 

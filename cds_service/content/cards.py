@@ -81,7 +81,7 @@ def _placeholders(template: str, where: str) -> set[str]:
 def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
     where = path.name
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         variants = {}
         for name, raw in data["variants"].items():
             labels = dict(raw.get("suggestions", {}))
@@ -194,9 +194,10 @@ class CardCatalog:
 
 
 def _read(path: Traversable) -> dict[str, Any]:
-    """A TOML file of the content, read as UTF-8 whatever the machine's encoding; else why not, naming it."""
+    """A TOML file of the content, read as UTF-8 whatever the machine's encoding (a byte-order mark,
+    which some Windows editors write, dropped); else why not, naming it."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise CardContentError(f"{path}: {error}") from error
 

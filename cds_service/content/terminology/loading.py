@@ -87,7 +87,7 @@ def require_concepts(terminology: Terminology, directory: Traversable, shipped: 
 
 def _products(path: Traversable) -> dict[str, Drug]:
     """rxnorm-products.tsv: one row per RxNorm concept, read as the importer wrote it."""
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if not line.startswith("#")]
     products = {}
     for row in csv.DictReader(lines, delimiter="\t"):
         release = row["release"]
@@ -129,8 +129,9 @@ def _brands(products: dict[str, Drug], listed: dict[str, Any], concepts_file: st
 
 
 def _read_toml(path: Traversable) -> dict[str, Any]:
+    """UTF-8 whatever the machine's encoding; a byte-order mark (some Windows editors') dropped."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise TerminologyError(f"{path}: {error}") from error
 
