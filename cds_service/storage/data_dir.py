@@ -29,7 +29,7 @@ def load_patient_key(configured: str | None, key_file: Path) -> bytes:
             key = key_file.read_bytes().strip()
             if not key:
                 raise InvalidSettings(
-                    f"{key_file} is empty: restore it from a backup (a new key would no longer recognise the "
+                    f"CDS_DATA_DIR: {key_file} is empty: restore it from a backup (a new key would not recognise the "
                     "patients of stored feedback), or delete it to have one made"
                 )
             return key
