@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -112,6 +113,14 @@ def settings_in(data_dir: Path) -> Settings:
         cors_origins=["https://sandbox.cds-hooks.org"],
         cors_private_network=True,
     )
+
+
+@pytest.fixture
+def cards(tmp_path: Path) -> Path:
+    """A site's own copy of the clinical content (``CDS_CARDS_DIR``), to edit."""
+    target = tmp_path / "cards"
+    shutil.copytree(FIXTURES.parent / "cards", target)
+    return target
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ data directory, the patient-id key, the database URL, a request piped to ``evalu
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +17,6 @@ from tests.conftest import fixture
 from tests.serving import serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cards(tmp_path: Path) -> Path:
-    target = tmp_path / "cards"
-    shutil.copytree(PROJECT_ROOT / "cards", target)
-    return target
 
 
 @pytest.fixture

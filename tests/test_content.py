@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,6 @@ from tests.conftest import NOON, SELECT, Clock, fixture
 from tools.golden import answer, hook_requests, service
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cards(tmp_path: Path) -> Path:
-    target = tmp_path / "cards"
-    shutil.copytree(PROJECT_ROOT / "cards", target)
-    return target
 
 
 def _edit(path: Path, old: str, new: str) -> None:
