@@ -205,21 +205,17 @@ def _rules(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
-    except InvalidSettings as error:
+        args = _parser(settings).parse_args(argv)
+        configure_logging(settings.log_level, settings.log_format)
+        return args.run(args)
+    except InvalidSettings as error:  # as read, or what they name cannot work here (an old SQLite)
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
-    args = _parser(settings).parse_args(argv)
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        return args.run(args)
     except (CardContentError, TerminologyError) as error:
         print(f"cds-service: invalid clinical content: {error}", file=sys.stderr)
         return EXIT_INVALID
     except InvalidRequest as error:
         print(f"cds-service: {error.message}", file=sys.stderr)
-        return EXIT_INVALID
-    except InvalidSettings as error:  # what the settings name cannot work here (an old SQLite)
-        print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
 
 

@@ -51,10 +51,10 @@ def database_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str, *, statement_timeout: float) -> Engine:
-    """The engine of ``url``; database errors name no parameter value (a comment, a patient key).
-    Opening a connection may take as long as a statement (libpq counts whole seconds, 2 at least)."""
-    parsed = database_url(url)
+def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
+    """The engine of a URL ``database_url`` let through; database errors name no parameter value
+    (a comment, a patient key). Opening a connection may take as long as a statement (libpq
+    counts whole seconds, 2 at least)."""
     connect_timeout = max(2, math.ceil(statement_timeout))
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True, "pool_timeout": connect_timeout}
     if parsed.get_backend_name() == "postgresql":

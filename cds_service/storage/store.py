@@ -78,7 +78,7 @@ class Store:
             private_directory(path.parent, "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)")
             self._lock_file = path.with_name(path.name + ".migrate.lock")
         # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
-        self.engine: Engine = make_engine(url, statement_timeout=statement_timeout)
+        self.engine: Engine = make_engine(parsed, statement_timeout=statement_timeout)
         self._patient_key = patient_key
         self._now = clock
         self.zone = zone  # where the site's days begin: "the same day" of the quiet read, analytics' days
