@@ -133,3 +133,35 @@ def test_history_order_naming_its_drug_another_way_is_read(client: TestClient, s
     assert "muscle-relaxant-duplicate" in [rule for rule, _, _ in expected]
     assert _cards(client, request) == expected
     assert _cards(client, request) == expected
+
+
+@pytest.mark.parametrize("where", ["draftOrders", "prefetch"])
+def test_a_contained_resource_of_another_type_names_no_drug(client: TestClient, where: str) -> None:
+    """``#m1`` meeting a contained Substance (not a Medication) leads nowhere: read as the
+    cyclobenzaprine its code names, the order got the drug's cards though it names no Medication."""
+    path = (
+        "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+        if where == "draftOrders"
+        else "muscle-relaxant-duplicate/fires-tizanidine-active.json"
+    )
+    rule = "cyclobenzaprine-duration" if where == "draftOrders" else "muscle-relaxant-duplicate"
+    request = copy.deepcopy(fixture(path))
+    bundle = request["context"]["draftOrders"] if where == "draftOrders" else request["prefetch"]["medications"]
+    order = bundle["entry"][0]["resource"]
+    concept = order.pop("medicationCodeableConcept")
+    order["contained"] = [{"resourceType": "Substance", "id": "m1", "code": concept}]
+    order["medicationReference"] = {"reference": "#m1"}
+    assert rule not in _post(client, request)
+    order["contained"][0]["resourceType"] = "Medication"
+    assert rule in _post(client, request)
+
+
+def test_a_null_reference_is_read_by_its_display(client: TestClient) -> None:
+    """``"reference": null`` beside a display (an EHR's empty field) is no reference: the display
+    names the drug, as it does when the reference leads nowhere."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = copy.deepcopy(coded)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    display = order.pop("medicationCodeableConcept")["coding"][0]["display"]
+    order["medicationReference"] = {"reference": None, "display": display}
+    assert "cyclobenzaprine-duration" in _post(client, request)

@@ -64,19 +64,23 @@ class MedicationIndex:
         concept = raw.get("medicationCodeableConcept")
         reference = raw.get("medicationReference")
         if concept is None and isinstance(reference, dict):
-            ref = str(reference.get("reference", ""))
+            ref = as_str(reference.get("reference")) or ""
             medication = None
             if ref.startswith("#"):
-                medication = next(
-                    (c for c in as_list(raw.get("contained")) if isinstance(c, dict) and c.get("id") == ref[1:]), None
-                )
-            else:
+                medication = next((c for c in as_list(raw.get("contained")) if _is_medication(c, ref[1:])), None)
+            elif ref:
                 medication = self._get(ref)
             concept = (medication or {}).get("code") or {"text": reference.get("display")}
         if not isinstance(concept, dict):
             # One concept sent as an array (as other arrays come as one object) is that concept.
             concept = next((c for c in concept if isinstance(c, dict)), None) if isinstance(concept, list) else None
         return concept
+
+
+def _is_medication(resource: Any, id_: str) -> bool:
+    """A contained resource of another type with the id (a Substance, say) names no drug: the
+    reference is then read by its display alone, as one that leads nowhere is."""
+    return isinstance(resource, dict) and resource.get("resourceType") == "Medication" and resource.get("id") == id_
 
 
 def drug_named(concept: dict[str, Any], terminology: Terminology) -> Drug | None:
