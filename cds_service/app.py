@@ -34,6 +34,7 @@ from cds_service.routes import analytics, discovery, feedback, hooks, openapi, o
 from cds_service.routes.errors import install_error_handlers
 from cds_service.security.outbound import open_client
 from cds_service.settings import InvalidSettings, Settings, get_settings
+from cds_service.storage.engine import UnusableDatabase
 from cds_service.tracebacks import uncaught
 
 log = logging.getLogger(__name__)
@@ -150,12 +151,14 @@ def app_from_environment() -> FastAPI:
     ``cds-service`` tells it, in one line, not by multiprocessing's traceback."""
     try:
         settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        return create_app(settings)
     except InvalidSettings as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        return create_app(settings)
+    except UnusableDatabase as error:  # its database out of reach when uvicorn starts it again
+        print(f"cds-service: {error}", file=sys.stderr)
+        raise SystemExit(STARTUP_FAILURE) from None
     except Exception:  # else multiprocessing prints it whole, past the log and its formatter
         uncaught.exception("The worker could not start")
         # uvicorn's code for a start that fails: the parent stops (serving.run says so by its own

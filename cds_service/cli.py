@@ -27,8 +27,12 @@ from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import InvalidSettings, Settings, get_settings
+from cds_service.storage.engine import UnusableDatabase
 
 EXIT_INVALID = 2
+# A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
+# worker's, for a supervisor to retry with its back-off.
+EXIT_START_FAILED = 3
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -217,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidRequest as error:
         print(f"cds-service: {error.message}", file=sys.stderr)
         return EXIT_INVALID
+    except UnusableDatabase as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_START_FAILED
 
 
 def _parser(settings: Settings) -> argparse.ArgumentParser:

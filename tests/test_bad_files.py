@@ -1,18 +1,22 @@
 """A file or setting the service cannot use stops the start in one line that names it (and never
 a value that may be secret), not a traceback: site content in the wrong encoding or shape, the
-data directory, the patient-id key, the database URL, a request piped to ``evaluate``."""
+data directory, the patient-id key, the database URL and the database it names, a request piped to
+``evaluate``."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from cds_service.cli import main
 from cds_service.settings import read_settings
+from cds_service.storage.migrations import SCHEMA_VERSION
 from tests.conftest import fixture
 from tests.serving import serve
 
@@ -152,6 +156,78 @@ def test_an_empty_patient_id_key_stops_start_up(cli, tmp_path: Path) -> None:
     (tmp_path / "var" / "patient-id.key").write_bytes(b"\n")
     code, err, _ = cli("report")
     assert code == 2 and "patient-id.key is empty: restore it from a backup" in err, err
+
+
+@pytest.mark.parametrize("directory", ["", "terminology/concepts"])
+def test_a_content_directory_that_cannot_be_listed_stops_start_up_naming_it(
+    cli, cards: Path, monkeypatch: pytest.MonkeyPatch, directory: str
+) -> None:
+    """Entered but not listed (mode ``--x``: its named files read, a listing refused) ended in a
+    PermissionError traceback. Injected: the tests run as root, whom no mode stops."""
+    unlistable = cards / directory if directory else cards
+    listing = Path.iterdir
+
+    def iterdir(path: Path):  # type: ignore[no-untyped-def]
+        if path == unlistable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    code, err, _ = cli("rules", CDS_CARDS_DIR=str(cards))
+    assert (
+        code == 2 and err == f"cds-service: invalid clinical content: {unlistable}: cannot list it: Permission denied\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "report"])
+def test_a_database_file_that_is_a_directory_stops_start_up_naming_it(cli, tmp_path: Path, command: str) -> None:
+    """SQLite said only "unable to open database file", in a traceback."""
+    (tmp_path / "var" / "cds-service.db").mkdir(parents=True)
+    code, err, _ = cli(command)
+    assert code == 2, err
+    assert err == (
+        "cds-service: invalid configuration: CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset): "
+        f"{tmp_path / 'var' / 'cds-service.db'} is a directory, not a database file\n"
+    )
+
+
+def test_a_database_file_that_is_no_database_stops_start_up_naming_it(cli, tmp_path: Path) -> None:
+    """A file of something else at the database's path (a restore gone wrong) ended in a traceback;
+    it is left as it was, not overwritten."""
+    database = tmp_path / "var" / "cds-service.db"
+    database.parent.mkdir()
+    database.write_bytes(b"not a database " * 100)
+    code, err, _ = cli("report")
+    assert code == 3 and err == f"cds-service: cannot start on the database {database}: DatabaseError SQLITE_NOTADB\n"
+    assert database.read_bytes() == b"not a database " * 100
+
+
+def test_a_database_at_a_newer_schema_stops_start_up_and_is_left_as_it_is(cli, tmp_path: Path) -> None:
+    """A rollback to the release before, on a database the next release migrated: refused in one
+    line (it was a traceback), for the operator to restore the database from before the upgrade."""
+    assert cli("report")[0] == 0  # the database made, at this release's schema
+    database = tmp_path / "var" / "cds-service.db"
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES (?, 'next release', '2027-01-01')",
+            (SCHEMA_VERSION + 1,),
+        )
+    code, err, _ = cli("report")
+    assert code == 3 and err == (
+        f"cds-service: cannot start on the database {database}: it is at schema version {SCHEMA_VERSION + 1}, "
+        "newer than this service's\n"
+    )
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION + 1,)
+
+
+def test_a_database_server_out_of_reach_stops_start_up_naming_it(cli) -> None:
+    """Nothing listens on port 1: the start fails for now (3), for a supervisor to retry, in one
+    line with libpq's own words and without the URL's password. Needs no server."""
+    code, err, _ = cli("report", CDS_DATABASE_URL="postgresql://cds:s3cret@127.0.0.1:1/cds")
+    assert code == 3, err
+    assert err.startswith("cds-service: cannot start on the database 127.0.0.1:1/cds (CDS_DATABASE_URL): ")
+    assert "Connection refused" in err and "s3cret" not in err and err.count("\n") == 1, err
 
 
 def test_a_request_piped_to_evaluate_is_read_as_bytes() -> None:

@@ -212,7 +212,11 @@ def load_catalog(directory: Traversable) -> CardCatalog:
     except (KeyError, TypeError, AttributeError) as error:
         raise CardContentError(f"evidence.toml: every entry needs a label and a citation ({error})") from None
     texts = {}
-    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+    try:
+        listed = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError as error:  # a directory its reader may enter (the files above were read) but not list
+        raise CardContentError(f"{directory}: cannot list it: {error.strerror or error}") from None
+    for path in listed:
         if not path.name.endswith(".toml") or path.name in ("evidence.toml", "override-reasons.toml"):
             continue
         texts[path.name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from cds_service.settings import InvalidSettings
+from cds_service.tracebacks import database_error
 
 # RETURNING (how a feedback write, and on a full token list the replay check, tell what they
 # stored) came in SQLite 3.35 (2021); older ones fail those calls with a 500, so they stop the
@@ -49,6 +52,36 @@ def database_url(url: str) -> URL:
             f"{sqlite3.sqlite_version}: set CDS_DATABASE_URL to PostgreSQL, or run a Python built with a newer SQLite"
         )
     return parsed
+
+
+class UnusableDatabase(Exception):
+    """The service cannot start on its database: out of reach, a file that is no database, a
+    migration that failed (its tables held past its tries, a step cancelled) or a schema newer
+    than the service's. Told in one line (``cds-service`` exits 3, a failed start its supervisor
+    retries), not a traceback: none of these is the service's bug."""
+
+
+@contextmanager
+def opening(parsed: URL) -> Iterator[None]:
+    """The start's failures on the database as ``UnusableDatabase``, naming the database but not
+    the URL (a password, in its query too). A database error is told by its class and SQLSTATE
+    (``tracebacks.database_error``); an error of another class (a migration's bug: a constraint,
+    bad SQL) keeps its traceback."""
+    try:
+        yield
+    except UnusableDatabase as error:
+        raise UnusableDatabase(f"cannot start on the database {_named(parsed)}: {error}") from None
+    except DatabaseError as error:  # SQLite's "file is not a database" is this class exactly
+        if type(error) not in (OperationalError, DatabaseError):
+            raise
+        said = " ".join(database_error(error).split())  # libpq's hint is on a line of its own
+        raise UnusableDatabase(f"cannot start on the database {_named(parsed)}: {said}") from None
+
+
+def _named(parsed: URL) -> str:
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''} (CDS_DATABASE_URL)"
 
 
 def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:

@@ -28,11 +28,11 @@ from sqlalchemy.engine import Engine
 
 from cds_service.clock import Clock, system_clock
 from cds_service.protocol.feedback import FeedbackItem
-from cds_service.settings import Settings
+from cds_service.settings import InvalidSettings, Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import load_patient_key, private_directory
-from cds_service.storage.engine import database_url, make_engine, unbounded
+from cds_service.storage.engine import database_url, make_engine, opening, unbounded
 from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
@@ -41,6 +41,9 @@ from cds_service.storage.schema import feedback, issued_cards, metadata, schema_
 from cds_service.storage.text import storable_rows
 
 log = logging.getLogger(__name__)
+
+# What names the SQLite file, for the messages about it.
+_FILE_SETTING = "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)"
 
 
 def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
@@ -75,7 +78,9 @@ class Store:
         parsed = database_url(url)
         if parsed.get_backend_name() == "sqlite":  # sqlite:///, sqlite+pysqlite:///, with a query or not
             path = Path(str(parsed.database))
-            private_directory(path.parent, "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)")
+            private_directory(path.parent, _FILE_SETTING)
+            if path.is_dir():  # SQLite would say only "unable to open database file"
+                raise InvalidSettings(f"{_FILE_SETTING}: {path} is a directory, not a database file")
             self._lock_file = path.with_name(path.name + ".migrate.lock")
         # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
         self.engine: Engine = make_engine(parsed, statement_timeout=statement_timeout)
@@ -91,7 +96,8 @@ class Store:
         # or not: around the quiet read one only added the round trips of BEGIN and ROLLBACK
         # (issue 17: 760 → 370 µs of CPU a read, 1.6 → 0.5 ms).
         self._reads = self.engine if self.embedded else self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        migrate(self.engine, lock_file=self._lock_file, now=clock)
+        with opening(parsed):  # its first connection
+            migrate(self.engine, lock_file=self._lock_file, now=clock)
 
     def claim(self) -> None:
         """Serve this SQLite file alone, until the process exits (``quiet``'s kept answers rest on
