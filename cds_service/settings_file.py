@@ -4,10 +4,11 @@ written as a site writes them (``[rules.cyclobenzaprine-duration]``)."""
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsError, TomlConfigSettingsSource
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsError
 
 # Read before the settings themselves (it names their file), so it is not a field.
 CONFIG_FILE_DESCRIPTION = (
@@ -20,8 +21,14 @@ def field_name(rule_id: str) -> str:
     return rule_id.replace("-", "_")
 
 
-class ConfigFile(TomlConfigSettingsSource):
-    """pydantic-settings' TOML source, stricter: a key in our own file that is no setting is a typo."""
+class ConfigFile(InitSettingsSource):
+    """The file's settings, as pydantic-settings' TOML source gives them but stricter: a key in our
+    own file that is no setting is a typo. Read as UTF-8 whatever the machine's encoding, a
+    byte-order mark (some Windows editors') dropped, as the content files are: the TOML source
+    refused it as "Invalid statement (at line 1, column 1)"."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls, tomllib.loads(path.read_text(encoding="utf-8-sig")))
 
     def __call__(self) -> dict[str, Any]:
         data = super().__call__()
@@ -42,4 +49,4 @@ def config_file(settings_cls: type[BaseSettings]) -> ConfigFile | None:
         return None
     if not Path(path).is_file():
         raise FileNotFoundError(f"CDS_CONFIG_FILE: no file at {path}")
-    return ConfigFile(settings_cls, toml_file=path)
+    return ConfigFile(settings_cls, Path(path))

@@ -188,6 +188,20 @@ def test_a_config_file_not_in_utf8_stops_start_up_naming_it(
     assert err.startswith(f"cds-service: invalid configuration: CDS_CONFIG_FILE ({config}): 'utf-8' codec"), err
 
 
+def test_a_config_file_saved_with_a_byte_order_mark_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    """Some Windows editors begin a UTF-8 file with one: the file was refused with TOML's own
+    "Invalid statement (at line 1, column 1)", though the content files read it."""
+    config = tmp_path / "cds.toml"
+    config.write_bytes("\ufeff# Site: Hôpital\n[rules.cyclobenzaprine-duration]\nmax_days = 14\n".encode())
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules", "--json"]) == 0, capsys.readouterr().err
+    [row] = [r for r in json.loads(capsys.readouterr().out) if r["id"] == "cyclobenzaprine-duration"]
+    assert row["thresholds"]["max_days"] == 14
+
+
 @pytest.mark.parametrize("variable", ["CDS_FHIR_SERVERS", "CDS_CORS_ORIGINS"])
 def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
     monkeypatch: pytest.MonkeyPatch, capsys, variable: str
