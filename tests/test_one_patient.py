@@ -127,3 +127,21 @@ def test_another_patients_record_among_entries_all_about_the_patient_is_left_out
     cards = answered(client, request)
     assert rule_ids({"cards": cards}) == ["cyclobenzaprine-hepatic-impairment", NOTICE]  # the rest is read
     the_notice(cards, "conditions")
+
+
+@pytest.mark.parametrize("named_by", ["subject", "patient"])
+def test_another_patients_entry_among_entries_without_a_subject_is_left_out(client: TestClient, named_by: str) -> None:
+    """Entries with no subject (the Medications Epic includes beside its orders) are asked at once
+    too: another patient's entry among them, by ``subject`` or by ``patient`` (before R4), must
+    still be seen; with none among them the entries are all read."""
+    request = fixture(HEPATIC)
+    conditions = request["prefetch"]["conditions"]["entry"]
+    medication = {"resourceType": "Medication", "id": "m1", "code": {"text": "tizanidine 2 MG Oral Tablet"}}
+    conditions.append({"resource": medication})
+    assert rule_ids({"cards": answered(client, request)}) == ["cyclobenzaprine-hepatic-impairment"]
+    hepatic = conditions[0]["resource"]
+    del hepatic["subject"]
+    hepatic[named_by] = {"reference": "Patient/other-22"}
+    cards = answered(client, request)
+    assert "cyclobenzaprine-hepatic-impairment" not in rule_ids({"cards": cards})
+    the_notice(cards, "Another patient's conditions were left out")
