@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import SELECT, fixture, rule_ids
+from tests.fhir_server import FhirTestServer
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -165,3 +166,22 @@ def test_a_null_reference_is_read_by_its_display(client: TestClient) -> None:
     display = order.pop("medicationCodeableConcept")["coding"][0]["display"]
     order["medicationReference"] = {"reference": None, "display": display}
     assert "cyclobenzaprine-duration" in _post(client, request)
+
+
+@pytest.mark.parametrize("medication", [True, False], ids=["included", "absent"])
+def test_a_fetched_history_order_naming_its_drug_by_reference(
+    client: TestClient, fhir_server: FhirTestServer, medication: bool
+) -> None:
+    """No prefetch for the medications: the search on ``fhirServer`` answers with the order and,
+    included beside it (``_include``, Epic's way), its Medication, which names the drug."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    searchset = request["prefetch"].pop("medications")
+    _by_reference(searchset["entry"][0]["resource"], "Medication/tizanidine-2")
+    if medication:
+        included = _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet")
+        searchset["entry"].append({"resource": included, "search": {"mode": "include"}})
+    fhir_server.canned["MedicationRequest"] = (200, searchset)
+    request["fhirServer"] = fhir_server.base
+    assert ("muscle-relaxant-duplicate" in _post(client, request)) is medication
+    assert fhir_server.searched("MedicationRequest")

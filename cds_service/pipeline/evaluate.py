@@ -144,7 +144,8 @@ def _assess(
     service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
 ) -> tuple[PatientContext, list[Finding]]:
     """The patient's facts, and what the rules find in them."""
-    call.medications.add(chain.from_iterable(data.resources.values()))
+    # The request's own resources were given to the index in ``_read``: only what was fetched is new.
+    call.medications.add(chain.from_iterable(data.resources[key] for key in data.fetched))
     patient = build_context(
         hook=service.hook,
         patient_id=call.context.patientId,

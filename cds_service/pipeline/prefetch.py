@@ -43,6 +43,8 @@ class PatientData:
     failed: frozenset[str] = frozenset()
     # Fields something naming another patient was left out of (``one_patient``).
     left_out: tuple[str, ...] = ()
+    # Keys read from fhirServer (all or some of their pages): what the request did not bring.
+    fetched: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -55,6 +57,7 @@ class _Completion:
     partial: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     left_out: list[str] = field(default_factory=list)
+    fetched: set[str] = field(default_factory=set)
 
     def take(self, name: str, found: list[dict[str, Any]], kinds: frozenset[str]) -> None:
         """A key's resources, checked as soon as they are listed, while a history just parsed is
@@ -74,7 +77,8 @@ class _Completion:
         for name, reason in self.unavailable.items():
             log.warning("prefetch %s unavailable: %s", name, reason)
         unavailable, partial, failed = self.unavailable, frozenset(self.partial), frozenset(self.failed)
-        return PatientData(self.resources, unavailable, partial, failed, tuple(self.left_out))
+        left_out, fetched = tuple(self.left_out), frozenset(self.fetched)
+        return PatientData(self.resources, unavailable, partial, failed, left_out, fetched)
 
 
 async def complete_prefetch(
@@ -135,6 +139,7 @@ async def _run(
         if task in finished and task.exception() is None:
             found = task.result()
             done.take(name, found, kinds_of(found))
+            done.fetched.add(name)
         else:
             client.on_failure(name)
             # What the network answered (refused, a redirect, not JSON, late) goes to the log only:
