@@ -22,7 +22,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from itertools import chain
 from typing import Any
 
 from cds_service.content.terminology import Terminology
@@ -30,7 +29,7 @@ from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
 from cds_service.facts.patient import build_context
-from cds_service.fhir.json import bundle_resources, full_urls, reference_of
+from cds_service.fhir.json import full_urls, reference_of
 from cds_service.pipeline.cards import (
     apply_volume_policy,
     compose_suggestions,
@@ -144,8 +143,8 @@ def _assess(
     service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
 ) -> tuple[PatientContext, list[Finding]]:
     """The patient's facts, and what the rules find in them."""
-    # The request's own resources were given to the index in ``_read``: only what was fetched is new.
-    call.medications.add(chain.from_iterable(data.resources[key] for key in data.fetched))
+    for key in data.fetched:  # the request's own resources were given to the index in ``_read``
+        call.medications.add(data.resources[key])
     patient = build_context(
         hook=service.hook,
         patient_id=call.context.patientId,
@@ -190,11 +189,10 @@ def validate(
     return request, context
 
 
-def _given_resources(request: HookRequest, context: HookContext) -> Iterator[dict[str, Any]]:
-    """What came with the request: the draft Bundle and the prefetch, as sent."""
-    yield from bundle_resources(context.draft_bundle)
-    for value in (request.prefetch or {}).values():
-        yield from bundle_resources(value)
+def _given_resources(request: HookRequest, context: HookContext) -> Iterator[Any]:
+    """What came with the request: the draft Bundle and the prefetch's values, as sent."""
+    yield context.draft_bundle
+    yield from (request.prefetch or {}).values()
 
 
 def _orders(
