@@ -49,12 +49,14 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.test-installed $(VENV)/.run-installed
 
 # The service against a bare orjson echo, driven by wrk (bench/run.py): prints the table and the
-# issue-17 targets, writes bench/results.md. About seven minutes; not part of `make test`.
+# issue-17 targets, writes bench/results.md; then 500-entry histories as a site sends them
+# (bench/variety_wrk.py), added to it. About eight minutes; not part of `make test`.
 # valgrind is for bench/instructions.py and bench/then_and_now.py: instructions, the A/B figure that does not drift.
 bench: $(VENV)/.bench-installed
 	command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 	command -v valgrind >/dev/null || apt-get install -y valgrind || sudo apt-get install -y valgrind
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/variety_wrk.py --append-to bench/results.md
 
 clean:
 	rm -rf $(VENV) .venv-floors var .pytest_cache .ruff_cache

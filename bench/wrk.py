@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,29 +91,57 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _until_answered(command: list[str], env: dict[str, str], answered: Path, seconds: float) -> None:
+    """wrk until the script has had every body answered once (it writes ``answered``), then
+    interrupted: its main thread would sleep out the run's whole duration."""
+    answered.unlink(missing_ok=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + seconds + 30
+    while process.poll() is None and not answered.exists():
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit("wrk did not end")
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)  # wrk's own handler: it stops, then writes its figures
+    _, err = process.communicate(timeout=30)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command, stderr=err)
+
+
 def drive(
     url: str,
-    body: Path,
+    body: Path | list[Path],
     *,
     concurrency: int,
     seconds: float,
     pid: int,
     tokens: Path | None = None,
     new_patient: str | None = None,
+    once: bool = False,
     workdir: Path,
 ) -> Load:
-    """``body`` POSTed to ``url`` at ``concurrency`` for ``seconds``, each request with the next
-    of ``tokens`` if given (have more than it will send: wrk idles out the run once they are spent),
-    and with ``new_patient`` (the body's patient id) each for a patient of its own."""
+    """``body`` POSTed to ``url`` at ``concurrency`` for ``seconds`` (several bodies: each in
+    turn; ``once``: each once, then the run ends, if within ``seconds``), each request with the
+    next of ``tokens`` if given (have more than it will send: wrk idles out the run once they are
+    spent), and with ``new_patient`` (the body's patient id) each for a patient of its own."""
     out = workdir / "wrk.json"
-    env = os.environ | {"BENCH_BODY": str(body), "BENCH_OUT": str(out)}
+    env = os.environ | {"BENCH_OUT": str(out)}
+    if isinstance(body, list):
+        listed = workdir / "bodies.txt"
+        listed.write_text("\n".join(map(str, body)) + "\n")
+        env |= {"BENCH_BODIES": str(listed)} | ({"BENCH_ONCE": "1"} if once else {})
+    else:
+        env["BENCH_BODY"] = str(body)
     if tokens is not None:
         env["BENCH_TOKENS"] = str(tokens)
     if new_patient is not None:
         env["BENCH_NEW_PATIENT"] = new_patient
     command = [wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA), url]
     before, machine = cpu_seconds(pid), machine_times()
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    if once:
+        _until_answered(command, env, out.with_name(out.name + ".answered"), seconds)
+    else:
+        subprocess.run(command, env=env, check=True, capture_output=True)
     spent = cpu_seconds(pid) - before
     steal = steal_between(machine, machine_times())
     figures = json.loads(out.read_text())
