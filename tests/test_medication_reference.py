@@ -159,7 +159,8 @@ def test_a_contained_resource_of_another_type_names_no_drug(client: TestClient, 
 
 def test_a_null_reference_is_read_by_its_display(client: TestClient) -> None:
     """``"reference": null`` beside a display (an EHR's empty field) is no reference: the display
-    names the drug, as it does when the reference leads nowhere."""
+    names the drug, as it does when the reference leads nowhere. It pins behaviour: before, the
+    null was looked up as "None", which led nowhere, and the display was read the same way."""
     coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     request = copy.deepcopy(coded)
     order = request["context"]["draftOrders"]["entry"][0]["resource"]
@@ -185,3 +186,64 @@ def test_a_fetched_history_order_naming_its_drug_by_reference(
     request["fhirServer"] = fhir_server.base
     assert ("muscle-relaxant-duplicate" in _post(client, request)) is medication
     assert fhir_server.searched("MedicationRequest")
+
+
+EPIC_LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288"  # an Epic-style local medication code system
+
+
+@pytest.mark.parametrize("where", ["included", "contained"])
+def test_a_medication_coded_only_locally_is_read_by_the_references_display(client: TestClient, where: str) -> None:
+    """A Medication whose code is a site's own, with no text, named nothing, and the display on
+    the reference, which named the drug, was not read: sending the Medication lost the card that
+    the display alone gave."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    entries = request["prefetch"]["medications"]["entry"]
+    order = entries[0]["resource"]
+    del order["medicationCodeableConcept"]
+    local = {"resourceType": "Medication", "id": "m1", "code": {"coding": [{"system": EPIC_LOCAL, "code": "12345"}]}}
+    if where == "included":
+        entries.append({"resource": local, "search": {"mode": "include"}})
+        reference = "Medication/m1"
+    else:
+        order["contained"] = [local]
+        reference = "#m1"
+    order["medicationReference"] = {"reference": reference, "display": "tizanidine 2 MG Oral Tablet"}
+    assert _cards(client, request) == _cards(client, coded)
+
+
+def test_a_medication_in_a_prefetch_key_the_service_never_asked_for_is_not_read(client: TestClient) -> None:
+    """Keys the service did not declare are ignored whatever they hold (``read_prefetch``): a
+    Medication there named the history's drug, and one of the same id there replaced the
+    included one (baclofen for tizanidine: another card)."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    entries = request["prefetch"]["medications"]["entry"]
+    _by_reference(entries[0]["resource"], "Medication/tizanidine-2")
+    baclofen = _medication("tizanidine-2", "197378", "baclofen 10 MG Oral Tablet")
+    request["prefetch"]["zz"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": baclofen}]}
+    assert "muscle-relaxant-duplicate" not in _post(client, request)  # the reference leads nowhere
+    entries.append({"resource": _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet")})
+    assert _cards(client, request) == _cards(client, coded)
+
+
+def test_a_reference_sent_as_an_array_is_read(client: TestClient) -> None:
+    """One reference sent as a one-item array, as concepts are sometimes sent: the drug was not
+    recognised, though its display named it."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = copy.deepcopy(coded)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    display = order.pop("medicationCodeableConcept")["coding"][0]["display"]
+    order["medicationReference"] = [{"display": display}]
+    assert "cyclobenzaprine-duration" in _post(client, request)
+
+
+def test_a_contained_medication_without_its_type_is_read(client: TestClient) -> None:
+    """``#m1`` meeting a contained resource with no ``resourceType`` (a client's omission) is read
+    as the Medication it is referenced as, as before types were checked: only another type is
+    refused."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["contained"] = [{"id": "m1", "code": order.pop("medicationCodeableConcept")}]
+    order["medicationReference"] = {"reference": "#m1"}
+    assert "cyclobenzaprine-duration" in _post(client, request)

@@ -46,14 +46,14 @@ class MedicationIndex:
         self._listed.append(resources)
 
     def _get(self, reference: str) -> dict[str, Any] | None:
-        for value in self._sent:
-            resources, kinds = resource_list(value)
-            if "Medication" in kinds:
-                self._listed.append(resources)
+        listed = (resource_list(value) for value in self._sent)
+        # What the request brought goes before what was fetched: the first met wins, below.
+        self._listed[:0] = [resources for resources, kinds in listed if "Medication" in kinds]
         for resources in self._listed:
-            self._by_ref |= {
+            found = {
                 f"Medication/{r['id']}": r for r in resources if r.get("resourceType") == "Medication" and r.get("id")
             }
+            self._by_ref = found | self._by_ref  # the first met wins: the draft Bundle's, then the prefetch's
         self._sent.clear()
         self._listed.clear()
         entry = self._by_url.get(reference)
@@ -71,25 +71,41 @@ class MedicationIndex:
         from the drug, so that a history's courses keep what a concept means by its JSON text
         (``fhir.memo``) however the order names it."""
         concept = raw.get("medicationCodeableConcept")
-        reference = raw.get("medicationReference")
-        if concept is None and isinstance(reference, dict):
-            ref = as_str(reference.get("reference")) or ""
-            medication = None
-            if ref.startswith("#"):
-                medication = next((c for c in as_list(raw.get("contained")) if _is_medication(c, ref[1:])), None)
-            elif ref:
-                medication = self._get(ref)
-            concept = (medication or {}).get("code") or {"text": reference.get("display")}
-        if not isinstance(concept, dict):
-            # One concept sent as an array (as other arrays come as one object) is that concept.
-            concept = next((c for c in concept if isinstance(c, dict)), None) if isinstance(concept, list) else None
-        return concept
+        reference = _one(raw.get("medicationReference"))
+        if concept is None and reference is not None:
+            return self._referenced(raw, reference)
+        return _one(concept)
+
+    def _referenced(self, raw: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+        """The concept a reference leads to: its Medication's code, with the reference's display as
+        its text when it has none (a local or NDC code alone named nothing, and the card was lost
+        though the display named the drug); the display alone when no Medication is found."""
+        ref = as_str(reference.get("reference")) or ""
+        if ref.startswith("#"):
+            medication = next((c for c in as_list(raw.get("contained")) if _is_medication(c, ref[1:])), None)
+        else:
+            medication = self._get(ref) if ref else None
+        code = _one((medication or {}).get("code"))
+        display = as_str(reference.get("display"))
+        if code is None:
+            return {"text": display}
+        return {**code, "text": display} if display and not as_str(code.get("text")) else code
+
+
+def _one(value: Any) -> dict[str, Any] | None:
+    """An object, or the first of an array of them: one sent as an array (as other arrays come as
+    one object) is that one."""
+    if isinstance(value, list):
+        return next((v for v in value if isinstance(v, dict)), None)
+    return value if isinstance(value, dict) else None
 
 
 def _is_medication(resource: Any, id_: str) -> bool:
     """A contained resource of another type with the id (a Substance, say) names no drug: the
-    reference is then read by its display alone, as one that leads nowhere is."""
-    return isinstance(resource, dict) and resource.get("resourceType") == "Medication" and resource.get("id") == id_
+    reference is then read by its display alone, as one that leads nowhere is. One with no type
+    at all is read as the Medication it is referenced as (tolerantly, as the rest is read)."""
+    kind = resource.get("resourceType", "Medication") if isinstance(resource, dict) else None
+    return kind == "Medication" and resource.get("id") == id_
 
 
 def drug_named(concept: dict[str, Any], terminology: Terminology) -> Drug | None:

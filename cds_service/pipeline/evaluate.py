@@ -132,7 +132,7 @@ def _read(service: ServiceDefinition, body: object, knowledge: Knowledge, max_dr
     """The request validated, its drafts read, and the rules that read any order under review."""
     request, context = validate(service, body, max_draft_orders=max_draft_orders)
     terminology = knowledge.terminology
-    medications = MedicationIndex(_given_resources(request, context), by_url=full_urls(context.draft_bundle))
+    medications = MedicationIndex(_given_resources(service, request, context), by_url=full_urls(context.draft_bundle))
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
     drafts, orders = _orders(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
@@ -189,10 +189,12 @@ def validate(
     return request, context
 
 
-def _given_resources(request: HookRequest, context: HookContext) -> Iterator[Any]:
-    """What came with the request: the draft Bundle and the prefetch's values, as sent."""
+def _given_resources(service: ServiceDefinition, request: HookRequest, context: HookContext) -> Iterator[Any]:
+    """What came with the request that the service reads: the draft Bundle and the prefetch's values
+    of its own keys, as sent (a key it never asked for could name a drug wrongly: ``read_prefetch``)."""
     yield context.draft_bundle
-    yield from (request.prefetch or {}).values()
+    prefetch = request.prefetch or {}
+    yield from (prefetch[key.name] for key in service.prefetch if key.name in prefetch)
 
 
 def _orders(
