@@ -102,6 +102,8 @@ def _until_answered(command: list[str], env: dict[str, str], answered: Path, sec
             process.kill()
             raise SystemExit("wrk did not end")
         time.sleep(0.02)
+    if not answered.exists():
+        raise SystemExit(f"the bodies were not all answered within {seconds:g} s: run with more seconds")
     process.send_signal(signal.SIGINT)  # wrk's own handler: it stops, then writes its figures
     _, err = process.communicate(timeout=30)
     if process.returncode != 0:

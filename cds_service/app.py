@@ -34,7 +34,7 @@ from cds_service.routes import analytics, discovery, feedback, hooks, openapi, o
 from cds_service.routes.errors import install_error_handlers
 from cds_service.security.outbound import open_client
 from cds_service.settings import InvalidSettings, Settings, get_settings
-from cds_service.storage.engine import UnusableDatabase
+from cds_service.storage.engine import CannotStartOnDatabase
 from cds_service.tracebacks import uncaught
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ def create_app(
     clock: Clock = system_clock,
     new_uuid: Callable[[], str] | None = None,
 ) -> FastAPI:
-    """The service app; raises ``TrustedClientsError`` when authentication is required but unusable.
+    """The service app; raises ``TrustedClientsError`` when authentication is required but
+    unusable, ``InvalidSettings`` for a file or setting it cannot use, and
+    ``CannotStartOnDatabase`` when its database cannot be used (each told in one line by the CLI).
 
     ``clock`` is the service's one clock (``cds_service.clock``): rules, storage, analytics and
     token lifetimes all read it."""
@@ -156,7 +158,7 @@ def app_from_environment() -> FastAPI:
     except InvalidSettings as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None
-    except UnusableDatabase as error:  # its database out of reach when uvicorn starts it again
+    except CannotStartOnDatabase as error:  # its database out of reach when uvicorn starts it again
         print(f"cds-service: {error}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None
     except Exception:  # else multiprocessing prints it whole, past the log and its formatter

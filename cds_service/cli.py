@@ -27,7 +27,7 @@ from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import InvalidSettings, Settings, get_settings
-from cds_service.storage.engine import UnusableDatabase
+from cds_service.storage.engine import CannotStartOnDatabase
 
 EXIT_INVALID = 2
 # A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidRequest as error:
         print(f"cds-service: {error.message}", file=sys.stderr)
         return EXIT_INVALID
-    except UnusableDatabase as error:
+    except CannotStartOnDatabase as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_START_FAILED
 

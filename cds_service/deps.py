@@ -34,7 +34,7 @@ from cds_service.security.auth import Authenticator
 from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.security.outbound import Outbound
 from cds_service.settings import Settings
-from cds_service.storage.availability import OUTAGES, DatabaseGate, UnusableDatabase
+from cds_service.storage.availability import OUTAGES, DatabaseGate, DatabaseUnavailable
 from cds_service.storage.records import CardRecord, IssuedCard, Owner, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
@@ -102,7 +102,7 @@ class Runtime:
             )
             self.metrics.quiet_answer("read").inc()
             return quiet
-        except UnusableDatabase as error:
+        except DatabaseUnavailable as error:
             log.warning("database unavailable (%s): snoozes and earlier cards not read for this call", error)
             self.metrics.storage_skipped.labels("quiet").inc()
             return Quiet()
@@ -115,7 +115,7 @@ class Runtime:
 
     async def cards_written(self) -> None:
         """Before anything reads cards back (feedback on a card, order-sign what order-select
-        showed, analytics): every card record written; raises ``UnusableDatabase``."""
+        showed, analytics): every card record written; raises ``DatabaseUnavailable``."""
         await self.writer.cards_written()
 
     @cached_property
@@ -142,7 +142,7 @@ class Runtime:
             return await self.storage.run(
                 self.replay.first_use, issuer, jti, expires_at=expires_at, now=now, threaded=True
             )
-        except UnusableDatabase as error:
+        except DatabaseUnavailable as error:
             log.warning("database unavailable (%s): token replay checked by this process only", error)
             self.metrics.storage_skipped.labels("token-replay").inc()
             return self.writer.recent_tokens.first_use(issuer, jti, expires_at=expires_at, now=now)
@@ -160,7 +160,7 @@ class Runtime:
         """At shutdown: write what is held if the database answers; count the rest lost; let go
         of the database's connections."""
         try:
-            with suppress(UnusableDatabase):
+            with suppress(DatabaseUnavailable):
                 await self.cards_written()
             if len(self.writer.held_cards):
                 log.error("shutting down with %d card record(s) not written: lost", len(self.writer.held_cards))

@@ -29,8 +29,9 @@ uncaught = logging.getLogger("cds_service.uncaught")
 
 def database_error(error: BaseException) -> str:
     """A database error's class and SQLSTATE, never its message; but for a connection psycopg
-    could not open ("connection failed: …", "connection is bad: …"), whose message is libpq's
-    about the host, port, database or user an operator needs to mend, before any statement."""
+    could not open ("connection failed: …", "connection is bad: …", "failed to resolve host …"),
+    whose message is libpq's about the host, port, database or user an operator needs to mend,
+    before any statement."""
     original = getattr(error, "orig", None) or error
     state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
     said = f"{type(original).__name__}{f' {state}' if state else ''}"
@@ -41,7 +42,7 @@ def database_error(error: BaseException) -> str:
 
 # How psycopg's errors in opening a connection begin. Its other errors without a SQLSTATE
 # ("consuming input failed: …") can come in the middle of a statement, after the server's answer.
-_NOT_CONNECTED = ("connection failed:", "connection is bad:")
+_NOT_CONNECTED = ("connection failed:", "connection is bad:", "failed to resolve host")
 
 
 def _not_connected(error: BaseException) -> bool:

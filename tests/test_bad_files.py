@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from cds_service.cli import main
 from cds_service.settings import read_settings
@@ -198,7 +199,10 @@ def test_a_database_file_that_is_no_database_stops_start_up_naming_it(cli, tmp_p
     database.parent.mkdir()
     database.write_bytes(b"not a database " * 100)
     code, err, _ = cli("report")
-    assert code == 3 and err == f"cds-service: cannot start on the database {database}: DatabaseError SQLITE_NOTADB\n"
+    assert (
+        code == 3
+        and err == f"cds-service: cannot start on the database {database}: SQLITE_NOTADB: file is not a database\n"
+    )
     assert database.read_bytes() == b"not a database " * 100
 
 
@@ -219,6 +223,39 @@ def test_a_database_at_a_newer_schema_stops_start_up_and_is_left_as_it_is(cli, t
     )
     with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION + 1,)
+
+
+def test_a_migrations_own_error_keeps_its_traceback(cli, tmp_path: Path) -> None:
+    """A database error that is no deployment's (here a step applied twice: "duplicate column")
+    is a bug to be seen whole, not a line that a supervisor retries for ever."""
+    assert cli("report")[0] == 0
+    with closing(sqlite3.connect(tmp_path / "var" / "cds-service.db")) as connection, connection:
+        connection.execute(
+            "UPDATE schema_version SET version = ? WHERE version = ?", (SCHEMA_VERSION - 1, SCHEMA_VERSION)
+        )
+    with pytest.raises(OperationalError, match="duplicate column"):
+        cli("report")
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://cds:s3cret@no-such-host.invalid/cds", "failed to resolve host 'no-such-host.invalid'"),
+        ("postgresql://cds:s3cret@127.0.0.1:1/cds?sslmode=require&password=s3cret", "Connection refused"),
+    ],
+    ids=["host-unknown", "password-in-query"],
+)
+def test_a_database_url_that_leads_nowhere_names_why_and_no_password(cli, url: str, said: str) -> None:
+    code, err, _ = cli("report", CDS_DATABASE_URL=url)
+    assert code == 3 and said in err and "s3cret" not in err and err.count("\n") == 1, err
+
+
+def test_a_password_with_an_unescaped_at_sign_is_refused_without_showing_it(cli) -> None:
+    """``p@ss`` unescaped: the rest of the password was read as the host, and named in the message."""
+    code, err, _ = cli("report", CDS_DATABASE_URL="postgresql://cds:p@ss3cret@127.0.0.1:1/cds")
+    assert (
+        code == 2 and err == "cds-service: invalid configuration: CDS_DATABASE_URL: write an @ in the password as %40\n"
+    )
 
 
 def test_a_database_server_out_of_reach_stops_start_up_naming_it(cli) -> None:

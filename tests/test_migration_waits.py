@@ -19,7 +19,7 @@ from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.settings import Settings
 from cds_service.storage import migrations
-from cds_service.storage.engine import UnusableDatabase
+from cds_service.storage.engine import CannotStartOnDatabase
 from tests.conftest import NOON, Clock, settings_in
 
 # A lock on this test's issued_cards (its schema's: the name resolves through the search path)
@@ -119,7 +119,7 @@ def test_a_migration_that_cannot_lock_its_tables_refuses_to_start_and_changes_no
     engine = _release_before(settings, knowledge_for)
     old_release = _long_read(engine)
     try:
-        with pytest.raises(UnusableDatabase, match="could not lock the tables it changes in 2 tries"):
+        with pytest.raises(CannotStartOnDatabase, match="could not lock the tables it changes in 2 tries"):
             create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
     finally:
         old_release.rollback()
@@ -147,7 +147,7 @@ def test_a_migration_failing_for_another_reason_is_not_tried_again(
     settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
     with _new_release_waiting(settings, knowledge_for) as (engine, started):
         _cancel_waiting_migration(engine)
-        with pytest.raises(UnusableDatabase, match=r"\(CDS_DATABASE_URL\): QueryCanceled 57014$"):
+        with pytest.raises(CannotStartOnDatabase, match=r"\(CDS_DATABASE_URL\): QueryCanceled 57014$"):
             started.result(timeout=20)  # the table still held: another try would still be waiting
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
-from cds_service.storage.availability import UnusableDatabase
+from cds_service.storage.availability import DatabaseUnavailable
 
 router = APIRouter()
 
@@ -27,7 +27,7 @@ async def get_analytics(
     period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
 ) -> dict[str, Any]:
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
-    with suppress(UnusableDatabase):  # the cards just issued count (without the database, nothing does)
+    with suppress(DatabaseUnavailable):  # the cards just issued count (without the database, nothing does)
         await runtime.cards_written()
     return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
 
@@ -41,6 +41,6 @@ async def get_analytics_report(
     period: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
-    with suppress(UnusableDatabase):
+    with suppress(DatabaseUnavailable):
         await runtime.cards_written()
     return HTMLResponse(html_report(await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)))

@@ -13,7 +13,7 @@ from cds_service.errors import operation_outcome
 from cds_service.protocol.body import read_json
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.routes.hooks import service_for
-from cds_service.storage.availability import RETRY_AFTER_SECONDS, UnusableDatabase
+from cds_service.storage.availability import RETRY_AFTER_SECONDS, DatabaseUnavailable
 from cds_service.storage.records import Owner
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ async def receive_feedback(
             wait=runtime.settings.database_statement_timeout_seconds,
             threaded=True,
         )
-    except UnusableDatabase as error:
+    except DatabaseUnavailable as error:
         # Nothing is acknowledged that is not stored: the client resends (stored once, however often).
         log.warning("feedback %s: database unavailable (%s): 503, to be resent", service.id, error)
         message = "the database is unavailable: nothing was stored; send the feedback again later"

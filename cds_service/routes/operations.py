@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.deps import RuntimeDep
-from cds_service.storage.availability import UnusableDatabase
+from cds_service.storage.availability import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -34,8 +34,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     try:
         version = await runtime.storage.run(runtime.store.ping, threaded=True)
         checks["database"] = f"ok, schema version {version}"
-    except (UnusableDatabase, SQLAlchemyError) as error:
-        reason = str(error) if isinstance(error, UnusableDatabase) else type(error).__name__
+    except (DatabaseUnavailable, SQLAlchemyError) as error:
+        reason = str(error) if isinstance(error, DatabaseUnavailable) else type(error).__name__
         log.warning("readiness: database unavailable: %s", reason)
         checks["database"] = f"unavailable ({reason})"
         ready = False

@@ -47,7 +47,7 @@ HELD_CARDS = 10_000
 RETRY_AFTER_SECONDS = 5
 
 
-class UnusableDatabase(Exception):
+class DatabaseUnavailable(Exception):
     """The database did not answer in time, failed as an unreachable one does, or is known down."""
 
 
@@ -72,10 +72,10 @@ class DatabaseGate:
         self, call: Callable[..., T], /, *args: Any, wait: float | None = None, threaded: bool = False, **kwargs: Any
     ) -> T:
         """``call(*args, **kwargs)`` against the database, within ``wait`` seconds (the gate's by
-        default); raises ``UnusableDatabase`` instead of waiting longer or hitting a known outage.
+        default); raises ``DatabaseUnavailable`` instead of waiting longer or hitting a known outage.
         ``threaded``: in a thread even on SQLite (a write that waits for the disk)."""
         if self.down_since is not None:
-            raise UnusableDatabase("the database is down")
+            raise DatabaseUnavailable("the database is down")
         limit = wait or self.wait
         try:
             if self.embedded and not threaded:
@@ -86,10 +86,10 @@ class DatabaseGate:
             return await asyncio.wait_for(job, limit)
         except TimeoutError:
             self.mark_down(f"no answer within {limit:g} s")
-            raise UnusableDatabase(f"no answer within {limit:g} s") from None
+            raise DatabaseUnavailable(f"no answer within {limit:g} s") from None
         except OUTAGES as error:
             self.mark_down(type(error).__name__)
-            raise UnusableDatabase(type(error).__name__) from error
+            raise DatabaseUnavailable(type(error).__name__) from error
 
     def mark_down(self, reason: str) -> None:
         if self.down_since is None:
@@ -116,7 +116,7 @@ class DatabaseGate:
             for callback in self._on_recovery:
                 try:
                     await callback()
-                except UnusableDatabase:
+                except DatabaseUnavailable:
                     break  # marked down again
                 except Exception:
                     log.exception("writing out what was held while the database was unavailable failed")
@@ -210,12 +210,12 @@ async def write_records(
     write: Callable[[list[CardRecord]], Awaitable[None]], records: list[CardRecord], metrics: Metrics
 ) -> int:
     """``records`` written in one transaction; the cards written. A batch the database refuses
-    (a statement error, not an outage: ``UnusableDatabase`` goes up) is written again one
+    (a statement error, not an outage: ``DatabaseUnavailable`` goes up) is written again one
     record at a time, so that only the record it cannot take is lost (and counted), never held."""
     try:
         await write(records)
         return sum(len(record.cards) for record in records)
-    except UnusableDatabase:
+    except DatabaseUnavailable:
         raise
     except SQLAlchemyError as error:
         if len(records) > 1:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from cds_service.settings import InvalidSettings
 from cds_service.tracebacks import database_error
@@ -38,6 +38,8 @@ def database_url(url: str) -> URL:
         backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     except (ArgumentError, NoSuchModuleError, ValueError):  # ValueError: a port that is no number
         raise InvalidSettings(f"CDS_DATABASE_URL: not a database URL the service knows; write {EXAMPLE}") from None
+    if "@" in (parsed.host or ""):  # the password's "@" not written %40: the rest of it read as the host
+        raise InvalidSettings("CDS_DATABASE_URL: write an @ in the password as %40")
     if backend == "postgresql" and driver in ("psycopg", "psycopg2") and "+" not in parsed.drivername:
         return parsed.set(drivername="postgresql+psycopg")  # SQLAlchemy 2.0's own default is psycopg2
     if (backend, driver) not in (("postgresql", "psycopg"), ("sqlite", "pysqlite")):
@@ -54,28 +56,52 @@ def database_url(url: str) -> URL:
     return parsed
 
 
-class UnusableDatabase(Exception):
-    """The service cannot start on its database: out of reach, a file that is no database, a
-    migration that failed (its tables held past its tries, a step cancelled) or a schema newer
-    than the service's. Told in one line (``cds-service`` exits 3, a failed start its supervisor
-    retries), not a traceback: none of these is the service's bug."""
+class CannotStartOnDatabase(Exception):
+    """The service cannot start on its database: out of reach, refusing the user, a file that is
+    no database, a migration stopped (its tables held past its tries, a step cancelled) or a
+    schema newer than the service's. Told in one line (``cds-service`` exits 3, a failed start),
+    not a traceback: each is the deployment's to mend, not the service's bug."""
+
+
+# What the deployment mends, by PostgreSQL's SQLSTATE: its class (connection, authorisation,
+# no such database or schema, resources, operator intervention, system) or the code itself
+# (lock not had, a read-only standby, no privilege on the schema).
+_PG_CLASSES = ("08", "28", "3D", "3F", "53", "57", "58")
+_PG_CODES = ("55P03", "25006", "42501")
+# And by SQLite's error name (its base, before an extended code's suffix).
+_SQLITE = tuple(
+    f"SQLITE_{name}"
+    for name in ("CANTOPEN", "NOTADB", "CORRUPT", "READONLY", "IOERR", "FULL", "PERM", "BUSY", "LOCKED", "AUTH")
+)
 
 
 @contextmanager
 def opening(parsed: URL) -> Iterator[None]:
-    """The start's failures on the database as ``UnusableDatabase``, naming the database but not
-    the URL (a password, in its query too). A database error is told by its class and SQLSTATE
-    (``tracebacks.database_error``); an error of another class (a migration's bug: a constraint,
-    bad SQL) keeps its traceback."""
+    """The start's failures on the database that the deployment mends as ``CannotStartOnDatabase``,
+    naming the database but not the URL (a password, in its query too), the error by its class and
+    SQLSTATE (``tracebacks.database_error``) or SQLite's own words (which carry no values). Any
+    other database error (a migration's bug: bad SQL, a constraint) keeps its traceback."""
     try:
         yield
-    except UnusableDatabase as error:
-        raise UnusableDatabase(f"cannot start on the database {_named(parsed)}: {error}") from None
-    except DatabaseError as error:  # SQLite's "file is not a database" is this class exactly
-        if type(error) not in (OperationalError, DatabaseError):
+    except CannotStartOnDatabase as error:
+        raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {error}") from None
+    except DBAPIError as error:
+        said = _mended_by_deployment(error)
+        if said is None:
             raise
-        said = " ".join(database_error(error).split())  # libpq's hint is on a line of its own
-        raise UnusableDatabase(f"cannot start on the database {_named(parsed)}: {said}") from None
+        raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {said}") from None
+
+
+def _mended_by_deployment(error: DBAPIError) -> str | None:
+    """How to tell ``error`` in one line, if it is the deployment's to mend; else None."""
+    original = error.orig
+    if isinstance(original, sqlite3.Error):
+        name = getattr(original, "sqlite_errorname", "") or ""
+        return f"{name}: {original}" if name.startswith(_SQLITE) else None
+    state = getattr(original, "sqlstate", None)
+    if error.statement is None or (state and (state[:2] in _PG_CLASSES or state in _PG_CODES)):
+        return " ".join(database_error(error).split())  # libpq's hint is on a line of its own
+    return None
 
 
 def _named(parsed: URL) -> str:

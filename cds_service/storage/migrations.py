@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from cds_service.storage.engine import UnusableDatabase, unbounded
+from cds_service.storage.engine import CannotStartOnDatabase, unbounded
 from cds_service.storage.schema import metadata, quiet_channel, schema_version
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetim
                     raise
                 waiting = (error.statement or "").strip().split("\n", 1)[0][:120]  # the migration's own SQL
                 if attempt == LOCK_TRIES:
-                    raise UnusableDatabase(
+                    raise CannotStartOnDatabase(
                         f"the schema migration could not lock the tables it changes in {LOCK_TRIES} tries of "
                         f"{LOCK_WAIT} ({reason}, at {waiting!r}): a long transaction holds them "
                         "(pg_stat_activity names it); start again once it ends"
@@ -254,7 +254,7 @@ def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], dateti
             stamp(connection, MIGRATIONS[0])
         current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
         if current > SCHEMA_VERSION:
-            raise UnusableDatabase(f"it is at schema version {current}, newer than this service's")
+            raise CannotStartOnDatabase(f"it is at schema version {current}, newer than this service's")
         for step in MIGRATIONS:
             if step.version > current:
                 step.apply(connection)

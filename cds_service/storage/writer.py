@@ -23,8 +23,8 @@ from cds_service.storage.availability import (
     HELD_CARDS,
     CardBuffer,
     DatabaseGate,
+    DatabaseUnavailable,
     RecentTokens,
-    UnusableDatabase,
     write_records,
 )
 from cds_service.storage.records import CardRecord
@@ -80,7 +80,7 @@ class Writer:
             try:
                 await self.write_held()  # records held earlier go first, and the token ids
                 await write_records(self._write, batch, self._metrics)
-            except UnusableDatabase as error:
+            except DatabaseUnavailable as error:
                 count = sum(len(record.cards) for record in batch)
                 if count:
                     log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
@@ -94,7 +94,7 @@ class Writer:
 
     async def cards_written(self) -> None:
         """Every card record queued before this call written (or held, and then written here),
-        at once; raises ``UnusableDatabase`` if the database is down.
+        at once; raises ``DatabaseUnavailable`` if the database is down.
 
         It waits for the rounds that write those records, not for the writer task to end: under
         steady load the task never ends, and feedback, analytics and order-sign calls waited
@@ -107,7 +107,7 @@ class Writer:
 
     async def write_held(self) -> None:
         """Write out what was held while the database was down (on its recovery, and before
-        anything that reads cards back); raises ``UnusableDatabase`` if it is down again."""
+        anything that reads cards back); raises ``DatabaseUnavailable`` if it is down again."""
         if not len(self.held_cards) and not self.recent_tokens.unwritten:
             return
         async with self._writing_held:  # the recovery and a feedback call may both get here
@@ -127,7 +127,7 @@ class Writer:
         failed every later round, the card records' with it, and ended the writer."""
         try:
             await self._gate.run(self._replay.record, tokens, now=self._clock(), wait=self._wait, threaded=True)
-        except UnusableDatabase:
+        except DatabaseUnavailable:
             raise
         except SQLAlchemyError as error:
             if len(tokens) > 1:

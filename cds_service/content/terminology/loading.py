@@ -141,11 +141,11 @@ def _concept_files(directory: Traversable) -> dict[str, Any]:
     keeps each set auditable on its own, and a concept defined twice stops start-up."""
     files = [directory / "concepts.toml"]
     area_dir = directory / "concepts"
-    if area_dir.is_dir():
-        try:
+    try:
+        if area_dir.is_dir():
             files += sorted((p for p in area_dir.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
-        except OSError as error:  # entered, not listed
-            raise TerminologyError(f"{area_dir}: cannot list it: {error.strerror or error}") from None
+    except OSError as error:  # not to be entered, or not listed
+        raise TerminologyError(f"{area_dir}: cannot list it: {error.strerror or error}") from None
     merged: dict[str, Any] = {}
     for path in files:
         for section, entries in _read_toml(path).items():
