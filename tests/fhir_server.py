@@ -112,12 +112,22 @@ class FhirTestServer:
     canned: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # A ``Set-Cookie`` value sent with every answer (a server that keeps sessions).
     cookie: str | None = None
+    # Whether its CapabilityStatement says its order searches can ``_include`` their Medications
+    # (it honours ``_include`` either way, as a lenient server ignores what it was not asked).
+    includes: bool = True
 
     def add(self, *resources: dict[str, Any]) -> None:
         self.resources.extend(resources)
 
     def served(self) -> list[dict[str, Any]]:
         return [in_version(r, self.version) for r in self.resources]
+
+    def _capability(self, kind: str) -> dict[str, Any]:
+        """A type's entry; the order types say they can ``_include`` their Medications, unless told not to."""
+        entry: dict[str, Any] = {"type": kind, "interaction": [{"code": "read"}]}
+        if kind in ("MedicationRequest", "MedicationOrder") and self.includes:
+            entry["searchInclude"] = [f"{kind}:medication"]
+        return entry
 
     def capability_statement(self) -> tuple[int, dict[str, Any]]:
         if not self.metadata:
@@ -127,8 +137,12 @@ class FhirTestServer:
             "resourceType": "Conformance" if self.version == "DSTU2" else "CapabilityStatement",
             "status": "active",
             "fhirVersion": RELEASES[self.version],
-            "rest": [{"mode": "server", "resource": [{"type": t, "interaction": [{"code": "read"}]} for t in types]}],
+            "rest": [{"mode": "server", "resource": [self._capability(t) for t in types]}],
         }
+
+    def _named_medications(self, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        named = {(o.get("medicationReference") or {}).get("reference") for o in orders}
+        return [r for r in self.served() if r["resourceType"] == "Medication" and f"Medication/{r['id']}" in named]
 
     def unknown_type(self, kind: str) -> tuple[int, dict[str, Any]]:
         if self.unknown_type_status == 404:  # HAPI's answer
@@ -186,6 +200,8 @@ class FhirTestServer:
             "link": [{"relation": "self", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page}"}],
             "entry": [{"fullUrl": f"{self.base}/{r['resourceType']}/{r['id']}", "resource": r} for r in chunk],
         }
+        if f"{parts[0]}:medication" in query.get("_include", []):  # the Medications the page's orders name
+            bundle["entry"] += [{"resource": m, "search": {"mode": "include"}} for m in self._named_medications(chunk)]
         if (page + 1) * self.page_size < len(matches):
             bundle["link"].append(
                 {"relation": "next", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page + 1}"}

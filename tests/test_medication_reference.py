@@ -247,3 +247,23 @@ def test_a_contained_medication_without_its_type_is_read(client: TestClient) -> 
     order["contained"] = [{"id": "m1", "code": order.pop("medicationCodeableConcept")}]
     order["medicationReference"] = {"reference": "#m1"}
     assert "cyclobenzaprine-duration" in _post(client, request)
+
+
+@pytest.mark.parametrize("supported", [True, False], ids=["include-supported", "include-not-said"])
+def test_a_fetched_orders_medications_are_asked_for_where_the_server_supports_it(
+    client: TestClient, fhir_server: FhirTestServer, supported: bool
+) -> None:
+    """A history order naming its drug only by ``Medication/x`` (no display): a server need not
+    send the Medication unasked, and the duplicate-therapy card was lost. Where its
+    CapabilityStatement lists ``MedicationRequest:medication`` the search asks for it; where not,
+    it is not asked (a server may refuse what it does not support) and the order stays unnamed."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    orders = [entry["resource"] for entry in request["prefetch"].pop("medications")["entry"]]
+    _by_reference(orders[0], "Medication/tizanidine-2")
+    fhir_server.add(*orders, _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet"))
+    fhir_server.includes = supported
+    request["fhirServer"] = fhir_server.base
+    assert ("muscle-relaxant-duplicate" in _post(client, request)) is supported
+    [search] = fhir_server.searched("MedicationRequest")
+    assert ("_include=MedicationRequest:medication" in search.path) is supported

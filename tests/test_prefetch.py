@@ -65,7 +65,7 @@ def test_missing_keys_are_fetched_from_fhir_server(client: TestClient, fhir_serv
     paths = sorted(s.path for s in fhir_server.seen)
     assert paths == [
         "/fhir/Condition?patient=demo-hepatic",
-        "/fhir/MedicationRequest?patient=demo-hepatic",
+        "/fhir/MedicationRequest?patient=demo-hepatic&_include=MedicationRequest:medication",
         "/fhir/Patient/demo-hepatic",
         "/fhir/ServiceRequest?patient=demo-hepatic",
         "/fhir/metadata",  # its FHIR version, once per server

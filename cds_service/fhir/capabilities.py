@@ -22,6 +22,8 @@ class ServerFacts:
 
     version: str | None
     types: frozenset[str] | None = None
+    # The ``_include`` values its searches support (``searchInclude``: "MedicationRequest:medication").
+    includes: frozenset[str] = frozenset()
 
     def lacks(self, resource_type: str) -> bool:
         return self.types is not None and resource_type not in self.types
@@ -34,14 +36,15 @@ def server_facts(metadata: dict[str, Any]) -> ServerFacts:
     """The facts of a CapabilityStatement (STU3 on) or Conformance (DSTU2)."""
     if metadata.get("resourceType") not in ("CapabilityStatement", "Conformance"):
         return UNKNOWN
-    types = {
-        kind
+    resources = [
+        as_obj(resource)
         for rest in as_list(metadata.get("rest"))
         if as_obj(rest).get("mode", "server") == "server"
         for resource in as_list(as_obj(rest).get("resource"))
-        if (kind := as_str(as_obj(resource).get("type")))
-    }
-    return ServerFacts(release(metadata.get("fhirVersion")), frozenset(types) or None)
+    ]
+    types = {kind for resource in resources if (kind := as_str(resource.get("type")))}
+    includes = {i for resource in resources for i in as_list(resource.get("searchInclude")) if as_str(i)}
+    return ServerFacts(release(metadata.get("fhirVersion")), frozenset(types) or None, frozenset(includes))
 
 
 # An OperationOutcome that says the resource type is unknown to the server ("Unknown resource

@@ -152,9 +152,10 @@ class FhirClient:
         """Of a server whose version is unknown, every version's types are asked: it answers
         "no such type" to those it lacks, and any other failure fails the key."""
         if facts.version is not None:
-            return await self._search_each(key.queries(patient_id, facts.version), facts, key.name)
-        queries = dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version))
-        return await self._search_each(tuple(queries), facts, key.name)
+            queries = key.queries(patient_id, facts.version)
+        else:
+            queries = tuple(dict.fromkeys(query for version in VERSIONS for query in key.queries(patient_id, version)))
+        return await self._search_each(tuple(_with_includes(q, key.includes, facts) for q in queries), facts, key.name)
 
     async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
         """The resources of every query, or None when the server has none of their types."""
@@ -208,6 +209,15 @@ class FhirClient:
                 )
                 self.partial.add(key)
         return resources
+
+
+def _with_includes(query: str, includes: tuple[str, ...], facts: ServerFacts) -> str:
+    """``query`` with those of ``includes`` for its type that the server says it supports: a
+    server need not send unasked what its orders name, and one that does not support them is
+    not asked (it may refuse the search)."""
+    resource_type = query.partition("?")[0]
+    asked = [i for i in includes if i.partition(":")[0] == resource_type and i in facts.includes]
+    return query + "".join(f"&_include={i}" for i in asked)
 
 
 def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:

@@ -38,6 +38,10 @@ class PrefetchKey:
     # What an older server is asked instead, by FHIR version: the same data under the resource
     # types that version has (a DSTU2 server has no MedicationRequest); several are merged.
     older: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # What its search also asks for when the server says it can (``searchInclude``), not
+    # advertised in the template: the Medications an order names by reference, whose display
+    # (when the server sends one) would otherwise be all that names the drug.
+    includes: tuple[str, ...] = ()
 
     @cached_property
     def types(self) -> tuple[str, ...]:
@@ -65,6 +69,7 @@ PREFETCH: tuple[PrefetchKey, ...] = (
         f"MedicationRequest{_BY_PATIENT}",
         required=True,
         older=((DSTU2, (f"MedicationOrder{_BY_PATIENT}",)),),
+        includes=("MedicationRequest:medication", "MedicationOrder:medication"),
     ),
     PrefetchKey(
         "imaging",
