@@ -115,6 +115,8 @@ class FhirTestServer:
     # Whether its CapabilityStatement says its order searches can ``_include`` their Medications
     # (it honours ``_include`` either way, as a lenient server ignores what it was not asked).
     includes: bool = True
+    # Whether it refuses a search with ``_include`` (400) though it says it can.
+    refuse_include: bool = False
 
     def add(self, *resources: dict[str, Any]) -> None:
         self.resources.extend(resources)
@@ -192,6 +194,7 @@ class FhirTestServer:
             and (r.get("subject") or r.get("patient") or {}).get("reference") == f"Patient/{patient}"
         ]
         page = int(query.get("_page", ["0"])[0])
+        kept = "".join(f"&_include={i}" for i in query.get("_include", []))  # on every page, as HAPI's links keep it
         chunk = matches[page * self.page_size : (page + 1) * self.page_size]
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
@@ -200,11 +203,19 @@ class FhirTestServer:
             "link": [{"relation": "self", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page}"}],
             "entry": [{"fullUrl": f"{self.base}/{r['resourceType']}/{r['id']}", "resource": r} for r in chunk],
         }
-        if f"{parts[0]}:medication" in query.get("_include", []):  # the Medications the page's orders name
+        include = query.get("_include", [])
+        if include and self.refuse_include:
+            issue = {
+                "severity": "error",
+                "code": "not-supported",
+                "diagnostics": f"Include '{include[0]}' is not supported",
+            }
+            return 400, {"resourceType": "OperationOutcome", "issue": [issue]}
+        if f"{parts[0]}:medication" in include:  # the Medications the page's orders name
             bundle["entry"] += [{"resource": m, "search": {"mode": "include"}} for m in self._named_medications(chunk)]
         if (page + 1) * self.page_size < len(matches):
             bundle["link"].append(
-                {"relation": "next", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page + 1}"}
+                {"relation": "next", "url": f"{self.base}/{parts[0]}?patient={patient}{kept}&_page={page + 1}"}
             )
         return 200, bundle
 

@@ -250,12 +250,14 @@ def test_a_database_url_that_leads_nowhere_names_why_and_no_password(cli, url: s
     assert code == 3 and said in err and "s3cret" not in err and err.count("\n") == 1, err
 
 
-def test_a_password_with_an_unescaped_at_sign_is_refused_without_showing_it(cli) -> None:
-    """``p@ss`` unescaped: the rest of the password was read as the host, and named in the message."""
-    code, err, _ = cli("report", CDS_DATABASE_URL="postgresql://cds:p@ss3cret@127.0.0.1:1/cds")
-    assert (
-        code == 2 and err == "cds-service: invalid configuration: CDS_DATABASE_URL: write an @ in the password as %40\n"
-    )
+@pytest.mark.parametrize(
+    "url", ["postgresql://cds:p@ss3cret@127.0.0.1:1/cds", "postgresql://cds:s3cr@tPART/xyz@db.example.internal/cds"]
+)
+def test_a_password_with_an_unescaped_at_sign_is_refused_without_showing_it(cli, url: str) -> None:
+    """``p@ss`` unescaped: part of the password was read as the host, and named in the message."""
+    code, err, _ = cli("report", CDS_DATABASE_URL=url)
+    said = "cds-service: invalid configuration: CDS_DATABASE_URL: write an @ in the password as %40\n"
+    assert code == 2 and err == said
 
 
 def test_a_database_server_out_of_reach_stops_start_up_naming_it(cli) -> None:

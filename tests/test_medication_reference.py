@@ -267,3 +267,30 @@ def test_a_fetched_orders_medications_are_asked_for_where_the_server_supports_it
     assert ("muscle-relaxant-duplicate" in _post(client, request)) is supported
     [search] = fhir_server.searched("MedicationRequest")
     assert ("_include=MedicationRequest:medication" in search.path) is supported
+
+
+def test_a_server_refusing_the_include_it_lists_is_asked_again_without_it(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """Its refusal ("Include … is not supported") was read as "no such resource type": the
+    medications came back empty, with no card and no notice; a HAPI-style one failed the call."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    fhir_server.add(*(entry["resource"] for entry in request["prefetch"].pop("medications")["entry"]))
+    fhir_server.refuse_include = True
+    request["fhirServer"] = fhir_server.base
+    assert _cards(client, request) == _cards(client, coded)
+    assert ["_include" in s.path for s in fhir_server.searched("MedicationRequest")] == [True, False]
+    _cards(client, request)  # not asked again with it while the server's facts are remembered
+    assert ["_include" in s.path for s in fhir_server.searched("MedicationRequest")] == [True, False, False]
+
+
+def test_a_medication_with_words_of_its_own_is_read_by_them_not_the_display(client: TestClient) -> None:
+    """The Medication is the record and the display a label: a lisinopril Medication referenced
+    with a stale display "tizanidine" was read as tizanidine, and a duplicate-therapy card fired."""
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entries = request["prefetch"]["medications"]["entry"]
+    _by_reference(entries[0]["resource"], "Medication/m1")
+    entries[0]["resource"]["medicationReference"]["display"] = "tizanidine 2 MG Oral Tablet"
+    entries.append({"resource": _medication("m1", "314076", "lisinopril 10 MG Oral Tablet")})
+    assert "muscle-relaxant-duplicate" not in _post(client, request)

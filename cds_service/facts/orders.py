@@ -18,7 +18,7 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import nonpositive_dose
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.fhir.json import as_list, as_str, bundle_resources, codes_of, resource_list
+from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources, codes_of, resource_list
 from cds_service.fhir.models import problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
@@ -78,8 +78,9 @@ class MedicationIndex:
 
     def _referenced(self, raw: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
         """The concept a reference leads to: its Medication's code, with the reference's display as
-        its text when it has none (a local or NDC code alone named nothing, and the card was lost
-        though the display named the drug); the display alone when no Medication is found."""
+        its text when the code has no words of its own (a local or NDC code alone named nothing,
+        and the card was lost though the display named the drug); the display alone when no
+        Medication is found."""
         ref = as_str(reference.get("reference")) or ""
         if ref.startswith("#"):
             medication = next((c for c in as_list(raw.get("contained")) if _is_medication(c, ref[1:])), None)
@@ -89,7 +90,9 @@ class MedicationIndex:
         display = as_str(reference.get("display"))
         if code is None:
             return {"text": display}
-        return {**code, "text": display} if display and not as_str(code.get("text")) else code
+        # The Medication is the record, the display a label: it stands in only for words the code lacks.
+        words = as_str(code.get("text")) or any(as_str(as_obj(c).get("display")) for c in as_list(code.get("coding")))
+        return code if words or not display else {**code, "text": display}
 
 
 def _one(value: Any) -> dict[str, Any] | None:

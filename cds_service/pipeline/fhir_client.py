@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
@@ -171,10 +171,20 @@ class FhirClient:
             return await self.pages(None, query, key=key)
         if facts.lacks(resource_type):
             return None
+        plain, _, included = query.partition("&_include=")
         try:
             return await self.pages(None, query, search_type=resource_type, key=key)
         except NoSuchType:
-            return None
+            if not included:
+                return None
+        except FetchFailed:
+            if not included:
+                raise
+        # A server that lists the include but refuses it (or no longer lists it: its statement is
+        # remembered for an hour) is asked again without it, and not asked it again for a while.
+        log.info("prefetch %s: fhirServer refused the search with _include: asked again without it", key)
+        self._versions.put(self._base, replace(facts, includes=frozenset()))
+        return await self._search(plain, facts, key)
 
     async def pages(
         self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
@@ -216,7 +226,8 @@ def _with_includes(query: str, includes: tuple[str, ...], facts: ServerFacts) ->
     server need not send unasked what its orders name, and one that does not support them is
     not asked (it may refuse the search)."""
     resource_type = query.partition("?")[0]
-    asked = [i for i in includes if i.partition(":")[0] == resource_type and i in facts.includes]
+    said = facts.includes
+    asked = [i for i in includes if i.partition(":")[0] == resource_type and (i in said or f"{i}:Medication" in said)]
     return query + "".join(f"&_include={i}" for i in asked)
 
 

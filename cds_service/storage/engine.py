@@ -38,7 +38,7 @@ def database_url(url: str) -> URL:
         backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     except (ArgumentError, NoSuchModuleError, ValueError):  # ValueError: a port that is no number
         raise InvalidSettings(f"CDS_DATABASE_URL: not a database URL the service knows; write {EXAMPLE}") from None
-    if "@" in (parsed.host or ""):  # the password's "@" not written %40: the rest of it read as the host
+    if backend != "sqlite" and url.count("@") > 1:  # a password's "@" not written %40: part of it read as the host
         raise InvalidSettings("CDS_DATABASE_URL: write an @ in the password as %40")
     if backend == "postgresql" and driver in ("psycopg", "psycopg2") and "+" not in parsed.drivername:
         return parsed.set(drivername="postgresql+psycopg")  # SQLAlchemy 2.0's own default is psycopg2
@@ -99,7 +99,8 @@ def _mended_by_deployment(error: DBAPIError) -> str | None:
         name = getattr(original, "sqlite_errorname", "") or ""
         return f"{name}: {original}" if name.startswith(_SQLITE) else None
     state = getattr(original, "sqlstate", None)
-    if error.statement is None or (state and (state[:2] in _PG_CLASSES or state in _PG_CODES)):
+    # No SQLSTATE and no statement: libpq's own, in connecting (a COMMIT's error has a SQLSTATE).
+    if (state is None and error.statement is None) or (state and (state[:2] in _PG_CLASSES or state in _PG_CODES)):
         return " ".join(database_error(error).split())  # libpq's hint is on a line of its own
     return None
 
