@@ -228,17 +228,43 @@ def postgresql_server() -> str:
     return TEST_DATABASE_URL
 
 
+# Schemas a test's own apps still held when it ended, dropped when the session ends.
+_SCHEMAS_LEFT: list[str] = []
+
+
 @pytest.fixture
 def postgresql_url(postgresql_server: str) -> Iterator[str]:
-    """A URL whose connections work in a fresh schema, dropped afterwards: reruns start clean."""
+    """A URL whose connections work in a fresh schema, dropped afterwards: reruns start clean.
+
+    An app of the test may still be open when this ends (fixtures end in the reverse order of
+    their start) and hold a lock in the schema, waiting on nothing the drop can end: the drop
+    then waited for as long as the app's transaction lasted (once ten minutes, once fourteen, in
+    loaded runs). So it waits 2 s at most, and a schema still held is dropped with the session."""
     schema = f"cds_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgresql_server)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(postgresql_server).update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    except OperationalError:
+        _SCHEMAS_LEFT.append(schema)
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_schemas_left() -> Iterator[None]:
+    """The schemas ``postgresql_url`` could not drop, once every app of the session is closed."""
+    yield
+    if not _SCHEMAS_LEFT:
+        return
+    admin = create_engine(TEST_DATABASE_URL)
     with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        for schema in _SCHEMAS_LEFT:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
 
 

@@ -243,7 +243,7 @@ def test_the_report_command_prints_the_table_from_the_database(
     assert json.loads(as_json.stdout)["totals"]["overridden"] == 1
 
 
-def test_alerts_are_counted_on_the_site_s_day(make_client: Callable[..., TestClient], database_url: str) -> None:
+def test_alerts_are_counted_on_the_site_s_day(database_url: str, make_client: Callable[..., TestClient]) -> None:
     """At 21:00 on 20 November in Chicago it is 03:00 UTC on the 21st: the site's day, which the
     rules count and a report's range names, is the 20th. A site at UTC counts the 21st."""
     evening = Clock(datetime(2026, 11, 21, 3, 0, tzinfo=UTC).timestamp())

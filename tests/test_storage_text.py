@@ -71,7 +71,7 @@ def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
     assert (body["totals"]["overridden"], body["unmatched_feedback"]) == (1, 1)
 
 
-def test_nul_in_hook_instance_keeps_the_card_record(make_client: Callable[..., TestClient], database_url: str) -> None:
+def test_nul_in_hook_instance_keeps_the_card_record(database_url: str, make_client: Callable[..., TestClient]) -> None:
     """The cards were answered but their record failed after the answer: feedback on them then
     found no card (unmatched, no rule, no snooze)."""
     client = make_client(database_url=database_url)

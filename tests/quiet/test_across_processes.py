@@ -45,7 +45,7 @@ def _process(make_client: Callable[..., TestClient], database_url: str) -> TestC
 
 
 @pytest.fixture
-def processes(make_client: Callable[..., TestClient], postgresql_url: str) -> Processes:
+def processes(postgresql_url: str, make_client: Callable[..., TestClient]) -> Processes:
     return _process(make_client, postgresql_url), _process(make_client, postgresql_url)
 
 
