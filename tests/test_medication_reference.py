@@ -49,6 +49,7 @@ def _cards(client: TestClient, request: dict[str, Any]) -> list[tuple[str, str, 
         "Medication/flexeril-10",
         "https://ehr.example.org/fhir/Medication/flexeril-10",
         "https://ehr.example.org/fhir/Medication/flexeril-10/_history/2",  # a version of it
+        "Medication/flexeril-10/",  # a trailing slash, as some servers write their links
     ],
 )
 def test_draft_naming_its_drug_by_reference_fires(client: TestClient, where: str, reference: str) -> None:

@@ -81,7 +81,7 @@ class MedicationIndex:
         its text when the code has no words of its own (a local or NDC code alone named nothing,
         and the card was lost though the display named the drug); the display alone when no
         Medication is found."""
-        ref = as_str(reference.get("reference")) or ""
+        ref = (as_str(reference.get("reference")) or "").strip().rstrip("/")  # "Medication/m1/" is Medication/m1
         if ref.startswith("#"):
             medication = next((c for c in as_list(raw.get("contained")) if _is_medication(c, ref[1:])), None)
         else:
