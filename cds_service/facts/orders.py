@@ -46,6 +46,14 @@ class MedicationIndex:
         self._listed.append(resources)
 
     def _get(self, reference: str) -> dict[str, Any] | None:
+        if self._sent or self._listed:  # asked once an order, ~300 times a call of Epic's: indexed once
+            self._index()
+        entry = self._by_url.get(reference)
+        if isinstance(entry, dict) and entry.get("resourceType") == "Medication":
+            return entry
+        return self._by_ref.get(reference) or self._by_ref.get(_type_and_id(reference))
+
+    def _index(self) -> None:
         listed = (resource_list(value) for value in self._sent)
         # What the request brought goes before what was fetched: the first met wins, below.
         self._listed[:0] = [resources for resources, kinds in listed if "Medication" in kinds]
@@ -56,10 +64,6 @@ class MedicationIndex:
             self._by_ref = found | self._by_ref  # the first met wins: the draft Bundle's, then the prefetch's
         self._sent.clear()
         self._listed.clear()
-        entry = self._by_url.get(reference)
-        if isinstance(entry, dict) and entry.get("resourceType") == "Medication":
-            return entry
-        return self._by_ref.get(reference) or self._by_ref.get(_type_and_id(reference))
 
     def identify(self, raw: dict[str, Any], terminology: Terminology) -> Drug | None:
         """The drug a raw MedicationRequest orders, from raw JSON (cheap: no validation)."""
