@@ -78,10 +78,19 @@ def _placeholders(template: str, where: str) -> set[str]:
     return {name for _, name, _, _ in parsed if name}
 
 
+def _read(path: Traversable) -> dict[str, Any]:
+    """A TOML file of the content, read as UTF-8 whatever the machine's encoding (a byte-order mark,
+    which some Windows editors write, dropped); else why not, naming it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise CardContentError(f"{path}: {error}") from error
+
+
 def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
     where = path.name
+    data = _read(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         variants = {}
         for name, raw in data["variants"].items():
             labels = dict(raw.get("suggestions", {}))
@@ -125,8 +134,6 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
             ),
             variants=variants,
         )
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise CardContentError(f"{where}: {error}") from error
     except KeyError as error:
         raise CardContentError(f"{where}: missing field {error}") from error
 
@@ -191,15 +198,6 @@ class CardCatalog:
             e for e in text.evidence if (keys is None or e.key in keys) and (narrowed is None or e.key in narrowed)
         ]
         return tuple(chosen) if chosen else tuple(by_key[key] for key in keys or ())
-
-
-def _read(path: Traversable) -> dict[str, Any]:
-    """A TOML file of the content, read as UTF-8 whatever the machine's encoding (a byte-order mark,
-    which some Windows editors write, dropped); else why not, naming it."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise CardContentError(f"{path}: {error}") from error
 
 
 def load_catalog(directory: Traversable) -> CardCatalog:
