@@ -1,9 +1,9 @@
 """A small real FHIR server over HTTP on loopback, serving ``fixtures/fhir/demo-patients.json``.
 
 Enough of the FHIR REST API for the service's fetches: read (``GET /fhir/Patient/x``) and
-search by patient (``GET /fhir/Condition?patient=x``), paged with ``next`` links, and
-``/metadata``. Tests can make it slow or failing, and read back what it was asked and with
-which headers.
+search by patient (``GET /fhir/Condition?patient=x``) or by id (``GET /fhir/Medication?_id=a,b``),
+paged with ``next`` links, and ``/metadata``. Tests can make it slow or failing, and read back
+what it was asked and with which headers.
 
 It speaks R4, STU3 or DSTU2 (``version``), the way real servers of each do: its resources
 (written in R4) are served in that version's shape (a DSTU2 server has ``MedicationOrder``),
@@ -32,9 +32,9 @@ POLL_SECONDS = 0.02
 
 # The resource types each version's server has, of those the service reads.
 TYPES = {
-    "R4": {"Patient", "Condition", "MedicationRequest", "ServiceRequest"},
-    "STU3": {"Patient", "Condition", "MedicationRequest", "ProcedureRequest"},
-    "DSTU2": {"Patient", "Condition", "MedicationOrder", "ProcedureRequest", "DiagnosticOrder"},
+    "R4": {"Patient", "Condition", "MedicationRequest", "ServiceRequest", "Medication"},
+    "STU3": {"Patient", "Condition", "MedicationRequest", "ProcedureRequest", "Medication"},
+    "DSTU2": {"Patient", "Condition", "MedicationOrder", "ProcedureRequest", "DiagnosticOrder", "Medication"},
 }
 RELEASES = {"R4": "4.0.1", "STU3": "3.0.2", "DSTU2": "1.0.2"}
 
@@ -187,20 +187,22 @@ class FhirTestServer:
             return (200, found[0]) if found else (404, {"resourceType": "OperationOutcome", "issue": []})
         query = parse_qs(url.query)
         patient = query.get("patient", [""])[0].removeprefix("Patient/")
+        ids = set(query["_id"][0].split(",")) if "_id" in query else None
         matches = [
             r
             for r in self.served()
             if r["resourceType"] == parts[0]
-            and (r.get("subject") or r.get("patient") or {}).get("reference") == f"Patient/{patient}"
+            and (r["id"] in ids if ids is not None else _subject(r) == f"Patient/{patient}")
         ]
         page = int(query.get("_page", ["0"])[0])
-        kept = "".join(f"&_include={i}" for i in query.get("_include", []))  # on every page, as HAPI's links keep it
+        # The search on every page, as HAPI's links keep it (its ``_include`` too).
+        asked = "&".join(f"{name}={value}" for name, values in query.items() if name != "_page" for value in values)
         chunk = matches[page * self.page_size : (page + 1) * self.page_size]
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
             "type": "searchset",
             "total": len(matches),
-            "link": [{"relation": "self", "url": f"{self.base}/{parts[0]}?patient={patient}&_page={page}"}],
+            "link": [{"relation": "self", "url": f"{self.base}/{parts[0]}?{asked}&_page={page}"}],
             "entry": [{"fullUrl": f"{self.base}/{r['resourceType']}/{r['id']}", "resource": r} for r in chunk],
         }
         include = query.get("_include", [])
@@ -214,10 +216,12 @@ class FhirTestServer:
         if f"{parts[0]}:medication" in include:  # the Medications the page's orders name
             bundle["entry"] += [{"resource": m, "search": {"mode": "include"}} for m in self._named_medications(chunk)]
         if (page + 1) * self.page_size < len(matches):
-            bundle["link"].append(
-                {"relation": "next", "url": f"{self.base}/{parts[0]}?patient={patient}{kept}&_page={page + 1}"}
-            )
+            bundle["link"].append({"relation": "next", "url": f"{self.base}/{parts[0]}?{asked}&_page={page + 1}"})
         return 200, bundle
+
+
+def _subject(resource: dict[str, Any]) -> str | None:
+    return (resource.get("subject") or resource.get("patient") or {}).get("reference")
 
 
 def demo_resources() -> list[dict[str, Any]]:

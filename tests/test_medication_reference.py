@@ -250,24 +250,84 @@ def test_a_contained_medication_without_its_type_is_read(client: TestClient) -> 
     assert "cyclobenzaprine-duration" in _post(client, request)
 
 
+def _fetched_by_reference(fhir_server: FhirTestServer, **reference: str) -> dict[str, Any]:
+    """The tizanidine duplicate's request with its history on ``fhirServer``, the active
+    tizanidine order naming its drug by ``reference`` alone, its Medication on the server."""
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    orders = [entry["resource"] for entry in request["prefetch"].pop("medications")["entry"]]
+    del orders[0]["medicationCodeableConcept"]
+    orders[0]["medicationReference"] = reference
+    fhir_server.add(*orders, _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet"))
+    request["fhirServer"] = fhir_server.base
+    return request
+
+
 @pytest.mark.parametrize("supported", [True, False], ids=["include-supported", "include-not-said"])
-def test_a_fetched_orders_medications_are_asked_for_where_the_server_supports_it(
+def test_a_fetched_orders_medications_are_asked_for(
     client: TestClient, fhir_server: FhirTestServer, supported: bool
 ) -> None:
     """A history order naming its drug only by ``Medication/x`` (no display): a server need not
     send the Medication unasked, and the duplicate-therapy card was lost. Where its
-    CapabilityStatement lists ``MedicationRequest:medication`` the search asks for it; where not,
-    it is not asked (a server may refuse what it does not support) and the order stays unnamed."""
-    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
-    request = copy.deepcopy(coded)
-    orders = [entry["resource"] for entry in request["prefetch"].pop("medications")["entry"]]
-    _by_reference(orders[0], "Medication/tizanidine-2")
-    fhir_server.add(*orders, _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet"))
+    CapabilityStatement lists ``MedicationRequest:medication`` the search asks for it; where not
+    (a server may refuse what it does not support), the Medication is then read by its id."""
+    request = _fetched_by_reference(fhir_server, reference="Medication/tizanidine-2")
     fhir_server.includes = supported
-    request["fhirServer"] = fhir_server.base
-    assert ("muscle-relaxant-duplicate" in _post(client, request)) is supported
+    assert _cards(client, request) == _cards(client, fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
     [search] = fhir_server.searched("MedicationRequest")
     assert ("_include=MedicationRequest:medication" in search.path) is supported
+    by_id = [s.path for s in fhir_server.searched("Medication?")]
+    assert by_id == ([] if supported else ["/fhir/Medication?_id=tizanidine-2"])
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"reference": "Medication/tizanidine-2", "display": "tizanidine 2 MG Oral Tablet"},  # named by its display
+        {"reference": "https://elsewhere.example.org/fhir/Medication/tizanidine-2"},  # on another server
+        {"reference": "#tizanidine-2"},  # contained (here: not)
+    ],
+    ids=["display", "another-server", "contained"],
+)
+def test_a_medication_is_asked_for_only_where_it_alone_names_the_drug_on_this_server(
+    client: TestClient, fhir_server: FhirTestServer, reference: dict[str, str]
+) -> None:
+    fhir_server.includes = False
+    request = _fetched_by_reference(fhir_server, **reference)
+    assert ("muscle-relaxant-duplicate" in _post(client, request)) is ("display" in reference)
+    assert fhir_server.searched("Medication?") == []
+
+
+def test_the_medications_of_many_orders_are_asked_for_fifty_at_a_time(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """One search for each fifty ids keeps its URL short; the one that names tizanidine fires."""
+    fhir_server.includes = False
+    request = _fetched_by_reference(fhir_server, reference=f"{fhir_server.base}/Medication/tizanidine-2/_history/3")
+    order = next(r for r in fhir_server.resources if "medicationReference" in r)
+    for i in range(120):
+        fhir_server.add({**order, "id": f"old-{i}", "medicationReference": {"reference": f"Medication/m{i}"}})
+    assert "muscle-relaxant-duplicate" in _post(client, request)
+    asked = [s.path.partition("_id=")[2].split("&")[0].split(",") for s in fhir_server.searched("Medication?")]
+    assert sorted(len(ids) for ids in asked) == [21, 50, 50]  # asked at once, answered in any order
+    assert sorted(i for ids in asked for i in ids) == sorted(["tizanidine-2", *(f"m{i}" for i in range(120))])
+
+
+@pytest.mark.parametrize("failure", ["fails", "no-such-type"])
+def test_medications_that_cannot_be_read_leave_the_history_read_in_part(
+    client: TestClient, fhir_server: FhirTestServer, failure: str
+) -> None:
+    """The order stays unnamed, and the clinician is told the checks may be incomplete: the call
+    is not failed for it, and the other cards stand."""
+    fhir_server.includes = False
+    request = _fetched_by_reference(fhir_server, reference="Medication/tizanidine-2")
+    if failure == "fails":
+        fhir_server.fail_for.add("Medication")
+    else:
+        fhir_server.unlisted.add("Medication")
+    cards = _cards(client, request)
+    assert [rule for rule, _, _ in cards][-1] == "partial-history"
+    assert "muscle-relaxant-duplicate" not in [rule for rule, _, _ in cards]
+    assert len(fhir_server.searched("Medication?")) == (1 if failure == "fails" else 0)
 
 
 def test_a_server_refusing_the_include_it_lists_is_asked_again_without_it(

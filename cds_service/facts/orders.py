@@ -11,6 +11,7 @@ update) or name it (a delete by id) is not offered, and the card says why
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,7 +86,7 @@ class MedicationIndex:
         its text when the code has no words of its own (a local or NDC code alone named nothing,
         and the card was lost though the display named the drug); the display alone when no
         Medication is found."""
-        ref = (as_str(reference.get("reference")) or "").strip().rstrip("/")  # "Medication/m1/" is Medication/m1
+        ref = _reference_text(reference)
         if ref.startswith("#"):
             medication = next((c for c in as_list(raw.get("contained")) if _is_medication(c, ref[1:])), None)
         else:
@@ -97,6 +98,35 @@ class MedicationIndex:
         # The Medication is the record, the display a label: it stands in only for words the code lacks.
         words = as_str(code.get("text")) or any(as_str(as_obj(c).get("display")) for c in as_list(code.get("coding")))
         return code if words or not display else {**code, "text": display}
+
+
+def _reference_text(reference: dict[str, Any]) -> str:
+    return (as_str(reference.get("reference")) or "").strip().rstrip("/")  # "Medication/m1/" is Medication/m1
+
+
+# The orders of a history that may name their drug by reference (DSTU2's ``MedicationOrder`` too).
+_HISTORY_ORDERS = ("MedicationRequest", "MedicationOrder")
+# A FHIR id: what may go into a search's ``_id`` list unescaped.
+_FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
+
+
+def unnamed_medications(resources: list[dict[str, Any]], base: str) -> list[str]:
+    """The ids of the Medications on the server at ``base`` that orders among ``resources`` name
+    by reference alone (no display) and that ``resources`` do not hold: read nowhere else, such
+    an order names no drug, and a duplicate therapy on it went unseen."""
+    held = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    wanted: dict[str, None] = {}
+    for resource in resources:
+        if resource.get("resourceType") not in _HISTORY_ORDERS or resource.get("medicationCodeableConcept"):
+            continue
+        reference = _one(resource.get("medicationReference"))
+        ref = _reference_text(reference) if reference is not None and not as_str(reference.get("display")) else ""
+        if "://" in ref and not ref.startswith(f"{base}/"):
+            continue  # on another server
+        kind, _, id_ = _type_and_id(ref).partition("/")
+        if kind == "Medication" and id_ not in held and _FHIR_ID.fullmatch(id_):
+            wanted[id_] = None
+    return list(wanted)
 
 
 def _one(value: Any) -> dict[str, Any] | None:

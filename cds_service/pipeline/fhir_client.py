@@ -3,7 +3,9 @@ once from ``/metadata``, remembered per server), following ``next`` links on tha
 every answer checked for what a search answers.
 
 A search for a resource type the server does not have (its CapabilityStatement leaves it out, or
-it answers 404/400 with an OperationOutcome saying so) is no data, not a failed fetch.
+it answers 404/400 with an OperationOutcome saying so) is no data, not a failed fetch. The
+Medications that the medication orders name only by reference are asked for with them
+(``_include``) where the server says it can, and by id where they did not come.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cds_service.facts.orders import unnamed_medications
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import as_list, bundle_resources, is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
@@ -38,6 +41,8 @@ class NoSuchType(FetchFailed):
 # Without a version from /metadata a key is asked in every version at once (a DSTU2 server
 # has ProcedureRequest too, so no one answer tells the version), each type it lacks being no data.
 VERSIONS = (R4, STU3, DSTU2)
+# Ids asked in one ``Medication?_id=`` search: its URL stays well under servers' limits.
+_IDS_A_SEARCH = 50
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
@@ -146,7 +151,31 @@ class FhirClient:
             found = await self._in_version(key, patient_id, facts)
         if found is None:
             log.info("prefetch %s: the server has none of its resource types: no data", key.name)
-        return found or []
+            return []
+        if key.includes:
+            found += await self._named_medications(found, facts, key.name)
+        return found
+
+    async def _named_medications(
+        self, found: list[dict[str, Any]], facts: ServerFacts, key: str
+    ) -> list[dict[str, Any]]:
+        """The Medications that orders name only by reference and the answer left out (the server
+        does not ``_include`` them, or not all), asked by id. If they cannot be read, the key is
+        read in part: the cards then say that checks may be incomplete."""
+        ids = unnamed_medications(found, self._base)
+        if not ids:
+            return []
+        queries = [f"Medication?_id={','.join(ids[i : i + _IDS_A_SEARCH])}" for i in range(0, len(ids), _IDS_A_SEARCH)]
+        try:
+            if facts.lacks("Medication"):
+                raise NoSuchType("the server has no Medication")
+            parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key=key) for q in queries))
+        except FetchFailed as error:
+            log.warning("prefetch %s: the Medications its orders name were not read (%s): read in part", key, error)
+            self.partial.add(key)
+            return []
+        wanted = set(ids)
+        return [r for part in parts for r in part if r.get("resourceType") == "Medication" and r.get("id") in wanted]
 
     async def _in_version(self, key: PrefetchKey, patient_id: str, facts: ServerFacts) -> list[dict[str, Any]] | None:
         """Of a server whose version is unknown, every version's types are asked: it answers
