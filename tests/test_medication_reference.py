@@ -355,3 +355,25 @@ def test_a_medication_with_words_of_its_own_is_read_by_them_not_the_display(clie
     entries[0]["resource"]["medicationReference"]["display"] = "tizanidine 2 MG Oral Tablet"
     entries.append({"resource": _medication("m1", "314076", "lisinopril 10 MG Oral Tablet")})
     assert "muscle-relaxant-duplicate" not in _post(client, request)
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["answered", "too-slow"])
+def test_a_medication_the_ehrs_prefetch_left_out_is_read_from_its_fhir_server(
+    client: TestClient, fhir_server: FhirTestServer, slow: bool
+) -> None:
+    """The EHR sent the history, the order naming its drug only by ``Medication/x`` and the
+    Medication not beside it: with a ``fhirServer`` to ask, it is read by its id. A server too
+    slow for the call's deadline leaves the history read in part, said, not a 412."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    _by_reference(request["prefetch"]["medications"]["entry"][0]["resource"], "Medication/tizanidine-2")
+    fhir_server.add(_medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet"))
+    fhir_server.delay = 1.5 if slow else 0.0  # the test settings' deadline is 1 s
+    request["fhirServer"] = fhir_server.base
+    if slow:
+        rules = [rule for rule, _, _ in _cards(client, request)]
+        assert "muscle-relaxant-duplicate" not in rules and rules[-1] == "partial-history"
+    else:
+        assert _cards(client, request) == _cards(client, coded)
+        assert [s.path for s in fhir_server.searched("Medication?")] == ["/fhir/Medication?_id=tizanidine-2"]
+    assert fhir_server.searched("MedicationRequest") == []  # the EHR's history is not asked again

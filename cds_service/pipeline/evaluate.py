@@ -145,6 +145,8 @@ def _assess(
     """The patient's facts, and what the rules find in them."""
     for key in data.fetched:  # the request's own resources were given to the index in ``_read``
         call.medications.add(data.resources[key])
+    if data.medications:
+        call.medications.add(list(data.medications))
     patient = build_context(
         hook=service.hook,
         patient_id=call.context.patientId,

@@ -5,7 +5,7 @@ every answer checked for what a search answers.
 A search for a resource type the server does not have (its CapabilityStatement leaves it out, or
 it answers 404/400 with an OperationOutcome saying so) is no data, not a failed fetch. The
 Medications that the medication orders name only by reference are asked for with them
-(``_include``) where the server says it can, and by id where they did not come.
+(``_include``) where the server says it can, and by id (``medications``) where they did not come.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cds_service.facts.orders import unnamed_medications
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import as_list, bundle_resources, is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
@@ -89,6 +88,10 @@ class FhirClient:
         self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None
         self._refreshed = False
 
+    @property
+    def base(self) -> str:
+        return self._base
+
     async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
         try:
             body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
@@ -151,20 +154,13 @@ class FhirClient:
             found = await self._in_version(key, patient_id, facts)
         if found is None:
             log.info("prefetch %s: the server has none of its resource types: no data", key.name)
-            return []
-        if key.includes:
-            found += await self._named_medications(found, facts, key.name)
-        return found
+        return found or []
 
-    async def _named_medications(
-        self, found: list[dict[str, Any]], facts: ServerFacts, key: str
-    ) -> list[dict[str, Any]]:
-        """The Medications that orders name only by reference and the answer left out (the server
-        does not ``_include`` them, or not all), asked by id. If they cannot be read, the key is
-        read in part: the cards then say that checks may be incomplete."""
-        ids = unnamed_medications(found, self._base)
-        if not ids:
-            return []
+    async def medications(self, ids: list[str], key: str) -> list[dict[str, Any]]:
+        """The Medications of these ids, which a key's orders name only by reference (the server
+        did not ``_include`` them, or the EHR's prefetch left them out). If they cannot be read,
+        the key is read in part: the cards then say that checks may be incomplete."""
+        facts, _ = await self.facts()
         queries = [f"Medication?_id={','.join(ids[i : i + _IDS_A_SEARCH])}" for i in range(0, len(ids), _IDS_A_SEARCH)]
         try:
             if facts.lacks("Medication"):

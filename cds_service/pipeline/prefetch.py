@@ -20,6 +20,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service.facts.orders import unnamed_medications
 from cds_service.fhir.json import failed_outcome, kinds_of, resource_list
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.pipeline.one_patient import own_resources
@@ -45,6 +46,8 @@ class PatientData:
     left_out: tuple[str, ...] = ()
     # Keys read from fhirServer (all or some of their pages): what the request did not bring.
     fetched: frozenset[str] = frozenset()
+    # Medications read from fhirServer by id: those the keys' orders name only by reference.
+    medications: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -58,6 +61,7 @@ class _Completion:
     failed: set[str] = field(default_factory=set)
     left_out: list[str] = field(default_factory=list)
     fetched: set[str] = field(default_factory=set)
+    medications: list[dict[str, Any]] = field(default_factory=list)
 
     def take(self, name: str, found: list[dict[str, Any]], kinds: frozenset[str]) -> None:
         """A key's resources, checked as soon as they are listed, while a history just parsed is
@@ -78,7 +82,7 @@ class _Completion:
             log.warning("prefetch %s unavailable: %s", name, reason)
         unavailable, partial, failed = self.unavailable, frozenset(self.partial), frozenset(self.failed)
         left_out, fetched = tuple(self.left_out), frozenset(self.fetched)
-        return PatientData(self.resources, unavailable, partial, failed, left_out, fetched)
+        return PatientData(self.resources, unavailable, partial, failed, left_out, fetched, tuple(self.medications))
 
 
 async def complete_prefetch(
@@ -120,10 +124,37 @@ async def complete_prefetch(
             if value is not None:
                 done.failed.add(key.name)
 
-    if jobs and isinstance(client, FhirClient):  # jobs come only with a client to run them
-        await _run(jobs, client, deadline, done)
+    if isinstance(client, FhirClient):  # jobs come only with a client to run them
+        started = asyncio.get_running_loop().time()
+        if jobs:
+            await _run(jobs, client, deadline, done)
+        left = deadline - (asyncio.get_running_loop().time() - started)
+        await _read_medications(keys, client, left, done)
         done.partial |= client.partial & done.resources.keys()
     return done.data()
+
+
+async def _read_medications(
+    keys: tuple[PrefetchKey, ...], client: FhirClient, deadline: float, done: _Completion
+) -> None:
+    """The Medications that the keys' orders name only by reference (no ``display``) and that
+    came with neither the request nor the search, read by id within what is left of the
+    deadline: such an order names no drug, and a duplicate therapy on it went unseen. Not read
+    in time, the key is read in part (the cards say so)."""
+    for key in keys:
+        ids = (
+            unnamed_medications(done.resources[key.name], client.base)
+            if key.includes and key.name in done.resources
+            else ()
+        )
+        if not ids:
+            continue
+        try:
+            async with asyncio.timeout(max(deadline, 0)):
+                done.medications += await client.medications(list(ids), key.name)
+        except TimeoutError:
+            log.warning("prefetch %s: the Medications its orders name were not read in time: read in part", key.name)
+            done.partial.add(key.name)
 
 
 async def _run(
