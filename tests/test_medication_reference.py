@@ -377,3 +377,45 @@ def test_a_medication_the_ehrs_prefetch_left_out_is_read_from_its_fhir_server(
         assert _cards(client, request) == _cards(client, coded)
         assert [s.path for s in fhir_server.searched("Medication?")] == ["/fhir/Medication?_id=tizanidine-2"]
     assert fhir_server.searched("MedicationRequest") == []  # the EHR's history is not asked again
+
+
+FLEXERIL = ("flexeril-10", "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+
+
+@pytest.mark.parametrize("server", ["answers", "fails", "too-slow"])
+def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
+    client: TestClient, fhir_server: FhirTestServer, server: str
+) -> None:
+    """A draft naming its drug only by ``Medication/x``, the Medication neither in the draft
+    Bundle nor in the prefetch: it named no drug and got no card at all. Read by its id, it gets
+    its coded twin's cards; a server that cannot say leaves the draft unnamed, and the call is
+    answered (200), not failed."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = copy.deepcopy(coded)
+    _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
+    request["fhirServer"] = fhir_server.base
+    fhir_server.add(_medication(*FLEXERIL))
+    if server == "fails":
+        fhir_server.fail_for.add("Medication")
+    fhir_server.delay = 1.5 if server == "too-slow" else 0.0  # the test settings' deadline is 1 s
+    cards = _cards(client, request)
+    assert (cards == _cards(client, coded)) is (server == "answers")
+    assert cards == [] or server == "answers"
+    assert [s.path for s in fhir_server.searched("Medication?")][:1] == ["/fhir/Medication?_id=flexeril-10"]
+
+
+@pytest.mark.parametrize("where", ["display", "draftOrders", "prefetch"])
+def test_a_drafts_medication_is_not_asked_for_where_the_request_names_the_drug(
+    client: TestClient, fhir_server: FhirTestServer, where: str
+) -> None:
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    _by_reference(order, "Medication/flexeril-10")
+    if where == "display":
+        order["medicationReference"]["display"] = FLEXERIL[2]
+    else:
+        target = request["context"]["draftOrders"] if where == "draftOrders" else request["prefetch"]["medications"]
+        target.setdefault("entry", []).append({"resource": _medication(*FLEXERIL)})
+    request["fhirServer"] = fhir_server.base
+    assert "cyclobenzaprine-duration" in _post(client, request)
+    assert fhir_server.searched("Medication") == []

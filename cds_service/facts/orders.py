@@ -46,6 +46,12 @@ class MedicationIndex:
         """Resources read since (fetched from fhirServer)."""
         self._listed.append(resources)
 
+    def unnamed(self, orders: list[dict[str, Any]], server: str) -> tuple[str, ...]:
+        """The ids of the Medications on ``server`` that ``orders`` name only by reference and
+        that are not here: without them those orders name no drug."""
+        ids = unnamed_medications(orders, server.rstrip("/"))
+        return tuple(i for i in ids if self._get(f"Medication/{i}") is None)
+
     def _get(self, reference: str) -> dict[str, Any] | None:
         if self._sent or self._listed:  # asked once an order, ~300 times a call of Epic's: indexed once
             self._index()

@@ -1,6 +1,8 @@
 """The pipeline both adapters call: hook request in, CDS Hooks response out.
 
-    body → validate → draft orders → (nothing any rule reads? no cards, no fetch)
+    body → validate → draft orders (a drug named only by reference to a Medication the request
+           lacks: read from fhirServer, the drafts read again) → (nothing any rule reads? no
+           cards, no fetch)
          → complete prefetch → facts → rules → quiet (stored feedback) → card policy
          → suggestions composed and made safe → cards → not repeated (order-sign: what
            order-select showed today for the unchanged draft)
@@ -18,6 +20,7 @@ cost more than its whole computation (issue 17).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -42,7 +45,8 @@ from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.notices import notices
 from cds_service.pipeline.one_patient import own_drafts
-from cds_service.pipeline.prefetch import PatientData, complete_prefetch
+from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications
+from cds_service.pipeline.silenced import not_repeated, unsilenced
 from cds_service.pipeline.threads import off_loop
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
 from cds_service.protocol.services import SERVICES, ServiceDefinition
@@ -89,6 +93,8 @@ class _Call:
     rules: list[Rule]
     # Fields of the request something naming another patient was left out of (``one_patient``).
     left_out: tuple[str, ...] = ()
+    # Medications on fhirServer that drafts name only by reference (``_unnamed``).
+    unnamed: tuple[str, ...] = ()
 
 
 async def evaluate(
@@ -107,10 +113,17 @@ async def evaluate(
 ) -> Evaluation:
     """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
+    client = fhir(call.request) if call.request.fhir_server and (call.unnamed or call.rules) else None
+    started = asyncio.get_running_loop().time()
+    if call.unnamed and isinstance(client, FhirClient):
+        found = await draft_medications(client, call.unnamed, deadline)
+        if found:  # the drafts read again, their drugs named: which rules read them may change
+            call = await off_loop(_read, service, body, knowledge, max_draft_orders, found, inline=inline)
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
-        data = await _patient_data(service, call.request, call.context, fhir, deadline)
+        left = deadline - (asyncio.get_running_loop().time() - started)
+        data = await _patient_data(service, call.request, call.context, client, left)
         left_out, partial = left_out + data.left_out, data.partial
         unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
@@ -128,15 +141,26 @@ async def evaluate(
     return Evaluation(call.request, call.context, [*cards, *ending], issued)
 
 
-def _read(service: ServiceDefinition, body: object, knowledge: Knowledge, max_draft_orders: int) -> _Call:
-    """The request validated, its drafts read, and the rules that read any order under review."""
+def _read(
+    service: ServiceDefinition,
+    body: object,
+    knowledge: Knowledge,
+    max_draft_orders: int,
+    fetched: list[dict[str, Any]] | None = None,
+) -> _Call:
+    """The request validated, its drafts read, and the rules that read any order under review;
+    ``fetched``: Medications the drafts name, read from ``fhirServer``."""
     request, context = validate(service, body, max_draft_orders=max_draft_orders)
     terminology = knowledge.terminology
     medications = MedicationIndex(_given_resources(service, request, context), by_url=full_urls(context.draft_bundle))
+    if fetched:
+        medications.add(fetched)
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
     drafts, orders = _orders(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
-    return _Call(request, context, medications, drafts, orders, rules, left_out)
+    server = request.fhir_server if fetched is None else None  # asked once
+    unnamed = medications.unnamed(raw, server) if server else ()
+    return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed)
 
 
 def _assess(
@@ -170,8 +194,8 @@ def _answer(
     max_cards: int,
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown)."""
-    findings = _unsilenced(findings, silenced, knowledge)
-    cards, issued = _not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced.shown)
+    findings = unsilenced(findings, silenced, knowledge)
+    cards, issued = not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced.shown)
     shown, left = within_limit(cards, max_cards, new_uuid)
     if left:
         rule_ids = sorted({card["source"]["topic"]["code"] for card in left})
@@ -212,12 +236,11 @@ async def _patient_data(
     service: ServiceDefinition,
     request: HookRequest,
     context: HookContext,
-    fhir: FhirAccess,
+    client: FhirClient | Unfetchable | None,
     deadline: float,
 ) -> PatientData:
     """The prefetch, completed from ``fhirServer``; 412 when a required key cannot be had
     (every rule reads the patient's data: the low-value therapy rule its conditions too)."""
-    client = fhir(request) if request.fhir_server else None
     data = await complete_prefetch(
         service.prefetch, request.prefetch or {}, context.patientId, client, deadline=deadline
     )
@@ -237,21 +260,6 @@ def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) 
         for order in patient.orders
         if (finding := rule.evaluate(patient, order, terminology, knowledge.configs[rule.id])) is not None
     ]
-
-
-def _unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -> list[Finding]:
-    kept = []
-    for finding in findings:
-        if (finding.rule_id, finding.order.key) in silenced.swapped:
-            log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
-        elif (
-            finding.rule_id in silenced.snoozed
-            and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
-        ):
-            log.debug("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
-        else:
-            kept.append(finding)
-    return kept
 
 
 def _cards(
@@ -274,19 +282,3 @@ def _cards(
             )
         )
     return cards, issued
-
-
-def _not_repeated(
-    cards: list[dict[str, Any]], issued: list[IssuedCard], shown: frozenset[str]
-) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
-    """Drop the non-critical cards an earlier hook showed today for the unchanged draft. After
-    the card policy, so that what they subsumed or composed stays as the clinician saw it."""
-    kept = [
-        (card, record)
-        for card, record in zip(cards, issued, strict=True)
-        if card["indicator"] == "critical" or record.draft_hash not in shown
-    ]
-    for record in issued:
-        if record.indicator != "critical" and record.draft_hash in shown:
-            log.debug("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
-    return [card for card, _ in kept], [record for _, record in kept]

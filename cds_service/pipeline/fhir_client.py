@@ -156,20 +156,19 @@ class FhirClient:
             log.info("prefetch %s: the server has none of its resource types: no data", key.name)
         return found or []
 
-    async def medications(self, ids: list[str], key: str) -> list[dict[str, Any]]:
-        """The Medications of these ids, which a key's orders name only by reference (the server
-        did not ``_include`` them, or the EHR's prefetch left them out). If they cannot be read,
-        the key is read in part: the cards then say that checks may be incomplete."""
+    async def medications(self, ids: list[str]) -> list[dict[str, Any]] | None:
+        """The Medications of these ids, which orders name only by reference (the server did not
+        ``_include`` them, or the request left them out); None when they cannot be read."""
         facts, _ = await self.facts()
+        if facts.lacks("Medication"):
+            log.warning("fhirServer has no Medication type: the Medications orders name were not read")
+            return None
         queries = [f"Medication?_id={','.join(ids[i : i + _IDS_A_SEARCH])}" for i in range(0, len(ids), _IDS_A_SEARCH)]
         try:
-            if facts.lacks("Medication"):
-                raise NoSuchType("the server has no Medication")
-            parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key=key) for q in queries))
+            parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key="") for q in queries))
         except FetchFailed as error:
-            log.warning("prefetch %s: the Medications its orders name were not read (%s): read in part", key, error)
-            self.partial.add(key)
-            return []
+            log.warning("the Medications orders name were not read: %s", error)
+            return None
         wanted = set(ids)
         return [r for part in parts for r in part if r.get("resourceType") == "Medication" and r.get("id") in wanted]
 

@@ -139,22 +139,38 @@ async def _read_medications(
 ) -> None:
     """The Medications that the keys' orders name only by reference (no ``display``) and that
     came with neither the request nor the search, read by id within what is left of the
-    deadline: such an order names no drug, and a duplicate therapy on it went unseen. Not read
-    in time, the key is read in part (the cards say so)."""
+    deadline: such an order names no drug, and a duplicate therapy on it went unseen. Not read,
+    the key is read in part (the cards say so)."""
     for key in keys:
         ids = (
             unnamed_medications(done.resources[key.name], client.base)
             if key.includes and key.name in done.resources
             else ()
         )
-        if not ids:
-            continue
-        try:
-            async with asyncio.timeout(max(deadline, 0)):
-                done.medications += await client.medications(list(ids), key.name)
-        except TimeoutError:
-            log.warning("prefetch %s: the Medications its orders name were not read in time: read in part", key.name)
+        found = await _within(deadline, client.medications(ids)) if ids else []
+        if found is None:
+            log.warning("prefetch %s: the Medications its orders name were not read: read in part", key.name)
             done.partial.add(key.name)
+        else:
+            done.medications += found
+
+
+async def draft_medications(client: FhirClient, ids: tuple[str, ...], deadline: float) -> list[dict[str, Any]]:
+    """The Medications that draft orders name only by reference and the request did not bring:
+    not read (in time), those drafts name no drug."""
+    found = await _within(deadline, client.medications(list(ids)))
+    if found is None:
+        log.warning("draftOrders: the Medications its orders name were not read: those orders name no drug")
+    return found or []
+
+
+async def _within(deadline: float, reading: Awaitable[list[dict[str, Any]] | None]) -> list[dict[str, Any]] | None:
+    try:
+        async with asyncio.timeout(max(deadline, 0)):
+            return await reading
+    except TimeoutError:
+        log.warning("the Medications orders name were not read: not done in %g s", max(deadline, 0))
+        return None
 
 
 async def _run(

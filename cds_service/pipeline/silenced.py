@@ -1,0 +1,44 @@
+"""What stored feedback silences: a rule snoozed for the patient, a draft its own dose-change
+swap produced, and (order-sign) the cards order-select showed today for the unchanged draft."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cds_service.pipeline.knowledge import Knowledge
+from cds_service.rules import Finding
+from cds_service.storage.records import IssuedCard, Quiet
+
+log = logging.getLogger(__name__)
+
+
+def unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -> list[Finding]:
+    kept = []
+    for finding in findings:
+        if (finding.rule_id, finding.order.key) in silenced.swapped:
+            log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
+        elif (
+            finding.rule_id in silenced.snoozed
+            and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
+        ):
+            log.debug("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
+        else:
+            kept.append(finding)
+    return kept
+
+
+def not_repeated(
+    cards: list[dict[str, Any]], issued: list[IssuedCard], shown: frozenset[str]
+) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """Drop the non-critical cards an earlier hook showed today for the unchanged draft. After
+    the card policy, so that what they subsumed or composed stays as the clinician saw it."""
+    kept = [
+        (card, record)
+        for card, record in zip(cards, issued, strict=True)
+        if card["indicator"] == "critical" or record.draft_hash not in shown
+    ]
+    for record in issued:
+        if record.indicator != "critical" and record.draft_hash in shown:
+            log.debug("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
+    return [card for card, _ in kept], [record for _, record in kept]
