@@ -95,8 +95,10 @@ class Seen:
 @dataclass
 class FhirTestServer:
     resources: list[dict[str, Any]]
-    page_size: int = 50
+    page_size: int = 50  # what a page holds at most (``_count`` may ask for fewer)
     delay: float = 0.0
+    # The resource types whose answers take ``delay`` (none named: every answer).
+    slow: set[str] = field(default_factory=set)
     fail_status: int | None = None
     # Resource types whose reads and searches fail with 500.
     fail_for: set[str] = field(default_factory=set)
@@ -165,15 +167,15 @@ class FhirTestServer:
 
     def handle(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         self.seen.append(Seen(path, headers))
-        if self.delay:
+        url = urlsplit(path)
+        parts = url.path.removeprefix("/fhir/").split("/")
+        if self.delay and (not self.slow or parts[0] in self.slow):
             time.sleep(self.delay)
         if self.fail_status:
             return self.fail_status, {
                 "resourceType": "OperationOutcome",
                 "issue": [{"severity": "error", "code": "exception"}],
             }
-        url = urlsplit(path)
-        parts = url.path.removeprefix("/fhir/").split("/")
         if parts[0] in self.fail_for:
             return 500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
         if parts == ["metadata"]:
@@ -197,7 +199,8 @@ class FhirTestServer:
         page = int(query.get("_page", ["0"])[0])
         # The search on every page, as HAPI's links keep it (its ``_include`` too).
         asked = "&".join(f"{name}={value}" for name, values in query.items() if name != "_page" for value in values)
-        chunk = matches[page * self.page_size : (page + 1) * self.page_size]
+        size = min(int(query.get("_count", [self.page_size])[0]), self.page_size)  # its most a page, as HAPI's
+        chunk = matches[page * size : (page + 1) * size]
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
             "type": "searchset",
@@ -215,7 +218,7 @@ class FhirTestServer:
             return 400, {"resourceType": "OperationOutcome", "issue": [issue]}
         if f"{parts[0]}:medication" in include:  # the Medications the page's orders name
             bundle["entry"] += [{"resource": m, "search": {"mode": "include"}} for m in self._named_medications(chunk)]
-        if (page + 1) * self.page_size < len(matches):
+        if (page + 1) * size < len(matches):
             bundle["link"].append({"relation": "next", "url": f"{self.base}/{parts[0]}?{asked}&_page={page + 1}"})
         return 200, bundle
 

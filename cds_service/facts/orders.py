@@ -120,15 +120,20 @@ def unnamed_medications(resources: list[dict[str, Any]], base: str) -> list[str]
     """The ids of the Medications on the server at ``base`` that orders among ``resources`` name
     by reference alone (no display) and that ``resources`` do not hold: read nowhere else, such
     an order names no drug, and a duplicate therapy on it went unseen."""
-    held = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    # Asked of every history sent with a fhirServer: most name their drugs inline, and one pass
+    # asking one question of each entry is all they cost (~5 µs for 500 entries).
+    by_reference = [r for r in resources if "medicationReference" in r]
+    if not by_reference:
+        return []
+    held = {as_str(r.get("id")) for r in resources if r.get("resourceType") == "Medication"}
     wanted: dict[str, None] = {}
-    for resource in resources:
-        if resource.get("resourceType") not in _HISTORY_ORDERS or resource.get("medicationCodeableConcept"):
-            continue
+    for resource in by_reference:
+        if resource.get("resourceType") not in _HISTORY_ORDERS or resource.get("medicationCodeableConcept") is not None:
+            continue  # a concept, even an empty one, is what ``concept`` reads: the reference is not followed
         reference = _one(resource.get("medicationReference"))
         ref = _reference_text(reference) if reference is not None and not as_str(reference.get("display")) else ""
-        if "://" in ref and not ref.startswith(f"{base}/"):
-            continue  # on another server
+        if (":" in ref or ref.startswith("//")) and not ref.startswith(f"{base}/"):
+            continue  # on another server (``//host/…`` too), or no server's (``urn:uuid:``)
         kind, _, id_ = _type_and_id(ref).partition("/")
         if kind == "Medication" and id_ not in held and _FHIR_ID.fullmatch(id_):
             wanted[id_] = None

@@ -21,6 +21,7 @@ cost more than its whole computation (issue 17).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -114,16 +115,20 @@ async def evaluate(
     """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
     client = fhir(call.request) if call.request.fhir_server and (call.unnamed or call.rules) else None
-    started = asyncio.get_running_loop().time()
+    reading: asyncio.Future[PatientData] | None = None
     if call.unnamed and isinstance(client, FhirClient):
+        # Which rules apply waits on the drafts' drugs; the history is read meanwhile, both
+        # within the one deadline, and dropped if no rule reads the drafts once named.
+        reading = asyncio.ensure_future(_patient_data(service, call, client, deadline))
         found = await draft_medications(client, call.unnamed, deadline)
         if found:  # the drafts read again, their drugs named: which rules read them may change
             call = await off_loop(_read, service, body, knowledge, max_draft_orders, found, inline=inline)
+        if not call.rules:
+            await _dropped(reading)
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
-        left = deadline - (asyncio.get_running_loop().time() - started)
-        data = await _patient_data(service, call.request, call.context, client, left)
+        data = await (reading or _patient_data(service, call, client, deadline))
         left_out, partial = left_out + data.left_out, data.partial
         unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
@@ -233,16 +238,18 @@ def _orders(
 
 
 async def _patient_data(
-    service: ServiceDefinition,
-    request: HookRequest,
-    context: HookContext,
-    client: FhirClient | Unfetchable | None,
-    deadline: float,
+    service: ServiceDefinition, call: _Call, client: FhirClient | Unfetchable | None, deadline: float
 ) -> PatientData:
     """The prefetch, completed from ``fhirServer``; 412 when a required key cannot be had
     (every rule reads the patient's data: the low-value therapy rule its conditions too)."""
+    request, context = call.request, call.context
     data = await complete_prefetch(
-        service.prefetch, request.prefetch or {}, context.patientId, client, deadline=deadline
+        service.prefetch,
+        request.prefetch or {},
+        context.patientId,
+        client,
+        deadline=deadline,
+        medications=call.medications,
     )
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
     if missing:
@@ -250,6 +257,13 @@ async def _patient_data(
         reasons = dict.fromkeys(data.unavailable[name] for name in missing)
         raise DataUnavailable(f"{', '.join(fields)}: not in the request, and {'; '.join(reasons)}", fields=fields)
     return data
+
+
+async def _dropped(reading: asyncio.Future[PatientData]) -> None:
+    """A history read for no rule: not waited for, and what it would have raised not said."""
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await reading
 
 
 def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) -> list[Finding]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
-from cds_service.fhir.json import as_list, bundle_resources, is_batch
+from cds_service.fhir.json import as_list, as_str, bundle_resources, is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.pipeline.server_versions import ServerVersions, versions_for
 from cds_service.protocol.services import PrefetchKey
@@ -139,7 +139,8 @@ class FhirClient:
         if self._facts is None or (fresh and not self._refreshed):
             self._refreshed = fresh
             self._facts = asyncio.ensure_future(self._read_facts())
-        return await self._facts
+        # Shielded: one reader cut off by its own deadline does not cancel the others' reading.
+        return await asyncio.shield(self._facts)
 
     async def fetch(self, key: PrefetchKey, patient_id: str) -> list[dict[str, Any]]:
         """A key's data, asked in the server's FHIR version; types the server does not have are
@@ -156,21 +157,26 @@ class FhirClient:
             log.info("prefetch %s: the server has none of its resource types: no data", key.name)
         return found or []
 
-    async def medications(self, ids: list[str]) -> list[dict[str, Any]] | None:
-        """The Medications of these ids, which orders name only by reference (the server did not
-        ``_include`` them, or the request left them out); None when they cannot be read."""
+    async def medications(self, ids: list[str], key: str) -> list[dict[str, Any]] | None:
+        """The Medications of these ids, which ``key``'s orders name only by reference (the server
+        did not ``_include`` them, or the request left them out); None when they cannot be read.
+        A search not read to its end puts ``key`` in ``partial``."""
         facts, _ = await self.facts()
         if facts.lacks("Medication"):
             log.warning("fhirServer has no Medication type: the Medications orders name were not read")
             return None
-        queries = [f"Medication?_id={','.join(ids[i : i + _IDS_A_SEARCH])}" for i in range(0, len(ids), _IDS_A_SEARCH)]
+        chunks = (ids[i : i + _IDS_A_SEARCH] for i in range(0, len(ids), _IDS_A_SEARCH))
+        queries = [f"Medication?_id={','.join(chunk)}&_count={_IDS_A_SEARCH}" for chunk in chunks]
         try:
-            parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key="") for q in queries))
+            parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key=key) for q in queries))
         except FetchFailed as error:
+            self.on_failure(key)
             log.warning("the Medications orders name were not read: %s", error)
             return None
         wanted = set(ids)
-        return [r for part in parts for r in part if r.get("resourceType") == "Medication" and r.get("id") in wanted]
+        return [
+            r for part in parts for r in part if r.get("resourceType") == "Medication" and as_str(r.get("id")) in wanted
+        ]
 
     async def _in_version(self, key: PrefetchKey, patient_id: str, facts: ServerFacts) -> list[dict[str, Any]] | None:
         """Of a server whose version is unknown, every version's types are asked: it answers

@@ -18,15 +18,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from cds_service.facts.orders import unnamed_medications
+from cds_service.facts.orders import MedicationIndex
 from cds_service.fhir.json import failed_outcome, kinds_of, resource_list
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.pipeline.one_patient import own_resources
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,11 @@ async def complete_prefetch(
     client: FhirClient | Unfetchable | None,
     *,
     deadline: float,
+    medications: MedicationIndex | None = None,
 ) -> PatientData:
     """``keys`` completed from what the client ``sent`` (only those keys are read), fetching
-    the rest through ``client``; raises ``InvalidRequest`` for a key of ours that holds no resource."""
+    the rest through ``client``; raises ``InvalidRequest`` for a key of ours that holds no resource.
+    ``medications``: those the request brought, which need not be fetched."""
     prefetch = read_prefetch(keys, sent)
     done = _Completion(patient_id)
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
@@ -129,48 +132,55 @@ async def complete_prefetch(
         if jobs:
             await _run(jobs, client, deadline, done)
         left = deadline - (asyncio.get_running_loop().time() - started)
-        await _read_medications(keys, client, left, done)
+        await _read_medications(keys, client, left, done, medications or MedicationIndex())
         done.partial |= client.partial & done.resources.keys()
     return done.data()
 
 
 async def _read_medications(
-    keys: tuple[PrefetchKey, ...], client: FhirClient, deadline: float, done: _Completion
+    keys: tuple[PrefetchKey, ...], client: FhirClient, deadline: float, done: _Completion, held: MedicationIndex
 ) -> None:
     """The Medications that the keys' orders name only by reference (no ``display``) and that
     came with neither the request nor the search, read by id within what is left of the
     deadline: such an order names no drug, and a duplicate therapy on it went unseen. Not read,
     the key is read in part (the cards say so)."""
-    for key in keys:
-        ids = (
-            unnamed_medications(done.resources[key.name], client.base)
-            if key.includes and key.name in done.resources
-            else ()
-        )
-        found = await _within(deadline, client.medications(ids)) if ids else []
-        if found is None:
-            log.warning("prefetch %s: the Medications its orders name were not read: read in part", key.name)
-            done.partial.add(key.name)
+    wanted = {
+        key.name: ids
+        for key in keys
+        if key.includes and key.name in done.resources and (ids := held.unnamed(done.resources[key.name], client.base))
+    }
+    if not wanted:
+        return
+    reading = asyncio.gather(*(client.medications(list(ids), name) for name, ids in wanted.items()))
+    found = await _within(deadline, reading)
+    for name, medications in zip(wanted, found or [None] * len(wanted), strict=True):
+        if medications is None:
+            log.warning("prefetch %s: the Medications its orders name were not read: read in part", name)
+            done.partial.add(name)
         else:
-            done.medications += found
+            done.medications += medications
 
 
 async def draft_medications(client: FhirClient, ids: tuple[str, ...], deadline: float) -> list[dict[str, Any]]:
     """The Medications that draft orders name only by reference and the request did not bring:
     not read (in time), those drafts name no drug."""
-    found = await _within(deadline, client.medications(list(ids)))
-    if found is None:
-        log.warning("draftOrders: the Medications its orders name were not read: those orders name no drug")
+    found = await _within(deadline, client.medications(list(ids), "draftOrders"))
+    if found is None or "draftOrders" in client.partial:
+        log.warning("draftOrders: the Medications its orders name were not all read: those orders name no drug")
     return found or []
 
 
-async def _within(deadline: float, reading: Awaitable[list[dict[str, Any]] | None]) -> list[dict[str, Any]] | None:
+async def _within(deadline: float, reading: Awaitable[_T]) -> _T | None:
+    """What ``reading`` answers by the deadline; None when it did not answer in time, or failed
+    in a way of its own (only its type logged: what a server sends is not logged)."""
     try:
         async with asyncio.timeout(max(deadline, 0)):
             return await reading
     except TimeoutError:
         log.warning("the Medications orders name were not read: not done in %g s", max(deadline, 0))
-        return None
+    except Exception as error:  # a drug unread is said: it is no reason for a 500
+        log.warning("the Medications orders name were not read: %s", type(error).__name__)
+    return None
 
 
 async def _run(
