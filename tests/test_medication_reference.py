@@ -240,6 +240,21 @@ def test_a_reference_sent_as_an_array_is_read(client: TestClient) -> None:
     assert "cyclobenzaprine-duration" in _post(client, request)
 
 
+@pytest.mark.parametrize(("contained_id", "fires"), [("#m1", True), ("m2", False), ("##m1", False)])
+def test_a_contained_medication_whose_id_was_written_with_its_hash_is_read(
+    client: TestClient, contained_id: str, fires: bool
+) -> None:
+    """``"id": "#m1"`` for ``"reference": "#m1"``: the ``#`` belongs to the reference, but clients
+    write it into the id too, and the draft named no drug and got no card."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["contained"] = [
+        {"resourceType": "Medication", "id": contained_id, "code": order.pop("medicationCodeableConcept")}
+    ]
+    order["medicationReference"] = {"reference": "#m1"}
+    assert ("cyclobenzaprine-duration" in _post(client, request)) is fires
+
+
 def test_a_contained_medication_without_its_type_is_read(client: TestClient) -> None:
     """``#m1`` meeting a contained resource with no ``resourceType`` (a client's omission) is read
     as the Medication it is referenced as, as before types were checked: only another type is

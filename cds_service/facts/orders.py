@@ -151,9 +151,10 @@ def _one(value: Any) -> dict[str, Any] | None:
 def _is_medication(resource: Any, id_: str) -> bool:
     """A contained resource of another type with the id (a Substance, say) names no drug: the
     reference is then read by its display alone, as one that leads nowhere is. One with no type
-    at all is read as the Medication it is referenced as (tolerantly, as the rest is read)."""
+    at all is read as the Medication it is referenced as (tolerantly, as the rest is read), and
+    so is one whose id was written with the reference's ``#`` (``"id": "#m1"``, as some clients do)."""
     kind = resource.get("resourceType", "Medication") if isinstance(resource, dict) else None
-    return kind == "Medication" and resource.get("id") == id_
+    return kind == "Medication" and resource.get("id") in (id_, f"#{id_}")
 
 
 def drug_named(concept: dict[str, Any], terminology: Terminology) -> Drug | None:
