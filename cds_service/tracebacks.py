@@ -31,11 +31,11 @@ def database_error(error: BaseException) -> str:
     """A database error's class and SQLSTATE, never its message; but for a connection psycopg
     could not open ("connection failed: …", "connection is bad: …", "failed to resolve host …"),
     whose message is libpq's about the host, port, database or user an operator needs to mend,
-    before any statement."""
+    before any statement, and for a connection option libpq does not know (named, no value)."""
     original = getattr(error, "orig", None) or error
     state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
     said = f"{type(original).__name__}{f' {state}' if state else ''}"
-    if _not_connected(original):
+    if _not_connected(original) or _names_an_option(original):
         said += f": {str(original).strip()}"
     return said
 
@@ -52,6 +52,21 @@ def _not_connected(error: BaseException) -> bool:
         and kind.__module__.startswith("psycopg")
         and getattr(error, "sqlstate", None) is None
         and str(error).startswith(_NOT_CONNECTED)
+    )
+
+
+# How libpq refuses a connection option it does not know (``?passwrd=``): the message names the
+# option, never a value. Told, it was a bare "ProgrammingError" that no operator could mend.
+_UNKNOWN_OPTION = ("invalid URI query parameter:", "invalid connection option ")
+
+
+def _names_an_option(error: BaseException) -> bool:
+    kind = type(error)
+    return (
+        kind.__name__ == "ProgrammingError"
+        and kind.__module__.startswith("psycopg")
+        and getattr(error, "sqlstate", None) is None
+        and str(error).startswith(_UNKNOWN_OPTION)
     )
 
 

@@ -269,6 +269,18 @@ def test_a_database_server_out_of_reach_stops_start_up_naming_it(cli) -> None:
     assert "Connection refused" in err and "s3cret" not in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("option", ["passwrd=s3cret", "sslmod=require&password=s3cret"])
+def test_a_misspelt_connection_option_is_named(cli, option: str) -> None:
+    """libpq refuses an option it does not know before connecting; told as "ProgrammingError"
+    alone, nobody could see which. Its words name the option, never a value. Needs no server."""
+    code, err, _ = cli("report", CDS_DATABASE_URL=f"postgresql://cds@127.0.0.1:1/cds?{option}")
+    name = option.partition("=")[0]
+    assert code == 3, err
+    assert err.startswith("cds-service: cannot start on the database 127.0.0.1:1/cds (CDS_DATABASE_URL): ")
+    assert f'ProgrammingError: invalid connection option "{name}"' in err, err
+    assert "s3cret" not in err and err.count("\n") == 1, err
+
+
 def test_a_request_piped_to_evaluate_is_read_as_bytes() -> None:
     """Standard input was read in the locale's encoding: a request saved as Windows-1252 and piped
     in ended in a traceback; passed by path it was refused in one line. Now both the same."""
