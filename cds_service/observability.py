@@ -114,7 +114,7 @@ class Metrics:
         )
         self.fhir_errors = Counter(
             "cds_fhir_fetch_errors",
-            "Prefetch keys left without data after trying to fetch them, by key.",
+            "Fetches from fhirServer that failed or timed out, by prefetch key (draftOrders: drafts' Medications).",
             ["key"],
             registry=self.registry,
         )

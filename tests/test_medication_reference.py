@@ -344,6 +344,7 @@ def test_medications_that_cannot_be_read_leave_the_history_read_in_part(
     assert [rule for rule, _, _ in cards][-1] == "partial-history"
     assert "muscle-relaxant-duplicate" not in [rule for rule, _, _ in cards]
     assert len(fhir_server.searched("Medication?")) == (1 if failure == "fails" else 0)
+    assert 'cds_fhir_fetch_errors_total{key="medications"} 1.0' in client.get("/metrics").text
 
 
 def test_a_server_refusing_the_include_it_lists_is_asked_again_without_it(
@@ -417,6 +418,8 @@ def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
     cards = _cards(client, request)
     assert (cards == _cards(client, coded)) is (server == "answers")
     assert cards == [] or server == "answers"
+    failures = 'cds_fhir_fetch_errors_total{key="draftOrders"} 1.0'
+    assert (failures in client.get("/metrics").text) is (server != "answers")
     if server != "too-slow":  # there the server's /metadata is not read in time
         assert [s.path for s in fhir_server.searched("Medication?")] == ["/fhir/Medication?_id=flexeril-10&_count=50"]
 

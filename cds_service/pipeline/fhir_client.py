@@ -170,7 +170,6 @@ class FhirClient:
         try:
             parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key=key) for q in queries))
         except FetchFailed as error:
-            self.on_failure(key)
             log.warning("the Medications orders name were not read: %s", error)
             return None
         wanted = set(ids)

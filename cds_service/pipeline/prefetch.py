@@ -156,6 +156,7 @@ async def _read_medications(
     for name, medications in zip(wanted, found or [None] * len(wanted), strict=True):
         if medications is None:
             log.warning("prefetch %s: the Medications its orders name were not read: read in part", name)
+            client.on_failure(name)
             done.partial.add(name)
         else:
             done.medications += medications
@@ -165,6 +166,8 @@ async def draft_medications(client: FhirClient, ids: tuple[str, ...], deadline: 
     """The Medications that draft orders name only by reference and the request did not bring:
     not read (in time), those drafts name no drug."""
     found = await _within(deadline, client.medications(list(ids), "draftOrders"))
+    if found is None:
+        client.on_failure("draftOrders")
     if found is None or "draftOrders" in client.partial:
         log.warning("draftOrders: the Medications its orders name were not all read: those orders name no drug")
     return found or []
