@@ -35,38 +35,29 @@ def database_error(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
     said = f"{type(original).__name__}{f' {state}' if state else ''}"
-    if _not_connected(original) or _names_an_option(original):
+    if _for_the_operator(original):
         said += f": {str(original).strip()}"
     return said
 
 
-# How psycopg's errors in opening a connection begin. Its other errors without a SQLSTATE
-# ("consuming input failed: …") can come in the middle of a statement, after the server's answer.
-_NOT_CONNECTED = ("connection failed:", "connection is bad:", "failed to resolve host")
+# How psycopg's errors begin whose words (libpq's, before any statement) name what an operator
+# mends and never a value: a connection it could not open, by class; a connection option it
+# does not know (``?passwrd=``: told as a bare "ProgrammingError", no one could see which). Its
+# other errors without a SQLSTATE ("consuming input failed: …") can come in the middle of a
+# statement, after the server's answer.
+_TOLD = {
+    "OperationalError": ("connection failed:", "connection is bad:", "failed to resolve host"),
+    "ProgrammingError": ("invalid URI query parameter:", "invalid connection option "),
+}
 
 
-def _not_connected(error: BaseException) -> bool:
+def _for_the_operator(error: BaseException) -> bool:
     kind = type(error)
     return (
-        kind.__name__ == "OperationalError"
+        kind.__name__ in _TOLD
         and kind.__module__.startswith("psycopg")
         and getattr(error, "sqlstate", None) is None
-        and str(error).startswith(_NOT_CONNECTED)
-    )
-
-
-# How libpq refuses a connection option it does not know (``?passwrd=``): the message names the
-# option, never a value. Told, it was a bare "ProgrammingError" that no operator could mend.
-_UNKNOWN_OPTION = ("invalid URI query parameter:", "invalid connection option ")
-
-
-def _names_an_option(error: BaseException) -> bool:
-    kind = type(error)
-    return (
-        kind.__name__ == "ProgrammingError"
-        and kind.__module__.startswith("psycopg")
-        and getattr(error, "sqlstate", None) is None
-        and str(error).startswith(_UNKNOWN_OPTION)
+        and str(error).startswith(_TOLD[kind.__name__])
     )
 
 
