@@ -36,8 +36,25 @@ def database_error(error: BaseException) -> str:
     state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
     said = f"{type(original).__name__}{f' {state}' if state else ''}"
     if _for_the_operator(original):
-        said += f": {str(original).strip()}"
+        told = str(original).strip()
+        said += f": {_option_named(told) if type(original).__name__ == 'ProgrammingError' else told}"
     return said
+
+
+def _option_named(message: str) -> str:
+    """libpq's "invalid connection option "x"", with x only when it is a near miss of one of
+    libpq's own options: an unknown name can be the tail of a password whose ``&`` was not
+    written ``%26`` (``?password=s3c&ret=1`` names "ret")."""
+    import difflib  # only on a start that fails
+
+    from psycopg.pq import Conninfo
+
+    name = (message.split('"')[1:2] or [""])[0]  # both of its wordings quote the name
+    known = [option.keyword.decode() for option in Conninfo.get_defaults()]
+    meant = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    if not meant:
+        return "an unknown connection option, not named (it may be part of a password: write & in one as %26)"
+    return f'invalid connection option "{name}" (did you mean "{meant[0]}"?)'
 
 
 # How psycopg's errors begin whose words (libpq's, before any statement) name what an operator
