@@ -96,6 +96,7 @@ class Seen:
 class FhirTestServer:
     resources: list[dict[str, Any]]
     page_size: int = 50  # what a page holds at most (``_count`` may ask for fewer)
+    page_sizes: dict[str, int] = field(default_factory=dict)  # by resource type, where not ``page_size``
     delay: float = 0.0
     # The resource types whose answers take ``delay`` (none named: every answer).
     slow: set[str] = field(default_factory=set)
@@ -199,7 +200,8 @@ class FhirTestServer:
         page = int(query.get("_page", ["0"])[0])
         # The search on every page, as HAPI's links keep it (its ``_include`` too).
         asked = "&".join(f"{name}={value}" for name, values in query.items() if name != "_page" for value in values)
-        size = min(int(query.get("_count", [self.page_size])[0]), self.page_size)  # its most a page, as HAPI's
+        most = self.page_sizes.get(parts[0], self.page_size)
+        size = min(int(query.get("_count", [most])[0]), most)  # its most a page, as HAPI's
         chunk = matches[page * size : (page + 1) * size]
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",

@@ -5,6 +5,7 @@ in the draft Bundle, or in the prefetched history beside the MedicationRequests 
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -405,8 +406,8 @@ def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
 ) -> None:
     """A draft naming its drug only by ``Medication/x``, the Medication neither in the draft
     Bundle nor in the prefetch: it named no drug and got no card at all. Read by its id, it gets
-    its coded twin's cards; a server that cannot say leaves the draft unnamed, and the call is
-    answered (200), not failed."""
+    its coded twin's cards; a server that cannot say leaves the draft unnamed and unchecked, and
+    the call is answered (200) with a notice saying so, not failed."""
     coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     request = copy.deepcopy(coded)
     _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
@@ -417,7 +418,12 @@ def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
     fhir_server.delay = 1.5 if server == "too-slow" else 0.0  # the test settings' deadline is 1 s
     cards = _cards(client, request)
     assert (cards == _cards(client, coded)) is (server == "answers")
-    assert cards == [] or server == "answers"
+    not_checked = (
+        "draft-not-checked",
+        "warning",
+        "A draft order's drug could not be read from the EHR: it was not checked",
+    )
+    assert cards == [not_checked] or server == "answers"
     failures = 'cds_fhir_fetch_errors_total{key="draftOrders"} 1.0'
     assert (failures in client.get("/metrics").text) is (server != "answers")
     if server != "too-slow":  # there the server's /metadata is not read in time
@@ -459,7 +465,8 @@ def test_a_slow_drafts_medication_leaves_the_others_drafts_cards_and_the_history
     fhir_server.add(*(entry["resource"] for entry in medications.get("entry", [])))
     fhir_server.delay, fhir_server.slow = 1.5, {"Medication"}  # the test settings' deadline is 1 s
     request["fhirServer"] = fhir_server.base
-    assert _cards(client, request) == _cards(client, coded)
+    cards = _cards(client, request)
+    assert cards[:-1] == _cards(client, coded) and cards[-1][0] == "draft-not-checked"
     assert fhir_server.searched("MedicationRequest")
 
 
@@ -477,30 +484,34 @@ def test_a_medication_whose_id_is_no_string_is_not_a_500(
             "entry": [{"resource": r} for r in fhir_server.resources if "medicationReference" in r]
             + [{"resource": odd}],
         }
-    else:
-        fhir_server.resources[-1] = odd
+    else:  # the server answers the search for tizanidine-2 with it
+        fhir_server.canned["Medication"] = (
+            200,
+            {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": odd}]},
+        )
     response = client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
     # In the prefetch it holds no id: the server's Medication, of a string id, is read instead.
+    # From the server it is no answer to the search: the order names no drug, and nothing failed.
     assert ("muscle-relaxant-duplicate" in rule_ids(response.json())) is (where == "prefetch")
+    assert "partial-history" not in rule_ids(response.json())
 
 
 def test_a_medication_search_cut_off_by_the_page_limit_leaves_the_history_read_in_part(
     make_client: Callable[..., TestClient], fhir_server: FhirTestServer
 ) -> None:
-    """The Medications beyond the pages read were lost with no word: the cards now say so."""
-    fhir_server.includes, fhir_server.page_size = False, 5
+    """The Medications beyond the pages read were lost with no word: the cards now say so. The
+    orders' own search is read whole (one page); only the Medications' is cut off."""
+    fhir_server.includes, fhir_server.page_sizes = False, {"Medication": 5}
     request = _fetched_by_reference(fhir_server, reference="Medication/tizanidine-2")
     order = next(r for r in fhir_server.resources if "medicationReference" in r)
     for i in range(20):
         fhir_server.add({**order, "id": f"old-{i}", "medicationReference": {"reference": f"Medication/m{i}"}})
         fhir_server.add(_medication(f"m{i}", "197378", "baclofen 10 MG Oral Tablet"))
-    rules = [
-        card["source"]["topic"]["code"]
-        for card in make_client(fhir_max_pages=2).post(SELECT, json=request).json()["cards"]
-    ]
-    assert rules[-1] == "partial-history"
-    assert len(fhir_server.searched("Medication?")) == 2
+    cards = make_client(fhir_max_pages=2).post(SELECT, json=request).json()["cards"]
+    assert cards[-1]["source"]["topic"]["code"] == "partial-history"
+    assert "medication history" in cards[-1]["detail"]
+    assert len(fhir_server.searched("MedicationRequest")) == 1 and len(fhir_server.searched("Medication?")) == 2
 
 
 @pytest.mark.parametrize("id_", ["a,b", "a&_id=b", "a b", "x" * 65])
@@ -533,3 +544,20 @@ def test_an_older_servers_medication_is_asked_for_by_id_too(
     request = _fetched_by_reference(fhir_server, reference="Medication/tizanidine-2")
     assert "muscle-relaxant-duplicate" in _post(client, request)
     assert [s.path for s in fhir_server.searched("Medication?")] == ["/fhir/Medication?_id=tizanidine-2&_count=50"]
+
+
+def test_a_history_read_for_no_rule_is_dropped_without_a_word(
+    client: TestClient, fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The draft's Medication names a drug no rule reads: the history read meanwhile is dropped,
+    and its failing fetch was left running and logged as "Task exception was never retrieved"."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/lisinopril-10")
+    del request["prefetch"]["conditions"]
+    fhir_server.add(_medication("lisinopril-10", "314076", "lisinopril 10 MG Oral Tablet"))
+    fhir_server.fail_for.add("Condition")
+    request["fhirServer"] = fhir_server.base
+    assert _cards(client, request) == []
+    client.get("/healthz")  # a turn of the app's loop, then the collector, for the dropped tasks
+    gc.collect()
+    assert "never retrieved" not in caplog.text

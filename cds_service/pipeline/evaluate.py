@@ -21,19 +21,18 @@ cost more than its whole computation (issue 17).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cds_service.content.terminology import Terminology
-from cds_service.errors import DataUnavailable, InvalidRequest
+from cds_service.errors import DataUnavailable
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.orders import MedicationIndex, draft_orders, read_orders
+from cds_service.facts.orders import MedicationIndex, draft_orders
 from cds_service.facts.patient import build_context
-from cds_service.fhir.json import full_urls, reference_of
+from cds_service.fhir.json import full_urls
 from cds_service.pipeline.cards import (
     apply_volume_policy,
     compose_suggestions,
@@ -47,9 +46,10 @@ from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.notices import notices
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications
+from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
 from cds_service.pipeline.silenced import not_repeated, unsilenced
 from cds_service.pipeline.threads import off_loop
-from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
+from cds_service.protocol.request import HookContext, HookRequest
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.rules import Finding, Rule
 from cds_service.settings import Settings
@@ -116,15 +116,11 @@ async def evaluate(
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
     client = fhir(call.request) if call.request.fhir_server and (call.unnamed or call.rules) else None
     reading: asyncio.Future[PatientData] | None = None
+    unchecked = False  # a draft whose drug could not be read from fhirServer
     if call.unnamed and isinstance(client, FhirClient):
-        # Which rules apply waits on the drafts' drugs; the history is read meanwhile, both
-        # within the one deadline, and dropped if no rule reads the drafts once named.
-        reading = asyncio.ensure_future(_patient_data(service, call, client, deadline))
-        found = await draft_medications(client, call.unnamed, deadline)
-        if found:  # the drafts read again, their drugs named: which rules read them may change
-            call = await off_loop(_read, service, body, knowledge, max_draft_orders, found, inline=inline)
-        if not call.rules:
-            await _dropped(reading)
+        reread = functools.partial(off_loop, _read, service, body, knowledge, max_draft_orders, inline=inline)
+        history = functools.partial(_patient_data, service, call, client, deadline)
+        call, reading, unchecked = await _name_drafts(call, client, deadline, reread, history)
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
@@ -132,7 +128,7 @@ async def evaluate(
         left_out, partial = left_out + data.left_out, data.partial
         unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-    ending = notices(left_out, partial | unread, new_uuid)
+    ending = notices(left_out, partial | unread, new_uuid, unchecked=unchecked)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     if findings:
@@ -157,11 +153,11 @@ def _read(
     ``fetched``: Medications the drafts name, read from ``fhirServer``."""
     request, context = validate(service, body, max_draft_orders=max_draft_orders)
     terminology = knowledge.terminology
-    medications = MedicationIndex(_given_resources(service, request, context), by_url=full_urls(context.draft_bundle))
+    medications = MedicationIndex(given_resources(service, request, context), by_url=full_urls(context.draft_bundle))
     if fetched:
         medications.add(fetched)
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
-    drafts, orders = _orders(context, raw, terminology, medications)
+    drafts, orders = orders_under_review(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
     server = request.fhir_server if fetched is None else None  # asked once
     unnamed = medications.unnamed(raw, server) if server else ()
@@ -208,35 +204,6 @@ def _answer(
     return shown, issued[: len(cards) - len(left)]
 
 
-def validate(
-    service: ServiceDefinition, body: object, *, max_draft_orders: int = MAX_DRAFT_ORDERS
-) -> tuple[HookRequest, HookContext]:
-    """The envelope and the context, validated for this service's hook."""
-    request, context = parse_hook_request(body, service.context, max_draft_orders=max_draft_orders)
-    if request.hook != service.hook:
-        raise InvalidRequest(
-            f"hook: service {service.id} answers {service.hook!r}, not {request.hook!r}", fields=["hook"]
-        )
-    return request, context
-
-
-def _given_resources(service: ServiceDefinition, request: HookRequest, context: HookContext) -> Iterator[Any]:
-    """What came with the request that the service reads: the draft Bundle and the prefetch's values
-    of its own keys, as sent (a key it never asked for could name a drug wrongly: ``read_prefetch``)."""
-    yield context.draft_bundle
-    prefetch = request.prefetch or {}
-    yield from (prefetch[key.name] for key in service.prefetch if key.name in prefetch)
-
-
-def _orders(
-    context: HookContext, raw: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex
-) -> tuple[list[Order], list[Order]]:
-    """Every draft order, and those under review (the hook's context says which)."""
-    drafts = read_orders(raw, terminology, medications)
-    reviewed = {reference_of(r) for r in context.under_review(raw)}
-    return drafts, [order for order in drafts if order.reference in reviewed]
-
-
 async def _patient_data(
     service: ServiceDefinition, call: _Call, client: FhirClient | Unfetchable | None, deadline: float
 ) -> PatientData:
@@ -259,11 +226,37 @@ async def _patient_data(
     return data
 
 
+async def _name_drafts(
+    call: _Call,
+    client: FhirClient,
+    deadline: float,
+    reread: Callable[[list[dict[str, Any]]], Awaitable[_Call]],
+    history: Callable[[], Awaitable[PatientData]],
+) -> tuple[_Call, asyncio.Future[PatientData] | None, bool]:
+    """The drafts named by the Medications read for them, the history's reading, and whether a
+    draft's drug was left unread. Which rules apply waits on the drafts' drugs: the history is
+    read meanwhile, within the one deadline, and dropped when no rule reads the drafts."""
+    reading = asyncio.ensure_future(history())
+    try:
+        found, read = await draft_medications(client, call.unnamed, deadline)
+        if found:  # the drafts read again, their drugs named: which rules read them may change
+            call = await reread(found)
+    except BaseException:  # the call cancelled (or failed): the history's reading with it
+        await _dropped(reading)
+        raise
+    if not call.rules:
+        await _dropped(reading)
+        return call, None, not read
+    return call, reading, not read
+
+
 async def _dropped(reading: asyncio.Future[PatientData]) -> None:
-    """A history read for no rule: not waited for, and what it would have raised not said."""
+    """A history read for no rule: cancelled, and what it raised retrieved, not said (a 412 for a
+    call with no rule to read it). A cancellation of the call itself still reaches it."""
     reading.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await reading
+    await asyncio.wait([reading])
+    if not reading.cancelled():
+        reading.exception()
 
 
 def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) -> list[Finding]:

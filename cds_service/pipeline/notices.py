@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 NOTICES = "urn:back-spasm-cds:notice"
 OTHER_PATIENT_TOPIC = {"system": NOTICES, "code": "other-patient-data", "display": "Another patient's data left out"}
 PARTIAL_HISTORY_TOPIC = {"system": NOTICES, "code": "partial-history", "display": "History not read in full"}
+DRAFT_NOT_CHECKED_TOPIC = {"system": NOTICES, "code": "draft-not-checked", "display": "Draft order not checked"}
 DRAFTS, PATIENT = "context.draftOrders", "prefetch.patient"
 # What each field or prefetch key is, in a card's words.
 _WORDS = {
@@ -26,13 +27,23 @@ _WORDS = {
 }
 
 
-def notices(left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callable[[], str]) -> list[dict[str, Any]]:
+def notices(
+    left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool = False
+) -> list[dict[str, Any]]:
     """The notices a call's answer ends with: data of another patient left out (``left_out``, the
-    fields), and prefetch keys read in part (``partial``; "patient": the record not read at all)."""
+    fields), a draft whose drug could not be read (``unchecked``), and prefetch keys read in
+    part (``partial``; "patient": the record not read at all)."""
     cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
+    if unchecked:
+        summary = "A draft order's drug could not be read from the EHR: it was not checked"
+        detail = (
+            "A draft order names its drug only by a Medication that the EHR's FHIR server did not "
+            "return (in time, or at all): no check ran on that order. Review it before signing."
+        )
+        cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, detail))
     if partial:
         cards.append(_partial(partial, new_uuid))
     return cards

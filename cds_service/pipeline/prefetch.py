@@ -151,9 +151,10 @@ async def _read_medications(
     }
     if not wanted:
         return
-    reading = asyncio.gather(*(client.medications(list(ids), name) for name, ids in wanted.items()))
-    found = await _within(deadline, reading)
-    for name, medications in zip(wanted, found or [None] * len(wanted), strict=True):
+    found = await asyncio.gather(
+        *(_within(deadline, client.medications(list(ids), name)) for name, ids in wanted.items())
+    )
+    for name, medications in zip(wanted, found, strict=True):
         if medications is None:
             log.warning("prefetch %s: the Medications its orders name were not read: read in part", name)
             client.on_failure(name)
@@ -162,15 +163,19 @@ async def _read_medications(
             done.medications += medications
 
 
-async def draft_medications(client: FhirClient, ids: tuple[str, ...], deadline: float) -> list[dict[str, Any]]:
-    """The Medications that draft orders name only by reference and the request did not bring:
-    not read (in time), those drafts name no drug."""
+async def draft_medications(
+    client: FhirClient, ids: tuple[str, ...], deadline: float
+) -> tuple[list[dict[str, Any]], bool]:
+    """The Medications that draft orders name only by reference and the request did not bring,
+    and whether they were all read: those not read (in time, or past the page limit) leave their
+    drafts naming no drug, unchecked (a notice says so)."""
     found = await _within(deadline, client.medications(list(ids), "draftOrders"))
     if found is None:
         client.on_failure("draftOrders")
-    if found is None or "draftOrders" in client.partial:
-        log.warning("draftOrders: the Medications its orders name were not all read: those orders name no drug")
-    return found or []
+    read = found is not None and "draftOrders" not in client.partial
+    if not read:
+        log.warning("draftOrders: the Medications its orders name were not all read: those orders not checked")
+    return found or [], read
 
 
 async def _within(deadline: float, reading: Awaitable[_T]) -> _T | None:
@@ -192,7 +197,13 @@ async def _run(
     """The fetches, all at once under one deadline: each key's resources, or why it is
     unavailable (a failed fetch)."""
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
-    finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+    try:
+        finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+    except asyncio.CancelledError:  # the read dropped (no rule reads it) or the call cancelled
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)  # their failures said by nobody
+        raise
     for task in pending:
         task.cancel()
     for name, task in tasks.items():
