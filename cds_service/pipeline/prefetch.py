@@ -9,7 +9,9 @@ Each key's resources that name another patient are left out as soon as the key i
 (``one_patient``), and the field named, so that the cards say so.
 
 A key is fetched in the server's own FHIR version (a DSTU2 server has ``MedicationOrder``, not
-``MedicationRequest``) by ``pipeline.fhir_client``.
+``MedicationRequest``) by ``pipeline.fhir_client``. The Medications that orders name only by
+reference, and that came with neither the request nor the search, are read by id within the same
+deadline: the history's here, the drafts' (``draft_medications``) before the rules are chosen.
 """
 
 from __future__ import annotations
