@@ -230,7 +230,7 @@ def postgresql_server() -> str:
 
 
 # Schemas a test's own apps still held when it ended, dropped when the session ends.
-_SCHEMAS_LEFT: list[str] = []
+_SCHEMAS_LEFT: list[tuple[str, str]] = []  # and the test that left each
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def postgresql_url(postgresql_server: str) -> Iterator[str]:
     url = make_url(postgresql_server).update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
     if not _dropped(admin, schema):
-        _SCHEMAS_LEFT.append(schema)
+        _SCHEMAS_LEFT.append((schema, os.environ.get("PYTEST_CURRENT_TEST", "?").rpartition(" ")[0]))
     admin.dispose()
 
 
@@ -272,16 +272,18 @@ def _drop_schemas_left() -> Iterator[None]:
     if not _SCHEMAS_LEFT:
         return
     admin = create_engine(TEST_DATABASE_URL)
-    held = [schema for schema in _SCHEMAS_LEFT if not _dropped(admin, schema)]
+    held = [(schema, test) for schema, test in _SCHEMAS_LEFT if not _dropped(admin, schema)]
     if held:
         with admin.connect() as connection:
             holders = connection.execute(
                 text(
-                    "SELECT state, now() - xact_start, left(query, 120) FROM pg_stat_activity"
+                    "SELECT state, now() - xact_start, client_port, left(query, 120) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
                 )
             ).all()
-        warnings.warn(f"test schemas left, still held: {held}; open transactions: {holders}", stacklevel=1)
+        warnings.warn(
+            f"test schemas left, still held (schema, test): {held}; open transactions: {holders}", stacklevel=1
+        )
     admin.dispose()
 
 
