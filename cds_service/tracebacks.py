@@ -42,9 +42,10 @@ def database_error(error: BaseException) -> str:
 
 
 def _option_named(message: str) -> str:
-    """libpq's "invalid connection option "x"", with x only when it is a near miss of one of
-    libpq's own options: an unknown name can be the tail of a password whose ``&`` was not
-    written ``%26`` (``?password=s3c&ret=1`` names "ret")."""
+    """libpq's "invalid connection option "x"", told without x: an unknown name can be the tail of
+    a password whose ``&`` was not written ``%26`` (``?password=s3c&ret=1`` names "ret", and a
+    tail close to an option, ``&report=``, is as likely). Only the option of libpq's own that it
+    is close to is named."""
     import difflib  # only on a start that fails
 
     from psycopg.pq import Conninfo
@@ -52,9 +53,8 @@ def _option_named(message: str) -> str:
     name = (message.split('"')[1:2] or [""])[0]  # both of its wordings quote the name
     known = [option.keyword.decode() for option in Conninfo.get_defaults()]
     meant = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    if not meant:
-        return "an unknown connection option, not named (it may be part of a password: write & in one as %26)"
-    return f'invalid connection option "{name}" (did you mean "{meant[0]}"?)'
+    hint = f' (did you mean "{meant[0]}"?)' if meant else ""
+    return f"an unknown connection option, not named: it may be part of a password, whose & is written %26{hint}"
 
 
 # How psycopg's errors begin whose words (libpq's, before any statement) name what an operator
