@@ -561,3 +561,39 @@ def test_a_history_read_for_no_rule_is_dropped_without_a_word(
     client.get("/healthz")  # a turn of the app's loop, then the collector, for the dropped tasks
     gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_the_card_limit(
+    make_client: Callable[..., TestClient], fhir_server: FhirTestServer
+) -> None:
+    """Another patient's data, a history read in part and a draft not checked were three notices,
+    and with the card that counts the rest the answer held four cards where CDS_MAX_CARDS allows
+    three: the draft's is said in the history's notice when both come."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    drafts = request["context"]["draftOrders"]["entry"]
+    other = copy.deepcopy(drafts[0]["resource"])
+    other["id"] = "by-reference"
+    _by_reference(other, "Medication/flexeril-10")
+    drafts.append({"resource": other})
+    request["context"]["selections"].append("MedicationRequest/by-reference")
+    conditions = request["prefetch"]["conditions"]
+    conditions["entry"] = [
+        {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/x"}}}
+    ]
+    conditions["link"] = [{"relation": "next", "url": f"{fhir_server.base}/Condition?patient=x&_page=1"}]
+    fhir_server.fail_for.add("Medication")
+    request["fhirServer"] = fhir_server.base
+    cards = make_client(max_cards=3, fhir_max_pages=1).post(SELECT, json=request).json()["cards"]
+    codes = [card["source"]["topic"]["code"] for card in cards]
+    assert codes == ["cyclobenzaprine-duration", "other-patient-data", "partial-history"]
+    assert cards[-1]["summary"].startswith("A draft order's drug and the patient's history were not read in full")
+    assert "no check ran on that order" in cards[-1]["detail"] and "conditions" in cards[-1]["detail"]
+
+
+def test_a_draft_whose_medication_the_service_may_not_ask_for_is_said_not_checked(client: TestClient) -> None:
+    """A fhirServer off the service's list: the draft's drug cannot be read, as when the server
+    fails, and the answer said nothing."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
+    request["fhirServer"] = "https://not-listed.example.org/fhir"
+    assert [code for code, _, _ in _cards(client, request)] == ["draft-not-checked"]

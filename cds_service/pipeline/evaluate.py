@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cds_service.errors import DataUnavailable
+from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.orders import MedicationIndex, draft_orders
 from cds_service.facts.patient import build_context
@@ -121,6 +121,9 @@ async def evaluate(
         reread = functools.partial(off_loop, _read, service, body, knowledge, max_draft_orders, inline=inline)
         history = functools.partial(_patient_data, service, call, client, deadline)
         call, reading, unchecked = await _name_drafts(call, client, deadline, reread, history)
+    elif call.unnamed and isinstance(client, Unfetchable):
+        log.warning("draftOrders: the Medications its orders name cannot be read (%s): not checked", client.reason)
+        unchecked = True
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
@@ -255,8 +258,9 @@ async def _dropped(reading: asyncio.Future[PatientData]) -> None:
     call with no rule to read it). A cancellation of the call itself still reaches it."""
     reading.cancel()
     await asyncio.wait([reading])
-    if not reading.cancelled():
-        reading.exception()
+    error = None if reading.cancelled() else reading.exception()
+    if error is not None and not isinstance(error, DataUnavailable | InvalidRequest):
+        log.warning("a history read for no rule failed: %s", type(error).__name__)  # not its message
 
 
 def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) -> list[Finding]:

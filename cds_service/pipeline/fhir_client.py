@@ -167,11 +167,16 @@ class FhirClient:
             return None
         chunks = (ids[i : i + _IDS_A_SEARCH] for i in range(0, len(ids), _IDS_A_SEARCH))
         queries = [f"Medication?_id={','.join(chunk)}&_count={_IDS_A_SEARCH}" for chunk in chunks]
-        try:
-            parts = await asyncio.gather(*(self.pages(None, q, search_type="Medication", key=key) for q in queries))
-        except FetchFailed as error:
-            log.warning("the Medications orders name were not read: %s", error)
+        # Every search answered or failed before this one is told: none left running after it.
+        answers = await asyncio.gather(
+            *(self.pages(None, q, search_type="Medication", key=key) for q in queries), return_exceptions=True
+        )
+        if failed := next((a for a in answers if isinstance(a, BaseException)), None):
+            if not isinstance(failed, FetchFailed):
+                raise failed
+            log.warning("the Medications orders name were not read: %s", failed)
             return None
+        parts = [a for a in answers if not isinstance(a, BaseException)]
         wanted = set(ids)
         return [
             r for part in parts for r in part if r.get("resourceType") == "Medication" and as_str(r.get("id")) in wanted

@@ -37,21 +37,26 @@ def notices(
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
-    if unchecked:
+    if partial:  # a draft not checked is said in the same card: the notices stay two at most
+        cards.append(_partial(partial, new_uuid, unchecked=unchecked))
+    elif unchecked:
         summary = "A draft order's drug could not be read from the EHR: it was not checked"
-        detail = (
-            "A draft order names its drug only by a Medication that the EHR's FHIR server did not "
-            "return (in time, or at all): no check ran on that order. Review it before signing."
-        )
-        cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, detail))
-    if partial:
-        cards.append(_partial(partial, new_uuid))
+        cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, _UNCHECKED + " Review it before signing."))
     return cards
 
 
-def _partial(partial: frozenset[str], new_uuid: Callable[[], str]) -> dict[str, Any]:
-    """Keys read in part, and the patient record when it could not be read (the age unknown)."""
+_UNCHECKED = (
+    "A draft order names its drug only by a Medication that the EHR's FHIR server did not return "
+    "(in time, or at all, or the service may not ask it): no check ran on that order."
+)
+
+
+def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool) -> dict[str, Any]:
+    """Keys read in part, and the patient record when it could not be read (the age unknown);
+    and a draft whose drug could not be read, when there is one."""
     lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key != "patient")
+    if unchecked:
+        lines.append(_UNCHECKED)
     if "patient" in partial:
         lines.append(
             "The patient record could not be read: the age is unknown, so the checks for older adults did not run."
@@ -62,11 +67,12 @@ def _partial(partial: frozenset[str], new_uuid: Callable[[], str]) -> dict[str, 
         "Any other card comes from what was read, and a check that needed the rest may be missing: "
         "review the record before signing."
     )
-    summary = (
-        "The patient's history was not read in full: checks may be incomplete"
-        if history
-        else "The patient record could not be read: the checks for older adults did not run"
-    )
+    if unchecked:
+        summary = "A draft order's drug and the patient's history were not read in full: checks are incomplete"
+    elif history:
+        summary = "The patient's history was not read in full: checks may be incomplete"
+    else:
+        summary = "The patient record could not be read: the checks for older adults did not run"
     return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
 
 
