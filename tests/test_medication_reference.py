@@ -447,13 +447,9 @@ def test_a_drafts_medication_is_not_asked_for_where_the_request_names_the_drug(
     assert fhir_server.searched("Medication") == []
 
 
-def test_a_slow_drafts_medication_leaves_the_others_drafts_cards_and_the_history_its_deadline(
-    client: TestClient, fhir_server: FhirTestServer
-) -> None:
-    """One draft coded, one naming its drug only by a Medication the server is slow to give:
-    the history was read only after the draft's Medication gave up, with no time left, and the
-    call was a 412 where it had been the coded draft's cards."""
-    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+def _with_a_draft_by_reference(coded: dict[str, Any]) -> dict[str, Any]:
+    """The coded request with a second draft under review, its copy naming the drug only by
+    ``Medication/flexeril-10``."""
     request = copy.deepcopy(coded)
     drafts = request["context"]["draftOrders"]["entry"]
     other = copy.deepcopy(drafts[0]["resource"])
@@ -461,6 +457,17 @@ def test_a_slow_drafts_medication_leaves_the_others_drafts_cards_and_the_history
     _by_reference(other, "Medication/flexeril-10")
     drafts.append({"resource": other})
     request["context"]["selections"].append("MedicationRequest/by-reference")
+    return request
+
+
+def test_a_slow_drafts_medication_leaves_the_others_drafts_cards_and_the_history_its_deadline(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """One draft coded, one naming its drug only by a Medication the server is slow to give:
+    the history was read only after the draft's Medication gave up, with no time left, and the
+    call was a 412 where it had been the coded draft's cards."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = _with_a_draft_by_reference(coded)
     medications = request["prefetch"].pop("medications")
     fhir_server.add(*(entry["resource"] for entry in medications.get("entry", [])))
     fhir_server.delay, fhir_server.slow = 1.5, {"Medication"}  # the test settings' deadline is 1 s
@@ -569,13 +576,7 @@ def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_th
     """Another patient's data, a history read in part and a draft not checked were three notices,
     and with the card that counts the rest the answer held four cards where CDS_MAX_CARDS allows
     three: the draft's is said in the history's notice when both come."""
-    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
-    drafts = request["context"]["draftOrders"]["entry"]
-    other = copy.deepcopy(drafts[0]["resource"])
-    other["id"] = "by-reference"
-    _by_reference(other, "Medication/flexeril-10")
-    drafts.append({"resource": other})
-    request["context"]["selections"].append("MedicationRequest/by-reference")
+    request = _with_a_draft_by_reference(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
     conditions = request["prefetch"]["conditions"]
     conditions["entry"] = [
         {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/x"}}}

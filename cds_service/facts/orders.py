@@ -49,7 +49,7 @@ class MedicationIndex:
     def unnamed(self, orders: list[dict[str, Any]], server: str) -> tuple[str, ...]:
         """The ids of the Medications on ``server`` that ``orders`` name only by reference and
         that are not here: without them those orders name no drug."""
-        ids = unnamed_medications(orders, server.rstrip("/"))
+        ids = _unnamed_ids(orders, server.rstrip("/"))
         return tuple(i for i in ids if self._get(f"Medication/{i}") is None)
 
     def _get(self, reference: str) -> dict[str, Any] | None:
@@ -110,13 +110,13 @@ def _reference_text(reference: dict[str, Any]) -> str:
     return (as_str(reference.get("reference")) or "").strip().rstrip("/")  # "Medication/m1/" is Medication/m1
 
 
-# The orders of a history that may name their drug by reference (DSTU2's ``MedicationOrder`` too).
-_HISTORY_ORDERS = ("MedicationRequest", "MedicationOrder")
+# The orders that may name their drug by reference (DSTU2's ``MedicationOrder`` too).
+_MEDICATION_ORDERS = ("MedicationRequest", "MedicationOrder")
 # A FHIR id: what may go into a search's ``_id`` list unescaped.
 _FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 
 
-def unnamed_medications(resources: list[dict[str, Any]], base: str) -> list[str]:
+def _unnamed_ids(resources: list[dict[str, Any]], base: str) -> list[str]:
     """The ids of the Medications on the server at ``base`` that orders among ``resources`` name
     by reference alone (no display) and that ``resources`` do not hold: read nowhere else, such
     an order names no drug, and a duplicate therapy on it went unseen."""
@@ -128,7 +128,10 @@ def unnamed_medications(resources: list[dict[str, Any]], base: str) -> list[str]
     held = {as_str(r.get("id")) for r in resources if r.get("resourceType") == "Medication"}
     wanted: dict[str, None] = {}
     for resource in by_reference:
-        if resource.get("resourceType") not in _HISTORY_ORDERS or resource.get("medicationCodeableConcept") is not None:
+        if (
+            resource.get("resourceType") not in _MEDICATION_ORDERS
+            or resource.get("medicationCodeableConcept") is not None
+        ):
             continue  # a concept, even an empty one, is what ``concept`` reads: the reference is not followed
         reference = _one(resource.get("medicationReference"))
         ref = _reference_text(reference) if reference is not None and not as_str(reference.get("display")) else ""
