@@ -1,6 +1,7 @@
 """A drug named by ``medicationReference`` to a Medication resource that came with the request:
 in the draft Bundle, or in the prefetched history beside the MedicationRequests (a search with
-``_include``). Each fires as its coded twin does, and a reference that leads nowhere stays silent."""
+``_include``). Each fires as its coded twin does; a draft whose reference leads nowhere is said
+not checked."""
 
 from __future__ import annotations
 
@@ -97,10 +98,20 @@ def test_a_drug_code_in_a_near_miss_shape_is_read(client: TestClient, shape: str
     assert _cards(client, request) == _cards(client, coded)
 
 
-def test_draft_whose_reference_leads_nowhere_is_silent(client: TestClient) -> None:
+NOT_CHECKED = (
+    "draft-not-checked",
+    "warning",
+    "A draft order's drug could not be read from the EHR: it was not checked",
+)
+
+
+def test_a_draft_whose_reference_leads_nowhere_is_said_not_checked(client: TestClient) -> None:
+    """No Medication in the request and no fhirServer to ask: the draft names no drug, and the
+    answer was silent, as if it had been checked and found clear."""
     request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
     _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
-    assert "cyclobenzaprine-duration" not in _post(client, request)
+    del request["fhirServer"]
+    assert _cards(client, request) == [NOT_CHECKED]
 
 
 @pytest.mark.parametrize("medication", [True, False], ids=["included", "absent"])
@@ -418,16 +429,26 @@ def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
     fhir_server.delay = 1.5 if server == "too-slow" else 0.0  # the test settings' deadline is 1 s
     cards = _cards(client, request)
     assert (cards == _cards(client, coded)) is (server == "answers")
-    not_checked = (
-        "draft-not-checked",
-        "warning",
-        "A draft order's drug could not be read from the EHR: it was not checked",
-    )
-    assert cards == [not_checked] or server == "answers"
+    assert cards == [NOT_CHECKED] or server == "answers"
     failures = 'cds_fhir_fetch_errors_total{key="draftOrders"} 1.0'
     assert (failures in client.get("/metrics").text) is (server != "answers")
     if server != "too-slow":  # there the server's /metadata is not read in time
         assert [s.path for s in fhir_server.searched("Medication?")] == ["/fhir/Medication?_id=flexeril-10&_count=50"]
+
+
+def test_a_drafts_medication_the_server_does_not_have_is_said_not_checked(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """The server answered, without the Medication: the draft named no drug and was silent, while
+    a drug it did return is read and checked, in the same search."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = _with_a_draft_by_reference(coded)
+    _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/not-there")
+    request["fhirServer"] = fhir_server.base
+    fhir_server.add(_medication(*FLEXERIL))
+    assert _cards(client, request) == [*_cards(client, coded), NOT_CHECKED]
+    searched = [s.path for s in fhir_server.searched("Medication?")]
+    assert searched == ["/fhir/Medication?_id=not-there,flexeril-10&_count=50"]
 
 
 @pytest.mark.parametrize("where", ["display", "draftOrders", "prefetch"])

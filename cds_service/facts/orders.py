@@ -48,7 +48,8 @@ class MedicationIndex:
 
     def unnamed(self, orders: list[dict[str, Any]], server: str) -> tuple[str, ...]:
         """The ids of the Medications on ``server`` that ``orders`` name only by reference and
-        that are not here: without them those orders name no drug."""
+        that are not here: without them those orders name no drug. ``server`` "" (none given):
+        the relative references' ids."""
         ids = _unnamed_ids(orders, server.rstrip("/"))
         return tuple(i for i in ids if self._get(f"Medication/{i}") is None)
 

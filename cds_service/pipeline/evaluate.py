@@ -94,7 +94,7 @@ class _Call:
     rules: list[Rule]
     # Fields of the request something naming another patient was left out of (``one_patient``).
     left_out: tuple[str, ...] = ()
-    # Medications on fhirServer that drafts name only by reference (``_unnamed``).
+    # Medications that drafts name only by reference and the request lacks (``MedicationIndex.unnamed``).
     unnamed: tuple[str, ...] = ()
 
 
@@ -121,8 +121,9 @@ async def evaluate(
         reread = functools.partial(off_loop, _read, service, body, knowledge, max_draft_orders, inline=inline)
         history = functools.partial(_patient_data, service, call, client, deadline)
         call, reading, unchecked = await _name_drafts(call, client, deadline, reread, history)
-    elif call.unnamed and isinstance(client, Unfetchable):
-        log.warning("draftOrders: the Medications its orders name cannot be read (%s): not checked", client.reason)
+    elif call.unnamed:
+        reason = client.reason if isinstance(client, Unfetchable) else "the request has no fhirServer"
+        log.warning("draftOrders: the Medications its orders name cannot be read (%s): not checked", reason)
         unchecked = True
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
@@ -162,8 +163,8 @@ def _read(
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
     drafts, orders = orders_under_review(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
-    server = request.fhir_server if fetched is None else None  # asked once
-    unnamed = medications.unnamed(raw, server) if server else ()
+    # After a read from fhirServer (``fetched``), those it did not return: their drafts unchecked.
+    unnamed = medications.unnamed(raw, request.fhir_server or "")
     return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed)
 
 
@@ -247,10 +248,13 @@ async def _name_drafts(
     except BaseException:  # the call cancelled (or failed): the history's reading with it
         await _dropped(reading)
         raise
+    unchecked = not read or bool(call.unnamed)  # read, and some not there: their drafts name no drug
+    if read and call.unnamed:
+        log.warning("draftOrders: %d Medication(s) its orders name not on fhirServer: not checked", len(call.unnamed))
     if not call.rules:
         await _dropped(reading)
-        return call, None, not read
-    return call, reading, not read
+        return call, None, unchecked
+    return call, reading, unchecked
 
 
 async def _dropped(reading: asyncio.Future[PatientData]) -> None:
