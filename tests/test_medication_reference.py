@@ -436,6 +436,50 @@ def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
         assert [s.path for s in fhir_server.searched("Medication?")] == ["/fhir/Medication?_id=flexeril-10&_count=50"]
 
 
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"reference": "#m1"},  # no such contained resource
+        {"reference": "https://elsewhere.example.org/fhir/Medication/flexeril-10"},  # another server's
+        {"reference": "urn:uuid:0f3c1e2a-6d55-4d1e-9a57-2b8f0c1d9e4b"},  # no entry of the Bundle
+        {"reference": "medication/flexeril-10"},  # references are case-sensitive
+        {"identifier": {"system": "urn:oid:2.16.840.1.113883.6.69", "value": "0591-5658-01"}},
+    ],
+    ids=["contained", "another-server", "urn", "lower-case", "identifier"],
+)
+def test_a_draft_whose_reference_leads_to_no_drug_is_said_not_checked(
+    client: TestClient, reference: dict[str, Any]
+) -> None:
+    """Each leads to no Medication the service could read: the draft named no drug, and the
+    answer was silent. With a display, the display names the drug."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = reference
+    assert _cards(client, request) == [NOT_CHECKED]
+    reference["display"] = "cyclobenzaprine hydrochloride 10 MG Oral Tablet"
+    assert "cyclobenzaprine-duration" in _post(client, request)
+
+
+@pytest.mark.parametrize("draft", ["no-drug-yet", "not-selected"])
+def test_a_draft_with_no_drug_chosen_or_not_under_review_is_not_said_not_checked(
+    client: TestClient, draft: str
+) -> None:
+    """The sandbox's Rx View opens on a draft with no drug chosen: nothing to check yet. A draft
+    leading nowhere that order-select did not select is not under review: its notice would be
+    about an order no card is for."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = _with_a_draft_by_reference(coded)
+    drafts = request["context"]["draftOrders"]["entry"]
+    if draft == "no-drug-yet":
+        del drafts[1]["resource"]["medicationReference"]
+    else:
+        request["context"]["selections"].remove("MedicationRequest/by-reference")
+    del request["fhirServer"]
+    del coded["fhirServer"]
+    assert _cards(client, request) == _cards(client, coded)
+
+
 def test_a_drafts_medication_the_server_does_not_have_is_said_not_checked(
     client: TestClient, fhir_server: FhirTestServer
 ) -> None:

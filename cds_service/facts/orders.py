@@ -53,6 +53,15 @@ class MedicationIndex:
         ids = _unnamed_ids(orders, server.rstrip("/"))
         return tuple(i for i in ids if self._get(f"Medication/{i}") is None)
 
+    def leads_nowhere(self, raw: dict[str, Any]) -> bool:
+        """Does a raw MedicationRequest name its drug by a reference that leads to none (no
+        Medication found, or one without a code, and no display)? It cannot be checked, and the
+        answer says so; a draft with no drug chosen yet (the sandbox's Rx View) is not one."""
+        if raw.get("medicationCodeableConcept") is not None or not _one(raw.get("medicationReference")):
+            return False
+        concept = self.concept(raw) or {}
+        return not as_str(concept.get("text")) and not codes_of(concept)
+
     def _get(self, reference: str) -> dict[str, Any] | None:
         if self._sent or self._listed:  # asked once an order, ~300 times a call of Epic's: indexed once
             self._index()

@@ -96,6 +96,8 @@ class _Call:
     left_out: tuple[str, ...] = ()
     # Medications that drafts name only by reference and the request lacks (``MedicationIndex.unnamed``).
     unnamed: tuple[str, ...] = ()
+    # A draft under review names its drug by a reference that leads to none: said not checked.
+    unchecked: bool = False
 
 
 async def evaluate(
@@ -116,15 +118,13 @@ async def evaluate(
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
     client = fhir(call.request) if call.request.fhir_server and (call.unnamed or call.rules) else None
     reading: asyncio.Future[PatientData] | None = None
-    unchecked = False  # a draft whose drug could not be read from fhirServer
     if call.unnamed and isinstance(client, FhirClient):
         reread = functools.partial(off_loop, _read, service, body, knowledge, max_draft_orders, inline=inline)
         history = functools.partial(_patient_data, service, call, client, deadline)
-        call, reading, unchecked = await _name_drafts(call, client, deadline, reread, history)
+        call, reading = await _name_drafts(call, client, deadline, reread, history)
     elif call.unnamed:
         reason = client.reason if isinstance(client, Unfetchable) else "the request has no fhirServer"
-        log.warning("draftOrders: the Medications its orders name cannot be read (%s): not checked", reason)
-        unchecked = True
+        log.warning("draftOrders: the Medications its orders name cannot be read (%s)", reason)
     left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
     findings: list[Finding] = []
     if call.rules:
@@ -132,7 +132,7 @@ async def evaluate(
         left_out, partial = left_out + data.left_out, data.partial
         unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-    ending = notices(left_out, partial | unread, new_uuid, unchecked=unchecked)
+    ending = notices(left_out, partial | unread, new_uuid, unchecked=call.unchecked)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     if findings:
@@ -165,7 +165,8 @@ def _read(
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
     # After a read from fhirServer (``fetched``), those it did not return: their drafts unchecked.
     unnamed = medications.unnamed(raw, request.fhir_server or "")
-    return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed)
+    unchecked = any(order.drug is None and medications.leads_nowhere(order.r4) for order in orders)
+    return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed, unchecked)
 
 
 def _assess(
@@ -236,10 +237,10 @@ async def _name_drafts(
     deadline: float,
     reread: Callable[[list[dict[str, Any]]], Awaitable[_Call]],
     history: Callable[[], Awaitable[PatientData]],
-) -> tuple[_Call, asyncio.Future[PatientData] | None, bool]:
-    """The drafts named by the Medications read for them, the history's reading, and whether a
-    draft's drug was left unread. Which rules apply waits on the drafts' drugs: the history is
-    read meanwhile, within the one deadline, and dropped when no rule reads the drafts."""
+) -> tuple[_Call, asyncio.Future[PatientData] | None]:
+    """The drafts named by the Medications read for them, and the history's reading. Which rules
+    apply waits on the drafts' drugs: the history is read meanwhile, within the one deadline, and
+    dropped when no rule reads the drafts."""
     reading = asyncio.ensure_future(history())
     try:
         found, read = await draft_medications(client, call.unnamed, deadline)
@@ -248,13 +249,12 @@ async def _name_drafts(
     except BaseException:  # the call cancelled (or failed): the history's reading with it
         await _dropped(reading)
         raise
-    unchecked = not read or bool(call.unnamed)  # read, and some not there: their drafts name no drug
-    if read and call.unnamed:
-        log.warning("draftOrders: %d Medication(s) its orders name not on fhirServer: not checked", len(call.unnamed))
+    if read and call.unnamed:  # the server answered without them
+        log.warning("draftOrders: %d Medication(s) its orders name not on fhirServer", len(call.unnamed))
     if not call.rules:
         await _dropped(reading)
-        return call, None, unchecked
-    return call, reading, unchecked
+        return call, None
+    return call, reading
 
 
 async def _dropped(reading: asyncio.Future[PatientData]) -> None:

@@ -46,8 +46,8 @@ def notices(
 
 
 _UNCHECKED = (
-    "A draft order names its drug only by a Medication that neither the request nor the EHR's FHIR "
-    "server gave (in time, or at all, or the service may not ask it): no check ran on that order."
+    "A draft order names its drug only by a reference to a Medication the service could not read "
+    "(not in the request, and not given by the EHR's FHIR server in time, or at all): no check ran on that order."
 )
 
 
