@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition
 from cds_service.fhir.coding import ICD10CM, Code
-from cds_service.fhir.json import as_obj, as_str, codes_of, reference_of, to_date
+from cds_service.fhir.json import as_obj, as_str, codes_of, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
@@ -108,8 +108,10 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         standing = standing_of((raw.get("verificationStatus"), raw.get("clinicalStatus")))
         if standing is False or (standing is None and _abated(raw, today)):
             continue
-        onset = to_date(raw.get("onsetDateTime")) or to_date(as_obj(raw.get("onsetPeriod")).get("start"))
+        written = _onset_written(raw)
+        onset = to_date(written)
         recorded = to_date(raw.get("recordedDate")) if onset is None else None
+        latest = to_end_date(written) if onset is not None else to_end_date(raw.get("recordedDate"))
         severity = raw.get("severity")
         conditions.append(
             Condition(
@@ -120,6 +122,13 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 onset or recorded,
                 tuple(codes_of(severity)) if severity is not None else (),
                 bool(recorded),  # onset_from_record
+                latest,
             )
         )
     return conditions
+
+
+def _onset_written(raw: dict[str, Any]) -> Any:
+    """The onset as written: its dateTime, else its period's start (a value that is no date is passed over)."""
+    written = raw.get("onsetDateTime")
+    return written if to_date(written) is not None else as_obj(raw.get("onsetPeriod")).get("start")

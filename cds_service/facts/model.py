@@ -75,6 +75,16 @@ class Condition(NamedTuple):
     # The onset is the recordedDate standing in for a missing onset (an acute MI may use it,
     # an old MI never: clinical specification §2).
     onset_from_record: bool = False
+    # The last day the onset may be on: a partial date ("2026-08") covers its month, a full one
+    # only itself. ``onset`` is the first.
+    onset_latest: date | None = None
+
+    def onset_since(self, day: date) -> bool:
+        """May the onset be on or after ``day``? A partial date counts for every day it covers:
+        an MI recorded as "2026-08" may still be in its recovery window on 21 November (read as
+        1 August, it was not, and a contraindication went unsaid)."""
+        latest = self.onset_latest or self.onset
+        return latest is not None and latest >= day
 
 
 class Course(NamedTuple):

@@ -23,7 +23,7 @@ from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.fhir.coding import ICD10CM
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import days_before, is_muscle_relaxant
+from cds_service.rules.common import days_since_onset, is_muscle_relaxant, onset_shown
 from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
 
 RULE_ID = "back-pain-red-flag"
@@ -51,7 +51,7 @@ def current_fracture(condition: Condition, terminology: Terminology, today: date
     system, key = code.key
     if system == ICD10CM and len(key) == 7 and key[6] in _INITIAL_ENCOUNTER:
         return True
-    return condition.onset is not None and condition.onset >= today - timedelta(days=days)
+    return condition.onset_since(today - timedelta(days=days))
 
 
 def red_flags(context: PatientContext, terminology: Terminology, config: Config) -> list[tuple[str, Condition]]:
@@ -72,9 +72,7 @@ def red_flags(context: PatientContext, terminology: Terminology, config: Config)
 def _line(condition: Condition, code: str, today: date) -> str:
     if condition.onset is None:
         return f"- **{condition.display}** ({code}), onset not recorded"
-    return (
-        f"- **{condition.display}** ({code}) since {condition.onset.isoformat()}, {days_before(condition.onset, today)}"
-    )
+    return f"- **{condition.display}** ({code}) since {onset_shown(condition)}, {days_since_onset(condition, today)}"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
@@ -90,9 +88,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         lines.append(_line(condition, code.code, today))
     facts = {"conditions": "\n".join(lines)}
     since = today - timedelta(days=config.emergency_days)
-    emergency = next(
-        (c for concept, c in flags if concept == "cauda-equina" and c.onset is not None and c.onset >= since), None
-    )
+    emergency = next((c for concept, c in flags if concept == "cauda-equina" and c.onset_since(since)), None)
     if emergency is None:
         return Finding(RULE_ID, "serious-pathology", order, facts)
     mri = service_request(

@@ -99,7 +99,29 @@ def condition_label(condition: Condition, terminology: Terminology, concept: str
 
 
 def since(condition: Condition) -> str:
-    return f" since {condition.onset.isoformat()}" if condition.onset else ""
+    return f" since {onset_shown(condition)}" if condition.onset else ""
+
+
+def onset_shown(condition: Condition) -> str:
+    """The onset as precisely as it was recorded: "2026-08" for a month, not its first day."""
+    first = condition.onset
+    last = condition.onset_latest or first
+    if first is None or last is None or first == last:
+        return first.isoformat() if first else ""
+    same_month = (first.year, first.month) == (last.year, last.month)
+    return f"{first.year:04d}-{first.month:02d}" if same_month else f"{first.year:04d}"
+
+
+def days_since_onset(condition: Condition, today: date) -> str:
+    """How long before today the onset was, for a card: "12 days"; a partial one the span of the
+    days it covers up to today ("82–112 days")."""
+    first = condition.onset
+    if first is None:
+        return ""
+    last = min(condition.onset_latest or first, today)
+    if last <= first or first > today:
+        return days_before(first, today)
+    return f"{(today - last).days}–{(today - first).days} days"
 
 
 def days_before(day: date, today: date) -> str:

@@ -24,7 +24,14 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import condition_label, days_before, is_cyclobenzaprine, remove, since
+from cds_service.rules.common import (
+    condition_label,
+    days_since_onset,
+    is_cyclobenzaprine,
+    onset_shown,
+    remove,
+    since,
+)
 
 RULE_ID = "cyclobenzaprine-contraindicated-condition"
 CONTRAINDICATIONS = ("hyperthyroidism", "heart-failure", "arrhythmia", "heart-block")
@@ -63,7 +70,7 @@ def _contraindication(condition: Condition, recent: date) -> str | None:
     concept = next((c for c in CONTRAINDICATIONS if c in condition.concepts), None)
     if concept is not None:
         return concept
-    if condition.onset is not None and condition.onset >= recent and RECENT_MI in condition.concepts:
+    if RECENT_MI in condition.concepts and condition.onset_since(recent):
         return RECENT_MI
     return None
 
@@ -92,12 +99,12 @@ def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) 
     """ "since 2025-02-10"; an MI also says how long ago, and when the date is only the record's."""
     if concept != RECENT_MI or condition.onset is None:
         return since(condition)
-    ago = days_before(condition.onset, today)
+    ago = days_since_onset(condition, today)
     ago = ago if condition.onset > today else f"{ago} ago"
     window = f"{ago}; the first {recent_mi_days} days count as the acute recovery phase"
     if condition.onset_from_record:
-        return f" recorded {condition.onset.isoformat()} ({window}; no onset date given)"
-    return f" since {condition.onset.isoformat()} ({window})"
+        return f" recorded {onset_shown(condition)} ({window}; no onset date given)"
+    return f" since {onset_shown(condition)} ({window})"
 
 
 FACTS = ("condition", "conditions")

@@ -26,7 +26,7 @@ from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import is_muscle_relaxant
+from cds_service.rules.common import days_since_onset, is_muscle_relaxant, onset_shown
 
 RULE_ID = "refractory-spasm-imaging"
 MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
@@ -57,8 +57,8 @@ def _persistent(context: PatientContext, concept: str, days: int) -> Condition |
 
 def _condition_line(condition: Condition, terminology: Terminology, concept: str, today: date) -> str:
     code = terminology.matching(concept, condition.codes) or condition.codes[0]
-    onset = condition.onset or today
-    return f"- **{condition.display}** ({code.code}) since {onset.isoformat()}, {(today - onset).days} days."
+    since = f"since {onset_shown(condition)}, {days_since_onset(condition, today)}"
+    return f"- **{condition.display}** ({code.code}) {since}."
 
 
 def _triggers(context: PatientContext, terminology: Terminology, limits: Config) -> tuple[list[str], Condition | None]:
