@@ -101,7 +101,7 @@ def test_a_drug_code_in_a_near_miss_shape_is_read(client: TestClient, shape: str
 NOT_CHECKED = (
     "draft-not-checked",
     "warning",
-    "A draft order's drug could not be read from the EHR: it was not checked",
+    "A draft order's drug could not be identified: it was not checked",
 )
 
 
@@ -444,8 +444,9 @@ def test_a_drafts_medication_the_request_lacks_is_read_from_its_fhir_server(
         {"reference": "urn:uuid:0f3c1e2a-6d55-4d1e-9a57-2b8f0c1d9e4b"},  # no entry of the Bundle
         {"reference": "medication/flexeril-10"},  # references are case-sensitive
         {"identifier": {"system": "urn:oid:2.16.840.1.113883.6.69", "value": "0591-5658-01"}},
+        {"reference": "Medication/flexeril-10", "display": " "},  # a display of blanks names nothing
     ],
-    ids=["contained", "another-server", "urn", "lower-case", "identifier"],
+    ids=["contained", "another-server", "urn", "lower-case", "identifier", "blank-display"],
 )
 def test_a_draft_whose_reference_leads_to_no_drug_is_said_not_checked(
     client: TestClient, reference: dict[str, Any]
@@ -461,18 +462,24 @@ def test_a_draft_whose_reference_leads_to_no_drug_is_said_not_checked(
     assert "cyclobenzaprine-duration" in _post(client, request)
 
 
-@pytest.mark.parametrize("draft", ["no-drug-yet", "not-selected"])
+@pytest.mark.parametrize(
+    "draft", ["no-drug-yet", "blank-reference", "blank-display", "type-only", "hash-only", "not-selected"]
+)
 def test_a_draft_with_no_drug_chosen_or_not_under_review_is_not_said_not_checked(
     client: TestClient, draft: str
 ) -> None:
-    """The sandbox's Rx View opens on a draft with no drug chosen: nothing to check yet. A draft
-    leading nowhere that order-select did not select is not under review: its notice would be
-    about an order no card is for."""
+    """The sandbox's Rx View opens on a draft with no drug chosen: nothing to check yet, and a
+    client may fill in blanks meanwhile. A draft leading nowhere that order-select did not select
+    is not under review: its notice would be about an order no card is for."""
     coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     request = _with_a_draft_by_reference(coded)
     drafts = request["context"]["draftOrders"]["entry"]
+    blanks = {"blank-reference": {"reference": " "}, "blank-display": {"display": ""}}
+    blanks |= {"type-only": {"reference": "Medication/"}, "hash-only": {"reference": "#"}}
     if draft == "no-drug-yet":
         del drafts[1]["resource"]["medicationReference"]
+    elif draft in blanks:
+        drafts[1]["resource"]["medicationReference"] = blanks[draft]
     else:
         request["context"]["selections"].remove("MedicationRequest/by-reference")
     del request["fhirServer"]
@@ -493,6 +500,20 @@ def test_a_drafts_medication_the_server_does_not_have_is_said_not_checked(
     assert _cards(client, request) == [*_cards(client, coded), NOT_CHECKED]
     searched = [s.path for s in fhir_server.searched("Medication?")]
     assert searched == ["/fhir/Medication?_id=not-there,flexeril-10&_count=50"]
+
+
+def test_a_drafts_medication_whose_display_is_blank_is_asked_for(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """A display of blanks names no drug: the Medication was not asked for, as if it had."""
+    coded = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request = copy.deepcopy(coded)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    _by_reference(order, "Medication/flexeril-10")
+    order["medicationReference"]["display"] = "  "
+    request["fhirServer"] = fhir_server.base
+    fhir_server.add(_medication(*FLEXERIL))
+    assert _cards(client, request) == _cards(client, coded)
 
 
 @pytest.mark.parametrize("where", ["display", "draftOrders", "prefetch"])
@@ -652,7 +673,9 @@ def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_th
     cards = make_client(max_cards=3, fhir_max_pages=1).post(SELECT, json=request).json()["cards"]
     codes = [card["source"]["topic"]["code"] for card in cards]
     assert codes == ["cyclobenzaprine-duration", "other-patient-data", "partial-history"]
-    assert cards[-1]["summary"].startswith("A draft order's drug and the patient's history were not read in full")
+    assert cards[-1]["summary"].startswith(
+        "A draft order's drug could not be identified and the patient's history was not read in full"
+    )
     assert "no check ran on that order" in cards[-1]["detail"] and "conditions" in cards[-1]["detail"]
 
 
@@ -663,3 +686,15 @@ def test_a_draft_whose_medication_the_service_may_not_ask_for_is_said_not_checke
     _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
     request["fhirServer"] = "https://not-listed.example.org/fhir"
     assert [code for code, _, _ in _cards(client, request)] == ["draft-not-checked"]
+
+
+def test_a_fhir_server_the_service_cannot_read_is_not_repeated_in_the_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Python's URL parser says what it refused ("…cast to integer value as 'pt-4471'"), and a
+    caller may build a URL from the patient's id: the log said it."""
+    request = copy.deepcopy(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    _by_reference(request["context"]["draftOrders"]["entry"][0]["resource"], "Medication/flexeril-10")
+    request["fhirServer"] = "https://ehr.example.org:pt-4471/fhir"
+    assert [code for code, _, _ in _cards(client, request)] == ["draft-not-checked"]
+    assert "fhirServer" in caplog.text and "pt-4471" not in caplog.text

@@ -57,10 +57,11 @@ class MedicationIndex:
         """Does a raw MedicationRequest name its drug by a reference that leads to none (no
         Medication found, or one without a code, and no display)? It cannot be checked, and the
         answer says so; a draft with no drug chosen yet (the sandbox's Rx View) is not one."""
-        if raw.get("medicationCodeableConcept") is not None or not _one(raw.get("medicationReference")):
+        reference = _one(raw.get("medicationReference"))
+        if raw.get("medicationCodeableConcept") is not None or reference is None or not _points_somewhere(reference):
             return False
         concept = self.concept(raw) or {}
-        return not as_str(concept.get("text")) and not codes_of(concept)
+        return not (as_str(concept.get("text")) or "").strip() and not codes_of(concept)
 
     def _get(self, reference: str) -> dict[str, Any] | None:
         if self._sent or self._listed:  # asked once an order, ~300 times a call of Epic's: indexed once
@@ -116,6 +117,20 @@ class MedicationIndex:
         return code if words or not display else {**code, "text": display}
 
 
+def _points_somewhere(reference: dict[str, Any]) -> bool:
+    """Does a reference point at anything: not the blanks a client may fill in before a drug is
+    chosen ("", "#", "Medication/")?"""
+    ref = _reference_text(reference)
+    if ref.lstrip("#") and ref.rsplit("/", 1)[-1] != "Medication":
+        return True
+    return bool((as_str(as_obj(reference.get("identifier")).get("value")) or "").strip())
+
+
+def _displayed(reference: dict[str, Any]) -> bool:
+    """Does the reference's display name something (blanks name nothing)?"""
+    return bool((as_str(reference.get("display")) or "").strip())
+
+
 def _reference_text(reference: dict[str, Any]) -> str:
     return (as_str(reference.get("reference")) or "").strip().rstrip("/")  # "Medication/m1/" is Medication/m1
 
@@ -144,7 +159,7 @@ def _unnamed_ids(resources: list[dict[str, Any]], base: str) -> list[str]:
         ):
             continue  # a concept, even an empty one, is what ``concept`` reads: the reference is not followed
         reference = _one(resource.get("medicationReference"))
-        ref = _reference_text(reference) if reference is not None and not as_str(reference.get("display")) else ""
+        ref = _reference_text(reference) if reference is not None and not _displayed(reference) else ""
         if (":" in ref or ref.startswith("//")) and not ref.startswith(f"{base}/"):
             continue  # on another server (``//host/…`` too), or no server's (``urn:uuid:``)
         kind, _, id_ = _type_and_id(ref).partition("/")

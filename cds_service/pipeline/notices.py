@@ -37,17 +37,19 @@ def notices(
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
+    if unchecked:  # the kind of failure only: the reference may carry an id the EHR built from the patient's
+        log.warning("a draft order under review names its drug by a reference that leads to no drug: not checked")
     if partial:  # a draft not checked is said in the same card: the notices stay two at most
         cards.append(_partial(partial, new_uuid, unchecked=unchecked))
     elif unchecked:
-        summary = "A draft order's drug could not be read from the EHR: it was not checked"
+        summary = "A draft order's drug could not be identified: it was not checked"
         cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, _UNCHECKED + " Review it before signing."))
     return cards
 
 
 _UNCHECKED = (
-    "A draft order names its drug only by a reference to a Medication the service could not read "
-    "(not in the request, and not given by the EHR's FHIR server in time, or at all): no check ran on that order."
+    "The drug of a draft order could not be identified from what the EHR sent (its medication reference "
+    "leads to no coded Medication), so no check ran on that order."
 )
 
 
@@ -68,7 +70,8 @@ def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked:
         "review the record before signing."
     )
     if unchecked:
-        summary = "A draft order's drug and the patient's history were not read in full: checks are incomplete"
+        what = "the patient's history was not read in full" if history else "the patient record could not be read"
+        summary = f"A draft order's drug could not be identified and {what}: checks are incomplete"
     elif history:
         summary = "The patient's history was not read in full: checks may be incomplete"
     else:

@@ -56,7 +56,10 @@ def base_url(url: str) -> tuple[str, str]:
     host = parts.hostname
     if not host:
         raise ValueError("has no host")
-    port = parts.port  # raises ValueError for a port that is not a number in range
+    try:
+        port = parts.port
+    except ValueError:  # its message repeats what stands in the port
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
         netloc += f":{port}"
