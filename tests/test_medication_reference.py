@@ -679,6 +679,20 @@ def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_th
     assert "no check ran on that order" in cards[-1]["detail"] and "conditions" in cards[-1]["detail"]
 
 
+def test_a_draft_not_checked_and_a_patient_record_not_read_are_one_notice_that_says_both(
+    client: TestClient,
+) -> None:
+    """The summary said "the patient's history were not read in full" where the history was read
+    and the patient record was not."""
+    request = _with_a_draft_by_reference(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
+    del request["prefetch"]["patient"]
+    request["fhirServer"] = "http://127.0.0.1:9/fhir"  # nothing listens: neither is read
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert cards[-1]["source"]["topic"]["code"] == "partial-history"
+    summary = "A draft order's drug could not be identified and the patient record could not be read"
+    assert cards[-1]["summary"].startswith(summary)
+
+
 def test_a_draft_whose_medication_the_service_may_not_ask_for_is_said_not_checked(client: TestClient) -> None:
     """A fhirServer off the service's list: the draft's drug cannot be read, as when the server
     fails, and the answer said nothing."""
