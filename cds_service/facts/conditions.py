@@ -108,10 +108,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         standing = standing_of((raw.get("verificationStatus"), raw.get("clinicalStatus")))
         if standing is False or (standing is None and _abated(raw, today)):
             continue
-        written = _onset_written(raw)
-        onset = to_date(written)
-        recorded = to_date(raw.get("recordedDate")) if onset is None else None
-        latest = to_end_date(written) if onset is not None else to_end_date(raw.get("recordedDate"))
+        onset, latest, from_record = _onset(raw, today)
         severity = raw.get("severity")
         conditions.append(
             Condition(
@@ -119,16 +116,31 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 codes,
                 concepts,
                 display,
-                onset or recorded,
+                onset,
                 tuple(codes_of(severity)) if severity is not None else (),
-                bool(recorded),  # onset_from_record
+                from_record,
                 latest,
             )
         )
     return conditions
 
 
-def _onset_written(raw: dict[str, Any]) -> Any:
-    """The onset as written: its dateTime, else its period's start (a value that is no date is passed over)."""
-    written = raw.get("onsetDateTime")
-    return written if to_date(written) is not None else as_obj(raw.get("onsetPeriod")).get("start")
+def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, bool]:
+    """The first and the last day the onset may be on, and whether the recordedDate stands in for
+    it. A month alone ("2026-08") covers its days up to the day the condition was recorded (or
+    its onset period ended, or today). A year alone is too wide to make an onset recent, so it is
+    read as its first day, as a full date is: a critical card on an MI "0–324 days ago" would
+    tell the clinician nothing."""
+    period = as_obj(raw.get("onsetPeriod"))
+    written, from_record = raw.get("onsetDateTime"), False
+    first = to_date(written)
+    if first is None:
+        written = period.get("start")
+        first = to_date(written)
+    if first is None:
+        written, from_record = raw.get("recordedDate"), True
+        first = to_date(written)
+    if first is None or type(written) is not str or written.count("-") != 1:
+        return first, first, from_record
+    caps = (to_end_date(written), today, to_date(raw.get("recordedDate")), to_end_date(period.get("end")))
+    return first, max(min(c for c in caps if c is not None), first), from_record

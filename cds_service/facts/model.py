@@ -75,8 +75,8 @@ class Condition(NamedTuple):
     # The onset is the recordedDate standing in for a missing onset (an acute MI may use it,
     # an old MI never: clinical specification §2).
     onset_from_record: bool = False
-    # The last day the onset may be on: a partial date ("2026-08") covers its month, a full one
-    # only itself. ``onset`` is the first.
+    # The last day the onset may be on: a month alone ("2026-08") covers its days (``conditions``),
+    # a full date only itself. ``onset`` is the first.
     onset_latest: date | None = None
 
     def onset_since(self, day: date) -> bool:
