@@ -108,7 +108,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         standing = standing_of((raw.get("verificationStatus"), raw.get("clinicalStatus")))
         if standing is False or (standing is None and _abated(raw, today)):
             continue
-        onset, latest, from_record = _onset(raw, today)
+        onset, latest, from_record, parts = _onset(raw, today)
         severity = raw.get("severity")
         conditions.append(
             Condition(
@@ -120,17 +120,16 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 tuple(codes_of(severity)) if severity is not None else (),
                 from_record,
                 latest,
+                parts,
             )
         )
     return conditions
 
 
-def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, bool]:
-    """The first and the last day the onset may be on, and whether the recordedDate stands in for
-    it. A month alone ("2026-08") covers its days up to the day the condition was recorded (or
-    its onset period ended, or today). A year alone is too wide to make an onset recent, so it is
-    read as its first day, as a full date is: a critical card on an MI "0–324 days ago" would
-    tell the clinician nothing."""
+def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, bool, int]:
+    """The first and the last day the onset may be on, whether the recordedDate stands in for it,
+    and how many parts of a date were recorded (``Condition.onset_parts``). A partial date covers
+    its days up to the day the condition was recorded (or its onset period ended, or today)."""
     period = as_obj(raw.get("onsetPeriod"))
     written, from_record = raw.get("onsetDateTime"), False
     first = to_date(written)
@@ -140,7 +139,8 @@ def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, 
     if first is None:
         written, from_record = raw.get("recordedDate"), True
         first = to_date(written)
-    if first is None or type(written) is not str or written.count("-") != 1:
-        return first, first, from_record
+    parts = min(written[:10].count("-"), 2) + 1 if type(written) is str else 3
+    if first is None or parts == 3:
+        return first, first, from_record, 3
     caps = (to_end_date(written), today, to_date(raw.get("recordedDate")), to_end_date(period.get("end")))
-    return first, max(min(c for c in caps if c is not None), first), from_record
+    return first, max(min(c for c in caps if c is not None), first), from_record, parts

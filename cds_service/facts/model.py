@@ -75,15 +75,19 @@ class Condition(NamedTuple):
     # The onset is the recordedDate standing in for a missing onset (an acute MI may use it,
     # an old MI never: clinical specification §2).
     onset_from_record: bool = False
-    # The last day the onset may be on: a month alone ("2026-08") covers its days (``conditions``),
-    # a full date only itself. ``onset`` is the first.
+    # The last day the onset may be on: a partial date ("2026-08") covers its days, a full one
+    # only itself. ``onset`` is the first.
     onset_latest: date | None = None
+    # The parts of the onset's date that were recorded: 1 a year alone, 2 a month, 3 a day.
+    onset_parts: int = 3
 
     def onset_since(self, day: date) -> bool:
-        """May the onset be on or after ``day``? A partial date counts for every day it covers:
-        an MI recorded as "2026-08" may still be in its recovery window on 21 November (read as
-        1 August, it was not, and a contraindication went unsaid)."""
-        latest = self.onset_latest or self.onset
+        """May the onset be on or after ``day``? A month alone counts for every day it covers: an
+        MI recorded as "2026-08" may still be in its recovery window on 21 November (read as 1
+        August, it was not, and a contraindication went unsaid). A year alone is too wide to make
+        an onset recent: its first day, as a full date's (a critical card on an MI "0–324 days
+        ago" would tell the clinician nothing)."""
+        latest = self.onset if self.onset_parts == 1 else self.onset_latest or self.onset
         return latest is not None and latest >= day
 
 

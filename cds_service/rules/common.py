@@ -103,13 +103,13 @@ def since(condition: Condition) -> str:
 
 
 def onset_shown(condition: Condition) -> str:
-    """The onset as precisely as it was recorded: "2026-08" for a month, not its first day."""
+    """The onset as precisely as it was recorded: "2026-08" for a month, not a day never recorded."""
     first = condition.onset
-    last = condition.onset_latest or first
-    if first is None or last is None or first == last:
-        return first.isoformat() if first else ""
-    same_month = (first.year, first.month) == (last.year, last.month)
-    return f"{first.year:04d}-{first.month:02d}" if same_month else f"{first.year:04d}"
+    return first.isoformat()[: _SHOWN_CHARS.get(condition.onset_parts, 10)] if first else ""
+
+
+# The characters of an ISO date that a year, a month and a day take.
+_SHOWN_CHARS = {1: 4, 2: 7, 3: 10}
 
 
 def days_since_onset(condition: Condition, today: date) -> str:
