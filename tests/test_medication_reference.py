@@ -125,6 +125,27 @@ def test_history_order_naming_its_drug_by_reference(client: TestClient, medicati
     if medication:
         coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
         assert _cards(client, request) == _cards(client, coded)
+    else:  # the order names no drug: the duplicate it hides is unseen, and the answer says so
+        assert "partial-history" in _post(client, request)
+
+
+@pytest.mark.parametrize("order", ["entered-in-error", "the-drafts-own-copy", "blank-reference"])
+def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client: TestClient, order: str) -> None:
+    """Only an order a check would read leaves the history read in part: not one entered in
+    error, not the draft itself as the history lists it, not a reference of blanks."""
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entry = request["prefetch"]["medications"]["entry"][0]["resource"]
+    _by_reference(entry, "Medication/tizanidine-2")
+    if order == "entered-in-error":
+        entry["status"] = "entered-in-error"
+    elif order == "the-drafts-own-copy":
+        entry["id"] = request["context"]["draftOrders"]["entry"][0]["resource"]["id"]
+    else:
+        entry["medicationReference"] = {"reference": "Medication/"}
+    del request["fhirServer"]  # nothing to ask: what the request holds decides
+    assert "partial-history" not in _post(client, request)
+    entry["status"], entry["id"], entry["medicationReference"] = "active", "other", {"reference": "Medication/x"}
+    assert "partial-history" in _post(client, request)
 
 
 @pytest.mark.parametrize("shape", ["contained", "concept-in-a-list", "display-only"])
@@ -585,9 +606,10 @@ def test_a_medication_whose_id_is_no_string_is_not_a_500(
     response = client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
     # In the prefetch it holds no id: the server's Medication, of a string id, is read instead.
-    # From the server it is no answer to the search: the order names no drug, and nothing failed.
+    # From the server it is no answer to the search: the order names no drug, and the answer says
+    # the history was read in part (it said nothing).
     assert ("muscle-relaxant-duplicate" in rule_ids(response.json())) is (where == "prefetch")
-    assert "partial-history" not in rule_ids(response.json())
+    assert ("partial-history" in rule_ids(response.json())) is (where == "server")
 
 
 def test_a_medication_search_cut_off_by_the_page_limit_leaves_the_history_read_in_part(

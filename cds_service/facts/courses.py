@@ -6,6 +6,7 @@ whose orders name it the same way (``JsonMemo``: a formulary's products, over an
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import date, timedelta
 from typing import Any, NamedTuple
@@ -27,6 +28,8 @@ from cds_service.facts.sig import (
 from cds_service.fhir.json import as_obj, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
+
+log = logging.getLogger(__name__)
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
 MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
@@ -121,9 +124,12 @@ def read_courses(
     terminology: Terminology,
     medications: MedicationIndex,
     today: date,
-) -> list[Course]:
+) -> tuple[list[Course], int]:
+    """The courses, and how many orders of the history name their drug by a reference that leads
+    to none: checks cannot see those drugs (an MAO inhibitor among them), so the history is read
+    in part, and the cards say so."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
-    courses = []
+    courses, unnamed = [], 0
     for raw in raws:
         # The drug is named the same way in every FHIR version: most of a history is dropped here,
         # before its type is asked (a MedicationStatement naming the drug is no order).
@@ -135,40 +141,61 @@ def read_courses(
             concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
             if concept is None:
                 continue
+            if not concept.get("text") and not concept.get("coding") and _unnamed(raw, medications, exclude):
+                unnamed += 1
+                continue
         read = drug_of(concept)
         if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
             continue
-        drug, concepts, _ = read
-        raw = to_r4(raw) or raw
-        status = raw.get("status")
-        if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
-            status = status.lower() if isinstance(status, str) else None
-            if status not in _HISTORY_STATUSES:
-                continue
-        reference = reference_of(raw)
-        if reference in exclude:
-            continue
-        try:
-            plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
-            if written_date_read:
-                plan = course_plan(raw, drug, terminology)
-                utc = bounds_end_utc(raw) if plan[1] is not None else None
-            days = _course_days(raw, plan, status, today)
-            if days is None:
-                continue
-            start, end, assumed = days
-        except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
-            continue
-        courses.append(
-            Course(  # positional: half the cost of naming the last two (a history makes dozens)
-                reference,
-                drug,
-                concepts,
-                start,
-                end,
-                status,
-                assumed,
-                utc if utc and utc >= end else None,  # last_day_utc: only after the last day
-            )
-        )
-    return courses
+        course = _course(to_r4(raw) or raw, read, exclude, terminology, plans, today)
+        if course is not None:
+            courses.append(course)
+    if unnamed:
+        log.warning("medications: %d order(s) name their drug by a reference that leads to none: read in part", unnamed)
+    return courses, unnamed
+
+
+def _course(
+    raw: dict[str, Any],
+    read: _DrugRead,
+    exclude: set[str],
+    terminology: Terminology,
+    plans: JsonTable[_Plan],
+    today: date,
+) -> Course | None:
+    """An order of a drug some rule reads, as R4, as a course: None when its status or its days
+    make none (or it is a draft's own copy)."""
+    drug, concepts, _ = read
+    status = raw.get("status")
+    if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
+        status = status.lower() if isinstance(status, str) else None
+        if status not in _HISTORY_STATUSES:
+            return None
+    reference = reference_of(raw)
+    if reference in exclude:
+        return None
+    try:
+        plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
+        if written_date_read:
+            plan = course_plan(raw, drug, terminology)
+            utc = bounds_end_utc(raw) if plan[1] is not None else None
+        days = _course_days(raw, plan, status, today)
+        if days is None:
+            return None
+        start, end, assumed = days
+    except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
+        return None
+    # Positional: half the cost of naming the last two (a history makes dozens).
+    # last_day_utc: only after the last day.
+    return Course(reference, drug, concepts, start, end, status, assumed, utc if utc and utc >= end else None)
+
+
+def _unnamed(raw: dict[str, Any], medications: MedicationIndex, exclude: set[str]) -> bool:
+    """An order of the history (not entered in error, not a draft's own copy) whose drug nothing names."""
+    status = raw.get("status")
+    return (
+        isinstance(status, str)
+        and status.lower() in _HISTORY_STATUSES
+        and medications.leads_nowhere(raw)
+        and reference_of(to_r4(raw) or raw) not in exclude  # exclude names them as R4 does
+    )

@@ -143,6 +143,8 @@ class PatientContext:
     unavailable: frozenset[str] = field(default_factory=frozenset)
     # The first day of the back symptoms (clinical specification §1, symptom duration).
     symptom_onset: date | None = None
+    # Orders of the history whose drug nothing names (``courses.read_courses``): read in part.
+    unnamed_orders: int = 0
 
     @cached_property
     def active_courses(self) -> tuple[Course, ...]:

@@ -122,7 +122,7 @@ def build_context(
         if kind in MEDICATION_REQUESTS
     }
     conditions = read_conditions(history.get("conditions", []), terminology, today)
-    courses = read_courses(history.get("medications", []), exclude, terminology, medications, today)
+    courses, unnamed = read_courses(history.get("medications", []), exclude, terminology, medications, today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -135,4 +135,5 @@ def build_context(
         procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
         symptom_onset=_symptom_onset(conditions, courses, today),
+        unnamed_orders=unnamed,
     )
