@@ -147,47 +147,34 @@ def read_courses(
         read = drug_of(concept)
         if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
             continue
-        course = _course(to_r4(raw) or raw, read, exclude, terminology, plans, today)
-        if course is not None:
-            courses.append(course)
+        drug, concepts, _ = read
+        raw = to_r4(raw) or raw
+        status = raw.get("status")
+        if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
+            status = status.lower() if isinstance(status, str) else None
+            if status not in _HISTORY_STATUSES:
+                continue
+        reference = reference_of(raw)
+        if reference in exclude:
+            continue
+        try:
+            plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
+            if written_date_read:
+                plan = course_plan(raw, drug, terminology)
+                utc = bounds_end_utc(raw) if plan[1] is not None else None
+            days = _course_days(raw, plan, status, today)
+            if days is None:
+                continue
+            start, end, assumed = days
+        except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
+            continue
+        # Positional: half the cost of naming the last two (a history makes dozens). The last day
+        # in UTC only when it is after the last day.
+        utc = utc if utc and utc >= end else None
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, utc))
     if unnamed:
         log.warning("medications: %d order(s) name their drug by a reference that leads to none: read in part", unnamed)
     return courses, unnamed
-
-
-def _course(
-    raw: dict[str, Any],
-    read: _DrugRead,
-    exclude: set[str],
-    terminology: Terminology,
-    plans: JsonTable[_Plan],
-    today: date,
-) -> Course | None:
-    """An order of a drug some rule reads, as R4, as a course: None when its status or its days
-    make none (or it is a draft's own copy)."""
-    drug, concepts, _ = read
-    status = raw.get("status")
-    if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
-        status = status.lower() if isinstance(status, str) else None
-        if status not in _HISTORY_STATUSES:
-            return None
-    reference = reference_of(raw)
-    if reference in exclude:
-        return None
-    try:
-        plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
-        if written_date_read:
-            plan = course_plan(raw, drug, terminology)
-            utc = bounds_end_utc(raw) if plan[1] is not None else None
-        days = _course_days(raw, plan, status, today)
-        if days is None:
-            return None
-        start, end, assumed = days
-    except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
-        return None
-    # Positional: half the cost of naming the last two (a history makes dozens).
-    # last_day_utc: only after the last day.
-    return Course(reference, drug, concepts, start, end, status, assumed, utc if utc and utc >= end else None)
 
 
 def _unnamed(raw: dict[str, Any], medications: MedicationIndex, exclude: set[str]) -> bool:
