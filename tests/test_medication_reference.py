@@ -129,10 +129,11 @@ def test_history_order_naming_its_drug_by_reference(client: TestClient, medicati
         assert "partial-history" in _post(client, request)
 
 
-@pytest.mark.parametrize("order", ["entered-in-error", "the-drafts-own-copy", "blank-reference"])
+@pytest.mark.parametrize("order", ["entered-in-error", "the-drafts-own-copy", "blank-reference", "ended-long-ago"])
 def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client: TestClient, order: str) -> None:
     """Only an order a check would read leaves the history read in part: not one entered in
-    error, not the draft itself as the history lists it, not a reference of blanks."""
+    error, not the draft itself as the history lists it, not a reference of blanks, not one
+    finished before any rule looks back (the MAO inhibitor rule's 365 days)."""
     request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
     entry = request["prefetch"]["medications"]["entry"][0]["resource"]
     _by_reference(entry, "Medication/tizanidine-2")
@@ -140,11 +141,14 @@ def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client:
         entry["status"] = "entered-in-error"
     elif order == "the-drafts-own-copy":
         entry["id"] = request["context"]["draftOrders"]["entry"][0]["resource"]["id"]
-    else:
+    elif order == "blank-reference":
         entry["medicationReference"] = {"reference": "Medication/"}
+    else:
+        entry["status"], entry["authoredOn"] = "completed", "2025-11-20"  # today is 2026-11-21
     del request["fhirServer"]  # nothing to ask: what the request holds decides
     assert "partial-history" not in _post(client, request)
-    entry["status"], entry["id"], entry["medicationReference"] = "active", "other", {"reference": "Medication/x"}
+    entry["status"], entry["id"], entry["authoredOn"] = "completed", "other", "2025-11-21"
+    entry["medicationReference"] = {"reference": "Medication/x", "display": "   "}  # blanks name nothing
     assert "partial-history" in _post(client, request)
 
 

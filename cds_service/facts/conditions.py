@@ -142,5 +142,5 @@ def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, 
     parts = min(written[:10].count("-"), 2) + 1 if type(written) is str else 3
     if first is None or parts == 3:
         return first, first, from_record, 3
-    caps = (to_end_date(written), today, to_date(raw.get("recordedDate")), to_end_date(period.get("end")))
+    caps = (to_end_date(written), today, to_end_date(raw.get("recordedDate")), to_end_date(period.get("end")))
     return first, max(min(c for c in caps if c is not None), first), from_record, parts

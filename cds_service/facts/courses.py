@@ -25,7 +25,7 @@ from cds_service.facts.sig import (
     planned_request,
     starts_when_written,
 )
-from cds_service.fhir.json import as_obj, reference_of, to_date
+from cds_service.fhir.json import as_obj, as_str, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
 
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
 MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _UNKNOWN_COURSE_DAYS = 14
+# The furthest back any rule reads a finished course: the MAO inhibitor rule's 365 days (its
+# default). An order that ended before then, whose drug nothing names, hides nothing from a check.
+_LONGEST_LOOK_BACK = timedelta(days=365)
 
 
 def _validity_start(raw: dict[str, Any]) -> date | None:
@@ -141,8 +144,9 @@ def read_courses(
             concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
             if concept is None:
                 continue
-            if not concept.get("text") and not concept.get("coding") and _unnamed(raw, medications, exclude):
-                unnamed += 1
+            if not concept.get("coding") and not (as_str(concept.get("text")) or "").strip():  # few: then asked
+                if _unnamed(raw, medications, exclude, today):
+                    unnamed += 1
                 continue
         read = drug_of(concept)
         if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
@@ -177,12 +181,13 @@ def read_courses(
     return courses, unnamed
 
 
-def _unnamed(raw: dict[str, Any], medications: MedicationIndex, exclude: set[str]) -> bool:
-    """An order of the history (not entered in error, not a draft's own copy) whose drug nothing names."""
+def _unnamed(raw: dict[str, Any], medications: MedicationIndex, exclude: set[str], today: date) -> bool:
+    """An order a check could read (not entered in error, not a draft's own copy, not ended long
+    ago) whose drug nothing names."""
     status = raw.get("status")
-    return (
-        isinstance(status, str)
-        and status.lower() in _HISTORY_STATUSES
-        and medications.leads_nowhere(raw)
-        and reference_of(to_r4(raw) or raw) not in exclude  # exclude names them as R4 does
-    )
+    if not isinstance(status, str) or status.lower() not in _HISTORY_STATUSES or not medications.leads_nowhere(raw):
+        return False
+    r4 = to_r4(raw) or raw  # exclude names them as R4 does (a DSTU2 MedicationOrder/7 is MedicationRequest/7)
+    start = to_date(r4.get("authoredOn")) or _validity_start(r4)
+    current = status.lower() in ("active", "on-hold") or start is None or start >= today - _LONGEST_LOOK_BACK
+    return current and reference_of(r4) not in exclude
