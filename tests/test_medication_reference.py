@@ -152,6 +152,19 @@ def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client:
     assert "partial-history" in _post(client, request)
 
 
+def test_a_history_order_naming_its_medication_by_the_full_url_of_an_entry_is_read(client: TestClient) -> None:
+    """A Synthea-style history: the order names its Medication by the ``urn:uuid:`` of another
+    entry of the same Bundle. Only the draft Bundle's entries were read by their fullUrl: the
+    duplicate went unseen, and the history was said read in part."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    entries = request["prefetch"]["medications"]["entry"]
+    _by_reference(entries[0]["resource"], "urn:uuid:5f3e0c2a-1b7d-4c55-9a61-0d2f8e4b7c19")
+    medication = _medication("tizanidine-2", "313412", "tizanidine 2 MG Oral Tablet")
+    entries.append({"fullUrl": "urn:uuid:5f3e0c2a-1b7d-4c55-9a61-0d2f8e4b7c19", "resource": medication})
+    assert _cards(client, request) == _cards(client, coded)
+
+
 @pytest.mark.parametrize("shape", ["contained", "concept-in-a-list", "display-only"])
 def test_history_order_naming_its_drug_another_way_is_read(client: TestClient, shape: str) -> None:
     """A history order's drug named by a contained Medication, by a concept sent as a one-item

@@ -19,7 +19,7 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import nonpositive_dose
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources, codes_of, resource_list
+from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources, codes_of, full_urls, resource_list
 from cds_service.fhir.models import problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
@@ -41,6 +41,9 @@ class MedicationIndex:
         # The draft Bundle's resources by their entries' ``fullUrl`` (a ``urn:uuid:`` for one not
         # yet on a server): how a Bundle's entries refer to each other.
         self._by_url = by_url or {}
+        # What was sent whose entries' ``fullUrl``s are not read yet: only a ``urn:`` reference
+        # needs them (a Synthea-style history's), and most calls follow none.
+        self._urls_unread: list[Any] = list(self._sent)
 
     def add(self, resources: list[dict[str, Any]]) -> None:
         """Resources read since (fetched from fhirServer)."""
@@ -67,6 +70,11 @@ class MedicationIndex:
         if self._sent or self._listed:  # asked once an order, ~300 times a call of Epic's: indexed once
             self._index()
         entry = self._by_url.get(reference)
+        if entry is None and self._urls_unread and reference.startswith("urn:"):
+            for value in self._urls_unread:
+                self._by_url = full_urls(value) | self._by_url  # the first met wins: the draft Bundle's
+            self._urls_unread = []
+            entry = self._by_url.get(reference)
         if isinstance(entry, dict) and entry.get("resourceType") == "Medication":
             return entry
         return self._by_ref.get(reference) or self._by_ref.get(_type_and_id(reference))
