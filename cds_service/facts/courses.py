@@ -144,8 +144,8 @@ def read_courses(
             concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
             if concept is None:
                 continue
-            if not concept.get("coding") and not (as_str(concept.get("text")) or "").strip():  # few: then asked
-                if _unnamed(raw, medications, exclude, today):
+            if not concept.get("coding") and not (as_str(concept.get("text")) or "").strip():
+                if _unnamed(raw, medications, exclude, today):  # rare: asked only of a concept naming nothing
                     unnamed += 1
                 continue
         read = drug_of(concept)

@@ -164,7 +164,7 @@ def _read(
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
     drafts, orders = orders_under_review(context, raw, terminology, medications)
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
-    # After a read from fhirServer (``fetched``), those it did not return: their drafts unchecked.
+    # The drafts' Medications still unread: after a read (``fetched``), those it did not return.
     unnamed = medications.unnamed(raw, request.fhir_server or "")
     unchecked = any(order.drug is None and medications.leads_nowhere(order.r4) for order in orders)
     return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed, unchecked)
