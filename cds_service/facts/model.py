@@ -143,6 +143,8 @@ class PatientContext:
     unavailable: frozenset[str] = field(default_factory=frozenset)
     # The first day of the back symptoms (clinical specification §1, symptom duration).
     symptom_onset: date | None = None
+    # How much of its date was recorded (``Condition.onset_parts``): a card shows no more.
+    symptom_onset_parts: int = 3
     # Orders of the history whose drug nothing names (``courses.read_courses``): read in part.
     unnamed_orders: int = 0
 

@@ -78,15 +78,20 @@ _SYMPTOM_COURSE_CONCEPT = "muscle-relaxant"
 _SYMPTOM_COURSE_DAYS = 90
 
 
-def _symptom_onset(conditions: list[Condition], courses: list[Course], today: date) -> date | None:
-    """The first day of the back symptoms: the earliest onset of an active back pain, spasm or
-    radicular condition, or start of a muscle relaxant course begun in the last 90 days (a
-    relaxant is prescribed for symptoms already there). Dates after today are not onsets."""
-    onsets = [c.onset for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
+def _symptom_onset(conditions: list[Condition], courses: list[Course], today: date) -> tuple[date | None, int]:
+    """The first day of the back symptoms, and how many parts of its date were recorded
+    (``Condition.onset_parts``): the earliest onset of an active back pain, spasm or radicular
+    condition, or start of a muscle relaxant course begun in the last 90 days (a relaxant is
+    prescribed for symptoms already there). Dates after today are not onsets."""
+    onsets = [
+        (c.onset, c.onset_parts)
+        for c in conditions
+        if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)
+    ]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
-    onsets += [c.start for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
-    onsets = [day for day in onsets if day <= today]
-    return min(onsets) if onsets else None
+    onsets += [(c.start, 3) for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
+    # The earliest; of one day, the date recorded most fully.
+    return min(((day, parts) for day, parts in onsets if day <= today), key=lambda o: (o[0], -o[1]), default=(None, 3))
 
 
 def _age(raws: list[dict[str, Any]], today: date) -> int | None:
@@ -123,6 +128,7 @@ def build_context(
     }
     conditions = read_conditions(history.get("conditions", []), terminology, today)
     courses, unnamed = read_courses(history.get("medications", []), exclude, terminology, medications, today)
+    symptom_onset, symptom_onset_parts = _symptom_onset(conditions, courses, today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -134,6 +140,7 @@ def build_context(
         courses=tuple(courses),
         procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
-        symptom_onset=_symptom_onset(conditions, courses, today),
+        symptom_onset=symptom_onset,
+        symptom_onset_parts=symptom_onset_parts,
         unnamed_orders=unnamed,
     )

@@ -104,8 +104,12 @@ def since(condition: Condition) -> str:
 
 def onset_shown(condition: Condition) -> str:
     """The onset as precisely as it was recorded: "2026-08" for a month, not a day never recorded."""
-    first = condition.onset
-    return first.isoformat()[: _SHOWN_CHARS.get(condition.onset_parts, 10)] if first else ""
+    return date_shown(condition.onset, condition.onset_parts) if condition.onset else ""
+
+
+def date_shown(day: date, parts: int) -> str:
+    """A date as much of it as was recorded (``parts``: 1 the year, 2 the month, 3 the day)."""
+    return day.isoformat()[: _SHOWN_CHARS.get(parts, 10)]
 
 
 # The characters of an ISO date that a year, a month and a day take.

@@ -26,7 +26,7 @@ from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import days_since_onset, is_muscle_relaxant, onset_shown
+from cds_service.rules.common import date_shown, days_since_onset, is_muscle_relaxant, onset_shown
 
 RULE_ID = "refractory-spasm-imaging"
 MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
@@ -104,7 +104,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     facts = {
         "weeks": str(days // 7),
         "days": str(days),
-        "onset": context.symptom_onset.isoformat(),
+        "onset": date_shown(context.symptom_onset, context.symptom_onset_parts),
         "triggers": "\n".join(triggers),
         "imaging_status": status,
     }
