@@ -83,15 +83,15 @@ def _symptom_onset(conditions: list[Condition], courses: list[Course], today: da
     (``Condition.onset_parts``): the earliest onset of an active back pain, spasm or radicular
     condition, or start of a muscle relaxant course begun in the last 90 days (a relaxant is
     prescribed for symptoms already there). Dates after today are not onsets."""
-    onsets = [
-        (c.onset, c.onset_parts)
-        for c in conditions
-        if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)
-    ]
+    symptomatic = [c for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
-    onsets += [(c.start, 3) for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
-    # The earliest; of one day, the date recorded most fully.
-    return min(((day, parts) for day, parts in onsets if day <= today), key=lambda o: (o[0], -o[1]), default=(None, 3))
+    starts = [c.start for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
+    onsets = [day for day in (*(c.onset for c in symptomatic), *starts) if day is not None and day <= today]
+    if not onsets:
+        return None, 3
+    first = min(onsets)
+    # Of that day, the date recorded most fully (a course's start is a whole date).
+    return first, 3 if first in starts else max(c.onset_parts for c in symptomatic if c.onset == first)
 
 
 def _age(raws: list[dict[str, Any]], today: date) -> int | None:
