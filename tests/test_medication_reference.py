@@ -129,6 +129,19 @@ def test_history_order_naming_its_drug_by_reference(client: TestClient, medicati
         assert "partial-history" in _post(client, request)
 
 
+def test_a_history_order_whose_medication_has_a_code_of_no_system_is_read_in_part(client: TestClient) -> None:
+    """A Medication coded ``{"code": "313412"}`` alone names no drug (a code means nothing without
+    its system): a draft naming one was said not checked, a history order naming one was silent."""
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entries = request["prefetch"]["medications"]["entry"]
+    _by_reference(entries[0]["resource"], "Medication/tizanidine-2")
+    entries.append(
+        {"resource": {"resourceType": "Medication", "id": "tizanidine-2", "code": {"coding": [{"code": "313412"}]}}}
+    )
+    del request["fhirServer"]
+    assert "partial-history" in _post(client, request)
+
+
 @pytest.mark.parametrize("order", ["entered-in-error", "the-drafts-own-copy", "blank-reference", "ended-long-ago"])
 def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client: TestClient, order: str) -> None:
     """Only an order a check would read leaves the history read in part: not one entered in

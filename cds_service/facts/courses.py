@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import math
 from datetime import date, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Course
-from cds_service.facts.orders import MedicationIndex, drug_named
+from cds_service.facts.orders import MedicationIndex, drug_named, names_nothing
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,
@@ -25,7 +25,7 @@ from cds_service.facts.sig import (
     planned_request,
     starts_when_written,
 )
-from cds_service.fhir.json import as_obj, as_str, reference_of, to_date
+from cds_service.fhir.json import as_obj, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
 
@@ -109,10 +109,14 @@ def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Pla
     return _Plan(plan, utc, starts_when_written(request))
 
 
-def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | None:
-    """The drug a medication concept names (an order's own, or its Medication's), if a rule reads it."""
+def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | Literal[False] | None:
+    """The drug a medication concept names (an order's own, or its Medication's), if a rule reads
+    it; False when the concept names nothing at all (kept per process like the rest: asked of
+    every order naming its drug by reference, ~300 a call of Epic's histories)."""
     drug = drug_named(concept, terminology)
-    if drug is None or drug.ingredient not in terminology.relevant_ingredients:
+    if drug is None:
+        return False if names_nothing(concept) else None
+    if drug.ingredient not in terminology.relevant_ingredients:
         return None
     return _DrugRead(drug, terminology.concepts_of_drug(drug), orjson.dumps(drug))
 
@@ -144,12 +148,12 @@ def read_courses(
             concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
             if concept is None:
                 continue
-            if not concept.get("coding") and not (as_str(concept.get("text")) or "").strip():
-                if _unnamed(raw, medications, exclude, today):  # rare: asked only of a concept naming nothing
-                    unnamed += 1
-                continue
         read = drug_of(concept)
-        if read is None or raw.get("resourceType") not in MEDICATION_REQUESTS:
+        if not read:
+            if read is False and _unnamed(raw, medications, exclude, today):  # names nothing: rare
+                unnamed += 1
+            continue
+        if raw.get("resourceType") not in MEDICATION_REQUESTS:
             continue
         drug, concepts, _ = read
         raw = to_r4(raw) or raw

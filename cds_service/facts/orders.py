@@ -19,7 +19,16 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import nonpositive_dose
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources, codes_of, full_urls, resource_list
+from cds_service.fhir.json import (
+    as_list,
+    as_obj,
+    as_str,
+    bundle_resources,
+    codes_of,
+    full_urls,
+    has_words,
+    resource_list,
+)
 from cds_service.fhir.models import problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
@@ -63,8 +72,7 @@ class MedicationIndex:
         reference = _one(raw.get("medicationReference"))
         if raw.get("medicationCodeableConcept") is not None or reference is None or not _points_somewhere(reference):
             return False
-        concept = self.concept(raw) or {}
-        return not (as_str(concept.get("text")) or "").strip() and not codes_of(concept)
+        return names_nothing(self.concept(raw) or {})
 
     def _get(self, reference: str) -> dict[str, Any] | None:
         if self._sent or self._listed:  # asked once an order, ~300 times a call of Epic's: indexed once
@@ -125,18 +133,19 @@ class MedicationIndex:
         return code if words or not display else {**code, "text": display}
 
 
+def names_nothing(concept: dict[str, Any]) -> bool:
+    """A concept no drug can be read from: no words of its own and no code (``drug_named``
+    reads nothing else). The same test for a draft and for the history's orders."""
+    return not has_words(concept.get("text")) and not codes_of(concept)
+
+
 def _points_somewhere(reference: dict[str, Any]) -> bool:
     """Does a reference point at anything: not the blanks a client may fill in before a drug is
     chosen ("", "#", "Medication/")?"""
     ref = _reference_text(reference)
     if ref.lstrip("#") and ref.rsplit("/", 1)[-1] != "Medication":
         return True
-    return bool((as_str(as_obj(reference.get("identifier")).get("value")) or "").strip())
-
-
-def _displayed(reference: dict[str, Any]) -> bool:
-    """Does the reference's display name something (blanks name nothing)?"""
-    return bool((as_str(reference.get("display")) or "").strip())
+    return has_words(as_obj(reference.get("identifier")).get("value"))
 
 
 def _reference_text(reference: dict[str, Any]) -> str:
@@ -167,7 +176,7 @@ def _unnamed_ids(resources: list[dict[str, Any]], base: str) -> list[str]:
         ):
             continue  # a concept, even an empty one, is what ``concept`` reads: the reference is not followed
         reference = _one(resource.get("medicationReference"))
-        ref = _reference_text(reference) if reference is not None and not _displayed(reference) else ""
+        ref = _reference_text(reference) if reference is not None and not has_words(reference.get("display")) else ""
         if (":" in ref or ref.startswith("//")) and not ref.startswith(f"{base}/"):
             continue  # on another server (``//host/…`` too), or no server's (``urn:uuid:``)
         kind, _, id_ = _type_and_id(ref).partition("/")
