@@ -151,6 +151,11 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
             "[rules.refractory-spasm-imaging]\nprior_course_min_days = 100\n",
             "rules.refractory-spasm-imaging: prior_course_min_days is more than prior_course_max_days",
         ),
+        # A window reaching back past the year 1 failed every call's date arithmetic (a 500).
+        (
+            "[rules.refractory-spasm-imaging]\nimaging_lookback_days = 1000000\n",
+            "imaging_lookback_days: Input should be less than or equal to 3650",
+        ),
         ("[rules.no-such-rule]\nenabled = false\n", "rules.no-such-rule: Extra inputs"),
         # A misspelled setting was ignored: the service ran on the default it meant to change.
         ("retention_dayz = 200\nbogus = 1\n", "CDS_CONFIG_FILE: not settings: bogus, retention_dayz"),

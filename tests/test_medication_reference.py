@@ -142,6 +142,37 @@ def test_a_history_order_whose_medication_has_a_code_of_no_system_is_read_in_par
     assert "partial-history" in _post(client, request)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({}, False),  # the MAO inhibitor rule looks back 365 days: nothing reads it
+        ({"CDS_RULES__CYCLOBENZAPRINE_MAOI__LOOKBACK_DAYS": "730"}, True),
+        ({"CDS_RULES__MUSCLE_RELAXANT_CLASS_SWITCH__LOOKBACK_DAYS": "730"}, True),
+        (
+            {
+                "CDS_RULES__CYCLOBENZAPRINE_MAOI__LOOKBACK_DAYS": "730",
+                "CDS_RULES__CYCLOBENZAPRINE_MAOI__ENABLED": "false",
+            },
+            False,
+        ),
+    ],
+)
+def test_how_far_back_a_history_order_leading_nowhere_is_said_follows_the_rules_configured(
+    monkeypatch: pytest.MonkeyPatch, defaults: Callable[..., TestClient], overrides: dict[str, str], said: bool
+) -> None:
+    """An order finished 400 days ago hides something only from a check configured to read that far
+    back, and only while that check is on."""
+    for name, value in overrides.items():
+        monkeypatch.setenv(name, value)
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entry = request["prefetch"]["medications"]["entry"][0]["resource"]
+    _by_reference(entry, "Medication/tizanidine-2")
+    entry["status"], entry["authoredOn"] = "completed", "2025-10-17"  # 400 days before 2026-11-21
+    del request["fhirServer"]
+    client = defaults(auth_mode="off")
+    assert ("partial-history" in _post(client, request)) is said
+
+
 @pytest.mark.parametrize("order", ["entered-in-error", "the-drafts-own-copy", "blank-reference", "ended-long-ago"])
 def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client: TestClient, order: str) -> None:
     """Only an order a check would read leaves the history read in part: not one entered in

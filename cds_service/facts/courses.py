@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
 MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _UNKNOWN_COURSE_DAYS = 14
-# The furthest back any rule reads a finished course: the MAO inhibitor rule's 365 days (its
-# default). An order that ended before then, whose drug nothing names, hides nothing from a check.
-_LONGEST_LOOK_BACK = timedelta(days=365)
 
 
 def _validity_start(raw: dict[str, Any]) -> date | None:
@@ -131,10 +128,12 @@ def read_courses(
     terminology: Terminology,
     medications: MedicationIndex,
     today: date,
+    history_days: int,
 ) -> tuple[list[Course], int]:
     """The courses, and how many orders of the history name their drug by a reference that leads
     to none: checks cannot see those drugs (an MAO inhibitor among them), so the history is read
-    in part, and the cards say so."""
+    in part, and the cards say so. ``history_days``: how far back a check reads a finished
+    course (an order written before then hides nothing)."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses, unnamed = [], 0
     for raw in raws:
@@ -150,7 +149,7 @@ def read_courses(
                 continue
         read = drug_of(concept)
         if not read:
-            if read is False and _unnamed(raw, medications, exclude, today):  # names nothing: rare
+            if read is False and _unnamed(raw, medications, exclude, today, history_days):  # names nothing: rare
                 unnamed += 1
             continue
         if raw.get("resourceType") not in MEDICATION_REQUESTS:
@@ -185,13 +184,15 @@ def read_courses(
     return courses, unnamed
 
 
-def _unnamed(raw: dict[str, Any], medications: MedicationIndex, exclude: set[str], today: date) -> bool:
-    """An order a check could read (not entered in error, not a draft's own copy, not ended long
-    ago) whose drug nothing names."""
+def _unnamed(
+    raw: dict[str, Any], medications: MedicationIndex, exclude: set[str], today: date, history_days: int
+) -> bool:
+    """An order a check could read (not entered in error, not a draft's own copy, not written
+    more than ``history_days`` ago and finished) whose drug nothing names."""
     status = raw.get("status")
     if not isinstance(status, str) or status.lower() not in _HISTORY_STATUSES or not medications.leads_nowhere(raw):
         return False
     r4 = to_r4(raw) or raw  # exclude names them as R4 does (a DSTU2 MedicationOrder/7 is MedicationRequest/7)
     start = to_date(r4.get("authoredOn")) or _validity_start(r4)
-    current = status.lower() in ("active", "on-hold") or start is None or start >= today - _LONGEST_LOOK_BACK
+    current = status.lower() in ("active", "on-hold") or start is None or start >= today - timedelta(days=history_days)
     return current and reference_of(r4) not in exclude

@@ -113,9 +113,11 @@ def build_context(
     medications: MedicationIndex,
     terminology: Terminology,
     today: date,
+    history_days: int,
 ) -> PatientContext:
     """The context rules read. ``history`` holds each prefetch key's resources in the client's
-    FHIR version; ``unavailable`` the optional keys that could not be had."""
+    FHIR version; ``unavailable`` the optional keys that could not be had; ``history_days`` how
+    far back the rules read finished courses."""
     # Read as R4 (``to_r4``) where it is read: Conditions and MedicationRequests only once a rule
     # could use them (most of a history is not: ~1 µs an entry saved).
     # The drafts' medication orders as the history names them once read as R4 (a DSTU2
@@ -127,7 +129,8 @@ def build_context(
         if kind in MEDICATION_REQUESTS
     }
     conditions = read_conditions(history.get("conditions", []), terminology, today)
-    courses, unnamed = read_courses(history.get("medications", []), exclude, terminology, medications, today)
+    medication_history = history.get("medications", [])
+    courses, unnamed = read_courses(medication_history, exclude, terminology, medications, today, history_days)
     symptom_onset, symptom_onset_parts = _symptom_onset(conditions, courses, today)
     return PatientContext(
         hook=hook,

@@ -62,11 +62,10 @@ OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
 # (patient id, the services whose cards shown today are not repeated) → what stored feedback silences.
 QuietFor = Callable[[str, tuple[str, ...]], Awaitable[Quiet]]
 FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
-# What one call may ask of the service (CDS_MAX_DRAFT_ORDERS, CDS_MAX_CARDS; these defaults are the
-# settings' own, for ``cds-service evaluate``). The rules compare each draft under review with the
-# others, so work grows with the square of the drafts (issue 16: 5,000 drafts took 46 s and 6 GB
-# and answered 1.6 GB). 200 drafts is more than a large admission order set; its worst case (all
-# relaxants under review, five rules firing on each) computes in about 0.4 s on two cores.
+# What one call may ask (CDS_MAX_DRAFT_ORDERS, CDS_MAX_CARDS; the settings' defaults, for ``cds-service
+# evaluate``). The rules compare each draft under review with the others: work grows with the square
+# of the drafts (issue 16: 5,000 drafts took 46 s and 6 GB, and answered 1.6 GB). 200 is more than a
+# large admission order set; its worst case (all relaxants, five rules firing on each) takes ~0.4 s.
 MAX_DRAFT_ORDERS: int = Settings.model_fields["max_draft_orders"].default
 MAX_CARDS: int = Settings.model_fields["max_cards"].default
 
@@ -188,6 +187,7 @@ def _assess(
         medications=call.medications,
         terminology=knowledge.terminology,
         today=today,
+        history_days=knowledge.history_days,
     )
     return patient, _findings(call.rules, patient, knowledge)
 

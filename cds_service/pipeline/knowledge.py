@@ -29,6 +29,11 @@ class Knowledge:
     def rules(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.all_rules if self.configs[rule.id].enabled)
 
+    @cached_property
+    def history_days(self) -> int:
+        """How far back the enabled rules read finished courses (``RuleConfig.history_days``)."""
+        return max((self.configs[rule.id].history_days() for rule in self.rules), default=0)
+
     def rules_for(self, hook: str) -> tuple[Rule, ...]:
         return self._rules_by_hook.get(hook, ())
 

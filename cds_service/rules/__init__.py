@@ -40,6 +40,11 @@ class RuleConfig(BaseModel):
             raise ValueError("a number is needed here, not true or false")
         return value
 
+    def history_days(self) -> int:
+        """How many days back this rule reads finished courses: a history order whose drug cannot
+        be known, written before then, hides nothing from it (0: it reads only running ones)."""
+        return 0
+
 
 @dataclass(frozen=True)
 class Proposal:

@@ -39,6 +39,9 @@ class Config(RuleConfig):
     max_days: int = Field(default=21, ge=1, le=365)
     cumulative_window_days: int = Field(default=30, ge=1, le=365)
 
+    def history_days(self) -> int:
+        return self.cumulative_window_days
+
 
 def is_oral_cyclobenzaprine(order: Order, terminology: Terminology) -> bool:
     return is_cyclobenzaprine(order, terminology) and not (order.drug is not None and order.drug.sublingual)

@@ -38,6 +38,9 @@ class Config(RuleConfig):
     # How far back an MAO inhibitor with an unknown stop date still asks for confirmation.
     lookback_days: int = Field(default=365, ge=1, le=3650)
 
+    def history_days(self) -> int:
+        return self.lookback_days
+
     @model_validator(mode="after")
     def _reversible_no_longer(self) -> Config:
         """The reversible inhibitors' window is the shorter: the card says so, and the override reason."""

@@ -28,6 +28,9 @@ class Config(RuleConfig):
     # From this age the card names no relaxant (Beers Criteria).
     min_age: int = Field(default=65, ge=18, le=120)
 
+    def history_days(self) -> int:
+        return self.lookback_days
+
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):

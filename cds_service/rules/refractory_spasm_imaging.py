@@ -36,9 +36,9 @@ class Config(RuleConfig):
     # Six weeks: the symptom duration, and the age of the back pain or radicular condition,
     # before the card speaks (earlier imaging is low-value without red flags).
     min_symptom_days: int = Field(default=42, ge=1, le=3650)
-    prior_course_min_days: int = Field(default=14, ge=0)
-    prior_course_max_days: int = Field(default=90, ge=1)
-    imaging_lookback_days: int = Field(default=365, ge=1)
+    prior_course_min_days: int = Field(default=14, ge=0, le=3650)
+    prior_course_max_days: int = Field(default=90, ge=1, le=3650)
+    imaging_lookback_days: int = Field(default=365, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _a_window(self) -> Config:
@@ -46,6 +46,9 @@ class Config(RuleConfig):
         if self.prior_course_min_days > self.prior_course_max_days:
             raise ValueError("prior_course_min_days is more than prior_course_max_days")
         return self
+
+    def history_days(self) -> int:
+        return self.prior_course_max_days
 
 
 def _persistent(context: PatientContext, concept: str, days: int) -> Condition | None:
