@@ -135,6 +135,11 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
             "[rules.cyclobenzaprine-hepatic-impairment]\nstart_dose_mg = 2\n",
             "start_dose_mg: Input should be greater than or equal to 5",
         ),
+        # TOML's inf is a float: a start dose no order is above drops the 5 mg swap without a word.
+        (
+            "[rules.cyclobenzaprine-older-adult]\nstart_dose_mg = inf\n",
+            "start_dose_mg: Input should be a finite number",
+        ),
         (
             "[rules.cyclobenzaprine-older-adult]\nsublingual_start_dose_mg = 1.4\n",
             "sublingual_start_dose_mg: Input should be greater than or equal to 2.8",

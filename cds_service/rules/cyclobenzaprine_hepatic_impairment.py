@@ -37,8 +37,8 @@ _UNRECORDED = " Its severity is not recorded: if Child-Pugh B or C, cyclobenzapr
 
 class Config(RuleConfig):
     # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered.
-    start_dose_mg: float = Field(default=5.0, ge=5.0)
-    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8)
+    start_dose_mg: float = Field(default=5.0, ge=5.0, allow_inf_nan=False)
+    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, allow_inf_nan=False)
 
 
 def _describe(condition: Condition, terminology: Terminology, concept: str) -> dict[str, str]:

@@ -25,8 +25,8 @@ RULE_ID = "cyclobenzaprine-older-adult"
 class Config(RuleConfig):
     min_age: int = Field(default=65, ge=0, le=130)
     # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered.
-    start_dose_mg: float = Field(default=5.0, ge=5.0)
-    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8)
+    start_dose_mg: float = Field(default=5.0, ge=5.0, allow_inf_nan=False)
+    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, allow_inf_nan=False)
 
 
 def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
