@@ -407,6 +407,21 @@ def test_a_medication_is_asked_for_only_where_it_alone_names_the_drug_on_this_se
     assert fhir_server.searched("Medication?") == []
 
 
+@pytest.mark.parametrize("status", ["entered-in-error", "cancelled", "stopped"])
+def test_the_medication_of_an_order_never_given_is_not_asked_for(
+    client: TestClient, fhir_server: FhirTestServer, status: str
+) -> None:
+    """No check reads an order entered in error or cancelled: its Medication is not asked for, and
+    a search for it that failed does not leave the history read in part (a stopped one's does)."""
+    fhir_server.includes = False
+    request = _fetched_by_reference(fhir_server, reference="Medication/tizanidine-2")
+    next(r for r in fhir_server.resources if "medicationReference" in r)["status"] = status
+    fhir_server.fail_for.add("Medication")
+    asked = status == "stopped"
+    assert ("partial-history" in _post(client, request)) is asked
+    assert len(fhir_server.searched("Medication?")) == asked
+
+
 def test_the_medications_of_many_orders_are_asked_for_fifty_at_a_time(
     client: TestClient, fhir_server: FhirTestServer
 ) -> None:

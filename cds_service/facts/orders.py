@@ -154,6 +154,9 @@ def _reference_text(reference: dict[str, Any]) -> str:
 
 # The orders that may name their drug by reference (DSTU2's ``MedicationOrder`` too).
 _MEDICATION_ORDERS = ("MedicationRequest", "MedicationOrder")
+# Orders never given: no check reads them, so neither is their Medication asked for (a failed
+# search would have said the history read in part for them).
+_NEVER_GIVEN = ("entered-in-error", "cancelled")
 # A FHIR id: what may go into a search's ``_id`` list unescaped.
 _FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 
@@ -173,6 +176,7 @@ def _unnamed_ids(resources: list[dict[str, Any]], base: str) -> list[str]:
         if (
             resource.get("resourceType") not in _MEDICATION_ORDERS
             or resource.get("medicationCodeableConcept") is not None
+            or resource.get("status") in _NEVER_GIVEN
         ):
             continue  # a concept, even an empty one, is what ``concept`` reads: the reference is not followed
         reference = _one(resource.get("medicationReference"))
