@@ -14,8 +14,8 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
 from cds_service.facts.model import Course
-from cds_service.facts.orders import MedicationIndex, drug_named, names_nothing
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Terminology
 from cds_service.facts.conditions import read_conditions
 from cds_service.facts.courses import MEDICATION_REQUESTS, read_courses
+from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
-from cds_service.facts.orders import MedicationIndex
 from cds_service.fhir.coding import Code
 from cds_service.fhir.json import as_list, as_str, codes_of, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo

@@ -20,7 +20,8 @@ from cds_service.content.cards import (
     CardCatalog,
 )
 from cds_service.content.terminology import Terminology
-from cds_service.facts.orders import MedicationIndex, no_change_reason
+from cds_service.facts.medications import MedicationIndex
+from cds_service.facts.orders import no_change_reason
 from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal, Rule
 from cds_service.rules.interactions import named

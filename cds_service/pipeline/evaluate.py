@@ -1,8 +1,7 @@
 """The pipeline both adapters call: hook request in, CDS Hooks response out.
 
     body → validate → draft orders (a drug named only by reference to a Medication the request
-           lacks: read from fhirServer, the drafts read again) → (nothing any rule reads? no
-           cards, no fetch)
+           lacks: read from fhirServer, the drafts read again) → (nothing any rule reads? no fetch)
          → complete prefetch → facts → rules → quiet (stored feedback) → card policy
          → suggestions composed and made safe → cards → not repeated (order-sign: what
            order-select showed today for the unchanged draft)
@@ -29,8 +28,9 @@ from datetime import date
 from typing import Any
 
 from cds_service.errors import DataUnavailable, InvalidRequest
+from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.orders import MedicationIndex, draft_orders
+from cds_service.facts.orders import draft_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import full_urls
 from cds_service.pipeline.cards import (

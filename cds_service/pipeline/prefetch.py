@@ -22,7 +22,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cds_service.facts.orders import MedicationIndex
+from cds_service.facts.medications import MedicationIndex
 from cds_service.fhir.json import failed_outcome, kinds_of, resource_list
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.pipeline.one_patient import own_resources

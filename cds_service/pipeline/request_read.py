@@ -8,8 +8,9 @@ from typing import Any
 
 from cds_service.content.terminology import Terminology
 from cds_service.errors import InvalidRequest
+from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Order
-from cds_service.facts.orders import MedicationIndex, read_orders
+from cds_service.facts.orders import read_orders
 from cds_service.fhir.json import reference_of
 from cds_service.protocol.request import HookContext, HookRequest, parse_hook_request
 from cds_service.protocol.services import ServiceDefinition
