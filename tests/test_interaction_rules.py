@@ -39,6 +39,14 @@ def test_maoi_stop_date_unknown_is_a_warning_without_suggestion(client: TestClie
     assert not card.get("suggestions")
 
 
+def test_an_maoi_still_active_whose_planned_course_ended_asks_for_the_last_dose(client: TestClient) -> None:
+    """Active on record, its 30-day supply ended 52 days ago: taken still, or stopped unsaid."""
+    card = _card(client, "cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+    assert card["indicator"] == "warning" and not card.get("suggestions")
+    assert "stop date unknown: confirm ≥ 14 days since the last dose" in card["summary"]
+    assert "(ordered on 2026-09-01, active, planned to end 2026-09-30)" in card["detail"]
+
+
 def test_maoi_critical_cites_the_linezolid_communication_only_for_linezolid(client: TestClient) -> None:
     linezolid = _card(client, "cyclobenzaprine-maoi/fires-linezolid-last-day-today-v2-24-hour-washout.json")
     phenelzine = _card(client, "cyclobenzaprine-maoi/fires-maoi-last-day-13-days-ago-v2-inclusive-end.json")

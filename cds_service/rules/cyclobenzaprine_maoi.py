@@ -6,6 +6,9 @@ fewer than 1 day ago, i.e. last given today), then a critical card offers to rem
 When an irreversible MAO inhibitor ordered in the last 365 days was stopped or completed and
 its end cannot be told (no duration, no end date), the 14-day assumption would guess; a warning
 asks the clinician to confirm the last dose instead (clinical specification §2, v2 change 6).
+So does one still active on record whose planned course ended within those 365 days and past the
+washout: the record says it is taken, its supply that it was not (our reading, where the
+specification is silent: it had no card).
 Evidence: [FDA-IR] contraindicated with MAO inhibitors or within 14 days after their
 discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hour window.
 """
@@ -67,6 +70,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         and (terminology.is_medication(IRREVERSIBLE, d.drug) or terminology.is_medication(REVERSIBLE, d.drug))
     ]
     unknown_stop: list[Course] = []
+    lookback = today - timedelta(days=config.lookback_days)
     for course in context.courses:
         kind = _kind(course.concepts)
         if kind is None or (course.start > today and course.status not in ("active", "on-hold")):
@@ -75,21 +79,22 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
             if (today - course.start).days < config.washout_days:
                 # Ordered inside the washout: whenever it stopped, any dose taken was recent.
                 contraindicated.append(_Seen(course.drug.ingredient, _unknown_stop(course, config)))
-            elif course.start >= today - timedelta(days=config.lookback_days):
+            elif course.start >= lookback:
                 unknown_stop.append(course)
             continue
         washout = config.washout_days if kind == IRREVERSIBLE else config.reversible_washout_days
         seen = _within_washout(course, today, washout)
         if seen is not None:
             contraindicated.append(seen)
+        elif kind == IRREVERSIBLE and course.status == "active" and course.last_day >= lookback:
+            # Still active on record though its planned course (its supply) ended: it may be taken
+            # still (a refill elsewhere) or stopped without a word: the last dose is not known.
+            unknown_stop.append(course)
     if contraindicated:
         return _finding(order, "maoi", contraindicated, config)
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: c.start)
-        ordered = [
-            _Seen(c.drug.ingredient, f"{c.drug.name} (ordered on {c.start.isoformat()}, {c.status})")
-            for c in unknown_stop
-        ]
+        ordered = [_Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c)})") for c in unknown_stop]
         extra = {"ingredient": latest.drug.ingredient, "ordered_on": latest.start.isoformat()}
         return _finding(order, "stop-date-unknown", ordered, config, extra)
     return None
@@ -102,6 +107,12 @@ def _kind(concepts: frozenset[str]) -> str | None:
     if REVERSIBLE in concepts:
         return REVERSIBLE
     return None
+
+
+def _on_record(course: Course) -> str:
+    """What the record says of a course whose last dose is unknown."""
+    said = f"ordered on {course.start.isoformat()}, {course.status}"
+    return said if course.assumed_end else f"{said}, planned to end {course.last_day.isoformat()}"
 
 
 def _unknown_stop(course: Course, config: Config) -> str:
