@@ -216,6 +216,29 @@ def test_a_misshapen_draft_or_date_is_read_around_not_a_500(client: TestClient, 
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("period", [5e-324, 1e-20, 1e-9])
+def test_a_period_of_next_to_no_time_is_no_rate_not_a_500_or_billions_of_tablets(
+    client: TestClient, period: float
+) -> None:
+    """A hunt's finding: the duration limit composed into the 5 mg swap read each of frequency and
+    period as plausible, never their rate: infinity (a 500), a number past 64 bits (a 500 writing
+    the answer), or 21,000,000,000 tablets offered for 21 days. The rate is read as unknown, as the
+    facts read it, and the swap sets no quantity."""
+    request = fixture("cyclobenzaprine-older-adult/fires-composed-swap-10mg-tid-30-days-age-70.json")
+    _draft(request)["dosageInstruction"][0]["timing"]["repeat"]["period"] = period
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    resources = [
+        action["resource"]
+        for card in response.json()["cards"]
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+        if "resource" in action
+    ]
+    assert resources  # the swap and the limit are still offered
+    assert all("quantity" not in resource.get("dispenseRequest", {}) for resource in resources)
+
+
 def _held_after(client: TestClient, requests: list[dict[str, Any]]) -> int:
     """Bytes the process holds after answering ``requests`` that it did not hold before."""
     tracemalloc.start()

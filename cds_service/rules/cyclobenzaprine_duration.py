@@ -81,7 +81,8 @@ def _step_sig(
     frequency = (times_of_day(repeat) or 1) if frequency is None else frequency
     period_days = _PERIOD_DAYS.get(str(repeat.get("periodUnit") or repeat.get("periodUnits") or ""))
     if period and period_days and 0 < frequency < _PLAUSIBLE and 0 < period < _PLAUSIBLE:
-        per_day = frequency / (period * period_days)
+        # The rate, not its parts, is what must be plausible: a period of 1e-9 days is no sig.
+        per_day = _plausible(frequency / (period * period_days))
     return units, per_day
 
 
