@@ -183,6 +183,11 @@ def _trusting(clients: Any) -> dict[str, Callable[[Path], str]]:
             ([{"iss": ISSUER}], "give the issuer's keys"),
             ([{"iss": ISSUER, "jwks_url": "http://keys.example.org/jwks.json"}], "[0].jwks_url: must use https"),
             ([{"iss": ISSUER, "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}], "not an EC or RSA"),
+            # PyJWT has no key for "none": it raised NotImplementedError, a traceback, not this line
+            (
+                [{"iss": ISSUER, "jwks": {"keys": [{"kty": "EC", "kid": "k", "crv": "P-384", "alg": "none"}]}}],
+                "key 'k' cannot be read: NotImplementedError",
+            ),
             (
                 [{"iss": ISSUER, "jwks_url": "https://a.example.org/k", "fhir_servers": ["http://fhir.example.org"]}],
                 "must use https",

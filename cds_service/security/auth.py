@@ -26,7 +26,7 @@ import jwt
 from cds_service.errors import Unauthorized
 from cds_service.security import jws
 from cds_service.security.audience import Audience
-from cds_service.security.clients import TrustedClient, VerifyingKey, verifying_keys
+from cds_service.security.clients import TrustedClient, VerifyingKey, read_keys, verifying_keys
 from cds_service.security.outbound import Outbound, OutboundError, get_json
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,11 @@ class KeySet:
                 self._tried_at = now
                 try:
                     jwks = await get_json(http, url, headers={"Accept": "application/json"}, max_bytes=MAX_JWKS_BYTES)
-                    self._fetched = verifying_keys(jwks)
+                    self._fetched, refused = read_keys(jwks)
                     self._fetched_at = now
                     log.info("fetched %d key(s) of issuer %r", len(self._fetched), self._client.iss)
+                    for reason in refused:
+                        log.warning("a key of issuer %r passed by: %s", self._client.iss, reason)
                 except (OutboundError, ValueError) as error:
                     log.warning("cannot fetch the keys of issuer %r from its jwks_url: %s", self._client.iss, error)
         return self._fetched.get(kid)

@@ -31,27 +31,49 @@ class VerifyingKey:
 
 
 def verifying_keys(jwks: dict[str, Any]) -> dict[str, VerifyingKey]:
-    """Signature keys by kid; raises ValueError naming a key that cannot be used."""
+    """Signature keys by kid, every key usable (an operator's own file: one that is not is a
+    mistake to mend); raises ValueError naming the first that cannot be used."""
+    found, refused = read_keys(jwks)
+    if refused:
+        raise ValueError(refused[0])
+    return found
+
+
+def read_keys(jwks: dict[str, Any]) -> tuple[dict[str, VerifyingKey], list[str]]:
+    """The signature keys by kid, and why each other key cannot be used. A key set an issuer
+    publishes may hold encryption keys and types this service does not read beside its signing
+    keys (RFC 7517 lets a reader pass them by): they cost the issuer none of its usable keys."""
     keys = jwks.get("keys")
     if not isinstance(keys, list):
         raise ValueError("a JWK Set needs a 'keys' list")
     found: dict[str, VerifyingKey] = {}
+    refused = []
     for index, jwk in enumerate(keys):
-        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
-            raise ValueError(f"key {index} has no kid")
-        kty, use = jwk.get("kty"), jwk.get("use", "sig")
-        if kty not in ("EC", "RSA") or use != "sig":
-            raise ValueError(f"key {jwk['kid']!r} is not an EC or RSA signature key")
-        if "d" in jwk:
-            raise ValueError(f"key {jwk['kid']!r} is a private key; trust the public key only")
         try:
-            key = jwt.PyJWK(jwk).key
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as error:
-            raise ValueError(f"key {jwk['kid']!r} cannot be read: {error}") from None
-        if kty == "RSA" and key.key_size < MIN_RSA_BITS:
-            raise ValueError(f"key {jwk['kid']!r} is an RSA key under {MIN_RSA_BITS} bits")
-        found[jwk["kid"]] = VerifyingKey(kty, jwk.get("crv"), jwk.get("alg"), key)
-    return found
+            kid, key = _verifying_key(index, jwk)
+        except ValueError as error:
+            refused.append(str(error))
+        else:
+            found[kid] = key
+    return found, refused
+
+
+def _verifying_key(index: int, jwk: Any) -> tuple[str, VerifyingKey]:
+    if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+        raise ValueError(f"key {index} has no kid")
+    kty, use = jwk.get("kty"), jwk.get("use", "sig")
+    if kty not in ("EC", "RSA") or use != "sig":
+        raise ValueError(f"key {jwk['kid']!r} is not an EC or RSA signature key")
+    if "d" in jwk:
+        raise ValueError(f"key {jwk['kid']!r} is a private key; trust the public key only")
+    try:
+        key = jwt.PyJWK(jwk).key
+    # NotImplementedError: PyJWT's answer to an "alg" it has no verifier for ("none")
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, NotImplementedError) as error:
+        raise ValueError(f"key {jwk['kid']!r} cannot be read: {str(error) or type(error).__name__}") from None
+    if kty == "RSA" and key.key_size < MIN_RSA_BITS:
+        raise ValueError(f"key {jwk['kid']!r} is an RSA key under {MIN_RSA_BITS} bits")
+    return jwk["kid"], VerifyingKey(kty, jwk.get("crv"), jwk.get("alg"), key)
 
 
 class TrustedClient(BaseModel):

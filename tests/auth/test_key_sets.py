@@ -100,6 +100,33 @@ def test_jku_equal_to_the_configured_jwks_url_is_accepted(
     assert call(client, es384.sign(claims(BASE + SELECT, NOW), jku=jwks_server.url)).status_code == 200
 
 
+def test_keys_the_service_cannot_use_beside_the_signing_key_are_passed_by(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hunt's finding: a published key with ``"alg": "none"`` answered every call with a 500, and
+    an encryption key or an Ed25519 one beside the signing key made the whole set unusable (every
+    call a 401). Each is passed by, named in the log; the signing key verifies."""
+    jwks_server.keys["keys"] += [
+        {**es384.jwk(), "kid": "none", "alg": "none"},
+        {**es384.jwk(), "kid": "encryption", "use": "enc"},
+        {"kty": "OKP", "kid": "edwards", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+    ]
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    passed = sorted(
+        r.getMessage().rpartition("passed by: ")[2] for r in caplog.records if "passed by" in r.getMessage()
+    )
+    assert passed == [
+        "key 'edwards' is not an EC or RSA signature key",
+        "key 'encryption' is not an EC or RSA signature key",
+        "key 'none' cannot be read: NotImplementedError",
+    ]
+
+
 def test_unreachable_jwks_url_is_401_not_500(
     secure: Callable[..., TestClient], trust: Callable[..., Path], es384: SigningKey, jwks_server: JwksServer
 ) -> None:
