@@ -47,6 +47,25 @@ def test_an_maoi_still_active_whose_planned_course_ended_asks_for_the_last_dose(
     assert "(ordered on 2026-09-01, active, planned to end 2026-09-30)" in card["detail"]
 
 
+@pytest.mark.parametrize("drug", ["phenelzine", "cyclobenzaprine"])
+def test_a_history_order_under_the_drafts_id_is_its_copy_only_when_it_orders_the_same_drug(
+    client: TestClient, drug: str
+) -> None:
+    """A hunt's finding: a client numbering its drafts as a server numbers its orders (1, 2, …)
+    lost the phenelzine order sharing the draft's id, and the critical card with it. An order of
+    the draft's own drug under its id is the draft as the server holds it: not a course."""
+    request = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["id"], request["context"]["selections"] = "1", ["MedicationRequest/1"]
+    history = request["prefetch"]["medications"]["entry"][0]["resource"]
+    history["id"] = "1"
+    if drug == "cyclobenzaprine":
+        history["medicationCodeableConcept"] = draft["medicationCodeableConcept"]
+    body = client.post(SELECT, json=request).json()
+    assert bool(cards_for(body, "cyclobenzaprine-maoi")) is (drug == "phenelzine")
+    assert not cards_for(body, "muscle-relaxant-duplicate")
+
+
 def test_maoi_critical_cites_the_linezolid_communication_only_for_linezolid(client: TestClient) -> None:
     linezolid = _card(client, "cyclobenzaprine-maoi/fires-linezolid-last-day-today-v2-24-hour-washout.json")
     phenelzine = _card(client, "cyclobenzaprine-maoi/fires-maoi-last-day-13-days-ago-v2-inclusive-end.json")

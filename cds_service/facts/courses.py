@@ -124,7 +124,7 @@ _PLANS = JsonTables[Terminology, _Plan]()
 
 def read_courses(
     raws: list[dict[str, Any]],
-    exclude: set[str],
+    exclude: dict[str, str | None],
     terminology: Terminology,
     medications: MedicationIndex,
     today: date,
@@ -162,8 +162,8 @@ def read_courses(
             if status not in _HISTORY_STATUSES:
                 continue
         reference = reference_of(raw)
-        if reference in exclude:
-            continue
+        if reference in exclude and exclude[reference] in (None, drug.ingredient):
+            continue  # the draft's own copy
         try:
             plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
             if written_date_read:
@@ -185,7 +185,7 @@ def read_courses(
 
 
 def _unnamed(
-    raw: dict[str, Any], medications: MedicationIndex, exclude: set[str], today: date, history_days: int
+    raw: dict[str, Any], medications: MedicationIndex, exclude: dict[str, str | None], today: date, history_days: int
 ) -> bool:
     """An order a check could read (not entered in error, not a draft's own copy, not written
     more than ``history_days`` ago and finished) whose drug nothing names."""

@@ -122,10 +122,12 @@ def build_context(
     # could use them (most of a history is not: ~1 µs an entry saved).
     # The drafts' medication orders as the history names them once read as R4 (a DSTU2
     # MedicationOrder/7 is MedicationRequest/7): not a ServiceRequest's id, which another
-    # resource type may share.
+    # resource type may share. With each, its drug's ingredient: an order of another drug under
+    # the same id is no copy of the draft (a client numbering its drafts 1, 2, … as a server does).
     exclude = {
-        f"MedicationRequest/{draft_id}"
-        for kind, _, draft_id in (o.reference.partition("/") for o in drafts)
+        f"MedicationRequest/{draft_id}": draft.drug.ingredient if draft.drug else None
+        for draft in drafts
+        for kind, _, draft_id in [draft.reference.partition("/")]
         if kind in MEDICATION_REQUESTS
     }
     conditions = read_conditions(history.get("conditions", []), terminology, today)
