@@ -39,12 +39,31 @@ def test_maoi_stop_date_unknown_is_a_warning_without_suggestion(client: TestClie
     assert not card.get("suggestions")
 
 
-def test_an_maoi_still_active_whose_planned_course_ended_asks_for_the_last_dose(client: TestClient) -> None:
-    """Active on record, its 30-day supply ended 52 days ago: taken still, or stopped unsaid."""
-    card = _card(client, "cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+@pytest.mark.parametrize("status", ["active", "on-hold"])
+def test_an_maoi_still_listed_whose_supply_ended_asks_for_the_last_dose(client: TestClient, status: str) -> None:
+    """Listed, its 30-day supply ended 52 days ago: taken still (or again), or stopped unsaid. The
+    card says what the list says and what the supply says, and asks; it removes nothing."""
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+    request["prefetch"]["medications"]["entry"][0]["resource"]["status"] = status
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    listed = status.replace("-", " ")
     assert card["indicator"] == "warning" and not card.get("suggestions")
-    assert "stop date unknown: confirm ≥ 14 days since the last dose" in card["summary"]
-    assert "(ordered on 2026-09-01, active, planned to end 2026-09-30)" in card["detail"]
+    assert card["summary"] == (
+        f"MAO inhibitor phenelzine still listed {listed}, supply ended 2026-09-30: "
+        "confirm the last dose was ≥ 14 days ago"
+    )
+    assert f"(ordered on 2026-09-01, still listed {listed}; supply ended 2026-09-30, 52 days ago)" in card["detail"]
+
+
+def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_last_taken(
+    client: TestClient,
+) -> None:
+    """Critical: the supply ended 13 days ago. Nothing on record says when it was last taken."""
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+    request["prefetch"]["medications"]["entry"][0]["resource"]["authoredOn"] = "2026-10-10"
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    assert card["indicator"] == "critical"
+    assert "(listed active, supply ended 2026-11-08, 13 days ago)" in card["detail"]
 
 
 @pytest.mark.parametrize("drug", ["phenelzine", "cyclobenzaprine"])

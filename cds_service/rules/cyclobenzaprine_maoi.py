@@ -6,9 +6,9 @@ fewer than 1 day ago, i.e. last given today), then a critical card offers to rem
 When an irreversible MAO inhibitor ordered in the last 365 days was stopped or completed and
 its end cannot be told (no duration, no end date), the 14-day assumption would guess; a warning
 asks the clinician to confirm the last dose instead (clinical specification §2, v2 change 6).
-So does one still active on record whose planned course ended within those 365 days and past the
-washout: the record says it is taken, its supply that it was not (our reading, where the
-specification is silent: it had no card).
+One still listed (active, on hold) whose planned course ended past the washout, within those 365
+days of its end, asks the same in its own words: the list says taken, the supply that it was not
+(our reading, where the specification is silent: it had no card).
 Evidence: [FDA-IR] contraindicated with MAO inhibitors or within 14 days after their
 discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hour window.
 """
@@ -31,6 +31,8 @@ IRREVERSIBLE = "maoi"
 REVERSIBLE = "maoi-reversible"
 # A stopped order whose last dose the record does not give (the course end is an assumption).
 _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
+# Orders the medication list still shows: taken, or to be taken again, whatever their course says.
+_LISTED = ("active", "on-hold")
 
 
 class Config(RuleConfig):
@@ -69,11 +71,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         and d.drug is not None
         and (terminology.is_medication(IRREVERSIBLE, d.drug) or terminology.is_medication(REVERSIBLE, d.drug))
     ]
-    unknown_stop: list[Course] = []
+    unknown_stop: list[Course] = []  # stopped with no duration or stop date
+    supply_ended: list[Course] = []  # still listed, its planned course over
     lookback = today - timedelta(days=config.lookback_days)
     for course in context.courses:
         kind = _kind(course.concepts)
-        if kind is None or (course.start > today and course.status not in ("active", "on-hold")):
+        if kind is None or (course.start > today and course.status not in _LISTED):
             continue
         if kind == IRREVERSIBLE and course.assumed_end and course.status in _ENDED_STATUSES:
             if (today - course.start).days < config.washout_days:
@@ -86,17 +89,31 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         seen = _within_washout(course, today, washout)
         if seen is not None:
             contraindicated.append(seen)
-        elif kind == IRREVERSIBLE and course.status == "active" and course.last_day >= lookback:
-            # Still active on record though its planned course (its supply) ended: it may be taken
-            # still (a refill elsewhere) or stopped without a word: the last dose is not known.
-            unknown_stop.append(course)
+        elif kind == IRREVERSIBLE and course.status in _LISTED and course.last_day >= lookback:
+            # Still listed though its planned course (its supply) ended: it may be taken still (a
+            # refill elsewhere) or stopped without a word: the last dose is not known.
+            supply_ended.append(course)
     if contraindicated:
         return _finding(order, "maoi", contraindicated, config)
+    return _last_dose_unknown(order, unknown_stop, supply_ended, config, today)
+
+
+def _last_dose_unknown(
+    order: Order, unknown_stop: list[Course], supply_ended: list[Course], config: Config, today: date
+) -> Finding | None:
+    """The warning asking for the last dose: named for a stopped order with no stop date if there
+    is one (the specification's), else for the list's order whose supply ended."""
+    on_record = [
+        _Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c, today)})") for c in unknown_stop + supply_ended
+    ]
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: c.start)
-        ordered = [_Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c)})") for c in unknown_stop]
         extra = {"ingredient": latest.drug.ingredient, "ordered_on": latest.start.isoformat()}
-        return _finding(order, "stop-date-unknown", ordered, config, extra)
+        return _finding(order, "stop-date-unknown", on_record, config, extra)
+    if supply_ended:
+        latest = max(supply_ended, key=lambda c: c.last_day)
+        ended = {"ended_on": latest.last_day.isoformat(), "listed": _listed(latest)}
+        return _finding(order, "supply-ended", on_record, config, {"ingredient": latest.drug.ingredient, **ended})
     return None
 
 
@@ -109,10 +126,22 @@ def _kind(concepts: frozenset[str]) -> str | None:
     return None
 
 
-def _on_record(course: Course) -> str:
-    """What the record says of a course whose last dose is unknown."""
-    said = f"ordered on {course.start.isoformat()}, {course.status}"
-    return said if course.assumed_end else f"{said}, planned to end {course.last_day.isoformat()}"
+def _listed(course: Course) -> str:
+    return "on hold" if course.status == "on-hold" else course.status
+
+
+def _on_record(course: Course, today: date) -> str:
+    """What the record says of a course whose last dose is unknown, each in its own words (a card
+    may list a stopped one and a listed one together)."""
+    if course.assumed_end:
+        return f"ordered on {course.start.isoformat()}, {course.status}; no duration or stop date recorded"
+    ended = _ago(course.last_day, today)
+    return f"ordered on {course.start.isoformat()}, still listed {_listed(course)}; supply ended {ended}"
+
+
+def _ago(day: date, today: date) -> str:
+    days = (today - day).days
+    return f"{day.isoformat()}, {days} {'day' if days == 1 else 'days'} ago"
 
 
 def _unknown_stop(course: Course, config: Config) -> str:
@@ -135,9 +164,10 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
         return _Seen(ingredient, f"{name} (given today)")
     if ago <= 0:
         return _Seen(ingredient, f"{name} (taken now, since {course.start.isoformat()})")
+    if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
+        return _Seen(ingredient, f"{name} (listed {_listed(course)}, supply ended {_ago(last_day, today)})")
     if ago < washout_days:
-        unit = "day" if ago == 1 else "days"
-        return _Seen(ingredient, f"{name} (last taken {last_day.isoformat()}, {ago} {unit} ago)")
+        return _Seen(ingredient, f"{name} (last taken {_ago(last_day, today)})")
     return None
 
 
@@ -170,6 +200,15 @@ RULE = Rule(
     variants={
         "maoi": ("ingredients", "maoi", "reversible_washout", "washout_days"),
         "stop-date-unknown": ("ingredient", "ingredients", "maoi", "ordered_on", "reversible_washout", "washout_days"),
+        "supply-ended": (
+            "ended_on",
+            "ingredient",
+            "ingredients",
+            "listed",
+            "maoi",
+            "reversible_washout",
+            "washout_days",
+        ),
     },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
