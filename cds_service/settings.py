@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         default=400,
         ge=1,
+        le=36500,  # a century: a million days was accepted, then start-up's sweep could not count back
         description="Days issued cards and feedback are kept before they are deleted (at start-up and hourly).",
     )
     cors_origins: list[str] = Field(
@@ -178,8 +179,8 @@ class Settings(BaseSettings):
     max_draft_orders: int = Field(default=200, ge=1, description="Most drafts a hook call sends or selects; more: 413.")
     max_cards: int = Field(
         default=100,
-        ge=3,
-        description="Most cards in a response (3 or more): a card counts those left out, the notices keep their place.",
+        ge=4,
+        description="Most cards in a response (4 or more): a card counts those left out, the notices keep their place.",
     )
     max_header_bytes: int = Field(
         default=32 * 1024,

@@ -31,6 +31,7 @@ from tests.serving import serve_in_thread
 SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 # The same order for a 70-year-old with a first-degree AV block taking sertraline: four cards.
 FOUR_CARDS = "multiple-rules/av-block-first-degree-sertraline-70-v2-caution.json"
+GLAUCOMA = "cyclobenzaprine-anticholinergic-caution/fires-acute-angle-closure-glaucoma-h40-211-under-h40-2.json"
 DEFAULTS = Settings()
 CAP = DEFAULTS.max_draft_orders
 MAX_CARDS = DEFAULTS.max_cards
@@ -121,32 +122,40 @@ def test_the_worst_case_under_the_cap_answers_a_bounded_response(client: TestCli
         assert re.search(r"\*\*(.+?); (.+?); (.+?) and \d+ more\*\*", card["detail"]), card["detail"]
 
 
+def five_cards() -> dict[str, Any]:
+    """The four cards' request with angle-closure glaucoma on the problem list: a fifth warning."""
+    request = fixture(FOUR_CARDS)
+    glaucoma = fixture(GLAUCOMA)["prefetch"]["conditions"]["entry"]
+    request["prefetch"]["conditions"]["entry"] += glaucoma
+    return request
+
+
 def test_over_the_card_cap_the_most_severe_are_kept_and_the_rest_counted(
     make_client: Callable[..., TestClient],
 ) -> None:
-    client = make_client(max_cards=3)
-    full = post(make_client(), fixture(FOUR_CARDS)).json()["cards"]
-    assert [c["indicator"] for c in full] == ["warning"] * 4
-    cards = post(client, fixture(FOUR_CARDS)).json()["cards"]
-    assert [c["summary"] for c in cards[:2]] == [c["summary"] for c in full[:2]]
-    notice = cards[2]
+    client = make_client(max_cards=4)
+    full = post(make_client(), five_cards()).json()["cards"]
+    assert [c["indicator"] for c in full] == ["warning"] * 5
+    cards = post(client, five_cards()).json()["cards"]
+    assert [c["summary"] for c in cards[:3]] == [c["summary"] for c in full[:3]]
+    notice = cards[3]
     assert notice["summary"].startswith("2 more cards") and notice["indicator"] == "warning"
     assert notice["uuid"] and "2 warning" in notice["detail"]
-    for left_out in full[2:]:
+    for left_out in full[3:]:
         assert left_out["source"]["topic"]["display"] in notice["detail"]
 
 
 def test_cards_left_out_are_not_taken_as_shown(module: TestClient, make_client: Callable[..., TestClient]) -> None:
     """order-sign does not repeat a warning order-select showed for the unchanged draft; a card
     left out at order-select was not shown, so order-sign shows it."""
-    full = post(module, fixture(FOUR_CARDS)).json()["cards"]
-    client = make_client(max_cards=3)
-    assert post(client, fixture(FOUR_CARDS)).json()["cards"][2]["source"]["topic"]["code"] == LIMIT
-    sign = fixture(FOUR_CARDS)
+    full = post(module, five_cards()).json()["cards"]
+    client = make_client(max_cards=4)
+    assert post(client, five_cards()).json()["cards"][3]["source"]["topic"]["code"] == LIMIT
+    sign = five_cards()
     sign["hook"] = "order-sign"
     del sign["context"]["selections"]
     signed = post(client, sign).json()["cards"]
-    assert [c["summary"] for c in signed] == [c["summary"] for c in full[2:]]
+    assert [c["summary"] for c in signed] == [c["summary"] for c in full[3:]]
 
 
 def test_a_card_names_three_other_orders_and_counts_the_rest(module: TestClient) -> None:
@@ -222,7 +231,7 @@ def test_probes_and_other_calls_are_answered_while_an_evaluation_computes(
     assert rule_ids(answers["first"].json()).count("cyclobenzaprine-duration") == INLINE_DRAFTS + 1
 
 
-@pytest.mark.serve(CDS_AUTH_MODE="off", CDS_MAX_CARDS="3")
+@pytest.mark.serve(CDS_AUTH_MODE="off", CDS_MAX_CARDS="4")
 def test_the_worker_thread_logs_with_the_hook_instance(served: tuple[Any, int]) -> None:
     """What the pipeline logs from its worker thread carries the call's hookInstance, and names
     the rules whose cards were left out, never the patient."""
@@ -230,7 +239,7 @@ def test_the_worker_thread_logs_with_the_hook_instance(served: tuple[Any, int]) 
     request = drafts(FOUR_CARDS, INLINE_DRAFTS + 1)
     try:
         response = requests.post(f"http://127.0.0.1:{port}{SELECT}", json=request, timeout=30)
-        assert response.status_code == 200 and len(response.json()["cards"]) == 3
+        assert response.status_code == 200 and len(response.json()["cards"]) == 4
     finally:
         server.terminate()
         server.wait(timeout=10)

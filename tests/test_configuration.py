@@ -138,7 +138,11 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
         # TOML's inf is a float: a start dose no order is above drops the 5 mg swap without a word.
         (
             "[rules.cyclobenzaprine-older-adult]\nstart_dose_mg = inf\n",
-            "start_dose_mg: Input should be a finite number",
+            "start_dose_mg: Input should be less than or equal to 10",
+        ),
+        (
+            "[rules.cyclobenzaprine-hepatic-impairment]\nsublingual_start_dose_mg = 8.4\n",
+            "sublingual_start_dose_mg: Input should be less than or equal to 5.6",
         ),
         (
             "[rules.cyclobenzaprine-older-adult]\nsublingual_start_dose_mg = 1.4\n",
@@ -165,6 +169,10 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
         # A misspelled setting was ignored: the service ran on the default it meant to change.
         ("retention_dayz = 200\nbogus = 1\n", "CDS_CONFIG_FILE: not settings: bogus, retention_dayz"),
         ("[rules\n", "cds.toml): Expected ']'"),  # the file named
+        # Accepted, then start-up's sweep could not count a million days back (a traceback).
+        ("retention_days = 1000000\n", "retention_days: Input should be less than or equal to 36500"),
+        # Room for the two notices, one card and the card counting the rest: at three, no card.
+        ("max_cards = 3\n", "max_cards: Input should be greater than or equal to 4"),
         # A snooze rests on stored feedback, which retention would delete first.
         ("retention_days = 20\n", "snooze_days is 30, longer than retention_days (20)"),
         (

@@ -758,8 +758,8 @@ def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_th
     make_client: Callable[..., TestClient], fhir_server: FhirTestServer
 ) -> None:
     """Another patient's data, a history read in part and a draft not checked were three notices,
-    and with the card that counts the rest the answer held four cards where CDS_MAX_CARDS allows
-    three: the draft's is said in the history's notice when both come."""
+    and with the card that counts the rest more cards than CDS_MAX_CARDS allowed: the draft's is
+    said in the history's notice when both come."""
     request = _with_a_draft_by_reference(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))
     conditions = request["prefetch"]["conditions"]
     conditions["entry"] = [
@@ -768,7 +768,7 @@ def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_th
     conditions["link"] = [{"relation": "next", "url": f"{fhir_server.base}/Condition?patient=x&_page=1"}]
     fhir_server.fail_for.add("Medication")
     request["fhirServer"] = fhir_server.base
-    cards = make_client(max_cards=3, fhir_max_pages=1).post(SELECT, json=request).json()["cards"]
+    cards = make_client(max_cards=4, fhir_max_pages=1).post(SELECT, json=request).json()["cards"]
     codes = [card["source"]["topic"]["code"] for card in cards]
     assert codes == ["cyclobenzaprine-duration", "other-patient-data", "partial-history"]
     assert cards[-1]["summary"].startswith(

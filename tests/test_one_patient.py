@@ -13,6 +13,7 @@ from tests.conftest import SELECT, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 
 OLDER_ADULT = "cyclobenzaprine-older-adult/fires-age-65-10mg.json"
+SERTRALINE = "cyclobenzaprine-serotonergic/fires-sertraline-active.json"
 HEPATIC = "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json"
 NOTICE = "other-patient-data"
 
@@ -103,17 +104,21 @@ def test_a_fhir_server_answering_with_another_patients_record_is_left_out(
 
 
 def test_the_notices_keep_their_place_within_the_card_limit(make_client: Any) -> None:
-    """Two rule cards and both notices, at most three cards (the least the setting allows): the
-    card counting the rest, then the notices."""
+    """Three rule cards and both notices, at most four cards (the least the setting allows: at
+    three, a hunt saw the card counting the rest and the notices, and no rule's card at all): the
+    most severe card, the card counting the rest, then the notices."""
     request = fixture(OLDER_ADULT)
-    assert len(answered(make_client(), request)) == 2
+    request["prefetch"]["medications"] = fixture(SERTRALINE)["prefetch"]["medications"]
+    full = answered(make_client(), request)
+    assert len(full) == 3
     request.pop("fhirServer", None)
     request["prefetch"]["conditions"]["entry"] = [
         {"resource": {"resourceType": "Condition", "id": "c-1", "subject": {"reference": "Patient/other-22"}}}
     ]
     request["prefetch"]["conditions"]["link"] = [{"relation": "next", "url": "https://ehr.example.org/fhir/p2"}]
-    cards = answered(make_client(max_cards=3), request)
-    assert [card["source"]["topic"]["code"] for card in cards] == ["card-limit", NOTICE, "partial-history"]
+    cards = answered(make_client(max_cards=4), request)
+    codes = [card["source"]["topic"]["code"] for card in cards]
+    assert codes == [full[0]["source"]["topic"]["code"], "card-limit", NOTICE, "partial-history"]
 
 
 def test_another_patients_record_among_entries_all_about_the_patient_is_left_out(client: TestClient) -> None:

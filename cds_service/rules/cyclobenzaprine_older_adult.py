@@ -24,9 +24,11 @@ RULE_ID = "cyclobenzaprine-older-adult"
 
 class Config(RuleConfig):
     min_age: int = Field(default=65, ge=0, le=130)
-    # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered.
-    start_dose_mg: float = Field(default=5.0, ge=5.0, allow_inf_nan=False)
-    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, allow_inf_nan=False)
+    # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered. No
+    # higher than the labels' highest dose (10 mg; 5.6 mg sublingual): a "start dose" no order is
+    # above drops the swap without a word (so did inf, which TOML reads as a number).
+    start_dose_mg: float = Field(default=5.0, ge=5.0, le=10.0)
+    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, le=5.6)
 
 
 def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
