@@ -12,12 +12,13 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cds_service.clock import system_clock, today
+from cds_service.clock import EARLIEST, LATEST, system_clock, today
 from cds_service.content.cards import INDICATORS, CardContentError
 from cds_service.content.terminology import TerminologyError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
@@ -226,6 +227,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_START_FAILED
 
 
+def _number_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    def number(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            range_ = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{value} is not {range_}")
+        return value
+
+    return number
+
+
+def _day(text: str) -> date:
+    """A day the rules can count back from (``EARLIEST``: near the year 1, a window runs off the calendar)."""
+    day = date.fromisoformat(text)
+    if not EARLIEST <= day <= LATEST:
+        raise argparse.ArgumentTypeError(f"{text} is not from {EARLIEST} to {LATEST}")
+    return day
+
+
 def _parser(settings: Settings) -> argparse.ArgumentParser:
     """The commands, their defaults from the settings (``serve``'s host and port)."""
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for back muscle spasm.")
@@ -233,10 +253,12 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default=settings.host)
-    serve.add_argument("--port", type=int, default=settings.port)
+    # Checked here: the settings' own checks do not see what a command line sets (70000 listened
+    # on 4464, and the audience named 70000).
+    serve.add_argument("--port", type=_number_in(1, 65535), default=settings.port)
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_number_in(1),
         default=1,
         help="worker processes (share one PostgreSQL database; see docs/operations.md, More processes)",
     )
@@ -256,7 +278,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--today",
-        type=date.fromisoformat,
+        type=_day,
         help="evaluate as of this date where the site is (CDS_TIMEZONE; YYYY-MM-DD; default: today)",
     )
     evaluate.set_defaults(run=_evaluate)

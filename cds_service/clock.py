@@ -22,6 +22,11 @@ from pydantic import AfterValidator
 # Returns the current instant, timezone-aware, in UTC.
 Clock = Callable[[], datetime]
 
+# The days the service counts in: those its stamps can hold (feedback times are refused outside
+# them). Near the year 1 or 9999 a window of days (a rule's, a report's period) runs off the calendar.
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2999, 12, 31)
+
 
 def _a_time_zone(name: str) -> str:
     try:

@@ -79,6 +79,26 @@ def test_evaluate_rejects_invalid_input_with_exit_2(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        # The settings' checks did not see the command line: 70000 listened on 4464.
+        (["serve", "--port", "70000"], "argument --port: 70000 is not from 1 to 65535"),
+        (["serve", "--port", "0"], "argument --port: 0 is not from 1 to 65535"),
+        (["serve", "--workers", "0"], "argument --workers: 0 is not 1 or more"),
+        # A window of days counted back from here ran off the calendar: a traceback.
+        (["evaluate", "-", "--today", "0001-01-10"], "argument --today: 0001-01-10 is not from 1970-01-01"),
+    ],
+)
+def test_a_command_line_value_out_of_range_is_refused_naming_it(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(arguments)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_evaluate_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "/no/such/request.json"]) == 2
     assert "cannot read /no/such/request.json" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
+from cds_service.clock import EARLIEST, LATEST
 from cds_service.content.cards import SNOOZE_REASON
 from cds_service.errors import InvalidRequest
 from cds_service.pipeline.knowledge import Knowledge
@@ -33,10 +34,6 @@ PERIODS: tuple[Period, ...] = ("day", "week", "month")
 DEFAULT_DAYS = 30
 # A year and a bit: the retention default, so every stored card can be reported on.
 MAX_DAYS = 400
-# The days a query may name: those the service's stamps can hold (feedback times are refused
-# outside 1970 to 2999 too). Near year 1 or 9999 the date arithmetic of a period overflows.
-EARLIEST = date(1970, 1, 1)
-LATEST = date(2999, 12, 31)
 NO_REASON = "No reason given"
 
 
