@@ -200,6 +200,7 @@ def _trusting(clients: Any) -> dict[str, Callable[[Path], str]]:
         for clients, message in [
             (None, "no client is trusted"),
             ("not json", "is not JSON"),
+            ("[" * 100_000 + "]" * 100_000, "is nested too deep"),  # was a RecursionError's traceback
             ([{"iss": ISSUER}], "give the issuer's keys"),
             ([{"iss": ISSUER, "jwks_url": "http://keys.example.org/jwks.json"}], "[0].jwks_url: must use https"),
             ([{"iss": ISSUER, "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}], "not an EC or RSA"),

@@ -166,6 +166,11 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
             "imaging_lookback_days: Input should be less than or equal to 3650",
         ),
         ("[rules.no-such-rule]\nenabled = false\n", "rules.no-such-rule: Extra inputs"),
+        # Both spellings of one rule: the later table silently replaced the site's 14 days.
+        (
+            "[rules.cyclobenzaprine-duration]\nmax_days = 14\n[rules.cyclobenzaprine_duration]\nenabled = true\n",
+            "one rule's table written twice: rules.cyclobenzaprine-duration, rules.cyclobenzaprine_duration",
+        ),
         # A misspelled setting was ignored: the service ran on the default it meant to change.
         ("retention_dayz = 200\nbogus = 1\n", "CDS_CONFIG_FILE: not settings: bogus, retention_dayz"),
         ("[rules\n", "cds.toml): Expected ']'"),  # the file named
@@ -280,13 +285,14 @@ def test_a_sqlite_without_returning_stops_start_up_naming_the_setting(tmp_path: 
             "postgresql+asyncpg://u:s3cret@db/cds",
             "postgresql+psycopg://user:password@host:5432/db, not postgresql+asyncpg://",
         ),
+        ("sqlite:///{data}/cds.db?timeout=s3cret", "CDS_DATABASE_URL: an option of the wrong type for the driver"),
     ],
 )
 def test_a_database_url_the_service_cannot_run_on_stops_start_up_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, url: str, message: str
 ) -> None:
     """Each ended in a traceback (SQLAlchemy's parser, or a driver not installed); never the URL: it may hold a password."""
-    monkeypatch.setenv("CDS_DATABASE_URL", url)
+    monkeypatch.setenv("CDS_DATABASE_URL", url.format(data=tmp_path))
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["report"]) == 2

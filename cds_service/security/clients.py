@@ -167,6 +167,8 @@ def load_trusted_clients(
             raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE: cannot read {path}: {error.strerror}") from None
         except ValueError as error:
             raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE: {path} is not JSON: {error}") from None
+        except RecursionError:  # the standard parser's limit: a file no operator wrote
+            raise TrustedClientsError(f"CDS_TRUSTED_CLIENTS_FILE: {path} is nested too deep") from None
         try:
             clients = TypeAdapter(list[TrustedClient]).validate_python(raw)
         except ValidationError as error:

@@ -119,7 +119,10 @@ def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True, "pool_timeout": connect_timeout}
     if parsed.get_backend_name() == "postgresql":
         options["connect_args"] = postgresql_connect_args(parsed, connect_timeout, statement_timeout)
-    engine = create_engine(parsed, **options)
+    try:
+        engine = create_engine(parsed, **options)
+    except (ValueError, TypeError):  # a query option the driver cannot take (?timeout=abc): its value unsaid
+        raise InvalidSettings("CDS_DATABASE_URL: an option of the wrong type for the driver") from None
     if engine.dialect.name == "sqlite":
         busy_ms = max(1, round(statement_timeout * 1000))
         event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
