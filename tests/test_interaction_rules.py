@@ -3,6 +3,7 @@ cards): which variant, which evidence, which order carries the card, and what it
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -66,22 +67,30 @@ def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_
     assert "(listed active, supply ended 2026-11-08, 13 days ago)" in card["detail"]
 
 
-@pytest.mark.parametrize("drug", ["phenelzine", "cyclobenzaprine"])
-def test_a_history_order_under_the_drafts_id_is_its_copy_only_when_it_orders_the_same_drug(
-    client: TestClient, drug: str
+LISINOPRIL = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"}]}
+
+
+@pytest.mark.parametrize("case", ["another-drug", "the-drafts-copy", "a-co-draft-of-a-drug-not-read"])
+def test_a_history_order_under_a_drafts_id_is_its_copy_only_when_it_orders_the_same_drug(
+    client: TestClient, case: str
 ) -> None:
     """A hunt's finding: a client numbering its drafts as a server numbers its orders (1, 2, …)
-    lost the phenelzine order sharing the draft's id, and the critical card with it. An order of
-    the draft's own drug under its id is the draft as the server holds it: not a course."""
+    lost the phenelzine order sharing a draft's id, and the critical card with it; the review's:
+    so did one sharing the id of a draft of a drug no rule reads (lisinopril, in an order set).
+    An order of the draft's own drug under its id is the draft as the server holds it."""
     request = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     draft["id"], request["context"]["selections"] = "1", ["MedicationRequest/1"]
     history = request["prefetch"]["medications"]["entry"][0]["resource"]
     history["id"] = "1"
-    if drug == "cyclobenzaprine":
+    if case == "the-drafts-copy":
         history["medicationCodeableConcept"] = draft["medicationCodeableConcept"]
+    elif case == "a-co-draft-of-a-drug-not-read":
+        co_draft = {**copy.deepcopy(draft), "id": "2", "medicationCodeableConcept": LISINOPRIL}
+        request["context"]["draftOrders"]["entry"].append({"resource": co_draft})
+        history["id"] = "2"
     body = client.post(SELECT, json=request).json()
-    assert bool(cards_for(body, "cyclobenzaprine-maoi")) is (drug == "phenelzine")
+    assert bool(cards_for(body, "cyclobenzaprine-maoi")) is (case != "the-drafts-copy")
     assert not cards_for(body, "muscle-relaxant-duplicate")
 
 

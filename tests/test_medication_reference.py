@@ -183,16 +183,33 @@ def test_a_history_order_leading_nowhere_that_no_check_reads_is_not_said(client:
     _by_reference(entry, "Medication/tizanidine-2")
     if order == "entered-in-error":
         entry["status"] = "entered-in-error"
-    elif order == "the-drafts-own-copy":
-        entry["id"] = request["context"]["draftOrders"]["entry"][0]["resource"]["id"]
+    elif order == "the-drafts-own-copy":  # naming its drug as the draft does: said not checked
+        draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+        entry["id"] = draft["id"]
+        _by_reference(draft, "Medication/tizanidine-2")
     elif order == "blank-reference":
         entry["medicationReference"] = {"reference": "Medication/"}
     else:
         entry["status"], entry["authoredOn"] = "completed", "2025-11-20"  # today is 2026-11-21
     del request["fhirServer"]  # nothing to ask: what the request holds decides
     assert "partial-history" not in _post(client, request)
-    entry["status"], entry["id"], entry["authoredOn"] = "completed", "other", "2025-11-21"
-    entry["medicationReference"] = {"reference": "Medication/x", "display": "   "}  # blanks name nothing
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entry = request["prefetch"]["medications"]["entry"][0]["resource"]
+    entry["status"], entry["authoredOn"] = "completed", "2025-11-21"
+    _by_reference(entry, "Medication/x")
+    entry["medicationReference"]["display"] = "   "  # blanks name nothing
+    del request["fhirServer"]
+    assert "partial-history" in _post(client, request)
+
+
+def test_a_history_order_leading_nowhere_under_the_id_of_a_draft_of_a_known_drug_is_said(client: TestClient) -> None:
+    """The review's: under the id of a draft of another drug, or of a drug the draft names
+    otherwise, it is no copy the draft's notice covers: its drug is not known, and it is said."""
+    request = copy.deepcopy(fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json"))
+    entry = request["prefetch"]["medications"]["entry"][0]["resource"]
+    _by_reference(entry, "Medication/tizanidine-2")
+    entry["id"] = request["context"]["draftOrders"]["entry"][0]["resource"]["id"]
+    del request["fhirServer"]
     assert "partial-history" in _post(client, request)
 
 

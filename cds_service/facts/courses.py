@@ -124,7 +124,7 @@ _PLANS = JsonTables[Terminology, _Plan]()
 
 def read_courses(
     raws: list[dict[str, Any]],
-    exclude: dict[str, str | None],
+    draft_ingredients: dict[str, str | None],
     terminology: Terminology,
     medications: MedicationIndex,
     today: date,
@@ -149,7 +149,7 @@ def read_courses(
                 continue
         read = drug_of(concept)
         if not read:
-            if read is False and _unnamed(raw, medications, exclude, today, history_days):  # names nothing: rare
+            if read is False and _unnamed(raw, medications, draft_ingredients, today, history_days):  # rare
                 unnamed += 1
             continue
         if raw.get("resourceType") not in MEDICATION_REQUESTS:
@@ -162,7 +162,7 @@ def read_courses(
             if status not in _HISTORY_STATUSES:
                 continue
         reference = reference_of(raw)
-        if reference in exclude and exclude[reference] in (None, drug.ingredient):
+        if draft_ingredients.get(reference, "") == drug.ingredient:
             continue  # the draft's own copy
         try:
             plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
@@ -185,14 +185,19 @@ def read_courses(
 
 
 def _unnamed(
-    raw: dict[str, Any], medications: MedicationIndex, exclude: dict[str, str | None], today: date, history_days: int
+    raw: dict[str, Any],
+    medications: MedicationIndex,
+    draft_ingredients: dict[str, str | None],
+    today: date,
+    history_days: int,
 ) -> bool:
-    """An order a check could read (not entered in error, not a draft's own copy, not written
-    more than ``history_days`` ago and finished) whose drug nothing names."""
+    """An order a check could read (not entered in error, not written more than ``history_days``
+    ago and finished) whose drug nothing names; not under the id of a draft whose drug is not
+    known either (its own copy: the draft is said not checked)."""
     status = raw.get("status")
     if not isinstance(status, str) or status.lower() not in _HISTORY_STATUSES or not medications.leads_nowhere(raw):
         return False
-    r4 = to_r4(raw) or raw  # exclude names them as R4 does (a DSTU2 MedicationOrder/7 is MedicationRequest/7)
+    r4 = to_r4(raw) or raw  # the drafts are named as R4 names them (a DSTU2 MedicationOrder/7 is MedicationRequest/7)
     start = to_date(r4.get("authoredOn")) or _validity_start(r4)
     current = status.lower() in ("active", "on-hold") or start is None or start >= today - timedelta(days=history_days)
-    return current and reference_of(r4) not in exclude
+    return current and draft_ingredients.get(reference_of(r4), "") is not None

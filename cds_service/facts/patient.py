@@ -122,9 +122,11 @@ def build_context(
     # could use them (most of a history is not: ~1 µs an entry saved).
     # The drafts' medication orders as the history names them once read as R4 (a DSTU2
     # MedicationOrder/7 is MedicationRequest/7): not a ServiceRequest's id, which another
-    # resource type may share. With each, its drug's ingredient: an order of another drug under
-    # the same id is no copy of the draft (a client numbering its drafts 1, 2, … as a server does).
-    exclude = {
+    # resource type may share. With each, its drug's ingredient (None: not known): an order of
+    # another drug under the same id is no copy of the draft (a client numbering its drafts 1, 2,
+    # … as a server numbers its orders). An order modified in place to another drug, keeping its
+    # id, is read as a course beside its draft (the cautious reading: a duplicate card may ask).
+    draft_ingredients = {
         f"MedicationRequest/{draft_id}": draft.drug.ingredient if draft.drug else None
         for draft in drafts
         for kind, _, draft_id in [draft.reference.partition("/")]
@@ -132,7 +134,9 @@ def build_context(
     }
     conditions = read_conditions(history.get("conditions", []), terminology, today)
     medication_history = history.get("medications", [])
-    courses, unnamed = read_courses(medication_history, exclude, terminology, medications, today, history_days)
+    courses, unnamed = read_courses(
+        medication_history, draft_ingredients, terminology, medications, today, history_days
+    )
     symptom_onset, symptom_onset_parts = _symptom_onset(conditions, courses, today)
     return PatientContext(
         hook=hook,
