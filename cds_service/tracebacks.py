@@ -7,6 +7,7 @@ logged by ``app.app_from_environment``, which multiprocessing would print whole.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import sys
 import threading
@@ -37,8 +38,17 @@ def database_error(error: BaseException) -> str:
     said = f"{type(original).__name__}{f' {state}' if state else ''}"
     if _for_the_operator(original):
         told = str(original).strip()
-        said += f": {_option_named(told) if type(original).__name__ == 'ProgrammingError' else told}"
+        said += f": {_option_named(told) if type(original).__name__ == 'ProgrammingError' else _unquoted(told)}"
     return said
+
+
+def _unquoted(message: str) -> str:
+    """libpq's "invalid integer value "x" for connection option "keepalives"", told without x: a
+    value in the URL's query can be a password's tail, as an unknown option's name can."""
+    return _OPTION_VALUE.sub(r"invalid \1value (not repeated)", message)
+
+
+_OPTION_VALUE = re.compile(r'invalid (\w+ )?value "[^"]*"')
 
 
 def _option_named(message: str) -> str:
