@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _number_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """Checked by argparse: the settings' checks never see a command line's (70000 listened on 4464)."""
+
     def number(text: str) -> int:
         value = int(text)
         if value < low or (high is not None and value > high):
@@ -240,7 +242,10 @@ def _number_in(low: int, high: int | None = None) -> Callable[[str], int]:
 
 def _day(text: str) -> date:
     """A day the rules can count back from (``EARLIEST``: near the year 1, a window runs off the calendar)."""
-    day = date.fromisoformat(text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:  # argparse would say "invalid _day value"
+        raise argparse.ArgumentTypeError(f"{text} is not a date (YYYY-MM-DD)") from None
     if not EARLIEST <= day <= LATEST:
         raise argparse.ArgumentTypeError(f"{text} is not from {EARLIEST} to {LATEST}")
     return day
@@ -253,8 +258,6 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default=settings.host)
-    # Checked here: the settings' own checks do not see what a command line sets (70000 listened
-    # on 4464, and the audience named 70000).
     serve.add_argument("--port", type=_number_in(1, 65535), default=settings.port)
     serve.add_argument(
         "--workers",

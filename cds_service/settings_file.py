@@ -38,8 +38,8 @@ class ConfigFile(InitSettingsSource):
             raise SettingsError(f"CDS_CONFIG_FILE: not settings: {', '.join(unknown)}")
         rules = data.get("rules")
         if isinstance(rules, dict):
-            data["rules"] = {field_name(str(key)): value for key, value in rules.items()}
             names = [field_name(str(key)) for key in rules]
+            data["rules"] = dict(zip(names, rules.values(), strict=True))
             twice = sorted(str(key) for key, name in zip(rules, names, strict=True) if names.count(name) > 1)
             if twice:  # [rules.a-b] and [rules.a_b]: the later table replaced the other without a word
                 raise SettingsError(f"CDS_CONFIG_FILE: one rule's table written twice: rules.{', rules.'.join(twice)}")

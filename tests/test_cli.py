@@ -207,7 +207,17 @@ def _trusting(clients: Any) -> dict[str, Callable[[Path], str]]:
             # PyJWT has no key for "none": it raised NotImplementedError, a traceback, not this line
             (
                 [{"iss": ISSUER, "jwks": {"keys": [{"kty": "EC", "kid": "k", "crv": "P-384", "alg": "none"}]}}],
-                "key 'k' cannot be read: NotImplementedError",
+                "key 'k' cannot be read (NotImplementedError)",
+            ),
+            # A private RSA key's factors without its d: refused before PyJWT reads (and quotes) it.
+            (
+                [
+                    {
+                        "iss": ISSUER,
+                        "jwks": {"keys": [{"kty": "RSA", "kid": "k", "n": "AQAB", "e": "AQAB", "p": "AQAB"}]},
+                    }
+                ],
+                "key 'k' is a private key; trust the public key only",
             ),
             (
                 [{"iss": ISSUER, "jwks_url": "https://a.example.org/k", "fhir_servers": ["http://fhir.example.org"]}],

@@ -41,8 +41,10 @@ class RuleConfig(BaseModel):
         return value
 
     def history_days(self) -> int:
-        """How many days back this rule reads finished courses: a history order whose drug cannot
-        be known, written before then, hides nothing from it (0: it reads only running ones)."""
+        """How many days back this rule reads finished courses (0: only running ones). A history
+        order whose drug cannot be known is said (the history read in part) when written within
+        the furthest of these: counted from the day written, so a long supply written before it
+        that ran into a window is knowingly not said (the MAO inhibitor's 365 days cover most)."""
         return 0
 
 

@@ -3,9 +3,10 @@
 When cyclobenzaprine is ordered while an MAO inhibitor (safinamide included) is taken, ordered
 alongside, or was last taken fewer than 14 days ago (linezolid and methylene blue, reversible:
 fewer than 1 day ago, i.e. last given today), then a critical card offers to remove the order.
-When an irreversible MAO inhibitor ordered in the last 365 days was stopped or completed and
-its end cannot be told (no duration, no end date), the 14-day assumption would guess; a warning
-asks the clinician to confirm the last dose instead (clinical specification §2, v2 change 6).
+When an irreversible MAO inhibitor ordered within the look-back (365 days) was stopped or
+completed and its end cannot be told (no duration, no end date), the 14-day assumption would
+guess; a warning asks the clinician to confirm the last dose instead (clinical specification §2,
+v2 change 6).
 One still listed (active, on hold) whose planned course ended past the washout, within those 365
 days of its end, asks the same in its own words: the list says taken, the supply that it was not
 (our reading, where the specification is silent: it had no card).
@@ -40,7 +41,8 @@ class Config(RuleConfig):
     washout_days: int = Field(default=14, ge=14, le=365)
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.
     reversible_washout_days: int = Field(default=1, ge=1, le=365)
-    # How far back an MAO inhibitor with an unknown stop date still asks for confirmation.
+    # How far back an MAO inhibitor whose last dose is unknown still asks for confirmation: from
+    # the day it was ordered (stopped, no stop date), or the end of its supply (still listed).
     lookback_days: int = Field(default=365, ge=1, le=3650)
 
     def history_days(self) -> int:
@@ -127,14 +129,15 @@ def _kind(concepts: frozenset[str]) -> str | None:
 
 
 def _listed(course: Course) -> str:
-    return "on hold" if course.status == "on-hold" else course.status
+    """Its status as a card says it ("on hold")."""
+    return course.status.replace("-", " ")
 
 
 def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
     if course.assumed_end:
-        return f"ordered on {course.start.isoformat()}, {course.status}; no duration or stop date recorded"
+        return f"ordered on {course.start.isoformat()}, {_listed(course)}; no duration or stop date recorded"
     ended = _ago(course.last_day, today)
     return f"ordered on {course.start.isoformat()}, still listed {_listed(course)}; supply ended {ended}"
 

@@ -47,7 +47,7 @@ def read_keys(jwks: dict[str, Any]) -> tuple[dict[str, VerifyingKey], list[str]]
     if not isinstance(keys, list):
         raise ValueError("a JWK Set needs a 'keys' list")
     found: dict[str, VerifyingKey] = {}
-    refused = []
+    refused: list[str] = []
     for index, jwk in enumerate(keys):
         try:
             kid, key = _verifying_key(index, jwk)
@@ -58,19 +58,24 @@ def read_keys(jwks: dict[str, Any]) -> tuple[dict[str, VerifyingKey], list[str]]
     return found, refused
 
 
+# A JWK's private members (RFC 7518 §6.2.2, §6.3.2, §6.4.1): refused before any library reads them.
+_PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
 def _verifying_key(index: int, jwk: Any) -> tuple[str, VerifyingKey]:
     if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
         raise ValueError(f"key {index} has no kid")
     kty, use = jwk.get("kty"), jwk.get("use", "sig")
     if kty not in ("EC", "RSA") or use != "sig":
         raise ValueError(f"key {jwk['kid']!r} is not an EC or RSA signature key")
-    if "d" in jwk:
+    if _PRIVATE.intersection(jwk):
         raise ValueError(f"key {jwk['kid']!r} is a private key; trust the public key only")
     try:
         key = jwt.PyJWK(jwk).key
-    # NotImplementedError: PyJWT's answer to an "alg" it has no verifier for ("none")
+    # NotImplementedError: PyJWT's answer to an "alg" it has no verifier for ("none"). Its class
+    # only: some of PyJWT's messages repeat the whole key, which is then logged on every fetch.
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, NotImplementedError) as error:
-        raise ValueError(f"key {jwk['kid']!r} cannot be read: {str(error) or type(error).__name__}") from None
+        raise ValueError(f"key {jwk['kid']!r} cannot be read ({type(error).__name__})") from None
     if kty == "RSA" and key.key_size < MIN_RSA_BITS:
         raise ValueError(f"key {jwk['kid']!r} is an RSA key under {MIN_RSA_BITS} bits")
     return jwk["kid"], VerifyingKey(kty, jwk.get("crv"), jwk.get("alg"), key)

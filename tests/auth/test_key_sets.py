@@ -123,7 +123,7 @@ def test_keys_the_service_cannot_use_beside_the_signing_key_are_passed_by(
     assert passed == [
         "key 'edwards' is not an EC or RSA signature key",
         "key 'encryption' is not an EC or RSA signature key",
-        "key 'none' cannot be read: NotImplementedError",
+        "key 'none' cannot be read (NotImplementedError)",
     ]
 
 
