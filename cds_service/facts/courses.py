@@ -178,10 +178,19 @@ def read_courses(
         # Positional: half the cost of naming the last two (a history makes dozens). The last day
         # in UTC only when it is after the last day.
         utc = utc if utc and utc >= end else None
-        courses.append(Course(reference, drug, concepts, start, end, status, assumed, utc))
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, utc, _start_parts(raw, start)))
     if unnamed:
         log.warning("medications: %d order(s) name their drug by a reference that leads to none: read in part", unnamed)
     return courses, unnamed
+
+
+def _start_parts(raw: dict[str, Any], start: date) -> int:
+    """How much of the start's date was recorded: a partial ``authoredOn`` is read as its first
+    day (a dosing or validity start, a full date, may have set it instead)."""
+    written = raw.get("authoredOn")
+    if type(written) is not str or len(written) >= 10 or to_date(written) != start:
+        return 3
+    return min(written.count("-"), 2) + 1
 
 
 def _unnamed(

@@ -107,6 +107,9 @@ class Course(NamedTuple):
     # The last day as the server's UTC day, where the end is a time west of UTC that falls on the
     # next UTC day (23:30 in New York): what a washout counts from (``cyclobenzaprine-maoi``).
     last_day_utc: date | None = None
+    # How much of the start's date was recorded (1 the year, 2 the month, 3 the day): an order
+    # written "2026" is read from 1 January, the earliest it may have run (``start_latest``).
+    start_parts: int = 3
 
     def active_on(self, day: date) -> bool:
         return self.start <= day < self.end
@@ -114,6 +117,14 @@ class Course(NamedTuple):
     @property
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
+
+    @property
+    def start_latest(self) -> date:
+        """The last day the course may have started on: its recorded year's or month's last."""
+        if self.start_parts == 3:
+            return self.start
+        following = date(self.start.year + 1, 1, 1) if self.start_parts == 1 or self.start.month == 12 else None
+        return (following or date(self.start.year, self.start.month + 1, 1)) - timedelta(days=1)
 
 
 @dataclass(frozen=True)

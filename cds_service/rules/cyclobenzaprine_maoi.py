@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import is_cyclobenzaprine, remove
+from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
 from cds_service.rules.interactions import named
 
 RULE_ID = "cyclobenzaprine-maoi"
@@ -80,17 +80,22 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         kind = _kind(course.concepts)
         if kind is None or (course.start > today and course.status not in _LISTED):
             continue
+        # Read from its first day, a course whose day was not recorded ends as early as it can:
+        # what is within the washout so read is certainly; ``later`` is what may be.
+        later = _started_later(course, today)
         if kind == IRREVERSIBLE and course.assumed_end and course.status in _ENDED_STATUSES:
             if (today - course.start).days < config.washout_days:
                 # Ordered inside the washout: whenever it stopped, any dose taken was recent.
                 contraindicated.append(_Seen(course.drug.ingredient, _unknown_stop(course, config)))
-            elif course.start >= lookback:
+            elif later.start >= lookback:
                 unknown_stop.append(course)
             continue
         washout = config.washout_days if kind == IRREVERSIBLE else config.reversible_washout_days
         seen = _within_washout(course, today, washout)
         if seen is not None:
             contraindicated.append(seen)
+        elif kind == IRREVERSIBLE and later is not course and _may_be_recent(later, today, washout, lookback):
+            unknown_stop.append(course)  # it may have run into the washout, or still be listed
         elif kind == IRREVERSIBLE and course.status in _LISTED and course.last_day >= lookback:
             # Still listed though its planned course (its supply) ended: it may be taken still (a
             # refill elsewhere) or stopped without a word: the last dose is not known.
@@ -110,7 +115,7 @@ def _last_dose_unknown(
     ]
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: c.start)
-        extra = {"ingredient": latest.drug.ingredient, "ordered_on": latest.start.isoformat()}
+        extra = {"ingredient": latest.drug.ingredient, "ordered": _ordered(latest, said=False)}
         return _finding(order, "stop-date-unknown", on_record, config, extra)
     if supply_ended:
         latest = max(supply_ended, key=lambda c: c.last_day)
@@ -133,9 +138,35 @@ def _listed(course: Course) -> str:
     return course.status.replace("-", " ")
 
 
+def _started_later(course: Course, today: date) -> Course:
+    """The course as if written on the last day its recorded year or month allows (not after
+    today); the course itself when its day was recorded."""
+    if course.start_parts == 3:
+        return course
+    start = min(course.start_latest, today)
+    return course._replace(start=start, end=course.end + (start - course.start), last_day_utc=None)
+
+
+def _may_be_recent(later: Course, today: date, washout: int, lookback: date) -> bool:
+    """Written as late as its record allows, is it within the washout, or still listed within the
+    look-back (as one whose supply ended)?"""
+    if later.status in _LISTED:
+        return later.last_day >= lookback
+    return _within_washout(later, today, washout) is not None
+
+
+def _ordered(course: Course, *, said: bool = True) -> str:
+    """When it was ordered, as much of the date as was recorded (``said``: and that the day was not)."""
+    if course.start_parts == 3:
+        return f"ordered on {course.start.isoformat()}"
+    return f"ordered in {date_shown(course.start, course.start_parts)}{', the day not recorded' if said else ''}"
+
+
 def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
+    if course.start_parts < 3:
+        return f"{_ordered(course)}, {_listed(course)}"
     if course.assumed_end:
         return f"ordered on {course.start.isoformat()}, {_listed(course)}; no duration or stop date recorded"
     ended = _ago(course.last_day, today)
@@ -149,7 +180,7 @@ def _ago(day: date, today: date) -> str:
 
 def _unknown_stop(course: Course, config: Config) -> str:
     return (
-        f"{course.drug.name} (ordered on {course.start.isoformat()}, {course.status}, stop date unknown: "
+        f"{course.drug.name} ({_ordered(course)}, {course.status}, stop date unknown: "
         f"any dose fell within the last {config.washout_days} days)"
     )
 
@@ -158,7 +189,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     """The course, described, when it runs today, starts later, or ended inside the washout."""
     name, ingredient = course.drug.name, course.drug.ingredient
     if course.start > today:
-        return _Seen(ingredient, f"{name} (ordered to start {course.start.isoformat()})")
+        return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
     # Counted from the later of the end's own date and its UTC day: a dose at 23:30 in New York
     # on the 7th was taken on the 8th in the server's days, and either may be the nearer.
     last_day = max(course.last_day, course.last_day_utc or course.last_day)
@@ -166,7 +197,9 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     if ago <= 0 and course.start == today == last_day:
         return _Seen(ingredient, f"{name} (given today)")
     if ago <= 0:
-        return _Seen(ingredient, f"{name} (taken now, since {course.start.isoformat()})")
+        return _Seen(ingredient, f"{name} (taken now, since {date_shown(course.start, course.start_parts)})")
+    if ago < washout_days and course.start_parts < 3:  # read from its first day: later, never earlier
+        return _Seen(ingredient, f"{name} ({_ordered(course)}: last taken {last_day.isoformat()} or later)")
     if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
         return _Seen(ingredient, f"{name} (listed {_listed(course)}, supply ended {_ago(last_day, today)})")
     if ago < washout_days:
@@ -202,7 +235,7 @@ RULE = Rule(
     id=RULE_ID,
     variants={
         "maoi": ("ingredients", "maoi", "reversible_washout", "washout_days"),
-        "stop-date-unknown": ("ingredient", "ingredients", "maoi", "ordered_on", "reversible_washout", "washout_days"),
+        "stop-date-unknown": ("ingredient", "ingredients", "maoi", "ordered", "reversible_washout", "washout_days"),
         "supply-ended": (
             "ended_on",
             "ingredient",
