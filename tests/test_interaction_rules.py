@@ -51,9 +51,59 @@ def test_an_maoi_still_listed_whose_supply_ended_asks_for_the_last_dose(client: 
     assert card["indicator"] == "warning" and not card.get("suggestions")
     assert card["summary"] == (
         f"MAO inhibitor phenelzine still listed {listed}, supply ended 2026-09-30: "
-        "confirm the last dose was ≥ 14 days ago"
+        "confirm ≥ 14 days since the last dose"
     )
     assert f"(ordered on 2026-09-01, still listed {listed}; supply ended 2026-09-30, 52 days ago)" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("authored", "status", "indicator", "said"),
+    [
+        # Written as late as October allows, its 30 days run to 29 November: it may be taken now.
+        (
+            "2026-10",
+            "active",
+            "critical",
+            "(listed active, ordered in 2026-10, day not recorded: its supply may run to ",
+        ),
+        # Written as late as August allows, its supply ended by 29 September: the last dose asked.
+        ("2026-08", "active", "warning", "supply ended by 2026-09-29"),
+        # Stopped, no duration: the last dose asked, and why.
+        ("2026-05", "stopped", "warning", "(ordered in 2026-05, day not recorded, stopped; no duration or stop date"),
+    ],
+)
+def test_an_maoi_ordered_in_a_month_alone_is_read_for_the_days_it_may_have_been_written(
+    client: TestClient, authored: str, status: str, indicator: str, said: str
+) -> None:
+    """A pharmacist's review: a listed MAO inhibitor whose supply may run today is current
+    (critical), not a last dose to ask about; one whose supply ended by a day says "by"."""
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    order["authoredOn"], order["status"] = authored, status
+    if status == "stopped":
+        del order["dispenseRequest"]
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    assert card["indicator"] == indicator
+    assert said in card["summary"] + card["detail"]
+
+
+@pytest.mark.parametrize("where", ["authoredOn", "boundsPeriod", "validityPeriod"])
+def test_an_maoi_course_starting_in_a_year_alone_asks_for_the_last_dose_wherever_its_start_is(
+    client: TestClient, where: str
+) -> None:
+    """The pharmacist's: the start read from a dosing or a validity period written "2026" was read
+    from 1 January as the written date had been, and the card was lost the same way."""
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-ordered-in-a-year-alone-may-be-recent-warning.json")
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    if where != "authoredOn":
+        del order["authoredOn"]
+    if where == "boundsPeriod":
+        order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026"}
+    elif where == "validityPeriod":
+        order["dispenseRequest"]["validityPeriod"] = {"start": "2026"}
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    assert card["indicator"] == "warning"
+    assert "(ordered in 2026, day not recorded), stop date unknown" in card["summary"]
 
 
 def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_last_taken(

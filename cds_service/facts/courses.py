@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.dose import dosages_of, repeat_of
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
 from cds_service.facts.model import Course
 from cds_service.facts.sig import (
@@ -185,12 +186,17 @@ def read_courses(
 
 
 def _start_parts(raw: dict[str, Any], start: date) -> int:
-    """How much of the start's date was recorded: a partial ``authoredOn`` is read as its first
-    day (a dosing or validity start, a full date, may have set it instead)."""
+    """How much of the start's date was recorded: a partial date (``authoredOn``, a dosing or a
+    validity period's start) is read as its first day, unless a full date names that day too."""
     written = raw.get("authoredOn")
-    if type(written) is not str or len(written) >= 10 or to_date(written) != start:
+    if type(written) is str and len(written) >= 10 and to_date(written) == start:
+        return 3  # most orders: the written date set the start
+    validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod")).get("start")
+    dosing = (as_obj(repeat_of(dosage).get("boundsPeriod")).get("start") for dosage in dosages_of(raw))
+    said = [text for text in (written, validity, *dosing) if type(text) is str and to_date(text) == start]
+    if not said or any(len(text) >= 10 for text in said):
         return 3
-    return min(written.count("-"), 2) + 1
+    return min(min(text[:10].count("-"), 2) + 1 for text in said)
 
 
 def _unnamed(

@@ -94,12 +94,19 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         seen = _within_washout(course, today, washout)
         if seen is not None:
             contraindicated.append(seen)
-        elif kind == IRREVERSIBLE and later is not course and _may_be_recent(later, today, washout, lookback):
-            unknown_stop.append(course)  # it may have run into the washout, or still be listed
-        elif kind == IRREVERSIBLE and course.status in _LISTED and course.last_day >= lookback:
-            # Still listed though its planned course (its supply) ended: it may be taken still (a
-            # refill elsewhere) or stopped without a word: the last dose is not known.
-            supply_ended.append(course)
+        elif kind != IRREVERSIBLE:
+            continue
+        elif later is not course and _within_washout(later, today, washout) is not None:
+            # Written late enough in its year or month, it ran into the washout: still listed, it
+            # may be taken now; stopped, its last dose is to be asked.
+            if course.status in _LISTED:
+                contraindicated.append(_Seen(course.drug.ingredient, _may_be_current(later, today)))
+            else:
+                unknown_stop.append(course)
+        elif course.status in _LISTED and later.last_day >= lookback:
+            # Still listed though its planned course (its supply) ended, as late as the record
+            # allows: it may be taken still (a refill elsewhere) or stopped without a word.
+            supply_ended.append(later)
     if contraindicated:
         return _finding(order, "maoi", contraindicated, config)
     return _last_dose_unknown(order, unknown_stop, supply_ended, config, today)
@@ -115,11 +122,11 @@ def _last_dose_unknown(
     ]
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: c.start)
-        extra = {"ingredient": latest.drug.ingredient, "ordered": _ordered(latest, said=False)}
+        extra = {"ingredient": latest.drug.ingredient, "ordered": _ordered(latest)}
         return _finding(order, "stop-date-unknown", on_record, config, extra)
     if supply_ended:
         latest = max(supply_ended, key=lambda c: c.last_day)
-        ended = {"ended_on": latest.last_day.isoformat(), "listed": _listed(latest)}
+        ended = {"ended_on": _ended_on(latest), "listed": _listed(latest)}
         return _finding(order, "supply-ended", on_record, config, {"ingredient": latest.drug.ingredient, **ended})
     return None
 
@@ -147,30 +154,42 @@ def _started_later(course: Course, today: date) -> Course:
     return course._replace(start=start, end=course.end + (start - course.start), last_day_utc=None)
 
 
-def _may_be_recent(later: Course, today: date, washout: int, lookback: date) -> bool:
-    """Written as late as its record allows, is it within the washout, or still listed within the
-    look-back (as one whose supply ended)?"""
-    if later.status in _LISTED:
-        return later.last_day >= lookback
-    return _within_washout(later, today, washout) is not None
+def _may_be_current(later: Course, today: date) -> str:
+    """A listed course whose day was not recorded, written as late as its record allows."""
+    runs = (
+        f"may run to {later.last_day.isoformat()}"
+        if later.last_day >= today
+        else f"may have run to {_ago(later.last_day, today)}"
+    )
+    return f"{later.drug.name} (listed {_listed(later)}, {_ordered(later)}: its supply {runs})"
 
 
-def _ordered(course: Course, *, said: bool = True) -> str:
-    """When it was ordered, as much of the date as was recorded (``said``: and that the day was not)."""
+def _ordered(course: Course) -> str:
+    """When it was ordered, as much of the date as was recorded."""
     if course.start_parts == 3:
         return f"ordered on {course.start.isoformat()}"
-    return f"ordered in {date_shown(course.start, course.start_parts)}{', the day not recorded' if said else ''}"
+    return f"ordered in {date_shown(course.start, course.start_parts)}, day not recorded"
+
+
+def _ended_on(course: Course) -> str:
+    """Its supply's end; one whose day was not recorded, read as late as it allows, ended by then."""
+    return course.last_day.isoformat() if course.start_parts == 3 else f"by {course.last_day.isoformat()}"
 
 
 def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
-    if course.start_parts < 3:
-        return f"{_ordered(course)}, {_listed(course)}"
+    ordered, status = _ordered(course), _listed(course)
     if course.assumed_end:
-        return f"ordered on {course.start.isoformat()}, {_listed(course)}; no duration or stop date recorded"
-    ended = _ago(course.last_day, today)
-    return f"ordered on {course.start.isoformat()}, still listed {_listed(course)}; supply ended {ended}"
+        return f"{ordered}, {status}; no duration or stop date recorded"
+    if course.status in _LISTED:
+        ended = _ago(course.last_day, today) if course.start_parts == 3 else _ended_on(course)
+        return f"{ordered}, still listed {status}; supply ended {ended}"
+    # Stopped, its day not recorded: from its first day's reading to the latest it allows.
+    later = _started_later(course, today)
+    until = "today" if later.last_day >= today else later.last_day.isoformat()
+    days = (course.end - course.start).days
+    return f"{ordered}, {status}; {days}-day course: last dose between {course.last_day.isoformat()} and {until}"
 
 
 def _ago(day: date, today: date) -> str:
@@ -196,10 +215,14 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     ago = (today - last_day).days
     if ago <= 0 and course.start == today == last_day:
         return _Seen(ingredient, f"{name} (given today)")
+    if ago <= 0 and course.status in _LISTED:  # a renewal's dosing may have begun long before
+        return _Seen(ingredient, f"{name} (listed {_listed(course)}, {_ordered(course)})")
     if ago <= 0:
         return _Seen(ingredient, f"{name} (taken now, since {date_shown(course.start, course.start_parts)})")
     if ago < washout_days and course.start_parts < 3:  # read from its first day: later, never earlier
-        return _Seen(ingredient, f"{name} ({_ordered(course)}: last taken {last_day.isoformat()} or later)")
+        days = (course.end - course.start).days
+        earliest = f"{days}-day course, so the last dose no earlier than {_ago(last_day, today)}"
+        return _Seen(ingredient, f"{name} ({_ordered(course)}; {earliest})")
     if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
         return _Seen(ingredient, f"{name} (listed {_listed(course)}, supply ended {_ago(last_day, today)})")
     if ago < washout_days:
