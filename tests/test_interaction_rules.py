@@ -193,6 +193,16 @@ def test_duplicate_same_drug_asks_renewal_or_duplicate(client: TestClient) -> No
     assert _removes(two) == ["MedicationRequest/request-456"]
 
 
+def test_a_course_started_in_a_month_alone_is_shown_as_recorded(client: TestClient) -> None:
+    """Its first day is the reading (the earliest it may have run), never a date shown: "2026-11",
+    not "2026-11-01", in the duplicate's summary and its list of drugs alongside."""
+    request = fixture("muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
+    request["prefetch"]["medications"]["entry"][0]["resource"]["authoredOn"] = "2026-11"
+    [card] = cards_for(client.post(SELECT, json=request).json(), "muscle-relaxant-duplicate")
+    assert "already active (ordered on 2026-11): a renewal or a duplicate?" in card["summary"]
+    assert "(since 2026-11)" in card["detail"] and "2026-11-01" not in card["detail"]
+
+
 def test_class_switch_names_no_relaxant_at_65_and_over(client: TestClient) -> None:
     older = _card(client, "muscle-relaxant-class-switch/fires-age-70-names-no-relaxant-v2.json")
     younger = _card(client, "muscle-relaxant-class-switch/fires-cyclobenzaprine-again.json")

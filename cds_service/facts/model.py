@@ -112,7 +112,10 @@ class Course(NamedTuple):
     start_parts: int = 3
 
     def active_on(self, day: date) -> bool:
-        return self.start <= day < self.end
+        """Running on ``day``, or, its month alone recorded, running if written later in it (a
+        year alone is too wide to make a course current, as for an onset: its first day)."""
+        end = self.end if self.start_parts != 2 else self.end + (self.start_latest - self.start)
+        return self.start <= day < end
 
     @property
     def last_day(self) -> date:

@@ -28,7 +28,7 @@ from cds_service.fhir.dialect import Dialect, dialect
 from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update, with_duration
-from cds_service.rules.common import is_cyclobenzaprine
+from cds_service.rules.common import date_shown, is_cyclobenzaprine
 
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
@@ -115,7 +115,7 @@ def _plausible(number: float | None) -> float | None:
 def _course_start(course: Course) -> str:
     """When a course began, and that its length is assumed where the record does not say it (§1)."""
     assumed = f", length not recorded: {(course.end - course.start).days} days assumed" if course.assumed_end else ""
-    return course.start.isoformat() + assumed
+    return date_shown(course.start, course.start_parts) + assumed
 
 
 def _prior_courses(context: PatientContext, since: date) -> list[Course]:

@@ -15,6 +15,7 @@ from datetime import date
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Order, PatientContext
+from cds_service.rules.common import date_shown
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,16 @@ class Alongside:
     since: date | None = None
     # The other draft order is itself under review in this call.
     under_review: bool = False
+    # How much of the start's date was recorded (``Course.start_parts``): shown as much.
+    since_parts: int = 3
 
     @property
     def label(self) -> str:
-        return f"{self.drug.name} ({'ordered now' if self.since is None else f'since {self.since.isoformat()}'})"
+        return f"{self.drug.name} ({'ordered now' if self.since is None else f'since {self.since_shown}'})"
+
+    @property
+    def since_shown(self) -> str:
+        return date_shown(self.since, self.since_parts) if self.since else ""
 
 
 def alongside(
@@ -50,7 +57,9 @@ def alongside(
         if d.reference != order.reference and d.drug is not None and wanted(d.drug)
     ]
     found += [
-        Alongside(c.drug, c.reference, c.start) for c in context.active_courses if not c.concepts.isdisjoint(concepts)
+        Alongside(c.drug, c.reference, c.start, since_parts=c.start_parts)
+        for c in context.active_courses
+        if not c.concepts.isdisjoint(concepts)
     ]
     return found
 

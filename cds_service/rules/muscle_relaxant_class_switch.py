@@ -18,7 +18,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import is_muscle_relaxant
+from cds_service.rules.common import date_shown, is_muscle_relaxant
 
 RULE_ID = "muscle-relaxant-class-switch"
 
@@ -52,7 +52,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     latest = max(prior, key=lambda c: c.start)
     facts = {
         "ingredient": order.drug.ingredient,
-        "prior_start": latest.start.isoformat(),
+        "prior_start": date_shown(latest.start, latest.start_parts),
         "prior_end": latest.last_day.isoformat(),
         "age": str(context.age),
     }

@@ -39,9 +39,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "others": labels(found),
         "ingredients": named(ingredients, ", "),
     }
-    history = [a.since for a in same if a.since is not None]
+    history = [(a.since, a.since_shown) for a in same if a.since is not None]
     if history:
-        facts["ordered_on"] = max(history).isoformat()
+        facts["ordered_on"] = max(history)[1]
         return Finding(RULE_ID, "same-drug", order, facts, remove(order))
     return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
 

@@ -73,10 +73,9 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     prior = [c for c in context.courses if earliest <= c.start <= latest and "muscle-relaxant" in c.concepts]
     if prior:
         course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
-        lines.append(
-            f"- A prior {course.drug.ingredient} course started {course.start.isoformat()}, "
-            f"{(today - course.start).days} days ago."
-        )
+        started = date_shown(course.start, course.start_parts)
+        ago = f"{(today - course.start).days} days ago" if course.start_parts == 3 else "the day not recorded"
+        lines.append(f"- A prior {course.drug.ingredient} course started {started}, {ago}.")
     radicular = _persistent(context, "radicular", limits.min_symptom_days)
     back_pain = _persistent(context, "back-pain-spasm", limits.min_symptom_days)
     for concept, condition in (("radicular", radicular), ("back-pain-spasm", back_pain)):
