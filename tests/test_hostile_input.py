@@ -239,6 +239,24 @@ def test_a_period_of_next_to_no_time_is_no_rate_not_a_500_or_billions_of_tablets
     assert all("quantity" not in resource.get("dispenseRequest", {}) for resource in resources)
 
 
+@pytest.mark.parametrize("authored", ["9999", "9999-12"])
+@pytest.mark.parametrize("status", ["active", "completed"])
+@pytest.mark.parametrize(
+    "name",
+    ["cyclobenzaprine-maoi/fires-phenelzine-active.json", "muscle-relaxant-duplicate/fires-tizanidine-active.json"],
+)
+def test_a_history_order_written_in_the_last_year_there_is_is_not_a_500(
+    client: TestClient, name: str, authored: str, status: str
+) -> None:
+    """A course whose start was a month or a year alone is read as late as it allows: the last
+    day of 9999 has no day after it (a 500, found the day it was written)."""
+    request = fixture(name)
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    order["authoredOn"], order["status"] = authored, status
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+
+
 def _held_after(client: TestClient, requests: list[dict[str, Any]]) -> int:
     """Bytes the process holds after answering ``requests`` that it did not hold before."""
     tracemalloc.start()

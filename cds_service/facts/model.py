@@ -114,8 +114,7 @@ class Course(NamedTuple):
     def active_on(self, day: date) -> bool:
         """Running on ``day``, or, its month alone recorded, running if written later in it (a
         year alone is too wide to make a course current, as for an onset: its first day)."""
-        end = self.end if self.start_parts != 2 else self.end + (self.start_latest - self.start)
-        return self.start <= day < end
+        return self.start <= day < (self.end if self.start_parts != 2 else self.end_latest)
 
     @property
     def last_day(self) -> date:
@@ -126,8 +125,17 @@ class Course(NamedTuple):
         """The last day the course may have started on: its recorded year's or month's last."""
         if self.start_parts == 3:
             return self.start
-        following = date(self.start.year + 1, 1, 1) if self.start_parts == 1 or self.start.month == 12 else None
-        return (following or date(self.start.year, self.start.month + 1, 1)) - timedelta(days=1)
+        if self.start_parts == 1 or self.start.month == 12:
+            return date(self.start.year, 12, 31)
+        return date(self.start.year, self.start.month + 1, 1) - timedelta(days=1)
+
+    @property
+    def end_latest(self) -> date:
+        """The end, had it started on ``start_latest`` (the last date there is, past it)."""
+        try:
+            return self.end + (self.start_latest - self.start)
+        except OverflowError:
+            return date.max
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,11 @@ def _started_later(course: Course, today: date) -> Course:
     if course.start_parts == 3:
         return course
     start = min(course.start_latest, today)
-    return course._replace(start=start, end=course.end + (start - course.start), last_day_utc=None)
+    try:
+        end = course.end + (start - course.start)
+    except OverflowError:  # a course planned to the year 9999
+        end = date.max
+    return course._replace(start=start, end=end, last_day_utc=None)
 
 
 def _may_be_current(later: Course, today: date) -> str:
