@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, SIGN, cards_for, fixture
+from tests.conftest import SELECT, SIGN, cards_for, fixture, rule_ids
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,60 @@ def test_an_maoi_course_starting_in_a_year_alone_asks_for_the_last_dose_wherever
     [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
     assert card["indicator"] == "warning"
     assert "(ordered in 2026, day not recorded), stop date unknown" in card["summary"]
+
+
+SUPPLY_10_DAYS = {
+    "expectedSupplyDuration": {"value": 10, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "indicator", "said"),
+    [
+        # A recorded end stays where it is: the start's month does not move it (it read "may have
+        # run to 2026-11-19", a critical card on an order whose end was recorded).
+        ("listed, end recorded", "warning", "supply ended 2026-10-20: confirm"),
+        ("stopped, end recorded", None, ""),
+        # Linezolid listed, written in November for 10 days: it may run today (it had no card).
+        ("linezolid listed", "critical", "(listed active, ordered in 2026-11, day not recorded: its supply may run to"),
+        # Written on 25 October in full, its dosing from "November": the start is the month's.
+        ("dosing start a month alone", "warning", "(ordered in 2026-11, day not recorded), stop date unknown"),
+    ],
+)
+def test_a_partial_start_is_read_for_what_was_recorded_and_no_more(
+    client: TestClient, case: str, indicator: str | None, said: str
+) -> None:
+    """A review of the partial dates: each case as the record says it."""
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    repeat = order["dosageInstruction"][0]["timing"]["repeat"]
+    if case.endswith("end recorded"):
+        del order["authoredOn"], order["dispenseRequest"]
+        repeat["boundsPeriod"] = {"start": "2026-10", "end": "2026-10-20"}
+        order["status"] = "active" if case.startswith("listed") else "completed"
+    elif case == "linezolid listed":
+        linezolid = fixture("cyclobenzaprine-maoi/silent-linezolid-last-day-yesterday-v2-24-hour-washout.json")
+        order.update(linezolid["prefetch"]["medications"]["entry"][0]["resource"])
+        del order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+        order.update(status="active", authoredOn="2026-11", dispenseRequest=SUPPLY_10_DAYS)
+    else:
+        supply = {**SUPPLY_10_DAYS["expectedSupplyDuration"], "value": 5}  # from the 1st: over 16 days ago
+        order.update(status="completed", authoredOn="2026-10-25", dispenseRequest={"expectedSupplyDuration": supply})
+        repeat["boundsPeriod"] = {"start": "2026-11"}
+    cards = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    assert [card["indicator"] for card in cards] == ([indicator] if indicator else [])
+    assert not cards or said in cards[0]["summary"] + cards[0]["detail"]
+
+
+def test_a_course_that_may_run_still_is_the_duplicates_not_a_repeat_course(client: TestClient) -> None:
+    """Cyclobenzaprine written in November for 7 days may run still: "already active" on the
+    duplicate card, not a course taken and over on the class-switch card as well."""
+    request = fixture("muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    order.update(status="completed", authoredOn="2026-11")
+    order["dispenseRequest"]["expectedSupplyDuration"]["value"] = 7
+    codes = rule_ids(client.post(SELECT, json=request).json())
+    assert "muscle-relaxant-duplicate" in codes and "muscle-relaxant-class-switch" not in codes
 
 
 def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_last_taken(

@@ -44,34 +44,43 @@ def _validity_start(raw: dict[str, Any]) -> date | None:
 _ONE_DAY = timedelta(days=1)
 
 
+_CourseDays = tuple[date, date, bool, int, bool]
+
+
 def _course_days(
     raw: dict[str, Any],
     plan: CoursePlan,
     status: str,
     today: date,
-) -> tuple[date, date, bool] | None:
-    """A history order's first day, the day after its last, and whether the end is assumed
-    (clinical specification §1): from ``authoredOn`` (else the bounds' or the validity period's
-    start) for the planned duration; a bounds period's end is the last day; an unknown duration is
-    14 days, assumed, except that an active order runs until today."""
+) -> _CourseDays | None:
+    """A history order's first day, the day after its last, whether the end is assumed
+    (clinical specification §1), how much of the start's date was recorded, and whether the end
+    is the record's own: from ``authoredOn`` (else the bounds' or the validity period's start)
+    for the planned duration; a bounds period's end is the last day; an unknown duration is 14
+    days, assumed, except that an active order runs until today."""
     planned, span, dosing_start = plan
-    start = to_date(raw.get("authoredOn")) or dosing_start or _validity_start(raw)
+    written = raw.get("authoredOn")
+    written_day = to_date(written)
+    start = written_day or dosing_start or _validity_start(raw)
     if start is None:
         return None
     if span is not None and planned is not None:
         # The bounds period set the duration: its end is the last day. An order authored after
         # the course began (a medication history entered later) runs from the recorded start.
-        return min(start, span[0]), span[1] + _ONE_DAY, False
+        start = min(start, span[0])
+        return start, span[1] + _ONE_DAY, False, _start_parts(raw, start, written, written_day), True
     if planned is not None:
         # An order written on the 1st for dosing from the 5th ran from the 5th: its 14 days end on
         # the 18th (a washout counts from then). A dosing start before the written date (a
         # renewal, a history entered late) does not move the course back: the later reading wins.
         start = max(start, dosing_start or start)
         # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
-        return start, start + timedelta(days=max(math.ceil(planned), 1)), False
+        end = start + timedelta(days=max(math.ceil(planned), 1))
+        return start, end, False, _start_parts(raw, start, written, written_day), False
+    parts = _start_parts(raw, start, written, written_day)
     if status == "active":
-        return start, max(start, today) + _ONE_DAY, False
-    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS), True
+        return start, max(start, today) + _ONE_DAY, False, parts, False
+    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS), True, parts, False
 
 
 class _Plan(NamedTuple):
@@ -172,25 +181,22 @@ def read_courses(
             days = _course_days(raw, plan, status, today)
             if days is None:
                 continue
-            start, end, assumed = days
+            start, end, assumed, parts, recorded = days
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
         utc = utc if utc and utc >= end else None  # the last day in UTC only when after the last day
-        # A written date in full: the start is its day (a dosing start's after it is rare); asked
-        # only of the rest. Positional: half the cost of naming the fields (a history makes dozens).
-        parts = 3 if type(written := raw.get("authoredOn")) is str and len(written) >= 10 else _start_parts(raw, start)
-        courses.append(Course(reference, drug, concepts, start, end, status, assumed, utc, parts))
+        # Positional: half the cost of naming the fields (a history makes dozens).
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, utc, parts, recorded))
     if unnamed:
         log.warning("medications: %d order(s) name their drug by a reference that leads to none: read in part", unnamed)
     return courses, unnamed
 
 
-def _start_parts(raw: dict[str, Any], start: date) -> int:
+def _start_parts(raw: dict[str, Any], start: date, written: Any, written_day: date | None) -> int:
     """How much of the start's date was recorded: a partial date (``authoredOn``, a dosing or a
     validity period's start) is read as its first day, unless a full date names that day too."""
-    written = raw.get("authoredOn")
-    if type(written) is str and len(written) >= 10 and to_date(written) == start:
-        return 3  # most orders: the written date set the start
+    if start == written_day and len(written) >= 10:
+        return 3  # most orders: the written date, in full, set the start (its day read already)
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod")).get("start")
     dosing = (as_obj(repeat_of(dosage).get("boundsPeriod")).get("start") for dosage in dosages_of(raw))
     said = [text for text in (written, validity, *dosing) if type(text) is str and to_date(text) == start]

@@ -110,6 +110,8 @@ class Course(NamedTuple):
     # How much of the start's date was recorded (1 the year, 2 the month, 3 the day): an order
     # written "2026" is read from 1 January, the earliest it may have run (``start_latest``).
     start_parts: int = 3
+    # The end is the record's own (a dosing period's): a start known less well does not move it.
+    end_recorded: bool = False
 
     def active_on(self, day: date) -> bool:
         """Running on ``day``, or, its month alone recorded, running if written later in it (a
@@ -131,7 +133,10 @@ class Course(NamedTuple):
 
     @property
     def end_latest(self) -> date:
-        """The end, had it started on ``start_latest`` (the last date there is, past it)."""
+        """The end, had it started on ``start_latest`` (the last date there is, past it); a
+        recorded end stays where it is."""
+        if self.end_recorded:
+            return self.end
         try:
             return self.end + (self.start_latest - self.start)
         except OverflowError:

@@ -94,16 +94,14 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         seen = _within_washout(course, today, washout)
         if seen is not None:
             contraindicated.append(seen)
-        elif kind != IRREVERSIBLE:
-            continue
         elif later is not course and _within_washout(later, today, washout) is not None:
             # Written late enough in its year or month, it ran into the washout: still listed, it
-            # may be taken now; stopped, its last dose is to be asked.
+            # may be taken now (linezolid too); stopped, its last dose is to be asked.
             if course.status in _LISTED:
                 contraindicated.append(_Seen(course.drug.ingredient, _may_be_current(later, today)))
-            else:
+            elif kind == IRREVERSIBLE:
                 unknown_stop.append(course)
-        elif course.status in _LISTED and later.last_day >= lookback:
+        elif kind == IRREVERSIBLE and course.status in _LISTED and later.last_day >= lookback:
             # Still listed though its planned course (its supply) ended, as late as the record
             # allows: it may be taken still (a refill elsewhere) or stopped without a word.
             supply_ended.append(later)
@@ -151,6 +149,8 @@ def _started_later(course: Course, today: date) -> Course:
     if course.start_parts == 3:
         return course
     start = min(course.start_latest, today)
+    if course.end_recorded:  # only the start moves, not past the recorded last day
+        return course._replace(start=min(start, course.last_day))
     try:
         end = course.end + (start - course.start)
     except OverflowError:  # a course planned to the year 9999
@@ -177,7 +177,8 @@ def _ordered(course: Course) -> str:
 
 def _ended_on(course: Course) -> str:
     """Its supply's end; one whose day was not recorded, read as late as it allows, ended by then."""
-    return course.last_day.isoformat() if course.start_parts == 3 else f"by {course.last_day.isoformat()}"
+    exact = course.start_parts == 3 or course.end_recorded
+    return course.last_day.isoformat() if exact else f"by {course.last_day.isoformat()}"
 
 
 def _on_record(course: Course, today: date) -> str:
@@ -187,7 +188,8 @@ def _on_record(course: Course, today: date) -> str:
     if course.assumed_end:
         return f"{ordered}, {status}; no duration or stop date recorded"
     if course.status in _LISTED:
-        ended = _ago(course.last_day, today) if course.start_parts == 3 else _ended_on(course)
+        exact = course.start_parts == 3 or course.end_recorded
+        ended = _ago(course.last_day, today) if exact else _ended_on(course)
         return f"{ordered}, still listed {status}; supply ended {ended}"
     # Stopped, its day not recorded: from its first day's reading to the latest it allows.
     later = _started_later(course, today)
@@ -203,7 +205,7 @@ def _ago(day: date, today: date) -> str:
 
 def _unknown_stop(course: Course, config: Config) -> str:
     return (
-        f"{course.drug.name} ({_ordered(course)}, {course.status}, stop date unknown: "
+        f"{course.drug.name} ({_ordered(course)}, {_listed(course)}, stop date unknown: "
         f"any dose fell within the last {config.washout_days} days)"
     )
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import date_shown, is_muscle_relaxant
 
@@ -44,6 +44,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         for c in context.courses
         if earliest <= c.start
         and c.end <= context.today
+        and not c.active_on(context.today)  # a month alone: it may run still (the duplicate's, then)
         and "muscle-relaxant" in c.concepts
         and own & set(terminology.ingredients_of("muscle-relaxant", c.drug))
     ]
@@ -53,7 +54,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     facts = {
         "ingredient": order.drug.ingredient,
         "prior_start": date_shown(latest.start, latest.start_parts),
-        "prior_end": latest.last_day.isoformat(),
+        "prior_end": _last_day(latest),
         "age": str(context.age),
     }
     if context.age is not None and context.age >= config.min_age:
@@ -63,6 +64,14 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 
 FACTS = ("age", "ingredient", "prior_end", "prior_start")
+
+
+def _last_day(course: Course) -> str:
+    """Its last day; a course whose start was a month or a year alone ended by then at the latest."""
+    if course.start_parts == 3 or course.end_recorded:
+        return course.last_day.isoformat()
+    return f"{(course.end_latest - timedelta(days=1)).isoformat()} at the latest"
+
 
 RULE = Rule(
     id=RULE_ID,
