@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition
 from cds_service.fhir.coding import ICD10CM, Code
-from cds_service.fhir.json import as_obj, as_str, codes_of, reference_of, to_date, to_end_date
+from cds_service.fhir.json import as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
@@ -139,7 +139,7 @@ def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, 
     if first is None:
         written, from_record = raw.get("recordedDate"), True
         first = to_date(written)
-    parts = min(written[:10].count("-"), 2) + 1 if type(written) is str else 3
+    parts = date_parts(written)
     if first is None or parts == 3:
         return first, first, from_record, 3
     caps = (to_end_date(written), today, to_end_date(raw.get("recordedDate")), to_end_date(period.get("end")))

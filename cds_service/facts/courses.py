@@ -26,7 +26,7 @@ from cds_service.facts.sig import (
     planned_request,
     starts_when_written,
 )
-from cds_service.fhir.json import as_obj, reference_of, to_date
+from cds_service.fhir.json import as_obj, date_parts, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
 
@@ -64,23 +64,23 @@ def _course_days(
     start = written_day or dosing_start or _validity_start(raw)
     if start is None:
         return None
+    assumed = recorded = False
     if span is not None and planned is not None:
         # The bounds period set the duration: its end is the last day. An order authored after
         # the course began (a medication history entered later) runs from the recorded start.
-        start = min(start, span[0])
-        return start, span[1] + _ONE_DAY, False, _start_parts(raw, start, written, written_day), True
-    if planned is not None:
+        start, end, recorded = min(start, span[0]), span[1] + _ONE_DAY, True
+    elif planned is not None:
         # An order written on the 1st for dosing from the 5th ran from the 5th: its 14 days end on
         # the 18th (a washout counts from then). A dosing start before the written date (a
         # renewal, a history entered late) does not move the course back: the later reading wins.
         start = max(start, dosing_start or start)
         # Start + D days covers the start and the D - 1 days after; part of a day counts as a day.
         end = start + timedelta(days=max(math.ceil(planned), 1))
-        return start, end, False, _start_parts(raw, start, written, written_day), False
-    parts = _start_parts(raw, start, written, written_day)
-    if status == "active":
-        return start, max(start, today) + _ONE_DAY, False, parts, False
-    return start, start + timedelta(days=_UNKNOWN_COURSE_DAYS), True, parts, False
+    elif status == "active":
+        end = max(start, today) + _ONE_DAY
+    else:
+        end, assumed = start + timedelta(days=_UNKNOWN_COURSE_DAYS), True
+    return start, end, assumed, _start_parts(raw, start, written, written_day), recorded
 
 
 class _Plan(NamedTuple):
@@ -202,7 +202,7 @@ def _start_parts(raw: dict[str, Any], start: date, written: Any, written_day: da
     said = [text for text in (written, validity, *dosing) if type(text) is str and to_date(text) == start]
     if not said or any(len(text) >= 10 for text in said):
         return 3
-    return min(min(text[:10].count("-"), 2) + 1 for text in said)
+    return min(map(date_parts, said))
 
 
 def _unnamed(

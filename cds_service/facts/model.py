@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug
 from cds_service.fhir.coding import Code
+from cds_service.fhir.json import last_day_covered
 
 # Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
 ORDER_TYPES = (
@@ -125,22 +126,24 @@ class Course(NamedTuple):
     @property
     def start_latest(self) -> date:
         """The last day the course may have started on: its recorded year's or month's last."""
-        if self.start_parts == 3:
-            return self.start
-        if self.start_parts == 1 or self.start.month == 12:
-            return date(self.start.year, 12, 31)
-        return date(self.start.year, self.start.month + 1, 1) - timedelta(days=1)
+        return last_day_covered(self.start, self.start_parts)
 
     @property
     def end_latest(self) -> date:
-        """The end, had it started on ``start_latest`` (the last date there is, past it); a
-        recorded end stays where it is."""
+        """The end, had it started on ``start_latest``."""
+        return self.started_on(self.start_latest).end
+
+    def started_on(self, day: date) -> Course:
+        """The course as if it began on ``day``, a later day its recorded start allows: a recorded
+        end stays where it is (the start then no later than its last day); a planned one moves
+        with it (to the last date there is, past it)."""
         if self.end_recorded:
-            return self.end
+            return self._replace(start=min(day, self.last_day))
         try:
-            return self.end + (self.start_latest - self.start)
-        except OverflowError:
-            return date.max
+            end = self.end + (day - self.start)
+        except OverflowError:  # a course planned to the year 9999
+            end = date.max
+        return self._replace(start=day, end=end, last_day_utc=None)
 
 
 @dataclass(frozen=True)

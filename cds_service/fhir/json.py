@@ -229,12 +229,20 @@ def to_end_date(value: Any) -> date | None:
     date/time"): a partial date ends on the last day of its month ("2026-11": the 30th) or
     year ("2026": 31 December), not on its first."""
     day = to_date(value)
-    if day is None or not isinstance(value, str):
-        return day
-    precision = value[:10].count("-")
-    if precision == 0:
+    return last_day_covered(day, date_parts(value)) if day is not None else None
+
+
+def date_parts(value: Any) -> int:
+    """How much of a date was written: 1 the year alone, 2 the month, 3 the day (a dateTime, or
+    anything not a string, too)."""
+    return min(value[:10].count("-"), 2) + 1 if type(value) is str else 3
+
+
+def last_day_covered(day: date, parts: int) -> date:
+    """The last day a date written to ``parts`` (``date_parts``) covers, ``day`` its first."""
+    if parts == 1:
         return date(day.year, 12, 31)
-    if precision == 1:
+    if parts == 2:
         return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
     return day
 

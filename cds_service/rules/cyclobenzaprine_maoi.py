@@ -146,16 +146,7 @@ def _listed(course: Course) -> str:
 def _started_later(course: Course, today: date) -> Course:
     """The course as if written on the last day its recorded year or month allows (not after
     today); the course itself when its day was recorded."""
-    if course.start_parts == 3:
-        return course
-    start = min(course.start_latest, today)
-    if course.end_recorded:  # only the start moves, not past the recorded last day
-        return course._replace(start=min(start, course.last_day))
-    try:
-        end = course.end + (start - course.start)
-    except OverflowError:  # a course planned to the year 9999
-        end = date.max
-    return course._replace(start=start, end=end, last_day_utc=None)
+    return course if course.start_parts == 3 else course.started_on(min(course.start_latest, today))
 
 
 def _may_be_current(later: Course, today: date) -> str:
