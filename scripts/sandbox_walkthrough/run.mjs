@@ -4,9 +4,9 @@
 //   node scripts/sandbox_walkthrough/run.mjs --sandbox-build /tmp/sandbox/build
 //
 // It starts, as its own children, everything the walk-through needs on this machine: the service
-// on :8000 (trusting the sandbox, allowing its origin and this machine's FHIR servers; a fresh one
+// on :8000 (--service-port; trusting the sandbox, allowing its origin and this machine's FHIR servers; a fresh one
 // with an empty CDS_DATA_DIR for each half), the demo patients on an R4 FHIR server
-// (:8080) and on a DSTU2 one emulating the sandbox's default server (:8081), both from
+// (:8080, --r4-port) and on a DSTU2 one emulating the sandbox's default server (:8081, --dstu2-port), both from
 // fhir_server.py beside this file, and a static server for the sandbox's build on :3000. Then it
 // plays the clinician: Rx View for demo-hepatic (pick the 10 mg tablet, take the 5 mg swap, take
 // "Limit to 21 days", change the frequency, dismiss with a reason, change it again), Rx Sign for
@@ -31,6 +31,10 @@ const { values: opts } = parseArgs({
     'sandbox-build': { type: 'string' }, // the sandbox's build/ folder (served on --sandbox-port)
     'sandbox-url': { type: 'string' }, // or a sandbox already served elsewhere
     'sandbox-port': { type: 'string', default: '3000' },
+    // the ports of the servers it starts: another pair where something else already listens
+    'service-port': { type: 'string', default: '8000' },
+    'r4-port': { type: 'string', default: '8080' },
+    'dstu2-port': { type: 'string', default: '8081' },
     out: { type: 'string', default: join(tmpdir(), 'sandbox-walkthrough') },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     python: { type: 'string', default: join(REPO, '.venv', 'bin', 'python') },
@@ -42,9 +46,9 @@ if (!opts['sandbox-build'] && !opts['sandbox-url']) {
   console.error('usage: node run.mjs --sandbox-build <cds-hooks sandbox build/ folder> | --sandbox-url <url>');
   process.exit(2);
 }
-const SERVICE = 'http://localhost:8000/cds-services';
-const R4 = 'http://localhost:8080/fhir';
-const DSTU2 = 'http://localhost:8081/fhir';
+const SERVICE = `http://localhost:${opts['service-port']}/cds-services`;
+const R4 = `http://localhost:${opts['r4-port']}/fhir`;
+const DSTU2 = `http://localhost:${opts['dstu2-port']}/fhir`;
 const SANDBOX = opts['sandbox-url'] || `http://localhost:${opts['sandbox-port']}`;
 const DRUG = 'Cyclobenzaprine hydrochloride 10 MG Oral Tablet';
 mkdirSync(opts.out, { recursive: true });
@@ -77,8 +81,8 @@ process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
 
 // Its own servers only: something already on one of the ports would be driven instead, silently.
-for (const [url, what] of [[`${SERVICE.replace('/cds-services', '')}/healthz`, 'the service (:8000)'],
-  [`${R4}/metadata`, 'a FHIR server (:8080)'], [`${DSTU2}/metadata`, 'a FHIR server (:8081)'],
+for (const [url, what] of [[`${SERVICE.replace('/cds-services', '')}/healthz`, `the service (:${opts['service-port']})`],
+  [`${R4}/metadata`, `a FHIR server (:${opts['r4-port']})`], [`${DSTU2}/metadata`, `a FHIR server (:${opts['dstu2-port']})`],
   ...(opts['sandbox-url'] ? [] : [[SANDBOX, 'a sandbox server']])]) {
   const busy = await fetch(url).then(() => true, () => false);
   if (busy) {
@@ -92,7 +96,7 @@ for (const [url, what] of [[`${SERVICE.replace('/cds-services', '')}/healthz`, '
 // CDS_DATA_DIR, so what was accepted or dismissed in one half does not quiet a card in the other.
 const serviceSrc = resolve(opts['service-src'] || REPO);
 async function startService(name) {
-  const child = start(name, opts.python, ['-m', 'cds_service', 'serve', '--port', '8000'], {
+  const child = start(name, opts.python, ['-m', 'cds_service', 'serve', '--port', opts['service-port']], {
     CDS_TRUST_SANDBOX: 'true',
     // The sandbox's page may call the service (CORS), and the service may fetch from the FHIR
     // servers on this machine (the DSTU2 path fetches MedicationOrder itself).
@@ -108,8 +112,8 @@ async function stopService(child) {
   child.kill('SIGTERM');
   await new Promise((r) => { if (child.exitCode !== null) r(); else child.on('exit', r); });
 }
-start('fhir-r4', opts.python, [join(HERE, 'fhir_server.py'), '--port', '8080']);
-start('fhir-dstu2', opts.python, [join(HERE, 'fhir_server.py'), '--port', '8081', '--dstu2']);
+start('fhir-r4', opts.python, [join(HERE, 'fhir_server.py'), '--port', opts['r4-port']]);
+start('fhir-dstu2', opts.python, [join(HERE, 'fhir_server.py'), '--port', opts['dstu2-port'], '--dstu2']);
 if (!opts['sandbox-url']) {
   start('sandbox', opts.python, ['-m', 'http.server', opts['sandbox-port'], '-d', resolve(opts['sandbox-build'])]);
 }
@@ -145,7 +149,7 @@ function describeRequest(body) {
 function watch(page) {
   // The sandbox reads the FHIR server before each call: that counts as activity too.
   page.on('requestfinished', (req) => {
-    if (/^http:\/\/localhost:808[01]\//.test(req.url())) lastActivity = Date.now();
+    if (req.url().startsWith(R4) || req.url().startsWith(DSTU2)) lastActivity = Date.now();
   });
   page.on('request', (req) => {
     if (!req.url().startsWith(SERVICE) || req.method() !== 'POST') return;
