@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         description="Answer Chrome's Private Network Access preflight (`Access-Control-Allow-Private-Network`), "
         "so an allowed public origin may call a service on this machine or network.",
     )
-    log_level: str = Field(
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Log level; logs carry hookInstance and rule ids, never tokens or patient data."
     )
     log_format: Literal["json", "text"] = Field(
@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         default_factory=RulesConfig,
         description="Each rule's switch (`enabled`), thresholds and `snooze_days`, keyed by rule id.",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        """``info`` is INFO, as the logging module reads it; checked here, an unknown level is
+        refused with the key named (it was a traceback from ``logging.setLevel``)."""
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("outbound_proxy", mode="before")
     @classmethod

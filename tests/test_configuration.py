@@ -178,6 +178,8 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
         ("retention_days = 1000000\n", "retention_days: Input should be less than or equal to 36500"),
         # Room for the two notices, one card and the card counting the rest: at three, no card.
         ("max_cards = 3\n", "max_cards: Input should be greater than or equal to 4"),
+        # Read by logging.setLevel alone, an unknown level ended start-up in a traceback (exit 1).
+        ('log_level = "verbose"\n', "log_level: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
         # A snooze rests on stored feedback, which retention would delete first.
         ("retention_days = 20\n", "snooze_days is 30, longer than retention_days (20)"),
         (
