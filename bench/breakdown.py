@@ -93,7 +93,7 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
         now, who = clock(), store.patient_key(patient.patient_id)
         stages.time(
             "stored feedback read (the quiet read, not kept)",
-            lambda i: read_quiet(connection, who, (None, ()), now, knowledge.snooze_days),
+            lambda i: read_quiet(connection, who, (None, ()), now, knowledge.snooze_days, pseudonym=store.pseudonym),
         )
     stages.time("stored feedback read, kept", lambda i: store.kept_quiet(patient.patient_id))
     draft = call.drafts[0].r4

@@ -31,7 +31,7 @@ def test_readyz_checks_database_and_content(client: TestClient, settings: Settin
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    assert ready.json()["checks"]["database"] == "ok, schema version 8"
+    assert ready.json()["checks"]["database"] == "ok, schema version 9"
     assert "17 rules" in ready.json()["checks"]["terminology"]
 
     connection = sqlite3.connect(settings.data_dir / "cds-service.db")

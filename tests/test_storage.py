@@ -4,20 +4,23 @@ nothing kept past the retention period."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
+import json
 import stat
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from cds_service.storage.schema import feedback
-from tests.conftest import SELECT, Clock, fixture
-from tests.feedback_calls import DAY_1, DAY_2, by_rule, issued
+from tests.conftest import SELECT, Clock, cards_for, fixture, for_patient, rule_ids
+from tests.feedback_calls import DAY_1, DAY_2, by_rule, database_rows, issued, send_feedback
 
 
 def test_a_new_database_is_created_at_the_latest_schema_version(
@@ -25,7 +28,7 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 8"
+    assert ready.json()["checks"]["database"] == "ok, schema version 9"
 
 
 def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
@@ -84,7 +87,7 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     _old_card(database_url, "old-card-2", patient_key="k", order_key="MedicationRequest/old|828320")
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
     # Version 5 reads each old card's draft off its order key: the draft's two cards (the drug
     # changed in between) are one alert, overridden.
     duration = by_rule(client.get("/analytics", params={"from": "2026-11-20"}).json())["cyclobenzaprine-duration"]
@@ -180,7 +183,7 @@ def test_feedback_stored_before_version_3_is_read_by_todays_rules(
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 8"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
     assert "cyclobenzaprine-duration" in issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
     # The old card and the new one: the same patient's draft on the same day, one accepted alert.
@@ -227,3 +230,85 @@ def test_the_data_directory_the_service_makes_is_its_users_alone(
     assert (data / "cds-service.db").exists()
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "patient-id.key").stat().st_mode) == 0o600
+
+
+CANARY = "pt-canary-7731"  # an EHR's patient id, which its order ids are built from
+
+
+def _canary_order(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` for the patient CANARY, its draft named after the patient as some EHRs name it."""
+    request = for_patient(request, CANARY)
+    [entry] = request["context"]["draftOrders"]["entry"]
+    entry["resource"]["id"] = f"{CANARY}-rx-1"
+    if "selections" in request["context"]:
+        request["context"]["selections"] = [f"MedicationRequest/{CANARY}-rx-1"]
+    return request
+
+
+def _swapped(request: dict[str, Any], swap: dict[str, Any]) -> dict[str, Any]:
+    """The draft as the swap leaves it (the sandbox applies its medication only)."""
+    low_dose = copy.deepcopy(request)
+    low_dose["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"] = swap["actions"][0][
+        "resource"
+    ]["medicationCodeableConcept"]
+    return low_dose
+
+
+def _accepting(card: dict[str, Any], swap: dict[str, Any]) -> dict[str, Any]:
+    item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:15:00Z"}
+    return {**item, "acceptedSuggestions": [{"id": swap["uuid"]}]}
+
+
+def _everything_stored(database_url: str) -> str:
+    tables = ("issued_cards", "feedback", "seen_tokens", "schema_version")
+    return repr([database_rows(database_url, f"SELECT * FROM {table}") for table in tables])
+
+
+def test_no_patient_id_is_stored_even_in_a_draft_reference_built_from_it(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """The draft's reference, its order key and the key its swap leaves are kept as keyed hashes,
+    as the patient id is: the swap still keeps its rule quiet for that draft, and the draft's
+    cards are still one alert."""
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
+    request = _canary_order(fixture("cyclobenzaprine-older-adult/fires-age-65-10mg.json"))
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-older-adult")
+    swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
+    send_feedback(client, _accepting(card, swap))
+    assert "cyclobenzaprine-older-adult" not in rule_ids(client.post(SELECT, json=_swapped(request, swap)).json())
+    client.post(SELECT, json=request)  # the 10 mg draft again: its card again, the same alert
+    older = by_rule(client.get("/analytics", params={"from": "2026-11-21"}).json())["cyclobenzaprine-older-adult"]
+    assert (older["issued"], older["accepted"], older["cards_shown"]) == (1, 1, 2)
+    assert CANARY not in _everything_stored(database_url)
+
+
+def test_draft_references_stored_by_version_8_are_hashed_by_version_9(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """As the release before stored them (the reference, and "reference|drug" keys), rewritten:
+    the swap accepted before the upgrade still keeps its rule quiet, and the cards of one draft
+    before and after it are one alert."""
+    key = SecretStr("test-patient-key")
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
+    request = _canary_order(fixture("cyclobenzaprine-older-adult/fires-age-65-10mg.json"))
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-older-adult")
+    swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
+    send_feedback(client, _accepting(card, swap))
+    draft = f"MedicationRequest/{CANARY}-rx-1"
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # back to version 8, as it stored them
+        connection.execute(
+            text("UPDATE issued_cards SET draft = :draft, order_key = :key, keys_after = :after"),
+            {"draft": draft, "key": f"{draft}|828348", "after": json.dumps({swap["uuid"]: f"{draft}|828320"})},
+        )
+        connection.execute(text("UPDATE schema_version SET version = 8 WHERE version = 9"))
+    engine.dispose()
+    assert CANARY in _everything_stored(database_url)
+
+    upgraded = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
+    assert CANARY not in _everything_stored(database_url)
+    assert "cyclobenzaprine-older-adult" not in rule_ids(upgraded.post(SELECT, json=_swapped(request, swap)).json())
+    upgraded.post(SELECT, json=request)
+    older = by_rule(upgraded.get("/analytics", params={"from": "2026-11-21"}).json())["cyclobenzaprine-older-adult"]
+    assert (older["issued"], older["cards_shown"]) == (1, 2)

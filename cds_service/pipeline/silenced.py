@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -> list[Finding]:
     kept = []
     for finding in findings:
-        if (finding.rule_id, finding.order.key) in silenced.swapped:
+        if silenced.swapped_draft(finding.rule_id, finding.order.key):
             log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
         elif (
             finding.rule_id in silenced.snoozed

@@ -31,12 +31,61 @@ from contextlib import suppress
 from typing import Any, cast
 
 import psycopg
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from cds_service.storage.quiet import QuietCache
 from cds_service.storage.schema import quiet_channel
 
 log = logging.getLogger(__name__)
+
+# Every change to feedback names its patients to the processes that keep quiet answers
+# (storage.changes), whoever makes it: this service, a process of an earlier release during a
+# rolling upgrade, the retention sweep, an operator by hand. On the table's schema's channel, a
+# hundred patient keys a note (a note holds 8,000 bytes). PostgreSQL only: SQLite has one process.
+_FEEDBACK_CHANGED = f"""
+CREATE OR REPLACE FUNCTION cds_feedback_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  channel TEXT;
+  keys TEXT[];
+BEGIN
+  channel := {quiet_channel("TG_TABLE_SCHEMA")};
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM pg_notify(channel, '*');
+    RETURN NULL;
+  ELSIF TG_OP = 'INSERT' THEN
+    keys := ARRAY(SELECT patient_key FROM changed_after);
+  ELSIF TG_OP = 'DELETE' THEN
+    keys := ARRAY(SELECT patient_key FROM changed_before);
+  ELSE
+    keys := ARRAY(SELECT patient_key FROM changed_after UNION SELECT patient_key FROM changed_before);
+  END IF;
+  PERFORM pg_notify(channel, string_agg(key, ','))
+  FROM (
+    SELECT key, (row_number() OVER (ORDER BY key) - 1) / 100 AS note
+    FROM (SELECT DISTINCT key FROM unnest(keys) AS key WHERE key IS NOT NULL) AS distinct_keys
+  ) AS numbered
+  GROUP BY note;
+  RETURN NULL;
+END $$
+"""
+_FEEDBACK_TRIGGERS = (
+    "CREATE TRIGGER cds_feedback_inserted AFTER INSERT ON feedback REFERENCING NEW TABLE AS changed_after",
+    "CREATE TRIGGER cds_feedback_deleted AFTER DELETE ON feedback REFERENCING OLD TABLE AS changed_before",
+    "CREATE TRIGGER cds_feedback_updated AFTER UPDATE ON feedback "
+    "REFERENCING OLD TABLE AS changed_before NEW TABLE AS changed_after",
+    "CREATE TRIGGER cds_feedback_truncated AFTER TRUNCATE ON feedback",
+)
+
+
+def announce_feedback(connection: Connection) -> None:
+    """The triggers above, on this schema's feedback table (schema version 7; a new database too)."""
+    if connection.dialect.name != "postgresql":
+        return
+    connection.exec_driver_sql(_FEEDBACK_CHANGED)
+    for trigger in _FEEDBACK_TRIGGERS:
+        connection.exec_driver_sql(f"{trigger} FOR EACH STATEMENT EXECUTE FUNCTION cds_feedback_changed()")
+
 
 # The channel of the changes to feedback in this connection's schema, the tables' (storage.schema).
 CHANNEL = quiet_channel("current_schema()")

@@ -8,6 +8,7 @@ version; one from before versioning is taken as version 1.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from cds_service.storage.changes import announce_feedback
 from cds_service.storage.engine import CannotStartOnDatabase, unbounded
-from cds_service.storage.schema import metadata, quiet_channel, schema_version
+from cds_service.storage.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -94,55 +97,43 @@ def _add_owner(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_issued_cards_issuer_issued ON issued_cards (issuer, issued_at)"))
 
 
-# Every change to feedback names its patients to the processes that keep quiet answers
-# (storage.changes), whoever makes it: this service, a process of an earlier release during a
-# rolling upgrade, the retention sweep, an operator by hand. On the table's schema's channel, a
-# hundred patient keys a note (a note holds 8,000 bytes). PostgreSQL only: SQLite has one process.
-_FEEDBACK_CHANGED = f"""
-CREATE OR REPLACE FUNCTION cds_feedback_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  channel TEXT;
-  keys TEXT[];
-BEGIN
-  channel := {quiet_channel("TG_TABLE_SCHEMA")};
-  IF TG_OP = 'TRUNCATE' THEN
-    PERFORM pg_notify(channel, '*');
-    RETURN NULL;
-  ELSIF TG_OP = 'INSERT' THEN
-    keys := ARRAY(SELECT patient_key FROM changed_after);
-  ELSIF TG_OP = 'DELETE' THEN
-    keys := ARRAY(SELECT patient_key FROM changed_before);
-  ELSE
-    keys := ARRAY(SELECT patient_key FROM changed_after UNION SELECT patient_key FROM changed_before);
-  END IF;
-  PERFORM pg_notify(channel, string_agg(key, ','))
-  FROM (
-    SELECT key, (row_number() OVER (ORDER BY key) - 1) / 100 AS note
-    FROM (SELECT DISTINCT key FROM unnest(keys) AS key WHERE key IS NOT NULL) AS distinct_keys
-  ) AS numbered
-  GROUP BY note;
-  RETURN NULL;
-END $$
-"""
-_FEEDBACK_TRIGGERS = (
-    "CREATE TRIGGER cds_feedback_inserted AFTER INSERT ON feedback REFERENCING NEW TABLE AS changed_after",
-    "CREATE TRIGGER cds_feedback_deleted AFTER DELETE ON feedback REFERENCING OLD TABLE AS changed_before",
-    "CREATE TRIGGER cds_feedback_updated AFTER UPDATE ON feedback "
-    "REFERENCING OLD TABLE AS changed_before NEW TABLE AS changed_after",
-    "CREATE TRIGGER cds_feedback_truncated AFTER TRUNCATE ON feedback",
-)
-
-
-def _announce_feedback(connection: Connection) -> None:
-    if connection.dialect.name != "postgresql":
-        return
-    connection.exec_driver_sql(_FEEDBACK_CHANGED)
-    for trigger in _FEEDBACK_TRIGGERS:
-        connection.exec_driver_sql(f"{trigger} FOR EACH STATEMENT EXECUTE FUNCTION cds_feedback_changed()")
-
-
 def _add_suggestions(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
+
+
+# Where ``migrate`` puts the store's keyed hash for the steps that need it (``Connection.info``).
+PSEUDONYM = "cds_pseudonym"
+_PAGE = 5000  # cards rewritten a round: a few MB in memory, whatever the table's size
+
+
+def _pseudonymise_drafts(connection: Connection) -> None:
+    """Each card's draft reference, its order key and the keys its swaps leave, replaced by their
+    keyed hashes, page by page in the order of the primary key (an older release stored them as
+    sent, and an EHR may build an order's id from its patient's)."""
+    pseudonym: Callable[[str], str] = connection.info[PSEUDONYM]
+    page = text(
+        "SELECT uuid, order_key, draft, keys_after FROM issued_cards WHERE uuid > :after ORDER BY uuid LIMIT :size"
+    )
+    update = text(
+        "UPDATE issued_cards SET order_key = :order_key, draft = :draft, keys_after = :keys_after WHERE uuid = :uuid"
+    )
+    after = ""
+    while rows := connection.execute(page, {"after": after, "size": _PAGE}).all():
+        connection.execute(update, [_pseudonymised(row, pseudonym) for row in rows])
+        after = rows[-1].uuid
+
+
+def _pseudonymised(row: Any, pseudonym: Callable[[str], str]) -> dict[str, str | None]:
+    try:
+        after = json.loads(row.keys_after) if row.keys_after else None
+    except ValueError:  # changed by hand into something unreadable: it silences nothing either way
+        after = None
+    return {
+        "uuid": row.uuid,
+        "order_key": pseudonym(row.order_key),
+        "draft": pseudonym(row.draft) if row.draft is not None else None,
+        "keys_after": json.dumps({u: pseudonym(str(k)) for u, k in after.items()}) if isinstance(after, dict) else None,
+    }
 
 
 MIGRATIONS = (
@@ -153,8 +144,9 @@ MIGRATIONS = (
     Migration(4, "the order a dose-change suggestion leaves, so accepting it keeps its rule quiet", _add_keys_after),
     Migration(5, "the draft of each card, and a hash of what it said: alerts, not calls, are counted", _add_draft),
     Migration(6, "the client each card went to and each feedback came from: analytics scoped to it", _add_owner),
-    Migration(7, "every change to feedback announced to the processes that keep quiet answers", _announce_feedback),
+    Migration(7, "every change to feedback announced to the processes that keep quiet answers", announce_feedback),
     Migration(8, "the suggestions each card offered, to refuse feedback accepting one it did not", _add_suggestions),
+    Migration(9, "draft references kept as keyed hashes, as patient ids are", _pseudonymise_drafts),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -206,13 +198,16 @@ def _one_starter(engine: Engine) -> Iterator[None]:
                 connection.invalidate()
 
 
-def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
+def migrate(
+    engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime], pseudonym: Callable[[str], str]
+) -> None:
     """Create a new database at the latest version, or apply the steps an older one lacks;
-    tried again while a table it changes is held by another's transaction (``LOCK_WAIT``)."""
+    tried again while a table it changes is held by another's transaction (``LOCK_WAIT``).
+    ``pseudonym``: the store's keyed hash, for the steps that rewrite what it hides."""
     with _one_starter(engine):
         for attempt in range(1, LOCK_TRIES + 1):
             try:
-                return _migrate(engine, lock_file=lock_file, now=now)
+                return _migrate(engine, lock_file=lock_file, now=now, pseudonym=pseudonym)
             except OperationalError as error:
                 reason = _TRY_AGAIN.get(getattr(error.orig, "sqlstate", None) or "")
                 if reason is None:
@@ -234,7 +229,9 @@ def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetim
                 time.sleep(RETRY_PAUSE_SECONDS)
 
 
-def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
+def _migrate(
+    engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime], pseudonym: Callable[[str], str]
+) -> None:
 
     def stamp(connection: Connection, step: Migration) -> None:
         connection.execute(
@@ -242,21 +239,29 @@ def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], dateti
         )
 
     with engine.begin() as connection, _migration_lock(engine, connection, lock_file):
-        tables = set(inspect(connection).get_table_names())
-        if "issued_cards" not in tables:
-            metadata.create_all(connection)
-            _announce_feedback(connection)  # what create_all cannot make
-            stamp(connection, MIGRATIONS[-1])
-            log.info("database created at schema version %d", SCHEMA_VERSION)
-            return
-        if "schema_version" not in tables:  # created before versioning: version 1
-            schema_version.create(connection)
-            stamp(connection, MIGRATIONS[0])
-        current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
-        if current > SCHEMA_VERSION:
-            raise CannotStartOnDatabase(f"it is at schema version {current}, newer than this service's")
-        for step in MIGRATIONS:
-            if step.version > current:
-                step.apply(connection)
-                stamp(connection, step)
-                log.info("database migrated to schema version %d: %s", step.version, step.description)
+        connection.info[PSEUDONYM] = pseudonym  # for this migration only: the info outlives it in the pool
+        try:
+            _bring_up_to_date(connection, stamp)
+        finally:
+            del connection.info[PSEUDONYM]
+
+
+def _bring_up_to_date(connection: Connection, stamp: Callable[[Connection, Migration], None]) -> None:
+    tables = set(inspect(connection).get_table_names())
+    if "issued_cards" not in tables:
+        metadata.create_all(connection)
+        announce_feedback(connection)  # what create_all cannot make
+        stamp(connection, MIGRATIONS[-1])
+        log.info("database created at schema version %d", SCHEMA_VERSION)
+        return
+    if "schema_version" not in tables:  # created before versioning: version 1
+        schema_version.create(connection)
+        stamp(connection, MIGRATIONS[0])
+    current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+    if current > SCHEMA_VERSION:
+        raise CannotStartOnDatabase(f"it is at schema version {current}, newer than this service's")
+    for step in MIGRATIONS:
+        if step.version > current:
+            step.apply(connection)
+            stamp(connection, step)
+            log.info("database migrated to schema version %d: %s", step.version, step.description)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -104,6 +105,8 @@ def read_quiet(
     now: datetime,
     snooze_days: dict[str, int],
     zone: tzinfo = UTC,
+    *,
+    pseudonym: Callable[[str], str],
 ) -> tuple[Quiet, datetime]:
     """The answer from the database, and until when it holds: midnight, or the end of the first
     snooze it found (``Store.quiet`` says what silences what). Only the cards issued to the
@@ -132,7 +135,7 @@ def read_quiet(
     shown = (
         _shown_today(connection, {"patient": patient, "today": today, **scope}, services) if services else frozenset()
     )
-    return Quiet(swapped=frozenset(swapped), snoozed=frozenset(snoozed), shown=shown), until
+    return Quiet(frozenset(swapped), frozenset(snoozed), shown, pseudonym), until
 
 
 def _shown_today(connection: Connection, where: dict[str, object], services: tuple[str, ...]) -> frozenset[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -47,8 +47,9 @@ class CardRecord:
 class Quiet:
     """What stored feedback and today's cards silence for one patient."""
 
-    # (rule id, order key) of drafts a dose-change swap of that rule left today (the 5 mg tablet
-    # from the older-adult swap): the rule stays quiet for the swapped draft, and for no other.
+    # (rule id, order key's pseudonym) of drafts a dose-change swap of that rule left today (the
+    # 5 mg tablet from the older-adult swap): the rule stays quiet for the swapped draft, and for
+    # no other (``swapped_draft``).
     swapped: frozenset[tuple[str, str]] = frozenset()
     # Rules whose warning or info card the clinician asked not to see again for this patient
     # ("dont-show-again") within the rule's snooze period.
@@ -56,6 +57,12 @@ class Quiet:
     # Draft hashes of the non-critical cards shown today by an earlier hook (order-select) and
     # not accepted: order-sign does not repeat them for the unchanged draft.
     shown: frozenset[str] = frozenset()
+    # The store's keyed hash (``Store.pseudonym``): a draft's reference is stored by it alone.
+    pseudonym: Callable[[str], str] = str
+
+    def swapped_draft(self, rule_id: str, order_key: str) -> bool:
+        """Did a dose-change swap of ``rule_id`` accepted today leave this draft (its ``Order.key``)?"""
+        return bool(self.swapped) and (rule_id, self.pseudonym(order_key)) in self.swapped
 
 
 @dataclass(frozen=True)
