@@ -182,6 +182,7 @@ def test_postgresql_cut_and_restored_cards_keep_coming_and_nothing_acknowledged_
         )
         assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "5"
         assert unavailable.json()["resourceType"] == "OperationOutcome"
+        assert "503" in client.get("/openapi.json").json()["paths"][FEEDBACK]["post"]["responses"]  # as documented
         assert _metric(client, "cds_database_up") == 0
         assert _metric(client, 'cds_storage_skipped_total{operation="quiet"}') > 0
         assert _metric(client, 'cds_storage_skipped_total{operation="token-replay"}') > 0

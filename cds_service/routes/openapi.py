@@ -149,8 +149,9 @@ _ERRORS = {
     400: "The body is not a usable request; the OperationOutcome names the field.",
     401: "No valid client JWT (only when client authentication is required).",
     412: "Patient data the rules need is neither in the prefetch nor fetchable from fhirServer.",
-    413: "The body, or its number of Bundle entries, is over the limit.",
+    413: "The body, its number of Bundle entries or of draft orders (CDS_MAX_DRAFT_ORDERS) is over the limit.",
     415: "The body is not declared as application/json.",
+    503: "The database is unavailable: nothing was stored; send it again after Retry-After seconds.",
 }
 
 
@@ -214,7 +215,7 @@ def _paths(schemas: dict[str, Any], auth: list[int]) -> dict[str, Any]:
         feedback = _operation(
             f"Feedback on the cards of {service.id}",
             f"{service.id}-feedback",
-            [*auth, 400, 413, 415],
+            [*auth, 400, 413, 415, 503],
             ("How many feedback items arrived, how many were new, and which were refused", FEEDBACK_RECEIPT),
         )
         feedback["requestBody"] = {"required": True, **_json(_ref("FeedbackRequest"))}
