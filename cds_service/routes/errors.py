@@ -22,7 +22,9 @@ def _error(status: int, message: str, issue_code: str, fields: tuple[str, ...] |
 async def _cds_error(request: Request, error: CdsError) -> JSONResponse:
     response = _error(error.status_code, error.message, error.issue_code, error.fields)
     if isinstance(error, Unauthorized):
-        log.warning("401 for %s %s: %s", request.method, request.url.path, error.reason)
+        # The route's template, as the access line names it: a path is the caller's to fill with anything.
+        route = getattr(request.scope.get("route"), "path", "an unmatched path")
+        log.warning("401 for %s %s: %s", request.method, route, error.reason)
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
 

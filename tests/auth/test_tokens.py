@@ -54,6 +54,21 @@ def test_discovery_and_feedback_need_a_token_for_their_own_url(
     assert response.json() == {"received": 1, "stored": 1}
 
 
+def test_a_refusal_is_logged_by_the_route_template_not_the_path_called(
+    secure: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A path is the caller's to fill (an EHR's misconfigured URL may carry a patient id): the
+    log names the route, as the access line does."""
+    client = secure()
+    for path, route in (
+        ("/cds-services/pt-canary-7731", "/cds-services/{service_id}"),
+        ("/cds-services/pt-canary-7731/feedback", "/cds-services/{service_id}/feedback"),
+    ):
+        assert_401(client.post(path, json=fixture(REQUEST)))
+        assert f"401 for POST {route}: no Bearer token" in caplog.text
+    assert "pt-canary-7731" not in caplog.text
+
+
 def test_clock_skew_within_the_leeway_is_tolerated(secure: Callable[..., TestClient], es384: SigningKey) -> None:
     token = es384.sign(claims(BASE + SELECT, NOW + 20))  # issued 20 s "in the future": default leeway 30 s
     assert call(secure(), token).status_code == 200
