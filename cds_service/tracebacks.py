@@ -43,12 +43,13 @@ def database_error(error: BaseException) -> str:
 
 
 def _unquoted(message: str) -> str:
-    """libpq's "invalid integer value "x" for connection option "keepalives"", told without x: a
-    value in the URL's query can be a password's tail, as an unknown option's name can."""
-    return _OPTION_VALUE.sub(r"invalid \1value (not repeated)", message)
+    """libpq's "invalid integer value "x" for connection option "keepalives"" and "invalid sslmode
+    value: "x"", told without x: a value in the URL's query can be a password's tail, as an
+    unknown option's name can."""
+    return _OPTION_VALUE.sub(r"invalid \1value\2 (not repeated)", message)
 
 
-_OPTION_VALUE = re.compile(r'invalid (\w+ )?value "[^"]*"')
+_OPTION_VALUE = re.compile(r'invalid (\w+ )?value(:?) "[^"]*"')
 
 
 def _option_named(message: str) -> str:

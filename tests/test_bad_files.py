@@ -292,14 +292,30 @@ def test_an_unknown_connection_option_is_said_and_never_named(cli, option: str, 
     assert "s3c" not in err and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("option", ["keepalives=s3cret", "sslmode=require&keepalives_idle=s3cret"])
-def test_an_option_of_the_wrong_type_is_said_without_its_value(cli, option: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("keepalives=s3cret", "value (not repeated) for connection option"),
+        ("sslmode=require&keepalives_idle=s3cret", "value (not repeated) for connection option"),
+        ("sslmode=s3cret", "invalid sslmode value: (not repeated)"),  # libpq's other wording
+    ],
+)
+def test_an_option_of_the_wrong_type_is_said_without_its_value(cli, option: str, said: str) -> None:
     """libpq's "invalid integer value "s3cret" for connection option …" quoted the value, which
     may be a password's tail as an unknown option's name may. Needs no server."""
     code, err, _ = cli("report", CDS_DATABASE_URL=f"postgresql://cds@127.0.0.1:1/cds?{option}")
     assert code == 3, err
     assert err.startswith("cds-service: cannot start on the database 127.0.0.1:1/cds (CDS_DATABASE_URL): ")
-    assert "value (not repeated) for connection option" in err and "s3c" not in err, err
+    assert said in err and "s3c" not in err, err
+
+
+def test_a_port_option_that_is_no_number_is_said_without_its_value(cli) -> None:
+    """SQLAlchemy reads ``?port=`` itself: its ArgumentError quoted the value, in a traceback."""
+    code, err, _ = cli("report", CDS_DATABASE_URL="postgresql://cds@127.0.0.1:1/cds?port=s3cret")
+    assert (code, err) == (
+        2,
+        "cds-service: invalid configuration: CDS_DATABASE_URL: an option of the wrong type for the driver\n",
+    )
 
 
 def test_a_request_piped_to_evaluate_is_read_as_bytes() -> None:

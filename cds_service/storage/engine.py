@@ -121,8 +121,8 @@ def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
         options["connect_args"] = postgresql_connect_args(parsed, connect_timeout, statement_timeout)
     try:
         engine = create_engine(parsed, **options)
-    except (ValueError, TypeError):  # a query option the driver cannot take (?timeout=abc): its value unsaid
-        raise InvalidSettings("CDS_DATABASE_URL: an option of the wrong type for the driver") from None
+    except (ValueError, TypeError, ArgumentError):  # an option the driver cannot take (?timeout=abc, ?port=abc)
+        raise InvalidSettings("CDS_DATABASE_URL: an option of the wrong type for the driver") from None  # value unsaid
     if engine.dialect.name == "sqlite":
         busy_ms = max(1, round(statement_timeout * 1000))
         event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
