@@ -123,7 +123,9 @@ class Settings(BaseSettings):
         "so an allowed public origin may call a service on this machine or network.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        default="INFO", description="Log level; logs carry hookInstance and rule ids, never tokens or patient data."
+        default="INFO",
+        description="Log level: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL` (any case); logs carry "
+        "hookInstance and rule ids, never tokens or patient data.",
     )
     log_format: Literal["json", "text"] = Field(
         default="json",
@@ -138,7 +140,8 @@ class Settings(BaseSettings):
     )
     trusted_clients_file: Path | None = Field(
         default=None,
-        description="JSON list of trusted clients: `iss`, `jwks_url` and/or `jwks`, `fhir_servers`, `tenant`.",
+        description="JSON list of trusted clients: `iss`, `jwks_url` and/or `jwks`, `fhir_servers`, `tenant`, "
+        "`operator` (docs/security.md).",
     )
     trust_sandbox: bool = Field(
         default=False,
