@@ -7,19 +7,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import json
 import stat
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from cds_service.storage.schema import feedback
-from tests.conftest import SELECT, Clock, cards_for, fixture, for_patient, rule_ids
+from cds_service.storage.store import Store
+from tests.conftest import SELECT, SIGN, Clock, cards_for, fixture, for_patient, rule_ids
 from tests.feedback_calls import DAY_1, DAY_2, by_rule, database_rows, issued, send_feedback
 
 
@@ -283,32 +284,40 @@ def test_no_patient_id_is_stored_even_in_a_draft_reference_built_from_it(
 
 
 def test_draft_references_stored_by_version_8_are_hashed_by_version_9(
-    make_client: Callable[..., TestClient], database_url: str
+    make_client: Callable[..., TestClient], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As the release before stored them (the reference, and "reference|drug" keys), rewritten:
-    the swap accepted before the upgrade still keeps its rule quiet, and the cards of one draft
-    before and after it are one alert."""
+    """Stored as version 8 stored them (the reference, "reference|drug" keys, the draft hash as
+    it was computed), then rewritten: the swap accepted before the upgrade still keeps its rule
+    quiet, order-sign still does not repeat the card order-select showed, and the cards of one
+    draft before and after the upgrade are one alert."""
     key = SecretStr("test-patient-key")
+    patient_key = Store.patient_key
+    monkeypatch.setattr(Store, "pseudonym", lambda _, value: value)  # version 8 kept them as they came
+    monkeypatch.setattr(
+        Store, "patient_key", lambda _, value: hmac.new(b"test-patient-key", value.encode(), "sha256").hexdigest()
+    )
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
     request = _canary_order(fixture("cyclobenzaprine-older-adult/fires-age-65-10mg.json"))
-    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-older-adult")
+    cards = client.post(SELECT, json=request).json()
+    assert rule_ids(cards) == ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration"]
+    [card] = cards_for(cards, "cyclobenzaprine-older-adult")
     swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
     send_feedback(client, _accepting(card, swap))
-    draft = f"MedicationRequest/{CANARY}-rx-1"
-    engine = create_engine(database_url)
-    with engine.begin() as connection:  # back to version 8, as it stored them
-        connection.execute(
-            text("UPDATE issued_cards SET draft = :draft, order_key = :key, keys_after = :after"),
-            {"draft": draft, "key": f"{draft}|828348", "after": json.dumps({swap["uuid"]: f"{draft}|828320"})},
-        )
+    client.get("/readyz")  # every record written
+    monkeypatch.undo()
+    assert Store.patient_key is patient_key
+    with create_engine(database_url).begin() as connection:
         connection.execute(text("UPDATE schema_version SET version = 8 WHERE version = 9"))
-    engine.dispose()
     assert CANARY in _everything_stored(database_url)
 
     upgraded = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
     assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
     assert CANARY not in _everything_stored(database_url)
     assert "cyclobenzaprine-older-adult" not in rule_ids(upgraded.post(SELECT, json=_swapped(request, swap)).json())
+    signed = {**copy.deepcopy(request), "hook": "order-sign"}
+    del signed["context"]["selections"]
+    # The duration card was shown at order-select for this draft; the older-adult card, accepted, comes back.
+    assert rule_ids(upgraded.post(SIGN, json=signed).json()) == ["cyclobenzaprine-older-adult"]
     upgraded.post(SELECT, json=request)
     older = by_rule(upgraded.get("/analytics", params={"from": "2026-11-21"}).json())["cyclobenzaprine-older-adult"]
-    assert (older["issued"], older["cards_shown"]) == (1, 2)
+    assert (older["issued"], older["accepted"]) == (1, 1)

@@ -202,7 +202,7 @@ def _answer(
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown)."""
     findings = unsilenced(findings, silenced, knowledge)
-    cards, issued = not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced.shown)
+    cards, issued = not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced)
     shown, left = within_limit(cards, max_cards, new_uuid)
     if left:
         rule_ids = sorted({card["source"]["topic"]["code"] for card in left})

@@ -29,16 +29,13 @@ def unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -
 
 
 def not_repeated(
-    cards: list[dict[str, Any]], issued: list[IssuedCard], shown: frozenset[str]
+    cards: list[dict[str, Any]], issued: list[IssuedCard], silenced: Quiet
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """Drop the non-critical cards an earlier hook showed today for the unchanged draft. After
     the card policy, so that what they subsumed or composed stays as the clinician saw it."""
-    kept = [
-        (card, record)
-        for card, record in zip(cards, issued, strict=True)
-        if card["indicator"] == "critical" or record.draft_hash not in shown
-    ]
-    for record in issued:
-        if record.indicator != "critical" and record.draft_hash in shown:
+    repeated = [record.indicator != "critical" and silenced.shown_today(record.draft_hash) for record in issued]
+    kept = [(card, record) for card, record, again in zip(cards, issued, repeated, strict=True) if not again]
+    for record, again in zip(issued, repeated, strict=True):
+        if again:
             log.debug("rule %s shown at order-select today for this unchanged draft: not repeated", record.rule_id)
     return [card for card, _ in kept], [record for _, record in kept]

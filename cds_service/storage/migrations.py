@@ -107,15 +107,17 @@ _PAGE = 5000  # cards rewritten a round: a few MB in memory, whatever the table'
 
 
 def _pseudonymise_drafts(connection: Connection) -> None:
-    """Each card's draft reference, its order key and the keys its swaps leave, replaced by their
+    """Each card's draft reference, its order key, its draft hash and the keys its swaps leave, replaced by their
     keyed hashes, page by page in the order of the primary key (an older release stored them as
     sent, and an EHR may build an order's id from its patient's)."""
     pseudonym: Callable[[str], str] = connection.info[PSEUDONYM]
     page = text(
-        "SELECT uuid, order_key, draft, keys_after FROM issued_cards WHERE uuid > :after ORDER BY uuid LIMIT :size"
+        "SELECT uuid, order_key, draft, draft_hash, keys_after FROM issued_cards "
+        "WHERE uuid > :after ORDER BY uuid LIMIT :size"
     )
     update = text(
-        "UPDATE issued_cards SET order_key = :order_key, draft = :draft, keys_after = :keys_after WHERE uuid = :uuid"
+        "UPDATE issued_cards SET order_key = :order_key, draft = :draft, draft_hash = :draft_hash, "
+        "keys_after = :keys_after WHERE uuid = :uuid"
     )
     after = ""
     while rows := connection.execute(page, {"after": after, "size": _PAGE}).all():
@@ -132,6 +134,7 @@ def _pseudonymised(row: Any, pseudonym: Callable[[str], str]) -> dict[str, str |
         "uuid": row.uuid,
         "order_key": pseudonym(row.order_key),
         "draft": pseudonym(row.draft) if row.draft is not None else None,
+        "draft_hash": pseudonym(row.draft_hash) if row.draft_hash is not None else None,  # a digest of the reference
         "keys_after": json.dumps({u: pseudonym(str(k)) for u, k in after.items()}) if isinstance(after, dict) else None,
     }
 

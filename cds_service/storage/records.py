@@ -54,15 +54,21 @@ class Quiet:
     # Rules whose warning or info card the clinician asked not to see again for this patient
     # ("dont-show-again") within the rule's snooze period.
     snoozed: frozenset[str] = frozenset()
-    # Draft hashes of the non-critical cards shown today by an earlier hook (order-select) and
-    # not accepted: order-sign does not repeat them for the unchanged draft.
+    # Pseudonyms of the draft hashes of the non-critical cards shown today by an earlier hook
+    # (order-select) and not accepted: order-sign does not repeat them for the unchanged draft
+    # (``shown_today``).
     shown: frozenset[str] = frozenset()
-    # The store's keyed hash (``Store.pseudonym``): a draft's reference is stored by it alone.
+    # The store's keyed hash (``Store.pseudonym``): a draft's reference, and the draft hash that
+    # holds it, are stored by it alone.
     pseudonym: Callable[[str], str] = str
 
     def swapped_draft(self, rule_id: str, order_key: str) -> bool:
         """Did a dose-change swap of ``rule_id`` accepted today leave this draft (its ``Order.key``)?"""
         return bool(self.swapped) and (rule_id, self.pseudonym(order_key)) in self.swapped
+
+    def shown_today(self, draft_hash: str | None) -> bool:
+        """Did an earlier hook show this card (its ``IssuedCard.draft_hash``) for the unchanged draft today?"""
+        return bool(self.shown) and draft_hash is not None and self.pseudonym(draft_hash) in self.shown
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ class Store:
                 "keys_after": json.dumps({u: self.pseudonym(k) for u, k in c.keys_after}) if c.keys_after else None,
                 "suggestions": json.dumps(c.suggestions),
                 "draft": self.pseudonym(c.draft) if c.draft is not None else None,
-                "draft_hash": c.draft_hash,
+                "draft_hash": self.pseudonym(c.draft_hash) if c.draft_hash is not None else None,
                 "issued_at": record.issued_at,
                 "issuer": c.owner.issuer if c.owner else None,
                 "tenant": c.owner.tenant if c.owner else None,
