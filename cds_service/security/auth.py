@@ -178,7 +178,8 @@ class Authenticator:
             raise Unauthorized(f"token lifetime over {MAX_LIFETIME_SECONDS} s")
         if not self.audience.accepts(claims.get("aud"), path):
             raise Unauthorized(
-                f"aud {_shown(claims.get('aud'))} is not the URL called ({path} on {', '.join(self.audience.bases)})"
+                # Not the path itself: the caller's to fill (the log line names the route).
+                f"aud {_shown(claims.get('aud'))} is not the URL called (under {', '.join(self.audience.bases)})"
             )
         if client.tenant is not None and claims.get("tenant") != client.tenant:
             raise Unauthorized(f"tenant {_shown(claims.get('tenant'))} is not the one configured")

@@ -55,7 +55,7 @@ def test_discovery_and_feedback_need_a_token_for_their_own_url(
 
 
 def test_a_refusal_is_logged_by_the_route_template_not_the_path_called(
-    secure: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+    secure: Callable[..., TestClient], es384: SigningKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A path is the caller's to fill (an EHR's misconfigured URL may carry a patient id): the
     log names the route, as the access line does."""
@@ -66,6 +66,8 @@ def test_a_refusal_is_logged_by_the_route_template_not_the_path_called(
     ):
         assert_401(client.post(path, json=fixture(REQUEST)))
         assert f"401 for POST {route}: no Bearer token" in caplog.text
+        assert_401(client.post(path, json=fixture(REQUEST), headers=bearer(es384.sign(claims(BASE + SELECT, NOW)))))
+        assert f"401 for POST {route}: aud '{BASE + SELECT}' is not the URL called" in caplog.text
     assert "pt-canary-7731" not in caplog.text
 
 
