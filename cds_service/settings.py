@@ -225,9 +225,12 @@ class Settings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: object) -> object:
-        """``info`` is INFO, as the logging module reads it; checked here, an unknown level is
-        refused with the key named (it was a traceback from ``logging.setLevel``)."""
-        return value.upper() if isinstance(value, str) else value
+        """``info`` is INFO, and ``WARN`` and ``FATAL`` their usual names, as the logging module
+        reads them; checked here, an unknown level is refused with the key named (it was a
+        traceback from ``logging.setLevel``)."""
+        if not isinstance(value, str):
+            return value
+        return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(value.upper(), value.upper())
 
     @field_validator("outbound_proxy", mode="before")
     @classmethod

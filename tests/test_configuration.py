@@ -200,6 +200,17 @@ def test_invalid_configuration_stops_start_up_naming_the_key(
     assert "invalid configuration" in err and message in err, err
 
 
+@pytest.mark.parametrize(("given", "level"), [("warn", "WARNING"), ("Fatal", "CRITICAL"), ("debug", "DEBUG")])
+def test_a_log_level_is_read_in_any_case_and_by_its_usual_other_names(
+    monkeypatch: pytest.MonkeyPatch, capsys, given: str, level: str
+) -> None:
+    """As the logging module reads them: a level that worked before it was checked still does."""
+    monkeypatch.setenv("CDS_LOG_LEVEL", given)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules"]) == 0, capsys.readouterr().err
+    assert read_settings().log_level == level
+
+
 def test_a_config_file_not_in_utf8_stops_start_up_naming_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
 ) -> None:
