@@ -107,10 +107,21 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
         except SQLAlchemyError as error:
             log.error("retention sweep failed: %s", type(error).__name__)
 
+    async def key_old_records() -> None:
+        """What an older release stored as sent, keyed (``storage.keyed``): once an upgrade starts,
+        and hourly for its processes still running. Not before the first request: the quiet read
+        keys such records as it reads them, and a large table takes a while."""
+        try:
+            await run_in_threadpool(runtime.store.key_old_records)
+        except SQLAlchemyError as error:
+            log.error("keying older card records failed: %s", type(error).__name__)
+
     async def sweep_every_hour() -> None:
+        await key_old_records()
         while True:
             await asyncio.sleep(3600)
             await sweep()
+            await key_old_records()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

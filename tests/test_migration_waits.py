@@ -40,7 +40,8 @@ def _release_before(settings: Settings, knowledge_for: Callable[[Settings], Know
     engine = create_engine(str(settings.database_url))
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE issued_cards DROP COLUMN suggestions"))
-        connection.execute(text("UPDATE schema_version SET version = 7"))  # created at 8: its one row
+        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN keyed"))  # its index with it
+        connection.execute(text("UPDATE schema_version SET version = 7"))  # created at 9: its one row
     return engine
 
 

@@ -8,6 +8,7 @@ import copy
 import hashlib
 import hmac
 import stat
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
+from cds_service.storage import keyed
 from cds_service.storage.schema import feedback
 from cds_service.storage.store import Store
 from tests.conftest import SELECT, SIGN, Clock, cards_for, fixture, for_patient, rule_ids
@@ -260,6 +262,14 @@ def _accepting(card: dict[str, Any], swap: dict[str, Any]) -> dict[str, Any]:
     return {**item, "acceptedSuggestions": [{"id": swap["uuid"]}]}
 
 
+def _keyed_by_now(database_url: str) -> None:
+    """Wait for the new process's first keying (a task of its own, not before the first request)."""
+    deadline = time.monotonic() + 60
+    while CANARY in _everything_stored(database_url):
+        assert time.monotonic() < deadline, "the older release's records were not keyed within 60 s"
+        time.sleep(0.05)
+
+
 def _everything_stored(database_url: str) -> str:
     tables = ("issued_cards", "feedback", "seen_tokens", "schema_version")
     return repr([database_rows(database_url, f"SELECT * FROM {table}") for table in tables])
@@ -283,41 +293,49 @@ def test_no_patient_id_is_stored_even_in_a_draft_reference_built_from_it(
     assert CANARY not in _everything_stored(database_url)
 
 
-def test_draft_references_stored_by_version_8_are_hashed_by_version_9(
+def test_cards_an_older_release_stored_as_sent_are_read_keyed_then_keyed(
     make_client: Callable[..., TestClient], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Stored as version 8 stored them (the reference, "reference|drug" keys, the draft hash as
-    it was computed), then rewritten: the swap accepted before the upgrade still keeps its rule
-    quiet, order-sign still does not repeat the card order-select showed, and the cards of one
-    draft before and after the upgrade are one alert."""
+    """Cards stored as version 8 stores them (the reference, "reference|drug" keys, the draft
+    hash as computed; ``keyed`` null), before the upgrade or by its processes still running
+    beside this release: read as if keyed until the sweep keys them (the swap accepted on them
+    keeps its rule quiet, order-sign does not repeat what order-select showed), then keyed, a
+    page at a time, with the draft's cards before and after one alert."""
     key = SecretStr("test-patient-key")
-    patient_key = Store.patient_key
-    monkeypatch.setattr(Store, "pseudonym", lambda _, value: value)  # version 8 kept them as they came
+    monkeypatch.setattr(Store, "pseudonym", lambda _, value: value)  # as version 8 stored them
     monkeypatch.setattr(
         Store, "patient_key", lambda _, value: hmac.new(b"test-patient-key", value.encode(), "sha256").hexdigest()
     )
-    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
+    monkeypatch.setattr(Store, "key_old_records", lambda _: 0)  # the overlap, before the sweep
+    older = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
     request = _canary_order(fixture("cyclobenzaprine-older-adult/fires-age-65-10mg.json"))
-    cards = client.post(SELECT, json=request).json()
+    cards = older.post(SELECT, json=request).json()
     assert rule_ids(cards) == ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration"]
     [card] = cards_for(cards, "cyclobenzaprine-older-adult")
     swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
-    send_feedback(client, _accepting(card, swap))
-    client.get("/readyz")  # every record written
-    monkeypatch.undo()
-    assert Store.patient_key is patient_key
+    send_feedback(older, _accepting(card, swap))
+    older.get("/readyz")  # every record written
     with create_engine(database_url).begin() as connection:
-        connection.execute(text("UPDATE schema_version SET version = 8 WHERE version = 9"))
+        connection.execute(text("UPDATE issued_cards SET keyed = NULL"))  # version 8 has no such column
+    monkeypatch.undo()
+    monkeypatch.setattr(Store, "key_old_records", lambda _: 0)
     assert CANARY in _everything_stored(database_url)
 
-    upgraded = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
-    assert CANARY not in _everything_stored(database_url)
-    assert "cyclobenzaprine-older-adult" not in rule_ids(upgraded.post(SELECT, json=_swapped(request, swap)).json())
+    beside = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
+    assert "cyclobenzaprine-older-adult" not in rule_ids(beside.post(SELECT, json=_swapped(request, swap)).json())
     signed = {**copy.deepcopy(request), "hook": "order-sign"}
     del signed["context"]["selections"]
     # The duration card was shown at order-select for this draft; the older-adult card, accepted, comes back.
+    assert rule_ids(beside.post(SIGN, json=signed).json()) == ["cyclobenzaprine-older-adult"]
+
+    monkeypatch.undo()
+    monkeypatch.setattr(keyed, "PAGE", 1)  # a page a record
+    upgraded = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()), patient_id_key=key)
+    _keyed_by_now(database_url)
+    assert "cyclobenzaprine-older-adult" not in rule_ids(upgraded.post(SELECT, json=_swapped(request, swap)).json())
     assert rule_ids(upgraded.post(SIGN, json=signed).json()) == ["cyclobenzaprine-older-adult"]
     upgraded.post(SELECT, json=request)
-    older = by_rule(upgraded.get("/analytics", params={"from": "2026-11-21"}).json())["cyclobenzaprine-older-adult"]
-    assert (older["issued"], older["accepted"]) == (1, 1)
+    older_adult = by_rule(upgraded.get("/analytics", params={"from": "2026-11-21"}).json())[
+        "cyclobenzaprine-older-adult"
+    ]
+    assert (older_adult["issued"], older_adult["accepted"], older_adult["cards_shown"]) == (1, 1, 4)

@@ -8,7 +8,6 @@ version; one from before versioning is taken as version 1.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import Engine
@@ -101,42 +99,10 @@ def _add_suggestions(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
 
 
-# Where ``migrate`` puts the store's keyed hash for the steps that need it (``Connection.info``).
-PSEUDONYM = "cds_pseudonym"
-_PAGE = 5000  # cards rewritten a round: a few MB in memory, whatever the table's size
-
-
-def _pseudonymise_drafts(connection: Connection) -> None:
-    """Each card's draft reference, its order key, its draft hash and the keys its swaps leave, replaced by their
-    keyed hashes, page by page in the order of the primary key (an older release stored them as
-    sent, and an EHR may build an order's id from its patient's)."""
-    pseudonym: Callable[[str], str] = connection.info[PSEUDONYM]
-    page = text(
-        "SELECT uuid, order_key, draft, draft_hash, keys_after FROM issued_cards "
-        "WHERE uuid > :after ORDER BY uuid LIMIT :size"
-    )
-    update = text(
-        "UPDATE issued_cards SET order_key = :order_key, draft = :draft, draft_hash = :draft_hash, "
-        "keys_after = :keys_after WHERE uuid = :uuid"
-    )
-    after = ""
-    while rows := connection.execute(page, {"after": after, "size": _PAGE}).all():
-        connection.execute(update, [_pseudonymised(row, pseudonym) for row in rows])
-        after = rows[-1].uuid
-
-
-def _pseudonymised(row: Any, pseudonym: Callable[[str], str]) -> dict[str, str | None]:
-    try:
-        after = json.loads(row.keys_after) if row.keys_after else None
-    except ValueError:  # changed by hand into something unreadable: it silences nothing either way
-        after = None
-    return {
-        "uuid": row.uuid,
-        "order_key": pseudonym(row.order_key),
-        "draft": pseudonym(row.draft) if row.draft is not None else None,
-        "draft_hash": pseudonym(row.draft_hash) if row.draft_hash is not None else None,  # a digest of the reference
-        "keys_after": json.dumps({u: pseudonym(str(k)) for u, k in after.items()}) if isinstance(after, dict) else None,
-    }
+def _add_keyed(connection: Connection) -> None:
+    # The rows to key (storage.keyed): those of older releases, the only ones the index holds.
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keyed SMALLINT"))
+    connection.execute(text("CREATE INDEX ix_issued_cards_unkeyed ON issued_cards (uuid) WHERE keyed IS NULL"))
 
 
 MIGRATIONS = (
@@ -149,7 +115,7 @@ MIGRATIONS = (
     Migration(6, "the client each card went to and each feedback came from: analytics scoped to it", _add_owner),
     Migration(7, "every change to feedback announced to the processes that keep quiet answers", announce_feedback),
     Migration(8, "the suggestions each card offered, to refuse feedback accepting one it did not", _add_suggestions),
-    Migration(9, "draft references kept as keyed hashes, as patient ids are", _pseudonymise_drafts),
+    Migration(9, "which cards keep their draft's reference as a keyed hash, as patient ids are", _add_keyed),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -201,16 +167,13 @@ def _one_starter(engine: Engine) -> Iterator[None]:
                 connection.invalidate()
 
 
-def migrate(
-    engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime], pseudonym: Callable[[str], str]
-) -> None:
+def migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
     """Create a new database at the latest version, or apply the steps an older one lacks;
-    tried again while a table it changes is held by another's transaction (``LOCK_WAIT``).
-    ``pseudonym``: the store's keyed hash, for the steps that rewrite what it hides."""
+    tried again while a table it changes is held by another's transaction (``LOCK_WAIT``)."""
     with _one_starter(engine):
         for attempt in range(1, LOCK_TRIES + 1):
             try:
-                return _migrate(engine, lock_file=lock_file, now=now, pseudonym=pseudonym)
+                return _migrate(engine, lock_file=lock_file, now=now)
             except OperationalError as error:
                 reason = _TRY_AGAIN.get(getattr(error.orig, "sqlstate", None) or "")
                 if reason is None:
@@ -232,9 +195,7 @@ def migrate(
                 time.sleep(RETRY_PAUSE_SECONDS)
 
 
-def _migrate(
-    engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime], pseudonym: Callable[[str], str]
-) -> None:
+def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], datetime]) -> None:
 
     def stamp(connection: Connection, step: Migration) -> None:
         connection.execute(
@@ -242,29 +203,21 @@ def _migrate(
         )
 
     with engine.begin() as connection, _migration_lock(engine, connection, lock_file):
-        connection.info[PSEUDONYM] = pseudonym  # for this migration only: the info outlives it in the pool
-        try:
-            _bring_up_to_date(connection, stamp)
-        finally:
-            del connection.info[PSEUDONYM]
-
-
-def _bring_up_to_date(connection: Connection, stamp: Callable[[Connection, Migration], None]) -> None:
-    tables = set(inspect(connection).get_table_names())
-    if "issued_cards" not in tables:
-        metadata.create_all(connection)
-        announce_feedback(connection)  # what create_all cannot make
-        stamp(connection, MIGRATIONS[-1])
-        log.info("database created at schema version %d", SCHEMA_VERSION)
-        return
-    if "schema_version" not in tables:  # created before versioning: version 1
-        schema_version.create(connection)
-        stamp(connection, MIGRATIONS[0])
-    current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
-    if current > SCHEMA_VERSION:
-        raise CannotStartOnDatabase(f"it is at schema version {current}, newer than this service's")
-    for step in MIGRATIONS:
-        if step.version > current:
-            step.apply(connection)
-            stamp(connection, step)
-            log.info("database migrated to schema version %d: %s", step.version, step.description)
+        tables = set(inspect(connection).get_table_names())
+        if "issued_cards" not in tables:
+            metadata.create_all(connection)
+            announce_feedback(connection)  # what create_all cannot make
+            stamp(connection, MIGRATIONS[-1])
+            log.info("database created at schema version %d", SCHEMA_VERSION)
+            return
+        if "schema_version" not in tables:  # created before versioning: version 1
+            schema_version.create(connection)
+            stamp(connection, MIGRATIONS[0])
+        current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+        if current > SCHEMA_VERSION:
+            raise CannotStartOnDatabase(f"it is at schema version {current}, newer than this service's")
+        for step in MIGRATIONS:
+            if step.version > current:
+                step.apply(connection)
+                stamp(connection, step)
+                log.info("database migrated to schema version %d: %s", step.version, step.description)

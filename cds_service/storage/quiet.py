@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, Text, bindparam, case, func, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
+from cds_service.storage.keyed import as_keyed, keys_after
 from cds_service.storage.records import Owner, Quiet
 from cds_service.storage.schema import as_utc, feedback, issued_cards
 
@@ -125,32 +126,39 @@ def read_quiet(
     ):
         at = as_utc(row.received_at)
         if row.outcome == "accepted" and at >= today:
-            swapped.update((row.rule_id, key) for key in _keys_after(row.keys_after, row.accepted_suggestions))
+            after = keys_after(row.keys_after, row.keyed, pseudonym)
+            swapped.update((row.rule_id, after[uuid]) for uuid in _accepted(row.accepted_suggestions) if uuid in after)
         days = snooze_days.get(row.rule_id, 0)
         by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
         snoozable = row.outcome == "overridden" and by_reason and row.indicator in ("warning", "info")
         if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
             snoozed.add(row.rule_id)
             until = min(until, at + timedelta(days=days))
-    shown = (
-        _shown_today(connection, {"patient": patient, "today": today, **scope}, services) if services else frozenset()
-    )
+    where: dict[str, object] = {"patient": patient, "today": today, **scope}
+    shown = _shown_today(connection, where, services, pseudonym) if services else frozenset()
     return Quiet(frozenset(swapped), frozenset(snoozed), shown, pseudonym), until
 
 
-def _shown_today(connection: Connection, where: dict[str, object], services: tuple[str, ...]) -> frozenset[str]:
-    """Draft hashes of the non-critical cards ``services`` showed this patient today, less those
-    of which any card was accepted (its suggestion, not applied, must come back)."""
-    rows = connection.execute(_SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)})
-    return frozenset(row.draft_hash for row in rows if not row[2] and row.indicator in ("warning", "info"))
+def _shown_today(
+    connection: Connection, where: dict[str, object], services: tuple[str, ...], pseudonym: Callable[[str], str]
+) -> frozenset[str]:
+    """Draft hashes (keyed) of the non-critical cards ``services`` showed this patient today,
+    less those of which any card was accepted (its suggestion, not applied, must come back). A
+    card an older release stored beside this one's is the same card once keyed."""
+    indicators: dict[str, set[str]] = {}
+    accepted: set[str] = set()
+    for row in connection.execute(_SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)}):
+        key = as_keyed(row.draft_hash, row.keyed, pseudonym)
+        assert key is not None  # the statement asks for stored hashes only
+        indicators.setdefault(key, set()).add(row.indicator)
+        if row.accepted:
+            accepted.add(key)
+    return frozenset(k for k, shown in indicators.items() if k not in accepted and shown <= {"warning", "info"})
 
 
-def _keys_after(keys_after: str | None, accepted_suggestions: str | None) -> list[str]:
-    """The order keys the accepted dose-change suggestions of a card left the draft with."""
-    if not keys_after or not accepted_suggestions:
-        return []
-    after = json.loads(keys_after)
-    return [after[uuid] for uuid in json.loads(accepted_suggestions) if uuid in after]
+def _accepted(accepted_suggestions: str | None) -> list[str]:
+    """The suggestion uuids a feedback item accepted."""
+    return json.loads(accepted_suggestions) if accepted_suggestions else []
 
 
 # Built once, with bound parameters: SQLAlchemy then skips building the statements and their
@@ -170,6 +178,7 @@ _FEEDBACK_OF_PATIENT = _with_and_without_owner(
         issued_cards.c.rule_id,
         issued_cards.c.indicator,
         issued_cards.c.keys_after,
+        issued_cards.c.keyed,
         feedback.c.outcome,
         feedback.c.accepted_suggestions,
         feedback.c.override_system,
@@ -183,7 +192,8 @@ _SHOWN_TO_PATIENT = _with_and_without_owner(
     select(
         issued_cards.c.draft_hash,
         func.min(issued_cards.c.indicator).label("indicator"),
-        func.max(case((feedback.c.outcome == "accepted", 1), else_=0)),
+        func.max(case((feedback.c.outcome == "accepted", 1), else_=0)).label("accepted"),
+        func.max(issued_cards.c.keyed).label("keyed"),  # one group holds keyed or unkeyed cards, never both
     )
     .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
     .where(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -43,6 +43,10 @@ class CardRecord:
     issued_at: datetime
 
 
+def _no_store(_: str) -> str:
+    raise AssertionError("a Quiet that silences something compares by the store's keyed hash")
+
+
 @dataclass(frozen=True)
 class Quiet:
     """What stored feedback and today's cards silence for one patient."""
@@ -59,8 +63,8 @@ class Quiet:
     # (``shown_today``).
     shown: frozenset[str] = frozenset()
     # The store's keyed hash (``Store.pseudonym``): a draft's reference, and the draft hash that
-    # holds it, are stored by it alone.
-    pseudonym: Callable[[str], str] = str
+    # holds it, are stored by it alone. Only a Quiet that silences nothing may do without it.
+    pseudonym: Callable[[str], str] = field(default=_no_store, repr=False)
 
     def swapped_draft(self, rule_id: str, order_key: str) -> bool:
         """Did a dose-change swap of ``rule_id`` accepted today leave this draft (its ``Order.key``)?"""

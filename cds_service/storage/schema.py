@@ -10,10 +10,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -24,6 +26,7 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+_UNKEYED = text("keyed IS NULL")
 issued_cards = Table(
     "issued_cards",
     metadata,
@@ -39,8 +42,8 @@ issued_cards = Table(
     # JSON {suggestion uuid: order key once accepted} for dose-change suggestions (the 5 mg swap
     # changes the drug, so the accepted card's own key no longer names the draft). Version 4.
     Column("keys_after", Text),
-    # The draft order the card is about ("MedicationRequest/request-123"): with the patient, the
-    # rule and the day, what makes cards one alert (reporting). Filled in from order_key by v5.
+    # The draft order the card is about: with the patient, the rule and the day, what makes
+    # cards one alert (reporting). Filled in from order_key by v5.
     Column("draft", String(300)),
     # A hash of what the card said about which draft (rule, the draft's rule-relevant facts, the
     # card's text): order-sign does not repeat a non-critical card order-select showed for the
@@ -55,8 +58,14 @@ issued_cards = Table(
     # it did not offer is refused, not stored as a click on nothing. Null before version 8 (then
     # any id is taken as sent). Version 8.
     Column("suggestions", Text),
+    # 1: order_key, draft, draft_hash and keys_after's values are keyed hashes (``Store.pseudonym``),
+    # as patient_key is: an EHR may build an order's id from its patient's. Null: written as sent,
+    # before version 9 or by an older release beside this one, and keyed by ``storage.keyed``.
+    Column("keyed", SmallInteger),
     Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
     Index("ix_issued_cards_issuer_issued", "issuer", "issued_at"),
+    # Only the records to key (``storage.keyed``): empty once an upgrade is done, nothing to scan.
+    Index("ix_issued_cards_unkeyed", "uuid", sqlite_where=_UNKEYED, postgresql_where=_UNKEYED),
 )
 
 feedback = Table(
