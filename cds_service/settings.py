@@ -225,12 +225,9 @@ class Settings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: object) -> object:
-        """``info`` is INFO, and ``WARN`` and ``FATAL`` their usual names, as the logging module
-        reads them; checked here, an unknown level is refused with the key named (it was a
-        traceback from ``logging.setLevel``)."""
-        if not isinstance(value, str):
-            return value
-        return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(value.upper(), value.upper())
+        """As the logging module reads a level (any case; WARN, FATAL), and checked here, with the key named."""
+        level = value.upper() if isinstance(value, str) else value
+        return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level) if isinstance(level, str) else level
 
     @field_validator("outbound_proxy", mode="before")
     @classmethod

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, text
+
+from cds_service.storage.engine import unbounded
 
 PAGE = 1000  # records keyed a transaction
 
@@ -31,7 +34,19 @@ _KEY = text(
 )
 
 
-def key_page(connection: Connection, pseudonym: Callable[[str], str], after: str) -> tuple[str, int] | None:
+def key_all(writing: Callable[[], AbstractContextManager[Connection]], pseudonym: Callable[[str], str]) -> int:
+    """Key every unkeyed record, a page to a ``writing()`` transaction; how many were keyed."""
+    keyed, after = 0, ""
+    while True:
+        with writing() as connection:
+            unbounded(connection)  # a page waits for the rows it locks as long as it must
+            page = _key_page(connection, pseudonym, after)
+        if page is None:
+            return keyed
+        keyed, after = keyed + page[1], page[0]
+
+
+def _key_page(connection: Connection, pseudonym: Callable[[str], str], after: str) -> tuple[str, int] | None:
     """Key the unkeyed records after the uuid ``after``, a page of them: the page's last uuid and
     its size, or None when there were none."""
     rows = connection.execute(_PAGE_OF_UNKEYED, {"after": after, "size": PAGE}).all()

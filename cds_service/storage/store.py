@@ -34,7 +34,7 @@ from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import load_patient_key, private_directory
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
-from cds_service.storage.keyed import key_page
+from cds_service.storage.keyed import key_all
 from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
@@ -237,16 +237,8 @@ class Store:
         return deleted
 
     def key_old_records(self) -> int:
-        """Key the card records an older release wrote (``storage.keyed``), a page a transaction;
-        returns how many. Asked with the retention sweep: at start-up, and every hour."""
-        keyed, after = 0, ""
-        while True:
-            with self.writing() as connection:
-                unbounded(connection)
-                page = key_page(connection, self.pseudonym, after)
-            if page is None:
-                break
-            keyed, after = keyed + page[1], page[0]
+        """Key the card records an older release wrote (``storage.keyed``); returns how many."""
+        keyed = key_all(self.writing, self.pseudonym)
         if keyed:
             self._quiet.forget(None)
             log.info("%d card records of an older release now keep their draft's reference as a keyed hash", keyed)
