@@ -7,7 +7,8 @@
     ├── UnknownService        404  no service has that id
     ├── DataUnavailable       412  patient data the rules need is neither prefetched nor fetchable
     ├── TooLarge              413  the body, or the number of entries in it, is over the limit
-    └── UnsupportedMediaType  415  the body is not declared as JSON
+    ├── UnsupportedMediaType  415  the body is not declared as JSON
+    └── StorageUnavailable    503  the database is out of reach: ask again after Retry-After
 
 Messages name the offending field, so an integrator can fix the request without reading
 our code; they never contain tokens or patient data. ``Unauthorized`` is the exception: its
@@ -70,6 +71,11 @@ class TooLarge(CdsError):
 class UnsupportedMediaType(CdsError):
     status_code = 415
     issue_code = "not-supported"
+
+
+class StorageUnavailable(CdsError):
+    status_code = 503
+    issue_code = "transient"
 
 
 def operation_outcome(message: str, *, issue_code: str, fields: Sequence[str] = ()) -> dict:

@@ -183,6 +183,10 @@ def test_postgresql_cut_and_restored_cards_keep_coming_and_nothing_acknowledged_
         assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "5"
         assert unavailable.json()["resourceType"] == "OperationOutcome"
         assert "503" in client.get("/openapi.json").json()["paths"][FEEDBACK]["post"]["responses"]  # as documented
+        for path in ("/analytics", "/analytics/report"):  # it was a 500
+            figures = client.get(path, headers={"Authorization": f"Bearer {session.token(path)}"})
+            assert (figures.status_code, figures.headers["Retry-After"]) == (503, "5"), figures.text
+            assert figures.json()["issue"][0]["code"] == "transient"
         assert _metric(client, "cds_database_up") == 0
         assert _metric(client, 'cds_storage_skipped_total{operation="quiet"}') > 0
         assert _metric(client, 'cds_storage_skipped_total{operation="token-replay"}') > 0
@@ -196,6 +200,10 @@ def test_postgresql_cut_and_restored_cards_keep_coming_and_nothing_acknowledged_
         for item in list(session.to_resend):  # clients resend what was answered 503
             assert session.feedback(item).status_code == 200
         assert session.hook_call()[0] == 200
+        assert (
+            client.get("/analytics", headers={"Authorization": f"Bearer {session.token('/analytics')}"}).status_code
+            == 200
+        )
         _until_written(postgresql_url, session.cards)
         lost = _metric(client, "cds_card_records_lost_total")
         late = _metric(client, "cds_card_records_late_total")

@@ -3,6 +3,7 @@ of the caller's own cards (its issuer's and tenant's), or of every client's for 
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from typing import Annotated, Any
 
@@ -10,11 +11,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from cds_service.deps import RuntimeDep, VerifiedCaller
+from cds_service.deps import Runtime, RuntimeDep, VerifiedCaller
+from cds_service.errors import StorageUnavailable
+from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
-from cds_service.storage.availability import DatabaseUnavailable
+from cds_service.storage.availability import OUTAGES, DatabaseUnavailable
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -27,9 +31,7 @@ async def get_analytics(
     period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
 ) -> dict[str, Any]:
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
-    with suppress(DatabaseUnavailable):  # the cards just issued count (without the database, nothing does)
-        await runtime.cards_written()
-    return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
+    return await _figures(runtime, query)
 
 
 @router.get("/analytics/report", summary="Card outcomes per rule, as a page for people", response_class=HTMLResponse)
@@ -41,6 +43,19 @@ async def get_analytics_report(
     period: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
-    with suppress(DatabaseUnavailable):
+    return HTMLResponse(html_report(await _figures(runtime, query)))
+
+
+async def _figures(runtime: Runtime, query: AnalyticsQuery) -> dict[str, Any]:
+    """The figures, counting the cards just issued; with the database out of reach, a 503 that
+    says to ask again (analytics run in a thread of their own, not the gate's: a long read is
+    no outage)."""
+    with suppress(DatabaseUnavailable):  # the cards just issued count (without the database, nothing does)
         await runtime.cards_written()
-    return HTMLResponse(html_report(await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)))
+    try:
+        if runtime.storage.down_since is not None:
+            raise DatabaseUnavailable("the database is down")
+        return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
+    except (DatabaseUnavailable, *OUTAGES) as error:
+        log.warning("analytics: database unavailable (%s): 503", type(error).__name__)
+        raise StorageUnavailable("the database is unavailable: ask for the analytics again later") from None

@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cds_service.errors import CdsError, Unauthorized, describe, operation_outcome
+from cds_service.errors import CdsError, StorageUnavailable, Unauthorized, describe, operation_outcome
+from cds_service.storage.availability import RETRY_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ async def _cds_error(request: Request, error: CdsError) -> JSONResponse:
         route = getattr(request.scope.get("route"), "path", "an unmatched path")
         log.warning("401 for %s %s: %s", request.method, route, error.reason)
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, StorageUnavailable):
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

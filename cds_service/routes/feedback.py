@@ -6,14 +6,13 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
 
 from cds_service.deps import RuntimeDep, VerifiedCaller
-from cds_service.errors import operation_outcome
+from cds_service.errors import StorageUnavailable
 from cds_service.protocol.body import read_json
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.routes.hooks import service_for
-from cds_service.storage.availability import RETRY_AFTER_SECONDS, DatabaseUnavailable
+from cds_service.storage.availability import DatabaseUnavailable
 from cds_service.storage.records import Owner
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ router = APIRouter()
 
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
 async def receive_feedback(
-    service_id: str, request: Request, response: Response, runtime: RuntimeDep, caller: VerifiedCaller
+    service_id: str, request: Request, runtime: RuntimeDep, caller: VerifiedCaller
 ) -> dict[str, Any]:
     service = service_for(service_id)
     items = parse_feedback(await read_json(request, runtime.settings.body_limits)).feedback
@@ -39,10 +38,9 @@ async def receive_feedback(
     except DatabaseUnavailable as error:
         # Nothing is acknowledged that is not stored: the client resends (stored once, however often).
         log.warning("feedback %s: database unavailable (%s): 503, to be resent", service.id, error)
-        message = "the database is unavailable: nothing was stored; send the feedback again later"
-        response.status_code = 503
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return operation_outcome(message, issue_code="transient")
+        raise StorageUnavailable(
+            "the database is unavailable: nothing was stored; send the feedback again later"
+        ) from None
     refused = len(receipt.refused)
     log.info("feedback %s: %d item(s), %d new, %d refused", service.id, len(items), receipt.stored, refused)
     for item in items:
