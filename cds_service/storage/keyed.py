@@ -6,8 +6,9 @@ may build an order's id from its patient's. The records of version 8 and before,
 process of the release before writes while a rolling upgrade overlaps the two, have them as
 sent (``keyed`` null). They are keyed here, a page to a transaction (an upgrade stopped halfway
 keeps what it did; a page never waits long for the rows it locks), each row once whoever else
-keys it at the same time; the retention sweep asks at start-up and every hour, and until then
-the quiet read keys them as it reads them (``as_keyed``).
+keys it at the same time: once the service has started (not before its first request), every
+hour with the retention sweep, and before analytics count alerts. Until then the quiet read
+keys them as it reads them (``as_keyed``).
 """
 
 from __future__ import annotations
