@@ -206,6 +206,20 @@ def test_a_database_file_that_is_no_database_stops_start_up_naming_it(cli, tmp_p
     assert database.read_bytes() == b"not a database " * 100
 
 
+def test_an_emptied_schema_version_table_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:
+    """Which steps the database has cannot be told (it was a TypeError's traceback)."""
+    assert cli("report")[0] == 0
+    database = tmp_path / "var" / "cds-service.db"
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("DELETE FROM schema_version")
+    code, err, _ = cli("report")
+    assert (code, err) == (
+        3,
+        f"cds-service: cannot start on the database {database}: its schema_version table is empty: restore it, "
+        "or the database, from a backup\n",
+    )
+
+
 def test_a_database_at_a_newer_schema_stops_start_up_and_is_left_as_it_is(cli, tmp_path: Path) -> None:
     """A rollback to the release before, on a database the next release migrated: refused in one
     line (it was a traceback), for the operator to restore the database from before the upgrade."""

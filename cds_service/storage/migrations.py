@@ -214,6 +214,8 @@ def _migrate(engine: Engine, *, lock_file: Path | None, now: Callable[[], dateti
             schema_version.create(connection)
             stamp(connection, MIGRATIONS[0])
         current = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+        if current is None:  # emptied by hand: which steps it has cannot be told
+            raise CannotStartOnDatabase("its schema_version table is empty: restore it, or the database, from a backup")
         if current > SCHEMA_VERSION:
             raise CannotStartOnDatabase(f"it is at schema version {current}, newer than this service's")
         for step in MIGRATIONS:
