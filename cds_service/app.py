@@ -106,6 +106,8 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
             await run_in_threadpool(runtime.store.sweep, retention=retention)
         except SQLAlchemyError as error:
             log.error("retention sweep failed: %s", type(error).__name__)
+        except Exception:  # a bug: seen whole, and the hourly loop goes on
+            log.exception("retention sweep failed")
 
     async def key_old_records() -> None:
         """What an older release stored as sent, keyed (``storage.keyed``): once an upgrade starts,
@@ -115,6 +117,8 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
             await run_in_threadpool(runtime.store.key_old_records)
         except SQLAlchemyError as error:
             log.error("keying older card records failed: %s", type(error).__name__)
+        except Exception:  # a bug: seen whole, and the hourly loop goes on
+            log.exception("keying older card records failed")
 
     async def sweep_every_hour() -> None:
         await key_old_records()

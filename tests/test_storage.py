@@ -8,6 +8,7 @@ import copy
 import hashlib
 import hmac
 import stat
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -339,3 +340,54 @@ def test_cards_an_older_release_stored_as_sent_are_read_keyed_then_keyed(
         "cyclobenzaprine-older-adult"
     ]
     assert (older_adult["issued"], older_adult["accepted"], older_adult["cards_shown"]) == (1, 1, 4)
+
+
+def _unkeyed_card(database_url: str, uuid: str, keys_after: str | None = None) -> None:
+    """A card record as an older release writes it, issued on DAY_2."""
+    with create_engine(database_url).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO issued_cards (uuid, rule_id, service_id, hook_instance, patient_key, order_key, "
+                "issued_at, indicator, draft, keys_after) VALUES (:uuid, 'cyclobenzaprine-duration', "
+                "'back-spasm-order-select', 'h', 'k', :key, :at, 'warning', :draft, :after)"
+            ),
+            {
+                "uuid": uuid,
+                "key": f"MedicationRequest/{CANARY}|828348",
+                "at": DAY_2,
+                "draft": f"MedicationRequest/{CANARY}",
+            }
+            | {"after": keys_after},
+        )
+
+
+def test_analytics_do_not_wait_on_a_record_another_transaction_holds(
+    make_client: Callable[..., TestClient], postgresql_url: str
+) -> None:
+    """Analytics key what an older release stored first; a record locked elsewhere (a stranded
+    transaction) made them wait for as long as it was held, each holding a pooled connection.
+    Now the keying gives up after a second: the figures come, the record keyed later."""
+    client = make_client(database_url=postgresql_url, clock=Clock(DAY_2.timestamp()))
+    _unkeyed_card(postgresql_url, "held-card")
+    holder = create_engine(postgresql_url).connect()
+    holder.execute(text("SELECT uuid FROM issued_cards WHERE uuid = 'held-card' FOR UPDATE"))
+    answers: list[int] = []
+    asking = threading.Thread(target=lambda: answers.append(client.get("/analytics").status_code))
+    asking.start()
+    asking.join(60)
+    holder.rollback()
+    holder.close()
+    assert answers == [200]
+    assert client.get("/analytics").status_code == 200 and CANARY not in _everything_stored(postgresql_url)
+
+
+def test_a_record_whose_swaps_are_nested_past_reading_is_keyed_without_them(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """keys_after changed by hand into JSON nested deeper than the parser goes: a RecursionError
+    that answered analytics 500 and ended the hourly sweep's task."""
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
+    _unkeyed_card(database_url, "nested-card", "[" * 5000 + "]" * 5000)
+    assert client.get("/analytics").status_code == 200
+    assert database_rows(database_url, "SELECT keyed, keys_after FROM issued_cards") == [(1, None)]
+    assert CANARY not in _everything_stored(database_url)

@@ -20,9 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from cds_service.storage.engine import unbounded
-
 PAGE = 1000  # records keyed a transaction
+LOCK_WAIT = "1s"
 
 _PAGE_OF_UNKEYED = text(
     "SELECT uuid, order_key, draft, draft_hash, keys_after FROM issued_cards "
@@ -36,11 +35,15 @@ _KEY = text(
 
 
 def key_all(writing: Callable[[], AbstractContextManager[Connection]], pseudonym: Callable[[str], str]) -> int:
-    """Key every unkeyed record, a page to a ``writing()`` transaction; how many were keyed."""
+    """Key every unkeyed record, a page to a ``writing()`` transaction; how many were keyed. A
+    page waits for a row another transaction holds at most ``LOCK_WAIT``, under the statement
+    timeout: then ``OperationalError``, and the next sweep tries again (an analytics read must
+    not wait on a lock, nor a stranded transaction hold a pooled connection for good)."""
     keyed, after = 0, ""
     while True:
         with writing() as connection:
-            unbounded(connection)  # a page waits for the rows it locks as long as it must
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
             page = _key_page(connection, pseudonym, after)
         if page is None:
             return keyed
@@ -66,7 +69,7 @@ def keys_after(stored: str | None, keyed: int | None, pseudonym: Callable[[str],
     """A record's ``keys_after``, read (unreadable, changed by hand: none), its keys keyed."""
     try:
         after = json.loads(stored) if stored else None
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: changed by hand too
         return {}
     if not isinstance(after, dict):
         return {}

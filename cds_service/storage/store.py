@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from cds_service.clock import Clock, system_clock
 from cds_service.protocol.feedback import FeedbackItem
@@ -41,6 +42,7 @@ from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quie
 from cds_service.storage.rows import insert_rows
 from cds_service.storage.schema import feedback, issued_cards, metadata, schema_version
 from cds_service.storage.text import storable_rows
+from cds_service.tracebacks import database_error
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +239,13 @@ class Store:
         return deleted
 
     def key_old_records(self) -> int:
-        """Key the card records an older release wrote (``storage.keyed``); returns how many."""
-        keyed = key_all(self.writing, self.pseudonym)
+        """Key what an older release wrote (``storage.keyed``); how many. Kept quiet answers stand."""
+        try:
+            keyed = key_all(self.writing, self.pseudonym)
+        except OperationalError as error:  # a lock held past its wait, the database away
+            log.warning("keying older card records paused (%s): the next sweep goes on", database_error(error))
+            return 0
         if keyed:
-            self._quiet.forget(None)
             log.info("%d card records of an older release now keep their draft's reference as a keyed hash", keyed)
         return keyed
 
