@@ -391,3 +391,26 @@ def test_a_record_whose_swaps_are_nested_past_reading_is_keyed_without_them(
     assert client.get("/analytics").status_code == 200
     assert database_rows(database_url, "SELECT keyed, keys_after FROM issued_cards") == [(1, None)]
     assert CANARY not in _everything_stored(database_url)
+
+
+def test_a_record_held_elsewhere_does_not_hold_up_the_start(
+    make_client: Callable[..., TestClient], postgresql_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The retention sweep runs before the first request; a record past retention locked by a
+    transaction left open elsewhere held the start for as long (no listener, no /healthz). Now
+    the sweep gives up after 2 s, says so, and the next one goes on."""
+    make_client(database_url=postgresql_url, clock=Clock(DAY_2.timestamp())).get("/healthz")
+    _unkeyed_card(postgresql_url, "old-card")
+    holder = create_engine(postgresql_url).connect()
+    holder.execute(text("SELECT uuid FROM issued_cards WHERE uuid = 'old-card' FOR UPDATE"))
+    later = Clock((DAY_2 + timedelta(days=500)).timestamp())
+    started: list[int] = []
+    starting = threading.Thread(
+        target=lambda: started.append(make_client(database_url=postgresql_url, clock=later).get("/healthz").status_code)
+    )
+    starting.start()
+    starting.join(60)
+    holder.rollback()
+    holder.close()
+    assert started == [200]
+    assert "retention sweep failed: OperationalError" in caplog.text

@@ -158,11 +158,15 @@ def postgresql_connect_args(url: URL, connect_timeout: int, statement_timeout: f
     return args
 
 
-def unbounded(connection: Connection) -> None:
+def unbounded(connection: Connection, *, lock_wait: str | None = None) -> None:
     """No statement timeout for the rest of this transaction: migrations and the retention sweep
-    may legitimately run long (and wait for another instance's migration lock)."""
+    may legitimately run long (and wait for another instance's migration lock). ``lock_wait``:
+    how long a statement may still wait for a lock (``"2s"``), where waiting on a transaction
+    left open elsewhere would hold up what depends on this one."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL statement_timeout = 0"))
+        if lock_wait is not None:
+            connection.execute(text(f"SET LOCAL lock_timeout = '{lock_wait}'"))
 
 
 def _postgresql_utc(connection: Any, _record: Any) -> None:

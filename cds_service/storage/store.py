@@ -227,10 +227,10 @@ class Store:
             self._quiet.forget(None)  # what was stored before a failure counts too
 
     def sweep(self, *, retention: timedelta) -> int:
-        """Forget cards and feedback older than ``retention``; returns the rows deleted."""
+        """Forget cards and feedback older than ``retention``; the rows deleted. A lock held elsewhere stops it."""
         cutoff = self._now() - retention
         with self.writing() as connection:
-            unbounded(connection)
+            unbounded(connection, lock_wait="2s")
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
         if deleted:
