@@ -154,9 +154,12 @@ class WatchingProxy(CuttableProxy):
 def _reset(end: socket.socket) -> None:
     try:
         end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        end.close()
+        # Wakes the thread reading it: closed under that thread, the socket lived on and the server's
+        # session stayed "idle in transaction", holding its locks (once ~15 minutes).
+        end.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+    end.close()
 
 
 def _statements(link: _Link, data: bytes) -> Iterator[bytes]:
