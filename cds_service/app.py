@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -96,29 +97,30 @@ def create_app(
     return app
 
 
+async def _store_job(what: str, job: Callable[[], object]) -> None:
+    """A store job off the event loop: a database error said in a line, a bug seen whole; the
+    hourly loop goes on either way."""
+    try:
+        await run_in_threadpool(job)
+    except SQLAlchemyError as error:
+        log.error("%s failed: %s", what, type(error).__name__)
+    except Exception:
+        log.exception("%s failed", what)
+
+
 def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     settings = runtime.settings
     retention = timedelta(days=settings.retention_days)
 
     async def sweep() -> None:
         """Retention: cards and feedback older than CDS_RETENTION_DAYS go, at start-up and hourly."""
-        try:
-            await run_in_threadpool(runtime.store.sweep, retention=retention)
-        except SQLAlchemyError as error:
-            log.error("retention sweep failed: %s", type(error).__name__)
-        except Exception:  # a bug: seen whole, and the hourly loop goes on
-            log.exception("retention sweep failed")
+        await _store_job("retention sweep", partial(runtime.store.sweep, retention=retention))
 
     async def key_old_records() -> None:
         """What an older release stored as sent, keyed (``storage.keyed``): once an upgrade starts,
         and hourly for its processes still running. Not before the first request: the quiet read
         keys such records as it reads them, and a large table takes a while."""
-        try:
-            await run_in_threadpool(runtime.store.key_old_records)
-        except SQLAlchemyError as error:
-            log.error("keying older card records failed: %s", type(error).__name__)
-        except Exception:  # a bug: seen whole, and the hourly loop goes on
-            log.exception("keying older card records failed")
+        await _store_job("keying older card records", runtime.store.key_old_records)
 
     async def sweep_every_hour() -> None:
         await key_old_records()
