@@ -1,8 +1,5 @@
-"""``cds-service``: run the server, or evaluate a hook request offline.
-
-``evaluate`` runs the very pipeline the HTTP route runs, on the request's own prefetch, and
-prints the CDS Hooks response; it does not fetch from ``fhirServer`` and keeps no state.
-"""
+"""``cds-service``: run the server, or evaluate a hook request offline (``evaluate``: the very
+pipeline the HTTP route runs, on the request's own prefetch, no fetching, no state kept)."""
 
 from __future__ import annotations
 
@@ -28,7 +25,7 @@ from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import InvalidSettings, Settings, get_settings
-from cds_service.storage.engine import CannotStartOnDatabase
+from cds_service.storage.engine import CannotStartOnDatabase, opening
 
 EXIT_INVALID = 2
 # A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
@@ -100,7 +97,9 @@ def _report(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     query = parse_query(args.from_, args.to, args.period, today(system_clock, ZoneInfo(settings.timezone)))
-    figures = analytics(open_store(settings, clock=system_clock), load_knowledge(settings), query)
+    store = open_store(settings, clock=system_clock)
+    with opening(store.engine.url):  # the database lost, or a statement past its timeout: one line
+        figures = analytics(store, load_knowledge(settings), query)
     if args.json:
         print(json.dumps(figures, indent=2, ensure_ascii=False))
     else:

@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from cds_service.cli import main
@@ -204,6 +205,33 @@ def test_a_database_file_that_is_no_database_stops_start_up_naming_it(cli, tmp_p
         and err == f"cds-service: cannot start on the database {database}: SQLITE_NOTADB: file is not a database\n"
     )
     assert database.read_bytes() == b"not a database " * 100
+
+
+def test_a_migration_lock_that_cannot_be_opened_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:
+    """The lock file beside the SQLite file, not writable (here a directory: the tests run as
+    root): it was a traceback, exit 1."""
+    assert cli("report")[0] == 0
+    lock = tmp_path / "var" / "cds-service.db.migrate.lock"
+    lock.unlink()
+    lock.mkdir()
+    code, err, _ = cli("report")
+    database = tmp_path / "var" / "cds-service.db"
+    assert (code, err) == (3, f"cds-service: cannot start on the database {database}: Is a directory: {lock}\n")
+
+
+def test_a_report_past_the_statement_timeout_is_one_line(cli, postgresql_url: str) -> None:
+    """A table held by another transaction (a long migration, an operator's lock): the report's
+    read is cancelled at the statement timeout, told in one line, exit 3 (it was a traceback)."""
+    assert cli("report", CDS_DATABASE_URL=postgresql_url)[0] == 0
+    holder = create_engine(postgresql_url).connect()
+    holder.execute(text("LOCK TABLE feedback"))
+    try:
+        code, err, _ = cli("report", CDS_DATABASE_URL=postgresql_url, CDS_DATABASE_STATEMENT_TIMEOUT_SECONDS="1")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert code == 3 and err.startswith("cds-service: cannot start on the database ") and err.count("\n") == 1, err
+    assert "QueryCanceled 57014" in err, err
 
 
 def test_an_emptied_schema_version_table_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:

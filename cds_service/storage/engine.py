@@ -85,6 +85,9 @@ def opening(parsed: URL) -> Iterator[None]:
         yield
     except CannotStartOnDatabase as error:
         raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {error}") from None
+    except OSError as error:  # the SQLite file's migration lock beside it, not writable
+        told = f"{error.strerror}: {error.filename}" if error.filename else str(error)
+        raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {told}") from None
     except DBAPIError as error:
         said = _mended_by_deployment(error)
         if said is None:
