@@ -226,8 +226,8 @@ class Settings(BaseSettings):
     @classmethod
     def _level_in_any_case(cls, value: object) -> object:
         """As the logging module reads a level (any case; WARN, FATAL), and checked here, with the key named."""
-        level = value.upper() if isinstance(value, str) else value
-        return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level) if isinstance(level, str) else level
+        other_names = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+        return other_names.get(value.upper(), value.upper()) if isinstance(value, str) else value
 
     @field_validator("outbound_proxy", mode="before")
     @classmethod

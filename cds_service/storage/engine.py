@@ -163,13 +163,20 @@ def postgresql_connect_args(url: URL, connect_timeout: int, statement_timeout: f
 
 def unbounded(connection: Connection, *, lock_wait: str | None = None) -> None:
     """No statement timeout for the rest of this transaction: migrations and the retention sweep
-    may legitimately run long (and wait for another instance's migration lock). ``lock_wait``:
-    how long a statement may still wait for a lock (``"2s"``), where waiting on a transaction
-    left open elsewhere would hold up what depends on this one."""
+    may legitimately run long (and wait for another instance's migration lock); ``lock_wait``,
+    as ``waits_for_locks`` says."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL statement_timeout = 0"))
-        if lock_wait is not None:
-            connection.execute(text(f"SET LOCAL lock_timeout = '{lock_wait}'"))
+    if lock_wait is not None:
+        waits_for_locks(connection, lock_wait)
+
+
+def waits_for_locks(connection: Connection, at_most: str) -> None:
+    """How long a statement of this transaction may wait for a lock (PostgreSQL's ``lock_timeout``,
+    ``"2s"``): then it fails, where waiting on a transaction left open elsewhere would hold up
+    what depends on this one. (SQLite waits its busy timeout, the statement timeout.)"""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SET LOCAL lock_timeout = '{at_most}'"))
 
 
 def _postgresql_utc(connection: Any, _record: Any) -> None:

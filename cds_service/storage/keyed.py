@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from cds_service.storage.engine import waits_for_locks
+
 PAGE = 1000  # records keyed a transaction
 LOCK_WAIT = "1s"
 
@@ -42,8 +44,7 @@ def key_all(writing: Callable[[], AbstractContextManager[Connection]], pseudonym
     keyed, after = 0, ""
     while True:
         with writing() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+            waits_for_locks(connection, LOCK_WAIT)
             page = _key_page(connection, pseudonym, after)
         if page is None:
             return keyed

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from cds_service.storage.changes import announce_feedback
-from cds_service.storage.engine import CannotStartOnDatabase, unbounded
+from cds_service.storage.engine import CannotStartOnDatabase, unbounded, waits_for_locks
 from cds_service.storage.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
     if engine.dialect.name == "postgresql":
         _wait_for_another(connection)
         connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATING})"))
-        connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))  # the tables' locks, not the one above
+        waits_for_locks(connection, LOCK_WAIT)  # the tables' locks, not the one above
         yield
     elif lock_file is not None:
         with open(lock_file, "ab") as handle:
