@@ -21,6 +21,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock, today
 from cds_service.observability import Metrics
@@ -34,7 +35,7 @@ from cds_service.security.auth import Authenticator
 from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
 from cds_service.security.outbound import Outbound
 from cds_service.settings import Settings
-from cds_service.storage.availability import OUTAGES, DatabaseGate, DatabaseUnavailable
+from cds_service.storage.availability import DatabaseGate, DatabaseUnavailable, is_outage
 from cds_service.storage.records import CardRecord, IssuedCard, Owner, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
@@ -152,7 +153,9 @@ class Runtime:
         if not self.writer.recent_tokens.loaded:
             try:
                 self.writer.recent_tokens.load(self.replay.unexpired(now))
-            except OUTAGES as error:  # checked in the database, as on PostgreSQL, until it answers
+            except SQLAlchemyError as error:  # checked in the database, as on PostgreSQL, until it answers
+                if not is_outage(error):
+                    raise
                 log.warning("stored token ids not read (%s)", type(error).__name__)
         return self.writer.recent_tokens.loaded
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from cds_service.deps import Runtime, RuntimeDep, VerifiedCaller
@@ -16,7 +17,7 @@ from cds_service.errors import StorageUnavailable
 from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
-from cds_service.storage.availability import OUTAGES, DatabaseUnavailable
+from cds_service.storage.availability import DatabaseUnavailable, is_outage
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -56,6 +57,8 @@ async def _figures(runtime: Runtime, query: AnalyticsQuery) -> dict[str, Any]:
         if runtime.storage.down_since is not None:
             raise DatabaseUnavailable("the database is down")
         return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
-    except (DatabaseUnavailable, *OUTAGES) as error:
+    except (DatabaseUnavailable, SQLAlchemyError) as error:
+        if not isinstance(error, DatabaseUnavailable) and not is_outage(error):
+            raise
         log.warning("analytics: database unavailable (%s): 503", type(error).__name__)
         raise StorageUnavailable("the database is unavailable: ask for the analytics again later") from None

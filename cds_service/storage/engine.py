@@ -89,14 +89,15 @@ def opening(parsed: URL) -> Iterator[None]:
         told = f"{error.strerror}: {error.filename}" if error.filename else str(error)
         raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {told}") from None
     except DBAPIError as error:
-        said = _mended_by_deployment(error)
+        said = deployment_fault(error)
         if said is None:
             raise
         raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {said}") from None
 
 
-def _mended_by_deployment(error: DBAPIError) -> str | None:
-    """How to tell ``error`` in one line, if it is the deployment's to mend; else None."""
+def deployment_fault(error: DBAPIError) -> str | None:
+    """How to tell ``error`` in one line, if it is the deployment's to mend; else None (a
+    statement's own error: the service's bug, or the data's)."""
     original = error.orig
     if isinstance(original, sqlite3.Error):
         name = getattr(original, "sqlite_errorname", "") or ""

@@ -19,14 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock
 from cds_service.observability import Metrics
-from cds_service.storage.availability import (
-    HELD_CARDS,
-    CardBuffer,
-    DatabaseGate,
-    DatabaseUnavailable,
-    RecentTokens,
-    write_records,
-)
+from cds_service.storage.availability import DatabaseGate, DatabaseUnavailable
+from cds_service.storage.held import HELD_CARDS, CardBuffer, RecentTokens, write_records
 from cds_service.storage.records import CardRecord
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store

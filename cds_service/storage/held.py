@@ -1,0 +1,123 @@
+"""What the service holds in memory while the database is down, to write when it answers:
+the records of the cards issued meanwhile (``CardBuffer``, bounded; the oldest dropped and
+counted lost beyond it) and the client token ids seen meanwhile (``RecentTokens``, so this
+process still refuses a replayed token, and every process does once they are written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.observability import Metrics
+from cds_service.storage.availability import DatabaseUnavailable
+from cds_service.storage.records import CardRecord
+
+log = logging.getLogger(__name__)
+# Issued-card records held while the database is down (a few MB): beyond, the oldest are lost.
+HELD_CARDS = 10_000
+
+
+class CardBuffer:
+    """Card records the database could not take yet, oldest first, at most ``limit`` cards."""
+
+    def __init__(self, limit: int, metrics: Metrics) -> None:
+        self._limit = limit
+        self._metrics = metrics
+        self._pending: deque[CardRecord] = deque()
+        self._cards = 0
+        self._draining = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return self._cards
+
+    def hold(self, record: CardRecord) -> None:
+        self._pending.append(record)
+        self._cards += len(record.cards)
+        while self._cards > self._limit:
+            dropped = self._pending.popleft()
+            self._cards -= len(dropped.cards)
+            self._metrics.card_records_lost.inc(len(dropped.cards))
+            log.error("card buffer full (%d): the records of hook call %s are lost", self._limit, dropped.hook_instance)
+        self._metrics.card_records_pending.set(self._cards)
+
+    async def drain(self, write: Callable[[list[CardRecord]], Awaitable[None]]) -> int:
+        """Write the held records, in one batch; stops (keeping them) when the database is down again."""
+        written = 0
+        async with self._draining:
+            while self._pending:
+                batch = list(self._pending)
+                late = await write_records(write, batch, self._metrics)
+                self._metrics.card_records_late.inc(late)
+                written += late
+                for record in batch:
+                    self._pending.popleft()
+                    self._cards -= len(record.cards)
+                self._metrics.card_records_pending.set(self._cards)
+        if written:
+            log.warning("%d card record(s) held while the database was unavailable are written", written)
+        return written
+
+
+async def write_records(
+    write: Callable[[list[CardRecord]], Awaitable[None]], records: list[CardRecord], metrics: Metrics
+) -> int:
+    """``records`` written in one transaction; the cards written. A batch the database refuses
+    (a statement error, not an outage: ``DatabaseUnavailable`` goes up) is written again one
+    record at a time, so that only the record it cannot take is lost (and counted), never held."""
+    try:
+        await write(records)
+        return sum(len(record.cards) for record in records)
+    except DatabaseUnavailable:
+        raise
+    except SQLAlchemyError as error:
+        if len(records) > 1:
+            return sum([await write_records(write, [record], metrics) for record in records])
+        metrics.card_records_lost.inc(len(records[0].cards))
+        log.error("card records of hook call %s refused (%s): lost", records[0].hook_instance, type(error).__name__)
+        return 0
+
+
+class RecentTokens:
+    """Client token ids seen while the database was down: refused again by this process until
+    they expire, and written to the database when it answers (then every process refuses them)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self.unwritten: list[tuple[str, str, datetime]] = []
+        self.loaded = False  # holds every unexpired id stored before (SQLite: ``Runtime.first_use``)
+        self._swept = datetime.min.replace(tzinfo=UTC)
+
+    def load(self, stored: list[tuple[str, str, datetime]]) -> None:
+        self._seen.update(((issuer, jti), expires) for issuer, jti, expires in stored)
+        self.loaded = True
+
+    def replayed(self, issuer: str, jti: str, now: datetime) -> bool:
+        expires = self._seen.get((issuer, jti))
+        return expires is not None and expires >= now
+
+    def has_room(self, now: datetime) -> bool:
+        """Room for another id, the expired ones dropped first (at most once a second: a sweep
+        walks every id, and a memory full of unexpired ones would sweep on every call)."""
+        if len(self._seen) >= self._limit and now - self._swept >= timedelta(seconds=1):
+            self._seen = {key: expires for key, expires in self._seen.items() if expires >= now}
+            self._swept = now
+        return len(self._seen) < self._limit
+
+    def first_use(self, issuer: str, jti: str, *, expires_at: datetime, now: datetime) -> bool:
+        """Record a token id in memory; False for a replay, or when the memory is full (refused
+        rather than forgotten: a forgotten id could be replayed)."""
+        if self.replayed(issuer, jti, now):
+            return False
+        if not self.has_room(now):
+            log.error("%d unexpired token ids held in memory: token refused", self._limit)
+            return False
+        self._seen[(issuer, jti)] = expires_at
+        self.unwritten.append((issuer, jti, expires_at))
+        return True

@@ -1,0 +1,142 @@
+"""A database that answers but refuses (the storage hunt): a read-only standby, a full disk, a
+role without the privilege, a table gone from under the service, a corrupted SQLite file. Each
+refuses every write alike, so each is an outage, as a lost connection is: hook calls answer
+their cards, their records are held (not lost) and written when the database takes them again,
+feedback and analytics answer 503 with Retry-After (never 500), ``/readyz`` answers 503, and
+the log says "unavailable" once and "answers again" once, not every second of the refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tests.conftest import NOON, SELECT, Clock, fixture
+
+REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+FEEDBACK = f"{SELECT}/feedback"
+
+# How each refusal is made on PostgreSQL, and undone: a trigger raising the SQLSTATE the
+# server would (a standby, a full disk, a revoked grant), or the table renamed away.
+_TRIGGER = """
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '{code}'; END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON issued_cards FOR EACH ROW EXECUTE FUNCTION refuse();
+"""
+_UNDO_TRIGGER = "DROP TRIGGER refuse ON issued_cards; DROP FUNCTION refuse();"
+REFUSALS = {
+    "read-only standby (25006)": (_TRIGGER.format(code="25006"), _UNDO_TRIGGER),
+    "disk full (53100)": (_TRIGGER.format(code="53100"), _UNDO_TRIGGER),
+    "privilege revoked (42501)": (_TRIGGER.format(code="42501"), _UNDO_TRIGGER),
+    "table gone (42P01)": (
+        "ALTER TABLE issued_cards RENAME TO issued_cards_away",
+        "ALTER TABLE issued_cards_away RENAME TO issued_cards",
+    ),
+}
+
+
+@pytest.fixture
+def on_postgresql(postgresql_url: str) -> Iterator[Callable[[str], None]]:
+    """Statements run on the test's PostgreSQL schema, as a DBA would, beside the service."""
+    engine = create_engine(postgresql_url)
+
+    def run(statements: str) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(statements)
+
+    yield run
+    engine.dispose()
+
+
+def _hook_call(client: TestClient) -> list[str]:
+    response = client.post(SELECT, json=fixture(REQUEST) | {"hookInstance": str(uuid.uuid4())})
+    assert response.status_code == 200, response.text
+    return [card["uuid"] for card in response.json()["cards"]]
+
+
+def _metric(client: TestClient, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+def _until(condition: Callable[[], bool], within: float = 15.0) -> None:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < within, "no recovery without a restart"
+        time.sleep(0.1)
+
+
+def _overridden(card: str) -> dict[str, object]:
+    return {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-21T12:00:00Z"}]}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+def test_postgresql_refusing_writes_is_waited_out_and_no_card_record_is_lost(
+    refusal: str,
+    postgresql_url: str,
+    make_client: Callable[..., TestClient],
+    on_postgresql: Callable[[str], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refuse, undo = REFUSALS[refusal]
+    client = make_client(clock=Clock(NOON), database_url=postgresql_url, database_wait_seconds=1.0)
+    cards = _hook_call(client)
+    assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 200
+
+    on_postgresql(refuse)
+    caplog.set_level(logging.INFO, logger="cds_service.storage")
+    during = [card for _ in range(3) for card in _hook_call(client)]
+    for path in ("/analytics", "/analytics/report"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.headers.get("Retry-After")) == (503, "5"), answer.text
+    unavailable = client.post(FEEDBACK, json=_overridden(during[0]))
+    assert (unavailable.status_code, unavailable.headers.get("Retry-After")) == (503, "5"), unavailable.text
+    assert client.get("/readyz").status_code == 503
+    time.sleep(2.5)  # the gate's probe asks every second, and the held records are tried again
+    during += _hook_call(client)
+    assert _metric(client, "cds_database_up") == 0
+
+    on_postgresql(undo)
+    _until(lambda: client.get("/readyz").status_code == 200)
+    assert client.post(FEEDBACK, json=_overridden(during[0])).status_code == 200  # the resend
+    assert client.get("/analytics").status_code == 200
+    engine = create_engine(postgresql_url)
+    with engine.connect() as connection:
+        stored = set(connection.execute(text("SELECT uuid FROM issued_cards")).scalars())
+    engine.dispose()
+    assert set(cards + during) <= stored
+    assert _metric(client, "cds_card_records_lost_total") == 0
+    assert _metric(client, "cds_card_records_late_total") >= len(during)
+    said = [record.getMessage() for record in caplog.records if record.name == "cds_service.storage.availability"]
+    assert sum(message.startswith("database unavailable (") for message in said) == 1, said
+    assert sum(message.startswith("database answers again") for message in said) == 1, said
+    assert not [message for message in said if "refused" in message and "lost" in message], said
+
+
+def test_a_corrupted_sqlite_file_is_an_outage_not_a_500(tmp_path: Path, make_client: Callable[..., TestClient]) -> None:
+    database = tmp_path / "cds.db"
+    client = make_client(clock=Clock(NOON), database_url=f"sqlite:///{database}")
+    cards = _hook_call(client)
+    assert client.get("/analytics").status_code == 200
+    with sqlite3.connect(database) as other:  # everything in the file itself, none in its log
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with database.open("r+b") as file:  # every page after the first: the tables' own
+        file.seek(4096)
+        file.write(b"\xa5" * (database.stat().st_size - 4096))
+
+    assert _hook_call(client)  # the cards still answered
+    for path in ("/analytics", "/analytics/report"):
+        assert client.get(path).status_code == 503
+    assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 503
+    assert client.get("/readyz").status_code == 503
