@@ -140,3 +140,34 @@ def test_a_corrupted_sqlite_file_is_an_outage_not_a_500(tmp_path: Path, make_cli
         assert client.get(path).status_code == 503
     assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 503
     assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("how", ["moved away", "deleted"])
+def test_a_sqlite_file_gone_from_under_the_service_acknowledges_nothing_it_would_lose(
+    how: str, tmp_path: Path, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its connections would write on to the unlinked file: feedback answered 200, and gone at
+    the next start. Refused until the file is back (or the service restarted on a new one)."""
+    database = tmp_path / "cds.db"
+    client = make_client(clock=Clock(NOON), database_url=f"sqlite:///{database}")
+    cards = _hook_call(client)
+    away = tmp_path / "away"
+    away.mkdir()
+    for file in tmp_path.glob("cds.db*"):
+        file.rename(away / file.name)
+    if how == "deleted":
+        database.write_bytes(b"")  # an empty file in its place, as a fresh SQLite file starts
+
+    assert _hook_call(client)
+    assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 503
+    assert client.get("/analytics").status_code == 503
+    assert client.get("/readyz").status_code == 503
+    assert sum("was deleted or replaced" in record.getMessage() for record in caplog.records) == 1
+    if how == "deleted":
+        return
+    for file in away.iterdir():  # put back
+        file.rename(tmp_path / file.name)
+    _until(lambda: client.get("/readyz").status_code == 200)
+    assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 200
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM feedback").fetchone() == (1,)

@@ -10,7 +10,9 @@ already says wins: a ``connect_timeout`` of its own, and its ``options`` (the te
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from cds_service.tracebacks import database_error
 # start. RHEL 8's Python 3.11 links SQLite 3.26, RHEL 9's 3.34.
 SQLITE_NEEDED = (3, 35, 0)
 EXAMPLE = "sqlite:///path or postgresql+psycopg://user:password@host:5432/db"
+log = logging.getLogger(__name__)
 
 
 def database_url(url: str) -> URL:
@@ -129,7 +132,10 @@ def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
         raise InvalidSettings("CDS_DATABASE_URL: an option of the wrong type for the driver") from None  # value unsaid
     if engine.dialect.name == "sqlite":
         busy_ms = max(1, round(statement_timeout * 1000))
+        same_file = _SameFile(parsed.database or "")
         event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
+        event.listen(engine, "connect", same_file.check)
+        event.listen(engine, "checkout", same_file.check)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_utc)
     return engine
@@ -195,3 +201,35 @@ def _sqlite_pragmas(connection: Any, busy_ms: int) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")  # see Store.writing
     cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.close()
+
+
+class _SameFile:
+    """The SQLite file the engine first opened, by device and inode. Deleted or replaced under a
+    running service (an ``rm``, a backup moved over it), its connections went on writing to the
+    unlinked file, and feedback acknowledged stored was gone at the next start. Refused instead,
+    an outage (``storage.availability``: records held, feedback 503) until the file is back."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._identity: tuple[int, int] | None = None
+        self._told = False
+
+    def check(self, *_connection: Any) -> None:
+        if not self._path or self._path == ":memory:":
+            return
+        try:
+            status = os.stat(self._path)
+            identity: tuple[int, int] | None = (status.st_dev, status.st_ino)
+        except OSError:
+            identity = None
+        if self._identity is None or identity == self._identity:
+            self._identity, self._told = self._identity or identity, False
+            return
+        if not self._told:
+            self._told = True
+            log.error(
+                "the database file %s was deleted or replaced under the running service: nothing is "
+                "written until it is back, or the service is restarted on the new one",
+                self._path,
+            )
+        raise sqlite3.OperationalError("the database file was deleted or replaced")
