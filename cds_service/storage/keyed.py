@@ -53,12 +53,12 @@ def key_all(writing: Callable[[], AbstractContextManager[Connection]], pseudonym
 
 def _key_page(connection: Connection, pseudonym: Callable[[str], str], after: str) -> tuple[str, int] | None:
     """Key the unkeyed records after the uuid ``after``, a page of them: the page's last uuid and
-    its size, or None when there were none."""
+    how many this transaction keyed, or None when there were none."""
     rows = connection.execute(_PAGE_OF_UNKEYED, {"after": after, "size": PAGE}).all()
     if not rows:
         return None
-    connection.execute(_KEY, [_keyed(row, pseudonym) for row in rows])
-    return str(rows[-1].uuid), len(rows)
+    result = connection.execute(_KEY, [_keyed(row, pseudonym) for row in rows])
+    return str(rows[-1].uuid), result.rowcount  # not those another process keyed meanwhile
 
 
 def as_keyed(value: str | None, keyed: int | None, pseudonym: Callable[[str], str]) -> str | None:
