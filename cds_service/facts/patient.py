@@ -7,6 +7,7 @@ use is skipped at its code before anything else is read from it.
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, NamedTuple
@@ -95,10 +96,17 @@ def _symptom_onset(conditions: list[Condition], courses: list[Course], today: da
 
 
 def _age(raws: list[dict[str, Any]], today: date) -> int | None:
+    """The age the patient is for certain: a birth date of a year or a month alone ("1961",
+    "1961-11") counts from its last day, so a card never says 65 of a patient who may be 64."""
     patient = next((r for r in raws if r.get("resourceType") == "Patient"), {})
-    born = to_date(patient.get("birthDate"))
+    given = patient.get("birthDate")
+    born = to_date(given)
     if born is None:
         return None
+    if isinstance(given, str) and len(given) == 4:
+        born = born.replace(month=12, day=31)
+    elif isinstance(given, str) and len(given) == 7:
+        born = born.replace(day=monthrange(born.year, born.month)[1])
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
