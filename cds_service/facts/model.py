@@ -164,7 +164,10 @@ class PatientContext:
     today: date
     orders: tuple[Order, ...]
     drafts: tuple[Order, ...] = ()
+    # The oldest the patient may be; a birthDate of a year or a month alone may make them a year
+    # younger (``youngest_age``; None: the same).
     age: int | None = None
+    youngest_age: int | None = None
     conditions: tuple[Condition, ...] = ()
     courses: tuple[Course, ...] = ()
     # Relevant procedures: from the `imaging` prefetch key (every ServiceRequest) and the drafts.

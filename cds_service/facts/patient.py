@@ -95,18 +95,24 @@ def _symptom_onset(conditions: list[Condition], courses: list[Course], today: da
     return first, 3 if first in starts else max(c.onset_parts for c in symptomatic if c.onset == first)
 
 
-def _age(raws: list[dict[str, Any]], today: date) -> int | None:
-    """The age the patient is for certain: a birth date of a year or a month alone ("1961",
-    "1961-11") counts from its last day, so a card never says 65 of a patient who may be 64."""
+def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None]:
+    """The oldest and the youngest the patient may be: a birth date of a year or a month alone
+    ("1961", "1961-11") spans its first to its last day. The checks for older adults read the
+    oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65")."""
     patient = next((r for r in raws if r.get("resourceType") == "Patient"), {})
     given = patient.get("birthDate")
-    born = to_date(given)
-    if born is None:
-        return None
+    first = to_date(given)
+    if first is None:
+        return None, None
+    last = first
     if isinstance(given, str) and len(given) == 4:
-        born = born.replace(month=12, day=31)
+        last = first.replace(month=12, day=31)
     elif isinstance(given, str) and len(given) == 7:
-        born = born.replace(day=monthrange(born.year, born.month)[1])
+        last = first.replace(day=monthrange(first.year, first.month)[1])
+    return _age_on(today, first), _age_on(today, last)
+
+
+def _age_on(today: date, born: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
@@ -146,13 +152,15 @@ def build_context(
         medication_history, draft_ingredients, terminology, medications, today, history_days
     )
     symptom_onset, symptom_onset_parts = _symptom_onset(conditions, courses, today)
+    age, youngest_age = _ages(history.get("patient", []), today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
         today=today,
         orders=tuple(orders),
         drafts=tuple(drafts),
-        age=_age(history.get("patient", []), today),
+        age=age,
+        youngest_age=youngest_age,
         conditions=tuple(conditions),
         courses=tuple(courses),
         procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),

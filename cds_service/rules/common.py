@@ -7,7 +7,7 @@ from typing import Any
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import dosages_of, units_per_day
-from cds_service.facts.model import Condition, Order
+from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, copy_json
@@ -91,6 +91,13 @@ def _sublingual_once_daily(order: Order) -> dict[str, Any]:
     own = list(order.step_per_day) if len(order.step_per_day) == len(steps) else [order.per_day] * len(steps)
     recount(order, resource, "tablet", [1.0] * len(steps) if order.per_day != 1 else own)
     return safe_update(order, resource)
+
+
+def age_shown(context: PatientContext) -> str:
+    """The age a card says: "64 or 65" when the birth date, a year or a month alone, leaves both."""
+    if context.youngest_age is None or context.youngest_age == context.age:
+        return str(context.age)
+    return f"{context.youngest_age} or {context.age}"
 
 
 def condition_label(condition: Condition, terminology: Terminology, concept: str) -> str:

@@ -17,7 +17,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import above_start_dose, is_cyclobenzaprine, remove, start_dose_switch
+from cds_service.rules.common import above_start_dose, age_shown, is_cyclobenzaprine, remove, start_dose_switch
 
 RULE_ID = "cyclobenzaprine-older-adult"
 
@@ -45,7 +45,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if variant is None and order.dose_mg is None:
         variant = "dose-unknown"
     facts = {
-        "age": str(context.age),
+        "age": age_shown(context),
         "drug": order.drug.name if order.drug else "cyclobenzaprine",
         "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
     }
