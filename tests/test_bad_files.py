@@ -20,7 +20,7 @@ from cds_service.cli import main
 from cds_service.settings import read_settings
 from cds_service.storage.migrations import SCHEMA_VERSION
 from tests.conftest import fixture
-from tests.serving import serve
+from tests.serving import free_port, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -370,3 +370,13 @@ def test_a_request_piped_to_evaluate_is_read_as_bytes() -> None:
     done = subprocess.run(command, input=body, capture_output=True, cwd=PROJECT_ROOT, timeout=60)
     assert done.returncode == 2, done.stderr.decode()[-3000:]
     assert done.stderr.startswith(b"cds-service evaluate: the request body is not valid JSON: "), done.stderr
+
+
+def test_a_serving_lock_that_cannot_be_opened_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:
+    """The lock that keeps a second process off the SQLite file, not writable: a traceback."""
+    assert cli("report")[0] == 0
+    lock = tmp_path / "var" / "cds-service.db.migrate.serving"
+    lock.mkdir()
+    code, err, _ = cli("serve", "--port", str(free_port()), CDS_AUTH_MODE="off")
+    database = tmp_path / "var" / "cds-service.db"
+    assert (code, err) == (3, f"cds-service: cannot start on the database {database}: Is a directory: {lock}\n")

@@ -92,8 +92,7 @@ class Store:
         self._now = clock
         self.zone = zone  # where the site's days begin: "the same day" of the quiet read, analytics' days
         self._sqlite_writer = threading.Lock()
-        # Answers of ``quiet`` kept between writes: on PostgreSQL only while ``listen`` hears
-        # the other processes' (storage.quiet, storage.changes).
+        # ``quiet``'s answers kept; on PostgreSQL only while ``listen`` hears the others' writes.
         self._quiet = QuietCache(keeping=self.embedded)
         self._listener: ChangeListener | None = None
         # PostgreSQL reads each statement at its own snapshot (READ COMMITTED) in a transaction
@@ -104,11 +103,12 @@ class Store:
             migrate(self.engine, lock_file=self._lock_file, now=clock)
 
     def claim(self) -> None:
-        """Serve this SQLite file alone, until the process exits (``quiet``'s kept answers rest on
-        every write being this process's own); raises ``StoreInUse`` if another process does."""
+        """Serve this SQLite file alone until exit (``quiet``'s kept answers rest on every write
+        being this process's own): ``StoreInUse`` if another process does."""
         if self._lock_file is None:
             return
-        self._serving = open(self._lock_file.with_suffix(".serving"), "ab")  # noqa: SIM115 (held while serving)
+        with opening(self.engine.url):  # a lock file that cannot be opened: one line, exit 3
+            self._serving = open(self._lock_file.with_suffix(".serving"), "ab")  # noqa: SIM115 (held while serving)
         try:
             fcntl.flock(self._serving, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
