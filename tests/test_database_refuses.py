@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import NOON, SELECT, Clock, fixture
 
@@ -142,32 +142,76 @@ def test_a_corrupted_sqlite_file_is_an_outage_not_a_500(tmp_path: Path, make_cli
     assert client.get("/readyz").status_code == 503
 
 
-@pytest.mark.parametrize("how", ["moved away", "deleted"])
+@pytest.mark.parametrize("how", ["moved away", "moved away without its log", "deleted"])
 def test_a_sqlite_file_gone_from_under_the_service_acknowledges_nothing_it_would_lose(
     how: str, tmp_path: Path, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Its connections would write on to the unlinked file: feedback answered 200, and gone at
-    the next start. Refused until the file is back (or the service restarted on a new one)."""
+    the next start. Refused until the file is back (or the service restarted on a new one); and
+    no connection opened meanwhile, which would make an empty file there and lose the WAL."""
     database = tmp_path / "cds.db"
     client = make_client(clock=Clock(NOON), database_url=f"sqlite:///{database}")
     cards = _hook_call(client)
     away = tmp_path / "away"
     away.mkdir()
-    for file in tmp_path.glob("cds.db*"):
+    for file in [database] if how == "moved away without its log" else tmp_path.glob("cds.db*"):
         file.rename(away / file.name)
     if how == "deleted":
         database.write_bytes(b"")  # an empty file in its place, as a fresh SQLite file starts
 
-    assert _hook_call(client)
+    cards += _hook_call(client)
     assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 503
     assert client.get("/analytics").status_code == 503
     assert client.get("/readyz").status_code == 503
+    time.sleep(2.5)  # the gate's probe, every second, opens no connection to an empty new file
     assert sum("was deleted or replaced" in record.getMessage() for record in caplog.records) == 1
     if how == "deleted":
         return
+    assert not database.exists()
     for file in away.iterdir():  # put back
         file.rename(tmp_path / file.name)
     _until(lambda: client.get("/readyz").status_code == 200)
     assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 200
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
+        stored = {uuid for (uuid,) in connection.execute("SELECT uuid FROM issued_cards")}
+    assert set(cards) <= stored
+
+
+def test_a_revoked_grant_keeps_the_database_down_until_it_is_given_back(
+    postgresql_url: str,
+    make_client: Callable[..., TestClient],
+    on_postgresql: Callable[[str], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing held (no hook calls, feedback refused): the gate's probe, which read the tables
+    only, said the database was back a second after each refusal, and the next feedback took it
+    down again. Its INSERT of no rows is refused as the feedback was: down until the grant."""
+    make_client(database_url=postgresql_url)  # the tables, made by their owner
+    url = make_url(postgresql_url)
+    schema = str(url.query["options"]).removeprefix("-csearch_path=")
+    role = f"cds_probe_{uuid.uuid4().hex[:12]}"
+    on_postgresql(
+        f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {schema} TO {role}; "
+        f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {role}; "
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"
+    )
+    try:
+        as_role = url.set(username=role).render_as_string(hide_password=False)
+        client = make_client(clock=Clock(NOON), database_url=as_role, database_wait_seconds=1.0)
+        cards = _hook_call(client)
+        assert client.get("/readyz").status_code == 200
+        on_postgresql(f"REVOKE INSERT ON feedback FROM {role}")
+        caplog.set_level(logging.INFO, logger="cds_service.storage")
+        for _ in range(4):  # an EHR resending, and nothing else
+            assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 503
+            time.sleep(0.7)
+        assert client.get("/readyz").status_code == 503
+        on_postgresql(f"GRANT INSERT ON feedback TO {role}")
+        _until(lambda: client.get("/readyz").status_code == 200)
+        assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 200
+        said = [r.getMessage() for r in caplog.records if r.name == "cds_service.storage.availability"]
+        assert sum(message.startswith("database unavailable (") for message in said) == 1, said
+        assert sum(message.startswith("database answers again") for message in said) == 1, said
+    finally:
+        on_postgresql(f"DROP OWNED BY {role}; DROP ROLE {role}")

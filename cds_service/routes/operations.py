@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 @router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Readiness: the database answers, within ``CDS_DATABASE_WAIT_SECONDS`` (a probe's timeout is
-    about a second), and takes writes (no card record is held for want of it); the clinical
+    about a second), and takes writes (``Store.ping``; no card record is held); the clinical
     content is loaded (it is, or start-up failed). A database known to be down is not asked
     again: the gate's own probe is (``storage.availability``)."""
     knowledge = runtime.knowledge

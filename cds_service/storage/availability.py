@@ -27,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.observability import Metrics
 from cds_service.storage.engine import deployment_fault
+from cds_service.tracebacks import database_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,8 +99,9 @@ class DatabaseGate:
         except SQLAlchemyError as error:
             if not is_outage(error):
                 raise
-            self.mark_down(type(error).__name__)
-            raise DatabaseUnavailable(type(error).__name__) from error
+            said = database_error(error)  # its class and SQLSTATE: a standby's, a grant's, a table's
+            self.mark_down(said)
+            raise DatabaseUnavailable(said) from error
 
     def mark_down(self, reason: str) -> None:
         if self.down_since is None:

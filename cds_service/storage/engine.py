@@ -134,7 +134,10 @@ def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
         busy_ms = max(1, round(statement_timeout * 1000))
         same_file = _SameFile(parsed.database or "")
         event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
-        event.listen(engine, "connect", same_file.check)
+        # Before a connection opens (``sqlite3.connect`` makes an empty file where one was
+        # taken away, and SQLite then deletes the WAL beside it: every write not yet checkpointed)
+        # and as a pooled one is handed out.
+        event.listen(engine, "do_connect", same_file.check)
         event.listen(engine, "checkout", same_file.check)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_utc)

@@ -32,6 +32,7 @@ class CardBuffer:
         self._pending: deque[CardRecord] = deque()
         self._cards = 0
         self._draining = asyncio.Lock()
+        self._dropping = False  # since the buffer was last emptied
 
     def __len__(self) -> int:
         return self._cards
@@ -43,7 +44,9 @@ class CardBuffer:
             dropped = self._pending.popleft()
             self._cards -= len(dropped.cards)
             self._metrics.card_records_lost.inc(len(dropped.cards))
-            log.error("card buffer full (%d): the records of hook call %s are lost", self._limit, dropped.hook_instance)
+            if not self._dropping:  # then every call's would be: counted in the metric alone
+                log.error("card buffer full (%d cards): the oldest records are lost from now on", self._limit)
+            self._dropping = True
         self._metrics.card_records_pending.set(self._cards)
 
     async def drain(self, write: Callable[[list[CardRecord]], Awaitable[None]]) -> int:
@@ -59,6 +62,7 @@ class CardBuffer:
                     self._pending.popleft()
                     self._cards -= len(record.cards)
                 self._metrics.card_records_pending.set(self._cards)
+            self._dropping = False
         if written:
             log.warning("%d card record(s) held while the database was unavailable are written", written)
         return written

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Index,
     Integer,
@@ -15,6 +16,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    func,
+    select,
     text,
 )
 
@@ -120,3 +124,17 @@ def quiet_channel(schema: str) -> str:
     schema, so deployments and test runs sharing a database hear only their own; an identifier,
     at most 63 bytes."""
     return f"'cds_quiet_' || left(md5({schema}), 16)"
+
+
+def answers_for_writes(connection: Connection) -> int:
+    """The schema version, once every table was read and the three written ones took an INSERT
+    (of no rows, rolled back); raises otherwise. A read-only standby, a revoked grant or a column
+    gone refuse the INSERT as they would a card record, so the database is not said to be back
+    (``/readyz``, the gate's probe) while it still refuses them."""
+    for table in metadata.sorted_tables:
+        connection.execute(select(table).limit(1)).all()
+    for table in (issued_cards, feedback, seen_tokens):
+        connection.execute(table.insert().from_select(list(table.c), select(table).where(false())))
+    version = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+    connection.rollback()
+    return int(version)

@@ -76,8 +76,8 @@ class Writer:
                 await write_records(self._write, batch, self._metrics)
             except DatabaseUnavailable as error:
                 count = sum(len(record.cards) for record in batch)
-                if count:
-                    log.warning("database unavailable (%s): %d card record(s) held in memory", error, count)
+                if count and not len(self.held_cards):  # once an outage, not every 20 ms round
+                    log.warning("database unavailable (%s): card records held in memory", error)
                 for record in batch:
                     self.held_cards.hold(record)
                 return  # the gate's recovery writes what is held (``write_held``)
