@@ -17,7 +17,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import above_start_dose, age_shown, is_cyclobenzaprine, remove, start_dose_switch
+from cds_service.rules.common import above_start_dose, age_facts, is_cyclobenzaprine, remove, start_dose_switch
 
 RULE_ID = "cyclobenzaprine-older-adult"
 
@@ -45,7 +45,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if variant is None and order.dose_mg is None:
         variant = "dose-unknown"
     facts = {
-        "age": age_shown(context),
+        **age_facts(context),
         "drug": order.drug.name if order.drug else "cyclobenzaprine",
         "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
     }
@@ -62,11 +62,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 RULE = Rule(
     id=RULE_ID,
     variants={
-        "high-dose": ("age", "dose_mg", "drug", "low_dose"),
-        "sublingual-high-dose": ("age", "dose_mg", "drug", "low_dose"),
-        "extended-release": ("age", "dose_mg", "drug", "low_dose"),
-        "dose-unknown": ("age", "dose_mg", "drug", "low_dose"),
-        "low-dose": ("age", "dose_mg", "drug"),
+        "high-dose": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
+        "sublingual-high-dose": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
+        "extended-release": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
+        "dose-unknown": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
+        "low-dose": ("age", "age_basis", "dose_mg", "drug"),
     },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,

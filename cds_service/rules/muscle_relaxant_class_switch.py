@@ -18,7 +18,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import age_shown, date_shown, is_muscle_relaxant
+from cds_service.rules.common import age_facts, date_shown, is_muscle_relaxant
 
 RULE_ID = "muscle-relaxant-class-switch"
 
@@ -55,7 +55,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "ingredient": order.drug.ingredient,
         "prior_start": date_shown(latest.start, latest.start_parts),
         "prior_end": _last_day(latest),
-        "age": age_shown(context),
+        "age": age_facts(context)["age"],
     }
     if context.age is not None and context.age >= config.min_age:
         return Finding(RULE_ID, "older-adult", order, facts, evidence=("FAIL", "BEERS"))

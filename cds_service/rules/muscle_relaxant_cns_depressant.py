@@ -18,7 +18,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import age_shown, is_muscle_relaxant
+from cds_service.rules.common import age_facts, is_muscle_relaxant
 from cds_service.rules.interactions import alongside, labels, named
 
 RULE_ID = "muscle-relaxant-cns-depressant"
@@ -55,7 +55,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "drug": order.drug.name,
         "ingredients": named(dict.fromkeys(depressants), ", "),
         "drugs": labels(found),
-        "age": age_shown(context),
+        "age": age_facts(context)["age"],
     }
     variant = "older-adult" if older else "cns-depressant"
     return Finding(RULE_ID, variant, order, facts, evidence=tuple(evidence))

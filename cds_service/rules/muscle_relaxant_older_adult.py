@@ -14,7 +14,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import age_shown, remove
+from cds_service.rules.common import age_facts, remove
 
 RULE_ID = "muscle-relaxant-older-adult"
 
@@ -33,11 +33,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     assert order.drug is not None  # is_beers_relaxant holds
     ingredients = sorted(terminology.medication_concepts["beers-muscle-relaxant"])
     named = [i for i in ingredients if i in order.drug.name.lower()] or [order.drug.ingredient]
-    facts = {"age": age_shown(context), "ingredient": " and ".join(named), "drug": order.drug.name}
+    facts = {**age_facts(context), "ingredient": " and ".join(named), "drug": order.drug.name}
     return Finding(RULE_ID, "avoid", order, facts, remove(order))
 
 
-FACTS = ("age", "drug", "ingredient")
+FACTS = ("age", "age_basis", "drug", "ingredient")
 
 RULE = Rule(
     id=RULE_ID,
