@@ -3,7 +3,8 @@
 When cyclobenzaprine is ordered for a patient aged 65 or older, at any dose: above 5 mg per dose
 (sublingual: 2.8 mg), as the extended-release capsule, or at a dose that cannot be computed,
 then warn and offer two choices, the low dose or removal; at 5 mg or less (sublingual 2.8 mg or
-less), then inform and offer removal, not recommended. Evidence: [BEERS] "avoid skeletal
+less), then inform and offer removal, not recommended (one sublingual tablet once a day is its
+label's dose at this age: that card asks for follow-up, not less frequent dosing). Evidence: [BEERS] "avoid skeletal
 muscle relaxants in adults 65 and older: poorly tolerated, questionable effectiveness at
 tolerated doses"; [FDA-IR] "elderly: start 5 mg, titrate slowly"; [FDA-ER] "should not be used
 in the elderly"; [FDA-SL] 2.8 mg once daily in older adults.
@@ -50,7 +51,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
     }
     if variant is None:
-        variant = "low-dose"
+        # One sublingual tablet once a day is its label's dose at this age: "less often" cannot apply.
+        variant = "sublingual-low-dose" if sublingual and order.per_day == 1 else "low-dose"
         proposals = remove(order, label="remove")
     else:
         swap, swap_facts = start_dose_switch(order, terminology)
@@ -67,6 +69,7 @@ RULE = Rule(
         "extended-release": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
         "dose-unknown": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
         "low-dose": ("age", "age_basis", "dose_mg", "drug"),
+        "sublingual-low-dose": ("age", "age_basis", "dose_mg", "drug"),
     },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
