@@ -17,7 +17,7 @@ from cds_service.app import create_app
 from cds_service.cli import main
 from cds_service.rules import all_rules
 from cds_service.settings import Settings, read_settings
-from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
+from tests.conftest import NOON, SELECT, SIGN, Clock, cards_for, fixture, rule_ids
 from tests.serving import free_port
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -77,6 +77,16 @@ def test_thresholds_come_from_the_config_file(monkeypatch: pytest.MonkeyPatch, t
     assert rule_ids(body) == ["cyclobenzaprine-older-adult", "cyclobenzaprine-duration"]  # 47 >= 40; 21 > 14
     [duration] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"]
     assert duration["suggestions"][0]["label"] == "Limit to 14 days (keeps 10 mg)"
+
+
+def test_the_chronic_pain_rule_reads_its_own_older_adult_age(monkeypatch: pytest.MonkeyPatch, client_with) -> None:
+    """Its tricyclic-free fibromyalgia card followed a fixed 65 where the other rules read ``min_age``."""
+    request = fixture("muscle-relaxant-chronic-pain/fires-fibromyalgia-baclofen-v2.json")  # aged 47
+    [card] = cards_for(client_with().post(SELECT, json=request).json(), "muscle-relaxant-chronic-pain")
+    assert "amitriptyline" in card["detail"]
+    monkeypatch.setenv("CDS_RULES__MUSCLE_RELAXANT_CHRONIC_PAIN__MIN_AGE", "40")
+    [card] = cards_for(client_with().post(SELECT, json=request).json(), "muscle-relaxant-chronic-pain")
+    assert "amitriptyline" not in card["detail"] and "no tricyclic" in card["detail"]
 
 
 def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:

@@ -26,7 +26,6 @@ from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
 
 RULE_ID = "muscle-relaxant-chronic-pain"
-OLDER_ADULT_AGE = 65  # Beers: no tricyclic antidepressant suggested from this age
 
 
 class Config(RuleConfig):
@@ -34,6 +33,8 @@ class Config(RuleConfig):
     chronic_days: int = Field(default=84, ge=1, le=3650)
     # Muscle spasm or back pain this recent is an acute flare: a relaxant's indication.
     acute_onset_days: int = Field(default=28, ge=1, le=365)
+    # From this age no tricyclic antidepressant is suggested (Beers Criteria).
+    min_age: int = Field(default=65, ge=18, le=120)
 
 
 def _since_at_least(condition: Condition, context: PatientContext, days: int) -> bool:
@@ -78,10 +79,10 @@ def _acute(context: PatientContext, config: Config) -> bool:
     )
 
 
-def _with_patient(variant: str, context: PatientContext) -> str:
-    """The card variant for this patient: no tricyclic is offered at 65 or older [BEERS], and a
-    gabapentinoid only for radicular pain."""
-    if variant == "fibromyalgia" and context.age is not None and context.age >= OLDER_ADULT_AGE:
+def _with_patient(variant: str, context: PatientContext, config: Config) -> str:
+    """The card variant for this patient: no tricyclic is offered at ``min_age`` (65) or older
+    [BEERS], and a gabapentinoid only for radicular pain."""
+    if variant == "fibromyalgia" and context.age is not None and context.age >= config.min_age:
         return "fibromyalgia-older-adult"
     if variant == "chronic-low-back-pain" and any("radicular" in c.concepts for c in context.conditions):
         return "chronic-low-back-pain-radicular"
@@ -100,7 +101,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "since": since(condition),
         "acute_days": str(config.acute_onset_days),
     }
-    return Finding(RULE_ID, _with_patient(variant, context), order, facts)
+    return Finding(RULE_ID, _with_patient(variant, context, config), order, facts)
 
 
 FACTS = ("acute_days", "condition", "since")
