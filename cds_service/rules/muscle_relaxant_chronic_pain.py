@@ -80,13 +80,12 @@ def _acute(context: PatientContext, config: Config) -> bool:
 
 
 def _with_patient(variant: str, context: PatientContext, config: Config) -> str:
-    """The card variant for this patient: no tricyclic is offered at ``min_age`` (65) or older
-    [BEERS], and a gabapentinoid only for radicular pain."""
-    if variant == "fibromyalgia" and context.age is not None and context.age >= config.min_age:
-        return "fibromyalgia-older-adult"
+    """The card variant for this patient: a gabapentinoid only for radicular pain; at ``min_age``
+    (65) or older [BEERS] no tricyclic, and the drugs for chronic low back pain with their cautions."""
     if variant == "chronic-low-back-pain" and any("radicular" in c.concepts for c in context.conditions):
-        return "chronic-low-back-pain-radicular"
-    return variant
+        variant = "chronic-low-back-pain-radicular"
+    older = context.age is not None and context.age >= config.min_age
+    return f"{variant}-older-adult" if older and variant != "myofascial-pain" else variant
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
@@ -114,7 +113,9 @@ RULE = Rule(
             "fibromyalgia-older-adult",
             "myofascial-pain",
             "chronic-low-back-pain",
+            "chronic-low-back-pain-older-adult",
             "chronic-low-back-pain-radicular",
+            "chronic-low-back-pain-radicular-older-adult",
         ),
         FACTS,
     ),
