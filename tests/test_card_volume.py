@@ -167,6 +167,25 @@ def test_the_5_mg_swap_carries_the_duration_limit_and_drops_the_old_medication(m
     assert kept["dispenseRequest"]["quantity"]["value"] <= 90
 
 
+def test_an_update_keeps_the_contained_resources_reached_from_the_order_and_drops_the_rest(
+    module: TestClient,
+) -> None:
+    """A note refers to the first of a chain of contained resources, each referring to the next
+    (a chain of thousands took a minute, the event loop held: now linear); one refers to nothing."""
+    request = fixture(CONTAINED_SWAP)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    chain = [_basic(f"b{i}", subject={"reference": f"#b{i + 1}"}) for i in range(2999)] + [_basic("b2999")]
+    draft["contained"] += [*chain, _basic("orphan")]
+    draft["note"] = [{"authorReference": {"reference": "#b0"}, "text": "see the chain"}]
+    [duration] = cards_for(post(module, request), DURATION)
+    kept = duration["suggestions"][0]["actions"][0]["resource"]["contained"]
+    assert [c["id"] for c in kept] == ["med1", *(f"b{i}" for i in range(3000))]
+
+
+def _basic(id_: str, **fields: Any) -> dict[str, Any]:
+    return {"resourceType": "Basic", "id": id_, "code": {"text": "a note's source"}, **fields}
+
+
 def test_without_a_duration_card_the_swap_is_not_limited(module: TestClient) -> None:
     request = fixture(CONTAINED_SWAP)
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
