@@ -127,6 +127,28 @@ def test_analytics_count_each_alert_by_what_became_of_it(
     assert {r["rule_id"]: r["issued"] for r in second_day["rules"]} == {"cyclobenzaprine-duration": 1}
 
 
+def test_a_reason_of_the_service_is_named_as_its_cards_name_it_whatever_display_came(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """A client's display is free text: one naming the patient stood, in every client's figures
+    and the report, for everyone who gave that reason. A client's own code keeps its display."""
+    client = make_client()
+    card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    item = overridden(card, "benefit-outweighs-risk")
+    item["overrideReason"]["reason"]["display"] = "Patient Tessa Harness (MRN 12345) insisted"
+    send_feedback(client, item)
+    card = issued(client, "cyclobenzaprine-older-adult/fires-age-65-10mg.json")["cyclobenzaprine-older-adult"]
+    item = overridden(card)
+    item["overrideReason"] = {"reason": {"system": "urn:site:reasons", "code": "r7", "display": "Site reason 7"}}
+    send_feedback(client, item)
+    body = client.get("/analytics", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+    [reason] = by_rule(body)["cyclobenzaprine-duration"]["override_reasons"]
+    assert reason["display"] == "Benefit outweighs risk for this patient"
+    [site] = by_rule(body)["cyclobenzaprine-older-adult"]["override_reasons"]
+    assert site["display"] == "Site reason 7"
+    assert "Tessa" not in client.get("/analytics/report", params={"from": "2026-11-21", "to": "2026-11-21"}).text
+
+
 def test_the_report_names_a_snooze_as_the_card_offered_it(make_client: Callable[..., TestClient]) -> None:
     """The sandbox sends the reason's code alone: the report named it "(30)", the card "(30 days)"."""
     client = make_client()

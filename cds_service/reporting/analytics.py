@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from cds_service.clock import EARLIEST, LATEST
-from cds_service.content.cards import SNOOZE_REASON
+from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.errors import InvalidRequest
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.reporting import queries
@@ -125,9 +125,13 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
             bucket[3] += row.cards
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for reason in queries.override_reasons(store.engine, start, end, query.scope, store.zone):
-        display = reason.display or _offered_display(knowledge, reason.rule_id, reason.code) or reason.code or NO_REASON
         reasons[reason.rule_id].append(
-            {"system": reason.system, "code": reason.code, "display": display, "count": reason.alerts}
+            {
+                "system": reason.system,
+                "code": reason.code,
+                "display": _reason_display(knowledge, reason),
+                "count": reason.alerts,
+            }
         )
     rules = [
         {
@@ -160,6 +164,17 @@ def _scope(scope: Owner | None) -> dict[str, Any]:
     if scope is None:
         return {"clients": "all"}
     return {"clients": "one", "issuer": scope.issuer, **({"tenant": scope.tenant} if scope.tenant else {})}
+
+
+def _reason_display(knowledge: Knowledge, reason: queries.ReasonCount) -> str:
+    """The card text's name for the service's own reasons, whatever display came with them: a
+    client's is free text that may name the patient, and the one kept stood for every client's.
+    A reason of a client's own code system is named as it was sent."""
+    if reason.system in (OVERRIDE_REASON_SYSTEM, None) and reason.code:
+        offered = _offered_display(knowledge, reason.rule_id, reason.code)
+        if offered or reason.system == OVERRIDE_REASON_SYSTEM:
+            return offered or reason.code
+    return reason.display or reason.code or NO_REASON
 
 
 def _offered_display(knowledge: Knowledge, rule_id: str, code: str | None) -> str | None:
