@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -24,8 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.tracebacks import AsyncioSays, SafeExceptions, tell_uncaught
 
-# The hookInstance of the call being handled, on every log line it produces.
+# The hookInstance of the call being handled, on every log line it produces (``loggable``).
 hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None)
+# A UUID, as CDS Hooks says a hookInstance is (hyphens optional, "urn:uuid:" allowed).
+_UUID = re.compile(r"(?:urn:uuid:)?[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}")
 # What a hook call answered ("2 card(s) [rule ids]"): said on its access line, the one line a
 # call logs at INFO (a line costs ~30 µs; the rest of a call's story is at DEBUG).
 call_outcome: ContextVar[str | None] = ContextVar("call_outcome", default=None)
@@ -35,6 +38,13 @@ _RESERVED = {*vars(logging.makeLogRecord({})), "color_message"}
 access = logging.getLogger("cds_service.access")
 # The status counted for a request its client abandoned before it was read (nginx's 499).
 CLIENT_CLOSED = 499
+
+
+def loggable(hook_instance: str) -> str:
+    """A hookInstance as the log may say it: a UUID as sent; anything else is the client's free
+    text (one sent "PATIENT-<id> <name>"; a newline in it forged a line of the text log), named
+    only as not a UUID."""
+    return hook_instance if _UUID.fullmatch(hook_instance) else "(not a UUID)"
 
 
 class _Context(logging.Filter):

@@ -194,3 +194,20 @@ def test_a_postgresql_error_quoting_a_comment_is_logged_by_class_and_sqlstate(
     errors = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"ERROR"' in line]
     assert any("RaiseException P0001" in error.get("exception", "") for error in errors), output[-3000:]
     assert COMMENTS[0] not in output
+
+
+def test_a_hook_instance_that_is_no_uuid_is_not_logged(tmp_path: Path) -> None:
+    """CDS Hooks makes it a UUID; a client once sent its patient in it, and in the text log a
+    newline in it wrote a line of its own."""
+    server, port = launch(tmp_path, CDS_AUTH_MODE="off", CDS_LOG_FORMAT="text")
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    request["hookInstance"] = f"PATIENT-{PATIENT_ID} {GIVEN}\nERROR cds_service.storage forged"
+    try:
+        wait_until_listening(server, port)
+        answer = requests.post(f"http://127.0.0.1:{port}{SELECT}", json=request, timeout=10)
+        assert answer.status_code == 200, answer.text
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0].decode()
+    assert "[(not a UUID)]: POST /cds-services/{service_id} 200" in output
+    assert PATIENT_ID not in output and GIVEN not in output and "forged" not in output

@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from cds_service.deps import runtime_of, verified_caller
 from cds_service.errors import UnknownService
-from cds_service.observability import call_outcome, hook_instance
+from cds_service.observability import call_outcome, hook_instance, loggable
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.pipeline.threads import computes_inline
 from cds_service.protocol.body import parse_body, read_body
@@ -41,7 +41,7 @@ async def call_service(request: Request) -> Response:
     raw = await read_body(request, runtime.settings.body_limits)
     body = parse_body(raw, runtime.settings.body_limits)
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
-        hook_instance.set(body["hookInstance"][:200])
+        hook_instance.set(loggable(body["hookInstance"]))
     # A large call computes in a worker thread (``evaluate``): this loop keeps answering meanwhile.
     result = await evaluate(
         service,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.observability import Metrics
+from cds_service.observability import Metrics, loggable
 from cds_service.storage.availability import DatabaseUnavailable
 from cds_service.storage.records import CardRecord
 
@@ -83,7 +83,8 @@ async def write_records(
         if len(records) > 1:
             return sum([await write_records(write, [record], metrics) for record in records])
         metrics.card_records_lost.inc(len(records[0].cards))
-        log.error("card records of hook call %s refused (%s): lost", records[0].hook_instance, type(error).__name__)
+        hook_call = loggable(records[0].hook_instance)
+        log.error("card records of hook call %s refused (%s): lost", hook_call, type(error).__name__)
         return 0
 
 
