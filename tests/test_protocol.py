@@ -113,6 +113,24 @@ def test_a_patient_id_naming_no_patient_is_400(client: TestClient, patient_id: s
     assert_400(client.post(SELECT, json=request), "context.patientId")
 
 
+@pytest.mark.parametrize("selections", ["missing", None])
+def test_draft_orders_without_selections_are_400_naming_selections(client: TestClient, selections: Any) -> None:
+    """A critical draft and no selections: nothing was reviewed, and the answer said no cards."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    if selections == "missing":
+        del request["context"]["selections"]
+    else:
+        request["context"]["selections"] = selections
+    assert "draft orders under review" in assert_400(client.post(SELECT, json=request), "context.selections")
+
+
+def test_a_selection_with_a_trailing_newline_is_400(client: TestClient) -> None:
+    """It passed the pattern (``$`` matches before a final newline) and named no order, unreviewed."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    request["context"]["selections"] = [request["context"]["selections"][0] + "\n"]
+    assert_400(client.post(SELECT, json=request), "context.selections")
+
+
 def _authorization(access_token: str) -> dict[str, Any]:
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": 300, "scope": "s", "subject": "c"}
 

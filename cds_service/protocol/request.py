@@ -108,7 +108,7 @@ class OrderContext(HookContext):
     @classmethod
     def _references(cls, value: list[str] | None) -> list[str] | None:
         for index, reference in enumerate(value or ()):
-            if not REFERENCE.match(reference):
+            if not REFERENCE.fullmatch(reference):  # match's $ let a trailing newline through
                 raise ValueError(f"item {index} ({reference!r}) is not a reference of the form Type/id")
         return value
 
@@ -235,6 +235,10 @@ def parse_hook_request(
     except ValidationError as error:
         message, fields = describe(error, prefix="context")
         raise InvalidRequest(message, fields=fields) from None
+    if isinstance(context, OrderSelectContext) and context.selections is None and bundle_entries(context.draftOrders):
+        # Nothing was reviewed, in silence: a critical card lost (the sandbox omits both at once).
+        message = "context.selections is missing: order-select names the draft orders under review in it"
+        raise InvalidRequest(message, fields=["context.selections"])
     for field, count in context.draft_counts().items():
         if count > max_draft_orders:
             # The whole call refused, never a part of it answered: a clinician must not take

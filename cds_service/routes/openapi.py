@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from cds_service.protocol.feedback import FeedbackRequest
-from cds_service.protocol.request import REFERENCE, HookContext, HookRequest
+from cds_service.protocol.request import REFERENCE, HookContext, HookRequest, OrderSelectContext
 from cds_service.protocol.services import SERVICES
 
 _REF = "#/components/schemas/{model}"
@@ -180,6 +180,16 @@ def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any
         bundle = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
         bare = {"type": "array", "items": {"type": "object", "required": ["resourceType"]}}  # CDC opioid CDS
         properties["draftOrders"] = {"anyOf": [bundle, bare, {"type": "null"}]}
+    if model is OrderSelectContext:  # draft orders need their selections (``parse_hook_request``)
+        entries = {"anyOf": [{"type": "array", "minItems": 1}, {"type": "object"}]}
+        drafts = {
+            "anyOf": [
+                {"type": "object", "required": ["entry"], "properties": {"entry": entries}},
+                {"type": "array", "minItems": 1},
+            ]
+        }
+        schema["if"] = {"required": ["draftOrders"], "properties": {"draftOrders": drafts}}
+        schema["then"] = {"required": ["selections"], "properties": {"selections": {"type": "array"}}}
     return schema
 
 
