@@ -197,9 +197,11 @@ def _planned_days(
     units_per_day: Callable[[], float | None],
 ) -> tuple[float | None, str | None]:
     """Planned duration in days and the words saying where it came from (clinical specification
-    §1). The units a day are asked for only when a quantity is all that says how long."""
+    §1). The units a day are asked for only when a quantity is all that says how long. A source
+    saying 0 days, or 0 units, says nothing (EHRs send 0 for a blank): the next one is read; a
+    0-day supply beside 90 tablets once a day read as no course at all, and no card came."""
     days, basis = _bounded_days(dosages, bounds)
-    if days is not None:
+    if days is not None and days > 0:
         return days, basis
     dispense = request.get("dispenseRequest")
     if not isinstance(dispense, dict):
@@ -207,21 +209,21 @@ def _planned_days(
     repeats = max(as_int(dispense.get("numberOfRepeatsAllowed")) or 0, 0)
     refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
     supply = _days(dispense.get("expectedSupplyDuration"))
-    if supply is not None:
+    if supply is not None and supply > 0:
         return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
     quantity = as_obj(dispense.get("quantity"))
     value = as_num(quantity.get("value"))
     per_day = units_per_day() if value is not None else None
-    if value is not None and per_day and unit_of(quantity) in (*COUNT_UNITS, ""):
+    if value is not None and value > 0 and per_day and unit_of(quantity) in (*COUNT_UNITS, ""):
         basis = f"{fmt_number(value)} units at {fmt_number(per_day)} a day{refills}"
         return value / per_day * (1 + repeats), basis
     return None, None
 
 
 def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
-    """A planned duration that is a number of days at all: absurd or negative ones count as unknown."""
+    """A planned duration that is a number of days at all: absurd, negative or none count as unknown."""
     finite = _finite(planned)
-    return (finite, basis) if finite is not None and finite >= 0 else (None, None)
+    return (finite, basis) if finite is not None and finite > 0 else (None, None)
 
 
 def medication_order(
