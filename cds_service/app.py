@@ -74,6 +74,9 @@ def create_app(
         # this service's logs. Metrics are at /metrics, a call's story in the log by hookInstance.
         telemetry=_NO_TELEMETRY,
         redoc_url=None,  # /docs is the page of /openapi.json (integrating.md): one is enough
+        # A path with a trailing slash is a 404, not a redirect built from the Host header: a
+        # client following a 307 to whatever host was named would re-post its patient's data.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
     app.add_middleware(CountRequests, metrics=runtime.metrics)

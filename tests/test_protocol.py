@@ -429,3 +429,21 @@ def test_hostile_shapes_never_cause_a_5xx(client: TestClient, path: str, value: 
     assert response.status_code in (200, 400), response.text
     if response.status_code == 200:
         assert [p for card in response.json()["cards"] for p in _walk(card)] == []  # no null or empty echoed
+
+
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_host_sent(client: TestClient) -> None:
+    """A 307 built from the Host header: a client following it re-posts its patient's data there."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    response = client.post(f"{SELECT}/", json=request, headers={"Host": "evil.example.com"}, follow_redirects=False)
+    assert response.status_code == 404 and "location" not in response.headers
+
+
+def test_a_method_not_allowed_says_which_are(client: TestClient) -> None:
+    response = client.get(SELECT)
+    assert (response.status_code, response.headers.get("Allow")) == (405, "POST")
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("path", ["/cds-services", "/metrics", "/analytics", "/analytics/report", "/healthz"])
+def test_head_is_answered_where_get_is(client: TestClient, path: str) -> None:
+    assert client.head(path).status_code == 200

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-@router.get("/analytics", summary="Card outcomes per rule and period")
+@router.api_route("/analytics", methods=["GET", "HEAD"], summary="Card outcomes per rule and period")
 async def get_analytics(
     runtime: RuntimeDep,
     caller: VerifiedCaller,
@@ -35,7 +35,12 @@ async def get_analytics(
     return await _figures(runtime, query)
 
 
-@router.get("/analytics/report", summary="Card outcomes per rule, as a page for people", response_class=HTMLResponse)
+@router.api_route(
+    "/analytics/report",
+    methods=["GET", "HEAD"],
+    summary="Card outcomes per rule, as a page for people",
+    response_class=HTMLResponse,
+)
 async def get_analytics_report(
     runtime: RuntimeDep,
     caller: VerifiedCaller,

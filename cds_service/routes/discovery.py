@@ -12,7 +12,7 @@ from cds_service.protocol.services import SERVICES
 router = APIRouter()
 
 
-@router.get("/cds-services", summary="CDS Hooks discovery")
+@router.api_route("/cds-services", methods=["GET", "HEAD"], summary="CDS Hooks discovery")
 async def discovery(runtime: RuntimeDep, _: VerifiedCaller) -> dict[str, Any]:
     knowledge = runtime.knowledge
     services = []

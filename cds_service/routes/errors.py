@@ -39,7 +39,9 @@ async def _validation(_: Request, error: RequestValidationError) -> JSONResponse
 
 async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
     code = "not-found" if error.status_code == 404 else "not-supported"
-    return _error(error.status_code, str(error.detail), code)
+    response = _error(error.status_code, str(error.detail), code)
+    response.headers.update(error.headers or {})  # a 405's Allow (RFC 9110 requires it)
+    return response
 
 
 async def _unexpected(_: Request, error: Exception) -> JSONResponse:
