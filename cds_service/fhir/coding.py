@@ -1,7 +1,7 @@
 """Codings as the rules compare them: a code system and a code, in one normal form.
 
 Real data spells the same code differently (ICD-10-CM with or without its dot, HCPCS under
-two system URIs); ``code_key`` is the one place that decides what counts as the same code.
+two system URIs, a system as its OID); ``code_key`` is the one place that decides what counts as the same code.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-# Other spellings of the same code systems seen in real data.
-_SYSTEM_ALIASES = {"http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS}
+# Other spellings of the same code systems seen in real data: HCPCS's http URI, and each
+# system's HL7 OID (a C-CDA conversion keeps them; a critical card was lost to one).
+_SYSTEM_ALIASES = {
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
+    "urn:oid:2.16.840.1.113883.6.88": RXNORM,
+    "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
+    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
+    "urn:oid:2.16.840.1.113883.6.12": CPT,
+    "urn:oid:2.16.840.1.113883.6.285": HCPCS,
+}
 
 
 class Code(NamedTuple):
