@@ -4,8 +4,9 @@ When cyclobenzaprine is ordered for a patient with active moderate or severe hep
 impairment (a decompensation marker: hepatic failure, coma or encephalopathy, hepatorenal
 syndrome, ascites, portal hypertension, varices; or a Condition.severity of moderate/severe on
 a liver condition), then it is not recommended: a critical card offers to remove the order.
-When the impairment is mild and the dose is above 5 mg (sublingual: 2.8 mg) or the product is
-extended release, then warn and offer the start dose. Cirrhosis whose severity is not recorded
+When the impairment is mild and the dose is above 5 mg (sublingual: 2.8 mg), cannot be read
+(in mL, a strength not known) or the product is extended release, then warn and offer the
+start dose. Cirrhosis whose severity is not recorded
 counts as mild, and the card says so at any dose: Child-Pugh B or C would rule the drug out.
 Simple steatosis (fatty liver, NASH) is not hepatic impairment: liver function is normal as a
 rule. Evidence: [FDA-IR] "mild hepatic impairment: start 5 mg, titrate slowly; moderate or
@@ -91,17 +92,25 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     shown = cirrhosis or liver[0]
     facts = {**_describe(shown, terminology, "liver-disease"), "unrecorded_note": _UNRECORDED if cirrhosis else ""}
     reason = above_start_dose(order, limits.start_dose_mg, limits.sublingual_start_dose_mg)
+    if reason is None and order.dose_mg is None:  # in mL, or of a strength not known: not silence
+        reason = "dose-unknown"
     if reason is None:
         if cirrhosis is None:
             return None
-        dose = f"{fmt_number(order.dose_mg)} mg per dose" if order.dose_mg is not None else "a dose not computable"
+        dose = f"{fmt_number(order.dose_mg or 0)} mg per dose"
         return Finding(RULE_ID, "cirrhosis-severity-unknown", order, {**facts, "dose": dose}, evidence=evidence)
     proposal, dose_facts = start_dose_switch(order, terminology)
-    variant = {"high-dose": "mild-high-dose", "sublingual-high-dose": "mild-sublingual-high-dose"}.get(reason, reason)
+    variant = _VARIANTS.get(reason, reason)
     cited = ("FDA-IR", "FDA-ER") if reason == "extended-release" else evidence
     return Finding(RULE_ID, variant, order, {**facts, **dose_facts}, (proposal,), evidence=cited)
 
 
+# The card variant for each reason ``above_start_dose`` (or an unreadable dose) gives.
+_VARIANTS = {
+    "high-dose": "mild-high-dose",
+    "sublingual-high-dose": "mild-sublingual-high-dose",
+    "dose-unknown": "mild-dose-unknown",
+}
 _DOSE_FACTS = ("condition", "dose_mg", "drug", "low_dose", "severity_note", "since", "unrecorded_note")
 
 RULE = Rule(
@@ -111,6 +120,7 @@ RULE = Rule(
         "mild-high-dose": _DOSE_FACTS,
         "mild-sublingual-high-dose": _DOSE_FACTS,
         "extended-release": _DOSE_FACTS,
+        "mild-dose-unknown": _DOSE_FACTS,
         "cirrhosis-severity-unknown": ("condition", "dose", "severity_note", "since", "unrecorded_note"),
     },
     applies_to=is_cyclobenzaprine,
