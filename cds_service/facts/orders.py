@@ -34,11 +34,19 @@ UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offer
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
 
+# Statuses of an entry that is no order: withdrawn, or never one. A linezolid entered in error
+# beside the cyclobenzaprine draft made the MAO inhibitor card critical, "ordered now".
+_NOT_ORDERED = frozenset(("entered-in-error", "cancelled", "revoked"))
+
+
 def draft_orders(draft_bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The order resources of a ``draftOrders`` Bundle, in the client's FHIR version; one without
-    an ``id`` is given a stand-in (``NO_ID`` and its place), so it is reviewed like the others."""
+    """The order resources of a ``draftOrders`` Bundle, in the client's FHIR version, but those
+    withdrawn (``_NOT_ORDERED``); one without an ``id`` is given a stand-in (``NO_ID`` and its
+    place), so it is reviewed like the others."""
     orders = []
     for index, resource in enumerate(r for r in bundle_resources(draft_bundle) if r.get("resourceType") in ORDER_TYPES):
+        if (as_str(resource.get("status")) or "").lower() in _NOT_ORDERED:
+            continue
         if not as_str(resource.get("id")):
             resource = {**resource, "id": f"{NO_ID}{index + 1}"}
         orders.append(resource)
