@@ -174,8 +174,10 @@ class PatientContext:
     procedures: tuple[Procedure, ...] = ()
     # Keys of optional data that could not be had (e.g. "imaging"): rules say so on their cards.
     unavailable: frozenset[str] = field(default_factory=frozenset)
-    # The first day of the back symptoms (clinical specification §1, symptom duration).
+    # The first day of the back symptoms (clinical specification §1, symptom duration), and the
+    # day by which they had certainly begun (later where an onset's date was recorded in part).
     symptom_onset: date | None = None
+    symptom_onset_latest: date | None = None
     # How much of its date was recorded (``Condition.onset_parts``): a card shows no more.
     symptom_onset_parts: int = 3
     # Orders of the history whose drug nothing names (``courses.read_courses``): read in part.
@@ -190,3 +192,9 @@ class PatientContext:
     @property
     def symptom_days(self) -> int | None:
         return (self.today - self.symptom_onset).days if self.symptom_onset else None
+
+    @property
+    def certain_symptom_days(self) -> int | None:
+        """The days the symptoms have certainly lasted: a year alone recorded may be this week."""
+        latest = self.symptom_onset_latest or self.symptom_onset
+        return (self.today - latest).days if latest else None

@@ -79,20 +79,25 @@ _SYMPTOM_COURSE_CONCEPT = "muscle-relaxant"
 _SYMPTOM_COURSE_DAYS = 90
 
 
-def _symptom_onset(conditions: list[Condition], courses: list[Course], today: date) -> tuple[date | None, int]:
-    """The first day of the back symptoms, and how many parts of its date were recorded
-    (``Condition.onset_parts``): the earliest onset of an active back pain, spasm or radicular
-    condition, or start of a muscle relaxant course begun in the last 90 days (a relaxant is
-    prescribed for symptoms already there). Dates after today are not onsets."""
+def _symptom_onset(
+    conditions: list[Condition], courses: list[Course], today: date
+) -> tuple[date | None, date | None, int]:
+    """The first day the back symptoms may have begun, the day by which they certainly had, and
+    how many parts of the first's date were recorded (``Condition.onset_parts``): the earliest
+    onset of an active back pain, spasm or radicular condition, or start of a muscle relaxant
+    course begun in the last 90 days (a relaxant is prescribed for symptoms already there).
+    Dates after today are not onsets."""
     symptomatic = [c for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
     starts = [c.start for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
-    onsets = [day for day in (*(c.onset for c in symptomatic), *starts) if day is not None and day <= today]
-    if not onsets:
-        return None, 3
-    first = min(onsets)
+    spans = [(c.onset, min(c.onset_latest or c.onset, today)) for c in symptomatic if c.onset and c.onset <= today]
+    spans += [(start, start) for start in starts if start <= today]
+    if not spans:
+        return None, None, 3
+    first = min(first for first, _ in spans)
     # Of that day, the date recorded most fully (a course's start is a whole date).
-    return first, 3 if first in starts else max(c.onset_parts for c in symptomatic if c.onset == first)
+    parts = 3 if first in starts else max(c.onset_parts for c in symptomatic if c.onset == first)
+    return first, min(last for _, last in spans), parts
 
 
 def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None]:
@@ -151,7 +156,7 @@ def build_context(
     courses, unnamed = read_courses(
         medication_history, draft_ingredients, terminology, medications, today, history_days
     )
-    symptom_onset, symptom_onset_parts = _symptom_onset(conditions, courses, today)
+    symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
     age, youngest_age = _ages(history.get("patient", []), today)
     return PatientContext(
         hook=hook,
@@ -166,6 +171,7 @@ def build_context(
         procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
         unavailable=unavailable,
         symptom_onset=symptom_onset,
+        symptom_onset_latest=symptom_onset_latest,
         symptom_onset_parts=symptom_onset_parts,
         unnamed_orders=unnamed,
     )

@@ -52,9 +52,14 @@ class Config(RuleConfig):
 
 
 def _persistent(context: PatientContext, concept: str, days: int) -> Condition | None:
-    """The oldest active condition of ``concept`` that began at least ``days`` ago."""
+    """The oldest active condition of ``concept`` that certainly began at least ``days`` ago: a
+    partial onset by its last day (a year alone recorded may be this week)."""
     before = context.today - timedelta(days=days)
-    found = [c for c in context.conditions if c.onset is not None and c.onset <= before and concept in c.concepts]
+    found = [
+        c
+        for c in context.conditions
+        if concept in c.concepts and c.onset is not None and (c.onset_latest or c.onset) <= before
+    ]
     return min(found, key=lambda c: c.onset or context.today, default=None)
 
 
@@ -87,8 +92,8 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
-    days = context.symptom_days
-    if days is None or context.symptom_onset is None or days < limits.min_symptom_days:
+    days, certain = context.symptom_days, context.certain_symptom_days
+    if days is None or certain is None or context.symptom_onset is None or certain < limits.min_symptom_days:
         return None
     triggers, radicular = _triggers(context, terminology, limits)
     if not triggers:
@@ -104,8 +109,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         status = f"No lumbar MRI or CT is on record in the last {limits.imaging_lookback_days} days."
 
     facts = {
-        "weeks": str(days // 7),
-        "days": str(days),
+        "weeks": _span(certain // 7, days // 7),
+        "days": _span(certain, days),
         "onset": date_shown(context.symptom_onset, context.symptom_onset_parts),
         "triggers": "\n".join(triggers),
         "imaging_status": status,
@@ -119,6 +124,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         order=order,
     )
     return Finding(RULE_ID, "radicular", order, facts, (Proposal(actions=(create(mri),)),))
+
+
+def _span(least: int, most: int) -> str:
+    """A duration a card may say: "47–99" where a partial onset leaves it that wide."""
+    return str(most) if least == most else f"{least}–{most}"
 
 
 FACTS = ("days", "imaging_status", "onset", "triggers", "weeks")
