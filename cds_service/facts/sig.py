@@ -195,29 +195,36 @@ def _planned_days(
     dosages: list[dict[str, Any]],
     bounds: tuple[_Span | None, _Steps | None],
     units_per_day: Callable[[], float | None],
+    per_day: Callable[[], float | None],
 ) -> tuple[float | None, str | None]:
     """Planned duration in days and the words saying where it came from (clinical specification
-    §1). The units a day are asked for only when a quantity is all that says how long. A source
-    saying 0 days, or 0 units, says nothing (EHRs send 0 for a blank): the next one is read; a
-    0-day supply beside 90 tablets once a day read as no course at all, and no card came."""
+    §1), and past its sources, a single instruction's count of doses over its doses a day (a
+    count of 10 once a day is a 10-day course, not "specify a duration"). The rates are asked for
+    only when nothing before says how long. A source saying 0 days, or 0 units, says nothing
+    (EHRs send 0 for a blank): the next one is read; a 0-day supply beside 90 tablets once a day
+    read as no course at all, and no card came."""
     days, basis = _bounded_days(dosages, bounds)
     if days is not None and days > 0:
         return days, basis
     dispense = request.get("dispenseRequest")
-    if not isinstance(dispense, dict):
+    if isinstance(dispense, dict):
+        repeats = max(as_int(dispense.get("numberOfRepeatsAllowed")) or 0, 0)
+        refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
+        supply = _days(dispense.get("expectedSupplyDuration"))
+        if supply is not None and supply > 0:
+            return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
+        quantity = as_obj(dispense.get("quantity"))
+        value = as_num(quantity.get("value"))
+        daily = units_per_day() if value is not None and value > 0 else None
+        if value is not None and daily and unit_of(quantity) in (*COUNT_UNITS, ""):
+            return value / daily * (1 + repeats), f"{fmt_number(value)} units at {fmt_number(daily)} a day{refills}"
+    # Past the specification's sources: one instruction's count of doses over its doses a day.
+    repeat = as_obj(as_obj(dosages[0].get("timing")).get("repeat")) if len(dosages) == 1 else {}
+    count = as_num(repeat.get("countMax")) or as_num(repeat.get("count"))
+    rate = per_day() if count is not None and count > 0 else None
+    if count is None or not rate or rate <= 0:
         return None, None
-    repeats = max(as_int(dispense.get("numberOfRepeatsAllowed")) or 0, 0)
-    refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
-    supply = _days(dispense.get("expectedSupplyDuration"))
-    if supply is not None and supply > 0:
-        return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
-    quantity = as_obj(dispense.get("quantity"))
-    value = as_num(quantity.get("value"))
-    per_day = units_per_day() if value is not None else None
-    if value is not None and value > 0 and per_day and unit_of(quantity) in (*COUNT_UNITS, ""):
-        basis = f"{fmt_number(value)} units at {fmt_number(per_day)} a day{refills}"
-        return value / per_day * (1 + repeats), basis
-    return None, None
+    return count / rate, f"{fmt_number(count)} doses at {fmt_number(rate)} a day"
 
 
 def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
@@ -237,7 +244,7 @@ def medication_order(
     per_day = _finite(highest(step_per_day))
     daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
     bounds = _bounds(dosages, facts.get("authoredOn"))
-    planned, basis = _sensible(*_planned_days(facts, dosages, bounds, lambda: daily))
+    planned, basis = _sensible(*_planned_days(facts, dosages, bounds, lambda: daily, lambda: per_day))
     return Order(
         reference=reference,
         resource=resource,
@@ -267,7 +274,10 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
         units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
         return _finite(units_per_day(dosages, units, (per_day_of_step(d, terminology) for d in dosages)))
 
-    return _sensible(*_planned_days(facts, dosages, bounds, daily))[0], bounds[0], _bounds_start(dosages)
+    def rate() -> float | None:
+        return _finite(highest(per_day_of_step(d, terminology) for d in dosages))
+
+    return _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0], bounds[0], _bounds_start(dosages)
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:
