@@ -215,3 +215,22 @@ def test_a_revoked_grant_keeps_the_database_down_until_it_is_given_back(
         assert sum(message.startswith("database answers again") for message in said) == 1, said
     finally:
         on_postgresql(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_another_writer_on_the_sqlite_file_is_no_outage(
+    tmp_path: Path, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The readiness probe's INSERT of no rows needs the file's write lock: queued behind another
+    connection's long write, past the wait, it marked the database down."""
+    database = tmp_path / "cds.db"
+    client = make_client(clock=Clock(NOON), database_url=f"sqlite:///{database}", database_wait_seconds=0.5)
+    _hook_call(client)
+    _until(lambda: client.get("/readyz").status_code == 200)
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # an operator's session, a long write of another process
+    try:
+        assert [client.get("/readyz").status_code for _ in range(3)] == [200, 200, 200]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not [r for r in caplog.records if r.getMessage().startswith("database unavailable")]

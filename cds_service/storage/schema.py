@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import OperationalError
 
 metadata = MetaData()
 
@@ -130,11 +131,24 @@ def answers_for_writes(connection: Connection) -> int:
     """The schema version, once every table was read and the three written ones took an INSERT
     (of no rows, rolled back); raises otherwise. A read-only standby, a revoked grant or a column
     gone refuse the INSERT as they would a card record, so the database is not said to be back
-    (``/readyz``, the gate's probe) while it still refuses them."""
+    (``/readyz``, the gate's probe) while it still refuses them. SQLite's INSERT takes the file's
+    write lock: held by another connection, that says the file takes writes, and is not waited
+    for (a probe that queued behind a long write marked the database down)."""
     for table in metadata.sorted_tables:
         connection.execute(select(table).limit(1)).all()
-    for table in (issued_cards, feedback, seen_tokens):
-        connection.execute(table.insert().from_select(list(table.c), select(table).where(false())))
-    version = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
-    connection.rollback()
-    return int(version)
+    version = int(connection.execute(select(func.max(schema_version.c.version))).scalar_one())
+    sqlite = connection.dialect.name == "sqlite"
+    waits = connection.exec_driver_sql("PRAGMA busy_timeout").scalar() if sqlite else None
+    try:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+        for table in (issued_cards, feedback, seen_tokens):
+            connection.execute(table.insert().from_select(list(table.c), select(table).where(false())))
+    except OperationalError as error:
+        if getattr(error.orig, "sqlite_errorname", None) != "SQLITE_BUSY":
+            raise
+    finally:
+        connection.rollback()
+        if sqlite:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(waits or 0)}")
+    return version
