@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
+from cds_service.storage.store import Store
 from tests.conftest import NOON, SELECT, Clock, fixture
 
 REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
@@ -234,3 +235,23 @@ def test_another_writer_on_the_sqlite_file_is_no_outage(
         holder.execute("ROLLBACK")
         holder.close()
     assert not [r for r in caplog.records if r.getMessage().startswith("database unavailable")]
+
+
+def test_a_statement_of_the_services_own_that_is_wrong_is_a_500_not_an_outage(
+    database_url: str, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column or table not found, or SQLite's generic error, is also what a bug in a statement
+    raises: the probe answering says it is the statement's, a 500 with its traceback, and the
+    database stays up (it was marked down, and up again a second later, on every call)."""
+    client = make_client(clock=Clock(NOON), database_url=database_url)
+    cards = _hook_call(client)
+
+    def a_bug(store: Store, **_: object) -> None:
+        with store.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT no_such_column FROM feedback")
+
+    monkeypatch.setattr(Store, "record_feedback", a_bug)
+    client._transport.raise_server_exceptions = False  # type: ignore[attr-defined]  # the 500, as a client sees it
+    assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 500
+    assert client.get("/readyz").status_code == 200
+    assert _metric(client, "cds_database_up") == 1

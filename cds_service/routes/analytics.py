@@ -17,7 +17,7 @@ from cds_service.errors import StorageUnavailable
 from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
-from cds_service.storage.availability import DatabaseUnavailable, is_outage
+from cds_service.storage.availability import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -63,7 +63,7 @@ async def _figures(runtime: Runtime, query: AnalyticsQuery) -> dict[str, Any]:
             raise DatabaseUnavailable("the database is down")
         return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
     except (DatabaseUnavailable, SQLAlchemyError) as error:
-        if not isinstance(error, DatabaseUnavailable) and not is_outage(error):
+        if not isinstance(error, DatabaseUnavailable) and not await runtime.storage.outage(error, runtime.storage.wait):
             raise
         log.warning("analytics: database unavailable (%s): 503", type(error).__name__)
         raise StorageUnavailable("the database is unavailable: ask for the analytics again later") from None

@@ -59,6 +59,14 @@ def is_outage(error: BaseException) -> bool:
     return deployment_fault(error) is not None or getattr(error.orig, "sqlstate", None) in _SCHEMA_GONE
 
 
+def _may_be_the_statements(error: SQLAlchemyError) -> bool:
+    """A table or column not found (PostgreSQL's 42P01 and 42703; SQLite's generic SQLITE_ERROR,
+    which a syntax error shares): gone from the database, or never there, the statement's bug."""
+    original = getattr(error, "orig", None)
+    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    return state in (*_SCHEMA_GONE, "SQLITE_ERROR")
+
+
 class DatabaseGate:
     def __init__(self, ping: Callable[[], object], *, wait: float, embedded: bool, metrics: Metrics) -> None:
         self._ping = ping
@@ -97,11 +105,23 @@ class DatabaseGate:
             self.mark_down(f"no answer within {limit:g} s")
             raise DatabaseUnavailable(f"no answer within {limit:g} s") from None
         except SQLAlchemyError as error:
-            if not is_outage(error):
+            if not await self.outage(error, limit):
                 raise
             said = database_error(error)  # its class and SQLSTATE: a standby's, a grant's, a table's
             self.mark_down(said)
             raise DatabaseUnavailable(said) from error
+
+    async def outage(self, error: SQLAlchemyError, limit: float) -> bool:
+        """``is_outage``; and of an error a statement's bug shares with a table gone, the probe's
+        word: answering, the database has its tables, and the statement is at fault (a 500 with
+        its traceback, not the database marked down and up again for ever)."""
+        if not is_outage(error) or not _may_be_the_statements(error):
+            return is_outage(error)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(self._pool().submit(self._ping)), limit)
+        except Exception:  # any failure of the probe: the database's state
+            return True
+        return False
 
     def mark_down(self, reason: str) -> None:
         if self.down_since is None:
