@@ -447,3 +447,17 @@ def test_a_method_not_allowed_says_which_are(client: TestClient) -> None:
 @pytest.mark.parametrize("path", ["/cds-services", "/metrics", "/analytics", "/analytics/report", "/healthz"])
 def test_head_is_answered_where_get_is(client: TestClient, path: str) -> None:
     assert client.head(path).status_code == 200
+
+
+def test_empty_selections_and_a_withdrawn_selection_are_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No card can come: answered, as a selection naming no draft is, and the log says why."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    request["context"]["selections"] = []
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+    assert "context.selections is empty: none of the draft orders is reviewed" in caplog.text
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    request["context"]["draftOrders"]["entry"][0]["resource"]["status"] = "cancelled"
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+    assert "names no order in draftOrders (none, or one entered in error, cancelled or revoked)" in caplog.text

@@ -164,7 +164,13 @@ class OrderSelectContext(OrderContext):
             if reference not in found and (not drafts or reference.split("/", 1)[0] in kinds):
                 # The client's error (CDS Hooks: selections name draftOrders entries), not a reason
                 # to refuse the call; an operator should see it: no card can come for that order.
-                log.warning("context.selections[%d] names no order in draftOrders: it is not reviewed", index)
+                log.warning(
+                    "context.selections[%d] names no order in draftOrders (none, or one entered in error, "
+                    "cancelled or revoked): it is not reviewed",
+                    index,
+                )
+        if self.selections == [] and drafts:
+            log.warning("context.selections is empty: none of the draft orders is reviewed")
         return reviewed
 
 
