@@ -131,7 +131,7 @@ def test_a_reason_of_the_service_is_named_as_its_cards_name_it_whatever_display_
     make_client: Callable[..., TestClient],
 ) -> None:
     """A client's display is free text: one naming the patient stood, in every client's figures
-    and the report, for everyone who gave that reason. A client's own code keeps its display."""
+    and the report, for everyone who gave that reason. A client's own code is named by its code."""
     client = make_client()
     card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
     item = overridden(card, "benefit-outweighs-risk")
@@ -145,7 +145,7 @@ def test_a_reason_of_the_service_is_named_as_its_cards_name_it_whatever_display_
     [reason] = by_rule(body)["cyclobenzaprine-duration"]["override_reasons"]
     assert reason["display"] == "Benefit outweighs risk for this patient"
     [site] = by_rule(body)["cyclobenzaprine-older-adult"]["override_reasons"]
-    assert site["display"] == "Site reason 7"
+    assert (site["system"], site["code"], site["display"]) == ("urn:site:reasons", "r7", "r7")
     assert "Tessa" not in client.get("/analytics/report", params={"from": "2026-11-21", "to": "2026-11-21"}).text
 
 
@@ -227,7 +227,7 @@ def test_analytics_need_a_client_token_when_authentication_is_on(make_client: Ca
 def test_the_report_page_draws_a_bar_per_rule_and_escapes_what_clients_sent(client: TestClient) -> None:
     card = issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
     hostile = overridden(card)
-    hostile["overrideReason"] = {"reason": {"code": "x", "display": "<script>alert(1)</script>"}}
+    hostile["overrideReason"] = {"reason": {"code": "<script>alert(1)</script>", "display": "shown nowhere"}}
     send_feedback(client, hostile)
     page = client.get("/analytics/report", params={"period": "day"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -167,14 +167,14 @@ def _scope(scope: Owner | None) -> dict[str, Any]:
 
 
 def _reason_display(knowledge: Knowledge, reason: queries.ReasonCount) -> str:
-    """The card text's name for the service's own reasons, whatever display came with them: a
-    client's is free text that may name the patient, and the one kept stood for every client's.
-    A reason of a client's own code system is named as it was sent."""
+    """The card text's name for the service's own reasons; any other reason by its code. Never the
+    display a client sent: free text, which may name the patient, and the one kept stood for
+    every client's."""
     if reason.system in (OVERRIDE_REASON_SYSTEM, None) and reason.code:
         offered = _offered_display(knowledge, reason.rule_id, reason.code)
-        if offered or reason.system == OVERRIDE_REASON_SYSTEM:
-            return offered or reason.code
-    return reason.display or reason.code or NO_REASON
+        if offered:
+            return offered
+    return reason.code or NO_REASON
 
 
 def _offered_display(knowledge: Knowledge, rule_id: str, code: str | None) -> str | None:

@@ -43,7 +43,6 @@ class ReasonCount:
     rule_id: str
     system: str | None
     code: str | None
-    display: str | None
     alerts: int
 
 
@@ -131,14 +130,12 @@ def override_reasons(
             feedback.c.outcome,
             feedback.c.override_system,
             feedback.c.override_code,
-            feedback.c.override_display,
         )
         .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
         .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
     )
     accepted: set[tuple[Any, ...]] = set()
     reasons: dict[tuple[str, str | None, str | None], set[tuple[Any, ...]]] = defaultdict(set)
-    displays: dict[tuple[str, str | None, str | None], str | None] = {}
     with engine.connect() as connection:
         for row in connection.execute(query):
             alert = (_day(row.day), row.rule_id, row.issuer, row.tenant, row.patient_key, row.draft)
@@ -147,9 +144,8 @@ def override_reasons(
                 continue
             key = (row.rule_id, row.override_system, row.override_code)
             reasons[key].add(alert)
-            displays[key] = max(filter(None, [displays.get(key), row.override_display]), default=None)
     return [
-        ReasonCount(rule, system, code, displays[(rule, system, code)], len(alerts - accepted))
+        ReasonCount(rule, system, code, len(alerts - accepted))
         for (rule, system, code), alerts in reasons.items()
         if alerts - accepted
     ]
