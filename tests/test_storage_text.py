@@ -73,14 +73,15 @@ def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
 
 def test_nul_in_hook_instance_keeps_the_card_record(database_url: str, make_client: Callable[..., TestClient]) -> None:
     """The cards were answered but their record failed after the answer: feedback on them then
-    found no card (unmatched, no rule, no snooze)."""
+    found no card (unmatched, no rule, no snooze). A hookInstance that is no UUID is stored as
+    the log says it: a client's free text there may name the patient."""
     client = make_client(database_url=database_url)
     card = _card(client, hook_instance="d3b07384-\u0000-4d1a")
     assert client.post(FEEDBACK, json={"feedback": [_overridden(card["uuid"], 5)]}).json()["stored"] == 1
     [(stored_instance, rule)] = database_rows(
         database_url, "SELECT hook_instance, feedback.rule_id FROM issued_cards JOIN feedback ON card_uuid = uuid"
     )
-    assert (stored_instance, rule) == ("d3b07384-\ufffd-4d1a", "cyclobenzaprine-duration")
+    assert (stored_instance, rule) == ("(not a UUID)", "cyclobenzaprine-duration")
     body = client.get("/analytics").json()
     assert (body["totals"]["issued"], body["totals"]["overridden"], body["unmatched_feedback"]) == (1, 1, 0)
 
