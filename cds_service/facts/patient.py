@@ -89,14 +89,15 @@ def _symptom_onset(
     Dates after today are not onsets."""
     symptomatic = [c for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
-    starts = [c.start for c in courses if since <= c.start and _SYMPTOM_COURSE_CONCEPT in c.concepts]
+    begun = [c for c in courses if since <= c.start <= today and _SYMPTOM_COURSE_CONCEPT in c.concepts]
     spans = [(c.onset, min(c.onset_latest or c.onset, today)) for c in symptomatic if c.onset and c.onset <= today]
-    spans += [(start, start) for start in starts if start <= today]
+    spans += [(c.start, min(c.start_latest, today)) for c in begun]
     if not spans:
         return None, None, 3
     first = min(first for first, _ in spans)
-    # Of that day, the date recorded most fully (a course's start is a whole date).
-    parts = 3 if first in starts else max(c.onset_parts for c in symptomatic if c.onset == first)
+    # Of that day, the date recorded most fully.
+    recorded = [c.onset_parts for c in symptomatic if c.onset == first]
+    parts = max(recorded + [c.start_parts for c in begun if c.start == first])
     return first, min(last for _, last in spans), parts
 
 

@@ -75,7 +75,9 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     lines = []
     earliest = today - timedelta(days=limits.prior_course_max_days)
     latest = today - timedelta(days=limits.prior_course_min_days)
-    prior = [c for c in context.courses if earliest <= c.start <= latest and "muscle-relaxant" in c.concepts]
+    # Begun in the window, and certainly long enough ago: a month alone recorded, by its last day.
+    relaxants = [c for c in context.courses if "muscle-relaxant" in c.concepts]
+    prior = [c for c in relaxants if earliest <= c.start and c.start_latest <= latest]
     if prior:
         course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
         started = date_shown(course.start, course.start_parts)
