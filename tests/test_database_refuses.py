@@ -255,3 +255,38 @@ def test_a_statement_of_the_services_own_that_is_wrong_is_a_500_not_an_outage(
     assert client.post(FEEDBACK, json=_overridden(cards[0])).status_code == 500
     assert client.get("/readyz").status_code == 200
     assert _metric(client, "cds_database_up") == 1
+
+
+def test_a_record_refused_then_an_outage_partway_is_counted_lost_once(
+    postgresql_url: str, make_client: Callable[..., TestClient], on_postgresql: Callable[[str], None]
+) -> None:
+    """Two held records written again one at a time: the first refused (a statement error, lost),
+    the database down at the second. Held whole, the first was counted lost again on the next try."""
+    client = make_client(clock=Clock(NOON), database_url=postgresql_url, database_wait_seconds=1.0)
+    _hook_call(client)
+    assert client.get("/analytics").status_code == 200  # its record written first
+    refused, second = str(uuid.uuid4()), str(uuid.uuid4())
+    on_postgresql(_TRIGGER.format(code="25006"))  # down: both records held
+    for hook_instance in (refused, second):
+        request = fixture(REQUEST) | {"hookInstance": hook_instance}
+        assert client.post(SELECT, json=request).status_code == 200
+    _until(lambda: _metric(client, "cds_card_records_pending") == 2, within=5)
+
+    def refusing(second_code: str | None) -> str:
+        """The first record refused for itself; the second, if ``second_code``, as the database's state."""
+        then = f"ELSIF NEW.hook_instance = '{second}' THEN RAISE EXCEPTION 'down' USING ERRCODE = '{second_code}';"
+        return f"""
+            CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            IF NEW.hook_instance = '{refused}' THEN RAISE EXCEPTION 'bad' USING ERRCODE = '23514';
+            {then if second_code else ""} END IF; RETURN NEW; END $$;"""
+
+    on_postgresql(refusing("25006"))  # the probe answers: the split meets the outage at the second
+    time.sleep(2.5)
+    on_postgresql(refusing(None))
+    _until(lambda: _metric(client, "cds_card_records_pending") == 0, within=5)
+    assert _metric(client, "cds_card_records_lost_total") == 1
+    engine = create_engine(postgresql_url)
+    with engine.connect() as connection:
+        stored = set(connection.execute(text("SELECT hook_instance FROM issued_cards")).scalars())
+    engine.dispose()
+    assert second in stored and refused not in stored

@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 HELD_CARDS = 10_000
 
 
+class PartlyHandled(DatabaseUnavailable):
+    """The database went down partway through a batch written one record at a time: its first
+    ``handled`` records were written (``written`` cards) or refused and counted lost; the rest
+    are to be held. Held whole, the refused ones were counted lost again on the next try."""
+
+    def __init__(self, reason: str, *, handled: int, written: int) -> None:
+        super().__init__(reason)
+        self.handled, self.written = handled, written
+
+
 class CardBuffer:
     """Card records the database could not take yet, oldest first, at most ``limit`` cards."""
 
@@ -55,17 +65,25 @@ class CardBuffer:
         async with self._draining:
             while self._pending:
                 batch = list(self._pending)
-                late = await write_records(write, batch, self._metrics)
-                self._metrics.card_records_late.inc(late)
+                try:
+                    late = await write_records(write, batch, self._metrics)
+                except PartlyHandled as partly:
+                    self._settle(batch[: partly.handled], partly.written)
+                    raise
+                self._settle(batch, late)
                 written += late
-                for record in batch:
-                    self._pending.popleft()
-                    self._cards -= len(record.cards)
-                self._metrics.card_records_pending.set(self._cards)
             self._dropping = False
         if written:
             log.warning("%d card record(s) held while the database was unavailable are written", written)
         return written
+
+    def _settle(self, records: list[CardRecord], late: int) -> None:
+        """``records``, the oldest held, are written (``late`` cards) or counted lost: let go."""
+        self._metrics.card_records_late.inc(late)
+        for record in records:
+            self._pending.popleft()
+            self._cards -= len(record.cards)
+        self._metrics.card_records_pending.set(self._cards)
 
 
 async def write_records(
@@ -81,7 +99,13 @@ async def write_records(
         raise
     except SQLAlchemyError as error:
         if len(records) > 1:
-            return sum([await write_records(write, [record], metrics) for record in records])
+            written = 0
+            for handled, record in enumerate(records):
+                try:
+                    written += await write_records(write, [record], metrics)
+                except DatabaseUnavailable as down:
+                    raise PartlyHandled(str(down), handled=handled, written=written) from down
+            return written
         metrics.card_records_lost.inc(len(records[0].cards))
         hook_call = loggable(records[0].hook_instance)
         log.error("card records of hook call %s refused (%s): lost", hook_call, type(error).__name__)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.clock import Clock
 from cds_service.observability import Metrics
 from cds_service.storage.availability import DatabaseGate, DatabaseUnavailable
-from cds_service.storage.held import HELD_CARDS, CardBuffer, RecentTokens, write_records
+from cds_service.storage.held import HELD_CARDS, CardBuffer, PartlyHandled, RecentTokens, write_records
 from cds_service.storage.records import CardRecord
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store
@@ -71,14 +71,23 @@ class Writer:
                     await asyncio.wait_for(self._now.wait(), WRITE_DELAY_SECONDS)
             self._now.clear()
             batch, self.queued = self.queued, []
+            handled = 0  # of this batch, written or refused before the database went down
             try:
                 await self.write_held()  # records held earlier go first, and the token ids
-                await write_records(self._write, batch, self._metrics)
+                try:
+                    await write_records(self._write, batch, self._metrics)
+                except PartlyHandled as partly:
+                    handled = partly.handled
+                    raise
             except DatabaseUnavailable as error:
-                count = sum(len(record.cards) for record in batch)
+                # And those queued meanwhile: this task ends, and no round would write them (a
+                # record stood in the queue until the next call's, lost uncounted at shutdown).
+                stranded, self.queued = self.queued, []
+                self._handled_count += len(stranded)
+                count = sum(len(record.cards) for record in batch[handled:])
                 if count and not len(self.held_cards):  # once an outage, not every 20 ms round
                     log.warning("database unavailable (%s): card records held in memory", error)
-                for record in batch:
+                for record in [*batch[handled:], *stranded]:
                     self.held_cards.hold(record)
                 return  # the gate's recovery writes what is held (``write_held``)
             finally:
