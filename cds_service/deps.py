@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock, today
-from cds_service.observability import Metrics, loggable
+from cds_service.observability import Metrics
 from cds_service.pipeline.evaluate import FhirAccess, QuietFor
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
@@ -111,9 +111,9 @@ class Runtime:
     def record_issued(
         self, *, service_id: str, hook_instance: str, patient_id: str, cards: Sequence[IssuedCard]
     ) -> None:
-        """Queue the record of the cards a hook call issued (``storage.writer``)."""
-        # The hookInstance as the log says it: a client's free text there may name the patient.
-        self.writer.queue(CardRecord(service_id, loggable(hook_instance), patient_id, tuple(cards), self.clock()))
+        """Queue the record of the cards a hook call issued (``storage.writer``). ``hook_instance``
+        as the log says it (``observability.loggable``): a client's free text there may name the patient."""
+        self.writer.queue(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
 
     async def cards_written(self) -> None:
         """Before anything reads cards back (feedback on a card, order-sign what order-select

@@ -40,8 +40,10 @@ async def call_service(request: Request) -> Response:
     started = time.perf_counter()
     raw = await read_body(request, runtime.settings.body_limits)
     body = parse_body(raw, runtime.settings.body_limits)
+    said = None  # the hookInstance as the log and the card records say it, read once
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
-        hook_instance.set(loggable(body["hookInstance"]))
+        said = loggable(body["hookInstance"])
+        hook_instance.set(said)
     # A large call computes in a worker thread (``evaluate``): this loop keeps answering meanwhile.
     result = await evaluate(
         service,
@@ -62,7 +64,7 @@ async def call_service(request: Request) -> Response:
     if result.issued:
         runtime.record_issued(  # queued, written once the answer is out (deps.Runtime.record_issued)
             service_id=service.id,
-            hook_instance=result.request.hookInstance,
+            hook_instance=said or loggable(result.request.hookInstance),
             patient_id=result.context.patientId,
             cards=issued_to(result.issued, caller),  # analytics show a client its own cards
         )

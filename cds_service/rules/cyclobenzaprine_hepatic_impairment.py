@@ -97,7 +97,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if reason is None:
         if cirrhosis is None:
             return None
-        dose = f"{fmt_number(order.dose_mg or 0)} mg per dose"
+        assert order.dose_mg is not None  # an unreadable dose is "dose-unknown", above
+        dose = f"{fmt_number(order.dose_mg)} mg per dose"
         return Finding(RULE_ID, "cirrhosis-severity-unknown", order, {**facts, "dose": dose}, evidence=evidence)
     proposal, dose_facts = start_dose_switch(order, terminology)
     variant = _VARIANTS.get(reason, reason)

@@ -115,8 +115,10 @@ class DatabaseGate:
         """``is_outage``; and of an error a statement's bug shares with a table gone, the probe's
         word: answering, the database has its tables, and the statement is at fault (a 500 with
         its traceback, not the database marked down and up again for ever)."""
-        if not is_outage(error) or not _may_be_the_statements(error):
-            return is_outage(error)
+        if not is_outage(error):
+            return False
+        if not _may_be_the_statements(error):
+            return True
         try:
             await asyncio.wait_for(asyncio.wrap_future(self._pool().submit(self._ping)), limit)
         except Exception:  # any failure of the probe: the database's state

@@ -67,9 +67,9 @@ class CardBuffer:
                 batch = list(self._pending)
                 try:
                     late = await write_records(write, batch, self._metrics)
-                except PartlyHandled as partly:
+                except PartlyHandled as partly:  # what it handled let go; the caller's batch is not this
                     self._settle(batch[: partly.handled], partly.written)
-                    raise
+                    raise DatabaseUnavailable(str(partly)) from partly
                 self._settle(batch, late)
                 written += late
             self._dropping = False

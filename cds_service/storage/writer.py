@@ -71,15 +71,12 @@ class Writer:
                     await asyncio.wait_for(self._now.wait(), WRITE_DELAY_SECONDS)
             self._now.clear()
             batch, self.queued = self.queued, []
-            handled = 0  # of this batch, written or refused before the database went down
             try:
                 await self.write_held()  # records held earlier go first, and the token ids
-                try:
-                    await write_records(self._write, batch, self._metrics)
-                except PartlyHandled as partly:
-                    handled = partly.handled
-                    raise
+                await write_records(self._write, batch, self._metrics)
             except DatabaseUnavailable as error:
+                # Of this batch, those written or refused before the database went down are done.
+                handled = error.handled if isinstance(error, PartlyHandled) else 0
                 # And those queued meanwhile: this task ends, and no round would write them (a
                 # record stood in the queue until the next call's, lost uncounted at shutdown).
                 stranded, self.queued = self.queued, []
