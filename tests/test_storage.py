@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import logging
+import re
 import stat
 import threading
 import time
@@ -359,6 +361,27 @@ def _unkeyed_card(database_url: str, uuid: str, keys_after: str | None = None) -
             }
             | {"after": keys_after},
         )
+
+
+def test_each_older_record_is_counted_once_as_it_is_keyed(
+    make_client: Callable[..., TestClient],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log says how many records the keying changed, page after page, on either database: the
+    statement's own count (a record another process keyed meanwhile is not counted twice)."""
+    caplog.set_level(logging.INFO, logger="cds_service.storage.store")
+    monkeypatch.setattr(keyed, "PAGE", 2)  # two pages, the second short
+    client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
+    client.get("/healthz")
+    for uuid in ("old-1", "old-2", "old-3"):
+        _unkeyed_card(database_url, uuid)
+    assert client.get("/analytics").status_code == 200
+    _keyed_by_now(database_url)
+    said = re.findall(r"(\d+) card records of an older release now keep", caplog.text)
+    assert sum(map(int, said)) == 3
+    assert database_rows(database_url, "SELECT count(*) FROM issued_cards WHERE keyed = 1") == [(3,)]
 
 
 def test_analytics_do_not_wait_on_a_record_another_transaction_holds(

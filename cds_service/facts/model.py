@@ -164,9 +164,9 @@ class PatientContext:
     today: date
     orders: tuple[Order, ...]
     drafts: tuple[Order, ...] = ()
-    # The oldest the patient may be; a birthDate of a year or a month alone may make them a year
-    # younger (``youngest_age``; None: the same).
-    age: int | None = None
+    # A birthDate of a year or a month alone leaves the age a year uncertain: the checks for older
+    # adults read the oldest the patient may be, their cards say both (None: no birthDate).
+    oldest_age: int | None = None
     youngest_age: int | None = None
     conditions: tuple[Condition, ...] = ()
     courses: tuple[Course, ...] = ()

@@ -158,14 +158,14 @@ def build_context(
         medication_history, draft_ingredients, terminology, medications, today, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
-    age, youngest_age = _ages(history.get("patient", []), today)
+    oldest_age, youngest_age = _ages(history.get("patient", []), today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
         today=today,
         orders=tuple(orders),
         drafts=tuple(drafts),
-        age=age,
+        oldest_age=oldest_age,
         youngest_age=youngest_age,
         conditions=tuple(conditions),
         courses=tuple(courses),

@@ -96,9 +96,10 @@ def _sublingual_once_daily(order: Order) -> dict[str, Any]:
 def age_facts(context: PatientContext) -> dict[str, str]:
     """The age a card says, and why it may be two: a birth date of a year or a month alone leaves
     "64 or 65" (``PatientContext.youngest_age``), said with ``age_basis`` where the card has room."""
-    if context.youngest_age is None or context.youngest_age == context.age:
-        return {"age": str(context.age), "age_basis": ""}
-    return {"age": f"{context.youngest_age} or {context.age}", "age_basis": " (birth date recorded without its day)"}
+    oldest, youngest = context.oldest_age, context.youngest_age
+    if youngest is None or youngest == oldest:
+        return {"age": str(oldest), "age_basis": ""}
+    return {"age": f"{youngest} or {oldest}", "age_basis": " (birth date recorded without its day)"}
 
 
 def condition_label(condition: Condition, terminology: Terminology, concept: str) -> str:

@@ -39,7 +39,7 @@ def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
-    if not is_cyclobenzaprine(order, terminology) or context.age is None or context.age < config.min_age:
+    if not is_cyclobenzaprine(order, terminology) or context.oldest_age is None or context.oldest_age < config.min_age:
         return None
     sublingual = order.drug is not None and order.drug.sublingual
     variant = above_start_dose(order, config.start_dose_mg, config.sublingual_start_dose_mg)

@@ -84,7 +84,7 @@ def _with_patient(variant: str, context: PatientContext, config: Config) -> str:
     (65) or older [BEERS] no tricyclic, and the drugs for chronic low back pain with their cautions."""
     if variant == "chronic-low-back-pain" and any("radicular" in c.concepts for c in context.conditions):
         variant = "chronic-low-back-pain-radicular"
-    older = context.age is not None and context.age >= config.min_age
+    older = context.oldest_age is not None and context.oldest_age >= config.min_age
     return f"{variant}-older-adult" if older and variant != "myofascial-pain" else variant
 
 

@@ -57,7 +57,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "prior_end": _last_day(latest),
         "age": age_facts(context)["age"],
     }
-    if context.age is not None and context.age >= config.min_age:
+    if context.oldest_age is not None and context.oldest_age >= config.min_age:
         return Finding(RULE_ID, "older-adult", order, facts, evidence=("FAIL", "BEERS"))
     variant = "repeat-tizanidine" if order.drug.ingredient == "tizanidine" else "repeat-course"
     return Finding(RULE_ID, variant, order, facts, evidence=("FAIL",))

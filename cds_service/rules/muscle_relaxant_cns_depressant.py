@@ -38,7 +38,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         return None
     classes = {c for a in found for c in CLASSES if terminology.is_medication(c, a.drug)}
     depressants = [i for a in found for c in CLASSES for i in terminology.ingredients_of(c, a.drug)]
-    older = context.age is not None and context.age >= config.min_age
+    older = context.oldest_age is not None and context.oldest_age >= config.min_age
     assert order.drug is not None
     # The cyclobenzaprine label speaks for cyclobenzaprine only; another relaxant's card cites the
     # warnings about what it is taken with (and the label's class warning when nothing else applies).

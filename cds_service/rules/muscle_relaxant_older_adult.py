@@ -28,7 +28,7 @@ def is_beers_relaxant(order: Order, terminology: Terminology) -> bool:
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
-    if not is_beers_relaxant(order, terminology) or context.age is None or context.age < config.min_age:
+    if not is_beers_relaxant(order, terminology) or context.oldest_age is None or context.oldest_age < config.min_age:
         return None
     assert order.drug is not None  # is_beers_relaxant holds
     ingredients = sorted(terminology.medication_concepts["beers-muscle-relaxant"])
