@@ -189,6 +189,22 @@ def test_cumulative_days_are_stated_and_the_update_leaves_what_remains(client: T
     assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 10  # 21 - 11 already taken
 
 
+def test_a_prior_course_written_before_its_dosing_period_counts_the_period(client: TestClient) -> None:
+    """A bounds period that sets the duration is the course, even when the order was written weeks
+    before it: read from the written date to the period's end, its 6 days counted as 18."""
+    request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
+    prior = request["prefetch"]["medications"]["entry"][0]["resource"]
+    prior.update(status="completed", authoredOn="2026-10-25")
+    del prior["dispenseRequest"]
+    prior["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026-11-06", "end": "2026-11-11"}
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 15
+    assert not cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-duration")  # 6 + 15
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 16
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-duration")
+    assert "6 taken + 16 planned" in card["summary"] and "2026-11-06" in card["detail"]
+
+
 def test_unknown_duration_gets_info_card(client: TestClient) -> None:
     body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-unknown-duration.json")).json()
     [card] = cards_for(body, "cyclobenzaprine-duration")

@@ -66,9 +66,9 @@ def _course_days(
         return None
     assumed = recorded = False
     if span is not None and planned is not None:
-        # The bounds period set the duration: its end is the last day. An order authored after
-        # the course began (a medication history entered later) runs from the recorded start.
-        start, end, recorded = min(start, span[0]), span[1] + _ONE_DAY, True
+        # The bounds period set the duration: it is the course, whenever the order was written
+        # (before dosing began, or after: a medication history entered later).
+        start, end, recorded = span[0], span[1] + _ONE_DAY, True
     elif planned is not None:
         # An order written on the 1st for dosing from the 5th ran from the 5th: its 14 days end on
         # the 18th (a washout counts from then). A dosing start before the written date (a
