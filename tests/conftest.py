@@ -130,7 +130,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 # What ``load_knowledge`` reads from the settings: apps whose settings agree on these share one load.
-KNOWLEDGE_SETTINGS = ("cards_dir", "local_codes_file", "rules", "snooze_days")
+KNOWLEDGE_SETTINGS = ("cards_dir", "local_codes_file", "rules", "snooze_days", "timezone")
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from tests.conftest import FIXTURES, SELECT, SIGN, Clock, fixture, rule_ids
 MAOI = "cyclobenzaprine-maoi"
 # Phenelzine's last day 2026-11-08: 13 days before 2026-11-21, inside the 14-day washout.
 LAST_DAY_13_DAYS_AGO = "cyclobenzaprine-maoi/fires-maoi-last-day-13-days-ago-v2-inclusive-end.json"
+# Linezolid's last day 2026-11-21, today: inside its 24-hour washout.
+LINEZOLID_TODAY = "cyclobenzaprine-maoi/fires-linezolid-last-day-today-v2-24-hour-washout.json"
 HONOLULU = "Pacific/Honolulu"  # UTC−10: 15:00 on 21 November is 01:00 UTC on the 22nd
 
 
@@ -33,6 +35,26 @@ def test_the_rules_count_days_where_the_site_is(
     client = make_client(clock=_at("2026-11-22T01:00:00"), timezone=timezone)
     body = client.post(SELECT, json=fixture(LAST_DAY_13_DAYS_AGO)).json()
     assert (MAOI in rule_ids(body)) is fires
+
+
+@pytest.mark.parametrize(
+    ("course", "end", "fires"),
+    [
+        (LINEZOLID_TODAY, "2026-11-20T23:00:00Z", True),  # 08:00 on the 21st in Tokyo: not over yet
+        (LAST_DAY_13_DAYS_AGO, "2026-11-07T20:00:00Z", True),  # 05:00 on the 8th in Tokyo: 13 days ago
+        (LAST_DAY_13_DAYS_AGO, "2026-11-07T14:00:00Z", False),  # 23:00 on the 7th in Tokyo: 14 days ago
+    ],
+)
+def test_a_washout_counts_from_the_site_day_an_end_in_utc_falls_on(
+    make_client: Callable[..., TestClient], course: str, end: str, fires: bool
+) -> None:
+    """East of UTC an end written in UTC falls on a later day where the site is: the washout
+    counted from its UTC day ended a day early, and the critical card was lost (01:00 in Tokyo)."""
+    client = make_client(clock=_at("2026-11-20T16:00:00"), timezone="Asia/Tokyo")
+    request = fixture(course)
+    [prior] = [e["resource"] for e in request["prefetch"]["medications"]["entry"]]
+    prior["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = end
+    assert (MAOI in rule_ids(client.post(SELECT, json=request).json())) is fires
 
 
 def _signed(body: dict[str, Any]) -> dict[str, Any]:

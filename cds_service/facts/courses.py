@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -20,7 +20,7 @@ from cds_service.facts.model import Course
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,
-    bounds_end_utc,
+    bounds_end_instant,
     course_plan,
     plan_inputs,
     planned_request,
@@ -87,7 +87,7 @@ class _Plan(NamedTuple):
     """What an order's dosing and dispensing say of its course, whoever's order it is."""
 
     plan: CoursePlan
-    last_day_utc: date | None  # an end the bounds period dates as a time with a zone
+    last_end: datetime | None  # an end the bounds period dates as a time with a zone, in UTC
     written_date_read: bool  # a bounds period that ends without a start: the plan is the order's own
 
 
@@ -112,8 +112,8 @@ class _DrugRead(NamedTuple):
 def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Plan:
     request = planned_request(inputs)
     plan = course_plan(request, drug, terminology)
-    utc = bounds_end_utc(request) if plan[1] is not None else None
-    return _Plan(plan, utc, starts_when_written(request))
+    last_end = bounds_end_instant(request) if plan[1] is not None else None
+    return _Plan(plan, last_end, starts_when_written(request))
 
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | Literal[False] | None:
@@ -138,11 +138,13 @@ def read_courses(
     terminology: Terminology,
     medications: MedicationIndex,
     today: date,
+    zone: tzinfo,
     history_days: int,
 ) -> tuple[list[Course], int]:
     """The courses, and how many orders name their drug by a reference that leads to none (checks
     cannot see those drugs, an MAO inhibitor among them: the history is read in part, and the
-    cards say so). ``history_days``: how far back a check reads a finished course."""
+    cards say so). ``zone``: the site's, where ``today`` is; ``history_days``: how far back a
+    check reads a finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses, unnamed = [], 0
     for raw in raws:
@@ -174,22 +176,30 @@ def read_courses(
         if draft_ingredients.get(reference, "") == drug.ingredient:
             continue  # the draft's own copy
         try:
-            plan, utc, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
+            plan, last_end, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
             if written_date_read:
                 plan = course_plan(raw, drug, terminology)
-                utc = bounds_end_utc(raw) if plan[1] is not None else None
+                last_end = bounds_end_instant(raw) if plan[1] is not None else None
             days = _course_days(raw, plan, status, today)
             if days is None:
                 continue
             start, end, assumed, parts, recorded = days
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
-        utc = utc if utc and utc >= end else None  # the last day in UTC only when after the last day
+        latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
-        courses.append(Course(reference, drug, concepts, start, end, status, assumed, utc, parts, recorded))
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
     if unnamed:
         log.warning("medications: %d order(s) name their drug by a reference that leads to none: read in part", unnamed)
     return courses, unnamed
+
+
+def _latest_day(instant: datetime, zone: tzinfo, end: date) -> date | None:
+    """The later of the days an end's instant falls on in UTC and where the site is, when after
+    the course's last day (``end`` the day after): 23:30 in New York is the next day in UTC,
+    23:00 in UTC the next day in Tokyo (``Course.last_day_latest``)."""
+    latest = max(instant.date(), instant.astimezone(zone).date())
+    return latest if latest >= end else None
 
 
 def _start_parts(raw: dict[str, Any], start: date, written: Any, written_day: date | None) -> int:

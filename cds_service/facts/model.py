@@ -105,9 +105,10 @@ class Course(NamedTuple):
     # The end is the 14-day assumption for a course of unknown duration (clinical specification
     # §1), not something the record says.
     assumed_end: bool = False
-    # The last day as the server's UTC day, where the end is a time west of UTC that falls on the
-    # next UTC day (23:30 in New York): what a washout counts from (``cyclobenzaprine-maoi``).
-    last_day_utc: date | None = None
+    # The last day at its latest, where the end is a time with a zone that falls on a later day in
+    # UTC or where the site is (23:30 in New York is the next day in UTC, 23:00 in UTC the next day
+    # in Tokyo): what a washout counts from (``cyclobenzaprine-maoi``).
+    last_day_latest: date | None = None
     # How much of the start's date was recorded (1 the year, 2 the month, 3 the day): an order
     # written "2026" is read from 1 January, the earliest it may have run (``start_latest``).
     start_parts: int = 3
@@ -143,7 +144,7 @@ class Course(NamedTuple):
             end = self.end + (day - self.start)
         except OverflowError:  # a course planned to the year 9999
             end = date.max
-        return self._replace(start=day, end=end, last_day_utc=None)
+        return self._replace(start=day, end=end, last_day_latest=None)
 
 
 @dataclass(frozen=True)

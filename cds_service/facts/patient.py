@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Terminology
@@ -133,11 +133,12 @@ def build_context(
     medications: MedicationIndex,
     terminology: Terminology,
     today: date,
+    zone: tzinfo,
     history_days: int,
 ) -> PatientContext:
     """The context rules read. ``history`` holds each prefetch key's resources in the client's
-    FHIR version; ``unavailable`` the optional keys that could not be had; ``history_days`` how
-    far back the rules read finished courses."""
+    FHIR version; ``unavailable`` the optional keys that could not be had; ``zone`` the site's,
+    where ``today`` is; ``history_days`` how far back the rules read finished courses."""
     # Read as R4 (``to_r4``) where it is read: Conditions and MedicationRequests only once a rule
     # could use them (most of a history is not: ~1 µs an entry saved).
     # The drafts' medication orders as the history names them once read as R4 (a DSTU2
@@ -155,7 +156,7 @@ def build_context(
     conditions = read_conditions(history.get("conditions", []), terminology, today)
     medication_history = history.get("medications", [])
     courses, unnamed = read_courses(
-        medication_history, draft_ingredients, terminology, medications, today, history_days
+        medication_history, draft_ingredients, terminology, medications, today, zone, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
     oldest_age, youngest_age = _ages(history.get("patient", []), today)

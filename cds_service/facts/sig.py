@@ -77,19 +77,19 @@ def _bounds_start(dosages: list[dict[str, Any]]) -> date | None:
     return min(starts, default=None)
 
 
-def bounds_end_utc(request: dict[str, Any]) -> date | None:
-    """The latest bounds period end that is a time with a zone, as the UTC day it falls on."""
-    days = []
+def bounds_end_instant(request: dict[str, Any]) -> datetime | None:
+    """The latest bounds period end that is a time with a zone, in UTC."""
+    instants = []
     for period in _periods(dosages_of(request)):
         end = period.get("end")
         if isinstance(end, str) and len(end) > 10:
             try:
                 moment = datetime.fromisoformat(end)
                 if moment.tzinfo is not None:
-                    days.append(moment.astimezone(UTC).date())
+                    instants.append(moment.astimezone(UTC))
             except (ValueError, OverflowError):  # not a whole dateTime, or past the calendar
                 continue
-    return max(days, default=None)
+    return max(instants, default=None)
 
 
 _Span = tuple[date, date]

@@ -7,8 +7,7 @@
            order-select showed today for the unchanged draft)
 
 Each step is a call into its stage. The HTTP route and ``cds-service evaluate`` differ only in
-what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source and the
-quiet check backed by stored feedback.
+what they pass in: a FHIR client (``OFFLINE`` for the CLI), the day, a uuid source, the quiet check.
 
 The steps that only compute (reading the request and its drafts; facts and rules; cards) of a
 large call run in a worker thread, the fetches and the stored-feedback read on the event loop: a
@@ -187,6 +186,7 @@ def _assess(
         medications=call.medications,
         terminology=knowledge.terminology,
         today=today,
+        zone=knowledge.zone,
         history_days=knowledge.history_days,
     )
     return patient, _findings(call.rules, patient, knowledge)

@@ -4,7 +4,9 @@ and their configuration, cross-checked so that any gap stops start-up, not a hoo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from cds_service.content import content_dir
 from cds_service.content.cards import CardCatalog, load_catalog
@@ -24,6 +26,8 @@ class Knowledge:
     configs: dict[str, RuleConfig]
     # Days a rule stays quiet for a patient after its warning or info card is overridden (0: never).
     snooze_days: dict[str, int]
+    # Where the site's days begin and end (CDS_TIMEZONE): the zone "today" is read in.
+    zone: tzinfo
 
     @cached_property
     def rules(self) -> tuple[Rule, ...]:
@@ -60,4 +64,5 @@ def load_knowledge(settings: Settings) -> Knowledge:
         all_rules=rules,
         configs={rule.id: settings.rule_config(rule.id) for rule in rules},
         snooze_days={rule.id: settings.snooze_days_for(rule.id) for rule in rules},
+        zone=ZoneInfo(settings.timezone),
     )

@@ -206,9 +206,9 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     name, ingredient = course.drug.name, course.drug.ingredient
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
-    # Counted from the later of the end's own date and its UTC day: a dose at 23:30 in New York
-    # on the 7th was taken on the 8th in the server's days, and either may be the nearer.
-    last_day = max(course.last_day, course.last_day_utc or course.last_day)
+    # Counted from the latest of the end's own date, its UTC day and the site's day: a dose at 23:30
+    # in New York on the 7th was taken on the 8th in UTC, one at 23:00 UTC the next day in Tokyo.
+    last_day = max(course.last_day, course.last_day_latest or course.last_day)
     ago = (today - last_day).days
     if ago <= 0 and course.start == today == last_day:
         return _Seen(ingredient, f"{name} (given today)")
