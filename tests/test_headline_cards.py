@@ -205,6 +205,17 @@ def test_a_prior_course_written_before_its_dosing_period_counts_the_period(clien
     assert "6 taken + 16 planned" in card["summary"] and "2026-11-06" in card["detail"]
 
 
+def test_one_day_left_is_said_as_one_day(client: TestClient) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
+    prior = request["prefetch"]["medications"]["entry"][0]["resource"]
+    prior.update(status="completed", authoredOn="2026-11-01")
+    prior["dispenseRequest"]["expectedSupplyDuration"]["value"] = 20
+    request["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 2
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-duration")
+    assert "20 taken + 2 planned" in card["summary"]
+    assert card["suggestions"][0]["label"] == "Limit to the 1 day left of 21 (keeps 10 mg)"
+
+
 def test_unknown_duration_gets_info_card(client: TestClient) -> None:
     body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-unknown-duration.json")).json()
     [card] = cards_for(body, "cyclobenzaprine-duration")

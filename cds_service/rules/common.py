@@ -141,4 +141,9 @@ def days_before(day: date, today: date) -> str:
     """How long before today ``day`` was, for a card: "12 days", "1 day"; a date after today (a
     slip of the record, or its clock) says so rather than "-4 days"."""
     days = (today - day).days
-    return "a date after today" if days < 0 else f"{days} day{'' if days == 1 else 's'}"
+    return "a date after today" if days < 0 else days_text(days)
+
+
+def days_text(days: int) -> str:
+    """ "1 day", "3 days": a card read aloud must not say "1 days"."""
+    return f"{days} day{'' if days == 1 else 's'}"

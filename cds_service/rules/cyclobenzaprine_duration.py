@@ -28,7 +28,7 @@ from cds_service.fhir.dialect import Dialect, dialect
 from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update, with_duration
-from cds_service.rules.common import date_shown, is_cyclobenzaprine
+from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
 
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
@@ -163,6 +163,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "limit_days": str(limit),
         "window_days": str(limits.cumulative_window_days),
         "suggested_days": str(max(remaining, 0)),
+        "suggested_length": days_text(max(remaining, 0)),
         "planned_days": fmt_number(planned) if planned is not None else "unknown",
         "duration_basis": order.duration_basis or "",
         "prior_days": str(prior_days),
@@ -173,7 +174,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         else "",
         "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
-    note = f"limited to {remaining} days" if limit_change else ""
+    note = f"limited to {days_text(remaining)}" if limit_change else ""
     # The label of the product ordered: the extended-release capsules have their own.
     label = "FDA-ER" if order.drug is not None and order.drug.extended_release else "FDA-IR"
     return Finding(
@@ -190,6 +191,7 @@ FACTS = (
     "prior_days",
     "prior_note",
     "suggested_days",
+    "suggested_length",
     "window_days",
 )
 
