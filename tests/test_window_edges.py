@@ -1,0 +1,94 @@
+"""Each window's own edge: the fixtures pin the day before and the day after a threshold, these the
+day itself. "In the last N days" takes in the day N days ago (a look-back, an onset); the days of
+cyclobenzaprine taken "in the last 30 days" are 30 days, today among them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, TODAY, cards_for, fixture
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def ago(days: int) -> str:
+    return (TODAY - timedelta(days=days)).isoformat()
+
+
+def history(request: dict[str, Any], key: str) -> dict[str, Any]:
+    resource: dict[str, Any] = request["prefetch"][key]["entry"][0]["resource"]
+    return resource
+
+
+def onset(name: str, days: int) -> dict[str, Any]:
+    request = fixture(name)
+    condition = history(request, "conditions")
+    for field in ("onsetDateTime", "onsetPeriod", "recordedDate"):
+        condition.pop(field, None)
+    condition["onsetDateTime"] = ago(days)
+    return request
+
+
+def indicator(client: TestClient, request: dict[str, Any], rule: str) -> str | None:
+    cards = cards_for(client.post(SELECT, json=request).json(), rule)
+    return cards[0]["indicator"] if cards else None
+
+
+@pytest.mark.parametrize(("days", "expected"), [(90, "critical"), (91, None)])
+def test_an_acute_mi_90_days_ago_is_in_its_window(client: TestClient, days: int, expected: str | None) -> None:
+    request = onset("cyclobenzaprine-contraindicated-condition/fires-acute-mi-onset-89-days-ago.json", days)
+    assert indicator(client, request, "cyclobenzaprine-contraindicated-condition") == expected
+
+
+@pytest.mark.parametrize(("days", "expected"), [(30, "critical"), (31, "warning")])
+def test_a_cauda_equina_30_days_ago_is_recent(client: TestClient, days: int, expected: str) -> None:
+    request = onset("back-pain-red-flag/fires-cauda-equina-onset-29-days-critical-mri.json", days)
+    assert indicator(client, request, "back-pain-red-flag") == expected
+
+
+@pytest.mark.parametrize(("days", "expected"), [(365, None), (366, "warning")])
+def test_an_mri_365_days_ago_is_recent_enough(client: TestClient, days: int, expected: str | None) -> None:
+    request = fixture("refractory-spasm-imaging/silent-recent-mri.json")
+    history(request, "imaging")["authoredOn"] = ago(days)
+    assert indicator(client, request, "refractory-spasm-imaging") == expected
+
+
+@pytest.mark.parametrize(("days", "expected"), [(365, "warning"), (366, None)])
+def test_an_mao_inhibitor_ordered_365_days_ago_is_in_the_look_back(
+    client: TestClient, days: int, expected: str | None
+) -> None:
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-stop-date-unknown-v2-warning.json")
+    history(request, "medications")["authoredOn"] = ago(days)
+    assert indicator(client, request, "cyclobenzaprine-maoi") == expected
+
+
+@pytest.mark.parametrize(("days", "expected"), [(90, "info"), (91, None)])
+def test_a_course_begun_90_days_ago_is_a_prior_course(client: TestClient, days: int, expected: str | None) -> None:
+    request = fixture("muscle-relaxant-class-switch/fires-cyclobenzaprine-again.json")
+    history(request, "medications")["authoredOn"] = ago(days)
+    assert indicator(client, request, "muscle-relaxant-class-switch") == expected
+
+
+@pytest.mark.parametrize(("last_day", "summary"), [(29, "1 taken + 21 planned"), (30, None)])
+def test_a_course_that_ended_30_days_ago_is_outside_the_30_days(
+    client: TestClient, last_day: int, summary: str | None
+) -> None:
+    request = fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json")
+    prior = history(request, "medications")
+    prior.update(status="completed", authoredOn=ago(last_day + 9))
+    del prior["dispenseRequest"]
+    prior["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {
+        "start": ago(last_day + 9),
+        "end": ago(last_day),
+    }
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 21
+    cards = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-duration")
+    assert [card["summary"].split(": ")[-1] for card in cards] == ([summary] if summary else [])
