@@ -209,6 +209,21 @@ def test_dispensed_quantity_counted_in_units(client: TestClient, unit: str) -> N
     assert planned(client, hook(dosage=[step(3, units=2)], dispense=dispense)) == "22 days planned"
 
 
+@pytest.mark.parametrize(("repeats", "expected"), [(0, None), (1, "42 days planned"), (-1, None)])
+def test_a_dispensed_quantity_lasts_once_more_a_refill(client: TestClient, repeats: int, expected: str | None) -> None:
+    """63 tablets three times a day last 21 days, and a refill 21 more (§1: quantity ÷ units per
+    day × (1 + repeats)); a negative count of refills is none."""
+    dispense = {**quantity(63), "numberOfRepeatsAllowed": repeats}
+    assert planned(client, hook(dosage=[step(3)], dispense=dispense)) == expected
+
+
+def test_a_frequency_up_to_a_maximum_reads_the_maximum(client: TestClient) -> None:
+    """One to three times a day (§1: ``frequencyMax`` before ``frequency``): 66 tablets, 22 days."""
+    dosage = step(1)
+    dosage["timing"]["repeat"]["frequencyMax"] = 3
+    assert planned(client, hook(dosage=[dosage], dispense=quantity(66))) == "22 days planned"
+
+
 @pytest.mark.parametrize(("per_day", "units"), [(1, -10), (1, 0), (-3, 1), (0, 1)])
 def test_a_dose_or_frequency_of_zero_or_less_is_unknown_and_no_edit_is_offered(
     client: TestClient, per_day: int, units: float
