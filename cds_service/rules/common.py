@@ -12,15 +12,8 @@ from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, copy_json
 from cds_service.rules import Proposal
-from cds_service.rules.actions import (
-    UCUM,
-    capped_rates,
-    delete,
-    recount,
-    update,
-    with_product,
-    writable_repeat,
-)
+from cds_service.rules.actions import UCUM, delete, update, writable_repeat
+from cds_service.rules.product_swap import capped_rates, recount, with_product
 from cds_service.rules.safe_update import safe_update
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)

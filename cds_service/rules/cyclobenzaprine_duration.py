@@ -27,8 +27,9 @@ from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import Dialect, dialect
 from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
-from cds_service.rules.actions import delete, update, with_duration
+from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
+from cds_service.rules.duration_update import with_duration
 
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}

@@ -1,0 +1,161 @@
+"""The draft limited to fewer days (the duration card's update): its steps cut to the limit,
+its bounds, supply and refills rewritten, and the quantity the kept steps take."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, step_group
+from cds_service.facts.model import Order
+from cds_service.facts.sig import step_days
+from cds_service.fhir.dialect import dialect
+from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, to_date, to_end_date
+from cds_service.rules.actions import UCUM, days, writable, writable_repeat
+from cds_service.rules.safe_update import safe_update
+
+# (units per dose, administrations a day) of a dosage instruction, by its place in the draft's
+# list and its JSON; None where it does not say.
+StepSig = Callable[[int, dict[str, Any]], tuple[float | None, float | None]]
+
+
+def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]:
+    """The draft limited to ``limit_days``: bounds, supply, no refills, and the quantity the kept
+    steps take, each for its own days (instructions taken together add up; a taper's steps count
+    one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
+    days kept (``_in_proportion``)."""
+    resource = copy_json(order.resource)
+    fields = dialect(resource)
+    steps = dosages_of(resource) or [{}]
+    place = {id(dosage): index for index, dosage in enumerate(steps)}
+    plan = _dated_steps(steps, limit_days, to_date(resource.get("authoredOn"))) or [
+        (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
+    ]
+    kept, units_needed = [], 0.0
+    for dosage, allotted, period in plan:
+        units, per_day = sig(place[id(dosage)], dosage)
+        repeat = writable_repeat(dosage)
+        for key in ("boundsPeriod", "boundsRange", "boundsDuration", "boundsQuantity"):
+            repeat.pop(key, None)
+        if period is not None:  # dated steps keep their dates: which run together stays said
+            repeat["boundsPeriod"] = period
+        else:
+            repeat[fields.bounds_duration] = days(allotted)
+        _cut_count(repeat, per_day, allotted)
+        kept.append(dosage)
+        units_needed = units_needed + units * per_day * allotted if units and per_day else math.nan
+    resource["dosageInstruction"] = kept
+    dispense = writable(resource, "dispenseRequest")
+    dispense["expectedSupplyDuration"] = days(limit_days)
+    fields.no_repeats(dispense)
+    if not math.isnan(units_needed):
+        dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
+    elif (quantity := _in_proportion(order, limit_days)) is not None:
+        dispense["quantity"] = quantity
+    return safe_update(order, resource)
+
+
+def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
+    """The draft's quantity cut in proportion to the days kept, rounded down (450 mL over 30 days:
+    315 mL for 21), when its rate cannot be read step by step; else its units a day for the days
+    (``Order.units_per_day``); else nothing to set, the draft having no quantity either."""
+    ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
+    value = as_num(ordered.get("value")) if isinstance(ordered, dict) else None
+    if value is not None and 0 < value < 1e9 and order.planned_days:  # else kept as sent
+        return {**copy_json(ordered), "value": max(math.floor(value / order.planned_days * limit_days + 1e-9), 1)}
+    if order.units_per_day:
+        return {"value": math.ceil(order.units_per_day * limit_days - 1e-9), **_unit_of(order)}
+    return None
+
+
+def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> None:
+    """A count of doses cut to what the step's days hold, never raised: a count that already ends
+    the course sooner stays (the bounds and the count both hold, whichever comes first)."""
+    for key in ("count", "countMax"):
+        count = as_int(repeat.get(key))
+        if count is not None and per_day:
+            repeat[key] = min(count, math.ceil(per_day * allotted - 1e-9))
+
+
+def _dated_steps(
+    steps: list[dict[str, Any]], limit_days: int, authored: date | None
+) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
+    """Steps that all date their start (``boundsPeriod``), no ``sequence``, cut by date: ``limit_days``
+    from the first start, each step starting by then kept and ended by then at the latest (steps on
+    the same or overlapping dates run together: all stay), with its days and its new period. None
+    otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one step not dated after the
+    order was written (§2's ``boundsDuration``: never an order already over)."""
+    if not steps or any("sequence" in dosage for dosage in steps):
+        return None
+    starts = []
+    for dosage in steps:
+        period = as_obj(repeat_of(dosage).get("boundsPeriod"))
+        if (start := to_date(period.get("start"))) is None:
+            return None
+        starts.append((dosage, period, start, to_end_date(period.get("end"))))
+    if len(starts) == 1:
+        _, _, begins, ends = starts[0]
+        if authored is None or begins <= authored or (ends is not None and ends < begins):
+            return None
+    first = min(start for _, _, start, _ in starts)
+    try:
+        cutoff = first + timedelta(days=limit_days - 1)
+    except OverflowError:  # a start in the year 9999
+        cutoff = date.max
+    kept: list[tuple[dict[str, Any], int, dict[str, str] | None]] = []
+    for dosage, period, start, end in sorted(starts, key=lambda step: step[2]):
+        if start <= cutoff:
+            last = min(end, cutoff) if end is not None and end >= start else cutoff
+            kept.append((dosage, (last - start).days + 1, {"start": period["start"], "end": last.isoformat()}))
+    return kept
+
+
+def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:
+    """A taper's steps cut to ``limit_days`` in all, each with the days it keeps: steps run one
+    after another (those sharing a ``sequence`` together), each keeps its own length while the
+    limit lasts, a step of unknown length takes what is left, and steps past the limit go. One
+    step simply gets the limit. Bounding every step by the limit would make a taper longer, and
+    giving a group's instructions the group's length would lengthen its shorter ones."""
+    if len(steps) == 1:
+        return [(steps[0], limit_days)]
+    groups: dict[object, list[dict[str, Any]]] = {}
+    for index, dosage in sorted(enumerate(steps), key=_step_order):
+        groups.setdefault(step_group(dosage, index), []).append(dosage)
+    remaining, trimmed = limit_days, []
+    for group in groups.values():
+        if remaining <= 0:
+            break
+        lengths = [step_days(dosage) for dosage in group]
+        known = [length for length in lengths if length is not None]
+        allotted = max(min(remaining, math.ceil(max(known))) if known else remaining, 1)
+        trimmed += [
+            (dosage, allotted if length is None else max(min(allotted, math.ceil(length)), 1))
+            for dosage, length in zip(group, lengths, strict=True)
+        ]
+        remaining -= allotted
+    return trimmed
+
+
+def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
+    """Steps run by ``sequence``, then by the start of their bounds period, then as listed."""
+    index, dosage = indexed
+    sequence = as_int(dosage.get("sequence"))
+    ordinal = sequence if sequence is not None else 1 << 30
+    start = as_obj(repeat_of(dosage).get("boundsPeriod")).get("start")
+    return ordinal, start if isinstance(start, str) else "~", index
+
+
+def _unit_of(order: Order) -> dict[str, str]:
+    """Count units for a dispense quantity: the draft's own dose unit when it counts units."""
+    fields = dialect(order.resource)  # once: it reads every instruction
+    for dosage in as_list(order.resource.get("dosageInstruction")):
+        for quantity in fields.doses(dosage) if isinstance(dosage, dict) else ():
+            if not isinstance(quantity, dict):
+                continue
+            unit = str(quantity.get("code") or quantity.get("unit") or "")
+            if unit.strip("{}").lower() in COUNT_UNITS:
+                return {k: quantity[k] for k in ("unit", "system", "code") if k in quantity}
+    form = order.drug.dose_form if order.drug and order.drug.dose_form else "tablet"
+    return {"unit": form, "system": UCUM, "code": f"{{{form}}}"}

@@ -1,0 +1,92 @@
+"""The draft switched to another product, one unit a dose (the low-dose swaps): its
+frequency capped where the new product allows fewer doses a day, and its dispensed count
+recounted in the new product's units."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cds_service.content.terminology import Drug
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, step_group, unit_of, units_per_day
+from cds_service.facts.model import Order
+from cds_service.fhir.coding import RXNORM
+from cds_service.fhir.dialect import dialect
+from cds_service.fhir.json import as_num, as_obj, copy_json
+from cds_service.rules.actions import UCUM, writable_repeat
+from cds_service.rules.safe_update import safe_update
+
+
+def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str, Any]:
+    """The draft switched to one unit of ``product``, no more often than ``max_per_day`` in all:
+    an instruction over its share is rewritten to its share a day, one left with none goes."""
+    resource = copy_json(order.resource)
+    resource.pop("medicationReference", None)
+    resource["medicationCodeableConcept"] = {
+        "coding": [{"system": RXNORM, "code": product.rxcui, "display": product.name}],
+        "text": product.name,
+    }
+    form = product.dose_form or "tablet"
+    fields = dialect(resource)
+    steps = dosages_of(resource)
+    kept: list[dict[str, Any]] = []
+    new_rates: list[float | None] = []
+    for dosage, rate, capped in zip(steps, _rates(order, steps), capped_rates(order, steps, max_per_day), strict=True):
+        if capped == 0 and rate != 0:  # its group's share is used up
+            continue
+        fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
+        if capped != rate:
+            repeat = writable_repeat(dosage)
+            dosage["timing"].pop("code", None)
+            for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
+                repeat.pop(key, None)
+            repeat.update({"frequency": capped, "period": 1, fields.period_unit: "d"})
+        kept.append(dosage)
+        new_rates.append(capped)
+    if len(kept) < len(steps):
+        resource["dosageInstruction"] = kept
+    recount(order, resource, form, new_rates)
+    return safe_update(order, resource)
+
+
+def capped_rates(order: Order, steps: list[dict[str, Any]], max_per_day: float) -> list[float | None]:
+    """Times a day of each instruction once those taken together (``step_group``) share
+    ``max_per_day``, in the order listed: three times a day and one at bedtime is four a day,
+    and becomes three times a day with the bedtime dose gone (0). A taper's steps each have the
+    whole limit; an instruction whose frequency is unknown stays unknown."""
+    left: dict[object, float] = {}
+    capped: list[float | None] = []
+    for index, (dosage, rate) in enumerate(zip(steps, _rates(order, steps), strict=True)):
+        if rate is None:
+            capped.append(None)
+            continue
+        group = step_group(dosage, index)
+        remaining = left.get(group, max_per_day)
+        allowed = rate if rate <= remaining else math.floor(remaining)
+        left[group] = remaining - allowed
+        capped.append(allowed)
+    return capped
+
+
+def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
+    """Each instruction's times a day, as the facts read it; else the order's highest."""
+    if len(order.step_per_day) == len(steps):
+        return [rate if rate is not None else order.per_day for rate in order.step_per_day]
+    return [order.per_day] * len(steps)
+
+
+def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
+    """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, at
+    ``rates`` a day per instruction), for the days the draft's count lasted: two 2.8 mg tablets a
+    day, 28 for 14 days, become one a day, 14; "14 capsules" of a tablet become 14 tablets. A
+    quantity not counted in units (mL) stays, as does a count whose days cannot be read."""
+    dispense = as_obj(resource.get("dispenseRequest"))
+    quantity = dispense.get("quantity")
+    if not isinstance(quantity, dict) or unit_of(quantity) not in COUNT_UNITS:
+        return
+    steps = dosages_of(resource)
+    value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
+    counted = {**quantity, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
+    if value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
+        counted["value"] = math.ceil(value * daily / order.units_per_day - 1e-9)
+    dispense["quantity"] = counted
