@@ -1,0 +1,98 @@
+"""The days of oral cyclobenzaprine already taken in the last 30 days (``cyclobenzaprine-duration``):
+a day on which several courses ran counts once, whatever order the history lists them in; a course
+is clipped to the 30 days (today among them), and one that ended before them is not named; the
+sublingual product, exempt itself, adds no day to the oral product's count."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, TODAY, cards_for, fixture
+
+RULE = "cyclobenzaprine-duration"
+TONMYA = "Tonmya (cyclobenzaprine HCl) 2.8 mg sublingual tablet"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def ago(days: int) -> str:
+    return (TODAY - timedelta(days=days)).isoformat()
+
+
+def with_courses(planned: int, *spans: tuple[int, int]) -> dict[str, Any]:
+    """The fixture's 10 mg draft planning ``planned`` days, and a completed course of the 10 mg
+    tablet for each (first, last) day, in days ago, listed in that order."""
+    request = fixture(f"{RULE}/fires-cumulative-prior-course.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = planned
+    medications = request["prefetch"]["medications"]
+    template = medications.pop("entry")[0]["resource"]
+    medications["entry"] = []
+    for number, (first, last) in enumerate(spans, start=1):
+        course = {**template, "id": f"prior-{number}", "status": "completed", "authoredOn": ago(first)}
+        del course["dispenseRequest"]
+        dosage = {**template["dosageInstruction"][0]}
+        dosage["timing"] = {
+            "repeat": {**dosage["timing"]["repeat"], "boundsPeriod": {"start": ago(first), "end": ago(last)}}
+        }
+        course["dosageInstruction"] = [dosage]
+        medications["entry"].append({"resource": course})
+    medications["total"] = len(spans)
+    return request
+
+
+def duration_cards(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:
+    return cards_for(client.post(SELECT, json=request).json(), RULE)
+
+
+@pytest.mark.parametrize(
+    ("spans", "taken"),
+    [
+        # 15 to 6 days ago listed before 20 to 11 days ago: 20 to 6 days ago, 15 days.
+        (((15, 6), (20, 11)), 15),
+        # 15 to 10 days ago inside 20 to 5 days ago, then 8 to 2 days ago: 20 to 2 days ago, 19 days.
+        (((20, 5), (15, 10), (8, 2)), 19),
+    ],
+)
+def test_days_on_which_courses_overlap_count_once(
+    client: TestClient, spans: tuple[tuple[int, int], ...], taken: int
+) -> None:
+    [card] = duration_cards(client, with_courses(14, *spans))
+    assert card["summary"].endswith(f": {taken} taken + 14 planned")
+    assert f"taken on **{taken} of the last 30 days**" in card["detail"]
+
+
+def test_a_course_that_ended_before_the_30_days_is_not_named_among_them(client: TestClient) -> None:
+    """Its last day 30 days ago: the 30 days run from 29 days ago. Only the course in them is named."""
+    [card] = duration_cards(client, with_courses(21, (39, 30), (5, 1)))
+    assert card["summary"].endswith(": 5 taken + 21 planned")
+    assert f"(course from {ago(5)})" in card["detail"]
+    assert ago(39) not in card["detail"]
+
+
+def test_a_course_begun_today_is_a_day_taken(client: TestClient) -> None:
+    """Begun today and planned to run on: today is taken, the days after it are not yet."""
+    request = with_courses(21, (0, -13))
+    request["prefetch"]["medications"]["entry"][0]["resource"]["status"] = "active"
+    assert [card["summary"].split(": ")[-1] for card in duration_cards(client, request)] == ["1 taken + 21 planned"]
+
+
+def test_a_sublingual_course_adds_no_day_to_the_oral_count(client: TestClient) -> None:
+    """Ten days of Tonmya, then 21 days of the oral tablet planned: 21 days, no card. The same ten
+    days of the oral tablet: 10 taken + 21 planned."""
+    oral = with_courses(21, (10, 1))
+    assert [card["summary"].split(": ")[-1] for card in duration_cards(client, oral)] == ["10 taken + 21 planned"]
+    sublingual = with_courses(21, (10, 1))
+    prior = sublingual["prefetch"]["medications"]["entry"][0]["resource"]
+    prior["medicationCodeableConcept"] = {"text": TONMYA}
+    prior["dosageInstruction"][0]["doseAndRate"] = [
+        {"doseQuantity": {"value": 5.6, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+    ]
+    assert duration_cards(client, sublingual) == []
