@@ -1,0 +1,52 @@
+"""Doses and quantities without a unit, a taper's highest dose, and a taper whose dated steps say
+fewer days than its stepped ones: read off the duration and older-adult cards."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import TODAY, cards_for
+from tests.facts.conftest import days, duration_card, hook, planned, post, quantity, step
+
+
+@pytest.mark.parametrize("blank", [{}, {"unit": ""}], ids=["no-unit", "empty-unit"])
+def test_a_dose_without_a_unit_is_a_count_of_units(client: TestClient, blank: dict[str, Any]) -> None:
+    """Two (of nothing said) three times a day are two tablets: 132 tablets last 22 days (read as
+    no dose at all, the duration was unknown and only the info card came)."""
+    dosage = step(3, units=2)
+    dosage["doseAndRate"][0]["doseQuantity"] = {"value": 2, **blank}
+    assert planned(client, hook(dosage=[dosage], dispense=quantity(132))) == "22 days planned"
+
+
+@pytest.mark.parametrize("blank", [{}, {"unit": ""}], ids=["no-unit", "empty-unit"])
+def test_a_dispensed_quantity_without_a_unit_is_a_count_of_units(client: TestClient, blank: dict[str, Any]) -> None:
+    """66 (of nothing said) at one tablet three times a day last 22 days."""
+    dispense = {"quantity": {"value": 66, **blank}}
+    assert planned(client, hook(dosage=[step(3)], dispense=dispense)) == "22 days planned"
+
+
+@pytest.mark.parametrize("halves", [(0.5, 1), (1, 0.5)], ids=["rising", "falling"])
+def test_a_taper_is_dosed_by_its_highest_step(client: TestClient, halves: tuple[float, float]) -> None:
+    """Half a 10 mg tablet and a whole one, in either order: 10 mg per dose for a 76-year-old, above
+    the 5 mg start (a warning), never the first or the lowest step's 5 mg (the low-dose info card)."""
+    taper = [step(3, units=units, duration=days(7)) for units in halves]
+    request = hook(dosage=taper, dispense={})
+    request["prefetch"]["patient"]["birthDate"] = f"{TODAY.year - 76}-01-01"
+    [card] = cards_for(post(client, request), "cyclobenzaprine-older-adult")
+    assert card["indicator"] == "warning"
+    assert "(10 mg per dose ordered)" in card["summary"]
+
+
+def test_dated_steps_shorter_than_the_stepped_ones_leave_the_longer_reading(client: TestClient) -> None:
+    """A dated first step of 15 days, then steps of 11 and 11 days: the steps say 22 days, more
+    than the dates' 15, and the longer reading counts (read by the dates, no card came)."""
+    start = TODAY + timedelta(days=10)
+    dated = step(3, bounds=(start.isoformat(), (start + timedelta(days=14)).isoformat()))
+    request = hook(dosage=[dated, step(2, duration=days(11)), step(1, duration=days(11))], dispense={})
+    assert planned(client, request) == "22 days planned"
+    card = duration_card(client, request)
+    assert card is not None and "a duration of 22 days in 2 steps" in card["detail"]
