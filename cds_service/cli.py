@@ -12,15 +12,13 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from cds_service.clock import EARLIEST, LATEST, system_clock, today
-from cds_service.content.cards import INDICATORS, CardContentError
+from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import TerminologyError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.observability import configure_logging
-from cds_service.pipeline.knowledge import Knowledge
 from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
@@ -147,62 +145,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def catalog(knowledge: Knowledge) -> list[dict[str, Any]]:
-    """The rule catalog as data: one row per rule, what `rules` prints and the README shows."""
-    rows = []
-    for rule in knowledge.all_rules:
-        text = knowledge.catalog.texts[rule.id]
-        config = knowledge.configs[rule.id].model_dump()
-        config.pop("snooze_days")
-        indicators = sorted({v.indicator for v in text.variants.values()}, key=INDICATORS.index)
-        rows.append(
-            {
-                "id": rule.id,
-                "indicators": indicators,
-                "summary": text.title,
-                "evidence": [e.key for e in text.evidence],
-                "hooks": sorted(rule.hooks),
-                "enabled": config.pop("enabled"),
-                # Critical cards are never snoozed: a rule with only critical cards has no snooze.
-                "snooze_days": knowledge.snooze_days[rule.id] if indicators != ["critical"] else None,
-                "thresholds": config,
-            }
-        )
-    return rows
-
-
-def _cells(row: dict[str, Any]) -> list[str]:
-    return [
-        row["id"],
-        "/".join(row["indicators"]),
-        row["summary"],
-        ", ".join(row["evidence"]),
-        ", ".join(row["hooks"]),
-        "yes" if row["enabled"] else "no",
-        "-" if row["snooze_days"] is None else "never" if not row["snooze_days"] else f"{row['snooze_days']} days",
-        ", ".join(f"{k}={v}" for k, v in row["thresholds"].items()) or "-",
-    ]
-
-
-_COLUMNS = ["id", "indicator", "summary", "evidence", "hooks", "enabled", "snooze", "thresholds"]
-
-
 def _rules(args: argparse.Namespace) -> int:
     from cds_service.pipeline.knowledge import load_knowledge
+    from cds_service.rule_catalog import catalog, rendered
 
-    rows = catalog(load_knowledge(get_settings()))
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-    elif args.format == "markdown":
-        print("| " + " | ".join(_COLUMNS) + " |")
-        print("|" + "---|" * len(_COLUMNS))
-        for row in rows:
-            print("| " + " | ".join(_cells(row)) + " |")
-    else:
-        table = [_COLUMNS, *map(_cells, rows)]
-        widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
-        for line in table:
-            print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    print(rendered(catalog(load_knowledge(get_settings())), args.format))
     return 0
 
 
