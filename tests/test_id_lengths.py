@@ -1,0 +1,74 @@
+"""Ids up to 255 characters (what real EHRs send, and what the R4B models allow) are read
+wherever an id is sent: a draft's, a selection's and the context's patient; one character more is
+a 400 naming the field. A selection is ``Type/id``: a type that does not start with a capital or
+no id at all names no draft, and is refused rather than left unreviewed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture, for_patient, rule_ids
+
+SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+DURATION = "cyclobenzaprine-duration"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
+def with_draft_id(draft_id: str) -> dict[str, Any]:
+    """The sandbox's 30-day order under ``draft_id``, selected by it."""
+    request = fixture(SANDBOX)
+    request["context"]["draftOrders"]["entry"][0]["resource"]["id"] = draft_id
+    request["context"]["selections"] = [f"MedicationRequest/{draft_id}"]
+    return request
+
+
+def refused(response: Any) -> list[str]:
+    """The fields a 400's OperationOutcome names, each also in its diagnostics."""
+    assert response.status_code == 400, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["code"] == "invalid"
+    for field in issue["expression"]:
+        assert field in issue["diagnostics"]
+    return issue["expression"]
+
+
+def test_a_draft_id_of_255_characters_is_selected_and_reviewed(client: TestClient) -> None:
+    response = client.post(SELECT, json=with_draft_id("a" * 255))
+    assert response.status_code == 200, response.text
+    assert DURATION in rule_ids(response.json())
+
+
+def test_a_draft_id_of_256_characters_is_400_naming_the_selection_and_the_draft(client: TestClient) -> None:
+    assert refused(client.post(SELECT, json=with_draft_id("a" * 256))) == ["context.selections", "context.draftOrders"]
+
+
+@pytest.mark.parametrize(
+    "selection", ["MedicationRequest/", "medicationRequest/request-123", "MedicationRequest/request 123"]
+)
+def test_a_selection_not_of_the_form_type_slash_id_is_400(client: TestClient, selection: str) -> None:
+    request = fixture(SANDBOX)
+    request["context"]["selections"] = [selection]
+    assert refused(client.post(SELECT, json=request)) == ["context.selections"]
+
+
+@pytest.mark.parametrize("prefix", ["", "Patient/"])
+def test_a_patient_id_of_255_characters_is_read_with_or_without_its_type(client: TestClient, prefix: str) -> None:
+    request = for_patient(fixture(SANDBOX), "p" * 255)
+    request["context"]["patientId"] = prefix + "p" * 255
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json()) == [DURATION]  # the drafts are the patient's: no notice
+
+
+def test_a_patient_reference_to_an_id_of_256_characters_is_400_naming_it(client: TestClient) -> None:
+    request = for_patient(fixture(SANDBOX), "p" * 256)
+    request["context"]["patientId"] = "Patient/" + "p" * 256
+    assert refused(client.post(SELECT, json=request)) == ["context.patientId"]
