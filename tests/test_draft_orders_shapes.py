@@ -1,0 +1,54 @@
+"""The shapes ``context.draftOrders`` is read in: a Bundle or a bare array of resources (the CDC opioid CDS requests) read as the Bundle it stands
+for. An array holding anything but resources is a 400 naming the field. Drafts are told apart by
+type and id: a ServiceRequest may share its id with a MedicationRequest, and both are reviewed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SIGN, fixture, rule_ids
+
+SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+TENS = "low-value-back-therapy/fires-tens-device.json"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
+def signed(drafts: Any) -> dict[str, Any]:
+    """The sandbox's request as order-sign (every draft reviewed), with these draft orders."""
+    request = fixture(SANDBOX)
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    request["context"]["draftOrders"] = drafts
+    return request
+
+
+def the_draft() -> dict[str, Any]:
+    return fixture(SANDBOX)["context"]["draftOrders"]["entry"][0]["resource"]
+
+
+@pytest.mark.parametrize("junk", ["MedicationRequest/request-123", {"id": "request-9"}, None])
+def test_an_array_holding_anything_but_resources_is_400_naming_draft_orders(client: TestClient, junk: Any) -> None:
+    response = client.post(SIGN, json=signed([the_draft(), junk]))
+    assert response.status_code == 400, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == ["context.draftOrders"] and "context.draftOrders" in issue["diagnostics"]
+
+
+def test_drafts_of_two_types_may_share_an_id(client: TestClient) -> None:
+    """The TENS device's request (its back pain on record) with the 30-day relaxant under its id."""
+    request = fixture(TENS)
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    device = request["context"]["draftOrders"]["entry"][0]["resource"]
+    request["context"]["draftOrders"]["entry"].append({"resource": {**the_draft(), "id": device["id"]}})
+    response = client.post(SIGN, json=request)
+    assert response.status_code == 200, response.text
+    assert set(rule_ids(response.json())) == {"cyclobenzaprine-duration", "low-value-back-therapy"}
