@@ -1,6 +1,8 @@
-"""The shapes ``context.draftOrders`` is read in: a Bundle or a bare array of resources (the CDC opioid CDS requests) read as the Bundle it stands
-for. An array holding anything but resources is a 400 naming the field. Drafts are told apart by
-type and id: a ServiceRequest may share its id with a MedicationRequest, and both are reviewed."""
+"""The shapes ``context.draftOrders`` is read in: a Bundle; a bare array of resources (the CDC
+opioid CDS requests) or a Bundle's entries without its resourceType, read as the Bundle they stand
+for. An array holding anything but resources, or an object neither a Bundle nor its entries, is a
+400 naming the field. Drafts are told apart by type and id: a ServiceRequest may share its id
+with a MedicationRequest, and both are reviewed."""
 
 from __future__ import annotations
 
@@ -52,3 +54,21 @@ def test_drafts_of_two_types_may_share_an_id(client: TestClient) -> None:
     response = client.post(SIGN, json=request)
     assert response.status_code == 200, response.text
     assert set(rule_ids(response.json())) == {"cyclobenzaprine-duration", "low-value-back-therapy"}
+
+
+def test_a_bundle_without_its_resource_type_is_read_as_one(client: TestClient) -> None:
+    """Its drafts are reviewed: the sandbox's 30-day order gets its duration card, as in a Bundle."""
+    response = client.post(SIGN, json=signed({"entry": [{"resource": the_draft()}]}))
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json()) == ["cyclobenzaprine-duration"]
+
+
+@pytest.mark.parametrize(
+    "drafts", [{}, {"id": "request-123", "status": "draft"}, {"resourceType": "MedicationRequest"}]
+)
+def test_an_object_that_is_not_a_bundle_is_400_naming_draft_orders(client: TestClient, drafts: Any) -> None:
+    """Neither a Bundle nor its entries: refused, never read as no drafts (and so no cards)."""
+    response = client.post(SIGN, json=signed(drafts))
+    assert response.status_code == 400, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == ["context.draftOrders"] and "must be a FHIR Bundle" in issue["diagnostics"]

@@ -114,17 +114,20 @@ class OrderContext(HookContext):
 
     @field_validator("draftOrders", mode="before")
     @classmethod
-    def _array_as_bundle(cls, value: Any) -> Any:
-        """A JSON array of resources (the CDC opioid CDS R4 requests send one) read as the Bundle
-        it stands for; anything else is checked as sent."""
+    def _as_bundle(cls, value: Any) -> Any:
+        """A JSON array of resources (the CDC opioid CDS R4 requests send one), or an object of
+        ``entry`` without its ``resourceType``, read as the Bundle it stands for: the drafts in it
+        are reviewed, not passed over in silence. Anything else is checked as sent."""
         if isinstance(value, list) and all(isinstance(item, dict) and "resourceType" in item for item in value):
             return {"resourceType": "Bundle", "entry": [{"resource": item} for item in value]}
+        if isinstance(value, dict) and "resourceType" not in value and "entry" in value:
+            return {"resourceType": "Bundle", **value}
         return value
 
     @field_validator("draftOrders")
     @classmethod
     def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("resourceType", "Bundle") != "Bundle":
+        if value is not None and value.get("resourceType") != "Bundle":
             raise ValueError("must be a FHIR Bundle of draft orders")
         seen: dict[tuple[str, str], int] = {}
         for index, entry in enumerate(bundle_entries(value)):
