@@ -68,7 +68,9 @@ def test_a_patient_id_of_255_characters_is_read_with_or_without_its_type(client:
     assert rule_ids(response.json()) == [DURATION]  # the drafts are the patient's: no notice
 
 
-def test_a_patient_reference_to_an_id_of_256_characters_is_400_naming_it(client: TestClient) -> None:
+@pytest.mark.parametrize("prefix", ["", "Patient/"])
+def test_a_patient_id_of_256_characters_is_400_naming_it(client: TestClient, prefix: str) -> None:
+    """Bare or as a reference: the bound is the id's, as everywhere (not 255 plus "Patient/")."""
     request = for_patient(fixture(SANDBOX), "p" * 256)
-    request["context"]["patientId"] = "Patient/" + "p" * 256
+    request["context"]["patientId"] = prefix + "p" * 256
     assert refused(client.post(SELECT, json=request)) == ["context.patientId"]

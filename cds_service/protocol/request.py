@@ -83,6 +83,8 @@ class HookContext(BaseModel):
         patient_id = value.removeprefix("Patient/")
         if not patient_id:
             raise ValueError('"Patient/" names no patient')
+        if len(patient_id) > MAX_ID:  # the bound of every id, with its type or without
+            raise ValueError(f"the id is over {MAX_ID} characters")
         return patient_id
 
     @property
