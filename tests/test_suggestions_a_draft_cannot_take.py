@@ -1,0 +1,51 @@
+"""A card leaves out only the suggestions its draft cannot take, and says why once: a draft
+without an id can be neither updated nor deleted; one the R4 model rejects cannot be sent back
+as an update, though it can still be removed by its id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.facts.orders import NO_ID_REASON, UNSOUND_REASON
+from tests.conftest import SELECT, SIGN, cards_for, fixture
+
+OLDER_ADULT = "cyclobenzaprine-older-adult"
+# 70 years old, 10 mg three times a day for 30 days: the older-adult warning offers the 5 mg swap
+# (an update) and the removal (a delete).
+CONTAINED_SWAP = "multiple-rules/older-adult-contained-10mg-medication-swap-leaves-no-orphan.json"
+
+
+@pytest.fixture(scope="module")
+def module(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def older_adult_card(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    assert response.status_code == 200, response.text
+    [card] = cards_for(response.json(), OLDER_ADULT)
+    return card
+
+
+def test_a_draft_without_an_id_says_once_why_neither_choice_is_offered(module: TestClient) -> None:
+    request = fixture(CONTAINED_SWAP)
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    del request["context"]["draftOrders"]["entry"][0]["resource"]["id"]
+    card = older_adult_card(module, request)
+    assert "suggestions" not in card
+    assert card["detail"].count(NO_ID_REASON) == 1
+
+
+def test_a_draft_the_r4_model_rejects_keeps_the_removal_but_not_the_swap(module: TestClient) -> None:
+    """The draft without its required ``intent``: the swap would send it back as sent, unsound."""
+    request = fixture(CONTAINED_SWAP)
+    del request["context"]["draftOrders"]["entry"][0]["resource"]["intent"]
+    full = older_adult_card(module, fixture(CONTAINED_SWAP))
+    assert {s["actions"][0]["type"] for s in full["suggestions"]} == {"update", "delete"}
+    card = older_adult_card(module, request)
+    assert [[a["type"] for a in s["actions"]] for s in card["suggestions"]] == [["delete"]]
+    assert card["detail"].count(UNSOUND_REASON) == 1
