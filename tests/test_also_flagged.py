@@ -1,0 +1,71 @@
+"""The "Also flagged" line (clinical specification §2, card volume): when a critical card deletes an
+order, the cards dropped for that order are named once, on the first such card, and only those of
+that order."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import FIXTURES, SELECT, SIGN, cards_for, fixture
+
+HEPATIC = "cyclobenzaprine-hepatic-impairment"
+MAOI = "cyclobenzaprine-maoi"
+# Chronic hepatic failure and cyclobenzaprine 10 mg once a day for 30 days: the critical card deletes
+# the draft, and the duration warning it drops is named.
+HEPATIC_FAILURE = "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json"
+PHENELZINE = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
+
+
+@pytest.fixture(scope="module")
+def module(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def title(rule_id: str) -> str:
+    return str(tomllib.loads((FIXTURES.parent / "cards" / f"{rule_id}.toml").read_text())["title"])
+
+
+def post(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def flagged(card: dict[str, Any]) -> str | None:
+    """What the card's "Also flagged" line names, if it has one."""
+    _, found, rest = card["detail"].partition("\n\nAlso flagged: ")
+    return rest.partition(".\n")[0].removesuffix(".") if found else None
+
+
+def test_of_two_critical_deletes_for_one_order_only_the_first_names_what_was_dropped(module: TestClient) -> None:
+    """Hepatic failure and phenelzine: two critical cards delete the same draft."""
+    request = fixture(HEPATIC_FAILURE)
+    request["prefetch"]["medications"] = fixture(PHENELZINE)["prefetch"]["medications"]
+    body = post(module, request)
+    [maoi], [hepatic] = cards_for(body, MAOI), cards_for(body, HEPATIC)
+    assert flagged(maoi) == title("cyclobenzaprine-duration")
+    assert flagged(hepatic) is None
+    assert "Also flagged" not in hepatic["detail"]
+
+
+def test_each_deleted_order_names_only_the_cards_dropped_for_it(module: TestClient) -> None:
+    """Signing the 30-day draft (request-123) with a 14-day copy (request-456), with hepatic failure:
+    each gets its critical card; only the 30-day one had a duration card to drop."""
+    request = fixture(HEPATIC_FAILURE)
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    short = copy.deepcopy(request["context"]["draftOrders"]["entry"][0])
+    short["resource"]["id"] = "request-456"
+    short["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 14
+    request["context"]["draftOrders"]["entry"].append(short)
+    by_draft = {
+        card["suggestions"][0]["actions"][0]["resourceId"]: card for card in cards_for(post(module, request), HEPATIC)
+    }
+    assert set(by_draft) == {"MedicationRequest/request-123", "MedicationRequest/request-456"}
+    assert title("cyclobenzaprine-duration") in (flagged(by_draft["MedicationRequest/request-123"]) or "")
+    assert title("cyclobenzaprine-duration") not in (flagged(by_draft["MedicationRequest/request-456"]) or "")
