@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, SELECT, SIGN, cards_for, fixture
+from tests.test_card_volume import SCIATICA
 
 HEPATIC = "cyclobenzaprine-hepatic-impairment"
 MAOI = "cyclobenzaprine-maoi"
@@ -69,3 +70,21 @@ def test_each_deleted_order_names_only_the_cards_dropped_for_it(module: TestClie
     assert set(by_draft) == {"MedicationRequest/request-123", "MedicationRequest/request-456"}
     assert title("cyclobenzaprine-duration") in (flagged(by_draft["MedicationRequest/request-123"]) or "")
     assert title("cyclobenzaprine-duration") not in (flagged(by_draft["MedicationRequest/request-456"]) or "")
+
+
+def test_a_card_about_the_patient_shown_from_another_order_is_not_named(module: TestClient) -> None:
+    """Tizanidine with ciprofloxacin active (its critical card deletes the tizanidine draft) signed
+    with a cyclobenzaprine draft, for sciatica of 60 days: the MRI card is about the patient and
+    shows from the cyclobenzaprine draft, so the tizanidine card does not name it as dropped."""
+    request = fixture("tizanidine-cyp1a2-inhibitor/fires-tizanidine-with-ciprofloxacin-active.json")
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    cyclobenzaprine = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["context"]["draftOrders"]
+    cyclobenzaprine["entry"][0]["resource"]["id"] = "request-900"
+    request["context"]["draftOrders"]["entry"] += cyclobenzaprine["entry"]
+    request["prefetch"]["conditions"]["entry"] = [SCIATICA]
+    body = post(module, request)
+    [critical] = cards_for(body, "tizanidine-cyp1a2-inhibitor")
+    assert critical["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/request-123"
+    assert cards_for(body, "refractory-spasm-imaging")
+    assert "Also flagged" not in critical["detail"]
