@@ -1,0 +1,60 @@
+"""What the service's own notice cards say about the data behind the checks: each field in words a
+clinician reads (the patient record, imaging orders), each said once, and the patient record that
+could not be read named as the reason the older-adult checks did not run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture
+
+SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+OLDER_ADULT = "cyclobenzaprine-older-adult/fires-age-65-10mg.json"
+
+
+@pytest.fixture(scope="module")
+def module(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def notice(client: TestClient, request: dict[str, Any], code: str) -> dict[str, Any]:
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    card = response.json()["cards"][-1]
+    assert card["source"]["topic"]["code"] == code
+    return card
+
+
+def test_another_patients_record_is_said_once_and_not_as_history(module: TestClient) -> None:
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["id"] = "someone-else-4471"
+    card = notice(module, request, "other-patient-data")
+    assert card["detail"].lower().count("the patient record") == 1
+    assert "were left out" not in card["detail"]
+
+
+def test_another_patients_imaging_order_is_said_as_imaging_orders(module: TestClient) -> None:
+    request = fixture(SANDBOX)
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "mri-1",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]},
+    }
+    request["prefetch"]["imaging"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
+    card = notice(module, request, "other-patient-data")
+    assert "Another patient's imaging orders were left out" in card["detail"]
+
+
+def test_a_patient_record_that_could_not_be_read_is_said_with_what_it_costs(module: TestClient) -> None:
+    request = fixture(SANDBOX)
+    del request["prefetch"]["patient"]
+    request["fhirServer"] = "http://127.0.0.1:9/fhir"  # nothing listens: the record is not read
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "The patient record could not be read: the checks for older adults did not run"
+    assert "The patient record could not be read: the age is unknown" in card["detail"]
