@@ -126,6 +126,21 @@ def test_card_text_naming_what_the_card_lacks_stops_start_up(
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
 
 
+@pytest.mark.parametrize(("filler", "starts"), [(132, True), (133, False)])
+def test_a_summary_must_stay_under_140_characters_at_its_widest(
+    cards: Path, tmp_path: Path, filler: int, starts: bool
+) -> None:
+    """Clinical specification §2: "summary under 140 characters". With its fact at its widest
+    ("9999.9"), 139 characters start and 140 do not."""
+    _set(cards / "cyclobenzaprine-duration.toml", "planned-too-long", "summary", f'"{"x" * filler} {{planned_days}}"')
+    settings = Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off")
+    if starts:
+        create_app(settings)
+    else:
+        with pytest.raises(CardContentError, match=re.escape("variants.planned-too-long.summary can reach 140")):
+            create_app(settings)
+
+
 def test_a_misspelt_choice_of_suggestion_stops_start_up(cards: Path, tmp_path: Path) -> None:
     """It dropped its one-click action (remove the order) without a word."""
     path = cards / "cyclobenzaprine-duration.toml"
