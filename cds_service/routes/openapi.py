@@ -177,7 +177,11 @@ def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any
         selections = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
         properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
     if "draftOrders" in properties:
-        bundle = {"type": "object", "properties": {"resourceType": {"const": "Bundle"}}}
+        bundle = {  # a Bundle, or its entries without their resourceType (read as one)
+            "type": "object",
+            "properties": {"resourceType": {"const": "Bundle"}},
+            "anyOf": [{"required": ["resourceType"]}, {"required": ["entry"]}],
+        }
         bare = {"type": "array", "items": {"type": "object", "required": ["resourceType"]}}  # CDC opioid CDS
         properties["draftOrders"] = {"anyOf": [bundle, bare, {"type": "null"}]}
     if model is OrderSelectContext:  # draft orders need their selections (``parse_hook_request``)
