@@ -17,7 +17,6 @@ from pydantic import (
     Field,
     SecretStr,
     StrictFloat,
-    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -49,7 +48,9 @@ class FhirAuthorization(BaseModel):
     token_type: str = Field(pattern="^(?i:bearer)$")  # case-insensitive, as in OAuth (RFC 6749 §5.1)
     # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
     # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
-    expires_in: StrictInt | StrictFloat  # a number, never a boolean or a numeric string
+    # A strict float takes an int too, and one type names the field alone in an error (a union
+    # named its members: ``expires_in.int``, ``expires_in.float``).
+    expires_in: StrictFloat  # a number, never a boolean or a numeric string
     scope: str
     subject: str
     patient: str | None = None
