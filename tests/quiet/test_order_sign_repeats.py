@@ -103,3 +103,18 @@ def test_a_card_dismissed_at_order_select_is_not_repeated_at_order_sign_nor_snoo
     assert sign(service, DURATION_WARNING) == {"cards": []}
     clock.set(days=1)
     assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
+
+
+def test_a_card_whose_words_changed_with_the_patients_data_is_shown_again(service: TestClient, clock: Clock) -> None:
+    """The draft unchanged, but the hepatic condition now dated otherwise: its card says another
+    "since", so it is not the card order-select showed, and comes back; the duration card is."""
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    redated = request(HEPATIC_WARNING)
+    [condition] = [e["resource"] for e in redated["prefetch"]["conditions"]["entry"]]
+    for field in ("onsetDateTime", "onsetPeriod", "recordedDate"):
+        condition.pop(field, None)
+    condition["onsetDateTime"] = "2020-01-15"
+    signed = sign(service, redated)
+    assert rule_ids(signed) == [HEPATIC]
+    assert "2020-01-15" in only_card(signed, HEPATIC)["detail"]
