@@ -118,3 +118,14 @@ def test_a_card_whose_words_changed_with_the_patients_data_is_shown_again(servic
     signed = sign(service, redated)
     assert rule_ids(signed) == [HEPATIC]
     assert "2020-01-15" in only_card(signed, HEPATIC)["detail"]
+
+
+def test_a_draft_changed_only_in_length_brings_back_a_card_that_does_not_speak_of_it(
+    service: TestClient, clock: Clock
+) -> None:
+    """30 days cut to 14 after order-select: the duration card no longer fires, and the hepatic
+    card, whose words say nothing of the length, is shown again for the changed draft."""
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    shorter = edited(HEPATIC_WARNING, lambda draft: draft["dispenseRequest"]["expectedSupplyDuration"].update(value=14))
+    clock.set(minutes=5)
+    assert rule_ids(sign(service, shorter)) == [HEPATIC]
