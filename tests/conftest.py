@@ -10,7 +10,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "serve(*args, **env): the test runs its own `cds-service serve` with these arguments and CDS_ "
         "settings (a setting may be a function of the process's data directory); the `served` fixture gives it",
     )
+
+
+def ago(days: int) -> str:
+    """The day ``days`` before the pinned ``TODAY``, as FHIR writes a date."""
+    return (TODAY - timedelta(days=days)).isoformat()
 
 
 def cards_for(body: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:

@@ -5,14 +5,13 @@ that order."""
 from __future__ import annotations
 
 import copy
-import tomllib
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import FIXTURES, SELECT, SIGN, cards_for, fixture
-from tests.test_card_volume import SCIATICA
+from tests.conftest import SELECT, SIGN, cards_for, fixture
+from tests.test_card_volume import SCIATICA, title
 
 HEPATIC = "cyclobenzaprine-hepatic-impairment"
 MAOI = "cyclobenzaprine-maoi"
@@ -25,10 +24,6 @@ PHENELZINE = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
 @pytest.fixture(scope="module")
 def module(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def title(rule_id: str) -> str:
-    return str(tomllib.loads((FIXTURES.parent / "cards" / f"{rule_id}.toml").read_text())["title"])
 
 
 def post(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:

@@ -5,13 +5,12 @@ sublingual product, exempt itself, adds no day to the oral product's count."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, TODAY, cards_for, fixture
+from tests.conftest import SELECT, ago, cards_for, fixture
 
 RULE = "cyclobenzaprine-duration"
 TONMYA = "Tonmya (cyclobenzaprine HCl) 2.8 mg sublingual tablet"
@@ -20,10 +19,6 @@ TONMYA = "Tonmya (cyclobenzaprine HCl) 2.8 mg sublingual tablet"
 @pytest.fixture(scope="module")
 def client(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def ago(days: int) -> str:
-    return (TODAY - timedelta(days=days)).isoformat()
 
 
 def with_courses(planned: int, *spans: tuple[int, int]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, TODAY, cards_for, fixture
+from tests.conftest import SELECT, TODAY, ago, cards_for, fixture
 
 RULE = "cyclobenzaprine-maoi"
 THIS_MONTH = TODAY.strftime("%Y-%m")  # begun 20 days ago
@@ -21,10 +21,6 @@ LAST_YEAR = TODAY.year - 1
 @pytest.fixture(scope="module")
 def client(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def ago(days: int) -> str:
-    return (TODAY - timedelta(days=days)).isoformat()
 
 
 def stopped(authored: str) -> dict[str, Any]:

@@ -4,13 +4,12 @@ cyclobenzaprine taken "in the last 30 days" are 30 days, today among them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, TODAY, cards_for, fixture
+from tests.conftest import SELECT, ago, cards_for, fixture
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -18,10 +17,6 @@ UCUM = "http://unitsofmeasure.org"
 @pytest.fixture(scope="module")
 def client(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def ago(days: int) -> str:
-    return (TODAY - timedelta(days=days)).isoformat()
 
 
 def history(request: dict[str, Any], key: str) -> dict[str, Any]:

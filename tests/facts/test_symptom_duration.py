@@ -4,13 +4,12 @@ muscle relaxant course."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import TODAY, cards_for
+from tests.conftest import ago, cards_for
 from tests.facts.conftest import (
     LOW_BACK_PAIN,
     SCIATICA,
@@ -37,10 +36,6 @@ def refractory(client: TestClient, request: dict[str, Any]) -> str | None:
 
 def relaxant_course(authored: str) -> dict[str, Any]:
     return course("relaxant", authored=authored, dosage=[step(duration=days(10))])
-
-
-def ago(n: int) -> str:
-    return (TODAY - timedelta(days=n)).isoformat()
 
 
 def test_symptoms_date_from_a_relaxant_course_earlier_than_the_back_pain(client: TestClient) -> None:
