@@ -129,3 +129,58 @@ def test_a_draft_changed_only_in_length_brings_back_a_card_that_does_not_speak_o
     shorter = edited(HEPATIC_WARNING, lambda draft: draft["dispenseRequest"]["expectedSupplyDuration"].update(value=14))
     clock.set(minutes=5)
     assert rule_ids(sign(service, shorter)) == [HEPATIC]
+
+
+def _flexeril(draft: dict[str, Any]) -> None:
+    """The brand's 10 mg tablet: the same ingredient, strength and form, another product."""
+    coding = {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "828350"}
+    draft["medicationCodeableConcept"] = {"text": "Flexeril 10 MG Oral Tablet", "coding": [coding]}
+
+
+def _reason(draft: dict[str, Any]) -> None:
+    coding = {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M62.830", "display": "Muscle spasm of back"}
+    draft["reasonCode"] = [{"coding": [coding]}]
+
+
+DRAFT_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "another draft id": lambda draft: draft.update(id="request-456"),
+    "another product of the drug": _flexeril,
+    "a reason given": _reason,
+    "twice a day": lambda draft: draft["dosageInstruction"][0]["timing"]["repeat"].update(frequency=2),
+    "two tablets a dose": lambda draft: draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"].update(value=2),
+}
+
+
+@pytest.mark.parametrize("edit", DRAFT_EDITS, ids=list(DRAFT_EDITS))
+def test_a_draft_changed_in_a_fact_a_rule_reads_brings_back_its_cards_though_their_words_are_the_same(
+    service: TestClient, clock: Clock, edit: str
+) -> None:
+    """The clinician changed the order between order-select and order-sign: each card for it is
+    a card about a new order, shown again, the duration card too, whose words say nothing of the
+    change."""
+    first = call(service, HEPATIC_WARNING)
+    changed = edited(HEPATIC_WARNING, DRAFT_EDITS[edit])
+    clock.set(minutes=5)
+    signed = sign(service, changed)
+    assert rule_ids(signed) == [HEPATIC, DURATION]
+    again, before = only_card(signed, DURATION), only_card(first, DURATION)
+    assert (again["summary"], again["detail"]) == (before["summary"], before["detail"])
+
+
+def test_the_same_length_told_another_way_brings_back_a_card_that_does_not_speak_of_it(
+    service: TestClient, clock: Clock
+) -> None:
+    """30 days told by the dosing's bounds, not the supply: the duration card names where the
+    days come from, so it says something new; the hepatic card does not, yet is about a changed
+    order."""
+    first = only_card(call(service, HEPATIC_WARNING), HEPATIC)
+
+    def bounded(draft: dict[str, Any]) -> None:
+        draft["dispenseRequest"].pop("expectedSupplyDuration")
+        draft["dosageInstruction"][0]["timing"]["repeat"]["boundsDuration"] = {"value": 30, "code": "d"}
+
+    clock.set(minutes=5)
+    signed = sign(service, edited(HEPATIC_WARNING, bounded))
+    assert rule_ids(signed) == [HEPATIC, DURATION]
+    again = only_card(signed, HEPATIC)
+    assert (again["summary"], again["detail"]) == (first["summary"], first["detail"])
