@@ -417,3 +417,17 @@ def test_a_search_answered_with_something_else_is_a_failed_fetch(
     fhir_server.canned["Condition"] = (200, answer)
     request = _request(fhir_server.base, patient_id="demo-hepatic")
     assert_412(client.post(SELECT, json=request), "conditions")
+
+
+@pytest.mark.parametrize("kind", ["Binary", "Condition"])
+def test_a_patient_read_answered_with_another_type_is_a_failed_read(
+    client: TestClient, fhir_server: FhirTestServer, kind: str
+) -> None:
+    """``Patient/{id}`` answered with a Binary or a Condition is no Patient record: the age is
+    unknown, and the clinician is told the older adults' checks did not run (it was read as the
+    record, and they were silent with no word)."""
+    fhir_server.canned["Patient"] = (200, {"resourceType": kind, "id": "harness-pt-1"})
+    request = _request(fhir_server.base, conditions=None, medications=None, imaging=None)
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
+    assert "checks for older adults did not run" in cards[-1]["summary"]
