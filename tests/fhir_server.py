@@ -118,8 +118,10 @@ class FhirTestServer:
     # Whether its CapabilityStatement says its order searches can ``_include`` their Medications
     # (it honours ``_include`` either way, as a lenient server ignores what it was not asked).
     includes: bool = True
-    # Whether it refuses a search with ``_include`` (400) though it says it can.
+    # Whether it refuses a search with ``_include`` (400) though it says it can, and in which words
+    # (``{}``: the include asked).
     refuse_include: bool = False
+    include_refusal: str = "Include '{}' is not supported"
 
     def add(self, *resources: dict[str, Any]) -> None:
         self.resources.extend(resources)
@@ -215,7 +217,7 @@ class FhirTestServer:
             issue = {
                 "severity": "error",
                 "code": "not-supported",
-                "diagnostics": f"Include '{include[0]}' is not supported",
+                "diagnostics": self.include_refusal.format(include[0]),
             }
             return 400, {"resourceType": "OperationOutcome", "issue": [issue]}
         if f"{parts[0]}:medication" in include:  # the Medications the page's orders name

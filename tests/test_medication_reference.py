@@ -473,15 +473,19 @@ def test_medications_that_cannot_be_read_leave_the_history_read_in_part(
     assert 'cds_fhir_fetch_errors_total{key="medications"} 1.0' in client.get("/metrics").text
 
 
+@pytest.mark.parametrize(
+    "refusal", ["Include '{}' is not supported", 'HAPI-1234: Invalid _include parameter value: "{}"']
+)
 def test_a_server_refusing_the_include_it_lists_is_asked_again_without_it(
-    client: TestClient, fhir_server: FhirTestServer
+    client: TestClient, fhir_server: FhirTestServer, refusal: str
 ) -> None:
     """Its refusal ("Include … is not supported") was read as "no such resource type": the
-    medications came back empty, with no card and no notice; a HAPI-style one failed the call."""
+    medications came back empty, with no card and no notice; a HAPI-style one (a parameter it
+    does not take: a failed search) failed the call."""
     coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
     request = copy.deepcopy(coded)
     fhir_server.add(*(entry["resource"] for entry in request["prefetch"].pop("medications")["entry"]))
-    fhir_server.refuse_include = True
+    fhir_server.refuse_include, fhir_server.include_refusal = True, refusal
     request["fhirServer"] = fhir_server.base
     assert _cards(client, request) == _cards(client, coded)
     assert ["_include" in s.path for s in fhir_server.searched("MedicationRequest")] == [True, False]
