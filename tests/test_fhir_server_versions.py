@@ -274,3 +274,18 @@ def test_a_server_without_metadata_is_not_asked_for_it_on_every_call(client: Tes
             CYCLOBENZAPRINE_COURSE
         )
     assert [seen.path for seen in server.seen].count("/fhir/metadata") == 1
+
+
+def test_a_server_without_metadata_or_a_keys_types_is_not_asked_for_metadata_on_every_call(
+    client: TestClient, serve: Serve
+) -> None:
+    """No imaging type at all and no /metadata: the key is no data on every call, which says
+    nothing of an upgrade (a server of no known version was asked every version's types)."""
+    server = serve("DSTU2", metadata=False)
+    server.canned = {
+        kind: server.unknown_type(kind) for kind in ("ServiceRequest", "ProcedureRequest", "DiagnosticOrder")
+    }
+    for _ in range(3):
+        cards = answer(client, sandbox_request("DSTU2", server, "demo-refractory"))
+        assert rule_ids({"cards": cards}) == CYCLOBENZAPRINE_COURSE
+    assert [seen.path for seen in server.seen].count("/fhir/metadata") == 1
