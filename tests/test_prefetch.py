@@ -408,8 +408,9 @@ def test_an_optional_key_holding_what_its_search_does_not_answer_is_read_as_not_
     [
         _wrapped({"resourceType": "Bundle", "type": "searchset", "entry": []}),
         {"resourceType": "Binary", "contentType": "application/fhir+json"},
+        {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]},
     ],
-    ids=["batch-response", "binary"],
+    ids=["batch-response", "binary", "operation-outcome-with-200"],
 )
 def test_a_search_answered_with_something_else_is_a_failed_fetch(
     client: TestClient, fhir_server: FhirTestServer, answer: dict[str, Any]

@@ -99,8 +99,6 @@ class FhirClient:
             if search_type and no_such_type(error.status, error.outcome, search_type):
                 raise NoSuchType(f"the server has no {search_type}") from None
             raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
-        if body.get("resourceType") == "OperationOutcome":
-            raise FetchFailed("fetching it from fhirServer failed: the server answered an OperationOutcome")
         return body
 
     async def _answer(self, url: str, search_type: str | None, *, read: bool = False) -> dict[str, Any]:
