@@ -37,6 +37,7 @@ def signed(key: SigningKey, header: str, payload: str) -> str:
         ({"alg": "ES384", "typ": "JWT", "crit": ["exp"]}, "malformed token: header crit"),
         ({"alg": "ES384", "typ": "JWT", "b64": False, "crit": ["b64"]}, "malformed token: header crit"),
         ({"alg": "ES384", "typ": "JWT", "b64": False}, "malformed token: header b64"),
+        ({"alg": "ES384", "typ": "JWT", "b64": 0}, "malformed token: header b64"),  # RFC 7797: a boolean
     ],
 )
 def test_hostile_header_types_are_401(
@@ -48,6 +49,30 @@ def test_hostile_header_types_are_401(
 ) -> None:
     token = signed(es384, json.dumps({**header, "kid": es384.kid}), json.dumps(claims(BASE + SELECT, NOW)))
     rejected(call(secure(), token), reason)
+
+
+@pytest.mark.parametrize("kid", ["null", '["k"]', '{"k": 1}', "7", None])
+def test_a_kid_that_is_not_a_string_is_401(
+    secure: Callable[..., TestClient], es384: SigningKey, rejected: Callable[[Any, str], None], kid: str | None
+) -> None:
+    """The key set is looked up by kid: a list there was an unhashable key (a 500)."""
+    header = '{"alg": "ES384", "typ": "JWT"' + (f', "kid": {kid}' if kid else "") + "}"
+    rejected(call(secure(), signed(es384, header, json.dumps(claims(BASE + SELECT, NOW)))), "no kid")
+
+
+@pytest.mark.parametrize(("header", "payload"), [("[]", "{}"), ("{}", "[1]"), ("{}", '"claims"'), ("{}", "null")])
+def test_a_header_or_payload_that_is_no_json_object_is_401(
+    secure: Callable[..., TestClient],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    header: str,
+    payload: str,
+) -> None:
+    """JSON, but not the object a JOSE header and a claims set must be (RFC 7515 §4, RFC 7519 §7.2)."""
+    if header == "{}":
+        header = json.dumps({"alg": "ES384", "typ": "JWT", "kid": es384.kid})
+    part = "header" if header == "[]" else "payload"
+    rejected(call(secure(), signed(es384, header, payload)), f"malformed token: {part}: not a JSON object")
 
 
 def padded(segment: str) -> str:
@@ -81,6 +106,7 @@ def test_base64url_padding_is_read_as_pyjwt_reads_it(
         (f"{head}.{payload}!.{sig}", "payload: not base64url"),
         (f"{respelled(header)}.{payload}.{sig}", "header: not canonical base64url"),
         (f"{head}.{payload}.{sig}.", "4 segment(s)"),
+        (f"{head}.{payload}.{sig}A", "signature: not base64url"),  # 1 past a quantum: no byte has 6 bits
     ]:
         rejected(call(secure(), token), f"malformed token: {reason}")
 
@@ -117,10 +143,12 @@ HUGE = "1" + "0" * 400
         ("nbf", "-Infinity", "claim nbf is not a time"),
         ("exp", "1" + "0" * 5000, "malformed token"),  # past Python's 4300-digit limit
         ("exp", '"soon"', "claim exp is missing or not a number"),
+        ("nbf", "true", "claim nbf is missing or not a number"),  # a bool is no NumericDate, not 1 s past 1970
         ("jti", '"a\\u0000b"', "claim jti is missing or not a printable string"),
         ("jti", '"\\ud800"', "claim jti is missing or not a printable string"),
         ("jti", '"' + "j" * 300 + '"', "claim jti is missing or not a printable string"),
         ("aud", '[[1], {"a": 2}, null]', "is not the URL called"),
+        ("aud", json.dumps({BASE + SELECT: 1}), "is not the URL called"),  # a string or a list of them only
         ("aud", '"http://testserver/cds-services/x?y#z"', "is not the URL called"),
     ],
 )
