@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
+from jwt.algorithms import RSAAlgorithm
 
 from tests.auth.conftest import BASE, NOW, assert_401, call
 from tests.conftest import SELECT, Clock
@@ -109,11 +111,13 @@ def test_keys_the_service_cannot_use_beside_the_signing_key_are_passed_by(
 ) -> None:
     """A hunt's finding: a published key with ``"alg": "none"`` answered every call with a 500, and
     an encryption key or an Ed25519 one beside the signing key made the whole set unusable (every
-    call a 401). Each is passed by, named in the log; the signing key verifies."""
+    call a 401). Each is passed by, named in the log, as is an RSA key too short to trust (under
+    2048 bits); the signing key verifies."""
     jwks_server.keys["keys"] += [
         {**es384.jwk(), "kid": "none", "alg": "none"},
         {**es384.jwk(), "kid": "encryption", "use": "enc"},
         {"kty": "OKP", "kid": "edwards", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {**json.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 1024).public_key())), "kid": "short"},
     ]
     client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
     assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
@@ -124,6 +128,7 @@ def test_keys_the_service_cannot_use_beside_the_signing_key_are_passed_by(
         "key 'edwards' is not an EC or RSA signature key",
         "key 'encryption' is not an EC or RSA signature key",
         "key 'none' cannot be read (NotImplementedError)",
+        "key 'short' is an RSA key under 2048 bits",
     ]
 
 
@@ -150,3 +155,24 @@ def test_a_key_set_sent_a_byte_at_a_time_is_given_up_at_the_deadline(
     assert_401(call(client, es384.sign(claims(BASE + SELECT, NOW))))
     [line] = [r.getMessage() for r in caplog.records if "cannot fetch the keys" in r.getMessage()]
     assert line.endswith(": TimeoutError"), line
+
+
+def test_a_key_withdrawn_from_the_key_set_stops_verifying_after_an_hour(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    clock: Clock,
+    rejected: Callable[[Any, str], None],
+) -> None:
+    """Fetched keys are kept an hour, then fetched again even for a kid already known: a key the
+    issuer withdrew (rotated out, or leaked) stops verifying within that hour, not never."""
+    client = secure(trust({"iss": ISSUER, "jwks_url": jwks_server.url}))
+    assert call(client, es384.sign(claims(BASE + SELECT, NOW))).status_code == 200
+    jwks_server.keys = jwks(SigningKey.generate("ES384"))  # es384 withdrawn
+    clock.now = NOW + 3599
+    assert call(client, es384.sign(claims(BASE + SELECT, clock.now))).status_code == 200
+    assert jwks_server.hits == 1
+    clock.now = NOW + 3600
+    rejected(call(client, es384.sign(claims(BASE + SELECT, clock.now))), "is not a key of issuer")
+    assert jwks_server.hits == 2
