@@ -260,6 +260,7 @@ def test_paginated_prefetch_is_completed_from_the_same_server_only(
         "/../Condition?patient=harness-pt-1&_page=0",  # sent as /Condition: off the FHIR base
         "/%2e%2e/Condition?patient=harness-pt-1&_page=0",
         "/./../Condition?patient=harness-pt-1&_page=0",
+        "-admin/Condition?patient=harness-pt-1&_page=0",  # a path beside the base, not under it
         "/Condition?patient=harness pt 1&_page=0",  # rewritten by the client before sending
         "/Condition?patient=h\u00e4rness&_page=0",
     ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.auth.conftest import BASE, NOW, bearer
@@ -53,3 +54,28 @@ def test_with_auth_off_only_the_configured_servers_are_fetched_from(
     assert fhir_server.seen == []
     assert make_client().post(SELECT, json=fetching_request(fhir_server.base)).status_code == 200
     assert fhir_server.seen
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ("https://fhir.example.org/r4/../admin", "not on this service's list"),  # the host's /admin, token and all
+        ("https://fhir.example.org/r4x", "not on this service's list"),
+        ("https://10.0.0.7/r4", "not on this service's list"),  # a private address is not this machine
+        ("http://192.168.1.20/r4", "must use https"),
+        ("https://clinician:secret@fhir.example.org/r4", "must not carry credentials"),
+        ("https://fhir.example.org/r4?_format=json", "must not have a query or fragment"),
+        ("https://fhir.example.org/r4#top", "must not have a query or fragment"),
+        ("https:///r4", "has no host"),
+    ],
+)
+def test_a_fhir_server_beside_a_listed_one_is_refused_unfetched(
+    make_client: Callable[..., TestClient], server: str, reason: str
+) -> None:
+    """Only a listed base, exactly, or a server on this machine when "loopback" is listed: a
+    neighbour of a listed one (another path, the private network, a base with credentials or a
+    query the service would send on) is a 412 saying why, nothing fetched."""
+    client = make_client(fhir_servers=["loopback", "https://fhir.example.org/r4"])
+    response = client.post(SELECT, json=fetching_request(server))
+    assert response.status_code == 412, response.text
+    assert reason in response.json()["issue"][0]["diagnostics"]
