@@ -118,6 +118,8 @@ class FhirTestServer:
     # Whether its CapabilityStatement says its order searches can ``_include`` their Medications
     # (it honours ``_include`` either way, as a lenient server ignores what it was not asked).
     includes: bool = True
+    # Whether its answers are sent in chunks, their length not declared (a streaming server's way).
+    chunked: bool = False
     # Whether it refuses a search with ``_include`` (400) though it says it can, and in which words
     # (``{}``: the include asked).
     refuse_include: bool = False
@@ -261,7 +263,18 @@ def start(
             payload = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
-            self.send_header("Content-Length", str(len(payload)))
+            if server_state.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                size = 4096
+                payload = (
+                    b"".join(
+                        b"%x\r\n%s\r\n" % (len(part), part)
+                        for part in (payload[i : i + size] for i in range(0, len(payload), size))
+                    )
+                    + b"0\r\n\r\n"
+                )
+            else:
+                self.send_header("Content-Length", str(len(payload)))
             if server_state.cookie:
                 self.send_header("Set-Cookie", server_state.cookie)
             # The service may give up on a fetch (its deadline, or its caller hung up): not news.
