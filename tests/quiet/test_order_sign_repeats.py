@@ -60,6 +60,18 @@ def test_order_sign_does_not_repeat_the_cards_order_select_showed_for_the_unchan
     assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
 
 
+def test_order_sign_fired_again_shows_its_cards_again(
+    make_client: Callable[..., TestClient], clock: Clock, database_url: str
+) -> None:
+    """Only what order-select showed is not repeated: a signing fired again (the first one
+    cancelled, or the order signed again) shows its cards again at the moment of signing. On
+    PostgreSQL each call reads what was shown (no answer is kept)."""
+    service = make_client(clock=clock, database_url=database_url)
+    assert rule_ids(sign(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    assert rule_ids(sign(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+
+
 @pytest.mark.parametrize("name", [MAOI_CRITICAL, *HEPATIC_CRITICAL])
 def test_order_sign_repeats_a_critical_card(service: TestClient, clock: Clock, name: str) -> None:
     [card] = call(service, name)["cards"]

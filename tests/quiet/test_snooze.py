@@ -72,6 +72,15 @@ def test_dont_show_again_snoozes_its_rule(service: TestClient, clock: Clock) -> 
     assert call(service, DURATION_WARNING) == {"cards": []}
 
 
+def test_dont_show_again_sent_without_its_system_snoozes_its_rule(service: TestClient, clock: Clock) -> None:
+    """A client may send the reason's code alone (a Coding's system is optional): the code is
+    the one this card offered, and the clinician chose not to see the card again."""
+    card = only_card(call(service, DURATION_WARNING), DURATION)
+    override(service, card, None, overrideReason={"reason": {"code": SNOOZE_REASON}})
+    clock.set(days=1)
+    assert call(service, DURATION_WARNING) == {"cards": []}
+
+
 @pytest.mark.parametrize(
     "reason",
     [

@@ -12,6 +12,7 @@ from tests.conftest import SELECT, Clock, rule_ids
 from tests.quiet.conftest import (
     DURATION,
     DURATION_WARNING,
+    FEEDBACK,
     HEPATIC,
     HEPATIC_WARNING,
     SNOOZE_REASON,
@@ -22,6 +23,8 @@ from tests.quiet.conftest import (
     reason_codes,
     request,
 )
+
+OLDER_ADULT = "cyclobenzaprine-older-adult"
 
 
 def test_a_rules_own_snooze_days_set_in_the_environment_override_the_default(
@@ -105,3 +108,35 @@ def test_a_snooze_survives_a_restart(make_client: Callable[..., TestClient], clo
     assert call(second, DURATION_WARNING) == {"cards": []}
     clock.set(days=31)
     assert rule_ids(call(second, DURATION_WARNING)) == [DURATION]
+
+
+def test_the_swap_accepted_keeps_its_rule_quiet_for_the_swapped_draft_the_rest_of_that_day_only(
+    service: TestClient, clock: Clock
+) -> None:
+    """The 5 mg swap accepted (the sandbox applies its medication only) at the first instant of
+    the day: the rule stays quiet for the draft it left that day, and comes back for it the next,
+    as for any draft that breaks it."""
+    name = "cyclobenzaprine-older-adult/fires-age-65-10mg.json"
+    clock.set(minutes=-600)  # midnight (UTC, the test site's zone): START is 10:00
+    card = only_card(call(service, name), OLDER_ADULT)
+    swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
+    item = {"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": swap["uuid"]}]}
+    response = service.post(FEEDBACK, json={"feedback": [{**item, "outcomeTimestamp": "2026-11-21T10:00:00Z"}]})
+    assert response.json() == {"received": 1, "stored": 1}
+    swapped = request(name)
+    [draft] = [e["resource"] for e in swapped["context"]["draftOrders"]["entry"]]
+    draft["medicationCodeableConcept"] = swap["actions"][0]["resource"]["medicationCodeableConcept"]
+    for days, quiet in ((0, True), (1, False)):
+        clock.set(days=days, minutes=-599)
+        response = service.post(SELECT, json=swapped)
+        assert response.status_code == 200, response.text
+        assert (OLDER_ADULT not in rule_ids(response.json())) is quiet, days
+
+
+def test_an_acceptance_sent_with_the_snooze_reason_snoozes_nothing(service: TestClient, clock: Clock) -> None:
+    """An override reason is an override's (CDS Hooks §Feedback): a client sending "don't show
+    again" beside an acceptance did not dismiss the card, which comes back while its rule applies."""
+    card = only_card(call(service, DURATION_WARNING), DURATION)
+    override(service, card, outcome="accepted", acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}])
+    clock.set(days=1)
+    assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
