@@ -185,3 +185,17 @@ def test_an_unoffered_suggestion_is_refused_only_on_the_senders_own_card(
     again = {**unoffered, "outcomeTimestamp": "2026-11-21T11:05:00Z"}
     assert _post(client, keys, "south", feedback, {"feedback": [again]}) == {"received": 1, "stored": 1}
     assert [r["index"] for r in _post(client, keys, "north", feedback, {"feedback": [again]})["refused"]] == [0]
+
+
+def test_a_client_reads_only_its_own_override_reasons(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey]
+) -> None:
+    """Both clients' clinicians saw the duration rule; only south's overrode it, with a reason:
+    north's figures for the rule hold no reason (another client's is not north's to read)."""
+    client = secure()
+    _post(client, keys, "north", SELECT, fixture(DURATION))
+    card = _post(client, keys, "south", SELECT, {**fixture(DURATION), "hookInstance": "south-1"})["cards"][0]
+    _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": [overridden(card, "benefit-outweighs-risk")]})
+    for who, codes in (("north", []), ("south", ["benefit-outweighs-risk"]), ("operator", ["benefit-outweighs-risk"])):
+        [rule] = _analytics(client, keys, who)["rules"]
+        assert [reason["code"] for reason in rule["override_reasons"]] == codes, who
