@@ -22,8 +22,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from cds_service.errors import InvalidRequest
 from cds_service.facts.medications import MedicationIndex
-from cds_service.fhir.json import failed_outcome, kinds_of, resource_list
+from cds_service.fhir.json import failed_outcome, kinds_of, resource_list, unread_entry
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
 from cds_service.pipeline.one_patient import own_resources
 from cds_service.protocol.services import PrefetchKey, read_prefetch
@@ -108,12 +109,15 @@ async def complete_prefetch(
             done.resources[key.name] = []
             continue
         value = prefetch.get(key.name)
+        listed = resource_list(value) if value is not None else ([], frozenset())
+        if value is not None and not _readable(key, value, len(listed[0])):
+            value = None  # an optional key holding what is no resource: read as not sent
         if value is not None and value.get("resourceType") != "OperationOutcome":
             more = value.get("resourceType") == "Bundle" and next_link(value) is not None
             if more and isinstance(client, FhirClient):
                 jobs[key.name] = client.pages(value, key=key.name)
             else:
-                done.take(key.name, *resource_list(value))
+                done.take(key.name, *listed)
                 if more:
                     log.warning(
                         "prefetch %s has more pages and no fhirServer to read them: the rest not read", key.name
@@ -137,6 +141,21 @@ async def complete_prefetch(
         await _read_medications(keys, client, left, done, medications or MedicationIndex())
         done.partial |= client.partial & done.resources.keys()
     return done.data()
+
+
+def _readable(key: PrefetchKey, value: dict[str, Any], listed: int) -> bool:
+    """Whether every entry of a Bundle sent holds a resource (``listed``: the resources listed
+    from it): a key the service needs that holds anything else is a 400 naming where (read as no
+    data it hid a hepatitis C from the hepatic card, with no word); an optional key's is read as
+    not sent, as ``read_prefetch`` reads one of the wrong shape."""
+    where = unread_entry(value, listed) if value.get("resourceType") == "Bundle" else None
+    if where is None:
+        return True
+    field = f"prefetch.{key.name}.{where}"
+    if key.required:
+        raise InvalidRequest(f"{field}: must be a FHIR resource with its resourceType", fields=[field])
+    log.warning("%s: not a FHIR resource: prefetch %s read as not sent", field, key.name)
+    return False
 
 
 async def _read_medications(
