@@ -72,3 +72,36 @@ def test_an_object_that_is_not_a_bundle_is_400_naming_draft_orders(client: TestC
     assert response.status_code == 400, response.text
     (issue,) = response.json()["issue"]
     assert issue["expression"] == ["context.draftOrders"] and "must be a FHIR Bundle" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("entries", "where"),
+    [
+        ("request-123", "entry must be an array"),
+        ([{"resource": the_draft()}, "MedicationRequest/request-9"], "entry[1] must be an entry"),
+        ([{"fullUrl": "urn:uuid:7"}, {"resource": the_draft()}], "entry[0].resource must be a FHIR resource"),
+    ],
+    ids=["entry-a-string", "an-entry-a-reference", "an-entry-without-a-resource"],
+)
+def test_a_bundle_holding_anything_but_entries_of_resources_is_400_naming_the_entry(
+    client: TestClient, entries: Any, where: str
+) -> None:
+    """As the bare array is: such an entry was passed over, and the drafts beside it reviewed
+    as though it were not there."""
+    response = client.post(SIGN, json=signed({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    assert response.status_code == 400, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == ["context.draftOrders"] and where in issue["diagnostics"]
+
+
+def test_a_draft_without_its_resource_type_is_400_not_passed_over(client: TestClient) -> None:
+    """The sandbox's 30-day order without its resourceType got no card, as if checked and clear."""
+    draft = the_draft()
+    del draft["resourceType"]
+    response = client.post(
+        SIGN, json=signed({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]})
+    )
+    assert response.status_code == 400, response.text
+    assert (
+        "entry[0].resource must be a FHIR resource with its resourceType" in response.json()["issue"][0]["diagnostics"]
+    )

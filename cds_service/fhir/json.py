@@ -82,25 +82,25 @@ def resource_list(value: Any) -> tuple[list[dict[str, Any]], frozenset[str]]:
     return resources, kinds_of(resources)
 
 
-def unread_entry(bundle: dict[str, Any], listed: int | None = None) -> str | None:
-    """Where a Bundle holds what is no resource: ``entry`` that is no array (or one object), an
-    entry that is no object, or one whose ``resource`` is no resource with its type. Read as no
-    data, a history of them hid its hepatitis from the checks with no word. ``listed``: how many
-    resources ``resource_list`` found, so that a Bundle it listed whole costs no second pass.
-    None when every entry holds a resource."""
+def unread_entry(bundle: dict[str, Any], listed: int | None = None) -> tuple[str, str] | None:
+    """Where a Bundle holds what is no resource, and what belongs there: ``entry`` that is no
+    array (or one object), an entry that is no object, or one whose ``resource`` is no resource
+    with its type. Read as no data, a history of them hid its hepatitis from the checks with no
+    word. ``listed``: how many resources ``resource_list`` found, so that a Bundle it listed whole
+    costs no second pass. None when every entry holds a resource."""
     entries = bundle.get("entry")
     if entries is not None and type(entries) not in (list, dict):
-        return "entry"
+        return "entry", "must be an array of entries, each holding a FHIR resource"
     found = bundle_entries(bundle)
     if listed is not None and listed == len(found):
         return None
     for index, entry in enumerate(found):
         where = f"entry[{index}]" if type(entries) is list else "entry"
         if type(entry) is not dict:
-            return where
+            return where, "must be an entry holding a FHIR resource"
         resource = entry.get("resource")
         if type(resource) is not dict or type(resource.get("resourceType")) is not str:
-            return f"{where}.resource"
+            return f"{where}.resource", "must be a FHIR resource with its resourceType"
     return None
 
 

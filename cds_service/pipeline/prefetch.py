@@ -148,12 +148,12 @@ def _readable(key: PrefetchKey, value: dict[str, Any], listed: int) -> bool:
     from it): a key the service needs that holds anything else is a 400 naming where (read as no
     data it hid a hepatitis C from the hepatic card, with no word); an optional key's is read as
     not sent, as ``read_prefetch`` reads one of the wrong shape."""
-    where = unread_entry(value, listed) if value.get("resourceType") == "Bundle" else None
-    if where is None:
+    unread = unread_entry(value, listed) if value.get("resourceType") == "Bundle" else None
+    if unread is None:
         return True
-    field = f"prefetch.{key.name}.{where}"
+    field = f"prefetch.{key.name}.{unread[0]}"
     if key.required:
-        raise InvalidRequest(f"{field}: must be a FHIR resource with its resourceType", fields=[field])
+        raise InvalidRequest(f"{field}: {unread[1]}", fields=[field])
     log.warning("%s: not a FHIR resource: prefetch %s read as not sent", field, key.name)
     return False
 

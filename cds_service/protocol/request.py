@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from cds_service.errors import InvalidRequest, TooLarge, describe
-from cds_service.fhir.json import bundle_entries
+from cds_service.fhir.json import bundle_entries, unread_entry
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,10 @@ class OrderContext(HookContext):
     def _bundle(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value.get("resourceType") != "Bundle":
             raise ValueError("must be a FHIR Bundle of draft orders")
+        # An entry of no resource was passed over: a 30-day draft without its resourceType got
+        # no card, as if checked and clear (a bare array of them is refused already).
+        if value is not None and (unread := unread_entry(value)) is not None:
+            raise ValueError(f"{unread[0]} {unread[1]}")
         seen: dict[tuple[str, str], int] = {}
         for index, entry in enumerate(bundle_entries(value)):
             resource = entry.get("resource") if isinstance(entry, dict) else None

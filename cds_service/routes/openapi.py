@@ -177,12 +177,17 @@ def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any
         selections = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
         properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
     if "draftOrders" in properties:
-        bundle = {  # a Bundle, or its entries without their resourceType (read as one)
+        resource = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}}}
+        entry = {"type": "object", "required": ["resource"], "properties": {"resource": resource}}
+        bundle = {  # a Bundle, or its entries without their resourceType (read as one); one entry may be an object
             "type": "object",
-            "properties": {"resourceType": {"const": "Bundle"}},
+            "properties": {
+                "resourceType": {"const": "Bundle"},
+                "entry": {"anyOf": [{"type": "array", "items": entry}, entry, {"type": "null"}]},
+            },
             "anyOf": [{"required": ["resourceType"]}, {"required": ["entry"]}],
         }
-        bare = {"type": "array", "items": {"type": "object", "required": ["resourceType"]}}  # CDC opioid CDS
+        bare = {"type": "array", "items": resource}  # CDC opioid CDS
         properties["draftOrders"] = {"anyOf": [bundle, bare, {"type": "null"}]}
     if model is OrderSelectContext:  # draft orders need their selections (``parse_hook_request``)
         entries = {"anyOf": [{"type": "array", "minItems": 1}, {"type": "object"}]}
