@@ -1,8 +1,8 @@
 """What a FHIR server answers that the service does not take: an answer over the size limit
 whether or not its length is declared, an OperationOutcome too large to read, an answer that is
-no JSON object or nests deeper than FHIR does. Each is a failed fetch (a 412 for the keys the
-service needs), never a 500 or a key read as empty. And the environment's proxies, which the
-service does not use."""
+no JSON object, nests deeper than FHIR does or holds an entry of no resource. Each is a failed
+fetch (a 412 for the keys the service needs), never a 500 or a key read as empty. And the
+environment's proxies, which the service does not use."""
 
 from __future__ import annotations
 
@@ -68,7 +68,19 @@ def _nested(depth: int) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": value}]}
 
 
-@pytest.mark.parametrize("answer", [[], "a Bundle", _nested(100)], ids=["array", "string", "nested-100-deep"])
+_SEARCHSET = {"resourceType": "Bundle", "type": "searchset"}
+_NO_RESOURCES = [
+    {**_SEARCHSET, "entry": "Condition/liver-1"},
+    {**_SEARCHSET, "entry": [{"fullUrl": "http://ehr.example/fhir/Condition/liver-1"}]},
+    {**_SEARCHSET, "entry": [{"resource": {"id": "liver-1", "code": {"text": "Chronic hepatitis C"}}}]},
+]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [[], "a Bundle", _nested(100), *_NO_RESOURCES],
+    ids=["array", "string", "nested-100-deep", "entry-a-string", "an-entry-without-a-resource", "an-untyped-resource"],
+)
 def test_an_answer_that_is_no_json_object_or_nests_too_deep_is_a_failed_fetch(
     client: TestClient, fhir_server: FhirTestServer, answer: Any
 ) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
-from cds_service.fhir.json import as_list, as_str, bundle_resources, is_batch
+from cds_service.fhir.json import as_list, as_str, bundle_resources, is_batch, unread_entry
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.pipeline.server_versions import ServerVersions, versions_for
 from cds_service.protocol.services import PrefetchKey
@@ -233,7 +233,7 @@ class FhirClient:
             if first is not None
             else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
         )
-        resources = list(bundle_resources(page))
+        resources = _resources(page)
         for _ in range(self._max_pages - 1):
             link = next_link(page) if page.get("resourceType") == "Bundle" else None
             if link is None:
@@ -243,7 +243,7 @@ class FhirClient:
                 self.partial.add(key)
                 break
             page = await self._answer(link, None)
-            resources.extend(bundle_resources(page))
+            resources.extend(_resources(page))
         else:
             if page.get("resourceType") == "Bundle" and next_link(page) is not None:
                 log.warning(
@@ -251,6 +251,15 @@ class FhirClient:
                 )
                 self.partial.add(key)
         return resources
+
+
+def _resources(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """A page's resources; one holding an entry of no resource fails the fetch (read as no data,
+    it would hide what it stood for from the checks)."""
+    resources = list(bundle_resources(page))
+    if page.get("resourceType") == "Bundle" and (unread := unread_entry(page, len(resources))) is not None:
+        raise FetchFailed(f"fetching it from fhirServer failed: its {unread[0]} {unread[1]}")
+    return resources
 
 
 def _with_includes(query: str, includes: tuple[str, ...], facts: ServerFacts) -> str:
