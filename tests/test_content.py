@@ -53,6 +53,29 @@ def _edit(path: Path, old: str, new: str) -> None:
             CardContentError,
             "variants.duration-unknown.indicator must be one of",
         ),
+        # A variant citing a key its file does not list: dropped silently, the card lost a citation.
+        (
+            "muscle-relaxant-chronic-pain.toml",
+            'evidence = ["FAIL"]',
+            'evidence = ["FAIL", "FDA-IR"]',
+            CardContentError,
+            "variants.myofascial-pain.evidence names keys not in the file's ['FDA-IR']",
+        ),
+        # The snooze reason must say how long it lasts; another placeholder failed the hook call.
+        (
+            "override-reasons.toml",
+            "for this patient ({days})",
+            "for this patient",
+            CardContentError,
+            "override-reasons.toml: [dont-show-again] needs a display with {days}",
+        ),
+        (
+            "override-reasons.toml",
+            "for this patient ({days})",
+            "for this patient ({days}, {weeks})",
+            CardContentError,
+            "override-reasons.toml: [dont-show-again] needs a display with {days}",
+        ),
         (
             "refractory-spasm-imaging.toml",
             '"imaging-not-indicated"',
