@@ -83,6 +83,21 @@ def _edit(path: Path, old: str, new: str) -> None:
             CardContentError,
             "override_reasons names unknown reasons ['imaging-unheard-of']",
         ),
+        # A range with no source, or a concept defined in two files (which one won?), went unchecked.
+        (
+            "terminology/concepts/back.toml",
+            'display = "Lumbar and lumbar-sacral orthoses", source = "clinical-rules.md §4" }',
+            'display = "Lumbar and lumbar-sacral orthoses" }',
+            TerminologyError,
+            "procedure.lumbar-orthosis range L0625 has no source",
+        ),
+        (
+            "terminology/concepts/back.toml",
+            "[condition.muscle-spasm]",
+            "[condition.urinary-retention]",
+            TerminologyError,
+            "back.toml: condition.urinary-retention is already defined in another file",
+        ),
         (
             "terminology/concepts.toml",
             'strength_mg = 2.8, source = "clinical-rules.md §4 and the FDA label (FDA-SL)"',
@@ -306,12 +321,20 @@ def test_every_card_has_the_facts_its_rule_declares(monkeypatch: pytest.MonkeyPa
     assert unnamed == set(), "a suggestion its card has no words for is dropped"
 
 
-def test_a_site_terminology_lacking_a_concept_the_rules_read_stops_start_up(cards: Path, tmp_path: Path) -> None:
-    """The rules ask a course whether it is of ``maoi-reversible`` by name: a site's own
-    terminology without it would leave the linezolid check finding nothing, silently."""
-    path = cards / "terminology" / "concepts" / "interacting-drugs.toml"
+@pytest.mark.parametrize(
+    ("file", "concept"),
+    [("interacting-drugs.toml", "medication.maoi-reversible"), ("back.toml", "condition.spinal-fusion")],
+)
+def test_a_site_terminology_lacking_a_concept_the_rules_read_stops_start_up(
+    cards: Path, tmp_path: Path, file: str, concept: str
+) -> None:
+    """The rules ask a course whether it is of ``maoi-reversible`` by name, and a history whether
+    it holds a ``spinal-fusion``: a site's own terminology without one would leave its check
+    finding nothing, silently."""
+    path = cards / "terminology" / "concepts" / file
     text = path.read_text()
-    start = text.index("[medication.maoi-reversible]")
+    start = text.index(f"[{concept}]")
     path.write_text(text[:start] + text[text.index("\n[", start) + 1 :])
-    with pytest.raises(TerminologyError, match=re.escape("no concept maoi-reversible; the rules read them")):
+    name = concept.split(".")[1]
+    with pytest.raises(TerminologyError, match=re.escape(f"no concept {name}; the rules read them")):
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
