@@ -132,6 +132,12 @@ def test_serve_opens_no_file_in_the_machines_encoding(tmp_path: Path) -> None:
             '"contains": 5, "was": [',
             "1047.42.json: not a value set expansion (expansion.contains, a list of codes)",
         ),
+        (
+            "terminology/valuesets/2.16.840.1.113762.1.4.1047.42.json",
+            '"contains": [',
+            '"contains": [5, ',
+            "1047.42.json: not a value set expansion (expansion.contains, a list of codes)",
+        ),
         ("evidence.toml", "label = ", "title = ", "evidence.toml: every entry needs a label and a citation"),
     ],
 )

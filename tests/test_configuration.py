@@ -447,11 +447,17 @@ source = "Site formulary 2026-10"
         ("[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '828348'\nsource = 's'\nsorce = 't'\n", "unknown keys"),
         ("[[products]]\ncode = 'y'\nrxnorm = '828348'\nsource = 's'\n", "products[0]: system must be a non-empty"),
         (
+            "[[products]]\nsystem = ' '\ncode = 'y'\nrxnorm = '828348'\nsource = 's'\n",
+            "products[0]: system must be a non-empty",
+        ),
+        (
             "[condition.liver-disease]\ncodes = [{ system = 'x', code = 12, source = 's' }]\n",
             "condition.liver-disease.codes: code must be a non-empty string",
         ),
         ("[[products]]\nsystem = 'x'\ncode = 10013\nrxnorm = '828348'\nsource = 's'\n", "code must be a non-empty"),
         ("[[products]]\nsystem = 'x'\ncode = 'y'\nsource = 's'\n", "products[0]: rxnorm must be a non-empty"),
+        # Where a mapping came from is what an audit of it starts with.
+        ("[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '828348'\n", "products[0]: source must be a non-empty"),
         ("[medication.maoi]\ncodes = []\n", "unknown sections ['medication']"),
     ],
 )
