@@ -85,7 +85,11 @@ def test_evaluate_rejects_invalid_input_with_exit_2(
         # The settings' checks did not see the command line: 70000 listened on 4464.
         (["serve", "--port", "70000"], "argument --port: 70000 is not from 1 to 65535"),
         (["serve", "--port", "0"], "argument --port: 0 is not from 1 to 65535"),
+        (["serve", "--port", "65536"], "argument --port: 65536 is not from 1 to 65535"),
         (["serve", "--workers", "0"], "argument --workers: 0 is not 1 or more"),
+        # Each bound itself is accepted: argparse goes on to the next argument, and refuses that.
+        (["serve", "--port", "1", "--workers", "0"], "argument --workers: 0 is not 1 or more"),
+        (["serve", "--port", "65535", "--workers", "0"], "argument --workers: 0 is not 1 or more"),
         # A window of days counted back from here ran off the calendar: a traceback.
         (["evaluate", "-", "--today", "0001-01-10"], "argument --today: 0001-01-10 is not from 1970-01-01"),
     ],
