@@ -137,9 +137,9 @@ class OrderContext(HookContext):
         if value is not None and (unread := unread_entry(value)) is not None:
             raise ValueError(f"{unread[0]} {unread[1]}")
         seen: dict[tuple[str, str], int] = {}
-        for index, entry in enumerate(bundle_entries(value)):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+        for index, entry in enumerate(bundle_entries(value)):  # each an entry of a resource (above)
+            resource = entry["resource"]
+            if not isinstance(resource.get("id"), str):
                 continue
             draft_id: str = resource["id"]
             # The same bound as ``selections``: an order's key is stored (storage/schema.py).
