@@ -102,6 +102,13 @@ def cards_for(body: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:
     return [card for card in body["cards"] if card["source"]["topic"]["code"] == rule_id]
 
 
+def answered(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    """The 200 answer to ``request``, posted to the service of its hook."""
+    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def rule_ids(body: dict[str, Any]) -> list[str]:
     return [card["source"]["topic"]["code"] for card in body["cards"]]
 

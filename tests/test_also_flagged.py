@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, SIGN, cards_for, fixture
+from tests.conftest import answered, cards_for, fixture
 from tests.test_card_volume import SCIATICA, title
 
 HEPATIC = "cyclobenzaprine-hepatic-impairment"
@@ -26,12 +26,6 @@ def module(module_client: TestClient) -> TestClient:
     return module_client
 
 
-def post(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def flagged(card: dict[str, Any]) -> str | None:
     """What the card's "Also flagged" line names, if it has one."""
     _, found, rest = card["detail"].partition("\n\nAlso flagged: ")
@@ -42,7 +36,7 @@ def test_of_two_critical_deletes_for_one_order_only_the_first_names_what_was_dro
     """Hepatic failure and phenelzine: two critical cards delete the same draft."""
     request = fixture(HEPATIC_FAILURE)
     request["prefetch"]["medications"] = fixture(PHENELZINE)["prefetch"]["medications"]
-    body = post(module, request)
+    body = answered(module, request)
     [maoi], [hepatic] = cards_for(body, MAOI), cards_for(body, HEPATIC)
     assert flagged(maoi) == title("cyclobenzaprine-duration")
     assert flagged(hepatic) is None
@@ -60,7 +54,8 @@ def test_each_deleted_order_names_only_the_cards_dropped_for_it(module: TestClie
     short["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 14
     request["context"]["draftOrders"]["entry"].append(short)
     by_draft = {
-        card["suggestions"][0]["actions"][0]["resourceId"]: card for card in cards_for(post(module, request), HEPATIC)
+        card["suggestions"][0]["actions"][0]["resourceId"]: card
+        for card in cards_for(answered(module, request), HEPATIC)
     }
     assert set(by_draft) == {"MedicationRequest/request-123", "MedicationRequest/request-456"}
     assert title("cyclobenzaprine-duration") in (flagged(by_draft["MedicationRequest/request-123"]) or "")
@@ -78,7 +73,7 @@ def test_a_card_about_the_patient_shown_from_another_order_is_not_named(module: 
     cyclobenzaprine["entry"][0]["resource"]["id"] = "request-900"
     request["context"]["draftOrders"]["entry"] += cyclobenzaprine["entry"]
     request["prefetch"]["conditions"]["entry"] = [SCIATICA]
-    body = post(module, request)
+    body = answered(module, request)
     [critical] = cards_for(body, "tizanidine-cyp1a2-inhibitor")
     assert critical["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/request-123"
     assert cards_for(body, "refractory-spasm-imaging")

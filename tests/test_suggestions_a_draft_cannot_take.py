@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.facts.orders import NO_ID_REASON, UNSOUND_REASON
-from tests.conftest import SELECT, SIGN, cards_for, fixture
+from tests.conftest import answered, cards_for, fixture
 
 OLDER_ADULT = "cyclobenzaprine-older-adult"
 # 70 years old, 10 mg three times a day for 30 days: the older-adult warning offers the 5 mg swap
@@ -24,9 +24,7 @@ def module(module_client: TestClient) -> TestClient:
 
 
 def older_adult_card(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
-    assert response.status_code == 200, response.text
-    [card] = cards_for(response.json(), OLDER_ADULT)
+    [card] = cards_for(answered(client, request), OLDER_ADULT)
     return card
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, SIGN, cards_for, fixture
+from tests.conftest import answered, cards_for, fixture
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +19,7 @@ def client(module_client: TestClient) -> TestClient:
 
 
 def answer(client: TestClient, name: str) -> dict[str, Any]:
-    request = fixture(name)
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return answered(client, fixture(name))
 
 
 # change → (rule, fixture where the v2 behaviour shows with its indicator, fixture where it must not)
