@@ -16,6 +16,8 @@ from cds_service.content.terminology import Drug
 from cds_service.fhir.coding import Code
 from cds_service.fhir.json import last_day_covered
 
+# The notices' name for a birth date sent that is no date (``PatientContext.read_in_part``).
+BIRTH_DATE = "patient.birthDate"
 # Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
 ORDER_TYPES = (
     "MedicationRequest",
@@ -183,12 +185,21 @@ class PatientContext:
     symptom_onset_parts: int = 3
     # Orders of the history whose drug nothing names (``courses.read_courses``): read in part.
     unnamed_orders: int = 0
+    # The Patient gave a birthDate that is no date: the age is unknown, and the clinician told.
+    birth_date_unread: bool = False
 
     @cached_property
     def active_courses(self) -> tuple[Course, ...]:
         """The courses running today: what every interaction check reads (most of a history has
         ended), found once a call."""
         return tuple(c for c in self.courses if c.active_on(self.today))
+
+    @property
+    def read_in_part(self) -> frozenset[str]:
+        """What was sent but could not be read into facts, for the notice that says so: the
+        medication history (an order's drug unnamed), the patient's birth date."""
+        unread = {"medications"} if self.unnamed_orders else set()
+        return frozenset(unread | {BIRTH_DATE} if self.birth_date_unread else unread)
 
     @property
     def symptom_days(self) -> int | None:

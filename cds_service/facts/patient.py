@@ -101,21 +101,24 @@ def _symptom_onset(
     return first, min(last for _, last in spans), parts
 
 
-def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None]:
+def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None, bool]:
     """The oldest and the youngest the patient may be: a birth date of a year or a month alone
     ("1961", "1961-11") spans its first to its last day. The checks for older adults read the
-    oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65")."""
+    oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65"). Last,
+    whether a birth date was given that is no date ("04/07/1950", "1950-02-30"): the age is
+    unknown then as without one, but the clinician must be told (a 76-year-old's card went
+    missing with no word)."""
     patient = next((r for r in raws if r.get("resourceType") == "Patient"), {})
     given = patient.get("birthDate")
     first = to_date(given)
     if first is None:
-        return None, None
+        return None, None, given is not None
     last = first
     if isinstance(given, str) and len(given) == 4:
         last = first.replace(month=12, day=31)
     elif isinstance(given, str) and len(given) == 7:
         last = first.replace(day=monthrange(first.year, first.month)[1])
-    return _age_on(today, first), _age_on(today, last)
+    return _age_on(today, first), _age_on(today, last), False
 
 
 def _age_on(today: date, born: date) -> int:
@@ -159,7 +162,7 @@ def build_context(
         medication_history, draft_ingredients, terminology, medications, today, zone, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
-    oldest_age, youngest_age = _ages(history.get("patient", []), today)
+    oldest_age, youngest_age, birth_date_unread = _ages(history.get("patient", []), today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -176,4 +179,5 @@ def build_context(
         symptom_onset_latest=symptom_onset_latest,
         symptom_onset_parts=symptom_onset_parts,
         unnamed_orders=unnamed,
+        birth_date_unread=birth_date_unread,
     )

@@ -130,7 +130,7 @@ async def evaluate(
         left_out, partial = left_out + data.left_out, data.partial
         unread = data.failed & {"patient"}  # the age unknown: said
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-        partial |= {"medications"} if patient.unnamed_orders else set()  # their drugs unseen: said
+        partial |= patient.read_in_part  # an order's drug unnamed, a birth date no date: said
     ending = notices(left_out, partial | unread, new_uuid, unchecked=call.unchecked)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL
+from cds_service.facts.model import BIRTH_DATE
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,18 @@ _UNCHECKED = (
 
 
 def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool) -> dict[str, Any]:
-    """Keys read in part, and the patient record when it could not be read (the age unknown);
-    and a draft whose drug could not be read, when there is one."""
-    lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key != "patient")
+    """Keys read in part, and the patient record when it could not be read or its birth date is
+    no date (the age unknown either way); and a draft whose drug could not be read, when there is one."""
+    lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key not in ("patient", BIRTH_DATE))
     if unchecked:
         lines.append(_UNCHECKED)
+    age = ""  # the age unknown: why, when it is
     if "patient" in partial:
-        lines.append(
-            "The patient record could not be read: the age is unknown, so the checks for older adults did not run."
-        )
+        age = "the patient record could not be read"
+    elif BIRTH_DATE in partial:
+        age = "the patient's birth date could not be read"
+    if age:
+        lines.append(f"{age.capitalize()}: the age is unknown, so the checks for older adults did not run.")
     if history:
         lines.append(f"Not all of the patient's {_words(history)} could be read.")
     lines.append(
@@ -70,12 +74,12 @@ def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked:
         "review the record before signing."
     )
     if unchecked:
-        what = "the patient's history was not read in full" if history else "the patient record could not be read"
+        what = "the patient's history was not read in full" if history else age
         summary = f"A draft order's drug could not be identified and {what}: checks are incomplete"
     elif history:
         summary = "The patient's history was not read in full: checks may be incomplete"
     else:
-        summary = "The patient record could not be read: the checks for older adults did not run"
+        summary = f"{age.capitalize()}: the checks for older adults did not run"
     return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
 
 
