@@ -7,6 +7,7 @@ rule reads has its status and dates read.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -18,6 +19,8 @@ from cds_service.fhir.coding import ICD10CM, Code
 from cds_service.fhir.json import as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
+
+log = logging.getLogger(__name__)
 
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
@@ -92,9 +95,12 @@ def _read_concept(terminology: Terminology, concept: Any) -> _Concept:
 _CONCEPTS = JsonMemo(_read_concept)
 
 
-def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> list[Condition]:
+def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> tuple[list[Condition], int]:
+    """The conditions, and how many of them gave an onset that is no date ("10/15/2026"): read
+    from their recordedDate, or with none, as a refractory back pain's 7 weeks went unseen, and
+    so said to be read in part."""
     concept_of, standing_of = _CONCEPTS.reader(terminology), _STATUSES.reader(terminology)
-    conditions = []
+    conditions, undated = [], 0
     for raw in raws:
         codes, display, concepts = concept_of(raw.get("code"))  # most of a history stops here
         if not codes or raw.get("resourceType") != "Condition":
@@ -109,6 +115,9 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         if standing is False or (standing is None and _abated(raw, today)):
             continue
         onset, latest, from_record, parts = _onset(raw, today)
+        given = raw.get("onsetDateTime"), as_obj(raw.get("onsetPeriod")).get("start")
+        if from_record and given != (None, None):
+            undated += 1
         severity = raw.get("severity")
         conditions.append(
             Condition(
@@ -123,7 +132,9 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 parts,
             )
         )
-    return conditions
+    if undated:
+        log.warning("conditions: %d with an onset that is no date: read in part", undated)
+    return conditions, undated
 
 
 def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, bool, int]:

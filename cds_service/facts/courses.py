@@ -141,12 +141,12 @@ def read_courses(
     zone: tzinfo,
     history_days: int,
 ) -> tuple[list[Course], int]:
-    """The courses, and how many orders name their drug by a reference that leads to none (checks
-    cannot see those drugs, an MAO inhibitor among them: the history is read in part, and the
-    cards say so). ``zone``: the site's, where ``today`` is; ``history_days``: how far back a
-    check reads a finished course."""
+    """The courses, and how many orders could not be read as one (the history is then read in
+    part, and the cards say so): a drug named by a reference that leads to none (an MAO inhibitor
+    unseen), a drug a rule reads with no date it began (an active tizanidine unseen). ``zone``:
+    the site's, where ``today`` is; ``history_days``: how far back a check reads a finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
-    courses, unnamed = [], 0
+    courses, unnamed, undated = [], 0, 0
     for raw in raws:
         # The drug is named the same way in every FHIR version: most of a history is dropped here,
         # before its type is asked (a MedicationStatement naming the drug is no order).
@@ -167,11 +167,9 @@ def read_courses(
             continue
         drug, concepts, _ = read
         raw = to_r4(raw) or raw
-        status = raw.get("status")
-        if type(status) is not str or status not in _HISTORY_STATUSES:  # "Active": a capital drops no course
-            status = status.lower() if isinstance(status, str) else None
-            if status not in _HISTORY_STATUSES:
-                continue
+        status = _history_status(raw.get("status"))
+        if status is None:
+            continue
         reference = reference_of(raw)
         if draft_ingredients.get(reference, "") == drug.ingredient:
             continue  # the draft's own copy
@@ -182,6 +180,7 @@ def read_courses(
                 last_end = bounds_end_instant(raw) if plan[1] is not None else None
             days = _course_days(raw, plan, status, today)
             if days is None:
+                undated += 1
                 continue
             start, end, assumed, parts, recorded = days
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
@@ -189,9 +188,17 @@ def read_courses(
         latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
         courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
-    if unnamed:
-        log.warning("medications: %d order(s) name their drug by a reference that leads to none: read in part", unnamed)
-    return courses, unnamed
+    if unnamed or undated:
+        log.warning("medications read in part: %d order(s) with no drug, %d with no start date", unnamed, undated)
+    return courses, unnamed + undated
+
+
+def _history_status(status: Any) -> str | None:
+    """An order's status if a course has it ("Active": a capital drops no course), else None."""
+    if type(status) is str and status in _HISTORY_STATUSES:
+        return status
+    status = status.lower() if isinstance(status, str) else None
+    return status if status in _HISTORY_STATUSES else None
 
 
 def _latest_day(instant: datetime, zone: tzinfo, end: date) -> date | None:

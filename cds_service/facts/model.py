@@ -183,8 +183,11 @@ class PatientContext:
     symptom_onset_latest: date | None = None
     # How much of its date was recorded (``Condition.onset_parts``): a card shows no more.
     symptom_onset_parts: int = 3
-    # Orders of the history whose drug nothing names (``courses.read_courses``): read in part.
-    unnamed_orders: int = 0
+    # Orders of the history not read as courses (``courses.read_courses``): a drug nothing names,
+    # a drug a check reads with no date it began. The history is read in part.
+    unread_orders: int = 0
+    # Conditions whose onset given is no date (``conditions.read_conditions``): read in part.
+    undated_conditions: int = 0
     # The Patient gave a birthDate that is no date: the age is unknown, and the clinician told.
     birth_date_unread: bool = False
 
@@ -197,8 +200,10 @@ class PatientContext:
     @property
     def read_in_part(self) -> frozenset[str]:
         """What was sent but could not be read into facts, for the notice that says so: the
-        medication history (an order's drug unnamed), the patient's birth date."""
-        unread = {"medications"} if self.unnamed_orders else set()
+        medication history (an order's drug unnamed or start undated), conditions (an onset no
+        date), the patient's birth date."""
+        unread = {"medications"} if self.unread_orders else set()
+        unread |= {"conditions"} if self.undated_conditions else set()
         return frozenset(unread | {BIRTH_DATE} if self.birth_date_unread else unread)
 
     @property

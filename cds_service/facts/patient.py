@@ -156,9 +156,9 @@ def build_context(
         for kind, _, draft_id in [draft.reference.partition("/")]
         if kind in MEDICATION_REQUESTS
     }
-    conditions = read_conditions(history.get("conditions", []), terminology, today)
+    conditions, undated_conditions = read_conditions(history.get("conditions", []), terminology, today)
     medication_history = history.get("medications", [])
-    courses, unnamed = read_courses(
+    courses, unread_orders = read_courses(
         medication_history, draft_ingredients, terminology, medications, today, zone, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
@@ -178,6 +178,7 @@ def build_context(
         symptom_onset=symptom_onset,
         symptom_onset_latest=symptom_onset_latest,
         symptom_onset_parts=symptom_onset_parts,
-        unnamed_orders=unnamed,
+        unread_orders=unread_orders,
+        undated_conditions=undated_conditions,
         birth_date_unread=birth_date_unread,
     )

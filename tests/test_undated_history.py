@@ -1,0 +1,118 @@
+"""A history entry a check reads whose date is no date is said, not read as no entry.
+
+An active tizanidine order without a date it began (no ``authoredOn``, or "10/15/2026") was no
+course: the duplicate-relaxant card went missing with no word. A back pain whose onset was
+"10/15/2026" was read with no onset: the refractory-spasm card of its seven weeks went missing.
+Each is now read as the history read in part: the partial-history notice says so. What the
+record leaves out (no onset at all, an onset in words) stays the client's choice, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fixture, rule_ids
+
+DUPLICATE = "muscle-relaxant-duplicate/fires-tizanidine-active.json"
+REFRACTORY = "refractory-spasm-imaging/fires-info-back-pain-51-days.json"
+NOT_A_DATE = ["10/15/2026", "2026-02-30", "", 20261110]
+
+
+@pytest.fixture(scope="module")
+def module(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def answer(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def history_order(request: dict[str, Any]) -> dict[str, Any]:
+    order: dict[str, Any] = request["prefetch"]["medications"]["entry"][0]["resource"]
+    return order
+
+
+def back_pain(request: dict[str, Any]) -> dict[str, Any]:
+    condition: dict[str, Any] = request["prefetch"]["conditions"]["entry"][0]["resource"]
+    assert "onsetDateTime" in condition and "recordedDate" not in condition
+    return condition
+
+
+def partial_history(body: dict[str, Any]) -> dict[str, Any]:
+    card = body["cards"][-1]
+    assert card["source"]["topic"]["code"] == "partial-history"
+    assert card["summary"] == "The patient's history was not read in full: checks may be incomplete"
+    return card
+
+
+@pytest.mark.parametrize("written", [*NOT_A_DATE, None])
+@pytest.mark.parametrize("status", ["active", "completed"])
+def test_an_order_of_a_relaxant_with_no_date_it_began_is_said(module: TestClient, written: object, status: str) -> None:
+    request = fixture(DUPLICATE)
+    order = history_order(request)
+    order["status"] = status
+    order["authoredOn"] = written
+    if written is None:
+        del order["authoredOn"]
+    card = partial_history(answer(module, request))
+    assert "Not all of the patient's medication history could be read." in card["detail"]
+
+
+def test_an_order_dated_by_its_dosing_alone_is_a_course_and_no_notice(module: TestClient) -> None:
+    """The tolerance kept: a start the dosing or the validity period gives is the course's."""
+    request = fixture(DUPLICATE)
+    order = history_order(request)
+    order["authoredOn"] = "10/15/2026"
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026-11-10"}
+    assert rule_ids(answer(module, request)) == ["muscle-relaxant-duplicate"]
+
+
+def test_an_undated_order_of_a_drug_no_check_reads_is_no_notice(module: TestClient) -> None:
+    request = fixture(DUPLICATE)
+    order = history_order(request)
+    del order["authoredOn"]
+    order["medicationCodeableConcept"] = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361", "display": "amlodipine"}]
+    }
+    assert rule_ids(answer(module, request)) == []
+
+
+@pytest.mark.parametrize("onset", NOT_A_DATE)
+@pytest.mark.parametrize("field", ["onsetDateTime", "onsetPeriod"])
+def test_a_condition_whose_onset_is_no_date_is_said(module: TestClient, onset: object, field: str) -> None:
+    request = fixture(REFRACTORY)
+    condition = back_pain(request)
+    del condition["onsetDateTime"]
+    condition[field] = onset if field == "onsetDateTime" else {"start": onset}
+    body = answer(module, request)
+    assert "refractory-spasm-imaging" not in rule_ids(body)  # no onset read: no duration
+    assert "Not all of the patient's conditions could be read." in partial_history(body)["detail"]
+
+
+def test_an_onset_no_date_is_said_though_the_recorded_date_stands_in(module: TestClient) -> None:
+    """The recordedDate is read for it (clinical specification §1), later than the onset given:
+    the duration a card reads may be short, so it is said too."""
+    request = fixture(REFRACTORY)
+    condition = back_pain(request)
+    condition["onsetDateTime"] = "10/01/2026"
+    condition["recordedDate"] = "2026-10-01"
+    body = answer(module, request)
+    assert "refractory-spasm-imaging" in rule_ids(body)
+    assert "Not all of the patient's conditions could be read." in partial_history(body)["detail"]
+
+
+@pytest.mark.parametrize("onset", [None, {"onsetString": "since the move"}, {"onsetAge": {"value": 40, "unit": "a"}}])
+def test_a_condition_that_records_no_onset_date_is_the_clients_choice(module: TestClient, onset: object) -> None:
+    request = fixture(REFRACTORY)
+    condition = back_pain(request)
+    del condition["onsetDateTime"]
+    if isinstance(onset, dict):
+        condition.update(onset)
+    body = answer(module, request)
+    assert "partial-history" not in [card["source"]["topic"]["code"] for card in body["cards"]]
+    assert "refractory-spasm-imaging" not in rule_ids(body)
