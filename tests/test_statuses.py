@@ -46,3 +46,32 @@ def test_physical_therapy_only_pending_is_under_way(client: TestClient, status: 
     first(request, "imaging")["status"] = status
     fired = "nonpharmacologic-first-line" in rule_ids(client.post(SELECT, json=request).json())
     assert fired is not under_way
+
+
+HEPATIC = "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json"
+
+
+@pytest.mark.parametrize(
+    ("field", "status", "stands"),
+    [
+        ("clinicalStatus", {"coding": [{"code": "resolved"}]}, False),
+        ("clinicalStatus", {"coding": [{"code": "Inactive"}]}, False),
+        ("clinicalStatus", {"coding": {"code": "remission"}}, False),
+        ("clinicalStatus", [{"coding": [{"code": "resolved"}]}], False),
+        ("clinicalStatus", {"coding": [{"code": "active"}]}, True),
+        ("clinicalStatus", {"coding": [{"code": "relapse"}]}, True),
+        ("verificationStatus", {"coding": [{"code": "entered-in-error"}]}, False),
+        ("verificationStatus", {"coding": [{"code": "refuted"}]}, False),
+        ("verificationStatus", {"coding": [{"code": "confirmed"}]}, True),
+    ],
+)
+def test_a_condition_status_coded_without_its_system_is_read(
+    client: TestClient, field: str, status: object, stands: bool
+) -> None:
+    """A status's value set has one code system: a coding that leaves it out says the same. Read
+    as no status, a resolved hepatic failure stood, and its critical card was shown."""
+    request = fixture(HEPATIC)
+    first(request, "conditions")[field] = status
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert ("cyclobenzaprine-hepatic-impairment" in rule_ids(response.json())) is stands

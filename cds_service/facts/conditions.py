@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition
 from cds_service.fhir.coding import ICD10CM, Code
-from cds_service.fhir.json import as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
+from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
@@ -33,15 +33,23 @@ def _standing(_: Terminology, statuses: tuple[Any, Any]) -> bool | None:
     status of active, recurrence or relapse, not with another; without one, None (it stands
     unless it has abated) for an unrefuted (confirmed, provisional or unstated) condition.
     Refuted and entered-in-error never count."""
-    verification = {c.code.lower() for c in codes_of(statuses[0])}  # "Refuted" too
+    verification = _status_codes(statuses[0])
     if verification & _EXCLUDED_VERIFICATION:
         return False
-    clinical = {c.code.lower() for c in codes_of(statuses[1])}
+    clinical = _status_codes(statuses[1])
     if clinical:
         return bool(clinical & _ACTIVE_CLINICAL)
     if verification and not verification & _STANDING_VERIFICATION:
         return False
     return None
+
+
+def _status_codes(concept: Any) -> set[str]:
+    """A status's codes, in lower case ("Refuted" too). Its codes come from one code system, so
+    a coding that leaves the system out says the same: read as no status, a resolved hepatitis
+    was active and its card shown."""
+    codings = (coding for item in as_list(concept) for coding in as_list(as_obj(item).get("coding")))
+    return {c["code"].lower() for c in codings if type(c) is dict and type(c.get("code")) is str}
 
 
 # A problem list says "active, confirmed" over and over: each pair of statuses read once per process.
