@@ -123,8 +123,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         if standing is False or (standing is None and _abated(raw, today)):
             continue
         onset, latest, from_record, parts = _onset(raw, today)
-        given = raw.get("onsetDateTime"), as_obj(raw.get("onsetPeriod")).get("start")
-        if from_record and given != (None, None):
+        if from_record and (raw.get("onsetDateTime") is not None or _period_start(raw) is not None):
             undated += 1
         severity = raw.get("severity")
         conditions.append(
@@ -143,6 +142,10 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
     if undated:
         log.warning("conditions: %d with an onset that is no date: read in part", undated)
     return conditions, undated
+
+
+def _period_start(raw: dict[str, Any]) -> Any:
+    return as_obj(raw.get("onsetPeriod")).get("start")
 
 
 def _onset(raw: dict[str, Any], today: date) -> tuple[date | None, date | None, bool, int]:

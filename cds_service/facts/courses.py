@@ -152,9 +152,8 @@ def read_courses(
         # before its type is asked (a MedicationStatement naming the drug is no order).
         concept = raw.get("medicationCodeableConcept")
         if type(concept) is not dict:
-            # named by medicationReference (a Medication resource: Epic's way), or one concept sent
-            # as an array: the concept found is read, and kept, as one written inline is (followed
-            # for an order only: a MedicationStatement's or a Medication's is no course)
+            # named by medicationReference (Epic's way), or one concept sent as an array: the concept
+            # found is read, and kept, as one inline is (for an order only: no other is a course)
             concept = medications.concept(raw) if raw.get("resourceType") in MEDICATION_REQUESTS else None
             if concept is None:
                 continue
@@ -167,8 +166,9 @@ def read_courses(
             continue
         drug, concepts, _ = read
         raw = to_r4(raw) or raw
-        status = _history_status(raw.get("status"))
-        if status is None:
+        status: Any = raw.get("status")
+        bare = type(status) is str and status in _HISTORY_STATUSES  # most orders: no call
+        if not bare and not (status := _history_status(status)):
             continue
         reference = reference_of(raw)
         if draft_ingredients.get(reference, "") == drug.ingredient:
@@ -193,12 +193,10 @@ def read_courses(
     return courses, unnamed + undated
 
 
-def _history_status(status: Any) -> str | None:
-    """An order's status if a course has it ("Active": a capital drops no course), else None."""
-    if type(status) is str and status in _HISTORY_STATUSES:
-        return status
-    status = status.lower() if isinstance(status, str) else None
-    return status if status in _HISTORY_STATUSES else None
+def _history_status(status: Any) -> str:
+    """An order's status if a course has it ("Active": a capital drops no course), else ""."""
+    status = status.lower() if isinstance(status, str) else ""
+    return status if status in _HISTORY_STATUSES else ""
 
 
 def _latest_day(instant: datetime, zone: tzinfo, end: date) -> date | None:
