@@ -276,3 +276,46 @@ def test_sqlite_locked_cards_keep_coming_and_feedback_waits(
     engine.dispose()
     assert set(session.cards) <= stored_cards
     assert session.acknowledged <= stored_feedback
+
+
+def test_a_server_restarted_between_two_calls_costs_neither_a_503(
+    postgresql_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    """A restart (or a failover) between two calls leaves every pooled connection dead. Each is
+    checked as it is taken from the pool, and one found dead is replaced: the next feedback is
+    stored, not answered 503 with the database marked down while it answers."""
+    direct = make_url(postgresql_url)
+    proxy = CuttableProxy((direct.host or "127.0.0.1", direct.port or 5432))
+    try:
+        through = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        client = make_client(clock=Clock(NOON), database_url=through, database_wait_seconds=2.0)
+        cards = [card["uuid"] for card in client.post(SELECT, json=fixture(REQUEST)).json()["cards"]]
+        item = {"card": cards[0], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T12:00:00Z"}
+        assert client.post(FEEDBACK, json={"feedback": [item]}).status_code == 200
+        proxy.cut("reset")
+        proxy.restore()
+        again = {**item, "outcomeTimestamp": "2026-11-21T12:01:00Z"}
+        answer = client.post(FEEDBACK, json={"feedback": [again]})
+        assert (answer.status_code, answer.json()) == (200, {"received": 1, "stored": 1}), answer.text
+        assert _metric(client, "cds_database_up") == 1
+    finally:
+        proxy.close()
+
+
+def test_each_outage_is_recovered_from_not_only_the_first(
+    tmp_path: Path, make_client: Callable[..., TestClient], locked_sqlite: Callable[[bool], None]
+) -> None:
+    """The probe that finds the database back is started for each outage: once the first had
+    ended, a second was never probed, and feedback was turned away until a restart."""
+    client = make_client(
+        clock=Clock(NOON), database_url=f"sqlite:///{tmp_path / 'cds.db'}", database_statement_timeout_seconds=0.3
+    )
+    [card, *_] = [card["uuid"] for card in client.post(SELECT, json=fixture(REQUEST)).json()["cards"]]
+    _until_ready(client)
+    for minute in (10, 20):
+        item = {"card": card, "outcome": "overridden", "outcomeTimestamp": f"2026-11-21T11:{minute}:00Z"}
+        locked_sqlite(True)
+        assert client.post(FEEDBACK, json={"feedback": [item]}).status_code == 503
+        locked_sqlite(False)
+        _until_ready(client)
+        assert client.post(FEEDBACK, json={"feedback": [item]}).status_code == 200  # the resend

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -110,6 +113,7 @@ def test_postgresql_refusing_writes_is_waited_out_and_no_card_record_is_lost(
 
     on_postgresql(undo)
     _until(lambda: client.get("/readyz").status_code == 200)
+    _until(lambda: _metric(client, "cds_database_up") == 1, within=5)  # said up again, as it is
     assert client.post(FEEDBACK, json=_overridden(during[0])).status_code == 200  # the resend
     assert client.get("/analytics").status_code == 200
     engine = create_engine(postgresql_url)
@@ -237,18 +241,70 @@ def test_another_writer_on_the_sqlite_file_is_no_outage(
     assert not [r for r in caplog.records if r.getMessage().startswith("database unavailable")]
 
 
+def test_feedback_waits_out_a_write_lock_held_a_moment_elsewhere(
+    tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    """Feedback is what a clinician did, and its client is told it is stored: its write waits as
+    long as a statement may run (CDS_DATABASE_STATEMENT_TIMEOUT_SECONDS, 5 s), not the moment a
+    hook call waits (0.3 s here). A write lock held for a second elsewhere (another process's
+    write, an operator's session) turned it away with a 503, the database marked down."""
+    database = tmp_path / "cds.db"
+    client = make_client(clock=Clock(NOON), database_url=f"sqlite:///{database}", database_wait_seconds=0.3)
+    cards = _hook_call(client)
+    _until(lambda: client.get("/readyz").status_code == 200)
+    with closing(sqlite3.connect(database, isolation_level=None, check_same_thread=False)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        let_go = threading.Timer(1.0, holder.rollback)
+        let_go.start()
+        answer = client.post(FEEDBACK, json=_overridden(cards[0]))
+        let_go.join()
+    assert (answer.status_code, answer.json()) == (200, {"received": 1, "stored": 1}), answer.text
+    assert _metric(client, "cds_database_up") == 1
+
+
+def test_hook_calls_are_answered_while_a_feedback_write_waits_for_the_file(
+    tmp_path: Path, make_client: Callable[..., TestClient]
+) -> None:
+    """A feedback write waiting for the SQLite file's lock waits in a database thread: run on
+    the event loop, it held every hook call behind it until SQLite gave up (5 s), and then the
+    feedback too was turned away."""
+    database = tmp_path / "cds.db"
+    client = make_client(clock=Clock(NOON), database_url=f"sqlite:///{database}")
+    cards = _hook_call(client)
+    _until(lambda: client.get("/readyz").status_code == 200)
+    with closing(sqlite3.connect(database, isolation_level=None, check_same_thread=False)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(1) as pool:
+            feedback = pool.submit(client.post, FEEDBACK, json=_overridden(cards[0]))
+            time.sleep(0.5)  # for the feedback to reach its write; a hook call answered before it proves nothing
+            during = _hook_call(client)
+            holder.rollback()
+            answer = feedback.result(timeout=30)
+    assert during and answer.status_code == 200, answer.text
+
+
+# Bugs of a statement of the service's own: one the database refuses (a column not found), and
+# one SQLAlchemy raises on its answer (one row expected, none came), no database error at all.
+_BUGS = {
+    "no such column": "SELECT no_such_column FROM feedback",
+    "no row": "SELECT id FROM feedback WHERE 1 = 0",
+}
+
+
+@pytest.mark.parametrize("bug", _BUGS)
 def test_a_statement_of_the_services_own_that_is_wrong_is_a_500_not_an_outage(
-    database_url: str, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+    database_url: str, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch, bug: str
 ) -> None:
     """A column or table not found, or SQLite's generic error, is also what a bug in a statement
     raises: the probe answering says it is the statement's, a 500 with its traceback, and the
-    database stays up (it was marked down, and up again a second later, on every call)."""
+    database stays up (it was marked down, and up again a second later, on every call). An
+    error of SQLAlchemy's own about the answer is the statement's without asking."""
     client = make_client(clock=Clock(NOON), database_url=database_url)
     cards = _hook_call(client)
 
     def a_bug(store: Store, **_: object) -> None:
         with store.engine.connect() as connection:
-            connection.exec_driver_sql("SELECT no_such_column FROM feedback")
+            connection.exec_driver_sql(_BUGS[bug]).scalar_one()
 
     monkeypatch.setattr(Store, "record_feedback", a_bug)
     client._transport.raise_server_exceptions = False  # type: ignore[attr-defined]  # the 500, as a client sees it
