@@ -335,3 +335,39 @@ def test_each_card_counts_on_the_day_it_was_where_the_site_is(
     body = client.get("/analytics", params={"from": first, "to": last, "period": "day"}).json()
     [duration] = body["rules"]
     assert {p["start"]: p["cards_shown"] for p in duration["periods"]} == dict(expected)
+
+
+@pytest.mark.parametrize(
+    ("zone", "instant", "site_day"),
+    [
+        ("America/Santiago", "2026-04-05T02:59:59", "2026-04-04"),  # 23:59:59 at -03, before the change
+        ("America/Santiago", "2026-04-05T03:00:00", "2026-04-04"),  # the change: 23:00:00 again, at -04
+        ("America/Nuuk", "2026-03-29T00:59:59", "2026-03-28"),  # 22:59:59 at -02, before the change
+        ("America/Nuuk", "2026-03-29T01:00:00", "2026-03-29"),  # the change: 00:00:00, at -01 (no 23:00 that day)
+    ],
+)
+def test_a_card_at_the_instant_a_site_s_clocks_change_across_midnight_counts_on_its_day(
+    make_client: Callable[..., TestClient], database_url: str, zone: str, instant: str, site_day: str
+) -> None:
+    """Santiago's clocks go back from midnight and Nuuk's go forward to it, so the second of a
+    change decides the day: the offset before a change holds until its very instant, the new one
+    from it. Counted a second late, or for a while after, the card fell on another day."""
+    clock = Clock(datetime.fromisoformat(instant).replace(tzinfo=UTC).timestamp())
+    client = make_client(database_url=database_url, clock=clock, timezone=zone)
+    issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    body = client.get("/analytics", params={"from": "2026-03-01", "to": "2026-04-30", "period": "day"}).json()
+    [duration] = body["rules"]
+    assert [(p["start"], p["cards_shown"]) for p in duration["periods"]] == [(site_day, 1)]
+
+
+def test_a_card_in_the_last_instant_of_a_site_s_day_counts_on_that_day(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """23:59:59.9999 in Tokyo is still the 21st there: SQLite, shifting the time by the site's
+    offset with its fraction, rounded it to the millisecond, the next day's midnight."""
+    clock = Clock(datetime(2026, 11, 21, 14, 59, 59, 999900, tzinfo=UTC).timestamp())
+    client = make_client(database_url=database_url, clock=clock, timezone="Asia/Tokyo")
+    issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-23", "period": "day"}).json()
+    [duration] = body["rules"]
+    assert [(p["start"], p["cards_shown"]) for p in duration["periods"]] == [("2026-11-21", 1)]

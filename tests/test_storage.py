@@ -225,6 +225,34 @@ def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
     assert swept.get("/analytics", params=query).json()["totals"]["issued"] == 0
 
 
+def test_what_is_exactly_the_retention_period_old_is_kept_and_a_second_later_goes(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """CDS_RETENTION_DAYS says how long cards and feedback are kept: what was stored ten days
+    ago to the second is still counted, and one second later the card, its feedback and feedback
+    about a card of no record are gone alike (feedback left behind its card would be counted as
+    about no known card)."""
+    first = make_client(database_url=database_url, clock=Clock(DAY_1.timestamp()))
+    card = issued(first, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")["cyclobenzaprine-duration"]
+    at = "2026-11-20T10:00:00Z"  # DAY_1, when it is received
+    send_feedback(
+        first,
+        {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": at},
+        {"card": "a card of no record", "outcome": "overridden", "outcomeTimestamp": at},
+    )
+    query = {"from": "2026-11-20", "to": "2026-11-20"}
+    assert first.get("/analytics", params=query).json()["totals"]["issued"] == 1  # the record written
+
+    def counted(after: timedelta) -> tuple[int, int, int]:
+        later = Clock((DAY_1 + after).timestamp())
+        client = make_client(database_url=database_url, clock=later, retention_days=10, snooze_days=10)
+        body = client.get("/analytics", params=query).json()
+        return body["totals"]["issued"], body["totals"]["overridden"], body["unmatched_feedback"]
+
+    assert counted(timedelta(days=10)) == (1, 1, 1)
+    assert counted(timedelta(days=10, seconds=1)) == (0, 0, 0)
+
+
 def test_the_data_directory_the_service_makes_is_its_users_alone(
     make_client: Callable[..., TestClient], tmp_path: Path
 ) -> None:
