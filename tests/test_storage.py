@@ -225,6 +225,45 @@ def test_cards_and_feedback_older_than_the_retention_period_are_deleted(
     assert swept.get("/analytics", params=query).json()["totals"]["issued"] == 0
 
 
+def test_a_snooze_stored_before_version_3_still_silences_its_rule_for_the_patient(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """Version 3 keys feedback by patient, and a hook call reads its patient's feedback alone:
+    the migration fills the key in from each item's card, so a "Don't show again" given on a
+    version 2 database keeps the rule quiet for that patient through its snooze period."""
+    patient = hmac.new(b"test-patient-key", b"harness-pt-1", hashlib.sha256).hexdigest()
+    _first_release_database(
+        database_url, patient_key=patient, order_key="MedicationRequest/request-123|828348", outcome="overridden"
+    )
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # as version 2 left it: a warning card, snoozed by its reason
+        connection.execute(text("ALTER TABLE issued_cards ADD COLUMN indicator VARCHAR(20)"))
+        connection.execute(text("UPDATE issued_cards SET indicator = 'warning'"))
+        connection.execute(
+            text("UPDATE feedback SET override_system = 'urn:back-spasm-cds:override-reason', override_code = :code"),
+            {"code": "dont-show-again"},
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR(200) NOT NULL, "
+                "applied_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        for version in (1, 2):
+            connection.execute(
+                text("INSERT INTO schema_version VALUES (:version, 'as released', :at)"),
+                {"version": version, "at": DAY_1},
+            )
+    engine.dispose()
+    later = Clock((DAY_1 + timedelta(days=1)).timestamp())
+    client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
+    body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
+    assert "cyclobenzaprine-duration" not in rule_ids(body)
+    other = for_patient(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), "another-patient")
+    assert "cyclobenzaprine-duration" in rule_ids(client.post(SELECT, json=other).json())  # that patient's alone
+
+
 def test_what_is_exactly_the_retention_period_old_is_kept_and_a_second_later_goes(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
