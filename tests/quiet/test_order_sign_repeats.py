@@ -196,3 +196,15 @@ def test_the_same_length_told_another_way_brings_back_a_card_that_does_not_speak
     assert rule_ids(signed) == [HEPATIC, DURATION]
     again = only_card(signed, HEPATIC)
     assert (again["summary"], again["detail"]) == (first["summary"], first["detail"])
+
+
+def test_order_sign_asked_before_order_select_repeats_nothing_order_select_shows_after(
+    service: TestClient, clock: Clock
+) -> None:
+    """What order-sign read before order-select showed its cards is kept, and dropped when their
+    records are written: signing again repeats none of them (kept, it repeated them all day)."""
+    assert rule_ids(sign(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=10)
+    assert sign(service, HEPATIC_WARNING) == {"cards": []}
