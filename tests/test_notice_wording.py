@@ -91,3 +91,18 @@ def test_a_history_read_in_part_and_a_birth_date_that_is_no_date_are_said_in_one
     assert card["summary"] == "The patient's history was not read in full: checks may be incomplete"
     assert "The patient's birth date could not be read: the age is unknown" in card["detail"]
     assert "Not all of the patient's conditions could be read." in card["detail"]
+
+
+def test_a_birth_date_that_is_no_date_is_logged_without_the_date_or_the_patient(
+    module: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator sees why the notice came; the log holds no patient data (a birth date is PHI)."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["birthDate"] = "04/07/1950"
+    with caplog.at_level("WARNING"):
+        notice(module, request, "partial-history")
+    logged = [r.getMessage() for r in caplog.records if r.name == "cds_service.facts.patient"]
+    assert logged == ["patient: a birthDate that is no date: the age unknown, the older-adult checks not run"]
+    assert not any(
+        "1950" in r.getMessage() or request["context"]["patientId"] in r.getMessage() for r in caplog.records
+    )

@@ -7,6 +7,7 @@ use is skipped at its code before anything else is read from it.
 
 from __future__ import annotations
 
+import logging
 from calendar import monthrange
 from collections.abc import Iterable
 from datetime import date, timedelta, tzinfo
@@ -21,6 +22,8 @@ from cds_service.fhir.coding import Code
 from cds_service.fhir.json import as_list, as_str, codes_of, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
+
+log = logging.getLogger(__name__)
 
 _PROCEDURE_CODE_FIELDS = {
     "ServiceRequest": "code",
@@ -112,6 +115,8 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
     given = patient.get("birthDate")
     first = to_date(given)
     if first is None:
+        if given is not None:
+            log.warning("patient: a birthDate that is no date: the age unknown, the older-adult checks not run")
         return None, None, given is not None
     last = first
     if isinstance(given, str) and len(given) == 4:
