@@ -2,8 +2,9 @@
 Bundle (contained, by id, or by an entry's ``fullUrl``), in the prefetched history beside the
 orders, or read from ``fhirServer``; and which Medications are still to be asked for.
 
-Epic names most drugs this way; a reference that leads to no coded Medication names no drug,
-and the answer says the order was not checked (a draft) or the history read in part.
+Epic names most drugs this way; a reference that leads to no coded Medication names no drug (as
+does a concept of no code with its system and no words), and the answer says the order was not
+checked (a draft) or the history read in part.
 """
 
 from __future__ import annotations
@@ -47,11 +48,16 @@ class MedicationIndex:
         return tuple(i for i in ids if self._get(f"Medication/{i}") is None)
 
     def leads_nowhere(self, raw: dict[str, Any]) -> bool:
-        """Does a raw MedicationRequest name its drug by a reference that leads to none (no
-        Medication found, or one without a code, and no display)? It cannot be checked, and the
-        answer says so; a draft with no drug chosen yet (the sandbox's Rx View) is not one."""
+        """Does a raw MedicationRequest name a drug that cannot be read: by a reference that leads
+        to none (no Medication found, or one without a code, and no display), or by a concept of
+        no code with its system and no words (``{"coding": [{"code": "828348"}]}``)? It cannot be
+        checked, and the answer says so; a draft with no drug chosen yet (the sandbox's Rx View:
+        neither field) is not one."""
+        if raw.get("medicationCodeableConcept") is not None:  # a string or a number: no concept either
+            concept = _one(raw["medicationCodeableConcept"])
+            return concept is None or names_nothing(concept)
         reference = _one(raw.get("medicationReference"))
-        if raw.get("medicationCodeableConcept") is not None or reference is None or not _points_somewhere(reference):
+        if reference is None or not _points_somewhere(reference):
             return False
         return names_nothing(self.concept(raw) or {})
 
@@ -115,9 +121,9 @@ class MedicationIndex:
 
 
 def names_nothing(concept: dict[str, Any]) -> bool:
-    """A concept no drug can be read from: no words of its own and no code (``drug_named``
-    reads nothing else). The same test for a draft and for the history's orders."""
-    return not has_words(concept.get("text")) and not codes_of(concept)
+    """A concept no drug can be read from: no words (text or a display) and no code with its
+    system (``drug_named`` reads nothing else). The same test for a draft and for the history's orders."""
+    return not has_words(concept.get("text")) and not codes_of(concept) and _display(concept) is None
 
 
 def _points_somewhere(reference: dict[str, Any]) -> bool:
@@ -188,8 +194,16 @@ def _is_medication(resource: Any, id_: str) -> bool:
 
 
 def drug_named(concept: dict[str, Any], terminology: Terminology) -> Drug | None:
-    """The drug a medication concept names, by its codes, else its text or displays."""
-    return terminology.drug(codes_of(concept), as_str(concept.get("text")))
+    """The drug a medication concept names, by its codes, else its text or displays (a coding's
+    display counts without its system: "Cyclobenzaprine 10 MG Oral Tablet" names the drug)."""
+    text = as_str(concept.get("text"))
+    return terminology.drug(codes_of(concept), text if has_words(text) else _display(concept))
+
+
+def _display(concept: dict[str, Any]) -> str | None:
+    """The first display with words among a concept's codings, whatever their system."""
+    displays = (as_obj(coding).get("display") for coding in as_list(concept.get("coding")))
+    return next((d for d in displays if has_words(d)), None)
 
 
 def _type_and_id(reference: str) -> str:

@@ -39,7 +39,7 @@ def notices(
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
     if unchecked:  # the kind of failure only: the reference may carry an id the EHR built from the patient's
-        log.warning("a draft order under review names its drug by a reference that leads to no drug: not checked")
+        log.warning("a draft order under review names a drug that cannot be read: not checked")
     if partial:  # a draft not checked is said in the same card: the notices stay two at most
         cards.append(_partial(partial, new_uuid, unchecked=unchecked))
     elif unchecked:
@@ -49,8 +49,8 @@ def notices(
 
 
 _UNCHECKED = (
-    "The drug of a draft order could not be identified from what the EHR sent (its medication reference "
-    "leads to no coded Medication), so no check ran on that order."
+    "The drug of a draft order could not be identified from what the EHR sent (no code with its system "
+    "and no name, or a medication reference that leads to no coded Medication), so no check ran on that order."
 )
 
 
