@@ -169,6 +169,17 @@ def slow_body(front: Front) -> Answer:
     return answer(sock, started)
 
 
+def trickled_second_head(front: Front) -> Answer:
+    """A kept-alive connection's next request, its head trickled after the first was answered."""
+    sock = front.connect()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
+    assert one_response(sock)[0] == 200
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Slow: ")
+    trickle(sock)
+    return answer(sock, started)
+
+
 def idle_after_an_answer(front: Front) -> Answer:
     sock = front.connect()
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
@@ -180,8 +191,8 @@ def idle_after_an_answer(front: Front) -> Answer:
 def timed_out(front: Front) -> Iterator[dict[str, Future[Answer]]]:
     """The exchanges that last until a timeout ends them, all started at once: the module waits
     about one timeout for them, not one each."""
-    with ThreadPoolExecutor(4) as pool:
-        exchanges = (silent, trickled_head, slow_body, idle_after_an_answer)
+    with ThreadPoolExecutor(5) as pool:
+        exchanges = (silent, trickled_head, slow_body, idle_after_an_answer, trickled_second_head)
         yield {exchange.__name__: pool.submit(exchange, front) for exchange in exchanges}
 
 
@@ -195,6 +206,16 @@ def test_a_trickled_head_is_cut_with_408_after_the_header_timeout(timed_out: dic
     cut = timed_out["trickled_head"].result(timeout=30)
     assert cut.status == 408 and cut.headers["connection"] == "close"
     assert cut.seconds <= HEADER_TIMEOUT + SLACK
+    assert cut.headers["content-type"] == "application/fhir+json"
+    assert json.loads(cut.body)["issue"][0]["code"] == "timeout"
+
+
+def test_a_kept_alive_connections_next_head_has_the_header_timeout_too(timed_out: dict[str, Future[Answer]]) -> None:
+    """uvicorn's keep-alive timer stops at the next request's first byte: without a deadline of
+    its own from there, a head trickled on a kept-alive connection held it for ever."""
+    cut = timed_out["trickled_second_head"].result(timeout=30)
+    assert cut.status == 408 and cut.headers["connection"] == "close"
+    assert "head was not received" in json.loads(cut.body)["issue"][0]["diagnostics"]
 
 
 def test_a_slowly_sent_body_is_cut_with_408_and_is_not_an_error(
@@ -231,9 +252,23 @@ def test_a_request_head_over_the_limit_is_refused_with_431_at_once(front: Front,
     refused = answer(sock, started)
     assert refused.status == 431
     assert refused.headers["connection"] == "close"
-    assert json.loads(refused.body)["issue"][0]["diagnostics"].startswith("the request head is over")
+    [issue] = json.loads(refused.body)["issue"]
+    assert issue["diagnostics"].startswith("the request head is over") and issue["code"] == "too-long"
     assert refused.seconds < 1.0  # the linger drains what is in flight, then the answer is read
     assert "server" not in refused.headers  # the front's own answers name no server either
+
+
+def test_a_kept_alive_connections_next_head_over_the_limit_is_refused_with_431(front: Front) -> None:
+    """Each request's head is bounded, not only a connection's first: a second head sent without
+    its end was read on until the header timeout, not refused as its bytes came."""
+    sock = front.connect()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n")
+    assert one_response(sock)[0] == 200
+    with contextlib.suppress(OSError):
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Big: " + b"a" * 2 * MAX_HEADER_BYTES)
+    refused = answer(sock, time.monotonic())
+    assert refused.status == 431
+    assert json.loads(refused.body)["issue"][0]["diagnostics"].startswith("the request head is over")
 
 
 def test_a_head_a_little_under_the_limit_is_served(front: Front) -> None:
