@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -183,6 +184,17 @@ def test_serve_with_auth_off_says_so_loudly(served: Served) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert "AUTHENTICATION IS OFF" in server.stdout.read().decode()  # type: ignore[union-attr]
+
+
+@pytest.mark.serve(CDS_AUTH_MODE="off")
+def test_serve_stopped_with_ctrl_c_shuts_the_app_down_and_exits_0(served: Served) -> None:
+    """Ctrl-C (SIGINT) is a clean stop: the app's shutdown runs (card records written) and the
+    exit code is 0, not the failed start's 3 a supervisor would restart."""
+    server, port = served
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    server.send_signal(signal.SIGINT)
+    assert server.wait(timeout=30) == 0
+    assert "Application shutdown complete" in server.stdout.read().decode()  # type: ignore[union-attr]
 
 
 def _trusting(clients: Any) -> dict[str, Callable[[Path], str]]:
