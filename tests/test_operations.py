@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.settings import Settings
-from tests.conftest import SELECT, fixture
+from cds_service.storage.store import Store
+from tests.conftest import SELECT, answered, fixture
 from tests.fhir_server import FhirTestServer
 
 
@@ -59,6 +60,22 @@ def test_probes_metrics_and_the_services_description_need_no_token(
     assert client.get("/redoc").status_code == 404
 
 
+def test_metrics_are_in_the_prometheus_text_format(client: TestClient) -> None:
+    """What a Prometheus scraper reads by its content type: the text exposition format."""
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    assert "# TYPE cds_requests_total counter" in response.text
+
+
+def test_cards_answered_just_before_the_service_stops_are_stored(make_client: Callable[..., TestClient]) -> None:
+    """A card record is written some 20 ms behind its answer: a stop in between writes it (the
+    app's shutdown), so the analytics after a restart count the card, as feedback on it needs."""
+    first = make_client()
+    cards = answered(first, fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))["cards"]
+    first.__exit__(None, None, None)
+    assert make_client().get("/analytics").json()["totals"]["issued"] == len(cards) == 1
+
+
 def _metric(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
@@ -98,3 +115,32 @@ def test_metrics_count_requests_latency_cards_feedback_and_fetch_errors(
     assert _metric(text, "cds_feedback_total", outcome="overridden") == 1
     assert _metric(text, "cds_fhir_fetch_errors_total", key="conditions") == 1
     assert "harness-pt-1" not in text
+
+
+def test_a_bug_is_a_500_that_says_nothing_of_it_and_is_counted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception no handler expects: the caller reads a fixed OperationOutcome, never the
+    exception's words (they may quote what the request held); the log has its traceback, and
+    /metrics counts the 500 (the exception passes the counting middleware on its way out)."""
+    [card] = answered(client, fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"))["cards"]
+
+    def a_bug(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug quoting pt-8841 and the comment")
+
+    monkeypatch.setattr(Store, "record_feedback", a_bug)
+    client._transport.raise_server_exceptions = False  # type: ignore[attr-defined]  # the 500, as a client sees it
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}
+    response = client.post(SELECT + "/feedback", json={"feedback": [item]})
+    assert response.status_code == 500
+    assert response.json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": "exception", "diagnostics": "internal error; the service log has the details"}
+        ],
+    }
+    assert "pt-8841" not in response.text
+    [logged] = [r for r in caplog.records if r.getMessage() == "unexpected error"]
+    assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError
+    text = client.get("/metrics").text
+    assert _metric(text, "cds_requests_total", route="/cds-services/{service_id}/feedback", status="500") == 1
