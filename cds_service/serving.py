@@ -61,7 +61,10 @@ class FrontConfig(uvicorn.Config):
             http=FrontProtocol,
             ws="none",  # no WebSocket route: an upgrade request is served as plain HTTP
             timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # a float works: call_later
-            limit_concurrency=limits.max_connections,
+            # uvicorn answers a request 503 once as many connections as its limit are open, counting
+            # the one asking: one more, so that ``max_connections`` are served and the front refuses
+            # the next; requests in progress (one per connection) stay bounded by it too.
+            limit_concurrency=limits.max_connections + 1,
             # Access lines carry the URL and its query string: the service logs its own (no query).
             access_log=False,
             server_header=False,  # no banner of the software behind the service

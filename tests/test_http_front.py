@@ -24,7 +24,7 @@ from subprocess import Popen
 import pytest
 import requests
 
-from tests.conftest import FIXTURES, SELECT
+from tests.conftest import FIXTURES, SELECT, Served
 from tests.serving import free_port, launch, wait_until_listening
 
 HEADER_TIMEOUT = 1.0
@@ -342,6 +342,27 @@ def test_connections_beyond_the_cap_are_refused_at_once_and_others_served_again_
         sock.close()
     time.sleep(0.1)
     assert requests.get(front.url("/healthz"), timeout=5).status_code == 200
+
+
+@pytest.mark.serve(CDS_AUTH_MODE="off", CDS_MAX_CONNECTIONS="2")
+def test_as_many_connections_as_the_cap_are_served_and_one_more_is_refused(served: Served) -> None:
+    """CDS_MAX_CONNECTIONS=2 holds two connections, each served: uvicorn's own limit, set to the
+    same number, counted the connection asking among them and answered the second one 503."""
+    server, port = served
+    time.sleep(0.2)  # the start-up probe's connection, closed, is gone from the server's count
+    healthz = b"GET /healthz HTTP/1.1\r\nHost: cds\r\n\r\n"
+    try:
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        for sock in held:
+            sock.sendall(healthz)
+            assert one_response(sock)[0] == 200
+        refused = answer(socket.create_connection(("127.0.0.1", port), timeout=10), time.monotonic())
+        assert refused.status == 503
+        for sock in held:
+            sock.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_after_a_4xx_the_connection_carries_the_next_request(front: Front) -> None:
