@@ -36,7 +36,7 @@ def test_body_over_the_limit_is_413(make_client: Callable[..., TestClient], path
     client = make_client(max_body_bytes=10_000)
     body = json.dumps({"hook": "order-select", "padding": "x" * 20_000})
     issue = outcome(client.post(path, content=body, headers=JSON), 413)
-    assert issue["expression"] == ["body"]
+    assert issue["expression"] == ["body"] and issue["code"] == "too-costly"
     assert "20" in issue["diagnostics"] and "10000" in issue["diagnostics"]
 
 

@@ -268,6 +268,62 @@ def test_a_browser_client_may_read_the_retry_and_authentication_headers(client: 
     assert {"retry-after", "www-authenticate"} <= exposed
 
 
+def test_a_browser_page_is_not_let_send_credentials(client: TestClient) -> None:
+    """A caller proves who it is by its JWT, sent as a header: a page's cookies or HTTP
+    authentication (a credentialed request) are refused by the browser, so none rides along."""
+    preflight = client.options(
+        SELECT,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200 and "access-control-allow-credentials" not in preflight.headers
+    response = client.post(SELECT, json=_request(), headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert response.status_code == 200 and "access-control-allow-credentials" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "options", "status", "code", "expression"),
+    [
+        ("GET", "/nowhere", {}, 404, "not-found", None),
+        ("GET", SELECT, {}, 405, "not-supported", None),
+        ("POST", "/cds-services/no-such-service", {"json": {}}, 404, "not-found", None),
+        (
+            "POST",
+            SELECT,
+            {"content": b"{}", "headers": {"Content-Type": "text/plain"}},
+            415,
+            "not-supported",
+            ["Content-Type"],
+        ),
+    ],
+    ids=["unknown path", "method not allowed", "unknown service", "not JSON"],
+)
+def test_an_error_says_its_issue_type_and_names_a_field_only_when_one_is_at_fault(
+    client: TestClient,
+    method: str,
+    path: str,
+    options: dict[str, Any],
+    status: int,
+    code: str,
+    expression: list[str] | None,
+) -> None:
+    """A client switches on the OperationOutcome's issue code; and FHIR JSON has no empty arrays:
+    an error no field of the request is at fault for carries no ``expression``."""
+    response = client.request(method, path, **options)
+    assert response.status_code == status
+    [issue] = response.json()["issue"]
+    assert (issue["severity"], issue["code"], issue.get("expression")) == ("error", code, expression)
+
+
+def test_cards_are_answered_as_application_json(client: TestClient) -> None:
+    """CDS Hooks answers are JSON: a client that checks the media type before reading reads them."""
+    response = client.post(SELECT, json=_request())
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+
+
 # --- real-client tolerance: the sandbox's shapes ------------------------------------------
 
 
