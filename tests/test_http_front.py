@@ -271,6 +271,18 @@ def test_a_kept_alive_connections_next_head_over_the_limit_is_refused_with_431(f
     assert json.loads(refused.body)["issue"][0]["diagnostics"].startswith("the request head is over")
 
 
+def test_a_head_of_exactly_the_limit_is_served_and_one_byte_more_is_not(front: Front) -> None:
+    """The limit counts the URL and each header line (name, value, ": " and line end): a head of
+    exactly CDS_MAX_HEADER_BYTES is served."""
+    fixed = len("/healthz") + len("Host") + len("cds") + 4 + len("X-Pad") + 4
+    for padding, status in ((MAX_HEADER_BYTES - fixed, 200), (MAX_HEADER_BYTES - fixed + 1, 431)):
+        sock = front.connect()
+        with contextlib.suppress(OSError):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: cds\r\nX-Pad: " + b"p" * padding + b"\r\n\r\n")
+        assert one_response(sock)[0] == status, padding
+        sock.close()
+
+
 def test_a_head_a_little_under_the_limit_is_served(front: Front) -> None:
     big = {"X-Padding": "p" * (MAX_HEADER_BYTES - 1024)}
     served = requests.get(front.url("/healthz"), headers=big, timeout=5)
