@@ -258,6 +258,16 @@ def test_a_request_head_over_the_limit_is_refused_with_431_at_once(front: Front,
     assert "server" not in refused.headers  # the front's own answers name no server either
 
 
+def test_a_head_over_the_limit_sent_with_its_body_is_431_not_a_parse_error(front: Front) -> None:
+    """The body behind a refused head is not read as a request's: it was handed to a request that
+    was never made, and the parser's error answered 400 "Invalid HTTP request" instead."""
+    head = f"POST {SELECT} HTTP/1.1\r\nHost: cds\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+    sock = front.connect()
+    with contextlib.suppress(OSError):
+        sock.sendall(head.encode() + b"X-Big: " + b"a" * 2 * MAX_HEADER_BYTES + b"\r\n\r\n{}")
+    assert answer(sock, time.monotonic()).status == 431
+
+
 def test_a_kept_alive_connections_next_head_over_the_limit_is_refused_with_431(front: Front) -> None:
     """Each request's head is bounded, not only a connection's first: a second head sent without
     its end was read on until the header timeout, not refused as its bytes came."""
