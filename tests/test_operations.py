@@ -144,3 +144,12 @@ def test_a_bug_is_a_500_that_says_nothing_of_it_and_is_counted(
     assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError
     text = client.get("/metrics").text
     assert _metric(text, "cds_requests_total", route="/cds-services/{service_id}/feedback", status="500") == 1
+
+
+def test_a_service_called_with_another_method_is_counted_under_its_route(client: TestClient) -> None:
+    """A GET of a service (405) matched the hook route but for its method: counted under the
+    route's template with the others, not as an unknown path."""
+    assert client.get(SELECT).status_code == 405
+    text = client.get("/metrics").text
+    assert _metric(text, "cds_requests_total", route="/cds-services/{service_id}", status="405") == 1
+    assert _metric(text, "cds_requests_total", route="unmatched", status="405") == 0
