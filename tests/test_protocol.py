@@ -40,6 +40,8 @@ def test_discovery_says_what_a_client_must_send(client: TestClient) -> None:
     for service in client.get("/cds-services").json()["services"]:
         usage = service["usageRequirements"]
         assert "conditions and medications" in usage and "412" in usage and "fhirServer" in usage
+        # The patient and imaging keys only sharpen the checks: not asked for as if required.
+        assert usage.startswith("Prefetch conditions and medications, or ") and "patient and imaging keys are" in usage
 
 
 def _walk(value: Any, path: str = "$") -> list[str]:
