@@ -6,13 +6,14 @@ import logging
 import socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cds_service import __version__
 from cds_service.settings import Settings
-from tests.conftest import SELECT, fixture, for_patient, rule_ids
+from tests.conftest import SELECT, fetching_request, fixture, for_patient, rule_ids
 from tests.fhir_server import FhirTestServer
 
 TOKEN = "access-token-for-the-ehr-fhir-server"
@@ -433,3 +434,17 @@ def test_a_patient_read_answered_with_another_type_is_a_failed_read(
     cards = client.post(SELECT, json=request).json()["cards"]
     assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
     assert "checks for older adults did not run" in cards[-1]["summary"]
+
+
+def test_a_patient_id_is_one_value_in_every_fetch_whatever_it_holds(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """A patient id is the EHR's free text: its ``&``, ``=`` and ``/`` are escaped in each query,
+    or one id holding them would add a search parameter of its own, or read another resource."""
+    patient_id = "pt-1&_id=other/x"
+    assert client.post(SELECT, json=for_patient(fetching_request(fhir_server.base), patient_id)).status_code == 200
+    searches = [urlsplit(seen.path) for seen in fhir_server.seen if "?" in seen.path]
+    assert {url.path for url in searches} == {"/fhir/Condition", "/fhir/MedicationRequest", "/fhir/ServiceRequest"}
+    assert all(parse_qs(url.query)["patient"] == [patient_id] and "_id" not in parse_qs(url.query) for url in searches)
+    [read] = [seen.path for seen in fhir_server.seen if seen.path.startswith("/fhir/Patient/")]
+    assert [unquote(part) for part in read.removeprefix("/fhir/").split("/")] == ["Patient", patient_id]
