@@ -27,6 +27,8 @@ def client(module_client: TestClient) -> TestClient:
         {"Content-Type": "Application/JSON"},
         {"Content-Type": "APPLICATION/FHIR+JSON; CHARSET=UTF-8"},
         {"Content-Type": "application/json", "Content-Encoding": "Identity"},
+        {"Content-Type": 'application/json; charset="utf-8"'},  # a parameter value may be quoted
+        {"Content-Type": "application/json", "Content-Encoding": ""},  # an empty list of codings: none
     ],
 )
 def test_json_media_types_in_any_case_are_read(client: TestClient, headers: dict[str, str]) -> None:
