@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service import __version__
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
 from tests.conftest import SELECT, answered, fixture
@@ -153,3 +154,21 @@ def test_a_service_called_with_another_method_is_counted_under_its_route(client:
     text = client.get("/metrics").text
     assert _metric(text, "cds_requests_total", route="/cds-services/{service_id}", status="405") == 1
     assert _metric(text, "cds_requests_total", route="unmatched", status="405") == 0
+
+
+def test_the_openapi_document_states_every_error_and_the_token_each_call_needs(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """The contract integrators (and the fuzzer) read: every error status a hook call answers,
+    the release it describes, and with authentication on the client JWT on every operation."""
+    document = make_client().get("/openapi.json").json()
+    assert document["info"]["version"] == __version__
+    call = document["paths"][SELECT]["post"]
+    assert set(call["responses"]) == {"200", "400", "412", "413", "415"} and "security" not in call
+    trusted = tmp_path / "trusted.json"
+    trusted.write_text('[{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks.json"}]')
+    secure = make_client(auth_mode="required", trusted_clients_file=trusted).get("/openapi.json").json()
+    operations = [operation for path in secure["paths"].values() for operation in path.values()]
+    assert len(operations) == 5  # discovery, and each service's call and feedback
+    for operation in operations:
+        assert operation["security"] == [{"cdsClientJwt": []}] and "401" in operation["responses"]
