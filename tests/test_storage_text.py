@@ -10,6 +10,7 @@ an item the database refuses for any other reason is named in the answer, the re
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +70,34 @@ def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
     ]
     body = client.get("/analytics").json()
     assert (body["totals"]["overridden"], body["unmatched_feedback"]) == (1, 1)
+
+
+def test_nul_beside_characters_outside_ascii_is_stored_safely_too(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """Text outside ASCII takes another path to the database than ASCII: a NUL in a German
+    comment or an accented code is replaced as one in plain ASCII is, the item stored."""
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    item = _overridden(card["uuid"], 1, userComment="Ärztin: später\u0000prüfen", reason={"code": "déjà\u0000vu"})
+    assert client.post(FEEDBACK, json={"feedback": [item]}).json() == {"received": 1, "stored": 1}
+    rows = database_rows(database_url, "SELECT override_code, user_comment FROM feedback")
+    assert [tuple(row) for row in rows] == [("déjà\ufffdvu", "Ärztin: später\ufffdprüfen")]
+
+
+def test_what_was_replaced_is_logged_by_column_never_by_value(
+    make_client: Callable[..., TestClient], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator wondering why a comment holds U+FFFD finds which fields had it replaced; the
+    words a clinician typed, which may name the patient, are not logged."""
+    client = make_client(database_url=database_url)
+    card = _card(client)
+    caplog.set_level(logging.INFO, logger="cds_service.storage")
+    item = _overridden(card["uuid"], 1, userComment="Mrs Example\u0000", reason={"code": "x\u0000"})
+    assert client.post(FEEDBACK, json={"feedback": [item]}).json()["stored"] == 1
+    said = [r.getMessage() for r in caplog.records if "U+FFFD" in r.getMessage()]
+    assert said == ["feedback: NUL or lone surrogates replaced by U+FFFD in override_code, user_comment"]
+    assert "Mrs Example" not in caplog.text
 
 
 def test_nul_in_hook_instance_keeps_the_card_record(database_url: str, make_client: Callable[..., TestClient]) -> None:
