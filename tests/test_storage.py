@@ -305,6 +305,19 @@ def test_the_data_directory_the_service_makes_is_its_users_alone(
     assert stat.S_IMODE((data / "patient-id.key").stat().st_mode) == 0o600
 
 
+def test_a_sqlite_file_named_in_a_directory_not_yet_made_is_made_there_privately(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """CDS_DATABASE_URL may name a file outside the data directory, in a directory that does not
+    exist yet (a new volume's mount point): it is made, as the data directory is, for the
+    service's user alone, rather than SQLite's "unable to open database file" stopping the start."""
+    database = tmp_path / "volume" / "cds" / "cds.db"
+    client = make_client(database_url=f"sqlite:///{database}")
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 9"
+    assert database.exists()
+    assert stat.S_IMODE(database.parent.stat().st_mode) == 0o700
+
+
 CANARY = "pt-canary-7731"  # an EHR's patient id, which its order ids are built from
 
 
@@ -456,8 +469,11 @@ def test_analytics_do_not_wait_on_a_record_another_transaction_holds(
 ) -> None:
     """Analytics key what an older release stored first; a record locked elsewhere (a stranded
     transaction) made them wait for as long as it was held, each holding a pooled connection.
-    Now the keying gives up after a second: the figures come, the record keyed later."""
-    client = make_client(database_url=postgresql_url, clock=Clock(DAY_2.timestamp()))
+    Now the keying gives up after a second: the figures come, the record keyed later, whatever
+    the statement timeout (here ten minutes: the lock's own wait, not the statement's, lets go)."""
+    client = make_client(
+        database_url=postgresql_url, clock=Clock(DAY_2.timestamp()), database_statement_timeout_seconds=600
+    )
     _unkeyed_card(postgresql_url, "held-card")
     holder = create_engine(postgresql_url).connect()
     holder.execute(text("SELECT uuid FROM issued_cards WHERE uuid = 'held-card' FOR UPDATE"))
