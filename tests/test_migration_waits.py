@@ -119,12 +119,16 @@ def test_a_migration_that_cannot_lock_its_tables_refuses_to_start_and_changes_no
     settings = settings_in(tmp_path).model_copy(update={"database_url": postgresql_url})
     engine = _release_before(settings, knowledge_for)
     old_release = _long_read(engine)
+    pool = ThreadPoolExecutor(1)
     try:
+        # In a thread: a migration that waited for the table for good would hang the suite, not fail.
+        started = pool.submit(create_app, settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
         with pytest.raises(CannotStartOnDatabase, match="could not lock the tables it changes in 2 tries"):
-            create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
+            started.result(timeout=60)  # two tries of 2 s
     finally:
         old_release.rollback()
         old_release.close()
+        pool.shutdown(wait=True)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version FROM schema_version")).scalars().all() == [7]
         columns = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
