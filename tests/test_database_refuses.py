@@ -223,6 +223,31 @@ def test_a_revoked_grant_keeps_the_database_down_until_it_is_given_back(
         on_postgresql(f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
+def test_a_role_that_may_no_longer_store_token_ids_is_not_ready(
+    postgresql_url: str, make_client: Callable[..., TestClient], on_postgresql: Callable[[str], None]
+) -> None:
+    """Every authenticated call stores its token's id, as it does its cards: a role that may
+    still write cards and feedback but no longer token ids is refused a write the service needs,
+    and ``/readyz`` says so rather than ok."""
+    make_client(database_url=postgresql_url)  # the tables, made by their owner
+    url = make_url(postgresql_url)
+    schema = str(url.query["options"]).removeprefix("-csearch_path=")
+    role = f"cds_probe_{uuid.uuid4().hex[:12]}"
+    on_postgresql(
+        f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {schema} TO {role}; "
+        f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {role}; "
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"
+    )
+    try:
+        as_role = url.set(username=role).render_as_string(hide_password=False)
+        client = make_client(clock=Clock(NOON), database_url=as_role)
+        assert client.get("/readyz").status_code == 200
+        on_postgresql(f"REVOKE INSERT ON seen_tokens FROM {role}")
+        assert client.get("/readyz").status_code == 503
+    finally:
+        on_postgresql(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
 def test_another_writer_on_the_sqlite_file_is_no_outage(
     tmp_path: Path, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
