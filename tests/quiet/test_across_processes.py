@@ -21,12 +21,16 @@ from sqlalchemy import create_engine, make_url, text
 
 from cds_service.storage.changes import CHANNEL
 from tests.conftest import Clock, rule_ids
+from tests.feedback_calls import database_rows
 from tests.postgres_proxy import CuttableProxy, HoldingProxy
 from tests.quiet.conftest import (
     DURATION,
     DURATION_WARNING,
+    FEEDBACK,
     HEPATIC,
     HEPATIC_WARNING,
+    REASON_SYSTEM,
+    SNOOZE_REASON,
     START,
     accept,
     call,
@@ -103,11 +107,13 @@ def test_order_sign_reads_what_order_select_showed_and_accepted_in_the_other_pro
     assert HEPATIC in rule_ids(sign(signing, HEPATIC_WARNING))
 
 
+@pytest.mark.parametrize("removal", ["DELETE FROM feedback", "TRUNCATE feedback"])
 def test_a_snooze_deleted_by_hand_in_the_database_no_longer_silences_the_card_kept_silent(
-    postgresql_url: str, make_client: Callable[..., TestClient]
+    postgresql_url: str, make_client: Callable[..., TestClient], removal: str
 ) -> None:
     """Any change to feedback reaches the kept answers, whoever makes it (the database announces
-    it): here an operator removing a snooze, the one change that lets a card through again."""
+    it): here an operator removing a snooze, the one change that lets a card through again. A
+    TRUNCATE names no patient: it reaches every patient's kept answer."""
     process = _process(make_client, postgresql_url)
     eventually(lambda: keeping(process), "the process listening")
     override(process, only_card(call(process, DURATION_WARNING), DURATION))
@@ -119,9 +125,36 @@ def test_a_snooze_deleted_by_hand_in_the_database_no_longer_silences_the_card_ke
     eventually(kept_silent, "the snoozed answer kept")
     by_hand = create_engine(postgresql_url)
     with by_hand.begin() as connection:
-        connection.execute(text("DELETE FROM feedback"))
+        connection.execute(text(removal))
     by_hand.dispose()
     eventually(lambda: rule_ids(call(process, DURATION_WARNING)) == [DURATION], "the deletion heard")
+
+
+def test_feedback_about_many_patients_is_stored_heard_and_swept_in_one_statement(
+    postgresql_url: str, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database names the patients of a change to feedback in notes of a hundred patients
+    each (PostgreSQL takes a note of at most 8,000 bytes): one note for a batch about 130
+    patients would be refused, the batch then stored item by item, and the retention sweep that
+    deletes them refused for good, keeping them past their time."""
+    first, second = _process(make_client, postgresql_url), _process(make_client, postgresql_url)
+    eventually(lambda: keeping(first), "the first process listening")
+    patients = [f"patient-{n:03d}" for n in range(130)]
+    cards = [only_card(call(second, DURATION_WARNING, patient), DURATION) for patient in patients]
+    assert rule_ids(call(first, DURATION_WARNING, patients[-1])) == [DURATION]  # kept by the first
+    written(second)
+    snooze = {"reason": {"system": REASON_SYSTEM, "code": SNOOZE_REASON}}
+    at = "2026-11-21T10:00:00Z"
+    items = [
+        {"card": c["uuid"], "outcome": "overridden", "outcomeTimestamp": at, "overrideReason": snooze} for c in cards
+    ]
+    assert second.post(FEEDBACK, json={"feedback": items}).json() == {"received": 130, "stored": 130}
+    assert "refused whole" not in caplog.text
+    eventually(lambda: call(first, DURATION_WARNING, patients[-1]) == {"cards": []}, "the last patient's snooze heard")
+    later = Clock(START + 11 * 86400)
+    swept = make_client(clock=later, database_url=postgresql_url, retention_days=10, snooze_days=10)
+    assert swept.get("/analytics").status_code == 200  # after the sweep at the start
+    assert database_rows(postgresql_url, "SELECT count(*) FROM feedback") == [(0,)]
 
 
 def _behind(proxy: CuttableProxy, database_url: str) -> str:
