@@ -504,7 +504,8 @@ def test_a_record_held_elsewhere_does_not_hold_up_the_start(
 ) -> None:
     """The retention sweep runs before the first request; a record past retention locked by a
     transaction left open elsewhere held the start for as long (no listener, no /healthz). Now
-    the sweep gives up after 2 s, says so, and the next one goes on."""
+    the sweep gives up after 2 s, says so, and the next one goes on: its lock's own wait, not the
+    statement timeout (here ten minutes), lets go."""
     make_client(database_url=postgresql_url, clock=Clock(DAY_2.timestamp())).get("/healthz")
     _unkeyed_card(postgresql_url, "old-card")
     holder = create_engine(postgresql_url).connect()
@@ -512,7 +513,11 @@ def test_a_record_held_elsewhere_does_not_hold_up_the_start(
     later = Clock((DAY_2 + timedelta(days=500)).timestamp())
     started: list[int] = []
     starting = threading.Thread(
-        target=lambda: started.append(make_client(database_url=postgresql_url, clock=later).get("/healthz").status_code)
+        target=lambda: started.append(
+            make_client(database_url=postgresql_url, clock=later, database_statement_timeout_seconds=600)
+            .get("/healthz")
+            .status_code
+        )
     )
     starting.start()
     starting.join(60)
