@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -107,6 +108,26 @@ def answered(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
     response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+class After(threading.Thread):
+    """``threading.Timer``'s job, its wait slept out: a Timer waits on a timed lock that
+    libfaketime does not shift, so under ``faketime`` it never fired and the test hung (the suite
+    must pass on another date). Started at once; ``cancel`` before it fires, ``join`` to wait."""
+
+    def __init__(self, seconds: float, action: Callable[..., object], *args: object) -> None:
+        super().__init__(daemon=True)
+        self.until, self.action, self.args, self.cancelled = time.monotonic() + seconds, action, args, False
+        self.start()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def run(self) -> None:
+        while not self.cancelled and time.monotonic() < self.until:
+            time.sleep(0.01)
+        if not self.cancelled:
+            self.action(*self.args)
 
 
 def rule_ids(body: dict[str, Any]) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
 from cds_service.storage.store import Store
-from tests.conftest import NOON, SELECT, Clock, fixture
+from tests.conftest import NOON, SELECT, After, Clock, fixture
 
 REQUEST = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 FEEDBACK = f"{SELECT}/feedback"
@@ -280,8 +279,7 @@ def test_feedback_waits_out_a_write_lock_held_a_moment_elsewhere(
     _until(lambda: client.get("/readyz").status_code == 200)
     with closing(sqlite3.connect(database, isolation_level=None, check_same_thread=False)) as holder:
         holder.execute("BEGIN IMMEDIATE")
-        let_go = threading.Timer(1.0, holder.rollback)
-        let_go.start()
+        let_go = After(1.0, holder.rollback)
         answer = client.post(FEEDBACK, json=_overridden(cards[0]))
         let_go.join()
     assert (answer.status_code, answer.json()) == (200, {"received": 1, "stored": 1}), answer.text

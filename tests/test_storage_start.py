@@ -5,7 +5,6 @@ retry (exit 3), never a traceback."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -16,6 +15,7 @@ from sqlalchemy import create_engine, make_url, text
 from cds_service.cli import main
 from cds_service.settings import read_settings
 from cds_service.storage import migrations
+from tests.conftest import After
 
 Report = Callable[..., tuple[int, str]]
 
@@ -45,8 +45,7 @@ def test_a_sqlite_file_another_process_is_writing_stops_a_new_start_in_one_line(
         holder.execute("PRAGMA journal_mode=WAL")
         holder.execute("BEGIN IMMEDIATE")
         holder.execute("CREATE TABLE someone_elses (x INTEGER)")
-        let_go = threading.Timer(3.0, holder.rollback)  # a start waiting past its timeout would get in
-        let_go.start()
+        let_go = After(3.0, holder.rollback)  # a start waiting past its timeout would get in
         code, err = report(CDS_DATABASE_STATEMENT_TIMEOUT_SECONDS="0.2")
         let_go.cancel()
         let_go.join()
@@ -68,8 +67,7 @@ def test_a_start_waits_out_another_instances_migration_however_long_it_takes(
     holder = create_engine(postgresql_url).connect()
     holder.execute(text(f"SELECT pg_advisory_lock({migrations._TRYING})"))
     holder.commit()
-    let_go = threading.Timer(2.5, holder.execute, (text("SELECT pg_advisory_unlock_all()"),))
-    let_go.start()
+    let_go = After(2.5, holder.execute, text("SELECT pg_advisory_unlock_all()"))
     url = make_url(postgresql_url)
     short_locks = url.update_query_dict({"options": f"{url.query['options']} -c lock_timeout=300"})
     try:
