@@ -410,6 +410,7 @@ def test_cards_an_older_release_stored_as_sent_are_read_keyed_then_keyed(
     del signed["context"]["selections"]
     # The duration card was shown at order-select for this draft; the older-adult card, accepted, comes back.
     assert rule_ids(beside.post(SIGN, json=signed).json()) == ["cyclobenzaprine-older-adult"]
+    beside.get("/analytics")  # its card records written: written behind, under load they were not yet
 
     monkeypatch.undo()
     monkeypatch.setattr(keyed, "PAGE", 1)  # a page a record
