@@ -202,9 +202,12 @@ class PatientContext:
         """What was sent but could not be read into facts, for the notice that says so: the
         medication history (an order's drug unnamed or start undated), conditions (an onset no
         date), the patient's birth date."""
-        unread = {"medications"} if self.unread_orders else set()
-        unread |= {"conditions"} if self.undated_conditions else set()
-        return frozenset(unread | {BIRTH_DATE} if self.birth_date_unread else unread)
+        unread = {
+            "medications": self.unread_orders,
+            "conditions": self.undated_conditions,
+            BIRTH_DATE: self.birth_date_unread,
+        }
+        return frozenset(name for name, count in unread.items() if count)
 
     @property
     def symptom_days(self) -> int | None:
