@@ -44,7 +44,7 @@ def test_a_draft_concept_that_names_nothing_readable_is_said_not_checked(module:
     assert response.status_code == 200, response.text
     cards = response.json()["cards"]
     assert [card["source"]["topic"]["code"] for card in cards] == ["draft-not-checked"]
-    assert "no code with its system and no name" in cards[0]["detail"]
+    assert "(no drug name or code the service can read)" in cards[0]["detail"]
 
 
 def test_a_coding_display_without_its_system_names_the_drug(module: TestClient) -> None:

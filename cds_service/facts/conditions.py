@@ -104,9 +104,9 @@ _CONCEPTS = JsonMemo(_read_concept)
 
 
 def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today: date) -> tuple[list[Condition], int]:
-    """The conditions, and how many of them gave an onset that is no date ("10/15/2026"): read
-    from their recordedDate, or with none, as a refractory back pain's 7 weeks went unseen, and
-    so said to be read in part."""
+    """The conditions, and how many of them gave an onset that is no date ("10/15/2026") with no
+    recordedDate to stand in (clinical specification §1): a refractory back pain's 7 weeks went
+    unseen with no word, and so it is said."""
     concept_of, standing_of = _CONCEPTS.reader(terminology), _STATUSES.reader(terminology)
     conditions, undated = [], 0
     for raw in raws:
@@ -123,7 +123,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
         if standing is False or (standing is None and _abated(raw, today)):
             continue
         onset, latest, from_record, parts = _onset(raw, today)
-        if from_record and (raw.get("onsetDateTime") is not None or _period_start(raw) is not None):
+        if onset is None and (raw.get("onsetDateTime") is not None or _period_start(raw) is not None):
             undated += 1
         severity = raw.get("severity")
         conditions.append(
@@ -140,7 +140,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
             )
         )
     if undated:
-        log.warning("conditions: %d with an onset that is no date: read in part", undated)
+        log.warning("conditions: %d with an onset that is no date, and no recordedDate for it", undated)
     return conditions, undated
 
 

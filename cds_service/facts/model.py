@@ -16,8 +16,10 @@ from cds_service.content.terminology import Drug
 from cds_service.fhir.coding import Code
 from cds_service.fhir.json import last_day_covered
 
-# The notices' name for a birth date sent that is no date (``PatientContext.read_in_part``).
+# The notices' names for a birth date and a condition's onset sent that are no date
+# (``PatientContext.read_in_part``).
 BIRTH_DATE = "patient.birthDate"
+ONSET = "conditions.onset"
 # Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
 ORDER_TYPES = (
     "MedicationRequest",
@@ -186,7 +188,7 @@ class PatientContext:
     # Orders of the history not read as courses (``courses.read_courses``): a drug nothing names,
     # a drug a check reads with no date it began. The history is read in part.
     unread_orders: int = 0
-    # Conditions whose onset given is no date (``conditions.read_conditions``): read in part.
+    # Conditions whose onset given is no date, none standing in (``conditions.read_conditions``).
     undated_conditions: int = 0
     # The Patient gave a birthDate that is no date: the age is unknown, and the clinician told.
     birth_date_unread: bool = False
@@ -200,11 +202,11 @@ class PatientContext:
     @property
     def read_in_part(self) -> frozenset[str]:
         """What was sent but could not be read into facts, for the notice that says so: the
-        medication history (an order's drug unnamed or start undated), conditions (an onset no
-        date), the patient's birth date."""
+        medication history (an order's drug unnamed or start undated), a condition's onset, the
+        patient's birth date."""
         unread = {
             "medications": self.unread_orders,
-            "conditions": self.undated_conditions,
+            ONSET: self.undated_conditions,
             BIRTH_DATE: self.birth_date_unread,
         }
         return frozenset(name for name, count in unread.items() if count)

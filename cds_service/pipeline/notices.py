@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL
-from cds_service.facts.model import BIRTH_DATE
+from cds_service.facts.model import BIRTH_DATE, ONSET
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,16 @@ def notices(
 
 
 _UNCHECKED = (
-    "The drug of a draft order could not be identified from what the EHR sent (no code with its system "
-    "and no name, or a medication reference that leads to no coded Medication), so no check ran on that order."
+    "The drug of a draft order could not be identified from what the EHR sent (no drug name or code the "
+    "service can read), so no check ran on that order."
 )
 
 
 def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool) -> dict[str, Any]:
-    """Keys read in part, and the patient record when it could not be read or its birth date is
-    no date (the age unknown either way); and a draft whose drug could not be read, when there is one."""
-    lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key not in ("patient", BIRTH_DATE))
+    """Keys read in part, a condition's onset that is no date, and the patient record when it
+    could not be read or its birth date is no date (the age unknown either way); and a draft
+    whose drug could not be read, when there is one."""
+    lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key not in _NO_KEYS)
     if unchecked:
         lines.append(_UNCHECKED)
     age = ""  # the age unknown: why, when it is
@@ -69,18 +70,27 @@ def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked:
         lines.append(f"{age.capitalize()}: the age is unknown, so the checks for older adults did not run.")
     if history:
         lines.append(f"Not all of the patient's {_words(history)} could be read.")
+    if ONSET in partial:  # the condition itself was read, and may have its own card
+        lines.append(
+            "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."
+        )
     lines.append(
         "Any other card comes from what was read, and a check that needed the rest may be missing: "
         "review the record before signing."
     )
+    in_part = bool(history) or ONSET in partial
     if unchecked:
-        what = "the patient's history was not read in full" if history else age
+        what = "the patient's history was not read in full" if in_part else age
         summary = f"A draft order's drug could not be identified and {what}: checks are incomplete"
-    elif history:
+    elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"
     else:
         summary = f"{age.capitalize()}: the checks for older adults did not run"
     return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
+
+
+# What ``partial`` may hold that is no prefetch key: said in lines of their own.
+_NO_KEYS = ("patient", BIRTH_DATE, ONSET)
 
 
 def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:
