@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -193,16 +193,7 @@ def test_a_revoked_grant_keeps_the_database_down_until_it_is_given_back(
     only, said the database was back a second after each refusal, and the next feedback took it
     down again. Its INSERT of no rows is refused as the feedback was: down until the grant."""
     make_client(database_url=postgresql_url)  # the tables, made by their owner
-    url = make_url(postgresql_url)
-    schema = str(url.query["options"]).removeprefix("-csearch_path=")
-    role = f"cds_probe_{uuid.uuid4().hex[:12]}"
-    on_postgresql(
-        f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA {schema} TO {role}; "
-        f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {role}; "
-        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"
-    )
-    try:
-        as_role = url.set(username=role).render_as_string(hide_password=False)
+    with _role_with_every_right(postgresql_url, on_postgresql) as (role, as_role):
         client = make_client(clock=Clock(NOON), database_url=as_role, database_wait_seconds=1.0)
         cards = _hook_call(client)
         assert client.get("/readyz").status_code == 200
@@ -218,8 +209,6 @@ def test_a_revoked_grant_keeps_the_database_down_until_it_is_given_back(
         said = [r.getMessage() for r in caplog.records if r.name == "cds_service.storage.availability"]
         assert sum(message.startswith("database unavailable (") for message in said) == 1, said
         assert sum(message.startswith("database answers again") for message in said) == 1, said
-    finally:
-        on_postgresql(f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
 def test_a_role_that_may_no_longer_store_token_ids_is_not_ready(
@@ -229,6 +218,17 @@ def test_a_role_that_may_no_longer_store_token_ids_is_not_ready(
     still write cards and feedback but no longer token ids is refused a write the service needs,
     and ``/readyz`` says so rather than ok."""
     make_client(database_url=postgresql_url)  # the tables, made by their owner
+    with _role_with_every_right(postgresql_url, on_postgresql) as (role, as_role):
+        client = make_client(clock=Clock(NOON), database_url=as_role)
+        assert client.get("/readyz").status_code == 200
+        on_postgresql(f"REVOKE INSERT ON seen_tokens FROM {role}")
+        assert client.get("/readyz").status_code == 503
+
+
+@contextmanager
+def _role_with_every_right(postgresql_url: str, on_postgresql: Callable[[str], None]) -> Iterator[tuple[str, str]]:
+    """A login role with every right on the test's tables (made by their owner first), and the
+    URL that connects as it; a test takes its rights away one at a time. Dropped after."""
     url = make_url(postgresql_url)
     schema = str(url.query["options"]).removeprefix("-csearch_path=")
     role = f"cds_probe_{uuid.uuid4().hex[:12]}"
@@ -238,11 +238,7 @@ def test_a_role_that_may_no_longer_store_token_ids_is_not_ready(
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"
     )
     try:
-        as_role = url.set(username=role).render_as_string(hide_password=False)
-        client = make_client(clock=Clock(NOON), database_url=as_role)
-        assert client.get("/readyz").status_code == 200
-        on_postgresql(f"REVOKE INSERT ON seen_tokens FROM {role}")
-        assert client.get("/readyz").status_code == 503
+        yield role, url.set(username=role).render_as_string(hide_password=False)
     finally:
         on_postgresql(f"DROP OWNED BY {role}; DROP ROLE {role}")
 
