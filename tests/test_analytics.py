@@ -162,7 +162,8 @@ def test_the_report_names_a_snooze_as_the_card_offered_it(make_client: Callable[
 
 def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_client: Callable[..., TestClient]) -> None:
     """The sandbox re-fires: the clinician dismissed the duration card, edited, then took its
-    21-day limit on the next card of the same draft. One alert, accepted, not also overridden."""
+    21-day limit on the next card of the same draft. One alert, accepted, not also overridden,
+    and no reason to override it counted (the reasons are the overridden alerts')."""
     client = make_client(clock=Clock(DAY_1.timestamp()))
     name = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
     dismissed, taken = (issued(client, name)["cyclobenzaprine-duration"] for _ in range(2))
@@ -175,6 +176,7 @@ def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_cli
     send_feedback(client, overridden(dismissed, "already-addressed"), accepted)
     [duration] = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()["rules"]
     assert (duration["issued"], duration["accepted"], duration["overridden"], duration["cards_shown"]) == (1, 1, 0, 2)
+    assert duration["override_reasons"] == []
 
 
 @pytest.mark.parametrize(

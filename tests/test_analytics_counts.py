@@ -64,21 +64,6 @@ def test_a_card_overridden_twice_is_one_card_shown_and_one_alert_for_its_reason(
     assert [(r["code"], r["count"]) for r in duration["override_reasons"]] == [("already-addressed", 1)]
 
 
-def test_an_alert_accepted_in_the_end_gives_no_override_reason(client: TestClient) -> None:
-    """Dismissed on one re-fire, its suggestion taken on the next: accepted, and no reason to
-    override it counted (the reasons are the overridden alerts')."""
-    dismissed, taken = (issued(client, NAME)[DURATION] for _ in range(2))
-    accepted = {
-        "card": taken["uuid"],
-        "outcome": "accepted",
-        "acceptedSuggestions": [{"id": taken["suggestions"][0]["uuid"]}],
-        "outcomeTimestamp": "2026-11-21T11:05:00Z",
-    }
-    send_feedback(client, overridden(dismissed, "benefit-outweighs-risk"), accepted)
-    duration = by_rule(_figures(client))[DURATION]
-    assert (duration["accepted"], duration["overridden"], duration["override_reasons"]) == (1, 0, [])
-
-
 def test_reasons_and_unmatched_feedback_outside_the_range_are_not_counted(
     make_client: Callable[..., TestClient],
 ) -> None:
