@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, fixture, rule_ids
+from tests.conftest import answered, fixture, rule_ids
 
 DRAFT = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 DUPLICATE = "muscle-relaxant-duplicate/fires-tizanidine-active.json"
@@ -21,12 +21,6 @@ CYCLOBENZAPRINE = "Cyclobenzaprine hydrochloride 10 MG Oral Tablet"
 @pytest.fixture(scope="module")
 def module(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def topics(client: TestClient, request: dict[str, Any]) -> list[str]:
-    response = client.post(SELECT, json=request)
-    assert response.status_code == 200, response.text
-    return rule_ids(response.json())
 
 
 def with_draft_concept(concept: object) -> dict[str, Any]:
@@ -40,22 +34,23 @@ def with_draft_concept(concept: object) -> dict[str, Any]:
     [{"coding": [{"code": "828348"}]}, {}, {"text": " "}, [{"coding": [{"code": "828348"}]}], CYCLOBENZAPRINE, 828348],
 )
 def test_a_draft_concept_that_names_nothing_readable_is_said_not_checked(module: TestClient, concept: object) -> None:
-    response = module.post(SELECT, json=with_draft_concept(concept))
-    assert response.status_code == 200, response.text
-    cards = response.json()["cards"]
+    cards = answered(module, with_draft_concept(concept))["cards"]
     assert [card["source"]["topic"]["code"] for card in cards] == ["draft-not-checked"]
     assert "(no drug name or code the service can read)" in cards[0]["detail"]
 
 
 def test_a_coding_display_without_its_system_names_the_drug(module: TestClient) -> None:
     request = with_draft_concept({"coding": [{"code": "828348", "display": CYCLOBENZAPRINE}]})
-    assert topics(module, request) == ["cyclobenzaprine-duration"]
+    assert rule_ids(answered(module, request)) == ["cyclobenzaprine-duration"]
 
 
 def test_a_drug_no_rule_reads_is_named_and_no_notice(module: TestClient) -> None:
     """A local code with its system names a drug, one no rule reads: no card, and rightly no notice."""
     assert (
-        topics(module, with_draft_concept({"coding": [{"system": "http://example.org/formulary", "code": "1"}]})) == []
+        rule_ids(
+            answered(module, with_draft_concept({"coding": [{"system": "http://example.org/formulary", "code": "1"}]}))
+        )
+        == []
     )
 
 
@@ -63,7 +58,7 @@ def test_a_draft_with_no_drug_chosen_yet_is_no_notice(module: TestClient) -> Non
     """The sandbox's Rx View before a drug is picked: neither field."""
     request = fixture(DRAFT)
     del request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
-    assert topics(module, request) == []
+    assert rule_ids(answered(module, request)) == []
 
 
 @pytest.mark.parametrize(
@@ -77,4 +72,4 @@ def test_a_history_order_coded_without_its_system(module: TestClient, concept: o
     """Read by its display; with none, the history is read in part, and said."""
     request = fixture(DUPLICATE)
     request["prefetch"]["medications"]["entry"][0]["resource"]["medicationCodeableConcept"] = concept
-    assert topics(module, request) == expected
+    assert rule_ids(answered(module, request)) == expected

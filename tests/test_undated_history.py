@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, fixture, rule_ids
+from tests.conftest import answered, fixture, rule_ids
 
 DUPLICATE = "muscle-relaxant-duplicate/fires-tizanidine-active.json"
 REFRACTORY = "refractory-spasm-imaging/fires-info-back-pain-51-days.json"
@@ -28,12 +28,6 @@ ONSET_UNREAD = (
 @pytest.fixture(scope="module")
 def module(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def answer(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(SELECT, json=request)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def history_order(request: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +57,7 @@ def test_an_order_of_a_relaxant_with_no_date_it_began_is_said(module: TestClient
     order["authoredOn"] = written
     if written is None:
         del order["authoredOn"]
-    card = partial_history(answer(module, request))
+    card = partial_history(answered(module, request))
     assert "Not all of the patient's medication history could be read." in card["detail"]
 
 
@@ -73,7 +67,7 @@ def test_an_order_dated_by_its_dosing_alone_is_a_course_and_no_notice(module: Te
     order = history_order(request)
     order["authoredOn"] = "10/15/2026"
     order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026-11-10"}
-    assert rule_ids(answer(module, request)) == ["muscle-relaxant-duplicate"]
+    assert rule_ids(answered(module, request)) == ["muscle-relaxant-duplicate"]
 
 
 def test_an_undated_order_of_a_drug_no_check_reads_is_no_notice(module: TestClient) -> None:
@@ -83,7 +77,7 @@ def test_an_undated_order_of_a_drug_no_check_reads_is_no_notice(module: TestClie
     order["medicationCodeableConcept"] = {
         "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361", "display": "amlodipine"}]
     }
-    assert rule_ids(answer(module, request)) == []
+    assert rule_ids(answered(module, request)) == []
 
 
 @pytest.mark.parametrize("onset", NOT_A_DATE)
@@ -93,7 +87,7 @@ def test_a_condition_whose_onset_is_no_date_is_said(module: TestClient, onset: o
     condition = back_pain(request)
     del condition["onsetDateTime"]
     condition[field] = onset if field == "onsetDateTime" else {"start": onset}
-    body = answer(module, request)
+    body = answered(module, request)
     assert "refractory-spasm-imaging" not in rule_ids(body)  # no onset read: no duration
     assert ONSET_UNREAD in partial_history(body)["detail"]
     assert "Not all of the patient's" not in partial_history(body)["detail"]  # the condition itself was read
@@ -106,7 +100,7 @@ def test_an_onset_no_date_with_the_recorded_date_standing_in_is_no_notice(module
     condition = back_pain(request)
     condition["onsetDateTime"] = "10/01/2026"
     condition["recordedDate"] = "2026-10-01"
-    assert rule_ids(answer(module, request)) == [
+    assert rule_ids(answered(module, request)) == [
         "cyclobenzaprine-duration",
         "refractory-spasm-imaging",
         "nonpharmacologic-first-line",
@@ -120,6 +114,6 @@ def test_a_condition_that_records_no_onset_date_is_the_clients_choice(module: Te
     del condition["onsetDateTime"]
     if isinstance(onset, dict):
         condition.update(onset)
-    body = answer(module, request)
+    body = answered(module, request)
     assert "partial-history" not in [card["source"]["topic"]["code"] for card in body["cards"]]
     assert "refractory-spasm-imaging" not in rule_ids(body)
