@@ -1,7 +1,8 @@
 """A history entry a check reads whose date is no date is said, not read as no entry.
 
 An active tizanidine order without a date it began (no ``authoredOn``, or "10/15/2026") was no
-course: the duplicate-relaxant card went missing with no word. A back pain whose onset was
+course: the duplicate-relaxant card went missing with no word. Still listed, it is now a course
+of today whose start is not recorded; finished, the partial-history notice says it. A back pain whose onset was
 "10/15/2026" was read with no onset: the refractory-spasm card of its seven weeks went missing.
 Each is now said in the partial-history notice (a condition's onset only when no recordedDate
 stands in for it). What the
@@ -48,17 +49,37 @@ def partial_history(body: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
-@pytest.mark.parametrize("written", [*NOT_A_DATE, None])
-@pytest.mark.parametrize("status", ["active", "completed"])
-def test_an_order_of_a_relaxant_with_no_date_it_began_is_said(module: TestClient, written: object, status: str) -> None:
-    request = fixture(DUPLICATE)
+def undated(request: dict[str, Any], status: str, written: object) -> dict[str, Any]:
     order = history_order(request)
     order["status"] = status
     order["authoredOn"] = written
     if written is None:
         del order["authoredOn"]
-    card = partial_history(answered(module, request))
-    assert "Not all of the patient's medication history could be read." in card["detail"]
+    return request
+
+
+@pytest.mark.parametrize("written", [*NOT_A_DATE, None])
+@pytest.mark.parametrize("status", ["completed", "stopped"])
+def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
+    module: TestClient, written: object, status: str
+) -> None:
+    """Finished, it cannot be placed at all: when it ran is what the checks of past courses read."""
+    body = answered(module, undated(fixture(DUPLICATE), status, written))
+    assert "Not all of the patient's medication history could be read." in partial_history(body)["detail"]
+    assert "muscle-relaxant-duplicate" not in rule_ids(body)
+
+
+@pytest.mark.parametrize("written", [*NOT_A_DATE, None])
+@pytest.mark.parametrize(("status", "listed"), [("active", "active"), ("on-hold", "on hold"), ("Active", "active")])
+def test_an_order_still_listed_with_no_date_it_began_is_taken_today(
+    module: TestClient, written: object, status: str, listed: str
+) -> None:
+    """Still on the medication list, it is taken (or to be) whenever it began: the duplicate card
+    stands and says how the service knows, with no notice (a clinical review's call, 32nd pass)."""
+    body = answered(module, undated(fixture(DUPLICATE), status, written))
+    assert rule_ids(body) == ["muscle-relaxant-duplicate"]
+    others = f"**tizanidine 2 MG Oral Tablet ({listed} on the medication list, start date not recorded)**"
+    assert f"Also: {others}." in body["cards"][0]["detail"]
 
 
 def test_an_order_dated_by_its_dosing_alone_is_a_course_and_no_notice(module: TestClient) -> None:
@@ -117,3 +138,14 @@ def test_a_condition_that_records_no_onset_date_is_the_clients_choice(module: Te
     body = answered(module, request)
     assert "partial-history" not in [card["source"]["topic"]["code"] for card in body["cards"]]
     assert "refractory-spasm-imaging" not in rule_ids(body)
+
+
+def test_a_cyclobenzaprine_listed_with_no_start_counts_no_days_taken(module: TestClient) -> None:
+    """How long it was taken is unknown: 21 days planned stay at the limit (read as a day taken
+    today, the limit was passed and the card said "already taken on 1 of the last 30 days")."""
+    request = fixture("muscle-relaxant-duplicate/fires-same-drug-listed-start-date-not-recorded.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 21
+    body = answered(module, request)
+    assert rule_ids(body) == ["muscle-relaxant-duplicate"]
+    assert "already on the medication list (start date not recorded)" in body["cards"][0]["summary"]

@@ -16,7 +16,7 @@ import orjson
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import dosages_of, repeat_of
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
-from cds_service.facts.model import Course
+from cds_service.facts.model import START_UNRECORDED, Course
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,
@@ -33,6 +33,7 @@ from cds_service.fhir.versions import to_r4
 log = logging.getLogger(__name__)
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
+_LISTED = ("active", "on-hold")  # what the medication list shows: taken, or to be taken again
 MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _UNKNOWN_COURSE_DAYS = 14
 
@@ -57,13 +58,17 @@ def _course_days(
     (clinical specification §1), how much of the start's date was recorded, and whether the end
     is the record's own: from ``authoredOn`` (else the bounds' or the validity period's start)
     for the planned duration; a bounds period's end is the last day; an unknown duration is 14
-    days, assumed, except that an active order runs until today."""
+    days, assumed, except that an active order runs until today. None: a finished order with no
+    start date."""
     planned, span, dosing_start = plan
     written = raw.get("authoredOn")
     written_day = to_date(written)
     start = written_day or dosing_start or _validity_start(raw)
     if start is None:
-        return None
+        # Still on the medication list, it is taken (or to be) today, whenever it began: a course
+        # of today alone, in no figure counted from its start (``Course.start_known``). A finished
+        # one cannot be placed at all: the history is read in part.
+        return (today, today + _ONE_DAY, False, START_UNRECORDED, False) if status in _LISTED else None
     assumed = recorded = False
     if span is not None and planned is not None:
         # The bounds period set the duration: it is the course, whenever the order was written
@@ -143,7 +148,7 @@ def read_courses(
 ) -> tuple[list[Course], int]:
     """The courses, and how many orders could not be read as one (the history is then read in
     part, and the cards say so): a drug named by a reference that leads to none (an MAO inhibitor
-    unseen), a drug a rule reads with no date it began (an active tizanidine unseen). ``zone``:
+    unseen), a finished order of a drug a rule reads with no date it began. ``zone``:
     the site's, where ``today`` is; ``history_days``: how far back a check reads a finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses, unnamed, undated = [], 0, 0

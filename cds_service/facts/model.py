@@ -20,6 +20,8 @@ from cds_service.fhir.json import last_day_covered
 # (``PatientContext.read_in_part``).
 BIRTH_DATE = "patient.birthDate"
 ONSET = "conditions.onset"
+# ``Course.start_parts`` of an order still listed whose start no date records.
+START_UNRECORDED = 0
 # Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
 ORDER_TYPES = (
     "MedicationRequest",
@@ -115,9 +117,16 @@ class Course(NamedTuple):
     last_day_latest: date | None = None
     # How much of the start's date was recorded (1 the year, 2 the month, 3 the day): an order
     # written "2026" is read from 1 January, the earliest it may have run (``start_latest``).
+    # START_UNRECORDED: an order still listed with no date at all, read as a course of today.
     start_parts: int = 3
     # The end is the record's own (a dosing period's): a start known less well does not move it.
     end_recorded: bool = False
+
+    @property
+    def start_known(self) -> bool:
+        """Whether any of the start's date was recorded: a course read as today's for want of one
+        (still listed, taken today) is counted in no figure from its start (days taken, since when)."""
+        return self.start_parts != START_UNRECORDED
 
     def active_on(self, day: date) -> bool:
         """Running on ``day``, or, its month alone recorded, running if written later in it (a

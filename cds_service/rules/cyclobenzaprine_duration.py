@@ -123,12 +123,14 @@ def _course_start(course: Course) -> str:
 
 
 def _prior_courses(context: PatientContext, since: date) -> list[Course]:
-    """Oral cyclobenzaprine courses that ran in the window (the sublingual product is not counted)."""
+    """Oral cyclobenzaprine courses that ran in the window, on days the record gives (the
+    sublingual product is not counted)."""
     return [
         c
         for c in context.courses
         if c.end > since  # its last day on or after it: most of a history ended before
         and c.start <= context.today
+        and c.start_known  # listed with no start: days taken unknown (muscle-relaxant-duplicate names it)
         and "cyclobenzaprine" in c.concepts
         and not c.drug.sublingual
     ]

@@ -25,7 +25,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
-from cds_service.rules.interactions import named
+from cds_service.rules.interactions import listed_undated, named
 
 RULE_ID = "cyclobenzaprine-maoi"
 IRREVERSIBLE = "maoi"
@@ -204,6 +204,8 @@ def _unknown_stop(course: Course, config: Config) -> str:
 def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | None:
     """The course, described, when it runs today, starts later, or ended inside the washout."""
     name, ingredient = course.drug.name, course.drug.ingredient
+    if not course.start_known:  # listed, no date: taken now, for all the record says
+        return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
     # Counted from the latest of the end's own date, its UTC day and the site's day: a dose at 23:30

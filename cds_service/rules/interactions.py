@@ -2,9 +2,10 @@
 the order under review (clinical specification §2: "active, or in another draft order").
 
 An interaction card names the other drug and says how the service knows of it ("ordered now",
-"since 2026-06-01"), so the clinician can check the record the card relied on. It names a few
-(``MAX_NAMED``) and counts the rest ("and 3 more"): a card's words must not grow with the order
-session, or 5,000 drafts of one drug make each of 5,000 cards name 4,999 others (issue 16).
+"since 2026-06-01", "active on the medication list, start date not recorded"), so the
+clinician can check the record the card relied on. It names a few (``MAX_NAMED``) and counts the
+rest ("and 3 more"): a card's words must not grow with the order session, or 5,000 drafts of one
+drug make each of 5,000 cards name 4,999 others (issue 16).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_service.content.terminology import Drug, Terminology
-from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.model import START_UNRECORDED, Order, PatientContext
 from cds_service.rules.common import date_shown
 
 
@@ -31,14 +32,33 @@ class Alongside:
     under_review: bool = False
     # How much of the start's date was recorded (``Course.start_parts``): shown as much.
     since_parts: int = 3
+    # The course's status, said when its start is not recorded ("on hold on the medication list").
+    status: str = "active"
 
     @property
     def label(self) -> str:
-        return f"{self.drug.name} ({'ordered now' if self.since is None else f'since {self.since_shown}'})"
+        return f"{self.drug.name} ({self.found_as})"
+
+    @property
+    def found_as(self) -> str:
+        """How the service knows of it: the card's words for the record it relied on."""
+        if self.since is None:
+            return "ordered now"
+        return f"since {self.since_shown}" if self.since_known else listed_undated(self.status)
+
+    @property
+    def since_known(self) -> bool:
+        """A course's start was recorded, in part at least (``Course.start_known``)."""
+        return self.since_parts != START_UNRECORDED
 
     @property
     def since_shown(self) -> str:
-        return date_shown(self.since, self.since_parts) if self.since else ""
+        return date_shown(self.since, self.since_parts) if self.since and self.since_known else ""
+
+
+def listed_undated(status: str) -> str:
+    """A course still listed whose start no date records, as every card says it."""
+    return f"{status.replace('-', ' ')} on the medication list, start date not recorded"
 
 
 def alongside(
@@ -57,7 +77,7 @@ def alongside(
         if d.reference != order.reference and d.drug is not None and wanted(d.drug)
     ]
     found += [
-        Alongside(c.drug, c.reference, c.start, since_parts=c.start_parts)
+        Alongside(c.drug, c.reference, c.start, since_parts=c.start_parts, status=c.status)
         for c in context.active_courses
         if not c.concepts.isdisjoint(concepts)
     ]

@@ -2,7 +2,8 @@
 
 When a muscle relaxant is ordered while another one is taken or ordered alongside, then warn,
 name both, and offer to remove the new draft. The same ingredient again asks "a renewal or a
-duplicate?" (clinical specification §2, v2 change 9). Of two relaxant drafts under review in
+duplicate?" (clinical specification §2, v2 change 9), one listed with no start date in the
+same words, undated. Of two relaxant drafts under review in
 one call, the later one carries the card, so that removing it leaves the first.
 Evidence: [FAIL] (a relaxant that fails calls for review of dose and adherence, or another
 agent, not a second one on top).
@@ -39,10 +40,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "others": labels(found),
         "ingredients": named(ingredients, ", "),
     }
-    history = [(a.since, a.since_shown) for a in same if a.since is not None]
+    history = [(a.since, a.since_shown) for a in same if a.since is not None and a.since_known]
     if history:
         facts["ordered_on"] = max(history)[1]
         return Finding(RULE_ID, "same-drug", order, facts, remove(order))
+    if any(a.since is not None for a in same):  # listed, no start date recorded
+        return Finding(RULE_ID, "same-drug-undated", order, facts, remove(order))
     return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
 
 
@@ -60,6 +63,7 @@ RULE = Rule(
         "duplicate": ("drug", "ingredients", "others", "relaxant"),
         "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant"),
         "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),
+        "same-drug-undated": ("drug", "ingredients", "others", "relaxant"),
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
