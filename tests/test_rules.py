@@ -57,6 +57,9 @@ def test_suggested_resources_validate_as_r4(client: TestClient, rule: str, name:
     request = fixture(f"{rule}/{name}")
     body = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()
     for card in body["cards"]:
+        if card["source"]["topic"]["system"] == "urn:back-spasm-cds:notice":  # the service's word on the call
+            assert "suggestions" not in card
+            continue
         assert card["source"]["topic"]["code"] in RULES
         for suggestion in card.get("suggestions", []):
             for action in suggestion["actions"]:

@@ -148,4 +148,27 @@ def test_a_cyclobenzaprine_listed_with_no_start_counts_no_days_taken(module: Tes
     draft["dispenseRequest"]["expectedSupplyDuration"]["value"] = 21
     body = answered(module, request)
     assert rule_ids(body) == ["muscle-relaxant-duplicate"]
-    assert "already on the medication list (start date not recorded)" in body["cards"][0]["summary"]
+    assert "already on the medication list (no start date)" in body["cards"][0]["summary"]
+
+
+MAOI = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
+
+
+@pytest.mark.parametrize("written", [*NOT_A_DATE, None])
+@pytest.mark.parametrize(
+    ("status", "indicator", "said"),
+    [
+        ("active", "critical", "active on the medication list, start date not recorded"),
+        ("on-hold", "critical", "on hold on the medication list, start date not recorded"),
+        ("stopped", "warning", "stopped, no start or stop date recorded"),
+        ("completed", "warning", "completed, no start or stop date recorded"),
+    ],
+)
+def test_an_mao_inhibitor_with_no_date_it_began_is_never_passed_over(
+    module: TestClient, written: object, status: str, indicator: str, said: str
+) -> None:
+    """Listed, it is taken now: contraindicated. Finished, any dose may be recent: the last dose
+    is to be confirmed, whatever the look-back (which cannot be read without a date)."""
+    card = answered(module, undated(fixture(MAOI), status, written))["cards"][0]
+    assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", indicator)
+    assert f"MAO inhibitor: **Phenelzine 15 MG Oral Tablet ({said})**." in card["detail"]

@@ -145,13 +145,14 @@ def read_courses(
     today: date,
     zone: tzinfo,
     history_days: int,
-) -> tuple[list[Course], int]:
-    """The courses, and how many orders could not be read as one (the history is then read in
-    part, and the cards say so): a drug named by a reference that leads to none (an MAO inhibitor
-    unseen), a finished order of a drug a rule reads with no date it began. ``zone``:
-    the site's, where ``today`` is; ``history_days``: how far back a check reads a finished course."""
+) -> tuple[list[Course], list[Course], int]:
+    """The courses; the finished orders of a drug a rule reads with no date it began (no course:
+    when they ran is unknown, so the history is read in part, and the cards say so), each as a
+    course of today marked ``START_UNRECORDED``; and how many orders name no drug, by a reference
+    that leads to none (an MAO inhibitor unseen: read in part too). ``zone``: the site's, where
+    ``today`` is; ``history_days``: how far back a check reads a finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
-    courses, unnamed, undated = [], 0, 0
+    courses, undated, unnamed = list[Course](), list[Course](), 0
     for raw in raws:
         # The drug is named the same way in every FHIR version: most of a history is dropped here,
         # before its type is asked (a MedicationStatement naming the drug is no order).
@@ -185,7 +186,7 @@ def read_courses(
                 last_end = bounds_end_instant(raw) if plan[1] is not None else None
             days = _course_days(raw, plan, status, today)
             if days is None:
-                undated += 1
+                undated.append(Course(reference, drug, concepts, today, today, status, True, None, START_UNRECORDED))
                 continue
             start, end, assumed, parts, recorded = days
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
@@ -194,8 +195,8 @@ def read_courses(
         # Positional: half the cost of naming the fields (a history makes dozens).
         courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
     if unnamed or undated:
-        log.warning("medications read in part: %d order(s) with no drug, %d with no start date", unnamed, undated)
-    return courses, unnamed + undated
+        log.warning("medications read in part: %d order(s) with no drug, %d with no start date", unnamed, len(undated))
+    return courses, undated, unnamed
 
 
 def _history_status(status: Any) -> str:

@@ -117,7 +117,8 @@ class Course(NamedTuple):
     last_day_latest: date | None = None
     # How much of the start's date was recorded (1 the year, 2 the month, 3 the day): an order
     # written "2026" is read from 1 January, the earliest it may have run (``start_latest``).
-    # START_UNRECORDED: an order still listed with no date at all, read as a course of today.
+    # START_UNRECORDED: no date at all: an order still listed is read as a course of today (a
+    # finished one is no course: ``PatientContext.undated_orders``).
     start_parts: int = 3
     # The end is the record's own (a dosing period's): a start known less well does not move it.
     end_recorded: bool = False
@@ -194,8 +195,11 @@ class PatientContext:
     symptom_onset_latest: date | None = None
     # How much of its date was recorded (``Condition.onset_parts``): a card shows no more.
     symptom_onset_parts: int = 3
+    # Finished orders of a drug a check reads with no date it began: no course (when they ran is
+    # unknown), but an MAO inhibitor's last dose is still to be asked (``Course.start_known``).
+    undated_orders: tuple[Course, ...] = ()
     # Orders of the history not read as courses (``courses.read_courses``): a drug nothing names,
-    # a drug a check reads with no date it began. The history is read in part.
+    # and the undated ones. The history is read in part.
     unread_orders: int = 0
     # Conditions whose onset given is no date, none standing in (``conditions.read_conditions``).
     undated_conditions: int = 0

@@ -163,7 +163,7 @@ def build_context(
     }
     conditions, undated_conditions = read_conditions(history.get("conditions", []), terminology, today)
     medication_history = history.get("medications", [])
-    courses, unread_orders = read_courses(
+    courses, undated_orders, unnamed_orders = read_courses(
         medication_history, draft_ingredients, terminology, medications, today, zone, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
@@ -183,7 +183,8 @@ def build_context(
         symptom_onset=symptom_onset,
         symptom_onset_latest=symptom_onset_latest,
         symptom_onset_parts=symptom_onset_parts,
-        unread_orders=unread_orders,
+        undated_orders=tuple(undated_orders),
+        unread_orders=unnamed_orders + len(undated_orders),
         undated_conditions=undated_conditions,
         birth_date_unread=birth_date_unread,
     )

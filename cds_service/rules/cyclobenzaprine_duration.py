@@ -34,6 +34,8 @@ from cds_service.rules.duration_update import with_duration
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 _PLAUSIBLE = 1e6
+# A course still listed with no start date: its days are unknown, and counted as none.
+_UNCOUNTED = " A cyclobenzaprine order listed with no start date is not counted: ask how long it has been taken."
 
 
 class Config(RuleConfig):
@@ -130,7 +132,7 @@ def _prior_courses(context: PatientContext, since: date) -> list[Course]:
         for c in context.courses
         if c.end > since  # its last day on or after it: most of a history ended before
         and c.start <= context.today
-        and c.start_known  # listed with no start: days taken unknown (muscle-relaxant-duplicate names it)
+        and c.start_known  # listed with no start: days taken unknown (``_UNCOUNTED`` says so)
         and "cyclobenzaprine" in c.concepts
         and not c.drug.sublingual
     ]
@@ -142,6 +144,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     limit = limits.max_days
     since = context.today - timedelta(days=limits.cumulative_window_days - 1)
     prior = _prior_courses(context, since)
+    uncounted = any(
+        not c.start_known and "cyclobenzaprine" in c.concepts and not c.drug.sublingual for c in context.courses
+    )
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days
 
@@ -175,6 +180,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "prior_note": f" It was already taken on {prior_days} of the last {limits.cumulative_window_days} days."
         if prior_days
         else "",
+        "uncounted": _UNCOUNTED if uncounted else "",
         "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
     note = f"limited to {days_text(remaining)}" if limit_change else ""
@@ -195,6 +201,7 @@ FACTS = (
     "prior_note",
     "suggested_days",
     "suggested_length",
+    "uncounted",
     "window_days",
 )
 

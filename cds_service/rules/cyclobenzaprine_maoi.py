@@ -6,7 +6,7 @@ fewer than 1 day ago, i.e. last given today), then a critical card offers to rem
 When an irreversible MAO inhibitor ordered within the look-back (365 days) was stopped or
 completed and its end cannot be told (no duration, no end date), the 14-day assumption would
 guess; a warning asks the clinician to confirm the last dose instead (clinical specification §2,
-v2 change 6).
+v2 change 6). So it does of one with no date at all, whose look-back cannot be read.
 One still listed (active, on hold) whose planned course ended past the washout, within those 365
 days of its end, asks the same in its own words: the list says taken, the supply that it was not
 (our reading, where the specification is silent: it had no card).
@@ -107,6 +107,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
             supply_ended.append(later)
     if contraindicated:
         return _finding(order, "maoi", contraindicated, config)
+    # Stopped with no date at all: any dose may be recent, however unlikely (a clinical review's
+    # call: the harm is severe, and the look-back cannot be read without a date).
+    unknown_stop += [c for c in context.undated_orders if _kind(c.concepts) == IRREVERSIBLE]
     return _last_dose_unknown(order, unknown_stop, supply_ended, config, today)
 
 
@@ -119,7 +122,7 @@ def _last_dose_unknown(
         _Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c, today)})") for c in unknown_stop + supply_ended
     ]
     if unknown_stop:
-        latest = max(unknown_stop, key=lambda c: c.start)
+        latest = max(unknown_stop, key=lambda c: (c.start_known, c.start))  # a date known says more
         extra = {"ingredient": latest.drug.ingredient, "ordered": _ordered(latest)}
         return _finding(order, "stop-date-unknown", on_record, config, extra)
     if supply_ended:
@@ -161,6 +164,8 @@ def _may_be_current(later: Course, today: date) -> str:
 
 def _ordered(course: Course) -> str:
     """When it was ordered, as much of the date as was recorded."""
+    if not course.start_known:
+        return "no start date recorded"
     if course.start_parts == 3:
         return f"ordered on {course.start.isoformat()}"
     return f"ordered in {date_shown(course.start, course.start_parts)}, day not recorded"
@@ -176,6 +181,8 @@ def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
     ordered, status = _ordered(course), _listed(course)
+    if not course.start_known:
+        return f"{status}, no start or stop date recorded"
     if course.assumed_end:
         return f"{ordered}, {status}; no duration or stop date recorded"
     if course.status in _LISTED:

@@ -14,11 +14,16 @@ from __future__ import annotations
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import is_muscle_relaxant, remove
+from cds_service.rules.common import is_cyclobenzaprine, is_muscle_relaxant, remove
 from cds_service.rules.interactions import Alongside, alongside, labels, named
 
 RULE_ID = "muscle-relaxant-duplicate"
 RELAXANT = "muscle-relaxant"
+# Its days taken unknown, a renewal of oral cyclobenzaprine may pass the label's 2–3 weeks unseen
+# (cyclobenzaprine-duration counts no days it cannot date): said where the renewal is decided.
+_SHORT_USE = (
+    " How long it has been taken is not recorded: oral cyclobenzaprine is for short use, up to 2–3 weeks in all."
+)
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
@@ -45,6 +50,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         facts["ordered_on"] = max(history)[1]
         return Finding(RULE_ID, "same-drug", order, facts, remove(order))
     if any(a.since is not None for a in same):  # listed, no start date recorded
+        facts["short_use"] = _SHORT_USE if is_cyclobenzaprine(order, terminology) and not order.drug.sublingual else ""
         return Finding(RULE_ID, "same-drug-undated", order, facts, remove(order))
     return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
 
@@ -63,7 +69,7 @@ RULE = Rule(
         "duplicate": ("drug", "ingredients", "others", "relaxant"),
         "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant"),
         "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),
-        "same-drug-undated": ("drug", "ingredients", "others", "relaxant"),
+        "same-drug-undated": ("drug", "ingredients", "others", "relaxant", "short_use"),
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
