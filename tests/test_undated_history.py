@@ -11,6 +11,7 @@ record leaves out (no onset at all, an onset in words) stays the client's choice
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -65,8 +66,24 @@ def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
 ) -> None:
     """Finished, it cannot be placed at all: when it ran is what the checks of past courses read."""
     body = answered(module, undated(fixture(DUPLICATE), status, written))
-    assert "Not all of the patient's medication history could be read." in partial_history(body)["detail"]
+    detail = partial_history(body)["detail"]
+    assert "Not all of the patient's medication history could be read." in detail
+    assert (
+        f"No start date recorded: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken." in detail
+    )
     assert "muscle-relaxant-duplicate" not in rule_ids(body)
+
+
+def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestClient) -> None:
+    request = undated(fixture(DUPLICATE), "completed", None)
+    entries = request["prefetch"]["medications"]["entry"]
+    for n in range(1, 5):
+        copy = json.loads(json.dumps(entries[0]))
+        copy["resource"].update(id=f"mr-{n + 1}", status="stopped" if n % 2 else "completed")
+        entries.append(copy)
+    detail = partial_history(answered(module, request))["detail"]
+    named = "; ".join(f"**tizanidine 2 MG Oral Tablet** ({s})" for s in ("completed", "stopped", "completed"))
+    assert f"No start date recorded: {named} and 2 more. Confirm when each was last taken." in detail
 
 
 @pytest.mark.parametrize("written", [*NOT_A_DATE, None])

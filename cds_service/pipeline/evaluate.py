@@ -28,7 +28,7 @@ from typing import Any
 
 from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.facts.orders import draft_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import full_urls
@@ -123,15 +123,15 @@ async def evaluate(
     elif call.unnamed:
         reason = client.reason if isinstance(client, Unfetchable) else "the request has no fhirServer"
         log.warning("draftOrders: the Medications its orders name cannot be read (%s)", reason)
-    left_out, partial, unread = call.left_out, frozenset[str](), frozenset[str]()
+    left_out, partial, undated = call.left_out, frozenset[str](), tuple[Course, ...]()
     findings: list[Finding] = []
     if call.rules:
         data = await (reading or _patient_data(service, call, client, deadline))
-        left_out, partial = left_out + data.left_out, data.partial
-        unread = data.failed & {"patient"}  # the age unknown: said
+        # Said: the record's fetch failed (age unknown), orders unread (undated ones named), a birth date no date.
+        left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-        partial |= patient.read_in_part  # an order's drug unnamed, a birth date no date: said
-    ending = notices(left_out, partial | unread, new_uuid, unchecked=call.unchecked)
+        partial, undated = partial | patient.read_in_part, patient.undated_orders
+    ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     if findings:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL
-from cds_service.facts.model import BIRTH_DATE, ONSET
+from cds_service.facts.model import BIRTH_DATE, ONSET, Course
+from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,17 @@ _WORDS = {
 
 
 def notices(
-    left_out: tuple[str, ...], partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool = False
+    left_out: tuple[str, ...],
+    partial: frozenset[str],
+    new_uuid: Callable[[], str],
+    *,
+    unchecked: bool = False,
+    undated: tuple[Course, ...] = (),
 ) -> list[dict[str, Any]]:
     """The notices a call's answer ends with: data of another patient left out (``left_out``, the
     fields), a draft whose drug could not be read (``unchecked``), and prefetch keys read in
-    part (``partial``; "patient": the record not read at all)."""
+    part (``partial``; "patient": the record not read at all), naming the finished orders no
+    check could place (``undated``: no date they began) for the clinician to look up."""
     cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
@@ -41,7 +48,7 @@ def notices(
     if unchecked:  # the kind of failure only: the reference may carry an id the EHR built from the patient's
         log.warning("a draft order under review names a drug that cannot be read: not checked")
     if partial:  # a draft not checked is said in the same card: the notices stay two at most
-        cards.append(_partial(partial, new_uuid, unchecked=unchecked))
+        cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated))
     elif unchecked:
         summary = "A draft order's drug could not be identified: it was not checked"
         cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, _UNCHECKED + " Review it before signing."))
@@ -54,7 +61,9 @@ _UNCHECKED = (
 )
 
 
-def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool) -> dict[str, Any]:
+def _partial(
+    partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool, undated: tuple[Course, ...]
+) -> dict[str, Any]:
     """Keys read in part, a condition's onset that is no date, and the patient record when it
     could not be read or its birth date is no date (the age unknown either way); and a draft
     whose drug could not be read, when there is one."""
@@ -70,6 +79,11 @@ def _partial(partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked:
         lines.append(f"{age.capitalize()}: the age is unknown, so the checks for older adults did not run.")
     if history:
         lines.append(f"Not all of the patient's {_words(history)} could be read.")
+    if undated:
+        orders = named((f"**{c.drug.name}** ({c.status})" for c in undated), "; ")
+        lines.append(
+            f"No start date recorded: {orders}. Confirm when {'it' if len(undated) == 1 else 'each'} was last taken."
+        )
     if ONSET in partial:  # the condition itself was read, and may have its own card
         lines.append(
             "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."
