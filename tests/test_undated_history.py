@@ -74,16 +74,26 @@ def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
     assert "muscle-relaxant-duplicate" not in rule_ids(body)
 
 
+# Other drugs a check reads, as the shipped fixtures name them: sertraline, cyclobenzaprine, linezolid.
+OTHER_DRUGS = (
+    "cyclobenzaprine-serotonergic/fires-sertraline-active.json",
+    "muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json",
+    "cyclobenzaprine-maoi/silent-linezolid-unknown-duration-assumed-course-ended-v2-24-hour-washout.json",
+)
+
+
 def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestClient) -> None:
     request = undated(fixture(DUPLICATE), "completed", None)
     entries = request["prefetch"]["medications"]["entry"]
-    for n in range(1, 5):
+    for n, name in enumerate(OTHER_DRUGS, start=2):
         copy = json.loads(json.dumps(entries[0]))
-        copy["resource"].update(id=f"mr-{n + 1}", status="stopped" if n % 2 else "completed")
+        concept = history_order(fixture(name))["medicationCodeableConcept"]
+        copy["resource"].update(id=f"mr-{n}", status="stopped", medicationCodeableConcept=concept)
         entries.append(copy)
     detail = partial_history(answered(module, request))["detail"]
-    named = "; ".join(f"**tizanidine 2 MG Oral Tablet** ({s})" for s in ("completed", "stopped", "completed"))
-    assert f"No start date recorded: {named} and 2 more. Confirm when each was last taken." in detail
+    named = "**tizanidine 2 MG Oral Tablet** (completed); **Sertraline 50 MG Oral Tablet** (stopped); "
+    named += "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (stopped) and 1 more"
+    assert f"No start date recorded: {named}. Confirm when each was last taken." in detail
 
 
 @pytest.mark.parametrize("written", [*NOT_A_DATE, None])
@@ -189,3 +199,134 @@ def test_an_mao_inhibitor_with_no_date_it_began_is_never_passed_over(
     card = answered(module, undated(fixture(MAOI), status, written))["cards"][0]
     assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", indicator)
     assert f"MAO inhibitor: **Phenelzine 15 MG Oral Tablet ({said})**." in card["detail"]
+
+
+# -- no start date, an end on record: placed by its end ------------------------------------------
+
+BOUNDS_END = "cyclobenzaprine-maoi/silent-maoi-bounds-end-only-14-days-ago.json"
+
+
+def ended_on(request: dict[str, Any], status: str, end: str) -> dict[str, Any]:
+    """The history's first order with no date it began and its dosing's last day ``end``."""
+    order = history_order(request)
+    order.pop("authoredOn", None)
+    order["status"] = status
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"end": end}
+    return request
+
+
+@pytest.mark.parametrize("end", ["2026-11-07", "2023-01-01"])
+def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(module: TestClient, end: str) -> None:
+    """Its stop date is on record: past the washout it is no card, as a dated one is, never a
+    warning that no stop date was recorded (the review of this change found it said so)."""
+    body = answered(module, ended_on(fixture(BOUNDS_END), "stopped", end))
+    assert "cyclobenzaprine-maoi" not in rule_ids(body)
+    assert "No start date recorded: **Phenelzine 15 MG Oral Tablet** (stopped)." in partial_history(body)["detail"]
+
+
+def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(module: TestClient) -> None:
+    card = answered(module, ended_on(fixture(BOUNDS_END), "stopped", "2026-11-16"))["cards"][0]
+    assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", "critical")
+    assert "**Phenelzine 15 MG Oral Tablet (last taken 2026-11-16, 5 days ago)**" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("end", "said"),
+    [
+        ("2023-01-01", None),
+        ("2026-08-13", "no start date recorded, still listed active; supply ended 2026-08-13, 100 days ago"),
+        ("2026-12-31", "active on the medication list, start date not recorded"),
+    ],
+)
+def test_a_listed_mao_inhibitor_is_read_by_its_recorded_end(module: TestClient, end: str, said: str | None) -> None:
+    """Long past: no card, as a dated one; within the look-back, the warning of a supply ended;
+    still to run: taken now."""
+    body = answered(module, ended_on(fixture(BOUNDS_END), "active", end))
+    cards = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-maoi"]
+    assert [f"({said})**" in c["detail"] for c in cards] == ([True] if said else [])
+    assert "partial-history" not in [c["source"]["topic"]["code"] for c in body["cards"]]  # listed: not named
+
+
+@pytest.mark.parametrize(("end", "fires"), [("2025-01-01", False), ("2026-11-20", False), ("2026-11-21", True)])
+def test_a_listed_tizanidine_runs_to_its_recorded_end(module: TestClient, end: str, fires: bool) -> None:
+    request = fixture("tizanidine-cyp1a2-inhibitor/fires-ciprofloxacin-ordered-tizanidine-active.json")
+    body = answered(module, ended_on(request, "active", end))
+    assert ("tizanidine-cyp1a2-inhibitor" in rule_ids(body)) is fires
+
+
+def test_a_dstu2_stop_date_without_a_written_date_is_kept(module: TestClient) -> None:
+    """DSTU2's dateEnded was dropped when no dateWritten came with it: the phenelzine stopped in
+    2023 asked for its last dose, "no start or stop date recorded"."""
+    request = fixture("fhir-versions/dstu2-cyclobenzaprine-10mg-tid-30-days.json")
+    order = request["prefetch"]["medications"]["entry"][1]["resource"]
+    del order["dateWritten"]
+    order.update(status="completed", dateEnded="2023-01-01")
+    order["medicationCodeableConcept"] = fixture(BOUNDS_END)["prefetch"]["medications"]["entry"][0]["resource"][
+        "medicationCodeableConcept"
+    ]
+    assert "cyclobenzaprine-maoi" not in rule_ids(answered(module, request))
+    order["dateEnded"] = "2026-11-16"
+    assert "cyclobenzaprine-maoi" in rule_ids(answered(module, request))
+
+
+def test_a_prior_course_with_its_end_alone_recorded_is_no_repeat_course(module: TestClient) -> None:
+    """The class switch reads a course begun in the last 90 days: with no start date, it cannot say."""
+    request = fixture("muscle-relaxant-class-switch/fires-cyclobenzaprine-again.json")
+    order = history_order(request)
+    del order["authoredOn"]
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"end": "2026-10-01"}
+    body = answered(module, request)
+    assert "muscle-relaxant-class-switch" not in rule_ids(body)
+    assert "No start date recorded: **Cyclobenzaprine" in partial_history(body)["detail"]
+
+
+@pytest.mark.parametrize("end", ["2026-10-31", "2026-09-22"])
+def test_a_relaxant_course_with_its_end_alone_recorded_dates_no_symptoms_and_no_prior_course(
+    module: TestClient, end: str
+) -> None:
+    """When it began is what both read (a course begun in the last 90 days): its end says neither."""
+    request = fixture("refractory-spasm-imaging/fires-prior-course-3-weeks.json")
+    order = history_order(request)
+    del order["authoredOn"]
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"end": end}
+    card = next(
+        c for c in answered(module, request)["cards"] if c["source"]["topic"]["code"] == "refractory-spasm-imaging"
+    )
+    assert card["detail"].startswith("Back symptoms for **50 days** (since 2026-10-02)")  # the back pain's onset
+    assert "A prior cyclobenzaprine course" not in card["detail"]
+
+
+@pytest.mark.parametrize(("end", "said"), [("2026-11-16", True), ("2026-10-23", True), ("2026-10-22", False)])
+def test_the_duration_card_says_an_undated_course_in_its_window_is_not_counted(
+    module: TestClient, end: str, said: bool
+) -> None:
+    """Ended inside the 30 days (the 23rd of October is the first of them), its days there are
+    unknown and the card says so; ended before, it is outside what the card counts."""
+    request = ended_on(fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json"), "completed", end)
+    request["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 30
+    card = next(
+        c for c in answered(module, request)["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    )
+    assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 30 days planned"
+    uncounted = "A cyclobenzaprine order with no start date is not counted: ask how long it has been taken."
+    assert (uncounted in card["detail"]) is said
+
+
+def test_an_order_repeated_in_the_history_is_named_once(module: TestClient) -> None:
+    """500 copies of one stopped phenelzine with no date (a history paged twice, a feed's
+    repeats): one name on the warning and the notice, not three and "497 more"."""
+    request = undated(fixture(MAOI), "stopped", None)
+    entries = request["prefetch"]["medications"]["entry"]
+    for n in range(1, 500):
+        copy = json.loads(json.dumps(entries[0]))
+        copy["resource"]["id"] = f"maoi-{n + 1}"
+        entries.append(copy)
+    warning, notice = answered(module, request)["cards"]
+    assert (
+        "MAO inhibitor: **Phenelzine 15 MG Oral Tablet (stopped, no start or stop date recorded)**."
+        in warning["detail"]
+    )
+    assert (
+        "No start date recorded: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
+        in (notice["detail"])
+    )

@@ -26,7 +26,7 @@ from cds_service.facts.sig import (
     planned_request,
     starts_when_written,
 )
-from cds_service.fhir.json import as_obj, date_parts, reference_of, to_date
+from cds_service.fhir.json import as_obj, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
 
@@ -59,16 +59,13 @@ def _course_days(
     is the record's own: from ``authoredOn`` (else the bounds' or the validity period's start)
     for the planned duration; a bounds period's end is the last day; an unknown duration is 14
     days, assumed, except that an active order runs until today. None: a finished order with no
-    start date."""
+    date at all."""
     planned, span, dosing_start = plan
     written = raw.get("authoredOn")
     written_day = to_date(written)
     start = written_day or dosing_start or _validity_start(raw)
     if start is None:
-        # Still on the medication list, it is taken (or to be) today, whenever it began: a course
-        # of today alone, in no figure counted from its start (``Course.start_known``). A finished
-        # one cannot be placed at all: the history is read in part.
-        return (today, today + _ONE_DAY, False, START_UNRECORDED, False) if status in _LISTED else None
+        return _unstarted(raw, status, today)
     assumed = recorded = False
     if span is not None and planned is not None:
         # The bounds period set the duration: it is the course, whenever the order was written
@@ -86,6 +83,18 @@ def _course_days(
     else:
         end, assumed = start + timedelta(days=_UNKNOWN_COURSE_DAYS), True
     return start, end, assumed, _start_parts(raw, start, written, written_day), recorded
+
+
+def _unstarted(raw: dict[str, Any], status: str, today: date) -> _CourseDays | None:
+    """An order with no date it began, placed by what the record does give (``Course.start_known``:
+    no figure counted from a start reads it): a bounds period's end is its last day, a stop date
+    on record; else, still on the medication list, it is taken today; else (finished) it cannot
+    be placed. Its start is read as its last day, or today if that is sooner."""
+    periods = (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages_of(raw))
+    last = max(filter(None, (to_end_date(period.get("end")) for period in periods)), default=None)
+    if last is not None:
+        return min(last, today), last + _ONE_DAY, False, START_UNRECORDED, True
+    return (today, today + _ONE_DAY, False, START_UNRECORDED, False) if status in _LISTED else None
 
 
 class _Plan(NamedTuple):
@@ -146,10 +155,10 @@ def read_courses(
     zone: tzinfo,
     history_days: int,
 ) -> tuple[list[Course], list[Course], int]:
-    """The courses; the finished orders of a drug a rule reads with no date it began (no course:
-    when they ran is unknown, so the history is read in part, and the cards say so), each as a
-    course of today marked ``START_UNRECORDED``; and how many orders name no drug, by a reference
-    that leads to none (an MAO inhibitor unseen: read in part too). ``zone``: the site's, where
+    """The courses; the finished orders of a drug a rule reads with no date it began (the history
+    is read in part, and the notice names them): one whose end is recorded is a course too, one
+    with none no course (a course of today marked ``START_UNRECORDED``); and how many orders name
+    no drug, by a reference that leads to none (an MAO inhibitor unseen: read in part too). ``zone``: the site's, where
     ``today`` is; ``history_days``: how far back a check reads a finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses, undated, unnamed = list[Course](), list[Course](), 0
@@ -180,23 +189,33 @@ def read_courses(
         if draft_ingredients.get(reference, "") == drug.ingredient:
             continue  # the draft's own copy
         try:
-            plan, last_end, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
-            if written_date_read:
-                plan = course_plan(raw, drug, terminology)
-                last_end = bounds_end_instant(raw) if plan[1] is not None else None
-            days = _course_days(raw, plan, status, today)
-            if days is None:
-                undated.append(Course(reference, drug, concepts, today, today, status, True, None, START_UNRECORDED))
-                continue
-            start, end, assumed, parts, recorded = days
+            days, last_end = _days_of(read, raw, status, today, terminology, plans)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
+        if days is None:  # finished, no date at all: no course
+            undated.append(Course(reference, drug, concepts, today, today, status, True, None, START_UNRECORDED))
+            continue
+        start, end, assumed, parts, recorded = days
         latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
         courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
+        if parts == START_UNRECORDED and status not in _LISTED:
+            undated.append(courses[-1])  # finished, placed by its end alone: named too
     if unnamed or undated:
         log.warning("medications read in part: %d order(s) with no drug, %d with no start date", unnamed, len(undated))
     return courses, undated, unnamed
+
+
+def _days_of(
+    read: _DrugRead, raw: dict[str, Any], status: str, today: date, terminology: Terminology, plans: JsonTable[_Plan]
+) -> tuple[_CourseDays | None, datetime | None]:
+    """The course's days (``_course_days``) and its bounds' end as an instant, the plan read as
+    for every order of its drug dosed alike, unless a bounds period ends without a start."""
+    plan, last_end, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
+    if written_date_read:
+        plan = course_plan(raw, read.drug, terminology)
+        last_end = bounds_end_instant(raw) if plan[1] is not None else None
+    return _course_days(raw, plan, status, today), last_end
 
 
 def _history_status(status: Any) -> str:

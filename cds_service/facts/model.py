@@ -117,8 +117,8 @@ class Course(NamedTuple):
     last_day_latest: date | None = None
     # How much of the start's date was recorded (1 the year, 2 the month, 3 the day): an order
     # written "2026" is read from 1 January, the earliest it may have run (``start_latest``).
-    # START_UNRECORDED: no date at all: an order still listed is read as a course of today (a
-    # finished one is no course: ``PatientContext.undated_orders``).
+    # START_UNRECORDED: no date it began: read as its recorded last day or, still listed, today
+    # (``courses._unstarted``); a finished one with no date at all is no course.
     start_parts: int = 3
     # The end is the record's own (a dosing period's): a start known less well does not move it.
     end_recorded: bool = False
@@ -195,8 +195,9 @@ class PatientContext:
     symptom_onset_latest: date | None = None
     # How much of its date was recorded (``Condition.onset_parts``): a card shows no more.
     symptom_onset_parts: int = 3
-    # Finished orders of a drug a check reads with no date it began: no course (when they ran is
-    # unknown), but an MAO inhibitor's last dose is still to be asked (``Course.start_known``).
+    # Finished orders of a drug a check reads with no date they began, named in the notice: one
+    # whose end is recorded is among the courses too; one with no date at all is no course, but an
+    # MAO inhibitor's last dose is still to be asked (``Course.start_known``, ``end_recorded``).
     undated_orders: tuple[Course, ...] = ()
     # Orders of the history not read as courses (``courses.read_courses``): a drug nothing names,
     # and the undated ones. The history is read in part.

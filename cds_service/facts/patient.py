@@ -88,11 +88,13 @@ def _symptom_onset(
     """The first day the back symptoms may have begun, the day by which they certainly had, and
     how many parts of the first's date were recorded (``Condition.onset_parts``): the earliest
     onset of an active back pain, spasm or radicular condition, or start of a muscle relaxant
-    course begun in the last 90 days (a relaxant is prescribed for symptoms already there).
-    Dates after today are not onsets."""
+    course begun in the last 90 days (a relaxant is prescribed for symptoms already there; one
+    with no start date began no day known). Dates after today are not onsets."""
     symptomatic = [c for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
-    begun = [c for c in courses if since <= c.start <= today and _SYMPTOM_COURSE_CONCEPT in c.concepts]
+    begun = [
+        c for c in courses if c.start_known and since <= c.start <= today and _SYMPTOM_COURSE_CONCEPT in c.concepts
+    ]
     spans = [(c.onset, min(c.onset_latest or c.onset, today)) for c in symptomatic if c.onset and c.onset <= today]
     spans += [(c.start, min(c.start_latest, today)) for c in begun]
     if not spans:

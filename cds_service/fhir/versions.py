@@ -108,20 +108,22 @@ _BOUNDS = ("boundsPeriod", "boundsDuration", "boundsRange")
 
 def _stopped_on(resource: dict[str, Any]) -> None:
     """DSTU2's ``dateEnded``, the day a MedicationOrder was stopped (R4 has no such field), as the
-    course's dated bounds: from the day it was written to that day, where no instruction bounds it
-    otherwise. Dropped, it made a stop date on record "unknown" (the MAO inhibitor warning)."""
+    course's dated bounds: from the day it was written (if it was) to that day, where no
+    instruction bounds it otherwise. Dropped, it made a stop date on record "unknown" (the MAO
+    inhibitor warning)."""
     ended, written = resource.pop("dateEnded", None), resource.get("authoredOn")
     status = resource.get("status")
     ended_on_record = isinstance(status, str) and status.lower() in ("completed", "stopped")
-    if not (isinstance(ended, str) and isinstance(written, str) and ended_on_record):
+    if not (isinstance(ended, str) and ended_on_record):
         return
+    bounds = {"start": written, "end": ended} if isinstance(written, str) else {"end": ended}
     if not resource.get("dosageInstruction"):
         resource["dosageInstruction"] = [{}]
     for dosage in _as_list(resource["dosageInstruction"]):
         timing = dosage.setdefault("timing", {}) if isinstance(dosage, dict) else None
         repeat = timing.setdefault("repeat", {}) if isinstance(timing, dict) else None
         if isinstance(repeat, dict) and not any(key in repeat for key in _BOUNDS):
-            repeat["boundsPeriod"] = {"start": written, "end": ended}
+            repeat["boundsPeriod"] = dict(bounds)
 
 
 def _condition(resource: dict[str, Any]) -> dict[str, Any]:

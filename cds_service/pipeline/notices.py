@@ -80,10 +80,9 @@ def _partial(
     if history:
         lines.append(f"Not all of the patient's {_words(history)} could be read.")
     if undated:
-        orders = named((f"**{c.drug.name}** ({c.status})" for c in undated), "; ")
-        lines.append(
-            f"No start date recorded: {orders}. Confirm when {'it' if len(undated) == 1 else 'each'} was last taken."
-        )
+        said = dict.fromkeys(f"**{c.drug.name}** ({c.status})" for c in undated)  # each once: a list may repeat one
+        which = "it" if len(said) == 1 else "each"
+        lines.append(f"No start date recorded: {named(said, '; ')}. Confirm when {which} was last taken.")
     if ONSET in partial:  # the condition itself was read, and may have its own card
         lines.append(
             "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."

@@ -34,8 +34,8 @@ from cds_service.rules.duration_update import with_duration
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 _PLAUSIBLE = 1e6
-# A course still listed with no start date: its days are unknown, and counted as none.
-_UNCOUNTED = " A cyclobenzaprine order listed with no start date is not counted: ask how long it has been taken."
+# A course with no start date (still listed, or its end alone recorded): its days unknown, counted as none.
+_UNCOUNTED = " A cyclobenzaprine order with no start date is not counted: ask how long it has been taken."
 
 
 class Config(RuleConfig):
@@ -145,7 +145,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     since = context.today - timedelta(days=limits.cumulative_window_days - 1)
     prior = _prior_courses(context, since)
     uncounted = any(
-        not c.start_known and "cyclobenzaprine" in c.concepts and not c.drug.sublingual for c in context.courses
+        not c.start_known and c.end > since and "cyclobenzaprine" in c.concepts and not c.drug.sublingual
+        for c in context.courses
     )
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days

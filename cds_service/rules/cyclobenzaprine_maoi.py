@@ -109,7 +109,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         return _finding(order, "maoi", contraindicated, config)
     # Stopped with no date at all: any dose may be recent, however unlikely (a clinical review's
     # call: the harm is severe, and the look-back cannot be read without a date).
-    unknown_stop += [c for c in context.undated_orders if _kind(c.concepts) == IRREVERSIBLE]
+    unknown_stop += [c for c in context.undated_orders if _kind(c.concepts) == IRREVERSIBLE and not c.end_recorded]
     return _last_dose_unknown(order, unknown_stop, supply_ended, config, today)
 
 
@@ -181,7 +181,7 @@ def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
     ordered, status = _ordered(course), _listed(course)
-    if not course.start_known:
+    if not course.start_known and not course.end_recorded:
         return f"{status}, no start or stop date recorded"
     if course.assumed_end:
         return f"{ordered}, {status}; no duration or stop date recorded"
@@ -211,8 +211,10 @@ def _unknown_stop(course: Course, config: Config) -> str:
 def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | None:
     """The course, described, when it runs today, starts later, or ended inside the washout."""
     name, ingredient = course.drug.name, course.drug.ingredient
-    if not course.start_known:  # listed, no date: taken now, for all the record says
-        return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
+    if not course.start_known and course.end > today:  # no start date, running today by the record
+        if course.status in _LISTED:
+            return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
+        return _Seen(ingredient, f"{name} ({course.status}, no start date recorded; planned to {course.last_day})")
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
     # Counted from the latest of the end's own date, its UTC day and the site's day: a dose at 23:30
@@ -225,7 +227,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
         return _Seen(ingredient, f"{name} (listed {_listed(course)}, {_ordered(course)})")
     if ago <= 0:
         return _Seen(ingredient, f"{name} (taken now, since {date_shown(course.start, course.start_parts)})")
-    if ago < washout_days and course.start_parts < 3:  # read from its first day: later, never earlier
+    if ago < washout_days and course.start_known and course.start_parts < 3:  # read from its first day: later
         days = (course.end - course.start).days
         earliest = f"{days}-day course, so the last dose no earlier than {_ago(last_day, today)}"
         return _Seen(ingredient, f"{name} ({_ordered(course)}; {earliest})")
@@ -246,7 +248,7 @@ def _finding(
     if variant == "maoi" and {"linezolid", "methylene blue"} & set(ingredients):
         evidence.append("FDA-LZD")
     facts = {
-        "maoi": named((s.label for s in seen), "; "),
+        "maoi": named(dict.fromkeys(s.label for s in seen), "; "),  # each once: a list may repeat an order
         "ingredients": named(ingredients, ", "),
         "washout_days": str(config.washout_days),
         "reversible_washout": _days(config.reversible_washout_days),
