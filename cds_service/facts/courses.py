@@ -114,13 +114,22 @@ class _DrugRead(NamedTuple):
     concepts: frozenset[str]
     key: bytes
 
-    def plan(self, inputs: PlanInputs, terminology: Terminology, plans: JsonTable[_Plan]) -> _Plan:
+    def plan(
+        self, raw: dict[str, Any], terminology: Terminology, plans: JsonTable[_Plan]
+    ) -> tuple[CoursePlan, datetime | None]:
+        """An order's plan and its bounds' end as an instant (``_Plan``), read as for every order
+        of this drug dosed alike, unless a bounds period ends without a start (the order's own)."""
+        inputs = plan_inputs(raw)
         try:
             key = self.key + orjson.dumps(inputs)
         except TypeError:  # what orjson cannot write (nested past its limit): read each time
-            return _read_plan(inputs, self.drug, terminology)
-        found = plans.known.get(key)
-        return found if found is not None else plans.keep(key, _read_plan(inputs, self.drug, terminology))
+            found = _read_plan(inputs, self.drug, terminology)
+        else:
+            found = plans.known.get(key) or plans.keep(key, _read_plan(inputs, self.drug, terminology))
+        if found.written_date_read:
+            plan = course_plan(raw, self.drug, terminology)
+            return plan, bounds_end_instant(raw) if plan[1] is not None else None
+        return found.plan, found.last_end
 
 
 def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Plan:
@@ -189,7 +198,8 @@ def read_courses(
         if draft_ingredients.get(reference, "") == drug.ingredient:
             continue  # the draft's own copy
         try:
-            days, last_end = _days_of(read, raw, status, today, terminology, plans)
+            plan, last_end = read.plan(raw, terminology, plans)
+            days = _course_days(raw, plan, status, today)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
         if days is None:  # finished, no date at all: no course
@@ -204,18 +214,6 @@ def read_courses(
     if unnamed or undated:
         log.warning("medications read in part: %d order(s) with no drug, %d with no start date", unnamed, len(undated))
     return courses, undated, unnamed
-
-
-def _days_of(
-    read: _DrugRead, raw: dict[str, Any], status: str, today: date, terminology: Terminology, plans: JsonTable[_Plan]
-) -> tuple[_CourseDays | None, datetime | None]:
-    """The course's days (``_course_days``) and its bounds' end as an instant, the plan read as
-    for every order of its drug dosed alike, unless a bounds period ends without a start."""
-    plan, last_end, written_date_read = read.plan(plan_inputs(raw), terminology, plans)
-    if written_date_read:
-        plan = course_plan(raw, read.drug, terminology)
-        last_end = bounds_end_instant(raw) if plan[1] is not None else None
-    return _course_days(raw, plan, status, today), last_end
 
 
 def _history_status(status: Any) -> str:

@@ -93,7 +93,7 @@ def _symptom_onset(
     symptomatic = [c for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
     since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
     begun = [
-        c for c in courses if c.start_known and since <= c.start <= today and _SYMPTOM_COURSE_CONCEPT in c.concepts
+        c for c in courses if since <= c.start <= today and _SYMPTOM_COURSE_CONCEPT in c.concepts and c.start_known
     ]
     spans = [(c.onset, min(c.onset_latest or c.onset, today)) for c in symptomatic if c.onset and c.onset <= today]
     spans += [(c.start, min(c.start_latest, today)) for c in begun]

@@ -145,7 +145,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     since = context.today - timedelta(days=limits.cumulative_window_days - 1)
     prior = _prior_courses(context, since)
     uncounted = any(
-        not c.start_known and c.end > since and "cyclobenzaprine" in c.concepts and not c.drug.sublingual
+        c.end > since and "cyclobenzaprine" in c.concepts and not c.start_known and not c.drug.sublingual
         for c in context.courses
     )
     prior_days = _days_taken(prior, since, context.today)

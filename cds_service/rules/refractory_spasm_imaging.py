@@ -77,7 +77,7 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     latest = today - timedelta(days=limits.prior_course_min_days)
     # Begun in the window, and certainly long enough ago: a month alone recorded, by its last day.
     relaxants = [c for c in context.courses if "muscle-relaxant" in c.concepts]
-    prior = [c for c in relaxants if c.start_known and earliest <= c.start and c.start_latest <= latest]
+    prior = [c for c in relaxants if earliest <= c.start and c.start_latest <= latest and c.start_known]
     if prior:
         course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
         started = date_shown(course.start, course.start_parts)
