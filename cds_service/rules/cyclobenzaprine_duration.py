@@ -124,18 +124,20 @@ def _course_start(course: Course) -> str:
     return date_shown(course.start, course.start_parts) + assumed
 
 
-def _prior_courses(context: PatientContext, since: date) -> list[Course]:
+def _prior_courses(context: PatientContext, since: date) -> tuple[list[Course], bool]:
     """Oral cyclobenzaprine courses that ran in the window, on days the record gives (the
-    sublingual product is not counted)."""
-    return [
+    sublingual product is not counted), and whether one ran there whose start is not recorded
+    (its days unknown, counted as none: ``_UNCOUNTED`` says so)."""
+    ran = [
         c
         for c in context.courses
         if c.end > since  # its last day on or after it: most of a history ended before
         and c.start <= context.today
-        and c.start_known  # listed with no start: days taken unknown (``_UNCOUNTED`` says so)
         and "cyclobenzaprine" in c.concepts
         and not c.drug.sublingual
     ]
+    dated = [c for c in ran if c.start_known]
+    return dated, len(dated) < len(ran)
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
@@ -143,11 +145,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         return None
     limit = limits.max_days
     since = context.today - timedelta(days=limits.cumulative_window_days - 1)
-    prior = _prior_courses(context, since)
-    uncounted = any(
-        c.end > since and "cyclobenzaprine" in c.concepts and not c.start_known and not c.drug.sublingual
-        for c in context.courses
-    )
+    prior, uncounted = _prior_courses(context, since)
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days
 
