@@ -69,7 +69,8 @@ def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
     detail = partial_history(body)["detail"]
     assert "Not all of the patient's medication history could be read." in detail
     assert (
-        f"No start date recorded: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken." in detail
+        f"Some orders have no start date, so the checks that read when they ran could not use them: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken."
+        in detail
     )
     assert "muscle-relaxant-duplicate" not in rule_ids(body)
 
@@ -93,7 +94,10 @@ def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestC
     detail = partial_history(answered(module, request))["detail"]
     named = "**tizanidine 2 MG Oral Tablet** (completed); **Sertraline 50 MG Oral Tablet** (stopped); "
     named += "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (stopped) and 1 more"
-    assert f"No start date recorded: {named}. Confirm when each was last taken." in detail
+    assert (
+        f"Some orders have no start date, so the checks that read when they ran could not use them: {named}. Confirm when each was last taken."
+        in detail
+    )
 
 
 @pytest.mark.parametrize("written", [*NOT_A_DATE, None])
@@ -221,7 +225,10 @@ def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(modul
     warning that no stop date was recorded (the review of this change found it said so)."""
     body = answered(module, ended_on(fixture(BOUNDS_END), "stopped", end))
     assert "cyclobenzaprine-maoi" not in rule_ids(body)
-    assert "No start date recorded: **Phenelzine 15 MG Oral Tablet** (stopped)." in partial_history(body)["detail"]
+    assert (
+        "Some orders have no start date, so the checks that read when they ran could not use them: **Phenelzine 15 MG Oral Tablet** (stopped)."
+        in partial_history(body)["detail"]
+    )
 
 
 def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(module: TestClient) -> None:
@@ -277,7 +284,10 @@ def test_a_prior_course_with_its_end_alone_recorded_is_no_repeat_course(module: 
     order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"end": "2026-10-01"}
     body = answered(module, request)
     assert "muscle-relaxant-class-switch" not in rule_ids(body)
-    assert "No start date recorded: **Cyclobenzaprine" in partial_history(body)["detail"]
+    assert (
+        "Some orders have no start date, so the checks that read when they ran could not use them: **Cyclobenzaprine"
+        in partial_history(body)["detail"]
+    )
 
 
 @pytest.mark.parametrize("end", ["2026-10-31", "2026-09-22"])
@@ -308,7 +318,10 @@ def test_the_duration_card_says_an_undated_course_in_its_window_is_not_counted(
         c for c in answered(module, request)["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"
     )
     assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 30 days planned"
-    uncounted = "A cyclobenzaprine order with no start date is not counted: ask how long it has been taken."
+    uncounted = (
+        "A cyclobenzaprine order from the last 30 days has no start date, so its days are not counted: ask how long "
+        "it has been taken."
+    )
     assert (uncounted in card["detail"]) is said
 
 
@@ -327,6 +340,6 @@ def test_an_order_repeated_in_the_history_is_named_once(module: TestClient) -> N
         in warning["detail"]
     )
     assert (
-        "No start date recorded: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
+        "Some orders have no start date, so the checks that read when they ran could not use them: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
         in (notice["detail"])
     )

@@ -82,7 +82,10 @@ def _partial(
     if undated:
         said = dict.fromkeys(f"**{c.drug.name}** ({c.status})" for c in undated)  # each once: a list may repeat one
         which = "it" if len(said) == 1 else "each"
-        lines.append(f"No start date recorded: {named(said, '; ')}. Confirm when {which} was last taken.")
+        lines.append(
+            f"Some orders have no start date, so the checks that read when they ran could not use them: "
+            f"{named(said, '; ')}. Confirm when {which} was last taken."
+        )
     if ONSET in partial:  # the condition itself was read, and may have its own card
         lines.append(
             "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."

@@ -35,7 +35,10 @@ RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 _PLAUSIBLE = 1e6
 # A course with no start date (still listed, or its end alone recorded): its days unknown, counted as none.
-_UNCOUNTED = " A cyclobenzaprine order with no start date is not counted: ask how long it has been taken."
+_UNCOUNTED = (
+    " A cyclobenzaprine order from the last {window} days has no start date, so its days are not counted: ask how"
+    " long it has been taken."
+)
 
 
 class Config(RuleConfig):
@@ -179,7 +182,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "prior_note": f" It was already taken on {prior_days} of the last {limits.cumulative_window_days} days."
         if prior_days
         else "",
-        "uncounted": _UNCOUNTED if uncounted else "",
+        "uncounted": _UNCOUNTED.format(window=limits.cumulative_window_days) if uncounted else "",
         "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
     note = f"limited to {days_text(remaining)}" if limit_change else ""
