@@ -254,6 +254,14 @@ def test_a_listed_mao_inhibitor_is_read_by_its_recorded_end(module: TestClient, 
     assert "partial-history" not in [c["source"]["topic"]["code"] for c in body["cards"]]  # listed: not named
 
 
+def test_a_stopped_mao_inhibitor_whose_dosing_runs_on_is_contraindicated(module: TestClient) -> None:
+    """Stopped, no start date, its dosing planned to next week: when it stopped is not recorded,
+    so it may be taken still (as a dated one is read: to its planned end)."""
+    card = answered(module, ended_on(fixture(BOUNDS_END), "stopped", "2026-11-30"))["cards"][0]
+    assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", "critical")
+    assert "**Phenelzine 15 MG Oral Tablet (stopped, no start date recorded; planned to 2026-11-30)**" in card["detail"]
+
+
 @pytest.mark.parametrize(("end", "fires"), [("2025-01-01", False), ("2026-11-20", False), ("2026-11-21", True)])
 def test_a_listed_tizanidine_runs_to_its_recorded_end(module: TestClient, end: str, fires: bool) -> None:
     request = fixture("tizanidine-cyp1a2-inhibitor/fires-ciprofloxacin-ordered-tizanidine-active.json")

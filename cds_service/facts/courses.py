@@ -167,8 +167,9 @@ def read_courses(
     """The courses; the finished orders of a drug a rule reads with no date it began (the history
     is read in part, and the notice names them): one whose end is recorded is a course too, one
     with none no course (a course of today marked ``START_UNRECORDED``); and how many orders name
-    no drug, by a reference that leads to none (an MAO inhibitor unseen: read in part too). ``zone``: the site's, where
-    ``today`` is; ``history_days``: how far back a check reads a finished course."""
+    no drug, by a reference that leads to none (an MAO inhibitor unseen: read in part too).
+    ``zone``: the site's, where ``today`` is; ``history_days``: how far back a check reads a
+    finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
     courses, undated, unnamed = list[Course](), list[Course](), 0
     for raw in raws:

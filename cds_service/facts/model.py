@@ -20,7 +20,7 @@ from cds_service.fhir.json import last_day_covered
 # (``PatientContext.read_in_part``).
 BIRTH_DATE = "patient.birthDate"
 ONSET = "conditions.onset"
-# ``Course.start_parts`` of an order still listed whose start no date records.
+# ``Course.start_parts`` of an order whose start no date records (``Course.start_known``).
 START_UNRECORDED = 0
 # Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
 ORDER_TYPES = (
@@ -125,8 +125,9 @@ class Course(NamedTuple):
 
     @property
     def start_known(self) -> bool:
-        """Whether any of the start's date was recorded: a course read as today's for want of one
-        (still listed, taken today) is counted in no figure from its start (days taken, since when)."""
+        """Whether any of the start's date was recorded: a course placed by its recorded end, or
+        still listed and read as today's, is counted in no figure from its start (days taken, a
+        prior course, since when)."""
         return self.start_parts != START_UNRECORDED
 
     def active_on(self, day: date) -> bool:
