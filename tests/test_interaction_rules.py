@@ -171,6 +171,25 @@ def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_
     assert "(listed active, supply ended 2026-11-08, 13 days ago)" in card["detail"]
 
 
+@pytest.mark.parametrize(
+    ("authored", "said"),
+    [
+        ("2026-11-08", "(completed, ordered on 2026-11-08; no duration recorded; course ends today)"),
+        ("2026-11-15", "(completed, ordered on 2026-11-15; no duration recorded; course planned to 2026-11-28)"),
+    ],
+)
+def test_a_finished_linezolid_whose_length_is_assumed_is_said_so(client: TestClient, authored: str, said: str) -> None:
+    """A pharmacist's read: "last taken" or "taken now" claims a dose the record never saw. A
+    completed order with no duration runs 14 days by assumption (§1), and the card says it."""
+    request = fixture(
+        "cyclobenzaprine-maoi/silent-linezolid-unknown-duration-assumed-course-ended-v2-24-hour-washout.json"
+    )
+    request["prefetch"]["medications"]["entry"][0]["resource"]["authoredOn"] = authored
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    assert card["indicator"] == "critical"
+    assert f"**linezolid 600 MG Oral Tablet {said}**" in card["detail"]
+
+
 LISINOPRIL = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"}]}
 
 

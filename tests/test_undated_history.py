@@ -234,7 +234,7 @@ def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(modul
 def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(module: TestClient) -> None:
     card = answered(module, ended_on(fixture(BOUNDS_END), "stopped", "2026-11-16"))["cards"][0]
     assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", "critical")
-    assert "**Phenelzine 15 MG Oral Tablet (last taken 2026-11-16, 5 days ago)**" in card["detail"]
+    assert "**Phenelzine 15 MG Oral Tablet (stopped, course ended 2026-11-16, 5 days ago)**" in card["detail"]
 
 
 @pytest.mark.parametrize(
@@ -259,7 +259,10 @@ def test_a_stopped_mao_inhibitor_whose_dosing_runs_on_is_contraindicated(module:
     so it may be taken still (as a dated one is read: to its planned end)."""
     card = answered(module, ended_on(fixture(BOUNDS_END), "stopped", "2026-11-30"))["cards"][0]
     assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", "critical")
-    assert "**Phenelzine 15 MG Oral Tablet (stopped, no start date recorded; planned to 2026-11-30)**" in card["detail"]
+    assert (
+        "**Phenelzine 15 MG Oral Tablet (stopped, no start date recorded; course planned to 2026-11-30)**"
+        in card["detail"]
+    )
 
 
 @pytest.mark.parametrize(("end", "fires"), [("2025-01-01", False), ("2026-11-20", False), ("2026-11-21", True)])

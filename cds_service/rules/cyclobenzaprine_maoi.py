@@ -214,7 +214,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     if not course.start_known and course.end > today:  # no start date, running today by the record
         if course.status in _LISTED:
             return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
-        return _Seen(ingredient, f"{name} ({course.status}, no start date recorded; planned to {course.last_day})")
+        return _Seen(ingredient, f"{name} ({_finished(course, course.last_day, today)})")
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
     # Counted from the latest of the end's own date, its UTC day and the site's day: a dose at 23:30
@@ -225,8 +225,8 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
         return _Seen(ingredient, f"{name} (given today)")
     if ago <= 0 and course.status in _LISTED:  # a renewal's dosing may have begun long before
         return _Seen(ingredient, f"{name} (listed {_listed(course)}, {_ordered(course)})")
-    if ago <= 0:
-        return _Seen(ingredient, f"{name} (taken now, since {date_shown(course.start, course.start_parts)})")
+    if ago <= 0:  # stopped or completed, its course not over by the record: when it stopped is not said
+        return _Seen(ingredient, f"{name} ({_finished(course, last_day, today)})")
     if ago < washout_days and course.start_known and course.start_parts < 3:  # read from its first day: later
         days = (course.end - course.start).days
         earliest = f"{days}-day course, so the last dose no earlier than {_ago(last_day, today)}"
@@ -234,8 +234,21 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
         return _Seen(ingredient, f"{name} (listed {_listed(course)}, supply ended {_ago(last_day, today)})")
     if ago < washout_days:
-        return _Seen(ingredient, f"{name} (last taken {_ago(last_day, today)})")
+        return _Seen(ingredient, f"{name} ({course.status}, {_course_end(course, last_day, today)})")
     return None
+
+
+def _finished(course: Course, last_day: date, today: date) -> str:
+    """A stopped or completed order whose course runs to today or later: when it stopped is not said."""
+    return f"{course.status}, {_ordered(course)}; {_course_end(course, last_day, today)}"
+
+
+def _course_end(course: Course, last_day: date, today: date) -> str:
+    """The end the record gives, plans or (no duration) assumes: a finished order records no
+    dose taken, so a card saying "last taken" would claim more than it knows."""
+    ago = (today - last_day).days
+    end = f"ended {_ago(last_day, today)}" if ago > 0 else "ends today" if ago == 0 else f"planned to {last_day}"
+    return f"no duration recorded; course {end}" if course.assumed_end else f"course {end}"
 
 
 def _finding(
