@@ -6,6 +6,8 @@ display names the drug with or without its system, in a draft and in the history
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import pytest
@@ -73,3 +75,52 @@ def test_a_history_order_coded_without_its_system(module: TestClient, concept: o
     request = fixture(DUPLICATE)
     request["prefetch"]["medications"]["entry"][0]["resource"]["medicationCodeableConcept"] = concept
     assert rule_ids(answered(module, request)) == expected
+
+
+def three_drafts(*concepts: object) -> dict[str, Any]:
+    """The sandbox's draft three times over, under its own ids, each with a concept of its own
+    (None: the sandbox's coded one), each under review."""
+    request = fixture(DRAFT)
+    entries = request["context"]["draftOrders"]["entry"]
+    first = entries.pop()["resource"]
+    for n, concept in enumerate(concepts, 1):
+        draft = {**copy.deepcopy(first), "id": f"pt-4471-draft-{n}"}
+        if concept is not None:
+            draft["medicationCodeableConcept"] = concept
+        entries.append({"resource": draft})
+    request["context"]["selections"] = [f"MedicationRequest/pt-4471-draft-{n}" for n in range(1, len(concepts) + 1)]
+    return request
+
+
+def test_the_drafts_not_checked_are_named_by_their_place_and_what_was_sent(module: TestClient) -> None:
+    """A reviewer's find: with several drafts, "a draft order's drug could not be identified"
+    left the clinician to guess which. Named by the place in the list and what the EHR sent,
+    never by the id (which may be built from the patient's)."""
+    request = three_drafts({"coding": [{"code": "828348"}]}, None, "Flexeril 10mg")
+    request["context"]["draftOrders"]["entry"][0]["resource"]["dosageInstruction"][0]["text"] = "1 tab TID prn spasm"
+    cards = answered(module, request)["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == ["cyclobenzaprine-duration", "draft-not-checked"]
+    notice = cards[-1]
+    assert notice["summary"] == "2 draft orders' drugs could not be identified: they were not checked"
+    assert notice["detail"].startswith(
+        "Not checked: **draft order 1 of 3** (code 828348 without its system, “1 tab TID prn spasm”); "
+        "**draft order 3 of 3** (sent as “Flexeril 10mg”). The drugs could not be identified"
+    )
+    assert notice["detail"].endswith("no check ran on those orders. Review them before signing.")
+    assert "pt-4471" not in json.dumps(notice)
+
+
+def test_a_draft_with_no_id_is_named_by_its_place(module: TestClient) -> None:
+    request = three_drafts(None, None, {"coding": [{"code": "828348"}]})
+    del request["context"]["draftOrders"]["entry"][2]["resource"]["id"]
+    request["hook"] = "order-sign"  # every draft under review, one with no id too (order-select cannot name it)
+    del request["context"]["selections"]
+    notice = answered(module, request)["cards"][-1]
+    assert "**draft order 3 of 3** (code 828348 without its system)" in notice["detail"]
+
+
+def test_the_only_draft_is_the_draft_order(module: TestClient) -> None:
+    request = with_draft_concept({"coding": [{"code": "828348"}, {"code": "828348"}]})
+    [notice] = answered(module, request)["cards"]
+    assert notice["summary"] == "A draft order's drug could not be identified: it was not checked"
+    assert notice["detail"].startswith("Not checked: the draft order (code 828348 without its system). The drug ")

@@ -42,7 +42,7 @@ from cds_service.pipeline.cards import (
 )
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.notices import notices
+from cds_service.pipeline.notices import notices, unread_drafts
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
@@ -94,8 +94,8 @@ class _Call:
     left_out: tuple[str, ...] = ()
     # Medications that drafts name only by reference and the request lacks (``MedicationIndex.unnamed``).
     unnamed: tuple[str, ...] = ()
-    # A draft under review names its drug by a reference that leads to none: said not checked.
-    unchecked: bool = False
+    # Drafts under review naming no drug that can be read (``unread_drafts``): said not checked.
+    unchecked: tuple[str, ...] = ()
 
 
 async def evaluate(
@@ -164,7 +164,7 @@ def _read(
     rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
     # The drafts' Medications still unread: after a read (``fetched``), those it did not return.
     unnamed = medications.unnamed(raw, request.fhir_server or "")
-    unchecked = any(order.drug is None and medications.leads_nowhere(order.r4) for order in orders)
+    unchecked = unread_drafts(context.draft_bundle, orders, medications)
     return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed, unchecked)
 
 

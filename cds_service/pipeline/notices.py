@@ -9,7 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL
-from cds_service.facts.model import BIRTH_DATE, ONSET, Course
+from cds_service.facts.medications import MedicationIndex
+from cds_service.facts.model import BIRTH_DATE, ONSET, ORDER_TYPES, Course, Order
+from cds_service.facts.orders import NO_ID
+from cds_service.fhir.json import as_list, as_obj, bundle_resources, has_words
 from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
@@ -34,13 +37,14 @@ def notices(
     partial: frozenset[str],
     new_uuid: Callable[[], str],
     *,
-    unchecked: bool = False,
+    unchecked: tuple[str, ...] = (),
     undated: tuple[Course, ...] = (),
 ) -> list[dict[str, Any]]:
     """The notices a call's answer ends with: data of another patient left out (``left_out``, the
-    fields), a draft whose drug could not be read (``unchecked``), and prefetch keys read in
-    part (``partial``; "patient": the record not read at all), naming the finished orders no
-    check could place (``undated``: no date they began) for the clinician to look up."""
+    fields), drafts whose drug could not be read (``unchecked``, as ``unread_drafts`` names
+    them), and prefetch keys read in part (``partial``; "patient": the record not read at all),
+    naming the finished orders no check could place (``undated``: no date they began) for the
+    clinician to look up."""
     cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
@@ -50,26 +54,72 @@ def notices(
     if partial:  # a draft not checked is said in the same card: the notices stay two at most
         cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated))
     elif unchecked:
-        summary = "A draft order's drug could not be identified: it was not checked"
-        cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, _UNCHECKED + " Review it before signing."))
+        summary = f"{_drafts_drug(unchecked)} could not be identified: {_it(unchecked)} not checked"
+        detail = f"{_unchecked(unchecked)} Review {_it(unchecked, 'it', 'them')} before signing."
+        cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, detail))
     return cards
 
 
-_UNCHECKED = (
-    "The drug of a draft order could not be identified from what the EHR sent (no drug name or code the "
-    "service can read), so no check ran on that order."
-)
+def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
+    """The drafts under review whose drug cannot be read, each named as a clinician can find it
+    among the others: its place in the EHR's list (``bundle``, the ``draftOrders``) and what it
+    was sent with (a code without its system, words where a concept belongs, the dosage's
+    words); never its id, which means nothing to a clinician and may be built from the patient's."""
+    unread = [order for order in reviewed if order.drug is None and medications.leads_nowhere(order.r4)]
+    if not unread:
+        return ()
+    listed = [r for r in bundle_resources(bundle) if r.get("resourceType") in ORDER_TYPES]
+    place: dict[str, int] = {}
+    for n, resource in enumerate(listed, 1):  # one with no id is known by its place (``draft_orders``)
+        place.setdefault(f"{resource['resourceType']}/{resource.get('id') or NO_ID + str(n)}", n)
+    return tuple(_draft_named(o, place.get(o.reference, 0), len(listed), medications.concept(o.r4)) for o in unread)
+
+
+def _draft_named(order: Order, place: int, count: int, concept: dict[str, Any] | None) -> str:
+    sent = order.r4.get("medicationCodeableConcept")
+    said = [f"sent as “{_cut(str(sent))}”"] if isinstance(sent, str | int | float) else []
+    codings = (as_obj(c) for c in as_list(as_obj(concept).get("coding")))
+    codes = (c.get("code") for c in codings if c.get("system") is None)
+    said += [f"code {_cut(str(code))} without its system" for code in codes if isinstance(code, str | int)]
+    dosage = as_obj(next(iter(as_list(order.r4.get("dosageInstruction"))), None)).get("text")
+    said += [f"“{_cut(dosage)}”"] if isinstance(dosage, str) and has_words(dosage) else []
+    which = f"**draft order {place} of {count}**" if count > 1 and place else "the draft order"
+    return f"{which} ({', '.join(dict.fromkeys(said))})" if said else which
+
+
+def _cut(words: str) -> str:
+    """Words as sent, a line's worth: a card is read at a glance."""
+    words = " ".join(words.split())
+    return words if len(words) <= 60 else words[:59] + "…"
+
+
+def _drafts_drug(unchecked: tuple[str, ...]) -> str:
+    return "A draft order's drug" if len(unchecked) == 1 else f"{len(unchecked)} draft orders' drugs"
+
+
+def _it(unchecked: tuple[str, ...], one: str = "it was", more: str = "they were") -> str:
+    return one if len(unchecked) == 1 else more
+
+
+def _unchecked(unchecked: tuple[str, ...]) -> str:
+    """Which drafts went unchecked, and why: the EHR sent nothing the service can read as a drug."""
+    which = named(unchecked, "; ")
+    drug = "drug" if len(unchecked) == 1 else "drugs"
+    return (
+        f"Not checked: {which}. The {drug} could not be identified from what the EHR sent (no drug name or "
+        f"code the service can read), so no check ran on {_it(unchecked, 'that order', 'those orders')}."
+    )
 
 
 def _partial(
-    partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: bool, undated: tuple[Course, ...]
+    partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: tuple[str, ...], undated: tuple[Course, ...]
 ) -> dict[str, Any]:
     """Keys read in part, a condition's onset that is no date, and the patient record when it
     could not be read or its birth date is no date (the age unknown either way); and a draft
     whose drug could not be read, when there is one."""
     lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key not in _NO_KEYS)
     if unchecked:
-        lines.append(_UNCHECKED)
+        lines.append(_unchecked(unchecked))
     age = ""  # the age unknown: why, when it is
     if "patient" in partial:
         age = "the patient record could not be read"
@@ -97,7 +147,7 @@ def _partial(
     in_part = bool(history) or ONSET in partial
     if unchecked:
         what = "the patient's history was not read in full" if in_part else age
-        summary = f"A draft order's drug could not be identified and {what}: checks are incomplete"
+        summary = f"{_drafts_drug(unchecked)} could not be identified and {what}: checks are incomplete"
     elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"
     else:
