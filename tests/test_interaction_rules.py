@@ -116,7 +116,7 @@ SUPPLY_10_DAYS = {
     [
         # A recorded end stays where it is: the start's month does not move it (it read "may have
         # run to 2026-11-19", a critical card on an order whose end was recorded).
-        ("listed, end recorded", "warning", "supply ended 2026-10-20: confirm"),
+        ("listed, end recorded", "warning", "dosing ended 2026-10-20: confirm"),
         ("stopped, end recorded", None, ""),
         # Linezolid listed, written in November for 10 days: it may run today (it had no card).
         ("linezolid listed", "critical", "(listed active, ordered in 2026-11, day not recorded: its supply may run to"),
@@ -169,6 +169,16 @@ def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_
     [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
     assert card["indicator"] == "critical"
     assert "(listed active, supply ended 2026-11-08, 13 days ago)" in card["detail"]
+
+
+def test_an_maoi_still_listed_whose_dosing_period_ended_inside_the_washout_says_dosing(client: TestClient) -> None:
+    """A pharmacist's read: "supply ended" overstated a dosing period's end the record gives."""
+    request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026-10-10", "end": "2026-11-08"}
+    [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
+    assert card["indicator"] == "critical"
+    assert "(listed active, dosing ended 2026-11-08, 13 days ago)" in card["detail"]
 
 
 @pytest.mark.parametrize(

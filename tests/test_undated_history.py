@@ -241,7 +241,7 @@ def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(mod
     ("end", "said"),
     [
         ("2023-01-01", None),
-        ("2026-08-13", "no start date recorded, still listed active; supply ended 2026-08-13, 100 days ago"),
+        ("2026-08-13", "no start date recorded, still listed active; dosing ended 2026-08-13, 100 days ago"),
         ("2026-12-31", "active on the medication list, start date not recorded"),
     ],
 )

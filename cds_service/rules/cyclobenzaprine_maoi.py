@@ -127,7 +127,7 @@ def _last_dose_unknown(
         return _finding(order, "stop-date-unknown", on_record, config, extra)
     if supply_ended:
         latest = max(supply_ended, key=lambda c: c.last_day)
-        ended = {"ended_on": _ended_on(latest), "listed": _listed(latest)}
+        ended = {"ended": _ended(latest), "ended_on": _ended_on(latest), "listed": _listed(latest)}
         return _finding(order, "supply-ended", on_record, config, {"ingredient": latest.drug.ingredient, **ended})
     return None
 
@@ -171,6 +171,12 @@ def _ordered(course: Course) -> str:
     return f"ordered in {date_shown(course.start, course.start_parts)}, day not recorded"
 
 
+def _ended(course: Course) -> str:
+    """What ended, for a listed order: the dosing period the record gives (a pharmacist's read:
+    "supply ended" overstated a dosing end), else the supply or duration planned."""
+    return "dosing ended" if course.end_recorded else "supply ended"
+
+
 def _ended_on(course: Course) -> str:
     """Its supply's end; one whose day was not recorded, read as late as it allows, ended by then."""
     exact = course.start_parts == 3 or course.end_recorded
@@ -188,7 +194,7 @@ def _on_record(course: Course, today: date) -> str:
     if course.status in _LISTED:
         exact = course.start_parts == 3 or course.end_recorded
         ended = _ago(course.last_day, today) if exact else _ended_on(course)
-        return f"{ordered}, still listed {status}; supply ended {ended}"
+        return f"{ordered}, still listed {status}; {_ended(course)} {ended}"
     # Stopped, its day not recorded: from its first day's reading to the latest it allows.
     later = _started_later(course, today)
     until = "today" if later.last_day >= today else later.last_day.isoformat()
@@ -232,7 +238,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
         earliest = f"{days}-day course, so the last dose no earlier than {_ago(last_day, today)}"
         return _Seen(ingredient, f"{name} ({_ordered(course)}; {earliest})")
     if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
-        return _Seen(ingredient, f"{name} (listed {_listed(course)}, supply ended {_ago(last_day, today)})")
+        return _Seen(ingredient, f"{name} (listed {_listed(course)}, {_ended(course)} {_ago(last_day, today)})")
     if ago < washout_days:
         return _Seen(ingredient, f"{name} ({course.status}, {_course_end(course, last_day, today)})")
     return None
@@ -275,20 +281,13 @@ def _days(days: int) -> str:
     return "24 hours" if days == 1 else f"{days} days"
 
 
+_EVERY_VARIANT = ("ingredients", "maoi", "reversible_washout", "washout_days")
 RULE = Rule(
     id=RULE_ID,
     variants={
-        "maoi": ("ingredients", "maoi", "reversible_washout", "washout_days"),
-        "stop-date-unknown": ("ingredient", "ingredients", "maoi", "ordered", "reversible_washout", "washout_days"),
-        "supply-ended": (
-            "ended_on",
-            "ingredient",
-            "ingredients",
-            "listed",
-            "maoi",
-            "reversible_washout",
-            "washout_days",
-        ),
+        "maoi": _EVERY_VARIANT,
+        "stop-date-unknown": ("ingredient", "ordered", *_EVERY_VARIANT),
+        "supply-ended": ("ended", "ended_on", "ingredient", "listed", *_EVERY_VARIANT),
     },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
