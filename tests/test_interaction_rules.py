@@ -42,7 +42,7 @@ def test_maoi_stop_date_unknown_is_a_warning_without_suggestion(client: TestClie
 
 @pytest.mark.parametrize("status", ["active", "on-hold"])
 def test_an_maoi_still_listed_whose_supply_ended_asks_for_the_last_dose(client: TestClient, status: str) -> None:
-    """Listed, its 30-day supply ended 52 days ago: taken still (or again), or stopped unsaid. The
+    """Listed, its 30-day planned course ended 52 days ago: taken still (or again), or stopped unsaid. The
     card says what the list says and what the supply says, and asks; it removes nothing."""
     request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
     request["prefetch"]["medications"]["entry"][0]["resource"]["status"] = status
@@ -50,10 +50,13 @@ def test_an_maoi_still_listed_whose_supply_ended_asks_for_the_last_dose(client: 
     listed = status.replace("-", " ")
     assert card["indicator"] == "warning" and not card.get("suggestions")
     assert card["summary"] == (
-        f"MAO inhibitor phenelzine still listed {listed}, supply ended 2026-09-30: "
+        f"MAO inhibitor phenelzine still listed {listed}, planned course ended 2026-09-30: "
         "confirm ≥ 14 days since the last dose"
     )
-    assert f"(ordered on 2026-09-01, still listed {listed}; supply ended 2026-09-30, 52 days ago)" in card["detail"]
+    assert (
+        f"(ordered on 2026-09-01, still listed {listed}; planned course ended 2026-09-30, 52 days ago)"
+        in card["detail"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,8 +69,8 @@ def test_an_maoi_still_listed_whose_supply_ended_asks_for_the_last_dose(client: 
             "critical",
             "(listed active, ordered in 2026-10, day not recorded: its supply may run to ",
         ),
-        # Written as late as August allows, its supply ended by 29 September: the last dose asked.
-        ("2026-08", "active", "warning", "supply ended by 2026-09-29"),
+        # Written as late as August allows, its planned course ended by 29 September: the last dose asked.
+        ("2026-08", "active", "warning", "planned course ended by 2026-09-29"),
         # Stopped, no duration: the last dose asked, and why.
         ("2026-05", "stopped", "warning", "(ordered in 2026-05, day not recorded, stopped; no duration or stop date"),
     ],
@@ -76,7 +79,7 @@ def test_an_maoi_ordered_in_a_month_alone_is_read_for_the_days_it_may_have_been_
     client: TestClient, authored: str, status: str, indicator: str, said: str
 ) -> None:
     """A pharmacist's review: a listed MAO inhibitor whose supply may run today is current
-    (critical), not a last dose to ask about; one whose supply ended by a day says "by"."""
+    (critical), not a last dose to ask about; one whose planned course ended by a day says "by"."""
     request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
     order = request["prefetch"]["medications"]["entry"][0]["resource"]
     order["authoredOn"], order["status"] = authored, status
@@ -163,16 +166,16 @@ def test_a_course_that_may_run_still_is_the_duplicates_not_a_repeat_course(clien
 def test_an_maoi_still_listed_whose_supply_ended_inside_the_washout_is_not_said_last_taken(
     client: TestClient,
 ) -> None:
-    """Critical: the supply ended 13 days ago. Nothing on record says when it was last taken."""
+    """Critical: the planned course ended 13 days ago. Nothing on record says when it was last taken."""
     request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
     request["prefetch"]["medications"]["entry"][0]["resource"]["authoredOn"] = "2026-10-10"
     [card] = cards_for(client.post(SELECT, json=request).json(), "cyclobenzaprine-maoi")
     assert card["indicator"] == "critical"
-    assert "(listed active, supply ended 2026-11-08, 13 days ago)" in card["detail"]
+    assert "(listed active, planned course ended 2026-11-08, 13 days ago)" in card["detail"]
 
 
 def test_an_maoi_still_listed_whose_dosing_period_ended_inside_the_washout_says_dosing(client: TestClient) -> None:
-    """A pharmacist's read: "supply ended" overstated a dosing period's end the record gives."""
+    """A pharmacist's read: "planned course ended" overstated a dosing period's end the record gives."""
     request = fixture("cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json")
     order = request["prefetch"]["medications"]["entry"][0]["resource"]
     order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": "2026-10-10", "end": "2026-11-08"}
@@ -184,8 +187,14 @@ def test_an_maoi_still_listed_whose_dosing_period_ended_inside_the_washout_says_
 @pytest.mark.parametrize(
     ("authored", "said"),
     [
-        ("2026-11-08", "(completed, ordered on 2026-11-08; no duration recorded; course ends today)"),
-        ("2026-11-15", "(completed, ordered on 2026-11-15; no duration recorded; course planned to 2026-11-28)"),
+        (
+            "2026-11-08",
+            "(completed, ordered on 2026-11-08, no duration recorded: an assumed 14-day course would end today)",
+        ),
+        (
+            "2026-11-15",
+            "(completed, ordered on 2026-11-15, no duration recorded: an assumed 14-day course would run to 2026-11-28)",
+        ),
     ],
 )
 def test_a_finished_linezolid_whose_length_is_assumed_is_said_so(client: TestClient, authored: str, said: str) -> None:

@@ -87,11 +87,11 @@ def test_a_listed_maoi_whose_supply_ended_365_days_ago_is_still_asked_about(
 
 
 def test_a_listed_maoi_of_a_month_alone_ended_its_supply_as_late_as_the_month_allows(client: TestClient) -> None:
-    """30 days from the 31st of last October: the supply ended by 29 November last year, in the
+    """30 days from the 31st of last October: the planned course ended by 29 November last year, in the
     look-back (from its first day it ended on 30 October, before it)."""
     found = card(client, listed(f"{LAST_YEAR}-10", 30))
     assert found is not None and found["indicator"] == "warning"
-    assert f"supply ended by {LAST_YEAR}-11-29" in found["summary"]
+    assert f"planned course ended by {LAST_YEAR}-11-29" in found["summary"]
 
 
 def test_a_listed_maoi_of_this_month_alone_was_written_today_at_the_latest(client: TestClient) -> None:

@@ -234,7 +234,7 @@ def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(modul
 def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(module: TestClient) -> None:
     card = answered(module, ended_on(fixture(BOUNDS_END), "stopped", "2026-11-16"))["cards"][0]
     assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", "critical")
-    assert "**Phenelzine 15 MG Oral Tablet (stopped, course ended 2026-11-16, 5 days ago)**" in card["detail"]
+    assert "**Phenelzine 15 MG Oral Tablet (stopped, dosing ended 2026-11-16, 5 days ago)**" in card["detail"]
 
 
 @pytest.mark.parametrize(
@@ -246,7 +246,7 @@ def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(mod
     ],
 )
 def test_a_listed_mao_inhibitor_is_read_by_its_recorded_end(module: TestClient, end: str, said: str | None) -> None:
-    """Long past: no card, as a dated one; within the look-back, the warning of a supply ended;
+    """Long past: no card, as a dated one; within the look-back, the warning of a planned course ended;
     still to run: taken now."""
     body = answered(module, ended_on(fixture(BOUNDS_END), "active", end))
     cards = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-maoi"]
@@ -260,7 +260,7 @@ def test_a_stopped_mao_inhibitor_whose_dosing_runs_on_is_contraindicated(module:
     card = answered(module, ended_on(fixture(BOUNDS_END), "stopped", "2026-11-30"))["cards"][0]
     assert (card["source"]["topic"]["code"], card["indicator"]) == ("cyclobenzaprine-maoi", "critical")
     assert (
-        "**Phenelzine 15 MG Oral Tablet (stopped, no start date recorded; course planned to 2026-11-30)**"
+        "**Phenelzine 15 MG Oral Tablet (stopped, stop date not recorded; dosing was planned to run to 2026-11-30)**"
         in card["detail"]
     )
 

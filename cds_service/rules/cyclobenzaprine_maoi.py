@@ -7,9 +7,9 @@ When an irreversible MAO inhibitor ordered within the look-back (365 days) was s
 completed and its end cannot be told (no duration, no end date), the 14-day assumption would
 guess; a warning asks the clinician to confirm the last dose instead (clinical specification §2,
 v2 change 6). So it does of one with no date at all, whose look-back cannot be read.
-One still listed (active, on hold) whose planned course ended past the washout, within those 365
-days of its end, asks the same in its own words: the list says taken, the supply that it was not
-(our reading, where the specification is silent: it had no card).
+One still listed (active, on hold) whose planned course ended past the washout, within those
+365 days of its end, asks the same in its own words: the list says taken, its planned course
+that it was not (our reading, where the specification is silent: it had no card).
 Evidence: [FDA-IR] contraindicated with MAO inhibitors or within 14 days after their
 discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hour window.
 """
@@ -25,6 +25,15 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
+from cds_service.rules.course_said import (
+    course_end,
+    days_ago,
+    ended_on,
+    finished,
+    status_said,
+    what_ended,
+    when_ordered,
+)
 from cds_service.rules.interactions import listed_undated, named
 
 RULE_ID = "cyclobenzaprine-maoi"
@@ -42,7 +51,7 @@ class Config(RuleConfig):
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.
     reversible_washout_days: int = Field(default=1, ge=1, le=365)
     # How far back an MAO inhibitor whose last dose is unknown still asks for confirmation: from
-    # the day it was ordered (stopped, no stop date), or the end of its supply (still listed).
+    # the day it was ordered (stopped, no stop date), or the end of its planned course (still listed).
     lookback_days: int = Field(default=365, ge=1, le=3650)
 
     def history_days(self) -> int:
@@ -74,7 +83,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         and (terminology.is_medication(IRREVERSIBLE, d.drug) or terminology.is_medication(REVERSIBLE, d.drug))
     ]
     unknown_stop: list[Course] = []  # stopped with no duration or stop date
-    supply_ended: list[Course] = []  # still listed, its planned course over
+    course_over: list[Course] = []  # still listed, its planned course over
     lookback = today - timedelta(days=config.lookback_days)
     for course in context.courses:
         kind = _kind(course.concepts)
@@ -102,32 +111,32 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
             elif kind == IRREVERSIBLE:
                 unknown_stop.append(course)
         elif kind == IRREVERSIBLE and course.status in _LISTED and later.last_day >= lookback:
-            # Still listed though its planned course (its supply) ended, as late as the record
+            # Still listed though its planned course ended, as late as the record
             # allows: it may be taken still (a refill elsewhere) or stopped without a word.
-            supply_ended.append(later)
+            course_over.append(later)
     if contraindicated:
         return _finding(order, "maoi", contraindicated, config)
     # Stopped with no date at all: any dose may be recent, however unlikely (a clinical review's
     # call: the harm is severe, and the look-back cannot be read without a date).
     unknown_stop += [c for c in context.undated_orders if _kind(c.concepts) == IRREVERSIBLE and not c.end_recorded]
-    return _last_dose_unknown(order, unknown_stop, supply_ended, config, today)
+    return _last_dose_unknown(order, unknown_stop, course_over, config, today)
 
 
 def _last_dose_unknown(
-    order: Order, unknown_stop: list[Course], supply_ended: list[Course], config: Config, today: date
+    order: Order, unknown_stop: list[Course], course_over: list[Course], config: Config, today: date
 ) -> Finding | None:
     """The warning asking for the last dose: named for a stopped order with no stop date if there
-    is one (the specification's), else for the list's order whose supply ended."""
+    is one (the specification's), else for the list's order whose planned course ended."""
     on_record = [
-        _Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c, today)})") for c in unknown_stop + supply_ended
+        _Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c, today)})") for c in unknown_stop + course_over
     ]
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: (c.start_known, c.start))  # a date known says more
-        extra = {"ingredient": latest.drug.ingredient, "ordered": _ordered(latest)}
+        extra = {"ingredient": latest.drug.ingredient, "ordered": when_ordered(latest)}
         return _finding(order, "stop-date-unknown", on_record, config, extra)
-    if supply_ended:
-        latest = max(supply_ended, key=lambda c: c.last_day)
-        ended = {"ended": _ended(latest), "ended_on": _ended_on(latest), "listed": _listed(latest)}
+    if course_over:
+        latest = max(course_over, key=lambda c: c.last_day)
+        ended = {"ended": what_ended(latest), "ended_on": ended_on(latest), "listed": status_said(latest)}
         return _finding(order, "supply-ended", on_record, config, {"ingredient": latest.drug.ingredient, **ended})
     return None
 
@@ -141,11 +150,6 @@ def _kind(concepts: frozenset[str]) -> str | None:
     return None
 
 
-def _listed(course: Course) -> str:
-    """Its status as a card says it ("on hold")."""
-    return course.status.replace("-", " ")
-
-
 def _started_later(course: Course, today: date) -> Course:
     """The course as if written on the last day its recorded year or month allows (not after
     today); the course itself when its day was recorded."""
@@ -157,44 +161,23 @@ def _may_be_current(later: Course, today: date) -> str:
     runs = (
         f"may run to {later.last_day.isoformat()}"
         if later.last_day >= today
-        else f"may have run to {_ago(later.last_day, today)}"
+        else f"may have run to {days_ago(later.last_day, today)}"
     )
-    return f"{later.drug.name} (listed {_listed(later)}, {_ordered(later)}: its supply {runs})"
-
-
-def _ordered(course: Course) -> str:
-    """When it was ordered, as much of the date as was recorded."""
-    if not course.start_known:
-        return "no start date recorded"
-    if course.start_parts == 3:
-        return f"ordered on {course.start.isoformat()}"
-    return f"ordered in {date_shown(course.start, course.start_parts)}, day not recorded"
-
-
-def _ended(course: Course) -> str:
-    """What ended, for a listed order: the dosing period the record gives (a pharmacist's read:
-    "supply ended" overstated a dosing end), else the supply or duration planned."""
-    return "dosing ended" if course.end_recorded else "supply ended"
-
-
-def _ended_on(course: Course) -> str:
-    """Its supply's end; one whose day was not recorded, read as late as it allows, ended by then."""
-    exact = course.start_parts == 3 or course.end_recorded
-    return course.last_day.isoformat() if exact else f"by {course.last_day.isoformat()}"
+    return f"{later.drug.name} (listed {status_said(later)}, {when_ordered(later)}: its supply {runs})"
 
 
 def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
-    ordered, status = _ordered(course), _listed(course)
+    ordered, status = when_ordered(course), status_said(course)
     if not course.start_known and not course.end_recorded:
         return f"{status}, no start or stop date recorded"
     if course.assumed_end:
         return f"{ordered}, {status}; no duration or stop date recorded"
     if course.status in _LISTED:
         exact = course.start_parts == 3 or course.end_recorded
-        ended = _ago(course.last_day, today) if exact else _ended_on(course)
-        return f"{ordered}, still listed {status}; {_ended(course)} {ended}"
+        ended = days_ago(course.last_day, today) if exact else ended_on(course)
+        return f"{ordered}, still listed {status}; {what_ended(course)} {ended}"
     # Stopped, its day not recorded: from its first day's reading to the latest it allows.
     later = _started_later(course, today)
     until = "today" if later.last_day >= today else later.last_day.isoformat()
@@ -202,14 +185,9 @@ def _on_record(course: Course, today: date) -> str:
     return f"{ordered}, {status}; {days}-day course: last dose between {course.last_day.isoformat()} and {until}"
 
 
-def _ago(day: date, today: date) -> str:
-    days = (today - day).days
-    return f"{day.isoformat()}, {days} {'day' if days == 1 else 'days'} ago"
-
-
 def _unknown_stop(course: Course, config: Config) -> str:
     return (
-        f"{course.drug.name} ({_ordered(course)}, {_listed(course)}, stop date unknown: "
+        f"{course.drug.name} ({when_ordered(course)}, {status_said(course)}, stop date unknown: "
         f"any dose fell within the last {config.washout_days} days)"
     )
 
@@ -220,7 +198,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     if not course.start_known and course.end > today:  # no start date, running today by the record
         if course.status in _LISTED:
             return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
-        return _Seen(ingredient, f"{name} ({_finished(course, course.last_day, today)})")
+        return _Seen(ingredient, f"{name} ({finished(course, course.last_day, today)})")
     if course.start > today:
         return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
     # Counted from the latest of the end's own date, its UTC day and the site's day: a dose at 23:30
@@ -230,31 +208,20 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     if ago <= 0 and course.start == today == last_day:
         return _Seen(ingredient, f"{name} (given today)")
     if ago <= 0 and course.status in _LISTED:  # a renewal's dosing may have begun long before
-        return _Seen(ingredient, f"{name} (listed {_listed(course)}, {_ordered(course)})")
+        return _Seen(ingredient, f"{name} (listed {status_said(course)}, {when_ordered(course)})")
     if ago <= 0:  # stopped or completed, its course not over by the record: when it stopped is not said
-        return _Seen(ingredient, f"{name} ({_finished(course, last_day, today)})")
+        return _Seen(ingredient, f"{name} ({finished(course, last_day, today)})")
     if ago < washout_days and course.start_known and course.start_parts < 3:  # read from its first day: later
         days = (course.end - course.start).days
-        earliest = f"{days}-day course, so the last dose no earlier than {_ago(last_day, today)}"
-        return _Seen(ingredient, f"{name} ({_ordered(course)}; {earliest})")
+        earliest = f"{days}-day course, so the last dose no earlier than {days_ago(last_day, today)}"
+        return _Seen(ingredient, f"{name} ({when_ordered(course)}; {earliest})")
     if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
-        return _Seen(ingredient, f"{name} (listed {_listed(course)}, {_ended(course)} {_ago(last_day, today)})")
+        return _Seen(
+            ingredient, f"{name} (listed {status_said(course)}, {what_ended(course)} {days_ago(last_day, today)})"
+        )
     if ago < washout_days:
-        return _Seen(ingredient, f"{name} ({course.status}, {_course_end(course, last_day, today)})")
+        return _Seen(ingredient, f"{name} ({course.status}, {course_end(course, last_day, today)})")
     return None
-
-
-def _finished(course: Course, last_day: date, today: date) -> str:
-    """A stopped or completed order whose course runs to today or later: when it stopped is not said."""
-    return f"{course.status}, {_ordered(course)}; {_course_end(course, last_day, today)}"
-
-
-def _course_end(course: Course, last_day: date, today: date) -> str:
-    """The end the record gives, plans or (no duration) assumes: a finished order records no
-    dose taken, so a card saying "last taken" would claim more than it knows."""
-    ago = (today - last_day).days
-    end = f"ended {_ago(last_day, today)}" if ago > 0 else "ends today" if ago == 0 else f"planned to {last_day}"
-    return f"no duration recorded; course {end}" if course.assumed_end else f"course {end}"
 
 
 def _finding(
