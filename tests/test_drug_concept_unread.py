@@ -101,10 +101,11 @@ def test_the_drafts_not_checked_are_named_by_their_place_and_what_was_sent(modul
     cards = answered(module, request)["cards"]
     assert [card["source"]["topic"]["code"] for card in cards] == ["cyclobenzaprine-duration", "draft-not-checked"]
     notice = cards[-1]
-    assert notice["summary"] == "2 draft orders' drugs could not be identified: they were not checked"
+    assert notice["summary"] == "2 draft orders were not checked: their drugs could not be identified"
     assert notice["detail"].startswith(
-        "Not checked: **draft order 1 of 3** (code 828348 without its system, “1 tab TID prn spasm”); "
-        "**draft order 3 of 3** (sent as “Flexeril 10mg”). The drugs could not be identified"
+        "Not checked (drafts counted in the order the EHR sent them): **draft order 1 of 3** (code 828348 with no "
+        "code system, “1 tab TID prn spasm”); **draft order 3 of 3** (free text “Flexeril 10mg” in place of a coded "
+        "drug). The drugs could not be identified"
     )
     assert notice["detail"].endswith("no check ran on those orders. Review them before signing.")
     assert "pt-4471" not in json.dumps(notice)
@@ -116,11 +117,52 @@ def test_a_draft_with_no_id_is_named_by_its_place(module: TestClient) -> None:
     request["hook"] = "order-sign"  # every draft under review, one with no id too (order-select cannot name it)
     del request["context"]["selections"]
     notice = answered(module, request)["cards"][-1]
-    assert "**draft order 3 of 3** (code 828348 without its system)" in notice["detail"]
+    assert "**draft order 3 of 3** (code 828348 with no code system)" in notice["detail"]
 
 
 def test_the_only_draft_is_the_draft_order(module: TestClient) -> None:
     request = with_draft_concept({"coding": [{"code": "828348"}, {"code": "828348"}]})
     [notice] = answered(module, request)["cards"]
-    assert notice["summary"] == "A draft order's drug could not be identified: it was not checked"
-    assert notice["detail"].startswith("Not checked: the draft order (code 828348 without its system). The drug ")
+    assert notice["summary"] == "A draft order was not checked: its drug could not be identified"
+    assert notice["detail"].startswith("Not checked: the draft order (code 828348 with no code system). The drug ")
+
+
+def test_a_draft_whose_id_is_no_string_is_counted_in_its_place(module: TestClient) -> None:
+    """A code review's find: a draft with the id 5 (a number) is reviewed under a stand-in, and the
+    notice, numbering by the id as sent, named the other draft (which had its own card)."""
+    request = three_drafts(None, {"coding": [{"code": "828348"}]})
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    request["context"]["draftOrders"]["entry"][0]["resource"]["id"] = 5
+    request["context"]["draftOrders"]["entry"][1]["resource"]["id"] = "5"
+    notice = answered(module, request)["cards"][-1]
+    assert "**draft order 2 of 2** (code 828348 with no code system)" in notice["detail"]
+
+
+@pytest.mark.parametrize(
+    ("concept", "dosage", "said"),
+    [
+        ({"coding": [{"code": " "}]}, " ", "the draft order. "),
+        (True, None, "the draft order. "),
+        ({"coding": [{"code": True}, {"system": 5, "code": "828348"}]}, None, "(code 828348 with no code system)"),
+        (
+            "Flexeril 10mg",
+            "[take](http://x.example/) **2** <b>now</b>",
+            "free text “Flexeril 10mg” in place of a "
+            "coded drug, “\\[take\\](http://x.example/) \\*\\*2\\*\\* \\<b\\>now\\</b\\>”)",
+        ),
+        ({}, "1 tablet " * 10, "(“" + ("1 tablet " * 10)[:59] + "…”)"),
+    ],
+    ids=["blanks", "a-boolean", "a-boolean-code-and-a-system-no-string", "markdown-made-plain", "cut"],
+)
+def test_what_a_draft_was_sent_with_is_said_only_as_words_made_plain(
+    module: TestClient, concept: object, dosage: str | None, said: str
+) -> None:
+    """Blanks and booleans are no words ("code  without its system", "sent as “True”"); the EHR's
+    Markdown would have shown a link as the service's own."""
+    request = with_draft_concept(concept)
+    if dosage is not None:
+        request["context"]["draftOrders"]["entry"][0]["resource"]["dosageInstruction"][0]["text"] = dosage
+    [notice] = answered(module, request)["cards"]
+    assert notice["source"]["topic"]["code"] == "draft-not-checked"
+    assert said in notice["detail"]

@@ -101,7 +101,7 @@ def test_a_drug_code_in_a_near_miss_shape_is_read(client: TestClient, shape: str
 NOT_CHECKED = (
     "draft-not-checked",
     "warning",
-    "A draft order's drug could not be identified: it was not checked",
+    "A draft order was not checked: its drug could not be identified",
 )
 
 

@@ -40,17 +40,17 @@ _NOT_ORDERED = frozenset(("entered-in-error", "cancelled", "revoked"))
 
 
 def draft_orders(draft_bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The order resources of a ``draftOrders`` Bundle, in the client's FHIR version, but those
-    withdrawn (``_NOT_ORDERED``); one without an ``id`` is given a stand-in (``NO_ID`` and its
-    place), so it is reviewed like the others."""
-    orders = []
-    for index, resource in enumerate(r for r in bundle_resources(draft_bundle) if r.get("resourceType") in ORDER_TYPES):
-        if (as_str(resource.get("status")) or "").lower() in _NOT_ORDERED:
-            continue
-        if not as_str(resource.get("id")):
-            resource = {**resource, "id": f"{NO_ID}{index + 1}"}
-        orders.append(resource)
-    return orders
+    """The order resources of a ``draftOrders`` Bundle (``listed_orders``) but those withdrawn
+    (``_NOT_ORDERED``)."""
+    return [r for r in listed_orders(draft_bundle) if (as_str(r.get("status")) or "").lower() not in _NOT_ORDERED]
+
+
+def listed_orders(draft_bundle: Any) -> list[dict[str, Any]]:
+    """Every order resource of a ``draftOrders`` Bundle as the EHR listed them, in its FHIR
+    version; one without an ``id`` (or with one that is no string) given a stand-in, ``NO_ID``
+    and its place among them, so it is reviewed like the others and a notice can say which."""
+    listed = (r for r in bundle_resources(draft_bundle) if r.get("resourceType") in ORDER_TYPES)
+    return [r if as_str(r.get("id")) else {**r, "id": f"{NO_ID}{n}"} for n, r in enumerate(listed, 1)]
 
 
 def has_id(order: Order) -> bool:

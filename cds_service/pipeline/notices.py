@@ -5,14 +5,15 @@ issued, naming no patient's id. They come last, and keep their place within CDS_
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import BIRTH_DATE, ONSET, ORDER_TYPES, Course, Order
-from cds_service.facts.orders import NO_ID
-from cds_service.fhir.json import as_list, as_obj, bundle_resources, has_words
+from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
+from cds_service.facts.orders import listed_orders
+from cds_service.fhir.json import as_list, as_obj, has_words
 from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
@@ -54,60 +55,76 @@ def notices(
     if partial:  # a draft not checked is said in the same card: the notices stay two at most
         cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated))
     elif unchecked:
-        summary = f"{_drafts_drug(unchecked)} could not be identified: {_it(unchecked)} not checked"
-        detail = f"{_unchecked(unchecked)} Review {_it(unchecked, 'it', 'them')} before signing."
+        summary = _not_checked_summary(unchecked)
+        detail = f"{_unchecked(unchecked)} Review {'it' if len(unchecked) == 1 else 'them'} before signing."
         cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, detail))
     return cards
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
     """The drafts under review whose drug cannot be read, each named as a clinician can find it
-    among the others: its place in the EHR's list (``bundle``, the ``draftOrders``) and what it
-    was sent with (a code without its system, words where a concept belongs, the dosage's
-    words); never its id, which means nothing to a clinician and may be built from the patient's."""
+    among the others: its place in the EHR's list (``bundle``, the ``draftOrders``: withdrawn
+    drafts counted, as sent) and what it was sent with; never its id, which means nothing to a
+    clinician and may be built from the patient's."""
     unread = [order for order in reviewed if order.drug is None and medications.leads_nowhere(order.r4)]
     if not unread:
         return ()
-    listed = [r for r in bundle_resources(bundle) if r.get("resourceType") in ORDER_TYPES]
+    listed = listed_orders(bundle)
     place: dict[str, int] = {}
-    for n, resource in enumerate(listed, 1):  # one with no id is known by its place (``draft_orders``)
-        place.setdefault(f"{resource['resourceType']}/{resource.get('id') or NO_ID + str(n)}", n)
+    for n, resource in enumerate(listed, 1):
+        place.setdefault(f"{resource['resourceType']}/{resource['id']}", n)
     return tuple(_draft_named(o, place.get(o.reference, 0), len(listed), medications.concept(o.r4)) for o in unread)
 
 
 def _draft_named(order: Order, place: int, count: int, concept: dict[str, Any] | None) -> str:
+    """ "**draft order 2 of 3** (code 828348 with no code system, “1 tab TID”)": what was sent where
+    a drug belongs (a code without its system, free text in place of a coded drug) and the first
+    dosage's words, each as sent and made plain (no Markdown of the EHR's reaches the card)."""
+    said = []
     sent = order.r4.get("medicationCodeableConcept")
-    said = [f"sent as “{_cut(str(sent))}”"] if isinstance(sent, str | int | float) else []
-    codings = (as_obj(c) for c in as_list(as_obj(concept).get("coding")))
-    codes = (c.get("code") for c in codings if c.get("system") is None)
-    said += [f"code {_cut(str(code))} without its system" for code in codes if isinstance(code, str | int)]
+    if (type(sent) is str and has_words(sent)) or type(sent) in (int, float):
+        said.append(f"free text “{_plain(str(sent))}” in place of a coded drug")
+    for coding in (as_obj(c) for c in as_list(as_obj(concept).get("coding"))):
+        code = coding.get("code")
+        if not has_words(coding.get("system")) and ((type(code) is str and has_words(code)) or type(code) is int):
+            said.append(f"code {_plain(str(code))} with no code system")
     dosage = as_obj(next(iter(as_list(order.r4.get("dosageInstruction"))), None)).get("text")
-    said += [f"“{_cut(dosage)}”"] if isinstance(dosage, str) and has_words(dosage) else []
-    which = f"**draft order {place} of {count}**" if count > 1 and place else "the draft order"
+    if type(dosage) is str and has_words(dosage):
+        said.append(f"“{_plain(dosage)}”")
+    which = f"{_PLACED}{place} of {count}**" if count > 1 and place else "the draft order"
     return f"{which} ({', '.join(dict.fromkeys(said))})" if said else which
 
 
-def _cut(words: str) -> str:
-    """Words as sent, a line's worth: a card is read at a glance."""
+_PLACED = "**draft order "
+
+
+def _plain(words: str) -> str:
+    """The EHR's words, a line's worth, as plain text in a Markdown detail: a link or emphasis in
+    them would show as the service's own."""
     words = " ".join(words.split())
-    return words if len(words) <= 60 else words[:59] + "…"
+    words = words if len(words) <= 60 else words[:59] + "…"
+    return _MARKDOWN.sub(r"\\\1", words)
 
 
-def _drafts_drug(unchecked: tuple[str, ...]) -> str:
-    return "A draft order's drug" if len(unchecked) == 1 else f"{len(unchecked)} draft orders' drugs"
+# What can start emphasis, code, a link, raw HTML or strikethrough inside a line (CommonMark, GFM).
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")
 
 
-def _it(unchecked: tuple[str, ...], one: str = "it was", more: str = "they were") -> str:
-    return one if len(unchecked) == 1 else more
+def _not_checked_summary(unchecked: tuple[str, ...]) -> str:
+    """What happened first, then why (a pharmacist's read)."""
+    if len(unchecked) == 1:
+        return "A draft order was not checked: its drug could not be identified"
+    return f"{len(unchecked)} draft orders were not checked: their drugs could not be identified"
 
 
 def _unchecked(unchecked: tuple[str, ...]) -> str:
     """Which drafts went unchecked, and why: the EHR sent nothing the service can read as a drug."""
-    which = named(unchecked, "; ")
-    drug = "drug" if len(unchecked) == 1 else "drugs"
+    counted = " (drafts counted in the order the EHR sent them)" if unchecked[0].startswith(_PLACED) else ""
+    one = len(unchecked) == 1
     return (
-        f"Not checked: {which}. The {drug} could not be identified from what the EHR sent (no drug name or "
-        f"code the service can read), so no check ran on {_it(unchecked, 'that order', 'those orders')}."
+        f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be identified "
+        "from what the EHR sent (no drug name or code the service can read), so no check ran on "
+        f"{'that order' if one else 'those orders'}."
     )
 
 
@@ -147,7 +164,8 @@ def _partial(
     in_part = bool(history) or ONSET in partial
     if unchecked:
         what = "the patient's history was not read in full" if in_part else age
-        summary = f"{_drafts_drug(unchecked)} could not be identified and {what}: checks are incomplete"
+        drafts = "A draft order's drug" if len(unchecked) == 1 else f"{len(unchecked)} draft orders' drugs"
+        summary = f"{drafts} could not be identified and {what}: checks are incomplete"
     elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"
     else:
