@@ -10,6 +10,7 @@ stops start-up with the file and field named.
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -60,6 +61,19 @@ class RuleText:
     evidence: tuple[Evidence, ...]
     override_reasons: tuple[dict[str, str], ...]
     variants: dict[str, Variant]
+
+
+# A link, an image, raw HTML or an autolink begins here: "](" and "<" before a tag or scheme.
+_ACTIVE_MARKDOWN = re.compile(r"\]\(|<(?=[A-Za-z/!?])")
+
+
+def inert(value: Any) -> Any:
+    """A fact as it may go into a card's Markdown ``detail``: a drug's or condition's display comes
+    from the record as sent, and a link or HTML in it would show as the service's own (the
+    summary is plain text, and takes it as it is). Emphasis is left: it can mislead no click."""
+    if type(value) is not str or ("](" not in value and "<" not in value):
+        return value
+    return _ACTIVE_MARKDOWN.sub(lambda m: "]\\(" if m.group(0) == "](" else "\\<", value)
 
 
 def _placeholders(template: str, where: str) -> set[str]:

@@ -18,6 +18,7 @@ from cds_service.content.cards import (
     SOURCE_LABEL,
     SUMMARY_LIMIT,
     CardCatalog,
+    inert,
 )
 from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
@@ -149,7 +150,7 @@ def render(
     variant = text.variants[finding.variant]
     facts = finding.facts
     evidence = catalog.evidence(finding.rule_id, finding.variant, finding.evidence)
-    detail = variant.detail.format(**facts)
+    detail = variant.detail.format(**{name: inert(value) for name, value in facts.items()})
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"
     if finding.also_flagged:

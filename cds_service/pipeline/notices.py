@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cds_service.content.cards import SOURCE_LABEL
+from cds_service.content.cards import SOURCE_LABEL, inert
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
 from cds_service.facts.orders import listed_orders
@@ -147,7 +147,8 @@ def _partial(
     if history:
         lines.append(f"Not all of the patient's {_words(history)} could be read.")
     if undated:
-        said = dict.fromkeys(f"**{c.drug.name}** ({c.status})" for c in undated)  # each once: a list may repeat one
+        # Each once: a list may repeat one.
+        said = dict.fromkeys(f"**{inert(c.drug.name)}** ({c.status})" for c in undated)
         which = "it" if len(said) == 1 else "each"
         lines.append(
             f"Some orders have no start date, so the checks that read when they ran could not use them: "
