@@ -312,18 +312,19 @@ def test_what_a_history_means_is_kept_in_the_bytes_it_takes(client: TestClient) 
 
 def test_a_display_carrying_a_link_or_html_is_inert_in_the_detail(client: TestClient) -> None:
     """A drug's and a condition's words are shown as the record sent them: words carrying a link
-    or a tag rendered them in the card's Markdown as if the service had written them. The
-    summary is plain text (CDS Hooks), and keeps the words as sent."""
+    or a tag rendered them in the card's Markdown as if the service had written them, and a line
+    break began a block of its own (a heading). The summary is plain text (CDS Hooks), and keeps
+    the words but on one line."""
     request = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
-    hostile = "Phenelzine [refill here](http://evil.example/) <img src=x>"
+    hostile = "Phenelzine [refill here](http://evil.example/) <img src=x>\n\n# Safe to give"
     request["prefetch"]["medications"]["entry"][0]["resource"]["medicationCodeableConcept"] = {"text": hostile}
     [maoi] = client.post(SELECT, json=request).json()["cards"]
-    assert "**Phenelzine [refill here]\\(http://evil.example/) \\<img src=x> (listed" in maoi["detail"]
+    assert "**Phenelzine [refill here]\\(http://evil.example/) \\<img src=x> # Safe to give (listed" in maoi["detail"]
     request = fixture(
         "cyclobenzaprine-contraindicated-condition/fires-warning-right-bundle-branch-block-i45-10-v2-caution.json"
     )
-    words = "Bundle branch block <a href='http://evil.example/'>see</a>"
+    words = "RBBB <a href='http://x.example/'>see</a>\n- ok"
     request["prefetch"]["conditions"]["entry"][0]["resource"]["code"]["text"] = words
     [caution] = client.post(SELECT, json=request).json()["cards"]
-    assert "Bundle branch block \\<a href='http://evil.example/'>see\\</a>" in caution["detail"]
-    assert "block <a href='http://evil.example/'>see</a>" in caution["summary"]
+    assert "**RBBB \\<a href='http://x.example/'>see\\</a> - ok (I45.10)**" in caution["detail"]
+    assert caution["summary"].endswith("RBBB <a href='http://x.example/'>see</a> - ok")

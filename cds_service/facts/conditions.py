@@ -97,7 +97,8 @@ def _read_concept(terminology: Terminology, concept: Any) -> _Concept:
     if not terminology.relevant(codes) or is_past_disease(codes, text):
         return _Concept((), "", frozenset())
     display = text or next((c.display for c in codes if c.display), codes[0].code)
-    return _Concept(codes, display, terminology.concepts_of(codes))
+    # One line, as a card shows it: a line break in the record's words would begin a Markdown block.
+    return _Concept(codes, " ".join(display.split()) or codes[0].code, terminology.concepts_of(codes))
 
 
 _CONCEPTS = JsonMemo(_read_concept)

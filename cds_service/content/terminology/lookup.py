@@ -59,7 +59,8 @@ class Terminology:
                 return self.products[coding.code]
             if coding.code in self.ingredient_codes:
                 name = self.ingredient_codes[coding.code]
-                return Drug(ingredient=name, name=coding.display or text or name, rxcui=coding.code)
+                words = " ".join((coding.display or text or name).split()) or name  # one line, as a card shows it
+                return Drug(ingredient=name, name=words, rxcui=coding.code)
         for label in (text, *(c.display for c in codings)):
             drug = self._reader.drug(label) if label else None
             if drug is not None:

@@ -90,7 +90,7 @@ class NameReader:
         return Drug(
             ingredient=primary,
             ingredients=tuple(named),
-            name=label,
+            name=" ".join(label.split()),  # one line, as a card shows it (a break begins a Markdown block)
             rxcui=rxcui,
             strength_mg=strengths.pop() if len(strengths) == 1 else None,
             extended_release="extended" in releases,
