@@ -166,3 +166,17 @@ def test_what_a_draft_was_sent_with_is_said_only_as_words_made_plain(
     [notice] = answered(module, request)["cards"]
     assert notice["source"]["topic"]["code"] == "draft-not-checked"
     assert said in notice["detail"]
+
+
+def test_many_drafts_not_checked_beside_a_record_not_read_keep_the_summary_short(module: TestClient) -> None:
+    """CDS Hooks asks for a summary under 140 characters: "12 draft orders were not checked
+    (their drugs could not be identified) and the patient's birth date …" was 140."""
+    request = three_drafts(None, *[{"coding": [{"code": "828348"}]}] * 120)  # the first read: the rules run
+    request["prefetch"]["patient"]["birthDate"] = "1950-13-45"
+    notice = answered(module, request)["cards"][-1]
+    assert notice["summary"] == (
+        "120 draft orders were not checked (drugs not identified) and the patient's birth date could not be "
+        "read: checks are incomplete"
+    )
+    assert len(notice["summary"]) < 140
+    assert "**draft order 4 of 121** (code 828348 with no code system) and 117 more." in notice["detail"]

@@ -793,7 +793,7 @@ def test_a_draft_not_checked_and_a_history_read_in_part_are_one_notice_within_th
     codes = [card["source"]["topic"]["code"] for card in cards]
     assert codes == ["cyclobenzaprine-duration", "other-patient-data", "partial-history"]
     assert cards[-1]["summary"].startswith(
-        "A draft order's drug could not be identified and the patient's history was not read in full"
+        "A draft order was not checked (drug not identified) and the patient's history was not read in full"
     )
     assert "no check ran on that order" in cards[-1]["detail"] and "conditions" in cards[-1]["detail"]
 
@@ -808,7 +808,7 @@ def test_a_draft_not_checked_and_a_patient_record_not_read_are_one_notice_that_s
     request["fhirServer"] = "http://127.0.0.1:9/fhir"  # nothing listens: neither is read
     cards = client.post(SELECT, json=request).json()["cards"]
     assert cards[-1]["source"]["topic"]["code"] == "partial-history"
-    summary = "A draft order's drug could not be identified and the patient record could not be read"
+    summary = "A draft order was not checked (drug not identified) and the patient record could not be read"
     assert cards[-1]["summary"].startswith(summary)
 
 

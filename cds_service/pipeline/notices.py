@@ -110,11 +110,14 @@ def _plain(words: str) -> str:
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")
 
 
-def _not_checked_summary(unchecked: tuple[str, ...]) -> str:
-    """What happened first, then why (a pharmacist's read)."""
-    if len(unchecked) == 1:
-        return "A draft order was not checked: its drug could not be identified"
-    return f"{len(unchecked)} draft orders were not checked: their drugs could not be identified"
+def _not_checked_summary(unchecked: tuple[str, ...], also: str = "") -> str:
+    """What happened first, then why (a pharmacist's read); ``also``: what else was not read."""
+    one = len(unchecked) == 1
+    what = "A draft order was not checked" if one else f"{len(unchecked)} draft orders were not checked"
+    why = "its drug could not be identified" if one else "their drugs could not be identified"
+    if also:  # the shorter reason: the summary stays under 140 characters with 200 drafts too
+        return f"{what} ({'drug' if one else 'drugs'} not identified) and {also}"
+    return f"{what}: {why}"
 
 
 def _unchecked(unchecked: tuple[str, ...]) -> str:
@@ -165,8 +168,7 @@ def _partial(
     in_part = bool(history) or ONSET in partial
     if unchecked:
         what = "the patient's history was not read in full" if in_part else age
-        drafts = "A draft order's drug" if len(unchecked) == 1 else f"{len(unchecked)} draft orders' drugs"
-        summary = f"{drafts} could not be identified and {what}: checks are incomplete"
+        summary = f"{_not_checked_summary(unchecked, also=what)}: checks are incomplete"
     elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"
     else:
