@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markdown_it import MarkdownIt
 
-from tests.conftest import SELECT, fixture
+from tests.conftest import SELECT, SIGN, fixture
 from tests.fhir_server import FhirTestServer
 
 FEEDBACK = SELECT + "/feedback"
@@ -310,21 +312,93 @@ def test_what_a_history_means_is_kept_in_the_bytes_it_takes(client: TestClient) 
     assert held < 512 * 1024, f"{held:,} bytes more held after the call"
 
 
-def test_a_display_carrying_a_link_or_html_is_inert_in_the_detail(client: TestClient) -> None:
-    """A drug's and a condition's words are shown as the record sent them: words carrying a link
-    or a tag rendered them in the card's Markdown as if the service had written them, and a line
-    break began a block of its own (a heading). The summary is plain text (CDS Hooks), and keeps
-    the words but on one line."""
-    request = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
-    hostile = "Phenelzine [refill here](http://evil.example/) <img src=x>\n\n# Safe to give"
-    request["prefetch"]["medications"]["entry"][0]["resource"]["medicationCodeableConcept"] = {"text": hostile}
-    [maoi] = client.post(SELECT, json=request).json()["cards"]
-    assert "**Phenelzine [refill here]\\(http://evil.example/) \\<img src=x> # Safe to give (listed" in maoi["detail"]
-    request = fixture(
-        "cyclobenzaprine-contraindicated-condition/fires-warning-right-bundle-branch-block-i45-10-v2-caution.json"
-    )
-    words = "RBBB <a href='http://x.example/'>see</a>\n- ok"
-    request["prefetch"]["conditions"]["entry"][0]["resource"]["code"]["text"] = words
-    [caution] = client.post(SELECT, json=request).json()["cards"]
-    assert "**RBBB \\<a href='http://x.example/'>see\\</a> - ok (I45.10)**" in caution["detail"]
-    assert caution["summary"].endswith("RBBB <a href='http://x.example/'>see</a> - ok")
+def _drug_words(request: dict[str, Any], words: str) -> None:
+    """A history's drug named by its words alone: a drug so read is named by them on the card."""
+    request["prefetch"]["medications"]["entry"][0]["resource"]["medicationCodeableConcept"] = {"text": words}
+
+
+def _first(request: dict[str, Any], key: str) -> dict[str, Any]:
+    resource: dict[str, Any] = request["prefetch"][key]["entry"][0]["resource"]
+    return resource
+
+
+MAOI = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
+CAUTION = "cyclobenzaprine-contraindicated-condition/fires-warning-right-bundle-branch-block-i45-10-v2-caution.json"
+TENS = "low-value-back-therapy/fires-tens-device.json"
+SEVERE = "cyclobenzaprine-hepatic-impairment/fires-critical-severity-severe-on-hepatitis-c.json"
+OLDER = "cyclobenzaprine-older-adult/fires-age-70-extended-release.json"
+ER = "24 HR Cyclobenzaprine hydrochloride 15 MG Extended Release Oral Capsule"
+
+
+def _draft_words(request: dict[str, Any], words: str) -> None:
+    request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"] = {"text": words}
+
+
+def _device_words(request: dict[str, Any], words: str) -> None:
+    request["context"]["draftOrders"]["entry"][0]["resource"]["codeCodeableConcept"]["coding"][0]["display"] = words
+
+
+# (fixture, where the record's words go, the words, plain words in their place): each was a link,
+# an image, a tag or a block of its own in the card's Markdown detail, as if the service wrote it.
+RECORD_WORDS: dict[str, tuple[str, Callable[[dict[str, Any], str], None], str, str]] = {
+    "inline-link-image-heading": (
+        MAOI,
+        _drug_words,
+        "Phenelzine [refill](http://evil.example/) <img src=x>\n\n# Safe",
+        "Phenelzine words",
+    ),
+    "backslash-before-a-tag": (
+        MAOI,
+        _drug_words,
+        "Phenelzine \\<a href='http://evil.example/'>refill\\</a>",
+        "Phenelzine words",
+    ),
+    "email-autolink": (MAOI, _drug_words, "Phenelzine <0refill@evil.example>", "Phenelzine words"),
+    "a-backslash-before-the-bold-ends": (OLDER, _draft_words, ER + "\\", ER),
+    "condition-tag-and-list": (
+        CAUTION,
+        lambda r, w: _first(r, "conditions")["code"].update(text=w),
+        "RBBB <a href='http://x.example/'>see</a>\n- ok",
+        "RBBB",
+    ),
+    "condition-code-broken-over-lines": (
+        CAUTION,
+        lambda r, w: _first(r, "conditions")["code"]["coding"][0].update(code=w),
+        "\n\n\n\nI45.10",
+        "I45.10",
+    ),
+    "order-reference-link": (
+        TENS,
+        _device_words,
+        "TENS [approved, click to sign][1]\n\n[1]: http://evil.example/\n\nTENS",
+        "TENS",
+    ),
+    "severity-heading-and-list": (
+        SEVERE,
+        lambda r, w: _first(r, "conditions")["severity"]["coding"][0].update(display=w),
+        "Severe\n\n# Safe to give\n\n1. ok",
+        "Severe",
+    ),
+}
+
+
+def _rendered(request: dict[str, Any], client: TestClient) -> list[tuple[str, list[str]]]:
+    """Each card's topic and the tags its detail renders to, as an EHR renders Markdown."""
+    markdown = MarkdownIt("commonmark")  # raw HTML on, as CommonMark has it
+    cards = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()["cards"]
+    return [(card["source"]["topic"]["code"], re.findall(r"<(\w+)", markdown.render(card["detail"]))) for card in cards]
+
+
+@pytest.mark.parametrize("case", list(RECORD_WORDS))
+def test_words_from_the_record_are_text_in_a_card_detail(client: TestClient, case: str) -> None:
+    """A drug's, a condition's or an order's words are shown as the record sent them: a link, an
+    image, a tag or a line break in them rendered in the card's Markdown as if the service had
+    written it. The detail renders to the same tags as with plain words; the summary is plain
+    text (CDS Hooks) and keeps the words, on one line."""
+    name, place, words, plain_words = RECORD_WORDS[case]
+    hostile, plain = fixture(name), fixture(name)
+    place(hostile, words)
+    place(plain, plain_words)
+    rendered = _rendered(hostile, client)
+    assert name.split("/")[0] in [topic for topic, _ in rendered]  # the card came, words and all
+    assert rendered == _rendered(plain, client)

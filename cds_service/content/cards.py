@@ -63,17 +63,20 @@ class RuleText:
     variants: dict[str, Variant]
 
 
-# A link, an image, raw HTML or an autolink begins here: "](" and "<" before a tag or scheme.
-_ACTIVE_MARKDOWN = re.compile(r"\]\(|<(?=[A-Za-z/!?])")
+# What can make the record's words a link, an image or HTML in Markdown: a backslash (which would
+# undo an escape of ours), any "<" (a tag, an autolink, an email address) and "](" (an inline
+# link or image). Block syntax needs a line of its own: the words are one line (``on_one_line``).
+_ACTIVE_MARKDOWN = re.compile(r"\\|<|\]\(")
+_ESCAPED = {"\\": "\\\\", "<": "\\<", "](": "]\\("}
 
 
 def inert(value: Any) -> Any:
-    """A fact as it may go into a card's Markdown ``detail``: a drug's or condition's display comes
-    from the record as sent, and a link or HTML in it would show as the service's own (the
-    summary is plain text, and takes it as it is). Emphasis is left: it can mislead no click."""
-    if type(value) is not str or ("](" not in value and "<" not in value):
+    """A fact as it may go into a card's Markdown ``detail``: a drug's or condition's words come
+    from the record as sent, and a link or HTML in them would show as the service's own (the
+    summary is plain text, and takes them as they are). Emphasis is left: it can mislead no click."""
+    if type(value) is not str or ("\\" not in value and "<" not in value and "](" not in value):
         return value
-    return _ACTIVE_MARKDOWN.sub(lambda m: "]\\(" if m.group(0) == "](" else "\\<", value)
+    return _ACTIVE_MARKDOWN.sub(lambda found: _ESCAPED[found.group(0)], value)
 
 
 def _placeholders(template: str, where: str) -> set[str]:

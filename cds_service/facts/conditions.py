@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition
-from cds_service.fhir.coding import ICD10CM, Code
+from cds_service.fhir.coding import ICD10CM, Code, on_one_line
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
@@ -92,7 +92,7 @@ class _Concept(NamedTuple):
 
 
 def _read_concept(terminology: Terminology, concept: Any) -> _Concept:
-    codes = tuple(codes_of(concept))  # ``code`` is the same in every FHIR version
+    codes = on_one_line(codes_of(concept))  # ``code`` is the same in every FHIR version
     text = as_str(as_obj(concept).get("text"))
     if not terminology.relevant(codes) or is_past_disease(codes, text):
         return _Concept((), "", frozenset())
@@ -134,7 +134,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 concepts,
                 display,
                 onset,
-                tuple(codes_of(severity)) if severity is not None else (),
+                on_one_line(codes_of(severity)) if severity is not None else (),
                 from_record,
                 latest,
                 parts,

@@ -28,6 +28,7 @@ from cds_service.facts.dose import (
     units_per_day,
 )
 from cds_service.facts.model import Order
+from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, to_date, to_end_date
 
 
@@ -257,7 +258,7 @@ def medication_order(
         step_per_day=tuple(map(_finite, step_per_day)),
         planned_days=planned,
         duration_basis=basis,
-        reason_codes=tuple(codes_of(facts.get("reasonCode"))),
+        reason_codes=on_one_line(codes_of(facts.get("reasonCode"))),
     )
 
 
@@ -286,6 +287,6 @@ def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any
         reference=reference,
         resource=resource,
         r4=facts,
-        codes=tuple(codes_of(concept)),
-        reason_codes=tuple(codes_of(facts.get("reasonCode"))),
+        codes=on_one_line(codes_of(concept)),
+        reason_codes=on_one_line(codes_of(facts.get("reasonCode"))),
     )

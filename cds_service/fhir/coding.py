@@ -6,6 +6,7 @@ two system URIs, a system as its OID); ``code_key`` is the one place that decide
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -36,6 +37,23 @@ class Code(NamedTuple):
     @property
     def key(self) -> tuple[str, str]:
         return code_key(self.system, self.code)
+
+
+def on_one_line(codes: Iterable[Code]) -> tuple[Code, ...]:
+    """Codes as a card shows them: a line break in a record's code or display would begin a
+    Markdown block of its own (a heading, a list item) in a detail the service wrote. For codes a
+    card may name (a condition's, a service order's, a reason's), not every code read."""
+    return tuple(
+        c if _printable(c) else Code(c.system, _joined(c.code), c.display and _joined(c.display)) for c in codes
+    )
+
+
+def _printable(code: Code) -> bool:
+    return code.code.isprintable() and (code.display is None or code.display.isprintable())
+
+
+def _joined(words: str) -> str:
+    return " ".join(words.split()) or words
 
 
 # Real histories repeat the same few hundred codes; the cache bounds the work and the memory.

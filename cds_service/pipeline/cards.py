@@ -151,7 +151,7 @@ def render(
     facts = finding.facts
     evidence = catalog.evidence(finding.rule_id, finding.variant, finding.evidence)
     detail = variant.detail.format(**facts)
-    if "](" in detail or "<" in detail:  # a link or a tag, maybe in the record's words: theirs made inert
+    if "](" in detail or "<" in detail or "\\" in detail:  # a link or a tag, maybe the record's: made inert
         detail = variant.detail.format(**{name: inert(value) for name, value in facts.items()})
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"
