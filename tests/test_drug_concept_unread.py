@@ -38,7 +38,7 @@ def with_draft_concept(concept: object) -> dict[str, Any]:
 def test_a_draft_concept_that_names_nothing_readable_is_said_not_checked(module: TestClient, concept: object) -> None:
     cards = answered(module, with_draft_concept(concept))["cards"]
     assert [card["source"]["topic"]["code"] for card in cards] == ["draft-not-checked"]
-    assert "(no drug name or code the service can read)" in cards[0]["detail"]
+    assert "(no code with its code system, and no drug name where one belongs)" in cards[0]["detail"]
 
 
 def test_a_coding_display_without_its_system_names_the_drug(module: TestClient) -> None:
@@ -105,7 +105,7 @@ def test_the_drafts_not_checked_are_named_by_their_place_and_what_was_sent(modul
     assert notice["detail"].startswith(
         "Not checked (drafts counted in the order the EHR sent them): **draft order 1 of 3** (code 828348 with no "
         "code system, “1 tab TID prn spasm”); **draft order 3 of 3** (free text “Flexeril 10mg” in place of a coded "
-        "drug). The drugs could not be identified"
+        "drug). The drugs could not be matched to a known drug"
     )
     assert notice["detail"].endswith("no check ran on those orders. Review them before signing.")
     assert "pt-4471" not in json.dumps(notice)

@@ -69,7 +69,7 @@ def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
     detail = partial_history(body)["detail"]
     assert "Not all of the patient's medication history could be read." in detail
     assert (
-        f"Some orders have no start date, so the checks that read when they ran could not use them: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken."
+        f"Some orders have no start date, so the checks that depend on when they were taken could not use them: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken."
         in detail
     )
     assert "muscle-relaxant-duplicate" not in rule_ids(body)
@@ -95,7 +95,7 @@ def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestC
     named = "**tizanidine 2 MG Oral Tablet** (completed); **Sertraline 50 MG Oral Tablet** (stopped); "
     named += "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (stopped) and 1 more"
     assert (
-        f"Some orders have no start date, so the checks that read when they ran could not use them: {named}. Confirm when each was last taken."
+        f"Some orders have no start date, so the checks that depend on when they were taken could not use them: {named}. Confirm when each was last taken."
         in detail
     )
 
@@ -226,7 +226,7 @@ def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(modul
     body = answered(module, ended_on(fixture(BOUNDS_END), "stopped", end))
     assert "cyclobenzaprine-maoi" not in rule_ids(body)
     assert (
-        "Some orders have no start date, so the checks that read when they ran could not use them: **Phenelzine 15 MG Oral Tablet** (stopped)."
+        "Some orders have no start date, so the checks that depend on when they were taken could not use them: **Phenelzine 15 MG Oral Tablet** (stopped)."
         in partial_history(body)["detail"]
     )
 
@@ -296,7 +296,7 @@ def test_a_prior_course_with_its_end_alone_recorded_is_no_repeat_course(module: 
     body = answered(module, request)
     assert "muscle-relaxant-class-switch" not in rule_ids(body)
     assert (
-        "Some orders have no start date, so the checks that read when they ran could not use them: **Cyclobenzaprine"
+        "Some orders have no start date, so the checks that depend on when they were taken could not use them: **Cyclobenzaprine"
         in partial_history(body)["detail"]
     )
 
@@ -351,6 +351,6 @@ def test_an_order_repeated_in_the_history_is_named_once(module: TestClient) -> N
         in warning["detail"]
     )
     assert (
-        "Some orders have no start date, so the checks that read when they ran could not use them: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
+        "Some orders have no start date, so the checks that depend on when they were taken could not use them: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
         in (notice["detail"])
     )

@@ -125,8 +125,8 @@ def _unchecked(unchecked: tuple[str, ...]) -> str:
     counted = " (drafts counted in the order the EHR sent them)" if unchecked[0].startswith(_PLACED) else ""
     one = len(unchecked) == 1
     return (
-        f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be identified "
-        "from what the EHR sent (no drug name or code the service can read), so no check ran on "
+        f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be matched to "
+        "a known drug (no code with its code system, and no drug name where one belongs), so no check ran on "
         f"{'that order' if one else 'those orders'}."
     )
 
@@ -154,7 +154,7 @@ def _partial(
         said = dict.fromkeys(f"**{inert(c.drug.name)}** ({c.status})" for c in undated)
         which = "it" if len(said) == 1 else "each"
         lines.append(
-            f"Some orders have no start date, so the checks that read when they ran could not use them: "
+            f"Some orders have no start date, so the checks that depend on when they were taken could not use them: "
             f"{named(said, '; ')}. Confirm when {which} was last taken."
         )
     if ONSET in partial:  # the condition itself was read, and may have its own card

@@ -46,6 +46,10 @@ _LISTED = ("active", "on-hold")
 
 
 class Config(RuleConfig):
+    # Never snoozed, whatever CDS_SNOOZE_DAYS says: its warnings ask whether an MAO inhibitor is
+    # still taken, and "don't show again" would hide that for weeks from a patient who may be
+    # taking one (a pharmacist's read). A site may set it; "washout complete" is the override.
+    snooze_days: int | None = Field(default=0, ge=0, le=3650)
     # The label's contraindication: a site may be stricter, never laxer (the card says "within").
     washout_days: int = Field(default=14, ge=14, le=365)
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.
