@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition
-from cds_service.fhir.coding import ICD10CM, Code, on_one_line
+from cds_service.fhir.coding import ICD10CM, Code, on_one_line, one_line
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
@@ -97,8 +97,7 @@ def _read_concept(terminology: Terminology, concept: Any) -> _Concept:
     if not terminology.relevant(codes) or is_past_disease(codes, text):
         return _Concept((), "", frozenset())
     display = text or next((c.display for c in codes if c.display), codes[0].code)
-    # One line, as a card shows it: a line break in the record's words would begin a Markdown block.
-    return _Concept(codes, " ".join(display.split()) or codes[0].code, terminology.concepts_of(codes))
+    return _Concept(codes, one_line(display) or codes[0].code, terminology.concepts_of(codes))
 
 
 _CONCEPTS = JsonMemo(_read_concept)

@@ -48,12 +48,18 @@ def on_one_line(codes: Iterable[Code]) -> tuple[Code, ...]:
     )
 
 
+def one_line(words: str) -> str:
+    """The record's words as a card shows them: a line break in a Markdown detail would begin a
+    block of its own. Blank words come back empty, for the caller's stand-in."""
+    return " ".join(words.split())
+
+
 def _printable(code: Code) -> bool:
     return code.code.isprintable() and (code.display is None or code.display.isprintable())
 
 
 def _joined(words: str) -> str:
-    return " ".join(words.split()) or words
+    return one_line(words) or words
 
 
 # Real histories repeat the same few hundred codes; the cache bounds the work and the memory.

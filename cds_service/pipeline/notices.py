@@ -13,6 +13,7 @@ from cds_service.content.cards import SOURCE_LABEL, inert
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
 from cds_service.facts.orders import listed_orders
+from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
 from cds_service.rules.interactions import named
 
@@ -101,7 +102,7 @@ _PLACED = "**draft order "
 def _plain(words: str) -> str:
     """The EHR's words, a line's worth, as plain text in a Markdown detail: a link or emphasis in
     them would show as the service's own."""
-    words = " ".join(words.split())
+    words = one_line(words)
     words = words if len(words) <= 60 else words[:59] + "…"
     return _MARKDOWN.sub(r"\\\1", words)
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug
 from cds_service.content.terminology.names import NameReader
-from cds_service.fhir.coding import RXNORM, Code, code_key
+from cds_service.fhir.coding import RXNORM, Code, code_key, one_line
 
 
 class Terminology:
@@ -59,8 +59,7 @@ class Terminology:
                 return self.products[coding.code]
             if coding.code in self.ingredient_codes:
                 name = self.ingredient_codes[coding.code]
-                words = " ".join((coding.display or text or name).split()) or name  # one line, as a card shows it
-                return Drug(ingredient=name, name=words, rxcui=coding.code)
+                return Drug(ingredient=name, name=one_line(coding.display or text or name) or name, rxcui=coding.code)
         for label in (text, *(c.display for c in codings)):
             drug = self._reader.drug(label) if label else None
             if drug is not None:

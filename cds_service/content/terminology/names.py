@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cds_service.content.terminology.model import Drug
+from cds_service.fhir.coding import one_line
 
 # First match wins: a "Sublingual Tablet" is sublingual, an "Ophthalmic Solution" ophthalmic.
 ROUTES = (
@@ -90,7 +91,7 @@ class NameReader:
         return Drug(
             ingredient=primary,
             ingredients=tuple(named),
-            name=" ".join(label.split()),  # one line, as a card shows it (a break begins a Markdown block)
+            name=one_line(label),
             rxcui=rxcui,
             strength_mg=strengths.pop() if len(strengths) == 1 else None,
             extended_release="extended" in releases,
