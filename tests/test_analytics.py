@@ -160,6 +160,20 @@ def test_the_report_names_a_snooze_as_the_card_offered_it(make_client: Callable[
     assert reason["display"] == offered["display"] == "Don't show again for this patient (30 days)"
 
 
+def test_a_snooze_given_before_the_rule_stopped_snoozing_is_named_without_a_period(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """A site set the rule's snooze to 0 days after a clinician chose "Don't show again": the
+    report named that choice "(0 days)", a period nobody was offered. It names it by its code."""
+    card = issued(make_client(), "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")[
+        "cyclobenzaprine-duration"
+    ]
+    send_feedback(make_client(), overridden(card, "dont-show-again"))
+    body = make_client(snooze_days=0).get("/analytics", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+    [reason] = by_rule(body)["cyclobenzaprine-duration"]["override_reasons"]
+    assert (reason["code"], reason["display"]) == ("dont-show-again", "dont-show-again")
+
+
 def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_client: Callable[..., TestClient]) -> None:
     """The sandbox re-fires: the clinician dismissed the duration card, edited, then took its
     21-day limit on the next card of the same draft. One alert, accepted, not also overridden,

@@ -178,8 +178,10 @@ def _reason_display(knowledge: Knowledge, reason: queries.ReasonCount) -> str:
 
 
 def _offered_display(knowledge: Knowledge, rule_id: str, code: str | None) -> str | None:
-    """Clients send a reason's code without its display (the sandbox does): name it as the card did."""
-    if code == SNOOZE_REASON and rule_id in knowledge.snooze_days:
-        return knowledge.catalog.snooze_reason(knowledge.snooze_days[rule_id])
+    """Clients send a reason's code without its display (the sandbox does): name it as the card did.
+    A snooze of a rule that no longer snoozes is named by its code: no period is offered now."""
+    if code == SNOOZE_REASON:
+        days = knowledge.snooze_days.get(rule_id)
+        return knowledge.catalog.snooze_reason(days) if days else None
     text = knowledge.catalog.texts.get(rule_id)
     return next((r["display"] for r in text.override_reasons if r["code"] == code), None) if text else None
