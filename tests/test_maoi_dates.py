@@ -5,6 +5,8 @@ after its supply's last day, read as late as a month alone allows, and never fro
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -99,3 +101,15 @@ def test_a_listed_maoi_of_this_month_alone_was_written_today_at_the_latest(clien
     found = card(client, listed(THIS_MONTH, 5))
     assert found is not None and found["indicator"] == "critical"
     assert f"its supply may run to {(TODAY + timedelta(days=4)).isoformat()})" in found["detail"]
+
+
+def test_a_site_washout_longer_than_the_labels_is_not_contradicted_by_the_override_reason(
+    defaults: Callable[..., TestClient],
+) -> None:
+    """A site's 21-day washout: the reason offered on its card said "washout complete (14 days; …)",
+    inviting the override the site meant to forbid for an inhibitor stopped 14 days ago."""
+    client = defaults(auth_mode="off", rules={"cyclobenzaprine_maoi": {"washout_days": 21}})
+    found = card(client, fixture(f"{RULE}/silent-maoi-last-day-14-days-ago-v2-inclusive-end.json"))
+    assert found is not None and "within 21 days of stopping one" in found["detail"]
+    [reason] = [r for r in found["overrideReasons"] if r["code"] == "washout-complete"]
+    assert not re.search(r"\d", reason["display"]), reason["display"]
