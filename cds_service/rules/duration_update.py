@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, step_group
+from cds_service.facts.dose import COUNT_UNITS, DAYS_PER_UNIT, dosages_of, repeat_of, step_group, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
 from cds_service.fhir.dialect import dialect
@@ -54,7 +54,35 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
+    _first_fill_within(dispense, limit_days)
     return safe_update(order, resource)
+
+
+def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
+    """The first fill no longer than the course nor more than its quantity: left at 30 days, the
+    first fill alone would dispense what the limit took away. A fill not comparable (another
+    unit, no value) takes the course's own."""
+    fill = dispense.get("initialFill")
+    if not isinstance(fill, dict):
+        return
+    length = as_obj(fill.get("duration"))
+    if "duration" in fill and not (_days_of(length) or math.inf) <= limit_days:
+        fill["duration"] = days(limit_days)
+    quantity, total = as_obj(fill.get("quantity")), as_obj(dispense.get("quantity"))
+    value, most = as_num(quantity.get("value")), as_num(total.get("value"))
+    if "quantity" in fill and not (
+        value is not None and most is not None and unit_of(quantity) == unit_of(total) and value <= most
+    ):
+        if total:
+            fill["quantity"] = copy_json(total)
+        else:
+            del fill["quantity"]
+
+
+def _days_of(duration: dict[str, Any]) -> float | None:
+    value = as_num(duration.get("value"))
+    per_unit = DAYS_PER_UNIT.get(str(duration.get("code") or duration.get("unit") or ""))
+    return value * per_unit if value is not None and per_unit else None
 
 
 def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
@@ -148,7 +176,11 @@ def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
 
 
 def _unit_of(order: Order) -> dict[str, str]:
-    """Count units for a dispense quantity: the draft's own dose unit when it counts units."""
+    """Count units for a dispense quantity: the draft's dispensed unit when it counts units
+    ("tablet", as its pharmacy reads it), else its dose unit when that does."""
+    ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
+    if unit_of(ordered) in COUNT_UNITS:
+        return {k: ordered[k] for k in ("unit", "system", "code") if k in ordered}
     fields = dialect(order.resource)  # once: it reads every instruction
     for dosage in as_list(order.resource.get("dosageInstruction")):
         for quantity in fields.doses(dosage) if isinstance(dosage, dict) else ():

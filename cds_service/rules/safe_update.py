@@ -1,6 +1,7 @@
 """Every update is safe to accept (clinical specification §2): whatever a rule changed in the
-draft, the update dispenses no more than the draft ordered and leaves no contained resource
-that nothing references (FHIR dom-3). Applied to each update as it is composed
+draft, the update dispenses no more than the draft ordered, leaves no contained resource
+that nothing references (FHIR dom-3), and keeps none of the draft's words for the order that
+its codes can say again (they described the order before the change). Applied to each update as it is composed
 (``pipeline.cards``) and by the builders in ``rules.actions``.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.facts.model import Order
-from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
+from cds_service.fhir.dialect import dialect
+from cds_service.fhir.json import as_list, as_num, as_obj, codes_of, copy_json
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +26,26 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
         value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
         if quantity is not None and (value is None or value > limit):
             dispense["quantity"] = copy_json(ordered)
-    return without_orphans(resource)
+    return without_orphans(without_stale_words(resource))
+
+
+def without_stale_words(resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` without its narrative, nor the words of each instruction whose dose and
+    frequency are coded: "Take 1 tablet (10 mg) daily for 30 days" on a 5 mg order for 21 days
+    would reach a pharmacy label; the EHR writes them again from the codes. An instruction whose
+    words alone say its dose or how often keeps them: without them it would say neither."""
+    resource.pop("text", None)
+    fields = dialect(resource)
+    for dosage in as_list(resource.get("dosageInstruction")):
+        if not isinstance(dosage, dict):
+            continue
+        dosed = any(isinstance(q, dict) and as_num(q.get("value")) is not None for q in fields.doses(dosage))
+        timing = as_obj(dosage.get("timing"))
+        timed = as_num(as_obj(timing.get("repeat")).get("frequency")) is not None or bool(codes_of(timing.get("code")))
+        if dosed and timed:
+            dosage.pop("text", None)
+            dosage.pop("patientInstruction", None)
+    return resource
 
 
 def without_orphans(resource: dict[str, Any]) -> dict[str, Any]:
