@@ -187,6 +187,63 @@ def test_a_misspelt_choice_of_suggestion_stops_start_up(cards: Path, tmp_path: P
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        # The card kept its warning and lost its "Limit to 21 days" button.
+        ('suggestion = "Limit to', 'sugestion = "Limit to', "has unknown keys ['sugestion']"),
+        # The card offered "don't show again" alone: its three clinical reasons were gone.
+        ("override_reasons = [", "override_reason = [", "unknown keys ['override_reason']"),
+    ],
+)
+def test_a_misspelt_key_in_a_sites_card_file_stops_start_up_naming_that_file(
+    cards: Path, tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = cards / "cyclobenzaprine-duration.toml"
+    _edit(path, old, new)
+    with pytest.raises(CardContentError) as raised:
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+    assert str(raised.value).startswith(f"{path}: ") and message in str(raised.value)
+
+
+def test_a_card_file_lacking_a_variant_is_named_where_the_site_keeps_it(cards: Path, tmp_path: Path) -> None:
+    """Named "cards/…", the error sent an informaticist to edit the shipped file."""
+    path = cards / "cyclobenzaprine-duration.toml"
+    _edit(path, "[variants.duration-unknown]", "[variants.renamed]")
+    with pytest.raises(CardContentError, match=re.escape(f"{path}: missing variants ['duration-unknown']")):
+        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+
+
+def test_a_summary_its_facts_take_past_the_limit_is_cut_at_a_word_and_logged(
+    cards: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Start-up counts a fact as "9999.9"; an ingredient and "ordered in 2025" are longer. The
+    summary was cut mid-word ("since the last do") without a word to the site."""
+    _set(
+        cards / "cyclobenzaprine-maoi.toml",
+        "stop-date-unknown",
+        "summary",
+        '"MAO inhibitor {ingredient} on record ({ordered}), stop date unknown: confirm with the patient '
+        'and the pharmacy ≥ {washout_days} days since the last dose"',
+    )
+    app = create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"), clock=Clock(NOON))
+    with TestClient(app) as client:
+        body = fixture("cyclobenzaprine-maoi/fires-maoi-ordered-in-a-year-alone-may-be-recent-warning.json")
+        [card] = [
+            c
+            for c in client.post(SELECT, json=body).json()["cards"]
+            if c["source"]["topic"]["code"] == "cyclobenzaprine-maoi"
+        ]
+    summary = card["summary"]
+    assert len(summary) < 140
+    assert summary == (
+        "MAO inhibitor selegiline on record (ordered in 2026, day not recorded), stop date unknown: "
+        "confirm with the patient and the pharmacy ≥ 14…"
+    )
+    [line] = [r.getMessage() for r in caplog.records if "summary cut" in r.getMessage()]
+    assert line == "card summary cut to 139 characters: reword cyclobenzaprine-maoi, variant stop-date-unknown"
+
+
 def test_card_text_may_name_any_fact_its_card_has(cards: Path, tmp_path: Path) -> None:
     """Not only the facts the shipped text names: the limit, in a planned-too-long summary."""
     _set(

@@ -104,9 +104,30 @@ def _read(path: Traversable) -> dict[str, Any]:
         raise CardContentError(f"{path}: {error}") from error
 
 
+# What a rule's file and each of its variants may hold: a misspelt key ("sugestion") dropped its
+# one-click action, or all of a card's override reasons, without a word.
+_FILE_KEYS = ("title", "evidence", "override_reasons", "variants")
+_VARIANT_KEYS = ("indicator", "summary", "detail", "suggestion", "suggestions", "evidence")
+
+
+def _no_stray_keys(where: str, data: dict[str, Any]) -> None:
+    stray = sorted(set(data) - set(_FILE_KEYS))
+    if stray:
+        raise CardContentError(f"{where}: unknown keys {stray}, not one of {_FILE_KEYS}")
+    for name, raw in _table(data.get("variants")).items():
+        stray = sorted(set(_table(raw)) - set(_VARIANT_KEYS))
+        if stray:
+            raise CardContentError(f"{where}: variants.{name} has unknown keys {stray}, not one of {_VARIANT_KEYS}")
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
-    where = path.name
+    where = str(path)  # the site's own copy or the shipped file: whichever is read
     data = _read(path)
+    _no_stray_keys(where, data)
     try:
         variants = {}
         for name, raw in data["variants"].items():
@@ -132,8 +153,11 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
             if variant.indicator not in INDICATORS:
                 raise CardContentError(f"{where}: variants.{name}.indicator must be one of {INDICATORS}")
             widest = {f: _WIDEST_FACT for f in _placeholders(variant.summary, f"{where}: variants.{name}.summary")}
-            if len(variant.summary.format(**widest)) >= SUMMARY_LIMIT:
-                raise CardContentError(f"{where}: variants.{name}.summary can reach {SUMMARY_LIMIT} characters")
+            if (length := len(variant.summary.format(**widest))) >= SUMMARY_LIMIT:
+                raise CardContentError(
+                    f"{where}: variants.{name}.summary can reach {SUMMARY_LIMIT} characters ({length} with each "
+                    f"{{fact}} counted as {len(_WIDEST_FACT)}): shorten it by {length - SUMMARY_LIMIT + 1} at least"
+                )
             variants[name] = variant
         unknown = [key for key in data["evidence"] if key not in evidence]
         if unknown:
@@ -161,8 +185,9 @@ SNOOZE_REASON = "dont-show-again"
 
 
 class CardCatalog:
-    def __init__(self, texts: dict[str, RuleText], snooze_display: str) -> None:
+    def __init__(self, texts: dict[str, RuleText], snooze_display: str, directory: Traversable) -> None:
         self.texts = texts
+        self._directory = directory  # named in errors: the site's copy is the file to edit
         # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
         self._snooze_display = snooze_display
 
@@ -175,11 +200,11 @@ class CardCatalog:
         """The rule's text is here, with every variant the rule produces, naming only the facts
         the rule fills for it: a gap stops start-up, never a hook call."""
         if rule_id not in self.texts:
-            raise CardContentError(f"no card text for rule {rule_id} (expected cards/{rule_id}.toml)")
+            raise CardContentError(f"no card text for rule {rule_id} (expected {self._file(rule_id)})")
         texts = self.texts[rule_id].variants
         absent = set(variants) - set(texts)
         if absent:
-            raise CardContentError(f"cards/{rule_id}.toml: missing variants {sorted(absent)}")
+            raise CardContentError(f"{self._file(rule_id)}: missing variants {sorted(absent)}")
         for name, facts in variants.items():
             variant = texts[name]
             fields = {"summary": variant.summary, "detail": variant.detail}
@@ -188,7 +213,7 @@ class CardCatalog:
                 for key, label in variant.suggestions.items()
             }
             for field, template in fields.items():
-                where = f"cards/{rule_id}.toml: variants.{name}.{field}"
+                where = f"{self._file(rule_id)}: variants.{name}.{field}"
                 unknown = sorted(_placeholders(template, where) - set(facts))
                 if unknown:
                     known = ", ".join(f"{{{fact}}}" for fact in facts) or "none"
@@ -196,6 +221,9 @@ class CardCatalog:
                         f"{where} names {', '.join(f'{{{u}}}' for u in unknown)}, "
                         f"which this card does not have (it has: {known})"
                     )
+
+    def _file(self, rule_id: str) -> str:
+        return str(self._directory / f"{rule_id}.toml")
 
     def indicator(self, rule_id: str, variant: str) -> str:
         return self.texts[rule_id].variants[variant].indicator
@@ -209,7 +237,7 @@ class CardCatalog:
         by_key = {e.key: e for e in text.evidence}
         stray = [key for key in keys or () if key not in by_key]
         if stray:
-            raise CardContentError(f"cards/{rule_id}.toml: a {variant} card cites {stray}, not in the file's evidence")
+            raise CardContentError(f"{self._file(rule_id)}: a {variant} card cites {stray}, not in the file's evidence")
         narrowed = text.variants[variant].evidence
         chosen = [
             e for e in text.evidence if (keys is None or e.key in keys) and (narrowed is None or e.key in narrowed)
@@ -225,7 +253,9 @@ def load_catalog(directory: Traversable) -> CardCatalog:
             for key, value in evidence_data.items()
         }
     except (KeyError, TypeError, AttributeError) as error:
-        raise CardContentError(f"evidence.toml: every entry needs a label and a citation ({error})") from None
+        raise CardContentError(
+            f"{directory / 'evidence.toml'}: every entry needs a label and a citation ({error})"
+        ) from None
     texts = {}
     try:
         listed = sorted(directory.iterdir(), key=lambda p: p.name)
@@ -236,6 +266,7 @@ def load_catalog(directory: Traversable) -> CardCatalog:
             continue
         texts[path.name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)
     display = reasons.get(SNOOZE_REASON, {}).get("display", "")
-    if _placeholders(display, f"override-reasons.toml: [{SNOOZE_REASON}].display") != {"days"}:
-        raise CardContentError(f"override-reasons.toml: [{SNOOZE_REASON}] needs a display with {{days}}")
-    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"])
+    where = directory / "override-reasons.toml"
+    if _placeholders(display, f"{where}: [{SNOOZE_REASON}].display") != {"days"}:
+        raise CardContentError(f"{where}: [{SNOOZE_REASON}] needs a display with {{days}}")
+    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"], directory)

@@ -4,6 +4,7 @@ text filled in with the facts (clinical specification §2: card volume, suggesti
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -27,6 +28,8 @@ from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal, Rule
 from cds_service.rules.interactions import named
 from cds_service.rules.safe_update import safe_update
+
+log = logging.getLogger(__name__)
 
 
 def compose_suggestions(findings: list[Finding]) -> list[Finding]:
@@ -162,7 +165,7 @@ def render(
         detail += f"\n\nEvidence: {' '.join(unlinked)}"
     card: dict[str, Any] = {
         "uuid": new_uuid(),
-        "summary": variant.summary.format(**facts)[: SUMMARY_LIMIT - 1],
+        "summary": _short(variant.summary.format(**facts), finding),
         "detail": detail,
         "indicator": variant.indicator,
         "source": {
@@ -184,6 +187,20 @@ def render(
     if links:
         card["links"] = links
     return card
+
+
+def _short(summary: str, finding: Finding) -> str:
+    """The summary under the limit (clinical specification §2). Start-up counts each fact as a
+    short number; a long drug name can pass that: cut at a word, with an ellipsis, and logged
+    for the site to reword (the rule and variant, never the facts: they may name the patient's)."""
+    if len(summary) < SUMMARY_LIMIT:
+        return summary
+    log.warning(
+        "card summary cut to %d characters: reword %s, variant %s", SUMMARY_LIMIT - 1, finding.rule_id, finding.variant
+    )
+    cut = summary[: SUMMARY_LIMIT - 2]
+    word = cut.rfind(" ")
+    return (cut[:word] if word > SUMMARY_LIMIT // 2 else cut).rstrip(" ,;:") + "…"
 
 
 # The card that stands, last, for the cards a response has no room for (CDS_MAX_CARDS): not a
