@@ -23,7 +23,7 @@ from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import InvalidSettings, Settings, get_settings
-from cds_service.storage.engine import CannotStartOnDatabase, opening
+from cds_service.storage.engine import CannotStartOnDatabase, database_url, opening
 
 EXIT_INVALID = 2
 # A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
@@ -95,6 +95,7 @@ def _report(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     query = parse_query(args.from_, args.to, args.period, today(system_clock, ZoneInfo(settings.timezone)))
+    _service_database(settings)
     store = open_store(settings, clock=system_clock)
     with opening(store.engine.url):  # the database lost, or a statement past its timeout: one line
         figures = analytics(store, load_knowledge(settings), query)
@@ -103,6 +104,17 @@ def _report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text_report(figures))
     return 0
+
+
+def _service_database(settings: Settings) -> None:
+    """The report reads the service's database: run from another directory (``CDS_DATA_DIR``
+    defaults to ``./var``) it made a new, empty one and reported "no alerts", believably."""
+    parsed = database_url(settings.database)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
+        raise InvalidSettings(
+            f"no database at {Path(str(parsed.database)).absolute()}: run the report with the service's "
+            "CDS_DATA_DIR (or CDS_DATABASE_URL)"
+        )
 
 
 def _read(source: str, limits: BodyLimits) -> object:

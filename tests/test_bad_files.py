@@ -19,10 +19,17 @@ from sqlalchemy.exc import OperationalError
 from cds_service.cli import main
 from cds_service.settings import read_settings
 from cds_service.storage.migrations import SCHEMA_VERSION
+from cds_service.storage.store import Store
 from tests.conftest import fixture
 from tests.serving import free_port, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_database(data_dir: Path) -> None:
+    """The service's database in ``data_dir``, at this release's schema, as a first start makes it."""
+    store = Store(f"sqlite:///{data_dir / 'cds-service.db'}", patient_key=b"k" * 32)
+    store.engine.dispose()
 
 
 @pytest.fixture
@@ -153,7 +160,7 @@ def test_content_of_the_wrong_shape_stops_start_up_naming_the_file(
 
 def test_a_data_directory_that_is_a_file_stops_start_up_naming_it(cli, tmp_path: Path) -> None:
     (tmp_path / "data").write_text("", encoding="utf-8")
-    code, err, _ = cli("report", CDS_DATA_DIR=str(tmp_path / "data"))
+    code, err, _ = cli("serve", "--port", str(free_port()), CDS_DATA_DIR=str(tmp_path / "data"))
     assert code == 2 and err.startswith("cds-service: invalid configuration: CDS_DATA_DIR: cannot make"), err
 
 
@@ -162,7 +169,7 @@ def test_an_empty_patient_id_key_stops_start_up(cli, tmp_path: Path) -> None:
     every likely id, which the key exists to prevent."""
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "patient-id.key").write_bytes(b"\n")
-    code, err, _ = cli("report")
+    code, err, _ = cli("serve", "--port", str(free_port()))
     assert code == 2 and "patient-id.key is empty: restore it from a backup" in err, err
 
 
@@ -216,7 +223,7 @@ def test_a_database_file_that_is_no_database_stops_start_up_naming_it(cli, tmp_p
 def test_a_migration_lock_that_cannot_be_opened_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:
     """The lock file beside the SQLite file, not writable (here a directory: the tests run as
     root): it was a traceback, exit 1."""
-    assert cli("report")[0] == 0
+    make_database(tmp_path / "var")
     lock = tmp_path / "var" / "cds-service.db.migrate.lock"
     lock.unlink()
     lock.mkdir()
@@ -242,7 +249,7 @@ def test_a_report_past_the_statement_timeout_is_one_line(cli, postgresql_url: st
 
 def test_an_emptied_schema_version_table_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:
     """Which steps the database has cannot be told (it was a TypeError's traceback)."""
-    assert cli("report")[0] == 0
+    make_database(tmp_path / "var")
     database = tmp_path / "var" / "cds-service.db"
     with closing(sqlite3.connect(database)) as connection, connection:
         connection.execute("DELETE FROM schema_version")
@@ -257,7 +264,7 @@ def test_an_emptied_schema_version_table_stops_start_up_in_one_line(cli, tmp_pat
 def test_a_database_at_a_newer_schema_stops_start_up_and_is_left_as_it_is(cli, tmp_path: Path) -> None:
     """A rollback to the release before, on a database the next release migrated: refused in one
     line (it was a traceback), for the operator to restore the database from before the upgrade."""
-    assert cli("report")[0] == 0  # the database made, at this release's schema
+    make_database(tmp_path / "var")  # at this release's schema
     database = tmp_path / "var" / "cds-service.db"
     with closing(sqlite3.connect(database)) as connection, connection:
         connection.execute(
@@ -276,7 +283,7 @@ def test_a_database_at_a_newer_schema_stops_start_up_and_is_left_as_it_is(cli, t
 def test_a_migrations_own_error_keeps_its_traceback(cli, tmp_path: Path) -> None:
     """A database error that is no deployment's (here a step applied twice: version 8's "duplicate
     column") is a bug to be seen whole, not a line that a supervisor retries for ever."""
-    assert cli("report")[0] == 0
+    make_database(tmp_path / "var")
     with closing(sqlite3.connect(tmp_path / "var" / "cds-service.db")) as connection, connection:
         connection.execute("UPDATE schema_version SET version = 7 WHERE version = ?", (SCHEMA_VERSION,))
     with pytest.raises(OperationalError, match="duplicate column"):
@@ -380,9 +387,24 @@ def test_a_request_piped_to_evaluate_is_read_as_bytes() -> None:
 
 def test_a_serving_lock_that_cannot_be_opened_stops_start_up_in_one_line(cli, tmp_path: Path) -> None:
     """The lock that keeps a second process off the SQLite file, not writable: a traceback."""
-    assert cli("report")[0] == 0
+    make_database(tmp_path / "var")
     lock = tmp_path / "var" / "cds-service.db.migrate.serving"
     lock.mkdir()
     code, err, _ = cli("serve", "--port", str(free_port()), CDS_AUTH_MODE="off")
     database = tmp_path / "var" / "cds-service.db"
     assert (code, err) == (3, f"cds-service: cannot start on the database {database}: Is a directory: {lock}\n")
+
+
+def test_a_report_where_the_service_has_no_database_says_so_and_makes_none(cli, tmp_path: Path) -> None:
+    """Run from another directory (``CDS_DATA_DIR`` defaults to ``./var``), it made a new database
+    and key there and reported "No alerts were issued in this period": believable, and wrong."""
+    code, err, out = cli("report")
+    database = tmp_path / "var" / "cds-service.db"
+    assert (code, out) == (2, "")
+    assert err == (
+        f"cds-service: invalid configuration: no database at {database}: run the report with the service's "
+        "CDS_DATA_DIR (or CDS_DATABASE_URL)\n"
+    )
+    assert not (tmp_path / "var").exists()
+    make_database(tmp_path / "var")
+    assert cli("report")[0] == 0

@@ -317,6 +317,7 @@ def test_a_database_url_the_service_cannot_run_on_stops_start_up_naming_the_sett
     """Each ended in a traceback (SQLAlchemy's parser, or a driver not installed); never the URL: it may hold a password."""
     monkeypatch.setenv("CDS_DATABASE_URL", url.format(data=tmp_path))
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
+    (tmp_path / "cds.db").touch()  # the report reads an existing database
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
     assert main(["report"]) == 2
     err = capsys.readouterr().err
