@@ -129,8 +129,15 @@ def test_operation_outcome_in_a_key_is_fetched_again(client: TestClient, fhir_se
 
 
 def test_operation_outcome_without_fhir_server_is_412(client: TestClient) -> None:
+    """The 412 said "not in the request" of a key the request held: an integrator looked in the
+    wrong place for why the EHR's prefetch failed."""
     failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
-    assert_412(client.post(SELECT, json=_request(None, conditions=failed, medications=None)), "conditions")
+    response = client.post(SELECT, json=_request(None, conditions=failed))
+    assert_412(response, "conditions", "medications")
+    assert response.json()["issue"][0]["diagnostics"] == (
+        "prefetch.conditions: an OperationOutcome in the request (the EHR could not prefetch it), and the "
+        "request has no fhirServer; prefetch.medications: not in the request, and the request has no fhirServer"
+    )
 
 
 def test_no_fhir_server_and_missing_keys_is_412(client: TestClient) -> None:

@@ -44,7 +44,7 @@ from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.notices import notices, unread_drafts
 from cds_service.pipeline.one_patient import own_drafts
-from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications
+from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications, unavailable
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
 from cds_service.pipeline.silenced import not_repeated, unsilenced
 from cds_service.pipeline.threads import off_loop
@@ -226,9 +226,7 @@ async def _patient_data(
     )
     missing = sorted(k.name for k in service.prefetch if k.required and k.name in data.unavailable)
     if missing:
-        fields = [f"prefetch.{name}" for name in missing]
-        reasons = dict.fromkeys(data.unavailable[name] for name in missing)
-        raise DataUnavailable(f"{', '.join(fields)}: not in the request, and {'; '.join(reasons)}", fields=fields)
+        raise DataUnavailable(unavailable(data, missing), fields=[f"prefetch.{name}" for name in missing])
     return data
 
 

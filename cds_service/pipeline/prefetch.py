@@ -66,6 +66,12 @@ class _Completion:
     left_out: list[str] = field(default_factory=list)
     fetched: set[str] = field(default_factory=set)
     medications: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: set[str] = field(default_factory=set)  # sent as an OperationOutcome: the EHR's fetch failed
+
+    def cannot_have(self, name: str, why: str) -> None:
+        """Why a key cannot be had, as a 412 says it: what the request held, then ``why`` not fetched."""
+        sent = "an OperationOutcome in the request (the EHR could not prefetch it)" if name in self.outcomes else None
+        self.unavailable[name] = f"{sent or 'not in the request'}, and {why}"
 
     def take(self, name: str, found: list[dict[str, Any]], kinds: frozenset[str]) -> None:
         """A key's resources, checked as soon as they are listed, while a history just parsed is
@@ -126,10 +132,11 @@ async def complete_prefetch(
             continue
         if value is not None:
             log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
+            done.outcomes.add(key.name)
         if isinstance(client, FhirClient):
             jobs[key.name] = client.fetch(key, patient_id)
         else:
-            done.unavailable[key.name] = client.reason if client else "the request has no fhirServer"
+            done.cannot_have(key.name, client.reason if client else "the request has no fhirServer")
             if value is not None:
                 done.failed.add(key.name)
 
@@ -239,5 +246,13 @@ async def _run(
             error = task.exception() if task in finished else TimeoutError(f"not done in {deadline:g} s")
             detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
-            done.unavailable[name] = "fetching it from fhirServer failed (the service log says why)"
+            done.cannot_have(name, "fetching it from fhirServer failed (the service log says why)")
             done.failed.add(name)
+
+
+def unavailable(data: PatientData, missing: list[str]) -> str:
+    """The 412's words: the keys that cannot be had, grouped by why."""
+    keys: dict[str, list[str]] = {}
+    for name in missing:
+        keys.setdefault(data.unavailable[name], []).append(f"prefetch.{name}")
+    return "; ".join(f"{', '.join(fields)}: {why}" for why, fields in keys.items())
