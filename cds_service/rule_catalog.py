@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import annotated_types
+from pydantic.fields import FieldInfo
+
 from cds_service.content.cards import INDICATORS
 from cds_service.pipeline.knowledge import Knowledge
 
@@ -33,9 +36,17 @@ def catalog(knowledge: Knowledge) -> list[dict[str, Any]]:
                 # Critical cards are never snoozed: a rule with only critical cards has no snooze.
                 "snooze_days": knowledge.snooze_days[rule.id] if indicators != ["critical"] else None,
                 "thresholds": config,
+                # The values start-up accepts, [lowest, highest] (None: unbounded), for a site tuning them.
+                "ranges": {name: _range(type(knowledge.configs[rule.id]).model_fields[name]) for name in config},
             }
         )
     return rows
+
+
+def _range(field: FieldInfo) -> list[Any]:
+    low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    return [low, high]
 
 
 def rendered(rows: list[dict[str, Any]], form: Format) -> str:

@@ -100,6 +100,24 @@ def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, 
     assert row["thresholds"] == {"max_days": 10, "cumulative_window_days": 30}
 
 
+def test_the_catalog_gives_each_thresholds_range_as_start_up_holds_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    """The ranges were in the rules' Python alone; the docs' "3,650 at most" is not max_days' 365."""
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["cyclobenzaprine-duration"]["ranges"] == {"max_days": [1, 365], "cumulative_window_days": [1, 365]}
+    assert rows["cyclobenzaprine-maoi"]["ranges"]["washout_days"] == [14, 365]
+    assert all(set(row["ranges"]) == set(row["thresholds"]) for row in rows.values())
+    config = tmp_path / "cds.toml"
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    for days, code in ((365, 0), (366, 2)):
+        config.write_text(f"[rules.cyclobenzaprine-duration]\nmax_days = {days}\n")
+        assert main(["rules", "--json"]) == code
+        capsys.readouterr()
+
+
 def test_a_sites_codes_are_read_by_its_own_terminology_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_with
 ) -> None:
@@ -364,6 +382,7 @@ def test_rules_command_lists_all_seventeen(capsys) -> None:
         "enabled": True,
         "snooze_days": 30,
         "thresholds": {"max_days": 21, "cumulative_window_days": 30},
+        "ranges": {"max_days": [1, 365], "cumulative_window_days": [1, 365]},
     }
 
 
