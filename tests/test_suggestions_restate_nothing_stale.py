@@ -49,6 +49,12 @@ def worded(name: str) -> dict[str, Any]:
     return request
 
 
+def cards_of(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
+
+
 @pytest.mark.parametrize("name", [HEPATIC, DURATION])
 def test_an_update_drops_the_drafts_words_for_the_order_where_its_codes_say_it_all(
     client: TestClient, name: str
@@ -60,35 +66,63 @@ def test_an_update_drops_the_drafts_words_for_the_order_where_its_codes_say_it_a
         for dosage in resource["dosageInstruction"]:
             assert not {"text", "patientInstruction"} & dosage.keys(), label
             assert dosage["timing"]["repeat"]["frequency"] and dosage["doseAndRate"], label
+    for card in cards_of(client, worded(name)):
+        if card.get("suggestions"):  # the clinician is told, on the card they accept from
+            assert card["detail"].count("leaves out the order's sig text and patient instructions") == 1
 
 
-def test_an_instruction_whose_words_alone_say_how_often_keeps_them(client: TestClient) -> None:
-    """Dropped, a dosage with no coded frequency would no longer say how often to take it."""
-    request = worded(DURATION)
+def test_a_card_updating_a_draft_with_no_words_says_nothing_of_them(client: TestClient) -> None:
+    assert all("leaves out" not in card["detail"] for card in cards_of(client, fixture(HEPATIC)))
+
+
+@pytest.mark.parametrize("dropped", ["timing", "doseAndRate"])
+def test_a_draft_whose_words_alone_give_its_dose_or_frequency_is_offered_no_update(
+    client: TestClient, dropped: str
+) -> None:
+    """Kept, its words ("Take 1 tablet (10 mg) … for 30 days") would stand beside a 5 mg, 21-day
+    order, and a pharmacist reading "10 mg" on a 5 mg tablet dispenses two (a pharmacist's review)."""
+    request = worded(HEPATIC)
     [dosage] = the_draft(request)["dosageInstruction"]
-    dosage["timing"]["repeat"].pop("frequency", None)
-    dosage["timing"]["repeat"].pop("period", None)
-    dosage["timing"]["repeat"].pop("periodUnit", None)
-    dosage.pop("timing")
-    offered = updates(client, request)
-    assert offered, "no update offered"
-    for label, resource in offered.items():
-        assert "text" not in resource, label
-        [kept] = resource["dosageInstruction"]
-        assert (kept["text"], kept["patientInstruction"]) == (TEXT, FOR_THE_PATIENT), label
+    del dosage[dropped]
+    shown = cards_of(client, request)
+    assert updates(client, request) == {}
+    assert any(card.get("suggestions") for card in cards_of(client, fixture(HEPATIC)))
+    said = [card for card in shown if "gives its dose or how often only in words" in card["detail"]]
+    assert said and all("edit the order itself before signing" in card["detail"] for card in said)
+
+
+def limited_fill(client: TestClient, fill: dict[str, Any]) -> dict[str, Any]:
+    """The 21-day update's dispense of the sandbox's 30-day order of 30 tablets, first filled ``fill``."""
+    request = fixture(DURATION)
+    dispense = the_draft(request)["dispenseRequest"]
+    dispense["quantity"] = TABLETS
+    dispense["initialFill"] = fill
+    [limited] = [r for label, r in updates(client, request).items() if "21 days" in label]
+    dispense = limited["dispenseRequest"]
+    assert dispense["quantity"] == {**TABLETS, "value": 21}  # in the draft's unit, not the dose's {pill}
+    return dispense
+
+
+TABLETS = {"value": 30, "unit": "tablet", "system": "http://unitsofmeasure.org", "code": "{tbl}"}
+MONTH = {"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
 
 
 def test_the_21_day_update_first_fills_no_more_than_it_orders(client: TestClient) -> None:
-    request = fixture(DURATION)
-    dispense = the_draft(request)["dispenseRequest"]
-    tablets = {"value": 30, "unit": "tablet", "system": "http://unitsofmeasure.org", "code": "{tbl}"}
-    dispense["quantity"] = tablets
-    month = {"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
-    dispense["initialFill"] = {"quantity": tablets, "duration": month}
-    [limited] = [r for label, r in updates(client, request).items() if "21 days" in label]
-    limited_dispense = limited["dispenseRequest"]
-    fill = limited_dispense["initialFill"]
-    assert fill["quantity"]["value"] <= limited_dispense["quantity"]["value"]
-    assert fill["duration"]["value"] == 21 and fill["duration"]["code"] == "d"
-    assert limited_dispense["quantity"] == {**tablets, "value": 21}  # in the draft's unit, not the dose's {pill}
-    assert fill["quantity"] == limited_dispense["quantity"]
+    dispense = limited_fill(client, {"quantity": TABLETS, "duration": MONTH})
+    assert dispense["initialFill"] == {"quantity": dispense["quantity"], "duration": {**MONTH, "value": 21}}
+
+
+def test_a_trial_first_fill_counted_in_another_spelling_of_tablets_is_kept(client: TestClient) -> None:
+    """ "7 TAB" against "30 {tbl}" was read as another unit, and the course's 21 copied in: the
+    trial fill, raised threefold."""
+    week = {**MONTH, "value": 7}
+    trial = {"value": 7, "unit": "TAB"}
+    assert limited_fill(client, {"quantity": trial, "duration": week})["initialFill"] == {
+        "quantity": trial,
+        "duration": week,
+    }
+
+
+def test_a_first_fill_that_cannot_be_compared_loses_its_quantity_never_gains_one(client: TestClient) -> None:
+    fill = limited_fill(client, {"quantity": {"value": 5, "unit": "mL"}, "duration": MONTH})["initialFill"]
+    assert fill == {"duration": {**MONTH, "value": 21}}

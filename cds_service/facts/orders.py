@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import nonpositive_dose
+from cds_service.facts.dose import coded_sig, dosages_of, instruction_words, nonpositive_dose
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 NO_ID = "no-id:"
 NO_ID_REASON = "The order has no id, so no change can be offered."
 UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
+WORDS_ONLY_REASON = (
+    "The order gives its dose or how often only in words, so no one-click change is offered: "
+    "edit the order itself before signing."
+)
+WORDS_LEFT_OUT = (
+    "Accepting a change leaves out the order's sig text and patient instructions, written for the "
+    "order as it was: re-enter any that still apply."
+)
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
 
@@ -71,7 +79,22 @@ def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
         return NO_ID_REASON
     if "update" in kinds and not _sound(order):
         return UNSOUND_REASON
+    if "update" in kinds and _words_only(order):
+        return WORDS_ONLY_REASON
     return None
+
+
+def words_left_out(order: Order) -> str | None:
+    """What a card offering an update says of the draft's words for it, which the update leaves
+    out (``rules.safe_update``): "take with food" may still apply, and only the clinician knows."""
+    return WORDS_LEFT_OUT if any(instruction_words(d) for d in dosages_of(order.resource)) else None
+
+
+def _words_only(order: Order) -> bool:
+    """Does an instruction give its dose or how often in words alone ("Take 1 tablet (10 mg)
+    three times a day")? An update changes the codes; those words, kept, would contradict it (a
+    pharmacist reading "10 mg" on a 5 mg tablet dispenses two), and rewriting them is guesswork."""
+    return any(instruction_words(d) and not coded_sig(d) for d in dosages_of(order.resource))
 
 
 def _sound(order: Order) -> bool:

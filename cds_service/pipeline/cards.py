@@ -23,7 +23,7 @@ from cds_service.content.cards import (
 )
 from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.orders import no_change_reason
+from cds_service.facts.orders import no_change_reason, words_left_out
 from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal, Rule
 from cds_service.rules.interactions import named
@@ -158,6 +158,10 @@ def render(
         detail = variant.detail.format(**{name: inert(value) for name, value in facts.items()})
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"
+    if any(a["type"] == "update" for p in finding.proposals for a in p.actions) and (
+        words := words_left_out(finding.order)
+    ):
+        detail += f"\n\n{words}"
     if finding.also_flagged:
         detail += f"\n\nAlso flagged: {', '.join(finding.also_flagged)}."
     unlinked = [e.citation for e in evidence if not e.url]

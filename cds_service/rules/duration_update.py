@@ -60,8 +60,8 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
 
 def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
     """The first fill no longer than the course nor more than its quantity: left at 30 days, the
-    first fill alone would dispense what the limit took away. A fill not comparable (another
-    unit, no value) takes the course's own."""
+    first fill alone would dispense what the limit took away. A quantity that cannot be compared
+    (another unit, no value) goes: the course's own copied in could raise a 7-tablet trial fill."""
     fill = dispense.get("initialFill")
     if not isinstance(fill, dict):
         return
@@ -70,13 +70,22 @@ def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
         fill["duration"] = days(limit_days)
     quantity, total = as_obj(fill.get("quantity")), as_obj(dispense.get("quantity"))
     value, most = as_num(quantity.get("value")), as_num(total.get("value"))
-    if "quantity" in fill and not (
-        value is not None and most is not None and unit_of(quantity) == unit_of(total) and value <= most
-    ):
-        if total:
-            fill["quantity"] = copy_json(total)
-        else:
-            del fill["quantity"]
+    if "quantity" not in fill:
+        return
+    if value is None or most is None or _counted_as(quantity) != _counted_as(total):
+        del fill["quantity"]
+    elif value > most:
+        fill["quantity"] = copy_json(total)
+
+
+# A count's unit as EHRs spell it, by what is counted: "TAB", "tabs" and "{tablet}" are one unit.
+_COUNTED_AS = {"tab": "tablet", "tabs": "tablet", "tbl": "tablet", "tablets": "tablet", "cap": "capsule"}
+_COUNTED_AS |= {"caps": "capsule", "capsules": "capsule", "pills": "pill"}
+
+
+def _counted_as(quantity: dict[str, Any]) -> str:
+    unit = unit_of(quantity)
+    return _COUNTED_AS.get(unit, unit)
 
 
 def _days_of(duration: dict[str, Any]) -> float | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_service.facts.dose import coded_sig, dosages_of
 from cds_service.facts.model import Order
-from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, as_num, as_obj, codes_of, copy_json
+from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 
 
 def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
@@ -32,17 +32,12 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
 def without_stale_words(resource: dict[str, Any]) -> dict[str, Any]:
     """``resource`` without its narrative, nor the words of each instruction whose dose and
     frequency are coded: "Take 1 tablet (10 mg) daily for 30 days" on a 5 mg order for 21 days
-    would reach a pharmacy label; the EHR writes them again from the codes. An instruction whose
-    words alone say its dose or how often keeps them: without them it would say neither."""
+    would reach a pharmacy label; the EHR writes them again from the codes. A draft with an
+    instruction whose words alone say its dose or how often is offered no update
+    (``facts.orders.no_change_reason``): its words would stand, wrong, beside the change."""
     resource.pop("text", None)
-    fields = dialect(resource)
-    for dosage in as_list(resource.get("dosageInstruction")):
-        if not isinstance(dosage, dict):
-            continue
-        dosed = any(isinstance(q, dict) and as_num(q.get("value")) is not None for q in fields.doses(dosage))
-        timing = as_obj(dosage.get("timing"))
-        timed = as_num(as_obj(timing.get("repeat")).get("frequency")) is not None or bool(codes_of(timing.get("code")))
-        if dosed and timed:
+    for dosage in dosages_of(resource):
+        if coded_sig(dosage):
             dosage.pop("text", None)
             dosage.pop("patientInstruction", None)
     return resource
