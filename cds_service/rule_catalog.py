@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-import annotated_types
 from pydantic.fields import FieldInfo
 
 from cds_service.content.cards import INDICATORS
@@ -44,8 +43,9 @@ def catalog(knowledge: Knowledge) -> list[dict[str, Any]]:
 
 
 def _range(field: FieldInfo) -> list[Any]:
-    low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
-    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    """A threshold's bounds as its ``Field(ge=…, le=…)`` sets them (pydantic keeps them as metadata)."""
+    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
     return [low, high]
 
 

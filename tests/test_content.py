@@ -164,12 +164,12 @@ def test_card_text_naming_what_the_card_lacks_stops_start_up(
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
 
 
-@pytest.mark.parametrize(("filler", "starts"), [(132, True), (133, False)])
+@pytest.mark.parametrize(("filler", "starts"), [(128, True), (129, False)])
 def test_a_summary_must_stay_under_140_characters_at_its_widest(
     cards: Path, tmp_path: Path, filler: int, starts: bool
 ) -> None:
     """Clinical specification §2: "summary under 140 characters". With its fact at its widest
-    ("9999.9"), 139 characters start and 140 do not."""
+    (a date, "2026-11-21"), 139 characters start and 140 do not."""
     _set(cards / "cyclobenzaprine-duration.toml", "planned-too-long", "summary", f'"{"x" * filler} {{planned_days}}"')
     settings = Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off")
     if starts:
@@ -217,14 +217,14 @@ def test_a_card_file_lacking_a_variant_is_named_where_the_site_keeps_it(cards: P
 def test_a_summary_its_facts_take_past_the_limit_is_cut_at_a_word_and_logged(
     cards: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Start-up counts a fact as "9999.9"; an ingredient and "ordered in 2025" are longer. The
-    summary was cut mid-word ("since the last do") without a word to the site."""
+    """Start-up counts a fact as a date ("2026-11-21"); "ordered in 2026, day not recorded" is
+    longer. The summary was cut mid-word ("since the last do") without a word to the site."""
     _set(
         cards / "cyclobenzaprine-maoi.toml",
         "stop-date-unknown",
         "summary",
         '"MAO inhibitor {ingredient} on record ({ordered}), stop date unknown: confirm with the patient '
-        'and the pharmacy ≥ {washout_days} days since the last dose"',
+        '≥ {washout_days} days since the last dose"',
     )
     app = create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"), clock=Clock(NOON))
     with TestClient(app) as client:
@@ -238,10 +238,10 @@ def test_a_summary_its_facts_take_past_the_limit_is_cut_at_a_word_and_logged(
     assert len(summary) < 140
     assert summary == (
         "MAO inhibitor selegiline on record (ordered in 2026, day not recorded), stop date unknown: "
-        "confirm with the patient and the pharmacy ≥ 14…"
+        "confirm with the patient ≥ 14 days since the…"
     )
-    [line] = [r.getMessage() for r in caplog.records if "summary cut" in r.getMessage()]
-    assert line == "card summary cut to 139 characters: reword cyclobenzaprine-maoi, variant stop-date-unknown"
+    [line] = [r.getMessage() for r in caplog.records if "card summary over" in r.getMessage()]
+    assert line == "card summary over 139 characters, cut: reword cyclobenzaprine-maoi, variant stop-date-unknown"
 
 
 def test_card_text_may_name_any_fact_its_card_has(cards: Path, tmp_path: Path) -> None:

@@ -126,3 +126,37 @@ def test_a_trial_first_fill_counted_in_another_spelling_of_tablets_is_kept(clien
 def test_a_first_fill_that_cannot_be_compared_loses_its_quantity_never_gains_one(client: TestClient) -> None:
     fill = limited_fill(client, {"quantity": {"value": 5, "unit": "mL"}, "duration": MONTH})["initialFill"]
     assert fill == {"duration": {**MONTH, "value": 21}}
+
+
+def test_a_trial_first_fill_in_tablets_of_a_course_counted_in_pills_is_kept(client: TestClient) -> None:
+    """No dispensed quantity: the course is counted in the dose's {pill}. "7 tablet" was another
+    unit to it, and the fill went, leaving ``initialFill: {}`` (FHIR has no empty objects)."""
+    request = fixture(DURATION)
+    trial = {"value": 7, "unit": "tablet"}
+    the_draft(request)["dispenseRequest"]["initialFill"] = {"quantity": trial}
+    [limited] = [r for label, r in updates(client, request).items() if "21 days" in label]
+    assert limited["dispenseRequest"]["initialFill"] == {"quantity": trial}
+
+
+def test_a_first_fill_left_with_nothing_goes(client: TestClient) -> None:
+    request = fixture(DURATION)
+    the_draft(request)["dispenseRequest"]["initialFill"] = {"quantity": {"value": 5, "unit": "mL"}}
+    [limited] = [r for label, r in updates(client, request).items() if "21 days" in label]
+    assert "initialFill" not in limited["dispenseRequest"]
+
+
+@pytest.mark.parametrize(
+    ("repeat", "offered"),
+    [
+        ({"frequency": 3}, False),  # three times in no period: how often is in the words alone
+        ({"when": ["HS"]}, True),  # at bedtime: once a day, as the facts read it
+        ({"timeOfDay": ["08:00:00", "20:00:00"]}, True),
+    ],
+)
+def test_how_often_is_coded_as_the_facts_read_it(client: TestClient, repeat: dict[str, Any], offered: bool) -> None:
+    request = worded(HEPATIC)
+    the_draft(request)["dosageInstruction"][0]["timing"] = {"repeat": repeat}
+    found = updates(client, request)
+    assert bool(found) is offered
+    for resource in found.values():
+        assert not {"text", "patientInstruction"} & resource["dosageInstruction"][0].keys()

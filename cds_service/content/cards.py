@@ -26,8 +26,9 @@ SUMMARY_LIMIT = 140
 # The keys a variant's ``suggestions`` table may use: the other choices rules offer besides the
 # variant's ``suggestion`` (``Proposal.label``). A misspelt key would drop its one-click action.
 OTHER_SUGGESTIONS = ("remove",)
-# Facts are short numbers, dates and codes; a summary must stay under the limit even so.
-_WIDEST_FACT = "9999.9"
+# A fact counted as a date's length (numbers are shorter; names may be longer: ``pipeline.cards``
+# cuts such a summary at a word and logs it). A summary must stay under the limit even so.
+_WIDEST_FACT = "2026-11-21"
 
 
 class CardContentError(ValueError):

@@ -51,16 +51,12 @@ def instruction_words(dosage: dict[str, Any]) -> list[str]:
     return [w for w in (dosage.get("text"), dosage.get("patientInstruction")) if type(w) is str and w.strip()]
 
 
-def coded_sig(dosage: dict[str, Any]) -> bool:
-    """Do the instruction's codes give its dose (a quantity or a range, where R4 or STU3 puts
-    it) and how often (a frequency, or a timing code with its system)? Then its words can be
-    written again from them."""
+def coded_dose(dosage: dict[str, Any]) -> bool:
+    """Do the instruction's codes give its dose (a quantity or a range, where R4 or STU3 puts it)?"""
     places = [dosage, *(d for d in as_list(dosage.get("doseAndRate")) if isinstance(d, dict))]
     doses = [p.get("doseQuantity") for p in places]
     doses += [as_obj(p.get("doseRange")).get(end) for p in places for end in ("low", "high")]
-    dosed = any(isinstance(q, dict) and as_num(q.get("value")) is not None for q in doses)
-    timing = as_obj(dosage.get("timing"))
-    return dosed and (as_num(repeat_of(dosage).get("frequency")) is not None or bool(codes_of(timing.get("code"))))
+    return any(isinstance(q, dict) and as_num(q.get("value")) is not None for q in doses)
 
 
 def repeat_of(dosage: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import coded_sig, dosages_of, instruction_words, nonpositive_dose
+from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_dose
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
@@ -91,10 +91,17 @@ def words_left_out(order: Order) -> str | None:
 
 
 def _words_only(order: Order) -> bool:
-    """Does an instruction give its dose or how often in words alone ("Take 1 tablet (10 mg)
-    three times a day")? An update changes the codes; those words, kept, would contradict it (a
-    pharmacist reading "10 mg" on a 5 mg tablet dispenses two), and rewriting them is guesswork."""
-    return any(instruction_words(d) and not coded_sig(d) for d in dosages_of(order.resource))
+    """Does an instruction with words give its dose or how often in them alone ("Take 1 tablet
+    (10 mg) three times a day")? How often is read as the facts read it (a frequency over its
+    period, a timing code, times of day). An update changes the codes and leaves the words out
+    (``rules.safe_update``): the EHR writes them again from codes that would not say it all."""
+    dosages = dosages_of(order.resource)
+    per_day = order.step_per_day if len(order.step_per_day) == len(dosages) else (None,) * len(dosages)
+    return any(
+        words and (rate is None or not coded_dose(d))
+        for d, rate in zip(dosages, per_day, strict=True)
+        if (words := instruction_words(d))
+    )
 
 
 def _sound(order: Order) -> bool:

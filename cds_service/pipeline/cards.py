@@ -195,15 +195,19 @@ def render(
 
 def _short(summary: str, finding: Finding) -> str:
     """The summary under the limit (clinical specification §2). Start-up counts each fact as a
-    short number; a long drug name can pass that: cut at a word, with an ellipsis, and logged
-    for the site to reword (the rule and variant, never the facts: they may name the patient's)."""
+    date's ten characters; a long drug name can pass that: cut at a word, with an ellipsis, and
+    logged for the site to reword (the rule and variant, never the facts: they may name the
+    patient's)."""
     if len(summary) < SUMMARY_LIMIT:
         return summary
     log.warning(
-        "card summary cut to %d characters: reword %s, variant %s", SUMMARY_LIMIT - 1, finding.rule_id, finding.variant
+        "card summary over %d characters, cut: reword %s, variant %s",
+        SUMMARY_LIMIT - 1,
+        finding.rule_id,
+        finding.variant,
     )
     cut = summary[: SUMMARY_LIMIT - 2]
-    word = cut.rfind(" ")
+    word = cut.rfind(" ") if summary[SUMMARY_LIMIT - 2] != " " else len(cut)  # a word ending there is whole
     return (cut[:word] if word > SUMMARY_LIMIT // 2 else cut).rstrip(" ,;:") + "…"
 
 

@@ -70,22 +70,20 @@ def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
         fill["duration"] = days(limit_days)
     quantity, total = as_obj(fill.get("quantity")), as_obj(dispense.get("quantity"))
     value, most = as_num(quantity.get("value")), as_num(total.get("value"))
-    if "quantity" not in fill:
-        return
-    if value is None or most is None or _counted_as(quantity) != _counted_as(total):
-        del fill["quantity"]
-    elif value > most:
-        fill["quantity"] = copy_json(total)
-
-
-# A count's unit as EHRs spell it, by what is counted: "TAB", "tabs" and "{tablet}" are one unit.
-_COUNTED_AS = {"tab": "tablet", "tabs": "tablet", "tbl": "tablet", "tablets": "tablet", "cap": "capsule"}
-_COUNTED_AS |= {"caps": "capsule", "capsules": "capsule", "pills": "pill"}
+    if "quantity" in fill:
+        if value is None or most is None or _counted_as(quantity) != _counted_as(total):
+            del fill["quantity"]
+        elif value > most:
+            fill["quantity"] = copy_json(total)
+    if not fill:  # FHIR has no empty objects
+        del dispense["initialFill"]
 
 
 def _counted_as(quantity: dict[str, Any]) -> str:
+    """A quantity's unit as the course counts it: "TAB", "{tbl}" and the dose's "{pill}" are one
+    count of units (``COUNT_UNITS``), as ``_unit_of`` counts the course."""
     unit = unit_of(quantity)
-    return _COUNTED_AS.get(unit, unit)
+    return "count" if unit in COUNT_UNITS else unit
 
 
 def _days_of(duration: dict[str, Any]) -> float | None:

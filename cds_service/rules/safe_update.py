@@ -1,7 +1,7 @@
 """Every update is safe to accept (clinical specification §2): whatever a rule changed in the
 draft, the update dispenses no more than the draft ordered, leaves no contained resource
-that nothing references (FHIR dom-3), and keeps none of the draft's words for the order that
-its codes can say again (they described the order before the change). Applied to each update as it is composed
+that nothing references (FHIR dom-3), and keeps none of the draft's words for the order (they
+described it before the change). Applied to each update as it is composed
 (``pipeline.cards``) and by the builders in ``rules.actions``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.facts.dose import coded_sig, dosages_of
+from cds_service.facts.dose import dosages_of
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 
@@ -30,16 +30,15 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def without_stale_words(resource: dict[str, Any]) -> dict[str, Any]:
-    """``resource`` without its narrative, nor the words of each instruction whose dose and
-    frequency are coded: "Take 1 tablet (10 mg) daily for 30 days" on a 5 mg order for 21 days
-    would reach a pharmacy label; the EHR writes them again from the codes. A draft with an
-    instruction whose words alone say its dose or how often is offered no update
-    (``facts.orders.no_change_reason``): its words would stand, wrong, beside the change."""
+    """``resource`` without its narrative, nor its instructions' words (sig text, patient
+    instructions): "Take 1 tablet (10 mg) daily for 30 days" on a 5 mg order for 21 days would
+    reach a pharmacy label; the EHR writes them again from the codes, and the card tells the
+    clinician (``facts.orders.words_left_out``). A draft whose words alone say its dose or how
+    often is offered no update (``facts.orders.no_change_reason``): its codes do not say it all."""
     resource.pop("text", None)
     for dosage in dosages_of(resource):
-        if coded_sig(dosage):
-            dosage.pop("text", None)
-            dosage.pop("patientInstruction", None)
+        dosage.pop("text", None)
+        dosage.pop("patientInstruction", None)
     return resource
 
 
