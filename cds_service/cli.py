@@ -23,7 +23,7 @@ from cds_service.protocol.body import BodyLimits, parse_body
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import InvalidSettings, Settings, get_settings
-from cds_service.storage.engine import CannotStartOnDatabase, database_url, opening
+from cds_service.storage.engine import CannotStartOnDatabase, opening
 
 EXIT_INVALID = 2
 # A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
@@ -91,11 +91,12 @@ def _report(args: argparse.Namespace) -> int:
     from cds_service.pipeline.knowledge import load_knowledge
     from cds_service.reporting.analytics import analytics, parse_query
     from cds_service.reporting.text import text_report
+    from cds_service.storage.existing import require_service_data
     from cds_service.storage.store import open_store
 
     settings = get_settings()
     query = parse_query(args.from_, args.to, args.period, today(system_clock, ZoneInfo(settings.timezone)))
-    _service_database(settings)
+    require_service_data(settings)  # read as it is: never made here (migrate, serve)
     store = open_store(settings, clock=system_clock)
     with opening(store.engine.url):  # the database lost, or a statement past its timeout: one line
         figures = analytics(store, load_knowledge(settings), query)
@@ -106,15 +107,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _service_database(settings: Settings) -> None:
-    """The report reads the service's database: run from another directory (``CDS_DATA_DIR``
-    defaults to ``./var``) it made a new, empty one and reported "no alerts", believably."""
-    parsed = database_url(settings.database)
-    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
-        raise InvalidSettings(
-            f"no database at {Path(str(parsed.database)).absolute()}: run the report with the service's "
-            "CDS_DATA_DIR (or CDS_DATABASE_URL)"
-        )
+def _migrate(_: argparse.Namespace) -> int:
+    """The database made, or brought to this release's schema, and the patient-id key made:
+    what ``serve`` does first, as a deploy step of its own (before a rolling upgrade's processes
+    start) and before a first ``report``."""
+    from cds_service.storage.migrations import SCHEMA_VERSION
+    from cds_service.storage.store import open_store
+
+    open_store(get_settings(), clock=system_clock).engine.dispose()
+    print(f"cds-service: the database is at schema version {SCHEMA_VERSION}")
+    return 0
 
 
 def _read(source: str, limits: BodyLimits) -> object:
@@ -231,6 +233,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     report.add_argument("--period", choices=["day", "week", "month"], default="week", help="default: week")
     report.add_argument("--json", action="store_true", help="the figures as JSON, as GET /analytics returns them")
     report.set_defaults(run=_report)
+
+    migrate = commands.add_parser("migrate", help="make the database, or bring it to this release's schema, and exit")
+    migrate.set_defaults(run=_migrate)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a hook request offline and print the response")
     evaluate.add_argument("request", help="a CDS Hooks request as JSON; - reads standard input")

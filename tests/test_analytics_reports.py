@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.cli import main
-from cds_service.settings import Settings
+from cds_service.settings import Settings, read_settings
 from tests.conftest import TODAY
 from tests.feedback_calls import issued, overridden, send_feedback
 
@@ -39,6 +39,7 @@ def test_the_report_command_totals_every_rule_and_names_reasons_and_unmatched_fe
     for name in [name for name in os.environ if name.startswith("CDS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("CDS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)  # not another test's, cached
     assert main(["report", "--from", TODAY.isoformat(), "--to", TODAY.isoformat(), "--period", "day"]) == 0
     lines = capsys.readouterr().out.splitlines()
     total = next(line.split() for line in lines if line.startswith("Total"))

@@ -17,9 +17,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from cds_service.cli import main
-from cds_service.settings import read_settings
+from cds_service.settings import Settings, read_settings
 from cds_service.storage.migrations import SCHEMA_VERSION
-from cds_service.storage.store import Store
+from cds_service.storage.store import open_store
 from tests.conftest import fixture
 from tests.serving import free_port, serve
 
@@ -28,8 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def make_database(data_dir: Path) -> None:
     """The service's database in ``data_dir``, at this release's schema, as a first start makes it."""
-    store = Store(f"sqlite:///{data_dir / 'cds-service.db'}", patient_key=b"k" * 32)
-    store.engine.dispose()
+    open_store(Settings(data_dir=data_dir)).engine.dispose()
 
 
 @pytest.fixture
@@ -235,7 +234,7 @@ def test_a_migration_lock_that_cannot_be_opened_stops_start_up_in_one_line(cli, 
 def test_a_report_past_the_statement_timeout_is_one_line(cli, postgresql_url: str) -> None:
     """A table held by another transaction (a long migration, an operator's lock): the report's
     read is cancelled at the statement timeout, told in one line, exit 3 (it was a traceback)."""
-    assert cli("report", CDS_DATABASE_URL=postgresql_url)[0] == 0
+    assert cli("migrate", CDS_DATABASE_URL=postgresql_url)[0] == 0
     holder = create_engine(postgresql_url).connect()
     holder.execute(text("LOCK TABLE feedback"))
     try:
@@ -408,3 +407,36 @@ def test_a_report_where_the_service_has_no_database_says_so_and_makes_none(cli, 
     assert not (tmp_path / "var").exists()
     make_database(tmp_path / "var")
     assert cli("report")[0] == 0
+
+
+def test_a_report_on_an_empty_postgresql_database_says_so_and_makes_no_tables(cli, postgresql_url: str) -> None:
+    """It made the service's tables there and printed "No alerts were issued in this period"."""
+    code, err, out = cli("report", CDS_DATABASE_URL=postgresql_url)
+    assert (code, out) == (2, "")
+    assert "holds no tables of the service: run the report with the service's CDS_DATA_DIR" in err, err
+    assert "s3cret" not in err and "search_path" not in err  # the database named, never its URL
+    with closing(create_engine(postgresql_url).connect()) as connection:
+        assert (
+            connection.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")).scalar() == 0
+        )
+    assert cli("migrate", CDS_DATABASE_URL=postgresql_url)[0] == 0
+    assert cli("report", CDS_DATABASE_URL=postgresql_url)[0] == 0
+
+
+def test_a_report_beside_a_database_without_its_key_says_so_and_makes_none(cli, tmp_path: Path) -> None:
+    """The database named by URL, run where ``./var`` holds no key: a new key was made there,
+    and the day that directory became the data directory, stored feedback matched no patient."""
+    make_database(tmp_path / "service")
+    database = tmp_path / "service" / "cds-service.db"
+    code, err, _ = cli("report", CDS_DATABASE_URL=f"sqlite:///{database}")
+    key = tmp_path / "var" / "patient-id.key"
+    assert code == 2 and f"no patient-id key at {key}: run the report with the service's CDS_DATA_DIR" in err, err
+    assert not key.exists()
+    assert cli("report", CDS_DATABASE_URL=f"sqlite:///{database}", CDS_DATA_DIR=str(tmp_path / "service"))[0] == 0
+
+
+def test_migrate_makes_the_database_and_its_key_and_says_its_schema(cli, tmp_path: Path) -> None:
+    code, err, out = cli("migrate")
+    assert (code, out) == (0, f"cds-service: the database is at schema version {SCHEMA_VERSION}\n"), err
+    assert (tmp_path / "var" / "cds-service.db").is_file() and (tmp_path / "var" / "patient-id.key").is_file()
+    assert cli("migrate")[0] == 0  # again: nothing to do

@@ -335,9 +335,8 @@ def test_a_database_url_the_service_cannot_run_on_stops_start_up_naming_the_sett
     """Each ended in a traceback (SQLAlchemy's parser, or a driver not installed); never the URL: it may hold a password."""
     monkeypatch.setenv("CDS_DATABASE_URL", url.format(data=tmp_path))
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
-    (tmp_path / "cds.db").touch()  # the report reads an existing database
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["report"]) == 2
+    assert main(["migrate"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cds-service: invalid configuration: ") and message in err, err
     assert "s3cret" not in err
@@ -352,6 +351,7 @@ def test_a_postgresql_url_without_a_driver_runs_on_psycopg(
     monkeypatch.setenv("CDS_DATABASE_URL", postgresql_url.replace("postgresql+psycopg://", "postgresql://", 1))
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["migrate"]) == 0, capsys.readouterr().err
     assert main(["report"]) == 0, capsys.readouterr().err
     assert "No alerts were issued" in capsys.readouterr().out
 

@@ -17,25 +17,27 @@ from cds_service.settings import read_settings
 from cds_service.storage import migrations
 from tests.conftest import After
 
-Report = Callable[..., tuple[int, str]]
+Start = Callable[..., tuple[int, str]]
 
 
 @pytest.fixture
-def report(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Report:
-    """``cds-service report`` with only the given settings: its exit code and standard error."""
+def start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Start:
+    """``cds-service migrate``, the start every command that opens the database begins with (a
+    report reads the database only as it is), with only the given settings: its exit code and
+    standard error."""
 
     def run(**settings: str) -> tuple[int, str]:
         monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-        code = main(["report"])
+        code = main(["migrate"])
         return code, capsys.readouterr().err
 
     return run
 
 
-def test_a_sqlite_file_another_process_is_writing_stops_a_new_start_in_one_line(report: Report, tmp_path: Path) -> None:
+def test_a_sqlite_file_another_process_is_writing_stops_a_new_start_in_one_line(start: Start, tmp_path: Path) -> None:
     """A new database's tables are made in a write; another process holding the file's write lock
     (a backup tool, a second service started by hand) is waited for as long as a statement may
     run (0.2 s here, not SQLite's own 5 s), then the start stops in one line: it was a traceback."""
@@ -46,7 +48,7 @@ def test_a_sqlite_file_another_process_is_writing_stops_a_new_start_in_one_line(
         holder.execute("BEGIN IMMEDIATE")
         holder.execute("CREATE TABLE someone_elses (x INTEGER)")
         let_go = After(3.0, holder.rollback)  # a start waiting past its timeout would get in
-        code, err = report(CDS_DATABASE_STATEMENT_TIMEOUT_SECONDS="0.2")
+        code, err = start(CDS_DATABASE_STATEMENT_TIMEOUT_SECONDS="0.2")
         let_go.cancel()
         let_go.join()
         holder.rollback()
@@ -54,12 +56,10 @@ def test_a_sqlite_file_another_process_is_writing_stops_a_new_start_in_one_line(
         3,
         f"cds-service: cannot start on the database {database}: SQLITE_BUSY: database is locked\n",
     )
-    assert report()[0] == 0  # once it lets go, the same start goes through
+    assert start()[0] == 0  # once it lets go, the same start goes through
 
 
-def test_a_start_waits_out_another_instances_migration_however_long_it_takes(
-    report: Report, postgresql_url: str
-) -> None:
+def test_a_start_waits_out_another_instances_migration_however_long_it_takes(start: Start, postgresql_url: str) -> None:
     """Another instance of the deployment migrating (here, holding the lock each start takes
     while it tries) for longer than a statement may run, under a role whose default lock
     timeout is shorter still: the start waits for it and goes on, where it failed (exit 3) and a
@@ -71,7 +71,7 @@ def test_a_start_waits_out_another_instances_migration_however_long_it_takes(
     url = make_url(postgresql_url)
     short_locks = url.update_query_dict({"options": f"{url.query['options']} -c lock_timeout=300"})
     try:
-        code, err = report(
+        code, err = start(
             CDS_DATABASE_URL=short_locks.render_as_string(hide_password=False),
             CDS_DATABASE_STATEMENT_TIMEOUT_SECONDS="1",
         )
@@ -81,10 +81,10 @@ def test_a_start_waits_out_another_instances_migration_however_long_it_takes(
     assert code == 0, err
 
 
-def test_a_server_out_of_reach_is_named_with_the_port_it_was_tried_on(report: Report) -> None:
+def test_a_server_out_of_reach_is_named_with_the_port_it_was_tried_on(start: Start) -> None:
     """A URL without a port is tried on PostgreSQL's 5432: the line names that port, where the
     operator looks for the server. Needs no server."""
-    code, err = report(CDS_DATABASE_URL="postgresql://cds:s3cret@no-such-host.invalid/cds")
+    code, err = start(CDS_DATABASE_URL="postgresql://cds:s3cret@no-such-host.invalid/cds")
     assert code == 3 and err.count("\n") == 1 and "s3cret" not in err, err
     assert err.startswith(
         "cds-service: cannot start on the database no-such-host.invalid:5432/cds (CDS_DATABASE_URL): "

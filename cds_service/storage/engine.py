@@ -87,15 +87,15 @@ def opening(parsed: URL) -> Iterator[None]:
     try:
         yield
     except CannotStartOnDatabase as error:
-        raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {error}") from None
+        raise CannotStartOnDatabase(f"cannot start on the database {named(parsed)}: {error}") from None
     except OSError as error:  # the SQLite file's migration lock beside it, not writable
         told = f"{error.strerror}: {error.filename}" if error.filename else str(error)
-        raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {told}") from None
+        raise CannotStartOnDatabase(f"cannot start on the database {named(parsed)}: {told}") from None
     except DBAPIError as error:
         said = deployment_fault(error)
         if said is None:
             raise
-        raise CannotStartOnDatabase(f"cannot start on the database {_named(parsed)}: {said}") from None
+        raise CannotStartOnDatabase(f"cannot start on the database {named(parsed)}: {said}") from None
 
 
 def deployment_fault(error: DBAPIError) -> str | None:
@@ -112,7 +112,8 @@ def deployment_fault(error: DBAPIError) -> str | None:
     return None
 
 
-def _named(parsed: URL) -> str:
+def named(parsed: URL) -> str:
+    """The database as messages name it: a SQLite file by its path, PostgreSQL by host, port and name, never the URL."""
     if parsed.get_backend_name() == "sqlite":
         return str(parsed.database)
     return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''} (CDS_DATABASE_URL)"
