@@ -174,6 +174,23 @@ def test_a_snooze_given_before_the_rule_stopped_snoozing_is_named_without_a_peri
     assert (reason["code"], reason["display"]) == ("dont-show-again", "dont-show-again")
 
 
+def test_a_snooze_sent_for_a_critical_card_is_named_as_not_offered(make_client: Callable[..., TestClient]) -> None:
+    """A client's bug: "don't show again" for a critical card, which never offers it. Stored (the
+    override is real) and snoozing nothing, it was reported as "(30 days)", the snooze the rule's
+    warning cards offer: a committee would read a critical alert snoozed for a month."""
+    client = make_client()
+    card = issued(client, "cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")[
+        "cyclobenzaprine-hepatic-impairment"
+    ]
+    assert card["indicator"] == "critical" and "dont-show-again" not in {r["code"] for r in card["overrideReasons"]}
+    send_feedback(client, overridden(card, "dont-show-again"))
+    body = client.get("/analytics", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+    [reason] = by_rule(body)["cyclobenzaprine-hepatic-impairment"]["override_reasons"]
+    assert reason["display"] == "dont-show-again (not offered: critical cards are never snoozed)"
+    page = client.get("/analytics/report", params={"from": "2026-11-21", "to": "2026-11-21"}).text
+    assert "30 days" not in page
+
+
 def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_client: Callable[..., TestClient]) -> None:
     """The sandbox re-fires: the clinician dismissed the duration card, edited, then took its
     21-day limit on the next card of the same draft. One alert, accepted, not also overridden,

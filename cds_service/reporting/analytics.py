@@ -170,6 +170,8 @@ def _reason_display(knowledge: Knowledge, reason: queries.ReasonCount) -> str:
     """The card text's name for the service's own reasons; any other reason by its code. Never the
     display a client sent: free text, which may name the patient, and the one kept stood for
     every client's."""
+    if not reason.offered:
+        return f"{reason.code} (not offered: critical cards are never snoozed)"
     if reason.system in (OVERRIDE_REASON_SYSTEM, None) and reason.code:
         offered = _offered_display(knowledge, reason.rule_id, reason.code)
         if offered:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, distinct, func, select, true
 from sqlalchemy.engine import Engine
 
+from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.storage.records import Owner
 from cds_service.storage.schema import feedback, issued_cards
 from cds_service.storage.site_day import site_day
@@ -44,6 +45,9 @@ class ReasonCount:
     system: str | None
     code: str | None
     alerts: int
+    # False: "don't show again" given for a critical card, which never offers it (a client's
+    # bug): named as what it is, not as the snooze the rule's other cards offer.
+    offered: bool = True
 
 
 def _day(value: Any) -> date:
@@ -130,23 +134,25 @@ def override_reasons(
             feedback.c.outcome,
             feedback.c.override_system,
             feedback.c.override_code,
+            issued_cards.c.indicator,
         )
         .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
         .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
     )
     accepted: set[tuple[Any, ...]] = set()
-    reasons: dict[tuple[str, str | None, str | None], set[tuple[Any, ...]]] = defaultdict(set)
+    reasons: dict[tuple[str, str | None, str | None, bool], set[tuple[Any, ...]]] = defaultdict(set)
     with engine.connect() as connection:
         for row in connection.execute(query):
             alert = (_day(row.day), row.rule_id, row.issuer, row.tenant, row.patient_key, row.draft)
             if row.outcome == "accepted":
                 accepted.add(alert)
                 continue
-            key = (row.rule_id, row.override_system, row.override_code)
-            reasons[key].add(alert)
+            ours = row.override_system in (OVERRIDE_REASON_SYSTEM, None)
+            offered = not (ours and row.override_code == SNOOZE_REASON and row.indicator == "critical")
+            reasons[(row.rule_id, row.override_system, row.override_code, offered)].add(alert)
     return [
-        ReasonCount(rule, system, code, len(alerts - accepted))
-        for (rule, system, code), alerts in reasons.items()
+        ReasonCount(rule, system, code, len(alerts - accepted), offered)
+        for (rule, system, code, offered), alerts in reasons.items()
         if alerts - accepted
     ]
 
