@@ -180,3 +180,30 @@ def test_a_dstu2_medication_order_ended_on_its_date_ended(
         if c["source"]["topic"]["code"] == "cyclobenzaprine-maoi"
     ]
     assert found == ([indicator] if indicator else [])
+
+
+@pytest.mark.parametrize(("version", "when"), [("r4", ["HS"]), ("stu3", ["HS"]), ("dstu2", "HS")])
+def test_the_sublingual_swap_is_once_a_day_at_bedtime_in_each_version(
+    client: TestClient, version: str, when: object
+) -> None:
+    """The sublingual label's dose is one 2.8 mg tablet once daily at bedtime; the swap said
+    "once a day" and left the time of day to the draft's words, which an update now leaves out.
+    DSTU2's ``Timing.repeat.when`` is one code, STU3's and R4's a list."""
+    request = fixture(ORDER.format(version))
+    [draft] = [e["resource"] for e in request["context"]["draftOrders"]["entry"]]
+    draft["medicationCodeableConcept"] = {"text": "Tonmya (cyclobenzaprine HCl) 2.8 mg sublingual tablet"}
+    [dosage] = draft["dosageInstruction"]
+    dosage["timing"]["repeat"]["frequency"] = 1
+    mg = {"value": 5.6, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+    if "doseAndRate" in dosage:
+        dosage["doseAndRate"] = [{"doseQuantity": mg}]
+    else:
+        dosage["doseQuantity"] = mg
+    [card] = [
+        c
+        for c in cards(client, version, request=request)
+        if c["source"]["topic"]["code"] == "cyclobenzaprine-older-adult"
+    ]
+    [swap] = [s for s in card["suggestions"] if s["label"].endswith("once a day at bedtime")]
+    [timing] = [d["timing"]["repeat"] for d in swap["actions"][0]["resource"]["dosageInstruction"]]
+    assert timing["when"] == when and timing["frequency"] == 1 and timing["period"] == 1

@@ -27,6 +27,11 @@ class Dialect:
     zero_repeats: bool
     # The resource type of a (diagnostic imaging) service order in this version.
     service_request: str
+    # ``Timing.repeat.when`` is a list of codes from STU3 on, one code in DSTU2.
+    when_listed: bool = True
+
+    def when(self, code: str) -> str | list[str]:
+        return [code] if self.when_listed else code
 
     def no_repeats(self, dispense: dict[str, Any]) -> None:
         if self.zero_repeats:
@@ -68,6 +73,7 @@ DSTU2 = Dialect(
     bounds_duration="boundsQuantity",
     zero_repeats=False,
     service_request="DiagnosticOrder",
+    when_listed=False,
 )
 
 

@@ -57,7 +57,7 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
     }
     if sublingual:
         swap = update(_sublingual_once_daily(order))
-        facts["low_dose"] = "1 sublingual 2.8 mg tablet once a day"
+        facts["low_dose"] = "1 sublingual 2.8 mg tablet once a day at bedtime"
     else:
         product = terminology.products[START_PRODUCT]
         steps = dosages_of(order.resource)
@@ -69,20 +69,19 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
 
 
 def _sublingual_once_daily(order: Order) -> dict[str, Any]:
-    """The sublingual draft as one tablet once a day: same product (it has no code to swap to)."""
+    """The sublingual draft as one tablet once a day at bedtime, the label's dose (the product is
+    kept: it has no code to swap to)."""
     resource = copy_json(order.resource)
     fields = dialect(resource)
     steps = [dosage for dosage in as_list(resource.get("dosageInstruction")) if isinstance(dosage, dict)]
     for dosage in steps:
         fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})
-        if order.per_day != 1:
-            repeat = writable_repeat(dosage)
-            dosage["timing"].pop("code", None)
-            for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
-                repeat.pop(key, None)
-            repeat.update({"frequency": 1, "period": 1, fields.period_unit: "d"})
-    own = list(order.step_per_day) if len(order.step_per_day) == len(steps) else [order.per_day] * len(steps)
-    recount(order, resource, "tablet", [1.0] * len(steps) if order.per_day != 1 else own)
+        repeat = writable_repeat(dosage)
+        dosage["timing"].pop("code", None)
+        for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
+            repeat.pop(key, None)
+        repeat.update({"frequency": 1, "period": 1, fields.period_unit: "d", "when": fields.when("HS")})
+    recount(order, resource, "tablet", [1.0] * len(steps))
     return safe_update(order, resource)
 
 
