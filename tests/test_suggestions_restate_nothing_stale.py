@@ -72,7 +72,9 @@ def test_an_update_drops_the_drafts_words_for_the_order_where_its_codes_say_it_a
 
 
 def test_a_card_updating_a_draft_with_no_words_says_nothing_of_them(client: TestClient) -> None:
-    assert all("leaves out" not in card["detail"] for card in cards_of(client, fixture(HEPATIC)))
+    shown = cards_of(client, fixture(HEPATIC))
+    assert updates(client, fixture(HEPATIC)), "no update offered"
+    assert all("leaves out" not in card["detail"] for card in shown)
 
 
 @pytest.mark.parametrize("dropped", ["timing", "doseAndRate"])

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from cds_service.fhir.json import as_obj
+
 RULE_TOPIC_SYSTEM = "urn:back-spasm-cds:rule"
 OVERRIDE_REASON_SYSTEM = "urn:back-spasm-cds:override-reason"
 SOURCE_LABEL = "Back spasm CDS"
@@ -115,14 +117,10 @@ def _no_stray_keys(where: str, data: dict[str, Any]) -> None:
     stray = sorted(set(data) - set(_FILE_KEYS))
     if stray:
         raise CardContentError(f"{where}: unknown keys {stray}, not one of {_FILE_KEYS}")
-    for name, raw in _table(data.get("variants")).items():
-        stray = sorted(set(_table(raw)) - set(_VARIANT_KEYS))
+    for name, raw in as_obj(data.get("variants")).items():
+        stray = sorted(set(as_obj(raw)) - set(_VARIANT_KEYS))
         if stray:
             raise CardContentError(f"{where}: variants.{name} has unknown keys {stray}, not one of {_VARIANT_KEYS}")
-
-
-def _table(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:

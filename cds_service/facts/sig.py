@@ -32,7 +32,8 @@ from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, to_date, to_end_date
 
 
-def _days(quantity: Any) -> float | None:
+def days_of(quantity: Any) -> float | None:
+    """A Duration in days (its UCUM code, else its unit's name: "days", "weeks"); None when not one."""
     quantity = as_obj(quantity)
     value = as_num(quantity.get("value"))
     if value is None:
@@ -151,7 +152,7 @@ def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
     ``sequence`` run together (the longest counts), the others one after another (they add up)."""
     steps: dict[object, float] = {}
     for index, dosage in enumerate(dosages):
-        days = _days(repeat_of(dosage).get("boundsDuration"))
+        days = days_of(repeat_of(dosage).get("boundsDuration"))
         if days is None or days < 0:
             continue
         key = step_group(dosage, index)
@@ -163,7 +164,7 @@ def step_days(dosage: dict[str, Any]) -> float | None:
     """How long one dosage instruction (a taper's step) runs: its ``boundsDuration``, else its
     ``boundsPeriod`` counted inclusively; None when it does not say."""
     repeat = repeat_of(dosage)
-    days = _finite(_days(repeat.get("boundsDuration")))
+    days = _finite(days_of(repeat.get("boundsDuration")))
     if days is not None and days >= 0:
         return days
     period = as_obj(repeat.get("boundsPeriod"))
@@ -211,7 +212,7 @@ def _planned_days(
     if isinstance(dispense, dict):
         repeats = max(as_int(dispense.get("numberOfRepeatsAllowed")) or 0, 0)
         refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
-        supply = _days(dispense.get("expectedSupplyDuration"))
+        supply = days_of(dispense.get("expectedSupplyDuration"))
         if supply is not None and supply > 0:
             return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
         quantity = as_obj(dispense.get("quantity"))

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.dose import COUNT_UNITS, DAYS_PER_UNIT, dosages_of, repeat_of, step_group, unit_of
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, step_group, unit_of
 from cds_service.facts.model import Order
-from cds_service.facts.sig import step_days
+from cds_service.facts.sig import days_of, step_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, to_date, to_end_date
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
@@ -66,7 +66,7 @@ def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
     if not isinstance(fill, dict):
         return
     length = as_obj(fill.get("duration"))
-    if "duration" in fill and not (_days_of(length) or math.inf) <= limit_days:
+    if "duration" in fill and not (days_of(length) or math.inf) <= limit_days:
         fill["duration"] = days(limit_days)
     quantity, total = as_obj(fill.get("quantity")), as_obj(dispense.get("quantity"))
     value, most = as_num(quantity.get("value")), as_num(total.get("value"))
@@ -84,12 +84,6 @@ def _counted_as(quantity: dict[str, Any]) -> str:
     count of units (``COUNT_UNITS``), as ``_unit_of`` counts the course."""
     unit = unit_of(quantity)
     return "count" if unit in COUNT_UNITS else unit
-
-
-def _days_of(duration: dict[str, Any]) -> float | None:
-    value = as_num(duration.get("value"))
-    per_unit = DAYS_PER_UNIT.get(str(duration.get("code") or duration.get("unit") or ""))
-    return value * per_unit if value is not None and per_unit else None
 
 
 def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:

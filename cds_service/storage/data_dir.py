@@ -18,6 +18,10 @@ from cds_service.settings import InvalidSettings
 PRIVATE_DIRECTORY = 0o700
 
 
+# The patient-id key's file in the data directory (``CDS_PATIENT_ID_KEY`` unset).
+PATIENT_KEY_FILE = "patient-id.key"
+
+
 def load_patient_key(configured: str | None, key_file: Path) -> bytes:
     """The HMAC key: configured, or generated once into ``key_file`` (mode 0600) and reused. A key
     file that cannot be had stops the start in one line (``InvalidSettings``), and so does an

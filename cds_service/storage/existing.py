@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from cds_service.settings import InvalidSettings, Settings
+from cds_service.storage.data_dir import PATIENT_KEY_FILE
 from cds_service.storage.engine import database_url, make_engine, named, opening
 
 _RUN_WITH = "run the report with the service's CDS_DATA_DIR (or CDS_DATABASE_URL)"
@@ -38,6 +39,6 @@ def require_service_data(settings: Settings) -> None:
         engine.dispose()
     if not made:
         raise InvalidSettings(f"the database {named(parsed)} holds no tables of the service: {_RUN_WITH}")
-    key_file = (settings.data_dir / "patient-id.key").absolute()
+    key_file = (settings.data_dir / PATIENT_KEY_FILE).absolute()
     if settings.patient_id_key is None and not key_file.exists():
         raise InvalidSettings(f"no patient-id key at {key_file}: {_RUN_WITH}, or its CDS_PATIENT_ID_KEY")

@@ -33,7 +33,7 @@ from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import InvalidSettings, Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
-from cds_service.storage.data_dir import load_patient_key, private_directory
+from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_directory
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
 from cds_service.storage.keyed import key_all
 from cds_service.storage.migrations import migrate
@@ -53,7 +53,7 @@ _FILE_SETTING = "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)"
 def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
     """The store the settings name, with its patient-id key: what the service and the CLI share."""
     configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
-    key = load_patient_key(configured, settings.data_dir / "patient-id.key")
+    key = load_patient_key(configured, settings.data_dir / PATIENT_KEY_FILE)
     return Store(
         settings.database,
         patient_key=key,
