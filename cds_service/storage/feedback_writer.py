@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from cds_service.protocol.feedback import FeedbackItem
@@ -34,8 +35,15 @@ from cds_service.storage.schema import as_utc, feedback, issued_cards
 from cds_service.storage.text import storable, storable_row
 from cds_service.tracebacks import database_error
 
-if TYPE_CHECKING:
-    from cds_service.storage.store import Store
+
+class Store(Protocol):
+    """What writing feedback asks of ``storage.store.Store``, which calls this module: named
+    here so that the import runs one way."""
+
+    def writing(self, *, durable: bool = False) -> AbstractContextManager[Connection]: ...
+
+    def insert(self, table: Table) -> Any: ...
+
 
 log = logging.getLogger(__name__)
 
