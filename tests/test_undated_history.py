@@ -43,10 +43,15 @@ def back_pain(request: dict[str, Any]) -> dict[str, Any]:
     return condition
 
 
-def partial_history(body: dict[str, Any]) -> dict[str, Any]:
+NOT_READ = "The patient's history was not read in full: checks may be incomplete"
+# The history was read: an order in it has no date to place it by, and the clinician can ask.
+ONE_UNDATED = "An order on record has no start date: confirm when it was last taken"
+
+
+def partial_history(body: dict[str, Any], summary: str = NOT_READ) -> dict[str, Any]:
     card = body["cards"][-1]
     assert card["source"]["topic"]["code"] == "partial-history"
-    assert card["summary"] == "The patient's history was not read in full: checks may be incomplete"
+    assert card["summary"] == summary
     return card
 
 
@@ -66,10 +71,10 @@ def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
 ) -> None:
     """Finished, it cannot be placed at all: when it ran is what the checks of past courses read."""
     body = answered(module, undated(fixture(DUPLICATE), status, written))
-    detail = partial_history(body)["detail"]
-    assert "Not all of the patient's medication history could be read." in detail
+    detail = partial_history(body, ONE_UNDATED)["detail"]
+    assert "could be read" not in detail and "review the record" not in detail  # it was read
     assert (
-        f"Some orders have no start date, so the checks that depend on when they were taken could not use them: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken."
+        f"An order has no start date, so the checks that depend on when it was taken could not use it: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken."
         in detail
     )
     assert "muscle-relaxant-duplicate" not in rule_ids(body)
@@ -91,7 +96,8 @@ def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestC
         concept = history_order(fixture(name))["medicationCodeableConcept"]
         copy["resource"].update(id=f"mr-{n}", status="stopped", medicationCodeableConcept=concept)
         entries.append(copy)
-    detail = partial_history(answered(module, request))["detail"]
+    summary = "4 orders on record have no start date: confirm when each was last taken"
+    detail = partial_history(answered(module, request), summary)["detail"]
     named = "**tizanidine 2 MG Oral Tablet** (completed); **Sertraline 50 MG Oral Tablet** (stopped); "
     named += "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (stopped) and 1 more"
     assert (
@@ -130,6 +136,18 @@ def test_an_undated_order_of_a_drug_no_check_reads_is_no_notice(module: TestClie
         "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361", "display": "amlodipine"}]
     }
     assert rule_ids(answered(module, request)) == []
+
+
+def test_an_undated_order_beside_what_could_not_be_read_says_both(module: TestClient) -> None:
+    """The summary speaks for the worse: a check may be missing. The undated order keeps its line."""
+    request = fixture(REFRACTORY)
+    back_pain(request)["onsetDateTime"] = "10/15/2026"
+    order = history_order(undated(fixture(DUPLICATE), "completed", None))
+    request["prefetch"]["medications"]["entry"] = [{"resource": order}]
+    detail = partial_history(answered(module, request))["detail"]
+    assert ONSET_UNREAD in detail
+    assert "**tizanidine 2 MG Oral Tablet** (completed). Confirm when it was last taken." in detail
+    assert detail.endswith("review the record before signing.")
 
 
 @pytest.mark.parametrize("onset", NOT_A_DATE)
@@ -226,8 +244,8 @@ def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(modul
     body = answered(module, ended_on(fixture(BOUNDS_END), "stopped", end))
     assert "cyclobenzaprine-maoi" not in rule_ids(body)
     assert (
-        "Some orders have no start date, so the checks that depend on when they were taken could not use them: **Phenelzine 15 MG Oral Tablet** (stopped)."
-        in partial_history(body)["detail"]
+        "An order has no start date, so the checks that depend on when it was taken could not use it: **Phenelzine 15 MG Oral Tablet** (stopped)."
+        in partial_history(body, ONE_UNDATED)["detail"]
     )
 
 
@@ -296,8 +314,8 @@ def test_a_prior_course_with_its_end_alone_recorded_is_no_repeat_course(module: 
     body = answered(module, request)
     assert "muscle-relaxant-class-switch" not in rule_ids(body)
     assert (
-        "Some orders have no start date, so the checks that depend on when they were taken could not use them: **Cyclobenzaprine"
-        in partial_history(body)["detail"]
+        "An order has no start date, so the checks that depend on when it was taken could not use it: **Cyclobenzaprine"
+        in partial_history(body, ONE_UNDATED)["detail"]
     )
 
 
@@ -350,7 +368,8 @@ def test_an_order_repeated_in_the_history_is_named_once(module: TestClient) -> N
         "MAO inhibitor: **Phenelzine 15 MG Oral Tablet (stopped, no start or stop date recorded)**."
         in warning["detail"]
     )
+    assert notice["summary"] == ONE_UNDATED
     assert (
-        "Some orders have no start date, so the checks that depend on when they were taken could not use them: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
+        "An order has no start date, so the checks that depend on when it was taken could not use it: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
         in (notice["detail"])
     )

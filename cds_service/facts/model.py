@@ -200,8 +200,8 @@ class PatientContext:
     # whose end is recorded is among the courses too; one with no date at all is no course, but an
     # MAO inhibitor's last dose is still to be asked (``Course.start_known``, ``end_recorded``).
     undated_orders: tuple[Course, ...] = ()
-    # Orders of the history not read as courses (``courses.read_courses``): a drug nothing names,
-    # and the undated ones. The history is read in part.
+    # Orders of the history whose drug nothing names (``courses.read_courses``): the history is
+    # read in part. The undated ones were read, and are named by themselves.
     unread_orders: int = 0
     # Conditions whose onset given is no date, none standing in (``conditions.read_conditions``).
     undated_conditions: int = 0
@@ -217,8 +217,8 @@ class PatientContext:
     @property
     def read_in_part(self) -> frozenset[str]:
         """What was sent but could not be read into facts, for the notice that says so: the
-        medication history (an order's drug unnamed or start undated), a condition's onset, the
-        patient's birth date."""
+        medication history (an order's drug unnamed), a condition's onset, the patient's birth
+        date. Orders with no start date are named by the notice themselves (``undated_orders``)."""
         unread = {
             "medications": self.unread_orders,
             ONSET: self.undated_conditions,

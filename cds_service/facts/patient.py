@@ -186,7 +186,7 @@ def build_context(
         symptom_onset_latest=symptom_onset_latest,
         symptom_onset_parts=symptom_onset_parts,
         undated_orders=tuple(undated_orders),
-        unread_orders=unnamed_orders + len(undated_orders),
+        unread_orders=unnamed_orders,
         undated_conditions=undated_conditions,
         birth_date_unread=birth_date_unread,
     )

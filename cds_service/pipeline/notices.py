@@ -53,7 +53,7 @@ def notices(
         cards.append(_other_patient(left_out, new_uuid))
     if unchecked:  # the kind of failure only: the reference may carry an id the EHR built from the patient's
         log.warning("a draft order under review names a drug that cannot be read: not checked")
-    if partial:  # a draft not checked is said in the same card: the notices stay two at most
+    if partial or undated:  # a draft not checked is said in the same card: the notices stay two at most
         cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated))
     elif unchecked:
         summary = _not_checked_summary(unchecked)
@@ -150,30 +150,41 @@ def _partial(
         lines.append(f"{age.capitalize()}: the age is unknown, so the checks for older adults did not run.")
     if history:
         lines.append(f"Not all of the patient's {_words(history)} could be read.")
-    if undated:
-        # Each once: a list may repeat one.
-        said = dict.fromkeys(f"**{inert(c.drug.name)}** ({c.status})" for c in undated)
-        which = "it" if len(said) == 1 else "each"
+    # Each once: a list may repeat one.
+    said = dict.fromkeys(f"**{inert(c.drug.name)}** ({c.status})" for c in undated)
+    if len(said) == 1:
+        lines.append(
+            f"An order has no start date, so the checks that depend on when it was taken could not use it: "
+            f"{named(said, '; ')}. Confirm when it was last taken."
+        )
+    elif said:
         lines.append(
             f"Some orders have no start date, so the checks that depend on when they were taken could not use them: "
-            f"{named(said, '; ')}. Confirm when {which} was last taken."
+            f"{named(said, '; ')}. Confirm when each was last taken."
         )
     if ONSET in partial:  # the condition itself was read, and may have its own card
         lines.append(
             "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."
         )
-    lines.append(
-        "Any other card comes from what was read, and a check that needed the rest may be missing: "
-        "review the record before signing."
-    )
     in_part = bool(history) or ONSET in partial
+    if in_part or age or unchecked:  # orders undated alone were read: their line says what to do
+        lines.append(
+            "Any other card comes from what was read, and a check that needed the rest may be missing: "
+            "review the record before signing."
+        )
     if unchecked:
         what = "the patient's history was not read in full" if in_part else age
         summary = f"{_not_checked_summary(unchecked, also=what)}: checks are incomplete"
     elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"
-    else:
+    elif age:
         summary = f"{age.capitalize()}: the checks for older adults did not run"
+    else:  # the history was read, and some of it cannot be placed in time
+        summary = (
+            "An order on record has no start date: confirm when it was last taken"
+            if len(said) == 1
+            else f"{len(said)} orders on record have no start date: confirm when each was last taken"
+        )
     return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
 
 
