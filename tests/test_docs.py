@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from cds_service.rules import all_rules
+from cds_service.rules import RULE_MODULES, all_rules
 from cds_service.settings_table import settings_table
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,16 @@ def test_add_a_rule_checklist_holds(rule_id: str) -> None:
     table = between(README.read_text(), "<!-- rules:start", "<!-- rules:end -->")
     rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("|")}
     assert rule_id in rows, f"{rule_id}: no row in the README rules table (`cds-service rules --markdown`)"
+
+
+def test_every_rule_module_is_registered() -> None:
+    """A module defining ``RULE`` and missing from ``RULE_MODULES`` would never run, silently."""
+    modules = sorted((PROJECT_ROOT / "cds_service" / "rules").glob("*.py"))
+    defining = [m.stem for m in modules if re.search(r"^RULE = Rule\(", m.read_text(), re.MULTILINE)]
+    assert sorted(defining) == sorted(RULE_MODULES), (
+        "each cds_service/rules/<rule_id>.py defining RULE is listed in RULE_MODULES (cds_service/rules/__init__.py)"
+    )
+    assert len(defining) == len(RULE_IDS)
 
 
 def _without_code(text: str) -> str:

@@ -14,5 +14,9 @@ from pathlib import Path
 
 
 def content_dir(override: Path | None = None) -> Traversable:
-    """The site's content directory when configured, else the content shipped in the package."""
-    return override if override is not None else files(__name__) / "shipped"
+    """The site's content directory when configured, else the content shipped in the package:
+    in a source tree, the ``cards/`` its link leads to, so that an error names the file to edit."""
+    if override is not None:
+        return override
+    shipped = files(__name__) / "shipped"
+    return shipped.resolve() if isinstance(shipped, Path) else shipped

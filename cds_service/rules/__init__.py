@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -113,47 +114,31 @@ class Rule:
     subsumes: frozenset[str] = frozenset()
 
 
-def all_rules() -> tuple[Rule, ...]:
-    """Every rule, in the order their cards are listed within one indicator."""
-    from cds_service.rules import (
-        back_pain_red_flag,
-        cyclobenzaprine_anticholinergic_caution,
-        cyclobenzaprine_contraindicated_condition,
-        cyclobenzaprine_duration,
-        cyclobenzaprine_hepatic_impairment,
-        cyclobenzaprine_maoi,
-        cyclobenzaprine_older_adult,
-        cyclobenzaprine_serotonergic,
-        low_value_back_therapy,
-        muscle_relaxant_chronic_pain,
-        muscle_relaxant_class_switch,
-        muscle_relaxant_cns_depressant,
-        muscle_relaxant_duplicate,
-        muscle_relaxant_older_adult,
-        nonpharmacologic_first_line,
-        refractory_spasm_imaging,
-        tizanidine_cyp1a2_inhibitor,
-    )
+# Every rule's module (``rules/<rule_id>.py``, defining ``RULE``), in the order their cards are
+# listed within one indicator: adding a rule is one line here.
+RULE_MODULES = (
+    "cyclobenzaprine_maoi",
+    "tizanidine_cyp1a2_inhibitor",
+    "cyclobenzaprine_contraindicated_condition",
+    "cyclobenzaprine_hepatic_impairment",
+    "cyclobenzaprine_older_adult",
+    "muscle_relaxant_older_adult",
+    "cyclobenzaprine_serotonergic",
+    "muscle_relaxant_cns_depressant",
+    "cyclobenzaprine_anticholinergic_caution",
+    "cyclobenzaprine_duration",
+    "muscle_relaxant_duplicate",
+    "back_pain_red_flag",
+    "muscle_relaxant_chronic_pain",
+    "refractory_spasm_imaging",
+    "muscle_relaxant_class_switch",
+    "nonpharmacologic_first_line",
+    "low_value_back_therapy",
+)
 
-    return tuple(
-        module.RULE
-        for module in (
-            cyclobenzaprine_maoi,
-            tizanidine_cyp1a2_inhibitor,
-            cyclobenzaprine_contraindicated_condition,
-            cyclobenzaprine_hepatic_impairment,
-            cyclobenzaprine_older_adult,
-            muscle_relaxant_older_adult,
-            cyclobenzaprine_serotonergic,
-            muscle_relaxant_cns_depressant,
-            cyclobenzaprine_anticholinergic_caution,
-            cyclobenzaprine_duration,
-            muscle_relaxant_duplicate,
-            back_pain_red_flag,
-            muscle_relaxant_chronic_pain,
-            refractory_spasm_imaging,
-            muscle_relaxant_class_switch,
-            nonpharmacologic_first_line,
-            low_value_back_therapy,
-        )
-    )
+
+def all_rules() -> tuple[Rule, ...]:
+    """Every rule, in the order their cards are listed within one indicator. Imported when asked
+    for: each module imports this one for ``Rule``."""
+    rules: tuple[Rule, ...] = tuple(import_module(f"{__name__}.{name}").RULE for name in RULE_MODULES)
+    return rules
