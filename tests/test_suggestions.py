@@ -186,6 +186,15 @@ def test_an_imaging_order_goes_back_in_the_clients_version(
     assert resource[reason] == [{"reference": "Condition/ces-1", "display": "Cauda equina syndrome"}]
     code = resource["item"][0]["code"] if kind == "DiagnosticOrder" else resource["code"]
     assert code["coding"][0]["code"] == "72148"
+    assert resource["priority"] == "stat"  # "now", as the card says: not a routine order
+
+
+def test_the_refractory_mri_is_a_routine_order(client: TestClient) -> None:
+    """For a candidate for surgery or an injection, after six weeks: no hurry to say."""
+    request = json.loads(Path(FIXTURES / "refractory-spasm-imaging/fires-sciatica.json").read_text())
+    [create] = [a for a in suggested_actions(client, request) or [] if a["type"] == "create"]
+    assert create["resource"]["code"]["coding"][0]["code"] == "72148"
+    assert "priority" not in create["resource"]
 
 
 def test_contained_resources_still_referenced_stay() -> None:

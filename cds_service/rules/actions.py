@@ -52,13 +52,15 @@ def writable(parent: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def service_request(
-    *, patient_id: str, code: Code, reason: tuple[str, str] | None, order: Order | None = None
+    *, patient_id: str, code: Code, reason: tuple[str, str] | None, order: Order | None = None, stat: bool = False
 ) -> dict[str, Any]:
     """A draft imaging order for ``code`` (a CPT procedure) with the condition that prompted it
     (``reason``: its reference and display), in the FHIR version of ``order``, the client's
     draft under review (pass it: without it the order is R4): R4 a ServiceRequest, STU3 a
     ProcedureRequest, DSTU2 a DiagnosticOrder (DSTU2's order for imaging, whose reason goes in
-    ``supportingInformation``). ``patient_id`` is the hook context's, without "Patient/"."""
+    ``supportingInformation``). ``patient_id`` is the hook context's, without "Patient/".
+    ``stat``: the card says now, and the order must say so too, or it joins the routine list
+    (``priority`` stat: the same code in the three versions)."""
     kind = dialect(order.resource if order is not None else {}).service_request
     coded = {"coding": [{"system": CPT, "code": code.code, "display": code.display}], "text": code.display}
     resource: dict[str, Any] = {"resourceType": kind, "status": "draft"}
@@ -67,6 +69,8 @@ def service_request(
     else:
         resource.update({"intent": "order", "code": coded})
     resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    if stat:
+        resource["priority"] = "stat"
     if reason is not None:
         cited = [{"reference": reason[0], "display": reason[1]}]
         resource["supportingInformation" if kind == "DiagnosticOrder" else "reasonReference"] = cited

@@ -91,9 +91,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     emergency = next((c for concept, c in flags if concept == "cauda-equina" and c.onset_since(since)), None)
     if emergency is None:
         return Finding(RULE_ID, "serious-pathology", order, facts)
-    mri = service_request(
-        patient_id=context.patient_id, code=MRI_LUMBAR, reason=(emergency.reference, emergency.display), order=order
-    )
+    reason = (emergency.reference, emergency.display)
+    mri = service_request(patient_id=context.patient_id, code=MRI_LUMBAR, reason=reason, order=order, stat=True)
     return Finding(RULE_ID, "emergency", order, facts, (Proposal(actions=(create(mri),), recommended=True),))
 
 
