@@ -285,6 +285,30 @@ def test_duplicate_same_drug_asks_renewal_or_duplicate(client: TestClient) -> No
     assert _removes(two) == ["MedicationRequest/request-456"]
 
 
+@pytest.mark.parametrize(
+    ("status", "supply", "said"),
+    [
+        ("active", True, "(since 2026-11-14)"),
+        ("completed", True, "(completed; course from 2026-11-14)"),
+        ("completed", False, "(completed; course from 2026-11-14, length not recorded: 14 days assumed)"),
+        ("on-hold", False, "(on hold; course from 2026-11-14, length not recorded: 14 days assumed)"),
+        ("stopped", False, "(stopped; course from 2026-11-14, length not recorded: 14 days assumed)"),
+    ],
+)
+def test_a_course_counted_as_running_says_its_status_and_an_assumed_length(
+    client: TestClient, status: str, supply: bool, said: str
+) -> None:
+    """A completed order whose assumed 14 days run to today was named "since 2026-11-14" under
+    "Already active" (a physician's review): the card relied on an assumption, and says so."""
+    request = fixture("muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
+    prior = request["prefetch"]["medications"]["entry"][0]["resource"]
+    prior["status"] = status
+    if not supply:
+        del prior["dispenseRequest"]
+    [card] = cards_for(client.post(SELECT, json=request).json(), "muscle-relaxant-duplicate")
+    assert f"On record: **Cyclobenzaprine hydrochloride 10 MG Oral Tablet {said}**." in card["detail"]
+
+
 def test_a_course_started_in_a_month_alone_is_shown_as_recorded(client: TestClient) -> None:
     """Its first day is the reading (the earliest it may have run), never a date shown: "2026-11",
     not "2026-11-01", in the duplicate's summary and its list of drugs alongside."""

@@ -32,8 +32,10 @@ class Alongside:
     under_review: bool = False
     # How much of the start's date was recorded (``Course.start_parts``): shown as much.
     since_parts: int = 3
-    # The course's status, said when its start is not recorded ("on hold on the medication list").
+    # The course's status, said unless active ("on hold on the medication list", "completed; ...").
     status: str = "active"
+    # The days its course was assumed to last, its length not recorded (clinical specification §1).
+    assumed_days: int | None = None
 
     @property
     def label(self) -> str:
@@ -44,7 +46,15 @@ class Alongside:
         """How the service knows of it: the card's words for the record it relied on."""
         if self.since is None:
             return "ordered now"
-        return f"since {self.since_shown}" if self.since_known else listed_undated(self.status)
+        if not self.since_known:
+            return listed_undated(self.status)
+        if self.status == "active":
+            said = f"since {self.since_shown}"
+        else:  # a finished order, or one on hold, counted as running by its dates: it says so
+            said = f"{self.status.replace('-', ' ')}; course from {self.since_shown}"
+        if self.assumed_days is not None:
+            said += f", length not recorded: {self.assumed_days} days assumed"
+        return said
 
     @property
     def since_known(self) -> bool:
@@ -77,7 +87,14 @@ def alongside(
         if d.reference != order.reference and d.drug is not None and wanted(d.drug)
     ]
     found += [
-        Alongside(c.drug, c.reference, c.start, since_parts=c.start_parts, status=c.status)
+        Alongside(
+            c.drug,
+            c.reference,
+            c.start,
+            since_parts=c.start_parts,
+            status=c.status,
+            assumed_days=(c.end - c.start).days if c.assumed_end else None,
+        )
         for c in context.active_courses
         if not c.concepts.isdisjoint(concepts)
     ]
