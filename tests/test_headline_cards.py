@@ -19,6 +19,7 @@ from cds_service.content.cards import CardContentError
 from cds_service.settings import Settings
 from tests.conftest import FIXTURES, NOON, SELECT, SIGN, Clock, cards_for, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
+from tests.test_card_volume import names
 from tools.golden import hook_requests
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -272,7 +273,7 @@ def test_critical_cards_come_first_and_patient_level_cards_survive_a_deleted_ord
     assert body["cards"][1]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/request-456"
     # The critical card names what it silenced for its order, not the MRI card, which still shows.
     flagged = body["cards"][0]["detail"].split("\n\nAlso flagged: ")[1]
-    assert _title("cyclobenzaprine-duration") in flagged and _title("refractory-spasm-imaging") not in flagged
+    assert names(flagged, "cyclobenzaprine-duration") and not names(flagged, "refractory-spasm-imaging")
 
 
 def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: TestClient) -> None:
@@ -284,10 +285,6 @@ def test_mri_card_on_the_only_relevant_order_goes_with_its_deletion(client: Test
 # -- evidence cited once -----------------------------------------------------------------------
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
-
-
-def _title(rule_id: str) -> str:
-    return tomllib.loads((CARDS / f"{rule_id}.toml").read_text())["title"]
 
 
 def _evidence() -> dict[str, dict[str, str]]:

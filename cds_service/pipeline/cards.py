@@ -128,15 +128,12 @@ def _also_flagged(
         critical = catalog.indicator(finding.rule_id, finding.variant) == "critical"
         if reference not in named and finding.deletes_order and critical:
             named.add(reference)
-            titles = list(
-                dict.fromkeys(
-                    catalog.texts[f.rule_id].title
-                    for f in suppressed
-                    if f.order.reference == reference and f.rule_id not in unnamed
-                )
+            # Each by its summary, facts and all: what the clinician who overrides keeps of them.
+            said = (
+                _summary(catalog, f) for f in suppressed if f.order.reference == reference and f.rule_id not in unnamed
             )
-            if titles:
-                finding = replace(finding, also_flagged=tuple(titles))
+            if flagged := tuple(dict.fromkeys(said)):
+                finding = replace(finding, also_flagged=flagged)
         result.append(finding)
     return result
 
@@ -163,13 +160,13 @@ def render(
     ):
         detail += f"\n\n{words}"
     if finding.also_flagged:
-        detail += f"\n\nAlso flagged: {', '.join(finding.also_flagged)}."
+        detail += f"\n\nAlso flagged: {'; '.join(inert(said) for said in finding.also_flagged)}."
     unlinked = [e.citation for e in evidence if not e.url]
     if unlinked:
         detail += f"\n\nEvidence: {' '.join(unlinked)}"
     card: dict[str, Any] = {
         "uuid": new_uuid(),
-        "summary": _short(variant.summary.format(**facts), finding),
+        "summary": _summary(catalog, finding),
         "detail": detail,
         "indicator": variant.indicator,
         "source": {
@@ -191,6 +188,10 @@ def render(
     if links:
         card["links"] = links
     return card
+
+
+def _summary(catalog: CardCatalog, finding: Finding) -> str:
+    return _short(catalog.texts[finding.rule_id].variants[finding.variant].summary.format(**finding.facts), finding)
 
 
 def _short(summary: str, finding: Finding) -> str:

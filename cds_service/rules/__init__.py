@@ -83,8 +83,8 @@ class Finding:
     # The evidence keys this card cites, when only some of its file's apply (e.g. the opioid
     # boxed warning only when an opioid or benzodiazepine is named); None: all of them.
     evidence: tuple[str, ...] | None = None
-    # Titles of the cards for this order that this critical card silenced (card volume): set by
-    # the pipeline, shown as one "Also flagged" line.
+    # The summaries of the cards for this order that this critical card silenced (card volume):
+    # set by the pipeline, shown as one "Also flagged" line, so an override keeps what they said.
     also_flagged: tuple[str, ...] = ()
 
     @property
