@@ -45,7 +45,10 @@ def back_pain(request: dict[str, Any]) -> dict[str, Any]:
 
 NOT_READ = "The patient's history was not read in full: checks may be incomplete"
 # The history was read: an order in it has no date to place it by, and the clinician can ask.
-ONE_UNDATED = "An order on record has no start date: confirm when it was last taken"
+
+
+def one_undated(drug: str) -> str:
+    return f"{drug} on record with no start date: confirm when it was last taken"
 
 
 def partial_history(body: dict[str, Any], summary: str = NOT_READ) -> dict[str, Any]:
@@ -71,7 +74,7 @@ def test_a_finished_order_of_a_relaxant_with_no_date_it_began_is_said(
 ) -> None:
     """Finished, it cannot be placed at all: when it ran is what the checks of past courses read."""
     body = answered(module, undated(fixture(DUPLICATE), status, written))
-    detail = partial_history(body, ONE_UNDATED)["detail"]
+    detail = partial_history(body, one_undated("Tizanidine"))["detail"]
     assert "could be read" not in detail and "review the record" not in detail  # it was read
     assert (
         f"An order has no start date, so the checks that depend on when it was taken could not use it: **tizanidine 2 MG Oral Tablet** ({status}). Confirm when it was last taken."
@@ -96,7 +99,8 @@ def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestC
         concept = history_order(fixture(name))["medicationCodeableConcept"]
         copy["resource"].update(id=f"mr-{n}", status="stopped", medicationCodeableConcept=concept)
         entries.append(copy)
-    summary = "4 orders on record have no start date: confirm when each was last taken"
+    drugs = "tizanidine, sertraline, cyclobenzaprine and 1 more"
+    summary = f"4 orders on record with no start date ({drugs}): confirm when each was last taken"
     detail = partial_history(answered(module, request), summary)["detail"]
     named = "**tizanidine 2 MG Oral Tablet** (completed); **Sertraline 50 MG Oral Tablet** (stopped); "
     named += "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (stopped) and 1 more"
@@ -201,6 +205,7 @@ def test_a_cyclobenzaprine_listed_with_no_start_counts_no_days_taken(module: Tes
 
 
 MAOI = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
+LINEZOLID = "cyclobenzaprine-maoi/silent-linezolid-unknown-duration-assumed-course-ended-v2-24-hour-washout.json"
 
 
 @pytest.mark.parametrize("written", [*NOT_A_DATE, None])
@@ -245,7 +250,7 @@ def test_a_stopped_mao_inhibitor_with_its_end_alone_recorded_is_read_by_it(modul
     assert "cyclobenzaprine-maoi" not in rule_ids(body)
     assert (
         "An order has no start date, so the checks that depend on when it was taken could not use it: **Phenelzine 15 MG Oral Tablet** (stopped)."
-        in partial_history(body, ONE_UNDATED)["detail"]
+        in partial_history(body, one_undated("Phenelzine"))["detail"]
     )
 
 
@@ -315,7 +320,7 @@ def test_a_prior_course_with_its_end_alone_recorded_is_no_repeat_course(module: 
     assert "muscle-relaxant-class-switch" not in rule_ids(body)
     assert (
         "An order has no start date, so the checks that depend on when it was taken could not use it: **Cyclobenzaprine"
-        in partial_history(body, ONE_UNDATED)["detail"]
+        in partial_history(body, one_undated("Cyclobenzaprine"))["detail"]
     )
 
 
@@ -356,20 +361,36 @@ def test_the_duration_card_says_an_undated_course_in_its_window_is_not_counted(
 
 def test_an_order_repeated_in_the_history_is_named_once(module: TestClient) -> None:
     """500 copies of one stopped phenelzine with no date (a history paged twice, a feed's
-    repeats): one name on the warning and the notice, not three and "497 more"."""
+    repeats): one name on the warning, not three and "497 more"; and of one tizanidine, one
+    name on the notice."""
     request = undated(fixture(MAOI), "stopped", None)
     entries = request["prefetch"]["medications"]["entry"]
     for n in range(1, 500):
         copy = json.loads(json.dumps(entries[0]))
         copy["resource"]["id"] = f"maoi-{n + 1}"
         entries.append(copy)
-    warning, notice = answered(module, request)["cards"]
+    [warning] = answered(module, request)["cards"]  # it asks about every copy: no notice asks again
     assert (
         "MAO inhibitor: **Phenelzine 15 MG Oral Tablet (stopped, no start or stop date recorded)**."
         in warning["detail"]
     )
-    assert notice["summary"] == ONE_UNDATED
+    request = undated(fixture(DUPLICATE), "stopped", None)
+    entries = request["prefetch"]["medications"]["entry"]
+    entries += [{"resource": {**entries[0]["resource"], "id": f"mr-{n}"}} for n in range(2, 501)]
+    notice = partial_history(answered(module, request), one_undated("Tizanidine"))
     assert (
-        "An order has no start date, so the checks that depend on when it was taken could not use it: **Phenelzine 15 MG Oral Tablet** (stopped). Confirm when it was last taken."
-        in (notice["detail"])
+        "An order has no start date, so the checks that depend on when it was taken could not use it: **tizanidine 2 MG Oral Tablet** (stopped). Confirm when it was last taken."
+        in notice["detail"]
     )
+
+
+def test_an_undated_mao_inhibitor_the_warning_asks_about_gets_no_notice_too(module: TestClient) -> None:
+    """The warning asks for its last dose: a notice asking when it was last taken said it twice
+    (a pharmacist's review). A linezolid so recorded, which no card names, keeps its notice."""
+    [warning] = answered(module, undated(fixture(MAOI), "stopped", None))["cards"]
+    assert warning["source"]["topic"]["code"] == "cyclobenzaprine-maoi"
+    request = undated(fixture(MAOI), "completed", None)
+    history_order(request)["medicationCodeableConcept"] = history_order(fixture(LINEZOLID))["medicationCodeableConcept"]
+    body = answered(module, request)
+    assert rule_ids(body) == ["partial-history"]
+    partial_history(body, one_undated("Linezolid"))

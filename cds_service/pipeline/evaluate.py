@@ -42,7 +42,7 @@ from cds_service.pipeline.cards import (
 )
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.notices import notices, unread_drafts
+from cds_service.pipeline.notices import left_to_notice, notices, unread_drafts
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications, unavailable
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
@@ -130,7 +130,7 @@ async def evaluate(
         # Said: the record's fetch failed (age unknown), orders unread (undated ones named), a birth date no date.
         left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-        partial, undated = partial | patient.read_in_part, patient.undated_orders
+        partial, undated = partial | patient.read_in_part, left_to_notice(patient.undated_orders, findings)
     ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated)
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []

@@ -15,6 +15,7 @@ from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
+from cds_service.rules import Finding
 from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,13 @@ def notices(
         detail = f"{_unchecked(unchecked)} Review {'it' if len(unchecked) == 1 else 'them'} before signing."
         cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, detail))
     return cards
+
+
+def left_to_notice(undated: tuple[Course, ...], findings: list[Finding]) -> tuple[Course, ...]:
+    """The orders with no start date no card names: one the MAO inhibitor's warning asks about
+    already would be asked about twice (a pharmacist's review)."""
+    named = frozenset().union(*(finding.names_undated for finding in findings))
+    return tuple(course for course in undated if course.reference not in named)
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
@@ -180,12 +188,17 @@ def _partial(
     elif age:
         summary = f"{age.capitalize()}: the checks for older adults did not run"
     else:  # the history was read, and some of it cannot be placed in time
-        summary = (
-            "An order on record has no start date: confirm when it was last taken"
-            if len(said) == 1
-            else f"{len(said)} orders on record have no start date: confirm when each was last taken"
-        )
+        summary = _undated_summary(undated, len(said))
     return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
+
+
+def _undated_summary(undated: tuple[Course, ...], count: int) -> str:
+    """Which drugs, so that the clinician knows what to ask before opening the card."""
+    drugs = named(dict.fromkeys(course.drug.ingredient for course in undated), ", ")
+    if count == 1:
+        return f"{drugs[:1].upper()}{drugs[1:]} on record with no start date: confirm when it was last taken"
+    said = f" ({drugs})" if len(drugs) <= 50 else ""  # the summary under 140 characters
+    return f"{count} orders on record with no start date{said}: confirm when each was last taken"
 
 
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.

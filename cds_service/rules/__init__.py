@@ -86,6 +86,9 @@ class Finding:
     # The summaries of the cards for this order that this critical card silenced (card volume):
     # set by the pipeline, shown as one "Also flagged" line, so an override keeps what they said.
     also_flagged: tuple[str, ...] = ()
+    # History orders with no start date that this card names, asking when last taken: the
+    # partial-history notice leaves them to it (``pipeline.notices.left_to_notice``).
+    names_undated: frozenset[str] = frozenset()
 
     @property
     def deletes_order(self) -> bool:

@@ -16,7 +16,7 @@ discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from pydantic import Field, model_validator
@@ -137,7 +137,8 @@ def _last_dose_unknown(
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: (c.start_known, c.start))  # a date known says more
         extra = {"ingredient": latest.drug.ingredient, "ordered": when_ordered(latest)}
-        return _finding(order, "stop-date-unknown", on_record, config, extra)
+        finding = _finding(order, "stop-date-unknown", on_record, config, extra)
+        return replace(finding, names_undated=frozenset(c.reference for c in unknown_stop))
     if course_over:
         latest = max(course_over, key=lambda c: c.last_day)
         ended = {"ended": what_ended(latest), "ended_on": ended_on(latest), "listed": status_said(latest)}
