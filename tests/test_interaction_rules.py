@@ -289,17 +289,19 @@ def test_duplicate_same_drug_asks_renewal_or_duplicate(client: TestClient) -> No
     ("status", "supply", "said"),
     [
         ("active", True, "(since 2026-11-14)"),
-        ("completed", True, "(completed; course from 2026-11-14)"),
-        ("completed", False, "(completed; course from 2026-11-14, length not recorded: 14 days assumed)"),
-        ("on-hold", False, "(on hold; course from 2026-11-14, length not recorded: 14 days assumed)"),
-        ("stopped", False, "(stopped; course from 2026-11-14, length not recorded: 14 days assumed)"),
+        ("completed", True, "(completed; course 2026-11-14 to 2026-11-27)"),
+        ("completed", False, "(completed; course 2026-11-14 to 2026-11-27, length not recorded: 14 days assumed)"),
+        ("on-hold", False, "(on hold; course 2026-11-14 to 2026-11-27, length not recorded: 14 days assumed)"),
+        ("stopped", False, "(stopped; course 2026-11-14 to 2026-11-27, length not recorded: 14 days assumed)"),
     ],
 )
-def test_a_course_counted_as_running_says_its_status_and_an_assumed_length(
+def test_a_course_counted_as_running_says_its_status_and_how_long(
     client: TestClient, status: str, supply: bool, said: str
 ) -> None:
-    """A completed order whose assumed 14 days run to today was named "since 2026-11-14" under
-    "Already active" (a physician's review): the card relied on an assumption, and says so."""
+    """A completed order whose assumed 14 days run to today was "already active" and named
+    "since 2026-11-14" (a physician's review): the card relied on an assumption, and says so,
+    and to when; the renewal advice then speaks of a course, not of an order still open (a
+    pharmacist's)."""
     request = fixture("muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
     prior = request["prefetch"]["medications"]["entry"][0]["resource"]
     prior["status"] = status
@@ -307,6 +309,13 @@ def test_a_course_counted_as_running_says_its_status_and_an_assumed_length(
         del prior["dispenseRequest"]
     [card] = cards_for(client.post(SELECT, json=request).json(), "muscle-relaxant-duplicate")
     assert f"On record: **Cyclobenzaprine hydrochloride 10 MG Oral Tablet {said}**." in card["detail"]
+    if status == "active":
+        assert "already active (ordered on 2026-11-14): a renewal or a duplicate?" in card["summary"]
+        assert "end the earlier order" in card["detail"]
+    else:
+        shown = status.replace("-", " ")
+        assert f"ordered on 2026-11-14 may still be in use ({shown}): a renewal or a duplicate?" in card["summary"]
+        assert "stop the earlier course (end its order if still open)" in card["detail"]
 
 
 def test_a_course_started_in_a_month_alone_is_shown_as_recorded(client: TestClient) -> None:

@@ -36,6 +36,8 @@ class Alongside:
     status: str = "active"
     # The days its course was assumed to last, its length not recorded (clinical specification §1).
     assumed_days: int | None = None
+    # The course's last day, said of one not active: how long it is counted as running.
+    until: date | None = None
 
     @property
     def label(self) -> str:
@@ -51,7 +53,8 @@ class Alongside:
         if self.status == "active":
             said = f"since {self.since_shown}"
         else:  # a finished order, or one on hold, counted as running by its dates: it says so
-            said = f"{self.status.replace('-', ' ')}; course from {self.since_shown}"
+            until = f" to {self.until.isoformat()}" if self.until and self.since_parts == 3 else ""
+            said = f"{self.status.replace('-', ' ')}; course {'' if until else 'from '}{self.since_shown}{until}"
         if self.assumed_days is not None:
             said += f", length not recorded: {self.assumed_days} days assumed"
         return said
@@ -94,6 +97,7 @@ def alongside(
             since_parts=c.start_parts,
             status=c.status,
             assumed_days=(c.end - c.start).days if c.assumed_end else None,
+            until=c.last_day,
         )
         for c in context.active_courses
         if not c.concepts.isdisjoint(concepts)

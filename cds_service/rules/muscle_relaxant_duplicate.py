@@ -45,10 +45,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "others": labels(found),
         "ingredients": named(ingredients, ", "),
     }
-    history = [(a.since, a.since_shown) for a in same if a.since is not None and a.since_known]
+    history = [(a.since, a.since_shown, a.status) for a in same if a.since is not None and a.since_known]
     if history:
-        facts["ordered_on"] = max(history)[1]
-        return Finding(RULE_ID, "same-drug", order, facts, remove(order))
+        _, facts["ordered_on"], facts["status"] = max(history)
+        # None active on the list: marked completed, stopped or on hold, counted as running by its dates.
+        finished = all(status != "active" for _, _, status in history)
+        facts["status"] = facts["status"].replace("-", " ")
+        return Finding(RULE_ID, "same-drug-finished" if finished else "same-drug", order, facts, remove(order))
     if any(a.since is not None for a in same):  # listed, no start date recorded
         facts["short_use"] = _SHORT_USE if is_cyclobenzaprine(order, terminology) and not order.drug.sublingual else ""
         return Finding(RULE_ID, "same-drug-undated", order, facts, remove(order))
@@ -67,7 +70,8 @@ RULE = Rule(
     id=RULE_ID,
     variants={
         "duplicate": ("drug", "ingredients", "others", "relaxant"),
-        "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant"),
+        "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant", "status"),
+        "same-drug-finished": ("drug", "ingredients", "ordered_on", "others", "relaxant", "status"),
         "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),
         "same-drug-undated": ("drug", "ingredients", "others", "relaxant", "short_use"),
     },
