@@ -4,7 +4,7 @@ When a muscle relaxant is ordered and the problem list holds a red flag (cauda e
 syndrome, a spinal infection, a current vertebral fracture, bone metastasis or myeloma), the
 back pain is not simple spasm: imaging and specialist care are indicated if not done. A cauda
 equina syndrome that began in the last 30 days is an emergency: critical card, with a lumbar
-MRI to order. Evidence: [ACP-IMG] "imaging with severe or progressive neurologic deficits or
+MRI to order STAT, unless one is on record since the onset or ordered in the same session. Evidence: [ACP-IMG] "imaging with severe or progressive neurologic deficits or
 suspected serious underlying conditions".
 
 The card speaks about the patient (one per call) and makes the MRI card and the heat-and-
@@ -91,9 +91,23 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     emergency = next((c for concept, c in flags if concept == "cauda-equina" and c.onset_since(since)), None)
     if emergency is None:
         return Finding(RULE_ID, "serious-pathology", order, facts)
+    if _imaged_since(context, terminology, emergency):
+        return Finding(RULE_ID, "emergency", order, facts)  # the card's "unless already done" applies
     reason = (emergency.reference, emergency.display)
     mri = service_request(patient_id=context.patient_id, code=MRI_LUMBAR, reason=reason, order=order, stat=True)
     return Finding(RULE_ID, "emergency", order, facts, (Proposal(actions=(create(mri),), recommended=True),))
+
+
+def _imaged_since(context: PatientContext, terminology: Terminology, condition: Condition) -> bool:
+    """A lumbar MRI or CT ordered in this session, or on record since the onset: no STAT MRI is
+    offered again (a post-operative patient was offered a repeat one: a pharmacist's review;
+    [ACP-IMG] repeats imaging only for new or changed symptoms). One with no date may be older."""
+    drafts, onset = {draft.reference for draft in context.drafts}, condition.onset
+    return any(
+        terminology.in_concept("lumbar-imaging", p.codes)
+        and (p.reference in drafts or (p.on is not None and onset is not None and p.on >= onset))
+        for p in context.procedures
+    )
 
 
 FACTS = ("conditions",)

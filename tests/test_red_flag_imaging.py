@@ -1,0 +1,80 @@
+"""The red-flag card's STAT MRI is offered only where none is on record since the cauda equina began.
+
+A post-operative patient (cauda equina of 29 days, decompressed after an MRI) was offered a
+repeat STAT MRI, recommended, one click away (a pharmacist's review; [ACP-IMG]: repeat imaging
+only for new or changed symptoms). The critical card stays: it says what to do "unless already
+done". An MRI or CT ordered in the same session counts too; one with no date, or entered in
+error, does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import answered, cards_for, fixture
+
+EMERGENCY = "back-pain-red-flag/fires-cauda-equina-onset-29-days-critical-mri.json"  # onset 2026-10-23
+RED_FLAG = "back-pain-red-flag"
+
+
+@pytest.fixture(scope="module")
+def module(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def lumbar_mri(authored: str | None, status: str = "completed", ident: str = "mri-1") -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": ident,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/harness-pt-1"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]},
+    }
+    if authored is not None:
+        resource["authoredOn"] = authored
+    return resource
+
+
+def red_flag_card(module: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    [card] = cards_for(answered(module, request), RED_FLAG)
+    assert card["indicator"] == "critical"
+    return card
+
+
+def with_imaging(*resources: dict[str, Any]) -> dict[str, Any]:
+    request = fixture(EMERGENCY)
+    request["prefetch"]["imaging"]["entry"] = [{"resource": resource} for resource in resources]
+    return request
+
+
+@pytest.mark.parametrize("authored", ["2026-10-23", "2026-11-01"])
+def test_an_mri_since_the_onset_is_not_offered_again(module: TestClient, authored: str) -> None:
+    card = red_flag_card(module, with_imaging(lumbar_mri(authored)))
+    assert "suggestions" not in card
+    assert "unless already done" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "mri",
+    [
+        lumbar_mri("2026-10-22"),  # the day before the onset: the syndrome is newer than it
+        lumbar_mri(None),  # no date: it may be years old
+        lumbar_mri("2026-11-01", status="entered-in-error"),
+    ],
+)
+def test_an_mri_before_the_onset_or_of_no_date_leaves_the_stat_mri(module: TestClient, mri: dict[str, Any]) -> None:
+    card = red_flag_card(module, with_imaging(mri))
+    [suggestion] = card["suggestions"]
+    assert suggestion["isRecommended"] is True
+    assert suggestion["actions"][0]["resource"]["priority"] == "stat"
+
+
+def test_an_mri_drafted_in_the_same_session_is_not_offered_again(module: TestClient) -> None:
+    request = fixture(EMERGENCY)
+    draft = lumbar_mri(None, status="draft", ident="mri-draft")
+    request["context"]["draftOrders"]["entry"].append({"resource": draft})
+    assert "suggestions" not in red_flag_card(module, request)
