@@ -336,3 +336,23 @@ def test_class_switch_names_no_relaxant_at_65_and_over(client: TestClient) -> No
     assert "tizanidine" not in older["detail"] and "nonpharmacologic" in older["summary"]
     assert "cyclobenzaprine" in tizanidine["detail"]
     assert all(card["indicator"] == "info" for card in (older, younger, tizanidine))
+
+
+def test_the_mao_inhibitor_card_gives_the_washout_of_the_drugs_it_names(client: TestClient) -> None:
+    """A phenelzine card spoke of linezolid's 24 hours, inviting a wrong washout (a pharmacist's
+    review): each kind's window is said only when a drug of that kind is named."""
+    phenelzine = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
+    linezolid = fixture("cyclobenzaprine-maoi/fires-linezolid-in-draft-orders.json")
+    [card] = cards_for(client.post(SELECT, json=phenelzine).json(), "cyclobenzaprine-maoi")
+    assert "contraindicated with MAO inhibitors and within 14 days of stopping one. " in card["detail"]
+    assert "24 hours" not in card["detail"]
+    [card] = cards_for(client.post(SELECT, json=linezolid).json(), "cyclobenzaprine-maoi")
+    said = "contraindicated with linezolid (a reversible MAO inhibitor) and within 24 hours of the last dose. "
+    assert said in card["detail"] and "14 days" not in card["detail"]
+    linezolid["prefetch"]["medications"] = phenelzine["prefetch"]["medications"]
+    [card] = cards_for(client.post(SELECT, json=linezolid).json(), "cyclobenzaprine-maoi")
+    said = (
+        "contraindicated with MAO inhibitors: within 14 days of stopping phenelzine, within 24 hours of the last"
+        " dose of linezolid (a reversible MAO inhibitor). "
+    )
+    assert said in card["detail"]

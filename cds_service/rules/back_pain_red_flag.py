@@ -4,8 +4,9 @@ When a muscle relaxant is ordered and the problem list holds a red flag (cauda e
 syndrome, a spinal infection, a current vertebral fracture, bone metastasis or myeloma), the
 back pain is not simple spasm: imaging and specialist care are indicated if not done. A cauda
 equina syndrome that began in the last 30 days is an emergency: critical card, with a lumbar
-MRI to order STAT, unless one is on record since the onset or ordered in the same session. Evidence: [ACP-IMG] "imaging with severe or progressive neurologic deficits or
-suspected serious underlying conditions".
+MRI to order STAT, unless one is on record since the onset or ordered in the same session.
+Evidence: [ACP-IMG] "imaging with severe or progressive neurologic deficits or suspected
+serious underlying conditions".
 
 The card speaks about the patient (one per call) and makes the MRI card and the heat-and-
 exercise reminder redundant (clinical specification §2, card volume). It deletes nothing: the

@@ -43,6 +43,8 @@ REVERSIBLE = "maoi-reversible"
 _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
 # Orders the medication list still shows: taken, or to be taken again, whatever their course says.
 _LISTED = ("active", "on-hold")
+# The reversible inhibitors, whose window closes 24 hours after the last dose [FDA-LZD].
+_REVERSIBLE_NAMES = frozenset({"linezolid", "methylene blue"})
 
 
 class Config(RuleConfig):
@@ -236,13 +238,14 @@ def _finding(
     evidence = ["FDA-IR"]
     if "safinamide" in ingredients:
         evidence.append("FDA-SAF")
-    if variant == "maoi" and {"linezolid", "methylene blue"} & set(ingredients):
+    if variant == "maoi" and _REVERSIBLE_NAMES & set(ingredients):
         evidence.append("FDA-LZD")
     facts = {
         "maoi": named(dict.fromkeys(s.label for s in seen), "; "),  # each once: a list may repeat an order
         "ingredients": named(ingredients, ", "),
         "washout_days": str(config.washout_days),
         "reversible_washout": _days(config.reversible_washout_days),
+        "washout": _washout(ingredients, config),
         **(extra or {}),
     }
     proposals = remove(order) if variant == "maoi" else ()
@@ -253,7 +256,24 @@ def _days(days: int) -> str:
     return "24 hours" if days == 1 else f"{days} days"
 
 
-_EVERY_VARIANT = ("ingredients", "maoi", "reversible_washout", "washout_days")
+def _washout(ingredients: list[str], config: Config) -> str:
+    """The washout of the inhibitors named, not of every one: a phenelzine card spoke of
+    linezolid's 24 hours, inviting a wrong 24-hour washout (a pharmacist's review)."""
+    reversible = [name for name in ingredients if name in _REVERSIBLE_NAMES]
+    irreversible = [name for name in ingredients if name not in _REVERSIBLE_NAMES]
+    hours = _days(config.reversible_washout_days)
+    if not reversible:
+        return f"with MAO inhibitors and within {config.washout_days} days of stopping one"
+    kind = "a reversible MAO inhibitor" if len(reversible) == 1 else "reversible MAO inhibitors"
+    if not irreversible:
+        return f"with {named(reversible, ' and ')} ({kind}) and within {hours} of the last dose"
+    return (
+        f"with MAO inhibitors: within {config.washout_days} days of stopping {named(irreversible, ', ')}, "
+        f"within {hours} of the last dose of {named(reversible, ' or ')} ({kind})"
+    )
+
+
+_EVERY_VARIANT = ("ingredients", "maoi", "reversible_washout", "washout", "washout_days")
 RULE = Rule(
     id=RULE_ID,
     variants={
