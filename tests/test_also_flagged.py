@@ -5,13 +5,15 @@ that order."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markdown_it import MarkdownIt
 
 from tests.conftest import answered, cards_for, fixture
-from tests.test_card_volume import SCIATICA, names
+from tests.test_card_volume import ICD10, SCIATICA, condition, names
 
 HEPATIC = "cyclobenzaprine-hepatic-impairment"
 MAOI = "cyclobenzaprine-maoi"
@@ -78,3 +80,17 @@ def test_a_card_about_the_patient_shown_from_another_order_is_not_named(module: 
     assert critical["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/request-123"
     assert cards_for(body, "refractory-spasm-imaging")
     assert "Also flagged" not in critical["detail"]
+
+
+def test_a_silenced_summary_naming_the_records_words_is_plain_text(module: TestClient) -> None:
+    """The line now carries summaries, which name the record's words (a condition's display): a
+    link or a tag in them must not show as the service's own."""
+    request = fixture(HEPATIC_FAILURE)
+    display = "Retention [see](https://example.org/x) <b>urine</b>"
+    request["prefetch"]["conditions"]["entry"].append(condition("ret-1", ICD10, "R33.9", display, 20))
+    [hepatic] = cards_for(answered(module, request), HEPATIC)
+    line = flagged(hepatic) or ""
+    assert "atropine-like action: use with caution in retention" in line
+    html = MarkdownIt("commonmark").render(line)  # raw HTML on, as CommonMark has it
+    assert re.findall(r"<(\w+)", html) == ["p"]  # no link, no bold: the words as sent
+    assert "[see](https://example.org/x) &lt;b&gt;urine&lt;/b&gt;" in html

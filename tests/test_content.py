@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
+from cds_service.content import content_dir
 from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import Terminology, TerminologyError, load_terminology
 from cds_service.fhir.coding import RXNORM, Code
@@ -395,3 +396,9 @@ def test_a_site_terminology_lacking_a_concept_the_rules_read_stops_start_up(
     name = concept.split(".")[1]
     with pytest.raises(TerminologyError, match=re.escape(f"no concept {name}; the rules read them")):
         create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+
+
+def test_the_shipped_content_is_named_where_it_is_edited() -> None:
+    """Run from the source tree, start-up errors named ``cds_service/content/shipped/<file>``, the
+    package's link, where a developer edits ``cards/<file>`` (an extensibility review)."""
+    assert Path(str(content_dir())) == PROJECT_ROOT / "cards"

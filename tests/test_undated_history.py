@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import answered, fixture, rule_ids
+from tests.test_drug_concept_unread import three_drafts
 
 DUPLICATE = "muscle-relaxant-duplicate/fires-tizanidine-active.json"
 REFRACTORY = "refractory-spasm-imaging/fires-info-back-pain-51-days.json"
@@ -394,3 +395,18 @@ def test_an_undated_mao_inhibitor_the_warning_asks_about_gets_no_notice_too(modu
     body = answered(module, request)
     assert rule_ids(body) == ["partial-history"]
     partial_history(body, one_undated("Linezolid"))
+
+
+def test_a_draft_not_checked_beside_an_undated_order_says_both_in_its_summary(module: TestClient) -> None:
+    """The summary said "A draft order was not checked: its drug could not be identified: checks
+    are incomplete", two colons and no word of the undated order (a code review)."""
+    request = three_drafts(None, {"coding": [{"code": "828348"}]})
+    request["prefetch"]["medications"]["entry"] = [
+        {"resource": history_order(undated(fixture(DUPLICATE), "completed", None))}
+    ]
+    notice = answered(module, request)["cards"][-1]
+    assert notice["summary"] == (
+        "A draft order was not checked (drug not identified) and an order on record has no start date: "
+        "checks are incomplete"
+    )
+    assert "**tizanidine 2 MG Oral Tablet** (completed). Confirm when it was last taken." in notice["detail"]

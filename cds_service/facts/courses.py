@@ -164,10 +164,10 @@ def read_courses(
     zone: tzinfo,
     history_days: int,
 ) -> tuple[list[Course], list[Course], int]:
-    """The courses; the finished orders of a drug a rule reads with no date it began (the history
-    is read in part, and the notice names them): one whose end is recorded is a course too, one
-    with none no course (a course of today marked ``START_UNRECORDED``); and how many orders name
-    no drug, by a reference that leads to none (an MAO inhibitor unseen: read in part too).
+    """The courses; the finished orders of a drug a rule reads with no date it began (read, not
+    placed in time: the notice names those no card asks about): one whose end is recorded is a
+    course too, one with none no course (a course of today marked ``START_UNRECORDED``); and how
+    many orders name no drug, by a reference that leads to none (the history read in part).
     ``zone``: the site's, where ``today`` is; ``history_days``: how far back a check reads a
     finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
@@ -213,7 +213,7 @@ def read_courses(
         if parts == START_UNRECORDED and status not in _LISTED:
             undated.append(courses[-1])  # finished, placed by its end alone: named too
     if unnamed or undated:
-        log.warning("medications read in part: %d order(s) with no drug, %d with no start date", unnamed, len(undated))
+        log.warning("medications: %d order(s) with no drug, %d with no start date", unnamed, len(undated))
     return courses, undated, unnamed
 
 

@@ -1,5 +1,5 @@
-"""From findings to cards: suggestions composed and made safe, the volume policy, then the card
-text filled in with the facts (clinical specification §2: card volume, suggestions compose)."""
+"""From findings to cards: suggestions composed and made safe, then the card text filled in with
+the facts (clinical specification §2: suggestions compose). The card volume is ``volume``'s."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.orders import no_change_reason, words_left_out
 from cds_service.fhir.json import copy_json
-from cds_service.rules import Finding, Proposal, Rule
+from cds_service.rules import Finding, Proposal
 from cds_service.rules.interactions import named
 from cds_service.rules.safe_update import safe_update
 
@@ -86,58 +86,6 @@ def _composed(finding: Finding, proposal: Proposal, limits: list[Finding]) -> Pr
     return replace(proposal, actions=tuple(actions), notes=notes)
 
 
-def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: list[Rule]) -> list[Finding]:
-    """At most one card per rule per order, and one per call for rules about the patient
-    (``once_per_call``); a critical card deleting an order silences the other cards for that
-    order and names them ("Also flagged: ..."); a shown card drops the cards of the rules it
-    subsumes; critical before warning before info."""
-    patient_level = {rule.id for rule in rules if rule.once_per_call}
-
-    def indicator(finding: Finding) -> str:
-        return catalog.indicator(finding.rule_id, finding.variant)
-
-    deleted = {f.order.reference for f in findings if f.deletes_order and indicator(f) == "critical"}
-    seen: set[tuple[str, str]] = set()
-    kept, suppressed = [], []
-    for finding in findings:
-        key = (finding.rule_id, "" if finding.rule_id in patient_level else finding.order.reference)
-        if key in seen:
-            continue
-        if finding.order.reference in deleted and indicator(finding) != "critical":
-            suppressed.append(finding)
-            continue
-        seen.add(key)
-        kept.append(finding)
-    subsumed = {rule_id for rule in rules if rule.id in {f.rule_id for f in kept} for rule_id in rule.subsumes}
-    kept = sorted((f for f in kept if f.rule_id not in subsumed), key=lambda f: INDICATORS.index(indicator(f)))
-    # Not named among the suppressed: rules whose card shows anyway (about the patient, from another
-    # order), and rules a shown or suppressed card subsumes (they would not have shown).
-    flagged = {f.rule_id for f in [*kept, *suppressed]}
-    unnamed = {f.rule_id for f in kept} | {r for rule in rules if rule.id in flagged for r in rule.subsumes}
-    return _also_flagged(kept, suppressed, catalog, unnamed)
-
-
-def _also_flagged(
-    kept: list[Finding], suppressed: list[Finding], catalog: CardCatalog, unnamed: set[str]
-) -> list[Finding]:
-    """The first critical card deleting each order names the checks it suppressed for that order."""
-    named: set[str] = set()
-    result = []
-    for finding in kept:
-        reference = finding.order.reference
-        critical = catalog.indicator(finding.rule_id, finding.variant) == "critical"
-        if reference not in named and finding.deletes_order and critical:
-            named.add(reference)
-            # Each by its summary, facts and all: what the clinician who overrides keeps of them.
-            said = (
-                _summary(catalog, f) for f in suppressed if f.order.reference == reference and f.rule_id not in unnamed
-            )
-            if flagged := tuple(dict.fromkeys(said)):
-                finding = replace(finding, also_flagged=flagged)
-        result.append(finding)
-    return result
-
-
 def render(
     catalog: CardCatalog, finding: Finding, new_uuid: Callable[[], str], *, snooze_days: int = 0
 ) -> dict[str, Any]:
@@ -160,13 +108,15 @@ def render(
     ):
         detail += f"\n\n{words}"
     if finding.also_flagged:
-        detail += f"\n\nAlso flagged: {'; '.join(inert(said) for said in finding.also_flagged)}."
+        detail += "\n\nAlso flagged: " + " ".join(
+            f"{inert(said)}." for said in finding.also_flagged
+        )  # a summary may hold "; "
     unlinked = [e.citation for e in evidence if not e.url]
     if unlinked:
         detail += f"\n\nEvidence: {' '.join(unlinked)}"
     card: dict[str, Any] = {
         "uuid": new_uuid(),
-        "summary": _summary(catalog, finding),
+        "summary": summary(catalog, finding),
         "detail": detail,
         "indicator": variant.indicator,
         "source": {
@@ -190,7 +140,8 @@ def render(
     return card
 
 
-def _summary(catalog: CardCatalog, finding: Finding) -> str:
+def summary(catalog: CardCatalog, finding: Finding) -> str:
+    """The card's summary, facts filled in, under the limit."""
     return _short(catalog.texts[finding.rule_id].variants[finding.variant].summary.format(**finding.facts), finding)
 
 

@@ -1,6 +1,7 @@
 """The cards that are not a rule's: what a clinician must know about the checks themselves (some
-data left out, some not read in full), each in the notices' own topic system, never recorded as
-issued, naming no patient's id. They come last, and keep their place within CDS_MAX_CARDS."""
+data left out, some not read in full, orders with no start date no card asks about), each in
+the notices' own topic system, never recorded as issued, naming no patient's id. They come
+last, and keep their place within CDS_MAX_CARDS."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 NOTICES = "urn:back-spasm-cds:notice"
 OTHER_PATIENT_TOPIC = {"system": NOTICES, "code": "other-patient-data", "display": "Another patient's data left out"}
-PARTIAL_HISTORY_TOPIC = {"system": NOTICES, "code": "partial-history", "display": "History not read in full"}
+PARTIAL_HISTORY_TOPIC = {"system": NOTICES, "code": "partial-history", "display": "History read in part or undated"}
 DRAFT_NOT_CHECKED_TOPIC = {"system": NOTICES, "code": "draft-not-checked", "display": "Draft order not checked"}
 DRAFTS, PATIENT = "context.draftOrders", "prefetch.patient"
 # What each field or prefetch key is, in a card's words.
@@ -181,7 +182,9 @@ def _partial(
             "review the record before signing."
         )
     if unchecked:
-        what = "the patient's history was not read in full" if in_part else age
+        one = len(said) == 1
+        undated_said = ("an order on record has" if one else f"{len(said)} orders on record have") + " no start date"
+        what = "the patient's history was not read in full" if in_part else age or (undated_said if said else "")
         summary = f"{_not_checked_summary(unchecked, also=what)}: checks are incomplete"
     elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"

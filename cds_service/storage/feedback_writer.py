@@ -36,7 +36,7 @@ from cds_service.storage.text import storable, storable_row
 from cds_service.tracebacks import database_error
 
 
-class Store(Protocol):
+class FeedbackStore(Protocol):
     """What writing feedback asks of ``storage.store.Store``, which calls this module: named
     here so that the import runs one way."""
 
@@ -81,7 +81,7 @@ class _Met:
 
 
 def record_feedback(
-    store: Store, *, service_id: str, items: Sequence[FeedbackItem], now: datetime, owner: Owner | None = None
+    store: FeedbackStore, *, service_id: str, items: Sequence[FeedbackItem], now: datetime, owner: Owner | None = None
 ) -> FeedbackReceipt:
     """Store each item once: how many were new, and which were refused, and why."""
     try:
@@ -142,7 +142,7 @@ def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
 
 
 def _write(
-    store: Store,
+    store: FeedbackStore,
     connection: Connection,
     service_id: str,
     items: Sequence[FeedbackItem],
