@@ -12,12 +12,14 @@ record leaves out (no onset at all, an onset in words) stays the client's choice
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import answered, fixture, rule_ids
+from tests.test_card_volume import ICD10, condition
 from tests.test_drug_concept_unread import three_drafts
 
 DUPLICATE = "muscle-relaxant-duplicate/fires-tizanidine-active.json"
@@ -410,3 +412,37 @@ def test_a_draft_not_checked_beside_an_undated_order_says_both_in_its_summary(mo
         "checks are incomplete"
     )
     assert "**tizanidine 2 MG Oral Tablet** (completed). Confirm when it was last taken." in notice["detail"]
+
+
+def test_an_undated_mao_inhibitor_whose_warning_is_not_shown_is_in_the_notice(
+    module: TestClient, make_client: Callable[..., TestClient]
+) -> None:
+    """The notice leaves an order to the warning that asks about it only when that warning is
+    shown (a code review): dropped under a critical card deleting the same order, or cut by the
+    card limit, the warning would leave the phenelzine said nowhere but in a summary."""
+    request = undated(fixture(MAOI), "stopped", None)
+    mi = condition("mi-1", ICD10, "I21.4", "Non-ST elevation (NSTEMI) myocardial infarction", 10)
+    request["prefetch"]["conditions"]["entry"].append(mi)
+    cards = answered(module, request)["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == [
+        "cyclobenzaprine-contraindicated-condition",
+        "partial-history",
+    ]
+    partial_history({"cards": cards}, one_undated("Phenelzine"))
+
+    request = undated(fixture(MAOI), "stopped", None)
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    tizanidine = fixture("tizanidine-cyp1a2-inhibitor/fires-tizanidine-with-ciprofloxacin-active.json")
+    for n in range(4):  # four critical cards, the ciprofloxacin active: the warning comes after them
+        draft = {**tizanidine["context"]["draftOrders"]["entry"][0]["resource"], "id": f"tiz-{n}"}
+        request["context"]["draftOrders"]["entry"].append({"resource": draft})
+    request["prefetch"]["medications"]["entry"] += tizanidine["prefetch"]["medications"]["entry"]
+    cards = answered(make_client(max_cards=4), request)["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == [
+        "tizanidine-cyp1a2-inhibitor",
+        "tizanidine-cyp1a2-inhibitor",
+        "card-limit",
+        "partial-history",
+    ]
+    partial_history({"cards": cards}, one_undated("Phenelzine"))

@@ -35,7 +35,7 @@ from cds_service.fhir.json import full_urls
 from cds_service.pipeline.cards import compose_suggestions, draft_hash, keys_after_dose_change, render, within_limit
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.notices import left_to_notice, notices, unread_drafts
+from cds_service.pipeline.notices import notice_count, notices, unread_drafts
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications, unavailable
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
@@ -124,18 +124,20 @@ async def evaluate(
         # Said: the record's fetch failed (age unknown), orders unread (undated ones named), a birth date no date.
         left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-        partial, undated = partial | patient.read_in_part, left_to_notice(patient.undated_orders, findings)
-    ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated)
+        partial, undated = partial | patient.read_in_part, patient.undated_orders
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
+    asked: frozenset[str] = frozenset()  # undated orders a card shown asks about: no notice names them
     if findings:
         # Stored feedback is read only when there is a card it could silence.
         shown_by = tuple(s.id for s in SERVICES.values() if s.hook in service.follows)
         silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
-        room = max(max_cards - len(ending), 1)  # the notices always have their place
-        cards, issued = await off_loop(
+        room = max(max_cards - notice_count(left_out, partial, call.unchecked, undated), 1)  # notices keep their place
+        cards, issued, asked = await off_loop(
             _answer, findings, silenced, call.rules, knowledge, new_uuid, room, inline=inline
         )
+    undated = tuple(course for course in undated if course.reference not in asked)
+    ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated)
     return Evaluation(call.request, call.context, [*cards, *ending], issued)
 
 
@@ -193,15 +195,18 @@ def _answer(
     knowledge: Knowledge,
     new_uuid: Callable[[], str],
     max_cards: int,
-) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
-    """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown)."""
+) -> tuple[list[dict[str, Any]], list[IssuedCard], frozenset[str]]:
+    """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown).
+    And the undated orders the cards shown ask about (``Finding.names_undated``)."""
     findings = unsilenced(findings, silenced, knowledge)
-    cards, issued = not_repeated(*_cards(findings, rules, knowledge, new_uuid), silenced)
+    cards, issued, asks = _cards(findings, rules, knowledge, new_uuid)
+    cards, issued = not_repeated(cards, issued, silenced)
     shown, left = within_limit(cards, max_cards, new_uuid)
     if left:
         rule_ids = sorted({card["source"]["topic"]["code"] for card in left})
         log.warning("%d card(s) over the limit of %d not shown, of rules %s", len(left), max_cards, rule_ids)
-    return shown, issued[: len(cards) - len(left)]
+    asked = frozenset().union(*(asks.get(card.get("uuid", ""), ()) for card in shown))
+    return shown, issued[: len(cards) - len(left)], asked
 
 
 async def _patient_data(
@@ -272,11 +277,13 @@ def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) 
 
 def _cards(
     findings: list[Finding], rules: list[Rule], knowledge: Knowledge, new_uuid: Callable[[], str]
-) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
-    cards, issued = [], []
+) -> tuple[list[dict[str, Any]], list[IssuedCard], dict[str, frozenset[str]]]:
+    cards, issued, asks = [], [], {}
     for finding in compose_suggestions(apply_volume_policy(findings, knowledge.catalog, rules)):
         card = render(knowledge.catalog, finding, new_uuid, snooze_days=knowledge.snooze_days[finding.rule_id])
         cards.append(card)
+        if finding.names_undated:
+            asks[card["uuid"]] = finding.names_undated
         issued.append(
             IssuedCard(
                 card["uuid"],
@@ -289,4 +296,4 @@ def _cards(
                 suggestions=tuple(suggestion["uuid"] for suggestion in card.get("suggestions", ())),
             )
         )
-    return cards, issued
+    return cards, issued, asks

@@ -16,7 +16,6 @@ from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
-from cds_service.rules import Finding
 from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
@@ -64,11 +63,12 @@ def notices(
     return cards
 
 
-def left_to_notice(undated: tuple[Course, ...], findings: list[Finding]) -> tuple[Course, ...]:
-    """The orders with no start date no card names: one the MAO inhibitor's warning asks about
-    already would be asked about twice (a pharmacist's review)."""
-    named = frozenset().union(*(finding.names_undated for finding in findings))
-    return tuple(course for course in undated if course.reference not in named)
+def notice_count(
+    left_out: tuple[str, ...], partial: frozenset[str], unchecked: tuple[str, ...], undated: tuple[Course, ...]
+) -> int:
+    """How many notices ``notices`` gives at most, counted before the cards (their room is what
+    the notices leave): an undated order a card asks about may yet drop its notice."""
+    return bool(left_out) + bool(partial or undated or unchecked)
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:

@@ -87,7 +87,7 @@ class Finding:
     # set by the pipeline, shown as one "Also flagged" line, so an override keeps what they said.
     also_flagged: tuple[str, ...] = ()
     # History orders with no start date that this card names, asking when last taken: the
-    # partial-history notice leaves them to it (``pipeline.notices.left_to_notice``).
+    # partial-history notice leaves them to it when the card is shown (``pipeline.evaluate``).
     names_undated: frozenset[str] = frozenset()
 
     @property
