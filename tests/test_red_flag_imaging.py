@@ -78,3 +78,23 @@ def test_an_mri_drafted_in_the_same_session_is_not_offered_again(module: TestCli
     draft = lumbar_mri(None, status="draft", ident="mri-draft")
     request["context"]["draftOrders"]["entry"].append({"resource": draft})
     assert "suggestions" not in red_flag_card(module, request)
+
+
+def test_an_mri_drafted_without_an_id_is_not_offered_again(module: TestClient) -> None:
+    """A draft with no id is named by its place among the drafts, not by "ServiceRequest/None":
+    the match by reference missed it (a code review)."""
+    request = fixture(EMERGENCY)
+    draft = lumbar_mri(None, status="draft")
+    del draft["id"]
+    request["context"]["draftOrders"]["entry"].append({"resource": draft})
+    assert "suggestions" not in red_flag_card(module, request)
+
+
+@pytest.mark.parametrize(("authored", "offered"), [("2026-10-02", True), ("2026-10-31", False), ("2026-11-01", False)])
+def test_an_onset_of_a_month_alone_counts_an_mri_after_that_month_only(
+    module: TestClient, authored: str, offered: bool
+) -> None:
+    """Cauda equina "since 2026-10" may have begun on the 25th: an MRI of the 2nd may predate it."""
+    request = fixture("back-pain-red-flag/fires-cauda-equina-onset-month-only-critical-mri.json")
+    request["prefetch"]["imaging"]["entry"] = [{"resource": lumbar_mri(authored)}]
+    assert ("suggestions" in red_flag_card(module, request)) is offered

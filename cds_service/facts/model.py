@@ -171,6 +171,8 @@ class Procedure:
     text: str
     on: date | None
     status: str
+    # A draft order of this session (its reference may be a stand-in: a draft may have no id).
+    drafted: bool = False
 
 
 @dataclass(frozen=True)

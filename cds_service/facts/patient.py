@@ -58,10 +58,12 @@ def _read_procedure(terminology: Terminology, value: Any) -> _Procedure:
 _PROCEDURES = JsonMemo(_read_procedure)
 
 
-def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> list[Procedure]:
+def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology) -> list[Procedure]:
+    """The history's procedures, or the drafts' (``Order``: marked drafted, named as the order is)."""
     procedure_of = _PROCEDURES.reader(terminology)
     found = []
-    for raw in raws:
+    for given in raws:
+        raw, drafted = (given.r4, True) if isinstance(given, Order) else (given, False)
         raw = to_r4(raw) or raw  # an older version's order read as R4 (ProcedureRequest: ServiceRequest)
         field_name = _PROCEDURE_CODE_FIELDS.get(str(raw.get("resourceType")))
         if field_name is None:
@@ -71,7 +73,8 @@ def _procedures(raws: Iterable[dict[str, Any]], terminology: Terminology) -> lis
         if not relevant or status in _PROCEDURE_EXCLUDED:
             continue
         on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
-        found.append(Procedure(reference_of(raw), codes, words, on, status))
+        reference = given.reference if isinstance(given, Order) else reference_of(raw)
+        found.append(Procedure(reference, codes, words, on, status, drafted))
     return found
 
 
@@ -180,7 +183,7 @@ def build_context(
         youngest_age=youngest_age,
         conditions=tuple(conditions),
         courses=tuple(courses),
-        procedures=tuple(_procedures([*history.get("imaging", []), *(o.r4 for o in drafts)], terminology)),
+        procedures=(*_procedures(history.get("imaging", []), terminology), *_procedures(drafts, terminology)),
         unavailable=unavailable,
         symptom_onset=symptom_onset,
         symptom_onset_latest=symptom_onset_latest,

@@ -103,10 +103,10 @@ def _imaged_since(context: PatientContext, terminology: Terminology, condition: 
     """A lumbar MRI or CT ordered in this session, or on record since the onset: no STAT MRI is
     offered again (a post-operative patient was offered a repeat one: a pharmacist's review;
     [ACP-IMG] repeats imaging only for new or changed symptoms). One with no date may be older."""
-    drafts, onset = {draft.reference for draft in context.drafts}, condition.onset
+    onset = condition.onset_latest or condition.onset  # a month alone: its last day, or the MRI may precede it
     return any(
         terminology.in_concept("lumbar-imaging", p.codes)
-        and (p.reference in drafts or (p.on is not None and onset is not None and p.on >= onset))
+        and (p.drafted or (p.on is not None and onset is not None and p.on >= onset))
         for p in context.procedures
     )
 
