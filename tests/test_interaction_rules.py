@@ -356,3 +356,31 @@ def test_the_mao_inhibitor_card_gives_the_washout_of_the_drugs_it_names(client: 
         " dose of linezolid (a reversible MAO inhibitor). "
     )
     assert said in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("active_written", "summary"),
+    [
+        ("2026-10-01", "already active (ordered on 2026-10-01): a renewal or a duplicate?"),
+        (None, "already on the medication list (no start date): a renewal or a duplicate?"),
+    ],
+)
+def test_an_active_order_speaks_for_the_duplicate_card_beside_a_completed_one(
+    client: TestClient, active_written: str | None, summary: str
+) -> None:
+    """Beside a completed order of 2026-11-14 still running: an active one of 2026-10-01 made the
+    card "already active (ordered on 2026-11-14)", the completed one's date; an active one with no
+    start date made it "may still be in use (completed)" (a code review)."""
+    request = fixture("muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
+    entries = request["prefetch"]["medications"]["entry"]
+    completed = copy.deepcopy(entries[0])
+    completed["resource"].update(id="mr-2", status="completed")
+    active = entries[0]["resource"]
+    active["dispenseRequest"]["expectedSupplyDuration"]["value"] = 90
+    if active_written is None:
+        del active["authoredOn"]
+    else:
+        active["authoredOn"] = active_written
+    entries.append(completed)
+    [card] = cards_for(client.post(SELECT, json=request).json(), "muscle-relaxant-duplicate")
+    assert summary in card["summary"]

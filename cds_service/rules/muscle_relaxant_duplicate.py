@@ -45,14 +45,16 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "others": labels(found),
         "ingredients": named(ingredients, ", "),
     }
-    history = [(a.since, a.since_shown, a.status) for a in same if a.since is not None and a.since_known]
-    if history:
-        _, facts["ordered_on"], facts["status"] = max(history)
-        # None active on the list: marked completed, stopped or on hold, counted as running by its dates.
-        finished = all(status != "active" for _, _, status in history)
-        facts["status"] = facts["status"].replace("-", " ")
-        return Finding(RULE_ID, "same-drug-finished" if finished else "same-drug", order, facts, remove(order))
-    if any(a.since is not None for a in same):  # listed, no start date recorded
+    listed = [a for a in same if a.since is not None]  # on record, not drafted now
+    dated = [(a.since, a.since_shown, a.status) for a in listed if a.since_known]
+    active = [entry for entry in dated if entry[2] == "active"]
+    # An active order speaks for the card, by its own date; none active with a date, an active one
+    # with none does (undated); else the latest of those marked completed, stopped or on hold.
+    if active or (dated and not any(a.status == "active" for a in listed)):
+        _, facts["ordered_on"], status = max(active or dated)
+        facts["status"] = status.replace("-", " ")
+        return Finding(RULE_ID, "same-drug" if active else "same-drug-finished", order, facts, remove(order))
+    if listed:  # listed, no start date recorded
         facts["short_use"] = _SHORT_USE if is_cyclobenzaprine(order, terminology) and not order.drug.sublingual else ""
         return Finding(RULE_ID, "same-drug-undated", order, facts, remove(order))
     return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
