@@ -94,3 +94,15 @@ def test_a_silenced_summary_naming_the_records_words_is_plain_text(module: TestC
     html = MarkdownIt("commonmark").render(line)  # raw HTML on, as CommonMark has it
     assert re.findall(r"<(\w+)", html) == ["p"]  # no link, no bold: the words as sent
     assert "[see](https://example.org/x) &lt;b&gt;urine&lt;/b&gt;" in html
+
+
+def test_a_silenced_question_keeps_its_question_mark_alone(module: TestClient) -> None:
+    """Tizanidine with ciprofloxacin, tizanidine already active: the duplicate card's summary is a
+    question, and the line read "…a renewal or a duplicate?." (a code review)."""
+    request = fixture("tizanidine-cyp1a2-inhibitor/fires-tizanidine-with-ciprofloxacin-active.json")
+    request["prefetch"]["medications"]["entry"] += fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")[
+        "prefetch"
+    ]["medications"]["entry"]
+    [critical] = cards_for(answered(module, request), "tizanidine-cyp1a2-inhibitor")
+    assert "a renewal or a duplicate?" in (flagged(critical) or "")
+    assert "?." not in critical["detail"]

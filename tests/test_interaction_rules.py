@@ -352,8 +352,8 @@ def test_the_mao_inhibitor_card_gives_the_washout_of_the_drugs_it_names(client: 
     linezolid["prefetch"]["medications"] = phenelzine["prefetch"]["medications"]
     [card] = cards_for(client.post(SELECT, json=linezolid).json(), "cyclobenzaprine-maoi")
     said = (
-        "contraindicated with MAO inhibitors: within 14 days of stopping phenelzine, within 24 hours of the last"
-        " dose of linezolid (a reversible MAO inhibitor). "
+        "contraindicated with MAO inhibitors: within 14 days of stopping phenelzine, and within 24 hours of the"
+        " last dose of linezolid (a reversible MAO inhibitor). "
     )
     assert said in card["detail"]
 
@@ -384,3 +384,25 @@ def test_an_active_order_speaks_for_the_duplicate_card_beside_a_completed_one(
     entries.append(completed)
     [card] = cards_for(client.post(SELECT, json=request).json(), "muscle-relaxant-duplicate")
     assert summary in card["summary"]
+
+
+def test_two_reversible_inhibitors_and_two_irreversible_ones_are_each_said_once(client: TestClient) -> None:
+    """Plural words, and names joined by "or": "stopping phenelzine, safinamide, within 24 hours"
+    read as a list of three (a code review)."""
+    linezolid = fixture("cyclobenzaprine-maoi/fires-linezolid-in-draft-orders.json")
+    methylene = fixture("cyclobenzaprine-maoi/fires-methylene-blue-given-today-v2-24-hour-washout.json")
+    linezolid["prefetch"]["medications"] = methylene["prefetch"]["medications"]
+    [card] = cards_for(client.post(SELECT, json=linezolid).json(), "cyclobenzaprine-maoi")
+    assert "(reversible MAO inhibitors) and within 24 hours of the last dose. " in card["detail"]
+    phenelzine = fixture("cyclobenzaprine-maoi/fires-phenelzine-active.json")
+    safinamide = copy.deepcopy(phenelzine["prefetch"]["medications"]["entry"][0])
+    safinamide["resource"].update(
+        id="mr-saf",
+        medicationCodeableConcept={"text": "safinamide 50 MG Oral Tablet"},
+    )
+    phenelzine["prefetch"]["medications"]["entry"].append(safinamide)
+    linezolid = fixture("cyclobenzaprine-maoi/fires-linezolid-in-draft-orders.json")
+    linezolid["prefetch"]["medications"] = phenelzine["prefetch"]["medications"]
+    [card] = cards_for(client.post(SELECT, json=linezolid).json(), "cyclobenzaprine-maoi")
+    said = "within 14 days of stopping phenelzine or safinamide, and within 24 hours of the last dose of linezolid"
+    assert said in card["detail"]

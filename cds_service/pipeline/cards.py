@@ -109,7 +109,7 @@ def render(
         detail += f"\n\n{words}"
     if finding.also_flagged:
         detail += "\n\nAlso flagged: " + " ".join(
-            f"{inert(said)}." for said in finding.also_flagged
+            inert(said) + ("" if said.endswith("?") else ".") for said in finding.also_flagged
         )  # a summary may hold "; "
     unlinked = [e.citation for e in evidence if not e.url]
     if unlinked:

@@ -43,8 +43,6 @@ REVERSIBLE = "maoi-reversible"
 _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
 # Orders the medication list still shows: taken, or to be taken again, whatever their course says.
 _LISTED = ("active", "on-hold")
-# The reversible inhibitors, whose window closes 24 hours after the last dose [FDA-LZD].
-_REVERSIBLE_NAMES = frozenset({"linezolid", "methylene blue"})
 
 
 class Config(RuleConfig):
@@ -121,7 +119,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
             # allows: it may be taken still (a refill elsewhere) or stopped without a word.
             course_over.append(later)
     if contraindicated:
-        return _finding(order, "maoi", contraindicated, config)
+        # The reversible inhibitors' window closes a day after the last dose [FDA-LZD]: by the concept.
+        return _finding(order, "maoi", contraindicated, config, reversible=terminology.medication_concepts[REVERSIBLE])
     # Stopped with no date at all: any dose may be recent, however unlikely (a clinical review's
     # call: the harm is severe, and the look-back cannot be read without a date).
     unknown_stop += [c for c in context.undated_orders if _kind(c.concepts) == IRREVERSIBLE and not c.end_recorded]
@@ -232,22 +231,28 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
 
 
 def _finding(
-    order: Order, variant: str, seen: list[_Seen], config: Config, extra: dict[str, str] | None = None
+    order: Order,
+    variant: str,
+    seen: list[_Seen],
+    config: Config,
+    extra: dict[str, str] | None = None,
+    reversible: frozenset[str] = frozenset(),
 ) -> Finding:
     ingredients = list(dict.fromkeys(s.ingredient for s in seen))
     evidence = ["FDA-IR"]
     if "safinamide" in ingredients:
         evidence.append("FDA-SAF")
-    if variant == "maoi" and _REVERSIBLE_NAMES & set(ingredients):
+    if variant == "maoi" and reversible & set(ingredients):
         evidence.append("FDA-LZD")
     facts = {
         "maoi": named(dict.fromkeys(s.label for s in seen), "; "),  # each once: a list may repeat an order
         "ingredients": named(ingredients, ", "),
         "washout_days": str(config.washout_days),
         "reversible_washout": _days(config.reversible_washout_days),
-        "washout": _washout(ingredients, config),
         **(extra or {}),
     }
+    if variant == "maoi":
+        facts["washout"] = _washout(ingredients, reversible, config)
     proposals = remove(order) if variant == "maoi" else ()
     return Finding(RULE_ID, variant, order, facts, proposals, evidence=tuple(evidence))
 
@@ -256,11 +261,11 @@ def _days(days: int) -> str:
     return "24 hours" if days == 1 else f"{days} days"
 
 
-def _washout(ingredients: list[str], config: Config) -> str:
+def _washout(ingredients: list[str], reversible_ones: frozenset[str], config: Config) -> str:
     """The washout of the inhibitors named, not of every one: a phenelzine card spoke of
     linezolid's 24 hours, inviting a wrong 24-hour washout (a pharmacist's review)."""
-    reversible = [name for name in ingredients if name in _REVERSIBLE_NAMES]
-    irreversible = [name for name in ingredients if name not in _REVERSIBLE_NAMES]
+    reversible = [name for name in ingredients if name in reversible_ones]
+    irreversible = [name for name in ingredients if name not in reversible_ones]
     hours = _days(config.reversible_washout_days)
     if not reversible:
         return f"with MAO inhibitors and within {config.washout_days} days of stopping one"
@@ -268,16 +273,16 @@ def _washout(ingredients: list[str], config: Config) -> str:
     if not irreversible:
         return f"with {named(reversible, ' and ')} ({kind}) and within {hours} of the last dose"
     return (
-        f"with MAO inhibitors: within {config.washout_days} days of stopping {named(irreversible, ', ')}, "
-        f"within {hours} of the last dose of {named(reversible, ' or ')} ({kind})"
+        f"with MAO inhibitors: within {config.washout_days} days of stopping {named(irreversible, ' or ')}, "
+        f"and within {hours} of the last dose of {named(reversible, ' or ')} ({kind})"
     )
 
 
-_EVERY_VARIANT = ("ingredients", "maoi", "reversible_washout", "washout", "washout_days")
+_EVERY_VARIANT = ("ingredients", "maoi", "reversible_washout", "washout_days")
 RULE = Rule(
     id=RULE_ID,
     variants={
-        "maoi": _EVERY_VARIANT,
+        "maoi": ("washout", *_EVERY_VARIANT),
         "stop-date-unknown": ("ingredient", "ordered", *_EVERY_VARIANT),
         "supply-ended": ("ended", "ended_on", "ingredient", "listed", *_EVERY_VARIANT),
     },
