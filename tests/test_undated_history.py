@@ -446,3 +446,36 @@ def test_an_undated_mao_inhibitor_whose_warning_is_not_shown_is_in_the_notice(
         "partial-history",
     ]
     partial_history({"cards": cards}, one_undated("Phenelzine"))
+
+
+def test_five_undated_drugs_are_three_named_and_counted_in_the_summary(module: TestClient) -> None:
+    """As the detail names them: three, and a count of the rest."""
+    request = undated(fixture(DUPLICATE), "completed", None)
+    entries = request["prefetch"]["medications"]["entry"]
+    methylene = "cyclobenzaprine-maoi/fires-methylene-blue-given-today-v2-24-hour-washout.json"
+    for n, name in enumerate((*OTHER_DRUGS, methylene), start=2):
+        copy = json.loads(json.dumps(entries[0]))
+        concept = history_order(fixture(name))["medicationCodeableConcept"]
+        copy["resource"].update(id=f"mr-{n}", status="stopped", medicationCodeableConcept=concept)
+        entries.append(copy)
+    drugs = "tizanidine, sertraline, cyclobenzaprine and 2 more"
+    summary = f"5 orders on record with no start date ({drugs}): confirm when each was last taken"
+    assert (
+        "and 2 more. Confirm when each was last taken." in partial_history(answered(module, request), summary)["detail"]
+    )
+
+
+def test_a_draft_not_checked_beside_several_undated_orders_counts_them(module: TestClient) -> None:
+    request = three_drafts(None, {"coding": [{"code": "828348"}]})
+    first = history_order(undated(fixture(DUPLICATE), "completed", None))
+    second = {
+        **first,
+        "id": "mr-2",
+        "medicationCodeableConcept": history_order(fixture(OTHER_DRUGS[0]))["medicationCodeableConcept"],
+    }
+    request["prefetch"]["medications"]["entry"] = [{"resource": first}, {"resource": second}]
+    notice = answered(module, request)["cards"][-1]
+    assert notice["summary"] == (
+        "A draft order was not checked (drug not identified) and 2 orders on record have no start date: "
+        "checks are incomplete"
+    )

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cds_service.content.cards import SOURCE_LABEL, inert
+from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT, inert
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
 from cds_service.facts.orders import listed_orders
@@ -200,8 +200,9 @@ def _undated_summary(undated: tuple[Course, ...], count: int) -> str:
     drugs = named(dict.fromkeys(course.drug.ingredient for course in undated), ", ")
     if count == 1:
         return f"{drugs[:1].upper()}{drugs[1:]} on record with no start date: confirm when it was last taken"
-    said = f" ({drugs})" if len(drugs) <= 50 else ""  # the summary under 140 characters
-    return f"{count} orders on record with no start date{said}: confirm when each was last taken"
+    summary = f"{count} orders on record with no start date ({drugs}): confirm when each was last taken"
+    # Three ingredients' names and a count fit; a site's own longer names may not.
+    return summary if len(summary) < SUMMARY_LIMIT else summary.replace(f" ({drugs})", "")
 
 
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.
