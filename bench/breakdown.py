@@ -101,7 +101,7 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
         "draft checked by the R4 model (not kept)", lambda i: _validate(draft), calls=max(stages.calls // 10, 50)
     )
     ids = iter(range(10**9))
-    cards, issued = stages.time(
+    cards, issued, *_ = stages.time(
         "cards: policy, suggestions, rendering",
         lambda i: pipeline._answer(findings, quiet, call.rules, knowledge, lambda: str(next(ids)), 100),
     )
