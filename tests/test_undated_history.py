@@ -94,14 +94,21 @@ OTHER_DRUGS = (
 )
 
 
-def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestClient) -> None:
+def undated_drugs(others: tuple[str, ...]) -> dict[str, Any]:
+    """The completed tizanidine with no start date, and a stopped order of each other fixture's
+    drug, undated too."""
     request = undated(fixture(DUPLICATE), "completed", None)
     entries = request["prefetch"]["medications"]["entry"]
-    for n, name in enumerate(OTHER_DRUGS, start=2):
+    for n, name in enumerate(others, start=2):
         copy = json.loads(json.dumps(entries[0]))
         concept = history_order(fixture(name))["medicationCodeableConcept"]
         copy["resource"].update(id=f"mr-{n}", status="stopped", medicationCodeableConcept=concept)
         entries.append(copy)
+    return request
+
+
+def test_the_notice_names_a_few_undated_orders_and_counts_the_rest(module: TestClient) -> None:
+    request = undated_drugs(OTHER_DRUGS)
     drugs = "tizanidine, sertraline, cyclobenzaprine and 1 more"
     summary = f"4 orders on record with no start date ({drugs}): confirm when each was last taken"
     detail = partial_history(answered(module, request), summary)["detail"]
@@ -450,14 +457,9 @@ def test_an_undated_mao_inhibitor_whose_warning_is_not_shown_is_in_the_notice(
 
 def test_five_undated_drugs_are_three_named_and_counted_in_the_summary(module: TestClient) -> None:
     """As the detail names them: three, and a count of the rest."""
-    request = undated(fixture(DUPLICATE), "completed", None)
-    entries = request["prefetch"]["medications"]["entry"]
-    methylene = "cyclobenzaprine-maoi/fires-methylene-blue-given-today-v2-24-hour-washout.json"
-    for n, name in enumerate((*OTHER_DRUGS, methylene), start=2):
-        copy = json.loads(json.dumps(entries[0]))
-        concept = history_order(fixture(name))["medicationCodeableConcept"]
-        copy["resource"].update(id=f"mr-{n}", status="stopped", medicationCodeableConcept=concept)
-        entries.append(copy)
+    request = undated_drugs(
+        (*OTHER_DRUGS, "cyclobenzaprine-maoi/fires-methylene-blue-given-today-v2-24-hour-washout.json")
+    )
     drugs = "tizanidine, sertraline, cyclobenzaprine and 2 more"
     summary = f"5 orders on record with no start date ({drugs}): confirm when each was last taken"
     assert (

@@ -59,7 +59,7 @@ _PROCEDURES = JsonMemo(_read_procedure)
 
 
 def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology) -> list[Procedure]:
-    """The history's procedures, or the drafts' (``Order``: marked drafted, named as the order is)."""
+    """The history's procedures, or the drafts' (an ``Order``: marked drafted, as a rule asks)."""
     procedure_of = _PROCEDURES.reader(terminology)
     found = []
     for given in raws:
@@ -73,8 +73,7 @@ def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology
         if not relevant or status in _PROCEDURE_EXCLUDED:
             continue
         on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
-        reference = given.reference if isinstance(given, Order) else reference_of(raw)
-        found.append(Procedure(reference, codes, words, on, status, drafted))
+        found.append(Procedure(reference_of(raw), codes, words, on, status, drafted))
     return found
 
 

@@ -205,7 +205,7 @@ def _answer(
     if left:
         rule_ids = sorted({card["source"]["topic"]["code"] for card in left})
         log.warning("%d card(s) over the limit of %d not shown, of rules %s", len(left), max_cards, rule_ids)
-    asked = frozenset().union(*(asks.get(card.get("uuid", ""), ()) for card in shown))
+    asked = frozenset().union(*(asks.get(card["uuid"], ()) for card in shown))
     return shown, issued[: len(cards) - len(left)], asked
 
 
