@@ -351,22 +351,45 @@ def test_a_relaxant_course_with_its_end_alone_recorded_dates_no_symptoms_and_no_
 
 
 @pytest.mark.parametrize(("end", "said"), [("2026-11-16", True), ("2026-10-23", True), ("2026-10-22", False)])
-def test_the_duration_card_says_an_undated_course_in_its_window_is_not_counted(
+def test_the_duration_card_names_an_undated_course_in_its_window_as_not_counted(
     module: TestClient, end: str, said: bool
 ) -> None:
     """Ended inside the 30 days (the 23rd of October is the first of them), its days there are
-    unknown and the card says so; ended before, it is outside what the card counts."""
+    unknown and the card says which order and asks; ended before, it is outside what the card
+    counts. The card asks about it, so no notice names it again (the notice named it, the card
+    did not, till the thirty-seventh pass)."""
     request = ended_on(fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json"), "completed", end)
     request["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 30
-    card = next(
-        c for c in answered(module, request)["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"
-    )
+    body = answered(module, request)
+    card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration")
     assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 30 days planned"
     uncounted = (
-        "A cyclobenzaprine order from the last 30 days has no start date, so its days are not counted: ask how long "
-        "it has been taken."
+        " **Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (completed), on record in the last 30 days, has no start date, "
+        "so its days are not counted: ask how long it has been taken."
     )
     assert (uncounted in card["detail"]) is said
+    assert ("partial-history" in rule_ids(body)) is not said
+
+
+def test_the_duration_card_names_each_undated_course_once(module: TestClient) -> None:
+    """Two orders with no start date, one of them sent twice: each named once, and asked of
+    each; neither named again by a notice."""
+    request = ended_on(
+        fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json"), "completed", "2026-11-16"
+    )
+    request["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 30
+    entries = request["prefetch"]["medications"]["entry"]
+    stopped = json.loads(json.dumps(entries[0]))
+    stopped["resource"].update(id="stopped", status="stopped")
+    entries += [json.loads(json.dumps(entries[0])), stopped]
+    body = answered(module, request)
+    [card] = body["cards"]
+    assert card["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    name = "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet**"
+    assert (
+        f" {name} (completed), {name} (stopped), on record in the last 30 days, have no start date, so their days "
+        "are not counted: ask how long each has been taken."
+    ) in card["detail"]
 
 
 def test_an_order_repeated_in_the_history_is_named_once(module: TestClient) -> None:

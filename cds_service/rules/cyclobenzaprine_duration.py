@@ -30,15 +30,11 @@ from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
 from cds_service.rules.duration_update import with_duration
+from cds_service.rules.interactions import named
 
 RULE_ID = "cyclobenzaprine-duration"
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 _PLAUSIBLE = 1e6
-# A course with no start date (still listed, or its end alone recorded): its days unknown, counted as none.
-_UNCOUNTED = (
-    " A cyclobenzaprine order from the last {window} days has no start date, so its days are not counted: ask how"
-    " long it has been taken."
-)
 
 
 class Config(RuleConfig):
@@ -127,10 +123,10 @@ def _course_start(course: Course) -> str:
     return date_shown(course.start, course.start_parts) + assumed
 
 
-def _prior_courses(context: PatientContext, since: date) -> tuple[list[Course], bool]:
+def _prior_courses(context: PatientContext, since: date) -> tuple[list[Course], list[Course]]:
     """Oral cyclobenzaprine courses that ran in the window, on days the record gives (the
-    sublingual product is not counted), and whether one ran there whose start is not recorded
-    (its days unknown, counted as none: ``_UNCOUNTED`` says so)."""
+    sublingual product is not counted), and those that ran there whose start is not recorded
+    (still listed, or their end alone recorded: their days unknown, counted as none)."""
     ran = [
         c
         for c in context.courses
@@ -139,8 +135,20 @@ def _prior_courses(context: PatientContext, since: date) -> tuple[list[Course], 
         and "cyclobenzaprine" in c.concepts
         and not c.drug.sublingual
     ]
-    dated = [c for c in ran if c.start_known]
-    return dated, len(dated) < len(ran)
+    return [c for c in ran if c.start_known], [c for c in ran if not c.start_known]
+
+
+def _uncounted(undated: list[Course], window: int) -> str:
+    """The card's sentence naming the window's orders with no start date, as the partial-history
+    notice would have named them: the card asks about them, so the notice leaves them out."""
+    if not undated:
+        return ""
+    said = list(dict.fromkeys(f"**{c.drug.name}** ({c.status.replace('-', ' ')})" for c in undated))
+    one = len(said) == 1
+    return (
+        f" {named(said, ', ')}, on record in the last {window} days, {'has' if one else 'have'} no start date, "
+        f"so {'its' if one else 'their'} days are not counted: ask how long {'it' if one else 'each'} has been taken."
+    )
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
@@ -148,7 +156,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         return None
     limit = limits.max_days
     since = context.today - timedelta(days=limits.cumulative_window_days - 1)
-    prior, uncounted = _prior_courses(context, since)
+    prior, undated = _prior_courses(context, since)
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days
 
@@ -182,14 +190,22 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "prior_note": f" It was already taken on {prior_days} of the last {limits.cumulative_window_days} days."
         if prior_days
         else "",
-        "uncounted": _UNCOUNTED.format(window=limits.cumulative_window_days) if uncounted else "",
+        "uncounted": _uncounted(undated, limits.cumulative_window_days),
         "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
     note = f"limited to {days_text(remaining)}" if limit_change else ""
     # The label of the product ordered: the extended-release capsules have their own.
     label = "FDA-ER" if order.drug is not None and order.drug.extended_release else "FDA-IR"
     return Finding(
-        RULE_ID, variant, order, facts, proposals, limit=limit_change, limit_note=note, evidence=(label, "FAIL")
+        RULE_ID,
+        variant,
+        order,
+        facts,
+        proposals,
+        limit=limit_change,
+        limit_note=note,
+        evidence=(label, "FAIL"),
+        names_undated=frozenset(c.reference for c in undated),
     )
 
 
