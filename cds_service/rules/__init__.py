@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -99,16 +99,22 @@ class Finding:
         )
 
 
+# A rule's configuration class: its ``evaluate`` takes that class's thresholds, and mypy holds
+# the two to each other where the rule is declared.
+ConfigT = TypeVar("ConfigT", bound=RuleConfig)
+
+
 @dataclass(frozen=True)
-class Rule:
+class Rule(Generic[ConfigT]):
     id: str
     # The card variants (keys in cards/<id>.toml) the rule can produce, each with the facts it
     # fills for that variant: all its text may name in {braces}. Both checked at start-up.
     variants: Mapping[str, tuple[str, ...]]
     # Cheap check on an order alone: if no order passes any rule's, the call has nothing to evaluate.
     applies_to: Callable[[Order, Terminology], bool]
-    evaluate: Callable[[PatientContext, Order, Terminology, Any], Finding | None]
-    config: type[RuleConfig] = RuleConfig
+    evaluate: Callable[[PatientContext, Order, Terminology, ConfigT], Finding | None]
+    # Its switch and thresholds (``RuleConfig`` itself where it has no thresholds of its own).
+    config: type[ConfigT]
     # Rules about the patient rather than the order give one card per call, not one per order.
     once_per_call: bool = False
     hooks: frozenset[str] = HOOKS

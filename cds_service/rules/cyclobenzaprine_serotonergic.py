@@ -36,4 +36,5 @@ RULE = Rule(
     variants=dict.fromkeys(("serotonergic", "tramadol"), FACTS),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
+    config=RuleConfig,
 )

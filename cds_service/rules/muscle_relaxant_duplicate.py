@@ -79,4 +79,5 @@ RULE = Rule(
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
+    config=RuleConfig,
 )

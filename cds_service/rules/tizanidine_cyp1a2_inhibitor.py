@@ -63,4 +63,5 @@ RULE = Rule(
     variants=dict.fromkeys(("tizanidine-ordered", "inhibitor-ordered"), FACTS),
     applies_to=applies_to,
     evaluate=evaluate,
+    config=RuleConfig,
 )
