@@ -22,6 +22,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
+# How much of a caller's value an error message or a log line repeats: enough to recognise it,
+# never a whole body's worth of it (a 100 kB hook name was a 100 kB answer).
+SHOWN_CHARS = 40
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A caller-chosen value as a message may repeat it: its ``repr`` (quotes and control
+    characters escaped, so it can forge no log line), cut short; the type alone when even
+    ``repr`` cannot take it."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested past Python's limit; an int past 4,300 digits
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class CdsError(Exception):
     status_code = 500

@@ -228,6 +228,28 @@ def test_invalid_configuration_stops_start_up_naming_the_key(
     assert "invalid configuration" in err and message in err, err
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('public_url = ["https://ops:hunter2-pw@cds.example.org/x"]\n', "'https://***@cds.example.org/x' must not"),
+        ('fhir_servers = ["https://ops:hunter2-pw@fhir.example.org"]\n', "'https://***@fhir.example.org' must not"),
+        ('fhir_servers = ["http://ops:hunter2-pw@fhir.example.org"]\n', "'http://***@fhir.example.org' must not"),
+    ],
+)
+def test_a_url_refused_for_its_credentials_is_repeated_without_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, content: str, message: str
+) -> None:
+    """The error is printed, and kept by whatever runs the service: it named the password it
+    refused (a security review)."""
+    config = tmp_path / "cds.toml"
+    config.write_text(content)
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "hunter2" not in err and "ops" not in err, err
+
+
 @pytest.mark.parametrize(("given", "level"), [("warn", "WARNING"), ("Fatal", "CRITICAL"), ("debug", "DEBUG")])
 def test_a_log_level_is_read_in_any_case_and_by_its_usual_other_names(
     monkeypatch: pytest.MonkeyPatch, capsys, given: str, level: str

@@ -40,8 +40,8 @@ def test_json_media_types_in_any_case_are_read(client: TestClient, headers: dict
 @pytest.mark.parametrize(
     ("content_type", "message"),
     [
-        ("application/json; Charset=UTF-16", "charset utf-16"),
-        ("text/fhir+json", "Content-Type is text/fhir+json"),
+        ("application/json; Charset=UTF-16", "charset 'utf-16'"),
+        ("text/fhir+json", "Content-Type is 'text/fhir+json'"),
     ],
 )
 def test_a_body_not_json_in_utf_8_is_415_whatever_the_case(client: TestClient, content_type: str, message: str) -> None:

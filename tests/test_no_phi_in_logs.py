@@ -68,10 +68,13 @@ def hook_request(fhir: FhirTestServer, hook: str) -> dict[str, Any]:
 def odd_request(fhir: FhirTestServer) -> dict[str, Any]:
     """An order-select whose draft the R4 model rejects and whose history holds a DSTU2 resource
     nested too deep to read, each with an id built from the patient's, as some EHRs build them:
-    both are logged, by type only."""
+    both are logged, by type only. The draft's keys R4 does not define are the client's words
+    too: one names the patient, one would forge a log line (a security review)."""
     request = hook_request(fhir, "order-select")
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     draft.update(id=f"draft-{PATIENT_ID}", authoredOn="not a date")
+    draft[f"note {FAMILY} {PATIENT_ID}"] = "x"
+    draft["dosageInstruction"][0][f"x\n2026-01-01 ERROR forged {GIVEN}"] = "x"
     request["context"]["selections"] = [f"MedicationRequest/draft-{PATIENT_ID}"]
     deep: dict[str, Any] = {"url": "urn:example:deep"}
     for _ in range(120):
@@ -156,6 +159,7 @@ def test_a_whole_session_at_debug_logs_no_patient_data_token_or_comment(
     leaks = {secret: [line for line in lines if secret in line][:2] for secret in private if secret in log}
     assert leaks == {}
     assert "a MedicationRequest in draftOrders read tolerantly" in log and "skipping a MedicationOrder" in log
+    assert "dosageInstruction.0: a field R4 does not define" in log and "forged" not in log
     # uvicorn's own copy of its message for terminals, escape codes and all, is not a log field.
     assert "color_message" not in log and "\\u001b" not in log
 

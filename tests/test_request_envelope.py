@@ -49,3 +49,29 @@ def test_a_fhir_server_not_an_http_url_is_400_naming_it(client: TestClient, serv
 def test_a_token_beside_a_bad_fhir_server_names_only_the_server(client: TestClient) -> None:
     request = {**fixture(SANDBOX), "fhirServer": "https://fhir example.org/r4", "fhirAuthorization": TOKEN}
     assert fields_refused(client.post(SELECT, json=request)) == ["fhirServer"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        (SELECT, "hook", "order-sig" + "n" * 100_000),
+        (SELECT, "context.selections", "MedicationRequest " + "x" * 100_000),
+        (SELECT.replace("order-select", "order-select" + "x" * 10_000), "", ""),
+    ],
+    ids=["hook", "selections", "service id"],
+)
+def test_a_value_refused_is_repeated_cut_short(client: TestClient, path: str, field: str, value: str) -> None:
+    """An error names the field and shows enough of the value to recognise it, never all of it:
+    a 100 kB hook name was a 100 kB answer, and an order id may be built from the patient's (a
+    security review)."""
+    request = fixture(SANDBOX)
+    if field == "hook":
+        request["hook"] = value
+    elif field:
+        request["context"]["selections"] = [value]
+    response = client.post(path, json=request)
+    assert response.status_code in (400, 404), response.text
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert len(diagnostics) < 300 and "…" in diagnostics, diagnostics
+    if field:
+        assert fields_refused(response) == [field]

@@ -84,6 +84,8 @@ def model_for(resource_type: str) -> type[BaseModel]:
 
 # Drafts whose soundness is kept (``problems``): a few hundred kB at most.
 CHECKED_DRAFTS = 4096
+# The rejected fields a log line names: a draft of 2,000 unknown keys was a 109 kB line.
+SHOWN_PROBLEMS = 5
 _checked: dict[bytes, str | None] = {}
 _checked_lock = threading.Lock()  # large calls compute in worker threads
 
@@ -138,8 +140,19 @@ def _validate(normalised: dict[str, Any]) -> str | None:
     except (KeyError, TypeError) as error:  # the models' own lookups: a contained resource's type
         return f"a resource within it: its type unknown ({type(error).__name__})"
     except ValidationError as error:
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in error.errors(include_url=False, include_input=False)
-        )
+        found = [_problem(e["loc"], e["type"], e["msg"]) for e in error.errors(include_url=False, include_input=False)]
+        more = f"; and {len(found) - SHOWN_PROBLEMS} more" if len(found) > SHOWN_PROBLEMS else ""
+        return "; ".join(dict.fromkeys(found[:SHOWN_PROBLEMS])) + more
     return None
+
+
+def _problem(location: tuple[str | int, ...], kind: str, message: str) -> str:
+    """One rejected field as the log says it. A key R4 does not define is the client's own
+    words (a key may hold a name, or a line break that forges a log line): said by where it
+    stands, never by itself; the model's own field names are the rest of the path. The pydantic
+    messages quote no input (``include_input=False``), but a validator's own may."""
+    if kind == "extra_forbidden":
+        return f"{'.'.join(map(str, location[:-1])) or 'the resource'}: a field R4 does not define"
+    if kind in ("value_error", "assertion_error"):  # the models' own validators may quote the value
+        message = "a value R4 does not accept"
+    return f"{'.'.join(map(str, location))}: {message}"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cds_service.errors import shown
 from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
 from cds_service.fhir.json import as_list, as_str, bundle_resources, is_batch, unread_entry
 from cds_service.fhir.versions import DSTU2, R4, STU3
@@ -110,7 +111,7 @@ class FhirClient:
             return body
         if read and isinstance(kind, str) and url.rpartition("/")[0].endswith("/" + kind):
             return body  # a read (Patient/{id}) answered with that resource
-        raise FetchFailed(f"fetching it from fhirServer failed: it answered a {str(kind)[:40]!r}, not a Bundle")
+        raise FetchFailed(f"fetching it from fhirServer failed: it answered a {shown(kind)}, not a Bundle")
 
     async def _read_facts(self) -> tuple[ServerFacts, bool]:
         """The server's facts and whether they came from the cache (then they may be stale)."""

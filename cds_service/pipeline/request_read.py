@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cds_service.content.terminology import Terminology
-from cds_service.errors import InvalidRequest
+from cds_service.errors import InvalidRequest, shown
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Order
 from cds_service.facts.orders import read_orders
@@ -21,7 +21,7 @@ def validate(service: ServiceDefinition, body: object, *, max_draft_orders: int)
     request, context = parse_hook_request(body, service.context, max_draft_orders=max_draft_orders)
     if request.hook != service.hook:
         raise InvalidRequest(
-            f"hook: service {service.id} answers {service.hook!r}, not {request.hook!r}", fields=["hook"]
+            f"hook: service {service.id} answers {service.hook!r}, not {shown(request.hook)}", fields=["hook"]
         )
     return request, context
 

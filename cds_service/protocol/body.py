@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from cds_service.errors import InvalidRequest, TooLarge, UnsupportedMediaType
+from cds_service.errors import InvalidRequest, TooLarge, UnsupportedMediaType, shown
 from cds_service.fhir.json import MAX_DEPTH, bundle_entries, too_deep
 
 
@@ -43,12 +43,12 @@ def _check_encoding(request: Request, content_type: str) -> None:
     charset = _charset(content_type)
     if charset not in (None, "utf-8", "utf8", "us-ascii"):  # ASCII is UTF-8
         raise UnsupportedMediaType(
-            f"Content-Type names charset {charset}; send the JSON as UTF-8", fields=["Content-Type"]
+            f"Content-Type names charset {shown(charset)}; send the JSON as UTF-8", fields=["Content-Type"]
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(
-            f"Content-Encoding is {encoding}; send the body uncompressed", fields=["Content-Encoding"]
+            f"Content-Encoding is {shown(encoding)}; send the body uncompressed", fields=["Content-Encoding"]
         )
 
 
@@ -61,7 +61,7 @@ async def read_body(request: Request, limits: BodyLimits) -> bytearray:
     content_type = request.headers.get("content-type")
     if content_type is None or not _is_json(content_type):
         raise UnsupportedMediaType(
-            f"Content-Type is {content_type or 'missing'}; send the body as application/json",
+            f"Content-Type is {shown(content_type) if content_type else 'missing'}; send the body as application/json",
             fields=["Content-Type"],
         )
     _check_encoding(request, content_type)

@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from cds_service.errors import InvalidRequest, TooLarge, describe
+from cds_service.errors import InvalidRequest, TooLarge, describe, shown
 from cds_service.fhir.json import bundle_entries, unread_entry
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class OrderContext(HookContext):
     def _references(cls, value: list[str] | None) -> list[str] | None:
         for index, reference in enumerate(value or ()):
             if not REFERENCE.fullmatch(reference):  # match's $ let a trailing newline through
-                raise ValueError(f"item {index} ({reference!r}) is not a reference of the form Type/id")
+                raise ValueError(f"item {index} ({shown(reference)}) is not a reference of the form Type/id")
         return value
 
     @field_validator("draftOrders", mode="before")

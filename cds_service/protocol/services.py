@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.errors import InvalidRequest
+from cds_service.errors import InvalidRequest, shown
 from cds_service.fhir.json import is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
@@ -119,7 +119,7 @@ def _check_shape(value: dict[str, Any], key: PrefetchKey, field: str) -> None:
     kind = value["resourceType"]
     if kind not in ("Bundle", "OperationOutcome", *key.types):
         expected = f"a Bundle of {' or '.join(key.types)}, an OperationOutcome or null"
-        raise InvalidRequest(f"{field}: must be {expected}, not a {kind[:40]!r}", fields=[field])
+        raise InvalidRequest(f"{field}: must be {expected}, not a {shown(kind)}", fields=[field])
     if kind == "Bundle" and is_batch(value):
         message = f"{field}: a batch's Bundle (of Bundles): send the search's own Bundle"
         raise InvalidRequest(message, fields=[field])

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from cds_service.clock import EARLIEST, LATEST
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
-from cds_service.errors import InvalidRequest
+from cds_service.errors import InvalidRequest, shown
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.reporting import queries
 from cds_service.security.clients import TrustedClient
@@ -63,7 +63,7 @@ def parse_query(
         try:
             found = date.fromisoformat(value)
         except ValueError:
-            raise InvalidRequest(f"{name}: {value[:40]!r} is not a date (YYYY-MM-DD)", fields=[name]) from None
+            raise InvalidRequest(f"{name}: {shown(value)} is not a date (YYYY-MM-DD)", fields=[name]) from None
         if not EARLIEST <= found <= LATEST:
             raise InvalidRequest(f"{name}: {found} is out of range ({EARLIEST} to {LATEST})", fields=[name])
         return found
@@ -76,7 +76,7 @@ def parse_query(
         raise InvalidRequest(f"from: the range is {(end - start).days + 1} days; at most {MAX_DAYS}", fields=["from"])
     chosen = period or "week"
     if chosen not in PERIODS:
-        raise InvalidRequest(f"period: {chosen[:40]!r} is not one of {', '.join(PERIODS)}", fields=["period"])
+        raise InvalidRequest(f"period: {shown(chosen)} is not one of {', '.join(PERIODS)}", fields=["period"])
     return Query(start, end, chosen, scope)
 
 

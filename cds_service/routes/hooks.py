@@ -17,7 +17,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from cds_service.deps import runtime_of, verified_caller
-from cds_service.errors import UnknownService
+from cds_service.errors import UnknownService, shown
 from cds_service.observability import call_outcome, hook_instance, loggable
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.pipeline.threads import computes_inline
@@ -30,7 +30,7 @@ def service_for(service_id: str) -> ServiceDefinition:
     try:
         return SERVICES[service_id]
     except KeyError:
-        raise UnknownService(f"no CDS service with id {service_id!r}; see GET /cds-services") from None
+        raise UnknownService(f"no CDS service with id {shown(service_id)}; see GET /cds-services") from None
 
 
 async def call_service(request: Request) -> Response:

@@ -21,7 +21,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_settings import NoDecode
 
-from cds_service.security.allowlist import base_url, is_loopback
+from cds_service.errors import shown
+from cds_service.security.allowlist import base_url, is_loopback, said
 from cds_service.security.clients import TrustedClientsError
 
 
@@ -41,7 +42,7 @@ def _public_urls(urls: list[str]) -> list[str]:
         try:
             base_url(url)
         except ValueError as error:
-            raise ValueError(f"public URL {url!r} {error}") from None
+            raise ValueError(f"public URL {said(url)} {error}") from None
     return urls
 
 
@@ -50,7 +51,7 @@ def _proxies(addresses: list[str]) -> list[str]:
         try:
             ipaddress.ip_network(address, strict=False)
         except ValueError:
-            raise ValueError(f"trusted proxy {address!r} is not an IP address or network") from None
+            raise ValueError(f"trusted proxy {shown(address)} is not an IP address or network") from None
     return addresses
 
 
