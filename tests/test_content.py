@@ -147,7 +147,7 @@ def _set(path: Path, variant: str, field: str, value: str) -> None:
             "summary",
             '"Limit cyclobenzaprine: {planed_days} days planned"',
             "cards/cyclobenzaprine-duration.toml: variants.planned-too-long.summary names {planed_days}, "
-            "which this card does not have (it has: {duration_basis}, {kept}, {limit_days}, {planned_days}",
+            "which this card does not have (it has: {duration_basis}, {kept}, {limit_days}, {limit_said}, {planned_days}",
         ),
         ("detail", '"{planned_days days planned"', "variants.planned-too-long.detail: expected '}' before end"),
         ("detail", '"{planned_days.real} days planned"', "{planned_days.real} is not a plain placeholder"),

@@ -33,12 +33,14 @@ from cds_service.rules.duration_update import with_duration
 from cds_service.rules.interactions import named
 
 RULE_ID = "cyclobenzaprine-duration"
+# The labels' "up to 2–3 weeks" as the specification counts it (§2).
+LABEL_DAYS = 21
 _PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 _PLAUSIBLE = 1e6
 
 
 class Config(RuleConfig):
-    max_days: int = Field(default=21, ge=1, le=365)
+    max_days: int = Field(default=LABEL_DAYS, ge=1, le=365)
     cumulative_window_days: int = Field(default=30, ge=1, le=365)
 
     def history_days(self) -> int:
@@ -179,6 +181,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         proposals = (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),)
     facts = {
         "limit_days": str(limit),
+        # The label's words for the shipped limit; a site's own, in days: "limit to 2–3 weeks"
+        # over a 21-day order, where a site had set 14, read as no limit at all.
+        "limit_said": "2–3 weeks" if limit == LABEL_DAYS else days_text(limit),
         "window_days": str(limits.cumulative_window_days),
         "suggested_days": str(max(remaining, 0)),
         "suggested_length": days_text(max(remaining, 0)),
@@ -213,6 +218,7 @@ FACTS = (
     "duration_basis",
     "kept",
     "limit_days",
+    "limit_said",
     "planned_days",
     "prior_courses",
     "prior_days",
