@@ -255,6 +255,10 @@ def _local_codes(
     for index, entry in enumerate(local.get("products", [])):
         where = f"{local_codes}: products[{index}]"
         _known_keys(where, entry, _PRODUCT_KEYS)
+        if isinstance(entry, dict) and "brand" in entry and "rxnorm" in entry:  # the brand won, silently
+            raise TerminologyError(
+                f"{where}: give rxnorm or brand, not both (brand only for a product with no RxNorm code)"
+            )
         _strings(where, entry, ("system", "code", "source", "rxnorm" if "brand" not in entry else "brand"))
         system, code = key = code_key(entry["system"], entry["code"])
         if system == RXNORM:
