@@ -40,6 +40,14 @@ def _edit(path: Path, old: str, new: str) -> None:
             CardContentError,
             "cards/cyclobenzaprine-duration.toml: missing variants ['duration-unknown']",
         ),
+        # A variant the rule never produces: its text would never show (an informaticist's review).
+        (
+            "cyclobenzaprine-duration.toml",
+            "[variants.duration-unknown]",
+            '[variants.over-a-month]\nindicator = "info"\nsummary = "s"\ndetail = "d"\n\n[variants.duration-unknown]',
+            CardContentError,
+            "cards/cyclobenzaprine-duration.toml: variants ['over-a-month'] are not the rule's (it has planned-too-long,",
+        ),
         (
             "cyclobenzaprine-duration.toml",
             '"FAIL"]',

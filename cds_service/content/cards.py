@@ -204,6 +204,11 @@ class CardCatalog:
         absent = set(variants) - set(texts)
         if absent:
             raise CardContentError(f"{self._file(rule_id)}: missing variants {sorted(absent)}")
+        stray = sorted(set(texts) - set(variants))  # a misspelt variant's text would never show
+        if stray:
+            raise CardContentError(
+                f"{self._file(rule_id)}: variants {stray} are not the rule's (it has {', '.join(variants)})"
+            )
         for name, facts in variants.items():
             variant = texts[name]
             fields = {"summary": variant.summary, "detail": variant.detail}
