@@ -210,6 +210,11 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
         ("max_cards = 3\n", "max_cards: Input should be greater than or equal to 4"),
         # Read by logging.setLevel alone, an unknown level ended start-up in a traceback (exit 1).
         ('log_level = "verbose"\n', "log_level: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+        # Two of the five older-adult ages took 0, and read every adult as an older one.
+        (
+            "[rules.muscle-relaxant-older-adult]\nmin_age = 0\n",
+            "rules.muscle-relaxant-older-adult.min_age: Input should be greater than or equal to 18",
+        ),
         # A snooze rests on stored feedback, which retention would delete first.
         ("retention_days = 20\n", "snooze_days is 30, longer than retention_days (20)"),
         (
@@ -504,6 +509,11 @@ source = "Site formulary 2026-10"
         # Where a mapping came from is what an audit of it starts with.
         ("[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '828348'\n", "products[0]: source must be a non-empty"),
         ("[medication.maoi]\ncodes = []\n", "unknown sections ['medication']"),
+        # The brand won: the 10 mg tablet read as the sublingual product, exempt from the duration card.
+        (
+            "[[products]]\nsystem = 'x'\ncode = 'y'\nrxnorm = '828348'\nbrand = 'Tonmya'\nsource = 's'\n",
+            "products[0]: give rxnorm or brand, not both",
+        ),
     ],
 )
 def test_invalid_local_codes_stop_start_up(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -47,6 +47,11 @@ class RuleConfig(BaseModel):
         the furthest of these: counted from the day written, so a long supply written before it
         that ran into a window is knowingly not said (the MAO inhibitor's 365 days cover most)."""
         return 0
+
+
+# The age from which a rule reads a patient as an older adult (Beers: 65), the same bounds for
+# each rule that has one: 0 was accepted by two of them, and made every adult one.
+OlderAdultAge = Annotated[int, Field(ge=18, le=120)]
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
 from cds_service.rules.common import above_start_dose, age_facts, is_cyclobenzaprine, remove, start_dose_switch
 
 RULE_ID = "cyclobenzaprine-older-adult"
 
 
 class Config(RuleConfig):
-    min_age: int = Field(default=65, ge=0, le=130)
+    min_age: OlderAdultAge = 65
     # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered. No
     # higher than the labels' highest dose (10 mg; 5.6 mg sublingual): a "start dose" no order is
     # above drops the swap without a word (so did inf, which TOML reads as a number).

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
 
 RULE_ID = "muscle-relaxant-chronic-pain"
@@ -34,7 +34,7 @@ class Config(RuleConfig):
     # Muscle spasm or back pain this recent is an acute flare: a relaxant's indication.
     acute_onset_days: int = Field(default=28, ge=1, le=365)
     # From this age no tricyclic antidepressant is suggested (Beers Criteria).
-    min_age: int = Field(default=65, ge=18, le=120)
+    min_age: OlderAdultAge = 65
 
 
 def _since_at_least(condition: Condition, context: PatientContext, days: int) -> bool:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
 from cds_service.rules.common import age_facts, date_shown, is_muscle_relaxant
 
 RULE_ID = "muscle-relaxant-class-switch"
@@ -26,7 +26,7 @@ RULE_ID = "muscle-relaxant-class-switch"
 class Config(RuleConfig):
     lookback_days: int = Field(default=90, ge=1, le=3650)
     # From this age the card names no relaxant (Beers Criteria).
-    min_age: int = Field(default=65, ge=18, le=120)
+    min_age: OlderAdultAge = 65
 
     def history_days(self) -> int:
         return self.lookback_days

@@ -13,11 +13,9 @@ a gabapentinoid; [BEERS] at 65 and older.
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
 from cds_service.rules.common import age_facts, is_muscle_relaxant
 from cds_service.rules.interactions import alongside, labels, named
 
@@ -27,7 +25,7 @@ CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")
 
 class Config(RuleConfig):
     # From this age the card adds the Beers advice on CNS-active drugs.
-    min_age: int = Field(default=65, ge=18, le=120)
+    min_age: OlderAdultAge = 65
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:

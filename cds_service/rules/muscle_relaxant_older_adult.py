@@ -9,18 +9,16 @@ tolerated doses (strong recommendation)".
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
 from cds_service.rules.common import age_facts, remove
 
 RULE_ID = "muscle-relaxant-older-adult"
 
 
 class Config(RuleConfig):
-    min_age: int = Field(default=65, ge=0, le=130)
+    min_age: OlderAdultAge = 65
 
 
 def is_beers_relaxant(order: Order, terminology: Terminology) -> bool:
