@@ -40,8 +40,14 @@ RulesConfig = create_model(  # type: ignore[call-overload]
 
 class Settings(BaseSettings):
     # A bad value is named by its key, never repeated: it may be a password (the proxy's, the database's).
+    # A variable set empty is unset, as CDS_CONFIG_FILE always was: CDS_CARDS_DIR= read the
+    # current directory, CDS_LOCAL_CODES_FILE= failed on it (an informaticist's review).
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        hide_input_in_errors=True,
+        env_ignore_empty=True,
     )
 
     host: str = Field(default="127.0.0.1", description="Address `cds-service serve` listens on (`--host` overrides).")

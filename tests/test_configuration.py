@@ -308,6 +308,16 @@ def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
     assert "Traceback" not in err and "JSON" in err
 
 
+def test_a_variable_set_empty_is_unset(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """As CDS_CONFIG_FILE always was: ``CDS_CARDS_DIR=`` read the current directory's cards, and
+    ``CDS_LOCAL_CODES_FILE=`` stopped start-up on "Is a directory: '.'" (an informaticist's review)."""
+    for name in ("CDS_CARDS_DIR", "CDS_LOCAL_CODES_FILE", "CDS_DATA_DIR", "CDS_AUTH_MODE", "CDS_CONFIG_FILE"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules", "--json"]) == 0, capsys.readouterr().err
+    assert read_settings().data_dir == Path("var") and read_settings().auth_mode == "required"
+
+
 def test_missing_config_file_stops_start_up(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("CDS_CONFIG_FILE", "/no/such/cds.toml")
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
