@@ -29,6 +29,8 @@ EXIT_INVALID = 2
 # A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
 # worker's, for a supervisor to retry with its back-off.
 EXIT_START_FAILED = 3
+# The reader of our output went away (`cds-service report | head`): a shell's 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     except CannotStartOnDatabase as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_START_FAILED
+    except BrokenPipeError:  # no error of ours to log with a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush would fail again
+        return EXIT_BROKEN_PIPE
 
 
 def _number_in(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -127,6 +127,18 @@ def test_console_script_evaluates(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["cards"][0]["source"]["topic"]["code"] == "cyclobenzaprine-duration"
 
 
+def test_output_read_in_part_ends_quietly() -> None:
+    """``cds-service evaluate … | head``: the reader gone is no error of ours, and was logged
+    as one with its traceback (an informaticist's review)."""
+    request = str(FIXTURES / "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    command = [*CLI, "evaluate", request, "--today", "2026-11-21"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()  # type: ignore[union-attr]
+        err = process.stderr.read().decode()  # type: ignore[union-attr]
+        assert process.wait(timeout=60) == 141
+    assert err == ""
+
+
 def test_serve_requires_client_tokens_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_for: Callable[[Settings], Knowledge | None]
 ) -> None:
