@@ -287,6 +287,13 @@ class InvalidSettings(Exception):
 def read_settings() -> Settings:
     """The settings of the environment and the file, or ``InvalidSettings`` saying why not in one line:
     what both ``cds-service`` and a worker process print, where pydantic would print a traceback."""
+    for name in os.environ:
+        # Read as rule "cyclobenzaprine-duration" and refused as no rule: named as the config file
+        # names it, the error read as a valid rule id refused (an informaticist's review).
+        if name.upper().startswith(f"{ENV_PREFIX}RULES__") and "-" in name:
+            raise InvalidSettings(
+                f"{name}: a rule id in a variable's name is written with _ for - ({name.replace('-', '_')})"
+            )
     try:
         return Settings()
     except ValidationError as error:

@@ -308,6 +308,20 @@ def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
     assert "Traceback" not in err and "JSON" in err
 
 
+def test_a_rule_id_written_with_hyphens_in_a_variable_is_refused_saying_how_to_write_it(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """It was refused as "rules.cyclobenzaprine-duration: Extra inputs are not permitted", a
+    valid rule id named as unknown (an informaticist's review)."""
+    monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE-DURATION__MAX_DAYS", "14")
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules"]) == 2
+    assert (
+        "CDS_RULES__CYCLOBENZAPRINE-DURATION__MAX_DAYS: a rule id in a variable's name is written with _ for - "
+        "(CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS)"
+    ) in capsys.readouterr().err
+
+
 def test_a_variable_set_empty_is_unset(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """As CDS_CONFIG_FILE always was: ``CDS_CARDS_DIR=`` read the current directory's cards, and
     ``CDS_LOCAL_CODES_FILE=`` stopped start-up on "Is a directory: '.'" (an informaticist's review)."""
