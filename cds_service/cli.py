@@ -165,7 +165,12 @@ def _rules(args: argparse.Namespace) -> int:
     from cds_service.pipeline.knowledge import load_knowledge
     from cds_service.rule_catalog import catalog, rendered
 
-    print(rendered(catalog(load_knowledge(get_settings())), args.format))
+    settings = get_settings()
+    print(rendered(catalog(load_knowledge(settings)), args.format))
+    if args.format == "table":  # what a site tuning its rules checks first: which files are in force
+        print(f"\ncard text: {settings.cards_dir or 'shipped'}")
+        print(f"local codes: {settings.local_codes_file or 'none'}")
+        print(f"configuration file: {os.environ.get('CDS_CONFIG_FILE') or 'none'}")
     return 0
 
 

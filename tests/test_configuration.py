@@ -422,6 +422,8 @@ def test_rules_command_lists_all_seventeen(capsys) -> None:
     out = capsys.readouterr().out
     for rule in all_rules():
         assert rule.id in out
+    # Which files are in force, after the table (an informaticist's review).
+    assert out.endswith("\ncard text: shipped\nlocal codes: none\nconfiguration file: none\n"), out[-200:]
     assert main(["rules", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 17
