@@ -168,7 +168,7 @@ def _rules(args: argparse.Namespace) -> int:
     settings = get_settings()
     print(rendered(catalog(load_knowledge(settings)), args.format))
     if args.format == "table":  # what a site tuning its rules checks first: which files are in force
-        print(f"\ncard text: {settings.cards_dir or 'shipped'}")
+        print(f"\ncard text: {f'{settings.cards_dir}, over the shipped' if settings.cards_dir else 'shipped'}")
         print(f"local codes: {settings.local_codes_file or 'none'}")
         print(f"configuration file: {os.environ.get('CDS_CONFIG_FILE') or 'none'}")
     return 0

@@ -5,7 +5,6 @@ its documentation: ``settings_table`` renders them as the table of docs/configur
 (``python -m cds_service.settings_table`` prints it; a test keeps the two in step). Rules are switched
 and tuned under ``rules``, keyed by rule id: ``[rules.cyclobenzaprine-duration] max_days = 14``
 in the file named by ``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``.
-An unknown key or a bad value stops start-up with the key named.
 """
 
 from __future__ import annotations
@@ -39,9 +38,8 @@ RulesConfig = create_model(  # type: ignore[call-overload]
 
 
 class Settings(BaseSettings):
-    # A bad value is named by its key, never repeated: it may be a password (the proxy's, the database's).
-    # A variable set empty is unset, as CDS_CONFIG_FILE always was: CDS_CARDS_DIR= read the
-    # current directory, CDS_LOCAL_CODES_FILE= failed on it (an informaticist's review).
+    # A bad value is named by its key, never repeated: it may be a password (the proxy's, the database's);
+    # a variable set empty is unset (an env file's `CDS_OUTBOUND_PROXY=`), as CDS_CONFIG_FILE always was.
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
@@ -56,10 +54,8 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default=Path("var"),
-        description=(
-            "Where the embedded SQLite database and the generated patient-id key live; made with mode `0700` "
-            "when missing (an existing directory keeps its mode)."
-        ),
+        description="Where the embedded SQLite database and the generated patient-id key live; made with mode "
+        "`0700` when missing (an existing directory keeps its mode).",
     )
     database_url: str | None = Field(
         default=None,
@@ -79,8 +75,8 @@ class Settings(BaseSettings):
     )
     cards_dir: Path | None = Field(
         default=None,
-        description="A site's own copy of the clinical content (card text, evidence, terminology); "
-        "unset: the content shipped in the package.",
+        description="A folder of the site's own clinical content files (card text, evidence, a whole "
+        "`terminology/`), each over the shipped file of its name; unset: the content shipped in the package.",
     )
     local_codes_file: Path | None = Field(
         default=None,
@@ -235,12 +231,6 @@ class Settings(BaseSettings):
         other_names = {"WARN": "WARNING", "FATAL": "CRITICAL"}
         return other_names.get(value.upper(), value.upper()) if isinstance(value, str) else value
 
-    @field_validator("outbound_proxy", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """``CDS_OUTBOUND_PROXY=`` (an env file's empty line) means no proxy, as unset does."""
-        return None if value == "" else value
-
     @model_validator(mode="after")
     def _snooze_within_retention(self) -> Settings:
         """A snooze rests on stored feedback: the feedback must outlive the snooze."""
@@ -287,9 +277,7 @@ class InvalidSettings(Exception):
 def read_settings() -> Settings:
     """The settings of the environment and the file, or ``InvalidSettings`` saying why not in one line:
     what both ``cds-service`` and a worker process print, where pydantic would print a traceback."""
-    for name in os.environ:
-        # Read as rule "cyclobenzaprine-duration" and refused as no rule: named as the config file
-        # names it, the error read as a valid rule id refused (an informaticist's review).
+    for name in os.environ:  # refused as no rule "cyclobenzaprine-duration", a valid id said unknown
         if name.upper().startswith(f"{ENV_PREFIX}RULES__") and "-" in name:
             raise InvalidSettings(
                 f"{name}: a rule id in a variable's name is written with _ for - ({name.replace('-', '_')})"
@@ -299,14 +287,12 @@ def read_settings() -> Settings:
     except ValidationError as error:
         # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
         said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", describe(error)[0])
-    except FileNotFoundError as error:  # ours, naming the variable
-        said = str(error)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:  # the file: not TOML, not UTF-8, unreadable
-        said = f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"
-    except SettingsError as error:
+    except (FileNotFoundError, SettingsError) as error:  # the first ours, naming the variable
         said = str(error)
         if "EnvSettingsSource" in said:  # pydantic-settings' words for a list that is not JSON; never the value
             said += ": a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:  # the file: not TOML, not UTF-8, unreadable
+        said = f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"
     raise InvalidSettings(said)
 
 

@@ -270,10 +270,28 @@ def test_card_text_may_name_any_fact_its_card_has(cards: Path, tmp_path: Path) -
     ]
 
 
-def test_missing_card_file_stops_start_up(cards: Path, tmp_path: Path) -> None:
-    (cards / "refractory-spasm-imaging.toml").unlink()
-    with pytest.raises(CardContentError, match="no card text for rule refractory-spasm-imaging"):
-        create_app(Settings(cards_dir=cards, data_dir=tmp_path / "var", auth_mode="off"))
+def test_a_sites_folder_holds_only_the_files_it_rewords(tmp_path: Path) -> None:
+    """The rest, terminology included, are the shipped ones: a full copy froze every other
+    card's fixes and every code list at the day it was made (an informaticist's review)."""
+    site = tmp_path / "site-cards"
+    site.mkdir()
+    text = (PROJECT_ROOT / "cards" / "cyclobenzaprine-duration.toml").read_text()
+    (site / "cyclobenzaprine-duration.toml").write_text(text.replace("Limit cyclobenzaprine to", "Site: limit to"))
+    app = create_app(Settings(cards_dir=site, data_dir=tmp_path / "var", auth_mode="off"), clock=Clock(NOON))
+    with TestClient(app) as client:
+        [reworded] = client.post(
+            SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+        ).json()["cards"]
+        hepatic = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+        [shipped] = client.post(SELECT, json=hepatic).json()["cards"]  # its text and its codes the shipped ones
+    assert reworded["summary"] == "Site: limit to 2–3 weeks: 30 days planned"
+    assert shipped["summary"] == "Cyclobenzaprine is not recommended in moderate or severe hepatic impairment"
+
+
+def test_a_cards_folder_that_is_not_there_stops_start_up(tmp_path: Path) -> None:
+    """Read over the shipped content, a mistyped folder would have changed nothing, silently."""
+    with pytest.raises(CardContentError, match=re.escape(f"{tmp_path / 'cardz'}: cannot list it: No such file")):
+        create_app(Settings(cards_dir=tmp_path / "cardz", data_dir=tmp_path / "var", auth_mode="off"))
 
 
 def test_shipped_content_loads(cards: Path, tmp_path: Path) -> None:

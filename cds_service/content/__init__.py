@@ -2,8 +2,8 @@
 
 The shipped content is the top-level ``cards/`` folder (one source, reviewed as data), which
 the package carries as package data (``cds_service/content/shipped`` links to it), so an
-installed service finds it without a source tree; a site points ``CDS_CARDS_DIR`` at a copy of
-its own to override it.
+installed service finds it without a source tree; a site points ``CDS_CARDS_DIR`` at a folder
+of the files it rewords, each read over the shipped file of its name.
 """
 
 from __future__ import annotations

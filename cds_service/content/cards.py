@@ -184,9 +184,13 @@ SNOOZE_REASON = "dont-show-again"
 
 
 class CardCatalog:
-    def __init__(self, texts: dict[str, RuleText], snooze_display: str, directory: Traversable) -> None:
+    def __init__(
+        self, texts: dict[str, RuleText], snooze_display: str, directory: Traversable, read: dict[str, Traversable]
+    ) -> None:
         self.texts = texts
-        self._directory = directory  # named in errors: the site's copy is the file to edit
+        # Named in errors: the file read (the site's own where it has one) is the file to edit.
+        self._directory = directory
+        self._read = read
         # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
         self._snooze_display = snooze_display
 
@@ -227,7 +231,8 @@ class CardCatalog:
                     )
 
     def _file(self, rule_id: str) -> str:
-        return str(self._directory / f"{rule_id}.toml")
+        name = f"{rule_id}.toml"
+        return str(self._read.get(name, self._directory / name))
 
     def indicator(self, rule_id: str, variant: str) -> str:
         return self.texts[rule_id].variants[variant].indicator
@@ -249,8 +254,12 @@ class CardCatalog:
         return tuple(chosen) if chosen else tuple(by_key[key] for key in keys or ())
 
 
-def load_catalog(directory: Traversable) -> CardCatalog:
-    evidence_data, reasons = _read(directory / "evidence.toml"), _read(directory / "override-reasons.toml")
+def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> CardCatalog:
+    """The card text of ``directory``; a site's folder holds only the files it rewords, the rest
+    read from ``shipped`` (a full copy froze every other card's fixes at the day it was made)."""
+    read = _content_files(directory, shipped)
+    evidence_data = _read(read.get("evidence.toml", directory / "evidence.toml"))
+    reasons = _read(read.get("override-reasons.toml", directory / "override-reasons.toml"))
     try:
         evidence = {
             key: Evidence(key, value["label"], value["citation"], value.get("url"))
@@ -261,16 +270,21 @@ def load_catalog(directory: Traversable) -> CardCatalog:
             f"{directory / 'evidence.toml'}: every entry needs a label and a citation ({error})"
         ) from None
     texts = {}
-    try:
-        listed = sorted(directory.iterdir(), key=lambda p: p.name)
-    except OSError as error:  # a directory its reader may enter (the files above were read) but not list
-        raise CardContentError(f"{directory}: cannot list it: {error.strerror or error}") from None
-    for path in listed:
-        if not path.name.endswith(".toml") or path.name in ("evidence.toml", "override-reasons.toml"):
-            continue
-        texts[path.name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)
+    for name, path in sorted(read.items()):
+        if name.endswith(".toml") and name not in ("evidence.toml", "override-reasons.toml"):
+            texts[name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)
     display = reasons.get(SNOOZE_REASON, {}).get("display", "")
     where = directory / "override-reasons.toml"
     if _placeholders(display, f"{where}: [{SNOOZE_REASON}].display") != {"days"}:
         raise CardContentError(f"{where}: [{SNOOZE_REASON}] needs a display with {{days}}")
-    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"], directory)
+    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"], directory, read)
+
+
+def _content_files(directory: Traversable, shipped: Traversable | None) -> dict[str, Traversable]:
+    """The files read, by name: the directory's own over the shipped ones."""
+    try:
+        own = {path.name: path for path in directory.iterdir() if path.is_file()}
+        under = {path.name: path for path in shipped.iterdir() if path.is_file()} if shipped is not None else {}
+    except OSError as error:  # not there, not a directory, or one its reader may enter but not list
+        raise CardContentError(f"{directory}: cannot list it: {error.strerror or error}") from None
+    return under | own

@@ -50,14 +50,16 @@ class Knowledge:
 
 def load_knowledge(settings: Settings) -> Knowledge:
     """Terminology, card text, rules and their configuration, cross-checked: any gap stops start-up."""
-    content = content_dir(settings.cards_dir)
-    catalog = load_catalog(content)
+    content, shipped = content_dir(settings.cards_dir), content_dir()
+    catalog = load_catalog(content, shipped if settings.cards_dir is not None else None)
     rules = all_rules()
     for rule in rules:
         catalog.require(rule.id, rule.variants)
-    terminology = load_terminology(content / "terminology", settings.local_codes_file)
-    if settings.cards_dir is not None:
-        require_concepts(terminology, content / "terminology", content_dir() / "terminology")
+    # A site's terminology is its folder's whole, or the shipped one: its code lists hang together.
+    own_terminology = settings.cards_dir is not None and (content / "terminology").is_dir()
+    terminology = load_terminology((content if own_terminology else shipped) / "terminology", settings.local_codes_file)
+    if own_terminology:
+        require_concepts(terminology, content / "terminology", shipped / "terminology")
     return Knowledge(
         terminology=terminology,
         catalog=catalog,
