@@ -78,7 +78,7 @@ def test_thresholds_come_from_the_config_file(monkeypatch: pytest.MonkeyPatch, t
     [duration] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration"]
     assert duration["suggestions"][0]["label"] == "Limit to 14 days (keeps 10 mg)"
     # The site's limit, not the label's "2–3 weeks" over a 21-day order (an informaticist's review).
-    assert duration["summary"] == "Limit cyclobenzaprine to 14 days: 21 days planned"
+    assert duration["summary"] == "Limit cyclobenzaprine to 14 days (this site's limit): 21 days planned"
 
 
 def test_the_chronic_pain_rule_reads_its_own_older_adult_age(monkeypatch: pytest.MonkeyPatch, client_with) -> None:

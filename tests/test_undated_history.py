@@ -364,31 +364,35 @@ def test_the_duration_card_names_an_undated_course_in_its_window_as_not_counted(
     card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-duration")
     assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 30 days planned"
     uncounted = (
-        " **Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (completed), on record in the last 30 days, has no start date, "
-        "so its days are not counted: ask how long it has been taken."
+        f" Also on record: **Cyclobenzaprine hydrochloride 10 MG Oral Tablet** (completed, dosing ended {end}, start "
+        "date not recorded). Its days may add to this course: ask when and for how long it was taken."
     )
     assert (uncounted in card["detail"]) is said
     assert ("partial-history" in rule_ids(body)) is not said
 
 
 def test_the_duration_card_names_each_undated_course_once(module: TestClient) -> None:
-    """Two orders with no start date, one of them sent twice: each named once, and asked of
-    each; neither named again by a notice."""
+    """Three orders with no start date, one of them sent twice: each named once, by the end it
+    records (two of one product and status were one name, and one course went unasked: a
+    pharmacist's review), and asked of each; none named again by a notice."""
     request = ended_on(
         fixture("cyclobenzaprine-duration/fires-cumulative-prior-course.json"), "completed", "2026-11-16"
     )
     request["context"]["draftOrders"]["entry"][0]["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] = 30
     entries = request["prefetch"]["medications"]["entry"]
-    stopped = json.loads(json.dumps(entries[0]))
+    stopped, earlier = json.loads(json.dumps(entries[0])), json.loads(json.dumps(entries[0]))
     stopped["resource"].update(id="stopped", status="stopped")
-    entries += [json.loads(json.dumps(entries[0])), stopped]
+    earlier["resource"]["id"] = "earlier"
+    earlier["resource"]["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = "2026-11-01"
+    entries += [json.loads(json.dumps(entries[0])), stopped, earlier]
     body = answered(module, request)
     [card] = body["cards"]
     assert card["source"]["topic"]["code"] == "cyclobenzaprine-duration"
     name = "**Cyclobenzaprine hydrochloride 10 MG Oral Tablet**"
     assert (
-        f" {name} (completed), {name} (stopped), on record in the last 30 days, have no start date, so their days "
-        "are not counted: ask how long each has been taken."
+        f" Also on record: {name} (completed, dosing ended 2026-11-01, start date not recorded); {name} (completed, "
+        f"dosing ended 2026-11-16, start date not recorded); {name} (stopped, dosing ended 2026-11-16, start date not "
+        "recorded). Their days may add to this course: ask when and for how long each was taken."
     ) in card["detail"]
 
 

@@ -16,7 +16,7 @@ import orjson
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import dosages_of, repeat_of
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
-from cds_service.facts.model import START_UNRECORDED, Course
+from cds_service.facts.model import LISTED, START_UNRECORDED, Course
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,
@@ -33,7 +33,6 @@ from cds_service.fhir.versions import to_r4
 log = logging.getLogger(__name__)
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
-_LISTED = ("active", "on-hold")  # what the medication list shows: taken, or to be taken again
 MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _UNKNOWN_COURSE_DAYS = 14
 
@@ -94,7 +93,7 @@ def _unstarted(raw: dict[str, Any], status: str, today: date) -> _CourseDays | N
     last = max(filter(None, (to_end_date(period.get("end")) for period in periods)), default=None)
     if last is not None:
         return min(last, today), last + _ONE_DAY, False, START_UNRECORDED, True
-    return (today, today + _ONE_DAY, False, START_UNRECORDED, False) if status in _LISTED else None
+    return (today, today + _ONE_DAY, False, START_UNRECORDED, False) if status in LISTED else None
 
 
 class _Plan(NamedTuple):
@@ -210,7 +209,7 @@ def read_courses(
         latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
         courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
-        if parts == START_UNRECORDED and status not in _LISTED:
+        if parts == START_UNRECORDED and status not in LISTED:
             undated.append(courses[-1])  # finished, placed by its end alone: named too
     if unnamed or undated:
         log.warning("medications: %d order(s) with no drug, %d with no start date", unnamed, len(undated))

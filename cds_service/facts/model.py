@@ -22,6 +22,8 @@ BIRTH_DATE = "patient.birthDate"
 ONSET = "conditions.onset"
 # ``Course.start_parts`` of an order whose start no date records (``Course.start_known``).
 START_UNRECORDED = 0
+# The statuses the medication list shows: taken, or to be taken again.
+LISTED = ("active", "on-hold")
 # Draft order types, R4 and older (DSTU2 MedicationOrder, DiagnosticOrder; STU3 ProcedureRequest).
 ORDER_TYPES = (
     "MedicationRequest",

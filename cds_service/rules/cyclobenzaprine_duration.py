@@ -22,15 +22,16 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step, times_of_day
-from cds_service.facts.model import Course, Order, PatientContext
+from cds_service.facts.model import LISTED, Course, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import Dialect, dialect
 from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
+from cds_service.rules.course_said import what_ended
 from cds_service.rules.duration_update import with_duration
-from cds_service.rules.interactions import named
+from cds_service.rules.interactions import listed_undated, named
 
 RULE_ID = "cyclobenzaprine-duration"
 # The labels' "up to 2–3 weeks" as the specification counts it (§2).
@@ -140,17 +141,26 @@ def _prior_courses(context: PatientContext, since: date) -> tuple[list[Course], 
     return [c for c in ran if c.start_known], [c for c in ran if not c.start_known]
 
 
-def _uncounted(undated: list[Course], window: int) -> str:
-    """The card's sentence naming the window's orders with no start date, as the partial-history
-    notice would have named them: the card asks about them, so the notice leaves them out."""
+def _uncounted(undated: list[Course]) -> str:
+    """The card's sentence naming the window's orders with no start date, each as the list shows
+    it (the duplicate card's words for one still listed; a finished one by the end it records, by
+    which a clinician finds it), so the partial-history notice leaves them to the card. Two of
+    one product are two orders: named once, one course went unasked (a pharmacist's review)."""
     if not undated:
         return ""
-    said = list(dict.fromkeys(f"**{c.drug.name}** ({c.status.replace('-', ' ')})" for c in undated))
-    one = len(said) == 1
+    said = list(dict.fromkeys(map(_undated_said, sorted(undated, key=lambda c: c.end))))
+    its, it = ("its", "it") if len(said) == 1 else ("their", "each")
     return (
-        f" {named(said, ', ')}, on record in the last {window} days, {'has' if one else 'have'} no start date, "
-        f"so {'its' if one else 'their'} days are not counted: ask how long {'it' if one else 'each'} has been taken."
+        f" Also on record: {named(said, '; ')}. {its.capitalize()} days may add to this course: "
+        f"ask when and for how long {it} was taken."
     )
+
+
+def _undated_said(course: Course) -> str:
+    if course.status in LISTED:  # read as taken today, whenever it began
+        return f"**{course.drug.name}** ({listed_undated(course.status)})"
+    ended = f"{what_ended(course)} {course.last_day.isoformat()}"
+    return f"**{course.drug.name}** ({course.status}, {ended}, start date not recorded)"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
@@ -183,7 +193,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "limit_days": str(limit),
         # The label's words for the shipped limit; a site's own, in days: "limit to 2–3 weeks"
         # over a 21-day order, where a site had set 14, read as no limit at all.
-        "limit_said": "2–3 weeks" if limit == LABEL_DAYS else days_text(limit),
+        "limit_said": "2–3 weeks" if limit == LABEL_DAYS else f"{days_text(limit)} (this site's limit)",
         "window_days": str(limits.cumulative_window_days),
         "suggested_days": str(max(remaining, 0)),
         "suggested_length": days_text(max(remaining, 0)),
@@ -195,7 +205,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "prior_note": f" It was already taken on {prior_days} of the last {limits.cumulative_window_days} days."
         if prior_days
         else "",
-        "uncounted": _uncounted(undated, limits.cumulative_window_days),
+        "uncounted": _uncounted(undated),
         "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
     note = f"limited to {days_text(remaining)}" if limit_change else ""

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Course, Order, PatientContext
+from cds_service.facts.model import LISTED, Course, Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
 from cds_service.rules.course_said import (
@@ -41,8 +41,6 @@ IRREVERSIBLE = "maoi"
 REVERSIBLE = "maoi-reversible"
 # A stopped order whose last dose the record does not give (the course end is an assumption).
 _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
-# Orders the medication list still shows: taken, or to be taken again, whatever their course says.
-_LISTED = ("active", "on-hold")
 
 
 class Config(RuleConfig):
@@ -91,7 +89,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     lookback = today - timedelta(days=config.lookback_days)
     for course in context.courses:
         kind = _kind(course.concepts)
-        if kind is None or (course.start > today and course.status not in _LISTED):
+        if kind is None or (course.start > today and course.status not in LISTED):
             continue
         # Read from its first day, a course whose day was not recorded ends as early as it can:
         # what is within the washout so read is certainly; ``later`` is what may be.
@@ -110,11 +108,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         elif later is not course and _within_washout(later, today, washout) is not None:
             # Written late enough in its year or month, it ran into the washout: still listed, it
             # may be taken now (linezolid too); stopped, its last dose is to be asked.
-            if course.status in _LISTED:
+            if course.status in LISTED:
                 contraindicated.append(_Seen(course.drug.ingredient, _may_be_current(later, today)))
             elif kind == IRREVERSIBLE:
                 unknown_stop.append(course)
-        elif kind == IRREVERSIBLE and course.status in _LISTED and later.last_day >= lookback:
+        elif kind == IRREVERSIBLE and course.status in LISTED and later.last_day >= lookback:
             # Still listed though its planned course ended, as late as the record
             # allows: it may be taken still (a refill elsewhere) or stopped without a word.
             course_over.append(later)
@@ -180,7 +178,7 @@ def _on_record(course: Course, today: date) -> str:
         return f"{status}, no start or stop date recorded"
     if course.assumed_end:
         return f"{ordered}, {status}; no duration or stop date recorded"
-    if course.status in _LISTED:
+    if course.status in LISTED:
         exact = course.start_parts == 3 or course.end_recorded
         ended = days_ago(course.last_day, today) if exact else ended_on(course)
         return f"{ordered}, still listed {status}; {what_ended(course)} {ended}"
@@ -202,7 +200,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     """The course, described, when it runs today, starts later, or ended inside the washout."""
     name, ingredient = course.drug.name, course.drug.ingredient
     if not course.start_known and course.end > today:  # no start date, running today by the record
-        if course.status in _LISTED:
+        if course.status in LISTED:
             return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
         return _Seen(ingredient, f"{name} ({finished(course, course.last_day, today)})")
     if course.start > today:
@@ -213,7 +211,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
     ago = (today - last_day).days
     if ago <= 0 and course.start == today == last_day:
         return _Seen(ingredient, f"{name} (given today)")
-    if ago <= 0 and course.status in _LISTED:  # a renewal's dosing may have begun long before
+    if ago <= 0 and course.status in LISTED:  # a renewal's dosing may have begun long before
         return _Seen(ingredient, f"{name} (listed {status_said(course)}, {when_ordered(course)})")
     if ago <= 0:  # stopped or completed, its course not over by the record: when it stopped is not said
         return _Seen(ingredient, f"{name} ({finished(course, last_day, today)})")
@@ -221,7 +219,7 @@ def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | N
         days = (course.end - course.start).days
         earliest = f"{days}-day course, so the last dose no earlier than {days_ago(last_day, today)}"
         return _Seen(ingredient, f"{name} ({when_ordered(course)}; {earliest})")
-    if ago < washout_days and course.status in _LISTED:  # the record says taken: the supply, not
+    if ago < washout_days and course.status in LISTED:  # the record says taken: the supply, not
         return _Seen(
             ingredient, f"{name} (listed {status_said(course)}, {what_ended(course)} {days_ago(last_day, today)})"
         )
