@@ -17,14 +17,18 @@ reason goes to the log only, and the caller learns nothing an attacker could use
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-# How much of a caller's value an error message or a log line repeats: enough to recognise it,
-# never a whole body's worth of it (a 100 kB hook name was a 100 kB answer).
+# How much of a caller's value an error message repeats: enough to recognise it, never a whole
+# body's worth of it (a 100 kB hook name was a 100 kB answer); a log line and a URL, more.
 SHOWN_CHARS = 40
+LONGER_SHOWN_CHARS = 80
+# What stands before a URL's user and password, however mistyped ("https:/", "//", none at all).
+_URL_START = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:[/\\]+|[/\\]+)?")
 
 
 def shown(value: object, limit: int = SHOWN_CHARS) -> str:
@@ -36,6 +40,18 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     except (RecursionError, ValueError):  # nested past Python's limit; an int past 4,300 digits
         return f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shown_url(url: str) -> str:
+    """A configured URL as an error may repeat it (printed, and logged by whatever runs the
+    service): everything before its last ``@`` short of a query masked, the user and password
+    however the URL is mistyped (no scheme, a ``/`` unencoded in the password)."""
+    end = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    at = url.rfind("@", 0, end)
+    if at >= 0:
+        start = _URL_START.match(url).end()  # type: ignore[union-attr]  # it matches the empty string
+        url = url[:start] + "***" + url[max(at, start) :]
+    return shown(url, LONGER_SHOWN_CHARS)
 
 
 class CdsError(Exception):

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator
 
-from cds_service.errors import shown
+from cds_service.errors import shown_url
 
 # The entry that stands for any server on this machine (http allowed), whatever its port.
 LOOPBACK = "loopback"
@@ -43,16 +43,6 @@ def is_loopback(host: str) -> bool:
 
 
 @lru_cache(maxsize=KNOWN_URLS)
-def said(url: str) -> str:
-    """A configured URL as an error may repeat it: any user and password in it masked (a
-    configuration error is printed, and logged by whatever runs the service), and cut short."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return shown(f"{scheme}{sep}{authority}{slash}{path}" if sep else url, 80)
-
-
 def base_url(url: str) -> tuple[str, str]:
     """(host, canonical base URL): lower-case scheme and host, no default port or trailing slash.
 
@@ -91,9 +81,9 @@ class ServerAllowList:
             try:
                 host, base = base_url(entry)
             except ValueError as error:
-                raise ValueError(f"FHIR server {said(entry)} {error}") from None
+                raise ValueError(f"FHIR server {shown_url(entry)} {error}") from None
             if base.startswith("http:") and not is_loopback(host):
-                raise ValueError(f"FHIR server {said(entry)} must use https (http is allowed only on loopback)")
+                raise ValueError(f"FHIR server {shown_url(entry)} must use https (http is allowed only on loopback)")
             bases.add(base)
         self.bases = frozenset(bases)
 

@@ -21,8 +21,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_settings import NoDecode
 
-from cds_service.errors import shown
-from cds_service.security.allowlist import base_url, is_loopback, said
+from cds_service.errors import shown, shown_url
+from cds_service.security.allowlist import base_url, is_loopback
 from cds_service.security.clients import TrustedClientsError
 
 
@@ -42,7 +42,7 @@ def _public_urls(urls: list[str]) -> list[str]:
         try:
             base_url(url)
         except ValueError as error:
-            raise ValueError(f"public URL {said(url)} {error}") from None
+            raise ValueError(f"public URL {shown_url(url)} {error}") from None
     return urls
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import jwt
 
-from cds_service.errors import Unauthorized, shown
+from cds_service.errors import LONGER_SHOWN_CHARS, Unauthorized, shown
 from cds_service.security import jws
 from cds_service.security.audience import Audience
 from cds_service.security.clients import TrustedClient, VerifyingKey, read_keys, verifying_keys
@@ -50,8 +50,6 @@ MAX_TOKEN_CHARS = 16_384
 MAX_JWKS_BYTES = 256 * 1024
 # Times a claim may hold: from the epoch to the end of year 9999, what a datetime can stand for.
 LATEST_TIME = 253_402_300_799
-# How much of a caller-chosen value a log line repeats: an issuer's URL whole, most often.
-SHOWN_CHARS = 80
 
 
 class KeySet:
@@ -130,10 +128,10 @@ class Authenticator:
         now = self._clock()
         key = await self._keys[client.iss].key(kid, now=now, http=self._http())
         if key is None:
-            raise Unauthorized(f"kid {shown(kid, SHOWN_CHARS)} is not a key of issuer {client.iss!r}")
+            raise Unauthorized(f"kid {shown(kid, LONGER_SHOWN_CHARS)} is not a key of issuer {client.iss!r}")
         kty, crv = ALGORITHMS[alg]
         if key.kty != kty or (crv and key.crv != crv) or (key.alg and key.alg != alg):
-            raise Unauthorized(f"alg {alg} does not fit key {shown(kid, SHOWN_CHARS)}")
+            raise Unauthorized(f"alg {alg} does not fit key {shown(kid, LONGER_SHOWN_CHARS)}")
         try:
             signed = _signed(unverified, alg, key.key)
         except jwt.PyJWTError as error:
@@ -145,7 +143,9 @@ class Authenticator:
         # Time, audience and issuer are checked here, on this service's clock.
         expires_at = self._check_claims(claims, client, path, now)
         if not await self._first_use(client.iss, claims["jti"], _utc(expires_at), _utc(now)):
-            raise Unauthorized(f"jti {shown(claims['jti'], SHOWN_CHARS)} of issuer {client.iss!r} was already used")
+            raise Unauthorized(
+                f"jti {shown(claims['jti'], LONGER_SHOWN_CHARS)} of issuer {client.iss!r} was already used"
+            )
         return client
 
     def _issuer(self, header: dict[str, Any], unverified: dict[str, Any]) -> tuple[TrustedClient, str, str]:
@@ -153,15 +153,15 @@ class Authenticator:
         a header is the caller's to write (a list for ``alg``, a number for ``typ``)."""
         alg, kid, iss, typ = header.get("alg"), header.get("kid"), unverified.get("iss"), header.get("typ", "JWT")
         if not isinstance(typ, str) or typ.upper() != "JWT":
-            raise Unauthorized(f"typ {shown(typ, SHOWN_CHARS)} is not JWT")
+            raise Unauthorized(f"typ {shown(typ, LONGER_SHOWN_CHARS)} is not JWT")
         if not isinstance(alg, str) or alg not in ALGORITHMS:
-            raise Unauthorized(f"alg {shown(alg, SHOWN_CHARS)} is not allowed")
+            raise Unauthorized(f"alg {shown(alg, LONGER_SHOWN_CHARS)} is not allowed")
         if not isinstance(iss, str) or iss not in self._clients:
-            raise Unauthorized(f"issuer {shown(iss, SHOWN_CHARS)} is not trusted")
+            raise Unauthorized(f"issuer {shown(iss, LONGER_SHOWN_CHARS)} is not trusted")
         client = self._clients[iss]
         jku = header.get("jku")
         if jku is not None and jku != client.jwks_url:
-            raise Unauthorized(f"jku {shown(jku, SHOWN_CHARS)} is not the key set configured for issuer {iss!r}")
+            raise Unauthorized(f"jku {shown(jku, LONGER_SHOWN_CHARS)} is not the key set configured for issuer {iss!r}")
         if not isinstance(kid, str):
             raise Unauthorized("no kid")
         return client, alg, kid
@@ -179,11 +179,11 @@ class Authenticator:
         if not self.audience.accepts(claims.get("aud"), path):
             raise Unauthorized(
                 # Not the path itself: the caller's to fill (the log line names the route).
-                f"aud {shown(claims.get('aud'), SHOWN_CHARS)} is not the URL called "
+                f"aud {shown(claims.get('aud'), LONGER_SHOWN_CHARS)} is not the URL called "
                 f"(under {', '.join(self.audience.bases)})"
             )
         if client.tenant is not None and claims.get("tenant") != client.tenant:
-            raise Unauthorized(f"tenant {shown(claims.get('tenant'), SHOWN_CHARS)} is not the one configured")
+            raise Unauthorized(f"tenant {shown(claims.get('tenant'), LONGER_SHOWN_CHARS)} is not the one configured")
         jti = claims.get("jti")
         # Printable only: the replay cache stores it, and PostgreSQL refuses NUL and lone surrogates.
         if not isinstance(jti, str) or not 0 < len(jti) <= 256 or not jti.isprintable():
