@@ -168,7 +168,9 @@ def _rules(args: argparse.Namespace) -> int:
     settings = get_settings()
     print(rendered(catalog(load_knowledge(settings)), args.format))
     if args.format == "table":  # what a site tuning its rules checks first: which files are in force
-        print(f"\ncard text: {f'{settings.cards_dir}, over the shipped' if settings.cards_dir else 'shipped'}")
+        site = settings.cards_dir
+        terminology = site / "terminology" if site is not None and (site / "terminology").is_dir() else "shipped"
+        print(f"\ncard text: {f'{site}, over the shipped' if site else 'shipped'}\nterminology: {terminology}")
         print(f"local codes: {settings.local_codes_file or 'none'}")
         print(f"configuration file: {os.environ.get('CDS_CONFIG_FILE') or 'none'}")
     return 0
@@ -179,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         args = _parser(settings).parse_args(argv)
         configure_logging(settings.log_level, settings.log_format)
-        return args.run(args)
+        code: int = args.run(args)
+        sys.stdout.flush()  # here, not at exit: output still buffered meets a reader gone here too
+        return code
     except InvalidSettings as error:  # as read, or what they name cannot work here (an old SQLite)
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID

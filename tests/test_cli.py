@@ -132,7 +132,8 @@ def test_output_read_in_part_ends_quietly() -> None:
     as one with its traceback (an informaticist's review)."""
     request = str(FIXTURES / "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     command = [*CLI, "evaluate", request, "--today", "2026-11-21"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # as a shell's
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered) as process:
         process.stdout.close()  # type: ignore[union-attr]
         err = process.stderr.read().decode()  # type: ignore[union-attr]
         assert process.wait(timeout=60) == 141
