@@ -288,6 +288,38 @@ def test_a_sites_folder_holds_only_the_files_it_rewords(tmp_path: Path) -> None:
     assert shipped["summary"] == "Cyclobenzaprine is not recommended in moderate or severe hepatic impairment"
 
 
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [
+        ("cyclobenzaprine-duraton.toml", False),
+        ("Cyclobenzaprine-Duration.toml", False),
+        ("old", True),
+        ("terminology", False),
+    ],
+)
+def test_a_sites_file_of_no_shipped_name_stops_start_up(tmp_path: Path, name: str, folder: bool) -> None:
+    """Misspelt, in capitals or in a folder of its own, a site's card text was never read and
+    start-up said nothing (a code review): the shipped text stood."""
+    site = tmp_path / "site-cards"
+    (site / "old" if folder else site).mkdir(parents=True)
+    text = (PROJECT_ROOT / "cards" / "cyclobenzaprine-duration.toml").read_text()
+    if not folder:
+        (site / name).write_text(text)
+    (site / "README.md").write_text("notes of our own: not content, left alone")
+    with pytest.raises(CardContentError, match=re.escape(f"{site / name}: no file or folder of the content has")):
+        create_app(Settings(cards_dir=site, data_dir=tmp_path / "var", auth_mode="off"))
+
+
+def test_an_evidence_key_a_sites_evidence_file_lacks_names_that_file(tmp_path: Path) -> None:
+    """It named the shipped card file that cites the key, not the site's file to edit."""
+    site = tmp_path / "site-cards"
+    site.mkdir()
+    text = (PROJECT_ROOT / "cards" / "evidence.toml").read_text()
+    (site / "evidence.toml").write_text(text.replace("[BEERS]", "[BEERS-2023]"))
+    with pytest.raises(CardContentError, match=re.escape(f"unknown keys ['BEERS'], not in {site / 'evidence.toml'}")):
+        create_app(Settings(cards_dir=site, data_dir=tmp_path / "var", auth_mode="off"))
+
+
 def test_a_cards_folder_that_is_not_there_stops_start_up(tmp_path: Path) -> None:
     """Read over the shipped content, a mistyped folder would have changed nothing, silently."""
     with pytest.raises(CardContentError, match=re.escape(f"{tmp_path / 'cardz'}: cannot list it: No such file")):

@@ -1,11 +1,9 @@
-"""Card text from ``cards/``: loaded and checked at start-up (``pipeline.cards`` renders it).
+"""Card text from ``cards/`` (a site's own files over it), loaded and checked at start-up.
 
-Each rule id has a file ``cards/<rule-id>.toml`` with its title, evidence keys, override
-reasons and one entry per card variant (indicator, summary, detail, suggestion labels, and
-optionally the subset of the file's evidence it cites), with ``{placeholders}`` for the facts
-the rule computed. A missing file, an unknown evidence key, a
-summary that cannot stay under 140 characters or a variant the rule needs but the file lacks
-stops start-up with the file and field named.
+Each rule id has a file ``cards/<rule-id>.toml``: title, evidence keys, override reasons and per
+variant its indicator, summary, detail, suggestion labels (and the evidence it cites, if only
+some), with ``{placeholders}`` for the rule's facts. ``pipeline.cards`` renders it. Any gap or
+inconsistency stops start-up with the file and field named.
 """
 
 from __future__ import annotations
@@ -123,7 +121,10 @@ def _no_stray_keys(where: str, data: dict[str, Any]) -> None:
             raise CardContentError(f"{where}: variants.{name} has unknown keys {stray}, not one of {_VARIANT_KEYS}")
 
 
-def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any]) -> RuleText:
+def _load_rule(
+    path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any], keyed_in: tuple[Traversable, ...]
+) -> RuleText:
+    """``keyed_in``: the evidence and reasons files read (a site's or the shipped), named when a key is not in them."""
     where = str(path)  # the site's own copy or the shipped file: whichever is read
     data = _read(path)
     _no_stray_keys(where, data)
@@ -160,10 +161,10 @@ def _load_rule(path: Traversable, evidence: dict[str, Evidence], reasons: dict[s
             variants[name] = variant
         unknown = [key for key in data["evidence"] if key not in evidence]
         if unknown:
-            raise CardContentError(f"{where}: evidence names unknown keys {unknown}")
+            raise CardContentError(f"{where}: evidence names unknown keys {unknown}, not in {keyed_in[0]}")
         missing = [code for code in data.get("override_reasons", []) if code not in reasons]
         if missing:
-            raise CardContentError(f"{where}: override_reasons names unknown reasons {missing}")
+            raise CardContentError(f"{where}: override_reasons names unknown reasons {missing}, not in {keyed_in[1]}")
         return RuleText(
             rule_id=path.name.removesuffix(".toml"),
             title=data["title"],
@@ -188,9 +189,7 @@ class CardCatalog:
         self, texts: dict[str, RuleText], snooze_display: str, directory: Traversable, read: dict[str, Traversable]
     ) -> None:
         self.texts = texts
-        # Named in errors: the file read (the site's own where it has one) is the file to edit.
-        self._directory = directory
-        self._read = read
+        self._directory, self._read = directory, read  # named in errors: the file read is the one to edit
         # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
         self._snooze_display = snooze_display
 
@@ -258,8 +257,8 @@ def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> 
     """The card text of ``directory``; a site's folder holds only the files it rewords, the rest
     read from ``shipped`` (a full copy froze every other card's fixes at the day it was made)."""
     read = _content_files(directory, shipped)
-    evidence_data = _read(read.get("evidence.toml", directory / "evidence.toml"))
-    reasons = _read(read.get("override-reasons.toml", directory / "override-reasons.toml"))
+    keyed_in = tuple(read.get(name, directory / name) for name in ("evidence.toml", "override-reasons.toml"))
+    evidence_data, reasons = _read(keyed_in[0]), _read(keyed_in[1])
     try:
         evidence = {
             key: Evidence(key, value["label"], value["citation"], value.get("url"))
@@ -272,7 +271,7 @@ def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> 
     texts = {}
     for name, path in sorted(read.items()):
         if name.endswith(".toml") and name not in ("evidence.toml", "override-reasons.toml"):
-            texts[name.removesuffix(".toml")] = _load_rule(path, evidence, reasons)
+            texts[name.removesuffix(".toml")] = _load_rule(path, evidence, reasons, keyed_in)
     display = reasons.get(SNOOZE_REASON, {}).get("display", "")
     where = directory / "override-reasons.toml"
     if _placeholders(display, f"{where}: [{SNOOZE_REASON}].display") != {"days"}:
@@ -281,10 +280,21 @@ def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> 
 
 
 def _content_files(directory: Traversable, shipped: Traversable | None) -> dict[str, Traversable]:
-    """The files read, by name: the directory's own over the shipped ones."""
+    """The files read, by name: a site's own over the shipped ones. One of a name not shipped
+    (misspelt, in capitals) stops start-up: its words were never shown, without a word."""
     try:
-        own = {path.name: path for path in directory.iterdir() if path.is_file()}
-        under = {path.name: path for path in shipped.iterdir() if path.is_file()} if shipped is not None else {}
+        own = {path.name: path for path in directory.iterdir()}
+        under = {path.name: path for path in shipped.iterdir()} if shipped is not None else {}
     except OSError as error:  # not there, not a directory, or one its reader may enter but not list
         raise CardContentError(f"{directory}: cannot list it: {error.strerror or error}") from None
-    return under | own
+    for name, path in own.items() if shipped is not None else ():
+        if _foreign(name, path, under):
+            raise CardContentError(f"{path}: no file or folder of the content has this name (see `cards/`)")
+    return {name: path for name, path in (under | own).items() if path.is_file()}
+
+
+def _foreign(name: str, path: Traversable, shipped: dict[str, Traversable]) -> bool:
+    """Not the content's: ``terminology`` not a folder, another folder, a TOML file not shipped."""
+    if name == "terminology":
+        return not path.is_dir()
+    return (name.endswith(".toml") or path.is_dir()) and name not in shipped
