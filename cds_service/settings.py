@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default=[],
         description="JSON list of the browser origins allowed to call the service (CORS), e.g. "
-        '`["https://sandbox.cds-hooks.org"]` for the hosted CDS Hooks sandbox. Empty: no browser origin.',
+        '`["https://sandbox.cds-hooks.org"]` for the hosted CDS Hooks sandbox. `[]`: no browser origin.',
     )
     cors_private_network: bool = Field(
         default=False,
@@ -165,13 +165,13 @@ class Settings(BaseSettings):
         default=[],
         description="IP addresses or networks of the reverse proxies in front of the service (commas or a JSON "
         "list): only from them are `X-Forwarded-For`/`-Proto` read (the rightmost hop not a listed proxy). "
-        "Empty: proxy headers are ignored.",
+        "`[]`: proxy headers are ignored.",
     )
     fhir_servers: FhirServers = Field(
         default=[],
         description="JSON list of the FHIR servers the service may call when `CDS_AUTH_MODE` is `off`, and for "
         'the CDS Hooks sandbox beside its SMART launcher servers (`"loopback"`: any server on this machine). '
-        "Empty: none.",
+        "`[]`: none.",
     )
     max_body_bytes: int = Field(
         default=5 * 1024 * 1024,
@@ -277,8 +277,8 @@ class InvalidSettings(Exception):
 def read_settings() -> Settings:
     """The settings of the environment and the file, or ``InvalidSettings`` saying why not in one line:
     what both ``cds-service`` and a worker process print, where pydantic would print a traceback."""
-    for name in os.environ:  # refused as no rule "cyclobenzaprine-duration", a valid id said unknown
-        if name.upper().startswith(f"{ENV_PREFIX}RULES__") and "-" in name:
+    for name, value in os.environ.items():  # refused as no rule "cyclobenzaprine-duration", a valid id said unknown
+        if name.upper().startswith(f"{ENV_PREFIX}RULES__") and "-" in name.split("__")[1] and value:
             raise InvalidSettings(
                 f"{name}: a rule id in a variable's name is written with _ for - ({name.replace('-', '_')})"
             )

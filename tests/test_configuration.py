@@ -241,6 +241,10 @@ def test_invalid_configuration_stops_start_up_naming_the_key(
         ('public_url = ["https://ops:hunter2-pw@cds.example.org/x"]\n', "'https://***@cds.example.org/x' must not"),
         ('fhir_servers = ["https://ops:hunter2-pw@fhir.example.org"]\n', "'https://***@fhir.example.org' must not"),
         ('fhir_servers = ["http://ops:hunter2-pw@fhir.example.org"]\n', "'http://***@fhir.example.org' must not"),
+        # However mistyped: no scheme, one slash, a "/" unencoded in the password (a code review).
+        ('public_url = ["ops:hunter2-pw@cds.example.org"]\n', "'***@cds.example.org'"),
+        ('public_url = ["https:/ops:hunter2-pw@cds.example.org"]\n', "'https:/***@cds.example.org'"),
+        ('fhir_servers = ["https://ops:hunter2/pw@fhir.example.org"]\n', "'https://***@fhir.example.org'"),
     ],
 )
 def test_a_url_refused_for_its_credentials_is_repeated_without_them(
@@ -423,7 +427,9 @@ def test_rules_command_lists_all_seventeen(capsys) -> None:
     for rule in all_rules():
         assert rule.id in out
     # Which files are in force, after the table (an informaticist's review).
-    assert out.endswith("\ncard text: shipped\nlocal codes: none\nconfiguration file: none\n"), out[-200:]
+    assert out.endswith("\ncard text: shipped\nterminology: shipped\nlocal codes: none\nconfiguration file: none\n"), (
+        out[-200:]
+    )
     assert main(["rules", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 17

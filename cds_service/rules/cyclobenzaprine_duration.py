@@ -29,7 +29,7 @@ from cds_service.fhir.json import as_list, as_num, as_obj
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
-from cds_service.rules.course_said import what_ended
+from cds_service.rules.course_said import status_said, what_ended
 from cds_service.rules.duration_update import with_duration
 from cds_service.rules.interactions import listed_undated, named
 
@@ -160,7 +160,7 @@ def _undated_said(course: Course) -> str:
     if course.status in LISTED:  # read as taken today, whenever it began
         return f"**{course.drug.name}** ({listed_undated(course.status)})"
     ended = f"{what_ended(course)} {course.last_day.isoformat()}"
-    return f"**{course.drug.name}** ({course.status}, {ended}, start date not recorded)"
+    return f"**{course.drug.name}** ({status_said(course)}, {ended}, start date not recorded)"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
