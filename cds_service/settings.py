@@ -26,7 +26,7 @@ from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 from cds_service.security.audience import ProxyAddresses, PublicUrls
 from cds_service.security.outbound import ProxyUrl
-from cds_service.settings_file import config_file, field_name
+from cds_service.settings_file import config_file, field_name, set_where
 
 ENV_PREFIX = "CDS_"
 # One field per rule, named by its id, holding that rule's switch and thresholds.
@@ -286,7 +286,8 @@ def read_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
-        said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", describe(error)[0])
+        message, fields = describe(error)
+        said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", message) + set_where(fields)
     except (FileNotFoundError, SettingsError) as error:  # the first ours, naming the variable
         said = str(error)
         if "EnvSettingsSource" in said:  # pydantic-settings' words for a list that is not JSON; never the value

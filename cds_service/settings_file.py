@@ -54,3 +54,19 @@ def config_file(settings_cls: type[BaseSettings]) -> ConfigFile | None:
     if not Path(path).is_file():
         raise FileNotFoundError(f"CDS_CONFIG_FILE: no file at {path}")
     return ConfigFile(settings_cls, Path(path))
+
+
+def set_where(fields: list[str]) -> str:
+    """Where the refused settings were set, for the error that names them: the variable when the
+    environment has it (it wins), else the file. A threshold refused in ``rules`` did not say, and
+    a site keeping both looked in the wrong one (an informaticist's review)."""
+    named = {name.upper(): name for name in os.environ}
+    file = os.environ.get("CDS_CONFIG_FILE")
+    where = []
+    for field in fields:
+        variable = "CDS_" + field.replace(".", "__").upper()
+        if variable in named:
+            where.append(f"set by {named[variable]}")
+        elif file and field != "body":  # "body": the settings as a whole (a snooze past retention)
+            where.append(f"set in CDS_CONFIG_FILE ({file})")
+    return f" ({'; '.join(dict.fromkeys(where))})" if where else ""

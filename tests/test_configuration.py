@@ -326,6 +326,25 @@ def test_a_rule_id_written_with_hyphens_in_a_variable_is_refused_saying_how_to_w
     ) in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("by_variable", [True, False], ids=["variable", "file"])
+def test_a_refused_threshold_says_where_it_was_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, by_variable: bool
+) -> None:
+    """A site keeping both looked for it in the wrong one (an informaticist's review)."""
+    config = tmp_path / "cds.toml"
+    config.write_text("[rules.cyclobenzaprine-duration]\nmax_days = 0\n")
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    if by_variable:
+        monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS", "400")
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules"]) == 2
+    if by_variable:
+        said = "less than or equal to 365 (set by CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS)"
+    else:
+        said = f"greater than or equal to 1 (set in CDS_CONFIG_FILE ({config}))"
+    assert capsys.readouterr().err.endswith(f"rules.cyclobenzaprine-duration.max_days: Input should be {said}\n")
+
+
 def test_a_variable_set_empty_is_unset(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """As CDS_CONFIG_FILE always was: ``CDS_CARDS_DIR=`` read the current directory's cards, and
     ``CDS_LOCAL_CODES_FILE=`` stopped start-up on "Is a directory: '.'" (an informaticist's review)."""
