@@ -19,11 +19,6 @@ from cds_service.rules.interactions import Alongside, alongside, labels, named
 
 RULE_ID = "muscle-relaxant-duplicate"
 RELAXANT = "muscle-relaxant"
-# Its days taken unknown, a renewal of oral cyclobenzaprine may pass the label's 2–3 weeks unseen
-# (cyclobenzaprine-duration counts no days it cannot date): said where the renewal is decided.
-_SHORT_USE = (
-    " How long it has been taken is not recorded: oral cyclobenzaprine is for short use, up to 2–3 weeks in all."
-)
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
@@ -55,8 +50,11 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         facts["status"] = status.replace("-", " ")
         return Finding(RULE_ID, "same-drug" if active else "same-drug-finished", order, facts, remove(order))
     if listed:  # listed, no start date recorded
-        facts["short_use"] = _SHORT_USE if is_cyclobenzaprine(order, terminology) and not order.drug.sublingual else ""
-        return Finding(RULE_ID, "same-drug-undated", order, facts, remove(order))
+        # Its days taken unknown, a renewal of oral cyclobenzaprine may pass the label's 2–3 weeks
+        # unseen (cyclobenzaprine-duration counts no days it cannot date): said where it is decided.
+        oral_cyclobenzaprine = is_cyclobenzaprine(order, terminology) and not order.drug.sublingual
+        variant = "same-drug-undated-short-use" if oral_cyclobenzaprine else "same-drug-undated"
+        return Finding(RULE_ID, variant, order, facts, remove(order))
     return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
 
 
@@ -75,7 +73,8 @@ RULE = Rule(
         "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant", "status"),
         "same-drug-finished": ("drug", "ingredients", "ordered_on", "others", "relaxant", "status"),
         "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),
-        "same-drug-undated": ("drug", "ingredients", "others", "relaxant", "short_use"),
+        "same-drug-undated": ("drug", "ingredients", "others", "relaxant"),
+        "same-drug-undated-short-use": ("drug", "ingredients", "others", "relaxant"),
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
