@@ -70,8 +70,8 @@ class Settings(BaseSettings):
     )
     patient_id_key: SecretStr | None = Field(
         default=None,
-        description="Key of the HMAC that stands for patient ids in storage (raw ids are never stored). "
-        "Unset: generated into `patient-id.key` in the data directory.",
+        description="Key of the HMAC that stands for patient ids in storage: at least 16 characters, the same for "
+        "every process on one database. Unset: made into `patient-id.key` in the data directory.",
     )
     cards_dir: Path | None = Field(
         default=None,

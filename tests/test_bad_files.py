@@ -173,6 +173,20 @@ def test_an_empty_patient_id_key_stops_start_up(cli, tmp_path: Path) -> None:
     assert code == 2 and "patient-id.key is empty: restore it from a backup" in err, err
 
 
+@pytest.mark.parametrize("configured", [True, False], ids=["variable", "file"])
+def test_a_patient_id_key_too_short_stops_start_up(cli, tmp_path: Path, configured: bool) -> None:
+    """A key of "x" was taken: hashes under it could be reversed as under an empty one (an
+    operator's review). The message gives its length, never the key."""
+    (tmp_path / "var").mkdir()
+    if configured:
+        code, err, _ = cli("serve", "--port", str(free_port()), CDS_PATIENT_ID_KEY="weak-key-x")
+        assert code == 2 and "CDS_PATIENT_ID_KEY: shorter than 16 characters" in err and "weak-key-x" not in err, err
+    else:
+        (tmp_path / "var" / "patient-id.key").write_bytes(b"weak-key-x\n")
+        code, err, _ = cli("serve", "--port", str(free_port()))
+        assert code == 2 and "patient-id.key is shorter than 16 characters" in err and "weak-key-x" not in err, err
+
+
 @pytest.mark.parametrize("directory", ["", "terminology/concepts"])
 def test_a_content_directory_that_cannot_be_listed_stops_start_up_naming_it(
     cli, cards: Path, monkeypatch: pytest.MonkeyPatch, directory: str

@@ -20,6 +20,9 @@ PRIVATE_DIRECTORY = 0o700
 
 # The patient-id key's file in the data directory (``CDS_PATIENT_ID_KEY`` unset).
 PATIENT_KEY_FILE = "patient-id.key"
+# The shortest key taken: hashes under "x" could be reversed by hashing every likely id, as under
+# an empty one (an operator's review). The key made is 64 characters.
+MIN_KEY_CHARS = 16
 
 
 def load_patient_key(configured: str | None, key_file: Path) -> bytes:
@@ -27,6 +30,8 @@ def load_patient_key(configured: str | None, key_file: Path) -> bytes:
     file that cannot be had stops the start in one line (``InvalidSettings``), and so does an
     empty one: hashes under an empty key could be reversed by hashing every likely id."""
     if configured:
+        if len(configured) < MIN_KEY_CHARS:  # its length only: never the key
+            raise InvalidSettings(f"CDS_PATIENT_ID_KEY: shorter than {MIN_KEY_CHARS} characters; use a random key")
         return configured.encode()
     try:
         if key_file.exists():
@@ -36,6 +41,8 @@ def load_patient_key(configured: str | None, key_file: Path) -> bytes:
                     f"CDS_DATA_DIR: {key_file} is empty: restore it from a backup (a new key would not recognise the "
                     "patients of stored feedback), or delete it to have one made"
                 )
+            if len(key) < MIN_KEY_CHARS:
+                raise InvalidSettings(f"CDS_DATA_DIR: {key_file} is shorter than {MIN_KEY_CHARS} characters")
             return key
         private_directory(key_file.parent, "CDS_DATA_DIR")
         key = secrets.token_hex(32).encode()
