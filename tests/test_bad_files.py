@@ -438,6 +438,21 @@ def test_a_report_on_an_empty_postgresql_database_says_so_and_makes_no_tables(cl
     assert cli("report", CDS_DATABASE_URL=postgresql_url)[0] == 0
 
 
+def test_a_report_on_an_older_release_s_database_says_so_and_migrates_nothing(cli, tmp_path: Path) -> None:
+    """It migrated the database it reads, and the release serving it then refused to start on
+    "newer than this service's" (an operator's review)."""
+    make_database(tmp_path / "var")
+    database = tmp_path / "var" / "cds-service.db"
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute(
+            "UPDATE schema_version SET version = ? WHERE version = ?", (SCHEMA_VERSION - 1, SCHEMA_VERSION)
+        )
+    code, err, _ = cli("report")
+    assert code == 2 and f"is at schema version {SCHEMA_VERSION - 1}, this release's is {SCHEMA_VERSION}" in err, err
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION - 1,)
+
+
 def test_a_report_beside_a_database_without_its_key_says_so_and_makes_none(cli, tmp_path: Path) -> None:
     """The database named by URL, run where ``./var`` holds no key: a new key was made there,
     and the day that directory became the data directory, stored feedback matched no patient."""

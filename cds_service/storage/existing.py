@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
 from cds_service.settings import InvalidSettings, Settings
 from cds_service.storage.data_dir import PATIENT_KEY_FILE
 from cds_service.storage.engine import database_url, make_engine, named, opening
+from cds_service.storage.migrations import SCHEMA_VERSION
+from cds_service.storage.schema import schema_version
 
 _RUN_WITH = "run the report with the service's CDS_DATA_DIR (or CDS_DATABASE_URL)"
 
@@ -33,12 +35,18 @@ def require_service_data(settings: Settings) -> None:
             return  # the store says what it is
     engine = make_engine(parsed, statement_timeout=settings.database_statement_timeout_seconds)
     try:
-        with opening(parsed):
-            made = inspect(engine).has_table("schema_version")
+        with opening(parsed), engine.connect() as connection:
+            made = inspect(connection).has_table("schema_version")
+            version = connection.execute(select(func.max(schema_version.c.version))).scalar() if made else None
     finally:
         engine.dispose()
     if not made:
         raise InvalidSettings(f"the database {named(parsed)} holds no tables of the service: {_RUN_WITH}")
+    if version is not None and version < SCHEMA_VERSION:  # read as it is: migrated, it would refuse its release
+        raise InvalidSettings(
+            f"the database {named(parsed)} is at schema version {version}, this release's is {SCHEMA_VERSION}: "
+            "run the report of the release that serves it, or `cds-service migrate` as the upgrade's step"
+        )
     key_file = (settings.data_dir / PATIENT_KEY_FILE).absolute()
     if settings.patient_id_key is None and not key_file.exists():
         raise InvalidSettings(f"no patient-id key at {key_file}: {_RUN_WITH}, or its CDS_PATIENT_ID_KEY")
