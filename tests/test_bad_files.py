@@ -301,7 +301,7 @@ def test_a_migrations_own_error_keeps_its_traceback(cli, tmp_path: Path) -> None
     with closing(sqlite3.connect(tmp_path / "var" / "cds-service.db")) as connection, connection:
         connection.execute("UPDATE schema_version SET version = 7 WHERE version = ?", (SCHEMA_VERSION,))
     with pytest.raises(OperationalError, match="duplicate column"):
-        cli("report")
+        cli("migrate")
 
 
 @pytest.mark.parametrize(
@@ -436,6 +436,22 @@ def test_a_report_on_an_empty_postgresql_database_says_so_and_makes_no_tables(cl
         )
     assert cli("migrate", CDS_DATABASE_URL=postgresql_url)[0] == 0
     assert cli("report", CDS_DATABASE_URL=postgresql_url)[0] == 0
+
+
+@pytest.mark.parametrize("how", ["another key set", "the key file lost"])
+def test_a_patient_id_key_not_the_databases_stops_start_up(cli, tmp_path: Path, how: str) -> None:
+    """A process with a key of its own beside a shared database, or a database restored without
+    its key (a new one made), recognised no stored patient and started without a word: their
+    snoozes lost (an operator's review). The first start records the key's fingerprint."""
+    make_database(tmp_path / "var")
+    assert cli("migrate")[0] == 0  # the same key again: started
+    if how == "another key set":
+        code, err, _ = cli("migrate", CDS_PATIENT_ID_KEY="a-key-of-its-own-0123")
+    else:
+        (tmp_path / "var" / "patient-id.key").unlink()
+        code, err, _ = cli("migrate")
+    assert code == 2 and "the patient-id key is not the one this database's patients were stored with" in err, err
+    assert "a-key-of-its-own" not in err
 
 
 def test_a_report_on_an_older_release_s_database_says_so_and_migrates_nothing(cli, tmp_path: Path) -> None:

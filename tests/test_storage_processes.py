@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from cds_service.app import create_app
@@ -95,7 +96,9 @@ def test_two_instances_starting_together_migrate_one_database_once(
     together = threading.Barrier(2)
 
     def start(i: int) -> Any:
-        settings = settings_in(tmp_path / str(i)).model_copy(update={"database_url": postgresql_url})
+        # Each its own data directory, one key for both (docs/operations.md, More processes).
+        shared = {"database_url": postgresql_url, "patient_id_key": SecretStr("one-key-for-every-process")}
+        settings = settings_in(tmp_path / str(i)).model_copy(update=shared)
         together.wait(timeout=30)
         return create_app(settings, knowledge=knowledge_for(settings), clock=Clock(NOON))
 
@@ -105,7 +108,7 @@ def test_two_instances_starting_together_migrate_one_database_once(
         with TestClient(started[0]) as first, TestClient(started[1]) as second:
             for client in (first, second):
                 ready = client.get("/readyz")
-                assert ready.json()["checks"]["database"] == "ok, schema version 9"
+                assert ready.json()["checks"]["database"] == "ok, schema version 10"
     finally:
         for app in started:
             app.state.runtime.store.engine.dispose()

@@ -99,6 +99,12 @@ def _add_suggestions(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN suggestions TEXT"))
 
 
+def _add_key_check(connection: Connection) -> None:
+    connection.execute(
+        text("CREATE TABLE patient_key_check (id INTEGER PRIMARY KEY, fingerprint VARCHAR(64) NOT NULL)")
+    )
+
+
 def _add_keyed(connection: Connection) -> None:
     # The rows to key (storage.keyed): those of older releases, the only ones the index holds.
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN keyed SMALLINT"))
@@ -116,6 +122,7 @@ MIGRATIONS = (
     Migration(7, "every change to feedback announced to the processes that keep quiet answers", announce_feedback),
     Migration(8, "the suggestions each card offered, to refuse feedback accepting one it did not", _add_suggestions),
     Migration(9, "which cards keep their draft's reference as a keyed hash, as patient ids are", _add_keyed),
+    Migration(10, "a fingerprint of the patient-id key, so a process started with another is refused", _add_key_check),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

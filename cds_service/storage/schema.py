@@ -111,6 +111,15 @@ seen_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
+# The patient-id key the stored hashes were made with, as a fingerprint (one row, ``id`` 1): a
+# process with another key recognised no stored patient and said nothing (an operator's review).
+patient_key_check = Table(
+    "patient_key_check",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,

@@ -35,6 +35,7 @@ from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_directory
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
+from cds_service.storage.key_check import check_patient_key
 from cds_service.storage.keyed import key_all
 from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
@@ -101,6 +102,7 @@ class Store:
         self._reads = self.engine if self.embedded else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         with opening(parsed):  # its first connection
             migrate(self.engine, lock_file=self._lock_file, now=clock)
+            check_patient_key(self.engine, patient_key)
 
     def claim(self) -> None:
         """Serve this SQLite file alone until exit (``quiet``'s kept answers rest on every write
