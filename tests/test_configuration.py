@@ -25,6 +25,21 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], **variables: str) -> str:
+    """What ``cds-service rules`` prints when the settings (``variables`` set) stop its start."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["rules"]) == 2
+    return capsys.readouterr().err
+
+
+def config_file(tmp_path: Path, content: str) -> str:
+    config = tmp_path / "cds.toml"
+    config.write_text(content)
+    return str(config)
+
+
 @pytest.fixture
 def client_with(tmp_path: Path) -> Iterator:
     clients: list[TestClient] = []
@@ -226,12 +241,7 @@ codes = [{ system = "urn:oid:1.2.840.114350.1.13.99.2.7.2.696580", code = "LIV-7
 def test_invalid_configuration_stops_start_up_naming_the_key(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, content: str, message: str
 ) -> None:
-    config = tmp_path / "cds.toml"
-    config.write_text(content)
-    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
-    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["rules"]) == 2
-    err = capsys.readouterr().err
+    err = refused(monkeypatch, capsys, CDS_CONFIG_FILE=config_file(tmp_path, content))
     assert "invalid configuration" in err and message in err, err
 
 
@@ -252,12 +262,7 @@ def test_a_url_refused_for_its_credentials_is_repeated_without_them(
 ) -> None:
     """The error is printed, and kept by whatever runs the service: it named the password it
     refused (a security review)."""
-    config = tmp_path / "cds.toml"
-    config.write_text(content)
-    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
-    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["rules"]) == 2
-    err = capsys.readouterr().err
+    err = refused(monkeypatch, capsys, CDS_CONFIG_FILE=config_file(tmp_path, content))
     assert message in err and "hunter2" not in err and "ops" not in err, err
 
 
@@ -304,10 +309,7 @@ def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
     monkeypatch: pytest.MonkeyPatch, capsys, variable: str
 ) -> None:
     """``CDS_FHIR_SERVERS=loopback`` ended in a Python traceback, not the one-line message."""
-    monkeypatch.setenv(variable, "loopback")
-    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["rules"]) == 2
-    err = capsys.readouterr().err
+    err = refused(monkeypatch, capsys, **{variable: "loopback"})
     assert err.startswith("cds-service: invalid configuration:") and variable.lower()[4:] in err, err
     assert "Traceback" not in err and "JSON" in err
 
@@ -317,13 +319,11 @@ def test_a_rule_id_written_with_hyphens_in_a_variable_is_refused_saying_how_to_w
 ) -> None:
     """It was refused as "rules.cyclobenzaprine-duration: Extra inputs are not permitted", a
     valid rule id named as unknown (an informaticist's review)."""
-    monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE-DURATION__MAX_DAYS", "14")
-    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["rules"]) == 2
+    err = refused(monkeypatch, capsys, **{"CDS_RULES__CYCLOBENZAPRINE-DURATION__MAX_DAYS": "14"})
     assert (
         "CDS_RULES__CYCLOBENZAPRINE-DURATION__MAX_DAYS: a rule id in a variable's name is written with _ for - "
         "(CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS)"
-    ) in capsys.readouterr().err
+    ) in err
 
 
 @pytest.mark.parametrize("by_variable", [True, False], ids=["variable", "file"])
@@ -331,18 +331,14 @@ def test_a_refused_threshold_says_where_it_was_set(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, by_variable: bool
 ) -> None:
     """A site keeping both looked for it in the wrong one (an informaticist's review)."""
-    config = tmp_path / "cds.toml"
-    config.write_text("[rules.cyclobenzaprine-duration]\nmax_days = 0\n")
-    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
-    if by_variable:
-        monkeypatch.setenv("CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS", "400")
-    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["rules"]) == 2
+    config = config_file(tmp_path, "[rules.cyclobenzaprine-duration]\nmax_days = 0\n")
+    variable = {"CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS": "400"} if by_variable else {}
+    err = refused(monkeypatch, capsys, CDS_CONFIG_FILE=config, **variable)
     if by_variable:
         said = "less than or equal to 365 (set by CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS)"
     else:
         said = f"greater than or equal to 1 (set in CDS_CONFIG_FILE ({config}))"
-    assert capsys.readouterr().err.endswith(f"rules.cyclobenzaprine-duration.max_days: Input should be {said}\n")
+    assert err.endswith(f"rules.cyclobenzaprine-duration.max_days: Input should be {said}\n")
 
 
 def test_a_variable_set_empty_is_unset(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
