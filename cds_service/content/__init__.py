@@ -20,3 +20,10 @@ def content_dir(override: Path | None = None) -> Traversable:
         return override
     shipped = files(__name__) / "shipped"
     return shipped.resolve() if isinstance(shipped, Path) else shipped
+
+
+def site_terminology(cards_dir: Path | None) -> Path | None:
+    """The site's own ``terminology/``, when its content folder has one: its code lists replace
+    the shipped ones whole (they hang together), where its card files each replace one."""
+    folder = cards_dir / "terminology" if cards_dir is not None else None
+    return folder if folder is not None and folder.is_dir() else None

@@ -8,7 +8,7 @@ from datetime import tzinfo
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from cds_service.content import content_dir
+from cds_service.content import content_dir, site_terminology
 from cds_service.content.cards import CardCatalog, load_catalog
 from cds_service.content.terminology import Terminology, load_terminology, require_concepts
 from cds_service.rules import Rule, RuleConfig, all_rules
@@ -55,11 +55,10 @@ def load_knowledge(settings: Settings) -> Knowledge:
     rules = all_rules()
     for rule in rules:
         catalog.require(rule.id, rule.variants)
-    # A site's terminology is its folder's whole, or the shipped one: its code lists hang together.
-    own_terminology = settings.cards_dir is not None and (content / "terminology").is_dir()
-    terminology = load_terminology((content if own_terminology else shipped) / "terminology", settings.local_codes_file)
-    if own_terminology:
-        require_concepts(terminology, content / "terminology", shipped / "terminology")
+    own_terminology = site_terminology(settings.cards_dir)
+    terminology = load_terminology(own_terminology or shipped / "terminology", settings.local_codes_file)
+    if own_terminology is not None:
+        require_concepts(terminology, own_terminology, shipped / "terminology")
     return Knowledge(
         terminology=terminology,
         catalog=catalog,
