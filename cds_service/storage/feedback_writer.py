@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from cds_service.protocol.feedback import FeedbackItem
+from cds_service.storage.early_feedback import still_unknown
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
 from cds_service.storage.text import storable, storable_row
@@ -87,6 +88,7 @@ def record_feedback(
     try:
         with store.writing(durable=True) as connection:
             stored, met = _write(store, connection, service_id, items, now, owner, first=0)
+        met.unknown = still_unknown(store.writing, items, met.unknown, now)
         _say(service_id, owner, met)
         return FeedbackReceipt(stored=stored, refused=tuple(met.refused))
     except ITEM_ERRORS as error:
@@ -106,6 +108,7 @@ def record_feedback(
             except ITEM_ERRORS as error:
                 log.warning("feedback item %d refused by the database (%s)", index, database_error(error))
                 met.refused.append(Refused(index, REFUSED_REASON, "database"))
+        met.unknown = still_unknown(store.writing, items, met.unknown, now)
     finally:  # what the items stored so far met, even should the database go away meanwhile
         _say(service_id, owner, met)
     return FeedbackReceipt(stored=stored, refused=tuple(met.refused))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -41,6 +42,33 @@ class CardRecord:
     patient_id: str
     cards: tuple[IssuedCard, ...]
     issued_at: datetime
+
+    def rows(self, pseudonym: Callable[[str], str]) -> list[dict[str, object]]:
+        """Its cards as rows of ``issued_cards``: ids and references by their keyed hash."""
+
+        def keyed(value: str | None) -> str | None:
+            return pseudonym(value) if value is not None else None
+
+        return [
+            {
+                "uuid": c.uuid,
+                "rule_id": c.rule_id,
+                "indicator": c.indicator,
+                "service_id": self.service_id,
+                "hook_instance": self.hook_instance,
+                "patient_key": pseudonym(self.patient_id),
+                "order_key": pseudonym(c.order_key),
+                "keys_after": json.dumps({u: pseudonym(k) for u, k in c.keys_after}) if c.keys_after else None,
+                "suggestions": json.dumps(c.suggestions),
+                "draft": keyed(c.draft),
+                "draft_hash": keyed(c.draft_hash),
+                "keyed": 1,
+                "issued_at": self.issued_at,
+                "issuer": c.owner.issuer if c.owner else None,
+                "tenant": c.owner.tenant if c.owner else None,
+            }
+            for c in self.cards
+        ]
 
 
 def _no_store(_: str) -> str:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import hmac
-import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
@@ -34,6 +33,7 @@ from cds_service.settings import InvalidSettings, Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_directory
+from cds_service.storage.early_feedback import CLOCK_SKEW, join_early_feedback
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
 from cds_service.storage.key_check import check_patient_key
 from cds_service.storage.keyed import key_all
@@ -137,30 +137,10 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def record_issued(self, records: Iterable[CardRecord]) -> None:
+    def record_issued(self, records: Sequence[CardRecord]) -> None:
         """The records of several hook calls' cards, in one transaction (``Runtime.record_issued``
         queues them); each stamped with when its cards went out."""
-        rows = [
-            {
-                "uuid": c.uuid,
-                "rule_id": c.rule_id,
-                "indicator": c.indicator,
-                "service_id": record.service_id,
-                "hook_instance": record.hook_instance,
-                "patient_key": self.patient_key(record.patient_id),
-                "order_key": self.pseudonym(c.order_key),
-                "keys_after": json.dumps({u: self.pseudonym(k) for u, k in c.keys_after}) if c.keys_after else None,
-                "suggestions": json.dumps(c.suggestions),
-                "draft": self.pseudonym(c.draft) if c.draft is not None else None,
-                "draft_hash": self.pseudonym(c.draft_hash) if c.draft_hash is not None else None,
-                "keyed": 1,
-                "issued_at": record.issued_at,
-                "issuer": c.owner.issuer if c.owner else None,
-                "tenant": c.owner.tenant if c.owner else None,
-            }
-            for record in records
-            for c in record.cards
-        ]
+        rows = [row for record in records for row in record.rows(self.pseudonym)]
         rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
         if not rows:
             return
@@ -175,6 +155,13 @@ class Store:
         # so the other processes need not hear of card records (storage.changes).
         for service in services:
             self._quiet.forget(patients[service], shown_by=service)
+        if not self.embedded:  # another process may have stored feedback about these cards first
+            with self.writing() as connection:
+                since = min(record.issued_at for record in records) - CLOCK_SKEW
+                joined = join_early_feedback(connection, received_since=since)
+            if joined:
+                self._quiet.forget(set(joined.values()))
+                log.info("feedback stored before its card's record: joined to it, for %d patient(s)", len(joined))
 
     def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
         """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes
