@@ -472,8 +472,13 @@ def test_the_catalog_tells_a_snooze_turned_off_from_a_rule_that_never_snoozes(
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in capsys.readouterr().out.splitlines()}
     assert rows["cyclobenzaprine-duration"][6] == "never"
     assert rows["tizanidine-cyp1a2-inhibitor"][6] == "-"
-    assert rows["cyclobenzaprine-serotonergic"][6] == "30 days"
+    assert rows["cyclobenzaprine-anticholinergic-caution"][6] == "30 days"
     assert rows["cyclobenzaprine-maoi"][6] == "never"  # shipped so: its warnings ask if one is still taken
+    # Shipped so: their cards are about what else the patient takes or has (a safety review).
+    for rule_id in ("cyclobenzaprine-serotonergic", "muscle-relaxant-cns-depressant"):
+        assert rows[rule_id][6] == "never"
+    for rule_id in ("muscle-relaxant-duplicate", "back-pain-red-flag"):
+        assert rows[rule_id][6] == "never"
 
 
 def test_readme_rule_table_is_the_catalog(capsys) -> None:

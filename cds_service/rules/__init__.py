@@ -49,6 +49,15 @@ class RuleConfig(BaseModel):
         return 0
 
 
+class NotSnoozedConfig(RuleConfig):
+    """A rule whose card is about what else the patient takes or has: the drugs and conditions
+    behind it come and go, and a snooze silences the whole rule for the patient, so "don't show
+    again" said of gabapentin would hide the oxycodone ordered next week (a clinical safety
+    review). Shipped never snoozed, whatever CDS_SNOOZE_DAYS says; a site may set it."""
+
+    snooze_days: int | None = Field(default=0, ge=0, le=3650)
+
+
 # The age from which a rule reads a patient as an older adult (Beers: 65), the same bounds for
 # each rule that has one: 0 was accepted by two of them, and made every adult one.
 OlderAdultAge = Annotated[int, Field(ge=18, le=120)]

@@ -22,7 +22,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.fhir.coding import ICD10CM
-from cds_service.rules import Finding, Proposal, Rule, RuleConfig
+from cds_service.rules import Finding, NotSnoozedConfig, Proposal, Rule
 from cds_service.rules.actions import create, service_request
 from cds_service.rules.common import days_since_onset, is_muscle_relaxant, onset_shown
 from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
@@ -34,7 +34,7 @@ RED_FLAGS = ("cauda-equina", "spinal-infection", "vertebral-fracture", "spinal-m
 _INITIAL_ENCOUNTER = frozenset("AB")
 
 
-class Config(RuleConfig):
+class Config(NotSnoozedConfig):
     # A cauda equina syndrome with onset this recent is an emergency (critical card, MRI).
     emergency_days: int = Field(default=30, ge=1, le=365)
     # A vertebral fracture coded without an initial-encounter 7th character is current only

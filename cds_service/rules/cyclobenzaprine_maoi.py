@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import LISTED, Course, Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, NotSnoozedConfig, Rule
 from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
 from cds_service.rules.course_said import (
     course_end,
@@ -43,11 +43,10 @@ REVERSIBLE = "maoi-reversible"
 _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
 
 
-class Config(RuleConfig):
-    # Never snoozed, whatever CDS_SNOOZE_DAYS says: its warnings ask whether an MAO inhibitor is
-    # still taken, and "don't show again" would hide that for weeks from a patient who may be
-    # taking one (a pharmacist's read). A site may set it; "washout complete" is the override.
-    snooze_days: int | None = Field(default=0, ge=0, le=3650)
+class Config(NotSnoozedConfig):
+    # Never snoozed also because its warnings ask whether an MAO inhibitor is still taken, and
+    # "don't show again" would hide that for weeks from a patient who may be taking one (a
+    # pharmacist's read); "washout complete" is the override.
     # The label's contraindication: a site may be stricter, never laxer (the card says "within").
     washout_days: int = Field(default=14, ge=14, le=365)
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, NotSnoozedConfig, Rule
 from cds_service.rules.common import is_cyclobenzaprine
 from cds_service.rules.interactions import alongside, ingredients, labels
 
 RULE_ID = "cyclobenzaprine-serotonergic"
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
+def evaluate(
+    context: PatientContext, order: Order, terminology: Terminology, config: NotSnoozedConfig
+) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
     found = alongside(context, order, terminology, ("serotonergic",))
@@ -36,5 +38,5 @@ RULE = Rule(
     variants=dict.fromkeys(("serotonergic", "tramadol"), FACTS),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
-    config=RuleConfig,
+    config=NotSnoozedConfig,
 )

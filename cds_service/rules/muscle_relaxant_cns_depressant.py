@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
+from cds_service.rules import Finding, NotSnoozedConfig, OlderAdultAge, Rule
 from cds_service.rules.common import age_facts, is_muscle_relaxant
 from cds_service.rules.interactions import alongside, labels, named
 
@@ -23,7 +23,7 @@ RULE_ID = "muscle-relaxant-cns-depressant"
 CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")
 
 
-class Config(RuleConfig):
+class Config(NotSnoozedConfig):
     # From this age the card adds the Beers advice on CNS-active drugs.
     min_age: OlderAdultAge = 65
 

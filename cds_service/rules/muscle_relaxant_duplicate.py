@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, NotSnoozedConfig, Rule
 from cds_service.rules.common import is_cyclobenzaprine, is_muscle_relaxant, remove
 from cds_service.rules.interactions import Alongside, alongside, labels, named
 
@@ -21,7 +21,9 @@ RULE_ID = "muscle-relaxant-duplicate"
 RELAXANT = "muscle-relaxant"
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
+def evaluate(
+    context: PatientContext, order: Order, terminology: Terminology, config: NotSnoozedConfig
+) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
     # Positions of the drafts under review, found once per order (not once per other drug: that
@@ -78,5 +80,5 @@ RULE = Rule(
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
-    config=RuleConfig,
+    config=NotSnoozedConfig,
 )

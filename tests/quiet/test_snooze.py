@@ -210,3 +210,25 @@ def test_with_snooze_off_dont_show_again_is_not_offered_and_overridden_cards_com
     override(service, warning)  # "don't show again", though not offered
     clock.set(minutes=1)
     assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule_id"),
+    [
+        ("cyclobenzaprine-serotonergic/fires-sertraline-active.json", "cyclobenzaprine-serotonergic"),
+        ("muscle-relaxant-cns-depressant/fires-oxycodone-active.json", "muscle-relaxant-cns-depressant"),
+        ("muscle-relaxant-duplicate/fires-tizanidine-active.json", "muscle-relaxant-duplicate"),
+        ("back-pain-red-flag/fires-bone-metastasis-c79-51.json", "back-pain-red-flag"),
+    ],
+)
+def test_cards_about_what_else_the_patient_takes_or_has_are_never_snoozed(
+    service: TestClient, clock: Clock, name: str, rule_id: str
+) -> None:
+    """A snooze silences the rule for the patient whatever its card named: "don't show again"
+    said of one drug or condition would hide the next one (a clinical safety review)."""
+    card = only_card(call(service, name), rule_id)
+    assert card["indicator"] == "warning"
+    assert reason_codes(card) and SNOOZE_REASON not in reason_codes(card)
+    override(service, card)  # "don't show again", though not offered
+    clock.set(days=1)
+    assert rule_id in rule_ids(call(service, name))
