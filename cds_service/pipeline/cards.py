@@ -217,14 +217,17 @@ def _suggestions(finding: Finding, labels: dict[str, str], new_uuid: Callable[[]
     return suggestions
 
 
-def draft_hash(finding: Finding, card: dict[str, Any]) -> str:
+def draft_hash(finding: Finding, card: dict[str, Any], user: str | None) -> str:
     """What makes a card "the same card for the unchanged draft": the rule, the draft's id and
     every fact of it a rule reads (drug, dose, frequency, duration, codes, reasons), and what the
     card says (indicator, summary, detail). An edit any rule could read, or new patient data
-    that changes the card's words, makes a new hash; a re-fire or a change no rule reads does not."""
+    that changes the card's words, makes a new hash; a re-fire or a change no rule reads does not.
+    And who it went to (``context.userId``): an order one clinician pended and another signs was
+    not seen by the one signing (a clinical safety review)."""
     order = finding.order
     relevant = {
         "rule": finding.rule_id,
+        "user": user,
         "draft": order.reference,
         "drug": order.drug,
         "codes": sorted(code.key for code in order.codes),

@@ -134,7 +134,7 @@ async def evaluate(
         silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
         room = max(max_cards - notice_count(left_out, partial, call.unchecked, undated), 1)  # notices keep their place
         cards, issued, asked = await off_loop(
-            _answer, findings, silenced, call.rules, knowledge, new_uuid, room, inline=inline
+            _answer, findings, silenced, call.rules, knowledge, new_uuid, room, call.context.userId, inline=inline
         )
     undated = tuple(course for course in undated if course.reference not in asked)
     ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated)
@@ -195,11 +195,13 @@ def _answer(
     knowledge: Knowledge,
     new_uuid: Callable[[], str],
     max_cards: int,
+    user: str | None,
 ) -> tuple[list[dict[str, Any]], list[IssuedCard], frozenset[str]]:
     """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown).
-    And the undated orders the cards shown ask about (``Finding.names_undated``)."""
+    And the undated orders the cards shown ask about (``Finding.names_undated``). ``user``: the
+    clinician the cards go to (``draft_hash``)."""
     findings = unsilenced(findings, silenced, knowledge)
-    cards, issued, asks = _cards(findings, rules, knowledge, new_uuid)
+    cards, issued, asks = _cards(findings, rules, knowledge, new_uuid, user)
     cards, issued = not_repeated(cards, issued, silenced)
     shown, left = within_limit(cards, max_cards, new_uuid)
     if left:
@@ -276,7 +278,7 @@ def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) 
 
 
 def _cards(
-    findings: list[Finding], rules: list[Rule], knowledge: Knowledge, new_uuid: Callable[[], str]
+    findings: list[Finding], rules: list[Rule], knowledge: Knowledge, new_uuid: Callable[[], str], user: str | None
 ) -> tuple[list[dict[str, Any]], list[IssuedCard], dict[str, frozenset[str]]]:
     cards, issued, asks = [], [], {}
     for finding in compose_suggestions(apply_volume_policy(findings, knowledge.catalog, rules)):
@@ -292,7 +294,7 @@ def _cards(
                 card["indicator"],
                 keys_after_dose_change(finding, card, knowledge.catalog, knowledge.terminology),
                 finding.order.reference,
-                draft_hash(finding, card),
+                draft_hash(finding, card, user),
                 suggestions=tuple(suggestion["uuid"] for suggestion in card.get("suggestions", ())),
             )
         )

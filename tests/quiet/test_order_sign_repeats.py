@@ -47,6 +47,18 @@ def edited(name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any
     return body
 
 
+def test_order_sign_repeats_the_cards_order_select_showed_another_clinician(service: TestClient, clock: Clock) -> None:
+    """An order one clinician pended (order-select) and another signs: the one signing never saw
+    its cards (a clinical safety review). The same clinician's signing is not repeated to."""
+    assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    signing = request(HEPATIC_WARNING)
+    assert signing["context"]["userId"]  # the fixture's clinician, who saw the cards
+    assert sign(service, signing) == {"cards": []}
+    signing["context"]["userId"] = "Practitioner/the-attending"
+    assert rule_ids(sign(service, signing)) == [HEPATIC, DURATION]
+
+
 def test_order_sign_does_not_repeat_the_cards_order_select_showed_for_the_unchanged_draft(
     service: TestClient, clock: Clock
 ) -> None:
