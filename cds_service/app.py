@@ -30,7 +30,7 @@ from cds_service import __version__
 from cds_service.clock import Clock, system_clock
 from cds_service.deps import Runtime, build_runtime
 from cds_service.observability import CountRequests, configure_logging
-from cds_service.pipeline.knowledge import Knowledge, load_knowledge
+from cds_service.pipeline.knowledge import Knowledge, cautions, load_knowledge
 from cds_service.routes import analytics, discovery, feedback, hooks, openapi, operations
 from cds_service.routes.errors import install_error_handlers
 from cds_service.security.outbound import open_client
@@ -145,6 +145,8 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
                 runtime.authenticator.issuers,
                 ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases),
             )
+        for caution in cautions(runtime.knowledge, settings):
+            log.warning("%s", caution)
         await sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(sweep_every_hour())
         runtime.store.listen(runtime.metrics.quiet_answers_kept.set)

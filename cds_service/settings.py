@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     timezone: TimeZoneName = Field(
         default="UTC",
         description="The site's time zone (IANA, e.g. `America/New_York`): its day is the rules' \"today\", "
-        'order-sign\'s "same day" and the day analytics count an alert on. Left at UTC, a site west of it '
-        "reaches tomorrow by the evening.",
+        'order-sign\'s "same day" and the day analytics count an alert on. Left unset, UTC, and a '
+        "warning at start-up: a site west of it reaches tomorrow by the evening.",
     )
     snooze_days: int = Field(
         default=30,

@@ -67,3 +67,21 @@ def load_knowledge(settings: Settings) -> Knowledge:
         snooze_days={rule.id: settings.snooze_days_for(rule.id) for rule in rules},
         zone=ZoneInfo(settings.timezone),
     )
+
+
+def cautions(knowledge: Knowledge, settings: Settings) -> list[str]:
+    """Settings start-up takes that a site's clinical safety officer must have chosen knowingly,
+    each said at start-up as a warning (a clinical safety review found both silent): a rule with
+    critical cards switched off, and the days counted in UTC because no zone was set (the MAO
+    inhibitor washout's last day fell either side of midnight in New York)."""
+    said = []
+    for rule in knowledge.all_rules:
+        critical = any(v.indicator == "critical" for v in knowledge.catalog.texts[rule.id].variants.values())
+        if critical and not knowledge.configs[rule.id].enabled:
+            said.append(f"rule {rule.id}, which can issue critical cards, is switched off: its checks do not run")
+    if "timezone" not in settings.model_fields_set:
+        said.append(
+            "CDS_TIMEZONE is not set: the rules count days (washouts, courses, onsets) in UTC; "
+            "set the site's zone, e.g. America/New_York (docs/configuration.md)"
+        )
+    return said
