@@ -195,11 +195,10 @@ def _answer(
     knowledge: Knowledge,
     new_uuid: Callable[[], str],
     max_cards: int,
-    user: str | None,
+    user: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[IssuedCard], frozenset[str]]:
-    """The cards, within ``max_cards``; a card left out is not recorded as issued (not shown).
-    And the undated orders the cards shown ask about (``Finding.names_undated``). ``user``: the
-    clinician the cards go to (``draft_hash``)."""
+    """The cards for ``user`` (``draft_hash``), within ``max_cards``; a card left out is not recorded
+    as issued (not shown). And the undated orders the cards shown ask about (``Finding.names_undated``)."""
     findings = unsilenced(findings, silenced, knowledge)
     cards, issued, asks = _cards(findings, rules, knowledge, new_uuid, user)
     cards, issued = not_repeated(cards, issued, silenced)
