@@ -60,3 +60,17 @@ def test_over_the_limit_one_notice_counts_the_rest(
     assert [card["summary"] for card in shown] == [card["summary"] for card in full[: max_cards - 1]]
     assert notice["source"]["topic"]["code"] == LIMIT and notice["indicator"] == indicator
     assert f"found {len(full)} for the orders under review. Not shown: {not_shown} (" in notice["detail"]
+
+
+def test_a_notice_keeps_its_place_over_the_limit(make_client: Callable[..., TestClient]) -> None:
+    """A record with no birth date: six cards and the notice saying the older adults' checks did
+    not run, which keeps its place, within the limit, after the count of the cards not shown."""
+    request = seven_cards()
+    del request["prefetch"]["patient"]["birthDate"]
+    response = make_client(max_cards=4).post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards][-2:] == [LIMIT, "partial-history"]
+    assert len(cards) == 4
+    assert cards[-2]["summary"].startswith("4 more cards")
+    assert cards[-1]["summary"] == "The patient's birth date is not recorded: the checks for older adults did not run"

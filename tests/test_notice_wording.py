@@ -1,6 +1,7 @@
 """What the service's own notice cards say about the data behind the checks: each field in words a
-clinician reads (the patient record, imaging orders), each said once, and the patient record that
-could not be read named as the reason the older-adult checks did not run, as is a birth date that is no date."""
+clinician reads (the patient record, imaging orders), each said once, and why the age is unknown
+named as the reason the older-adult checks did not run: a patient record that could not be read,
+none sent, a birth date that is no date, none recorded."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from tests.conftest import SELECT, fixture
 
 SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 OLDER_ADULT = "cyclobenzaprine-older-adult/fires-age-65-10mg.json"
+NOT_SENT = "No patient record was sent: the age is unknown, so the checks for older adults did not run."
+NOT_RECORDED = (
+    "The patient's birth date is not recorded: the age is unknown, so the checks for older adults did not run."
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +33,20 @@ def notice(client: TestClient, request: dict[str, Any], code: str) -> dict[str, 
     return card
 
 
+def codes(client: TestClient, request: dict[str, Any]) -> list[str]:
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    return [card["source"]["topic"]["code"] for card in response.json()["cards"]]
+
+
 def test_another_patients_record_is_said_once_and_not_as_history(module: TestClient) -> None:
     request = fixture(OLDER_ADULT)
     request["prefetch"]["patient"]["id"] = "someone-else-4471"
     card = notice(module, request, "other-patient-data")
     assert card["detail"].lower().count("the patient record") == 1
     assert "were left out" not in card["detail"]
+    # Its record left out is no record "not sent": the one notice says why the age is unknown.
+    assert codes(module, request) == ["cyclobenzaprine-duration", "other-patient-data"]
 
 
 def test_another_patients_imaging_order_is_said_as_imaging_orders(module: TestClient) -> None:
@@ -58,6 +71,71 @@ def test_a_patient_record_that_could_not_be_read_is_said_with_what_it_costs(modu
     card = notice(module, request, "partial-history")
     assert card["summary"] == "The patient record could not be read: the checks for older adults did not run"
     assert "The patient record could not be read: the age is unknown" in card["detail"]
+    assert "was sent" not in card["detail"]  # a fetch that failed is said as failed, not as nothing sent
+
+
+def test_a_patient_record_the_client_could_not_prefetch_is_said_as_not_read(module: TestClient) -> None:
+    """The EHR's own fetch failed (an OperationOutcome in the key) and there is no server to ask:
+    the record could not be read, which says more than that none was sent."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+    request.pop("fhirServer", None)
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "The patient record could not be read: the checks for older adults did not run"
+    assert "was sent" not in card["detail"]
+
+
+@pytest.mark.parametrize("how", ["key-left-out", "null"])
+def test_a_patient_record_not_sent_is_said_with_what_it_costs(module: TestClient, how: str) -> None:
+    """An 80-year-old's order with no Patient sent and nothing to fetch it from (or ``"patient":
+    null``) lost its older-adult card with no word, where the same order for a record that could
+    not be read said so (clinical safety review H5): the clinician read the silence as a check done."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["birthDate"] = "1946-03-02"
+    assert codes(module, request)[0] == "cyclobenzaprine-older-adult"
+    if how == "null":  # "no data": not fetched, even with a server to ask
+        request["prefetch"]["patient"] = None
+    else:
+        del request["prefetch"]["patient"]
+        request.pop("fhirServer", None)
+    assert codes(module, request) == ["cyclobenzaprine-duration", "partial-history"]
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "No patient record was sent: the checks for older adults did not run"
+    assert NOT_SENT in card["detail"]
+    assert card["detail"].count("the age is unknown") == 1
+    assert "history" not in card["detail"] and request["context"]["patientId"] not in card["detail"]
+
+
+@pytest.mark.parametrize("how", ["left-out", "null"])
+def test_a_record_without_a_birth_date_is_said_as_not_recorded(module: TestClient, how: str) -> None:
+    request = fixture(OLDER_ADULT)
+    if how == "null":
+        request["prefetch"]["patient"]["birthDate"] = None
+    else:
+        del request["prefetch"]["patient"]["birthDate"]
+    assert codes(module, request) == ["cyclobenzaprine-duration", "partial-history"]
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "The patient's birth date is not recorded: the checks for older adults did not run"
+    assert NOT_RECORDED in card["detail"]
+    assert card["detail"].count("the age is unknown") == 1
+
+
+@pytest.mark.parametrize("born", ["1946-03-02", "1961-11-21", "1961", "1979-01-20"])
+def test_a_known_age_brings_no_notice(module: TestClient, born: str) -> None:
+    """80, 65, 64 or 65, 47: the older adults' checks ran (and warned or stayed silent)."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["birthDate"] = born
+    found = codes(module, request)
+    assert "partial-history" not in found
+    assert ("cyclobenzaprine-older-adult" in found) == (born != "1979-01-20")
+
+
+def test_no_notice_on_a_call_no_rule_reads(module: TestClient) -> None:
+    """The sandbox's Rx View before a drug is chosen, with no Patient: no check ran, so none is
+    said not to have run (a notice on every call no rule reads would teach clinicians to skip it)."""
+    request = fixture("real-world/cds-hooks-sandbox/order-select-rx-view-no-drug-chosen-yet.json")
+    assert "patient" not in request.get("prefetch", {})
+    assert codes(module, request) == []
 
 
 @pytest.mark.parametrize("born", ["04/07/1950", "1950-02-30", "1950-13-01", 1950, ""])
@@ -70,14 +148,6 @@ def test_a_birth_date_that_is_no_date_is_said_not_read_as_no_age(module: TestCli
     assert card["summary"] == "The patient's birth date could not be read: the checks for older adults did not run"
     assert "The patient's birth date could not be read: the age is unknown" in card["detail"]
     assert "history" not in card["detail"]
-
-
-def test_a_record_without_a_birth_date_is_the_clients_choice_not_a_notice(module: TestClient) -> None:
-    request = fixture(OLDER_ADULT)
-    del request["prefetch"]["patient"]["birthDate"]
-    response = module.post(SELECT, json=request)
-    assert response.status_code == 200, response.text
-    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["cyclobenzaprine-duration"]
 
 
 def test_a_history_read_in_part_and_a_birth_date_that_is_no_date_are_said_in_one_card(module: TestClient) -> None:

@@ -25,6 +25,8 @@ FHIR_AUTHORIZATION = {
     "subject": "back-spasm-cds",
     "patient": "harness-pt-1",
 }
+# harness-pt-1's record for a 47-year-old: the age known, no notice says it is not.
+ADULT = {"resourceType": "Patient", "id": "harness-pt-1", "birthDate": "1979-01-20"}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,9 @@ def test_null_key_means_no_data(client: TestClient, fhir_server: FhirTestServer)
     request = _request(
         fhir_server.base, patient_id="demo-hepatic", conditions=None, medications=None, imaging=None, patient=None
     )
-    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration"]
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
+    assert cards[-1]["summary"] == "No patient record was sent: the checks for older adults did not run"
     assert fhir_server.seen == []
 
 
@@ -253,7 +257,7 @@ def test_paginated_prefetch_is_completed_from_the_same_server_only(
         "entry": [],
         "link": [{"relation": "next", "url": f"{fhir_server.base}/Condition?patient=harness-pt-1&_page=0"}],
     }
-    request = _request(fhir_server.base, conditions=first_page, medications=None, imaging=None, patient=None)
+    request = _request(fhir_server.base, conditions=first_page, medications=None, imaging=None, patient=ADULT)
     assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-hepatic-impairment"]
 
     fhir_server.seen.clear()
@@ -303,6 +307,7 @@ def test_optional_data_unavailable_degrades_the_card(client: TestClient, fhir_se
 
 
 FAILED = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+NOT_READ = "The patient record could not be read: the checks for older adults did not run"
 
 
 @pytest.mark.parametrize("how", ["fetch-fails", "client-says-it-failed"])
@@ -318,15 +323,18 @@ def test_a_patient_record_that_could_not_be_read_is_said(
         request = _request(None, conditions=None, medications=None, imaging=None, patient=FAILED)
     cards = client.post(SELECT, json=request).json()["cards"]
     assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
-    assert "checks for older adults did not run" in cards[-1]["summary"]
+    assert cards[-1]["summary"] == NOT_READ  # not "no patient record was sent": it failed
     assert "Patient" not in cards[-1]["detail"] and "harness-pt-1" not in cards[-1]["detail"]
 
 
-def test_a_patient_record_the_client_did_not_send_is_not_a_notice(client: TestClient) -> None:
-    """No Patient prefetch and no fhirServer: the client's choice (the age is unknown, as the
-    clinical specification says), not a failure to tell the clinician of on every call."""
+def test_a_patient_record_the_client_did_not_send_is_said(client: TestClient) -> None:
+    """No Patient prefetch and no fhirServer: the age is unknown, as the clinical specification
+    says, and the older adults' checks silent; the clinician is told so, or reads their silence as
+    a check done (clinical safety review H5)."""
     request = _request(None, conditions=None, medications=None, imaging=None)
-    assert rule_ids(client.post(SELECT, json=request).json()) == ["cyclobenzaprine-duration"]
+    cards = client.post(SELECT, json=request).json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
+    assert cards[-1]["summary"] == "No patient record was sent: the checks for older adults did not run"
 
 
 @pytest.mark.parametrize(
@@ -440,7 +448,7 @@ def test_a_patient_read_answered_with_another_type_is_a_failed_read(
     request = _request(fhir_server.base, conditions=None, medications=None, imaging=None)
     cards = client.post(SELECT, json=request).json()["cards"]
     assert [c["source"]["topic"]["code"] for c in cards] == ["cyclobenzaprine-duration", "partial-history"]
-    assert "checks for older adults did not run" in cards[-1]["summary"]
+    assert cards[-1]["summary"] == NOT_READ
 
 
 def test_a_patient_id_is_one_value_in_every_fetch_whatever_it_holds(

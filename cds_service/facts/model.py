@@ -16,10 +16,13 @@ from cds_service.content.terminology import Drug
 from cds_service.fhir.coding import Code
 from cds_service.fhir.json import last_day_covered
 
-# The notices' names for a birth date and a condition's onset sent that are no date
+# The notices' names for a birth date and a condition's onset sent that are no date, and for an
+# age unknown with nothing sent to read: no Patient record, one with no birthDate
 # (``PatientContext.read_in_part``).
 BIRTH_DATE = "patient.birthDate"
 ONSET = "conditions.onset"
+NO_PATIENT = "patient.none"
+NO_BIRTH_DATE = "patient.birthDate.none"
 # ``Course.start_parts`` of an order whose start no date records (``Course.start_known``).
 START_UNRECORDED = 0
 # The statuses the medication list shows: taken, or to be taken again.
@@ -209,8 +212,9 @@ class PatientContext:
     unread_orders: int = 0
     # Conditions whose onset given is no date, none standing in (``conditions.read_conditions``).
     undated_conditions: int = 0
-    # The Patient gave a birthDate that is no date: the age is unknown, and the clinician told.
-    birth_date_unread: bool = False
+    # Why the age is unknown, for the clinician to be told (None: known): ``NO_PATIENT``,
+    # ``NO_BIRTH_DATE``, or ``BIRTH_DATE`` (one given that is no date).
+    age_unknown: str | None = None
 
     @cached_property
     def active_courses(self) -> tuple[Course, ...]:
@@ -220,15 +224,13 @@ class PatientContext:
 
     @property
     def read_in_part(self) -> frozenset[str]:
-        """What was sent but could not be read into facts, for the notice that says so: the
-        medication history (an order's drug unnamed), a condition's onset, the patient's birth
-        date. Orders with no start date are named by the notice themselves (``undated_orders``)."""
-        unread = {
-            "medications": self.unread_orders,
-            ONSET: self.undated_conditions,
-            BIRTH_DATE: self.birth_date_unread,
-        }
-        return frozenset(name for name, count in unread.items() if count)
+        """What could not be read into facts, for the notice that says so: the medication history
+        (an order's drug unnamed), a condition's onset, and why the age is unknown (the older
+        adults' checks silent with no word on the screen is what a clinician must not get). Orders
+        with no start date are named by the notice themselves (``undated_orders``)."""
+        unread = {"medications": self.unread_orders, ONSET: self.undated_conditions}
+        found = frozenset(name for name, count in unread.items() if count)
+        return found | {self.age_unknown} if self.age_unknown else found
 
     @property
     def symptom_days(self) -> int | None:

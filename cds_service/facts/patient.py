@@ -17,7 +17,16 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.conditions import read_conditions
 from cds_service.facts.courses import MEDICATION_REQUESTS, read_courses
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import Condition, Course, Order, PatientContext, Procedure
+from cds_service.facts.model import (
+    BIRTH_DATE,
+    NO_BIRTH_DATE,
+    NO_PATIENT,
+    Condition,
+    Course,
+    Order,
+    PatientContext,
+    Procedure,
+)
 from cds_service.fhir.coding import Code
 from cds_service.fhir.json import as_list, as_str, codes_of, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo
@@ -108,26 +117,28 @@ def _symptom_onset(
     return first, min(last for _, last in spans), parts
 
 
-def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None, bool]:
+def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None, str | None]:
     """The oldest and the youngest the patient may be: a birth date of a year or a month alone
     ("1961", "1961-11") spans its first to its last day. The checks for older adults read the
-    oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65"). Last,
-    whether a birth date was given that is no date ("04/07/1950", "1950-02-30"): the age is
-    unknown then as without one, but the clinician must be told (a 76-year-old's card went
-    missing with no word)."""
-    patient = next((r for r in raws if r.get("resourceType") == "Patient"), {})
+    oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65"). Last, why
+    the age is unknown, when it is: no Patient, no birthDate, or one that is no date
+    ("04/07/1950", "1950-02-30"). The clinician is told each: an 80-year-old's older-adult card
+    went missing with no word."""
+    patient = next((r for r in raws if r.get("resourceType") == "Patient"), None)
+    if patient is None:
+        return None, None, NO_PATIENT
     given = patient.get("birthDate")
     first = to_date(given)
     if first is None:
         if given is not None:
             log.warning("patient: a birthDate that is no date: the age unknown, the older-adult checks not run")
-        return None, None, given is not None
+        return None, None, NO_BIRTH_DATE if given is None else BIRTH_DATE
     last = first
     if isinstance(given, str) and len(given) == 4:
         last = first.replace(month=12, day=31)
     elif isinstance(given, str) and len(given) == 7:
         last = first.replace(day=monthrange(first.year, first.month)[1])
-    return _age_on(today, first), _age_on(today, last), False
+    return _age_on(today, first), _age_on(today, last), None
 
 
 def _age_on(today: date, born: date) -> int:
@@ -171,7 +182,7 @@ def build_context(
         medication_history, draft_ingredients, terminology, medications, today, zone, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
-    oldest_age, youngest_age, birth_date_unread = _ages(history.get("patient", []), today)
+    oldest_age, youngest_age, age_unknown = _ages(history.get("patient", []), today)
     return PatientContext(
         hook=hook,
         patient_id=patient_id,
@@ -190,5 +201,5 @@ def build_context(
         undated_orders=tuple(undated_orders),
         unread_orders=unnamed_orders,
         undated_conditions=undated_conditions,
-        birth_date_unread=birth_date_unread,
+        age_unknown=age_unknown,
     )

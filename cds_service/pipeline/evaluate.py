@@ -121,7 +121,7 @@ async def evaluate(
     findings: list[Finding] = []
     if call.rules:
         data = await (reading or _patient_data(service, call, client, deadline))
-        # Said: the record's fetch failed (age unknown), orders unread (undated ones named), a birth date no date.
+        # Said: the record's fetch failed, orders unread (undated ones named), why the age is unknown.
         left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
         partial, undated = partial | patient.read_in_part, patient.undated_orders

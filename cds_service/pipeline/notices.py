@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT, inert
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import BIRTH_DATE, ONSET, Course, Order
+from cds_service.facts.model import BIRTH_DATE, NO_BIRTH_DATE, NO_PATIENT, ONSET, Course, Order
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
@@ -45,10 +45,11 @@ def notices(
 ) -> list[dict[str, Any]]:
     """The notices a call's answer ends with: data of another patient left out (``left_out``, the
     fields), drafts whose drug could not be read (``unchecked``, as ``unread_drafts`` names
-    them), and prefetch keys read in part (``partial``; "patient": the record not read at all),
-    naming the finished orders no check could place (``undated``: no date they began) for the
-    clinician to look up."""
-    cards = []
+    them), and prefetch keys read in part (``partial``; "patient": the record not read at all;
+    ``read_in_part``'s names: why the age is unknown, and what else was not read), naming the
+    finished orders no check could place (``undated``: no date they began) for the clinician to
+    look up."""
+    cards, partial = [], _said(left_out, partial)
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
@@ -68,7 +69,13 @@ def notice_count(
 ) -> int:
     """How many notices ``notices`` gives at most, counted before the cards (their room is what
     the notices leave): an undated order a card asks about may yet drop its notice."""
-    return bool(left_out) + bool(partial or undated or unchecked)
+    return bool(left_out) + bool(_said(left_out, partial) or undated or unchecked)
+
+
+def _said(left_out: tuple[str, ...], partial: frozenset[str]) -> frozenset[str]:
+    """``partial`` less what the other-patient notice already says: a Patient left out as another
+    patient's is a record not read, not one not sent."""
+    return partial - {NO_PATIENT} if PATIENT in left_out else partial
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
@@ -144,17 +151,15 @@ def _unchecked(unchecked: tuple[str, ...]) -> str:
 def _partial(
     partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: tuple[str, ...], undated: tuple[Course, ...]
 ) -> dict[str, Any]:
-    """Keys read in part, a condition's onset that is no date, and the patient record when it
-    could not be read or its birth date is no date (the age unknown either way); and a draft
-    whose drug could not be read, when there is one."""
+    """Keys read in part, a condition's onset that is no date, and why the age is unknown (the
+    older adults' checks did not run: the clinician must not take their silence for a clear
+    check); and a draft whose drug could not be read, when there is one."""
     lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key not in _NO_KEYS)
     if unchecked:
         lines.append(_unchecked(unchecked))
-    age = ""  # the age unknown: why, when it is
-    if "patient" in partial:
-        age = "the patient record could not be read"
-    elif BIRTH_DATE in partial:
-        age = "the patient's birth date could not be read"
+    # The age unknown: why, when it is, the most telling reason alone (a fetch that failed also
+    # leaves no Patient: it is said as failed).
+    age = next((words for reason, words in _AGE_UNKNOWN if reason in partial), "")
     if age:
         lines.append(f"{age.capitalize()}: the age is unknown, so the checks for older adults did not run.")
     if history:
@@ -205,8 +210,15 @@ def _undated_summary(undated: tuple[Course, ...], count: int) -> str:
     return summary if len(summary) < SUMMARY_LIMIT else summary.replace(f" ({drugs})", "")
 
 
+# Why the age is unknown, in the notice's words, the most telling first.
+_AGE_UNKNOWN = (
+    ("patient", "the patient record could not be read"),
+    (NO_PATIENT, "no patient record was sent"),
+    (BIRTH_DATE, "the patient's birth date could not be read"),
+    (NO_BIRTH_DATE, "the patient's birth date is not recorded"),
+)
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.
-_NO_KEYS = ("patient", BIRTH_DATE, ONSET)
+_NO_KEYS = ("patient", NO_PATIENT, BIRTH_DATE, NO_BIRTH_DATE, ONSET)
 
 
 def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:
