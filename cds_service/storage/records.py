@@ -43,8 +43,9 @@ class CardRecord:
     cards: tuple[IssuedCard, ...]
     issued_at: datetime
 
-    def rows(self, pseudonym: Callable[[str], str]) -> list[dict[str, object]]:
-        """Its cards as rows of ``issued_cards``: ids and references by their keyed hash."""
+    def rows(self, pseudonym: Callable[[str], str], patient_key: Callable[[str], str]) -> list[dict[str, object]]:
+        """Its cards as rows of ``issued_cards``: the patient, ids and references by their keyed
+        hash (``Store.patient_key`` and ``Store.pseudonym``: one hash, two names)."""
 
         def keyed(value: str | None) -> str | None:
             return pseudonym(value) if value is not None else None
@@ -56,7 +57,7 @@ class CardRecord:
                 "indicator": c.indicator,
                 "service_id": self.service_id,
                 "hook_instance": self.hook_instance,
-                "patient_key": pseudonym(self.patient_id),
+                "patient_key": patient_key(self.patient_id),
                 "order_key": pseudonym(c.order_key),
                 "keys_after": json.dumps({u: pseudonym(k) for u, k in c.keys_after}) if c.keys_after else None,
                 "suggestions": json.dumps(c.suggestions),

@@ -140,7 +140,7 @@ class Store:
     def record_issued(self, records: Sequence[CardRecord]) -> None:
         """The records of several hook calls' cards, in one transaction (``Runtime.record_issued``
         queues them); each stamped with when its cards went out."""
-        rows = [row for record in records for row in record.rows(self.pseudonym)]
+        rows = [row for record in records for row in record.rows(self.pseudonym, self.patient_key)]
         rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
         if not rows:
             return
