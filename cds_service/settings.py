@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default=Path("var"),
-        description="Where the embedded SQLite database and the generated patient-id key live; made with mode "
-        "`0700` when missing (an existing directory keeps its mode).",
+        description="Where the embedded SQLite database and the generated patient-id key live (files of mode "
+        "`0600`); made with mode `0700` when missing (an existing directory keeps its mode).",
     )
     database_url: str | None = Field(
         default=None,

@@ -43,6 +43,7 @@ def test_a_sqlite_file_another_process_is_writing_stops_a_new_start_in_one_line(
     run (0.2 s here, not SQLite's own 5 s), then the start stops in one line: it was a traceback."""
     database = tmp_path / "var" / "cds-service.db"
     database.parent.mkdir()
+    database.touch(mode=0o600)  # as the service makes it: one other users may read is said at the start
     with closing(sqlite3.connect(database, isolation_level=None, check_same_thread=False)) as holder:
         holder.execute("PRAGMA journal_mode=WAL")
         holder.execute("BEGIN IMMEDIATE")

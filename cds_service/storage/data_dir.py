@@ -1,4 +1,5 @@
-"""The data directory's own files: made private, and the patient-id key kept in it.
+"""The data directory's own files: made private, the patient-id key kept in it, and the SQLite
+database with the files beside it.
 
 Either failing (the directory a file, not writable; the key not readable, or empty) stops the
 start in one line naming what (``InvalidSettings``), not a traceback.
@@ -6,16 +7,26 @@ start in one line naming what (``InvalidSettings``), not a traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from cds_service.settings import InvalidSettings
+
+log = logging.getLogger(__name__)
 
 # The data directory, when the service makes it: no other user may enter it, so its files (feedback's
 # comments in the database and its write-ahead log, the patient-id key) are the service user's
 # alone whatever the umask lets them be. (Missing parents are made as the umask says.)
 PRIVATE_DIRECTORY = 0o700
+# The files the service makes: the key, the SQLite database and its lock files. Made so, not left
+# to the umask, since the directory may be the site's own (0755) and others could read them:
+# SQLite makes the database as the umask says (0644 under the usual 022), and its -wal and -shm
+# files with the database's own mode, whatever the umask (so 0600 for them too).
+PRIVATE_FILE = 0o600
 
 
 # The patient-id key's file in the data directory (``CDS_PATIENT_ID_KEY`` unset).
@@ -46,7 +57,7 @@ def load_patient_key(configured: str | None, key_file: Path) -> bytes:
             return key
         private_directory(key_file.parent, "CDS_DATA_DIR")
         key = secrets.token_hex(32).encode()
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)
         return key
@@ -61,3 +72,43 @@ def private_directory(path: Path, setting: str) -> None:
         path.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
     except OSError as error:
         raise InvalidSettings(f"{setting}: cannot make the directory {path}: {error.strerror}") from None
+
+
+def sqlite_file(path: Path, setting: str) -> Path:
+    """The SQLite database at ``path`` made, if missing, for the service's user alone (``PRIVATE_FILE``),
+    before SQLite makes it as the umask says; its directory as ``private_directory`` makes it. An
+    existing file keeps its mode, which is the operator's (a group the backups run as may read
+    it), and is said once, at the start, if other users may read it. The migration lock's path beside it."""
+    private_directory(path.parent, setting)
+    if path.is_dir():  # SQLite would say only "unable to open database file"
+        raise InvalidSettings(f"{setting}: {path} is a directory, not a database file")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))  # empty: a new database
+    except FileExistsError:
+        _said_if_open_to_others(path)
+    except OSError as error:
+        raise InvalidSettings(f"{setting}: cannot make {path}: {error.strerror}") from None
+    return path.with_name(path.name + ".migrate.lock")
+
+
+def _said_if_open_to_others(path: Path) -> None:
+    """A database made by an earlier release (0644 under the usual umask) is not made private by
+    this one: the operator is told how to."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:  # a link to nothing: SQLite says what it finds
+        return
+    if mode & 0o007:
+        log.warning(
+            "%s may be read by other users (mode %04o), and so may the -wal and -shm files SQLite makes with its "
+            "mode: chmod o-rwx %s*",
+            path,
+            mode,
+            path,
+        )
+
+
+def private_lock(path: Path) -> BinaryIO:
+    """The lock file at ``path`` opened to take a ``flock`` on, made ``PRIVATE_FILE`` if missing:
+    anyone who may open it may lock it, and hold up the service's start."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE), "ab")

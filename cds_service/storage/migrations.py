@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from cds_service.storage.changes import announce_feedback
+from cds_service.storage.data_dir import private_lock
 from cds_service.storage.engine import CannotStartOnDatabase, unbounded, waits_for_locks
 from cds_service.storage.schema import metadata, schema_version
 
@@ -136,7 +137,7 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
         waits_for_locks(connection, LOCK_WAIT)  # the tables' locks, not the one above
         yield
     elif lock_file is not None:
-        with open(lock_file, "ab") as handle:
+        with private_lock(lock_file) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

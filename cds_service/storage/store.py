@@ -29,10 +29,10 @@ from sqlalchemy.exc import OperationalError
 
 from cds_service.clock import Clock, system_clock
 from cds_service.protocol.feedback import FeedbackItem
-from cds_service.settings import InvalidSettings, Settings
+from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
-from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_directory
+from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_lock, sqlite_file
 from cds_service.storage.early_feedback import CLOCK_SKEW, join_early_feedback
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
 from cds_service.storage.key_check import check_patient_key
@@ -82,11 +82,7 @@ class Store:
         self._serving: IO[bytes] | None = None
         parsed = database_url(url)
         if parsed.get_backend_name() == "sqlite":  # sqlite:///, sqlite+pysqlite:///, with a query or not
-            path = Path(str(parsed.database))
-            private_directory(path.parent, _FILE_SETTING)
-            if path.is_dir():  # SQLite would say only "unable to open database file"
-                raise InvalidSettings(f"{_FILE_SETTING}: {path} is a directory, not a database file")
-            self._lock_file = path.with_name(path.name + ".migrate.lock")
+            self._lock_file = sqlite_file(Path(str(parsed.database)), _FILE_SETTING)
         # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
         self.engine: Engine = make_engine(parsed, statement_timeout=statement_timeout)
         self._hmac = hmac.new(patient_key, digestmod=hashlib.sha256)
@@ -110,7 +106,7 @@ class Store:
         if self._lock_file is None:
             return
         with opening(self.engine.url):  # a lock file that cannot be opened: one line, exit 3
-            self._serving = open(self._lock_file.with_suffix(".serving"), "ab")  # noqa: SIM115 (held while serving)
+            self._serving = private_lock(self._lock_file.with_suffix(".serving"))  # held while serving
         try:
             fcntl.flock(self._serving, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
