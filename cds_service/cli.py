@@ -99,7 +99,7 @@ def _report(args: argparse.Namespace) -> int:
     settings = get_settings()
     query = parse_query(args.from_, args.to, args.period, today(system_clock, ZoneInfo(settings.timezone)))
     require_service_data(settings)  # read as it is: never made here (migrate, serve)
-    store = open_store(settings, clock=system_clock)
+    store = open_store(settings, clock=system_clock, writes=False)  # a backup it cannot write: read all the same
     with opening(store.engine.url):  # the database lost, or a statement past its timeout: one line
         figures = analytics(store, load_knowledge(settings), query)
     if args.json:

@@ -6,11 +6,14 @@ data directory, the patient-id key, the database URL and the database it names, 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -218,6 +221,50 @@ def test_a_database_file_that_is_a_directory_stops_start_up_naming_it(cli, tmp_p
         "cds-service: invalid configuration: CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset): "
         f"{tmp_path / 'var' / 'cds-service.db'} is a directory, not a database file\n"
     )
+
+
+@pytest.fixture
+def unwritable(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """Makes a path one this process's user cannot write, as a file or directory of another user,
+    a read-only mode or a read-only mount do. Injected: the tests run as root, whom no mode stops."""
+    denied: set[Path] = set()
+    access = os.access
+
+    def checked(path: Any, mode: int, **options: Any) -> bool:
+        return not (mode & os.W_OK and Path(path) in denied) and access(path, mode, **options)
+
+    monkeypatch.setattr(os, "access", checked)
+    return denied.add
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+@pytest.mark.parametrize(
+    "name", ["cds-service.db", "cds-service.db.migrate.lock", ""], ids=["file", "lock", "directory"]
+)
+def test_a_sqlite_database_the_service_cannot_write_stops_serve_and_migrate_naming_it(
+    cli, unwritable: Callable[[Path], None], tmp_path: Path, command: str, name: str
+) -> None:
+    """Served, it answered hook calls, ``/readyz`` said 503 and every card record and feedback was
+    lost until shutdown (a backup restored as another user, a read-only volume); a migration went
+    on as if it could write. Nothing mends it but the operator: exit 2, as every setting that cannot
+    work, not 3 for a supervisor to retry. ``cds-service report`` only reads: it reads it."""
+    make_database(tmp_path / "var")
+    unwritable(tmp_path / "var" / name)
+    code, err, _ = cli(command)
+    said = "cds-service: invalid configuration: CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset): "
+    if name:
+        said += (
+            f"the user the service runs as cannot write {tmp_path / 'var' / name}: give that user write access to it "
+            "(chown or chmod); `cds-service report` reads a database as it is\n"
+        )
+    else:
+        said += (
+            f"the user the service runs as cannot write in {tmp_path / 'var'}, where SQLite makes cds-service.db-wal "
+            "and -shm beside the database: give that user write access to the directory\n"
+        )
+    assert (code, err) == (2, said)
+    code, err, out = cli("report")
+    assert code == 0 and "No alerts were issued" in out, err
 
 
 def test_a_database_file_that_is_no_database_stops_start_up_naming_it(cli, tmp_path: Path) -> None:

@@ -28,6 +28,10 @@ PRIVATE_DIRECTORY = 0o700
 # files with the database's own mode, whatever the umask (so 0600 for them too).
 PRIVATE_FILE = 0o600
 
+# The files beside the SQLite database that are written: SQLite's write-ahead log and its index,
+# the lock of one migration at a time and that of one ``serve`` per file (``Store.claim``).
+BESIDE = ("-wal", "-shm", ".migrate.lock", ".migrate.serving")
+
 
 # The patient-id key's file in the data directory (``CDS_PATIENT_ID_KEY`` unset).
 PATIENT_KEY_FILE = "patient-id.key"
@@ -74,21 +78,47 @@ def private_directory(path: Path, setting: str) -> None:
         raise InvalidSettings(f"{setting}: cannot make the directory {path}: {error.strerror}") from None
 
 
-def sqlite_file(path: Path, setting: str) -> Path:
+def sqlite_file(path: Path, setting: str, *, writes: bool = True) -> Path:
     """The SQLite database at ``path`` made, if missing, for the service's user alone (``PRIVATE_FILE``),
     before SQLite makes it as the umask says; its directory as ``private_directory`` makes it. An
     existing file keeps its mode, which is the operator's (a group the backups run as may read
-    it), and is said once, at the start, if other users may read it. The migration lock's path beside it."""
+    it), and is said once, at the start, if other users may read it. The migration lock's path
+    beside it. ``writes``: False for a caller that only reads, which neither makes the file nor
+    needs to write it (``writable``)."""
     private_directory(path.parent, setting)
     if path.is_dir():  # SQLite would say only "unable to open database file"
         raise InvalidSettings(f"{setting}: {path} is a directory, not a database file")
+    lock = path.with_name(path.name + ".migrate.lock")
+    if not writes:
+        return lock
+    writable(path, setting)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))  # empty: a new database
     except FileExistsError:
         _said_if_open_to_others(path)
     except OSError as error:
         raise InvalidSettings(f"{setting}: cannot make {path}: {error.strerror}") from None
-    return path.with_name(path.name + ".migrate.lock")
+    return lock
+
+
+def writable(database: Path, setting: str) -> None:
+    """The SQLite ``database``, the files beside it that exist (``BESIDE``) and its directory,
+    where they are made, writable by this process's user, or the start stops naming what is not.
+    Served, a database it could not write answered hook calls and lost every card record and
+    feedback until shutdown, ``/readyz`` 503 (an operator's review): unlike a database server gone
+    away, which comes back, nothing mends it but the operator."""
+    directory = database.parent
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InvalidSettings(
+            f"{setting}: the user the service runs as cannot write in {directory}, where SQLite makes "
+            f"{database.name}-wal and -shm beside the database: give that user write access to the directory"
+        )
+    for file in (database, *(database.with_name(database.name + end) for end in BESIDE)):
+        if file.exists() and not os.access(file, os.W_OK):
+            raise InvalidSettings(
+                f"{setting}: the user the service runs as cannot write {file}: give that user write access to it "
+                "(chown or chmod); `cds-service report` reads a database as it is"
+            )
 
 
 def _said_if_open_to_others(path: Path) -> None:

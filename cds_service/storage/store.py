@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 _FILE_SETTING = "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)"
 
 
-def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
-    """The store the settings name, with its patient-id key: what the service and the CLI share."""
+def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool = True) -> Store:
+    """The store the settings name, with its patient-id key: what the service and the CLI share.
+    ``writes``: False for a command that only reads (``cds-service report``: a backup it cannot write)."""
     configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
     key = load_patient_key(configured, settings.data_dir / PATIENT_KEY_FILE)
     return Store(
@@ -61,6 +62,7 @@ def open_store(settings: Settings, clock: Clock = system_clock) -> Store:
         clock=clock,
         statement_timeout=settings.database_statement_timeout_seconds,
         zone=ZoneInfo(settings.timezone),
+        writes=writes,
     )
 
 
@@ -77,12 +79,13 @@ class Store:
         clock: Clock = system_clock,
         statement_timeout: float = 5.0,
         zone: tzinfo = UTC,
+        writes: bool = True,
     ) -> None:
         self._lock_file: Path | None = None
         self._serving: IO[bytes] | None = None
         parsed = database_url(url)
         if parsed.get_backend_name() == "sqlite":  # sqlite:///, sqlite+pysqlite:///, with a query or not
-            self._lock_file = sqlite_file(Path(str(parsed.database)), _FILE_SETTING)
+            self._lock_file = sqlite_file(Path(str(parsed.database)), _FILE_SETTING, writes=writes)
         # Timeouts, and hide_parameters: a database error names no value in the log (storage.engine).
         self.engine: Engine = make_engine(parsed, statement_timeout=statement_timeout)
         self._hmac = hmac.new(patient_key, digestmod=hashlib.sha256)
