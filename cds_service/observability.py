@@ -2,8 +2,10 @@
 
 Logs are one JSON object per line, each line of a hook call carrying its ``hookInstance`` (a
 context variable set as soon as the body is read), so one call can be followed through
-prefetch, rules and storage. Metrics are Prometheus counters and histograms labelled only by
-service, rule, status and outcome: never by patient, user or order.
+prefetch, rules and storage, and every line its process id, so that the lines of ``--workers``
+processes, interleaved on one standard error, can be told apart. Metrics are Prometheus
+counters and histograms labelled only by service, rule, status and outcome: never by patient,
+user or order.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class JsonFormatter(SafeExceptions):
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
+            "pid": record.process,
             "logger": record.name,
             "message": record.getMessage(),
         }
@@ -85,13 +88,17 @@ def configure_logging(level: str, log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(SafeExceptions("%(asctime)s %(levelname)s %(name)s [%(hookInstance)s]: %(message)s"))
+        handler.setFormatter(
+            SafeExceptions("%(asctime)s [%(process)d] %(levelname)s %(name)s [%(hookInstance)s]: %(message)s")
+        )
     service = logging.getLogger("cds_service")
     service.setLevel(level.upper())  # an unknown level stops here, with its name
     # What no line prints is not gathered for each one (the logging HOWTO's "Optimization"): the
-    # caller's file and line (a walk up the stack), thread, process and multiprocessing names.
+    # caller's file and line (a walk up the stack), thread and multiprocessing names. The process
+    # id is printed (a getpid, 0.6 µs of a line's ~20 µs).
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False
+    logging.logProcesses = True
     logging.basicConfig(level=max(service.level, logging.INFO), handlers=[handler], force=True)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -131,8 +131,8 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field(
         default="json",
-        description="`json`: one object per line (`time`, `level`, `logger`, `message`, `hookInstance`), "
-        "for log pipelines; `text`: for people.",
+        description="`json`: one object per line (`time`, `level`, `pid`, `logger`, `message`, `hookInstance`), "
+        "for log pipelines; `text`: for people. Both say each line's process id.",
     )
 
     auth_mode: Literal["required", "off"] = Field(

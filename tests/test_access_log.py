@@ -52,7 +52,7 @@ def test_a_hook_instance_is_logged_in_each_form_of_a_uuid_and_else_not_at_all(se
 def test_the_access_line_names_the_route_and_what_a_hook_call_answered(served: Served) -> None:
     """The route's template, never the path or query string it was called with (a client may
     put a patient in either); an unknown path is "unmatched"; a hook call says its cards."""
-    _, port = served
+    server, port = served
     base = f"http://127.0.0.1:{port}"
     try:
         assert requests.get(f"{base}/cds-services?patient={PATIENT_ID}", timeout=10).status_code == 200
@@ -61,7 +61,10 @@ def test_the_access_line_names_the_route_and_what_a_hook_call_answered(served: S
         assert requests.post(f"{base}{SELECT}", json=request, timeout=10).status_code == 200
     finally:
         log = _stopped(served)
-    assert re.search(r": GET /cds-services 200 [\d.]+ ms\n", log)
+    assert re.search(rf" \[{server.pid}\] INFO cds_service.access \[None\]: GET /cds-services 200 [\d.]+ ms\n", log)
+    lines = [line for line in log.splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert lines and all(f" [{server.pid}] " in line for line in lines)  # told apart from other processes'
+
     assert re.search(r": GET unmatched 404 [\d.]+ ms\n", log)
     assert re.search(
         r": POST /cds-services/\{service_id} 200 [\d.]+ ms: 1 card\(s\) \['cyclobenzaprine-duration'\]", log

@@ -179,7 +179,8 @@ def test_serve_logs_json_lines_with_the_hook_instance_and_no_patient_data(served
         server.terminate()
         server.wait(timeout=10)
     lines = [json.loads(line) for line in server.stdout.read().decode().splitlines()]  # type: ignore[union-attr]
-    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert all({"time", "level", "pid", "logger", "message"} <= set(line) for line in lines)
+    assert {line["pid"] for line in lines} == {server.pid}  # told apart from other processes' (--workers)
     hook = [line for line in lines if line.get("hookInstance") == request["hookInstance"]]
     assert any("card(s)" in line["message"] for line in hook)
     text = json.dumps(lines)

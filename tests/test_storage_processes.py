@@ -1,5 +1,6 @@
 """Several processes on one database: a feedback session from several processes counted exactly,
-instances starting together migrating it once, two workers both answering."""
+instances starting together migrating it once, two workers both answering, and their log lines
+told apart."""
 
 from __future__ import annotations
 
@@ -159,3 +160,23 @@ def test_two_workers_both_answer_hook_calls(tmp_path: Path, postgresql_url: str)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_each_worker_says_its_own_process_id_on_every_log_line(tmp_path: Path, postgresql_url: str) -> None:
+    """``serve --workers 2``: the supervisor's and the workers' lines interleave on one standard
+    error, and could not be told apart (an operator's review). Each line carries the pid of the
+    process that wrote it: uvicorn's start line, which names it, says so for each worker."""
+    server, port = serve(tmp_path, "--workers", "2", CDS_AUTH_MODE="off", CDS_DATABASE_URL=postgresql_url)
+    try:
+        workers = _workers(server.pid)
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = [json.loads(line) for line in server.stdout.read().decode().splitlines()]  # type: ignore[union-attr]
+    started = {line["pid"]: line["message"] for line in lines if line["message"].startswith("Started ")}
+    assert started == {
+        server.pid: f"Started parent process [{server.pid}]",
+        **{pid: f"Started server process [{pid}]" for pid in workers},
+    }
+    assert {line["pid"] for line in lines} == {server.pid, *workers}
