@@ -138,6 +138,32 @@ def test_no_notice_on_a_call_no_rule_reads(module: TestClient) -> None:
     assert codes(module, request) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "tizanidine-cyp1a2-inhibitor/fires-ciprofloxacin-ordered-tizanidine-active.json",
+            ["tizanidine-cyp1a2-inhibitor"],
+        ),
+        ("low-value-back-therapy/fires-tens-device.json", ["low-value-back-therapy"]),
+    ],
+)
+@pytest.mark.parametrize("how", ["no-patient", "no-birth-date", "birth-date-no-date"])
+def test_an_unknown_age_is_not_said_where_no_rule_reads_the_age(
+    module: TestClient, name: str, expected: list[str], how: str
+) -> None:
+    """A ciprofloxacin order (the CYP1A2 rule reads it) or a TENS order with no age known was
+    told "the checks for older adults did not run", where none would have run (a code review)."""
+    request = fixture(name)
+    if how == "no-patient":
+        request["prefetch"]["patient"] = None
+    elif how == "no-birth-date":
+        request["prefetch"]["patient"].pop("birthDate", None)
+    else:
+        request["prefetch"]["patient"]["birthDate"] = "04/07/1950"
+    assert codes(module, request) == expected
+
+
 @pytest.mark.parametrize("born", ["04/07/1950", "1950-02-30", "1950-13-01", 1950, ""])
 def test_a_birth_date_that_is_no_date_is_said_not_read_as_no_age(module: TestClient, born: object) -> None:
     """A 76-year-old's birthDate in the US order (or a day no month has) left the age unknown, as

@@ -35,7 +35,7 @@ from cds_service.fhir.json import full_urls
 from cds_service.pipeline.cards import compose_suggestions, draft_hash, keys_after_dose_change, render, within_limit
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.notices import notice_count, notices, unread_drafts
+from cds_service.pipeline.notices import age_said, notice_count, notices, unread_drafts
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications, unavailable
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
@@ -124,7 +124,7 @@ async def evaluate(
         # Said: the record's fetch failed, orders unread (undated ones named), why the age is unknown.
         left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-        partial, undated = partial | patient.read_in_part, patient.undated_orders
+        partial, undated = age_said(partial | patient.read_in_part, call.rules), patient.undated_orders
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     asked: frozenset[str] = frozenset()  # undated orders a card shown asks about: no notice names them

@@ -16,6 +16,7 @@ from cds_service.facts.model import BIRTH_DATE, NO_BIRTH_DATE, NO_PATIENT, ONSET
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
+from cds_service.rules import Rule
 from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,18 @@ _AGE_UNKNOWN = (
     (BIRTH_DATE, "the patient's birth date could not be read"),
     (NO_BIRTH_DATE, "the patient's birth date is not recorded"),
 )
+_AGE_REASONS = frozenset(reason for reason, _ in _AGE_UNKNOWN)
+
+
+def age_said(partial: frozenset[str], rules: list[Rule]) -> frozenset[str]:
+    """``partial`` without why the age is unknown unless one of ``rules`` reads the age (its
+    ``min_age``): a ciprofloxacin or a TENS order was told "the checks for older adults did not
+    run", where none would have (a code review)."""
+    if any("min_age" in rule.config.model_fields for rule in rules):
+        return partial
+    return partial - _AGE_REASONS
+
+
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.
 _NO_KEYS = ("patient", NO_PATIENT, BIRTH_DATE, NO_BIRTH_DATE, ONSET)
 
