@@ -4,22 +4,22 @@ A feedback item is stored with its card's rule and patient (``storage.feedback_w
 quiet read finds a patient's snoozes by them. A card's record is written behind the answer
 (``storage.writer``), and on PostgreSQL the feedback may reach another process first: stored
 with neither, its snooze was lost (an operator's review: 9 of 10 sent at once). Each side looks
-for the other after its own commit: the card writer for feedback stored without a card since its
-cards went out, the feedback writer for the cards its unknown items name. Whichever commits
-last sees what the other committed, so one of the two joins them (under READ COMMITTED, each
-statement sees every commit before it). The update is announced like any change to feedback
-(``storage.changes``), and the caller forgets what this process kept.
+for the other after its own commit: the card writer for feedback about the cards it has just
+written, the feedback writer for the cards its unknown items name (a resend's too). Whichever
+commits last sees what the other committed, so one of the two joins them (under READ COMMITTED,
+each statement sees every commit before it). By card, never by time: the hosts' clocks need not
+agree. The update is announced like any change to feedback (``storage.changes``), and the
+caller forgets what this process kept.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.schema import feedback, issued_cards
@@ -28,48 +28,79 @@ from cds_service.tracebacks import database_error
 
 log = logging.getLogger(__name__)
 
-# Feedback is stamped by the receiving process's clock, a card by the issuing one's, on hosts of
-# their own: the card writer looks back this much further than its cards' time.
-CLOCK_SKEW = timedelta(minutes=5)
+Writing = Callable[[], AbstractContextManager[Connection]]
+# Cards a statement names, within every backend's bound parameters.
+_CARDS_PER_STATEMENT = 500
 
 
-def join_early_feedback(
-    connection: Connection, *, received_since: datetime, cards: Collection[str] | None = None
-) -> dict[str, str]:
-    """Give feedback stored without its card (received at or after ``received_since``; of
-    ``cards`` alone, if given) the rule and patient of the card's record, now there: the cards
-    joined, each to its patient's key. Feedback naming no card on record stays as it is."""
-    statement = (
-        update(feedback)
-        .where(
-            feedback.c.patient_key.is_(None),
-            feedback.c.received_at >= received_since,
-            feedback.c.card_uuid == issued_cards.c.uuid,
+def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[str, str]:
+    """Give the feedback about ``cards`` stored without its card the rule and patient of the
+    card's record, now there: the cards joined, each to its patient's key. Feedback naming no
+    card on record stays as it is."""
+    joined = {}
+    for chunk in _chunks(cards):
+        statement = (
+            update(feedback)
+            .where(
+                feedback.c.patient_key.is_(None),
+                feedback.c.card_uuid.in_(chunk),
+                feedback.c.card_uuid == issued_cards.c.uuid,
+            )
+            .values(rule_id=issued_cards.c.rule_id, patient_key=issued_cards.c.patient_key)
+            .returning(feedback.c.card_uuid, feedback.c.patient_key)
         )
-        .values(rule_id=issued_cards.c.rule_id, patient_key=issued_cards.c.patient_key)
-        .returning(feedback.c.card_uuid, feedback.c.patient_key)
-    )
-    if cards is not None:
-        statement = statement.where(feedback.c.card_uuid.in_(cards))
-    return {row.card_uuid: row.patient_key for row in connection.execute(statement)}
+        joined.update({row.card_uuid: row.patient_key for row in connection.execute(statement)})
+    return joined
 
 
-def still_unknown(
-    writing: Callable[[], AbstractContextManager[Connection]],
-    items: Sequence[FeedbackItem],
-    unknown: list[int],
-    received_at: datetime,
-) -> list[int]:
-    """Of the items (by index) just stored naming a card with no record, those whose card has
-    none yet: the others' records, written meanwhile by another process, are joined to them. A
-    database gone meanwhile leaves them to the card writer's look (the feedback is stored)."""
+def feedback_before(
+    reads: Callable[[], AbstractContextManager[Connection]], writing: Writing, cards: Collection[str]
+) -> set[str]:
+    """After the card writer's commit: feedback about ``cards`` stored before them, joined; the
+    keys of its patients. A look at the index first (``reads``, no transaction): there is
+    almost never any, and an update would cost each round a transaction and its trigger (the
+    round's time doubled on PostgreSQL). A database error is logged, never the round's: its
+    cards are stored."""
+    try:
+        with reads() as connection:
+            early = {
+                uuid
+                for chunk in _chunks(cards)
+                for uuid in connection.scalars(
+                    select(feedback.c.card_uuid).where(
+                        feedback.c.patient_key.is_(None), feedback.c.card_uuid.in_(chunk)
+                    )
+                )
+            }
+        if not early:
+            return set()
+        with writing() as connection:
+            joined = join_early_feedback(connection, early)
+    except SQLAlchemyError as error:
+        log.warning("feedback stored before its card's record not looked for (%s)", database_error(error))
+        return set()
+    if joined:
+        log.info("feedback stored before its card's record: joined to it, for %d patient(s)", len(set(joined.values())))
+    return set(joined.values())
+
+
+def still_unknown(writing: Writing, items: Sequence[FeedbackItem], unknown: list[int]) -> list[int]:
+    """Of the items (by index) just stored, or resent, naming a card with no record: those whose
+    card has none yet. The others' records, written meanwhile by another process, are joined
+    to them. A database gone meanwhile leaves them to the card writer's look (the feedback is
+    stored)."""
     if not unknown:
         return unknown
     try:
         with writing() as connection:
-            cards = {storable(items[index].card) for index in unknown}
-            joined = join_early_feedback(connection, received_since=received_at, cards=cards)
-    except OperationalError as error:
+            joined = join_early_feedback(connection, {storable(items[index].card) for index in unknown})
+    except SQLAlchemyError as error:
         log.warning("feedback: cards with no record not looked up again (%s)", database_error(error))
         return unknown
     return [index for index in unknown if storable(items[index].card) not in joined]
+
+
+def _chunks(cards: Collection[str]) -> Iterator[list[str]]:
+    ordered = sorted(cards)
+    for start in range(0, len(ordered), _CARDS_PER_STATEMENT):
+        yield ordered[start : start + _CARDS_PER_STATEMENT]

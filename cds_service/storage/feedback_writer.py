@@ -88,7 +88,7 @@ def record_feedback(
     try:
         with store.writing(durable=True) as connection:
             stored, met = _write(store, connection, service_id, items, now, owner, first=0)
-        met.unknown = still_unknown(store.writing, items, met.unknown, now)
+        met.unknown = still_unknown(store.writing, items, met.unknown)
         _say(service_id, owner, met)
         return FeedbackReceipt(stored=stored, refused=tuple(met.refused))
     except ITEM_ERRORS as error:
@@ -108,7 +108,7 @@ def record_feedback(
             except ITEM_ERRORS as error:
                 log.warning("feedback item %d refused by the database (%s)", index, database_error(error))
                 met.refused.append(Refused(index, REFUSED_REASON, "database"))
-        met.unknown = still_unknown(store.writing, items, met.unknown, now)
+        met.unknown = still_unknown(store.writing, items, met.unknown)
     finally:  # what the items stored so far met, even should the database go away meanwhile
         _say(service_id, owner, met)
     return FeedbackReceipt(stored=stored, refused=tuple(met.refused))

@@ -33,7 +33,7 @@ from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_lock, sqlite_file
-from cds_service.storage.early_feedback import CLOCK_SKEW, join_early_feedback
+from cds_service.storage.early_feedback import feedback_before
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
 from cds_service.storage.key_check import check_patient_key
 from cds_service.storage.keyed import key_all
@@ -154,13 +154,10 @@ class Store:
         # so the other processes need not hear of card records (storage.changes).
         for service in services:
             self._quiet.forget(patients[service], shown_by=service)
-        if not self.embedded:  # another process may have stored feedback about these cards first
-            with self.writing() as connection:
-                since = min(record.issued_at for record in records) - CLOCK_SKEW
-                joined = join_early_feedback(connection, received_since=since)
-            if joined:
-                self._quiet.forget(set(joined.values()))
-                log.info("feedback stored before its card's record: joined to it, for %d patient(s)", len(joined))
+        # Another process may have stored feedback about these cards first (one process waits for its own).
+        uuids = [str(row["uuid"]) for row in rows]
+        if not self.embedded and (joined := feedback_before(self._reads.connect, self.writing, uuids)):
+            self._quiet.forget(joined)
 
     def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
         """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Clock
@@ -26,15 +27,17 @@ def _snoozed_in_both(processes: tuple[TestClient, ...], postgresql_url: str) -> 
         eventually(lambda p=process: call(p, DURATION_WARNING) == {"cards": []}, "the snooze silencing the card")
 
 
+@pytest.mark.parametrize("skew", [0, 600])
 def test_a_snooze_stored_before_its_card_record_is_joined_to_it_when_the_record_is_written(
-    postgresql_url: str, make_client: Callable[..., TestClient]
+    postgresql_url: str, make_client: Callable[..., TestClient], skew: int
 ) -> None:
-    """The card writer, after its commit, finds the feedback stored without it."""
+    """The card writer, after its commit, finds the feedback stored without it, by card: the
+    receiving host's clock ``skew`` seconds behind the issuing one's (a bound by time lost it)."""
     proxy = HoldingProxy(_upstream(postgresql_url))
     try:
         behind = _behind(proxy, postgresql_url)
         issuing = make_client(clock=Clock(START), database_url=behind, database_wait_seconds=DEADLINE_SECONDS)
-        receiving = make_client(clock=Clock(START), database_url=postgresql_url)
+        receiving = make_client(clock=Clock(START - skew), database_url=postgresql_url)
         eventually(lambda: keeping(issuing) and keeping(receiving), "both processes listening")
         proxy.hold(b"INSERT INTO issued_cards")
         card = only_card(call(issuing, DURATION_WARNING), DURATION)
