@@ -145,19 +145,23 @@ class Store:
             return
         services = {str(row["service_id"]) for row in rows}
         patients = {s: {str(row["patient_key"]) for row in rows if row["service_id"] == s} for s in services}
-        with self.writing() as connection:
-            # Many rows to a statement, not one statement a row: SQLite lets go of the GIL for
-            # each statement, and a thread that must win it back from a busy event loop waits
-            # up to a switch interval each time (6,000 rows a statement each took over 5 s).
-            insert_rows(connection, issued_cards, rows)
+        # Many rows to a statement, not one statement a row: SQLite lets go of the GIL for each
+        # statement, and a thread that must win it back from a busy event loop waits up to a
+        # switch interval each time (6,000 rows a statement each took over 5 s).
+        if self.embedded:
+            with self.writing() as connection:
+                insert_rows(connection, issued_cards, rows)
+        else:
+            with self.engine.connect() as connection:
+                with connection.begin():
+                    insert_rows(connection, issued_cards, rows)
+                # Another process may have stored feedback about these cards first (one process
+                # waits for its own): looked for after the commit.
+                self._quiet.forget(feedback_before(connection, [str(row["uuid"]) for row in rows]))
         # The answers that count this service's cards (QuietCache.forget): kept on SQLite only,
         # so the other processes need not hear of card records (storage.changes).
         for service in services:
             self._quiet.forget(patients[service], shown_by=service)
-        # Another process may have stored feedback about these cards first (one process waits for its own).
-        uuids = [str(row["uuid"]) for row in rows]
-        if not self.embedded and (joined := feedback_before(self._reads.connect, self.writing, uuids)):
-            self._quiet.forget(joined)
 
     def listen(self, on_listening: Callable[[bool], object] = lambda _: None) -> None:
         """While serving on PostgreSQL: keep ``quiet``'s answers while the other processes' writes
