@@ -106,6 +106,21 @@ def test_a_patient_record_not_sent_is_said_with_what_it_costs(module: TestClient
     assert "history" not in card["detail"] and request["context"]["patientId"] not in card["detail"]
 
 
+@pytest.mark.parametrize("sent", ["practitioner", "entry-without-resource"])
+def test_a_patient_key_sent_unreadable_is_said_as_not_read_not_as_not_sent(module: TestClient, sent: str) -> None:
+    """Something was sent under ``patient`` that holds no Patient (read as not sent, an optional
+    key): with nothing to fetch it from, the clinician was told no record was sent (a code review)."""
+    request = fixture(OLDER_ADULT)
+    request.pop("fhirServer", None)
+    if sent == "practitioner":
+        request["prefetch"]["patient"] = {"resourceType": "Practitioner", "id": "p1"}
+    else:
+        request["prefetch"]["patient"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"fullUrl": "x"}]}
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "The patient record could not be read: the checks for older adults did not run"
+    assert "was sent" not in card["detail"]
+
+
 @pytest.mark.parametrize("how", ["left-out", "null"])
 def test_a_record_without_a_birth_date_is_said_as_not_recorded(module: TestClient, how: str) -> None:
     request = fixture(OLDER_ADULT)

@@ -115,9 +115,12 @@ async def complete_prefetch(
             done.resources[key.name] = []
             continue
         value = prefetch.get(key.name)
+        # Sent, and of a shape or holding entries an optional key cannot be read from: fetched
+        # as not sent, and said as not read when it cannot be ("no patient record was sent" was false).
+        unread = sent.get(key.name) is not None and key.name not in prefetch
         listed = resource_list(value) if value is not None else ([], frozenset())
         if value is not None and not _readable(key, value, len(listed[0])):
-            value = None  # an optional key holding what is no resource: read as not sent
+            value, unread = None, True
         if value is not None and value.get("resourceType") != "OperationOutcome":
             more = value.get("resourceType") == "Bundle" and next_link(value) is not None
             if more and isinstance(client, FhirClient):
@@ -137,7 +140,7 @@ async def complete_prefetch(
             jobs[key.name] = client.fetch(key, patient_id)
         else:
             done.cannot_have(key.name, client.reason if client else "the request has no fhirServer")
-            if value is not None:
+            if value is not None or unread:
                 done.failed.add(key.name)
 
     if isinstance(client, FhirClient):  # jobs come only with a client to run them
