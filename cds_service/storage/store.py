@@ -157,7 +157,8 @@ class Store:
                     insert_rows(connection, issued_cards, rows)
                 # Another process may have stored feedback about these cards first (one process
                 # waits for its own): looked for after the commit.
-                self._quiet.forget(feedback_before(connection, [str(row["uuid"]) for row in rows]))
+                if joined := feedback_before(connection, [str(row["uuid"]) for row in rows]):
+                    self._quiet.forget(joined)  # only then: each forgetting drops the answers being read
         # The answers that count this service's cards (QuietCache.forget): kept on SQLite only,
         # so the other processes need not hear of card records (storage.changes).
         for service in services:
