@@ -163,17 +163,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _rules(args: argparse.Namespace) -> int:
     from cds_service.content import site_terminology
-    from cds_service.pipeline.knowledge import load_knowledge
+    from cds_service.pipeline.knowledge import cautions, load_knowledge
     from cds_service.rule_catalog import catalog, rendered
 
     settings = get_settings()
-    print(rendered(catalog(load_knowledge(settings)), args.format))
+    knowledge = load_knowledge(settings)
+    print(rendered(catalog(knowledge), args.format))
     if args.format == "table":  # what a site tuning its rules checks first: which files are in force
         site = settings.cards_dir
         terminology = site_terminology(site) or "shipped"
         print(f"\ncard text: {f'{site}, over the shipped' if site else 'shipped'}\nterminology: {terminology}")
         print(f"local codes: {settings.local_codes_file or 'none'}")
         print(f"configuration file: {os.environ.get('CDS_CONFIG_FILE') or 'none'}")
+        for caution in cautions(knowledge, settings):  # what `serve` warns of at start-up
+            print(f"caution: {caution}")
     return 0
 
 

@@ -442,9 +442,12 @@ def test_rules_command_lists_all_seventeen(capsys) -> None:
     for rule in all_rules():
         assert rule.id in out
     # Which files are in force, after the table (an informaticist's review).
-    assert out.endswith("\ncard text: shipped\nterminology: shipped\nlocal codes: none\nconfiguration file: none\n"), (
-        out[-200:]
-    )
+    footer = "\ncard text: shipped\nterminology: shipped\nlocal codes: none\nconfiguration file: none\n"
+    # And what `serve` warns of at start-up: here the zone, left unset.
+    assert out.endswith(
+        f"{footer}caution: CDS_TIMEZONE is not set: the rules count days (washouts, courses, onsets) in UTC; "
+        "set the site's zone, e.g. America/New_York (docs/configuration.md)\n"
+    ), out[-400:]
     assert main(["rules", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 17
@@ -472,12 +475,12 @@ def test_the_catalog_tells_a_snooze_turned_off_from_a_rule_that_never_snoozes(
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in capsys.readouterr().out.splitlines()}
     assert rows["cyclobenzaprine-duration"][6] == "never"
     assert rows["tizanidine-cyp1a2-inhibitor"][6] == "-"
-    assert rows["cyclobenzaprine-anticholinergic-caution"][6] == "30 days"
+    assert rows["cyclobenzaprine-hepatic-impairment"][6] == "30 days"
     assert rows["cyclobenzaprine-maoi"][6] == "never"  # shipped so: its warnings ask if one is still taken
     # Shipped so: their cards are about what else the patient takes or has (a safety review).
     for rule_id in ("cyclobenzaprine-serotonergic", "muscle-relaxant-cns-depressant"):
         assert rows[rule_id][6] == "never"
-    for rule_id in ("muscle-relaxant-duplicate", "back-pain-red-flag"):
+    for rule_id in ("muscle-relaxant-duplicate", "cyclobenzaprine-anticholinergic-caution", "back-pain-red-flag"):
         assert rows[rule_id][6] == "never"
 
 

@@ -50,10 +50,10 @@ class RuleConfig(BaseModel):
 
 
 class NotSnoozedConfig(RuleConfig):
-    """A rule whose card is about what else the patient takes or has: the drugs and conditions
-    behind it come and go, and a snooze silences the whole rule for the patient, so "don't show
-    again" said of gabapentin would hide the oxycodone ordered next week (a clinical safety
-    review). Shipped never snoozed, whatever CDS_SNOOZE_DAYS says; a site may set it."""
+    """A rule whose card names another drug or condition the patient takes or has: they come and
+    go, and a snooze silences the whole rule for the patient, so "don't show again" said of
+    gabapentin would hide the oxycodone ordered next week (a clinical safety review). Shipped
+    never snoozed, whatever CDS_SNOOZE_DAYS says; a site may set it."""
 
     snooze_days: int | None = Field(default=0, ge=0, le=3650)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, NotSnoozedConfig, Rule
 from cds_service.rules.common import is_cyclobenzaprine
 from cds_service.rules.cyclobenzaprine_contraindicated_condition import condition_facts
 
@@ -21,8 +21,9 @@ CAUTIONS = ("urinary-retention", "bph-urinary-symptoms", "angle-closure", "ocula
 _ANY_CAUTION = frozenset(CAUTIONS)
 
 
-class Config(RuleConfig):
-    """No thresholds: any active condition of the sets counts."""
+class Config(NotSnoozedConfig):
+    """No thresholds: any active condition of the sets counts. Never snoozed: a snooze said of
+    benign prostatic hyperplasia would hide an angle-closure glaucoma recorded next."""
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:

@@ -219,6 +219,10 @@ def test_with_snooze_off_dont_show_again_is_not_offered_and_overridden_cards_com
         ("muscle-relaxant-cns-depressant/fires-oxycodone-active.json", "muscle-relaxant-cns-depressant"),
         ("muscle-relaxant-duplicate/fires-tizanidine-active.json", "muscle-relaxant-duplicate"),
         ("back-pain-red-flag/fires-bone-metastasis-c79-51.json", "back-pain-red-flag"),
+        (
+            "cyclobenzaprine-anticholinergic-caution/fires-bph-with-urinary-symptoms-n40-1.json",
+            "cyclobenzaprine-anticholinergic-caution",
+        ),
     ],
 )
 def test_cards_about_what_else_the_patient_takes_or_has_are_never_snoozed(
