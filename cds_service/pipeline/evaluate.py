@@ -124,7 +124,7 @@ async def evaluate(
         # Said: the record's fetch failed, orders unread (undated ones named), why the age is unknown.
         left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
-        partial, undated = age_said(partial | patient.read_in_part, call.rules), patient.undated_orders
+        partial, undated = age_said(partial | patient.read_in_part, call.rules, left_out), patient.undated_orders
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     asked: frozenset[str] = frozenset()  # undated orders a card shown asks about: no notice names them

@@ -50,7 +50,7 @@ def notices(
     ``read_in_part``'s names: why the age is unknown, and what else was not read), naming the
     finished orders no check could place (``undated``: no date they began) for the clinician to
     look up."""
-    cards, partial = [], _said(left_out, partial)
+    cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
         cards.append(_other_patient(left_out, new_uuid))
@@ -70,13 +70,7 @@ def notice_count(
 ) -> int:
     """How many notices ``notices`` gives at most, counted before the cards (their room is what
     the notices leave): an undated order a card asks about may yet drop its notice."""
-    return bool(left_out) + bool(_said(left_out, partial) or undated or unchecked)
-
-
-def _said(left_out: tuple[str, ...], partial: frozenset[str]) -> frozenset[str]:
-    """``partial`` less what the other-patient notice already says: a Patient left out as another
-    patient's is a record not read, not one not sent."""
-    return partial - {NO_PATIENT} if PATIENT in left_out else partial
+    return bool(left_out) + bool(partial or undated or unchecked)
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
@@ -221,13 +215,14 @@ _AGE_UNKNOWN = (
 _AGE_REASONS = frozenset(reason for reason, _ in _AGE_UNKNOWN)
 
 
-def age_said(partial: frozenset[str], rules: list[Rule]) -> frozenset[str]:
-    """``partial`` without why the age is unknown unless one of ``rules`` reads the age (its
-    ``min_age``): a ciprofloxacin or a TENS order was told "the checks for older adults did not
-    run", where none would have (a code review)."""
-    if any("min_age" in rule.config.model_fields for rule in rules):
-        return partial
-    return partial - _AGE_REASONS
+def age_said(partial: frozenset[str], rules: list[Rule], left_out: tuple[str, ...]) -> frozenset[str]:
+    """``partial`` as the notices say it: without why the age is unknown unless one of ``rules``
+    reads the age (its ``min_age``: a ciprofloxacin or a TENS order was told "the checks for
+    older adults did not run", where none would have: a code review); and without "not sent"
+    for a Patient left out as another patient's, which the other-patient notice says."""
+    if not any("min_age" in rule.config.model_fields for rule in rules):
+        return partial - _AGE_REASONS
+    return partial - {NO_PATIENT} if PATIENT in left_out else partial
 
 
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
@@ -136,7 +136,7 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def record_issued(self, records: Sequence[CardRecord]) -> None:
+    def record_issued(self, records: Iterable[CardRecord]) -> None:
         """The records of several hook calls' cards, in one transaction (``Runtime.record_issued``
         queues them); each stamped with when its cards went out."""
         rows = [row for record in records for row in record.rows(self.pseudonym, self.patient_key)]
