@@ -13,7 +13,9 @@ same item, stored once. One that says something else of that moment (another rea
 comment, other suggestions) is not a resend, and a correction must not silently lose to what
 came first: it is refused, naming the fields that differ, and what is stored stays. An item
 accepting only suggestions its card did not offer (a client's bug: the id is the suggestion's
-``uuid``) is refused too, naming the field, rather than counted as a click on nothing.
+``uuid``) is refused too, naming the field, rather than counted as a click on nothing
+(``storage.offered``: the rule, which whatever counts acceptances applies again to what was
+stored unchecked).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.early_feedback import still_unknown
+from cds_service.storage.offered import offered
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
 from cds_service.storage.text import storable, storable_row
@@ -167,10 +170,10 @@ def _write(
         if card is None:
             met.unknown.append(index)
         elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]):
-            offered = _offered(item, card.suggestions)
-            if offered is None:
+            named = offered([s.id for s in item.acceptedSuggestions or ()], card.suggestions)
+            if named is None:
                 met.unreadable += 1
-            elif not offered:
+            elif not named:
                 unoffered.add(index)
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
@@ -199,23 +202,6 @@ def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
         issued_cards.c.tenant,
     )
     return {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(uuids)))}
-
-
-def _offered(item: FeedbackItem, offered: str | None) -> bool | None:
-    """Does the item accept a suggestion its card offered (or accept none)? One id the card
-    offered is enough: the acceptance is real, and an id beside it harms nothing (only a
-    dose-change swap's id is read back, ``storage.quiet``). A card stored before schema version
-    8 (or by an older release during a rolling upgrade) has no list to check against. None: the
-    card's list could not be read (changed by hand), and the item is taken as sent."""
-    if offered is None or not item.acceptedSuggestions:
-        return True
-    try:
-        ids = json.loads(offered)
-    except ValueError:
-        ids = None
-    if not isinstance(ids, list):
-        return None
-    return any(suggestion.id in ids for suggestion in item.acceptedSuggestions)
 
 
 def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
