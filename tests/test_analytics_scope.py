@@ -187,6 +187,31 @@ def test_an_unoffered_suggestion_is_refused_only_on_the_senders_own_card(
     assert [r["index"] for r in _post(client, keys, "north", feedback, {"feedback": [again]})["refused"]] == [0]
 
 
+def test_another_clients_acceptance_of_no_suggestion_the_card_offered_is_stored_and_counted_as_none(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """South's item on north's card is stored unchecked (a refusal would tell south what north's
+    card offered). Accepting nothing the card offered, it was counted as north's alert accepted:
+    it is not, and the report says so apart."""
+    client = secure(database_url=database_url)
+    request = fixture(DURATION)
+    card = _post(client, keys, "north", SELECT, request)["cards"][0]
+    unoffered = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": "not-a-suggestion-of-this-card"}],
+        "outcomeTimestamp": "2026-11-21T11:00:00Z",
+    }
+    assert _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": [unoffered]}) == {"received": 1, "stored": 1}
+    for who in ("north", "operator"):
+        figures = _analytics(client, keys, who)
+        assert (figures["totals"]["accepted"], figures["totals"]["ignored"]) == (0, 1), who
+        assert figures["unoffered_suggestions"] == 1, who
+    assert _analytics(client, keys, "south")["unoffered_suggestions"] == 0  # about no card of south's
+    page = client.get("/analytics/report", headers=_as(keys, "north", "/analytics/report")).text
+    assert "1 feedback item(s) accepted only suggestions their card did not offer" in page
+
+
 def test_a_client_reads_only_its_own_override_reasons(
     secure: Callable[..., TestClient], keys: dict[str, SigningKey]
 ) -> None:

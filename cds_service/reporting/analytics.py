@@ -9,6 +9,12 @@ ignored cards). The acceptance and override rates are of alerts issued. *Cards s
 second figure: every card sent, re-fires included. Alerts are counted on the day they were
 issued, so a period's figures settle as late feedback arrives.
 
+An item accepting only suggestions its card did not offer accepted nothing (``storage.offered``):
+refused at arrival, it is stored unchecked when it reaches the database before its card's record,
+or comes from another client, and counted as it would have been refused, as no outcome of its
+alert; ``unoffered_suggestions`` says how many there were, as ``unmatched_feedback`` says how
+many items named no card on record, so that a client's bug is seen rather than hidden.
+
 The HTTP routes (``/analytics``, ``/analytics/report``) and ``cds-service report`` all call
 ``analytics``; ``cds_service.reporting.html`` renders the result for people.
 """
@@ -117,14 +123,15 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
     end = datetime.combine(query.end + timedelta(days=1), time.min, store.zone).astimezone(UTC)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    for row in queries.outcomes(store.engine, start, end, query.scope, store.zone):
+    said = queries.alert_feedback(store.engine, start, end, query.scope, store.zone)
+    for row in queries.outcomes(store.engine, start, end, query.scope, store.zone, said):
         for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
             bucket[0] += row.alerts
             bucket[1] += row.accepted
             bucket[2] += row.overridden
             bucket[3] += row.cards
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reason in queries.override_reasons(store.engine, start, end, query.scope, store.zone):
+    for reason in queries.override_reasons(said):
         reasons[reason.rule_id].append(
             {
                 "system": reason.system,
@@ -155,6 +162,7 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
         "scope": _scope(query.scope),
         "totals": _counts(*(sum(c[i] for c in totals.values()) for i in range(4))),
         "unmatched_feedback": queries.unmatched_feedback(store.engine, start, end, query.scope),
+        "unoffered_suggestions": said.unoffered,
         "rules": rules,
     }
 

@@ -26,6 +26,9 @@ _BAR_HEIGHT = 22
 PERIOD_LABELS = {"day": "Day", "week": "Week of", "month": "Month of"}
 # The count columns, after the row's own heading: the same in the page and the terminal.
 COLUMNS = ["Alerts", "Accepted", "Overridden", "Ignored", "Accepted %", "Overridden %", "Cards shown"]
+# After their count, on the page and in the table (``storage.offered``: the items a client's bug
+# sent, which the figures above leave out, said apart so that the bug is seen).
+UNOFFERED = "feedback item(s) accepted only suggestions their card did not offer: not counted as accepted."
 ALERT_DEFINITION = (
     "Counted per alert, not per call: an alert is one rule for one patient's draft order (the same "
     "draft id) on one day where the site is (CDS_TIMEZONE), however often the hook re-fired or the draft "
@@ -162,6 +165,8 @@ def html_report(analytics: dict[str, Any]) -> str:
     unmatched = analytics.get("unmatched_feedback") or 0
     if unmatched:
         summary += f" {_e(unmatched)} feedback item(s) referred to cards the service has no record of."
+    if unoffered := analytics.get("unoffered_suggestions") or 0:
+        summary += f" {_e(unoffered)} {_e(UNOFFERED)}"
     rules = analytics.get("rules") or []
     body = "\n".join(_rule_section(r, str(period)) for r in rules) or "<p>No alerts were issued in this period.</p>"
     return f"""<!DOCTYPE html>

@@ -11,15 +11,16 @@ with none is an alert of its own.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, distinct, func, select, true
+from sqlalchemy import ColumnElement, Table, and_, distinct, func, select, true
 from sqlalchemy.engine import Engine
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
+from cds_service.storage.offered import unoffered
 from cds_service.storage.records import Owner
 from cds_service.storage.schema import feedback, issued_cards
 from cds_service.storage.site_day import site_day
@@ -64,65 +65,35 @@ def owned_by(table: Table, scope: Owner | None) -> ColumnElement[bool]:
     return and_(table.c.issuer == scope.issuer, table.c.tenant.is_not_distinct_from(scope.tenant))
 
 
-def _per_alert(start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> Any:
-    """Per alert with a card issued in [start, end): its cards, and whether any was accepted or
-    (none accepted) overridden. Accepted wins: two clinicians, or a change of mind."""
-    day = site_day(issued_cards.c.issued_at, zone, start, end)
-    draft = func.coalesce(issued_cards.c.draft, issued_cards.c.uuid)
-    accepted = func.coalesce(func.max(case((feedback.c.outcome == "accepted", 1), else_=0)), 0)
-    overridden = func.coalesce(func.max(case((feedback.c.outcome == "overridden", 1), else_=0)), 0)
-    return (
-        select(
-            day.label("day"),
-            issued_cards.c.rule_id,
-            func.count(distinct(issued_cards.c.uuid)).label("cards"),
-            accepted.label("accepted"),
-            case((accepted == 1, 0), else_=overridden).label("overridden"),
-        )
-        .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
-        # The client too: two EHRs' patients with the same id are two patients.
-        .group_by(
-            day, issued_cards.c.rule_id, issued_cards.c.issuer, issued_cards.c.tenant, issued_cards.c.patient_key, draft
-        )
-        .subquery()
-    )
+# One alert (the module's docstring): its site day, rule, client (issuer, tenant), patient and draft.
+Alert = tuple[Any, ...]
+# An override reason: the rule, system and code, and whether the card offered it (``ReasonCount``).
+Reason = tuple[str, str | None, str | None, bool]
 
 
-def outcomes(engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> list[AlertOutcomes]:
-    """Alerts with cards issued in [start, end) to ``scope`` per day in ``zone`` and rule, with their outcomes."""
-    alerts = _per_alert(start, end, scope, zone)
-    query = (
-        select(
-            alerts.c.day,
-            alerts.c.rule_id,
-            func.count().label("alerts"),
-            func.sum(alerts.c.accepted).label("accepted"),
-            func.sum(alerts.c.overridden).label("overridden"),
-            func.sum(alerts.c.cards).label("cards"),
-        )
-        .group_by(alerts.c.day, alerts.c.rule_id)
-        .order_by(alerts.c.day, alerts.c.rule_id)
-    )
-    with engine.connect() as connection:
-        return [
-            AlertOutcomes(
-                day=_day(row.day),
-                rule_id=row.rule_id,
-                alerts=row.alerts,
-                accepted=int(row.accepted or 0),
-                overridden=int(row.overridden or 0),
-                cards=int(row.cards or 0),
-            )
-            for row in connection.execute(query)
-        ]
+@dataclass
+class AlertFeedback:
+    """What feedback said of the alerts with a card issued in a range, read once for the
+    outcomes and the reasons: the alerts accepted, the alerts overridden by each reason (some
+    accepted too: accepted wins, two clinicians or a change of mind), and the items accepting
+    only suggestions their card did not offer (``storage.offered``), counted as no outcome."""
+
+    accepted: set[Alert] = field(default_factory=set)
+    reasons: dict[Reason, set[Alert]] = field(default_factory=lambda: defaultdict(set))
+    unoffered: int = 0
+
+    @property
+    def overridden(self) -> set[Alert]:
+        """The alerts overridden and none of their cards accepted."""
+        return set().union(*self.reasons.values()) - self.accepted
 
 
-def override_reasons(
-    engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo
-) -> list[ReasonCount]:
-    """Overridden alerts (none of their cards accepted) with cards issued in [start, end), per
-    rule and reason: an alert overridden twice with one reason counts once for it."""
+def alert_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> AlertFeedback:
+    """The feedback about cards issued in [start, end) to ``scope``, per alert. Read here, not
+    summed in SQL: whether an acceptance names a suggestion its card offered is one rule in
+    Python (``storage.offered``), applied as at arrival to what was stored unchecked (feedback
+    that reached the database before its card's record, another client's). The reasons were
+    read row by row already: one pass now serves the outcomes too."""
     query = (
         select(
             site_day(issued_cards.c.issued_at, zone, start, end).label("day"),
@@ -134,26 +105,78 @@ def override_reasons(
             feedback.c.outcome,
             feedback.c.override_system,
             feedback.c.override_code,
+            feedback.c.accepted_suggestions,
             issued_cards.c.indicator,
+            issued_cards.c.suggestions,
         )
         .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
         .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
     )
-    accepted: set[tuple[Any, ...]] = set()
-    reasons: dict[tuple[str, str | None, str | None, bool], set[tuple[Any, ...]]] = defaultdict(set)
+    said = AlertFeedback()
     with engine.connect() as connection:
         for row in connection.execute(query):
             alert = (_day(row.day), row.rule_id, row.issuer, row.tenant, row.patient_key, row.draft)
             if row.outcome == "accepted":
-                accepted.add(alert)
+                if unoffered(row.accepted_suggestions, row.suggestions):
+                    said.unoffered += 1
+                else:
+                    said.accepted.add(alert)
                 continue
             ours = row.override_system in (OVERRIDE_REASON_SYSTEM, None)
             offered = not (ours and row.override_code == SNOOZE_REASON and row.indicator == "critical")
-            reasons[(row.rule_id, row.override_system, row.override_code, offered)].add(alert)
+            said.reasons[(row.rule_id, row.override_system, row.override_code, offered)].add(alert)
+    return said
+
+
+def _per_alert(start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> Any:
+    """Per alert with a card issued in [start, end): its day, rule and cards."""
+    day = site_day(issued_cards.c.issued_at, zone, start, end)
+    draft = func.coalesce(issued_cards.c.draft, issued_cards.c.uuid)
+    return (
+        select(day.label("day"), issued_cards.c.rule_id, func.count(distinct(issued_cards.c.uuid)).label("cards"))
+        .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
+        # The client too: two EHRs' patients with the same id are two patients.
+        .group_by(
+            day, issued_cards.c.rule_id, issued_cards.c.issuer, issued_cards.c.tenant, issued_cards.c.patient_key, draft
+        )
+        .subquery()
+    )
+
+
+def outcomes(
+    engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo, said: AlertFeedback
+) -> list[AlertOutcomes]:
+    """Alerts with cards issued in [start, end) to ``scope`` per day in ``zone`` and rule, with
+    their outcomes (``said``: ``alert_feedback`` of the same range and scope)."""
+    alerts = _per_alert(start, end, scope, zone)
+    query = (
+        select(alerts.c.day, alerts.c.rule_id, func.count().label("alerts"), func.sum(alerts.c.cards).label("cards"))
+        .group_by(alerts.c.day, alerts.c.rule_id)
+        .order_by(alerts.c.day, alerts.c.rule_id)
+    )
+    accepted = Counter(alert[:2] for alert in said.accepted)
+    overridden = Counter(alert[:2] for alert in said.overridden)
+    with engine.connect() as connection:
+        return [
+            AlertOutcomes(
+                day=_day(row.day),
+                rule_id=row.rule_id,
+                alerts=row.alerts,
+                accepted=accepted[(_day(row.day), row.rule_id)],
+                overridden=overridden[(_day(row.day), row.rule_id)],
+                cards=int(row.cards or 0),
+            )
+            for row in connection.execute(query)
+        ]
+
+
+def override_reasons(said: AlertFeedback) -> list[ReasonCount]:
+    """Overridden alerts (none of their cards accepted) per rule and reason: an alert overridden
+    twice with one reason counts once for it."""
     return [
-        ReasonCount(rule, system, code, len(alerts - accepted), offered)
-        for (rule, system, code, offered), alerts in reasons.items()
-        if alerts - accepted
+        ReasonCount(rule, system, code, len(alerts - said.accepted), offered)
+        for (rule, system, code, offered), alerts in said.reasons.items()
+        if alerts - said.accepted
     ]
 
 

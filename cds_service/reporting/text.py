@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from cds_service.reporting.html import ALERT_DEFINITION, COLUMNS, PERIOD_LABELS, format_rate, plain
+from cds_service.reporting.html import ALERT_DEFINITION, COLUMNS, PERIOD_LABELS, UNOFFERED, format_rate, plain
 
 
 def _table(rows: list[list[str]], indent: str = "") -> list[str]:
@@ -49,6 +49,8 @@ def text_report(analytics: dict[str, Any]) -> str:
     unmatched = analytics.get("unmatched_feedback") or 0
     if unmatched:
         lines += ["", f"{plain(unmatched)} feedback item(s) referred to cards the service has no record of."]
+    if unoffered := analytics.get("unoffered_suggestions") or 0:
+        lines += ["", f"{plain(unoffered)} {UNOFFERED}"]
     with_reasons = [r for r in rules if r.get("override_reasons")]
     if with_reasons:
         lines += ["", "Override reasons"]

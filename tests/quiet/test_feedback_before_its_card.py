@@ -2,21 +2,31 @@
 are written behind the answer): a snooze sent at once was stored without its card's rule and
 patient, and lost (``storage.early_feedback``). Each test holds one process's statement at the
 database (``HoldingProxy``) to make the order of the two writes that loses it, and fails unless
-the snooze silences the card in both processes, and is counted under its rule."""
+the snooze silences the card in both processes, and is counted under its rule.
+
+An acceptance stored before its card's record was not checked against the suggestions the card
+offered (at arrival, one naming none of them is refused): joined, it is kept as sent, and counts
+as an acceptance in the report only if it names one the card offered."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Clock
+from cds_service.cli import main
+from cds_service.settings import Settings, read_settings
+from tests.conftest import TODAY, Clock
 from tests.feedback_calls import database_rows
 from tests.postgres_proxy import HoldingProxy
-from tests.quiet.conftest import DURATION, DURATION_WARNING, START, call, only_card, override
+from tests.quiet.conftest import DURATION, DURATION_WARNING, FEEDBACK, START, call, only_card, override
 from tests.quiet.test_across_processes import DEADLINE_SECONDS, _behind, _upstream, eventually, keeping, written
+
+UNOFFERED = "not-a-suggestion-of-this-card"
 
 
 def _snoozed_in_both(processes: tuple[TestClient, ...], postgresql_url: str) -> None:
@@ -77,3 +87,67 @@ def test_a_snooze_whose_card_record_commits_while_it_is_stored_is_joined_to_it(
     finally:
         cards_proxy.close()
         feedback_proxy.close()
+
+
+def _accepted_before_its_card(postgresql_url: str, make_client: Callable[..., TestClient], offered: bool) -> TestClient:
+    """The duration card accepted through one process while the other's record of it is held at
+    the database: a suggestion the card ``offered``, or one it did not. The process that received it."""
+    proxy = HoldingProxy(_upstream(postgresql_url))
+    try:
+        behind = _behind(proxy, postgresql_url)
+        issuing = make_client(clock=Clock(START), database_url=behind, database_wait_seconds=DEADLINE_SECONDS)
+        receiving = make_client(clock=Clock(START), database_url=postgresql_url)
+        proxy.hold(b"INSERT INTO issued_cards")
+        card = only_card(call(issuing, DURATION_WARNING), DURATION)
+        assert proxy.held.wait(DEADLINE_SECONDS), "the card's record not sent"
+        accepted = card["suggestions"][0]["uuid"] if offered else UNOFFERED
+        item = {
+            "card": card["uuid"],
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": accepted}],
+            "outcomeTimestamp": "2026-11-21T10:00:00Z",
+        }
+        # No record of the card yet, nothing to check the id against: stored as sent.
+        assert receiving.post(FEEDBACK, json={"feedback": [item]}).json() == {"received": 1, "stored": 1}
+        proxy.release()
+        written(issuing)
+    finally:
+        proxy.close()
+    # Joined to its card, and kept as sent.
+    assert database_rows(postgresql_url, "SELECT rule_id, accepted_suggestions FROM feedback") == [
+        (DURATION, json.dumps([accepted]))
+    ]
+    return receiving
+
+
+def _report(settings: Settings, postgresql_url: str, monkeypatch: pytest.MonkeyPatch, *options: str) -> int:
+    """``cds-service report`` for the test's day, on the test's database."""
+    for name in [name for name in os.environ if name.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CDS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CDS_DATABASE_URL", postgresql_url)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)  # not another test's, cached
+    return main(["report", "--from", TODAY.isoformat(), "--to", TODAY.isoformat(), *options])
+
+
+@pytest.mark.parametrize(("offered", "accepted", "unoffered"), [(True, 1, 0), (False, 0, 1)])
+def test_an_acceptance_stored_before_its_card_record_is_reported_accepted_only_naming_what_the_card_offered(
+    postgresql_url: str,
+    make_client: Callable[..., TestClient],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    offered: bool,
+    accepted: int,
+    unoffered: int,
+) -> None:
+    """Naming none of the card's suggestions, the acceptance was reported as the alert accepted:
+    the alert is ignored (nothing else was said of it), and the report says why apart."""
+    _accepted_before_its_card(postgresql_url, make_client, offered)
+    assert _report(settings, postgresql_url, monkeypatch, "--json") == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert (figures["totals"]["accepted"], figures["totals"]["ignored"]) == (accepted, 1 - accepted)
+    assert figures["unoffered_suggestions"] == unoffered
+    assert _report(settings, postgresql_url, monkeypatch) == 0
+    said = "1 feedback item(s) accepted only suggestions their card did not offer: not counted as accepted."
+    assert (said in capsys.readouterr().out.splitlines()) == (not offered)
