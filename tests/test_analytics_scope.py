@@ -191,8 +191,8 @@ def test_another_clients_acceptance_of_no_suggestion_the_card_offered_is_stored_
     secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
 ) -> None:
     """South's item on north's card is stored unchecked (a refusal would tell south what north's
-    card offered). Accepting nothing the card offered, it was counted as north's alert accepted:
-    it is not, and the report says so apart."""
+    card offered). Accepting nothing the card offered, it was counted as north's alert accepted,
+    and brought the card back at north's order-sign: it is neither, and the report says so apart."""
     client = secure(database_url=database_url)
     request = fixture(DURATION)
     card = _post(client, keys, "north", SELECT, request)["cards"][0]
@@ -210,6 +210,9 @@ def test_another_clients_acceptance_of_no_suggestion_the_card_offered_is_stored_
     assert _analytics(client, keys, "south")["unoffered_suggestions"] == 0  # about no card of south's
     page = client.get("/analytics/report", headers=_as(keys, "north", "/analytics/report")).text
     assert "1 feedback item(s) accepted only suggestions their card did not offer" in page
+    signed = {**request, "hook": "order-sign", "hookInstance": "north-2"}
+    signed["context"] = {k: v for k, v in request["context"].items() if k != "selections"}
+    assert _rules(_post(client, keys, "north", SIGN, signed)) == []  # shown at order-select, not accepted
 
 
 def test_a_client_reads_only_its_own_override_reasons(

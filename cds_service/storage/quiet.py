@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Select, Text, bindparam, case, func, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.storage.keyed import as_keyed, keys_after
+from cds_service.storage.offered import unoffered
 from cds_service.storage.records import Owner, Quiet
 from cds_service.storage.schema import as_utc, feedback, issued_cards
 
@@ -126,6 +127,7 @@ def read_quiet(
     ):
         at = as_utc(row.received_at)
         if row.outcome == "accepted" and at >= today:
+            # keys_after's ids are suggestions the card offered: one it did not swaps nothing (storage.offered).
             after = keys_after(row.keys_after, row.keyed, pseudonym)
             swapped.update((row.rule_id, after[uuid]) for uuid in _accepted(row.accepted_suggestions) if uuid in after)
         days = snooze_days.get(row.rule_id, 0)
@@ -146,14 +148,33 @@ def _shown_today(
     less those of which any card was accepted (its suggestion, not applied, must come back). A
     card an older release stored beside this one's is the same card once keyed."""
     indicators: dict[str, set[str]] = {}
-    accepted: set[str] = set()
-    for row in connection.execute(_SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)}):
+    maybe_accepted: list[str] = []
+    asked = {**where, "services": list(services)}
+    for row in connection.execute(_SHOWN_TO_PATIENT["issuer" in where], asked):
         key = as_keyed(row.draft_hash, row.keyed, pseudonym)
         assert key is not None  # the statement asks for stored hashes only
         indicators.setdefault(key, set()).add(row.indicator)
         if row.accepted:
-            accepted.add(key)
+            maybe_accepted.append(row.draft_hash)
+    accepted = _accepted_today(connection, asked, maybe_accepted, pseudonym) if maybe_accepted else set()
     return frozenset(k for k, shown in indicators.items() if k not in accepted and shown <= {"warning", "info"})
+
+
+def _accepted_today(
+    connection: Connection, asked: dict[str, object], hashes: list[str], pseudonym: Callable[[str], str]
+) -> set[str]:
+    """Of the drafts (stored hashes) with an acceptance today, those (keyed) where one names a
+    suggestion its card offered (``storage.offered``). One naming none is refused at arrival,
+    and the card is then not repeated: so too when it was stored unchecked (before the card's
+    record, or another client's), or order-sign would answer as the race between the two writes
+    went. Asked only where the read found an acceptance: most calls find none."""
+    rows = connection.execute(_ACCEPTED_TODAY["issuer" in asked], {**asked, "hashes": hashes})
+    return {
+        key
+        for row in rows
+        if not unoffered(row.accepted_suggestions, row.suggestions)
+        and (key := as_keyed(row.draft_hash, row.keyed, pseudonym)) is not None
+    }
 
 
 def _accepted(accepted_suggestions: str | None) -> list[str]:
@@ -203,4 +224,20 @@ _SHOWN_TO_PATIENT = _with_and_without_owner(
         issued_cards.c.draft_hash.is_not(None),
     )
     .group_by(issued_cards.c.draft_hash)
+)
+_ACCEPTED_TODAY = _with_and_without_owner(
+    select(
+        issued_cards.c.draft_hash,
+        issued_cards.c.keyed,
+        issued_cards.c.suggestions,
+        feedback.c.accepted_suggestions,
+    )
+    .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+    .where(
+        issued_cards.c.patient_key == bindparam("patient"),
+        issued_cards.c.issued_at >= bindparam("today"),
+        issued_cards.c.service_id.in_(bindparam("services", expanding=True)),
+        issued_cards.c.draft_hash.in_(bindparam("hashes", expanding=True)),
+        feedback.c.outcome == "accepted",
+    )
 )

@@ -6,7 +6,7 @@ the snooze silences the card in both processes, and is counted under its rule.
 
 An acceptance stored before its card's record was not checked against the suggestions the card
 offered (at arrival, one naming none of them is refused): joined, it is kept as sent, and counts
-as an acceptance in the report only if it names one the card offered."""
+as an acceptance (in the report, at order-sign) only if it names one the card offered."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from cds_service.settings import Settings, read_settings
-from tests.conftest import TODAY, Clock
+from tests.conftest import TODAY, Clock, rule_ids
 from tests.feedback_calls import database_rows
 from tests.postgres_proxy import HoldingProxy
 from tests.quiet.conftest import DURATION, DURATION_WARNING, FEEDBACK, START, call, only_card, override
 from tests.quiet.test_across_processes import DEADLINE_SECONDS, _behind, _upstream, eventually, keeping, written
+from tests.quiet.test_order_sign_repeats import sign
 
 UNOFFERED = "not-a-suggestion-of-this-card"
 
@@ -151,3 +152,14 @@ def test_an_acceptance_stored_before_its_card_record_is_reported_accepted_only_n
     assert _report(settings, postgresql_url, monkeypatch) == 0
     said = "1 feedback item(s) accepted only suggestions their card did not offer: not counted as accepted."
     assert (said in capsys.readouterr().out.splitlines()) == (not offered)
+
+
+@pytest.mark.parametrize(("offered", "repeated"), [(True, [DURATION]), (False, [])])
+def test_an_acceptance_stored_before_its_card_record_brings_it_back_at_order_sign_only_naming_what_it_offered(
+    postgresql_url: str, make_client: Callable[..., TestClient], offered: bool, repeated: list[str]
+) -> None:
+    """An accepted card comes back at order-sign (its suggestion may not be applied); an
+    acceptance naming none of its suggestions is refused at arrival, and the card shown at
+    order-select is not repeated. Stored before the card's record, it brought the card back."""
+    receiving = _accepted_before_its_card(postgresql_url, make_client, offered)
+    assert rule_ids(sign(receiving, DURATION_WARNING)) == repeated
