@@ -10,6 +10,12 @@ commits last sees what the other committed, so one of the two joins them (under 
 each statement sees every commit before it). By card, never by time: the hosts' clocks need not
 agree. The update is announced like any change to feedback (``storage.changes``), and the
 caller forgets what this process kept.
+
+The join gives rule and patient only: an acceptance is not checked against the suggestions the
+card offered here, as it is at arrival. The client was told it is stored, too late to refuse,
+and the item is kept as sent; what counts acceptances applies the rule when it reads them
+(``storage.offered``), which needs no column to mark it, and holds for another client's items,
+stored unchecked by design.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ issued_cards = Table(
     Column("issuer", Text),
     Column("tenant", Text),
     # JSON [suggestion uuid, ...]: what the card offered, so that feedback accepting a suggestion
-    # it did not offer is refused, not stored as a click on nothing. Null before version 8 (then
-    # any id is taken as sent). Version 8.
+    # it did not offer is refused, not stored as a click on nothing, and, stored unchecked, not
+    # counted as one (``storage.offered``). Null before version 8 (then any id is taken as sent). Version 8.
     Column("suggestions", Text),
     # 1: order_key, draft, draft_hash and keys_after's values are keyed hashes (``Store.pseudonym``),
     # as patient_key is: an EHR may build an order's id from its patient's. Null: written as sent,
