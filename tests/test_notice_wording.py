@@ -217,3 +217,14 @@ def test_a_birth_date_that_is_no_date_is_logged_without_the_date_or_the_patient(
     assert not any(
         "1950" in r.getMessage() or request["context"]["patientId"] in r.getMessage() for r in caplog.records
     )
+
+
+@pytest.mark.parametrize("born", ["2030-01-01", "2030-06", "2030"])
+def test_a_birth_date_after_today_is_said_not_read_not_taken_as_a_child(module: TestClient, born: str) -> None:
+    """A birth date not yet reached (a typo of the year, a date-of-service field mapped into it)
+    made the age negative: the older-adult checks stayed silent as for a young adult, with no
+    word. It says no age, as a birth date that is no date does."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["birthDate"] = born
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "The patient's birth date could not be read: the checks for older adults did not run"

@@ -122,8 +122,9 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
     ("1961", "1961-11") spans its first to its last day. The checks for older adults read the
     oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65"). Last, why
     the age is unknown, when it is: no Patient, no birthDate, or one that is no date
-    ("04/07/1950", "1950-02-30"). The clinician is told each: an 80-year-old's older-adult card
-    went missing with no word."""
+    ("04/07/1950", "1950-02-30"), or one not yet reached (read as it stands, a negative age kept
+    the checks silent as for a young adult). The clinician is told each: an 80-year-old's
+    older-adult card went missing with no word."""
     patient = next((r for r in raws if r.get("resourceType") == "Patient"), None)
     if patient is None:
         return None, None, NO_PATIENT
@@ -133,6 +134,9 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
         if given is not None:
             log.warning("patient: a birthDate that is no date: the age unknown, the older-adult checks not run")
         return None, None, NO_BIRTH_DATE if given is None else BIRTH_DATE
+    if first > today:  # its earliest day: "2026" on 2026-11-21 may be a birth this year
+        log.warning("patient: a birthDate after today: the age unknown, the older-adult checks not run")
+        return None, None, BIRTH_DATE
     last = first
     if isinstance(given, str) and len(given) == 4:
         last = first.replace(month=12, day=31)
