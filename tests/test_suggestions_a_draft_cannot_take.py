@@ -47,3 +47,31 @@ def test_a_draft_the_r4_model_rejects_keeps_the_removal_but_not_the_swap(module:
     card = older_adult_card(module, request)
     assert [[a["type"] for a in s["actions"]] for s in card["suggestions"]] == [["delete"]]
     assert card["detail"].count(UNSOUND_REASON) == 1
+
+
+def _repeat(draft: dict[str, Any]) -> dict[str, Any]:
+    repeat: dict[str, Any] = draft["dosageInstruction"][0]["timing"]["repeat"]
+    return repeat
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda d: d["dispenseRequest"]["quantity"].update(value=-90), id="quantity-negative"),
+        pytest.param(lambda d: d["dispenseRequest"]["quantity"].update(value=0), id="quantity-zero"),
+        pytest.param(lambda d: _repeat(d).update(period=0), id="period-zero"),
+        pytest.param(lambda d: _repeat(d).update(period=-1), id="period-negative"),
+        pytest.param(lambda d: _repeat(d).update(periodMax=-2), id="period-max-negative"),
+        pytest.param(lambda d: _repeat(d).update(duration=-1, durationUnit="h"), id="duration-negative"),
+    ],
+)
+def test_a_draft_with_an_amount_of_zero_or_less_is_offered_no_update(module: TestClient, spoil: Any) -> None:
+    """A dispensed quantity, a period or an administration's duration of zero or less (the R4
+    model takes a negative decimal) was sent back in the one-click swap as sent: "dispense -90"
+    became the limit every update keeps under, and "3 times every 0 days" the new order's timing.
+    Such a draft is offered its removal only, as one with a dose of zero or less is."""
+    request = fixture(CONTAINED_SWAP)
+    spoil(request["context"]["draftOrders"]["entry"][0]["resource"])
+    card = older_adult_card(module, request)
+    assert [[a["type"] for a in s["actions"]] for s in card["suggestions"]] == [["delete"]]
+    assert card["detail"].count(UNSOUND_REASON) == 1

@@ -119,16 +119,29 @@ def dose_of_step(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | Non
     return None, None
 
 
-def nonpositive_dose(request: dict[str, Any]) -> bool:
-    """Does an instruction give a dose of zero or less? Read as no dose for the facts, but such a
-    draft must not be sent back in an update as if it were sound."""
+def nonpositive_amount(request: dict[str, Any]) -> str | None:
+    """What in the order is an amount of zero or less, or None: a dose, a timing's period or
+    duration (R4 decimals, which the model lets be negative), a dispensed quantity. Read as no
+    value for the facts, but such a draft must not be sent back in an update as if it were
+    sound: a quantity of -90 would be the ceiling the update keeps under (``rules.safe_update``)."""
     for dosage in dosages_of(request):
         for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
             for quantity in (dose_and_rate.get("doseQuantity"), as_obj(dose_and_rate.get("doseRange")).get("high")):
-                value = as_num(as_obj(quantity).get("value"))
-                if value is not None and value <= 0:
-                    return True
-    return False
+                if _at_most_zero(as_obj(quantity).get("value")):
+                    return "a dose of zero or less"
+        repeat = repeat_of(dosage)
+        if any(_at_most_zero(repeat.get(key)) for key in ("period", "periodMax", "duration", "durationMax")):
+            return "a timing period or duration of zero or less"
+    dispense = as_obj(request.get("dispenseRequest"))
+    for quantity in (dispense.get("quantity"), as_obj(dispense.get("initialFill")).get("quantity")):
+        if _at_most_zero(as_obj(quantity).get("value")):
+            return "a dispensed quantity of zero or less"
+    return None
+
+
+def _at_most_zero(value: Any) -> bool:
+    number = as_num(value)
+    return number is not None and number <= 0
 
 
 def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_dose
+from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import ORDER_TYPES, Order
 from cds_service.facts.sig import medication_order, service_order
@@ -105,10 +105,11 @@ def _words_only(order: Order) -> bool:
 
 
 def _sound(order: Order) -> bool:
-    """Does the R4 model accept the draft, and does it give no dose of zero or less (the model
-    allows one)? Asked only for an order a card wants to update: the model costs more than
-    everything else a small call does. The log names the fields, at INFO."""
-    found = problems(order.r4) or ("a dose of zero or less" if nonpositive_dose(order.r4) else None)
+    """Does the R4 model accept the draft, and does it give no dose, period, duration or
+    dispensed quantity of zero or less (the model allows them)? Asked only for an order a card
+    wants to update: the model costs more than everything else a small call does. The log names
+    the fields, at INFO."""
+    found = problems(order.r4) or nonpositive_amount(order.r4)
     if found is not None:
         kind = order.reference.partition("/")[0]  # never the id: an EHR may build it from the patient's
         log.info("a %s in draftOrders read tolerantly, no edit offered: %s", kind, found)
