@@ -219,8 +219,12 @@ class PatientContext:
     @cached_property
     def active_courses(self) -> tuple[Course, ...]:
         """The courses running today: what every interaction check reads (most of a history has
-        ended), found once a call."""
-        return tuple(c for c in self.courses if c.active_on(self.today))
+        ended), found once a call. An order still in force (active, on hold) dated after today is
+        one of them: an EHR a day ahead of the site's zone writes tomorrow's date, and a start
+        planned for the coming days runs beside the draft; left out, a critical interaction
+        went unsaid."""
+        today = self.today
+        return tuple(c for c in self.courses if c.active_on(today) or (c.start > today and c.status in LISTED))
 
     @property
     def read_in_part(self) -> frozenset[str]:
