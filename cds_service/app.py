@@ -55,20 +55,22 @@ def create_app(
     knowledge: Knowledge | None = None,
     clock: Clock = system_clock,
     new_uuid: Callable[[], str] | None = None,
+    worker: bool = False,
 ) -> FastAPI:
     """The service app; raises ``TrustedClientsError`` when authentication is required but
     unusable, ``InvalidSettings`` for a file or setting it cannot use, and
     ``CannotStartOnDatabase`` when its database cannot be used (each told in one line by the CLI).
 
     ``clock`` is the service's one clock (``cds_service.clock``): rules, storage, analytics and
-    token lifetimes all read it."""
+    token lifetimes all read it. ``worker``: the app of one of ``serve --workers``' processes,
+    whose supervisor said the configuration's warnings (``say_configuration``)."""
     settings = settings or get_settings()
     runtime = build_runtime(settings, knowledge or load_knowledge(settings), clock=clock, new_uuid=new_uuid)
     app = FastAPI(
         title="Back spasm CDS service",
         version=__version__,
         description="CDS Hooks 2.0 service: guidance on muscle relaxant orders for back spasm.",
-        lifespan=_lifespan(runtime),
+        lifespan=_lifespan(runtime, says_configuration=not worker),
         # FastAPI's own OpenTelemetry, which starts when the process has an SDK configured: its
         # spans carry query strings as sent and its logs exceptions' messages, both kept out of
         # this service's logs. Metrics are at /metrics, a call's story in the log by hookInstance.
@@ -111,7 +113,27 @@ async def _store_job(what: str, job: Callable[[], object]) -> None:
         log.exception("%s failed", what)
 
 
-def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def say_configuration(runtime: Runtime) -> None:
+    """What start-up warns of, once a service: by the app of one process as it starts, and by
+    ``serve --workers``' supervising process before its workers start (each of N workers said
+    every caution, N times: an operator's review). The cautions are those ``cds-service rules``
+    lists: one source for both."""
+    if runtime.authenticator is None:
+        log.warning(
+            "AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller is answered. "
+            "Use this on a developer's machine only; see docs/security.md."
+        )
+    else:
+        log.info(
+            "client authentication required; trusted issuers: %s; tokens must be addressed to %s",
+            runtime.authenticator.issuers,
+            ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases),
+        )
+    for caution in cautions(runtime.knowledge, runtime.settings):
+        log.warning("%s", caution)
+
+
+def _lifespan(runtime: Runtime, *, says_configuration: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     settings = runtime.settings
     retention = timedelta(days=settings.retention_days)
 
@@ -134,19 +156,8 @@ def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManag
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if runtime.authenticator is None:
-            log.warning(
-                "AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller is answered. "
-                "Use this on a developer's machine only; see docs/security.md."
-            )
-        else:
-            log.info(
-                "client authentication required; trusted issuers: %s; tokens must be addressed to %s",
-                runtime.authenticator.issuers,
-                ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases),
-            )
-        for caution in cautions(runtime.knowledge, settings):
-            log.warning("%s", caution)
+        if says_configuration:
+            say_configuration(runtime)
         await sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(sweep_every_hour())
         runtime.store.listen(runtime.metrics.quiet_answers_kept.set)
@@ -176,7 +187,7 @@ def app_from_environment() -> FastAPI:
     try:
         settings = get_settings()
         configure_logging(settings.log_level, settings.log_format)
-        return create_app(settings)
+        return create_app(settings, worker=True)
     except InvalidSettings as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None

@@ -34,7 +34,7 @@ EXIT_BROKEN_PIPE = 141
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds_service.app import create_app
+    from cds_service.app import create_app, say_configuration
     from cds_service.serving import FrontLimits
     from cds_service.serving import run as run_http
     from cds_service.storage.store import StoreInUse
@@ -70,22 +70,23 @@ def _serve(args: argparse.Namespace) -> int:
         keep_alive=settings.keep_alive_seconds,
         max_connections=settings.max_connections,
     )
-    if args.workers == 1:  # said, or uvicorn would read WEB_CONCURRENCY
-        run_http(app, limits=limits, host=settings.host, port=settings.port, workers=1, log_config=None, **proxies)
-    else:
+    target: object = app
+    if args.workers > 1:
         app.state.runtime.store.engine.dispose()
         # Workers read the environment: the same host and port, so the same token audience.
         os.environ.update(CDS_HOST=settings.host, CDS_PORT=str(settings.port))
-        run_http(
-            "cds_service.app:app_from_environment",
-            limits=limits,
-            **proxies,
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=args.workers,
-            log_config=None,
-        )
+        say_configuration(app.state.runtime)  # once, here: the workers' apps do not
+        target = "cds_service.app:app_from_environment"
+    run_http(
+        target,
+        limits=limits,
+        **proxies,
+        factory=args.workers > 1,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,  # said, or uvicorn would read WEB_CONCURRENCY
+        log_config=None,
+    )
     return 0
 
 

@@ -1,0 +1,57 @@
+"""``cds-service serve`` as a supervisor (systemd, Kubernetes, docker-compose) sees it, in one
+process and with ``--workers``."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.serving import serve
+
+UNSET_ZONE = "CDS_TIMEZONE is not set"
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "workers"])
+def mode(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """``serve``'s arguments and settings: one process on SQLite, or two workers on PostgreSQL."""
+    if request.param == 1:
+        return ()
+    url = request.getfixturevalue("postgresql_url")
+    return ("--workers", "2", f"CDS_DATABASE_URL={url}")
+
+
+def _split(mode: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    args = [part for part in mode if "=" not in part]
+    env = dict(part.split("=", 1) for part in mode if "=" in part)
+    return args, {"CDS_AUTH_MODE": "off", **env}
+
+
+def _stopped(server: subprocess.Popen[bytes]) -> tuple[int, str]:
+    """Its exit code and output, once stopped (killed after 30 s: a hang is a failure)."""
+    try:
+        code = server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return code, server.stdout.read().decode()  # type: ignore[union-attr]
+
+
+def test_start_up_says_its_cautions_once_however_many_workers(tmp_path: Path, mode: tuple[str, ...]) -> None:
+    """Said by each worker's start, N workers said each caution N times (an operator's review):
+    the supervising process says them once, before its workers start."""
+    args, env = _split(mode)
+    server, port = serve(tmp_path, *args, **env)
+    try:
+        for _ in range(4):  # with workers, both have likely started: their start said nothing of them
+            assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+    _, output = _stopped(server)
+    assert output.count("Application startup complete") == (2 if args else 1), output[-3000:]
+    assert output.count(UNSET_ZONE) == 1, output[-3000:]
+    assert output.count("AUTHENTICATION IS OFF") == 1, output[-3000:]
