@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,7 +36,7 @@ EXIT_BROKEN_PIPE = 141
 
 def _serve(args: argparse.Namespace) -> int:
     from cds_service.app import create_app, say_configuration
-    from cds_service.serving import FrontLimits
+    from cds_service.serving import CannotListen, FrontLimits
     from cds_service.serving import run as run_http
     from cds_service.storage.store import StoreInUse
 
@@ -75,18 +76,23 @@ def _serve(args: argparse.Namespace) -> int:
         app.state.runtime.store.engine.dispose()
         # Workers read the environment: the same host and port, so the same token audience.
         os.environ.update(CDS_HOST=settings.host, CDS_PORT=str(settings.port))
-        say_configuration(app.state.runtime)  # once, here: the workers' apps do not
         target = "cds_service.app:app_from_environment"
-    run_http(
-        target,
-        limits=limits,
-        **proxies,
-        factory=args.workers > 1,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,  # said, or uvicorn would read WEB_CONCURRENCY
-        log_config=None,
-    )
+    try:
+        run_http(
+            target,
+            limits=limits,
+            **proxies,
+            factory=args.workers > 1,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,  # said, or uvicorn would read WEB_CONCURRENCY
+            log_config=None,
+            # Once, here, when the port is had: the workers' apps do not.
+            before_workers=partial(say_configuration, app.state.runtime),
+        )
+    except CannotListen as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_START_FAILED
     return 0
 
 

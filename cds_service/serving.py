@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,24 +75,52 @@ class FrontConfig(uvicorn.Config):
         self.limits = limits
 
 
-def run(app: Any, *, limits: FrontLimits, **options: Any) -> None:
-    """``uvicorn.run`` with the front: ``app`` is the app, or with ``workers`` > 1 its import string."""
+class CannotListen(Exception):
+    """The port is taken (or the host is not this machine's): ``cds-service`` says so in one line
+    and exits 3, a failed start, for its supervisor to retry."""
+
+
+def run(app: Any, *, limits: FrontLimits, before_workers: Callable[[], None] | None = None, **options: Any) -> None:
+    """``uvicorn.run`` with the front: ``app`` is the app, or with ``workers`` > 1 its import string.
+    ``CannotListen`` before the app starts if its port cannot be had; ``before_workers`` is called
+    once it is had, before workers start."""
     config = FrontConfig(app, limits=limits, **options)
+    sockets = [_bound(config)]
     server = uvicorn.Server(config)
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()]) if config.workers > 1 else None
+    supervisor = Multiprocess(config, sockets=sockets) if config.workers > 1 else None
     try:
         if supervisor is not None:
+            if before_workers is not None:
+                before_workers()
             supervisor.run()
         else:
-            server.run()
+            server.run(sockets=sockets)
     except KeyboardInterrupt:
         pass
     if supervisor is None:
-        failed = not server.started  # e.g. the port is taken: as uvicorn.run says
+        failed = not server.started  # its app's start failed
     else:  # a worker could not start, and uvicorn's parent stopped: not a clean stop
         failed = any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes)
     if failed:
         sys.exit(STARTUP_FAILURE)
+
+
+def _bound(config: uvicorn.Config) -> socket.socket:
+    """The service's socket, bound before any app starts, one process or workers alike. uvicorn
+    bound one process's after its app's start: "Application startup complete", then the bind's
+    error (an operator's review); and its own bind names no address when it fails."""
+    ipv6 = ":" in config.host
+    where = f"[{config.host}]:{config.port}" if ipv6 else f"{config.host}:{config.port}"
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.host, config.port))
+    except OSError as error:  # socket.gaierror too: a host name that names nothing
+        sock.close()
+        raise CannotListen(f"cannot listen on {where}: {error.strerror or error}") from None
+    sock.set_inheritable(True)  # the workers' too
+    log.info("bound to %s; served once started (Ctrl-C stops it)", where)
+    return sock
 
 
 def _answer(status: int, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -4,13 +4,14 @@ process and with ``--workers``."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.serving import serve
+from tests.serving import launch, serve
 
 UNSET_ZONE = "CDS_TIMEZONE is not set"
 
@@ -55,3 +56,18 @@ def test_start_up_says_its_cautions_once_however_many_workers(tmp_path: Path, mo
     assert output.count("Application startup complete") == (2 if args else 1), output[-3000:]
     assert output.count(UNSET_ZONE) == 1, output[-3000:]
     assert output.count("AUTHENTICATION IS OFF") == 1, output[-3000:]
+
+
+def test_a_port_in_use_stops_the_start_before_the_app_starts(tmp_path: Path, mode: tuple[str, ...]) -> None:
+    """uvicorn bound its port after the app's start: "Application startup complete", then the bind
+    error. Now one line naming where, and the failed start's exit code, before the app starts."""
+    args, env = _split(mode)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server, _ = launch(tmp_path, *args, port=port, **env)
+        code, output = _stopped(server)
+    assert code == 3, output[-3000:]
+    assert f"cds-service: cannot listen on 127.0.0.1:{port}: Address already in use\n" in output, output[-3000:]
+    assert "Waiting for application startup" not in output and "Started parent process" not in output
