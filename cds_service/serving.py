@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -94,7 +95,7 @@ def run(app: Any, *, limits: FrontLimits, before_workers: Callable[[], None] | N
                 before_workers()
             supervisor.run()
         else:
-            server.run(sockets=sockets)
+            _run_stopped_by_sigterm_as_by_ctrl_c(server, sockets)
     except KeyboardInterrupt:
         pass
     if supervisor is None:
@@ -103,6 +104,19 @@ def run(app: Any, *, limits: FrontLimits, before_workers: Callable[[], None] | N
         failed = any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes)
     if failed:
         sys.exit(STARTUP_FAILURE)
+
+
+def _run_stopped_by_sigterm_as_by_ctrl_c(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+    """One process's server, SIGTERM a clean stop (exit 0) as SIGINT is and as ``--workers``'
+    supervisor makes it. uvicorn stops gracefully on either, then raises the signal again under the
+    handler it found: SIGTERM's default ended the process by the signal (143 to a shell, "Error" to
+    Kubernetes, a failure to docker-compose's ``restart: on-failure``), SIGINT's raises
+    ``KeyboardInterrupt``. Given SIGINT's handler, SIGTERM ends it as Ctrl-C does."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _bound(config: uvicorn.Config) -> socket.socket:

@@ -1,5 +1,5 @@
 """``cds-service serve`` as a supervisor (systemd, Kubernetes, docker-compose) sees it, in one
-process and with ``--workers``."""
+process and with ``--workers``: what start-up says, a port already taken, and a stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serving import launch, serve
+from tests.serving import launch, serve, wait_until_listening
 
 UNSET_ZONE = "CDS_TIMEZONE is not set"
 
@@ -71,3 +71,16 @@ def test_a_port_in_use_stops_the_start_before_the_app_starts(tmp_path: Path, mod
     assert code == 3, output[-3000:]
     assert f"cds-service: cannot listen on 127.0.0.1:{port}: Address already in use\n" in output, output[-3000:]
     assert "Waiting for application startup" not in output and "Started parent process" not in output
+
+
+def test_sigterm_is_a_clean_stop_in_either_mode(tmp_path: Path, mode: tuple[str, ...]) -> None:
+    """One process ended by SIGTERM itself (uvicorn raised it again once stopped: 143 to a shell),
+    while ``--workers``' supervisor exited 0: a graceful stop reads as success in both."""
+    args, env = _split(mode)
+    server, port = launch(tmp_path, *args, **env)
+    wait_until_listening(server, port)
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    server.send_signal(signal.SIGTERM)
+    code, output = _stopped(server)
+    assert code == 0, output[-3000:]
+    assert "Application shutdown complete" in output
