@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -119,10 +120,11 @@ def named(parsed: URL) -> str:
     return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''} (CDS_DATABASE_URL)"
 
 
-def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
+def make_engine(parsed: URL, *, statement_timeout: float, read_only: bool = False) -> Engine:
     """The engine of a URL ``database_url`` let through; database errors name no parameter value
     (a comment, a patient key). Opening a connection may take as long as a statement (libpq
-    counts whole seconds, 2 at least)."""
+    counts whole seconds, 2 at least). ``read_only``: a reader's (``cds-service report``), which
+    opens a SQLite file in a directory it cannot write as it is (``_read_only_uri``)."""
     connect_timeout = max(2, math.ceil(statement_timeout))
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True, "pool_timeout": connect_timeout}
     if parsed.get_backend_name() == "postgresql":
@@ -134,7 +136,14 @@ def make_engine(parsed: URL, *, statement_timeout: float) -> Engine:
     if engine.dialect.name == "sqlite":
         busy_ms = max(1, round(statement_timeout * 1000))
         same_file = _SameFile(parsed.database or "")
-        event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
+        as_it_is = _read_only_uri(parsed) if read_only else None
+        event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms, as_it_is))
+        if as_it_is is not None:
+
+            def open_as_it_is(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+                cargs[0], cparams["uri"] = as_it_is, True
+
+            event.listen(engine, "do_connect", open_as_it_is)
         # Before a connection opens (``sqlite3.connect`` makes an empty file where one was
         # taken away, and SQLite then deletes the WAL beside it: every write not yet checkpointed)
         # and as a pooled one is handed out.
@@ -199,12 +208,30 @@ def _postgresql_utc(connection: Any, _record: Any) -> None:
     connection.commit()
 
 
-def _sqlite_pragmas(connection: Any, busy_ms: int) -> None:
+def _sqlite_pragmas(connection: Any, busy_ms: int, read_only_uri: str | None) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if read_only_uri is None:  # else a file not to be written, in the journal mode it has
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # see Store.writing
     cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.close()
+
+
+def _read_only_uri(parsed: URL) -> str | None:
+    """How a reader opens a SQLite file in a directory it cannot write (a backup on a read-only
+    volume, or another user's): read-only, and as a file nothing changes (``immutable``) when it
+    has no ``-wal`` file. To read a WAL database SQLite makes a ``-shm`` file beside it, and the
+    report stopped "unable to open database file" (an operator's review); without a ``-wal`` file
+    every page is in the database file, and no process serves it (one that does keeps its ``-wal``
+    while it runs). None where SQLite opens it as usual: a directory it may write, or a URI of the
+    operator's own."""
+    if parsed.query.get("uri"):
+        return None
+    path = os.path.abspath(str(parsed.database))
+    if os.access(os.path.dirname(path), os.W_OK):
+        return None
+    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+    return uri if os.path.exists(f"{path}-wal") else f"{uri}&immutable=1"
 
 
 class _SameFile:

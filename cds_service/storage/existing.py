@@ -33,7 +33,7 @@ def require_service_data(settings: Settings) -> None:
             raise InvalidSettings(f"no database at {path}: {_RUN_WITH}")
         if path.is_dir():
             return  # the store says what it is
-    engine = make_engine(parsed, statement_timeout=settings.database_statement_timeout_seconds)
+    engine = make_engine(parsed, statement_timeout=settings.database_statement_timeout_seconds, read_only=True)
     try:
         with opening(parsed), engine.connect() as connection:
             made = inspect(connection).has_table("schema_version")
