@@ -23,25 +23,50 @@ from cds_service.fhir.versions import to_r4
 log = logging.getLogger(__name__)
 
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
+# Every clinical status R4 and the older versions know (a DSTU2 or STU3 code is made R4's
+# CodeableConcept by ``to_r4``); and every verification status ("unknown": DSTU2 and STU3).
+_CLINICAL = {*_ACTIVE_CLINICAL, "inactive", "remission", "resolved"}
+_VERIFICATION = {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error", "unknown"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 # Without a clinical status, only these (or no verification status) leave a condition standing.
 _STANDING_VERIFICATION = {"confirmed", "provisional"}
 
 
-def _standing(_: Terminology, statuses: tuple[Any, Any]) -> bool | None:
+class _Standing(NamedTuple):
+    """What a condition's statuses say of it: ``stands`` True or False, or None (no clinical
+    status: it stands unless it has abated); ``unread`` when a status was given that names no
+    code of its value set."""
+
+    stands: bool | None
+    unread: bool
+
+
+def _standing(_: Terminology, statuses: tuple[Any, Any]) -> _Standing:
     """What a condition's statuses say of it (clinical specification §1): active with a clinical
     status of active, recurrence or relapse, not with another; without one, None (it stands
     unless it has abated) for an unrefuted (confirmed, provisional or unstated) condition.
-    Refuted and entered-in-error never count."""
+    Refuted and entered-in-error never count.
+
+    A status given that names no code of its value set ("actve", a SNOMED code, words alone) is
+    read as not given, and said (``unread``): read as a status that is not active, a red flag's
+    card went missing with no word. Taken as current, the card a condition brings is shown, and
+    the notice tells the clinician its status could not be read: a card to dismiss is safer than
+    a red flag or a contraindication missing unseen. An abatement recorded still ends it (R4: a
+    condition abated is not active; "resolvd" is the likelier typo). Not said where a status read
+    settles it (refuted; a clinical status not active, whatever the verification)."""
     verification = _status_codes(statuses[0])
     if verification & _EXCLUDED_VERIFICATION:
-        return False
-    clinical = _status_codes(statuses[1])
+        return _Standing(False, False)
+    clinical, known = _status_codes(statuses[1]) & _CLINICAL, verification & _VERIFICATION
+    verification_unread = statuses[0] is not None and not known
     if clinical:
-        return bool(clinical & _ACTIVE_CLINICAL)
-    if verification and not verification & _STANDING_VERIFICATION:
-        return False
-    return None
+        stands = bool(clinical & _ACTIVE_CLINICAL)
+        return _Standing(stands, verification_unread and stands)
+    if statuses[1] is not None:  # given, and unread: it may have said active, whatever the verification
+        return _Standing(None, True)
+    if known and not known & _STANDING_VERIFICATION:
+        return _Standing(False, False)
+    return _Standing(None, verification_unread)
 
 
 def _status_codes(concept: Any) -> set[str]:
@@ -119,7 +144,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
             codes, display, concepts = concept_of(r4.get("code"))
             if not codes:
                 continue
-        standing = standing_of((raw.get("verificationStatus"), raw.get("clinicalStatus")))
+        standing, unread = standing_of((raw.get("verificationStatus"), raw.get("clinicalStatus")))
         if standing is False or (standing is None and _abated(raw, today)):
             continue
         onset, latest, from_record, parts = _onset(raw, today)
@@ -137,6 +162,7 @@ def read_conditions(raws: list[dict[str, Any]], terminology: Terminology, today:
                 from_record,
                 latest,
                 parts,
+                unread,
             )
         )
     if undated:

@@ -33,6 +33,8 @@ from cds_service.fhir.versions import to_r4
 log = logging.getLogger(__name__)
 
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
+# The other statuses of R4's required value set (DSTU2's are among R4's): no course, rightly.
+_NEVER_TAKEN = {"cancelled", "entered-in-error", "draft"}
 MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _UNKNOWN_COURSE_DAYS = 14
 
@@ -162,15 +164,15 @@ def read_courses(
     today: date,
     zone: tzinfo,
     history_days: int,
-) -> tuple[list[Course], list[Course], int]:
+) -> tuple[list[Course], list[Course], int, list[str]]:
     """The courses; the finished orders of a drug a rule reads with no date it began (read, not
     placed in time: the notice names those no card asks about): one whose end is recorded is a
     course too, one with none no course (a course of today marked ``START_UNRECORDED``); and how
-    many orders name no drug, by a reference that leads to none (the history read in part).
-    ``zone``: the site's, where ``today`` is; ``history_days``: how far back a check reads a
-    finished course."""
+    many orders name no drug, by a reference that leads to none (the history read in part); the
+    drugs of orders whose status could not be read (``_status_unread``). ``zone``: the site's,
+    where ``today`` is; ``history_days``: how far back a check reads a finished course."""
     drug_of, plans = _DRUGS.reader(terminology), _PLANS.table(terminology)
-    courses, undated, unnamed = list[Course](), list[Course](), 0
+    courses, undated, unnamed, unsure = list[Course](), list[Course](), 0, list[str]()
     for raw in raws:
         # The drug is named the same way in every FHIR version: most of a history is dropped here,
         # before its type is asked (a MedicationStatement naming the drug is no order).
@@ -192,11 +194,12 @@ def read_courses(
         raw = to_r4(raw) or raw
         status: Any = raw.get("status")
         bare = type(status) is str and status in _HISTORY_STATUSES  # most orders: no call
-        if not bare and not (status := _history_status(status)):
-            continue
         reference = reference_of(raw)
         if draft_ingredients.get(reference, "") == drug.ingredient:
             continue  # the draft's own copy
+        if not bare and not (status := _history_status(status)):
+            unsure += [drug.name] if _status_unread(raw, today, history_days) else []
+            continue
         try:
             plan, last_end = read.plan(raw, terminology, plans)
             days = _course_days(raw, plan, status, today)
@@ -211,15 +214,38 @@ def read_courses(
         courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
         if parts == START_UNRECORDED and status not in LISTED:
             undated.append(courses[-1])  # finished, placed by its end alone: named too
-    if unnamed or undated:
-        log.warning("medications: %d order(s) with no drug, %d with no start date", unnamed, len(undated))
-    return courses, undated, unnamed
+    _said(unnamed, len(undated), len(unsure))
+    return courses, undated, unnamed, unsure
+
+
+def _said(unnamed: int, undated: int, unsure: int) -> None:
+    """How many orders were read in part, for the operator: counts, no patient's data."""
+    if unnamed or undated or unsure:
+        log.warning(
+            "medications: %d order(s) with no drug, %d with no start date, %d with a status unread",
+            unnamed,
+            undated,
+            unsure,
+        )
 
 
 def _history_status(status: Any) -> str:
     """An order's status if a course has it ("Active": a capital drops no course), else ""."""
     status = status.lower() if isinstance(status, str) else ""
     return status if status in _HISTORY_STATUSES else ""
+
+
+def _status_unread(raw: dict[str, Any], today: date, history_days: int) -> bool:
+    """An order whose status is none R4 knows ("bogus", "unknown", none at all), written when a
+    check could read it (``_unnamed``'s window): no course, for it may have been cancelled or
+    entered in error, but named in the notice (left out with no word, a duplicate relaxant went
+    unseen). Cancelled, entered in error and draft are read: never taken. A legacy order written
+    before any check reads a finished course is no news: its "unknown" would be said on every call."""
+    status = raw.get("status")
+    if isinstance(status, str) and status.lower() in _NEVER_TAKEN:
+        return False
+    start = to_date(raw.get("authoredOn")) or _validity_start(raw)
+    return start is None or start >= today - timedelta(days=history_days)
 
 
 def _latest_day(instant: datetime, zone: tzinfo, end: date) -> date | None:

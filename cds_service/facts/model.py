@@ -23,6 +23,8 @@ BIRTH_DATE = "patient.birthDate"
 ONSET = "conditions.onset"
 NO_PATIENT = "patient.none"
 NO_BIRTH_DATE = "patient.birthDate.none"
+# A condition or an order whose status could not be read (``PatientContext.statuses_unread``).
+STATUS = "history.status"
 # ``Course.start_parts`` of an order whose start no date records (``Course.start_known``).
 START_UNRECORDED = 0
 # The statuses the medication list shows: taken, or to be taken again.
@@ -92,6 +94,9 @@ class Condition(NamedTuple):
     onset_latest: date | None = None
     # The parts of the onset's date that were recorded: 1 a year alone, 2 a month, 3 a day.
     onset_parts: int = 3
+    # A status given could not be read: taken as current, and named in the notice
+    # (``conditions._standing``).
+    status_unread: bool = False
 
     def onset_since(self, day: date) -> bool:
         """May the onset be on or after ``day``? A month alone counts for every day it covers: an
@@ -180,6 +185,13 @@ class Procedure:
     drafted: bool = False
 
 
+class StatusesUnread(NamedTuple):
+    """What the notice names as read without its status: conditions (their words), orders (drugs)."""
+
+    conditions: tuple[str, ...] = ()
+    orders: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class PatientContext:
     hook: str
@@ -212,6 +224,8 @@ class PatientContext:
     unread_orders: int = 0
     # Conditions whose onset given is no date, none standing in (``conditions.read_conditions``).
     undated_conditions: int = 0
+    # The drugs of history orders whose status could not be read: no course (``courses.read_courses``).
+    status_unread_orders: tuple[str, ...] = ()
     # Why the age is unknown, for the clinician to be told (None: known): ``NO_PATIENT``,
     # ``NO_BIRTH_DATE``, or ``BIRTH_DATE`` (one given that is no date).
     age_unknown: str | None = None
@@ -229,12 +243,19 @@ class PatientContext:
     @property
     def read_in_part(self) -> frozenset[str]:
         """What could not be read into facts, for the notice that says so: the medication history
-        (an order's drug unnamed), a condition's onset, and why the age is unknown (the older
+        (an order's drug unnamed), a condition's onset, a status, and why the age is unknown (the older
         adults' checks silent with no word on the screen is what a clinician must not get). Orders
         with no start date are named by the notice themselves (``undated_orders``)."""
-        unread = {"medications": self.unread_orders, ONSET: self.undated_conditions}
+        unread = {"medications": self.unread_orders, ONSET: self.undated_conditions, STATUS: any(self.statuses_unread)}
         found = frozenset(name for name, count in unread.items() if count)
         return found | {self.age_unknown} if self.age_unknown else found
+
+    @property
+    def statuses_unread(self) -> StatusesUnread:
+        """The conditions whose status could not be read (taken as current) and the drugs of the
+        orders whose status could not be read (no course), each once, as the notice names them."""
+        conditions = tuple(dict.fromkeys(c.display for c in self.conditions if c.status_unread))
+        return StatusesUnread(conditions, tuple(dict.fromkeys(self.status_unread_orders)))
 
     @property
     def symptom_days(self) -> int | None:

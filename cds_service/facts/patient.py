@@ -182,7 +182,7 @@ def build_context(
     }
     conditions, undated_conditions = read_conditions(history.get("conditions", []), terminology, today)
     medication_history = history.get("medications", [])
-    courses, undated_orders, unnamed_orders = read_courses(
+    courses, undated_orders, unnamed_orders, status_unread = read_courses(
         medication_history, draft_ingredients, terminology, medications, today, zone, history_days
     )
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
@@ -205,5 +205,6 @@ def build_context(
         undated_orders=tuple(undated_orders),
         unread_orders=unnamed_orders,
         undated_conditions=undated_conditions,
+        status_unread_orders=tuple(status_unread),
         age_unknown=age_unknown,
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from cds_service.errors import DataUnavailable, InvalidRequest
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import Course, Order, PatientContext
+from cds_service.facts.model import Course, Order, PatientContext, StatusesUnread
 from cds_service.facts.orders import draft_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import full_urls
@@ -117,7 +117,7 @@ async def evaluate(
     elif call.unnamed:
         reason = client.reason if isinstance(client, Unfetchable) else "the request has no fhirServer"
         log.warning("draftOrders: the Medications its orders name cannot be read (%s)", reason)
-    left_out, partial, undated = call.left_out, frozenset[str](), tuple[Course, ...]()
+    left_out, partial, undated, statuses = call.left_out, frozenset[str](), tuple[Course, ...](), StatusesUnread()
     findings: list[Finding] = []
     if call.rules:
         data = await (reading or _patient_data(service, call, client, deadline))
@@ -125,8 +125,8 @@ async def evaluate(
         left_out, partial = left_out + data.left_out, data.partial | (data.failed & {"patient"})
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
         partial, undated = age_said(partial | patient.read_in_part, call.rules, left_out), patient.undated_orders
-    cards: list[dict[str, Any]] = []
-    issued: list[IssuedCard] = []
+        statuses = patient.statuses_unread
+    cards, issued = list[dict[str, Any]](), list[IssuedCard]()
     asked: frozenset[str] = frozenset()  # undated orders a card shown asks about: no notice names them
     if findings:
         # Stored feedback is read only when there is a card it could silence.
@@ -137,7 +137,7 @@ async def evaluate(
             _answer, findings, silenced, call.rules, knowledge, new_uuid, room, call.context.userId, inline=inline
         )
     undated = tuple(course for course in undated if course.reference not in asked)
-    ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated)
+    ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated, statuses=statuses)
     return Evaluation(call.request, call.context, [*cards, *ending], issued)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT, inert
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import BIRTH_DATE, NO_BIRTH_DATE, NO_PATIENT, ONSET, Course, Order
+from cds_service.facts.model import BIRTH_DATE, NO_BIRTH_DATE, NO_PATIENT, ONSET, STATUS, Course, Order, StatusesUnread
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
@@ -43,13 +43,14 @@ def notices(
     *,
     unchecked: tuple[str, ...] = (),
     undated: tuple[Course, ...] = (),
+    statuses: StatusesUnread,
 ) -> list[dict[str, Any]]:
     """The notices a call's answer ends with: data of another patient left out (``left_out``, the
     fields), drafts whose drug could not be read (``unchecked``, as ``unread_drafts`` names
     them), and prefetch keys read in part (``partial``; "patient": the record not read at all;
     ``read_in_part``'s names: why the age is unknown, and what else was not read), naming the
-    finished orders no check could place (``undated``: no date they began) for the clinician to
-    look up."""
+    finished orders no check could place (``undated``: no date they began) and what was read
+    without its status (``statuses``) for the clinician to look up."""
     cards = []
     if left_out:
         log.warning("resources of another patient than context.patientId left out of %s", ", ".join(left_out))
@@ -57,7 +58,7 @@ def notices(
     if unchecked:  # the kind of failure only: the reference may carry an id the EHR built from the patient's
         log.warning("a draft order under review names a drug that cannot be read: not checked")
     if partial or undated:  # a draft not checked is said in the same card: the notices stay two at most
-        cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated))
+        cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated, statuses=statuses))
     elif unchecked:
         summary = _not_checked_summary(unchecked)
         detail = f"{_unchecked(unchecked)} Review {'it' if len(unchecked) == 1 else 'them'} before signing."
@@ -144,7 +145,12 @@ def _unchecked(unchecked: tuple[str, ...]) -> str:
 
 
 def _partial(
-    partial: frozenset[str], new_uuid: Callable[[], str], *, unchecked: tuple[str, ...], undated: tuple[Course, ...]
+    partial: frozenset[str],
+    new_uuid: Callable[[], str],
+    *,
+    unchecked: tuple[str, ...],
+    undated: tuple[Course, ...],
+    statuses: StatusesUnread,
 ) -> dict[str, Any]:
     """Keys read in part, a condition's onset that is no date, and why the age is unknown (the
     older adults' checks did not run: the clinician must not take their silence for a clear
@@ -175,7 +181,9 @@ def _partial(
         lines.append(
             "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."
         )
-    in_part = bool(history) or ONSET in partial
+    if STATUS in partial:
+        lines += _status_lines(statuses)
+    in_part = bool(history) or ONSET in partial or STATUS in partial
     if in_part or age or unchecked:  # orders undated alone were read: their line says what to do
         lines.append(
             "Any other card comes from what was read, and a check that needed the rest may be missing: "
@@ -193,6 +201,24 @@ def _partial(
     else:  # the history was read, and some of it cannot be placed in time
         summary = _undated_summary(undated, len(said))
     return _card(new_uuid, PARTIAL_HISTORY_TOPIC, summary, " ".join(lines))
+
+
+def _status_lines(statuses: StatusesUnread) -> list[str]:
+    """What was read without its status, and how: a condition taken as current (its card, if it
+    has one, is shown: a red flag missing unseen is the worse error), an order used by no check
+    (it may have been cancelled or entered in error); each named as the record words it."""
+    lines = []
+    conditions, orders = (dict.fromkeys(f"**{inert(name)}**" for name in names) for names in statuses)
+    if len(conditions) == 1:
+        lines.append(f"A condition's status could not be read, so it was taken as current: {named(conditions, '')}.")
+    elif conditions:
+        said = named(conditions, "; ")
+        lines.append(f"Some conditions' statuses could not be read, so they were taken as current: {said}.")
+    if len(orders) == 1:
+        lines.append(f"An order's status could not be read, so no check used it: {named(orders, '')}.")
+    elif orders:
+        lines.append(f"Some orders' statuses could not be read, so no check used them: {named(orders, '; ')}.")
+    return lines
 
 
 def _undated_summary(undated: tuple[Course, ...], count: int) -> str:
@@ -226,7 +252,7 @@ def age_said(partial: frozenset[str], rules: list[Rule], left_out: tuple[str, ..
 
 
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.
-_NO_KEYS = ("patient", NO_PATIENT, BIRTH_DATE, NO_BIRTH_DATE, ONSET)
+_NO_KEYS = ("patient", NO_PATIENT, BIRTH_DATE, NO_BIRTH_DATE, ONSET, STATUS)
 
 
 def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:
