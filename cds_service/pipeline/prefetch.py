@@ -26,6 +26,7 @@ from cds_service.errors import InvalidRequest
 from cds_service.facts.medications import MedicationIndex
 from cds_service.fhir.json import failed_outcome, kinds_of, resource_list, unread_entry
 from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
+from cds_service.pipeline.misplaced import read_where_they_belong
 from cds_service.pipeline.one_patient import own_resources
 from cds_service.protocol.services import PrefetchKey, read_prefetch
 
@@ -59,7 +60,9 @@ class _Completion:
     """The keys read so far, and what was said of them."""
 
     patient_id: str
+    keys: tuple[PrefetchKey, ...] = ()
     resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    kinds: dict[str, frozenset[str]] = field(default_factory=dict)  # the types each key's resources hold
     unavailable: dict[str, str] = field(default_factory=dict)
     partial: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
@@ -85,14 +88,15 @@ class _Completion:
         if kept is not None:
             found = kept
             self.left_out.append(f"prefetch.{name}")
-        self.resources[name] = found
+        self.resources[name], self.kinds[name] = found, kinds
 
     def data(self) -> PatientData:
         for name, reason in self.unavailable.items():
             log.warning("prefetch %s unavailable: %s", name, reason)
-        unavailable, partial, failed = self.unavailable, frozenset(self.partial), frozenset(self.failed)
+        resources, unanswered = read_where_they_belong(self.keys, self.resources, self.kinds)
+        unavailable, partial, failed = self.unavailable, frozenset(self.partial) | unanswered, frozenset(self.failed)
         left_out, fetched = tuple(self.left_out), frozenset(self.fetched)
-        return PatientData(self.resources, unavailable, partial, failed, left_out, fetched, tuple(self.medications))
+        return PatientData(resources, unavailable, partial, failed, left_out, fetched, tuple(self.medications))
 
 
 async def complete_prefetch(
@@ -108,7 +112,7 @@ async def complete_prefetch(
     the rest through ``client``; raises ``InvalidRequest`` for a key of ours that holds no resource.
     ``medications``: those the request brought, which need not be fetched."""
     prefetch = read_prefetch(keys, sent)
-    done = _Completion(patient_id)
+    done = _Completion(patient_id, keys)
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
     for key in keys:
         if key.name in prefetch and prefetch[key.name] is None:
