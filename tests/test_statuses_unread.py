@@ -152,3 +152,12 @@ def test_a_dstu2_order_whose_status_cannot_be_read_is_named(module: TestClient) 
     body = answered(module, request)
     assert "muscle-relaxant-duplicate" not in rule_ids(body)
     assert "so no check used it: **Cyclobenzaprine" in notice(body)["detail"]
+
+
+def test_a_dstu2_condition_status_that_cannot_be_read_is_said(module: TestClient) -> None:
+    """A DSTU2 status is a bare code, made R4's CodeableConcept: one no version knows is said."""
+    request = fixture(ORDER.format("dstu2"))
+    first(request, "conditions")["clinicalStatus"] = "actve"
+    body = answered(module, request)
+    assert "cyclobenzaprine-hepatic-impairment" in rule_ids(body)
+    assert "so it was taken as current: **Chronic viral hepatitis C**." in notice(body)["detail"]
