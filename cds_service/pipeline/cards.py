@@ -28,6 +28,7 @@ from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal
 from cds_service.rules.interactions import named
 from cds_service.rules.safe_update import safe_update
+from cds_service.storage.records import IssuedCard
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,24 @@ def draft_hash(finding: Finding, card: dict[str, Any], user: str | None) -> str:
         "card": [card["indicator"], card["summary"], card.get("detail")],
     }
     return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+def issued_card(
+    finding: Finding, card: dict[str, Any], catalog: CardCatalog, terminology: Terminology, user: str | None
+) -> IssuedCard:
+    """What the service remembers of the card it renders of ``finding``: what feedback is
+    checked against and counted for, and what keeps it quiet (its draft, its subject)."""
+    return IssuedCard(
+        card["uuid"],
+        finding.rule_id,
+        finding.order.key,
+        card["indicator"],
+        keys_after_dose_change(finding, card, catalog, terminology),
+        finding.order.reference,
+        draft_hash(finding, card, user),
+        suggestions=tuple(suggestion["uuid"] for suggestion in card.get("suggestions", ())),
+        subject=finding.subject,
+    )
 
 
 def keys_after_dose_change(

@@ -32,7 +32,7 @@ from cds_service.facts.model import Course, Order, PatientContext, StatusesUnrea
 from cds_service.facts.orders import draft_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import full_urls
-from cds_service.pipeline.cards import compose_suggestions, draft_hash, keys_after_dose_change, render, within_limit
+from cds_service.pipeline.cards import compose_suggestions, issued_card, render, within_limit
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.notices import age_said, notice_count, notices, unread_drafts
@@ -285,16 +285,5 @@ def _cards(
         cards.append(card)
         if finding.names_undated:
             asks[card["uuid"]] = finding.names_undated
-        issued.append(
-            IssuedCard(
-                card["uuid"],
-                finding.rule_id,
-                finding.order.key,
-                card["indicator"],
-                keys_after_dose_change(finding, card, knowledge.catalog, knowledge.terminology),
-                finding.order.reference,
-                draft_hash(finding, card, user),
-                suggestions=tuple(suggestion["uuid"] for suggestion in card.get("suggestions", ())),
-            )
-        )
+        issued.append(issued_card(finding, card, knowledge.catalog, knowledge.terminology, user))
     return cards, issued, asks

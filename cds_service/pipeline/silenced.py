@@ -19,9 +19,10 @@ def unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -
         if silenced.swapped_draft(finding.rule_id, finding.order.key):
             log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
         elif (
-            finding.rule_id in silenced.snoozed
+            silenced.snoozes(finding.rule_id, finding.subject)
             and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
         ):
+            # The rule alone: its subject is drug and condition codes, said of this patient.
             log.debug("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
         else:
             kept.append(finding)

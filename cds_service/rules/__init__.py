@@ -49,15 +49,6 @@ class RuleConfig(BaseModel):
         return 0
 
 
-class NotSnoozedConfig(RuleConfig):
-    """A rule whose card names another drug or condition the patient takes or has: they come and
-    go, and a snooze silences the whole rule for the patient, so "don't show again" said of
-    gabapentin would hide the oxycodone ordered next week (a clinical safety review). Shipped
-    never snoozed, whatever CDS_SNOOZE_DAYS says; a site may set it."""
-
-    snooze_days: int | None = Field(default=0, ge=0, le=3650)
-
-
 # The age from which a rule reads a patient as an older adult (Beers: 65), the same bounds for
 # each rule that has one: 0 was accepted by two of them, and made every adult one.
 OlderAdultAge = Annotated[int, Field(ge=18, le=120)]
@@ -103,6 +94,13 @@ class Finding:
     # History orders with no start date that this card names, asking when last taken: the
     # partial-history notice leaves them to it when the card is shown (``pipeline.evaluate``).
     names_undated: frozenset[str] = frozenset()
+    # What the card names besides the ordered drug, as stable identities: the other drugs'
+    # ingredients, the conditions' codes ("system|code"). A "don't show again" then silences
+    # this rule's card only while a new card's subject is within what the snoozed card named: a
+    # snooze said of gabapentin must not hide the oxycodone ordered next (a clinical safety
+    # review). None: the card names nothing else, and a snooze silences the whole rule.
+    # Drug and condition codes only, never a patient's identifiers: stored with the card record.
+    subject: frozenset[str] | None = None
 
     @property
     def deletes_order(self) -> bool:

@@ -22,9 +22,9 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.fhir.coding import ICD10CM
-from cds_service.rules import Finding, NotSnoozedConfig, Proposal, Rule
+from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import days_since_onset, is_muscle_relaxant, onset_shown
+from cds_service.rules.common import condition_subject, days_since_onset, is_muscle_relaxant, onset_shown
 from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
 
 RULE_ID = "back-pain-red-flag"
@@ -34,7 +34,7 @@ RED_FLAGS = ("cauda-equina", "spinal-infection", "vertebral-fracture", "spinal-m
 _INITIAL_ENCOUNTER = frozenset("AB")
 
 
-class Config(NotSnoozedConfig):
+class Config(RuleConfig):
     # A cauda equina syndrome with onset this recent is an emergency (critical card, MRI).
     emergency_days: int = Field(default=30, ge=1, le=365)
     # A vertebral fracture coded without an initial-encounter 7th character is current only
@@ -88,15 +88,17 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         code = terminology.matching(concept, condition.codes) or condition.codes[0]
         lines.append(_line(condition, code.code, today))
     facts = {"conditions": "\n".join(lines)}
+    subject = condition_subject(flags, terminology)
     since = today - timedelta(days=config.emergency_days)
     emergency = next((c for concept, c in flags if concept == "cauda-equina" and c.onset_since(since)), None)
     if emergency is None:
-        return Finding(RULE_ID, "serious-pathology", order, facts)
+        return Finding(RULE_ID, "serious-pathology", order, facts, subject=subject)
     if _imaged_since(context, terminology, emergency):
-        return Finding(RULE_ID, "emergency", order, facts)  # the card's "unless already done" applies
+        return Finding(RULE_ID, "emergency", order, facts, subject=subject)  # the card's "unless already done" applies
     reason = (emergency.reference, emergency.display)
     mri = service_request(patient_id=context.patient_id, code=MRI_LUMBAR, reason=reason, order=order, stat=True)
-    return Finding(RULE_ID, "emergency", order, facts, (Proposal(actions=(create(mri),), recommended=True),))
+    proposals = (Proposal(actions=(create(mri),), recommended=True),)
+    return Finding(RULE_ID, "emergency", order, facts, proposals, subject=subject)
 
 
 def _imaged_since(context: PatientContext, terminology: Terminology, condition: Condition) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -97,6 +98,17 @@ def age_facts(context: PatientContext) -> dict[str, str]:
 def condition_label(condition: Condition, terminology: Terminology, concept: str) -> str:
     code = terminology.matching(concept, condition.codes) or condition.codes[0]
     return f"{condition.display} ({code.code})"
+
+
+def condition_subject(found: Iterable[tuple[str, Condition]], terminology: Terminology) -> frozenset[str]:
+    """The codes (``system|code``, as compared) of each (concept, condition) a card names, the
+    one that put it in the concept first (``Finding.subject``): an identity a new condition
+    does not share, where its display or resource id may change or be the patient's own."""
+    subject = set()
+    for concept, condition in found:
+        system, code = (terminology.matching(concept, condition.codes) or condition.codes[0]).key
+        subject.add(f"{system}|{code}")
+    return frozenset(subject)
 
 
 def since(condition: Condition) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, NotSnoozedConfig, Rule
-from cds_service.rules.common import is_cyclobenzaprine
+from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules.common import condition_subject, is_cyclobenzaprine
 from cds_service.rules.cyclobenzaprine_contraindicated_condition import condition_facts
 
 RULE_ID = "cyclobenzaprine-anticholinergic-caution"
@@ -21,9 +21,10 @@ CAUTIONS = ("urinary-retention", "bph-urinary-symptoms", "angle-closure", "ocula
 _ANY_CAUTION = frozenset(CAUTIONS)
 
 
-class Config(NotSnoozedConfig):
-    """No thresholds: any active condition of the sets counts. Never snoozed: a snooze said of
-    benign prostatic hyperplasia would hide an angle-closure glaucoma recorded next."""
+class Config(RuleConfig):
+    """No thresholds: any active condition of the sets counts. A snooze holds for the conditions
+    its card named (``Finding.subject``): said of benign prostatic hyperplasia, it does not hide an
+    angle-closure glaucoma recorded next."""
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
@@ -37,7 +38,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     ]
     if not found:
         return None
-    return Finding(RULE_ID, "caution", order, condition_facts(found, context.today, terminology))
+    subject = condition_subject(((concept, condition) for condition, concept in found), terminology)
+    return Finding(RULE_ID, "caution", order, condition_facts(found, context.today, terminology), subject=subject)
 
 
 FACTS = ("condition", "conditions")

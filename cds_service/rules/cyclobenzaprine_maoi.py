@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import LISTED, Course, Order, PatientContext
-from cds_service.rules import Finding, NotSnoozedConfig, Rule
+from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
 from cds_service.rules.course_said import (
     course_end,
@@ -43,10 +43,13 @@ REVERSIBLE = "maoi-reversible"
 _ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
 
 
-class Config(NotSnoozedConfig):
-    # Never snoozed also because its warnings ask whether an MAO inhibitor is still taken, and
-    # "don't show again" would hide that for weeks from a patient who may be taking one (a
-    # pharmacist's read); "washout complete" is the override.
+class Config(RuleConfig):
+    # Never snoozed by default, whatever CDS_SNOOZE_DAYS says: its contraindication card is
+    # critical (never snoozed in any case), and its warnings ask whether an MAO inhibitor is still
+    # taken: "don't show again" would hide that for weeks from a patient who may be taking one (a
+    # pharmacist's read); "washout complete" is the override. A site that sets it snoozes the
+    # warnings for the inhibitors they named only (``Finding.subject``).
+    snooze_days: int | None = Field(default=0, ge=0, le=3650)
     # The label's contraindication: a site may be stricter, never laxer (the card says "within").
     washout_days: int = Field(default=14, ge=14, le=365)
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.
@@ -251,7 +254,8 @@ def _finding(
     if variant == "maoi":
         facts["washout"] = _washout(ingredients, reversible, config)
     proposals = remove(order) if variant == "maoi" else ()
-    return Finding(RULE_ID, variant, order, facts, proposals, evidence=tuple(evidence))
+    subject = frozenset(ingredients)
+    return Finding(RULE_ID, variant, order, facts, proposals, evidence=tuple(evidence), subject=subject)
 
 
 def _days(days: int) -> str:

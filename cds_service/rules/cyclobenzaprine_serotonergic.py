@@ -11,24 +11,24 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, NotSnoozedConfig, Rule
+from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine
-from cds_service.rules.interactions import alongside, ingredients, labels
+from cds_service.rules.interactions import alongside, drug_subject, ingredients, labels
 
 RULE_ID = "cyclobenzaprine-serotonergic"
+SEROTONERGIC = "serotonergic"
 
 
-def evaluate(
-    context: PatientContext, order: Order, terminology: Terminology, config: NotSnoozedConfig
-) -> Finding | None:
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
-    found = alongside(context, order, terminology, ("serotonergic",))
+    found = alongside(context, order, terminology, (SEROTONERGIC,))
     if not found:
         return None
     with_tramadol = any(a.drug.ingredient == "tramadol" for a in found)
     facts = {"drugs": labels(found), "ingredients": ingredients(found)}
-    return Finding(RULE_ID, "tramadol" if with_tramadol else "serotonergic", order, facts)
+    subject = drug_subject(found, terminology, (SEROTONERGIC,))
+    return Finding(RULE_ID, "tramadol" if with_tramadol else "serotonergic", order, facts, subject=subject)
 
 
 FACTS = ("drugs", "ingredients")
@@ -38,5 +38,5 @@ RULE = Rule(
     variants=dict.fromkeys(("serotonergic", "tramadol"), FACTS),
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
-    config=NotSnoozedConfig,
+    config=RuleConfig,
 )

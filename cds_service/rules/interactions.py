@@ -105,6 +105,18 @@ def alongside(
     return found
 
 
+def drug_subject(found: Iterable[Alongside], terminology: Terminology, concepts: Iterable[str]) -> frozenset[str]:
+    """The ingredients of ``concepts`` the drugs found hold (``Finding.subject``): codeine, not
+    carisoprodol, of a combination counted as an opioid; the drug's own ingredient when its
+    product names none of them (a course read by its concepts)."""
+    concepts = tuple(concepts)
+    return frozenset(
+        ingredient
+        for a in found
+        for ingredient in ([i for c in concepts for i in terminology.ingredients_of(c, a.drug)] or [a.drug.ingredient])
+    )
+
+
 def ingredients(found: Iterable[Alongside]) -> str:
     """The ingredients, each once, in the order found: short enough for a card's summary."""
     return named(dict.fromkeys(a.drug.ingredient for a in found), ", ")

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, NotSnoozedConfig, OlderAdultAge, Rule
+from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
 from cds_service.rules.common import age_facts, is_muscle_relaxant
-from cds_service.rules.interactions import alongside, labels, named
+from cds_service.rules.interactions import alongside, drug_subject, labels, named
 
 RULE_ID = "muscle-relaxant-cns-depressant"
 CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")
 
 
-class Config(NotSnoozedConfig):
+class Config(RuleConfig):
     # From this age the card adds the Beers advice on CNS-active drugs.
     min_age: OlderAdultAge = 65
 
@@ -56,7 +56,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "age": age_facts(context)["age"],
     }
     variant = "older-adult" if older else "cns-depressant"
-    return Finding(RULE_ID, variant, order, facts, evidence=tuple(evidence))
+    subject = drug_subject(found, terminology, CLASSES)
+    return Finding(RULE_ID, variant, order, facts, evidence=tuple(evidence), subject=subject)
 
 
 FACTS = ("age", "drug", "drugs", "ingredients", "relaxant")

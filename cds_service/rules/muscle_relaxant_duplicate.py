@@ -11,19 +11,19 @@ agent, not a second one on top).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, NotSnoozedConfig, Rule
+from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine, is_muscle_relaxant, remove
-from cds_service.rules.interactions import Alongside, alongside, labels, named
+from cds_service.rules.interactions import Alongside, alongside, drug_subject, labels, named
 
 RULE_ID = "muscle-relaxant-duplicate"
 RELAXANT = "muscle-relaxant"
 
 
-def evaluate(
-    context: PatientContext, order: Order, terminology: Terminology, config: NotSnoozedConfig
-) -> Finding | None:
+def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: RuleConfig) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
     # Positions of the drafts under review, found once per order (not once per other drug: that
@@ -42,6 +42,7 @@ def evaluate(
         "others": labels(found),
         "ingredients": named(ingredients, ", "),
     }
+    finding = _finding(order, facts, drug_subject(found, terminology, (RELAXANT,)))
     listed = [a for a in same if a.since is not None]  # on record, not drafted now
     dated = [(a.since, a.since_shown, a.status) for a in listed if a.since_known]
     active = [entry for entry in dated if entry[2] == "active"]
@@ -50,14 +51,19 @@ def evaluate(
     if active or (dated and not any(a.status == "active" for a in listed)):
         _, facts["ordered_on"], status = max(active or dated)
         facts["status"] = status.replace("-", " ")
-        return Finding(RULE_ID, "same-drug" if active else "same-drug-finished", order, facts, remove(order))
+        return finding("same-drug" if active else "same-drug-finished")
     if listed:  # listed, no start date recorded
         # Its days taken unknown, a renewal of oral cyclobenzaprine may pass the label's 2–3 weeks
         # unseen (cyclobenzaprine-duration counts no days it cannot date): said where it is decided.
         oral_cyclobenzaprine = is_cyclobenzaprine(order, terminology) and not order.drug.sublingual
         variant = "same-drug-undated-short-use" if oral_cyclobenzaprine else "same-drug-undated"
-        return Finding(RULE_ID, variant, order, facts, remove(order))
-    return Finding(RULE_ID, "same-drug-draft" if same else "duplicate", order, facts, remove(order))
+        return finding(variant)
+    return finding("same-drug-draft" if same else "duplicate")
+
+
+def _finding(order: Order, facts: dict[str, str], subject: frozenset[str]) -> Callable[[str], Finding]:
+    """The card of a variant: it names the other relaxants' ingredients (its subject)."""
+    return lambda variant: Finding(RULE_ID, variant, order, facts, remove(order), subject=subject)
 
 
 def _counts(other: Alongside, order: Order, reviewed: dict[str, int]) -> bool:
@@ -80,5 +86,5 @@ RULE = Rule(
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
-    config=NotSnoozedConfig,
+    config=RuleConfig,
 )

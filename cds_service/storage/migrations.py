@@ -112,6 +112,11 @@ def _add_keyed(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_issued_cards_unkeyed ON issued_cards (uuid) WHERE keyed IS NULL"))
 
 
+def _add_subject(connection: Connection) -> None:
+    # Null for every card stored before: what it named cannot be told (``Quiet.snoozes``).
+    connection.execute(text("ALTER TABLE issued_cards ADD COLUMN subject TEXT"))
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
@@ -124,6 +129,7 @@ MIGRATIONS = (
     Migration(8, "the suggestions each card offered, to refuse feedback accepting one it did not", _add_suggestions),
     Migration(9, "which cards keep their draft's reference as a keyed hash, as patient ids are", _add_keyed),
     Migration(10, "a fingerprint of the patient-id key, so a process started with another is refused", _add_key_check),
+    Migration(11, "what each card named besides the order, so a snooze holds for that alone", _add_subject),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

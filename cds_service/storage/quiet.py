@@ -121,7 +121,7 @@ def read_quiet(
     since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
     until = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
     swapped: set[tuple[str, str]] = set()
-    snoozed: set[str] = set()
+    snoozed: set[tuple[str, frozenset[str] | None]] = set()
     for row in connection.execute(
         _FEEDBACK_OF_PATIENT[owner is not None], {"patient": patient, "since": since, **scope}
     ):
@@ -134,7 +134,7 @@ def read_quiet(
         by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
         snoozable = row.outcome == "overridden" and by_reason and row.indicator in ("warning", "info")
         if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
-            snoozed.add(row.rule_id)
+            snoozed.add((row.rule_id, _subject(row.subject)))
             until = min(until, at + timedelta(days=days))
     where: dict[str, object] = {"patient": patient, "today": today, **scope}
     shown = _shown_today(connection, where, services, pseudonym) if services else frozenset()
@@ -177,6 +177,12 @@ def _accepted_today(
     }
 
 
+def _subject(stored: str | None) -> frozenset[str] | None:
+    """A card's subject as stored (a JSON list); None for a card that kept none: its rule's
+    cards name nothing else, or an older release stored it (``Quiet.snoozes``)."""
+    return frozenset(json.loads(stored)) if stored is not None else None
+
+
 def _accepted(accepted_suggestions: str | None) -> list[str]:
     """The suggestion uuids a feedback item accepted."""
     return json.loads(accepted_suggestions) if accepted_suggestions else []
@@ -200,6 +206,7 @@ _FEEDBACK_OF_PATIENT = _with_and_without_owner(
         issued_cards.c.indicator,
         issued_cards.c.keys_after,
         issued_cards.c.keyed,
+        issued_cards.c.subject,
         feedback.c.outcome,
         feedback.c.accepted_suggestions,
         feedback.c.override_system,

@@ -31,6 +31,9 @@ class IssuedCard:
     owner: Owner | None = None
     # The uuids of the suggestions it offered: feedback may accept these, and no others.
     suggestions: tuple[str, ...] = ()
+    # What the card named besides the ordered drug (``Finding.subject``): a snooze of it holds
+    # while a new card of its rule names nothing else. None: the rule's cards name nothing else.
+    subject: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class CardRecord:
                 "order_key": pseudonym(c.order_key),
                 "keys_after": json.dumps({u: pseudonym(k) for u, k in c.keys_after}) if c.keys_after else None,
                 "suggestions": json.dumps(c.suggestions),
+                "subject": json.dumps(sorted(c.subject)) if c.subject is not None else None,
                 "draft": keyed(c.draft),
                 "draft_hash": keyed(c.draft_hash),
                 "keyed": 1,
@@ -84,9 +88,10 @@ class Quiet:
     # 5 mg tablet from the older-adult swap): the rule stays quiet for the swapped draft, and for
     # no other (``swapped_draft``).
     swapped: frozenset[tuple[str, str]] = frozenset()
-    # Rules whose warning or info card the clinician asked not to see again for this patient
-    # ("dont-show-again") within the rule's snooze period.
-    snoozed: frozenset[str] = frozenset()
+    # (rule id, the snoozed card's subject) of each warning or info card the clinician asked not
+    # to see again for this patient ("dont-show-again") within its rule's snooze period; the
+    # subject None where the card record keeps none (``snoozes``).
+    snoozed: frozenset[tuple[str, frozenset[str] | None]] = frozenset()
     # Pseudonyms of the draft hashes of the non-critical cards shown today by an earlier hook
     # (order-select) and not accepted: order-sign does not repeat them for the unchanged draft
     # (``shown_today``).
@@ -98,6 +103,17 @@ class Quiet:
     def swapped_draft(self, rule_id: str, order_key: str) -> bool:
         """Did a dose-change swap of ``rule_id`` accepted today leave this draft (its ``Order.key``)?"""
         return bool(self.swapped) and (rule_id, self.pseudonym(order_key)) in self.swapped
+
+    def snoozes(self, rule_id: str, subject: frozenset[str] | None) -> bool:
+        """Is a card of ``rule_id`` naming ``subject`` (``Finding.subject``) snoozed? A rule whose
+        cards name nothing else (None), by any snooze of it. Else only by a snoozed card that named
+        all of it, one card: what was never named together on one card was never seen together.
+        A card recorded with no subject (by the release before) named what cannot be told: it
+        silences none of them, or a snooze said of gabapentin would hide the oxycodone after."""
+        return any(
+            rule == rule_id and (subject is None or (named is not None and subject <= named))
+            for rule, named in self.snoozed
+        )
 
     def shown_today(self, draft_hash: str | None) -> bool:
         """Did an earlier hook show this card (its ``IssuedCard.draft_hash``) for the unchanged draft today?"""

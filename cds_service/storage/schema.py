@@ -67,6 +67,11 @@ issued_cards = Table(
     # as patient_key is: an EHR may build an order's id from its patient's. Null: written as sent,
     # before version 9 or by an older release beside this one, and keyed by ``storage.keyed``.
     Column("keyed", SmallInteger),
+    # JSON [identity, ...]: what the card named besides the ordered drug (``Finding.subject``,
+    # drug ingredients and condition codes, no patient's identifiers); a snooze of the card holds
+    # for that alone. Null where its rule's cards name nothing else, and before version 11: such
+    # a snooze silences none of the cards of a rule that names a subject (``Quiet.snoozes``). Version 11.
+    Column("subject", Text),
     Index("ix_issued_cards_patient_rule", "patient_key", "rule_id"),
     Index("ix_issued_cards_issuer_issued", "issuer", "issued_at"),
     # Only the records to key (``storage.keyed``): empty once an upgrade is done, nothing to scan.

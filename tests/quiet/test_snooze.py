@@ -17,6 +17,7 @@ from tests.quiet.conftest import (
     HEPATIC,
     HEPATIC_CRITICAL,
     HEPATIC_WARNING,
+    MAOI,
     MAOI_CRITICAL,
     OTHER_PATIENT,
     PATIENT,
@@ -225,14 +226,34 @@ def test_with_snooze_off_dont_show_again_is_not_offered_and_overridden_cards_com
         ),
     ],
 )
-def test_cards_about_what_else_the_patient_takes_or_has_are_never_snoozed(
+def test_cards_about_what_else_the_patient_takes_or_has_are_snoozed_for_what_they_named(
     service: TestClient, clock: Clock, name: str, rule_id: str
 ) -> None:
-    """A snooze silences the rule for the patient whatever its card named: "don't show again"
-    said of one drug or condition would hide the next one (a clinical safety review)."""
+    """They offer "don't show again", and it holds for the drugs or conditions the card named
+    (tests/quiet/test_snooze_subject.py: a new one brings the card back)."""
     card = only_card(call(service, name), rule_id)
+    assert card["indicator"] == "warning"
+    assert SNOOZE_REASON in reason_codes(card)
+    override(service, card)
+    clock.set(days=1)
+    assert rule_id not in rule_ids(call(service, name))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cyclobenzaprine-maoi/fires-maoi-stop-date-unknown-v2-warning.json",
+        "cyclobenzaprine-maoi/fires-maoi-active-planned-end-passed-confirm-last-dose.json",
+    ],
+)
+def test_the_maoi_warnings_asking_for_the_last_dose_are_never_snoozed(
+    service: TestClient, clock: Clock, name: str
+) -> None:
+    """They ask whether an MAO inhibitor is still taken: "don't show again" would hide that for
+    weeks (a pharmacist's read); the rule ships with snooze_days 0, whatever CDS_SNOOZE_DAYS says."""
+    card = only_card(call(service, name), MAOI)
     assert card["indicator"] == "warning"
     assert reason_codes(card) and SNOOZE_REASON not in reason_codes(card)
     override(service, card)  # "don't show again", though not offered
     clock.set(days=1)
-    assert rule_id in rule_ids(call(service, name))
+    assert MAOI in rule_ids(call(service, name))
