@@ -477,11 +477,11 @@ def test_the_catalog_tells_a_snooze_turned_off_from_a_rule_that_never_snoozes(
     assert rows["tizanidine-cyp1a2-inhibitor"][6] == "-"
     assert rows["cyclobenzaprine-hepatic-impairment"][6] == "30 days"
     assert rows["cyclobenzaprine-maoi"][6] == "never"  # shipped so: its warnings ask if one is still taken
-    # Shipped so: their cards are about what else the patient takes or has (a safety review).
+    # Their cards are about what else the patient takes or has: snoozed for what they named alone.
     for rule_id in ("cyclobenzaprine-serotonergic", "muscle-relaxant-cns-depressant"):
-        assert rows[rule_id][6] == "never"
+        assert rows[rule_id][6] == "30 days"
     for rule_id in ("muscle-relaxant-duplicate", "cyclobenzaprine-anticholinergic-caution", "back-pain-red-flag"):
-        assert rows[rule_id][6] == "never"
+        assert rows[rule_id][6] == "30 days"
 
 
 def test_readme_rule_table_is_the_catalog(capsys) -> None:
