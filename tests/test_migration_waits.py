@@ -42,6 +42,7 @@ def _release_before(settings: Settings, knowledge_for: Callable[[Settings], Know
         connection.execute(text("ALTER TABLE issued_cards DROP COLUMN suggestions"))
         connection.execute(text("ALTER TABLE issued_cards DROP COLUMN keyed"))  # its index with it
         connection.execute(text("DROP TABLE patient_key_check"))
+        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN subject"))
         connection.execute(text("UPDATE schema_version SET version = 7"))  # created at the last: its one row
     return engine
 
