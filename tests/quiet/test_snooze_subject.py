@@ -67,6 +67,20 @@ def test_a_snoozed_depressant_card_stays_away_for_the_same_drug_and_comes_back_f
     assert CNS not in rule_ids(_post(service, request(GABAPENTIN)))  # the snooze itself holds
 
 
+def test_two_drugs_snoozed_on_two_cards_are_not_snoozed_together(
+    make_client: Callable[..., TestClient], clock: Clock, database_url: str
+) -> None:
+    """A snooze holds for what one card named: gabapentin's card and oxycodone's, each snoozed,
+    do not silence a card naming both, a combination the clinician was never shown."""
+    service = _service(make_client, clock, database_url)
+    override(service, only_card(_post(service, request(GABAPENTIN)), CNS))
+    override(service, only_card(_post(service, request(OXYCODONE)), CNS))
+    clock.set(days=1)
+    assert CNS not in rule_ids(_post(service, request(GABAPENTIN)))
+    assert CNS not in rule_ids(_post(service, request(OXYCODONE)))
+    assert CNS in rule_ids(_post(service, _with(GABAPENTIN, OXYCODONE, "medications")))
+
+
 def test_a_red_flag_snoozed_for_one_condition_comes_back_for_a_new_one(
     make_client: Callable[..., TestClient], clock: Clock, database_url: str
 ) -> None:
@@ -89,19 +103,24 @@ def test_a_rule_whose_card_names_nothing_else_is_snoozed_whole_as_before(
     assert DURATION not in rule_ids(_post(service, request(DURATION_WARNING)))
 
 
-def test_a_snooze_of_a_card_recorded_with_no_subject_does_not_silence_a_rule_that_names_one(
+def test_a_snooze_stored_by_the_release_before_silences_no_card_of_a_rule_that_names_a_subject(
     make_client: Callable[..., TestClient], clock: Clock, database_url: str
 ) -> None:
-    """A card the release before stored has no subject: what it named cannot be told, so its
-    snooze silences none of this rule's cards (they come back once, and may be snoozed again)."""
-    service = _service(make_client, clock, database_url)
-    override(service, only_card(_post(service, request(GABAPENTIN)), CNS))
+    """A card the release before stored (schema version 10) kept no subject: what it named cannot
+    be told, so its snooze silences none of this rule's cards (they come back once, and may be
+    snoozed again); a rule whose cards name nothing else stays snoozed whole, as it was."""
+    before = _service(make_client, clock, database_url)
+    override(before, only_card(_post(before, request(GABAPENTIN)), CNS))
+    override(before, only_card(_post(before, request(DURATION_WARNING)), DURATION))
     engine = create_engine(database_url)
-    with engine.begin() as connection:  # as the release before stored it
-        connection.execute(text("UPDATE issued_cards SET subject = NULL"))
+    with engine.begin() as connection:  # as the release before left it
+        connection.execute(text("ALTER TABLE issued_cards DROP COLUMN subject"))
+        connection.execute(text("UPDATE schema_version SET version = 10"))  # created at 11: its one row
     engine.dispose()
-    restarted = make_client(clock=Clock(START + 86_400), database_url=database_url)
-    assert CNS in rule_ids(_post(restarted, request(GABAPENTIN)))
+    upgraded = make_client(clock=Clock(START + 86_400), database_url=database_url)
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 11"
+    assert CNS in rule_ids(_post(upgraded, request(GABAPENTIN)))
+    assert DURATION not in rule_ids(_post(upgraded, request(DURATION_WARNING)))
 
 
 def test_the_critical_maoi_card_is_never_snoozed(
