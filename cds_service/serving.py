@@ -89,6 +89,7 @@ def run(app: Any, *, limits: FrontLimits, before_workers: Callable[[], None] | N
     sockets = [_bound(config)]
     server = uvicorn.Server(config)
     supervisor = Multiprocess(config, sockets=sockets) if config.workers > 1 else None
+    stopped = False
     try:
         if supervisor is not None:
             if before_workers is not None:
@@ -97,9 +98,12 @@ def run(app: Any, *, limits: FrontLimits, before_workers: Callable[[], None] | N
         else:
             _run_stopped_by_sigterm_as_by_ctrl_c(server, sockets)
     except KeyboardInterrupt:
-        pass
+        stopped = True  # a stop asked for, before the app had started too: not a failed start
+    finally:
+        for sock in sockets:  # closed once served (uvicorn's shutdown), or never listened on
+            sock.close()
     if supervisor is None:
-        failed = not server.started  # its app's start failed
+        failed = not server.started and not stopped  # its app's start failed
     else:  # a worker could not start, and uvicorn's parent stopped: not a clean stop
         failed = any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes)
     if failed:

@@ -3,15 +3,18 @@ process and with ``--workers``: what start-up says, a port already taken, and a 
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.serving import launch, serve, wait_until_listening
+from cds_service.serving import FrontLimits, run
+from tests.serving import free_port, launch, serve, wait_until_listening
 
 UNSET_ZONE = "CDS_TIMEZONE is not set"
 
@@ -84,3 +87,26 @@ def test_sigterm_is_a_clean_stop_in_either_mode(tmp_path: Path, mode: tuple[str,
     code, output = _stopped(server)
     assert code == 0, output[-3000:]
     assert "Application shutdown complete" in output
+
+
+def test_sigterm_before_uvicorn_takes_the_signals_is_a_stop_not_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One process: SIGTERM's handler is SIGINT's from the bind on, and uvicorn takes both only
+    once its loop runs. A SIGTERM in between (a stop asked for as the port was had) exited 3, a
+    failed start, for a supervisor to restart what it had been asked to stop; and the bound
+    socket was left open."""
+    bound: list[socket.socket] = []
+
+    def signalled_before_uvicorn_started(self: object, sockets: list[socket.socket]) -> None:
+        bound.extend(sockets)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal's KeyboardInterrupt ends this
+
+    monkeypatch.setattr("uvicorn.Server.run", signalled_before_uvicorn_started)
+    handler = signal.getsignal(signal.SIGTERM)
+    run(_no_app, limits=FrontLimits(), host="127.0.0.1", port=free_port(), workers=1, log_config=None)
+    assert signal.getsignal(signal.SIGTERM) == handler
+    assert [sock.fileno() for sock in bound] == [-1]
+
+
+async def _no_app(scope: object, receive: object, send: object) -> None:
+    """Never started: ``uvicorn.Server.run`` is the test's."""
