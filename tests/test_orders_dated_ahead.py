@@ -57,3 +57,10 @@ def test_a_finished_order_dated_tomorrow_is_not_taken_today(client: TestClient) 
     """Only an order still in force: one marked completed is no course running beside the draft."""
     name = "cyclobenzaprine-serotonergic/fires-sertraline-active.json"
     assert "cyclobenzaprine-serotonergic" not in rule_ids(answered(client, _dated_ahead(fixture(name), "completed")))
+
+
+def test_a_course_dated_ahead_is_not_said_to_run_since_a_day_to_come(client: TestClient) -> None:
+    """Taken alongside the draft, an active order dated tomorrow was named "(since <tomorrow>)"."""
+    name = "cyclobenzaprine-serotonergic/fires-sertraline-active.json"
+    card = answered(client, _dated_ahead(fixture(name), "active"))["cards"][0]
+    assert f"Sertraline 50 MG Oral Tablet (active; course from {TOMORROW})" in card["detail"], card["detail"]

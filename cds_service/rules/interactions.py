@@ -38,6 +38,8 @@ class Alongside:
     assumed_days: int | None = None
     # The course's last day, said of one not active: how long it is counted as running.
     until: date | None = None
+    # A course in force dated after today (``PatientContext.active_courses``): not "since" a day to come.
+    ahead: bool = False
 
     @property
     def label(self) -> str:
@@ -50,8 +52,8 @@ class Alongside:
             return "ordered now"
         if not self.since_known:
             return listed_undated(self.status)
-        if self.status == "active":
-            said = f"since {self.since_shown}"
+        if self.status == "active":  # dated after today: not "since" a day to come
+            said = f"active; course from {self.since_shown}" if self.ahead else f"since {self.since_shown}"
         else:  # a finished order, or one on hold, counted as running by its dates: it says so
             until = f" to {self.until.isoformat()}" if self.until and self.since_parts == 3 else ""
             said = f"{self.status.replace('-', ' ')}; course {'' if until else 'from '}{self.since_shown}{until}"
@@ -98,6 +100,7 @@ def alongside(
             status=c.status,
             assumed_days=(c.end - c.start).days if c.assumed_end else None,
             until=c.last_day,
+            ahead=c.start > context.today,
         )
         for c in context.active_courses
         if not c.concepts.isdisjoint(concepts)
