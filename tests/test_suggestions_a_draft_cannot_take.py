@@ -49,6 +49,11 @@ def test_a_draft_the_r4_model_rejects_keeps_the_removal_but_not_the_swap(module:
     assert card["detail"].count(UNSOUND_REASON) == 1
 
 
+# A first fill's length of zero or less: kept as sent in the update (``_first_fill_within`` only
+# shortens one longer than the limit), it said "first fill: -5 days".
+_DAYS_LESS_5 = {"value": -5, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+
+
 def _repeat(draft: dict[str, Any]) -> dict[str, Any]:
     repeat: dict[str, Any] = draft["dosageInstruction"][0]["timing"]["repeat"]
     return repeat
@@ -63,6 +68,9 @@ def _repeat(draft: dict[str, Any]) -> dict[str, Any]:
         pytest.param(lambda d: _repeat(d).update(period=-1), id="period-negative"),
         pytest.param(lambda d: _repeat(d).update(periodMax=-2), id="period-max-negative"),
         pytest.param(lambda d: _repeat(d).update(duration=-1, durationUnit="h"), id="duration-negative"),
+        pytest.param(
+            lambda d: d["dispenseRequest"].update(initialFill={"duration": _DAYS_LESS_5}), id="first-fill-days"
+        ),
     ],
 )
 def test_a_draft_with_an_amount_of_zero_or_less_is_offered_no_update(module: TestClient, spoil: Any) -> None:
