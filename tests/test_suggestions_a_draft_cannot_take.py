@@ -54,6 +54,15 @@ def test_a_draft_the_r4_model_rejects_keeps_the_removal_but_not_the_swap(module:
 _DAYS_LESS_5 = {"value": -5, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
 
 
+# A rate or a maximum dose of zero or less: kept as sent in the update ("max -1 tablet a day").
+_LESS_1 = {"value": -1, "unit": "tablet"}
+
+
+def _dosage(draft: dict[str, Any]) -> dict[str, Any]:
+    dosage: dict[str, Any] = draft["dosageInstruction"][0]
+    return dosage
+
+
 def _repeat(draft: dict[str, Any]) -> dict[str, Any]:
     repeat: dict[str, Any] = draft["dosageInstruction"][0]["timing"]["repeat"]
     return repeat
@@ -71,6 +80,12 @@ def _repeat(draft: dict[str, Any]) -> dict[str, Any]:
         pytest.param(
             lambda d: d["dispenseRequest"].update(initialFill={"duration": _DAYS_LESS_5}), id="first-fill-days"
         ),
+        pytest.param(lambda d: _dosage(d)["doseAndRate"][0].update(rateQuantity=_LESS_1), id="rate-negative"),
+        pytest.param(
+            lambda d: _dosage(d).update(maxDosePerPeriod={"numerator": _LESS_1, "denominator": {"value": 1}}),
+            id="max-per-period-negative",
+        ),
+        pytest.param(lambda d: _dosage(d).update(maxDosePerAdministration=_LESS_1), id="max-per-dose-negative"),
     ],
 )
 def test_a_draft_with_an_amount_of_zero_or_less_is_offered_no_update(module: TestClient, spoil: Any) -> None:

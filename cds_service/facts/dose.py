@@ -120,16 +120,21 @@ def dose_of_step(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | Non
 
 
 def nonpositive_amount(request: dict[str, Any]) -> str | None:
-    """What in the order is an amount of zero or less, or None: a dose, a timing's period or
-    duration (R4 decimals, which the model lets be negative), a dispensed quantity, a first fill's
-    duration. Read as no value for the facts, but such a draft must not be sent back in an update
-    as if it were sound: a quantity of -90 would be the ceiling the update keeps under
+    """What in the order is an amount of zero or less, or None: a dose, a rate, a maximum dose, a
+    timing's period or duration (R4 decimals, which the model lets be negative), a dispensed
+    quantity, a first fill's duration. Read as no value for the facts, but such a draft must not
+    be sent back in an update as if it were sound: a quantity of -90 would be the ceiling the update keeps under
     (``rules.safe_update``), a first fill of -5 days kept as sent (``_first_fill_within``)."""
     for dosage in dosages_of(request):
         for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
             for quantity in (dose_and_rate.get("doseQuantity"), as_obj(dose_and_rate.get("doseRange")).get("high")):
                 if _at_most_zero(as_obj(quantity).get("value")):
                     return "a dose of zero or less"
+            if _at_most_zero(as_obj(dose_and_rate.get("rateQuantity")).get("value")):
+                return "a rate of zero or less"
+        ceilings = (as_obj(dosage.get("maxDosePerPeriod")).get("numerator"), dosage.get("maxDosePerAdministration"))
+        if any(_at_most_zero(as_obj(ceiling).get("value")) for ceiling in ceilings):
+            return "a maximum dose of zero or less"
         repeat = repeat_of(dosage)
         if any(_at_most_zero(repeat.get(key)) for key in ("period", "periodMax", "duration", "durationMax")):
             return "a timing period or duration of zero or less"

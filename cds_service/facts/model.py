@@ -250,7 +250,7 @@ class PatientContext:
         found = frozenset(name for name, count in unread.items() if count)
         return found | {self.age_unknown} if self.age_unknown else found
 
-    @property
+    @cached_property
     def statuses_unread(self) -> StatusesUnread:
         """The conditions whose status could not be read (taken as current) and the drugs of the
         orders whose status could not be read (no course), each once, as the notice names them."""
