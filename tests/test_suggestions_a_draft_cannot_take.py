@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.facts.orders import NO_ID_REASON, UNSOUND_REASON
+from cds_service.facts.orders import NO_ID_REASON, NONPOSITIVE_REASON, UNSOUND_REASON
 from tests.conftest import answered, cards_for, fixture
 
 OLDER_ADULT = "cyclobenzaprine-older-adult"
@@ -97,4 +97,4 @@ def test_a_draft_with_an_amount_of_zero_or_less_is_offered_no_update(module: Tes
     spoil(request["context"]["draftOrders"]["entry"][0]["resource"])
     card = older_adult_card(module, request)
     assert [[a["type"] for a in s["actions"]] for s in card["suggestions"]] == [["delete"]]
-    assert card["detail"].count(UNSOUND_REASON) == 1
+    assert card["detail"].count(NONPOSITIVE_REASON) == 1

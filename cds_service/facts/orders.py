@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 NO_ID = "no-id:"
 NO_ID_REASON = "The order has no id, so no change can be offered."
 UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
+NONPOSITIVE_REASON = "The order gives an amount of zero or less, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
     "The order gives its dose or how often only in words, so no one-click change is offered: "
     "edit the order itself before signing."
@@ -77,8 +78,8 @@ def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
     kinds = set(actions)
     if not has_id(order) and kinds & {"update", "delete"}:
         return NO_ID_REASON
-    if "update" in kinds and not _sound(order):
-        return UNSOUND_REASON
+    if "update" in kinds and (unsound := _unsound(order)):
+        return unsound
     if "update" in kinds and _words_only(order):
         return WORDS_ONLY_REASON
     return None
@@ -104,16 +105,20 @@ def _words_only(order: Order) -> bool:
     )
 
 
-def _sound(order: Order) -> bool:
-    """Does the R4 model accept the draft, and does it give no dose, period, duration or
-    dispensed quantity of zero or less (the model allows them)? Asked only for an order a card
-    wants to update: the model costs more than everything else a small call does. The log names
-    the fields, at INFO."""
-    found = problems(order.r4) or nonpositive_amount(order.r4)
+def _unsound(order: Order) -> str | None:
+    """Why the draft cannot be sent back as an update, or None: the R4 model rejects it
+    (incomplete), or it gives a dose, rate, period, duration or dispensed quantity of zero or
+    less (the model allows them; sent back, the update would keep it). Asked only for an order a
+    card wants to update: the model costs more than everything else a small call does. The log
+    names the fields, at INFO."""
+    found = problems(order.r4)
+    reason = UNSOUND_REASON if found is not None else None
+    if found is None and (found := nonpositive_amount(order.r4)) is not None:
+        reason = NONPOSITIVE_REASON
     if found is not None:
         kind = order.reference.partition("/")[0]  # never the id: an EHR may build it from the patient's
         log.info("a %s in draftOrders read tolerantly, no edit offered: %s", kind, found)
-    return found is None
+    return reason
 
 
 def read_orders(drafts: list[dict[str, Any]], terminology: Terminology, medications: MedicationIndex) -> list[Order]:

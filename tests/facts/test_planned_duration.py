@@ -224,18 +224,27 @@ def test_a_frequency_up_to_a_maximum_reads_the_maximum(client: TestClient) -> No
     assert planned(client, hook(dosage=[dosage], dispense=quantity(66))) == "22 days planned"
 
 
-@pytest.mark.parametrize(("per_day", "units"), [(1, -10), (1, 0), (-3, 1), (0, 1)])
+_INCOMPLETE = "The order as sent is incomplete, so no edit to it can be offered."
+_AT_MOST_ZERO = "The order gives an amount of zero or less, so no edit to it can be offered: correct the order."
+
+
+@pytest.mark.parametrize(
+    ("per_day", "units", "reason"),
+    # A dose of zero or less the R4 model takes (a decimal); a frequency it refuses (a positiveInt).
+    [(1, -10, _AT_MOST_ZERO), (1, 0, _AT_MOST_ZERO), (-3, 1, _INCOMPLETE), (0, 1, _INCOMPLETE)],
+)
 def test_a_dose_or_frequency_of_zero_or_less_is_unknown_and_no_edit_is_offered(
-    client: TestClient, per_day: int, units: float
+    client: TestClient, per_day: int, units: float, reason: str
 ) -> None:
     """The 30 days still come from the bounds, but a draft that doses nothing or less is not sent
-    back as if it were sound (a -10 mg dose once made the update dispense -21 tablets)."""
+    back as if it were sound (a -10 mg dose once made the update dispense -21 tablets), and the
+    card says why."""
     request = hook(dosage=[step(per_day, units=units, duration=days(30))], dispense={})
     assert planned(client, request) == "30 days planned"
     card = duration_card(client, request)
     assert card is not None
     assert "suggestions" not in card
-    assert "The order as sent is incomplete, so no edit to it can be offered." in card["detail"]
+    assert reason in card["detail"]
 
 
 @pytest.mark.parametrize("unit", ["each", "ea", "1"])
