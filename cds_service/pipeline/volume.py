@@ -34,7 +34,8 @@ def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: li
             continue
         seen.add(key)
         kept.append(finding)
-    subsumed = {rule_id for rule in rules if rule.id in {f.rule_id for f in kept} for rule_id in rule.subsumes}
+    shown = {f.rule_id for f in kept}  # once: a comprehension's inner set is built again for each rule
+    subsumed = {rule_id for rule in rules if rule.id in shown for rule_id in rule.subsumes}
     kept = sorted((f for f in kept if f.rule_id not in subsumed), key=lambda f: INDICATORS.index(indicator(f)))
     # Not named among the suppressed: rules whose card shows anyway (about the patient, from another
     # order), and rules a shown or suppressed card subsumes (they would not have shown).
