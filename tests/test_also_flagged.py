@@ -91,9 +91,10 @@ def test_a_silenced_summary_naming_the_records_words_is_plain_text(module: TestC
     [hepatic] = cards_for(answered(module, request), HEPATIC)
     line = flagged(hepatic) or ""
     assert "atropine-like action: use with caution in retention" in line
-    html = MarkdownIt("commonmark").render(line)  # raw HTML on, as CommonMark has it
-    assert re.findall(r"<(\w+)", html) == ["p"]  # no link, no bold: the words as sent
-    assert "[see](https://example.org/x) &lt;b&gt;urine&lt;/b&gt;" in html
+    # Raw HTML on, as CommonMark has it; bare addresses linked, as GFM links them.
+    html = MarkdownIt("commonmark", {"linkify": True}).enable("linkify").render(line)
+    assert re.findall(r"<(\w+)", html) == ["p", "code"]  # no link, no bold: the words as sent
+    assert "[see](<code>https://example.org/x)</code> &lt;b&gt;urine&lt;/b&gt;" in html
 
 
 def test_a_silenced_question_keeps_its_question_mark_alone(module: TestClient) -> None:

@@ -373,6 +373,18 @@ RECORD_WORDS: dict[str, tuple[str, Callable[[dict[str, Any], str], None], str, s
         "TENS [approved, click to sign][1]\n\n[1]: http://evil.example/\n\nTENS",
         "TENS",
     ),
+    "bare-web-and-email-addresses": (
+        CAUTION,
+        lambda r, w: _first(r, "conditions")["code"].update(text=w),
+        "RBBB, see http://evil.example/login or WWW.evil.example/a`b or help@evil.example",
+        "RBBB",
+    ),
+    "a-backtick-before-a-bare-address": (
+        MAOI,
+        _drug_words,
+        "Phenelzine ` https://evil.example/refill ``",
+        "Phenelzine words",
+    ),
     "severity-heading-and-list": (
         SEVERE,
         lambda r, w: _first(r, "conditions")["severity"]["coding"][0].update(display=w),
@@ -384,9 +396,18 @@ RECORD_WORDS: dict[str, tuple[str, Callable[[dict[str, Any], str], None], str, s
 
 def _rendered(request: dict[str, Any], client: TestClient) -> list[tuple[str, list[str]]]:
     """Each card's topic and the tags its detail renders to, as an EHR renders Markdown."""
-    markdown = MarkdownIt("commonmark")  # raw HTML on, as CommonMark has it
+    # Raw HTML on, as CommonMark has it; bare web and email addresses linked, as GFM (the sandbox's
+    # remark-gfm) links them.
+    markdown = MarkdownIt("commonmark", {"linkify": True}).enable("linkify")
     cards = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()["cards"]
-    return [(card["source"]["topic"]["code"], re.findall(r"<(\w+)", markdown.render(card["detail"]))) for card in cards]
+    # A bare address is shown in a code span, as written (``content.markdown``): not a tag that acts.
+    return [
+        (
+            card["source"]["topic"]["code"],
+            [t for t in re.findall(r"<(\w+)", markdown.render(card["detail"])) if t != "code"],
+        )
+        for card in cards
+    ]
 
 
 @pytest.mark.parametrize("case", list(RECORD_WORDS))

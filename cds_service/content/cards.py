@@ -8,7 +8,6 @@ inconsistency stops start-up with the file and field named.
 
 from __future__ import annotations
 
-import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -62,22 +61,6 @@ class RuleText:
     evidence: tuple[Evidence, ...]
     override_reasons: tuple[dict[str, str], ...]
     variants: dict[str, Variant]
-
-
-# What can make the record's words a link, an image or HTML in Markdown: a backslash (which would
-# undo an escape of ours), any "<" (a tag, an autolink, an email address) and "](" (an inline
-# link or image). Block syntax needs a line of its own: the words are one line (``on_one_line``).
-_ACTIVE_MARKDOWN = re.compile(r"\\|<|\]\(")
-_ESCAPED = {"\\": "\\\\", "<": "\\<", "](": "]\\("}
-
-
-def inert(value: Any) -> Any:
-    """A fact as it may go into a card's Markdown ``detail``: a drug's or condition's words come
-    from the record as sent, and a link or HTML in them would show as the service's own (the
-    summary is plain text, and takes them as they are). Emphasis is left: it can mislead no click."""
-    if type(value) is not str or ("\\" not in value and "<" not in value and "](" not in value):
-        return value
-    return _ACTIVE_MARKDOWN.sub(lambda found: _ESCAPED[found.group(0)], value)
 
 
 def _placeholders(template: str, where: str) -> set[str]:

@@ -19,8 +19,8 @@ from cds_service.content.cards import (
     SOURCE_LABEL,
     SUMMARY_LIMIT,
     CardCatalog,
-    inert,
 )
+from cds_service.content.markdown import inert, may_be_active
 from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.orders import no_change_reason, words_left_out
@@ -100,7 +100,7 @@ def render(
     facts = finding.facts
     evidence = catalog.evidence(finding.rule_id, finding.variant, finding.evidence)
     detail = variant.detail.format(**facts)
-    if "](" in detail or "<" in detail or "\\" in detail:  # a link or a tag, maybe the record's: made inert
+    if may_be_active(detail):  # a link or a tag, maybe the record's: made inert
         detail = variant.detail.format(**{name: inert(value) for name, value in facts.items()})
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"

@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT, inert
+from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT
+from cds_service.content.markdown import inert
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import BIRTH_DATE, NO_BIRTH_DATE, NO_PATIENT, ONSET, STATUS, Course, Order, StatusesUnread
 from cds_service.facts.orders import listed_orders

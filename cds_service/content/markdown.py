@@ -1,0 +1,57 @@
+"""The record's words as they may go into a card's Markdown ``detail``: shown, never acted on.
+
+A drug's or a condition's words come from the record as sent, and CDS Hooks renders a card's
+detail as GitHub Flavored Markdown: a link, an image or HTML in them would show as the service's
+own. Emphasis is left: it can mislead no click. Block syntax needs a line of its own, and the
+words are one line (``fhir.coding.on_one_line``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# What makes words a link, an image or HTML in Markdown with brackets: a backslash (which would
+# undo an escape of ours), any "<" (a tag, an autolink, an email address), "](" (an inline link
+# or image), and a backtick, which could close the code span a bare link is kept in (below).
+_ACTIVE = re.compile(r"\\|<|\]\(|`")
+_ESCAPED = {"\\": "\\\\", "<": "\\<", "](": "]\\(", "`": "\\`"}
+
+# GFM's links with no brackets (its autolink extension): a web address after a scheme or "www.",
+# and an email address. No escape stops them: the sandbox's remark-gfm finds them by pattern in
+# the text once escapes are read. A code span does (neither GFM nor remark links inside one), so
+# each is kept in one and shown as written.
+_BARE_LINK = re.compile(r"(?:https?://|ftp://|mailto:|xmpp:|www\.)\S*|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", re.IGNORECASE)
+
+# Any of the above may be there: most words have none, and are returned as they are.
+_MAY_BE_ACTIVE = re.compile(r"\\|<|\]\(|`|://|www\.|@|mailto:|xmpp:", re.IGNORECASE)
+
+
+def may_be_active(text: str) -> bool:
+    """Could ``text`` hold a link, an image or HTML, its own or the record's?"""
+    return _MAY_BE_ACTIVE.search(text) is not None
+
+
+def inert(value: Any) -> Any:
+    """A fact as it may go into a card's Markdown ``detail``: the record's words shown as text
+    (the summary is plain text, and takes them as they are)."""
+    if type(value) is not str or not may_be_active(value):
+        return value
+    parts, at = [], 0
+    for found in _BARE_LINK.finditer(value):
+        parts += [_escaped(value[at : found.start()]), _code(found.group(0))]
+        at = found.end()
+    parts.append(_escaped(value[at:]))
+    return "".join(parts)
+
+
+def _escaped(text: str) -> str:
+    return _ACTIVE.sub(lambda found: _ESCAPED[found.group(0)], text)
+
+
+def _code(text: str) -> str:
+    """``text`` in a code span: fenced by one backtick more than its longest run of them, and
+    spaced from the fence where it begins or ends with one (CommonMark strips one space)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
