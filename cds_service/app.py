@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from functools import partial
 
+import orjson
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
@@ -63,7 +66,8 @@ def create_app(
 
     ``clock`` is the service's one clock (``cds_service.clock``): rules, storage, analytics and
     token lifetimes all read it. ``worker``: the app of one of ``serve --workers``' processes,
-    whose supervisor said the configuration's warnings (``say_configuration``)."""
+    whose supervisor said the configuration's warnings (``say_configuration``): it says them only
+    if its own differ."""
     settings = settings or get_settings()
     runtime = build_runtime(settings, knowledge or load_knowledge(settings), clock=clock, new_uuid=new_uuid)
     app = FastAPI(
@@ -113,24 +117,63 @@ async def _store_job(what: str, job: Callable[[], object]) -> None:
         log.exception("%s failed", what)
 
 
+# Where ``serve --workers``' supervising process leaves the digest of what it said at start-up,
+# for its workers. Not CDS_: the settings read those (and refuse some they do not know).
+SAID_DIGEST_VARIABLE = "CDSSERVICE_STARTUP_SAID"
+
+
+def _configuration_said(runtime: Runtime) -> list[tuple[int, str]]:
+    """What start-up says of the configuration, by level. The cautions are those ``cds-service
+    rules`` lists: one source for both."""
+    if runtime.authenticator is None:
+        said = [
+            (
+                logging.WARNING,
+                "AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller is answered. "
+                "Use this on a developer's machine only; see docs/security.md.",
+            )
+        ]
+    else:
+        bases = ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases)
+        said = [
+            (
+                logging.INFO,
+                f"client authentication required; trusted issuers: {runtime.authenticator.issuers}; "
+                f"tokens must be addressed to {bases}",
+            )
+        ]
+    return said + [(logging.WARNING, caution) for caution in cautions(runtime.knowledge, runtime.settings)]
+
+
+def _digest(said: list[tuple[int, str]]) -> str:
+    return hashlib.sha256(orjson.dumps(said)).hexdigest()
+
+
 def say_configuration(runtime: Runtime) -> None:
     """What start-up warns of, once a service: by the app of one process as it starts, and by
     ``serve --workers``' supervising process before its workers start (each of N workers said
-    every caution, N times: an operator's review). The cautions are those ``cds-service rules``
-    lists: one source for both."""
-    if runtime.authenticator is None:
-        log.warning(
-            "AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller is answered. "
-            "Use this on a developer's machine only; see docs/security.md."
-        )
-    else:
-        log.info(
-            "client authentication required; trusted issuers: %s; tokens must be addressed to %s",
-            runtime.authenticator.issuers,
-            ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases),
-        )
-    for caution in cautions(runtime.knowledge, runtime.settings):
-        log.warning("%s", caution)
+    every caution, N times: an operator's review)."""
+    for level, message in _configuration_said(runtime):
+        log.log(level, "%s", message)
+
+
+def say_configuration_to_workers(runtime: Runtime) -> None:
+    """The supervisor's ``say_configuration``, leaving its digest to the workers it starts (they
+    inherit its environment, ``SAID_DIGEST_VARIABLE``): they say nothing of a configuration said."""
+    say_configuration(runtime)
+    os.environ[SAID_DIGEST_VARIABLE] = _digest(_configuration_said(runtime))
+
+
+def _say_configuration_if_not_said(runtime: Runtime) -> None:
+    """A worker's: uvicorn starts workers again after a death, and all on SIGHUP, each reading the
+    configuration again. A file edited meanwhile (authentication off, the time zone removed)
+    would run with no warning: said here when it differs from what the supervisor said."""
+    said = _configuration_said(runtime)
+    if _digest(said) == os.environ.get(SAID_DIGEST_VARIABLE):
+        return
+    log.warning("this worker's configuration is not the one said when the service started:")
+    for level, message in said:
+        log.log(level, "%s", message)
 
 
 def _lifespan(runtime: Runtime, *, says_configuration: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -158,6 +201,8 @@ def _lifespan(runtime: Runtime, *, says_configuration: bool) -> Callable[[FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if says_configuration:
             say_configuration(runtime)
+        else:
+            _say_configuration_if_not_said(runtime)
         await sweep()  # before the first request, so nothing past retention is ever served
         sweeper = asyncio.create_task(sweep_every_hour())
         runtime.store.listen(runtime.metrics.quiet_answers_kept.set)

@@ -35,7 +35,7 @@ EXIT_BROKEN_PIPE = 141
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds_service.app import create_app, say_configuration
+    from cds_service.app import create_app, say_configuration_to_workers
     from cds_service.serving import CannotListen, FrontLimits
     from cds_service.serving import run as run_http
     from cds_service.storage.store import StoreInUse
@@ -88,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,  # said, or uvicorn would read WEB_CONCURRENCY
             log_config=None,
             # Once, here, when the port is had: the workers' apps do not.
-            before_workers=partial(say_configuration, app.state.runtime),
+            before_workers=partial(say_configuration_to_workers, app.state.runtime),
         )
     except CannotListen as error:
         print(f"cds-service: {error}", file=sys.stderr)

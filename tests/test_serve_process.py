@@ -110,3 +110,52 @@ def test_sigterm_before_uvicorn_takes_the_signals_is_a_stop_not_a_failed_start(m
 
 async def _no_app(scope: object, receive: object, send: object) -> None:
     """Never started: ``uvicorn.Server.run`` is the test's."""
+
+
+def test_workers_restarted_after_the_configuration_changed_say_its_warnings(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """uvicorn restarts ``--workers``' workers after a death, and all on SIGHUP; each reads the
+    configuration again. Its warnings are said once by the supervisor: a file edited meanwhile
+    (CDS_TIMEZONE removed) ran with no word. A worker whose warnings differ from those the
+    supervisor said says its own; one whose are the same says nothing (the start-up test above)."""
+    config = tmp_path / "config.toml"
+    config.write_text('timezone = "Europe/Paris"\n')
+    server, port = serve(
+        tmp_path,
+        "--workers",
+        "2",
+        CDS_AUTH_MODE="off",
+        CDS_DATABASE_URL=postgresql_url,
+        CDS_CONFIG_FILE=str(config),
+    )
+    try:
+        workers = _workers(server.pid)
+        config.write_text("")  # the site's time zone removed while the service runs
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while workers & _workers(server.pid):  # an old worker goes once its replacement has started
+            assert time.monotonic() < deadline, "the workers were not restarted within 60 s"
+            time.sleep(0.1)
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+    _, output = _stopped(server)
+    assert "restarting processes" in output, output[-3000:]
+    assert output.count("Application startup complete") == 4, output[-3000:]
+    assert output.count(UNSET_ZONE) == 2, output[-3000:]  # each restarted worker, none before
+    assert output.count("AUTHENTICATION IS OFF") == 3, output[-3000:]  # with what else changed
+
+
+def _workers(pid: int) -> set[str]:
+    """The worker processes ``pid`` started that are still running (Linux; not multiprocessing's
+    resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {child for child in children if b"spawn_main" in _command_line(child)}
+
+
+def _command_line(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended meanwhile
+        return b""
