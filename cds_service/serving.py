@@ -86,7 +86,7 @@ def run(app: Any, *, limits: FrontLimits, before_workers: Callable[[], None] | N
     ``CannotListen`` before the app starts if its port cannot be had; ``before_workers`` is called
     once it is had, before workers start."""
     config = FrontConfig(app, limits=limits, **options)
-    sockets = [_bound(config)]
+    sockets = _bound(config)
     server = uvicorn.Server(config)
     supervisor = Multiprocess(config, sockets=sockets) if config.workers > 1 else None
     stopped = False
@@ -123,22 +123,41 @@ def _run_stopped_by_sigterm_as_by_ctrl_c(server: uvicorn.Server, sockets: list[s
         signal.signal(signal.SIGTERM, previous)
 
 
-def _bound(config: uvicorn.Config) -> socket.socket:
-    """The service's socket, bound before any app starts, one process or workers alike. uvicorn
-    bound one process's after its app's start: "Application startup complete", then the bind's
-    error (an operator's review); and its own bind names no address when it fails."""
-    ipv6 = ":" in config.host
-    where = f"[{config.host}]:{config.port}" if ipv6 else f"{config.host}:{config.port}"
-    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def _bound(config: uvicorn.Config) -> list[socket.socket]:
+    """The service's sockets, bound before any app starts, one process or workers alike: one per
+    address ``host`` names (a name's every address), as asyncio's ``create_server`` binds them
+    (an IPv6 socket takes IPv6 alone). uvicorn bound one process's after its app's start:
+    "Application startup complete", then the bind's error (an operator's review); and its own
+    bind names no address when it fails."""
     try:
-        sock.bind((config.host, config.port))
-    except OSError as error:  # socket.gaierror too: a host name that names nothing
-        sock.close()
-        raise CannotListen(f"cannot listen on {where}: {error.strerror or error}") from None
-    sock.set_inheritable(True)  # the workers' too
+        addresses = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:  # a host name that names nothing
+        raise CannotListen(f"cannot listen on {_where(config.host, config.port)}: {error.strerror}") from None
+    port = config.port
+    sockets: list[socket.socket] = []
+    for family, kind, proto, _, address in dict.fromkeys(addresses):
+        host = str(address[0])
+        sock = socket.socket(family, kind, proto)
+        sockets.append(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind((host, port, *address[2:]))
+        except OSError as error:
+            for bound in sockets:
+                bound.close()
+            raise CannotListen(f"cannot listen on {_where(host, port)}: {error.strerror or error}") from None
+        port = sock.getsockname()[1]  # port 0: the one the first was given, for the others too
+        sock.set_inheritable(True)  # the workers' too
+    where = ", ".join(_where(*sock.getsockname()[:2]) for sock in sockets)
     log.info("bound to %s; served once started (Ctrl-C stops it)", where)
-    return sock
+    return sockets
+
+
+def _where(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address bracketed (once: ``--host [::1]`` is named as given)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def _answer(status: int, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
