@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable
@@ -27,14 +28,26 @@ from cds_service.settings import InvalidSettings, Settings, get_settings
 from cds_service.storage.engine import CannotStartOnDatabase, opening
 
 EXIT_INVALID = 2
-# A start that failed for now (the database out of reach): uvicorn's STARTUP_FAILURE, as a
-# worker's, for a supervisor to retry with its back-off.
+# A start that failed for now (the database out of reach): a worker's STARTUP_FAILURE, a supervisor retries.
 EXIT_START_FAILED = 3
 # The reader of our output went away (`cds-service report | head`): a shell's 128 + SIGPIPE.
 EXIT_BROKEN_PIPE = 141
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """``serve``, SIGTERM a stop asked for (as Ctrl-C: exit 0) from the start, before uvicorn takes it:
+    its default ended a start waiting for the database by the signal (143, a failure to a supervisor)."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _start_and_serve(args)
+    except KeyboardInterrupt:
+        print("cds-service: stopped before it started", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _start_and_serve(args: argparse.Namespace) -> int:
     from cds_service.app import create_app, say_configuration_to_workers
     from cds_service.serving import CannotListen, FrontLimits
     from cds_service.serving import run as run_http
@@ -87,7 +100,6 @@ def _serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=args.workers,  # said, or uvicorn would read WEB_CONCURRENCY
             log_config=None,
-            # Once, here, when the port is had: the workers' apps do not.
             before_workers=partial(say_configuration_to_workers, app.state.runtime),
         )
     except CannotListen as error:

@@ -149,3 +149,22 @@ def _wait_for(lines: list[str], text: str, count: int) -> None:
     while sum(text in line for line in list(lines)) < count:
         assert time.monotonic() < deadline, f"not {count} times within 60 s: {text}\n{''.join(lines)[-3000:]}"
         time.sleep(0.1)
+
+
+def test_sigterm_while_waiting_for_the_database_is_a_stop_not_a_failure(tmp_path: Path) -> None:
+    """A stop asked for during start-up, before the port is bound (here: the database server
+    accepted the connection and says nothing), exits 0 as one asked for later does: SIGTERM's
+    default ended the process by the signal, 143 to a shell, a failure to a restart policy."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(60)
+        url = f"postgresql+psycopg://cds@127.0.0.1:{silent.getsockname()[1]}/cds"
+        server, _ = launch(tmp_path, CDS_AUTH_MODE="off", CDS_DATABASE_URL=url)
+        connection, _ = silent.accept()  # start-up is waiting for the database's answer
+        with connection:
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            code, output = _stopped(server)
+    assert code == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
