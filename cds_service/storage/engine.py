@@ -138,17 +138,17 @@ def make_engine(parsed: URL, *, statement_timeout: float, read_only: bool = Fals
         same_file = _SameFile(parsed.database or "")
         as_it_is = _read_only_uri(parsed) if read_only else None
         event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms, as_it_is))
-        if as_it_is is not None:
-
-            def open_as_it_is(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
-                cargs[0], cparams["uri"] = as_it_is, True
-
-            event.listen(engine, "do_connect", open_as_it_is)
         # Before a connection opens (``sqlite3.connect`` makes an empty file where one was
         # taken away, and SQLite then deletes the WAL beside it: every write not yet checkpointed)
         # and as a pooled one is handed out.
         event.listen(engine, "do_connect", same_file.check)
         event.listen(engine, "checkout", same_file.check)
+        if as_it_is is not None:  # after the check: the first do_connect returning a connection is the last run
+
+            def open_as_it_is(_dialect: Any, _record: Any, _cargs: list[Any], cparams: dict[str, Any]) -> Any:
+                return _open_read_only(as_it_is, {**cparams, "uri": True})
+
+            event.listen(engine, "do_connect", open_as_it_is)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_utc)
     return engine
@@ -219,19 +219,33 @@ def _sqlite_pragmas(connection: Any, busy_ms: int, read_only_uri: str | None) ->
 
 def _read_only_uri(parsed: URL) -> str | None:
     """How a reader opens a SQLite file in a directory it cannot write (a backup on a read-only
-    volume, or another user's): read-only, and as a file nothing changes (``immutable``) when it
-    has no ``-wal`` file. To read a WAL database SQLite makes a ``-shm`` file beside it, and the
-    report stopped "unable to open database file" (an operator's review); without a ``-wal`` file
-    every page is in the database file, and no process serves it (one that does keeps its ``-wal``
-    while it runs). None where SQLite opens it as usual: a directory it may write, or a URI of the
-    operator's own."""
+    volume, or another user's): read-only (``_open_read_only``). None where SQLite opens it as
+    usual: a directory it may write, or a URI of the operator's own."""
     if parsed.query.get("uri"):
         return None
     path = os.path.abspath(str(parsed.database))
     if os.access(os.path.dirname(path), os.W_OK):
         return None
-    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
-    return uri if os.path.exists(f"{path}-wal") else f"{uri}&immutable=1"
+    return f"file:{urllib.parse.quote(path)}?mode=ro"
+
+
+def _open_read_only(uri: str, options: dict[str, Any]) -> sqlite3.Connection:
+    """A connection read-only, as each is opened; as a file nothing changes (``immutable``) only
+    when SQLite cannot read it so and nothing serves it. To read a WAL database SQLite makes a
+    ``-shm`` file beside it, and the report stopped "unable to open database file" (an operator's
+    review): a backup with neither ``-wal`` nor ``-shm`` has every page in the database file, and
+    no process serves it (one that does keeps both while it runs). Chosen once, from a ``-wal``
+    absent at the start, a service starting meanwhile was read as its file alone ("no such table")."""
+    connection = sqlite3.connect(uri, **options)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a WAL database's -shm needed here
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        path = urllib.parse.unquote(uri.removeprefix("file:").partition("?")[0])
+        if os.path.exists(f"{path}-wal") or os.path.exists(f"{path}-shm"):
+            raise
+    return sqlite3.connect(f"{uri}&immutable=1", **options)
 
 
 class _SameFile:
