@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, bindparam, case, func, select
+from sqlalchemy import Connection, Select, Text, bindparam, case, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.storage.keyed import as_keyed, keys_after
@@ -145,36 +145,22 @@ def _shown_today(
     connection: Connection, where: dict[str, object], services: tuple[str, ...], pseudonym: Callable[[str], str]
 ) -> frozenset[str]:
     """Draft hashes (keyed) of the non-critical cards ``services`` showed this patient today,
-    less those of which any card was accepted (its suggestion, not applied, must come back). A
-    card an older release stored beside this one's is the same card once keyed."""
+    less those of which any card was accepted naming a suggestion its card offered
+    (``storage.offered``): that suggestion, not applied, must come back. An acceptance naming
+    none is refused at arrival, and the card is then not repeated: so too when it was stored
+    unchecked (before the card's record, or another client's), or order-sign would answer as
+    the race between the two writes went. A card an older release stored beside this one's is
+    the same card once keyed. One statement, a row per card and feedback item: the acceptances'
+    suggestions were a third statement of the read."""
     indicators: dict[str, set[str]] = {}
-    maybe_accepted: list[str] = []
-    asked = {**where, "services": list(services)}
-    for row in connection.execute(_SHOWN_TO_PATIENT["issuer" in where], asked):
+    accepted: set[str] = set()
+    for row in connection.execute(_SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)}):
         key = as_keyed(row.draft_hash, row.keyed, pseudonym)
         assert key is not None  # the statement asks for stored hashes only
         indicators.setdefault(key, set()).add(row.indicator)
-        if row.accepted:
-            maybe_accepted.append(row.draft_hash)
-    accepted = _accepted_today(connection, asked, maybe_accepted, pseudonym) if maybe_accepted else set()
+        if row.outcome == "accepted" and not unoffered(row.accepted_suggestions, row.suggestions):
+            accepted.add(key)
     return frozenset(k for k, shown in indicators.items() if k not in accepted and shown <= {"warning", "info"})
-
-
-def _accepted_today(
-    connection: Connection, asked: dict[str, object], hashes: list[str], pseudonym: Callable[[str], str]
-) -> set[str]:
-    """Of the drafts (stored hashes) with an acceptance today, those (keyed) where one names a
-    suggestion its card offered (``storage.offered``). One naming none is refused at arrival,
-    and the card is then not repeated: so too when it was stored unchecked (before the card's
-    record, or another client's), or order-sign would answer as the race between the two writes
-    went. Asked only where the read found an acceptance: most calls find none."""
-    rows = connection.execute(_ACCEPTED_TODAY["issuer" in asked], {**asked, "hashes": hashes})
-    return {
-        key
-        for row in rows
-        if not unoffered(row.accepted_suggestions, row.suggestions)
-        and (key := as_keyed(row.draft_hash, row.keyed, pseudonym)) is not None
-    }
 
 
 def _subject(stored: str | None) -> frozenset[str] | None:
@@ -219,9 +205,12 @@ _FEEDBACK_OF_PATIENT = _with_and_without_owner(
 _SHOWN_TO_PATIENT = _with_and_without_owner(
     select(
         issued_cards.c.draft_hash,
-        func.min(issued_cards.c.indicator).label("indicator"),
-        func.max(case((feedback.c.outcome == "accepted", 1), else_=0)).label("accepted"),
-        func.max(issued_cards.c.keyed).label("keyed"),  # one group holds keyed or unkeyed cards, never both
+        issued_cards.c.indicator,
+        issued_cards.c.keyed,
+        feedback.c.outcome,
+        # What an acceptance is checked against: only an acceptance's (most cards have none).
+        case((feedback.c.outcome == "accepted", issued_cards.c.suggestions)).label("suggestions"),
+        case((feedback.c.outcome == "accepted", feedback.c.accepted_suggestions)).label("accepted_suggestions"),
     )
     .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
     .where(
@@ -229,22 +218,5 @@ _SHOWN_TO_PATIENT = _with_and_without_owner(
         issued_cards.c.issued_at >= bindparam("today"),
         issued_cards.c.service_id.in_(bindparam("services", expanding=True)),
         issued_cards.c.draft_hash.is_not(None),
-    )
-    .group_by(issued_cards.c.draft_hash)
-)
-_ACCEPTED_TODAY = _with_and_without_owner(
-    select(
-        issued_cards.c.draft_hash,
-        issued_cards.c.keyed,
-        issued_cards.c.suggestions,
-        feedback.c.accepted_suggestions,
-    )
-    .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
-    .where(
-        issued_cards.c.patient_key == bindparam("patient"),
-        issued_cards.c.issued_at >= bindparam("today"),
-        issued_cards.c.service_id.in_(bindparam("services", expanding=True)),
-        issued_cards.c.draft_hash.in_(bindparam("hashes", expanding=True)),
-        feedback.c.outcome == "accepted",
     )
 )

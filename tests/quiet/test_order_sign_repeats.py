@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.conftest import SIGN, Clock, rule_ids
 from tests.quiet.conftest import (
@@ -220,3 +221,30 @@ def test_order_sign_asked_before_order_select_repeats_nothing_order_select_shows
     assert rule_ids(call(service, HEPATIC_WARNING)) == [HEPATIC, DURATION]
     clock.set(minutes=10)
     assert sign(service, HEPATIC_WARNING) == {"cards": []}
+
+
+def test_an_acceptance_today_costs_order_sign_no_third_read(
+    make_client: Callable[..., TestClient], database_url: str, clock: Clock
+) -> None:
+    """Order-sign's quiet read is two statements (the patient's feedback, the cards shown today);
+    an acceptance found among the cards shown today had cost a third (its suggestions): now read
+    with the cards shown, the card still repeated as above, and one dismissed still not (SQLite
+    and PostgreSQL)."""
+    service = make_client(clock=clock, database_url=database_url)
+    override(service, only_card(call(service, HEPATIC_WARNING), HEPATIC), reason=None)
+    accept(service, only_card(call(service, DURATION_WARNING), DURATION))
+    clock.set(minutes=5)
+    engine = service.app.state.runtime.store.engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "issued_cards" in statement:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert rule_ids(sign(service, DURATION_WARNING)) == [DURATION]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 2, "\n\n".join(statements)
+    assert HEPATIC not in rule_ids(sign(service, HEPATIC_WARNING))
