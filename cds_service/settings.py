@@ -104,9 +104,9 @@ class Settings(BaseSettings):
         default=30,
         ge=0,
         le=3650,
-        description="Days a rule stays quiet for a patient after a clinician overrides its warning or info "
-        "card with the reason \"Don't show again for this patient\" (`0`: off, and not offered); a rule's own "
-        "`snooze_days` overrides it. Critical cards are never snoozed.",
+        description="Days a rule stays quiet for a patient after a clinician overrides its warning or info card with "
+        '"Don\'t show again for this patient" (`0`: off, and not offered), for what that card named (a new drug or '
+        "condition brings it back); a rule's own `snooze_days` overrides it. Critical cards are never snoozed.",
     )
     retention_days: int = Field(
         default=400,
