@@ -5,6 +5,7 @@ tests that only need a socket (client processes calling the service)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +50,20 @@ def launch(tmp_path: Path, *args: str, port: int | None = None, **env: str) -> t
         stderr=subprocess.STDOUT,
     )
     return server, port
+
+
+def stopped(server: subprocess.Popen[bytes], *, interrupt: bool = False) -> tuple[int, str]:
+    """Its exit code and output, once stopped (by SIGINT first if ``interrupt``; killed after 30 s:
+    a hang is a failure)."""
+    if interrupt and server.poll() is None:
+        server.send_signal(signal.SIGINT)
+    try:
+        code = server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return code, server.stdout.read().decode()  # type: ignore[union-attr]
 
 
 def wait_until_listening(server: subprocess.Popen[bytes], port: int) -> None:

@@ -4,7 +4,6 @@ bind it (an IPv6 socket takes IPv6 alone), and the start-up line naming what was
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ import requests
 import uvicorn
 
 from cds_service.serving import FrontLimits, run
-from tests.serving import free_port, launch
+from tests.serving import free_port, launch, stopped
 
 
 def _ipv6_loopback() -> bool:
@@ -42,19 +41,6 @@ def _answers(url: str, server: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)
 
 
-def _stopped(server: subprocess.Popen[bytes], *, stop: bool = True) -> tuple[int, str]:
-    """Its exit code and output, once stopped (by SIGINT if ``stop``; killed after 30 s)."""
-    if stop and server.poll() is None:
-        server.send_signal(signal.SIGINT)
-    try:
-        code = server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    return code, server.stdout.read().decode()  # type: ignore[union-attr]
-
-
 def _refused(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.settimeout(2)
@@ -71,7 +57,7 @@ def test_all_ipv6_addresses_take_ipv6_alone(tmp_path: Path) -> None:
         _answers(f"http://[::1]:{port}/healthz", server)
         assert _refused("127.0.0.1", port)
     finally:
-        _, output = _stopped(server)
+        _, output = stopped(server, interrupt=True)
     assert f"bound to [::]:{port};" in output, output[-3000:]
 
 
@@ -85,7 +71,7 @@ def test_a_host_name_is_bound_at_each_of_its_addresses_and_named_by_them(tmp_pat
         for address in resolved:
             _answers(f"http://{f'[{address}]' if ':' in address else address}:{port}/healthz", server)
     finally:
-        _, output = _stopped(server)
+        _, output = stopped(server, interrupt=True)
     for address in resolved:
         assert (f"[{address}]:{port}" if ":" in address else f"{address}:{port}") in output, output[-3000:]
     assert f"localhost:{port}" not in output.split("bound to", 1)[1].split("\n", 1)[0], output[-3000:]
@@ -99,7 +85,7 @@ def test_an_ipv6_address_already_taken_is_said_once_bracketed(tmp_path: Path) ->
         taken.listen()
         port = taken.getsockname()[1]
         server, _ = launch(tmp_path, "--host", "::1", port=port, CDS_AUTH_MODE="off")
-        code, output = _stopped(server, stop=False)
+        code, output = stopped(server)
     assert code == 3, output[-3000:]
     assert f"cds-service: cannot listen on [::1]:{port}: Address already in use\n" in output, output[-3000:]
 
@@ -107,7 +93,7 @@ def test_an_ipv6_address_already_taken_is_said_once_bracketed(tmp_path: Path) ->
 def test_a_bracketed_host_is_not_bracketed_again(tmp_path: Path) -> None:
     port = free_port()
     server, _ = launch(tmp_path, "--host", "[::1]", port=port, CDS_AUTH_MODE="off")
-    code, output = _stopped(server, stop=False)
+    code, output = stopped(server)
     assert code == 3, output[-3000:]
     assert f"cds-service: cannot listen on [::1]:{port}: " in output, output[-3000:]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from cds_service.serving import FrontLimits, run
-from tests.serving import free_port, launch, serve, wait_until_listening
+from tests.serving import free_port, launch, serve, stopped, wait_until_listening
 
 UNSET_ZONE = "CDS_TIMEZONE is not set"
 
@@ -35,17 +34,6 @@ def _split(mode: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     return args, {"CDS_AUTH_MODE": "off", **env}
 
 
-def _stopped(server: subprocess.Popen[bytes]) -> tuple[int, str]:
-    """Its exit code and output, once stopped (killed after 30 s: a hang is a failure)."""
-    try:
-        code = server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    return code, server.stdout.read().decode()  # type: ignore[union-attr]
-
-
 def test_start_up_says_its_cautions_once_however_many_workers(tmp_path: Path, mode: tuple[str, ...]) -> None:
     """Said by each worker's start, N workers said each caution N times (an operator's review):
     the supervising process says them once, before its workers start."""
@@ -56,7 +44,7 @@ def test_start_up_says_its_cautions_once_however_many_workers(tmp_path: Path, mo
             assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     finally:
         server.send_signal(signal.SIGINT)
-    _, output = _stopped(server)
+    _, output = stopped(server)
     assert output.count("Application startup complete") == (2 if args else 1), output[-3000:]
     assert output.count(UNSET_ZONE) == 1, output[-3000:]
     assert output.count("AUTHENTICATION IS OFF") == 1, output[-3000:]
@@ -71,7 +59,7 @@ def test_a_port_in_use_stops_the_start_before_the_app_starts(tmp_path: Path, mod
         taken.listen()
         port = taken.getsockname()[1]
         server, _ = launch(tmp_path, *args, port=port, **env)
-        code, output = _stopped(server)
+        code, output = stopped(server)
     assert code == 3, output[-3000:]
     assert f"cds-service: cannot listen on 127.0.0.1:{port}: Address already in use\n" in output, output[-3000:]
     assert "Waiting for application startup" not in output and "Started parent process" not in output
@@ -85,7 +73,7 @@ def test_sigterm_is_a_clean_stop_in_either_mode(tmp_path: Path, mode: tuple[str,
     wait_until_listening(server, port)
     assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     server.send_signal(signal.SIGTERM)
-    code, output = _stopped(server)
+    code, output = stopped(server)
     assert code == 0, output[-3000:]
     assert "Application shutdown complete" in output
 
@@ -173,6 +161,6 @@ def test_sigterm_while_waiting_for_the_database_is_a_stop_not_a_failure(tmp_path
         with connection:
             time.sleep(0.5)
             server.send_signal(signal.SIGTERM)
-            code, output = _stopped(server)
+            code, output = stopped(server)
     assert code == 0, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
