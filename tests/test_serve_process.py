@@ -129,9 +129,14 @@ def test_workers_restarted_after_the_configuration_changed_say_its_warnings(
         config.write_text("")  # the site's time zone removed while the service runs
         server.send_signal(signal.SIGHUP)
         _wait_for(lines, "Application startup complete", 4)
-    finally:
+    finally:  # a server that outlives its test holds database connections for every test after it
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
         reader.join(timeout=30)
     output = "".join(lines)
     assert "restarting processes" in output, output[-3000:]
