@@ -11,6 +11,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,7 @@ from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import TerminologyError
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.observability import configure_logging
-from cds_service.protocol.body import BodyLimits, parse_body
+from cds_service.protocol.body import BodyLimits, parse_body, read_limited
 from cds_service.protocol.services import SERVICES
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import InvalidSettings, Settings, get_settings
@@ -73,8 +74,7 @@ def _start_and_serve(args: argparse.Namespace) -> int:
     except StoreInUse as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_INVALID
-    # X-Forwarded-For/-Proto only from the proxies of CDS_TRUSTED_PROXIES (uvicorn's own default
-    # trusts them from 127.0.0.1, where anyone on the machine may send them); never the audience.
+    # X-Forwarded-For/-Proto only from CDS_TRUSTED_PROXIES (uvicorn trusts anyone on 127.0.0.1); never the audience
     proxies = {"proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or None}
     # Header size, read timeouts, keep-alive and a connection cap: bounded before authentication.
     limits = FrontLimits(
@@ -142,8 +142,8 @@ def _migrate(_: argparse.Namespace) -> int:
 
 def _read(source: str, limits: BodyLimits) -> object:
     """The request, through the same body reader (and its limits) the HTTP route uses."""
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    return parse_body(data, limits)
+    with nullcontext(sys.stdin.buffer) if source == "-" else Path(source).open("rb") as stream:
+        return parse_body(read_limited(stream, limits), limits)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import signal
 import subprocess
 from collections.abc import Callable
@@ -125,6 +126,23 @@ def test_console_script_evaluates(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cards"][0]["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+
+
+def test_evaluate_refuses_an_endless_file_without_reading_it_whole() -> None:
+    # It read the whole file before sizing it: /dev/zero filled memory until the process died.
+    def small_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    result = subprocess.run(
+        [*CLI, "evaluate", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=small_memory,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the body is over 5242880 bytes, the most accepted" in result.stderr
 
 
 def test_output_read_in_part_ends_quietly() -> None:

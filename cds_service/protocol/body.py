@@ -9,7 +9,7 @@ it was not built for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from starlette.requests import Request
@@ -74,6 +74,15 @@ async def read_body(request: Request, limits: BodyLimits) -> bytearray:
         if len(body) > limits.max_bytes:
             raise TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
     return body
+
+
+def read_limited(stream: BinaryIO, limits: BodyLimits) -> bytes:
+    """A body from a file or a pipe, read no further than one byte past the limit: a file of
+    gigabytes is refused as the HTTP route refuses a body that size, not first read whole."""
+    data = stream.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
+    return data
 
 
 def parse_body(body: bytes | bytearray, limits: BodyLimits) -> Any:
