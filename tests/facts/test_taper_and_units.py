@@ -50,3 +50,16 @@ def test_dated_steps_shorter_than_the_stepped_ones_leave_the_longer_reading(clie
     assert planned(client, request) == "22 days planned"
     card = duration_card(client, request)
     assert card is not None and "a duration of 22 days in 2 steps" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("mg", "shown"),
+    [(0.000001, "0.000001 mg"), (0.0125, "0.013 mg"), (2.5, "2.5 mg"), (7.5, "7.5 mg")],
+)
+def test_a_dose_below_a_tenth_of_a_milligram_is_shown_as_itself(client: TestClient, mg: float, shown: str) -> None:
+    """To two significant digits: a dose of a millionth of a milligram read "0.01 mg", a hundredth
+    and more than it was (make fuzz)."""
+    request = hook(dosage=[step(1, units=mg, unit="mg", duration=days(30))], dispense={})
+    card = duration_card(client, request)
+    assert card is not None
+    assert f"(keeps {shown})" in card["suggestions"][0]["label"]
