@@ -45,6 +45,8 @@ def _stored(settings: Settings) -> int:
             id="empty-reason-code",
         ),
         pytest.param(_accepted(outcomeTimestamp="3000-01-01T00:00:00Z"), "feedback.0.outcomeTimestamp", id="year-3000"),
+        # A date alone was stored as midnight UTC: a time no clinician acted at.
+        pytest.param(_accepted(outcomeTimestamp="2026-11-21"), "feedback.0.outcomeTimestamp", id="date-alone"),
     ],
 )
 def test_an_item_saying_nothing_usable_is_400_naming_the_field(

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cds_service.errors import InvalidFeedback, describe
 
-# How an ISO 8601 date-time begins: what tells it from a count of seconds.
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# How an ISO 8601 date-time begins: what tells it from a count of seconds, and from a date alone
+# (which pydantic reads as midnight: a time no one acted at).
+ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
 
 
 class ReasonCoding(BaseModel):
@@ -71,15 +72,17 @@ class FeedbackItem(BaseModel):
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: datetime = Field(json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-"})
+    outcomeTimestamp: datetime = Field(
+        json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ]"}
+    )
 
     @field_validator("outcomeTimestamp", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
         # Pydantic would read a number, or a string of digits, as seconds since 1970; CDS Hooks
         # sends an ISO 8601 string (make fuzz found "0" stored as 1970-01-01).
-        if not isinstance(value, str) or not ISO_DATE.match(value):
-            raise ValueError("must be an ISO 8601 date-time string")
+        if not isinstance(value, str) or not ISO_DATE_TIME.match(value):
+            raise ValueError("must be an ISO 8601 date-time string (a date and a time)")
         return value
 
     @field_validator("outcomeTimestamp")
