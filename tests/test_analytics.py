@@ -224,10 +224,13 @@ def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_cli
         ({"to": "0001-01-10", "period": "month"}, "to", "is out of range"),
         ({"from": "9999-12-30", "to": "9999-12-31"}, "to", "is out of range"),
         ({"from": "9999-12-31"}, "from", "is out of range"),
+        # The last was taken: a report of another range than the first one asked for.
+        ([("from", "2026-11-01"), ("from", "2026-11-10")], "from", "given 2 times; give it once"),
+        ([("period", "day"), ("to", "2026-11-21"), ("period", "day")], "period", "given 2 times"),
     ],
 )
 def test_an_unusable_analytics_query_is_a_400_naming_the_parameter(
-    client: TestClient, query: dict[str, str], field: str, message: str
+    client: TestClient, query: dict[str, str] | list[tuple[str, str]], field: str, message: str
 ) -> None:
     for path in ("/analytics", "/analytics/report"):
         response = client.get(path, params=query)

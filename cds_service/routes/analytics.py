@@ -7,13 +7,13 @@ import logging
 from contextlib import suppress
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from cds_service.deps import Runtime, RuntimeDep, VerifiedCaller
-from cds_service.errors import StorageUnavailable
+from cds_service.errors import InvalidRequest, StorageUnavailable
 from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
@@ -25,12 +25,14 @@ router = APIRouter()
 
 @router.api_route("/analytics", methods=["GET", "HEAD"], summary="Card outcomes per rule and period")
 async def get_analytics(
+    request: Request,
     runtime: RuntimeDep,
     caller: VerifiedCaller,
     from_: Annotated[str | None, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
     to: Annotated[str | None, Query(description="last day, YYYY-MM-DD (default today)")] = None,
     period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
 ) -> dict[str, Any]:
+    _each_once(request)
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
     return await _figures(runtime, query)
 
@@ -42,14 +44,23 @@ async def get_analytics(
     response_class=HTMLResponse,
 )
 async def get_analytics_report(
+    request: Request,
     runtime: RuntimeDep,
     caller: VerifiedCaller,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: Annotated[str | None, Query()] = None,
     period: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
+    _each_once(request)
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
     return HTMLResponse(html_report(await _figures(runtime, query)))
+
+
+def _each_once(request: Request) -> None:
+    """A parameter given twice is a 400: which was meant cannot be known (the last was taken)."""
+    for name in ("from", "to", "period"):
+        if len(given := request.query_params.getlist(name)) > 1:
+            raise InvalidRequest(f"{name}: given {len(given)} times; give it once", fields=[name])
 
 
 async def _figures(runtime: Runtime, query: AnalyticsQuery) -> dict[str, Any]:
