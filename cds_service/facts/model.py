@@ -141,9 +141,13 @@ class Course(NamedTuple):
         return self.start_parts != START_UNRECORDED
 
     def active_on(self, day: date) -> bool:
-        """Running on ``day``, or, its month alone recorded, running if written later in it (a
-        year alone is too wide to make a course current, as for an onset: its first day)."""
-        return self.start <= day < (self.end if self.start_parts != 2 else self.end_latest)
+        """Running on ``day``, or, its month alone recorded, running if written later in it. A
+        year alone is too wide to make a finished course current (as for an onset: its first
+        day); an order still listed (active, on hold) is in force by the record's own word, and
+        running if written later in its year (read from 1 January, a duplicate relaxant listed
+        active since "2026" went unseen, with no word)."""
+        late = self.start_parts == 2 or (self.start_parts == 1 and self.status in LISTED)
+        return self.start <= day < (self.end_latest if late else self.end)
 
     @property
     def last_day(self) -> date:

@@ -44,7 +44,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         for c in context.courses
         if earliest <= c.start
         and c.end <= context.today
-        and not c.active_on(context.today)  # a month alone: it may run still (the duplicate's, then)
+        and not c.active_on(context.today)  # a month (or, listed, a year) alone: it may run still (the duplicate's)
         and "muscle-relaxant" in c.concepts
         and c.start_known  # begun in the window: unknown, with no start date
         and own & set(terminology.ingredients_of("muscle-relaxant", c.drug))
