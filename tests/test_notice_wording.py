@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, fixture
+from tests.conftest import SELECT, cards_for, fixture
 
 SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 OLDER_ADULT = "cyclobenzaprine-older-adult/fires-age-65-10mg.json"
@@ -228,3 +228,22 @@ def test_a_birth_date_after_today_is_said_not_read_not_taken_as_a_child(module: 
     request["prefetch"]["patient"]["birthDate"] = born
     card = notice(module, request, "partial-history")
     assert card["summary"] == "The patient's birth date could not be read: the checks for older adults did not run"
+
+
+@pytest.mark.parametrize("born", ["1800-03-01", "1900-01-01", "1902"])
+def test_a_birth_date_older_than_anyone_has_lived_is_said_not_read(module: TestClient, born: str) -> None:
+    """1800 read "age 226" on the older-adult card (make fuzz), and 1900-01-01 is an EHR's
+    placeholder for a birth date unknown: no age, said as a birth date that is no date is."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["birthDate"] = born
+    card = notice(module, request, "partial-history")
+    assert card["summary"] == "The patient's birth date could not be read: the checks for older adults did not run"
+    assert "cyclobenzaprine-older-adult" not in codes(module, request)
+
+
+def test_the_oldest_age_ever_verified_is_an_age(module: TestClient) -> None:
+    """Born 122 years ago today (the oldest age verified) is an age: the older-adult card says it."""
+    request = fixture(OLDER_ADULT)
+    request["prefetch"]["patient"]["birthDate"] = "1904"  # 121 or 122 on 2026-11-21
+    [card] = cards_for(module.post(SELECT, json=request).json(), "cyclobenzaprine-older-adult")
+    assert "121 or 122" in card["summary"] + card["detail"]

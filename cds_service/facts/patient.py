@@ -33,6 +33,8 @@ from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
 log = logging.getLogger(__name__)
+# The oldest age ever verified (122): a birth date that makes the patient older is no age at all.
+OLDEST_AGE = 122
 
 _PROCEDURE_CODE_FIELDS = {
     "ServiceRequest": "code",
@@ -122,9 +124,10 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
     ("1961", "1961-11") spans its first to its last day. The checks for older adults read the
     oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65"). Last, why
     the age is unknown, when it is: no Patient, no birthDate, or one that is no date
-    ("04/07/1950", "1950-02-30"), or one not yet reached (read as it stands, a negative age kept
-    the checks silent as for a young adult). The clinician is told each: an 80-year-old's
-    older-adult card went missing with no word."""
+    ("04/07/1950", "1950-02-30"), one not yet reached (read as it stands, a negative age kept
+    the checks silent as for a young adult), or one older than anyone has lived (an EHR's
+    placeholder for a date unknown). The clinician is told each: an 80-year-old's older-adult
+    card went missing with no word."""
     patient = next((r for r in raws if r.get("resourceType") == "Patient"), None)
     if patient is None:
         return None, None, NO_PATIENT
@@ -142,6 +145,9 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
         last = first.replace(month=12, day=31)
     elif isinstance(given, str) and len(given) == 7:
         last = first.replace(day=monthrange(first.year, first.month)[1])
+    if _age_on(today, last) > OLDEST_AGE:  # 1800 read "age 226"; 1900-01-01 is a common placeholder
+        log.warning("patient: a birthDate over 122 years ago: the age unknown, the older-adult checks not run")
+        return None, None, BIRTH_DATE
     return _age_on(today, first), _age_on(today, last), None
 
 
