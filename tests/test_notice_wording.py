@@ -247,3 +247,18 @@ def test_the_oldest_age_ever_verified_is_an_age(module: TestClient) -> None:
     request["prefetch"]["patient"]["birthDate"] = "1904"  # 121 or 122 on 2026-11-21
     [card] = cards_for(module.post(SELECT, json=request).json(), "cyclobenzaprine-older-adult")
     assert "121 or 122" in card["summary"] + card["detail"]
+
+
+@pytest.mark.parametrize(("second", "said"), [("1950-03-01", False), ("1990-03-01", True)], ids=["agree", "disagree"])
+def test_records_of_the_patient_that_disagree_on_the_birth_date_leave_no_age(
+    module: TestClient, second: str, said: bool
+) -> None:
+    """Two Patient records of one id in the patient key: the first was read (make fuzz), whichever
+    was right; disagreeing, the age is unknown and said, agreeing, read as one."""
+    request = fixture(OLDER_ADULT)
+    patient = {**request["prefetch"]["patient"], "birthDate": "1950-03-01"}
+    entries = [{"resource": patient}, {"resource": {**patient, "birthDate": second}}]
+    request["prefetch"]["patient"] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    found = codes(module, request)
+    assert ("partial-history" in found) is said
+    assert ("cyclobenzaprine-older-adult" in found) is not said

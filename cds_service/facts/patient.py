@@ -126,12 +126,15 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
     the age is unknown, when it is: no Patient, no birthDate, or one that is no date
     ("04/07/1950", "1950-02-30"), one not yet reached (read as it stands, a negative age kept
     the checks silent as for a young adult), or one older than anyone has lived (an EHR's
-    placeholder for a date unknown). The clinician is told each: an 80-year-old's older-adult
-    card went missing with no word."""
-    patient = next((r for r in raws if r.get("resourceType") == "Patient"), None)
-    if patient is None:
+    placeholder for a date unknown), or records of the patient that disagree on it. The
+    clinician is told each: an 80-year-old's older-adult card went missing with no word."""
+    patients = [r for r in raws if r.get("resourceType") == "Patient"]
+    if not patients:
         return None, None, NO_PATIENT
-    given = patient.get("birthDate")
+    given = patients[0].get("birthDate")
+    if any(p.get("birthDate") != given for p in patients[1:]):  # the first was read: which is right?
+        log.warning("patient: records that disagree on the birthDate: the age unknown, the older-adult checks not run")
+        return None, None, BIRTH_DATE
     first = to_date(given)
     if first is None:
         if given is not None:
