@@ -19,6 +19,9 @@ from cds_service.rules.safe_update import safe_update
 # (units per dose, administrations a day) of a dosage instruction, by its place in the draft's
 # list and its JSON; None where it does not say.
 StepSig = Callable[[int, dict[str, Any]], tuple[float | None, float | None]]
+# More doses a day than this (more often than hourly) is no sig a quantity can be counted from:
+# a draft with no quantity, taken "3 a second", was offered 5,443,200 tablets for 21 days.
+MOST_DOSES_A_DAY = 24
 
 
 def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]:
@@ -45,7 +48,10 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
             repeat[fields.bounds_duration] = days(allotted)
         _cut_count(repeat, per_day, allotted)
         kept.append(dosage)
-        units_needed = units_needed + units * per_day * allotted if units and per_day else math.nan
+        if units and per_day and per_day <= MOST_DOSES_A_DAY:
+            units_needed += units * per_day * allotted
+        else:
+            units_needed = math.nan
     resource["dosageInstruction"] = kept
     dispense = writable(resource, "dispenseRequest")
     dispense["expectedSupplyDuration"] = days(limit_days)
@@ -89,12 +95,13 @@ def _counted_as(quantity: dict[str, Any]) -> str:
 def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
     """The draft's quantity cut in proportion to the days kept, rounded down (450 mL over 30 days:
     315 mL for 21), when its rate cannot be read step by step; else its units a day for the days
-    (``Order.units_per_day``); else nothing to set, the draft having no quantity either."""
+    (``Order.units_per_day``) at a rate a sig can be; else nothing to set, the draft having no
+    quantity either."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     value = as_num(ordered.get("value")) if isinstance(ordered, dict) else None
     if value is not None and 0 < value < 1e9 and order.planned_days:  # else kept as sent
         return {**copy_json(ordered), "value": max(math.floor(value / order.planned_days * limit_days + 1e-9), 1)}
-    if order.units_per_day:
+    if order.units_per_day and (order.per_day or 0) <= MOST_DOSES_A_DAY:
         return {"value": math.ceil(order.units_per_day * limit_days - 1e-9), **_unit_of(order)}
     return None
 

@@ -438,3 +438,17 @@ def test_a_dated_taper_is_cut_at_the_limit_by_date(client: TestClient) -> None:
 def test_absurd_sigs_are_answered_never_a_5xx(client: TestClient, dosage: list[Any], dispense: dict[str, Any]) -> None:
     response = client.post(SELECT, json=hook(dosage=dosage, dispense=dispense))
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(("frequency", "period_unit", "expected"), [(1, "h", 504), (3, "s", None), (25, "d", None)])
+def test_no_quantity_is_counted_from_a_rate_no_sig_can_be(
+    client: TestClient, frequency: int, period_unit: str, expected: int | None
+) -> None:
+    """A draft with no quantity, for 30 days: limited to 21, hourly makes 504 tablets; more often
+    than that is no sig to count from (3 a second offered 5,443,200 tablets; make fuzz), and the
+    update, like the draft, names no quantity."""
+    dosage = step(duration=days(30))
+    dosage["timing"]["repeat"].update(frequency=frequency, periodUnit=period_unit)
+    resource = _update(client, hook(dosage=[dosage], dispense={}))
+    assert resource["dispenseRequest"].get("quantity", {}).get("value") == expected
+    assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
