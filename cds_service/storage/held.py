@@ -19,7 +19,7 @@ from cds_service.storage.availability import DatabaseUnavailable
 from cds_service.storage.records import CardRecord
 
 log = logging.getLogger(__name__)
-# Issued-card records held while the database is down (a few MB): beyond, the oldest are lost.
+# Issued-card (and notice) records held while the database is down (a few MB): beyond, the oldest are lost.
 HELD_CARDS = 10_000
 
 
@@ -49,11 +49,11 @@ class CardBuffer:
 
     def hold(self, record: CardRecord) -> None:
         self._pending.append(record)
-        self._cards += len(record.cards)
+        self._cards += record.size
         while self._cards > self._limit:
             dropped = self._pending.popleft()
-            self._cards -= len(dropped.cards)
-            self._metrics.card_records_lost.inc(len(dropped.cards))
+            self._cards -= dropped.size
+            self._metrics.card_records_lost.inc(dropped.size)
             if not self._dropping:  # then every call's would be: counted in the metric alone
                 log.error("card buffer full (%d cards): the oldest records are lost from now on", self._limit)
             self._dropping = True
@@ -82,7 +82,7 @@ class CardBuffer:
         self._metrics.card_records_late.inc(late)
         for record in records:
             self._pending.popleft()
-            self._cards -= len(record.cards)
+            self._cards -= record.size
         self._metrics.card_records_pending.set(self._cards)
 
 
@@ -94,7 +94,7 @@ async def write_records(
     record at a time, so that only the record it cannot take is lost (and counted), never held."""
     try:
         await write(records)
-        return sum(len(record.cards) for record in records)
+        return sum(record.size for record in records)
     except DatabaseUnavailable:
         raise
     except SQLAlchemyError as error:
@@ -106,7 +106,7 @@ async def write_records(
                 except DatabaseUnavailable as down:
                     raise PartlyHandled(str(down), handled=handled, written=written) from down
             return written
-        metrics.card_records_lost.inc(len(records[0].cards))
+        metrics.card_records_lost.inc(records[0].size)
         hook_call = loggable(records[0].hook_instance)
         log.error("card records of hook call %s refused (%s): lost", hook_call, type(error).__name__)
         return 0

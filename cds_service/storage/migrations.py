@@ -117,6 +117,18 @@ def _add_subject(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE issued_cards ADD COLUMN subject TEXT"))
 
 
+def _add_notices(connection: Connection) -> None:
+    # A table of its own: no reader of issued_cards may take a notice for a rule's alert.
+    timestamp = "TIMESTAMP WITH TIME ZONE" if connection.dialect.name == "postgresql" else "DATETIME"
+    connection.execute(
+        text(
+            "CREATE TABLE issued_notices (uuid VARCHAR(64) PRIMARY KEY, code VARCHAR(100) NOT NULL, "
+            f"service_id VARCHAR(100) NOT NULL, issued_at {timestamp} NOT NULL, issuer TEXT, tenant TEXT)"
+        )
+    )
+    connection.execute(text("CREATE INDEX ix_issued_notices_issued_at ON issued_notices (issued_at)"))
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
@@ -130,6 +142,7 @@ MIGRATIONS = (
     Migration(9, "which cards keep their draft's reference as a keyed hash, as patient ids are", _add_keyed),
     Migration(10, "a fingerprint of the patient-id key, so a process started with another is refused", _add_key_check),
     Migration(11, "what each card named besides the order, so a snooze holds for that alone", _add_subject),
+    Migration(12, "the service's own notices issued, so feedback on one is not taken for a lost card", _add_notices),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cds_service.security.clients import TrustedClient
 
@@ -37,6 +37,16 @@ class IssuedCard:
 
 
 @dataclass(frozen=True)
+class IssuedNotice:
+    """What the service remembers of a notice it sent (``pipeline.notices``: no rule's card), so
+    that feedback naming it is known as feedback on a notice, not on a card lost."""
+
+    uuid: str
+    code: str  # its topic code: "partial-history"
+    owner: Owner | None = None
+
+
+@dataclass(frozen=True)
 class CardRecord:
     """The record of one hook call's issued cards, as ``Store.record_issued`` stores it."""
 
@@ -45,6 +55,26 @@ class CardRecord:
     patient_id: str
     cards: tuple[IssuedCard, ...]
     issued_at: datetime
+    notices: tuple[IssuedNotice, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """The cards and notices it records: what the held buffer bounds and counts."""
+        return len(self.cards) + len(self.notices)
+
+    def notice_rows(self) -> list[dict[str, object]]:
+        """Its notices as rows of ``issued_notices``: nothing of the patient's."""
+        return [
+            {
+                "uuid": n.uuid,
+                "code": n.code,
+                "service_id": self.service_id,
+                "issued_at": self.issued_at,
+                "issuer": n.owner.issuer if n.owner else None,
+                "tenant": n.owner.tenant if n.owner else None,
+            }
+            for n in self.notices
+        ]
 
     def rows(self, pseudonym: Callable[[str], str], patient_key: Callable[[str], str]) -> list[dict[str, object]]:
         """Its cards as rows of ``issued_cards``: the patient, ids and references by their keyed
@@ -154,7 +184,10 @@ class FeedbackReceipt:
     refused: tuple[Refused, ...] = ()
 
 
-def issued_to(cards: Iterable[IssuedCard], client: TrustedClient | None) -> list[IssuedCard]:
-    """The cards, marked as issued to the verified caller (``client``) for analytics' scope."""
+_Issued = TypeVar("_Issued", IssuedCard, IssuedNotice)
+
+
+def issued_to(cards: Iterable[_Issued], client: TrustedClient | None) -> list[_Issued]:
+    """The cards (or notices), marked as issued to the verified caller (``client``) for analytics' scope."""
     owner = Owner.of(client)
     return [replace(card, owner=owner) for card in cards] if owner else list(cards)

@@ -106,6 +106,20 @@ feedback = Table(
     Index("ix_feedback_patient_received", "patient_key", "received_at"),
 )
 
+# The service's own notices (``pipeline.notices``, the card-limit card): no rule's alert, so not
+# in issued_cards, where every reader (analytics, snoozes, order-sign's repeats) takes a card for
+# one. Kept so that feedback on a notice is known for what it is (version 12). No patient's key.
+issued_notices = Table(
+    "issued_notices",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("code", String(100), nullable=False),  # the notice's topic code: "partial-history"
+    Column("service_id", String(100), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("issuer", Text),
+    Column("tenant", Text),
+)
+
 # Client JWT ids seen, kept until the token expires: a replayed token is refused by every
 # process that shares this database.
 seen_tokens = Table(
@@ -142,7 +156,7 @@ def quiet_channel(schema: str) -> str:
 
 
 def answers_for_writes(connection: Connection) -> int:
-    """The schema version, once every table was read and the three written ones took an INSERT
+    """The schema version, once every table was read and the four written ones took an INSERT
     (of no rows, rolled back); raises otherwise. A read-only standby, a revoked grant or a column
     gone refuse the INSERT as they would a card record, so the database is not said to be back
     (``/readyz``, the gate's probe) while it still refuses them. SQLite's INSERT takes the file's
@@ -156,7 +170,7 @@ def answers_for_writes(connection: Connection) -> int:
     try:
         if sqlite:
             connection.exec_driver_sql("PRAGMA busy_timeout = 0")
-        for table in (issued_cards, feedback, seen_tokens):
+        for table in (issued_cards, issued_notices, feedback, seen_tokens):
             connection.execute(table.insert().from_select(list(table.c), select(table).where(false())))
     except OperationalError as error:
         if getattr(error.orig, "sqlite_errorname", None) != "SQLITE_BUSY":

@@ -41,7 +41,7 @@ from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
 from cds_service.storage.records import CardRecord, FeedbackReceipt, Owner, Quiet
 from cds_service.storage.rows import insert_rows
-from cds_service.storage.schema import answers_for_writes, feedback, issued_cards
+from cds_service.storage.schema import answers_for_writes, feedback, issued_cards, issued_notices
 from cds_service.storage.text import storable_rows
 from cds_service.tracebacks import database_error
 
@@ -140,22 +140,26 @@ class Store:
     def record_issued(self, records: Iterable[CardRecord]) -> None:
         """The records of several hook calls' cards, in one transaction (``Runtime.record_issued``
         queues them); each stamped with when its cards went out."""
+        records = list(records)
         rows = [row for record in records for row in record.rows(self.pseudonym, self.patient_key)]
         rows = storable_rows(rows, "issued cards")  # a NUL in hookInstance failed the record (issue 16 #5)
-        if not rows:
+        notices = storable_rows([row for record in records for row in record.notice_rows()], "issued notices")
+        if not rows and not notices:
             return
         services = {str(row["service_id"]) for row in rows}
         patients = {s: {str(row["patient_key"]) for row in rows if row["service_id"] == s} for s in services}
         # Many rows to a statement, not one statement a row: SQLite lets go of the GIL for each
         # statement, and a thread that must win it back from a busy event loop waits up to a
         # switch interval each time (6,000 rows a statement each took over 5 s).
-        if self.embedded:
+        if self.embedded or not rows:  # notices alone: no quiet answer counts them, no feedback to join
             with self.writing() as connection:
                 insert_rows(connection, issued_cards, rows)
+                insert_rows(connection, issued_notices, notices)
         else:
             with self.engine.connect() as connection:
                 with connection.begin():
                     insert_rows(connection, issued_cards, rows)
+                    insert_rows(connection, issued_notices, notices)
                 # Another process may have stored feedback about these cards first (one process
                 # waits for its own): looked for after the commit.
                 if joined := feedback_before(connection, [str(row["uuid"]) for row in rows]):
@@ -218,15 +222,17 @@ class Store:
             self._quiet.forget(None)  # what was stored before a failure counts too
 
     def sweep(self, *, retention: timedelta) -> int:
-        """Forget cards and feedback older than ``retention``; the rows deleted. A lock held elsewhere stops it."""
+        """Forget cards, notices and feedback older than ``retention``; the rows deleted. A lock
+        held elsewhere stops it."""
         cutoff = self._now() - retention
         with self.writing() as connection:
             unbounded(connection, lock_wait="2s")
             deleted = connection.execute(feedback.delete().where(feedback.c.received_at < cutoff)).rowcount
             deleted += connection.execute(issued_cards.delete().where(issued_cards.c.issued_at < cutoff)).rowcount
+            deleted += connection.execute(issued_notices.delete().where(issued_notices.c.issued_at < cutoff)).rowcount
         if deleted:
             self._quiet.forget(None)
-            log.info("retention: deleted %d card and feedback rows older than %s", deleted, cutoff.date())
+            log.info("retention: deleted %d card, notice and feedback rows older than %s", deleted, cutoff.date())
         return deleted
 
     def key_old_records(self) -> int:

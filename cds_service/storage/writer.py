@@ -1,4 +1,4 @@
-"""Card records and token ids, written behind the answers: up to 20 ms after the call,
+"""Card records (notices' too) and token ids, written behind the answers: up to 20 ms after the call,
 every record queued meanwhile in one transaction, by one task per process.
 
 A write per call (its own task, a hop to the database thread, a turn at SQLite's one writer)
@@ -81,7 +81,7 @@ class Writer:
                 # record stood in the queue until the next call's, lost uncounted at shutdown).
                 stranded, self.queued = self.queued, []
                 self._handled_count += len(stranded)
-                count = sum(len(record.cards) for record in batch[handled:])
+                count = sum(record.size for record in batch[handled:])
                 if count and not len(self.held_cards):  # once an outage, not every 20 ms round
                     log.warning("database unavailable (%s): card records held in memory", error)
                 for record in [*batch[handled:], *stranded]:
