@@ -36,7 +36,7 @@ from cds_service.security.clients import TrustedClient, TrustedClientsError, loa
 from cds_service.security.outbound import Outbound
 from cds_service.settings import Settings
 from cds_service.storage.availability import DatabaseGate, DatabaseUnavailable, is_outage
-from cds_service.storage.records import CardRecord, IssuedCard, Owner, Quiet
+from cds_service.storage.records import CardRecord, IssuedCard, IssuedNotice, Owner, Quiet
 from cds_service.storage.replay import ReplayCache
 from cds_service.storage.store import Store, open_store
 from cds_service.storage.writer import Writer
@@ -109,11 +109,19 @@ class Runtime:
             return Quiet()
 
     def record_issued(
-        self, *, service_id: str, hook_instance: str, patient_id: str, cards: Sequence[IssuedCard]
+        self,
+        *,
+        service_id: str,
+        hook_instance: str,
+        patient_id: str,
+        cards: Sequence[IssuedCard],
+        notices: Sequence[IssuedNotice] = (),
     ) -> None:
-        """Queue the record of the cards a hook call issued (``storage.writer``). ``hook_instance``
-        as the log says it (``observability.loggable``): a client's free text there may name the patient."""
-        self.writer.queue(CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock()))
+        """Queue the record of the cards and notices a hook call issued (``storage.writer``): never
+        written on the call's path. ``hook_instance`` as the log says it (``observability.loggable``):
+        a client's free text there may name the patient."""
+        record = CardRecord(service_id, hook_instance, patient_id, tuple(cards), self.clock(), tuple(notices))
+        self.writer.queue(record)
 
     async def cards_written(self) -> None:
         """Before anything reads cards back (feedback on a card, order-sign what order-select

@@ -165,7 +165,7 @@ def _short(summary: str, finding: Finding) -> str:
 
 
 # The card that stands, last, for the cards a response has no room for (CDS_MAX_CARDS): not a
-# rule's, so its topic is of a system of its own, and it is never recorded as issued.
+# rule's, so its topic is of a system of its own (the notices'), and it is recorded as a notice.
 LIMIT_TOPIC = {"system": "urn:back-spasm-cds:notice", "code": "card-limit", "display": "Cards not shown"}
 
 

@@ -35,7 +35,7 @@ from cds_service.fhir.json import full_urls
 from cds_service.pipeline.cards import compose_suggestions, issued_card, render, within_limit
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.notices import age_said, notice_count, notices, unread_drafts
+from cds_service.pipeline.notices import NOTICES, age_said, notice_count, notices, unread_drafts
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications, unavailable
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
@@ -46,7 +46,7 @@ from cds_service.protocol.request import HookContext, HookRequest
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.rules import Finding, Rule
 from cds_service.settings import Settings
-from cds_service.storage.records import IssuedCard, Quiet
+from cds_service.storage.records import IssuedCard, IssuedNotice, Quiet
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,12 @@ class Evaluation:
 
     def response(self) -> dict[str, Any]:
         return {"cards": self.cards}
+
+    @property
+    def notices(self) -> list[IssuedNotice]:
+        """The service's own notices (the card-limit card too): recorded apart from the rules' cards."""
+        topics = ((card["uuid"], card["source"]["topic"]) for card in self.cards)
+        return [IssuedNotice(uuid, topic["code"]) for uuid, topic in topics if topic["system"] == NOTICES]
 
 
 @dataclass(frozen=True)

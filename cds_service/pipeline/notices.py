@@ -1,7 +1,8 @@
 """The cards that are not a rule's: what a clinician must know about the checks themselves (some
 data left out, some not read in full, orders with no start date no card asks about), each in
-the notices' own topic system, never recorded as issued, naming no patient's id. They come
-last, and keep their place within CDS_MAX_CARDS."""
+the notices' own topic system, naming no patient's id. They come last, and keep their place
+within CDS_MAX_CARDS. Recorded apart from the rules' cards (``storage.records.IssuedNotice``), so
+that feedback on one is known for what it is, and never taken for a rule's alert."""
 
 from __future__ import annotations
 

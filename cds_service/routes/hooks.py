@@ -61,12 +61,14 @@ async def call_service(request: Request) -> Response:
     call_outcome.set(f"{len(result.cards)} card(s) {[c.rule_id for c in result.issued]}")
     for card in result.cards:
         runtime.metrics.card_shown(card["source"]["topic"]["code"], card["indicator"]).inc()
-    if result.issued:
+    notices = result.notices
+    if result.issued or notices:
         runtime.record_issued(  # queued, written once the answer is out (deps.Runtime.record_issued)
             service_id=service.id,
             hook_instance=said or loggable(result.request.hookInstance),
             patient_id=result.context.patientId,
             cards=issued_to(result.issued, caller),  # analytics show a client its own cards
+            notices=issued_to(notices, caller),
         )
     runtime.metrics.hook_latency(service.id).observe(time.perf_counter() - started)
     # Serialised here, not by FastAPI: its encoder walks every card again in Python.

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.protocol.feedback import FeedbackItem
+from cds_service.storage.notices import notices_named
 from cds_service.storage.schema import feedback, issued_cards
 from cds_service.storage.text import storable
 from cds_service.tracebacks import database_error
@@ -86,17 +87,20 @@ def feedback_before(connection: Connection, cards: Collection[str]) -> set[str]:
 def still_unknown(writing: Writing, items: Sequence[FeedbackItem], unknown: list[int]) -> list[int]:
     """Of the items (by index) just stored, or resent, naming a card with no record: those whose
     card has none yet. The others' records, written meanwhile by another process, are joined
-    to them. A database gone meanwhile leaves them to the card writer's look (the feedback is
-    stored)."""
+    to them; a notice's record needs no join (feedback on one names no rule or patient, and the
+    report finds it by its uuid). A database gone meanwhile leaves them to the card writer's
+    look (the feedback is stored)."""
     if not unknown:
         return unknown
     try:
         with writing() as connection:
-            joined = join_early_feedback(connection, {storable(items[index].card) for index in unknown})
+            cards = {storable(items[index].card) for index in unknown}
+            joined = set(join_early_feedback(connection, cards))
+            known = joined | notices_named(connection, cards - joined).keys()
     except SQLAlchemyError as error:
         log.warning("feedback: cards with no record not looked up again (%s)", database_error(error))
         return unknown
-    return [index for index in unknown if storable(items[index].card) not in joined]
+    return [index for index in unknown if storable(items[index].card) not in known]
 
 
 def _chunks(cards: Collection[str]) -> Iterator[list[str]]:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.early_feedback import still_unknown
+from cds_service.storage.notices import notices_named
 from cds_service.storage.offered import offered
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
@@ -192,7 +193,8 @@ def _write(
 
 
 def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
-    """The issued cards the items name, by uuid: their rule, patient, suggestions and client."""
+    """The issued cards the items name, by uuid: their rule, patient, suggestions and client; and
+    the notices they name (``storage.notices``), looked for only when a card is not on record."""
     query = select(
         issued_cards.c.uuid,
         issued_cards.c.rule_id,
@@ -201,7 +203,8 @@ def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
         issued_cards.c.issuer,
         issued_cards.c.tenant,
     )
-    return {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(uuids)))}
+    cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(uuids)))}
+    return cards | notices_named(connection, uuids - cards.keys()) if len(cards) < len(uuids) else cards
 
 
 def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
