@@ -13,7 +13,9 @@ An item accepting only suggestions its card did not offer accepted nothing (``st
 refused at arrival, it is stored unchecked when it reaches the database before its card's record,
 or comes from another client, and counted as it would have been refused, as no outcome of its
 alert; ``unoffered_suggestions`` says how many there were, as ``unmatched_feedback`` says how
-many items named no card on record, so that a client's bug is seen rather than hidden.
+many items named no card on record, so that a client's bug is seen rather than hidden. Feedback
+on the service's own notices (``pipeline.notices``: a clinician dismissing "history read in
+part") is neither: ``notice_feedback`` counts it per notice code, apart from every rule's figures.
 
 The HTTP routes (``/analytics``, ``/analytics/report``) and ``cds-service report`` all call
 ``analytics``; ``cds_service.reporting.html`` renders the result for people.
@@ -162,6 +164,7 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
         "scope": _scope(query.scope),
         "totals": _counts(*(sum(c[i] for c in totals.values()) for i in range(4))),
         "unmatched_feedback": queries.unmatched_feedback(store.engine, start, end, query.scope),
+        "notice_feedback": queries.notice_feedback(store.engine, start, end, query.scope),
         "unoffered_suggestions": said.unoffered,
         "rules": rules,
     }

@@ -11,6 +11,7 @@ run script in an informaticist's browser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -29,6 +30,7 @@ COLUMNS = ["Alerts", "Accepted", "Overridden", "Ignored", "Accepted %", "Overrid
 # After their count, on the page and in the table (``storage.offered``: the items a client's bug
 # sent, which the figures above leave out, said apart so that the bug is seen).
 UNOFFERED = "feedback item(s) accepted only suggestions their card did not offer: not counted as accepted."
+NOTICE_FEEDBACK = "feedback item(s) were about the service's own notices, not any rule's alert"
 ALERT_DEFINITION = (
     "Counted per alert, not per call: an alert is one rule for one patient's draft order (the same "
     "draft id) on one day where the site is (CDS_TIMEZONE), however often the hook re-fired or the draft "
@@ -68,6 +70,16 @@ def _e(value: Any) -> str:
 def plain(value: Any) -> str:
     """Control characters in client text could move the cursor or recolour an informaticist's terminal."""
     return "".join(ch if ch.isprintable() else "?" for ch in ("" if value is None else str(value)))
+
+
+def notice_sentence(analytics: dict[str, Any], say: Callable[[Any], str]) -> str:
+    """Feedback on the service's own notices, per notice code, said apart from the unmatched
+    (nothing is wrong: a clinician dismissed a notice); ``say``: ``plain`` or ``_e``."""
+    counts = analytics.get("notice_feedback") or {}
+    if not isinstance(counts, dict) or not counts:
+        return ""
+    each = ", ".join(f"{say(code)} {say(count)}" for code, count in counts.items())
+    return f"{say(sum(counts.values()))} {say(NOTICE_FEEDBACK)} ({each})."
 
 
 def _bar(rule: dict[str, Any]) -> str:
@@ -167,6 +179,8 @@ def html_report(analytics: dict[str, Any]) -> str:
         summary += f" {_e(unmatched)} feedback item(s) referred to cards the service has no record of."
     if unoffered := analytics.get("unoffered_suggestions") or 0:
         summary += f" {_e(unoffered)} {_e(UNOFFERED)}"
+    if notices := notice_sentence(analytics, _e):
+        summary += f" {notices}"
     rules = analytics.get("rules") or []
     body = "\n".join(_rule_section(r, str(period)) for r in rules) or "<p>No alerts were issued in this period.</p>"
     return f"""<!DOCTYPE html>

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.storage.offered import unoffered
 from cds_service.storage.records import Owner
-from cds_service.storage.schema import feedback, issued_cards
+from cds_service.storage.schema import feedback, issued_cards, issued_notices
 from cds_service.storage.site_day import site_day
 
 
@@ -181,12 +181,18 @@ def override_reasons(said: AlertFeedback) -> list[ReasonCount]:
 
 
 def unmatched_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> int:
-    """Feedback ``scope`` sent in [start, end) about cards this service has no record of."""
+    """Feedback ``scope`` sent in [start, end) about cards this service has no record of: neither
+    a rule's card nor one of its own notices (``notice_feedback``)."""
     query = (
         select(func.count())
-        .select_from(feedback.outerjoin(issued_cards, issued_cards.c.uuid == feedback.c.card_uuid))
+        .select_from(
+            feedback.outerjoin(issued_cards, issued_cards.c.uuid == feedback.c.card_uuid).outerjoin(
+                issued_notices, issued_notices.c.uuid == feedback.c.card_uuid
+            )
+        )
         .where(
             issued_cards.c.uuid.is_(None),
+            issued_notices.c.uuid.is_(None),
             feedback.c.received_at >= start,
             feedback.c.received_at < end,
             owned_by(feedback, scope),
@@ -194,3 +200,17 @@ def unmatched_feedback(engine: Engine, start: datetime, end: datetime, scope: Ow
     )
     with engine.connect() as connection:
         return connection.execute(query).scalar() or 0
+
+
+def notice_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> dict[str, int]:
+    """Feedback ``scope`` sent in [start, end) about the service's own notices, per notice code:
+    a clinician dismissing a notice, no rule's outcome, and no sign of a card record lost."""
+    query = (
+        select(issued_notices.c.code, func.count().label("items"))
+        .select_from(feedback.join(issued_notices, issued_notices.c.uuid == feedback.c.card_uuid))
+        .where(feedback.c.received_at >= start, feedback.c.received_at < end, owned_by(feedback, scope))
+        .group_by(issued_notices.c.code)
+        .order_by(issued_notices.c.code)
+    )
+    with engine.connect() as connection:
+        return {row.code: row.items for row in connection.execute(query)}

@@ -10,7 +10,15 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from cds_service.reporting.html import ALERT_DEFINITION, COLUMNS, PERIOD_LABELS, UNOFFERED, format_rate, plain
+from cds_service.reporting.html import (
+    ALERT_DEFINITION,
+    COLUMNS,
+    PERIOD_LABELS,
+    UNOFFERED,
+    format_rate,
+    notice_sentence,
+    plain,
+)
 
 
 def _table(rows: list[list[str]], indent: str = "") -> list[str]:
@@ -51,6 +59,8 @@ def text_report(analytics: dict[str, Any]) -> str:
         lines += ["", f"{plain(unmatched)} feedback item(s) referred to cards the service has no record of."]
     if unoffered := analytics.get("unoffered_suggestions") or 0:
         lines += ["", f"{plain(unoffered)} {UNOFFERED}"]
+    if notices := notice_sentence(analytics, plain):
+        lines += ["", notices]
     with_reasons = [r for r in rules if r.get("override_reasons")]
     if with_reasons:
         lines += ["", "Override reasons"]
