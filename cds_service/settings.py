@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         default=400,
         ge=1,
         le=36500,  # a century: a million days was accepted, then start-up's sweep could not count back
-        description="Days issued cards and feedback are kept before they are deleted (at start-up and hourly).",
+        description="Days issued cards, notices and feedback are kept before they are deleted (at start-up, hourly).",
     )
     cors_origins: list[str] = Field(
         default=[],
