@@ -5,8 +5,12 @@ lumbosacral orthosis, TENS or traction for back pain (the order's reason, or bac
 on the problem list), then say so and offer to remove that draft. Evidence: [ACP] "lumbar
 supports no clear benefit; TENS no different from sham; traction no clear difference".
 
-Silent without a back pain indication (the order is for something else), and after a current
-vertebral fracture or a spinal fusion, where a brace may be the treatment.
+Silent without a back pain indication, and when the order gives a reason that is not back pain
+(the order is for something else: traction for a cervical radiculopathy, TENS for a knee; the
+problem list's back pain is no indication for it). Silent after a current vertebral fracture or
+a spinal fusion, where a brace may be the treatment, and with any other red flag (cauda equina,
+a spinal infection or malignancy: the pain is no nonspecific back pain, which is all [ACP]
+speaks of, and a brace may be part of the treatment; the red-flag card speaks of it).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.back_pain_red_flag import current_fracture
+from cds_service.rules.back_pain_red_flag import RED_FLAGS, current_fracture
 from cds_service.rules.common import condition_label, remove
 
 RULE_ID = "low-value-back-therapy"
 THERAPIES = ("lumbar-orthosis", "tens", "traction")
+# Conditions after which the card is silent: a fusion, and the red flags but a fracture (current
+# only, ``current_fracture``).
+_RED_FLAGS = frozenset(("spinal-fusion", *RED_FLAGS)) - {"vertebral-fracture"}
 
 
 class Config(RuleConfig):
@@ -41,10 +48,13 @@ def applies_to(order: Order, terminology: Terminology) -> bool:
 
 
 def _indication(context: PatientContext, order: Order, terminology: Terminology) -> str | None:
-    """Why this is a back pain order: its reason, else back pain on the problem list."""
+    """Why this is a back pain order: its reason, else, when it gives none, back pain on the
+    problem list."""
     reason = terminology.matching("back-pain-spasm", order.reason_codes)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
+    if order.reason_codes:  # a reason of its own, not back pain: "Indication: Low back pain" was wrong
+        return None
     condition = next((c for c in context.conditions if "back-pain-spasm" in c.concepts), None)
     if condition is None:
         return None
@@ -59,7 +69,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     if indication is None:
         return None
     for condition in context.conditions:
-        if "spinal-fusion" in condition.concepts or current_fracture(
+        if not _RED_FLAGS.isdisjoint(condition.concepts) or current_fracture(
             condition, terminology, context.today, config.current_fracture_days
         ):
             return None
