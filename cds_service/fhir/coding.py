@@ -65,10 +65,13 @@ def _joined(words: str) -> str:
 # Real histories repeat the same few hundred codes; the cache bounds the work and the memory.
 @lru_cache(maxsize=16384)
 def code_key(system: str, code: str) -> tuple[str, str]:
-    """The form codes are compared in: ICD-10-CM matches with or without its dot."""
+    """The form codes are compared in: ICD-10-CM matches with or without its dot, and it and
+    HCPCS in either case (their letters are capitals: "l0637" is L0637)."""
     system = system.strip().rstrip("/")
     system = _SYSTEM_ALIASES.get(system, system)
     code = code.strip()
     if system == ICD10CM:
         code = code.replace(".", "").upper()
+    elif system == HCPCS:
+        code = code.upper()
     return system, code
