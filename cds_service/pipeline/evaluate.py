@@ -207,7 +207,8 @@ def _answer(
     as issued (not shown). And the undated orders the cards shown ask about (``Finding.names_undated``)."""
     findings = unsilenced(findings, silenced, knowledge)
     cards, issued, asks = _cards(findings, rules, knowledge, new_uuid, user)
-    cards, issued = not_repeated(cards, issued, silenced)
+    if user:  # with no userId, whoever signs would be the clinician order-select showed: repeat all
+        cards, issued = not_repeated(cards, issued, silenced)
     shown, left = within_limit(cards, max_cards, new_uuid)
     if left:
         rule_ids = sorted({card["source"]["topic"]["code"] for card in left})

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.conftest import SIGN, Clock, rule_ids
+from tests.conftest import SELECT, SIGN, Clock, rule_ids
 from tests.quiet.conftest import (
     DURATION,
     DURATION_WARNING,
@@ -58,6 +58,17 @@ def test_order_sign_repeats_the_cards_order_select_showed_another_clinician(serv
     assert sign(service, signing) == {"cards": []}
     signing["context"]["userId"] = "Practitioner/the-attending"
     assert rule_ids(sign(service, signing)) == [HEPATIC, DURATION]
+
+
+def test_order_sign_with_no_user_repeats_the_cards_order_select_showed(service: TestClient, clock: Clock) -> None:
+    """With no ``userId`` (CDS Hooks requires one; the service takes calls without), who saw the
+    cards cannot be told: every caller without one counted as one clinician, and the one signing
+    lost the warnings another was shown (a conformance review)."""
+    selecting = request(HEPATIC_WARNING)
+    del selecting["context"]["userId"]
+    assert rule_ids(service.post(SELECT, json=selecting).json()) == [HEPATIC, DURATION]
+    clock.set(minutes=5)
+    assert rule_ids(sign(service, selecting)) == [HEPATIC, DURATION]
 
 
 def test_order_sign_does_not_repeat_the_cards_order_select_showed_for_the_unchanged_draft(
