@@ -46,12 +46,25 @@ def test_a_draft_id_of_255_characters_is_selected_and_reviewed(client: TestClien
     assert DURATION in rule_ids(response.json())
 
 
+@pytest.mark.parametrize("draft_id", ["req_1", "req:1", "REQ~1"])
+def test_a_draft_id_no_fhir_id_is_selected_and_reviewed_as_order_sign_reviews_it(
+    client: TestClient, draft_id: str
+) -> None:
+    """An underscore is no FHIR id's, and the draft is reviewed all the same (order-sign's
+    answer): its selection was a 400, the call's cards, critical ones too, lost (a conformance
+    review)."""
+    response = client.post(SELECT, json=with_draft_id(draft_id))
+    assert response.status_code == 200, response.text
+    assert DURATION in rule_ids(response.json())
+
+
 def test_a_draft_id_of_256_characters_is_400_naming_the_selection_and_the_draft(client: TestClient) -> None:
     assert refused(client.post(SELECT, json=with_draft_id("a" * 256))) == ["context.selections", "context.draftOrders"]
 
 
 @pytest.mark.parametrize(
-    "selection", ["MedicationRequest/", "medicationRequest/request-123", "MedicationRequest/request 123"]
+    "selection",
+    ["MedicationRequest/", "medicationRequest/request-123", "MedicationRequest/request 123", "MedicationRequest/a/b"],
 )
 def test_a_selection_not_of_the_form_type_slash_id_is_400(client: TestClient, selection: str) -> None:
     request = fixture(SANDBOX)
