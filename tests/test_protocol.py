@@ -126,6 +126,25 @@ def test_draft_orders_without_selections_are_400_naming_selections(client: TestC
     assert "draft orders under review" in assert_400(client.post(SELECT, json=request), "context.selections")
 
 
+@pytest.mark.parametrize("drafts", ["missing", None])
+def test_selections_or_order_sign_without_draft_orders_are_400_naming_draft_orders(
+    client: TestClient, drafts: Any
+) -> None:
+    """CDS Hooks requires draftOrders of both hooks: without it, order-sign, or order-select naming
+    drafts, answered no cards, as if the orders were checked and clear (a conformance review). The
+    sandbox's re-fire with neither selections nor draftOrders is still nothing to review."""
+    request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
+    if drafts == "missing":
+        del request["context"]["draftOrders"]
+    else:
+        request["context"]["draftOrders"] = drafts
+    assert "selections name draft orders" in assert_400(client.post(SELECT, json=request), "context.draftOrders")
+    del request["context"]["selections"]
+    signing = {**request, "hook": "order-sign"}
+    assert "order-sign reviews" in assert_400(client.post(SIGN, json=signing), "context.draftOrders")
+    assert client.post(SELECT, json=request).json() == {"cards": []}
+
+
 def test_a_selection_with_a_trailing_newline_is_400(client: TestClient) -> None:
     """It passed the pattern (``$`` matches before a final newline) and named no order, unreviewed."""
     request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")

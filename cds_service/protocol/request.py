@@ -253,10 +253,7 @@ def parse_hook_request(
     except ValidationError as error:
         message, fields = describe(error, prefix="context")
         raise InvalidRequest(message, fields=fields) from None
-    if isinstance(context, OrderSelectContext) and context.selections is None and bundle_entries(context.draftOrders):
-        # Nothing was reviewed, in silence: a critical card lost (the sandbox omits both at once).
-        message = "context.selections is missing: order-select names the draft orders under review in it"
-        raise InvalidRequest(message, fields=["context.selections"])
+    _drafts_under_review(context)
     for field, count in context.draft_counts().items():
         if count > max_draft_orders:
             # The whole call refused, never a part of it answered: a clinician must not take
@@ -266,3 +263,18 @@ def parse_hook_request(
                 fields=[field],
             )
     return request, context
+
+
+def _drafts_under_review(context: HookContext) -> None:
+    """A 400 where the context cannot say which drafts are under review: nothing would be
+    reviewed, in silence, and no cards read as a clear check (a critical card lost). The
+    sandbox's re-fire without an order omits both selections and draftOrders: nothing to review."""
+    if isinstance(context, OrderSelectContext) and context.selections is None and bundle_entries(context.draftOrders):
+        message = "context.selections is missing: order-select names the draft orders under review in it"
+        raise InvalidRequest(message, fields=["context.selections"])
+    if isinstance(context, OrderSelectContext) and context.selections and context.draftOrders is None:
+        message = "context.draftOrders is missing: the selections name draft orders it holds"
+        raise InvalidRequest(message, fields=["context.draftOrders"])
+    if isinstance(context, OrderSignContext) and context.draftOrders is None:
+        message = "context.draftOrders is missing: order-sign reviews the draft orders it holds"
+        raise InvalidRequest(message, fields=["context.draftOrders"])
