@@ -78,7 +78,11 @@ def test_a_service_with_no_enabled_rule_is_not_advertised(monkeypatch: pytest.Mo
     assert [s["hook"] for s in client.get("/cds-services").json()["services"]] == ["order-select"]
     request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     request["hook"] = "order-sign"
-    assert client.post(SIGN, json=request).json() == {"cards": []}
+    # As no service (a conformance review): "no advice" from a service discovery no longer lists
+    # read, to an EHR that cached it, as the orders checked and clear.
+    response = client.post(SIGN, json=request)
+    assert response.status_code == 404, response.text
+    assert "every check it runs is switched off here" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_thresholds_come_from_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_with) -> None:
