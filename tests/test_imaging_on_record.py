@@ -52,3 +52,12 @@ def test_a_recent_procedure_that_is_not_lumbar_imaging_does_not_silence_the_card
 ) -> None:
     [card] = imaging_cards(client, with_imaging({"code": code}))
     assert "No lumbar MRI or CT is on record in the last 365 days." in card["detail"]
+
+
+def test_a_lumbar_mri_booked_ahead_keeps_the_card_silent(client: TestClient) -> None:
+    """A routine MRI ordered and booked for next month is the workup the card asks for: the
+    MRI it would offer repeats it (unlike the red flag's STAT MRI, tests/test_red_flag_imaging.py)."""
+    later = {"status": "active", "occurrenceDateTime": (TODAY + timedelta(days=60)).isoformat()}
+    assert imaging_cards(client, with_imaging(later)) == []
+    old_order = {**later, "authoredOn": (TODAY - timedelta(days=400)).isoformat()}
+    assert imaging_cards(client, with_imaging(old_order)) == []

@@ -3,8 +3,8 @@
 A post-operative patient (cauda equina of 29 days, decompressed after an MRI) was offered a
 repeat STAT MRI, recommended, one click away (a pharmacist's review; [ACP-IMG]: repeat imaging
 only for new or changed symptoms). The critical card stays: it says what to do "unless already
-done". An MRI or CT ordered in the same session counts too; one with no date, or entered in
-error, does not.
+done". An MRI or CT ordered in the same session counts too; one with no date, entered in
+error, on hold, or booked for a later day (QA round 2: not an emergency MRI) does not.
 """
 
 from __future__ import annotations
@@ -98,3 +98,38 @@ def test_an_onset_of_a_month_alone_counts_an_mri_after_that_month_only(
     request = fixture("back-pain-red-flag/fires-cauda-equina-onset-month-only-critical-mri.json")
     request["prefetch"]["imaging"]["entry"] = [{"resource": lumbar_mri(authored)}]
     assert ("suggestions" in red_flag_card(module, request)) is offered
+
+
+def booked(authored: str, occurs: str, status: str = "active", ident: str = "mri-booked") -> dict[str, Any]:
+    """A lumbar MRI ordered on ``authored`` for the day ``occurs`` (done, or booked ahead)."""
+    return {**lumbar_mri(authored, status=status, ident=ident), "occurrenceDateTime": occurs, "priority": "routine"}
+
+
+@pytest.mark.parametrize(
+    "mri",
+    [
+        booked("2026-11-01", "2027-01-20"),  # ordered since the onset, booked two months ahead
+        booked("2026-10-01", "2027-01-20"),  # ordered before the onset, booked ahead (QA F2a)
+        booked("2026-10-01", "2026-11-01", status="on-hold"),  # paused: not under way
+        lumbar_mri("2026-11-01", status="on-hold"),
+        booked("2026-11-01", "2026-11-01", status="draft"),  # a draft in the record no one signed
+    ],
+)
+def test_an_mri_booked_ahead_or_not_under_way_leaves_the_stat_mri(module: TestClient, mri: dict[str, Any]) -> None:
+    """An MRI booked weeks ahead is no emergency MRI: the STAT one is still offered (QA round 2,
+    F2: a routine MRI booked for 2027 silenced it, the card saying nothing of why)."""
+    [suggestion] = red_flag_card(module, with_imaging(mri))["suggestions"]
+    assert suggestion["isRecommended"] is True
+    assert suggestion["actions"][0]["resource"]["priority"] == "stat"
+
+
+@pytest.mark.parametrize(
+    "mri",
+    [
+        booked("2026-10-01", "2026-11-01", status="completed"),  # ordered before, done after the onset
+        booked("2026-11-01", "2026-11-21"),  # booked for today
+        lumbar_mri("2026-11-01", status="active"),  # ordered since the onset, no booking: under way
+    ],
+)
+def test_an_mri_done_or_under_way_since_the_onset_is_not_offered_again(module: TestClient, mri: dict[str, Any]) -> None:
+    assert "suggestions" not in red_flag_card(module, with_imaging(mri))

@@ -183,10 +183,19 @@ class Procedure:
     reference: str
     codes: tuple[Code, ...]
     text: str
-    on: date | None
+    # The day it was done or is booked for (occurrence, start, effective or issue), which may be
+    # after today; and the day it was ordered (``authoredOn``). Kept apart: a study ordered before
+    # an onset may be done after it, and one ordered after it may be booked weeks ahead.
+    occurs: date | None
+    ordered: date | None
     status: str
     # A draft order of this session (its reference may be a stand-in: a draft may have no id).
     drafted: bool = False
+
+    @property
+    def on(self) -> date | None:
+        """Its one date: the day done or booked, else the day ordered (None: the record gives none)."""
+        return self.occurs or self.ordered
 
 
 class StatusesUnread(NamedTuple):

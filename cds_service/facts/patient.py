@@ -43,7 +43,8 @@ _PROCEDURE_CODE_FIELDS = {
     "DiagnosticReport": "code",
 }
 _PROCEDURE_EXCLUDED = {"entered-in-error", "revoked", "cancelled"}
-_PROCEDURE_DATES = ("occurrenceDateTime", "started", "effectiveDateTime", "authoredOn", "issued")
+# The day a procedure was done or is booked for, first found first (``Procedure.occurs``).
+_PROCEDURE_DATES = ("occurrenceDateTime", "started", "effectiveDateTime", "issued")
 
 
 class _Procedure(NamedTuple):
@@ -83,8 +84,9 @@ def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology
         status = (as_str(raw.get("status")) or "").lower() if relevant else ""
         if not relevant or status in _PROCEDURE_EXCLUDED:
             continue
-        on = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
-        found.append(Procedure(reference_of(raw), codes, words, on, status, drafted))
+        occurs = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
+        ordered = to_date(raw.get("authoredOn"))
+        found.append(Procedure(reference_of(raw), codes, words, occurs, ordered, status, drafted))
     return found
 
 

@@ -4,7 +4,8 @@ When a muscle relaxant is ordered and the problem list holds a red flag (cauda e
 syndrome, a spinal infection, a current vertebral fracture, bone metastasis or myeloma), the
 back pain is not simple spasm: imaging and specialist care are indicated if not done. A cauda
 equina syndrome that began in the last 30 days is an emergency: critical card, with a lumbar
-MRI to order STAT, unless one is on record since the onset or ordered in the same session.
+MRI to order STAT, unless one is done or under way since the onset (not merely booked for a
+later day) or ordered in the same session.
 Evidence: [ACP-IMG] "imaging with severe or progressive neurologic deficits or suspected
 serious underlying conditions".
 
@@ -20,7 +21,7 @@ from datetime import date, timedelta
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.model import Condition, Order, PatientContext, Procedure
 from cds_service.fhir.coding import ICD10CM
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
@@ -32,6 +33,8 @@ RULE_ID = "back-pain-red-flag"
 RED_FLAGS = ("cauda-equina", "spinal-infection", "vertebral-fracture", "spinal-malignancy")
 # ICD-10-CM 7th characters of an initial encounter: the fracture is being treated now.
 _INITIAL_ENCOUNTER = frozenset("AB")
+# Statuses of an imaging order on record that is not under way: paused, or never signed.
+_NOT_UNDER_WAY = frozenset(("on-hold", "draft"))
 
 
 class Config(RuleConfig):
@@ -102,15 +105,33 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 
 def _imaged_since(context: PatientContext, terminology: Terminology, condition: Condition) -> bool:
-    """A lumbar MRI or CT ordered in this session, or on record since the onset: no STAT MRI is
-    offered again (a post-operative patient was offered a repeat one: a pharmacist's review;
-    [ACP-IMG] repeats imaging only for new or changed symptoms). One with no date may be older."""
+    """A lumbar MRI or CT ordered in this session, or on record that could have informed care
+    since the onset (``_informs_since``): no STAT MRI is offered again (a post-operative patient
+    was offered a repeat one: a pharmacist's review; [ACP-IMG] repeats imaging only for new or
+    changed symptoms)."""
     onset = condition.onset_latest or condition.onset  # a month alone: its last day, or the MRI may precede it
     return any(
-        terminology.in_concept("lumbar-imaging", p.codes)
-        and (p.drafted or (p.on is not None and onset is not None and p.on >= onset))
+        terminology.in_concept("lumbar-imaging", p.codes) and _informs_since(p, onset, context.today)
         for p in context.procedures
     )
+
+
+def _informs_since(study: Procedure, onset: date | None, today: date) -> bool:
+    """Is this study done, or under way, since the onset? Ordered in this session: yes (the
+    clinician is ordering it now). Otherwise the day it was done or is booked for decides, when
+    the record gives one: from the onset to today, yes, whenever it was ordered (images taken
+    after the onset show the syndrome); after today, no: a booking weeks ahead is no emergency
+    MRI (a routine MRI booked for next year silenced the STAT one: QA round 2). With no such day,
+    an order placed since the onset stands for it (done or being done for this syndrome); one
+    ordered before, or with no date at all, may be of an older complaint. An order on hold, or
+    a draft in the record that no one signed, is not under way; a cancelled, revoked or
+    entered-in-error one was never read (``facts.patient``)."""
+    if study.drafted:
+        return True
+    if onset is None or study.status in _NOT_UNDER_WAY:
+        return False
+    day = study.occurs if study.occurs is not None else study.ordered
+    return day is not None and onset <= day <= today
 
 
 FACTS = ("conditions",)

@@ -103,6 +103,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
 
     recent = context.today - timedelta(days=limits.imaging_lookback_days)
     imaging = [p for p in context.procedures if terminology.in_concept("lumbar-imaging", p.codes)]
+    # Done in the window, or booked for a later day: unlike the red flag's emergency MRI, a booked
+    # routine one is the workup this card asks for, and the MRI it offers would repeat it.
     if any(study.on is None or study.on >= recent for study in imaging):
         return None
     if "imaging" in context.unavailable:
