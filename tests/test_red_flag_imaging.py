@@ -133,3 +133,24 @@ def test_an_mri_booked_ahead_or_not_under_way_leaves_the_stat_mri(module: TestCl
 )
 def test_an_mri_done_or_under_way_since_the_onset_is_not_offered_again(module: TestClient, mri: dict[str, Any]) -> None:
     assert "suggestions" not in red_flag_card(module, with_imaging(mri))
+
+
+@pytest.mark.parametrize("place", ["draftOrders", "imaging"])
+def test_a_dstu2_diagnostic_order_is_read_item_by_item(module: TestClient, place: str) -> None:
+    """A DSTU2 DiagnosticOrder with the lumbar MRI as its second item: only the first was read,
+    and a duplicate STAT MRI was offered beside the one drafted (QA round 2, F3d)."""
+    request = fixture("multiple-rules/dstu2-cauda-equina-10-days-mri-as-diagnostic-order.json")
+    order = {
+        "resourceType": "DiagnosticOrder",
+        "id": "do-1",
+        "status": "proposed" if place == "draftOrders" else "completed",
+        "subject": {"reference": "Patient/versions-pt"},
+        "event": [{"status": "requested", "dateTime": "2026-11-15"}],
+        "item": [
+            {"code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "71046"}]}},
+            {"code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]}},
+        ],
+    }
+    bundle = request["context"]["draftOrders"] if place == "draftOrders" else request["prefetch"]["imaging"]
+    bundle["entry"].append({"resource": order})
+    assert "suggestions" not in red_flag_card(module, request)

@@ -142,8 +142,8 @@ def _service_request(resource: dict[str, Any]) -> dict[str, Any]:
     """ProcedureRequest (DSTU2/STU3) or DiagnosticOrder (DSTU2) as a ServiceRequest."""
     if resource["resourceType"] == "DiagnosticOrder":
         items = [i for i in _as_list(resource.pop("item", None) or []) if isinstance(i, dict)]
-        if items and "code" in items[0]:
-            resource["code"] = items[0]["code"]
+        if (code := _items_code(items)) is not None:
+            resource["code"] = code
         resource.pop("reason", None)
         # Its dates are events: when it was requested is when it was ordered (prior imaging's date).
         events = [e for e in _as_list(resource.pop("event", None) or []) if isinstance(e, dict) and "dateTime" in e]
@@ -163,6 +163,21 @@ def _service_request(resource: dict[str, Any]) -> dict[str, Any]:
     if isinstance(status, str):
         resource["status"] = _REQUEST_STATUS.get(status, "unknown")
     return resource
+
+
+def _items_code(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A DiagnosticOrder's items as the one code R4 has: every item's codings and words, since a
+    rule asks whether any item is (say) a lumbar MRI. The first item alone missed an MRI listed
+    second, and a duplicate STAT MRI was offered beside it (QA round 2, F3d)."""
+    codes = [i["code"] for i in items if isinstance(i.get("code"), dict)]
+    if len(codes) <= 1:
+        return codes[0] if codes else None
+    codings = [c for code in codes for c in _as_list(code.get("coding") or []) if isinstance(c, dict)]
+    texts = [t for code in codes if isinstance(t := code.get("text"), str) and t]
+    merged: dict[str, Any] = {"coding": codings}
+    if texts:
+        merged["text"] = "; ".join(texts)
+    return merged
 
 
 def is_older_medication_request(resource: dict[str, Any]) -> bool:
