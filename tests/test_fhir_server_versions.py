@@ -193,7 +193,7 @@ def test_a_type_left_out_of_the_capability_statement_is_not_asked(client: TestCl
     # Its imaging orders are DiagnosticOrders it does not list: no imaging data, the MRI card speaks.
     assert rule_ids({"cards": cards}) == CYCLOBENZAPRINE_COURSE
     [mri] = [c for c in cards if c["source"]["topic"]["code"] == "refractory-spasm-imaging"]
-    assert "No lumbar MRI or CT is on record" in mri["detail"]
+    assert "No lumbar MRI or CT from the last 365 days was found in the record" in mri["detail"]
 
 
 def test_a_type_left_out_of_the_capability_statement_does_not_send_the_service_back_to_metadata(

@@ -110,7 +110,9 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if "imaging" in context.unavailable:
         status = "The imaging history could not be checked: confirm there has been no recent lumbar MRI or CT."
     else:
-        status = f"No lumbar MRI or CT is on record in the last {limits.imaging_lookback_days} days."
+        # Only what the codes it reads recognise (lumbar-imaging's CPT codes): a study coded
+        # otherwise (LOINC, words alone) is not seen, so the card says no more than that.
+        status = f"No lumbar MRI or CT from the last {limits.imaging_lookback_days} days was found in the record."
 
     facts = {
         "weeks": _span(certain // 7, days // 7),
