@@ -2,7 +2,9 @@
 
 The prefetch is fetched in the server's own FHIR version (a DSTU2 server has ``MedicationOrder``,
 not ``MedicationRequest``), and a search for a type the server does not have is no data, not
-a failed fetch. Both are read here from the server's own answers, in any version.
+a failed fetch. Both are read here from the server's own answers, in any version. An error's
+words alone never outweigh the server's statement: a type it lists that a search is refused for
+is a failed fetch (``pipeline.fhir_client``), whatever the error says.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class ServerFacts:
     def lacks(self, resource_type: str) -> bool:
         return self.types is not None and resource_type not in self.types
 
+    def lists(self, resource_type: str) -> bool:
+        """Whether its statement says it serves ``resource_type``: then an error answered for a
+        search of that type is no proof that the server has none (a 400 "Invalid MedicationRequest
+        search" read so hid an MAO inhibitor's critical card)."""
+        return self.types is not None and resource_type in self.types
+
 
 UNKNOWN = ServerFacts(None)
 
@@ -47,9 +55,21 @@ def server_facts(metadata: dict[str, Any]) -> ServerFacts:
     return ServerFacts(release(metadata.get("fhirVersion")), frozenset(types) or None, frozenset(includes))
 
 
-# An OperationOutcome that says the resource type is unknown to the server ("Unknown resource
-# type 'MedicationRequest'", "Resource type 'X' is not supported"), not that a search parameter is.
-_UNKNOWN_WORDS = re.compile(r"\b(?:unknown|unsupported|not (?:supported|known|recogni[sz]ed)|invalid|no such)\b", re.I)
+def _unknown_type(resource_type: str) -> re.Pattern[str]:
+    """The words that say ``resource_type`` itself is unknown to the server ("Unknown resource
+    type 'MedicationRequest'", HAPI's; "Resource type MedicationRequest is not supported"), not
+    that a search of it was refused ("Invalid MedicationRequest search: a status is required",
+    "Condition: unknown patient"): an unknown word anywhere near the type's name was read as the
+    server having no such type, and a failed search became an empty history."""
+    kind, quote = re.escape(resource_type), r"""['"`]?"""
+    named = rf"resource(?:\s+type)?\s*(?:[:=]\s*)?{quote}{kind}"
+    return re.compile(
+        rf"\b(?:unknown|unsupported|invalid|unrecogni[sz]ed|no\s+such)\s+{named}\b"
+        rf"|\b{named}{quote}\s+(?:is\s+)?(?:not\s+(?:supported|known|recogni[sz]ed|valid)|unknown|unsupported|invalid)\b"
+        rf"|\b{kind}{quote}\s+is\s+(?:not\s+a\s+(?:known|supported|valid)|an?\s+(?:unknown|unsupported|invalid))"
+        r"\s+resource\b",
+        re.I,
+    )
 
 
 def _outcome_text(outcome: dict[str, Any]) -> str:
@@ -63,14 +83,14 @@ def _outcome_text(outcome: dict[str, Any]) -> str:
 
 def no_such_type(status: int | None, outcome: dict[str, Any] | None, resource_type: str) -> bool:
     """Whether a search for ``resource_type`` answered ``status`` with ``outcome`` because the
-    server has no such type: 404 or 400, naming the type as unknown (a search parameter it does
-    not know is another matter), or a 404 whose issue is ``not-supported``."""
+    server has no such type, by its words alone: a 404 or 400 whose OperationOutcome says the type
+    itself is unknown (a search parameter it does not know is another matter). An issue code
+    ``not-supported`` naming no type is not enough: it may be the search that is not supported,
+    and a required key read as no data hides the critical cards that depend on it. The caller
+    still weighs this against the server's statement (``ServerFacts.lists``)."""
     if status not in (400, 404) or outcome is None:
         return False
     text = _outcome_text(outcome)
     if "parameter" in text.lower():
         return False
-    if resource_type.lower() in text.lower() and _UNKNOWN_WORDS.search(text):
-        return True
-    codes = {as_str(as_obj(issue).get("code")) for issue in as_list(outcome.get("issue"))}
-    return status == 404 and "not-supported" in codes
+    return _unknown_type(resource_type).search(text) is not None

@@ -2,8 +2,10 @@
 once from ``/metadata``, remembered per server), following ``next`` links on that server only,
 every answer checked for what a search answers.
 
-A search for a resource type the server does not have (its CapabilityStatement leaves it out, or
-it answers 404/400 with an OperationOutcome saying so) is no data, not a failed fetch. The
+A search for a resource type the server does not have (its CapabilityStatement leaves it out, or,
+its capabilities unknown, it answers 404/400 with an OperationOutcome saying the type is unknown)
+is no data, not a failed fetch. A type its CapabilityStatement lists is never "no such type",
+whatever an error for it says: that is a failed fetch, as any other. The
 Medications that the medication orders name only by reference are asked for with them
 (``_include``) where the server says it can, and by id (``medications``) where they did not come.
 """
@@ -35,7 +37,15 @@ class FetchFailed(Exception):
 
 
 class NoSuchType(FetchFailed):
-    """The server has no such resource type: for a search, that is no data."""
+    """The server says it has no such resource type: for a search, that is no data, unless its
+    CapabilityStatement lists the type (``Listed``)."""
+
+
+class Listed(FetchFailed):
+    """A search refused as of a type the server does not have, though its CapabilityStatement
+    lists that type: a failed fetch (a 412 for a key every rule needs, a notice for the others),
+    never no data. Of a statement remembered from an earlier call, the statement is read again
+    first: the server may have been upgraded since (a DSTU2 server now R4 has no MedicationOrder)."""
 
 
 # Without a version from /metadata a key is asked in every version at once (a DSTU2 server
@@ -98,7 +108,7 @@ class FhirClient:
             body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
         except OutboundError as error:
             if search_type and no_such_type(error.status, error.outcome, search_type):
-                raise NoSuchType(f"the server has no {search_type}") from None
+                raise NoSuchType(f"fhirServer answered {error} saying it has no {search_type}") from None
             raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
         return body
 
@@ -144,10 +154,16 @@ class FhirClient:
     async def fetch(self, key: PrefetchKey, patient_id: str) -> list[dict[str, Any]]:
         """A key's data, asked in the server's FHIR version; types the server does not have are
         no data. A server remembered as one version that now has none of that version's types
-        for the key was upgraded: its /metadata is read again and the key asked anew. Types its
-        remembered statement does not list were not asked, so they say nothing of an upgrade."""
+        for the key (or refuses one its remembered statement lists) was upgraded: its /metadata
+        is read again and the key asked anew. Types its remembered statement does not list were
+        not asked, so they say nothing of an upgrade."""
         facts, cached = await self.facts()
-        found = await self._in_version(key, patient_id, facts)
+        try:
+            found = await self._in_version(key, patient_id, facts)
+        except Listed:
+            if not cached:
+                raise
+            found = None  # the remembered statement may be out of date: read again below
         if found is None and cached and _asked(key, patient_id, facts):
             self._versions.forget(self._base)
             facts, _ = await self.facts(fresh=True)
@@ -207,7 +223,9 @@ class FhirClient:
         plain, _, included = query.partition("&_include=")
         try:
             return await self.pages(None, query, search_type=resource_type, key=key)
-        except NoSuchType:
+        except NoSuchType as error:
+            if not included and facts.lists(resource_type):
+                raise Listed(f"{error}, though its CapabilityStatement lists {resource_type}") from None
             if not included:
                 return None
         except FetchFailed:
