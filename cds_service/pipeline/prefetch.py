@@ -54,6 +54,15 @@ class PatientData:
     # Medications read from fhirServer by id: those the keys' orders name only by reference.
     medications: tuple[dict[str, Any], ...] = ()
 
+    @property
+    def not_read(self) -> frozenset[str]:
+        """The keys the partial-history notice names: those read in part, a patient record whose
+        read failed (one not sent is said by its own reason, ``NO_PATIENT``), and any other key
+        that could not be had (an optional one: a required one is a 412), failed or not sent with
+        no fhirServer. Its checks went quiet (no imaging orders: the heat-and-exercise card cannot
+        tell whether therapy is ordered), and that quiet must not pass for a check done."""
+        return self.partial | (self.failed & {"patient"}) | (self.unavailable.keys() - {"patient"})
+
 
 @dataclass
 class _Completion:
