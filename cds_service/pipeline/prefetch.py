@@ -249,6 +249,11 @@ async def _run(
         await asyncio.gather(*tasks.values(), return_exceptions=True)  # their failures said by nobody
         raise
     for task in pending:
+        # Cut off at the deadline: what it ends with is retrieved when it ends, not awaited here
+        # (the call does not wait on a slow server). A fetch whose own timeout fires with the
+        # deadline ends in FetchFailed, not cancelled (aiohttp turns the cancellation into its
+        # TimeoutError), and unretrieved asyncio logged it as an ERROR with its traceback.
+        task.add_done_callback(_retrieved)
         task.cancel()
     for name, task in tasks.items():
         if task in finished and task.exception() is None:
@@ -264,6 +269,12 @@ async def _run(
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
             done.cannot_have(name, "fetching it from fhirServer failed (the service log says why)")
             done.failed.add(name)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A fetch no one awaits any more: its end taken, unsaid (the key is said failed already)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def unavailable(data: PatientData, missing: list[str]) -> str:

@@ -1,0 +1,53 @@
+"""A fetch cut off at the call's deadline ends unseen: no "Task exception was never retrieved".
+
+QA round 2, F9: with a FHIR server slower than the deadline the call answered 200, and then the
+log showed ``ERROR asyncio: Task exception was never retrieved ... FetchFailed ... TimeoutError``.
+The outbound client's own timeout (``total``, the same deadline) fires with the call's: aiohttp
+turns the call's cancellation into its TimeoutError, so the cut-off task ends in FetchFailed, not
+cancelled, and no one retrieved it. The server's timing decides which comes first; here the
+outbound call is made to end that way every time, through the real HTTP front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.pipeline import fhir_client
+from cds_service.security.outbound import OutboundError
+from tests.conftest import SELECT, fetching_request, rule_ids
+from tests.fhir_server import FhirTestServer
+
+real_get_json = fhir_client.get_json
+
+
+async def _timing_out(http: Any, url: str, **options: Any) -> dict[str, Any]:
+    """The imaging search, slower than the deadline, as aiohttp ends it when its own timer fires
+    with the call's: the cancellation raised as its TimeoutError."""
+    if "/ServiceRequest?" not in url:
+        return await real_get_json(http, url, **options)
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        raise OutboundError("TimeoutError") from None
+    raise AssertionError("not cut off")
+
+
+def test_a_fetch_cut_off_at_the_deadline_leaves_no_unretrieved_task(
+    client: TestClient, fhir_server: FhirTestServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(fhir_client, "get_json", _timing_out)
+    started = time.monotonic()
+    response = client.post(SELECT, json=fetching_request(fhir_server.base))
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 2.5  # the deadline (1 s), not the server, sets the time
+    assert "partial-history" in rule_ids(response.json())  # the imaging orders said not read
+    client.get("/healthz")  # a turn of the app's loop, for the cut-off task to end
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+    assert "prefetch imaging: fetching it failed" in caplog.text
