@@ -262,3 +262,64 @@ def test_records_of_the_patient_that_disagree_on_the_birth_date_leave_no_age(
     found = codes(module, request)
     assert ("partial-history" in found) is said
     assert ("cyclobenzaprine-older-adult" in found) is not said
+
+
+_OTHERS = {
+    "conditions": {
+        "resourceType": "Condition",
+        "id": "c-1",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]},
+    },
+    "medications": {
+        "resourceType": "MedicationRequest",
+        "id": "m-1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "medicationCodeableConcept": {"text": "Phenelzine 15 MG Oral Tablet"},
+    },
+    "imaging": {
+        "resourceType": "ServiceRequest",
+        "id": "s-1",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        (("medications",), "Another patient's medication history was left out: a check that needed it may be missing."),
+        (("conditions",), "Another patient's conditions were left out: a check that needed them may be missing."),
+        (("imaging",), "Another patient's imaging orders were left out: a check that needed them may be missing."),
+        (
+            ("conditions", "medications"),
+            "Another patient's conditions and medication history were left out: a check that needed them may be missing.",
+        ),
+        (
+            ("conditions", "medications", "imaging"),
+            "Another patient's conditions, medication history and imaging orders were left out: "
+            "a check that needed them may be missing.",
+        ),
+    ],
+    ids=["medications", "conditions", "imaging", "two", "three"],
+)
+def test_another_patients_history_is_said_in_agreement_with_what_it_names(
+    module: TestClient, keys: tuple[str, ...], said: str
+) -> None:
+    """QA round 2, F10: "Another patient's medication history were left out: a check that needed
+    them may be missing." The verb and the pronoun agree with the fields named, each paragraph is
+    one sentence or more with single spaces, and the next says what to do."""
+    request = fixture(SANDBOX)
+    for key in keys:
+        request["prefetch"][key]["entry"] = [{"resource": _OTHERS[key]}]
+    card = notice(module, request, "other-patient-data")
+    assert card["detail"].split("\n\n") == [
+        said,
+        "Confirm the patient before signing, and report the mix-up to the EHR's support.",
+    ]
+    assert "  " not in card["detail"]

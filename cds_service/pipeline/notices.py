@@ -267,9 +267,10 @@ def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> di
             "The patient record sent is another patient's: the age is unknown, so the checks for older "
             "adults did not run."
         )
-    history = tuple(field for field in left_out if field not in (DRAFTS, PATIENT))
-    if history:
-        lines.append(f"Another patient's {_words(history)} were left out: a check that needed them may be missing.")
+    history = tuple(dict.fromkeys(field for field in left_out if field not in (DRAFTS, PATIENT)))
+    if history:  # agreeing with what is named: "medication history were left out" read as a slip
+        was, it = ("was", "it") if history == ("prefetch.medications",) else ("were", "them")
+        lines.append(f"Another patient's {_words(history)} {was} left out: a check that needed {it} may be missing.")
     lines.append("Confirm the patient before signing, and report the mix-up to the EHR's support.")
     summary = (
         "A draft order names another patient and was not checked: confirm the patient"
@@ -280,7 +281,9 @@ def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> di
 
 
 def _words(fields: tuple[str, ...]) -> str:
-    return ", ".join(_WORDS.get(field, field.removeprefix("prefetch.")) for field in fields)
+    """The fields in a card's words, "and" before the last: "conditions and imaging orders"."""
+    words = [_WORDS.get(field, field.removeprefix("prefetch.")) for field in fields]
+    return " and ".join(filter(None, (", ".join(words[:-1]), words[-1])))
 
 
 def _card(new_uuid: Callable[[], str], topic: dict[str, str], summary: str, detail: str) -> dict[str, Any]:
