@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from cds_service.protocol.feedback import FeedbackRequest
-from cds_service.protocol.request import REFERENCE, HookContext, HookRequest, OrderSelectContext
+from cds_service.protocol.request import REFERENCE, HookContext, HookRequest, OrderSelectContext, OrderSignContext
 from cds_service.protocol.services import SERVICES
 
 _REF = "#/components/schemas/{model}"
@@ -197,8 +197,20 @@ def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any
                 {"type": "array", "minItems": 1},
             ]
         }
-        schema["if"] = {"required": ["draftOrders"], "properties": {"draftOrders": drafts}}
-        schema["then"] = {"required": ["selections"], "properties": {"selections": {"type": "array"}}}
+        named = {"required": ["selections"], "properties": {"selections": {"type": "array", "minItems": 1}}}
+        schema["allOf"] = [
+            {
+                "if": {"required": ["draftOrders"], "properties": {"draftOrders": drafts}},
+                "then": {"required": ["selections"], "properties": {"selections": {"type": "array"}}},
+            },
+            {
+                "if": named,
+                "then": {"required": ["draftOrders"], "properties": {"draftOrders": {"not": {"type": "null"}}}},
+            },
+        ]
+    if model is OrderSignContext:  # it reviews the drafts it holds (``parse_hook_request``)
+        schema["required"] = sorted({*schema.get("required", []), "draftOrders"})
+        properties["draftOrders"] = {"anyOf": properties["draftOrders"]["anyOf"][:-1]}  # never null
     return schema
 
 
