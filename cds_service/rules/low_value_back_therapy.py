@@ -25,6 +25,10 @@ from cds_service.rules.common import condition_label, remove
 
 RULE_ID = "low-value-back-therapy"
 THERAPIES = ("lumbar-orthosis", "tens", "traction")
+# An order's own reason that is back pain, acute or chronic, with or without sciatica (TENS is
+# ordered for chronic low back pain most of all: its card's evidence is of that). G89.29 (other
+# chronic pain) is no back pain alone, as for the chronic-pain rule.
+_BACK_REASONS = ("back-pain-spasm", "chronic-low-back-pain", "radicular")
 # Conditions after which the card is silent: a fusion, and the red flags but a fracture (current
 # only, ``current_fracture``).
 _RED_FLAGS = frozenset(("spinal-fusion", *RED_FLAGS)) - {"vertebral-fracture"}
@@ -50,10 +54,10 @@ def applies_to(order: Order, terminology: Terminology) -> bool:
 def _indication(context: PatientContext, order: Order, terminology: Terminology) -> str | None:
     """Why this is a back pain order: its reason, else, when it gives none, back pain on the
     problem list."""
-    reason = terminology.matching("back-pain-spasm", order.reason_codes)
+    reason = next(filter(None, (terminology.matching(c, order.reason_codes) for c in _BACK_REASONS)), None)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
-    if order.reason_codes:  # a reason of its own, not back pain: "Indication: Low back pain" was wrong
+    if order.reason_codes:  # a reason of its own, not the back's: "Indication: Low back pain" was wrong
         return None
     condition = next((c for c in context.conditions if "back-pain-spasm" in c.concepts), None)
     if condition is None:
