@@ -20,6 +20,7 @@ from cds_service.fhir.json import last_day_covered
 # age unknown with nothing sent to read: no Patient record, one with no birthDate
 # (``PatientContext.read_in_part``).
 BIRTH_DATE = "patient.birthDate"
+BIRTH_DATE_PAST = "patient.birthDate.past"  # over 122 years ago: a placeholder, or a typo
 ONSET = "conditions.onset"
 NO_PATIENT = "patient.none"
 NO_BIRTH_DATE = "patient.birthDate.none"

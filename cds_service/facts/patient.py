@@ -19,6 +19,7 @@ from cds_service.facts.courses import MEDICATION_REQUESTS, read_courses
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import (
     BIRTH_DATE,
+    BIRTH_DATE_PAST,
     NO_BIRTH_DATE,
     NO_PATIENT,
     Condition,
@@ -123,28 +124,34 @@ def _symptom_onset(
 
 def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | None, str | None]:
     """The oldest and the youngest the patient may be: a birth date of a year or a month alone
-    ("1961", "1961-11") spans its first to its last day. The checks for older adults read the
-    oldest (a patient who may be 65 is warned of), their cards say both ("64 or 65"). Last, why
-    the age is unknown, when it is: no Patient, no birthDate, or one that is no date
-    ("04/07/1950", "1950-02-30"), one not yet reached (read as it stands, a negative age kept
-    the checks silent as for a young adult), or one older than anyone has lived (an EHR's
-    placeholder for a date unknown), or records of the patient that disagree on it. The
-    clinician is told each: an 80-year-old's older-adult card went missing with no word."""
+    ("1961", "1961-11") spans its first to its last day, and records of the patient that give
+    different dates span them all (the first alone was read, whichever was right). The checks
+    for older adults read the oldest (a patient who may be 65 is warned of), their cards say both
+    ("64 or 65"). Last, why the age is unknown, when it is: no Patient, no birthDate, or one that
+    is no date ("04/07/1950", "1950-02-30") or not yet reached (read as it stands, a negative age
+    kept the checks silent as for a young adult), or one older than anyone has lived (an EHR's
+    placeholder for a date unknown). The clinician is told each: an 80-year-old's older-adult
+    card went missing with no word."""
     patients = [r for r in raws if r.get("resourceType") == "Patient"]
     if not patients:
         return None, None, NO_PATIENT
-    given = patients[0].get("birthDate")
-    if any(p.get("birthDate") != given for p in patients[1:]):  # the first was read: which is right?
-        log.warning("patient: records that disagree on the birthDate: the age unknown, the older-adult checks not run")
-        return None, None, BIRTH_DATE
+    given = [g for p in patients if (g := p.get("birthDate")) is not None]
+    if not given:
+        return None, None, NO_BIRTH_DATE
+    spans = [_birth_span(g, today) for g in given]
+    if reason := next((span for span in spans if isinstance(span, str)), None):
+        return None, None, reason
+    days = [span for span in spans if not isinstance(span, str)]
+    return max(_age_on(today, first) for first, _ in days), min(_age_on(today, last) for _, last in days), None
+
+
+def _birth_span(given: Any, today: date) -> tuple[date, date] | str:
+    """The first and last day a birth date may be, or why it gives no age (logged, no date)."""
     first = to_date(given)
-    if first is None:
-        if given is not None:
-            log.warning("patient: a birthDate that is no date: the age unknown, the older-adult checks not run")
-        return None, None, NO_BIRTH_DATE if given is None else BIRTH_DATE
-    if first > today:  # its earliest day: "2026" on 2026-11-21 may be a birth this year
-        log.warning("patient: a birthDate after today: the age unknown, the older-adult checks not run")
-        return None, None, BIRTH_DATE
+    if first is None or first > today:  # its earliest day: "2026" on 2026-11-21 may be a birth this year
+        said = "is no date" if first is None else "is after today"
+        log.warning("patient: a birthDate that %s: the age unknown, the older-adult checks not run", said)
+        return BIRTH_DATE
     last = first
     if isinstance(given, str) and len(given) == 4:
         last = first.replace(month=12, day=31)
@@ -152,8 +159,8 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
         last = first.replace(day=monthrange(first.year, first.month)[1])
     if _age_on(today, last) > OLDEST_AGE:  # 1800 read "age 226"; 1900-01-01 is a common placeholder
         log.warning("patient: a birthDate over 122 years ago: the age unknown, the older-adult checks not run")
-        return None, None, BIRTH_DATE
-    return _age_on(today, first), _age_on(today, last), None
+        return BIRTH_DATE_PAST
+    return first, last
 
 
 def _age_on(today: date, born: date) -> int:

@@ -13,8 +13,9 @@ from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT
 from cds_service.content.markdown import inert
+from cds_service.facts import model
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import BIRTH_DATE, NO_BIRTH_DATE, NO_PATIENT, ONSET, STATUS, Course, Order, StatusesUnread
+from cds_service.facts.model import Course, Order, StatusesUnread
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
@@ -179,13 +180,13 @@ def _partial(
             f"Some orders have no start date, so the checks that depend on when they were taken could not use them: "
             f"{named(said, '; ')}. Confirm when each was last taken."
         )
-    if ONSET in partial:  # the condition itself was read, and may have its own card
+    if model.ONSET in partial:  # the condition itself was read, and may have its own card
         lines.append(
             "A condition's onset date could not be read: a check that depends on how long it has lasted may be missing."
         )
-    if STATUS in partial:
+    if model.STATUS in partial:
         lines += _status_lines(statuses)
-    in_part = bool(history) or ONSET in partial or STATUS in partial
+    in_part = bool(history) or model.ONSET in partial or model.STATUS in partial
     if in_part or age or unchecked:  # orders undated alone were read: their line says what to do
         lines.append(
             "Any other card comes from what was read, and a check that needed the rest may be missing: "
@@ -236,9 +237,10 @@ def _undated_summary(undated: tuple[Course, ...], count: int) -> str:
 # Why the age is unknown, in the notice's words, the most telling first.
 _AGE_UNKNOWN = (
     ("patient", "the patient record could not be read"),
-    (NO_PATIENT, "no patient record was sent"),
-    (BIRTH_DATE, "the patient's birth date could not be read"),
-    (NO_BIRTH_DATE, "the patient's birth date is not recorded"),
+    (model.NO_PATIENT, "no patient record was sent"),
+    (model.BIRTH_DATE, "the patient's birth date could not be read"),
+    (model.BIRTH_DATE_PAST, "the patient's birth date on record is over 122 years ago"),
+    (model.NO_BIRTH_DATE, "the patient's birth date is not recorded"),
 )
 _AGE_REASONS = frozenset(reason for reason, _ in _AGE_UNKNOWN)
 
@@ -250,11 +252,11 @@ def age_said(partial: frozenset[str], rules: list[Rule], left_out: tuple[str, ..
     for a Patient left out as another patient's, which the other-patient notice says."""
     if not any("min_age" in rule.config.model_fields for rule in rules):
         return partial - _AGE_REASONS
-    return partial - {NO_PATIENT} if PATIENT in left_out else partial
+    return partial - {model.NO_PATIENT} if PATIENT in left_out else partial
 
 
 # What ``partial`` may hold that is no prefetch key: said in lines of their own.
-_NO_KEYS = ("patient", NO_PATIENT, BIRTH_DATE, NO_BIRTH_DATE, ONSET, STATUS)
+_NO_KEYS = (*_AGE_REASONS, model.ONSET, model.STATUS)
 
 
 def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> dict[str, Any]:
