@@ -3,8 +3,8 @@
 A post-operative patient (cauda equina of 29 days, decompressed after an MRI) was offered a
 repeat STAT MRI, recommended, one click away (a pharmacist's review; [ACP-IMG]: repeat imaging
 only for new or changed symptoms). The critical card stays: it says what to do "unless already
-done". An MRI or CT ordered in the same session counts too; one with no date, entered in
-error, on hold, or booked for a later day (QA round 2: not an emergency MRI) does not.
+done". An MRI ordered in the same session counts too; one with no date, entered in error, on
+hold, or booked for a later day (QA round 2: not an emergency MRI) does not, nor a CT.
 """
 
 from __future__ import annotations
@@ -70,6 +70,19 @@ def test_an_mri_before_the_onset_or_of_no_date_leaves_the_stat_mri(module: TestC
     card = red_flag_card(module, with_imaging(mri))
     [suggestion] = card["suggestions"]
     assert suggestion["isRecommended"] is True
+    assert suggestion["actions"][0]["resource"]["priority"] == "stat"
+
+
+@pytest.mark.parametrize("place", ["imaging", "draftOrders"])
+def test_a_lumbar_ct_leaves_the_stat_mri(module: TestClient, place: str) -> None:
+    """A plain CT cannot rule a cauda equina syndrome out: a lumbar CT done since the onset, or
+    drafted beside the relaxant, withdrew the STAT MRI (the clinical review)."""
+    ct = lumbar_mri("2026-11-01", status="completed" if place == "imaging" else "draft", ident="ct-1")
+    ct["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72131"}]}
+    request = with_imaging(ct) if place == "imaging" else fixture(EMERGENCY)
+    if place == "draftOrders":
+        request["context"]["draftOrders"]["entry"].append({"resource": ct})
+    [suggestion] = red_flag_card(module, request)["suggestions"]
     assert suggestion["actions"][0]["resource"]["priority"] == "stat"
 
 

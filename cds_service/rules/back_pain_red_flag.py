@@ -105,13 +105,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
 
 
 def _imaged_since(context: PatientContext, terminology: Terminology, condition: Condition) -> bool:
-    """A lumbar MRI or CT ordered in this session, or on record that could have informed care
-    since the onset (``_informs_since``): no STAT MRI is offered again (a post-operative patient
-    was offered a repeat one: a pharmacist's review; [ACP-IMG] repeats imaging only for new or
-    changed symptoms)."""
+    """A lumbar MRI ordered in this session, or on record that could have informed care since the
+    onset (``_informs_since``): no STAT MRI is offered again (a post-operative patient was offered
+    a repeat one: a pharmacist's review; [ACP-IMG] repeats imaging only for new or changed
+    symptoms). An MRI, not a CT: a plain CT cannot rule the syndrome out (the clinical review)."""
     onset = condition.onset_latest or condition.onset  # a month alone: its last day, or the MRI may precede it
     return any(
-        terminology.in_concept("lumbar-imaging", p.codes) and _informs_since(p, onset, context.today)
+        terminology.in_concept("lumbar-mri", p.codes) and _informs_since(p, onset, context.today)
         for p in context.procedures
     )
 
