@@ -1,10 +1,11 @@
-"""The imaging orders that could not be had are said, as the other keys not read are.
+"""The imaging orders that could not be had are said by the card that reads them.
 
 QA round 2, F6: without the ``imaging`` key (an OperationOutcome sent, the key missing with no
 fhirServer, a fetch that failed or ran out of time) the heat-and-exercise card went quiet (it
-cannot tell whether physical therapy is ordered) and nothing on the screen said so: only a
-failed ``patient`` key reached the partial-history notice. ``imaging`` is optional, so its
-failure is no 412: the notice says it.
+cannot tell whether physical therapy is ordered) and nothing on the screen said so. Said first
+in the partial-history notice, then (the clinical review: a site that sends no imaging had the
+warning on every call, ciprofloxacin's too) by the heat card itself, shown with what it could
+not check, as the MRI card says "could not be checked". ``imaging`` is optional: no 412.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.conftest import SELECT, fetching_request, rule_ids
 from tests.fhir_server import FhirTestServer
 
 HEAT = "nonpharmacologic-first-line"
-NOT_READ = "Not all of the patient's imaging orders could be read."
+UNCHECKED = "Whether physical therapy is ordered could not be checked: the service orders were not available."
 EMPTY = {"resourceType": "Bundle", "type": "searchset", "entry": []}
 ADULT = {"resourceType": "Patient", "id": "harness-pt-1", "birthDate": "1979-01-20"}
 FAILED = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
@@ -41,12 +42,22 @@ def _cards(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_with_the_imaging_orders_read_the_heat_card_is_shown_and_no_notice(client: TestClient) -> None:
     cards = _cards(client, _request(None, imaging=EMPTY))
-    assert HEAT in rule_ids({"cards": cards})
+    [heat] = [card for card in cards if card["source"]["topic"]["code"] == HEAT]
+    assert heat["detail"].endswith("No current physical therapy order was found for this patient.")
     assert "partial-history" not in rule_ids({"cards": cards})
 
 
+def test_imaging_orders_not_had_beside_an_order_no_card_reads_them_for_say_nothing(client: TestClient) -> None:
+    """A ciprofloxacin order at a site that sends no imaging: nothing that reads imaging ran, and
+    no notice warns of it on every call (the clinical review)."""
+    request = _request(None)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"] = {"text": "ciprofloxacin 500 MG Oral Tablet"}
+    assert _cards(client, request) == []
+
+
 @pytest.mark.parametrize("how", ["outcome-sent", "not-sent", "fetch-500", "fetch-late", "listed-type-refused"])
-def test_imaging_orders_not_had_are_said_in_the_partial_history_notice(
+def test_imaging_orders_not_had_are_said_by_the_heat_card_and_no_notice(
     client: TestClient, fhir_server: FhirTestServer, how: str
 ) -> None:
     if how == "outcome-sent":
@@ -62,8 +73,6 @@ def test_imaging_orders_not_had_are_said_in_the_partial_history_notice(
         else:  # the server lists ServiceRequest, and refuses its search as of an unknown type
             fhir_server.canned["ServiceRequest"] = fhir_server.unknown_type("ServiceRequest")
     cards = _cards(client, request)
-    assert HEAT not in rule_ids({"cards": cards})  # it cannot tell whether therapy is ordered
-    [notice] = [card for card in cards if card["source"]["topic"]["code"] == "partial-history"]
-    assert notice["summary"] == "The patient's history was not read in full: checks may be incomplete"
-    assert notice["detail"].startswith(NOT_READ)
-    assert "harness-pt-1" not in notice["detail"] and "ServiceRequest" not in notice["detail"]
+    [heat] = [card for card in cards if card["source"]["topic"]["code"] == HEAT]
+    assert heat["detail"].endswith(UNCHECKED)
+    assert "partial-history" not in rule_ids({"cards": cards})

@@ -56,12 +56,12 @@ class PatientData:
 
     @property
     def not_read(self) -> frozenset[str]:
-        """The keys the partial-history notice names: those read in part, a patient record whose
-        read failed (one not sent is said by its own reason, ``NO_PATIENT``), and any other key
-        that could not be had (an optional one: a required one is a 412), failed or not sent with
-        no fhirServer. Its checks went quiet (no imaging orders: the heat-and-exercise card cannot
-        tell whether therapy is ordered), and that quiet must not pass for a check done."""
-        return self.partial | (self.failed & {"patient"}) | (self.unavailable.keys() - {"patient"})
+        """The keys the partial-history notice names: those read in part, and a patient record whose
+        read failed (one not sent is said by its own reason, ``NO_PATIENT``). Imaging orders not
+        had are said by the cards that read them (the MRI card's "could not be checked", the
+        heat-and-exercise card's), where it matters: in the notice, every call of a site that
+        sends none warned of it (the clinical review)."""
+        return self.partial | (self.failed & {"patient"})
 
 
 @dataclass

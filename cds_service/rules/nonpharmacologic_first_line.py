@@ -1,7 +1,8 @@
 """nonpharmacologic-first-line: pair a relaxant with heat and exercise.
 
 At order-select, when a muscle relaxant is chosen for back pain or spasm (on the problem list
-or as the order's reason) and no physical therapy is ordered, then remind that heat with
+or as the order's reason) and no physical therapy is ordered (or, the patient's service orders
+not available, whether it is cannot be told: the card says so), then remind that heat with
 exercise beats exercise alone and that massage helps in the short term; once the symptoms have
 lasted 28 days, also that multidisciplinary rehabilitation beats physical therapy alone.
 Evidence: [ACP].
@@ -21,6 +22,8 @@ from cds_service.rules.common import is_muscle_relaxant
 
 RULE_ID = "nonpharmacologic-first-line"
 _PENDING = {"active", "draft", "on-hold"}
+_NONE_FOUND = "No current physical therapy order was found for this patient."
+_UNCHECKED = "Whether physical therapy is ordered could not be checked: the service orders were not available."
 
 
 class Config(RuleConfig):
@@ -34,24 +37,27 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     back_pain = terminology.in_concept("back-pain-spasm", order.reason_codes) or any(
         "back-pain-spasm" in c.concepts for c in context.conditions
     )
-    if not back_pain or "imaging" in context.unavailable:
-        return None  # without the patient's ServiceRequests we cannot tell whether therapy is ordered
+    if not back_pain:
+        return None
     therapy = any(
         p.status in _PENDING and terminology.in_concept("physical-therapy", p.codes, p.text) for p in context.procedures
     )
     if therapy:
         return None
+    # Without the patient's service orders, whether therapy is ordered is unknown: said, not taken
+    # as none (the card had gone quiet, with no word on the screen: QA round 2).
+    facts = {"therapy": _UNCHECKED if "imaging" in context.unavailable else _NONE_FOUND}
     days = context.symptom_days
     if days is not None and days >= config.rehabilitation_symptom_days:
-        return Finding(RULE_ID, "heat-exercise-and-rehabilitation", order, {"days": str(days)})
-    return Finding(RULE_ID, "heat-and-exercise", order)
+        return Finding(RULE_ID, "heat-exercise-and-rehabilitation", order, {**facts, "days": str(days)})
+    return Finding(RULE_ID, "heat-and-exercise", order, facts)
 
 
 RULE = Rule(
     id=RULE_ID,
     variants={
-        "heat-and-exercise": (),
-        "heat-exercise-and-rehabilitation": ("days",),
+        "heat-and-exercise": ("therapy",),
+        "heat-exercise-and-rehabilitation": ("days", "therapy"),
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
