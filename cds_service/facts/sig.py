@@ -53,7 +53,7 @@ def _finite(number: float | None) -> float | None:
 
 
 def fmt_number(number: float) -> str:
-    """A whole number as one; below 0.1, to two significant digits; else to two decimals at most,
+    """A whole number as one; below 0.1, to three significant digits; else to two decimals at most,
     and never as a whole number, so that a duration just over a limit (505 hours: 21.04 days;
     504.1 hours: 21.01) never reads as the limit itself: rounded away from the whole number it
     is nearest."""
@@ -61,8 +61,8 @@ def fmt_number(number: float) -> str:
         return str(number)
     if float(number).is_integer():
         return str(int(number))
-    if abs(number) < 0.1:  # two significant digits: 1e-6 mg read "0.01 mg" (make fuzz)
-        text = f"{number:.2g}"  # below a millionth as 1e-30, never thirty zeros
+    if abs(number) < 0.1:  # three significant digits: 1e-6 mg read "0.01 mg" (make fuzz)
+        text = f"{number:.3g}"  # below a millionth as 1e-30, never thirty zeros
         return format(Decimal(text), "f") if abs(number) >= 1e-6 else text
     text = f"{number:.2f}".rstrip("0").rstrip(".")
     if "." not in text:
