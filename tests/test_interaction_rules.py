@@ -314,7 +314,7 @@ def test_a_course_counted_as_running_says_its_status_and_how_long(
         assert "end the earlier order" in card["detail"]
     else:
         shown = status.replace("-", " ")
-        assert f"ordered on 2026-11-14 may still be in use ({shown}): a renewal or a duplicate?" in card["summary"]
+        assert f"(ordered on 2026-11-14) may still be in use ({shown}): a renewal or a duplicate?" in card["summary"]
         assert "stop the earlier course (end its order if still open)" in card["detail"]
 
 
@@ -324,7 +324,7 @@ def test_a_course_started_in_a_month_alone_is_shown_as_recorded(client: TestClie
     request = fixture("muscle-relaxant-duplicate/fires-same-drug-active-v2-renewal-or-duplicate.json")
     request["prefetch"]["medications"]["entry"][0]["resource"]["authoredOn"] = "2026-11"
     [card] = cards_for(client.post(SELECT, json=request).json(), "muscle-relaxant-duplicate")
-    assert "already active (ordered on 2026-11): a renewal or a duplicate?" in card["summary"]
+    assert "already active (ordered in 2026-11, day not recorded): a renewal or a duplicate?" in card["summary"]
     assert "(since 2026-11)" in card["detail"] and "2026-11-01" not in card["detail"]
 
 

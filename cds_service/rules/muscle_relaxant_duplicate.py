@@ -44,12 +44,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     }
     finding = _finding(order, facts, drug_subject(found, terminology, (RELAXANT,)))
     listed = [a for a in same if a.since is not None]  # on record, not drafted now
-    dated = [(a.since, a.since_shown, a.status) for a in listed if a.since_known]
+    dated = [(a.since, _ordered(a), a.status) for a in listed if a.since_known]
     active = [entry for entry in dated if entry[2] == "active"]
     # An active order speaks for the card, by its own date; none active with a date, an active one
     # with none does (undated); else the latest of those marked completed, stopped or on hold.
     if active or (dated and not any(a.status == "active" for a in listed)):
-        _, facts["ordered_on"], status = max(active or dated)
+        _, facts["ordered"], status = max(active or dated)
         facts["status"] = status.replace("-", " ")
         return finding("same-drug" if active else "same-drug-finished")
     if listed:  # listed, no start date recorded
@@ -59,6 +59,14 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         variant = "same-drug-undated-short-use" if oral_cyclobenzaprine else "same-drug-undated"
         return finding(variant)
     return finding("same-drug-draft" if same else "duplicate")
+
+
+def _ordered(other: Alongside) -> str:
+    """When the order on record was written, as much as was recorded: "ordered on 2026" read as a
+    day (the clinical review)."""
+    if other.since_parts == 3:
+        return f"ordered on {other.since_shown}"
+    return f"ordered in {other.since_shown}, day not recorded"
 
 
 def _finding(order: Order, facts: dict[str, str], subject: frozenset[str]) -> Callable[[str], Finding]:
@@ -78,8 +86,8 @@ RULE = Rule(
     id=RULE_ID,
     variants={
         "duplicate": ("drug", "ingredients", "others", "relaxant"),
-        "same-drug": ("drug", "ingredients", "ordered_on", "others", "relaxant", "status"),
-        "same-drug-finished": ("drug", "ingredients", "ordered_on", "others", "relaxant", "status"),
+        "same-drug": ("drug", "ingredients", "ordered", "others", "relaxant", "status"),
+        "same-drug-finished": ("drug", "ingredients", "ordered", "others", "relaxant", "status"),
         "same-drug-draft": ("drug", "ingredients", "others", "relaxant"),
         "same-drug-undated": ("drug", "ingredients", "others", "relaxant"),
         "same-drug-undated-short-use": ("drug", "ingredients", "others", "relaxant"),
