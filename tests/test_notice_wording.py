@@ -61,7 +61,7 @@ def test_another_patients_imaging_order_is_said_as_imaging_orders(module: TestCl
     }
     request["prefetch"]["imaging"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
     card = notice(module, request, "other-patient-data")
-    assert "Another patient's imaging orders were left out" in card["detail"]
+    assert "Imaging orders sent for another patient were left out" in card["detail"]
 
 
 def test_a_patient_record_that_could_not_be_read_is_said_with_what_it_costs(module: TestClient) -> None:
@@ -273,3 +273,65 @@ def test_records_of_the_patient_that_disagree_on_the_birth_date_span_every_date(
     [card] = cards_for(module.post(SELECT, json=request).json(), "cyclobenzaprine-older-adult")
     assert f"{ages})" in card["summary"] or f"age {ages}" in card["summary"] + card["detail"], card
     assert "partial-history" not in codes(module, request)
+
+
+_OTHERS = {
+    "conditions": {
+        "resourceType": "Condition",
+        "id": "c-1",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]},
+    },
+    "medications": {
+        "resourceType": "MedicationRequest",
+        "id": "m-1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "medicationCodeableConcept": {"text": "Phenelzine 15 MG Oral Tablet"},
+    },
+    "imaging": {
+        "resourceType": "ServiceRequest",
+        "id": "s-1",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/someone-else-4471"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]},
+    },
+}
+_OWN = "this patient's own may be missing, so a check may not have run."
+
+
+@pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        (("medications",), f"Medication history sent for another patient was left out: {_OWN}"),
+        (("conditions",), f"Conditions sent for another patient were left out: {_OWN}"),
+        (("imaging",), f"Imaging orders sent for another patient were left out: {_OWN}"),
+        (
+            ("conditions", "medications"),
+            f"Conditions and medication history sent for another patient were left out: {_OWN}",
+        ),
+        (
+            ("conditions", "medications", "imaging"),
+            f"Conditions, medication history and imaging orders sent for another patient were left out: {_OWN}",
+        ),
+    ],
+    ids=["medications", "conditions", "imaging", "two", "three"],
+)
+def test_another_patients_history_is_said_in_agreement_with_what_it_names(
+    module: TestClient, keys: tuple[str, ...], said: str
+) -> None:
+    """QA round 2, F10: "Another patient's medication history were left out: a check that needed
+    them may be missing." The verb agrees with the fields named; and what may be missing is this
+    patient's own data, not the other's, which no check needed (the clinical review). Each
+    paragraph has single spaces, and the next says what to do."""
+    request = fixture(SANDBOX)
+    for key in keys:
+        request["prefetch"][key]["entry"] = [{"resource": _OTHERS[key]}]
+    card = notice(module, request, "other-patient-data")
+    assert card["detail"].split("\n\n") == [
+        said,
+        "Confirm the patient before signing, and report the mix-up to the EHR's support.",
+    ]
+    assert "  " not in card["detail"]

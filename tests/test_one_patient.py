@@ -57,7 +57,7 @@ def test_a_history_entry_of_another_patient_is_left_out(client: TestClient, refe
     request["prefetch"]["conditions"]["entry"][0]["resource"]["subject"] = {"reference": reference}
     cards = answered(client, request)
     assert "cyclobenzaprine-hepatic-impairment" not in rule_ids({"cards": cards})
-    the_notice(cards, "Another patient's conditions were left out")
+    the_notice(cards, "Conditions sent for another patient were left out")
 
 
 def test_a_draft_under_review_for_another_patient_is_not_checked_and_the_card_says_so(client: TestClient) -> None:
@@ -131,7 +131,7 @@ def test_another_patients_record_among_entries_all_about_the_patient_is_left_out
     conditions.append({"resource": {"resourceType": "Patient", "id": "other-22", "subject": dict(own)}})
     cards = answered(client, request)
     assert rule_ids({"cards": cards}) == ["cyclobenzaprine-hepatic-impairment", NOTICE]  # the rest is read
-    the_notice(cards, "conditions")
+    the_notice(cards, "Conditions")
 
 
 @pytest.mark.parametrize("named_by", ["subject", "patient"])
@@ -149,4 +149,4 @@ def test_another_patients_entry_among_entries_without_a_subject_is_left_out(clie
     hepatic[named_by] = {"reference": "Patient/other-22"}
     cards = answered(client, request)
     assert "cyclobenzaprine-hepatic-impairment" not in rule_ids({"cards": cards})
-    the_notice(cards, "Another patient's conditions were left out")
+    the_notice(cards, "Conditions sent for another patient were left out")

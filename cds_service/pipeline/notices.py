@@ -271,8 +271,9 @@ def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> di
         )
     history = tuple(dict.fromkeys(field for field in left_out if field not in (DRAFTS, PATIENT)))
     if history:  # agreeing with what is named: "medication history were left out" read as a slip
-        was, it = ("was", "it") if history == ("prefetch.medications",) else ("were", "them")
-        lines.append(f"Another patient's {_words(history)} {was} left out: a check that needed {it} may be missing.")
+        was = "was" if history == ("prefetch.medications",) else "were"
+        own = "this patient's own may be missing, so a check may not have run"  # not the other's: needed
+        lines.append(f"{_words(history).capitalize()} sent for another patient {was} left out: {own}.")
     lines.append("Confirm the patient before signing, and report the mix-up to the EHR's support.")
     summary = (
         "A draft order names another patient and was not checked: confirm the patient"
