@@ -2,7 +2,9 @@
 
 When a muscle relaxant is ordered and the problem list holds a red flag (cauda equina
 syndrome, a spinal infection, a current vertebral fracture, bone metastasis or myeloma), the
-back pain is not simple spasm: imaging and specialist care are indicated if not done. A cauda
+back pain is not simple spasm: imaging and specialist care are indicated if not done. So too
+when traction or TENS is ordered (a lumbar support: for a cauda equina syndrome alone, as a brace
+may treat the others), which ``low-value-back-therapy`` is silent for with a red flag. A cauda
 equina syndrome that began in the last 30 days is an emergency: critical card, with a lumbar
 MRI to order STAT, unless one is done or under way since the onset (not merely booked for a
 later day) or ordered in the same session.
@@ -25,7 +27,7 @@ from cds_service.facts.model import Condition, Order, PatientContext, Procedure
 from cds_service.fhir.coding import ICD10CM
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import condition_subject, days_since_onset, is_muscle_relaxant, onset_shown
+from cds_service.rules.common import back_therapy, condition_subject, days_since_onset, is_muscle_relaxant, onset_shown
 from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
 
 RULE_ID = "back-pain-red-flag"
@@ -79,10 +81,17 @@ def _line(condition: Condition, code: str, today: date) -> str:
     return f"- **{condition.display}** ({code}) since {onset_shown(condition)}, {days_since_onset(condition, today)}"
 
 
+def applies_to(order: Order, terminology: Terminology) -> bool:
+    return is_muscle_relaxant(order, terminology) or back_therapy(order, terminology) is not None
+
+
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
-    if not is_muscle_relaxant(order, terminology):
+    therapy = back_therapy(order, terminology)
+    if therapy is None and not is_muscle_relaxant(order, terminology):
         return None
     flags = red_flags(context, terminology, config)
+    if therapy == "lumbar-orthosis":  # a brace may treat a fracture, an infection, a malignancy
+        flags = [(concept, condition) for concept, condition in flags if concept == "cauda-equina"]
     if not flags:
         return None
     today = context.today
@@ -90,7 +99,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     for concept, condition in flags:
         code = terminology.matching(concept, condition.codes) or condition.codes[0]
         lines.append(_line(condition, code.code, today))
-    facts = {"conditions": "\n".join(lines)}
+    facts = {"conditions": "\n".join(lines), **_TREATMENT[therapy]}
     subject = condition_subject(flags, terminology)
     since = today - timedelta(days=config.emergency_days)
     emergency = next((c for concept, c in flags if concept == "cauda-equina" and c.onset_since(since)), None)
@@ -134,12 +143,22 @@ def _informs_since(study: Procedure, onset: date | None, today: date) -> bool:
     return day is not None and onset <= day <= today
 
 
-FACTS = ("conditions",)
+# What the order is, as the card says it does not treat the cause: a relaxant (the
+# specification's trigger), or a therapy of little value for back pain (``low-value-back-therapy``,
+# silent with a red flag: its "prefer heat, exercise and massage" is no advice for one, and a
+# traction in a recent cauda equina went with no card at all: the clinical review).
+_TREATMENT: dict[str | None, dict[str, str]] = {
+    None: {"treatment": "a muscle relaxant", "cause": "a relaxant can ease the spasm but does not treat the cause"},
+    "traction": {"treatment": "traction", "cause": "traction does not treat the cause"},
+    "tens": {"treatment": "TENS", "cause": "TENS does not treat the cause"},
+    "lumbar-orthosis": {"treatment": "a lumbar support", "cause": "a lumbar support does not treat the cause"},
+}
+FACTS = ("cause", "conditions", "treatment")
 
 RULE = Rule(
     id=RULE_ID,
     variants=dict.fromkeys(("emergency", "serious-pathology"), FACTS),
-    applies_to=is_muscle_relaxant,
+    applies_to=applies_to,
     evaluate=evaluate,
     config=Config,
     once_per_call=True,

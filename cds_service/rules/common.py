@@ -30,6 +30,18 @@ def is_muscle_relaxant(order: Order, terminology: Terminology) -> bool:
     return terminology.is_medication("muscle-relaxant", order.drug)
 
 
+# Back pain therapies of little value (``low-value-back-therapy``), of no use for a red flag's
+# cause either (``back-pain-red-flag``).
+BACK_THERAPIES = ("lumbar-orthosis", "tens", "traction")
+
+
+def back_therapy(order: Order, terminology: Terminology) -> str | None:
+    """The therapy a ServiceRequest or DeviceRequest orders (ProcedureRequest: STU3's), or None."""
+    if not order.reference.startswith(("ServiceRequest/", "DeviceRequest/", "ProcedureRequest/")):
+        return None
+    return next((t for t in BACK_THERAPIES if terminology.in_concept(t, order.codes)), None)
+
+
 def remove(order: Order, *, label: str = "suggestion", recommended: bool = False) -> tuple[Proposal, ...]:
     return (Proposal(actions=(delete(order),), label=label, recommended=recommended),)
 

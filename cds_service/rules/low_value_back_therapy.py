@@ -21,10 +21,9 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.back_pain_red_flag import RED_FLAGS, current_fracture
-from cds_service.rules.common import condition_label, remove
+from cds_service.rules.common import BACK_THERAPIES, back_therapy, condition_label, remove
 
 RULE_ID = "low-value-back-therapy"
-THERAPIES = ("lumbar-orthosis", "tens", "traction")
 # An order's own reason that is back pain, acute or chronic, with or without sciatica (TENS is
 # ordered for chronic low back pain most of all: its card's evidence is of that). G89.29 (other
 # chronic pain) is no back pain alone, as for the chronic-pain rule.
@@ -40,33 +39,26 @@ class Config(RuleConfig):
     current_fracture_days: int = Field(default=90, ge=1, le=3650)
 
 
-def _therapy(order: Order, terminology: Terminology) -> str | None:
-    # ProcedureRequest: the ServiceRequest of STU3 clients.
-    if not order.reference.startswith(("ServiceRequest/", "DeviceRequest/", "ProcedureRequest/")):
-        return None
-    return next((t for t in THERAPIES if terminology.in_concept(t, order.codes)), None)
-
-
 def applies_to(order: Order, terminology: Terminology) -> bool:
-    return _therapy(order, terminology) is not None
+    return back_therapy(order, terminology) is not None
 
 
 def _indication(context: PatientContext, order: Order, terminology: Terminology) -> str | None:
-    """Why this is a back pain order: its reason, else, when it gives none, back pain on the
-    problem list."""
+    """Why this is a back pain order: its reason, else, when it gives none, back pain (acute or
+    chronic, or sciatica) on the problem list."""
     reason = next(filter(None, (terminology.matching(c, order.reason_codes) for c in _BACK_REASONS)), None)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
     if order.reason_codes:  # a reason of its own, not the back's: "Indication: Low back pain" was wrong
         return None
-    condition = next((c for c in context.conditions if "back-pain-spasm" in c.concepts), None)
-    if condition is None:
+    found = next(((c, k) for k in _BACK_REASONS for c in context.conditions if k in c.concepts), None)
+    if found is None:  # the same conditions as a reason: sciatica alone on the list was none
         return None
-    return f"{condition_label(condition, terminology, 'back-pain-spasm')}, on the problem list"
+    return f"{condition_label(found[0], terminology, found[1])}, on the problem list"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
-    therapy = _therapy(order, terminology)
+    therapy = back_therapy(order, terminology)
     if therapy is None:
         return None
     indication = _indication(context, order, terminology)
@@ -87,7 +79,7 @@ FACTS = ("indication", "order")
 
 RULE = Rule(
     id=RULE_ID,
-    variants=dict.fromkeys(THERAPIES, FACTS),
+    variants=dict.fromkeys(BACK_THERAPIES, FACTS),
     applies_to=applies_to,
     evaluate=evaluate,
     config=Config,
