@@ -141,11 +141,21 @@ def test_an_mri_booked_ahead_or_not_under_way_leaves_the_stat_mri(module: TestCl
     [
         booked("2026-10-01", "2026-11-01", status="completed"),  # ordered before, done after the onset
         booked("2026-11-01", "2026-11-21"),  # booked for today
-        lumbar_mri("2026-11-01", status="active"),  # ordered since the onset, no booking: under way
+        {**lumbar_mri("2026-11-01", status="active"), "priority": "stat"},  # ordered since, urgent: under way
+        {**lumbar_mri("2026-11-01", status="active"), "priority": "asap"},
     ],
 )
 def test_an_mri_done_or_under_way_since_the_onset_is_not_offered_again(module: TestClient, mri: dict[str, Any]) -> None:
     assert "suggestions" not in red_flag_card(module, with_imaging(mri))
+
+
+@pytest.mark.parametrize("priority", ["routine", None])
+def test_a_routine_mri_order_with_no_day_booked_leaves_the_stat_mri(module: TestClient, priority: str | None) -> None:
+    """Ordered since the onset, still open, no day booked and not urgent: no emergency MRI (it
+    withdrew the STAT one, as a booking weeks ahead had: the clinical review)."""
+    mri = lumbar_mri("2026-11-01", status="active") | ({"priority": priority} if priority else {})
+    [suggestion] = red_flag_card(module, with_imaging(mri))["suggestions"]
+    assert suggestion["actions"][0]["resource"]["priority"] == "stat"
 
 
 @pytest.mark.parametrize("place", ["draftOrders", "imaging"])

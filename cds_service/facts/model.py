@@ -192,6 +192,8 @@ class Procedure:
     status: str
     # A draft order of this session (its reference may be a stand-in: a draft may have no id).
     drafted: bool = False
+    # Ordered to be done at once (``priority`` stat, asap or urgent), not routine.
+    urgent: bool = False
 
     @property
     def on(self) -> date | None:

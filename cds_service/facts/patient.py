@@ -44,6 +44,7 @@ _PROCEDURE_CODE_FIELDS = {
     "DiagnosticReport": "code",
 }
 _PROCEDURE_EXCLUDED = {"entered-in-error", "revoked", "cancelled"}
+_URGENT = {"stat", "asap", "urgent"}  # FHIR's request priorities but routine
 # The day a procedure was done or is booked for, first found first (``Procedure.occurs``).
 _PROCEDURE_DATES = ("occurrenceDateTime", "started", "effectiveDateTime", "issued")
 
@@ -87,7 +88,8 @@ def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology
             continue
         occurs = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
         ordered = to_date(raw.get("authoredOn"))
-        found.append(Procedure(reference_of(raw), codes, words, occurs, ordered, status, drafted))
+        urgent = (as_str(raw.get("priority")) or "").lower() in _URGENT
+        found.append(Procedure(reference_of(raw), codes, words, occurs, ordered, status, drafted, urgent))
     return found
 
 

@@ -131,13 +131,16 @@ def _informs_since(study: Procedure, onset: date | None, today: date) -> bool:
     the record gives one: from the onset to today, yes, whenever it was ordered (images taken
     after the onset show the syndrome); after today, no: a booking weeks ahead is no emergency
     MRI (a routine MRI booked for next year silenced the STAT one: QA round 2). With no such day,
-    an order placed since the onset stands for it (done or being done for this syndrome); one
-    ordered before, or with no date at all, may be of an older complaint. An order on hold, or
-    a draft in the record that no one signed, is not under way; a cancelled, revoked or
-    entered-in-error one was never read (``facts.patient``)."""
+    an order placed since the onset stands for it (done or being done for this syndrome) when it
+    is done or urgent (stat, asap, urgent): a routine one still open, no day booked, is no
+    emergency MRI either (the clinical review); one ordered before, or with no date at all, may
+    be of an older complaint. An order on hold, or a draft in the record that no one signed, is
+    not under way; a cancelled, revoked or entered-in-error one was never read (``facts.patient``)."""
     if study.drafted:
         return True
     if onset is None or study.status in _NOT_UNDER_WAY:
+        return False
+    if study.occurs is None and study.status == "active" and not study.urgent:
         return False
     day = study.occurs if study.occurs is not None else study.ordered
     return day is not None and onset <= day <= today
