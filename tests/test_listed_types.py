@@ -109,3 +109,21 @@ def test_a_listed_type_refused_after_its_statement_was_remembered_is_read_again_
     server.canned["MedicationRequest"] = server.unknown_type("MedicationRequest")
     assert_412(client.post(SELECT, json=fetching_request(server.base)), "medications")
     assert [seen.path for seen in server.seen].count("/fhir/metadata") == 2
+
+
+def test_a_listed_type_refused_by_a_server_of_a_version_unknown_is_a_failed_fetch_every_call(
+    client: TestClient, server: FhirTestServer
+) -> None:
+    """A statement of no known version (``fhirVersion`` "0.5.0") listing the type: remembered, a
+    refusal was not read again (no version to ask in) and became no data, the MAO inhibitor's
+    critical card gone on every call after the first (a code review)."""
+    original = server.capability_statement
+
+    def unknown_version() -> tuple[int, dict[str, Any]]:
+        status, body = original()
+        return status, {**body, "fhirVersion": "0.5.0"}
+
+    server.capability_statement = unknown_version  # type: ignore[method-assign]
+    assert MAOI in rule_ids(client.post(SELECT, json=fetching_request(server.base)).json())
+    server.canned["MedicationRequest"] = server.unknown_type("MedicationRequest")
+    assert_412(client.post(SELECT, json=fetching_request(server.base)), "medications")

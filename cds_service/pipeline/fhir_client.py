@@ -161,7 +161,7 @@ class FhirClient:
         try:
             found = await self._in_version(key, patient_id, facts)
         except Listed:
-            if not cached:
+            if not (cached and _asked(key, patient_id, facts)):  # read again below, or no data
                 raise
             found = None  # the remembered statement may be out of date: read again below
         if found is None and cached and _asked(key, patient_id, facts):
