@@ -149,11 +149,30 @@ def test_an_mri_done_or_under_way_since_the_onset_is_not_offered_again(module: T
     assert "suggestions" not in red_flag_card(module, with_imaging(mri))
 
 
+@pytest.mark.parametrize("status", ["active", "unknown", None])
 @pytest.mark.parametrize("priority", ["routine", None])
-def test_a_routine_mri_order_with_no_day_booked_leaves_the_stat_mri(module: TestClient, priority: str | None) -> None:
-    """Ordered since the onset, still open, no day booked and not urgent: no emergency MRI (it
-    withdrew the STAT one, as a booking weeks ahead had: the clinical review)."""
+def test_a_routine_mri_order_with_no_day_booked_leaves_the_stat_mri(
+    module: TestClient, priority: str | None, status: str | None
+) -> None:
+    """Ordered since the onset, not done, no day booked and not urgent: no emergency MRI (it
+    withdrew the STAT one, as a booking weeks ahead had: the clinical review), whatever status
+    it has short of completed (an unknown or missing one did too: a code review)."""
     mri = lumbar_mri("2026-11-01", status="active") | ({"priority": priority} if priority else {})
+    if status is None:
+        del mri["status"]
+    else:
+        mri["status"] = status
+    [suggestion] = red_flag_card(module, with_imaging(mri))["suggestions"]
+    assert suggestion["actions"][0]["resource"]["priority"] == "stat"
+
+
+def test_an_urgent_mri_booked_ahead_by_a_period_leaves_the_stat_mri(module: TestClient) -> None:
+    """A STAT order booked for next week by ``occurrencePeriod`` was read as undated and urgent,
+    and stood in for the emergency MRI (a code review): its period's start is its day."""
+    mri = lumbar_mri("2026-11-01", status="active") | {
+        "priority": "stat",
+        "occurrencePeriod": {"start": "2026-11-28", "end": "2026-11-28"},
+    }
     [suggestion] = red_flag_card(module, with_imaging(mri))["suggestions"]
     assert suggestion["actions"][0]["resource"]["priority"] == "stat"
 

@@ -29,7 +29,7 @@ from cds_service.facts.model import (
     Procedure,
 )
 from cds_service.fhir.coding import Code
-from cds_service.fhir.json import as_list, as_str, codes_of, reference_of, to_date
+from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, reference_of, to_date
 from cds_service.fhir.memo import JsonMemo
 from cds_service.fhir.versions import to_r4
 
@@ -46,7 +46,14 @@ _PROCEDURE_CODE_FIELDS = {
 _PROCEDURE_EXCLUDED = {"entered-in-error", "revoked", "cancelled"}
 _URGENT = {"stat", "asap", "urgent"}  # FHIR's request priorities but routine
 # The day a procedure was done or is booked for, first found first (``Procedure.occurs``).
-_PROCEDURE_DATES = ("occurrenceDateTime", "started", "effectiveDateTime", "issued")
+_PROCEDURE_DATES = (
+    "occurrenceDateTime",
+    "occurrencePeriod",
+    "started",
+    "effectiveDateTime",
+    "effectivePeriod",
+    "issued",
+)
 
 
 class _Procedure(NamedTuple):
@@ -72,6 +79,13 @@ def _read_procedure(terminology: Terminology, value: Any) -> _Procedure:
 _PROCEDURES = JsonMemo(_read_procedure)
 
 
+def _dated(raw: dict[str, Any], name: str) -> Any:
+    """A date field's value, a Period by its start: a STAT MRI booked for next week by its period
+    read as undated, and stood in for the emergency MRI (a code review)."""
+    value = raw.get(name)
+    return as_obj(value).get("start") if name.endswith("Period") else value
+
+
 def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology) -> list[Procedure]:
     """The history's procedures, or the drafts' (an ``Order``: marked drafted, as a rule asks)."""
     procedure_of = _PROCEDURES.reader(terminology)
@@ -86,7 +100,7 @@ def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology
         status = (as_str(raw.get("status")) or "").lower() if relevant else ""
         if not relevant or status in _PROCEDURE_EXCLUDED:
             continue
-        occurs = next((day for name in _PROCEDURE_DATES if (day := to_date(raw.get(name))) is not None), None)
+        occurs = next((day for name in _PROCEDURE_DATES if (day := to_date(_dated(raw, name))) is not None), None)
         ordered = to_date(raw.get("authoredOn"))
         urgent = (as_str(raw.get("priority")) or "").lower() in _URGENT
         found.append(Procedure(reference_of(raw), codes, words, occurs, ordered, status, drafted, urgent))

@@ -140,8 +140,8 @@ def _informs_since(study: Procedure, onset: date | None, today: date) -> bool:
         return True
     if onset is None or study.status in _NOT_UNDER_WAY:
         return False
-    if study.occurs is None and study.status == "active" and not study.urgent:
-        return False
+    if study.occurs is None and study.status != "completed" and not study.urgent:
+        return False  # no day done or booked, not done, not urgent: whatever its status (unknown, failed)
     day = study.occurs if study.occurs is not None else study.ordered
     return day is not None and onset <= day <= today
 
