@@ -46,7 +46,7 @@ def test_a_draft_id_of_255_characters_is_selected_and_reviewed(client: TestClien
     assert DURATION in rule_ids(response.json())
 
 
-@pytest.mark.parametrize("draft_id", ["req_1", "req:1", "REQ~1"])
+@pytest.mark.parametrize("draft_id", ["req_1", "req:1", "REQ~1", "req 1", "réq-1", "req/1"])
 def test_a_draft_id_no_fhir_id_is_selected_and_reviewed_as_order_sign_reviews_it(
     client: TestClient, draft_id: str
 ) -> None:
@@ -64,7 +64,7 @@ def test_a_draft_id_of_256_characters_is_400_naming_the_selection_and_the_draft(
 
 @pytest.mark.parametrize(
     "selection",
-    ["MedicationRequest/", "medicationRequest/request-123", "MedicationRequest/request 123", "MedicationRequest/a/b"],
+    ["MedicationRequest/", "medicationRequest/request-123", "MedicationRequest/request\t123", "MedicationRequest"],
 )
 def test_a_selection_not_of_the_form_type_slash_id_is_400(client: TestClient, selection: str) -> None:
     request = fixture(SANDBOX)

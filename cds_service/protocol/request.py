@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 # The longest id accepted anywhere: FHIR R4 says 64 characters, but real EHRs send longer ones
 # (Epic's), and the R4B models the drafts are read with allow 255; ``selections`` and the
 # context's ids take the same, so an id accepted in ``draftOrders`` is accepted everywhere. Nor
-# are its characters checked more strictly than the drafts' own: "req_1" (no FHIR id) is reviewed
-# in draftOrders, and a selection naming it refused the whole call, critical cards with it.
+# are its characters checked more strictly than the drafts' own (a control character alone is
+# refused): "req_1", "req 1" (no FHIR ids) are reviewed in draftOrders, and a selection naming
+# one refused the whole call, critical cards with it.
 MAX_ID = 255
-REFERENCE = re.compile(rf"^[A-Z][A-Za-z]+/[!-.0-~]{{1,{MAX_ID}}}$")
+REFERENCE = re.compile(rf"^[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{1,{MAX_ID}}}$")
 
 
 # What an HTTP header value may hold: visible ASCII (RFC 9110), no space, no line break. Not
