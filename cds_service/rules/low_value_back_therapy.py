@@ -18,7 +18,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.fhir.json import as_list, as_obj, as_str
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.back_pain_red_flag import RED_FLAGS, current_fracture
 from cds_service.rules.common import BACK_THERAPIES, back_therapy, condition_label, remove
@@ -44,17 +45,35 @@ def applies_to(order: Order, terminology: Terminology) -> bool:
 
 
 def _indication(context: PatientContext, order: Order, terminology: Terminology) -> str | None:
-    """Why this is a back pain order: its reason, else, when it gives none, back pain (acute or
-    chronic, or sciatica) on the problem list."""
+    """Why this is a back pain order: its reason (coded, or a condition it refers to), else, when
+    it gives none at all, back pain (acute or chronic, or sciatica) on the problem list. A reason
+    given otherwise (in words alone, a code no concept holds) is the order's own: the problem
+    list's back pain is no indication for it ("TENS for the right knee" in words was told
+    "Indication: Low back pain, on the problem list": a code review)."""
     reason = next(filter(None, (terminology.matching(c, order.reason_codes) for c in _BACK_REASONS)), None)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
-    if order.reason_codes:  # a reason of its own, not the back's: "Indication: Low back pain" was wrong
+    named = _reason_conditions(context, order)
+    if found := next(((c, k) for k in _BACK_REASONS for c in named if k in c.concepts), None):
+        return f"{condition_label(found[0], terminology, found[1])}, the order's reason"
+    if order.reason_codes or named or _reason_given(order):
         return None
     found = next(((c, k) for k in _BACK_REASONS for c in context.conditions if k in c.concepts), None)
     if found is None:  # the same conditions as a reason: sciatica alone on the list was none
         return None
     return f"{condition_label(found[0], terminology, found[1])}, on the problem list"
+
+
+def _reason_given(order: Order) -> bool:
+    """Whether the order gives a reason of any kind: words, or a reference (R4's Condition link)."""
+    words = any(as_obj(reason).get("text") for reason in as_list(order.r4.get("reasonCode")))
+    return words or bool(as_list(order.r4.get("reasonReference")))
+
+
+def _reason_conditions(context: PatientContext, order: Order) -> list[Condition]:
+    """The problem list's conditions the order refers to as its reason (relative or absolute)."""
+    refs = [as_str(as_obj(r).get("reference")) or "" for r in as_list(order.r4.get("reasonReference"))]
+    return [c for c in context.conditions if any(ref == c.reference or ref.endswith("/" + c.reference) for ref in refs)]
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
