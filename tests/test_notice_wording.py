@@ -252,8 +252,16 @@ def test_the_oldest_age_ever_verified_is_an_age(module: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("second", "ages"),
-    [("1950-03-01", "76"), ("1950-04-03", "76"), ("1950", "76"), (None, "76"), ("1949-11-01", "76 or 77")],
-    ids=["agree", "disagree-same-age", "a-year-alone", "one-without", "disagree"],
+    [
+        ("1950-03-01", "76"),
+        ("1950-04-03", "76"),
+        ("1950", "76"),
+        (None, "76"),
+        ("1949-11-01", "76 or 77"),
+        ("1900-01-01", "76"),
+        ("04/07/1950", "76"),
+    ],
+    ids=["agree", "disagree-same-age", "a-year-alone", "one-without", "disagree", "placeholder", "no-date"],
 )
 def test_records_of_the_patient_that_disagree_on_the_birth_date_span_every_date(
     module: TestClient, second: str | None, ages: str
@@ -261,7 +269,9 @@ def test_records_of_the_patient_that_disagree_on_the_birth_date_span_every_date(
     """Two Patient records of one id in the patient key: the first was read (make fuzz), whichever
     was right; then, disagreeing, no age at all, and an 81-year-old's older-adult card was lost
     (the clinical review). Every date given is read, as a year alone spans its days: the card
-    says the ages they allow, the oldest checked; a record with no birthDate adds nothing."""
+    says the ages they allow, the oldest checked; a record with no birthDate, or one that gives
+    no age (a placeholder, no date), adds nothing (a code review: a placeholder beside a real
+    date left no age)."""
     request = fixture(OLDER_ADULT)
     patient = {**request["prefetch"]["patient"], "birthDate": "1950-03-01"}
     other = {k: v for k, v in patient.items() if k != "birthDate"} | ({"birthDate": second} if second else {})

@@ -143,7 +143,8 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
     ("1961", "1961-11") spans its first to its last day, and records of the patient that give
     different dates span them all (the first alone was read, whichever was right). The checks
     for older adults read the oldest (a patient who may be 65 is warned of), their cards say both
-    ("64 or 65"). Last, why the age is unknown, when it is: no Patient, no birthDate, or one that
+    ("64 or 65"); a record whose date gives no age (a placeholder) is passed over when another's
+    does. Last, why the age is unknown, when it is: no Patient, no birthDate, or one that
     is no date ("04/07/1950", "1950-02-30") or not yet reached (read as it stands, a negative age
     kept the checks silent as for a young adult), or one older than anyone has lived (an EHR's
     placeholder for a date unknown). The clinician is told each: an 80-year-old's older-adult
@@ -155,9 +156,9 @@ def _ages(raws: list[dict[str, Any]], today: date) -> tuple[int | None, int | No
     if not given:
         return None, None, NO_BIRTH_DATE
     spans = [_birth_span(g, today) for g in given]
-    if reason := next((span for span in spans if isinstance(span, str)), None):
-        return None, None, reason
     days = [span for span in spans if not isinstance(span, str)]
+    if not days:  # a date no record gives usably: why, the first record's reason
+        return None, None, next(span for span in spans if isinstance(span, str))
     return max(_age_on(today, first) for first, _ in days), min(_age_on(today, last) for _, last in days), None
 
 
