@@ -181,15 +181,17 @@ class Metrics:
         )
         self.card_records_pending = Gauge(
             "cds_card_records_pending",
-            "Issued-card records held in memory until the database answers.",
+            "Issued-card (and notice) records held in memory until the database answers.",
             registry=self.registry,
         )
         self.card_records_late = Counter(
-            "cds_card_records_late", "Issued-card records written after the database came back.", registry=self.registry
+            "cds_card_records_late",
+            "Issued-card (and notice) records written after the database came back.",
+            registry=self.registry,
         )
         self.card_records_lost = Counter(
             "cds_card_records_lost",
-            "Issued-card records never written (buffer full, or refused).",
+            "Issued-card (and notice) records never written (buffer full, or refused).",
             registry=self.registry,
         )
 
