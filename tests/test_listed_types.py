@@ -127,3 +127,29 @@ def test_a_listed_type_refused_by_a_server_of_a_version_unknown_is_a_failed_fetc
     assert MAOI in rule_ids(client.post(SELECT, json=fetching_request(server.base)).json())
     server.canned["MedicationRequest"] = server.unknown_type("MedicationRequest")
     assert_412(client.post(SELECT, json=fetching_request(server.base)), "medications")
+
+
+@pytest.mark.parametrize(
+    ("words", "no_data"),
+    [
+        ("Resource type [MedicationRequest] is not supported", True),
+        ("MedicationRequest is not supported", True),
+        ("Unknown type MedicationRequest", True),
+        ("Unknown resource MedicationRequest/abc", False),  # an instance, not the type
+        ("Search of MedicationRequest is not supported without a date", False),
+    ],
+)
+def test_without_metadata_the_words_that_say_the_type_is_unknown_are_read_as_such(
+    client: TestClient, server: FhirTestServer, words: str, no_data: bool
+) -> None:
+    """No /metadata: the phrasings servers use for a type they lack are no data (each missed
+    one a 412 on every call); an instance's id or a search refused stays a failed fetch (a code
+    review)."""
+    server.metadata = False
+    server.canned["MedicationRequest"] = (404, _outcome("not-supported", words))
+    response = client.post(SELECT, json=fetching_request(server.base))
+    if no_data:
+        assert response.status_code == 200, response.text
+        assert MAOI not in rule_ids(response.json())
+    else:
+        assert_412(response, "medications")

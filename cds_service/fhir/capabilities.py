@@ -57,17 +57,19 @@ def server_facts(metadata: dict[str, Any]) -> ServerFacts:
 
 def _unknown_type(resource_type: str) -> re.Pattern[str]:
     """The words that say ``resource_type`` itself is unknown to the server ("Unknown resource
-    type 'MedicationRequest'", HAPI's; "Resource type MedicationRequest is not supported"), not
-    that a search of it was refused ("Invalid MedicationRequest search: a status is required",
-    "Condition: unknown patient"): an unknown word anywhere near the type's name was read as the
-    server having no such type, and a failed search became an empty history."""
-    kind, quote = re.escape(resource_type), r"""['"`]?"""
-    named = rf"resource(?:\s+type)?\s*(?:[:=]\s*)?{quote}{kind}"
+    type 'MedicationRequest'", HAPI's; "Resource type [X] is not supported", "X is not
+    supported"), not that a search of it was refused ("Invalid MedicationRequest search: a status
+    is required", "Condition: unknown patient", "Unknown resource MedicationRequest/abc", an
+    instance; "Search of X is not supported …": the type must begin its sentence): an unknown
+    word anywhere near the type's name was read as the server having no such type, and a failed
+    search became an empty history."""
+    kind = rf"""['"`\[]?{re.escape(resource_type)}['"`\]]?(?![-/\w])"""  # the type, not an instance's id
+    named = rf"(?:resource\s+type|resource|type)\s*(?:[:=]\s*)?{kind}"
     return re.compile(
-        rf"\b(?:unknown|unsupported|invalid|unrecogni[sz]ed|no\s+such)\s+{named}\b"
-        rf"|\b{named}{quote}\s+(?:is\s+)?(?:not\s+(?:supported|known|recogni[sz]ed|valid)|unknown|unsupported|invalid)\b"
-        rf"|\b{kind}{quote}\s+is\s+(?:not\s+a\s+(?:known|supported|valid)|an?\s+(?:unknown|unsupported|invalid))"
-        r"\s+resource\b",
+        rf"\b(?:unknown|unsupported|invalid|unrecogni[sz]ed|no\s+such)\s+{named}"
+        rf"|\b{named}\s+(?:is\s+)?(?:not\s+(?:supported|known|recogni[sz]ed|valid|found)|unknown|unsupported|invalid)\b"
+        rf"|(?:^|[.:;!]\s*){kind}\s+is\s+(?:not\s+supported\b|not\s+a\s+(?:known|supported|valid)\s+resource"
+        r"|an?\s+(?:unknown|unsupported|invalid)\s+resource)",
         re.I,
     )
 
