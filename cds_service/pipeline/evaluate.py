@@ -127,8 +127,8 @@ async def evaluate(
     findings: list[Finding] = []
     if call.rules:
         data = await (reading or _patient_data(service, call, client, deadline))
-        # Said: keys not read (the record's fetch failed, imaging not had), orders unread (undated
-        # ones named), why the age is unknown.
+        # Said: keys read in part, the record's fetch failed, orders unread (undated ones named),
+        # why the age is unknown.
         left_out, partial = left_out + data.left_out, data.not_read
         patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
         partial, undated = age_said(partial | patient.read_in_part, call.rules, left_out), patient.undated_orders

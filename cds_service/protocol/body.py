@@ -72,7 +72,7 @@ async def read_body(request: Request, limits: BodyLimits) -> bytearray:
     async for chunk in request.stream():
         body += chunk
         if len(body) > limits.max_bytes:
-            raise TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
+            raise _over(limits)
     return body
 
 
@@ -81,8 +81,12 @@ def read_limited(stream: BinaryIO, limits: BodyLimits) -> bytes:
     gigabytes is refused as the HTTP route refuses a body that size, not first read whole."""
     data = stream.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
+        raise _over(limits)
     return data
+
+
+def _over(limits: BodyLimits) -> TooLarge:
+    return TooLarge(f"the body is over {limits.max_bytes} bytes, the most accepted", fields=["body"])
 
 
 def parse_body(body: bytes | bytearray, limits: BodyLimits) -> Any:

@@ -13,11 +13,15 @@ from cds_service.rules.common import date_shown
 
 def when_ordered(course: Course) -> str:
     """When it was ordered, as much of the date as was recorded."""
-    if not course.start_known:
-        return "no start date recorded"
-    if course.start_parts == 3:
-        return f"ordered on {course.start.isoformat()}"
-    return f"ordered in {date_shown(course.start, course.start_parts)}, day not recorded"
+    return ordered_on(course.start, course.start_parts) if course.start_known else "no start date recorded"
+
+
+def ordered_on(day: date, parts: int) -> str:
+    """A start recorded in ``parts`` (1 the year, 2 the month, 3 the day), as every card says it:
+    "ordered on 2026" read as a day (the clinical review)."""
+    if parts == 3:
+        return f"ordered on {day.isoformat()}"
+    return f"ordered in {date_shown(day, parts)}, day not recorded"
 
 
 def status_said(course: Course) -> str:

@@ -15,6 +15,8 @@ speaks of, and a brace may be part of the treatment; the red-flag card speaks of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
@@ -53,15 +55,18 @@ def _indication(context: PatientContext, order: Order, terminology: Terminology)
     reason = next(filter(None, (terminology.matching(c, order.reason_codes) for c in _BACK_REASONS)), None)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
-    named = _reason_conditions(context, order)
-    if found := next(((c, k) for k in _BACK_REASONS for c in named if k in c.concepts), None):
+    if found := _back_condition(_reason_conditions(context, order)):
         return f"{condition_label(found[0], terminology, found[1])}, the order's reason"
-    if order.reason_codes or named or _reason_given(order):
+    if order.reason_codes or _reason_given(order):
         return None
-    found = next(((c, k) for k in _BACK_REASONS for c in context.conditions if k in c.concepts), None)
-    if found is None:  # the same conditions as a reason: sciatica alone on the list was none
-        return None
-    return f"{condition_label(found[0], terminology, found[1])}, on the problem list"
+    if found := _back_condition(context.conditions):  # as a reason: sciatica alone on the list was none
+        return f"{condition_label(found[0], terminology, found[1])}, on the problem list"
+    return None
+
+
+def _back_condition(conditions: Sequence[Condition]) -> tuple[Condition, str] | None:
+    """The first condition of back pain (acute or chronic, or sciatica), with its concept."""
+    return next(((c, k) for k in _BACK_REASONS for c in conditions if k in c.concepts), None)
 
 
 def _reason_given(order: Order) -> bool:

@@ -17,6 +17,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine, is_muscle_relaxant, remove
+from cds_service.rules.course_said import ordered_on
 from cds_service.rules.interactions import Alongside, alongside, drug_subject, labels, named
 
 RULE_ID = "muscle-relaxant-duplicate"
@@ -44,7 +45,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     }
     finding = _finding(order, facts, drug_subject(found, terminology, (RELAXANT,)))
     listed = [a for a in same if a.since is not None]  # on record, not drafted now
-    dated = [(a.since, _ordered(a), a.status) for a in listed if a.since_known]
+    dated = [(a.since, ordered_on(a.since, a.since_parts), a.status) for a in listed if a.since and a.since_known]
     active = [entry for entry in dated if entry[2] == "active"]
     # An active order speaks for the card, by its own date; none active with a date, an active one
     # with none does (undated); else the latest of those marked completed, stopped or on hold.
@@ -59,14 +60,6 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         variant = "same-drug-undated-short-use" if oral_cyclobenzaprine else "same-drug-undated"
         return finding(variant)
     return finding("same-drug-draft" if same else "duplicate")
-
-
-def _ordered(other: Alongside) -> str:
-    """When the order on record was written, as much as was recorded: "ordered on 2026" read as a
-    day (the clinical review)."""
-    if other.since_parts == 3:
-        return f"ordered on {other.since_shown}"
-    return f"ordered in {other.since_shown}, day not recorded"
 
 
 def _finding(order: Order, facts: dict[str, str], subject: frozenset[str]) -> Callable[[str], Finding]:
