@@ -115,14 +115,19 @@ def test_a_patient_id_naming_no_patient_is_400(client: TestClient, patient_id: s
     assert_400(client.post(SELECT, json=request), "context.patientId")
 
 
+def _absent(context: dict[str, Any], field: str, how: Any) -> None:
+    """``field`` left out ("missing") or sent as ``how`` (null)."""
+    if how == "missing":
+        del context[field]
+    else:
+        context[field] = how
+
+
 @pytest.mark.parametrize("selections", ["missing", None])
 def test_draft_orders_without_selections_are_400_naming_selections(client: TestClient, selections: Any) -> None:
     """A critical draft and no selections: nothing was reviewed, and the answer said no cards."""
     request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
-    if selections == "missing":
-        del request["context"]["selections"]
-    else:
-        request["context"]["selections"] = selections
+    _absent(request["context"], "selections", selections)
     assert "draft orders under review" in assert_400(client.post(SELECT, json=request), "context.selections")
 
 
@@ -134,10 +139,7 @@ def test_selections_or_order_sign_without_draft_orders_are_400_naming_draft_orde
     drafts, answered no cards, as if the orders were checked and clear (a conformance review). The
     sandbox's re-fire with neither selections nor draftOrders is still nothing to review."""
     request = fixture("cyclobenzaprine-hepatic-impairment/fires-critical-chronic-hepatic-failure.json")
-    if drafts == "missing":
-        del request["context"]["draftOrders"]
-    else:
-        request["context"]["draftOrders"] = drafts
+    _absent(request["context"], "draftOrders", drafts)
     assert "selections name draft orders" in assert_400(client.post(SELECT, json=request), "context.draftOrders")
     del request["context"]["selections"]
     signing = {**request, "hook": "order-sign"}
