@@ -149,11 +149,23 @@ def test_a_draft_whose_id_is_no_string_is_counted_in_its_place(module: TestClien
             "Flexeril 10mg",
             "[take](http://x.example/) **2** <b>now</b>",
             "free text “Flexeril 10mg” in place of a "
-            "coded drug, “\\[take\\](http://x.example/) \\*\\*2\\*\\* \\<b\\>now\\</b\\>”)",
+            "coded drug, “\\[take\\](`http://x.example/)` \\*\\*2\\*\\* \\<b\\>now\\</b\\>”)",
         ),
         ({}, "1 tablet " * 10, "(“" + ("1 tablet " * 10)[:59] + "…”)"),
+        (
+            {},
+            "see https://evil.example/log_in or help@evil.example",
+            "(“see `https://evil.example/log_in` or `help@evil.example`”)",
+        ),
     ],
-    ids=["blanks", "a-boolean", "a-boolean-code-and-a-system-no-string", "markdown-made-plain", "cut"],
+    ids=[
+        "blanks",
+        "a-boolean",
+        "a-boolean-code-and-a-system-no-string",
+        "markdown-made-plain",
+        "cut",
+        "bare-addresses",
+    ],
 )
 def test_what_a_draft_was_sent_with_is_said_only_as_words_made_plain(
     module: TestClient, concept: object, dosage: str | None, said: str

@@ -2,13 +2,16 @@
 
 A drug's or a condition's words come from the record as sent, and CDS Hooks renders a card's
 detail as GitHub Flavored Markdown: a link, an image or HTML in them would show as the service's
-own. Emphasis is left: it can mislead no click. Block syntax needs a line of its own, and the
-words are one line (``fhir.coding.on_one_line``).
+own. ``inert`` leaves emphasis (it can mislead no click, and a card's facts carry the service's
+own bold); ``plain`` escapes it too, for a notice's quote of the EHR's words. Both keep a bare
+link in a code span. Block syntax needs a line of its own, and the words are one line
+(``fhir.coding.on_one_line``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 # What makes words a link, an image or HTML in Markdown with brackets: a backslash (which would
@@ -45,11 +48,27 @@ def inert(value: Any) -> Any:
     (the summary is plain text, and takes them as they are)."""
     if type(value) is not str or not may_be_active(value):
         return value
+    return _shown(value, _escaped)
+
+
+def plain(words: str) -> str:
+    """Words with no Markdown of their own at all, emphasis included: a notice quotes the EHR's
+    words beside its own bold (**draft order 2 of 3**), which a stray ``**`` in them would move."""
+    return _shown(words, lambda text: _ANY_MARKUP.sub(r"\\\1", text))
+
+
+# What can start emphasis, code, a link, raw HTML or strikethrough inside a line (CommonMark, GFM).
+_ANY_MARKUP = re.compile(r"([\\`*_\[\]<>~])")
+
+
+def _shown(text: str, escaped: Callable[[str], str]) -> str:
+    """``text`` with its bare links in code spans (no escape stops GFM's autolinks) and the rest
+    escaped."""
     parts, at = [], 0
-    for found in _BARE_LINK.finditer(value):
-        parts += [_escaped(value[at : found.start()]), _code(found.group(0))]
+    for found in _BARE_LINK.finditer(text):
+        parts += [escaped(text[at : found.start()]), _code(found.group(0))]
         at = found.end()
-    parts.append(_escaped(value[at:]))
+    parts.append(escaped(text[at:]))
     return "".join(parts)
 
 

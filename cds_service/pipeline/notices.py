@@ -7,12 +7,11 @@ that feedback on one is known for what it is, and never taken for a rule's alert
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT
-from cds_service.content.markdown import inert
+from cds_service.content.markdown import inert, plain
 from cds_service.facts import model
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Course, Order, StatusesUnread
@@ -118,12 +117,7 @@ def _plain(words: str) -> str:
     """The EHR's words, a line's worth, as plain text in a Markdown detail: a link or emphasis in
     them would show as the service's own."""
     words = one_line(words)
-    words = words if len(words) <= 60 else words[:59] + "…"
-    return _MARKDOWN.sub(r"\\\1", words)
-
-
-# What can start emphasis, code, a link, raw HTML or strikethrough inside a line (CommonMark, GFM).
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")
+    return plain(words if len(words) <= 60 else words[:59] + "…")
 
 
 def _not_checked_summary(unchecked: tuple[str, ...], also: str = "") -> str:
