@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 
 from cds_service.content.cards import (
-    INDICATORS,
     OVERRIDE_REASON_SYSTEM,
     RULE_TOPIC_SYSTEM,
     SNOOZE_REASON,
@@ -26,7 +25,6 @@ from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.orders import no_change_reason, words_left_out
 from cds_service.fhir.json import copy_json
 from cds_service.rules import Finding, Proposal
-from cds_service.rules.interactions import named
 from cds_service.rules.safe_update import safe_update
 from cds_service.storage.records import IssuedCard
 
@@ -162,37 +160,6 @@ def _short(summary: str, finding: Finding) -> str:
     cut = summary[: SUMMARY_LIMIT - 2]
     word = cut.rfind(" ") if summary[SUMMARY_LIMIT - 2] != " " else len(cut)  # a word ending there is whole
     return (cut[:word] if word > SUMMARY_LIMIT // 2 else cut).rstrip(" ,;:") + "…"
-
-
-# The card that stands, last, for the cards a response has no room for (CDS_MAX_CARDS): not a
-# rule's, so its topic is of a system of its own (the notices'), and it is recorded as a notice.
-LIMIT_TOPIC = {"system": "urn:back-spasm-cds:notice", "code": "card-limit", "display": "Cards not shown"}
-
-
-def within_limit(
-    cards: list[dict[str, Any]], max_cards: int, new_uuid: Callable[[], str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """At most ``max_cards`` cards: the first ``max_cards - 1`` (cards come critical, then warning,
-    then info), then one card saying how many more were found and of what, as severe as the most
-    severe of them, never a shorter answer that looks whole. Returns the cards and those left out."""
-    if len(cards) <= max_cards:
-        return cards, []
-    kept, left = cards[: max_cards - 1], cards[max_cards - 1 :]
-    counts = {i: sum(1 for c in left if c["indicator"] == i) for i in INDICATORS}
-    titles = named(dict.fromkeys(c["source"]["topic"]["display"] for c in left), "; ")
-    notice = {
-        "uuid": new_uuid(),
-        "summary": f"{len(left)} more cards for these orders not shown: review them in smaller groups",
-        "detail": (
-            f"The service answers at most {max_cards} cards to one call and found "
-            f"{len(kept) + len(left)} for the orders under review. Not shown: "
-            f"{', '.join(f'{n} {i}' for i, n in counts.items() if n)} ({titles}). Select or sign fewer "
-            "orders at once to see every card."
-        ),
-        "indicator": next(i for i in INDICATORS if counts[i]),
-        "source": {"label": SOURCE_LABEL, "topic": LIMIT_TOPIC},
-    }
-    return [*kept, notice], left
 
 
 def labelled(finding: Finding, catalog: CardCatalog) -> list[Proposal]:

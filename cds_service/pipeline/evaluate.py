@@ -32,15 +32,16 @@ from cds_service.facts.model import Course, Order, PatientContext, StatusesUnrea
 from cds_service.facts.orders import draft_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import full_urls
-from cds_service.pipeline.cards import compose_suggestions, issued_card, render, within_limit
+from cds_service.pipeline.cards import compose_suggestions, issued_card, render
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.pipeline.notices import NOTICES, age_said, notice_count, notices, unread_drafts
+from cds_service.pipeline.notices import NOTICES, age_said, notice_count, notices, within_limit
 from cds_service.pipeline.one_patient import own_drafts
 from cds_service.pipeline.prefetch import PatientData, complete_prefetch, draft_medications, unavailable
 from cds_service.pipeline.request_read import given_resources, orders_under_review, validate
 from cds_service.pipeline.silenced import not_repeated, unsilenced
 from cds_service.pipeline.threads import off_loop
+from cds_service.pipeline.unread_drafts import unread_drafts
 from cds_service.pipeline.volume import apply_volume_policy
 from cds_service.protocol.request import HookContext, HookRequest
 from cds_service.protocol.services import SERVICES, ServiceDefinition

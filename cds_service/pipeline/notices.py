@@ -10,14 +10,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from cds_service.content.cards import SOURCE_LABEL, SUMMARY_LIMIT
-from cds_service.content.markdown import inert, plain
+from cds_service.content.cards import INDICATORS, SOURCE_LABEL, SUMMARY_LIMIT
+from cds_service.content.markdown import inert
 from cds_service.facts import model
-from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import Course, Order, StatusesUnread
-from cds_service.facts.orders import listed_orders
-from cds_service.fhir.coding import one_line
-from cds_service.fhir.json import as_list, as_obj, has_words
+from cds_service.facts.model import Course, StatusesUnread
+from cds_service.pipeline.unread_drafts import not_checked_summary, unchecked_said
 from cds_service.rules import Rule
 from cds_service.rules.interactions import named
 
@@ -27,6 +24,8 @@ NOTICES = "urn:back-spasm-cds:notice"
 OTHER_PATIENT_TOPIC = {"system": NOTICES, "code": "other-patient-data", "display": "Another patient's data left out"}
 PARTIAL_HISTORY_TOPIC = {"system": NOTICES, "code": "partial-history", "display": "History read in part or undated"}
 DRAFT_NOT_CHECKED_TOPIC = {"system": NOTICES, "code": "draft-not-checked", "display": "Draft order not checked"}
+# The card that stands, last, for the cards a response has no room for (CDS_MAX_CARDS).
+LIMIT_TOPIC = {"system": NOTICES, "code": "card-limit", "display": "Cards not shown"}
 DRAFTS, PATIENT = "context.draftOrders", "prefetch.patient"
 # What each field or prefetch key is, in a card's words.
 _WORDS = {
@@ -62,10 +61,31 @@ def notices(
     if partial or undated:  # a draft not checked is said in the same card: the notices stay two at most
         cards.append(_partial(partial, new_uuid, unchecked=unchecked, undated=undated, statuses=statuses))
     elif unchecked:
-        summary = _not_checked_summary(unchecked)
-        detail = f"{_unchecked(unchecked)} Review {'it' if len(unchecked) == 1 else 'them'} before signing."
+        summary = not_checked_summary(unchecked)
+        detail = f"{unchecked_said(unchecked)} Review {'it' if len(unchecked) == 1 else 'them'} before signing."
         cards.append(_card(new_uuid, DRAFT_NOT_CHECKED_TOPIC, summary, detail))
     return cards
+
+
+def within_limit(
+    cards: list[dict[str, Any]], max_cards: int, new_uuid: Callable[[], str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """At most ``max_cards`` cards: the first ``max_cards - 1`` (cards come critical, then warning,
+    then info), then one card saying how many more were found and of what, as severe as the most
+    severe of them, never a shorter answer that looks whole. Returns the cards and those left out."""
+    if len(cards) <= max_cards:
+        return cards, []
+    kept, left = cards[: max_cards - 1], cards[max_cards - 1 :]
+    counts = {i: sum(1 for c in left if c["indicator"] == i) for i in INDICATORS}
+    titles = named(dict.fromkeys(c["source"]["topic"]["display"] for c in left), "; ")
+    summary = f"{len(left)} more cards for these orders not shown: review them in smaller groups"
+    detail = (
+        f"The service answers at most {max_cards} cards to one call and found {len(kept) + len(left)} for the "
+        f"orders under review. Not shown: {', '.join(f'{n} {i}' for i, n in counts.items() if n)} ({titles}). "
+        "Select or sign fewer orders at once to see every card."
+    )
+    severe = next(i for i in INDICATORS if counts[i])
+    return [*kept, _card(new_uuid, LIMIT_TOPIC, summary, detail, indicator=severe)], left
 
 
 def notice_count(
@@ -74,71 +94,6 @@ def notice_count(
     """How many notices ``notices`` gives at most, counted before the cards (their room is what
     the notices leave): an undated order a card asks about may yet drop its notice."""
     return bool(left_out) + bool(partial or undated or unchecked)
-
-
-def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
-    """The drafts under review whose drug cannot be read, each named as a clinician can find it
-    among the others: its place in the EHR's list (``bundle``, the ``draftOrders``: withdrawn
-    drafts counted, as sent) and what it was sent with; never its id, which means nothing to a
-    clinician and may be built from the patient's."""
-    unread = [order for order in reviewed if order.drug is None and medications.leads_nowhere(order.r4)]
-    if not unread:
-        return ()
-    listed = listed_orders(bundle)
-    place: dict[str, int] = {}
-    for n, resource in enumerate(listed, 1):
-        place.setdefault(f"{resource['resourceType']}/{resource['id']}", n)
-    return tuple(_draft_named(o, place.get(o.reference, 0), len(listed), medications.concept(o.r4)) for o in unread)
-
-
-def _draft_named(order: Order, place: int, count: int, concept: dict[str, Any] | None) -> str:
-    """ "**draft order 2 of 3** (code 828348 with no code system, “1 tab TID”)": what was sent where
-    a drug belongs (a code without its system, free text in place of a coded drug) and the first
-    dosage's words, each as sent and made plain (no Markdown of the EHR's reaches the card)."""
-    said = []
-    sent = order.r4.get("medicationCodeableConcept")
-    if (type(sent) is str and has_words(sent)) or type(sent) in (int, float):
-        said.append(f"free text “{_plain(str(sent))}” in place of a coded drug")
-    for coding in (as_obj(c) for c in as_list(as_obj(concept).get("coding"))):
-        code = coding.get("code")
-        if not has_words(coding.get("system")) and ((type(code) is str and has_words(code)) or type(code) is int):
-            said.append(f"code {_plain(str(code))} with no code system")
-    dosage = as_obj(next(iter(as_list(order.r4.get("dosageInstruction"))), None)).get("text")
-    if type(dosage) is str and has_words(dosage):
-        said.append(f"“{_plain(dosage)}”")
-    which = f"{_PLACED}{place} of {count}**" if count > 1 and place else "the draft order"
-    return f"{which} ({', '.join(dict.fromkeys(said))})" if said else which
-
-
-_PLACED = "**draft order "
-
-
-def _plain(words: str) -> str:
-    """The EHR's words, a line's worth, as plain text in a Markdown detail: a link or emphasis in
-    them would show as the service's own."""
-    words = one_line(words)
-    return plain(words if len(words) <= 60 else words[:59] + "…")
-
-
-def _not_checked_summary(unchecked: tuple[str, ...], also: str = "") -> str:
-    """What happened first, then why (a pharmacist's read); ``also``: what else was not read."""
-    one = len(unchecked) == 1
-    what = "A draft order was not checked" if one else f"{len(unchecked)} draft orders were not checked"
-    why = "its drug could not be identified" if one else "their drugs could not be identified"
-    if also:  # the shorter reason: the summary stays under 140 characters with 200 drafts too
-        return f"{what} ({'drug' if one else 'drugs'} not identified) and {also}"
-    return f"{what}: {why}"
-
-
-def _unchecked(unchecked: tuple[str, ...]) -> str:
-    """Which drafts went unchecked, and why: the EHR sent nothing the service can read as a drug."""
-    counted = " (drafts counted in the order the EHR sent them)" if unchecked[0].startswith(_PLACED) else ""
-    one = len(unchecked) == 1
-    return (
-        f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be matched to "
-        "a known drug (no code with its code system, and no drug name where one belongs), so no check ran on "
-        f"{'that order' if one else 'those orders'}."
-    )
 
 
 def _partial(
@@ -154,7 +109,7 @@ def _partial(
     check); and a draft whose drug could not be read, when there is one."""
     lines, history = [], tuple(f"prefetch.{key}" for key in sorted(partial) if key not in _NO_KEYS)
     if unchecked:
-        lines.append(_unchecked(unchecked))
+        lines.append(unchecked_said(unchecked))
     # The age unknown: why, when it is, the most telling reason alone (a fetch that failed also
     # leaves no Patient: it is said as failed).
     age = next((words for reason, words in _AGE_UNKNOWN if reason in partial), "")
@@ -190,7 +145,7 @@ def _partial(
         one = len(said) == 1
         undated_said = ("an order on record has" if one else f"{len(said)} orders on record have") + " no start date"
         what = "the patient's history was not read in full" if in_part else age or (undated_said if said else "")
-        summary = f"{_not_checked_summary(unchecked, also=what)}: checks are incomplete"
+        summary = f"{not_checked_summary(unchecked, also=what)}: checks are incomplete"
     elif in_part:
         summary = "The patient's history was not read in full: checks may be incomplete"
     elif age:
@@ -283,12 +238,14 @@ def _words(fields: tuple[str, ...]) -> str:
     return " and ".join(filter(None, (", ".join(words[:-1]), words[-1])))
 
 
-def _card(new_uuid: Callable[[], str], topic: dict[str, str], summary: str, detail: str) -> dict[str, Any]:
-    """A warning: a check it speaks of may be missing."""
+def _card(
+    new_uuid: Callable[[], str], topic: dict[str, str], summary: str, detail: str, *, indicator: str = "warning"
+) -> dict[str, Any]:
+    """A warning unless said otherwise: a check it speaks of may be missing."""
     return {
         "uuid": new_uuid(),
         "summary": summary,
         "detail": detail,
-        "indicator": "warning",
+        "indicator": indicator,
         "source": {"label": SOURCE_LABEL, "topic": topic},
     }
