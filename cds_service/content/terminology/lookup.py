@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from functools import lru_cache
 
 from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug
 from cds_service.content.terminology.names import NameReader
 from cds_service.fhir.coding import RXNORM, Code, code_key, one_line
+
+
+def _exactness(drug: Drug) -> int:
+    """A prescribable product (a dose form) before a component (a strength), before an ingredient."""
+    return 0 if drug.dose_form is not None else 1 if drug.strength_mg is not None else 2
 
 
 class Terminology:
@@ -49,6 +55,7 @@ class Terminology:
     # as long as the process, so the cache holding ``self`` costs nothing.
     @lru_cache(maxsize=16384)  # noqa: B019
     def _drug(self, codings: tuple[Code, ...], text: str | None) -> Drug | None:
+        coded: list[Drug] = []
         for coding in codings:
             key = code_key(coding.system, coding.code)
             if key in self.local_products:
@@ -56,15 +63,30 @@ class Terminology:
             if key[0] != RXNORM:
                 continue
             if coding.code in self.products:
-                return self.products[coding.code]
-            if coding.code in self.ingredient_codes:
+                coded.append(self.products[coding.code])
+            elif coding.code in self.ingredient_codes:
                 name = self.ingredient_codes[coding.code]
-                return Drug(ingredient=name, name=one_line(coding.display or text or name) or name, rxcui=coding.code)
-        for label in (text, *(c.display for c in codings)):
-            drug = self._reader.drug(label) if label else None
-            if drug is not None:
-                return drug
-        return None
+                coded.append(
+                    Drug(ingredient=name, name=one_line(coding.display or text or name) or name, rxcui=coding.code)
+                )
+        # The most exact code, wherever it is listed: Epic lists a product's ingredient code
+        # (cyclobenzaprine, 21949) before the product's own, and the ingredient alone knows no
+        # strength, release or route (a Tonmya read as oral cyclobenzaprine of unknown dose).
+        best = min(coded, key=_exactness, default=None)
+        if best is not None and best.dose_form is not None:
+            return best
+        named = next(
+            filter(None, (self._reader.drug(label) for label in (text, *(c.display for c in codings)) if label)), None
+        )
+        if best is None or named is None or named.ingredient != best.ingredient:
+            return best or named  # codes before words
+        return dataclasses.replace(  # what the words add to a code of no dose form
+            best,
+            strength_mg=best.strength_mg if best.strength_mg is not None else named.strength_mg,
+            extended_release=best.extended_release or named.extended_release,
+            sublingual=best.sublingual or named.sublingual,
+            route=best.route or named.route,
+        )
 
     def is_medication(self, concept: str, drug: Drug | None) -> bool:
         """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
