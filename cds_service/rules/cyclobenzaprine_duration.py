@@ -21,11 +21,10 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, dose_of_step, times_of_day
+from cds_service.facts.dose import dosages_of, dose_of_step, per_day_of_step
 from cds_service.facts.model import LISTED, Course, Order, PatientContext
 from cds_service.facts.sig import fmt_number
-from cds_service.fhir.dialect import Dialect, dialect
-from cds_service.fhir.json import as_list, as_num, as_obj
+from cds_service.fhir.versions import to_r4
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
@@ -36,7 +35,6 @@ from cds_service.rules.interactions import listed_undated, named
 RULE_ID = "cyclobenzaprine-duration"
 # The labels' "up to 2–3 weeks" as the specification counts it (§2).
 LABEL_DAYS = 21
-_PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 _PLAUSIBLE = 1e6
 
 
@@ -66,50 +64,28 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
     return taken
 
 
-def _step_sig(
-    dosage: dict[str, Any], fields: Dialect, order: Order, *, alone: bool
-) -> tuple[float | None, float | None]:
-    """(units per dose, administrations a day) of one instruction of ``resource``, the draft or
-    another card's dose change of it (one 5 mg tablet, three a day at most), as the client's JSON
-    says it. An instruction ``alone`` in its order takes the draft's own figures where it does not
-    say (or says something implausible); one of several does not: the draft's are its highest."""
-    units, per_day = (order.units_per_dose, order.per_day) if alone else (None, None)
-    doses = [as_obj(quantity) for quantity in fields.doses(dosage)]
-    if not alone and not any(dose.get("value") is not None for dose in doses):
-        units = 1.0  # no dose given: one unit (clinical specification §1)
-    for quantity in doses:
-        unit = str(quantity.get("code") or quantity.get("unit") or "").strip("{}").lower()
-        value = as_num(quantity.get("value"))
-        if unit in COUNT_UNITS and value is not None and 0 < value < _PLAUSIBLE:
-            units = value
-    repeat = as_obj(as_obj(dosage.get("timing")).get("repeat"))
-    period, frequency = as_num(repeat.get("period")), as_num(repeat.get("frequencyMax"))
-    frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-    # None stated: a dose at each time of day, else once a period (as the facts read it); 0 is no rate.
-    frequency = (times_of_day(repeat) or 1) if frequency is None else frequency
-    period_days = _PERIOD_DAYS.get(str(repeat.get("periodUnit") or repeat.get("periodUnits") or ""))
-    if period and period_days and 0 < frequency < _PLAUSIBLE and 0 < period < _PLAUSIBLE:
-        # The rate, not its parts, is what must be plausible: a period of 1e-9 days is no sig.
-        per_day = _plausible(frequency / (period * period_days))
-    return units, per_day
-
-
-def _limit(order: Order, days: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _limit(order: Order, days: int, terminology: Terminology) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The duration limit as a change to any update of this order (composed into dose changes).
-    The draft's own instructions are read as the facts read them (clinical specification §1, from
-    its R4 form: timing codes, doses in mg, dose ranges); another card's change of it, from its JSON."""
+    Every instruction is read as the facts read it (clinical specification §1, from its R4 form:
+    timing codes, doses in mg, dose ranges): the draft's own by its facts, another card's change
+    of it (the 5 mg swap) from its JSON. An instruction alone in its order takes the draft's own
+    figures where it does not say; one of several does not: the draft's are its highest."""
 
     def apply(resource: dict[str, Any]) -> dict[str, Any]:
-        steps = [d for d in as_list(resource.get("dosageInstruction")) if isinstance(d, dict)]
-        r4_steps = dosages_of(order.r4)
-        own = resource is order.resource and len(r4_steps) == len(steps) == len(order.step_per_day)
-        fields = dialect(resource)  # once: it reads every instruction
+        steps = dosages_of(resource)
+        own = resource is order.resource and len(order.step_per_day) == len(steps)
+        r4_steps = dosages_of(order.r4 if own else to_r4(resource) or resource)
+        alone = len(steps) <= 1
 
         def sig(index: int, dosage: dict[str, Any]) -> tuple[float | None, float | None]:
-            if own and index < len(r4_steps):  # a draft with no instruction has none to read
-                units = dose_of_step(r4_steps[index], order.drug)[1]
-                return _plausible(units), _plausible(order.step_per_day[index])
-            return _step_sig(dosage, fields, order, alone=len(steps) <= 1)
+            units = per_day = None
+            if len(r4_steps) == len(steps) and index < len(steps):  # a draft with no instruction has none to read
+                units = dose_of_step(r4_steps[index], order.drug if own else None)[1]
+                per_day = order.step_per_day[index] if own else per_day_of_step(r4_steps[index], terminology)
+            if alone:
+                units = units if _plausible(units) else order.units_per_dose
+                per_day = per_day if _plausible(per_day) else order.per_day
+            return _plausible(units), _plausible(per_day)
 
         return with_duration(dataclasses.replace(order, resource=resource), days, sig)
 
@@ -187,7 +163,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if remaining <= 0:
         proposals = (Proposal(actions=(delete(order),), label="remove", recommended=True),)
     elif planned is not None or order.units_per_day is not None:
-        limit_change = _limit(order, remaining)
+        limit_change = _limit(order, remaining, terminology)
         proposals = (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),)
     facts = {
         "limit_days": str(limit),
