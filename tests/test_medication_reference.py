@@ -526,6 +526,22 @@ def test_a_medication_the_ehrs_prefetch_left_out_is_read_from_its_fhir_server(
     assert fhir_server.searched("MedicationRequest") == []  # the EHR's history is not asked again
 
 
+def test_a_medication_whose_id_is_longer_than_fhirs_64_is_read_from_its_fhir_server(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """Epic's Medication ids run past FHIR's 64 characters (66 in its sandbox's data), and ids
+    are read up to 255 everywhere else: a history order naming its drug by one had the drug
+    unasked for, its interactions unchecked."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    long_id = "eTz." + "a1B2-" * 13  # 69 characters of FHIR's id alphabet
+    _by_reference(request["prefetch"]["medications"]["entry"][0]["resource"], f"Medication/{long_id}")
+    fhir_server.add(_medication(long_id, "313412", "tizanidine 2 MG Oral Tablet"))
+    request["fhirServer"] = fhir_server.base
+    assert _cards(client, request) == _cards(client, coded)
+    assert [s.path for s in fhir_server.searched("Medication?")] == [f"/fhir/Medication?_id={long_id}&_count=50"]
+
+
 FLEXERIL = ("flexeril-10", "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
 
 
@@ -726,7 +742,7 @@ def test_a_medication_search_cut_off_by_the_page_limit_leaves_the_history_read_i
     assert len(fhir_server.searched("MedicationRequest")) == 1 and len(fhir_server.searched("Medication?")) == 2
 
 
-@pytest.mark.parametrize("id_", ["a,b", "a&_id=b", "a b", "x" * 65])
+@pytest.mark.parametrize("id_", ["a,b", "a&_id=b", "a b", "x" * 256])
 def test_an_id_no_fhir_id_could_be_is_not_asked_for(client: TestClient, fhir_server: FhirTestServer, id_: str) -> None:
     """It would change the search (a second id, a parameter of the caller's choosing)."""
     fhir_server.includes = False

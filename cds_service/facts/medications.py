@@ -15,6 +15,7 @@ from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, full_urls, has_words, resource_list
+from cds_service.protocol.request import MAX_ID
 
 
 class MedicationIndex:
@@ -144,8 +145,9 @@ _MEDICATION_ORDERS = ("MedicationRequest", "MedicationOrder")
 # Orders never given: no check reads them, so neither is their Medication asked for (a failed
 # search would have said the history read in part for them).
 _NEVER_GIVEN = ("entered-in-error", "cancelled")
-# A FHIR id: what may go into a search's ``_id`` list unescaped.
-_FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
+# A FHIR id's alphabet, what may go into a search's ``_id`` list unescaped; as long as any id the
+# service reads (Epic's run past FHIR's 64).
+_FHIR_ID = re.compile(rf"[A-Za-z0-9.-]{{1,{MAX_ID}}}")
 
 
 def _unnamed_ids(resources: list[dict[str, Any]], base: str) -> list[str]:
