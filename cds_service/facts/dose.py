@@ -38,7 +38,18 @@ DAYS_PER_UNIT = {
 
 
 def unit_of(quantity: dict[str, Any]) -> str:
-    return (as_str(quantity.get("code")) or as_str(quantity.get("unit")) or "").strip("{}").lower()
+    """The quantity's unit: its code, or its words where the code is none the rules know. NCPDP
+    codes its units by NCI concept ("C48542", shown as "Tablet"), and a UCUM "1" may be shown
+    as "tablet": a 90-tablet supply so coded read as a duration not said."""
+    code = (as_str(quantity.get("code")) or "").strip("{}").lower()
+    if code in _UNITS_KNOWN:
+        return code
+    unit = (as_str(quantity.get("unit")) or "").strip("{}").lower()
+    return unit if unit in _UNITS_KNOWN or not code else code
+
+
+# Units whose code the rules read (a volume: a dose no tablet count can be read from).
+_UNITS_KNOWN = frozenset({*COUNT_UNITS, *MG_FACTOR, "ml", "l"})
 
 
 def dosages_of(request: dict[str, Any]) -> list[dict[str, Any]]:

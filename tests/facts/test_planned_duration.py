@@ -209,6 +209,23 @@ def test_dispensed_quantity_counted_in_units(client: TestClient, unit: str) -> N
     assert planned(client, hook(dosage=[step(3, units=2)], dispense=dispense)) == "22 days planned"
 
 
+@pytest.mark.parametrize(
+    "coded",
+    [
+        {"unit": "Tablet", "code": "C48542", "system": "http://ncimeta.nci.nih.gov"},  # NCPDP's, by NCI concept
+        {"unit": "tablet", "code": "1", "system": "http://unitsofmeasure.org"},  # UCUM's "1", shown as tablets
+    ],
+    ids=["ncpdp", "ucum-1-shown-as-tablets"],
+)
+def test_a_dispensed_quantity_coded_otherwise_is_counted_by_its_words(
+    client: TestClient, coded: dict[str, str]
+) -> None:
+    """A code the rules do not know leaves the unit to its words: "132 Tablet" read as no count
+    asked for a duration the order states."""
+    dispense = {"quantity": {"value": 132, **coded}}
+    assert planned(client, hook(dosage=[step(3, units=2)], dispense=dispense)) == "22 days planned"
+
+
 @pytest.mark.parametrize(("repeats", "expected"), [(0, None), (1, "42 days planned"), (-1, None)])
 def test_a_dispensed_quantity_lasts_once_more_a_refill(client: TestClient, repeats: int, expected: str | None) -> None:
     """63 tablets three times a day last 21 days, and a refill 21 more (§1: quantity ÷ units per
