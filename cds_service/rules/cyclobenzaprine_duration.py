@@ -64,7 +64,9 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
     return taken
 
 
-def _limit(order: Order, days: int, terminology: Terminology) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _limit(
+    order: Order, days: int, terminology: Terminology, today: date
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The duration limit as a change to any update of this order (composed into dose changes).
     Every instruction is read as the facts read it (clinical specification §1, from its R4 form:
     timing codes, doses in mg, dose ranges): the draft's own by its facts, another card's change
@@ -87,7 +89,7 @@ def _limit(order: Order, days: int, terminology: Terminology) -> Callable[[dict[
                 per_day = per_day if _plausible(per_day) else order.per_day
             return _plausible(units), _plausible(per_day)
 
-        return with_duration(dataclasses.replace(order, resource=resource), days, sig)
+        return with_duration(dataclasses.replace(order, resource=resource), days, sig, today)
 
     return apply
 
@@ -163,7 +165,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     if remaining <= 0:
         proposals = (Proposal(actions=(delete(order),), label="remove", recommended=True),)
     elif planned is not None or order.units_per_day is not None:
-        limit_change = _limit(order, remaining, terminology)
+        limit_change = _limit(order, remaining, terminology, context.today)
         proposals = (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),)
     facts = {
         "limit_days": str(limit),

@@ -24,7 +24,7 @@ StepSig = Callable[[int, dict[str, Any]], tuple[float | None, float | None]]
 MOST_DOSES_A_DAY = 24
 
 
-def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]:
+def with_duration(order: Order, limit_days: int, sig: StepSig, today: date) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills, and the quantity the kept
     steps take, each for its own days (instructions taken together add up; a taper's steps count
     one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
@@ -33,7 +33,8 @@ def with_duration(order: Order, limit_days: int, sig: StepSig) -> dict[str, Any]
     fields = dialect(resource)
     steps = dosages_of(resource) or [{}]
     place = {id(dosage): index for index, dosage in enumerate(steps)}
-    plan = _dated_steps(steps, limit_days, to_date(resource.get("authoredOn"))) or [
+    written = to_date(resource.get("authoredOn")) or today  # Epic's drafts carry no authoredOn
+    plan = _dated_steps(steps, limit_days, written) or [
         (dosage, allotted, None) for dosage, allotted in _trimmed_steps(steps, limit_days)
     ]
     kept, units_needed = [], 0.0
@@ -116,13 +117,14 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 
 
 def _dated_steps(
-    steps: list[dict[str, Any]], limit_days: int, authored: date | None
+    steps: list[dict[str, Any]], limit_days: int, written: date
 ) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
     """Steps that all date their start (``boundsPeriod``), no ``sequence``, cut by date: ``limit_days``
     from the first start, each step starting by then kept and ended by then at the latest (steps on
     the same or overlapping dates run together: all stay), with its days and its new period. None
     otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one step not dated after the
-    order was written (§2's ``boundsDuration``: never an order already over)."""
+    order was written, or today where it does not say (§2's ``boundsDuration``: never an order
+    already over)."""
     if not steps or any("sequence" in dosage for dosage in steps):
         return None
     starts = []
@@ -133,7 +135,7 @@ def _dated_steps(
         starts.append((dosage, period, start, to_end_date(period.get("end"))))
     if len(starts) == 1:
         _, _, begins, ends = starts[0]
-        if authored is None or begins <= authored or (ends is not None and ends < begins):
+        if begins <= written or (ends is not None and ends < begins):
             return None
     first = min(start for _, _, start, _ in starts)
     try:
