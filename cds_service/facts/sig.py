@@ -30,7 +30,7 @@ from cds_service.facts.dose import (
 )
 from cds_service.facts.model import Order
 from cds_service.fhir.coding import on_one_line
-from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, to_date, to_end_date
+from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, period_last_day, to_date, to_end_date
 
 
 def days_of(quantity: Any) -> float | None:
@@ -77,7 +77,7 @@ def _bounds_start(dosages: list[dict[str, Any]]) -> date | None:
     it starts, says nothing of when dosing began)."""
     starts = []
     for period in _periods(dosages):
-        start, end = to_date(period.get("start")), to_end_date(period.get("end"))
+        start, end = to_date(period.get("start")), period_last_day(period)
         if start is None or (end is not None and end < start):
             return None
         starts.append(start)
@@ -137,7 +137,7 @@ def _bounds(dosages: list[dict[str, Any]], authored: object) -> tuple[_Span | No
     an end alone starts when the order was written: the end is still its last day, §1), and only
     when it is what sets the planned duration (a history course then ends on that last day,
     clinical specification §1): when the steps say longer, they do."""
-    dated = [(to_date(period.get("start")), to_end_date(period.get("end"))) for period in _periods(dosages)]
+    dated = [(to_date(period.get("start")), period_last_day(period)) for period in _periods(dosages)]
     if any(start is None and end for start, end in dated):
         dated = [(start or to_date(authored), end) for start, end in dated]
     periods = [(start, end) for start, end in dated if start and end and start <= end]
@@ -173,7 +173,7 @@ def step_days(dosage: dict[str, Any]) -> float | None:
     if days is not None and days >= 0:
         return days
     period = as_obj(repeat.get("boundsPeriod"))
-    start, end = to_date(period.get("start")), to_end_date(period.get("end"))
+    start, end = to_date(period.get("start")), period_last_day(period)
     return _span_days((start, end)) if start and end and start <= end else None
 
 

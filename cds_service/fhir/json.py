@@ -12,8 +12,8 @@ import calendar
 import copy
 import math
 import re
-from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from itertools import repeat
 from typing import Any
 
@@ -211,10 +211,6 @@ def as_int(value: Any) -> int | None:
     return int(number) if number is not None and number.is_integer() and abs(number) <= _INT_MAX else None
 
 
-def first_obj(items: Iterable[Any]) -> dict[str, Any]:
-    return next((item for item in items if isinstance(item, dict)), {})
-
-
 def to_date(value: Any) -> date | None:
     """A FHIR date, dateTime or partial date ("2024", "2024-03") as a date: a dateTime's own
     (local) date, as the prescriber wrote it. Read as the UTC day instead, a course written from
@@ -252,6 +248,23 @@ def to_end_date(value: Any) -> date | None:
     year ("2026": 31 December), not on its first."""
     day = to_date(value)
     return last_day_covered(day, date_parts(value)) if day is not None else None
+
+
+def period_last_day(period: dict[str, Any]) -> date | None:
+    """The last day a Period covers (``to_end_date``); between two times, its whole days from the
+    start's, part of a day as one: EHRs write 21 days as 21 × 24 h in UTC, ending on a 22nd date."""
+    start, end = period.get("start"), period.get("end")
+    last = to_end_date(end)
+    if last is None or type(start) is not str or type(end) is not str or len(start) <= 10 or len(end) <= 10:
+        return last
+    try:
+        span = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+        first = to_date(start)
+    except (ValueError, TypeError, OverflowError):  # not whole dateTimes, or one zoned and one not
+        return last
+    if first is None or span <= timedelta(0):  # an end before its start: the readers refuse it as written
+        return last
+    return first + timedelta(days=math.ceil(span / timedelta(days=1)) - 1)
 
 
 def date_parts(value: Any) -> int:

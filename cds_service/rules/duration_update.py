@@ -12,7 +12,7 @@ from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, step_grou
 from cds_service.facts.model import Order
 from cds_service.facts.sig import days_of, step_days
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, to_date, to_end_date
+from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
 from cds_service.rules.safe_update import safe_update
 
@@ -132,7 +132,7 @@ def _dated_steps(
         period = as_obj(repeat_of(dosage).get("boundsPeriod"))
         if (start := to_date(period.get("start"))) is None:
             return None
-        starts.append((dosage, period, start, to_end_date(period.get("end"))))
+        starts.append((dosage, period, start, period_last_day(period)))
     if len(starts) == 1:
         _, _, begins, ends = starts[0]
         if begins <= written or (ends is not None and ends < begins):

@@ -43,6 +43,24 @@ def test_whole_local_days_with_a_time_zone_count_as_written(client: TestClient, 
 
 
 @pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        (("2026-12-07T06:00:00Z", "2026-12-28T06:00:00Z"), None),  # Epic: start + 21 × 24 h
+        (("2026-12-07T15:00:00Z", "2026-12-28T03:00:00Z"), None),  # Oracle: 09:00 to 21:00 CST, in UTC
+        (("2026-12-07T06:00:00Z", "2026-12-28T06:00:01Z"), "22 days planned"),  # a second into a 22nd day
+        (("2026-12-07T06:00:00Z", "2026-12-28"), "22 days planned"),  # an end date alone: that day is used
+    ],
+    ids=["epic-21-days", "utc-instants-21-days", "past-21-days", "a-time-and-a-date"],
+)
+def test_a_period_between_two_times_counts_its_whole_days(
+    client: TestClient, bounds: tuple[str, str], expected: str | None
+) -> None:
+    """EHRs write a 21-day course as 21 × 24 hours between two instants in UTC, whose end falls
+    on a 22nd date: read by its dates, a course at the limit drew a warning and a one-click cut."""
+    assert planned(client, hook(dosage=[step(bounds=bounds)], dispense={})) == expected
+
+
+@pytest.mark.parametrize(
     ("start", "end", "expected"),
     [
         ("2026-12-01", "2026-12", "31 days planned"),
