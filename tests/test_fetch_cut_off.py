@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.pipeline import fhir_client
+from cds_service.pipeline import fhir_pages
 from cds_service.security.outbound import OutboundError
 from tests.conftest import SELECT, cards_for, fetching_request
 from tests.fhir_server import FhirTestServer
 
-real_get_json = fhir_client.get_json
+real_get_json = fhir_pages.get_json
 
 
 async def _timing_out(http: Any, url: str, **options: Any) -> dict[str, Any]:
@@ -41,7 +41,7 @@ async def _timing_out(http: Any, url: str, **options: Any) -> dict[str, Any]:
 def test_a_fetch_cut_off_at_the_deadline_leaves_no_unretrieved_task(
     client: TestClient, fhir_server: FhirTestServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(fhir_client, "get_json", _timing_out)
+    monkeypatch.setattr(fhir_pages, "get_json", _timing_out)
     started = time.monotonic()
     response = client.post(SELECT, json=fetching_request(fhir_server.base))
     assert response.status_code == 200, response.text

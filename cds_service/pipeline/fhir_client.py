@@ -8,6 +8,7 @@ is no data, not a failed fetch. A type its CapabilityStatement lists is never "n
 whatever an error for it says: that is a failed fetch, as any other. The
 Medications that the medication orders name only by reference are asked for with them
 (``_include``) where the server says it can, and by id (``medications``) where they did not come.
+A search's pages are read, and checked, by ``fhir_pages``; /metadata by ``server_versions``.
 """
 
 from __future__ import annotations
@@ -18,27 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cds_service.errors import shown
-from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, no_such_type, server_facts
-from cds_service.fhir.json import as_list, as_str, bundle_resources, is_batch, unread_entry
+from cds_service.fhir.capabilities import ServerFacts
+from cds_service.fhir.json import as_str
 from cds_service.fhir.versions import DSTU2, R4, STU3
-from cds_service.pipeline.server_versions import ServerVersions, versions_for
+from cds_service.pipeline.fhir_pages import FHIR_JSON, FetchFailed, NoSuchType, Pages
+from cds_service.pipeline.server_versions import ServerVersions, read_facts, versions_for
 from cds_service.protocol.services import PrefetchKey
-from cds_service.security.allowlist import on_server
-from cds_service.security.outbound import Outbound, OutboundError, get_json
+from cds_service.security.outbound import Outbound
 
 log = logging.getLogger(__name__)
-
-FHIR_JSON = "application/fhir+json"
-
-
-class FetchFailed(Exception):
-    pass
-
-
-class NoSuchType(FetchFailed):
-    """The server says it has no such resource type: for a search, that is no data, unless its
-    CapabilityStatement lists the type (``Listed``)."""
 
 
 class Listed(FetchFailed):
@@ -53,13 +42,6 @@ class Listed(FetchFailed):
 VERSIONS = (R4, STU3, DSTU2)
 # Ids asked in one ``Medication?_id=`` search: its URL stays well under servers' limits.
 _IDS_A_SEARCH = 50
-
-
-def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in as_list(bundle.get("link")):  # a single link object is one link; a number, no link
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
-    return None
 
 
 @dataclass(frozen=True)
@@ -88,9 +70,7 @@ class FhirClient:
         self._headers = {"Accept": FHIR_JSON}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._max_pages = max_pages
-        # The keys of this call read in part (a page limit, a next link off the server).
-        self.partial: set[str] = set()
+        self._pages = Pages(http, self._base, self._headers, max_pages=max_pages, max_bytes=max_bytes)
         self._max_bytes = max_bytes
         # Told the prefetch key of each fetch that failed or ran out of time (metrics).
         self.on_failure = on_failure
@@ -103,51 +83,25 @@ class FhirClient:
     def base(self) -> str:
         return self._base
 
-    async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
-        try:
-            body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
-        except OutboundError as error:
-            if search_type and no_such_type(error.status, error.outcome, search_type):
-                raise NoSuchType(f"fhirServer answered {error} saying it has no {search_type}") from None
-            raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
-        return body
+    @property
+    def partial(self) -> set[str]:
+        """The keys of this call read in part (a page limit, a next link off the server)."""
+        return self._pages.partial
 
-    async def _answer(self, url: str, search_type: str | None, *, read: bool = False) -> dict[str, Any]:
-        """A search's page, or (``read``) a read's resource: what else the server answers (a
-        batch's Bundle of Bundles, a Binary) fails the fetch, where it was read as no data."""
-        body = await self._get(url, search_type)
-        kind = body.get("resourceType")
-        if kind == "Bundle" and not is_batch(body):
-            return body
-        if read and isinstance(kind, str) and url.rpartition("/")[0].endswith("/" + kind):
-            return body  # a read (Patient/{id}) answered with that resource
-        raise FetchFailed(f"fetching it from fhirServer failed: it answered a {shown(kind)}, not a Bundle")
-
-    async def _read_facts(self) -> tuple[ServerFacts, bool]:
-        """The server's facts and whether they came from the cache (then they may be stale)."""
-        cached = self._versions.get(self._base)
-        if cached is not None:
-            return cached, True
-        try:
-            metadata = await get_json(
-                self._http, f"{self._base}/metadata", headers=self._headers, max_bytes=self._max_bytes
-            )
-        except OutboundError as error:
-            log.info("fhirServer /metadata could not be read (%s): every FHIR version's types are asked", error)
-            if error.status is not None:  # it answered (404, too large): no need to ask on every call
-                self._versions.put(self._base, UNKNOWN)
-            return UNKNOWN, False
-        facts = server_facts(metadata)
-        if facts.version is None:
-            log.info("fhirServer /metadata states no known FHIR version: every FHIR version's types are asked")
-        self._versions.put(self._base, facts)
-        return facts, False
+    async def pages(
+        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``Pages.read`` with this call's server, token and limits: the prefetch reads on a page the
+        request sent (its ``next`` links) by the same rules as a page fetched."""
+        return await self._pages.read(first, url, key=key, search_type=search_type)
 
     async def facts(self, *, fresh: bool = False) -> tuple[ServerFacts, bool]:
         """The server's facts, read once per call (``fresh``: once more, past the cache)."""
         if self._facts is None or (fresh and not self._refreshed):
             self._refreshed = fresh
-            self._facts = asyncio.ensure_future(self._read_facts())
+            self._facts = asyncio.ensure_future(
+                read_facts(self._http, self._base, self._versions, headers=self._headers, max_bytes=self._max_bytes)
+            )
         # Shielded: one reader cut off by its own deadline does not cancel the others' reading.
         return await asyncio.shield(self._facts)
 
@@ -236,49 +190,6 @@ class FhirClient:
         log.info("prefetch %s: fhirServer refused the search with _include: asked again without it", key)
         self._versions.put(self._base, replace(facts, includes=frozenset()))
         return await self._search(plain, facts, key)
-
-    async def pages(
-        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``;
-        a search not read to its end puts ``key`` in ``partial``.
-
-        ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
-        (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
-        """
-        # A query asked without a search type is a read (``_search``).
-        page = (
-            first
-            if first is not None
-            else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
-        )
-        resources = _resources(page)
-        for _ in range(self._max_pages - 1):
-            link = next_link(page) if page.get("resourceType") == "Bundle" else None
-            if link is None:
-                break
-            if not on_server(link, self._base):  # the link itself is not logged: it names the patient
-                log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
-                self.partial.add(key)
-                break
-            page = await self._answer(link, None)
-            resources.extend(_resources(page))
-        else:
-            if page.get("resourceType") == "Bundle" and next_link(page) is not None:
-                log.warning(
-                    "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
-                )
-                self.partial.add(key)
-        return resources
-
-
-def _resources(page: dict[str, Any]) -> list[dict[str, Any]]:
-    """A page's resources; one holding an entry of no resource fails the fetch (read as no data,
-    it would hide what it stood for from the checks)."""
-    resources = list(bundle_resources(page))
-    if page.get("resourceType") == "Bundle" and (unread := unread_entry(page, len(resources))) is not None:
-        raise FetchFailed(f"fetching it from fhirServer failed: its {unread[0]} {unread[1]}")
-    return resources
 
 
 def _with_includes(query: str, includes: tuple[str, ...], facts: ServerFacts) -> str:

@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 from cds_service.errors import InvalidRequest
 from cds_service.facts.medications import MedicationIndex
 from cds_service.fhir.json import failed_outcome, kinds_of, resource_list, unread_entry
-from cds_service.pipeline.fhir_client import FetchFailed, FhirClient, Unfetchable, next_link
+from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
+from cds_service.pipeline.fhir_pages import FetchFailed, next_link
 from cds_service.pipeline.misplaced import read_where_they_belong
 from cds_service.pipeline.one_patient import own_resources
 from cds_service.protocol.services import PrefetchKey, read_prefetch

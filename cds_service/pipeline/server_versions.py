@@ -1,15 +1,18 @@
-"""What each FHIR server said of itself (its /metadata), remembered so a server is asked once an
-hour, not on every call."""
+"""What each FHIR server said of itself (its /metadata), read and remembered so a server is asked
+once an hour, not on every call."""
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
-from cds_service.fhir.capabilities import ServerFacts
-from cds_service.security.outbound import Outbound
+from cds_service.fhir.capabilities import UNKNOWN, ServerFacts, server_facts
+from cds_service.security.outbound import Outbound, OutboundError, get_json
+
+log = logging.getLogger(__name__)
 
 
 class ServerVersions:
@@ -46,3 +49,24 @@ _SERVER_VERSIONS: weakref.WeakKeyDictionary[Outbound, ServerVersions] = weakref.
 
 def versions_for(http: Outbound) -> ServerVersions:
     return _SERVER_VERSIONS.setdefault(http, ServerVersions())
+
+
+async def read_facts(
+    http: Outbound, base: str, versions: ServerVersions, *, headers: dict[str, str], max_bytes: int
+) -> tuple[ServerFacts, bool]:
+    """The server's facts and whether they came from the cache (then they may be stale)."""
+    cached = versions.get(base)
+    if cached is not None:
+        return cached, True
+    try:
+        metadata = await get_json(http, f"{base}/metadata", headers=headers, max_bytes=max_bytes)
+    except OutboundError as error:
+        log.info("fhirServer /metadata could not be read (%s): every FHIR version's types are asked", error)
+        if error.status is not None:  # it answered (404, too large): no need to ask on every call
+            versions.put(base, UNKNOWN)
+        return UNKNOWN, False
+    facts = server_facts(metadata)
+    if facts.version is None:
+        log.info("fhirServer /metadata states no known FHIR version: every FHIR version's types are asked")
+    versions.put(base, facts)
+    return facts, False

@@ -1,0 +1,114 @@
+"""A search's answers from the EHR's FHIR server, page by page: each answer checked for what a
+search (or a read) answers, ``next`` links followed on that server only and at most so many
+pages, and a search not read to its end remembered, so what it fed is said to be read in part.
+
+Apart from ``fhir_client`` (which searches to ask, in which FHIR version) so that the prefetch
+the request sent is read on, page by page, by the very same rules as the pages fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cds_service.errors import shown
+from cds_service.fhir.capabilities import no_such_type
+from cds_service.fhir.json import as_list, bundle_resources, is_batch, unread_entry
+from cds_service.security.allowlist import on_server
+from cds_service.security.outbound import Outbound, OutboundError, get_json
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FetchFailed(Exception):
+    pass
+
+
+class NoSuchType(FetchFailed):
+    """The server says it has no such resource type: for a search, that is no data, unless its
+    CapabilityStatement lists the type (``Listed``)."""
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in as_list(bundle.get("link")):  # a single link object is one link; a number, no link
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+class Pages:
+    """One call's reading of one server's answers, with that call's headers and limits."""
+
+    def __init__(self, http: Outbound, base: str, headers: dict[str, str], *, max_pages: int, max_bytes: int) -> None:
+        self._http = http
+        self._base = base
+        self._headers = headers
+        self._max_pages = max_pages
+        self._max_bytes = max_bytes
+        # The keys of this call read in part (a page limit, a next link off the server).
+        self.partial: set[str] = set()
+
+    async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
+        try:
+            body = await get_json(self._http, url, headers=self._headers, max_bytes=self._max_bytes)
+        except OutboundError as error:
+            if search_type and no_such_type(error.status, error.outcome, search_type):
+                raise NoSuchType(f"fhirServer answered {error} saying it has no {search_type}") from None
+            raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
+        return body
+
+    async def _answer(self, url: str, search_type: str | None, *, read: bool = False) -> dict[str, Any]:
+        """A search's page, or (``read``) a read's resource: what else the server answers (a
+        batch's Bundle of Bundles, a Binary) fails the fetch, where it was read as no data."""
+        body = await self._get(url, search_type)
+        kind = body.get("resourceType")
+        if kind == "Bundle" and not is_batch(body):
+            return body
+        if read and isinstance(kind, str) and url.rpartition("/")[0].endswith("/" + kind):
+            return body  # a read (Patient/{id}) answered with that resource
+        raise FetchFailed(f"fetching it from fhirServer failed: it answered a {shown(kind)}, not a Bundle")
+
+    async def read(
+        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``;
+        a search not read to its end puts ``key`` in ``partial``.
+
+        ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
+        (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
+        """
+        # A query asked without a search type is a read (``FhirClient._search``).
+        page = (
+            first
+            if first is not None
+            else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
+        )
+        resources = _resources(page)
+        for _ in range(self._max_pages - 1):
+            link = next_link(page) if page.get("resourceType") == "Bundle" else None
+            if link is None:
+                break
+            if not on_server(link, self._base):  # the link itself is not logged: it names the patient
+                log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
+                self.partial.add(key)
+                break
+            page = await self._answer(link, None)
+            resources.extend(_resources(page))
+        else:
+            if page.get("resourceType") == "Bundle" and next_link(page) is not None:
+                log.warning(
+                    "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
+                )
+                self.partial.add(key)
+        return resources
+
+
+def _resources(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """A page's resources; one holding an entry of no resource fails the fetch (read as no data,
+    it would hide what it stood for from the checks)."""
+    resources = list(bundle_resources(page))
+    if page.get("resourceType") == "Bundle" and (unread := unread_entry(page, len(resources))) is not None:
+        raise FetchFailed(f"fetching it from fhirServer failed: its {unread[0]} {unread[1]}")
+    return resources
