@@ -4,7 +4,8 @@ The field names are the variable names without the prefix, and each field's desc
 its documentation: ``settings_table`` renders them as the table of docs/configuration.md
 (``python -m cds_service.settings_table`` prints it; a test keeps the two in step). Rules are switched
 and tuned under ``rules``, keyed by rule id: ``[rules.cyclobenzaprine-duration] max_days = 14``
-in the file named by ``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``.
+in the file named by ``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``
+(their model, and what a rule's own snooze comes to, in ``settings_rules``).
 """
 
 from __future__ import annotations
@@ -16,28 +17,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from cds_service.clock import TimeZoneName
 from cds_service.errors import describe
 from cds_service.protocol.body import BodyLimits
-from cds_service.rules import RuleConfig, all_rules
 from cds_service.security.allowlist import FhirServers
 from cds_service.security.audience import ProxyAddresses, PublicUrls
 from cds_service.security.outbound import ProxyUrl
-from cds_service.settings_file import config_file, field_name, set_where
+from cds_service.settings_file import config_file, set_where
+from cds_service.settings_rules import RulesConfig, RuleSettings
 
 ENV_PREFIX = "CDS_"
-# One field per rule, named by its id, holding that rule's switch and thresholds.
-RulesConfig = create_model(  # type: ignore[call-overload]
-    "RulesConfig",
-    __config__=ConfigDict(extra="forbid", frozen=True),
-    **{field_name(rule.id): (rule.config, Field(default_factory=rule.config)) for rule in all_rules()},
-)
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, RuleSettings):
     # A bad value is named by its key, never repeated: it may be a password (the proxy's, the database's);
     # a variable set empty is unset (an env file's `CDS_OUTBOUND_PROXY=`), as CDS_CONFIG_FILE always was.
     model_config = SettingsConfigDict(
@@ -219,7 +214,7 @@ class Settings(BaseSettings):
         description="Most connections (and requests in progress) one `serve` process holds; beyond, 503 "
         "and closed. Keep it under the process's file-descriptor limit.",
     )
-    rules: RulesConfig = Field(  # type: ignore[valid-type]
+    rules: RulesConfig = Field(
         default_factory=RulesConfig,
         description="Each rule's switch (`enabled`), thresholds and `snooze_days`, keyed by rule id.",
     )
@@ -231,16 +226,6 @@ class Settings(BaseSettings):
         other_names = {"WARN": "WARNING", "FATAL": "CRITICAL"}
         return other_names.get(value.upper(), value.upper()) if isinstance(value, str) else value
 
-    @model_validator(mode="after")
-    def _snooze_within_retention(self) -> Settings:
-        """A snooze rests on stored feedback: the feedback must outlive the snooze."""
-        for rule in all_rules():
-            days = self.snooze_days_for(rule.id)
-            if days > self.retention_days:
-                where = "snooze_days" if days == self.snooze_days else f"rules.{rule.id}.snooze_days"
-                raise ValueError(f"{where} is {days}, longer than retention_days ({self.retention_days})")
-        return self
-
     @property
     def body_limits(self) -> BodyLimits:
         """What a request body may hold, for the HTTP routes and ``cds-service evaluate`` alike."""
@@ -249,13 +234,6 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'cds-service.db'}"
-
-    def rule_config(self, rule_id: str) -> RuleConfig:
-        return getattr(self.rules, field_name(rule_id))
-
-    def snooze_days_for(self, rule_id: str) -> int:
-        own = self.rule_config(rule_id).snooze_days
-        return self.snooze_days if own is None else own
 
     @classmethod
     def settings_customise_sources(
