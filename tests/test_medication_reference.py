@@ -634,6 +634,8 @@ def test_a_drafts_medication_the_server_does_not_have_is_said_not_checked(
     assert _cards(client, request) == [*_cards(client, coded), NOT_CHECKED]
     searched = [s.path for s in fhir_server.searched("Medication?")]
     assert searched == ["/fhir/Medication?_id=not-there,flexeril-10&_count=50"]
+    notice = client.post(SELECT, json=request).json()["cards"][-1]
+    assert "**draft order 1 of 2** (a Medication it names that could not be read)" in notice["detail"]
 
 
 def test_a_drafts_medication_whose_display_is_blank_is_asked_for(
