@@ -199,7 +199,7 @@ def age_said(partial: frozenset[str], rules: list[Rule], left_out: tuple[str, ..
     reads the age (its ``min_age``: a ciprofloxacin or a TENS order was told "the checks for
     older adults did not run", where none would have: a code review); and without "not sent"
     for a Patient left out as another patient's, which the other-patient notice says."""
-    if not any("min_age" in rule.config.model_fields for rule in rules):
+    if not any(rule.reads_age for rule in rules):
         return partial - _AGE_REASONS
     return partial - {model.NO_PATIENT} if PATIENT in left_out else partial
 

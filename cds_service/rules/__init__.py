@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -49,9 +49,18 @@ class RuleConfig(BaseModel):
         return 0
 
 
-# The age from which a rule reads a patient as an older adult (Beers: 65), the same bounds for
-# each rule that has one: 0 was accepted by two of them, and made every adult one.
-OlderAdultAge = Annotated[int, Field(ge=18, le=120)]
+class OlderAdultConfig(RuleConfig):
+    """The thresholds of a rule that reads the patient's age: declared once, so that each such rule
+    has the same bounds and the same test, and so that the pipeline knows which rules need the age
+    (``Rule.reads_age``) by their class, not by the name of a field."""
+
+    # The age from which a rule reads a patient as an older adult (Beers: 65), the same bounds for
+    # each rule: 0 was accepted by two of them, and made every adult one.
+    min_age: int = Field(default=65, ge=18, le=120)
+
+    def older(self, context: PatientContext) -> bool:
+        """Whether the patient is an older adult; an unknown age is not (the notices say it is unknown)."""
+        return context.oldest_age is not None and context.oldest_age >= self.min_age
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,12 @@ class Rule(Generic[ConfigT]):
     # Rules whose cards this rule's card makes redundant for the call (clinical specification §2,
     # card volume): the red-flag card subsumes the MRI and heat-and-exercise cards.
     subsumes: frozenset[str] = frozenset()
+
+    @property
+    def reads_age(self) -> bool:
+        """Whether its card depends on the patient's age: if none of a call's rules does, an
+        unknown age is not said (a TENS order was told "the checks for older adults did not run")."""
+        return issubclass(self.config, OlderAdultConfig)
 
 
 # Every rule's module (``rules/<rule_id>.py``, defining ``RULE``), in the order their cards are

@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+from pydantic import Field
+
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import dosages_of, units_per_day
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, copy_json
-from cds_service.rules import Proposal
+from cds_service.rules import Proposal, RuleConfig
 from cds_service.rules.actions import UCUM, delete, update, writable_repeat
 from cds_service.rules.product_swap import capped_rates, recount, with_product
 from cds_service.rules.safe_update import safe_update
@@ -46,16 +48,27 @@ def remove(order: Order, *, label: str = "suggestion", recommended: bool = False
     return (Proposal(actions=(delete(order),), label=label, recommended=recommended),)
 
 
-def above_start_dose(order: Order, start_dose_mg: float, sublingual_dose_mg: float) -> str | None:
-    """Why an order exceeds the start dose of its product: "extended-release", "sublingual-high-dose"
-    (over 2.8 mg), "high-dose" (over 5 mg), or None when it does not or its dose is unknown."""
-    if order.drug is not None and order.drug.extended_release:
-        return "extended-release"
-    if order.dose_mg is None:
-        return None
-    if order.drug is not None and order.drug.sublingual:
-        return "sublingual-high-dose" if order.dose_mg > sublingual_dose_mg else None
-    return "high-dose" if order.dose_mg > start_dose_mg else None
+class StartDoseConfig(RuleConfig):
+    """The start doses of a rule that offers cyclobenzaprine's start dose (older adults, mild
+    hepatic impairment): one declaration, so that both have the same bounds and read an order the same way."""
+
+    # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered. No
+    # higher than the labels' highest dose (10 mg; 5.6 mg sublingual): a "start dose" no order is
+    # above drops the swap without a word (so did inf, which TOML reads as a number).
+    start_dose_mg: float = Field(default=5.0, ge=5.0, le=10.0)
+    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, le=5.6)
+
+    def above_start_dose(self, order: Order) -> str | None:
+        """Why an order may exceed the start dose of its product: "extended-release",
+        "sublingual-high-dose" (over 2.8 mg), "high-dose" (over 5 mg), "dose-unknown" (in mL, or of
+        a strength not known: not silence), or None when it does not."""
+        if order.drug is not None and order.drug.extended_release:
+            return "extended-release"
+        if order.dose_mg is None:
+            return "dose-unknown"
+        if order.drug is not None and order.drug.sublingual:
+            return "sublingual-high-dose" if order.dose_mg > self.sublingual_start_dose_mg else None
+        return "high-dose" if order.dose_mg > self.start_dose_mg else None
 
 
 def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal, dict[str, str]]:

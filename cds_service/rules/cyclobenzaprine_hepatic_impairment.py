@@ -16,14 +16,12 @@ severe: not recommended"; [FDA-ER] "should not be used with impaired hepatic fun
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
 from cds_service.facts.sig import fmt_number
-from cds_service.rules import Finding, Rule, RuleConfig
+from cds_service.rules import Finding, Rule
 from cds_service.rules.common import (
-    above_start_dose,
+    StartDoseConfig,
     condition_label,
     is_cyclobenzaprine,
     remove,
@@ -34,14 +32,6 @@ from cds_service.rules.common import (
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
 _IMPAIRMENT = frozenset(("liver-disease", "liver-disease-moderate-severe"))
 _UNRECORDED = " Its severity is not recorded: if Child-Pugh B or C, cyclobenzaprine is not recommended."
-
-
-class Config(RuleConfig):
-    # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered. No
-    # higher than the labels' highest dose (10 mg; 5.6 mg sublingual): a "start dose" no order is
-    # above drops the swap without a word (so did inf, which TOML reads as a number).
-    start_dose_mg: float = Field(default=5.0, ge=5.0, le=10.0)
-    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, le=5.6)
 
 
 def _describe(condition: Condition, terminology: Terminology, concept: str) -> dict[str, str]:
@@ -73,7 +63,9 @@ def _unrecorded_cirrhosis(liver: list[Condition]) -> Condition | None:
     )
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
+def evaluate(
+    context: PatientContext, order: Order, terminology: Terminology, limits: StartDoseConfig
+) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
     liver = [c for c in context.conditions if not c.concepts.isdisjoint(_IMPAIRMENT)]
@@ -91,9 +83,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     cirrhosis = _unrecorded_cirrhosis(liver)
     shown = cirrhosis or liver[0]
     facts = {**_describe(shown, terminology, "liver-disease"), "unrecorded_note": _UNRECORDED if cirrhosis else ""}
-    reason = above_start_dose(order, limits.start_dose_mg, limits.sublingual_start_dose_mg)
-    if reason is None and order.dose_mg is None:  # in mL, or of a strength not known: not silence
-        reason = "dose-unknown"
+    reason = limits.above_start_dose(order)
     if reason is None:
         if cirrhosis is None:
             return None
@@ -106,7 +96,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     return Finding(RULE_ID, variant, order, {**facts, **dose_facts}, (proposal,), evidence=cited)
 
 
-# The card variant for each reason ``above_start_dose`` (or an unreadable dose) gives.
+# The card variant for each reason ``StartDoseConfig.above_start_dose`` gives.
 _VARIANTS = {
     "high-dose": "mild-high-dose",
     "sublingual-high-dose": "mild-sublingual-high-dose",
@@ -126,5 +116,5 @@ RULE = Rule(
     },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
-    config=Config,
+    config=StartDoseConfig,
 )

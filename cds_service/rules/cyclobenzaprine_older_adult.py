@@ -12,24 +12,17 @@ in the elderly"; [FDA-SL] 2.8 mg once daily in older adults.
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
-from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
-from cds_service.rules.common import above_start_dose, age_facts, is_cyclobenzaprine, remove, start_dose_switch
+from cds_service.rules import Finding, OlderAdultConfig, Rule
+from cds_service.rules.common import StartDoseConfig, age_facts, is_cyclobenzaprine, remove, start_dose_switch
 
 RULE_ID = "cyclobenzaprine-older-adult"
 
 
-class Config(RuleConfig):
-    min_age: OlderAdultAge = 65
-    # No lower than the tablets the swap offers (5 mg, 2.8 mg): it would offer what is ordered. No
-    # higher than the labels' highest dose (10 mg; 5.6 mg sublingual): a "start dose" no order is
-    # above drops the swap without a word (so did inf, which TOML reads as a number).
-    start_dose_mg: float = Field(default=5.0, ge=5.0, le=10.0)
-    sublingual_start_dose_mg: float = Field(default=2.8, ge=2.8, le=5.6)
+class Config(StartDoseConfig, OlderAdultConfig):
+    """The age, then the start doses: the order of the bases is the order the rule catalog lists them."""
 
 
 def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
@@ -39,12 +32,10 @@ def _evidence(variant: str, sublingual: bool) -> tuple[str, ...]:
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
-    if not is_cyclobenzaprine(order, terminology) or context.oldest_age is None or context.oldest_age < config.min_age:
+    if not is_cyclobenzaprine(order, terminology) or not config.older(context):
         return None
     sublingual = order.drug is not None and order.drug.sublingual
-    variant = above_start_dose(order, config.start_dose_mg, config.sublingual_start_dose_mg)
-    if variant is None and order.dose_mg is None:
-        variant = "dose-unknown"
+    variant = config.above_start_dose(order)
     facts = {
         **age_facts(context),
         "drug": order.drug.name if order.drug else "cyclobenzaprine",

@@ -22,19 +22,22 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Condition, Order, PatientContext
-from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultConfig, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
 
 RULE_ID = "muscle-relaxant-chronic-pain"
 
 
-class Config(RuleConfig):
+class _Onsets(RuleConfig):
     # Twelve weeks: back pain, myalgia or myofascial pain this old is chronic.
     chronic_days: int = Field(default=84, ge=1, le=3650)
     # Muscle spasm or back pain this recent is an acute flare: a relaxant's indication.
     acute_onset_days: int = Field(default=28, ge=1, le=365)
-    # From this age no tricyclic antidepressant is suggested (Beers Criteria).
-    min_age: OlderAdultAge = 65
+
+
+class Config(OlderAdultConfig, _Onsets):
+    """The onsets, then the age from which no tricyclic antidepressant is suggested (Beers
+    Criteria): the bases in this order keep the order the rule catalog has always listed them in."""
 
 
 def _since_at_least(condition: Condition, context: PatientContext, days: int) -> bool:
@@ -84,7 +87,7 @@ def _with_patient(variant: str, context: PatientContext, config: Config) -> str:
     (65) or older [BEERS] no tricyclic, and the drugs for chronic low back pain with their cautions."""
     if variant == "chronic-low-back-pain" and any("radicular" in c.concepts for c in context.conditions):
         variant = "chronic-low-back-pain-radicular"
-    older = context.oldest_age is not None and context.oldest_age >= config.min_age
+    older = config.older(context)
     return f"{variant}-older-adult" if older and variant != "myofascial-pain" else variant
 
 

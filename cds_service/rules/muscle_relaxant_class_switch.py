@@ -17,19 +17,22 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Course, Order, PatientContext
-from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultConfig, Rule, RuleConfig
 from cds_service.rules.common import age_facts, date_shown, is_muscle_relaxant
 
 RULE_ID = "muscle-relaxant-class-switch"
 
 
-class Config(RuleConfig):
+class _Lookback(RuleConfig):
     lookback_days: int = Field(default=90, ge=1, le=3650)
-    # From this age the card names no relaxant (Beers Criteria).
-    min_age: OlderAdultAge = 65
 
     def history_days(self) -> int:
         return self.lookback_days
+
+
+class Config(OlderAdultConfig, _Lookback):
+    """The look-back, then the age from which the card names no relaxant (Beers Criteria): the
+    bases in this order keep the order the rule catalog has always listed them in."""
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
@@ -58,7 +61,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         "prior_end": _last_day(latest),
         "age": age_facts(context)["age"],
     }
-    if context.oldest_age is not None and context.oldest_age >= config.min_age:
+    if config.older(context):
         return Finding(RULE_ID, "older-adult", order, facts, evidence=("FAIL", "BEERS"))
     variant = "repeat-tizanidine" if order.drug.ingredient == "tizanidine" else "repeat-course"
     return Finding(RULE_ID, variant, order, facts, evidence=("FAIL",))

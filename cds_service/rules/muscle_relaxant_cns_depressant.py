@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultConfig, Rule
 from cds_service.rules.common import age_facts, is_muscle_relaxant
 from cds_service.rules.interactions import alongside, drug_subject, labels, named
 
@@ -23,12 +23,9 @@ RULE_ID = "muscle-relaxant-cns-depressant"
 CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")
 
 
-class Config(RuleConfig):
-    # From this age the card adds the Beers advice on CNS-active drugs.
-    min_age: OlderAdultAge = 65
-
-
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
+def evaluate(
+    context: PatientContext, order: Order, terminology: Terminology, config: OlderAdultConfig
+) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
     found = alongside(context, order, terminology, CLASSES)
@@ -36,7 +33,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         return None
     classes = {c for a in found for c in CLASSES if terminology.is_medication(c, a.drug)}
     depressants = [i for a in found for c in CLASSES for i in terminology.ingredients_of(c, a.drug)]
-    older = context.oldest_age is not None and context.oldest_age >= config.min_age
+    older = config.older(context)
     assert order.drug is not None
     # The cyclobenzaprine label speaks for cyclobenzaprine only; another relaxant's card cites the
     # warnings about what it is taken with (and the label's class warning when nothing else applies).
@@ -67,5 +64,5 @@ RULE = Rule(
     variants=dict.fromkeys(("cns-depressant", "older-adult"), FACTS),
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,
-    config=Config,
+    config=OlderAdultConfig,  # from its min_age the card adds the Beers advice on CNS-active drugs
 )

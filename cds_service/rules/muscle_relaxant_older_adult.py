@@ -11,22 +11,20 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, OlderAdultAge, Rule, RuleConfig
+from cds_service.rules import Finding, OlderAdultConfig, Rule
 from cds_service.rules.common import age_facts, remove
 
 RULE_ID = "muscle-relaxant-older-adult"
-
-
-class Config(RuleConfig):
-    min_age: OlderAdultAge = 65
 
 
 def is_beers_relaxant(order: Order, terminology: Terminology) -> bool:
     return terminology.is_medication("beers-muscle-relaxant", order.drug)
 
 
-def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
-    if not is_beers_relaxant(order, terminology) or context.oldest_age is None or context.oldest_age < config.min_age:
+def evaluate(
+    context: PatientContext, order: Order, terminology: Terminology, config: OlderAdultConfig
+) -> Finding | None:
+    if not is_beers_relaxant(order, terminology) or not config.older(context):
         return None
     assert order.drug is not None  # is_beers_relaxant holds
     ingredients = sorted(terminology.medication_concepts["beers-muscle-relaxant"])
@@ -42,5 +40,5 @@ RULE = Rule(
     variants=dict.fromkeys(("avoid",), FACTS),
     applies_to=is_beers_relaxant,
     evaluate=evaluate,
-    config=Config,
+    config=OlderAdultConfig,
 )
