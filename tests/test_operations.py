@@ -173,3 +173,11 @@ def test_the_openapi_document_states_every_error_and_the_token_each_call_needs(
     assert len(operations) == 5  # discovery, and each service's call and feedback
     for operation in operations:
         assert operation["security"] == [{"cdsClientJwt": []}] and "401" in operation["responses"]
+
+
+def test_the_openapi_document_allows_the_summaries_the_service_answers_and_no_longer(client: TestClient) -> None:
+    """CDS Hooks: a summary SHOULD be under 140 characters, and every card this service answers is
+    (its cards cut at 139, start-up refuses longer wording). The document said at most 140."""
+    card = client.get("/openapi.json").json()["components"]["schemas"]["Card"]
+    assert card["properties"]["summary"]["maxLength"] == 139
+    assert set(card["properties"]["indicator"]["enum"]) == {"info", "warning", "critical"}

@@ -16,7 +16,7 @@ import orjson
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import dosages_of, repeat_of
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
-from cds_service.facts.model import LISTED, START_UNRECORDED, Course
+from cds_service.facts.model import LISTED, MEDICATION_REQUESTS, START_UNRECORDED, Course
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 _HISTORY_STATUSES = {"active", "on-hold", "completed", "stopped"}
 # The other statuses of R4's required value set (DSTU2's are among R4's): no course, rightly.
 _NEVER_TAKEN = {"cancelled", "entered-in-error", "draft"}
-MEDICATION_REQUESTS = {"MedicationRequest", "MedicationOrder"}  # R4 and STU3; DSTU2
 _UNKNOWN_COURSE_DAYS = 14
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.model import MEDICATION_REQUESTS
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, full_urls, has_words, resource_list
 from cds_service.protocol.request import MAX_ID
 
@@ -140,8 +141,6 @@ def _reference_text(reference: dict[str, Any]) -> str:
     return (as_str(reference.get("reference")) or "").strip().rstrip("/")  # "Medication/m1/" is Medication/m1
 
 
-# The orders that may name their drug by reference (DSTU2's ``MedicationOrder`` too).
-_MEDICATION_ORDERS = ("MedicationRequest", "MedicationOrder")
 # Orders never given: no check reads them, so neither is their Medication asked for (a failed
 # search would have said the history read in part for them).
 _NEVER_GIVEN = ("entered-in-error", "cancelled")
@@ -163,7 +162,7 @@ def _unnamed_ids(resources: list[dict[str, Any]], base: str) -> list[str]:
     wanted: dict[str, None] = {}
     for resource in by_reference:
         if (
-            resource.get("resourceType") not in _MEDICATION_ORDERS
+            resource.get("resourceType") not in MEDICATION_REQUESTS
             or resource.get("medicationCodeableConcept") is not None
             or resource.get("status") in _NEVER_GIVEN
         ):

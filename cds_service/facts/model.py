@@ -39,6 +39,13 @@ ORDER_TYPES = (
     "ProcedureRequest",
     "DiagnosticOrder",
 )
+# The medication orders among them: R4 and STU3's MedicationRequest, DSTU2's MedicationOrder. A
+# tuple: a hostile resourceType (a list) is compared, where a set would raise on hashing it.
+MEDICATION_REQUESTS = ("MedicationRequest", "MedicationOrder")
+# Statuses of a request that is no order: withdrawn, or never one. No draft, history order or
+# procedure with one is read: a linezolid entered in error beside the cyclobenzaprine draft made
+# the MAO inhibitor card critical, "ordered now".
+WITHDRAWN = frozenset(("entered-in-error", "cancelled", "revoked"))
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,6 @@ class StatusesUnread(NamedTuple):
 
 @dataclass(frozen=True)
 class PatientContext:
-    hook: str
     patient_id: str
     today: date
     orders: tuple[Order, ...]

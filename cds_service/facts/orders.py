@@ -17,7 +17,7 @@ from typing import Any
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import ORDER_TYPES, Order
+from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
 from cds_service.fhir.json import as_str, bundle_resources
 from cds_service.fhir.models import problems, read, without_nulls
@@ -43,15 +43,10 @@ WORDS_LEFT_OUT = (
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
 
-# Statuses of an entry that is no order: withdrawn, or never one. A linezolid entered in error
-# beside the cyclobenzaprine draft made the MAO inhibitor card critical, "ordered now".
-_NOT_ORDERED = frozenset(("entered-in-error", "cancelled", "revoked"))
-
-
 def draft_orders(draft_bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The order resources of a ``draftOrders`` Bundle (``listed_orders``) but those withdrawn
-    (``_NOT_ORDERED``)."""
-    return [r for r in listed_orders(draft_bundle) if (as_str(r.get("status")) or "").lower() not in _NOT_ORDERED]
+    (``facts.model.WITHDRAWN``)."""
+    return [r for r in listed_orders(draft_bundle) if (as_str(r.get("status")) or "").lower() not in WITHDRAWN]
 
 
 def listed_orders(draft_bundle: Any) -> list[dict[str, Any]]:

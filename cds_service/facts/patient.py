@@ -15,13 +15,15 @@ from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.conditions import read_conditions
-from cds_service.facts.courses import MEDICATION_REQUESTS, read_courses
+from cds_service.facts.courses import read_courses
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import (
     BIRTH_DATE,
     BIRTH_DATE_PAST,
+    MEDICATION_REQUESTS,
     NO_BIRTH_DATE,
     NO_PATIENT,
+    WITHDRAWN,
     Condition,
     Course,
     Order,
@@ -43,7 +45,6 @@ _PROCEDURE_CODE_FIELDS = {
     "ImagingStudy": "procedureCode",
     "DiagnosticReport": "code",
 }
-_PROCEDURE_EXCLUDED = {"entered-in-error", "revoked", "cancelled"}
 _URGENT = {"stat", "asap", "urgent"}  # FHIR's request priorities but routine
 # The day a procedure was done or is booked for, first found first (``Procedure.occurs``).
 _PROCEDURE_DATES = (
@@ -98,7 +99,7 @@ def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology
             continue
         codes, words, relevant = procedure_of(raw.get(field_name))
         status = (as_str(raw.get("status")) or "").lower() if relevant else ""
-        if not relevant or status in _PROCEDURE_EXCLUDED:
+        if not relevant or status in WITHDRAWN:
             continue
         occurs = next((day for name in _PROCEDURE_DATES if (day := to_date(_dated(raw, name))) is not None), None)
         ordered = to_date(raw.get("authoredOn"))
@@ -186,7 +187,6 @@ def _age_on(today: date, born: date) -> int:
 
 def build_context(
     *,
-    hook: str,
     patient_id: str,
     orders: list[Order],
     drafts: list[Order],
@@ -223,7 +223,6 @@ def build_context(
     symptom_onset, symptom_onset_latest, symptom_onset_parts = _symptom_onset(conditions, courses, today)
     oldest_age, youngest_age, age_unknown = _ages(history.get("patient", []), today)
     return PatientContext(
-        hook=hook,
         patient_id=patient_id,
         today=today,
         orders=tuple(orders),

@@ -46,7 +46,6 @@ from cds_service.pipeline.volume import apply_volume_policy
 from cds_service.protocol.request import HookContext, HookRequest
 from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.rules import Finding, Rule
-from cds_service.settings import Settings
 from cds_service.storage.records import IssuedCard, IssuedNotice, Quiet
 
 log = logging.getLogger(__name__)
@@ -56,12 +55,6 @@ OFFLINE = Unfetchable("this evaluation is offline: it does not call fhirServer")
 # (patient id, the services whose cards shown today are not repeated) → what stored feedback silences.
 QuietFor = Callable[[str, tuple[str, ...]], Awaitable[Quiet]]
 FhirAccess = Callable[[HookRequest], FhirClient | Unfetchable]
-# What one call may ask (CDS_MAX_DRAFT_ORDERS, CDS_MAX_CARDS; the settings' defaults, for ``cds-service
-# evaluate``). The rules compare each draft under review with the others: work grows with the square
-# of the drafts (issue 16: 5,000 drafts took 46 s and 6 GB, and answered 1.6 GB). 200 is more than a
-# large admission order set; its worst case (all relaxants, five rules firing on each) takes ~0.4 s.
-MAX_DRAFT_ORDERS: int = Settings.model_fields["max_draft_orders"].default
-MAX_CARDS: int = Settings.model_fields["max_cards"].default
 
 
 @dataclass(frozen=True)
@@ -109,11 +102,16 @@ async def evaluate(
     fhir: FhirAccess = lambda request: OFFLINE,
     deadline: float = 2.0,
     quiet: QuietFor | None = None,
-    max_draft_orders: int = MAX_DRAFT_ORDERS,
-    max_cards: int = MAX_CARDS,
+    max_draft_orders: int,
+    max_cards: int,
     inline: bool = False,
 ) -> Evaluation:
-    """``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
+    """``max_draft_orders`` and ``max_cards``: what one call may ask (CDS_MAX_DRAFT_ORDERS,
+    CDS_MAX_CARDS), given by each adapter from its settings: no default here to drift from theirs.
+    The rules compare each draft under review with the others, so work grows with the square of
+    the drafts (issue 16: 5,000 drafts took 46 s and 6 GB, and answered 1.6 GB); the default 200,
+    more than a large admission order set, takes ~0.4 s at worst (all relaxants, five rules firing
+    on each). ``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
     call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
     client = fhir(call.request) if call.request.fhir_server and (call.unnamed or call.rules) else None
     reading: asyncio.Future[PatientData] | None = None
@@ -175,13 +173,13 @@ def _read(
 def _assess(
     service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
 ) -> tuple[PatientContext, list[Finding]]:
-    """The patient's facts, and what the rules find in them."""
+    """The patient's facts, and what the rules find in them. ``service`` is not read: kept, the
+    benchmarks call this stage by name at this commit and at earlier ones (``bench/then_and_now.py``)."""
     for key in data.fetched:  # the request's own resources were given to the index in ``_read``
         call.medications.add(data.resources[key])
     if data.medications:
         call.medications.add(list(data.medications))
     patient = build_context(
-        hook=service.hook,
         patient_id=call.context.patientId,
         orders=call.orders,
         drafts=call.drafts,

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from cds_service.content.cards import INDICATORS, SUMMARY_LIMIT
 from cds_service.protocol.feedback import FeedbackRequest
 from cds_service.protocol.request import REFERENCE, HookContext, HookRequest, OrderSelectContext, OrderSignContext
 from cds_service.protocol.services import SERVICES
@@ -53,9 +54,10 @@ CARD: dict[str, Any] = {
     "required": ["uuid", "summary", "indicator", "source"],
     "properties": {
         "uuid": {"type": "string"},
-        "summary": {"type": "string", "maxLength": 140},
+        # CDS Hooks: "SHOULD be under a 140-character limit"; this service keeps every summary under it.
+        "summary": {"type": "string", "maxLength": SUMMARY_LIMIT - 1},
         "detail": {"type": "string"},
-        "indicator": {"enum": ["info", "warning", "critical"]},
+        "indicator": {"enum": list(INDICATORS)},
         "source": {
             "type": "object",
             "required": ["label", "topic"],
