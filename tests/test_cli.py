@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.cli import main
 from cds_service.pipeline.knowledge import Knowledge
-from cds_service.settings import Settings
+from cds_service.rules import all_rules
+from cds_service.settings import Settings, read_settings
 from tests.conftest import FIXTURES, NOON, SELECT, TODAY, Clock, Served, fixture
 from tests.serving import CLI, launch, serve
 from tests.tokens import ISSUER, SigningKey, claims, jwks
@@ -103,6 +104,25 @@ def test_a_command_line_value_out_of_range_is_refused_naming_it(
         main(arguments)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_service_with_no_enabled_rule_as_the_route_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Discovery leaves such a service out and the route answers 404; the command line answered
+    ``{"cards": []}`` for it, "no advice" where nothing was checked."""
+    for rule in all_rules():
+        if "order-sign" in rule.hooks:
+            monkeypatch.setenv(f"CDS_RULES__{rule.id.upper().replace('-', '_')}__ENABLED", "false")
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)  # not another test's, cached
+    path = tmp_path / "request.json"
+    path.write_text(
+        json.dumps({**fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), "hook": "order-sign"})
+    )
+    assert main(["evaluate", str(path), "--today", TODAY.isoformat()]) == 2
+    captured = capsys.readouterr()
+    assert "no CDS service with id 'back-spasm-order-sign': every check it runs is switched off here" in captured.err
+    assert json.loads(captured.out)["issue"][0]["code"] == "not-found"
 
 
 def test_evaluate_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

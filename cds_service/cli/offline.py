@@ -74,9 +74,9 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
             raise InvalidRequest(f"hook: {what}; pass --service", fields=["hook"])
         result = asyncio.run(
             pipeline.evaluate(
-                SERVICES[service_id],
+                (knowledge := load_knowledge(settings)).offered_service(service_id),  # or refused, as the route
                 body,
-                knowledge=load_knowledge(settings),
+                knowledge=knowledge,
                 today=args.today or today(system_clock, ZoneInfo(settings.timezone)),
                 new_uuid=lambda: str(uuid.uuid4()),
                 max_draft_orders=settings.max_draft_orders,

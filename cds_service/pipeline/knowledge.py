@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from cds_service.content import content_dir, site_terminology
 from cds_service.content.cards import CardCatalog, load_catalog
 from cds_service.content.terminology import Terminology, load_terminology, require_concepts
+from cds_service.errors import UnknownService, shown
+from cds_service.protocol.services import SERVICES, ServiceDefinition, service_for
 from cds_service.rules import Rule, RuleConfig, all_rules
 from cds_service.settings import Settings
 
@@ -46,6 +48,24 @@ class Knowledge:
         """Worked out once: every hook call asks (the configuration is fixed at start-up)."""
         hooks = {hook for rule in self.rules for hook in rule.hooks}
         return {hook: tuple(rule for rule in self.rules if hook in rule.hooks) for hook in hooks}
+
+    @cached_property
+    def offered_services(self) -> tuple[ServiceDefinition, ...]:
+        """The services this site offers, by id: those with an enabled rule for their hook. One
+        with none is no service at all, not one that answers "no advice": discovery leaves it
+        out, and a call to it (the route's or ``cds-service evaluate``'s) is refused
+        (``offered_service``), so that no EHR that cached it reads an empty answer as all clear."""
+        return tuple(SERVICES[key] for key in sorted(SERVICES) if self.rules_for(SERVICES[key].hook))
+
+    def offered_service(self, service_id: str) -> ServiceDefinition:
+        """The service called, or ``UnknownService``: an id not declared, or a service this site
+        does not offer (``offered_services``), which the message names."""
+        service = service_for(service_id)
+        if service not in self.offered_services:
+            raise UnknownService(
+                f"no CDS service with id {shown(service.id)}: every check it runs is switched off here"
+            )
+        return service
 
 
 def load_knowledge(settings: Settings) -> Knowledge:

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.errors import InvalidRequest, shown
+from cds_service.errors import InvalidRequest, UnknownService, shown
 from cds_service.fhir.json import is_batch
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
@@ -188,3 +188,12 @@ SERVICES: dict[str, ServiceDefinition] = {
         ),
     )
 }
+
+
+def service_for(service_id: str) -> ServiceDefinition:
+    """The service declared with this id, whether or not this site offers it (feedback on a card
+    it gave stays welcome: ``Knowledge.offered_service`` says which it offers)."""
+    try:
+        return SERVICES[service_id]
+    except KeyError:
+        raise UnknownService(f"no CDS service with id {shown(service_id)}; see GET /cds-services") from None

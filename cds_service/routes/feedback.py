@@ -11,7 +11,7 @@ from cds_service.deps import RuntimeDep, VerifiedCaller
 from cds_service.errors import StorageUnavailable
 from cds_service.protocol.body import read_json
 from cds_service.protocol.feedback import parse_feedback
-from cds_service.routes.hooks import service_for
+from cds_service.protocol.services import service_for
 from cds_service.storage.availability import DatabaseUnavailable
 from cds_service.storage.records import Owner
 

@@ -17,28 +17,17 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from cds_service.deps import runtime_of, verified_caller
-from cds_service.errors import UnknownService, shown
 from cds_service.observability import call_outcome, hook_instance, loggable
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.pipeline.threads import computes_inline
 from cds_service.protocol.body import parse_body, read_body
-from cds_service.protocol.services import SERVICES, ServiceDefinition
 from cds_service.storage.records import issued_to
-
-
-def service_for(service_id: str) -> ServiceDefinition:
-    try:
-        return SERVICES[service_id]
-    except KeyError:
-        raise UnknownService(f"no CDS service with id {shown(service_id)}; see GET /cds-services") from None
 
 
 async def call_service(request: Request) -> Response:
     runtime = runtime_of(request)
     caller = await verified_caller(request, runtime)
-    service = service_for(request.path_params["service_id"])
-    if not runtime.knowledge.rules_for(service.hook):  # left out of discovery: as no service, not "no advice"
-        raise UnknownService(f"no CDS service with id {shown(service.id)}: every check it runs is switched off here")
+    service = runtime.knowledge.offered_service(request.path_params["service_id"])  # before the body is read
     started = time.perf_counter()
     raw = await read_body(request, runtime.settings.body_limits)
     body = parse_body(raw, runtime.settings.body_limits)
