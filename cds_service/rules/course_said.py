@@ -1,7 +1,8 @@
-"""How a card says when an MAO inhibitor's course began and ended: no more than the record
-gives. A finished order records no dose taken, so its end is said as the record's (a dosing
-period's), planned (a supply, a duration) or assumed (none), never as a last dose
-(``cyclobenzaprine-maoi``)."""
+"""How a card says when a course began and ended: no more than the record gives. A finished
+order records no dose taken, so its end is said as the record's (a dosing period's), planned (a
+supply, a duration) or assumed (none), never as a last dose. The MAO inhibitor card says both;
+the duration card a course's status and what ended, the duplicate card when an order was written
+(``cyclobenzaprine-maoi``, ``cyclobenzaprine-duration``, ``muscle-relaxant-duplicate``)."""
 
 from __future__ import annotations
 

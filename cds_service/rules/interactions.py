@@ -5,7 +5,9 @@ An interaction card names the other drug and says how the service knows of it ("
 "since 2026-06-01", "active on the medication list, start date not recorded"), so the
 clinician can check the record the card relied on. It names a few (``MAX_NAMED``) and counts the
 rest ("and 3 more"): a card's words must not grow with the order session, or 5,000 drafts of one
-drug make each of 5,000 cards name 4,999 others (issue 16).
+drug make each of 5,000 cards name 4,999 others (issue 16). That bound, ``named``, is the
+pipeline's too: the card-limit card names the rules' titles with it, the notices the drafts,
+drugs and conditions they speak of.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Every update is safe to accept (clinical specification §2): whatever a rule changed in the
 draft, the update dispenses no more than the draft ordered, leaves no contained resource
 that nothing references (FHIR dom-3), and keeps none of the draft's words for the order (they
-described it before the change). Applied to each update as it is composed
-(``pipeline.cards``) and by the builders in ``rules.actions``.
+described it before the change). Applied by the rules' builders of an update as they make it
+(``rules.duration_update``, ``rules.product_swap``, ``rules.common``), and again to every update
+by ``pipeline.cards`` as it composes the other findings' limits into it (there may be none).
 """
 
 from __future__ import annotations

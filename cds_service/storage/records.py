@@ -24,7 +24,7 @@ class IssuedCard:
     keys_after: tuple[tuple[str, str], ...] = ()
     # The draft order's reference: one alert is one rule for one patient's draft on one day.
     draft: str | None = None
-    # What the card said about which draft (``pipeline.evaluate``): the same hash at order-sign
+    # What the card said about which draft (``pipeline.cards.draft_hash``): the same hash at order-sign
     # means the clinician already saw this card for this unchanged draft at order-select.
     draft_hash: str | None = None
     # The trusted client it was issued to (None with authentication off): ``issued_to``.
