@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic.fields import FieldInfo
 
-from cds_service.content.cards import INDICATORS
+from cds_service.content.cards import INDICATORS, QUIETABLE
 from cds_service.pipeline.knowledge import Knowledge
 
 Format = Literal["table", "markdown", "json"]
@@ -33,7 +33,7 @@ def catalog(knowledge: Knowledge) -> list[dict[str, Any]]:
                 "hooks": sorted(rule.hooks),
                 "enabled": config.pop("enabled"),
                 # Critical cards are never snoozed: a rule with only critical cards has no snooze.
-                "snooze_days": knowledge.snooze_days[rule.id] if indicators != ["critical"] else None,
+                "snooze_days": None if QUIETABLE.isdisjoint(indicators) else knowledge.snooze_days[rule.id],
                 "thresholds": config,
                 # The values start-up accepts, [lowest, highest] (None: unbounded), for a site tuning them.
                 "ranges": {name: _range(type(knowledge.configs[rule.id]).model_fields[name]) for name in config},

@@ -165,6 +165,10 @@ def _load_rule(
 # The override reason that asks for the rule to stay quiet for this patient, and the only one
 # that does (docs/operations.md, Feedback): its display names the rule's snooze days.
 SNOOZE_REASON = "dont-show-again"
+# The indicators of a card that may be quieted: snoozed, or not repeated at order-sign. A
+# critical card never is (clinical specification §2): it is offered no "don't show again", and
+# comes back on every call.
+QUIETABLE = frozenset(("warning", "info"))
 
 
 class CardCatalog:

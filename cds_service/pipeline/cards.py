@@ -13,6 +13,7 @@ import orjson
 
 from cds_service.content.cards import (
     OVERRIDE_REASON_SYSTEM,
+    QUIETABLE,
     RULE_TOPIC_SYSTEM,
     SNOOZE_REASON,
     SOURCE_LABEL,
@@ -128,7 +129,7 @@ def render(
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
     reasons = list(text.override_reasons) if variant.indicator != "info" else []
-    if snooze_days and variant.indicator != "critical":
+    if snooze_days and variant.indicator in QUIETABLE:
         display = catalog.snooze_reason(snooze_days)
         reasons.append({"system": OVERRIDE_REASON_SYSTEM, "code": SNOOZE_REASON, "display": display})
     if reasons:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cds_service.content.cards import QUIETABLE
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.rules import Finding
 from cds_service.storage.records import IssuedCard, Quiet
@@ -20,7 +21,7 @@ def unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -
             log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
         elif (
             silenced.snoozes(finding.rule_id, finding.subject)
-            and knowledge.catalog.indicator(finding.rule_id, finding.variant) != "critical"
+            and knowledge.catalog.indicator(finding.rule_id, finding.variant) in QUIETABLE
         ):
             # The rule alone: its subject is drug and condition codes, said of this patient.
             log.debug("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
@@ -33,8 +34,11 @@ def not_repeated(
     cards: list[dict[str, Any]], issued: list[IssuedCard], silenced: Quiet
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """Drop the non-critical cards an earlier hook showed today for the unchanged draft. After
-    the card policy, so that what they subsumed or composed stays as the clinician saw it."""
-    repeated = [record.indicator != "critical" and silenced.shown_today(record.draft_hash) for record in issued]
+    the card policy, so that what they subsumed or composed stays as the clinician saw it. A
+    critical card is never dropped, with no test of its own here: ``silenced.shown`` holds only
+    the hashes of cards shown with an indicator in ``QUIETABLE`` (``storage.quiet``), and the
+    hash (``pipeline.cards.draft_hash``) is of the card's indicator too."""
+    repeated = [silenced.shown_today(record.draft_hash) for record in issued]
     kept = [(card, record) for card, record, again in zip(cards, issued, repeated, strict=True) if not again]
     for record, again in zip(issued, repeated, strict=True):
         if again:

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Text, bindparam, case, select
 
-from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
+from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, QUIETABLE, SNOOZE_REASON
 from cds_service.storage.keyed import as_keyed, keys_after
 from cds_service.storage.offered import unoffered
 from cds_service.storage.records import Owner, Quiet
@@ -132,7 +132,7 @@ def read_quiet(
             swapped.update((row.rule_id, after[uuid]) for uuid in _accepted(row.accepted_suggestions) if uuid in after)
         days = snooze_days.get(row.rule_id, 0)
         by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
-        snoozable = row.outcome == "overridden" and by_reason and row.indicator in ("warning", "info")
+        snoozable = row.outcome == "overridden" and by_reason and row.indicator in QUIETABLE
         if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
             snoozed.add((row.rule_id, _subject(row.subject)))
             until = min(until, at + timedelta(days=days))
@@ -160,7 +160,7 @@ def _shown_today(
         indicators.setdefault(key, set()).add(row.indicator)
         if row.outcome == "accepted" and not unoffered(row.accepted_suggestions, row.suggestions):
             accepted.add(key)
-    return frozenset(k for k, shown in indicators.items() if k not in accepted and shown <= {"warning", "info"})
+    return frozenset(k for k, shown in indicators.items() if k not in accepted and shown <= QUIETABLE)
 
 
 def _subject(stored: str | None) -> frozenset[str] | None:
