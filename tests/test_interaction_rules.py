@@ -406,3 +406,22 @@ def test_two_reversible_inhibitors_and_two_irreversible_ones_are_each_said_once(
     [card] = cards_for(client.post(SELECT, json=linezolid).json(), "cyclobenzaprine-maoi")
     said = "within 14 days of stopping phenelzine or safinamide, and within 24 hours of the last dose of linezolid"
     assert said in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [("2026-11-14T15:00:00Z", "2026-11-21T15:00:00Z"), ("2026-11-14T20:00:00-06:00", "2026-11-21T08:00:00-06:00")],
+    ids=["seven-times-24-hours-ending-today", "evening-to-this-morning"],
+)
+def test_a_history_course_ending_today_at_any_time_still_runs_today(
+    client: TestClient, bounds: tuple[str, str]
+) -> None:
+    """A ciprofloxacin course written as seven days of 24 hours ends today at 15:00Z: read as
+    ending the day before (as a draft's days of use are counted), tizanidine lost its critical
+    card on the day a dose may still be on board. A history course runs to its end's own date."""
+    request = fixture("tizanidine-cyp1a2-inhibitor/fires-tizanidine-with-ciprofloxacin-active.json")
+    cipro = request["prefetch"]["medications"]["entry"][0]["resource"]
+    cipro["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = dict(zip(("start", "end"), bounds, strict=True))
+    cipro.pop("dispenseRequest")
+    [card] = cards_for(client.post(SELECT, json=request).json(), "tizanidine-cyp1a2-inhibitor")
+    assert card["indicator"] == "critical"

@@ -101,6 +101,7 @@ def bounds_end_instant(request: dict[str, Any]) -> datetime | None:
 
 _Span = tuple[date, date]
 _Steps = tuple[float, int]
+_LastDay = Callable[[dict[str, Any]], date | None]  # how a bounds period's end is read (``_bounds``)
 CoursePlan = tuple[float | None, _Span | None, date | None]
 
 
@@ -129,15 +130,16 @@ def starts_when_written(request: dict[str, Any]) -> bool:
     return any(to_date(p.get("start")) is None and to_end_date(p.get("end")) for p in _periods(dosages_of(request)))
 
 
-def _bounds(dosages: list[dict[str, Any]], authored: object) -> tuple[_Span | None, _Steps | None]:
+def _bounds(dosages: list[dict[str, Any]], authored: object, last_day: _LastDay) -> tuple[_Span | None, _Steps | None]:
     """What the dosage bounds say, read once: the dated span, and the ``boundsDuration`` steps.
 
     The span is the first and last day (inclusive) the bounds periods cover, from the earliest
     start to the latest end among the instructions that have both (a taper's steps; a period with
     an end alone starts when the order was written: the end is still its last day, §1), and only
     when it is what sets the planned duration (a history course then ends on that last day,
-    clinical specification §1): when the steps say longer, they do."""
-    dated = [(to_date(period.get("start")), period_last_day(period)) for period in _periods(dosages)]
+    clinical specification §1): when the steps say longer, they do. ``last_day``: a draft's by its
+    days of use (``period_last_day``), a history's by its end's date (a dose today is on board)."""
+    dated = [(to_date(period.get("start")), last_day(period)) for period in _periods(dosages)]
     if any(start is None and end for start, end in dated):
         dated = [(start or to_date(authored), end) for start, end in dated]
     periods = [(start, end) for start, end in dated if start and end and start <= end]
@@ -250,7 +252,7 @@ def medication_order(
     step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for all
     per_day = _finite(highest(step_per_day))
     daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
-    bounds = _bounds(dosages, facts.get("authoredOn"))
+    bounds = _bounds(dosages, facts.get("authoredOn"), period_last_day)
     planned, basis = _sensible(*_planned_days(facts, dosages, bounds, lambda: daily, lambda: per_day))
     return Order(
         reference=reference,
@@ -275,7 +277,7 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
     it outright). Read from ``dosageInstruction``, ``dispenseRequest`` and, for a bounds period
     that ends without a start alone (``starts_when_written``), ``authoredOn``."""
     dosages = dosages_of(facts)
-    bounds = _bounds(dosages, facts.get("authoredOn"))
+    bounds = _bounds(dosages, facts.get("authoredOn"), lambda period: to_end_date(period.get("end")))
 
     def daily() -> float | None:
         units = (dose_of_step(dosage, drug)[1] for dosage in dosages)

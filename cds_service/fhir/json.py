@@ -251,20 +251,19 @@ def to_end_date(value: Any) -> date | None:
 
 
 def period_last_day(period: dict[str, Any]) -> date | None:
-    """The last day a Period covers (``to_end_date``); between two times, its whole days from the
-    start's, part of a day as one: EHRs write 21 days as 21 × 24 h in UTC, ending on a 22nd date."""
+    """The last day of use a planned Period gives (``to_end_date``), but for one that ends at the
+    very time of day it starts: the day before its end's. EHRs write 21 days as 06:00Z to 06:00Z
+    three weeks on, which touches a 22nd date; no dose is due at the instant a course is over."""
     start, end = period.get("start"), period.get("end")
     last = to_end_date(end)
     if last is None or type(start) is not str or type(end) is not str or len(start) <= 10 or len(end) <= 10:
         return last
     try:
-        span = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-        first = to_date(start)
+        begins, ends = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        later = ends > begins
     except (ValueError, TypeError, OverflowError):  # not whole dateTimes, or one zoned and one not
         return last
-    if first is None or span <= timedelta(0):  # an end before its start: the readers refuse it as written
-        return last
-    return first + timedelta(days=math.ceil(span / timedelta(days=1)) - 1)
+    return last - timedelta(days=1) if later and ends.time() == begins.time() else last
 
 
 def date_parts(value: Any) -> int:

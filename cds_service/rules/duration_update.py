@@ -146,8 +146,18 @@ def _dated_steps(
     for dosage, period, start, end in sorted(starts, key=lambda step: step[2]):
         if start <= cutoff:
             last = min(end, cutoff) if end is not None and end >= start else cutoff
-            kept.append((dosage, (last - start).days + 1, {"start": period["start"], "end": last.isoformat()}))
+            kept.append((dosage, (last - start).days + 1, {"start": period["start"], "end": _end_as(period, last)}))
     return kept
+
+
+def _end_as(period: dict[str, Any], last: date) -> str:
+    """A period's new last day, written as its start is: after a start at a time of day, the next
+    day at that time (read back as ending the day before: ``period_last_day``); a bare date after
+    "…T15:00:00Z" reads as its midnight to an EHR, a day short."""
+    start = period["start"]
+    if type(start) is str and len(start) > 10:
+        return (last + timedelta(days=1)).isoformat() + start[10:]
+    return last.isoformat()
 
 
 def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[dict[str, Any], int]]:

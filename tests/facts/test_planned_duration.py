@@ -46,17 +46,20 @@ def test_whole_local_days_with_a_time_zone_count_as_written(client: TestClient, 
     ("bounds", "expected"),
     [
         (("2026-12-07T06:00:00Z", "2026-12-28T06:00:00Z"), None),  # Epic: start + 21 × 24 h
-        (("2026-12-07T15:00:00Z", "2026-12-28T03:00:00Z"), None),  # Oracle: 09:00 to 21:00 CST, in UTC
+        (("2026-12-07T00:00:00-06:00", "2026-12-28T00:00:00-06:00"), None),  # midnight to midnight
+        (("2027-03-01T08:00:00-06:00", "2027-03-22T08:00:00-05:00"), None),  # across a change of clock
         (("2026-12-07T06:00:00Z", "2026-12-28T06:00:01Z"), "22 days planned"),  # a second into a 22nd day
+        (("2026-12-07T21:00:00-06:00", "2026-12-28T08:00:00-06:00"), "22 days planned"),  # doses on 22 dates
         (("2026-12-07T06:00:00Z", "2026-12-28"), "22 days planned"),  # an end date alone: that day is used
     ],
-    ids=["epic-21-days", "utc-instants-21-days", "past-21-days", "a-time-and-a-date"],
+    ids=["epic-21-days", "midnight-to-midnight", "clock-change", "past-21-days", "evening-to-morning", "a-date"],
 )
-def test_a_period_between_two_times_counts_its_whole_days(
+def test_a_period_ending_at_the_time_of_day_it_starts_ends_the_day_before(
     client: TestClient, bounds: tuple[str, str], expected: str | None
 ) -> None:
-    """EHRs write a 21-day course as 21 × 24 hours between two instants in UTC, whose end falls
-    on a 22nd date: read by its dates, a course at the limit drew a warning and a one-click cut."""
+    """EHRs write a 21-day course as 21 × 24 hours (06:00Z to 06:00Z three weeks on), whose end
+    falls on a 22nd date when no dose is due: read by its dates, a course at the limit drew a
+    warning and a one-click cut. An end at another time of day is a day of use (§1)."""
     assert planned(client, hook(dosage=[step(bounds=bounds)], dispense={})) == expected
 
 
@@ -487,3 +490,17 @@ def test_no_quantity_is_counted_from_a_rate_no_sig_can_be(
     resource = _update(client, hook(dosage=[dosage], dispense={}))
     assert resource["dispenseRequest"].get("quantity", {}).get("value") == expected
     assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
+
+
+def test_a_dated_period_at_a_time_of_day_is_cut_to_the_same_time_of_day(client: TestClient) -> None:
+    """From 06:00Z on 12-01 for 30 days: the update ends at 06:00Z on 12-22, 21 days of use as
+    the service reads it back (and as an EHR reads an instant), not '2026-12-21', which an EHR
+    may read as its midnight, a day short after a start at 06:00Z."""
+    request = hook(dosage=[step(3, bounds=("2026-12-01T06:00:00Z", "2026-12-31T06:00:00Z"))], dispense={})
+    assert planned(client, request) == "30 days planned"
+    resource = _update(client, request)
+    period = resource["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+    assert period == {"start": "2026-12-01T06:00:00Z", "end": "2026-12-22T06:00:00Z"}
+    assert resource["dispenseRequest"]["quantity"]["value"] == 63
+    request["context"]["draftOrders"]["entry"][0]["resource"] = resource
+    assert duration_card(client, request) is None
