@@ -79,6 +79,13 @@ class Order:
         what = (self.drug.rxcui or self.drug.ingredient) if self.drug else ",".join(c.code for c in self.codes)
         return f"{self.reference}|{what}"
 
+    @property
+    def dose_key(self) -> str:
+        """The order, what it orders and its dose: what a dose-change swap leaves. The sublingual
+        swap keeps its product (Tonmya, one tablet where two were ordered): by ``key`` alone, an
+        acceptance the EHR did not apply kept the rule quiet for the unchanged 5.6 mg draft."""
+        return f"{self.key}|{self.dose_mg if self.dose_mg is None else round(self.dose_mg, 6)}"
+
 
 # The history's facts are NamedTuples: a large history makes dozens a call, and a frozen dataclass
 # costs twice as much to make (1.7 µs against 0.8); immutable all the same.

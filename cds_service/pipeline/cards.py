@@ -24,7 +24,9 @@ from cds_service.content.markdown import inert, may_be_active
 from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.orders import no_change_reason, words_left_out
+from cds_service.facts.sig import medication_order
 from cds_service.fhir.json import copy_json
+from cds_service.fhir.versions import to_r4
 from cds_service.rules import Finding, Proposal
 from cds_service.rules.safe_update import safe_update
 from cds_service.storage.records import IssuedCard
@@ -228,14 +230,16 @@ def issued_card(
 def keys_after_dose_change(
     finding: Finding, card: dict[str, Any], catalog: CardCatalog, terminology: Terminology
 ) -> tuple[tuple[str, str], ...]:
-    """For each dose-change suggestion, the order key the draft has once it is accepted: its rule
-    stays quiet for that draft although the drug changed (the 5 mg tablet that came from
-    accepting the older-adult swap does not bring the rule's info card back)."""
+    """For each dose-change suggestion, the order and dose the draft has once it is accepted
+    (``Order.dose_key``): its rule stays quiet for that draft although the drug changed (the 5 mg
+    tablet that came from accepting the older-adult swap does not bring the rule's info card back)."""
     keys = []
     proposals = labelled(finding, catalog)
     for proposal, suggestion in zip(proposals, card.get("suggestions", ()), strict=True):
         updates = [a["resource"] for a in proposal.actions if a["type"] == "update"]
         if proposal.dose_change and updates:
-            drug = MedicationIndex().identify(updates[0], terminology)
-            keys.append((suggestion["uuid"], replace(finding.order, drug=drug).key))
+            update = updates[0]
+            drug = MedicationIndex().identify(update, terminology)
+            after = medication_order(to_r4(update) or update, finding.order.reference, update, drug, terminology)
+            keys.append((suggestion["uuid"], after.dose_key))
     return tuple(keys)

@@ -4,6 +4,7 @@ arrived, kept across a restart; an accepted card is not snoozed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -131,6 +132,43 @@ def test_the_swap_accepted_keeps_its_rule_quiet_for_the_swapped_draft_the_rest_o
         response = service.post(SELECT, json=swapped)
         assert response.status_code == 200, response.text
         assert (OLDER_ADULT not in rule_ids(response.json())) is quiet, days
+
+
+def _accept_the_swap(service: TestClient, card: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``card``'s dose change; the draft as the swap leaves it."""
+    swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
+    item = {"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": swap["uuid"]}]}
+    response = service.post(FEEDBACK, json={"feedback": [{**item, "outcomeTimestamp": "2026-11-21T10:00:00Z"}]})
+    assert response.json() == {"received": 1, "stored": 1}
+    return swap["actions"][0]["resource"]
+
+
+def test_a_sublingual_swap_accepted_quiets_its_rule_for_the_dose_it_leaves_not_the_one_ordered(
+    service: TestClient,
+) -> None:
+    """The sublingual swap keeps its product (Tonmya, one tablet where two were ordered): accepted
+    and not applied, the unchanged 5.6 mg draft was quiet for the day; applied, its 2.8 mg is."""
+    name = "cyclobenzaprine-older-adult/fires-sublingual-5.6mg-age-70.json"
+    swapped = _accept_the_swap(service, only_card(call(service, name), OLDER_ADULT))
+    assert only_card(call(service, name), OLDER_ADULT)["indicator"] == "warning"
+    applied = request(name)
+    applied["context"]["draftOrders"]["entry"][0]["resource"] = swapped
+    response = service.post(SELECT, json=applied)
+    assert response.status_code == 200, response.text
+    assert OLDER_ADULT not in rule_ids(response.json())
+
+
+def test_a_swap_accepted_never_quiets_a_critical_card_of_its_rule(service: TestClient) -> None:
+    """The hepatic 5 mg swap accepted, the swapped draft is sent again the same day with the
+    hepatitis now recorded as severe: the critical card comes, as a critical card always does."""
+    swapped = _accept_the_swap(service, only_card(call(service, HEPATIC_WARNING), HEPATIC))
+    severe = request(HEPATIC_WARNING)
+    severe["context"]["draftOrders"]["entry"][0]["resource"] = swapped
+    condition = severe["prefetch"]["conditions"]["entry"][0]["resource"]
+    condition["severity"] = {"coding": [{"system": "http://snomed.info/sct", "code": "24484000", "display": "Severe"}]}
+    response = service.post(SELECT, json=severe)
+    assert response.status_code == 200, response.text
+    assert only_card(response.json(), HEPATIC)["indicator"] == "critical"
 
 
 def test_an_acceptance_sent_with_the_snooze_reason_snoozes_nothing(service: TestClient, clock: Clock) -> None:
