@@ -12,8 +12,11 @@ from cds_service.fhir.coding import RXNORM, Code, code_key, one_line
 
 
 def _exactness(drug: Drug) -> int:
-    """A prescribable product (a dose form) before a component (a strength), before an ingredient."""
-    return 0 if drug.dose_form is not None else 1 if drug.strength_mg is not None else 2
+    """A prescribable product (a dose form), then a component (a strength), then a dose form group
+    (a route: "Amrix Pill" says extended release), then an ingredient."""
+    if drug.dose_form is not None:
+        return 0
+    return 1 if drug.strength_mg is not None else 2 if drug.route is not None else 3
 
 
 class Terminology:
@@ -73,20 +76,16 @@ class Terminology:
         # (cyclobenzaprine, 21949) before the product's own, and the ingredient alone knows no
         # strength, release or route (a Tonmya read as oral cyclobenzaprine of unknown dose).
         best = min(coded, key=_exactness, default=None)
-        if best is not None and best.dose_form is not None:
+        if best is not None and _exactness(best) < 3:
             return best
         named = next(
             filter(None, (self._reader.drug(label) for label in (text, *(c.display for c in codings)) if label)), None
         )
         if best is None or named is None or named.ingredient != best.ingredient:
             return best or named  # codes before words
-        return dataclasses.replace(  # what the words add to a code of no dose form
-            best,
-            strength_mg=best.strength_mg if best.strength_mg is not None else named.strength_mg,
-            extended_release=best.extended_release or named.extended_release,
-            sublingual=best.sublingual or named.sublingual,
-            route=best.route or named.route,
-        )
+        # What the words add to an ingredient's code alone, which says nothing of strength, release,
+        # route or other ingredients (carisoprodol with codeine); never against a code that says.
+        return dataclasses.replace(named, rxcui=best.rxcui, name=best.name)
 
     def is_medication(self, concept: str, drug: Drug | None) -> bool:
         """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
