@@ -39,10 +39,10 @@ def test_a_draft_concept_that_names_nothing_readable_is_said_not_checked(module:
     cards = answered(module, with_draft_concept(concept))["cards"]
     assert [card["source"]["topic"]["code"] for card in cards] == ["draft-not-checked"]
     assert (
-        "(no code with its code system, and no drug name where one belongs, or a Medication that could not be read)"
-        in (cards[0]["detail"])
+        "(no code with its code system, and no drug name where one belongs, or a Medication reference that leads to no "
+        "drug)" in (cards[0]["detail"])
     )
-    assert "a Medication it names" not in cards[0]["detail"]
+    assert "order (a Medication reference" not in cards[0]["detail"]  # the draft names none
 
 
 def test_a_coding_display_without_its_system_names_the_drug(module: TestClient) -> None:

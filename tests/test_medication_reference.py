@@ -389,6 +389,23 @@ def _fetched_by_reference(fhir_server: FhirTestServer, **reference: str) -> dict
     return request
 
 
+def test_long_medication_ids_are_asked_for_within_a_url_servers_take(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """Fifty ids of 200 characters made a 10 KB URL, past many servers' 8 KB: the ids a search
+    asks for stay within 2,000 characters, and every one is asked."""
+    fhir_server.includes = False
+    request = _fetched_by_reference(fhir_server, reference="Medication/tizanidine-2")
+    order = next(r for r in fhir_server.resources if "medicationReference" in r)
+    long_ids = [f"m{i:02d}" + "x" * 197 for i in range(30)]
+    for i, id_ in enumerate(long_ids):
+        fhir_server.add({**order, "id": f"old-{i}", "medicationReference": {"reference": f"Medication/{id_}"}})
+    assert "muscle-relaxant-duplicate" in _post(client, request)
+    asked = [s.path.partition("_id=")[2].split("&")[0].split(",") for s in fhir_server.searched("Medication?")]
+    assert all(len(",".join(ids)) <= 2050 for ids in asked) and len(asked) == 4
+    assert sorted(i for ids in asked for i in ids) == sorted(["tizanidine-2", *long_ids])
+
+
 @pytest.mark.parametrize("supported", [True, False], ids=["include-supported", "include-not-said"])
 def test_a_fetched_orders_medications_are_asked_for(
     client: TestClient, fhir_server: FhirTestServer, supported: bool
@@ -635,7 +652,7 @@ def test_a_drafts_medication_the_server_does_not_have_is_said_not_checked(
     searched = [s.path for s in fhir_server.searched("Medication?")]
     assert searched == ["/fhir/Medication?_id=not-there,flexeril-10&_count=50"]
     notice = client.post(SELECT, json=request).json()["cards"][-1]
-    assert "**draft order 1 of 2** (a Medication it names that could not be read)" in notice["detail"]
+    assert "**draft order 1 of 2** (a Medication reference that leads to no drug)" in notice["detail"]
 
 
 def test_a_drafts_medication_whose_display_is_blank_is_asked_for(

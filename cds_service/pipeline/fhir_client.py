@@ -42,6 +42,7 @@ class Listed(FetchFailed):
 VERSIONS = (R4, STU3, DSTU2)
 # Ids asked in one ``Medication?_id=`` search: its URL stays well under servers' limits.
 _IDS_A_SEARCH = 50
+_ID_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,7 @@ class FhirClient:
         if facts.lacks("Medication"):
             log.warning("fhirServer has no Medication type: the Medications orders name were not read")
             return None
-        chunks = (ids[i : i + _IDS_A_SEARCH] for i in range(0, len(ids), _IDS_A_SEARCH))
-        queries = [f"Medication?_id={','.join(chunk)}&_count={_IDS_A_SEARCH}" for chunk in chunks]
+        queries = [f"Medication?_id={','.join(chunk)}&_count={_IDS_A_SEARCH}" for chunk in _chunks(ids)]
         # Every search answered or failed before this one is told: none left running after it.
         answers = await asyncio.gather(
             *(self.pages(None, q, search_type="Medication", key=key) for q in queries), return_exceptions=True
@@ -209,3 +209,14 @@ def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:
         return False
     split = (query.partition("?") for query in key.queries(patient_id, facts.version))
     return any(not is_search or not facts.lacks(resource_type) for resource_type, is_search, _ in split)
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    """The ids, fifty at most a search and within ``_ID_CHARS`` of its URL: Epic's ids run to
+    66 characters and more, and fifty of 255 make a URL many servers refuse (8 KB)."""
+    chunks: list[list[str]] = [[]]
+    for id_ in ids:
+        if chunks[-1] and (len(chunks[-1]) == _IDS_A_SEARCH or sum(map(len, chunks[-1])) + len(id_) > _ID_CHARS):
+            chunks.append([])
+        chunks[-1].append(id_)
+    return [chunk for chunk in chunks if chunk]

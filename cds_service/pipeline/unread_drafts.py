@@ -33,7 +33,7 @@ def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationInd
 def _draft_named(order: Order, place: int, count: int, concept: dict[str, Any] | None) -> str:
     """ "**draft order 2 of 3** (code 828348 with no code system, “1 tab TID”)": what was sent where
     a drug belongs (a code without its system, free text in place of a coded drug, a Medication
-    that could not be read: not found, or its server not answering in time) and the first
+    not found, not answered in time or of no code) and the first
     dosage's words, each as sent and made plain (no Markdown of the EHR's reaches the card)."""
     said = []
     sent = order.r4.get("medicationCodeableConcept")
@@ -44,7 +44,7 @@ def _draft_named(order: Order, place: int, count: int, concept: dict[str, Any] |
         if not has_words(coding.get("system")) and ((type(code) is str and has_words(code)) or type(code) is int):
             said.append(f"code {_plain(str(code))} with no code system")
     if "medicationCodeableConcept" not in order.r4 and not as_obj(concept).get("coding"):  # not found, or no code
-        said.append("a Medication it names that could not be read")  # never its id: it may be the patient's
+        said.append("a Medication reference that leads to no drug")  # never its id: it may be the patient's
     dosage = as_obj(next(iter(as_list(order.r4.get("dosageInstruction"))), None)).get("text")
     if type(dosage) is str and has_words(dosage):
         said.append(f"“{_plain(dosage)}”")
@@ -78,6 +78,6 @@ def unchecked_said(unchecked: tuple[str, ...]) -> str:
     one = len(unchecked) == 1
     return (
         f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be matched to "
-        "a known drug (no code with its code system, and no drug name where one belongs, or a Medication that "
-        f"could not be read), so no check ran on {'that order' if one else 'those orders'}."
+        "a known drug (no code with its code system, and no drug name where one belongs, or a Medication reference "
+        f"that leads to no drug), so no check ran on {'that order' if one else 'those orders'}."
     )
