@@ -89,7 +89,8 @@ def _limit(
                 per_day = per_day if _plausible(per_day) else order.per_day
             return _plausible(units), _plausible(per_day)
 
-        return with_duration(dataclasses.replace(order, resource=resource), days, sig, today)
+        changed = None if resource is order.resource else dataclasses.replace(order, resource=resource)
+        return with_duration(order, days, sig, today, changed=changed)
 
     return apply
 

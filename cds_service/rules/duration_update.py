@@ -24,11 +24,16 @@ StepSig = Callable[[int, dict[str, Any]], tuple[float | None, float | None]]
 MOST_DOSES_A_DAY = 24
 
 
-def with_duration(order: Order, limit_days: int, sig: StepSig, today: date) -> dict[str, Any]:
+def with_duration(
+    order: Order, limit_days: int, sig: StepSig, today: date, *, changed: Order | None = None
+) -> dict[str, Any]:
     """The draft limited to ``limit_days``: bounds, supply, no refills, and the quantity the kept
     steps take, each for its own days (instructions taken together add up; a taper's steps count
     one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
-    days kept (``_in_proportion``)."""
+    days kept (``_in_proportion``). ``changed``: another card's change of the draft (the 5 mg
+    swap) to limit instead, its quantity still never above the draft's: capped at the swap's own
+    recount, 1–2 tablets every 8 hours swapped to one tablet was dispensed 45 for 21 days."""
+    ordered, order = order, changed or order
     resource = copy_json(order.resource)
     fields = dialect(resource)
     steps = dosages_of(resource) or [{}]
@@ -62,7 +67,7 @@ def with_duration(order: Order, limit_days: int, sig: StepSig, today: date) -> d
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
     _first_fill_within(dispense, limit_days)
-    return safe_update(order, resource)
+    return safe_update(ordered, resource)
 
 
 def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
