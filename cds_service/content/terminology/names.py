@@ -73,6 +73,11 @@ class NameReader:
         self._brands = {name.lower(): brand for name, brand in brands.items()}
         self._brand_words = words(brands)
         self._relevant = relevant
+        # The strengths a sublingual product of an ingredient comes in (Tonmya: 2.8 mg).
+        self._sublingual_mg: dict[str, set[float]] = {}
+        for brand in brands.values():
+            if brand.release == "sublingual" and brand.strength_mg is not None:
+                self._sublingual_mg.setdefault(brand.ingredients[0], set()).add(brand.strength_mg)
 
     def drug(self, label: str, rxcui: str | None = None) -> Drug | None:
         found: list[tuple[int, tuple[str, ...]]] = [
@@ -87,6 +92,8 @@ class NameReader:
         # The ingredient the card names and the strength belongs to: a relevant one first.
         primary = next((i for i in named if i in self._relevant), named[0])
         releases = {release_named(label), *(brand.release for _, brand in brands)} - {None}
+        if "sublingual" in releases and not any(brand.release == "sublingual" for _, brand in brands):
+            releases -= self._no_such_sublingual(primary, label)
         strengths = {brand.strength_mg for _, brand in brands if brand.ingredients[0] == primary}
         return Drug(
             ingredient=primary,
@@ -98,3 +105,14 @@ class NameReader:
             sublingual="sublingual" in releases,
             route="sublingual" if "sublingual" in releases else route_named(label),
         )
+
+    def _no_such_sublingual(self, ingredient: str, label: str) -> set[str]:
+        """{"sublingual"} when the words' "SL" cannot be so: they state a strength no sublingual
+        product of the ingredient has ("cyclobenzaprine 10 mg tablet SL": Tonmya is 2.8 mg only),
+        read as the oral tablet, the duration card and the 5 mg swap with it, not as Tonmya."""
+        known = self._sublingual_mg.get(ingredient)
+        stated = {float(mg) for mg in _MG.findall(label)}
+        return {"sublingual"} if known and stated and not stated & known else set()
+
+
+_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
