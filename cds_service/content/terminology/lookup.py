@@ -85,7 +85,7 @@ class Terminology:
             return best or named  # codes before words
         # What the words add to an ingredient's code alone, which says nothing of strength, release,
         # route or other ingredients (carisoprodol with codeine); never against a code that says.
-        return dataclasses.replace(named, rxcui=best.rxcui, name=best.name)
+        return dataclasses.replace(named, rxcui=best.rxcui)  # named as the words name it: the codeine shows
 
     def is_medication(self, concept: str, drug: Drug | None) -> bool:
         """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
