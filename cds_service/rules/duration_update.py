@@ -31,8 +31,8 @@ def with_duration(
     steps take, each for its own days (instructions taken together add up; a taper's steps count
     one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
     days kept (``_in_proportion``). ``changed``: another card's change of the draft (the 5 mg
-    swap) to limit instead, its quantity still never above the draft's: capped at the swap's own
-    recount, 1–2 tablets every 8 hours swapped to one tablet was dispensed 45 for 21 days."""
+    swap) to limit instead, its quantity capped by the draft's, not by the swap's own recount (at
+    which 1–2 tablets every 8 hours swapped to one tablet was dispensed 45 for 21 days)."""
     ordered, order = order, changed or order
     resource = copy_json(order.resource)
     fields = dialect(resource)
@@ -160,7 +160,7 @@ def _end_as(period: dict[str, Any], last: date) -> str:
     day at that time (read back as ending the day before: ``period_last_day``); a bare date after
     "…T15:00:00Z" reads as its midnight to an EHR, a day short."""
     start = period["start"]
-    if type(start) is str and len(start) > 10:
+    if type(start) is str and len(start) > 10 and last < date.max:  # date.max: a start late in 9999
         return (last + timedelta(days=1)).isoformat() + start[10:]
     return last.isoformat()
 

@@ -504,3 +504,12 @@ def test_a_dated_period_at_a_time_of_day_is_cut_to_the_same_time_of_day(client: 
     assert resource["dispenseRequest"]["quantity"]["value"] == 63
     request["context"]["draftOrders"]["entry"][0]["resource"] = resource
     assert duration_card(client, request) is None
+
+
+@pytest.mark.parametrize("start", ["9999-12-20T06:00:00Z", "9999-12-20"])
+def test_a_dated_start_in_the_calendars_last_days_is_cut_at_its_end(client: TestClient, start: str) -> None:
+    """A start at a time of day in the last three weeks of 9999: the new end, written at the
+    start's time on the next day, overflowed the calendar (a 500); it ends on 9999-12-31."""
+    request = hook(dosage=[step(1, bounds=(start, None))], dispense={"expectedSupplyDuration": days(30)})
+    period = _update(client, request)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+    assert period == {"start": start, "end": "9999-12-31"}
