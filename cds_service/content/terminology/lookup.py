@@ -19,6 +19,20 @@ def _exactness(drug: Drug) -> int:
     return 1 if drug.strength_mg is not None else 2 if drug.route is not None else 3
 
 
+def _with_release(component: Drug, groups: list[Drug]) -> Drug:
+    """A component (a strength, no dose form) with the release and route a dose form group of
+    its ingredient listed beside it says: Epic listing the 15 mg component and "Amrix Pill" but
+    no product read an extended-release capsule as immediate release."""
+    if not groups:
+        return component
+    return dataclasses.replace(
+        component,
+        extended_release=component.extended_release or any(g.extended_release for g in groups),
+        sublingual=component.sublingual or any(g.sublingual for g in groups),
+        route=component.route or groups[0].route,
+    )
+
+
 class Terminology:
     def __init__(
         self,
@@ -76,6 +90,8 @@ class Terminology:
         # (cyclobenzaprine, 21949) before the product's own, and the ingredient alone knows no
         # strength, release or route (a Tonmya read as oral cyclobenzaprine of unknown dose).
         best = min(coded, key=_exactness, default=None)
+        if best is not None and _exactness(best) == 1:  # a component: what a group of it adds
+            return _with_release(best, [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient])
         if best is not None and _exactness(best) < 3:
             return best
         named = next(
