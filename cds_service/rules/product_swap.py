@@ -10,6 +10,7 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.facts.dose import COUNT_UNITS, dosages_of, step_group, unit_of, units_per_day
 from cds_service.facts.model import Order
+from cds_service.facts.sig import days_of
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
@@ -77,8 +78,10 @@ def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
 
 def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
     """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, at
-    ``rates`` a day per instruction), for the days the draft's count lasted: two 2.8 mg tablets a
-    day, 28 for 14 days, become one a day, 14; "14 capsules" of a tablet become 14 tablets. A
+    ``rates`` a day per instruction), for the days of a fill the draft states (its supply), else
+    the days its count lasted: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14;
+    "14 capsules" of a tablet become 14 tablets. Read at the highest dose of a range instead, 1–2
+    tablets every 8 hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A
     quantity not counted in units (mL) stays, as does a count whose days cannot be read."""
     dispense = as_obj(resource.get("dispenseRequest"))
     quantity = dispense.get("quantity")
@@ -87,6 +90,9 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     steps = dosages_of(resource)
     value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
     counted = {**quantity, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
-    if value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
+    supply = days_of(dispense.get("expectedSupplyDuration"))
+    if value is not None and daily and supply and 0 < supply < 1e5:  # the days a fill is for, as the order says
+        counted["value"] = math.ceil(daily * supply - 1e-9)  # never above the draft's: ``safe_update``
+    elif value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
         counted["value"] = math.ceil(value * daily / order.units_per_day - 1e-9)
     dispense["quantity"] = counted
