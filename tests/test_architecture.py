@@ -89,3 +89,14 @@ def test_an_installed_package_serves_the_sandbox_fixture_with_its_shipped_conten
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_rule_with_an_age_threshold_is_known_to_read_the_age() -> None:
+    """Which rules read the age is their config's class (``OlderAdultConfig``): a rule declaring
+    its own ``min_age`` would read the age unknown to the notices, and a patient of no known age
+    would not be told the checks for older adults did not run."""
+    from cds_service.rules import OlderAdultConfig, all_rules
+
+    own = [rule.id for rule in all_rules() if "min_age" in rule.config.model_fields and not rule.reads_age]
+    assert own == []
+    assert any(issubclass(rule.config, OlderAdultConfig) for rule in all_rules())

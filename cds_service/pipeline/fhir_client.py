@@ -212,8 +212,9 @@ def _asked(key: PrefetchKey, patient_id: str, facts: ServerFacts) -> bool:
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
-    """The ids, fifty at most a search and within ``_ID_CHARS`` of its URL: Epic's ids run to
-    66 characters and more, and fifty of 255 make a URL many servers refuse (8 KB)."""
+    """The ids, fifty at most a search and ``_ID_CHARS`` of ids at most (the URL's other parts
+    are short): Epic's ids run to 66 characters and more, and fifty of 255 make a URL many
+    servers refuse (8 KB)."""
     chunks: list[list[str]] = [[]]
     for id_ in ids:
         if chunks[-1] and (len(chunks[-1]) == _IDS_A_SEARCH or sum(map(len, chunks[-1])) + len(id_) > _ID_CHARS):

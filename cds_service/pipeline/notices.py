@@ -196,7 +196,7 @@ _AGE_REASONS = frozenset(reason for reason, _ in _AGE_UNKNOWN)
 
 def age_said(partial: frozenset[str], rules: list[Rule], left_out: tuple[str, ...]) -> frozenset[str]:
     """``partial`` as the notices say it: without why the age is unknown unless one of ``rules``
-    reads the age (its ``min_age``: a ciprofloxacin or a TENS order was told "the checks for
+    reads the age (``Rule.reads_age``: a ciprofloxacin or a TENS order was told "the checks for
     older adults did not run", where none would have: a code review); and without "not sent"
     for a Patient left out as another patient's, which the other-patient notice says."""
     if not any(rule.reads_age for rule in rules):

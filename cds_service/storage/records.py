@@ -114,9 +114,9 @@ def _no_store(_: str) -> str:
 class Quiet:
     """What stored feedback and today's cards silence for one patient."""
 
-    # (rule id, order key's pseudonym) of drafts a dose-change swap of that rule left today (the
-    # 5 mg tablet from the older-adult swap): the rule stays quiet for the swapped draft, and for
-    # no other (``swapped_draft``).
+    # (rule id, pseudonym of ``Order.dose_key``) of drafts a dose-change swap of that rule left
+    # today (the 5 mg tablet from the older-adult swap): the rule stays quiet for the swapped draft
+    # at that dose, and for no other (``swapped_draft``).
     swapped: frozenset[tuple[str, str]] = frozenset()
     # (rule id, the snoozed card's subject) of each warning or info card the clinician asked not
     # to see again for this patient ("dont-show-again") within its rule's snooze period; the
@@ -130,9 +130,10 @@ class Quiet:
     # holds it, are stored by it alone. Only a Quiet that silences nothing may do without it.
     pseudonym: Callable[[str], str] = field(default=_no_store, repr=False)
 
-    def swapped_draft(self, rule_id: str, order_key: str) -> bool:
-        """Did a dose-change swap of ``rule_id`` accepted today leave this draft (its ``Order.key``)?"""
-        return bool(self.swapped) and (rule_id, self.pseudonym(order_key)) in self.swapped
+    def swapped_draft(self, rule_id: str, dose_key: str) -> bool:
+        """Did a dose-change swap of ``rule_id`` accepted today leave this draft at this dose (its
+        ``Order.dose_key``)?"""
+        return bool(self.swapped) and (rule_id, self.pseudonym(dose_key)) in self.swapped
 
     def snoozes(self, rule_id: str, subject: frozenset[str] | None) -> bool:
         """Is a card of ``rule_id`` naming ``subject`` (``Finding.subject``) snoozed? A rule whose

@@ -258,8 +258,9 @@ class Store:
 
         No accepted card silences its rule: a suggestion applied makes the rule silent by
         itself, and one the client did not apply must come back. Only a dose-change swap
-        accepted today keeps its rule quiet for the draft it left (clinical specification v2,
-        ``cyclobenzaprine-older-adult``). A snooze needs the explicit "dont-show-again" reason.
+        accepted today keeps its rule quiet, for the draft at the dose it left (``Order.dose_key``;
+        the specification's exception for ``cyclobenzaprine-older-adult``, the hepatic rule's
+        too). A snooze needs the explicit "dont-show-again" reason.
         ``shown_by``: the services (order-select) whose cards shown today are not repeated.
         ``owner``: the client asking; only the cards issued to it count (None: every card).
         Read from the database, and kept where it may be: ask ``kept_quiet`` first."""
