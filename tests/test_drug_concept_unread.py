@@ -38,11 +38,8 @@ def with_draft_concept(concept: object) -> dict[str, Any]:
 def test_a_draft_concept_that_names_nothing_readable_is_said_not_checked(module: TestClient, concept: object) -> None:
     cards = answered(module, with_draft_concept(concept))["cards"]
     assert [card["source"]["topic"]["code"] for card in cards] == ["draft-not-checked"]
-    assert (
-        "(no code with its code system, and no drug name where one belongs, or a Medication reference that leads to no "
-        "drug)" in (cards[0]["detail"])
-    )
-    assert "order (a Medication reference" not in cards[0]["detail"]  # the draft names none
+    assert "(a code with its code system, or a drug name, where the drug belongs)" in cards[0]["detail"]
+    assert "order (the medication record" not in cards[0]["detail"]  # the draft points to none
 
 
 def test_a_coding_display_without_its_system_names_the_drug(module: TestClient) -> None:
@@ -109,7 +106,7 @@ def test_the_drafts_not_checked_are_named_by_their_place_and_what_was_sent(modul
     assert notice["detail"].startswith(
         "Not checked (drafts counted in the order the EHR sent them): **draft order 1 of 3** (code 828348 with no "
         "code system, “1 tab TID prn spasm”); **draft order 3 of 3** (free text “Flexeril 10mg” in place of a coded "
-        "drug). The drugs could not be matched to a known drug"
+        "drug). The drugs could not be identified from what the EHR sent"
     )
     assert notice["detail"].endswith("no check ran on those orders. Review them before signing.")
     assert "pt-4471" not in json.dumps(notice)

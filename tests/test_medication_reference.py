@@ -652,7 +652,10 @@ def test_a_drafts_medication_the_server_does_not_have_is_said_not_checked(
     searched = [s.path for s in fhir_server.searched("Medication?")]
     assert searched == ["/fhir/Medication?_id=not-there,flexeril-10&_count=50"]
     notice = client.post(SELECT, json=request).json()["cards"][-1]
-    assert "**draft order 1 of 2** (a Medication reference that leads to no drug)" in notice["detail"]
+    assert (
+        "**draft order 1 of 2** (the medication record it points to names no drug or could not be retrieved)"
+        in notice["detail"]
+    )
 
 
 def test_a_drafts_medication_whose_display_is_blank_is_asked_for(

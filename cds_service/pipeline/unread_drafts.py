@@ -44,7 +44,9 @@ def _draft_named(order: Order, place: int, count: int, concept: dict[str, Any] |
         if not has_words(coding.get("system")) and ((type(code) is str and has_words(code)) or type(code) is int):
             said.append(f"code {_plain(str(code))} with no code system")
     if "medicationCodeableConcept" not in order.r4 and not as_obj(concept).get("coding"):  # not found, or no code
-        said.append("a Medication reference that leads to no drug")  # never its id: it may be the patient's
+        said.append(
+            "the medication record it points to names no drug or could not be retrieved"
+        )  # never its id: it may be the patient's
     dosage = as_obj(next(iter(as_list(order.r4.get("dosageInstruction"))), None)).get("text")
     if type(dosage) is str and has_words(dosage):
         said.append(f"“{_plain(dosage)}”")
@@ -77,7 +79,7 @@ def unchecked_said(unchecked: tuple[str, ...]) -> str:
     counted = " (drafts counted in the order the EHR sent them)" if unchecked[0].startswith(_PLACED) else ""
     one = len(unchecked) == 1
     return (
-        f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be matched to "
-        "a known drug (no code with its code system, and no drug name where one belongs, or a Medication reference "
-        f"that leads to no drug), so no check ran on {'that order' if one else 'those orders'}."
+        f"Not checked{counted}: {named(unchecked, '; ')}. The {'drug' if one else 'drugs'} could not be identified "
+        "from what the EHR sent (a code with its code system, or a drug name, where the drug belongs), so no check "
+        f"ran on {'that order' if one else 'those orders'}."
     )
