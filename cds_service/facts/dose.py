@@ -7,6 +7,7 @@ planned days.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -180,6 +181,9 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
+    said = rate_in_words([as_str(code.get("text")), *(c.display for c in codes_of(code))])
+    if said is not None:
+        return said
     times = times_of_day(repeat) if period is None and not period_unit else 0
     return float(times) if times else None  # a day the period when none is stated
 
@@ -189,3 +193,32 @@ def times_of_day(repeat: dict[str, Any]) -> int:
     if "timeOfDay" not in repeat and "when" not in repeat:  # the common case, at no cost
         return 0
     return len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))
+
+
+# How often, in the words EHRs put in a timing code's text or display where no code of the
+# timing-abbreviation set is sent (Epic's "daily", "3 times daily"; Oracle Health's local
+# frequency code "q12hr" with its display): the whole phrase only, as needed or not (then the
+# most often allowed, as ``frequencyMax`` is read).
+_TIMES = {"once": 1, "one": 1, "twice": 2, "two": 2, "thrice": 3, "three": 3, "four": 4}
+_A_DAY = r"(?:(?:a|per|each) day|daily)"
+_RATES = (
+    (re.compile(r"(?:once )?daily|every day|nightly|at bedtime|every (?:morning|evening|night)"), lambda m: 1.0),
+    (re.compile(rf"(\d+|once|one|twice|two|thrice|three|four)(?: times?)? {_A_DAY}"), lambda m: _count(m[1])),
+    (re.compile(r"(?:every|q) ?(\d+) ?(?:h|hr|hrs|hour|hours)"), lambda m: 24 / float(m[1]) if float(m[1]) else None),
+)
+_AS_NEEDED = re.compile(r"\s*(?:,\s*)?(?:as needed(?: for [\w ]+)?|prn(?: [\w ]+)?)$")
+
+
+def rate_in_words(labels: list[str | None]) -> float | None:
+    """Administrations a day a timing's words say ("3 times daily", "every 8 hours", "q12hr",
+    "nightly"), or None: a phrase of anything else is no rate."""
+    for label in labels:
+        text = _AS_NEEDED.sub("", " ".join((label or "").lower().split()))
+        for pattern, rate in _RATES:
+            if found := pattern.fullmatch(text):
+                return rate(found)
+    return None
+
+
+def _count(word: str) -> float:
+    return float(word) if word.isdigit() else float(_TIMES[word])

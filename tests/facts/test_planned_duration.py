@@ -201,6 +201,36 @@ def test_a_timing_code_says_how_often_whatever_its_times_of_day(client: TestClie
     assert planned(client, hook(dosage=[dosage], dispense=quantity(66))) == "22 days planned"
 
 
+@pytest.mark.parametrize(
+    ("timing_code", "expected"),
+    [
+        ({"text": "3 times daily"}, "22 days planned"),  # Epic's frequency words
+        ({"text": "Every 8 hours as needed"}, "22 days planned"),  # as needed: the most often allowed
+        (
+            {"coding": [{"system": "https://fhir.cerner.com/x/codeSet/4003", "code": "696540", "display": "q8hr"}]},
+            "22 days planned",
+        ),
+        ({"text": "three times a day with meals"}, None),  # not the whole phrase: no rate
+    ],
+    ids=["times-daily", "every-8-hours-as-needed", "a-local-code-displayed-q8hr", "more-words"],
+)
+def test_a_timing_code_of_words_alone_says_how_often(
+    client: TestClient, timing_code: dict[str, Any], expected: str | None
+) -> None:
+    """No code of the timing-abbreviation set, only its words (Epic's text, Oracle Health's local
+    code and its display): 66 tablets read as a duration not said, an info card where the order
+    plans 22 days; now read when the words are the whole phrase."""
+    dosage = step()
+    dosage["timing"] = {"code": timing_code}
+    request = hook(dosage=[dosage], dispense=quantity(66))
+    card = duration_card(client, request)
+    assert card is not None
+    if expected is None:
+        assert card["indicator"] == "info"  # "Specify a duration"
+    else:
+        assert planned(client, request) == expected and card["indicator"] == "warning"
+
+
 def test_dose_range_reads_its_high_end(client: TestClient) -> None:
     dosage = step(3, units=None)
     dosage["doseAndRate"] = [
