@@ -90,10 +90,14 @@ class Terminology:
         # (cyclobenzaprine, 21949) before the product's own, and the ingredient alone knows no
         # strength, release or route (a Tonmya read as oral cyclobenzaprine of unknown dose).
         best = min(coded, key=_exactness, default=None)
-        if best is not None and _exactness(best) == 1:  # a component: what a group of it adds
-            return _with_release(best, [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient])
         if best is not None and _exactness(best) < 3:
-            return best
+            # Named as the order names it: RxNorm's name of a component or a group ("Amrix Pill")
+            # is no product a prescriber wrote. A component takes what a group of it adds.
+            groups = [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient]
+            if _exactness(best) == 0:
+                return best
+            drug = _with_release(best, groups)
+            return dataclasses.replace(drug, name=one_line(text)) if text and text.strip() else drug
         named = next(
             filter(None, (self._reader.drug(label) for label in (text, *(c.display for c in codings)) if label)), None
         )
