@@ -181,8 +181,10 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
-    said = rate_in_words([as_str(code.get("text")), *(c.display for c in codes_of(code))])
-    if said is not None:
+    said = rate_in_words(
+        [as_str(code.get("text")), *(c.display for c in codes_of(code)), *(c.code for c in codes_of(code))]
+    )
+    if said is not None and not times_of_day(repeat):  # words against its times of day: neither read
         return said
     times = times_of_day(repeat) if period is None and not period_unit else 0
     return float(times) if times else None  # a day the period when none is stated
@@ -203,7 +205,8 @@ _TIMES = {"once": 1, "one": 1, "twice": 2, "two": 2, "thrice": 3, "three": 3, "f
 _A_DAY = r"(?:(?:a|per|each) day|daily)"
 _RATES = (
     (re.compile(r"(?:once )?daily|every day|nightly|at bedtime|every (?:morning|evening|night)"), lambda m: 1.0),
-    (re.compile(rf"(\d+|once|one|twice|two|thrice|three|four)(?: times?)? {_A_DAY}"), lambda m: _count(m[1])),
+    (re.compile(rf"(\d+|one|two|three|four) times? {_A_DAY}"), lambda m: _count(m[1])),
+    (re.compile(rf"(once|twice|thrice) {_A_DAY}"), lambda m: _count(m[1])),
     (re.compile(r"(?:every|q) ?(\d+) ?(?:h|hr|hrs|hour|hours)"), lambda m: 24 / float(m[1]) if float(m[1]) else None),
 )
 _AS_NEEDED = re.compile(r"\s*(?:,\s*)?(?:as needed(?: for [\w ]+)?|prn(?: [\w ]+)?)$")
@@ -215,8 +218,8 @@ def rate_in_words(labels: list[str | None]) -> float | None:
     for label in labels:
         text = _AS_NEEDED.sub("", " ".join((label or "").lower().split()))
         for pattern, rate in _RATES:
-            if found := pattern.fullmatch(text):
-                return rate(found)
+            if (found := pattern.fullmatch(text)) and (said := rate(found)) and 1 / 30 <= said <= 24:
+                return said  # from once a month to hourly: "1000 times daily" or "every 10^20 hours" is no sig
     return None
 
 

@@ -78,11 +78,12 @@ def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
 
 def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
     """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, at
-    ``rates`` a day per instruction), for the days of a fill the draft states (its supply), else
-    the days its count lasted: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14;
-    "14 capsules" of a tablet become 14 tablets. Read at the highest dose of a range instead, 1–2
-    tablets every 8 hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A
-    quantity not counted in units (mL) stays, as does a count whose days cannot be read."""
+    ``rates`` a day per instruction), for the days of a fill the draft states (its bounds, else its
+    supply) where it has one instruction, else the days its count lasted: two 2.8 mg tablets a
+    day, 28 for 14 days, become one a day, 14; "14 capsules" of a tablet become 14 tablets. Read
+    at the highest dose of a range instead, 1–2 tablets every 8 hours for 20 days (60) became 30
+    one-tablet doses, ten days' worth. A quantity not counted in units (mL) stays, as does a count
+    whose days cannot be read."""
     dispense = as_obj(resource.get("dispenseRequest"))
     quantity = dispense.get("quantity")
     if not isinstance(quantity, dict) or unit_of(quantity) not in COUNT_UNITS:
@@ -91,8 +92,9 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
     counted = {**quantity, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
     supply = days_of(dispense.get("expectedSupplyDuration"))
-    if value is not None and daily and supply and 0 < supply < 1e5:  # the days a fill is for, as the order says
-        counted["value"] = math.ceil(daily * supply - 1e-9)  # never above the draft's: ``safe_update``
+    if len(steps) == 1 and value is not None and daily and supply and 1 <= supply < 1e5:  # one instruction:
+        days = min(supply, order.planned_days or supply)  # its bounds before its supply (§1), as planned
+        counted["value"] = math.ceil(daily * days - 1e-9)  # never above the draft's: ``safe_update``
     elif value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
         counted["value"] = math.ceil(value * daily / order.units_per_day - 1e-9)
     dispense["quantity"] = counted

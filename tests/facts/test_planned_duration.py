@@ -211,8 +211,11 @@ def test_a_timing_code_says_how_often_whatever_its_times_of_day(client: TestClie
             "22 days planned",
         ),
         ({"text": "three times a day with meals"}, None),  # not the whole phrase: no rate
+        ({"text": "2 daily"}, None),  # two a day, or two tablets once a day?
+        ({"text": "1000 times daily"}, None),  # no sig: more often than hourly
+        ({"coding": [{"system": "https://fhir.cerner.com/x/codeSet/4003", "code": "q8hr"}]}, "22 days planned"),
     ],
-    ids=["times-daily", "every-8-hours-as-needed", "a-local-code-displayed-q8hr", "more-words"],
+    ids=["times-daily", "every-8-hours-as-needed", "local-display-q8hr", "more-words", "2-daily", "1000", "local-code"],
 )
 def test_a_timing_code_of_words_alone_says_how_often(
     client: TestClient, timing_code: dict[str, Any], expected: str | None
@@ -543,3 +546,11 @@ def test_a_dated_start_in_the_calendars_last_days_is_cut_at_its_end(client: Test
     request = hook(dosage=[step(1, bounds=(start, None))], dispense={"expectedSupplyDuration": days(30)})
     period = _update(client, request)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
     assert period == {"start": start, "end": "9999-12-31"}
+
+
+def test_timing_words_against_its_times_of_day_are_not_read(client: TestClient) -> None:
+    """ "daily" beside three times of day: the words read one a day (63 tablets, 63 days) where
+    the times say three (21 days, at the limit): neither word wins over the structure."""
+    dosage = step()
+    dosage["timing"] = {"code": {"text": "daily"}, "repeat": {"timeOfDay": ["08:00:00", "14:00:00", "20:00:00"]}}
+    assert planned(client, hook(dosage=[dosage], dispense=quantity(63))) is None

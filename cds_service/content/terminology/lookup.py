@@ -94,6 +94,7 @@ class Terminology:
             # Named as the order names it: RxNorm's name of a component or a group ("Amrix Pill")
             # is no product a prescriber wrote. A component takes what a group of it adds.
             groups = [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient]
+            groups += filter(None, [self._reader.drug(best.name)])  # "15 MG [Amrix]": a brand's release
             if _exactness(best) == 0:
                 return best
             drug = _with_release(best, groups)
