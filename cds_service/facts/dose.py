@@ -215,8 +215,8 @@ _AS_NEEDED = re.compile(r"\s*(?:,\s*)?(?:as needed(?: for [\w ]+)?|prn(?: [\w ]+
 def rate_in_words(labels: list[str | None]) -> float | None:
     """Administrations a day a timing's words say ("3 times daily", "every 8 hours", "q12hr",
     "nightly"), or None: a phrase of anything else is no rate."""
-    for label in labels:
-        text = _AS_NEEDED.sub("", " ".join((label or "").lower().split()))
+    for label in filter(None, labels):  # most timings have no words: nothing to match
+        text = _AS_NEEDED.sub("", " ".join(label.lower().split()))
         for pattern, rate in _RATES:
             if (found := pattern.fullmatch(text)) and (said := rate(found)) and 1 / 30 <= said <= 24:
                 return said  # from once a month to hourly: "1000 times daily" or "every 10^20 hours" is no sig

@@ -90,13 +90,13 @@ class Terminology:
         # (cyclobenzaprine, 21949) before the product's own, and the ingredient alone knows no
         # strength, release or route (a Tonmya read as oral cyclobenzaprine of unknown dose).
         best = min(coded, key=_exactness, default=None)
+        if best is not None and _exactness(best) == 0:
+            return best
         if best is not None and _exactness(best) < 3:
             # Named as the order names it: RxNorm's name of a component or a group ("Amrix Pill")
             # is no product a prescriber wrote. A component takes what a group of it adds.
             groups = [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient]
             groups += filter(None, [self._reader.drug(best.name)])  # "15 MG [Amrix]": a brand's release
-            if _exactness(best) == 0:
-                return best
             drug = _with_release(best, groups)
             return dataclasses.replace(drug, name=one_line(text)) if text and text.strip() else drug
         named = next(
