@@ -7,9 +7,11 @@ When an irreversible MAO inhibitor ordered within the look-back (365 days) was s
 completed and its end cannot be told (no duration, no end date), the 14-day assumption would
 guess; a warning asks the clinician to confirm the last dose instead (clinical specification §2,
 v2 change 6). So it does of one with no date at all, whose look-back cannot be read.
-One still listed (active, on hold) whose planned course ended past the washout, within those
-365 days of its end, asks the same in its own words: the list says taken, its planned course
-that it was not (our reading, where the specification is silent: it had no card).
+One still listed (active, on hold) whose planned course ended past the washout asks the same in
+its own words, however long ago that end: the list says taken, its planned course that it was
+not (our reading, where the specification is silent: it had no card). A long-term MAO inhibitor
+often stands on the list as an order written years ago (a refill elsewhere): a look-back hid it
+(a pharmacist's review).
 Evidence: [FDA-IR] contraindicated with MAO inhibitors or within 14 days after their
 discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hour window.
 """
@@ -54,8 +56,8 @@ class Config(RuleConfig):
     washout_days: int = Field(default=14, ge=14, le=365)
     # Linezolid and methylene blue: the window closes 24 hours after the last dose.
     reversible_washout_days: int = Field(default=1, ge=1, le=365)
-    # How far back an MAO inhibitor whose last dose is unknown still asks for confirmation: from
-    # the day it was ordered (stopped, no stop date), or the end of its planned course (still listed).
+    # How far back a stopped MAO inhibitor with no stop date still asks for confirmation, from the
+    # day it was ordered. One still listed asks whenever its planned course ended.
     lookback_days: int = Field(default=365, ge=1, le=3650)
 
     def history_days(self) -> int:
@@ -114,7 +116,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
                 contraindicated.append(_Seen(course.drug.ingredient, _may_be_current(later, today)))
             elif kind == IRREVERSIBLE:
                 unknown_stop.append(course)
-        elif kind == IRREVERSIBLE and course.status in LISTED and later.last_day >= lookback:
+        elif kind == IRREVERSIBLE and course.status in LISTED:
             # Still listed though its planned course ended, as late as the record
             # allows: it may be taken still (a refill elsewhere) or stopped without a word.
             course_over.append(later)
