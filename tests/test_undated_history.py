@@ -273,14 +273,14 @@ def test_a_stopped_mao_inhibitor_ended_inside_the_washout_is_contraindicated(mod
 @pytest.mark.parametrize(
     ("end", "said"),
     [
-        ("2023-01-01", None),
+        ("2023-01-01", "no start date recorded, still listed active; dosing ended 2023-01-01, 1420 days ago"),
         ("2026-08-13", "no start date recorded, still listed active; dosing ended 2026-08-13, 100 days ago"),
         ("2026-12-31", "active on the medication list, start date not recorded"),
     ],
 )
 def test_a_listed_mao_inhibitor_is_read_by_its_recorded_end(module: TestClient, end: str, said: str | None) -> None:
-    """Long past: no card, as a dated one; within the look-back, the warning of a planned course ended;
-    still to run: taken now."""
+    """Past: the warning of a planned course ended, however long ago (the list says taken); still
+    to run: taken now."""
     body = answered(module, ended_on(fixture(BOUNDS_END), "active", end))
     cards = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-maoi"]
     assert [f"({said})**" in c["detail"] for c in cards] == ([True] if said else [])
