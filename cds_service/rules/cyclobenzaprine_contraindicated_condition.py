@@ -12,7 +12,10 @@ nonspecific intraventricular block, inappropriate sinus tachycardia, premature b
 warning with no suggestion, and only when nothing of the contraindicated set is active, so a
 patient never gets both. A myocardial infarction counts in its acute recovery phase only: onset
 in the last ``recent_mi_days``; the recordedDate stands in for a missing onset only because the
-MI set holds acute MI codes alone (old MI I25.2 and past-MI concepts are not in it).
+MI set holds acute MI codes alone (old MI I25.2 and past-MI concepts are not in it). An MI whose
+onset was recorded by its year alone, which may fall in that window, gives a warning asking for
+its date (a pharmacist's review: an NSTEMI "2026" read from 1 January had no card; a critical card
+on an MI "0–324 days ago" would assert what the record does not say).
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         facts = condition_facts(contraindicated, context.today, terminology, config.recent_mi_days)
         return Finding(RULE_ID, "contraindicated", order, facts, remove(order))
     caution = [(c, CAUTION) for c in context.conditions if CAUTION in c.concepts]
+    undated = [(c, RECENT_MI) for c in context.conditions if RECENT_MI in c.concepts and _year_may_be_recent(c, recent)]
+    if undated:  # the caution's findings named too: one card per rule and order
+        facts = condition_facts(undated + caution, context.today, terminology, config.recent_mi_days)
+        year = str(undated[0][0].onset.year) if undated[0][0].onset else ""
+        return Finding(
+            RULE_ID, "mi-year-only", order, {**facts, "year": year, "recent_mi_days": str(config.recent_mi_days)}
+        )
     if caution:
         return Finding(RULE_ID, "caution", order, condition_facts(caution, context.today, terminology))
     return None
@@ -73,6 +83,12 @@ def _contraindication(condition: Condition, recent: date) -> str | None:
     if RECENT_MI in condition.concepts and condition.onset_since(recent):
         return RECENT_MI
     return None
+
+
+def _year_may_be_recent(condition: Condition, recent: date) -> bool:
+    """An onset of a year alone whose later days (up to the day it was recorded) reach the window."""
+    latest = condition.onset_latest or condition.onset
+    return condition.onset_parts == 1 and latest is not None and latest >= recent
 
 
 def condition_facts(
@@ -111,7 +127,10 @@ FACTS = ("condition", "conditions")
 
 RULE = Rule(
     id=RULE_ID,
-    variants=dict.fromkeys(("contraindicated", "caution"), FACTS),
+    variants={
+        **dict.fromkeys(("contraindicated", "caution"), FACTS),
+        "mi-year-only": (*FACTS, "recent_mi_days", "year"),
+    },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
     config=Config,
