@@ -178,12 +178,12 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
         if period_days > 0 and frequency > 0:
             return frequency / period_days
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
-    for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
+    # A local code's display too: Oracle Health's frequency code 696510 shown as "TID".
+    codings = codes_of(code)
+    for word in [c.code for c in codings] + [as_str(code.get("text")) or ""] + [c.display or "" for c in codings]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
-    said = rate_in_words(
-        [as_str(code.get("text")), *(c.display for c in codes_of(code)), *(c.code for c in codes_of(code))]
-    )
+    said = rate_in_words([as_str(code.get("text")), *(c.display for c in codings), *(c.code for c in codings)])
     if said is not None and not times_of_day(repeat):  # words against its times of day: neither read
         return said
     times = times_of_day(repeat) if period is None and not period_unit else 0
@@ -210,13 +210,22 @@ _RATES = (
     (re.compile(r"(?:every|q) ?(\d+) ?(?:h|hr|hrs|hour|hours)"), lambda m: 24 / float(m[1]) if float(m[1]) else None),
 )
 _AS_NEEDED = re.compile(r"\s*(?:,\s*)?(?:as needed(?: for [\w ]+)?|prn(?: [\w ]+)?)$")
+# Longer words are no timing phrase ("every 8 hours as needed for muscle spasm of the lower back"
+# is 62). The bound keeps the patterns' work small: ``_AS_NEEDED`` tried at every "prn" of 50 kB
+# of them backtracked for 41 s, the event loop stalled (an adversarial review).
+_LONGEST_RATE_WORDS = 120
 
 
 def rate_in_words(labels: list[str | None]) -> float | None:
     """Administrations a day a timing's words say ("3 times daily", "every 8 hours", "q12hr",
     "nightly"), or None: a phrase of anything else is no rate."""
     for label in filter(None, labels):  # most timings have no words: nothing to match
-        text = _AS_NEEDED.sub("", " ".join(label.lower().split()))
+        if len(label) > _LONGEST_RATE_WORDS * 4:  # before the split: cheap; below, once spaces are one
+            continue
+        text = " ".join(label.lower().split())
+        if len(text) > _LONGEST_RATE_WORDS:
+            continue
+        text = _AS_NEEDED.sub("", text)
         for pattern, rate in _RATES:
             if (found := pattern.fullmatch(text)) and (said := rate(found)) and 1 / 30 <= said <= 24:
                 return said  # from once a month to hourly: "1000 times daily" or "every 10^20 hours" is no sig

@@ -1,0 +1,83 @@
+"""The record's words are read in time linear in their length (an adversarial review): a timing's
+text of 50 kB of "prn" held the event loop 41 s (the as-needed pattern tried at every "prn"), a
+drug name of 16,000 digits beside "SL" took 8 s (its strengths read from every digit) and a
+condition's display of letters with an "@" seconds more (a bare email address looked for from
+every letter). Each request below took minutes before; the tests assert the answers, never time.
+A local timing code is read by its display as by its text (the same review)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import answered, cards_for, fixture
+
+SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+CIRRHOSIS = "cyclobenzaprine-hepatic-impairment/fires-v2-cirrhosis-unrecorded-severity-5mg-info.json"
+DURATION = "cyclobenzaprine-duration"
+# Oracle Health's frequency code set (4003), with a tenant's id: a code no terminology knows.
+ORACLE_FREQUENCY = "https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/4003"
+LONG = 100_000
+
+
+@pytest.fixture(scope="module")
+def module(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def with_timing_code(code: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's order timed by ``code`` alone, 90 tablets dispensed (30 days at three a day)."""
+    request = fixture(SANDBOX)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"][0]["timing"] = {"code": code}
+    draft["dispenseRequest"] = {"quantity": {"value": 90, "unit": "tablet", "code": "{tablet}"}}
+    return request
+
+
+def duration_card(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
+    (card,) = cards_for(answered(client, request), DURATION)
+    return card
+
+
+def test_a_local_timing_code_is_read_by_its_display(module: TestClient) -> None:
+    request = with_timing_code({"coding": [{"system": ORACLE_FREQUENCY, "code": "696510", "display": "TID"}]})
+    card = duration_card(module, request)
+    assert (card["indicator"], card["summary"]) == ("warning", "Limit cyclobenzaprine to 2–3 weeks: 30 days planned")
+
+
+def test_a_timing_of_long_words_is_no_rate(module: TestClient) -> None:
+    """As a timing of words no pattern reads: the duration is not known (the info card)."""
+    unread = duration_card(module, with_timing_code({"text": "as needed"}))
+    card = duration_card(module, with_timing_code({"text": "prn " * (LONG // 4)}))
+    assert card["indicator"] == unread["indicator"] == "info"
+
+
+def test_a_drug_named_with_a_long_number_beside_sl_is_read(module: TestClient) -> None:
+    """Its 10 mg is no strength of the sublingual product: the oral tablet, whose duration is checked."""
+    request = fixture(SANDBOX)
+    concept = request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
+    concept.pop("coding")
+    concept["text"] = f"cyclobenzaprine {'1' * LONG} 10 mg tablet SL"  # no sublingual product's strength
+    assert duration_card(module, request)["indicator"] == "warning"
+
+
+def test_a_strength_past_any_number_beside_sl_is_no_strength(module: TestClient) -> None:
+    """10^100000 mg is no float: the "SL" stands (a 500 before: infinity has no rounding)."""
+    request = fixture(SANDBOX)
+    concept = request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
+    concept.pop("coding")
+    concept["text"] = f"cyclobenzaprine 1{'0' * LONG} mg tablet SL"
+    assert cards_for(answered(module, request), DURATION) == []  # the sublingual product: exempt
+
+
+def test_a_long_condition_display_with_an_at_sign_is_shown_as_text(module: TestClient) -> None:
+    request = fixture(CIRRHOSIS)
+    condition = request["prefetch"]["conditions"]["entry"][0]["resource"]
+    display = "Cirrhosis " + "a" * LONG + "@"
+    condition["code"]["text"] = display
+    for coding in condition["code"]["coding"]:
+        coding["display"] = display
+    (card,) = cards_for(answered(module, request), "cyclobenzaprine-hepatic-impairment")
+    assert "a" * 1000 in card["detail"]
