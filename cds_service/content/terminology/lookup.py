@@ -20,16 +20,20 @@ def _exactness(drug: Drug) -> int:
 
 
 def _with_release(component: Drug, groups: list[Drug]) -> Drug:
-    """A component (a strength, no dose form) with the release and route a dose form group of
-    its ingredient listed beside it says: Epic listing the 15 mg component and "Amrix Pill" but
-    no product read an extended-release capsule as immediate release."""
+    """A component (a strength, no dose form) or a dose form group with the release, route and
+    strength what is listed beside it says (a group of its ingredient, the order's words): Epic
+    listing the 15 mg component and "Amrix Pill" but no product read an extended-release capsule
+    as immediate release. RxNorm's "Pill" group holds sublingual tablets too ("cyclobenzaprine
+    Pill" beside "Tonmya ... sublingual tablet" was read as oral, its long course cut)."""
     if not groups:
         return component
+    sublingual = component.sublingual or any(g.sublingual for g in groups)
     return dataclasses.replace(
         component,
         extended_release=component.extended_release or any(g.extended_release for g in groups),
-        sublingual=component.sublingual or any(g.sublingual for g in groups),
-        route=component.route or groups[0].route,
+        sublingual=sublingual,
+        route="sublingual" if sublingual else component.route or next((g.route for g in groups if g.route), None),
+        strength_mg=component.strength_mg or next((g.strength_mg for g in groups if g.strength_mg), None),
     )
 
 
@@ -96,7 +100,9 @@ class Terminology:
             # Named as the order names it: RxNorm's name of a component or a group ("Amrix Pill")
             # is no product a prescriber wrote. A component takes what a group of it adds.
             groups = [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient]
-            groups += filter(None, [self._reader.drug(best.name)])  # "15 MG [Amrix]": a brand's release
+            # "15 MG [Amrix]": a brand's release; the order's words, of the same ingredient.
+            said = (self._reader.drug(best.name), self._reader.drug(text or "", coded_mg=best.strength_mg))
+            groups += [d for d in said if d is not None and d.ingredient == best.ingredient]
             drug = _with_release(best, groups)
             return dataclasses.replace(drug, name=one_line(text)) if text and text.strip() else drug
         named = next(

@@ -39,7 +39,8 @@ def route_named(name: str) -> str | None:
 # RxNorm spells the release form out; order text often abbreviates it (upper case only, so that
 # ordinary words are not read as one).
 _SUBLINGUAL = re.compile(r"(?i:\bsublingual\b)|\bSL\b")
-_EXTENDED = re.compile(r"(?i:\bextended[- ]release\b)|\b(?:ER|XR|XL|SR|CR)\b")
+# RxNorm's "24 HR" before a name: an extended-release product ("24 hr capsule").
+_EXTENDED = re.compile(r"(?i:\bextended[- ]release\b|\b(?:12|24)[- ]?(?:hr|hour)\b)|\b(?:ER|XR|XL|SR|CR)\b")
 
 
 def release_named(name: str) -> str | None:
@@ -80,7 +81,9 @@ class NameReader:
             if brand.release == "sublingual" and brand.strength_mg is not None:
                 self._sublingual_mg.setdefault(brand.ingredients[0], set()).add(brand.strength_mg)
 
-    def drug(self, label: str, rxcui: str | None = None) -> Drug | None:
+    def drug(self, label: str, rxcui: str | None = None, coded_mg: float | None = None) -> Drug | None:
+        """The drug ``label`` names; ``coded_mg`` a strength its code gives (a component's), which
+        its "SL" must fit as the words' own strengths must."""
         found: list[tuple[int, tuple[str, ...]]] = [
             (m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)
         ]
@@ -94,7 +97,7 @@ class NameReader:
         primary = next((i for i in named if i in self._relevant), named[0])
         releases = {release_named(label), *(brand.release for _, brand in brands)} - {None}
         if "sublingual" in releases and not any(brand.release == "sublingual" for _, brand in brands):
-            releases -= self._no_such_sublingual(primary, label)
+            releases -= self._no_such_sublingual(primary, label, coded_mg)
         strengths = {brand.strength_mg for _, brand in brands if brand.ingredients[0] == primary}
         return Drug(
             ingredient=primary,
@@ -107,12 +110,13 @@ class NameReader:
             route="sublingual" if "sublingual" in releases else route_named(label),
         )
 
-    def _no_such_sublingual(self, ingredient: str, label: str) -> set[str]:
+    def _no_such_sublingual(self, ingredient: str, label: str, coded_mg: float | None) -> set[str]:
         """{"sublingual"} when the words' "SL" cannot be so: they state a strength no sublingual
         product of the ingredient has ("cyclobenzaprine 10 mg tablet SL": Tonmya is 2.8 mg only),
         read as the oral tablet, the duration card and the 5 mg swap with it, not as Tonmya."""
         known = self._sublingual_mg.get(ingredient)
         stated = [v for mg in _MG.findall(label) if math.isfinite(v := float(mg.replace(",", ".")))]  # 10^400: inf
+        stated += [coded_mg] if coded_mg else []
         # A dose of the product's tablets ("5.6 mg SL", two of 2.8 mg) is its strength too.
         of_it = any(round(mg / k) >= 1 and abs(mg / k - round(mg / k)) < 1e-6 for mg in stated for k in known or ())
         return {"sublingual"} if known and stated and not of_it else set()
