@@ -91,6 +91,23 @@ def step_group(dosage: dict[str, Any], index: int) -> object:
     return sequence if sequence is not None else ("step", index)
 
 
+def running_groups(dosages: list[dict[str, Any]]) -> list[list[int]]:
+    """The instructions' places in the list, grouped as they run together (``step_group``), the
+    groups in the order they run: by ``sequence``, then by the start of their bounds period, then
+    as listed. What a taper's steps are cut by (the duration update) and counted by (a swap)."""
+    groups: dict[object, list[int]] = {}
+    for index in sorted(range(len(dosages)), key=lambda index: _running_order(index, dosages[index])):
+        groups.setdefault(step_group(dosages[index], index), []).append(index)
+    return list(groups.values())
+
+
+def _running_order(index: int, dosage: dict[str, Any]) -> tuple[int, str, int]:
+    sequence = as_int(dosage.get("sequence"))
+    ordinal = sequence if sequence is not None else 1 << 30
+    start = as_obj(repeat_of(dosage).get("boundsPeriod")).get("start")
+    return ordinal, start if isinstance(start, str) else "~", index
+
+
 def units_per_day(
     dosages: list[dict[str, Any]], units: Iterable[float | None], rates: Iterable[float | None]
 ) -> float | None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, step_group, unit_of
+from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, running_groups, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import days_of, step_days
 from cds_service.fhir.dialect import dialect
@@ -173,11 +173,8 @@ def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[d
     giving a group's instructions the group's length would lengthen its shorter ones."""
     if len(steps) == 1:
         return [(steps[0], limit_days)]
-    groups: dict[object, list[dict[str, Any]]] = {}
-    for index, dosage in sorted(enumerate(steps), key=_step_order):
-        groups.setdefault(step_group(dosage, index), []).append(dosage)
     remaining, trimmed = limit_days, []
-    for group in groups.values():
+    for group in ([steps[index] for index in places] for places in running_groups(steps)):
         if remaining <= 0:
             break
         lengths = [step_days(dosage) for dosage in group]
@@ -189,15 +186,6 @@ def _trimmed_steps(steps: list[dict[str, Any]], limit_days: int) -> list[tuple[d
         ]
         remaining -= allotted
     return trimmed
-
-
-def _step_order(indexed: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
-    """Steps run by ``sequence``, then by the start of their bounds period, then as listed."""
-    index, dosage = indexed
-    sequence = as_int(dosage.get("sequence"))
-    ordinal = sequence if sequence is not None else 1 << 30
-    start = as_obj(repeat_of(dosage).get("boundsPeriod")).get("start")
-    return ordinal, start if isinstance(start, str) else "~", index
 
 
 def _unit_of(order: Order) -> dict[str, str]:
