@@ -16,6 +16,7 @@ from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
 from cds_service.rules.actions import UCUM, writable_repeat
 from cds_service.rules.safe_update import safe_update
+from cds_service.rules.taper_count import taper_units
 
 
 def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str, Any]:
@@ -31,8 +32,8 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     fields = dialect(resource)
     steps = dosages_of(resource)
     kept: list[dict[str, Any]] = []
-    new_rates: list[float | None] = []
-    for dosage, rate, capped in zip(steps, _rates(order, steps), capped_rates(order, steps, max_per_day), strict=True):
+    new_rates = capped_rates(order, steps, max_per_day)
+    for dosage, rate, capped in zip(steps, _rates(order, steps), new_rates, strict=True):
         if capped == 0 and rate != 0:  # its group's share is used up
             continue
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
@@ -43,7 +44,6 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
                 repeat.pop(key, None)
             repeat.update({"frequency": capped, "period": 1, fields.period_unit: "d"})
         kept.append(dosage)
-        new_rates.append(capped)
     if len(kept) < len(steps):
         resource["dosageInstruction"] = kept
     recount(order, resource, form, new_rates)
@@ -77,24 +77,30 @@ def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
 
 
 def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
-    """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, at
-    ``rates`` a day per instruction), for the days of a fill the draft states (its bounds, else its
-    supply) where it has one instruction, else the days its count lasted: two 2.8 mg tablets a
-    day, 28 for 14 days, become one a day, 14; "14 capsules" of a tablet become 14 tablets. Read
-    at the highest dose of a range instead, 1–2 tablets every 8 hours for 20 days (60) became 30
-    one-tablet doses, ten days' worth. A quantity not counted in units (mL) stays, as does a count
-    whose days cannot be read."""
+    """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, ``rates`` a
+    day for each of the draft's instructions, 0 for one left out), for the days of a fill the draft
+    states (its bounds, else its supply) where it has one instruction, else the days its count
+    lasted: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a
+    tablet become 14 tablets. Read at the highest dose of a range instead, 1–2 tablets every 8
+    hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A taper is counted step by
+    step, each step for its own days, over its supply or the days its count lasted
+    (``rules.taper_count``); at its highest step only where a step cannot be read. A quantity not
+    counted in units (mL) stays, as does a count whose days cannot be read."""
     dispense = as_obj(resource.get("dispenseRequest"))
     quantity = dispense.get("quantity")
     if not isinstance(quantity, dict) or unit_of(quantity) not in COUNT_UNITS:
         return
-    steps = dosages_of(resource)
+    steps = dosages_of(order.resource)
     value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
     counted = {**quantity, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
     supply = days_of(dispense.get("expectedSupplyDuration"))
-    if len(steps) == 1 and value is not None and daily and supply and 1 <= supply < 1e5:  # one instruction:
+    supply = supply if supply is not None and 1 <= supply < 1e5 else None  # a 12-hour supply is none
+    stepped = taper_units(order, rates, supply, value) if len(steps) > 1 else None
+    if len(steps) == 1 and value is not None and daily and supply:  # one instruction:
         days = min(supply, order.planned_days or supply)  # its bounds before its supply (§1), as planned
         counted["value"] = math.ceil(daily * days - 1e-9)  # never above the draft's: ``safe_update``
+    elif stepped is not None:
+        counted["value"] = math.ceil(stepped - 1e-9)  # never above the draft's either
     elif value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
         counted["value"] = math.ceil(value * daily / order.units_per_day - 1e-9)
     dispense["quantity"] = counted
