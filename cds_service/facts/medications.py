@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.content.terminology.names import says_sublingual
 from cds_service.facts.model import MEDICATION_REQUESTS
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, full_urls, has_words, resource_list
 from cds_service.protocol.request import MAX_ID
@@ -120,6 +121,27 @@ class MedicationIndex:
         # The Medication is the record, the display a label: it stands in only for words the code lacks.
         words = as_str(code.get("text")) or any(as_str(as_obj(c).get("display")) for c in as_list(code.get("coding")))
         return code if words or not display else {**code, "text": display}
+
+
+def sublingual_unread(drug: Drug | None, raw: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The words naming a raw MedicationRequest's drug that say sublingual ("SL") where the drug
+    was read as another form (a code of an oral product, or a strength no sublingual product
+    comes in: ``Terminology.drug``), as (object, key) to read or rewrite: its concept's text and
+    codings' displays, its reference's display, and those of the contained Medication the
+    reference leads to, what an EHR shows as the drug's name."""
+    if drug is None or drug.sublingual:
+        return []
+    concepts = [_one(raw.get("medicationCodeableConcept"))]
+    labels: list[tuple[dict[str, Any], str]] = []
+    if (reference := _one(raw.get("medicationReference"))) is not None:
+        labels.append((reference, "display"))
+        if (ref := _reference_text(reference)).startswith("#"):
+            contained = as_list(raw.get("contained"))
+            concepts += [_one(c.get("code")) for c in contained if _is_medication(c, ref[1:])]
+    for concept in filter(None, concepts):
+        labels.append((concept, "text"))
+        labels += [(coding, "display") for coding in as_list(concept.get("coding")) if isinstance(coding, dict)]
+    return [(holder, key) for holder, key in labels if has_words(holder.get(key)) and says_sublingual(holder[key])]
 
 
 def names_nothing(concept: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
-from cds_service.facts.medications import MedicationIndex
+from cds_service.facts.medications import MedicationIndex, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
 from cds_service.fhir.json import as_str, bundle_resources
@@ -39,6 +39,10 @@ WORDS_ONLY_REASON = (
 WORDS_LEFT_OUT = (
     "Accepting a change leaves out the order's sig text and patient instructions, written for the "
     "order as it was: re-enter any that still apply."
+)
+SUBLINGUAL_LEFT_OUT = (
+    'The drug\'s name on this order says sublingual ("SL"), which its code or stated strength rules out: '
+    'it was checked as the oral form, and accepting a change takes "SL" out of that name.'
 )
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
@@ -84,6 +88,12 @@ def words_left_out(order: Order) -> str | None:
     """What a card offering an update says of the draft's words for it, which the update leaves
     out (``rules.safe_update``): "take with food" may still apply, and only the clinician knows."""
     return WORDS_LEFT_OUT if any(instruction_words(d) for d in dosages_of(order.resource)) else None
+
+
+def sublingual_left_out(order: Order) -> str | None:
+    """What a card offering an update says of an "SL" its drug was not read by, which the update
+    leaves out of the drug's name (``rules.safe_update.named_as_read``): the prescriber wrote it."""
+    return SUBLINGUAL_LEFT_OUT if sublingual_unread(order.drug, order.resource) else None
 
 
 def _words_only(order: Order) -> bool:

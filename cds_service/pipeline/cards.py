@@ -23,7 +23,7 @@ from cds_service.content.cards import (
 from cds_service.content.markdown import inert, may_be_active
 from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.orders import no_change_reason, words_left_out
+from cds_service.facts.orders import no_change_reason, sublingual_left_out, words_left_out
 from cds_service.facts.sig import medication_order
 from cds_service.fhir.json import copy_json
 from cds_service.fhir.versions import to_r4
@@ -105,10 +105,9 @@ def render(
         detail = variant.detail.format(**{name: inert(value) for name, value in facts.items()})
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"
-    if any(a["type"] == "update" for p in finding.proposals for a in p.actions) and (
-        words := words_left_out(finding.order)
-    ):
-        detail += f"\n\n{words}"
+    if any(a["type"] == "update" for p in finding.proposals for a in p.actions):
+        for words in filter(None, (sublingual_left_out(finding.order), words_left_out(finding.order))):
+            detail += f"\n\n{words}"
     if finding.also_flagged:
         detail += "\n\nAlso flagged: " + " ".join(
             inert(said) + ("" if said.endswith("?") else ".") for said in finding.also_flagged

@@ -1,16 +1,19 @@
 """Every update is safe to accept (clinical specification §2): whatever a rule changed in the
 draft, the update dispenses no more than the draft ordered, leaves no contained resource
-that nothing references (FHIR dom-3), and keeps none of the draft's words for the order (they
-described it before the change). Applied by the rules' builders of an update as they make it
-(``rules.duration_update``, ``rules.product_swap``, ``rules.common``), and again to every update
-by ``pipeline.cards`` as it composes the other findings' limits into it (there may be none).
+that nothing references (FHIR dom-3), keeps none of the draft's words for the order (they
+described it before the change), and names its drug without an "SL" the drug was not read by.
+Applied by the rules' builders of an update as they make it (``rules.duration_update``,
+``rules.product_swap``, ``rules.common``), and again to every update by ``pipeline.cards`` as it
+composes the other findings' limits into it (there may be none).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cds_service.content.terminology.names import without_sublingual
 from cds_service.facts.dose import dosages_of
+from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 
@@ -27,7 +30,21 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
         value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
         if quantity is not None and (value is None or value > limit):
             dispense["quantity"] = copy_json(ordered)
-    return without_orphans(without_stale_words(resource))
+    return without_orphans(without_stale_words(named_as_read(order, resource)))
+
+
+def named_as_read(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` naming its drug without the "SL" the draft's drug was not read by: written
+    "cyclobenzaprine 10 mg tablet SL" (no sublingual product comes in 10 mg), it was read, and
+    changed, as the oral tablet, and sent back so named it was a sublingual order to the EHR that
+    shows it. Only those words go: the rest is the prescriber's own, as the cards name it (a swap
+    names its new product anyway); the card says so (``facts.orders.sublingual_left_out``)."""
+    for holder, key in sublingual_unread(order.drug, resource):
+        if named := without_sublingual(holder[key]):
+            holder[key] = named
+        else:
+            del holder[key]
+    return resource
 
 
 def without_stale_words(resource: dict[str, Any]) -> dict[str, Any]:

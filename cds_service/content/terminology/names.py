@@ -50,6 +50,21 @@ def release_named(name: str) -> str | None:
     return "extended" if _EXTENDED.search(name) else None
 
 
+def says_sublingual(name: str) -> bool:
+    return bool(_SUBLINGUAL.search(name))
+
+
+# The same words, with the brackets or the comma they may stand in: "10 mg tablet (SL)".
+_SUBLINGUAL_SAID = re.compile(r"\(\s*(?:(?i:sublingual)|SL)\s*\)|[,;]?\s*(?:(?i:\bsublingual\b)|\bSL\b)")
+
+
+def without_sublingual(name: str) -> str:
+    """``name`` without the words that say sublingual, the rest as written: for a drug read as
+    another form, "cyclobenzaprine 10 mg tablet SL" (no sublingual product comes in 10 mg) names
+    what was read, "cyclobenzaprine 10 mg tablet". "" where those words were all it said."""
+    return re.sub(r" (?=[,;])", "", " ".join(_SUBLINGUAL_SAID.sub(" ", name).split())).strip(" ,;-/")
+
+
 @dataclass(frozen=True)
 class Brand:
     """A brand name and what it stands for: Amrix is extended-release cyclobenzaprine."""

@@ -1,0 +1,126 @@
+"""An order whose words say "SL" where its code or stated strength rules a sublingual product out
+("cyclobenzaprine 10 mg tablet SL": Tonmya is 2.8 mg only) is read as the oral tablet, and an
+update sent back names it so: it kept "SL" in the drug's name, a sublingual order to the EHR that
+shows it, beside the oral tablet the service read, checked and changed. The card says so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.facts.orders import SUBLINGUAL_LEFT_OUT
+from tests.conftest import answered, fixture
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SL_10MG = "cyclobenzaprine 10 mg tablet SL"
+# The sandbox's 30-day order, coded by the ingredient with the words "… SL": the duration card.
+DURATION = "cyclobenzaprine-duration/fires-10mg-tablet-sl-no-sublingual-product-has.json"
+# 70 years old, 10 mg three times a day for 30 days: the 5 mg swap and the duration card.
+SWAP = "cyclobenzaprine-older-adult/fires-composed-swap-10mg-tid-30-days-age-70.json"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def draft_of(request: dict[str, Any]) -> dict[str, Any]:
+    resource: dict[str, Any] = request["context"]["draftOrders"]["entry"][0]["resource"]
+    return resource
+
+
+def updates(body: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each update offered, with the card offering it."""
+    return [
+        (card, action["resource"])
+        for card in body["cards"]
+        for suggestion in card.get("suggestions", ())
+        for action in suggestion["actions"]
+        if action["type"] == "update"
+    ]
+
+
+def named(resource: dict[str, Any]) -> str:
+    """Every word naming the drug in a resource sent back: its concept, its reference, what it contains."""
+    return json.dumps([resource.get(key) for key in ("medicationCodeableConcept", "medicationReference", "contained")])
+
+
+def by_ingredient_code(draft: dict[str, Any]) -> None:
+    draft["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "21949"}], "text": SL_10MG}
+
+
+def by_product_code(draft: dict[str, Any]) -> None:
+    """The oral tablet's own code, the words against it: the code is read."""
+    draft["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "828348", "display": SL_10MG}]}
+
+
+def by_contained_medication(draft: dict[str, Any]) -> None:
+    """Epic's shape: a contained Medication, the reference's display beside it."""
+    draft.pop("medicationCodeableConcept", None)
+    draft["contained"] = [
+        {
+            "resourceType": "Medication",
+            "id": "med1",
+            "code": {"coding": [{"system": RXNORM, "code": "21949"}], "text": SL_10MG},
+        }
+    ]
+    draft["medicationReference"] = {"reference": "#med1", "display": "cyclobenzaprine 10 mg sublingual tablet"}
+
+
+@pytest.mark.parametrize("name", [DURATION, SWAP])
+@pytest.mark.parametrize("coded", [by_ingredient_code, by_product_code, by_contained_medication])
+def test_an_update_names_the_drug_without_the_sl_it_was_not_read_by(
+    client: TestClient, name: str, coded: Callable[[dict[str, Any]], None]
+) -> None:
+    request = fixture(name)
+    coded(draft_of(request))
+    offered = updates(answered(client, request))
+    assert offered, "no update offered"
+    for card, resource in offered:
+        words = named(resource)
+        assert " SL" not in words and "sublingual" not in words.lower(), words
+        assert "cyclobenzaprine 10 mg tablet" in words or "828320" in words, words  # as read, or the swap's product
+        assert SUBLINGUAL_LEFT_OUT in card["detail"]
+
+
+def test_the_21_day_update_keeps_the_rest_of_the_words_as_the_prescriber_wrote_them(client: TestClient) -> None:
+    request = fixture(DURATION)
+    [(_, resource)] = updates(answered(client, request))
+    assert resource["medicationCodeableConcept"] == {
+        "coding": [{"system": RXNORM, "code": "21949", "display": "cyclobenzaprine"}],
+        "text": "cyclobenzaprine 10 mg tablet",
+    }
+
+
+def test_a_contained_medication_is_renamed_in_place(client: TestClient) -> None:
+    request = fixture(DURATION)
+    by_contained_medication(draft_of(request))
+    [(_, resource)] = updates(answered(client, request))
+    assert resource["medicationReference"] == {"reference": "#med1", "display": "cyclobenzaprine 10 mg tablet"}
+    assert [c["code"]["text"] for c in resource["contained"]] == ["cyclobenzaprine 10 mg tablet"]
+
+
+def test_a_dstu2_order_is_renamed_as_well(client: TestClient) -> None:
+    request = fixture("fhir-versions/dstu2-cyclobenzaprine-10mg-tid-30-days.json")
+    draft_of(request)["medicationCodeableConcept"]["text"] = "Cyclobenzaprine 10 MG Oral Tablet (SL)"
+    offered = updates(answered(client, request))
+    assert offered
+    for _, resource in offered:
+        assert resource["resourceType"] == "MedicationOrder"
+        assert "SL" not in named(resource), named(resource)
+
+
+def test_a_sublingual_order_keeps_its_sl(client: TestClient) -> None:
+    """Read as Tonmya ("5.6 mg SL", two of its 2.8 mg tablets), the words are what was read: the
+    once-a-day change keeps them, and the card says nothing of them."""
+    request = fixture("cyclobenzaprine-older-adult/fires-sublingual-5.6mg-age-70.json")
+    draft_of(request)["medicationCodeableConcept"] = {"text": "cyclobenzaprine 5.6 mg SL"}
+    offered = updates(answered(client, request))
+    assert offered
+    for card, resource in offered:
+        assert resource["medicationCodeableConcept"] == {"text": "cyclobenzaprine 5.6 mg SL"}
+        assert SUBLINGUAL_LEFT_OUT not in card["detail"]
