@@ -78,9 +78,10 @@ def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
 
 def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
     """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, ``rates`` a
-    day for each of the draft's instructions, 0 for one left out), for the days of a fill the draft
-    states (its bounds, else its supply) where it has one instruction, else the days its count
-    lasted: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a
+    day for each of the draft's instructions, 0 for one left out). One instruction: for the days
+    one fill covers (its supply, else the days its count lasted), no more than the course's (its
+    bounds first, §1), the supply then saying those days; a count with no unit is of units, as the
+    facts read it: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a
     tablet become 14 tablets. Read at the highest dose of a range instead, 1–2 tablets every 8
     hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A taper is counted step by
     step, each step for its own days, over its supply or the days its count lasted
@@ -88,7 +89,7 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     counted in units (mL) stays, as does a count whose days cannot be read."""
     dispense = as_obj(resource.get("dispenseRequest"))
     quantity = dispense.get("quantity")
-    if not isinstance(quantity, dict) or unit_of(quantity) not in COUNT_UNITS:
+    if not isinstance(quantity, dict) or unit_of(quantity) not in (*COUNT_UNITS, ""):  # no unit: as ``facts`` count
         return
     steps = dosages_of(order.resource)
     value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
@@ -96,11 +97,19 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     supply = days_of(dispense.get("expectedSupplyDuration"))
     supply = supply if supply is not None and 1 <= supply < 1e5 else None  # a 12-hour supply is none
     stepped = taper_units(order, rates, supply, value) if len(steps) > 1 else None
-    if len(steps) == 1 and value is not None and daily and supply:  # one instruction:
-        days = min(supply, order.planned_days or supply)  # its bounds before its supply (§1), as planned
+    lasted = value / order.units_per_day if value is not None and order.units_per_day else None
+    fill = supply if supply is not None else lasted  # the days one fill covers
+    if len(steps) == 1 and daily and fill is not None and math.isfinite(daily * fill):  # one instruction:
+        days = min(fill, order.planned_days or fill)  # its bounds before its fill (§1), as planned
         counted["value"] = math.ceil(daily * days - 1e-9)  # never above the draft's: ``safe_update``
+        if supply is not None and days < supply:  # 15 tablets for a 5-day course is no 30-day supply
+            dispense["expectedSupplyDuration"] = {"value": _number(days), "unit": "days", "system": UCUM, "code": "d"}
     elif stepped is not None:
         counted["value"] = math.ceil(stepped - 1e-9)  # never above the draft's either
-    elif value is not None and order.units_per_day and daily and math.isfinite(value * daily / order.units_per_day):
-        counted["value"] = math.ceil(value * daily / order.units_per_day - 1e-9)
+    elif lasted is not None and daily and math.isfinite(daily * lasted):  # a taper's step not read: its highest
+        counted["value"] = math.ceil(daily * lasted - 1e-9)
     dispense["quantity"] = counted
+
+
+def _number(days: float) -> float | int:
+    return int(days) if float(days).is_integer() else round(days, 2)

@@ -1,0 +1,66 @@
+"""A dose swap of one instruction dispenses the days one fill covers at the new dose, bounded by
+the course (clinical specification §1: its bounds before its supply), and says that supply: two
+tablets three times a day for 5 days, 90 dispensed, became 45 one-tablet doses (15 days' worth
+of a 5-day course) where no supply was stated; a quantity with no unit, which the duration reads
+as tablets, was left as ordered (126 for 21 days of 1, where 63 are taken); and 15 tablets for a 5-day
+course went out as a 30-day supply (an adversarial review and a pharmacist's)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import answered, cards_for, fixture
+from tests.test_swap_counts_a_taper import START_DOSE_RULES, TAPER, UCUM, dispense, step, tablets
+
+TWO_TID = step(3, tablets(2))
+FIVE_DAYS_OF_TWO_TID = step(3, tablets(2), days=5)
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def swapped_fill(client: TestClient, dosage: dict[str, Any], fill: dict[str, Any]) -> dict[str, Any]:
+    """The dispense request of the 5 mg swap the older-adult card offers for the draft."""
+    request = fixture(TAPER)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"] = [copy.deepcopy(dosage)]
+    draft["dispenseRequest"] = fill
+    body = answered(client, request)
+    [swapped] = [
+        action["resource"]["dispenseRequest"]
+        for rule in START_DOSE_RULES
+        for card in cards_for(body, rule)
+        for suggestion in card.get("suggestions", ())
+        for action in suggestion["actions"]
+        if action["type"] == "update"
+    ]
+    return dict(swapped)
+
+
+def test_a_course_shorter_than_its_count_is_dispensed_for_its_days(client: TestClient) -> None:
+    assert swapped_fill(client, FIVE_DAYS_OF_TWO_TID, dispense(90))["quantity"]["value"] == 15
+
+
+def test_a_quantity_with_no_unit_is_recounted_as_tablets(client: TestClient) -> None:
+    fill = {"quantity": {"value": 126}, "expectedSupplyDuration": dispense(0, 21)["expectedSupplyDuration"]}
+    assert swapped_fill(client, TWO_TID, fill)["quantity"]["value"] == 63
+
+
+def test_the_supply_is_the_course_it_dispenses_for(client: TestClient) -> None:
+    swapped = swapped_fill(client, FIVE_DAYS_OF_TWO_TID, dispense(90, 30))
+    assert swapped["quantity"]["value"] == 15
+    assert swapped["expectedSupplyDuration"] == {"value": 5, "unit": "days", "system": UCUM, "code": "d"}
+
+
+def test_a_supply_the_course_fills_is_kept(client: TestClient) -> None:
+    """21 days of two three times a day, 126 tablets: 63 of the 5 mg tablet, the 21-day supply as sent."""
+    request = dispense(126, 21)
+    swapped = swapped_fill(client, TWO_TID, request)
+    assert swapped["quantity"]["value"] == 63
+    assert swapped["expectedSupplyDuration"] == request["expectedSupplyDuration"]
