@@ -81,3 +81,25 @@ def test_a_long_condition_display_with_an_at_sign_is_shown_as_text(module: TestC
         coding["display"] = display
     (card,) = cards_for(answered(module, request), "cyclobenzaprine-hepatic-impairment")
     assert "a" * 1000 in card["detail"]
+
+
+def with_drug_named(text: str) -> dict[str, Any]:
+    request = fixture(SANDBOX)
+    concept = request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
+    concept.pop("coding")
+    concept["text"] = text
+    return request
+
+
+@pytest.mark.parametrize("junk", ["1.", "a@", "c "])
+def test_a_drug_named_among_many_short_words_is_read(module: TestClient, junk: str) -> None:
+    """A word each two characters: the 330 ingredients and brands were each tried at every one
+    (4 MB of "1." took 25 s); the trie of their letters reads the name, the tablet and its route."""
+    request = with_drug_named(f"Flexeril {junk * (LONG * 20)} 10 mg oral tablet")
+    assert duration_card(module, request)["indicator"] == "warning"
+
+
+def test_a_brand_spelled_with_a_long_s_is_no_error(module: TestClient) -> None:
+    """A case-blind "Soma" matched "\u017foma" (U+017F), which is no brand's name in lower case: a 500."""
+    said = [answered(module, with_drug_named(f"{soma} 350 mg tablet"))["cards"] for soma in ("\u017foma", "Soma")]
+    assert [[card["summary"] for card in cards] for cards in said] == [[], []]

@@ -9,38 +9,43 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cds_service.content.terminology.model import Drug
 from cds_service.fhir.coding import one_line
 
 # First match wins: a "Sublingual Tablet" is sublingual, an "Ophthalmic Solution" ophthalmic.
+# Each route's words, whole; "inhal" begins any word of its own (inhaler, inhalation).
 ROUTES = (
-    ("ophthalmic", r"ophthalmic|eye drops?"),
-    ("otic", r"otic|ear drops?"),
-    ("sublingual", r"sublingual"),
-    ("buccal", r"buccal"),
-    ("transdermal", r"transdermal"),
-    ("nasal", r"nasal"),
-    ("rectal", r"rectal"),
-    ("vaginal", r"vaginal"),
-    ("inhalation", r"inhal\w*"),
-    ("injectable", r"injectable|injection|prefilled syringe|cartridge|auto-injector"),
-    ("topical", r"topical|cream|ointment|lotion"),
-    ("oral", r"oral|tablet|capsule|pill|elixir|syrup"),
+    ("ophthalmic", ("ophthalmic", "eye drop", "eye drops")),
+    ("otic", ("otic", "ear drop", "ear drops")),
+    ("sublingual", ("sublingual",)),
+    ("buccal", ("buccal",)),
+    ("transdermal", ("transdermal",)),
+    ("nasal", ("nasal",)),
+    ("rectal", ("rectal",)),
+    ("vaginal", ("vaginal",)),
+    ("inhalation", ("inhal",)),
+    ("injectable", ("injectable", "injection", "prefilled syringe", "cartridge", "auto-injector")),
+    ("topical", ("topical", "cream", "ointment", "lotion")),
+    ("oral", ("oral", "tablet", "capsule", "pill", "elixir", "syrup")),
 )
-_ROUTES = tuple((route, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for route, words in ROUTES)
+_ROUTE_OF = {word: (rank, route) for rank, (route, words) in enumerate(ROUTES) for word in words}
 
 
 def route_named(name: str) -> str | None:
-    """The route a name states; None when it states none (an RxNorm component, most free text)."""
-    return next((route for route, words in _ROUTES if words.search(name)), None)
+    """The route a name states; None when it states none (an RxNorm component, most free text).
+    Every route's words in one pass (twelve passes took 0.9 s on 1 MB of "1.")."""
+    first = min((_ROUTE_OF[m.group(1).lower()] for m in _ROUTE_WORDS.finditer(name)), default=None)
+    return first[1] if first else None
 
 
 # RxNorm spells the release form out; order text often abbreviates it (upper case only, so that
 # ordinary words are not read as one).
-_SUBLINGUAL = re.compile(r"(?i:\bsublingual\b)|\bSL\b")
-# RxNorm's "24 HR" before a name: an extended-release product ("24 hr capsule").
-_EXTENDED = re.compile(r"(?i:\bextended[- ]release\b|\b(?:12|24)[- ]?(?:hr|hour)\b)|\b(?:ER|XR|XL|SR|CR)\b")
+# A word's first letter looked at first: most words' start is no more than that. RxNorm's "24 HR"
+# before a name is an extended-release product ("24 hr capsule").
+_SUBLINGUAL = re.compile(r"\b(?=(?i:s))(?:(?i:sublingual)|SL)\b")
+_EXTENDED = re.compile(r"\b(?=(?i:[ecsx12]))(?:(?i:extended[- ]release|(?:12|24)[- ]?(?:hr|hour))|ER|XR|XL|SR|CR)\b")
 
 
 def release_named(name: str) -> str | None:
@@ -77,8 +82,38 @@ class Brand:
 
 def words(names: Iterable[str]) -> re.Pattern[str]:
     """Any of ``names`` as whole words, case-insensitive, the longest first."""
-    ordered = sorted(map(re.escape, set(names)), key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(ordered) + r")\b", re.IGNORECASE) if ordered else re.compile(r"(?!)")
+    return re.compile(rf"{_any_of(names)}\b", re.IGNORECASE)
+
+
+def _any_of(names: Iterable[str]) -> str:
+    """A pattern of any of ``names`` from a word's start, the longest first, in group 1: a trie of
+    their letters behind a look at the first. An alternation of each name whole was tried name by
+    name at every word's start, and 1 MB of "1." (a word each two characters) took 5 s to read
+    (an adversarial review); a trie tries one alternative a next letter. Letters match in either
+    ASCII case only: a name is looked up by its match in lower case, and "\u017foma" (a long s),
+    which a case-blind "soma" matched, was no key: a 500."""
+    trie: dict[str, Any] = {}
+    for name in set(names):
+        node = trie
+        for letter in name.lower():
+            node = node.setdefault(letter, {})
+        node[""] = {}  # a name ends here
+    if not trie:
+        return "(?!)"
+    first = "".join(sorted(map(re.escape, trie)))
+    return rf"\b(?a:(?=[{first}])({_longest_first(trie)}))"
+
+
+def _longest_first(node: dict[str, Any]) -> str:
+    """A trie's names as a pattern: a longer name before the one ending here (``?`` is greedy,
+    and backtracks to it when the longer is not a whole word)."""
+    longer = [re.escape(letter) + _longest_first(rest) for letter, rest in sorted(node.items()) if letter]
+    if not longer:
+        return ""
+    return f"(?:{'|'.join(longer)}){'?' if '' in node else ''}"
+
+
+_ROUTE_WORDS = re.compile(rf"{_any_of(_ROUTE_OF)}(?:(?<=inhal)\w*)?\b", re.IGNORECASE)
 
 
 class NameReader:
