@@ -56,7 +56,9 @@ def release_named(name: str) -> str | None:
 
 
 def says_sublingual(name: str) -> bool:
-    return bool(_SUBLINGUAL.search(name))
+    """Asked of every update's drug names: most have neither "SL" nor "sublingual", which a
+    substring scan in C tells before the pattern (1.6 µs a name) is tried."""
+    return ("SL" in name or "ublingual" in name.lower()) and _SUBLINGUAL.search(name) is not None
 
 
 # The same words, with the brackets or the comma they may stand in: "10 mg tablet (SL)".
