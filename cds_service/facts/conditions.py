@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition
+from cds_service.facts.history import Condition
 from cds_service.fhir.coding import ICD10CM, Code, on_one_line, one_line
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo

@@ -15,8 +15,9 @@ import orjson
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import dosages_of, repeat_of
+from cds_service.facts.history import LISTED, START_UNRECORDED, Course
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
-from cds_service.facts.model import LISTED, MEDICATION_REQUESTS, START_UNRECORDED, Course
+from cds_service.facts.model import MEDICATION_REQUESTS
 from cds_service.facts.sig import (
     CoursePlan,
     PlanInputs,

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from cds_service.content.terminology import Terminology
 from cds_service.facts.conditions import read_conditions
 from cds_service.facts.courses import read_courses
+from cds_service.facts.history import Condition, Course
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import (
     BIRTH_DATE,
@@ -24,8 +25,6 @@ from cds_service.facts.model import (
     NO_BIRTH_DATE,
     NO_PATIENT,
     WITHDRAWN,
-    Condition,
-    Course,
     Order,
     PatientContext,
     Procedure,

@@ -27,8 +27,9 @@ from datetime import date
 from typing import Any
 
 from cds_service.errors import DataUnavailable, InvalidRequest
+from cds_service.facts.history import Course
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.model import Course, Order, PatientContext, StatusesUnread
+from cds_service.facts.model import Order, PatientContext, StatusesUnread
 from cds_service.facts.orders import draft_orders
 from cds_service.facts.patient import build_context
 from cds_service.fhir.json import full_urls

@@ -13,7 +13,8 @@ from typing import Any
 from cds_service.content.cards import INDICATORS, SOURCE_LABEL, SUMMARY_LIMIT
 from cds_service.content.markdown import inert
 from cds_service.facts import model
-from cds_service.facts.model import Course, StatusesUnread
+from cds_service.facts.history import Course
+from cds_service.facts.model import StatusesUnread
 from cds_service.pipeline.unread_drafts import not_checked_summary, unchecked_said
 from cds_service.rules import Rule
 from cds_service.rules.interactions import named

@@ -23,7 +23,8 @@ from datetime import date, timedelta
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext, Procedure
+from cds_service.facts.history import Condition
+from cds_service.facts.model import Order, PatientContext, Procedure
 from cds_service.fhir.coding import ICD10CM
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request

@@ -10,7 +10,8 @@ from pydantic import Field
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import dosages_of, units_per_day
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.history import Condition
+from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, copy_json

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds_service.facts.model import Course
+from cds_service.facts.history import Course
 from cds_service.rules.common import date_shown
 
 

@@ -17,7 +17,8 @@ severe: not recommended"; [FDA-ER] "should not be used with impaired hepatic fun
 from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.history import Condition
+from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Rule
 from cds_service.rules.common import (

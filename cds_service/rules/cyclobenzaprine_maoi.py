@@ -24,7 +24,8 @@ from datetime import date, timedelta
 from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import LISTED, Course, Order, PatientContext
+from cds_service.facts.history import LISTED, Course
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
 from cds_service.rules.course_said import (

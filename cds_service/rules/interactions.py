@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_service.content.terminology import Drug, Terminology
-from cds_service.facts.model import START_UNRECORDED, Order, PatientContext
+from cds_service.facts.history import START_UNRECORDED
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules.common import date_shown
 
 

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.history import Condition
+from cds_service.facts.model import Order, PatientContext
 from cds_service.fhir.json import as_list, as_obj, as_str
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.back_pain_red_flag import RED_FLAGS, current_fracture

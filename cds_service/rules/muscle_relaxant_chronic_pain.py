@@ -21,7 +21,8 @@ from datetime import timedelta
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.history import Condition
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, OlderAdultConfig, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Course, Order, PatientContext
+from cds_service.facts.history import Course
+from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, OlderAdultConfig, Rule, RuleConfig
 from cds_service.rules.common import age_facts, date_shown, is_muscle_relaxant
 

@@ -22,7 +22,8 @@ from datetime import date, timedelta
 from pydantic import Field, model_validator
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.model import Condition, Order, PatientContext
+from cds_service.facts.history import Condition
+from cds_service.facts.model import Order, PatientContext
 from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
