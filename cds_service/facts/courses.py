@@ -14,19 +14,12 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.bounds import bounds_end_instant, starts_when_written
 from cds_service.facts.dose import dosages_of, repeat_of
 from cds_service.facts.history import LISTED, START_UNRECORDED, Course
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
 from cds_service.facts.model import MEDICATION_REQUESTS
-from cds_service.facts.sig import (
-    CoursePlan,
-    PlanInputs,
-    bounds_end_instant,
-    course_plan,
-    plan_inputs,
-    planned_request,
-    starts_when_written,
-)
+from cds_service.facts.sig import CoursePlan, PlanInputs, course_plan, plan_inputs, planned_request
 from cds_service.fhir.json import as_obj, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4

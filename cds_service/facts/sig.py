@@ -10,12 +10,13 @@ as an infinite duration.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.bounds import LastDay, Span, bounds_start, dated_span, end_date, span_days
 from cds_service.facts.dose import (
     COUNT_UNITS,
     DAYS_PER_UNIT,
@@ -30,7 +31,7 @@ from cds_service.facts.dose import (
 )
 from cds_service.facts.model import Order
 from cds_service.fhir.coding import on_one_line
-from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, period_last_day, to_date, to_end_date
+from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, period_last_day, to_date
 
 
 def days_of(quantity: Any) -> float | None:
@@ -71,38 +72,8 @@ def fmt_number(number: float) -> str:
     return text
 
 
-def _bounds_start(dosages: list[dict[str, Any]]) -> date | None:
-    """When dosing began by the bounds periods: the earliest start, only when every instruction
-    dates its start and none ends before it (an undated first step, or a period that ends before
-    it starts, says nothing of when dosing began)."""
-    starts = []
-    for period in _periods(dosages):
-        start, end = to_date(period.get("start")), period_last_day(period)
-        if start is None or (end is not None and end < start):
-            return None
-        starts.append(start)
-    return min(starts, default=None)
-
-
-def bounds_end_instant(request: dict[str, Any]) -> datetime | None:
-    """The latest bounds period end that is a time with a zone, in UTC."""
-    instants = []
-    for period in _periods(dosages_of(request)):
-        end = period.get("end")
-        if isinstance(end, str) and len(end) > 10:
-            try:
-                moment = datetime.fromisoformat(end)
-                if moment.tzinfo is not None:
-                    instants.append(moment.astimezone(UTC))
-            except (ValueError, OverflowError):  # not a whole dateTime, or past the calendar
-                continue
-    return max(instants, default=None)
-
-
-_Span = tuple[date, date]
 _Steps = tuple[float, int]
-_LastDay = Callable[[dict[str, Any]], date | None]  # how a bounds period's end is read (``_bounds``)
-CoursePlan = tuple[float | None, _Span | None, date | None]
+CoursePlan = tuple[float | None, Span | None, date | None]
 
 
 PlanInputs = tuple[Any, Any, Any, Any]
@@ -125,33 +96,17 @@ def planned_request(inputs: PlanInputs) -> dict[str, Any]:
     return {"dosageInstruction": dosage, "dispenseRequest": dispense}
 
 
-def starts_when_written(request: dict[str, Any]) -> bool:
-    """Does a bounds period end without a start (and so start on ``authoredOn``, ``_bounds``)?"""
-    return any(to_date(p.get("start")) is None and to_end_date(p.get("end")) for p in _periods(dosages_of(request)))
-
-
-def _bounds(dosages: list[dict[str, Any]], authored: object, last_day: _LastDay) -> tuple[_Span | None, _Steps | None]:
-    """What the dosage bounds say, read once: the dated span, and the ``boundsDuration`` steps.
-
-    The span is the first and last day (inclusive) the bounds periods cover, from the earliest
-    start to the latest end among the instructions that have both (a taper's steps; a period with
-    an end alone starts when the order was written: the end is still its last day, §1), and only
-    when it is what sets the planned duration (a history course then ends on that last day,
-    clinical specification §1): when the steps say longer, they do. ``last_day``: a draft's by its
-    days of use (``period_last_day``), a history's by its end's date (a dose today is on board)."""
-    dated = [(to_date(period.get("start")), last_day(period)) for period in _periods(dosages)]
-    if any(start is None and end for start, end in dated):
-        dated = [(start or to_date(authored), end) for start, end in dated]
-    periods = [(start, end) for start, end in dated if start and end and start <= end]
-    span = (min(start for start, _ in periods), max(end for _, end in periods)) if periods else None
+def _bounds(dosages: list[dict[str, Any]], authored: object, last_day: LastDay) -> tuple[Span | None, _Steps | None]:
+    """What the dosage bounds say, read once: the dated span (``dated_span``), and the
+    ``boundsDuration`` steps. The span only when it is what sets the planned duration (a history
+    course then ends on its last day, clinical specification §1): when the steps say longer, they
+    do. ``last_day``: a draft's by its days of use (``period_last_day``), a history's by its end's
+    date (``end_date``: a dose today is on board)."""
+    span = dated_span(dosages, authored, last_day)
     stepped = _stepped_days(dosages)
-    if span is not None and stepped is not None and stepped[0] >= _span_days(span):
+    if span is not None and stepped is not None and stepped[0] >= span_days(span):
         span = None
     return span, stepped
-
-
-def _periods(dosages: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    return (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages)
 
 
 def _stepped_days(dosages: list[dict[str, Any]]) -> tuple[float, int] | None:
@@ -176,22 +131,18 @@ def step_days(dosage: dict[str, Any]) -> float | None:
         return days
     period = as_obj(repeat.get("boundsPeriod"))
     start, end = to_date(period.get("start")), period_last_day(period)
-    return _span_days((start, end)) if start and end and start <= end else None
-
-
-def _span_days(span: tuple[date, date]) -> float:
-    return float((span[1] - span[0]).days + 1)
+    return span_days((start, end)) if start and end and start <= end else None
 
 
 def _bounded_days(
-    dosages: list[dict[str, Any]], bounds: tuple[_Span | None, _Steps | None]
+    dosages: list[dict[str, Any]], bounds: tuple[Span | None, _Steps | None]
 ) -> tuple[float | None, str | None]:
     """Planned days from the dosage bounds (``boundsDuration``, ``boundsPeriod`` inclusive); when a
     taper states both kinds, the longer reading counts."""
     span, stepped = bounds
     if span is not None:
         taper = "a taper " if len(dosages) > 1 else ""
-        return _span_days(span), f"{taper}from {span[0].isoformat()} to {span[1].isoformat()}"
+        return span_days(span), f"{taper}from {span[0].isoformat()} to {span[1].isoformat()}"
     if stepped is not None:
         days, count = stepped
         steps = f" in {count} steps" if count > 1 else ""
@@ -202,7 +153,7 @@ def _bounded_days(
 def _planned_days(
     request: dict[str, Any],
     dosages: list[dict[str, Any]],
-    bounds: tuple[_Span | None, _Steps | None],
+    bounds: tuple[Span | None, _Steps | None],
     units_per_day: Callable[[], float | None],
     per_day: Callable[[], float | None],
 ) -> tuple[float | None, str | None]:
@@ -277,7 +228,7 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
     it outright). Read from ``dosageInstruction``, ``dispenseRequest`` and, for a bounds period
     that ends without a start alone (``starts_when_written``), ``authoredOn``."""
     dosages = dosages_of(facts)
-    bounds = _bounds(dosages, facts.get("authoredOn"), lambda period: to_end_date(period.get("end")))
+    bounds = _bounds(dosages, facts.get("authoredOn"), end_date)
 
     def daily() -> float | None:
         units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
@@ -286,7 +237,7 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
     def rate() -> float | None:
         return _finite(highest(per_day_of_step(d, terminology) for d in dosages))
 
-    return _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0], bounds[0], _bounds_start(dosages)
+    return _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0], bounds[0], bounds_start(dosages)
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:

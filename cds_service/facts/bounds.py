@@ -1,0 +1,77 @@
+"""What an order's dated bounds periods say of when dosing ran: the span they cover, when it
+began, the instant it ended, and whether a period starts when the order was written.
+
+A FHIR ``Period.end`` is the last day it covers, so a span counts both its ends (clinical
+specification §1). How a period's end is read is the caller's (``LastDay``): a draft's planned
+days by its days of use (``period_last_day``: 06:00Z to 06:00Z ends the day before), a history
+course's end by its end's own date (``end_date``: a dose that morning may still be on board).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cds_service.facts.dose import dosages_of, repeat_of
+from cds_service.fhir.json import as_obj, period_last_day, to_date, to_end_date
+
+Span = tuple[date, date]
+LastDay = Callable[[dict[str, Any]], date | None]
+
+
+def periods(dosages: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    return (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages)
+
+
+def end_date(period: dict[str, Any]) -> date | None:
+    """A period's end by its own date, whatever time of day it starts (a history course's end)."""
+    return to_end_date(period.get("end"))
+
+
+def dated_span(dosages: list[dict[str, Any]], authored: object, last_day: LastDay) -> Span | None:
+    """The first and last day (inclusive) the bounds periods cover, from the earliest start to the
+    latest end among the instructions that have both (a taper's steps); a period with an end alone
+    starts when the order was written (``authored``): the end is still its last day (§1)."""
+    dated = [(to_date(period.get("start")), last_day(period)) for period in periods(dosages)]
+    if any(start is None and end for start, end in dated):
+        dated = [(start or to_date(authored), end) for start, end in dated]
+    spans = [(start, end) for start, end in dated if start and end and start <= end]
+    return (min(start for start, _ in spans), max(end for _, end in spans)) if spans else None
+
+
+def span_days(span: Span) -> float:
+    return float((span[1] - span[0]).days + 1)
+
+
+def bounds_start(dosages: list[dict[str, Any]]) -> date | None:
+    """When dosing began by the bounds periods: the earliest start, only when every instruction
+    dates its start and none ends before it (an undated first step, or a period that ends before
+    it starts, says nothing of when dosing began)."""
+    starts = []
+    for period in periods(dosages):
+        start, end = to_date(period.get("start")), period_last_day(period)
+        if start is None or (end is not None and end < start):
+            return None
+        starts.append(start)
+    return min(starts, default=None)
+
+
+def bounds_end_instant(request: dict[str, Any]) -> datetime | None:
+    """The latest bounds period end that is a time with a zone, in UTC."""
+    instants = []
+    for period in periods(dosages_of(request)):
+        end = period.get("end")
+        if isinstance(end, str) and len(end) > 10:
+            try:
+                moment = datetime.fromisoformat(end)
+                if moment.tzinfo is not None:
+                    instants.append(moment.astimezone(UTC))
+            except (ValueError, OverflowError):  # not a whole dateTime, or past the calendar
+                continue
+    return max(instants, default=None)
+
+
+def starts_when_written(request: dict[str, Any]) -> bool:
+    """Does a bounds period end without a start (and so start on ``authoredOn``, ``dated_span``)?"""
+    return any(to_date(p.get("start")) is None and to_end_date(p.get("end")) for p in periods(dosages_of(request)))
