@@ -39,7 +39,7 @@ def _validity_start(raw: dict[str, Any]) -> date | None:
 _ONE_DAY = timedelta(days=1)
 
 
-_CourseDays = tuple[date, date, bool, int, bool]
+_CourseDays = tuple[date, date, bool, int, bool, date | None]
 
 
 def _course_days(
@@ -49,12 +49,12 @@ def _course_days(
     today: date,
 ) -> _CourseDays | None:
     """A history order's first day, the day after its last, whether the end is assumed
-    (clinical specification §1), how much of the start's date was recorded, and whether the end
-    is the record's own: from ``authoredOn`` (else the bounds' or the validity period's start)
-    for the planned duration; a bounds period's end is the last day; an unknown duration is 14
-    days, assumed, except that an active order runs until today. None: a finished order with no
-    date at all."""
-    planned, span, dosing_start = plan
+    (clinical specification §1), how much of the start's date was recorded, whether the end
+    is the record's own, and its last day of use where that is earlier (``Course.last_day_of_use``):
+    from ``authoredOn`` (else the bounds' or the validity period's start) for the planned duration;
+    a bounds period's end is the last day; an unknown duration is 14 days, assumed, except that an
+    active order runs until today. None: a finished order with no date at all."""
+    planned, span, dosing_start, used = plan
     written = raw.get("authoredOn")
     written_day = to_date(written)
     start = written_day or dosing_start or _validity_start(raw)
@@ -76,7 +76,7 @@ def _course_days(
         end = max(start, today) + _ONE_DAY
     else:
         end, assumed = start + timedelta(days=_UNKNOWN_COURSE_DAYS), True
-    return start, end, assumed, _start_parts(raw, start, written, written_day), recorded
+    return start, end, assumed, _start_parts(raw, start, written, written_day), recorded, used if recorded else None
 
 
 def _unstarted(raw: dict[str, Any], status: str, today: date) -> _CourseDays | None:
@@ -87,8 +87,8 @@ def _unstarted(raw: dict[str, Any], status: str, today: date) -> _CourseDays | N
     periods = (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages_of(raw))
     last = max(filter(None, (to_end_date(period.get("end")) for period in periods)), default=None)
     if last is not None:
-        return min(last, today), last + _ONE_DAY, False, START_UNRECORDED, True
-    return (today, today + _ONE_DAY, False, START_UNRECORDED, False) if status in LISTED else None
+        return min(last, today), last + _ONE_DAY, False, START_UNRECORDED, True, None
+    return (today, today + _ONE_DAY, False, START_UNRECORDED, False, None) if status in LISTED else None
 
 
 class _Plan(NamedTuple):
@@ -201,10 +201,10 @@ def read_courses(
         if days is None:  # finished, no date at all: no course
             undated.append(Course(reference, drug, concepts, today, today, status, True, None, START_UNRECORDED))
             continue
-        start, end, assumed, parts, recorded = days
+        start, end, assumed, parts, recorded, used = days
         latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
-        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded))
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded, used))
         if parts == START_UNRECORDED and status not in LISTED:
             undated.append(courses[-1])  # finished, placed by its end alone: named too
     _said(unnamed, len(undated), len(unsure))

@@ -79,6 +79,11 @@ class Course(NamedTuple):
     start_parts: int = 3
     # The end is the record's own (a dosing period's): a start known less well does not move it.
     end_recorded: bool = False
+    # The last day of use of a dosing period that ends at the time of day it starts (06:00Z to
+    # 06:00Z): the day before its end's date, as a draft so written is read. Only the days taken
+    # count to it (``taken_to``): ``end`` keeps the end's own date, the later reading, which a
+    # washout and what runs beside a draft are read by. None: ``last_day``.
+    last_day_of_use: date | None = None
 
     @property
     def start_known(self) -> bool:
@@ -99,6 +104,12 @@ class Course(NamedTuple):
     @property
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
+
+    @property
+    def taken_to(self) -> date:
+        """The last day counted as taken: read to its end's own date, 10 × 24 hours taken read as
+        11 days, and 10 taken with 11 planned warned at the 21-day limit."""
+        return self.last_day_of_use or self.last_day
 
     @property
     def start_latest(self) -> date:

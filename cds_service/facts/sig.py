@@ -16,7 +16,15 @@ from decimal import Decimal
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
-from cds_service.facts.bounds import LastDay, Span, bounds_start, dated_span, end_date, span_days
+from cds_service.facts.bounds import (
+    LastDay,
+    Span,
+    bounds_start,
+    dated_span,
+    end_date,
+    last_day_of_use,
+    span_days,
+)
 from cds_service.facts.dose import (
     COUNT_UNITS,
     DAYS_PER_UNIT,
@@ -73,7 +81,8 @@ def fmt_number(number: float) -> str:
 
 
 _Steps = tuple[float, int]
-CoursePlan = tuple[float | None, Span | None, date | None]
+# Planned days, the dated span, when dosing began, the span's last day of use (``course_plan``).
+CoursePlan = tuple[float | None, Span | None, date | None, date | None]
 
 
 PlanInputs = tuple[Any, Any, Any, Any]
@@ -223,12 +232,13 @@ def medication_order(
 
 def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminology) -> CoursePlan:
     """A history order's planned days, as ``medication_order`` reads them, its dated span
-    (``_bounds``) and the dosing's own start (the earliest bounds period's): the dose and
+    (``_bounds``), the dosing's own start (the earliest bounds period's) and the span's last day
+    of use, where a draft so written would end a day sooner (``last_day_of_use``): the dose and
     frequency are read only when a quantity is all that says how long (most of a history says
     it outright). Read from ``dosageInstruction``, ``dispenseRequest`` and, for a bounds period
     that ends without a start alone (``starts_when_written``), ``authoredOn``."""
-    dosages = dosages_of(facts)
-    bounds = _bounds(dosages, facts.get("authoredOn"), end_date)
+    dosages, authored = dosages_of(facts), facts.get("authoredOn")
+    bounds = _bounds(dosages, authored, end_date)
 
     def daily() -> float | None:
         units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
@@ -237,7 +247,8 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
     def rate() -> float | None:
         return _finite(highest(per_day_of_step(d, terminology) for d in dosages))
 
-    return _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0], bounds[0], bounds_start(dosages)
+    planned = _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0]
+    return planned, bounds[0], bounds_start(dosages), last_day_of_use(dosages, authored, bounds[0])
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:
