@@ -123,9 +123,16 @@ def describe(error: ValidationError | list[dict[str, Any]], *, prefix: str = "")
     items = error.errors(include_url=False, include_input=False) if isinstance(error, ValidationError) else error
     fields: list[str] = []
     parts: list[str] = []
-    for item in items:
+    for item in items[:_MOST_NAMED]:
         path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
         message = item["msg"].removeprefix("Value error, ")
         fields.append(path or "body")
         parts.append(f"{path}: {message}" if path else message)
+    if len(items) > _MOST_NAMED:
+        parts.append(f"and {len(items) - _MOST_NAMED} more")
     return "; ".join(parts), fields
+
+
+# A message names the first errors: 1,000 bad feedback items made a 4 MB answer of 53,000 fields,
+# written on the event loop (a performance review). The client fixes these and is told the rest.
+_MOST_NAMED = 20

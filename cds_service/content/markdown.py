@@ -17,7 +17,6 @@ from typing import Any
 # What makes words a link, an image or HTML in Markdown with brackets: a backslash (which would
 # undo an escape of ours), any "<" (a tag, an autolink, an email address), "](" (an inline link
 # or image), and a backtick, which could close the code span a bare link is kept in (below).
-_ACTIVE = re.compile(r"\\|<|\]\(|`")
 _ESCAPED = {"\\": "\\\\", "<": "\\<", "](": "]\\(", "`": "\\`"}
 
 # GFM's links with no brackets (its autolink extension): a web address after a scheme or "www.",
@@ -78,7 +77,12 @@ def _shown(text: str, escaped: Callable[[str], str]) -> str:
 
 
 def _escaped(text: str) -> str:
-    return _ACTIVE.sub(lambda found: _ESCAPED[found.group(0)], text)
+    """Each active sequence escaped, by ``str.replace`` in C: a Python call a match took ~1 µs a
+    character of a record's text of backticks (1.7 MB: 0.9 s on the event loop; a performance
+    review). The backslash first: the others only add backslashes, and never make or break a "](" ."""
+    for active, escape in _ESCAPED.items():
+        text = text.replace(active, escape)
+    return text
 
 
 def _code(text: str) -> str:
