@@ -83,6 +83,11 @@ def _outcome_text(outcome: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p)
 
 
+# An outcome's words read, at most: a server's sentence is short, and 4 MB of them took ~1 s to
+# search (a performance review), on the event loop.
+_LONGEST_READ = 10_000
+
+
 def no_such_type(status: int | None, outcome: dict[str, Any] | None, resource_type: str) -> bool:
     """Whether a search for ``resource_type`` answered ``status`` with ``outcome`` because the
     server has no such type, by its words alone: a 404 or 400 whose OperationOutcome says the type
@@ -92,7 +97,7 @@ def no_such_type(status: int | None, outcome: dict[str, Any] | None, resource_ty
     still weighs this against the server's statement (``ServerFacts.lists``)."""
     if status not in (400, 404) or outcome is None:
         return False
-    text = _outcome_text(outcome)
+    text = _outcome_text(outcome)[:_LONGEST_READ]
     if "parameter" in text.lower():
         return False
     return _unknown_type(resource_type).search(text) is not None
