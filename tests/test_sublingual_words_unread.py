@@ -84,7 +84,8 @@ def test_an_update_names_the_drug_without_the_sl_it_was_not_read_by(
         words = named(resource)
         assert " SL" not in words and "sublingual" not in words.lower(), words
         assert "cyclobenzaprine 10 mg tablet" in words or "828320" in words, words  # as read, or the swap's product
-        assert SUBLINGUAL_LEFT_OUT in card["detail"]
+        # Said where the update keeps the drug; a swap names its new product (the pharmacist's review).
+        assert (SUBLINGUAL_LEFT_OUT in card["detail"]) is ("828320" not in words), card["summary"]
 
 
 def test_the_21_day_update_keeps_the_rest_of_the_words_as_the_prescriber_wrote_them(client: TestClient) -> None:
@@ -124,3 +125,14 @@ def test_a_sublingual_order_keeps_its_sl(client: TestClient) -> None:
     for card, resource in offered:
         assert resource["medicationCodeableConcept"] == {"text": "cyclobenzaprine 5.6 mg SL"}
         assert SUBLINGUAL_LEFT_OUT not in card["detail"]
+
+
+def test_a_route_saying_sublingual_goes_with_the_sl(client: TestClient) -> None:
+    """Dropping "SL" from the name and sending the route "Sublingual" back was still a sublingual
+    order (the pharmacist's review): the route goes whole, the product's own stands."""
+    request = fixture(DURATION)
+    for dosage in draft_of(request)["dosageInstruction"]:
+        dosage["route"] = {"text": "Sublingual route"}
+    [(card, resource)] = updates(answered(client, request))
+    assert all("route" not in dosage for dosage in resource["dosageInstruction"])
+    assert SUBLINGUAL_LEFT_OUT in card["detail"]

@@ -19,7 +19,7 @@ from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, no
 from cds_service.facts.medications import MedicationIndex, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.fhir.json import as_str, bundle_resources
+from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources
 from cds_service.fhir.models import problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
@@ -41,8 +41,9 @@ WORDS_LEFT_OUT = (
     "order as it was: re-enter any that still apply."
 )
 SUBLINGUAL_LEFT_OUT = (
-    'The drug\'s name on this order says sublingual ("SL"), which its code or stated strength rules out: '
-    'it was checked as the oral form, and accepting a change takes "SL" out of that name.'
+    'The drug\'s name says "SL", but no sublingual product matches its code or strength: it was checked '
+    'as the oral form, and accepting the change drops "SL" from the name. If a sublingual product was '
+    "meant, order it by name."
 )
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
@@ -90,10 +91,19 @@ def words_left_out(order: Order) -> str | None:
     return WORDS_LEFT_OUT if any(instruction_words(d) for d in dosages_of(order.resource)) else None
 
 
-def sublingual_left_out(order: Order) -> str | None:
-    """What a card offering an update says of an "SL" its drug was not read by, which the update
-    leaves out of the drug's name (``rules.safe_update.named_as_read``): the prescriber wrote it."""
-    return SUBLINGUAL_LEFT_OUT if sublingual_unread(order.drug, order.resource) else None
+def sublingual_left_out(order: Order, updates: list[dict[str, Any]]) -> str | None:
+    """What a card offering an update says of an "SL" its drug was not read by, which an update
+    keeping the drug leaves out of its name (``rules.safe_update.named_as_read``): the prescriber
+    wrote it. A swap names its new product: nothing to say of the old one's name."""
+    keeps = any(_drug_coded(update) == _drug_coded(order.resource) for update in updates)
+    return SUBLINGUAL_LEFT_OUT if keeps and sublingual_unread(order.drug, order.resource) else None
+
+
+def _drug_coded(resource: dict[str, Any]) -> tuple[object, ...]:
+    """The codes and the reference a MedicationRequest names its drug by, not its words."""
+    concept = as_obj(resource.get("medicationCodeableConcept"))
+    codes = [(c.get("system"), c.get("code")) for c in as_list(concept.get("coding")) if isinstance(c, dict)]
+    return (*codes, as_obj(resource.get("medicationReference")).get("reference"))
 
 
 def _words_only(order: Order) -> bool:

@@ -105,8 +105,8 @@ def render(
         detail = variant.detail.format(**{name: inert(value) for name, value in facts.items()})
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"
-    if any(a["type"] == "update" for p in finding.proposals for a in p.actions):
-        for words in filter(None, (sublingual_left_out(finding.order), words_left_out(finding.order))):
+    if updates := [a["resource"] for p in finding.proposals for a in p.actions if a["type"] == "update"]:
+        for words in filter(None, (sublingual_left_out(finding.order, updates), words_left_out(finding.order))):
             detail += f"\n\n{words}"
     if finding.also_flagged:
         detail += "\n\nAlso flagged: " + " ".join(

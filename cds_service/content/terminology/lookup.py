@@ -100,9 +100,14 @@ class Terminology:
             # Named as the order names it: RxNorm's name of a component or a group ("Amrix Pill")
             # is no product a prescriber wrote. A component takes what a group of it adds.
             groups = [d for d in coded if _exactness(d) == 2 and d.ingredient == best.ingredient]
-            # "15 MG [Amrix]": a brand's release; the order's words, of the same ingredient.
-            said = (self._reader.drug(best.name), self._reader.drug(text or "", coded_mg=best.strength_mg))
-            groups += [d for d in said if d is not None and d.ingredient == best.ingredient]
+            # "15 MG [Amrix]": a brand's release. The order's words only where no code states one:
+            # "Tonmya" beside Amrix's 30 mg component or "Amrix Pill", or "ER" beside "Flexeril
+            # Pill", would override a code that rules it out (an adversarial review).
+            branded = self._reader.drug(best.name)
+            groups += [branded] if branded is not None and branded.ingredient == best.ingredient else []
+            if text and not self._reader.names_brand(" ".join(d.name for d in (best, *groups))):
+                said = self._reader.drug(text, coded_mg=best.strength_mg)
+                groups += [said] if said is not None and said.ingredient == best.ingredient else []
             drug = _with_release(best, groups)
             return dataclasses.replace(drug, name=one_line(text)) if text and text.strip() else drug
         named = next(

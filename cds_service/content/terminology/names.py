@@ -42,10 +42,15 @@ def route_named(name: str) -> str | None:
 
 # RxNorm spells the release form out; order text often abbreviates it (upper case only, so that
 # ordinary words are not read as one).
-# A word's first letter looked at first: most words' start is no more than that. RxNorm's "24 HR"
-# before a name is an extended-release product ("24 hr capsule").
+# A word's first letter looked at first: most words' start is no more than that. "24 HR" naming a
+# dose form (RxNorm's "24 HR ... Capsule", an order's "24 hr capsule") is an extended-release
+# product; "max 3 per 24 hr" is not (a pharmacist's review).
 _SUBLINGUAL = re.compile(r"\b(?=(?i:s))(?:(?i:sublingual)|SL)\b")
-_EXTENDED = re.compile(r"\b(?=(?i:[ecsx12]))(?:(?i:extended[- ]release|(?:12|24)[- ]?(?:hr|hour))|ER|XR|XL|SR|CR)\b")
+_EXTENDED = re.compile(
+    r"\b(?=(?i:[ecsx12]))(?:(?i:extended[- ]release"
+    r"|(?:12|24)[- ]?(?:hr|hour)(?=(?:\s+[\w.-]+){0,6}?\s+(?:capsule|tablet|cap|tab)s?\b))"
+    r"|ER|XR|XL|SR|CR)\b"
+)
 
 
 def release_named(name: str) -> str | None:
@@ -148,7 +153,9 @@ class NameReader:
         # The ingredient the card names and the strength belongs to: a relevant one first.
         primary = next((i for i in named if i in self._relevant), named[0])
         releases = {release_named(label), *(brand.release for _, brand in brands)} - {None}
-        if "sublingual" in releases and not any(brand.release == "sublingual" for _, brand in brands):
+        # A sublingual brand named is its own strength, but never a code's other one (Tonmya
+        # beside the 10 mg component is that tablet, wrongly named).
+        if "sublingual" in releases and (coded_mg or not any(brand.release == "sublingual" for _, brand in brands)):
             releases -= self._no_such_sublingual(primary, label, coded_mg)
         strengths = {brand.strength_mg for _, brand in brands if brand.ingredients[0] == primary}
         return Drug(
@@ -162,13 +169,23 @@ class NameReader:
             route="sublingual" if "sublingual" in releases else route_named(label),
         )
 
+    def names_brand(self, label: str) -> bool:
+        """Does ``label`` name a brand (RxNorm's "Amrix Pill", "15 MG [Amrix]")? A brand's products
+        have their release: the words of an order do not change it."""
+        return self._brand_words.search(label) is not None
+
     def _no_such_sublingual(self, ingredient: str, label: str, coded_mg: float | None) -> set[str]:
         """{"sublingual"} when the words' "SL" cannot be so: they state a strength no sublingual
         product of the ingredient has ("cyclobenzaprine 10 mg tablet SL": Tonmya is 2.8 mg only),
         read as the oral tablet, the duration card and the 5 mg swap with it, not as Tonmya."""
         known = self._sublingual_mg.get(ingredient)
-        stated = [v for mg in _MG.findall(label) if math.isfinite(v := float(mg.replace(",", ".")))]  # 10^400: inf
-        stated += [coded_mg] if coded_mg else []
+        # The code's strength where it gives one: the words' own ("Tonmya 2.8 mg" beside the 10 mg
+        # component) do not make the coded tablet another.
+        stated = (
+            [coded_mg]
+            if coded_mg
+            else [v for mg in _MG.findall(label) if math.isfinite(v := float(mg.replace(",", ".")))]
+        )
         # A dose of the product's tablets ("5.6 mg SL", two of 2.8 mg) is its strength too.
         of_it = any(round(mg / k) >= 1 and abs(mg / k - round(mg / k)) < 1e-6 for mg in stated for k in known or ())
         return {"sublingual"} if known and stated and not of_it else set()
