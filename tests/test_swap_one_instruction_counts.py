@@ -1,5 +1,5 @@
-"""A dose swap of one instruction dispenses the days one fill covers at the new dose, bounded by
-the course (clinical specification §1: its bounds before its supply), and says that supply: two
+"""A dose swap of one instruction dispenses its bounds' days at the new dose (clinical
+specification §1: the bounds first), within a supply stated, and says that supply: two
 tablets three times a day for 5 days, 90 dispensed, became 45 one-tablet doses (15 days' worth
 of a 5-day course) where no supply was stated; a quantity with no unit, which the duration reads
 as tablets, was left as ordered (126 for 21 days of 1, where 63 are taken); and 15 tablets for a 5-day
@@ -64,3 +64,34 @@ def test_a_supply_the_course_fills_is_kept(client: TestClient) -> None:
     swapped = swapped_fill(client, TWO_TID, request)
     assert swapped["quantity"]["value"] == 63
     assert swapped["expectedSupplyDuration"] == request["expectedSupplyDuration"]
+
+
+def test_a_count_short_of_the_course_is_recounted_for_the_course(client: TestClient) -> None:
+    """20 tablets for 5 days of two three times a day: 15 one-tablet doses take the course; the
+    days the 20 lasted gave 10, out on day 4 (the pharmacist's review)."""
+    assert swapped_fill(client, FIVE_DAYS_OF_TWO_TID, dispense(20))["quantity"]["value"] == 15
+
+
+def test_a_dose_range_is_recounted_for_its_bounds(client: TestClient) -> None:
+    """1–2 tablets three times a day for 20 days, 60 tablets: 60 one-tablet doses, where the count
+    read at the range's top lasted 10 days and gave 30 (the adversarial review)."""
+    dosage = step(3, tablets(2), days=20)
+    dosage["doseAndRate"] = [{"doseRange": {"low": tablets(1), "high": tablets(2)}}]
+    assert swapped_fill(client, dosage, dispense(60))["quantity"]["value"] == 60
+
+
+def test_a_taper_is_supplied_for_its_days(client: TestClient) -> None:
+    """Two three times a day for 5 days then one a day for 10, with a 30-day supply: 25 tablets,
+    for 15 days (the pharmacist's review)."""
+    request = fixture(TAPER)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"] = dispense(40, 30)
+    [swapped] = [
+        action["resource"]["dispenseRequest"]
+        for card in cards_for(answered(client, request), START_DOSE_RULES[0])
+        for suggestion in card.get("suggestions", ())
+        for action in suggestion["actions"]
+        if action["type"] == "update"
+    ]
+    assert swapped["quantity"]["value"] == 25
+    assert swapped["expectedSupplyDuration"] == {"value": 15, "unit": "days", "system": UCUM, "code": "d"}

@@ -159,6 +159,16 @@ def _bounded_days(
     return None, None
 
 
+def bounded_days(request: dict[str, Any]) -> float | None:
+    """The days a draft's dosage bounds plan (§1's first sources), or None: what a dose change
+    dispenses for before its fill, which may be short of the course (a dose range's count read at
+    its top dose lasts 10 days of 20)."""
+    dosages = dosages_of(request)
+    days, _ = _bounded_days(dosages, _bounds(dosages, request.get("authoredOn"), period_last_day))
+    days = _finite(days)
+    return days if days is not None and days > 0 else None
+
+
 def _planned_days(
     request: dict[str, Any],
     dosages: list[dict[str, Any]],

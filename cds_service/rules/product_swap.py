@@ -10,7 +10,7 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.facts.dose import COUNT_UNITS, dosages_of, step_group, unit_of, units_per_day
 from cds_service.facts.model import Order
-from cds_service.facts.sig import days_of
+from cds_service.facts.sig import bounded_days, days_of
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
@@ -78,10 +78,9 @@ def _rates(order: Order, steps: list[dict[str, Any]]) -> list[float | None]:
 
 def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float | None]) -> None:
     """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, ``rates`` a
-    day for each of the draft's instructions, 0 for one left out). One instruction: for the days
-    one fill covers (its supply, else the days its count lasted), no more than the course's (its
-    bounds first, §1), the supply then saying those days; a count with no unit is of units, as the
-    facts read it: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a
+    day for each of the draft's instructions, 0 for one left out). One instruction: for its bounds
+    (§1) within a supply stated, else the days its count lasted; a supply longer than the bounds
+    then says theirs (a taper's too); a count with no unit is of units, as the facts read it: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a
     tablet become 14 tablets. Read at the highest dose of a range instead, 1–2 tablets every 8
     hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A taper is counted step by
     step, each step for its own days, over its supply or the days its count lasted
@@ -98,18 +97,20 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     supply = supply if supply is not None and 1 <= supply < 1e5 else None  # a 12-hour supply is none
     stepped = taper_units(order, rates, supply, value) if len(steps) > 1 else None
     lasted = value / order.units_per_day if value is not None and order.units_per_day else None
-    fill = supply if supply is not None else lasted  # the days one fill covers
-    if len(steps) == 1 and daily and fill is not None and math.isfinite(daily * fill):  # one instruction:
-        days = min(fill, order.planned_days or fill)  # its bounds before its fill (§1), as planned
+    bounded = bounded_days(order.r4)
+    # One instruction: its bounds (§1), within a supply stated; else the days its count lasted.
+    days = min(supply, bounded or supply) if supply is not None else bounded if bounded is not None else lasted
+    if len(steps) == 1 and daily and days is not None and math.isfinite(daily * days):
         counted["value"] = math.ceil(daily * days - 1e-9)  # never above the draft's: ``safe_update``
-        if supply is not None and days < supply:  # 15 tablets for a 5-day course is no 30-day supply
-            dispense["expectedSupplyDuration"] = {"value": _number(days), "unit": "days", "system": UCUM, "code": "d"}
     elif stepped is not None:
         counted["value"] = math.ceil(stepped - 1e-9)  # never above the draft's either
     elif lasted is not None and daily and math.isfinite(daily * lasted):  # a taper's step not read: its highest
         counted["value"] = math.ceil(daily * lasted - 1e-9)
     dispense["quantity"] = counted
-
-
-def _number(days: float) -> float | int:
-    return int(days) if float(days).is_integer() else round(days, 2)
+    if supply is not None and bounded is not None and bounded < supply:  # 15 tablets for 5 days is no 30-day supply
+        dispense["expectedSupplyDuration"] = {
+            "value": math.ceil(bounded - 1e-9),
+            "unit": "days",
+            "system": UCUM,
+            "code": "d",
+        }
