@@ -103,3 +103,17 @@ def test_a_brand_spelled_with_a_long_s_is_no_error(module: TestClient) -> None:
     """A case-blind "Soma" matched "\u017foma" (U+017F), which is no brand's name in lower case: a 500."""
     said = [answered(module, with_drug_named(f"{soma} 350 mg tablet"))["cards"] for soma in ("\u017foma", "Soma")]
     assert [[card["summary"] for card in cards] for cards in said] == [[], []]
+
+
+@pytest.mark.parametrize("display", ["TID PRN", "T.I.D.", "tid"])
+def test_a_local_timing_code_is_read_by_its_display_as_ehrs_write_it(module: TestClient, display: str) -> None:
+    request = with_timing_code({"coding": [{"system": ORACLE_FREQUENCY, "code": "696510", "display": display}]})
+    assert duration_card(module, request)["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 30 days planned"
+
+
+def test_a_timing_codes_text_is_read_before_its_display(module: TestClient) -> None:
+    """ "three times daily" beside a local code displayed "QD": the text's 30 days, not 90 (the
+    adversarial review of the display's reading)."""
+    coding = {"system": ORACLE_FREQUENCY, "code": "696510", "display": "QD"}
+    request = with_timing_code({"text": "three times daily", "coding": [coding]})
+    assert duration_card(module, request)["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 30 days planned"

@@ -195,16 +195,32 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
         if period_days > 0 and frequency > 0:
             return frequency / period_days
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
-    # A local code's display too: Oracle Health's frequency code 696510 shown as "TID".
-    codings = codes_of(code)
-    for word in [c.code for c in codings] + [as_str(code.get("text")) or ""] + [c.display or "" for c in codings]:
+    codings, text = codes_of(code), as_str(code.get("text"))
+    for word in [c.code for c in codings] + [text or ""]:
         if word.upper() in terminology.timing_codes:
             return terminology.timing_codes[word.upper()]
-    said = rate_in_words([as_str(code.get("text")), *(c.display for c in codings), *(c.code for c in codings)])
+    # The text's words before a local code's display, which may be its code set's ("three times
+    # daily" beside a display "QD"); Oracle Health's frequency code 696510 is shown as "TID".
+    displays = [c.display for c in codings]
+    said = (
+        rate_in_words([text])
+        or _abbreviated(text, terminology)
+        or next(filter(None, (_abbreviated(d, terminology) for d in displays)), None)
+        or rate_in_words([*displays, *(c.code for c in codings)])
+    )
     if said is not None and not times_of_day(repeat):  # words against its times of day: neither read
         return said
     times = times_of_day(repeat) if period is None and not period_unit else 0
     return float(times) if times else None  # a day the period when none is stated
+
+
+def _abbreviated(words: str | None, terminology: Terminology) -> float | None:
+    """A timing abbreviation as EHRs write it: "TID", "T.I.D.", "tid prn" (as needed: the most
+    often allowed, as ``frequencyMax`` is read)."""
+    if not words or len(words) > 40:
+        return None
+    key = _AS_NEEDED.sub("", " ".join(words.lower().split())).replace(".", "").strip().upper()
+    return terminology.timing_codes.get(key)
 
 
 def times_of_day(repeat: dict[str, Any]) -> int:

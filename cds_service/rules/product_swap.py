@@ -80,8 +80,9 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     """A dose change's dispensed count in what it now dispenses (one ``form`` a dose, ``rates`` a
     day for each of the draft's instructions, 0 for one left out). One instruction: for its bounds
     (§1) within a supply stated, else the days its count lasted; a supply longer than the bounds
-    then says theirs (a taper's too); a count with no unit is of units, as the facts read it: two 2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a
-    tablet become 14 tablets. Read at the highest dose of a range instead, 1–2 tablets every 8
+    then says theirs (a taper's too); a count with no unit is of units, as the facts read it: two
+    2.8 mg tablets a day, 28 for 14 days, become one a day, 14; "14 capsules" of a tablet become
+    14 tablets. Read at the highest dose of a range instead, 1–2 tablets every 8
     hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A taper is counted step by
     step, each step for its own days, over its supply or the days its count lasted
     (``rules.taper_count``); at its highest step only where a step cannot be read. A quantity not
