@@ -72,9 +72,10 @@ FACTS = ("age", "ingredient", "prior_end", "prior_start")
 
 
 def _last_day(course: Course) -> str:
-    """Its last day; a course whose start was a month or a year alone ended by then at the latest."""
+    """Its last day of use (``Course.taken_to``: 06:00Z to 06:00Z ends the day before, as the
+    days taken count it); a course whose start was a month or a year alone ended by then at the latest."""
     if course.start_parts == 3 or course.end_recorded:
-        return course.last_day.isoformat()
+        return course.taken_to.isoformat()
     return f"{(course.end_latest - timedelta(days=1)).isoformat()} at the latest"
 
 
