@@ -77,10 +77,10 @@ def starts_when_written(request: dict[str, Any]) -> bool:
     return any(to_date(p.get("start")) is None and to_end_date(p.get("end")) for p in periods(dosages_of(request)))
 
 
-def last_day_of_use(dosages: list[dict[str, Any]], authored: object, span: Span | None) -> date | None:
+def last_day_taken(dosages: list[dict[str, Any]], authored: object, span: Span | None) -> date | None:
     """A history course's last day of use where it comes before its ``span``'s last day (read by
     its ends' own dates, ``end_date``): a period that ends at the time of day it starts ends the
     day before, as a draft's planned days are read (``period_last_day``). Its days taken count to
-    it: 10 × 24 hours read as 11 days, 10 taken and 11 planned warned at 21. None: the span's."""
+    it (``Course.taken_to``). None: the span's."""
     used = dated_span(dosages, authored, period_last_day) if span is not None else None
     return used[1] if used is not None and span is not None and used[1] < span[1] else None

@@ -50,7 +50,7 @@ def _course_days(
 ) -> _CourseDays | None:
     """A history order's first day, the day after its last, whether the end is assumed
     (clinical specification §1), how much of the start's date was recorded, whether the end
-    is the record's own, and its last day of use where that is earlier (``Course.last_day_of_use``):
+    is the record's own, and its last day of use where that is earlier (``Course.taken_to_day``):
     from ``authoredOn`` (else the bounds' or the validity period's start) for the planned duration;
     a bounds period's end is the last day; an unknown duration is 14 days, assumed, except that an
     active order runs until today. None: a finished order with no date at all."""

@@ -49,6 +49,13 @@ def unit_of(quantity: dict[str, Any]) -> str:
     return unit if unit in _UNITS_KNOWN or not code else code
 
 
+def counts_units(quantity: dict[str, Any]) -> bool:
+    """Is a quantity a count of units (tablets)? One with no unit is, as §1 reads a dose; "each"
+    and UCUM's "1" are not (``COUNT_UNITS``)."""
+    unit = unit_of(quantity)
+    return unit in COUNT_UNITS or unit == ""
+
+
 # Units whose code the rules read (a volume: a dose no tablet count can be read from).
 _UNITS_KNOWN = frozenset({*COUNT_UNITS, *MG_FACTOR, "ml", "l"})
 
@@ -143,7 +150,7 @@ def dose_of_step(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | Non
     if unit in MG_FACTOR:
         mg = value * MG_FACTOR[unit]
         return mg, (mg / strength if strength else None)
-    if unit in COUNT_UNITS or unit == "":
+    if counts_units(quantity):
         return (value * strength if strength else None), value
     return None, None
 

@@ -63,7 +63,7 @@ class Course(NamedTuple):
     # Every medication concept of the terminology its drug is in ("maoi-reversible"): what rules ask.
     concepts: frozenset[str]
     start: date
-    end: date  # the first day after the course; ``last_day`` is the last day of use
+    end: date  # the first day after the course; ``last_day`` its last (``taken_to``: the last taken)
     status: str = "completed"
     # The end is the 14-day assumption for a course of unknown duration (clinical specification
     # §1), not something the record says.
@@ -79,11 +79,11 @@ class Course(NamedTuple):
     start_parts: int = 3
     # The end is the record's own (a dosing period's): a start known less well does not move it.
     end_recorded: bool = False
-    # The last day of use of a dosing period that ends at the time of day it starts (06:00Z to
-    # 06:00Z): the day before its end's date, as a draft so written is read. Only the days taken
-    # count to it (``taken_to``): ``end`` keeps the end's own date, the later reading, which a
-    # washout and what runs beside a draft are read by. None: ``last_day``.
-    last_day_of_use: date | None = None
+    # The last day taken of a dosing period that ends at the time of day it starts (06:00Z to
+    # 06:00Z): the day before its end's date, as a draft so written is read (``taken_to``).
+    # ``end`` keeps the end's own date, the later reading, which a washout and what runs beside
+    # a draft are read by. None: ``last_day``.
+    taken_to_day: date | None = None
 
     @property
     def start_known(self) -> bool:
@@ -107,9 +107,9 @@ class Course(NamedTuple):
 
     @property
     def taken_to(self) -> date:
-        """The last day counted as taken: read to its end's own date, 10 × 24 hours taken read as
-        11 days, and 10 taken with 11 planned warned at the 21-day limit."""
-        return self.last_day_of_use or self.last_day
+        """The last day a dose was taken, what the days taken count to: no dose is due at the
+        instant a course written 06:00Z to 06:00Z is over, so its end's date is not one."""
+        return self.taken_to_day or self.last_day
 
     @property
     def start_latest(self) -> date:

@@ -22,19 +22,18 @@ from cds_service.facts.bounds import (
     bounds_start,
     dated_span,
     end_date,
-    last_day_of_use,
+    last_day_taken,
     span_days,
 )
 from cds_service.facts.dose import (
-    COUNT_UNITS,
     DAYS_PER_UNIT,
+    counts_units,
     dosages_of,
     dose_of_step,
     highest,
     per_day_of_step,
     repeat_of,
     step_group,
-    unit_of,
     units_per_day,
 )
 from cds_service.facts.model import Order
@@ -195,7 +194,7 @@ def _planned_days(
         quantity = as_obj(dispense.get("quantity"))
         value = as_num(quantity.get("value"))
         daily = units_per_day() if value is not None and value > 0 else None
-        if value is not None and daily and unit_of(quantity) in (*COUNT_UNITS, ""):
+        if value is not None and daily and counts_units(quantity):
             return value / daily * (1 + repeats), f"{fmt_number(value)} units at {fmt_number(daily)} a day{refills}"
     # Past the specification's sources: one instruction's count of doses over its doses a day.
     repeat = as_obj(as_obj(dosages[0].get("timing")).get("repeat")) if len(dosages) == 1 else {}
@@ -243,7 +242,7 @@ def medication_order(
 def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminology) -> CoursePlan:
     """A history order's planned days, as ``medication_order`` reads them, its dated span
     (``_bounds``), the dosing's own start (the earliest bounds period's) and the span's last day
-    of use, where a draft so written would end a day sooner (``last_day_of_use``): the dose and
+    of use, where a draft so written would end a day sooner (``last_day_taken``): the dose and
     frequency are read only when a quantity is all that says how long (most of a history says
     it outright). Read from ``dosageInstruction``, ``dispenseRequest`` and, for a bounds period
     that ends without a start alone (``starts_when_written``), ``authoredOn``."""
@@ -258,7 +257,7 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
         return _finite(highest(per_day_of_step(d, terminology) for d in dosages))
 
     planned = _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0]
-    return planned, bounds[0], bounds_start(dosages), last_day_of_use(dosages, authored, bounds[0])
+    return planned, bounds[0], bounds_start(dosages), last_day_taken(dosages, authored, bounds[0])
 
 
 def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any]) -> Order:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, repeat_of, running_groups, unit_of
+from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, repeat_of, running_groups, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import days_of, step_days
 from cds_service.fhir.dialect import dialect
@@ -94,8 +94,7 @@ def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
 def _counted_as(quantity: dict[str, Any]) -> str:
     """A quantity's unit as the course counts it: "TAB", "{tbl}" and the dose's "{pill}" are one
     count of units (``COUNT_UNITS``), as ``_unit_of`` counts the course."""
-    unit = unit_of(quantity)
-    return "count" if unit in COUNT_UNITS else unit
+    return "count" if counts_units(quantity) else unit_of(quantity)
 
 
 def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
@@ -192,7 +191,7 @@ def _unit_of(order: Order) -> dict[str, str]:
     """Count units for a dispense quantity: the draft's dispensed unit when it counts units
     ("tablet", as its pharmacy reads it), else its dose unit when that does."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
-    if unit_of(ordered) in COUNT_UNITS:
+    if unit_of(ordered) in COUNT_UNITS:  # with its unit: none (or no quantity) takes the dose's
         return {k: ordered[k] for k in ("unit", "system", "code") if k in ordered}
     fields = dialect(order.resource)  # once: it reads every instruction
     for dosage in as_list(order.resource.get("dosageInstruction")):

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import COUNT_UNITS, dosages_of, step_group, unit_of, units_per_day
+from cds_service.facts.dose import counts_units, dosages_of, step_group, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of
 from cds_service.fhir.coding import RXNORM
@@ -89,7 +89,7 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     counted in units (mL) stays, as does a count whose days cannot be read."""
     dispense = as_obj(resource.get("dispenseRequest"))
     quantity = dispense.get("quantity")
-    if not isinstance(quantity, dict) or unit_of(quantity) not in (*COUNT_UNITS, ""):  # no unit: as ``facts`` count
+    if not isinstance(quantity, dict) or not counts_units(quantity):  # no unit: as ``facts`` count
         return
     steps = dosages_of(order.resource)
     value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)

@@ -25,9 +25,9 @@ _Span = tuple[float, float]
 _Segment = tuple[float, float, float, float]
 
 
-def taper_units(order: Order, rates: list[float | None], supply: float | None, counted: float | None) -> float | None:
+def taper_units(order: Order, rates: list[float | None], supply: float | None, ordered: float | None) -> float | None:
     """Units ``order``'s instructions take at ``rates`` a day each (one unit a dose; 0: left out)
-    over the days of its fill: its ``supply`` where stated, else the days its count (``counted``)
+    over the days of its fill: its ``supply`` where stated, else the days its count (``ordered``)
     lasted at its own doses; each step for its own days, and never past the taper's end (a count
     for more than the taper takes is not dispensed again, as a supply longer than it is not).
     None where that cannot be read (a step's rate unknown, or the draft's own dose where its count
@@ -39,7 +39,7 @@ def taper_units(order: Order, rates: list[float | None], supply: float | None, c
         _daily(dose_of_step(step, order.drug)[1], rate) for step, rate in zip(steps, order.step_per_day, strict=True)
     ]
     segments = _segments(_spans(steps), own, [float(r or 0) for r in rates])
-    days = supply if supply is not None else _lasted(segments, counted)
+    days = supply if supply is not None else _lasted(segments, ordered)
     if days is None:
         return None
     taken = sum((min(end, days) - start) * new for start, end, _, new in segments if start < days)
@@ -101,12 +101,12 @@ def _segments(spans: list[_Span], own: list[float], new: list[float]) -> list[_S
     return segments
 
 
-def _lasted(segments: list[_Segment], counted: float | None) -> float | None:
+def _lasted(segments: list[_Segment], ordered: float | None) -> float | None:
     """The days the draft's count lasts, taken step by step at its own doses; the whole taper where
     it lasts longer. None where a step it reaches takes an amount not read."""
-    if counted is None or counted <= 0:
+    if ordered is None or ordered <= 0:
         return None
-    left = counted
+    left = ordered
     for start, end, own, _ in segments:
         if math.isnan(own):
             return None
