@@ -125,14 +125,3 @@ def test_a_sublingual_order_keeps_its_sl(client: TestClient) -> None:
     for card, resource in offered:
         assert resource["medicationCodeableConcept"] == {"text": "cyclobenzaprine 5.6 mg SL"}
         assert SUBLINGUAL_LEFT_OUT not in card["detail"]
-
-
-def test_a_route_saying_sublingual_goes_with_the_sl(client: TestClient) -> None:
-    """Dropping "SL" from the name and sending the route "Sublingual" back was still a sublingual
-    order (the pharmacist's review): the route goes whole, the product's own stands."""
-    request = fixture(DURATION)
-    for dosage in draft_of(request)["dosageInstruction"]:
-        dosage["route"] = {"text": "Sublingual route"}
-    [(card, resource)] = updates(answered(client, request))
-    assert all("route" not in dosage for dosage in resource["dosageInstruction"])
-    assert SUBLINGUAL_LEFT_OUT in card["detail"]

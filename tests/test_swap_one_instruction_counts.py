@@ -95,3 +95,21 @@ def test_a_taper_is_supplied_for_its_days(client: TestClient) -> None:
     ]
     assert swapped["quantity"]["value"] == 25
     assert swapped["expectedSupplyDuration"] == {"value": 15, "unit": "days", "system": UCUM, "code": "d"}
+
+
+def test_a_taper_with_a_step_of_no_stated_length_keeps_its_supply(client: TestClient) -> None:
+    """Its bounds say 5 days of 15, and 40 tablets are counted for the 30-day supply: the supply
+    stays what they are counted for (the adversarial review of the taper's supply)."""
+    request = fixture(TAPER)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    del draft["dosageInstruction"][1]["timing"]["repeat"]
+    draft["dispenseRequest"] = dispense(60, 30)
+    [swapped] = [
+        action["resource"]["dispenseRequest"]
+        for card in cards_for(answered(client, request), START_DOSE_RULES[0])
+        for suggestion in card.get("suggestions", ())
+        for action in suggestion["actions"]
+        if action["type"] == "update"
+    ]
+    assert swapped["quantity"]["value"] == 40
+    assert swapped["expectedSupplyDuration"] == dispense(60, 30)["expectedSupplyDuration"]

@@ -128,8 +128,7 @@ def sublingual_unread(drug: Drug | None, raw: dict[str, Any]) -> list[tuple[dict
     was read as another form (a code of an oral product, or a strength no sublingual product
     comes in: ``Terminology.drug``), as (object, key) to read or rewrite: its concept's text and
     codings' displays, its reference's display, and those of the contained Medication the
-    reference leads to, what an EHR shows as the drug's name; and a dosage's route so named (key
-    "route": the whole route goes)."""
+    reference leads to, what an EHR shows as the drug's name."""
     if drug is None or drug.sublingual:
         return []
     concepts = [_one(raw.get("medicationCodeableConcept"))]
@@ -142,15 +141,7 @@ def sublingual_unread(drug: Drug | None, raw: dict[str, Any]) -> list[tuple[dict
     for concept in filter(None, concepts):
         labels.append((concept, "text"))
         labels += [(coding, "display") for coding in as_list(concept.get("coding")) if isinstance(coding, dict)]
-    named = [(holder, key) for holder, key in labels if has_words(holder.get(key)) and says_sublingual(holder[key])]
-    # A dosage's route in words ("Sublingual route"): the order would still say sublingual.
-    return named + [(d, "route") for d in as_list(raw.get("dosageInstruction")) if _says_sublingual(d, "route")]
-
-
-def _says_sublingual(dosage: Any, key: str) -> bool:
-    concept = as_obj(as_obj(dosage).get(key))
-    words = [concept.get("text"), *(as_obj(c).get("display") for c in as_list(concept.get("coding")))]
-    return any(isinstance(w, str) and says_sublingual(w) for w in words)
+    return [(holder, key) for holder, key in labels if has_words(holder.get(key)) and says_sublingual(holder[key])]
 
 
 def names_nothing(concept: dict[str, Any]) -> bool:

@@ -108,7 +108,14 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     elif lasted is not None and daily and math.isfinite(daily * lasted):  # a taper's step not read: its highest
         counted["value"] = math.ceil(daily * lasted - 1e-9)
     dispense["quantity"] = counted
-    if supply is not None and bounded is not None and bounded < supply:  # 15 tablets for 5 days is no 30-day supply
+    # 15 tablets for 5 days is no 30-day supply; a taper's only where it was counted for its bounds
+    # (a step of no stated length runs on: counted for the supply, it keeps it).
+    if (
+        supply is not None
+        and bounded is not None
+        and bounded < supply
+        and (len(steps) == 1 or stepped == taper_units(order, rates, bounded, value))
+    ):
         dispense["expectedSupplyDuration"] = {
             "value": math.ceil(bounded - 1e-9),
             "unit": "days",

@@ -38,10 +38,10 @@ def named_as_read(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
     "cyclobenzaprine 10 mg tablet SL" (no sublingual product comes in 10 mg), it was read, and
     changed, as the oral tablet, and sent back so named it was a sublingual order to the EHR that
     shows it. Only those words go: the rest is the prescriber's own, as the cards name it (a swap
-    names its new product anyway); a route saying sublingual goes whole (the EHR's default for the
-    product stands). The card says so (``facts.orders.sublingual_left_out``)."""
+    names its new product anyway); the card says so (``facts.orders.sublingual_left_out``). A
+    dosage's route is not read, nor changed."""
     for holder, key in sublingual_unread(order.drug, resource):
-        if key != "route" and (named := without_sublingual(holder[key])):
+        if named := without_sublingual(holder[key]):
             holder[key] = named
         else:
             del holder[key]

@@ -42,13 +42,14 @@ def route_named(name: str) -> str | None:
 
 # RxNorm spells the release form out; order text often abbreviates it (upper case only, so that
 # ordinary words are not read as one).
-# A word's first letter looked at first: most words' start is no more than that. "24 HR" naming a
-# dose form (RxNorm's "24 HR ... Capsule", an order's "24 hr capsule") is an extended-release
-# product; "max 3 per 24 hr" is not (a pharmacist's review).
+# A word's first letter looked at first: most words' start is no more than that. "24 hr" beside a
+# dose form ("24 hr capsule", "cap 24 hr") is an extended-release product; "max 3 per 24 hr" and
+# "q 24 hr tablets" are not (the reviews of this pass).
 _SUBLINGUAL = re.compile(r"\b(?=(?i:s))(?:(?i:sublingual)|SL)\b")
 _EXTENDED = re.compile(
-    r"\b(?=(?i:[ecsx12]))(?:(?i:extended[- ]release"
-    r"|(?:12|24)[- ]?(?:hr|hour)(?=(?:\s+[\w.-]+){0,6}?\s+(?:capsule|tablet|cap|tab)s?\b))"
+    r"\b(?=(?i:[ecstx12]))(?:(?i:extended[- ]release"
+    r"|(?<!q )(?<!every )(?<!per )(?:12|24)[- ]?(?:hr|hour)(?=[\s,]+(?:oral\s+)?(?:capsule|tablet|cap|tab)s?\b)"
+    r"|(?:capsule|tablet|cap|tab)s?[\s,]+(?:12|24)[- ]?(?:hr|hour))"
     r"|ER|XR|XL|SR|CR)\b"
 )
 
@@ -69,9 +70,7 @@ def says_sublingual(name: str) -> bool:
 # The same words, with the brackets or the comma they may stand in: "10 mg tablet (SL)".
 # Tried from the first of a run of separators only: from each, a name with 20,000 spaces took 12 s
 # (a code review).
-_SUBLINGUAL_SAID = re.compile(
-    r"\(\s*(?:(?i:sublingual)|SL)\s*\)|(?<![\s,;])(?:[,;]\s*|\s+)?(?:(?i:\bsublingual\b)|\bSL\b)"
-)
+_SUBLINGUAL_SAID = re.compile(r"\(\s*(?:(?i:sublingual)|SL)\s*\)|(?<![\s,;])[\s,;]*(?:(?i:\bsublingual\b)|\bSL\b)")
 
 
 def without_sublingual(name: str) -> str:
