@@ -134,3 +134,10 @@ def test_a_strength_after_a_comma_is_read(module: TestClient) -> None:
     """ "tablet,10 mg SL": 10 mg, which no sublingual product has, so the oral tablet (its
     duration checked); the strength right after the comma went unread and "SL" stood."""
     assert duration_card(module, with_drug_named("cyclobenzaprine tablet,10 mg SL"))["indicator"] == "warning"
+
+
+@pytest.mark.parametrize("display", ["QHS", "HS", "hs prn"])
+def test_a_local_timing_code_at_bedtime_is_once_a_day(module: TestClient, display: str) -> None:
+    """90 tablets at bedtime: 90 days (the last adversarial review: no rate, "duration not said")."""
+    request = with_timing_code({"coding": [{"system": ORACLE_FREQUENCY, "code": "696530", "display": display}]})
+    assert duration_card(module, request)["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 90 days planned"

@@ -244,7 +244,11 @@ def times_of_day(repeat: dict[str, Any]) -> int:
 _TIMES = {"once": 1, "one": 1, "twice": 2, "two": 2, "thrice": 3, "three": 3, "four": 4}
 _A_DAY = r"(?:(?:a|per|each) day|daily)"
 _RATES = (
-    (re.compile(r"(?:once )?daily|every day|nightly|at bedtime|every (?:morning|evening|night)"), lambda m: 1.0),
+    # "HS", "QHS": at bedtime (hora somni), as US sigs abbreviate it.
+    (
+        re.compile(r"(?:once )?daily|every day|nightly|(?:at )?bedtime|q?hs|every (?:morning|evening|night)"),
+        lambda m: 1.0,
+    ),
     (re.compile(rf"(\d+|one|two|three|four) times? {_A_DAY}"), lambda m: _count(m[1])),
     (re.compile(rf"(once|twice|thrice) {_A_DAY}"), lambda m: _count(m[1])),
     (re.compile(r"(?:every|q) ?(\d+) ?(?:h|hr|hrs|hour|hours)"), lambda m: 24 / float(m[1]) if float(m[1]) else None),
