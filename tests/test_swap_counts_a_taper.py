@@ -58,15 +58,20 @@ def swapped_count(client: TestClient, name: str, dosages: list[dict[str, Any]] |
     draft["dispenseRequest"] = fill
     body = answered(client, request)
     assert not cards_for(body, "cyclobenzaprine-duration")
-    [count] = [
-        action["resource"]["dispenseRequest"]["quantity"]["value"]
+    return float(swapped_dispense(body)["quantity"]["value"])
+
+
+def swapped_dispense(body: dict[str, Any]) -> dict[str, Any]:
+    """The dispense request of the one dose change the start-dose cards offer."""
+    [dispensed] = [
+        action["resource"]["dispenseRequest"]
         for rule in START_DOSE_RULES
         for card in cards_for(body, rule)
         for suggestion in card.get("suggestions", ())
         for action in suggestion["actions"]
         if action["type"] == "update"
     ]
-    return float(count)
+    return dict(dispensed)
 
 
 TWO_THEN_ONE = [step(3, tablets(2), days=5, sequence=1), step(1, tablets(1), days=10, sequence=2)]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import answered, cards_for, fixture
-from tests.test_swap_counts_a_taper import START_DOSE_RULES, TAPER, UCUM, dispense, step, tablets
+from tests.conftest import answered, fixture
+from tests.test_swap_counts_a_taper import TAPER, UCUM, dispense, step, swapped_dispense, tablets
 
 TWO_TID = step(3, tablets(2))
 FIVE_DAYS_OF_TWO_TID = step(3, tablets(2), days=5)
@@ -25,22 +25,15 @@ def client(module_client: TestClient) -> TestClient:
     return module_client
 
 
-def swapped_fill(client: TestClient, dosage: dict[str, Any], fill: dict[str, Any]) -> dict[str, Any]:
-    """The dispense request of the 5 mg swap the older-adult card offers for the draft."""
+def swapped_fill(client: TestClient, dosage: dict[str, Any] | None, fill: dict[str, Any]) -> dict[str, Any]:
+    """The dispense request of the 5 mg swap the older-adult card offers for the draft of
+    ``dosage`` (None: the fixture's taper) and ``fill``."""
     request = fixture(TAPER)
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
-    draft["dosageInstruction"] = [copy.deepcopy(dosage)]
+    if dosage is not None:
+        draft["dosageInstruction"] = [copy.deepcopy(dosage)]
     draft["dispenseRequest"] = fill
-    body = answered(client, request)
-    [swapped] = [
-        action["resource"]["dispenseRequest"]
-        for rule in START_DOSE_RULES
-        for card in cards_for(body, rule)
-        for suggestion in card.get("suggestions", ())
-        for action in suggestion["actions"]
-        if action["type"] == "update"
-    ]
-    return dict(swapped)
+    return swapped_dispense(answered(client, request))
 
 
 def test_a_course_shorter_than_its_count_is_dispensed_for_its_days(client: TestClient) -> None:
@@ -83,16 +76,7 @@ def test_a_dose_range_is_recounted_for_its_bounds(client: TestClient) -> None:
 def test_a_taper_is_supplied_for_its_days(client: TestClient) -> None:
     """Two three times a day for 5 days then one a day for 10, with a 30-day supply: 25 tablets,
     for 15 days (the pharmacist's review)."""
-    request = fixture(TAPER)
-    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
-    draft["dispenseRequest"] = dispense(40, 30)
-    [swapped] = [
-        action["resource"]["dispenseRequest"]
-        for card in cards_for(answered(client, request), START_DOSE_RULES[0])
-        for suggestion in card.get("suggestions", ())
-        for action in suggestion["actions"]
-        if action["type"] == "update"
-    ]
+    swapped = swapped_fill(client, None, dispense(40, 30))
     assert swapped["quantity"]["value"] == 25
     assert swapped["expectedSupplyDuration"] == {"value": 15, "unit": "days", "system": UCUM, "code": "d"}
 
@@ -104,12 +88,6 @@ def test_a_taper_with_a_step_of_no_stated_length_keeps_its_supply(client: TestCl
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     del draft["dosageInstruction"][1]["timing"]["repeat"]
     draft["dispenseRequest"] = dispense(60, 30)
-    [swapped] = [
-        action["resource"]["dispenseRequest"]
-        for card in cards_for(answered(client, request), START_DOSE_RULES[0])
-        for suggestion in card.get("suggestions", ())
-        for action in suggestion["actions"]
-        if action["type"] == "update"
-    ]
+    swapped = swapped_dispense(answered(client, request))
     assert swapped["quantity"]["value"] == 40
     assert swapped["expectedSupplyDuration"] == dispense(60, 30)["expectedSupplyDuration"]

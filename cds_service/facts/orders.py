@@ -95,8 +95,10 @@ def sublingual_left_out(order: Order, updates: list[dict[str, Any]]) -> str | No
     """What a card offering an update says of an "SL" its drug was not read by, which an update
     keeping the drug leaves out of its name (``rules.safe_update.named_as_read``): the prescriber
     wrote it. A swap names its new product: nothing to say of the old one's name."""
+    if not sublingual_unread(order.drug, order.resource):  # nearly every order: nothing said
+        return None
     keeps = any(_drug_coded(update) == _drug_coded(order.resource) for update in updates)
-    return SUBLINGUAL_LEFT_OUT if keeps and sublingual_unread(order.drug, order.resource) else None
+    return SUBLINGUAL_LEFT_OUT if keeps else None
 
 
 def _drug_coded(resource: dict[str, Any]) -> tuple[object, ...]:
