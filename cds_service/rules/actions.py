@@ -20,8 +20,10 @@ from cds_service.fhir.dialect import dialect
 UCUM = "http://unitsofmeasure.org"
 
 
-def days(value: int) -> dict[str, Any]:
-    return {"value": value, "unit": "days", "system": UCUM, "code": "d"}
+def days(value: float) -> dict[str, Any]:
+    """A UCUM duration in days, a whole number written as one (10.5 for a fill of half of 21)."""
+    whole = float(value).is_integer()
+    return {"value": int(value) if whole else round(value, 2), "unit": "days", "system": UCUM, "code": "d"}
 
 
 def delete(order: Order) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, repeat_of, running_groups, unit_of
 from cds_service.facts.model import Order
-from cds_service.facts.sig import days_of, step_days
+from cds_service.facts.sig import bounded_days, days_of, step_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
@@ -66,8 +66,28 @@ def with_duration(
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
+    _in_fills(ordered, dispense, limit_days)
     _first_fill_within(dispense, limit_days)
     return safe_update(ordered, resource)
+
+
+def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int) -> None:
+    """The course's quantity in equal fills, as few as keep each within the draft's own fill (§2:
+    never more at once than ordered), never more fills than the draft had: 21 tablets a week with
+    3 refills, limited to 21 days at three a day, is 21 tablets with 2 refills, 7 days each. One
+    fill of 21 tablets had been written "for 21 days", a week's tablets under a 21-day label."""
+    drafted = as_obj(ordered.resource.get("dispenseRequest"))
+    most = as_num(as_obj(drafted.get("quantity")).get("value"))
+    most_fills = 1 + max(as_int(drafted.get("numberOfRepeatsAllowed")) or 0, 0)
+    quantity = dispense.get("quantity")
+    value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
+    if not (isinstance(quantity, dict) and value and most and 0 < most < value and most_fills > 1):
+        return  # one fill holds it, or the draft had one: ``safe_update`` caps it
+    fills = min(math.ceil(value / most - 1e-9), most_fills)
+    quantity["value"] = each = min(math.ceil(value / fills - 1e-9), math.floor(most + 1e-9))
+    dispense["numberOfRepeatsAllowed"] = fills - 1
+    # A fill's share of the course, or less where the draft's fills hold less than the course takes.
+    dispense["expectedSupplyDuration"] = days(min(limit_days / fills, limit_days * each / value))
 
 
 def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
@@ -105,10 +125,19 @@ def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     value = as_num(ordered.get("value")) if isinstance(ordered, dict) else None
     if value is not None and 0 < value < 1e9 and order.planned_days:  # else kept as sent
+        value *= _fills_planned(order)
         return {**copy_json(ordered), "value": max(math.floor(value / order.planned_days * limit_days + 1e-9), 1)}
     if order.units_per_day and (order.per_day or 0) <= MOST_DOSES_A_DAY:
         return {"value": math.ceil(order.units_per_day * limit_days - 1e-9), **_unit_of(order)}
     return None
+
+
+def _fills_planned(order: Order) -> int:
+    """The fills the draft's planned days count: its refills too where the days come from its
+    supply (§1), none where its dosage bounds give them."""
+    if bounded_days(order.resource) is not None:
+        return 1
+    return 1 + max(as_int(as_obj(order.resource.get("dispenseRequest")).get("numberOfRepeatsAllowed")) or 0, 0)
 
 
 def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> None:

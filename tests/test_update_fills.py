@@ -1,0 +1,70 @@
+"""The 21-day update of a draft dispensed in fills keeps its fills no larger than the draft's
+(clinical specification §2: never more at once than ordered) and enough of them for the course:
+21 tablets a week with 3 refills, three a day, was written as one fill of 21 tablets "for 21
+days", a week's tablets under the 21-day label (a pharmacist's review)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import answered, cards_for, fixture
+
+DRAFT = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
+UCUM = "http://unitsofmeasure.org"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def limited(client: TestClient, tablets: int, supply_days: int, refills: int, course_days: int = 0) -> dict[str, Any]:
+    """The dispense request of the duration card's update for 10 mg three times a day, dispensed
+    ``tablets`` for ``supply_days`` with ``refills``, the dosage bounded to ``course_days``
+    (0: not bounded)."""
+    request = fixture(DRAFT)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    repeat = draft["dosageInstruction"][0]["timing"]["repeat"]
+    repeat["frequency"] = 3
+    if course_days:
+        repeat["boundsDuration"] = {"value": course_days, "unit": "days", "system": UCUM, "code": "d"}
+    draft["dispenseRequest"] = {
+        "quantity": {"value": tablets, "unit": "tablet", "system": UCUM, "code": "{tablet}"},
+        "expectedSupplyDuration": {"value": supply_days, "unit": "days", "system": UCUM, "code": "d"},
+        "numberOfRepeatsAllowed": refills,
+    }
+    (card,) = cards_for(answered(client, request), "cyclobenzaprine-duration")
+    (suggestion,) = card["suggestions"]
+    return suggestion["actions"][0]["resource"]["dispenseRequest"]
+
+
+def supplied(dispense: dict[str, Any]) -> tuple[float, float, int]:
+    """Per fill: (tablets, days), and the fills."""
+    return (
+        dispense["quantity"]["value"],
+        dispense["expectedSupplyDuration"]["value"],
+        dispense["numberOfRepeatsAllowed"] + 1,
+    )
+
+
+def test_weekly_fills_become_three_for_21_days(client: TestClient) -> None:
+    assert supplied(limited(client, 21, 7, 3)) == (21, 7, 3)
+
+
+def test_fills_that_do_not_divide_the_course_are_made_equal(client: TestClient) -> None:
+    """42 tablets for 14 days with 2 refills: two fills of 32 (63 tablets, rounded up), 10.5 days
+    each, none larger than the draft's 42."""
+    assert supplied(limited(client, 42, 14, 2)) == (32, 10.5, 2)
+
+
+def test_never_more_fills_than_the_draft_had(client: TestClient) -> None:
+    """A 30-day course dispensed 21 tablets a week with 1 refill: two fills of the draft's 21 at
+    most (42 in all, 7 days each), though 21 days at three a day take 63."""
+    assert supplied(limited(client, 21, 7, 1, course_days=30)) == (21, 7, 2)
+
+
+def test_one_fill_that_holds_the_course_has_no_refills(client: TestClient) -> None:
+    assert supplied(limited(client, 90, 30, 2)) == (63, 21, 1)
