@@ -275,6 +275,10 @@ def test_paginated_prefetch_is_completed_from_the_same_server_only(
         "-admin/Condition?patient=harness-pt-1&_page=0",  # a path beside the base, not under it
         "/Condition?patient=harness pt 1&_page=0",  # rewritten by the client before sending
         "/Condition?patient=h\u00e4rness&_page=0",
+        "/..%2F..%2Fadmin?x=1",  # read as /admin by a server that decodes before the dots
+        "/x/%252e%252e/admin?x=1",  # twice encoded
+        "/x/..;/..;/admin?x=1",  # Tomcat and Jetty: "..;" is ".."
+        "/x/..%5C..%5Cadmin?x=1",
     ],
 )
 def test_a_next_link_that_would_leave_the_fhir_base_is_not_followed(

@@ -12,10 +12,11 @@ otherwise make the service probe its own ports.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Annotated
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
@@ -112,12 +113,19 @@ FhirServers = Annotated[list[str], AfterValidator(_checked)]
 
 def on_server(link: str, base: str) -> bool:
     """Is ``link`` (a search's ``next`` page, written by the server) under the FHIR base ``base``,
-    as it will be sent? Printable ASCII without spaces only (the client rewrites anything else
-    before sending it), and no ``.`` or ``..`` path segment, encoded or not: the client removes
-    them, so ``{base}/../admin`` would be ``/admin``, with the access token."""
+    as it will be sent and as the server will read it? Printable ASCII without spaces only (the
+    client rewrites anything else before sending it); a path past the base of plain segments
+    only: no ``.`` or ``..`` (the client removes them, so ``{base}/../admin`` would be ``/admin``,
+    with the access token), no escapes (a server that decodes ``%2F`` or ``%252e`` before the dots
+    climbs out) and no ``;`` (Tomcat and Jetty, HAPI FHIR's hosts, read ``..;`` as ``..``). A
+    FHIR server's page links put their state in the query, which is left as written."""
     if not link.isascii() or not link.isprintable() or " " in link:
         return False
     if not link.startswith((base + "/", base + "?")):
         return False
     path = link[len(base) :].split("?", 1)[0].split("#", 1)[0]
-    return not any(unquote(segment) in (".", "..") for segment in path.split("/"))
+    return _PLAIN_PATH.fullmatch(path) is not None and not any(s in (".", "..") for s in path.split("/"))
+
+
+# Segments of letters, digits and "-._~" (RFC 3986's unreserved characters) and the slashes between.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
