@@ -31,7 +31,9 @@ from cds_service.rules.common import (
 )
 
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
-_IMPAIRMENT = frozenset(("liver-disease", "liver-disease-moderate-severe"))
+# Cirrhosis is hepatic impairment whatever the VSAC sets hold: they list the billable codes
+# (K74.60), not the category a problem list may carry (K74.6), which §4's cirrhosis prefixes take.
+_IMPAIRMENT = frozenset(("liver-disease", "liver-disease-moderate-severe", "liver-cirrhosis"))
 _UNRECORDED = " Its severity is not recorded: if Child-Pugh B or C, cyclobenzaprine is not recommended."
 
 
