@@ -100,3 +100,14 @@ def test_a_rule_with_an_age_threshold_is_known_to_read_the_age() -> None:
     own = [rule.id for rule in all_rules() if "min_age" in rule.config.model_fields and not rule.reads_age]
     assert own == []
     assert any(issubclass(rule.config, OlderAdultConfig) for rule in all_rules())
+
+
+def test_a_rule_for_a_hook_no_service_declares_is_refused() -> None:
+    """A hook is declared once, by its service (``protocol.services``): a rule naming another
+    ("order-selct") would have loaded and never run."""
+    from dataclasses import replace
+
+    from cds_service.rules import all_rules
+
+    with pytest.raises(ValueError, match="no service is declared for hook order-selct"):
+        replace(all_rules()[0], hooks=frozenset({"order-select", "order-selct"}))

@@ -11,7 +11,7 @@ link in a code span. Block syntax needs a line of its own, and the words are one
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # What makes words a link, an image or HTML in Markdown with brackets: a backslash (which would
@@ -91,3 +91,14 @@ def _code(text: str) -> str:
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
     padding = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{padding}{text}{padding}{fence}"
+
+
+# The most names a card gives in one list; the others are counted.
+MAX_NAMED = 3
+
+
+def named(names: Iterable[str], separator: str) -> str:
+    """``names`` joined, the first ``MAX_NAMED`` named and the rest counted: "a; b; c and 2 more"."""
+    names = list(names)
+    shown = separator.join(names[:MAX_NAMED])
+    return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"

@@ -53,21 +53,22 @@ class Dialect:
         return [d.get("doseQuantity") for d in as_list(dosage.get("doseAndRate")) if isinstance(d, dict)]
 
 
-R4 = Dialect(
+# Each version's write side, private: ``fhir.versions.R4`` names the version, one thing by one name.
+_R4_FIELDS = Dialect(
     dose_on_dosage=False,
     period_unit="periodUnit",
     bounds_duration="boundsDuration",
     zero_repeats=True,
     service_request="ServiceRequest",
 )
-STU3 = Dialect(
+_STU3_FIELDS = Dialect(
     dose_on_dosage=True,
     period_unit="periodUnit",
     bounds_duration="boundsDuration",
     zero_repeats=False,
     service_request="ProcedureRequest",
 )
-DSTU2 = Dialect(
+_DSTU2_FIELDS = Dialect(
     dose_on_dosage=True,
     period_unit="periodUnits",
     bounds_duration="boundsQuantity",
@@ -83,7 +84,7 @@ def dialect(resource: dict[str, Any]) -> Dialect:
     an ``intent``, DSTU2's does not) and dose-on-dosage MedicationRequest; otherwise R4."""
     kind = resource.get("resourceType")
     if kind in ("MedicationOrder", "DiagnosticOrder"):
-        return DSTU2
+        return _DSTU2_FIELDS
     if kind == "ProcedureRequest":
-        return STU3 if "intent" in resource else DSTU2
-    return STU3 if kind == "MedicationRequest" and is_older_medication_request(resource) else R4
+        return _STU3_FIELDS if "intent" in resource else _DSTU2_FIELDS
+    return _STU3_FIELDS if kind == "MedicationRequest" and is_older_medication_request(resource) else _R4_FIELDS

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.content.cards import INDICATORS, SOURCE_LABEL, SUMMARY_LIMIT
-from cds_service.content.markdown import inert
+from cds_service.content.markdown import inert, named
 from cds_service.facts import model
 from cds_service.facts.history import Course
 from cds_service.facts.model import StatusesUnread
 from cds_service.pipeline.unread_drafts import not_checked_summary, unchecked_said
 from cds_service.rules import Rule
-from cds_service.rules.interactions import named
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.content.markdown import plain
+from cds_service.content.markdown import named, plain
 from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Order
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
 from cds_service.fhir.json import as_list, as_obj, has_words
-from cds_service.rules.interactions import named
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: li
     def indicator(finding: Finding) -> str:
         return catalog.indicator(finding.rule_id, finding.variant)
 
-    deleted = {f.order.reference for f in findings if f.deletes_order and indicator(f) == "critical"}
+    deleted = {f.order.reference for f in findings if _critical_delete(f, catalog)}
     seen: set[tuple[str, str]] = set()
     kept, suppressed = [], []
     for finding in findings:
@@ -40,24 +40,28 @@ def apply_volume_policy(findings: list[Finding], catalog: CardCatalog, rules: li
     # Not named among the suppressed: rules whose card shows anyway (about the patient, from another
     # order), and rules a shown or suppressed card subsumes (they would not have shown).
     flagged = {f.rule_id for f in [*kept, *suppressed]}
-    unnamed = {f.rule_id for f in kept} | {r for rule in rules if rule.id in flagged for r in rule.subsumes}
-    return _also_flagged(kept, suppressed, catalog, unnamed)
+    not_named = {f.rule_id for f in kept} | {r for rule in rules if rule.id in flagged for r in rule.subsumes}
+    return _also_flagged(kept, suppressed, catalog, not_named)
+
+
+def _critical_delete(finding: Finding, catalog: CardCatalog) -> bool:
+    """A critical card offering to remove its order: the one that speaks for that order."""
+    return finding.deletes_order and catalog.indicator(finding.rule_id, finding.variant) == "critical"
 
 
 def _also_flagged(
-    kept: list[Finding], suppressed: list[Finding], catalog: CardCatalog, unnamed: set[str]
+    kept: list[Finding], suppressed: list[Finding], catalog: CardCatalog, not_named: set[str]
 ) -> list[Finding]:
     """The first critical card deleting each order names the checks it suppressed for that order."""
-    named: set[str] = set()
+    spoken_for: set[str] = set()
     result = []
     for finding in kept:
         reference = finding.order.reference
-        critical = catalog.indicator(finding.rule_id, finding.variant) == "critical"
-        if reference not in named and finding.deletes_order and critical:
-            named.add(reference)
+        if reference not in spoken_for and _critical_delete(finding, catalog):
+            spoken_for.add(reference)
             # Each by its summary, facts and all: what the clinician who overrides keeps of them.
             said = (
-                summary(catalog, f) for f in suppressed if f.order.reference == reference and f.rule_id not in unnamed
+                summary(catalog, f) for f in suppressed if f.order.reference == reference and f.rule_id not in not_named
             )
             if flagged := tuple(dict.fromkeys(said)):
                 finding = replace(finding, also_flagged=flagged)

@@ -143,6 +143,11 @@ class Rule(Generic[ConfigT]):
     # card volume): the red-flag card subsumes the MRI and heat-and-exercise cards.
     subsumes: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        """A misspelt hook ("order-selct") would load and the rule never run: refused at import."""
+        if unknown := sorted(self.hooks - HOOKS):
+            raise ValueError(f"rule {self.id}: no service is declared for hook {', '.join(unknown)}")
+
     @property
     def reads_age(self) -> bool:
         """Whether its card depends on the patient's age: if none of a call's rules does, an

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
+from cds_service.content.markdown import named
 from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import dosages_of, dose_of_step, per_day_of_step
 from cds_service.facts.history import LISTED, Course
@@ -31,7 +32,7 @@ from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
 from cds_service.rules.course_said import status_said, what_ended
 from cds_service.rules.duration_update import with_duration
-from cds_service.rules.interactions import listed_undated, named
+from cds_service.rules.interactions import listed_undated
 
 RULE_ID = "cyclobenzaprine-duration"
 # The labels' "up to 2–3 weeks" as the specification counts it (§2).

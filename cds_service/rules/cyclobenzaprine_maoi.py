@@ -23,6 +23,7 @@ from datetime import date, timedelta
 
 from pydantic import Field, model_validator
 
+from cds_service.content.markdown import named
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import LISTED, Course
 from cds_service.facts.model import Order, PatientContext
@@ -37,13 +38,15 @@ from cds_service.rules.course_said import (
     what_ended,
     when_ordered,
 )
-from cds_service.rules.interactions import listed_undated, named
+from cds_service.rules.interactions import listed_undated
 
 RULE_ID = "cyclobenzaprine-maoi"
 IRREVERSIBLE = "maoi"
 REVERSIBLE = "maoi-reversible"
-# A stopped order whose last dose the record does not give (the course end is an assumption).
-_ENDED_STATUSES = frozenset({"stopped", "completed", "on-hold"})
+# Orders not taken now, or not known to be, whose last dose the record does not give where the
+# course end is an assumption: stopped, completed, or paused (on hold since a day it does not
+# say: "confirm the last dose", as for a stop; an active one with no end runs to today, §1).
+_PAUSED_OR_ENDED = frozenset({"stopped", "completed", "on-hold"})
 
 
 class Config(RuleConfig):
@@ -99,7 +102,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         # Read from its first day, a course whose day was not recorded ends as early as it can:
         # what is within the washout so read is certainly; ``later`` is what may be.
         later = _started_later(course, today)
-        if kind == IRREVERSIBLE and course.assumed_end and course.status in _ENDED_STATUSES:
+        if kind == IRREVERSIBLE and course.assumed_end and course.status in _PAUSED_OR_ENDED:
             if (today - course.start).days < config.washout_days:
                 # Ordered inside the washout: whenever it stopped, any dose taken was recent.
                 contraindicated.append(_Seen(course.drug.ingredient, _unknown_stop(course, config)))

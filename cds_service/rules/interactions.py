@@ -3,10 +3,10 @@ the order under review (clinical specification §2: "active, or in another draft
 
 An interaction card names the other drug and says how the service knows of it ("ordered now",
 "since 2026-06-01", "active on the medication list, start date not recorded"), so the
-clinician can check the record the card relied on. It names a few (``MAX_NAMED``) and counts the
-rest ("and 3 more"): a card's words must not grow with the order session, or 5,000 drafts of one
-drug make each of 5,000 cards name 4,999 others (issue 16). That bound, ``named``, is the
-pipeline's too: the card-limit card names the rules' titles with it, the notices the drafts,
+clinician can check the record the card relied on. It names a few and counts the rest ("and 3
+more", ``content.markdown.named``): a card's words must not grow with the order session, or
+5,000 drafts of one drug make each of 5,000 cards name 4,999 others (issue 16). That bound is
+the pipeline's too: the card-limit card names the rules' titles with it, the notices the drafts,
 drugs and conditions they speak of.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from cds_service.content.markdown import named
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.history import START_UNRECORDED
 from cds_service.facts.model import Order, PatientContext
@@ -131,14 +132,3 @@ def ingredients(found: Iterable[Alongside]) -> str:
 def labels(found: Iterable[Alongside]) -> str:
     """Each drug found and where (``Alongside.label``), a few of them named and the rest counted."""
     return named((a.label for a in found), "; ")
-
-
-# The most names a card gives in one list; the others are counted.
-MAX_NAMED = 3
-
-
-def named(names: Iterable[str], separator: str) -> str:
-    """``names`` joined, the first ``MAX_NAMED`` named and the rest counted: "a; b; c and 2 more"."""
-    names = list(names)
-    shown = separator.join(names[:MAX_NAMED])
-    return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"

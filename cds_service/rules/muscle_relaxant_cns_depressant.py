@@ -13,11 +13,12 @@ a gabapentinoid; [BEERS] at 65 and older.
 
 from __future__ import annotations
 
+from cds_service.content.markdown import named
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, OlderAdultConfig, Rule
 from cds_service.rules.common import age_facts, is_muscle_relaxant
-from cds_service.rules.interactions import alongside, drug_subject, labels, named
+from cds_service.rules.interactions import alongside, drug_subject, labels
 
 RULE_ID = "muscle-relaxant-cns-depressant"
 CLASSES = ("opioid", "benzodiazepine", "barbiturate", "z-drug", "gabapentinoid")

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cds_service.content.markdown import named
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.common import is_cyclobenzaprine, is_muscle_relaxant, remove
 from cds_service.rules.course_said import ordered_on
-from cds_service.rules.interactions import Alongside, alongside, drug_subject, labels, named
+from cds_service.rules.interactions import Alongside, alongside, drug_subject, labels
 
 RULE_ID = "muscle-relaxant-duplicate"
 RELAXANT = "muscle-relaxant"
