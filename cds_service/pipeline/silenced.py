@@ -33,10 +33,8 @@ def not_repeated(
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """Drop the non-critical cards an earlier hook showed today for the unchanged draft. After
     the card policy, so that what they subsumed or composed stays as the clinician saw it. A
-    critical card is never dropped, with no test of its own here: ``silenced.shown`` holds only
-    the hashes of cards shown with an indicator in ``QUIETABLE`` (``storage.quiet``), and the
-    hash (``pipeline.cards.draft_hash``) is of the card's indicator too."""
-    repeated = [silenced.shown_today(record.draft_hash) for record in issued]
+    critical card is never dropped: asked here, not left to what ``storage.quiet`` keeps."""
+    repeated = [record.indicator != "critical" and silenced.shown_today(record.draft_hash) for record in issued]
     kept = [(card, record) for card, record, again in zip(cards, issued, repeated, strict=True) if not again]
     for record, again in zip(issued, repeated, strict=True):
         if again:

@@ -13,10 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from cds_service.content.cards import QUIETABLE
-from cds_service.facts.model import Order
-from cds_service.pipeline.cards import draft_hash
-from cds_service.rules import Finding
 from tests.conftest import SELECT, SIGN, Clock, rule_ids
 from tests.quiet.conftest import (
     DURATION,
@@ -107,16 +103,6 @@ def test_order_sign_repeats_a_critical_card(service: TestClient, clock: Clock, n
     clock.set(minutes=5)
     [again] = sign(service, name)["cards"]
     assert (again["source"], again["indicator"]) == (card["source"], "critical")
-
-
-def test_a_critical_card_never_hashes_as_a_card_that_may_be_quieted() -> None:
-    """Order-sign drops a card only when its hash is among those shown today with an indicator
-    that may be quieted (``storage.quiet``); it asks no more of the card itself, so the hash must
-    tell a critical card from a warning or info card with the same words (``pipeline.silenced``)."""
-    finding = Finding(HEPATIC, "moderate-severe", Order("MedicationRequest/1", {}))
-    card = {"summary": "Cyclobenzaprine in hepatic impairment", "detail": "Not recommended."}
-    hashes = {draft_hash(finding, {**card, "indicator": i}, "Practitioner/1") for i in ("critical", *QUIETABLE)}
-    assert len(hashes) == 3
 
 
 def test_order_sign_shows_the_card_again_for_a_changed_draft_another_day_or_another_patient(
