@@ -130,6 +130,17 @@ def test_an_update_drops_sl_from_a_name_of_many_spaces(module: TestClient) -> No
     assert action["resource"]["medicationCodeableConcept"]["text"] == "cyclobenzaprine 10 mg tablet x"
 
 
+def test_an_update_drops_a_bracket_saying_sl_beside_one_left_open(module: TestClient) -> None:
+    """A bracket saying "SL" goes whole (``without_sublingual``); one that never closes, after
+    33,000 "SL"s, is looked into once: a pattern trying each "SL" to the end took seconds."""
+    request = with_drug_named(f"cyclobenzaprine 10 mg tablet (sublingual use) ({'SL ' * (LONG // 3)}")
+    concept = request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]
+    concept["coding"] = [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "21949"}]
+    [suggestion] = duration_card(module, request)["suggestions"]
+    [action] = suggestion["actions"]
+    assert action["resource"]["medicationCodeableConcept"]["text"] == "cyclobenzaprine 10 mg tablet ("
+
+
 def test_a_strength_after_a_comma_is_read(module: TestClient) -> None:
     """ "tablet,10 mg SL": 10 mg, which no sublingual product has, so the oral tablet (its
     duration checked); the strength right after the comma went unread and "SL" stood."""

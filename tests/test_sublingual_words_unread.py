@@ -125,3 +125,22 @@ def test_a_sublingual_order_keeps_its_sl(client: TestClient) -> None:
     for card, resource in offered:
         assert resource["medicationCodeableConcept"] == {"text": "cyclobenzaprine 5.6 mg SL"}
         assert SUBLINGUAL_LEFT_OUT not in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("text", "sent_back"),
+    [
+        ("cyclobenzaprine 10 mg tablet (sublingual use)", "cyclobenzaprine 10 mg tablet"),
+        ("cyclobenzaprine 10 mg tablet (for SL use) once daily", "cyclobenzaprine 10 mg tablet once daily"),
+        ("cyclobenzaprine tablet (10 mg, SL)", "cyclobenzaprine tablet (10 mg)"),
+    ],
+)
+def test_a_bracket_saying_sublingual_goes_whole_unless_it_states_a_number(
+    client: TestClient, text: str, sent_back: str
+) -> None:
+    """ "(sublingual use)" left "( use)" in the name sent back; a bracket's number is the
+    prescriber's, and stays."""
+    request = fixture(DURATION)
+    draft_of(request)["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "21949"}], "text": text}
+    [(_, resource)] = updates(answered(client, request))
+    assert resource["medicationCodeableConcept"]["text"] == sent_back
