@@ -115,16 +115,80 @@ def test_a_dstu2_order_is_renamed_as_well(client: TestClient) -> None:
         assert "SL" not in named(resource), named(resource)
 
 
-def test_a_sublingual_order_keeps_its_sl(client: TestClient) -> None:
-    """Read as Tonmya ("5.6 mg SL", two of its 2.8 mg tablets), the words are what was read: the
-    once-a-day change keeps them, and the card says nothing of them."""
+@pytest.mark.parametrize(
+    "concept",
+    [
+        {"text": "cyclobenzaprine 5.6 mg SL"},
+        {"text": "Tonmya (cyclobenzaprine HCl) 2.8 mg sublingual tablet"},
+        {"coding": [{"system": RXNORM, "code": "21949"}], "text": "Tonmya 2.8 mg"},
+    ],
+)
+def test_a_sublingual_order_keeps_its_sl(client: TestClient, concept: dict[str, Any]) -> None:
+    """Read as Tonmya ("5.6 mg SL", two of its 2.8 mg tablets; Tonmya named beside the ingredient's
+    code), the words are what was read: the once-a-day change keeps them, and the card says nothing
+    of them."""
     request = fixture("cyclobenzaprine-older-adult/fires-sublingual-5.6mg-age-70.json")
-    draft_of(request)["medicationCodeableConcept"] = {"text": "cyclobenzaprine 5.6 mg SL"}
+    draft_of(request)["medicationCodeableConcept"] = json.loads(json.dumps(concept))
     offered = updates(answered(client, request))
     assert offered
     for card, resource in offered:
-        assert resource["medicationCodeableConcept"] == {"text": "cyclobenzaprine 5.6 mg SL"}
-        assert SUBLINGUAL_LEFT_OUT not in card["detail"]
+        assert resource["medicationCodeableConcept"] == concept
+        assert SUBLINGUAL_LEFT_OUT not in card["detail"] and "Tonmya" not in card["detail"], card["detail"]
+
+
+def tonmya_named(text: str) -> Callable[[dict[str, Any]], None]:
+    """The oral 10 mg tablet's code, named ``text``: Tonmya, the sublingual 2.8 mg product, is ruled out."""
+
+    def name(draft: dict[str, Any]) -> None:
+        draft["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "828348"}], "text": text}
+
+    return name
+
+
+def tonmya_contained(draft: dict[str, Any]) -> None:
+    """Epic's shape: a contained Medication of the oral tablet's code, the reference displayed as Tonmya."""
+    draft.pop("medicationCodeableConcept", None)
+    draft["contained"] = [
+        {"resourceType": "Medication", "id": "med1", "code": {"coding": [{"system": RXNORM, "code": "828348"}]}}
+    ]
+    draft["medicationReference"] = {"reference": "#med1", "display": "Tonmya 2.8 mg sublingual tablet"}
+
+
+NAME_DROPPED = "accepting the change drops the name, which the EHR then gives from the code"
+
+
+@pytest.mark.parametrize("name", [DURATION, SWAP])
+@pytest.mark.parametrize(
+    ("coded", "sent_back", "said"),
+    [
+        (tonmya_named("Tonmya 2.8 mg"), None, NAME_DROPPED),
+        (tonmya_named("Tonmya 2.8 mg SL tablet"), None, NAME_DROPPED),
+        (tonmya_named("cyclobenzaprine 10 mg tablet (Tonmya)"), "cyclobenzaprine 10 mg tablet", 'drops "Tonmya" from'),
+        (tonmya_named("cyclobenzaprine 10 mg (Tonmya 2.8 mg)"), None, NAME_DROPPED),
+        (tonmya_contained, None, NAME_DROPPED),
+    ],
+    ids=["brand-and-strength", "brand-sl-tablet", "bracketed-brand", "bracketed-brand-and-strength", "contained"],
+)
+def test_an_update_names_the_drug_without_a_sublingual_brand_its_code_rules_out(
+    client: TestClient, name: str, coded: Callable[[dict[str, Any]], None], sent_back: str | None, said: str
+) -> None:
+    """ "Tonmya 2.8 mg" beside the oral 10 mg tablet's code was read as that tablet, and sent back
+    unchanged beside the changed codes: a sublingual product's name on an oral order. The brand
+    goes, and a name that then names no drug as read ("2.8 mg") goes whole: the EHR names the drug
+    from its code. The card says which; a swap names its new product, and says nothing of it."""
+    request = fixture(name)
+    coded(draft_of(request))
+    offered = updates(answered(client, request))
+    kept = [(card, resource) for card, resource in offered if "828320" not in named(resource)]
+    assert kept, "no update keeps the drug"
+    for card, resource in offered:
+        assert "tonmya" not in named(resource).lower() and "2.8" not in named(resource), named(resource)
+        assert ('name says "Tonmya"' in card["detail"]) is ((card, resource) in kept), card["detail"]
+    for card, resource in kept:
+        assert said in card["detail"], card["detail"]
+        concept = resource.get("medicationCodeableConcept") or resource["contained"][0]["code"]
+        assert concept.get("text") == sent_back
+        assert [c["code"] for c in concept["coding"]] == ["828348"]
 
 
 @pytest.mark.parametrize(

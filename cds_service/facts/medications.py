@@ -123,14 +123,22 @@ class MedicationIndex:
         return code if words or not display else {**code, "text": display}
 
 
-def sublingual_unread(drug: Drug | None, raw: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    """The words naming a raw MedicationRequest's drug that say sublingual ("SL") where the drug
-    was read as another form (a code of an oral product, or a strength no sublingual product
-    comes in: ``Terminology.drug``), as (object, key) to read or rewrite: its concept's text and
-    codings' displays, its reference's display, and those of the contained Medication the
-    reference leads to, what an EHR shows as the drug's name."""
+def sublingual_unread(
+    drug: Drug | None, raw: dict[str, Any], brands: tuple[str, ...] = ()
+) -> list[tuple[dict[str, Any], str]]:
+    """The words naming a raw MedicationRequest's drug that say sublingual ("SL", or one of
+    ``brands``, the order's ``brands_unread``) where the drug was read as another form (a code of
+    an oral product, or a strength no sublingual product comes in: ``Terminology.drug``), as
+    (object, key) to read or rewrite (``drug_labels``)."""
     if drug is None or drug.sublingual:
         return []
+    return [(holder, key) for holder, key in drug_labels(raw) if says_sublingual(holder[key], brands)]
+
+
+def drug_labels(raw: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The words naming a raw MedicationRequest's drug, what an EHR shows as its name, as (object,
+    key): its concept's text and codings' displays, its reference's display, and those of the
+    contained Medication the reference leads to."""
     concepts = [_one(raw.get("medicationCodeableConcept"))]
     labels: list[tuple[dict[str, Any], str]] = []
     if (reference := _one(raw.get("medicationReference"))) is not None:
@@ -141,7 +149,7 @@ def sublingual_unread(drug: Drug | None, raw: dict[str, Any]) -> list[tuple[dict
     for concept in filter(None, concepts):
         labels.append((concept, "text"))
         labels += [(coding, "display") for coding in as_list(concept.get("coding")) if isinstance(coding, dict)]
-    return [(holder, key) for holder, key in labels if has_words(holder.get(key)) and says_sublingual(holder[key])]
+    return [(holder, key) for holder, key in labels if has_words(holder.get(key))]
 
 
 def names_nothing(concept: dict[str, Any]) -> bool:

@@ -54,6 +54,9 @@ class Order:
     # The same resource as R4, read once: what the facts and the procedure check read.
     r4: dict[str, Any] = field(default_factory=dict)
     drug: Drug | None = None
+    # The sublingual brands the drug's words name that its codes rule out (Tonmya beside the oral
+    # 10 mg tablet's code): an update leaves them out of its name (``rules.safe_update``).
+    brands_unread: tuple[str, ...] = ()
     # What a ServiceRequest or DeviceRequest orders.
     codes: tuple[Code, ...] = ()
     reason_codes: tuple[Code, ...] = ()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from cds_service.content.terminology import Terminology
+from cds_service.content.terminology.names import name_as_read, says_sublingual
 from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
-from cds_service.facts.medications import MedicationIndex, sublingual_unread
+from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
 from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources
@@ -45,6 +47,14 @@ SUBLINGUAL_LEFT_OUT = (
     'as the oral form, and accepting the change drops "SL" from the name. If a sublingual product was '
     "meant, order it by name."
 )
+# The same of a sublingual brand (Tonmya) its code rules out; the change is one of the two below,
+# "{said}" the brand and "SL" where the name says it too.
+BRAND_LEFT_OUT = (
+    'The drug\'s name says "{brand}", a sublingual product its code rules out: it was checked as coded, and '
+    "accepting the change {change}. If {brand} was meant, order it by name."
+)
+BRAND_WORDS_DROPPED = "drops {said} from the name"
+BRAND_NAME_DROPPED = "drops the name, which the EHR then gives from the code"
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
 
@@ -92,13 +102,24 @@ def words_left_out(order: Order) -> str | None:
 
 
 def sublingual_left_out(order: Order, updates: list[dict[str, Any]]) -> str | None:
-    """What a card offering an update says of an "SL" its drug was not read by, which an update
-    keeping the drug leaves out of its name (``rules.safe_update.named_as_read``): the prescriber
-    wrote it. A swap names its new product: nothing to say of the old one's name."""
-    if not sublingual_unread(order.drug, order.resource):  # nearly every order: nothing said
+    """What a card offering an update says of an "SL" or a sublingual brand its drug was not read
+    by, which an update keeping the drug leaves out of its name, or its whole name where nothing
+    sensible is left (``rules.safe_update.named_as_read``): the prescriber wrote it. A swap names
+    its new product: nothing to say of the old one's name."""
+    brands = order.brands_unread
+    labels = sublingual_unread(order.drug, order.resource, brands)
+    if not labels or order.drug is None:  # nearly every order: nothing said
         return None
-    keeps = any(_drug_coded(update) == _drug_coded(order.resource) for update in updates)
-    return SUBLINGUAL_LEFT_OUT if keeps else None
+    if not any(_drug_coded(update) == _drug_coded(order.resource) for update in updates):
+        return None
+    if not brands:
+        return SUBLINGUAL_LEFT_OUT
+    names = [holder[key] for holder, key in labels]
+    if not any(name_as_read(name, order.drug, brands) for name in names):
+        return BRAND_LEFT_OUT.format(brand=brands[0], change=BRAND_NAME_DROPPED)
+    said = [*brands, *(["SL"] if any(says_sublingual(name) for name in names) else [])]
+    change = BRAND_WORDS_DROPPED.format(said=" and ".join(f'"{word}"' for word in said))
+    return BRAND_LEFT_OUT.format(brand=brands[0], change=change)
 
 
 def _drug_coded(resource: dict[str, Any]) -> tuple[object, ...]:
@@ -154,10 +175,21 @@ def read_orders(drafts: list[dict[str, Any]], terminology: Terminology, medicati
         resource = without_nulls(own) if r4 is not None else facts
         if facts["resourceType"] == "MedicationRequest":
             drug = medications.identify(facts, terminology)
-            orders.append(medication_order(facts, reference, resource, drug, terminology))
+            order = medication_order(facts, reference, resource, drug, terminology)
+            orders.append(_with_brands_unread(order, terminology))
         else:
             orders.append(service_order(facts, reference, resource))
     return orders
+
+
+def _with_brands_unread(order: Order, terminology: Terminology) -> Order:
+    """``order`` knowing the sublingual brands its drug's words name where its codes rule them out
+    ("Tonmya 2.8 mg" beside the oral 10 mg tablet's code): an update sent back so named would be a
+    sublingual product's name on an oral order."""
+    if order.drug is None or order.drug.sublingual:
+        return order
+    brands = terminology.sublingual_brands(holder[key] for holder, key in drug_labels(order.resource))
+    return replace(order, brands_unread=brands) if brands else order
 
 
 def _log_reading(reference: str, raw: dict[str, Any]) -> None:

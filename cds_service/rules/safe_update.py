@@ -1,7 +1,8 @@
 """Every update is safe to accept (clinical specification §2): whatever a rule changed in the
 draft, the update dispenses no more than the draft ordered, leaves no contained resource
 that nothing references (FHIR dom-3), keeps none of the draft's words for the order (they
-described it before the change), and names its drug without an "SL" the drug was not read by.
+described it before the change), and names its drug without an "SL" or a sublingual brand the
+drug was not read by.
 Applied by the rules' builders of an update as they make it (``rules.duration_update``,
 ``rules.product_swap``, ``rules.common``), and again to every update by ``pipeline.cards`` as it
 composes the other findings' limits into it (there may be none).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.content.terminology.names import without_sublingual
+from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.dose import dosages_of
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
@@ -34,14 +35,17 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def named_as_read(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
-    """``resource`` naming its drug without the "SL" the draft's drug was not read by: written
-    "cyclobenzaprine 10 mg tablet SL" (no sublingual product comes in 10 mg), it was read, and
-    changed, as the oral tablet, and sent back so named it was a sublingual order to the EHR that
-    shows it. Only those words go: the rest is the prescriber's own, as the cards name it (a swap
-    names its new product anyway); the card says so (``facts.orders.sublingual_left_out``). A
-    dosage's route is not read, nor changed."""
-    for holder, key in sublingual_unread(order.drug, resource):
-        if named := without_sublingual(holder[key]):
+    """``resource`` naming its drug without the "SL" or the sublingual brand the draft's drug was
+    not read by: written "cyclobenzaprine 10 mg tablet SL" (no sublingual product comes in 10 mg),
+    or "Tonmya 2.8 mg" beside the oral 10 mg tablet's code, it was read, and changed, as the oral
+    tablet, and sent back so named it was a sublingual order to the EHR that shows it. Only those
+    words go, the rest the prescriber's own, as the cards name it (a swap names its new product
+    anyway), but for a name that names no drug as read without its brand ("2.8 mg"): it goes, and
+    the EHR names the drug from its codes. The card says so (``facts.orders.sublingual_left_out``).
+    A dosage's route is not read, nor changed."""
+    drug, brands = order.drug, order.brands_unread
+    for holder, key in sublingual_unread(drug, resource, brands):
+        if drug is not None and (named := name_as_read(holder[key], drug, brands)):
             holder[key] = named
         else:
             del holder[key]

@@ -119,6 +119,10 @@ class Terminology:
         # route or other ingredients (carisoprodol with codeine); never against a code that says.
         return dataclasses.replace(named, rxcui=best.rxcui)  # named as the words name it: the codeine shows
 
+    def sublingual_brands(self, labels: Iterable[str]) -> tuple[str, ...]:
+        """The sublingual brands (Tonmya) a drug's words name."""
+        return self._reader.sublingual_brands(labels)
+
     def is_medication(self, concept: str, drug: Drug | None) -> bool:
         """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
         return drug is not None and not self.medication_concepts[concept].isdisjoint(drug.ingredients)

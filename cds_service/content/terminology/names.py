@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cds_service.content.terminology.model import Drug
@@ -61,10 +62,13 @@ def release_named(name: str) -> str | None:
     return "extended" if _EXTENDED.search(name) else None
 
 
-def says_sublingual(name: str) -> bool:
+def says_sublingual(name: str, brands: tuple[str, ...] = ()) -> bool:
     """Asked of every update's drug names: most have neither "SL" nor "sublingual", which a
-    substring scan in C tells before the pattern (1.6 µs a name) is tried."""
-    return ("SL" in name or "ublingual" in name.lower()) and _SUBLINGUAL.search(name) is not None
+    substring scan in C tells before the pattern (1.6 µs a name) is tried. ``brands``: sublingual
+    brands that say it too (``NameReader.sublingual_brands``), for an order that names one."""
+    if ("SL" in name or "ublingual" in name.lower()) and _SUBLINGUAL.search(name) is not None:
+        return True
+    return bool(brands) and _brands_said(brands).search(name) is not None
 
 
 # The same words, with the comma they may stand after, or the brackets they stand in whole when
@@ -72,16 +76,44 @@ def says_sublingual(name: str) -> bool:
 # its 10 mg). Linear: a bracket is looked into only once it is known to close with no number (a
 # possessive scan, which stops at the next bracket), and the words after a comma are tried from the
 # first of a run of separators only: from each, a name with 20,000 spaces took 12 s (a code review).
+# A sublingual brand is said as "SL" is.
 _SAID = r"(?i:\bsublingual\b)|\bSL\b"
-_SUBLINGUAL_SAID = re.compile(rf"\((?=[^()\d]*+\))[^()\d]*?(?:{_SAID})[^()\d]*+\)|(?<![\s,;])[\s,;]*(?:{_SAID})")
 
 
-def without_sublingual(name: str) -> str:
+@lru_cache(maxsize=32)
+def _sublingual_said(brands: tuple[str, ...]) -> re.Pattern[str]:
+    said = f"{_SAID}|{_brands_said(brands).pattern}" if brands else _SAID
+    return re.compile(rf"\((?=[^()\d]*+\))[^()\d]*?(?:{said})[^()\d]*+\)|(?<![\s,;])[\s,;]*(?:{said})")
+
+
+@lru_cache(maxsize=32)
+def _brands_said(brands: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(rf"(?i:{_any_of(brands)}\b)")
+
+
+def without_sublingual(name: str, brands: tuple[str, ...] = ()) -> str:
     """``name`` without the words that say sublingual, the rest as written: for a drug read as
     another form, "cyclobenzaprine 10 mg tablet SL" (no sublingual product comes in 10 mg) names
-    what was read, "cyclobenzaprine 10 mg tablet". "" where those words were all it said."""
-    spaced = " ".join(_SUBLINGUAL_SAID.sub(" ", name).split()).replace("( ", "(").replace(" )", ")")
+    what was read, "cyclobenzaprine 10 mg tablet"; ``brands`` are such words too. "" where those
+    words were all it said."""
+    said = _sublingual_said(brands)
+    spaced = " ".join(said.sub(" ", name).split()).replace("( ", "(").replace(" )", ")")
     return re.sub(r" (?=[,;])", "", spaced).strip(" ,;-/")
+
+
+def name_as_read(name: str, drug: Drug, brands: tuple[str, ...] = ()) -> str:
+    """``name`` naming ``drug`` as it was read, not as sublingual (``without_sublingual``); ""
+    where nothing sensible is left. Without a sublingual brand its codes rule out, the rest must
+    still name one of the drug's ingredients and no strength but the one read: "cyclobenzaprine
+    10 mg tablet (Tonmya)" beside the oral 10 mg tablet's code does, but "Tonmya 2.8 mg" leaves
+    "2.8 mg", the strength of the product ruled out, and no drug."""
+    named = without_sublingual(name, brands)
+    if not named or not brands or _brands_said(brands).search(name) is None:
+        return named
+    if not any(re.search(rf"\b{re.escape(i)}\b", named, re.IGNORECASE) for i in drug.ingredients):
+        return ""
+    stated = {float(mg.replace(",", ".")) for mg in _MG.findall(named)}
+    return named if drug.strength_mg is None or stated <= {drug.strength_mg} else ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +180,10 @@ class NameReader:
         self._ingredients = words(ingredients)
         self._brands = {name.lower(): brand for name, brand in brands.items()}
         self._brand_words = words(brands)
+        self._sublingual_brands = {
+            name.lower(): name for name, brand in brands.items() if brand.release == "sublingual"
+        }
+        self._sublingual_words = words(self._sublingual_brands)
         self._relevant = relevant
         # The strengths a sublingual product of an ingredient comes in (Tonmya: 2.8 mg).
         self._sublingual_mg: dict[str, set[float]] = {}
@@ -190,6 +226,11 @@ class NameReader:
         """Does ``label`` name a brand (RxNorm's "Amrix Pill", "15 MG [Amrix]")? A brand's products
         have their release: the words of an order do not change it."""
         return self._brand_words.search(label) is not None
+
+    def sublingual_brands(self, labels: Iterable[str]) -> tuple[str, ...]:
+        """The sublingual brands ``labels`` name (Tonmya), as the terminology spells them."""
+        found = (m.group(1).lower() for label in labels for m in self._sublingual_words.finditer(label))
+        return tuple(dict.fromkeys(self._sublingual_brands[name] for name in found))
 
     def _no_such_sublingual(self, ingredient: str, label: str, coded_mg: float | None) -> set[str]:
         """{"sublingual"} when the words' "SL" cannot be so: they state a strength no sublingual
