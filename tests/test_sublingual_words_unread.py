@@ -6,16 +6,19 @@ shows it, beside the oral tablet the service read, checked and changed. The card
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.facts.orders import SUBLINGUAL_LEFT_OUT
 from tests.conftest import answered, fixture
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NOTES = tomllib.loads((Path(__file__).resolve().parent.parent / "cards" / "update-notes.toml").read_text())
+SUBLINGUAL_LEFT_OUT = " ".join(NOTES["sublingual-left-out"].split())
 SL_10MG = "cyclobenzaprine 10 mg tablet SL"
 # The sandbox's 30-day order, coded by the ingredient with the words "… SL": the duration card.
 DURATION = "cyclobenzaprine-duration/fires-10mg-tablet-sl-no-sublingual-product-has.json"

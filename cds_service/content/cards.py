@@ -2,19 +2,20 @@
 
 Each rule id has a file ``cards/<rule-id>.toml``: title, evidence keys, override reasons and per
 variant its indicator, summary, detail, suggestion labels (and the evidence it cites, if only
-some), with ``{placeholders}`` for the rule's facts. ``pipeline.cards`` renders it. Any gap or
+some), with ``{placeholders}`` for the rule's facts; ``cards/update-notes.toml`` what a card adds
+of an update it offers (``content.notes``). ``pipeline.cards`` renders it. Any gap or
 inconsistency stops start-up with the file and field named.
 """
 
 from __future__ import annotations
 
-import string
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from cds_service.content.notes import NOTES_FILE, Note, load_notes
+from cds_service.content.reading import CardContentError, placeholders, read_toml
 from cds_service.fhir.json import as_obj
 
 RULE_TOPIC_SYSTEM = "urn:back-spasm-cds:rule"
@@ -28,10 +29,6 @@ OTHER_SUGGESTIONS = ("remove",)
 # A fact counted as a date's length (numbers are shorter; names may be longer: ``pipeline.cards``
 # cuts such a summary at a word and logs it). A summary must stay under the limit even so.
 _WIDEST_FACT = "2026-11-21"
-
-
-class CardContentError(ValueError):
-    """Card content is missing or inconsistent; the message names the file and field."""
 
 
 @dataclass(frozen=True)
@@ -63,31 +60,6 @@ class RuleText:
     variants: dict[str, Variant]
 
 
-def _placeholders(template: str, where: str) -> set[str]:
-    """The facts a template names: plain ``{name}`` only, so that whatever is written renders
-    (an attribute, an index, a conversion or a format spec could fail at a hook call)."""
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as error:  # a brace left open or unmatched
-        raise CardContentError(f"{where}: {error} (write a literal brace as {{{{ or }}}})") from error
-    for _, name, spec, conversion in parsed:
-        if name is not None and (not name.isidentifier() or spec or conversion):
-            raise CardContentError(
-                f"{where}: {{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
-                "is not a plain placeholder such as {planned_days}"
-            )
-    return {name for _, name, _, _ in parsed if name}
-
-
-def _read(path: Traversable) -> dict[str, Any]:
-    """A TOML file of the content, read as UTF-8 whatever the machine's encoding (a byte-order mark,
-    which some Windows editors write, dropped); else why not, naming it."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise CardContentError(f"{path}: {error}") from error
-
-
 # What a rule's file and each of its variants may hold: a misspelt key ("sugestion") dropped its
 # one-click action, or all of a card's override reasons, without a word.
 _FILE_KEYS = ("title", "evidence", "override_reasons", "variants")
@@ -109,7 +81,7 @@ def _load_rule(
 ) -> RuleText:
     """``keyed_in``: the evidence and reasons files read (a site's or the shipped), named when a key is not in them."""
     where = str(path)  # the site's own copy or the shipped file: whichever is read
-    data = _read(path)
+    data = read_toml(path)
     _no_stray_keys(where, data)
     try:
         variants = {}
@@ -135,7 +107,7 @@ def _load_rule(
                 raise CardContentError(f"{where}: variants.{name}.evidence names keys not in the file's {stray}")
             if variant.indicator not in INDICATORS:
                 raise CardContentError(f"{where}: variants.{name}.indicator must be one of {INDICATORS}")
-            widest = {f: _WIDEST_FACT for f in _placeholders(variant.summary, f"{where}: variants.{name}.summary")}
+            widest = {f: _WIDEST_FACT for f in placeholders(variant.summary, f"{where}: variants.{name}.summary")}
             if (length := len(variant.summary.format(**widest))) >= SUMMARY_LIMIT:
                 raise CardContentError(
                     f"{where}: variants.{name}.summary can reach {SUMMARY_LIMIT} characters ({length} with each "
@@ -173,9 +145,15 @@ QUIETABLE = frozenset(("warning", "info"))
 
 class CardCatalog:
     def __init__(
-        self, texts: dict[str, RuleText], snooze_display: str, directory: Traversable, read: dict[str, Traversable]
+        self,
+        texts: dict[str, RuleText],
+        snooze_display: str,
+        directory: Traversable,
+        read: dict[str, Traversable],
+        notes: dict[str, str],
     ) -> None:
         self.texts = texts
+        self._notes = notes  # what a card adds of an update (``content.notes``)
         self._directory, self._read = directory, read  # named in errors: the file read is the one to edit
         # Its {days} is the rule's snooze period, so the clinician knows what they ask for.
         self._snooze_display = snooze_display
@@ -184,6 +162,10 @@ class CardCatalog:
         """The display of the "don't show again" reason for a rule quiet ``days`` once chosen:
         one wording on the card and in the report."""
         return self._snooze_display.format(days=f"{days} day{'' if days == 1 else 's'}")
+
+    def note(self, note: Note) -> str:
+        """A note's text, its facts filled in (``load_notes`` checked that it names only those)."""
+        return self._notes[note.key].format(**dict(note.facts))
 
     def require(self, rule_id: str, variants: Mapping[str, Iterable[str]]) -> None:
         """The rule's text is here, with every variant the rule produces, naming only the facts
@@ -208,7 +190,7 @@ class CardCatalog:
             }
             for field, template in fields.items():
                 where = f"{self._file(rule_id)}: variants.{name}.{field}"
-                unknown = sorted(_placeholders(template, where) - set(facts))
+                unknown = sorted(placeholders(template, where) - set(facts))
                 if unknown:
                     known = ", ".join(f"{{{fact}}}" for fact in facts) or "none"
                     raise CardContentError(
@@ -245,7 +227,8 @@ def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> 
     read from ``shipped`` (a full copy froze every other card's fixes at the day it was made)."""
     read = _content_files(directory, shipped)
     keyed_in = tuple(read.get(name, directory / name) for name in ("evidence.toml", "override-reasons.toml"))
-    evidence_data, reasons = _read(keyed_in[0]), _read(keyed_in[1])
+    notes = load_notes(read.get(NOTES_FILE, directory / NOTES_FILE))
+    evidence_data, reasons = read_toml(keyed_in[0]), read_toml(keyed_in[1])
     try:
         evidence = {
             key: Evidence(key, value["label"], value["citation"], value.get("url"))
@@ -257,13 +240,13 @@ def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> 
         ) from None
     texts = {}
     for name, path in sorted(read.items()):
-        if name.endswith(".toml") and name not in ("evidence.toml", "override-reasons.toml"):
+        if name.endswith(".toml") and name not in ("evidence.toml", "override-reasons.toml", NOTES_FILE):
             texts[name.removesuffix(".toml")] = _load_rule(path, evidence, reasons, keyed_in)
     display = reasons.get(SNOOZE_REASON, {}).get("display", "")
     where = directory / "override-reasons.toml"
-    if _placeholders(display, f"{where}: [{SNOOZE_REASON}].display") != {"days"}:
+    if placeholders(display, f"{where}: [{SNOOZE_REASON}].display") != {"days"}:
         raise CardContentError(f"{where}: [{SNOOZE_REASON}] needs a display with {{days}}")
-    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"], directory, read)
+    return CardCatalog(texts, reasons[SNOOZE_REASON]["display"], directory, read, notes)
 
 
 def _content_files(directory: Traversable, shipped: Traversable | None) -> dict[str, Traversable]:

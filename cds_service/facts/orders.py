@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from cds_service.content.notes import BRAND_LEFT_OUT, BRAND_NAME_LEFT_OUT, SUBLINGUAL_LEFT_OUT, WORDS_LEFT_OUT, Note
 from cds_service.content.terminology import Terminology
 from cds_service.content.terminology.names import name_as_read, says_sublingual
 from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
@@ -38,23 +39,6 @@ WORDS_ONLY_REASON = (
     "The order gives its dose or how often only in words, so no one-click change is offered: "
     "edit the order itself before signing."
 )
-WORDS_LEFT_OUT = (
-    "Accepting a change leaves out the order's sig text and patient instructions, written for the "
-    "order as it was: re-enter any that still apply."
-)
-SUBLINGUAL_LEFT_OUT = (
-    'The drug\'s name says "SL", but no sublingual product matches its code or strength: it was checked '
-    'as the oral form, and accepting the change drops "SL" from the name. If a sublingual product was '
-    "meant, order it by name."
-)
-# The same of a sublingual brand (Tonmya) its code rules out; the change is one of the two below,
-# "{said}" the brand and "SL" where the name says it too.
-BRAND_LEFT_OUT = (
-    'The drug\'s name says "{brand}", a sublingual product its code rules out: it was checked as coded, and '
-    "accepting the change {change}. If {brand} was meant, order it by name."
-)
-BRAND_WORDS_DROPPED = "drops {said} from the name"
-BRAND_NAME_DROPPED = "drops the name, which the EHR then gives from the code"
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
 
@@ -95,13 +79,13 @@ def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
     return None
 
 
-def words_left_out(order: Order) -> str | None:
+def words_left_out(order: Order) -> Note | None:
     """What a card offering an update says of the draft's words for it, which the update leaves
     out (``rules.safe_update``): "take with food" may still apply, and only the clinician knows."""
-    return WORDS_LEFT_OUT if any(instruction_words(d) for d in dosages_of(order.resource)) else None
+    return Note(WORDS_LEFT_OUT) if any(instruction_words(d) for d in dosages_of(order.resource)) else None
 
 
-def sublingual_left_out(order: Order, updates: list[dict[str, Any]]) -> str | None:
+def sublingual_left_out(order: Order, updates: list[dict[str, Any]]) -> Note | None:
     """What a card offering an update says of an "SL" or a sublingual brand its drug was not read
     by, which an update keeping the drug leaves out of its name, or its whole name where nothing
     sensible is left (``rules.safe_update.named_as_read``): the prescriber wrote it. A swap names
@@ -113,13 +97,12 @@ def sublingual_left_out(order: Order, updates: list[dict[str, Any]]) -> str | No
     if not any(_drug_coded(update) == _drug_coded(order.resource) for update in updates):
         return None
     if not brands:
-        return SUBLINGUAL_LEFT_OUT
+        return Note(SUBLINGUAL_LEFT_OUT)
     names = [holder[key] for holder, key in labels]
     if not any(name_as_read(name, order.drug, brands) for name in names):
-        return BRAND_LEFT_OUT.format(brand=brands[0], change=BRAND_NAME_DROPPED)
+        return Note(BRAND_NAME_LEFT_OUT, (("brand", brands[0]),))
     said = [*brands, *(["SL"] if any(says_sublingual(name) for name in names) else [])]
-    change = BRAND_WORDS_DROPPED.format(said=" and ".join(f'"{word}"' for word in said))
-    return BRAND_LEFT_OUT.format(brand=brands[0], change=change)
+    return Note(BRAND_LEFT_OUT, (("brand", brands[0]), ("said", " and ".join(f'"{word}"' for word in said))))
 
 
 def _drug_coded(resource: dict[str, Any]) -> tuple[object, ...]:

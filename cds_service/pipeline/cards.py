@@ -106,8 +106,8 @@ def render(
     if facts.get(NO_CHANGE):
         detail += f"\n\n{facts[NO_CHANGE]}"
     if updates := [a["resource"] for p in finding.proposals for a in p.actions if a["type"] == "update"]:
-        for words in filter(None, (sublingual_left_out(finding.order, updates), words_left_out(finding.order))):
-            detail += f"\n\n{words}"
+        for note in filter(None, (sublingual_left_out(finding.order, updates), words_left_out(finding.order))):
+            detail += f"\n\n{catalog.note(note)}"
     if finding.also_flagged:
         detail += "\n\nAlso flagged: " + " ".join(
             inert(said) + ("" if said.endswith("?") else ".") for said in finding.also_flagged
