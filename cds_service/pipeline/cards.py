@@ -125,7 +125,7 @@ def render(
             "topic": {"system": RULE_TOPIC_SYSTEM, "code": finding.rule_id, "display": text.title},
         },
     }
-    suggestions = _suggestions(finding, variant.suggestions, new_uuid)
+    suggestions = _suggestions(finding, catalog, new_uuid)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
@@ -170,11 +170,12 @@ def labelled(finding: Finding, catalog: CardCatalog) -> list[Proposal]:
     return [proposal for proposal in finding.proposals if proposal.label in labels]
 
 
-def _suggestions(finding: Finding, labels: dict[str, str], new_uuid: Callable[[], str]) -> list[dict[str, Any]]:
+def _suggestions(finding: Finding, catalog: CardCatalog, new_uuid: Callable[[], str]) -> list[dict[str, Any]]:
+    """The card's suggestions, one for each proposal ``labelled`` keeps (``keys_after_dose_change``
+    pairs the two by place: one filter, so they cannot drift apart)."""
+    labels = catalog.texts[finding.rule_id].variants[finding.variant].suggestions
     suggestions = []
-    for proposal in finding.proposals:
-        if proposal.label not in labels:
-            continue
+    for proposal in labelled(finding, catalog):
         label = labels[proposal.label].format(**finding.facts) + "".join(f" ({note})" for note in proposal.notes)
         suggestions.append(
             {
