@@ -155,23 +155,38 @@ def date_shown(day: date, parts: int) -> str:
 _SHOWN_CHARS = {1: 4, 2: 7, 3: 10}
 
 
-def days_since_onset(condition: Condition, today: date) -> str:
+# A day count up to two months is read as it stands; a longer one had to be worked out ("2793
+# days ago"), and a clinician weighs it in months or years. The date beside it stays exact.
+GLANCE_DAYS = 60
+_UNITS = (("year", 365.25, 730), ("month", 365.25 / 12, 0))
+
+
+def days_since_onset(condition: Condition, today: date, threshold_days: int = 0) -> str:
     """How long before today the onset was, for a card: "12 days"; a partial one the span of the
-    days it covers up to today ("82–112 days")."""
+    days it covers up to today ("82–112 days"); a long one as ``span_said`` rounds it."""
     first = condition.onset
     if first is None:
         return ""
     last = min(condition.onset_latest or first, today)
     if last <= first or first > today:
-        return days_before(first, today)
-    return f"{(today - last).days}–{(today - first).days} days"
+        days = (today - first).days
+        # A date after today (a slip of the record, or its clock) says so rather than "-4 days".
+        return "a date after today" if days < 0 else span_said(days, days, threshold_days)
+    return span_said((today - last).days, (today - first).days, threshold_days)
 
 
-def days_before(day: date, today: date) -> str:
-    """How long before today ``day`` was, for a card: "12 days", "1 day"; a date after today (a
-    slip of the record, or its clock) says so rather than "-4 days"."""
-    days = (today - day).days
-    return "a date after today" if days < 0 else days_text(days)
+def span_said(least: int, most: int, threshold_days: int = 0) -> str:
+    """Days for a card: "12 days", "82–112 days", else "about 3 months", "about 8 years", "about
+    2–4 months", "up to about 11 months". A card that sets the count beside a threshold of days
+    ("the first 90 days count") passes it: exact days up to twice it, so that rounding never
+    blurs which side of it the count falls."""
+    if most <= max(GLANCE_DAYS, 2 * threshold_days):
+        return days_text(most) if least == most else f"{least}–{most} days"
+    unit, size = next((name, size) for name, size, start in _UNITS if most >= start)
+    low, high = int(least / size + 0.5), int(most / size + 0.5)
+    if low == 0:
+        return f"up to about {high} {unit}s"
+    return f"about {high if low == high else f'{low}–{high}'} {unit}s"
 
 
 def days_text(days: int) -> str:

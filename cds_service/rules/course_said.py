@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from cds_service.facts.history import Course
-from cds_service.rules.common import date_shown
+from cds_service.rules.common import date_shown, span_said
 
 
 def when_ordered(course: Course) -> str:
@@ -44,7 +44,7 @@ def ended_on(course: Course) -> str:
 
 def days_ago(day: date, today: date) -> str:
     days = (today - day).days
-    return f"{day.isoformat()}, {days} {'day' if days == 1 else 'days'} ago"
+    return f"{day.isoformat()}, {span_said(days, days)} ago"
 
 
 def finished(course: Course, last_day: date, today: date) -> str:

@@ -116,7 +116,7 @@ def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) 
     """ "since 2025-02-10"; an MI also says how long ago, and when the date is only the record's."""
     if concept != RECENT_MI or condition.onset is None:
         return since(condition)
-    ago = days_since_onset(condition, today)
+    ago = days_since_onset(condition, today, recent_mi_days)  # weighed against it: exact near it
     ago = ago if condition.onset > today else f"{ago} ago"
     window = f"{ago}; the first {recent_mi_days} days count as the acute recovery phase"
     if condition.onset_from_record:

@@ -18,7 +18,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import is_muscle_relaxant
+from cds_service.rules.common import is_muscle_relaxant, span_said
 
 RULE_ID = "nonpharmacologic-first-line"
 _PENDING = {"active", "draft", "on-hold"}
@@ -49,7 +49,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     facts = {"therapy": _UNCHECKED if "imaging" in context.unavailable else _NONE_FOUND}
     days = context.symptom_days
     if days is not None and days >= config.rehabilitation_symptom_days:
-        return Finding(RULE_ID, "heat-exercise-and-rehabilitation", order, {**facts, "days": str(days)})
+        return Finding(RULE_ID, "heat-exercise-and-rehabilitation", order, {**facts, "lasted": span_said(days, days)})
     return Finding(RULE_ID, "heat-and-exercise", order, facts)
 
 
@@ -57,7 +57,7 @@ RULE = Rule(
     id=RULE_ID,
     variants={
         "heat-and-exercise": ("therapy",),
-        "heat-exercise-and-rehabilitation": ("days", "therapy"),
+        "heat-exercise-and-rehabilitation": ("lasted", "therapy"),
     },
     applies_to=is_muscle_relaxant,
     evaluate=evaluate,

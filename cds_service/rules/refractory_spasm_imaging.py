@@ -27,7 +27,7 @@ from cds_service.facts.model import Order, PatientContext
 from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import date_shown, days_since_onset, is_muscle_relaxant, onset_shown
+from cds_service.rules.common import date_shown, days_since_onset, is_muscle_relaxant, onset_shown, span_said
 
 RULE_ID = "refractory-spasm-imaging"
 MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
@@ -82,7 +82,8 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     if prior:
         course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
         started = date_shown(course.start, course.start_parts)
-        ago = f"{(today - course.start).days} days ago" if course.start_parts == 3 else "the day not recorded"
+        days = (today - course.start).days  # a site's window may reach back years
+        ago = f"{span_said(days, days)} ago" if course.start_parts == 3 else "the day not recorded"
         lines.append(f"- A prior {course.drug.ingredient} course started {started}, {ago}.")
     radicular = _persistent(context, "radicular", limits.min_symptom_days)
     back_pain = _persistent(context, "back-pain-spasm", limits.min_symptom_days)
@@ -117,7 +118,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
 
     facts = {
         "weeks": _span(certain // 7, days // 7),
-        "days": _span(certain, days),
+        "lasted": span_said(certain, days),
         "onset": date_shown(context.symptom_onset, context.symptom_onset_parts),
         "triggers": "\n".join(triggers),
         "imaging_status": status,
@@ -138,7 +139,7 @@ def _span(least: int, most: int) -> str:
     return str(most) if least == most else f"{least}–{most}"
 
 
-FACTS = ("days", "imaging_status", "onset", "triggers", "weeks")
+FACTS = ("imaging_status", "lasted", "onset", "triggers", "weeks")
 
 RULE = Rule(
     id=RULE_ID,
