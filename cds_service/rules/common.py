@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -9,12 +11,12 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import dosages_of, units_per_day
+from cds_service.facts.dose import dosages_of, repeat_of, units_per_day
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, copy_json
+from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, copy_json
 from cds_service.rules import Proposal, RuleConfig
 from cds_service.rules.actions import UCUM, delete, update, writable_repeat
 from cds_service.rules.product_swap import capped_rates, recount, with_product
@@ -89,10 +91,41 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
         product = terminology.products[START_PRODUCT]
         steps = dosages_of(order.resource)
         per_day = units_per_day(steps, [1.0] * len(steps), capped_rates(order, steps, MAX_PER_DAY))
-        frequency = _TIMES_A_DAY.get(per_day, "") if per_day is not None else ""
+        frequency = _how_often(steps, per_day)
         swap = update(with_product(order, product, max_per_day=MAX_PER_DAY))
         facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}"
     return Proposal(actions=(swap,), recommended=True, dose_change=True), facts
+
+
+def _how_often(steps: list[dict[str, Any]], per_day: float | None) -> str:
+    """The swap's timing in a pharmacist's words: one given as a period ("every 8 hours") and
+    kept by the swap is said so, not "three times a day", a schedule of its own (waking hours);
+    a rate rewritten to the cap, or given a day, is its times a day."""
+    hours = _every_hours(steps[0]) if len(steps) == 1 else None
+    if hours is not None and per_day is not None and math.isclose(per_day, 24 / hours):
+        return f" every {fmt_number(hours)} hours"
+    return _TIMES_A_DAY.get(per_day, "") if per_day is not None else ""
+
+
+# "Q8H", "q 8 hr", "every 8 hours": a timing code or its words, short (a sig's long text is not read).
+_EVERY_HOURS = re.compile(r"(?:every|q) ?(\d{1,2}) ?(?:h|hr|hrs|hour|hours)")
+
+
+def _every_hours(dosage: dict[str, Any]) -> float | None:
+    """The hours between doses where the timing is given that way: a period in hours once each
+    (FHIR Timing), else a code or words such as Q8H."""
+    repeat = repeat_of(dosage)
+    if as_str(repeat.get("periodUnit")) == "h" and as_num(repeat.get("frequency")) in (None, 1):
+        stated = ("frequencyMax", "periodMax", "timeOfDay", "when")
+        period = as_num(repeat.get("period"))
+        return period if period and period > 0 and not any(key in repeat for key in stated) else None
+    if repeat.get("period") is not None:
+        return None
+    code = as_obj(as_obj(dosage.get("timing")).get("code"))
+    for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
+        if len(word) <= 20 and (found := _EVERY_HOURS.fullmatch(" ".join(word.lower().split()))):
+            return float(found[1]) if int(found[1]) else None
+    return None
 
 
 def _sublingual_once_daily(order: Order) -> dict[str, Any]:
