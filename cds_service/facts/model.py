@@ -62,6 +62,8 @@ class Order:
     reason_codes: tuple[Code, ...] = ()
     # The highest dose and frequency among the dosage instructions (a taper reads its highest step).
     dose_mg: float | None = None
+    # That dose is the most of several the order allows (1–2 tablets, a taper's steps): "up to" it.
+    dose_up_to: bool = False
     units_per_dose: float | None = None
     per_day: float | None = None
     # Administrations a day of each dosage instruction, as listed (None where one does not say).

@@ -34,11 +34,12 @@ from cds_service.facts.dose import (
     per_day_of_step,
     repeat_of,
     step_group,
+    unit_of,
     units_per_day,
 )
 from cds_service.facts.model import Order
 from cds_service.fhir.coding import on_one_line
-from cds_service.fhir.json import as_int, as_num, as_obj, as_str, codes_of, period_last_day, to_date
+from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of, period_last_day, to_date
 
 
 def days_of(quantity: Any) -> float | None:
@@ -53,6 +54,33 @@ def days_of(quantity: Any) -> float | None:
 
 
 _PLAUSIBLE = 1e6
+
+
+def _dose_varies(dosages: list[dict[str, Any]], doses_mg: list[float | None]) -> bool:
+    """Whether the dose read (the highest) is one of several: steps of different doses, or a
+    range (its high end, or "up to" with no low end): a card saying "20 mg per dose" of 1–2
+    10 mg tablets told a pharmacist more than the order did."""
+    if len({mg for mg in doses_mg if mg is not None}) > 1:
+        return True
+    for dosage in dosages:
+        places = [as_obj(p) for p in as_list(dosage.get("doseAndRate"))]
+        if any("doseQuantity" in p for p in places):
+            continue
+        ranges = [as_obj(p.get("doseRange")) for p in places if "doseRange" in p]
+        if any(as_num(as_obj(r.get("low")).get("value")) != as_num(as_obj(r.get("high")).get("value")) for r in ranges):
+            return True
+    return False
+
+
+# The units a dispensed count is read in, as a pharmacist names them ("90 tablets", not "90 units").
+_COUNTED = {"tablet": "tablet", "tablets": "tablet", "tab": "tablet", "tabs": "tablet", "tbl": "tablet"}
+_COUNTED |= {"capsule": "capsule", "capsules": "capsule", "pill": "pill", "pills": "pill"}
+
+
+def _counted(value: float, quantity: dict[str, Any]) -> str:
+    """ "90 tablets"; a count with no unit stays "90 units" (what it counts is not said)."""
+    noun = _COUNTED.get(unit_of(quantity), "unit")
+    return f"{fmt_number(value)} {noun}{'' if value == 1 else 's'}"
 
 
 def _finite(number: float | None) -> float | None:
@@ -195,7 +223,7 @@ def _planned_days(
         value = as_num(quantity.get("value"))
         daily = units_per_day() if value is not None and value > 0 else None
         if value is not None and daily and counts_units(quantity):
-            return value / daily * (1 + repeats), f"{fmt_number(value)} units at {fmt_number(daily)} a day{refills}"
+            return value / daily * (1 + repeats), f"{_counted(value, quantity)} at {fmt_number(daily)} a day{refills}"
     # Past the specification's sources: one instruction's count of doses over its doses a day.
     repeat = as_obj(as_obj(dosages[0].get("timing")).get("repeat")) if len(dosages) == 1 else {}
     count = as_num(repeat.get("countMax")) or as_num(repeat.get("count"))
@@ -229,6 +257,7 @@ def medication_order(
         r4=facts,
         drug=drug,
         dose_mg=dose_mg,
+        dose_up_to=_dose_varies(dosages, [mg for mg, _ in doses]),
         units_per_dose=units_per_dose,
         per_day=per_day,
         units_per_day=daily,

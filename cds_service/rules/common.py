@@ -82,7 +82,7 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
     sublingual = order.drug is not None and order.drug.sublingual
     facts = {
         "drug": order.drug.name if order.drug else "",
-        "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
+        "dose_mg": dose_said(order),
     }
     if sublingual:
         swap = update(_sublingual_once_daily(order))
@@ -126,6 +126,13 @@ def _every_hours(dosage: dict[str, Any]) -> float | None:
         if len(word) <= 20 and (found := _EVERY_HOURS.fullmatch(" ".join(word.lower().split()))):
             return float(found[1]) if int(found[1]) else None
     return None
+
+
+def dose_said(order: Order) -> str:
+    """The order's dose in mg for a card, "up to" where it is the most of several it allows."""
+    if order.dose_mg is None:
+        return "unknown"
+    return f"{'up to ' if order.dose_up_to else ''}{fmt_number(order.dose_mg)}"
 
 
 def _sublingual_once_daily(order: Order) -> dict[str, Any]:

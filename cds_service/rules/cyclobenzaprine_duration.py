@@ -29,7 +29,7 @@ from cds_service.facts.sig import fmt_number
 from cds_service.fhir.versions import to_r4
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
-from cds_service.rules.common import date_shown, days_text, is_cyclobenzaprine
+from cds_service.rules.common import date_shown, days_text, dose_said, is_cyclobenzaprine
 from cds_service.rules.course_said import status_said, what_ended
 from cds_service.rules.duration_update import with_duration
 from cds_service.rules.interactions import listed_undated
@@ -188,7 +188,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         if prior_days
         else "",
         "uncounted": _uncounted(undated),
-        "kept": f"keeps {fmt_number(order.dose_mg)} mg" if order.dose_mg is not None else "keeps the ordered dose",
+        "kept": f"keeps {dose_said(order)} mg" if order.dose_mg is not None else "keeps the ordered dose",
     }
     note = f"limited to {days_text(remaining)}" if limit_change else ""
     # The label of the product ordered: the extended-release capsules have their own.

@@ -19,11 +19,11 @@ from __future__ import annotations
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, Rule
 from cds_service.rules.common import (
     StartDoseConfig,
     condition_label,
+    dose_said,
     is_cyclobenzaprine,
     remove,
     since,
@@ -91,7 +91,7 @@ def evaluate(
         if cirrhosis is None:
             return None
         assert order.dose_mg is not None  # an unreadable dose is "dose-unknown", above
-        dose = f"{fmt_number(order.dose_mg)} mg per dose"
+        dose = f"{dose_said(order)} mg per dose"
         return Finding(RULE_ID, "cirrhosis-severity-unknown", order, {**facts, "dose": dose}, evidence=evidence)
     proposal, dose_facts = start_dose_switch(order, terminology)
     variant = _VARIANTS.get(reason, reason)

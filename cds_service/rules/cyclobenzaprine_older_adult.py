@@ -14,9 +14,15 @@ from __future__ import annotations
 
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.sig import fmt_number
 from cds_service.rules import Finding, OlderAdultConfig, Rule
-from cds_service.rules.common import StartDoseConfig, age_facts, is_cyclobenzaprine, remove, start_dose_switch
+from cds_service.rules.common import (
+    StartDoseConfig,
+    age_facts,
+    dose_said,
+    is_cyclobenzaprine,
+    remove,
+    start_dose_switch,
+)
 
 RULE_ID = "cyclobenzaprine-older-adult"
 
@@ -39,7 +45,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
     facts = {
         **age_facts(context),
         "drug": order.drug.name if order.drug else "cyclobenzaprine",
-        "dose_mg": fmt_number(order.dose_mg) if order.dose_mg is not None else "unknown",
+        "dose_mg": dose_said(order),
     }
     if variant is None:
         # One sublingual tablet once a day is its label's dose at this age: "less often" cannot apply.

@@ -280,6 +280,22 @@ def test_a_dispensed_quantity_coded_otherwise_is_counted_by_its_words(
     assert planned(client, hook(dosage=[step(3, units=2)], dispense=dispense)) == "22 days planned"
 
 
+@pytest.mark.parametrize(
+    ("coded", "said"),
+    [
+        ({"unit": "Tablet", "code": "C48542", "system": "http://ncimeta.nci.nih.gov"}, "132 tablets"),
+        ({"unit": "tablet", "code": "{tablet}"}, "132 tablets"),
+        ({"unit": "Capsules"}, "132 capsules"),
+        ({}, "132 units"),  # no unit: what it counts is not said
+    ],
+    ids=["ncpdp", "ucum-tablet", "capsules", "no-unit"],
+)
+def test_a_dispensed_count_is_named_in_its_units(client: TestClient, coded: dict[str, str], said: str) -> None:
+    """A pharmacist reads "(132 units at 6 a day)" of tablets as a unit not known."""
+    card = duration_card(client, hook(dosage=[step(3, units=2)], dispense={"quantity": {"value": 132, **coded}}))
+    assert card is not None and f"({said} at 6 a day)" in card["detail"]
+
+
 @pytest.mark.parametrize(("repeats", "expected"), [(0, None), (1, "42 days planned"), (-1, None)])
 def test_a_dispensed_quantity_lasts_once_more_a_refill(client: TestClient, repeats: int, expected: str | None) -> None:
     """63 tablets three times a day last 21 days, and a refill 21 more (§1: quantity ÷ units per

@@ -31,14 +31,14 @@ def test_a_dispensed_quantity_without_a_unit_is_a_count_of_units(client: TestCli
 
 @pytest.mark.parametrize("halves", [(0.5, 1), (1, 0.5)], ids=["rising", "falling"])
 def test_a_taper_is_dosed_by_its_highest_step(client: TestClient, halves: tuple[float, float]) -> None:
-    """Half a 10 mg tablet and a whole one, in either order: 10 mg per dose for a 76-year-old, above
+    """Half a 10 mg tablet and a whole one, in either order: up to 10 mg per dose for a 76-year-old, above
     the 5 mg start (a warning), never the first or the lowest step's 5 mg (the low-dose info card)."""
     taper = [step(3, units=units, duration=days(7)) for units in halves]
     request = hook(dosage=taper, dispense={})
     request["prefetch"]["patient"]["birthDate"] = f"{TODAY.year - 76}-01-01"
     [card] = cards_for(post(client, request), "cyclobenzaprine-older-adult")
     assert card["indicator"] == "warning"
-    assert "(10 mg per dose ordered)" in card["summary"]
+    assert "(up to 10 mg per dose ordered)" in card["summary"]
 
 
 def test_dated_steps_shorter_than_the_stepped_ones_leave_the_longer_reading(client: TestClient) -> None:
