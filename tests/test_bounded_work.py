@@ -24,7 +24,7 @@ from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.threads import INLINE_DRAFTS
 from cds_service.settings import Settings
-from tests.conftest import NOON, SELECT, SIGN, Clock, cards_for, fixture, rule_ids
+from tests.conftest import NOON, SELECT, Clock, cards_for, fixture, hook_url, rule_ids
 from tests.serving import serve_in_thread
 
 # The sandbox's order (10 mg cyclobenzaprine, 30 days) for a 47-year-old: the duration card.
@@ -67,7 +67,7 @@ def drafts(name: str, count: int, *, hook: str = "order-select", selected: int |
 
 
 def post(client: TestClient, request: dict[str, Any]) -> Any:
-    return client.post(SELECT if request["hook"] == "order-select" else SIGN, json=request)
+    return client.post(hook_url(request), json=request)
 
 
 def refused(response: Any, field: str) -> str:

@@ -18,7 +18,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.cli import main
-from tests.conftest import FIXTURES, NOON, SELECT, SIGN, TODAY, Clock, cards_for, fixture, for_patient, rule_ids
+from tests.conftest import (
+    FIXTURES,
+    NOON,
+    SELECT,
+    TODAY,
+    Clock,
+    cards_for,
+    fixture,
+    for_patient,
+    hook_url,
+    rule_ids,
+)
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -76,7 +87,7 @@ CHRONIC_LBP = condition("clbp", SNOMED, "278860009", "Chronic low back pain", 20
 
 
 def post(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    response = client.post(hook_url(request), json=request)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import NOON, SELECT, SIGN, Clock, fixture, rule_ids
+from tests.conftest import NOON, Clock, fixture, hook_url, rule_ids
 from tests.fhir_server import FhirTestServer
 from tests.tokens import SigningKey, claims, jwks
 
@@ -111,7 +111,7 @@ def ehr(
 
     def send(request: dict[str, Any]) -> Any:
         now = clock.now
-        path = SIGN if request["hook"] == "order-sign" else SELECT
+        path = hook_url(request)
         token = key.sign(
             claims("http://testserver" + path, now, iss="epic-client-id", sub="epic-client-id", nbf=int(now))
         )

@@ -17,7 +17,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cds_service.app import create_app
 from cds_service.content.cards import CardContentError
 from cds_service.settings import Settings
-from tests.conftest import FIXTURES, NOON, SELECT, SIGN, Clock, cards_for, fixture, rule_ids
+from tests.conftest import FIXTURES, NOON, SELECT, SIGN, Clock, cards_for, fixture, hook_url, rule_ids
 from tests.fhir_server import FhirTestServer
 from tests.test_card_volume import names
 from tools.golden import hook_requests
@@ -297,7 +297,7 @@ def test_evidence_is_cited_once_and_no_internal_wording_shows(client: TestClient
     its citation in the detail's closing "Evidence:" line; only the card file's evidence (a
     notice, the service's own word on the call, has none)."""
     request = fixture(name)
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    response = client.post(hook_url(request), json=request)
     evidence = _evidence()
     for card in response.json().get("cards", []) if response.status_code == 200 else []:
         topic = card["source"]["topic"]

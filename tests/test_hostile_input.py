@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 
-from tests.conftest import SELECT, SIGN, fixture
+from tests.conftest import SELECT, fixture, hook_url
 from tests.fhir_server import FhirTestServer
 
 FEEDBACK = SELECT + "/feedback"
@@ -399,7 +399,7 @@ def _rendered(request: dict[str, Any], client: TestClient) -> list[tuple[str, li
     # Raw HTML on, as CommonMark has it; bare web and email addresses linked, as GFM (the sandbox's
     # remark-gfm) links them.
     markdown = MarkdownIt("commonmark", {"linkify": True}).enable("linkify")
-    cards = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()["cards"]
+    cards = client.post(hook_url(request), json=request).json()["cards"]
     # A bare address is shown in a code span, as written (``content.markdown``): not a tag that acts.
     return [
         (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, SIGN, cards_for, fixture, rule_ids
+from tests.conftest import SELECT, cards_for, fixture, hook_url, rule_ids
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def client(module_client: TestClient) -> TestClient:
 def _card(client: TestClient, name: str) -> dict[str, Any]:
     rule = name.split("/")[0]
     request = fixture(name)
-    body = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()
+    body = client.post(hook_url(request), json=request).json()
     [card] = cards_for(body, rule)
     return card
 

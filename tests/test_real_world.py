@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from cds_service.facts.orders import NO_ID, NO_ID_REASON, UNSOUND_REASON
-from tests.conftest import FIXTURES, SELECT, SIGN, TODAY, cards_for, rule_ids
+from tests.conftest import FIXTURES, TODAY, cards_for, hook_url, rule_ids
 
 CORPUS_DIR = FIXTURES / "real-world"
 CORPUS = sorted(CORPUS_DIR.rglob("*.json"))
@@ -63,7 +63,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def post(client: TestClient, request: dict[str, Any]) -> Any:
-    return client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    return client.post(hook_url(request), json=request)
 
 
 def _empty_values(value: Any, path: str = "$") -> list[str]:

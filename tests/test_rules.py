@@ -11,7 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.cli import main
 from cds_service.rules import all_rules
-from tests.conftest import FIXTURES, SELECT, SIGN, TODAY, cards_for, fixture
+from tests.conftest import FIXTURES, SELECT, TODAY, cards_for, fixture, hook_url
 
 RULES = [rule.id for rule in all_rules()]
 CASES = sorted((rule, path.name) for rule in RULES for path in (FIXTURES / rule).glob("*.json"))
@@ -33,7 +33,7 @@ def test_every_rule_has_fires_and_silent_fixtures() -> None:
 @pytest.mark.parametrize(("rule", "name"), CASES)
 def test_fixture_over_http(client: TestClient, rule: str, name: str) -> None:
     request = fixture(f"{rule}/{name}")
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    response = client.post(hook_url(request), json=request)
     assert response.status_code == 200, response.text
     expected = 1 if name.startswith("fires-") else 0
     assert len(cards_for(response.json(), rule)) == expected, response.text
@@ -55,7 +55,7 @@ FIRES = [(rule, name) for rule, name in CASES if name.startswith("fires-")]
 @pytest.mark.parametrize(("rule", "name"), FIRES)
 def test_suggested_resources_validate_as_r4(client: TestClient, rule: str, name: str) -> None:
     request = fixture(f"{rule}/{name}")
-    body = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request).json()
+    body = client.post(hook_url(request), json=request).json()
     for card in body["cards"]:
         if card["source"]["topic"]["system"] == "urn:back-spasm-cds:notice":  # the service's word on the call
             assert "suggestions" not in card

@@ -15,7 +15,7 @@ from fhir.resources.R4B import get_fhir_model_class as r4b_model
 from fhir.resources.STU3 import get_fhir_model_class as stu3_model
 
 from cds_service.rules.safe_update import without_orphans
-from tests.conftest import FIXTURES, SELECT, SIGN
+from tests.conftest import FIXTURES, SELECT, hook_url
 from tools.golden import hook_requests
 
 REQUESTS = [path.relative_to(FIXTURES).as_posix() for path in hook_requests()]
@@ -98,7 +98,7 @@ def quantity(resource: dict[str, Any]) -> float | None:
 
 
 def suggested_actions(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]] | None:
-    response = client.post(SIGN if request["hook"] == "order-sign" else SELECT, json=request)
+    response = client.post(hook_url(request), json=request)
     # 412: prefetch the rules need is missing; 400: a real-world request refused on purpose
     # (tests/test_real_world.py names each). No cards to check either way.
     assert response.status_code in (200, 412) or request["hook"] not in ("order-select", "order-sign"), response.text

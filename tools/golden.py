@@ -37,7 +37,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
-from tests.conftest import FIXTURES, NOON, SELECT, SIGN, Clock
+from tests.conftest import FIXTURES, NOON, Clock, hook_url
 
 GOLDEN = FIXTURES / "golden"
 SUFFIX = ".response.json"
@@ -97,7 +97,7 @@ def service(data_dir: Path) -> Iterator[TestClient]:
 def answer(client: TestClient, request: Path) -> dict[str, Any]:
     """What the golden file holds for ``request``: the status and the normalised body."""
     content = json.loads(request.read_text())
-    response = client.post(SIGN if content["hook"] == "order-sign" else SELECT, json=content)
+    response = client.post(hook_url(content), json=content)
     return {"status": response.status_code, "body": normalise(response.json())}
 
 

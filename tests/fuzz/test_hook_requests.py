@@ -15,7 +15,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import SELECT, SIGN, TODAY
+from tests.conftest import TODAY, hook_url
 from tests.fuzz.conftest import (
     FUZZ,
     ROUTES,
@@ -196,7 +196,7 @@ def hook_requests(draw: st.DrawFn) -> dict[str, Any]:
 
 def cards_for(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:
     """The cards of a hook request that must be answered 200, whatever its content."""
-    response = client.post(SELECT if request["hook"] == "order-select" else SIGN, json=request)
+    response = client.post(hook_url(request), json=request)
     assert response.status_code == 200, response.text
     return response.json()["cards"]
 
