@@ -45,6 +45,17 @@ WITHDRAWN = frozenset(("entered-in-error", "cancelled", "revoked"))
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why an order is given, as the facts read it (the rules never parse FHIR): its codes, whether
+    it gives a reason at all (coded, in words or by reference: an order with its own reason is not
+    read by the problem list's), and the conditions it refers to, as written."""
+
+    codes: tuple[Code, ...] = ()
+    given: bool = False
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Order:
     """A draft order. Medication fields are None when the draft does not say."""
 
@@ -59,7 +70,7 @@ class Order:
     brands_unread: tuple[str, ...] = ()
     # What a ServiceRequest or DeviceRequest orders.
     codes: tuple[Code, ...] = ()
-    reason_codes: tuple[Code, ...] = ()
+    reason: Reason = field(default_factory=lambda: Reason())
     # The highest dose and frequency among the dosage instructions (a taper reads its highest step).
     dose_mg: float | None = None
     # That dose is the most of several the order allows (1–2 tablets, a taper's steps): "up to" it.

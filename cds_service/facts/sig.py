@@ -3,8 +3,7 @@
 The arithmetic of the clinical specification (§1), read from R4 MedicationRequest JSON. A FHIR
 ``Period.end`` is the last day it covers, so a bounds period counts both its ends. Several dosage
 instructions (a taper) are read as one order: its highest dose, its highest frequency, and the
-days from its first step to its last. Absurd input (1e308 tablets a day) counts as unknown, never
-as an infinite duration.
+days from its first step to its last. Absurd input (1e308 tablets a day) is unknown, not infinite.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from cds_service.facts.dose import (
     units_per_day,
 )
 from cds_service.facts.model import Order
+from cds_service.facts.reasons import reason_of
 from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of, period_last_day, to_date
 
@@ -264,7 +264,7 @@ def medication_order(
         step_per_day=tuple(map(_finite, step_per_day)),
         planned_days=planned,
         duration_basis=basis,
-        reason_codes=on_one_line(codes_of(facts.get("reasonCode"))),
+        reason=reason_of(facts),
     )
 
 
@@ -296,5 +296,5 @@ def service_order(facts: dict[str, Any], reference: str, resource: dict[str, Any
         resource=resource,
         r4=facts,
         codes=on_one_line(codes_of(concept)),
-        reason_codes=on_one_line(codes_of(facts.get("reasonCode"))),
+        reason=reason_of(facts),
     )

@@ -202,7 +202,7 @@ def draft_hash(finding: Finding, card: dict[str, Any], user: str | None) -> str:
         "draft": order.reference,
         "drug": order.drug,
         "codes": sorted(code.key for code in order.codes),
-        "reasons": sorted(code.key for code in order.reason_codes),
+        "reasons": [sorted(code.key for code in order.reason.codes), order.reason.given, order.reason.references],
         "dose": [order.dose_mg, order.units_per_dose, order.per_day, order.planned_days, order.duration_basis],
         "card": [card["indicator"], card["summary"], card.get("detail")],
     }

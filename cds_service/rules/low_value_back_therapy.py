@@ -22,7 +22,6 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
-from cds_service.fhir.json import as_list, as_obj, as_str
 from cds_service.rules import Finding, Rule, RuleConfig
 from cds_service.rules.back_pain_red_flag import RED_FLAGS, current_fracture
 from cds_service.rules.common import BACK_THERAPIES, back_therapy, condition_label, remove
@@ -53,12 +52,12 @@ def _indication(context: PatientContext, order: Order, terminology: Terminology)
     given otherwise (in words alone, a code no concept holds) is the order's own: the problem
     list's back pain is no indication for it ("TENS for the right knee" in words was told
     "Indication: Low back pain, on the problem list": a code review)."""
-    reason = next(filter(None, (terminology.matching(c, order.reason_codes) for c in _BACK_REASONS)), None)
+    reason = next(filter(None, (terminology.matching(c, order.reason.codes) for c in _BACK_REASONS)), None)
     if reason is not None:
         return f"{reason.display or 'back pain'} ({reason.code}), the order's reason"
     if found := _back_condition(_reason_conditions(context, order)):
         return f"{condition_label(found[0], terminology, found[1])}, the order's reason"
-    if order.reason_codes or _reason_given(order):
+    if order.reason.given:
         return None
     if found := _back_condition(context.conditions):  # as a reason: sciatica alone on the list was none
         return f"{condition_label(found[0], terminology, found[1])}, on the problem list"
@@ -70,15 +69,9 @@ def _back_condition(conditions: Sequence[Condition]) -> tuple[Condition, str] | 
     return next(((c, k) for k in _BACK_REASONS for c in conditions if k in c.concepts), None)
 
 
-def _reason_given(order: Order) -> bool:
-    """Whether the order gives a reason of any kind: words, or a reference (R4's Condition link)."""
-    words = any(as_obj(reason).get("text") for reason in as_list(order.r4.get("reasonCode")))
-    return words or bool(as_list(order.r4.get("reasonReference")))
-
-
 def _reason_conditions(context: PatientContext, order: Order) -> list[Condition]:
     """The problem list's conditions the order refers to as its reason (relative or absolute)."""
-    refs = [as_str(as_obj(r).get("reference")) or "" for r in as_list(order.r4.get("reasonReference"))]
+    refs = order.reason.references
     return [c for c in context.conditions if any(ref == c.reference or ref.endswith("/" + c.reference) for ref in refs)]
 
 

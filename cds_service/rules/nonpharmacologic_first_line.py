@@ -34,7 +34,7 @@ class Config(RuleConfig):
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_muscle_relaxant(order, terminology):
         return None
-    back_pain = terminology.in_concept("back-pain-spasm", order.reason_codes) or any(
+    back_pain = terminology.in_concept("back-pain-spasm", order.reason.codes) or any(
         "back-pain-spasm" in c.concepts for c in context.conditions
     )
     if not back_pain:
