@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.together import groups as groups_of
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of
 
 # Units a dose is counted in (clinical specification §1), compared without braces, lower case, as
@@ -89,23 +90,15 @@ def highest(values: Iterable[float | None]) -> float | None:
     return max(known) if known else None
 
 
-def step_group(dosage: dict[str, Any], index: int) -> object:
-    """Which instructions run together: those sharing a ``sequence``; one without runs alone
-    (several without are a taper's steps, one after another: clinical specification §1)."""
-    sequence = dosage.get("sequence")
-    if type(sequence) is not int:  # 1.0 or "1" (as the R4 model reads them) is 1 too
-        sequence = as_int(sequence)
-    return sequence if sequence is not None else ("step", index)
-
-
 def running_groups(dosages: list[dict[str, Any]]) -> list[list[int]]:
-    """The instructions' places in the list, grouped as they run together (``step_group``), the
+    """The instructions' places in the list, grouped as they run together (``facts.together``), the
     groups in the order they run: by ``sequence``, then by the start of their bounds period, then
     as listed. What a taper's steps are cut by (the duration update) and counted by (a swap)."""
-    groups: dict[object, list[int]] = {}
+    keys = groups_of(dosages)
+    running: dict[object, list[int]] = {}
     for index in sorted(range(len(dosages)), key=lambda index: _running_order(index, dosages[index])):
-        groups.setdefault(step_group(dosages[index], index), []).append(index)
-    return list(groups.values())
+        running.setdefault(keys[index], []).append(index)
+    return list(running.values())
 
 
 def _running_order(index: int, dosage: dict[str, Any]) -> tuple[int, str, int]:
@@ -118,15 +111,14 @@ def _running_order(index: int, dosage: dict[str, Any]) -> tuple[int, str, int]:
 def units_per_day(
     dosages: list[dict[str, Any]], units: Iterable[float | None], rates: Iterable[float | None]
 ) -> float | None:
-    """Units taken a day, what a dispensed quantity lasts by: instructions taken together add up
-    (one tablet in the morning and two at bedtime: three), a taper counts its step taking the
-    most. An instruction that does not say is left out, as ``highest`` leaves it."""
-    groups: dict[object, float] = {}
-    for index, (dosage, per_dose, per_day) in enumerate(zip(dosages, units, rates, strict=False)):
+    """Units taken a day, what a dispensed quantity lasts by: instructions taken together
+    (``facts.together``) add up (one tablet in the morning and two at bedtime: three), a taper
+    counts its step taking the most. An instruction that does not say is left out, as ``highest`` leaves it."""
+    totals: dict[object, float] = {}
+    for key, per_dose, per_day in zip(groups_of(dosages), units, rates, strict=False):
         if per_dose is not None and per_day is not None:
-            key = step_group(dosage, index)
-            groups[key] = groups.get(key, 0.0) + per_dose * per_day
-    return max(groups.values()) if groups else None
+            totals[key] = totals.get(key, 0.0) + per_dose * per_day
+    return max(totals.values()) if totals else None
 
 
 def dose_of_step(dosage: dict[str, Any], drug: Drug | None) -> tuple[float | None, float | None]:

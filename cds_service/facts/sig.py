@@ -32,12 +32,12 @@ from cds_service.facts.dose import (
     highest,
     per_day_of_step,
     repeat_of,
-    step_group,
     unit_of,
     units_per_day,
 )
 from cds_service.facts.model import Order
 from cds_service.facts.reasons import reason_of
+from cds_service.facts.together import step_group
 from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of, period_last_day, to_date
 

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, repeat_of, running_groups, unit_of
+from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, running_groups, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of, step_days
+from cds_service.facts.together import bounds_period, dated_starts
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
@@ -152,19 +153,18 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 def _dated_steps(
     steps: list[dict[str, Any]], limit_days: int, written: date
 ) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
-    """Steps that all date their start (``boundsPeriod``), no ``sequence``, cut by date: ``limit_days``
-    from the first start, each step starting by then kept and ended by then at the latest (steps on
-    the same or overlapping dates run together: all stay), with its days and its new period. None
-    otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one step not dated after the
-    order was written, or today where it does not say (§2's ``boundsDuration``: never an order
-    already over)."""
-    if not steps or any("sequence" in dosage for dosage in steps):
+    """Steps that all date their start, no ``sequence`` (``facts.together.dated_starts``), cut by
+    date: ``limit_days`` from the first start, each step starting by then kept and ended by then at
+    the latest (steps on the same or overlapping dates run together: all stay), with its days and
+    its new period. None otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one
+    step not dated after the order was written, or today where it does not say (§2's
+    ``boundsDuration``: never an order already over)."""
+    dated = dated_starts(steps)
+    if dated is None:
         return None
     starts = []
-    for dosage in steps:
-        period = as_obj(repeat_of(dosage).get("boundsPeriod"))
-        if (start := to_date(period.get("start"))) is None:
-            return None
+    for dosage, start in zip(steps, dated, strict=True):
+        period = bounds_period(dosage)
         starts.append((dosage, period, start, period_last_day(period)))
     if len(starts) == 1:
         _, _, begins, ends = starts[0]

@@ -8,9 +8,10 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import counts_units, dosages_of, step_group, units_per_day
+from cds_service.facts.dose import counts_units, dosages_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of
+from cds_service.facts.together import groups
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
@@ -51,17 +52,17 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
 
 
 def capped_rates(order: Order, steps: list[dict[str, Any]], max_per_day: float) -> list[float | None]:
-    """Times a day of each instruction once those taken together (``step_group``) share
-    ``max_per_day``, in the order listed: three times a day and one at bedtime is four a day,
-    and becomes three times a day with the bedtime dose gone (0). A taper's steps each have the
-    whole limit; an instruction whose frequency is unknown stays unknown."""
+    """Times a day of each instruction once those taken together (``facts.together``: a
+    ``sequence``, or the same or overlapping dates) share ``max_per_day``, in the order listed:
+    three times a day and one at bedtime is four a day, and becomes three times a day with the
+    bedtime dose gone (0). A taper's steps each have the whole limit; an instruction whose
+    frequency is unknown stays unknown."""
     left: dict[object, float] = {}
     capped: list[float | None] = []
-    for index, (dosage, rate) in enumerate(zip(steps, _rates(order, steps), strict=True)):
+    for group, rate in zip(groups(steps), _rates(order, steps), strict=True):
         if rate is None:
             capped.append(None)
             continue
-        group = step_group(dosage, index)
         remaining = left.get(group, max_per_day)
         allowed = rate if rate <= remaining else math.floor(remaining)
         left[group] = remaining - allowed

@@ -14,10 +14,10 @@ import itertools
 import math
 from typing import Any
 
-from cds_service.facts.dose import dosages_of, dose_of_step, repeat_of, running_groups
+from cds_service.facts.dose import dosages_of, dose_of_step, running_groups
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
-from cds_service.fhir.json import as_obj, to_date
+from cds_service.facts.together import dated_starts
 
 # (first day, day after the last) of an instruction, from the taper's start; inf: no end said.
 _Span = tuple[float, float]
@@ -53,11 +53,11 @@ def _daily(units: float | None, rate: float | None) -> float:
 
 def _spans(steps: list[dict[str, Any]]) -> list[_Span]:
     """When each instruction runs: by its dates where every one dates its start and none is in a
-    sequence, else group after group in the order they run, an instruction of unknown length for
-    its group's length (its longest known), a group of none for the rest of the taper."""
-    starts = [to_date(as_obj(repeat_of(step).get("boundsPeriod")).get("start")) for step in steps]
-    dated = [start for start in starts if start is not None]
-    if len(dated) == len(steps) and not any("sequence" in step for step in steps):
+    sequence (``facts.together.dated_starts``), else group after group in the order they run, an
+    instruction of unknown length for its group's length (its longest known), a group of none
+    for the rest of the taper."""
+    dated = dated_starts(steps)
+    if dated is not None:
         first = min(dated)
         offsets = [float((start - first).days) for start in dated]
         return [(at, at + (_length(step) or math.inf)) for at, step in zip(offsets, steps, strict=True)]

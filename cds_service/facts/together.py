@@ -1,0 +1,53 @@
+"""Which of an order's dosage instructions are taken together, and which one after another: the
+one reading that adds up a day's units (``facts.dose.units_per_day``), shares a daily cap among
+instructions (the 5 mg swap), cuts a taper by days (the duration update) and counts one
+(``rules.taper_count``). Two readings had let the swap keep three tablets a day on each of two
+instructions dated the same ten days, six a day under a "three times a day" label.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cds_service.fhir.json import as_int, as_obj, period_last_day, to_date
+
+
+def bounds_period(dosage: dict[str, Any]) -> dict[str, Any]:
+    return as_obj(as_obj(as_obj(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
+
+
+def step_group(dosage: dict[str, Any], index: int) -> object:
+    """Which instructions run together by ``sequence`` alone: those sharing one; one without runs
+    alone (several without are a taper's steps, one after another: clinical specification §1)."""
+    sequence = dosage.get("sequence")
+    if type(sequence) is not int:  # 1.0 or "1" (as the R4 model reads them) is 1 too
+        sequence = as_int(sequence)
+    return sequence if sequence is not None else ("step", index)
+
+
+def dated_starts(dosages: list[dict[str, Any]]) -> list[date] | None:
+    """Each instruction's first day, where every one dates its start (``boundsPeriod``) and none is
+    in a ``sequence``: such steps are placed by their dates, not one after another. None otherwise."""
+    if not dosages or any("sequence" in dosage for dosage in dosages):
+        return None
+    starts = [to_date(bounds_period(dosage).get("start")) for dosage in dosages]
+    return None if any(start is None for start in starts) else starts  # type: ignore[return-value]
+
+
+def groups(dosages: list[dict[str, Any]]) -> list[object]:
+    """Each instruction's group, those taken together sharing one: steps placed by their dates
+    (``dated_starts``) run together on the same or overlapping dates, directly or through
+    another (one with no end, or an end before its start, runs on); the others by ``sequence``."""
+    starts = dated_starts(dosages)
+    if starts is None:
+        return [step_group(dosage, index) for index, dosage in enumerate(dosages)]
+    keys: list[object] = [None] * len(dosages)
+    group, last = -1, date.min  # the group being swept, and its last day (date.max: runs on)
+    for index in sorted(range(len(dosages)), key=starts.__getitem__):
+        start, end = starts[index], period_last_day(bounds_period(dosages[index]))
+        if group < 0 or start > last:
+            group, last = group + 1, start
+        last = max(last, end if end is not None and end >= start else date.max)
+        keys[index] = ("dated", group)
+    return keys

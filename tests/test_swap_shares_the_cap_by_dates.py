@@ -1,0 +1,104 @@
+"""The 5 mg swap caps instructions dated the same or overlapping days as taken together: they
+share its three tablets a day, as instructions sharing a ``sequence`` do, and as the duration
+update and the swap's recount already read them. Read as a taper's steps, each kept three a day:
+two instructions three times a day over the same ten days became six 5 mg tablets a day, 60,
+under "1 tablet three times a day"; morning and evening once a day was labelled "once a day"."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import answered, cards_for, fixture
+
+UCUM = "http://unitsofmeasure.org"
+HEPATIC = (
+    "cyclobenzaprine-hepatic-impairment",
+    "cyclobenzaprine-hepatic-impairment/fires-warning-hepatitis-c-10mg.json",
+)
+OLDER = ("cyclobenzaprine-older-adult", "cyclobenzaprine-older-adult/fires-swap-taper-counted-step-by-step.json")
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def dated(times: int, start: str, end: str, when: str | None = None) -> dict[str, Any]:
+    repeat: dict[str, Any] = {"frequency": times, "period": 1, "periodUnit": "d"}
+    repeat["boundsPeriod"] = {"start": start, "end": end}
+    if when is not None:
+        repeat["when"] = [when]
+    dose = {"value": 1, "system": UCUM, "code": "{tbl}"}
+    return {"timing": {"repeat": repeat}, "doseAndRate": [{"doseQuantity": dose}]}
+
+
+def swap(client: TestClient, card: tuple[str, str], dosages: list[dict[str, Any]], count: int) -> tuple[str, Any]:
+    """The start-dose card's dose change of a 10 mg draft of ``dosages``: its label and resource."""
+    rule, name = card
+    request = fixture(name)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"] = dosages
+    draft["dispenseRequest"] = {"quantity": {"value": count, "unit": "tablet"}}
+    [suggestion] = [
+        s for c in cards_for(answered(client, request), rule) for s in c["suggestions"] if "5 mg" in s["label"]
+    ]
+    [action] = suggestion["actions"]
+    return suggestion["label"], action["resource"]
+
+
+def most_a_day(resource: dict[str, Any]) -> tuple[int, int]:
+    """(the most 5 mg tablets a day the update's instructions take on any day, all they take)."""
+    taken: dict[date, int] = {}
+    for dosage in resource["dosageInstruction"]:
+        repeat = dosage["timing"]["repeat"]
+        assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1
+        first, last = (date.fromisoformat(repeat["boundsPeriod"][end]) for end in ("start", "end"))
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            taken[day] = taken.get(day, 0) + repeat["frequency"]
+    return max(taken.values()), sum(taken.values())
+
+
+SAME_DAYS = [dated(3, "2026-12-10", "2026-12-19"), dated(3, "2026-12-10", "2026-12-19")]
+
+
+@pytest.mark.parametrize(
+    ("card", "dosages", "label", "daily", "count"),
+    [
+        (HEPATIC, SAME_DAYS, "1 tablet three times a day", 3, 30),
+        (OLDER, SAME_DAYS, "1 tablet three times a day", 3, 30),
+        # Overlapping, not the same: the second starts while the first runs.
+        (HEPATIC, [dated(3, "2026-12-10", "2026-12-19"), dated(3, "2026-12-15", "2026-12-19")], "three times", 3, 30),
+        # Morning and evening: twice a day, both kept (the label had said once a day).
+        (
+            HEPATIC,
+            [dated(1, "2026-12-10", "2026-12-19", "MORN"), dated(1, "2026-12-10", "2026-12-19", "EVE")],
+            "1 tablet twice a day",
+            2,
+            20,
+        ),
+        # Twice and twice on the same days: three a day, the second instruction's share one.
+        (HEPATIC, [dated(2, "2026-12-10", "2026-12-19"), dated(2, "2026-12-10", "2026-12-19")], "three times", 3, 30),
+    ],
+    ids=["hepatic-same-days", "older-adult-same-days", "overlapping", "morning-evening", "two-and-two"],
+)
+def test_instructions_on_the_same_days_share_three_a_day(
+    client: TestClient, card: tuple[str, str], dosages: list[dict[str, Any]], label: str, daily: int, count: int
+) -> None:
+    said, resource = swap(client, card, dosages, 60)
+    assert label in said
+    assert most_a_day(resource) == (daily, count)  # what the label says, on every day it runs
+    assert resource["dispenseRequest"]["quantity"]["value"] == count
+
+
+def test_dated_steps_one_after_another_each_keep_three_a_day(client: TestClient) -> None:
+    """Steps on days of their own are a taper: each keeps its own three a day, none is dropped."""
+    taper = [dated(3, "2026-12-10", "2026-12-14"), dated(3, "2026-12-15", "2026-12-19")]
+    said, resource = swap(client, HEPATIC, taper, 30)
+    assert "three times a day" in said
+    assert most_a_day(resource) == (3, 30)
+    assert resource["dispenseRequest"]["quantity"]["value"] == 30
