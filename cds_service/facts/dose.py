@@ -13,6 +13,7 @@ from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.together import groups as groups_of
+from cds_service.facts.together import week_share
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of
 
 # Units a dose is counted in (clinical specification §1), compared without braces, lower case, as
@@ -113,11 +114,12 @@ def units_per_day(
 ) -> float | None:
     """Units taken a day, what a dispensed quantity lasts by: instructions taken together
     (``facts.together``) add up (one tablet in the morning and two at bedtime: three), a taper
-    counts its step taking the most. An instruction that does not say is left out, as ``highest`` leaves it."""
+    counts its step taking the most; on the days of the week listed, a week's units over seven
+    (``week_share``). An instruction that does not say is left out, as ``highest`` leaves it."""
     totals: dict[object, float] = {}
-    for key, per_dose, per_day in zip(groups_of(dosages), units, rates, strict=False):
+    for key, dosage, per_dose, per_day in zip(groups_of(dosages), dosages, units, rates, strict=False):
         if per_dose is not None and per_day is not None:
-            totals[key] = totals.get(key, 0.0) + per_dose * per_day
+            totals[key] = totals.get(key, 0.0) + per_dose * per_day * week_share(dosage)
     return max(totals.values()) if totals else None
 
 

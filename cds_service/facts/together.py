@@ -2,7 +2,8 @@
 one reading that adds up a day's units (``facts.dose.units_per_day``), shares a daily cap among
 instructions (the 5 mg swap), cuts a taper by days (the duration update) and counts one
 (``rules.taper_count``). Two readings had let the swap keep three tablets a day on each of two
-instructions dated the same ten days, six a day under a "three times a day" label.
+instructions dated the same ten days, six a day under a "three times a day" label. And on which
+days of the week an instruction is taken (``dayOfWeek``), which what a quantity lasts counts.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from cds_service.fhir.json import as_int, as_obj, period_last_day, to_date
+from cds_service.fhir.json import as_int, as_list, as_obj, period_last_day, to_date
 
 
 def bounds_period(dosage: dict[str, Any]) -> dict[str, Any]:
@@ -51,3 +52,23 @@ def groups(dosages: list[dict[str, Any]]) -> list[object]:
         last = max(last, end if end is not None and end >= start else date.max)
         keys[index] = ("dated", group)
     return keys
+
+
+def week_share(dosage: dict[str, Any]) -> float:
+    """The share of a week's days an instruction is taken on, by the days its timing lists
+    (``dayOfWeek``); 1 where it lists none (or none a code names). Its rate is a dosing day's, what
+    a daily cap is compared with; what a quantity lasts counts the other days too: once a day on
+    Monday, Wednesday and Friday takes 9 tablets in 21 days, where 21 had been dispensed."""
+    days = weekdays(dosage)
+    return len(days) / 7 if days else 1.0
+
+
+def weekdays(dosage: dict[str, Any]) -> tuple[str, ...]:
+    """The days of the week its timing lists (``dayOfWeek`` codes), in the week's order; none: every day."""
+    listed = as_obj(as_obj(dosage.get("timing")).get("repeat")).get("dayOfWeek")
+    if listed is None:  # nearly every timing: at no cost
+        return ()
+    return tuple(day for day in _WEEKDAYS if day in as_list(listed))
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -15,6 +15,7 @@ from cds_service.facts.dose import dosages_of, repeat_of, units_per_day
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
+from cds_service.facts.together import weekdays
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, copy_json
 from cds_service.rules import Proposal, RuleConfig
@@ -90,21 +91,30 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
     else:
         product = terminology.products[START_PRODUCT]
         steps = dosages_of(order.resource)
-        per_day = units_per_day(steps, [1.0] * len(steps), capped_rates(order, steps, MAX_PER_DAY))
-        frequency = _how_often(steps, per_day)
+        frequency = _how_often(steps, capped_rates(order, steps, MAX_PER_DAY))
         swap = update(with_product(order, product, max_per_day=MAX_PER_DAY))
         facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}"
     return Proposal(actions=(swap,), recommended=True, dose_change=True), facts
 
 
-def _how_often(steps: list[dict[str, Any]], per_day: float | None) -> str:
-    """The swap's timing in a pharmacist's words: one given as a period ("every 8 hours") and
-    kept by the swap is said so, not "three times a day", a schedule of its own (waking hours);
-    a rate rewritten to the cap, or given a day, is its times a day."""
+def _how_often(steps: list[dict[str, Any]], rates: list[float | None]) -> str:
+    """The swap's timing in a pharmacist's words, as the update writes it: one given as a period
+    ("every 8 hours") and kept by the swap is said so, not "three times a day", a schedule of its
+    own (waking hours); a rate rewritten to the cap, or given a day, is its times a day; and its
+    days where its instructions all list the same days of the week (" three times a day on Mon,
+    Wed, Fri"): its units a day are a week's over seven, a dosing day's times that share of them."""
+    per_day = units_per_day(steps, [1.0] * len(steps), rates)
+    if per_day is None:
+        return ""
+    listed = {weekdays(step) for step in steps}
+    days = next(iter(listed)) if len(listed) == 1 else ()
+    daily = round(per_day * 7 / len(days), 9) if days else per_day
     hours = _every_hours(steps[0]) if len(steps) == 1 else None
-    if hours is not None and per_day is not None and math.isclose(per_day, 24 / hours):
-        return f" every {fmt_number(hours)} hours"
-    return _TIMES_A_DAY.get(per_day, "") if per_day is not None else ""
+    if hours is not None and math.isclose(daily, 24 / hours):
+        said = f" every {fmt_number(hours)} hours"
+    else:
+        said = _TIMES_A_DAY.get(daily, "")
+    return f"{said} on {', '.join(day.title() for day in days)}" if said and days else said
 
 
 # "Q8H", "q 8 hr", "every 8 hours": a timing code or its words, short (a sig's long text is not read).

@@ -17,7 +17,7 @@ from typing import Any
 from cds_service.facts.dose import dosages_of, dose_of_step, running_groups
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
-from cds_service.facts.together import dated_starts
+from cds_service.facts.together import dated_starts, week_share
 
 # (first day, day after the last) of an instruction, from the taper's start; inf: no end said.
 _Span = tuple[float, float]
@@ -35,10 +35,12 @@ def taper_units(order: Order, rates: list[float | None], supply: float | None, o
     steps = dosages_of(order.r4)
     if len(steps) != len(rates) or len(order.step_per_day) != len(steps) or any(r is None for r in rates):
         return None
+    shares = [week_share(step) for step in steps]  # on the days of the week listed, a week's over seven
     own = [
-        _daily(dose_of_step(step, order.drug)[1], rate) for step, rate in zip(steps, order.step_per_day, strict=True)
+        _daily(dose_of_step(step, order.drug)[1], rate) * share
+        for step, rate, share in zip(steps, order.step_per_day, shares, strict=True)
     ]
-    segments = _segments(_spans(steps), own, [float(r or 0) for r in rates])
+    segments = _segments(_spans(steps), own, [float(r or 0) * share for r, share in zip(rates, shares, strict=True)])
     days = supply if supply is not None else _lasted(segments, ordered)
     if days is None:
         return None
