@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.facts.orders import NO_ID_REASON, NONPOSITIVE_REASON, UNSOUND_REASON
+from cds_service.facts.orders import LAST_YEAR_REASON, NO_ID_REASON, NONPOSITIVE_REASON, UNSOUND_REASON
 from tests.conftest import answered, cards_for, fixture
 
 OLDER_ADULT = "cyclobenzaprine-older-adult"
@@ -98,3 +98,17 @@ def test_a_draft_with_an_amount_of_zero_or_less_is_offered_no_update(module: Tes
     card = older_adult_card(module, request)
     assert [[a["type"] for a in s["actions"]] for s in card["suggestions"]] == [["delete"]]
     assert card["detail"].count(NONPOSITIVE_REASON) == 1
+
+
+@pytest.mark.parametrize("start", ["9999-12-25T10:00:00Z", "9999-01-01"])
+def test_a_draft_dated_in_the_year_9999_is_offered_no_update(module: TestClient, start: str) -> None:
+    """No course counted from the calendar's last year ends within it: "Limit to 21 days" from 25
+    December 9999, no end said, was cut at the calendar's end and dispensed 7 tablets for 21 days.
+    The dates are the order's to correct; a draft of 2026 is offered both choices (above)."""
+    request = fixture(CONTAINED_SWAP)
+    _dosage(request["context"]["draftOrders"]["entry"][0]["resource"])["timing"]["repeat"]["boundsPeriod"] = {
+        "start": start
+    }
+    card = older_adult_card(module, request)
+    assert [[a["type"] for a in s["actions"]] for s in card["suggestions"]] == [["delete"]]
+    assert card["detail"].count(LAST_YEAR_REASON) == 1

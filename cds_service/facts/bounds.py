@@ -84,3 +84,11 @@ def last_day_taken(dosages: list[dict[str, Any]], authored: object, span: Span |
     it (``Course.taken_to``). None: the span's."""
     used = dated_span(dosages, authored, period_last_day) if span is not None else None
     return used[1] if used is not None and span is not None and used[1] < span[1] else None
+
+
+def dated_in_the_last_year(request: dict[str, Any]) -> str | None:
+    """What in the draft starts in the calendar's last year (9999), or None: no course counted from
+    it ends within the calendar, and an update cut to it would be short (a 21-day limit from 25
+    December 9999, with no end said, dispensed a week's tablets)."""
+    late = any((start := to_date(p.get("start"))) and start.year == date.max.year for p in periods(dosages_of(request)))
+    return "a bounds period starting in the year 9999" if late else None

@@ -18,6 +18,7 @@ from typing import Any
 from cds_service.content.notes import BRAND_LEFT_OUT, BRAND_NAME_LEFT_OUT, SUBLINGUAL_LEFT_OUT, WORDS_LEFT_OUT, Note
 from cds_service.content.terminology import Terminology
 from cds_service.content.terminology.names import name_as_read, says_sublingual
+from cds_service.facts.bounds import dated_in_the_last_year
 from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
 from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
@@ -35,6 +36,7 @@ NO_ID = "no-id:"
 NO_ID_REASON = "The order has no id, so no change can be offered."
 UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
 NONPOSITIVE_REASON = "The order gives an amount of zero or less, so no edit to it can be offered: correct the order."
+LAST_YEAR_REASON = "The order is dated in the year 9999, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
     "The order gives its dose or how often only in words, so no one-click change is offered: "
     "edit the order itself before signing."
@@ -129,13 +131,15 @@ def _words_only(order: Order) -> bool:
 def _unsound(order: Order) -> str | None:
     """Why the draft cannot be sent back as an update, or None: the R4 model rejects it
     (incomplete), or it gives a dose, rate, period, duration or dispensed quantity of zero or
-    less (the model allows them; sent back, the update would keep it). Asked only for an order a
-    card wants to update: the model costs more than everything else a small call does. The log
-    names the fields, at INFO."""
+    less (the model allows them; sent back, the update would keep it), or it starts in the year
+    9999. Asked only for an order a card wants to update: the model costs more than everything
+    else a small call does. The log names the fields, at INFO."""
     found = problems(order.r4)
     reason = UNSOUND_REASON if found is not None else None
     if found is None and (found := nonpositive_amount(order.r4)) is not None:
         reason = NONPOSITIVE_REASON
+    if found is None and (found := dated_in_the_last_year(order.r4)) is not None:
+        reason = LAST_YEAR_REASON
     if found is not None:
         kind = order.reference.partition("/")[0]  # never the id: an EHR may build it from the patient's
         log.info("a %s in draftOrders read tolerantly, no edit offered: %s", kind, found)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service.facts.orders import LAST_YEAR_REASON
 from tests.conftest import SELECT
 from tests.facts.conftest import (
     days,
@@ -556,12 +557,15 @@ def test_a_dated_period_at_a_time_of_day_is_cut_to_the_same_time_of_day(client: 
 
 
 @pytest.mark.parametrize("start", ["9999-12-20T06:00:00Z", "9999-12-20"])
-def test_a_dated_start_in_the_calendars_last_days_is_cut_at_its_end(client: TestClient, start: str) -> None:
+def test_a_dated_start_in_the_calendars_last_days_is_offered_no_update(client: TestClient, start: str) -> None:
     """A start at a time of day in the last three weeks of 9999: the new end, written at the
-    start's time on the next day, overflowed the calendar (a 500); it ends on 9999-12-31."""
+    start's time on the next day, overflowed the calendar (a 500); then it was cut at 9999-12-31,
+    a week's tablets under "21 days". Now the card says the order's dates are to correct."""
     request = hook(dosage=[step(1, bounds=(start, None))], dispense={"expectedSupplyDuration": days(30)})
-    period = _update(client, request)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
-    assert period == {"start": start, "end": "9999-12-31"}
+    card = duration_card(client, request)
+    assert card is not None
+    assert not [a for s in card.get("suggestions", ()) for a in s["actions"] if a["type"] == "update"]
+    assert LAST_YEAR_REASON in card["detail"]
 
 
 def test_timing_words_against_its_times_of_day_are_not_read(client: TestClient) -> None:
