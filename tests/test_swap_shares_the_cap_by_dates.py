@@ -102,3 +102,29 @@ def test_dated_steps_one_after_another_each_keep_three_a_day(client: TestClient)
     assert "three times a day" in said
     assert most_a_day(resource) == (3, 30)
     assert resource["dispenseRequest"]["quantity"]["value"] == 30
+
+
+@pytest.mark.parametrize(
+    "taper",
+    [
+        # Each step ended on the next one's first day, as EHRs write a taper.
+        [dated(3, "2026-12-10", "2026-12-14"), dated(1, "2026-12-14", "2026-12-20")],
+        # The first with no end: it runs until the next begins.
+        [
+            {
+                **dated(3, "2026-12-10", "2026-12-14"),
+                "timing": {
+                    "repeat": {"frequency": 3, "period": 1, "periodUnit": "d", "boundsPeriod": {"start": "2026-12-10"}}
+                },
+            },
+            dated(1, "2026-12-15", "2026-12-20"),
+        ],
+    ],
+    ids=["ends-on-the-next-start", "open-ended-then-next"],
+)
+def test_a_taper_step_that_follows_another_keeps_its_days(client: TestClient, taper: list[dict[str, Any]]) -> None:
+    """Read as taken together, the shared cap of three had dropped the once-a-day step whole:
+    the taper lost its tail (the review of the change)."""
+    said, resource = swap(client, HEPATIC, taper, 40)
+    assert "three times a day" in said
+    assert [d["timing"]["repeat"]["frequency"] for d in resource["dosageInstruction"]] == [3, 1]

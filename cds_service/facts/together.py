@@ -38,18 +38,21 @@ def dated_starts(dosages: list[dict[str, Any]]) -> list[date] | None:
 
 def groups(dosages: list[dict[str, Any]]) -> list[object]:
     """Each instruction's group, those taken together sharing one: steps placed by their dates
-    (``dated_starts``) run together on the same or overlapping dates, directly or through
-    another (one with no end, or an end before its start, runs on); the others by ``sequence``."""
+    (``dated_starts``) run together when they start the same day, or one starts before another's
+    last day (directly or through a third); the others by ``sequence``. A step that begins on the
+    day another ends follows it (EHRs end a taper's step on the next one's first day), and one
+    with no end (or an end before its start) runs until the next begins: read as taken together,
+    the swap's shared cap had dropped a taper's later step whole."""
     starts = dated_starts(dosages)
     if starts is None:
         return [step_group(dosage, index) for index, dosage in enumerate(dosages)]
     keys: list[object] = [None] * len(dosages)
-    group, last = -1, date.min  # the group being swept, and its last day (date.max: runs on)
+    group, first, last = -1, date.min, date.min  # the group being swept: its first day and its last
     for index in sorted(range(len(dosages)), key=starts.__getitem__):
         start, end = starts[index], period_last_day(bounds_period(dosages[index]))
-        if group < 0 or start > last:
-            group, last = group + 1, start
-        last = max(last, end if end is not None and end >= start else date.max)
+        if group < 0 or (start != first and start >= last):
+            group, first, last = group + 1, start, start
+        last = max(last, end if end is not None and end >= start else start)
         keys[index] = ("dated", group)
     return keys
 
