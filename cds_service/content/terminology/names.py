@@ -184,6 +184,7 @@ class NameReader:
             name.lower(): name for name, brand in brands.items() if brand.release == "sublingual"
         }
         self._sublingual_words = words(self._sublingual_brands)
+        self._sublingual_anywhere = re.compile("|".join(map(re.escape, self._sublingual_brands)))
         self._relevant = relevant
         # The strengths a sublingual product of an ingredient comes in (Tonmya: 2.8 mg).
         self._sublingual_mg: dict[str, set[float]] = {}
@@ -228,9 +229,13 @@ class NameReader:
         return self._brand_words.search(label) is not None
 
     def sublingual_brands(self, labels: Iterable[str]) -> tuple[str, ...]:
-        """The sublingual brands ``labels`` name (Tonmya), as the terminology spells them."""
-        found = (m.group(1).lower() for label in labels for m in self._sublingual_words.finditer(label))
-        return tuple(dict.fromkeys(self._sublingual_brands[name] for name in found))
+        """The sublingual brands ``labels`` name (Tonmya), as the terminology spells them. Asked of
+        every drafted drug: a substring scan in C tells most labels name none (0.4 µs against the
+        pattern's 4 a label), and the pattern then finds the whole words."""
+        brands, anywhere = self._sublingual_brands, self._sublingual_anywhere.search
+        said = [label for label in labels if anywhere(label.lower())]
+        found = (m.group(1).lower() for label in said for m in self._sublingual_words.finditer(label))
+        return tuple(dict.fromkeys(brands[name] for name in found))
 
     def _no_such_sublingual(self, ingredient: str, label: str, coded_mg: float | None) -> set[str]:
         """{"sublingual"} when the words' "SL" cannot be so: they state a strength no sublingual
