@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from tests.conftest import NOON, SELECT, SIGN, fixture
 from tests.feedback_calls import overridden
@@ -24,6 +25,7 @@ SOUTH = "https://south.example.org"
 OPERATOR = "https://informatics.example.org"
 DURATION = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 SEVERAL = "multiple-rules/av-block-resolved-sertraline-70.json"
+DURATION_RULE = "cyclobenzaprine-duration"
 
 
 @pytest.fixture(scope="module")
@@ -187,32 +189,80 @@ def test_an_unoffered_suggestion_is_refused_only_on_the_senders_own_card(
     assert [r["index"] for r in _post(client, keys, "north", feedback, {"feedback": [again]})["refused"]] == [0]
 
 
-def test_another_clients_acceptance_of_no_suggestion_the_card_offered_is_stored_and_counted_as_none(
+def test_another_clients_acceptance_is_stored_and_counted_as_its_unmatched_feedback(
     secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
 ) -> None:
-    """South's item on north's card is stored unchecked (a refusal would tell south what north's
-    card offered). Accepting nothing the card offered, it was counted as north's alert accepted,
-    and brought the card back at north's order-sign: it is neither, and the report says so apart."""
+    """South's items on north's card are stored unchecked (a refusal would tell south what north's
+    card offered), and are about no card of south's: an earlier release counted them as north's
+    (an acceptance of a suggestion the card offered was north's alert accepted, and brought the
+    card back at north's order-sign). Neither, now: south's unmatched feedback."""
     client = secure(database_url=database_url)
     request = fixture(DURATION)
     card = _post(client, keys, "north", SELECT, request)["cards"][0]
-    unoffered = {
-        "card": card["uuid"],
-        "outcome": "accepted",
-        "acceptedSuggestions": [{"id": "not-a-suggestion-of-this-card"}],
-        "outcomeTimestamp": "2026-11-21T11:00:00Z",
-    }
-    assert _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": [unoffered]}) == {"received": 1, "stored": 1}
-    for who in ("north", "operator"):
+    [offered, *_] = [suggestion["uuid"] for suggestion in card["suggestions"]]
+    items = [
+        {
+            "card": card["uuid"],
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": suggestion}],
+            "outcomeTimestamp": at,
+        }
+        for suggestion, at in ((offered, "2026-11-21T11:00:00Z"), ("not-offered", "2026-11-21T11:01:00Z"))
+    ]
+    assert _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": items}) == {"received": 2, "stored": 2}
+    for who, unmatched in (("north", 0), ("south", 2), ("operator", 2)):
         figures = _analytics(client, keys, who)
-        assert (figures["totals"]["accepted"], figures["totals"]["ignored"]) == (0, 1), who
-        assert figures["unoffered_suggestions"] == 1, who
-    assert _analytics(client, keys, "south")["unoffered_suggestions"] == 0  # about no card of south's
-    page = client.get("/analytics/report", headers=_as(keys, "north", "/analytics/report")).text
-    assert "1 feedback item(s) accepted only suggestions their card did not offer" in page
+        assert (figures["totals"]["accepted"], figures["unoffered_suggestions"]) == (0, 0), who
+        assert figures["unmatched_feedback"] == unmatched, who
+    assert _analytics(client, keys, "north")["totals"]["ignored"] == 1
+    page = client.get("/analytics/report", headers=_as(keys, "south", "/analytics/report")).text
+    assert "2 feedback item(s) referred to cards the service has no record of" in page
     signed = {**request, "hook": "order-sign", "hookInstance": "north-2"}
     signed["context"] = {k: v for k, v in request["context"].items() if k != "selections"}
     assert _rules(_post(client, keys, "north", SIGN, signed)) == []  # shown at order-select, not accepted
+
+
+def _as_an_older_release_stored(database_url: str) -> None:
+    """South's items given their card's rule and patient, as releases before this one stored them."""
+    engine = create_engine(database_url)
+    cards = "SELECT {} FROM issued_cards WHERE issued_cards.uuid = feedback.card_uuid"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    f"UPDATE feedback SET rule_id = ({cards.format('rule_id')}), "
+                    f"patient_key = ({cards.format('patient_key')}) WHERE issuer = :south"
+                ),
+                {"south": SOUTH},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_another_clients_snooze_quiets_nothing_of_the_cards_client(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """South, holding the uuid of a card issued to north, sent "don't show again" for it: stored,
+    it snoozed north's patient (north's next call had no card) and stood in north's figures as
+    north's override. It is south's feedback about no card of south's; north's own snooze holds."""
+    client = secure(database_url=database_url)
+    request = fixture(DURATION)
+    card = _post(client, keys, "north", SELECT, request)["cards"][0]
+    snooze = overridden(card, "dont-show-again")
+    assert _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": [snooze]}) == {"received": 1, "stored": 1}
+    again = _post(client, keys, "north", SELECT, {**request, "hookInstance": "north-2"})
+    assert _rules(again) == [DURATION_RULE]
+    _as_an_older_release_stored(database_url)  # with north's card's rule and patient: still south's
+    restarted = secure(database_url=database_url)
+    assert _rules(_post(restarted, keys, "north", SELECT, {**request, "hookInstance": "north-2b"})) == [DURATION_RULE]
+    for who, unmatched in (("north", 0), ("south", 1), ("operator", 1)):
+        figures = _analytics(client, keys, who)
+        assert (figures["totals"]["overridden"], figures["unmatched_feedback"]) == (0, unmatched), who
+        assert [rule["override_reasons"] for rule in figures["rules"]] in ([[]], []), who
+    own = {**overridden(again["cards"][0], "dont-show-again"), "outcomeTimestamp": "2026-11-21T11:05:00Z"}
+    assert _post(client, keys, "north", f"{SELECT}/feedback", {"feedback": [own]}) == {"received": 1, "stored": 1}
+    assert _rules(_post(client, keys, "north", SELECT, {**request, "hookInstance": "north-3"})) == []
+    assert _analytics(client, keys, "north")["totals"]["overridden"] == 1
 
 
 def test_a_client_reads_only_its_own_override_reasons(

@@ -11,10 +11,11 @@ issued, so a period's figures settle as late feedback arrives.
 
 An item accepting only suggestions its card did not offer accepted nothing (``storage.offered``):
 refused at arrival, it is stored unchecked when it reaches the database before its card's record,
-or comes from another client, and counted as it would have been refused, as no outcome of its
-alert; ``unoffered_suggestions`` says how many there were, as ``unmatched_feedback`` says how
-many items named no card on record, so that a client's bug is seen rather than hidden. Feedback
-on the service's own notices (``pipeline.notices``: a clinician dismissing "history read in
+and counted as it would have been refused, as no outcome of its alert; ``unoffered_suggestions``
+says how many there were, as ``unmatched_feedback`` says how many items named no card on record
+for their sender (none, or another client's: feedback is about a card only from the client it
+was issued to, ``schema.from_its_client``), so that a client's bug is seen rather than hidden.
+Feedback on the service's own notices (``pipeline.notices``: a clinician dismissing "history read in
 part") is neither: ``notice_feedback`` counts it per notice code, apart from every rule's figures.
 
 The HTTP routes (``/analytics``, ``/analytics/report``) and ``cds-service report`` all call

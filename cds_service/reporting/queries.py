@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.storage.offered import unoffered
 from cds_service.storage.records import Owner
-from cds_service.storage.schema import feedback, issued_cards, issued_notices
+from cds_service.storage.schema import feedback, from_its_client, issued_cards, issued_notices
 from cds_service.storage.site_day import site_day
 
 
@@ -92,8 +92,9 @@ def alert_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner 
     """The feedback about cards issued in [start, end) to ``scope``, per alert. Read here, not
     summed in SQL: whether an acceptance names a suggestion its card offered is one rule in
     Python (``storage.offered``), applied as at arrival to what was stored unchecked (feedback
-    that reached the database before its card's record, another client's). The reasons were
-    read row by row already: one pass now serves the outcomes too."""
+    that reached the database before its card's record). Only the card's client's feedback is
+    about it (``from_its_client``): another's is that client's ``unmatched_feedback``. The
+    reasons were read row by row already: one pass now serves the outcomes too."""
     query = (
         select(
             site_day(issued_cards.c.issued_at, zone, start, end).label("day"),
@@ -109,7 +110,7 @@ def alert_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner 
             issued_cards.c.indicator,
             issued_cards.c.suggestions,
         )
-        .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+        .join(feedback, and_(feedback.c.card_uuid == issued_cards.c.uuid, from_its_client(issued_cards)))
         .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end, owned_by(issued_cards, scope))
     )
     said = AlertFeedback()
@@ -182,14 +183,13 @@ def override_reasons(said: AlertFeedback) -> list[ReasonCount]:
 
 def unmatched_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner | None) -> int:
     """Feedback ``scope`` sent in [start, end) about cards this service has no record of: neither
-    a rule's card nor one of its own notices (``notice_feedback``)."""
+    a rule's card nor one of its own notices (``notice_feedback``) issued to the item's sender.
+    Another client's card is none of the sender's (``from_its_client``): its item counts here."""
+    cards = and_(issued_cards.c.uuid == feedback.c.card_uuid, from_its_client(issued_cards))
+    notices = and_(issued_notices.c.uuid == feedback.c.card_uuid, from_its_client(issued_notices))
     query = (
         select(func.count())
-        .select_from(
-            feedback.outerjoin(issued_cards, issued_cards.c.uuid == feedback.c.card_uuid).outerjoin(
-                issued_notices, issued_notices.c.uuid == feedback.c.card_uuid
-            )
-        )
+        .select_from(feedback.outerjoin(issued_cards, cards).outerjoin(issued_notices, notices))
         .where(
             issued_cards.c.uuid.is_(None),
             issued_notices.c.uuid.is_(None),
@@ -207,7 +207,11 @@ def notice_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner
     a clinician dismissing a notice, no rule's outcome, and no sign of a card record lost."""
     query = (
         select(issued_notices.c.code, func.count().label("items"))
-        .select_from(feedback.join(issued_notices, issued_notices.c.uuid == feedback.c.card_uuid))
+        .select_from(
+            feedback.join(
+                issued_notices, and_(issued_notices.c.uuid == feedback.c.card_uuid, from_its_client(issued_notices))
+            )
+        )
         .where(feedback.c.received_at >= start, feedback.c.received_at < end, owned_by(feedback, scope))
         .group_by(issued_notices.c.code)
         .order_by(issued_notices.c.code)

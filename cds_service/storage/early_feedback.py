@@ -14,8 +14,8 @@ caller forgets what this process kept.
 The join gives rule and patient only: an acceptance is not checked against the suggestions the
 card offered here, as it is at arrival. The client was told it is stored, too late to refuse,
 and the item is kept as sent; what counts acceptances applies the rule when it reads them
-(``storage.offered``), which needs no column to mark it, and holds for another client's items,
-stored unchecked by design.
+(``storage.offered``), which needs no column to mark it. Another client's item about a card is
+never joined to it (``schema.from_its_client``): it is about no card of its sender's.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.notices import notices_named
-from cds_service.storage.schema import feedback, issued_cards
+from cds_service.storage.schema import feedback, from_its_client, issued_cards
 from cds_service.storage.text import storable
 from cds_service.tracebacks import database_error
 
@@ -43,7 +43,7 @@ _CARDS_PER_STATEMENT = 500
 def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[str, str]:
     """Give the feedback about ``cards`` stored without its card the rule and patient of the
     card's record, now there: the cards joined, each to its patient's key. Feedback naming no
-    card on record stays as it is."""
+    card on record, or one issued to another client, stays as it is."""
     joined = {}
     for chunk in _chunks(cards):
         statement = (
@@ -52,6 +52,7 @@ def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[
                 feedback.c.patient_key.is_(None),
                 feedback.c.card_uuid.in_(chunk),
                 feedback.c.card_uuid == issued_cards.c.uuid,
+                from_its_client(issued_cards),  # another client's item is about no card of its own
             )
             .values(rule_id=issued_cards.c.rule_id, patient_key=issued_cards.c.patient_key)
             .returning(feedback.c.card_uuid, feedback.c.patient_key)

@@ -76,12 +76,14 @@ class _Met:
     refused: list[Refused] = field(default_factory=list)
     unknown: list[int] = field(default_factory=list)  # items naming cards this service has no record of
     unreadable: int = 0  # items whose card's stored suggestions could not be read (taken as sent)
+    foreign: int = 0  # items naming another client's card: stored, about no card of the sender's
     replaced: set[str] = field(default_factory=set)  # columns where NUL or a lone surrogate was replaced
 
     def add(self, other: _Met) -> None:
         self.refused += other.refused
         self.unknown += other.unknown
         self.unreadable += other.unreadable
+        self.foreign += other.foreign
         self.replaced |= other.replaced
 
 
@@ -135,13 +137,17 @@ def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
         log.warning(
             "feedback: %d item(s) name cards whose stored suggestions could not be read; taken as sent", met.unreadable
         )
+    client = repr(owner.issuer) if owner and owner.issuer else "an unauthenticated client"
     if unoffered := sum(refusal.kind == "unoffered-suggestion" for refusal in met.refused):
-        issuer = owner.issuer if owner else None
         log.warning(
             "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",
             service_id,
             unoffered,
-            repr(issuer) if issuer else "an unauthenticated client",
+            client,
+        )
+    if met.foreign:  # a client's bug, or one trying another's uuids: stored, and counted as unmatched
+        log.warning(
+            "feedback %s: %d item(s) from %s name cards issued to another client", service_id, met.foreign, client
         )
     if contradicting := sum(refusal.kind == "contradiction" for refusal in met.refused):
         # The fields' names are in the receipt, never their values (a comment may say anything).
@@ -161,16 +167,21 @@ def _write(
     """Insert the items (``first`` is the first one's index in the batch): how many were new,
     and what they met: the items refused (those accepting only suggestions their card did not
     offer, not inserted; those contradicting what is stored of their moment), those naming a
-    card this service has no record of (stored as sent), and the rest ``_say`` tells."""
+    card this service has no record of (stored as sent), and the rest ``_say`` tells. An item
+    about another client's card is about none of the sender's: it is stored with neither the
+    card's rule nor its patient, or its snooze would be that patient's (``schema.from_its_client``)."""
     cards = _cards(connection, {storable(item.card) for item in items})
     rows, unoffered, met = [], set(), _Met()
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         met.replaced.update(changed)
         card = cards.get(row["card_uuid"])
-        if card is None:
+        if card is not None and (card.issuer, card.tenant) != (row["issuer"], row["tenant"]):
+            met.foreign += 1  # about no card of the sender's (``schema.from_its_client``)
+            card = None
+        elif card is None:
             met.unknown.append(index)
-        elif (card.issuer, card.tenant) == (row["issuer"], row["tenant"]):
+        else:
             named = offered([s.id for s in item.acceptedSuggestions or ()], card.suggestions)
             if named is None:
                 met.unreadable += 1

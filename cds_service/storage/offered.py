@@ -5,8 +5,9 @@ One rule, wherever an acceptance counts: the feedback writer refuses an item nam
 acceptance (``reporting.queries``, order-sign's ``storage.quiet``). Those that reach the
 database unchecked are kept as sent, never changed or dropped: feedback stored before its
 card's record (``storage.early_feedback`` joins it later, when the client has long been told it
-is stored: too late to refuse), and another client's item on a card (a refusal would tell it
-what the card offered). Checked where it is read, the rule needs no column of its own, nor a
+is stored: too late to refuse). Another client's item on a card is stored unchecked too (a
+refusal would tell it what the card offered), and counts for no card (``schema.from_its_client``).
+Checked where it is read, the rule needs no column of its own, nor a
 migration, and holds for what earlier releases stored too.
 """
 

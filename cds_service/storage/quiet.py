@@ -25,13 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, bindparam, case, select
+from sqlalchemy import Connection, Select, Text, and_, bindparam, case, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, QUIETABLE, SNOOZE_REASON
 from cds_service.storage.keyed import as_keyed, keys_after
 from cds_service.storage.offered import unoffered
 from cds_service.storage.records import Owner, Quiet
-from cds_service.storage.schema import as_utc, feedback, issued_cards
+from cds_service.storage.schema import as_utc, feedback, from_its_client, issued_cards
 
 # Patients whose answers are kept: each a few hundred bytes.
 PATIENTS = 10_000
@@ -148,9 +148,10 @@ def _shown_today(
     less those of which any card was accepted naming a suggestion its card offered
     (``storage.offered``): that suggestion, not applied, must come back. An acceptance naming
     none is refused at arrival, and the card is then not repeated: so too when it was stored
-    unchecked (before the card's record, or another client's), or order-sign would answer as
-    the race between the two writes went. A card an older release stored beside this one's is
-    the same card once keyed. One statement, a row per card and feedback item: the acceptances'
+    unchecked (before the card's record), or order-sign would answer as the race between the
+    two writes went. Another client's feedback is about no card of this one's
+    (``from_its_client``): its acceptance brings nothing back. A card an older release stored
+    beside this one's is the same card once keyed. One statement, a row per card and feedback item: the acceptances'
     suggestions were a third statement of the read."""
     indicators: dict[str, set[str]] = {}
     accepted: set[str] = set()
@@ -199,7 +200,9 @@ _FEEDBACK_OF_PATIENT = _with_and_without_owner(
         feedback.c.override_code,
         feedback.c.received_at,
     )
-    .join(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+    # Only the card's client's feedback (``from_its_client``): another's, stored by an older
+    # release with the card's patient, snoozed that client's patient.
+    .join(feedback, and_(feedback.c.card_uuid == issued_cards.c.uuid, from_its_client(issued_cards)))
     .where(feedback.c.patient_key == bindparam("patient"), feedback.c.received_at >= bindparam("since"))
 )
 _SHOWN_TO_PATIENT = _with_and_without_owner(
@@ -212,7 +215,7 @@ _SHOWN_TO_PATIENT = _with_and_without_owner(
         case((feedback.c.outcome == "accepted", issued_cards.c.suggestions)).label("suggestions"),
         case((feedback.c.outcome == "accepted", feedback.c.accepted_suggestions)).label("accepted_suggestions"),
     )
-    .outerjoin(feedback, feedback.c.card_uuid == issued_cards.c.uuid)
+    .outerjoin(feedback, and_(feedback.c.card_uuid == issued_cards.c.uuid, from_its_client(issued_cards)))
     .where(
         issued_cards.c.patient_key == bindparam("patient"),
         issued_cards.c.issued_at >= bindparam("today"),

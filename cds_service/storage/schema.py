@@ -16,12 +16,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     false,
     func,
     select,
     text,
 )
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
 metadata = MetaData()
 
@@ -97,14 +99,29 @@ feedback = Table(
     # The card's patient (null when the card is unknown), so that a hook call reads this
     # patient's recent feedback alone, however many cards the patient was ever shown. Version 3.
     Column("patient_key", String(64)),
-    # The client that sent it (version 6), as for issued cards: feedback about no known card is
-    # counted for its sender only.
+    # The client that sent it (version 6), as for issued cards: feedback is about a card only when
+    # its client sent it (``from_its_client``); about no card of its sender's (none on record, or
+    # another client's), it is counted for its sender only.
     Column("issuer", Text),
     Column("tenant", Text),
     # Clients resend feedback: the same card, outcome and time is one item.
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
     Index("ix_feedback_patient_received", "patient_key", "received_at"),
 )
+
+
+def from_its_client(issued: Table) -> ColumnElement[bool]:
+    """Feedback sent by the client (issuer and tenant) ``issued``'s card or notice went to: the
+    only feedback that is about it. A uuid is no secret (a client may leak one, or guess it): an
+    item of another client's about a card counted as the card's client's own, and its "don't show
+    again" snoozed that client's patient (an adversarial review). Another client's item is kept,
+    and counted as its sender's feedback about no card on record (``unmatched_feedback``). With
+    authentication off, every row's client is null: every item is about its card."""
+    return and_(
+        feedback.c.issuer.is_not_distinct_from(issued.c.issuer),
+        feedback.c.tenant.is_not_distinct_from(issued.c.tenant),
+    )
+
 
 # The service's own notices (``pipeline.notices``, the card-limit card): no rule's alert, so not
 # in issued_cards, where every reader (analytics, snoozes, order-sign's repeats) takes a card for
