@@ -136,17 +136,18 @@ def test_notices_are_swept_with_the_cards_after_the_retention_period(
 def test_a_database_of_the_release_before_gains_the_notices_table(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
-    """Version 11, as the release before left it: migrated, and its feedback on a notice (stored
+    """Version 11, as the release before last left it: migrated, and its feedback on a notice (stored
     before the upgrade, the notice never recorded) stays unmatched, as it was reported."""
     before = make_client(database_url=database_url)
     send_feedback(before, _dismissed(_cards(before)[PARTIAL]))
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE issued_notices"))
+        connection.execute(text("ALTER TABLE feedback DROP COLUMN card_sent"))
         connection.execute(text("UPDATE schema_version SET version = 11"))  # created at 12: its one row
     engine.dispose()
     upgraded = make_client(database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 12"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 13"
     assert (
         upgraded.get("/analytics").json()["unmatched_feedback"],
         upgraded.get("/analytics").json()["notice_feedback"],

@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.notices import notices_named
 from cds_service.storage.schema import feedback, from_its_client, issued_cards
-from cds_service.storage.text import storable
+from cds_service.storage.text import card_id, storable
 from cds_service.tracebacks import database_error
 
 log = logging.getLogger(__name__)
@@ -95,13 +95,13 @@ def still_unknown(writing: Writing, items: Sequence[FeedbackItem], unknown: list
         return unknown
     try:
         with writing() as connection:
-            cards = {storable(items[index].card) for index in unknown}
+            cards = {storable(card_id(items[index].card)) for index in unknown}
             joined = set(join_early_feedback(connection, cards))
             known = joined | notices_named(connection, cards - joined).keys()
     except SQLAlchemyError as error:
         log.warning("feedback: cards with no record not looked up again (%s)", database_error(error))
         return unknown
-    return [index for index in unknown if storable(items[index].card) not in known]
+    return [index for index in unknown if storable(card_id(items[index].card)) not in known]
 
 
 def _chunks(cards: Collection[str]) -> Iterator[list[str]]:

@@ -37,7 +37,7 @@ from cds_service.storage.notices import notices_named
 from cds_service.storage.offered import offered
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
-from cds_service.storage.text import storable, storable_row
+from cds_service.storage.text import card_id, storable, storable_row
 from cds_service.tracebacks import database_error
 
 
@@ -170,7 +170,7 @@ def _write(
     card this service has no record of (stored as sent), and the rest ``_say`` tells. An item
     about another client's card is about none of the sender's: it is stored with neither the
     card's rule nor its patient, or its snooze would be that patient's (``schema.from_its_client``)."""
-    cards = _cards(connection, {storable(item.card) for item in items})
+    cards = _cards(connection, {storable(card_id(item.card)) for item in items})
     rows, unoffered, met = [], set(), _Met()
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
@@ -282,7 +282,8 @@ def _row(item: FeedbackItem, service_id: str, now: datetime, owner: Owner | None
     reason = item.overrideReason.reason if item.overrideReason else None
     accepted = json.dumps([s.id for s in item.acceptedSuggestions]) if item.acceptedSuggestions else None
     return {
-        "card_uuid": item.card,
+        "card_uuid": card_id(item.card),
+        "card_sent": item.card if card_id(item.card) != item.card else None,  # a UUID's case, kept
         "service_id": service_id,
         "outcome": item.outcome,
         "accepted_suggestions": accepted,

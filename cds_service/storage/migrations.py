@@ -129,6 +129,31 @@ def _add_notices(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_issued_notices_issued_at ON issued_notices (issued_at)"))
 
 
+def _add_card_sent(connection: Connection) -> None:
+    # A card's UUID sent in upper case was stored as sent, and named no card (unmatched feedback,
+    # its snooze lost): stored now in lower case where that names a card or notice of the item's
+    # own client, as this release stores it, the client's spelling kept. One of the same moment
+    # stored in another case (a resend) leaves both as they are: one row would have to go.
+    connection.execute(text("ALTER TABLE feedback ADD COLUMN card_sent TEXT"))
+    same = "IS NOT DISTINCT FROM" if connection.dialect.name == "postgresql" else "IS"
+    owned = (
+        f"c.uuid = lower(feedback.card_uuid) AND c.issuer {same} feedback.issuer AND c.tenant {same} feedback.tenant"
+    )
+    card = f"(SELECT c.{{}} FROM issued_cards c WHERE {owned})"
+    connection.execute(
+        text(
+            "UPDATE feedback SET card_sent = card_uuid, card_uuid = lower(card_uuid), "
+            f"rule_id = {card.format('rule_id')}, patient_key = {card.format('patient_key')} "
+            "WHERE card_uuid <> lower(card_uuid) AND length(card_uuid) = 36 "
+            f"AND (EXISTS (SELECT 1 FROM issued_cards c WHERE {owned}) "
+            f"OR EXISTS (SELECT 1 FROM issued_notices c WHERE {owned})) "
+            "AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.id <> feedback.id "
+            "AND lower(f.card_uuid) = lower(feedback.card_uuid) AND f.outcome = feedback.outcome "
+            "AND f.outcome_timestamp = feedback.outcome_timestamp)"
+        )
+    )
+
+
 MIGRATIONS = (
     # Version 1 is the schema before versioning: issued_cards, feedback, seen_tokens.
     Migration(1, "cards issued, feedback, client token ids", lambda connection: None),
@@ -143,6 +168,9 @@ MIGRATIONS = (
     Migration(10, "a fingerprint of the patient-id key, so a process started with another is refused", _add_key_check),
     Migration(11, "what each card named besides the order, so a snooze holds for that alone", _add_subject),
     Migration(12, "the service's own notices issued, so feedback on one is not taken for a lost card", _add_notices),
+    Migration(
+        13, "feedback naming its card's UUID in upper case matched to it, as the client sent it kept", _add_card_sent
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -104,6 +104,9 @@ feedback = Table(
     # another client's), it is counted for its sender only.
     Column("issuer", Text),
     Column("tenant", Text),
+    # The card id as the client sent it, when card_uuid is not that: a UUID sent in upper or mixed
+    # case is stored in lower case, which names its card (``storage.text.card_id``). Version 13.
+    Column("card_sent", Text),
     # Clients resend feedback: the same card, outcome and time is one item.
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
     Index("ix_feedback_patient_received", "patient_key", "received_at"),

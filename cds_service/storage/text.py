@@ -17,12 +17,14 @@ match a card it did not name. The replacement is logged (field names, never valu
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 REPLACEMENT = "\ufffd"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _storable_char(char: str) -> str:
@@ -64,3 +66,11 @@ def storable_rows(rows: list[dict[str, Any]], what: str) -> list[dict[str, Any]]
     if changed:
         log.info("%s: NUL or lone surrogates replaced by U+FFFD in %s", what, ", ".join(sorted(changed)))
     return stored
+
+
+def card_id(sent: str) -> str:
+    """A feedback item's card id as stored, and matched to its card: a UUID in lower case, as the
+    service writes them (RFC 4122: case-insensitive on input), so that one sent in upper case
+    names its card rather than counting as feedback about no card on record; anything else as
+    sent. What the client sent, when it differs, is kept beside it (``feedback.card_sent``)."""
+    return sent.lower() if _UUID.fullmatch(sent) else sent

@@ -116,10 +116,11 @@ def test_a_snooze_stored_by_the_release_before_silences_no_card_of_a_rule_that_n
     with engine.begin() as connection:  # as the release before left it
         connection.execute(text("ALTER TABLE issued_cards DROP COLUMN subject"))
         connection.execute(text("DROP TABLE issued_notices"))
+        connection.execute(text("ALTER TABLE feedback DROP COLUMN card_sent"))
         connection.execute(text("UPDATE schema_version SET version = 10"))  # created at the last: its one row
     engine.dispose()
     upgraded = make_client(clock=Clock(START + 86_400), database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 12"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 13"
     assert CNS in rule_ids(_post(upgraded, request(GABAPENTIN)))
     assert DURATION not in rule_ids(_post(upgraded, request(DURATION_WARNING)))
 
