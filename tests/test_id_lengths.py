@@ -72,6 +72,18 @@ def test_a_selection_not_of_the_form_type_slash_id_is_400(client: TestClient, se
     assert refused(client.post(SELECT, json=request)) == ["context.selections"]
 
 
+@pytest.mark.parametrize("version", ["/_history/2", "/_history/"])
+def test_a_selection_naming_a_version_of_the_draft_is_400_naming_the_item(client: TestClient, version: str) -> None:
+    """CDS Hooks names a draftOrders entry by Type/id: "MedicationRequest/request-123/_history/2"
+    was read as the id "request-123/_history/2", named no draft, and the call answered no cards,
+    the draft unreviewed (an adversarial review), where an absolute URL was a 400."""
+    request = fixture(SANDBOX)
+    request["context"]["selections"] = [request["context"]["selections"][0] + version]
+    response = client.post(SELECT, json=request)
+    assert refused(response) == ["context.selections"]
+    assert "item 0 (" in response.text and "names a version (/_history/): a draft is named by Type/id" in response.text
+
+
 @pytest.mark.parametrize("prefix", ["", "Patient/"])
 def test_a_patient_id_of_255_characters_is_read_with_or_without_its_type(client: TestClient, prefix: str) -> None:
     request = for_patient(fixture(SANDBOX), "p" * 255)

@@ -34,7 +34,13 @@ log = logging.getLogger(__name__)
 # refused): "req_1", "req 1" (no FHIR ids) are reviewed in draftOrders, and a selection naming
 # one refused the whole call, critical cards with it.
 MAX_ID = 255
-REFERENCE = re.compile(rf"^[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{1,{MAX_ID}}}$")
+# A version is no draft's: "MedicationRequest/request-123/_history/2" was read as the id
+# "request-123/_history/2" (a draft id may hold a "/": "req/1" is reviewed), named no draft, and
+# the call answered no cards, unreviewed, where an absolute URL was a 400. CDS Hooks names a
+# draftOrders entry by "Type/id" (a draft has no version yet): refused, as the URL is, rather
+# than guessed at. The pattern says it too, for the OpenAPI document.
+VERSIONED = "/_history/"
+REFERENCE = re.compile(rf"^(?!.*{VERSIONED})[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{1,{MAX_ID}}}$")
 
 
 # What an HTTP header value may hold: visible ASCII (RFC 9110), no space, no line break. Not
@@ -114,6 +120,10 @@ class OrderContext(HookContext):
     @classmethod
     def _references(cls, value: list[str] | None) -> list[str] | None:
         for index, reference in enumerate(value or ()):
+            if VERSIONED in reference:
+                raise ValueError(
+                    f"item {index} ({shown(reference)}) names a version ({VERSIONED}): a draft is named by Type/id"
+                )
             if not REFERENCE.fullmatch(reference):  # match's $ let a trailing newline through
                 raise ValueError(f"item {index} ({shown(reference)}) is not a reference of the form Type/id")
         return value
