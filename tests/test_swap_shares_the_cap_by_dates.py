@@ -71,8 +71,6 @@ SAME_DAYS = [dated(3, "2026-12-10", "2026-12-19"), dated(3, "2026-12-10", "2026-
     [
         (HEPATIC, SAME_DAYS, "1 tablet three times a day", 3, 30),
         (OLDER, SAME_DAYS, "1 tablet three times a day", 3, 30),
-        # Overlapping, not the same: the second starts while the first runs.
-        (HEPATIC, [dated(3, "2026-12-10", "2026-12-19"), dated(3, "2026-12-15", "2026-12-19")], "three times", 3, 30),
         # Morning and evening: twice a day, both kept (the label had said once a day).
         (
             HEPATIC,
@@ -84,7 +82,7 @@ SAME_DAYS = [dated(3, "2026-12-10", "2026-12-19"), dated(3, "2026-12-10", "2026-
         # Twice and twice on the same days: three a day, the second instruction's share one.
         (HEPATIC, [dated(2, "2026-12-10", "2026-12-19"), dated(2, "2026-12-10", "2026-12-19")], "three times", 3, 30),
     ],
-    ids=["hepatic-same-days", "older-adult-same-days", "overlapping", "morning-evening", "two-and-two"],
+    ids=["hepatic-same-days", "older-adult-same-days", "morning-evening", "two-and-two"],
 )
 def test_instructions_on_the_same_days_share_three_a_day(
     client: TestClient, card: tuple[str, str], dosages: list[dict[str, Any]], label: str, daily: int, count: int
@@ -104,27 +102,46 @@ def test_dated_steps_one_after_another_each_keep_three_a_day(client: TestClient)
     assert resource["dispenseRequest"]["quantity"]["value"] == 30
 
 
-@pytest.mark.parametrize(
-    "taper",
-    [
-        # Each step ended on the next one's first day, as EHRs write a taper.
-        [dated(3, "2026-12-10", "2026-12-14"), dated(1, "2026-12-14", "2026-12-20")],
-        # The first with no end: it runs until the next begins.
-        [
-            {
-                **dated(3, "2026-12-10", "2026-12-14"),
-                "timing": {
-                    "repeat": {"frequency": 3, "period": 1, "periodUnit": "d", "boundsPeriod": {"start": "2026-12-10"}}
-                },
-            },
-            dated(1, "2026-12-15", "2026-12-20"),
-        ],
-    ],
-    ids=["ends-on-the-next-start", "open-ended-then-next"],
-)
-def test_a_taper_step_that_follows_another_keeps_its_days(client: TestClient, taper: list[dict[str, Any]]) -> None:
-    """Read as taken together, the shared cap of three had dropped the once-a-day step whole:
-    the taper lost its tail (the review of the change)."""
+def test_a_taper_step_that_begins_the_day_another_ends_keeps_its_days(client: TestClient) -> None:
+    """EHRs end a taper's step on the next one's first day: read as taken together, the shared
+    cap of three dropped the once-a-day step whole, the taper's tail (the review of the change)."""
+    taper = [dated(3, "2026-12-10", "2026-12-14"), dated(1, "2026-12-14", "2026-12-20")]
     said, resource = swap(client, HEPATIC, taper, 40)
     assert "three times a day" in said
     assert [d["timing"]["repeat"]["frequency"] for d in resource["dosageInstruction"]] == [3, 1]
+
+
+def open_ended(times: int, start: str) -> dict[str, Any]:
+    dosage = dated(times, start, start)
+    del dosage["timing"]["repeat"]["boundsPeriod"]["end"]
+    return dosage
+
+
+PARTLY = "overlap on some days only, so no one-click dose change is offered"
+
+
+@pytest.mark.parametrize(
+    "dosages",
+    [
+        [dated(3, "2026-12-10", "2026-12-19"), dated(3, "2026-12-15", "2026-12-19")],  # the second within the first
+        [dated(3, "2026-12-07", "2026-12-15"), dated(1, "2026-12-14", "2026-12-27")],  # two days shared
+        [dated(1, "2026-12-07", "2026-12-27"), dated(2, "2026-12-10", "2026-12-12")],  # a few days' extra
+        [open_ended(3, "2026-12-07"), open_ended(3, "2026-12-08")],  # neither ends
+        [open_ended(3, "2026-12-10"), dated(1, "2026-12-15", "2026-12-20")],  # the first runs on
+    ],
+    ids=["within", "two-days-shared", "extra-days", "neither-ends", "first-runs-on"],
+)
+def test_steps_together_on_some_days_only_are_offered_no_dose_change(
+    client: TestClient, dosages: list[dict[str, Any]]
+) -> None:
+    """No one sig of the 5 mg tablet says them: sharing the cap over all their days dropped a
+    step whole (a taper's tail, or nine days of a three-week course), one cap each wrote six
+    tablets a day under "three times a day", and the label took the group's peak (the review of
+    the change). The card stays, its removal offered, and says why."""
+    request = fixture(HEPATIC[1])
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"] = dosages
+    draft["dispenseRequest"] = {"quantity": {"value": 60, "unit": "tablet"}}
+    [card] = cards_for(answered(client, request), HEPATIC[0])
+    assert not [s for s in card.get("suggestions", []) if "5 mg" in s["label"]]
+    assert PARTLY in card["detail"]

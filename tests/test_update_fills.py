@@ -68,3 +68,45 @@ def test_never_more_fills_than_the_draft_had(client: TestClient) -> None:
 
 def test_one_fill_that_holds_the_course_has_no_refills(client: TestClient) -> None:
     assert supplied(limited(client, 90, 30, 2)) == (63, 21, 1)
+
+
+def limited_as(
+    client: TestClient, quantity: dict[str, Any], refills: int, dosages: list[dict[str, Any]] | None = None
+) -> Any:
+    """The duration update's dispense request for a draft dispensed ``quantity`` a week with
+    ``refills`` (``dosages``: else one tablet three times a day)."""
+    request = fixture(DRAFT)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = 3
+    if dosages is not None:
+        draft["dosageInstruction"] = dosages
+    week = {"value": 7, "unit": "days", "system": UCUM, "code": "d"}
+    draft["dispenseRequest"] = {"quantity": quantity, "expectedSupplyDuration": week, "numberOfRepeatsAllowed": refills}
+    (card,) = cards_for(answered(client, request), "cyclobenzaprine-duration")
+    return card["suggestions"][0]["actions"][0]["resource"]["dispenseRequest"]
+
+
+def step(times: int, days: int) -> dict[str, Any]:
+    dose = {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
+    repeat = {"frequency": times, "period": 1, "periodUnit": "d", "boundsDuration": {"value": days, "unit": "d"}}
+    return {"timing": {"repeat": repeat}, "doseAndRate": [{"doseQuantity": dose}]}
+
+
+@pytest.mark.parametrize(
+    ("quantity", "dosages"),
+    [
+        ({"value": 1, "unit": "bottle"}, None),  # a bottle is no count of tablets: it became 1 tablet a fill
+        ({"value": 210, "unit": "mg", "system": UCUM, "code": "mg"}, None),
+        ({"value": 0.5, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, None),
+        # A taper: equal fills ran short in its first, three-a-day week.
+        ({"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, [step(3, 7), step(1, 21)]),
+    ],
+    ids=["bottle", "mg", "half-a-tablet", "taper"],
+)
+def test_fills_are_kept_only_for_one_dose_counted_in_units(
+    client: TestClient, quantity: dict[str, Any], dosages: list[dict[str, Any]] | None
+) -> None:
+    """Else the update is one fill, as before: the review of the change found a bottle made three
+    tablets in all, 210 mg a week one fill of 63 tablets, and a taper's first fill short."""
+    dispense = limited_as(client, quantity, 3, dosages)
+    assert dispense["numberOfRepeatsAllowed"] == 0

@@ -23,6 +23,7 @@ from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, no
 from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
+from cds_service.facts.together import runs_partly_together
 from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources
 from cds_service.fhir.models import problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
@@ -36,6 +37,10 @@ NO_ID = "no-id:"
 NO_ID_REASON = "The order has no id, so no change can be offered."
 UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
 NONPOSITIVE_REASON = "The order gives an amount of zero or less, so no edit to it can be offered: correct the order."
+PARTLY_TOGETHER_REASON = (
+    "The order's dated instructions overlap on some days only, so no one-click dose change is "
+    "offered: edit the order itself."
+)
 LAST_YEAR_REASON = "The order is dated in the year 9999, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
     "The order gives its dose or how often only in words, so no one-click change is offered: "
@@ -67,10 +72,12 @@ def _has_own_id(reference: str) -> bool:
     return not reference.split("/", 1)[-1].startswith(NO_ID)
 
 
-def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
+def no_change_reason(order: Order, actions: Iterable[str], dose_change: bool = False) -> str | None:
     """Why suggestions with these action types cannot be offered for ``order``, or None: a draft
     without an id can be neither updated nor deleted; an unsound one (rejected by the R4 model)
-    cannot be sent back as an update, though it can be removed by its id."""
+    cannot be sent back as an update, though it can be removed by its id; a dose change (the 5 mg
+    swap, one tablet three times a day in all) of steps that run together on some days only
+    would say one sig of several (``facts.together.runs_partly_together``)."""
     kinds = set(actions)
     if not has_id(order) and kinds & {"update", "delete"}:
         return NO_ID_REASON
@@ -78,6 +85,8 @@ def no_change_reason(order: Order, actions: Iterable[str]) -> str | None:
         return unsound
     if "update" in kinds and _words_only(order):
         return WORDS_ONLY_REASON
+    if dose_change and runs_partly_together(dosages_of(order.resource)):
+        return PARTLY_TOGETHER_REASON
     return None
 
 

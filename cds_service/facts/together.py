@@ -38,23 +38,37 @@ def dated_starts(dosages: list[dict[str, Any]]) -> list[date] | None:
 
 def groups(dosages: list[dict[str, Any]]) -> list[object]:
     """Each instruction's group, those taken together sharing one: steps placed by their dates
-    (``dated_starts``) run together when they start the same day, or one starts before another's
-    last day (directly or through a third); the others by ``sequence``. A step that begins on the
-    day another ends follows it (EHRs end a taper's step on the next one's first day), and one
-    with no end (or an end before its start) runs until the next begins: read as taken together,
-    the swap's shared cap had dropped a taper's later step whole."""
+    (``dated_starts``) run together over the same days (morning and evening, ten days each); the
+    others by ``sequence``. Steps one after another, or touching on the day one ends and the next
+    begins (EHRs end a taper's step so), are a taper's. Steps overlapping only in part are read as
+    steps, and a dose change of them is not offered (``runs_partly_together``): sharing the cap
+    over all their days dropped a taper's tail, keeping one each gave six tablets a day."""
     starts = dated_starts(dosages)
     if starts is None:
         return [step_group(dosage, index) for index, dosage in enumerate(dosages)]
-    keys: list[object] = [None] * len(dosages)
-    group, first, last = -1, date.min, date.min  # the group being swept: its first day and its last
-    for index in sorted(range(len(dosages)), key=starts.__getitem__):
-        start, end = starts[index], period_last_day(bounds_period(dosages[index]))
-        if group < 0 or (start != first and start >= last):
-            group, first, last = group + 1, start, start
-        last = max(last, end if end is not None and end >= start else start)
-        keys[index] = ("dated", group)
-    return keys
+    return [("dated", start, _last_day(dosage, start)) for dosage, start in zip(dosages, starts, strict=True)]
+
+
+def runs_partly_together(dosages: list[dict[str, Any]]) -> bool:
+    """Do dated steps run together on some days but not all: one starts while another runs (past
+    the day it ends), or after one with no end, or the same day with another end? What one tablet
+    three times a day "in all" would be on each day, no one sig says: the swap is not offered."""
+    starts = dated_starts(dosages)
+    if starts is None or len(dosages) < 2:
+        return False
+    spans = sorted({(start, _last_day(dosage, start)) for dosage, start in zip(dosages, starts, strict=True)})
+    begun, running = date.min, date.min  # the latest start so far, the furthest last day so far
+    for start, last in spans:  # distinct spans: the same start twice has two ends
+        if start == begun or start < running:
+            return True
+        begun, running = start, max(running, last)
+    return False
+
+
+def _last_day(dosage: dict[str, Any], start: date) -> date:
+    """The step's last day; one with no end (or an end before its start) runs on."""
+    end = period_last_day(bounds_period(dosage))
+    return end if end is not None and end >= start else date.max
 
 
 def week_share(dosage: dict[str, Any]) -> float:

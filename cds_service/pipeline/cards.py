@@ -39,7 +39,7 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
     also limited to 21 days), its label saying so; and every update is made safe to accept
     (``rules.safe_update``): accepting any one suggestion leaves a safe order."""
     composed = []
-    reasons: dict[tuple[str, frozenset[str]], str | None] = {}  # the draft is checked once per call
+    reasons: dict[tuple[str, frozenset[str], bool], str | None] = {}  # the draft is checked once per call
     for finding in findings:
         limits = [
             other
@@ -55,14 +55,14 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
 NO_CHANGE = "no_change"
 
 
-def _offerable(finding: Finding, known: dict[tuple[str, frozenset[str]], str | None]) -> Finding:
+def _offerable(finding: Finding, known: dict[tuple[str, frozenset[str], bool], str | None]) -> Finding:
     """The finding without the suggestions its draft cannot take (no id: no update or delete;
     rejected by the R4 model: no update), the reason kept for the card to say."""
     kept, reasons = [], []
     for proposal in finding.proposals:
-        key = (finding.order.reference, frozenset(action["type"] for action in proposal.actions))
+        key = (finding.order.reference, frozenset(action["type"] for action in proposal.actions), proposal.dose_change)
         if key not in known:
-            known[key] = no_change_reason(finding.order, key[1])
+            known[key] = no_change_reason(finding.order, key[1], dose_change=key[2])
         reason = known[key]
         if reason is None:
             kept.append(proposal)

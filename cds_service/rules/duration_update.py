@@ -67,23 +67,29 @@ def with_duration(
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
-    _in_fills(ordered, dispense, limit_days)
+    _in_fills(ordered, dispense, limit_days, len(kept))
     _first_fill_within(dispense, limit_days)
     return safe_update(ordered, resource)
 
 
-def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int) -> None:
+def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, steps: int) -> None:
     """The course's quantity in equal fills, as few as keep each within the draft's own fill (§2:
     never more at once than ordered), never more fills than the draft had: 21 tablets a week with
     3 refills, limited to 21 days at three a day, is 21 tablets with 2 refills, 7 days each. One
-    fill of 21 tablets had been written "for 21 days", a week's tablets under a 21-day label."""
+    fill of 21 tablets had been written "for 21 days", a week's tablets under a 21-day label.
+    Only for one fixed dose counted in units, fill and course alike: equal fills of a taper run
+    short in its first step, of a dose range last twice as long at its low end, and a bottle, a
+    box or mg are no count of tablets (the review of the change found each)."""
     drafted = as_obj(ordered.resource.get("dispenseRequest"))
-    most = as_num(as_obj(drafted.get("quantity")).get("value"))
+    ordered_quantity = as_obj(drafted.get("quantity"))
+    most = as_num(ordered_quantity.get("value"))
     most_fills = 1 + max(as_int(drafted.get("numberOfRepeatsAllowed")) or 0, 0)
     quantity = dispense.get("quantity")
     value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
-    if not (isinstance(quantity, dict) and value and most and 0 < most < value and most_fills > 1):
+    if not (isinstance(quantity, dict) and value and most and 1 <= most < value and most_fills > 1):
         return  # one fill holds it, or the draft had one: ``safe_update`` caps it
+    if steps != 1 or ordered.dose_up_to or not (counts_units(ordered_quantity) and counts_units(quantity)):
+        return
     fills = min(math.ceil(value / most - 1e-9), most_fills)
     quantity["value"] = each = min(math.ceil(value / fills - 1e-9), math.floor(most + 1e-9))
     dispense["numberOfRepeatsAllowed"] = fills - 1
