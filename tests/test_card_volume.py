@@ -186,16 +186,17 @@ def test_the_5_mg_swap_carries_the_duration_limit_and_drops_the_old_medication(m
 def test_an_update_keeps_the_contained_resources_reached_from_the_order_and_drops_the_rest(
     module: TestClient,
 ) -> None:
-    """A note refers to the first of a chain of contained resources, each referring to the next
-    (a chain of thousands took a minute, the event loop held: now linear); one refers to nothing."""
+    """A note refers to the first of a chain of contained resources, each referring to the next;
+    one refers to nothing. A chain of 100, a draft the R4 model still checks: one of thousands is
+    offered no update (tests/test_large_drafts.py), though the update is built and walked."""
     request = fixture(CONTAINED_SWAP)
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
-    chain = [_basic(f"b{i}", subject={"reference": f"#b{i + 1}"}) for i in range(2999)] + [_basic("b2999")]
+    chain = [_basic(f"b{i}", subject={"reference": f"#b{i + 1}"}) for i in range(99)] + [_basic("b99")]
     draft["contained"] += [*chain, _basic("orphan")]
     draft["note"] = [{"authorReference": {"reference": "#b0"}, "text": "see the chain"}]
     [duration] = cards_for(post(module, request), DURATION)
     kept = duration["suggestions"][0]["actions"][0]["resource"]["contained"]
-    assert [c["id"] for c in kept] == ["med1", *(f"b{i}" for i in range(3000))]
+    assert [c["id"] for c in kept] == ["med1", *(f"b{i}" for i in range(100))]
 
 
 def _basic(id_: str, **fields: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
 from cds_service.facts.together import runs_partly_together
 from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources
-from cds_service.fhir.models import problems, read, without_nulls
+from cds_service.fhir.models import TOO_LARGE, problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 NO_ID = "no-id:"
 NO_ID_REASON = "The order has no id, so no change can be offered."
 UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
+TOO_LARGE_REASON = "The order as sent is too large to check, so no edit to it can be offered."
 NONPOSITIVE_REASON = "The order gives an amount of zero or less, so no edit to it can be offered: correct the order."
 PARTLY_TOGETHER_REASON = (
     "The order's dated instructions overlap on some days only, so no one-click dose change is "
@@ -139,12 +140,13 @@ def _words_only(order: Order) -> bool:
 
 def _unsound(order: Order) -> str | None:
     """Why the draft cannot be sent back as an update, or None: the R4 model rejects it
-    (incomplete), or it gives a dose, rate, period, duration or dispensed quantity of zero or
-    less (the model allows them; sent back, the update would keep it), or it starts in the year
-    9999. Asked only for an order a card wants to update: the model costs more than everything
-    else a small call does. The log names the fields, at INFO."""
+    (incomplete) or the draft is too large for it to check (``models.MODEL_VALUES``), or it gives
+    a dose, rate, period, duration or dispensed quantity of zero or less (the model allows them;
+    sent back, the update would keep it), or it starts in the year 9999. Asked only for an order a
+    card wants to update: the model costs more than everything else a small call does. The log
+    names the fields, at INFO."""
     found = problems(order.r4)
-    reason = UNSOUND_REASON if found is not None else None
+    reason = None if found is None else TOO_LARGE_REASON if found == TOO_LARGE else UNSOUND_REASON
     if found is None and (found := nonpositive_amount(order.r4)) is not None:
         reason = NONPOSITIVE_REASON
     if found is None and (found := dated_in_the_last_year(order.r4)) is not None:
