@@ -128,8 +128,17 @@ PARTLY = "overlap on some days only, so no one-click dose change is offered"
         [dated(1, "2026-12-07", "2026-12-27"), dated(2, "2026-12-10", "2026-12-12")],  # a few days' extra
         [open_ended(3, "2026-12-07"), open_ended(3, "2026-12-08")],  # neither ends
         [open_ended(3, "2026-12-10"), dated(1, "2026-12-15", "2026-12-20")],  # the first runs on
+        # A sequence beside the dates: one sequence over two spans, or two over overlapping days.
+        [
+            {**dated(3, "2026-12-10", "2026-12-20"), "sequence": 1},
+            {**dated(1, "2026-12-15", "2026-12-25"), "sequence": 1},
+        ],
+        [
+            {**dated(3, "2026-12-10", "2026-12-20"), "sequence": 1},
+            {**dated(3, "2026-12-15", "2026-12-25"), "sequence": 2},
+        ],
     ],
-    ids=["within", "two-days-shared", "extra-days", "neither-ends", "first-runs-on"],
+    ids=["within", "two-days-shared", "extra-days", "neither-ends", "first-runs-on", "one-sequence", "two-sequences"],
 )
 def test_steps_together_on_some_days_only_are_offered_no_dose_change(
     client: TestClient, dosages: list[dict[str, Any]]
@@ -145,3 +154,13 @@ def test_steps_together_on_some_days_only_are_offered_no_dose_change(
     [card] = cards_for(answered(client, request), HEPATIC[0])
     assert not [s for s in card.get("suggestions", []) if "5 mg" in s["label"]]
     assert PARTLY in card["detail"]
+
+
+def test_a_sequence_that_agrees_with_the_dates_keeps_its_dose_change(client: TestClient) -> None:
+    """A taper numbered as its dates run: each step its own three a day, none dropped."""
+    taper = [
+        {**dated(3, "2026-12-10", "2026-12-14"), "sequence": 1},
+        {**dated(1, "2026-12-15", "2026-12-20"), "sequence": 2},
+    ]
+    _, resource = swap(client, HEPATIC, taper, 40)
+    assert [d["timing"]["repeat"]["frequency"] for d in resource["dosageInstruction"]] == [3, 1]

@@ -55,9 +55,9 @@ def test_weekly_fills_become_three_for_21_days(client: TestClient) -> None:
 
 
 def test_fills_that_do_not_divide_the_course_are_made_equal(client: TestClient) -> None:
-    """42 tablets for 14 days with 2 refills: two fills of 32 (63 tablets, rounded up), 10.5 days
-    each, none larger than the draft's 42."""
-    assert supplied(limited(client, 42, 14, 2)) == (32, 10.5, 2)
+    """42 tablets for 14 days with 2 refills: two fills of 32 (63 tablets, rounded up), none
+    larger than the draft's 42, each the whole days its tablets last (10; it had said 10.5)."""
+    assert supplied(limited(client, 42, 14, 2)) == (32, 10, 2)
 
 
 def test_never_more_fills_than_the_draft_had(client: TestClient) -> None:
@@ -81,7 +81,11 @@ def limited_as(
     if dosages is not None:
         draft["dosageInstruction"] = dosages
     week = {"value": 7, "unit": "days", "system": UCUM, "code": "d"}
+    quantity = dict(quantity)
+    interval = quantity.pop("interval", None)
     draft["dispenseRequest"] = {"quantity": quantity, "expectedSupplyDuration": week, "numberOfRepeatsAllowed": refills}
+    if interval is not None:
+        draft["dispenseRequest"]["dispenseInterval"] = {"value": interval, "unit": "days", "system": UCUM, "code": "d"}
     (card,) = cards_for(answered(client, request), "cyclobenzaprine-duration")
     return card["suggestions"][0]["actions"][0]["resource"]["dispenseRequest"]
 
@@ -100,8 +104,10 @@ def step(times: int, days: int) -> dict[str, Any]:
         ({"value": 0.5, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, None),
         # A taper: equal fills ran short in its first, three-a-day week.
         ({"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, [step(3, 7), step(1, 21)]),
+        # A schedule of fills of its own: a 30-day interval beside 7-day fills left weeks without.
+        ({"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}", "interval": 30}, None),
     ],
-    ids=["bottle", "mg", "half-a-tablet", "taper"],
+    ids=["bottle", "mg", "half-a-tablet", "taper", "dispense-interval"],
 )
 def test_fills_are_kept_only_for_one_dose_counted_in_units(
     client: TestClient, quantity: dict[str, Any], dosages: list[dict[str, Any]] | None

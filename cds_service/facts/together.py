@@ -32,6 +32,10 @@ def dated_starts(dosages: list[dict[str, Any]]) -> list[date] | None:
     in a ``sequence``: such steps are placed by their dates, not one after another. None otherwise."""
     if not dosages or any("sequence" in dosage for dosage in dosages):
         return None
+    return _starts(dosages)
+
+
+def _starts(dosages: list[dict[str, Any]]) -> list[date] | None:
     starts = [to_date(bounds_period(dosage).get("start")) for dosage in dosages]
     return None if any(start is None for start in starts) else starts  # type: ignore[return-value]
 
@@ -51,14 +55,22 @@ def groups(dosages: list[dict[str, Any]]) -> list[object]:
 
 def runs_partly_together(dosages: list[dict[str, Any]]) -> bool:
     """Do dated steps run together on some days but not all: one starts while another runs (past
-    the day it ends), or after one with no end, or the same day with another end? What one tablet
-    three times a day "in all" would be on each day, no one sig says: the swap is not offered."""
-    starts = dated_starts(dosages)
-    if starts is None or len(dosages) < 2:
+    the day it ends), or after one with no end, or the same day with another end? Or do their
+    ``sequence`` and their dates disagree (one sequence over two spans, two over one)? What one
+    tablet three times a day "in all" would be on each day, no one sig says: the swap is not
+    offered. A ``sequence`` beside the dates had let six tablets a day through."""
+    starts = _starts(dosages) if len(dosages) > 1 else None
+    if starts is None:
         return False
-    spans = sorted({(start, _last_day(dosage, start)) for dosage, start in zip(dosages, starts, strict=True)})
+    spans = [(start, _last_day(dosage, start)) for dosage, start in zip(dosages, starts, strict=True)]
+    if any("sequence" in dosage for dosage in dosages):
+        pairs = {
+            (step_group(dosage, index), span) for index, (dosage, span) in enumerate(zip(dosages, spans, strict=True))
+        }
+        if len({key for key, _ in pairs}) != len(pairs) or len({span for _, span in pairs}) != len(pairs):
+            return True
     begun, running = date.min, date.min  # the latest start so far, the furthest last day so far
-    for start, last in spans:  # distinct spans: the same start twice has two ends
+    for start, last in sorted(set(spans)):  # distinct spans: the same start twice has two ends
         if start == begun or start < running:
             return True
         begun, running = start, max(running, last)

@@ -77,9 +77,10 @@ def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, steps: 
     never more at once than ordered), never more fills than the draft had: 21 tablets a week with
     3 refills, limited to 21 days at three a day, is 21 tablets with 2 refills, 7 days each. One
     fill of 21 tablets had been written "for 21 days", a week's tablets under a 21-day label.
-    Only for one fixed dose counted in units, fill and course alike: equal fills of a taper run
-    short in its first step, of a dose range last twice as long at its low end, and a bottle, a
-    box or mg are no count of tablets (the review of the change found each)."""
+    Only for one fixed dose counted in units, fill and course alike, and a draft with no schedule
+    of fills of its own: equal fills of a taper run short in its first step, of a dose range last
+    twice as long at its low end, a bottle, a box or mg are no count of tablets, and a 30-day
+    ``dispenseInterval`` kept beside 7-day fills leaves weeks without (the reviews found each)."""
     drafted = as_obj(ordered.resource.get("dispenseRequest"))
     ordered_quantity = as_obj(drafted.get("quantity"))
     most = as_num(ordered_quantity.get("value"))
@@ -90,11 +91,13 @@ def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, steps: 
         return  # one fill holds it, or the draft had one: ``safe_update`` caps it
     if steps != 1 or ordered.dose_up_to or not (counts_units(ordered_quantity) and counts_units(quantity)):
         return
+    if "dispenseInterval" in drafted or "initialFill" in drafted:  # a schedule of fills of its own
+        return
     fills = min(math.ceil(value / most - 1e-9), most_fills)
     quantity["value"] = each = min(math.ceil(value / fills - 1e-9), math.floor(most + 1e-9))
     dispense["numberOfRepeatsAllowed"] = fills - 1
-    # A fill's share of the course, or less where the draft's fills hold less than the course takes.
-    dispense["expectedSupplyDuration"] = days(min(limit_days / fills, limit_days * each / value))
+    # The whole days a fill's tablets last (a pharmacy's days supply is whole): 11 a night, 11 days.
+    dispense["expectedSupplyDuration"] = days(max(math.floor(limit_days * each / value + 1e-9), 1))
 
 
 def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
