@@ -13,15 +13,16 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from cds_service.facts.dose import dosages_of, repeat_of
-from cds_service.fhir.json import as_obj, period_last_day, to_date, to_end_date
+from cds_service.facts.dose import dosages_of
+from cds_service.facts.together import bounds_period
+from cds_service.fhir.json import period_last_day, to_date, to_end_date
 
 Span = tuple[date, date]
 LastDay = Callable[[dict[str, Any]], date | None]
 
 
 def periods(dosages: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    return (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages)
+    return (bounds_period(dosage) for dosage in dosages)
 
 
 def end_date(period: dict[str, Any]) -> date | None:

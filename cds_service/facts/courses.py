@@ -15,11 +15,12 @@ import orjson
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.bounds import bounds_end_instant, starts_when_written
-from cds_service.facts.dose import dosages_of, repeat_of
+from cds_service.facts.dose import dosages_of
 from cds_service.facts.history import LISTED, START_UNRECORDED, Course
 from cds_service.facts.medications import MedicationIndex, drug_named, names_nothing
 from cds_service.facts.model import MEDICATION_REQUESTS
 from cds_service.facts.sig import CoursePlan, PlanInputs, course_plan, plan_inputs, planned_request
+from cds_service.facts.together import bounds_period
 from cds_service.fhir.json import as_obj, date_parts, reference_of, to_date, to_end_date
 from cds_service.fhir.memo import JsonMemo, JsonTable, JsonTables
 from cds_service.fhir.versions import to_r4
@@ -84,7 +85,7 @@ def _unstarted(raw: dict[str, Any], status: str, today: date) -> _CourseDays | N
     no figure counted from a start reads it): a bounds period's end is its last day, a stop date
     on record; else, still on the medication list, it is taken today; else (finished) it cannot
     be placed. Its start is read as its last day, or today if that is sooner."""
-    periods = (as_obj(repeat_of(dosage).get("boundsPeriod")) for dosage in dosages_of(raw))
+    periods = (bounds_period(dosage) for dosage in dosages_of(raw))
     last = max(filter(None, (to_end_date(period.get("end")) for period in periods)), default=None)
     if last is not None:
         return min(last, today), last + _ONE_DAY, False, START_UNRECORDED, True, None
@@ -255,7 +256,7 @@ def _start_parts(raw: dict[str, Any], start: date, written: Any, written_day: da
     if start == written_day and len(written) >= 10:
         return 3  # most orders: the written date, in full, set the start (its day read already)
     validity = as_obj(as_obj(raw.get("dispenseRequest")).get("validityPeriod")).get("start")
-    dosing = (as_obj(repeat_of(dosage).get("boundsPeriod")).get("start") for dosage in dosages_of(raw))
+    dosing = (bounds_period(dosage).get("start") for dosage in dosages_of(raw))
     said = [text for text in (written, validity, *dosing) if type(text) is str and to_date(text) == start]
     if not said or any(len(text) >= 10 for text in said):
         return 3

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.together import bounds_period, week_share
 from cds_service.facts.together import groups as groups_of
-from cds_service.facts.together import week_share
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of
 
 # Units a dose is counted in (clinical specification §1), compared without braces, lower case, as
@@ -105,7 +105,7 @@ def running_groups(dosages: list[dict[str, Any]]) -> list[list[int]]:
 def _running_order(index: int, dosage: dict[str, Any]) -> tuple[int, str, int]:
     sequence = as_int(dosage.get("sequence"))
     ordinal = sequence if sequence is not None else 1 << 30
-    start = as_obj(repeat_of(dosage).get("boundsPeriod")).get("start")
+    start = bounds_period(dosage).get("start")
     return ordinal, start if isinstance(start, str) else "~", index
 
 
@@ -235,6 +235,8 @@ def times_of_day(repeat: dict[str, Any]) -> int:
 # timing-abbreviation set is sent (Epic's "daily", "3 times daily"; Oracle Health's local
 # frequency code "q12hr" with its display): the whole phrase only, as needed or not (then the
 # most often allowed, as ``frequencyMax`` is read).
+# "every 8 hours", "q8h", "q 12 hr": the hours between doses, in group 1 (the swap's label says it so).
+EVERY_HOURS = re.compile(r"(?:every|q) ?(\d+) ?(?:h|hr|hrs|hour|hours)")
 _TIMES = {"once": 1, "one": 1, "twice": 2, "two": 2, "thrice": 3, "three": 3, "four": 4}
 _A_DAY = r"(?:(?:a|per|each) day|daily)"
 _RATES = (
@@ -245,7 +247,7 @@ _RATES = (
     ),
     (re.compile(rf"(\d+|one|two|three|four) times? {_A_DAY}"), lambda m: _count(m[1])),
     (re.compile(rf"(once|twice|thrice) {_A_DAY}"), lambda m: _count(m[1])),
-    (re.compile(r"(?:every|q) ?(\d+) ?(?:h|hr|hrs|hour|hours)"), lambda m: 24 / float(m[1]) if float(m[1]) else None),
+    (EVERY_HOURS, lambda m: 24 / float(m[1]) if float(m[1]) else None),
 )
 _AS_NEEDED = re.compile(r"\s*(?:,\s*)?(?:as needed(?: for [\w ]+)?|prn(?: [\w ]+)?)$")
 # Longer words are no timing phrase ("every 8 hours as needed for muscle spasm of the lower back"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import dosages_of, repeat_of, units_per_day
+from cds_service.facts.dose import EVERY_HOURS, dosages_of, repeat_of, units_per_day
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
@@ -117,10 +116,6 @@ def _how_often(steps: list[dict[str, Any]], rates: list[float | None]) -> str:
     return f"{said} on {', '.join(day.title() for day in days)}" if said and days else said
 
 
-# "Q8H", "q 8 hr", "every 8 hours": a timing code or its words, short (a sig's long text is not read).
-_EVERY_HOURS = re.compile(r"(?:every|q) ?(\d{1,2}) ?(?:h|hr|hrs|hour|hours)")
-
-
 def _every_hours(dosage: dict[str, Any]) -> float | None:
     """The hours between doses where the timing is given that way: a period in hours once each
     (FHIR Timing), else a code or words such as Q8H."""
@@ -133,7 +128,7 @@ def _every_hours(dosage: dict[str, Any]) -> float | None:
         return None
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
-        if len(word) <= 20 and (found := _EVERY_HOURS.fullmatch(" ".join(word.lower().split()))):
+        if len(word) <= 20 and (found := EVERY_HOURS.fullmatch(" ".join(word.lower().split()))):
             return float(found[1]) if int(found[1]) else None
     return None
 
