@@ -31,6 +31,8 @@ from cds_service.rules.common import date_shown, days_since_onset, is_muscle_rel
 
 RULE_ID = "refractory-spasm-imaging"
 MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
+# Symptoms for half a year or more are said in months or years in the summary, not weeks.
+WEEKS_SAID_DAYS = 183
 
 
 class Config(RuleConfig):
@@ -116,9 +118,13 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         # otherwise (LOINC, words alone) is not seen, so the card says no more than that.
         status = f"No lumbar MRI or CT from the last {limits.imaging_lookback_days} days was found in the record."
 
+    lasted = span_said(certain, days)
     facts = {
-        "weeks": _span(certain // 7, days // 7),
-        "lasted": span_said(certain, days),
+        # The summary's: weeks, as the specification words it, until weeks no longer read at a
+        # glance ("for 413 weeks" was an 8-year back pain); then months or years, as the detail.
+        "span": f"{_span(certain // 7, days // 7)} weeks" if days < WEEKS_SAID_DAYS else lasted,
+        "weeks": _span(certain // 7, days // 7),  # kept for a site's reworded summary
+        "lasted": lasted,
         "onset": date_shown(context.symptom_onset, context.symptom_onset_parts),
         "triggers": "\n".join(triggers),
         "imaging_status": status,
@@ -139,7 +145,7 @@ def _span(least: int, most: int) -> str:
     return str(most) if least == most else f"{least}–{most}"
 
 
-FACTS = ("imaging_status", "lasted", "onset", "triggers", "weeks")
+FACTS = ("imaging_status", "lasted", "onset", "span", "triggers", "weeks")
 
 RULE = Rule(
     id=RULE_ID,

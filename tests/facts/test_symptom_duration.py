@@ -111,3 +111,14 @@ def test_a_lumbar_mri_drafted_beside_the_relaxant_is_imaging_on_record(client: T
     }
     request["context"]["draftOrders"]["entry"].append({"resource": mri})
     assert refractory(client, request) is None
+
+
+@pytest.mark.parametrize(
+    ("onset", "said"), [(182, "for 26 weeks:"), (183, "for about 6 months:"), (2896, "for about 8 years:")]
+)
+def test_long_symptoms_are_said_in_months_or_years(client: TestClient, onset: int, said: str) -> None:
+    """Back pain since 2019 read "for 413 weeks": from half a year, the summary says months or
+    years, as the detail does."""
+    back_pain = condition("back", LOW_BACK_PAIN, onset=ago(onset))
+    cards = cards_for(post(client, hook(conditions=(back_pain,))), "refractory-spasm-imaging")
+    assert said in cards[0]["summary"], cards[0]["summary"]
