@@ -49,6 +49,10 @@ def every(hours: int, frequency: int = 1) -> dict[str, Any]:
         (every(6), "1 tablet three times a day"),  # four a day: rewritten to the cap, three a day
         (code("Q6H"), "1 tablet three times a day"),
         (every(16, frequency=2), "1 tablet three times a day"),  # not once every so many hours
+        # Kept as written, a range: it was "three times a day".
+        ({"repeat": {"frequency": 1, "period": 8, "periodMax": 12, "periodUnit": "h"}}, "1 tablet every 8 to 12 hours"),
+        ({"repeat": {"frequency": 1, "period": 8, "periodMax": 8, "periodUnit": "h"}}, "1 tablet every 8 hours"),
+        ({"repeat": {"frequency": 1, "period": 4, "periodMax": 6, "periodUnit": "h"}}, "1 tablet three times a day"),
     ],
 )
 def test_how_often_the_swap_says(client: TestClient, timing: dict[str, Any], said: str) -> None:

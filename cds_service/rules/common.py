@@ -109,27 +109,32 @@ def _how_often(steps: list[dict[str, Any]], rates: list[float | None]) -> str:
     days = next(iter(listed)) if len(listed) == 1 else ()
     daily = round(per_day * 7 / len(days), 9) if days else per_day
     hours = _every_hours(steps[0]) if len(steps) == 1 else None
-    if hours is not None and math.isclose(daily, 24 / hours):
-        said = f" every {fmt_number(hours)} hours"
+    if hours is not None and math.isclose(daily, 24 / hours[0]):
+        said = f" every {' to '.join(dict.fromkeys(map(fmt_number, hours)))} hours"
     else:
         said = _TIMES_A_DAY.get(daily, "")
     return f"{said} on {', '.join(day.title() for day in days)}" if said and days else said
 
 
-def _every_hours(dosage: dict[str, Any]) -> float | None:
-    """The hours between doses where the timing is given that way: a period in hours once each
-    (FHIR Timing), else a code or words such as Q8H."""
+def _every_hours(dosage: dict[str, Any]) -> tuple[float, float] | None:
+    """The fewest and most hours between doses where the timing is given that way: a period in
+    hours once each (FHIR Timing), up to its ``periodMax`` ("every 8 to 12 hours": the swap keeps
+    it, and "three times a day" said neither the hours nor the range), else a code or words such
+    as Q8H."""
     repeat = repeat_of(dosage)
     if as_str(repeat.get("periodUnit")) == "h" and as_num(repeat.get("frequency")) in (None, 1):
-        stated = ("frequencyMax", "periodMax", "timeOfDay", "when")
+        stated = ("frequencyMax", "timeOfDay", "when")
         period = as_num(repeat.get("period"))
-        return period if period and period > 0 and not any(key in repeat for key in stated) else None
+        most = as_num(repeat.get("periodMax")) if "periodMax" in repeat else period
+        if period is None or period <= 0 or most is None or most < period or any(k in repeat for k in stated):
+            return None
+        return period, most
     if repeat.get("period") is not None:
         return None
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
     for word in [c.code for c in codes_of(code)] + [as_str(code.get("text")) or ""]:
         if len(word) <= 20 and (found := EVERY_HOURS.fullmatch(" ".join(word.lower().split()))):
-            return float(found[1]) if int(found[1]) else None
+            return (float(found[1]),) * 2 if int(found[1]) else None
     return None
 
 
