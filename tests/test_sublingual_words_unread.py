@@ -157,6 +157,7 @@ def tonmya_contained(draft: dict[str, Any]) -> None:
     draft["medicationReference"] = {"reference": "#med1", "display": "Tonmya 2.8 mg sublingual tablet"}
 
 
+ORAL_10MG = "cyclobenzaprine hydrochloride 10 mg oral tablet"
 NAME_DROPPED = "accepting the change drops the name, which the EHR then gives from the code"
 
 
@@ -169,8 +170,17 @@ NAME_DROPPED = "accepting the change drops the name, which the EHR then gives fr
         (tonmya_named("cyclobenzaprine 10 mg tablet (Tonmya)"), "cyclobenzaprine 10 mg tablet", 'drops "Tonmya" from'),
         (tonmya_named("cyclobenzaprine 10 mg (Tonmya 2.8 mg)"), None, NAME_DROPPED),
         (tonmya_contained, None, NAME_DROPPED),
+        # Its "NOT" goes with it: "... tablet - NOT" was sent back.
+        (tonmya_named(f"{ORAL_10MG} - NOT Tonmya"), ORAL_10MG, 'drops "Tonmya" from'),
     ],
-    ids=["brand-and-strength", "brand-sl-tablet", "bracketed-brand", "bracketed-brand-and-strength", "contained"],
+    ids=[
+        "brand-and-strength",
+        "brand-sl-tablet",
+        "bracketed-brand",
+        "bracketed-brand-and-strength",
+        "contained",
+        "not-the-brand",
+    ],
 )
 def test_an_update_names_the_drug_without_a_sublingual_brand_its_code_rules_out(
     client: TestClient, name: str, coded: Callable[[dict[str, Any]], None], sent_back: str | None, said: str

@@ -78,12 +78,14 @@ def says_sublingual(name: str, brands: tuple[str, ...] = ()) -> bool:
 # first of a run of separators only: from each, a name with 20,000 spaces took 12 s (a code review).
 # A sublingual brand is said as "SL" is.
 _SAID = r"(?i:\bsublingual\b)|\bSL\b"
+# A "not" before them goes with them: "10 mg oral tablet - NOT Tonmya" was sent back as "... - NOT".
+_NOT = r"(?i:\bnot\b)[\s:-]*"
 
 
 @lru_cache(maxsize=32)
 def _sublingual_said(brands: tuple[str, ...]) -> re.Pattern[str]:
     said = f"{_SAID}|{_brands_said(brands).pattern}" if brands else _SAID
-    return re.compile(rf"\((?=[^()\d]*+\))[^()\d]*?(?:{said})[^()\d]*+\)|(?<![\s,;])[\s,;]*(?:{said})")
+    return re.compile(rf"\((?=[^()\d]*+\))[^()\d]*?(?:{said})[^()\d]*+\)|(?<![\s,;])[\s,;]*(?:{_NOT})?(?:{said})")
 
 
 @lru_cache(maxsize=32)
