@@ -72,6 +72,23 @@ def instruction_words(dosage: dict[str, Any]) -> list[str]:
     return [w for w in (dosage.get("text"), dosage.get("patientInstruction")) if type(w) is str and w.strip()]
 
 
+def as_needed(dosage: dict[str, Any]) -> bool:
+    """Is the instruction taken as needed? As its code says (``asNeededBoolean``; a reason,
+    ``asNeededCodeableConcept``, is one), else its timing's words or its sig ("TID PRN", "1 tab
+    tid prn spasm"), which an update leaves out: the swap had labelled, and written, a
+    three-times-a-day-as-needed order as one to take three times a day."""
+    if "asNeededBoolean" in dosage:
+        return dosage["asNeededBoolean"] is True
+    if isinstance(dosage.get("asNeededCodeableConcept"), dict):
+        return True
+    code = as_obj(as_obj(dosage.get("timing")).get("code"))
+    said = [as_str(code.get("text")), *(c.display for c in codes_of(code)), *instruction_words(dosage)]
+    return any(_SAYS_AS_NEEDED.search(" ".join(words.lower().split())) for words in said if words)
+
+
+_SAYS_AS_NEEDED = re.compile(r"\b(?:prn|as needed)\b")
+
+
 def coded_dose(dosage: dict[str, Any]) -> bool:
     """Do the instruction's codes give its dose (a quantity or a range, where R4 or STU3 puts it)?"""
     places = [dosage, *(d for d in as_list(dosage.get("doseAndRate")) if isinstance(d, dict))]

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import EVERY_HOURS, dosages_of, repeat_of, units_per_day
+from cds_service.facts.dose import EVERY_HOURS, as_needed, dosages_of, repeat_of, units_per_day
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
@@ -19,7 +19,7 @@ from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, copy_json
 from cds_service.rules import Proposal, RuleConfig
 from cds_service.rules.actions import UCUM, delete, update, writable_repeat
-from cds_service.rules.product_swap import capped_rates, recount, with_product
+from cds_service.rules.product_swap import capped_rates, keep_as_needed, recount, with_product
 from cds_service.rules.safe_update import safe_update
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
@@ -85,15 +85,24 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
         "dose_mg": dose_said(order),
     }
     if sublingual:
-        swap = update(_sublingual_once_daily(order))
-        facts["low_dose"] = "1 sublingual 2.8 mg tablet once a day at bedtime"
+        resource = _sublingual_once_daily(order)
+        facts["low_dose"] = f"1 sublingual 2.8 mg tablet once a day at bedtime{_as_needed_said(resource)}"
     else:
         product = terminology.products[START_PRODUCT]
         steps = dosages_of(order.resource)
         frequency = _how_often(steps, capped_rates(order, steps, MAX_PER_DAY))
-        swap = update(with_product(order, product, max_per_day=MAX_PER_DAY))
-        facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}"
-    return Proposal(actions=(swap,), recommended=True, dose_change=True), facts
+        resource = with_product(order, product, max_per_day=MAX_PER_DAY)
+        facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}{_as_needed_said(resource)}"
+    return Proposal(actions=(update(resource),), recommended=True, dose_change=True), facts
+
+
+def _as_needed_said(resource: dict[str, Any]) -> str:
+    """ "as needed" where the update's instructions are (``facts.dose.as_needed``), so that the
+    label says the order's "up to" and not a dose every day; where only some are, that some are."""
+    needed = [as_needed(dosage) for dosage in dosages_of(resource)]
+    if needed and all(needed):
+        return " as needed"
+    return ", some doses as needed" if any(needed) else ""
 
 
 def _how_often(steps: list[dict[str, Any]], rates: list[float | None]) -> str:
@@ -152,6 +161,7 @@ def _sublingual_once_daily(order: Order) -> dict[str, Any]:
     fields = dialect(resource)
     steps = [dosage for dosage in as_list(resource.get("dosageInstruction")) if isinstance(dosage, dict)]
     for dosage in steps:
+        keep_as_needed(dosage)
         fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})
         repeat = writable_repeat(dosage)
         dosage["timing"].pop("code", None)
