@@ -19,8 +19,8 @@ from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, copy_json
 from cds_service.rules import Proposal, RuleConfig
 from cds_service.rules.actions import UCUM, delete, update, writable_repeat
-from cds_service.rules.product_swap import capped_rates, keep_as_needed, recount, with_product
-from cds_service.rules.safe_update import safe_update
+from cds_service.rules.product_swap import capped_rates, recount, with_product
+from cds_service.rules.safe_update import keep_as_needed, safe_update
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
 MAX_PER_DAY = 3.0

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import as_needed, counts_units, dosages_of, units_per_day
+from cds_service.facts.dose import counts_units, dosages_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of
 from cds_service.facts.together import groups
@@ -16,7 +16,7 @@ from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
 from cds_service.rules.actions import UCUM, writable_repeat
-from cds_service.rules.safe_update import safe_update
+from cds_service.rules.safe_update import keep_as_needed, safe_update
 from cds_service.rules.taper_count import taper_units
 
 
@@ -37,7 +37,7 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     for dosage, rate, capped in zip(steps, _rates(order, steps), new_rates, strict=True):
         if capped == 0 and rate != 0:  # its group's share is used up
             continue
-        keep_as_needed(dosage)
+        keep_as_needed(dosage)  # before its timing code, which may say so, goes
         fields.set_dose(dosage, {"value": 1, "unit": form, "system": UCUM, "code": f"{{{form}}}"})
         if capped != rate:
             repeat = writable_repeat(dosage)
@@ -50,14 +50,6 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
         resource["dosageInstruction"] = kept
     recount(order, resource, form, new_rates)
     return safe_update(order, resource)
-
-
-def keep_as_needed(dosage: dict[str, Any]) -> None:
-    """An instruction as needed in words alone stays so in its code (``asNeededBoolean``): the
-    update leaves the words out (``rules.safe_update``), and the timing code a rate rewritten to
-    the cap drops, and "TID PRN" sent back as three times a day was a dose taken every day."""
-    if as_needed(dosage) and not any(key.startswith("asNeeded") for key in dosage):
-        dosage["asNeededBoolean"] = True
 
 
 def capped_rates(order: Order, steps: list[dict[str, Any]], max_per_day: float) -> list[float | None]:

@@ -1,8 +1,8 @@
 """Every update is safe to accept (clinical specification §2): whatever a rule changed in the
 draft, the update dispenses no more than the draft ordered, leaves no contained resource
 that nothing references (FHIR dom-3), keeps none of the draft's words for the order (they
-described it before the change), and names its drug without an "SL" or a sublingual brand the
-drug was not read by.
+described it before the change; an "as needed" they said stays, coded), and names its drug
+without an "SL" or a sublingual brand the drug was not read by.
 Applied by the rules' builders of an update as they make it (``rules.duration_update``,
 ``rules.product_swap``, ``rules.common``), and again to every update by ``pipeline.cards`` as it
 composes the other findings' limits into it (there may be none).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.content.terminology.names import name_as_read
-from cds_service.facts.dose import dosages_of
+from cds_service.facts.dose import as_needed, dosages_of
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
@@ -57,12 +57,22 @@ def without_stale_words(resource: dict[str, Any]) -> dict[str, Any]:
     instructions): "Take 1 tablet (10 mg) daily for 30 days" on a 5 mg order for 21 days would
     reach a pharmacy label; the EHR writes them again from the codes, and the card tells the
     clinician (``facts.orders.words_left_out``). A draft whose words alone say its dose or how
-    often is offered no update (``facts.orders.no_change_reason``): its codes do not say it all."""
+    often is offered no update (``facts.orders.no_change_reason``): its codes do not say it all.
+    Words that say it is taken as needed stay said, in its code (``keep_as_needed``)."""
     resource.pop("text", None)
     for dosage in dosages_of(resource):
+        keep_as_needed(dosage)
         dosage.pop("text", None)
         dosage.pop("patientInstruction", None)
     return resource
+
+
+def keep_as_needed(dosage: dict[str, Any]) -> None:
+    """An instruction as needed in words alone ("1 tab tid prn spasm", "TID PRN") stays so in its
+    code (``asNeededBoolean``) once an update leaves the words out, or the 5 mg swap a timing
+    code it rewrites to its cap: sent back as three times a day, it was a dose every day."""
+    if as_needed(dosage) and not any(key.startswith("asNeeded") for key in dosage):
+        dosage["asNeededBoolean"] = True
 
 
 def without_orphans(resource: dict[str, Any]) -> dict[str, Any]:
