@@ -5,6 +5,7 @@ no id at all names no draft, and is refused rather than left unreviewed."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -82,6 +83,46 @@ def test_a_selection_naming_a_version_of_the_draft_is_400_naming_the_item(client
     response = client.post(SELECT, json=request)
     assert refused(response) == ["context.selections"]
     assert "item 0 (" in response.text and "names a version (/_history/): a draft is named by Type/id" in response.text
+
+
+@pytest.mark.parametrize(
+    ("ending", "said"),
+    [("/_history", "names a history (/_history)"), ("/", 'ends in "/"')],
+)
+def test_a_selection_naming_a_history_or_ending_in_a_slash_is_400_naming_the_item(
+    client: TestClient, ending: str, said: str
+) -> None:
+    """A selection "MedicationRequest/request-123/_history" or "MedicationRequest/request-123/" names no
+    draft: answered 200 with no cards, the draft unreviewed (an adversarial review), where the
+    same selection with a version was a 400."""
+    request = fixture(SANDBOX)
+    request["context"]["selections"] = [request["context"]["selections"][0] + ending]
+    response = client.post(SELECT, json=request)
+    assert refused(response) == ["context.selections"]
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert "item 0 (" in diagnostics and f"{said}: a draft is named by Type/id" in diagnostics
+
+
+def test_the_published_selection_pattern_refuses_what_the_service_refuses(client: TestClient) -> None:
+    """The OpenAPI document's pattern for a selection: a client validating against it is told
+    of a history or a trailing "/" before it sends the call."""
+    schema = client.get("/openapi.json").json()
+    patterns = [found for found in _patterns(schema) if "_history" in found]
+    assert patterns
+    for pattern in patterns:
+        compiled = re.compile(pattern)
+        assert compiled.search("MedicationRequest/request-123")
+        for bad in ("MedicationRequest/request-123/_history", "MedicationRequest/request-123/"):
+            assert not compiled.search(bad), (pattern, bad)
+
+
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return own + [found for value in node.values() for found in _patterns(value)]
+    if isinstance(node, list):
+        return [found for value in node for found in _patterns(value)]
+    return []
 
 
 @pytest.mark.parametrize("prefix", ["", "Patient/"])

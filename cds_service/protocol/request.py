@@ -40,7 +40,12 @@ MAX_ID = 255
 # draftOrders entry by "Type/id" (a draft has no version yet): refused, as the URL is, rather
 # than guessed at. The pattern says it too, for the OpenAPI document.
 VERSIONED = "/_history/"
-REFERENCE = re.compile(rf"^(?!.*{VERSIONED})[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{1,{MAX_ID}}}$")
+# A history ("…/_history", no version) and a trailing "/" name no draft either: "abc/" is no
+# draft's id, and the selection of one answered no cards, unreviewed, as the version did.
+HISTORY = "/_history"
+REFERENCE = re.compile(
+    rf"^(?!.*{VERSIONED})(?!.*{HISTORY}$)[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{0,{MAX_ID - 1}}}[^\x00-\x1f\x7f/]$"
+)
 
 
 # What an HTTP header value may hold: visible ASCII (RFC 9110), no space, no line break. Not
@@ -124,6 +129,9 @@ class OrderContext(HookContext):
                 raise ValueError(
                     f"item {index} ({shown(reference)}) names a version ({VERSIONED}): a draft is named by Type/id"
                 )
+            if reference.endswith((HISTORY, "/")):
+                ending = f"names a history ({HISTORY})" if reference.endswith(HISTORY) else 'ends in "/"'
+                raise ValueError(f"item {index} ({shown(reference)}) {ending}: a draft is named by Type/id")
             if not REFERENCE.fullmatch(reference):  # match's $ let a trailing newline through
                 raise ValueError(f"item {index} ({shown(reference)}) is not a reference of the form Type/id")
         return value
