@@ -60,6 +60,20 @@ def test_an_item_saying_nothing_usable_is_400_naming_the_field(
     assert _stored(settings) == 0
 
 
+@pytest.mark.parametrize("stamp", ["2026-12-07T24:00:00Z", "2026-13-01T10:15:00Z", "2026-12-07T10:15:00+25:00"])
+def test_a_timestamp_no_calendar_has_is_400_in_our_words(client: TestClient, settings: Settings, stamp: str) -> None:
+    """ISO 8601's "24:00" (no time FHIR or RFC 3339 allows), a 13th month: refused in the
+    parser's own words ("unexpected extra characters at the end of the input"), where the
+    other timestamp errors say what is expected (an adversarial review)."""
+    response = client.post(FEEDBACK, json={"feedback": [_accepted(outcomeTimestamp=stamp)]})
+    assert response.status_code == 400, response.text
+    [issue] = response.json()["issue"]
+    assert issue["expression"] == ["feedback.0.outcomeTimestamp"]
+    expected = "feedback.0.outcomeTimestamp: is not a valid date and time (e.g. 2026-12-07T10:15:00Z)"
+    assert issue["diagnostics"] == expected
+    assert _stored(settings) == 0
+
+
 def test_a_batch_of_more_than_1000_items_is_400_and_1000_are_taken(
     make_client: Callable[..., TestClient], settings: Settings
 ) -> None:

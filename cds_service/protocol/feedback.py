@@ -10,7 +10,15 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from cds_service.errors import InvalidFeedback, describe
 
@@ -85,6 +93,19 @@ class FeedbackItem(BaseModel):
         if not isinstance(value, str) or not ISO_DATE_TIME.match(value):
             raise ValueError("must be an ISO 8601 date-time string (a date and a time)")
         return value
+
+    @field_validator("outcomeTimestamp", mode="wrap")
+    @classmethod
+    def _our_words(cls, value: object, handler: ValidatorFunctionWrapHandler) -> datetime:
+        """Our message, not the parser's: "T24:00:00Z" (ISO 8601's end of a day, no time FHIR or
+        RFC 3339 allows) or a 13th month was refused in pydantic's words, naming no format."""
+        try:
+            parsed: datetime = handler(value)
+        except ValidationError as error:
+            if any(item["type"] == "value_error" for item in error.errors()):
+                raise  # our own words already (``_text``, ``_utc``)
+            raise ValueError("is not a valid date and time (e.g. 2026-12-07T10:15:00Z)") from None
+        return parsed
 
     @field_validator("outcomeTimestamp")
     @classmethod
