@@ -89,21 +89,21 @@ def _finite(number: float | None) -> float | None:
 
 
 def fmt_number(number: float) -> str:
-    """A whole number as one; below 0.1, to three significant digits; else to two decimals at most,
-    and never as a whole number, so that a duration just over a limit (505 hours: 21.04 days;
-    504.1 hours: 21.01) never reads as the limit itself: rounded away from the whole number it
-    is nearest."""
+    """A whole number as one; below 0.1, to three significant digits, below a millionth "under
+    0.000001" (no scientific notation: 5e-324 mg read "4.94e-324 mg"); else to two decimals, or the
+    fewest more that do not read as whole, so that a duration just over a limit never reads as the
+    limit itself (504.1 hours: 21.004 days), nor as a number not sent (21.0000000001: "21.01")."""
     if not math.isfinite(number):  # read as unknown later (``_sensible``); never a 500 here
         return str(number)
     if float(number).is_integer():
         return str(int(number))
+    if abs(number) < 1e-6:
+        return "under 0.000001" if number > 0 else "over -0.000001"
     if abs(number) < 0.1:  # three significant digits: 1e-6 mg read "0.01 mg" (make fuzz)
-        text = f"{number:.3g}"  # below a millionth as 1e-30, never thirty zeros
-        return format(Decimal(text), "f") if abs(number) >= 1e-6 else text
-    text = f"{number:.2f}".rstrip("0").rstrip(".")
-    if "." not in text:
-        past = math.ceil(number * 100) if number > round(number) else math.floor(number * 100)
-        text = f"{past / 100:.2f}"
+        return format(Decimal(f"{number:.3g}"), "f")
+    places = 2  # one more until the text is not whole: a float that is not has a place that says so
+    while "." not in (text := f"{number:.{places}f}".rstrip("0").rstrip(".")):
+        places += 1
     return text
 
 

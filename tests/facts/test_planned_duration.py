@@ -88,7 +88,8 @@ def test_a_partial_end_date_ends_on_the_last_day_it_covers(
         (1, "mo", "30 days planned"),
         (504, "h", None),
         (505, "h", "21.04 days planned"),  # over the limit, and never shown as "21.0"
-        (504.1, "h", "21.01 days planned"),  # 21.004 days: not "21"
+        (504.1, "h", "21.004 days planned"),  # not "21", nor "21.01" (rounded away from 21)
+        (21.0000000001, "d", "21.0000000001 days planned"),  # as sent: "21.01" was neither it nor a rounding
         (528, "h", "22 days planned"),
     ],
 )
@@ -295,6 +296,17 @@ def test_a_dispensed_count_is_named_in_its_units(client: TestClient, coded: dict
     """A pharmacist reads "(132 units at 6 a day)" of tablets as a unit not known."""
     card = duration_card(client, hook(dosage=[step(3, units=2)], dispense={"quantity": {"value": 132, **coded}}))
     assert card is not None and f"({said} at 6 a day)" in card["detail"]
+
+
+def test_a_supply_a_hair_over_the_limit_is_said_as_sent(client: TestClient) -> None:
+    """A supply of 21.0000000001 days was "21.01 days planned" ("a 21.01-day supply"): a number
+    neither sent nor a rounding of it (an adversarial review). As sent, and still not "21"."""
+    dispense = {"expectedSupplyDuration": {**days(21.0000000001), "unit": "days"}}
+    card = duration_card(client, hook(dosage=[step(1)], dispense=dispense))
+    assert card is not None
+    assert card["summary"].endswith(": 21.0000000001 days planned")
+    assert "(a 21.0000000001-day supply)" in card["detail"]
+    assert "21.01" not in str(card)
 
 
 @pytest.mark.parametrize(("repeats", "expected"), [(0, None), (1, "42 days planned"), (-1, None)])

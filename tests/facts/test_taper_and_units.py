@@ -54,12 +54,21 @@ def test_dated_steps_shorter_than_the_stepped_ones_leave_the_longer_reading(clie
 
 @pytest.mark.parametrize(
     ("mg", "shown"),
-    [(0.000001, "0.000001 mg"), (0.0125, "0.0125 mg"), (0.01234, "0.0123 mg"), (2.5, "2.5 mg"), (7.5, "7.5 mg")],
+    [
+        (0.000001, "0.000001 mg"),
+        (0.0125, "0.0125 mg"),
+        (0.01234, "0.0123 mg"),
+        (2.5, "2.5 mg"),
+        (7.5, "7.5 mg"),
+        (4.9999, "4.9999 mg"),  # "4.99": rounded away from 5, a dose lower than the one ordered
+        (1e-7, "under 0.000001 mg"),  # "1e-07 mg"
+        (5e-324, "under 0.000001 mg"),  # "4.94e-324 mg"
+    ],
 )
 def test_a_dose_below_a_tenth_of_a_milligram_is_shown_as_itself(client: TestClient, mg: float, shown: str) -> None:
     """To three significant digits: a dose of a millionth of a milligram read "0.01 mg", a hundredth
     and more than it was (make fuzz); to two, 0.0125 mg read "0.013 mg", a dose rounded up (the
-    clinical review)."""
+    clinical review); below a millionth, no scientific notation (an adversarial review)."""
     request = hook(dosage=[step(1, units=mg, unit="mg", duration=days(30))], dispense={})
     card = duration_card(client, request)
     assert card is not None
