@@ -141,6 +141,32 @@ def test_number_too_long_to_read_is_400(client: TestClient) -> None:
     assert "cannot be read" in issue["diagnostics"]
 
 
+DOSE_VALUE = "context.draftOrders.entry.0.resource.dosageInstruction.0.doseAndRate.0.doseQuantity.value"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "9" * 400], ids=["1e400", "-1e400", "400-digits"])
+def test_a_number_past_a_doubles_range_is_400_naming_its_field(client: TestClient, number: str) -> None:
+    """A draft's dose of 1e400 was refused naming "body" alone, with the parser's words: the field
+    is named, and the line and column of the number said plainly (an adversarial review)."""
+    request = fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
+    body = json.dumps(request).replace('"value": 1,', f'"value": {number},', 1)
+    column = body.index(number) + 1
+    issue = outcome(client.post(SELECT, content=body, headers=JSON), 400)
+    assert issue["expression"] == [DOSE_VALUE]
+    assert issue["diagnostics"].startswith(f"{DOSE_VALUE}: the number is out of range")
+    assert f"at line 1 column {column}: it cannot be read" in issue["diagnostics"]
+
+
+def test_a_number_past_range_whose_field_cannot_be_found_is_said_by_line_and_column(client: TestClient) -> None:
+    """A duplicate key drops the number from what a parse gives (the last one wins): the field
+    cannot be named, and the message says plainly what and where, not the parser's words."""
+    body = '{"hook": "order-select",\n "hookInstance": 1e999, "hookInstance": "x"}'
+    issue = outcome(client.post(SELECT, content=body, headers=JSON), 400)
+    assert issue["expression"] == ["body"]
+    expected = "the request body holds a number out of range (past ±1.8e308, the most a double holds)"
+    assert issue["diagnostics"] == f"{expected} at line 2 column 18: it cannot be read"
+
+
 def test_fhir_response_over_the_limit_is_not_read(
     make_client: Callable[..., TestClient], fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,6 +8,8 @@ it was not built for.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -108,11 +110,57 @@ def parse_json(body: bytes | bytearray | str) -> Any:
     except orjson.JSONDecodeError as error:
         if "depth limit" in error.msg:
             raise InvalidRequest(f"the request body nests deeper than {MAX_DEPTH} levels", fields=["body"]) from None
-        if error.msg.startswith("number"):  # e.g. 5,000 digits, or 1e999
+        if error.msg.startswith("number is infinity"):  # 1e400, or 5,000 digits
+            raise _out_of_range(body, error) from None
+        if error.msg.startswith("number"):  # e.g. a leading zero
             message = f"the request body holds a number that cannot be read: {error}"
         else:
             message = f"the request body is not valid JSON: {error}"
         raise InvalidRequest(message, fields=["body"]) from None
+
+
+def _out_of_range(body: bytes | bytearray | str, error: orjson.JSONDecodeError) -> InvalidRequest:
+    """A number past a double's range, named by its field where a second parse finds it, else by
+    its line and column (all orjson tells): "body" alone left a client to count characters."""
+    where = f"at line {error.lineno} column {error.colno}"
+    said = f"out of range (past ±1.8e308, the most a double holds) {where}: it cannot be read"
+    field = _field_of_first_infinite(body)
+    if field is None:
+        return InvalidRequest(f"the request body holds a number {said}", fields=["body"])
+    return InvalidRequest(f"{field}: the number is {said}", fields=[field])
+
+
+def _field_of_first_infinite(body: bytes | bytearray | str) -> str | None:
+    """The path of the first number a double cannot hold, by Python's parser, which reads it as
+    infinity: the error path alone pays for it, a valid body is parsed once, by orjson. None when
+    the body cannot be read so (nested past Python's recursion limit, broken after the number, a
+    duplicate key that drops it) or the path is too long to repeat."""
+    found: list[object] = []
+
+    def number(text: str) -> object:
+        if math.isinf(float(text)):
+            found.append(marker := object())
+            return marker
+        return None
+
+    try:
+        parsed = json.loads(body, parse_float=number, parse_int=number)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[tuple[object, ...], Any]] = [((), parsed)]
+    while stack and found:
+        path, node = stack.pop()
+        for key, child in node.items() if type(node) is dict else enumerate(node) if type(node) is list else ():
+            if child is found[0]:
+                field = ".".join(map(str, (*path, key)))
+                return field if len(field) <= _LONGEST_FIELD else None
+            if type(child) is dict or type(child) is list:
+                stack.append(((*path, key), child))
+    return None
+
+
+# A field path an error repeats: a FHIR draft's deepest (about 90 characters), never a key of megabytes.
+_LONGEST_FIELD = 200
 
 
 def _check_shape(value: Any, max_entries: int) -> None:
