@@ -33,8 +33,13 @@ def end_date(period: dict[str, Any]) -> date | None:
 def dated_span(dosages: list[dict[str, Any]], authored: object, last_day: LastDay) -> Span | None:
     """The first and last day (inclusive) the bounds periods cover, from the earliest start to the
     latest end among the instructions that have both (a taper's steps); a period with an end alone
-    starts when the order was written (``authored``): the end is still its last day (§1)."""
+    starts when the order was written (``authored``): the end is still its last day (§1). None
+    where a step dates its start and no end: it runs on, and the bounds say no last day (the next
+    source says how long, as for one open-ended instruction). Its span left out, a step from 11-21
+    with no end before one of 12-01..12-20, 90 tablets three a day, was planned 20 days: no card."""
     dated = [(to_date(period.get("start")), last_day(period)) for period in periods(dosages)]
+    if any(start and end is None for start, end in dated):
+        return None
     if any(start is None and end for start, end in dated):
         dated = [(start or to_date(authored), end) for start, end in dated]
     spans = [(start, end) for start, end in dated if start and end and start <= end]
