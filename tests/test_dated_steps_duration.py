@@ -1,7 +1,9 @@
-"""The duration card reads a draft's dated steps as a taper's: a step that dates its start but no
-end runs on, so its dates say no last day and the next source (its quantity) says how long, as
-for one open-ended instruction. Left out, an open-ended first step's days were lost from the
-course and a 30-day order had no card."""
+"""The duration card reads a draft's dated steps as a taper's: a day two steps share (the first
+ends on the day the next begins, as EHRs write a taper) is counted once, the later step's; and a
+step that dates its start but no end runs on, so its dates say no last day and the next source
+(its quantity) says how long, as for one open-ended instruction. Counted in both, the shared
+day dispensed a day's tablets more than the taper takes; left out, an open-ended first step's
+days were lost from the course and a 30-day order had no card."""
 
 from __future__ import annotations
 
@@ -36,6 +38,23 @@ def duration_cards(client: TestClient, dosages: list[dict[str, Any]], count: int
     draft["dosageInstruction"] = dosages
     draft["dispenseRequest"] = {"quantity": {"value": count, "unit": "tablet"}}
     return cards_for(answered(client, request), "cyclobenzaprine-duration")
+
+
+def limited(card: dict[str, Any]) -> dict[str, Any]:
+    [suggestion] = card["suggestions"]
+    [action] = suggestion["actions"]
+    assert action["type"] == "update"
+    return dict(action["resource"])
+
+
+def test_a_day_two_steps_share_is_counted_once_in_the_limit(client: TestClient) -> None:
+    """Four a day from 12-01 to 12-15, then three a day from 12-15 to 12-31: limited to 21 days
+    (to 12-21), 14 days at four and 7 at three, 77 tablets; the shared 15th in both gave 81."""
+    [card] = duration_cards(client, [step(4, "2026-12-01", "2026-12-15"), step(3, "2026-12-15", "2026-12-31")], 200)
+    resource = limited(card)
+    assert resource["dispenseRequest"]["quantity"]["value"] == 77
+    periods = [d["timing"]["repeat"]["boundsPeriod"] for d in resource["dosageInstruction"]]
+    assert periods == [{"start": "2026-12-01", "end": "2026-12-15"}, {"start": "2026-12-15", "end": "2026-12-21"}]
 
 
 def test_an_open_ended_step_before_a_dated_one_is_planned_by_its_quantity(client: TestClient) -> None:

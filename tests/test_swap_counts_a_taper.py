@@ -89,6 +89,9 @@ TWO_THEN_ONE = [step(3, tablets(2), days=5, sequence=1), step(1, tablets(1), day
         ([step(4, tablets(1), days=5, sequence=1), step(1, tablets(1), days=10, sequence=2)], dispense(30), 25),
         # Dated steps one after the other, no sequence: by their dates.
         ([dated(3, 2, "2026-11-21", "2026-11-25"), dated(1, 1, "2026-11-26", "2026-12-05")], dispense(40), 25),
+        # The first step ends on the day the next begins (EHRs write a taper so): that day is the
+        # next step's, counted once: 4 days at three and 11 at one, where the 25th in both gave 26.
+        ([dated(3, 2, "2026-11-21", "2026-11-25"), dated(1, 1, "2026-11-25", "2026-12-05")], dispense(40), 23),
         # Dated on the same days, no sequence: they run together (one and two tablets once a day,
         # now one and one), 20 for the 10-day fill, where the highest step's 1 in 2 gave 15.
         ([dated(1, 1, "2026-11-21", "2026-11-30"), dated(1, 2, "2026-11-21", "2026-11-30")], dispense(30, 10), 20),
@@ -103,6 +106,7 @@ TWO_THEN_ONE = [step(3, tablets(2), days=5, sequence=1), step(1, tablets(1), day
         "count-for-more",
         "four-a-day-capped",
         "dated-in-turn",
+        "dated-sharing-a-day",
         "dated-together",
         "last-step-open",
     ],

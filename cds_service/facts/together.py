@@ -8,10 +8,13 @@ days of the week an instruction is taken (``dayOfWeek``), which what a quantity 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from cds_service.fhir.json import as_int, as_list, as_obj, period_last_day, to_date
+
+# A dated step's first and last day (``date.max``: it runs on).
+DatedDays = tuple[date, date]
 
 
 def bounds_period(dosage: dict[str, Any]) -> dict[str, Any]:
@@ -30,14 +33,33 @@ def step_group(dosage: dict[str, Any], index: int) -> object:
 def dated_starts(dosages: list[dict[str, Any]]) -> list[date] | None:
     """Each instruction's first day, where every one dates its start (``boundsPeriod``) and none is
     in a ``sequence``: such steps are placed by their dates, not one after another. None otherwise."""
+    spans = dated_days(dosages)
+    return None if spans is None else [start for start, _ in spans]
+
+
+def dated_days(dosages: list[dict[str, Any]]) -> list[DatedDays] | None:
+    """Each instruction's first and last day where they are placed by their dates (``dated_starts``)."""
     if not dosages or any("sequence" in dosage for dosage in dosages):
         return None
-    return _starts(dosages)
+    return _spans(dosages)
 
 
-def _starts(dosages: list[dict[str, Any]]) -> list[date] | None:
-    starts = [to_date(bounds_period(dosage).get("start")) for dosage in dosages]
-    return None if any(start is None for start in starts) else starts  # type: ignore[return-value]
+def own_last_days(spans: list[DatedDays]) -> list[date]:
+    """Each dated step's last day of its own: the day before its last where another step begins
+    on it. EHRs end a taper's step on the next one's first day; that day is the next step's, as
+    a period ending at the very time the next begins ends the day before (``period_last_day``).
+    Counted in both, a taper of 12-01..12-05 then 12-05..12-10 took eleven days' tablets for ten."""
+    starts = {start for start, _ in spans}
+    return [last - timedelta(days=1) if last in starts and last > start else last for start, last in spans]
+
+
+def _spans(dosages: list[dict[str, Any]]) -> list[DatedDays] | None:
+    """Each instruction's first and last day (``_last_day``), None where one dates no start."""
+    periods = [bounds_period(dosage) for dosage in dosages]
+    starts = [to_date(period.get("start")) for period in periods]
+    if any(start is None for start in starts):
+        return None
+    return [(start, _last_day(period, start)) for period, start in zip(periods, starts, strict=True) if start]
 
 
 def groups(dosages: list[dict[str, Any]]) -> list[object]:
@@ -47,10 +69,10 @@ def groups(dosages: list[dict[str, Any]]) -> list[object]:
     begins (EHRs end a taper's step so), are a taper's. Steps overlapping only in part are read as
     steps, and a dose change of them is not offered (``runs_partly_together``): sharing the cap
     over all their days dropped a taper's tail, keeping one each gave six tablets a day."""
-    starts = dated_starts(dosages)
-    if starts is None:
+    spans = dated_days(dosages)
+    if spans is None:
         return [step_group(dosage, index) for index, dosage in enumerate(dosages)]
-    return [("dated", start, _last_day(dosage, start)) for dosage, start in zip(dosages, starts, strict=True)]
+    return [("dated", start, last) for start, last in spans]
 
 
 def runs_partly_together(dosages: list[dict[str, Any]]) -> bool:
@@ -59,10 +81,9 @@ def runs_partly_together(dosages: list[dict[str, Any]]) -> bool:
     ``sequence`` and their dates disagree (one sequence over two spans, two over one)? What one
     tablet three times a day "in all" would be on each day, no one sig says: the swap is not
     offered. A ``sequence`` beside the dates had let six tablets a day through."""
-    starts = _starts(dosages) if len(dosages) > 1 else None
-    if starts is None:
+    spans = _spans(dosages) if len(dosages) > 1 else None
+    if spans is None:
         return False
-    spans = [(start, _last_day(dosage, start)) for dosage, start in zip(dosages, starts, strict=True)]
     if any("sequence" in dosage for dosage in dosages):
         pairs = {
             (step_group(dosage, index), span) for index, (dosage, span) in enumerate(zip(dosages, spans, strict=True))
@@ -77,9 +98,9 @@ def runs_partly_together(dosages: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _last_day(dosage: dict[str, Any], start: date) -> date:
+def _last_day(period: dict[str, Any], start: date) -> date:
     """The step's last day; one with no end (or an end before its start) runs on."""
-    end = period_last_day(bounds_period(dosage))
+    end = period_last_day(period)
     return end if end is not None and end >= start else date.max
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, running_groups, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of, step_days
-from cds_service.facts.together import bounds_period, dated_starts, week_share
+from cds_service.facts.together import DatedDays, bounds_period, dated_days, own_last_days, week_share
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
@@ -162,34 +162,36 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 def _dated_steps(
     steps: list[dict[str, Any]], limit_days: int, written: date
 ) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
-    """Steps that all date their start, no ``sequence`` (``facts.together.dated_starts``), cut by
+    """Steps that all date their start, no ``sequence`` (``facts.together.dated_days``), cut by
     date: ``limit_days`` from the first start, each step starting by then kept and ended by then at
     the latest (steps on the same or overlapping dates run together: all stay), with its days and
     its new period. None otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one
     step not dated after the order was written, or today where it does not say (§2's
     ``boundsDuration``: never an order already over)."""
-    dated = dated_starts(steps)
+    dated = dated_days(steps)
     if dated is None:
         return None
-    starts = []
-    for dosage, start in zip(steps, dated, strict=True):
-        period = bounds_period(dosage)
-        starts.append((dosage, period, start, period_last_day(period)))
-    if len(starts) == 1:
-        _, _, begins, ends = starts[0]
+    if len(steps) == 1:
+        begins, ends = dated[0][0], period_last_day(bounds_period(steps[0]))
         if begins <= written or (ends is not None and ends < begins):
             return None
-    first = min(start for _, _, start, _ in starts)
+    first = min(start for start, _ in dated)
     try:
         cutoff = first + timedelta(days=limit_days - 1)
     except OverflowError:  # a start in the year 9999
         cutoff = date.max
     kept: list[tuple[dict[str, Any], int, dict[str, str] | None]] = []
-    for dosage, period, start, end in sorted(starts, key=lambda step: step[2]):
+    # Each step's days to its own last day (``own_last_days``): a day two share is counted once.
+    for dosage, (start, end), own in sorted(zip(steps, dated, own_last_days(dated), strict=True), key=_start):
         if start <= cutoff:
-            last = min(end, cutoff) if end is not None and end >= start else cutoff
-            kept.append((dosage, (last - start).days + 1, {"start": period["start"], "end": _end_as(period, last)}))
+            period = bounds_period(dosage)
+            counted = (min(own, cutoff) - start).days + 1
+            kept.append((dosage, counted, {"start": period["start"], "end": _end_as(period, min(end, cutoff))}))
     return kept
+
+
+def _start(step: tuple[dict[str, Any], DatedDays, date]) -> date:
+    return step[1][0]
 
 
 def _end_as(period: dict[str, Any], last: date) -> str:

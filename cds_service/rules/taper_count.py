@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import date
 from typing import Any
 
 from cds_service.facts.dose import dosages_of, dose_of_step, running_groups
 from cds_service.facts.model import Order
 from cds_service.facts.sig import step_days
-from cds_service.facts.together import dated_starts, week_share
+from cds_service.facts.together import dated_days, own_last_days, week_share
 
 # (first day, day after the last) of an instruction, from the taper's start; inf: no end said.
 _Span = tuple[float, float]
@@ -55,14 +56,16 @@ def _daily(units: float | None, rate: float | None) -> float:
 
 def _spans(steps: list[dict[str, Any]]) -> list[_Span]:
     """When each instruction runs: by its dates where every one dates its start and none is in a
-    sequence (``facts.together.dated_starts``), else group after group in the order they run, an
-    instruction of unknown length for its group's length (its longest known), a group of none
-    for the rest of the taper."""
-    dated = dated_starts(steps)
-    if dated is not None:
-        first = min(dated)
-        offsets = [float((start - first).days) for start in dated]
-        return [(at, at + (_length(step) or math.inf)) for at, step in zip(offsets, steps, strict=True)]
+    sequence (``facts.together.dated_days``), each to its own last day (``own_last_days``), else
+    group after group in the order they run, an instruction of unknown length for its group's
+    length (its longest known), a group of none for the rest of the taper."""
+    dated = dated_days(steps)
+    if dated is not None:  # each to its own last day: a day two steps share is the later one's
+        first = min(start for start, _ in dated)
+        return [
+            (float((start - first).days), float((last - first).days + 1) if last < date.max else math.inf)
+            for (start, _), last in zip(dated, own_last_days(dated), strict=True)
+        ]
     spans: list[_Span] = [(0.0, math.inf)] * len(steps)
     at = 0.0
     for group in running_groups(steps):
