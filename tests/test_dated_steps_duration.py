@@ -63,3 +63,19 @@ def test_an_open_ended_step_before_a_dated_one_is_planned_by_its_quantity(client
     [card] = duration_cards(client, [step(3, "2026-11-21"), step(3, "2026-12-01", "2026-12-20")], 90)
     assert "30 days planned" in card["summary"]
     assert card["indicator"] == "warning"
+
+
+def test_steps_written_in_two_offsets_are_cut_at_one_instant(client: TestClient) -> None:
+    """Three a day from 13:00 UTC on 12-01 to 01:00 UTC on 12-15, then one a day from 20:00 on
+    12-14 in New York (01:00 UTC on the 15th): one after the other. Limited to 21 days, 14 days at
+    three and 7 at one, 49 tablets, the second step ending 20:00 on 12-21 in New York; read on
+    their own dates they had shared 12-14 and 12-15, 53."""
+    taper = [
+        step(3, "2026-12-01T13:00:00Z", "2026-12-15T01:00:00Z"),
+        step(1, "2026-12-14T20:00:00-05:00", "2026-12-31"),
+    ]
+    [card] = duration_cards(client, taper, 200)
+    resource = limited(card)
+    assert resource["dispenseRequest"]["quantity"]["value"] == 49
+    second = resource["dosageInstruction"][1]["timing"]["repeat"]["boundsPeriod"]
+    assert second == {"start": "2026-12-14T20:00:00-05:00", "end": "2026-12-21T20:00:00-05:00"}

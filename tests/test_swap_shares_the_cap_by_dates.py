@@ -111,6 +111,20 @@ def test_a_taper_step_that_begins_the_day_another_ends_keeps_its_days(client: Te
     assert [d["timing"]["repeat"]["frequency"] for d in resource["dosageInstruction"]] == [3, 1]
 
 
+def test_steps_touching_at_one_instant_written_in_two_offsets_are_a_taper(client: TestClient) -> None:
+    """The first step ends at 01:00 UTC on the 10th, the next begins at 20:00 on the 9th in New
+    York: the same instant. Read on their own dates (the 10th, the 9th) they overlapped by a day,
+    and no dose change was offered; in one offset they touch: 5 days at three, 5 at one."""
+    taper = [
+        dated(3, "2026-12-05T13:00:00Z", "2026-12-10T01:00:00Z"),
+        dated(1, "2026-12-09T20:00:00-05:00", "2026-12-14T20:00:00-05:00"),
+    ]
+    said, resource = swap(client, HEPATIC, taper, 30)
+    assert "three times a day" in said
+    assert [d["timing"]["repeat"]["frequency"] for d in resource["dosageInstruction"]] == [3, 1]
+    assert resource["dispenseRequest"]["quantity"]["value"] == 20
+
+
 def open_ended(times: int, start: str) -> dict[str, Any]:
     dosage = dated(times, start, start)
     del dosage["timing"]["repeat"]["boundsPeriod"]["end"]

@@ -8,7 +8,7 @@ days of the week an instruction is taken (``dayOfWeek``), which what a quantity 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cds_service.fhir.json import as_int, as_list, as_obj, period_last_day, to_date
@@ -54,12 +54,46 @@ def own_last_days(spans: list[DatedDays]) -> list[date]:
 
 
 def _spans(dosages: list[dict[str, Any]]) -> list[DatedDays] | None:
-    """Each instruction's first and last day (``_last_day``), None where one dates no start."""
-    periods = [bounds_period(dosage) for dosage in dosages]
+    """Each instruction's first and last day (``_last_day``), None where one dates no start; read in
+    one offset (``_in_one_offset``)."""
+    periods = _in_one_offset([bounds_period(dosage) for dosage in dosages])
     starts = [to_date(period.get("start")) for period in periods]
     if any(start is None for start in starts):
         return None
     return [(start, _last_day(period, start)) for period, start in zip(periods, starts, strict=True) if start]
+
+
+def _in_one_offset(periods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The periods as written; where their times are written in more than one offset, every time
+    read in UTC. A step ending 2026-12-10T01:00:00Z and the next beginning 2026-12-09T20:00:00-05:00,
+    the same instant, read on their own dates overlapped by a day: no swap was offered."""
+    if not any(type(value) is str and len(value) > 10 for period in periods for value in period.values()):
+        return periods  # dates alone (nearly every order): at no cost
+    offsets = {moment.utcoffset() for period in periods for value in period.values() if (moment := _zoned(value))}
+    if len(offsets) < 2:
+        return periods
+    return [{key: _in_utc(value) for key, value in period.items()} for period in periods]
+
+
+def _zoned(value: Any) -> datetime | None:
+    """A dateTime with its offset, or None (a date, a time with none, not a dateTime at all)."""
+    if type(value) is not str or len(value) <= 10:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _in_utc(value: Any) -> Any:
+    moment = _zoned(value)
+    if moment is None:
+        return value
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:  # past the calendar's last instant: as written
+        return value
 
 
 def groups(dosages: list[dict[str, Any]]) -> list[object]:

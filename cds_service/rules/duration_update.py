@@ -186,7 +186,7 @@ def _dated_steps(
         if start <= cutoff:
             period = bounds_period(dosage)
             counted = (min(own, cutoff) - start).days + 1
-            kept.append((dosage, counted, {"start": period["start"], "end": _end_as(period, min(end, cutoff))}))
+            kept.append((dosage, counted, {"start": period["start"], "end": _end_as(period, start, min(end, cutoff))}))
     return kept
 
 
@@ -194,11 +194,16 @@ def _start(step: tuple[dict[str, Any], DatedDays, date]) -> date:
     return step[1][0]
 
 
-def _end_as(period: dict[str, Any], last: date) -> str:
+def _end_as(period: dict[str, Any], first: date, last: date) -> str:
     """A period's new last day, written as its start is: after a start at a time of day, the next
     day at that time (read back as ending the day before: ``period_last_day``); a bare date after
-    "…T15:00:00Z" reads as its midnight to an EHR, a day short."""
+    "…T15:00:00Z" reads as its midnight to an EHR, a day short. ``first`` and ``last`` as the
+    steps were read, in UTC where their offsets differ (``facts.together``): moved to the start's
+    own date, a step written in New York is not ended a day late."""
     start = period["start"]
+    written = to_date(start) or first
+    if written != first and last < date.max:
+        last += written - first  # a day at most either way
     if type(start) is str and len(start) > 10 and last < date.max:  # date.max: a start late in 9999
         return (last + timedelta(days=1)).isoformat() + start[10:]
     return last.isoformat()
