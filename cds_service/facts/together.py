@@ -147,6 +147,23 @@ def week_share(dosage: dict[str, Any]) -> float:
     return len(days) / 7 if days else 1.0
 
 
+def dosing_days(dosage: dict[str, Any], days: float) -> float:
+    """The days an instruction is taken on in its first ``days``: on the calendar from its start
+    where its timing lists days of the week and dates its start (``boundsPeriod``) and ``days``
+    is whole; else a week's share of them (``week_share``). Once a day on Monday, Wednesday and
+    Friday for ten days from a Monday is 5 doses, where the share gave 4.3: twice a day, 9 tablets
+    were dispensed for 10."""
+    listed = weekdays(dosage)
+    if not listed:  # nearly every instruction: every day
+        return days
+    start = to_date(bounds_period(dosage).get("start"))
+    if start is None or not 0 <= days < 1e6 or not float(days).is_integer():
+        return days * len(listed) / 7
+    weeks, rest = divmod(int(days), 7)
+    first = start.weekday()  # Monday is 0, as ``_WEEKDAYS`` lists them
+    return float(weeks * len(listed) + sum(_WEEKDAYS[(first + day) % 7] in listed for day in range(rest)))
+
+
 def weekdays(dosage: dict[str, Any]) -> tuple[str, ...]:
     """The days of the week its timing lists (``dayOfWeek`` codes), in the week's order; none: every day."""
     listed = as_obj(as_obj(dosage.get("timing")).get("repeat")).get("dayOfWeek")

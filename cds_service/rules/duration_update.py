@@ -11,7 +11,7 @@ from typing import Any
 from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, running_groups, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of, step_days
-from cds_service.facts.together import DatedDays, bounds_period, dated_days, own_last_days, week_share
+from cds_service.facts.together import DatedDays, bounds_period, dated_days, dosing_days, own_last_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
@@ -56,7 +56,7 @@ def with_duration(
         _cut_count(repeat, per_day, allotted)
         kept.append(dosage)
         if units and per_day and per_day <= MOST_DOSES_A_DAY:
-            units_needed += units * per_day * week_share(dosage) * allotted
+            units_needed += units * per_day * dosing_days(dosage, allotted)  # from its start, where dated
         else:
             units_needed = math.nan
     resource["dosageInstruction"] = kept

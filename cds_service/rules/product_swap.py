@@ -11,7 +11,7 @@ from cds_service.content.terminology import Drug
 from cds_service.facts.dose import counts_units, dosages_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, days_of
-from cds_service.facts.together import groups
+from cds_service.facts.together import dosing_days, groups, week_share
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
@@ -104,7 +104,9 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     # One instruction: its bounds (§1), within a supply stated; else the days its count lasted.
     days = min(supply, bounded or supply) if supply is not None else bounded if bounded is not None else lasted
     if len(steps) == 1 and daily and days is not None and math.isfinite(daily * days):
-        counted["value"] = math.ceil(daily * days - 1e-9)  # never above the draft's: ``safe_update``
+        # On the days of the week it lists, counted on the calendar from a dated start.
+        taken = daily / week_share(steps[0]) * dosing_days(steps[0], days)
+        counted["value"] = math.ceil(taken - 1e-9)  # never above the draft's: ``safe_update``
     elif stepped is not None:
         counted["value"] = math.ceil(stepped - 1e-9)  # never above the draft's either
     elif lasted is not None and daily and math.isfinite(daily * lasted):  # a taper's step not read: its highest
