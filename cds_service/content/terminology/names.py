@@ -14,6 +14,7 @@ from typing import Any
 
 from cds_service.content.terminology.model import Drug
 from cds_service.fhir.coding import one_line
+from cds_service.fhir.letters import as_matched
 
 # First match wins: a "Sublingual Tablet" is sublingual, an "Ophthalmic Solution" ophthalmic.
 # Each route's words, whole; "inhal" begins any word of its own (inhaler, inhalation).
@@ -196,7 +197,10 @@ class NameReader:
 
     def drug(self, label: str, rxcui: str | None = None, coded_mg: float | None = None) -> Drug | None:
         """The drug ``label`` names; ``coded_mg`` a strength its code gives (a component's), which
-        its "SL" must fit as the words' own strengths must."""
+        its "SL" must fit as the words' own strengths must. Read as matched (``as_matched``: a soft
+        hyphen or full-width letters hid a drug), named as written: the card and an update show
+        the record's own words."""
+        written, label = label, as_matched(label)
         found: list[tuple[int, tuple[str, ...]]] = [
             (m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)
         ]
@@ -217,7 +221,7 @@ class NameReader:
         return Drug(
             ingredient=primary,
             ingredients=tuple(named),
-            name=one_line(label),
+            name=one_line(written),
             rxcui=rxcui,
             strength_mg=strengths.pop() if len(strengths) == 1 else None,
             extended_release="extended" in releases,
@@ -228,7 +232,7 @@ class NameReader:
     def names_brand(self, label: str) -> bool:
         """Does ``label`` name a brand (RxNorm's "Amrix Pill", "15 MG [Amrix]")? A brand's products
         have their release: the words of an order do not change it."""
-        return self._brand_words.search(label) is not None
+        return self._brand_words.search(as_matched(label)) is not None
 
     def sublingual_brands(self, labels: Iterable[str]) -> tuple[str, ...]:
         """The sublingual brands ``labels`` name (Tonmya), as the terminology spells them. Asked of
