@@ -3,7 +3,7 @@ not show it carries (an adversarial review): "Cyclo\u00adbenzaprine" with a soft
 space, a word joiner or a byte-order mark inside, or in full-width letters, was no drug at all, no
 card and no notice, a check silently missed, where a no-break space, "Flexeril®" and upper case
 were read. In a draft and in the history alike. What the service sends back is the draft's own
-words."""
+words; a name of nothing but such characters names nothing, and the draft is said not checked."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import answered, cards_for, fixture
+from tests.conftest import answered, cards_for, fixture, rule_ids
 
 SANDBOX = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
 MAOI = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
@@ -55,6 +55,12 @@ def test_an_update_sends_the_drug_back_named_as_the_draft_named_it(module: TestC
     updates = [a["resource"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "update"]
     assert updates
     assert {u["medicationCodeableConcept"]["text"] for u in updates} == {text}
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u00ad\u2060 \ufeff"])
+def test_a_drug_named_by_nothing_that_shows_is_said_not_checked(module: TestClient, text: str) -> None:
+    """As a name of blanks is: no drug can be read, and the answer says so."""
+    assert rule_ids(answered(module, drafted(text))) == ["draft-not-checked"]
 
 
 def test_an_mao_inhibitor_named_with_a_soft_hyphen_in_the_history_is_seen(module: TestClient) -> None:

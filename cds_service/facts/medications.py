@@ -16,7 +16,8 @@ from typing import Any
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.content.terminology.names import says_sublingual
 from cds_service.facts.model import MEDICATION_REQUESTS
-from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, full_urls, has_words, resource_list
+from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, full_urls, resource_list
+from cds_service.fhir.letters import has_words
 from cds_service.protocol.request import MAX_ID
 
 

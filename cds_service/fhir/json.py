@@ -182,11 +182,6 @@ def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def has_words(value: Any) -> bool:
-    """A string with more than blanks in it: a display or text of spaces names nothing."""
-    return isinstance(value, str) and not value.isspace() and value != ""
-
-
 # FHIR's decimal (and integer) syntax: what a number sent as a string may be.
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,30})(?:\.[0-9]{1,30})?(?:[eE][+-]?[0-9]{1,3})?")
 # FHIR's integer and unsignedInt: 32 bits.

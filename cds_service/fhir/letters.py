@@ -30,3 +30,12 @@ def as_matched(text: str) -> str:
     if text.isascii():
         return text
     return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
+
+
+def has_words(value: object) -> bool:
+    """A string with more than blanks in it: a display or text of spaces, or of characters that do
+    not show (a zero-width space alone), names nothing."""
+    if not isinstance(value, str):
+        return False
+    seen = value if value.isascii() else value.translate(_INVISIBLE)
+    return seen != "" and not seen.isspace()

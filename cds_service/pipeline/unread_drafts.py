@@ -11,7 +11,8 @@ from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.model import Order
 from cds_service.facts.orders import listed_orders
 from cds_service.fhir.coding import one_line
-from cds_service.fhir.json import as_list, as_obj, has_words
+from cds_service.fhir.json import as_list, as_obj
+from cds_service.fhir.letters import has_words
 
 
 def unread_drafts(bundle: Any, reviewed: list[Order], medications: MedicationIndex) -> tuple[str, ...]:
