@@ -103,6 +103,8 @@ class FhirTestServer:
     fail_status: int | None = None
     # Resource types whose reads and searches fail with 500.
     fail_for: set[str] = field(default_factory=set)
+    # Resource types whose searches' later pages (``_page`` over 0) fail with 500, the first answered.
+    fail_later_pages: set[str] = field(default_factory=set)
     seen: list[Seen] = field(default_factory=list)
     base: str = ""
     version: str = "R4"
@@ -202,6 +204,8 @@ class FhirTestServer:
             and (r["id"] in ids if ids is not None else _subject(r) == f"Patient/{patient}")
         ]
         page = int(query.get("_page", ["0"])[0])
+        if page and parts[0] in self.fail_later_pages:
+            return 500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
         # The search on every page, as HAPI's links keep it (its ``_include`` too).
         asked = "&".join(f"{name}={value}" for name, values in query.items() if name != "_page" for value in values)
         most = self.page_sizes.get(parts[0], self.page_size)

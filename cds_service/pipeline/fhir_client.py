@@ -86,7 +86,7 @@ class FhirClient:
 
     @property
     def partial(self) -> set[str]:
-        """The keys of this call read in part (a page limit, a next link off the server)."""
+        """The keys of this call read in part (a page limit, a next link off the server or failing)."""
         return self._pages.partial
 
     async def pages(

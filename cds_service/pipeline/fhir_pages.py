@@ -47,7 +47,7 @@ class Pages:
         self._headers = headers
         self._max_pages = max_pages
         self._max_bytes = max_bytes
-        # The keys of this call read in part (a page limit, a next link off the server).
+        # The keys of this call read in part (a page limit, a next link off the server or failing).
         self.partial: set[str] = set()
 
     async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
@@ -94,8 +94,13 @@ class Pages:
                 log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
                 self.partial.add(key)
                 break
-            page = await self._answer(link, None)
-            resources.extend(_resources(page))
+            try:
+                page = await self._answer(link, None)
+                resources.extend(_resources(page))
+            except FetchFailed as error:  # the pages read stand: the history read in part, as past the limit
+                log.warning("a next page of a fhirServer search could not be read: the rest not read: %s", error)
+                self.partial.add(key)
+                break
         else:
             if page.get("resourceType") == "Bundle" and next_link(page) is not None:
                 log.warning(

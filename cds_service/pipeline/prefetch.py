@@ -42,8 +42,8 @@ class PatientData:
     resources: dict[str, list[dict[str, Any]]]
     # Keys with no data, each with why (said in the 412 answer when the key is required).
     unavailable: dict[str, str] = field(default_factory=dict)
-    # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server, or
-    # none to read them from). The cards then say that checks may be incomplete.
+    # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server or
+    # failing, or none to read them from). The cards then say that checks may be incomplete.
     partial: frozenset[str] = frozenset()
     # Unavailable keys that failed (a fetch, or the client's own: an OperationOutcome sent), not
     # merely left out of a request with no fhirServer: the clinician is told of a failure.
@@ -80,6 +80,8 @@ class _Completion:
     fetched: set[str] = field(default_factory=set)
     medications: list[dict[str, Any]] = field(default_factory=list)
     outcomes: set[str] = field(default_factory=set)  # sent as an OperationOutcome: the EHR's fetch failed
+    # The first page of each Bundle sent whose next pages are read: read alone if they cannot be.
+    sent_pages: dict[str, tuple[list[dict[str, Any]], frozenset[str]]] = field(default_factory=dict)
 
     def cannot_have(self, name: str, why: str) -> None:
         """Why a key cannot be had, as a 412 says it: what the request held, then ``why`` not fetched."""
@@ -138,7 +140,7 @@ async def complete_prefetch(
         if value is not None and value.get("resourceType") != "OperationOutcome":
             more = value.get("resourceType") == "Bundle" and next_link(value) is not None
             if more and isinstance(client, FhirClient):
-                jobs[key.name] = client.pages(value, key=key.name)
+                jobs[key.name], done.sent_pages[key.name] = client.pages(value, key=key.name), listed
             else:
                 done.take(key.name, *listed)
                 if more:
@@ -240,7 +242,7 @@ async def _run(
     jobs: dict[str, Awaitable[list[dict[str, Any]]]], client: FhirClient, deadline: float, done: _Completion
 ) -> None:
     """The fetches, all at once under one deadline: each key's resources, or why it is
-    unavailable (a failed fetch)."""
+    unavailable (a failed fetch); of a Bundle sent whose next pages failed, the page sent."""
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     try:
         finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
@@ -268,6 +270,10 @@ async def _run(
             error = task.exception() if task in finished else TimeoutError(f"not done in {deadline:g} s")
             detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
+            if name in done.sent_pages:  # its next pages, late: the page sent is read, and said read in part
+                done.take(name, *done.sent_pages[name])
+                done.partial.add(name)
+                continue
             done.cannot_have(name, "fetching it from fhirServer failed (the service log says why)")
             done.failed.add(name)
 

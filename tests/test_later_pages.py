@@ -1,0 +1,62 @@
+"""A search's later pages that cannot be read: the pages read stand, and the cards say the history
+was read in part, as past the page limit. A page 2 answering 500 threw page 1 away: the call was a
+412 saying the prefetched medications were "not in the request", and page 1's MAO inhibitor card
+was lost (an adversarial review)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SELECT, fetching_request, fixture, rule_ids
+from tests.fhir_server import FhirTestServer
+
+PHENELZINE = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
+def _history_notice(body: dict[str, Any]) -> dict[str, Any]:
+    notice = body["cards"][-1]
+    assert notice["source"]["topic"]["code"] == "partial-history"
+    assert notice["summary"] == "The patient's history was not read in full: checks may be incomplete"
+    return notice
+
+
+@pytest.mark.parametrize("how", ["failing", "slow"])
+def test_a_prefetched_page_whose_next_page_cannot_be_read_is_read_alone(
+    client: TestClient, fhir_server: FhirTestServer, how: str
+) -> None:
+    request = fixture(PHENELZINE)
+    request["fhirServer"] = fhir_server.base
+    next_page = f"{fhir_server.base}/MedicationRequest?patient=harness-pt-1&_page=1"
+    request["prefetch"]["medications"]["link"] = [{"relation": "next", "url": next_page}]
+    if how == "failing":
+        fhir_server.fail_later_pages = {"MedicationRequest"}
+    else:
+        fhir_server.delay, fhir_server.slow = 1.5, {"MedicationRequest"}  # the test settings' deadline is 1 s
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert len(fhir_server.searched("MedicationRequest")) == 1
+    assert "cyclobenzaprine-maoi" in rule_ids(response.json())
+    assert "medication history" in _history_notice(response.json())["detail"]
+
+
+def test_a_fetched_search_whose_next_page_fails_keeps_the_pages_read(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    phenelzine = fixture(PHENELZINE)["prefetch"]["medications"]["entry"][0]["resource"]
+    fhir_server.add(phenelzine, {**phenelzine, "id": "maoi-2"})
+    fhir_server.page_sizes["MedicationRequest"] = 1
+    fhir_server.fail_later_pages = {"MedicationRequest"}
+    response = client.post(SELECT, json=fetching_request(fhir_server.base))
+    assert response.status_code == 200, response.text
+    assert len(fhir_server.searched("MedicationRequest")) == 2
+    assert "cyclobenzaprine-maoi" in rule_ids(response.json())
+    assert "medication history" in _history_notice(response.json())["detail"]
