@@ -60,3 +60,21 @@ def test_a_fetched_search_whose_next_page_fails_keeps_the_pages_read(
     assert len(fhir_server.searched("MedicationRequest")) == 2
     assert "cyclobenzaprine-maoi" in rule_ids(response.json())
     assert "medication history" in _history_notice(response.json())["detail"]
+
+
+@pytest.mark.parametrize("relation", ["NEXT", "Next"])
+def test_a_next_link_relation_is_read_whatever_its_case(
+    client: TestClient, fhir_server: FhirTestServer, relation: str
+) -> None:
+    """Link relation names are case-insensitive (RFC 8288): a "NEXT" was passed over, its page
+    not read and the history not said read in part."""
+    request = fixture(PHENELZINE)
+    phenelzine = request["prefetch"]["medications"]["entry"].pop()["resource"]
+    fhir_server.add(phenelzine)
+    request["fhirServer"] = fhir_server.base
+    next_page = f"{fhir_server.base}/MedicationRequest?patient=harness-pt-1&_page=0"
+    request["prefetch"]["medications"]["link"] = [{"relation": relation, "url": next_page}]
+    response = client.post(SELECT, json=request)
+    assert len(fhir_server.searched("MedicationRequest")) == 1
+    assert "cyclobenzaprine-maoi" in rule_ids(response.json())
+    assert "partial-history" not in rule_ids(response.json())

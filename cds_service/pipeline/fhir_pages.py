@@ -32,8 +32,13 @@ class NoSuchType(FetchFailed):
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
+    """The ``next`` link's URL. Relation names are case-insensitive (RFC 8288, which FHIR's link
+    relations are): a server's "NEXT" was passed over, its later pages not read and not said."""
     for link in as_list(bundle.get("link")):  # a single link object is one link; a number, no link
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+        if not isinstance(link, dict) or not isinstance(link.get("url"), str):
+            continue
+        relation = link.get("relation")
+        if isinstance(relation, str) and relation.lower() == "next":
             return link["url"]
     return None
 
