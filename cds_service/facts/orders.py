@@ -25,7 +25,7 @@ from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
 from cds_service.facts.together import runs_partly_together
 from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources
-from cds_service.fhir.models import TOO_LARGE, problems, read, without_nulls
+from cds_service.fhir.models import OVER_BUDGET, TOO_LARGE, ModelBudget, problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ NO_ID = "no-id:"
 NO_ID_REASON = "The order has no id, so no change can be offered."
 UNSOUND_REASON = "The order as sent is incomplete, so no edit to it can be offered."
 TOO_LARGE_REASON = "The order as sent is too large to check, so no edit to it can be offered."
+OVER_BUDGET_REASON = (
+    "The orders sent together are too large to check, so no edit to this one can be offered: review fewer at once."
+)
 NONPOSITIVE_REASON = "The order gives an amount of zero or less, so no edit to it can be offered: correct the order."
 PARTLY_TOGETHER_REASON = (
     "The order's dated instructions overlap on some days only, so no one-click dose change is "
@@ -47,6 +50,8 @@ WORDS_ONLY_REASON = (
     "The order gives its dose or how often only in words, so no one-click change is offered: "
     "edit the order itself before signing."
 )
+# What a card says of a draft the R4 model was not asked to check.
+_NOT_CHECKED = {TOO_LARGE: TOO_LARGE_REASON, OVER_BUDGET: OVER_BUDGET_REASON}
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")
 
 
@@ -73,16 +78,19 @@ def _has_own_id(reference: str) -> bool:
     return not reference.split("/", 1)[-1].startswith(NO_ID)
 
 
-def no_change_reason(order: Order, actions: Iterable[str], dose_change: bool = False) -> str | None:
+def no_change_reason(
+    order: Order, actions: Iterable[str], dose_change: bool = False, budget: ModelBudget | None = None
+) -> str | None:
     """Why suggestions with these action types cannot be offered for ``order``, or None: a draft
     without an id can be neither updated nor deleted; an unsound one (rejected by the R4 model)
     cannot be sent back as an update, though it can be removed by its id; a dose change (the 5 mg
     swap, one tablet three times a day in all) of steps that run together on some days only
-    would say one sig of several (``facts.together.runs_partly_together``)."""
+    would say one sig of several (``facts.together.runs_partly_together``). ``budget``: what the
+    call may still have the R4 model check (``models.CALL_MODEL_VALUES``)."""
     kinds = set(actions)
     if not has_id(order) and kinds & {"update", "delete"}:
         return NO_ID_REASON
-    if "update" in kinds and (unsound := _unsound(order)):
+    if "update" in kinds and (unsound := _unsound(order, budget)):
         return unsound
     if "update" in kinds and _words_only(order):
         return WORDS_ONLY_REASON
@@ -138,15 +146,16 @@ def _words_only(order: Order) -> bool:
     )
 
 
-def _unsound(order: Order) -> str | None:
+def _unsound(order: Order, budget: ModelBudget | None) -> str | None:
     """Why the draft cannot be sent back as an update, or None: the R4 model rejects it
-    (incomplete) or the draft is too large for it to check (``models.MODEL_VALUES``), or it gives
+    (incomplete) or the draft is too large for it to check (``models.MODEL_VALUES``; or the call's
+    drafts, ``models.CALL_MODEL_VALUES``), or it gives
     a dose, rate, period, duration or dispensed quantity of zero or less (the model allows them;
     sent back, the update would keep it), or it starts in the year 9999. Asked only for an order a
     card wants to update: the model costs more than everything else a small call does. The log
     names the fields, at INFO."""
-    found = problems(order.r4)
-    reason = None if found is None else TOO_LARGE_REASON if found == TOO_LARGE else UNSOUND_REASON
+    found = problems(order.r4, budget)
+    reason = None if found is None else _NOT_CHECKED.get(found, UNSOUND_REASON)
     if found is None and (found := nonpositive_amount(order.r4)) is not None:
         reason = NONPOSITIVE_REASON
     if found is None and (found := dated_in_the_last_year(order.r4)) is not None:

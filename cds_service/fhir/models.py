@@ -92,10 +92,45 @@ CHECKED_DRAFTS = 4096
 # model's dearest draft (1,000 empty extensions) costs some 35 ms.
 MODEL_VALUES = 1000
 TOO_LARGE = f"over {MODEL_VALUES:,} JSON values: not checked by the R4 model"
+# The most JSON values the model checks in one call's drafts, all drafts together: 200 drafts of
+# 980 empty extensions each, every one just under ``MODEL_VALUES``, cost 5.5-6 s of CPU (35 ms a
+# draft). A real draft holds under 100 values (98 the most, in fixtures/ehr and fixtures/real-world)
+# and a call a handful of drafts: fifty real drafts still fit, and the model's dearest drafts cost
+# some 175 ms a call at most. A draft past it is not checked (``OVER_BUDGET``), as one over
+# ``MODEL_VALUES``; one the call has had checked already costs nothing more.
+CALL_MODEL_VALUES = 5000
+OVER_BUDGET = f"the call's drafts over {CALL_MODEL_VALUES:,} JSON values in all: not checked by the R4 model"
 # The rejected fields a log line names: a draft of 2,000 unknown keys was a 109 kB line.
 SHOWN_PROBLEMS = 5
 _checked: dict[bytes, str | None] = {}
 _checked_lock = threading.Lock()  # large calls compute in worker threads
+
+
+class ModelBudget:
+    """The JSON values one call may still have the model check (``CALL_MODEL_VALUES``): each
+    draft's per-draft limit alone let a call of many drafts just under it hold a worker for
+    seconds. Charged whether or not the answer was kept from an earlier call, so that a call's
+    cards do not depend on what the process saw before."""
+
+    def __init__(self, values: int = CALL_MODEL_VALUES) -> None:
+        self._left = values
+        self._charged: set[bytes] = set()
+
+    def takes(self, normalised: dict[str, Any], content: bytes | None) -> bool:
+        """Whether the model may check this draft (``content``: its digest, None when it has
+        none), charging it its values: a draft the call asks again of (another card's update)
+        is charged once; one over ``MODEL_VALUES`` is not checked and costs nothing."""
+        if content is not None and content in self._charged:
+            return True
+        values = counted_values(MODEL_VALUES, normalised)
+        if values > MODEL_VALUES:
+            return True
+        if values > self._left:
+            return False
+        self._left -= values
+        if content is not None:
+            self._charged.add(content)
+        return True
 
 
 def read(raw: dict[str, Any]) -> dict[str, Any] | None:
@@ -115,17 +150,24 @@ def read(raw: dict[str, Any]) -> dict[str, Any] | None:
     return normalise(raw, model)
 
 
-def problems(normalised: dict[str, Any]) -> str | None:
+def problems(normalised: dict[str, Any], budget: ModelBudget | None = None) -> str | None:
     """Why the R4B model rejects a resource read by ``read`` (field paths, never the data), or
-    ``TOO_LARGE`` if it is not asked; None when it is sound. Real clients send drafts without a
+    ``TOO_LARGE`` (or, past the call's ``budget``, ``OVER_BUDGET``) if it is not asked; None
+    when it is sound. Real clients send drafts without a
     ``subject`` or an ``intent``: they are still read for their facts, but not echoed back.
 
     The model costs ~0.3 ms for a small draft, more than the rest of a small call; clients send
     the same draft again and again (order-select on each selection, then order-sign), so the
     answer is kept per process for the draft's exact JSON (a digest of it: no data is kept)."""
     try:
-        content = hashlib.blake2b(orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+        content: bytes | None = hashlib.blake2b(
+            orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS), digest_size=16
+        ).digest()
     except TypeError:  # what orjson cannot write (an integer over 64 bits) is checked every time
+        content = None
+    if budget is not None and not budget.takes(normalised, content):
+        return OVER_BUDGET
+    if content is None:
         return _validate(normalised)
     with _checked_lock:
         if content in _checked:
@@ -158,10 +200,16 @@ def _validate(normalised: dict[str, Any]) -> str | None:
 
 
 def more_values_than(limit: int, value: Any) -> bool:
-    """Does the JSON ``value`` hold more than ``limit`` values? Counted as far as ``limit`` only:
-    the count costs what a draft under it does, however large the draft (a container's members
-    are counted before any is walked). Every hook call asks it (``pipeline.threads``): 0.2 µs a
-    value, where ``isinstance`` and a conditional expression took twice that."""
+    """Does the JSON ``value`` hold more than ``limit`` values? Every hook call asks it
+    (``pipeline.threads``)."""
+    return counted_values(limit, value) > limit
+
+
+def counted_values(limit: int, value: Any) -> int:
+    """The JSON values ``value`` holds, counted as far as ``limit`` only (past it, some number
+    over it): the count costs what a draft under it does, however large the draft (a container's
+    members are counted before any is walked). 0.2 µs a value, where ``isinstance`` and a
+    conditional expression took twice that."""
     count = 1
     stack = [value]
     while stack:
@@ -173,9 +221,9 @@ def more_values_than(limit: int, value: Any) -> bool:
             continue
         count += len(item)
         if count > limit:
-            return True
+            return count
         stack.extend(item)
-    return False
+    return count
 
 
 def _problem(location: tuple[str | int, ...], kind: str, message: str) -> str:

@@ -26,6 +26,7 @@ from cds_service.facts.medications import MedicationIndex
 from cds_service.facts.orders import no_change_reason, sublingual_left_out, words_left_out
 from cds_service.facts.sig import medication_order
 from cds_service.fhir.json import copy_json
+from cds_service.fhir.models import ModelBudget
 from cds_service.fhir.versions import to_r4
 from cds_service.rules import Finding, Proposal
 from cds_service.rules.safe_update import safe_update
@@ -40,6 +41,7 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
     (``rules.safe_update``): accepting any one suggestion leaves a safe order."""
     composed = []
     reasons: dict[tuple[str, frozenset[str], bool], str | None] = {}  # the draft is checked once per call
+    budget = ModelBudget()  # what the R4 model may still check of this call's drafts
     for finding in findings:
         limits = [
             other
@@ -47,7 +49,7 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
             if other is not finding and other.limit is not None and other.order.reference == finding.order.reference
         ]
         proposals = tuple(_composed(finding, proposal, limits) for proposal in finding.proposals)
-        composed.append(_offerable(replace(finding, proposals=proposals), reasons))
+        composed.append(_offerable(replace(finding, proposals=proposals), reasons, budget))
     return composed
 
 
@@ -55,14 +57,16 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
 NO_CHANGE = "no_change"
 
 
-def _offerable(finding: Finding, known: dict[tuple[str, frozenset[str], bool], str | None]) -> Finding:
+def _offerable(
+    finding: Finding, known: dict[tuple[str, frozenset[str], bool], str | None], budget: ModelBudget
+) -> Finding:
     """The finding without the suggestions its draft cannot take (no id: no update or delete;
     rejected by the R4 model: no update), the reason kept for the card to say."""
     kept, reasons = [], []
     for proposal in finding.proposals:
         key = (finding.order.reference, frozenset(action["type"] for action in proposal.actions), proposal.dose_change)
         if key not in known:
-            known[key] = no_change_reason(finding.order, key[1], dose_change=key[2])
+            known[key] = no_change_reason(finding.order, key[1], dose_change=key[2], budget=budget)
         reason = known[key]
         if reason is None:
             kept.append(proposal)
