@@ -70,49 +70,106 @@ def test_one_fill_that_holds_the_course_has_no_refills(client: TestClient) -> No
     assert supplied(limited(client, 90, 30, 2)) == (63, 21, 1)
 
 
-def limited_as(
-    client: TestClient, quantity: dict[str, Any], refills: int, dosages: list[dict[str, Any]] | None = None
-) -> Any:
-    """The duration update's dispense request for a draft dispensed ``quantity`` a week with
-    ``refills`` (``dosages``: else one tablet three times a day)."""
+def duration_card(
+    client: TestClient,
+    quantity: dict[str, Any],
+    refills: int,
+    dosages: list[dict[str, Any]] | None = None,
+    **schedule: dict[str, Any],
+) -> dict[str, Any]:
+    """The duration card for a draft dispensed ``quantity`` a week with ``refills`` (``dosages``:
+    else one tablet three times a day; ``schedule``: the draft's ``dispenseInterval`` or
+    ``initialFill``)."""
     request = fixture(DRAFT)
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     draft["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = 3
     if dosages is not None:
         draft["dosageInstruction"] = dosages
     week = {"value": 7, "unit": "days", "system": UCUM, "code": "d"}
-    quantity = dict(quantity)
-    interval = quantity.pop("interval", None)
     draft["dispenseRequest"] = {"quantity": quantity, "expectedSupplyDuration": week, "numberOfRepeatsAllowed": refills}
-    if interval is not None:
-        draft["dispenseRequest"]["dispenseInterval"] = {"value": interval, "unit": "days", "system": UCUM, "code": "d"}
+    draft["dispenseRequest"].update(schedule)
     (card,) = cards_for(answered(client, request), "cyclobenzaprine-duration")
+    return card
+
+
+def limited_as(
+    client: TestClient, quantity: dict[str, Any], refills: int, dosages: list[dict[str, Any]] | None = None
+) -> Any:
+    """The duration update's dispense request (``duration_card``)."""
+    card = duration_card(client, quantity, refills, dosages)
     return card["suggestions"][0]["actions"][0]["resource"]["dispenseRequest"]
 
 
-def step(times: int, days: int) -> dict[str, Any]:
-    dose = {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
-    repeat = {"frequency": times, "period": 1, "periodUnit": "d", "boundsDuration": {"value": days, "unit": "d"}}
-    return {"timing": {"repeat": repeat}, "doseAndRate": [{"doseQuantity": dose}]}
+def step(times: int, days: int | None = None, tablets: float = 1, **more: Any) -> dict[str, Any]:
+    dose = {"value": tablets, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
+    repeat: dict[str, Any] = {"frequency": times, "period": 1, "periodUnit": "d"}
+    if days is not None:
+        repeat["boundsDuration"] = {"value": days, "unit": "d"}
+    return {"timing": {"repeat": repeat}, "doseAndRate": [{"doseQuantity": dose}], **more}
+
+
+WEEK_OF_TABLETS = {"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
+TABLETS = {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
+ONE_TO_TWO = {"doseRange": {"low": TABLETS, "high": {**TABLETS, "value": 2}}}
+SPLIT_REASON = "The shorter course cannot be split into fills like this order's"
+
+
+def test_fills_of_a_draft_counted_in_mg_stay_one_fill(client: TestClient) -> None:
+    """210 mg a week is no count of tablets to split into fills: one fill, as before."""
+    dispense = limited_as(client, {"value": 210, "unit": "mg", "system": UCUM, "code": "mg"}, 3)
+    assert dispense["numberOfRepeatsAllowed"] == 0
 
 
 @pytest.mark.parametrize(
-    ("quantity", "dosages"),
+    ("quantity", "dosages", "schedule"),
     [
-        ({"value": 1, "unit": "bottle"}, None),  # a bottle is no count of tablets: it became 1 tablet a fill
-        ({"value": 210, "unit": "mg", "system": UCUM, "code": "mg"}, None),
-        ({"value": 0.5, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, None),
+        ({"value": 1, "unit": "bottle"}, None, {}),  # a bottle is no count of tablets
+        ({"value": 0.5, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, None, {}),
         # A taper: equal fills ran short in its first, three-a-day week.
-        ({"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}"}, [step(3, 7), step(1, 21)]),
+        (WEEK_OF_TABLETS, [step(3, 7), step(1, 21)], {}),
+        # 1–2 tablets three times a day: 21 tablets last 3 to 7 days.
+        (WEEK_OF_TABLETS, [{**step(3), "doseAndRate": [ONE_TO_TWO]}], {}),
         # A schedule of fills of its own: a 30-day interval beside 7-day fills left weeks without.
-        ({"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}", "interval": 30}, None),
+        (WEEK_OF_TABLETS, None, {"dispenseInterval": {"value": 30, "unit": "days", "system": UCUM, "code": "d"}}),
+        (WEEK_OF_TABLETS, None, {"initialFill": {"quantity": {**WEEK_OF_TABLETS, "value": 7}}}),
     ],
-    ids=["bottle", "mg", "half-a-tablet", "taper", "dispense-interval"],
+    ids=["bottle", "half-a-tablet", "taper", "dose-range", "dispense-interval", "initial-fill"],
 )
-def test_fills_are_kept_only_for_one_dose_counted_in_units(
-    client: TestClient, quantity: dict[str, Any], dosages: list[dict[str, Any]] | None
+def test_fills_that_cannot_be_split_get_no_update_and_the_card_says_why(
+    client: TestClient, quantity: dict[str, Any], dosages: list[dict[str, Any]] | None, schedule: dict[str, Any]
 ) -> None:
-    """Else the update is one fill, as before: the review of the change found a bottle made three
-    tablets in all, 210 mg a week one fill of 63 tablets, and a taper's first fill short."""
-    dispense = limited_as(client, quantity, 3, dosages)
-    assert dispense["numberOfRepeatsAllowed"] == 0
+    """One fill at the draft's own quantity with the refills gone had been written "for 21 days":
+    21 tablets a week, three a day, a week's tablets under the 21-day label (an adversarial
+    review), a bottle or half a tablet in all, a taper's first week only. No update is offered."""
+    card = duration_card(client, quantity, 3, dosages, **schedule)
+    assert "suggestions" not in card
+    assert SPLIT_REASON in card["detail"]
+
+
+def test_instructions_taken_together_are_split_into_fills(client: TestClient) -> None:
+    """One tablet in the morning and two at bedtime, together every day: three a day, as one
+    instruction three times a day, 21 tablets with 2 refills, 7 days each."""
+    dosages = [step(1, tablets=1, sequence=1), step(1, tablets=2, sequence=1)]
+    assert supplied(limited_as(client, WEEK_OF_TABLETS, 3, dosages)) == (21, 7, 3)
+
+
+def test_a_swap_whose_limit_cannot_be_split_into_fills_is_not_offered(client: TestClient) -> None:
+    """The older adult's 5 mg swap carries the 21-day limit (§2: suggestions compose); written
+    without it, accepting the swap alone would keep the 28 days, and with it, as one fill of 21
+    "for 21 days", a week's tablets. The removal stays; the card says why there is no swap."""
+    request = fixture(OLDER_ADULT_SWAP)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    week = {"value": 7, "unit": "days", "system": UCUM, "code": "d"}
+    draft["dispenseRequest"] = {
+        "quantity": WEEK_OF_TABLETS,
+        "expectedSupplyDuration": week,
+        "numberOfRepeatsAllowed": 3,
+    }
+    draft["dispenseRequest"]["dispenseInterval"] = {**week, "value": 30}
+    (card,) = cards_for(answered(client, request), "cyclobenzaprine-older-adult")
+    assert [suggestion["actions"][0]["type"] for suggestion in card["suggestions"]] == ["delete"]
+    assert SPLIT_REASON in card["detail"]
+
+
+# 70 years old, 10 mg three times a day: the older-adult swap and the duration card.
+OLDER_ADULT_SWAP = "multiple-rules/older-adult-contained-10mg-medication-swap-leaves-no-orphan.json"

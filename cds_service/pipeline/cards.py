@@ -28,7 +28,7 @@ from cds_service.facts.sig import medication_order
 from cds_service.fhir.json import copy_json
 from cds_service.fhir.models import ModelBudget
 from cds_service.fhir.versions import to_r4
-from cds_service.rules import Finding, Proposal
+from cds_service.rules import NO_CHANGE, Finding, NoChange, Proposal
 from cds_service.rules.safe_update import safe_update
 from cds_service.storage.records import IssuedCard
 
@@ -48,21 +48,26 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
             for other in findings
             if other is not finding and other.limit is not None and other.order.reference == finding.order.reference
         ]
-        proposals = tuple(_composed(finding, proposal, limits) for proposal in finding.proposals)
-        composed.append(_offerable(replace(finding, proposals=proposals), reasons, budget))
+        proposals, unwritten = [], []
+        for proposal in finding.proposals:
+            try:
+                proposals.append(_composed(finding, proposal, limits))
+            except NoChange as cannot:  # a limit the dose change cannot carry: not offered without it
+                unwritten.append(cannot.reason)
+        composed.append(_offerable(replace(finding, proposals=tuple(proposals)), reasons, budget, unwritten))
     return composed
 
 
-# The card fact holding why a suggestion was left out (``facts.orders.no_change_reason``).
-NO_CHANGE = "no_change"
-
-
 def _offerable(
-    finding: Finding, known: dict[tuple[str, frozenset[str], bool], str | None], budget: ModelBudget
+    finding: Finding,
+    known: dict[tuple[str, frozenset[str], bool], str | None],
+    budget: ModelBudget,
+    unwritten: list[str],
 ) -> Finding:
     """The finding without the suggestions its draft cannot take (no id: no update or delete;
-    rejected by the R4 model: no update), the reason kept for the card to say."""
-    kept, reasons = [], []
+    rejected by the R4 model: no update), the reason kept for the card to say, with those of the
+    dose changes whose composed limit could not be written (``unwritten``)."""
+    kept, reasons = [], list(dict.fromkeys(unwritten))
     for proposal in finding.proposals:
         key = (finding.order.reference, frozenset(action["type"] for action in proposal.actions), proposal.dose_change)
         if key not in known:

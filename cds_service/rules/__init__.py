@@ -63,6 +63,20 @@ class OlderAdultConfig(RuleConfig):
         return context.oldest_age is not None and context.oldest_age >= self.min_age
 
 
+# The card fact holding why a suggestion was left out, said after the card's detail: set by the
+# pipeline (``facts.orders.no_change_reason``) or by a rule whose update cannot be written (``NoChange``).
+NO_CHANGE = "no_change"
+
+
+class NoChange(Exception):
+    """An update that cannot be written so that it is right (``rules.duration_update``): no
+    suggestion carrying it is offered, and the card says ``reason``, a sentence, why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Proposal:
     """A suggestion before it has words: its FHIR actions, and whether it is the one we recommend."""

@@ -27,7 +27,7 @@ from cds_service.facts.history import LISTED, Course
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number
 from cds_service.fhir.versions import to_r4
-from cds_service.rules import Finding, Proposal, Rule, RuleConfig
+from cds_service.rules import NO_CHANGE, Finding, NoChange, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, dose_said, is_cyclobenzaprine
 from cds_service.rules.course_said import status_said, what_ended
@@ -145,6 +145,23 @@ def _undated_said(course: Course) -> str:
     return f"**{course.drug.name}** ({status_said(course)}, {ended}, start date not recorded)"
 
 
+def _offered(
+    order: Order, remaining: int, limit_change: Callable[[dict[str, Any]], dict[str, Any]] | None
+) -> tuple[tuple[Proposal, ...], dict[str, str]]:
+    """The card's suggestion, and the facts it adds: remove the draft when nothing of the limit
+    remains, else the update limiting it where one can be written. Where it cannot (``NoChange``),
+    none, and the card says why; a swap the limit is composed into is not offered either
+    (``pipeline.cards``): accepted alone, it would keep the whole course."""
+    if remaining <= 0:
+        return (Proposal(actions=(delete(order),), label="remove", recommended=True),), {}
+    if limit_change is None:
+        return (), {}
+    try:
+        return (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),), {}
+    except NoChange as cannot:
+        return (), {NO_CHANGE: cannot.reason}
+
+
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_oral_cyclobenzaprine(order, terminology):
         return None
@@ -164,13 +181,10 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         return None
 
     remaining = limit - prior_days
-    proposals: tuple[Proposal, ...] = ()
     limit_change = None
-    if remaining <= 0:
-        proposals = (Proposal(actions=(delete(order),), label="remove", recommended=True),)
-    elif planned is not None or order.units_per_day is not None:
+    if remaining > 0 and (planned is not None or order.units_per_day is not None):
         limit_change = _limit(order, remaining, terminology, context.today)
-        proposals = (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),)
+    proposals, unwritten = _offered(order, remaining, limit_change)
     facts = {
         "limit_days": str(limit),
         # The label's words for the shipped limit; a site's own, in days: "limit to 2–3 weeks"
@@ -189,6 +203,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         else "",
         "uncounted": _uncounted(undated),
         "kept": f"keeps {dose_said(order)} mg" if order.dose_mg is not None else "keeps the ordered dose",
+        **unwritten,
     }
     note = f"limited to {days_text(remaining)}" if limit_change else ""
     # The label of the product ordered: the extended-release capsules have their own.

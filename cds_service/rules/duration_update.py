@@ -14,15 +14,23 @@ from cds_service.facts.sig import bounded_days, days_of, step_days
 from cds_service.facts.together import DatedDays, bounds_period, dated_days, dosing_days, own_last_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
+from cds_service.rules import NoChange
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
 from cds_service.rules.safe_update import safe_update
 
 # (units per dose, administrations a day) of a dosage instruction, by its place in the draft's
 # list and its JSON; None where it does not say.
 StepSig = Callable[[int, dict[str, Any]], tuple[float | None, float | None]]
+# A kept instruction, the days it keeps, and its new period where it is dated.
+_Kept = tuple[dict[str, Any], int, dict[str, str] | None]
 # More doses a day than this (more often than hourly) is no sig a quantity can be counted from:
 # a draft with no quantity, taken "3 a second", was offered 5,443,200 tablets for 21 days.
 MOST_DOSES_A_DAY = 24
+# Why no update is offered, the card's words (``rules.NoChange``).
+SPLIT_REASON = (
+    "The shorter course cannot be split into fills like this order's, so no one-click change of "
+    "its length is offered: edit the order itself."
+)
 
 
 def with_duration(
@@ -67,12 +75,12 @@ def with_duration(
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
-    _in_fills(ordered, dispense, limit_days, len(kept))
+    _in_fills(ordered, dispense, limit_days, plan)
     _first_fill_within(dispense, limit_days)
     return safe_update(ordered, resource)
 
 
-def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, steps: int) -> None:
+def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, plan: list[_Kept]) -> None:
     """The course's quantity in equal fills, as few as keep each within the draft's own fill (§2:
     never more at once than ordered), never more fills than the draft had: 21 tablets a week with
     3 refills, limited to 21 days at three a day, is 21 tablets with 2 refills, 7 days each. One
@@ -80,24 +88,42 @@ def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, steps: 
     Only for one fixed dose counted in units, fill and course alike, and a draft with no schedule
     of fills of its own: equal fills of a taper run short in its first step, of a dose range last
     twice as long at its low end, a bottle, a box or mg are no count of tablets, and a 30-day
-    ``dispenseInterval`` kept beside 7-day fills leaves weeks without (the reviews found each)."""
+    ``dispenseInterval`` kept beside 7-day fills leaves weeks without (the reviews found each).
+    Instructions taken together on every day kept (morning and bedtime) are one fixed dose a day.
+    Where the fills cannot be split, no update (``SPLIT_REASON``): capped at the draft's one fill
+    with its refills gone (``safe_update``), a week's tablets went out under the 21-day label."""
     drafted = as_obj(ordered.resource.get("dispenseRequest"))
     ordered_quantity = as_obj(drafted.get("quantity"))
     most = as_num(ordered_quantity.get("value"))
     most_fills = 1 + max(as_int(drafted.get("numberOfRepeatsAllowed")) or 0, 0)
     quantity = dispense.get("quantity")
     value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
-    if not (isinstance(quantity, dict) and value and most and 1 <= most < value and most_fills > 1):
+    if not (isinstance(quantity, dict) and value and most and most < value and most_fills > 1):
         return  # one fill holds it, or the draft had one: ``safe_update`` caps it
-    if steps != 1 or ordered.dose_up_to or not (counts_units(ordered_quantity) and counts_units(quantity)):
-        return
-    if "dispenseInterval" in drafted or "initialFill" in drafted:  # a schedule of fills of its own
-        return
+    if most < 1 or not (counts_units(ordered_quantity) and counts_units(quantity)):
+        raise NoChange(SPLIT_REASON)
+    if "dispenseInterval" in drafted or "initialFill" in drafted or not _alike_every_day(ordered, plan, limit_days):
+        raise NoChange(SPLIT_REASON)  # a schedule of fills of its own, a taper or a dose range
     fills = min(math.ceil(value / most - 1e-9), most_fills)
     quantity["value"] = each = min(math.ceil(value / fills - 1e-9), math.floor(most + 1e-9))
     dispense["numberOfRepeatsAllowed"] = fills - 1
     # The whole days a fill's tablets last (a pharmacy's days supply is whole): 11 a night, 11 days.
     dispense["expectedSupplyDuration"] = days(max(math.floor(limit_days * each / value + 1e-9), 1))
+
+
+def _alike_every_day(ordered: Order, plan: list[_Kept], limit_days: int) -> bool:
+    """Are the same units taken each day of the course, which equal fills can carry: fixed doses
+    (no range: 1–2 tablets last twice as long at one end), and one instruction, or several taken
+    together on every day kept (morning and bedtime)? A taper's steps are not."""
+    dosages = [dosage for dosage, _, _ in plan]
+    fields = dialect(ordered.resource)  # a change of it (the swap) is in its version
+    for dosage in dosages:
+        places = [dosage] if fields.dose_on_dosage else [as_obj(d) for d in as_list(dosage.get("doseAndRate"))]
+        if not any(isinstance(q, dict) for q in fields.doses(dosage)) and any("doseRange" in p for p in places):
+            return False
+    if len(plan) == 1:
+        return True
+    return all(allotted == limit_days for _, allotted, _ in plan) and len(running_groups(dosages)) == 1
 
 
 def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
@@ -159,9 +185,7 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
             repeat[key] = min(count, math.ceil(per_day * allotted - 1e-9))
 
 
-def _dated_steps(
-    steps: list[dict[str, Any]], limit_days: int, written: date
-) -> list[tuple[dict[str, Any], int, dict[str, str] | None]] | None:
+def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) -> list[_Kept] | None:
     """Steps that all date their start, no ``sequence`` (``facts.together.dated_days``), cut by
     date: ``limit_days`` from the first start, each step starting by then kept and ended by then at
     the latest (steps on the same or overlapping dates run together: all stay), with its days and
@@ -180,7 +204,7 @@ def _dated_steps(
         cutoff = first + timedelta(days=limit_days - 1)
     except OverflowError:  # a start in the year 9999
         cutoff = date.max
-    kept: list[tuple[dict[str, Any], int, dict[str, str] | None]] = []
+    kept: list[_Kept] = []
     # Each step's days to its own last day (``own_last_days``): a day two share is counted once.
     for dosage, (start, end), own in sorted(zip(steps, dated, own_last_days(dated), strict=True), key=_start):
         if start <= cutoff:
