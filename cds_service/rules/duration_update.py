@@ -31,6 +31,10 @@ SPLIT_REASON = (
     "The shorter course cannot be split into fills like this order's, so no one-click change of "
     "its length is offered: edit the order itself."
 )
+BEGUN_REASON = (
+    "The order's dated instructions began before it was written, not all over the same days, so "
+    "no one-click change of its length is offered: edit the order itself."
+)
 
 
 def with_duration(
@@ -191,7 +195,10 @@ def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) ->
     the latest (steps on the same or overlapping dates run together: all stay), with its days and
     its new period. None otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one
     step not dated after the order was written, or today where it does not say (§2's
-    ``boundsDuration``: never an order already over)."""
+    ``boundsDuration``: never an order already over). So are several that began before it was
+    written over the same days (morning and bedtime since last month): cut by date, they had kept
+    the 21 days from their start, all past. Begun before it, on different days, they are offered
+    no update (``BEGUN_REASON``): which step is taken now, and for how long, no date cut says."""
     dated = dated_days(steps)
     if dated is None:
         return None
@@ -200,6 +207,10 @@ def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) ->
         if begins <= written or (ends is not None and ends < begins):
             return None
     first = min(start for start, _ in dated)
+    if len(steps) > 1 and first < written:
+        if len(set(dated)) == 1:
+            return None
+        raise NoChange(BEGUN_REASON)
     try:
         cutoff = first + timedelta(days=limit_days - 1)
     except OverflowError:  # a start in the year 9999
