@@ -114,10 +114,25 @@ ONE_TO_TWO = {"doseRange": {"low": TABLETS, "high": {**TABLETS, "value": 2}}}
 SPLIT_REASON = "The shorter course cannot be split into fills like this order's"
 
 
-def test_fills_of_a_draft_counted_in_mg_stay_one_fill(client: TestClient) -> None:
-    """210 mg a week is no count of tablets to split into fills: one fill, as before."""
-    dispense = limited_as(client, {"value": 210, "unit": "mg", "system": UCUM, "code": "mg"}, 3)
-    assert dispense["numberOfRepeatsAllowed"] == 0
+MG = {"value": 210, "unit": "mg", "system": UCUM, "code": "mg"}
+
+
+def test_a_draft_dispensed_in_mg_is_split_in_its_tablets(client: TestClient) -> None:
+    """210 mg a week of the 10 mg tablet, 3 refills, is 21 tablets at once: three fills of 21 for
+    21 days. Compared as bare numbers, 63 tablets had passed under "210" in one fill: 630 mg at
+    once, three times the draft's (§2: never more at once than ordered)."""
+    assert supplied(limited_as(client, MG, 3)) == (21, 7, 3)
+
+
+def test_a_draft_dispensed_in_mg_once_is_capped_in_its_tablets(client: TestClient) -> None:
+    """210 mg for a 30-day supply: the update dispenses the 21 tablets that make it, not 63."""
+    request = fixture(DRAFT)
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = 3
+    draft["dispenseRequest"] = {"quantity": MG, "expectedSupplyDuration": {"value": 30, "unit": "days", "code": "d"}}
+    (card,) = cards_for(answered(client, request), "cyclobenzaprine-duration")
+    quantity = card["suggestions"][0]["actions"][0]["resource"]["dispenseRequest"]["quantity"]
+    assert (quantity["value"], quantity["code"]) == (21, "{pill}")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules import NoChange
 from cds_service.rules.actions import UCUM, days, writable, writable_repeat
-from cds_service.rules.safe_update import safe_update
+from cds_service.rules.safe_update import dispensed_at_most, safe_update
 
 # (units per dose, administrations a day) of a dosage instruction, by its place in the draft's
 # list and its JSON; None where it does not say.
@@ -91,20 +91,23 @@ def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, plan: l
     fill of 21 tablets had been written "for 21 days", a week's tablets under a 21-day label.
     Only for one fixed dose counted in units, fill and course alike, and a draft with no schedule
     of fills of its own: equal fills of a taper run short in its first step, of a dose range last
-    twice as long at its low end, a bottle, a box or mg are no count of tablets, and a 30-day
-    ``dispenseInterval`` kept beside 7-day fills leaves weeks without (the reviews found each).
+    twice as long at its low end, a bottle or a box is no count of tablets (a mass is, in its
+    drug's strength: ``dispensed_at_most``), and a 30-day ``dispenseInterval`` kept beside 7-day
+    fills leaves weeks without (the reviews found each).
     Instructions taken together on every day kept (morning and bedtime) are one fixed dose a day.
     Where the fills cannot be split, no update (``SPLIT_REASON``): capped at the draft's one fill
     with its refills gone (``safe_update``), a week's tablets went out under the 21-day label."""
     drafted = as_obj(ordered.resource.get("dispenseRequest"))
-    ordered_quantity = as_obj(drafted.get("quantity"))
-    most = as_num(ordered_quantity.get("value"))
     most_fills = 1 + max(as_int(drafted.get("numberOfRepeatsAllowed")) or 0, 0)
     quantity = dispense.get("quantity")
-    value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
-    if not (isinstance(quantity, dict) and value and most and most < value and most_fills > 1):
+    if not isinstance(quantity, dict):
+        return
+    value, most = as_num(quantity.get("value")), dispensed_at_most(ordered, quantity)  # 210 mg: 21 tablets
+    if not (value and most and most < value and most_fills > 1):
         return  # one fill holds it, or the draft had one: ``safe_update`` caps it
-    if most < 1 or not (counts_units(ordered_quantity) and counts_units(quantity)):
+    ordered_quantity = as_obj(drafted.get("quantity"))
+    converted = most != as_num(ordered_quantity.get("value"))
+    if most < 1 or not (counts_units(quantity) and (converted or counts_units(ordered_quantity))):
         raise NoChange(SPLIT_REASON)
     if "dispenseInterval" in drafted or "initialFill" in drafted or not _alike_every_day(ordered, plan, limit_days):
         raise NoChange(SPLIT_REASON)  # a schedule of fills of its own, a taper or a dose range

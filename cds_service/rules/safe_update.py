@@ -10,10 +10,11 @@ composes the other findings' limits into it (there may be none).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cds_service.content.terminology.names import name_as_read
-from cds_service.facts.dose import as_needed, dosages_of
+from cds_service.facts.dose import MG_FACTOR, as_needed, counts_units, dosages_of, unit_of
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
@@ -25,13 +26,27 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
     252 tablets), and no contained resource left that nothing references (a swapped medication)."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     dispense = resource.get("dispenseRequest")
-    limit = as_num(ordered.get("value")) if isinstance(ordered, dict) else None
-    if limit is not None and isinstance(dispense, dict):
-        quantity = dispense.get("quantity")
+    if isinstance(ordered, dict) and isinstance(dispense, dict) and (quantity := dispense.get("quantity")) is not None:
         value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
-        if quantity is not None and (value is None or value > limit):
-            dispense["quantity"] = copy_json(ordered)
+        limit = dispensed_at_most(order, quantity) if isinstance(quantity, dict) else as_num(ordered.get("value"))
+        if limit is not None and (value is None or value > limit):
+            # In the draft's own words, or in whole tablets where it dispensed a mass of them.
+            converted = limit != as_num(ordered.get("value")) and limit >= 1
+            dispense["quantity"] = {**quantity, "value": math.floor(limit + 1e-9)} if converted else copy_json(ordered)
     return without_orphans(without_stale_words(named_as_read(order, resource)))
+
+
+def dispensed_at_most(order: Order, quantity: dict[str, Any]) -> float | None:
+    """The most of ``quantity``'s unit the draft dispenses at once: its quantity as sent, or,
+    where it dispenses a mass (210 mg) and ``quantity`` counts tablets, the tablets of its drug's
+    strength that make it (21 of 10 mg). Compared as bare numbers, 63 tablets passed under 210 mg:
+    630 mg at once, three times the draft's (a fixer's find)."""
+    ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
+    value = as_num(ordered.get("value"))
+    factor, strength = MG_FACTOR.get(unit_of(ordered)), order.drug.strength_mg if order.drug else None
+    if value is not None and factor and strength and counts_units(quantity):
+        return value * factor / strength
+    return value
 
 
 def named_as_read(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
