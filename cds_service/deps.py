@@ -17,13 +17,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, partial
-from typing import Annotated
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock, today
+from cds_service.errors import StorageUnavailable
 from cds_service.observability import Metrics
 from cds_service.pipeline.evaluate import FhirAccess, QuietFor
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
@@ -42,6 +43,7 @@ from cds_service.storage.store import Store, open_store
 from cds_service.storage.writer import Writer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -127,6 +129,29 @@ class Runtime:
         """Before anything reads cards back (feedback on a card, order-sign what order-select
         showed, analytics): every card record written; raises ``DatabaseUnavailable``."""
         await self.writer.cards_written()
+
+    async def from_database(
+        self,
+        call: Callable[[], T],
+        *,
+        unavailable: str,
+        cards_first: bool = True,
+        apart: bool = False,
+        wait: float | None = None,
+    ) -> T:
+        """A route's call to the database, its outage handling written once: out of reach, a
+        ``StorageUnavailable`` (503, Retry-After) saying ``unavailable``, what the client is to do.
+        ``cards_first``: every card record written before (what reads cards back); ``apart``: a
+        long read, not the gate's (``DatabaseGate.run_apart``); ``wait``: ``DatabaseGate.run``'s."""
+        try:
+            if cards_first:
+                await self.cards_written()
+            if apart:
+                return await self.storage.run_apart(call)
+            return await self.storage.run(call, wait=wait, threaded=True)
+        except DatabaseUnavailable as error:
+            log.warning("503, the database is unavailable (%s): %s", error, unavailable)
+            raise StorageUnavailable(unavailable, reason=str(error)) from None
 
     @cached_property
     def replay(self) -> ReplayCache:

@@ -108,6 +108,12 @@ class StorageUnavailable(CdsError):
     status_code = 503
     issue_code = "transient"
 
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        # Why the database is out of reach (``DatabaseUnavailable``'s word): for the log and the
+        # readiness probe, not the client, whose message says what to do.
+        self.reason = reason
+
 
 def operation_outcome(message: str, *, issue_code: str, fields: Sequence[str] = ()) -> dict:
     """The FHIR OperationOutcome every error response carries (CDS Hooks 3.0 asks for one)."""

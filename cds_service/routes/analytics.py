@@ -3,23 +3,18 @@ of the caller's own cards (its issuer's and tenant's), or of every client's for 
 
 from __future__ import annotations
 
-import logging
-from contextlib import suppress
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
 from cds_service.deps import Runtime, RuntimeDep, VerifiedCaller
-from cds_service.errors import InvalidRequest, StorageUnavailable
+from cds_service.errors import InvalidRequest
 from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
-from cds_service.storage.availability import DatabaseUnavailable
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -67,14 +62,8 @@ async def _figures(runtime: Runtime, query: AnalyticsQuery) -> dict[str, Any]:
     """The figures, counting the cards just issued; with the database out of reach, a 503 that
     says to ask again (analytics run in a thread of their own, not the gate's: a long read is
     no outage)."""
-    with suppress(DatabaseUnavailable):  # the cards just issued count (without the database, nothing does)
-        await runtime.cards_written()
-    try:
-        if runtime.storage.down_since is not None:
-            raise DatabaseUnavailable("the database is down")
-        return await run_in_threadpool(analytics, runtime.store, runtime.knowledge, query)
-    except (DatabaseUnavailable, SQLAlchemyError) as error:
-        if not isinstance(error, DatabaseUnavailable) and not await runtime.storage.outage(error, runtime.storage.wait):
-            raise
-        log.warning("analytics: database unavailable (%s): 503", type(error).__name__)
-        raise StorageUnavailable("the database is unavailable: ask for the analytics again later") from None
+    return await runtime.from_database(
+        partial(analytics, runtime.store, runtime.knowledge, query),
+        unavailable="the database is unavailable: ask for the analytics again later",
+        apart=True,
+    )

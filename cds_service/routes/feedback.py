@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from cds_service.deps import RuntimeDep, VerifiedCaller
-from cds_service.errors import StorageUnavailable
 from cds_service.protocol.body import read_json
 from cds_service.protocol.feedback import parse_feedback
 from cds_service.protocol.services import service_for
-from cds_service.storage.availability import DatabaseUnavailable
 from cds_service.storage.records import Owner
 
 log = logging.getLogger(__name__)
@@ -25,22 +24,12 @@ async def receive_feedback(
 ) -> dict[str, Any]:
     service = service_for(service_id)
     items = parse_feedback(await read_json(request, runtime.settings.body_limits)).feedback
-    try:
-        await runtime.cards_written()  # feedback must find the cards it is about
-        receipt = await runtime.storage.run(
-            runtime.store.record_feedback,
-            service_id=service.id,
-            items=items,
-            owner=Owner.of(caller),
-            wait=runtime.settings.database_statement_timeout_seconds,
-            threaded=True,
-        )
-    except DatabaseUnavailable as error:
-        # Nothing is acknowledged that is not stored: the client resends (stored once, however often).
-        log.warning("feedback %s: database unavailable (%s): 503, to be resent", service.id, error)
-        raise StorageUnavailable(
-            "the database is unavailable: nothing was stored; send the feedback again later"
-        ) from None
+    # Nothing is acknowledged that is not stored: the client resends (stored once, however often).
+    receipt = await runtime.from_database(
+        partial(runtime.store.record_feedback, service_id=service.id, items=items, owner=Owner.of(caller)),
+        unavailable="the database is unavailable: nothing was stored; send the feedback again later",
+        wait=runtime.settings.database_statement_timeout_seconds,
+    )
     refused = len(receipt.refused)
     log.info("feedback %s: %d item(s), %d new, %d refused", service.id, len(items), receipt.stored, refused)
     for item in items:

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.deps import RuntimeDep
-from cds_service.storage.availability import DatabaseUnavailable
+from cds_service.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -32,11 +32,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = {"terminology": f"{len(knowledge.terminology.products)} products, {len(knowledge.rules)} rules"}
     ready = True
     try:
-        version = await runtime.storage.run(runtime.store.ping, threaded=True)
+        version = await runtime.from_database(runtime.store.ping, unavailable="readiness: not ready", cards_first=False)
         checks["database"] = f"ok, schema version {version}"
-    except (DatabaseUnavailable, SQLAlchemyError) as error:
-        reason = str(error) if isinstance(error, DatabaseUnavailable) else type(error).__name__
-        log.warning("readiness: database unavailable: %s", reason)
+    except (StorageUnavailable, SQLAlchemyError) as error:  # an outage is logged by ``from_database``
+        reason = error.reason if isinstance(error, StorageUnavailable) else type(error).__name__
+        if not isinstance(error, StorageUnavailable):
+            log.warning("readiness: database unavailable: %s", reason)
         checks["database"] = f"unavailable ({reason})"
         ready = False
     if len(runtime.writer.held_cards):

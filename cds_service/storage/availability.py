@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
 
 from cds_service.observability import Metrics
 from cds_service.storage.engine import deployment_fault
@@ -110,6 +111,19 @@ class DatabaseGate:
             said = database_error(error)  # its class and SQLSTATE: a standby's, a grant's, a table's
             self.mark_down(said)
             raise DatabaseUnavailable(said) from error
+
+    async def run_apart(self, call: Callable[[], T]) -> T:
+        """``call()`` in a thread of Starlette's pool, not the gate's, and not bounded by its wait:
+        a long read (analytics) is no outage. A known outage, or an error that is one, raises
+        ``DatabaseUnavailable`` as ``run`` does, without marking the database down."""
+        if self.down_since is not None:
+            raise DatabaseUnavailable("the database is down")
+        try:
+            return await run_in_threadpool(call)
+        except SQLAlchemyError as error:
+            if not await self.outage(error, self.wait):
+                raise
+            raise DatabaseUnavailable(type(error).__name__) from None
 
     async def outage(self, error: SQLAlchemyError, limit: float) -> bool:
         """``is_outage``; and of an error a statement's bug shares with a table gone, the probe's
