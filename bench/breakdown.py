@@ -78,14 +78,15 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
     service = SERVICES[SELECT]
     body = stages.time("body: JSON parse and shape check", lambda i: parse_body(raw, settings.body_limits))
     call = stages.time(
-        "envelope, context and drafts read; rules that apply", lambda i: pipeline._read(service, body, knowledge, 200)
+        "envelope, context and drafts read; rules that apply",
+        lambda i: pipeline.read_request(service, body, knowledge, 200),
     )
     data = asyncio.run(
         complete_prefetch(service.prefetch, body.get("prefetch") or {}, call.context.patientId, None, deadline=1)
     )
     today = clock().date()
     patient, findings = stages.time(
-        "patient facts and rules", lambda i: pipeline._assess(service, call, data, knowledge, today)
+        "patient facts and rules", lambda i: pipeline.assess(service, call, data, knowledge, today)
     )
     store = runtime.store
     quiet = store.quiet(patient.patient_id, snooze_days=knowledge.snooze_days)
@@ -103,7 +104,7 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
     ids = iter(range(10**9))
     cards, issued, *_ = stages.time(
         "cards: policy, suggestions, rendering",
-        lambda i: pipeline._answer(findings, quiet, call.rules, knowledge, lambda: str(next(ids)), 100),
+        lambda i: pipeline.answer(findings, quiet, call.rules, knowledge, lambda: str(next(ids)), 100),
     )
     stages.time("response JSON", lambda i: orjson.dumps({"cards": cards}))
     storage_stages(stages, runtime, CardRecord(SELECT, "bench", patient.patient_id, tuple(issued), clock()), clock)

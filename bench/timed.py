@@ -60,11 +60,11 @@ STAGES = (
     Stage("auth", "authentication", hooks, "verified_caller"),
     Stage("body", "body read", hooks, "read_body"),
     Stage("parse", "JSON parse and shape check", hooks, "parse_body"),
-    Stage("drafts", "envelope, context and drafts read; rules that apply", pipeline, "_read"),
-    Stage("prefetch", "prefetch completed and checked", pipeline, "_patient_data"),
-    Stage("facts", "patient facts and rules", pipeline, "_assess"),
+    Stage("drafts", "envelope, context and drafts read; rules that apply", pipeline, "read_request"),
+    Stage("prefetch", "prefetch completed and checked", pipeline, "patient_data"),
+    Stage("facts", "patient facts and rules", pipeline, "assess"),
     Stage("quiet", "stored feedback read (the quiet step)", Runtime, "quiet"),
-    Stage("cards", "cards: policy, suggestions, rendering", pipeline, "_answer"),
+    Stage("cards", "cards: policy, suggestions, rendering", pipeline, "answer"),
 )
 # Around the route, within the app.
 FRAMING = (

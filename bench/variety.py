@@ -6,7 +6,7 @@ dosing plans the process has already read (``fhir/memo.py``). A site's patients 
 lists drawn from thousands of codes, orders for hundreds of products, dosages dated per order,
 and, from Epic, drugs named by ``medicationReference`` to Medication resources included beside
 the orders. This script builds such histories (seeded, so the same on every run), parses and
-prepares each as the service does, then times ``pipeline._assess`` (the patient's facts and the
+prepares each as the service does, then times ``pipeline.assess`` (the patient's facts and the
 rules: the stage a history's variety reaches) over them, in one process:
 
 - the bench's history, repeated (what ``make bench`` measures);
@@ -158,7 +158,7 @@ def request(rng: random.Random, pools: Pools, *, by_reference: bool) -> dict[str
 
 
 class Assess:
-    """``pipeline._assess`` over prepared calls, as the service makes them from a request."""
+    """``pipeline.assess`` over prepared calls, as the service makes them from a request."""
 
     def __init__(self, data_dir: Path) -> None:
         self.settings = Settings(data_dir=data_dir)
@@ -168,7 +168,7 @@ class Assess:
 
     def prepare(self, body: dict[str, Any]) -> tuple[Any, Any]:
         parsed = parse_body(orjson.dumps(body), self.settings.body_limits)
-        call = pipeline._read(self.service, parsed, self.knowledge, 200)
+        call = pipeline.read_request(self.service, parsed, self.knowledge, 200)
         prefetch = parsed.get("prefetch") or {}
         return call, asyncio.run(
             complete_prefetch(self.service.prefetch, prefetch, call.context.patientId, None, deadline=1)
@@ -178,7 +178,7 @@ class Assess:
         """µs a call, over ``calls`` once."""
         started = time.perf_counter()
         for call, data in calls:
-            pipeline._assess(self.service, call, data, self.knowledge, self.today)
+            pipeline.assess(self.service, call, data, self.knowledge, self.today)
         return (time.perf_counter() - started) / len(calls) * 1e6
 
 

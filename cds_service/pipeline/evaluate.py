@@ -14,6 +14,9 @@ large call run in a worker thread, the fetches and the stored-feedback read on t
 large call must not stop the process answering its probes and other calls (issue 16: /healthz
 stalled 32 s). A small call computes where it is (``inline``): three hops to a thread and back
 cost more than its whole computation (issue 17).
+
+The stages (``read_request``, ``patient_data``, ``assess``, ``answer``) are public, and keep their
+names and arguments: the benchmarks time each one by name (``bench/timed.py``, ``bench/then_and_now.py``).
 """
 
 from __future__ import annotations
@@ -113,12 +116,12 @@ async def evaluate(
     the drafts (issue 16: 5,000 drafts took 46 s and 6 GB, and answered 1.6 GB); the default 200,
     more than a large admission order set, takes ~0.4 s at worst (all relaxants, five rules firing
     on each). ``inline``: compute on the calling thread (a small call: ``threads.computes_inline``)."""
-    call = await off_loop(_read, service, body, knowledge, max_draft_orders, inline=inline)
+    call = await off_loop(read_request, service, body, knowledge, max_draft_orders, inline=inline)
     client = fhir(call.request) if call.request.fhir_server and (call.unnamed or call.rules) else None
     reading: asyncio.Future[PatientData] | None = None
     if call.unnamed and isinstance(client, FhirClient):
-        reread = functools.partial(off_loop, _read, service, body, knowledge, max_draft_orders, inline=inline)
-        history = functools.partial(_patient_data, service, call, client, deadline)
+        reread = functools.partial(off_loop, read_request, service, body, knowledge, max_draft_orders, inline=inline)
+        history = functools.partial(patient_data, service, call, client, deadline)
         call, reading = await _name_drafts(call, client, deadline, reread, history)
     elif call.unnamed:
         reason = client.reason if isinstance(client, Unfetchable) else "the request has no fhirServer"
@@ -126,11 +129,11 @@ async def evaluate(
     left_out, partial, undated, statuses = call.left_out, frozenset[str](), tuple[Course, ...](), StatusesUnread()
     findings: list[Finding] = []
     if call.rules:
-        data = await (reading or _patient_data(service, call, client, deadline))
+        data = await (reading or patient_data(service, call, client, deadline))
         # Said: keys read in part, the record's fetch failed, orders unread (undated ones named),
         # why the age is unknown.
         left_out, partial = left_out + data.left_out, data.not_read
-        patient, findings = await off_loop(_assess, service, call, data, knowledge, today, inline=inline)
+        patient, findings = await off_loop(assess, service, call, data, knowledge, today, inline=inline)
         partial, undated = age_said(partial | patient.read_in_part, call.rules, left_out), patient.undated_orders
         statuses = patient.statuses_unread
     cards, issued = list[dict[str, Any]](), list[IssuedCard]()
@@ -141,14 +144,14 @@ async def evaluate(
         silenced = await quiet(patient.patient_id, shown_by) if quiet is not None else Quiet()
         room = max(max_cards - notice_count(left_out, partial, call.unchecked, undated), 1)  # notices keep their place
         cards, issued, asked = await off_loop(
-            _answer, findings, silenced, call.rules, knowledge, new_uuid, room, call.context.userId, inline=inline
+            answer, findings, silenced, call.rules, knowledge, new_uuid, room, call.context.userId, inline=inline
         )
     undated = tuple(course for course in undated if course.reference not in asked)
     ending = notices(left_out, partial, new_uuid, unchecked=call.unchecked, undated=undated, statuses=statuses)
     return Evaluation(call.request, call.context, [*cards, *ending], issued)
 
 
-def _read(
+def read_request(
     service: ServiceDefinition,
     body: object,
     knowledge: Knowledge,
@@ -171,12 +174,12 @@ def _read(
     return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed, unchecked)
 
 
-def _assess(
+def assess(
     service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
 ) -> tuple[PatientContext, list[Finding]]:
     """The patient's facts, and what the rules find in them. ``service`` is not read: kept, the
-    benchmarks call this stage by name at this commit and at earlier ones (``bench/then_and_now.py``)."""
-    for key in data.fetched:  # the request's own resources were given to the index in ``_read``
+    benchmarks call this stage at this commit and at earlier ones (``bench/then_and_now.py``)."""
+    for key in data.fetched:  # the request's own resources were given to the index in ``read_request``
         call.medications.add(data.resources[key])
     if data.medications:
         call.medications.add(list(data.medications))
@@ -195,7 +198,7 @@ def _assess(
     return patient, _findings(call.rules, patient, knowledge)
 
 
-def _answer(
+def answer(
     findings: list[Finding],
     silenced: Quiet,
     rules: list[Rule],
@@ -218,7 +221,7 @@ def _answer(
     return shown, issued[: len(cards) - len(left)], asked
 
 
-async def _patient_data(
+async def patient_data(
     service: ServiceDefinition, call: _Call, client: FhirClient | Unfetchable | None, deadline: float
 ) -> PatientData:
     """The prefetch, completed from ``fhirServer``; 412 when a required key cannot be had
