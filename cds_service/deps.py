@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, partial
 from typing import Annotated, TypeVar
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
@@ -79,11 +78,7 @@ class Runtime:
         self.storage.on_recovery(self.writer.write_held)
 
     def today(self) -> date:
-        return today(self.clock, self._zone)
-
-    @cached_property
-    def _zone(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.timezone)
+        return today(self.clock, self.settings.zone)
 
     def quiet_for(self, caller: TrustedClient | None) -> QuietFor:
         """The pipeline's quiet step for this caller: the cards issued to it count, no other

@@ -16,6 +16,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
@@ -230,6 +231,12 @@ class Settings(BaseSettings, RuleSettings):
     def body_limits(self) -> BodyLimits:
         """What a request body may hold, for the HTTP routes and ``cds-service evaluate`` alike."""
         return BodyLimits(max_bytes=self.max_body_bytes, max_entries=self.max_entries)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Where the site's days begin and end: the one place ``timezone`` becomes a zone, for the
+        rules' "today", the quiet read's "same day" and analytics' days alike."""
+        return ZoneInfo(self.timezone)
 
     @property
     def database(self) -> str:

@@ -13,7 +13,6 @@ import sys
 import uuid
 from contextlib import nullcontext
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from cds_service.cli.exits import EXIT_INVALID
 from cds_service.clock import system_clock, today
@@ -31,7 +30,7 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.storage.existing import require_service_data
     from cds_service.storage.store import open_store
 
-    query = parse_query(args.from_, args.to, args.period, today(system_clock, ZoneInfo(settings.timezone)))
+    query = parse_query(args.from_, args.to, args.period, today(system_clock, settings.zone))
     require_service_data(settings)  # read as it is: never made here (migrate, serve)
     store = open_store(settings, clock=system_clock, writes=False)  # a backup it cannot write: read all the same
     with opening(store.engine.url):  # the database lost, or a statement past its timeout: one line
@@ -77,7 +76,7 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 (knowledge := load_knowledge(settings)).offered_service(service_id),  # or refused, as the route
                 body,
                 knowledge=knowledge,
-                today=args.today or today(system_clock, ZoneInfo(settings.timezone)),
+                today=args.today or today(system_clock, settings.zone),
                 new_uuid=lambda: str(uuid.uuid4()),
                 max_draft_orders=settings.max_draft_orders,
                 max_cards=settings.max_cards,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import tzinfo
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 from cds_service.content import content_dir, site_terminology
 from cds_service.content.cards import CardCatalog, load_catalog
@@ -85,7 +84,7 @@ def load_knowledge(settings: Settings) -> Knowledge:
         all_rules=rules,
         configs={rule.id: settings.rule_config(rule.id) for rule in rules},
         snooze_days={rule.id: settings.snooze_days_for(rule.id) for rule in rules},
-        zone=ZoneInfo(settings.timezone),
+        zone=settings.zone,
     )
 
 

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,7 +60,7 @@ def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool 
         patient_key=key,
         clock=clock,
         statement_timeout=settings.database_statement_timeout_seconds,
-        zone=ZoneInfo(settings.timezone),
+        zone=settings.zone,
         writes=writes,
     )
 
