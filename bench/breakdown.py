@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from cds_service.settings import Settings  # noqa: E402
 from cds_service.storage.quiet import read_quiet  # noqa: E402
 from cds_service.storage.records import CardRecord  # noqa: E402
 from tests.tokens import SigningKey, claims, jwks  # noqa: E402
+from tools.fixture_day import TODAY  # noqa: E402
 
 ISSUER = "https://bench.example.org"
 URL = "http://127.0.0.1:8000"
@@ -193,7 +194,7 @@ def main() -> int:
     key = SigningKey.generate("ES384")
     (tmp / "clients.json").write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(key)}]))
     settings = Settings(data_dir=tmp, trusted_clients_file=tmp / "clients.json")
-    clock = at_noon(date(2026, 11, 21))
+    clock = at_noon(TODAY)
     knowledge = load_knowledge(settings)
     runtime = build_runtime(settings, knowledge, clock=clock)
     raw = orjson.dumps(scenarios("http://127.0.0.1:1/fhir")[args.scenario])

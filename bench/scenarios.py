@@ -6,14 +6,15 @@ from __future__ import annotations
 import copy
 import json
 import random
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from tools.fixture_day import TODAY
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SELECT = "back-spasm-order-select"
 FETCHED = "prefetch missing, fetched from FHIR"
-TODAY = date(2026, 11, 21)
 
 # A realistic mix for one patient's history, drawn from codes the service knows and does not.
 CONDITIONS = [

@@ -27,7 +27,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 # and must import nothing of cds_service before.
 from bench.revision import describe, short  # noqa: E402
 from bench.valgrind import instructions as count  # noqa: E402
+from tools.fixture_day import TODAY  # noqa: E402
 
 START_OF_ISSUE_17 = "1de3968"  # the wrk harness over the code as it was before issue 17's changes
 # Keyed as ``bench/timed.py`` keys the stages it times in the server.
@@ -98,7 +98,7 @@ def _measure(stage: str, calls: int, settings: Any, raw: bytes) -> None:
     from cds_service.protocol.body import parse_body
     from cds_service.protocol.services import SERVICES
 
-    clock = at_noon(date(2026, 11, 21))
+    clock = at_noon(TODAY)
     knowledge = load_knowledge(settings)
     store = build_runtime(settings, knowledge, clock=clock).store
     service = next(s for s in SERVICES.values() if s.hook == "order-select")

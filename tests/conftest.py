@@ -11,7 +11,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +22,16 @@ from sqlalchemy.exc import OperationalError
 
 from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge, load_knowledge
-from cds_service.protocol.services import SERVICES
 from cds_service.settings import Settings
 from tests.fhir_server import FhirTestServer, demo_resources, start
 from tests.serving import free_ports, launch, wait_until_listening
+from tools.fixture_day import FIXTURES, TODAY
+from tools.golden import hook_url
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-TODAY = date(2026, 11, 21)
 # The instant every test app starts at unless the test sets its own clock: noon UTC of TODAY.
 NOON = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC).timestamp()
 SELECT = "/cds-services/back-spasm-order-select"
 SIGN = "/cds-services/back-spasm-order-sign"
-# Each declared hook's service URL (``protocol.services``, the hook declared once).
-HOOK_URLS = {service.hook: f"/cds-services/{service_id}" for service_id, service in SERVICES.items()}
 # The PostgreSQL the storage tests also run against (each test in a schema of its own).
 TEST_DATABASE_URL = os.environ.get("CDS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -104,12 +101,6 @@ def ago(days: int) -> str:
 
 def cards_for(body: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:
     return [card for card in body["cards"] if card["source"]["topic"]["code"] == rule_id]
-
-
-def hook_url(request: dict[str, Any]) -> str:
-    """The URL of the service for ``request``'s hook; for a hook no service declares (a fixture of
-    a bad request: "Hook Name"), order-select's, which answers it 400. One choice, made here."""
-    return HOOK_URLS.get(str(request.get("hook")), SELECT)
 
 
 def answered(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:

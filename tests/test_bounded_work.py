@@ -24,7 +24,7 @@ from cds_service.app import create_app
 from cds_service.pipeline.knowledge import Knowledge
 from cds_service.pipeline.threads import INLINE_DRAFTS
 from cds_service.settings import Settings
-from tests.conftest import NOON, SELECT, Clock, cards_for, fixture, hook_url, rule_ids
+from tests.conftest import NOON, SELECT, TODAY, Clock, cards_for, fixture, hook_url, rule_ids
 from tests.serving import serve_in_thread
 
 # The sandbox's order (10 mg cyclobenzaprine, 30 days) for a 47-year-old: the duration card.
@@ -274,7 +274,7 @@ def test_cds_service_evaluate_keeps_the_same_caps(
     monkeypatch.setenv("CDS_MAX_DRAFT_ORDERS", "3")
     get_settings.cache_clear()  # the command reads its settings once per process
     try:
-        assert main(["evaluate", str(request), "--today", "2026-11-21"]) == 2
+        assert main(["evaluate", str(request), "--today", TODAY.isoformat()]) == 2
         assert "context.draftOrders" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()

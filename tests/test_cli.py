@@ -137,7 +137,7 @@ def test_console_script_evaluates(tmp_path: Path) -> None:
             "evaluate",
             str(FIXTURES / "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"),
             "--today",
-            "2026-11-21",
+            TODAY.isoformat(),
         ],
         capture_output=True,
         text=True,
@@ -169,7 +169,7 @@ def test_output_read_in_part_ends_quietly() -> None:
     """``cds-service evaluate … | head``: the reader gone is no error of ours, and was logged
     as one with its traceback (an informaticist's review)."""
     request = str(FIXTURES / "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
-    command = [*CLI, "evaluate", request, "--today", "2026-11-21"]
+    command = [*CLI, "evaluate", request, "--today", TODAY.isoformat()]
     buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # as a shell's
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered) as process:
         process.stdout.close()  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from cds_service.settings import read_settings
-from tests.conftest import FIXTURES, SELECT, SIGN, Clock, fixture, rule_ids
+from tests.conftest import FIXTURES, SELECT, SIGN, TODAY, Clock, fixture, rule_ids
 
 MAOI = "cyclobenzaprine-maoi"
 # Phenelzine's last day 2026-11-08: 13 days before 2026-11-21, inside the 14-day washout.
@@ -83,7 +83,7 @@ def test_evaluate_today_is_that_date_where_the_site_is(
     """--today 2026-11-21 at UTC+14 was 22 November there (noon UTC), and the card was lost."""
     monkeypatch.setenv("CDS_TIMEZONE", "Pacific/Kiritimati")
     monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
-    assert main(["evaluate", str(FIXTURES / LAST_DAY_13_DAYS_AGO), "--today", "2026-11-21"]) == 0
+    assert main(["evaluate", str(FIXTURES / LAST_DAY_13_DAYS_AGO), "--today", TODAY.isoformat()]) == 0
     assert '"code": "cyclobenzaprine-maoi"' in capsys.readouterr().out
 
 

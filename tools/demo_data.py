@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 BUNDLE = Path(__file__).resolve().parent.parent / "fixtures" / "fhir" / "demo-patients.json"
+# The day the fixtures are dated for (``tools.fixture_day``: written here, which the seed runs alone).
 ANCHOR = date(2026, 11, 21)
 # A FHIR date or the date part of a dateTime/instant: YYYY-MM-DD, then nothing or a time.
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T.*)?$")

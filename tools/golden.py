@@ -11,8 +11,8 @@ the rule folders, ``*.json`` and ``*/fires-*.json``, keep finding requests only)
 
 with each card's ``uuid`` and each suggestion's ``uuid`` replaced by ``"<uuid>"`` and nothing
 else changed. Each request is posted as it is, over HTTP, to an in-process app built the way the
-tests build theirs (``tests.conftest``: the clock pinned at ``NOON`` of ``TODAY``, authentication
-off, a fresh data directory), except that it may call no FHIR server at all
+tests build theirs (the clock pinned at noon UTC of the fixtures' day, ``tools.fixture_day``,
+authentication off, a fresh data directory), except that it may call no FHIR server at all
 (``fhir_servers=[]``): an answer depends on the request alone, never on what happens to listen
 on this machine's ports. A request that lacks prefetch keys the rules need is answered 412.
 
@@ -36,12 +36,22 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
+from cds_service.clock import at_noon
+from cds_service.protocol.services import SERVICES
 from cds_service.settings import Settings
-from tests.conftest import FIXTURES, NOON, Clock, hook_url
+from tools.fixture_day import FIXTURES, TODAY
 
 GOLDEN = FIXTURES / "golden"
 SUFFIX = ".response.json"
 PLACEHOLDER = "<uuid>"
+# Each declared hook's service URL (``protocol.services``, the hook declared once).
+HOOK_URLS = {service.hook: f"/cds-services/{service_id}" for service_id, service in SERVICES.items()}
+
+
+def hook_url(request: dict[str, Any]) -> str:
+    """The URL of the service for ``request``'s hook; for a hook no service declares (a fixture of
+    a bad request: "Hook Name"), order-select's, which answers it 400. One choice, made here."""
+    return HOOK_URLS.get(str(request.get("hook")), HOOK_URLS["order-select"])
 
 
 def hook_requests() -> list[Path]:
@@ -90,7 +100,7 @@ def settings(data_dir: Path) -> Settings:
 @contextmanager
 def service(data_dir: Path) -> Iterator[TestClient]:
     """The app, in process, on the tests' pinned clock."""
-    with TestClient(create_app(settings(data_dir), clock=Clock(NOON))) as client:
+    with TestClient(create_app(settings(data_dir), clock=at_noon(TODAY))) as client:
         yield client
 
 
