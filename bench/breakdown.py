@@ -85,9 +85,8 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
     data = asyncio.run(
         complete_prefetch(service.prefetch, body.get("prefetch") or {}, call.context.patientId, None, deadline=1)
     )
-    today = clock().date()
     patient, findings = stages.time(
-        "patient facts and rules", lambda i: pipeline.assess(service, call, data, knowledge, today)
+        "patient facts and rules", lambda i: pipeline.assess(service, call, data, knowledge, clock())
     )
     store = runtime.store
     quiet = store.quiet(patient.patient_id, snooze_days=knowledge.snooze_days)

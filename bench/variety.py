@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.scenarios import CONDITIONS, MEDICATIONS, SELECT, TODAY, sandbox_order, scenarios  # noqa: E402
+from cds_service.clock import at_noon  # noqa: E402
 from cds_service.pipeline import evaluate as pipeline  # noqa: E402
 from cds_service.pipeline.knowledge import load_knowledge  # noqa: E402
 from cds_service.pipeline.prefetch import complete_prefetch  # noqa: E402
@@ -163,7 +164,7 @@ class Assess:
         self.settings = Settings(data_dir=data_dir)
         self.knowledge = load_knowledge(self.settings)
         self.service = SERVICES[SELECT]
-        self.today = TODAY
+        self.now = at_noon(TODAY)()
 
     def prepare(self, body: dict[str, Any]) -> tuple[Any, Any]:
         parsed = parse_body(orjson.dumps(body), self.settings.body_limits)
@@ -177,7 +178,7 @@ class Assess:
         """µs a call, over ``calls`` once."""
         started = time.perf_counter()
         for call, data in calls:
-            pipeline.assess(self.service, call, data, self.knowledge, self.today)
+            pipeline.assess(self.service, call, data, self.knowledge, self.now)
         return (time.perf_counter() - started) / len(calls) * 1e6
 
 

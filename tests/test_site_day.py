@@ -42,7 +42,10 @@ def test_the_rules_count_days_where_the_site_is(
     [
         (LINEZOLID_TODAY, "2026-11-20T23:00:00Z", True),  # 08:00 on the 21st in Tokyo: not over yet
         (LAST_DAY_13_DAYS_AGO, "2026-11-07T20:00:00Z", True),  # 05:00 on the 8th in Tokyo: 13 days ago
-        (LAST_DAY_13_DAYS_AGO, "2026-11-07T14:00:00Z", False),  # 23:00 on the 7th in Tokyo: 14 days ago
+        # 23:00 on the 7th in Tokyo, 14 days ago by the calendar, but 13 days 2 hours by the clock:
+        # inside the washout (a time bounds the last dose: ``test_maoi_hours``)
+        (LAST_DAY_13_DAYS_AGO, "2026-11-07T14:00:00Z", True),
+        (LAST_DAY_13_DAYS_AGO, "2026-11-06T14:00:00Z", False),  # 23:00 on the 6th: 15 days ago, 14 days 2 hours
     ],
 )
 def test_a_washout_counts_from_the_site_day_an_end_in_utc_falls_on(

@@ -108,7 +108,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--today",
         type=_day,
-        help="evaluate as of this date where the site is (CDS_TIMEZONE; YYYY-MM-DD; default: today)",
+        help="evaluate as of noon this date where the site is (CDS_TIMEZONE; YYYY-MM-DD; default: now)",
     )
     evaluate.set_defaults(run=offline.evaluate)
 

@@ -12,6 +12,7 @@ import os
 import sys
 import uuid
 from contextlib import nullcontext
+from datetime import date, datetime, time
 from pathlib import Path
 
 from cds_service.cli.exits import EXIT_INVALID
@@ -60,6 +61,14 @@ def _read(source: str, limits: BodyLimits) -> object:
         return parse_body(read_limited(stream, limits), limits)
 
 
+def _now(day: date | None, settings: Settings) -> datetime:
+    """The clock's instant, or noon of ``day`` where the site is (``--today``): a washout counted
+    in hours reads the time of day, and noon is the pinned clock's of the goldens."""
+    if day is None:
+        return system_clock()
+    return datetime.combine(day, time(12), tzinfo=settings.zone)
+
+
 def evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.pipeline import evaluate as pipeline
     from cds_service.pipeline.knowledge import load_knowledge
@@ -76,7 +85,7 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 (knowledge := load_knowledge(settings)).offered_service(service_id),  # or refused, as the route
                 body,
                 knowledge=knowledge,
-                today=args.today or today(system_clock, settings.zone),
+                now=_now(args.today, settings),
                 new_uuid=lambda: str(uuid.uuid4()),
                 max_draft_orders=settings.max_draft_orders,
                 max_cards=settings.max_cards,

@@ -202,10 +202,10 @@ def read_courses(
         if days is None:  # finished, no date at all: no course
             undated.append(Course(reference, drug, concepts, today, today, status, True, None, START_UNRECORDED))
             continue
-        start, end, assumed, parts, recorded, used = days
+        start, end, assumed, parts = days[:4]
         latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
-        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, parts, recorded, used))
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, *days[3:], last_end))
         if parts == START_UNRECORDED and status not in LISTED:
             undated.append(courses[-1])  # finished, placed by its end alone: named too
     _said(unnamed, len(undated), len(unsure))

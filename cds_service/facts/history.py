@@ -6,7 +6,7 @@ patient they are read for.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from cds_service.content.terminology import Drug
@@ -84,6 +84,9 @@ class Course(NamedTuple):
     # ``end`` keeps the end's own date, the later reading, which a washout and what runs beside
     # a draft are read by. None: ``last_day``.
     taken_to_day: date | None = None
+    # The end as the instant the record gives (a dosing period ending at a time with a zone, in
+    # UTC): a washout counted in hours from it (``cyclobenzaprine-maoi``). None: a date alone.
+    ends_at: datetime | None = None
 
     @property
     def start_known(self) -> bool:
@@ -131,4 +134,4 @@ class Course(NamedTuple):
             end = self.end + (day - self.start)
         except OverflowError:  # a course planned to the year 9999
             end = date.max
-        return self._replace(start=day, end=end, last_day_latest=None)
+        return self._replace(start=day, end=end, last_day_latest=None, ends_at=None)

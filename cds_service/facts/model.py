@@ -8,7 +8,7 @@ days (clinical specification §1). ``cds_service.facts`` builds them from the ho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -133,7 +133,8 @@ class StatusesUnread(NamedTuple):
 @dataclass(frozen=True)
 class PatientContext:
     patient_id: str
-    today: date
+    today: date  # the site's day at ``now``
+    now: datetime  # the service's clock: a washout counted in hours reads it
     orders: tuple[Order, ...]
     drafts: tuple[Order, ...] = ()
     # A birthDate of a year or a month alone leaves the age a year uncertain: the checks for older

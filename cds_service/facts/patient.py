@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from calendar import monthrange
 from collections.abc import Iterable
-from datetime import date, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Terminology
@@ -193,13 +193,15 @@ def build_context(
     unavailable: frozenset[str],
     medications: MedicationIndex,
     terminology: Terminology,
-    today: date,
+    now: datetime,
     zone: tzinfo,
     history_days: int,
 ) -> PatientContext:
     """The context rules read. ``history`` holds each prefetch key's resources in the client's
-    FHIR version; ``unavailable`` the optional keys that could not be had; ``zone`` the site's,
-    where ``today`` is; ``history_days`` how far back the rules read finished courses."""
+    FHIR version; ``unavailable`` the optional keys that could not be had; ``now`` the clock's
+    instant, in ``zone`` the site's day (``today``); ``history_days`` how far back the rules read
+    finished courses."""
+    today = now.astimezone(zone).date()
     # Read as R4 (``to_r4``) where it is read: Conditions and MedicationRequests only once a rule
     # could use them (most of a history is not: ~1 µs an entry saved).
     # The drafts' medication orders as the history names them once read as R4 (a DSTU2
@@ -224,6 +226,7 @@ def build_context(
     return PatientContext(
         patient_id=patient_id,
         today=today,
+        now=now,
         orders=tuple(orders),
         drafts=tuple(drafts),
         oldest_age=oldest_age,

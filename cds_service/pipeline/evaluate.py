@@ -26,7 +26,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from cds_service.errors import DataUnavailable, InvalidRequest
@@ -101,7 +101,7 @@ async def evaluate(
     body: object,
     *,
     knowledge: Knowledge,
-    today: date,
+    now: datetime,
     new_uuid: Callable[[], str],
     fhir: FhirAccess = lambda request: OFFLINE,
     deadline: float = 2.0,
@@ -133,7 +133,7 @@ async def evaluate(
         # Said: keys read in part, the record's fetch failed, orders unread (undated ones named),
         # why the age is unknown.
         left_out, partial = left_out + data.left_out, data.not_read
-        patient, findings = await off_loop(assess, service, call, data, knowledge, today, inline=inline)
+        patient, findings = await off_loop(assess, service, call, data, knowledge, now, inline=inline)
         partial, undated = age_said(partial | patient.read_in_part, call.rules, left_out), patient.undated_orders
         statuses = patient.statuses_unread
     cards, issued = list[dict[str, Any]](), list[IssuedCard]()
@@ -175,10 +175,10 @@ def read_request(
 
 
 def assess(
-    service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, today: date
+    service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, now: datetime
 ) -> tuple[PatientContext, list[Finding]]:
-    """The patient's facts, and what the rules find in them. ``service`` is not read: kept, the
-    benchmarks call this stage at this commit and at earlier ones (``bench/then_and_now.py``)."""
+    """The patient's facts at ``now``, and what the rules find in them. ``service`` is not read:
+    kept, the benchmarks call this stage at this commit and at earlier ones (``then_and_now``)."""
     for key in data.fetched:  # the request's own resources were given to the index in ``read_request``
         call.medications.add(data.resources[key])
     if data.medications:
@@ -191,7 +191,7 @@ def assess(
         unavailable=frozenset(data.unavailable),
         medications=call.medications,
         terminology=knowledge.terminology,
-        today=today,
+        now=now,
         zone=knowledge.zone,
         history_days=knowledge.history_days,
     )

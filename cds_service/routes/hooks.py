@@ -40,7 +40,7 @@ async def call_service(request: Request) -> Response:
         service,
         body,
         knowledge=runtime.knowledge,
-        today=runtime.today(),
+        now=runtime.clock(),
         new_uuid=runtime.new_uuid,
         fhir=runtime.fhir_access(caller),
         deadline=runtime.settings.fhir_deadline_seconds,

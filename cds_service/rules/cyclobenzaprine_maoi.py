@@ -18,7 +18,7 @@ discontinuation; [FDA-SAF] safinamide with cyclobenzaprine; [FDA-LZD] the 24-hou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 
 from pydantic import Field, model_validator
@@ -28,17 +28,15 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.history import LISTED, Course
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import date_shown, is_cyclobenzaprine, remove
+from cds_service.rules.common import is_cyclobenzaprine, remove
 from cds_service.rules.course_said import (
-    course_end,
     days_ago,
     ended_on,
-    finished,
     status_said,
     what_ended,
     when_ordered,
 )
-from cds_service.rules.interactions import listed_undated
+from cds_service.rules.maoi_washout import Seen, may_be_current, started_later, within_hours, within_washout
 
 RULE_ID = "cyclobenzaprine-maoi"
 IRREVERSIBLE = "maoi"
@@ -75,18 +73,12 @@ class Config(RuleConfig):
         return self
 
 
-@dataclass(frozen=True)
-class _Seen:
-    ingredient: str
-    label: str
-
-
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
     if not is_cyclobenzaprine(order, terminology):
         return None
     today = context.today
     contraindicated = [
-        _Seen(d.drug.ingredient, f"{d.drug.name} (ordered now)")
+        Seen(d.drug.ingredient, f"{d.drug.name} (ordered now)")
         for d in context.drafts
         if d.reference != order.reference
         and d.drug is not None
@@ -101,23 +93,23 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
             continue
         # Read from its first day, a course whose day was not recorded ends as early as it can:
         # what is within the washout so read is certainly; ``later`` is what may be.
-        later = _started_later(course, today)
+        later = started_later(course, today)
         if kind == IRREVERSIBLE and course.assumed_end and course.status in _PAUSED_OR_ENDED:
             if (today - course.start).days < config.washout_days:
                 # Ordered inside the washout: whenever it stopped, any dose taken was recent.
-                contraindicated.append(_Seen(course.drug.ingredient, _unknown_stop(course, config)))
+                contraindicated.append(Seen(course.drug.ingredient, _unknown_stop(course, config)))
             elif later.start >= lookback:
                 unknown_stop.append(course)
             continue
         washout = config.washout_days if kind == IRREVERSIBLE else config.reversible_washout_days
-        seen = _within_washout(course, today, washout)
+        seen = within_washout(course, today, washout) or within_hours(course, context.now, washout)
         if seen is not None:
             contraindicated.append(seen)
-        elif later is not course and _within_washout(later, today, washout) is not None:
+        elif later is not course and within_washout(later, today, washout) is not None:
             # Written late enough in its year or month, it ran into the washout: still listed, it
             # may be taken now (linezolid too); stopped, its last dose is to be asked.
             if course.status in LISTED:
-                contraindicated.append(_Seen(course.drug.ingredient, _may_be_current(later, today)))
+                contraindicated.append(Seen(course.drug.ingredient, may_be_current(later, today)))
             elif kind == IRREVERSIBLE:
                 unknown_stop.append(course)
         elif kind == IRREVERSIBLE and course.status in LISTED:
@@ -138,9 +130,7 @@ def _last_dose_unknown(
 ) -> Finding | None:
     """The warning asking for the last dose: named for a stopped order with no stop date if there
     is one (the specification's), else for the list's order whose planned course ended."""
-    on_record = [
-        _Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c, today)})") for c in unknown_stop + course_over
-    ]
+    on_record = [Seen(c.drug.ingredient, f"{c.drug.name} ({_on_record(c, today)})") for c in unknown_stop + course_over]
     if unknown_stop:
         latest = max(unknown_stop, key=lambda c: (c.start_known, c.start))  # a date known says more
         extra = {"ingredient": latest.drug.ingredient, "ordered": when_ordered(latest)}
@@ -162,22 +152,6 @@ def _kind(concepts: frozenset[str]) -> str | None:
     return None
 
 
-def _started_later(course: Course, today: date) -> Course:
-    """The course as if written on the last day its recorded year or month allows (not after
-    today); the course itself when its day was recorded."""
-    return course if course.start_parts == 3 else course.started_on(min(course.start_latest, today))
-
-
-def _may_be_current(later: Course, today: date) -> str:
-    """A listed course whose day was not recorded, written as late as its record allows."""
-    runs = (
-        f"may run to {later.last_day.isoformat()}"
-        if later.last_day >= today
-        else f"may have run to {days_ago(later.last_day, today)}"
-    )
-    return f"{later.drug.name} (listed {status_said(later)}, {when_ordered(later)}: its supply {runs})"
-
-
 def _on_record(course: Course, today: date) -> str:
     """What the record says of a course whose last dose is unknown, each in its own words (a card
     may list a stopped one and a listed one together)."""
@@ -191,7 +165,7 @@ def _on_record(course: Course, today: date) -> str:
         ended = days_ago(course.last_day, today) if exact else ended_on(course)
         return f"{ordered}, still listed {status}; {what_ended(course)} {ended}"
     # Stopped, its day not recorded: from its first day's reading to the latest it allows.
-    later = _started_later(course, today)
+    later = started_later(course, today)
     until = "today" if later.last_day >= today else later.last_day.isoformat()
     days = (course.end - course.start).days
     return f"{ordered}, {status}; {days}-day course: last dose between {course.last_day.isoformat()} and {until}"
@@ -204,42 +178,10 @@ def _unknown_stop(course: Course, config: Config) -> str:
     )
 
 
-def _within_washout(course: Course, today: date, washout_days: int) -> _Seen | None:
-    """The course, described, when it runs today, starts later, or ended inside the washout."""
-    name, ingredient = course.drug.name, course.drug.ingredient
-    if not course.start_known and course.end > today:  # no start date, running today by the record
-        if course.status in LISTED:
-            return _Seen(ingredient, f"{name} ({listed_undated(course.status)})")
-        return _Seen(ingredient, f"{name} ({finished(course, course.last_day, today)})")
-    if course.start > today:
-        return _Seen(ingredient, f"{name} (ordered to start {date_shown(course.start, course.start_parts)})")
-    # Counted from the latest of the end's own date, its UTC day and the site's day: a dose at 23:30
-    # in New York on the 7th was taken on the 8th in UTC, one at 23:00 UTC the next day in Tokyo.
-    last_day = max(course.last_day, course.last_day_latest or course.last_day)
-    ago = (today - last_day).days
-    if ago <= 0 and course.start == today == last_day:
-        return _Seen(ingredient, f"{name} (given today)")
-    if ago <= 0 and course.status in LISTED:  # a renewal's dosing may have begun long before
-        return _Seen(ingredient, f"{name} (listed {status_said(course)}, {when_ordered(course)})")
-    if ago <= 0:  # stopped or completed, its course not over by the record: when it stopped is not said
-        return _Seen(ingredient, f"{name} ({finished(course, last_day, today)})")
-    if ago < washout_days and course.start_known and course.start_parts < 3:  # read from its first day: later
-        days = (course.end - course.start).days
-        earliest = f"{days}-day course, so the last dose no earlier than {days_ago(last_day, today)}"
-        return _Seen(ingredient, f"{name} ({when_ordered(course)}; {earliest})")
-    if ago < washout_days and course.status in LISTED:  # the record says taken: the supply, not
-        return _Seen(
-            ingredient, f"{name} (listed {status_said(course)}, {what_ended(course)} {days_ago(last_day, today)})"
-        )
-    if ago < washout_days:
-        return _Seen(ingredient, f"{name} ({course.status}, {course_end(course, last_day, today)})")
-    return None
-
-
 def _finding(
     order: Order,
     variant: str,
-    seen: list[_Seen],
+    seen: list[Seen],
     config: Config,
     extra: dict[str, str] | None = None,
     reversible: frozenset[str] = frozenset(),
