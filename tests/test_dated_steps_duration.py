@@ -79,3 +79,18 @@ def test_steps_written_in_two_offsets_are_cut_at_one_instant(client: TestClient)
     assert resource["dispenseRequest"]["quantity"]["value"] == 49
     second = resource["dosageInstruction"][1]["timing"]["repeat"]["boundsPeriod"]
     assert second == {"start": "2026-12-14T20:00:00-05:00", "end": "2026-12-21T20:00:00-05:00"}
+
+
+def test_no_limit_is_offered_where_an_open_ended_step_runs_into_a_dated_one(client: TestClient) -> None:
+    """The same draft: whether the open-ended step stops on 12-01, no date says. Cut to 21 days
+    it was counted beside the second step, 96 tablets capped at 90 (the course at three a day
+    takes 63) under a "21 days" label; no update is offered, and the card says why. An open
+    tail after the steps runs on past them: it is still limited, cut on 12-11 (30 + 11 tablets)."""
+    [card] = duration_cards(client, [step(3, "2026-11-21"), step(3, "2026-12-01", "2026-12-20")], 90)
+    assert "suggestions" not in card
+    assert "dated instruction with no end before another one begins" in card["detail"]
+    [card] = duration_cards(client, [step(3, "2026-11-21", "2026-11-30"), step(1, "2026-12-01")], 90)
+    [action] = card["suggestions"][0]["actions"]
+    assert action["resource"]["dispenseRequest"]["quantity"]["value"] == 41
+    ends = [dosage["timing"]["repeat"]["boundsPeriod"]["end"] for dosage in action["resource"]["dosageInstruction"]]
+    assert ends == ["2026-11-30", "2026-12-11"]

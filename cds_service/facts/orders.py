@@ -23,7 +23,7 @@ from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, no
 from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
-from cds_service.facts.together import runs_partly_together
+from cds_service.facts.together import runs_on_into_another, runs_partly_together
 from cds_service.fhir.json import as_list, as_obj, as_str, bundle_resources
 from cds_service.fhir.models import OVER_BUDGET, TOO_LARGE, ModelBudget, problems, read, without_nulls
 from cds_service.fhir.versions import to_r4
@@ -44,6 +44,10 @@ NONPOSITIVE_REASON = "The order gives an amount of zero or less, so no edit to i
 PARTLY_TOGETHER_REASON = (
     "The order's dated instructions overlap on some days only, so no one-click dose change is "
     "offered: edit the order itself."
+)
+RUNS_ON_REASON = (
+    "The order has a dated instruction with no end before another one begins, so whether it stops "
+    "then is not said and no one-click change is offered: edit the order itself."
 )
 LAST_YEAR_REASON = "The order is dated in the year 9999, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
@@ -85,8 +89,10 @@ def no_change_reason(
     without an id can be neither updated nor deleted; an unsound one (rejected by the R4 model)
     cannot be sent back as an update, though it can be removed by its id; a dose change (the 5 mg
     swap, one tablet three times a day in all) of steps that run together on some days only
-    would say one sig of several (``facts.together.runs_partly_together``). ``budget``: what the
-    call may still have the R4 model check (``models.CALL_MODEL_VALUES``)."""
+    would say one sig of several (``facts.together.runs_partly_together``); nor an update (the
+    duration limit) of a dated step with no end before another begins: where it stops, the order
+    does not say (``facts.together.runs_on_into_another``). ``budget``: what the call may still
+    have the R4 model check (``models.CALL_MODEL_VALUES``)."""
     kinds = set(actions)
     if not has_id(order) and kinds & {"update", "delete"}:
         return NO_ID_REASON
@@ -96,6 +102,8 @@ def no_change_reason(
         return WORDS_ONLY_REASON
     if dose_change and runs_partly_together(dosages_of(order.resource)):
         return PARTLY_TOGETHER_REASON
+    if "update" in kinds and runs_on_into_another(dosages_of(order.resource)):
+        return RUNS_ON_REASON
     return None
 
 

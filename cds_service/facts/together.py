@@ -132,6 +132,20 @@ def runs_partly_together(dosages: list[dict[str, Any]]) -> bool:
     return False
 
 
+def runs_on_into_another(dosages: list[dict[str, Any]]) -> bool:
+    """Does a dated step with no end run on into another step's days (one beginning on or after
+    its start, with other dates)? Whether it stops when the next begins, no date says: a limit
+    ending it at the limit counted it beside the next step, 96 tablets of a taper that takes 63
+    in 21 days (capped at the draft's 90, under a "21 days" label). A step with no end after the
+    others (a taper's open tail) runs on past them: its days are said."""
+    spans = dated_days(dosages) if len(dosages) > 1 else None
+    opens = [start for start, last in spans or () if last == date.max]
+    if spans is None or not opens:
+        return False
+    first = min(opens)
+    return any(start >= first and (start, last) != (first, date.max) for start, last in spans)
+
+
 def _last_day(period: dict[str, Any], start: date) -> date:
     """The step's last day; one with no end (or an end before its start) runs on."""
     end = period_last_day(period)
