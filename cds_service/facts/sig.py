@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
@@ -32,10 +31,10 @@ from cds_service.facts.dose import (
     highest,
     per_day_of_step,
     repeat_of,
-    unit_of,
     units_per_day,
 )
 from cds_service.facts.model import Order
+from cds_service.facts.numbers import counted, fmt_number
 from cds_service.facts.reasons import reason_of
 from cds_service.facts.together import step_group
 from cds_service.fhir.coding import on_one_line
@@ -72,39 +71,9 @@ def _dose_varies(dosages: list[dict[str, Any]], doses_mg: list[float | None]) ->
     return False
 
 
-# The units a dispensed count is read in, as a pharmacist names them ("90 tablets", not "90 units").
-_COUNTED = {"tablet": "tablet", "tablets": "tablet", "tab": "tablet", "tabs": "tablet", "tbl": "tablet"}
-_COUNTED |= {"capsule": "capsule", "capsules": "capsule", "pill": "pill", "pills": "pill"}
-
-
-def _counted(value: float, quantity: dict[str, Any]) -> str:
-    """ "90 tablets"; a count with no unit stays "90 units" (what it counts is not said)."""
-    noun = _COUNTED.get(unit_of(quantity), "unit")
-    return f"{fmt_number(value)} {noun}{'' if value == 1 else 's'}"
-
-
 def _finite(number: float | None) -> float | None:
     """Absurd input (1e308 tablets a day) counts as unknown, not as an infinite duration."""
     return number if number is not None and math.isfinite(number) and abs(number) < _PLAUSIBLE else None
-
-
-def fmt_number(number: float) -> str:
-    """A whole number as one; below 0.1, to three significant digits, below a millionth "under
-    0.000001" (no scientific notation: 5e-324 mg read "4.94e-324 mg"); else to two decimals, or the
-    fewest more that do not read as whole, so that a duration just over a limit never reads as the
-    limit itself (504.1 hours: 21.004 days), nor as a number not sent (21.0000000001: "21.01")."""
-    if not math.isfinite(number):  # read as unknown later (``_sensible``); never a 500 here
-        return str(number)
-    if float(number).is_integer():
-        return str(int(number))
-    if abs(number) < 1e-6:
-        return "under 0.000001" if number > 0 else "over -0.000001"
-    if abs(number) < 0.1:  # three significant digits: 1e-6 mg read "0.01 mg" (make fuzz)
-        return format(Decimal(f"{number:.3g}"), "f")
-    places = 2  # one more until the text is not whole: a float that is not has a place that says so
-    while "." not in (text := f"{number:.{places}f}".rstrip("0").rstrip(".")):
-        places += 1
-    return text
 
 
 _Steps = tuple[float, int]
@@ -223,7 +192,7 @@ def _planned_days(
         value = as_num(quantity.get("value"))
         daily = units_per_day() if value is not None and value > 0 else None
         if value is not None and daily and counts_units(quantity):
-            return value / daily * (1 + repeats), f"{_counted(value, quantity)} at {fmt_number(daily)} a day{refills}"
+            return value / daily * (1 + repeats), f"{counted(value, quantity)} at {fmt_number(daily)} a day{refills}"
     # Past the specification's sources: one instruction's count of doses over its doses a day.
     repeat = as_obj(as_obj(dosages[0].get("timing")).get("repeat")) if len(dosages) == 1 else {}
     count = as_num(repeat.get("countMax")) or as_num(repeat.get("count"))
