@@ -82,12 +82,13 @@ def test_a_taper_is_supplied_for_its_days(client: TestClient) -> None:
 
 
 def test_a_taper_with_a_step_of_no_stated_length_keeps_its_supply(client: TestClient) -> None:
-    """Its bounds say 5 days of 15, and 40 tablets are counted for the 30-day supply: the supply
-    stays what they are counted for (the adversarial review of the taper's supply)."""
+    """Its bounds say 5 days of 15, and 30 tablets are counted for the 20-day supply: the supply
+    stays what they are counted for (the adversarial review of the taper's supply). A step with no
+    end leaves the course to the supply (a 30-day one: over the limit, the swap limited too)."""
     request = fixture(TAPER)
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     del draft["dosageInstruction"][1]["timing"]["repeat"]
-    draft["dispenseRequest"] = dispense(60, 30)
+    draft["dispenseRequest"] = dispense(60, 20)
     swapped = swapped_dispense(answered(client, request))
-    assert swapped["quantity"]["value"] == 40
-    assert swapped["expectedSupplyDuration"] == dispense(60, 30)["expectedSupplyDuration"]
+    assert swapped["quantity"]["value"] == 30
+    assert swapped["expectedSupplyDuration"] == dispense(60, 20)["expectedSupplyDuration"]

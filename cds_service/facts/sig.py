@@ -24,7 +24,6 @@ from cds_service.facts.bounds import (
     span_days,
 )
 from cds_service.facts.dose import (
-    DAYS_PER_UNIT,
     counts_units,
     dosages_of,
     dose_of_step,
@@ -36,21 +35,10 @@ from cds_service.facts.dose import (
 from cds_service.facts.model import Order
 from cds_service.facts.numbers import counted, fmt_number
 from cds_service.facts.reasons import reason_of
+from cds_service.facts.steps import days_of, has_open_step, tail_days
 from cds_service.facts.together import step_group
 from cds_service.fhir.coding import on_one_line
-from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of, period_last_day, to_date
-
-
-def days_of(quantity: Any) -> float | None:
-    """A Duration in days (its UCUM code, else its unit's name: "days", "weeks"); None when not one."""
-    quantity = as_obj(quantity)
-    value = as_num(quantity.get("value"))
-    if value is None:
-        return None
-    unit = as_str(quantity.get("unit")) or ""
-    factor = DAYS_PER_UNIT.get(as_str(quantity.get("code")) or "") or DAYS_PER_UNIT.get(unit.lower())
-    return value * factor if factor else None
-
+from cds_service.fhir.json import as_int, as_list, as_num, as_obj, codes_of, period_last_day, to_date
 
 _PLAUSIBLE = 1e6
 
@@ -82,6 +70,10 @@ CoursePlan = tuple[float | None, Span | None, date | None, date | None]
 
 
 PlanInputs = tuple[Any, Any, Any, Any]
+# Asked for only when the bounds do not say how long: the order's units a day (``units_per_day``),
+# its highest administrations a day, and each instruction's units a dosing day (``tail_days``).
+_Rates = tuple[Callable[[], float | None], Callable[[], float | None], Callable[[], list[float | None]]]
+_Planned = tuple[float | None, str | None]  # planned days, and the words saying where from
 
 
 def plan_inputs(request: dict[str, Any]) -> PlanInputs:
@@ -160,6 +152,8 @@ def bounded_days(request: dict[str, Any]) -> float | None:
     dispenses for before its fill, which may be short of the course (a dose range's count read at
     its top dose lasts 10 days of 20)."""
     dosages = dosages_of(request)
+    if has_open_step(dosages):  # a step says no end: the bounds plan no course
+        return None
     days, _ = _bounded_days(dosages, _bounds(dosages, request.get("authoredOn"), period_last_day))
     days = _finite(days)
     return days if days is not None and days > 0 else None
@@ -169,18 +163,29 @@ def _planned_days(
     request: dict[str, Any],
     dosages: list[dict[str, Any]],
     bounds: tuple[Span | None, _Steps | None],
-    units_per_day: Callable[[], float | None],
-    per_day: Callable[[], float | None],
-) -> tuple[float | None, str | None]:
+    rates: _Rates,
+) -> _Planned:
     """Planned duration in days and the words saying where it came from (clinical specification
-    §1), and past its sources, a single instruction's count of doses over its doses a day (a
-    count of 10 once a day is a 10-day course, not "specify a duration"). The rates are asked for
-    only when nothing before says how long. A source saying 0 days, or 0 units, says nothing
-    (EHRs send 0 for a blank): the next one is read; a 0-day supply beside 90 tablets once a day
-    read as no course at all, and no card came."""
+    §1). Where a step of several says no end (``facts.steps``), the bounds do not say how long:
+    the next source does, never shorter than the steps that say their days, and where none says,
+    the course is unknown (a card asks); read from the first step's 5 days alone, 60 tablets that
+    last 50 had no card."""
     days, basis = _bounded_days(dosages, bounds)
-    if days is not None and days > 0:
+    if days is None or days <= 0:
+        return _dispensed_days(request, dosages, rates)
+    if not has_open_step(dosages):
         return days, basis
+    later, said = _dispensed_days(request, dosages, rates)
+    return (days, basis) if later is not None and later < days else (later, said)
+
+
+def _dispensed_days(request: dict[str, Any], dosages: list[dict[str, Any]], rates: _Rates) -> _Planned:
+    """Planned days from §1's sources past the bounds, and past them, a single instruction's count
+    of doses over its doses a day (a count of 10 once a day is a 10-day course, not "specify a
+    duration"). The rates (``_Rates``) are asked for only when nothing before says how long. A
+    source saying 0 days, or 0 units, says nothing (EHRs send 0 for a blank): the next one is
+    read; a 0-day supply beside 90 tablets once a day read as no course at all, and no card came."""
+    units_per_day, per_day, step_daily = rates
     dispense = request.get("dispenseRequest")
     if isinstance(dispense, dict):
         repeats = max(as_int(dispense.get("numberOfRepeatsAllowed")) or 0, 0)
@@ -192,7 +197,13 @@ def _planned_days(
         value = as_num(quantity.get("value"))
         daily = units_per_day() if value is not None and value > 0 else None
         if value is not None and daily and counts_units(quantity):
-            return value / daily * (1 + repeats), f"{counted(value, quantity)} at {fmt_number(daily)} a day{refills}"
+            planned = value / daily * (1 + repeats)
+            tail = tail_days(dosages, value * (1 + repeats), step_daily()) if has_open_step(dosages) else None
+            if tail is not None and tail[0] > planned:  # never shorter than §1's reading
+                used, first, then = map(fmt_number, tail[1:])
+                said = f"{counted(value, quantity)}{refills}: {used} in the first {first} days, then {then} a day"
+                return tail[0], said
+            return planned, f"{counted(value, quantity)} at {fmt_number(daily)} a day{refills}"
     # Past the specification's sources: one instruction's count of doses over its doses a day.
     repeat = as_obj(as_obj(dosages[0].get("timing")).get("repeat")) if len(dosages) == 1 else {}
     count = as_num(repeat.get("countMax")) or as_num(repeat.get("count"))
@@ -200,6 +211,11 @@ def _planned_days(
     if count is None or not rate or rate <= 0:
         return None, None
     return count / rate, f"{fmt_number(count)} doses at {fmt_number(rate)} a day"
+
+
+def _step_daily(units: list[float | None], rates: list[float | None]) -> list[float | None]:
+    """Each instruction's units on a day it is taken, where it says both (``tail_days``)."""
+    return [_finite(u * r) if u is not None and r is not None else None for u, r in zip(units, rates, strict=False)]
 
 
 def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
@@ -219,7 +235,9 @@ def medication_order(
     per_day = _finite(highest(step_per_day))
     daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
     bounds = _bounds(dosages, facts.get("authoredOn"), period_last_day)
-    planned, basis = _sensible(*_planned_days(facts, dosages, bounds, lambda: daily, lambda: per_day))
+    step_units = [units for _, units in doses]
+    rates = (lambda: daily, lambda: per_day, lambda: _step_daily(step_units, step_per_day))
+    planned, basis = _sensible(*_planned_days(facts, dosages, bounds, rates))
     return Order(
         reference=reference,
         resource=resource,
@@ -254,7 +272,11 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
     def rate() -> float | None:
         return _finite(highest(per_day_of_step(d, terminology) for d in dosages))
 
-    planned = _sensible(*_planned_days(facts, dosages, bounds, daily, rate))[0]
+    def step_daily() -> list[float | None]:
+        units = [dose_of_step(dosage, drug)[1] for dosage in dosages]
+        return _step_daily(units, [per_day_of_step(d, terminology) for d in dosages])
+
+    planned = _sensible(*_planned_days(facts, dosages, bounds, (daily, rate, step_daily)))[0]
     return planned, bounds[0], bounds_start(dosages), last_day_taken(dosages, authored, bounds[0])
 
 
