@@ -144,10 +144,21 @@ def test_a_mao_inhibitor_course_ending_in_this_month_or_year_is_taken_now(client
         ("2026-11-08T01:00:00+02:00", True),
         ("2026-11-08T09:00:00+10:00", True),
         ("2026-11-07T23:30:00-05:00", True),
-        ("2026-11-07T23:30:00Z", False),
-        ("2026-11-07T18:00:00-05:00", False),
+        # 14 days back by either date, but 13 days 12 hours and more by the clock (``test_maoi_hours``)
+        ("2026-11-07T23:30:00Z", True),
+        ("2026-11-07T18:00:00-05:00", True),
+        ("2026-11-07T11:00:00Z", False),  # 14 days and an hour
+        ("2026-11-07T05:00:00-05:00", False),  # 14 days and two hours
     ],
-    ids=["athens-small-hours", "sydney-morning", "new-york-evening", "utc-the-day-before", "new-york-afternoon"],
+    ids=[
+        "athens-small-hours",
+        "sydney-morning",
+        "new-york-evening",
+        "utc-the-day-before",
+        "new-york-afternoon",
+        "utc-over-14-days",
+        "new-york-over-14-days",
+    ],
 )
 def test_a_mao_inhibitor_last_taken_in_another_time_zone_counts_from_the_later_day(
     client: TestClient, last_moment: str, fires: bool
@@ -155,7 +166,8 @@ def test_a_mao_inhibitor_last_taken_in_another_time_zone_counts_from_the_later_d
     """The washout counts from the later of the end's own date and its UTC day (today is a UTC
     day): 01:00 in Athens on the 8th is 23:00 UTC on the 7th, 23:30 in New York on the 7th is
     04:30 UTC on the 8th; either way the last dose was under 14 days before some of 2026-11-21.
-    Read as the local date the New York end was 14 days back; read as the UTC day the Athens one."""
+    Read as the local date the New York end was 14 days back; read as the UTC day the Athens one.
+    An end given as a time is also counted by the clock (noon): 14 days and an hour is past it."""
     dosage = [step(bounds=("2026-09-01", last_moment))]
     maoi = course("maoi", PHENELZINE_15, status="stopped", authored="2026-09-01", dosage=dosage)
     cards = cards_for(post(client, hook(history=(maoi,))), "cyclobenzaprine-maoi")
