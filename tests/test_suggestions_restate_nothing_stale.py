@@ -89,7 +89,9 @@ def test_a_draft_whose_words_alone_give_its_dose_or_frequency_is_offered_no_upda
     shown = cards_of(client, request)
     assert updates(client, request) == {}
     assert any(card.get("suggestions") for card in cards_of(client, fixture(HEPATIC)))
-    said = [card for card in shown if "gives its dose or how often only in words" in card["detail"]]
+    said = [
+        card for card in shown if "gives its dose, how often or that it is as needed only in words" in card["detail"]
+    ]
     assert said and all("edit the order itself before signing" in card["detail"] for card in said)
 
 

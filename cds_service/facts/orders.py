@@ -19,7 +19,7 @@ from cds_service.content.notes import BRAND_LEFT_OUT, BRAND_NAME_LEFT_OUT, SUBLI
 from cds_service.content.terminology import Terminology
 from cds_service.content.terminology.names import name_as_read, says_sublingual
 from cds_service.facts.bounds import dated_in_the_last_year
-from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
+from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount, says_as_needed
 from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
@@ -51,8 +51,8 @@ RUNS_ON_REASON = (
 )
 LAST_YEAR_REASON = "The order is dated in the year 9999, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
-    "The order gives its dose or how often only in words, so no one-click change is offered: "
-    "edit the order itself before signing."
+    "The order gives its dose, how often or that it is as needed only in words, so no one-click "
+    "change is offered: edit the order itself before signing."
 )
 # What a card says of a draft the R4 model was not asked to check.
 _NOT_CHECKED = {TOO_LARGE: TOO_LARGE_REASON, OVER_BUDGET: OVER_BUDGET_REASON}
@@ -141,14 +141,15 @@ def _drug_coded(resource: dict[str, Any]) -> tuple[object, ...]:
 
 
 def _words_only(order: Order) -> bool:
-    """Does an instruction with words give its dose or how often in them alone ("Take 1 tablet
-    (10 mg) three times a day")? How often is read as the facts read it (a frequency over its
-    period, a timing code, times of day). An update changes the codes and leaves the words out
-    (``rules.safe_update``): the EHR writes them again from codes that would not say it all."""
+    """Does an instruction with words give its dose, how often, or that it is taken as needed in
+    them alone ("Take 1 tablet (10 mg) three times a day", "1 tab tid prn")? How often is read as
+    the facts read it (a frequency over its period, a timing code, times of day). An update
+    changes the codes and leaves the words out (``rules.safe_update``): the EHR writes them again
+    from codes that would not say it all."""
     dosages = dosages_of(order.resource)
     per_day = order.step_per_day if len(order.step_per_day) == len(dosages) else (None,) * len(dosages)
     return any(
-        words and (rate is None or not coded_dose(d))
+        words and (rate is None or not coded_dose(d) or says_as_needed(d))
         for d, rate in zip(dosages, per_day, strict=True)
         if (words := instruction_words(d))
     )

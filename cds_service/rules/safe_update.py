@@ -83,9 +83,9 @@ def without_stale_words(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def keep_as_needed(dosage: dict[str, Any]) -> None:
-    """An instruction as needed in words alone ("1 tab tid prn spasm", "TID PRN") stays so in its
-    code (``asNeededBoolean``) once an update leaves the words out, or the 5 mg swap a timing
-    code it rewrites to its cap: sent back as three times a day, it was a dose every day."""
+    """An instruction as needed by its timing code's words alone ("TID PRN") stays so in its code
+    (``asNeededBoolean``) once the 5 mg swap rewrites the timing code to its cap: sent back as
+    three times a day, it was a dose every day. (A sig's words alone are no update's: ``facts.orders``.)"""
     if as_needed(dosage) and not any(key.startswith("asNeeded") for key in dosage):
         dosage["asNeededBoolean"] = True
 
