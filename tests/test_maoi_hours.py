@@ -50,4 +50,31 @@ def test_the_card_says_how_long_ago_by_the_clock(make_client: Callable[..., Test
     body = _cards(make_client(clock=NOON), LINEZOLID, "2026-11-20T21:00:00Z")
     [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == MAOI]
     assert card["indicator"] == "critical"
-    assert "2026-11-20 21:00 UTC, 15 hours ago" in card["detail"], card["detail"]
+    assert "2026-11-20 21:00, 15 hours ago" in card["detail"], card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("status", "end", "clock", "said"),
+    [
+        ("active", "2026-11-20T21:00:00Z", NOON, "(active, dosing ended 2026-11-20 21:00, 15 hours ago)"),
+        (
+            "completed",
+            "2026-11-20T23:50:00Z",
+            Clock(datetime(2026, 11, 21, 0, 20, tzinfo=UTC).timestamp()),
+            "(completed, dosing ended 2026-11-20 23:50, under an hour ago)",
+        ),
+    ],
+    ids=["active-15-hours", "half-an-hour"],
+)
+def test_a_course_whose_dosing_ended_hours_ago_is_said_so(
+    make_client: Callable[..., TestClient], status: str, end: str, clock: Clock, said: str
+) -> None:
+    """An active linezolid whose dosing ended 15 hours ago got no card where a completed one did
+    (a review of the diff); half an hour is said as such, not "0 hours"."""
+    request = fixture(LINEZOLID)
+    [prior] = [e["resource"] for e in request["prefetch"]["medications"]["entry"]]
+    prior["status"] = status
+    prior["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = end
+    body = make_client(clock=clock).post(SELECT, json=request).json()
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == MAOI]
+    assert said in card["detail"], card["detail"]

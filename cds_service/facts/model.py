@@ -134,7 +134,7 @@ class StatusesUnread(NamedTuple):
 class PatientContext:
     patient_id: str
     today: date  # the site's day at ``now``
-    now: datetime  # the service's clock: a washout counted in hours reads it
+    now: datetime  # the service's clock, in the site's zone: a washout counted in hours reads it
     orders: tuple[Order, ...]
     drafts: tuple[Order, ...] = ()
     # A birthDate of a year or a month alone leaves the age a year uncertain: the checks for older

@@ -226,7 +226,7 @@ def build_context(
     return PatientContext(
         patient_id=patient_id,
         today=today,
-        now=now,
+        now=now.astimezone(zone),  # the site's clock: a time a card says is the site's
         orders=tuple(orders),
         drafts=tuple(drafts),
         oldest_age=oldest_age,

@@ -72,13 +72,15 @@ def within_hours(course: Course, now: datetime, washout_days: int) -> Seen | Non
     """A course whose end the record gives as a time, ended fewer than the washout's days ago by
     the clock though not by the calendar: linezolid to 21:00 yesterday is 15 hours ago at noon,
     inside its 24 hours, where counted in days (§1: "ended 1 day ago") it was silent (a
-    pharmacist's review). Only ever adds to the days' reading: a time bounds the last dose."""
-    if course.ends_at is None or course.status in LISTED:
+    pharmacist's review). Still listed (active) with its dosing so ended, the same (a review of
+    the diff). Only ever adds to the days' reading: a time bounds the last dose. The time is said
+    where the site is (``now``'s zone), as every date on a card is."""
+    if course.ends_at is None:
         return None
     passed = now - course.ends_at
     if not timedelta(0) < passed < timedelta(days=washout_days):
         return None
     hours = int(passed.total_seconds() // 3600)
     ago = f"{hours} hour{'' if hours == 1 else 's'}" if passed < timedelta(days=2) else f"{passed.days} days"
-    ended = f"{course.ends_at:%Y-%m-%d %H:%M} UTC, {ago} ago"
+    ended = f"{course.ends_at.astimezone(now.tzinfo):%Y-%m-%d %H:%M}, {'under an hour' if hours == 0 else ago} ago"
     return Seen(course.drug.ingredient, f"{course.drug.name} ({course.status}, {what_ended(course)} {ended})")
