@@ -200,13 +200,16 @@ class NameReader:
         its "SL" must fit as the words' own strengths must. Read as matched (``as_matched``: a soft
         hyphen or full-width letters hid a drug), named as written: the card and an update show
         the record's own words."""
-        written, label = label, as_matched(label)
-        found: list[tuple[int, tuple[str, ...]]] = [
-            (m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)
-        ]
-        brands = [(m.start(), self._brands[m.group(1).lower()]) for m in self._brand_words.finditer(label)]
-        found += [(at, brand.ingredients) for at, brand in brands]
-        if not found:
+        written = label
+        for label in as_matched(written):  # the first reading that names a drug
+            found: list[tuple[int, tuple[str, ...]]] = [
+                (m.start(), (m.group(1).lower(),)) for m in self._ingredients.finditer(label)
+            ]
+            brands = [(m.start(), self._brands[m.group(1).lower()]) for m in self._brand_words.finditer(label)]
+            found += [(at, brand.ingredients) for at, brand in brands]
+            if found:
+                break
+        else:
             return None
         # In the order the text names them, each once.
         named = list(dict.fromkeys(i for _, ingredients in sorted(found) for i in ingredients))
@@ -232,7 +235,7 @@ class NameReader:
     def names_brand(self, label: str) -> bool:
         """Does ``label`` name a brand (RxNorm's "Amrix Pill", "15 MG [Amrix]")? A brand's products
         have their release: the words of an order do not change it."""
-        return self._brand_words.search(as_matched(label)) is not None
+        return any(self._brand_words.search(reading) for reading in as_matched(label))
 
     def sublingual_brands(self, labels: Iterable[str]) -> tuple[str, ...]:
         """The sublingual brands ``labels`` name (Tonmya), as the terminology spells them. Asked of
