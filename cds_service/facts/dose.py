@@ -72,33 +72,6 @@ def instruction_words(dosage: dict[str, Any]) -> list[str]:
     return [w for w in (dosage.get("text"), dosage.get("patientInstruction")) if type(w) is str and w.strip()]
 
 
-def as_needed(dosage: dict[str, Any]) -> bool:
-    """Is the instruction taken as needed? As its code says (``asNeededBoolean``; a reason,
-    ``asNeededCodeableConcept``, is one), else its timing code's words ("TID PRN"), which the swap
-    rewrites to its cap: it had labelled, and written, a three-times-a-day-as-needed order as one
-    to take three times a day. The sig's words are not read here: "call your doctor as needed"
-    is no as-needed dose (``says_as_needed``)."""
-    if "asNeededBoolean" in dosage:
-        return dosage["asNeededBoolean"] is True
-    if isinstance(dosage.get("asNeededCodeableConcept"), dict):
-        return True
-    code = as_obj(as_obj(dosage.get("timing")).get("code"))
-    said = [as_str(code.get("text")), *(c.display for c in codes_of(code))]
-    return any(_SAYS_AS_NEEDED.search(" ".join(words.lower().split())) for words in said if words)
-
-
-def says_as_needed(dosage: dict[str, Any]) -> bool:
-    """Do the instruction's words alone say "as needed" or "prn", its codes nothing of it? Whether
-    they mean its dose ("1 tab tid prn spasm") or not ("call your doctor as needed", "do not use
-    prn") no code says: an update, which leaves the words out, is not offered (``facts.orders``)."""
-    if "asNeededBoolean" in dosage or "asNeededCodeableConcept" in dosage or as_needed(dosage):
-        return False
-    return any(_SAYS_AS_NEEDED.search(" ".join(words.lower().split())) for words in instruction_words(dosage))
-
-
-_SAYS_AS_NEEDED = re.compile(r"\b(?:p\.?r\.?n\b|as[- ]needed\b|when needed\b|as required\b)")
-
-
 def coded_dose(dosage: dict[str, Any]) -> bool:
     """Do the instruction's codes give its dose (a quantity or a range, where R4 or STU3 puts it)?"""
     places = [dosage, *(d for d in as_list(dosage.get("doseAndRate")) if isinstance(d, dict))]

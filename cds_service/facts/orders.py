@@ -18,8 +18,9 @@ from typing import Any
 from cds_service.content.notes import BRAND_LEFT_OUT, BRAND_NAME_LEFT_OUT, SUBLINGUAL_LEFT_OUT, WORDS_LEFT_OUT, Note
 from cds_service.content.terminology import Terminology
 from cds_service.content.terminology.names import name_as_read, says_sublingual
+from cds_service.facts.as_needed import says_as_needed
 from cds_service.facts.bounds import dated_in_the_last_year
-from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount, says_as_needed
+from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
 from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import Field
 
 from cds_service.content.terminology import Terminology
-from cds_service.facts.dose import EVERY_HOURS, as_needed, dosages_of, repeat_of, units_per_day
+from cds_service.facts.as_needed import as_needed
+from cds_service.facts.dose import EVERY_HOURS, dosages_of, repeat_of, units_per_day
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.sig import fmt_number

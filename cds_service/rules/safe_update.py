@@ -14,7 +14,8 @@ import math
 from typing import Any
 
 from cds_service.content.terminology.names import name_as_read
-from cds_service.facts.dose import MG_FACTOR, as_needed, counts_units, dosages_of, unit_of
+from cds_service.facts.as_needed import as_needed
+from cds_service.facts.dose import MG_FACTOR, counts_units, dosages_of, unit_of
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
