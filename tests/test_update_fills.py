@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service.facts.orders import UNWRITTEN_LIMIT_REASON
+from cds_service.rules.duration_update import SPLIT_REASON
 from tests.conftest import answered, cards_for, fixture
 
 DRAFT = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
@@ -111,7 +113,6 @@ def step(times: int, days: int | None = None, tablets: float = 1, **more: Any) -
 WEEK_OF_TABLETS = {"value": 21, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
 TABLETS = {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
 ONE_TO_TWO = {"doseRange": {"low": TABLETS, "high": {**TABLETS, "value": 2}}}
-SPLIT_REASON = "The shorter course cannot be split into fills like this order's"
 
 
 MG = {"value": 210, "unit": "mg", "system": UCUM, "code": "mg"}
@@ -171,7 +172,8 @@ def test_instructions_taken_together_are_split_into_fills(client: TestClient) ->
 def test_a_swap_whose_limit_cannot_be_split_into_fills_is_not_offered(client: TestClient) -> None:
     """The older adult's 5 mg swap carries the 21-day limit (§2: suggestions compose); written
     without it, accepting the swap alone would keep the 28 days, and with it, as one fill of 21
-    "for 21 days", a week's tablets. The removal stays; the card says why there is no swap."""
+    "for 21 days", a week's tablets. The removal stays; the card says why there is no swap: its
+    dose change is withheld, not a change of the course's length (that is the duration card's)."""
     request = fixture(OLDER_ADULT_SWAP)
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     week = {"value": 7, "unit": "days", "system": UCUM, "code": "d"}
@@ -183,7 +185,7 @@ def test_a_swap_whose_limit_cannot_be_split_into_fills_is_not_offered(client: Te
     draft["dispenseRequest"]["dispenseInterval"] = {**week, "value": 30}
     (card,) = cards_for(answered(client, request), "cyclobenzaprine-older-adult")
     assert [suggestion["actions"][0]["type"] for suggestion in card["suggestions"]] == ["delete"]
-    assert SPLIT_REASON in card["detail"]
+    assert UNWRITTEN_LIMIT_REASON in card["detail"] and SPLIT_REASON not in card["detail"]
 
 
 # 70 years old, 10 mg three times a day: the older-adult swap and the duration card.

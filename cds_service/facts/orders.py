@@ -55,6 +55,12 @@ WORDS_ONLY_REASON = (
     "The order gives its dose, how often or that it is as needed only in words, so no one-click "
     "change is offered: edit the order itself before signing."
 )
+# A dose change whose other findings' limit (the shorter course) cannot be written into it
+# (``rules.NoChange``): what is withheld is the dose change, not the course's own update.
+UNWRITTEN_LIMIT_REASON = (
+    "The dose change would carry the shorter course, which cannot be written for this order, so "
+    "it is not offered either: edit the order itself."
+)
 # What a card says of a draft the R4 model was not asked to check.
 _NOT_CHECKED = {TOO_LARGE: TOO_LARGE_REASON, OVER_BUDGET: OVER_BUDGET_REASON}
 _ORDERED = ("medicationCodeableConcept", "medicationReference", "code", "codeCodeableConcept", "item")

@@ -23,7 +23,7 @@ from cds_service.content.cards import (
 from cds_service.content.markdown import inert, may_be_active
 from cds_service.content.terminology import Terminology
 from cds_service.facts.medications import MedicationIndex
-from cds_service.facts.orders import no_change_reason, sublingual_left_out, words_left_out
+from cds_service.facts.orders import UNWRITTEN_LIMIT_REASON, no_change_reason, sublingual_left_out, words_left_out
 from cds_service.facts.sig import medication_order
 from cds_service.fhir.json import copy_json
 from cds_service.fhir.models import ModelBudget
@@ -52,8 +52,8 @@ def compose_suggestions(findings: list[Finding]) -> list[Finding]:
         for proposal in finding.proposals:
             try:
                 proposals.append(_composed(finding, proposal, limits))
-            except NoChange as cannot:  # a limit the dose change cannot carry: not offered without it
-                unwritten.append(cannot.reason)
+            except NoChange:  # a limit the dose change cannot carry: not offered without it
+                unwritten.append(UNWRITTEN_LIMIT_REASON)
         composed.append(_offerable(replace(finding, proposals=tuple(proposals)), reasons, budget, unwritten))
     return composed
 
