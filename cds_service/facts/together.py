@@ -30,15 +30,10 @@ def step_group(dosage: dict[str, Any], index: int) -> object:
     return sequence if sequence is not None else ("step", index)
 
 
-def dated_starts(dosages: list[dict[str, Any]]) -> list[date] | None:
-    """Each instruction's first day, where every one dates its start (``boundsPeriod``) and none is
-    in a ``sequence``: such steps are placed by their dates, not one after another. None otherwise."""
-    spans = dated_days(dosages)
-    return None if spans is None else [start for start, _ in spans]
-
-
 def dated_days(dosages: list[dict[str, Any]]) -> list[DatedDays] | None:
-    """Each instruction's first and last day where they are placed by their dates (``dated_starts``)."""
+    """Each instruction's first and last day, where every one dates its start (``boundsPeriod``)
+    and none is in a ``sequence``: such steps are placed by their dates, not one after another.
+    None otherwise."""
     if not dosages or any("sequence" in dosage for dosage in dosages):
         return None
     return _spans(dosages)
@@ -98,7 +93,7 @@ def _in_utc(value: Any) -> Any:
 
 def groups(dosages: list[dict[str, Any]]) -> list[object]:
     """Each instruction's group, those taken together sharing one: steps placed by their dates
-    (``dated_starts``) run together over the same days (morning and evening, ten days each); the
+    (``dated_days``) run together over the same days (morning and evening, ten days each); the
     others by ``sequence``. Steps one after another, or touching on the day one ends and the next
     begins (EHRs end a taper's step so), are a taper's. Steps overlapping only in part are read as
     steps, and a dose change of them is not offered (``runs_partly_together``): sharing the cap
