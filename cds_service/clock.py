@@ -47,7 +47,13 @@ def system_clock() -> datetime:
 def today(clock: Clock, zone: tzinfo = UTC) -> date:
     """The site's day at ``clock``'s instant: the rules' "today", storage's "the same day" and
     analytics' days."""
-    return clock().astimezone(zone).date()
+    return day_at(clock(), zone)
+
+
+def day_at(instant: datetime, zone: tzinfo = UTC) -> date:
+    """The site's day at ``instant``, an instant already read from the clock (the patient's
+    context is read at the one instant the request was evaluated at, not the clock again)."""
+    return instant.astimezone(zone).date()
 
 
 def at_noon(day: date) -> Clock:

@@ -63,7 +63,8 @@ def _read(source: str, limits: BodyLimits) -> object:
 
 def _now(day: date | None, settings: Settings) -> datetime:
     """The clock's instant, or noon of ``day`` where the site is (``--today``): a washout counted
-    in hours reads the time of day, and noon is the pinned clock's of the goldens."""
+    in hours reads the time of day. With the default zone, UTC, that is the goldens' clock
+    (``clock.at_noon``: noon UTC)."""
     if day is None:
         return system_clock()
     return datetime.combine(day, time(12), tzinfo=settings.zone)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
+from cds_service.clock import day_at
 from cds_service.content.terminology import Terminology
 from cds_service.facts.conditions import read_conditions
 from cds_service.facts.courses import read_courses
@@ -201,7 +202,7 @@ def build_context(
     FHIR version; ``unavailable`` the optional keys that could not be had; ``now`` the clock's
     instant, in ``zone`` the site's day (``today``); ``history_days`` how far back the rules read
     finished courses."""
-    today = now.astimezone(zone).date()
+    today = day_at(now, zone)
     # Read as R4 (``to_r4``) where it is read: Conditions and MedicationRequests only once a rule
     # could use them (most of a history is not: ~1 µs an entry saved).
     # The drafts' medication orders as the history names them once read as R4 (a DSTU2
