@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.scenarios import SELECT, scenarios  # noqa: E402
 from cds_service.clock import Clock, at_noon  # noqa: E402
 from cds_service.deps import Runtime, build_runtime  # noqa: E402
-from cds_service.fhir.models import _validate  # noqa: E402
+from cds_service.fhir.models import MODEL_VALUES, _validate, counted_values  # noqa: E402
 from cds_service.observability import JsonFormatter, Metrics  # noqa: E402
 from cds_service.pipeline import evaluate as pipeline  # noqa: E402
 from cds_service.pipeline.knowledge import Knowledge, load_knowledge  # noqa: E402
@@ -99,7 +99,9 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
     stages.time("stored feedback read, kept", lambda i: store.kept_quiet(patient.patient_id))
     draft = call.drafts[0].r4
     stages.time(
-        "draft checked by the R4 model (not kept)", lambda i: _validate(draft), calls=max(stages.calls // 10, 50)
+        "draft checked by the R4 model (not kept)",
+        lambda i: _validate(draft, counted_values(MODEL_VALUES, draft)),
+        calls=max(stages.calls // 10, 50),
     )
     ids = iter(range(10**9))
     cards, issued, *_ = stages.time(

@@ -102,7 +102,9 @@ CALL_MODEL_VALUES = 5000
 OVER_BUDGET = f"the call's drafts over {CALL_MODEL_VALUES:,} JSON values in all: not checked by the R4 model"
 # The rejected fields a log line names: a draft of 2,000 unknown keys was a 109 kB line.
 SHOWN_PROBLEMS = 5
-_checked: dict[bytes, str | None] = {}
+# Each draft's JSON values (as ``counted_values`` counts them) and its ``problems``, by its digest:
+# a draft asked again is neither counted nor checked again.
+_checked: dict[bytes, tuple[int, str | None]] = {}
 _checked_lock = threading.Lock()  # large calls compute in worker threads
 
 
@@ -116,13 +118,13 @@ class ModelBudget:
         self._left = values
         self._charged: set[bytes] = set()
 
-    def takes(self, normalised: dict[str, Any], content: bytes | None) -> bool:
-        """Whether the model may check this draft (``content``: its digest, None when it has
-        none), charging it its values: a draft the call asks again of (another card's update)
-        is charged once; one over ``MODEL_VALUES`` is not checked and costs nothing."""
+    def takes(self, values: int, content: bytes | None) -> bool:
+        """Whether the model may check this draft of ``values`` JSON values (``counted_values``;
+        ``content``: its digest, None when it has none), charging it them: a draft the call asks
+        again of (another card's update) is charged once; one over ``MODEL_VALUES`` is not
+        checked and costs nothing."""
         if content is not None and content in self._charged:
             return True
-        values = counted_values(MODEL_VALUES, normalised)
         if values > MODEL_VALUES:
             return True
         if values > self._left:
@@ -158,30 +160,35 @@ def problems(normalised: dict[str, Any], budget: ModelBudget | None = None) -> s
 
     The model costs ~0.3 ms for a small draft, more than the rest of a small call; clients send
     the same draft again and again (order-select on each selection, then order-sign), so the
-    answer is kept per process for the draft's exact JSON (a digest of it: no data is kept)."""
+    answer is kept per process for the draft's exact JSON (a digest of it: no data is kept), with
+    its count of values: counted once, the budget charged from the count kept."""
     try:
         content: bytes | None = hashlib.blake2b(
             orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS), digest_size=16
         ).digest()
     except TypeError:  # what orjson cannot write (an integer over 64 bits) is checked every time
         content = None
-    if budget is not None and not budget.takes(normalised, content):
+    kept = None
+    if content is not None:
+        with _checked_lock:
+            kept = _checked.get(content)
+    values = kept[0] if kept is not None else counted_values(MODEL_VALUES, normalised)
+    if budget is not None and not budget.takes(values, content):
         return OVER_BUDGET
-    if content is None:
-        return _validate(normalised)
-    with _checked_lock:
-        if content in _checked:
-            return _checked[content]
-    found = _validate(normalised)
-    with _checked_lock:
-        if len(_checked) >= CHECKED_DRAFTS:
-            del _checked[next(iter(_checked))]  # the oldest
-        _checked[content] = found
+    if kept is not None:
+        return kept[1]
+    found = _validate(normalised, values)
+    if content is not None:
+        with _checked_lock:
+            if len(_checked) >= CHECKED_DRAFTS:
+                del _checked[next(iter(_checked))]  # the oldest
+            _checked[content] = (values, found)
     return found
 
 
-def _validate(normalised: dict[str, Any]) -> str | None:
-    if more_values_than(MODEL_VALUES, normalised):
+def _validate(normalised: dict[str, Any], values: int) -> str | None:
+    """The model's answer for a draft of ``values`` JSON values (``counted_values``)."""
+    if values > MODEL_VALUES:
         return TOO_LARGE
     try:
         model = model_for(str(normalised.get("resourceType")))
