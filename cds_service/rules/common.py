@@ -14,7 +14,7 @@ from cds_service.facts.as_needed import as_needed
 from cds_service.facts.dose import EVERY_HOURS, dosages_of, repeat_of, units_per_day
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.sig import fmt_number
+from cds_service.facts.numbers import fmt_number
 from cds_service.facts.together import weekdays
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, copy_json

@@ -25,7 +25,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.dose import dosages_of, dose_of_step, per_day_of_step
 from cds_service.facts.history import LISTED, Course
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.sig import fmt_number
+from cds_service.facts.numbers import fmt_number
 from cds_service.fhir.versions import to_r4
 from cds_service.rules import NO_CHANGE, Finding, NoChange, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update

@@ -10,7 +10,8 @@ from typing import Any
 
 from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, running_groups, unit_of
 from cds_service.facts.model import Order
-from cds_service.facts.sig import bounded_days, days_of, step_days
+from cds_service.facts.sig import bounded_days, step_days
+from cds_service.facts.steps import days_of
 from cds_service.facts.together import DatedDays, bounds_period, dated_days, dosing_days, own_last_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date

@@ -10,7 +10,8 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.facts.dose import counts_units, dosages_of, units_per_day
 from cds_service.facts.model import Order
-from cds_service.facts.sig import bounded_days, days_of
+from cds_service.facts.sig import bounded_days
+from cds_service.facts.steps import days_of
 from cds_service.facts.together import dosing_days, groups, week_share
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
