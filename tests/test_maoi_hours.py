@@ -6,18 +6,17 @@ read as §1 counts it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, Clock, fixture, rule_ids
+from tests.conftest import NOON, SELECT, Clock, fixture, rule_ids
 
 MAOI = "cyclobenzaprine-maoi"
-# Linezolid's dosing period ends 2026-11-21, the fixtures' day; phenelzine's 2026-11-08.
+# Linezolid's dosing period ends 2026-11-21, the fixtures' day (the tests' clock: noon UTC of it,
+# conftest's NOON); phenelzine's 2026-11-08.
 LINEZOLID = "cyclobenzaprine-maoi/fires-linezolid-last-day-today-v2-24-hour-washout.json"
 PHENELZINE = "cyclobenzaprine-maoi/fires-maoi-last-day-13-days-ago-v2-inclusive-end.json"
-NOON = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC).timestamp())
 
 
 def _cards(client: TestClient, course: str, end: str) -> dict[str, object]:
@@ -42,12 +41,12 @@ def _cards(client: TestClient, course: str, end: str) -> dict[str, object]:
 def test_a_washout_is_counted_in_hours_from_an_end_given_as_a_time(
     make_client: Callable[..., TestClient], course: str, end: str, fires: bool
 ) -> None:
-    client = make_client(clock=NOON)
+    client = make_client(clock=Clock(NOON))
     assert (MAOI in rule_ids(_cards(client, course, end))) is fires
 
 
 def test_the_card_says_how_long_ago_by_the_clock(make_client: Callable[..., TestClient]) -> None:
-    body = _cards(make_client(clock=NOON), LINEZOLID, "2026-11-20T21:00:00Z")
+    body = _cards(make_client(clock=Clock(NOON)), LINEZOLID, "2026-11-20T21:00:00Z")
     [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == MAOI]
     assert card["indicator"] == "critical"
     assert "2026-11-20 21:00, 15 hours ago" in card["detail"], card["detail"]
