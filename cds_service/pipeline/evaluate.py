@@ -15,8 +15,8 @@ large call must not stop the process answering its probes and other calls (issue
 stalled 32 s). A small call computes where it is (``inline``): three hops to a thread and back
 cost more than its whole computation (issue 17).
 
-The stages (``read_request``, ``patient_data``, ``assess``, ``answer``) are public, and keep their
-names and arguments: the benchmarks time each one by name (``bench/timed.py``, ``bench/then_and_now.py``).
+The stages (``read_request``, ``patient_data``, ``assess``, ``answer``) are public, timed by name (``bench/timed.py``);
+``bench/then_and_now.py`` also times earlier commits' ``_read``, ``_assess`` (given the day, not ``now``), ``_answer``.
 """
 
 from __future__ import annotations
