@@ -55,11 +55,11 @@ def test_the_card_says_how_long_ago_by_the_clock(make_client: Callable[..., Test
 @pytest.mark.parametrize(
     ("status", "end", "clock", "said"),
     [
-        ("active", "2026-11-20T21:00:00Z", NOON, "(active, dosing ended 2026-11-20 21:00, 15 hours ago)"),
+        ("active", "2026-11-20T21:00:00Z", Clock(NOON), "(active, dosing ended 2026-11-20 21:00, 15 hours ago)"),
         (
             "completed",
             "2026-11-20T23:50:00Z",
-            Clock(datetime(2026, 11, 21, 0, 20, tzinfo=UTC).timestamp()),
+            Clock(NOON - 11 * 3600 - 40 * 60),  # 00:20 UTC
             "(completed, dosing ended 2026-11-20 23:50, under an hour ago)",
         ),
     ],
