@@ -94,3 +94,35 @@ def test_no_limit_is_offered_where_an_open_ended_step_runs_into_a_dated_one(clie
     assert action["resource"]["dispenseRequest"]["quantity"]["value"] == 41
     ends = [dosage["timing"]["repeat"]["boundsPeriod"]["end"] for dosage in action["resource"]["dosageInstruction"]]
     assert ends == ["2026-11-30", "2026-12-11"]
+
+
+def test_a_step_within_the_limit_keeps_its_period_as_written(client: TestClient) -> None:
+    """Three a day from 08:00 UTC on 11-21 to 04:00 UTC on 12-01, then one a day to 12-16, both
+    written at a time of day (the first ending at the very instant the second begins): only the
+    second is cut, to 12-11. The first, within the limit, had been sent back ending 08:00 on
+    12-02, a day at three a day running into the second step's days."""
+    taper = [
+        step(3, "2026-11-21T08:00:00Z", "2026-12-01T04:00:00Z"),
+        step(1, "2026-12-01T04:00:00Z", "2026-12-16T04:00:00Z"),
+    ]
+    [card] = duration_cards(client, taper, 60)
+    resource = limited(card)
+    periods = [d["timing"]["repeat"]["boundsPeriod"] for d in resource["dosageInstruction"]]
+    assert periods == [
+        {"start": "2026-11-21T08:00:00Z", "end": "2026-12-01T04:00:00Z"},
+        {"start": "2026-12-01T04:00:00Z", "end": "2026-12-12T04:00:00Z"},
+    ]
+    assert resource["dispenseRequest"]["quantity"]["value"] == 41
+
+
+def test_a_step_in_another_offset_within_the_limit_keeps_its_period_as_written(client: TestClient) -> None:
+    """Three a day from 08:00 to 20:00 on 11-30 in New York, then one a day from 08:00 UTC on 12-01
+    to 12-15: the first, within the limit, is kept as written; it had been sent back ending 08:00
+    on 12-02 in New York."""
+    taper = [
+        step(3, "2026-11-21T08:00:00-05:00", "2026-11-30T20:00:00-05:00"),
+        step(1, "2026-12-01T08:00:00Z", "2026-12-15T20:00:00Z"),
+    ]
+    [card] = duration_cards(client, taper, 60)
+    first = limited(card)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+    assert first == {"start": "2026-11-21T08:00:00-05:00", "end": "2026-11-30T20:00:00-05:00"}

@@ -223,10 +223,19 @@ def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) ->
     # Each step's days to its own last day (``own_last_days``): a day two share is counted once.
     for dosage, (start, end), own in sorted(zip(steps, dated, own_last_days(dated), strict=True), key=_start):
         if start <= cutoff:
-            period = bounds_period(dosage)
             counted = (min(own, cutoff) - start).days + 1
-            kept.append((dosage, counted, {"start": period["start"], "end": _end_as(period, start, min(end, cutoff))}))
+            kept.append((dosage, counted, _kept_period(bounds_period(dosage), start, end, cutoff)))
     return kept
+
+
+def _kept_period(period: dict[str, Any], start: date, end: date, cutoff: date) -> dict[str, Any]:
+    """A kept step's period: as written where its last day is within the limit, a new end only
+    where the limit cuts it. Rewritten at its start's time of day, a step ending 12-01T04:00Z
+    after a start at 08:00 was sent back ending 12-02T08:00Z, a day at three a day more, into
+    the next step's days: the update never lengthens a step."""
+    if end <= cutoff:
+        return copy_json(period)
+    return {"start": period["start"], "end": _end_as(period, start, cutoff)}
 
 
 def _start(step: tuple[dict[str, Any], DatedDays, date]) -> date:
