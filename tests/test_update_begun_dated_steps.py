@@ -74,3 +74,19 @@ def test_steps_begun_before_it_was_written_on_other_days_get_no_update_and_the_c
     card = duration_card(client, [dated(-50, -20), dated(1, 30)])
     assert "suggestions" not in card
     assert "The order's dated instructions began before it was written" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "dosages",
+    [[dated(-20, 9, times=3)], [dated(-20, 7, when="MORN"), dated(-20, 7, when="HS")]],
+    ids=["one-instruction", "morning-and-bedtime"],
+)
+def test_a_course_begun_before_it_was_written_that_ends_sooner_than_the_limit_gets_no_update(
+    client: TestClient, dosages: list[dict[str, Any]]
+) -> None:
+    """From 20 days before it was written to 9 (or 7) days after: 21 days from then ran past the
+    draft's own last day, a course lengthened under a "Limit to 21 days" label. No update is
+    offered, and the card says why."""
+    card = duration_card(client, dosages)
+    assert "suggestions" not in card
+    assert "began before it was written and end sooner than the limit" in card["detail"]

@@ -12,7 +12,7 @@ from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, runnin
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, step_days
 from cds_service.facts.steps import days_of
-from cds_service.facts.together import DatedDays, bounds_period, dated_days, dosing_days, own_last_days
+from cds_service.facts.together import bounds_period, dated_days, dosing_days, own_last_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules import NoChange
@@ -35,6 +35,10 @@ SPLIT_REASON = (
 BEGUN_REASON = (
     "The order's dated instructions began before it was written, not all over the same days, so "
     "no one-click change of its length is offered: edit the order itself."
+)
+ENDS_REASON = (
+    "The order's dated instructions began before it was written and end sooner than the limit "
+    "counted from then, so no one-click change of its length is offered: edit the order itself."
 )
 
 
@@ -202,15 +206,18 @@ def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) ->
     ``boundsDuration``: never an order already over). So are several that began before it was
     written over the same days (morning and bedtime since last month): cut by date, they had kept
     the 21 days from their start, all past. Begun before it, on different days, they are offered
-    no update (``BEGUN_REASON``): which step is taken now, and for how long, no date cut says."""
+    no update (``BEGUN_REASON``): which step is taken now, and for how long, no date cut says.
+    Begun before it and ending sooner than the limit from then, no update (``ENDS_REASON``)."""
     dated = dated_days(steps)
     if dated is None:
         return None
+    first = min(start for start, _ in dated)
+    if first < written and len(set(dated)) == 1 and (dated[0][1] - written).days < limit_days - 1:
+        raise NoChange(ENDS_REASON)  # 11-01..11-30 written 11-21 had been given 21 days from then
     if len(steps) == 1:
         begins, ends = dated[0][0], period_last_day(bounds_period(steps[0]))
         if begins <= written or (ends is not None and ends < begins):
             return None
-    first = min(start for start, _ in dated)
     if len(steps) > 1 and first < written:
         if len(set(dated)) == 1:
             return None
@@ -221,10 +228,10 @@ def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) ->
         cutoff = date.max
     kept: list[_Kept] = []
     # Each step's days to its own last day (``own_last_days``): a day two share is counted once.
-    for dosage, (start, end), own in sorted(zip(steps, dated, own_last_days(dated), strict=True), key=_start):
+    for step, (start, end), own in sorted(zip(steps, dated, own_last_days(dated), strict=True), key=lambda s: s[1][0]):
         if start <= cutoff:
             counted = (min(own, cutoff) - start).days + 1
-            kept.append((dosage, counted, _kept_period(bounds_period(dosage), start, end, cutoff)))
+            kept.append((step, counted, _kept_period(bounds_period(step), start, end, cutoff)))
     return kept
 
 
@@ -236,10 +243,6 @@ def _kept_period(period: dict[str, Any], start: date, end: date, cutoff: date) -
     if end <= cutoff:
         return copy_json(period)
     return {"start": period["start"], "end": _end_as(period, start, cutoff)}
-
-
-def _start(step: tuple[dict[str, Any], DatedDays, date]) -> date:
-    return step[1][0]
 
 
 def _end_as(period: dict[str, Any], first: date, last: date) -> str:
