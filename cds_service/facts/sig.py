@@ -35,7 +35,7 @@ from cds_service.facts.dose import (
 from cds_service.facts.model import Order
 from cds_service.facts.numbers import counted, fmt_number
 from cds_service.facts.reasons import reason_of
-from cds_service.facts.steps import days_of, has_open_step, tail_days
+from cds_service.facts.steps import days_of, has_open_step, in_units, tail_days
 from cds_service.facts.together import step_group
 from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, codes_of, period_last_day, to_date
@@ -237,7 +237,7 @@ def medication_order(
     bounds = _bounds(dosages, facts.get("authoredOn"), period_last_day)
     step_units = [units for _, units in doses]
     rates = (lambda: daily, lambda: per_day, lambda: _step_daily(step_units, step_per_day))
-    planned, basis = _sensible(*_planned_days(facts, dosages, bounds, rates))
+    planned, basis = _sensible(*_planned_days(in_units(facts, drug), dosages, bounds, rates))
     return Order(
         reference=reference,
         resource=resource,
@@ -276,7 +276,7 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
         units = [dose_of_step(dosage, drug)[1] for dosage in dosages]
         return _step_daily(units, [per_day_of_step(d, terminology) for d in dosages])
 
-    planned = _sensible(*_planned_days(facts, dosages, bounds, (daily, rate, step_daily)))[0]
+    planned = _sensible(*_planned_days(in_units(facts, drug), dosages, bounds, (daily, rate, step_daily)))[0]
     return planned, bounds[0], bounds_start(dosages), last_day_taken(dosages, authored, bounds[0])
 
 

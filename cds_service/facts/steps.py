@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cds_service.facts.dose import DAYS_PER_UNIT, repeat_of, running_groups
+from cds_service.content.terminology import Drug
+from cds_service.facts.dose import DAYS_PER_UNIT, MG_FACTOR, repeat_of, running_groups, unit_of
 from cds_service.facts.together import week_share
 from cds_service.fhir.json import as_num, as_obj, as_str, period_last_day
 
@@ -30,6 +31,20 @@ def days_of(quantity: Any) -> float | None:
     unit = as_str(quantity.get("unit")) or ""
     factor = DAYS_PER_UNIT.get(as_str(quantity.get("code")) or "") or DAYS_PER_UNIT.get(unit.lower())
     return value * factor if factor else None
+
+
+def in_units(request: dict[str, Any], drug: Drug | None) -> dict[str, Any]:
+    """``request`` with a dispensed mass of a drug of known strength as the units that make it
+    (300 mg of the 10 mg tablet: 30 tablets), which §1's "quantity ÷ units per day" divides, as
+    ``rules.safe_update.dispensed_at_most`` reads it. Read as no count, a 10-day order was of
+    unknown length, and the card's update wrote 21 days. The strength unknown, it is as sent."""
+    dispense = as_obj(request.get("dispenseRequest"))
+    quantity = as_obj(dispense.get("quantity"))
+    value, factor = as_num(quantity.get("value")), MG_FACTOR.get(unit_of(quantity))
+    if value is None or not factor or drug is None or not drug.strength_mg:
+        return request  # nearly every order: a count of tablets
+    units = {"value": value * factor / drug.strength_mg, "unit": drug.dose_form or "tablet"}
+    return {**request, "dispenseRequest": {**dispense, "quantity": units}}
 
 
 def _duration(dosage: dict[str, Any]) -> float | None:
