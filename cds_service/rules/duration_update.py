@@ -160,8 +160,7 @@ def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
 
 
 def _counted_as(quantity: dict[str, Any]) -> str:
-    """A quantity's unit as the course counts it: "TAB", "{tbl}" and the dose's "{pill}" are one
-    count of units (``COUNT_UNITS``), as ``_unit_of`` counts the course."""
+    """A quantity's unit as the course counts it: "TAB", "{tbl}" and "{pill}" are one (``_unit_of``)."""
     return "count" if counts_units(quantity) else unit_of(quantity)
 
 
