@@ -33,17 +33,25 @@ def days_of(quantity: Any) -> float | None:
     return value * factor if factor else None
 
 
-def in_units(request: dict[str, Any], drug: Drug | None) -> dict[str, Any]:
-    """``request`` with a dispensed mass of a drug of known strength as the units that make it
-    (300 mg of the 10 mg tablet: 30 tablets), which §1's "quantity ÷ units per day" divides, as
-    ``rules.safe_update.dispensed_at_most`` reads it. Read as no count, a 10-day order was of
-    unknown length, and the card's update wrote 21 days. The strength unknown, it is as sent."""
-    dispense = as_obj(request.get("dispenseRequest"))
-    quantity = as_obj(dispense.get("quantity"))
+def tablets_in(quantity: dict[str, Any], drug: Drug | None) -> float | None:
+    """The units a dispensed mass makes of ``drug``'s strength (300 mg of the 10 mg tablet: 30);
+    None for no mass (nearly every order: a count of tablets) or a strength unknown. The course's
+    days (``in_units``) and an update's cap (``rules.safe_update.dispensed_at_most``) read it."""
     value, factor = as_num(quantity.get("value")), MG_FACTOR.get(unit_of(quantity))
     if value is None or not factor or drug is None or not drug.strength_mg:
-        return request  # nearly every order: a count of tablets
-    units = {"value": value * factor / drug.strength_mg, "unit": drug.dose_form or "tablet"}
+        return None
+    return value * factor / drug.strength_mg
+
+
+def in_units(request: dict[str, Any], drug: Drug | None) -> dict[str, Any]:
+    """``request`` with a dispensed mass as the units that make it (``tablets_in``), which §1's
+    "quantity ÷ units per day" divides. Read as no count, a 10-day order was of unknown length,
+    and the card's update wrote 21 days. The strength unknown, it is as sent."""
+    dispense = as_obj(request.get("dispenseRequest"))
+    tablets = tablets_in(as_obj(dispense.get("quantity")), drug)
+    if tablets is None:
+        return request
+    units = {"value": tablets, "unit": drug.dose_form if drug and drug.dose_form else "tablet"}
     return {**request, "dispenseRequest": {**dispense, "quantity": units}}
 
 

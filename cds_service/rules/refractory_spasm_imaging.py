@@ -118,12 +118,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         # otherwise (LOINC, words alone) is not seen, so the card says no more than that.
         status = f"No lumbar MRI or CT from the last {limits.imaging_lookback_days} days was found in the record."
 
-    lasted = span_said(certain, days)
+    lasted, weeks = span_said(certain, days), _span(certain // 7, days // 7)
     facts = {
         # The summary's: weeks, as the specification words it, until weeks no longer read at a
         # glance ("for 413 weeks" was an 8-year back pain); then months or years, as the detail.
-        "span": f"{_span(certain // 7, days // 7)} weeks" if days < WEEKS_SAID_DAYS else lasted,
-        "weeks": _span(certain // 7, days // 7),  # kept for a site's reworded summary
+        "span": f"{weeks} weeks" if days < WEEKS_SAID_DAYS else lasted,
+        "weeks": weeks,  # kept for a site's reworded summary
         "lasted": lasted,
         "onset": date_shown(context.symptom_onset, context.symptom_onset_parts),
         "triggers": "\n".join(triggers),

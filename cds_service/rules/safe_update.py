@@ -15,9 +15,10 @@ from typing import Any
 
 from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.as_needed import as_needed
-from cds_service.facts.dose import MG_FACTOR, counts_units, dosages_of, unit_of
+from cds_service.facts.dose import counts_units, dosages_of
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
+from cds_service.facts.steps import tablets_in
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 
 
@@ -43,11 +44,8 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any]) -> float | None:
     strength that make it (21 of 10 mg). Compared as bare numbers, 63 tablets passed under 210 mg:
     630 mg at once, three times the draft's (a fixer's find)."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
-    value = as_num(ordered.get("value"))
-    factor, strength = MG_FACTOR.get(unit_of(ordered)), order.drug.strength_mg if order.drug else None
-    if value is not None and factor and strength and counts_units(quantity):
-        return value * factor / strength
-    return value
+    tablets = tablets_in(ordered, order.drug) if counts_units(quantity) else None
+    return as_num(ordered.get("value")) if tablets is None else tablets
 
 
 def named_as_read(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
