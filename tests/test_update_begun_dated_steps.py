@@ -89,4 +89,4 @@ def test_a_course_begun_before_it_was_written_that_ends_sooner_than_the_limit_ge
     offered, and the card says why."""
     card = duration_card(client, dosages)
     assert "suggestions" not in card
-    assert "began before it was written and end sooner than the limit" in card["detail"]
+    assert "began before it was written and end before a shortened course" in card["detail"]

@@ -37,8 +37,8 @@ BEGUN_REASON = (
     "no one-click change of its length is offered: edit the order itself."
 )
 ENDS_REASON = (
-    "The order's dated instructions began before it was written and end sooner than the limit "
-    "counted from then, so no one-click change of its length is offered: edit the order itself."
+    "The order's dated instructions began before it was written and end before a shortened course "
+    "from today would, so no one-click change of its length is offered: edit the order itself."
 )
 
 
