@@ -241,7 +241,10 @@ def test_any_text_in_feedback_is_stored(
 ) -> None:
     """Whatever characters valid JSON carries (NUL and control characters included), each item is
     stored, never a 5xx."""
-    client = _clients.setdefault(database_url, make_client(database_url=database_url))
+    # One app for every example: ``setdefault(url, make_client(...))`` made one per example (its
+    # argument is evaluated first), 26 apps' pools open at once, and PostgreSQL refused clients.
+    if (client := _clients.get(database_url)) is None:
+        client = _clients[database_url] = make_client(database_url=database_url)
     # Each example a card of its own: one that says something else of a stored moment is refused.
     card_id += f"#{next(_examples)}"
     item = _overridden(card_id, 7, reason={"code": code, "system": code}, userComment=comment or None)
