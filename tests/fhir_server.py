@@ -98,8 +98,10 @@ class FhirTestServer:
     page_size: int = 50  # what a page holds at most (``_count`` may ask for fewer)
     page_sizes: dict[str, int] = field(default_factory=dict)  # by resource type, where not ``page_size``
     delay: float = 0.0
-    # The resource types whose answers take ``delay`` (none named: every answer).
+    # The resource types whose answers take ``delay`` (none named here or below: every answer).
     slow: set[str] = field(default_factory=set)
+    # Resource types whose searches' later pages (``_page`` over 0) take ``delay``, the first answered at once.
+    slow_later_pages: set[str] = field(default_factory=set)
     fail_status: int | None = None
     # Resource types whose reads and searches fail with 500.
     fail_for: set[str] = field(default_factory=set)
@@ -176,7 +178,9 @@ class FhirTestServer:
         self.seen.append(Seen(path, headers))
         url = urlsplit(path)
         parts = url.path.removeprefix("/fhir/").split("/")
-        if self.delay and (not self.slow or parts[0] in self.slow):
+        every = not (self.slow or self.slow_later_pages)
+        later = parse_qs(url.query).get("_page", ["0"])[0] != "0"
+        if self.delay and (every or parts[0] in self.slow or (later and parts[0] in self.slow_later_pages)):
             time.sleep(self.delay)
         if self.fail_status:
             return self.fail_status, {

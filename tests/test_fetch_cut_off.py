@@ -20,10 +20,11 @@ from fastapi.testclient import TestClient
 
 from cds_service.pipeline import fhir_pages
 from cds_service.security.outbound import OutboundError
-from tests.conftest import SELECT, cards_for, fetching_request
+from tests.conftest import SELECT, cards_for, fetching_request, fixture, rule_ids
 from tests.fhir_server import FhirTestServer
 
 real_get_json = fhir_pages.get_json
+PHENELZINE = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
 
 
 async def _timing_out(http: Any, url: str, **options: Any) -> dict[str, Any]:
@@ -52,3 +53,35 @@ def test_a_fetch_cut_off_at_the_deadline_leaves_no_unretrieved_task(
     gc.collect()
     assert "never retrieved" not in caplog.text
     assert "prefetch imaging: fetching it failed" in caplog.text
+
+
+def test_a_later_page_cut_off_at_the_deadline_is_cancelled_and_the_pages_read_kept(
+    client: TestClient, fhir_server: FhirTestServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Page 1 of the orders read, page 2 still running at the deadline: the call answers from page
+    1 (it was a 412), and page 2's request is cancelled, not left running after the call, its end
+    retrieved."""
+    phenelzine = fixture(PHENELZINE)["prefetch"]["medications"]["entry"][0]["resource"]
+    fhir_server.add(phenelzine, {**phenelzine, "id": "maoi-2"})
+    fhir_server.page_sizes["MedicationRequest"] = 1
+    cancelled: list[bool] = []
+
+    async def later_page_hangs(http: Any, url: str, **options: Any) -> dict[str, Any]:
+        if "/MedicationRequest?" not in url or "_page=" not in url:
+            return await real_get_json(http, url, **options)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise OutboundError("TimeoutError") from None  # as aiohttp ends it (above)
+        raise AssertionError("not cut off")
+
+    monkeypatch.setattr(fhir_pages, "get_json", later_page_hangs)
+    response = client.post(SELECT, json=fetching_request(fhir_server.base))
+    assert response.status_code == 200, response.text
+    assert "cyclobenzaprine-maoi" in rule_ids(response.json())
+    assert response.json()["cards"][-1]["source"]["topic"]["code"] == "partial-history"
+    client.get("/healthz")  # a turn of the app's loop, for the cut-off page to end
+    gc.collect()
+    assert cancelled == [True]
+    assert "never retrieved" not in caplog.text

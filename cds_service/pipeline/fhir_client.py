@@ -96,6 +96,10 @@ class FhirClient:
         request sent (its ``next`` links) by the same rules as a page fetched."""
         return await self._pages.read(first, url, key=key, search_type=search_type)
 
+    def read_so_far(self, key: str) -> list[dict[str, Any]] | None:
+        """``Pages.read_so_far``: what a key still being read at the deadline has read."""
+        return self._pages.read_so_far(key)
+
     async def facts(self, *, fresh: bool = False) -> tuple[ServerFacts, bool]:
         """The server's facts, read once per call (``fresh``: once more, past the cache)."""
         if self._facts is None or (fresh and not self._refreshed):
@@ -121,6 +125,7 @@ class FhirClient:
             found = None  # the remembered statement may be out of date: read again below
         if found is None and cached and _asked(key, patient_id, facts):
             self._versions.forget(self._base)
+            self._pages.forget(key.name)
             facts, _ = await self.facts(fresh=True)
             found = await self._in_version(key, patient_id, facts)
         if found is None:

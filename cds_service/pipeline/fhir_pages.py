@@ -9,6 +9,7 @@ the request sent is read on, page by page, by the very same rules as the pages f
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.errors import shown
@@ -43,6 +44,13 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(eq=False)
+class _Search:
+    """One search of a key, as far as it has read: ``resources`` None until its first page is in."""
+
+    resources: list[dict[str, Any]] | None = None
+
+
 class Pages:
     """One call's reading of one server's answers, with that call's headers and limits."""
 
@@ -54,6 +62,8 @@ class Pages:
         self._max_bytes = max_bytes
         # The keys of this call read in part (a page limit, a next link off the server or failing).
         self.partial: set[str] = set()
+        # Each key's searches, as far as each has read (``read_so_far``).
+        self._searches: dict[str, list[_Search]] = {}
 
     async def _get(self, url: str, search_type: str | None = None) -> dict[str, Any]:
         try:
@@ -83,14 +93,29 @@ class Pages:
 
         ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
         (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
+        The search is held in ``key``'s reading as it goes, so that a key cut off at the call's
+        deadline on a later page keeps what it read (``read_so_far``); one that fails is no part of it.
         """
-        # A query asked without a search type is a read (``FhirClient._search``).
-        page = (
-            first
-            if first is not None
-            else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
-        )
-        resources = _resources(page)
+        search = _Search()
+        self._searches.setdefault(key, []).append(search)
+        try:
+            # A query asked without a search type is a read (``FhirClient._search``).
+            page = (
+                first
+                if first is not None
+                else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
+            )
+            resources = search.resources = _resources(page)
+            await self._read_on(page, resources, key)
+        except Exception:
+            if search in (searches := self._searches.get(key, [])):
+                searches.remove(search)
+            raise
+        return resources
+
+    async def _read_on(self, page: dict[str, Any], resources: list[dict[str, Any]], key: str) -> None:
+        """The pages after ``page``, into ``resources`` a whole page at a time (what a cut-off key
+        keeps is never half a page); a next page that fails ends the search, read in part."""
         for _ in range(self._max_pages - 1):
             link = next_link(page) if page.get("resourceType") == "Bundle" else None
             if link is None:
@@ -112,7 +137,21 @@ class Pages:
                     "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
                 )
                 self.partial.add(key)
-        return resources
+
+    def read_so_far(self, key: str) -> list[dict[str, Any]] | None:
+        """What ``key``'s searches have read by now, when each has its first page in: a key cut off
+        at the deadline on a later page is read in part, as one whose later page failed (it was
+        a 412, page 1 and its critical cards lost). None while a first page is still awaited (or
+        no search was asked yet): what the key holds is not known, and it stays not had."""
+        searches = self._searches.get(key)
+        if not searches or any(search.resources is None for search in searches):
+            return None
+        return [resource for search in searches for resource in search.resources or ()]
+
+    def forget(self, key: str) -> None:
+        """``key`` asked anew (its server's statement read again): what its first asking read is
+        no part of the answer, and searches of it still running are not counted twice."""
+        self._searches.pop(key, None)
 
 
 def _resources(page: dict[str, Any]) -> list[dict[str, Any]]:

@@ -42,8 +42,8 @@ class PatientData:
     resources: dict[str, list[dict[str, Any]]]
     # Keys with no data, each with why (said in the 412 answer when the key is required).
     unavailable: dict[str, str] = field(default_factory=dict)
-    # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server or
-    # failing, or none to read them from). The cards then say that checks may be incomplete.
+    # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server,
+    # failing or late, or none to read them from). The cards then say checks may be incomplete.
     partial: frozenset[str] = frozenset()
     # Unavailable keys that failed (a fetch, or the client's own: an OperationOutcome sent), not
     # merely left out of a request with no fhirServer: the clinician is told of a failure.
@@ -242,7 +242,8 @@ async def _run(
     jobs: dict[str, Awaitable[list[dict[str, Any]]]], client: FhirClient, deadline: float, done: _Completion
 ) -> None:
     """The fetches, all at once under one deadline: each key's resources, or why it is
-    unavailable (a failed fetch); of a Bundle sent whose next pages failed, the page sent."""
+    unavailable (a failed fetch, or a first page late); of a key cut off on a later page, the
+    pages read by then, said read in part as when a later page fails."""
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     try:
         finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
@@ -251,18 +252,15 @@ async def _run(
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)  # their failures said by nobody
         raise
-    for task in pending:
-        # Cut off at the deadline: what it ends with is retrieved when it ends, not awaited here
-        # (the call does not wait on a slow server). A fetch whose own timeout fires with the
-        # deadline ends in FetchFailed, not cancelled (aiohttp turns the cancellation into its
-        # TimeoutError), and unretrieved asyncio logged it as an ERROR with its traceback.
-        task.add_done_callback(_retrieved)
-        task.cancel()
     for name, task in tasks.items():
+        found: list[dict[str, Any]] | None = None
         if task in finished and task.exception() is None:
             found = task.result()
-            done.take(name, found, kinds_of(found))
-            done.fetched.add(name)
+        elif task in pending and (found := client.read_so_far(name)) is not None:
+            # Its first pages in, a later one late: a 412 threw them and their critical cards away.
+            client.on_failure(name)
+            log.warning("prefetch %s: a next page was not read in %g s: the rest not read", name, deadline)
+            done.partial.add(name)
         else:
             client.on_failure(name)
             # What the network answered (refused, a redirect, not JSON, late) goes to the log only:
@@ -270,12 +268,22 @@ async def _run(
             error = task.exception() if task in finished else TimeoutError(f"not done in {deadline:g} s")
             detail = error if isinstance(error, FetchFailed | TimeoutError) else type(error).__name__
             log.warning("prefetch %s: fetching it failed: %s", name, detail)
-            if name in done.sent_pages:  # its next pages, late: the page sent is read, and said read in part
+            if name in done.sent_pages:  # its next pages failed otherwise: the page sent is read, in part
                 done.take(name, *done.sent_pages[name])
                 done.partial.add(name)
-                continue
-            done.cannot_have(name, "fetching it from fhirServer failed (the service log says why)")
-            done.failed.add(name)
+            else:
+                done.cannot_have(name, "fetching it from fhirServer failed (the service log says why)")
+                done.failed.add(name)
+            continue
+        done.take(name, found, kinds_of(found))
+        done.fetched.add(name)
+    for task in pending:
+        # Cut off (its pages read taken above), its end retrieved when it ends, not awaited: the
+        # call does not wait on a slow server. One whose own timeout fires with the deadline ends
+        # in FetchFailed, not cancelled (aiohttp turns the cancellation into its
+        # TimeoutError), and unretrieved asyncio logged it as an ERROR with its traceback.
+        task.add_done_callback(_retrieved)
+        task.cancel()
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
