@@ -86,3 +86,27 @@ def test_a_later_page_cut_off_at_the_deadline_is_cancelled_and_the_pages_read_ke
     gc.collect()
     assert cancelled == [True]
     assert "never retrieved" not in caplog.text
+
+
+def test_a_key_whose_one_search_fails_answers_after_its_other_searches_end(
+    client: TestClient, fhir_server: FhirTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server of unknown version is asked every version's orders (MedicationRequest and
+    MedicationOrder): one failing failed the key at once, and the other went on running after
+    the call had answered, a request to the EHR nobody would read."""
+    fhir_server.metadata = False
+    ended: list[str] = []
+
+    async def one_fails_one_slow(http: Any, url: str, **options: Any) -> dict[str, Any]:
+        if "/MedicationOrder?" in url:
+            raise OutboundError("ConnectionResetError")
+        if "/MedicationRequest?" in url:
+            await asyncio.sleep(0.3)
+            ended.append(url)
+        return await real_get_json(http, url, **options)
+
+    monkeypatch.setattr(fhir_pages, "get_json", one_fails_one_slow)
+    response = client.post(SELECT, json=fetching_request(fhir_server.base))
+    assert response.status_code == 412, response.text
+    assert "prefetch.medications" in response.text
+    assert len(ended) == 1  # the other search had ended when the call answered

@@ -166,8 +166,13 @@ class FhirClient:
         return await self._search_each(tuple(_with_includes(q, key.includes, facts) for q in queries), facts, key.name)
 
     async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
-        """The resources of every query, or None when the server has none of their types."""
-        found = await asyncio.gather(*(self._search(query, facts, key) for query in queries))
+        """The resources of every query, or None when the server has none of their types. Every
+        search ends before one's failure is told, as for ``medications``: none left running
+        after its key has failed."""
+        answers = await asyncio.gather(*(self._search(query, facts, key) for query in queries), return_exceptions=True)
+        if failed := next((a for a in answers if isinstance(a, BaseException)), None):
+            raise failed
+        found = [a for a in answers if not isinstance(a, BaseException)]
         if all(part is None for part in found):
             return None
         return [resource for part in found for resource in part or ()]
