@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import DAYS_PER_UNIT, MG_FACTOR, repeat_of, running_groups, unit_of
+from cds_service.facts.dose import DAYS_PER_UNIT, MG_FACTOR, counts_units, repeat_of, running_groups, unit_of
 from cds_service.facts.together import week_share
 from cds_service.fhir.json import as_num, as_obj, as_str, period_last_day
 
@@ -41,6 +41,14 @@ def tablets_in(quantity: dict[str, Any], drug: Drug | None) -> float | None:
     if value is None or not factor or drug is None or not drug.strength_mg:
         return None
     return value * factor / drug.strength_mg
+
+
+def tablets_of(quantity: dict[str, Any], drug: Drug | None) -> float | None:
+    """The tablets any dispensed quantity is: a count as counted ("TAB", "{tbl}" and no unit
+    alike), a mass as ``tablets_in`` makes it of ``drug``; None for another unit (mL) or a
+    strength unknown. Two quantities, one a count and one a mass, compare as these: read each
+    as its own unit, an mg first fill beside a tablet total was "another unit" and dropped."""
+    return as_num(quantity.get("value")) if counts_units(quantity) else tablets_in(quantity, drug)
 
 
 def in_units(request: dict[str, Any], drug: Drug | None) -> dict[str, Any]:

@@ -90,8 +90,8 @@ def _composed(finding: Finding, proposal: Proposal, limits: list[Finding]) -> Pr
             resource = copy_json(action["resource"])
             for other in applied:
                 assert other.limit is not None
-                resource = other.limit(resource)
-            action = {**action, "resource": safe_update(finding.order, resource)}
+                resource = other.limit(resource, proposal.product)
+            action = {**action, "resource": safe_update(finding.order, resource, proposal.product)}
         actions.append(action)
     notes = proposal.notes + tuple(other.limit_note for other in applied if other.limit_note)
     return replace(proposal, actions=tuple(actions), notes=notes)

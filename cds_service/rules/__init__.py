@@ -15,12 +15,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from cds_service.content.terminology import Terminology
+from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.protocol.services import SERVICES
 
 # Every hook a service is declared for (protocol/services.py): a rule runs on all unless it says.
 HOOKS = frozenset(service.hook for service in SERVICES.values())
+# A finding's limit as a change to an update of its order, given the product a swap changed it
+# to (None: the draft's), whose tablets the update counts (``Finding.limit``).
+Limit = Callable[[dict[str, Any], Drug | None], dict[str, Any]]
 
 
 class RuleConfig(BaseModel):
@@ -92,6 +95,9 @@ class Proposal:
     # What limits composed into it add to its label, each shown in parentheses ("limited to 21
     # days"); set by the pipeline, not by rules.
     notes: tuple[str, ...] = ()
+    # The product a dose change swaps to (the 5 mg tablet), whose tablets its count is in: the
+    # draft's mass is capped in them, composed limits and all (None: the draft's drug).
+    product: Drug | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class Finding:
     proposals: tuple[Proposal, ...] = ()
     # This finding's limit as a change to any update of the same order (the duration limit):
     # composed into the dose changes other rules propose (clinical specification §2).
-    limit: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    limit: Limit | None = None
     # What the composed limit adds to a dose change's label, e.g. "limited to 21 days".
     limit_note: str = ""
     # The evidence keys this card cites, when only some of its file's apply (e.g. the opioid

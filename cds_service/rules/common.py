@@ -85,16 +85,16 @@ def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal,
         "drug": order.drug.name if order.drug else "",
         "dose_mg": dose_said(order),
     }
-    if sublingual:
+    product = None if sublingual else terminology.products[START_PRODUCT]  # the sublingual stays
+    if product is None:
         resource = _sublingual_once_daily(order)
         facts["low_dose"] = f"1 sublingual 2.8 mg tablet once a day at bedtime{_as_needed_said(resource)}"
     else:
-        product = terminology.products[START_PRODUCT]
         steps = dosages_of(order.resource)
         frequency = _how_often(steps, capped_rates(order, steps, MAX_PER_DAY))
         resource = with_product(order, product, max_per_day=MAX_PER_DAY)
         facts["low_dose"] = f"cyclobenzaprine 5 mg tablet, 1 tablet{frequency}{_as_needed_said(resource)}"
-    return Proposal(actions=(update(resource),), recommended=True, dose_change=True), facts
+    return Proposal(actions=(update(resource),), recommended=True, dose_change=True, product=product), facts
 
 
 def _as_needed_said(resource: dict[str, Any]) -> str:

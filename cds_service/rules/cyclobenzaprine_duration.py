@@ -14,20 +14,19 @@ cards offer for the same order (the 5 mg swap), so accepting a swap alone leaves
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 from pydantic import Field
 
 from cds_service.content.markdown import named
-from cds_service.content.terminology import Terminology
+from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import dosages_of, dose_of_step, per_day_of_step
 from cds_service.facts.history import LISTED, Course
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.numbers import fmt_number
 from cds_service.fhir.versions import to_r4
-from cds_service.rules import NO_CHANGE, Finding, NoChange, Proposal, Rule, RuleConfig
+from cds_service.rules import NO_CHANGE, Finding, Limit, NoChange, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
 from cds_service.rules.common import date_shown, days_text, dose_said, is_cyclobenzaprine
 from cds_service.rules.course_said import status_said, what_ended
@@ -66,16 +65,15 @@ def _days_taken(courses: list[Course], since: date, today: date) -> int:
     return taken
 
 
-def _limit(
-    order: Order, days: int, terminology: Terminology, today: date
-) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _limit(order: Order, days: int, terminology: Terminology, today: date) -> Limit:
     """The duration limit as a change to any update of this order (composed into dose changes).
     Every instruction is read as the facts read it (clinical specification §1, from its R4 form:
     timing codes, doses in mg, dose ranges): the draft's own by its facts, another card's change
-    of it (the 5 mg swap) from its JSON. An instruction alone in its order takes the draft's own
-    figures where it does not say; one of several does not: the draft's are its highest."""
+    of it (the 5 mg swap) from its JSON, counted in its ``product``'s tablets. An instruction
+    alone in its order takes the draft's own figures where it does not say; one of several does
+    not: the draft's are its highest."""
 
-    def apply(resource: dict[str, Any]) -> dict[str, Any]:
+    def apply(resource: dict[str, Any], product: Drug | None) -> dict[str, Any]:
         steps = dosages_of(resource)
         own = resource is order.resource and len(order.step_per_day) == len(steps)
         r4_steps = dosages_of(order.r4 if own else to_r4(resource) or resource)
@@ -91,7 +89,8 @@ def _limit(
                 per_day = per_day if _plausible(per_day) else order.per_day
             return _plausible(units), _plausible(per_day)
 
-        changed = None if resource is order.resource else dataclasses.replace(order, resource=resource)
+        drug = product or order.drug
+        changed = None if resource is order.resource else dataclasses.replace(order, resource=resource, drug=drug)
         return with_duration(order, days, sig, today, changed=changed)
 
     return apply
@@ -145,9 +144,7 @@ def _undated_said(course: Course) -> str:
     return f"**{course.drug.name}** ({status_said(course)}, {ended}, start date not recorded)"
 
 
-def _offered(
-    order: Order, remaining: int, limit_change: Callable[[dict[str, Any]], dict[str, Any]] | None
-) -> tuple[tuple[Proposal, ...], dict[str, str]]:
+def _offered(order: Order, remaining: int, limit_change: Limit | None) -> tuple[tuple[Proposal, ...], dict[str, str]]:
     """The card's suggestion, and the facts it adds: remove the draft when nothing of the limit
     remains, else the update limiting it where one can be written. Where it cannot (``NoChange``),
     none, and the card says why; a swap the limit is composed into is not offered either
@@ -157,7 +154,7 @@ def _offered(
     if limit_change is None:
         return (), {}
     try:
-        return (Proposal(actions=(update(limit_change(order.resource)),), recommended=True),), {}
+        return (Proposal(actions=(update(limit_change(order.resource, None)),), recommended=True),), {}
     except NoChange as cannot:
         return (), {NO_CHANGE: cannot.reason}
 

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from cds_service.content.terminology import Drug
 from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, running_groups, unit_of
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, step_days
-from cds_service.facts.steps import days_of
+from cds_service.facts.steps import days_of, tablets_of
 from cds_service.facts.together import bounds_period, dated_days, dosing_days, own_last_days
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
@@ -48,9 +49,9 @@ def with_duration(
     """The draft limited to ``limit_days``: bounds, supply, no refills, and the quantity the kept
     steps take, each for its own days (instructions taken together add up; a taper's steps count
     one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
-    days kept (``_in_proportion``). ``changed``: another card's change of the draft (the 5 mg
-    swap) to limit instead, its quantity capped by the draft's, not by the swap's own recount (at
-    which 1–2 tablets every 8 hours swapped to one tablet was dispensed 45 for 21 days)."""
+    days kept (``_in_proportion``). ``changed``: another card's change of the draft (the 5 mg swap,
+    its drug the new product) to limit instead, capped by the draft's quantity in that product's
+    tablets, not by the swap's recount (1–2 tablets every 8 h swapped to one had 45 for 21 days)."""
     ordered, order = order, changed or order
     resource = copy_json(order.resource)
     fields = dialect(resource)
@@ -84,12 +85,12 @@ def with_duration(
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
-    _in_fills(ordered, dispense, limit_days, plan)
-    _first_fill_within(dispense, limit_days)
-    return safe_update(ordered, resource)
+    _in_fills(ordered, order.drug, dispense, limit_days, plan)
+    _first_fill_within(dispense, limit_days, order.drug)
+    return safe_update(ordered, resource, order.drug)
 
 
-def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, plan: list[_Kept]) -> None:
+def _in_fills(ordered: Order, drug: Drug | None, dispense: dict[str, Any], limit_days: int, plan: list[_Kept]) -> None:
     """The course's quantity in equal fills, as few as keep each within the draft's own fill (§2:
     never more at once than ordered), never more fills than the draft had: 21 tablets a week with
     3 refills, limited to 21 days at three a day, is 21 tablets with 2 refills, 7 days each. One
@@ -107,7 +108,7 @@ def _in_fills(ordered: Order, dispense: dict[str, Any], limit_days: int, plan: l
     quantity = dispense.get("quantity")
     if not isinstance(quantity, dict):
         return
-    value, most = as_num(quantity.get("value")), dispensed_at_most(ordered, quantity)  # 210 mg: 21 tablets
+    value, most = as_num(quantity.get("value")), dispensed_at_most(ordered, quantity, drug)  # 210 mg: 21 of 10 mg
     if not (value and most and most < value and most_fills > 1):
         return  # one fill holds it, or the draft had one: ``safe_update`` caps it
     ordered_quantity = as_obj(drafted.get("quantity"))
@@ -138,10 +139,12 @@ def _alike_every_day(ordered: Order, plan: list[_Kept], limit_days: int) -> bool
     return all(allotted == limit_days for _, allotted, _ in plan) and len(running_groups(dosages)) == 1
 
 
-def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
+def _first_fill_within(dispense: dict[str, Any], limit_days: int, drug: Drug | None) -> None:
     """The first fill no longer than the course nor more than its quantity: left at 30 days, the
-    first fill alone would dispense what the limit took away. A quantity that cannot be compared
-    (another unit, no value) goes: the course's own copied in could raise a 7-tablet trial fill."""
+    first fill alone would dispense what the limit took away. Each quantity is read as tablets of
+    ``drug`` (``tablets_of``: 70 mg beside 21 tablets is 7), else as sent where both are in one
+    unit (mL). One that cannot be compared (another unit, no value) goes: the course's own copied
+    in could raise a 7-tablet trial fill."""
     fill = dispense.get("initialFill")
     if not isinstance(fill, dict):
         return
@@ -149,19 +152,16 @@ def _first_fill_within(dispense: dict[str, Any], limit_days: int) -> None:
     if "duration" in fill and not (days_of(length) or math.inf) <= limit_days:
         fill["duration"] = days(limit_days)
     quantity, total = as_obj(fill.get("quantity")), as_obj(dispense.get("quantity"))
-    value, most = as_num(quantity.get("value")), as_num(total.get("value"))
+    value, most = tablets_of(quantity, drug), tablets_of(total, drug)
+    if (value is None or most is None) and unit_of(quantity) == unit_of(total):
+        value, most = as_num(quantity.get("value")), as_num(total.get("value"))
     if "quantity" in fill:
-        if value is None or most is None or _counted_as(quantity) != _counted_as(total):
+        if value is None or most is None:
             del fill["quantity"]
         elif value > most:
             fill["quantity"] = copy_json(total)
     if not fill:  # FHIR has no empty objects
         del dispense["initialFill"]
-
-
-def _counted_as(quantity: dict[str, Any]) -> str:
-    """A quantity's unit as the course counts it: "TAB", "{tbl}" and "{pill}" are one (``_unit_of``)."""
-    return "count" if counts_units(quantity) else unit_of(quantity)
 
 
 def _in_proportion(order: Order, limit_days: int) -> dict[str, Any] | None:

@@ -50,7 +50,7 @@ def with_product(order: Order, product: Drug, *, max_per_day: float) -> dict[str
     if len(kept) < len(steps):
         resource["dosageInstruction"] = kept
     recount(order, resource, form, new_rates)
-    return safe_update(order, resource)
+    return safe_update(order, resource, product)
 
 
 def capped_rates(order: Order, steps: list[dict[str, Any]], max_per_day: float) -> list[float | None]:

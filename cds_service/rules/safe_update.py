@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cds_service.content.terminology import Drug
 from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.as_needed import as_needed
 from cds_service.facts.dose import counts_units, dosages_of
@@ -22,15 +23,17 @@ from cds_service.facts.steps import tablets_in
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 
 
-def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
+def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = None) -> dict[str, Any]:
     """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity, where it
     gives one, never above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into
-    252 tablets), and no contained resource left that nothing references (a swapped medication)."""
+    252 tablets), and no contained resource left that nothing references (a swapped medication).
+    ``product``: the drug a swap changed it to, whose tablets it counts (``dispensed_at_most``)."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     dispense = resource.get("dispenseRequest")
     if isinstance(ordered, dict) and isinstance(dispense, dict) and (quantity := dispense.get("quantity")) is not None:
-        value = as_num(quantity.get("value")) if isinstance(quantity, dict) else None
-        limit = dispensed_at_most(order, quantity) if isinstance(quantity, dict) else as_num(ordered.get("value"))
+        readable = isinstance(quantity, dict)
+        value = as_num(quantity.get("value")) if readable else None
+        limit = dispensed_at_most(order, quantity, product) if readable else as_num(ordered.get("value"))
         if limit is not None and (value is None or value > limit):
             # In the draft's own words, or in whole tablets where it dispensed a mass of them.
             converted = limit != as_num(ordered.get("value")) and limit >= 1
@@ -38,13 +41,15 @@ def safe_update(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
     return without_orphans(without_stale_words(named_as_read(order, resource)))
 
 
-def dispensed_at_most(order: Order, quantity: dict[str, Any]) -> float | None:
+def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | None = None) -> float | None:
     """The most of ``quantity``'s unit the draft dispenses at once: its quantity as sent, or,
     where it dispenses a mass (210 mg) and ``quantity`` counts tablets, the tablets of its drug's
     strength that make it (21 of 10 mg). Compared as bare numbers, 63 tablets passed under 210 mg:
-    630 mg at once, three times the draft's (a fixer's find)."""
+    630 mg at once, three times the draft's (a fixer's find). Of a swap's ``product``, its
+    tablets: the mass stays the bound, 300 mg is 60 of 5 mg (as 30 of the draft's 10 mg, the
+    swap limited to 21 days was half the draft's mass: a code review). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
-    tablets = tablets_in(ordered, order.drug) if counts_units(quantity) else None
+    tablets = tablets_in(ordered, product or order.drug) if counts_units(quantity) else None
     return as_num(ordered.get("value")) if tablets is None else tablets
 
 
