@@ -140,3 +140,20 @@ def test_a_patient_id_of_256_characters_is_400_naming_it(client: TestClient, pre
     request = for_patient(fixture(SANDBOX), "p" * 256)
     request["context"]["patientId"] = prefix + "p" * 256
     assert refused(client.post(SELECT, json=request)) == ["context.patientId"]
+
+
+@pytest.mark.parametrize("patient_id", [".", "..", "Patient/..", "...", "Patient/"])
+def test_a_patient_id_of_dots_alone_or_none_is_400_naming_it(client: TestClient, patient_id: str) -> None:
+    """ "." and ".." are path steps: put into Patient/{id} and Condition?patient={id}, the FHIR
+    reads asked the server's base and every patient's records, with the EHR's token (an
+    adversarial review)."""
+    request = fixture(SANDBOX)
+    request["context"]["patientId"] = patient_id
+    assert refused(client.post(SELECT, json=request)) == ["context.patientId"]
+
+
+@pytest.mark.parametrize("patient_id", ["p.1", ".p", "p.."])
+def test_a_patient_id_with_dots_among_other_characters_is_read(client: TestClient, patient_id: str) -> None:
+    response = client.post(SELECT, json=for_patient(fixture(SANDBOX), patient_id))
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json()) == [DURATION]

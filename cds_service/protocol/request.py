@@ -96,8 +96,8 @@ class HookContext(BaseModel):
         """One patient, one id: the FHIR reads, the stored feedback's key and the suggestions'
         subject all use it, so "Patient/x" must not be a second patient beside "x"."""
         patient_id = value.removeprefix("Patient/")
-        if not patient_id:
-            raise ValueError('"Patient/" names no patient')
+        if not patient_id.strip("."):  # "." and ".." are path steps: Patient/.. would read the base
+            raise ValueError("names no patient: an id of dots alone, or none, is not an id")
         if len(patient_id) > MAX_ID:  # the bound of every id, with its type or without
             raise ValueError(f"the id is over {MAX_ID} characters")
         return patient_id
