@@ -33,17 +33,34 @@ def end_date(period: dict[str, Any]) -> date | None:
 def dated_span(dosages: list[dict[str, Any]], authored: object, last_day: LastDay) -> Span | None:
     """The first and last day (inclusive) the bounds periods cover, from the earliest start to the
     latest end among the instructions that have both (a taper's steps); a period with an end alone
-    starts when the order was written (``authored``): the end is still its last day (§1). None
-    where a step dates its start and no end: it runs on, and the bounds say no last day (the next
-    source says how long, as for one open-ended instruction). Its span left out, a step from 11-21
-    with no end before one of 12-01..12-20, 90 tablets three a day, was planned 20 days: no card."""
+    starts when the order was written (``authored``): the end is still its last day (§1). A step
+    that dates its start and no end before a step dated to begin after it and end is a step of the
+    taper the later end bounds (``ends_later``): 11-21 with no end, then 12-01..12-20, is 30 days
+    (read past its bounds, 200 tablets at three a day had been planned 66.67). None where a step
+    with no end has none such after it: it runs on, and the bounds say no last day (the next
+    source says how long, ``facts.steps.dated_tail``)."""
     dated = [(to_date(period.get("start")), last_day(period)) for period in periods(dosages)]
-    if any(start and end is None for start, end in dated):
+    opens = [start for start, end in dated if start and end is None]
+    latest = latest_ended_start(dated) if opens else None
+    if any(not ends_later(start, latest) for start in opens):
         return None
     if any(start is None and end for start, end in dated):
         dated = [(start or to_date(authored), end) for start, end in dated]
     spans = [(start, end) for start, end in dated if start and end and start <= end]
-    return (min(start for start, _ in spans), max(end for _, end in spans)) if spans else None
+    return (min([start for start, _ in spans] + opens), max(end for _, end in spans)) if spans else None
+
+
+def latest_ended_start(dated: Iterable[tuple[date | None, date | None]]) -> date | None:
+    """The latest start among steps that date their start and give their last day (``dated``: each
+    step's dated start and last day). A step with no end that begins before it is bounded by the
+    taper's last day (§1: a taper spans from the earliest start to the latest end), not a tail
+    that runs on. Found once: a draft may carry thousands of instructions."""
+    return max((begins for begins, end in dated if begins and end and begins <= end), default=None)
+
+
+def ends_later(start: date | None, latest: date | None) -> bool:
+    """Does a step dated to begin after ``start`` give its last day (``latest_ended_start``)?"""
+    return start is not None and latest is not None and start < latest
 
 
 def span_days(span: Span) -> float:

@@ -83,6 +83,9 @@ class Order:
     units_per_day: float | None = None
     # Days of use, first and last both counted (a FHIR Period.end is the last day it covers).
     planned_days: float | None = None
+    # Planned days unknown, the days the dates already plan: a dated taper whose last step says
+    # no end, nothing saying how long it runs (``facts.steps.dated_tail``). The course is longer.
+    planned_at_least: float | None = None
     duration_basis: str | None = None
 
     @property

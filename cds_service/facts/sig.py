@@ -35,7 +35,7 @@ from cds_service.facts.dose import (
 from cds_service.facts.model import Order
 from cds_service.facts.numbers import counted, fmt_number
 from cds_service.facts.reasons import reason_of
-from cds_service.facts.steps import days_of, has_open_step, in_units, tail_days
+from cds_service.facts.steps import dated_tail, days_of, has_open_step, in_units, tail_days
 from cds_service.facts.together import step_group
 from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, codes_of, period_last_day, to_date
@@ -169,10 +169,14 @@ def _planned_days(
     §1). Where a step of several says no end (``facts.steps``), the bounds do not say how long:
     the next source does, never shorter than the steps that say their days, and where none says,
     the course is unknown (a card asks); read from the first step's 5 days alone, 60 tablets that
-    last 50 had no card."""
+    last 50 had no card. Dated steps before it (``facts.steps.dated_tail``) the next source
+    reads only where it reaches past their dates: short of them, it does not say how long the
+    tail runs (a 10-tablet count beside 25 dated days had read as 3.33 days: no card)."""
     days, basis = _bounded_days(dosages, bounds)
     if days is None or days <= 0:
-        return _dispensed_days(request, dosages, rates)
+        later, said = _dispensed_days(request, dosages, rates)
+        tail = dated_tail(dosages)  # a dated taper's open tail: read past its dates, or not at all
+        return (later, said) if tail is None or (later or 0) >= tail.known else (None, None)
     if not has_open_step(dosages):
         return days, basis
     later, said = _dispensed_days(request, dosages, rates)
@@ -238,6 +242,7 @@ def medication_order(
     step_units = [units for _, units in doses]
     rates = (lambda: daily, lambda: per_day, lambda: _step_daily(step_units, step_per_day))
     planned, basis = _sensible(*_planned_days(in_units(facts, drug), dosages, bounds, rates))
+    tail = dated_tail(dosages) if planned is None else None  # its dates alone: a course at least so long
     return Order(
         reference=reference,
         resource=resource,
@@ -250,7 +255,8 @@ def medication_order(
         units_per_day=daily,
         step_per_day=tuple(map(_finite, step_per_day)),
         planned_days=planned,
-        duration_basis=basis,
+        planned_at_least=tail.known if tail else None,
+        duration_basis=basis or (tail.said if tail else None),
         reason=reason_of(facts),
     )
 

@@ -10,12 +10,14 @@ step's 5 days alone, 60 tablets (50 days) had no duration card (``facts.sig``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import date, timedelta
+from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug
+from cds_service.facts.bounds import ends_later, latest_ended_start
 from cds_service.facts.dose import DAYS_PER_UNIT, MG_FACTOR, counts_units, repeat_of, running_groups, unit_of
-from cds_service.facts.together import week_share
-from cds_service.fhir.json import as_num, as_obj, as_str, period_last_day
+from cds_service.facts.together import bounds_period, dated_days, own_last_days, week_share
+from cds_service.fhir.json import as_num, as_obj, as_str, period_last_day, to_date
 
 # Of a count read past bounded steps: the days it lasts, the units the bounded steps take, their
 # days, and the open tail's units a day (``tail_days``).
@@ -75,12 +77,97 @@ def open_step(dosage: dict[str, Any]) -> bool:
 
 
 def has_open_step(dosages: list[dict[str, Any]]) -> bool:
-    """Is one of several instructions, where another says its end, one with no end? Its days are
-    then not in the bounds (``open_step``); where none says an end, the bounds say nothing anyway."""
+    """Is one of several instructions, where another says its end, one with no end that no step
+    dated to begin after it ends (``facts.bounds.latest_ended_start``)? Its days are then not in the
+    bounds (``open_step``); where none says an end, the bounds say nothing anyway."""
     if len(dosages) < 2:
         return False
     opens = [open_step(dosage) for dosage in dosages]
-    return any(opens) and not all(opens)
+    if not any(opens) or all(opens):  # nearly every order: no step without an end
+        return False
+    dated = [_dated(dosage) for dosage in dosages]
+    latest = latest_ended_start(dated)
+    return any(step and not ends_later(start, latest) for step, (start, _) in zip(opens, dated, strict=True))
+
+
+def _dated(dosage: dict[str, Any]) -> tuple[date | None, date | None]:
+    period = bounds_period(dosage)
+    return to_date(period.get("start")), period_last_day(period)
+
+
+class DatedTail(NamedTuple):
+    """A taper placed by its dates whose last step says no end (``dated_tail``)."""
+
+    first: date  # the taper's first day
+    last: date  # the last day of its steps that end
+    start: date  # the first day of the step with no end
+    steps: tuple[int, ...]  # the instructions with no end, by their places in the list
+
+    @property
+    def known(self) -> float:
+        """The days the dates already plan: to the dated steps' last day, or the open step's first."""
+        return float((max(self.last, self.start) - self.first).days + 1)
+
+    @property
+    def said(self) -> str:
+        """Where the days come from, as a card says it."""
+        then = "then" if self.start > self.last else "and"
+        dated = f"a taper from {self.first.isoformat()} to {self.last.isoformat()}"
+        return f"{dated}, {then} a step from {self.start.isoformat()} with no end"
+
+
+def dated_tail(dosages: list[dict[str, Any]]) -> DatedTail | None:
+    """The taper's dates where every step dates its start (none in a ``sequence``: placed by their
+    dates, ``facts.together.dated_days``), and its steps with no end begin after every step that
+    ends begins (``has_open_step``; one before a later step that ends is bounded by it,
+    ``facts.bounds.dated_span``). How long it runs, its dates do not say: at least to their last
+    day, and past it what the next source says (§1); a dated taper of 25 days before its open
+    step had been asked for a duration, not warned. None otherwise (nearly every order)."""
+    if not has_open_step(dosages) or (spans := dated_days(dosages)) is None:
+        return None
+    dated = [_dated(dosage) for dosage in dosages]
+    opens = [end is None and open_step(dosage) for dosage, (_, end) in zip(dosages, dated, strict=True)]
+    latest = latest_ended_start(dated)
+    tail = [index for index, step in enumerate(opens) if step and not ends_later(dated[index][0], latest)]
+    ended = [last for _, last in spans if last < date.max]
+    if not tail or not ended or any(last == date.max and not opens[index] for index, (_, last) in enumerate(spans)):
+        return None  # e.g. a dated start and a duration: not placed by its dates alone
+    starts = [start for start, _ in spans]
+    return DatedTail(min(starts), max(ended), min(starts[index] for index in tail), tuple(tail))
+
+
+def _dated_tail_days(dosages: list[dict[str, Any]], total: float, daily: Sequence[float | None]) -> Tail | None:
+    """``tail_days`` of a taper placed by its dates (``dated_tail``): each dated step takes its
+    units from its first to its own last day (a day it shares with the next step is the next's;
+    steps on the same days add up, gaps take none), and what is left when the last has ended
+    lasts at the open step's rate. None where the count runs out before then (it does not say
+    how long the open step runs), open steps begin on different days (one runs on into the
+    other), one is bounded by a later step (its last day not said), or a step's units are
+    unknown. Read at the highest step, 200 tablets beside 25 dated days read as 66.67 days."""
+    tail, spans = dated_tail(dosages), dated_days(dosages)
+    if tail is None or spans is None:
+        return None
+    changes: dict[date, float] = {}
+    for index, ((start, _), last) in enumerate(zip(spans, own_last_days(spans), strict=True)):
+        if (units := daily[index]) is None or (index in tail.steps and start != tail.start):
+            return None
+        if last == date.max and index not in tail.steps:
+            return None
+        rate = units * week_share(dosages[index])
+        changes[start] = changes.get(start, 0.0) + rate
+        if last < date.max:
+            after = last + timedelta(days=1)
+            changes[after] = changes.get(after, 0.0) - rate
+    left, running, at = total, 0.0, tail.first
+    for day in sorted(changes):
+        left -= running * (day - at).days
+        if left <= 0:
+            return None
+        running, at = running + changes[day], day
+    if running <= 0:
+        return None
+    before = float((at - tail.first).days)
+    return before + left / running, total - left, before, running
 
 
 def tail_days(dosages: list[dict[str, Any]], total: float, daily: Sequence[float | None]) -> Tail | None:
@@ -88,10 +175,12 @@ def tail_days(dosages: list[dict[str, Any]], total: float, daily: Sequence[float
     its last step (or steps taken together) says no end: the steps' own days, then what is left at
     the tail's units a day (``daily``: each instruction's units a dosing day). 60 tablets, three a
     day for 5 days then once a day, last 15 + 45 = 50 days; §1's highest rate reads 20. None where
-    that cannot be counted: dated steps (placed by their dates, gaps and all), a step of unknown
-    units, a count of doses, an open step before the last, or nothing left for the tail."""
-    if len(daily) != len(dosages) or any(_dated_or_counted(dosage) for dosage in dosages):
+    that cannot be counted: a step of unknown units, a count of doses, an open step before the
+    last, or nothing left for the tail. Dated steps are placed by their dates (``_dated_tail_days``)."""
+    if len(daily) != len(dosages) or any(_counted(dosage) for dosage in dosages):
         return None
+    if any("boundsPeriod" in repeat_of(dosage) for dosage in dosages):
+        return _dated_tail_days(dosages, total, daily)  # placed by their dates, gaps and all
     *firsts, last = running_groups(dosages)
     if not firsts or not all(open_step(dosages[index]) for index in last):
         return None
@@ -110,6 +199,6 @@ def tail_days(dosages: list[dict[str, Any]], total: float, daily: Sequence[float
     return days + (total - used) / rate, used, days, rate
 
 
-def _dated_or_counted(dosage: dict[str, Any]) -> bool:
+def _counted(dosage: dict[str, Any]) -> bool:
     repeat = repeat_of(dosage)
-    return any(key in repeat for key in ("boundsPeriod", "count", "countMax"))
+    return any(key in repeat for key in ("count", "countMax"))

@@ -159,6 +159,31 @@ def _offered(order: Order, remaining: int, limit_change: Limit | None) -> tuple[
         return (), {NO_CHANGE: cannot.reason}
 
 
+def _variant(order: Order, prior_days: int, limit: int) -> str | None:
+    """The card for the days planned, taken and planned, or unknown; None: within the limit. Days
+    unknown where the dates already plan some (a dated taper with an open last step,
+    ``Order.planned_at_least``) are over the limit when those are: warned, not asked for a
+    duration, as the course is longer still; within it, how long is asked."""
+    planned = order.planned_days
+    reading = planned if planned is not None else order.planned_at_least
+    if reading is None:
+        return "duration-unknown"
+    if prior_days and prior_days + reading > limit:
+        return "cumulative-too-long"
+    if reading > limit:
+        return "planned-too-long"
+    return "duration-unknown" if planned is None else None
+
+
+def _planned_said(order: Order) -> str:
+    """The days planned as the card says them: "at least" those the dates plan where the open
+    last step's days are unknown (``_variant``): a number of days said plainly would be a course
+    shorter than the order's."""
+    if order.planned_days is not None:
+        return fmt_number(order.planned_days)
+    return f"at least {fmt_number(order.planned_at_least)}" if order.planned_at_least is not None else "unknown"
+
+
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
     if not is_oral_cyclobenzaprine(order, terminology):
         return None
@@ -167,14 +192,8 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
     prior, undated = _prior_courses(context, since)
     prior_days = _days_taken(prior, since, context.today)
     planned = order.planned_days
-
-    if planned is None:
-        variant = "duration-unknown"
-    elif prior_days and prior_days + planned > limit:
-        variant = "cumulative-too-long"
-    elif planned > limit:
-        variant = "planned-too-long"
-    else:
+    variant = _variant(order, prior_days, limit)
+    if variant is None:
         return None
 
     remaining = limit - prior_days
@@ -190,7 +209,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "window_days": str(limits.cumulative_window_days),
         "suggested_days": str(max(remaining, 0)),
         "suggested_length": days_text(max(remaining, 0)),
-        "planned_days": fmt_number(planned) if planned is not None else "unknown",
+        "planned_days": _planned_said(order),
         "duration_basis": order.duration_basis or "",
         "prior_days": str(prior_days),
         "prior_courses": ("course from " if len(prior) == 1 else "courses from ")
