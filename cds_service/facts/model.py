@@ -98,8 +98,14 @@ class Order:
     def dose_key(self) -> str:
         """The order, what it orders and its dose: what a dose-change swap leaves. The sublingual
         swap keeps its product (Tonmya, one tablet where two were ordered): by ``key`` alone, an
-        acceptance the EHR did not apply kept the rule quiet for the unchanged 5.6 mg draft."""
-        return f"{self.key}|{self.dose_mg if self.dose_mg is None else round(self.dose_mg, 6)}"
+        acceptance the EHR did not apply kept the rule quiet for the unchanged 5.6 mg draft. Its
+        low dose is once a day too: 2.8 mg twice a day has the dose its swap leaves, so how often
+        is part of its key (the tablets' is not: their swap changes the dose, and the sandbox
+        applies a swap's drug alone, keeping the frequency)."""
+        dose = f"{self.key}|{self.dose_mg if self.dose_mg is None else round(self.dose_mg, 6)}"
+        if self.drug is None or not self.drug.sublingual:
+            return dose
+        return f"{dose}|{self.per_day if self.per_day is None else round(self.per_day, 6)}"
 
 
 @dataclass(frozen=True)

@@ -64,15 +64,55 @@ class StartDoseConfig(RuleConfig):
 
     def above_start_dose(self, order: Order) -> str | None:
         """Why an order may exceed the start dose of its product: "extended-release",
-        "sublingual-high-dose" (over 2.8 mg), "high-dose" (over 5 mg), "dose-unknown" (in mL, or of
-        a strength not known: not silence), or None when it does not."""
+        "sublingual-high-dose" (over 2.8 mg, or more than once a day), "high-dose" (over 5 mg),
+        "dose-unknown" (in mL, or of a strength not known: not silence), or None when it does not.
+        The sublingual label's low dose is a dose and a frequency (2.8 mg once daily): by the
+        dose alone, 2.8 mg three times a day was "the low dose". How often not read leaves the
+        dose to judge, as for the tablets (an incomplete draft; the product is taken once daily)."""
         if order.drug is not None and order.drug.extended_release:
             return "extended-release"
         if order.dose_mg is None:
             return "dose-unknown"
         if order.drug is not None and order.drug.sublingual:
-            return "sublingual-high-dose" if order.dose_mg > self.sublingual_start_dose_mg else None
+            above = order.dose_mg > self.sublingual_start_dose_mg or more_than_daily(order)
+            return "sublingual-high-dose" if above else None
         return "high-dose" if order.dose_mg > self.start_dose_mg else None
+
+
+def more_than_daily(order: Order) -> bool:
+    """Taken more than once a day at most (§1's reading: ``frequencyMax``, an as-needed code's
+    most, a taper's most often step); not when how often is not read."""
+    per_day = order.per_day
+    return per_day is not None and per_day > 1 and not math.isclose(per_day, 1)
+
+
+def dose_and_how_often(order: Order) -> str:
+    """ "2.8 mg three times a day", "2.8 mg up to twice a day" (a ``frequencyMax``, as needed, a
+    taper's steps: the most often it allows), "5.6 mg per dose" (how often not read): the
+    sublingual cards weigh both against the label's 2.8 mg once daily, and a card that gave the
+    dose alone called 2.8 mg three times a day the low dose."""
+    dose = f"{dose_said(order)} mg"
+    if order.per_day is None:
+        return f"{dose} per dose"
+    steps = dosages_of(order.r4)
+    ranged = len(set(order.step_per_day) - {None}) > 1 or any(
+        as_needed(step) or not repeat_of(step).keys().isdisjoint(_RANGED) for step in steps
+    )
+    return f"{dose} {'up to ' if ranged else ''}{_times_a_day(order.per_day)}"
+
+
+# A timing that gives the most often it allows, which §1 reads as its rate.
+_RANGED = ("frequencyMax", "periodMax")
+
+
+def _times_a_day(per_day: float) -> str:
+    """ "once a day", "twice a day", "4 times a day", "once every 2 days", "1.5 times a day"."""
+    if (said := _TIMES_A_DAY.get(round(per_day, 6))) is not None:
+        return said.strip()
+    every = round(1 / per_day, 6)
+    if per_day < 1 and every.is_integer():
+        return f"once every {fmt_number(every)} days"
+    return f"{fmt_number(per_day)} times a day"
 
 
 def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal, dict[str, str]]:

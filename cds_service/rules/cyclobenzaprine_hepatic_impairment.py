@@ -4,9 +4,9 @@ When cyclobenzaprine is ordered for a patient with active moderate or severe hep
 impairment (a decompensation marker: hepatic failure, coma or encephalopathy, hepatorenal
 syndrome, ascites, portal hypertension, varices; or a Condition.severity of moderate/severe on
 a liver condition), then it is not recommended: a critical card offers to remove the order.
-When the impairment is mild and the dose is above 5 mg (sublingual: 2.8 mg), cannot be read
-(in mL, a strength not known) or the product is extended release, then warn and offer the
-start dose. Cirrhosis whose severity is not recorded
+When the impairment is mild and the dose is above 5 mg (sublingual: above 2.8 mg once a day,
+by dose or by frequency), cannot be read (in mL, a strength not known) or the product is
+extended release, then warn and offer the start dose. Cirrhosis whose severity is not recorded
 counts as mild, and the card says so at any dose: Child-Pugh B or C would rule the drug out.
 Simple steatosis (fatty liver, NASH) is not hepatic impairment: liver function is normal as a
 rule. Evidence: [FDA-IR] "mild hepatic impairment: start 5 mg, titrate slowly; moderate or
@@ -23,6 +23,7 @@ from cds_service.rules import Finding, Rule
 from cds_service.rules.common import (
     StartDoseConfig,
     condition_label,
+    dose_and_how_often,
     dose_said,
     is_cyclobenzaprine,
     remove,
@@ -91,10 +92,15 @@ def evaluate(
         if cirrhosis is None:
             return None
         assert order.dose_mg is not None  # an unreadable dose is "dose-unknown", above
-        dose = f"{dose_said(order)} mg per dose"
-        return Finding(RULE_ID, "cirrhosis-severity-unknown", order, {**facts, "dose": dose}, evidence=evidence)
+        # The sublingual low dose is how often too, its card says both: "this low dose follows
+        # the label", the tablets' words, was said of 2.8 mg with no frequency read.
+        variant = "cirrhosis-severity-unknown-sublingual" if sublingual else "cirrhosis-severity-unknown"
+        dose = dose_and_how_often(order) if sublingual else f"{dose_said(order)} mg per dose"
+        return Finding(RULE_ID, variant, order, {**facts, "dose": dose}, evidence=evidence)
     proposal, dose_facts = start_dose_switch(order, terminology)
     variant = _VARIANTS.get(reason, reason)
+    if reason == "sublingual-high-dose":  # above by its dose or by how often: the card says which
+        dose_facts["ordered"] = dose_and_how_often(order)
     cited = ("FDA-IR", "FDA-ER") if reason == "extended-release" else evidence
     return Finding(RULE_ID, variant, order, {**facts, **dose_facts}, (proposal,), evidence=cited)
 
@@ -106,16 +112,18 @@ _VARIANTS = {
     "dose-unknown": "mild-dose-unknown",
 }
 _DOSE_FACTS = ("condition", "dose_mg", "drug", "low_dose", "severity_note", "since", "unrecorded_note")
+_INFO_FACTS = ("condition", "dose", "severity_note", "since", "unrecorded_note")
 
 RULE = Rule(
     id=RULE_ID,
     variants={
         "moderate-severe": ("condition", "severity_note", "since"),
         "mild-high-dose": _DOSE_FACTS,
-        "mild-sublingual-high-dose": _DOSE_FACTS,
+        "mild-sublingual-high-dose": (*_DOSE_FACTS, "ordered"),
         "extended-release": _DOSE_FACTS,
         "mild-dose-unknown": _DOSE_FACTS,
-        "cirrhosis-severity-unknown": ("condition", "dose", "severity_note", "since", "unrecorded_note"),
+        "cirrhosis-severity-unknown": _INFO_FACTS,
+        "cirrhosis-severity-unknown-sublingual": _INFO_FACTS,
     },
     applies_to=is_cyclobenzaprine,
     evaluate=evaluate,
