@@ -15,6 +15,7 @@ from typing import Any
 from cds_service.errors import shown
 from cds_service.fhir.capabilities import no_such_type
 from cds_service.fhir.json import as_list, bundle_resources, is_batch, unread_entry
+from cds_service.fhir.search import matches, short_of_total, total_of, unread_total
 from cds_service.security.allowlist import on_server
 from cds_service.security.outbound import Outbound, OutboundError, get_json
 
@@ -44,11 +45,45 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
+def rest_unread(page: dict[str, Any]) -> str | None:
+    """Why a page read alone (a prefetch with no ``fhirServer`` to read on from) is not the whole
+    search, in a log's words: a ``next`` link, or a ``total`` counting more matches than the page
+    holds. None when it is all of it."""
+    if page.get("resourceType") != "Bundle":
+        return None
+    if next_link(page) is not None:
+        return "has more pages and no fhirServer to read them"
+    if (total := total_of(page)) is not None and short_of_total(total, matches(page)):
+        return "holds fewer matches than its Bundle.total counts, and no next link"
+    return None
+
+
 @dataclass(eq=False)
 class _Search:
-    """One search of a key, as far as it has read: ``resources`` None until its first page is in."""
+    """One search of a key, as far as it has read: ``resources`` None until its first page is in;
+    the matches its pages held, and the most any page's ``total`` said the search has."""
 
     resources: list[dict[str, Any]] | None = None
+    matched: int = 0
+    total: int | None = None
+
+    def add(self, page: dict[str, Any]) -> None:
+        """A page read whole or not at all (``_resources`` fails a page of what is no resource), its
+        matches counted; of the pages' ``total``s the largest is kept: a search cut is the worse error."""
+        found = _resources(page)
+        if self.resources is None:
+            self.resources = found
+        else:
+            self.resources.extend(found)
+        if page.get("resourceType") == "Bundle":  # a read's resource (Patient/{id}) counts nothing
+            self.matched += matches(page)
+            if (total := total_of(page)) is not None and (self.total is None or total > self.total):
+                self.total = total
+
+    @property
+    def cut(self) -> bool:
+        """Whether its ``total`` counts more matches than its pages held."""
+        return short_of_total(self.total, self.matched)
 
 
 class Pages:
@@ -105,38 +140,43 @@ class Pages:
                 if first is not None
                 else await self._answer(f"{self._base}/{url}", search_type, read=search_type is None)
             )
-            resources = search.resources = _resources(page)
-            await self._read_on(page, resources, key)
+            search.add(page)
+            if await self._read_on(page, search, key) and search.cut:
+                # Read to the last page its links lead to: the matches left out are as a page not read.
+                log.warning("a fhirServer search holds fewer matches than its Bundle.total counts: the rest not read")
+                self.partial.add(key)
         except Exception:
             if search in (searches := self._searches.get(key, [])):
                 searches.remove(search)
             raise
-        return resources
+        return search.resources or []
 
-    async def _read_on(self, page: dict[str, Any], resources: list[dict[str, Any]], key: str) -> None:
-        """The pages after ``page``, into ``resources`` a whole page at a time (what a cut-off key
-        keeps is never half a page); a next page that fails ends the search, read in part."""
+    async def _read_on(self, page: dict[str, Any], search: _Search, key: str) -> bool:
+        """The pages after ``page``, into ``search`` a whole page at a time (what a cut-off key
+        keeps is never half a page); a next page that fails ends the search, read in part.
+        Whether it was read to the last page its links lead to (its ``total`` then tells the rest)."""
         for _ in range(self._max_pages - 1):
             link = next_link(page) if page.get("resourceType") == "Bundle" else None
             if link is None:
-                break
+                return True
             if not on_server(link, self._base):  # the link itself is not logged: it names the patient
                 log.warning("a next-page link of fhirServer points off it: not followed, the rest not read")
                 self.partial.add(key)
-                break
+                return False
             try:
                 page = await self._answer(link, None)
-                resources.extend(_resources(page))
+                search.add(page)
             except FetchFailed as error:  # the pages read stand: the history read in part, as past the limit
                 log.warning("a next page of a fhirServer search could not be read: the rest not read: %s", error)
                 self.partial.add(key)
-                break
-        else:
-            if page.get("resourceType") == "Bundle" and next_link(page) is not None:
-                log.warning(
-                    "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
-                )
-                self.partial.add(key)
+                return False
+        if page.get("resourceType") == "Bundle" and next_link(page) is not None:
+            log.warning(
+                "a fhirServer search has over %d pages (CDS_FHIR_MAX_PAGES): the rest not read", self._max_pages
+            )
+            self.partial.add(key)
+            return False
+        return True
 
     def read_so_far(self, key: str) -> list[dict[str, Any]] | None:
         """What ``key``'s searches have read by now, when each has its first page in: a key cut off
@@ -156,8 +196,10 @@ class Pages:
 
 def _resources(page: dict[str, Any]) -> list[dict[str, Any]]:
     """A page's resources; one holding an entry of no resource fails the fetch (read as no data,
-    it would hide what it stood for from the checks)."""
+    it would hide what it stood for from the checks), as one whose ``total`` is no count does
+    (read as absent, it would hide that the search was cut), as a prefetch so sent is a 400."""
     resources = list(bundle_resources(page))
-    if page.get("resourceType") == "Bundle" and (unread := unread_entry(page, len(resources))) is not None:
+    bundle = page.get("resourceType") == "Bundle"
+    if bundle and (unread := unread_entry(page, len(resources)) or unread_total(page)) is not None:
         raise FetchFailed(f"fetching it from fhirServer failed: its {unread[0]} {unread[1]}")
     return resources

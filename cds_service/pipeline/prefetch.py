@@ -26,7 +26,7 @@ from cds_service.errors import InvalidRequest
 from cds_service.facts.medications import MedicationIndex
 from cds_service.fhir.json import failed_outcome, kinds_of, resource_list, unread_entry
 from cds_service.pipeline.fhir_client import FhirClient, Unfetchable
-from cds_service.pipeline.fhir_pages import FetchFailed, next_link
+from cds_service.pipeline.fhir_pages import FetchFailed, next_link, rest_unread
 from cds_service.pipeline.misplaced import read_where_they_belong
 from cds_service.pipeline.one_patient import own_resources
 from cds_service.protocol.services import PrefetchKey, read_prefetch
@@ -43,7 +43,8 @@ class PatientData:
     # Keys with no data, each with why (said in the 412 answer when the key is required).
     unavailable: dict[str, str] = field(default_factory=dict)
     # Keys read in part: more pages than read (CDS_FHIR_MAX_PAGES, a next link off the server,
-    # failing or late, or none to read them from). The cards then say checks may be incomplete.
+    # failing or late, or none to read them from; a total its matches fall short of). The cards
+    # then say checks may be incomplete.
     partial: frozenset[str] = frozenset()
     # Unavailable keys that failed (a fetch, or the client's own: an OperationOutcome sent), not
     # merely left out of a request with no fhirServer: the clinician is told of a failure.
@@ -143,10 +144,8 @@ async def complete_prefetch(
                 jobs[key.name], done.sent_pages[key.name] = client.pages(value, key=key.name), listed
             else:
                 done.take(key.name, *listed)
-                if more:
-                    log.warning(
-                        "prefetch %s has more pages and no fhirServer to read them: the rest not read", key.name
-                    )
+                if (rest := rest_unread(value)) is not None:  # a next link, or a total it falls short of
+                    log.warning("prefetch %s %s: the rest not read", key.name, rest)
                     done.partial.add(key.name)
             continue
         if value is not None:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from cds_service.errors import InvalidRequest, UnknownService, shown
 from cds_service.fhir.json import is_batch
+from cds_service.fhir.search import unread_total
 from cds_service.fhir.versions import DSTU2, R4, STU3
 from cds_service.protocol.request import HookContext, OrderSelectContext, OrderSignContext
 
@@ -113,9 +114,10 @@ def read_prefetch(keys: tuple[PrefetchKey, ...], sent: dict[str, Any]) -> dict[s
 
 
 def _check_shape(value: dict[str, Any], key: PrefetchKey, field: str) -> None:
-    """What the key's search can answer: a Bundle (not one of Bundles: a batch's answer), an
-    OperationOutcome, or a resource of the key's own type. Anything else was read as no data: a
-    batch-response holding the Condition search hid a critical card."""
+    """What the key's search can answer: a Bundle (not one of Bundles: a batch's answer, nor one
+    whose ``total`` is no count), an OperationOutcome, or a resource of the key's own type.
+    Anything else was read as no data: a batch-response holding the Condition search hid a
+    critical card; a ``total`` read as absent, that a search was cut (``fhir.search``)."""
     kind = value["resourceType"]
     if kind not in ("Bundle", "OperationOutcome", *key.types):
         expected = f"a Bundle of {' or '.join(key.types)}, an OperationOutcome or null"
@@ -123,6 +125,8 @@ def _check_shape(value: dict[str, Any], key: PrefetchKey, field: str) -> None:
     if kind == "Bundle" and is_batch(value):
         message = f"{field}: a batch's Bundle (of Bundles): send the search's own Bundle"
         raise InvalidRequest(message, fields=[field])
+    if kind == "Bundle" and (unread := unread_total(value)) is not None:
+        raise InvalidRequest(f"{field}.{unread[0]}: {unread[1]}", fields=[f"{field}.{unread[0]}"])
 
 
 def _kind(value: Any) -> str:

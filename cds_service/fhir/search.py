@@ -1,0 +1,66 @@
+"""What a search's Bundle says of itself: ``total``, how many resources the whole search matched,
+against how many of its entries are those matches. A searchset saying ``total: 2`` that held one
+order and no ``next`` link was read as the patient's whole history: an MAO inhibitor on the page
+the EHR (or its server) left out gave no card, and nothing said the history was cut (an
+adversarial review). Entries ``_include``d beside the matches (a Medication an order names) and
+the search's own OperationOutcome are no matches, so they cannot make up for a missing one.
+"""
+
+from __future__ import annotations
+
+from itertools import repeat
+from typing import Any
+
+from cds_service.fhir.json import as_int, bundle_entries
+
+# What ``total`` must be, as a 400 (or a failed fetch) says it.
+NOT_A_COUNT = "must be the number of the search's matches: a whole number, 0 or more"
+# ``search.mode`` of an entry that is no match of the search (FHIR's other codes).
+_NOT_MATCHES = frozenset(("include", "outcome"))
+
+
+def total_of(bundle: dict[str, Any]) -> int | None:
+    """The matches ``total`` counts; None when it says none (absent, or no count: ``unread_total``).
+    Read as other integers are (``as_int``: ``2.0`` and ``"2"`` are 2), the sandbox's way."""
+    total = as_int(bundle.get("total"))
+    return total if total is not None and total >= 0 else None
+
+
+def unread_total(bundle: dict[str, Any]) -> tuple[str, str] | None:
+    """Where a Bundle's ``total`` is no count, and what belongs there, as ``json.unread_entry``
+    says an entry: read as absent, a cut history sent with ``"total": "abc"`` passed for whole."""
+    if bundle.get("total") is None or total_of(bundle) is not None:
+        return None
+    return "total", NOT_A_COUNT
+
+
+def matches(bundle: dict[str, Any]) -> int:
+    """How many of its entries are the search's matches: ``search.mode`` ``match``, or none said
+    (many servers say none). The common case, no entry saying a mode, is counted in C: this runs
+    on every page of every search, and a history may be thousands of entries."""
+    entries = bundle_entries(bundle)
+    try:
+        searches: list[Any] = list(map(dict.get, entries, repeat("search")))  # TypeError: an entry not an object
+    except TypeError:
+        searches = [entry.get("search") if type(entry) is dict else None for entry in entries]
+    if not any(searches):
+        return len(entries)
+    try:  # every entry saying its mode (HAPI's way): counted in C too
+        modes = list(map(dict.get, searches, repeat("mode")))  # TypeError: an entry with no search
+    except TypeError:
+        return sum(1 for search in searches if not _beside(search))
+    return len(modes) - sum(map(modes.count, _NOT_MATCHES))
+
+
+def _beside(search: Any) -> bool:
+    """Is an entry's ``search`` that of an entry beside the matches? A mode that is no string (a
+    list, a number) says nothing: the entry counts as a match, as one with no mode does."""
+    mode = search.get("mode") if type(search) is dict else None
+    return type(mode) is str and mode in _NOT_MATCHES
+
+
+def short_of_total(total: int | None, matched: int) -> bool:
+    """Does ``total`` count more matches than were read (``matched``, over every page read)? A total
+    below them (a server counting otherwise, or the record grown between pages) is not read as
+    an error: the entries were read, and they are what the checks use."""
+    return total is not None and total > matched
