@@ -58,8 +58,10 @@ def counts_units(quantity: dict[str, Any]) -> bool:
     return unit in COUNT_UNITS or unit == ""
 
 
-# Units whose code the rules read (a volume: a dose no tablet count can be read from).
-_UNITS_KNOWN = frozenset({*COUNT_UNITS, *MG_FACTOR, "ml", "l"})
+# A volume: a dose no tablet count can be read from, a dispensed amount no tablet count compares with.
+VOLUME_UNITS = frozenset({"ml", "l"})
+# Units whose code the rules read.
+_UNITS_KNOWN = frozenset({*COUNT_UNITS, *MG_FACTOR, *VOLUME_UNITS})
 
 
 def dosages_of(request: dict[str, Any]) -> list[dict[str, Any]]:

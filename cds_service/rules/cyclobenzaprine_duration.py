@@ -197,10 +197,12 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         return None
 
     remaining = limit - prior_days
-    limit_change = None
-    if remaining > 0 and (planned is not None or order.units_per_day is not None):
-        limit_change = _limit(order, remaining, terminology, context.today)
-    proposals, unwritten = _offered(order, remaining, limit_change)
+    limit_change = _limit(order, remaining, terminology, context.today) if remaining > 0 else None
+    # The card's own update where the draft's length or units a day are known (§2). The limit is
+    # composed into a swap whenever the card fires: the swap counts its own tablets, where a
+    # liquid's 300 mL, no units a day, had left the 5 mg swap with no limit at all.
+    readable = planned is not None or order.units_per_day is not None
+    proposals, unwritten = _offered(order, remaining, limit_change if readable else None)
     facts = {
         "limit_days": str(limit),
         # The label's words for the shipped limit; a site's own, in days: "limit to 2–3 weeks"

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import counts_units, dosages_of, units_per_day
+from cds_service.facts.dose import MG_FACTOR, counts_units, dosages_of, unit_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days
 from cds_service.facts.steps import days_of
@@ -88,15 +88,23 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     14 tablets. Read at the highest dose of a range instead, 1–2 tablets every 8
     hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A taper is counted step by
     step, each step for its own days, over its supply or the days its count lasted
-    (``rules.taper_count``); at its highest step only where a step cannot be read. A quantity not
-    counted in units (mL) stays, as does a count whose days cannot be read."""
+    (``rules.taper_count``); at its highest step only where a step cannot be read. A count whose
+    days cannot be read stays, as does a mass (its tablets of the new strength: ``safe_update``).
+    A volume, or another unit no tablet count is read from ("1 bottle"), is counted in tablets for
+    the days its supply or bounds give, else goes: carried over, 300 mL of a liquid became 300 mL
+    of 5 mg tablets, which a pharmacy may fill as 300 tablets (a pharmacist's review). Where the
+    duration card fires, its limit counts them (``pipeline.cards``); where nothing bounds them, no
+    quantity rather than a guessed one. A container stays the cap, in its own words, where the
+    tablets exceed it; a volume compares with no count (``safe_update.dispensed_at_most``)."""
     dispense = as_obj(resource.get("dispenseRequest"))
     quantity = dispense.get("quantity")
-    if not isinstance(quantity, dict) or not counts_units(quantity):  # no unit: as ``facts`` count
+    if not isinstance(quantity, dict) or unit_of(quantity) in MG_FACTOR:
         return
+    countable = counts_units(quantity)  # no unit: as ``facts`` count
     steps = dosages_of(order.resource)
-    value, daily = as_num(quantity.get("value")), units_per_day(steps, [1.0] * len(steps), rates)
-    counted = {**quantity, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
+    value = as_num(quantity.get("value")) if countable else None
+    daily = units_per_day(steps, [1.0] * len(steps), rates)
+    counted = {**(quantity if countable else {}), "unit": form, "system": UCUM, "code": f"{{{form}}}"}
     supply = days_of(dispense.get("expectedSupplyDuration"))
     supply = supply if supply is not None and 1 <= supply < 1e5 else None  # a 12-hour supply is none
     stepped = taper_units(order, rates, supply, value) if len(steps) > 1 else None
@@ -112,7 +120,10 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
         counted["value"] = math.ceil(stepped - 1e-9)  # never above the draft's either
     elif lasted is not None and daily and math.isfinite(daily * lasted):  # a taper's step not read: its highest
         counted["value"] = math.ceil(daily * lasted - 1e-9)
-    dispense["quantity"] = counted
+    if countable or "value" in counted:
+        dispense["quantity"] = counted
+    else:
+        _without_quantity(resource, dispense)
     # 15 tablets for 5 days is no 30-day supply; a taper's only where it was counted for its bounds
     # (a step of no stated length runs on: counted for the supply, it keeps it).
     if (
@@ -127,3 +138,11 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
             "system": UCUM,
             "code": "d",
         }
+
+
+def _without_quantity(resource: dict[str, Any], dispense: dict[str, Any]) -> None:
+    """The draft's quantity gone from the update, and its ``dispenseRequest`` with it where
+    nothing else is left: FHIR has no empty objects."""
+    dispense.pop("quantity", None)
+    if not dispense:
+        resource.pop("dispenseRequest", None)

@@ -16,7 +16,7 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.as_needed import as_needed
-from cds_service.facts.dose import counts_units, dosages_of
+from cds_service.facts.dose import VOLUME_UNITS, counts_units, dosages_of, unit_of
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.facts.steps import tablets_in
@@ -50,6 +50,8 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
     swap limited to 21 days was half the draft's mass: a code review). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
     tablets = tablets_in(ordered, product or order.drug) if counts_units(quantity) else None
+    if counts_units(quantity) and unit_of(ordered) in VOLUME_UNITS:
+        return None  # tablets beside a liquid's 30 mL: no number compares them (63 tablets ≯ 30)
     return as_num(ordered.get("value")) if tablets is None else tablets
 
 
