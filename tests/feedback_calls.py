@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from tests.conftest import SELECT, fixture
 
@@ -49,3 +49,21 @@ def database_rows(database_url: str, query: str) -> list[Any]:
             return list(connection.execute(text(query)))
     finally:
         engine.dispose()
+
+
+def keyed_as_before_version_14(connection: Connection) -> None:
+    """feedback's once-only key as releases before schema version 14 made it: a constraint of the
+    card, outcome and time, no client's (SQLite drops no constraint: the table is made again)."""
+    connection.execute(text("DROP INDEX feedback_once"))
+    old_key = "CONSTRAINT feedback_once UNIQUE (card_uuid, outcome, outcome_timestamp)"
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"ALTER TABLE feedback ADD {old_key}"))
+        return
+    made = connection.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'feedback'"))
+    table = made.scalar_one().rstrip().removesuffix(")")
+    connection.execute(text("ALTER TABLE feedback RENAME TO feedback_now"))
+    connection.execute(text(f"{table}, {old_key})"))
+    connection.execute(text("INSERT INTO feedback SELECT * FROM feedback_now"))
+    connection.execute(text("DROP TABLE feedback_now"))
+    connection.execute(text("CREATE INDEX ix_feedback_card_uuid ON feedback (card_uuid)"))
+    connection.execute(text("CREATE INDEX ix_feedback_patient_received ON feedback (patient_key, received_at)"))

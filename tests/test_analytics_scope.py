@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from tests.conftest import NOON, SELECT, SIGN, fixture
-from tests.feedback_calls import overridden
+from tests.feedback_calls import database_rows, keyed_as_before_version_14, overridden
 from tests.tokens import ISSUER, SigningKey, claims, jwks
 
 BASE = "http://testserver"
@@ -153,16 +153,98 @@ def test_feedback_contradicting_another_clients_tells_nothing_of_it(
 ) -> None:
     """An item contradicting one stored of the same moment is refused, naming the fields that
     differ: only when the stored item is the sender's own. South, sending of north's card, learns
-    nothing of what north wrote: its item is not stored, as a resend would not be."""
+    nothing of what north wrote: its item of north's moment is its own, stored (before schema
+    version 14 it was taken for a resend, and not stored), and what a later item of south's is
+    held to."""
     client = secure(database_url=database_url)
     card = _post(client, keys, "north", SELECT, fixture(DURATION))["cards"][0]
     feedback = f"{SELECT}/feedback"
     commented = {**overridden(card, "already-addressed"), "overrideReason": {"userComment": "north's note"}}
     assert _post(client, keys, "north", feedback, {"feedback": [commented]}) == {"received": 1, "stored": 1}
     guess = {**commented, "overrideReason": {"userComment": "a guess"}}
+    assert _post(client, keys, "south", feedback, {"feedback": [guess]}) == {"received": 1, "stored": 1}
     assert _post(client, keys, "south", feedback, {"feedback": [guess]}) == {"received": 1, "stored": 0}
     refused = _post(client, keys, "north", feedback, {"feedback": [guess]})["refused"]
     assert [r["index"] for r in refused] == [0] and "overrideReason.userComment" in refused[0]["reason"]
+    second = {**guess, "overrideReason": {"userComment": "south's second thought"}}
+    refused = _post(client, keys, "south", feedback, {"feedback": [second]})["refused"]
+    assert [r["index"] for r in refused] == [0] and "overrideReason.userComment" in refused[0]["reason"]
+
+
+def test_two_clients_items_of_one_card_and_moment_are_each_stored_once(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """The once-only key was the card's uuid, outcome and time alone: south, sending first with
+    the uuid of north's card, had north's own "don't show again" of that moment answered
+    ``stored: 0`` as a resend, and lost (north's patient not snoozed, north's override not
+    counted). Each client's item is stored, each once however often resent."""
+    client = secure(database_url=database_url)
+    request = fixture(DURATION)
+    card = _post(client, keys, "north", SELECT, request)["cards"][0]
+    snooze = overridden(card, "dont-show-again")
+    feedback = f"{SELECT}/feedback"
+    for sent, who in ((1, "south"), (1, "north"), (0, "south"), (0, "north")):
+        assert _post(client, keys, who, feedback, {"feedback": [snooze]}) == {"received": 1, "stored": sent}, who
+    rows = database_rows(database_url, "SELECT issuer, tenant, card_uuid, override_code FROM feedback")
+    assert sorted(rows, key=lambda row: row.issuer) == [
+        (ISSUER, "north", card["uuid"], "dont-show-again"),
+        (SOUTH, None, card["uuid"], "dont-show-again"),
+    ]
+    assert _rules(_post(client, keys, "north", SELECT, {**request, "hookInstance": "north-2"})) == []  # snoozed
+    for who, overrides, unmatched in (("north", 1, 0), ("south", 0, 1), ("operator", 1, 1)):
+        figures = _analytics(client, keys, who)
+        assert (figures["totals"]["overridden"], figures["unmatched_feedback"]) == (overrides, unmatched), who
+
+
+def test_without_authentication_a_resent_item_is_stored_once(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """No client (authentication off, its columns null) is one client to the once-only key: a
+    unique index takes nulls for distinct, and a key of the client's columns as they are would
+    store every resend again."""
+    client = make_client(database_url=database_url)
+    card = _post_open(client, SELECT, fixture(DURATION))["cards"][0]
+    for sent in (1, 0, 0):
+        answer = _post_open(client, f"{SELECT}/feedback", {"feedback": [overridden(card)]})
+        assert answer == {"received": 1, "stored": sent}
+    assert database_rows(database_url, "SELECT issuer, tenant FROM feedback") == [(None, None)]
+
+
+def _post_open(client: TestClient, path: str, body: Any) -> dict[str, Any]:
+    response = client.post(path, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_database_of_version_13_keeps_its_feedback_and_then_stores_each_clients_own(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """Version 14 gives the once-only key the item's client: on SQLite by making the feedback
+    table again, its rows copied. Every row is kept as it was, ids too, north's snooze holds, a
+    resend is still no new item, and south's item of north's moment is stored now."""
+    before = secure(database_url=database_url)
+    request = fixture(DURATION)
+    card = _post(before, keys, "north", SELECT, request)["cards"][0]
+    snooze = overridden(card, "dont-show-again")
+    feedback = f"{SELECT}/feedback"
+    _post(before, keys, "north", feedback, {"feedback": [snooze]})
+    _post(before, keys, "south", feedback, {"feedback": [{**snooze, "card": "no-such-card"}]})
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # as the release before left it
+        keyed_as_before_version_14(connection)
+        connection.execute(text("UPDATE schema_version SET version = 13"))  # created at the last: its one row
+    engine.dispose()
+    stored = "SELECT * FROM feedback ORDER BY id"
+    rows = database_rows(database_url, stored)
+    upgraded = secure(database_url=database_url)
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert database_rows(database_url, stored) == rows
+    assert _rules(_post(upgraded, keys, "north", SELECT, {**request, "hookInstance": "north-2"})) == []
+    assert _post(upgraded, keys, "north", feedback, {"feedback": [snooze]}) == {"received": 1, "stored": 0}
+    assert _post(upgraded, keys, "south", feedback, {"feedback": [snooze]}) == {"received": 1, "stored": 1}
+    assert _post(upgraded, keys, "south", feedback, {"feedback": [snooze]}) == {"received": 1, "stored": 0}
+    now = database_rows(database_url, stored)
+    assert (now[: len(rows)], len(now)) == (rows, len(rows) + 1)
 
 
 def test_an_unoffered_suggestion_is_refused_only_on_the_senders_own_card(

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, fixture, rule_ids
-from tests.feedback_calls import FEEDBACK, database_rows, issued, overridden, send_feedback
+from tests.feedback_calls import FEEDBACK, database_rows, issued, keyed_as_before_version_14, overridden, send_feedback
 
 DURATION = "cyclobenzaprine-duration"
 WARNING = "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"
@@ -57,11 +57,12 @@ def test_a_card_uuid_an_earlier_release_stored_in_upper_case_names_its_card_once
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE feedback SET card_uuid = upper(card_uuid), rule_id = NULL, patient_key = NULL"))
+        keyed_as_before_version_14(connection)
         connection.execute(text("ALTER TABLE feedback DROP COLUMN card_sent"))
         connection.execute(text("UPDATE schema_version SET version = 12"))  # created at the last: its one row
     engine.dispose()
     upgraded = make_client(database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 13"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
     assert _call_again(upgraded) == []  # the snooze holds
     assert _figures(upgraded) == (1, 1)
     rows = database_rows(database_url, "SELECT card_uuid, card_sent, rule_id FROM feedback ORDER BY card_uuid")

@@ -20,7 +20,7 @@ from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.settings import Settings, read_settings
 from cds_service.storage import writer
 from tests.conftest import SELECT, TODAY, Clock, fixture, rule_ids
-from tests.feedback_calls import DAY_1, by_rule, database_rows, overridden, send_feedback
+from tests.feedback_calls import DAY_1, by_rule, database_rows, keyed_as_before_version_14, overridden, send_feedback
 
 DURATION = "cyclobenzaprine-duration"
 PARTIAL = "partial-history"
@@ -143,11 +143,12 @@ def test_a_database_of_the_release_before_gains_the_notices_table(
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE issued_notices"))
+        keyed_as_before_version_14(connection)
         connection.execute(text("ALTER TABLE feedback DROP COLUMN card_sent"))
         connection.execute(text("UPDATE schema_version SET version = 11"))  # created at 12: its one row
     engine.dispose()
     upgraded = make_client(database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 13"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
     assert (
         upgraded.get("/analytics").json()["unmatched_feedback"],
         upgraded.get("/analytics").json()["notice_feedback"],

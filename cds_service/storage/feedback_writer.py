@@ -8,8 +8,10 @@ for one item. Every string is made storable first (``storage.text``: NUL becomes
 what a client's valid JSON can hold is no longer among those reasons. A database that cannot be
 reached is not an item's fault: that error is raised, for the route to answer it.
 
-Clients resend: an item whose card, outcome and ``outcomeTimestamp`` are stored already is the
-same item, stored once. One that says something else of that moment (another reason, another
+Clients resend: an item whose card, outcome and ``outcomeTimestamp`` its client has stored
+already is the same item, stored once. Another client's item of that moment is its own, stored
+(``schema.feedback``'s key, version 14: it was taken for a resend, one client's feedback masking
+another's). One of the sender's that says something else of its moment (another reason, another
 comment, other suggestions) is not a resend, and a correction must not silently lose to what
 came first: it is refused, naming the fields that differ, and what is stored stays. An item
 accepting only suggestions its card did not offer (a client's bug: the id is the suggestion's
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.early_feedback import still_unknown
@@ -58,7 +61,9 @@ REFUSED_REASON = "the database could not store this item; the service log has th
 UNOFFERED_REASON = (
     "acceptedSuggestions names no suggestion this card offered: each id is the uuid of one of the card's suggestions"
 )
-# What an item says, column by column, by the name of its field in the feedback request.
+# What makes an item one with a resend of it (its client aside: ``_sent_by``), and what it says,
+# column by column, by the name of its field in the feedback request.
+_MOMENT = (feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp)
 _SAID = {
     "accepted_suggestions": "acceptedSuggestions",
     "override_system": "overrideReason.reason.system",
@@ -224,14 +229,18 @@ def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]])
     sender has stored already (an older release took it during a rolling upgrade) is left to be
     a resend, or a contradiction, as any other."""
     where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
-    query = select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp)
-    sender = rows[0][1]  # every item of a batch is one client's
-    sent_by = (
+    query = select(*_MOMENT)
+    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *_sent_by(rows)))}
+    return [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
+
+
+def _sent_by(rows: list[tuple[int, dict[str, Any]]]) -> tuple[ColumnElement[bool], ...]:
+    """The stored feedback of the items' sender (every item of a batch is one client's)."""
+    sender = rows[0][1]
+    return (
         feedback.c.issuer.is_not_distinct_from(sender["issuer"]),
         feedback.c.tenant.is_not_distinct_from(sender["tenant"]),
     )
-    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *sent_by))}
-    return [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
 
 
 def _moment(row: Any) -> tuple[str, str, datetime]:
@@ -241,23 +250,15 @@ def _moment(row: Any) -> tuple[str, str, datetime]:
 def _contradicting(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
     """The items (by their index in the batch) whose moment is stored saying something else:
     read after the insert, in its transaction, so a concurrent writer's item, committed first, is
-    what they are held to. Only the sender's own feedback is compared (a refusal must not tell
-    one client what another wrote of a card): another's item of the same moment leaves this one
-    not stored, as a resend."""
-    query = select(
-        feedback.c.card_uuid,
-        feedback.c.outcome,
-        feedback.c.outcome_timestamp,
-        feedback.c.issuer,
-        feedback.c.tenant,
-        *(feedback.c[column] for column in _SAID),
-    )
+    what they are held to. Only the sender's own feedback is read, the only feedback that keeps
+    an item from being stored (``schema.feedback``'s key): another client's of the same moment
+    is never compared, and a refusal tells no client what another wrote of a card."""
+    query = select(*_MOMENT, *(feedback.c[column] for column in _SAID))
     where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
-    stored = {_moment(row._mapping): row._mapping for row in connection.execute(query.where(where))}
+    stored = {_moment(r._mapping): r._mapping for r in connection.execute(query.where(where, *_sent_by(rows)))}
     refused = []
     for index, row in rows:
-        kept = stored.get(_moment(row))
-        if kept is None or (kept["issuer"], kept["tenant"]) != (row["issuer"], row["tenant"]):
+        if (kept := stored.get(_moment(row))) is None:
             continue
         if differ := [field for column, field in _SAID.items() if _says(kept, column) != _says(row, column)]:
             refused.append(Refused(index, _contradiction(differ), "contradiction"))

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from cds_service.storage.changes import announce_feedback
 from cds_service.storage.data_dir import private_lock
 from cds_service.storage.engine import CannotStartOnDatabase, unbounded, waits_for_locks
+from cds_service.storage.feedback_once import key_feedback_by_client
 from cds_service.storage.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,9 @@ MIGRATIONS = (
     Migration(12, "the service's own notices issued, so feedback on one is not taken for a lost card", _add_notices),
     Migration(
         13, "feedback naming its card's UUID in upper case matched to it, as the client sent it kept", _add_card_sent
+    ),
+    Migration(
+        14, "feedback stored once per client: another client's item of a moment is its own", key_feedback_by_client
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -15,7 +15,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     and_,
     false,
     func,
@@ -107,9 +106,23 @@ feedback = Table(
     # The card id as the client sent it, when card_uuid is not that: a UUID sent in upper or mixed
     # case is stored in lower case, which names its card (``storage.text.card_id``). Version 13.
     Column("card_sent", Text),
-    # Clients resend feedback: the same card, outcome and time is one item.
-    UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
     Index("ix_feedback_patient_received", "patient_key", "received_at"),
+)
+# Clients resend feedback: the same card, outcome and time from the same client is one item. Its
+# client is part of it since version 14: without it, another client's item of that moment (a
+# uuid leaked, or guessed) was taken for a resend and not stored: sent first, it masked the
+# client's own.
+# No client (authentication off) counts as one here, as in ``from_its_client``: a unique index
+# takes nulls for distinct, and would store every resend again (an issuer is never empty).
+# Every release's writer inserts with ON CONFLICT DO NOTHING, which names no key.
+Index(
+    "feedback_once",
+    feedback.c.card_uuid,
+    feedback.c.outcome,
+    feedback.c.outcome_timestamp,
+    func.coalesce(feedback.c.issuer, ""),
+    func.coalesce(feedback.c.tenant, ""),
+    unique=True,
 )
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from tests.conftest import SELECT, Clock, rule_ids
+from tests.feedback_calls import keyed_as_before_version_14
 from tests.quiet.conftest import (
     DURATION,
     DURATION_WARNING,
@@ -116,11 +117,12 @@ def test_a_snooze_stored_by_the_release_before_silences_no_card_of_a_rule_that_n
     with engine.begin() as connection:  # as the release before left it
         connection.execute(text("ALTER TABLE issued_cards DROP COLUMN subject"))
         connection.execute(text("DROP TABLE issued_notices"))
+        keyed_as_before_version_14(connection)
         connection.execute(text("ALTER TABLE feedback DROP COLUMN card_sent"))
         connection.execute(text("UPDATE schema_version SET version = 10"))  # created at the last: its one row
     engine.dispose()
     upgraded = make_client(clock=Clock(START + 86_400), database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 13"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
     assert CNS in rule_ids(_post(upgraded, request(GABAPENTIN)))
     assert DURATION not in rule_ids(_post(upgraded, request(DURATION_WARNING)))
 
