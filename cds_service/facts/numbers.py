@@ -31,6 +31,25 @@ def fmt_number(number: float) -> str:
     return text
 
 
+# A century of days: a planned duration past it is said as such, not counted out. Read as a number,
+# a supply of 1e308 days was a 309-digit card, and a course the calendar cannot end (1,000,000
+# days, "2800 years") was read as no duration at all: asked for one, not warned of 2–3 weeks.
+CENTURY_DAYS = 36525.0
+# What a longer duration is read as (a day past the century): still a course of days, over every
+# limit a rule sets, ended within the calendar (a history's course from 2026 ends in 2126).
+PAST_A_CENTURY = CENTURY_DAYS + 1
+
+
+def days_said(days: float) -> str:
+    """ "30 days", or "over 100 years" past a century (``CENTURY_DAYS``)."""
+    return "over 100 years" if days > CENTURY_DAYS else f"{fmt_number(days)} day{'' if days == 1 else 's'}"
+
+
+def supply_said(days: float) -> str:
+    """ "a 30-day supply", or "a supply of over 100 years" (``days_said``)."""
+    return f"a supply of {days_said(days)}" if days > CENTURY_DAYS else f"a {fmt_number(days)}-day supply"
+
+
 # The units a dispensed count is read in, as a pharmacist names them ("90 tablets", not "90 units").
 _COUNTED = {"tablet": "tablet", "tablets": "tablet", "tab": "tablet", "tabs": "tablet", "tbl": "tablet"}
 _COUNTED |= {"capsule": "capsule", "capsules": "capsule", "pill": "pill", "pills": "pill"}

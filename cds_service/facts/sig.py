@@ -33,7 +33,7 @@ from cds_service.facts.dose import (
     units_per_day,
 )
 from cds_service.facts.model import Order
-from cds_service.facts.numbers import counted, fmt_number
+from cds_service.facts.numbers import PAST_A_CENTURY, counted, days_said, fmt_number, supply_said
 from cds_service.facts.reasons import reason_of
 from cds_service.facts.steps import dated_tail, days_of, has_open_step, in_units, tail_days
 from cds_service.facts.together import step_group
@@ -143,7 +143,7 @@ def _bounded_days(
     if stepped is not None:
         days, count = stepped
         steps = f" in {count} steps" if count > 1 else ""
-        return days, f"a duration of {fmt_number(days)} days{steps}"
+        return days, f"a duration of {days_said(days)}{steps}"
     return None, None
 
 
@@ -196,7 +196,7 @@ def _dispensed_days(request: dict[str, Any], dosages: list[dict[str, Any]], rate
         refills = f" and {repeats} refill{'s' if repeats > 1 else ''}" if repeats else ""
         supply = days_of(dispense.get("expectedSupplyDuration"))
         if supply is not None and supply > 0:
-            return supply * (1 + repeats), f"a {fmt_number(supply)}-day supply{refills}"
+            return supply * (1 + repeats), f"{supply_said(supply)}{refills}"
         quantity = as_obj(dispense.get("quantity"))
         value = as_num(quantity.get("value"))
         daily = units_per_day() if value is not None and value > 0 else None
@@ -223,9 +223,11 @@ def _step_daily(units: list[float | None], rates: list[float | None]) -> list[fl
 
 
 def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
-    """A planned duration that is a number of days at all: absurd, negative or none count as unknown."""
-    finite = _finite(planned)
-    return (finite, basis) if finite is not None and finite > 0 else (None, None)
+    """A planned duration that is a number of days at all: negative, zero or none count as unknown.
+    One past a century (1e15 days, "2800 years", past the float's range) is over every limit: read
+    as a day past it (``numbers.PAST_A_CENTURY``), never as unknown (asked to "specify a duration"
+    for 1,000,000 days), nor as a date past the year 9999."""
+    return (min(planned, PAST_A_CENTURY), basis) if planned is not None and planned > 0 else (None, None)  # NaN: None
 
 
 def medication_order(

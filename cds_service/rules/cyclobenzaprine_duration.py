@@ -24,7 +24,7 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.dose import dosages_of, dose_of_step, per_day_of_step
 from cds_service.facts.history import LISTED, Course
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.numbers import fmt_number
+from cds_service.facts.numbers import CENTURY_DAYS, days_said, fmt_number
 from cds_service.fhir.versions import to_r4
 from cds_service.rules import NO_CHANGE, Finding, Limit, NoChange, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
@@ -175,13 +175,18 @@ def _variant(order: Order, prior_days: int, limit: int) -> str | None:
     return "duration-unknown" if planned is None else None
 
 
-def _planned_said(order: Order) -> str:
+def _planned_said(order: Order, in_days: bool = False) -> str:
     """The days planned as the card says them: "at least" those the dates plan where the open
     last step's days are unknown (``_variant``): a number of days said plainly would be a course
-    shorter than the order's."""
-    if order.planned_days is not None:
-        return fmt_number(order.planned_days)
-    return f"at least {fmt_number(order.planned_at_least)}" if order.planned_at_least is not None else "unknown"
+    shorter than the order's. Past a century, "over 100 years": a count of them is no number a
+    clinician weighs (``facts.numbers.days_said``). ``in_days``: "30 days", not "30"."""
+    days = order.planned_days if order.planned_days is not None else order.planned_at_least
+    if days is None:
+        return "unknown"
+    if days > CENTURY_DAYS:
+        return days_said(days)
+    said = days_said(days) if in_days else fmt_number(days)
+    return said if order.planned_days is not None else f"at least {said}"
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, limits: Config) -> Finding | None:
@@ -212,6 +217,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "suggested_days": str(max(remaining, 0)),
         "suggested_length": days_text(max(remaining, 0)),
         "planned_days": _planned_said(order),
+        "planned_length": _planned_said(order, in_days=True),
         "duration_basis": order.duration_basis or "",
         "prior_days": str(prior_days),
         "prior_courses": ("course from " if len(prior) == 1 else "courses from ")
@@ -245,6 +251,7 @@ FACTS = (
     "limit_days",
     "limit_said",
     "planned_days",
+    "planned_length",
     "prior_courses",
     "prior_days",
     "prior_note",
