@@ -186,17 +186,20 @@ def _at_most_zero(value: Any) -> bool:
 
 
 def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:
-    """Administrations a day: the repeat's frequency over its period, else the timing code
-    (TID), else its times of day (FHIR Timing: each ``timeOfDay`` or ``when`` is a dose)."""
+    """Administrations a day: the repeat's frequency over its period (its times of day where they
+    count more), else the timing code (TID), else its times of day (FHIR Timing: each
+    ``timeOfDay`` or ``when`` is a dose)."""
     repeat = repeat_of(dosage)
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
     if period is not None and period_unit:
-        frequency = as_num(repeat.get("frequencyMax"))
-        frequency = as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-        frequency = (times_of_day(repeat) or 1) if frequency is None else frequency  # 0 is no rate
+        frequency, times = _frequency(repeat), times_of_day(repeat)
+        frequency = (times or 1) if frequency is None else frequency  # 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:
-            return frequency / period_days
+            # Times of day beside a frequency that says fewer (R4: not to be combined): the larger,
+            # the shorter course from a quantity (``times_against_frequency``). Once a day at 08,
+            # 14 and 20 h was a 90-day course of 90 tablets, cut to 21 tablets for 21 days.
+            return max(frequency / period_days, float(times))
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
     codings, text = codes_of(code), as_str(code.get("text"))
     for word in [c.code for c in codings] + [text or ""]:
@@ -215,6 +218,21 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
         return said
     times = times_of_day(repeat) if period is None and not period_unit else 0
     return float(times) if times else None  # a day the period when none is stated
+
+
+def _frequency(repeat: dict[str, Any]) -> float | None:
+    frequency = as_num(repeat.get("frequencyMax"))
+    return as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
+
+
+def times_against_frequency(dosage: dict[str, Any]) -> bool:
+    """Do an instruction's times of day (``timeOfDay``, ``when``) count other doses a day than its
+    frequency over its period says? It contradicts itself: read at the larger (``per_day_of_step``),
+    and offered no update, which would write one reading of it (``facts.orders``)."""
+    repeat = repeat_of(dosage)
+    times, frequency = times_of_day(repeat), _frequency(repeat)
+    period = (as_num(repeat.get("period")) or 0) * DAYS_PER_UNIT.get(as_str(repeat.get("periodUnit")) or "", 0)
+    return bool(times and frequency and frequency > 0 and period > 0 and abs(frequency / period - times) > 1e-9)
 
 
 def _abbreviated(words: str | None, terminology: Terminology) -> float | None:

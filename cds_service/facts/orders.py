@@ -20,7 +20,13 @@ from cds_service.content.terminology import Terminology
 from cds_service.content.terminology.names import name_as_read, says_sublingual
 from cds_service.facts.as_needed import says_as_needed
 from cds_service.facts.bounds import dated_in_the_last_year
-from cds_service.facts.dose import coded_dose, dosages_of, instruction_words, nonpositive_amount
+from cds_service.facts.dose import (
+    coded_dose,
+    dosages_of,
+    instruction_words,
+    nonpositive_amount,
+    times_against_frequency,
+)
 from cds_service.facts.medications import MedicationIndex, drug_labels, sublingual_unread
 from cds_service.facts.model import ORDER_TYPES, WITHDRAWN, Order
 from cds_service.facts.sig import medication_order, service_order
@@ -49,6 +55,10 @@ PARTLY_TOGETHER_REASON = (
 RUNS_ON_REASON = (
     "The order has a dated instruction with no end before another one begins, so whether it stops "
     "then is not said and no one-click change is offered: edit the order itself."
+)
+TIMES_REASON = (
+    "The order's times of day and its frequency give different doses a day, so it is read at the "
+    "larger and no one-click change is offered: edit the order itself."
 )
 LAST_YEAR_REASON = "The order is dated in the year 9999, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
@@ -98,7 +108,9 @@ def no_change_reason(
     swap, one tablet three times a day in all) of steps that run together on some days only
     would say one sig of several (``facts.together.runs_partly_together``); nor an update (the
     duration limit) of a dated step with no end before another begins: where it stops, the order
-    does not say (``facts.together.runs_on_into_another``). ``budget``: what the call may still
+    does not say (``facts.together.runs_on_into_another``); nor of an instruction whose times of
+    day and frequency count different doses a day (``dose.times_against_frequency``): an update
+    would write one reading of an order that says two. ``budget``: what the call may still
     have the R4 model check (``models.CALL_MODEL_VALUES``)."""
     kinds = set(actions)
     if not has_id(order) and kinds & {"update", "delete"}:
@@ -111,6 +123,8 @@ def no_change_reason(
         return PARTLY_TOGETHER_REASON
     if "update" in kinds and runs_on_into_another(dosages_of(order.resource)):
         return RUNS_ON_REASON
+    if "update" in kinds and any(map(times_against_frequency, dosages_of(order.r4))):
+        return TIMES_REASON
     return None
 
 
