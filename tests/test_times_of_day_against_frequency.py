@@ -83,3 +83,12 @@ def test_the_older_adult_rule_reads_the_larger_count(client: TestClient) -> None
     card = card_of(client, request, OLDER)
     assert card["indicator"] == "warning"
     assert "(2.8 mg three times a day ordered)" in card["summary"]
+
+
+def test_once_a_week_at_a_time_of_day_is_weekly_and_updated(client: TestClient) -> None:
+    """Over a week the times of day are the dosing day's: once a week at 08 h, 90 tablets, is 630
+    days (it had been read as once a day, 90 days, and offered no update)."""
+    card = card_of(client, ninety_tablets({"frequency": 1, "period": 1, "periodUnit": "wk", "timeOfDay": ["08:00:00"]}))
+    assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: 630 days planned"
+    assert [s["label"] for s in card["suggestions"]] == ["Limit to 21 days (keeps 10 mg)"]
+    assert TIMES_REASON not in card["detail"]

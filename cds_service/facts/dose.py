@@ -196,10 +196,11 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
         frequency = (times or 1) if frequency is None else frequency  # 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:
-            # Times of day beside a frequency that says fewer (R4: not to be combined): the larger,
-            # the shorter course from a quantity (``times_against_frequency``). Once a day at 08,
-            # 14 and 20 h was a 90-day course of 90 tablets, cut to 21 tablets for 21 days.
-            return max(frequency / period_days, float(times))
+            # Times of day beside a daily frequency that says fewer (R4: not to be combined): the
+            # larger, the shorter course from a quantity (``times_against_frequency``). Once a day
+            # at 08, 14 and 20 h was a 90-day course of 90 tablets, cut to 21 tablets for 21 days.
+            # Over a longer period they are the dosing day's times: once a week at 08 h is weekly.
+            return max(frequency / period_days, float(times) if period_days <= 1 else 0.0)
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
     codings, text = codes_of(code), as_str(code.get("text"))
     for word in [c.code for c in codings] + [text or ""]:
@@ -232,7 +233,8 @@ def times_against_frequency(dosage: dict[str, Any]) -> bool:
     repeat = repeat_of(dosage)
     times, frequency = times_of_day(repeat), _frequency(repeat)
     period = (as_num(repeat.get("period")) or 0) * DAYS_PER_UNIT.get(as_str(repeat.get("periodUnit")) or "", 0)
-    return bool(times and frequency and frequency > 0 and period > 0 and abs(frequency / period - times) > 1e-9)
+    daily = 0 < period <= 1  # over a week, times of day are the dosing day's: no rate of their own
+    return bool(times and frequency and frequency > 0 and daily and abs(frequency / period - times) > 1e-9)
 
 
 def _abbreviated(words: str | None, terminology: Terminology) -> float | None:
