@@ -101,7 +101,8 @@ class Settings(BaseSettings, RuleSettings):
         ge=0,
         le=3650,
         description="Days a rule stays quiet for a patient after a clinician overrides its warning or info card with "
-        '"Don\'t show again for this patient" (`0`: off, and not offered), for what that card named (a new drug or '
+        '"Don\'t show again for this patient" (`0`: off, and not offered), for its cards as severe as that card or '
+        "less (an info card snoozed leaves the rule's warnings shown) and for what that card named (a new drug or "
         "condition brings it back); a rule's own `snooze_days` overrides it. Critical cards are never snoozed.",
     )
     retention_days: int = Field(

@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 def unsilenced(findings: list[Finding], silenced: Quiet, knowledge: Knowledge) -> list[Finding]:
     kept = []
     for finding in findings:
-        quietable = knowledge.catalog.indicator(finding.rule_id, finding.variant) in QUIETABLE
+        indicator = knowledge.catalog.indicator(finding.rule_id, finding.variant)
+        quietable = indicator in QUIETABLE
         if quietable and silenced.swapped_draft(finding.rule_id, finding.order.dose_key):
             log.debug("rule %s quiet: its own dose-change swap left this draft today", finding.rule_id)
-        elif quietable and silenced.snoozes(finding.rule_id, finding.subject):
+        elif quietable and silenced.snoozes(finding.rule_id, finding.subject, indicator):
             # The rule alone: its subject is drug and condition codes, said of this patient.
             log.debug("rule %s snoozed for this patient: 'don't show again' was chosen", finding.rule_id)
         else:

@@ -121,7 +121,7 @@ def read_quiet(
     since = min(today, now - timedelta(days=max([0, *snooze_days.values()])))
     until = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
     swapped: set[tuple[str, str]] = set()
-    snoozed: set[tuple[str, frozenset[str] | None]] = set()
+    snoozed: set[tuple[str, frozenset[str] | None, str]] = set()
     for row in connection.execute(
         _FEEDBACK_OF_PATIENT[owner is not None], {"patient": patient, "since": since, **scope}
     ):
@@ -132,9 +132,11 @@ def read_quiet(
             swapped.update((row.rule_id, after[uuid]) for uuid in _accepted(row.accepted_suggestions) if uuid in after)
         days = snooze_days.get(row.rule_id, 0)
         by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
+        # No indicator (a card stored before version 2, perhaps critical): it snoozes nothing. Its
+        # indicator bounds the cards it silences: an info card's, not its rule's warnings (``Quiet.snoozes``).
         snoozable = row.outcome == "overridden" and by_reason and row.indicator in QUIETABLE
         if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
-            snoozed.add((row.rule_id, _subject(row.subject)))
+            snoozed.add((row.rule_id, _subject(row.subject), row.indicator))
             until = min(until, at + timedelta(days=days))
     where: dict[str, object] = {"patient": patient, "today": today, **scope}
     shown = _shown_today(connection, where, services, pseudonym) if services else frozenset()

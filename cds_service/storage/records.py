@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar
 
+from cds_service.content.cards import INDICATORS
 from cds_service.security.clients import TrustedClient
 
 
@@ -106,6 +107,12 @@ class CardRecord:
         ]
 
 
+def _as_severe(snoozed: str, shown: str) -> bool:
+    """Was the snoozed card at least as severe as the card now found (``INDICATORS``, most
+    severe first)? A critical card never reaches here: it is never snoozed, nor silenced."""
+    return INDICATORS.index(snoozed) <= INDICATORS.index(shown)
+
+
 def _no_store(_: str) -> str:
     raise AssertionError("a Quiet that silences something compares by the store's keyed hash")
 
@@ -118,10 +125,10 @@ class Quiet:
     # today (the 5 mg tablet from the older-adult swap): the rule stays quiet for the swapped draft
     # at that dose, and for no other (``swapped_draft``).
     swapped: frozenset[tuple[str, str]] = frozenset()
-    # (rule id, the snoozed card's subject) of each warning or info card the clinician asked not
-    # to see again for this patient ("dont-show-again") within its rule's snooze period; the
-    # subject None where the card record keeps none (``snoozes``).
-    snoozed: frozenset[tuple[str, frozenset[str] | None]] = frozenset()
+    # (rule id, the snoozed card's subject, its indicator) of each warning or info card the
+    # clinician asked not to see again for this patient ("dont-show-again") within its rule's
+    # snooze period; the subject None where the card record keeps none (``snoozes``).
+    snoozed: frozenset[tuple[str, frozenset[str] | None, str]] = frozenset()
     # Pseudonyms of the draft hashes of the non-critical cards shown today by an earlier hook
     # (order-select) and not accepted: order-sign does not repeat them for the unchanged draft
     # (``shown_today``).
@@ -135,15 +142,21 @@ class Quiet:
         ``Order.dose_key``)?"""
         return bool(self.swapped) and (rule_id, self.pseudonym(dose_key)) in self.swapped
 
-    def snoozes(self, rule_id: str, subject: frozenset[str] | None) -> bool:
-        """Is a card of ``rule_id`` naming ``subject`` (``Finding.subject``) snoozed? A rule whose
-        cards name nothing else (None), by any snooze of it. Else only by a snoozed card that named
-        all of it, one card: what was never named together on one card was never seen together.
-        A card recorded with no subject (by the release before) named what cannot be told: it
-        silences none of them, or a snooze said of gabapentin would hide the oxycodone after."""
+    def snoozes(self, rule_id: str, subject: frozenset[str] | None, indicator: str) -> bool:
+        """Is a card of ``rule_id`` naming ``subject`` (``Finding.subject``), of ``indicator``,
+        snoozed? Only by a snoozed card of the same indicator or a more severe one: "don't show
+        again" said of an info card (a duration left blank) was said of a reminder, not of the
+        warning the rule gives for a 90-day supply (an adversarial review); said of a warning, it
+        holds for the rule's info cards too. A rule whose cards name nothing else (None), by any
+        such snooze of it. Else only by a snoozed card that named all of it, one card: what was
+        never named together on one card was never seen together. A card recorded with no subject
+        (by the release before) named what cannot be told: it silences none of them, or a snooze
+        said of gabapentin would hide the oxycodone after."""
         return any(
-            rule == rule_id and (subject is None or (named is not None and subject <= named))
-            for rule, named in self.snoozed
+            rule == rule_id
+            and _as_severe(snoozed_as, indicator)
+            and (subject is None or (named is not None and subject <= named))
+            for rule, named, snoozed_as in self.snoozed
         )
 
     def shown_today(self, draft_hash: str | None) -> bool:

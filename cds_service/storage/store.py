@@ -259,7 +259,8 @@ class Store:
         itself, and one the client did not apply must come back. Only a dose-change swap
         accepted today keeps its rule quiet, for the draft at the dose it left (``Order.dose_key``;
         the specification's exception for ``cyclobenzaprine-older-adult``, the hepatic rule's
-        too). A snooze needs the explicit "dont-show-again" reason.
+        too). A snooze needs the explicit "dont-show-again" reason, and holds for cards no more
+        severe than the one snoozed (``Quiet.snoozes``).
         ``shown_by``: the services (order-select) whose cards shown today are not repeated.
         ``owner``: the client asking; only the cards issued to it count (None: every card).
         Read from the database, and kept where it may be: ask ``kept_quiet`` first."""

@@ -1,7 +1,8 @@
 """What keeps a card quiet, and what brings it back, through the HTTP surface.
 
 Snooze: a clinician who overrides a warning or info card with the explicit reason "Don't show
-again for this patient (N days)" is not shown that rule again for the same patient for a while
+again for this patient (N days)" is not shown that rule's cards of that indicator or a lower one
+(an info card snoozed leaves the rule's warnings shown) again for the same patient for a while
 (``CDS_SNOOZE_DAYS``, or the rule's own ``snooze_days``); any other override, or a bare Dismiss,
 snoozes nothing, and a critical card always gets through. An accepted card comes back while its
 rule still applies (the client may not have applied the suggestion). Order-sign does not repeat
