@@ -37,10 +37,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage.early_feedback import still_unknown
 from cds_service.storage.notices import notices_named
-from cds_service.storage.offered import offered
+from cds_service.storage.offered import offered, suggestion_ids
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
 from cds_service.storage.schema import as_utc, feedback, issued_cards
-from cds_service.storage.text import card_id, storable, storable_row
+from cds_service.storage.text import card_id, storable, storable_row, suggestion_id
 from cds_service.tracebacks import database_error
 
 
@@ -267,9 +267,9 @@ def _contradicting(connection: Connection, rows: list[tuple[int, dict[str, Any]]
 
 def _says(row: Any, column: str) -> object:
     """What a row says in ``column``; the suggestions accepted as a set (a resend may list them
-    in another order, or one twice)."""
+    in another order, or one twice, or a UUID in another case: ``storage.offered``)."""
     value = row[column]
-    return frozenset(json.loads(value)) if column == "accepted_suggestions" and value else value
+    return frozenset(suggestion_ids(value) or ()) if column == "accepted_suggestions" and value else value
 
 
 def _contradiction(fields: list[str]) -> str:
@@ -281,13 +281,13 @@ def _contradiction(fields: list[str]) -> str:
 
 def _row(item: FeedbackItem, service_id: str, now: datetime, owner: Owner | None) -> dict[str, Any]:
     reason = item.overrideReason.reason if item.overrideReason else None
-    accepted = json.dumps([s.id for s in item.acceptedSuggestions]) if item.acceptedSuggestions else None
+    accepted = [suggestion_id(s.id) for s in item.acceptedSuggestions or ()]  # a UUID in lower case
     return {
         "card_uuid": card_id(item.card),
         "card_sent": item.card if card_id(item.card) != item.card else None,  # a UUID's case, kept
         "service_id": service_id,
         "outcome": item.outcome,
-        "accepted_suggestions": accepted,
+        "accepted_suggestions": json.dumps(accepted) if accepted else None,
         "override_system": reason.system if reason else None,
         "override_code": reason.code if reason else None,
         "override_display": reason.display if reason else None,

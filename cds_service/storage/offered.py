@@ -8,13 +8,17 @@ card's record (``storage.early_feedback`` joins it later, when the client has lo
 is stored: too late to refuse). Another client's item on a card is stored unchecked too (a
 refusal would tell it what the card offered), and counts for no card (``schema.from_its_client``).
 Checked where it is read, the rule needs no column of its own, nor a
-migration, and holds for what earlier releases stored too.
+migration, and holds for what earlier releases stored too. A suggestion uuid matches in any
+case (``storage.text.suggestion_id``), on either side: an earlier release stored ids as sent.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from typing import Any
+
+from cds_service.storage.text import suggestion_id
 
 
 def offered(accepted: Collection[str], suggestions: str | None) -> bool | None:
@@ -26,24 +30,30 @@ def offered(accepted: Collection[str], suggestions: str | None) -> bool | None:
     card's list could not be read (changed by hand), and the acceptance is taken as sent."""
     if suggestions is None or not accepted:
         return True
-    ids = _ids(suggestions)
+    ids = suggestion_ids(suggestions)
     if ids is None:
         return None
-    return any(suggestion in ids for suggestion in accepted)
+    return any(_matched(suggestion) in ids for suggestion in accepted)
 
 
 def unoffered(accepted: str | None, suggestions: str | None) -> bool:
     """Stored feedback's ``accepted_suggestions`` naming only suggestions its card did not offer
     (``offered`` is False): no acceptance, whatever its outcome says. A list that cannot be read
     (either, changed by hand) is taken as sent, as at arrival."""
-    ids = _ids(accepted) if accepted else []
+    ids = suggestion_ids(accepted) if accepted else []
     return ids is not None and offered(ids, suggestions) is False
 
 
-def _ids(stored: str) -> list[str] | None:
-    """A stored JSON list of suggestion ids; None when it is not one."""
+def suggestion_ids(stored: str) -> list[Any] | None:
+    """A stored JSON list of suggestion ids, each as it is matched (a UUID in lower case: an
+    earlier release stored an acceptance's as sent); None when it is not a list. What is not a
+    string (changed by hand) is left as it is: it matches nothing."""
     try:
         ids = json.loads(stored)
     except ValueError:
         return None
-    return ids if isinstance(ids, list) else None
+    return [_matched(id_) for id_ in ids] if isinstance(ids, list) else None
+
+
+def _matched(value: object) -> object:
+    return suggestion_id(value) if isinstance(value, str) else value

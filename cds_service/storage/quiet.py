@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Select, Text, and_, bindparam, case, select
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, QUIETABLE, SNOOZE_REASON
 from cds_service.storage.keyed import as_keyed, keys_after
-from cds_service.storage.offered import unoffered
+from cds_service.storage.offered import suggestion_ids, unoffered
 from cds_service.storage.records import Owner, Quiet
 from cds_service.storage.schema import as_utc, feedback, from_its_client, issued_cards
 
@@ -172,9 +172,11 @@ def _subject(stored: str | None) -> frozenset[str] | None:
     return frozenset(json.loads(stored)) if stored is not None else None
 
 
-def _accepted(accepted_suggestions: str | None) -> list[str]:
-    """The suggestion uuids a feedback item accepted."""
-    return json.loads(accepted_suggestions) if accepted_suggestions else []
+def _accepted(accepted_suggestions: str | None) -> list[Any]:
+    """The suggestion uuids a feedback item accepted, in lower case as ``keys_after`` names them
+    (the service issues them so): one an earlier release stored as sent, in upper case, quiets its
+    rule too (``storage.offered``)."""
+    return (suggestion_ids(accepted_suggestions) or []) if accepted_suggestions else []
 
 
 # Built once, with bound parameters: SQLAlchemy then skips building the statements and their

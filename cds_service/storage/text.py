@@ -74,3 +74,15 @@ def card_id(sent: str) -> str:
     names its card rather than counting as feedback about no card on record; anything else as
     sent. What the client sent, when it differs, is kept beside it (``feedback.card_sent``)."""
     return sent.lower() if _UUID.fullmatch(sent) else sent
+
+
+def suggestion_id(sent: str) -> str:
+    """An accepted suggestion's id as stored, and matched to what its card offered: a UUID in
+    lower case, as for ``card_id``. Compared as sent, one in upper case was refused as naming no
+    suggestion of its card (a 200 a client takes for delivered), and its acceptance lost to
+    analytics and to what quiets a rule after its swap (``storage.quiet``); anything else (a
+    label sent by mistake) as sent. Unlike a card id's (``feedback.card_sent``), the spelling sent
+    is not kept: it says nothing the id in lower case does not, and a column for it would need a
+    migration. Stored ids an earlier release kept as sent are matched the same way where they are
+    read (``storage.offered.suggestion_ids``)."""
+    return card_id(sent)
