@@ -181,7 +181,15 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 @contextmanager
 def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | None) -> Iterator[None]:
-    """Several workers start at once: one migrates, the others wait and find it done."""
+    """Several workers start at once: one migrates, the others wait and find it done.
+
+    On SQLite the transaction is begun here, by hand: pysqlite begins one only before an INSERT,
+    UPDATE or DELETE, so each ALTER TABLE or CREATE INDEX before one was committed alone, and a
+    step stopped midway (an error, a kill) left its columns without its version: the next start
+    failed on them ("duplicate column name"), or on a version table made and left empty. Begun
+    IMMEDIATE, with the file's write lock (as long as a write would wait for it), so no other
+    process commits between this one's reading the version and its steps (a reader, which
+    never migrates, takes none)."""
     if engine.dialect.name == "postgresql":
         _wait_for_another(connection)
         connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATING})"))
@@ -191,10 +199,12 @@ def _migration_lock(engine: Engine, connection: Connection, lock_file: Path | No
         with private_lock(lock_file) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
     else:
+        connection.exec_driver_sql("BEGIN")
         yield
 
 

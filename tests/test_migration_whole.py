@@ -1,0 +1,93 @@
+"""A schema migration that fails partway leaves the database as it was, at its version, and the
+next start migrates it whole: on SQLite each ALTER TABLE and CREATE INDEX before a step's first
+row written was committed on its own (pysqlite begins a transaction only for INSERT, UPDATE and
+DELETE), and a step stopped midway left its columns without its version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.exc import DBAPIError
+
+from cds_service.cli import main
+from cds_service.settings import read_settings
+from cds_service.storage.migrations import SCHEMA_VERSION
+from cds_service.storage.schema import schema_version
+from tests.feedback_calls import DAY_1
+
+# Version 2's second statement, after its ALTER TABLE: made beforehand under the same name, it
+# fails the step as a kill or a full disk would stop it, after the first statement ran.
+_IN_THE_WAY = "CREATE INDEX ix_issued_cards_patient_rule ON issued_cards (rule_id)"
+
+
+def _old_database(url: str, *, versioned: bool) -> None:
+    """A database as the first release left it: before versioning, or stamped version 1."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE issued_cards (uuid VARCHAR(64) PRIMARY KEY, rule_id VARCHAR(100) NOT NULL, "
+                "service_id VARCHAR(100) NOT NULL, hook_instance VARCHAR(200) NOT NULL, "
+                "patient_key VARCHAR(64) NOT NULL, order_key VARCHAR(300) NOT NULL, "
+                "issued_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE feedback (id INTEGER PRIMARY KEY, card_uuid VARCHAR(100) NOT NULL, "
+                "service_id VARCHAR(100) NOT NULL, rule_id VARCHAR(100), outcome VARCHAR(20) NOT NULL, "
+                "accepted_suggestions TEXT, override_system VARCHAR(500), override_code VARCHAR(200), "
+                "override_display VARCHAR(500), user_comment TEXT, "
+                "outcome_timestamp TIMESTAMP WITH TIME ZONE NOT NULL, received_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+                "CONSTRAINT feedback_once UNIQUE (card_uuid, outcome, outcome_timestamp))"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE seen_tokens (issuer VARCHAR(500), jti VARCHAR(256), "
+                "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
+            )
+        )
+        if versioned:
+            schema_version.create(connection)
+            connection.execute(
+                schema_version.insert(), {"version": 1, "description": "as released", "applied_at": DAY_1}
+            )
+        connection.execute(text(_IN_THE_WAY))
+    engine.dispose()
+
+
+def _state(url: str) -> tuple[bool, int | None]:
+    """Whether issued_cards has version 2's column, and the version stamped (None: no table)."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns("issued_cards")}
+        versioned = inspect(connection).has_table("schema_version")
+        version = connection.execute(select(func.max(schema_version.c.version))).scalar() if versioned else None
+    engine.dispose()
+    return "indicator" in columns, version
+
+
+@pytest.mark.parametrize("versioned", [False, True], ids=["before-versioning", "version-1"])
+def test_a_migration_stopped_partway_leaves_the_database_as_it_was_and_the_next_start_migrates_it_whole(
+    database_url: str, versioned: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before: a version table made and left empty ("restore it from a backup"), or version 2's
+    column kept at version 1 ("duplicate column name"): either way no start went through again."""
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CDS_DATABASE_URL", database_url)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    _old_database(database_url, versioned=versioned)
+
+    with pytest.raises(DBAPIError, match="ix_issued_cards_patient_rule"):
+        main(["migrate"])
+    assert _state(database_url) == (False, 1 if versioned else None)
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_issued_cards_patient_rule"))
+    engine.dispose()
+    assert main(["migrate"]) == 0
+    assert _state(database_url) == (True, SCHEMA_VERSION)
