@@ -5,6 +5,10 @@ DELETE), and a step stopped midway left its columns without its version."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,7 @@ from tests.feedback_calls import DAY_1
 _IN_THE_WAY = "CREATE INDEX ix_issued_cards_patient_rule ON issued_cards (rule_id)"
 
 
-def _old_database(url: str, *, versioned: bool) -> None:
+def _old_database(url: str, *, versioned: bool, in_the_way: bool = True) -> None:
     """A database as the first release left it: before versioning, or stamped version 1."""
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -55,7 +59,8 @@ def _old_database(url: str, *, versioned: bool) -> None:
             connection.execute(
                 schema_version.insert(), {"version": 1, "description": "as released", "applied_at": DAY_1}
             )
-        connection.execute(text(_IN_THE_WAY))
+        if in_the_way:
+            connection.execute(text(_IN_THE_WAY))
     engine.dispose()
 
 
@@ -91,3 +96,42 @@ def test_a_migration_stopped_partway_leaves_the_database_as_it_was_and_the_next_
     engine.dispose()
     assert main(["migrate"]) == 0
     assert _state(database_url) == (True, SCHEMA_VERSION)
+
+
+# ``cds-service migrate`` killed (SIGKILL: no rollback, no cleanup) as version 2's second
+# statement is about to run, its first done.
+_KILLED_MIDWAY = """
+import os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from cds_service.cli import main
+
+def midway(_conn, _cursor, statement, *_):
+    if statement.startswith("CREATE INDEX ix_issued_cards_patient_rule"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+event.listen(Engine, "before_cursor_execute", midway)
+sys.exit(main(["migrate"]))
+"""
+
+
+def test_a_migration_killed_partway_on_sqlite_is_undone_and_the_next_start_migrates_it_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A crash (kill -9, power lost) midway through a step: the WAL's uncommitted pages are
+    never read, and the file lock goes with the process."""
+    url = f"sqlite:///{tmp_path / 'cds-service.db'}"
+    _old_database(url, versioned=True, in_the_way=False)
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
+    settings = {"CDS_DATA_DIR": str(tmp_path / "var"), "CDS_DATABASE_URL": url}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_MIDWAY], env={**clean, **settings}, capture_output=True, timeout=120
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert _state(url) == (False, 1)
+
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("cds_service.cli.get_settings", read_settings)
+    assert main(["migrate"]) == 0
+    assert _state(url) == (True, SCHEMA_VERSION)
