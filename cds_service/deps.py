@@ -32,7 +32,7 @@ from cds_service.protocol.request import HookRequest
 from cds_service.security.allowlist import ServerAllowList
 from cds_service.security.audience import Audience
 from cds_service.security.auth import Authenticator
-from cds_service.security.clients import TrustedClient, TrustedClientsError, load_trusted_clients
+from cds_service.security.clients import TrustedClient, required_clients
 from cds_service.security.outbound import Outbound
 from cds_service.settings import Settings
 from cds_service.storage.availability import DatabaseGate, DatabaseUnavailable, is_outage
@@ -231,8 +231,18 @@ class Runtime:
 def build_runtime(
     settings: Settings, knowledge: Knowledge, *, clock: Clock, new_uuid: Callable[[], str] | None = None
 ) -> Runtime:
-    """Open the store and set up authentication; raises ``TrustedClientsError`` when it is
-    required but no client is trusted."""
+    """Set up authentication, then open the store; raises ``TrustedClientsError`` when it is
+    required but unusable. Checked before the store opens: a start refused made the data
+    directory, the database and a patient-id key first, and an operator who then set
+    ``CDS_PATIENT_ID_KEY`` was refused again, for the key that refused start had made."""
+    clients: dict[str, TrustedClient] = {}
+    if settings.auth_mode != "off":
+        clients = required_clients(
+            settings.trusted_clients_file,
+            trust_sandbox=settings.trust_sandbox,
+            sandbox_fhir_servers=settings.fhir_servers,
+        )
+    audience = Audience.configured(settings.public_url, host=settings.host, port=settings.port) if clients else None
     runtime = Runtime(
         settings=settings,
         knowledge=knowledge,
@@ -240,16 +250,8 @@ def build_runtime(
         clock=clock,
         new_uuid=new_uuid or (lambda: str(uuid.uuid4())),
     )
-    if settings.auth_mode == "off":
+    if audience is None:  # authentication off
         return runtime
-    clients = load_trusted_clients(
-        settings.trusted_clients_file, trust_sandbox=settings.trust_sandbox, sandbox_fhir_servers=settings.fhir_servers
-    )
-    if not clients:
-        raise TrustedClientsError(
-            "CDS_AUTH_MODE is required but no client is trusted: set CDS_TRUSTED_CLIENTS_FILE "
-            "(or, on a test deployment, CDS_TRUST_SANDBOX=true), or CDS_AUTH_MODE=off on a developer's machine"
-        )
 
     def http() -> Outbound:
         assert runtime.http is not None, "the app is not running"
@@ -261,7 +263,7 @@ def build_runtime(
         http=http,
         clock=lambda: clock().timestamp(),
         leeway=settings.token_leeway_seconds,
-        audience=Audience.configured(settings.public_url, host=settings.host, port=settings.port),
+        audience=audience,
     )
     return runtime
 

@@ -52,13 +52,13 @@ def launch(tmp_path: Path, *args: str, port: int | None = None, **env: str) -> t
     return server, port
 
 
-def stopped(server: subprocess.Popen[bytes], *, interrupt: bool = False) -> tuple[int, str]:
-    """Its exit code and output, once stopped (by SIGINT first if ``interrupt``; killed after 30 s:
-    a hang is a failure)."""
+def stopped(server: subprocess.Popen[bytes], *, interrupt: bool = False, within: float = 30) -> tuple[int, str]:
+    """Its exit code and output, once stopped (by SIGINT first if ``interrupt``; killed after
+    ``within`` seconds: a hang is a failure)."""
     if interrupt and server.poll() is None:
         server.send_signal(signal.SIGINT)
     try:
-        code = server.wait(timeout=30)
+        code = server.wait(timeout=within)
     finally:
         if server.poll() is None:
             server.kill()

@@ -38,22 +38,24 @@ def _start_and_serve(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.app import create_app, say_configuration_to_workers
     from cds_service.serving import CannotListen
     from cds_service.serving import run as run_http
+    from cds_service.storage.engine import database_url
     from cds_service.storage.store import StoreInUse
 
     settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    if args.workers > 1 and database_url(settings.database).get_backend_name() == "sqlite":
+        # Before the app is built: it makes the data directory, the database and the patient-id key.
+        print(
+            "cds-service: --workers needs a database the processes share: set CDS_DATABASE_URL to "
+            "PostgreSQL (the embedded SQLite file is for one process)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     try:
         # Built here even with workers: a bad configuration stops start-up once, with one
         # message, and the schema is migrated before any worker opens the database.
         app = create_app(settings)
     except TrustedClientsError as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
-        return EXIT_INVALID
-    if args.workers > 1 and app.state.runtime.store.embedded:
-        print(
-            "cds-service: --workers needs a database the processes share: set CDS_DATABASE_URL to "
-            "PostgreSQL (the embedded SQLite file is for one process)",
-            file=sys.stderr,
-        )
         return EXIT_INVALID
     try:
         app.state.runtime.store.claim()

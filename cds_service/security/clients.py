@@ -194,6 +194,20 @@ def load_trusted_clients(
     return by_issuer
 
 
+def required_clients(
+    path: Path | None, *, trust_sandbox: bool, sandbox_fhir_servers: list[str] | None = None
+) -> dict[str, TrustedClient]:
+    """``load_trusted_clients`` where authentication is required: none is a ``TrustedClientsError``,
+    since a service that would answer every caller 401 is a configuration that cannot work."""
+    clients = load_trusted_clients(path, trust_sandbox=trust_sandbox, sandbox_fhir_servers=sandbox_fhir_servers)
+    if not clients:
+        raise TrustedClientsError(
+            "CDS_AUTH_MODE is required but no client is trusted: set CDS_TRUSTED_CLIENTS_FILE "
+            "(or, on a test deployment, CDS_TRUST_SANDBOX=true), or CDS_AUTH_MODE=off on a developer's machine"
+        )
+    return clients
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     """``[0].jwks_url`` for the first client's jwks_url: which entry, then which field."""
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "file"

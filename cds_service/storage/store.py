@@ -53,13 +53,17 @@ _FILE_SETTING = "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)"
 def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool = True) -> Store:
     """The store the settings name, with its patient-id key: what the service and the CLI share.
     ``writes``: False for a command that only reads (``cds-service report``: a backup it cannot write)."""
+    # A URL, or an option of it, the service cannot run on: refused before the key, the data
+    # directory or the database file is made (an engine connects only when first used).
+    timeout = settings.database_statement_timeout_seconds
+    make_engine(database_url(settings.database), statement_timeout=timeout).dispose()
     configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
     key = load_patient_key(configured, settings.data_dir / PATIENT_KEY_FILE)
     return Store(
         settings.database,
         patient_key=key,
         clock=clock,
-        statement_timeout=settings.database_statement_timeout_seconds,
+        statement_timeout=timeout,
         zone=settings.zone,
         writes=writes,
     )

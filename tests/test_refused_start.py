@@ -1,0 +1,69 @@
+"""A ``cds-service serve`` refused for a configuration that cannot work leaves nothing behind.
+
+It made the data directory, the database (migrated) and a patient-id key, then refused: an
+operator who then set ``CDS_PATIENT_ID_KEY`` was refused again, "the patient-id key is not the
+one this database's patients were stored with", for a key no patient was ever stored with."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.serving import CLI, launch, stopped
+
+_KEY = "k" * 32
+# How long a refused start may take before it is a hang: it imports and loads all the service
+# does, started while the session's other `serve` processes start (tests/conftest.py).
+_START = 180
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        pytest.param((), {}, "CDS_AUTH_MODE is required but no client is trusted", id="no-trusted-client"),
+        pytest.param(
+            ("--workers", "2"), {"CDS_AUTH_MODE": "off"}, "--workers needs a database the processes share", id="workers"
+        ),
+        pytest.param(
+            ("--host", "0.0.0.0"),  # after launch's own --host: the last one given is taken
+            {"CDS_TRUST_SANDBOX": "true"},
+            "CDS_PUBLIC_URL is not set and the service listens on 0.0.0.0",
+            id="no-public-url",
+        ),
+        pytest.param(
+            (),
+            {"CDS_AUTH_MODE": "off", "CDS_DATABASE_URL": "sqlite:///{data}/cds.db?timeout=abc"},
+            "CDS_DATABASE_URL: an option of the wrong type for the driver",
+            id="database-url-option",
+        ),
+    ],
+)
+def test_a_refused_start_makes_no_directory_database_or_key(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    data = tmp_path / "data"
+    server, _ = launch(data, *args, **{name: value.format(data=data) for name, value in env.items()})
+    code, output = stopped(server, within=_START)
+    assert code == 2, output
+    assert message in output
+    assert not data.exists(), sorted(path.name for path in data.iterdir())
+
+
+def test_after_a_start_refused_for_no_trusted_client_a_configured_key_is_taken(tmp_path: Path) -> None:
+    """The operator's next step, a key of their own: taken, as by a first start."""
+    data = tmp_path / "data"
+    code, output = stopped(launch(data)[0], within=_START)
+    assert code == 2 and "no client is trusted" in output
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
+    migrated = subprocess.run(
+        [*CLI, "migrate"],
+        env={**clean, "CDS_DATA_DIR": str(data), "CDS_PATIENT_ID_KEY": _KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert not (data / "patient-id.key").exists()
