@@ -49,9 +49,28 @@ def loggable(hook_instance: str) -> str:
     return hook_instance if _UUID.fullmatch(hook_instance) else "(not a UUID)"
 
 
+def in_call(body: object) -> str | None:
+    """The hookInstance of a hook request's ``body`` as the log says it (``loggable``), set for
+    every line logged after it in this context; None for a body without one. The HTTP route and
+    ``cds-service evaluate`` alike: the offline run's lines carried none, its text lines ``[None]``."""
+    if not (isinstance(body, dict) and isinstance(body.get("hookInstance"), str)):
+        return None
+    said = loggable(body["hookInstance"])
+    hook_instance.set(said)
+    return said
+
+
 class _Context(logging.Filter):
+    """Each line's hookInstance; ``outside`` on a line of no hook call (the text log's ``-``: the
+    JSON line has no ``hookInstance`` key then, its formatter leaving out what is None)."""
+
+    def __init__(self, outside: str | None) -> None:
+        super().__init__()
+        self._outside = outside
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.hookInstance = hook_instance.get()
+        said = hook_instance.get()
+        record.hookInstance = self._outside if said is None else said
         return True
 
 
@@ -84,7 +103,7 @@ def configure_logging(level: str, log_format: str) -> None:
     """The service's loggers at ``level``; every other library at INFO at most (never its DEBUG
     chatter), and those of ``QUIET_LIBRARIES`` at WARNING whatever ``level`` says."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_Context())
+    handler.addFilter(_Context(None if log_format == "json" else "-"))
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -61,7 +61,7 @@ def test_the_access_line_names_the_route_and_what_a_hook_call_answered(served: S
         assert requests.post(f"{base}{SELECT}", json=request, timeout=10).status_code == 200
     finally:
         log = _stopped(served)
-    assert re.search(rf" \[{server.pid}\] INFO cds_service.access \[None\]: GET /cds-services 200 [\d.]+ ms\n", log)
+    assert re.search(rf" \[{server.pid}\] INFO cds_service.access \[-\]: GET /cds-services 200 [\d.]+ ms\n", log)
     lines = [line for line in log.splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
     assert lines and all(f" [{server.pid}] " in line for line in lines)  # told apart from other processes'
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from cds_service.cli.exits import EXIT_INVALID
 from cds_service.clock import system_clock, today
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
+from cds_service.observability import in_call
 from cds_service.protocol.body import BodyLimits, parse_body, read_limited
 from cds_service.protocol.services import SERVICES
 from cds_service.settings import Settings
@@ -71,11 +73,18 @@ def _now(day: date | None, settings: Settings) -> datetime:
 
 
 def evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """``_evaluate`` in a context of its own, as each HTTP request has: the hookInstance it sets
+    for its lines is not left on those of whatever runs next in the process (``main`` in a test)."""
+    return contextvars.copy_context().run(_evaluate, args, settings)
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.pipeline import evaluate as pipeline
     from cds_service.pipeline.knowledge import load_knowledge
 
     try:
         body = _read(args.request, settings.body_limits)
+        in_call(body)  # its lines carry its hookInstance, as the HTTP route's do
         hook = body.get("hook") if isinstance(body, dict) else None
         service_id = args.service or next((s.id for s in SERVICES.values() if s.hook == hook), None)
         if service_id not in SERVICES:

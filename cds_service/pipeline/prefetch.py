@@ -148,8 +148,9 @@ async def complete_prefetch(
                     log.warning("prefetch %s %s: the rest not read", key.name, rest)
                     done.partial.add(key.name)
             continue
-        if value is not None:
-            log.info("prefetch %s holds an OperationOutcome: fetching it", key.name)
+        if value is not None:  # not fetched: why is said with the key unavailable (``cannot_have``)
+            fetched = "fetching it" if isinstance(client, FhirClient) else "read as not sent; it cannot be fetched"
+            log.info("prefetch %s holds an OperationOutcome: %s", key.name, fetched)
             done.outcomes.add(key.name)
         if isinstance(client, FhirClient):
             jobs[key.name] = client.fetch(key, patient_id)

@@ -17,7 +17,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from cds_service.deps import runtime_of, verified_caller
-from cds_service.observability import call_outcome, hook_instance, loggable
+from cds_service.observability import call_outcome, in_call, loggable
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.pipeline.threads import computes_inline
 from cds_service.protocol.body import parse_body, read_body
@@ -31,10 +31,7 @@ async def call_service(request: Request) -> Response:
     started = time.perf_counter()
     raw = await read_body(request, runtime.settings.body_limits)
     body = parse_body(raw, runtime.settings.body_limits)
-    said = None  # the hookInstance as the log and the card records say it, read once
-    if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
-        said = loggable(body["hookInstance"])
-        hook_instance.set(said)
+    said = in_call(body)  # the hookInstance as the log and the card records say it, read once
     # A large call computes in a worker thread (``evaluate``): this loop keeps answering meanwhile.
     result = await evaluate(
         service,
