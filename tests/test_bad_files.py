@@ -163,7 +163,7 @@ def test_content_of_the_wrong_shape_stops_start_up_naming_the_file(
 
 def test_a_data_directory_that_is_a_file_stops_start_up_naming_it(cli, tmp_path: Path) -> None:
     (tmp_path / "data").write_text("", encoding="utf-8")
-    code, err, _ = cli("serve", "--port", str(free_port()), CDS_DATA_DIR=str(tmp_path / "data"))
+    code, err, _ = cli("serve", "--port", str(free_port()), CDS_DATA_DIR=str(tmp_path / "data"), CDS_AUTH_MODE="off")
     assert code == 2 and err.startswith("cds-service: invalid configuration: CDS_DATA_DIR: cannot make"), err
 
 
@@ -172,7 +172,7 @@ def test_an_empty_patient_id_key_stops_start_up(cli, tmp_path: Path) -> None:
     every likely id, which the key exists to prevent."""
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "patient-id.key").write_bytes(b"\n")
-    code, err, _ = cli("serve", "--port", str(free_port()))
+    code, err, _ = cli("serve", "--port", str(free_port()), CDS_AUTH_MODE="off")
     assert code == 2 and "patient-id.key is empty: restore it from a backup" in err, err
 
 
@@ -182,11 +182,11 @@ def test_a_patient_id_key_too_short_stops_start_up(cli, tmp_path: Path, configur
     operator's review). The message gives its length, never the key."""
     (tmp_path / "var").mkdir()
     if configured:
-        code, err, _ = cli("serve", "--port", str(free_port()), CDS_PATIENT_ID_KEY="weak-key-x")
+        code, err, _ = cli("serve", "--port", str(free_port()), CDS_PATIENT_ID_KEY="weak-key-x", CDS_AUTH_MODE="off")
         assert code == 2 and "CDS_PATIENT_ID_KEY: shorter than 16 characters" in err and "weak-key-x" not in err, err
     else:
         (tmp_path / "var" / "patient-id.key").write_bytes(b"weak-key-x\n")
-        code, err, _ = cli("serve", "--port", str(free_port()))
+        code, err, _ = cli("serve", "--port", str(free_port()), CDS_AUTH_MODE="off")
         assert code == 2 and "patient-id.key is shorter than 16 characters" in err and "weak-key-x" not in err, err
 
 
@@ -215,7 +215,7 @@ def test_a_content_directory_that_cannot_be_listed_stops_start_up_naming_it(
 def test_a_database_file_that_is_a_directory_stops_start_up_naming_it(cli, tmp_path: Path, command: str) -> None:
     """SQLite said only "unable to open database file", in a traceback."""
     (tmp_path / "var" / "cds-service.db").mkdir(parents=True)
-    code, err, _ = cli(command)
+    code, err, _ = cli(command, CDS_AUTH_MODE="off")
     assert code == 2, err
     assert err == (
         "cds-service: invalid configuration: CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset): "
@@ -250,7 +250,7 @@ def test_a_sqlite_database_the_service_cannot_write_stops_serve_and_migrate_nami
     work, not 3 for a supervisor to retry. ``cds-service report`` only reads: it reads it."""
     make_database(tmp_path / "var")
     unwritable(tmp_path / "var" / name)
-    code, err, _ = cli(command)
+    code, err, _ = cli(command, CDS_AUTH_MODE="off")
     said = "cds-service: invalid configuration: CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset): "
     if name:
         said += (
