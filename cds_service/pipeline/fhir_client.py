@@ -166,13 +166,19 @@ class FhirClient:
         return await self._search_each(tuple(_with_includes(q, key.includes, facts) for q in queries), facts, key.name)
 
     async def _search_each(self, queries: tuple[str, ...], facts: ServerFacts, key: str) -> list[dict[str, Any]] | None:
-        """The resources of every query, or None when the server has none of their types. Every
-        search ends before one's failure is told, as for ``medications``: none left running
-        after its key has failed."""
-        answers = await asyncio.gather(*(self._search(query, facts, key) for query in queries), return_exceptions=True)
-        if failed := next((a for a in answers if isinstance(a, BaseException)), None):
+        """The resources of every query, or None when the server has none of their types. The
+        first search to fail fails the key at once, its others cancelled and ended before it is
+        told: none left running after it, and no later page of theirs read as the key's part."""
+        tasks = [asyncio.ensure_future(self._search(query, facts, key)) for query in queries]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:  # a failure, or the call's own deadline cancelling this one: the rest end here
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if failed := next((t.exception() for t in tasks if not t.cancelled() and t.exception()), None):
             raise failed
-        found = [a for a in answers if not isinstance(a, BaseException)]
+        found = [task.result() for task in tasks]
         if all(part is None for part in found):
             return None
         return [resource for part in found for resource in part or ()]
