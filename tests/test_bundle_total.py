@@ -123,6 +123,18 @@ def test_entries_beside_the_matches_do_not_count_against_the_total(
         assert "partial-history" not in rule_ids(body)
 
 
+@pytest.mark.parametrize(("total", "partial"), [(1, False), (2, True)])
+def test_an_included_medication_whose_mode_is_unsaid_is_no_match(client: TestClient, total: int, partial: bool) -> None:
+    """``search.mode`` is optional: with none said, the key's own types are its matches, so a
+    Medication beside one order no longer made up for the order ``total: 2`` said was missing."""
+    order = _lisinopril_order()
+    body = client.post(SELECT, json=_prefetched(total, order, _medication(order, None))).json()
+    if partial:
+        _notice(body)
+    else:
+        assert "partial-history" not in rule_ids(body)
+
+
 @pytest.mark.parametrize("total", ["abc", -1, 1.5, True, [2], {"value": 2}])
 def test_a_needed_keys_total_that_is_no_count_is_400_naming_it(client: TestClient, total: Any) -> None:
     response = client.post(SELECT, json=_prefetched(total, _lisinopril_order()))

@@ -45,7 +45,7 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
-def rest_unread(page: dict[str, Any]) -> str | None:
+def rest_unread(page: dict[str, Any], types: tuple[str, ...]) -> str | None:
     """Why a page read alone (a prefetch with no ``fhirServer`` to read on from) is not the whole
     search, in a log's words: a ``next`` link, or a ``total`` counting more matches than the page
     holds. None when it is all of it."""
@@ -53,7 +53,7 @@ def rest_unread(page: dict[str, Any]) -> str | None:
         return None
     if next_link(page) is not None:
         return "has more pages and no fhirServer to read them"
-    if (total := total_of(page)) is not None and short_of_total(total, matches(page)):
+    if (total := total_of(page)) is not None and short_of_total(total, matches(page, types)):
         return "holds fewer matches than its Bundle.total counts, and no next link"
     return None
 
@@ -66,6 +66,7 @@ class _Search:
     resources: list[dict[str, Any]] | None = None
     pages: list[dict[str, Any]] = field(default_factory=list)
     total: int | None = None
+    types: tuple[str, ...] = ()  # what it searches, when known: its matches where no mode says
 
     def add(self, page: dict[str, Any]) -> None:
         """A page read whole or not at all (``_resources`` fails a page of what is no resource), its
@@ -85,7 +86,9 @@ class _Search:
         """Whether its ``total`` counts more matches than its pages held: counted only when a page
         says a total, as most searches say none (a history's thousands of entries walked for nothing
         cost 40-90 µs a 500-entry page)."""
-        return self.total is not None and short_of_total(self.total, sum(map(matches, self.pages)))
+        if self.total is None:
+            return False
+        return short_of_total(self.total, sum(matches(page, self.types) for page in self.pages))
 
 
 class Pages:
@@ -133,7 +136,7 @@ class Pages:
         The search is held in ``key``'s reading as it goes, so that a key cut off at the call's
         deadline on a later page keeps what it read (``read_so_far``); one that fails is no part of it.
         """
-        search = _Search()
+        search = _Search(types=(search_type,) if search_type else ())
         self._searches.setdefault(key, []).append(search)
         try:
             # A query asked without a search type is a read (``FhirClient._search``).
