@@ -65,7 +65,6 @@ def test_a_suggestion_uuid_in_upper_case_names_the_suggestion_its_card_offered(
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
     card, swap, _ = _card(client)
     assert _send(client, _accepting(card, swap.upper())) == {"received": 1, "stored": 1}
-    assert database_rows(database_url, "SELECT accepted_suggestions FROM feedback") == [(json.dumps([swap]),)]
     assert _quiet_for_the_swapped_draft(client, card)
     assert _accepted_and_unoffered(client) == (1, 0)
     # The same item, resent as the suggestion was issued, or in mixed case: stored once.
@@ -82,8 +81,6 @@ def test_a_suggestion_id_that_is_not_a_uuid_is_kept_and_compared_as_sent(
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
     card, _, remove = _card(client)
     assert _send(client, _accepting(card, "Remove-Order", remove.upper())) == {"received": 1, "stored": 1}
-    stored = database_rows(database_url, "SELECT accepted_suggestions FROM feedback")
-    assert stored == [(json.dumps(["Remove-Order", remove]),)]
     answer = _send(client, _accepting(card, "remove-order", remove))
     assert (answer["stored"], [r["reason"].split(";")[0] for r in answer["refused"]]) == (
         0,
@@ -111,3 +108,22 @@ def test_suggestion_uuids_an_earlier_release_stored_in_upper_case_count_as_accep
     assert _quiet_for_the_swapped_draft(after, card)
     assert _accepted_and_unoffered(after) == (1, 0)
     assert _send(after, _accepting(card, swap)) == {"received": 1, "stored": 0}
+
+
+def test_suggestion_ids_changed_by_hand_into_objects_name_no_suggestion_and_fail_no_call(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """An object or a list among stored ids (edited by hand) met ``in`` the card's ids raised
+    TypeError on every hook call for that patient that day (a code review): it names nothing."""
+    clock = Clock(DAY_2.timestamp())
+    before = make_client(database_url=database_url, clock=clock)
+    card, swap, _ = _card(before)
+    assert _send(before, _accepting(card, swap))["stored"] == 1
+    before.__exit__(None, None, None)
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("""UPDATE feedback SET accepted_suggestions = '[{"id": "x"}, ["y"]]'"""))
+    engine.dispose()
+    after = make_client(database_url=database_url, clock=clock)
+    assert not _quiet_for_the_swapped_draft(after, card)  # a 200, the rule not quieted by nothing
+    assert _send(after, _accepting(card, swap))["received"] == 1

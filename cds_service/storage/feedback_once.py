@@ -43,11 +43,8 @@ def key_feedback_by_client(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE feedback DROP CONSTRAINT feedback_once")
         connection.exec_driver_sql(_INDEX)
         return
-    # pysqlite opens a transaction at the first INSERT, UPDATE or DELETE, not before DDL: begun
-    # here, the table made again is one transaction with the step's stamp, and a process stopped
-    # midway leaves feedback as it was (never a copy half made, or no table of that name).
-    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
-        connection.exec_driver_sql("BEGIN")
+    # In the migration's own transaction (``migrations._migration_lock`` begins it on SQLite too):
+    # a process stopped midway leaves feedback as it was, never a copy half made.
     connection.exec_driver_sql(_SQLITE_TABLE)
     connection.exec_driver_sql(f"INSERT INTO feedback_14 ({_COLUMNS}) SELECT {_COLUMNS} FROM feedback")
     connection.exec_driver_sql("DROP TABLE feedback")  # its indexes with it, made again below

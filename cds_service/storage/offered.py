@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from typing import Any
 
 from cds_service.storage.text import suggestion_id
 
@@ -33,7 +32,7 @@ def offered(accepted: Collection[str], suggestions: str | None) -> bool | None:
     ids = suggestion_ids(suggestions)
     if ids is None:
         return None
-    return any(_matched(suggestion) in ids for suggestion in accepted)
+    return any(suggestion_id(suggestion) in ids for suggestion in accepted if isinstance(suggestion, str))
 
 
 def unoffered(accepted: str | None, suggestions: str | None) -> bool:
@@ -44,16 +43,13 @@ def unoffered(accepted: str | None, suggestions: str | None) -> bool:
     return ids is not None and offered(ids, suggestions) is False
 
 
-def suggestion_ids(stored: str) -> list[Any] | None:
+def suggestion_ids(stored: str) -> list[str] | None:
     """A stored JSON list of suggestion ids, each as it is matched (a UUID in lower case: an
     earlier release stored an acceptance's as sent); None when it is not a list. What is not a
-    string (changed by hand) is left as it is: it matches nothing."""
+    string (changed by hand) is dropped: it names no suggestion, and an object or a list met
+    ``in`` a dict of ids raised TypeError on every call for that patient (a code review)."""
     try:
         ids = json.loads(stored)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return [_matched(id_) for id_ in ids] if isinstance(ids, list) else None
-
-
-def _matched(value: object) -> object:
-    return suggestion_id(value) if isinstance(value, str) else value
+    return [suggestion_id(id_) for id_ in ids if isinstance(id_, str)] if isinstance(ids, list) else None
