@@ -127,3 +127,14 @@ def test_a_duration_of_zero_or_less_is_no_duration(client: TestClient, value: fl
     card = card_of(client, request)
     assert card["indicator"] == "info"
     assert card["summary"] == "Specify a cyclobenzaprine duration of at most 21 days"
+
+
+def test_an_absurd_count_of_tablets_is_said_in_words_not_digits(client: TestClient) -> None:
+    """1e300 tablets at one a day: "over 1,000,000,000 tablets", where the card's line counted
+    out 301 digits (a code review)."""
+    request = supplied(None)
+    _draft(request)["dispenseRequest"]["quantity"] = {"value": 1e300, "unit": "tablet"}
+    card = card_of(client, request)
+    assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: over 100 years planned"
+    assert "(over 1,000,000,000 tablets at 1 a day)" in card["detail"]
+    assert len(card["detail"]) < 600

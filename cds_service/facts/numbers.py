@@ -13,12 +13,15 @@ from cds_service.facts.dose import unit_of
 
 
 def fmt_number(number: float) -> str:
-    """A whole number as one; below 0.1, to three significant digits, below a millionth "under
-    0.000001" (no scientific notation: 5e-324 mg read "4.94e-324 mg"); else to two decimals, or the
-    fewest more that do not read as whole, so that a duration just over a limit never reads as the
-    limit itself (504.1 hours: 21.004 days), nor as a number not sent (21.0000000001: "21.01")."""
-    if not math.isfinite(number):  # read as unknown later (``_sensible``); never a 500 here
+    """A whole number as one, past a billion "over 1,000,000,000"; below 0.1, to three significant
+    digits, below a millionth "under 0.000001" (no scientific notation: 5e-324 mg read "4.94e-324
+    mg"); else to two decimals, or the fewest more that do not read as whole, so that a duration
+    just over a limit never reads as the limit itself (504.1 hours: 21.004 days), nor as a number
+    not sent (21.0000000001: "21.01")."""
+    if not math.isfinite(number):  # JSON has none (1e400 is a 400): never a 500 here all the same
         return str(number)
+    if abs(number) >= 1e9:  # a count no order means: 1e300 tablets was a 301-digit card line
+        return "over 1,000,000,000" if number > 0 else "under -1,000,000,000"
     if float(number).is_integer():
         return str(int(number))
     if abs(number) < 1e-6:
