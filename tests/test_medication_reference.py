@@ -869,3 +869,21 @@ def test_a_fhir_server_the_service_cannot_read_is_not_repeated_in_the_log(
     request["fhirServer"] = "https://ehr.example.org:pt-4471/fhir"
     assert [code for code, _, _ in _cards(client, request)] == ["draft-not-checked"]
     assert "fhirServer" in caplog.text and "pt-4471" not in caplog.text
+
+
+def test_a_server_failing_the_included_search_is_not_taken_to_refuse_the_include(
+    client: TestClient, fhir_server: FhirTestServer
+) -> None:
+    """A 5xx (or a reset, a timeout) says nothing of ``_include``: it was read as a refusal, the
+    search sent again without it (past the deadline, when a timeout) and the server remembered
+    for an hour as one that refuses it (a code review). The key fails, as any failed search does."""
+    coded = fixture("muscle-relaxant-duplicate/fires-tizanidine-active.json")
+    request = copy.deepcopy(coded)
+    fhir_server.add(*(entry["resource"] for entry in request["prefetch"].pop("medications")["entry"]))
+    request["fhirServer"] = fhir_server.base
+    fhir_server.fail_for.add("MedicationRequest")
+    assert client.post(SELECT, json=request).status_code == 412
+    assert ["_include" in s.path for s in fhir_server.searched("MedicationRequest")] == [True]
+    fhir_server.fail_for.discard("MedicationRequest")
+    assert _cards(client, request) == _cards(client, coded)  # answered, the include still asked
+    assert ["_include" in s.path for s in fhir_server.searched("MedicationRequest")] == [True, True]

@@ -198,8 +198,10 @@ class FhirClient:
                 raise Listed(f"{error}, though its CapabilityStatement lists {resource_type}") from None
             if not included:
                 return None
-        except FetchFailed:
-            if not included:
+        except FetchFailed as error:
+            # Refused is a 4xx answer: a 5xx, a reset or a timeout says nothing of the include,
+            # and asking again without it (remembered for an hour) went out past the deadline.
+            if not included or error.status is None or not 400 <= error.status < 500:
                 raise
         # A server that lists the include but refuses it (or no longer lists it: its statement is
         # remembered for an hour) is asked again without it, and not asked it again for a while.

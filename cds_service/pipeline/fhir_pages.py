@@ -25,7 +25,12 @@ FHIR_JSON = "application/fhir+json"
 
 
 class FetchFailed(Exception):
-    pass
+    """A fetch that failed; ``status`` the server's answer when it gave one (a 4xx refuses what
+    was asked, where a 5xx, a reset or a timeout says nothing of it)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NoSuchType(FetchFailed):
@@ -111,7 +116,7 @@ class Pages:
         except OutboundError as error:
             if search_type and no_such_type(error.status, error.outcome, search_type):
                 raise NoSuchType(f"fhirServer answered {error} saying it has no {search_type}") from None
-            raise FetchFailed(f"fetching it from fhirServer failed: {error}") from None
+            raise FetchFailed(f"fetching it from fhirServer failed: {error}", status=error.status) from None
         return body
 
     async def _answer(self, url: str, search_type: str | None, *, read: bool = False) -> dict[str, Any]:
