@@ -159,15 +159,19 @@ def test_taken_days_and_the_dated_days_over_the_limit_warn(client: TestClient) -
 
 
 def test_an_open_step_between_dated_steps_ends_by_the_later_one(client: TestClient) -> None:
-    """From 11-26 with no end between 11-21..11-25 and 12-01..12-20: the taper is 30 days to the
-    later step's end (asked for a duration before), 200 tablets or none (read at three a day,
-    66.67 days); no update, as whether the open step stops when the next begins no date says.
-    Ending 12-05: 15 days, no card."""
+    """From 11-26 with no end between 11-21..11-25 and 12-01..12-20: the taper is at least 30 days
+    to the later step's end (asked for a duration before); 200 tablets say longer, 66.67 days at
+    three a day, never shorter than §1's reading (tests/test_dated_taper_open_step_beside.py); no
+    update, as whether the open step stops when the next begins no date says. Ending 12-05: 15
+    days, no card."""
     middle = [("2026-11-21", "2026-11-25", 3), ("2026-11-26", None, 2)]
-    for dispense in (None, tablets(200)):
+    for dispense, days, basis in (
+        (None, "30", "a taper from 2026-11-21 to 2026-12-20"),
+        (tablets(200), "66.67", "200 tablets at 3 a day"),
+    ):
         [card] = duration_cards(client, [*middle, ("2026-12-01", "2026-12-20", 1)], dispense)
-        assert card["summary"].endswith(": 30 days planned")
-        assert "(a taper from 2026-11-21 to 2026-12-20)" in card["detail"]
+        assert card["summary"].endswith(f": {days} days planned")
+        assert f"({basis})" in card["detail"]
         assert "suggestions" not in card
         assert "dated instruction with no end before another one begins" in card["detail"]
     assert duration_cards(client, [*middle, ("2026-12-01", "2026-12-05", 1)], None) == []

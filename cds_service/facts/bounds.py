@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds_service.facts.dose import dosages_of
 from cds_service.facts.together import bounds_period
@@ -34,15 +34,17 @@ def dated_span(dosages: list[dict[str, Any]], authored: object, last_day: LastDa
     """The first and last day (inclusive) the bounds periods cover, from the earliest start to the
     latest end among the instructions that have both (a taper's steps); a period with an end alone
     starts when the order was written (``authored``): the end is still its last day (§1). A step
-    that dates its start and no end before a step dated to begin after it and end is a step of the
-    taper the later end bounds (``ends_later``): 11-21 with no end, then 12-01..12-20, is 30 days
-    (read past its bounds, 200 tablets at three a day had been planned 66.67). None where a step
-    with no end has none such after it: it runs on, and the bounds say no last day (the next
-    source says how long, ``facts.steps.dated_tail``)."""
+    that dates its start and no end after the first dated step has ended, before a step dated to
+    begin after it and end, is a step of the taper the later end bounds (``ends_later``): 11-21..
+    11-25, then 11-26 with no end, then 12-01..12-20, is 30 days (a quantity or supply saying
+    longer is read too, ``facts.sig._planned_days``). None where a step with no end has none such
+    after it, or begins by the first dated step's last day: it runs on, beside the taper or after
+    it, and the bounds say no last day (the next source says how long, ``facts.steps.dated_tail``;
+    a bedtime dose from 11-21 beside a taper to 11-30 had been read as ending with it: no card)."""
     dated = [(to_date(period.get("start")), last_day(period)) for period in periods(dosages)]
     opens = [start for start, end in dated if start and end is None]
-    latest = latest_ended_start(dated) if opens else None
-    if any(not ends_later(start, latest) for start in opens):
+    later = ended_steps(dated) if opens else None
+    if any(not ends_later(start, later) for start in opens):
         return None
     if any(start is None and end for start, end in dated):
         dated = [(start or to_date(authored), end) for start, end in dated]
@@ -50,17 +52,35 @@ def dated_span(dosages: list[dict[str, Any]], authored: object, last_day: LastDa
     return (min([start for start, _ in spans] + opens), max(end for _, end in spans)) if spans else None
 
 
-def latest_ended_start(dated: Iterable[tuple[date | None, date | None]]) -> date | None:
-    """The latest start among steps that date their start and give their last day (``dated``: each
-    step's dated start and last day). A step with no end that begins before it is bounded by the
-    taper's last day (§1: a taper spans from the earliest start to the latest end), not a tail
-    that runs on. Found once: a draft may carry thousands of instructions."""
-    return max((begins for begins, end in dated if begins and end and begins <= end), default=None)
+class Ended(NamedTuple):
+    """Of a taper's steps that date their start and give their last day (``ended_steps``)."""
+
+    first_last: date  # the last day of the first of them (of those beginning first, the latest)
+    latest: date  # the latest start among them
 
 
-def ends_later(start: date | None, latest: date | None) -> bool:
-    """Does a step dated to begin after ``start`` give its last day (``latest_ended_start``)?"""
-    return start is not None and latest is not None and start < latest
+def ended_steps(dated: Iterable[tuple[date | None, date | None]]) -> Ended | None:
+    """The first dated step's last day and the latest dated step's start (``dated``: each step's
+    dated start and last day), or None where no step dates both. Found once, in one pass: a draft
+    may carry thousands of instructions."""
+    first: tuple[date, date] | None = None
+    latest: date | None = None
+    for begins, end in dated:
+        if not (begins and end and begins <= end):
+            continue
+        latest = begins if latest is None or begins > latest else latest
+        if first is None or begins < first[0] or (begins == first[0] and end > first[1]):
+            first = (begins, end)
+    return Ended(first[1], latest) if first is not None and latest is not None else None
+
+
+def ends_later(start: date | None, ended: Ended | None) -> bool:
+    """Is a step with no end from ``start`` bounded by the taper's last day (§1: a taper spans from
+    the earliest start to the latest end)? Only between dated steps: it begins after the first
+    dated step's last day, and a step dated to begin after it gives its last day. One that begins
+    by the first step's last day runs beside the taper (a maintenance dose from day 1), and one
+    after every dated start is its tail: both run on, the later steps' end does not bound them."""
+    return start is not None and ended is not None and ended.first_last < start < ended.latest
 
 
 def span_days(span: Span) -> float:

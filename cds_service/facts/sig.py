@@ -74,6 +74,7 @@ PlanInputs = tuple[Any, Any, Any, Any]
 # its highest administrations a day, and each instruction's units a dosing day (``tail_days``).
 _Rates = tuple[Callable[[], float | None], Callable[[], float | None], Callable[[], list[float | None]]]
 _Planned = tuple[float | None, str | None]  # planned days, and the words saying where from
+_Bounds = tuple[Span | None, _Steps | None]  # what the dosage bounds say (``_bounds``)
 
 
 def plan_inputs(request: dict[str, Any]) -> PlanInputs:
@@ -93,7 +94,7 @@ def planned_request(inputs: PlanInputs) -> dict[str, Any]:
     return {"dosageInstruction": dosage, "dispenseRequest": dispense}
 
 
-def _bounds(dosages: list[dict[str, Any]], authored: object, last_day: LastDay) -> tuple[Span | None, _Steps | None]:
+def _bounds(dosages: list[dict[str, Any]], authored: object, last_day: LastDay) -> _Bounds:
     """What the dosage bounds say, read once: the dated span (``dated_span``), and the
     ``boundsDuration`` steps. The span only when it is what sets the planned duration (a history
     course then ends on its last day, clinical specification §1): when the steps say longer, they
@@ -131,9 +132,7 @@ def step_days(dosage: dict[str, Any]) -> float | None:
     return span_days((start, end)) if start and end and start <= end else None
 
 
-def _bounded_days(
-    dosages: list[dict[str, Any]], bounds: tuple[Span | None, _Steps | None]
-) -> tuple[float | None, str | None]:
+def _bounded_days(dosages: list[dict[str, Any]], bounds: _Bounds) -> tuple[float | None, str | None]:
     """Planned days from the dosage bounds (``boundsDuration``, ``boundsPeriod`` inclusive); when a
     taper states both kinds, the longer reading counts."""
     span, stepped = bounds
@@ -159,28 +158,27 @@ def bounded_days(request: dict[str, Any]) -> float | None:
     return days if days is not None and days > 0 else None
 
 
-def _planned_days(
-    request: dict[str, Any],
-    dosages: list[dict[str, Any]],
-    bounds: tuple[Span | None, _Steps | None],
-    rates: _Rates,
-) -> _Planned:
+def _planned_days(request: dict[str, Any], dosages: list[dict[str, Any]], bounds: _Bounds, rates: _Rates) -> _Planned:
     """Planned duration in days and the words saying where it came from (clinical specification
     §1). Where a step of several says no end (``facts.steps``), the bounds do not say how long:
     the next source does, never shorter than the steps that say their days, and where none says,
     the course is unknown (a card asks); read from the first step's 5 days alone, 60 tablets that
     last 50 had no card. Dated steps before it (``facts.steps.dated_tail``) the next source
     reads only where it reaches past their dates: short of them, it does not say how long the
-    tail runs (a 10-tablet count beside 25 dated days had read as 3.33 days: no card)."""
+    tail runs (a 10-tablet count beside 25 dated days had read as 3.33 days: no card). One the
+    later dates bound (between dated steps) has the dates' days, or the next source's if longer:
+    300 tablets at three a day beside 13 dated days are 100 days (read as 13: no card)."""
     days, basis = _bounded_days(dosages, bounds)
     if days is None or days <= 0:
         later, said = _dispensed_days(request, dosages, rates)
         tail = dated_tail(dosages)  # a dated taper's open tail: read past its dates, or not at all
         return (later, said) if tail is None or (later or 0) >= tail.known else (None, None)
-    if not has_open_step(dosages):
+    if not (runs_on := has_open_step(dosages)) and not has_open_step(dosages, bounded=True):
         return days, basis
     later, said = _dispensed_days(request, dosages, rates)
-    return (days, basis) if later is not None and later < days else (later, said)
+    if later is not None and later >= days:  # never shorter than the steps that say their days
+        return later, said
+    return (days, basis) if later is not None or not runs_on else (None, None)
 
 
 def _dispensed_days(request: dict[str, Any], dosages: list[dict[str, Any]], rates: _Rates) -> _Planned:

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.bounds import ends_later, latest_ended_start
+from cds_service.facts.bounds import ended_steps, ends_later
 from cds_service.facts.dose import DAYS_PER_UNIT, MG_FACTOR, counts_units, repeat_of, running_groups, unit_of
 from cds_service.facts.together import bounds_period, dated_days, own_last_days, week_share
 from cds_service.fhir.json import as_num, as_obj, as_str, period_last_day, to_date
@@ -76,18 +76,20 @@ def open_step(dosage: dict[str, Any]) -> bool:
     return _duration(dosage) is None and period_last_day(as_obj(repeat_of(dosage).get("boundsPeriod"))) is None
 
 
-def has_open_step(dosages: list[dict[str, Any]]) -> bool:
-    """Is one of several instructions, where another says its end, one with no end that no step
-    dated to begin after it ends (``facts.bounds.latest_ended_start``)? Its days are then not in the
-    bounds (``open_step``); where none says an end, the bounds say nothing anyway."""
+def has_open_step(dosages: list[dict[str, Any]], bounded: bool = False) -> bool:
+    """Is one of several instructions, where another says its end, one with no end that the
+    later steps' end does not bound (``facts.bounds.ends_later``: not between dated steps)? Its
+    days are then not in the bounds (``open_step``); where none says an end, the bounds say
+    nothing anyway. ``bounded``: is one of them one that it bounds (between dated steps)?"""
     if len(dosages) < 2:
         return False
     opens = [open_step(dosage) for dosage in dosages]
     if not any(opens) or all(opens):  # nearly every order: no step without an end
         return False
     dated = [_dated(dosage) for dosage in dosages]
-    latest = latest_ended_start(dated)
-    return any(step and not ends_later(start, latest) for step, (start, _) in zip(opens, dated, strict=True))
+    ended = ended_steps(dated)
+    steps = zip(opens, dated, strict=True)
+    return any(step and ends_later(start, ended) == bounded for step, (start, _) in steps)
 
 
 def _dated(dosage: dict[str, Any]) -> tuple[date | None, date | None]:
@@ -118,17 +120,18 @@ class DatedTail(NamedTuple):
 
 def dated_tail(dosages: list[dict[str, Any]]) -> DatedTail | None:
     """The taper's dates where every step dates its start (none in a ``sequence``: placed by their
-    dates, ``facts.together.dated_days``), and its steps with no end begin after every step that
-    ends begins (``has_open_step``; one before a later step that ends is bounded by it,
-    ``facts.bounds.dated_span``). How long it runs, its dates do not say: at least to their last
-    day, and past it what the next source says (§1); a dated taper of 25 days before its open
-    step had been asked for a duration, not warned. None otherwise (nearly every order)."""
+    dates, ``facts.together.dated_days``), and its steps with no end run on: they begin after every
+    step that ends begins, or by the first one's last day, beside the taper (``has_open_step``;
+    one between dated steps is bounded by the later one, ``facts.bounds.ends_later``). How long
+    it runs, its dates do not say: at least to their last day, and past it what the next source
+    says (§1); a dated taper of 25 days before its open step had been asked for a duration, not
+    warned. None otherwise (nearly every order)."""
     if not has_open_step(dosages) or (spans := dated_days(dosages)) is None:
         return None
     dated = [_dated(dosage) for dosage in dosages]
     opens = [end is None and open_step(dosage) for dosage, (_, end) in zip(dosages, dated, strict=True)]
-    latest = latest_ended_start(dated)
-    tail = [index for index, step in enumerate(opens) if step and not ends_later(dated[index][0], latest)]
+    taper = ended_steps(dated)
+    tail = [index for index, step in enumerate(opens) if step and not ends_later(dated[index][0], taper)]
     ended = [last for _, last in spans if last < date.max]
     if not tail or not ended or any(last == date.max and not opens[index] for index, (_, last) in enumerate(spans)):
         return None  # e.g. a dated start and a duration: not placed by its dates alone
