@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.times import frequency_of, times_of_day, times_over_frequency
 from cds_service.facts.together import bounds_period, week_share
 from cds_service.facts.together import groups as groups_of
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of
@@ -185,22 +186,22 @@ def _at_most_zero(value: Any) -> bool:
     return number is not None and number <= 0
 
 
-def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float | None:
+def per_day_of_step(dosage: dict[str, Any], terminology: Terminology, course: bool = False) -> float | None:
     """Administrations a day: the repeat's frequency over its period (its times of day where they
     count more), else the timing code (TID), else its times of day (FHIR Timing: each
-    ``timeOfDay`` or ``when`` is a dose)."""
+    ``timeOfDay`` or ``when`` is a dose). ``course``: how long a quantity lasts, read at the
+    frequency where the times count more (``course_rates``)."""
     repeat = repeat_of(dosage)
     period, period_unit = as_num(repeat.get("period")), as_str(repeat.get("periodUnit"))
     if period is not None and period_unit:
-        frequency, times = _frequency(repeat), times_of_day(repeat)
+        frequency, times = frequency_of(repeat), times_of_day(repeat)
         frequency = (times or 1) if frequency is None else frequency  # 0 is no rate
         period_days = period * DAYS_PER_UNIT.get(period_unit, 0)
         if period_days > 0 and frequency > 0:
             # Times of day beside a daily frequency that says fewer (R4: not to be combined): the
-            # larger, the shorter course from a quantity (``times_against_frequency``). Once a day
-            # at 08, 14 and 20 h was a 90-day course of 90 tablets, cut to 21 tablets for 21 days.
+            # larger for the dose rules, the smaller for a course (``times_against_frequency``).
             # Over a longer period they are the dosing day's times: once a week at 08 h is weekly.
-            return max(frequency / period_days, float(times) if period_days <= 1 else 0.0)
+            return max(frequency / period_days, float(times) if period_days <= 1 and not course else 0.0)
     code = as_obj(as_obj(dosage.get("timing")).get("code"))
     codings, text = codes_of(code), as_str(code.get("text"))
     for word in [c.code for c in codings] + [text or ""]:
@@ -221,20 +222,25 @@ def per_day_of_step(dosage: dict[str, Any], terminology: Terminology) -> float |
     return float(times) if times else None  # a day the period when none is stated
 
 
-def _frequency(repeat: dict[str, Any]) -> float | None:
-    frequency = as_num(repeat.get("frequencyMax"))
-    return as_num(repeat.get("frequency")) if frequency is None or frequency <= 0 else frequency
-
-
 def times_against_frequency(dosage: dict[str, Any]) -> bool:
-    """Do an instruction's times of day (``timeOfDay``, ``when``) count other doses a day than its
-    frequency over its period says? It contradicts itself: read at the larger (``per_day_of_step``),
-    and offered no update, which would write one reading of it (``facts.orders``)."""
+    """Do an instruction's times of day count more doses a day than its frequency over its period
+    says (``facts.times``)? It contradicts itself: read at the larger for a dose, at the smaller
+    for a course (``per_day_of_step``), and offered no update, which would write one reading."""
     repeat = repeat_of(dosage)
-    times, frequency = times_of_day(repeat), _frequency(repeat)
-    period = (as_num(repeat.get("period")) or 0) * DAYS_PER_UNIT.get(as_str(repeat.get("periodUnit")) or "", 0)
-    daily = 0 < period <= 1  # over a week, times of day are the dosing day's: no rate of their own
-    return bool(times and frequency and frequency > 0 and daily and abs(frequency / period - times) > 1e-9)
+    unit = as_str(repeat.get("periodUnit") or repeat.get("periodUnits")) or ""  # DSTU2's name too
+    return times_over_frequency(repeat, (as_num(repeat.get("period")) or 0) * DAYS_PER_UNIT.get(unit, 0))
+
+
+def course_rates(
+    dosages: list[dict[str, Any]], rates: list[float | None], terminology: Terminology
+) -> list[float | None]:
+    """Each instruction's administrations a day (``rates``, as ``per_day_of_step`` reads them) for
+    how long a quantity lasts: where its times of day count more doses than its frequency, the
+    frequency's, the longer course (90 tablets once a day at three times: 90 days, not 30)."""
+    return [
+        per_day_of_step(d, terminology, course=True) if times_against_frequency(d) else rate
+        for d, rate in zip(dosages, rates, strict=True)
+    ]
 
 
 def _abbreviated(words: str | None, terminology: Terminology) -> float | None:
@@ -244,13 +250,6 @@ def _abbreviated(words: str | None, terminology: Terminology) -> float | None:
         return None
     key = _AS_NEEDED.sub("", " ".join(words.lower().split())).replace(".", "").strip().upper()
     return terminology.timing_codes.get(key)
-
-
-def times_of_day(repeat: dict[str, Any]) -> int:
-    """Doses a day its ``timeOfDay`` or ``when`` entries say (FHIR Timing); 0 when they say none."""
-    if "timeOfDay" not in repeat and "when" not in repeat:  # the common case, at no cost
-        return 0
-    return len(as_list(repeat.get("timeOfDay"))) or len(as_list(repeat.get("when")))
 
 
 # How often, in the words EHRs put in a timing code's text or display where no code of the

@@ -34,6 +34,15 @@ def fmt_number(number: float) -> str:
     return text
 
 
+# A number past it is none a sig means (``finite``).
+_PLAUSIBLE = 1e6
+
+
+def finite(number: float | None) -> float | None:
+    """Absurd input (1e308 tablets a day) counts as unknown, not as an infinite duration."""
+    return number if number is not None and math.isfinite(number) and abs(number) < _PLAUSIBLE else None
+
+
 # A century of days: a planned duration past it is said as such, not counted out. Read as a number,
 # a supply of 1e308 days was a 309-digit card, and a course the calendar cannot end (1,000,000
 # days, "2800 years") was read as no duration at all: asked for one, not warned of 2–3 weeks.

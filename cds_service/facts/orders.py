@@ -57,8 +57,8 @@ RUNS_ON_REASON = (
     "then is not said and no one-click change is offered: edit the order itself."
 )
 TIMES_REASON = (
-    "The order's times of day and its frequency give different doses a day, so it is read at the "
-    "larger and no one-click change is offered: edit the order itself."
+    "The order's times of day count more doses a day than its frequency says (its dose is checked "
+    "at the times, its course at the frequency), so no one-click change is offered: edit the order itself."
 )
 LAST_YEAR_REASON = "The order is dated in the year 9999, so no edit to it can be offered: correct the order."
 WORDS_ONLY_REASON = (
@@ -109,9 +109,10 @@ def no_change_reason(
     would say one sig of several (``facts.together.runs_partly_together``); nor an update (the
     duration limit) of a dated step with no end before another begins: where it stops, the order
     does not say (``facts.together.runs_on_into_another``); nor of an instruction whose times of
-    day and frequency count different doses a day (``dose.times_against_frequency``): an update
-    would write one reading of an order that says two. ``budget``: what the call may still
-    have the R4 model check (``models.CALL_MODEL_VALUES``)."""
+    day count more doses a day than its frequency (``dose.times_against_frequency``): an update
+    would write one reading of an order that says two, but for a change of its whole timing
+    (``_rewrites_timing``: the sublingual swap's once a day at bedtime settles it). ``budget``:
+    what the call may still have the R4 model check (``models.CALL_MODEL_VALUES``)."""
     kinds = set(actions)
     if not has_id(order) and kinds & {"update", "delete"}:
         return NO_ID_REASON
@@ -123,9 +124,19 @@ def no_change_reason(
         return PARTLY_TOGETHER_REASON
     if "update" in kinds and runs_on_into_another(dosages_of(order.resource)):
         return RUNS_ON_REASON
-    if "update" in kinds and any(map(times_against_frequency, dosages_of(order.r4))):
+    if "update" in kinds and not _rewrites_timing(order, dose_change) and _times_against(order):
         return TIMES_REASON
     return None
+
+
+def _rewrites_timing(order: Order, dose_change: bool) -> bool:
+    """Does the change write the whole timing anew? The sublingual swap (``rules.common``) makes
+    every instruction one tablet once a day at bedtime: it keeps no reading of the old one."""
+    return dose_change and order.drug is not None and order.drug.sublingual
+
+
+def _times_against(order: Order) -> bool:
+    return any(map(times_against_frequency, dosages_of(order.resource)))
 
 
 def words_left_out(order: Order) -> Note | None:

@@ -8,7 +8,6 @@ days from its first step to its last. Absurd input (1e308 tablets a day) is unkn
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -25,6 +24,7 @@ from cds_service.facts.bounds import (
 )
 from cds_service.facts.dose import (
     counts_units,
+    course_rates,
     dosages_of,
     dose_of_step,
     highest,
@@ -33,14 +33,12 @@ from cds_service.facts.dose import (
     units_per_day,
 )
 from cds_service.facts.model import Order
-from cds_service.facts.numbers import PAST_A_CENTURY, counted, days_said, fmt_number, supply_said
+from cds_service.facts.numbers import PAST_A_CENTURY, counted, days_said, finite, fmt_number, supply_said
 from cds_service.facts.reasons import reason_of
 from cds_service.facts.steps import dated_tail, days_of, has_open_step, in_units, tail_days
 from cds_service.facts.together import step_group
 from cds_service.fhir.coding import on_one_line
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, codes_of, period_last_day, to_date
-
-_PLAUSIBLE = 1e6
 
 
 def _dose_varies(dosages: list[dict[str, Any]], doses_mg: list[float | None]) -> bool:
@@ -57,11 +55,6 @@ def _dose_varies(dosages: list[dict[str, Any]], doses_mg: list[float | None]) ->
         if any(as_num(as_obj(r.get("low")).get("value")) != as_num(as_obj(r.get("high")).get("value")) for r in ranges):
             return True
     return False
-
-
-def _finite(number: float | None) -> float | None:
-    """Absurd input (1e308 tablets a day) counts as unknown, not as an infinite duration."""
-    return number if number is not None and math.isfinite(number) and abs(number) < _PLAUSIBLE else None
 
 
 _Steps = tuple[float, int]
@@ -124,7 +117,7 @@ def step_days(dosage: dict[str, Any]) -> float | None:
     """How long one dosage instruction (a taper's step) runs: its ``boundsDuration``, else its
     ``boundsPeriod`` counted inclusively; None when it does not say."""
     repeat = repeat_of(dosage)
-    days = _finite(days_of(repeat.get("boundsDuration")))
+    days = finite(days_of(repeat.get("boundsDuration")))
     if days is not None and days >= 0:
         return days
     period = as_obj(repeat.get("boundsPeriod"))
@@ -154,7 +147,7 @@ def bounded_days(request: dict[str, Any]) -> float | None:
     if has_open_step(dosages):  # a step says no end: the bounds plan no course
         return None
     days, _ = _bounded_days(dosages, _bounds(dosages, request.get("authoredOn"), period_last_day))
-    days = _finite(days)
+    days = finite(days)
     return days if days is not None and days > 0 else None
 
 
@@ -217,7 +210,7 @@ def _dispensed_days(request: dict[str, Any], dosages: list[dict[str, Any]], rate
 
 def _step_daily(units: list[float | None], rates: list[float | None]) -> list[float | None]:
     """Each instruction's units on a day it is taken, where it says both (``tail_days``)."""
-    return [_finite(u * r) if u is not None and r is not None else None for u, r in zip(units, rates, strict=False)]
+    return [finite(u * r) if u is not None and r is not None else None for u, r in zip(units, rates, strict=False)]
 
 
 def _sensible(planned: float | None, basis: str | None) -> tuple[float | None, str | None]:
@@ -234,13 +227,18 @@ def medication_order(
     """An order read from R4 MedicationRequest JSON (``facts``); ``resource`` is the client's own JSON."""
     dosages = dosages_of(facts)
     doses = [dose_of_step(dosage, drug) for dosage in dosages or [{}]]
-    dose_mg, units_per_dose = _finite(highest(mg for mg, _ in doses)), _finite(highest(u for _, u in doses))
+    dose_mg, units_per_dose = finite(highest(mg for mg, _ in doses)), finite(highest(u for _, u in doses))
     step_per_day = [per_day_of_step(dosage, terminology) for dosage in dosages]  # read once, for all
-    per_day = _finite(highest(step_per_day))
-    daily = _finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
+    per_day = finite(highest(step_per_day))
+    daily = finite(units_per_day(dosages, (units for _, units in doses), step_per_day))
     bounds = _bounds(dosages, facts.get("authoredOn"), period_last_day)
     step_units = [units for _, units in doses]
-    rates = (lambda: daily, lambda: per_day, lambda: _step_daily(step_units, step_per_day))
+    course = course_rates(dosages, step_per_day, terminology)  # a quantity's days: the longer reading
+    rates: _Rates = (
+        lambda: finite(units_per_day(dosages, step_units, course)),
+        lambda: finite(highest(course)),
+        lambda: _step_daily(step_units, course),
+    )
     planned, basis = _sensible(*_planned_days(in_units(facts, drug), dosages, bounds, rates))
     tail = dated_tail(dosages) if planned is None else None  # its dates alone: a course at least so long
     return Order(
@@ -253,7 +251,7 @@ def medication_order(
         units_per_dose=units_per_dose,
         per_day=per_day,
         units_per_day=daily,
-        step_per_day=tuple(map(_finite, step_per_day)),
+        step_per_day=tuple(map(finite, step_per_day)),
         planned_days=planned,
         planned_at_least=tail.known if tail else None,
         duration_basis=basis or (tail.said if tail else None),
@@ -271,16 +269,17 @@ def course_plan(facts: dict[str, Any], drug: Drug | None, terminology: Terminolo
     dosages, authored = dosages_of(facts), facts.get("authoredOn")
     bounds = _bounds(dosages, authored, end_date)
 
+    def course() -> list[float | None]:  # a quantity's days: the longer reading (``course_rates``)
+        return course_rates(dosages, [per_day_of_step(d, terminology) for d in dosages], terminology)
+
     def daily() -> float | None:
-        units = (dose_of_step(dosage, drug)[1] for dosage in dosages)
-        return _finite(units_per_day(dosages, units, (per_day_of_step(d, terminology) for d in dosages)))
+        return finite(units_per_day(dosages, (dose_of_step(dosage, drug)[1] for dosage in dosages), course()))
 
     def rate() -> float | None:
-        return _finite(highest(per_day_of_step(d, terminology) for d in dosages))
+        return finite(highest(course()))
 
     def step_daily() -> list[float | None]:
-        units = [dose_of_step(dosage, drug)[1] for dosage in dosages]
-        return _step_daily(units, [per_day_of_step(d, terminology) for d in dosages])
+        return _step_daily([dose_of_step(dosage, drug)[1] for dosage in dosages], course())
 
     planned = _sensible(*_planned_days(in_units(facts, drug), dosages, bounds, (daily, rate, step_daily)))[0]
     return planned, bounds[0], bounds_start(dosages), last_day_taken(dosages, authored, bounds[0])
