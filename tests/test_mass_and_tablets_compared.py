@@ -1,9 +1,10 @@
 """A draft may dispense a mass (300 mg) where its first fill counts tablets, or the reverse, and
 the 5 mg swap counts tablets of another strength than the draft's. The 21-day update reads every
 such quantity as the tablets it makes of the drug it names (``facts.steps.tablets_of``): an mg
-first fill beside a count of tablets was dropped as "another unit" (a code review), and the swap
-of a 300 mg draft to 5 mg tablets was capped at 30, as if of the draft's 10 mg: 150 mg where the
-draft dispensed 300 (clinical specification §2: never more than ordered, and no less for it)."""
+first fill beside a count of tablets was dropped as "another unit" (a code review). The swap,
+one 5 mg tablet a dose where the draft took one 10 mg tablet, counts a mass as the days it lasts
+(300 mg of 10 mg three times a day: 10 days, 30 tablets): counted as the 60 tablets of 5 mg it
+makes, it doubled the draft's days (a pharmacist's review)."""
 
 from __future__ import annotations
 
@@ -115,11 +116,14 @@ def swapped(
 
 
 @pytest.mark.parametrize("rule", SWAPS)
-def test_the_swap_of_a_mass_is_capped_in_the_5_mg_tablets_it_makes(client: TestClient, rule: str) -> None:
-    """300 mg: 60 tablets of 5 mg, where 21 days at three a day take 63; 30 of the 10 mg for
-    the duration card's own update. As 30 of 5 mg, the swap dispensed half the draft's mass."""
+def test_the_swap_of_a_mass_is_capped_at_the_days_it_lasts(client: TestClient, rule: str) -> None:
+    """300 mg: 30 tablets of the draft's 10 mg, 10 days at three a day, so 30 of the swap's 5 mg
+    (one a dose), where 21 days take 63; 30 of the 10 mg for the duration card's own update.
+    Counted as the 60 tablets of 5 mg it makes, the swap doubled the days the draft dispensed (a
+    pharmacist's review; ``tests.test_swap_keeps_the_days_dispensed``)."""
     swap, kept = swapped(client, rule, mg(300))
-    assert swap["quantity"]["value"] == 60
+    assert swap["quantity"]["value"] == 30
+    assert swap["expectedSupplyDuration"]["value"] == 10
     assert kept["quantity"]["value"] == 30
 
 
@@ -138,9 +142,10 @@ def test_the_swap_of_a_count_is_capped_at_the_drafts_count(client: TestClient, r
 
 @pytest.mark.parametrize("rule", SWAPS)
 def test_the_swaps_first_fill_in_mg_is_read_in_its_5_mg_tablets(client: TestClient, rule: str) -> None:
-    """450 mg first: 90 tablets of 5 mg, more than the swap's 63 for 21 days, so the course's
-    63; 45 of the 10 mg, within the duration card's own 63, kept as written. Read in the
-    draft's 10 mg, the swap's first fill had been kept: 90 tablets at once, of a course of 63."""
+    """450 mg first: 45 tablets of the draft's 10 mg, 15 days at three a day, so 45 of the swap's
+    5 mg, within its 63 for 21 days; 45 of the 10 mg, within the duration card's own 63, kept as
+    written. Kept as 450 mg, the swap's first fill had been 90 tablets of 5 mg, 30 days at once;
+    read as those 90, it was cut to the course's 63, still 21 days where the draft's was 15."""
     swap, kept = swapped(client, rule, mg(900), {"quantity": mg(450)})
-    assert swap["initialFill"] == {"quantity": swap["quantity"]} and swap["quantity"]["value"] == 63
+    assert swap["initialFill"] == {"quantity": tablets(45)} and swap["quantity"]["value"] == 63
     assert kept["initialFill"] == {"quantity": mg(450)}

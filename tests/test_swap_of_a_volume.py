@@ -85,14 +85,18 @@ def with_prior_course(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", [OLDER_ADULT, HEPATIC], ids=["older-adult", "hepatic-impairment"])
-@pytest.mark.parametrize("tablet", [False, True], ids=["liquid-300-ml", "unchanged-90-tablets"])
-def test_the_swap_is_limited_to_21_days_of_tablets(client: TestClient, name: str, tablet: bool) -> None:
+@pytest.mark.parametrize(
+    ("tablet", "dispensed"), [(False, 30), (True, 63)], ids=["liquid-300-ml-10-days", "unchanged-90-tablets"]
+)
+def test_the_swap_is_limited_to_21_days_of_tablets(client: TestClient, name: str, tablet: bool, dispensed: int) -> None:
+    """Within 21 days, no more than the draft dispensed: 300 mL at 10 mL three times a day last
+    10 days, 30 tablets (``tests.test_swap_keeps_the_days_dispensed``)."""
     fill = {"quantity": tablets(90)} if tablet else {"quantity": millilitres(300)}
     label, resource = swap_of(client, request_for(name, fill, tablet=tablet), START_DOSE[name])
     assert label.endswith("(limited to 21 days)")
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "828320"
-    assert resource["dispenseRequest"]["quantity"] == tablets(63)
-    assert resource["dispenseRequest"]["expectedSupplyDuration"] == days(21)
+    assert resource["dispenseRequest"]["quantity"] == tablets(dispensed)
+    assert resource["dispenseRequest"]["expectedSupplyDuration"] == days(dispensed // 3)
     assert resource["dispenseRequest"]["numberOfRepeatsAllowed"] == 0
     assert bounds_of(resource) == days(21)
 
@@ -110,14 +114,15 @@ def test_the_swap_is_limited_to_what_remains_of_21_days(client: TestClient, tabl
 
 @pytest.mark.parametrize(
     ("fill", "dispensed", "bounds"),
-    [({"quantity": millilitres(30)}, 63, days(21)), ({"quantity": tablets(30)}, 30, None)],
-    ids=["liquid-30-ml-no-number-compares", "unchanged-30-tablets-10-days"],
+    [({"quantity": millilitres(30)}, 3, days(21)), ({"quantity": tablets(30)}, 30, None)],
+    ids=["liquid-30-ml-a-days-tablets", "unchanged-30-tablets-10-days"],
 )
 def test_a_volume_is_no_cap_in_tablets_where_a_count_is(
     client: TestClient, fill: dict[str, Any], dispensed: int, bounds: dict[str, Any] | None
 ) -> None:
-    """30 mL beside 63 tablets compares no amount of drug: capped as a bare number, the swap went
-    back to 30 mL of the tablet. 30 tablets are a count: 10 days of the draft, 30 of the swap."""
+    """30 mL is no count of tablets: capped as a bare number, the swap went back to 30 mL of the
+    tablet. It lasts a day at 10 mL three times a day: 3 tablets, not 63 for the 21 days the
+    limit allows. 30 tablets are a count: 10 days of the draft, 30 of the swap."""
     tablet = fill["quantity"]["unit"] == "tablet"
     _, resource = swap_of(client, request_for(OLDER_ADULT, fill, tablet=tablet), START_DOSE[OLDER_ADULT])
     assert resource["dispenseRequest"]["quantity"] == tablets(dispensed)

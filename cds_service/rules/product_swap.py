@@ -8,16 +8,17 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import MG_FACTOR, counts_units, dosages_of, unit_of, units_per_day
+from cds_service.facts.dose import MG_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days
-from cds_service.facts.steps import days_of
+from cds_service.facts.steps import days_of, tablets_in
 from cds_service.facts.together import dosing_days, groups, week_share
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
 from cds_service.rules.actions import UCUM, writable_repeat
-from cds_service.rules.safe_update import keep_as_needed, safe_update
+from cds_service.rules.actions import days as in_days
+from cds_service.rules.safe_update import dispensed_days, keep_as_needed, safe_update
 from cds_service.rules.taper_count import taper_units
 
 
@@ -89,21 +90,25 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     hours for 20 days (60) became 30 one-tablet doses, ten days' worth. A taper is counted step by
     step, each step for its own days, over its supply or the days its count lasted
     (``rules.taper_count``); at its highest step only where a step cannot be read. A count whose
-    days cannot be read stays, as does a mass (its tablets of the new strength: ``safe_update``).
-    A volume, or another unit no tablet count is read from ("1 bottle"), is counted in tablets for
-    the days its supply or bounds give, else goes: carried over, 300 mL of a liquid became 300 mL
-    of 5 mg tablets, which a pharmacy may fill as 300 tablets (a pharmacist's review). Where the
-    duration card fires, its limit counts them (``pipeline.cards``); where nothing bounds them, no
-    quantity rather than a guessed one. A container stays the cap, in its own words, where the
-    tablets exceed it; a volume compares with no count (``safe_update.dispensed_at_most``)."""
+    days cannot be read stays. A mass is the draft's tablets that make it (210 mg of 10 mg: 21),
+    counted as a count is: kept as 210 mg, it was 42 of 5 mg, twice the draft's days. A volume is
+    counted in tablets for the days it lasts at the draft's dose (``safe_update.dispensed_days``:
+    30 mL at 10 mL three times a day, a day, 3), within its supply or bounds, else goes: 300 mL
+    had become 300 mL of 5 mg tablets, then 63 tablets for 21 days whatever the volume (a
+    pharmacist's reviews). A first fill likewise (``_first_fill``). Where the duration card
+    fires, its limit counts them (``pipeline.cards``), capped at those days
+    (``safe_update.dispensed_at_most``). Another unit no tablet count is read from ("1 bottle")
+    is counted for the days its supply or bounds give, else goes; where the tablets exceed it,
+    it stays the cap, in its own words."""
     dispense = as_obj(resource.get("dispenseRequest"))
-    quantity = dispense.get("quantity")
-    if not isinstance(quantity, dict) or unit_of(quantity) in MG_FACTOR:
-        return
-    countable = counts_units(quantity)  # no unit: as ``facts`` count
     steps = dosages_of(order.resource)
-    value = as_num(quantity.get("value")) if countable else None
     daily = units_per_day(steps, [1.0] * len(steps), rates)
+    _first_fill(order, dispense, form, daily)
+    quantity = _mass_as_tablets(order, dispense.get("quantity"), form)
+    if not isinstance(quantity, dict) or unit_of(quantity) in MG_FACTOR:
+        return  # a mass of a strength unknown: capped by ``safe_update``
+    countable = counts_units(quantity)  # no unit: as ``facts`` count
+    value = as_num(quantity.get("value")) if countable else None
     counted = {**(quantity if countable else {}), "unit": form, "system": UCUM, "code": f"{{{form}}}"}
     supply = days_of(dispense.get("expectedSupplyDuration"))
     supply = supply if supply is not None and 1 <= supply < 1e5 else None  # a 12-hour supply is none
@@ -112,6 +117,10 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     bounded = bounded_days(order.r4)
     # One instruction: its bounds (§1), within a supply stated; else the days its count lasted.
     days = min(supply, bounded or supply) if supply is not None else bounded if bounded is not None else lasted
+    if unit_of(quantity) in VOLUME_UNITS:  # the days it lasts at the draft's dose, never more: else none
+        lasted = dispensed_days(order, quantity)
+        days = lasted = min(lasted, days or math.inf) if lasted is not None else None
+        stepped = None
     if len(steps) == 1 and daily and days is not None and math.isfinite(daily * days):
         # On the days of the week it lists, counted on the calendar from a dated start.
         taken = daily / week_share(steps[0]) * dosing_days(steps[0], days)
@@ -125,19 +134,42 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     else:
         _without_quantity(resource, dispense)
     # 15 tablets for 5 days is no 30-day supply; a taper's only where it was counted for its bounds
-    # (a step of no stated length runs on: counted for the supply, it keeps it).
-    if (
-        supply is not None
-        and bounded is not None
-        and bounded < supply
-        and (len(steps) == 1 or stepped == taper_units(order, rates, bounded, value))
+    # (a step of no stated length runs on: counted for the supply, it keeps it). 30 mL: a day's.
+    bounded = days if unit_of(quantity) in VOLUME_UNITS else bounded
+    if (supply is not None and bounded is not None and bounded < supply) and (
+        len(steps) == 1 or stepped == taper_units(order, rates, bounded, value)
     ):
-        dispense["expectedSupplyDuration"] = {
-            "value": math.ceil(bounded - 1e-9),
-            "unit": "days",
-            "system": UCUM,
-            "code": "d",
-        }
+        dispense["expectedSupplyDuration"] = in_days(math.ceil(bounded - 1e-9))
+
+
+def _mass_as_tablets(order: Order, quantity: Any, form: str) -> Any:
+    """A dispensed mass as the draft's tablets that make it (210 mg of 10 mg: 21), else as sent."""
+    tablets = tablets_in(quantity, order.drug) if isinstance(quantity, dict) else None
+    if tablets is not None and math.isfinite(tablets):
+        return {"value": math.floor(tablets + 1e-9), "unit": form}
+    return quantity
+
+
+def _first_fill(order: Order, dispense: dict[str, Any], form: str, daily: float | None) -> None:
+    """A first fill of a mass or a volume as the tablets, one a dose, for the days it lasts at the
+    draft's dose (``dispensed_days``): 300 mg of the 10 mg tablet three times a day is 10 days, 30
+    tablets. Kept as 300 mg, it was 60 of 5 mg, a 20-day first fill (a pharmacist's review). Its
+    days unread: its quantity goes (a mass of a strength unknown stays, as the total does)."""
+    fill = as_obj(dispense.get("initialFill"))
+    quantity = fill.get("quantity")
+    if not isinstance(quantity, dict) or counts_units(quantity):
+        return
+    days, tablets = dispensed_days(order, quantity), tablets_in(quantity, order.drug)
+    if unit_of(quantity) in MG_FACTOR and tablets is None:
+        return
+    count = daily * days if days is not None and daily else tablets
+    if count is not None and 1 <= count < 1e15:
+        count = math.floor(count + 1e-9)
+        fill["quantity"] = {"value": count, "unit": form, "system": UCUM, "code": f"{{{form}}}"}
+    else:
+        del fill["quantity"]
+        if not fill:
+            del dispense["initialFill"]
 
 
 def _without_quantity(resource: dict[str, Any], dispense: dict[str, Any]) -> None:

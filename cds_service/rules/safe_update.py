@@ -16,11 +16,14 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.as_needed import as_needed
-from cds_service.facts.dose import VOLUME_UNITS, counts_units, dosages_of, unit_of
+from cds_service.facts.dose import MG_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
-from cds_service.facts.steps import tablets_in
+from cds_service.facts.steps import days_of, tablets_in, tablets_of
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
+from cds_service.rules.actions import days
+
+_ML = {"ml": 1.0, "l": 1000.0}
 
 
 def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = None) -> dict[str, Any]:
@@ -34,10 +37,17 @@ def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = N
         readable = isinstance(quantity, dict)
         value = as_num(quantity.get("value")) if readable else None
         limit = dispensed_at_most(order, quantity, product) if readable else as_num(ordered.get("value"))
-        if limit is not None and (value is None or value > limit):
+        if readable and swapped(order, product) and unit_of(ordered) in VOLUME_UNITS and not (limit or 0) >= 1:
+            del dispense["quantity"]  # tablets for days of a liquid not read: none, not a guess
+            dispense.pop("initialFill", None)  # nor a first fill of them
+        elif limit is not None and (value is None or value > limit):
             # In the draft's own words, or in whole tablets where it dispensed a mass of them.
-            converted = limit != as_num(ordered.get("value")) and limit >= 1
+            converted = limit >= 1 and (limit != as_num(ordered.get("value")) or _in_tablets(quantity, ordered))
             dispense["quantity"] = {**quantity, "value": math.floor(limit + 1e-9)} if converted else copy_json(ordered)
+            if converted and value and _in_tablets(quantity, ordered):
+                _supply_cut(dispense, math.floor(limit + 1e-9) / value)
+        if not dispense:  # FHIR has no empty objects
+            del resource["dispenseRequest"]
     return without_orphans(without_stale_words(named_as_read(order, resource)))
 
 
@@ -45,14 +55,70 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
     """The most of ``quantity``'s unit the draft dispenses at once: its quantity as sent, or,
     where it dispenses a mass (210 mg) and ``quantity`` counts tablets, the tablets of its drug's
     strength that make it (21 of 10 mg). Compared as bare numbers, 63 tablets passed under 210 mg:
-    630 mg at once, three times the draft's (a fixer's find). Of a swap's ``product``, its
-    tablets: the mass stays the bound, 300 mg is 60 of 5 mg (as 30 of the draft's 10 mg, the
-    swap limited to 21 days was half the draft's mass: a code review). A count stays a count."""
+    630 mg at once, three times the draft's (a fixer's find). A swap's (``swapped``) tablets, one
+    a dose, for the days the draft's mass or volume lasts (``dispensed_days``) at its doses a day:
+    210 mg of the 10 mg tablet three times a day is 7 days, 21 of 5 mg; 30 mL at 10 mL three
+    times a day is a day, 3. Counted as the 5 mg tablets the mass makes, 42, the swap doubled the
+    draft's days; a volume had no cap, and 30 mL went out as 63 tablets (a pharmacist's review).
+    A liquid's days unread: None (``safe_update`` then writes no quantity). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
-    tablets = tablets_in(ordered, product or order.drug) if counts_units(quantity) else None
-    if counts_units(quantity) and unit_of(ordered) in VOLUME_UNITS:
+    if not counts_units(quantity):
+        return as_num(ordered.get("value"))
+    if swapped(order, product) and unit_of(ordered) in VOLUME_UNITS | MG_FACTOR.keys():
+        days = dispensed_days(order, ordered)
+        if days is not None and order.per_day:
+            return days * order.per_day
+    if unit_of(ordered) in VOLUME_UNITS:
         return None  # tablets beside a liquid's 30 mL: no number compares them (63 tablets ≯ 30)
+    tablets = tablets_in(ordered, order.drug if swapped(order, product) else product or order.drug)
     return as_num(ordered.get("value")) if tablets is None else tablets
+
+
+def _in_tablets(quantity: dict[str, Any], ordered: dict[str, Any]) -> bool:
+    """Tablets capped by a draft's mass or volume: 3 of 3 mL are 3 tablets, not the 3 mL (a
+    container, "1 bottle", stays the cap in its own words)."""
+    return counts_units(quantity) and unit_of(ordered) in VOLUME_UNITS | MG_FACTOR.keys()
+
+
+def _supply_cut(dispense: dict[str, Any], share: float) -> None:
+    """The supply of tablets cut to ``share`` of them, in the whole days they last: 63 tablets for
+    21 days capped at the 30 a 300 mL liquid's 10 days make are a 10-day supply, not 21."""
+    supply = days_of(as_obj(dispense.get("expectedSupplyDuration")))
+    if supply is not None and supply >= 1 and share < 1:
+        dispense["expectedSupplyDuration"] = days(max(math.floor(supply * share + 1e-9), 1))
+
+
+def swapped(order: Order, product: Drug | None) -> bool:
+    """Is ``product`` another drug than the draft's, one tablet a dose (``rules.product_swap``)?"""
+    return product is not None and product is not order.drug
+
+
+def dispensed_days(order: Order, quantity: dict[str, Any]) -> float | None:
+    """The days a dispensed ``quantity`` lasts at the draft's own dose: its tablets (a mass as its
+    drug's: ``tablets_of``) over its units a day; a volume over the volume its instructions take a
+    day (each dose in mL, times a day; those taken together add up, a taper's highest step). None
+    where either is not read (a dose in mg of a liquid, no frequency)."""
+    value, unit = as_num(quantity.get("value")), unit_of(quantity)
+    if unit not in VOLUME_UNITS:
+        tablets = tablets_of(quantity, order.drug)
+        lasts = tablets / order.units_per_day if tablets is not None and order.units_per_day else None
+        return lasts if lasts is not None and math.isfinite(lasts) else None
+    steps = dosages_of(order.r4)
+    rates = order.step_per_day if len(order.step_per_day) == len(steps) else ()
+    volumes = [_volume_of_dose(dosage) for dosage in steps]
+    daily = units_per_day(steps, volumes, rates) if rates and None not in (*volumes, *rates) else None
+    lasts = value * _ML[unit] / daily if value is not None and value > 0 and daily else None
+    return lasts if lasts is not None and math.isfinite(lasts) else None
+
+
+def _volume_of_dose(dosage: dict[str, Any]) -> float | None:
+    """One dose in mL (R4: its first ``doseQuantity``, or a range's ``high``); None for another unit."""
+    for dose_and_rate in map(as_obj, as_list(dosage.get("doseAndRate"))):
+        quantity = dose_and_rate.get("doseQuantity", as_obj(dose_and_rate.get("doseRange")).get("high"))
+        if isinstance(quantity, dict):
+            value, unit = as_num(quantity.get("value")), unit_of(quantity)
+            return value * _ML[unit] if value is not None and value > 0 and unit in VOLUME_UNITS else None
+    return None
 
 
 def named_as_read(order: Order, resource: dict[str, Any]) -> dict[str, Any]:
