@@ -53,7 +53,8 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 def rest_unread(page: dict[str, Any], types: tuple[str, ...]) -> str | None:
     """Why a page read alone (a prefetch with no ``fhirServer`` to read on from) is not the whole
     search, in a log's words: a ``next`` link, or a ``total`` counting more matches than the page
-    holds. None when it is all of it."""
+    holds, of ``types``: every key's, as a resource sent under another key is read where it
+    belongs (``pipeline.misplaced``). None when it is all of it."""
     if page.get("resourceType") != "Bundle":
         return None
     if next_link(page) is not None:

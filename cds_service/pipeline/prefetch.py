@@ -144,7 +144,7 @@ async def complete_prefetch(
                 jobs[key.name], done.sent_pages[key.name] = client.pages(value, key=key.name), listed
             else:
                 done.take(key.name, *listed)
-                if (rest := rest_unread(value, key.types)) is not None:  # a next link, or a total it falls short of
+                if (rest := rest_unread(value, tuple(t for k in keys for t in k.types))) is not None:  # misplaced count
                     log.warning("prefetch %s %s: the rest not read", key.name, rest)
                     done.partial.add(key.name)
             continue
