@@ -127,13 +127,13 @@ async def complete_prefetch(
     prefetch = read_prefetch(keys, sent)
     done = _Completion(patient_id, keys)
     jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
+    types = tuple(t for k in keys for t in k.types)  # a page's matches: a misplaced one is read where it belongs
     for key in keys:
         if key.name in prefetch and prefetch[key.name] is None:
             done.resources[key.name] = []
             continue
         value = prefetch.get(key.name)
-        # Sent, and of a shape or holding entries an optional key cannot be read from: fetched
-        # as not sent, and said as not read when it cannot be ("no patient record was sent" was false).
+        # Sent, of a shape or entries an optional key cannot read: fetched as not sent, said as not read.
         unread = sent.get(key.name) is not None and key.name not in prefetch
         listed = resource_list(value) if value is not None else ([], frozenset())
         if value is not None and not _readable(key, value, len(listed[0])):
@@ -144,7 +144,7 @@ async def complete_prefetch(
                 jobs[key.name], done.sent_pages[key.name] = client.pages(value, key=key.name), listed
             else:
                 done.take(key.name, *listed)
-                if (rest := rest_unread(value, tuple(t for k in keys for t in k.types))) is not None:  # misplaced count
+                if (rest := rest_unread(value, types)) is not None:
                     log.warning("prefetch %s %s: the rest not read", key.name, rest)
                     done.partial.add(key.name)
             continue
