@@ -59,8 +59,9 @@ def counts_units(quantity: dict[str, Any]) -> bool:
     return unit in COUNT_UNITS or unit == ""
 
 
-# A volume: a dose no tablet count can be read from, a dispensed amount no tablet count compares with.
-VOLUME_UNITS = frozenset({"ml", "l"})
+# A volume, in mL: a dose no tablet count can be read from, a dispensed amount no tablet count compares with.
+ML_FACTOR = {"ml": 1.0, "l": 1000.0}
+VOLUME_UNITS = frozenset(ML_FACTOR)
 # Units whose code the rules read.
 _UNITS_KNOWN = frozenset({*COUNT_UNITS, *MG_FACTOR, *VOLUME_UNITS})
 

@@ -16,14 +16,12 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.as_needed import as_needed
-from cds_service.facts.dose import MG_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
+from cds_service.facts.dose import MG_FACTOR, ML_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.facts.steps import days_of, tablets_in, tablets_of
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 from cds_service.rules.actions import days
-
-_ML = {"ml": 1.0, "l": 1000.0}
 
 
 def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = None) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def dispensed_days(order: Order, quantity: dict[str, Any]) -> float | None:
     rates = order.step_per_day if len(order.step_per_day) == len(steps) else ()
     volumes = [_volume_of_dose(dosage) for dosage in steps]
     daily = units_per_day(steps, volumes, rates) if rates and None not in (*volumes, *rates) else None
-    lasts = value * _ML[unit] / daily if value is not None and value > 0 and daily else None
+    lasts = value * ML_FACTOR[unit] / daily if value is not None and value > 0 and daily else None
     return lasts if lasts is not None and math.isfinite(lasts) else None
 
 
@@ -117,7 +115,7 @@ def _volume_of_dose(dosage: dict[str, Any]) -> float | None:
         quantity = dose_and_rate.get("doseQuantity", as_obj(dose_and_rate.get("doseRange")).get("high"))
         if isinstance(quantity, dict):
             value, unit = as_num(quantity.get("value")), unit_of(quantity)
-            return value * _ML[unit] if value is not None and value > 0 and unit in VOLUME_UNITS else None
+            return value * ML_FACTOR[unit] if value is not None and value > 0 and unit in VOLUME_UNITS else None
     return None
 
 
