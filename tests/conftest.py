@@ -103,6 +103,14 @@ def cards_for(body: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:
     return [card for card in body["cards"] if card["source"]["topic"]["code"] == rule_id]
 
 
+def the_update(card: dict[str, Any]) -> dict[str, Any]:
+    """The resource a card's one suggestion, an update, writes back."""
+    [suggestion] = card["suggestions"]
+    [action] = suggestion["actions"]
+    assert action["type"] == "update"
+    return dict(action["resource"])
+
+
 def answered(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
     """The 200 answer to ``request``, posted to the service of its hook."""
     response = client.post(hook_url(request), json=request)

@@ -67,3 +67,32 @@ def keyed_as_before_version_14(connection: Connection) -> None:
     connection.execute(text("DROP TABLE feedback_now"))
     connection.execute(text("CREATE INDEX ix_feedback_card_uuid ON feedback (card_uuid)"))
     connection.execute(text("CREATE INDEX ix_feedback_patient_received ON feedback (patient_key, received_at)"))
+
+
+def first_release_tables(connection: Connection) -> None:
+    """The tables as the first release made them, before versioning (an upgrade's start)."""
+    serial = "SERIAL" if connection.dialect.name == "postgresql" else "INTEGER"
+    connection.execute(
+        text(
+            "CREATE TABLE issued_cards (uuid VARCHAR(64) PRIMARY KEY, rule_id VARCHAR(100) NOT NULL, "
+            "service_id VARCHAR(100) NOT NULL, hook_instance VARCHAR(200) NOT NULL, "
+            "patient_key VARCHAR(64) NOT NULL, order_key VARCHAR(300) NOT NULL, "
+            "issued_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+        )
+    )
+    connection.execute(
+        text(
+            f"CREATE TABLE feedback (id {serial} PRIMARY KEY, card_uuid VARCHAR(100) NOT NULL, "
+            "service_id VARCHAR(100) NOT NULL, rule_id VARCHAR(100), outcome VARCHAR(20) NOT NULL, "
+            "accepted_suggestions TEXT, override_system VARCHAR(500), override_code VARCHAR(200), "
+            "override_display VARCHAR(500), user_comment TEXT, "
+            "outcome_timestamp TIMESTAMP WITH TIME ZONE NOT NULL, received_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+            "CONSTRAINT feedback_once UNIQUE (card_uuid, outcome, outcome_timestamp))"
+        )
+    )
+    connection.execute(
+        text(
+            "CREATE TABLE seen_tokens (issuer VARCHAR(500), jti VARCHAR(256), "
+            "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
+        )
+    )

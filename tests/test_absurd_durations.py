@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SELECT, cards_for, fixture
+from tests.conftest import SELECT, cards_for, fixture, the_update
 
 RULE = "cyclobenzaprine-duration"
 DAYS = {"system": "http://unitsofmeasure.org", "code": "d", "unit": "days"}
@@ -61,14 +61,6 @@ def card_of(client: TestClient, request: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
-def updated(card: dict[str, Any]) -> dict[str, Any]:
-    [suggestion] = card["suggestions"]
-    [action] = suggestion["actions"]
-    assert action["type"] == "update"
-    resource: dict[str, Any] = action["resource"]
-    return resource
-
-
 ABSURD = {
     "a supply of 1,000,000 days": lambda: supplied({**DAYS, "value": 1_000_000}),
     "a supply of 1e308 days": lambda: supplied({**DAYS, "value": 1e308}),
@@ -86,7 +78,7 @@ def test_a_course_past_a_century_is_warned_of_in_years(client: TestClient, make:
     assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: over 100 years planned"
     assert "This order plans **over 100 years** of cyclobenzaprine" in card["detail"]
     assert not re.search(r"\d{6}", card["summary"] + card["detail"])  # no count of days to work out
-    update = updated(card)
+    update = the_update(card)
     dispense = update["dispenseRequest"]
     assert dispense["expectedSupplyDuration"]["value"] == 21
     assert dispense["quantity"]["value"] == 21  # one tablet once a day
@@ -101,7 +93,7 @@ def test_a_course_past_a_century_is_warned_of_in_years(client: TestClient, make:
 
 def test_the_update_counts_the_tablets_of_each_day(client: TestClient) -> None:
     """Three a day for a million days: 63 tablets for the 21 days, as for a 30-day order."""
-    update = updated(card_of(client, supplied({**DAYS, "value": 1_000_000}, per_day=3)))
+    update = the_update(card_of(client, supplied({**DAYS, "value": 1_000_000}, per_day=3)))
     assert update["dispenseRequest"]["quantity"]["value"] == 63
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import answered, cards_for, fixture
+from tests.conftest import answered, cards_for, fixture, the_update
 
 UCUM = "http://unitsofmeasure.org"
 DRAFT = "cyclobenzaprine-duration/silent-21-days.json"
@@ -40,18 +40,11 @@ def duration_cards(client: TestClient, dosages: list[dict[str, Any]], count: int
     return cards_for(answered(client, request), "cyclobenzaprine-duration")
 
 
-def limited(card: dict[str, Any]) -> dict[str, Any]:
-    [suggestion] = card["suggestions"]
-    [action] = suggestion["actions"]
-    assert action["type"] == "update"
-    return dict(action["resource"])
-
-
 def test_a_day_two_steps_share_is_counted_once_in_the_limit(client: TestClient) -> None:
     """Four a day from 12-01 to 12-15, then three a day from 12-15 to 12-31: limited to 21 days
     (to 12-21), 14 days at four and 7 at three, 77 tablets; the shared 15th in both gave 81."""
     [card] = duration_cards(client, [step(4, "2026-12-01", "2026-12-15"), step(3, "2026-12-15", "2026-12-31")], 200)
-    resource = limited(card)
+    resource = the_update(card)
     assert resource["dispenseRequest"]["quantity"]["value"] == 77
     periods = [d["timing"]["repeat"]["boundsPeriod"] for d in resource["dosageInstruction"]]
     assert periods == [{"start": "2026-12-01", "end": "2026-12-15"}, {"start": "2026-12-15", "end": "2026-12-21"}]
@@ -75,7 +68,7 @@ def test_steps_written_in_two_offsets_are_cut_at_one_instant(client: TestClient)
         step(1, "2026-12-14T20:00:00-05:00", "2026-12-31"),
     ]
     [card] = duration_cards(client, taper, 200)
-    resource = limited(card)
+    resource = the_update(card)
     assert resource["dispenseRequest"]["quantity"]["value"] == 49
     second = resource["dosageInstruction"][1]["timing"]["repeat"]["boundsPeriod"]
     assert second == {"start": "2026-12-14T20:00:00-05:00", "end": "2026-12-21T20:00:00-05:00"}
@@ -106,7 +99,7 @@ def test_a_step_within_the_limit_keeps_its_period_as_written(client: TestClient)
         step(1, "2026-12-01T04:00:00Z", "2026-12-16T04:00:00Z"),
     ]
     [card] = duration_cards(client, taper, 60)
-    resource = limited(card)
+    resource = the_update(card)
     periods = [d["timing"]["repeat"]["boundsPeriod"] for d in resource["dosageInstruction"]]
     assert periods == [
         {"start": "2026-11-21T08:00:00Z", "end": "2026-12-01T04:00:00Z"},
@@ -124,5 +117,5 @@ def test_a_step_in_another_offset_within_the_limit_keeps_its_period_as_written(c
         step(1, "2026-12-01T08:00:00Z", "2026-12-15T20:00:00Z"),
     ]
     [card] = duration_cards(client, taper, 60)
-    first = limited(card)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+    first = the_update(card)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
     assert first == {"start": "2026-11-21T08:00:00-05:00", "end": "2026-11-30T20:00:00-05:00"}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ago, answered, cards_for, fixture
+from tests.conftest import ago, answered, cards_for, fixture, the_update
 from tests.test_days_taken import with_courses
 
 UCUM = "http://unitsofmeasure.org"
@@ -63,13 +63,6 @@ def duration_cards(
     return cards_for(answered(client, request), "cyclobenzaprine-duration")
 
 
-def limited(card: dict[str, Any]) -> dict[str, Any]:
-    [suggestion] = card["suggestions"]
-    [action] = suggestion["actions"]
-    assert action["type"] == "update"
-    return dict(action["resource"])
-
-
 def periods(resource: dict[str, Any]) -> list[dict[str, str]]:
     return [dosage["timing"]["repeat"]["boundsPeriod"] for dosage in resource["dosageInstruction"]]
 
@@ -82,7 +75,7 @@ def test_a_count_lasts_the_dated_steps_then_the_open_one(client: TestClient) -> 
     assert card["indicator"] == "warning"
     assert card["summary"].endswith(": 50 days planned")
     assert "60 tablets: 15 in the first 5 days, then 1 a day" in card["detail"]
-    resource = limited(card)
+    resource = the_update(card)
     assert periods(resource) == [
         {"start": "2026-11-21", "end": "2026-11-25"},
         {"start": "2026-11-26", "end": "2026-12-11"},
@@ -128,7 +121,7 @@ def test_dated_days_over_the_limit_warn_at_least_them(client: TestClient, dispen
     assert card["indicator"] == "warning"
     assert card["summary"] == "Limit cyclobenzaprine to 2–3 weeks: at least 26 days planned"
     assert "(a taper from 2026-11-21 to 2026-12-15, then a step from 2026-12-16 with no end)" in card["detail"]
-    resource = limited(card)
+    resource = the_update(card)
     assert periods(resource) == [{"start": "2026-11-21", "end": "2026-12-11"}]
     assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
 
@@ -151,7 +144,7 @@ def test_taken_days_and_the_dated_days_over_the_limit_warn(client: TestClient) -
     taper(request, [("2026-11-21", "2026-11-30", 3), ("2026-12-02", None, 1)], None)
     [card] = cards_for(answered(client, request), "cyclobenzaprine-duration")
     assert card["summary"].endswith(": 10 taken + at least 12 planned")
-    assert periods(limited(card)) == [{"start": "2026-11-21", "end": "2026-11-30"}]
+    assert periods(the_update(card)) == [{"start": "2026-11-21", "end": "2026-11-30"}]
     request = with_courses(21, (12, 3))
     taper(request, [("2026-11-21", "2026-11-30", 3), ("2026-12-01", None, 1)], None)
     [card] = cards_for(answered(client, request), "cyclobenzaprine-duration")

@@ -88,12 +88,11 @@ def test_a_suggestion_id_that_is_not_a_uuid_is_kept_and_compared_as_sent(
     )
 
 
-def test_suggestion_uuids_an_earlier_release_stored_in_upper_case_count_as_accepted(
-    make_client: Callable[..., TestClient], database_url: str
-) -> None:
-    """Stored as sent by an earlier release (unchecked: it reached the database before its card's
-    record, or its card had no list of suggestions to check it against), with no migration to
-    mend it: read, it is the acceptance it always was, and a resend in lower case is a resend."""
+def _accepted_then_changed(
+    make_client: Callable[..., TestClient], database_url: str, update: str
+) -> tuple[TestClient, dict[str, Any], str]:
+    """The swap accepted, the stored row then changed by ``update`` (SQL) with the service
+    stopped, and the service started again: the new app, the card and its swap's uuid."""
     clock = Clock(DAY_2.timestamp())
     before = make_client(database_url=database_url, clock=clock)
     card, swap, _ = _card(before)
@@ -101,10 +100,20 @@ def test_suggestion_uuids_an_earlier_release_stored_in_upper_case_count_as_accep
     before.__exit__(None, None, None)
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE feedback SET accepted_suggestions = upper(accepted_suggestions)"))
+        connection.execute(text(update))
     engine.dispose()
+    return make_client(database_url=database_url, clock=clock), card, swap
+
+
+def test_suggestion_uuids_an_earlier_release_stored_in_upper_case_count_as_accepted(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    """Stored as sent by an earlier release (unchecked: it reached the database before its card's
+    record, or its card had no list of suggestions to check it against), with no migration to
+    mend it: read, it is the acceptance it always was, and a resend in lower case is a resend."""
+    upper = "UPDATE feedback SET accepted_suggestions = upper(accepted_suggestions)"
+    after, card, swap = _accepted_then_changed(make_client, database_url, upper)
     assert database_rows(database_url, "SELECT accepted_suggestions FROM feedback") == [(json.dumps([swap.upper()]),)]
-    after = make_client(database_url=database_url, clock=clock)
     assert _quiet_for_the_swapped_draft(after, card)
     assert _accepted_and_unoffered(after) == (1, 0)
     assert _send(after, _accepting(card, swap)) == {"received": 1, "stored": 0}
@@ -115,15 +124,8 @@ def test_suggestion_ids_changed_by_hand_into_objects_name_no_suggestion_and_fail
 ) -> None:
     """An object or a list among stored ids (edited by hand) met ``in`` the card's ids raised
     TypeError on every hook call for that patient that day (a code review): it names nothing."""
-    clock = Clock(DAY_2.timestamp())
-    before = make_client(database_url=database_url, clock=clock)
-    card, swap, _ = _card(before)
-    assert _send(before, _accepting(card, swap))["stored"] == 1
-    before.__exit__(None, None, None)
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("""UPDATE feedback SET accepted_suggestions = '[{"id": "x"}, ["y"]]'"""))
-    engine.dispose()
-    after = make_client(database_url=database_url, clock=clock)
+    by_hand = """UPDATE feedback SET accepted_suggestions = '[{"id": "x"}, ["y"]]'"""
+    after, card, swap = _accepted_then_changed(make_client, database_url, by_hand)
     assert not _quiet_for_the_swapped_draft(after, card)  # a 200, the rule not quieted by nothing
-    assert _send(after, _accepting(card, swap))["received"] == 1
+    answer = _send(after, _accepting(card, swap))  # what is stored says otherwise: kept, not replaced
+    assert (answer["received"], answer["stored"], len(answer["refused"])) == (1, 0, 1)

@@ -19,7 +19,7 @@ from cds_service.cli import main
 from cds_service.settings import read_settings
 from cds_service.storage.migrations import SCHEMA_VERSION
 from cds_service.storage.schema import schema_version
-from tests.feedback_calls import DAY_1
+from tests.feedback_calls import DAY_1, first_release_tables
 
 # Version 2's second statement, after its ALTER TABLE: made beforehand under the same name, it
 # fails the step as a kill or a full disk would stop it, after the first statement ran.
@@ -30,30 +30,7 @@ def _old_database(url: str, *, versioned: bool, in_the_way: bool = True) -> None
     """A database as the first release left it: before versioning, or stamped version 1."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE issued_cards (uuid VARCHAR(64) PRIMARY KEY, rule_id VARCHAR(100) NOT NULL, "
-                "service_id VARCHAR(100) NOT NULL, hook_instance VARCHAR(200) NOT NULL, "
-                "patient_key VARCHAR(64) NOT NULL, order_key VARCHAR(300) NOT NULL, "
-                "issued_at TIMESTAMP WITH TIME ZONE NOT NULL)"
-            )
-        )
-        connection.execute(
-            text(
-                "CREATE TABLE feedback (id INTEGER PRIMARY KEY, card_uuid VARCHAR(100) NOT NULL, "
-                "service_id VARCHAR(100) NOT NULL, rule_id VARCHAR(100), outcome VARCHAR(20) NOT NULL, "
-                "accepted_suggestions TEXT, override_system VARCHAR(500), override_code VARCHAR(200), "
-                "override_display VARCHAR(500), user_comment TEXT, "
-                "outcome_timestamp TIMESTAMP WITH TIME ZONE NOT NULL, received_at TIMESTAMP WITH TIME ZONE NOT NULL, "
-                "CONSTRAINT feedback_once UNIQUE (card_uuid, outcome, outcome_timestamp))"
-            )
-        )
-        connection.execute(
-            text(
-                "CREATE TABLE seen_tokens (issuer VARCHAR(500), jti VARCHAR(256), "
-                "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
-            )
-        )
+        first_release_tables(connection)
         if versioned:
             schema_version.create(connection)
             connection.execute(

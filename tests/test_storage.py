@@ -26,7 +26,7 @@ from cds_service.storage import keyed
 from cds_service.storage.schema import feedback
 from cds_service.storage.store import Store
 from tests.conftest import SELECT, SIGN, Clock, cards_for, fixture, for_patient, rule_ids
-from tests.feedback_calls import DAY_1, DAY_2, by_rule, database_rows, issued, send_feedback
+from tests.feedback_calls import DAY_1, DAY_2, by_rule, database_rows, first_release_tables, issued, send_feedback
 
 
 def test_a_new_database_is_created_at_the_latest_schema_version(
@@ -41,32 +41,8 @@ def _first_release_database(database_url: str, *, patient_key: str, order_key: s
     """A database as the first release left it (before versioning), holding one
     cyclobenzaprine-duration card issued on DAY_1 and its feedback."""
     engine = create_engine(database_url)
-    serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE issued_cards (uuid VARCHAR(64) PRIMARY KEY, rule_id VARCHAR(100) NOT NULL, "
-                "service_id VARCHAR(100) NOT NULL, hook_instance VARCHAR(200) NOT NULL, "
-                "patient_key VARCHAR(64) NOT NULL, order_key VARCHAR(300) NOT NULL, "
-                "issued_at TIMESTAMP WITH TIME ZONE NOT NULL)"
-            )
-        )
-        connection.execute(
-            text(
-                f"CREATE TABLE feedback (id {serial} PRIMARY KEY, card_uuid VARCHAR(100) NOT NULL, "
-                "service_id VARCHAR(100) NOT NULL, rule_id VARCHAR(100), outcome VARCHAR(20) NOT NULL, "
-                "accepted_suggestions TEXT, override_system VARCHAR(500), override_code VARCHAR(200), "
-                "override_display VARCHAR(500), user_comment TEXT, "
-                "outcome_timestamp TIMESTAMP WITH TIME ZONE NOT NULL, received_at TIMESTAMP WITH TIME ZONE NOT NULL, "
-                "CONSTRAINT feedback_once UNIQUE (card_uuid, outcome, outcome_timestamp))"
-            )
-        )
-        connection.execute(
-            text(
-                "CREATE TABLE seen_tokens (issuer VARCHAR(500), jti VARCHAR(256), "
-                "expires_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (issuer, jti))"
-            )
-        )
+        first_release_tables(connection)
         connection.execute(
             text(
                 "INSERT INTO issued_cards VALUES ('old-card', 'cyclobenzaprine-duration', 'back-spasm-order-select', "
