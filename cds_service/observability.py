@@ -150,7 +150,8 @@ class Metrics:
         )
         self.fhir_errors = Counter(
             "cds_fhir_fetch_errors",
-            "Fetches from fhirServer that failed or timed out, by prefetch key (draftOrders: drafts' Medications).",
+            "Prefetch keys whose fetch from fhirServer, or whose orders' Medications, failed or timed out, or "
+            "whose later page the deadline cut off: once a call each, by key (draftOrders: drafts' Medications).",
             ["key"],
             registry=self.registry,
         )

@@ -73,8 +73,8 @@ class FhirClient:
             self._headers["Authorization"] = f"Bearer {token}"
         self._pages = Pages(http, self._base, self._headers, max_pages=max_pages, max_bytes=max_bytes)
         self._max_bytes = max_bytes
-        # Told the prefetch key of each fetch that failed or ran out of time (metrics).
-        self.on_failure = on_failure
+        self._on_failure = on_failure
+        self._failed: set[str] = set()
         self._versions = versions if versions is not None else versions_for(http)
         # This call's one reading of the server's facts, shared by the keys fetched concurrently.
         self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None
@@ -83,6 +83,14 @@ class FhirClient:
     @property
     def base(self) -> str:
         return self._base
+
+    def on_failure(self, key: str) -> None:
+        """Tells the metrics of a key this call could not read whole, once a call whatever failed
+        of it (docs/operations.md): a key cut off at the deadline whose Medications were then not
+        read was counted twice, as two keys failing."""
+        if key not in self._failed:
+            self._failed.add(key)
+            self._on_failure(key)
 
     @property
     def partial(self) -> set[str]:
