@@ -36,10 +36,12 @@ def unread_total(bundle: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def matches(bundle: dict[str, Any], types: Collection[str] = ()) -> int:
-    """How many of its entries are the search's matches: ``search.mode`` ``match``, or none said
-    (many servers say none). Where no entry says one, those of the search's ``types`` when they
-    are known: a Medication ``_include``d beside one order, modes unsaid, made up for the order
-    a ``total: 2`` said was missing (a code review)."""
+    """How many of its entries are the search's matches (FHIR's Bundle.total counts entries of
+    ``search.mode`` ``match``, never ``include`` or ``outcome``). ``search.mode`` is optional (many
+    servers say none): an entry that says none is a match when its resource is of the search's
+    ``types``, where they are known, on every page alike. A Medication ``_include``d beside one
+    order, its mode unsaid, made up for the order a ``total: 2`` said was missing (a code review),
+    and one beside orders saying ``match`` still did."""
     entries = bundle_entries(bundle)
     try:
         searches: list[Any] = list(map(dict.get, entries, repeat("search")))  # TypeError: an entry not an object
@@ -47,18 +49,24 @@ def matches(bundle: dict[str, Any], types: Collection[str] = ()) -> int:
         searches = [entry.get("search") if type(entry) is dict else None for entry in entries]
     if not any(searches):
         return sum(1 for r in bundle_resources(bundle) if r.get("resourceType") in types) if types else len(entries)
-    try:  # every entry saying its mode (HAPI's way): counted in C too
+    try:
         modes = list(map(dict.get, searches, repeat("mode")))  # TypeError: an entry with no search
     except TypeError:
-        return sum(1 for search in searches if not _beside(search))
-    return len(modes) - sum(map(modes.count, _NOT_MATCHES))
+        modes = [search.get("mode") if type(search) is dict else None for search in searches]
+    if set(map(type, modes)) == {str}:  # every entry saying its mode (HAPI's way): counted in C
+        return len(modes) - sum(map(modes.count, _NOT_MATCHES))
+    return sum(map(_is_match, entries, modes, repeat(types)))
 
 
-def _beside(search: Any) -> bool:
-    """Is an entry's ``search`` that of an entry beside the matches? A mode that is no string (a
-    list, a number) says nothing: the entry counts as a match, as one with no mode does."""
-    mode = search.get("mode") if type(search) is dict else None
-    return type(mode) is str and mode in _NOT_MATCHES
+def _is_match(entry: Any, mode: Any, types: Collection[str]) -> bool:
+    """Is an entry one of the search's matches? A mode that is no string (a list, a number) says
+    nothing, as none does: the entry is then read by its resource's type, when ``types`` are known."""
+    if type(mode) is str:
+        return mode not in _NOT_MATCHES
+    if not types:
+        return True
+    resource = entry.get("resource") if type(entry) is dict else None
+    return type(resource) is dict and resource.get("resourceType") in types
 
 
 def short_of_total(total: int | None, matched: int) -> bool:

@@ -98,11 +98,17 @@ class FhirClient:
         return self._pages.partial
 
     async def pages(
-        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
+        self,
+        first: dict[str, Any] | None,
+        url: str | None = None,
+        *,
+        key: str,
+        search_type: str | None = None,
+        types: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         """``Pages.read`` with this call's server, token and limits: the prefetch reads on a page the
         request sent (its ``next`` links) by the same rules as a page fetched."""
-        return await self._pages.read(first, url, key=key, search_type=search_type)
+        return await self._pages.read(first, url, key=key, search_type=search_type, types=types)
 
     def read_so_far(self, key: str) -> list[dict[str, Any]] | None:
         """``Pages.read_so_far``: what a key still being read at the deadline has read."""

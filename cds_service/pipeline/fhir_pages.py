@@ -132,17 +132,24 @@ class Pages:
         raise FetchFailed(f"fetching it from fhirServer failed: it answered a {shown(kind)}, not a Bundle")
 
     async def read(
-        self, first: dict[str, Any] | None, url: str | None = None, *, key: str, search_type: str | None = None
+        self,
+        first: dict[str, Any] | None,
+        url: str | None = None,
+        *,
+        key: str,
+        search_type: str | None = None,
+        types: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         """Resources of a search, from ``first`` (a page already in hand) or ``url``, following ``next``;
-        a search not read to its end puts ``key`` in ``partial``.
+        a search not read to its end puts ``key`` in ``partial``. ``types``: its matches where no
+        mode says, when not ``search_type`` (a page sent: every key's, as ``rest_unread`` reads one).
 
         ``next`` links are followed only on this server: a prefetch cannot steer us elsewhere.
         (HAPI's page links are the base itself with a query, ``{base}?_getpages=...``.)
         The search is held in ``key``'s reading as it goes, so that a key cut off at the call's
         deadline on a later page keeps what it read (``read_so_far``); one that fails is no part of it.
         """
-        search = _Search(types=(search_type,) if search_type else ())
+        search = _Search(types=types or ((search_type,) if search_type else ()))
         self._searches.setdefault(key, []).append(search)
         try:
             # A query asked without a search type is a read (``FhirClient._search``).

@@ -141,7 +141,7 @@ async def complete_prefetch(
         if value is not None and value.get("resourceType") != "OperationOutcome":
             more = value.get("resourceType") == "Bundle" and next_link(value) is not None
             if more and isinstance(client, FhirClient):
-                jobs[key.name], done.sent_pages[key.name] = client.pages(value, key=key.name), listed
+                jobs[key.name], done.sent_pages[key.name] = client.pages(value, key=key.name, types=types), listed
             else:
                 done.take(key.name, *listed)
                 if (rest := rest_unread(value, types)) is not None:
