@@ -59,6 +59,7 @@ def create_app(
     clock: Clock = system_clock,
     new_uuid: Callable[[], str] | None = None,
     worker: bool = False,
+    serving: bool = False,
 ) -> FastAPI:
     """The service app; raises ``TrustedClientsError`` when authentication is required but
     unusable, ``InvalidSettings`` for a file or setting it cannot use, and
@@ -67,9 +68,11 @@ def create_app(
     ``clock`` is the service's one clock (``cds_service.clock``): rules, storage, analytics and
     token lifetimes all read it. ``worker``: the app of one of ``serve --workers``' processes,
     whose supervisor said the configuration's warnings (``say_configuration``): it says them only
-    if its own differ."""
+    if its own differ. ``serving``: the app ``cds-service serve`` serves, which has its SQLite file
+    alone, claimed before it is migrated (``StoreInUse`` if another process serves it)."""
     settings = settings or get_settings()
-    runtime = build_runtime(settings, knowledge or load_knowledge(settings), clock=clock, new_uuid=new_uuid)
+    knowledge = knowledge or load_knowledge(settings)
+    runtime = build_runtime(settings, knowledge, clock=clock, new_uuid=new_uuid, serving=serving)
     app = FastAPI(
         title="Back spasm CDS service",
         version=__version__,

@@ -229,7 +229,12 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, knowledge: Knowledge, *, clock: Clock, new_uuid: Callable[[], str] | None = None
+    settings: Settings,
+    knowledge: Knowledge,
+    *,
+    clock: Clock,
+    new_uuid: Callable[[], str] | None = None,
+    serving: bool = False,
 ) -> Runtime:
     """Set up authentication, then open the store; raises ``TrustedClientsError`` when it is
     required but unusable. Checked before the store opens: a start refused made the data
@@ -246,7 +251,7 @@ def build_runtime(
     runtime = Runtime(
         settings=settings,
         knowledge=knowledge,
-        store=open_store(settings, clock=clock),
+        store=open_store(settings, clock=clock, serving=serving),
         clock=clock,
         new_uuid=new_uuid or (lambda: str(uuid.uuid4())),
     )

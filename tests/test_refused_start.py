@@ -1,4 +1,5 @@
-"""A ``cds-service serve`` refused for a configuration that cannot work leaves nothing behind.
+"""A ``cds-service serve`` refused for a configuration that cannot work, or for a database another
+process serves, leaves nothing behind.
 
 It made the data directory, the database (migrated) and a patient-id key, then refused: an
 operator who then set ``CDS_PATIENT_ID_KEY`` was refused again, "the patient-id key is not the
@@ -6,12 +7,15 @@ one this database's patients were stored with", for a key no patient was ever st
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
+from tests.feedback_calls import first_release_tables
 from tests.serving import CLI, launch, stopped
 
 _KEY = "k" * 32
@@ -67,3 +71,33 @@ def test_after_a_start_refused_for_no_trusted_client_a_configured_key_is_taken(t
     )
     assert migrated.returncode == 0, migrated.stderr
     assert not (data / "patient-id.key").exists()
+
+
+def _disk(*roots: Path) -> dict[Path, bytes | None]:
+    """Every file (its bytes) and directory (None) under ``roots``: what a refused start must leave as it was."""
+    return {
+        path: path.read_bytes() if path.is_file() else None
+        for root in roots
+        if root.exists()
+        for path in root.rglob("*")
+    }
+
+
+def test_a_second_serve_migrates_nothing_before_it_is_refused(tmp_path: Path) -> None:
+    """A SQLite file served by another process (a release before, its schema older: here its
+    lock held by the test) was migrated under it by the second ``serve``, which only then found
+    the file served and stopped. Now the file is claimed first: refused, nothing written."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "patient-id.key").write_text(_KEY)
+    engine = create_engine(f"sqlite:///{data / 'cds-service.db'}")
+    with engine.begin() as connection:
+        first_release_tables(connection)
+    engine.dispose()
+    with (data / "cds-service.db.migrate.serving").open("ab") as serving:
+        fcntl.flock(serving, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what `serve` holds while it serves the file
+        before = _disk(data)
+        code, output = stopped(launch(data, CDS_AUTH_MODE="off")[0], within=_START)
+    assert code == 2, output
+    assert "another process serves" in output
+    assert _disk(data) == before

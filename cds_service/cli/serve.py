@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from cds_service.cli.exits import EXIT_INVALID, EXIT_START_FAILED
 from cds_service.security.clients import TrustedClientsError
 from cds_service.settings import Settings
+from cds_service.storage.data_dir import StoreInUse
 
 if TYPE_CHECKING:
     from cds_service.serving import FrontLimits
@@ -39,7 +40,6 @@ def _start_and_serve(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.serving import CannotListen
     from cds_service.serving import run as run_http
     from cds_service.storage.engine import database_url
-    from cds_service.storage.store import StoreInUse
 
     settings = settings.model_copy(update={"host": args.host, "port": args.port})
     if args.workers > 1 and database_url(settings.database).get_backend_name() == "sqlite":
@@ -53,12 +53,10 @@ def _start_and_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         # Built here even with workers: a bad configuration stops start-up once, with one
         # message, and the schema is migrated before any worker opens the database.
-        app = create_app(settings)
+        app = create_app(settings, serving=True)
     except TrustedClientsError as error:
         print(f"cds-service: invalid configuration: {error}", file=sys.stderr)
         return EXIT_INVALID
-    try:
-        app.state.runtime.store.claim()
     except StoreInUse as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_INVALID

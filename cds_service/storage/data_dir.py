@@ -7,6 +7,7 @@ start in one line naming what (``InvalidSettings``), not a traceback.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -142,3 +143,24 @@ def private_lock(path: Path) -> BinaryIO:
     """The lock file at ``path`` opened to take a ``flock`` on, made ``PRIVATE_FILE`` if missing:
     anyone who may open it may lock it, and hold up the service's start."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE), "ab")
+
+
+class StoreInUse(Exception):
+    """Another process serves the same SQLite file."""
+
+
+def serve_alone(lock_file: Path, database: str) -> BinaryIO:
+    """The SQLite file whose migration lock is ``lock_file`` claimed for this process's ``serve``
+    (``quiet``'s kept answers rest on every write being its own): the lock to hold until exit, or
+    ``StoreInUse`` if another process serves ``database``. Claimed before it is migrated: a second
+    ``serve`` migrated the file under the first (a release before, still serving), then stopped."""
+    serving = private_lock(lock_file.with_suffix(".serving"))
+    try:
+        fcntl.flock(serving, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        serving.close()
+        raise StoreInUse(
+            f"another process serves {database}: one `cds-service serve` per SQLite "
+            "file (for more processes, set CDS_DATABASE_URL to PostgreSQL)"
+        ) from None
+    return serving

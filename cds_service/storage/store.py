@@ -10,7 +10,6 @@ dictionary-attack it. The schema (``storage.schema``) is brought up to date on o
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import logging
@@ -31,7 +30,7 @@ from cds_service.protocol.feedback import FeedbackItem
 from cds_service.settings import Settings
 from cds_service.storage import feedback_writer
 from cds_service.storage.changes import ChangeListener
-from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, private_lock, sqlite_file
+from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, serve_alone, sqlite_file
 from cds_service.storage.early_feedback import feedback_before
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
 from cds_service.storage.key_check import check_patient_key
@@ -50,9 +49,10 @@ log = logging.getLogger(__name__)
 _FILE_SETTING = "CDS_DATABASE_URL (or CDS_DATA_DIR, when it is unset)"
 
 
-def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool = True) -> Store:
+def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool = True, serving: bool = False) -> Store:
     """The store the settings name, with its patient-id key: what the service and the CLI share.
-    ``writes``: False for a command that only reads (``cds-service report``: a backup it cannot write)."""
+    ``writes``: False for a command that only reads (``cds-service report``: a backup it cannot write).
+    ``serving``: ``cds-service serve``'s, which claims a SQLite file before migrating it (``serve_alone``)."""
     # A URL, or an option of it, the service cannot run on: refused before the key, the data
     # directory or the database file is made (an engine connects only when first used).
     timeout = settings.database_statement_timeout_seconds
@@ -66,11 +66,8 @@ def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool 
         statement_timeout=timeout,
         zone=settings.zone,
         writes=writes,
+        serving=serving,
     )
-
-
-class StoreInUse(Exception):
-    """Another process serves the same SQLite file."""
 
 
 class Store:
@@ -83,9 +80,10 @@ class Store:
         statement_timeout: float = 5.0,
         zone: tzinfo = UTC,
         writes: bool = True,
+        serving: bool = False,
     ) -> None:
         self._lock_file: Path | None = None
-        self._serving: IO[bytes] | None = None
+        self._serving: IO[bytes] | None = None  # held while serving (``serve_alone``)
         parsed = database_url(url)
         if parsed.get_backend_name() == "sqlite":  # sqlite:///, sqlite+pysqlite:///, with a query or not
             self._lock_file = sqlite_file(Path(str(parsed.database)), _FILE_SETTING, writes=writes)
@@ -102,25 +100,12 @@ class Store:
         # or not: around the quiet read one only added the round trips of BEGIN and ROLLBACK
         # (issue 17: 760 → 370 µs of CPU a read, 1.6 → 0.5 ms).
         self._reads = self.engine if self.embedded else self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        with opening(parsed):  # its first connection
+        with opening(parsed):  # its first connection; a lock file that cannot be opened: one line, exit 3
+            if serving and self._lock_file is not None:
+                self._serving = serve_alone(self._lock_file, str(parsed.database))
             # A reader takes no lock: made beside the file, it could not be in a read-only directory.
             migrate(self.engine, lock_file=self._lock_file if writes else None, now=clock)
             check_patient_key(self.engine, patient_key)
-
-    def claim(self) -> None:
-        """Serve this SQLite file alone until exit (``quiet``'s kept answers rest on every write
-        being this process's own): ``StoreInUse`` if another process does."""
-        if self._lock_file is None:
-            return
-        with opening(self.engine.url):  # a lock file that cannot be opened: one line, exit 3
-            self._serving = private_lock(self._lock_file.with_suffix(".serving"))  # held while serving
-        try:
-            fcntl.flock(self._serving, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreInUse(
-                f"another process serves {self.engine.url.database}: one `cds-service serve` per SQLite "
-                "file (for more processes, set CDS_DATABASE_URL to PostgreSQL)"
-            ) from None
 
     @property
     def embedded(self) -> bool:
