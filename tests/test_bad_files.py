@@ -496,10 +496,12 @@ def test_a_patient_id_key_not_the_databases_stops_start_up(cli, tmp_path: Path, 
     assert cli("migrate")[0] == 0  # the same key again: started
     if how == "another key set":
         code, err, _ = cli("migrate", CDS_PATIENT_ID_KEY="a-key-of-its-own-0123")
+        assert code == 2 and "the patient-id key is not the one this database's patients were stored with" in err
     else:
         (tmp_path / "var" / "patient-id.key").unlink()
         code, err, _ = cli("migrate")
-    assert code == 2 and "the patient-id key is not the one this database's patients were stored with" in err, err
+        assert code == 2 and "no patient-id key" in err and "restore the key backed up with the database" in err
+        assert not (tmp_path / "var" / "patient-id.key").exists()  # refused before a new one is made
     assert "a-key-of-its-own" not in err
 
 

@@ -1,5 +1,5 @@
-"""A ``cds-service serve`` refused for a configuration that cannot work, or for a database another
-process serves, leaves nothing behind.
+"""A ``cds-service serve`` refused for a configuration that cannot work, or for a database it must
+not start on (its patient-id key lost, another process serving it), leaves nothing behind.
 
 It made the data directory, the database (migrated) and a patient-id key, then refused: an
 operator who then set ``CDS_PATIENT_ID_KEY`` was refused again, "the patient-id key is not the
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
 
+from cds_service.settings import Settings
+from cds_service.storage.store import open_store
 from tests.feedback_calls import first_release_tables
 from tests.serving import CLI, launch, stopped
 
@@ -83,6 +86,37 @@ def _disk(*roots: Path) -> dict[Path, bytes | None]:
     }
 
 
+@pytest.mark.parametrize("where", ["data-directory", "sqlite-elsewhere", "postgresql"])
+def test_a_start_on_a_database_without_its_key_makes_no_key(
+    tmp_path: Path, request: pytest.FixtureRequest, where: str
+) -> None:
+    """A database restored without its patient-id key (or named by a URL beside a data directory
+    of its own): the start made a new key, then refused it for the database's fingerprint. Now it
+    is refused before: no key, no data directory is left, and the key restored next is taken."""
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    url = {
+        "data-directory": None,
+        "sqlite-elsewhere": f"sqlite:///{elsewhere / 'cds.db'}",
+        "postgresql": request.getfixturevalue("postgresql_url") if where == "postgresql" else None,
+    }[where]
+    database = {"CDS_DATABASE_URL": url} if url else {}
+    open_store(Settings(data_dir=data, database_url=url)).engine.dispose()  # a first start
+    key = (data / "patient-id.key").read_text()
+    if url:
+        shutil.rmtree(data)  # the data directory the database was made with: not this start's
+    else:
+        (data / "patient-id.key").unlink()
+    before = _disk(data, elsewhere)
+    code, output = stopped(launch(data, CDS_AUTH_MODE="off", **database)[0], within=_START)
+    assert code == 2, output
+    assert _disk(data, elsewhere) == before
+    assert data.exists() == (url is None)
+    assert "no patient-id key" in output and "holds patients stored with one" in output, output
+    assert key not in output
+    migrated = _cli("migrate", CDS_DATA_DIR=str(data), CDS_PATIENT_ID_KEY=key, **database)  # the operator's next step
+    assert migrated.returncode == 0, migrated.stderr
+
+
 def test_a_second_serve_migrates_nothing_before_it_is_refused(tmp_path: Path) -> None:
     """A SQLite file served by another process (a release before, its schema older: here its
     lock held by the test) was migrated under it by the second ``serve``, which only then found
@@ -101,3 +135,8 @@ def test_a_second_serve_migrates_nothing_before_it_is_refused(tmp_path: Path) ->
     assert code == 2, output
     assert "another process serves" in output
     assert _disk(data) == before
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
+    return subprocess.run([*CLI, *args], env={**clean, **env}, capture_output=True, text=True, timeout=60)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
-from sqlalchemy import insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import IntegrityError
 
 from cds_service.settings import InvalidSettings
+from cds_service.storage.data_dir import writable
+from cds_service.storage.engine import make_engine, named, opening
 from cds_service.storage.schema import patient_key_check
 
 # What the fingerprint is the key's HMAC of: it tells keys apart and gives none of them away.
@@ -39,3 +42,30 @@ def check_patient_key(engine: Engine, key: bytes) -> None:
                 "backed up with the database"
             )
         return
+
+
+def refuse_a_lost_key(parsed: URL, key_file: Path, *, setting: str, statement_timeout: float) -> None:
+    """Before a key is made into ``key_file``: a database that recorded one's fingerprint stops the
+    start (``InvalidSettings``), its key lost (restored without it, a data directory of its own).
+    Refused only after the new key was made, that start left it behind: a data directory that
+    was not there, a key the operator then had to find and delete before restoring theirs.
+    ``setting``: what names a SQLite file, refused first as the store would if it cannot write it."""
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(str(parsed.database))
+        if not path.is_file():
+            return  # none yet (made after the key), or a directory (the store says so)
+        writable(path, setting)
+    engine = make_engine(parsed, statement_timeout=statement_timeout, read_only=True)
+    try:
+        with opening(parsed), engine.connect() as connection:
+            recorded = inspect(connection).has_table(patient_key_check.name) and (
+                connection.execute(select(patient_key_check.c.fingerprint)).first() is not None
+            )
+    finally:
+        engine.dispose()
+    if recorded:
+        raise InvalidSettings(
+            f"no patient-id key: CDS_PATIENT_ID_KEY is unset and {key_file} is missing, but the database "
+            f"{named(parsed)} holds patients stored with one: restore the key backed up with the database "
+            "(or set CDS_PATIENT_ID_KEY to it); a new key would recognise none of them"
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, serve_alone, sqlite_file
 from cds_service.storage.early_feedback import feedback_before
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
-from cds_service.storage.key_check import check_patient_key
+from cds_service.storage.key_check import check_patient_key, refuse_a_lost_key
 from cds_service.storage.keyed import key_all
 from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
@@ -55,13 +56,16 @@ def open_store(settings: Settings, clock: Clock = system_clock, *, writes: bool 
     ``serving``: ``cds-service serve``'s, which claims a SQLite file before migrating it (``serve_alone``)."""
     # A URL, or an option of it, the service cannot run on: refused before the key, the data
     # directory or the database file is made (an engine connects only when first used).
+    parsed = database_url(settings.database)
     timeout = settings.database_statement_timeout_seconds
-    make_engine(database_url(settings.database), statement_timeout=timeout).dispose()
+    make_engine(parsed, statement_timeout=timeout).dispose()
     configured = settings.patient_id_key.get_secret_value() if settings.patient_id_key else None
-    key = load_patient_key(configured, settings.data_dir / PATIENT_KEY_FILE)
+    key_file = settings.data_dir / PATIENT_KEY_FILE
+    if writes and not configured and not os.path.exists(key_file):  # a key to make: unless one was lost
+        refuse_a_lost_key(parsed, key_file, setting=_FILE_SETTING, statement_timeout=timeout)
     return Store(
         settings.database,
-        patient_key=key,
+        patient_key=load_patient_key(configured, key_file),
         clock=clock,
         statement_timeout=timeout,
         zone=settings.zone,
