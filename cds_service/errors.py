@@ -42,16 +42,26 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def shown_url(url: str) -> str:
-    """A configured URL as an error may repeat it (printed, and logged by whatever runs the
-    service): everything before its last ``@`` short of a query masked, the user and password
-    however the URL is mistyped (no scheme, a ``/`` unencoded in the password)."""
+def shown_url(value: object) -> str:
+    """A URL as a message may repeat it (an error printed, a log line): everything before its
+    last ``@`` short of a query masked, the user and password however the URL is mistyped (no
+    scheme, a ``/`` unencoded in the password). A token's claim or header said to be a URL
+    (``iss``, ``jku``, ``aud``) may be anything: each string of it is masked (``aud`` may be a
+    list), the rest shown as it is."""
+    if isinstance(value, list):
+        value = [_masked(item) if isinstance(item, str) else item for item in value]
+    elif isinstance(value, str):
+        value = _masked(value)
+    return shown(value, LONGER_SHOWN_CHARS)
+
+
+def _masked(url: str) -> str:
     end = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
     at = url.rfind("@", 0, end)
     if at >= 0:
         start = _URL_START.match(url).end()  # type: ignore[union-attr]  # it matches the empty string
         url = url[:start] + "***" + url[max(at, start) :]
-    return shown(url, LONGER_SHOWN_CHARS)
+    return url
 
 
 class CdsError(Exception):

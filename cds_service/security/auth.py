@@ -23,7 +23,7 @@ from typing import Any
 
 import jwt
 
-from cds_service.errors import LONGER_SHOWN_CHARS, Unauthorized, shown
+from cds_service.errors import LONGER_SHOWN_CHARS, Unauthorized, shown, shown_url
 from cds_service.security import jws
 from cds_service.security.audience import Audience
 from cds_service.security.clients import TrustedClient, VerifyingKey, read_keys, verifying_keys
@@ -157,11 +157,11 @@ class Authenticator:
         if not isinstance(alg, str) or alg not in ALGORITHMS:
             raise Unauthorized(f"alg {shown(alg, LONGER_SHOWN_CHARS)} is not allowed")
         if not isinstance(iss, str) or iss not in self._clients:
-            raise Unauthorized(f"issuer {shown(iss, LONGER_SHOWN_CHARS)} is not trusted")
+            raise Unauthorized(f"issuer {shown_url(iss)} is not trusted")
         client = self._clients[iss]
         jku = header.get("jku")
         if jku is not None and jku != client.jwks_url:
-            raise Unauthorized(f"jku {shown(jku, LONGER_SHOWN_CHARS)} is not the key set configured for issuer {iss!r}")
+            raise Unauthorized(f"jku {shown_url(jku)} is not the key set configured for issuer {iss!r}")
         if not isinstance(kid, str):
             raise Unauthorized("no kid")
         return client, alg, kid
@@ -179,8 +179,7 @@ class Authenticator:
         if not self.audience.accepts(claims.get("aud"), path):
             raise Unauthorized(
                 # Not the path itself: the caller's to fill (the log line names the route).
-                f"aud {shown(claims.get('aud'), LONGER_SHOWN_CHARS)} is not the URL called "
-                f"(under {', '.join(self.audience.bases)})"
+                f"aud {shown_url(claims.get('aud'))} is not the URL called (under {', '.join(self.audience.bases)})"
             )
         if client.tenant is not None and claims.get("tenant") != client.tenant:
             raise Unauthorized(f"tenant {shown(claims.get('tenant'), LONGER_SHOWN_CHARS)} is not the one configured")

@@ -285,6 +285,32 @@ def test_rejections_are_logged_with_the_reason_never_the_token(
     assert token.split(".")[2] not in caplog.text
 
 
+USER_URL = "http://ops:hunter2@testserver"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (lambda key: key.sign(claims(USER_URL + SELECT, NOW)), "aud 'http://***@testserver/cds-services/"),
+        (lambda key: key.sign(claims([USER_URL + SELECT, 7], NOW)), "aud ['http://***@testserver/cds-services/"),
+        (lambda key: key.sign(claims(BASE + SELECT, NOW, iss=USER_URL)), "issuer 'http://***@testserver' is not"),
+        (lambda key: key.sign(claims(BASE + SELECT, NOW), jku=USER_URL + "/jwks"), "jku 'http://***@testserver/jwks'"),
+    ],
+    ids=["aud", "aud-list", "iss", "jku"],
+)
+def test_a_url_claim_is_logged_without_its_user_and_password(
+    secure: Callable[..., TestClient],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    caplog: pytest.LogCaptureFixture,
+    token: Callable[[SigningKey], str],
+    reason: str,
+) -> None:
+    """docs/security.md: a URL's user and password are masked in the log, a token's too."""
+    rejected(call(secure(), token(es384)), reason)
+    assert "hunter2" not in caplog.text
+
+
 # --- the sandbox ----------------------------------------------------------------------------
 
 
