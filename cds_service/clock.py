@@ -12,6 +12,7 @@ course that ended 13 days ago would read as 14, and its critical card be lost).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated
@@ -26,6 +27,18 @@ Clock = Callable[[], datetime]
 # them). Near the year 1 or 9999 a window of days (a rule's, a report's period) runs off the calendar.
 EARLIEST = date(1970, 1, 1)
 LATEST = date(2999, 12, 31)
+
+# A day as the report's filters and the command line's options ask for it. Python 3.11's
+# ``date.fromisoformat`` also reads ISO 8601's basic (20261201) and week (2026-W49-1) forms:
+# taken, a day the caller did not mean to write was counted from, where the message names one form.
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def calendar_day(text: str) -> date:
+    """``text`` as a day written YYYY-MM-DD, the one form asked for; ValueError for any other."""
+    if _DAY.fullmatch(text) is None:
+        raise ValueError("not YYYY-MM-DD")
+    return date.fromisoformat(text)
 
 
 def _a_time_zone(name: str) -> str:

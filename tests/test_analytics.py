@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -215,6 +216,15 @@ def test_an_alert_overridden_once_and_accepted_later_counts_as_accepted(make_cli
     [
         ({"from": "2026-02-30"}, "from", "is not a date"),
         ({"to": "yesterday"}, "to", "is not a date"),
+        # Python 3.11 reads ISO 8601's basic and week forms too: only the form the message names.
+        ({"from": "20261101"}, "from", "'20261101' is not a date (YYYY-MM-DD)"),
+        ({"to": "2026-W47-6"}, "to", "'2026-W47-6' is not a date (YYYY-MM-DD)"),
+        ({"to": "2026-11-2"}, "to", "is not a date"),
+        ({"from": "2026-11-01T00:00"}, "from", "is not a date"),
+        # A misspelt parameter was passed over: the default range answered as though asked for.
+        ({"FROM": "2026-11-01"}, "FROM", "'FROM': not a parameter of the analytics, which are from, to, period"),
+        ({"from": "2026-11-01", "form": "2026-11-01"}, "form", "'form': not a parameter"),
+        ({"_": "1732190000000"}, "_", "'_': not a parameter"),  # a cache-buster
         ({"from": "2026-11-21", "to": "2026-11-01"}, "from", "is after to"),
         ({"from": "2024-01-01", "to": "2026-11-21"}, "from", "at most 400"),
         ({"period": "year"}, "period", "is not one of day, week, month"),
@@ -237,6 +247,21 @@ def test_an_unusable_analytics_query_is_a_400_naming_the_parameter(
         assert response.status_code == 400, response.text
         issue = response.json()["issue"][0]
         assert issue["expression"] == [field] and message in issue["diagnostics"]
+
+
+def test_the_report_page_s_form_asks_with_what_the_route_takes(client: TestClient) -> None:
+    """Every field of the page's form (a browser sends each, empty too) is a parameter it takes."""
+    page = client.get("/analytics/report")
+    names = re.findall(r'<(?:input|select|button|textarea)\b[^>]*\bname="([^"]*)"', page.text)
+    assert sorted(names) == ["from", "period", "to"]
+    assert client.get("/analytics/report", params=dict.fromkeys(names, "")).status_code == 200
+
+
+def test_the_report_command_takes_a_day_written_yyyy_mm_dd_only(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, "CDS_DATA_DIR": str(tmp_path)}
+    report = subprocess.run([*CLI, "report", "--from", "20261201"], env=env, capture_output=True, text=True, timeout=60)
+    assert report.returncode == 2, report.stderr
+    assert "from: '20261201' is not a date (YYYY-MM-DD)" in report.stderr and "Traceback" not in report.stderr
 
 
 def test_a_query_at_the_edges_of_the_range_is_answered(client: TestClient) -> None:

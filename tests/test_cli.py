@@ -95,6 +95,9 @@ def test_evaluate_rejects_invalid_input_with_exit_2(
         (["serve", "--port", "65535", "--workers", "0"], "argument --workers: 0 is not 1 or more"),
         # A window of days counted back from here ran off the calendar: a traceback.
         (["evaluate", "-", "--today", "0001-01-10"], "argument --today: 0001-01-10 is not from 1970-01-01"),
+        # ISO 8601's basic and week forms, which Python 3.11 reads: the message names one form.
+        (["evaluate", "-", "--today", "20261121"], "argument --today: 20261121 is not a date (YYYY-MM-DD)"),
+        (["evaluate", "-", "--today", "2026-W47-6"], "argument --today: 2026-W47-6 is not a date (YYYY-MM-DD)"),
     ],
 )
 def test_a_command_line_value_out_of_range_is_refused_naming_it(

@@ -15,7 +15,7 @@ from datetime import date
 from cds_service.cli import offline
 from cds_service.cli import serve as server
 from cds_service.cli.exits import EXIT_BROKEN_PIPE, EXIT_INVALID, EXIT_START_FAILED
-from cds_service.clock import EARLIEST, LATEST
+from cds_service.clock import EARLIEST, LATEST, calendar_day
 from cds_service.content.cards import CardContentError
 from cds_service.content.terminology import TerminologyError
 from cds_service.errors import InvalidRequest
@@ -66,7 +66,7 @@ def _number_in(low: int, high: int | None = None) -> Callable[[str], int]:
 def _day(text: str) -> date:
     """A day the rules can count back from (``EARLIEST``: near the year 1, a window runs off the calendar)."""
     try:
-        day = date.fromisoformat(text)
+        day = calendar_day(text)
     except ValueError:  # argparse would say "invalid _day value"
         raise argparse.ArgumentTypeError(f"{text} is not a date (YYYY-MM-DD)") from None
     if not EARLIEST <= day <= LATEST:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from cds_service.clock import EARLIEST, LATEST
+from cds_service.clock import EARLIEST, LATEST, calendar_day
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, SNOOZE_REASON
 from cds_service.errors import InvalidRequest, shown
 from cds_service.pipeline.knowledge import Knowledge
@@ -70,7 +70,7 @@ def parse_query(
         if value is None or value == "":
             return default
         try:
-            found = date.fromisoformat(value)
+            found = calendar_day(value)
         except ValueError:
             raise InvalidRequest(f"{name}: {shown(value)} is not a date (YYYY-MM-DD)", fields=[name]) from None
         if not EARLIEST <= found <= LATEST:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from cds_service.deps import Runtime, RuntimeDep, VerifiedCaller
-from cds_service.errors import InvalidRequest
+from cds_service.errors import SHOWN_CHARS, InvalidRequest, shown
 from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
 from cds_service.reporting.html import html_report
@@ -27,7 +27,7 @@ async def get_analytics(
     to: Annotated[str | None, Query(description="last day, YYYY-MM-DD (default today)")] = None,
     period: Annotated[str | None, Query(description="day, week (default) or month")] = None,
 ) -> dict[str, Any]:
-    _each_once(request)
+    _known_and_once(request)
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
     return await _figures(runtime, query)
 
@@ -46,14 +46,29 @@ async def get_analytics_report(
     to: Annotated[str | None, Query()] = None,
     period: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    _each_once(request)
+    _known_and_once(request)
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
     return HTMLResponse(html_report(await _figures(runtime, query)))
 
 
-def _each_once(request: Request) -> None:
-    """A parameter given twice is a 400: which was meant cannot be known (the last was taken)."""
-    for name in ("from", "to", "period"):
+# What the routes take; the page's form sends these and nothing else.
+PARAMETERS = ("from", "to", "period")
+# Of the unknown parameters of one query, those named (1,000 of them made no better answer).
+_MOST_NAMED = 10
+
+
+def _known_and_once(request: Request) -> None:
+    """Each parameter one of ``PARAMETERS``, given once: a misspelt one (``FROM``, ``form``) was
+    passed over, the default range answered as though it had been asked for; of one given twice,
+    which was meant cannot be known (the last was taken). Either is a 400 naming it."""
+    if unknown := [name for name in request.query_params if name not in PARAMETERS]:
+        named = ", ".join(shown(name) for name in unknown[:_MOST_NAMED])
+        more = f" and {len(unknown) - _MOST_NAMED} more" if len(unknown) > _MOST_NAMED else ""
+        raise InvalidRequest(
+            f"{named}{more}: not a parameter of the analytics, which are {', '.join(PARAMETERS)} (in lower case)",
+            fields=[name[:SHOWN_CHARS] for name in unknown[:_MOST_NAMED]],  # a name is the caller's to make long
+        )
+    for name in PARAMETERS:
         if len(given := request.query_params.getlist(name)) > 1:
             raise InvalidRequest(f"{name}: given {len(given)} times; give it once", fields=[name])
 

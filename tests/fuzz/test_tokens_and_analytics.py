@@ -53,7 +53,7 @@ def test_arbitrary_jwt_headers_and_claims_never_get_a_5xx(token: str) -> None:
 
 
 # Dates anywhere Python can hold them (years 1 to 9999, where the period arithmetic overflowed),
-# spelled every way ``date.fromisoformat`` reads, or any text at all.
+# spelled every way ``date.fromisoformat`` reads (the basic form a 400), or any text at all.
 _days = st.dates().map(date.isoformat) | st.dates().map(lambda d: d.strftime("%Y%m%d"))
 _query_values = st.none() | _days | st.text(max_size=40) | st.sampled_from(["", "0001-01-01", "9999-12-31"])
 
