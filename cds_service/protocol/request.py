@@ -63,8 +63,9 @@ class FhirAuthorization(BaseModel):
     # Never read, only required: an integer past 64 bits reaches us as a float (orjson), still a
     # lifetime in seconds, so any number will do (a bare 400 for it would be the schema's error).
     # A strict float takes an int too, and one type names the field alone in an error (a union
-    # named its members: ``expires_in.int``, ``expires_in.float``).
-    expires_in: StrictFloat  # a number, never a boolean or a numeric string
+    # named its members: ``expires_in.int``, ``expires_in.float``). A lifetime is never below 0
+    # (CDS Hooks 2.0: "the lifetime in seconds of the access token"); 0, a token already spent, is one.
+    expires_in: StrictFloat = Field(ge=0)  # a number, never a boolean or a numeric string
     scope: str
     subject: str
     patient: str | None = None
