@@ -31,7 +31,7 @@ from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, QUIETABLE, SNOOZE_
 from cds_service.storage.keyed import as_keyed, keys_after
 from cds_service.storage.offered import suggestion_ids, unoffered
 from cds_service.storage.records import Owner, Quiet
-from cds_service.storage.schema import as_utc, feedback, from_its_client, issued_cards
+from cds_service.storage.schema import as_utc, corrected, feedback, from_its_client, issued_cards
 
 # Patients whose answers are kept: each a few hundred bytes.
 PATIENTS = 10_000
@@ -134,7 +134,9 @@ def read_quiet(
         by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
         # No indicator (a card stored before version 2, perhaps critical): it snoozes nothing. Its
         # indicator bounds the cards it silences: an info card's, not its rule's warnings (``Quiet.snoozes``).
-        snoozable = row.outcome == "overridden" and by_reason and row.indicator in QUIETABLE
+        # Only the card's latest item says what the clinician chose: a "don't show again" since
+        # corrected (another reason, an acceptance) snoozes nothing, a correction to it snoozes.
+        snoozable = row.outcome == "overridden" and by_reason and row.indicator in QUIETABLE and not row.corrected
         if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
             snoozed.add((row.rule_id, _subject(row.subject), row.indicator))
             until = min(until, at + timedelta(days=days))
@@ -203,6 +205,7 @@ _FEEDBACK_OF_PATIENT = _with_and_without_owner(
         feedback.c.override_system,
         feedback.c.override_code,
         feedback.c.received_at,
+        corrected().label("corrected"),
     )
     # Only the card's client's feedback (``from_its_client``): another's, stored by an older
     # release with the card's patient, snoozed that client's patient.

@@ -16,8 +16,10 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    exists,
     false,
     func,
+    or_,
     select,
     text,
 )
@@ -136,6 +138,25 @@ def from_its_client(issued: Table) -> ColumnElement[bool]:
     return and_(
         feedback.c.issuer.is_not_distinct_from(issued.c.issuer),
         feedback.c.tenant.is_not_distinct_from(issued.c.tenant),
+    )
+
+
+def corrected() -> ColumnElement[bool]:
+    """A feedback item its sender said something else of since: a later item of the same client
+    about the same card (a later ``outcomeTimestamp``; of one moment, the one stored last). A
+    correction is sent with its own ``outcomeTimestamp`` (a resend of the moment saying something
+    else is refused): the latest item is what the clinician chose, and only it may snooze. One
+    look up ``feedback_once``'s index a row, whatever the rows' age (a corrected item is not
+    always the older one received)."""
+    later = feedback.alias("later")
+    return exists().where(
+        later.c.card_uuid == feedback.c.card_uuid,
+        later.c.issuer.is_not_distinct_from(feedback.c.issuer),
+        later.c.tenant.is_not_distinct_from(feedback.c.tenant),
+        or_(
+            later.c.outcome_timestamp > feedback.c.outcome_timestamp,
+            and_(later.c.outcome_timestamp == feedback.c.outcome_timestamp, later.c.id > feedback.c.id),
+        ),
     )
 
 
