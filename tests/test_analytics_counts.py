@@ -128,12 +128,16 @@ def test_a_card_issued_at_the_sites_midnight_counts_on_the_day_it_begins(
 
 
 def test_a_reason_sent_by_its_code_alone_is_named_as_the_card_named_it(client: TestClient) -> None:
-    """A Coding's system is optional: the code of a reason this card offered is the card's reason."""
+    """A Coding's system is optional: the code of a reason this card offered is the card's reason,
+    counted in one row with the same reason sent with its system (two rows, an adversarial review)."""
     card = issued(client, NAME)[DURATION]
     send_feedback(client, {**overridden(card), "overrideReason": {"reason": {"code": "benefit-outweighs-risk"}}})
+    other = _issued_for(client, "rx-2")[DURATION]
+    send_feedback(client, overridden(other, "benefit-outweighs-risk"))
     [reason] = by_rule(_figures(client))[DURATION]["override_reasons"]
-    assert (reason["system"], reason["code"], reason["display"]) == (
-        None,
+    assert (reason["system"], reason["code"], reason["display"], reason["count"]) == (
+        "urn:back-spasm-cds:override-reason",
         "benefit-outweighs-risk",
         "Benefit outweighs risk for this patient",
+        2,
     )

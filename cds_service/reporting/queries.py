@@ -125,7 +125,9 @@ def alert_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner 
                 continue
             ours = row.override_system in (OVERRIDE_REASON_SYSTEM, None)
             offered = not (ours and row.override_code == SNOOZE_REASON and row.indicator == "critical")
-            said.reasons[(row.rule_id, row.override_system, row.override_code, offered)].add(alert)
+            # One row a reason of ours, its system sent or not; no reason at all stays one of its own.
+            system = OVERRIDE_REASON_SYSTEM if ours and row.override_code is not None else row.override_system
+            said.reasons[(row.rule_id, system, row.override_code, offered)].add(alert)
     return said
 
 
