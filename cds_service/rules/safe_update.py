@@ -19,9 +19,13 @@ from cds_service.facts.as_needed import as_needed
 from cds_service.facts.dose import MG_FACTOR, ML_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
+from cds_service.facts.sig import bounded_days
 from cds_service.facts.steps import days_of, tablets_in, tablets_of
 from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 from cds_service.rules.actions import days
+
+# The draft's quantities a swap counts by the days they last (``dispensed_days``).
+_MASS_OR_VOLUME = VOLUME_UNITS | MG_FACTOR.keys()
 
 
 def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = None) -> dict[str, Any]:
@@ -35,14 +39,15 @@ def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = N
         readable = isinstance(quantity, dict)
         value = as_num(quantity.get("value")) if readable else None
         limit = dispensed_at_most(order, quantity, product) if readable else as_num(ordered.get("value"))
-        if readable and swapped(order, product) and unit_of(ordered) in VOLUME_UNITS and not (limit or 0) >= 1:
-            del dispense["quantity"]  # tablets for days of a liquid not read: none, not a guess
+        if readable and swapped(order, product) and _no_tablets_read(ordered) and not (limit or 0) >= 1:
+            del dispense["quantity"]  # tablets for days of a liquid or a bottle not read: none, not a guess
             dispense.pop("initialFill", None)  # nor a first fill of them
         elif limit is not None and (value is None or value > limit):
             # In the draft's own words, or in whole tablets where it dispensed a mass of them.
-            converted = limit >= 1 and (limit != as_num(ordered.get("value")) or _in_tablets(quantity, ordered))
+            tablets = _in_tablets(quantity, ordered, swapped(order, product))
+            converted = limit >= 1 and (limit != as_num(ordered.get("value")) or tablets)
             dispense["quantity"] = {**quantity, "value": math.floor(limit + 1e-9)} if converted else copy_json(ordered)
-            if converted and value and _in_tablets(quantity, ordered):
+            if converted and value and tablets:
                 _supply_cut(dispense, math.floor(limit + 1e-9) / value)
         if not dispense:  # FHIR has no empty objects
             del resource["dispenseRequest"]
@@ -58,24 +63,45 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
     210 mg of the 10 mg tablet three times a day is 7 days, 21 of 5 mg; 30 mL at 10 mL three
     times a day is a day, 3. Counted as the 5 mg tablets the mass makes, 42, the swap doubled the
     draft's days; a volume had no cap, and 30 mL went out as 63 tablets (a pharmacist's review).
-    A liquid's days unread: None (``safe_update`` then writes no quantity). A count stays a count."""
+    A unit no tablet count is read from ("1 bottle") lasts the days the draft's supply or bounds
+    give (``fill_days``): compared as a bare number, 30 tablets were over its 1, and "1 bottle"
+    went back as the quantity of the 5 mg tablets (a review). Days of a liquid or a bottle unread:
+    None (``safe_update`` then writes no quantity). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
     if not counts_units(quantity):
         return as_num(ordered.get("value"))
-    if swapped(order, product) and unit_of(ordered) in VOLUME_UNITS | MG_FACTOR.keys():
-        days = dispensed_days(order, ordered)
-        if days is not None and order.per_day:
-            return days * order.per_day
-    if unit_of(ordered) in VOLUME_UNITS:
+    if swapped(order, product) and not counts_units(ordered):
+        lasts = dispensed_days(order, ordered) if unit_of(ordered) in _MASS_OR_VOLUME else fill_days(order)
+        if lasts is not None and order.per_day:
+            return lasts * order.per_day
+        if _no_tablets_read(ordered):
+            return None  # tablets beside a liquid's 30 mL or "1 bottle": no number compares them
+    elif unit_of(ordered) in VOLUME_UNITS:
         return None  # tablets beside a liquid's 30 mL: no number compares them (63 tablets ≯ 30)
-    tablets = tablets_in(ordered, order.drug if swapped(order, product) else product or order.drug)
+    tablets = tablets_in(ordered, order.drug)
     return as_num(ordered.get("value")) if tablets is None else tablets
 
 
-def _in_tablets(quantity: dict[str, Any], ordered: dict[str, Any]) -> bool:
-    """Tablets capped by a draft's mass or volume: 3 of 3 mL are 3 tablets, not the 3 mL (a
-    container, "1 bottle", stays the cap in its own words)."""
-    return counts_units(quantity) and unit_of(ordered) in VOLUME_UNITS | MG_FACTOR.keys()
+def _no_tablets_read(ordered: dict[str, Any]) -> bool:
+    """Is the draft's quantity one no count of tablets is read from: a volume, or another unit
+    than a count or a mass ("1 bottle", "1 package")?"""
+    return not counts_units(ordered) and unit_of(ordered) not in MG_FACTOR
+
+
+def fill_days(order: Order) -> float | None:
+    """The days one fill of the draft lasts by its own words: its supply (a day or more), within
+    its dosage bounds (§1), else its bounds; None where neither says."""
+    supply = days_of(as_obj(as_obj(order.r4.get("dispenseRequest")).get("expectedSupplyDuration")))
+    supply = supply if supply is not None and 1 <= supply < 1e5 else None  # a 12-hour supply is none
+    bounded = bounded_days(order.r4)
+    return min(supply, bounded or supply) if supply is not None else bounded
+
+
+def _in_tablets(quantity: dict[str, Any], ordered: dict[str, Any], swap: bool) -> bool:
+    """Tablets capped by a draft's mass or volume, or a swap's by "1 bottle": 3 of 3 mL are 3
+    tablets, not the 3 mL (the duration update's "1 bottle", of the drug it keeps, stays the cap
+    in its own words)."""
+    return counts_units(quantity) and (unit_of(ordered) in _MASS_OR_VOLUME or (swap and _no_tablets_read(ordered)))
 
 
 def _supply_cut(dispense: dict[str, Any], share: float) -> None:

@@ -1,0 +1,117 @@
+"""The 5 mg swap of a draft dispensing "1 bottle" (or a package: a unit no tablet count is read
+from) sent back "1 bottle" as the quantity of its 5 mg tablets: capped by the draft's quantity as
+a bare number, 30 tablets were more than "1", and the draft's own words came back. A swap now
+counts the tablets for the days the draft's supply or bounds give (``rules.product_swap.recount``),
+and where no days say how long the bottle lasts writes no quantity, as it does for a liquid's
+volume whose days are not read: none, not a guess. The duration card's own update, of the drug
+the draft names, keeps "1 bottle" in its own words."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import answered, cards_for, fixture
+
+UCUM = "http://unitsofmeasure.org"
+# A 10 mg draft, one tablet: at 65, and with hepatitis C (mild impairment): each offers the 5 mg swap.
+START_DOSE = {
+    "cyclobenzaprine-older-adult": "cyclobenzaprine-older-adult/fires-age-65-10mg.json",
+    "cyclobenzaprine-hepatic-impairment": "cyclobenzaprine-hepatic-impairment/fires-warning-hepatitis-c-10mg.json",
+}
+BOTTLE = {"value": 1, "unit": "bottle"}
+PACKAGE = {"value": 1, "unit": "package", "system": UCUM, "code": "{package}"}
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    return module_client
+
+
+def days(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "days", "system": UCUM, "code": "d"}
+
+
+def tablets(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
+
+
+def request_for(rule: str, dispense: dict[str, Any], *, bounds: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``rule``'s 10 mg draft, one tablet three times a day, dispensing ``dispense``."""
+    request = fixture(START_DOSE[rule])
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    repeat = draft["dosageInstruction"][0]["timing"]["repeat"]
+    repeat["frequency"] = 3
+    if bounds is not None:
+        repeat["boundsDuration"] = bounds
+    draft["dispenseRequest"] = copy.deepcopy(dispense)
+    return request
+
+
+def updates(client: TestClient, request: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each card's update, by its rule."""
+    return {
+        card["source"]["topic"]["code"]: action["resource"]
+        for card in answered(client, request)["cards"]
+        for suggestion in card.get("suggestions", ())
+        for action in suggestion["actions"]
+        if action["type"] == "update"
+    }
+
+
+def swap_of(client: TestClient, rule: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The dispense request of ``rule``'s 5 mg swap."""
+    swap = updates(client, request)[rule]
+    assert swap["medicationCodeableConcept"]["coding"][0]["code"] == "828320"
+    dispense: dict[str, Any] = swap.get("dispenseRequest", {})
+    return dispense
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("unit", [BOTTLE, PACKAGE], ids=["bottle", "package"])
+def test_a_bottle_for_a_stated_supply_is_counted_in_tablets_for_it(
+    client: TestClient, rule: str, unit: dict[str, Any]
+) -> None:
+    """A 10-day bottle: no duration card; the swap's 30 tablets for the draft's own 10 days."""
+    dispense = swap_of(client, rule, request_for(rule, {"quantity": unit, "expectedSupplyDuration": days(10)}))
+    assert dispense == {"quantity": tablets(30), "expectedSupplyDuration": days(10)}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+def test_a_bottle_for_bounded_days_is_counted_for_them(client: TestClient, rule: str) -> None:
+    dispense = swap_of(client, rule, request_for(rule, {"quantity": BOTTLE}, bounds=days(10)))
+    assert dispense == {"quantity": tablets(30)}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+def test_a_bottle_for_a_month_is_counted_for_the_21_days_the_limit_keeps(client: TestClient, rule: str) -> None:
+    dispense = swap_of(client, rule, request_for(rule, {"quantity": BOTTLE, "expectedSupplyDuration": days(30)}))
+    assert dispense == {"quantity": tablets(63), "expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+def test_a_bottle_whose_days_are_not_said_gets_no_quantity(client: TestClient, rule: str) -> None:
+    """No supply, no bounds: how many tablets the bottle held, no number says. The duration card
+    (unknown duration) composes its 21 days into the swap, which then names no quantity rather
+    than 63 tablets the bottle may not hold; its own update keeps the draft's "1 bottle"."""
+    request = request_for(rule, {"quantity": BOTTLE})
+    dispense = swap_of(client, rule, request)
+    assert dispense == {"expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}
+    assert updates(client, request)["cyclobenzaprine-duration"]["dispenseRequest"]["quantity"] == BOTTLE
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+def test_a_weeks_bottle_with_refills_is_split_into_weeks_of_tablets(client: TestClient, rule: str) -> None:
+    """A 7-day bottle with 3 refills, limited to 21 days: three fills of a week's 21 tablets,
+    each within the draft's own fill (it had no swap: the limit could not be split by "1")."""
+    request = request_for(rule, {"quantity": BOTTLE, "expectedSupplyDuration": days(7), "numberOfRepeatsAllowed": 3})
+    assert swap_of(client, rule, request) == {
+        "quantity": tablets(21),
+        "expectedSupplyDuration": days(7),
+        "numberOfRepeatsAllowed": 2,
+    }
+    [card] = cards_for(answered(client, request), rule)
+    assert card["suggestions"][0]["label"].endswith("(limited to 21 days)")
