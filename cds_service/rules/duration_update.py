@@ -50,8 +50,8 @@ def with_duration(
     steps take, each for its own days (instructions taken together add up; a taper's steps count
     one after another). Where a step's rate is unknown, the draft's quantity in proportion to the
     days kept (``_in_proportion``). ``changed``: another card's change of the draft (the 5 mg swap,
-    its drug the new product) to limit instead, capped by the draft's quantity in that product's
-    tablets, not by the swap's recount (1–2 tablets every 8 h swapped to one had 45 for 21 days)."""
+    its drug the new product) to limit instead, capped as the swap is (``dispensed_at_most``), not
+    by the swap's recount (1–2 tablets every 8 h swapped to one had 45 for 21 days)."""
     ordered, order = order, changed or order
     resource = copy_json(order.resource)
     fields = dialect(resource)
@@ -85,9 +85,9 @@ def with_duration(
         dispense["quantity"] = {"value": math.ceil(units_needed - 1e-9), **_unit_of(order)}
     elif (quantity := _in_proportion(order, limit_days)) is not None:
         dispense["quantity"] = quantity
-    _in_fills(ordered, order.drug, dispense, limit_days, plan)
+    _in_fills(ordered, changed.drug if changed else None, dispense, limit_days, plan)
     _first_fill_within(dispense, limit_days, order.drug)
-    return safe_update(ordered, resource, order.drug)
+    return safe_update(ordered, resource, changed.drug if changed else None)
 
 
 def _in_fills(ordered: Order, drug: Drug | None, dispense: dict[str, Any], limit_days: int, plan: list[_Kept]) -> None:

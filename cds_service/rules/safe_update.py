@@ -32,7 +32,9 @@ def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = N
     """``resource`` (an update of ``order``) made safe to accept: its dispensed quantity, where it
     gives one, never above the draft's (a sig of "1-2 tablets every 4-6 hours" must not turn into
     252 tablets), and no contained resource left that nothing references (a swapped medication).
-    ``product``: the drug a swap changed it to, whose tablets it counts (``dispensed_at_most``)."""
+    ``product``: the drug a swap changed it to, one tablet a dose (``dispensed_at_most``), the
+    draft's own 5 mg tablet too; None for an update that keeps the draft's doses' tablets (the
+    duration card's) or is no swap (the sublingual start dose)."""
     ordered = as_obj(order.resource.get("dispenseRequest")).get("quantity")
     dispense = resource.get("dispenseRequest")
     if isinstance(ordered, dict) and isinstance(dispense, dict) and (quantity := dispense.get("quantity")) is not None:
@@ -63,10 +65,12 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
     210 mg of the 10 mg tablet three times a day is 7 days, 21 of 5 mg; 30 mL at 10 mL three
     times a day is a day, 3. Counted as the 5 mg tablets the mass makes, 42, the swap doubled the
     draft's days; a volume had no cap, and 30 mL went out as 63 tablets (a pharmacist's review).
-    A unit no tablet count is read from ("1 bottle") lasts the days the draft's supply or bounds
-    give (``fill_days``): compared as a bare number, 30 tablets were over its 1, and "1 bottle"
-    went back as the quantity of the 5 mg tablets (a review). Days of a liquid or a bottle unread:
-    None (``safe_update`` then writes no quantity). A count stays a count."""
+    So is a swap to the draft's own 5 mg tablet, two a dose made one: the 42 tablets its 210 mg
+    make had been its cap, 14 days where the draft's lasted 7. A unit no tablet count is read
+    from ("1 bottle") lasts the days the draft's supply or bounds give (``fill_days``): compared
+    as a bare number, 30 tablets were over its 1, and "1 bottle" went back as the quantity of the
+    5 mg tablets (a review). Days of a liquid or a bottle unread: None (``safe_update`` then
+    writes no quantity). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
     if not counts_units(quantity):
         return as_num(ordered.get("value"))
@@ -113,8 +117,9 @@ def _supply_cut(dispense: dict[str, Any], share: float) -> None:
 
 
 def swapped(order: Order, product: Drug | None) -> bool:
-    """Is ``product`` another drug than the draft's, one tablet a dose (``rules.product_swap``)?"""
-    return product is not None and product is not order.drug
+    """Is the update a swap to ``product``, one tablet a dose (``rules.product_swap``)? So is one
+    to the draft's own 5 mg tablet: two a dose made one, its mass lasts as many days as another's."""
+    return product is not None
 
 
 def dispensed_days(order: Order, quantity: dict[str, Any]) -> float | None:
