@@ -16,12 +16,11 @@ from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.numbers import fmt_number
 from cds_service.facts.together import weekdays
-from cds_service.fhir.dialect import dialect
-from cds_service.fhir.json import as_list, as_num, as_obj, as_str, codes_of, copy_json
+from cds_service.fhir.json import as_num, as_obj, as_str, codes_of
 from cds_service.rules import Proposal, RuleConfig
-from cds_service.rules.actions import UCUM, delete, update, writable_repeat
-from cds_service.rules.product_swap import capped_rates, recount, with_product
-from cds_service.rules.safe_update import keep_as_needed, safe_update
+from cds_service.rules.actions import delete, update
+from cds_service.rules.product_swap import capped_rates, with_product
+from cds_service.rules.sublingual_start import once_daily, start_tablets
 
 START_PRODUCT = "828320"  # cyclobenzaprine hydrochloride 5 MG Oral Tablet (RxNorm SCD)
 MAX_PER_DAY = 3.0
@@ -64,7 +63,7 @@ class StartDoseConfig(RuleConfig):
 
     def above_start_dose(self, order: Order) -> str | None:
         """Why an order may exceed the start dose of its product: "extended-release",
-        "sublingual-high-dose" (over 2.8 mg, or more than once a day), "high-dose" (over 5 mg),
+        "sublingual-high-dose" (over its start dose, or more than once a day), "high-dose" (over 5 mg),
         "dose-unknown" (in mL, or of a strength not known: not silence), or None when it does not.
         The sublingual label's low dose is a dose and a frequency (2.8 mg once daily): by the
         dose alone, 2.8 mg three times a day was "the low dose". How often not read leaves the
@@ -115,21 +114,29 @@ def _times_a_day(per_day: float) -> str:
     return f"{fmt_number(per_day)} times a day"
 
 
-def start_dose_switch(order: Order, terminology: Terminology) -> tuple[Proposal, dict[str, str]]:
+def start_dose_switch(
+    order: Order, terminology: Terminology, limits: StartDoseConfig
+) -> tuple[Proposal, dict[str, str]]:
     """The draft at its start dose, and the facts to say so: oral cyclobenzaprine becomes one 5 mg
-    tablet no more than three times a day; the sublingual product stays, one tablet once a day
-    (its label's dose in older adults and mild hepatic impairment). A dose change: the pipeline
-    adds the other cards' limits (the duration) to it."""
-    sublingual = order.drug is not None and order.drug.sublingual
+    tablet no more than three times a day; the sublingual product stays, at the site's start dose
+    (``limits.sublingual_start_dose_mg``: one 2.8 mg tablet, the label's in older adults and mild
+    hepatic impairment, unless the site says more) once a day, the dose its card says
+    (``low_dose_mg``). A dose change: the pipeline adds the other cards' limits (the duration) to it."""
     facts = {
         "drug": order.drug.name if order.drug else "",
         "dose_mg": dose_said(order),
     }
-    product = None if sublingual else terminology.products[START_PRODUCT]  # the sublingual stays
-    if product is None:
-        resource = _sublingual_once_daily(order)
-        facts["low_dose"] = f"1 sublingual 2.8 mg tablet once a day at bedtime{_as_needed_said(resource)}"
+    if order.drug is not None and order.drug.sublingual:  # the sublingual stays: no product to swap to
+        strength = terminology.sublingual_mg(order.drug)
+        tablets = start_tablets(order, strength, limits.sublingual_start_dose_mg)
+        resource, product = once_daily(order, tablets), None
+        said = f"{fmt_number(strength)} mg tablet" if strength else "tablet"
+        facts["low_dose_mg"] = fmt_number(tablets * strength if strength else limits.sublingual_start_dose_mg)
+        facts["low_dose"] = (
+            f"{tablets} sublingual {said}{'s' if tablets > 1 else ''} once a day at bedtime{_as_needed_said(resource)}"
+        )
     else:
+        product = terminology.products[START_PRODUCT]
         steps = dosages_of(order.resource)
         frequency = _how_often(steps, capped_rates(order, steps, MAX_PER_DAY))
         resource = with_product(order, product, max_per_day=MAX_PER_DAY)
@@ -193,24 +200,6 @@ def dose_said(order: Order) -> str:
     if order.dose_mg is None:
         return "unknown"
     return f"{'up to ' if order.dose_up_to else ''}{fmt_number(order.dose_mg)}"
-
-
-def _sublingual_once_daily(order: Order) -> dict[str, Any]:
-    """The sublingual draft as one tablet once a day at bedtime, the label's dose (the product is
-    kept: it has no code to swap to)."""
-    resource = copy_json(order.resource)
-    fields = dialect(resource)
-    steps = [dosage for dosage in as_list(resource.get("dosageInstruction")) if isinstance(dosage, dict)]
-    for dosage in steps:
-        keep_as_needed(dosage)
-        fields.set_dose(dosage, {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tablet}"})
-        repeat = writable_repeat(dosage)
-        dosage["timing"].pop("code", None)
-        for key in ("frequencyMax", "periodMax", "timeOfDay", "when", "periodUnit", "periodUnits"):
-            repeat.pop(key, None)
-        repeat.update({"frequency": 1, "period": 1, fields.period_unit: "d", "when": fields.when("HS")})
-    recount(order, resource, "tablet", [1.0] * len(steps))
-    return safe_update(order, resource)
 
 
 def age_facts(context: PatientContext) -> dict[str, str]:

@@ -97,7 +97,7 @@ def evaluate(
         variant = "cirrhosis-severity-unknown-sublingual" if sublingual else "cirrhosis-severity-unknown"
         dose = dose_and_how_often(order) if sublingual else f"{dose_said(order)} mg per dose"
         return Finding(RULE_ID, variant, order, {**facts, "dose": dose}, evidence=evidence)
-    proposal, dose_facts = start_dose_switch(order, terminology)
+    proposal, dose_facts = start_dose_switch(order, terminology, limits)
     variant = _VARIANTS.get(reason, reason)
     if reason == "sublingual-high-dose":  # above by its dose or by how often: the card says which
         dose_facts["ordered"] = dose_and_how_often(order)
@@ -119,7 +119,7 @@ RULE = Rule(
     variants={
         "moderate-severe": ("condition", "severity_note", "since"),
         "mild-high-dose": _DOSE_FACTS,
-        "mild-sublingual-high-dose": (*_DOSE_FACTS, "ordered"),
+        "mild-sublingual-high-dose": (*_DOSE_FACTS, "low_dose_mg", "ordered"),
         "extended-release": _DOSE_FACTS,
         "mild-dose-unknown": _DOSE_FACTS,
         "cirrhosis-severity-unknown": _INFO_FACTS,

@@ -56,7 +56,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         variant = "sublingual-low-dose" if sublingual else "low-dose"
         proposals = remove(order, label="remove")
     else:
-        swap, swap_facts = start_dose_switch(order, terminology)
+        swap, swap_facts = start_dose_switch(order, terminology, config)
         facts.update(swap_facts)
         proposals = (swap, *remove(order, label="remove"))
     return Finding(RULE_ID, variant, order, facts, proposals, evidence=_evidence(variant, sublingual))
@@ -66,7 +66,7 @@ RULE = Rule(
     id=RULE_ID,
     variants={
         "high-dose": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
-        "sublingual-high-dose": ("age", "age_basis", "dose_mg", "drug", "low_dose", "ordered"),
+        "sublingual-high-dose": ("age", "age_basis", "dose_mg", "drug", "low_dose", "low_dose_mg", "ordered"),
         "extended-release": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
         "dose-unknown": ("age", "age_basis", "dose_mg", "drug", "low_dose"),
         "low-dose": ("age", "age_basis", "dose_mg", "drug"),

@@ -123,6 +123,11 @@ class Terminology:
         """The sublingual brands (Tonmya) a drug's words name."""
         return self._reader.sublingual_brands(labels)
 
+    def sublingual_mg(self, drug: Drug) -> float | None:
+        """A sublingual tablet's strength: its own, else the one its ingredient's sublingual tablets
+        come in ("cyclobenzaprine ... sublingual", no brand named, is Tonmya's 2.8 mg)."""
+        return drug.strength_mg or self._reader.sublingual_mg(drug.ingredient)
+
     def is_medication(self, concept: str, drug: Drug | None) -> bool:
         """Is the drug, or any relevant ingredient of a combination product, of the concept?"""
         return drug is not None and not self.medication_concepts[concept].isdisjoint(drug.ingredients)

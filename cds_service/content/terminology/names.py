@@ -246,6 +246,11 @@ class NameReader:
         found = (m.group(1).lower() for label in said for m in self._sublingual_words.finditer(label))
         return tuple(dict.fromkeys(brands[name] for name in found))
 
+    def sublingual_mg(self, ingredient: str) -> float | None:
+        """The one strength ``ingredient``'s sublingual tablets come in (Tonmya's 2.8 mg), else None."""
+        known = self._sublingual_mg.get(ingredient, set())
+        return next(iter(known)) if len(known) == 1 else None
+
     def _no_such_sublingual(self, ingredient: str, label: str, coded_mg: float | None) -> set[str]:
         """{"sublingual"} when the words' "SL" cannot be so: they state a strength no sublingual
         product of the ingredient has ("cyclobenzaprine 10 mg tablet SL": Tonmya is 2.8 mg only),
