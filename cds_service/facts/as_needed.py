@@ -1,6 +1,7 @@
 """Whether an instruction is taken as needed, as its codes say and as its words alone say: the
 swap and the updates keep the first, and a draft whose words alone say it gets no update
-(``facts.orders``), for no code tells what the words mean."""
+(``facts.orders``), for no code tells what the words mean; and whether a history order's end is
+only the soonest its as-needed supply runs out (``as_needed_supply``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from cds_service.facts.dose import instruction_words
+from cds_service.facts.dose import dosages_of, instruction_words
+from cds_service.facts.sig import bounded_days
 from cds_service.fhir.json import as_obj, as_str, codes_of
 
 
@@ -31,6 +33,14 @@ def says_as_needed(dosage: dict[str, Any]) -> bool:
     which leaves the words out, is not offered (``facts.orders``)."""
     coded = "asNeededBoolean" in dosage or "asNeededCodeableConcept" in dosage or as_needed(dosage)
     return not coded and _says(instruction_words(dosage))
+
+
+def as_needed_supply(request: dict[str, Any]) -> bool:
+    """Is the order taken as needed, with no dosage bounds saying how long? Then its days are its
+    supply over the most doses a day it allows (§1's ``frequencyMax``): the soonest that supply
+    can run out, not when it does (30 tizanidine tablets up to every 8 hours last 10 days taken at
+    the most, weeks as most are taken). Bounds are the prescriber's own span, and end it."""
+    return any(as_needed(dosage) for dosage in dosages_of(request)) and bounded_days(request) is None
 
 
 def _says(words: Sequence[str | None]) -> bool:

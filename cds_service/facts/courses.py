@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 from cds_service.content.terminology import Drug, Terminology
+from cds_service.facts.as_needed import as_needed_supply
 from cds_service.facts.bounds import bounds_end_instant, starts_when_written
 from cds_service.facts.dose import dosages_of
 from cds_service.facts.history import LISTED, START_UNRECORDED, Course
@@ -98,6 +99,7 @@ class _Plan(NamedTuple):
     plan: CoursePlan
     last_end: datetime | None  # an end the bounds period dates as a time with a zone, in UTC
     written_date_read: bool  # a bounds period that ends without a start: the plan is the order's own
+    as_needed_supply: bool  # its days the soonest an as-needed supply runs out (``Course.as_needed_supply``)
 
 
 class _DrugRead(NamedTuple):
@@ -111,9 +113,10 @@ class _DrugRead(NamedTuple):
 
     def plan(
         self, raw: dict[str, Any], terminology: Terminology, plans: JsonTable[_Plan]
-    ) -> tuple[CoursePlan, datetime | None]:
-        """An order's plan and its bounds' end as an instant (``_Plan``), read as for every order
-        of this drug dosed alike, unless a bounds period ends without a start (the order's own)."""
+    ) -> tuple[CoursePlan, datetime | None, bool]:
+        """An order's plan, its bounds' end as an instant and whether its days are an as-needed
+        supply's soonest (``_Plan``), read as for every order of this drug dosed alike, unless a
+        bounds period ends without a start (the order's own: its bounds end it)."""
         inputs = plan_inputs(raw)
         try:
             key = self.key + orjson.dumps(inputs)
@@ -123,15 +126,17 @@ class _DrugRead(NamedTuple):
             found = plans.known.get(key) or plans.keep(key, _read_plan(inputs, self.drug, terminology))
         if found.written_date_read:
             plan = course_plan(raw, self.drug, terminology)
-            return plan, bounds_end_instant(raw) if plan[1] is not None else None
-        return found.plan, found.last_end
+            dated = plan[1] is not None
+            return plan, bounds_end_instant(raw) if dated else None, found.as_needed_supply and not dated
+        return found.plan, found.last_end, found.as_needed_supply
 
 
 def _read_plan(inputs: PlanInputs, drug: Drug, terminology: Terminology) -> _Plan:
     request = planned_request(inputs)
     plan = course_plan(request, drug, terminology)
     last_end = bounds_end_instant(request) if plan[1] is not None else None
-    return _Plan(plan, last_end, starts_when_written(request))
+    supply = plan[0] is not None and as_needed_supply(request)
+    return _Plan(plan, last_end, starts_when_written(request), supply)
 
 
 def _read_drug(terminology: Terminology, concept: dict[str, Any]) -> _DrugRead | Literal[False] | None:
@@ -195,7 +200,7 @@ def read_courses(
             unsure += [drug.name] if _status_unread(raw, today, history_days) else []
             continue
         try:
-            plan, last_end = read.plan(raw, terminology, plans)
+            plan, last_end, prn = read.plan(raw, terminology, plans)  # prn: ``Course.as_needed_supply``
             days = _course_days(raw, plan, status, today)
         except OverflowError:  # a course that ends after the year 9999 is nonsense, not a course
             continue
@@ -205,7 +210,7 @@ def read_courses(
         start, end, assumed, parts = days[:4]
         latest = _latest_day(last_end, zone, end) if last_end else None
         # Positional: half the cost of naming the fields (a history makes dozens).
-        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, *days[3:], last_end))
+        courses.append(Course(reference, drug, concepts, start, end, status, assumed, latest, *days[3:], last_end, prn))
         if parts == START_UNRECORDED and status not in LISTED:
             undated.append(courses[-1])  # finished, placed by its end alone: named too
     _said(unnamed, len(undated), len(unsure))

@@ -87,6 +87,11 @@ class Course(NamedTuple):
     # The end as the instant the record gives (a dosing period ending at a time with a zone, in
     # UTC): a washout counted in hours from it (``cyclobenzaprine-maoi``). None: a date alone.
     ends_at: datetime | None = None
+    # Taken as needed, its end read from its supply at the most doses a day allowed (§1's
+    # ``frequencyMax``, no dosage bounds saying how long): the soonest it runs out, not when it
+    # does. The days taken count to that end all the same; still listed, it is in force
+    # (``active_on``).
+    as_needed_supply: bool = False
 
     @property
     def start_known(self) -> bool:
@@ -100,7 +105,12 @@ class Course(NamedTuple):
         year alone is too wide to make a finished course current (as for an onset: its first
         day); an order still listed (active, on hold) is in force by the record's own word, and
         running if written later in its year (read from 1 January, a duplicate relaxant listed
-        active since "2026" went unseen, with no word)."""
+        active since "2026" went unseen, with no word). An as-needed order still listed runs from
+        its start whatever its supply's soonest end (``as_needed_supply``), as one whose length is
+        unknown runs until today (§1): 30 tizanidine tablets up to every 8 hours, listed active 15
+        days on, were read as over after 10, and ciprofloxacin ordered now had no critical card."""
+        if self.as_needed_supply and self.status in LISTED:
+            return self.start <= day
         late = self.start_parts == 2 or (self.start_parts == 1 and self.status in LISTED)
         return self.start <= day < (self.end_latest if late else self.end)
 

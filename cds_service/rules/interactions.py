@@ -40,7 +40,8 @@ class Alongside:
     status: str = "active"
     # The days its course was assumed to last, its length not recorded (clinical specification §1).
     assumed_days: int | None = None
-    # The course's last day, said of one not active: how long it is counted as running.
+    # The course's last day, said of one not active: how long it is counted as running. None where
+    # it is past, and the course counted as running all the same (an as-needed order still listed).
     until: date | None = None
     # A course in force dated after today (``PatientContext.active_courses``): not "since" a day to come.
     ahead: bool = False
@@ -103,7 +104,7 @@ def alongside(
             since_parts=c.start_parts,
             status=c.status,
             assumed_days=(c.end - c.start).days if c.assumed_end else None,
-            until=c.last_day,
+            until=c.last_day if c.end > context.today else None,
             ahead=c.start > context.today,
         )
         for c in context.active_courses
