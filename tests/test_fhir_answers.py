@@ -1,8 +1,8 @@
 """What a FHIR server answers that the service does not take: an answer over the size limit
 whether or not its length is declared, an OperationOutcome too large to read, an answer that is
-no JSON object, nests deeper than FHIR does or holds an entry of no resource. Each is a failed
-fetch (a 412 for the keys the service needs), never a 500 or a key read as empty. And the
-environment's proxies, which the service does not use."""
+no JSON object, nests deeper than FHIR does or holds an entry of no resource (or of no FHIR
+type: "condition"). Each is a failed fetch (a 412 for the keys the service needs), never a 500
+or a key read as empty. And the environment's proxies, which the service does not use."""
 
 from __future__ import annotations
 
@@ -75,13 +75,22 @@ _NO_RESOURCES = [
     {**_SEARCHSET, "entry": "Condition/liver-1"},
     {**_SEARCHSET, "entry": [{"fullUrl": "http://ehr.example/fhir/Condition/liver-1"}]},
     {**_SEARCHSET, "entry": [{"resource": {"id": "liver-1", "code": {"text": "Chronic hepatitis C"}}}]},
+    {**_SEARCHSET, "entry": [{"resource": {"resourceType": "condition", "id": "liver-1"}}]},  # no FHIR type
 ]
 
 
 @pytest.mark.parametrize(
     "answer",
     [[], "a Bundle", _nested(100), *_NO_RESOURCES],
-    ids=["array", "string", "nested-100-deep", "entry-a-string", "an-entry-without-a-resource", "an-untyped-resource"],
+    ids=[
+        "array",
+        "string",
+        "nested-100-deep",
+        "entry-a-string",
+        "an-entry-without-a-resource",
+        "an-untyped-resource",
+        "a-resource-of-no-fhir-type",
+    ],
 )
 def test_an_answer_that_is_no_json_object_or_nests_too_deep_is_a_failed_fetch(
     client: TestClient, fhir_server: FhirTestServer, answer: Any

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from cds_service.fhir.coding import Code
+from cds_service.fhir.resource_types import NO_TYPE, RESOURCE_TYPES
 
 # FHIR resources nest about ten deep; a CDS Hooks envelope adds five. Far below what the JSON
 # parser or the FHIR models could recurse through.
@@ -82,17 +83,20 @@ def resource_list(value: Any) -> tuple[list[dict[str, Any]], frozenset[str]]:
     return resources, kinds_of(resources)
 
 
-def unread_entry(bundle: dict[str, Any], listed: int | None = None) -> tuple[str, str] | None:
+def unread_entry(
+    bundle: dict[str, Any], listed: tuple[list[dict[str, Any]], frozenset[str]] | None = None
+) -> tuple[str, str] | None:
     """Where a Bundle holds what is no resource, and what belongs there: ``entry`` that is no
     array (or one object), an entry that is no object, or one whose ``resource`` is no resource
-    with its type. Read as no data, a history of them hid its hepatitis from the checks with no
-    word. ``listed``: how many resources ``resource_list`` found, so that a Bundle it listed whole
-    costs no second pass. None when every entry holds a resource."""
+    with its type, or whose type is no FHIR type (``RESOURCE_TYPES``: "medicationrequest" is none).
+    Read as no data, a history of them hid its hepatitis, or its MAO inhibitor, from the checks
+    with no word. ``listed``: what ``resource_list`` found (the resources, their types), so that a
+    Bundle it listed whole, of FHIR types, costs no second pass. None when every entry holds one."""
     entries = bundle.get("entry")
     if entries is not None and type(entries) not in (list, dict):
         return "entry", "must be an array of entries, each holding a FHIR resource"
     found = bundle_entries(bundle)
-    if listed is not None and listed == len(found):
+    if listed is not None and len(listed[0]) == len(found) and listed[1] <= RESOURCE_TYPES:
         return None
     for index, entry in enumerate(found):
         where = f"entry[{index}]" if type(entries) is list else "entry"
@@ -101,6 +105,8 @@ def unread_entry(bundle: dict[str, Any], listed: int | None = None) -> tuple[str
         resource = entry.get("resource")
         if type(resource) is not dict or type(resource.get("resourceType")) is not str:
             return f"{where}.resource", "must be a FHIR resource with its resourceType"
+        if resource["resourceType"] not in RESOURCE_TYPES:
+            return f"{where}.resource.resourceType", NO_TYPE
     return None
 
 

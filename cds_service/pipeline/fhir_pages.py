@@ -14,7 +14,7 @@ from typing import Any
 
 from cds_service.errors import shown
 from cds_service.fhir.capabilities import no_such_type
-from cds_service.fhir.json import as_list, bundle_resources, is_batch, unread_entry
+from cds_service.fhir.json import as_list, is_batch, resource_list, unread_entry
 from cds_service.fhir.search import matches, short_of_total, total_of, unread_total
 from cds_service.security.allowlist import on_server
 from cds_service.security.outbound import Outbound, OutboundError, get_json
@@ -216,8 +216,8 @@ def _resources(page: dict[str, Any]) -> list[dict[str, Any]]:
     """A page's resources; one holding an entry of no resource fails the fetch (read as no data,
     it would hide what it stood for from the checks), as one whose ``total`` is no count does
     (read as absent, it would hide that the search was cut), as a prefetch so sent is a 400."""
-    resources = list(bundle_resources(page))
+    listed = resource_list(page)
     bundle = page.get("resourceType") == "Bundle"
-    if bundle and (unread := unread_entry(page, len(resources)) or unread_total(page)) is not None:
+    if bundle and (unread := unread_entry(page, listed) or unread_total(page)) is not None:
         raise FetchFailed(f"fetching it from fhirServer failed: its {unread[0]} {unread[1]}")
-    return resources
+    return listed[0]

@@ -136,7 +136,7 @@ async def complete_prefetch(
         # Sent, of a shape or entries an optional key cannot read: fetched as not sent, said as not read.
         unread = sent.get(key.name) is not None and key.name not in prefetch
         listed = resource_list(value) if value is not None else ([], frozenset())
-        if value is not None and not _readable(key, value, len(listed[0])):
+        if value is not None and not _readable(key, value, listed):
             value, unread = None, True
         if value is not None and value.get("resourceType") != "OperationOutcome":
             more = value.get("resourceType") == "Bundle" and next_link(value) is not None
@@ -169,11 +169,11 @@ async def complete_prefetch(
     return done.data()
 
 
-def _readable(key: PrefetchKey, value: dict[str, Any], listed: int) -> bool:
-    """Whether every entry of a Bundle sent holds a resource (``listed``: the resources listed
-    from it): a key the service needs that holds anything else is a 400 naming where (read as no
-    data it hid a hepatitis C from the hepatic card, with no word); an optional key's is read as
-    not sent, as ``read_prefetch`` reads one of the wrong shape."""
+def _readable(key: PrefetchKey, value: dict[str, Any], listed: tuple[list[Any], frozenset[str]]) -> bool:
+    """Whether every entry of a Bundle sent holds a resource of a FHIR type (``listed``: what
+    ``resource_list`` found): a key the service needs that holds anything else is a 400 naming where
+    (read as no data it hid a hepatitis C from the hepatic card, with no word); an optional key's
+    is read as not sent, as ``read_prefetch`` reads one of the wrong shape."""
     unread = unread_entry(value, listed) if value.get("resourceType") == "Bundle" else None
     if unread is None:
         return True

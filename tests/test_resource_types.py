@@ -1,0 +1,142 @@
+"""A ``resourceType`` that is no FHIR type.
+
+"medicationrequest", "Medicationrequest", "MedicationRequest " and "MedicationRequest" with a
+zero-width space are no FHIR types (FHIR's names are case-sensitive), and were read as a type the
+service does not read: the draft, or the history's MAO inhibitor, passed over in silence, the
+critical card lost with no word (an adversarial review). Each is now refused as an entry of no
+resource is: a 400 naming where. A real type the service does not read (a NutritionOrder draft,
+an Observation in the history) is passed over as before.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.fhir.resource_types import RESOURCE_TYPES
+from tests.conftest import SELECT, SIGN, fixture, rule_ids
+
+MAOI = "cyclobenzaprine-maoi/fires-phenelzine-active.json"
+CRITICAL = "cyclobenzaprine-maoi"
+NO_TYPES = ["medicationrequest", "Medicationrequest", "MedicationRequest ", "MedicationRequest\u200b", "Address"]
+
+
+@pytest.fixture(scope="module")
+def client(module_client: TestClient) -> TestClient:
+    """One app for the module: its tests only send requests and read the answers."""
+    return module_client
+
+
+def signed(draft_type: str) -> dict[str, Any]:
+    """The phenelzine patient's 30-day relaxant as order-sign, its draft typed ``draft_type``."""
+    request = fixture(MAOI)
+    request["hook"] = "order-sign"
+    del request["context"]["selections"]
+    request["context"]["draftOrders"]["entry"][0]["resource"]["resourceType"] = draft_type
+    return request
+
+
+def the_issue(response: Any) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["code"] == "invalid"
+    return dict(issue)
+
+
+@pytest.mark.parametrize("draft_type", NO_TYPES)
+def test_an_order_sign_draft_of_no_fhir_type_is_400_naming_its_resource_type(
+    client: TestClient, draft_type: str
+) -> None:
+    issue = the_issue(client.post(SIGN, json=signed(draft_type)))
+    assert issue["expression"] == ["context.draftOrders"]
+    assert issue["diagnostics"].startswith(
+        "context.draftOrders: entry[0].resource.resourceType must be a FHIR resource"
+    )
+    assert "case-sensitive" in issue["diagnostics"]
+
+
+def test_an_order_select_draft_of_no_fhir_type_is_400_too(client: TestClient) -> None:
+    request = fixture(MAOI)
+    request["context"]["draftOrders"]["entry"][0]["resource"]["resourceType"] = "medicationrequest"
+    request["context"]["selections"] = ["MedicationRequest/request-123"]
+    assert the_issue(client.post(SELECT, json=request))["expression"] == ["context.draftOrders"]
+
+
+@pytest.mark.parametrize("draft_type", ["NutritionOrder", "VisionPrescription", "DeviceUseRequest"])
+def test_a_draft_of_a_real_type_the_service_does_not_read_is_passed_over_as_before(
+    client: TestClient, draft_type: str
+) -> None:
+    """CDS Hooks' order-sign carries any order: one of a type no rule reads gets no card, no 400
+    (DeviceUseRequest is DSTU2's)."""
+    response = client.post(SIGN, json=signed(draft_type))
+    assert response.status_code == 200, response.text
+    assert response.json()["cards"] == []
+
+
+def test_the_draft_spelt_as_fhir_spells_it_gets_the_critical_card(client: TestClient) -> None:
+    assert CRITICAL in rule_ids(client.post(SIGN, json=signed("MedicationRequest")).json())
+
+
+def history_typed(entry_type: str) -> dict[str, Any]:
+    """The phenelzine patient's order-select, the phenelzine in the history typed ``entry_type``."""
+    request = fixture(MAOI)
+    request["prefetch"]["medications"]["entry"][0]["resource"]["resourceType"] = entry_type
+    return request
+
+
+@pytest.mark.parametrize("entry_type", NO_TYPES)
+def test_a_history_entry_of_no_fhir_type_is_400_naming_it(client: TestClient, entry_type: str) -> None:
+    """As a history entry of no resource is (tests/test_prefetch_entries.py): the MAO inhibitor
+    was read as no medication, its critical card lost with no word."""
+    issue = the_issue(client.post(SELECT, json=history_typed(entry_type)))
+    field = "prefetch.medications.entry[0].resource.resourceType"
+    assert issue["expression"] == [field]
+    assert issue["diagnostics"].startswith(f"{field}: must be a FHIR resource type")
+
+
+def test_a_history_entry_of_a_real_type_the_key_does_not_search_is_passed_over_as_before(client: TestClient) -> None:
+    response = client.post(SELECT, json=history_typed("Observation"))
+    assert response.status_code == 200, response.text
+    assert CRITICAL not in rule_ids(response.json())
+
+
+def test_an_optional_keys_entry_of_no_fhir_type_reads_the_key_as_not_sent(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prior imaging only sharpens a card: not the reason to lose the MAO inhibitor's."""
+    request = fixture(MAOI)
+    mri = {"resourceType": "imagingStudy", "id": "mri-1", "status": "available"}
+    request["prefetch"]["imaging"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": mri}]}
+    response = client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert CRITICAL in rule_ids(response.json())
+    assert "prefetch.imaging.entry[0].resource.resourceType: not a FHIR resource" in caplog.text
+
+
+@pytest.mark.parametrize("package", ["fhir.resources.STU3", "fhir.resources.R4B"])
+def test_every_resource_type_of_the_stu3_and_r4b_models_is_a_resource_type(package: str) -> None:
+    """The names written out in ``fhir.resource_types`` hold every concrete resource the models
+    know, and none of their other types (Address, CodeableConcept)."""
+    resource = importlib.import_module(f"{package}.resource").Resource
+    resources, others = set(), set()
+    for name, model in _models(package):
+        (resources if issubclass(model, resource) else others).add(name)
+    assert len(resources) > 100
+    abstract = {"Resource", "DomainResource", "MetadataResource"}
+    assert resources - abstract <= RESOURCE_TYPES, sorted(resources - abstract - RESOURCE_TYPES)
+    assert not others & RESOURCE_TYPES
+
+
+def _models(package: str) -> list[tuple[str, type]]:
+    """Each type the package's models name, with its model (primitive types have none)."""
+    get_model = importlib.import_module(package).get_fhir_model_class
+    found = []
+    for name in importlib.import_module(f"{package}.fhirtypes").__all__:
+        try:
+            found.append((name.removesuffix("Type"), get_model(name.removesuffix("Type"))))
+        except ValueError:
+            continue
+    return found
