@@ -1,11 +1,12 @@
-"""A ``resourceType`` that is no FHIR type.
+"""A ``resourceType`` that is no FHIR type, and a selection that cannot name a draft as sent.
 
 "medicationrequest", "Medicationrequest", "MedicationRequest " and "MedicationRequest" with a
 zero-width space are no FHIR types (FHIR's names are case-sensitive), and were read as a type the
 service does not read: the draft, or the history's MAO inhibitor, passed over in silence, the
 critical card lost with no word (an adversarial review). Each is now refused as an entry of no
 resource is: a 400 naming where. A real type the service does not read (a NutritionOrder draft,
-an Observation in the history) is passed over as before.
+an Observation in the history) is passed over as before. A selection whose id a space or a
+character that does not show pads, and that names no draft, is a 400 too: it answered no cards.
 """
 
 from __future__ import annotations
@@ -114,6 +115,48 @@ def test_an_optional_keys_entry_of_no_fhir_type_reads_the_key_as_not_sent(
     assert response.status_code == 200, response.text
     assert CRITICAL in rule_ids(response.json())
     assert "prefetch.imaging.entry[0].resource.resourceType: not a FHIR resource" in caplog.text
+
+
+def selecting(selection: str, draft_id: str = "request-123") -> dict[str, Any]:
+    request = fixture(MAOI)
+    request["context"]["draftOrders"]["entry"][0]["resource"]["id"] = draft_id
+    request["context"]["selections"] = [selection]
+    return request
+
+
+@pytest.mark.parametrize(
+    "selection",
+    ["MedicationRequest/request-123 ", "MedicationRequest/ request-123", "MedicationRequest/request-123\u200b"],
+)
+def test_a_padded_selection_naming_no_draft_is_400_naming_the_item(client: TestClient, selection: str) -> None:
+    """It answered no cards, only logged, the MAO inhibitor's critical card lost."""
+    issue = the_issue(client.post(SELECT, json=selecting(selection)))
+    assert issue["expression"] == ["context.selections"]
+    assert issue["diagnostics"].startswith("context.selections: item 0 (")
+    assert "names no draft order: its id begins or ends with a space" in issue["diagnostics"]
+
+
+def test_a_padded_selection_of_a_draft_whose_id_is_as_padded_is_reviewed(client: TestClient) -> None:
+    """A draft's id is checked no more strictly ("req 1" is reviewed at order-sign), and its
+    selection names it: refused, the call's critical card would be lost."""
+    response = client.post(SELECT, json=selecting("MedicationRequest/request-123 ", draft_id="request-123 "))
+    assert response.status_code == 200, response.text
+    assert CRITICAL in rule_ids(response.json())
+
+
+@pytest.mark.parametrize("selection", ["Medicationrequest/request-123", "Prescription/request-123"])
+def test_a_selection_of_no_fhir_type_is_400_naming_the_item(client: TestClient, selection: str) -> None:
+    issue = the_issue(client.post(SELECT, json=selecting(selection)))
+    assert issue["expression"] == ["context.selections"]
+    assert issue["diagnostics"].startswith("context.selections: item 0 (")
+    assert "names no FHIR resource type" in issue["diagnostics"]
+
+
+def test_a_selection_naming_no_draft_is_still_no_card_and_no_400(client: TestClient) -> None:
+    """The documented choice (docs/integrating.md): logged, not refused."""
+    response = client.post(SELECT, json=selecting("MedicationRequest/another-order"))
+    assert response.status_code == 200, response.text
+    assert response.json()["cards"] == []
 
 
 @pytest.mark.parametrize("package", ["fhir.resources.STU3", "fhir.resources.R4B"])

@@ -18,7 +18,7 @@ from cds_service.content.terminology.names import says_sublingual
 from cds_service.facts.model import MEDICATION_REQUESTS
 from cds_service.fhir.json import as_list, as_obj, as_str, codes_of, full_urls, resource_list
 from cds_service.fhir.letters import has_words
-from cds_service.protocol.request import MAX_ID
+from cds_service.protocol.ids import MAX_ID
 
 
 class MedicationIndex:

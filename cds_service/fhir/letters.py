@@ -48,3 +48,8 @@ def has_words(value: object) -> bool:
         return False
     seen = value if value.isascii() else value.translate(_INVISIBLE)
     return seen != "" and not seen.isspace()
+
+
+def has_invisible(text: str) -> bool:
+    """Does ``text`` hold a character that does not show (a zero-width space, a soft hyphen)?"""
+    return not text.isascii() and text.translate(_INVISIBLE) != text

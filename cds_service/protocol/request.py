@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from operator import itemgetter
 from typing import Any
 
 from pydantic import (
@@ -24,29 +25,9 @@ from pydantic import (
 
 from cds_service.errors import InvalidRequest, TooLarge, describe, shown
 from cds_service.fhir.json import bundle_entries, unread_entry
+from cds_service.protocol.ids import MAX_ID, padded, reference_problem
 
 log = logging.getLogger(__name__)
-
-# The longest id accepted anywhere: FHIR R4 says 64 characters, but real EHRs send longer ones
-# (Epic's), and the R4B models the drafts are read with allow 255; ``selections`` and the
-# context's ids take the same, so an id accepted in ``draftOrders`` is accepted everywhere. Nor
-# are its characters checked more strictly than the drafts' own (a control character alone is
-# refused): "req_1", "req 1" (no FHIR ids) are reviewed in draftOrders, and a selection naming
-# one refused the whole call, critical cards with it.
-MAX_ID = 255
-# A version is no draft's: "MedicationRequest/request-123/_history/2" was read as the id
-# "request-123/_history/2" (a draft id may hold a "/": "req/1" is reviewed), named no draft, and
-# the call answered no cards, unreviewed, where an absolute URL was a 400. CDS Hooks names a
-# draftOrders entry by "Type/id" (a draft has no version yet): refused, as the URL is, rather
-# than guessed at. The pattern says it too, for the OpenAPI document.
-VERSIONED = "/_history/"
-# A history ("…/_history", no version) and a trailing "/" name no draft either: "abc/" is no
-# draft's id, and the selection of one answered no cards, unreviewed, as the version did.
-HISTORY = "/_history"
-REFERENCE = re.compile(
-    rf"^(?!.*{VERSIONED})(?!.*{HISTORY}$)[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{0,{MAX_ID - 1}}}[^\x00-\x1f\x7f/]$"
-)
-
 
 # What an HTTP header value may hold: visible ASCII (RFC 9110), no space, no line break. Not
 # RFC 6750's stricter b64token: tokens with "!" or ":" are sent as they are by real servers.
@@ -126,15 +107,8 @@ class OrderContext(HookContext):
     @classmethod
     def _references(cls, value: list[str] | None) -> list[str] | None:
         for index, reference in enumerate(value or ()):
-            if VERSIONED in reference:
-                raise ValueError(
-                    f"item {index} ({shown(reference)}) names a version ({VERSIONED}): a draft is named by Type/id"
-                )
-            if reference.endswith((HISTORY, "/")):
-                ending = f"names a history ({HISTORY})" if reference.endswith(HISTORY) else 'ends in "/"'
-                raise ValueError(f"item {index} ({shown(reference)}) {ending}: a draft is named by Type/id")
-            if not REFERENCE.fullmatch(reference):  # match's $ let a trailing newline through
-                raise ValueError(f"item {index} ({shown(reference)}) is not a reference of the form Type/id")
+            if (problem := reference_problem(index, reference)) is not None:
+                raise ValueError(problem)
         return value
 
     @field_validator("draftOrders", mode="before")
@@ -298,3 +272,20 @@ def _drafts_under_review(context: HookContext) -> None:
     if isinstance(context, OrderSignContext) and context.draftOrders is None:
         message = "context.draftOrders is missing: order-sign reviews the draft orders it holds"
         raise InvalidRequest(message, fields=["context.draftOrders"])
+    if isinstance(context, OrderSelectContext) and any(map(padded, context.selections or ())):
+        _padded_selections_name_drafts(context)
+
+
+def _padded_selections_name_drafts(context: OrderSelectContext) -> None:
+    """A 400 for a selection whose id a space or an invisible character pads (``ids.padded``)
+    and that names no draft: the EHR's slip, not a draft left out on purpose, answered no cards."""
+    drafts = {
+        f"{r['resourceType']}/{r.get('id')}" for r in map(itemgetter("resource"), bundle_entries(context.draftOrders))
+    }
+    for index, reference in enumerate(context.selections or ()):
+        if padded(reference) and reference not in drafts:
+            message = (
+                f"context.selections: item {index} ({shown(reference)}) names no draft order: its id begins or "
+                "ends with a space or holds a character that does not show (a draft is named by Type/id exactly)"
+            )
+            raise InvalidRequest(message, fields=["context.selections"])

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 from cds_service.content.cards import INDICATORS, SUMMARY_LIMIT
 from cds_service.protocol.feedback import FeedbackRequest
-from cds_service.protocol.request import REFERENCE, HookContext, HookRequest, OrderSelectContext, OrderSignContext
+from cds_service.protocol.ids import REFERENCE
+from cds_service.protocol.request import HookContext, HookRequest, OrderSelectContext, OrderSignContext
 from cds_service.protocol.services import SERVICES
 
 _REF = "#/components/schemas/{model}"

@@ -1,0 +1,56 @@
+"""Ids, and the references ``context.selections`` names draft orders by: how long an id may be,
+and what a selection must look like to name a draft at all."""
+
+from __future__ import annotations
+
+import re
+
+from cds_service.errors import shown
+from cds_service.fhir.letters import has_invisible
+from cds_service.fhir.resource_types import RESOURCE_TYPES
+
+# The longest id accepted anywhere: FHIR R4 says 64 characters, but real EHRs send longer ones
+# (Epic's), and the R4B models the drafts are read with allow 255; ``selections`` and the
+# context's ids take the same, so an id accepted in ``draftOrders`` is accepted everywhere. Nor
+# are its characters checked more strictly than the drafts' own (a control character alone is
+# refused): "req_1", "req 1" (no FHIR ids) are reviewed in draftOrders, and a selection naming
+# one refused the whole call, critical cards with it.
+MAX_ID = 255
+# A version is no draft's: "MedicationRequest/request-123/_history/2" was read as the id
+# "request-123/_history/2" (a draft id may hold a "/": "req/1" is reviewed), named no draft, and
+# the call answered no cards, unreviewed, where an absolute URL was a 400. CDS Hooks names a
+# draftOrders entry by "Type/id" (a draft has no version yet): refused, as the URL is, rather
+# than guessed at. The pattern says it too, for the OpenAPI document.
+VERSIONED = "/_history/"
+# A history ("…/_history", no version) and a trailing "/" name no draft either: "abc/" is no
+# draft's id, and the selection of one answered no cards, unreviewed, as the version did.
+HISTORY = "/_history"
+REFERENCE = re.compile(
+    rf"^(?!.*{VERSIONED})(?!.*{HISTORY}$)[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{0,{MAX_ID - 1}}}[^\x00-\x1f\x7f/]$"
+)
+
+
+def reference_problem(index: int, reference: str) -> str | None:
+    """Why selection ``index`` can name no draft whatever the drafts are, or None. A type that is
+    no FHIR type ("Medicationrequest/request-123") is one: a draft of it is refused
+    (``json.unread_entry``), and its selection answered no cards, only logged."""
+    said = f"item {index} ({shown(reference)})"
+    if VERSIONED in reference:
+        return f"{said} names a version ({VERSIONED}): a draft is named by Type/id"
+    if reference.endswith((HISTORY, "/")):
+        ending = f"names a history ({HISTORY})" if reference.endswith(HISTORY) else 'ends in "/"'
+        return f"{said} {ending}: a draft is named by Type/id"
+    if not REFERENCE.fullmatch(reference):  # match's $ let a trailing newline through
+        return f"{said} is not a reference of the form Type/id"
+    if reference.split("/", 1)[0] not in RESOURCE_TYPES:
+        return f"{said} names no FHIR resource type (case-sensitive: MedicationRequest/id)"
+    return None
+
+
+def padded(reference: str) -> bool:
+    """Does the selection's id begin or end with a space, or hold a character that does not show
+    (a zero-width space)? "MedicationRequest/request-123 " named no draft, and the call answered
+    no cards, only logged. Not refused by its form alone: a draft's id may be as odd ("req 1" is
+    reviewed), and its selection must name it (``request._drafts_under_review``)."""
+    draft_id = reference.split("/", 1)[1]
+    return draft_id != draft_id.strip() or has_invisible(draft_id)
