@@ -134,10 +134,10 @@ def test_a_reason_sent_by_its_code_alone_is_named_as_the_card_named_it(client: T
     send_feedback(client, {**overridden(card), "overrideReason": {"reason": {"code": "benefit-outweighs-risk"}}})
     other = _issued_for(client, "rx-2")[DURATION]
     send_feedback(client, overridden(other, "benefit-outweighs-risk"))
-    [reason] = by_rule(_figures(client))[DURATION]["override_reasons"]
-    assert (reason["system"], reason["code"], reason["display"], reason["count"]) == (
-        "urn:back-spasm-cds:override-reason",
-        "benefit-outweighs-risk",
-        "Benefit outweighs risk for this patient",
-        2,
-    )
+    own = _issued_for(client, "rx-3")[DURATION]  # a client's own code, no system: kept as sent
+    send_feedback(client, {**overridden(own), "overrideReason": {"reason": {"code": "pt-declined"}}})
+    reasons = by_rule(_figures(client))[DURATION]["override_reasons"]
+    assert [(r["system"], r["code"], r["display"], r["count"]) for r in reasons] == [
+        ("urn:back-spasm-cds:override-reason", "benefit-outweighs-risk", "Benefit outweighs risk for this patient", 2),
+        (None, "pt-declined", "pt-declined", 1),
+    ]

@@ -126,7 +126,14 @@ def analytics(store: Store, knowledge: Knowledge, query: Query) -> dict[str, Any
     end = datetime.combine(query.end + timedelta(days=1), time.min, store.zone).astimezone(UTC)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     periods: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    said = queries.alert_feedback(store.engine, start, end, query.scope, store.zone)
+    said = queries.alert_feedback(
+        store.engine,
+        start,
+        end,
+        query.scope,
+        store.zone,
+        lambda rule_id, code: bool(_offered_display(knowledge, rule_id, code)),
+    )
     for row in queries.outcomes(store.engine, start, end, query.scope, store.zone, said):
         for bucket in (totals[row.rule_id], periods[row.rule_id][period_start(row.day, query.period)]):
             bucket[0] += row.alerts

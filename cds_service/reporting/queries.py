@@ -12,6 +12,7 @@ with none is an alert of its own.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
@@ -88,13 +89,22 @@ class AlertFeedback:
         return set().union(*self.reasons.values()) - self.accepted
 
 
-def alert_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner | None, zone: tzinfo) -> AlertFeedback:
+def alert_feedback(
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    scope: Owner | None,
+    zone: tzinfo,
+    offers: Callable[[str, str], bool] = lambda rule_id, code: False,
+) -> AlertFeedback:
     """The feedback about cards issued in [start, end) to ``scope``, per alert. Read here, not
     summed in SQL: whether an acceptance names a suggestion its card offered is one rule in
     Python (``storage.offered``), applied as at arrival to what was stored unchecked (feedback
     that reached the database before its card's record). Only the card's client's feedback is
     about it (``from_its_client``): another's is that client's ``unmatched_feedback``. The
-    reasons were read row by row already: one pass now serves the outcomes too."""
+    reasons were read row by row already: one pass now serves the outcomes too. A code sent
+    without its system that its rule's cards offer (``offers``) is the service's reason, counted in one
+    row with the same reason sent with its system; any other stays as sent."""
     query = (
         select(
             site_day(issued_cards.c.issued_at, zone, start, end).label("day"),
@@ -125,8 +135,10 @@ def alert_feedback(engine: Engine, start: datetime, end: datetime, scope: Owner 
                 continue
             ours = row.override_system in (OVERRIDE_REASON_SYSTEM, None)
             offered = not (ours and row.override_code == SNOOZE_REASON and row.indicator == "critical")
-            # One row a reason of ours, its system sent or not; no reason at all stays one of its own.
-            system = OVERRIDE_REASON_SYSTEM if ours and row.override_code is not None else row.override_system
+            folded = (
+                row.override_system is None and row.override_code is not None and offers(row.rule_id, row.override_code)
+            )
+            system = OVERRIDE_REASON_SYSTEM if folded else row.override_system
             said.reasons[(row.rule_id, system, row.override_code, offered)].add(alert)
     return said
 
