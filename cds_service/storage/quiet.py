@@ -205,7 +205,8 @@ _FEEDBACK_OF_PATIENT = _with_and_without_owner(
         feedback.c.override_system,
         feedback.c.override_code,
         feedback.c.received_at,
-        corrected().label("corrected"),
+        # Looked for under a "don't show again" alone: the only item a correction changes here.
+        case((feedback.c.override_code == SNOOZE_REASON, corrected()), else_=False).label("corrected"),
     )
     # Only the card's client's feedback (``from_its_client``): another's, stored by an older
     # release with the card's patient, snoozed that client's patient.
