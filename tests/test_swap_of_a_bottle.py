@@ -4,7 +4,12 @@ a bare number, 30 tablets were more than "1", and the draft's own words came bac
 counts the tablets for the days the draft's supply or bounds give (``rules.product_swap.recount``),
 and where no days say how long the bottle lasts writes no quantity, as it does for a liquid's
 volume whose days are not read: none, not a guess. The duration card's own update, of the drug
-the draft names, keeps "1 bottle" in its own words."""
+the draft names, keeps "1 bottle" in its own words.
+
+Only a container is so read: "30 each" (UCUM's "1"), NCPDP's "30 EA", as EHRs write tablets too,
+read as a bottle with no days said, went out with no quantity at all, and a 30-day one as 63
+tablets: a fill above the draft's 30 (clinical specification §2). They stay the cap, in the
+draft's own words, as before."""
 
 from __future__ import annotations
 
@@ -24,6 +29,15 @@ START_DOSE = {
 }
 BOTTLE = {"value": 1, "unit": "bottle"}
 PACKAGE = {"value": 1, "unit": "package", "system": UCUM, "code": "{package}"}
+# A container by its words where its code says none: UCUM's "1".
+BOTTLE_OF_1 = {"value": 1, "unit": "Bottle", "system": UCUM, "code": "1"}
+# Units as often of a tablet as of a package: no container.
+EACH = {
+    "each": {"value": 30, "unit": "each", "system": UCUM, "code": "1"},
+    "{each}": {"value": 30, "unit": "each", "system": UCUM, "code": "{each}"},
+    "EA": {"value": 30, "unit": "EA"},
+    "ea": {"value": 30, "unit": "ea"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +85,7 @@ def swap_of(client: TestClient, rule: str, request: dict[str, Any]) -> dict[str,
 
 
 @pytest.mark.parametrize("rule", START_DOSE)
-@pytest.mark.parametrize("unit", [BOTTLE, PACKAGE], ids=["bottle", "package"])
+@pytest.mark.parametrize("unit", [BOTTLE, PACKAGE, BOTTLE_OF_1], ids=["bottle", "package", "bottle-of-1"])
 def test_a_bottle_for_a_stated_supply_is_counted_in_tablets_for_it(
     client: TestClient, rule: str, unit: dict[str, Any]
 ) -> None:
@@ -115,3 +129,29 @@ def test_a_weeks_bottle_with_refills_is_split_into_weeks_of_tablets(client: Test
     }
     [card] = cards_for(answered(client, request), rule)
     assert card["suggestions"][0]["label"].endswith("(limited to 21 days)")
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("unit", EACH)
+def test_thirty_each_whose_days_are_not_said_stay_the_cap(client: TestClient, rule: str, unit: str) -> None:
+    """No supply, no bounds: the duration card's 21 days composed into the swap, capped at the
+    draft's 30 in its own words; read as a bottle, no quantity went, and 63 tablets could be filled."""
+    dispense = swap_of(client, rule, request_for(rule, {"quantity": EACH[unit]}))
+    assert dispense == {"quantity": EACH[unit], "expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("unit", EACH)
+def test_thirty_each_for_a_month_are_never_filled_as_more(client: TestClient, rule: str, unit: str) -> None:
+    """30 each for 30 days, limited to 21: 63 tablets were more than the 30 the draft ordered."""
+    request = request_for(rule, {"quantity": EACH[unit], "expectedSupplyDuration": days(30)})
+    dispense = swap_of(client, rule, request)
+    assert dispense == {"quantity": EACH[unit], "expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("unit", EACH)
+def test_thirty_each_for_ten_days_are_thirty_tablets(client: TestClient, rule: str, unit: str) -> None:
+    """Where the days say it (the draft's own 10), the swap counts its tablets: 30, no more."""
+    request = request_for(rule, {"quantity": EACH[unit], "expectedSupplyDuration": days(10)})
+    assert swap_of(client, rule, request) == {"quantity": tablets(30), "expectedSupplyDuration": days(10)}

@@ -18,7 +18,7 @@ from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
 from cds_service.rules.actions import UCUM, writable_repeat
 from cds_service.rules.actions import days as in_days
-from cds_service.rules.safe_update import dispensed_days, fill_days, keep_as_needed, safe_update
+from cds_service.rules.safe_update import dispensed_days, keep_as_needed, safe_update
 from cds_service.rules.taper_count import taper_units
 
 
@@ -97,9 +97,9 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     had become 300 mL of 5 mg tablets, then 63 tablets for 21 days whatever the volume (a
     pharmacist's reviews). A first fill likewise (``_first_fill``). Where the duration card
     fires, its limit counts them (``pipeline.cards``), capped at those days
-    (``safe_update.dispensed_at_most``). Another unit no tablet count is read from ("1 bottle")
-    is counted for the days its supply or bounds give (``safe_update.fill_days``), else goes:
-    capped at its bare 1, "1 bottle" had gone back as the quantity of the 5 mg tablets."""
+    (``safe_update.dispensed_at_most``). Another unit no tablet count is read from ("1 bottle",
+    "30 each") is counted for the days its supply or bounds give, else goes; ``safe_update`` caps
+    it (a container by those days, anything else by its own words)."""
     dispense = as_obj(resource.get("dispenseRequest"))
     steps = dosages_of(order.resource)
     daily = units_per_day(steps, [1.0] * len(steps), rates)
@@ -116,7 +116,7 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     lasted = value / order.units_per_day if value is not None and order.units_per_day else None
     bounded = bounded_days(order.r4)
     # One instruction: its bounds (§1), within a supply stated; else the days its count lasted.
-    days = fill_days(order) or lasted
+    days = min(supply, bounded or supply) if supply is not None else bounded if bounded is not None else lasted
     if unit_of(quantity) in VOLUME_UNITS:  # the days it lasts at the draft's dose, never more: else none
         lasted = dispensed_days(order, quantity)
         days = lasted = min(lasted, days or math.inf) if lasted is not None else None

@@ -21,11 +21,18 @@ from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days
 from cds_service.facts.steps import days_of, tablets_in, tablets_of
-from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
+from cds_service.fhir.json import as_list, as_num, as_obj, as_str, copy_json
 from cds_service.rules.actions import days
 
 # The draft's quantities a swap counts by the days they last (``dispensed_days``).
 _MASS_OR_VOLUME = VOLUME_UNITS | MG_FACTOR.keys()
+# Units of a container, lower case without braces: how many tablets one holds, no number says.
+# Not "each", UCUM's "1" or NCPDP's "EA": as often a tablet as a package (``COUNT_UNITS``), "30
+# each" stays the cap in its own words, as any unit not listed here does.
+_CONTAINER_UNITS = frozenset(
+    {"bottle", "box", "carton", "container", "kit", "pack", "package", "packet", "blister", "vial"}
+    | {"bottles", "boxes", "cartons", "containers", "kits", "packs", "packages", "packets", "blisters", "vials"}
+)
 
 
 def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = None) -> dict[str, Any]:
@@ -41,12 +48,12 @@ def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = N
         readable = isinstance(quantity, dict)
         value = as_num(quantity.get("value")) if readable else None
         limit = dispensed_at_most(order, quantity, product) if readable else as_num(ordered.get("value"))
-        if readable and swapped(order, product) and _no_tablets_read(ordered) and not (limit or 0) >= 1:
+        if readable and product is not None and _no_tablets_read(ordered) and not (limit or 0) >= 1:
             del dispense["quantity"]  # tablets for days of a liquid or a bottle not read: none, not a guess
             dispense.pop("initialFill", None)  # nor a first fill of them
         elif limit is not None and (value is None or value > limit):
             # In the draft's own words, or in whole tablets where it dispensed a mass of them.
-            tablets = _in_tablets(quantity, ordered, swapped(order, product))
+            tablets = _in_tablets(quantity, ordered, product is not None)
             converted = limit >= 1 and (limit != as_num(ordered.get("value")) or tablets)
             dispense["quantity"] = {**quantity, "value": math.floor(limit + 1e-9)} if converted else copy_json(ordered)
             if converted and value and tablets:
@@ -60,22 +67,24 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
     """The most of ``quantity``'s unit the draft dispenses at once: its quantity as sent, or,
     where it dispenses a mass (210 mg) and ``quantity`` counts tablets, the tablets of its drug's
     strength that make it (21 of 10 mg). Compared as bare numbers, 63 tablets passed under 210 mg:
-    630 mg at once, three times the draft's (a fixer's find). A swap's (``swapped``) tablets, one
-    a dose, for the days the draft's mass or volume lasts (``dispensed_days``) at its doses a day:
+    630 mg at once, three times the draft's (a fixer's find). A swap's (``product`` given) tablets,
+    one a dose, for the days the draft's mass or volume lasts (``dispensed_days``) at its doses a day:
     210 mg of the 10 mg tablet three times a day is 7 days, 21 of 5 mg; 30 mL at 10 mL three
     times a day is a day, 3. Counted as the 5 mg tablets the mass makes, 42, the swap doubled the
     draft's days; a volume had no cap, and 30 mL went out as 63 tablets (a pharmacist's review).
     So is a swap to the draft's own 5 mg tablet, two a dose made one: the 42 tablets its 210 mg
     make had been its cap, 14 days where the draft's lasted 7. A unit no tablet count is read
-    from ("1 bottle") lasts the days the draft's supply or bounds give (``fill_days``): compared
-    as a bare number, 30 tablets were over its 1, and "1 bottle" went back as the quantity of the
-    5 mg tablets (a review). Days of a liquid or a bottle unread: None (``safe_update`` then
-    writes no quantity). A count stays a count."""
+    from, a container ("1 bottle"), lasts the days the draft's supply or bounds give
+    (``_fill_days``): compared as a bare number, 30 tablets were over its 1, and "1 bottle" went
+    back as the quantity of the 5 mg tablets (a review). Days of a liquid or a bottle unread: None
+    (``safe_update`` then writes no quantity). Any other unit ("30 each", "30 EA": a tablet as often
+    as not) is its bare number, the cap in its own words: read as a bottle, "30 each" with no days
+    had no cap, and a 21-day swap could fill 63 tablets (a review). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
     if not counts_units(quantity):
         return as_num(ordered.get("value"))
-    if swapped(order, product) and not counts_units(ordered):
-        lasts = dispensed_days(order, ordered) if unit_of(ordered) in _MASS_OR_VOLUME else fill_days(order)
+    if product is not None and (unit_of(ordered) in MG_FACTOR or _no_tablets_read(ordered)):
+        lasts = dispensed_days(order, ordered) if unit_of(ordered) in _MASS_OR_VOLUME else _fill_days(order)
         if lasts is not None and order.per_day:
             return lasts * order.per_day
         if _no_tablets_read(ordered):
@@ -87,12 +96,15 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
 
 
 def _no_tablets_read(ordered: dict[str, Any]) -> bool:
-    """Is the draft's quantity one no count of tablets is read from: a volume, or another unit
-    than a count or a mass ("1 bottle", "1 package")?"""
-    return not counts_units(ordered) and unit_of(ordered) not in MG_FACTOR
+    """Is the draft's quantity one no count of tablets is read from: a volume, or a container
+    ("1 bottle", "1 package"), by its code or its words ("Bottle" coded UCUM "1")?"""
+    unit, words = unit_of(ordered), (as_str(ordered.get("unit")) or "").strip("{}").lower()
+    if unit in VOLUME_UNITS:
+        return True
+    return unit not in MG_FACTOR and not counts_units(ordered) and bool({unit, words} & _CONTAINER_UNITS)
 
 
-def fill_days(order: Order) -> float | None:
+def _fill_days(order: Order) -> float | None:
     """The days one fill of the draft lasts by its own words: its supply (a day or more), within
     its dosage bounds (§1), else its bounds; None where neither says."""
     supply = days_of(as_obj(as_obj(order.r4.get("dispenseRequest")).get("expectedSupplyDuration")))
@@ -102,7 +114,7 @@ def fill_days(order: Order) -> float | None:
 
 
 def _in_tablets(quantity: dict[str, Any], ordered: dict[str, Any], swap: bool) -> bool:
-    """Tablets capped by a draft's mass or volume, or a swap's by "1 bottle": 3 of 3 mL are 3
+    """Tablets capped by a draft's mass or volume, or a swap's by a container: 3 of 3 mL are 3
     tablets, not the 3 mL (the duration update's "1 bottle", of the drug it keeps, stays the cap
     in its own words)."""
     return counts_units(quantity) and (unit_of(ordered) in _MASS_OR_VOLUME or (swap and _no_tablets_read(ordered)))
@@ -114,12 +126,6 @@ def _supply_cut(dispense: dict[str, Any], share: float) -> None:
     supply = days_of(as_obj(dispense.get("expectedSupplyDuration")))
     if supply is not None and supply >= 1 and share < 1:
         dispense["expectedSupplyDuration"] = days(max(math.floor(supply * share + 1e-9), 1))
-
-
-def swapped(order: Order, product: Drug | None) -> bool:
-    """Is the update a swap to ``product``, one tablet a dose (``rules.product_swap``)? So is one
-    to the draft's own 5 mg tablet: two a dose made one, its mass lasts as many days as another's."""
-    return product is not None
 
 
 def dispensed_days(order: Order, quantity: dict[str, Any]) -> float | None:
