@@ -12,6 +12,7 @@ character that does not show pads, and that names no draft, is a 400 too: it ans
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import pytest
@@ -183,3 +184,45 @@ def _models(package: str) -> list[tuple[str, type]]:
         except ValueError:
             continue
     return found
+
+
+def _published(client: TestClient) -> tuple[re.Pattern[str], list[str]]:
+    """The OpenAPI document's selection pattern and draft resourceType names, each a component."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    context = schemas["OrderSelectContext"]["properties"]
+    selection = context["selections"]["anyOf"][0]["items"]["$ref"]
+    entry = context["draftOrders"]["anyOf"][0]["properties"]["entry"]["anyOf"][0]["items"]
+    draft_type = entry["properties"]["resource"]["properties"]["resourceType"]["$ref"]
+    named = {ref: schemas[ref.rsplit("/", 1)[1]] for ref in (selection, draft_type)}
+    return re.compile(named[selection]["pattern"]), named[draft_type]["enum"]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        "MedicationRequest/request-123",
+        "NutritionOrder/request 123",
+        "MedicationRequest/request-123 ",
+        "MedicationRequest/\u00a0request-123",
+        "MedicationRequest/request\u00ad-123",
+        "MedicationRequest/request-123\U000e0001",
+        "Medicationrequest/request-123",
+        "Prescription/request-123",
+    ],
+)
+def test_the_published_selection_pattern_allows_what_the_service_takes_and_no_more(
+    client: TestClient, selection: str
+) -> None:
+    """Schemathesis sent what the document allowed ("Jm/x", an id ending in a soft hyphen) and was
+    refused: the pattern names the FHIR types, and an id no space or invisible character pads."""
+    pattern, _ = _published(client)
+    status = client.post(SELECT, json=selecting(selection)).status_code
+    assert (status != 400) == bool(pattern.search(selection)), (selection, status)
+
+
+@pytest.mark.parametrize("draft_type", [*NO_TYPES, "MedicationRequest", "NutritionOrder"])
+def test_the_published_draft_resource_types_are_what_the_service_takes(client: TestClient, draft_type: str) -> None:
+    _, names = _published(client)
+    assert names == sorted(RESOURCE_TYPES)
+    status = client.post(SIGN, json=signed(draft_type)).status_code
+    assert (status != 400) == (draft_type in names), (draft_type, status)

@@ -53,3 +53,15 @@ def has_words(value: object) -> bool:
 def has_invisible(text: str) -> bool:
     """Does ``text`` hold a character that does not show (a zero-width space, a soft hyphen)?"""
     return not text.isascii() and text.translate(_INVISIBLE) != text
+
+
+def invisible_runs() -> list[tuple[int, int]]:
+    """The characters ``has_invisible`` finds, as runs of code points (first, last): what a
+    published pattern (the OpenAPI document's selection) lists to say the same."""
+    runs: list[tuple[int, int]] = []
+    for point in sorted(_INVISIBLE_POINTS):
+        if runs and runs[-1][1] == point - 1:
+            runs[-1] = (runs[-1][0], point)
+        else:
+            runs.append((point, point))
+    return runs

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from cds_service.errors import shown
-from cds_service.fhir.letters import has_invisible
+from cds_service.fhir.letters import has_invisible, invisible_runs
 from cds_service.fhir.resource_types import RESOURCE_TYPES
 
 # The longest id accepted anywhere: FHIR R4 says 64 characters, but real EHRs send longer ones
@@ -25,9 +25,33 @@ VERSIONED = "/_history/"
 # A history ("…/_history", no version) and a trailing "/" name no draft either: "abc/" is no
 # draft's id, and the selection of one answered no cards, unreviewed, as the version did.
 HISTORY = "/_history"
-REFERENCE = re.compile(
-    rf"^(?!.*{VERSIONED})(?!.*{HISTORY}$)[A-Z][A-Za-z]+/[^\x00-\x1f\x7f]{{0,{MAX_ID - 1}}}[^\x00-\x1f\x7f/]$"
-)
+# What ``str.strip`` strips that is no control character (those are refused anyway): a space
+# there pads an id (``padded``).
+SPACES = r" \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def reference_pattern(resource_type: str, *, unpadded: bool = False) -> str:
+    """A selection's form, its type matched by ``resource_type``: the service checks the form
+    with any capitalised word as the type, then the type against ``RESOURCE_TYPES`` (each
+    refusal says which); the OpenAPI document states both in one pattern, the types listed. It
+    states the id ``unpadded`` too: a padded one is refused unless a draft's id is as padded,
+    which no pattern can say."""
+    last = f"[^\\x00-\\x1f\\x7f/{SPACES if unpadded else ''}]"
+    shown_only = f"(?![{SPACES}])(?!.*[{_as_class(invisible_runs())}])" if unpadded else ""
+    return rf"^(?!.*{VERSIONED})(?!.*{HISTORY}$){resource_type}/{shown_only}[^\x00-\x1f\x7f]{{0,{MAX_ID - 1}}}{last}$"
+
+
+def _as_class(runs: list[tuple[int, int]]) -> str:
+    """Runs of code points as a regex class's members: escaped in the BMP (\\uXXXX, read alike by
+    every dialect), the characters themselves above it (which each dialect escapes its own way)."""
+
+    def one(point: int) -> str:
+        return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
+
+    return "".join(one(first) if first == last else f"{one(first)}-{one(last)}" for first, last in runs)
+
+
+REFERENCE = re.compile(reference_pattern("[A-Z][A-Za-z]+"))
 
 
 def reference_problem(index: int, reference: str) -> str | None:

@@ -15,13 +15,23 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from cds_service.fhir.resource_types import RESOURCE_TYPES
 from cds_service.protocol.feedback import FeedbackRequest
-from cds_service.protocol.ids import REFERENCE
+from cds_service.protocol.ids import reference_pattern
 from cds_service.protocol.request import HookContext, HookRequest, OrderSelectContext, OrderSignContext
 from cds_service.protocol.services import SERVICES
 from cds_service.routes.openapi_answers import CARD, CDS_RESPONSE, DISCOVERY, FEEDBACK_RECEIPT, OPERATION_OUTCOME
 
 _REF = "#/components/schemas/{model}"
+
+# What a draft's resourceType, and a selection's type, may be (``fhir.resource_types``), each
+# stated once and referred to: said as any string, "Medicationrequest" was schema-valid and a 400.
+RESOURCE_TYPE = {"enum": sorted(RESOURCE_TYPES), "description": "A FHIR resource type (case-sensitive)"}
+SELECTION = {
+    "type": "string",
+    "description": "A draft order in draftOrders, as Type/id",
+    "pattern": reference_pattern(f"(?:{'|'.join(sorted(RESOURCE_TYPES))})", unpadded=True),
+}
 
 _ERRORS = {
     400: "The body is not a usable request; the OperationOutcome names the field.",
@@ -52,10 +62,14 @@ def _context(model: type[HookContext], schemas: dict[str, Any]) -> dict[str, Any
     schema = _model_schema(model, schemas)
     properties = schema["properties"]
     if "selections" in properties:
-        selections = {"type": "array", "items": {"type": "string", "pattern": REFERENCE.pattern}}
+        selections = {"type": "array", "items": _ref("Selection")}
         properties["selections"] = {"anyOf": [selections, {"type": "null"}]}
     if "draftOrders" in properties:
-        resource = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}}}
+        resource = {
+            "type": "object",
+            "required": ["resourceType"],
+            "properties": {"resourceType": _ref("ResourceType")},
+        }
         entry = {"type": "object", "required": ["resource"], "properties": {"resource": resource}}
         bundle = {  # a Bundle, or its entries without their resourceType (read as one); one entry may be an object
             "type": "object",
@@ -137,6 +151,8 @@ def _document(app: FastAPI, auth_required: bool) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "OperationOutcome": OPERATION_OUTCOME,
         "Card": CARD,
+        "ResourceType": RESOURCE_TYPE,
+        "Selection": SELECTION,
         "FeedbackRequest": _model_schema(FeedbackRequest, {}),
     }
     _model_schema(FeedbackRequest, schemas)  # its nested models, under their own names
