@@ -76,7 +76,8 @@ class Settings(BaseSettings, RuleSettings):
     )
     local_codes_file: Path | None = Field(
         default=None,
-        description="A TOML file of the site's own codes, added to the shipped concepts (see Local codes).",
+        description="A TOML file of the site's own codes, added to the shipped concepts or taken out of them "
+        "(see Local codes).",
     )
     fhir_deadline_seconds: float = Field(
         default=2.0, gt=0, le=30, description="One deadline for a call's FHIR fetches, and for a key set's, in seconds."

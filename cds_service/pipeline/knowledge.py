@@ -90,14 +90,17 @@ def load_knowledge(settings: Settings) -> Knowledge:
 
 def cautions(knowledge: Knowledge, settings: Settings) -> list[str]:
     """Settings start-up takes that a site's clinical safety officer must have chosen knowingly,
-    each said at start-up as a warning (a clinical safety review found both silent): a rule with
-    critical cards switched off, and the days counted in UTC because no zone was set (the MAO
-    inhibitor washout's last day fell either side of midnight in New York)."""
+    each said at start-up as a warning (a clinical safety review found them silent): a rule with
+    critical cards switched off, each code the site's local codes take out of a shipped concept
+    (a heart failure code so taken out gave no critical card), and the days counted in UTC
+    because no zone was set (the MAO inhibitor washout's last day fell either side of midnight
+    in New York)."""
     said = []
     for rule in knowledge.all_rules:
         critical = any(v.indicator == "critical" for v in knowledge.catalog.texts[rule.id].variants.values())
         if critical and not knowledge.configs[rule.id].enabled:
             said.append(f"rule {rule.id}, which can issue critical cards, is switched off: its checks do not run")
+    said += [str(exclusion) for exclusion in knowledge.terminology.local_exclusions]
     if "timezone" not in settings.model_fields_set:
         said.append(
             "CDS_TIMEZONE is not set: the rules count days (washouts, courses, onsets) in UTC; "

@@ -6,7 +6,8 @@ themselves live in data files that name their sources, so a clinician can audit 
 reading Python; a site adds its own codes in a local codes file (``CDS_LOCAL_CODES_FILE``).
 
 By job: ``model`` (what the answers are), ``names`` (reading a medication off its name),
-``lookup`` (the questions), ``loading`` (the files, cross-checked at start-up).
+``lookup`` (the questions), ``loading`` (the files, cross-checked at start-up), ``local`` (a
+site's own codes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading and cross-checking the files of ``cards/terminology/`` (and a site's local codes):
+"""Reading and cross-checking the files of ``cards/terminology/`` (a site's local codes: ``local``):
 any inconsistency stops start-up with the file and entry named."""
 
 from __future__ import annotations
@@ -6,21 +6,17 @@ from __future__ import annotations
 import csv
 import json
 import re
-import tomllib
 from collections.abc import Callable
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from cds_service.content.terminology.local import CODE_SECTIONS, fill, read_local_codes, read_toml
 from cds_service.content.terminology.lookup import Terminology
 from cds_service.content.terminology.model import CodeConcept, Drug, TerminologyError
 from cds_service.content.terminology.names import Brand, NameReader, words
-from cds_service.fhir.coding import RXNORM, code_key
+from cds_service.fhir.coding import code_key
 
-_CODE_SECTIONS = ("condition", "procedure")
-_LOCAL_SECTIONS = [*_CODE_SECTIONS, "products"]
-_LOCAL_CONCEPT_KEYS = frozenset({"codes", "prefixes", "exclude", "exclude_prefixes"})
-_PRODUCT_KEYS = frozenset({"system", "code", "display", "rxnorm", "brand", "source"})
 ValueSets = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -61,10 +57,13 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
     )
     _valueset_products(concepts, medication_concepts, products, valueset, reader, concepts_file)
     code_concepts = _code_concepts(concepts, valueset, concepts_file)
-    local_products = _local_codes(local_codes, code_concepts, products, reader) if local_codes is not None else {}
+    local_products, local_exclusions = (
+        read_local_codes(local_codes, code_concepts, products, reader) if local_codes is not None else ({}, ())
+    )
     return Terminology(
         products=products,
         local_products=local_products,
+        local_exclusions=local_exclusions,
         ingredient_codes=ingredient_codes,
         medication_concepts=medication_concepts,
         code_concepts=code_concepts,
@@ -78,7 +77,7 @@ def require_concepts(terminology: Terminology, directory: Traversable, shipped: 
     facts read them by name, and a concept missing would make their checks find nothing, silently."""
     names = _concept_files(shipped)
     missing = sorted(set(names.get("medication", {})) - terminology.medication_concepts.keys())
-    missing += sorted({n for s in _CODE_SECTIONS for n in names.get(s, {})} - terminology.code_concepts.keys())
+    missing += sorted({n for s in CODE_SECTIONS for n in names.get(s, {})} - terminology.code_concepts.keys())
     if missing:
         raise TerminologyError(
             f"{directory}: no concept {', '.join(missing)}; the rules read them (copy them from the shipped ones)"
@@ -128,14 +127,6 @@ def _brands(products: dict[str, Drug], listed: dict[str, Any], concepts_file: st
     return brands
 
 
-def _read_toml(path: Traversable) -> dict[str, Any]:
-    """UTF-8 whatever the machine's encoding; a byte-order mark (some Windows editors') dropped."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise TerminologyError(f"{path}: {error}") from error
-
-
 def _concept_files(directory: Traversable) -> dict[str, Any]:
     """``concepts.toml`` and the clinical areas in ``concepts/*.toml``, merged: one file per area
     keeps each set auditable on its own, and a concept defined twice stops start-up."""
@@ -148,7 +139,7 @@ def _concept_files(directory: Traversable) -> dict[str, Any]:
         raise TerminologyError(f"{area_dir}: cannot list it: {error.strerror or error}") from None
     merged: dict[str, Any] = {}
     for path in files:
-        for section, entries in _read_toml(path).items():
+        for section, entries in read_toml(path).items():
             target = merged.setdefault(section, {})
             twice = set(target) & set(entries)
             if twice:
@@ -194,34 +185,15 @@ def _valueset_products(
                     products[entry["code"]] = drug
 
 
-def _codes(where: str, entries: list[dict[str, Any]], into: set[tuple[str, str]]) -> None:
-    for entry in entries:
-        if not entry.get("source"):
-            raise TerminologyError(f"{where} code {entry.get('code')} has no source")
-        try:
-            into.add(code_key(entry["system"], entry["code"]))
-        except KeyError as error:
-            raise TerminologyError(f"{where} code entry lacks {error}") from None
-
-
-def _fill(where: str, raw: dict[str, Any], concept: CodeConcept) -> None:
-    """A concept's listed codes: ``codes``, ``prefixes`` (the code and every code under it), and
-    ``exclude`` / ``exclude_prefixes`` (taken out again, e.g. a value set's premature beats)."""
-    _codes(where, raw.get("codes", []), concept.codes)
-    _codes(where, raw.get("prefixes", []), concept.prefixes)
-    _codes(where, raw.get("exclude", []), concept.excluded)
-    _codes(where, raw.get("exclude_prefixes", []), concept.excluded_prefixes)
-
-
 def _code_concepts(concepts: dict[str, Any], valueset: ValueSets, concepts_file: str) -> dict[str, CodeConcept]:
     code_concepts: dict[str, CodeConcept] = {}
-    for section in _CODE_SECTIONS:
+    for section in CODE_SECTIONS:
         for name, raw in concepts.get(section, {}).items():
             where = f"{concepts_file}: {section}.{name}"
             concept = CodeConcept(title=raw["title"], names=[n.lower() for n in raw.get("names", [])])
             for oid in raw.get("valuesets", []):
                 concept.codes |= {code_key(c["system"], c["code"]) for c in valueset(where, oid)}
-            _fill(where, raw, concept)
+            fill(where, raw, concept)
             for entry in raw.get("ranges", []):
                 if not entry.get("source"):
                     raise TerminologyError(f"{where} range {entry.get('from')} has no source")
@@ -229,62 +201,3 @@ def _code_concepts(concepts: dict[str, Any], valueset: ValueSets, concepts_file:
                 concept.ranges.append((system, low, code_key(entry["system"], entry["to"])[1]))
             code_concepts[name] = concept
     return code_concepts
-
-
-def _local_codes(
-    local_codes: Path, code_concepts: dict[str, CodeConcept], products: dict[str, Drug], reader: NameReader
-) -> dict[tuple[str, str], Drug]:
-    """A site's own codes (CDS_LOCAL_CODES_FILE): added to the shipped concepts; local product
-    codes mapped to the RxNorm products (or the brands) they stand for. Checked entry by entry: a
-    misspelt key matched nothing, and a code mapped twice or onto RxNorm changed cards silently."""
-    local = _read_toml(local_codes)
-    unknown = set(local) - {*_CODE_SECTIONS, "products"}
-    if unknown:
-        raise TerminologyError(f"{local_codes}: unknown sections {sorted(unknown)} (expected {_LOCAL_SECTIONS})")
-    for section in _CODE_SECTIONS:
-        for name, raw in local.get(section, {}).items():
-            where = f"{local_codes}: {section}.{name}"
-            if name not in code_concepts:
-                raise TerminologyError(f"{where} is not a concept of concepts.toml or concepts/*.toml")
-            _known_keys(where, raw, _LOCAL_CONCEPT_KEYS)
-            for field in _LOCAL_CONCEPT_KEYS:
-                for entry in raw.get(field, []):
-                    _strings(f"{where}.{field}", entry, ("system", "code"))
-            _fill(where, raw, code_concepts[name])
-    local_products: dict[tuple[str, str], Drug] = {}
-    for index, entry in enumerate(local.get("products", [])):
-        where = f"{local_codes}: products[{index}]"
-        _known_keys(where, entry, _PRODUCT_KEYS)
-        if isinstance(entry, dict) and "brand" in entry and "rxnorm" in entry:  # the brand won, silently
-            raise TerminologyError(
-                f"{where}: give rxnorm or brand, not both (brand only for a product with no RxNorm code)"
-            )
-        _strings(where, entry, ("system", "code", "source", "rxnorm" if "brand" not in entry else "brand"))
-        system, code = key = code_key(entry["system"], entry["code"])
-        if system == RXNORM:
-            raise TerminologyError(f"{where}: an RxNorm code is read as itself; a local product is a site's own code")
-        if key in local_products:
-            raise TerminologyError(f"{where}: {system}|{code} is mapped twice")
-        # A product with no RxNorm code in our sources (Tonmya) is named by its brand instead.
-        drug = reader.drug(entry["brand"]) if "brand" in entry else products.get(entry["rxnorm"])
-        if drug is None:
-            what = f"brand {entry['brand']!r}" if "brand" in entry else f"rxnorm {entry['rxnorm']!r}"
-            raise TerminologyError(f"{where}: {what} is not a known product")
-        local_products[key] = drug
-    return local_products
-
-
-def _known_keys(where: str, entry: object, keys: frozenset[str]) -> None:
-    if not isinstance(entry, dict):
-        raise TerminologyError(f"{where} is not a table")
-    unknown = sorted(set(entry) - keys)
-    if unknown:
-        raise TerminologyError(f"{where}: unknown keys {unknown} (expected some of {sorted(keys)})")
-
-
-def _strings(where: str, entry: object, keys: tuple[str, ...]) -> None:
-    if not isinstance(entry, dict):
-        raise TerminologyError(f"{where}: an entry is not a table")
-    for key in keys:
-        if not isinstance(entry.get(key), str) or not entry[key].strip():
-            raise TerminologyError(f"{where}: {key} must be a non-empty string (in quotes)")

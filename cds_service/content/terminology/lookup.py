@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from functools import lru_cache
 
-from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug
+from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug, LocalExclusion
 from cds_service.content.terminology.names import NameReader
 from cds_service.fhir.coding import RXNORM, Code, code_key, one_line
 
@@ -43,6 +43,7 @@ class Terminology:
         *,
         products: dict[str, Drug],
         local_products: dict[tuple[str, str], Drug],
+        local_exclusions: tuple[LocalExclusion, ...],
         ingredient_codes: dict[str, str],
         medication_concepts: dict[str, frozenset[str]],
         code_concepts: dict[str, CodeConcept],
@@ -51,6 +52,8 @@ class Terminology:
     ) -> None:
         self.products = products
         self.local_products = local_products
+        # What the site's local codes take out of the shipped concepts: said at every start.
+        self.local_exclusions = local_exclusions
         self.ingredient_codes = ingredient_codes
         self.medication_concepts = medication_concepts
         self.code_concepts = code_concepts

@@ -79,9 +79,36 @@ class CodeConcept:
         system, code = key
         return any(s == system and len(lo) == len(code) and lo <= code <= hi for s, lo, hi in self.ranges)
 
+    def listed(self) -> set[tuple[str, str]]:
+        """The listed codes and prefixes the exclusions leave in, worked out afresh (not from the
+        answers remembered): read while a site's exclusions are taken out at start-up."""
+        return {key for key in self.codes | self.prefixes if self._member(key)}
+
     def named_in(self, text: str) -> bool:
         lowered = text.lower()
         return any(name in lowered for name in self.names)
+
+
+@dataclass(frozen=True)
+class LocalExclusion:
+    """A code or prefix a site's local codes file takes out of a shipped concept: the rules that
+    read the concept no longer see it, so every start says so (a clinical safety review)."""
+
+    where: str  # the file and the concept, "local.toml: condition.heart-failure"
+    field: str  # "exclude" or "exclude_prefixes"
+    system: str
+    code: str  # as the site wrote it
+    removed: int  # of the codes and prefixes the shipped lists name
+    shipped: int
+    within: tuple[str, ...]  # the shipped prefixes it narrows (a code under them taken out)
+
+    def __str__(self) -> str:
+        within = f", and narrows its shipped prefix {', '.join(self.within)}" if self.within else ""
+        return (
+            f"local codes {self.where}: {self.field} {self.code} ({self.system}) takes out {self.removed} of the "
+            f"{self.shipped} codes and prefixes the shipped concept lists{within}; the rules reading it no longer "
+            "see them (docs/configuration.md#local-codes)"
+        )
 
 
 def under(key: tuple[str, str], prefixes: set[tuple[str, str]]) -> bool:
