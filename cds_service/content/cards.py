@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from cds_service.content.evidence import Evidence, load_evidence
 from cds_service.content.notes import NOTES_FILE, Note, load_notes
 from cds_service.content.reading import CardContentError, placeholders, read_toml
+from cds_service.content.site_files import content_files, keep_shipped_terms
 from cds_service.fhir.json import as_obj
 
 RULE_TOPIC_SYSTEM = "urn:back-spasm-cds:rule"
@@ -44,14 +46,6 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class Evidence:
-    key: str
-    label: str
-    citation: str
-    url: str | None
-
-
-@dataclass(frozen=True)
 class RuleText:
     rule_id: str
     title: str
@@ -74,12 +68,20 @@ def _no_stray_keys(where: str, data: dict[str, Any]) -> None:
         stray = sorted(set(as_obj(raw)) - set(_VARIANT_KEYS))
         if stray:
             raise CardContentError(f"{where}: variants.{name} has unknown keys {stray}, not one of {_VARIANT_KEYS}")
+        stray = sorted(set(as_obj(as_obj(raw).get("suggestions"))) - set(OTHER_SUGGESTIONS))
+        if stray:
+            raise CardContentError(f"{where}: variants.{name}.suggestions has {stray}, not one of {OTHER_SUGGESTIONS}")
 
 
 def _load_rule(
-    path: Traversable, evidence: dict[str, Evidence], reasons: dict[str, Any], keyed_in: tuple[Traversable, ...]
+    path: Traversable,
+    evidence: dict[str, Evidence],
+    reasons: dict[str, Any],
+    keyed_in: tuple[Traversable, ...],
+    shipped: Traversable | None,
 ) -> RuleText:
-    """``keyed_in``: the evidence and reasons files read (a site's or the shipped), named when a key is not in them."""
+    """``keyed_in``: the evidence and reasons files read (a site's or the shipped), named when a key is not in them;
+    ``shipped``: the shipped file of its name when a site's folder is read, whose severities and choices it keeps."""
     where = str(path)  # the site's own copy or the shipped file: whichever is read
     data = read_toml(path)
     _no_stray_keys(where, data)
@@ -87,11 +89,6 @@ def _load_rule(
         variants = {}
         for name, raw in data["variants"].items():
             labels = dict(raw.get("suggestions", {}))
-            stray = sorted(set(labels) - set(OTHER_SUGGESTIONS))
-            if stray:
-                raise CardContentError(
-                    f"{where}: variants.{name}.suggestions has {stray}, not one of {OTHER_SUGGESTIONS}"
-                )
             if raw.get("suggestion"):
                 labels["suggestion"] = raw["suggestion"]
             cited = raw.get("evidence")
@@ -114,6 +111,7 @@ def _load_rule(
                     f"{{fact}} counted as {len(_WIDEST_FACT)}): shorten it by {length - SUMMARY_LIMIT + 1} at least"
                 )
             variants[name] = variant
+        keep_shipped_terms(where, data, shipped)
         unknown = [key for key in data["evidence"] if key not in evidence]
         if unknown:
             raise CardContentError(f"{where}: evidence names unknown keys {unknown}, not in {keyed_in[0]}")
@@ -225,46 +223,17 @@ class CardCatalog:
 def load_catalog(directory: Traversable, shipped: Traversable | None = None) -> CardCatalog:
     """The card text of ``directory``; a site's folder holds only the files it rewords, the rest
     read from ``shipped`` (a full copy froze every other card's fixes at the day it was made)."""
-    read = _content_files(directory, shipped)
+    read = content_files(directory, shipped)
     keyed_in = tuple(read.get(name, directory / name) for name in ("evidence.toml", "override-reasons.toml"))
     notes = load_notes(read.get(NOTES_FILE, directory / NOTES_FILE))
-    evidence_data, reasons = read_toml(keyed_in[0]), read_toml(keyed_in[1])
-    try:
-        evidence = {
-            key: Evidence(key, value["label"], value["citation"], value.get("url"))
-            for key, value in evidence_data.items()
-        }
-    except (KeyError, TypeError, AttributeError) as error:
-        raise CardContentError(
-            f"{directory / 'evidence.toml'}: every entry needs a label and a citation ({error})"
-        ) from None
+    evidence, reasons = load_evidence(keyed_in[0]), read_toml(keyed_in[1])
     texts = {}
     for name, path in sorted(read.items()):
         if name.endswith(".toml") and name not in ("evidence.toml", "override-reasons.toml", NOTES_FILE):
-            texts[name.removesuffix(".toml")] = _load_rule(path, evidence, reasons, keyed_in)
+            under = shipped / name if shipped is not None else None
+            texts[name.removesuffix(".toml")] = _load_rule(path, evidence, reasons, keyed_in, under)
     display = reasons.get(SNOOZE_REASON, {}).get("display", "")
     where = directory / "override-reasons.toml"
     if placeholders(display, f"{where}: [{SNOOZE_REASON}].display") != {"days"}:
         raise CardContentError(f"{where}: [{SNOOZE_REASON}] needs a display with {{days}}")
     return CardCatalog(texts, reasons[SNOOZE_REASON]["display"], directory, read, notes)
-
-
-def _content_files(directory: Traversable, shipped: Traversable | None) -> dict[str, Traversable]:
-    """The files read, by name: a site's own over the shipped ones. One of a name not shipped
-    (misspelt, in capitals) stops start-up: its words were never shown, without a word."""
-    try:
-        own = {path.name: path for path in directory.iterdir()}
-        under = {path.name: path for path in shipped.iterdir()} if shipped is not None else {}
-    except OSError as error:  # not there, not a directory, or one its reader may enter but not list
-        raise CardContentError(f"{directory}: cannot list it: {error.strerror or error}") from None
-    for name, path in own.items() if shipped is not None else ():
-        if _foreign(name, path, under):
-            raise CardContentError(f"{path}: no file or folder of the content has this name (see `cards/`)")
-    return {name: path for name, path in (under | own).items() if path.is_file()}
-
-
-def _foreign(name: str, path: Traversable, shipped: dict[str, Traversable]) -> bool:
-    """Not the content's: ``terminology`` not a folder, another folder, a TOML file not shipped."""
-    if name == "terminology":
-        return not path.is_dir()
-    return (name.endswith(".toml") or path.is_dir()) and name not in shipped
