@@ -52,6 +52,11 @@ class RuleConfig(BaseModel):
         return 0
 
 
+# The age from which the Beers Criteria advise avoiding the skeletal muscle relaxants and the
+# tricyclics ([BEERS]: "adults 65 and older").
+BEERS_AGE = 65
+
+
 class OlderAdultConfig(RuleConfig):
     """The thresholds of a rule that reads the patient's age: declared once, so that each such rule
     has the same bounds and the same test, and so that the pipeline knows which rules need the age
@@ -59,11 +64,20 @@ class OlderAdultConfig(RuleConfig):
 
     # The age from which a rule reads a patient as an older adult (Beers: 65), the same bounds for
     # each rule: 0 was accepted by two of them, and made every adult one.
-    min_age: int = Field(default=65, ge=18, le=120)
+    min_age: int = Field(default=BEERS_AGE, ge=18, le=120)
 
     def older(self, context: PatientContext) -> bool:
         """Whether the patient is an older adult; an unknown age is not (the notices say it is unknown)."""
         return context.oldest_age is not None and context.oldest_age >= self.min_age
+
+
+class AdviceAgeConfig(OlderAdultConfig):
+    """The age of a rule whose card fires at any age, its ``min_age`` deciding only which drugs
+    the card advises: from it, none the Beers Criteria say to avoid. A site may withhold them
+    earlier, never later: at 70 a 67-year-old was advised amitriptyline, or cyclobenzaprine (an
+    informaticist's audit)."""
+
+    min_age: int = Field(default=BEERS_AGE, ge=18, le=BEERS_AGE)
 
 
 # The card fact holding why a suggestion was left out, said after the card's detail: set by the

@@ -23,7 +23,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, OlderAdultConfig, Rule, RuleConfig
+from cds_service.rules import AdviceAgeConfig, Finding, Rule, RuleConfig
 from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
 
 RULE_ID = "muscle-relaxant-chronic-pain"
@@ -36,9 +36,10 @@ class _Onsets(RuleConfig):
     acute_onset_days: int = Field(default=28, ge=1, le=365)
 
 
-class Config(OlderAdultConfig, _Onsets):
+class Config(AdviceAgeConfig, _Onsets):
     """The onsets, then the age from which no tricyclic antidepressant is suggested (Beers
-    Criteria): the bases in this order keep the order the rule catalog has always listed them in."""
+    Criteria, 65 at most: the card fires at any age): the bases in this order keep the order the
+    rule catalog has always listed them in."""
 
 
 def _since_at_least(condition: Condition, context: PatientContext, days: int) -> bool:

@@ -18,7 +18,7 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Course
 from cds_service.facts.model import Order, PatientContext
-from cds_service.rules import Finding, OlderAdultConfig, Rule, RuleConfig
+from cds_service.rules import AdviceAgeConfig, Finding, Rule, RuleConfig
 from cds_service.rules.common import age_facts, date_shown, is_muscle_relaxant
 
 RULE_ID = "muscle-relaxant-class-switch"
@@ -31,9 +31,10 @@ class _Lookback(RuleConfig):
         return self.lookback_days
 
 
-class Config(OlderAdultConfig, _Lookback):
-    """The look-back, then the age from which the card names no relaxant (Beers Criteria): the
-    bases in this order keep the order the rule catalog has always listed them in."""
+class Config(AdviceAgeConfig, _Lookback):
+    """The look-back, then the age from which the card names no relaxant (Beers Criteria, 65 at
+    most: the card fires at any age): the bases in this order keep the order the rule catalog has
+    always listed them in."""
 
 
 def evaluate(context: PatientContext, order: Order, terminology: Terminology, config: Config) -> Finding | None:
