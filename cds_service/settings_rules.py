@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from cds_service.rules import RuleConfig, all_rules
 from cds_service.settings_file import field_name
 
+# Thresholds two rules must hold alike: (a rule, its key, the rule whose value of it rules). When a
+# vertebral fracture is current decides when the red-flag card speaks of it and when the
+# low-value card, silent beside a red flag, keeps quiet: set apart, a TENS order for a 60-day-old
+# fracture got both cards, or neither (an informaticist's audit).
+_IN_STEP = (("low-value-back-therapy", "current_fracture_days", "back-pain-red-flag"),)
+
 # One field per rule, named by its id, holding that rule's switch and thresholds.
 RulesConfig = create_model(  # type: ignore[call-overload]
     "RulesConfig",
@@ -39,6 +45,19 @@ class RuleSettings(BaseModel):
             if days > self.retention_days:
                 where = "snooze_days" if days == self.snooze_days else f"rules.{rule.id}.snooze_days"
                 raise ValueError(f"{where} is {days}, longer than retention_days ({self.retention_days})")
+        return self
+
+    @model_validator(mode="after")
+    def _in_step(self) -> Self:
+        """A threshold two rules read as one is refused set apart, both named: neither is the other's
+        default, so a site that moves one is told to move the other."""
+        for rule_id, key, leader in _IN_STEP:
+            own, led = getattr(self.rule_config(rule_id), key), getattr(self.rule_config(leader), key)
+            if own != led:
+                raise ValueError(
+                    f"rules.{rule_id}.{key} is {own} and rules.{leader}.{key} {led}: the two rules read"
+                    " it as one, set both to the same value"
+                )
         return self
 
     def rule_config(self, rule_id: str) -> RuleConfig:

@@ -3,11 +3,14 @@
 - The ``min_age`` of ``muscle-relaxant-chronic-pain`` and ``muscle-relaxant-class-switch`` decides
   only which drugs their cards advise (they fire at any age): at 70, a 67-year-old was advised
   low-dose amitriptyline, or cyclobenzaprine, which the Beers Criteria say to avoid from 65.
+- ``current_fracture_days`` of ``back-pain-red-flag`` and ``low-value-back-therapy`` is one
+  threshold: set apart, a TENS order beside a 60-day-old fracture got both cards, or neither.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ import pytest
 
 from cds_service.cli import main
 from cds_service.settings import read_settings
-from tests.conftest import TODAY, fixture
+from tests.conftest import TODAY, fixture, rule_ids
 
 
 def _start(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], **variables: str) -> tuple[int, str]:
@@ -63,3 +66,52 @@ def test_an_advice_age_past_the_beers_65_is_refused_at_start(
         body = _evaluate(monkeypatch, capsys, tmp_path, fixture(f"{rule}/{request_name}"))
         [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == rule]
         assert avoided not in card["detail"], card["detail"]
+
+
+def _tens_beside_a_fracture(days_old: int) -> dict[str, Any]:
+    """A TENS order for low back pain, a lumbar fracture of a subsequent encounter on the list."""
+    request = fixture("low-value-back-therapy/fires-tens-device.json")
+    fracture = {
+        "resourceType": "Condition",
+        "id": "fracture-1",
+        "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                    "code": "S32.010D",
+                    "display": "Wedge compression fracture of first lumbar vertebra, subsequent encounter",
+                }
+            ]
+        },
+        "onsetDateTime": (TODAY - timedelta(days=days_old)).isoformat(),
+    }
+    request["prefetch"]["conditions"]["entry"].append({"resource": fracture})
+    request["prefetch"]["conditions"]["total"] = len(request["prefetch"]["conditions"]["entry"])
+    return request
+
+
+@pytest.mark.parametrize(
+    ("set_", "other"),
+    [("BACK_PAIN_RED_FLAG", "LOW_VALUE_BACK_THERAPY"), ("LOW_VALUE_BACK_THERAPY", "BACK_PAIN_RED_FLAG")],
+)
+def test_current_fracture_days_set_apart_is_refused_naming_both(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, set_: str, other: str
+) -> None:
+    code, err = _start(monkeypatch, capsys, **{f"{set_}__CURRENT_FRACTURE_DAYS": "30"})
+    assert code == 2
+    red_flag = "30" if set_ == "BACK_PAIN_RED_FLAG" else "90"
+    low_value = "30" if red_flag == "90" else "90"
+    assert (
+        f"rules.low-value-back-therapy.current_fracture_days is {low_value} and "
+        f"rules.back-pain-red-flag.current_fracture_days {red_flag}: the two rules read it as one, set both to the "
+        "same value"
+    ) in err, err
+    # Set alike, a 60-day-old fracture is past for both: the low-value card alone, no red flag.
+    monkeypatch.setenv(f"CDS_RULES__{other}__CURRENT_FRACTURE_DAYS", "30")
+    assert rule_ids(_evaluate(monkeypatch, capsys, tmp_path, _tens_beside_a_fracture(60))) == ["low-value-back-therapy"]
+    # ...and a 29-day-old one current for both: the red-flag card alone.
+    assert rule_ids(_evaluate(monkeypatch, capsys, tmp_path, _tens_beside_a_fracture(29))) == ["back-pain-red-flag"]
