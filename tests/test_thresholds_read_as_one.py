@@ -5,6 +5,8 @@
   low-dose amitriptyline, or cyclobenzaprine, which the Beers Criteria say to avoid from 65.
 - ``current_fracture_days`` of ``back-pain-red-flag`` and ``low-value-back-therapy`` is one
   threshold: set apart, a TENS order beside a 60-day-old fracture got both cards, or neither.
+- ``refractory-spasm-imaging``'s ``prior_course_max_days`` above 90 was accepted and did nothing:
+  the symptom duration counts only relaxant courses begun in the last 90 days.
 """
 
 from __future__ import annotations
@@ -115,3 +117,17 @@ def test_current_fracture_days_set_apart_is_refused_naming_both(
     assert rule_ids(_evaluate(monkeypatch, capsys, tmp_path, _tens_beside_a_fracture(60))) == ["low-value-back-therapy"]
     # ...and a 29-day-old one current for both: the red-flag card alone.
     assert rule_ids(_evaluate(monkeypatch, capsys, tmp_path, _tens_beside_a_fracture(29))) == ["back-pain-red-flag"]
+
+
+def test_a_prior_course_window_past_the_symptom_durations_90_days_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variable = "REFRACTORY_SPASM_IMAGING__PRIOR_COURSE_MAX_DAYS"
+    code, err = _start(monkeypatch, capsys, **{variable: "91"})
+    assert code == 2
+    assert (
+        "rules.refractory-spasm-imaging.prior_course_max_days: Input should be less than or equal to 90 "
+        f"(set by CDS_RULES__{variable})"
+    ) in err, err
+    code, err = _start(monkeypatch, capsys, **{variable: "90"})
+    assert code == 0, err

@@ -109,10 +109,11 @@ def _procedures(raws: Iterable[dict[str, Any] | Order], terminology: Terminology
 
 
 # Back symptom duration (clinical specification §1): back pain/spasm and radicular conditions,
-# and muscle relaxant courses begun in the last 90 days.
+# and muscle relaxant courses begun in the last 90 days (refractory-spasm-imaging's prior-course
+# window reaches no further: an older course alone makes no symptom duration, so no card).
 _SYMPTOM_CONDITIONS = frozenset(("back-pain-spasm", "radicular"))
 _SYMPTOM_COURSE_CONCEPT = "muscle-relaxant"
-_SYMPTOM_COURSE_DAYS = 90
+SYMPTOM_COURSE_DAYS = 90
 
 
 def _symptom_onset(
@@ -124,7 +125,7 @@ def _symptom_onset(
     course begun in the last 90 days (a relaxant is prescribed for symptoms already there; one
     with no start date began no day known). Dates after today are not onsets."""
     symptomatic = [c for c in conditions if c.onset is not None and not c.concepts.isdisjoint(_SYMPTOM_CONDITIONS)]
-    since = today - timedelta(days=_SYMPTOM_COURSE_DAYS)
+    since = today - timedelta(days=SYMPTOM_COURSE_DAYS)
     begun = [
         c for c in courses if since <= c.start <= today and _SYMPTOM_COURSE_CONCEPT in c.concepts and c.start_known
     ]

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
+from cds_service.facts.patient import SYMPTOM_COURSE_DAYS
 from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import create, service_request
@@ -40,7 +41,9 @@ class Config(RuleConfig):
     # before the card speaks (earlier imaging is low-value without red flags).
     min_symptom_days: int = Field(default=42, ge=1, le=3650)
     prior_course_min_days: int = Field(default=14, ge=0, le=3650)
-    prior_course_max_days: int = Field(default=90, ge=1, le=3650)
+    # At most the window of courses the symptom duration counts (§1): a course begun earlier alone
+    # makes no duration, and the card stayed silent for it (120 was accepted: an informaticist's audit).
+    prior_course_max_days: int = Field(default=90, ge=1, le=SYMPTOM_COURSE_DAYS)
     imaging_lookback_days: int = Field(default=365, ge=1, le=3650)
 
     @model_validator(mode="after")
@@ -84,7 +87,7 @@ def _triggers(context: PatientContext, terminology: Terminology, limits: Config)
     if prior:
         course = max(prior, key=lambda c: c.start)  # the latest begun (the first of a tie, as recorded)
         started = date_shown(course.start, course.start_parts)
-        days = (today - course.start).days  # a site's window may reach back years
+        days = (today - course.start).days
         ago = f"{span_said(days, days)} ago" if course.start_parts == 3 else "the day not recorded"
         lines.append(f"- A prior {course.drug.ingredient} course started {started}, {ago}.")
     radicular = _persistent(context, "radicular", limits.min_symptom_days)
