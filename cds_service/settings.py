@@ -5,7 +5,8 @@ its documentation: ``settings_table`` renders them as the table of docs/configur
 (``python -m cds_service.settings_table`` prints it; a test keeps the two in step). Rules are switched
 and tuned under ``rules``, keyed by rule id: ``[rules.cyclobenzaprine-duration] max_days = 14``
 in the file named by ``CDS_CONFIG_FILE``, or ``CDS_RULES__CYCLOBENZAPRINE_DURATION__MAX_DAYS=14``
-(their model, and what a rule's own snooze comes to, in ``settings_rules``).
+(their model, and what a rule's own snooze comes to, in ``settings_rules``; how a number or a switch is
+read from either, in ``settings_values``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from cds_service.security.audience import ProxyAddresses, PublicUrls
 from cds_service.security.outbound import ProxyUrl
 from cds_service.settings_file import config_file, set_where
 from cds_service.settings_rules import RulesConfig, RuleSettings
+from cds_service.settings_values import Environment, StrictValues
 
 ENV_PREFIX = "CDS_"
 
 
-class Settings(BaseSettings, RuleSettings):
+class Settings(BaseSettings, RuleSettings, StrictValues):
     # A bad value is named by its key, never repeated: it may be a password (the proxy's, the database's);
     # a variable set empty is unset (an env file's `CDS_OUTBOUND_PROXY=`), as CDS_CONFIG_FILE always was.
     model_config = SettingsConfigDict(
@@ -254,7 +256,8 @@ class Settings(BaseSettings, RuleSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         file = config_file(settings_cls)
-        return (init_settings, env_settings) if file is None else (init_settings, env_settings, file)
+        environment = Environment(settings_cls)
+        return (init_settings, environment) if file is None else (init_settings, environment, file)
 
 
 class InvalidSettings(Exception):
@@ -277,7 +280,7 @@ def read_settings() -> Settings:
         said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", message) + set_where(fields)
     except (FileNotFoundError, SettingsError) as error:  # the first ours, naming the variable
         said = str(error)
-        if "EnvSettingsSource" in said:  # pydantic-settings' words for a list that is not JSON; never the value
+        if f'source "{Environment.__name__}"' in said:  # pydantic-settings' words for a list not JSON; never the value
             said += ": a list or object setting is written as JSON, e.g. CDS_FHIR_SERVERS='[\"loopback\"]'"
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:  # the file: not TOML, not UTF-8, unreadable
         said = f"CDS_CONFIG_FILE ({os.environ.get('CDS_CONFIG_FILE')}): {error}"

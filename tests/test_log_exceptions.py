@@ -189,8 +189,8 @@ def test_a_worker_started_on_a_config_file_edited_into_error_says_so_in_one_line
     )
     assert done.returncode == 3, done.stderr[-3000:]
     assert done.stderr == (
-        "cds-service: invalid configuration: port: Input should be a valid integer, unable to parse string as an "
-        f"integer (set in CDS_CONFIG_FILE ({config}))\n"
+        "cds-service: invalid configuration: port: a whole number is needed here, in digits alone "
+        f"(set in CDS_CONFIG_FILE ({config}))\n"
     )
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field
 
 from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.protocol.services import SERVICES
+from cds_service.settings_values import StrictValues
 
 # Every hook a service is declared for (protocol/services.py): a rule runs on all unless it says.
 HOOKS = frozenset(service.hook for service in SERVICES.values())
@@ -26,8 +27,9 @@ HOOKS = frozenset(service.hook for service in SERVICES.values())
 Limit = Callable[[dict[str, Any], Drug | None], dict[str, Any]]
 
 
-class RuleConfig(BaseModel):
-    """A rule's switch and thresholds; each rule extends it with the thresholds of the clinical specification (§2)."""
+class RuleConfig(StrictValues):
+    """A rule's switch and thresholds; each rule extends it with the thresholds of the clinical specification (§2).
+    Each is taken only as what it is (a file's ``max_days = "14"`` or ``enabled = 0`` is refused)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,14 +37,6 @@ class RuleConfig(BaseModel):
     # Days this rule stays quiet for a patient after its warning or info card is overridden;
     # unset: CDS_SNOOZE_DAYS. 0: never snoozed.
     snooze_days: int | None = Field(default=None, ge=0, le=3650)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_a_boolean(cls, value: Any, info: ValidationInfo) -> Any:
-        """A TOML ``true`` is not 1: ``max_days = true`` would have limited courses to one day."""
-        if isinstance(value, bool) and info.field_name and cls.model_fields[info.field_name].annotation is not bool:
-            raise ValueError("a number is needed here, not true or false")
-        return value
 
     def history_days(self) -> int:
         """How many days back this rule reads finished courses (0: only running ones). A history
