@@ -37,18 +37,22 @@ def reference_pattern(resource_type: str, *, unpadded: bool = False) -> str:
     states the id ``unpadded`` too: a padded one is refused unless a draft's id is as padded,
     which no pattern can say."""
     last = f"[^\\x00-\\x1f\\x7f/{SPACES if unpadded else ''}]"
-    shown_only = f"(?![{SPACES}])(?!.*[{_as_class(invisible_runs())}])" if unpadded else ""
+    shown_only = f"(?![{SPACES}])(?!.*{_any_of(invisible_runs())})" if unpadded else ""
     return rf"^(?!.*{VERSIONED})(?!.*{HISTORY}$){resource_type}/{shown_only}[^\x00-\x1f\x7f]{{0,{MAX_ID - 1}}}{last}$"
 
 
-def _as_class(runs: list[tuple[int, int]]) -> str:
-    """Runs of code points as a regex class's members: escaped in the BMP (\\uXXXX, read alike by
-    every dialect), the characters themselves above it (which each dialect escapes its own way)."""
-
-    def one(point: int) -> str:
-        return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
-
-    return "".join(one(first) if first == last else f"{one(first)}-{one(last)}" for first, last in runs)
+def _any_of(runs: list[tuple[int, int]]) -> str:
+    """Runs of code points as one group, read alike by Python and by ECMA-262 with or without its
+    ``u`` flag (a JSON Schema pattern is ECMA's, and validators compile it either way): the BMP as
+    a class of \\uXXXX escapes; above it each character itself, alone, outside any class. Without
+    ``u`` a character above the BMP is two UTF-16 units, so in a class its range ran from one
+    unit to another, out of order, and the whole document was refused; alone it is the two units
+    in a row, which is the character as either reads it, and Python's ``re`` makes the
+    alternatives a class of its own."""
+    plane = [(first, min(last, 0xFFFF)) for first, last in runs if first <= 0xFFFF]
+    above = [chr(point) for first, last in runs for point in range(max(first, 0x10000), last + 1)]
+    members = "".join(f"\\u{first:04x}" if first == last else f"\\u{first:04x}-\\u{last:04x}" for first, last in plane)
+    return "(?:" + "|".join([f"[{members}]", *above]) + ")"
 
 
 REFERENCE = re.compile(reference_pattern("[A-Z][A-Za-z]+"))
