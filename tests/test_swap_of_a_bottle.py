@@ -9,7 +9,11 @@ the draft names, keeps "1 bottle" in its own words.
 Only a container is so read: "30 each" (UCUM's "1"), NCPDP's "30 EA", as EHRs write tablets too,
 read as a bottle with no days said, went out with no quantity at all, and a 30-day one as 63
 tablets: a fill above the draft's 30 (clinical specification §2). They stay the cap, in the
-draft's own words, as before."""
+draft's own words, as before.
+
+Any other unit is a container however spelt: only ten container words (and their plurals) were,
+so "1 btl", "1 pkg", "1 BT", "1 Bottle(s)", "1 tube" or "1 bottle " (a space after it) went back as
+the quantity of the 5 mg tablets again, for the 21 days the limit keeps."""
 
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ BOTTLE = {"value": 1, "unit": "bottle"}
 PACKAGE = {"value": 1, "unit": "package", "system": UCUM, "code": "{package}"}
 # A container by its words where its code says none: UCUM's "1".
 BOTTLE_OF_1 = {"value": 1, "unit": "Bottle", "system": UCUM, "code": "1"}
+# Containers spelt as EHRs spell them, none of them a word once listed.
+SPELT = {word: {"value": 1, "unit": word} for word in ("btl", "pkg", "BT", "Bottle(s)", "tube", "bottle ")}
 # Units as often of a tablet as of a package: no container.
 EACH = {
     "each": {"value": 30, "unit": "each", "system": UCUM, "code": "1"},
@@ -155,3 +161,30 @@ def test_thirty_each_for_ten_days_are_thirty_tablets(client: TestClient, rule: s
     """Where the days say it (the draft's own 10), the swap counts its tablets: 30, no more."""
     request = request_for(rule, {"quantity": EACH[unit], "expectedSupplyDuration": days(10)})
     assert swap_of(client, rule, request) == {"quantity": tablets(30), "expectedSupplyDuration": days(10)}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("unit", SPELT)
+def test_a_container_however_spelt_for_a_month_is_counted_in_tablets(client: TestClient, rule: str, unit: str) -> None:
+    """1 btl for 30 days, limited to 21: 63 tablets for the 21 days, never "1 btl" of 5 mg tablets."""
+    request = request_for(rule, {"quantity": SPELT[unit], "expectedSupplyDuration": days(30)})
+    dispense = swap_of(client, rule, request)
+    assert dispense == {"quantity": tablets(63), "expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("unit", SPELT)
+def test_a_container_however_spelt_whose_days_are_not_said_gets_no_quantity(
+    client: TestClient, rule: str, unit: str
+) -> None:
+    dispense = swap_of(client, rule, request_for(rule, {"quantity": SPELT[unit]}))
+    assert dispense == {"expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}
+
+
+@pytest.mark.parametrize("rule", START_DOSE)
+@pytest.mark.parametrize("spelt", ["tablet(s)", " Tablets ", "{tablet} "])
+def test_tablets_however_spelt_stay_a_count(client: TestClient, rule: str, spelt: str) -> None:
+    """30 tablets for 30 days, limited to 21: the draft's 30, never the 63 a bottle's 21 days make."""
+    quantity = {"value": 30, "unit": spelt, "system": UCUM, "code": "1"}
+    dispense = swap_of(client, rule, request_for(rule, {"quantity": quantity, "expectedSupplyDuration": days(30)}))
+    assert dispense == {"quantity": quantity, "expectedSupplyDuration": days(21), "numberOfRepeatsAllowed": 0}

@@ -15,13 +15,9 @@ from cds_service.content.terminology import Drug, Terminology
 from cds_service.facts.times import frequency_of, times_of_day, times_over_frequency
 from cds_service.facts.together import bounds_period, week_share
 from cds_service.facts.together import groups as groups_of
+from cds_service.facts.units import MG_FACTOR, counts_units, unit_of
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, as_str, codes_of
 
-# Units a dose is counted in (clinical specification §1), compared without braces, lower case, as
-# EHRs spell them. Not "each" or UCUM's "1": in a dispensed quantity they are as often a package
-# (one bottle, one blister pack) as a tablet.
-COUNT_UNITS = {"pill", "pills", "tablet", "tablets", "tbl", "tab", "tabs", "capsule", "capsules"}
-MG_FACTOR = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
 DAYS_PER_UNIT = {
     "s": 1 / 86400,
     "min": 1 / 1440,
@@ -39,31 +35,6 @@ DAYS_PER_UNIT = {
     "month": 30.0,
     "months": 30.0,
 }
-
-
-def unit_of(quantity: dict[str, Any]) -> str:
-    """The quantity's unit: its code, or its words where the code is none the rules know. NCPDP
-    codes its units by NCI concept ("C48542", shown as "Tablet"), and a UCUM "1" may be shown
-    as "tablet": a 90-tablet supply so coded read as a duration not said."""
-    code = (as_str(quantity.get("code")) or "").strip("{}").lower()
-    if code in _UNITS_KNOWN:
-        return code
-    unit = (as_str(quantity.get("unit")) or "").strip("{}").lower()
-    return unit if unit in _UNITS_KNOWN or not code else code
-
-
-def counts_units(quantity: dict[str, Any]) -> bool:
-    """Is a quantity a count of units (tablets)? One with no unit is, as §1 reads a dose; "each"
-    and UCUM's "1" are not (``COUNT_UNITS``)."""
-    unit = unit_of(quantity)
-    return unit in COUNT_UNITS or unit == ""
-
-
-# A volume, in mL: a dose no tablet count can be read from, a dispensed amount no tablet count compares with.
-ML_FACTOR = {"ml": 1.0, "l": 1000.0}
-VOLUME_UNITS = frozenset(ML_FACTOR)
-# Units whose code the rules read.
-_UNITS_KNOWN = frozenset({*COUNT_UNITS, *MG_FACTOR, *VOLUME_UNITS})
 
 
 def dosages_of(request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from cds_service.facts.dose import unit_of
+from cds_service.facts.units import unit_of
 
 
 def fmt_number(number: float) -> str:

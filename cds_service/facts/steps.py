@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 
 from cds_service.content.terminology import Drug
 from cds_service.facts.bounds import ended_steps, ends_later
-from cds_service.facts.dose import DAYS_PER_UNIT, MG_FACTOR, counts_units, repeat_of, running_groups, unit_of
+from cds_service.facts.dose import DAYS_PER_UNIT, repeat_of, running_groups
 from cds_service.facts.together import bounds_period, dated_days, own_last_days, week_share
+from cds_service.facts.units import MG_FACTOR, counts_units, unit_of
 from cds_service.fhir.json import as_num, as_obj, as_str, period_last_day, to_date
 
 # Of a count read past bounded steps: the days it lasts, the units the bounded steps take, their

@@ -9,11 +9,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import COUNT_UNITS, counts_units, dosages_of, running_groups, unit_of
+from cds_service.facts.dose import dosages_of, running_groups
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days, step_days
 from cds_service.facts.steps import days_of, tablets_of
 from cds_service.facts.together import bounds_period, dated_days, dosing_days, own_last_days
+from cds_service.facts.units import COUNT_UNITS, counts_units, unit_of, unit_word
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_int, as_list, as_num, as_obj, copy_json, period_last_day, to_date
 from cds_service.rules import NoChange
@@ -293,8 +294,7 @@ def _unit_of(order: Order) -> dict[str, str]:
         for quantity in fields.doses(dosage) if isinstance(dosage, dict) else ():
             if not isinstance(quantity, dict):
                 continue
-            unit = str(quantity.get("code") or quantity.get("unit") or "")
-            if unit.strip("{}").lower() in COUNT_UNITS:
+            if unit_word(quantity.get("code") or quantity.get("unit")) in COUNT_UNITS:
                 return {k: quantity[k] for k in ("unit", "system", "code") if k in quantity}
     form = order.drug.dose_form if order.drug and order.drug.dose_form else "tablet"
     return {"unit": form, "system": UCUM, "code": f"{{{form}}}"}

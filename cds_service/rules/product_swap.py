@@ -8,11 +8,12 @@ import math
 from typing import Any
 
 from cds_service.content.terminology import Drug
-from cds_service.facts.dose import MG_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
+from cds_service.facts.dose import dosages_of, units_per_day
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days
 from cds_service.facts.steps import days_of, tablets_in
 from cds_service.facts.together import dosing_days, groups, week_share
+from cds_service.facts.units import MG_FACTOR, VOLUME_UNITS, counts_units, unit_of
 from cds_service.fhir.coding import RXNORM
 from cds_service.fhir.dialect import dialect
 from cds_service.fhir.json import as_num, as_obj, copy_json
@@ -99,7 +100,7 @@ def recount(order: Order, resource: dict[str, Any], form: str, rates: list[float
     fires, its limit counts them (``pipeline.cards``), capped at those days
     (``safe_update.dispensed_at_most``). Another unit no tablet count is read from ("1 bottle",
     "30 each") is counted for the days its supply or bounds give, else goes; ``safe_update`` caps
-    it (a container by those days, anything else by its own words)."""
+    it ("each" by its own words, any other unit, a container, by those days)."""
     dispense = as_obj(resource.get("dispenseRequest"))
     steps = dosages_of(order.resource)
     daily = units_per_day(steps, [1.0] * len(steps), rates)

@@ -16,23 +16,17 @@ from typing import Any
 from cds_service.content.terminology import Drug
 from cds_service.content.terminology.names import name_as_read
 from cds_service.facts.as_needed import as_needed
-from cds_service.facts.dose import MG_FACTOR, ML_FACTOR, VOLUME_UNITS, counts_units, dosages_of, unit_of, units_per_day
+from cds_service.facts.dose import dosages_of, units_per_day
 from cds_service.facts.medications import sublingual_unread
 from cds_service.facts.model import Order
 from cds_service.facts.sig import bounded_days
 from cds_service.facts.steps import days_of, tablets_in, tablets_of
-from cds_service.fhir.json import as_list, as_num, as_obj, as_str, copy_json
+from cds_service.facts.units import MG_FACTOR, ML_FACTOR, VOLUME_UNITS, counts_units, each_or_none, unit_of
+from cds_service.fhir.json import as_list, as_num, as_obj, copy_json
 from cds_service.rules.actions import days
 
 # The draft's quantities a swap counts by the days they last (``dispensed_days``).
 _MASS_OR_VOLUME = VOLUME_UNITS | MG_FACTOR.keys()
-# Units of a container, lower case without braces: how many tablets one holds, no number says.
-# Not "each", UCUM's "1" or NCPDP's "EA": as often a tablet as a package (``COUNT_UNITS``), "30
-# each" stays the cap in its own words, as any unit not listed here does.
-_CONTAINER_UNITS = frozenset(
-    {"bottle", "box", "carton", "container", "kit", "pack", "package", "packet", "blister", "vial"}
-    | {"bottles", "boxes", "cartons", "containers", "kits", "packs", "packages", "packets", "blisters", "vials"}
-)
 
 
 def safe_update(order: Order, resource: dict[str, Any], product: Drug | None = None) -> dict[str, Any]:
@@ -77,9 +71,9 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
     from, a container ("1 bottle"), lasts the days the draft's supply or bounds give
     (``_fill_days``): compared as a bare number, 30 tablets were over its 1, and "1 bottle" went
     back as the quantity of the 5 mg tablets (a review). Days of a liquid or a bottle unread: None
-    (``safe_update`` then writes no quantity). Any other unit ("30 each", "30 EA": a tablet as often
-    as not) is its bare number, the cap in its own words: read as a bottle, "30 each" with no days
-    had no cap, and a 21-day swap could fill 63 tablets (a review). A count stays a count."""
+    (``safe_update`` then writes no quantity). "each" ("30 each", "30 EA", UCUM's "1": a tablet as
+    often as not) is its bare number, the cap in its own words: read as a bottle, "30 each" with no
+    days had no cap, and a 21-day swap could fill 63 tablets (a review). A count stays a count."""
     ordered = as_obj(as_obj(order.resource.get("dispenseRequest")).get("quantity"))
     if not counts_units(quantity):
         return as_num(ordered.get("value"))
@@ -96,12 +90,12 @@ def dispensed_at_most(order: Order, quantity: dict[str, Any], product: Drug | No
 
 
 def _no_tablets_read(ordered: dict[str, Any]) -> bool:
-    """Is the draft's quantity one no count of tablets is read from: a volume, or a container
-    ("1 bottle", "1 package"), by its code or its words ("Bottle" coded UCUM "1")?"""
-    unit, words = unit_of(ordered), (as_str(ordered.get("unit")) or "").strip("{}").lower()
-    if unit in VOLUME_UNITS:
-        return True
-    return unit not in MG_FACTOR and not counts_units(ordered) and bool({unit, words} & _CONTAINER_UNITS)
+    """Is the draft's quantity one no count of tablets is read from: a volume, or a container, any
+    unit neither a count, a mass nor "each" (``facts.units.each_or_none``): "1 bottle", "1 btl",
+    "1 pkg", "1 tube", "Bottle" coded UCUM "1". Only containers listed by name were so read, and
+    "1 btl" went back as the quantity of the 5 mg tablets (a review)."""
+    unit = unit_of(ordered)
+    return unit in VOLUME_UNITS or not (unit in MG_FACTOR or counts_units(ordered) or each_or_none(ordered))
 
 
 def _fill_days(order: Order) -> float | None:
