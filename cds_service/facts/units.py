@@ -11,10 +11,10 @@ from cds_service.fhir.json import as_str
 # Not "each" or UCUM's "1": in a dispensed quantity they are as often a package (one bottle, one
 # blister pack) as a tablet (``EACH_UNITS``).
 COUNT_UNITS = {"pill", "pills", "tablet", "tablets", "tbl", "tab", "tabs", "capsule", "capsules"}
-# Units as often of one tablet as of one package: UCUM's "1" and "{each}", NCPDP's "EA" (NCI's
-# C64933). All a dispensed unit can be, of those neither a count, a mass nor a volume, that is
+# Units as often of one tablet as of one package: UCUM's "1" and "{each}", NCPDP's "EA". All a
+# dispensed unit can be, of those neither a count, a mass nor a volume, that is
 # no container of tablets.
-EACH_UNITS = frozenset({"1", "each", "ea", "c64933"})
+EACH_UNITS = frozenset({"1", "each", "ea"})
 MG_FACTOR = {"mg": 1.0, "g": 1000.0, "mcg": 0.001, "ug": 0.001}
 # A volume, in mL: a dose no tablet count can be read from, a dispensed amount no tablet count compares with.
 ML_FACTOR = {"ml": 1.0, "l": 1000.0}
