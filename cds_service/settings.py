@@ -275,9 +275,11 @@ def read_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        # A rule is named as the config file names it, [rules.cyclobenzaprine-duration].
+        # A rule is named as the config file names it, [rules.cyclobenzaprine-duration]: in the paths
+        # pydantic puts first, not in a message's own words (a file's path, the in-step check's suffix).
         message, fields = describe(error)
-        said = re.sub(r"\brules\.(\w+)", lambda m: f"rules.{m[1].replace('_', '-')}", message) + set_where(fields)
+        said = re.sub(r"(^|; )rules\.(\w+)", lambda m: f"{m[1]}rules.{m[2].replace('_', '-')}", message)
+        said += set_where(fields)
     except (FileNotFoundError, SettingsError) as error:  # the first ours, naming the variable
         said = str(error)
         if f'source "{Environment.__name__}"' in said:  # pydantic-settings' words for a list not JSON; never the value

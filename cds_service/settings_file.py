@@ -3,6 +3,7 @@ written as a site writes them (``[rules.cyclobenzaprine-duration]``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -59,14 +60,34 @@ def config_file(settings_cls: type[BaseSettings]) -> ConfigFile | None:
 def set_where(fields: list[str]) -> str:
     """Where the refused settings were set, for the error that names them: the variable when the
     environment has it (it wins), else the file. A threshold refused in ``rules`` did not say, and
-    a site keeping both looked in the wrong one (an informaticist's review)."""
-    named = {name.upper(): name for name in os.environ}
+    a site keeping both looked in the wrong one (an informaticist's review). A field that may be
+    its default (one of two set apart) is passed only when set (``model_fields_set``)."""
     file = os.environ.get("CDS_CONFIG_FILE")
     where = []
     for field in fields:
-        variable = "CDS_" + field.replace(".", "__").upper()
-        if variable in named:
-            where.append(f"set by {named[variable]}")
+        variable = _variable_setting(field)
+        if variable:
+            where.append(f"set by {variable}")
         elif file and field != "body":  # "body": the settings as a whole (a snooze past retention)
             where.append(f"set in CDS_CONFIG_FILE ({file})")
     return f" ({'; '.join(dict.fromkeys(where))})" if where else ""
+
+
+def _variable_setting(field: str) -> str | None:
+    """The variable that set ``field`` (``rules.x.max_days``): its own, or one of JSON holding it
+    (``CDS_RULES__X='{"max_days": 14}'``). One set empty is unset, as the settings read it."""
+    named = {name.upper(): (name, value) for name, value in os.environ.items() if value}
+    keys = field.split(".")
+    for depth in range(len(keys), 0, -1):
+        name, value = named.get("CDS_" + "__".join(keys[:depth]).upper(), ("", ""))
+        if name and depth == len(keys):
+            return name
+        try:
+            held = json.loads(value) if name else None
+        except ValueError:
+            continue
+        for key in keys[depth:]:
+            held = held.get(key) if isinstance(held, dict) else None
+        if held is not None:
+            return name
+    return None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from cds_service.rules import RuleConfig, all_rules
-from cds_service.settings_file import field_name
+from cds_service.settings_file import field_name, set_where
 
 # Thresholds two rules must hold alike: (a rule, its key, the rule whose value of it rules). When a
 # vertebral fracture is current decides when the red-flag card speaks of it and when the
@@ -49,14 +49,17 @@ class RuleSettings(BaseModel):
 
     @model_validator(mode="after")
     def _in_step(self) -> Self:
-        """A threshold two rules read as one is refused set apart, both named: neither is the other's
-        default, so a site that moves one is told to move the other."""
+        """A threshold two rules read as one is refused set apart, both named, and where each was set
+        (one left at its default is not): neither is the other's default, so a site that moves one is
+        told to move the other. With either rule off they cannot disagree, and are not refused."""
         for rule_id, key, leader in _IN_STEP:
-            own, led = getattr(self.rule_config(rule_id), key), getattr(self.rule_config(leader), key)
-            if own != led:
+            configs = {rule_id: self.rule_config(rule_id), leader: self.rule_config(leader)}
+            own, led = (getattr(config, key) for config in configs.values())
+            if own != led and all(config.enabled for config in configs.values()):
+                set_ = [f"rules.{field_name(id_)}.{key}" for id_, c in configs.items() if key in c.model_fields_set]
                 raise ValueError(
                     f"rules.{rule_id}.{key} is {own} and rules.{leader}.{key} {led}: the two rules read"
-                    " it as one, set both to the same value"
+                    f" it as one, set both to the same value{set_where(set_)}"
                 )
         return self
 

@@ -110,13 +110,41 @@ def test_current_fracture_days_set_apart_is_refused_naming_both(
     assert (
         f"rules.low-value-back-therapy.current_fracture_days is {low_value} and "
         f"rules.back-pain-red-flag.current_fracture_days {red_flag}: the two rules read it as one, set both to the "
-        "same value"
+        f"same value (set by CDS_RULES__{set_}__CURRENT_FRACTURE_DAYS)\n"
     ) in err, err
     # Set alike, a 60-day-old fracture is past for both: the low-value card alone, no red flag.
     monkeypatch.setenv(f"CDS_RULES__{other}__CURRENT_FRACTURE_DAYS", "30")
     assert rule_ids(_evaluate(monkeypatch, capsys, tmp_path, _tens_beside_a_fracture(60))) == ["low-value-back-therapy"]
     # ...and a 29-day-old one current for both: the red-flag card alone.
     assert rule_ids(_evaluate(monkeypatch, capsys, tmp_path, _tens_beside_a_fracture(29))) == ["back-pain-red-flag"]
+
+
+@pytest.mark.parametrize("off", ["BACK_PAIN_RED_FLAG", "LOW_VALUE_BACK_THERAPY"])
+def test_current_fracture_days_set_apart_start_with_either_rule_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], off: str
+) -> None:
+    """One rule off, the two values cannot disagree in practice: a site tunes the rule it runs."""
+    code, err = _start(
+        monkeypatch, capsys, **{f"{off}__ENABLED": "false", "BACK_PAIN_RED_FLAG__CURRENT_FRACTURE_DAYS": "60"}
+    )
+    assert code == 0, err
+
+
+def test_current_fracture_days_set_apart_say_where_each_was_set_and_not_a_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "rules.site_a.toml"  # named as it is, not as a rule id ("rules.site-a")
+    config.write_text("[rules.low-value-back-therapy]\nenabled = true\n")  # its current_fracture_days: the default
+    monkeypatch.setenv("CDS_CONFIG_FILE", str(config))
+    code, err = _start(monkeypatch, capsys, BACK_PAIN_RED_FLAG__CURRENT_FRACTURE_DAYS="60")
+    assert code == 2
+    assert err.endswith("same value (set by CDS_RULES__BACK_PAIN_RED_FLAG__CURRENT_FRACTURE_DAYS)\n"), err
+    config.write_text("[rules.low-value-back-therapy]\ncurrent_fracture_days = 30\n")
+    code, err = _start(monkeypatch, capsys, BACK_PAIN_RED_FLAG__CURRENT_FRACTURE_DAYS="60")
+    assert code == 2
+    assert err.endswith(
+        f"same value (set in CDS_CONFIG_FILE ({config}); set by CDS_RULES__BACK_PAIN_RED_FLAG__CURRENT_FRACTURE_DAYS)\n"
+    ), err
 
 
 def test_a_prior_course_window_past_the_symptom_durations_90_days_is_refused(
