@@ -2,10 +2,13 @@
 
 The environment gives text, read here by one grammar (``from_environment``): a whole number in
 digits alone (a sign allowed), a number as ``2.8``, a switch as ``true``/``false`` (or ``1``/``0``,
-``yes``/``no``, ``on``/``off``, any case). pydantic's own reading took ``14_0`` as 140 (Python's
-``int``), `` 14`` and ``14.0`` as 14 (an informaticist's review). A TOML file says its types:
+``yes``/``no``, ``on``/``off``, ``t``/``f``, ``y``/``n``, any case), surrounding whitespace dropped
+(a Kubernetes ``|`` block's newline). pydantic's own reading took ``14_0`` as 140 (Python's
+``int``) and ``14.0`` as 14 (an informaticist's review). A TOML file says its types:
 ``max_days = "14"``, ``enabled = "no"`` and ``enabled = 0`` were coerced, and are refused
-(``StrictValues``), as is what the environment gave that the grammar did not read.
+(``StrictValues``), as is what the environment gave that the grammar did not read. JSON in a
+variable (``CDS_RULES__CYCLOBENZAPRINE_DURATION={"max_days": 14}``) says its types as the file
+does: its strings (``JsonText``) are not read by the grammar.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import types
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import EnvSettingsSource
 
 _WHOLE = re.compile(r"[+-]?[0-9]+")
@@ -33,6 +37,20 @@ def scalar(annotation: Any) -> type | None:
     return annotation if annotation in (bool, int, float) else None
 
 
+class JsonText(str):
+    """A string of JSON the environment held: typed by JSON as the file's by TOML, so ``"14"`` is
+    no number, where the grammar would have read it as one (a review)."""
+
+
+def _marked(decoded: Any) -> Any:
+    """``decoded`` with its strings, at any depth, ``JsonText`` (pydantic takes them as ``str``)."""
+    if isinstance(decoded, str):
+        return JsonText(decoded)
+    if isinstance(decoded, dict):
+        return {key: _marked(value) for key, value in decoded.items()}
+    return [_marked(value) for value in decoded] if isinstance(decoded, list) else decoded
+
+
 def _parsed(text: str, kind: type) -> object:
     """The value ``text`` writes, or ``text`` itself when it writes none (refused by ``StrictValues``)."""
     if kind is bool:
@@ -48,8 +66,9 @@ def from_environment(data: dict[str, Any], model: type[BaseModel]) -> dict[str, 
     for key, value in data.items():
         field = model.model_fields.get(key)
         annotation = field.annotation if field else None
-        if isinstance(value, str) and (kind := scalar(annotation)):
-            value = _parsed(value, kind)
+        if isinstance(value, str) and not isinstance(value, JsonText) and (kind := scalar(annotation)):
+            parsed = _parsed(value.strip(), kind)
+            value = value if isinstance(parsed, str) else parsed
         elif isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
             value = from_environment(value, annotation)
         read[key] = value
@@ -58,16 +77,23 @@ def from_environment(data: dict[str, Any], model: type[BaseModel]) -> dict[str, 
 
 class Environment(EnvSettingsSource):
     """The ``CDS_`` variables (pydantic-settings' reading of names, nesting and JSON lists), their
-    numbers and switches read by ``from_environment``."""
+    numbers and switches read by ``from_environment``, JSON's strings marked ``JsonText``."""
 
     def __call__(self) -> dict[str, Any]:
         return from_environment(super().__call__(), self.settings_cls)
 
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        decoded = super().decode_complex_value(field_name, field, value)
+        return decoded if decoded is value else _marked(decoded)  # the same: a field not decoded (NoDecode)
+
 
 def refusal(value: object, kind: type) -> str | None:
     """Why ``value`` is no ``kind`` as given (None: it is one). Text reaching here is the file's
-    (quoted) or what the environment's grammar did not read: each is told its own fault."""
+    (quoted), the environment's JSON's, or what the environment's grammar did not read: each is
+    told its own fault."""
     needed = {bool: "true or false", int: "a whole number", float: "a number"}[kind] + " is needed here"
+    if isinstance(value, JsonText):
+        return f"{needed}, not a string (no quotes in the JSON)"
     if isinstance(value, str):
         if _parsed(value, kind) is not value:
             return f"{needed}, not a string (no quotes in the file)"

@@ -3,7 +3,9 @@
 The environment's text was read by pydantic's lax rules: ``14_0`` became 140 days (Python's
 ``int``), `` 14`` and ``14.0`` became 14. A TOML file says its types, and ``max_days = "14"``,
 ``enabled = "no"`` and ``enabled = 0`` were coerced. Each now stops start-up naming the setting
-and where it was set; the documented forms still start.
+and where it was set; the documented forms still start, with the whitespace a Kubernetes ``|``
+block or a templated env file leaves around them (a review: ``CDS_PORT="8000\n"`` was refused).
+JSON in a variable is held to JSON's types as the file to TOML's: ``{"max_days": "14"}`` was 14.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def start(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *
     ("variable", "value", "message"),
     [
         (f"{DURATION}MAX_DAYS", "14_0", f"rules.cyclobenzaprine-duration.max_days: {WHOLE}"),  # was 140 days
-        (f"{DURATION}MAX_DAYS", " 14", f"rules.cyclobenzaprine-duration.max_days: {WHOLE}"),
+        (f"{DURATION}MAX_DAYS", "1 4", f"rules.cyclobenzaprine-duration.max_days: {WHOLE}"),
         (f"{DURATION}MAX_DAYS", "14.0", f"rules.cyclobenzaprine-duration.max_days: {WHOLE}"),
         (f"{DURATION}MAX_DAYS", "1e1", f"rules.cyclobenzaprine-duration.max_days: {WHOLE}"),
         (f"{DURATION}SNOOZE_DAYS", "1_4", f"rules.cyclobenzaprine-duration.snooze_days: {WHOLE}"),
@@ -89,6 +91,8 @@ def test_a_file_value_of_the_wrong_toml_type_stops_start_up_naming_the_file(
         ("0", "014", "5", "5e-1"),
         ("no", "14", "5", "30"),
         ("off", "14", "5", "2"),
+        ("t", "14", "5", "2"),
+        ("N", "14", "5", "2"),
     ],
 )
 def test_the_environment_forms_written_as_documented_still_start(
@@ -108,7 +112,7 @@ def test_the_environment_forms_written_as_documented_still_start(
     code, out = start(monkeypatch, capsys, **variables)
     assert code == 0, out
     rows = {row["id"]: row for row in json.loads(out)}
-    assert rows["cyclobenzaprine-duration"]["enabled"] is (enabled in ("true",))
+    assert rows["cyclobenzaprine-duration"]["enabled"] is (enabled in ("true", "t"))
     assert rows["cyclobenzaprine-duration"]["thresholds"]["max_days"] == 14
     assert rows["cyclobenzaprine-older-adult"]["thresholds"]["start_dose_mg"] == float(dose)
     assert read_settings().database_wait_seconds == float(wait)
@@ -129,3 +133,58 @@ def test_the_file_types_toml_writes_still_start(
     assert rows["cyclobenzaprine-duration"]["enabled"] is False
     assert rows["cyclobenzaprine-duration"]["thresholds"]["max_days"] == 14
     assert rows["cyclobenzaprine-older-adult"]["thresholds"]["start_dose_mg"] == 5
+
+
+@pytest.mark.parametrize("space", ["\n", " ", "\t", " \r\n"])
+def test_whitespace_around_an_environment_value_is_no_part_of_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], space: str
+) -> None:
+    variables = {
+        "CDS_PORT": f"8000{space}",
+        "CDS_TRUST_SANDBOX": f"{space}false{space}",
+        "CDS_DATABASE_WAIT_SECONDS": f"0.5{space}",
+        f"{DURATION}ENABLED": f"no{space}",
+        f"{DURATION}MAX_DAYS": f"{space}14{space}",
+    }
+    code, out = start(monkeypatch, capsys, **variables)
+    assert code == 0, out
+    [row] = [row for row in json.loads(out) if row["id"] == "cyclobenzaprine-duration"]
+    assert (row["enabled"], row["thresholds"]["max_days"]) == (False, 14)
+    settings = read_settings()
+    assert (settings.port, settings.trust_sandbox, settings.database_wait_seconds) == (8000, False, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (DURATION.removesuffix("__"), '{"max_days": "14"}', "rules.cyclobenzaprine-duration.max_days: a whole number"),
+        (DURATION.removesuffix("__"), '{"enabled": "no"}', "rules.cyclobenzaprine-duration.enabled: true or false"),
+        ("CDS_RULES", '{"cyclobenzaprine_older_adult": {"start_dose_mg": "5"}}', "rules.cyclobenzaprine-older-adult.start_dose_mg: a number"),
+    ],
+)  # fmt: skip
+def test_a_json_string_in_a_variable_where_a_number_or_switch_is_due_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    """Named by the variable holding the JSON, not by the file beside it (which sets nothing of it)."""
+    config = tmp_path / "cds.toml"
+    config.write_text("[rules.cyclobenzaprine-duration]\ncumulative_window_days = 30\n")
+    code, err = start(monkeypatch, capsys, CDS_CONFIG_FILE=str(config), **{variable: value})
+    assert code == 2, err
+    assert err == (
+        f"cds-service: invalid configuration: {message} is needed here, not a string (no quotes in the JSON) "
+        f"(set by {variable})\n"
+    )
+
+
+def test_json_of_the_right_types_in_a_variable_still_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = start(monkeypatch, capsys, **{DURATION.removesuffix("__"): '{"max_days": 15, "enabled": false}'})
+    assert code == 0, out
+    [row] = [row for row in json.loads(out) if row["id"] == "cyclobenzaprine-duration"]
+    assert (row["enabled"], row["thresholds"]["max_days"]) == (False, 15)
