@@ -75,8 +75,10 @@ def load_knowledge(settings: Settings) -> Knowledge:
     for rule in rules:
         catalog.require(rule.id, rule.variants)
     own_terminology = site_terminology(settings.cards_dir)
-    terminology = load_terminology(own_terminology or shipped / "terminology", settings.local_codes_file)
-    if own_terminology is not None:
+    if own_terminology is None:
+        terminology = load_terminology(shipped / "terminology", settings.local_codes_file)
+    else:
+        terminology = load_terminology(own_terminology, settings.local_codes_file, shipped / "terminology")
         require_concepts(terminology, own_terminology, shipped / "terminology")
     return Knowledge(
         terminology=terminology,
@@ -92,7 +94,8 @@ def cautions(knowledge: Knowledge, settings: Settings) -> list[str]:
     """Settings start-up takes that a site's clinical safety officer must have chosen knowingly,
     each said at start-up as a warning (a clinical safety review found them silent): a rule with
     critical cards switched off, each code the site's local codes take out of a shipped concept
-    (a heart failure code so taken out gave no critical card), and the days counted in UTC
+    (a heart failure code so taken out gave no critical card), each shipped concept the site's
+    own terminology folder lists less of (the same, by a copy), and the days counted in UTC
     because no zone was set (the MAO inhibitor washout's last day fell either side of midnight
     in New York)."""
     said = []
@@ -101,6 +104,7 @@ def cautions(knowledge: Knowledge, settings: Settings) -> list[str]:
         if critical and not knowledge.configs[rule.id].enabled:
             said.append(f"rule {rule.id}, which can issue critical cards, is switched off: its checks do not run")
     said += [str(exclusion) for exclusion in knowledge.terminology.local_exclusions]
+    said += [str(omission) for omission in knowledge.terminology.site_omissions]
     if "timezone" not in settings.model_fields_set:
         said.append(
             "CDS_TIMEZONE is not set: the rules count days (washouts, courses, onsets) in UTC; "

@@ -11,19 +11,23 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from cds_service.content.terminology.local import CODE_SECTIONS, fill, read_local_codes, read_toml
+from cds_service.content.terminology.local import CODE_SECTIONS, as_written, fill, read_local_codes, read_toml
 from cds_service.content.terminology.lookup import Terminology
-from cds_service.content.terminology.model import CodeConcept, Drug, TerminologyError
+from cds_service.content.terminology.model import CodeConcept, Drug, SiteOmission, TerminologyError
 from cds_service.content.terminology.names import Brand, NameReader, words
 from cds_service.fhir.coding import code_key
 
 ValueSets = Callable[[str, str], list[dict[str, Any]]]
 
 
-def load_terminology(directory: Traversable, local_codes: Path | None = None) -> Terminology:
-    """Read and cross-check the tables; any inconsistency stops start-up with the file named."""
+def load_terminology(
+    directory: Traversable, local_codes: Path | None = None, shipped: Traversable | None = None
+) -> Terminology:
+    """Read and cross-check the tables; any inconsistency stops start-up with the file named.
+    ``shipped``: the shipped folder, when ``directory`` is a site's own that replaces it."""
     concepts_file = str(directory / "concepts.toml")
-    concepts = _concept_files(directory)
+    tables = _concept_tables(directory)
+    concepts = _merged(tables)
     try:
         products = _products(directory / "rxnorm-products.tsv")
     except (OSError, KeyError, ValueError) as error:
@@ -57,6 +61,7 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
     )
     _valueset_products(concepts, medication_concepts, products, valueset, reader, concepts_file)
     code_concepts = _code_concepts(concepts, valueset, concepts_file)
+    site_omissions = _left_out(tables, code_concepts, shipped) if shipped is not None else ()
     local_products, local_exclusions = (
         read_local_codes(local_codes, code_concepts, products, reader) if local_codes is not None else ({}, ())
     )
@@ -64,6 +69,7 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
         products=products,
         local_products=local_products,
         local_exclusions=local_exclusions,
+        site_omissions=site_omissions,
         ingredient_codes=ingredient_codes,
         medication_concepts=medication_concepts,
         code_concepts=code_concepts,
@@ -75,7 +81,7 @@ def load_terminology(directory: Traversable, local_codes: Path | None = None) ->
 def require_concepts(terminology: Terminology, directory: Traversable, shipped: Traversable) -> None:
     """A site's own terminology defines every concept the shipped one does: the rules and the
     facts read them by name, and a concept missing would make their checks find nothing, silently."""
-    names = _concept_files(shipped)
+    names = _merged(_concept_tables(shipped))
     missing = sorted(set(names.get("medication", {})) - terminology.medication_concepts.keys())
     missing += sorted({n for s in CODE_SECTIONS for n in names.get(s, {})} - terminology.code_concepts.keys())
     if missing:
@@ -127,9 +133,42 @@ def _brands(products: dict[str, Drug], listed: dict[str, Any], concepts_file: st
     return brands
 
 
-def _concept_files(directory: Traversable) -> dict[str, Any]:
-    """``concepts.toml`` and the clinical areas in ``concepts/*.toml``, merged: one file per area
-    keeps each set auditable on its own, and a concept defined twice stops start-up."""
+def _left_out(
+    tables: list[tuple[Traversable, dict[str, Any]]], code_concepts: dict[str, CodeConcept], shipped: Traversable
+) -> tuple[SiteOmission, ...]:
+    """What a site's own folder no longer recognises of each shipped concept's listed codes and
+    prefixes (its value sets' codes among them; ranges not compared), named by the site's file
+    that defines the concept. A concept the folder lacks is ``require_concepts``'s to refuse."""
+    shipped_concepts = load_terminology(shipped).code_concepts
+    found = []
+    for path, table in tables:
+        for section in CODE_SECTIONS:
+            for name in table.get(section, {}):
+                if name in shipped_concepts:
+                    left_out = code_concepts[name].left_out(shipped_concepts[name])
+                    if left_out:
+                        where = f"{path}: {section}.{name}"
+                        listed = len(shipped_concepts[name].listed())
+                        found.append(SiteOmission(where, tuple(as_written(k) for k in left_out), listed))
+    return tuple(found)
+
+
+def _merged(tables: list[tuple[Traversable, dict[str, Any]]]) -> dict[str, Any]:
+    """The concept files' tables as one: a concept defined twice stops start-up."""
+    merged: dict[str, Any] = {}
+    for path, table in tables:
+        for section, entries in table.items():
+            target = merged.setdefault(section, {})
+            twice = set(target) & set(entries)
+            if twice:
+                raise TerminologyError(f"{path}: {section}.{sorted(twice)[0]} is already defined in another file")
+            target.update(entries)
+    return merged
+
+
+def _concept_tables(directory: Traversable) -> list[tuple[Traversable, dict[str, Any]]]:
+    """``concepts.toml`` and the clinical areas in ``concepts/*.toml``, each with its file: one
+    file per area keeps each set auditable on its own."""
     files = [directory / "concepts.toml"]
     area_dir = directory / "concepts"
     try:
@@ -137,15 +176,7 @@ def _concept_files(directory: Traversable) -> dict[str, Any]:
             files += sorted((p for p in area_dir.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
     except OSError as error:  # not to be entered, or not listed
         raise TerminologyError(f"{area_dir}: cannot list it: {error.strerror or error}") from None
-    merged: dict[str, Any] = {}
-    for path in files:
-        for section, entries in read_toml(path).items():
-            target = merged.setdefault(section, {})
-            twice = set(target) & set(entries)
-            if twice:
-                raise TerminologyError(f"{path}: {section}.{sorted(twice)[0]} is already defined in another file")
-            target.update(entries)
-    return merged
+    return [(path, read_toml(path)) for path in files]
 
 
 def _medication_concepts(

@@ -93,7 +93,7 @@ def _exclusions(
                     f"{key[0]}; exclude the codes, or the longer prefixes, meant"
                 )
             removed = {k for k in shipped if k == key or (is_prefix and under(k, {key}))}
-            within = sorted(_shown(k) for k in shipped & concept.prefixes if k not in removed and under(key, {k}))
+            within = sorted(as_written(k) for k in shipped & concept.prefixes if k not in removed and under(key, {k}))
             found.append(LocalExclusion(where, field, key[0], entry["code"], len(removed), len(shipped), tuple(within)))
     if found and shipped and not concept.ranges and not shipped & concept.listed():
         codes = ", ".join(f"{e.field} {e.code}" for e in found)
@@ -104,7 +104,7 @@ def _exclusions(
     return found
 
 
-def _shown(key: tuple[str, str]) -> str:
+def as_written(key: tuple[str, str]) -> str:
     """An ICD-10-CM code with its dot again, as the shipped files write it."""
     system, code = key
     return f"{code[:3]}.{code[3:]}" if system == ICD10CM and len(code) > 3 else code

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from functools import lru_cache
 
-from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug, LocalExclusion
+from cds_service.content.terminology.model import KNOWN_CODES, CodeConcept, Drug, LocalExclusion, SiteOmission
 from cds_service.content.terminology.names import NameReader
 from cds_service.fhir.coding import RXNORM, Code, code_key, one_line
 
@@ -44,6 +44,7 @@ class Terminology:
         products: dict[str, Drug],
         local_products: dict[tuple[str, str], Drug],
         local_exclusions: tuple[LocalExclusion, ...],
+        site_omissions: tuple[SiteOmission, ...],
         ingredient_codes: dict[str, str],
         medication_concepts: dict[str, frozenset[str]],
         code_concepts: dict[str, CodeConcept],
@@ -54,6 +55,8 @@ class Terminology:
         self.local_products = local_products
         # What the site's local codes take out of the shipped concepts: said at every start.
         self.local_exclusions = local_exclusions
+        # What a site's own terminology folder leaves out of the shipped concepts: said likewise.
+        self.site_omissions = site_omissions
         self.ingredient_codes = ingredient_codes
         self.medication_concepts = medication_concepts
         self.code_concepts = code_concepts

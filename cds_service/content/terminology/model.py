@@ -84,6 +84,11 @@ class CodeConcept:
         answers remembered): read while a site's exclusions are taken out at start-up."""
         return {key for key in self.codes | self.prefixes if self._member(key)}
 
+    def left_out(self, shipped: CodeConcept) -> list[tuple[str, str]]:
+        """The shipped concept's listed codes and prefixes this one does not recognise, worked
+        out afresh (read at start-up, before a site's local codes change this one)."""
+        return sorted(key for key in shipped.listed() if not self._member(key))
+
     def named_in(self, text: str) -> bool:
         lowered = text.lower()
         return any(name in lowered for name in self.names)
@@ -108,6 +113,25 @@ class LocalExclusion:
             f"local codes {self.where}: {self.field} {self.code} ({self.system}) takes out {self.removed} of the "
             f"{self.shipped} codes and prefixes the shipped concept lists{within}; the rules reading it no longer "
             "see them (docs/configuration.md#local-codes)"
+        )
+
+
+@dataclass(frozen=True)
+class SiteOmission:
+    """Codes and prefixes of a shipped concept a site's own ``terminology/`` folder no longer
+    recognises: it replaces the shipped lists whole (a documented choice, not refused), but a copy
+    leaving out heart failure's codes silenced a critical card with no word, so every start says so."""
+
+    where: str  # the site's file and the concept, ".../concepts/cardiac.toml: condition.heart-failure"
+    left_out: tuple[str, ...]  # as the shipped files write them
+    shipped: int
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.left_out[:5]) + (", …" if len(self.left_out) > 5 else "")
+        return (
+            f"site terminology {self.where}: leaves out {len(self.left_out)} of the {self.shipped} codes and "
+            f"prefixes the shipped concept lists ({shown}); the rules reading it no longer see them "
+            "(docs/configuration.md#card-text)"
         )
 
 
