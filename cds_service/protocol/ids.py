@@ -29,6 +29,12 @@ HISTORY = "/_history"
 # there pads an id (``padded``).
 SPACES = r" \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
+# ``context.patientId`` as the OpenAPI document states it (``HookContext`` checks it itself): an
+# id, with "Patient/" before it or not, of dots alone neither ("." and ".." are path steps) and
+# at most MAX_ID characters long. Its lookaheads are negative only: a generator skips those and
+# its draws are filtered, where a positive one is drawn as text of its own.
+PATIENT_ID_PATTERN = rf"^(?:Patient/|(?!Patient/))(?!\.*$)[\s\S]{{1,{MAX_ID}}}$"
+
 
 def reference_pattern(resource_type: str, *, unpadded: bool = False) -> str:
     """A selection's form, its type matched by ``resource_type``: the service checks the form

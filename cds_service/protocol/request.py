@@ -25,7 +25,7 @@ from pydantic import (
 
 from cds_service.errors import InvalidRequest, TooLarge, describe, shown
 from cds_service.fhir.json import bundle_entries, unread_entry
-from cds_service.protocol.ids import MAX_ID, padded, reference_problem
+from cds_service.protocol.ids import MAX_ID, PATIENT_ID_PATTERN, padded, reference_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ class HookContext(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     # An id, or "Patient/<id>" as the CDC opioid CDS requests send it: the id from here on.
-    patientId: str = Field(min_length=1, max_length=len("Patient/") + MAX_ID)
+    patientId: str = Field(
+        min_length=1, max_length=len("Patient/") + MAX_ID, json_schema_extra={"pattern": PATIENT_ID_PATTERN}
+    )
     userId: str | None = None
     encounterId: str | None = None
 
