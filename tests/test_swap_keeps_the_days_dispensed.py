@@ -22,6 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import answered, cards_for, fixture
+from tests.test_mass_and_tablets_compared import mg
 from tests.test_swap_counts_a_taper import UCUM, tablets
 from tests.test_swap_of_a_volume import HEPATIC, OLDER_ADULT, START_DOSE, TEN_MG, days, millilitres
 
@@ -31,10 +32,6 @@ PRIOR_COURSE = "cyclobenzaprine-duration/fires-cumulative-prior-course.json"
 @pytest.fixture(scope="module")
 def client(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def mg(value: float) -> dict[str, Any]:
-    return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
 
 
 def draft_of(

@@ -24,8 +24,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import answered, cards_for, fixture
+from tests.test_swap_counts_a_taper import UCUM, tablets
+from tests.test_swap_of_a_volume import days
 
-UCUM = "http://unitsofmeasure.org"
 # A 10 mg draft, one tablet: at 65, and with hepatitis C (mild impairment): each offers the 5 mg swap.
 START_DOSE = {
     "cyclobenzaprine-older-adult": "cyclobenzaprine-older-adult/fires-age-65-10mg.json",
@@ -49,14 +50,6 @@ EACH = {
 @pytest.fixture(scope="module")
 def client(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def days(value: int) -> dict[str, Any]:
-    return {"value": value, "unit": "days", "system": UCUM, "code": "d"}
-
-
-def tablets(value: int) -> dict[str, Any]:
-    return {"value": value, "unit": "tablet", "system": UCUM, "code": "{tablet}"}
 
 
 def request_for(rule: str, dispense: dict[str, Any], *, bounds: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import fixture
-from tests.test_swap_of_a_bottle import START_DOSE, UCUM, days, swap_of, tablets, updates
+from tests.test_mass_and_tablets_compared import mg
+from tests.test_swap_of_a_bottle import START_DOSE, days, swap_of, tablets, updates
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # (code, name, tablets a dose) of two drafts of 10 mg a dose.
@@ -25,10 +26,6 @@ TEN_MG_ONCE = ("828348", "Cyclobenzaprine hydrochloride 10 MG Oral Tablet", 1)
 @pytest.fixture(scope="module")
 def client(module_client: TestClient) -> TestClient:
     return module_client
-
-
-def mg(value: int) -> dict[str, Any]:
-    return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
 
 
 def request_for(
