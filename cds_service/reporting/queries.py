@@ -95,7 +95,7 @@ def alert_feedback(
     end: datetime,
     scope: Owner | None,
     zone: tzinfo,
-    offers: Callable[[str, str], bool] = lambda rule_id, code: False,
+    offers: Callable[[str, str], bool],
 ) -> AlertFeedback:
     """The feedback about cards issued in [start, end) to ``scope``, per alert. Read here, not
     summed in SQL: whether an acceptance names a suggestion its card offered is one rule in
