@@ -32,6 +32,7 @@ from uvicorn.main import STARTUP_FAILURE
 from cds_service import __version__
 from cds_service.clock import Clock, system_clock
 from cds_service.deps import Runtime, build_runtime
+from cds_service.errors import shown_url
 from cds_service.observability import CountRequests, configure_logging
 from cds_service.pipeline.knowledge import Knowledge, cautions, load_knowledge
 from cds_service.routes import analytics, discovery, feedback, hooks, openapi, operations
@@ -138,11 +139,11 @@ def _configuration_said(runtime: Runtime) -> list[tuple[int, str]]:
         ]
     else:
         bases = ", ".join(f"{base}/cds-services…" for base in runtime.authenticator.audience.bases)
+        issuers = ", ".join(map(shown_url, runtime.authenticator.issuers))  # a configured one may carry a password
         said = [
             (
                 logging.INFO,
-                f"client authentication required; trusted issuers: {runtime.authenticator.issuers}; "
-                f"tokens must be addressed to {bases}",
+                f"client authentication required; trusted issuers: {issuers}; tokens must be addressed to {bases}",
             )
         ]
     return said + [(logging.WARNING, caution) for caution in cautions(runtime.knowledge, runtime.settings)]

@@ -128,7 +128,7 @@ class Authenticator:
         now = self._clock()
         key = await self._keys[client.iss].key(kid, now=now, http=self._http())
         if key is None:
-            raise Unauthorized(f"kid {shown(kid, LONGER_SHOWN_CHARS)} is not a key of issuer {client.iss!r}")
+            raise Unauthorized(f"kid {shown(kid, LONGER_SHOWN_CHARS)} is not a key of issuer {shown_url(client.iss)}")
         kty, crv = ALGORITHMS[alg]
         if key.kty != kty or (crv and key.crv != crv) or (key.alg and key.alg != alg):
             raise Unauthorized(f"alg {alg} does not fit key {shown(kid, LONGER_SHOWN_CHARS)}")
@@ -144,7 +144,7 @@ class Authenticator:
         expires_at = self._check_claims(claims, client, path, now)
         if not await self._first_use(client.iss, claims["jti"], _utc(expires_at), _utc(now)):
             raise Unauthorized(
-                f"jti {shown(claims['jti'], LONGER_SHOWN_CHARS)} of issuer {client.iss!r} was already used"
+                f"jti {shown(claims['jti'], LONGER_SHOWN_CHARS)} of issuer {shown_url(client.iss)} was already used"
             )
         return client
 
@@ -161,7 +161,7 @@ class Authenticator:
         client = self._clients[iss]
         jku = header.get("jku")
         if jku is not None and jku != client.jwks_url:
-            raise Unauthorized(f"jku {shown_url(jku)} is not the key set configured for issuer {iss!r}")
+            raise Unauthorized(f"jku {shown_url(jku)} is not the key set configured for issuer {shown_url(iss)}")
         if not isinstance(kid, str):
             raise Unauthorized("no kid")
         return client, alg, kid

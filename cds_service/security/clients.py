@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from cds_service.errors import shown_url
 from cds_service.security.allowlist import FhirServers, ServerAllowList, base_url, is_loopback
 
 MIN_RSA_BITS = 2048
@@ -189,7 +190,7 @@ def load_trusted_clients(
     by_issuer: dict[str, TrustedClient] = {}
     for client in clients:
         if client.iss in by_issuer:
-            raise TrustedClientsError(f"trusted clients: issuer {client.iss!r} is listed twice")
+            raise TrustedClientsError(f"trusted clients: issuer {shown_url(client.iss)} is listed twice")
         by_issuer[client.iss] = client
     return by_issuer
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import Clock
+from cds_service.errors import shown_url
 from cds_service.observability import Metrics
 from cds_service.storage.availability import DatabaseGate, DatabaseUnavailable
 from cds_service.storage.held import HELD_CARDS, CardBuffer, PartlyHandled, RecentTokens, write_records
@@ -135,9 +136,9 @@ class Writer:
                     await self._write_tokens([token])
                 return
             log.error(
-                "a token id of issuer %r refused by the database (%s): not stored; this process still "
+                "a token id of issuer %s refused by the database (%s): not stored; this process still "
                 "refuses it until it expires, another process or a restart would not",
-                tokens[0][0],
+                shown_url(tokens[0][0]),
                 type(error).__name__,
             )
 

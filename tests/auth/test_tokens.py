@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -339,3 +340,26 @@ def test_sandbox_jwt_vector_verifies_at_its_own_time(
     clock.now = iat + 400  # after its exp (iat + 300) and the leeway
     later = secure(trust(), public_url=["http://127.0.0.1:8092"], trust_sandbox=True)
     assert_401(later.post(path, json=body, headers=headers))
+
+
+def test_a_trusted_issuer_is_logged_without_its_user_and_password(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    rejected: Callable[[Any, str], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """docs/security.md: a URL's user and password are masked in the log, a configured issuer's
+    too: the refusals that name the token's trusted issuer, and the start-up line listing them."""
+    caplog.set_level(logging.INFO)
+    client = secure(trust({"iss": USER_URL, "jwks": jwks(es384)}))
+    masked = "issuer 'http://***@testserver'"
+    stranger = SigningKey.generate("ES384")
+    rejected(call(client, stranger.sign(claims(BASE + SELECT, NOW, iss=USER_URL))), f"is not a key of {masked}")
+    foreign = es384.sign(claims(BASE + SELECT, NOW, iss=USER_URL), jku="https://k.example/jwks")
+    rejected(call(client, foreign), f"configured for {masked}")
+    replayed = claims(BASE + SELECT, NOW, iss=USER_URL)
+    assert call(client, es384.sign(replayed)).status_code == 200
+    rejected(call(client, es384.sign(replayed)), f"of {masked} was already used")
+    assert "trusted issuers: 'http://***@testserver'" in caplog.text
+    assert "hunter2" not in caplog.text
