@@ -151,7 +151,8 @@ class Metrics:
         self.fhir_errors = Counter(
             "cds_fhir_fetch_errors",
             "Prefetch keys whose fetch from fhirServer, or whose orders' Medications, failed or timed out, or "
-            "whose later page the deadline cut off: once a call each, by key (draftOrders: drafts' Medications).",
+            "whose later page failed or the deadline cut it off: once a call each, by key "
+            "(draftOrders: drafts' Medications).",
             ["key"],
             registry=self.registry,
         )

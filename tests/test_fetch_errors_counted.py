@@ -61,3 +61,15 @@ def test_each_key_that_fails_is_counted_once_a_call(client: TestClient, fhir_ser
     for _ in range(2):
         assert client.post(SELECT, json=fetching_request(fhir_server.base)).status_code == 200
     assert _counted(client, "medications") == 2
+
+
+def test_a_key_whose_later_page_fails_is_counted(client: TestClient, fhir_server: FhirTestServer) -> None:
+    """As one the deadline cuts off on a later page: its first page read, the rest not (a server
+    failing its next pages showed on no dashboard)."""
+    _orders_by_reference(fhir_server)
+    fhir_server.fail_for.clear()
+    fhir_server.fail_later_pages.add("MedicationRequest")
+    response = client.post(SELECT, json=fetching_request(fhir_server.base))
+    assert response.status_code == 200, response.text
+    assert rule_ids(response.json())[-1] == "partial-history"
+    assert _counted(client, "medications") == 1

@@ -71,10 +71,12 @@ class FhirClient:
         self._headers = {"Accept": FHIR_JSON}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._pages = Pages(http, self._base, self._headers, max_pages=max_pages, max_bytes=max_bytes)
         self._max_bytes = max_bytes
         self._on_failure = on_failure
         self._failed: set[str] = set()
+        self._pages = Pages(
+            http, self._base, self._headers, max_pages=max_pages, max_bytes=max_bytes, on_failure=self.on_failure
+        )
         self._versions = versions if versions is not None else versions_for(http)
         # This call's one reading of the server's facts, shared by the keys fetched concurrently.
         self._facts: asyncio.Future[tuple[ServerFacts, bool]] | None = None

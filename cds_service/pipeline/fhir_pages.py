@@ -9,6 +9,7 @@ the request sent is read on, page by page, by the very same rules as the pages f
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,12 +101,23 @@ class _Search:
 class Pages:
     """One call's reading of one server's answers, with that call's headers and limits."""
 
-    def __init__(self, http: Outbound, base: str, headers: dict[str, str], *, max_pages: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        http: Outbound,
+        base: str,
+        headers: dict[str, str],
+        *,
+        max_pages: int,
+        max_bytes: int,
+        on_failure: Callable[[str], None],
+    ) -> None:
         self._http = http
         self._base = base
         self._headers = headers
         self._max_pages = max_pages
         self._max_bytes = max_bytes
+        # A next page that fails is a fetch that failed (the metrics), its pages before it kept.
+        self._on_failure = on_failure
         # The keys of this call read in part (a page limit, a next link off the server or failing).
         self.partial: set[str] = set()
         # Each key's searches, as far as each has read (``read_so_far``).
@@ -186,6 +198,7 @@ class Pages:
                 search.add(page)
             except FetchFailed as error:  # the pages read stand: the history read in part, as past the limit
                 log.warning("a next page of a fhirServer search could not be read: the rest not read: %s", error)
+                self._on_failure(key)
                 self.partial.add(key)
                 return False
         if page.get("resourceType") == "Bundle" and next_link(page) is not None:
