@@ -77,11 +77,13 @@ class KeySet:
                     jwks = await get_json(http, url, headers={"Accept": "application/json"}, max_bytes=MAX_JWKS_BYTES)
                     self._fetched, refused = read_keys(jwks)
                     self._fetched_at = now
-                    log.info("fetched %d key(s) of issuer %r", len(self._fetched), self._client.iss)
+                    log.info("fetched %d key(s) of issuer %s", len(self._fetched), shown_url(self._client.iss))
                     for reason in refused:
-                        log.warning("a key of issuer %r passed by: %s", self._client.iss, reason)
+                        log.warning("a key of issuer %s passed by: %s", shown_url(self._client.iss), reason)
                 except (OutboundError, ValueError) as error:
-                    log.warning("cannot fetch the keys of issuer %r from its jwks_url: %s", self._client.iss, error)
+                    log.warning(
+                        "cannot fetch the keys of issuer %s from its jwks_url: %s", shown_url(self._client.iss), error
+                    )
         return self._fetched.get(kid)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -176,3 +177,24 @@ def test_a_key_withdrawn_from_the_key_set_stops_verifying_after_an_hour(
     clock.now = NOW + 3600
     rejected(call(client, es384.sign(claims(BASE + SELECT, clock.now))), "is not a key of issuer")
     assert jwks_server.hits == 2
+
+
+def test_the_key_set_lines_mask_a_trusted_issuer_s_password(
+    secure: Callable[..., TestClient],
+    trust: Callable[..., Path],
+    es384: SigningKey,
+    jwks_server: JwksServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """docs/security.md: a trusted client's ``iss`` is logged with its user and password masked,
+    in the lines about its key set too (fetched, a key passed by, not fetched)."""
+    caplog.set_level(logging.INFO)
+    user_iss = "https://ops:hunter2@ehr.example.org"
+    jwks_server.keys = {"keys": [*jwks(es384)["keys"], {"kty": "oct", "kid": "secret", "k": "c2VjcmV0"}]}
+    fetching = secure(trust({"iss": user_iss, "jwks_url": jwks_server.url}))
+    assert call(fetching, es384.sign(claims(BASE + SELECT, NOW, iss=user_iss))).status_code == 200
+    missing = secure(trust({"iss": user_iss, "jwks_url": jwks_server.url + ".gone"}))
+    assert_401(call(missing, es384.sign(claims(BASE + SELECT, NOW, iss=user_iss))))
+    for said in ("fetched 1 key(s) of issuer", "a key of issuer", "cannot fetch the keys of issuer"):
+        assert f"{said} 'https://***@ehr.example.org'" in caplog.text
+    assert "hunter2" not in caplog.text
