@@ -25,6 +25,7 @@ from cds_service.settings import Settings, read_settings
 from cds_service.storage.migrations import SCHEMA_VERSION
 from cds_service.storage.store import open_store
 from tests.conftest import fixture
+from tests.feedback_calls import keyed_as_before_version_14
 from tests.serving import free_port, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -503,6 +504,35 @@ def test_a_patient_id_key_not_the_databases_stops_start_up(cli, tmp_path: Path, 
         assert code == 2 and "no patient-id key" in err and "restore the key backed up with the database" in err
         assert not (tmp_path / "var" / "patient-id.key").exists()  # refused before a new one is made
     assert "a-key-of-its-own" not in err
+
+
+def test_another_key_on_an_older_release_s_database_leaves_it_at_its_schema(cli, tmp_path: Path) -> None:
+    """Refused only after migrating, a database of the release before (its key's fingerprint
+    recorded) was left at this release's schema, which that release, given its right key back,
+    would not start on."""
+    make_database(tmp_path / "var")
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'cds-service.db'}")
+    with engine.begin() as connection:  # as the release before left it
+        keyed_as_before_version_14(connection)
+        connection.execute(text("UPDATE schema_version SET version = 13"))
+    code, err, _ = cli("migrate", CDS_PATIENT_ID_KEY="a-key-of-its-own-0123")
+    assert code == 2 and "the patient-id key is not the one this database's patients were stored with" in err
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT max(version) FROM schema_version")).scalar() == 13
+    engine.dispose()
+
+
+def test_its_own_key_migrates_an_older_release_s_database(cli, tmp_path: Path) -> None:
+    """The check before migrating refuses only another key's fingerprint: the right one migrates."""
+    make_database(tmp_path / "var")
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'cds-service.db'}")
+    with engine.begin() as connection:
+        keyed_as_before_version_14(connection)
+        connection.execute(text("UPDATE schema_version SET version = 13"))
+    assert cli("migrate")[0] == 0
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT max(version) FROM schema_version")).scalar() == SCHEMA_VERSION
+    engine.dispose()
 
 
 def test_a_report_on_an_older_release_s_database_says_so_and_migrates_nothing(cli, tmp_path: Path) -> None:

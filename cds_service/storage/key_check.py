@@ -20,11 +20,32 @@ from cds_service.storage.schema import patient_key_check
 
 # What the fingerprint is the key's HMAC of: it tells keys apart and gives none of them away.
 _FINGERPRINTED = b"cds-service patient-id key check"
+_ANOTHER_KEY = (
+    "the patient-id key is not the one this database's patients were stored with: give every process "
+    "the same key (CDS_PATIENT_ID_KEY, or the data directory's patient-id.key), or restore the key "
+    "backed up with the database"
+)
+
+
+def _fingerprint(key: bytes) -> str:
+    return hmac.new(key, _FINGERPRINTED, hashlib.sha256).hexdigest()
+
+
+def refuse_another_key(engine: Engine, key: bytes) -> None:
+    """Before migrating: a database that recorded another key's fingerprint stops the start as
+    it was. Refused only after, an older release's database was left at this release's schema,
+    which that release, with the right key, would not start on."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(patient_key_check.name):
+            return  # older than the fingerprint (schema 10), or new: recorded after migrating
+        stored = connection.execute(select(patient_key_check.c.fingerprint)).scalar()
+    if stored is not None and not hmac.compare_digest(stored, _fingerprint(key)):
+        raise InvalidSettings(_ANOTHER_KEY)
 
 
 def check_patient_key(engine: Engine, key: bytes) -> None:
     """The key's fingerprint recorded by the first process, and every later one's compared with it."""
-    fingerprint = hmac.new(key, _FINGERPRINTED, hashlib.sha256).hexdigest()
+    fingerprint = _fingerprint(key)
     for _ in range(2):  # two first processes at once: one inserts, the other reads it
         with engine.begin() as connection:
             stored = connection.execute(select(patient_key_check.c.fingerprint)).scalar()
@@ -36,11 +57,7 @@ def check_patient_key(engine: Engine, key: bytes) -> None:
             except IntegrityError:
                 continue
         if not hmac.compare_digest(stored, fingerprint):
-            raise InvalidSettings(
-                "the patient-id key is not the one this database's patients were stored with: give every process "
-                "the same key (CDS_PATIENT_ID_KEY, or the data directory's patient-id.key), or restore the key "
-                "backed up with the database"
-            )
+            raise InvalidSettings(_ANOTHER_KEY)
         return
 
 

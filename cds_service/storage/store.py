@@ -34,7 +34,7 @@ from cds_service.storage.changes import ChangeListener
 from cds_service.storage.data_dir import PATIENT_KEY_FILE, load_patient_key, serve_alone, sqlite_file
 from cds_service.storage.early_feedback import feedback_before
 from cds_service.storage.engine import database_url, make_engine, opening, unbounded
-from cds_service.storage.key_check import check_patient_key, refuse_a_lost_key
+from cds_service.storage.key_check import check_patient_key, refuse_a_lost_key, refuse_another_key
 from cds_service.storage.keyed import key_all
 from cds_service.storage.migrations import migrate
 from cds_service.storage.quiet import QuietCache, read_quiet
@@ -107,6 +107,7 @@ class Store:
         with opening(parsed):  # its first connection; a lock file that cannot be opened: one line, exit 3
             if serving and self._lock_file is not None:
                 self._serving = serve_alone(self._lock_file, str(parsed.database))
+            refuse_another_key(self.engine, patient_key)
             # A reader takes no lock: made beside the file, it could not be in a read-only directory.
             migrate(self.engine, lock_file=self._lock_file if writes else None, now=clock)
             check_patient_key(self.engine, patient_key)
