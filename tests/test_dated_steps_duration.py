@@ -119,3 +119,17 @@ def test_a_step_in_another_offset_within_the_limit_keeps_its_period_as_written(c
     [card] = duration_cards(client, taper, 60)
     first = the_update(card)["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
     assert first == {"start": "2026-11-21T08:00:00-05:00", "end": "2026-11-30T20:00:00-05:00"}
+
+
+@pytest.mark.parametrize("sequence", [None, 1])
+def test_a_single_dated_step_keeps_its_start_in_the_limit(client: TestClient, sequence: int | None) -> None:
+    """One step dated to begin after the order is written (2026-12-15, the fixtures' day
+    2026-11-21), as Epic writes it with ``sequence`` 1: limited to 21 days from its own start, its
+    start kept. Read by its length, the update put ``boundsDuration`` in its period's place."""
+    dosage = step(3, "2026-12-15", "2027-01-14")
+    if sequence is not None:
+        dosage["sequence"] = sequence
+    [card] = duration_cards(client, [dosage], 90)
+    [kept] = the_update(card)["dosageInstruction"]
+    assert kept["timing"]["repeat"]["boundsPeriod"] == {"start": "2026-12-15", "end": "2027-01-04"}
+    assert "boundsDuration" not in kept["timing"]["repeat"]

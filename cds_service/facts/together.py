@@ -33,8 +33,10 @@ def step_group(dosage: dict[str, Any], index: int) -> object:
 def dated_days(dosages: list[dict[str, Any]]) -> list[DatedDays] | None:
     """Each instruction's first and last day, where every one dates its start (``boundsPeriod``)
     and none is in a ``sequence``: such steps are placed by their dates, not one after another.
-    None otherwise."""
-    if not dosages or any("sequence" in dosage for dosage in dosages):
+    None otherwise. One instruction's ``sequence`` orders nothing (Epic writes ``1`` on every
+    sig): read by its length, a duration update dropped its start, a course dated to begin next
+    week made to begin today."""
+    if not dosages or (len(dosages) > 1 and any("sequence" in dosage for dosage in dosages)):
         return None
     return _spans(dosages)
 
