@@ -1,6 +1,6 @@
 """The HTTP adapter: the app is a short list of middleware and routers over one ``Runtime``.
 
-    request → CORS → request counting → router (routes/) → VerifiedCaller → pipeline or store
+    request → front (path check, CORS) → request counting → router (routes/) → VerifiedCaller → pipeline or store
 
 Routes stay thin: they depend on the verified caller and the runtime (``deps``), read the
 body, call ``pipeline.evaluate`` or the store, and answer. The hook route, the one hot path, is
@@ -23,7 +23,6 @@ from functools import partial
 
 import orjson
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +36,7 @@ from cds_service.observability import CountRequests, configure_logging
 from cds_service.pipeline.knowledge import Knowledge, cautions, load_knowledge
 from cds_service.routes import analytics, discovery, feedback, hooks, openapi, operations
 from cds_service.routes.errors import install_error_handlers
+from cds_service.routes.front import Front
 from cds_service.security.outbound import open_client
 from cds_service.settings import InvalidSettings, Settings, get_settings
 from cds_service.storage.engine import CannotStartOnDatabase
@@ -84,6 +84,8 @@ def create_app(
         # this service's logs. Metrics are at /metrics, a call's story in the log by hookInstance.
         telemetry=_NO_TELEMETRY,
         redoc_url=None,  # /docs is the page of /openapi.json (integrating.md): one is enough
+        # Swagger UI's OAuth2 sign-in page (/docs/oauth2-redirect): the service takes no OAuth2 flow.
+        swagger_ui_oauth2_redirect_url=None,
         # A path with a trailing slash is a 404, not a redirect built from the Host header: a
         # client following a 307 to whatever host was named would re-post its patient's data.
         redirect_slashes=False,
@@ -91,8 +93,9 @@ def create_app(
     app.state.runtime = runtime
     app.add_middleware(CountRequests, metrics=runtime.metrics)
     # Only the configured browser origins (none by default): a web page elsewhere cannot read answers.
+    # Outermost: a path with an encoded separator is refused before anything else (routes.front).
     app.add_middleware(
-        CORSMiddleware,
+        Front,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],

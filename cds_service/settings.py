@@ -122,7 +122,7 @@ class Settings(BaseSettings, RuleSettings, StrictValues):
     cors_private_network: bool = Field(
         default=False,
         description="Answer Chrome's Private Network Access preflight (`Access-Control-Allow-Private-Network`), "
-        "so an allowed public origin may call a service on this machine or network.",
+        "so an allowed public origin may call a service on this machine or network (a refused preflight: never).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO",

@@ -11,6 +11,8 @@ run script in an informaticist's browser.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -53,7 +55,15 @@ table { border-collapse: collapse; margin: .3rem 0 .8rem; }
 caption { text-align: left; font-weight: 600; padding-bottom: .2rem; }
 th, td { padding: .2rem .6rem; border-bottom: 1px solid #e3e3e3; text-align: left; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
-"""
+""" + "".join(f".swatch.{key} {{ background: {fill}; }}\n" for key, _, fill, _ in _SEGMENTS)
+# What the page may load and do, sent with it (``routes.analytics``): its one style sheet (by its
+# hash: no style attribute, no other sheet), no script, no image, no frame, forms to itself only;
+# no page may frame it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def format_rate(rate: float | None) -> str:
@@ -116,8 +126,8 @@ def _bar(rule: dict[str, Any]) -> str:
         x += width
     parts.append("</svg>")
     legend = "".join(
-        f'<li><span class="swatch" style="background:{fill}"></span>{name}: {n}</li>'
-        for (_, name, fill, _), n in zip(_SEGMENTS, counts, strict=True)
+        f'<li><span class="swatch {key}"></span>{name}: {n}</li>'
+        for (key, name, _, _), n in zip(_SEGMENTS, counts, strict=True)
     )
     return "".join(parts) + f'<ul class="legend">{legend}</ul>'
 
@@ -161,7 +171,8 @@ def _rule_section(rule: dict[str, Any], period: str) -> str:
 
 
 def html_report(analytics: dict[str, Any]) -> str:
-    """A self-contained page (no scripts, no external resources) so it works behind strict proxies and CSPs."""
+    """A self-contained page (no scripts, no external resources, no style attributes) so it works
+    behind strict proxies and under ``CONTENT_SECURITY_POLICY``."""
     period = analytics.get("period")
     totals = analytics.get("totals") or {}
     options = "".join(

@@ -13,9 +13,16 @@ from cds_service.deps import Runtime, RuntimeDep, VerifiedCaller
 from cds_service.errors import SHOWN_CHARS, InvalidRequest, shown
 from cds_service.reporting.analytics import Query as AnalyticsQuery
 from cds_service.reporting.analytics import analytics, parse_query, scope_of
-from cds_service.reporting.html import html_report
+from cds_service.reporting.html import CONTENT_SECURITY_POLICY, html_report
 
 router = APIRouter()
+# The page's: it runs no script and loads nothing but its own style sheet; no other site frames it
+# (clickjacking) and no browser reads it as another type than it says.
+REPORT_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
 
 
 @router.api_route("/analytics", methods=["GET", "HEAD"], summary="Card outcomes per rule and period")
@@ -48,7 +55,7 @@ async def get_analytics_report(
 ) -> HTMLResponse:
     _known_and_once(request)
     query = parse_query(from_, to, period, runtime.today(), scope_of(caller))  # the site's days, as counted
-    return HTMLResponse(html_report(await _figures(runtime, query)))
+    return HTMLResponse(html_report(await _figures(runtime, query)), headers=REPORT_HEADERS)
 
 
 # What the routes take; the page's form sends these and nothing else.
