@@ -5,6 +5,7 @@ was lost (an adversarial review)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -102,3 +103,24 @@ def test_a_key_whose_other_search_has_no_first_page_by_the_deadline_is_not_had(
     assert response.status_code == 412, response.text
     assert "prefetch.medications" in response.text
     assert len(fhir_server.searched("MedicationRequest")) == 2
+
+
+@pytest.mark.parametrize(("how", "logged"), [("failing", "HTTP 500"), ("slow", "not done in 1 s")])
+def test_a_first_page_failed_or_late_is_the_same_412_and_the_log_tells_which(
+    client: TestClient, fhir_server: FhirTestServer, caplog: pytest.LogCaptureFixture, how: str, logged: str
+) -> None:
+    """docs/integrating.md, Errors: the 412 reads the same for a server error and a first page not
+    in by the deadline; only the service log tells them apart (an integrator read the 412 as
+    telling them apart, and got the same words for both)."""
+    if how == "failing":
+        fhir_server.fail_for = {"MedicationRequest"}
+    else:
+        fhir_server.delay, fhir_server.slow = 1.5, {"MedicationRequest"}  # the test settings' deadline is 1 s
+    caplog.set_level(logging.WARNING, logger="cds_service.pipeline.prefetch")
+    response = client.post(SELECT, json=fetching_request(fhir_server.base))
+    assert response.status_code == 412, response.text
+    assert response.json()["issue"][0]["diagnostics"] == (
+        "prefetch.medications: not in the request, and fetching it from fhirServer failed (the service log says why)"
+    )
+    failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("prefetch medications: fetching")]
+    assert len(failed) == 1 and failed[0].endswith(logged), failed

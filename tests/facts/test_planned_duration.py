@@ -3,6 +3,7 @@ units, doses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -41,6 +42,24 @@ def test_whole_local_days_with_a_time_zone_count_as_written(client: TestClient, 
     UTC days: 22 in New York and in Paris, and a warning for a course at the limit)."""
     bounds = (f"2026-12-01T00:00:00{offset}", f"2026-12-21T23:59:59{offset}")
     assert planned(client, hook(dosage=[step(bounds=bounds)], dispense={})) is None
+
+
+@pytest.mark.parametrize("timezone", ["America/Chicago", "UTC"])
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        (("2026-12-01T15:00:00Z", "2026-12-22T05:59:59Z"), "22 days planned"),  # 09:00 to 23:59 in Chicago, in UTC
+        (("2026-12-01T09:00:00-06:00", "2026-12-21T23:59:59-06:00"), None),  # the same, sent with its offset
+    ],
+    ids=["in-utc", "local"],
+)
+def test_local_days_sent_in_utc_west_of_it_read_a_day_longer_whatever_the_site_zone(
+    make_client: Callable[..., TestClient], timezone: str, bounds: tuple[str, str], expected: str | None
+) -> None:
+    """docs/integrating.md, Dates and time zones: a time is read on its own date as written, and
+    CDS_TIMEZONE (today's date) does not change that, so an EHR west of UTC must send local times."""
+    client = make_client(timezone=timezone)
+    assert planned(client, hook(dosage=[step(bounds=bounds)], dispense={})) == expected
 
 
 @pytest.mark.parametrize(
