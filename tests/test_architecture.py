@@ -45,6 +45,37 @@ def test_no_module_or_function_outgrows_its_job() -> None:
     assert too_long == []
 
 
+def _imported(path: Path, package: str) -> set[str]:
+    """The modules a file imports, by their full names: ``from cds_service.rules import x`` (or
+    ``from . import x``) counts ``cds_service.rules.x`` too, as it may name a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            module = ".".join(filter(None, (base, node.module)))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_rule_imports_another_rule() -> None:
+    """A rule module (one ``RULE_MODULES`` lists) imports helpers, never another rule: what two
+    rules share lives in a helper module (``rules/common.py``, ``condition_said.py``,
+    ``actions.py``...), so that a newcomer can tell the rules from what they are built of."""
+    from cds_service.rules import RULE_MODULES
+
+    rules = {f"cds_service.rules.{name}" for name in RULE_MODULES}
+    crossing = [
+        f"{name} imports {other}"
+        for name in RULE_MODULES
+        for other in sorted(_imported(PACKAGE / "rules" / f"{name}.py", "cds_service.rules") & rules)
+        if other != f"cds_service.rules.{name}"
+    ]
+    assert crossing == []
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package as a wheel installs it (not the source tree): built, then installed alone

@@ -18,6 +18,9 @@ from cds_service.fhir.coding import CPT, Code
 from cds_service.fhir.dialect import dialect
 
 UCUM = "http://unitsofmeasure.org"
+# The lumbar MRI a card offers to order (``service_request``): the red-flag card's STAT one, the
+# refractory-spasm card's for persistent radicular symptoms.
+MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
 
 
 def days(value: float) -> dict[str, Any]:

@@ -25,17 +25,18 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext, Procedure
-from cds_service.fhir.coding import ICD10CM
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
-from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import back_therapy, condition_subject, days_since_onset, is_muscle_relaxant, onset_shown
-from cds_service.rules.refractory_spasm_imaging import MRI_LUMBAR
+from cds_service.rules.actions import MRI_LUMBAR, create, service_request
+from cds_service.rules.common import back_therapy, is_muscle_relaxant
+from cds_service.rules.condition_said import (
+    RED_FLAGS,
+    condition_subject,
+    current_fracture,
+    days_since_onset,
+    onset_shown,
+)
 
 RULE_ID = "back-pain-red-flag"
-# The red-flag concepts (cards/terminology/concepts/back.toml), most urgent first.
-RED_FLAGS = ("cauda-equina", "spinal-infection", "vertebral-fracture", "spinal-malignancy")
-# ICD-10-CM 7th characters of an initial encounter: the fracture is being treated now.
-_INITIAL_ENCOUNTER = frozenset("AB")
 # Statuses of an imaging order on record that is not under way: paused, or never signed.
 _NOT_UNDER_WAY = frozenset(("on-hold", "draft"))
 
@@ -46,19 +47,6 @@ class Config(RuleConfig):
     # A vertebral fracture coded without an initial-encounter 7th character is current only
     # with an onset this recent.
     current_fracture_days: int = Field(default=90, ge=1, le=3650)
-
-
-def current_fracture(condition: Condition, terminology: Terminology, today: date, days: int) -> bool:
-    """Is this a current vertebral fracture? An ICD-10-CM 7th character A or B (initial
-    encounter) says so; another 7th character (subsequent encounter, sequela) or none, only an
-    onset in the last ``days`` (clinical specification §4)."""
-    code = terminology.matching("vertebral-fracture", condition.codes)
-    if code is None:
-        return False
-    system, key = code.key
-    if system == ICD10CM and len(key) == 7 and key[6] in _INITIAL_ENCOUNTER:
-        return True
-    return condition.onset_since(today - timedelta(days=days))
 
 
 def red_flags(context: PatientContext, terminology: Terminology, config: Config) -> list[tuple[str, Condition]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -12,7 +11,6 @@ from pydantic import Field
 from cds_service.content.terminology import Terminology
 from cds_service.facts.as_needed import as_needed
 from cds_service.facts.dose import EVERY_HOURS, dosages_of, repeat_of, units_per_day
-from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.numbers import fmt_number
 from cds_service.facts.together import weekdays
@@ -211,31 +209,6 @@ def age_facts(context: PatientContext) -> dict[str, str]:
     return {"age": f"{youngest} or {oldest}", "age_basis": " (birth date recorded without its day)"}
 
 
-def condition_label(condition: Condition, terminology: Terminology, concept: str) -> str:
-    code = terminology.matching(concept, condition.codes) or condition.codes[0]
-    return f"{condition.display} ({code.code})"
-
-
-def condition_subject(found: Iterable[tuple[str, Condition]], terminology: Terminology) -> frozenset[str]:
-    """The codes (``system|code``, as compared) of each (concept, condition) a card names, the
-    one that put it in the concept first (``Finding.subject``): an identity a new condition
-    does not share, where its display or resource id may change or be the patient's own."""
-    subject = set()
-    for concept, condition in found:
-        system, code = (terminology.matching(concept, condition.codes) or condition.codes[0]).key
-        subject.add(f"{system}|{code}")
-    return frozenset(subject)
-
-
-def since(condition: Condition) -> str:
-    return f" since {onset_shown(condition)}" if condition.onset else ""
-
-
-def onset_shown(condition: Condition) -> str:
-    """The onset as precisely as it was recorded: "2026-08" for a month, not a day never recorded."""
-    return date_shown(condition.onset, condition.onset_parts) if condition.onset else ""
-
-
 def date_shown(day: date, parts: int) -> str:
     """A date as much of it as was recorded (``parts``: 1 the year, 2 the month, 3 the day)."""
     return day.isoformat()[: _SHOWN_CHARS.get(parts, 10)]
@@ -249,20 +222,6 @@ _SHOWN_CHARS = {1: 4, 2: 7, 3: 10}
 # days ago"), and a clinician weighs it in months or years. The date beside it stays exact.
 GLANCE_DAYS = 60
 _UNITS = (("year", 365.25, 730), ("month", 365.25 / 12, 0))
-
-
-def days_since_onset(condition: Condition, today: date, threshold_days: int = 0) -> str:
-    """How long before today the onset was, for a card: "12 days"; a partial one the span of the
-    days it covers up to today ("82–112 days"); a long one as ``span_said`` rounds it."""
-    first = condition.onset
-    if first is None:
-        return ""
-    last = min(condition.onset_latest or first, today)
-    if last <= first or first > today:
-        days = (today - first).days
-        # A date after today (a slip of the record, or its clock) says so rather than "-4 days".
-        return "a date after today" if days < 0 else span_said(days, days, threshold_days)
-    return span_said((today - last).days, (today - first).days, threshold_days)
 
 
 def span_said(least: int, most: int, threshold_days: int = 0) -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from cds_service.content.terminology import Terminology
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import condition_subject, is_cyclobenzaprine
-from cds_service.rules.cyclobenzaprine_contraindicated_condition import condition_facts
+from cds_service.rules.common import is_cyclobenzaprine
+from cds_service.rules.condition_said import condition_facts, condition_subject
 
 RULE_ID = "cyclobenzaprine-anticholinergic-caution"
 CAUTIONS = ("urinary-retention", "bph-urinary-symptoms", "angle-closure", "ocular-hypertension")

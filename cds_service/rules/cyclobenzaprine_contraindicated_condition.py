@@ -28,22 +28,13 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.common import (
-    condition_label,
-    days_since_onset,
-    is_cyclobenzaprine,
-    onset_shown,
-    remove,
-    since,
-)
+from cds_service.rules.common import is_cyclobenzaprine, remove
+from cds_service.rules.condition_said import RECENT_MI, condition_facts
 
 RULE_ID = "cyclobenzaprine-contraindicated-condition"
 CONTRAINDICATIONS = ("hyperthyroidism", "heart-failure", "arrhythmia", "heart-block")
-RECENT_MI = "myocardial-infarction"
 CAUTION = "cardiac-caution"
 _ANY_CONTRAINDICATION = frozenset((*CONTRAINDICATIONS, RECENT_MI))
-# A condition's own display names it in the summary when short enough; else its set's title.
-_SUMMARY_NAME_LIMIT = 60
 
 
 class Config(RuleConfig):
@@ -90,38 +81,6 @@ def _year_may_be_recent(condition: Condition, recent: date) -> bool:
     """An onset of a year alone whose later days (up to the day it was recorded) reach the window."""
     latest = condition.onset_latest or condition.onset
     return condition.onset_parts == 1 and latest is not None and latest >= recent
-
-
-def condition_facts(
-    found: list[tuple[Condition, str]], today: date, terminology: Terminology, recent_mi_days: int = 0
-) -> dict[str, str]:
-    """Each condition with its code and date (the detail), the first one named (the summary)."""
-    lines = [
-        f"**{condition_label(c, terminology, concept)}**{_when(c, concept, today, recent_mi_days)}"
-        for c, concept in found
-    ]
-    first, concept = found[0]
-    title = terminology.code_concepts[concept].title
-    name = _in_sentence(first.display) if len(first.display) <= _SUMMARY_NAME_LIMIT else title.lower()
-    more = f" and {len(found) - 1} more" if len(found) > 1 else ""
-    return {"conditions": "; ".join(lines), "condition": f"{name}{more}"}
-
-
-def _in_sentence(display: str) -> str:
-    """A display read mid-sentence: "Atrioventricular block" lower-cased, "AV block" kept."""
-    return display[:1].lower() + display[1:] if display[1:2].islower() else display
-
-
-def _when(condition: Condition, concept: str, today: date, recent_mi_days: int) -> str:
-    """ "since 2025-02-10"; an MI also says how long ago, and when the date is only the record's."""
-    if concept != RECENT_MI or condition.onset is None:
-        return since(condition)
-    ago = days_since_onset(condition, today, recent_mi_days)  # weighed against it: exact near it
-    ago = ago if condition.onset > today else f"{ago} ago"
-    window = f"{ago}; the first {recent_mi_days} days count as the acute recovery phase"
-    if condition.onset_from_record:
-        return f" recorded {onset_shown(condition)} ({window}; no onset date given)"
-    return f" since {onset_shown(condition)} ({window})"
 
 
 FACTS = ("condition", "conditions")

@@ -22,14 +22,13 @@ from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule
 from cds_service.rules.common import (
     StartDoseConfig,
-    condition_label,
     dose_and_how_often,
     dose_said,
     is_cyclobenzaprine,
     remove,
-    since,
     start_dose_switch,
 )
+from cds_service.rules.condition_said import condition_label, since
 
 RULE_ID = "cyclobenzaprine-hepatic-impairment"
 # Cirrhosis is hepatic impairment whatever the VSAC sets hold: they list the billable codes

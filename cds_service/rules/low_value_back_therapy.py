@@ -23,8 +23,8 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import Finding, Rule, RuleConfig
-from cds_service.rules.back_pain_red_flag import RED_FLAGS, current_fracture
-from cds_service.rules.common import BACK_THERAPIES, back_therapy, condition_label, remove
+from cds_service.rules.common import BACK_THERAPIES, back_therapy, remove
+from cds_service.rules.condition_said import RED_FLAGS, condition_label, current_fracture
 
 RULE_ID = "low-value-back-therapy"
 # An order's own reason that is back pain, acute or chronic, with or without sciatica (TENS is

@@ -24,7 +24,8 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.rules import AdviceAgeConfig, Finding, Rule, RuleConfig
-from cds_service.rules.common import condition_label, is_cyclobenzaprine, is_muscle_relaxant, since
+from cds_service.rules.common import is_cyclobenzaprine, is_muscle_relaxant
+from cds_service.rules.condition_said import condition_label, since
 
 RULE_ID = "muscle-relaxant-chronic-pain"
 

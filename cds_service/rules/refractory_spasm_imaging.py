@@ -25,13 +25,12 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.history import Condition
 from cds_service.facts.model import Order, PatientContext
 from cds_service.facts.patient import SYMPTOM_COURSE_DAYS
-from cds_service.fhir.coding import CPT, Code
 from cds_service.rules import Finding, Proposal, Rule, RuleConfig
-from cds_service.rules.actions import create, service_request
-from cds_service.rules.common import date_shown, days_since_onset, is_muscle_relaxant, onset_shown, span_said
+from cds_service.rules.actions import MRI_LUMBAR, create, service_request
+from cds_service.rules.common import date_shown, is_muscle_relaxant, span_said
+from cds_service.rules.condition_said import days_since_onset, onset_shown
 
 RULE_ID = "refractory-spasm-imaging"
-MRI_LUMBAR = Code(CPT, "72148", "MRI lumbar spine without contrast")
 # Symptoms for half a year or more are said in months or years in the summary, not weeks.
 WEEKS_SAID_DAYS = 183
 
