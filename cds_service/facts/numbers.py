@@ -53,7 +53,7 @@ PAST_A_CENTURY = CENTURY_DAYS + 1
 
 
 def days_said(days: float) -> str:
-    """ "30 days", or "over 100 years" past a century (``CENTURY_DAYS``)."""
+    """ "1 day", "30 days" (never "1 days"), or "over 100 years" past a century (``CENTURY_DAYS``)."""
     return "over 100 years" if days > CENTURY_DAYS else f"{fmt_number(days)} day{'' if days == 1 else 's'}"
 
 

@@ -12,7 +12,7 @@ from cds_service.content.terminology import Terminology
 from cds_service.facts.as_needed import as_needed
 from cds_service.facts.dose import EVERY_HOURS, dosages_of, repeat_of, units_per_day
 from cds_service.facts.model import Order, PatientContext
-from cds_service.facts.numbers import fmt_number
+from cds_service.facts.numbers import days_said, fmt_number
 from cds_service.facts.together import weekdays
 from cds_service.fhir.json import as_num, as_obj, as_str, codes_of
 from cds_service.rules import Proposal, RuleConfig
@@ -230,14 +230,9 @@ def span_said(least: int, most: int, threshold_days: int = 0) -> str:
     ("the first 90 days count") passes it: exact days up to twice it, so that rounding never
     blurs which side of it the count falls."""
     if most <= max(GLANCE_DAYS, 2 * threshold_days):
-        return days_text(most) if least == most else f"{least}–{most} days"
+        return days_said(most) if least == most else f"{least}–{most} days"
     unit, size = next((name, size) for name, size, start in _UNITS if most >= start)
     low, high = int(least / size + 0.5), int(most / size + 0.5)
     if low == 0:
         return f"up to about {high} {unit}s"
     return f"about {high if low == high else f'{low}–{high}'} {unit}s"
-
-
-def days_text(days: int) -> str:
-    """ "1 day", "3 days": a card read aloud must not say "1 days"."""
-    return f"{days} day{'' if days == 1 else 's'}"

@@ -28,7 +28,7 @@ from cds_service.facts.numbers import CENTURY_DAYS, days_said, fmt_number
 from cds_service.fhir.versions import to_r4
 from cds_service.rules import NO_CHANGE, Finding, Limit, NoChange, Proposal, Rule, RuleConfig
 from cds_service.rules.actions import delete, update
-from cds_service.rules.common import date_shown, days_text, dose_said, is_cyclobenzaprine
+from cds_service.rules.common import date_shown, dose_said, is_cyclobenzaprine
 from cds_service.rules.course_said import status_said, what_ended
 from cds_service.rules.duration_update import with_duration
 from cds_service.rules.interactions import listed_undated
@@ -212,10 +212,10 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "limit_days": str(limit),
         # The label's words for the shipped limit; a site's own, in days: "limit to 2–3 weeks"
         # over a 21-day order, where a site had set 14, read as no limit at all.
-        "limit_said": "2–3 weeks" if limit == LABEL_DAYS else f"{days_text(limit)} (this site's limit)",
+        "limit_said": "2–3 weeks" if limit == LABEL_DAYS else f"{days_said(limit)} (this site's limit)",
         "window_days": str(limits.cumulative_window_days),
         "suggested_days": str(max(remaining, 0)),
-        "suggested_length": days_text(max(remaining, 0)),
+        "suggested_length": days_said(max(remaining, 0)),
         "planned_days": _planned_said(order),
         "planned_length": _planned_said(order, in_days=True),
         "duration_basis": order.duration_basis or "",
@@ -229,7 +229,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, li
         "kept": f"keeps {dose_said(order)} mg" if order.dose_mg is not None else "keeps the ordered dose",
         **unwritten,
     }
-    note = f"limited to {days_text(remaining)}" if limit_change else ""
+    note = f"limited to {days_said(remaining)}" if limit_change else ""
     # The label of the product ordered: the extended-release capsules have their own.
     label = "FDA-ER" if order.drug is not None and order.drug.extended_release else "FDA-IR"
     return Finding(
