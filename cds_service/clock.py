@@ -69,7 +69,8 @@ def day_at(instant: datetime, zone: tzinfo = UTC) -> date:
     return instant.astimezone(zone).date()
 
 
-def at_noon(day: date) -> Clock:
-    """A clock standing still at noon UTC of ``day``: a pinned day for the benchmarks."""
-    instant = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+def at_noon(day: date, zone: tzinfo = UTC) -> Clock:
+    """A clock standing still at noon of ``day`` in ``zone`` (its instant given in that zone): a
+    pinned day for the goldens and the benchmarks (UTC), and ``evaluate --today`` (the site's)."""
+    instant = datetime(day.year, day.month, day.day, 12, tzinfo=zone)
     return lambda: instant

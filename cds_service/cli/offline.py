@@ -13,11 +13,11 @@ import os
 import sys
 import uuid
 from contextlib import nullcontext
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 
 from cds_service.cli.exits import EXIT_INVALID
-from cds_service.clock import system_clock, today
+from cds_service.clock import at_noon, system_clock, today
 from cds_service.errors import CdsError, InvalidRequest, operation_outcome
 from cds_service.observability import in_call
 from cds_service.protocol.body import BodyLimits, parse_body, read_limited
@@ -64,12 +64,12 @@ def _read(source: str, limits: BodyLimits) -> object:
 
 
 def _now(day: date | None, settings: Settings) -> datetime:
-    """The clock's instant, or noon of ``day`` where the site is (``--today``): a washout counted
-    in hours reads the time of day. With the default zone, UTC, that is the goldens' clock
-    (``clock.at_noon``: noon UTC)."""
+    """The clock's instant, or noon of ``day`` where the site is (``--today``: ``clock.at_noon`` in
+    the site's zone): a washout counted in hours reads the time of day. With the default zone,
+    UTC, that is the goldens' clock."""
     if day is None:
         return system_clock()
-    return datetime.combine(day, time(12), tzinfo=settings.zone)
+    return at_noon(day, settings.zone)()
 
 
 def evaluate(args: argparse.Namespace, settings: Settings) -> int:
