@@ -144,7 +144,9 @@ class PatientContext:
     patient_id: str
     today: date  # the site's day at ``now``
     now: datetime  # the service's clock, in the site's zone: a washout counted in hours reads it
-    orders: tuple[Order, ...]
+    # The orders under review (the hook's context says which: order-select's selections,
+    # order-sign's every draft), what the rules judge; ``drafts``: every draft order of the call.
+    under_review: tuple[Order, ...]
     drafts: tuple[Order, ...] = ()
     # A birthDate of a year or a month alone leaves the age a year uncertain: the checks for older
     # adults read the oldest the patient may be, their cards say both (None: no birthDate).

@@ -189,7 +189,7 @@ def _age_on(today: date, born: date) -> int:
 def build_context(
     *,
     patient_id: str,
-    orders: list[Order],
+    under_review: list[Order],
     drafts: list[Order],
     history: dict[str, list[dict[str, Any]]],
     unavailable: frozenset[str],
@@ -229,7 +229,7 @@ def build_context(
         patient_id=patient_id,
         today=today,
         now=now.astimezone(zone),  # the site's clock: a time a card says is the site's
-        orders=tuple(orders),
+        under_review=tuple(under_review),
         drafts=tuple(drafts),
         oldest_age=oldest_age,
         youngest_age=youngest_age,

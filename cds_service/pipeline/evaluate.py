@@ -86,7 +86,7 @@ class _Call:
     context: HookContext
     medications: MedicationIndex
     drafts: list[Order]
-    orders: list[Order]
+    under_review: list[Order]
     rules: list[Rule]
     # Fields of the request something naming another patient was left out of (``one_patient``).
     left_out: tuple[str, ...] = ()
@@ -166,12 +166,12 @@ def read_request(
     if fetched:
         medications.add(fetched)
     raw, left_out = own_drafts(draft_orders(context.draft_bundle), context.patientId)
-    drafts, orders = orders_under_review(context, raw, terminology, medications)
-    rules = [rule for rule in knowledge.rules_for(service.hook) if any(rule.applies_to(o, terminology) for o in orders)]
+    drafts, under_review = orders_under_review(context, raw, terminology, medications)
+    rules = [r for r in knowledge.rules_for(service.hook) if any(r.applies_to(o, terminology) for o in under_review)]
     # The drafts' Medications still unread: after a read (``fetched``), those it did not return.
     unnamed = medications.unnamed(raw, request.fhir_server or "")
-    unchecked = unread_drafts(context.draft_bundle, orders, medications)
-    return _Call(request, context, medications, drafts, orders, rules, left_out, unnamed, unchecked)
+    unchecked = unread_drafts(context.draft_bundle, under_review, medications)
+    return _Call(request, context, medications, drafts, under_review, rules, left_out, unnamed, unchecked)
 
 
 def assess(
@@ -185,7 +185,7 @@ def assess(
         call.medications.add(list(data.medications))
     patient = build_context(
         patient_id=call.context.patientId,
-        orders=call.orders,
+        under_review=call.under_review,
         drafts=call.drafts,
         history=data.resources,
         unavailable=frozenset(data.unavailable),
@@ -282,7 +282,7 @@ def _findings(rules: list[Rule], patient: PatientContext, knowledge: Knowledge) 
     return [
         finding
         for rule in rules
-        for order in patient.orders
+        for order in patient.under_review
         if (finding := rule.evaluate(patient, order, terminology, knowledge.configs[rule.id])) is not None
     ]
 

@@ -90,7 +90,7 @@ def alongside(
     def wanted(drug: Drug | None) -> bool:
         return any(terminology.is_medication(concept, drug) for concept in concepts)
 
-    reviewed = {o.reference for o in context.orders}
+    reviewed = {o.reference for o in context.under_review}
     found = [
         Alongside(d.drug, d.reference, None, d.reference in reviewed)
         for d in context.drafts

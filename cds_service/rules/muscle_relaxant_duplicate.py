@@ -30,7 +30,7 @@ def evaluate(context: PatientContext, order: Order, terminology: Terminology, co
         return None
     # Positions of the drafts under review, found once per order (not once per other drug: that
     # made the rule cubic in the drafts of one call).
-    reviewed = {o.reference: index for index, o in enumerate(context.orders)}
+    reviewed = {o.reference: index for index, o in enumerate(context.under_review)}
     found = [a for a in alongside(context, order, terminology, (RELAXANT,)) if _counts(a, order, reviewed)]
     if not found:
         return None
