@@ -86,7 +86,7 @@ def pipeline_stages(stages: Stages, runtime: Runtime, knowledge: Knowledge, raw:
         complete_prefetch(service.prefetch, body.get("prefetch") or {}, call.context.patientId, None, deadline=1)
     )
     patient, findings = stages.time(
-        "patient facts and rules", lambda i: pipeline.assess(service, call, data, knowledge, clock())
+        "patient facts and rules", lambda i: pipeline.assess(call, data, knowledge, clock())
     )
     store = runtime.store
     quiet = store.quiet(patient.patient_id, snooze_days=knowledge.snooze_days)

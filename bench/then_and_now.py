@@ -113,13 +113,16 @@ def _measure(stage: str, calls: int, settings: Any, raw: bytes) -> None:
 
     # The stages, named without the underscore since the forty-fourth pass; found once, not per call.
     read_request, assess, answer = (getattr(pipeline, n, None) or getattr(pipeline, old) for n, old in _EARLIER.items())
-    # The clock's instant since the forty-fourth pass (a washout counted in hours), its day before.
-    moment = clock() if "now" in inspect.signature(assess).parameters else clock().date()
+    # The clock's instant since the forty-fourth pass (a washout counted in hours), its day before;
+    # the service, which it never read, given to the commits whose ``assess`` still takes it.
+    parameters = inspect.signature(assess).parameters
+    moment = clock() if "now" in parameters else clock().date()
+    given = (service,) if "service" in parameters else ()
     steps: dict[str, Callable[[], Any]] = {
         "parse": lambda: parse_body(raw, settings.body_limits),
         "drafts": lambda: read_request(service, state["body"], knowledge, 200),
         "prefetch": completed,
-        "facts": lambda: assess(service, state["call"], state["data"], knowledge, moment),
+        "facts": lambda: assess(*given, state["call"], state["data"], knowledge, moment),
         "cards": lambda: answer(
             state["findings"], state["quiet"], state["call"].rules, knowledge, lambda: str(next(ids)), 100
         ),

@@ -178,7 +178,7 @@ class Assess:
         """µs a call, over ``calls`` once."""
         started = time.perf_counter()
         for call, data in calls:
-            pipeline.assess(self.service, call, data, self.knowledge, self.now)
+            pipeline.assess(call, data, self.knowledge, self.now)
         return (time.perf_counter() - started) / len(calls) * 1e6
 
 

@@ -16,7 +16,8 @@ stalled 32 s). A small call computes where it is (``inline``): three hops to a t
 cost more than its whole computation (issue 17).
 
 The stages (``read_request``, ``patient_data``, ``assess``, ``answer``) are public, timed by name (``bench/timed.py``);
-``bench/then_and_now.py`` also times earlier commits' ``_read``, ``_assess`` (given the day, not ``now``), ``_answer``.
+``bench/then_and_now.py`` also times earlier commits' ``_read``, ``_assess`` (given the service, and the day, not
+``now``), ``_answer``.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ async def evaluate(
         # Said: keys read in part, the record's fetch failed, orders unread (undated ones named),
         # why the age is unknown.
         left_out, partial = left_out + data.left_out, data.not_read
-        patient, findings = await off_loop(assess, service, call, data, knowledge, now, inline=inline)
+        patient, findings = await off_loop(assess, call, data, knowledge, now, inline=inline)
         partial, undated = age_said(partial | patient.read_in_part, call.rules, left_out), patient.undated_orders
         statuses = patient.statuses_unread
     cards, issued = list[dict[str, Any]](), list[IssuedCard]()
@@ -174,11 +175,8 @@ def read_request(
     return _Call(request, context, medications, drafts, under_review, rules, left_out, unnamed, unchecked)
 
 
-def assess(
-    service: ServiceDefinition, call: _Call, data: PatientData, knowledge: Knowledge, now: datetime
-) -> tuple[PatientContext, list[Finding]]:
-    """The patient's facts at ``now``, and what the rules find in them. ``service`` is not read:
-    kept, the benchmarks call this stage at this commit and at earlier ones (``then_and_now``)."""
+def assess(call: _Call, data: PatientData, knowledge: Knowledge, now: datetime) -> tuple[PatientContext, list[Finding]]:
+    """The patient's facts at ``now``, and what the rules find in them."""
     for key in data.fetched:  # the request's own resources were given to the index in ``read_request``
         call.medications.add(data.resources[key])
     if data.medications:
