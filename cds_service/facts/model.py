@@ -1,8 +1,14 @@
 """The plain facts rules read: orders, procedures, the patient and its history (the conditions
-and medication courses, ``facts.history``).
+and medication courses, ``facts.history``). ``cds_service.facts`` builds them from the hook
+request's JSON.
 
-No FHIR here: an order has a dose in mg, administrations per day and a planned duration in
-days (clinical specification §1). ``cds_service.facts`` builds them from the hook request's JSON.
+An order's facts are read out of FHIR once: a dose in mg, administrations per day and a planned
+duration in days (clinical specification §1). The draft's own JSON rides along with them
+(``Order.resource``, as the client sent it; ``Order.r4``, the same as R4): a suggestion that
+updates the draft sends back the client's resource with only what the card changes changed, so
+the rules that write one (``rules/common.py``, ``duration_update.py``, ``product_swap.py`` and
+what they call) copy and read its dosage instructions and dispense request, and
+``rules/common.py`` words a sublingual dose from them ("2.8 mg up to twice a day").
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ WITHDRAWN = frozenset(("entered-in-error", "cancelled", "revoked"))
 
 @dataclass(frozen=True)
 class Reason:
-    """Why an order is given, as the facts read it (the rules never parse FHIR): its codes, whether
+    """Why an order is given, as the facts read it (no rule reads it from the JSON): its codes, whether
     it gives a reason at all (coded, in words or by reference: an order with its own reason is not
     read by the problem list's), and the conditions it refers to, as written."""
 
