@@ -77,7 +77,7 @@ def in_version(resource: dict[str, Any], version: str) -> dict[str, Any]:
             older.pop("intent", None)
     elif kind == "ServiceRequest" and version == "STU3":
         older["resourceType"] = "ProcedureRequest"
-    elif kind == "ServiceRequest":  # DSTU2 imaging orders are DiagnosticOrders
+    elif kind == "ServiceRequest":  # DSTU2's service orders are DiagnosticOrders
         older["resourceType"] = "DiagnosticOrder"
         older["item"] = [{"code": older.pop("code")}]
         older["event"] = [{"status": "requested", "dateTime": older.pop("authoredOn")}]

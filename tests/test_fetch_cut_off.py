@@ -48,7 +48,7 @@ def test_a_fetch_cut_off_at_the_deadline_leaves_no_unretrieved_task(
     response = client.post(SELECT, json=fetching_request(fhir_server.base))
     assert response.status_code == 200, response.text
     assert len(CUT_OFF) == 1  # the deadline, not the server's 30 s, ended the imaging search
-    [heat] = cards_for(response.json(), "nonpharmacologic-first-line")  # the imaging orders said not read
+    [heat] = cards_for(response.json(), "nonpharmacologic-first-line")  # the service orders said not read
     assert "could not be checked" in heat["detail"]
     client.get("/healthz")  # a turn of the app's loop, for the cut-off task to end
     gc.collect()

@@ -1,4 +1,4 @@
-"""The imaging orders that could not be had are said by the card that reads them.
+"""The service orders (the ``imaging`` key) that could not be had are said by the cards that read them.
 
 QA round 2, F6: without the ``imaging`` key (an OperationOutcome sent, the key missing with no
 fhirServer, a fetch that failed or ran out of time) the heat-and-exercise card went quiet (it

@@ -1,5 +1,5 @@
 """What the service's own notice cards say about the data behind the checks: each field in words a
-clinician reads (the patient record, imaging orders), each said once, and why the age is unknown
+clinician reads (the patient record, service orders), each said once, and why the age is unknown
 named as the reason the older-adult checks did not run: a patient record that could not be read,
 none sent, a birth date that is no date, none recorded."""
 
@@ -302,14 +302,14 @@ _OWN = "this patient's own may be missing, so a check may not have run."
     [
         (("medications",), f"Medication history sent for another patient was left out: {_OWN}"),
         (("conditions",), f"Conditions sent for another patient were left out: {_OWN}"),
-        (("imaging",), f"Imaging orders sent for another patient were left out: {_OWN}"),
+        (("imaging",), f"Service orders sent for another patient were left out: {_OWN}"),
         (
             ("conditions", "medications"),
             f"Conditions and medication history sent for another patient were left out: {_OWN}",
         ),
         (
             ("conditions", "medications", "imaging"),
-            f"Conditions, medication history and imaging orders sent for another patient were left out: {_OWN}",
+            f"Conditions, medication history and service orders sent for another patient were left out: {_OWN}",
         ),
     ],
     ids=["medications", "conditions", "imaging", "two", "three"],

@@ -160,7 +160,8 @@ class PatientContext:
     youngest_age: int | None = None
     conditions: tuple[Condition, ...] = ()
     courses: tuple[Course, ...] = ()
-    # Relevant procedures: from the `imaging` prefetch key (every ServiceRequest) and the drafts.
+    # Relevant procedures (lumbar imaging, physical therapy, ...): from the drafts and the `imaging`
+    # prefetch key, which holds every ServiceRequest (the service orders), not only imaging.
     procedures: tuple[Procedure, ...] = ()
     # Keys of optional data that could not be had (e.g. "imaging"): rules say so on their cards.
     unavailable: frozenset[str] = field(default_factory=frozenset)

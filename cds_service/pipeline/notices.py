@@ -27,13 +27,15 @@ DRAFT_NOT_CHECKED_TOPIC = {"system": NOTICES, "code": "draft-not-checked", "disp
 # The card that stands, last, for the cards a response has no room for (CDS_MAX_CARDS).
 LIMIT_TOPIC = {"system": NOTICES, "code": "card-limit", "display": "Cards not shown"}
 DRAFTS, PATIENT = "context.draftOrders", "prefetch.patient"
-# What each field or prefetch key is, in a card's words.
+# What each field or prefetch key is, in a card's words. The ``imaging`` key (its name on the wire)
+# holds every ServiceRequest, physical therapy as much as imaging: "service orders", as the
+# heat-and-exercise card says.
 _WORDS = {
     "context.draftOrders": "a draft order",
     "prefetch.patient": "the patient record",
     "prefetch.conditions": "conditions",
     "prefetch.medications": "medication history",
-    "prefetch.imaging": "imaging orders",
+    "prefetch.imaging": "service orders",
 }
 
 
@@ -233,7 +235,7 @@ def _other_patient(left_out: tuple[str, ...], new_uuid: Callable[[], str]) -> di
 
 
 def _words(fields: tuple[str, ...]) -> str:
-    """The fields in a card's words, "and" before the last: "conditions and imaging orders"."""
+    """The fields in a card's words, "and" before the last: "conditions and service orders"."""
     words = [_WORDS.get(field, field.removeprefix("prefetch.")) for field in fields]
     return " and ".join(filter(None, (", ".join(words[:-1]), words[-1])))
 

@@ -59,8 +59,8 @@ class PatientData:
     @property
     def not_read(self) -> frozenset[str]:
         """The keys the partial-history notice names: those read in part, and a patient record whose
-        read failed (one not sent is said by its own reason, ``NO_PATIENT``). Imaging orders not
-        had are said by the cards that read them (the MRI card's "could not be checked", the
+        read failed (one not sent is said by its own reason, ``NO_PATIENT``). The service orders
+        (``imaging``) not had are said by the cards that read them (the MRI card's "could not be checked", the
         heat-and-exercise card's), where it matters: in the notice, every call of a site that
         sends none warned of it (the clinical review)."""
         return self.partial | (self.failed & {"patient"})

@@ -29,7 +29,7 @@ class PrefetchKey:
 
     ``required`` keys hold data every rule depends on (conditions, medication history):
     without them a silent answer could be a wrong one, so the call fails with 412. The
-    others only sharpen cards (age, prior imaging) and degrade gracefully.
+    others only sharpen cards (age, prior imaging, physical therapy ordered) and degrade gracefully.
     """
 
     name: str
@@ -72,6 +72,8 @@ PREFETCH: tuple[PrefetchKey, ...] = (
         older=((DSTU2, (f"MedicationOrder{_BY_PATIENT}",)),),
         includes=("MedicationRequest:medication", "MedicationOrder:medication"),
     ),
+    # Every service order of the patient, not only imaging: physical therapy is read from it too. The
+    # key keeps its name: it is on the wire (discovery's prefetch, what EHRs send).
     PrefetchKey(
         "imaging",
         f"ServiceRequest{_BY_PATIENT}",
