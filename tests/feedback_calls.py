@@ -29,8 +29,9 @@ def send_feedback(client: TestClient, *items: dict[str, Any]) -> None:
 
 
 def overridden(card: dict[str, Any], code: str | None = None) -> dict[str, Any]:
-    """A feedback item overriding ``card`` on DAY_2, with the override reason ``code`` if given."""
-    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T11:00:00Z"}
+    """A feedback item overriding ``card`` at DAY_1 (the earliest the tests' clocks read: a time
+    after the service's clock is refused), with the override reason ``code`` if given."""
+    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
     if code:
         item["overrideReason"] = {"reason": {"system": "urn:back-spasm-cds:override-reason", "code": code}}
     return item

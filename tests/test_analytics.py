@@ -82,7 +82,7 @@ def test_analytics_count_each_alert_by_what_became_of_it(
         "card": first["uuid"],
         "outcome": "accepted",
         "acceptedSuggestions": [{"id": first["suggestions"][0]["uuid"]}],
-        "outcomeTimestamp": "2026-11-21T11:00:00Z",
+        "outcomeTimestamp": "2026-11-21T10:00:00Z",
     }
     send_feedback(client, accepted, overridden(older, "benefit-outweighs-risk"), overridden(serotonergic))
     send_feedback(client, overridden(older, "benefit-outweighs-risk"))  # resent: the same item

@@ -73,7 +73,7 @@ def test_reasons_and_unmatched_feedback_outside_the_range_are_not_counted(
     first = issued(client, NAME)[DURATION]
     unknown = {
         **overridden({"uuid": "f0e1d2c3-0000-4000-8000-000000000000"}),
-        "outcomeTimestamp": "2026-11-20T11:00:00Z",
+        "outcomeTimestamp": "2026-11-20T10:01:00Z",
     }
     send_feedback(client, overridden(first, "benefit-outweighs-risk"), unknown)
     clock.set(days=1)

@@ -32,7 +32,7 @@ def _card(client: TestClient) -> tuple[dict[str, Any], str, str]:
 
 
 def _accepting(card: dict[str, Any], *ids: str) -> dict[str, Any]:
-    item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:15:00Z"}
+    item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z"}
     return {**item, "acceptedSuggestions": [{"id": id_} for id_ in ids]}
 
 

@@ -116,7 +116,7 @@ def test_a_resend_of_what_an_older_release_stored_unchecked_is_a_resend(
         "card": card["uuid"],
         "outcome": "accepted",
         "acceptedSuggestions": [{"id": "a label, not a uuid"}],
-        "outcomeTimestamp": "2026-11-21T10:30:00Z",
+        "outcomeTimestamp": "2026-11-21T09:30:00Z",
     }
     engine = create_engine(database_url)
     with engine.begin() as connection:  # as the release before stores it: through the same table
@@ -128,17 +128,17 @@ def test_a_resend_of_what_an_older_release_stored_unchecked_is_a_resend(
                 "rule_id": "cyclobenzaprine-duration",
                 "outcome": "accepted",
                 "accepted_suggestions": '["a label, not a uuid"]',
-                "outcome_timestamp": DAY_2 + timedelta(minutes=30),  # the item's outcomeTimestamp
+                "outcome_timestamp": DAY_2 - timedelta(minutes=30),  # the item's outcomeTimestamp
                 "received_at": DAY_2,
             },
         )
     assert client.post(f"{SELECT}/feedback", json={"feedback": [item]}).json() == {"received": 1, "stored": 0}
-    later = {**item, "outcomeTimestamp": "2026-11-21T10:40:00Z"}
+    later = {**item, "outcomeTimestamp": "2026-11-21T09:40:00Z"}
     assert [r["index"] for r in client.post(f"{SELECT}/feedback", json={"feedback": [later]}).json()["refused"]] == [0]
     for minute, unreadable in ((50, "not JSON"), (55, '"abc"')):  # the second JSON, but no list
         with engine.begin() as connection:
             connection.execute(text("UPDATE issued_cards SET suggestions = :value"), {"value": unreadable})
-        again = {**item, "outcomeTimestamp": f"2026-11-21T10:{minute}:00Z"}
+        again = {**item, "outcomeTimestamp": f"2026-11-21T09:{minute}:00Z"}
         assert client.post(f"{SELECT}/feedback", json={"feedback": [again]}).json() == {"received": 1, "stored": 1}
     engine.dispose()
 
@@ -321,7 +321,7 @@ def _swapped(request: dict[str, Any], swap: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accepting(card: dict[str, Any], swap: dict[str, Any]) -> dict[str, Any]:
-    item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:15:00Z"}
+    item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z"}
     return {**item, "acceptedSuggestions": [{"id": swap["uuid"]}]}
 
 

@@ -45,6 +45,11 @@ def _overridden(card_id: str, minute: int, **reason: Any) -> dict[str, Any]:
     }
 
 
+def _accepted(card_id: str, minute: int, suggestion: str) -> dict[str, Any]:
+    item = {key: value for key, value in _overridden(card_id, minute).items() if key != "overrideReason"}
+    return item | {"outcome": "accepted", "acceptedSuggestions": [{"id": suggestion}]}
+
+
 def test_nul_in_feedback_is_stored_safely_and_blocks_no_item(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
@@ -157,7 +162,7 @@ def test_item_by_item_the_refusals_of_every_kind_are_named_in_the_batchs_order(
     client = make_client(database_url=database_url)
     card = _card(client)
     _refuse_code(database_url, "refused-by-the-database")
-    unoffered = {**_overridden(card["uuid"], 3), "outcome": "accepted", "acceptedSuggestions": [{"id": "no-such"}]}
+    unoffered = _accepted(card["uuid"], 3, "no-such")
     batch = [
         _overridden(card["uuid"], 1, reason={"code": "refused-by-the-database"}),
         _overridden(card["uuid"], 2),
@@ -188,7 +193,7 @@ def test_item_by_item_each_warning_is_said_once(
     assert client.post(FEEDBACK, json={"feedback": [_overridden(card["uuid"], 4)]}).json()["stored"] == 1
     batch = [
         _overridden(card["uuid"], 1, reason={"code": "refused-by-the-database"}),
-        {**_overridden(card["uuid"], 3), "outcome": "accepted", "acceptedSuggestions": [{"id": "no-such"}]},
+        _accepted(card["uuid"], 3, "no-such"),
         _overridden("no-such-card", 2),
         _overridden(card["uuid"], 4, reason={"code": "another-reason"}),  # that moment said otherwise
         _overridden("no-such-card-either", 5),
@@ -214,10 +219,7 @@ def test_a_batch_about_a_card_whose_suggestions_cannot_be_read_says_so_once(
     with engine.begin() as connection:  # changed by hand
         connection.execute(text("UPDATE issued_cards SET suggestions = 'not JSON'"))
     engine.dispose()
-    accepted = [
-        {**_overridden(card["uuid"], minute), "outcome": "accepted", "acceptedSuggestions": [{"id": "a label"}]}
-        for minute in (1, 2, 3)
-    ]
+    accepted = [_accepted(card["uuid"], minute, "a label") for minute in (1, 2, 3)]
     caplog.clear()
     assert client.post(FEEDBACK, json={"feedback": accepted}).json() == {"received": 3, "stored": 3}  # as sent
     assert _warnings(caplog) == [

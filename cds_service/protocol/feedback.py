@@ -7,7 +7,7 @@ no display, and its timestamps end in ``Z``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import (
@@ -15,16 +15,25 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
+from cds_service.clock import EARLIEST, LATEST
 from cds_service.errors import InvalidFeedback, describe
 
 # How an ISO 8601 date-time begins: what tells it from a count of seconds, and from a date alone
 # (which pydantic reads as midnight: a time no one acted at).
 ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
+# How far ahead of the service's clock an ``outcomeTimestamp`` may be: a clinician's workstation
+# (the sandbox's is the browser) a little fast. The latest item about a card is what the clinician
+# chose, so one dated ahead (2999, or a clock hours fast) overruled every later choice until its
+# date (an adversarial review). Not ``CDS_TOKEN_LEEWAY_SECONDS`` (30 s): that is the clock minting
+# the client's tokens, often not the one stamping the feedback, and a batch refused loses all of it.
+CLOCK_LEEWAY = timedelta(minutes=5)
 
 
 class ReasonCoding(BaseModel):
@@ -66,13 +75,23 @@ class AcceptedSuggestion(BaseModel):
 class FeedbackItem(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
-        # What ``_accepted_names_suggestions`` checks, stated for the OpenAPI document.
+        # What ``_accepted_names_suggestions``, ``_only_when_accepted`` and ``_only_when_overridden``
+        # check, stated for the OpenAPI document.
         json_schema_extra={
-            "if": {"required": ["outcome"], "properties": {"outcome": {"const": "accepted"}}},
-            "then": {
-                "required": ["acceptedSuggestions"],
-                "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
-            },
+            "allOf": [
+                {
+                    "if": {"required": ["outcome"], "properties": {"outcome": {"const": "accepted"}}},
+                    "then": {
+                        "required": ["acceptedSuggestions"],
+                        "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
+                        "not": {"required": ["overrideReason"], "properties": {"overrideReason": {"type": "object"}}},
+                    },
+                },
+                {
+                    "if": {"required": ["outcome"], "properties": {"outcome": {"const": "overridden"}}},
+                    "then": {"properties": {"acceptedSuggestions": {"maxItems": 0}}},
+                },
+            ],
         },
     )
 
@@ -82,8 +101,29 @@ class FeedbackItem(BaseModel):
     acceptedSuggestions: list[AcceptedSuggestion] | None = Field(default=None, max_length=20)
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: datetime = Field(
-        json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ]"}
+        description=f"When the clinician acted (UTC when no zone is named): from {EARLIEST.year} (in UTC) to no "
+        f"more than {CLOCK_LEEWAY.seconds // 60} minutes after the service's clock",
+        json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ]"},
     )
+
+    @field_validator("acceptedSuggestions")
+    @classmethod
+    def _only_when_accepted(
+        cls, value: list[AcceptedSuggestion] | None, info: ValidationInfo
+    ) -> list[AcceptedSuggestion] | None:
+        # CDS Hooks: acceptedSuggestions for an accepted card, an overrideReason for an overridden
+        # one. Either beside the other outcome was stored as sent: an item saying both.
+        if value and info.data.get("outcome") == "overridden":
+            raise ValueError("only an accepted item carries them")
+        return value
+
+    @field_validator("overrideReason")
+    @classmethod
+    def _only_when_overridden(cls, value: OverrideReason | None, info: ValidationInfo) -> OverrideReason | None:
+        # An acceptance carrying "don't show again" was stored as sent, its reason counted.
+        if value is not None and info.data.get("outcome") == "accepted":
+            raise ValueError("only an overridden item carries one")
+        return value
 
     @field_validator("outcomeTimestamp", mode="before")
     @classmethod
@@ -109,10 +149,23 @@ class FeedbackItem(BaseModel):
 
     @field_validator("outcomeTimestamp")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        if not 1970 <= value.year <= 2999:
-            raise ValueError("is not a plausible time (years 1970 to 2999)")
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
+        """The instant in UTC, its year checked there: 2999-12-31T23:59:59-14:00 is in 3000
+        (checked as written, it was stored so); not after ``latest`` (the service's clock and
+        ``CLOCK_LEEWAY``), when ``parse_feedback`` gives one."""
+        try:
+            utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the year 1
+            utc = None
+        if utc is None or not EARLIEST <= utc.date() <= LATEST:
+            raise ValueError(f"is not a plausible time (years {EARLIEST.year} to {LATEST.year}, in UTC)")
+        latest = (info.context or {}).get("latest")
+        if latest is not None and utc > latest:
+            raise ValueError(
+                f"is after {latest:%Y-%m-%dT%H:%M:%SZ}, more than {CLOCK_LEEWAY.seconds // 60} minutes ahead "
+                "of the service's clock: no time a clinician acted at (is the client's clock fast?)"
+            )
+        return utc
 
     @model_validator(mode="after")
     def _accepted_names_suggestions(self) -> FeedbackItem:
@@ -127,11 +180,13 @@ class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem] = Field(min_length=1, max_length=1000)
 
 
-def parse_feedback(body: object) -> FeedbackRequest:
+def parse_feedback(body: object, now: datetime) -> FeedbackRequest:
+    """The request, each item's ``outcomeTimestamp`` no more than ``CLOCK_LEEWAY`` after ``now``
+    (the service's clock)."""
     if not isinstance(body, dict):
         raise InvalidFeedback("the request body must be a JSON object", fields=["body"])
     try:
-        return FeedbackRequest.model_validate(body)
+        return FeedbackRequest.model_validate(body, context={"latest": now + CLOCK_LEEWAY})
     except ValidationError as error:
         message, fields = describe(error)
         raise InvalidFeedback(message, fields=fields) from None

@@ -23,7 +23,7 @@ async def receive_feedback(
     service_id: str, request: Request, runtime: RuntimeDep, caller: VerifiedCaller
 ) -> dict[str, Any]:
     service = service_for(service_id)
-    items = parse_feedback(await read_json(request, runtime.settings.body_limits)).feedback
+    items = parse_feedback(await read_json(request, runtime.settings.body_limits), runtime.clock()).feedback
     # Nothing is acknowledged that is not stored: the client resends (stored once, however often).
     receipt = await runtime.from_database(
         partial(runtime.store.record_feedback, service_id=service.id, items=items, owner=Owner.of(caller)),

@@ -15,7 +15,9 @@ The join gives rule and patient only: an acceptance is not checked against the s
 card offered here, as it is at arrival. The client was told it is stored, too late to refuse,
 and the item is kept as sent; what counts acceptances applies the rule when it reads them
 (``storage.offered``), which needs no column to mark it. Another client's item about a card is
-never joined to it (``schema.from_its_client``): it is about no card of its sender's.
+never joined to it (``schema.from_its_client``): it is about no card of its sender's. Nor is an
+item sent to the other service's feedback (refused at arrival when the card's record is there:
+``storage.feedback_refusals``): told it is stored, it stays as sent, and snoozes nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ _CARDS_PER_STATEMENT = 500
 def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[str, str]:
     """Give the feedback about ``cards`` stored without its card the rule and patient of the
     card's record, now there: the cards joined, each to its patient's key. Feedback naming no
-    card on record, or one issued to another client, stays as it is."""
+    card on record, or one issued to another client or by another service, stays as it is."""
     joined = {}
     for chunk in _chunks(cards):
         statement = (
@@ -53,6 +55,7 @@ def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[
                 feedback.c.card_uuid.in_(chunk),
                 feedback.c.card_uuid == issued_cards.c.uuid,
                 from_its_client(issued_cards),  # another client's item is about no card of its own
+                feedback.c.service_id == issued_cards.c.service_id,  # nor one sent to the other service
             )
             .values(rule_id=issued_cards.c.rule_id, patient_key=issued_cards.c.patient_key)
             .returning(feedback.c.card_uuid, feedback.c.patient_key)

@@ -17,7 +17,8 @@ came first: it is refused, naming the fields that differ, and what is stored sta
 accepting only suggestions its card did not offer (a client's bug: the id is the suggestion's
 ``uuid``) is refused too, naming the field, rather than counted as a click on nothing
 (``storage.offered``: the rule, which whatever counts acceptances applies again to what was
-stored unchecked).
+stored unchecked); so is one about the sender's card issued by the other service, naming that
+service (``storage.feedback_refusals``: every kind of refusal, and why).
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 
 from cds_service.protocol.feedback import FeedbackItem
+from cds_service.storage import feedback_refusals as refusals
 from cds_service.storage.early_feedback import still_unknown
 from cds_service.storage.notices import notices_named
-from cds_service.storage.offered import offered, suggestion_ids
+from cds_service.storage.offered import offered
 from cds_service.storage.records import FeedbackReceipt, Owner, Refused
-from cds_service.storage.schema import as_utc, feedback, issued_cards
+from cds_service.storage.schema import feedback, issued_cards
 from cds_service.storage.text import card_id, storable, storable_row, suggestion_id
 from cds_service.tracebacks import database_error
 
@@ -57,20 +58,6 @@ log = logging.getLogger(__name__)
 
 # What the database says about a value, not about itself: the item's fault, not the batch's.
 ITEM_ERRORS = (DataError, IntegrityError)
-REFUSED_REASON = "the database could not store this item; the service log has the error"
-UNOFFERED_REASON = (
-    "acceptedSuggestions names no suggestion this card offered: each id is the uuid of one of the card's suggestions"
-)
-# What makes an item one with a resend of it (its client aside: ``_sent_by``), and what it says,
-# column by column, by the name of its field in the feedback request.
-_MOMENT = (feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp)
-_SAID = {
-    "accepted_suggestions": "acceptedSuggestions",
-    "override_system": "overrideReason.reason.system",
-    "override_code": "overrideReason.reason.code",
-    "override_display": "overrideReason.reason.display",
-    "user_comment": "overrideReason.userComment",
-}
 
 
 @dataclass
@@ -118,7 +105,7 @@ def record_feedback(
                 met.add(item_met)
             except ITEM_ERRORS as error:
                 log.warning("feedback item %d refused by the database (%s)", index, database_error(error))
-                met.refused.append(Refused(index, REFUSED_REASON, "database"))
+                met.refused.append(Refused(index, refusals.REFUSED_REASON, "database"))
         met.unknown = still_unknown(store.writing, items, met.unknown)
     finally:  # what the items stored so far met, even should the database go away meanwhile
         _say(service_id, owner, met)
@@ -150,6 +137,10 @@ def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
             unoffered,
             client,
         )
+    if elsewhere := sum(refusal.kind == "other-service" for refusal in met.refused):
+        log.warning(
+            "feedback %s: %d item(s) from %s name cards the other service issued", service_id, elsewhere, client
+        )
     if met.foreign:  # a client's bug, or one trying another's uuids: stored, and counted as unmatched
         log.warning(
             "feedback %s: %d item(s) from %s name cards issued to another client", service_id, met.foreign, client
@@ -171,12 +162,13 @@ def _write(
 ) -> tuple[int, _Met]:
     """Insert the items (``first`` is the first one's index in the batch): how many were new,
     and what they met: the items refused (those accepting only suggestions their card did not
-    offer, not inserted; those contradicting what is stored of their moment), those naming a
-    card this service has no record of (stored as sent), and the rest ``_say`` tells. An item
-    about another client's card is about none of the sender's: it is stored with neither the
-    card's rule nor its patient, or its snooze would be that patient's (``schema.from_its_client``)."""
+    offer, or naming a card the other service issued, not inserted; those contradicting what is
+    stored of their moment), those naming a card this service has no record of (stored as sent),
+    and the rest ``_say`` tells. An item about another client's card is about none of the
+    sender's: it is stored with neither the card's rule nor its patient, or its snooze would be
+    that patient's (``schema.from_its_client``)."""
     cards = _cards(connection, {storable(card_id(item.card)) for item in items})
-    rows, unoffered, met = [], set(), _Met()
+    rows, refusing, met = [], [], _Met()
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         met.replaced.update(changed)
@@ -186,15 +178,17 @@ def _write(
             card = None
         elif card is None:
             met.unknown.append(index)
+        elif card.service_id != service_id:
+            refusing.append(refusals.other_service(index, card.service_id))
         else:
             named = offered([s.id for s in item.acceptedSuggestions or ()], card.suggestions)
             if named is None:
                 met.unreadable += 1
             elif not named:
-                unoffered.add(index)
+                refusing.append(refusals.unoffered(index))
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
-    met.refused = _not_offered(connection, [(i, r) for i, r in rows if i in unoffered]) if unoffered else []
+    met.refused = refusals.unless_resent(connection, rows, refusing) if refusing else []
     dropped = {refusal.index for refusal in met.refused}
     rows = [(index, row) for index, row in rows if index not in dropped]
     if not rows:
@@ -204,15 +198,16 @@ def _write(
     new = len(connection.execute(statement, [row for _, row in rows]).all())
     # Every item stored (feedback is mostly new): none met another of its moment, nothing to compare.
     if new < len(rows):
-        met.refused = sorted([*met.refused, *_contradicting(connection, rows)], key=lambda r: r.index)
+        met.refused = sorted([*met.refused, *refusals.contradicting(connection, rows)], key=lambda r: r.index)
     return new, met
 
 
 def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
-    """The issued cards the items name, by uuid: their rule, patient, suggestions and client; and
+    """The issued cards the items name, by uuid: their service, rule, patient, suggestions and client; and
     the notices they name (``storage.notices``), looked for only when a card is not on record."""
     query = select(
         issued_cards.c.uuid,
+        issued_cards.c.service_id,
         issued_cards.c.rule_id,
         issued_cards.c.patient_key,
         issued_cards.c.suggestions,
@@ -221,62 +216,6 @@ def _cards(connection: Connection, uuids: set[str]) -> dict[str, Any]:
     )
     cards = {row.uuid: row for row in connection.execute(query.where(issued_cards.c.uuid.in_(uuids)))}
     return cards | notices_named(connection, uuids - cards.keys()) if len(cards) < len(uuids) else cards
-
-
-def _not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
-    """The items accepting only suggestions their card did not offer, refused: a client's bug
-    (the id is the suggestion's ``uuid``), not a click on nothing to count. One whose moment the
-    sender has stored already (an older release took it during a rolling upgrade) is left to be
-    a resend, or a contradiction, as any other."""
-    where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
-    query = select(*_MOMENT)
-    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *_sent_by(rows)))}
-    return [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
-
-
-def _sent_by(rows: list[tuple[int, dict[str, Any]]]) -> tuple[ColumnElement[bool], ...]:
-    """The stored feedback of the items' sender (every item of a batch is one client's)."""
-    sender = rows[0][1]
-    return (
-        feedback.c.issuer.is_not_distinct_from(sender["issuer"]),
-        feedback.c.tenant.is_not_distinct_from(sender["tenant"]),
-    )
-
-
-def _moment(row: Any) -> tuple[str, str, datetime]:
-    return row["card_uuid"], row["outcome"], as_utc(row["outcome_timestamp"])
-
-
-def _contradicting(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
-    """The items (by their index in the batch) whose moment is stored saying something else:
-    read after the insert, in its transaction, so a concurrent writer's item, committed first, is
-    what they are held to. Only the sender's own feedback is read, the only feedback that keeps
-    an item from being stored (``schema.feedback``'s key): another client's of the same moment
-    is never compared, and a refusal tells no client what another wrote of a card."""
-    query = select(*_MOMENT, *(feedback.c[column] for column in _SAID))
-    where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
-    stored = {_moment(r._mapping): r._mapping for r in connection.execute(query.where(where, *_sent_by(rows)))}
-    refused = []
-    for index, row in rows:
-        if (kept := stored.get(_moment(row))) is None:
-            continue
-        if differ := [field for column, field in _SAID.items() if _says(kept, column) != _says(row, column)]:
-            refused.append(Refused(index, _contradiction(differ), "contradiction"))
-    return refused
-
-
-def _says(row: Any, column: str) -> object:
-    """What a row says in ``column``; the suggestions accepted as a set (a resend may list them
-    in another order, or one twice, or a UUID in another case: ``storage.offered``)."""
-    value = row[column]
-    return frozenset(suggestion_ids(value) or ()) if column == "accepted_suggestions" and value else value
-
-
-def _contradiction(fields: list[str]) -> str:
-    return (
-        f"feedback for this card, outcome and outcomeTimestamp is stored with another {', '.join(fields)}; "
-        "it is kept as first sent: a correction needs its own outcomeTimestamp"
-    )
 
 
 def _row(item: FeedbackItem, service_id: str, now: datetime, owner: Owner | None) -> dict[str, Any]:

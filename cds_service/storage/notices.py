@@ -19,6 +19,7 @@ def notices_named(connection: Connection, uuids: Collection[str]) -> dict[str, A
         return {}
     query = select(
         issued_notices.c.uuid,
+        issued_notices.c.service_id,
         null().label("rule_id"),
         null().label("patient_key"),
         literal("[]", String).label("suggestions"),  # none offered: an acceptance naming one is refused

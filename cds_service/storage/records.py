@@ -183,11 +183,12 @@ class Refused:
     """A feedback item not stored: its index in the batch, why (for the client), and which of the
     reasons it is (for the metrics): ``database`` (it would not take the item), ``contradiction``
     (the item says something else of a moment stored), ``unoffered-suggestion`` (it accepts only
-    suggestions its card did not offer)."""
+    suggestions its card did not offer), ``other-service`` (its card was issued by the other
+    service: ``storage.feedback_refusals``)."""
 
     index: int
     reason: str
-    kind: Literal["database", "contradiction", "unoffered-suggestion"]
+    kind: Literal["database", "contradiction", "unoffered-suggestion", "other-service"]
 
 
 @dataclass(frozen=True)

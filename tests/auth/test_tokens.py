@@ -47,7 +47,7 @@ def test_discovery_and_feedback_need_a_token_for_their_own_url(
     assert_401(client.get("/cds-services"))
     discovery = client.get("/cds-services", headers=bearer(es384.sign(claims(BASE + "/cds-services", NOW))))
     assert discovery.status_code == 200
-    feedback = {"feedback": [{"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]}
+    feedback = {"feedback": [{"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-18T11:00:00Z"}]}
     path = SELECT + "/feedback"
     assert_401(client.post(path, json=feedback, headers=bearer(es384.sign(claims(BASE + SELECT, NOW)))))
     response = client.post(path, json=feedback, headers=bearer(es384.sign(claims(BASE + path, NOW))))
@@ -175,7 +175,7 @@ def test_a_token_id_the_database_refuses_loses_no_card_record(
     [card] = call(client, refused).json()["cards"]
     path = SELECT + "/feedback"  # waits for the card's round, the refused id's with it
     feedback = {
-        "feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]
+        "feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-18T11:00:00Z"}]
     }
     answer = client.post(path, json=feedback, headers=bearer(es384.sign(claims(BASE + path, NOW))))
     assert (answer.status_code, answer.json()) == (200, {"received": 1, "stored": 1})

@@ -54,9 +54,9 @@ ROUTES = [SELECT, SIGN, SELECT + "/feedback", SIGN + "/feedback"]
 _SCRATCH = tempfile.TemporaryDirectory(prefix="cds-fuzz-")
 
 
-def fuzz_app(**overrides: Any) -> Any:
+def fuzz_app(clock: float = NOON, **overrides: Any) -> Any:
     data_dir = Path(tempfile.mkdtemp(dir=_SCRATCH.name))
-    return create_app(Settings(**{"data_dir": data_dir, "auth_mode": "off", **overrides}), clock=Clock(NOON))
+    return create_app(Settings(**{"data_dir": data_dir, "auth_mode": "off", **overrides}), clock=Clock(clock))
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +81,11 @@ json_values = st.recursive(
 KEY = SigningKey.generate("ES384")
 
 
-def _secure_app() -> Any:
+def secure_app(clock: float = NOON) -> Any:
     """The app with authentication required, trusting one issuer whose key is ``KEY``."""
     trusted = Path(tempfile.mkdtemp(dir=_SCRATCH.name)) / "trusted-clients.json"
     trusted.write_text(json.dumps([{"iss": ISSUER, "jwks": jwks(KEY)}]))
-    return fuzz_app(auth_mode="required", trusted_clients_file=trusted, public_url=["http://testserver"])
+    return fuzz_app(clock, auth_mode="required", trusted_clients_file=trusted, public_url=["http://testserver"])
 
 
-SECURE_APP = _secure_app()
+SECURE_APP = secure_app()

@@ -4,6 +4,7 @@ requests, with authentication off and required."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,16 +18,28 @@ from tests.fuzz.conftest import (
     KEY,
     SECURE_APP,
     fuzz_app,
+    secure_app,
 )
 from tests.tokens import claims
 
+# The one bound of feedback its schema cannot state: an outcomeTimestamp no more than 5 minutes
+# after the service's clock (its description says so). Feedback is fuzzed on a clock reading the
+# last minutes of the years the schema allows, where a time it allows is one the service takes.
+LAST_MINUTES = datetime(2999, 12, 31, 23, 55, tzinfo=UTC).timestamp()
 
-def _operations(app: Any) -> list[Any]:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    return [result.ok() for result in schema.get_all_operations()]
+
+def _operations(app: Any, feedback_app: Any) -> list[Any]:
+    """Each operation, feedback's from ``feedback_app`` (on the clock ``LAST_MINUTES``)."""
+    operations = []
+    for source in (app, feedback_app):
+        schema = schemathesis.openapi.from_asgi("/openapi.json", source)
+        found = [result.ok() for result in schema.get_all_operations()]
+        operations += [op for op in found if op.path.endswith("/feedback") == (source is feedback_app)]
+    return operations
 
 
 OPEN_APP = fuzz_app()
+OPEN_FEEDBACK_APP = fuzz_app(LAST_MINUTES)
 
 
 def _run(operation: Any, mode: GenerationMode, sign: Callable[[Any], None] | None = None) -> list[int]:
@@ -47,7 +60,7 @@ def _run(operation: Any, mode: GenerationMode, sign: Callable[[Any], None] | Non
     ("operation", "mode"),
     [
         pytest.param(operation, mode, id=f"{operation.label} {mode.value}")
-        for operation in _operations(OPEN_APP)
+        for operation in _operations(OPEN_APP, OPEN_FEEDBACK_APP)
         # Discovery takes no input, so it has no schema-violating variant.
         for mode in (list(GenerationMode) if operation.method.upper() == "POST" else [GenerationMode.POSITIVE])
     ],
@@ -56,12 +69,13 @@ def test_schemathesis_with_auth_off(operation: Any, mode: GenerationMode) -> Non
     _run(operation, mode)
 
 
-@pytest.mark.parametrize("operation", _operations(SECURE_APP), ids=lambda o: o.label)
+@pytest.mark.parametrize("operation", _operations(SECURE_APP, secure_app(LAST_MINUTES)), ids=lambda o: o.label)
 def test_schemathesis_with_auth_required(operation: Any) -> None:
     """Each case carries a fresh token for the URL it calls; schemathesis also tries it without."""
 
     def sign(case: Any) -> None:
-        token = KEY.sign(claims(f"http://testserver{case.formatted_path}", NOON))
+        now = LAST_MINUTES if case.formatted_path.endswith("/feedback") else NOON  # the app's clock
+        token = KEY.sign(claims(f"http://testserver{case.formatted_path}", now))
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
 
     statuses = _run(operation, GenerationMode.POSITIVE, sign)

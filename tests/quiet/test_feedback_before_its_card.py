@@ -20,10 +20,20 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from cds_service.settings import Settings, read_settings
-from tests.conftest import TODAY, Clock, rule_ids
+from tests.conftest import SIGN, TODAY, Clock, rule_ids
 from tests.feedback_calls import database_rows
 from tests.postgres_proxy import HoldingProxy
-from tests.quiet.conftest import DURATION, DURATION_WARNING, FEEDBACK, START, call, only_card, override
+from tests.quiet.conftest import (
+    DURATION,
+    DURATION_WARNING,
+    FEEDBACK,
+    REASON_SYSTEM,
+    SNOOZE_REASON,
+    START,
+    call,
+    only_card,
+    override,
+)
 from tests.quiet.test_across_processes import DEADLINE_SECONDS, _behind, _upstream, eventually, keeping, written
 from tests.quiet.test_order_sign_repeats import sign
 
@@ -53,7 +63,9 @@ def test_a_snooze_stored_before_its_card_record_is_joined_to_it_when_the_record_
         proxy.hold(b"INSERT INTO issued_cards")
         card = only_card(call(issuing, DURATION_WARNING), DURATION)
         assert proxy.held.wait(DEADLINE_SECONDS), "the card's record not sent"
-        override(receiving, card)  # stored while the record is not yet committed
+        # Stored while the record is not yet committed; stamped by neither host (the client's
+        # clock): one after the receiving host's clock would be refused.
+        override(receiving, card, outcomeTimestamp="2026-11-21T09:45:00Z")
         assert database_rows(postgresql_url, "SELECT rule_id FROM feedback") == [(None,)]
         proxy.release()
         written(issuing)
@@ -163,3 +175,35 @@ def test_an_acceptance_stored_before_its_card_record_brings_it_back_at_order_sig
     order-select is not repeated. Stored before the card's record, it brought the card back."""
     receiving = _accepted_before_its_card(postgresql_url, make_client, offered)
     assert rule_ids(sign(receiving, DURATION_WARNING)) == repeated
+
+
+def test_a_snooze_sent_to_the_other_service_before_its_card_record_is_never_joined_to_it(
+    postgresql_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    """Feedback on an order-select card sent to order-sign's endpoint is refused when the card's
+    record is there (tests/test_feedback_checks.py). Stored before it, it was joined to the card
+    and snoozed it: it stays as sent, about no card of that service's, and the card is shown."""
+    proxy = HoldingProxy(_upstream(postgresql_url))
+    try:
+        behind = _behind(proxy, postgresql_url)
+        issuing = make_client(clock=Clock(START), database_url=behind, database_wait_seconds=DEADLINE_SECONDS)
+        receiving = make_client(clock=Clock(START), database_url=postgresql_url)
+        proxy.hold(b"INSERT INTO issued_cards")
+        card = only_card(call(issuing, DURATION_WARNING), DURATION)
+        assert proxy.held.wait(DEADLINE_SECONDS), "the card's record not sent"
+        item = {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-11-21T10:00:00Z",
+            "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": SNOOZE_REASON}},
+        }
+        # No record of the card yet, nothing to tell which service issued it: stored as sent.
+        answer = receiving.post(f"{SIGN}/feedback", json={"feedback": [item]})
+        assert answer.json() == {"received": 1, "stored": 1}
+        proxy.release()
+        written(issuing)
+    finally:
+        proxy.close()
+    assert database_rows(postgresql_url, "SELECT rule_id, patient_key FROM feedback") == [(None, None)]
+    for process in (issuing, receiving):
+        assert rule_ids(call(process, DURATION_WARNING)) == [DURATION]

@@ -16,6 +16,7 @@ from tests.quiet.conftest import (
     FEEDBACK,
     HEPATIC,
     HEPATIC_WARNING,
+    REASON_SYSTEM,
     SNOOZE_REASON,
     accept,
     call,
@@ -122,7 +123,7 @@ def test_the_swap_accepted_keeps_its_rule_quiet_for_the_swapped_draft_the_rest_o
     card = only_card(call(service, name), OLDER_ADULT)
     swap = next(s for s in card["suggestions"] if s["actions"][0]["type"] == "update")
     item = {"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": swap["uuid"]}]}
-    response = service.post(FEEDBACK, json={"feedback": [{**item, "outcomeTimestamp": "2026-11-21T10:00:00Z"}]})
+    response = service.post(FEEDBACK, json={"feedback": [{**item, "outcomeTimestamp": "2026-11-21T00:00:00Z"}]})
     assert response.json() == {"received": 1, "stored": 1}
     swapped = request(name)
     [draft] = [e["resource"] for e in swapped["context"]["draftOrders"]["entry"]]
@@ -171,10 +172,24 @@ def test_a_swap_accepted_never_quiets_a_critical_card_of_its_rule(service: TestC
     assert only_card(response.json(), HEPATIC)["indicator"] == "critical"
 
 
-def test_an_acceptance_sent_with_the_snooze_reason_snoozes_nothing(service: TestClient, clock: Clock) -> None:
+def test_an_acceptance_sent_with_the_snooze_reason_is_refused_and_snoozes_nothing(
+    service: TestClient, clock: Clock
+) -> None:
     """An override reason is an override's (CDS Hooks §Feedback): a client sending "don't show
-    again" beside an acceptance did not dismiss the card, which comes back while its rule applies."""
+    again" beside an acceptance is told so (a 400 naming the field; it was stored as sent), and
+    the card, not dismissed, comes back while its rule applies."""
     card = only_card(call(service, DURATION_WARNING), DURATION)
-    override(service, card, outcome="accepted", acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}])
+    item = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+        "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": SNOOZE_REASON}},
+        "outcomeTimestamp": "2026-11-21T10:00:00Z",
+    }
+    response = service.post(FEEDBACK, json={"feedback": [item]})
+    assert response.status_code == 400, response.text
+    assert (
+        response.json()["issue"][0]["diagnostics"] == "feedback.0.overrideReason: only an overridden item carries one"
+    )
     clock.set(days=1)
     assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
