@@ -64,7 +64,7 @@ class Settings(BaseSettings, RuleSettings, StrictValues):
         default=5.0, gt=0, le=3600, description="Most seconds one SQL statement runs (SQLite: waits for its lock)."
     )
     database_wait_seconds: float = Field(
-        default=0.5, gt=0, le=30, description="Most seconds a hook call or `/readyz` waits for the database."
+        default=0.5, gt=0, le=30, description="Most seconds a hook call's database read, or `/readyz`, waits for it."
     )
     patient_id_key: SecretStr | None = Field(
         default=None,
