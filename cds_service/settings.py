@@ -16,10 +16,10 @@ import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from cds_service.clock import TimeZoneName
@@ -121,8 +121,8 @@ class Settings(BaseSettings, RuleSettings, StrictValues):
     )
     cors_private_network: bool = Field(
         default=False,
-        description="Answer Chrome's Private Network Access preflight (`Access-Control-Allow-Private-Network`), "
-        "so an allowed public origin may call a service on this machine or network (a refused preflight: never).",
+        description="Answer Chrome's Private Network Access preflight (`Access-Control-Allow-Private-Network`) so an "
+        'allowed public origin may reach a service on this network (never a refused one; `["*"]` stops start-up).',
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO",
@@ -230,6 +230,14 @@ class Settings(BaseSettings, RuleSettings, StrictValues):
         """As the logging module reads a level (any case; WARN, FATAL), and checked here, with the key named."""
         other_names = {"WARN": "WARNING", "FATAL": "CRITICAL"}
         return other_names.get(value.upper(), value.upper()) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _private_network_for_named_origins(self) -> Self:
+        """Every origin allowed and granted Private Network Access: any web page reaches this machine."""
+        if self.cors_private_network and "*" in self.cors_origins:
+            where = set_where(["cors_origins", "cors_private_network"])
+            raise ValueError(f'cors_origins "*" with cors_private_network lets any web page in; list origins{where}')
+        return self
 
     @property
     def body_limits(self) -> BodyLimits:

@@ -318,6 +318,23 @@ def test_a_list_setting_not_written_as_json_stops_start_up_naming_it(
     assert "Traceback" not in err and "JSON" in err
 
 
+def test_private_network_access_for_every_origin_stops_start_up_naming_both_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """With ``["*"]`` every origin's preflight passes, so Private Network Access went to any web
+    page (``null`` too): docs/security.md said a refused origin never gets it, and none was."""
+    err = refused(monkeypatch, capsys, CDS_CORS_ORIGINS='["*"]', CDS_CORS_PRIVATE_NETWORK="true")
+    assert err == (
+        'cds-service: invalid configuration: cors_origins "*" with cors_private_network lets any web page in; '
+        "list origins (set by CDS_CORS_ORIGINS; set by CDS_CORS_PRIVATE_NETWORK)\n"
+    ), err
+    # Either alone starts: every origin without it, or it for the origins named.
+    for origins, private in (('["*"]', "false"), ('["https://sandbox.cds-hooks.org"]', "true")):
+        monkeypatch.setenv("CDS_CORS_ORIGINS", origins)
+        monkeypatch.setenv("CDS_CORS_PRIVATE_NETWORK", private)
+        assert main(["rules", "--json"]) == 0, capsys.readouterr().err
+
+
 def test_a_rule_id_written_with_hyphens_in_a_variable_is_refused_saying_how_to_write_it(
     monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
