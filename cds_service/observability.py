@@ -218,8 +218,10 @@ class Metrics:
 
 
 class CountRequests:
-    """Counts every answer by route and status. Plain ASGI: Starlette's ``BaseHTTPMiddleware``
-    runs the app in a task of its own and costs a hook call about 0.3 ms."""
+    """Counts every answer of the app inside the front door by route and status, and writes its
+    access line; the front's own answers (``routes.front``: a path with an encoded separator, a
+    CORS preflight) are neither counted nor logged here. Plain ASGI: Starlette's
+    ``BaseHTTPMiddleware`` runs the app in a task of its own and costs a hook call about 0.3 ms."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app

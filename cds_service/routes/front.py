@@ -44,6 +44,8 @@ class Front(CORSMiddleware):
     """``CORSMiddleware`` as configured, behind the check of the path as sent."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # ``raw_path`` is optional in ASGI (uvicorn always sets it). A server that leaves it out
+        # gets no check: its decoded ``path`` cannot tell ``%2F`` from ``/``, and is routed as is.
         if scope["type"] == "http" and has_encoded_separator(scope.get("raw_path") or b""):
             log.info("404 for %s on a path with an encoded slash or backslash", scope["method"])
             await Response(_REFUSED, status_code=404, media_type="application/json")(scope, receive, send)
