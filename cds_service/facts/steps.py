@@ -120,13 +120,13 @@ class DatedTail(NamedTuple):
 
 
 def dated_tail(dosages: list[dict[str, Any]]) -> DatedTail | None:
-    """The taper's dates where every step dates its start (none in a ``sequence``: placed by their
-    dates, ``facts.together.dated_days``), and its steps with no end run on: they begin after every
-    step that ends begins, or by the first one's last day, beside the taper (``has_open_step``;
-    one between dated steps is bounded by the later one, ``facts.bounds.ends_later``). How long
-    it runs, its dates do not say: at least to their last day, and past it what the next source
-    says (§1); a dated taper of 25 days before its open step had been asked for a duration, not
-    warned. None otherwise (nearly every order)."""
+    """The taper's dates where every step dates its start (none of several in a ``sequence``, one
+    instruction's ignored: placed by their dates, ``facts.together.dated_days``), and its steps with
+    no end run on: they begin after every step that ends begins, or by the first one's last day,
+    beside the taper (``has_open_step``; one between dated steps is bounded by the later one,
+    ``facts.bounds.ends_later``). How long it runs, its dates do not say: at least to their last
+    day, and past it what the next source says (§1); a dated taper of 25 days before its open step
+    had been asked for a duration, not warned. None otherwise (nearly every order)."""
     if not has_open_step(dosages) or (spans := dated_days(dosages)) is None:
         return None
     dated = [_dated(dosage) for dosage in dosages]

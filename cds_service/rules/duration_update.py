@@ -198,15 +198,15 @@ def _cut_count(repeat: dict[str, Any], per_day: float | None, allotted: int) -> 
 
 
 def _dated_steps(steps: list[dict[str, Any]], limit_days: int, written: date) -> list[_Kept] | None:
-    """Steps that all date their start, no ``sequence`` (``facts.together.dated_days``), cut by
-    date: ``limit_days`` from the first start, each step starting by then kept and ended by then at
-    the latest (steps on the same or overlapping dates run together: all stay), with its days and
-    its new period. None otherwise (cut by lengths and sequences, ``_trimmed_steps``), as is one
-    step not dated after the order was written, or today where it does not say (§2's
-    ``boundsDuration``: never an order already over). So are several that began before it was
-    written over the same days (morning and bedtime since last month): cut by date, they had kept
-    the 21 days from their start, all past. Begun before it, on different days, they are offered
-    no update (``BEGUN_REASON``): which step is taken now, and for how long, no date cut says.
+    """Steps that all date their start, none of several in a ``sequence`` (one instruction's is
+    ignored: ``facts.together.dated_days``), cut by date: ``limit_days`` from the first start, each
+    step starting by then kept and ended by then at the latest (steps on the same or overlapping dates
+    run together: all stay), with its days and its new period. None otherwise (cut by lengths and
+    sequences, ``_trimmed_steps``), as is one step not dated after the order was written, or today
+    where it does not say (§2's ``boundsDuration``: never an order already over). So are several that
+    began before it was written over the same days (morning and bedtime since last month): cut by date,
+    they had kept the 21 days from their start, all past. Begun before it, on different days, they are
+    offered no update (``BEGUN_REASON``): which step is taken now, and for how long, no date cut says.
     Begun before it and ending sooner than the limit from then, no update (``ENDS_REASON``)."""
     dated = dated_days(steps)
     if dated is None:

@@ -4,8 +4,9 @@ facts judge a taper (clinical specification §1), 40 tablets of two three times 
 then one a day for 10 became 20 one-tablet doses, where the taper at one a dose takes 25.
 
 The steps are placed in time as the duration update cuts them (``rules.duration_update``): dated
-steps with no ``sequence`` by their dates (those on the same dates run together), the others one
-group after another (``facts.dose.running_groups``), a step of unknown length taking what is left.
+steps, none of several in a ``sequence`` (one instruction's is ignored), by their dates (those on
+the same dates run together), the others one group after another (``facts.dose.running_groups``), a
+step of unknown length taking what is left.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ def _daily(units: float | None, rate: float | None) -> float:
 
 
 def _spans(steps: list[dict[str, Any]]) -> list[_Span]:
-    """When each instruction runs: by its dates where every one dates its start and none is in a
-    sequence (``facts.together.dated_days``), each to its own last day (``own_last_days``), else
-    group after group in the order they run, an instruction of unknown length for its group's
-    length (its longest known), a group of none for the rest of the taper."""
+    """When each instruction runs: by its dates where every one dates its start and none of several
+    is in a sequence (one instruction's is ignored: ``facts.together.dated_days``), each to its own
+    last day (``own_last_days``), else group after group in the order they run, an instruction of
+    unknown length for its group's length (its longest known), a group of none for the rest of the
+    taper."""
     dated = dated_days(steps)
     if dated is not None:  # each to its own last day: a day two steps share is the later one's
         first = min(start for start, _ in dated)

@@ -53,11 +53,13 @@ def test_whole_local_days_with_a_time_zone_count_as_written(client: TestClient, 
     ],
     ids=["in-utc", "local"],
 )
-def test_local_days_sent_in_utc_west_of_it_read_a_day_longer_whatever_the_site_zone(
+def test_known_limitation_utc_instants_west_of_utc_read_a_day_longer_whatever_the_site_zone(
     make_client: Callable[..., TestClient], timezone: str, bounds: tuple[str, str], expected: str | None
 ) -> None:
-    """docs/integrating.md, Dates and time zones: a time is read on its own date as written, and
-    CDS_TIMEZONE (today's date) does not change that, so an EHR west of UTC must send local times."""
+    """A known limitation, documented in docs/integrating.md#dates-and-time-zones ("Send local
+    times"; "An EHR" step 4): a time is read on its own date as written, and CDS_TIMEZONE (today's
+    date) does not change that, so a course sent in UTC from west of it reads a day longer. Pinned
+    so that lifting it is seen: then this test and those sections change together."""
     client = make_client(timezone=timezone)
     assert planned(client, hook(dosage=[step(bounds=bounds)], dispense={})) == expected
 
