@@ -162,7 +162,7 @@ class Metrics:
         self.feedback_refused = Counter(
             "cds_feedback_refused",
             "Feedback items refused (the answer's refused list), by kind: database, contradiction, "
-            "unoffered-suggestion, other-service.",
+            "unoffered-suggestion.",
             ["kind"],
             registry=self.registry,
         )

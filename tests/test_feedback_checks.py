@@ -1,15 +1,15 @@
-"""Feedback that cannot be what a clinician did with this service's card (an adversarial review):
-an item dated ahead of the service's clock (the latest item about a card is the clinician's
-choice: one dated 2999 overruled every later one, for ever), a year outside 1970 to 2999 once in
-UTC (checked as written, 2999-12-31T23:59:59-14:00 was stored as 3000), an acceptance carrying an
-override reason or an override accepting suggestions (CDS Hooks §Feedback: each goes with its
-outcome), and feedback sent to the service that did not issue its card (stored under it, it still
-snoozed the card)."""
+"""Feedback that cannot be what a clinician did with a card (an adversarial review): an item dated
+ahead of the service's clock (the latest item about a card is the clinician's choice: one dated
+2999 overruled every later one, for ever), a local time naming no zone excepted as far as UTC+14,
+and a year outside 1970 to 2999 once in UTC (checked as written, 2999-12-31T23:59:59-14:00 was
+stored as 3000). And what is taken as sent: an item carrying the other outcome's field (CDS Hooks
+ties neither to an outcome), and feedback sent to the service that did not issue its card (stored
+as the issuing service's)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -130,58 +130,98 @@ def test_the_last_year_is_checked_in_utc(make_client: Callable[..., TestClient],
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    "stamp",
+    [
+        pytest.param("2026-11-21T15:00:00", id="no-zone-3-hours-ahead"),  # 15:00 in UTC+3, noon in UTC
+        pytest.param("2026-11-22T02:05:00", id="no-zone-14-hours-5-minutes-ahead"),  # UTC+14's, to the minute
+    ],
+)
+def test_a_local_time_naming_no_zone_is_taken_as_far_as_utc_plus_14(
+    client: TestClient, settings: Settings, stamp: str
+) -> None:
+    """Read as UTC, an EHR east of UTC sending its local time with no offset was "ahead", and its
+    whole batch a 400: the clinician's "don't show again" lost."""
+    card = _card(client, "pt-local-time")
+    sent = _send(client, _overridden(card, stamp, code="dont-show-again"))
+    assert sent.json() == {"received": 1, "stored": 1}, sent.text
+    assert _stored(settings) == [("dont-show-again", f"{stamp.replace('T', ' ')}.000000")]  # as UTC
+    assert _shown(client, "pt-local-time") == []  # snoozed
+
+
+@pytest.mark.parametrize(
+    ("stamp", "message"),
     [
         pytest.param(
-            {"outcome": "accepted", "acceptedSuggestions": [{"id": "the card's"}]},
-            "feedback.1.overrideReason: only an overridden item carries one",
-            id="accepted-with-an-override-reason",
+            "2026-11-22T03:00:00",
+            "is after 2026-11-22T02:05:00Z, more than 14 hours 5 minutes ahead of the service's clock "
+            "(no zone named: read as UTC)",
+            id="no-zone-15-hours-ahead",
         ),
         pytest.param(
-            {"acceptedSuggestions": [{"id": "the card's"}]},
-            "feedback.1.acceptedSuggestions: only an accepted item carries them",
-            id="overridden-accepting-suggestions",
+            "2026-11-21T12:10:00Z",
+            "is after 2026-11-21T12:05:00Z, more than 5 minutes ahead of the service's clock",
+            id="utc-10-minutes-ahead",
+        ),
+        pytest.param(
+            "2026-11-21T15:10:00+03:00",
+            "is after 2026-11-21T12:05:00Z, more than 5 minutes ahead of the service's clock",
+            id="an-offset-keeps-5-minutes",
         ),
     ],
 )
-def test_an_item_carrying_what_the_other_outcome_carries_is_400_naming_the_field(
-    client: TestClient, settings: Settings, changes: dict[str, Any], message: str
-) -> None:
-    """An acceptance sent with "don't show again" was stored as sent, and its reason counted;
-    an override's suggestions as accepted ones. The whole batch is refused, as any item of it
-    breaking the protocol."""
-    card = _card(client, "pt-both-outcomes")
-    suggestion = card["suggestions"][0]["uuid"]
-    contradicting = _overridden(card, AT_NOON, code="dont-show-again") | changes
-    if "acceptedSuggestions" in changes:
-        contradicting["acceptedSuggestions"] = [{"id": suggestion}]
-    response = _send(client, _overridden(card, "2026-11-21T11:59:00Z"), contradicting)
-    assert _refused(response, message.split(":")[0]) == message
+def test_a_time_further_ahead_is_400(client: TestClient, settings: Settings, stamp: str, message: str) -> None:
+    card = _card(client, "pt-too-far-ahead")
+    diagnostics = _refused(_send(client, _overridden(card, stamp)), "feedback.0.outcomeTimestamp")
+    assert diagnostics.startswith(f"feedback.0.outcomeTimestamp: {message}: "), diagnostics
     assert _stored(settings) == []
 
 
-def test_feedback_sent_to_the_other_service_is_refused_naming_the_service_that_issued_its_card(
+def test_the_bound_is_told_in_utc_whatever_zone_the_clock_reads(make_client: Callable[..., TestClient]) -> None:
+    """A clock giving its instant in another zone: the bound was written with its digits and a Z."""
+    client = make_client(clock=lambda: datetime(2026, 11, 21, 14, tzinfo=timezone(timedelta(hours=2))))
+    card = {"uuid": "f0e1d2c3-0000-4000-8000-000000000000"}
+    diagnostics = _refused(_send(client, _overridden(card, "2026-11-21T13:00:00Z")), "feedback.0.outcomeTimestamp")
+    assert diagnostics.startswith("feedback.0.outcomeTimestamp: is after 2026-11-21T12:05:00Z,"), diagnostics
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"outcome": "accepted"}, id="accepted-with-an-override-reason"),
+        pytest.param({}, id="overridden-accepting-a-suggestion"),
+    ],
+)
+def test_an_item_carrying_the_other_outcomes_field_is_stored_as_sent(
+    client: TestClient, settings: Settings, changes: dict[str, Any]
+) -> None:
+    """CDS Hooks makes overrideReason optional, tying neither it nor acceptedSuggestions to an
+    outcome: such an item was a 400, the whole batch lost. Only an overridden item snoozes."""
+    card = _card(client, "pt-both-outcomes")
+    item = _overridden(card, AT_NOON, code="dont-show-again") | changes
+    item["acceptedSuggestions"] = [{"id": card["suggestions"][0]["uuid"]}]
+    sent = _send(client, _overridden(card, "2026-11-21T11:59:00Z"), item)
+    assert sent.json() == {"received": 2, "stored": 2}, sent.text
+    assert [code for code, _ in _stored(settings)] == ["already-addressed", "dont-show-again"]
+    snoozed = item["outcome"] == "overridden"
+    assert _shown(client, "pt-both-outcomes") == ([] if snoozed else [DURATION])
+
+
+def test_feedback_sent_to_the_other_service_is_stored_as_the_issuing_services_and_counts(
     client: TestClient, settings: Settings
 ) -> None:
-    """An order-select card's feedback posted to order-sign's endpoint was stored under
-    order-sign and snoozed the card. It is refused (``other-service``), so the client can send
-    it where it belongs; an unknown card is still stored, as sent."""
+    """An order-select card's "don't show again" posted to order-sign's endpoint is the
+    clinician's choice all the same: stored (as order-select's: snoozes and reports find feedback
+    by its card), it snoozes the card; sent again to order-select's, it is a resend. Refused, it
+    was lost: clients that follow the specification read the 200, not the refused list."""
     card = _card(client, "pt-other-service")
     made_up = {"uuid": "f0e1d2c3-0000-4000-8000-000000000000"}
-    sent = _send(client, _overridden(made_up, AT_NOON), _overridden(card, AT_NOON, "dont-show-again"), service=SIGN)
-    assert sent.json() == {
-        "received": 2,
-        "stored": 1,
-        "refused": [
-            {
-                "index": 1,
-                "reason": "this card was issued by back-spasm-order-select: "
-                "send its feedback to /cds-services/back-spasm-order-select/feedback",
-            }
-        ],
-    }
-    assert 'cds_feedback_refused_total{kind="other-service"} 1.0' in client.get("/metrics").text
-    assert _shown(client, "pt-other-service") == [DURATION]  # not snoozed
-    assert _send(client, _overridden(card, AT_NOON, "dont-show-again")).json() == {"received": 1, "stored": 1}
-    assert _shown(client, "pt-other-service") == []
-    assert [code for code, _ in _stored(settings)] == ["already-addressed", "dont-show-again"]
+    snooze = _overridden(card, AT_NOON, "dont-show-again")
+    sent = _send(client, _overridden(made_up, AT_NOON), snooze, service=SIGN)
+    assert sent.json() == {"received": 2, "stored": 2}, sent.text
+    assert _shown(client, "pt-other-service") == []  # snoozed
+    assert _send(client, snooze).json() == {"received": 1, "stored": 0}  # the same item
+    url = f"sqlite:///{settings.data_dir / 'cds-service.db'}"
+    assert database_rows(url, "SELECT card_uuid, service_id FROM feedback ORDER BY id") == [
+        (made_up["uuid"], "back-spasm-order-sign"),  # no record of it: the service it was sent to
+        (card["uuid"], "back-spasm-order-select"),
+    ]

@@ -34,6 +34,10 @@ ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
 # date (an adversarial review). Not ``CDS_TOKEN_LEEWAY_SECONDS`` (30 s): that is the clock minting
 # the client's tokens, often not the one stamping the feedback, and a batch refused loses all of it.
 CLOCK_LEEWAY = timedelta(minutes=5)
+# A time naming no zone is read as UTC: a client sending its local time so is as far ahead as its
+# zone is east of UTC, 14 hours at most (UTC+14), and is allowed that besides the leeway (refused,
+# every batch of an EHR east of UTC was lost).
+LOCAL_AHEAD = timedelta(hours=14)
 
 
 class ReasonCoding(BaseModel):
@@ -75,23 +79,13 @@ class AcceptedSuggestion(BaseModel):
 class FeedbackItem(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
-        # What ``_accepted_names_suggestions``, ``_only_when_accepted`` and ``_only_when_overridden``
-        # check, stated for the OpenAPI document.
+        # What ``_accepted_names_suggestions`` checks, stated for the OpenAPI document.
         json_schema_extra={
-            "allOf": [
-                {
-                    "if": {"required": ["outcome"], "properties": {"outcome": {"const": "accepted"}}},
-                    "then": {
-                        "required": ["acceptedSuggestions"],
-                        "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
-                        "not": {"required": ["overrideReason"], "properties": {"overrideReason": {"type": "object"}}},
-                    },
-                },
-                {
-                    "if": {"required": ["outcome"], "properties": {"outcome": {"const": "overridden"}}},
-                    "then": {"properties": {"acceptedSuggestions": {"maxItems": 0}}},
-                },
-            ],
+            "if": {"required": ["outcome"], "properties": {"outcome": {"const": "accepted"}}},
+            "then": {
+                "required": ["acceptedSuggestions"],
+                "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}},
+            },
         },
     )
 
@@ -102,28 +96,10 @@ class FeedbackItem(BaseModel):
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: datetime = Field(
         description=f"When the clinician acted (UTC when no zone is named): from {EARLIEST.year} (in UTC) to no "
-        f"more than {CLOCK_LEEWAY.seconds // 60} minutes after the service's clock",
+        f"more than {CLOCK_LEEWAY.seconds // 60} minutes after the service's clock ({LOCAL_AHEAD.seconds // 3600} "
+        "hours more when no zone is named: a local time east of UTC)",
         json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[Tt ]"},
     )
-
-    @field_validator("acceptedSuggestions")
-    @classmethod
-    def _only_when_accepted(
-        cls, value: list[AcceptedSuggestion] | None, info: ValidationInfo
-    ) -> list[AcceptedSuggestion] | None:
-        # CDS Hooks: acceptedSuggestions for an accepted card, an overrideReason for an overridden
-        # one. Either beside the other outcome was stored as sent: an item saying both.
-        if value and info.data.get("outcome") == "overridden":
-            raise ValueError("only an accepted item carries them")
-        return value
-
-    @field_validator("overrideReason")
-    @classmethod
-    def _only_when_overridden(cls, value: OverrideReason | None, info: ValidationInfo) -> OverrideReason | None:
-        # An acceptance carrying "don't show again" was stored as sent, its reason counted.
-        if value is not None and info.data.get("outcome") == "accepted":
-            raise ValueError("only an overridden item carries one")
-        return value
 
     @field_validator("outcomeTimestamp", mode="before")
     @classmethod
@@ -151,19 +127,21 @@ class FeedbackItem(BaseModel):
     @classmethod
     def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
         """The instant in UTC, its year checked there: 2999-12-31T23:59:59-14:00 is in 3000
-        (checked as written, it was stored so); not after ``latest`` (the service's clock and
-        ``CLOCK_LEEWAY``), when ``parse_feedback`` gives one."""
+        (checked as written, it was stored so); no more than ``CLOCK_LEEWAY`` after ``now`` (the
+        service's clock), when ``parse_feedback`` gives one, and ``LOCAL_AHEAD`` more naming no zone."""
         try:
             utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the year 1
             utc = None
         if utc is None or not EARLIEST <= utc.date() <= LATEST:
             raise ValueError(f"is not a plausible time (years {EARLIEST.year} to {LATEST.year}, in UTC)")
-        latest = (info.context or {}).get("latest")
-        if latest is not None and utc > latest:
+        now = (info.context or {}).get("now")
+        ahead = CLOCK_LEEWAY + (LOCAL_AHEAD if value.tzinfo is None else timedelta(0))
+        if now is not None and utc > (latest := now.astimezone(UTC) + ahead):
+            zone = " (no zone named: read as UTC)" if value.tzinfo is None else ""
             raise ValueError(
-                f"is after {latest:%Y-%m-%dT%H:%M:%SZ}, more than {CLOCK_LEEWAY.seconds // 60} minutes ahead "
-                "of the service's clock: no time a clinician acted at (is the client's clock fast?)"
+                f"is after {latest:%Y-%m-%dT%H:%M:%SZ}, more than {_span(ahead)} ahead of the service's clock{zone}: "
+                "no time a clinician acted at (is the client's clock fast?)"
             )
         return utc
 
@@ -180,13 +158,18 @@ class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem] = Field(min_length=1, max_length=1000)
 
 
+def _span(ahead: timedelta) -> str:
+    hours, minutes = divmod(ahead.seconds // 60, 60)
+    return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
+
+
 def parse_feedback(body: object, now: datetime) -> FeedbackRequest:
     """The request, each item's ``outcomeTimestamp`` no more than ``CLOCK_LEEWAY`` after ``now``
-    (the service's clock)."""
+    (the service's clock), or ``LOCAL_AHEAD`` more naming no zone."""
     if not isinstance(body, dict):
         raise InvalidFeedback("the request body must be a JSON object", fields=["body"])
     try:
-        return FeedbackRequest.model_validate(body, context={"latest": now + CLOCK_LEEWAY})
+        return FeedbackRequest.model_validate(body, context={"now": now})
     except ValidationError as error:
         message, fields = describe(error)
         raise InvalidFeedback(message, fields=fields) from None

@@ -122,8 +122,8 @@ FEEDBACK_RECEIPT = {
         "refused": {
             "type": "array",
             "description": "items not stored: the database would not take them, they accept only suggestions "
-            "their card did not offer, their card was issued by another service (its feedback goes there), "
-            "or they contradict what is stored of their card, outcome and outcomeTimestamp (present only when any)",
+            "their card did not offer, or they contradict what is stored of their card, outcome and "
+            "outcomeTimestamp (present only when any)",
             "items": {
                 "type": "object",
                 "required": ["index", "reason"],

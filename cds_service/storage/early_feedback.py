@@ -11,13 +11,12 @@ each statement sees every commit before it). By card, never by time: the hosts' 
 agree. The update is announced like any change to feedback (``storage.changes``), and the
 caller forgets what this process kept.
 
-The join gives rule and patient only: an acceptance is not checked against the suggestions the
-card offered here, as it is at arrival. The client was told it is stored, too late to refuse,
-and the item is kept as sent; what counts acceptances applies the rule when it reads them
+The join gives the card's rule, patient and service (an item sent to the other service's
+feedback is the issuing service's, as at arrival) only: an acceptance is not checked against the
+suggestions the card offered here, as it is at arrival. The client was told it is stored, too
+late to refuse, and the item is kept as sent; what counts acceptances applies the rule when it reads them
 (``storage.offered``), which needs no column to mark it. Another client's item about a card is
-never joined to it (``schema.from_its_client``): it is about no card of its sender's. Nor is an
-item sent to the other service's feedback (refused at arrival when the card's record is there:
-``storage.feedback_refusals``): told it is stored, it stays as sent, and snoozes nothing.
+never joined to it (``schema.from_its_client``): it is about no card of its sender's.
 """
 
 from __future__ import annotations
@@ -43,9 +42,9 @@ _CARDS_PER_STATEMENT = 500
 
 
 def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[str, str]:
-    """Give the feedback about ``cards`` stored without its card the rule and patient of the
-    card's record, now there: the cards joined, each to its patient's key. Feedback naming no
-    card on record, or one issued to another client or by another service, stays as it is."""
+    """Give the feedback about ``cards`` stored without its card the rule, patient and service of
+    the card's record, now there: the cards joined, each to its patient's key. Feedback naming no
+    card on record, or one issued to another client, stays as it is."""
     joined = {}
     for chunk in _chunks(cards):
         statement = (
@@ -55,9 +54,12 @@ def join_early_feedback(connection: Connection, cards: Collection[str]) -> dict[
                 feedback.c.card_uuid.in_(chunk),
                 feedback.c.card_uuid == issued_cards.c.uuid,
                 from_its_client(issued_cards),  # another client's item is about no card of its own
-                feedback.c.service_id == issued_cards.c.service_id,  # nor one sent to the other service
             )
-            .values(rule_id=issued_cards.c.rule_id, patient_key=issued_cards.c.patient_key)
+            .values(
+                rule_id=issued_cards.c.rule_id,
+                patient_key=issued_cards.c.patient_key,
+                service_id=issued_cards.c.service_id,  # the card's, whichever service's feedback it was sent to
+            )
             .returning(feedback.c.card_uuid, feedback.c.patient_key)
         )
         joined.update({row.card_uuid: row.patient_key for row in connection.execute(statement)})

@@ -4,13 +4,8 @@ batch (``storage.feedback_writer`` writes the others). Its kinds, the metrics' l
 - ``database``: the database would not take the item (``REFUSED_REASON``);
 - ``contradiction``: the sender has stored its moment (card, outcome, ``outcomeTimestamp``)
   saying something else (``contradicting``);
-- ``unoffered-suggestion``: it accepts only suggestions its card did not offer;
-- ``other-service``: its card (or notice) is the sender's, issued by the other service: feedback
-  goes to the service that issued the card (CDS Hooks: ``{baseUrl}/cds-services/{id}/feedback``),
-  and one sent to order-sign about an order-select card was stored under order-sign and still
-  snoozed the card (an adversarial review). Not stored, the client can send it where it belongs.
-
-The last two are what the writer finds of the item's card, refused by ``unless_resent``.
+- ``unoffered-suggestion``: it accepts only suggestions its card did not offer (what the writer
+  finds of the item's card, refused by ``unless_resent``).
 """
 
 from __future__ import annotations
@@ -43,12 +38,6 @@ _SAID = {
 
 def unoffered(index: int) -> Refused:
     return Refused(index, UNOFFERED_REASON, "unoffered-suggestion")
-
-
-def other_service(index: int, issued_by: str) -> Refused:
-    """An item about a card ``issued_by`` the other service (a service id: the service's own)."""
-    reason = f"this card was issued by {issued_by}: send its feedback to /cds-services/{issued_by}/feedback"
-    return Refused(index, reason, "other-service")
 
 
 def unless_resent(

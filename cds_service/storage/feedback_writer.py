@@ -17,8 +17,9 @@ came first: it is refused, naming the fields that differ, and what is stored sta
 accepting only suggestions its card did not offer (a client's bug: the id is the suggestion's
 ``uuid``) is refused too, naming the field, rather than counted as a click on nothing
 (``storage.offered``: the rule, which whatever counts acceptances applies again to what was
-stored unchecked); so is one about the sender's card issued by the other service, naming that
-service (``storage.feedback_refusals``: every kind of refusal, and why).
+stored unchecked). Every kind of refusal, and why: ``storage.feedback_refusals``. An item about
+the sender's card is stored under the service that issued it, whichever service's feedback it
+was sent to: snoozes and reports join feedback to its card by the card's uuid, not by service.
 """
 
 from __future__ import annotations
@@ -137,10 +138,6 @@ def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
             unoffered,
             client,
         )
-    if elsewhere := sum(refusal.kind == "other-service" for refusal in met.refused):
-        log.warning(
-            "feedback %s: %d item(s) from %s name cards the other service issued", service_id, elsewhere, client
-        )
     if met.foreign:  # a client's bug, or one trying another's uuids: stored, and counted as unmatched
         log.warning(
             "feedback %s: %d item(s) from %s name cards issued to another client", service_id, met.foreign, client
@@ -162,11 +159,12 @@ def _write(
 ) -> tuple[int, _Met]:
     """Insert the items (``first`` is the first one's index in the batch): how many were new,
     and what they met: the items refused (those accepting only suggestions their card did not
-    offer, or naming a card the other service issued, not inserted; those contradicting what is
-    stored of their moment), those naming a card this service has no record of (stored as sent),
-    and the rest ``_say`` tells. An item about another client's card is about none of the
-    sender's: it is stored with neither the card's rule nor its patient, or its snooze would be
-    that patient's (``schema.from_its_client``)."""
+    offer, not inserted; those contradicting what is stored of their moment), those naming a card
+    this service has no record of (stored as sent), and the rest ``_say`` tells. An item about the
+    sender's card is stored with its rule, patient and service (the other service's, when sent to
+    this one's feedback). An item about another client's card is about none of the sender's: it
+    is stored with neither the card's rule nor its patient, or its snooze would be that patient's
+    (``schema.from_its_client``)."""
     cards = _cards(connection, {storable(card_id(item.card)) for item in items})
     rows, refusing, met = [], [], _Met()
     for index, item in enumerate(items, start=first):
@@ -178,9 +176,8 @@ def _write(
             card = None
         elif card is None:
             met.unknown.append(index)
-        elif card.service_id != service_id:
-            refusing.append(refusals.other_service(index, card.service_id))
         else:
+            row["service_id"] = card.service_id  # the card's, whichever service's feedback it was sent to
             named = offered([s.id for s in item.acceptedSuggestions or ()], card.suggestions)
             if named is None:
                 met.unreadable += 1

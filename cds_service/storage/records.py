@@ -183,12 +183,11 @@ class Refused:
     """A feedback item not stored: its index in the batch, why (for the client), and which of the
     reasons it is (for the metrics): ``database`` (it would not take the item), ``contradiction``
     (the item says something else of a moment stored), ``unoffered-suggestion`` (it accepts only
-    suggestions its card did not offer), ``other-service`` (its card was issued by the other
-    service: ``storage.feedback_refusals``)."""
+    suggestions its card did not offer)."""
 
     index: int
     reason: str
-    kind: Literal["database", "contradiction", "unoffered-suggestion", "other-service"]
+    kind: Literal["database", "contradiction", "unoffered-suggestion"]
 
 
 @dataclass(frozen=True)

@@ -177,33 +177,35 @@ def test_an_acceptance_stored_before_its_card_record_brings_it_back_at_order_sig
     assert rule_ids(sign(receiving, DURATION_WARNING)) == repeated
 
 
-def test_a_snooze_sent_to_the_other_service_before_its_card_record_is_never_joined_to_it(
+def test_a_snooze_sent_to_the_other_service_before_its_card_record_is_joined_to_it_as_the_issuing_services(
     postgresql_url: str, make_client: Callable[..., TestClient]
 ) -> None:
-    """Feedback on an order-select card sent to order-sign's endpoint is refused when the card's
-    record is there (tests/test_feedback_checks.py). Stored before it, it was joined to the card
-    and snoozed it: it stays as sent, about no card of that service's, and the card is shown."""
+    """Feedback on an order-select card sent to order-sign's endpoint is the clinician's choice
+    all the same (tests/test_feedback_checks.py). Stored before the card's record, it was never
+    joined to it: it snoozed nothing, and the same item sent then to order-select's endpoint, a
+    resend, could not make it count. Joined, it takes the card's rule, patient and service."""
     proxy = HoldingProxy(_upstream(postgresql_url))
     try:
         behind = _behind(proxy, postgresql_url)
         issuing = make_client(clock=Clock(START), database_url=behind, database_wait_seconds=DEADLINE_SECONDS)
         receiving = make_client(clock=Clock(START), database_url=postgresql_url)
+        eventually(lambda: keeping(issuing) and keeping(receiving), "both processes listening")
         proxy.hold(b"INSERT INTO issued_cards")
         card = only_card(call(issuing, DURATION_WARNING), DURATION)
         assert proxy.held.wait(DEADLINE_SECONDS), "the card's record not sent"
         item = {
             "card": card["uuid"],
             "outcome": "overridden",
-            "outcomeTimestamp": "2026-11-21T10:00:00Z",
+            "outcomeTimestamp": "2026-11-21T09:45:00Z",
             "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": SNOOZE_REASON}},
         }
-        # No record of the card yet, nothing to tell which service issued it: stored as sent.
+        # No record of the card yet: stored under the service it was sent to, until joined.
         answer = receiving.post(f"{SIGN}/feedback", json={"feedback": [item]})
         assert answer.json() == {"received": 1, "stored": 1}
         proxy.release()
         written(issuing)
+        _snoozed_in_both((issuing, receiving), postgresql_url)
     finally:
         proxy.close()
-    assert database_rows(postgresql_url, "SELECT rule_id, patient_key FROM feedback") == [(None, None)]
-    for process in (issuing, receiving):
-        assert rule_ids(call(process, DURATION_WARNING)) == [DURATION]
+    assert database_rows(postgresql_url, "SELECT service_id FROM feedback") == [("back-spasm-order-select",)]
+    assert receiving.post(FEEDBACK, json={"feedback": [item]}).json() == {"received": 1, "stored": 0}

@@ -16,7 +16,6 @@ from tests.quiet.conftest import (
     FEEDBACK,
     HEPATIC,
     HEPATIC_WARNING,
-    REASON_SYSTEM,
     SNOOZE_REASON,
     accept,
     call,
@@ -172,24 +171,13 @@ def test_a_swap_accepted_never_quiets_a_critical_card_of_its_rule(service: TestC
     assert only_card(response.json(), HEPATIC)["indicator"] == "critical"
 
 
-def test_an_acceptance_sent_with_the_snooze_reason_is_refused_and_snoozes_nothing(
+def test_an_acceptance_sent_with_the_snooze_reason_is_stored_and_snoozes_nothing(
     service: TestClient, clock: Clock
 ) -> None:
-    """An override reason is an override's (CDS Hooks §Feedback): a client sending "don't show
-    again" beside an acceptance is told so (a 400 naming the field; it was stored as sent), and
-    the card, not dismissed, comes back while its rule applies."""
+    """Only an overridden item snoozes: a client sending "don't show again" beside an acceptance
+    (CDS Hooks ties no field to an outcome) has it stored as sent, and the card, not dismissed,
+    comes back while its rule applies."""
     card = only_card(call(service, DURATION_WARNING), DURATION)
-    item = {
-        "card": card["uuid"],
-        "outcome": "accepted",
-        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
-        "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": SNOOZE_REASON}},
-        "outcomeTimestamp": "2026-11-21T10:00:00Z",
-    }
-    response = service.post(FEEDBACK, json={"feedback": [item]})
-    assert response.status_code == 400, response.text
-    assert (
-        response.json()["issue"][0]["diagnostics"] == "feedback.0.overrideReason: only an overridden item carries one"
-    )
+    override(service, card, outcome="accepted", acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}])
     clock.set(days=1)
     assert rule_ids(call(service, DURATION_WARNING)) == [DURATION]
