@@ -237,7 +237,7 @@ def test_a_database_of_version_13_keeps_its_feedback_and_then_stores_each_client
     stored = "SELECT * FROM feedback ORDER BY id"
     rows = database_rows(database_url, stored)
     upgraded = secure(database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     assert database_rows(database_url, stored) == rows
     assert _rules(_post(upgraded, keys, "north", SELECT, {**request, "hookInstance": "north-2"})) == []
     assert _post(upgraded, keys, "north", feedback, {"feedback": [snooze]}) == {"received": 1, "stored": 0}
@@ -345,6 +345,28 @@ def test_another_clients_snooze_quiets_nothing_of_the_cards_client(
     assert _post(client, keys, "north", f"{SELECT}/feedback", {"feedback": [own]}) == {"received": 1, "stored": 1}
     assert _rules(_post(client, keys, "north", SELECT, {**request, "hookInstance": "north-3"})) == []
     assert _analytics(client, keys, "north")["totals"]["overridden"] == 1
+
+
+def test_another_clients_later_item_about_a_card_leaves_the_cards_clients_snooze(
+    secure: Callable[..., TestClient], keys: dict[str, SigningKey], database_url: str
+) -> None:
+    """The snooze is read from the card's latest item of its own client's: south's override of
+    north's card, sent after north's "don't show again" (and given north's patient, as an older
+    release stored it), is no correction of north's."""
+    client = secure(database_url=database_url)
+    request = fixture(DURATION)
+    card = _post(client, keys, "north", SELECT, request)["cards"][0]
+    own = overridden(card, "dont-show-again")
+    assert _post(client, keys, "north", f"{SELECT}/feedback", {"feedback": [own]}) == {"received": 1, "stored": 1}
+    assert _rules(_post(client, keys, "north", SELECT, {**request, "hookInstance": "north-2"})) == []
+    theirs = {**overridden(card, "already-addressed"), "outcomeTimestamp": "2026-11-21T11:05:00Z"}
+    assert _post(client, keys, "south", f"{SELECT}/feedback", {"feedback": [theirs]}) == {"received": 1, "stored": 1}
+    _as_an_older_release_stored(database_url)
+    restarted = secure(database_url=database_url)
+    assert _rules(_post(restarted, keys, "north", SELECT, {**request, "hookInstance": "north-3"})) == []
+    later = {**overridden(card, "already-addressed"), "outcomeTimestamp": "2026-11-21T11:10:00Z"}
+    assert _post(restarted, keys, "north", f"{SELECT}/feedback", {"feedback": [later]}) == {"received": 1, "stored": 1}
+    assert _rules(_post(restarted, keys, "north", SELECT, {**request, "hookInstance": "north-4"})) == [DURATION_RULE]
 
 
 def test_a_client_reads_only_its_own_override_reasons(

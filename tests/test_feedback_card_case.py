@@ -62,7 +62,7 @@ def test_a_card_uuid_an_earlier_release_stored_in_upper_case_names_its_card_once
         connection.execute(text("UPDATE schema_version SET version = 12"))  # created at the last: its one row
     engine.dispose()
     upgraded = make_client(database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     assert _call_again(upgraded) == []  # the snooze holds
     assert _figures(upgraded) == (1, 1)
     rows = database_rows(database_url, "SELECT card_uuid, card_sent, rule_id FROM feedback ORDER BY card_uuid")

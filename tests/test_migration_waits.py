@@ -106,7 +106,7 @@ def test_a_migration_waiting_for_a_table_another_release_reads_lets_it_go_on_and
         for connection in connections:
             connection.close()
         with TestClient(app) as client:
-            assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+            assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     finally:
         app.state.runtime.store.engine.dispose()
         engine.dispose()

@@ -148,7 +148,7 @@ def test_a_database_of_the_release_before_gains_the_notices_table(
         connection.execute(text("UPDATE schema_version SET version = 11"))  # created at 12: its one row
     engine.dispose()
     upgraded = make_client(database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     assert (
         upgraded.get("/analytics").json()["unmatched_feedback"],
         upgraded.get("/analytics").json()["notice_feedback"],

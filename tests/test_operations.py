@@ -34,7 +34,7 @@ def test_readyz_checks_database_and_content(client: TestClient, settings: Settin
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    assert ready.json()["checks"]["database"] == "ok, schema version 14"
+    assert ready.json()["checks"]["database"] == "ok, schema version 15"
     assert f"{len(all_rules())} rules" in ready.json()["checks"]["terminology"]
 
     connection = sqlite3.connect(settings.data_dir / "cds-service.db")

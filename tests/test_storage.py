@@ -34,7 +34,7 @@ def test_a_new_database_is_created_at_the_latest_schema_version(
 ) -> None:
     ready = make_client(database_url=database_url).get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok, schema version 14"
+    assert ready.json()["checks"]["database"] == "ok, schema version 15"
 
 
 def _first_release_database(database_url: str, *, patient_key: str, order_key: str, outcome: str) -> None:
@@ -69,7 +69,7 @@ def test_a_database_from_before_versioning_is_migrated_and_keeps_its_rows(
     _old_card(database_url, "old-card-2", patient_key="k", order_key="MedicationRequest/old|828320")
 
     client = make_client(database_url=database_url, clock=Clock(DAY_2.timestamp()))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     # Version 14 gives feedback's once-only key its client (on SQLite, the table made again): kept.
     assert database_rows(database_url, "SELECT id, card_uuid, outcome, rule_id, issuer FROM feedback") == [
         (1, "old-card", "overridden", "cyclobenzaprine-duration", None)
@@ -169,7 +169,7 @@ def test_feedback_stored_before_version_3_is_read_by_todays_rules(
 
     later = Clock((DAY_1 + timedelta(minutes=10)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     assert "cyclobenzaprine-duration" in issued(client, "cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")
     body = client.get("/analytics", params={"from": "2026-11-20", "to": "2026-11-20"}).json()
     # The old card and the new one: the same patient's draft on the same day, one accepted alert.
@@ -237,7 +237,7 @@ def test_a_snooze_stored_before_version_3_still_silences_its_rule_for_the_patien
     engine.dispose()
     later = Clock((DAY_1 + timedelta(days=1)).timestamp())
     client = make_client(database_url=database_url, clock=later, patient_id_key=SecretStr("test-patient-key"))
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     body = client.post(SELECT, json=fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json")).json()
     assert "cyclobenzaprine-duration" not in rule_ids(body)
     other = for_patient(fixture("cyclobenzaprine-duration/fires-sandbox-30-day-supply.json"), "another-patient")
@@ -293,7 +293,7 @@ def test_a_sqlite_file_named_in_a_directory_not_yet_made_is_made_there_privately
     service's user alone, rather than SQLite's "unable to open database file" stopping the start."""
     database = tmp_path / "volume" / "cds" / "cds.db"
     client = make_client(database_url=f"sqlite:///{database}")
-    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert client.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     assert database.exists()
     assert stat.S_IMODE(database.parent.stat().st_mode) == 0o700
 

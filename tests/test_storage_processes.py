@@ -109,7 +109,7 @@ def test_two_instances_starting_together_migrate_one_database_once(
         with TestClient(started[0]) as first, TestClient(started[1]) as second:
             for client in (first, second):
                 ready = client.get("/readyz")
-                assert ready.json()["checks"]["database"] == "ok, schema version 14"
+                assert ready.json()["checks"]["database"] == "ok, schema version 15"
     finally:
         for app in started:
             app.state.runtime.store.engine.dispose()

@@ -24,6 +24,7 @@ from cds_service.storage.changes import announce_feedback
 from cds_service.storage.data_dir import private_lock
 from cds_service.storage.engine import CannotStartOnDatabase, unbounded, waits_for_locks
 from cds_service.storage.feedback_once import key_feedback_by_client
+from cds_service.storage.quieting_index import index_quieting
 from cds_service.storage.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ MIGRATIONS = (
     Migration(
         14, "feedback stored once per client: another client's item of a moment is its own", key_feedback_by_client
     ),
+    Migration(15, "feedback indexed so a hook call reads only the items that may quiet a card", index_quieting),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -25,13 +25,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, and_, bindparam, case, select
+from sqlalchemy import Connection
 
 from cds_service.content.cards import OVERRIDE_REASON_SYSTEM, QUIETABLE, SNOOZE_REASON
 from cds_service.storage.keyed import as_keyed, keys_after
 from cds_service.storage.offered import suggestion_ids, unoffered
+from cds_service.storage.quiet_statements import FEEDBACK_OF_PATIENT, LATEST_OF_ITS_CLIENT, SHOWN_TO_PATIENT
 from cds_service.storage.records import Owner, Quiet
-from cds_service.storage.schema import as_utc, corrected, feedback, from_its_client, issued_cards
+from cds_service.storage.schema import as_utc
 
 # Patients whose answers are kept: each a few hundred bytes.
 PATIENTS = 10_000
@@ -122,22 +123,26 @@ def read_quiet(
     until = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
     swapped: set[tuple[str, str]] = set()
     snoozed: set[tuple[str, frozenset[str] | None, str]] = set()
-    for row in connection.execute(
-        _FEEDBACK_OF_PATIENT[owner is not None], {"patient": patient, "since": since, **scope}
-    ):
-        at = as_utc(row.received_at)
-        if row.outcome == "accepted" and at >= today:
+    read = {"patient": patient, "since": since, "today": today, **scope}
+    # Its rows all read first: a card another client's item came last for asks again (the same connection).
+    for row in connection.execute(FEEDBACK_OF_PATIENT[owner is not None], read).all():
+        if row.kind == "swap":  # accepted today
             # keys_after's ids are suggestions the card offered: one it did not swaps nothing (storage.offered).
             after = keys_after(row.keys_after, row.keyed, pseudonym)
             swapped.update((row.rule_id, after[uuid]) for uuid in _accepted(row.accepted_suggestions) if uuid in after)
+            continue
         days = snooze_days.get(row.rule_id, 0)
-        by_reason = row.override_code == SNOOZE_REASON and row.override_system in (None, OVERRIDE_REASON_SYSTEM)
         # No indicator (a card stored before version 2, perhaps critical): it snoozes nothing. Its
         # indicator bounds the cards it silences: an info card's, not its rule's warnings (``Quiet.snoozes``).
+        if not days or row.indicator not in QUIETABLE:
+            continue
+        latest = _latest_of_its_client(connection, row)
         # Only the card's latest item says what the clinician chose: a "don't show again" since
         # corrected (another reason, an acceptance) snoozes nothing, a correction to it snoozes.
-        snoozable = row.outcome == "overridden" and by_reason and row.indicator in QUIETABLE and not row.corrected
-        if snoozable and days and at > now - timedelta(days=days):  # [override, +days): over at +days
+        if latest is None or not _snoozes(latest, patient):
+            continue
+        at = as_utc(latest.received_at)
+        if at > now - timedelta(days=days):  # [override, +days): over at +days
             snoozed.add((row.rule_id, _subject(row.subject), row.indicator))
             until = min(until, at + timedelta(days=days))
     where: dict[str, object] = {"patient": patient, "today": today, **scope}
@@ -155,17 +160,37 @@ def _shown_today(
     unchecked (before the card's record), or order-sign would answer as the race between the
     two writes went. Another client's feedback is about no card of this one's
     (``from_its_client``): its acceptance brings nothing back. A card an older release stored
-    beside this one's is the same card once keyed. One statement, a row per card and feedback item: the acceptances'
+    beside this one's is the same card once keyed. One statement, a row per card and acceptance of it: the acceptances'
     suggestions were a third statement of the read."""
     indicators: dict[str, set[str]] = {}
     accepted: set[str] = set()
-    for row in connection.execute(_SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)}):
+    for row in connection.execute(SHOWN_TO_PATIENT["issuer" in where], {**where, "services": list(services)}):
         key = as_keyed(row.draft_hash, row.keyed, pseudonym)
         assert key is not None  # the statement asks for stored hashes only
         indicators.setdefault(key, set()).add(row.indicator)
         if row.outcome == "accepted" and not unoffered(row.accepted_suggestions, row.suggestions):
             accepted.add(key)
     return frozenset(k for k, shown in indicators.items() if k not in accepted and shown <= QUIETABLE)
+
+
+def _latest_of_its_client(connection: Connection, row: Any) -> Any:
+    """The latest item of the card's client's about it (``from_its_client``: another's, stored by
+    an older release with the card's patient, snoozed that client's patient): the card's latest,
+    unless another client's item came last (its uuid leaked, or guessed)."""
+    if (row.issuer, row.tenant) == (row.card_issuer, row.card_tenant):
+        return row
+    asked = {"card": row.card, "issuer": row.card_issuer, "tenant": row.card_tenant}
+    return connection.execute(LATEST_OF_ITS_CLIENT, asked).one_or_none()
+
+
+def _snoozes(latest: Any, patient: str) -> bool:
+    """A card's latest item is the patient's "don't show again", by the reason's own system or none."""
+    return (
+        latest.patient_key == patient
+        and latest.outcome == "overridden"
+        and latest.override_code == SNOOZE_REASON
+        and latest.override_system in (None, OVERRIDE_REASON_SYSTEM)
+    )
 
 
 def _subject(stored: str | None) -> frozenset[str] | None:
@@ -179,55 +204,3 @@ def _accepted(accepted_suggestions: str | None) -> list[Any]:
     (the service issues them so): one an earlier release stored as sent, in upper case, quiets its
     rule too (``storage.offered``)."""
     return (suggestion_ids(accepted_suggestions) or []) if accepted_suggestions else []
-
-
-# Built once, with bound parameters: SQLAlchemy then skips building the statements and their
-# cache keys on each call (a third of the read's cost).
-def _with_and_without_owner(statement: Select[Any]) -> dict[bool, Select[Any]]:
-    """``statement`` as is (False), and for one client's cards only (True: bound ``issuer`` and
-    ``tenant``), as ``reporting.queries.owned_by`` scopes analytics."""
-    owned = statement.where(
-        issued_cards.c.issuer == bindparam("issuer"),
-        issued_cards.c.tenant.is_not_distinct_from(bindparam("tenant", type_=Text)),
-    )
-    return {False: statement, True: owned}
-
-
-_FEEDBACK_OF_PATIENT = _with_and_without_owner(
-    select(
-        issued_cards.c.rule_id,
-        issued_cards.c.indicator,
-        issued_cards.c.keys_after,
-        issued_cards.c.keyed,
-        issued_cards.c.subject,
-        feedback.c.outcome,
-        feedback.c.accepted_suggestions,
-        feedback.c.override_system,
-        feedback.c.override_code,
-        feedback.c.received_at,
-        # Looked for under a "don't show again" alone: the only item a correction changes here.
-        case((feedback.c.override_code == SNOOZE_REASON, corrected()), else_=False).label("corrected"),
-    )
-    # Only the card's client's feedback (``from_its_client``): another's, stored by an older
-    # release with the card's patient, snoozed that client's patient.
-    .join(feedback, and_(feedback.c.card_uuid == issued_cards.c.uuid, from_its_client(issued_cards)))
-    .where(feedback.c.patient_key == bindparam("patient"), feedback.c.received_at >= bindparam("since"))
-)
-_SHOWN_TO_PATIENT = _with_and_without_owner(
-    select(
-        issued_cards.c.draft_hash,
-        issued_cards.c.indicator,
-        issued_cards.c.keyed,
-        feedback.c.outcome,
-        # What an acceptance is checked against: only an acceptance's (most cards have none).
-        case((feedback.c.outcome == "accepted", issued_cards.c.suggestions)).label("suggestions"),
-        case((feedback.c.outcome == "accepted", feedback.c.accepted_suggestions)).label("accepted_suggestions"),
-    )
-    .outerjoin(feedback, and_(feedback.c.card_uuid == issued_cards.c.uuid, from_its_client(issued_cards)))
-    .where(
-        issued_cards.c.patient_key == bindparam("patient"),
-        issued_cards.c.issued_at >= bindparam("today"),
-        issued_cards.c.service_id.in_(bindparam("services", expanding=True)),
-        issued_cards.c.draft_hash.is_not(None),
-    )
-)

@@ -122,7 +122,7 @@ def test_a_snooze_stored_by_the_release_before_silences_no_card_of_a_rule_that_n
         connection.execute(text("UPDATE schema_version SET version = 10"))  # created at the last: its one row
     engine.dispose()
     upgraded = make_client(clock=Clock(START + 86_400), database_url=database_url)
-    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 14"
+    assert upgraded.get("/readyz").json()["checks"]["database"] == "ok, schema version 15"
     assert CNS in rule_ids(_post(upgraded, request(GABAPENTIN)))
     assert DURATION not in rule_ids(_post(upgraded, request(DURATION_WARNING)))
 
