@@ -5,7 +5,7 @@ batch (``storage.feedback_writer`` writes the others). Its kinds, the metrics' l
 - ``contradiction``: the sender has stored its moment (card, outcome, ``outcomeTimestamp``)
   saying something else (``contradicting``);
 - ``unoffered-suggestion``: it accepts only suggestions its card did not offer (what the writer
-  finds of the item's card, refused by ``unless_resent``).
+  finds of the item's card, refused by ``not_offered``).
 """
 
 from __future__ import annotations
@@ -36,23 +36,15 @@ _SAID = {
 }
 
 
-def unoffered(index: int) -> Refused:
-    return Refused(index, UNOFFERED_REASON, "unoffered-suggestion")
-
-
-def unless_resent(
-    connection: Connection, rows: list[tuple[int, dict[str, Any]]], refusals: list[Refused]
-) -> list[Refused]:
-    """The ``refusals`` (of the items ``rows`` holds, by index) but those of an item whose moment
-    the sender has stored already (an older release took it during a rolling upgrade): left to be
-    a resend, or a contradiction, as any other."""
-    refusing = {refusal.index for refusal in refusals}
-    named = [(index, row) for index, row in rows if index in refusing]
-    where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in named})
+def not_offered(connection: Connection, rows: list[tuple[int, dict[str, Any]]]) -> list[Refused]:
+    """The items (``rows``, by their index in the batch) accepting only suggestions their card did
+    not offer, refused: a client's bug (the id is the suggestion's ``uuid``), not a click on
+    nothing to count. One whose moment the sender has stored already (an older release took it
+    during a rolling upgrade) is left to be a resend, or a contradiction, as any other."""
+    where = feedback.c.card_uuid.in_({row["card_uuid"] for _, row in rows})
     query = select(*_MOMENT)
-    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *_sent_by(named)))}
-    kept = {index for index, row in named if _moment(row) in stored}
-    return [refusal for refusal in refusals if refusal.index not in kept]
+    stored = {_moment(r._mapping) for r in connection.execute(query.where(where, *_sent_by(rows)))}
+    return [Refused(i, UNOFFERED_REASON, "unoffered-suggestion") for i, row in rows if _moment(row) not in stored]
 
 
 def _sent_by(rows: list[tuple[int, dict[str, Any]]]) -> tuple[ColumnElement[bool], ...]:

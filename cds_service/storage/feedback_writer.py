@@ -166,7 +166,7 @@ def _write(
     is stored with neither the card's rule nor its patient, or its snooze would be that patient's
     (``schema.from_its_client``)."""
     cards = _cards(connection, {storable(card_id(item.card)) for item in items})
-    rows, refusing, met = [], [], _Met()
+    rows, unoffered, met = [], set(), _Met()
     for index, item in enumerate(items, start=first):
         row, changed = storable_row(_row(item, service_id, now, owner))
         met.replaced.update(changed)
@@ -182,10 +182,10 @@ def _write(
             if named is None:
                 met.unreadable += 1
             elif not named:
-                refusing.append(refusals.unoffered(index))
+                unoffered.add(index)
         row |= {"rule_id": card.rule_id if card else None, "patient_key": card.patient_key if card else None}
         rows.append((index, row))
-    met.refused = refusals.unless_resent(connection, rows, refusing) if refusing else []
+    met.refused = refusals.not_offered(connection, [(i, r) for i, r in rows if i in unoffered]) if unoffered else []
     dropped = {refusal.index for refusal in met.refused}
     rows = [(index, row) for index, row in rows if index not in dropped]
     if not rows:
