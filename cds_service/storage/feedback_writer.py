@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import DataError, IntegrityError
 
+from cds_service.errors import shown_url
 from cds_service.protocol.feedback import FeedbackItem
 from cds_service.storage import feedback_refusals as refusals
 from cds_service.storage.early_feedback import still_unknown
@@ -130,7 +131,7 @@ def _say(service_id: str, owner: Owner | None, met: _Met) -> None:
         log.warning(
             "feedback: %d item(s) name cards whose stored suggestions could not be read; taken as sent", met.unreadable
         )
-    client = repr(owner.issuer) if owner and owner.issuer else "an unauthenticated client"
+    client = shown_url(owner.issuer) if owner and owner.issuer else "an unauthenticated client"
     if unoffered := sum(refusal.kind == "unoffered-suggestion" for refusal in met.refused):
         log.warning(
             "feedback %s: %d item(s) from %s accept only suggestions their card did not offer",

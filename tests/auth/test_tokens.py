@@ -9,6 +9,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -359,7 +360,16 @@ def test_a_trusted_issuer_is_logged_without_its_user_and_password(
     foreign = es384.sign(claims(BASE + SELECT, NOW, iss=USER_URL), jku="https://k.example/jwks")
     rejected(call(client, foreign), f"configured for {masked}")
     replayed = claims(BASE + SELECT, NOW, iss=USER_URL)
-    assert call(client, es384.sign(replayed)).status_code == 200
+    answered = call(client, es384.sign(replayed))
+    assert answered.status_code == 200
     rejected(call(client, es384.sign(replayed)), f"of {masked} was already used")
     assert "trusted issuers: 'http://***@testserver'" in caplog.text
+    # The feedback writer names the sender too: an item accepting a suggestion its card did not offer.
+    path = SELECT + "/feedback"
+    at = datetime.fromtimestamp(NOW, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    item = {"card": answered.json()["cards"][0]["uuid"], "outcome": "accepted", "outcomeTimestamp": at}
+    item["acceptedSuggestions"] = [{"id": "no-such-suggestion"}]
+    token = es384.sign(claims(BASE + path, NOW, iss=USER_URL))
+    assert client.post(path, json={"feedback": [item]}, headers=bearer(token)).status_code == 200
+    assert "from 'http://***@testserver' accept only suggestions their card did not offer" in caplog.text
     assert "hunter2" not in caplog.text
